@@ -1,0 +1,142 @@
+"""What every subcommand shares: options, the stderr console, logging, progress bars and error reporting."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import click
+
+from ..errors import MicrofuseError
+
+log = logging.getLogger("microfuse")
+
+
+@dataclass
+class Run:
+    """Per-invocation settings handed to the library: no global state beyond the logger."""
+
+    threads: int = 1
+    verbosity: int = 0  # -1 quiet, 0 normal, 1 verbose
+    debug: bool = False
+
+    @property
+    def quiet(self) -> bool:
+        return self.verbosity < 0
+
+    def console(self):
+        from rich.console import Console
+
+        return Console(stderr=True, quiet=self.quiet)
+
+    @contextlib.contextmanager
+    def progress(self, description: str, total: float | None, unit: str = "") -> Iterator[Callable[[float], None]]:
+        """A transient rich progress bar on stderr; yields ``advance(n)`` for the library's callbacks."""
+        if self.quiet:
+            yield lambda n=1: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit), TimeElapsedColumn()]
+        with Progress(*columns, console=self.console(), transient=True) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n=1: bar.advance(task, n)
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record):
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def setup_logging(run: Run) -> None:
+    """Plain ``level: message`` lines on stderr (greppable in cluster logs); warnings.warn goes there too."""
+    level = logging.WARNING if run.quiet else logging.DEBUG if run.verbosity > 0 or run.debug else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    for name in ("microfuse", "py.warnings"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
+    logging.captureWarnings(True)
+
+
+def common_options(func):
+    """-t/--threads, -q/--quiet, -v/--verbose and --debug, folded into a ``run: Run`` argument."""
+
+    @click.option("-t", "--threads", type=click.IntRange(min=0), default=1, show_default=True,
+                  help="Worker threads (0 = all cores).")
+    @click.option("-q", "--quiet", is_flag=True, help="Only print errors.")
+    @click.option("-v", "--verbose", is_flag=True, help="Print more details.")
+    @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
+    @functools.wraps(func)
+    def wrapper(*args, threads, quiet, verbose, debug, **kwargs):
+        run = Run(threads=threads, verbosity=-1 if quiet else 1 if verbose else 0, debug=debug)
+        click.get_current_context().meta["microfuse_debug"] = debug
+        setup_logging(run)
+        return func(*args, run=run, **kwargs)
+
+    return wrapper
+
+
+def input_argument(name: str = "input"):
+    return click.argument(name, type=click.Path(dir_okay=False, allow_dash=True), metavar=name.upper())
+
+
+def output_option(help_text: str = "Output file ('-' = stdout)."):
+    return click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+                        show_default=True, help=help_text)
+
+
+def report_error(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+
+
+def handle_errors(invoke: Callable[[], object], debug: bool) -> int:
+    """Run the command; map failures to a one-line ``error:`` and an exit code (0 ok, 1 data, 2 usage)."""
+    try:
+        result = invoke()
+        return int(result or 0) if isinstance(result, int) else 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        report_error("aborted")
+        return 130
+    except click.UsageError as exc:
+        hint = f"\nTry '{exc.ctx.command_path} --help' for help." if exc.ctx is not None else ""
+        report_error(f"{exc.format_message()}{hint}")
+        return 2
+    except click.ClickException as exc:
+        report_error(exc.format_message())
+        return exc.exit_code
+    except MicrofuseError as exc:
+        if debug:
+            raise
+        report_error(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        report_error("interrupted")
+        return 130
+    except BrokenPipeError:
+        with contextlib.suppress(Exception):
+            sys.stdout = None  # type: ignore[assignment]
+        return 1
+    except MemoryError:
+        report_error("out of memory")
+        return 1
+    except OSError as exc:
+        if debug:
+            raise
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        report_error(f"{exc.strerror or exc}{where}")
+        return 1
+    except Exception as exc:  # the last line of defence: never a traceback unless --debug
+        if debug:
+            raise
+        report_error(f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+                     "(rerun with --debug and report it)")
+        return 1

@@ -1,0 +1,22 @@
+"""Exceptions the CLI turns into one-line ``error:`` messages.
+
+Library code raises these instead of exiting, so a Python user can catch them.
+"""
+
+
+class MicrofuseError(Exception):
+    """Base class for every error microfuse reports to the user; ``exit_code`` is what the CLI returns."""
+
+    exit_code = 1
+
+
+class DataError(MicrofuseError):
+    """The input data is malformed, inconsistent or unusable (exit code 1)."""
+
+    exit_code = 1
+
+
+class UsageError(MicrofuseError):
+    """The options asked for something impossible (exit code 2)."""
+
+    exit_code = 2

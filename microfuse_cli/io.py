@@ -1,0 +1,186 @@
+"""File plumbing shared by every stage: transparent decompression, ``-`` for stdin/stdout,
+atomic writes (temp file + rename) so an interrupted run never leaves a half-written file."""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import gzip
+import io
+import lzma
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator, Union
+
+from .errors import DataError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+_MAGIC = {
+    b"\x1f\x8b": gzip.open,
+    b"BZh": bz2.open,
+    b"\xfd7zXZ\x00": lzma.open,
+}
+
+#: Largest decompressed input accepted, in bytes: caps a decompression bomb (override with MICROFUSE_MAX_INPUT).
+MAX_INPUT_BYTES = int(os.environ.get("MICROFUSE_MAX_INPUT", str(64 * 1024**3)))
+
+
+def is_stdio(path: PathLike | None) -> bool:
+    return path is None or str(path) == "-"
+
+
+def _sniff(head: bytes):
+    for magic, opener in _MAGIC.items():
+        if head.startswith(magic):
+            return opener
+    return None
+
+
+def read_bytes(path: PathLike) -> bytes:
+    """Read a whole (possibly compressed) file or stdin, decompressed, capped at MAX_INPUT_BYTES."""
+    if is_stdio(path):
+        raw = sys.stdin.buffer.read()
+    else:
+        try:
+            raw = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise DataError(f"no such file: {path}") from None
+        except IsADirectoryError:
+            raise DataError(f"{path} is a directory, expected a file") from None
+        except PermissionError:
+            raise DataError(f"cannot read {path}: permission denied") from None
+    opener = _sniff(raw[:6])
+    if opener is None:
+        return raw
+    try:
+        with opener(io.BytesIO(raw)) as handle:
+            chunks, total = [], 0
+            while chunk := handle.read(1 << 24):
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > MAX_INPUT_BYTES:
+                    break
+            data = b"".join(chunks)
+    except (OSError, EOFError, lzma.LZMAError) as exc:
+        raise DataError(f"{path}: corrupt or truncated compressed file ({exc})") from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise DataError(f"{path}: decompresses to more than {MAX_INPUT_BYTES} bytes; refusing (MICROFUSE_MAX_INPUT)")
+    return data
+
+
+def read_text(path: PathLike) -> str:
+    """Read a text file (compressed or not, ``-`` = stdin); refuses binary data and normalises line endings."""
+    data = read_bytes(path)
+    if b"\x00" in data[:65536]:
+        raise DataError(f"{path}: looks like a binary file, not text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("latin-1")
+        except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes everything
+            raise DataError(f"{path}: not a text file") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+@contextlib.contextmanager
+def atomic_output(path: PathLike | None, mode: str = "w") -> Iterator[IO]:
+    """Open ``path`` for writing through a temp file renamed into place on success.
+
+    ``None`` or ``-`` writes to stdout. On any exception (Ctrl-C included) the temp file is removed and
+    an existing file at ``path`` is left untouched.
+    """
+    if is_stdio(path):
+        stream = sys.stdout.buffer if "b" in mode else sys.stdout
+        yield stream
+        stream.flush()
+        return
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise DataError(f"cannot write {target}: directory {parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": "\n"})) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path]:
+    """Build a directory next to ``path`` and swap it into place on success; nothing half-built is left."""
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise DataError(f"cannot write {target}: directory {parent} does not exist")
+    if target.exists() and not target.is_dir():
+        raise DataError(f"cannot write {target}: exists and is not a directory")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+    import shutil
+
+    try:
+        yield tmp
+        if target.exists():
+            if not overwrite:
+                raise DataError(f"{target} exists (use --force to replace it)")
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
+            os.replace(target, old / "x")
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_tsv(handle: IO[str], header: list[str], rows) -> int:
+    """Write a header line and rows as TSV; returns the number of rows written."""
+    handle.write("\t".join(header) + "\n")
+    n = 0
+    for row in rows:
+        handle.write("\t".join(_fmt(v) for v in row) + "\n")
+        n += 1
+    return n
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def read_tsv(path: PathLike, *, required: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Read a TSV with one header line (lines starting with ``#`` before it are skipped)."""
+    text = read_text(path)
+    lines = [line for line in text.split("\n") if line and not line.startswith("#")]
+    if not lines:
+        raise DataError(f"{path}: empty table")
+    header = lines[0].split("\t")
+    missing = [c for c in (required or []) if c not in header]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+    rows = []
+    for number, line in enumerate(lines[1:], start=2):
+        fields = line.split("\t")
+        if len(fields) != len(header):
+            raise DataError(f"{path}: line {number} has {len(fields)} fields, header has {len(header)}")
+        rows.append(fields)
+    return header, rows

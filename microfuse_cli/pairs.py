@@ -1,0 +1,397 @@
+"""Candidate gene pairs: consecutive genes on a scaffold, or pairs named in a list; labels and splits.
+
+``distance`` is the number of base pairs between the two genes (negative when they overlap), measured between
+the gene that comes first on the scaffold and the next one; a circular scaffold closes with (last, first).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from dataclasses import dataclass, replace
+from typing import Iterable, Sequence
+
+from .errors import DataError, UsageError
+from .genome import Gene, Genome
+from .io import PathLike, read_text
+
+PAIR_COLUMNS = [
+    "pair_id", "scaffold", "gene_a", "gene_b", "start_a", "end_a", "strand_a", "start_b", "end_b", "strand_b",
+    "distance", "same_strand",
+]
+EXTRA_COLUMNS = ["length_a", "length_b", "directon", "genes_between"]
+
+#: OG-Operon-style labelling rule (see ``label_og``): thresholds in bp.
+OG_POSITIVE_MAX_SPACER = 40
+OG_POSITIVE_MIN_SPACER = -20
+OG_NEGATIVE_MIN_SPACER = 600
+
+
+@dataclass(frozen=True)
+class GenePair:
+    """Two genes of one scaffold, ``gene_a`` upstream of ``gene_b`` in scaffold coordinates."""
+
+    scaffold: str
+    gene_a: Gene
+    gene_b: Gene
+    distance: int
+    directon: int = 0
+    genes_between: int = 0
+    label: int | None = None
+    split: str | None = None
+
+    @property
+    def pair_id(self) -> str:
+        return f"{self.gene_a.id}|{self.gene_b.id}"
+
+    @property
+    def same_strand(self) -> bool:
+        return self.gene_a.strand == self.gene_b.strand
+
+    def row(self) -> list:
+        a, b = self.gene_a, self.gene_b
+        return [
+            self.pair_id, self.scaffold, a.id, b.id, a.start, a.end, _strand(a.strand), b.start, b.end,
+            _strand(b.strand), self.distance, int(self.same_strand), a.length, b.length, self.directon,
+            self.genes_between,
+        ]
+
+
+def _strand(strand: int) -> str:
+    return "+" if strand > 0 else "-"
+
+
+def spacer(a: Gene, b: Gene, scaffold_length: int | None = None, wraps: bool = False) -> int:
+    """Base pairs between ``a`` and the next gene ``b``; ``wraps`` for the (last, first) pair of a circle."""
+    if wraps:
+        if scaffold_length is None:
+            raise DataError("a circular pair needs the scaffold length")
+        return (scaffold_length - a.end) + b.start - 1
+    return b.start - a.end - 1
+
+
+def directons(genes: Sequence[Gene]) -> list[int]:
+    """Index (0-based, per scaffold) of the run of same-strand genes each gene belongs to."""
+    index, result = 0, []
+    for i, gene in enumerate(genes):
+        if i and gene.strand != genes[i - 1].strand:
+            index += 1
+        result.append(index)
+    return result
+
+
+def adjacent_pairs(genome: Genome) -> list[GenePair]:
+    """Every pair of consecutive protein-coding genes on each scaffold, both strands."""
+    pairs: list[GenePair] = []
+    for sid, genes in genome.genes_by_scaffold().items():
+        scaffold = genome.scaffolds[sid]
+        runs = directons(genes)
+        for i in range(len(genes) - 1):
+            a, b = genes[i], genes[i + 1]
+            pairs.append(GenePair(sid, a, b, spacer(a, b), runs[i] if a.strand == b.strand else -1))
+        if scaffold.circular and len(genes) > 2:
+            a, b = genes[-1], genes[0]
+            pairs.append(GenePair(sid, a, b, spacer(a, b, scaffold.length, wraps=True), -1))
+    return pairs
+
+
+class GeneIndex:
+    """Resolves any of a gene's names (locus_tag, old_locus_tag, Name, ID, synonyms) to the gene."""
+
+    def __init__(self, genome: Genome):
+        self.genome = genome
+        self.position = {g.id: i for i, g in enumerate(genome.genes)}
+        self.by_name: dict[str, Gene] = {}
+        ambiguous: set[str] = set()
+        for gene in genome.genes:
+            self.by_name[gene.id] = gene
+        for gene in genome.genes:
+            for alias in gene.aliases:
+                known = self.by_name.get(alias)
+                if known is not None and known.id != gene.id and alias not in self.position:
+                    ambiguous.add(alias)
+                self.by_name.setdefault(alias, gene)
+        for alias in ambiguous:  # a name shared by two genes identifies neither
+            if alias not in self.position:
+                self.by_name.pop(alias, None)
+        self.lower = {k.lower(): v for k, v in self.by_name.items()}
+
+    def get(self, name: str) -> Gene | None:
+        return self.by_name.get(name) or self.lower.get(name.lower())
+
+
+def read_pair_list(path: PathLike) -> list[tuple[str, str, int | None]]:
+    """Read a CSV or TSV of gene pairs (``name_1,name_2[,label]``); a header line is recognised and skipped."""
+    text = read_text(path)
+    if not text.strip():
+        raise DataError(f"{path}: empty pair list")
+    first = text.split("\n", 1)[0]
+    delimiter = "\t" if "\t" in first else ","
+    rows = []
+    for number, fields in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1):
+        fields = [f.strip() for f in fields]
+        if not fields or not any(fields) or fields[0].startswith("#"):
+            continue
+        if len(fields) < 2:
+            raise DataError(f"{path}: line {number}: expected two gene ids, found {len(fields)} field(s)")
+        label = None
+        if len(fields) >= 3 and fields[2] != "":
+            value = fields[2].lower()
+            if value in ("1", "true", "yes", "t"):
+                label = 1
+            elif value in ("0", "false", "no", "f"):
+                label = 0
+            elif number == 1:
+                continue  # header
+            else:
+                raise DataError(f"{path}: line {number}: label {fields[2]!r} is not 0/1")
+        rows.append((fields[0], fields[1], label))
+    if not rows:
+        raise DataError(f"{path}: no pairs")
+    return rows
+
+
+@dataclass
+class ResolvedPairs:
+    pairs: list[GenePair]
+    unknown: list[str]
+
+
+def pairs_from_list(genome: Genome, listed: Iterable[tuple[str, str, int | None]], *, header_ok=True) -> ResolvedPairs:
+    """Build the listed pairs (in the list's order); ids that match no gene are collected in ``unknown``."""
+    index = GeneIndex(genome)
+    runs = {}
+    for sid, genes in genome.genes_by_scaffold().items():
+        for gene, run in zip(genes, directons(genes)):
+            runs[gene.id] = run
+    pairs, unknown = [], []
+    for n, (name_a, name_b, label) in enumerate(listed):
+        a, b = index.get(name_a), index.get(name_b)
+        if a is None or b is None:
+            if n == 0 and header_ok and (a is None and b is None):
+                unknown_header = name_a.lower().startswith(("name", "gene", "id", "locus"))
+                if unknown_header:
+                    continue
+            unknown.extend(x for x, g in ((name_a, a), (name_b, b)) if g is None)
+            continue
+        if a.scaffold != b.scaffold:
+            raise DataError(f"pair {name_a},{name_b}: the genes lie on different scaffolds")
+        if index.position[a.id] > index.position[b.id]:
+            a, b = b, a
+        between = index.position[b.id] - index.position[a.id] - 1
+        run = runs[a.id] if a.strand == b.strand and runs[a.id] == runs[b.id] else -1
+        pairs.append(GenePair(a.scaffold, a, b, spacer(a, b), run, between, label))
+    return ResolvedPairs(pairs, unknown)
+
+
+# ------------------------------------------------------------------------------------------------ labels
+
+
+def read_operon_table(path: PathLike) -> list[list[str]]:
+    """Known operons/transcription units as lists of gene names.
+
+    Accepts the ODB known-operon table (column ``op``), RegulonDB OperonSet/TUSet (gene names in the
+    column after the operon/TU name) and a plain ``operon_id<TAB>gene,gene,...`` table.
+    """
+    text = read_text(path)
+    lines = [line for line in text.split("\n") if line.strip() and not line.startswith("#")]
+    if not lines:
+        raise DataError(f"{path}: empty operon table")
+    header = lines[0].split("\t")
+    units: list[list[str]] = []
+    if "op" in header:  # ODB
+        column = header.index("op")
+        for line in lines[1:]:
+            fields = line.split("\t")
+            if len(fields) > column and fields[column].strip():
+                units.append([g.strip() for g in fields[column].split(",") if g.strip()])
+    elif len(header) >= 7 and header[3] in ("forward", "reverse"):  # RegulonDB OperonSet
+        for line in lines:
+            fields = line.split("\t")
+            if len(fields) > 5:
+                units.append([g.strip() for g in fields[5].split(",") if g.strip()])
+    elif len(header) >= 4 and header[0].startswith("ECK"):  # RegulonDB TUSet
+        for line in lines:
+            fields = line.split("\t")
+            if len(fields) > 3:
+                units.append([g.strip() for g in fields[3].split(",") if g.strip()])
+    elif len(header) == 2:
+        start = 1 if "," not in header[1] and not header[1].strip() else 0
+        for line in lines[start:]:
+            fields = line.split("\t")
+            if len(fields) != 2:
+                raise DataError(f"{path}: expected operon_id<TAB>gene,gene,... lines")
+            units.append([g.strip() for g in fields[1].split(",") if g.strip()])
+        if units and len(units[0]) == 1 and units[0][0].lower() in ("genes", "members"):
+            units = units[1:]
+    else:
+        raise DataError(f"{path}: unrecognised operon table (expected ODB, RegulonDB or operon_id<TAB>genes)")
+    if not units:
+        raise DataError(f"{path}: no operons found")
+    return units
+
+
+def label_with_operons(genome: Genome, pairs: list[GenePair], units: list[list[str]]) -> tuple[list[GenePair], int]:
+    """label=1 when one known unit holds both genes, 0 when both are known but never together, else None.
+
+    Returns the labelled pairs and how many unit members matched no gene.
+    """
+    index = GeneIndex(genome)
+    membership: dict[str, set[int]] = {}
+    unmatched = 0
+    for u, names in enumerate(units):
+        for name in names:
+            gene = index.get(name)
+            if gene is None:
+                unmatched += 1
+                continue
+            membership.setdefault(gene.id, set()).add(u)
+    labelled = []
+    for pair in pairs:
+        units_a, units_b = membership.get(pair.gene_a.id), membership.get(pair.gene_b.id)
+        if units_a is None or units_b is None:
+            label = None
+        else:
+            label = 1 if (units_a & units_b) else 0
+        labelled.append(replace(pair, label=label))
+    return labelled, unmatched
+
+
+def label_og(pairs: list[GenePair]) -> list[GenePair]:
+    """OG-Operon100K-style labels, a function of spacer and strand only (so any model seeing distance solves it).
+
+    Positive: same strand and OG_POSITIVE_MIN_SPACER <= spacer <= OG_POSITIVE_MAX_SPACER bp.
+    Negative: opposite strands, or spacer >= OG_NEGATIVE_MIN_SPACER bp. Everything else: unlabelled.
+    """
+    out = []
+    for p in pairs:
+        if p.same_strand and OG_POSITIVE_MIN_SPACER <= p.distance <= OG_POSITIVE_MAX_SPACER:
+            label = 1
+        elif not p.same_strand or p.distance >= OG_NEGATIVE_MIN_SPACER:
+            label = 0
+        else:
+            label = None
+        out.append(replace(p, label=label))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ splits
+
+
+def parse_fractions(text: str) -> tuple[float, float, float]:
+    try:
+        values = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--split takes three fractions like 0.7,0.15,0.15, not {text!r}") from None
+    if len(values) != 3 or any(v < 0 for v in values) or sum(values) <= 0:
+        raise UsageError(f"--split takes three non-negative fractions like 0.7,0.15,0.15, not {text!r}")
+    total = sum(values)
+    return tuple(v / total for v in values)  # type: ignore[return-value]
+
+
+def assign_splits(
+    pairs: list[GenePair], fractions: tuple[float, float, float], *, seed: int = 0, block_size: int = 50
+) -> list[GenePair]:
+    """Assign train/val/test so no split leaks neighbouring context.
+
+    Units are whole scaffolds; a scaffold with more than ``block_size`` pairs is cut into contiguous blocks
+    of genes. Units are shuffled with ``seed`` and dealt out until each split holds its share of pairs.
+    """
+    units: list[list[int]] = []
+    by_scaffold: dict[str, list[int]] = {}
+    for i, p in enumerate(pairs):
+        by_scaffold.setdefault(p.scaffold, []).append(i)
+    for members in by_scaffold.values():
+        for start in range(0, len(members), block_size):
+            units.append(members[start : start + block_size])
+    rng = random.Random(seed)
+    rng.shuffle(units)
+    names = ("train", "val", "test")
+    targets = [f * len(pairs) for f in fractions]
+    filled = [0.0, 0.0, 0.0]
+    split_of = [""] * len(pairs)
+    for unit in units:
+        deficits = [targets[k] - filled[k] for k in range(3)]
+        k = max(range(3), key=lambda j: deficits[j])
+        filled[k] += len(unit)
+        for i in unit:
+            split_of[i] = names[k]
+    return [replace(p, split=split_of[i]) for i, p in enumerate(pairs)]
+
+
+# ------------------------------------------------------------------------------------------------ TSV
+
+
+def pair_header(pairs: Sequence[GenePair]) -> list[str]:
+    header = PAIR_COLUMNS + EXTRA_COLUMNS
+    if any(p.label is not None for p in pairs):
+        header = header + ["label"]
+    if any(p.split is not None for p in pairs):
+        header = header + ["split"]
+    return header
+
+
+def pair_rows(pairs: Sequence[GenePair], header: list[str]) -> Iterable[list]:
+    with_label, with_split = "label" in header, "split" in header
+    for p in pairs:
+        row = p.row()
+        if with_label:
+            row.append("" if p.label is None else p.label)
+        if with_split:
+            row.append(p.split or "")
+        yield row
+
+
+def write_pairs(handle, pairs: Sequence[GenePair]) -> int:
+    from .io import write_tsv
+
+    header = pair_header(pairs)
+    return write_tsv(handle, header, pair_rows(pairs, header))
+
+
+@dataclass
+class PairTable:
+    """A pairs TSV read back: its rows as GenePairs (genes carry coordinates, no protein)."""
+
+    pairs: list[GenePair]
+    extra: dict[str, list[str]]
+
+
+def read_pairs(path: PathLike) -> PairTable:
+    """Read a pairs TSV written by ``microfuse pairs``; extra columns are kept as strings."""
+    from .io import read_tsv
+
+    header, rows = read_tsv(path, required=PAIR_COLUMNS)
+    col = {name: i for i, name in enumerate(header)}
+    pairs = []
+    seen = set()
+    for number, r in enumerate(rows, start=2):
+        try:
+            a = Gene(r[col["gene_a"]], r[col["scaffold"]], int(r[col["start_a"]]), int(r[col["end_a"]]),
+                     1 if r[col["strand_a"]] == "+" else -1)
+            b = Gene(r[col["gene_b"]], r[col["scaffold"]], int(r[col["start_b"]]), int(r[col["end_b"]]),
+                     1 if r[col["strand_b"]] == "+" else -1)
+            distance = int(r[col["distance"]])
+            label = r[col["label"]] if "label" in col else ""
+            label_value = None if label == "" else int(label)
+            if label_value not in (None, 0, 1):
+                raise ValueError(label)
+        except ValueError as exc:
+            raise DataError(f"{path}: line {number}: bad value ({exc})") from None
+        pair = GenePair(
+            r[col["scaffold"]], a, b, distance,
+            int(r[col["directon"]]) if "directon" in col else 0,
+            int(r[col["genes_between"]]) if "genes_between" in col else 0,
+            label_value,
+            (r[col["split"]] or None) if "split" in col else None,
+        )
+        if pair.pair_id in seen:
+            raise DataError(f"{path}: line {number}: duplicate pair {pair.pair_id}")
+        seen.add(pair.pair_id)
+        pairs.append(pair)
+    known = set(PAIR_COLUMNS + EXTRA_COLUMNS + ["label", "split"])
+    extra = {name: [r[i] for r in rows] for name, i in col.items() if name not in known}
+    if not pairs:
+        raise DataError(f"{path}: no pairs")
+    return PairTable(pairs, extra)
