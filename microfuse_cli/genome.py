@@ -350,7 +350,7 @@ def read_genbank(path: PathLike, text: str | None = None) -> Genome:
             if "translation" in q:
                 protein = q["translation"][0].replace("*", "X")
             elif sequence:
-                protein = _STOP_TRIM.sub("", str(feature.extract(record.seq).translate(table=code))).replace("*", "X")
+                protein = translate(str(feature.extract(record.seq)), 1, code)
             else:
                 protein = ""
             if isinstance(loc, CompoundLocation) and end - start + 1 > scaffold.length / 2 and scaffold.circular:

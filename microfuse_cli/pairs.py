@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import re
 from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
@@ -26,6 +27,8 @@ EXTRA_COLUMNS = ["length_a", "length_b", "directon", "genes_between"]
 OG_POSITIVE_MAX_SPACER = 40
 OG_POSITIVE_MIN_SPACER = -20
 OG_NEGATIVE_MIN_SPACER = 600
+
+_HEADER = re.compile(r"^(name|gene|id|locus(_?tag)?|query|source)[ _]?(1|a)?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,8 @@ def read_pair_list(path: PathLike) -> list[tuple[str, str, int | None]]:
     for number, fields in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1):
         fields = [f.strip() for f in fields]
         if not fields or not any(fields) or fields[0].startswith("#"):
+            continue
+        if not rows and _HEADER.match(fields[0]):
             continue
         if len(fields) < 2:
             raise DataError(f"{path}: line {number}: expected two gene ids, found {len(fields)} field(s)")

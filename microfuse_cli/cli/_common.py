@@ -36,13 +36,14 @@ class Run:
     @contextlib.contextmanager
     def progress(self, description: str, total: float | None, unit: str = "") -> Iterator[Callable[[float], None]]:
         """A transient rich progress bar on stderr; yields ``advance(n)`` for the library's callbacks."""
-        if self.quiet:
+        console = self.console()
+        if self.quiet or not console.is_terminal:
             yield lambda n=1: None
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit), TimeElapsedColumn()]
-        with Progress(*columns, console=self.console(), transient=True) as bar:
+        with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task(description, total=total)
             yield lambda n=1: bar.advance(task, n)
 

@@ -70,9 +70,23 @@ def select_pairs(run, genome, pair_list, operons, labels, label_rule, split, see
     return pairs
 
 
+def _check_fractions(ctx, param, value):
+    """Validate --split before any work starts."""
+    from ..errors import UsageError
+    from ..pairs import parse_fractions
+
+    if value is None:
+        return None
+    try:
+        parse_fractions(value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc).replace("--split takes", "takes")) from None
+    return value
+
+
 def pair_selection_options(func):
     func = click.option("--seed", type=int, default=0, show_default=True, help="Seed for --split.")(func)
-    func = click.option("--split", metavar="TRAIN,VAL,TEST", default=None,
+    func = click.option("--split", metavar="TRAIN,VAL,TEST", default=None, callback=_check_fractions,
                         help="Add a split column with these fractions (whole scaffolds, or blocks of 50 "
                              "consecutive pairs on a long scaffold, go to one split).")(func)
     func = click.option("--label-rule", type=click.Choice(["og"]), default=None,

@@ -1,0 +1,256 @@
+"""`pairs` on real genomes: readers, gene calling, labels, splits, and the CLI's handling of bad input."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import pytest
+
+from conftest import (
+    ECOLI_FNA, ECOLI_GFF, ECOLI_ODB, ECOLI_PAIRS, MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, pyrodigal_data, run_cli,
+)
+from microfuse_cli import pairs as P
+from microfuse_cli.errors import DataError
+from microfuse_cli.genome import read_genome
+
+
+def gff_coordinates(path):
+    coords = {}
+    with gzip.open(path, "rt") as handle:
+        for line in handle:
+            cols = line.rstrip("\n").split("\t")
+            if len(cols) == 9 and cols[2] == "gene" and "gene_biotype=protein_coding" in cols[8]:
+                tag = [kv.split("=")[1] for kv in cols[8].split(";") if kv.startswith("locus_tag=")][0]
+                coords[tag] = (int(cols[3]), int(cols[4]), cols[6])
+    return coords
+
+
+def test_ecoli_adjacent_pairs_match_gff_coordinates(ecoli_genome):
+    pairs = P.adjacent_pairs(ecoli_genome)
+    assert 4200 <= len(pairs) <= 4400
+    coords = gff_coordinates(ECOLI_GFF)
+    for pair in pairs[:-1]:  # the last one wraps around the circular chromosome
+        a, b = coords[pair.gene_a.id], coords[pair.gene_b.id]
+        assert (pair.gene_a.start, pair.gene_a.end) == a[:2]
+        assert pair.distance == b[0] - a[1] - 1
+    wrap = pairs[-1]
+    assert (wrap.gene_a.id, wrap.gene_b.id) == ("b4403", "b0001")
+    assert wrap.distance == 4641652 - wrap.gene_a.end + wrap.gene_b.start - 1
+    thr = {p.pair_id: p for p in pairs}["b0002|b0003"]
+    assert thr.distance == 1 and thr.same_strand
+
+
+def test_ecoli_proteins_translate_cleanly(ecoli_genome):
+    proteins = {g.id: g.protein for g in ecoli_genome.genes}
+    assert proteins["b0001"] == "MKRISTTITTTITITTGNGAG"
+    assert sum("X" in p for p in proteins.values()) <= 5  # selenoproteins only
+
+
+def test_bare_fasta_calls_similar_number_of_genes():
+    genome = read_genome(ECOLI_FNA, threads=2)
+    assert genome.gene_source == "pyrodigal"
+    assert 4150 <= len(genome.genes) <= 4500
+    assert all(len(g.protein) >= 20 for g in genome.genes if not g.partial)
+
+
+def test_metagenomic_contigs_use_meta_mode():
+    from microfuse_cli.genes import choose_mode
+    from microfuse_cli.genome import read_fasta_scaffolds
+
+    # SRR492066: an 80 kbp metagenomic assembly, too little sequence to train Prodigal on
+    path = pyrodigal_data("SRR492066.fna.gz")
+    assert choose_mode(read_fasta_scaffolds(path)) == "meta"
+    genome = read_genome(path)
+    assert len(genome.genes) > 50
+    expected = gzip.decompress(pyrodigal_data("SRR492066.meta.faa.gz").read_bytes()).decode().count(">")
+    assert len(genome.genes) == expected  # same calls as Prodigal's own meta mode
+    # MIIJ01000039 is one 870 kbp contig: single mode by default, meta when asked
+    miij = pyrodigal_data("MIIJ01000039.fna.gz")
+    assert choose_mode(read_fasta_scaffolds(miij)) == "single"
+    meta = read_genome(miij, mode="meta")
+    assert abs(len(meta.genes) - gzip.decompress(pyrodigal_data("MIIJ01000039.meta.faa.gz").read_bytes()).decode().count(">")) <= 2
+    assert all(p.gene_a.scaffold == p.gene_b.scaffold for p in P.adjacent_pairs(meta))
+
+
+def test_odb_labels_over_a_thousand_positives(ecoli_pairs):
+    positives = sum(p.label == 1 for p in ecoli_pairs)
+    negatives = sum(p.label == 0 for p in ecoli_pairs)
+    assert positives > 1000 and negatives > 1000
+    # positives are same-strand by construction of a transcription unit (a few curation errors in ODB)
+    assert sum(not p.same_strand for p in ecoli_pairs if p.label == 1) < 10
+    import statistics
+
+    assert statistics.median(p.distance for p in ecoli_pairs if p.label == 1) < 30
+    assert statistics.median(p.distance for p in ecoli_pairs if p.label == 0) > 100
+
+
+def test_regulondb_operonset_labels_through_gene_names(ecoli_genome):
+    units = P.read_operon_table(ECOLI_ODB.parent / "regulondb_9.3" / "OperonSet.txt")
+    labelled, unmatched = P.label_with_operons(ecoli_genome, P.adjacent_pairs(ecoli_genome), units)
+    assert sum(p.label == 1 for p in labelled) > 1000
+    assert unmatched < 600
+
+
+def test_pair_list_resolves_all_but_a_handful(ecoli_genome):
+    listed = P.read_pair_list(ECOLI_PAIRS)
+    resolved = P.pairs_from_list(ecoli_genome, listed)
+    assert len(listed) == 3824
+    assert len(resolved.pairs) >= len(listed) - 10
+    assert len(set(resolved.unknown)) <= 10
+    assert all(p.label in (0, 1) for p in resolved.pairs)
+
+
+def test_mpneumoniae_old_locus_tags_and_code_4():
+    genome = read_genome(MPN_GFF, MPN_FNA)
+    assert all(g.genetic_code == 4 for g in genome.genes)
+    assert sum("X" in g.protein for g in genome.genes) == 0  # UGA = Trp under code 4
+    resolved = P.pairs_from_list(genome, P.read_pair_list(MPN_PAIRS))
+    assert len(resolved.pairs) >= 365
+
+
+def test_splits_keep_blocks_together(ecoli_pairs):
+    split = P.assign_splits(ecoli_pairs, (0.7, 0.15, 0.15), seed=1)
+    counts = {name: sum(p.split == name for p in split) for name in ("train", "val", "test")}
+    assert abs(counts["train"] / len(split) - 0.7) < 0.03
+    changes = sum(1 for x, y in zip(split, split[1:]) if x.split != y.split)
+    assert changes <= len(split) // 50 + 1  # contiguous blocks of 50 pairs
+    assert [p.split for p in P.assign_splits(ecoli_pairs, (0.7, 0.15, 0.15), seed=1)] == [p.split for p in split]
+
+
+def test_og_rule_is_a_function_of_spacer(ecoli_pairs):
+    labelled = P.label_og(ecoli_pairs)
+    for p in labelled:
+        if p.label == 1:
+            assert p.same_strand and -20 <= p.distance <= 40
+        elif p.label == 0:
+            assert not p.same_strand or p.distance >= 600
+
+
+def test_multi_record_panel_genome_with_plasmids():
+    gff = PANEL / "GCF_000091665.1_ASM9166v1_genomic.gff.gz"
+    fna = PANEL / "GCF_000091665.1_ASM9166v1_genomic.fna.gz"
+    genome = read_genome(gff, fna)
+    assert len(genome.scaffolds) == 3
+    assert all(p.gene_a.scaffold == p.gene_b.scaffold for p in P.adjacent_pairs(genome))
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+def test_cli_pairs_tsv_columns_and_proteins(tmp_path):
+    out, faa = tmp_path / "pairs.tsv", tmp_path / "genes.faa"
+    code, _, err = run_cli(["pairs", ECOLI_GFF, "--fasta", ECOLI_FNA, "-o", out, "--proteins", faa,
+                            "--operons", ECOLI_ODB, "--split", "0.7,0.15,0.15"])
+    assert code == 0, err
+    lines = out.read_text().splitlines()
+    assert lines[0].split("\t")[:12] == P.PAIR_COLUMNS
+    assert lines[0].split("\t")[-2:] == ["label", "split"]
+    assert len(lines) - 1 == 4288
+    assert faa.read_text().count(">") == 4288
+    table = P.read_pairs(out)
+    assert sum(p.label == 1 for p in table.pairs) > 1000
+
+
+def test_cli_stdout_and_gzip_stdin(tmp_path):
+    data = gzip.compress(pyrodigal_data("MIIJ01000039.fna.gz").read_bytes() and gzip.decompress(
+        pyrodigal_data("MIIJ01000039.fna.gz").read_bytes()))
+    code, out, err = run_cli(["pairs", "-", "-q"], stdin=data)
+    assert code == 0, err
+    assert out.startswith("pair_id\t") and out.count("\n") > 100
+    assert err == ""
+
+
+def test_cli_pairs_list_reports_unknown_ids(tmp_path):
+    listing = tmp_path / "pairs.csv"
+    listing.write_text("name_1,name_2\nthrA,thrB\nb0003,nosuchgene\n")
+    out = tmp_path / "p.tsv"
+    code, _, err = run_cli(["pairs", ECOLI_GFF, "--fasta", ECOLI_FNA, "--pairs", listing, "-o", out])
+    assert code == 0
+    assert "nosuchgene" in err
+    assert out.read_text().count("\n") == 2
+
+
+BAD_INPUTS = {
+    "empty": b"",
+    "binary": bytes(range(256)) * 8,
+    "malformed_gff": b"##gff-version 3\nchr1\tx\tCDS\t10\n",
+    "bad_coordinates": b"##gff-version 3\nchr1\tx\tCDS\tten\t20\t.\t+\t0\tID=a\n",
+    "truncated_fasta": b">contig1\nACGTACGT\n>contig2\n",
+    "protein_fasta": b">p1\nMKRISTTITTTITITTGNGAGLEEQQWP\n",
+    "truncated_gzip": gzip.compress(b">c\n" + b"ACGT" * 1000)[:40],
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_cli_bad_input_one_line_error(tmp_path, name):
+    path = tmp_path / f"{name}.dat"
+    path.write_bytes(BAD_INPUTS[name])
+    out = tmp_path / "out.tsv"
+    code, stdout, err = run_cli(["pairs", path, "-o", out])
+    assert code == 1, err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_cli_gff_seqid_missing_from_fasta(tmp_path):
+    gff = tmp_path / "x.gff"
+    gff.write_text("##gff-version 3\nchrX\tx\tCDS\t1\t30\t.\t+\t0\tID=a;locus_tag=a\n")
+    fasta = tmp_path / "x.fna"
+    fasta.write_text(">chr1\n" + "ATG" * 20 + "\n")
+    code, _, err = run_cli(["pairs", gff, "--fasta", fasta])
+    assert code == 1 and "chrX" in err and "not found" in err
+
+
+def test_cli_windows_line_endings(tmp_path):
+    text = gzip.decompress(MPN_GFF.read_bytes()).decode()
+    crlf = tmp_path / "mpn.gff"
+    crlf.write_bytes(text.replace("\n", "\r\n").encode())
+    out = tmp_path / "p.tsv"
+    code, _, err = run_cli(["pairs", crlf, "--fasta", MPN_FNA, "-o", out])
+    assert code == 0, err
+    assert out.read_text().count("\n") > 600 and "\r" not in out.read_text()
+
+
+def test_cli_bad_usage_exit_2(tmp_path):
+    code, _, err = run_cli(["pairs", ECOLI_GFF, "--split", "a,b"])
+    assert code == 2 and err.startswith("error: ")
+    code, _, err = run_cli(["pairs", "--no-such-option"])
+    assert code == 2
+    code, out, _ = run_cli(["--version"])
+    assert code == 0 and "microfuse" in out
+
+
+def test_cli_missing_file(tmp_path):
+    code, _, err = run_cli(["pairs", tmp_path / "nope.gff"])
+    assert code == 1 and "no such file" in err
+
+
+def test_output_is_atomic_on_failure(tmp_path):
+    out = tmp_path / "pairs.tsv"
+    out.write_text("previous\n")
+    bad = tmp_path / "bad.gff"
+    bad.write_text("##gff-version 3\nchr1\tx\tCDS\t1\t2\n")
+    code, _, _ = run_cli(["pairs", bad, "-o", out])
+    assert code == 1 and out.read_text() == "previous\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_genbank_reader(tmp_path):
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    genome = read_genome(MPN_GFF, MPN_FNA)
+    scaffold = next(iter(genome.scaffolds.values()))
+    record = SeqRecord(Seq(scaffold.sequence), id=scaffold.id, annotations={"molecule_type": "DNA", "topology": "circular"})
+    for gene in genome.genes[:50]:
+        loc = FeatureLocation(gene.start - 1, gene.end, strand=gene.strand)
+        record.features.append(SeqFeature(loc, type="CDS", qualifiers={"locus_tag": [gene.id], "transl_table": ["4"]}))
+    path = tmp_path / "mpn.gbk"
+    SeqIO.write(record, path, "genbank")
+    parsed = read_genome(path)
+    assert [g.id for g in parsed.genes] == [g.id for g in genome.genes[:50]]
+    assert [g.protein for g in parsed.genes] == [g.protein for g in genome.genes[:50]]
+    assert next(iter(parsed.scaffolds.values())).circular
