@@ -29,10 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import DataError, UsageError
+from .metrics import EXPERTS  # expert order of the router weights (columns of ``FusionOutput.router_weights``)
 
 ARCHS = ("microfuse", "concat", "protein", "context")
-#: Expert order of the router weights (columns of ``FusionOutput.router_weights``).
-EXPERTS = ("protein", "context", "agreement", "conflict")
 
 #: The paper's named ablations: the switches each one turns off (everything else stays as in the full model).
 ABLATIONS: dict[str, dict[str, bool]] = {

@@ -28,6 +28,9 @@ def pyrodigal_data(name: str) -> Path:
 
 
 def pytest_configure(config):
+    import torch
+
+    torch.set_num_threads(1)  # two shared cores: more threads than that slows training tests many-fold
     if not ECOLI_GFF.exists():
         raise pytest.UsageError(f"the shared data is missing: {SHARED} (set MICROFUSE_SHARED_DATA)")
 

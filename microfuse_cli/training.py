@@ -1,0 +1,872 @@
+"""Training, prediction and the on-disk model format (docs/method.md, "Training protocol").
+
+A trained model is a directory with two files, written atomically:
+
+* ``model.safetensors``: every tensor (weights and the standardisation buffers); never pickle.
+* ``config.json``: ``format``/``format_version``, the architecture (``model``) and training (``train``) configs, the
+  decision ``threshold`` chosen on validation, a description of the ``standardisation``, the per-epoch ``history``,
+  validation ``metrics`` and the caller's ``extra`` metadata (view names, embedding manifest, ...). No timestamps, so
+  the same training run gives the same bytes.
+
+Two model kinds share the format: ``TrainedModel`` (fusion head or its baselines) and ``DistanceBaseline``
+(``arch = "distance"``, the classic intergenic-distance logistic regression). ``load_model`` opens either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from . import __version__
+from .errors import DataError, UsageError
+from .io import atomic_directory
+from .metrics import EXPERTS, auroc, auprc, binary_metrics, choose_threshold, router_weight_means
+from .model import FusionConfig, FusionModel, total_loss
+
+FORMAT = "microfuse-model"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+_CONFIG_KEYS = {
+    "format",
+    "format_version",
+    "microfuse_version",
+    "model",
+    "train",
+    "threshold",
+    "standardisation",
+    "history",
+    "metrics",
+    "extra",
+}
+
+ArrayLike = Union[np.ndarray, torch.Tensor]
+Progress = Callable[[dict], None]
+
+
+# --------------------------------------------------------------------------------------------------
+# configs and results
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings (paper, Appendix A).
+
+    Attributes:
+        lr, weight_decay: AdamW settings (weight decay applies to weight matrices only, not to biases/LayerNorm).
+        batch_size: pairs per optimisation step.
+        max_epochs: upper bound on epochs.
+        patience: stop after this many epochs without a better validation AUROC.
+        seed: seeds weight initialisation, dropout and shuffling.
+        device: ``cpu``, ``cuda`` or ``cuda:N``.
+    """
+
+    lr: float = 8e-4
+    weight_decay: float = 1e-4
+    batch_size: int = 4096
+    max_epochs: int = 70
+    patience: int = 14
+    seed: int = 0
+    device: str = "cpu"
+
+    def validate(self) -> "TrainConfig":
+        if not self.lr > 0:
+            raise UsageError(f"learning rate must be > 0, got {self.lr}")
+        if self.weight_decay < 0:
+            raise UsageError(f"weight decay must be >= 0, got {self.weight_decay}")
+        for name in ("batch_size", "max_epochs", "patience"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise UsageError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise UsageError(f"seed must be a non-negative integer, got {self.seed!r}")
+        _resolve_device(self.device)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(data, dict) or set(data) != names:
+            raise DataError("train config has missing or unknown keys")
+        try:
+            return cls(**data)
+        except TypeError as exc:  # pragma: no cover - keys already checked
+            raise DataError(f"invalid train config: {exc}") from None
+
+
+@dataclass
+class Prediction:
+    """Per-pair outputs as numpy arrays.
+
+    Attributes:
+        probability: (n,) probability of being in one operon.
+        router_weights: (n, 4) expert weights (protein, context, agreement, conflict); one-hot for single-view
+            baselines, NaN for the concat baseline, ``None`` for the distance baseline.
+        fused: (n, d) fused vector h (``None`` for the distance baseline or when not requested).
+    """
+
+    probability: np.ndarray
+    router_weights: Optional[np.ndarray] = None
+    fused: Optional[np.ndarray] = None
+
+    def labels(self, threshold: float) -> np.ndarray:
+        return (self.probability >= threshold).astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _resolve_device(device: str) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UsageError(f"unknown device {device!r}; use cpu or cuda") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {device!r} requested but CUDA is not available")
+    if dev.type not in ("cpu", "cuda"):
+        raise UsageError(f"unsupported device {device!r}; use cpu or cuda")
+    return dev
+
+
+def _as_matrix(x: Optional[ArrayLike], name: str, n: Optional[int] = None) -> Optional[torch.Tensor]:
+    """A float32 CPU tensor sharing memory with ``x`` when ``x`` already is float32 (no copy)."""
+    if x is None:
+        return None
+    t = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    if t.ndim != 2:
+        raise DataError(f"{name} view must be a 2-D matrix, got shape {tuple(t.shape)}")
+    if n is not None and t.shape[0] != n:
+        raise DataError(f"{name} view has {t.shape[0]} rows, expected {n}")
+    if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
+        raise DataError(f"{name} view must be numeric, got {t.dtype}")
+    return t.to(device="cpu", dtype=torch.float32)
+
+
+def _as_mask(mask: ArrayLike, n: int, name: str) -> torch.Tensor:
+    m = torch.as_tensor(np.asarray(mask))
+    if m.dtype != torch.bool or m.shape != (n,):
+        raise DataError(f"{name} must be a boolean array of length {n}, got {m.dtype} {tuple(m.shape)}")
+    return m
+
+
+def _check_finite(x: torch.Tensor, rows: torch.Tensor, name: str, chunk: int = 8192) -> None:
+    for start in range(0, rows.numel(), chunk):
+        if not bool(torch.isfinite(x[rows[start : start + chunk]]).all()):
+            raise DataError(f"{name} view contains NaN or infinite values")
+
+
+def _column_stats(x: torch.Tensor, rows: torch.Tensor, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (population) std of ``x[rows]``, accumulated in float64 chunk by chunk (no full copy)."""
+    total = torch.zeros(x.shape[1], dtype=torch.float64)
+    for start in range(0, rows.numel(), chunk):
+        total += x[rows[start : start + chunk]].to(torch.float64).sum(0)
+    mean = total / rows.numel()
+    sq = torch.zeros(x.shape[1], dtype=torch.float64)
+    for start in range(0, rows.numel(), chunk):
+        sq += ((x[rows[start : start + chunk]].to(torch.float64) - mean) ** 2).sum(0)
+    return mean.float(), (sq / rows.numel()).sqrt().float()
+
+
+@contextlib.contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch inside a forked RNG scope, so the caller's RNG state is restored afterwards.
+
+    ``torch.use_deterministic_algorithms`` is deliberately not switched on: every op used here is deterministic on
+    CPU already (a test checks bit-identical runs), the switch is process-global, its first call costs ~1.5 s of
+    imports, and on CUDA it would need ``CUBLAS_WORKSPACE_CONFIG`` set before start-up. GPU runs are therefore
+    reproducible only up to floating-point reduction order.
+    """
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def _batched_forward(
+    model: FusionModel,
+    xp: Optional[torch.Tensor],
+    xb: Optional[torch.Tensor],
+    rows: Optional[torch.Tensor],
+    batch_size: int,
+    device: torch.device,
+    want_fused: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    """Logits, router weights and (optionally) h for ``rows`` (all rows when None), on CPU, in eval mode."""
+    n = (xp if xp is not None else xb).shape[0] if rows is None else rows.numel()
+    was_training = model.training
+    model.eval()
+    logits, weights, fused = [], [], []
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            sel = slice(start, start + batch_size) if rows is None else rows[start : start + batch_size]
+            bp = xp[sel].to(device) if xp is not None else None
+            bb = xb[sel].to(device) if xb is not None else None
+            out = model(bp, bb)
+            logits.append(out.logits.float().cpu())
+            weights.append(out.router_weights.float().cpu())
+            if want_fused:
+                fused.append(out.h.float().cpu())
+    model.train(was_training)
+    d = model.config.hidden
+    cat = lambda parts, shape: torch.cat(parts) if parts else torch.zeros(shape)  # noqa: E731
+    return (
+        cat(logits, (0,)),
+        cat(weights, (0, len(EXPERTS))),
+        cat(fused, (0, d)) if want_fused else None,
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types; non-finite floats become null so the file is strict JSON."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    raise UsageError(f"cannot store {type(value).__name__} in the model config (extra metadata must be JSON)")
+
+
+def _write_model_dir(path, tensors: dict[str, torch.Tensor], config: dict[str, Any]) -> Path:
+    from safetensors.torch import save_file
+
+    text = json.dumps(_jsonable(config), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    with atomic_directory(path) as tmp:
+        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
+        (tmp / CONFIG_FILE).write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def _read_model_dir(path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Config and tensors of a model directory; anything unexpected raises a one-line ``DataError``."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a model directory")
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (folder / name).is_file():
+            raise DataError(f"{folder}: not a microfuse model (missing {name})")
+    try:
+        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, OSError) as exc:
+        raise DataError(f"{folder / CONFIG_FILE}: not valid JSON ({type(exc).__name__})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise DataError(f"{folder / CONFIG_FILE}: not a microfuse model config")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise DataError(
+            f"{folder / CONFIG_FILE}: model format version {config.get('format_version')!r} is not supported "
+            f"(this microfuse reads version {FORMAT_VERSION})"
+        )
+    if set(config) != _CONFIG_KEYS:
+        missing = sorted(_CONFIG_KEYS - set(config))
+        unknown = sorted(set(config) - _CONFIG_KEYS)
+        raise DataError(f"{folder / CONFIG_FILE}: missing keys {missing} / unknown keys {unknown}")
+    if not isinstance(config["model"], dict) or "arch" not in config["model"]:
+        raise DataError(f"{folder / CONFIG_FILE}: no model architecture")
+    threshold = config["threshold"]
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not math.isfinite(threshold):
+        raise DataError(f"{folder / CONFIG_FILE}: invalid threshold {threshold!r}")
+    if not isinstance(config["extra"], dict) or not isinstance(config["metrics"], dict):
+        raise DataError(f"{folder / CONFIG_FILE}: 'extra' and 'metrics' must be JSON objects")
+    if not isinstance(config["history"], list):
+        raise DataError(f"{folder / CONFIG_FILE}: 'history' must be a list")
+
+    from safetensors import safe_open
+
+    tensors: dict[str, torch.Tensor] = {}
+    try:
+        with safe_open(str(folder / WEIGHTS_FILE), framework="pt", device="cpu") as handle:
+            for key in handle.keys():
+                tensors[key] = handle.get_tensor(key)
+    except Exception as exc:  # safetensors raises its own SafetensorError, OSError, ValueError, ...
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise DataError(f"{folder / WEIGHTS_FILE}: not a valid safetensors file, truncated or corrupted ({reason})") from None
+    for key, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise DataError(f"{folder / WEIGHTS_FILE}: tensor {key!r} contains NaN or infinite values")
+    return config, tensors
+
+
+# --------------------------------------------------------------------------------------------------
+# the fusion model
+
+
+class TrainedModel:
+    """A fitted fusion head (or baseline) with everything needed to score new pairs.
+
+    Attributes:
+        model: the ``FusionModel`` (eval mode, on ``device``).
+        model_config, train_config: how it was built and trained.
+        threshold: decision threshold chosen on validation (maximising macro-F1).
+        history: one dict per epoch (train loss parts, validation loss/AUROC/AUPRC).
+        metrics: validation metrics of the kept epoch (at 0.5 and at ``threshold``), best epoch, sizes.
+        standardisation: description of the stored standardisation (the values are buffers of ``model``).
+        extra: caller metadata saved with the model.
+    """
+
+    def __init__(
+        self,
+        model: FusionModel,
+        train_config: TrainConfig,
+        threshold: float = 0.5,
+        history: Optional[list[dict]] = None,
+        metrics: Optional[dict] = None,
+        standardisation: Optional[dict] = None,
+        extra: Optional[dict] = None,
+        device: str = "cpu",
+    ) -> None:
+        self.model = model.eval()
+        self.model_config = model.config
+        self.train_config = train_config
+        self.threshold = float(threshold)
+        self.history = list(history or [])
+        self.metrics = dict(metrics or {})
+        self.standardisation = dict(standardisation or {})
+        self.extra = dict(extra or {})
+        self.device = _resolve_device(device)
+        self.model.to(self.device)
+
+    @property
+    def arch(self) -> str:
+        return self.model_config.arch
+
+    def predict(
+        self,
+        x_protein: Optional[ArrayLike],
+        x_context: Optional[ArrayLike],
+        batch_size: int = 8192,
+        fused: bool = True,
+    ) -> Prediction:
+        """Score pairs from raw (unstandardised) views; ``fused=False`` skips returning h (saves memory)."""
+        if batch_size < 1:
+            raise UsageError(f"batch size must be positive, got {batch_size}")
+        cfg = self.model_config
+        xp = _as_matrix(x_protein, "protein") if cfg.uses_protein else None
+        xb = _as_matrix(x_context, "context") if cfg.uses_context else None
+        if cfg.uses_protein and xp is None:
+            raise DataError(f"the {cfg.arch} model needs the protein view")
+        if cfg.uses_context and xb is None:
+            raise DataError(f"the {cfg.arch} model needs the context view")
+        if xp is not None and xb is not None and xp.shape[0] != xb.shape[0]:
+            raise DataError(f"protein view has {xp.shape[0]} rows but context view has {xb.shape[0]}")
+        for t, name in ((xp, "protein"), (xb, "context")):
+            if t is not None:
+                _check_finite(t, torch.arange(t.shape[0]), name)
+        logits, weights, h = _batched_forward(self.model, xp, xb, None, batch_size, self.device, fused)
+        return Prediction(
+            probability=torch.sigmoid(logits.double()).numpy(),
+            router_weights=weights.numpy(),
+            fused=None if h is None else h.numpy(),
+        )
+
+    # ---------------------------------------------------------------------------------------------
+    def save(self, path, extra: Optional[dict] = None) -> Path:
+        """Write ``model.safetensors`` + ``config.json`` into directory ``path`` atomically (replacing it)."""
+        merged = {**self.extra, **(extra or {})}
+        config = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "microfuse_version": __version__,
+            "model": self.model_config.to_dict(),
+            "train": self.train_config.to_dict(),
+            "threshold": self.threshold,
+            "standardisation": self.standardisation,
+            "history": self.history,
+            "metrics": self.metrics,
+            "extra": merged,
+        }
+        return _write_model_dir(path, self.model.state_dict(), config)
+
+    @classmethod
+    def load(cls, path, device: str = "cpu") -> "TrainedModel":
+        """Read a directory written by ``save``; refuses anything corrupted or foreign with ``DataError``."""
+        config, tensors = _read_model_dir(path)
+        return cls._from_parts(Path(path), config, tensors, device)
+
+    @classmethod
+    def _from_parts(cls, folder: Path, config: dict, tensors: dict, device: str) -> "TrainedModel":
+        if config["model"].get("arch") == "distance":
+            raise DataError(f"{folder}: holds a distance baseline, not a fusion model (use load_model)")
+        model_config = FusionConfig.from_dict(config["model"])
+        train_config = TrainConfig.from_dict(config["train"])
+        try:
+            model = FusionModel(model_config)
+        except UsageError as exc:
+            raise DataError(f"{folder / CONFIG_FILE}: {exc}") from None
+        expected = model.state_dict()
+        if set(tensors) != set(expected):
+            missing = sorted(set(expected) - set(tensors))[:3]
+            unknown = sorted(set(tensors) - set(expected))[:3]
+            raise DataError(
+                f"{folder / WEIGHTS_FILE}: tensors do not match the config (missing {missing}, unknown {unknown})"
+            )
+        for key, ref in expected.items():
+            got = tensors[key]
+            if tuple(got.shape) != tuple(ref.shape) or got.dtype != ref.dtype:
+                raise DataError(
+                    f"{folder / WEIGHTS_FILE}: tensor {key!r} is {got.dtype} {tuple(got.shape)}, "
+                    f"the config needs {ref.dtype} {tuple(ref.shape)}"
+                )
+        model.load_state_dict(tensors, strict=True)
+        return cls(
+            model,
+            train_config,
+            threshold=config["threshold"],
+            history=config["history"],
+            metrics=config["metrics"],
+            standardisation=config["standardisation"] if isinstance(config["standardisation"], dict) else {},
+            extra=config["extra"],
+            device=device,
+        )
+
+
+def _split_rows(y: torch.Tensor, train_mask: torch.Tensor, val_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    if bool((train_mask & val_mask).any()):
+        raise DataError("training and validation splits overlap")
+    train_rows = torch.nonzero(train_mask).flatten()
+    val_rows = torch.nonzero(val_mask).flatten()
+    for rows, name in ((train_rows, "training"), (val_rows, "validation")):
+        labels = y[rows]
+        if rows.numel() == 0 or bool((labels == 0).all()) or bool((labels == 1).all()):
+            raise DataError(f"the {name} split needs both positive and negative pairs")
+    return train_rows, val_rows
+
+
+def _labels(y: ArrayLike, n: int) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(y))
+    if t.shape != (n,):
+        raise DataError(f"expected {n} labels, got shape {tuple(t.shape)}")
+    if not bool(((t == 0) | (t == 1)).all()):
+        raise DataError("labels must be 0 or 1")
+    return t.to(torch.float32)
+
+
+def train(
+    x_protein: Optional[ArrayLike],
+    x_context: Optional[ArrayLike],
+    y: ArrayLike,
+    train_mask: ArrayLike,
+    val_mask: ArrayLike,
+    model_config: FusionConfig,
+    train_config: TrainConfig,
+    progress: Optional[Progress] = None,
+) -> TrainedModel:
+    """Fit a fusion head with AdamW and early stopping on validation AUROC; keeps the best epoch's weights.
+
+    Args:
+        x_protein: (n, protein_dim) raw protein view (``None`` for the ``context`` baseline). float32 input is used
+            in place, without a copy.
+        x_context: (n, context_dim) raw context view (``None`` for the ``protein`` baseline).
+        y: (n,) labels 0/1.
+        train_mask, val_mask: (n,) boolean, disjoint; standardisation statistics come from the training rows.
+        model_config: architecture; ``protein_dim``/``context_dim`` left ``None`` are taken from the data.
+        train_config: optimisation settings, seed and device.
+        progress: called after every epoch with a dict (``epoch``, ``max_epochs``, ``train_loss``, ``val_auroc``,
+            ``best_val_auroc``, ``best_epoch``, ``improved``, ``seconds``).
+
+    Returns:
+        The ``TrainedModel`` at the best validation epoch, with the macro-F1 threshold chosen on validation.
+
+    Raises:
+        DataError: inconsistent shapes, non-finite values, a split without both classes, or divergence.
+        UsageError: impossible settings (unknown device, non-positive batch size, ...).
+    """
+    model_config.validate()
+    train_config.validate()
+    device = _resolve_device(train_config.device)
+    y_all = torch.as_tensor(np.asarray(y))
+    n = int(y_all.shape[0]) if y_all.ndim == 1 else -1
+    if n < 0:
+        raise DataError(f"labels must be 1-D, got shape {tuple(y_all.shape)}")
+    xp = _as_matrix(x_protein, "protein", n) if model_config.uses_protein else None
+    xb = _as_matrix(x_context, "context", n) if model_config.uses_context else None
+    if model_config.uses_protein and xp is None:
+        raise DataError(f"the {model_config.arch} model needs the protein view")
+    if model_config.uses_context and xb is None:
+        raise DataError(f"the {model_config.arch} model needs the context view")
+    dims = {}
+    for t, name in ((xp, "protein_dim"), (xb, "context_dim")):
+        if t is None:
+            continue
+        given = getattr(model_config, name)
+        if given is not None and given != t.shape[1]:
+            raise DataError(f"{name} is {given} in the model config but the data has {t.shape[1]} columns")
+        dims[name] = int(t.shape[1])
+    model_config = dataclasses.replace(model_config, **dims)
+    labels = _labels(y_all, n)
+    train_rows, val_rows = _split_rows(labels, _as_mask(train_mask, n, "train_mask"), _as_mask(val_mask, n, "val_mask"))
+    used = torch.cat([train_rows, val_rows])
+    stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    for t, name in ((xp, "protein"), (xb, "context")):
+        if t is not None:
+            _check_finite(t, used, name)
+            stats[name] = _column_stats(t, train_rows)
+
+    # On an accelerator the two splits are copied there once; on CPU batches are gathered from the input in place.
+    if device.type != "cpu":
+        xp_tr, xb_tr = (t[train_rows].to(device) if t is not None else None for t in (xp, xb))
+        xp_va, xb_va = (t[val_rows].to(device) if t is not None else None for t in (xp, xb))
+        tr_index: Optional[torch.Tensor] = None
+        va_index: Optional[torch.Tensor] = None
+    else:
+        xp_tr, xb_tr, xp_va, xb_va = xp, xb, xp, xb
+        tr_index, va_index = train_rows, val_rows
+    y_tr = labels[train_rows].to(device)
+    y_va = labels[val_rows].numpy().astype(np.int64)
+    n_train = train_rows.numel()
+    bs = train_config.batch_size
+
+    generator = torch.Generator().manual_seed(train_config.seed)
+    history: list[dict] = []
+    best = {"auroc": -math.inf, "epoch": 0, "state": None}
+    with _seeded(train_config.seed, device):
+        model = FusionModel(model_config)
+        model.set_standardisation(stats.get("protein"), stats.get("context"))
+        model.to(device)
+        decay = [p for p in model.parameters() if p.ndim >= 2]
+        no_decay = [p for p in model.parameters() if p.ndim < 2]
+        optimiser = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": train_config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=train_config.lr,
+        )
+        stale = 0
+        for epoch in range(1, train_config.max_epochs + 1):
+            started = time.perf_counter()
+            model.train()
+            order = torch.randperm(n_train, generator=generator)
+            sums: dict[str, float] = {}
+            total, seen = 0.0, 0
+            for start in range(0, n_train, bs):
+                local = order[start : start + bs]
+                rows = local if tr_index is None else tr_index[local]
+                bp = xp_tr[rows.to(xp_tr.device)].to(device) if xp_tr is not None else None
+                bb = xb_tr[rows.to(xb_tr.device)].to(device) if xb_tr is not None else None
+                out = model(bp, bb)
+                loss, parts = total_loss(out, y_tr[local.to(device)], model_config)
+                if not bool(torch.isfinite(loss)):
+                    raise DataError(f"training diverged at epoch {epoch} (loss is not finite); try a lower learning rate")
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                k = local.numel()
+                total += float(loss.detach()) * k
+                seen += k
+                for key, value in parts.items():
+                    sums[key] = sums.get(key, 0.0) + value * k
+            logits, _, _ = _batched_forward(model, xp_va, xb_va, va_index, 8192, device, want_fused=False)
+            prob = torch.sigmoid(logits.double()).numpy()
+            val_auroc = auroc(y_va, prob)
+            val_bce = float(
+                torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.as_tensor(y_va, dtype=torch.float32))
+            )
+            record = {"epoch": epoch, "train_loss": total / seen}
+            record.update({f"train_{key}": value / seen for key, value in sums.items()})
+            record.update({"val_bce": val_bce, "val_auroc": val_auroc, "val_auprc": auprc(y_va, prob)})
+            history.append(record)
+            improved = val_auroc > best["auroc"]
+            if improved:
+                best = {
+                    "auroc": val_auroc,
+                    "epoch": epoch,
+                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                }
+                stale = 0
+            else:
+                stale += 1
+            if progress is not None:
+                progress(
+                    {
+                        "epoch": epoch,
+                        "max_epochs": train_config.max_epochs,
+                        "train_loss": record["train_loss"],
+                        "val_auroc": val_auroc,
+                        "best_val_auroc": best["auroc"],
+                        "best_epoch": best["epoch"],
+                        "improved": improved,
+                        "seconds": time.perf_counter() - started,
+                    }
+                )
+            if stale >= train_config.patience:
+                break
+
+    model.load_state_dict(best["state"])
+    model.eval()
+    logits, weights, _ = _batched_forward(model, xp_va, xb_va, va_index, 8192, device, want_fused=False)
+    prob = torch.sigmoid(logits.double()).numpy()
+    threshold = choose_threshold(y_va, prob, "macro_f1")
+    metrics = {
+        "best_epoch": best["epoch"],
+        "epochs_run": len(history),
+        "n_train": int(n_train),
+        "n_validation": int(val_rows.numel()),
+        "validation": binary_metrics(y_va, prob, 0.5),
+        "validation_at_threshold": binary_metrics(y_va, prob, threshold),
+        "validation_router_means": router_weight_means(weights.numpy()),
+    }
+    standardisation = {
+        "computed_on": "training split",
+        "n_rows": int(n_train),
+        "tensors": sorted(k for k in model.state_dict() if k.endswith("_mean") or k.endswith("_std")),
+    }
+    return TrainedModel(
+        model.cpu(),
+        train_config,
+        threshold=threshold,
+        history=history,
+        metrics=metrics,
+        standardisation=standardisation,
+        device=train_config.device,
+    )
+
+
+@dataclass
+class SeedRuns:
+    """Several seeds of one configuration: the models and their validation metrics, per seed and summarised.
+
+    ``std`` is the sample standard deviation (ddof = 1; 0 with a single seed).
+    """
+
+    seeds: list[int]
+    models: list[TrainedModel]
+    per_seed: list[dict[str, float]]
+    mean: dict[str, float] = field(default_factory=dict)
+    std: dict[str, float] = field(default_factory=dict)
+
+
+def train_seeds(
+    x_protein: Optional[ArrayLike],
+    x_context: Optional[ArrayLike],
+    y: ArrayLike,
+    train_mask: ArrayLike,
+    val_mask: ArrayLike,
+    model_config: FusionConfig,
+    train_config: TrainConfig,
+    seeds: Sequence[int] = (0, 1, 2),
+    progress: Optional[Progress] = None,
+) -> SeedRuns:
+    """Train one model per seed (``train_config.seed`` is replaced) and summarise validation metrics."""
+    if not seeds:
+        raise UsageError("at least one seed is needed")
+    models, per_seed = [], []
+    for seed in seeds:
+        callback = None if progress is None else (lambda info, s=seed: progress({**info, "seed": s}))
+        model = train(
+            x_protein, x_context, y, train_mask, val_mask, model_config,
+            dataclasses.replace(train_config, seed=int(seed)), callback,
+        )  # fmt: skip
+        models.append(model)
+        per_seed.append({k: v for k, v in model.metrics["validation"].items() if isinstance(v, float)})
+    keys = per_seed[0].keys()
+    mean = {k: float(np.mean([m[k] for m in per_seed])) for k in keys}
+    std = {k: float(np.std([m[k] for m in per_seed], ddof=1)) if len(per_seed) > 1 else 0.0 for k in keys}
+    return SeedRuns([int(s) for s in seeds], models, per_seed, mean, std)
+
+
+# --------------------------------------------------------------------------------------------------
+# the intergenic-distance baseline
+
+
+@dataclass
+class DistanceBaseline:
+    """The classic operon predictor: logistic regression on the intergenic spacer (and the strand, if given).
+
+    Features: ``s = sign(d) * log1p(|d|)`` with ``d`` the spacer in bp clipped to ``clip`` (negative = overlap),
+    plus a 0/1 opposite-strand flag when the model was fitted with one; features are standardised on the training
+    split. Fitted by Newton's method with a small L2 penalty on the weights (deterministic, no RNG).
+    """
+
+    weight: np.ndarray
+    bias: float
+    feature_mean: np.ndarray
+    feature_std: np.ndarray
+    clip: tuple[float, float] = (-200.0, 2000.0)
+    uses_strand: bool = False
+    l2: float = 1e-3
+    threshold: float = 0.5
+    metrics: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    arch = "distance"
+
+    @staticmethod
+    def _features(distance, opposite_strand, clip: tuple[float, float], uses_strand: bool) -> np.ndarray:
+        d = np.asarray(distance, dtype=np.float64)
+        if d.ndim != 1:
+            raise DataError(f"distances must be 1-D, got shape {d.shape}")
+        if not np.isfinite(d).all():
+            raise DataError("distances contain NaN or infinite values")
+        d = np.clip(d, clip[0], clip[1])
+        columns = [np.sign(d) * np.log1p(np.abs(d))]
+        if uses_strand:
+            if opposite_strand is None:
+                raise DataError("this distance model was fitted with strands; pass opposite_strand")
+            s = np.asarray(opposite_strand)
+            if s.shape != d.shape or not np.isin(s, (0, 1)).all():
+                raise DataError("opposite_strand must be 0/1 (or bool) with one value per pair")
+            columns.append(s.astype(np.float64))
+        return np.stack(columns, axis=1)
+
+    @classmethod
+    def fit(
+        cls,
+        distance,
+        y,
+        train_mask,
+        val_mask=None,
+        opposite_strand=None,
+        clip: tuple[float, float] = (-200.0, 2000.0),
+        l2: float = 1e-3,
+    ) -> "DistanceBaseline":
+        """Fit on the training rows; the macro-F1 threshold is chosen on ``val_mask`` (training rows if None)."""
+        if not clip[0] < clip[1]:
+            raise UsageError(f"clip must be (low, high) with low < high, got {clip}")
+        uses_strand = opposite_strand is not None
+        x = cls._features(distance, opposite_strand, clip, uses_strand)
+        y = np.asarray(y)
+        n = x.shape[0]
+        if y.shape != (n,) or not np.isin(y, (0, 1)).all():
+            raise DataError(f"expected {n} labels of 0/1")
+        tr = np.asarray(train_mask)
+        va = tr if val_mask is None else np.asarray(val_mask)
+        for m, name in ((tr, "train_mask"), (va, "val_mask")):
+            if m.dtype != bool or m.shape != (n,):
+                raise DataError(f"{name} must be a boolean array of length {n}")
+            if len(np.unique(y[m])) < 2:
+                raise DataError(f"the {name.split('_')[0]} split needs both positive and negative pairs")
+        mean = x[tr].mean(0)
+        std = x[tr].std(0)
+        std[std < 1e-12] = 1.0
+        z = (x[tr] - mean) / std
+        design = np.hstack([np.ones((z.shape[0], 1)), z])
+        beta = np.zeros(design.shape[1])
+        penalty = np.diag([0.0] + [l2 * z.shape[0]] * z.shape[1])
+        history = []
+        yt = y[tr].astype(np.float64)
+        for iteration in range(1, 101):
+            prob = 1.0 / (1.0 + np.exp(-(design @ beta)))
+            grad = design.T @ (prob - yt) + penalty @ beta
+            hess = design.T @ (design * (prob * (1 - prob))[:, None]) + penalty + 1e-9 * np.eye(beta.size)
+            step = np.linalg.solve(hess, grad)
+            beta = beta - step
+            history.append({"iteration": iteration, "step_norm": float(np.linalg.norm(step))})
+            if np.linalg.norm(step) < 1e-10:
+                break
+        model = cls(beta[1:].copy(), float(beta[0]), mean, std, (float(clip[0]), float(clip[1])), uses_strand, l2)
+        model.history = history
+        p_val = model.predict(distance, opposite_strand).probability[va]
+        model.threshold = choose_threshold(y[va], p_val, "macro_f1")
+        model.metrics = {
+            "n_train": int(tr.sum()),
+            "n_validation": int(va.sum()),
+            "validation": binary_metrics(y[va], p_val, 0.5),
+            "validation_at_threshold": binary_metrics(y[va], p_val, model.threshold),
+        }
+        return model
+
+    def predict(self, distance, opposite_strand=None) -> Prediction:
+        """Probability per pair (no router weights, no fused vector)."""
+        x = self._features(distance, opposite_strand, self.clip, self.uses_strand)
+        z = (x - self.feature_mean) / self.feature_std
+        return Prediction(probability=1.0 / (1.0 + np.exp(-(z @ self.weight + self.bias))))
+
+    def save(self, path, extra: Optional[dict] = None) -> Path:
+        """Same directory format as ``TrainedModel.save`` with ``model.arch = "distance"``."""
+        tensors = {
+            "weight": torch.as_tensor(np.asarray(self.weight, dtype=np.float64)),
+            "bias": torch.tensor([self.bias], dtype=torch.float64),
+            "feature_mean": torch.as_tensor(np.asarray(self.feature_mean, dtype=np.float64)),
+            "feature_std": torch.as_tensor(np.asarray(self.feature_std, dtype=np.float64)),
+        }
+        config = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "microfuse_version": __version__,
+            "model": {"arch": "distance", "clip": list(self.clip), "uses_strand": self.uses_strand},
+            "train": {"l2": self.l2, "solver": "newton", "threshold_criterion": "macro_f1"},
+            "threshold": self.threshold,
+            "standardisation": {"computed_on": "training split", "tensors": ["feature_mean", "feature_std"]},
+            "history": self.history,
+            "metrics": self.metrics,
+            "extra": {**self.extra, **(extra or {})},
+        }
+        return _write_model_dir(path, tensors, config)
+
+    @classmethod
+    def load(cls, path) -> "DistanceBaseline":
+        config, tensors = _read_model_dir(path)
+        return cls._from_parts(Path(path), config, tensors)
+
+    @classmethod
+    def _from_parts(cls, folder: Path, config: dict, tensors: dict) -> "DistanceBaseline":
+        spec = config["model"]
+        if spec.get("arch") != "distance":
+            raise DataError(f"{folder}: holds a {spec.get('arch')!r} model, not a distance baseline")
+        if set(spec) != {"arch", "clip", "uses_strand"} or not isinstance(spec["uses_strand"], bool):
+            raise DataError(f"{folder / CONFIG_FILE}: invalid distance model config")
+        clip = spec["clip"]
+        if not (isinstance(clip, list) and len(clip) == 2 and all(isinstance(v, (int, float)) for v in clip)):
+            raise DataError(f"{folder / CONFIG_FILE}: invalid clip {clip!r}")
+        k = 2 if spec["uses_strand"] else 1
+        shapes = {"weight": (k,), "bias": (1,), "feature_mean": (k,), "feature_std": (k,)}
+        if set(tensors) != set(shapes) or any(tuple(tensors[n].shape) != s for n, s in shapes.items()):
+            raise DataError(f"{folder / WEIGHTS_FILE}: tensors do not match a distance model")
+        train_cfg = config["train"] if isinstance(config["train"], dict) else {}
+        return cls(
+            weight=tensors["weight"].double().numpy(),
+            bias=float(tensors["bias"][0]),
+            feature_mean=tensors["feature_mean"].double().numpy(),
+            feature_std=tensors["feature_std"].double().numpy(),
+            clip=(float(clip[0]), float(clip[1])),
+            uses_strand=spec["uses_strand"],
+            l2=float(train_cfg.get("l2", 1e-3)),
+            threshold=float(config["threshold"]),
+            metrics=config["metrics"],
+            history=config["history"],
+            extra=config["extra"],
+        )
+
+
+def load_model(path, device: str = "cpu") -> Union[TrainedModel, DistanceBaseline]:
+    """Open any saved microfuse model directory (fusion head, baseline or distance model)."""
+    config, tensors = _read_model_dir(path)
+    if config["model"].get("arch") == "distance":
+        return DistanceBaseline._from_parts(Path(path), config, tensors)
+    return TrainedModel._from_parts(Path(path), config, tensors, device)
+
+
+__all__ = [
+    "CONFIG_FILE",
+    "WEIGHTS_FILE",
+    "DistanceBaseline",
+    "Prediction",
+    "SeedRuns",
+    "TrainConfig",
+    "TrainedModel",
+    "load_model",
+    "train",
+    "train_seeds",
+]

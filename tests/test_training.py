@@ -1,0 +1,307 @@
+"""Training loop, model files and the distance baseline (including a check on real E. coli operon pairs)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from microfuse_cli.errors import DataError, UsageError
+from microfuse_cli.metrics import auroc
+from microfuse_cli.model import FusionConfig
+from microfuse_cli.training import (
+    DistanceBaseline,
+    TrainConfig,
+    TrainedModel,
+    load_model,
+    train,
+    train_seeds,
+)
+
+ECOLI = Path("/work/shared/data/ecoli_k12_mg1655")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # two shared cores: torch's intra-op threads would only contend with other processes
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _problem(n: int = 900, seed: int = 0):
+    """Pairs whose label is whether the two views agree on a shared latent signal (plus a weak marginal cue).
+
+    Neither view alone carries much; their interaction does, which is what the fusion head is for.
+    """
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    s = rng.normal(size=(n, 3))
+    xp = rng.normal(size=(n, 10)).astype(np.float32)
+    xb = rng.normal(size=(n, 6)).astype(np.float32)
+    xp[:, :3] = s * 2 + 5  # an offset and scale that standardisation must remove
+    xb[:, :3] = s * (2 * y[:, None] - 1) + 0.3 * rng.normal(size=(n, 3))
+    xb[:, 3] += 0.5 * y
+    fold = np.arange(n) % 10
+    return xp, xb, y, fold < 6, (fold == 6) | (fold == 7), fold >= 8
+
+
+SMALL = dict(hidden=16, dropout=0.1)
+FAST = dict(batch_size=64, max_epochs=12, patience=4, lr=1e-2)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return _problem()
+
+
+@pytest.fixture(scope="module")
+def trained(problem):
+    xp, xb, y, tr, va, _ = problem
+    return train(xp, xb, y, tr, va, FusionConfig(**SMALL), TrainConfig(**FAST))
+
+
+# ---------------------------------------------------------------------------------------------- learning
+
+
+def test_microfuse_beats_chance_on_held_out_pairs(problem, trained):
+    xp, xb, y, _, _, test = problem
+    pred = trained.predict(xp[test], xb[test])
+    assert auroc(y[test], pred.probability) > 0.9
+    assert trained.metrics["validation"]["auroc"] > 0.9
+    assert pred.router_weights.shape == (test.sum(), 4)
+    assert np.allclose(pred.router_weights.sum(1), 1, atol=1e-5)
+    assert pred.fused.shape == (test.sum(), 16)
+    assert 0.0 < trained.threshold < 1.0
+    assert trained.model_config.protein_dim == 10 and trained.model_config.context_dim == 6
+
+
+def test_early_stopping_keeps_the_best_epoch(problem):
+    xp, xb, y, tr, va, _ = problem
+    seen = []
+    cfg = TrainConfig(batch_size=64, max_epochs=25, patience=2, lr=1e-2)
+    model = train(xp, xb, y, tr, va, FusionConfig(hidden=16, dropout=0.0), cfg, progress=seen.append)
+    aurocs = [h["val_auroc"] for h in model.history]
+    assert [s["epoch"] for s in seen] == list(range(1, len(aurocs) + 1))
+    best = int(np.argmax(aurocs)) + 1  # first epoch reaching the maximum
+    assert model.metrics["best_epoch"] == best
+    assert len(aurocs) == min(cfg.max_epochs, best + cfg.patience)
+    # the returned weights are those of the best epoch, not the last one
+    prob = model.predict(xp[va], xb[va]).probability
+    assert auroc(y[va], prob) == pytest.approx(aurocs[best - 1], abs=1e-9)
+    assert model.metrics["validation"]["auroc"] == pytest.approx(aurocs[best - 1], abs=1e-9)
+
+
+def test_training_is_deterministic_for_a_seed(problem):
+    xp, xb, y, tr, va, _ = problem
+    cfg = TrainConfig(batch_size=128, max_epochs=3, patience=3)
+    a = train(xp, xb, y, tr, va, FusionConfig(**SMALL), cfg)
+    b = train(xp, xb, y, tr, va, FusionConfig(**SMALL), cfg)
+    c = train(xp, xb, y, tr, va, FusionConfig(**SMALL), TrainConfig(batch_size=128, max_epochs=3, seed=1))
+    sa, sb, sc = a.model.state_dict(), b.model.state_dict(), c.model.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert a.history == b.history and a.threshold == b.threshold
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+    # the caller's global RNG is left alone
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    train(xp, xb, y, tr, va, FusionConfig(**SMALL), TrainConfig(batch_size=256, max_epochs=1))
+    assert torch.equal(torch.rand(1), expected)
+
+
+@pytest.mark.parametrize("arch", ["protein", "context", "concat"])
+def test_baselines_train(problem, arch):
+    xp, xb, y, tr, va, _ = problem
+    model = train(
+        xp if arch != "context" else None, xb if arch != "protein" else None, y, tr, va,
+        FusionConfig(arch=arch, **SMALL), TrainConfig(batch_size=256, max_epochs=2),
+    )  # fmt: skip
+    pred = model.predict(xp[va], xb[va])
+    assert pred.probability.shape == (va.sum(),)
+    if arch == "concat":
+        assert np.isnan(pred.router_weights).all()
+    else:
+        assert pred.router_weights[:, 0 if arch == "protein" else 1].tolist() == [1.0] * int(va.sum())
+
+
+def test_train_seeds_summarises(problem):
+    xp, xb, y, tr, va, _ = problem
+    runs = train_seeds(
+        xp, xb, y, tr, va, FusionConfig(**SMALL), TrainConfig(batch_size=256, max_epochs=2), seeds=[0, 1]
+    )
+    assert runs.seeds == [0, 1] and len(runs.models) == 2
+    values = [m["auroc"] for m in runs.per_seed]
+    assert runs.mean["auroc"] == pytest.approx(np.mean(values))
+    assert runs.std["auroc"] == pytest.approx(np.std(values, ddof=1))
+
+
+def test_bad_training_input(problem):
+    xp, xb, y, tr, va, _ = problem
+    cfg, tcfg = FusionConfig(**SMALL), TrainConfig(max_epochs=1)
+    with pytest.raises(DataError, match="overlap"):
+        train(xp, xb, y, tr, tr, cfg, tcfg)
+    with pytest.raises(DataError, match="both"):
+        train(xp, xb, y, tr, va & (y == 1), cfg, tcfg)
+    bad = xp.copy()
+    bad[np.flatnonzero(tr)[0], 0] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        train(bad, xb, y, tr, va, cfg, tcfg)
+    with pytest.raises(DataError):
+        train(xp[:-1], xb, y, tr, va, cfg, tcfg)
+    with pytest.raises(DataError):
+        train(xp, xb, y, tr, va, FusionConfig(protein_dim=99, **SMALL), tcfg)
+    with pytest.raises(UsageError):
+        train(xp, xb, y, tr, va, cfg, TrainConfig(device="tpu"))
+    with pytest.raises(UsageError):
+        train(xp, xb, y, tr, va, cfg, TrainConfig(batch_size=0))
+
+
+# ---------------------------------------------------------------------------------------------- model files
+
+
+def test_save_load_round_trip(tmp_path, problem, trained):
+    xp, xb, *_ = problem
+    extra = {"views": {"protein": "prostt5", "context": "bacformer"}, "manifest": {"n": 3}}
+    trained.save(tmp_path / "m", extra=extra)
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
+    loaded = TrainedModel.load(tmp_path / "m")
+    a, b = trained.predict(xp, xb), loaded.predict(xp, xb)
+    assert np.array_equal(a.probability, b.probability)
+    assert np.array_equal(a.router_weights, b.router_weights)
+    assert np.array_equal(a.fused, b.fused)
+    assert loaded.threshold == trained.threshold
+    assert loaded.model_config == trained.model_config and loaded.train_config == trained.train_config
+    assert loaded.extra == extra
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["metrics"]["best_epoch"] == trained.metrics["best_epoch"]
+    assert len(config["history"]) == len(trained.history)
+    # same model, same bytes; saving again replaces the directory
+    loaded.save(tmp_path / "m2")
+    for name in ("model.safetensors", "config.json"):
+        assert (tmp_path / "m" / name).read_bytes() == (tmp_path / "m2" / name).read_bytes()
+    assert isinstance(load_model(tmp_path / "m"), TrainedModel)
+    # no leftover temporary directories
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "m2"]
+
+
+@pytest.fixture
+def saved(tmp_path, trained):
+    return trained.save(tmp_path / "model")
+
+
+def _refused(path):
+    with pytest.raises(DataError) as info:
+        TrainedModel.load(path)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+def test_truncated_weights_are_refused(saved):
+    weights = saved / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    assert "safetensors" in _refused(saved)
+    weights.write_bytes(b"")
+    _refused(saved)
+
+
+def test_pickle_renamed_to_safetensors_is_refused(saved):
+    payload = {"weight": np.zeros(3)}
+    (saved / "model.safetensors").write_bytes(pickle.dumps(payload))
+    _refused(saved)
+
+
+def test_foreign_or_broken_config_is_refused(saved):
+    config_path = saved / "config.json"
+    good = json.loads(config_path.read_text())
+
+    config_path.write_text(json.dumps({**good, "unexpected": 1}))
+    _refused(saved)
+    config_path.write_text(json.dumps({k: v for k, v in good.items() if k != "threshold"}))
+    _refused(saved)
+    config_path.write_text(json.dumps({**good, "model": {**good["model"], "colour": "red"}}))
+    _refused(saved)
+    config_path.write_text(json.dumps({**good, "model": {**good["model"], "hidden": 32}}))  # shapes mismatch
+    assert "tensor" in _refused(saved)
+    config_path.write_text(json.dumps({**good, "format": "something-else"}))
+    _refused(saved)
+    config_path.write_text(json.dumps({**good, "format_version": 99}))
+    _refused(saved)
+    config_path.write_text("{not json")
+    _refused(saved)
+    config_path.write_bytes(b"\xff\xfe\x00garbage")
+    _refused(saved)
+    config_path.unlink()
+    _refused(saved)
+    _refused(saved / "nonexistent")
+
+
+# ---------------------------------------------------------------------------------------------- distance baseline
+
+
+def test_distance_baseline_synthetic_and_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.integers(0, 2, n)
+    distance = np.where(y == 1, rng.normal(20, 40, n), rng.normal(400, 300, n)).round()
+    opposite = (rng.uniform(size=n) < 0.3) & (y == 0)
+    tr = np.arange(n) % 2 == 0
+    model = DistanceBaseline.fit(distance, y, tr, ~tr, opposite_strand=opposite)
+    assert model.weight.shape == (2,) and model.weight[0] < 0 and model.weight[1] < 0
+    prob = model.predict(distance, opposite).probability
+    assert auroc(y[~tr], prob[~tr]) > 0.9
+    model.save(tmp_path / "d", extra={"note": "spacer"})
+    loaded = load_model(tmp_path / "d")
+    assert isinstance(loaded, DistanceBaseline)
+    assert np.array_equal(loaded.predict(distance, opposite).probability, prob)
+    assert loaded.threshold == model.threshold and loaded.extra == {"note": "spacer"}
+    assert json.loads((tmp_path / "d" / "config.json").read_text())["model"]["arch"] == "distance"
+    with pytest.raises(DataError):
+        TrainedModel.load(tmp_path / "d")
+    with pytest.raises(DataError):
+        loaded.predict(distance)  # fitted with strands: they are required
+    with pytest.raises(DataError):
+        DistanceBaseline.fit(distance, y, tr & (y == 1))
+
+
+def _ecoli_pairs():
+    """Labelled E. coli pairs with their intergenic spacer (bp, negative = overlap) and leftmost coordinate."""
+    genes = {}
+    with gzip.open(ECOLI / "GCF_000005845.2_ASM584v2_genomic.gff.gz", "rt") as handle:
+        for line in handle:
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) == 9 and fields[2] == "gene":
+                attrs = dict(kv.split("=", 1) for kv in fields[8].split(";") if "=" in kv)
+                if "locus_tag" in attrs:
+                    genes[attrs["locus_tag"]] = (int(fields[3]), int(fields[4]))  # 1-based inclusive
+    distance, left, labels = [], [], []
+    with open(ECOLI / "labelled_pairs_ecoli.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            a, b = genes.get(row["name_1"]), genes.get(row["name_2"])
+            if a is None or b is None:  # a handful of b-numbers have no gene feature in this annotation
+                continue
+            first, second = sorted([a, b])
+            distance.append(second[0] - first[1] - 1)
+            left.append(first[0])
+            labels.append(int(row["true"]))
+    return np.array(distance, float), np.array(left), np.array(labels)
+
+
+@pytest.mark.skipif(not (ECOLI / "labelled_pairs_ecoli.csv").exists(), reason="E. coli reference data not present")
+def test_distance_baseline_on_real_ecoli_operons(tmp_path):
+    distance, left, y = _ecoli_pairs()
+    assert len(y) > 3500 and 0.3 < y.mean() < 0.6
+    # held-out blocks: 200 kb windows of the chromosome, every fifth one for testing
+    test = (left // 200_000) % 5 == 0
+    model = DistanceBaseline.fit(distance, y, ~test)
+    assert auroc(y[test], model.predict(distance).probability[test]) > 0.93
+    model.save(tmp_path / "d")
+    assert np.array_equal(load_model(tmp_path / "d").predict(distance).probability, model.predict(distance).probability)
