@@ -400,3 +400,39 @@ def read_pairs(path: PathLike) -> PairTable:
     if not pairs:
         raise DataError(f"{path}: no pairs")
     return PairTable(pairs, extra)
+
+
+def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLike | None, name: str) -> Genome:
+    """Rebuild a Genome from a pairs TSV: genes from its coordinates, proteins from a FASTA, DNA from ``fasta``."""
+    from Bio.SeqIO.FastaIO import SimpleFastaParser
+
+    from .genome import Scaffold, read_fasta_scaffolds
+
+    sequences: dict[str, str] = {}
+    if proteins is not None:
+        for title, seq in SimpleFastaParser(io.StringIO(read_text(proteins))):
+            sequences[title.split(None, 1)[0]] = seq.replace("*", "").upper()
+        if not sequences:
+            raise DataError(f"{proteins}: no protein records")
+    genes: dict[str, Gene] = {}
+    for p in table.pairs:
+        for g in (p.gene_a, p.gene_b):
+            if g.id not in genes:
+                if proteins is not None and g.id not in sequences:
+                    raise DataError(f"gene {g.id!r} of the pairs has no protein in {proteins}")
+                genes[g.id] = replace(g, protein=sequences.get(g.id, ""), aliases=(g.id,))
+    if fasta is not None:
+        scaffolds = read_fasta_scaffolds(fasta)
+        missing = sorted({g.scaffold for g in genes.values()} - set(scaffolds))
+        if missing:
+            raise DataError(f"scaffold {missing[0]!r} of the pairs is not in {fasta}")
+    else:
+        extent: dict[str, int] = {}
+        for g in genes.values():
+            extent[g.scaffold] = max(extent.get(g.scaffold, 0), g.end)
+        scaffolds = {sid: Scaffold(sid, length) for sid, length in extent.items()}
+    wrapped = {p.scaffold for p in table.pairs if p.gene_b.start < p.gene_a.start}  # (last, first) of a circle
+    scaffolds = {sid: replace(s, circular=s.circular or sid in wrapped) for sid, s in scaffolds.items()}
+    genome = Genome(name, scaffolds, list(genes.values()), "pairs table")
+    genome.sort_genes()
+    return genome

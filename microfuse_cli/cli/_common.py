@@ -31,7 +31,10 @@ class Run:
     def console(self):
         from rich.console import Console
 
-        return Console(stderr=True, quiet=self.quiet)
+        console = Console(stderr=True, quiet=self.quiet)
+        if not console.is_terminal:  # logs and tables in files: do not wrap at 80 columns
+            console = Console(stderr=True, quiet=self.quiet, width=200)
+        return console
 
     @contextlib.contextmanager
     def progress(self, description: str, total: float | None, unit: str = "") -> Iterator[Callable[[float], None]]:

@@ -1,0 +1,148 @@
+"""``microfuse embed``: the protein and genome-context views of every gene, as .npy matrices."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import click
+
+from . import cli
+from ._common import common_options, log
+from .pairs import genome_options, load_genome
+
+
+def view_options(func):
+    """--protein-view/--context-view and the model, device and precision options of the foundation views."""
+    options = [
+        click.option("--offline", is_flag=True, help="Never touch the network (also HF_HUB_OFFLINE=1)."),
+        click.option("--batch-residues", type=click.IntRange(min=1), default=4000, show_default=True,
+                     help="Padded residues per model batch (lower it on small GPUs)."),
+        click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default=None,
+                     help="Model precision (default: bf16/fp16 on GPU, fp32 on CPU)."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+        click.option("--esm-model", default=None, help="ESM-2 hub id or folder for Bacformer's protein tokens."),
+        click.option("--context-model", default=None,
+                     help="Bacformer hub id or local folder (default macwiatrak/bacformer-masked-complete-genomes)."),
+        click.option("--protein-model", default=None, help="ProstT5 hub id or local folder (default Rostlab/ProstT5)."),
+        click.option("--context-view", default="builtin", show_default=True,
+                     help="builtin, bacformer, or both comma-separated (concatenated)."),
+        click.option("--protein-view", type=click.Choice(["builtin", "prostt5"]), default="builtin", show_default=True,
+                     help="builtin: sequence descriptors, no download; prostt5: the ProstT5 encoder."),
+    ]
+    for option in options:
+        func = option(func)
+    return func
+
+
+def view_config(protein_view, context_view, protein_model, context_model, esm_model, device, dtype, offline,
+                batch_residues):
+    from ..embed import ViewConfig
+
+    return ViewConfig.parse(protein_view, context_view, protein_model=protein_model, context_model=context_model,
+                            esm_model=esm_model, device=device, dtype=dtype, offline=offline,
+                            batch_residues=batch_residues)
+
+
+def stage_progress(run):
+    """A ``stage(description, total) -> advance`` callback that logs each stage (bars only on a terminal)."""
+
+    def stage(description, total):
+        log.debug("%s: %d items", description, total)
+        if run.quiet or not run.console().is_terminal:
+            return lambda n=1: None
+        from rich.progress import Progress
+
+        bar = Progress(console=run.console(), transient=True)
+        bar.start()
+        task = bar.add_task(description, total=total)
+        state = {"done": 0}
+
+        def advance(n=1):
+            bar.advance(task, n)
+            state["done"] += n
+            if state["done"] >= total:
+                bar.stop()
+
+        return advance
+
+    return stage
+
+
+def read_input(run, path, fasta, proteins, mode, genetic_code, circular):
+    """A genome (any format `pairs` reads) or a pairs TSV with --proteins; returns (genome, pairs)."""
+    from ..genome import sniff_format
+    from ..io import read_text
+    from ..pairs import adjacent_pairs, genome_from_table, read_pairs
+
+    head = read_text(path)[:2000] if path != "-" else None
+    if head is not None and head.strip() and sniff_format(head, path) == "pairs":
+        table = read_pairs(path)
+        genome = genome_from_table(table, proteins, fasta, Path(path).name)
+        return genome, table.pairs
+    genome = load_genome(run, path, fasta, mode, genetic_code, circular)
+    return genome, adjacent_pairs(genome)
+
+
+def output_folder(output: str, inputs: tuple[str, ...], index: int) -> Path:
+    if len(inputs) == 1:
+        return Path(output)
+    return Path(output) / genome_stem(inputs[index])
+
+
+def genome_stem(path: str) -> str:
+    name = Path(path).name
+    for suffix in (".gz", ".bz2", ".xz"):
+        name = name.removesuffix(suffix)
+    for suffix in (".gff3", ".gff", ".gbk", ".gbff", ".gb", ".fna", ".fasta", ".fa", ".tsv"):
+        name = name.removesuffix(suffix)
+    return name or "genome"
+
+
+@cli.command(epilog="""\b
+Examples:
+  microfuse embed genome.gff --fasta genome.fna -o emb/
+  microfuse embed genome.gbk -o emb/ --protein-view prostt5 --context-view bacformer,builtin
+  microfuse embed pairs.tsv --proteins genes.faa --fasta genome.fna -o emb/
+  microfuse embed a.gff b.gff c.gff -o embeddings/   # one model load, one folder per genome
+""")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True), metavar="INPUT...")
+@genome_options
+@click.option("--proteins", type=click.Path(dir_okay=False), default=None,
+              help="Protein FASTA of a pairs TSV input (ids = gene ids).")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
+              help="Embedding folder (with several inputs: a folder of folders, one per genome).")
+@view_options
+@click.option("--float16", "half", is_flag=True, help="Store matrices as float16 (half the disk).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run, keeping finished shards.")
+@common_options
+def embed(inputs, fasta, mode, genetic_code, circular, proteins, output, protein_view, context_view, protein_model,
+          context_model, esm_model, device, dtype, offline, batch_residues, half, resume, run):
+    """Compute the protein and genome-context views of every gene of INPUT.
+
+    Writes protein.npy / context.npy (genes x dims, rows as in genes.tsv), pair_context.npy with pairs.tsv, and
+    manifest.json (views, model ids and hashes, dims, dtype, device, version, content hash of the genes).
+    The builtin views need no download; prostt5 and bacformer load Hugging Face models from the hub cache or a
+    local folder (GPU when present).
+    """
+    from ..embed import compute_embeddings, genes_hash
+
+    config = view_config(protein_view, context_view, protein_model, context_model, esm_model, device, dtype,
+                         offline, batch_residues)
+    if len(inputs) > 1 and fasta:
+        raise click.UsageError("--fasta applies to a single input")
+    if len(inputs) > 1:
+        Path(output).mkdir(parents=True, exist_ok=True)
+    for index, path in enumerate(inputs):
+        genome, pairs = read_input(run, path, fasta, proteins, mode, genetic_code, circular)
+        target = output_folder(output, inputs, index)
+        shard_dir = target.with_name(target.name + ".partial") / genes_hash(genome.genes)[:16]
+        if not resume and shard_dir.parent.exists():
+            shutil.rmtree(shard_dir.parent)
+        shard_dir.mkdir(parents=True, exist_ok=True)
+        embeddings = compute_embeddings(genome, pairs, config, threads=run.threads, stage=stage_progress(run),
+                                        shard_dir=shard_dir)
+        embeddings.save(target, dtype="float16" if half else "float32")
+        shutil.rmtree(shard_dir.parent, ignore_errors=True)
+        log.info("%s: %d genes, %d pairs -> %s (protein %d-d, context %d-d, pair %d-d)", genome.name,
+                 len(embeddings.gene_ids), len(embeddings.pair_ids), target, *embeddings.dims.values())

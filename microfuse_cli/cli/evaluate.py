@@ -1,0 +1,125 @@
+"""``microfuse evaluate``: metrics of scored pairs, side by side with the intergenic-distance baseline."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import click
+
+from . import cli
+from ._common import common_options, log, output_option
+
+
+@cli.command(epilog="""\b
+Examples:
+  microfuse evaluate scores.tsv                       # labels from the scores' label column
+  microfuse evaluate scores.tsv --labels labelled_pairs.csv --plots figs/
+  microfuse evaluate microfuse.tsv concat.tsv --names microfuse,concat -o table.tsv --json metrics.json
+""")
+@click.argument("scores", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True), metavar="SCORES.tsv...")
+@click.option("--labels", type=click.Path(dir_okay=False), default=None,
+              help="Labelled pairs (name_1,name_2,label) instead of the scores' label column.")
+@click.option("--split", "split_name", default=None, help="Only pairs of this split (e.g. test).")
+@click.option("--names", default=None, help="Comma-separated model names for the table (default: file names).")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+              help="Threshold for accuracy_at_threshold (default: the one the scores were called at).")
+@click.option("--proteins", type=click.Path(dir_okay=False), default=None,
+              help="Protein FASTA (ids = gene ids) for the hard sequence-conflict subset.")
+@output_option("Metrics TSV ('-' = stdout).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write JSON.")
+@click.option("--plots", type=click.Path(file_okay=False), default=None,
+              help="Folder for ROC, PR, threshold-sweep, calibration and router-weight PNGs.")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap resamples for the AUROC interval (0 = none).")
+@common_options
+def evaluate(scores, labels, split_name, names, threshold, proteins, output, json_path, plots, bootstrap, run):
+    """AUROC, AUPRC, mAP, macro-F1, macro-recall, accuracy (at 0.5 and at the model's threshold), Brier score,
+    router weights and the hard sequence-conflict subset, for one or more score tables, each beside the
+    intergenic-distance baseline on the same pairs (AUROC and best possible cut-off accuracy)."""
+    from ..errors import UsageError
+    from ..evaluate import METRIC_COLUMNS, evaluate_table, read_scores
+    from ..io import atomic_output
+
+    labels_names = names.split(",") if names else [None] * len(scores)
+    if len(labels_names) != len(scores):
+        raise UsageError(f"--names has {len(labels_names)} names for {len(scores)} score tables")
+    protein_map = read_proteins(proteins) if proteins else None
+    tables = [read_scores(path, labels, name, split_name) for path, name in zip(scores, labels_names)]
+    results = [evaluate_table(t, threshold=threshold, proteins=protein_map, n_boot=bootstrap) for t in tables]
+    with atomic_output(output) as handle:
+        handle.write("\t".join(["model"] + METRIC_COLUMNS + ["w_protein", "w_context", "w_agreement", "w_conflict"]) + "\n")
+        for r in results:
+            router = r.get("router", {})
+            values = [r["model"]] + [_fmt(r.get(c)) for c in METRIC_COLUMNS]
+            values += [_fmt(router.get(k)) for k in ("protein", "context", "agreement", "conflict")]
+            handle.write("\t".join(values) + "\n")
+    if json_path:
+        with atomic_output(json_path) as handle:
+            json.dump(results, handle, indent=2, default=float)
+            handle.write("\n")
+    show_table(run, results)
+    if plots:
+        draw_plots(plots, tables)
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def read_proteins(path) -> dict[str, str]:
+    import io
+
+    from Bio.SeqIO.FastaIO import SimpleFastaParser
+
+    from ..io import read_text
+
+    return {title.split(None, 1)[0]: seq for title, seq in SimpleFastaParser(io.StringIO(read_text(path)))}
+
+
+def show_table(run, results) -> None:
+    if run.quiet:
+        return
+    from rich.table import Table
+
+    table = Table(title="microfuse evaluate (distance = intergenic-distance baseline on the same pairs)")
+    for column in ("model", "n", "AUROC [95% CI]", "AUPRC", "mAP", "macro-F1", "acc@0.5", "acc@thr", "Brier",
+                   "distance AUROC", "distance best acc", "hard AUROC"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(r["model"], str(r["n"]), f"{r['auroc']:.4f} [{r['auroc_low']:.3f}, {r['auroc_high']:.3f}]",
+                      f"{r['auprc']:.4f}", f"{r['map']:.4f}", f"{r['macro_f1']:.4f}", f"{r['accuracy']:.4f}",
+                      f"{r['accuracy_at_threshold']:.4f}", f"{r['brier']:.4f}", f"{r['distance_auroc']:.4f}",
+                      f"{r['distance_best_accuracy']:.4f}", _fmt(r["hard_auroc"]) or "-")
+    run.console().print(table)
+
+
+def draw_plots(folder, tables) -> None:
+    from pathlib import Path
+
+    import numpy as np
+
+    from .. import plots
+    from ..evaluate import distance_score
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    y = tables[0].y
+    same = all(len(t.y) == len(y) and (t.y == y).all() for t in tables)
+    series = {t.name: t.probability for t in tables}
+    if same:
+        score = np.clip(distance_score(tables[0].distance, tables[0].same_strand) / 50, -50, 50)
+        series["distance"] = 1 / (1 + np.exp(-score))
+        plots.plot_roc(y, series, out / "roc.png")
+        plots.plot_pr(y, series, out / "pr.png")
+    for t in tables:
+        stem = t.name.replace("/", "_")
+        plots.plot_threshold_sweep(t.y, t.probability, out / f"{stem}.threshold_sweep.png")
+        plots.plot_calibration(t.y, t.probability, out / f"{stem}.calibration.png")
+        if t.router is not None and np.isfinite(t.router).all():
+            plots.plot_router_weights(t.router, out / f"{stem}.router_weights.png")
+    log.info("plots written to %s", out)

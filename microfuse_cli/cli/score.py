@@ -1,0 +1,123 @@
+"""``microfuse score``: genome (or pairs + embeddings) -> pair probabilities and operons."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import click
+
+from . import cli
+from ._common import common_options, log, output_option
+from .pairs import genome_options, load_genome, pair_selection_options, select_pairs
+
+
+@cli.command(epilog="""\b
+Examples:
+  microfuse score genome.gff -o scores.tsv --operons-gff operons.gff3
+  microfuse score assembly.fna.gz --operons-tsv operons.tsv > scores.tsv
+  microfuse score pairs.tsv --embeddings emb/ -m model/ --fused fused.npy
+  microfuse pairs genome.gbk | microfuse score - --embeddings emb/
+""")
+@click.argument("input", type=click.Path(dir_okay=False, allow_dash=True), metavar="INPUT")
+@genome_options
+@pair_selection_options
+@click.option("-m", "--model", "model_dir", type=click.Path(file_okay=False), default=None,
+              help="Model folder from `microfuse train` (default: the packaged MicroFuse model, builtin views).")
+@click.option("-e", "--embeddings", type=click.Path(file_okay=False), default=None,
+              help="Precomputed embedding folder (`microfuse embed`); required when INPUT is a pairs TSV.")
+@output_option("Scores TSV ('-' = stdout).")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+              help="Decision threshold (default: the one chosen on validation, stored in the model).")
+@click.option("--operons-gff", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Write predicted operons as GFF3 (SO:0000178).")
+@click.option("--operons-tsv", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Write predicted operons as a table.")
+@click.option("--fused", type=click.Path(dir_okay=False), default=None,
+              help="Write fused pair vectors (FILE.npy + FILE.ids.tsv) for `microfuse retrieve build`.")
+@click.option("--genome-name", default=None, help="Genome name in --fused ids (default: the input file name).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--offline", is_flag=True, help="Never touch the network when loading foundation models.")
+@common_options
+def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
+          model_dir, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run):
+    """Probability that each adjacent gene pair of INPUT shares an operon, and the operons they form.
+
+    INPUT is anything `microfuse pairs` reads (GFF3, GenBank, bare FASTA) or a pairs TSV with --embeddings.
+    With a genome, genes -> pairs -> views -> model run in one process. Output columns: the pairs columns,
+    probability, operon_pair (0/1 at the threshold) and the router weights w_protein w_context w_agreement
+    w_conflict.
+    """
+    from ..embed import resolve_device
+    from ..errors import UsageError
+    from ..score import load_model
+
+    if [output, operons_gff, operons_tsv].count("-") > 1:
+        raise UsageError("only one output can go to stdout")
+    model = load_model(model_dir, device=resolve_device(device))
+    with stdin_as_file(input) as input:
+        _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
+               model, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline,
+               run)
+
+
+def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
+           model, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run):
+    from ..embed import Embeddings, ViewConfig, compute_embeddings
+    from ..errors import UsageError
+    from ..genome import sniff_format
+    from ..io import atomic_output, read_text
+    from ..pairs import genome_from_table, read_pairs
+    from ..score import call_operons, model_views, score_pairs, write_fused, write_operons_gff, \
+        write_operons_tsv, write_scores
+
+    text = read_text(input)
+    if text.strip() and sniff_format(text, input) == "pairs":
+        if embeddings is None:
+            raise UsageError("a pairs TSV input needs --embeddings (from `microfuse embed`)")
+        table = read_pairs(input)
+        genome = genome_from_table(table, None, fasta, Path(input).name)
+        pairs = table.pairs
+        emb = Embeddings.load(embeddings)
+    else:
+        genome = load_genome(run, input, fasta, mode, genetic_code, circular)
+        pairs = select_pairs(run, genome, pair_list, operons, labels, label_rule, split, seed)
+        if embeddings is not None:
+            emb = Embeddings.load(embeddings)
+            emb.check_genes(genome.genes)
+        else:
+            views = model_views(model)
+            config = ViewConfig.parse(views.get("protein", "builtin"), views.get("context", "builtin"),
+                                      device=device, offline=offline)
+            from .embed import stage_progress
+
+            emb = compute_embeddings(genome, pairs, config, threads=run.threads, stage=stage_progress(run))
+    scores = score_pairs(model, emb, pairs, threshold=threshold, fused=fused is not None)
+    operons_called = call_operons(genome, scores)
+    with atomic_output(output) as handle:
+        write_scores(handle, scores)
+    if operons_gff:
+        with atomic_output(operons_gff) as handle:
+            write_operons_gff(handle, genome, operons_called)
+    if operons_tsv:
+        with atomic_output(operons_tsv) as handle:
+            write_operons_tsv(handle, operons_called)
+    if fused:
+        write_fused(fused, scores, genome_name or genome.name)
+    log.info("%d pairs scored, %d called at threshold %.3f; %d operons of 2+ genes", len(pairs),
+             int(scores.calls.sum()), scores.threshold, len(operons_called))
+
+
+@contextlib.contextmanager
+def stdin_as_file(path):
+    """stdin can be read once; several readers need it, so it is spooled to a private temp file."""
+    if path != "-":
+        yield path
+        return
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="microfuse-") as tmp:
+        spooled = Path(tmp) / "stdin"
+        spooled.write_bytes(sys.stdin.buffer.read())
+        yield str(spooled)

@@ -1,0 +1,134 @@
+"""``microfuse train``: fit the fusion head (or a baseline) on labelled pairs and their embeddings."""
+
+from __future__ import annotations
+
+import click
+
+from . import cli
+from ._common import common_options, log
+
+ABLATIONS = ["none", "no_disagreement_weighting", "no_interaction_experts", "no_conflict_expert", "no_supcon",
+             "ce_only", "no_xmod"]
+
+
+def load_training_data(pair_paths, embedding_dirs, val_fraction, seed):
+    """Concatenate labelled pairs of one or more genomes with their pair views and splits."""
+    import numpy as np
+
+    from ..embed import Embeddings
+    from ..errors import DataError, UsageError
+    from ..pairs import assign_splits, read_pairs
+
+    if len(pair_paths) != len(embedding_dirs):
+        raise UsageError(f"give one --embeddings folder per pairs table ({len(pair_paths)} tables, "
+                         f"{len(embedding_dirs)} folders)")
+    xs_p, xs_c, ys, splits, distances, opposite, manifests, all_pairs = [], [], [], [], [], [], [], []
+    for path, folder in zip(pair_paths, embedding_dirs):
+        pairs = [p for p in read_pairs(path).pairs if p.label is not None]
+        if not pairs:
+            raise DataError(f"{path}: no labelled pairs (a `label` column from `microfuse pairs --operons`)")
+        if any(p.split is None for p in pairs):
+            if val_fraction is None:
+                raise UsageError(f"{path} has no split column: give --val-fraction (or `pairs --split`)")
+            pairs = assign_splits(pairs, (1 - val_fraction, val_fraction, 0.0), seed=seed)
+        emb = Embeddings.load(folder)
+        x_p, x_c = emb.pair_views(pairs)
+        xs_p.append(x_p), xs_c.append(x_c), manifests.append(emb.manifest)
+        ys.append(np.array([p.label for p in pairs]))
+        splits.append(np.array([p.split for p in pairs]))
+        distances.append(np.array([p.distance for p in pairs], dtype=np.float64))
+        opposite.append(np.array([not p.same_strand for p in pairs]))
+        all_pairs += pairs
+    views = {(m.get("views", {}).get("protein"), m.get("views", {}).get("context")) for m in manifests}
+    if len(views) > 1:
+        raise DataError(f"the embedding folders hold different views: {sorted(views)}")
+    split = np.concatenate(splits)
+    return {
+        "x_protein": np.concatenate(xs_p), "x_context": np.concatenate(xs_c), "y": np.concatenate(ys),
+        "train": split == "train", "val": split == "val", "test": split == "test",
+        "distance": np.concatenate(distances), "opposite": np.concatenate(opposite), "pairs": all_pairs,
+        "manifest": manifests[0],
+    }
+
+
+def model_metadata(data) -> dict:
+    manifest = data["manifest"]
+    return {
+        "views": manifest.get("views", {}),
+        "input_dims": manifest.get("dims") or {},
+        "embedding_manifest": {k: v for k, v in manifest.items() if k not in ("files_sha256",)},
+        "training_pairs": int(data["train"].sum()), "validation_pairs": int(data["val"].sum()),
+    }
+
+
+@cli.command(epilog="""\b
+Examples:
+  microfuse pairs ecoli.gff --fasta ecoli.fna --operons odb.tsv --split 0.7,0.15,0.15 -o pairs.tsv
+  microfuse embed ecoli.gff --fasta ecoli.fna -o emb/
+  microfuse train pairs.tsv --embeddings emb/ -o model/
+  microfuse train pairs.tsv --embeddings emb/ -o concat/ --arch concat --seeds 3
+""")
+@click.argument("pairs_tables", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="PAIRS.tsv...")
+@click.option("-e", "--embeddings", "embedding_dirs", multiple=True, required=True,
+              type=click.Path(file_okay=False, exists=True), help="Embedding folder of each pairs table, in order.")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
+@click.option("--arch", type=click.Choice(["microfuse", "concat", "protein", "context", "distance"]),
+              default="microfuse", show_default=True, help="The fusion head, a baseline, or intergenic distance alone.")
+@click.option("--ablation", type=click.Choice(ABLATIONS), default="none", show_default=True,
+              help="A named ablation of the paper (microfuse arch only).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train this many seeds (seed, seed+1, ...), report mean +/- std, keep the best on validation.")
+@click.option("--val-fraction", type=click.FloatRange(0.01, 0.9), default=None,
+              help="Validation share when the table has no split column (whole scaffolds / gene blocks).")
+@click.option("--epochs", type=click.IntRange(min=1), default=70, show_default=True)
+@click.option("--patience", type=click.IntRange(min=1), default=14, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=2), default=4096, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=8e-4, show_default=True)
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-4, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@common_options
+def train(pairs_tables, embedding_dirs, output, arch, ablation, seed, seeds, val_fraction, epochs, patience,
+          batch_size, lr, weight_decay, device, run):
+    """Fit the MicroFuse fusion head on labelled pairs (the `label` and `split` columns of PAIRS.tsv).
+
+    AdamW with early stopping on validation AUROC, keeping the best epoch; the decision threshold is chosen on
+    validation. Saves model.safetensors + config.json (with the standardisation statistics and the embedding
+    manifest). Deterministic for a given seed on the CPU.
+    """
+    import torch
+
+    from ..embed import resolve_device
+    from ..model import FusionConfig
+    from ..training import DistanceBaseline, TrainConfig, train_seeds
+
+    torch.set_num_threads(max(1, run.threads or torch.get_num_threads()))
+    data = load_training_data(pairs_tables, embedding_dirs, val_fraction, seed)
+    meta = model_metadata(data)
+    log.info("%d training, %d validation pairs (%d test held out); protein %d-d, context %d-d", data["train"].sum(),
+             data["val"].sum(), data["test"].sum(), data["x_protein"].shape[1], data["x_context"].shape[1])
+    if arch == "distance":
+        model = DistanceBaseline.fit(data["distance"], data["y"], data["train"], data["val"], data["opposite"])
+        model.save(output, extra=meta)
+        log.info("distance baseline written to %s (threshold %.3f)", output, model.threshold)
+        return
+    config = FusionConfig(arch=arch) if ablation == "none" else FusionConfig.ablation(ablation, arch=arch)
+    train_config = TrainConfig(lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=epochs,
+                               patience=patience, seed=seed, device=resolve_device(device))
+    with run.progress("training", epochs * seeds, "epochs") as advance:
+        def progress(info):
+            advance(1)
+            log.debug("seed %s epoch %d: loss %.4f, val AUROC %.4f", info.get("seed", seed), info["epoch"],
+                      info["train_loss"], info["val_auroc"])
+
+        runs = train_seeds(data["x_protein"], data["x_context"], data["y"], data["train"], data["val"], config,
+                           train_config, seeds=range(seed, seed + seeds), progress=progress)
+    best = max(range(len(runs.models)), key=lambda i: runs.per_seed[i].get("auroc", 0.0))
+    model = runs.models[best]
+    summary = {k: (runs.mean[k], runs.std[k]) for k in runs.mean}
+    meta["seeds"] = {"seeds": runs.seeds, "per_seed": runs.per_seed, "mean": runs.mean, "std": runs.std}
+    model.save(output, extra=meta)
+    auroc = summary.get("auroc", (float("nan"), 0.0))
+    log.info("validation AUROC %.4f +/- %.4f over %d seed(s); kept seed %d (epoch %s), threshold %.3f -> %s",
+             auroc[0], auroc[1], len(runs.seeds), runs.seeds[best], model.metrics.get("best_epoch"),
+             model.threshold, output)

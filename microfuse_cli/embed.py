@@ -1,0 +1,345 @@
+"""Views of gene pairs: per-gene matrices from the chosen protein and context views, pair-level features,
+and the assembly of pair vectors the fusion head reads.
+
+On disk an embedding folder holds::
+
+    protein.npy        genes x d_protein   (row order = genes.tsv)
+    context.npy        genes x d_context   (absent when the context view has no per-gene part)
+    genes.tsv          gene_id, scaffold
+    pair_context.npy   pairs x d_pair      (absent when no builtin context view)
+    pairs.tsv          pair_id             (row order of pair_context.npy)
+    manifest.json      views, model ids and hashes, dims, dtype, device, version, content hashes
+
+Pair vectors: protein = [e_a ; e_b ; |e_a - e_b|], context = [c_a ; c_b ; pair features].
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import __version__
+from .errors import DataError, UsageError
+from .genome import Genome
+from .io import PathLike, atomic_directory
+from .pairs import GenePair, adjacent_pairs
+
+PROTEIN_VIEWS = ("builtin", "prostt5")
+CONTEXT_VIEWS = ("builtin", "bacformer")
+MANIFEST_VERSION = 1
+
+#: ``stage(description, total) -> advance(n)``: how the library reports progress of each stage.
+StageProgress = Callable[[str, int], Callable[[int], None]]
+
+
+@dataclass(frozen=True)
+class ViewConfig:
+    """Which views to compute and with which models; ``device='auto'`` takes a GPU when one is present."""
+
+    protein_view: str = "builtin"
+    context_views: tuple[str, ...] = ("builtin",)
+    protein_model: str | None = None
+    context_model: str | None = None
+    esm_model: str | None = None
+    device: str = "auto"
+    dtype: str | None = None
+    offline: bool = False
+    batch_residues: int = 4000
+
+    @classmethod
+    def parse(cls, protein: str, context: str, **kwargs) -> "ViewConfig":
+        contexts = tuple(v.strip() for v in context.split(",") if v.strip())
+        if protein not in PROTEIN_VIEWS:
+            raise UsageError(f"--protein-view must be one of {', '.join(PROTEIN_VIEWS)}, not {protein!r}")
+        bad = [v for v in contexts if v not in CONTEXT_VIEWS]
+        if bad or not contexts or len(set(contexts)) != len(contexts):
+            raise UsageError(f"--context-view takes one or more of {', '.join(CONTEXT_VIEWS)} (comma-separated), not {context!r}")
+        return cls(protein, contexts, **kwargs)
+
+    @property
+    def names(self) -> dict[str, str]:
+        return {"protein": self.protein_view, "context": ",".join(self.context_views)}
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def genes_hash(genes) -> str:
+    """Content hash of the genes a set of embeddings was computed from (ids, coordinates, proteins)."""
+    digest = hashlib.sha256()
+    for g in genes:
+        digest.update(f"{g.id}\t{g.scaffold}\t{g.start}\t{g.end}\t{g.strand}\t{g.protein}\n".encode())
+    return digest.hexdigest()
+
+
+@dataclass
+class Embeddings:
+    """Per-gene view matrices and pair-level features of one genome (or several concatenated)."""
+
+    gene_ids: list[str]
+    gene_scaffolds: list[str]
+    protein: np.ndarray
+    context: np.ndarray | None
+    pair_ids: list[str]
+    pair_context: np.ndarray | None
+    manifest: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self._gene_row = {g: i for i, g in enumerate(self.gene_ids)}
+        self._pair_row = {p: i for i, p in enumerate(self.pair_ids)}
+        if len(self._gene_row) != len(self.gene_ids):
+            raise DataError("duplicate gene ids in the embeddings")
+
+    @property
+    def dims(self) -> dict[str, int]:
+        return {
+            "protein": int(self.protein.shape[1]),
+            "context": int(self.context.shape[1]) if self.context is not None else 0,
+            "pair_context": int(self.pair_context.shape[1]) if self.pair_context is not None else 0,
+        }
+
+    def pair_views(self, pairs: Sequence[GenePair]) -> tuple[np.ndarray, np.ndarray]:
+        """(x_protein, x_context) float32 matrices for ``pairs``; unknown genes or pairs are a DataError."""
+        try:
+            ia = np.fromiter((self._gene_row[p.gene_a.id] for p in pairs), dtype=np.int64, count=len(pairs))
+            ib = np.fromiter((self._gene_row[p.gene_b.id] for p in pairs), dtype=np.int64, count=len(pairs))
+        except KeyError as exc:
+            raise DataError(f"gene {exc.args[0]!r} of the pairs is not in the embeddings (were they computed "
+                            "from another annotation?)") from None
+        ea, eb = self.protein[ia].astype(np.float32), self.protein[ib].astype(np.float32)
+        x_protein = np.concatenate([ea, eb, np.abs(ea - eb)], axis=1)
+        parts = []
+        if self.context is not None:
+            parts += [self.context[ia].astype(np.float32), self.context[ib].astype(np.float32)]
+        if self.pair_context is not None:
+            try:
+                ip = np.fromiter((self._pair_row[p.pair_id] for p in pairs), dtype=np.int64, count=len(pairs))
+            except KeyError as exc:
+                raise DataError(f"pair {exc.args[0]!r} has no pair-level features in the embeddings; rerun "
+                                "`microfuse embed` with these pairs") from None
+            parts.append(self.pair_context[ip].astype(np.float32))
+        x_context = np.concatenate(parts, axis=1) if parts else np.zeros((len(pairs), 0), np.float32)
+        for name, x in (("protein", x_protein), ("context", x_context)):
+            if not np.isfinite(x).all():
+                raise DataError(f"the {name} embeddings hold NaN or Inf values")
+        return x_protein, x_context
+
+    # ------------------------------------------------------------------------------------------------ disk
+
+    def save(self, path: PathLike, *, dtype: str = "float32") -> None:
+        """Write the folder atomically (built beside it, then swapped into place)."""
+        if dtype not in ("float32", "float16"):
+            raise UsageError(f"embedding dtype must be float32 or float16, not {dtype!r}")
+        with atomic_directory(path) as tmp:
+            files = {"protein.npy": self.protein}
+            if self.context is not None:
+                files["context.npy"] = self.context
+            if self.pair_context is not None:
+                files["pair_context.npy"] = self.pair_context
+            for name, array in files.items():
+                np.save(tmp / name, np.ascontiguousarray(array, dtype=dtype), allow_pickle=False)
+            (tmp / "genes.tsv").write_text(
+                "gene_id\tscaffold\n" + "".join(f"{g}\t{s}\n" for g, s in zip(self.gene_ids, self.gene_scaffolds)))
+            (tmp / "pairs.tsv").write_text("pair_id\n" + "".join(f"{p}\n" for p in self.pair_ids))
+            manifest = dict(self.manifest, dtype=dtype, files=sorted(files), dims=self.dims,
+                            n_genes=len(self.gene_ids), n_pairs=len(self.pair_ids))
+            manifest["files_sha256"] = {name: _sha256(tmp / name) for name in sorted(files) + ["genes.tsv", "pairs.tsv"]}
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, path: PathLike, *, mmap: bool = True, verify: bool = True) -> "Embeddings":
+        """Read a folder written by :meth:`save`; checks the manifest, hashes, shapes and finiteness."""
+        folder = Path(path)
+        manifest_path = folder / "manifest.json"
+        if not folder.is_dir():
+            raise DataError(f"{folder}: not an embedding folder (run `microfuse embed` first)")
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except FileNotFoundError:
+            raise DataError(f"{folder}: no manifest.json; not an embedding folder") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise DataError(f"{manifest_path}: corrupted manifest") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != "microfuse-embeddings":
+            raise DataError(f"{manifest_path}: not a microfuse embedding manifest")
+        files = manifest.get("files", [])
+        allowed = {"protein.npy", "context.npy", "pair_context.npy"}
+        if not isinstance(files, list) or not set(files) <= allowed or "protein.npy" not in files:
+            raise DataError(f"{manifest_path}: unexpected file list {files!r}")
+        if verify:
+            for name, digest in manifest.get("files_sha256", {}).items():
+                if name not in allowed | {"genes.tsv", "pairs.tsv"}:
+                    raise DataError(f"{manifest_path}: unexpected file {name!r}")
+                if not (folder / name).is_file() or _sha256(folder / name) != digest:
+                    raise DataError(f"{folder / name}: missing or changed since it was written (checksum mismatch)")
+        arrays = {}
+        for name in files:
+            try:
+                arrays[name] = np.load(folder / name, mmap_mode="r" if mmap else None, allow_pickle=False)
+            except (ValueError, OSError) as exc:
+                raise DataError(f"{folder / name}: unreadable array ({exc})") from None
+        genes = [line.split("\t") for line in (folder / "genes.tsv").read_text().splitlines()[1:]]
+        pair_ids = (folder / "pairs.tsv").read_text().splitlines()[1:]
+        emb = cls([g[0] for g in genes], [g[1] if len(g) > 1 else "" for g in genes], arrays["protein.npy"],
+                  arrays.get("context.npy"), pair_ids, arrays.get("pair_context.npy"), manifest)
+        for name, array, rows in (("protein.npy", emb.protein, len(genes)), ("context.npy", emb.context, len(genes)),
+                                  ("pair_context.npy", emb.pair_context, len(pair_ids))):
+            if array is not None and (array.ndim != 2 or array.shape[0] != rows):
+                raise DataError(f"{folder / name}: shape {array.shape} does not match {rows} rows of its ids file")
+        return emb
+
+    def check_genes(self, genes) -> None:
+        """Refuse embeddings computed from other genes than ``genes`` (by content hash)."""
+        expected = self.manifest.get("genes_sha256")
+        if expected and genes and all(g.protein for g in genes) and genes_hash(genes) != expected:
+            raise DataError("the embeddings were computed from other genes or proteins than this input "
+                            "(content hash mismatch); rerun `microfuse embed`")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------ compute
+
+
+def compute_embeddings(
+    genome: Genome,
+    pairs: Sequence[GenePair],
+    config: ViewConfig,
+    *,
+    threads: int = 1,
+    stage: StageProgress | None = None,
+    shard_dir: Path | None = None,
+) -> Embeddings:
+    """Compute the configured views for the genes of ``genome`` and the pair features of ``pairs``.
+
+    ``shard_dir`` (with the foundation views) keeps finished shards so an interrupted run can resume.
+    """
+    stage = stage or (lambda description, total: (lambda n=1: None))
+    genes = genome.genes
+    if not genes:
+        raise DataError(f"{genome.name}: no genes")
+    device = resolve_device(config.device)
+    proteins = [g.protein for g in genes]
+    if any(not p for p in proteins):
+        missing = next(g.id for g in genes if not g.protein)
+        raise DataError(f"gene {missing} has no protein sequence (a GFF3 without sequence needs --fasta)")
+    manifest: dict = {
+        "format": "microfuse-embeddings",
+        "format_version": MANIFEST_VERSION,
+        "microfuse_version": __version__,
+        "views": config.names,
+        "genome": genome.name,
+        "genes_sha256": genes_hash(genes),
+        "pairs_sha256": hashlib.sha256("\n".join(p.pair_id for p in pairs).encode()).hexdigest(),
+        "device": device,
+    }
+    protein, manifest["protein_view"] = _protein_view(proteins, config, device, threads, stage, shard_dir)
+    gene_parts, pair_parts, context_info = [], [], {}
+    for view in config.context_views:
+        if view == "bacformer":
+            matrix, info = _bacformer_view(genome, config, device, stage, shard_dir)
+            gene_parts.append(matrix)
+            context_info["bacformer"] = info
+        elif view == "builtin":
+            from .views import builtin
+
+            advance = stage("context features", len(pairs))
+            gene_parts.append(builtin.gene_context_features(genome))
+            pair_parts.append(builtin_pair_features(genome, pairs, threads=threads, progress=advance))
+            context_info["builtin"] = {"gene_features": list(builtin.GENE_CONTEXT_FEATURES),
+                                       "pair_features": list(builtin.PAIR_CONTEXT_FEATURES) + CALIBRATION_NAMES}
+    manifest["context_view"] = context_info
+    context = np.concatenate(gene_parts, axis=1).astype(np.float32) if gene_parts else None
+    pair_context = np.concatenate(pair_parts, axis=1).astype(np.float32) if pair_parts else None
+    return Embeddings([g.id for g in genes], [g.scaffold for g in genes], protein, context,
+                      [p.pair_id for p in pairs], pair_context, manifest)
+
+
+from .calibration import CALIBRATION_FEATURES as CALIBRATION_NAMES  # noqa: E402
+
+
+def builtin_pair_features(genome: Genome, pairs: Sequence[GenePair], *, threads: int = 1, progress=None) -> np.ndarray:
+    """Builtin pair features plus the genome's own spacer calibration (fitted on all its adjacent pairs)."""
+    from .calibration import calibrate_by_group
+    from .views import builtin
+
+    features = builtin.pair_context_features(genome, pairs, threads=threads, progress=progress)
+    calibration, _ = calibrate_by_group(adjacent_pairs(genome), pairs)
+    return np.concatenate([features, calibration], axis=1)
+
+
+def _protein_view(proteins, config, device, threads, stage, shard_dir):
+    if config.protein_view == "builtin":
+        from .views import builtin
+
+        advance = stage("protein descriptors", len(proteins))
+        matrix = builtin.protein_descriptors(proteins)
+        advance(len(proteins))
+        return matrix.astype(np.float32), {"name": "builtin", "features": list(builtin.PROTEIN_FEATURES)}
+    from .views.prostt5 import PROSTT5_MODEL, ProstT5Embedder
+
+    embedder = ProstT5Embedder(config.protein_model or PROSTT5_MODEL, device=device, dtype=config.dtype,
+                               max_batch_residues=config.batch_residues, offline=config.offline)
+    matrix = _sharded(proteins, embedder.embed, embedder.dim, "protein", stage("ProstT5", len(proteins)), shard_dir)
+    return matrix, embedder.describe()
+
+
+def _bacformer_view(genome, config, device, stage, shard_dir):
+    from .views.bacformer import BACFORMER_MODEL, ESM2_MODEL, BacformerEmbedder
+
+    embedder = BacformerEmbedder(config.context_model or BACFORMER_MODEL, esm_model=config.esm_model or ESM2_MODEL,
+                                 device=device, dtype=config.dtype, offline=config.offline)
+    contigs = [[g.protein for g in genes] for genes in genome.genes_by_scaffold().values() if genes]
+    shard = shard_dir / "context.bacformer.npy" if shard_dir else None
+    if shard is not None and shard.exists():
+        return np.load(shard, allow_pickle=False), embedder.describe()
+    matrix = embedder.embed(contigs, progress=stage("ESM-2 + Bacformer", sum(map(len, contigs))))
+    if shard is not None:
+        _save_shard(shard, matrix)
+    return matrix, embedder.describe()
+
+
+#: Proteins per shard of a foundation-model view: the unit of work `--resume` skips.
+SHARD_SIZE = 2048
+
+
+def _sharded(items, embed, dim, name, advance, shard_dir) -> np.ndarray:
+    out = np.zeros((len(items), dim), dtype=np.float32)
+    for start in range(0, len(items), SHARD_SIZE):
+        stop = min(start + SHARD_SIZE, len(items))
+        shard = shard_dir / f"{name}.{start:09d}.npy" if shard_dir else None
+        if shard is not None and shard.exists():
+            block = np.load(shard, allow_pickle=False)
+            if block.shape == (stop - start, dim):
+                out[start:stop] = block
+                advance(stop - start)
+                continue
+        out[start:stop] = embed(items[start:stop], progress=advance)
+        if shard is not None:
+            _save_shard(shard, out[start:stop])
+    return out
+
+
+def _save_shard(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,143 @@
+"""Evaluation of scored pairs against labels, always beside the intergenic-distance baseline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+from .io import PathLike, read_tsv
+from .metrics import binary_metrics, bootstrap_ci, hard_conflict_mask, prefix_identity, router_weight_means
+from .score import ROUTER_COLUMNS
+
+METRIC_COLUMNS = ["n", "n_positive", "auroc", "auroc_low", "auroc_high", "auprc", "map", "macro_f1", "macro_recall",
+                  "accuracy", "accuracy_at_threshold", "threshold", "brier", "distance_auroc",
+                  "distance_best_accuracy", "hard_auroc", "hard_n"]
+
+
+@dataclass
+class ScoredTable:
+    """A scores TSV read back: labels, probabilities, spacers and router weights of its labelled pairs."""
+
+    name: str
+    gene_a: list[str]
+    gene_b: list[str]
+    y: np.ndarray
+    probability: np.ndarray
+    distance: np.ndarray
+    same_strand: np.ndarray
+    calls: np.ndarray
+    router: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None = None,
+                split: str | None = None) -> ScoredTable:
+    """Read a `microfuse score` TSV; labels come from its `label` column or from a pair list (either order).
+
+    ``split`` keeps only the rows of that split (e.g. the held-out ``test`` blocks).
+    """
+    header, rows = read_tsv(path, required=["gene_a", "gene_b", "distance", "same_strand", "probability"])
+    col = {c: i for i, c in enumerate(header)}
+    if split is not None:
+        if "split" not in col:
+            raise DataError(f"{path}: no split column to select {split!r} from")
+        rows = [r for r in rows if r[col["split"]] == split]
+        if not rows:
+            raise DataError(f"{path}: no rows in split {split!r}")
+    lookup = None
+    if labels is not None:
+        from .pairs import read_pair_list
+
+        lookup = {}
+        for a, b, label in read_pair_list(labels):
+            if label is None:
+                raise DataError(f"{labels}: needs a third column with 0/1 labels")
+            lookup[(a, b)] = lookup[(b, a)] = label
+    elif "label" not in col:
+        raise DataError(f"{path}: no label column; give --labels")
+    keep, y = [], []
+    for i, r in enumerate(rows):
+        if lookup is not None:
+            value = lookup.get((r[col["gene_a"]], r[col["gene_b"]]))
+        else:
+            value = int(r[col["label"]]) if r[col["label"]] != "" else None
+        if value is not None:
+            keep.append(i)
+            y.append(value)
+    if not keep:
+        raise DataError(f"{path}: no scored pair has a label")
+    pick = [rows[i] for i in keep]
+    try:
+        router = None
+        if all(c in col for c in ROUTER_COLUMNS):
+            router = np.array([[float(r[col[c]]) if r[col[c]] != "" else np.nan for c in ROUTER_COLUMNS] for r in pick])
+        table = ScoredTable(
+            name or Path(str(path)).name,
+            [r[col["gene_a"]] for r in pick], [r[col["gene_b"]] for r in pick], np.array(y),
+            np.array([float(r[col["probability"]]) for r in pick]),
+            np.array([float(r[col["distance"]]) for r in pick]),
+            np.array([r[col["same_strand"]] == "1" for r in pick]),
+            np.array([int(r[col["operon_pair"]]) if "operon_pair" in col else -1 for r in pick]),
+            router,
+        )
+    except ValueError as exc:
+        raise DataError(f"{path}: bad number ({exc})") from None
+    if not np.isfinite(table.probability).all():
+        raise DataError(f"{path}: probabilities hold NaN or Inf")
+    return table
+
+
+def distance_score(distance: np.ndarray, same_strand: np.ndarray) -> np.ndarray:
+    """The classic baseline as a score: shorter spacer = more likely an operon; opposite strands last."""
+    return np.where(same_strand, -np.asarray(distance, dtype=np.float64), -1e9)
+
+
+def best_cutoff_accuracy(y: np.ndarray, score: np.ndarray) -> float:
+    """Accuracy of the best possible cut-off on ``score`` (an upper bound for any fixed distance rule)."""
+    order = np.argsort(-score, kind="mergesort")
+    ys, ss = y[order], score[order]
+    tp = np.cumsum(ys)
+    fp = np.cumsum(1 - ys)
+    last = np.r_[ss[1:] != ss[:-1], True]
+    correct = tp[last] + (len(y) - y.sum() - fp[last])
+    return float(max(correct.max(), len(y) - y.sum()) / len(y))
+
+
+def evaluate_table(table: ScoredTable, *, threshold: float | None = None, proteins: dict[str, str] | None = None,
+                   seed: int = 0, n_boot: int = 1000) -> dict:
+    """Every metric of the model and the distance baseline on the same pairs."""
+    y, p = table.y, table.probability
+    result = {"model": table.name}
+    at_half = binary_metrics(y, p, 0.5)
+    result.update({k: at_half[k] for k in ("n", "n_positive", "auroc", "auprc", "map", "macro_f1", "macro_recall",
+                                           "accuracy", "brier")})
+    if n_boot:
+        ci = bootstrap_ci(y, p, "auroc", n=n_boot, seed=seed)
+        result["auroc_low"], result["auroc_high"] = ci["low"], ci["high"]
+    else:
+        result["auroc_low"] = result["auroc_high"] = float("nan")
+    if threshold is None and (table.calls >= 0).all() and len(np.unique(table.calls)) > 1:
+        # the stored threshold: the smallest probability called positive
+        threshold = float(p[table.calls == 1].min())
+    threshold = 0.5 if threshold is None else threshold
+    result["threshold"] = threshold
+    result["accuracy_at_threshold"] = binary_metrics(y, p, threshold)["accuracy"]
+    baseline = distance_score(table.distance, table.same_strand)
+    result["distance_auroc"] = binary_metrics(y, baseline)["auroc"]
+    result["distance_best_accuracy"] = best_cutoff_accuracy(y, baseline)
+    result["hard_auroc"], result["hard_n"] = np.nan, 0
+    if proteins:
+        known = [i for i in range(len(y)) if table.gene_a[i] in proteins and table.gene_b[i] in proteins]
+        if known:
+            identity = np.array([prefix_identity(proteins[table.gene_a[i]], proteins[table.gene_b[i]]) for i in known])
+            mask = hard_conflict_mask(y[known], identity)
+            idx = np.array(known)[mask]
+            if len(np.unique(y[idx])) == 2:
+                result["hard_auroc"] = binary_metrics(y[idx], p[idx])["auroc"]
+                result["hard_n"] = int(len(idx))
+    if table.router is not None and np.isfinite(table.router).any():
+        result["router"] = router_weight_means(table.router)
+    return result

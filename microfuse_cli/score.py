@@ -1,0 +1,242 @@
+"""Scores and operons: apply a trained model to pair views, chain pairs into operons, write TSV and GFF3.
+
+An operon is a maximal chain of consecutive same-strand adjacent pairs whose probability reaches the threshold;
+chains never cross scaffolds. On a circular scaffold a chain may run through the (last, first) pair.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Sequence
+
+import numpy as np
+
+from . import __version__
+from .errors import DataError, UsageError
+from .genome import Genome
+from .pairs import GenePair, pair_header, pair_rows
+
+#: The model shipped in the package: MicroFuse on the builtin views, trained on E. coli known operons.
+DEFAULT_MODEL = Path(__file__).parent / "data" / "default_model"
+ROUTER_COLUMNS = ["w_protein", "w_context", "w_agreement", "w_conflict"]
+OPERON = ("operon", "SO:0000178")
+
+
+@dataclass
+class Scores:
+    """Per-pair model outputs, aligned with ``pairs``."""
+
+    pairs: list[GenePair]
+    probability: np.ndarray
+    threshold: float
+    router_weights: np.ndarray | None = None
+    fused: np.ndarray | None = None
+
+    @property
+    def calls(self) -> np.ndarray:
+        return (self.probability >= self.threshold).astype(np.int64)
+
+
+def load_model(path: str | Path | None, device: str = "cpu"):
+    """A model folder written by `train` (the packaged default when ``path`` is None)."""
+    from .training import load_model as _load
+
+    folder = Path(path) if path is not None else DEFAULT_MODEL
+    if not folder.is_dir():
+        if path is None:
+            raise DataError(f"the default model is missing from the installation ({folder}); reinstall microfuse")
+        raise DataError(f"{folder}: no such model folder")
+    return _load(folder, device=device)
+
+
+def model_views(model) -> dict:
+    """The views a model was trained on (as recorded in its metadata)."""
+    views = model.extra.get("views") if hasattr(model, "extra") else None
+    return views or {"protein": "builtin", "context": "builtin"}
+
+
+def check_compatible(model, embeddings) -> None:
+    """Refuse embeddings whose views or dimensions differ from those the model was trained on."""
+    want = model_views(model)
+    have = embeddings.manifest.get("views", {})
+    if have and (have.get("protein"), have.get("context")) != (want.get("protein"), want.get("context")):
+        raise DataError(f"the model was trained on views protein={want.get('protein')}, context={want.get('context')} "
+                        f"but the embeddings hold protein={have.get('protein')}, context={have.get('context')}")
+    dims = model.extra.get("input_dims")
+    if dims and (dims.get("protein") != embeddings.dims["protein"] or dims.get("context") != embeddings.dims["context"]
+                 or dims.get("pair_context") != embeddings.dims["pair_context"]):
+        raise DataError(f"the model expects view dims {dims}, the embeddings have {embeddings.dims}")
+
+
+def score_pairs(model, embeddings, pairs: Sequence[GenePair], *, threshold: float | None = None,
+                fused: bool = False) -> Scores:
+    """Probabilities (and router weights, fused vectors) of ``pairs`` from their embeddings."""
+    check_compatible(model, embeddings)
+    x_protein, x_context = embeddings.pair_views(pairs)
+    if getattr(model, "arch", None) == "distance":
+        prediction = model.predict(np.array([p.distance for p in pairs]),
+                                   np.array([not p.same_strand for p in pairs]))
+    else:
+        prediction = model.predict(x_protein, x_context, fused=fused)
+    cut = model.threshold if threshold is None else threshold
+    if not 0.0 <= cut <= 1.0:
+        raise UsageError(f"--threshold must be within [0, 1], not {cut}")
+    return Scores(list(pairs), np.asarray(prediction.probability, dtype=np.float64), float(cut),
+                  prediction.router_weights, prediction.fused if fused else None)
+
+
+# ------------------------------------------------------------------------------------------------ TSV
+
+
+def write_scores(handle: IO[str], scores: Scores) -> int:
+    """The pairs columns, then probability, operon_pair and the four router weights."""
+    header = pair_header(scores.pairs) + ["probability", "operon_pair"] + ROUTER_COLUMNS
+    handle.write("\t".join(header) + "\n")
+    weights = scores.router_weights
+    calls = scores.calls
+    n = 0
+    for i, row in enumerate(pair_rows(scores.pairs, header)):
+        w = ["" if weights is None or np.isnan(weights[i, k]) else f"{weights[i, k]:.4f}" for k in range(4)]
+        values = [_cell(v) for v in row] + [f"{scores.probability[i]:.6f}", str(int(calls[i]))] + w
+        handle.write("\t".join(values) + "\n")
+        n += 1
+    return n
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+# ------------------------------------------------------------------------------------------------ operons
+
+
+@dataclass
+class Operon:
+    id: str
+    scaffold: str
+    start: int
+    end: int
+    strand: int
+    genes: list[str]
+    probabilities: list[float]
+    wraps: bool = False
+
+    @property
+    def mean_probability(self) -> float:
+        return float(np.mean(self.probabilities))
+
+    @property
+    def min_probability(self) -> float:
+        return float(np.min(self.probabilities))
+
+
+def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
+    """Chain consecutive same-strand pairs at or above the threshold into multi-gene operons."""
+    calls = scores.calls
+    by_first: dict[str, tuple[GenePair, float]] = {}
+    for pair, call, prob in zip(scores.pairs, calls, scores.probability):
+        if call and pair.same_strand and pair.genes_between == 0:
+            by_first[pair.gene_a.id] = (pair, float(prob))
+    has_incoming = {pair.gene_b.id for pair, _ in by_first.values()}
+    genes = {g.id: g for g in genome.genes}
+    operons: list[Operon] = []
+    visited: set[str] = set()
+
+    def chain_from(start_id: str) -> tuple[list[str], list[float]]:
+        members, probs = [start_id], []
+        current = start_id
+        while current in by_first:
+            pair, prob = by_first[current]
+            if pair.gene_b.id in visited or pair.gene_b.id == start_id:
+                break
+            probs.append(prob)
+            members.append(pair.gene_b.id)
+            visited.add(pair.gene_b.id)
+            current = pair.gene_b.id
+        return members, probs
+
+    order = [g.id for g in genome.genes if g.id in by_first]
+    starts = [gid for gid in order if gid not in has_incoming]
+    for gid in starts + [gid for gid in order if gid in has_incoming]:  # the second pass closes pure cycles
+        if gid in visited:
+            continue
+        visited.add(gid)
+        members, probs = chain_from(gid)
+        if len(members) < 2:
+            continue
+        first, last = genes[members[0]], genes[members[-1]]
+        wraps = last.start < first.start
+        start, end = (first.start, last.end) if not wraps else (first.start, genome.scaffolds[first.scaffold].length)
+        strand = first.strand
+        if strand < 0:  # list members in transcription order
+            members, probs = members[::-1], probs[::-1]
+        operons.append(Operon("", first.scaffold, start, end, strand, members, probs, wraps))
+    scaffold_order = {sid: i for i, sid in enumerate(genome.scaffolds)}
+    operons.sort(key=lambda o: (scaffold_order[o.scaffold], o.start))
+    for i, operon in enumerate(operons, start=1):
+        operon.id = f"operon_{i}"
+    return operons
+
+
+def _escape(value: str) -> str:
+    """GFF3 column 9 escaping: ; = & , % and control characters are percent-encoded."""
+    return urllib.parse.quote(value, safe=" :^*$@!+_?-|./()[]{}'\"~#<>")
+
+
+def write_operons_gff(handle: IO[str], genome: Genome, operons: Sequence[Operon], *, source: str = "microfuse") -> int:
+    """GFF3 with ##sequence-region per scaffold and one SO:0000178 operon feature per predicted operon."""
+    handle.write("##gff-version 3\n")
+    handle.write("##feature-ontology https://raw.githubusercontent.com/The-Sequence-Ontology/SO-Ontologies/"
+                 "v3.1/so.obo\n")
+    handle.write(f"#!microfuse {__version__}\n")
+    for scaffold in genome.scaffolds.values():
+        handle.write(f"##sequence-region {_escape(scaffold.id)} 1 {scaffold.length}\n")
+    n = 0
+    for op in operons:
+        attributes = [
+            ("ID", op.id), ("Name", op.id), ("genes", ",".join(_escape(g) for g in op.genes)),
+            ("n_genes", str(len(op.genes))), ("mean_probability", f"{op.mean_probability:.4f}"),
+            ("min_probability", f"{op.min_probability:.4f}"),
+            ("Ontology_term", OPERON[1]),
+        ]
+        if op.wraps:
+            attributes.append(("Is_circular", "true"))
+        column9 = ";".join(f"{k}={v if k == 'genes' else _escape(v)}" for k, v in attributes)
+        end = op.end
+        handle.write(f"{_escape(op.scaffold)}\t{source}\t{OPERON[0]}\t{op.start}\t{end}\t{op.mean_probability:.4f}\t"
+                     f"{'+' if op.strand > 0 else '-'}\t.\t{column9}\n")
+        n += 1
+    return n
+
+
+def write_operons_tsv(handle: IO[str], operons: Sequence[Operon]) -> int:
+    handle.write("operon_id\tscaffold\tstart\tend\tstrand\tn_genes\tgenes\tmean_probability\tmin_probability\n")
+    for op in operons:
+        handle.write(f"{op.id}\t{op.scaffold}\t{op.start}\t{op.end}\t{'+' if op.strand > 0 else '-'}\t{len(op.genes)}\t"
+                     f"{','.join(op.genes)}\t{op.mean_probability:.4f}\t{op.min_probability:.4f}\n")
+    return len(operons)
+
+
+def write_fused(path: str | Path, scores: Scores, genome_name: str) -> None:
+    """Fused vectors h as FILE.npy and their ids as FILE.ids.tsv (pair_id scaffold genome label probability)."""
+    from .io import atomic_output
+
+    if scores.fused is None:
+        raise DataError("this model gives no fused vectors (a baseline?)")
+    path = Path(path)
+    if path.suffix != ".npy":
+        raise UsageError(f"--fused takes a .npy path, not {path}")
+    ids_path = path.with_suffix(".ids.tsv")
+    with atomic_output(path, "wb") as handle:
+        np.save(handle, np.ascontiguousarray(scores.fused, dtype=np.float32), allow_pickle=False)
+    with atomic_output(ids_path) as handle:
+        handle.write("pair_id\tscaffold\tgenome\tlabel\tprobability\n")
+        for pair, prob in zip(scores.pairs, scores.probability):
+            label = "" if pair.label is None else str(pair.label)
+            handle.write(f"{pair.pair_id}\t{pair.scaffold}\t{genome_name}\t{label}\t{prob:.6f}\n")

@@ -1,0 +1,139 @@
+"""embed -> train -> score -> evaluate through the CLI on real genomes, and the contracts between stages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import ECOLI_FNA, ECOLI_GFF, ECOLI_ODB, PANEL, run_cli
+
+MG_GFF = PANEL / "GCF_000027325.1_ASM2732v1_genomic.gff.gz"
+MG_FNA = PANEL / "GCF_000027325.1_ASM2732v1_genomic.fna.gz"
+
+
+@pytest.fixture(scope="module")
+def mg_embeddings(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mg") / "emb"
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", out])
+    assert code == 0, err
+    return out
+
+
+@pytest.fixture(scope="module")
+def ecoli_trained(tmp_path_factory):
+    """A short training run on E. coli's known operons (the real recipe, fewer epochs)."""
+    work = tmp_path_factory.mktemp("ecoli")
+    pairs, emb, model = work / "pairs.tsv", work / "emb", work / "model"
+    code, _, err = run_cli(["pairs", ECOLI_GFF, "--fasta", ECOLI_FNA, "--operons", ECOLI_ODB,
+                            "--split", "0.7,0.15,0.15", "-o", pairs])
+    assert code == 0, err
+    code, _, err = run_cli(["embed", ECOLI_GFF, "--fasta", ECOLI_FNA, "-o", emb, "-t", "2"])
+    assert code == 0, err
+    code, _, err = run_cli(["train", pairs, "-e", emb, "-o", model, "--epochs", "8", "--patience", "8"])
+    assert code == 0, err
+    return work
+
+
+def test_embed_folder_layout(mg_embeddings):
+    from microfuse_cli.embed import Embeddings
+
+    manifest = json.loads((mg_embeddings / "manifest.json").read_text())
+    assert manifest["views"] == {"protein": "builtin", "context": "builtin"}
+    emb = Embeddings.load(mg_embeddings)
+    assert emb.protein.shape[0] == len(emb.gene_ids) == 476
+    assert emb.pair_context.shape[0] == len(emb.pair_ids)
+    assert np.isfinite(np.asarray(emb.protein)).all() and np.isfinite(np.asarray(emb.pair_context)).all()
+
+
+def test_embeddings_checksum_detects_tampering(mg_embeddings, tmp_path):
+    from microfuse_cli.embed import Embeddings
+    from microfuse_cli.errors import DataError
+
+    copy = tmp_path / "emb"
+    shutil.copytree(mg_embeddings, copy)
+    array = np.load(copy / "protein.npy")
+    array[0, 0] += 1
+    np.save(copy / "protein.npy", array)
+    with pytest.raises(DataError, match="checksum"):
+        Embeddings.load(copy)
+
+
+def test_train_score_evaluate_on_ecoli(ecoli_trained):
+    work = ecoli_trained
+    scores, gff, tsv, fused = work / "scores.tsv", work / "operons.gff3", work / "operons.tsv", work / "fused.npy"
+    code, _, err = run_cli(["score", work / "pairs.tsv", "-e", work / "emb", "-m", work / "model", "-o", scores,
+                            "--fasta", ECOLI_FNA, "--operons-gff", gff, "--operons-tsv", tsv, "--fused", fused])
+    assert code == 0, err
+    header = scores.read_text().splitlines()[0].split("\t")
+    assert header[-6:] == ["probability", "operon_pair", "w_protein", "w_context", "w_agreement", "w_conflict"]
+    assert scores.read_text().count("\n") == 4289
+    vectors = np.load(fused)
+    assert vectors.shape[0] == 4288 and (work / "fused.ids.tsv").read_text().startswith("pair_id\tscaffold\tgenome")
+    metrics = work / "metrics.tsv"
+    code, _, err = run_cli(["evaluate", scores, "--split", "test", "-o", metrics, "--bootstrap", "100",
+                            "--plots", work / "plots", "--json", work / "metrics.json"])
+    assert code == 0, err
+    row = dict(zip(*[line.split("\t") for line in metrics.read_text().splitlines()]))
+    assert float(row["auroc"]) > 0.93 and float(row["distance_auroc"]) > 0.9
+    assert (work / "plots" / "roc.png").stat().st_size > 1000
+    operons = tsv.read_text().splitlines()[1:]
+    assert len(operons) > 300
+    thr = [o for o in operons if "b0002,b0003,b0004" in o.split("\t")[6]]
+    assert thr, "the thrABC operon should be called"
+
+
+@pytest.mark.skipif(shutil.which("gt") is None, reason="GenomeTools (gt) is not installed")
+def test_operons_gff_validates_with_genometools(ecoli_trained):
+    gff = ecoli_trained / "operons.gff3"
+    if not gff.exists():
+        test_train_score_evaluate_on_ecoli(ecoli_trained)
+    result = subprocess.run(["gt", "gff3validator", str(gff)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    text = gff.read_text()
+    assert text.startswith("##gff-version 3\n") and "##sequence-region NC_000913.3 1 4641652" in text
+    assert "\toperon\t" in text and "genes=" in text and "Ontology_term=SO:0000178" in text
+
+
+def test_score_refuses_embeddings_of_other_views(ecoli_trained, tmp_path):
+    from microfuse_cli.embed import Embeddings
+
+    emb = Embeddings.load(ecoli_trained / "emb")
+    emb.manifest["views"] = {"protein": "prostt5", "context": "builtin"}
+    emb.save(tmp_path / "emb")
+    code, _, err = run_cli(["score", ecoli_trained / "pairs.tsv", "-e", tmp_path / "emb", "-m",
+                            ecoli_trained / "model"])
+    assert code == 1 and "views" in err
+
+
+def test_distance_baseline_trains_and_scores(ecoli_trained):
+    model = ecoli_trained / "distance"
+    code, _, err = run_cli(["train", ecoli_trained / "pairs.tsv", "-e", ecoli_trained / "emb", "-o", model,
+                            "--arch", "distance"])
+    assert code == 0, err
+    code, out, err = run_cli(["score", ecoli_trained / "pairs.tsv", "-e", ecoli_trained / "emb", "-m", model])
+    assert code == 0, err
+    assert out.count("\n") == 4289
+
+
+def test_score_is_byte_identical_across_runs(ecoli_trained, tmp_path):
+    outputs = []
+    for i in range(2):
+        out = tmp_path / f"s{i}.tsv"
+        code, _, err = run_cli(["score", ecoli_trained / "pairs.tsv", "-e", ecoli_trained / "emb", "-m",
+                                ecoli_trained / "model", "-o", out])
+        assert code == 0, err
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+
+
+def test_manpage_is_current():
+    from pathlib import Path
+
+    from microfuse_cli.manpage import render
+
+    page = Path(__file__).resolve().parents[1] / "man" / "microfuse.1"
+    assert page.read_text() == render(), "regenerate: python -m microfuse_cli.manpage > man/microfuse.1"
