@@ -1,0 +1,243 @@
+"""Scale benchmark for microfuse_cli.retrieve: build time, query throughput, peak memory and recall@10.
+
+Synthetic *clustered* vectors of the fused dimension (512, float32) stand in for fused pair vectors: each row is
+``A @ (centre_c + 0.5 * z) + 0.15 * e`` with a random 64 -> 512 map ``A``, one of ~n/1000 cluster centres ``c``, and
+Gaussian ``z`` (64-d) and ``e`` (512-d), so the data has a low intrinsic dimension like learned embeddings, not
+uniform noise. Rows come in scaffolds of 16 consecutive pairs; every search excludes the query's own scaffold, as
+``microfuse retrieve`` does. Queries are indexed pairs drawn at random; recall@10 is measured against the exact
+answer (brute force with the same exclusion).
+
+Every size runs in its own child process, so "peak RSS" (resource.getrusage ru_maxrss) belongs to that size.
+At 1e7 (IVF-PQ) the vectors are generated chunk by chunk while they are added, and the exact answer is
+accumulated over the same chunks, so the full 20 GB matrix never exists.
+
+Usage::
+
+    python benchmarks/retrieve_scale.py                       # 1e5, 1e6, 1e7
+    python benchmarks/retrieve_scale.py --sizes 100000 --queries 500   # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+DIM = 512
+LATENT = 64
+SCAFFOLD = 16
+CHUNK = 250_000
+K = 10
+
+
+class Generator:
+    """Deterministic clustered vectors; rows [start, stop) can be generated independently (chunk-seeded)."""
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.n = n
+        self.seed = seed
+        self.clusters = max(100, n // 1000)
+        self.centres = rng.standard_normal((self.clusters, LATENT)).astype(np.float32)
+        self.mix = (rng.standard_normal((LATENT, DIM)) / math.sqrt(LATENT)).astype(np.float32)
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        out = np.empty((stop - start, DIM), np.float32)
+        for c0 in range(start - start % CHUNK, stop, CHUNK):
+            block = self._chunk(c0 // CHUNK)
+            lo, hi = max(start, c0), min(stop, c0 + CHUNK)
+            out[lo - start : hi - start] = block[lo - c0 : hi - c0]
+        return out
+
+    def _chunk(self, c: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, c])
+        m = min(CHUNK, self.n - c * CHUNK)
+        latent = self.centres[rng.integers(0, self.clusters, m)]
+        latent += 0.5 * rng.standard_normal((m, LATENT), dtype=np.float32)
+        x = latent @ self.mix
+        x += 0.15 * rng.standard_normal((m, DIM), dtype=np.float32)
+        return x
+
+
+def ids_for(start: int, stop: int):
+    from microfuse_cli.retrieve import PairIds
+
+    rows = np.arange(start, stop, dtype=np.int64)
+    return PairIds(rows, rows // SCAFFOLD, rows // 2000)
+
+
+def peak_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+class ExactTopK:
+    """Running exact top-k (cosine, own scaffold excluded) of fixed queries over database chunks."""
+
+    def __init__(self, queries: np.ndarray, qrows: np.ndarray) -> None:
+        self.q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+        self.qgroup = qrows // SCAFFOLD
+        self.sim = np.full((len(queries), K), -np.inf, np.float32)
+        self.idx = np.full((len(queries), K), -1, np.int64)
+
+    def update(self, x: np.ndarray, start: int) -> None:
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        for s in range(0, len(x), 50_000):
+            sim = self.q @ x[s : s + 50_000].T
+            rows = np.arange(start + s, start + s + sim.shape[1])
+            sim[self.qgroup[:, None] == (rows // SCAFFOLD)[None, :]] = -np.inf
+            top = np.argpartition(-sim, K, axis=1)[:, :K] if sim.shape[1] > K else np.tile(np.arange(sim.shape[1]), (len(sim), 1))
+            cand_sim = np.concatenate([self.sim, np.take_along_axis(sim, top, axis=1)], axis=1)
+            cand_idx = np.concatenate([self.idx, rows[top]], axis=1)
+            best = np.argsort(-cand_sim, axis=1, kind="stable")[:, :K]
+            self.sim = np.take_along_axis(cand_sim, best, axis=1)
+            self.idx = np.take_along_axis(cand_idx, best, axis=1)
+
+
+def recall(found: np.ndarray, truth: np.ndarray) -> float:
+    hits = sum(len(np.intersect1d(f[f >= 0], t[t >= 0])) for f, t in zip(found, truth))
+    return hits / truth.size
+
+
+def timed_search(index, q, groups, **kw):
+    index.search(q[:50], groups[:50], K, **kw)  # warm-up (page-in, thread pools)
+    t0 = time.perf_counter()
+    res = index.search(q, groups, K, **kw)
+    return res, time.perf_counter() - t0
+
+
+def run_size(n: int, nq: int, threads: int, kinds: list[str], nprobes: list[int], efs: list[int], device: str) -> list[dict]:
+    from microfuse_cli.retrieve import PairIndex
+
+    rows_out: list[dict] = []
+    gen = Generator(n)
+    rng = np.random.default_rng(1)
+    qrows = np.sort(rng.choice(n, size=min(nq, n), replace=False))
+    base = {"n": n, "queries": len(qrows), "threads": threads, "device": device}
+
+    if n > 4_000_000:  # IVF-PQ from chunks generated on the fly
+        first = min(n, CHUNK)
+        x0 = gen.rows(0, first)
+        t0 = time.perf_counter()
+        nlist = int(round(4 * math.sqrt(n)))
+        index = PairIndex.build(x0, ids_for(0, first), index="ivfpq", nlist=nlist, train_sample=first, device=device, threads=threads)
+        queries = np.concatenate([gen.rows(int(r), int(r) + 1) for r in qrows])
+        exact = ExactTopK(queries, qrows)
+        exact.update(x0, 0)
+        t_exact = 0.0
+        del x0
+        for start in range(first, n, CHUNK):
+            x = gen.rows(start, min(n, start + CHUNK))
+            index.append(x, ids_for(start, start + len(x)), threads=threads)
+            t1 = time.perf_counter()
+            exact.update(x, start)
+            t_exact += time.perf_counter() - t1
+        build = time.perf_counter() - t0 - t_exact
+        groups = qrows // SCAFFOLD
+        for nprobe in nprobes:
+            res, dt = timed_search(index, queries, groups, nprobe=nprobe, threads=threads)
+            rows_out.append(base | {"index": "ivfpq", "settings": f"nlist={nlist} m={index.params['pq_m']} nprobe={nprobe}",
+                                    "build_s": build, "qps": len(qrows) / dt, "recall10": recall(res.target, exact.idx),
+                                    "peak_gib": peak_gib()})
+        return rows_out
+
+    x = gen.rows(0, n)
+    ids = ids_for(0, n)
+    queries = x[qrows]
+    groups = qrows // SCAFFOLD
+    t0 = time.perf_counter()
+    flat = PairIndex.build(x, ids, index="flat", device=device, threads=threads)
+    build = time.perf_counter() - t0
+    res, dt = timed_search(flat, queries, groups, threads=threads)
+    truth = res.target
+    rows_out.append(base | {"index": "flat", "settings": "exact", "build_s": build, "qps": len(qrows) / dt,
+                            "recall10": 1.0, "peak_gib": peak_gib()})
+    check = ExactTopK(queries[:100], qrows[:100])  # sanity: the flat index agrees with numpy brute force
+    check.update(x, 0)
+    rows_out[-1]["recall10"] = recall(truth[:100], check.idx)
+    del flat
+    for kind in kinds:
+        if kind == "flat":
+            continue
+        t0 = time.perf_counter()
+        index = PairIndex.build(x, ids, index=kind, device=device, threads=threads)
+        build = time.perf_counter() - t0
+        if kind == "hnsw":
+            sweep = [("efSearch", ef) for ef in efs]
+        else:
+            sweep = [("nprobe", p) for p in nprobes]
+        for name, value in sweep:
+            res, dt = timed_search(index, queries, groups, threads=threads, **{name: value})
+            settings = f"{name}={value}"
+            if "nlist" in index.params:
+                settings = f"nlist={index.params['nlist']} " + settings
+            if "pq_m" in index.params:
+                settings += f" m={index.params['pq_m']}"
+            if kind == "hnsw":
+                settings = f"M={index.params['hnsw_m']} " + settings
+            rows_out.append(base | {"index": kind, "settings": settings, "build_s": build, "qps": len(qrows) / dt,
+                                    "recall10": recall(res.target, truth), "peak_gib": peak_gib()})
+        del index
+    return rows_out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="100000,1000000,10000000", help="comma-separated database sizes")
+    ap.add_argument("--queries", type=int, default=2000, help="queries per size (default 2000)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--kinds", default=None, help="index kinds below 4e6 (default: flat,ivf,hnsw at <=1e5; flat,ivf beyond)")
+    ap.add_argument("--nprobe", default="8,16,32,64")
+    ap.add_argument("--efsearch", default="32,64,128")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "both"])
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    sizes = [int(float(s)) for s in args.sizes.split(",") if s]
+    nprobes = [int(s) for s in args.nprobe.split(",")]
+    efs = [int(s) for s in args.efsearch.split(",")]
+    if args.child:
+        n = sizes[0]
+        kinds = args.kinds.split(",") if args.kinds else (["flat", "ivf", "hnsw", "ivfpq"] if n <= 100_000 else ["flat", "ivf"])
+        for row in run_size(n, args.queries, args.threads, kinds, nprobes, efs, args.device):
+            print(json.dumps(row), flush=True)
+        return 0
+    import faiss
+
+    devices = ["cpu", "cuda"] if args.device == "both" else [args.device]
+    if args.device == "both" and faiss.get_num_gpus() == 0:
+        devices = ["cpu"]
+    results = []
+    for device in devices:
+        for n in sizes:
+            cmd = [sys.executable, __file__, "--child", "--sizes", str(n), "--queries", str(args.queries),
+                   "--threads", str(args.threads), "--nprobe", args.nprobe, "--efsearch", args.efsearch, "--device", device]
+            if args.kinds:
+                cmd += ["--kinds", args.kinds]
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"size {n} on {device} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+                continue
+            for line in proc.stdout.splitlines():
+                if line.startswith("{"):
+                    results.append(json.loads(line))
+            print(f"# n={n} {device}: {time.perf_counter() - t0:.0f} s wall", file=sys.stderr, flush=True)
+    print(f"faiss {faiss.__version__}, {args.threads} threads, k={K}, queries exclude their own scaffold of {SCAFFOLD} pairs\n")
+    print("| n | device | index | settings | build s | queries/s | recall@10 | peak RSS GiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['n']:.0e} | {r['device']} | {r['index']} | {r['settings']} | {r['build_s']:.1f} | {r['qps']:.0f} "
+              f"| {r['recall10']:.4f} | {r['peak_gib']:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

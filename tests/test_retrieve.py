@@ -1,0 +1,341 @@
+"""Tests for microfuse_cli.retrieve: group exclusion, exactness, append, persistence, evaluation.
+
+Synthetic clustered vectors are enough here: the properties tested are geometric, not biological.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+
+faiss = pytest.importorskip("faiss")
+
+from microfuse_cli.errors import DataError, UsageError  # noqa: E402
+from microfuse_cli.retrieve import (  # noqa: E402
+    PairIds,
+    PairIndex,
+    SearchResult,
+    read_pair_ids,
+    read_vectors,
+    retrieval_evaluate,
+    write_results,
+)
+
+KINDS = ["flat", "ivf", "hnsw", "ivfpq"]
+DIM = 32
+K = 10
+TIGHT = "sc_tight"  # a scaffold of 40 near-identical pairs: a query's nearest neighbours are all its own group
+
+
+def _dataset(n_scaffolds: int = 30, per: int = 20, seed: int = 1) -> tuple[np.ndarray, PairIds]:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((12, DIM)).astype(np.float32) * 3
+    vec = centres[rng.integers(0, 12, n_scaffolds * per)] + rng.standard_normal((n_scaffolds * per, DIM)).astype(np.float32)
+    scaffold = np.array([f"sc{i // per:03d}" for i in range(n_scaffolds * per)], dtype=object)
+    genome = np.array([f"g{i // (per * 5)}" for i in range(n_scaffolds * per)], dtype=object)
+    # the tight group: 40 pairs around one point, far larger than k
+    tight = rng.standard_normal(DIM).astype(np.float32) * 3 + rng.standard_normal((40, DIM)).astype(np.float32) * 0.01
+    vec = np.concatenate([vec, tight]).astype(np.float32)
+    scaffold = np.concatenate([scaffold, np.array([TIGHT] * 40, dtype=object)])
+    genome = np.concatenate([genome, np.array(["g_tight"] * 40, dtype=object)])
+    n = len(vec)
+    label = rng.integers(0, 2, n).astype(np.int8)
+    label[::7] = -1
+    prob = rng.random(n)
+    prob[::5] = np.nan
+    ids = PairIds(np.array([f"p{i}" for i in range(n)], dtype=object), scaffold, genome, label, prob)
+    return vec, ids
+
+
+def _brute(vec: np.ndarray, groups: np.ndarray, q: np.ndarray, qgroups: np.ndarray, k: int):
+    x = vec / np.linalg.norm(vec, axis=1, keepdims=True)
+    y = q / np.linalg.norm(q, axis=1, keepdims=True)
+    sim = (y.astype(np.float64) @ x.T.astype(np.float64))
+    sim[qgroups[:, None] == groups[None, :]] = -np.inf
+    order = np.argsort(-sim, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(sim, order, axis=1)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return _dataset()
+
+
+@pytest.fixture(scope="module")
+def built(data):
+    vec, ids = data
+    return {
+        (kind, gb): PairIndex.build(vec, ids, index=kind, group_by=gb, device="cpu", threads=2)
+        for kind in KINDS
+        for gb in ("scaffold", "genome")
+    }
+
+
+@pytest.mark.parametrize("group_by", ["scaffold", "genome"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_own_group_and_self_excluded(built, data, kind, group_by):
+    vec, ids = data
+    index = built[(kind, group_by)]
+    groups = ids.groups(group_by)
+    res = index.search_all(K, vectors=vec, nprobe=2, efSearch=16)
+    assert res.target.shape == (len(vec), K)
+    assert (res.target >= 0).all(), "every query has >= k pairs outside its group, so k must come back"
+    assert not (res.target == np.arange(len(vec))[:, None]).any()
+    assert not (groups[res.target] == groups[:, None]).any()
+    assert (res.rank == np.arange(1, K + 1)).all()
+    assert (np.diff(res.similarity, axis=1) <= 1e-6).all()
+    # the tight group (40 > k members, all nearer than anything else) yields k pairs from other groups
+    tight = np.flatnonzero(ids.scaffold == TIGHT)
+    assert len(tight) > K
+    x = vec / np.linalg.norm(vec, axis=1, keepdims=True)
+    own_nearest = np.argsort(-(x[tight] @ x.T), axis=1)[:, 1 : K + 1]
+    assert np.isin(own_nearest, tight).all(), "test setup: own group must hold the true nearest neighbours"
+    assert not np.isin(res.target[tight], tight).any()
+
+
+@pytest.mark.parametrize("exclusion", ["auto", "selector", "overfetch"])
+@pytest.mark.parametrize("group_by", ["scaffold", "genome"])
+def test_flat_equals_numpy_bruteforce(built, data, group_by, exclusion):
+    vec, ids = data
+    groups = ids.groups(group_by)
+    res = built[("flat", group_by)].search_all(K, exclusion=exclusion, threads=2)
+    order, sim = _brute(vec, groups, vec, groups, K)
+    np.testing.assert_array_equal(res.target, order)
+    np.testing.assert_allclose(res.similarity, sim, atol=1e-5)
+
+
+def test_flat_external_queries_and_unknown_group(built, data):
+    vec, ids = data
+    rng = np.random.default_rng(5)
+    q = vec[rng.integers(0, len(vec), 25)] + 0.1 * rng.standard_normal((25, DIM)).astype(np.float32)
+    qg = np.array(["sc001", "elsewhere", TIGHT, "sc007", "new"] * 5, dtype=object)
+    res = built[("flat", "scaffold")].search(q, qg, 7, query_ids=[f"q{i}" for i in range(25)])
+    order, sim = _brute(vec, ids.scaffold, q, qg, 7)
+    np.testing.assert_array_equal(res.target, order)
+    np.testing.assert_allclose(res.similarity, sim, atol=1e-5)
+
+
+def test_ivf_selector_and_overfetch_agree(built, data):
+    vec, _ = data
+    index = built[("ivf", "scaffold")]
+    a = index.search_all(K, nprobe=3, exclusion="selector")
+    b = index.search_all(K, nprobe=3, exclusion="overfetch")
+    np.testing.assert_array_equal(a.target, b.target)
+
+
+def test_ivf_full_probe_is_exact(built, data):
+    vec, ids = data
+    index = built[("ivf", "genome")]
+    res = index.search_all(K, nprobe=index.params["nlist"])
+    order, _ = _brute(vec, ids.genome, vec, ids.genome, K)
+    np.testing.assert_array_equal(res.target, order)
+
+
+def test_k_larger_than_other_groups(data):
+    vec, ids = data
+    small = PairIndex.build(vec[:60], _take(ids, slice(0, 60)), index="flat", device="cpu")  # 3 scaffolds of 20
+    res = small.search_all(50)
+    assert ((res.target >= 0).sum(axis=1) == 40).all()
+    assert (res.rank[:, 40:] == 0).all() and np.isnan(res.similarity[:, 40:]).all()
+
+
+def _take(ids: PairIds, rows) -> PairIds:
+    return PairIds(ids.pair_id[rows], ids.scaffold[rows], ids.genome[rows], ids.label[rows], ids.probability[rows])
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_append_matches_single_build(data, kind):
+    vec, ids = data
+    half = 300  # scaffolds sc000..sc014 first, the rest as "new genomes"
+    once = PairIndex.build(vec, ids, index=kind, device="cpu")
+    grown = PairIndex.build(vec[:half], _take(ids, slice(0, half)), index=kind, device="cpu", nlist=once.params.get("nlist"))
+    if kind == "ivf":
+        centroids = faiss.extract_index_ivf(grown._index).quantizer.reconstruct_n(0, grown.params["nlist"]).copy()
+    grown.append(vec[half:], _take(ids, slice(half, None)))
+    assert grown.ntotal == once.ntotal == len(vec)
+    np.testing.assert_array_equal(grown.ids.pair_id, ids.pair_id)
+    if kind == "flat":
+        a, b = once.search_all(K), grown.search_all(K)
+        np.testing.assert_array_equal(a.target, b.target)
+        np.testing.assert_array_equal(a.similarity, b.similarity)
+    else:  # the trained quantiser is kept; probing every list is exact
+        after = faiss.extract_index_ivf(grown._index).quantizer.reconstruct_n(0, grown.params["nlist"])
+        np.testing.assert_array_equal(centroids, after)
+        res = grown.search_all(K, nprobe=grown.params["nlist"])
+        order, _ = _brute(vec, ids.scaffold, vec, ids.scaffold, K)
+        np.testing.assert_array_equal(res.target, order)
+    with pytest.raises(DataError, match="already in the index"):
+        grown.append(vec[:2], _take(ids, slice(0, 2)))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_save_load_round_trip(built, data, tmp_path, kind):
+    vec, ids = data
+    index = built[(kind, "scaffold")]
+    index.save(tmp_path / "idx")
+    loaded = PairIndex.load(tmp_path / "idx", device="cpu")
+    assert (loaded.kind, loaded.group_by, loaded.dim, loaded.ntotal) == (kind, "scaffold", DIM, len(vec))
+    np.testing.assert_array_equal(loaded.ids.pair_id, ids.pair_id)
+    np.testing.assert_array_equal(loaded.ids.label, ids.label)
+    np.testing.assert_array_equal(np.isnan(loaded.ids.probability), np.isnan(ids.probability))
+    np.testing.assert_array_equal(loaded.ids.probability[~np.isnan(ids.probability)], ids.probability[~np.isnan(ids.probability)])
+    a = index.search_all(K, vectors=vec, nprobe=4)
+    b = loaded.search_all(K, vectors=vec, nprobe=4)
+    np.testing.assert_array_equal(a.target, b.target)
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["count"] == len(vec) and manifest["metric"] == "cosine" and manifest["index_type"] == kind
+    assert len(manifest["files"]["index"]["sha256"]) == 64
+
+
+@pytest.fixture()
+def saved(built, tmp_path):
+    path = tmp_path / "idx"
+    built[("flat", "scaffold")].save(path)
+    return path
+
+
+def _edit_manifest(path, fn):
+    manifest = json.loads((path / "manifest.json").read_text())
+    fn(manifest)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _truncate(path):
+    data = (path / "index.faiss").read_bytes()
+    (path / "index.faiss").write_bytes(data[: len(data) // 2])
+
+
+def _edit_pairs(path):
+    text = (path / "pairs.tsv").read_text()
+    (path / "pairs.tsv").write_text(text.replace("p1\t", "p1x\t", 1))
+
+
+@pytest.mark.parametrize(
+    "corrupt, message",
+    [
+        (_truncate, "checksum mismatch"),
+        (_edit_pairs, "checksum mismatch"),
+        (lambda p: (p / "pairs.tsv").unlink(), "missing pairs.tsv"),
+        (lambda p: (p / "index.faiss").unlink(), "missing index.faiss"),
+        (lambda p: (p / "manifest.json").unlink(), "not a microfuse index"),
+        (lambda p: (p / "manifest.json").write_text("{not json"), "unreadable manifest"),
+        (lambda p: _edit_manifest(p, lambda m: m.update(format="something-else")), "not a microfuse"),
+        (lambda p: _edit_manifest(p, lambda m: m.update(format_version=99)), "unsupported index format"),
+        (lambda p: _edit_manifest(p, lambda m: m["files"]["index"].update(path="../index.faiss")), "outside"),
+        (lambda p: _edit_manifest(p, lambda m: m["files"]["pairs"].update(path="sub/../../x.tsv")), "outside"),
+        (lambda p: _edit_manifest(p, lambda m: m["files"]["pairs"].update(path="/etc/passwd")), "outside"),
+        (lambda p: _edit_manifest(p, lambda m: m["files"]["index"].update(path="C:\\x\\index.faiss")), "outside"),
+        (lambda p: _edit_manifest(p, lambda m: m.update(count=5)), "manifest says"),
+        (lambda p: _edit_manifest(p, lambda m: m.update(index_type="ivf")), "manifest says ivf"),
+    ],
+)
+def test_corrupted_index_folder(saved, corrupt, message):
+    corrupt(saved)
+    with pytest.raises(DataError, match=message) as info:
+        PairIndex.load(saved, device="cpu")
+    assert "\n" not in str(info.value)
+
+
+def test_foreign_index_file_with_matching_checksum(saved):
+    (saved / "index.faiss").write_bytes(b"not a faiss index at all")
+    import hashlib
+
+    digest = hashlib.sha256(b"not a faiss index at all").hexdigest()
+    _edit_manifest(saved, lambda m: m["files"]["index"].update(sha256=digest))
+    with pytest.raises(DataError, match="not a readable FAISS index"):
+        PairIndex.load(saved, device="cpu")
+
+
+def test_load_missing_folder(tmp_path):
+    with pytest.raises(DataError, match="no such directory"):
+        PairIndex.load(tmp_path / "nope")
+
+
+def test_usage_errors(data):
+    vec, ids = data
+    with pytest.raises(UsageError):
+        PairIndex.build(vec, ids, index="lsh")
+    with pytest.raises(UsageError):
+        PairIndex.build(vec, ids, group_by="contig")
+    if faiss.get_num_gpus() == 0:
+        with pytest.raises(UsageError, match="no GPU"):
+            PairIndex.build(vec, ids, device="cuda")
+    index = PairIndex.build(vec[:50], _take(ids, slice(0, 50)), index="flat", device="cpu")
+    with pytest.raises(UsageError):
+        index.search(vec[:2], ["a", "b"], 0)
+    with pytest.raises(DataError, match="dimensions"):
+        index.search(vec[:2, :5], ["a", "b"], 3)
+    with pytest.raises(DataError, match="query groups"):
+        index.search(vec[:2], ["a"], 3)
+
+
+def test_read_vectors(tmp_path, data):
+    vec, ids = data
+    np.save(tmp_path / "fused.npy", vec[:4])
+    (tmp_path / "fused.ids.tsv").write_text(
+        "pair_id\tscaffold\tgenome\tlabel\tprobability\np0\ts1\tg1\t1\t0.9\np1\ts1\tg1\t0\t\np2\ts2\tg1\t\t0.5\np3\ts3\tg2\t1\t0.25\n"
+    )
+    got, pid = read_vectors(tmp_path / "fused.npy")
+    assert got.dtype == np.float32 and got.shape == (4, DIM)
+    assert pid.label.tolist() == [1, 0, -1, 1] and math.isnan(pid.probability[1])
+    np.save(tmp_path / "fused.npy", vec[:3])
+    with pytest.raises(DataError, match="3 vectors but"):
+        read_vectors(tmp_path / "fused.npy")
+    bad = vec[:4].copy()
+    bad[2, 3] = np.nan
+    np.save(tmp_path / "fused.npy", bad)
+    with pytest.raises(DataError, match="row 3 contains NaN"):
+        read_vectors(tmp_path / "fused.npy")
+    (tmp_path / "fused.ids.tsv").unlink()
+    with pytest.raises(DataError, match="fused.ids.tsv"):
+        read_vectors(tmp_path / "fused.npy")
+    (tmp_path / "x.ids.tsv").write_text("pair_id\tscaffold\tgenome\tlabel\np0\ts\tg\t2\n")
+    with pytest.raises(DataError, match="label must be"):
+        read_pair_ids(tmp_path / "x.ids.tsv")
+    (tmp_path / "x.ids.tsv").write_text("pair_id\tscaffold\tgenome\np0\ts\tg\np0\ts\tg\n")
+    with pytest.raises(DataError, match="duplicate pair_id"):
+        read_pair_ids(tmp_path / "x.ids.tsv")
+
+
+def test_write_results(data):
+    vec, ids = data
+    index = PairIndex.build(vec[:60], _take(ids, slice(0, 60)), index="flat", device="cpu")
+    res = index.search(vec[:2], ["sc000", "sc000"], 2, query_ids=["qa", "qb"])
+    out = io.StringIO()
+    n = write_results(out, res, index)
+    lines = out.getvalue().splitlines()
+    assert n == 4 and len(lines) == 5
+    assert lines[0].split("\t") == [
+        "query", "target", "rank", "similarity", "target_scaffold", "target_genome", "target_label", "target_probability",
+    ]
+    first = lines[1].split("\t")
+    assert first[0] == "qa" and first[2] == "1" and first[4] != "sc000"
+    assert first[1] == ids.pair_id[res.target[0, 0]]
+
+
+def test_retrieval_evaluate_hand_case():
+    # 4 indexed pairs, labels: 1 1 0 unknown. Results (k = 3):
+    #   q0 (pos): 1, 2, 3  -> k=1: 1/1 pos;         k=3: labelled {1:pos, 2:neg} -> 1/2
+    #   q1 (pos): 2, 0, -1 -> k=1: 0/1;             k=3: {2:neg, 0:pos}           -> 1/2
+    #   q2 (neg): 3, 0, 1  -> k=1: nothing counted; k=3: {0:pos, 1:pos}           -> 0/2
+    #   q3 (unlabelled): ignored
+    labels = np.array([1, 1, 0, -1], np.int8)
+    target = np.array([[1, 2, 3], [2, 0, -1], [3, 0, 1], [0, 1, 2]])
+    res = SearchResult(target, np.zeros(target.shape, np.float32), np.tile(np.arange(1, 4), (4, 1)))
+    rows = retrieval_evaluate(res, labels, ks=(1, 3))
+    r1, r3 = rows
+    assert r1.k == 1 and r1.positive_precision == pytest.approx(1 / 2)  # q0 hit, q1 miss
+    assert math.isnan(r1.negative_precision)  # q2's first neighbour is unlabelled
+    assert r1.label_rate == pytest.approx(2 / 3)
+    assert r1.enrichment == pytest.approx(0.5 / (2 / 3))
+    assert r3.positive_precision == pytest.approx(2 / 4)
+    assert r3.negative_precision == pytest.approx(0 / 2)
+    assert r3.balanced_precision == pytest.approx(0.25)
+    assert r3.enrichment == pytest.approx(0.75)
+    assert (r3.positive_queries, r3.negative_queries) == (2, 1)
+    with pytest.raises(UsageError):
+        retrieval_evaluate(res, labels, ks=(5,))
