@@ -31,6 +31,13 @@ from .io import PathLike, atomic_directory
 from .pairs import GenePair, adjacent_pairs
 
 PROTEIN_VIEWS = ("builtin", "prostt5")
+#: Named subsets of the context columns. "core": the genome-independent layout of a pair (strand arrangement,
+#: spacer, the -1/-4/-8 overlaps of translational coupling, genes between); the signals that findings.md shows do
+#: not transfer between species (terminator, promoter, codon usage, GC, lengths) are left out.
+CONTEXT_PRESETS = {
+    "core": ("strand_same", "strand_convergent", "strand_divergent", "dist_clip", "dist_slog", "overlap_1",
+             "overlap_4", "overlap_8", "overlap_other", "genes_between_log", "opp_strand_between"),
+}
 CONTEXT_VIEWS = ("builtin", "bacformer")
 MANIFEST_VERSION = 1
 
@@ -51,6 +58,12 @@ class ViewConfig:
     dtype: str | None = None
     offline: bool = False
     batch_residues: int = 4000
+    #: Context columns a model will read (None = all); lets `score` skip costly features no model uses.
+    context_features: tuple[str, ...] | None = None
+
+    @property
+    def needs_folding(self) -> bool:
+        return self.context_features is None or any("term_" in name for name in self.context_features)
 
     @classmethod
     def parse(cls, protein: str, context: str, **kwargs) -> "ViewConfig":
@@ -109,8 +122,31 @@ class Embeddings:
             "pair_context": int(self.pair_context.shape[1]) if self.pair_context is not None else 0,
         }
 
-    def pair_views(self, pairs: Sequence[GenePair]) -> tuple[np.ndarray, np.ndarray]:
-        """(x_protein, x_context) float32 matrices for ``pairs``; unknown genes or pairs are a DataError."""
+    @property
+    def context_names(self) -> list[str]:
+        """Names of the x_context columns of :meth:`pair_views`: a:/b: gene-level columns, then pair columns."""
+        columns = self.manifest.get("context_columns", {})
+        gene, pair = list(columns.get("gene", [])), list(columns.get("pair", []))
+        if len(gene) != self.dims["context"] or len(pair) != self.dims["pair_context"]:
+            gene = [f"context_{i}" for i in range(self.dims["context"])]
+            pair = [f"pair_{i}" for i in range(self.dims["pair_context"])]
+        return [f"a:{n}" for n in gene] + [f"b:{n}" for n in gene] + pair
+
+    def column_index(self, names: Sequence[str]) -> np.ndarray:
+        """Positions of the named context columns; a name these embeddings lack is a DataError."""
+        position = {name: i for i, name in enumerate(self.context_names)}
+        missing = [n for n in names if n not in position]
+        if missing:
+            raise DataError(f"the embeddings lack context feature(s) {', '.join(missing[:4])} that the model uses "
+                            "(computed with other views or an older microfuse?)")
+        return np.array([position[n] for n in names], dtype=np.int64)
+
+    def pair_views(self, pairs: Sequence[GenePair], context_features: Sequence[str] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """(x_protein, x_context) float32 matrices for ``pairs``; unknown genes or pairs are a DataError.
+
+        ``context_features`` keeps only those named context columns (see :attr:`context_names`).
+        """
         try:
             ia = np.fromiter((self._gene_row[p.gene_a.id] for p in pairs), dtype=np.int64, count=len(pairs))
             ib = np.fromiter((self._gene_row[p.gene_b.id] for p in pairs), dtype=np.int64, count=len(pairs))
@@ -130,6 +166,8 @@ class Embeddings:
                                 "`microfuse embed` with these pairs") from None
             parts.append(self.pair_context[ip].astype(np.float32))
         x_context = np.concatenate(parts, axis=1) if parts else np.zeros((len(pairs), 0), np.float32)
+        if context_features is not None:
+            x_context = x_context[:, self.column_index(context_features)]
         for name, x in (("protein", x_protein), ("context", x_context)):
             if not np.isfinite(x).all():
                 raise DataError(f"the {name} embeddings hold NaN or Inf values")
@@ -168,10 +206,12 @@ class Embeddings:
             manifest = json.loads(manifest_path.read_text())
         except FileNotFoundError:
             raise DataError(f"{folder}: no manifest.json; not an embedding folder") from None
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             raise DataError(f"{manifest_path}: corrupted manifest") from None
         if not isinstance(manifest, dict) or manifest.get("format") != "microfuse-embeddings":
             raise DataError(f"{manifest_path}: not a microfuse embedding manifest")
+        if not isinstance(manifest.get("files_sha256", {}), dict) or not isinstance(manifest.get("views", {}), dict):
+            raise DataError(f"{manifest_path}: corrupted manifest (files_sha256 and views must be objects)")
         files = manifest.get("files", [])
         allowed = {"protein.npy", "context.npy", "pair_context.npy"}
         if not isinstance(files, list) or not set(files) <= allowed or "protein.npy" not in files:
@@ -188,8 +228,13 @@ class Embeddings:
                 arrays[name] = np.load(folder / name, mmap_mode="r" if mmap else None, allow_pickle=False)
             except (ValueError, OSError) as exc:
                 raise DataError(f"{folder / name}: unreadable array ({exc})") from None
-        genes = [line.split("\t") for line in (folder / "genes.tsv").read_text().splitlines()[1:]]
-        pair_ids = (folder / "pairs.tsv").read_text().splitlines()[1:]
+            if arrays[name].dtype.kind != "f":
+                raise DataError(f"{folder / name}: holds {arrays[name].dtype} values, not floating point")
+        try:
+            genes = [line.split("\t") for line in (folder / "genes.tsv").read_text().splitlines()[1:]]
+            pair_ids = (folder / "pairs.tsv").read_text().splitlines()[1:]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"{folder}: unreadable genes.tsv or pairs.tsv ({type(exc).__name__})") from None
         emb = cls([g[0] for g in genes], [g[1] if len(g) > 1 else "" for g in genes], arrays["protein.npy"],
                   arrays.get("context.npy"), pair_ids, arrays.get("pair_context.npy"), manifest)
         for name, array, rows in (("protein.npy", emb.protein, len(genes)), ("context.npy", emb.context, len(genes)),
@@ -251,20 +296,31 @@ def compute_embeddings(
     }
     protein, manifest["protein_view"] = _protein_view(proteins, config, device, threads, stage, shard_dir)
     gene_parts, pair_parts, context_info = [], [], {}
+    gene_names: list[str] = []
+    pair_names: list[str] = []
     for view in config.context_views:
         if view == "bacformer":
             matrix, info = _bacformer_view(genome, config, device, stage, shard_dir)
             gene_parts.append(matrix)
+            gene_names += [f"bacformer_{i}" for i in range(matrix.shape[1])]
             context_info["bacformer"] = info
         elif view == "builtin":
             from .views import builtin
 
             advance = stage("context features", len(pairs))
             gene_parts.append(builtin.gene_context_features(genome))
-            pair_parts.append(builtin_pair_features(genome, pairs, threads=threads, progress=advance))
-            context_info["builtin"] = {"gene_features": list(builtin.GENE_CONTEXT_FEATURES),
-                                       "pair_features": list(builtin.PAIR_CONTEXT_FEATURES) + CALIBRATION_NAMES}
+            names = list(builtin.PAIR_CONTEXT_FEATURES) + CALIBRATION_NAMES
+            features = builtin_pair_features(genome, pairs, threads=threads, progress=advance,
+                                             fold=config.needs_folding)
+            if not config.needs_folding:  # terminator columns were not computed: leave them out
+                keep = [i for i, n in enumerate(names) if not n.startswith("term_")]
+                features, names = features[:, keep], [names[i] for i in keep]
+            pair_parts.append(features)
+            gene_names += list(builtin.GENE_CONTEXT_FEATURES)
+            pair_names += names
+            context_info["builtin"] = {"gene_features": list(builtin.GENE_CONTEXT_FEATURES), "pair_features": names}
     manifest["context_view"] = context_info
+    manifest["context_columns"] = {"gene": gene_names, "pair": pair_names}
     context = np.concatenate(gene_parts, axis=1).astype(np.float32) if gene_parts else None
     pair_context = np.concatenate(pair_parts, axis=1).astype(np.float32) if pair_parts else None
     return Embeddings([g.id for g in genes], [g.scaffold for g in genes], protein, context,
@@ -274,12 +330,13 @@ def compute_embeddings(
 from .calibration import CALIBRATION_FEATURES as CALIBRATION_NAMES  # noqa: E402
 
 
-def builtin_pair_features(genome: Genome, pairs: Sequence[GenePair], *, threads: int = 1, progress=None) -> np.ndarray:
+def builtin_pair_features(genome: Genome, pairs: Sequence[GenePair], *, threads: int = 1, progress=None,
+                          fold: bool = True) -> np.ndarray:
     """Builtin pair features plus the genome's own spacer calibration (fitted on all its adjacent pairs)."""
     from .calibration import calibrate_by_group
     from .views import builtin
 
-    features = builtin.pair_context_features(genome, pairs, threads=threads, progress=progress)
+    features = builtin.pair_context_features(genome, pairs, threads=threads, progress=progress, fold=fold)
     calibration, _ = calibrate_by_group(adjacent_pairs(genome), pairs)
     return np.concatenate([features, calibration], axis=1)
 
@@ -308,7 +365,12 @@ def _bacformer_view(genome, config, device, stage, shard_dir):
     contigs = [[g.protein for g in genes] for genes in genome.genes_by_scaffold().values() if genes]
     shard = shard_dir / "context.bacformer.npy" if shard_dir else None
     if shard is not None and shard.exists():
-        return np.load(shard, allow_pickle=False), embedder.describe()
+        try:
+            block = np.load(shard, allow_pickle=False)
+        except (ValueError, OSError, EOFError):  # a damaged shard is recomputed, not trusted
+            block = None
+        if block is not None and block.ndim == 2 and block.shape[0] == sum(map(len, contigs)):
+            return block, embedder.describe()
     matrix = embedder.embed(contigs, progress=stage("ESM-2 + Bacformer", sum(map(len, contigs))))
     if shard is not None:
         _save_shard(shard, matrix)
@@ -325,8 +387,11 @@ def _sharded(items, embed, dim, name, advance, shard_dir) -> np.ndarray:
         stop = min(start + SHARD_SIZE, len(items))
         shard = shard_dir / f"{name}.{start:09d}.npy" if shard_dir else None
         if shard is not None and shard.exists():
-            block = np.load(shard, allow_pickle=False)
-            if block.shape == (stop - start, dim):
+            try:
+                block = np.load(shard, allow_pickle=False)
+            except (ValueError, OSError, EOFError):  # a damaged shard is recomputed, not trusted
+                block = None
+            if block is not None and block.shape == (stop - start, dim):
                 out[start:stop] = block
                 advance(stop - start)
                 continue

@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import DataError, UsageError
 from .io import PathLike, read_text
 
-_NUCLEOTIDES = set("ACGTUNRYKMSWBDHV-.*")
+_NUCLEOTIDES = set("ACGTUNRYKMSWBDHV")  # IUPAC; lower case (soft-masked) is upper-cased first
 _STOP_TRIM = re.compile(r"\*+$")
 
 
@@ -210,7 +210,7 @@ def read_gff(path: PathLike, fasta: PathLike | None = None, text: str | None = N
             continue
         if attributes.get("pseudo", "").lower() == "true" or "pseudogene" in attributes:
             continue
-        if strand not in "+-" or not strand:
+        if strand not in ("+", "-"):
             raise DataError(f"{path}: line {number}: CDS without strand ({strand!r})")
         key = attributes.get("ID") or f"{seqid}:{start}-{end}:{strand}"
         if key in cds:
@@ -231,11 +231,10 @@ def read_gff(path: PathLike, fasta: PathLike | None = None, text: str | None = N
     elif fasta is not None:
         scaffolds = read_fasta_scaffolds(fasta)
     else:
-        seqids = list(dict.fromkeys([cds[k].seqid for k in order]))
-        scaffolds = {}
-        for sid in seqids:
-            length = regions.get(sid) or max(e for k in order if cds[k].seqid == sid for _, e in cds[k].segments)
-            scaffolds[sid] = Scaffold(sid, length, None, sid in circular)
+        extent: dict[str, int] = {}  # one pass: a max per sequence id over all CDS was quadratic
+        for k in order:
+            extent[cds[k].seqid] = max(extent.get(cds[k].seqid, 0), max(e for _, e in cds[k].segments))
+        scaffolds = {sid: Scaffold(sid, regions.get(sid) or end, None, sid in circular) for sid, end in extent.items()}
     scaffolds = {
         sid: Scaffold(s.id, s.length, s.sequence, s.circular or sid in circular) for sid, s in scaffolds.items()
     }
@@ -280,7 +279,7 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
             aliases.extend(source["gene_synonym"].split(","))
     if parent.get("ID", "").startswith("gene-"):
         aliases.append(parent["ID"][5:])
-    code = int(attrs.get("transl_table", "11")) if attrs.get("transl_table", "11").isdigit() else 11
+    code = int(attrs.get("transl_table", "11")) if attrs.get("transl_table", "11").isdecimal() else 11
     partial = attrs.get("partial", "").lower() == "true" or "partial" in attrs.get("Note", "")
     protein = ""
     if scaffold.sequence is not None:
@@ -302,7 +301,10 @@ def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0) -> 
     seq = seq[: len(seq) // 3 * 3]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        protein = str(seq.translate(table=code))
+        try:
+            protein = str(seq.translate(table=code))
+        except KeyError:
+            raise DataError(f"unknown genetic code (transl_table) {code}") from None
     protein = _STOP_TRIM.sub("", protein).replace("*", "X")
     if protein and protein[0] in "LV" and strand != 0:
         protein = "M" + protein[1:]  # alternative start codons (TTG/GTG/CTG) are read as Met
@@ -332,6 +334,11 @@ def read_genbank(path: PathLike, text: str | None = None) -> Genome:
             sequence = str(record.seq).upper()
         except Exception:  # undefined sequence (CONTIG-only records)
             sequence = None
+        if record.id in scaffolds:
+            raise DataError(f"{path}: duplicate sequence id {record.id!r}")
+        bad = set(sequence or "") - _NUCLEOTIDES
+        if bad:
+            raise DataError(f"{path}: record {record.id!r} holds non-nucleotide characters ({''.join(sorted(bad))[:10]})")
         topology = record.annotations.get("topology", "linear")
         scaffold = Scaffold(record.id, len(record.seq), sequence or None, topology == "circular")
         scaffolds[record.id] = scaffold
@@ -340,9 +347,16 @@ def read_genbank(path: PathLike, text: str | None = None) -> Genome:
                 continue
             q = feature.qualifiers
             loc = feature.location
+            if loc is None:
+                raise DataError(f"{path}: record {record.id!r}: a CDS with an unreadable location")
             start, end = int(loc.start) + 1, int(loc.end)
+            if end > scaffold.length and sequence:
+                raise DataError(f"{path}: CDS ends at {end}, past the end of {record.id} ({scaffold.length} bp)")
             strand = -1 if loc.strand == -1 else 1
-            code = int(q.get("transl_table", ["11"])[0])
+            table = q.get("transl_table", ["11"])[0]
+            if not table.isdecimal():
+                raise DataError(f"{path}: record {record.id!r}: transl_table {table[:20]!r} is not a number")
+            code = int(table)
             ident = (q.get("locus_tag") or q.get("protein_id") or [f"{record.id}_{start}_{end}"])[0]
             if ident in seen_ids:
                 raise DataError(f"{path}: duplicate gene id {ident!r}")

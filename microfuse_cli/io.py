@@ -26,6 +26,10 @@ _MAGIC = {
 
 #: Largest decompressed input accepted, in bytes: caps a decompression bomb (override with MICROFUSE_MAX_INPUT).
 MAX_INPUT_BYTES = int(os.environ.get("MICROFUSE_MAX_INPUT", str(64 * 1024**3)))
+#: Longest line accepted, in bytes (at least _CHUNK is always read): a 1 GB FASTA header is refused after reading
+#: this much, not held in several copies. A whole bacterial chromosome on one line is ~15 MB (MICROFUSE_MAX_LINE).
+MAX_LINE_BYTES = int(os.environ.get("MICROFUSE_MAX_LINE", str(64 * 1024**2)))
+_CHUNK = 1 << 24
 
 
 def is_stdio(path: PathLike | None) -> bool:
@@ -40,35 +44,69 @@ def _sniff(head: bytes):
 
 
 def read_bytes(path: PathLike) -> bytes:
-    """Read a whole (possibly compressed) file or stdin, decompressed, capped at MAX_INPUT_BYTES."""
+    """Read a whole (possibly compressed) file or stdin, decompressed.
+
+    Read in chunks and refused as soon as it passes MAX_INPUT_BYTES or holds a line longer than MAX_LINE_BYTES,
+    so a decompression bomb or a corrupt single-line file is never held whole in memory.
+    """
     if is_stdio(path):
-        raw = sys.stdin.buffer.read()
-    else:
-        try:
-            raw = Path(path).read_bytes()
-        except FileNotFoundError:
-            raise DataError(f"no such file: {path}") from None
-        except IsADirectoryError:
-            raise DataError(f"{path} is a directory, expected a file") from None
-        except PermissionError:
-            raise DataError(f"cannot read {path}: permission denied") from None
-    opener = _sniff(raw[:6])
-    if opener is None:
-        return raw
+        return _read_capped(sys.stdin.buffer, "stdin")
     try:
-        with opener(io.BytesIO(raw)) as handle:
-            chunks, total = [], 0
-            while chunk := handle.read(1 << 24):
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise DataError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a directory, expected a file") from None
+    except PermissionError:
+        raise DataError(f"cannot read {path}: permission denied") from None
+    with handle:
+        return _read_capped(handle, path)
+
+
+class _Prepend:
+    """A read-only stream giving ``head`` back before the rest of ``stream`` (stdin cannot seek back)."""
+
+    def __init__(self, head: bytes, stream):
+        self.head, self.stream = head, stream
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.head:
+            return self.stream.read(size)
+        if size is None or size < 0:
+            out, self.head = self.head + self.stream.read(), b""
+        else:
+            out, self.head = self.head[:size], self.head[size:]
+        return out
+
+
+def _read_capped(raw, path) -> bytes:
+    head = raw.read(6)
+    opener = _sniff(head)
+    stream = _Prepend(head, raw)
+    chunks, total, line = [], 0, 0
+    try:
+        with opener(stream) if opener is not None else contextlib.nullcontext(stream) as handle:
+            while chunk := handle.read(_CHUNK):
                 chunks.append(chunk)
                 total += len(chunk)
                 if total > MAX_INPUT_BYTES:
-                    break
-            data = b"".join(chunks)
+                    raise DataError(f"{path}: more than {MAX_INPUT_BYTES} bytes (decompressed); refusing "
+                                    "(MICROFUSE_MAX_INPUT)")
+                first = chunk.find(b"\n")  # a line inside one chunk is shorter than _CHUNK: track the running one
+                if first < 0:
+                    line += len(chunk)
+                elif line + first > MAX_LINE_BYTES:
+                    line += first
+                else:
+                    line = len(chunk) - chunk.rfind(b"\n") - 1
+                if line > MAX_LINE_BYTES:
+                    raise DataError(f"{path}: a line longer than {MAX_LINE_BYTES} bytes (corrupt, or not a text "
+                                    "file?); refusing (MICROFUSE_MAX_LINE)")
     except (OSError, EOFError, lzma.LZMAError) as exc:
+        if opener is None:
+            raise
         raise DataError(f"{path}: corrupt or truncated compressed file ({exc})") from None
-    if len(data) > MAX_INPUT_BYTES:
-        raise DataError(f"{path}: decompresses to more than {MAX_INPUT_BYTES} bytes; refusing (MICROFUSE_MAX_INPUT)")
-    return data
+    return b"".join(chunks)
 
 
 def read_text(path: PathLike) -> str:
@@ -131,8 +169,13 @@ def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
     import shutil
 
+    old = None
     try:
         yield tmp
+        for file in tmp.rglob("*"):  # on disk before the swap (a full disk fails here, not after)
+            if file.is_file():
+                with open(file, "rb") as handle:
+                    os.fsync(handle.fileno())
         if target.exists():
             if not overwrite:
                 raise DataError(f"{target} exists (use --force to replace it)")
@@ -143,6 +186,10 @@ def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path
         else:
             os.replace(tmp, target)
     except BaseException:
+        if old is not None:  # interrupted between the two renames: put the previous folder back
+            if (old / "x").exists() and not target.exists():
+                os.replace(old / "x", target)
+            shutil.rmtree(old, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import random
 import re
 from dataclasses import dataclass, replace
@@ -132,7 +133,14 @@ def read_pair_list(path: PathLike) -> list[tuple[str, str, int | None]]:
     first = text.split("\n", 1)[0]
     delimiter = "\t" if "\t" in first else ","
     rows = []
-    for number, fields in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1):
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    for number in itertools.count(1):
+        try:
+            fields = next(reader, None)
+        except csv.Error as exc:  # a field over csv's size limit, an unterminated quote ...
+            raise DataError(f"{path}: line {number}: not a CSV/TSV pair list ({exc})") from None
+        if fields is None:
+            break
         fields = [f.strip() for f in fields]
         if not fields or not any(fields) or fields[0].startswith("#"):
             continue
@@ -382,13 +390,15 @@ def read_pairs(path: PathLike) -> PairTable:
             label_value = None if label == "" else int(label)
             if label_value not in (None, 0, 1):
                 raise ValueError(label)
+            for gene, strand in ((a, r[col["strand_a"]]), (b, r[col["strand_b"]])):
+                if strand not in ("+", "-") or not 1 <= gene.start <= gene.end:
+                    raise ValueError(f"gene {gene.id!r} at {gene.start}..{gene.end} strand {strand!r}")
+            directon = int(r[col["directon"]]) if "directon" in col else 0
+            between = int(r[col["genes_between"]]) if "genes_between" in col else 0
         except ValueError as exc:
             raise DataError(f"{path}: line {number}: bad value ({exc})") from None
         pair = GenePair(
-            r[col["scaffold"]], a, b, distance,
-            int(r[col["directon"]]) if "directon" in col else 0,
-            int(r[col["genes_between"]]) if "genes_between" in col else 0,
-            label_value,
+            r[col["scaffold"]], a, b, distance, directon, between, label_value,
             (r[col["split"]] or None) if "split" in col else None,
         )
         if pair.pair_id in seen:

@@ -57,6 +57,12 @@ def model_views(model) -> dict:
     return views or {"protein": "builtin", "context": "builtin"}
 
 
+def model_context_features(model) -> list[str] | None:
+    """The named context columns a model reads (None: every column of its views)."""
+    features = model.extra.get("context_features") if hasattr(model, "extra") else None
+    return list(features) if features else None
+
+
 def check_compatible(model, embeddings) -> None:
     """Refuse embeddings whose views or dimensions differ from those the model was trained on."""
     want = model_views(model)
@@ -64,9 +70,15 @@ def check_compatible(model, embeddings) -> None:
     if have and (have.get("protein"), have.get("context")) != (want.get("protein"), want.get("context")):
         raise DataError(f"the model was trained on views protein={want.get('protein')}, context={want.get('context')} "
                         f"but the embeddings hold protein={have.get('protein')}, context={have.get('context')}")
-    dims = model.extra.get("input_dims")
-    if dims and (dims.get("protein") != embeddings.dims["protein"] or dims.get("context") != embeddings.dims["context"]
-                 or dims.get("pair_context") != embeddings.dims["pair_context"]):
+    dims = model.extra.get("input_dims") if hasattr(model, "extra") else None
+    features = model_context_features(model)
+    if features is not None:
+        embeddings.column_index(features)
+        if dims and dims.get("protein") != embeddings.dims["protein"]:
+            raise DataError(f"the model expects a {dims.get('protein')}-d protein view, the embeddings have "
+                            f"{embeddings.dims['protein']}")
+    elif dims and (dims.get("protein") != embeddings.dims["protein"] or dims.get("context") != embeddings.dims["context"]
+                   or dims.get("pair_context") != embeddings.dims["pair_context"]):
         raise DataError(f"the model expects view dims {dims}, the embeddings have {embeddings.dims}")
 
 
@@ -74,7 +86,7 @@ def score_pairs(model, embeddings, pairs: Sequence[GenePair], *, threshold: floa
                 fused: bool = False) -> Scores:
     """Probabilities (and router weights, fused vectors) of ``pairs`` from their embeddings."""
     check_compatible(model, embeddings)
-    x_protein, x_context = embeddings.pair_views(pairs)
+    x_protein, x_context = embeddings.pair_views(pairs, model_context_features(model))
     if getattr(model, "arch", None) == "distance":
         prediction = model.predict(np.array([p.distance for p in pairs]),
                                    np.array([not p.same_strand for p in pairs]))

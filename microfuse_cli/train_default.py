@@ -4,7 +4,9 @@
 
 MicroFuse on the builtin views, trained on E. coli K-12 MG1655 (RefSeq GCF_000005845.2) adjacent gene pairs
 labelled with ODB v4 known operons; validation = 20% of the chromosome in blocks of 50 pairs (seed 0);
-CPU, seed 0, one thread, so the weights are deterministic.
+CPU, seed 0, one thread, so the weights are deterministic. The context view is cut to the "core" columns
+(strand layout, spacer, overlaps), the signals that hold across bacteria: a model that learns E. coli's
+terminator or codon statistics does not transfer (../shared/docs/findings.md).
 """
 
 from __future__ import annotations
@@ -24,14 +26,15 @@ SEED = 0
 
 def training_set(data: Path):
     """E. coli's adjacent pairs with ODB labels and block splits, plus their builtin views."""
-    from .embed import ViewConfig, compute_embeddings
+    from .embed import CONTEXT_PRESETS, ViewConfig, compute_embeddings
     from .genome import read_genome
     from .pairs import adjacent_pairs, assign_splits, label_with_operons, read_operon_table
 
     genome = read_genome(data / ECOLI / GFF, data / ECOLI / FNA)
     pairs, _ = label_with_operons(genome, adjacent_pairs(genome), read_operon_table(data / ECOLI / ODB))
     pairs = assign_splits(pairs, (1 - VAL_FRACTION, VAL_FRACTION, 0.0), seed=SEED)
-    embeddings = compute_embeddings(genome, pairs, ViewConfig(device="cpu"), threads=1)
+    config = ViewConfig(device="cpu", context_features=CONTEXT_PRESETS["core"])
+    embeddings = compute_embeddings(genome, pairs, config, threads=1)
     return genome, pairs, embeddings
 
 
@@ -44,8 +47,11 @@ def build(data: Path, output: Path, *, epochs: int = 70) -> None:
 
     torch.set_num_threads(1)
     genome, pairs, embeddings = training_set(data)
+    from .embed import CONTEXT_PRESETS
+
     labelled = [p for p in pairs if p.label is not None]
-    x_protein, x_context = embeddings.pair_views(labelled)
+    features = list(CONTEXT_PRESETS["core"])
+    x_protein, x_context = embeddings.pair_views(labelled, features)
     y = np.array([p.label for p in labelled])
     split = np.array([p.split for p in labelled])
     model = train(x_protein, x_context, y, split == "train", split == "val", FusionConfig(arch="microfuse"),
@@ -54,6 +60,7 @@ def build(data: Path, output: Path, *, epochs: int = 70) -> None:
     extra = {
         "views": manifest["views"],
         "input_dims": embeddings.dims,
+        "context_features": features,
         "embedding_manifest": {k: v for k, v in manifest.items() if k != "device"},
         "training_data": {
             "genome": "Escherichia coli K-12 MG1655, RefSeq GCF_000005845.2 (NCBI, no restrictions)",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -100,15 +102,39 @@ def report_error(message: str) -> None:
     click.echo(f"error: {message}", err=True)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C is, so the atomic writers remove their temp files."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def handle_errors(invoke: Callable[[], object], debug: bool) -> int:
-    """Run the command; map failures to a one-line ``error:`` and an exit code (0 ok, 1 data, 2 usage)."""
+    """Run the command; map failures to a one-line ``error:`` and an exit code (0 ok, 1 data, 2 usage).
+
+    SIGTERM (a scheduler's kill) is handled like Ctrl-C while it runs: outputs are left as they were.
+    """
+    installed = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if installed else None
+    try:
+        return _handle_errors(invoke, debug)
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
     try:
         result = invoke()
         return int(result or 0) if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
-        report_error("aborted")
+    except click.exceptions.Abort as exc:  # click turns KeyboardInterrupt into Abort
+        if isinstance(exc.__cause__, Terminated):
+            report_error("terminated")
+            return 143
+        report_error("interrupted" if isinstance(exc.__cause__, KeyboardInterrupt) else "aborted")
         return 130
     except click.UsageError as exc:
         hint = f"\nTry '{exc.ctx.command_path} --help' for help." if exc.ctx is not None else ""
@@ -122,6 +148,9 @@ def handle_errors(invoke: Callable[[], object], debug: bool) -> int:
             raise
         report_error(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         return exc.exit_code
+    except Terminated:
+        report_error("terminated")
+        return 143
     except KeyboardInterrupt:
         report_error("interrupted")
         return 130

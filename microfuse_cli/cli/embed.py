@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -140,9 +141,15 @@ def embed(inputs, fasta, mode, genetic_code, circular, proteins, output, protein
         if not resume and shard_dir.parent.exists():
             shutil.rmtree(shard_dir.parent)
         shard_dir.mkdir(parents=True, exist_ok=True)
-        embeddings = compute_embeddings(genome, pairs, config, threads=run.threads, stage=stage_progress(run),
-                                        shard_dir=shard_dir)
-        embeddings.save(target, dtype="float16" if half else "float32")
+        try:
+            embeddings = compute_embeddings(genome, pairs, config, threads=run.threads, stage=stage_progress(run),
+                                            shard_dir=shard_dir)
+            embeddings.save(target, dtype="float16" if half else "float32")
+        except BaseException:
+            for folder in (shard_dir, shard_dir.parent):  # nothing to resume from: leave no empty folder behind
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise
         shutil.rmtree(shard_dir.parent, ignore_errors=True)
         log.info("%s: %d genes, %d pairs -> %s (protein %d-d, context %d-d, pair %d-d)", genome.name,
                  len(embeddings.gene_ids), len(embeddings.pair_ids), target, *embeddings.dims.values())

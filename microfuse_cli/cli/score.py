@@ -68,7 +68,7 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
     from ..genome import sniff_format
     from ..io import atomic_output, read_text
     from ..pairs import genome_from_table, read_pairs
-    from ..score import call_operons, model_views, score_pairs, write_fused, write_operons_gff, \
+    from ..score import call_operons, model_context_features, model_views, score_pairs, write_fused, write_operons_gff, \
         write_operons_tsv, write_scores
 
     text = read_text(input)
@@ -87,8 +87,10 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
             emb.check_genes(genome.genes)
         else:
             views = model_views(model)
+            features = model_context_features(model)
             config = ViewConfig.parse(views.get("protein", "builtin"), views.get("context", "builtin"),
-                                      device=device, offline=offline)
+                                      device=device, offline=offline,
+                                      context_features=tuple(features) if features else None)
             from .embed import stage_progress
 
             emb = compute_embeddings(genome, pairs, config, threads=run.threads, stage=stage_progress(run))

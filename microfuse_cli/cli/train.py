@@ -11,7 +11,24 @@ ABLATIONS = ["none", "no_disagreement_weighting", "no_interaction_experts", "no_
              "ce_only", "no_xmod"]
 
 
-def load_training_data(pair_paths, embedding_dirs, val_fraction, seed):
+def resolve_context_features(spec: str, emb) -> list[str] | None:
+    """'all' -> None; a preset name or a comma list -> the matching context column names of ``emb``."""
+    from ..embed import CONTEXT_PRESETS
+    from ..errors import UsageError
+
+    if spec == "all":
+        return None
+    wanted = CONTEXT_PRESETS.get(spec) or tuple(n.strip() for n in spec.split(",") if n.strip())
+    names = emb.context_names
+    chosen = [n for n in names if n in wanted or n.split(":", 1)[-1] in wanted]
+    unknown = [w for w in wanted if not any(n == w or n.split(":", 1)[-1] == w for n in names)]
+    if unknown or not chosen:
+        raise UsageError(f"--context-features: unknown feature(s) {', '.join(unknown[:4]) or spec} "
+                         f"(presets: all, {', '.join(CONTEXT_PRESETS)})")
+    return chosen
+
+
+def load_training_data(pair_paths, embedding_dirs, val_fraction, seed, context_spec="all"):
     """Concatenate labelled pairs of one or more genomes with their pair views and splits."""
     import numpy as np
 
@@ -32,7 +49,8 @@ def load_training_data(pair_paths, embedding_dirs, val_fraction, seed):
                 raise UsageError(f"{path} has no split column: give --val-fraction (or `pairs --split`)")
             pairs = assign_splits(pairs, (1 - val_fraction, val_fraction, 0.0), seed=seed)
         emb = Embeddings.load(folder)
-        x_p, x_c = emb.pair_views(pairs)
+        features = resolve_context_features(context_spec, emb)
+        x_p, x_c = emb.pair_views(pairs, features)
         xs_p.append(x_p), xs_c.append(x_c), manifests.append(emb.manifest)
         ys.append(np.array([p.label for p in pairs]))
         splits.append(np.array([p.split for p in pairs]))
@@ -47,7 +65,7 @@ def load_training_data(pair_paths, embedding_dirs, val_fraction, seed):
         "x_protein": np.concatenate(xs_p), "x_context": np.concatenate(xs_c), "y": np.concatenate(ys),
         "train": split == "train", "val": split == "val", "test": split == "test",
         "distance": np.concatenate(distances), "opposite": np.concatenate(opposite), "pairs": all_pairs,
-        "manifest": manifests[0],
+        "manifest": manifests[0], "context_features": features,
     }
 
 
@@ -58,6 +76,7 @@ def model_metadata(data) -> dict:
         "input_dims": manifest.get("dims") or {},
         "embedding_manifest": {k: v for k, v in manifest.items() if k not in ("files_sha256",)},
         "training_pairs": int(data["train"].sum()), "validation_pairs": int(data["val"].sum()),
+        "context_features": data["context_features"],
     }
 
 
@@ -76,6 +95,9 @@ Examples:
               default="microfuse", show_default=True, help="The fusion head, a baseline, or intergenic distance alone.")
 @click.option("--ablation", type=click.Choice(ABLATIONS), default="none", show_default=True,
               help="A named ablation of the paper (microfuse arch only).")
+@click.option("--context-features", default="all", show_default=True,
+              help="Context columns to use: all, core (strand layout, spacer, overlaps: transfers across "
+                   "species), or a comma list of feature names.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train this many seeds (seed, seed+1, ...), report mean +/- std, keep the best on validation.")
@@ -88,7 +110,7 @@ Examples:
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-4, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @common_options
-def train(pairs_tables, embedding_dirs, output, arch, ablation, seed, seeds, val_fraction, epochs, patience,
+def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features, seed, seeds, val_fraction, epochs, patience,
           batch_size, lr, weight_decay, device, run):
     """Fit the MicroFuse fusion head on labelled pairs (the `label` and `split` columns of PAIRS.tsv).
 
@@ -103,7 +125,7 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, seed, seeds, val
     from ..training import DistanceBaseline, TrainConfig, train_seeds
 
     torch.set_num_threads(max(1, run.threads or torch.get_num_threads()))
-    data = load_training_data(pairs_tables, embedding_dirs, val_fraction, seed)
+    data = load_training_data(pairs_tables, embedding_dirs, val_fraction, seed, context_features)
     meta = model_metadata(data)
     log.info("%d training, %d validation pairs (%d test held out); protein %d-d, context %d-d", data["train"].sum(),
              data["val"].sum(), data["test"].sum(), data["x_protein"].shape[1], data["x_context"].shape[1])

@@ -692,8 +692,12 @@ def pair_context_features(
     *,
     threads: int = 1,
     progress: Progress | None = None,
+    fold: bool = True,
 ) -> np.ndarray:
     """Genome-context features of each pair, ``(len(pairs), len(PAIR_CONTEXT_FEATURES))`` float32.
+
+    ``fold=False`` skips RNA folding (90% of the cost) and leaves the ``term_*`` columns at 0: for callers that
+    select columns and need none of those.
 
     Arguments:
         genome: the genome the pairs come from, with sequence.
@@ -735,8 +739,13 @@ def pair_context_features(
         cores.append(core)
 
     # terminator: fold the pairs' regions and a shuffled background in one pool
-    background = _shuffled(term_regions, min(N_BACKGROUND, max(50, 4 * n)), seed=1)
-    folded = _run_folds([_rna(r) for r in term_regions + background], threads, progress, [n])
+    background = _shuffled(term_regions, min(N_BACKGROUND, max(50, 4 * n)), seed=1) if fold else []
+    if fold:
+        folded = _run_folds([_rna(r) for r in term_regions + background], threads, progress, [n])
+    else:
+        folded = np.zeros((n, 3))
+        if progress:
+            progress(n)
     term, term_bg = folded[:n], folded[n:]
     term_len = np.array([len(r) for r in term_regions], dtype=np.float64)
     bg_len = np.array([len(r) for r in background], dtype=np.float64)

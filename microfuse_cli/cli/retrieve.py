@@ -1,0 +1,155 @@
+"""``microfuse retrieve``: FAISS search for operon-like analogs of gene pairs across scaffolds and genomes."""
+
+from __future__ import annotations
+
+import click
+
+from . import cli
+from ._common import common_options, log, output_option
+
+
+class _SearchByDefault(click.Group):
+    """``microfuse retrieve [OPTIONS] [QUERIES]`` searches; ``build`` and ``evaluate`` are subcommands."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] in self.commands or any(a in ("-h", "--help") for a in args[:1]):
+            return super().parse_args(ctx, args)
+        return super().parse_args(ctx, ["search", *args])
+
+
+@cli.group(cls=_SearchByDefault, epilog="""\b
+Examples:
+  microfuse score genome.gff --fused fused.npy -o scores.tsv
+  microfuse retrieve build fused.npy other_genome.npy -o index/ --group-by genome
+  microfuse retrieve --index index/ --k 10 > analogs.tsv            # every indexed pair as a query
+  microfuse retrieve --index index/ --k 5 new_genome.npy            # queries from another genome
+  microfuse retrieve evaluate --index index/
+""")
+def retrieve():
+    """Find the k most similar gene pairs on OTHER scaffolds (or genomes) by their fused vectors.
+
+    Without a subcommand, searches (see `microfuse retrieve search --help`).
+    """
+
+
+def _index_options(func):
+    func = click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")(func)
+    func = click.option("--index", "index_dir", required=True, type=click.Path(file_okay=False, exists=True),
+                        help="Index folder from `microfuse retrieve build`.")(func)
+    return func
+
+
+@retrieve.command(epilog="""\b
+Examples:
+  microfuse retrieve build a.npy b.npy -o index/
+  microfuse retrieve build c.npy -o index/ --append
+""")
+@click.argument("vectors", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True), metavar="VECTORS.npy...")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Index folder.")
+@click.option("--index", "kind", type=click.Choice(["auto", "flat", "ivf", "hnsw", "ivfpq"]), default="auto",
+              show_default=True, help="auto: exact up to 1e6 vectors, IVF / IVF-PQ beyond (trained on a sample).")
+@click.option("--group-by", type=click.Choice(["scaffold", "genome"]), default="scaffold", show_default=True,
+              help="Neighbours always come from another group than the query's.")
+@click.option("--append", is_flag=True, help="Add the vectors to an existing index folder.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@common_options
+def build(vectors, output, kind, group_by, append, device, seed, run):
+    """Build (or --append to) a cosine-similarity index over fused pair vectors (FILE.npy + FILE.ids.tsv)."""
+    import numpy as np
+
+    from ..errors import UsageError
+    from ..retrieve import PairIndex, read_vectors
+
+    loaded = [read_vectors(path) for path in vectors]
+    ids = loaded[0][1]
+    for _, more in loaded[1:]:
+        ids = ids.concat(more)
+    matrix = np.concatenate([v for v, _ in loaded]) if len(loaded) > 1 else loaded[0][0]
+    with run.progress("indexing", len(matrix), "pairs") as advance:
+        if append:
+            index = PairIndex.load(output, device=device)
+            if kind != "auto" and kind != index.kind:
+                raise UsageError(f"--index {kind} differs from the existing {index.kind} index")
+            index.append(matrix, ids, threads=run.threads, progress=advance)
+        else:
+            index = PairIndex.build(matrix, ids, index=kind, group_by=group_by, device=device, seed=seed,
+                                    threads=run.threads, progress=advance)
+    index.save(output)
+    log.info("%s index of %d pairs (%d-d, grouped by %s) -> %s", index.kind, index.ntotal, index.dim,
+             index.group_by, output)
+
+
+@retrieve.command(epilog="""\b
+Examples:
+  microfuse retrieve --index index/ --k 10
+  microfuse retrieve search --index index/ --k 3 queries.npy -o analogs.tsv
+""")
+@click.argument("queries", nargs=-1, type=click.Path(dir_okay=False, exists=True), metavar="[QUERIES.npy...]")
+@_index_options
+@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Neighbours per query.")
+@click.option("--nprobe", type=click.IntRange(min=1), default=None, help="IVF lists to probe (recall vs speed).")
+@click.option("--ef-search", type=click.IntRange(min=1), default=None, help="HNSW search beam (recall vs speed).")
+@output_option("Neighbours TSV ('-' = stdout).")
+@common_options
+def search(queries, index_dir, device, k, nprobe, ef_search, output, run):
+    """The k nearest pairs of each query from other groups: query target rank similarity target_scaffold
+    target_genome (+ target_label target_probability when known). Queries default to every indexed pair."""
+    import numpy as np
+
+    from ..io import atomic_output
+    from ..retrieve import PairIndex, read_vectors, write_results
+
+    index = PairIndex.load(index_dir, device=device)
+    with run.progress("searching", None, "queries") as advance:
+        if queries:
+            loaded = [read_vectors(path) for path in queries]
+            ids = loaded[0][1]
+            for _, more in loaded[1:]:
+                ids = ids.concat(more)
+            matrix = np.concatenate([v for v, _ in loaded]) if len(loaded) > 1 else loaded[0][0]
+            result = index.search(matrix, ids.groups(index.group_by), k, nprobe=nprobe, efSearch=ef_search,
+                                  threads=run.threads, query_ids=ids.pair_id, progress=advance)
+        else:
+            result = index.search_all(k, nprobe=nprobe, efSearch=ef_search, threads=run.threads, progress=advance)
+    with atomic_output(output) as handle:
+        n = write_results(handle, result, index)
+    log.info("%d neighbours written", n)
+
+
+@retrieve.command(name="evaluate", epilog="""\b
+Examples:
+  microfuse retrieve evaluate --index index/ -o retrieval.tsv
+""")
+@_index_options
+@click.option("--ks", default="1,3,5,10", show_default=True, help="Comma-separated k values.")
+@output_option("Retrieval table TSV ('-' = stdout).")
+@common_options
+def evaluate_retrieval(index_dir, device, ks, output, run):
+    """The paper's retrieval table over labelled indexed pairs: positive and negative precision@k, balanced
+    precision and enrichment over the label rate (each pair queried against other groups)."""
+    from ..errors import DataError
+    from ..io import atomic_output
+    from ..retrieve import PairIndex, retrieval_evaluate, write_retrieval_table
+
+    try:
+        k_values = sorted({int(x) for x in ks.split(",")})
+    except ValueError:
+        raise click.BadParameter(f"--ks takes comma-separated integers, not {ks!r}") from None
+    index = PairIndex.load(index_dir, device=device)
+    if not index.ids.has_labels:
+        raise DataError(f"{index_dir}: no labelled pairs (score labelled pairs, e.g. `score --operons`, then build)")
+    result = index.search_all(max(k_values), threads=run.threads)
+    rows = retrieval_evaluate(result, index.ids, k_values)
+    with atomic_output(output) as handle:
+        write_retrieval_table(handle, rows)
+    if not run.quiet:
+        from rich.table import Table
+
+        table = Table(title="retrieval (neighbours from other groups)")
+        for column in ("k", "positive precision", "negative precision", "balanced", "enrichment"):
+            table.add_column(column)
+        for r in rows:
+            table.add_row(str(r.k), f"{r.positive_precision:.4f}", f"{r.negative_precision:.4f}",
+                          f"{r.balanced_precision:.4f}", f"{r.enrichment:.4f}")
+        run.console().print(table)
