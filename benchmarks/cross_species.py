@@ -1,7 +1,10 @@
 """Train on E. coli, test on held-out E. coli blocks and on M. pneumoniae (never tuned on): the models beside
 the intergenic-distance baseline, with bootstrap intervals.
 
-    python benchmarks/cross_species.py --data ../shared/data [--seeds 3] [--epochs 70] [--archs microfuse,concat]
+    python benchmarks/cross_species.py --data ../shared/data [--seeds 3] [--epochs 70]
+        [--variants microfuse:core:128,microfuse:all:512,concat:all:512,context:all:512,protein:all:512]
+
+A variant is ARCH:CONTEXT_FEATURES:HIDDEN; microfuse:core:128 is the recipe of the shipped default model.
 
 Prints a markdown table (paste into benchmarks/RESULTS.md).
 """
@@ -63,7 +66,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=70)
-    parser.add_argument("--archs", default="microfuse,concat,context,protein")
+    parser.add_argument("--variants", default="microfuse:core:128,microfuse:all:512,concat:all:512,"
+                                                 "context:all:512,context:core:512,protein:all:512")
     args = parser.parse_args()
     torch.set_num_threads(1)
     start = time.time()
@@ -79,21 +83,28 @@ def main() -> None:
     for name, s, mask in (("E. coli held-out blocks", eco, te), ("M. pneumoniae", mpn, np.ones(len(mpn["y"]), bool))):
         p = dist.predict(s["d"][mask], s["opp"][mask]).probability
         print(report(name, "distance (logistic)", s["y"][mask], p, dist.threshold, s["d"][mask], s["opp"][mask]))
-    for arch in args.archs.split(","):
+    from microfuse_cli.embed import CONTEXT_PRESETS
+
+    for variant in args.variants.split(","):
+        arch, features, hidden = variant.split(":")
+        keep = (np.arange(eco["xc"].shape[1]) if features == "all"
+                else eco_emb.column_index([n for n in eco_emb.context_names if n in CONTEXT_PRESETS[features]]))
         rows = {"eco": [], "mpn": []}
         for seed in range(args.seeds):
             t0 = time.time()
-            model = train(eco["xp"], eco["xc"], eco["y"], tr, va, FusionConfig(arch=arch),
+            model = train(eco["xp"], eco["xc"][:, keep], eco["y"], tr, va, FusionConfig(arch=arch, hidden=int(hidden)),
                           TrainConfig(seed=seed, max_epochs=args.epochs))
             for key, s, mask in (("eco", eco, te), ("mpn", mpn, np.ones(len(mpn["y"]), bool))):
-                p = model.predict(s["xp"][mask], s["xc"][mask], fused=False).probability
+                p = model.predict(s["xp"][mask], s["xc"][mask][:, keep], fused=False).probability
                 rows[key].append((p, model.threshold))
-            print(f"<!-- {arch} seed {seed}: {time.time() - t0:.0f} s, best epoch {model.metrics.get('best_epoch')} -->")
+            print(f"<!-- {variant} seed {seed}: {time.time() - t0:.0f} s, best epoch {model.metrics.get('best_epoch')} -->",
+                  flush=True)
         for name, key, s, mask in (("E. coli held-out blocks", "eco", eco, te),
                                    ("M. pneumoniae", "mpn", mpn, np.ones(len(mpn["y"]), bool))):
             p = np.mean([r[0] for r in rows[key]], axis=0)
             thr = float(np.mean([r[1] for r in rows[key]]))
-            print(report(name, f"{arch} (mean of {args.seeds} seeds)", s["y"][mask], p, thr, s["d"][mask], s["opp"][mask]))
+            print(report(name, f"{variant} (mean of {args.seeds} seeds)", s["y"][mask], p, thr, s["d"][mask],
+                         s["opp"][mask]), flush=True)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,10 @@ class ViewConfig:
     context_features: tuple[str, ...] | None = None
 
     @property
+    def needs_gene_context(self) -> bool:
+        return self.context_features is None or any(name.startswith(("a:", "b:")) for name in self.context_features)
+
+    @property
     def needs_folding(self) -> bool:
         return self.context_features is None or any("term_" in name for name in self.context_features)
 
@@ -214,7 +218,8 @@ class Embeddings:
             raise DataError(f"{manifest_path}: corrupted manifest (files_sha256 and views must be objects)")
         files = manifest.get("files", [])
         allowed = {"protein.npy", "context.npy", "pair_context.npy"}
-        if not isinstance(files, list) or not set(files) <= allowed or "protein.npy" not in files:
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files) or not set(files) <= allowed \
+                or "protein.npy" not in files:
             raise DataError(f"{manifest_path}: unexpected file list {files!r}")
         if verify:
             for name, digest in manifest.get("files_sha256", {}).items():
@@ -226,8 +231,8 @@ class Embeddings:
         for name in files:
             try:
                 arrays[name] = np.load(folder / name, mmap_mode="r" if mmap else None, allow_pickle=False)
-            except (ValueError, OSError) as exc:
-                raise DataError(f"{folder / name}: unreadable array ({exc})") from None
+            except (ValueError, OSError, EOFError) as exc:
+                raise DataError(f"{folder / name}: unreadable array ({exc or type(exc).__name__})") from None
             if arrays[name].dtype.kind != "f":
                 raise DataError(f"{folder / name}: holds {arrays[name].dtype} values, not floating point")
         try:
@@ -283,6 +288,8 @@ def compute_embeddings(
     proteins = [g.protein for g in genes]
     if any(not p for p in proteins):
         missing = next(g.id for g in genes if not g.protein)
+        if genome.has_sequence:
+            raise DataError(f"gene {missing} has an empty protein (a CDS shorter than a codon, or a lone stop codon)")
         raise DataError(f"gene {missing} has no protein sequence (a GFF3 without sequence needs --fasta)")
     manifest: dict = {
         "format": "microfuse-embeddings",
@@ -308,7 +315,9 @@ def compute_embeddings(
             from .views import builtin
 
             advance = stage("context features", len(pairs))
-            gene_parts.append(builtin.gene_context_features(genome))
+            if config.needs_gene_context:
+                gene_parts.append(builtin.gene_context_features(genome))
+                gene_names += list(builtin.GENE_CONTEXT_FEATURES)
             names = list(builtin.PAIR_CONTEXT_FEATURES) + CALIBRATION_NAMES
             features = builtin_pair_features(genome, pairs, threads=threads, progress=advance,
                                              fold=config.needs_folding)
@@ -316,7 +325,6 @@ def compute_embeddings(
                 keep = [i for i, n in enumerate(names) if not n.startswith("term_")]
                 features, names = features[:, keep], [names[i] for i in keep]
             pair_parts.append(features)
-            gene_names += list(builtin.GENE_CONTEXT_FEATURES)
             pair_names += names
             context_info["builtin"] = {"gene_features": list(builtin.GENE_CONTEXT_FEATURES), "pair_features": names}
     manifest["context_view"] = context_info

@@ -32,6 +32,12 @@ MAX_LINE_BYTES = int(os.environ.get("MICROFUSE_MAX_LINE", str(64 * 1024**2)))
 _CHUNK = 1 << 24
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def is_stdio(path: PathLike | None) -> bool:
     return path is None or str(path) == "-"
 
@@ -145,6 +151,7 @@ def atomic_output(path: PathLike | None, mode: str = "w") -> Iterator[IO]:
     if not parent.is_dir():
         raise DataError(f"cannot write {target}: directory {parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a result file gets the user's usual permissions
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": "\n"})) as handle:
             yield handle
@@ -167,12 +174,14 @@ def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path
     if target.exists() and not target.is_dir():
         raise DataError(f"cannot write {target}: exists and is not a directory")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+    os.chmod(tmp, 0o777 & ~_umask())
     import shutil
 
     old = None
     try:
         yield tmp
         for file in tmp.rglob("*"):  # on disk before the swap (a full disk fails here, not after)
+            os.chmod(file, (0o777 if file.is_dir() else 0o666) & ~_umask())  # some writers make 0600 files
             if file.is_file():
                 with open(file, "rb") as handle:
                     os.fsync(handle.fileno())

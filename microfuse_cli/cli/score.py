@@ -54,15 +54,19 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
 
     if [output, operons_gff, operons_tsv].count("-") > 1:
         raise UsageError("only one output can go to stdout")
-    model = load_model(model_dir, device=resolve_device(device))
-    with stdin_as_file(input) as input:
+    from concurrent.futures import ThreadPoolExecutor
+
+    # torch's import and the model load overlap with reading the genome and calling genes (pyrodigal releases
+    # the GIL): on a bare assembly that is most of microfuse's own overhead
+    with ThreadPoolExecutor(1) as pool, stdin_as_file(input) as input:
+        model = pool.submit(lambda: load_model(model_dir, device=resolve_device(device)))
         _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
                model, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline,
                run)
 
 
 def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
-           model, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run):
+           pending_model, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run):
     from ..embed import Embeddings, ViewConfig, compute_embeddings
     from ..errors import UsageError
     from ..genome import sniff_format
@@ -79,9 +83,11 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
         genome = genome_from_table(table, None, fasta, Path(input).name)
         pairs = table.pairs
         emb = Embeddings.load(embeddings)
+        model = pending_model.result()
     else:
         genome = load_genome(run, input, fasta, mode, genetic_code, circular)
         pairs = select_pairs(run, genome, pair_list, operons, labels, label_rule, split, seed)
+        model = pending_model.result()
         if embeddings is not None:
             emb = Embeddings.load(embeddings)
             emb.check_genes(genome.genes)
