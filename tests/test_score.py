@@ -1,0 +1,101 @@
+"""`score` with the packaged default model on real genomes: annotations, bare and fragmented assemblies,
+the example pipeline, and interruption safety."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from conftest import ECOLI_FNA, ECOLI_GFF, ECOLI_PAIRS, MPN_FNA, PANEL, ROOT, run_cli
+
+
+def read_table(path: Path) -> list[dict[str, str]]:
+    lines = path.read_text().splitlines()
+    header = lines[0].split("\t")
+    return [dict(zip(header, line.split("\t"))) for line in lines[1:]]
+
+
+def test_default_model_on_ecoli_annotation(tmp_path):
+    scores, operons = tmp_path / "scores.tsv", tmp_path / "operons.tsv"
+    code, _, err = run_cli(["score", ECOLI_GFF, "--fasta", ECOLI_FNA, "-o", scores, "--operons-tsv", operons, "-t", "2"])
+    assert code == 0, err
+    rows = read_table(scores)
+    assert len(rows) == 4288
+    # agreement with the labelled E. coli pairs (in-sample for the default model: it was trained on E. coli)
+    labelled = tmp_path / "labelled.tsv"
+    code, _, err = run_cli(["score", ECOLI_GFF, "--fasta", ECOLI_FNA, "--labels", ECOLI_PAIRS, "-o", labelled])
+    assert code == 0, err
+    metrics = tmp_path / "metrics.tsv"
+    code, _, err = run_cli(["evaluate", labelled, "-o", metrics, "--bootstrap", "0"])
+    assert code == 0, err
+    result = read_table(metrics)[0]
+    assert int(result["n"]) >= 3814
+    assert float(result["auroc"]) >= float(result["distance_auroc"]) - 0.005
+    assert float(result["accuracy_at_threshold"]) >= 0.87
+    assert all(float(r["probability"]) < 0.5 for r in rows if r["same_strand"] == "0")
+    weights = np.array([[float(r[k]) for k in ("w_protein", "w_context", "w_agreement", "w_conflict")] for r in rows])
+    assert np.allclose(weights.sum(axis=1), 1.0, atol=1e-3)
+    called = read_table(operons)
+    assert any(o["genes"] == "b0001,b0002,b0003,b0004" for o in called)  # the thr operon
+
+
+def fragment(sequence: str, size: int) -> str:
+    return "".join(f">contig_{i // size + 1}\n{sequence[i:i + size]}\n" for i in range(0, len(sequence), size))
+
+
+def test_fragmented_assembly_meta_mode_never_spans_contigs(tmp_path):
+    sequence = "".join(gzip.decompress(MPN_FNA.read_bytes()).decode().split("\n", 1)[1].split())
+    assembly = tmp_path / "fragments.fna"
+    assembly.write_text(fragment(sequence[:300_000], 12_000))
+    scores, gff = tmp_path / "scores.tsv", tmp_path / "operons.gff3"
+    code, _, err = run_cli(["score", assembly, "-g", "4", "-o", scores, "--operons-gff", gff, "-v"])
+    assert code == 0, err
+    assert "meta" in err or "pyrodigal" in err
+    rows = read_table(scores)
+    assert len({r["scaffold"] for r in rows}) >= 20
+    assert all(r["gene_a"].rsplit("_", 1)[0] == r["scaffold"] == r["gene_b"].rsplit("_", 1)[0] for r in rows)
+    for line in gff.read_text().splitlines():
+        if "\toperon\t" in line:
+            scaffold, genes = line.split("\t")[0], line.split("genes=")[1].split(";")[0].split(",")
+            assert all(g.rsplit("_", 1)[0] == scaffold for g in genes)
+
+
+def test_plasmids_and_circular_chromosome(tmp_path):
+    gff = PANEL / "GCF_000091665.1_ASM9166v1_genomic.gff.gz"
+    fna = PANEL / "GCF_000091665.1_ASM9166v1_genomic.fna.gz"
+    operons = tmp_path / "operons.gff3"
+    code, out, err = run_cli(["score", gff, "--fasta", fna, "--operons-gff", operons, "--circular"])
+    assert code == 0, err
+    rows = out.splitlines()[1:]
+    # one wrap pair per circular record (3 records), operons never cross records
+    assert sum(1 for r in rows if int(r.split("\t")[4]) > int(r.split("\t")[7])) == 3
+    assert operons.read_text().count("##sequence-region") == 3
+
+
+def test_example_pipeline_runs(tmp_path):
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(["bash", str(ROOT / "examples" / "pipeline.sh"), str(tmp_path / "out")], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = tmp_path / "out"
+    one_shot, staged = read_table(out / "scores.tsv"), read_table(out / "scores.staged.tsv")
+    assert [r["probability"] for r in one_shot] == [r["probability"] for r in staged]
+    assert len(read_table(out / "operons.tsv")) > 20
+    assert (out / "analogs.tsv").read_text().startswith("query\ttarget\trank\tsimilarity")
+    assert len(read_table(out / "scores.bare.tsv")) > 400
+
+
+def test_score_twice_gives_identical_bytes(tmp_path):
+    gff = PANEL / "GCF_000027325.1_ASM2732v1_genomic.gff.gz"
+    fna = PANEL / "GCF_000027325.1_ASM2732v1_genomic.fna.gz"
+    outs = []
+    for i in range(2):
+        code, out, err = run_cli(["score", gff, "--fasta", fna, "--operons-gff", tmp_path / f"o{i}.gff3"])
+        assert code == 0, err
+        outs.append(out + (tmp_path / f"o{i}.gff3").read_text())
+    assert outs[0] == outs[1]
