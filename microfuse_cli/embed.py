@@ -27,7 +27,7 @@ import numpy as np
 from . import __version__
 from .errors import DataError, UsageError
 from .genome import Genome
-from .io import PathLike, atomic_directory
+from .io import PathLike, atomic_directory, sha256_file
 from .pairs import GenePair, adjacent_pairs
 
 PROTEIN_VIEWS = ("builtin", "prostt5")
@@ -196,7 +196,7 @@ class Embeddings:
             (tmp / "pairs.tsv").write_text("pair_id\n" + "".join(f"{p}\n" for p in self.pair_ids))
             manifest = dict(self.manifest, dtype=dtype, files=sorted(files), dims=self.dims,
                             n_genes=len(self.gene_ids), n_pairs=len(self.pair_ids))
-            manifest["files_sha256"] = {name: _sha256(tmp / name) for name in sorted(files) + ["genes.tsv", "pairs.tsv"]}
+            manifest["files_sha256"] = {name: sha256_file(tmp / name) for name in sorted(files) + ["genes.tsv", "pairs.tsv"]}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
     @classmethod
@@ -225,7 +225,7 @@ class Embeddings:
             for name, digest in manifest.get("files_sha256", {}).items():
                 if name not in allowed | {"genes.tsv", "pairs.tsv"}:
                     raise DataError(f"{manifest_path}: unexpected file {name!r}")
-                if not (folder / name).is_file() or _sha256(folder / name) != digest:
+                if not (folder / name).is_file() or sha256_file(folder / name) != digest:
                     raise DataError(f"{folder / name}: missing or changed since it was written (checksum mismatch)")
         arrays = {}
         for name in files:
@@ -255,13 +255,6 @@ class Embeddings:
             raise DataError("the embeddings were computed from other genes or proteins than this input "
                             "(content hash mismatch); rerun `microfuse embed`")
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------------ compute

@@ -203,6 +203,17 @@ def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path
         raise
 
 
+def sha256_file(path: PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (manifests record it; loaders verify it)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def write_tsv(handle: IO[str], header: list[str], rows) -> int:
     """Write a header line and rows as TSV; returns the number of rows written."""
     handle.write("\t".join(header) + "\n")

@@ -44,7 +44,7 @@ import numpy as np
 
 from . import __version__
 from .errors import DataError, MicrofuseError, UsageError
-from .io import PathLike, atomic_directory, atomic_output, read_tsv, write_tsv
+from .io import PathLike, atomic_directory, atomic_output, read_tsv, sha256_file, write_tsv
 
 __all__ = [
     "PairIds",
@@ -706,8 +706,8 @@ class PairIndex:
                 "group_by": self.group_by,
                 "params": self.params,
                 "files": {
-                    "index": {"path": INDEX_FILE, "sha256": _sha256(tmp / INDEX_FILE)},
-                    "pairs": {"path": PAIRS_FILE, "sha256": _sha256(tmp / PAIRS_FILE)},
+                    "index": {"path": INDEX_FILE, "sha256": sha256_file(tmp / INDEX_FILE)},
+                    "pairs": {"path": PAIRS_FILE, "sha256": sha256_file(tmp / PAIRS_FILE)},
                 },
             }
             with atomic_output(tmp / MANIFEST) as handle:
@@ -750,7 +750,7 @@ class PairIndex:
             fpath = _safe_member(folder, entry.get("path"), mpath)
             if not fpath.is_file():
                 raise DataError(f"{folder}: missing {entry['path']} (listed in {MANIFEST})")
-            digest = _sha256(fpath)
+            digest = sha256_file(fpath)
             if digest != entry.get("sha256"):
                 raise DataError(f"{fpath}: checksum mismatch (file corrupted or edited since the index was saved)")
             resolved[key] = fpath
@@ -988,13 +988,6 @@ def _cloner_options(faiss: Any, kind: str) -> Any:
         co.useFloat16 = True  # 64 sub-quantisers x 256 codes needs float16 lookup tables in shared memory
     return co
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _safe_member(folder: Path, name: Any, manifest: Path) -> Path:

@@ -16,6 +16,7 @@ import numpy as np
 from . import __version__
 from .errors import DataError, UsageError
 from .genome import Genome
+from .io import write_tsv
 from .pairs import GenePair, pair_header, pair_rows
 
 #: The model shipped in the package: MicroFuse on the builtin views, trained on E. coli known operons.
@@ -105,24 +106,15 @@ def score_pairs(model, embeddings, pairs: Sequence[GenePair], *, threshold: floa
 def write_scores(handle: IO[str], scores: Scores) -> int:
     """The pairs columns, then probability, operon_pair and the four router weights."""
     header = pair_header(scores.pairs) + ["probability", "operon_pair"] + ROUTER_COLUMNS
-    handle.write("\t".join(header) + "\n")
     weights = scores.router_weights
     calls = scores.calls
-    n = 0
-    for i, row in enumerate(pair_rows(scores.pairs, header)):
-        w = ["" if weights is None or np.isnan(weights[i, k]) else f"{weights[i, k]:.4f}" for k in range(4)]
-        values = [_cell(v) for v in row] + [f"{scores.probability[i]:.6f}", str(int(calls[i]))] + w
-        handle.write("\t".join(values) + "\n")
-        n += 1
-    return n
 
+    def rows():
+        for i, row in enumerate(pair_rows(scores.pairs, header)):
+            w = [None if weights is None or np.isnan(weights[i, k]) else f"{weights[i, k]:.4f}" for k in range(4)]
+            yield row + [f"{scores.probability[i]:.6f}", int(calls[i])] + w
 
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return str(value)
+    return write_tsv(handle, header, rows())
 
 
 # ------------------------------------------------------------------------------------------------ operons
