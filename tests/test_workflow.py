@@ -1,0 +1,112 @@
+"""examples/workflow/Snakefile end to end with snakemake (a test extra) on three real genomes: an annotated
+E. coli K-12 (GFF + separate FASTA) and two bare assemblies whose genes pyrodigal calls."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ECOLI_FNA, ECOLI_GFF, ROOT, pyrodigal_data, run_cli
+
+SNAKEFILE = ROOT / "examples" / "workflow" / "Snakefile"
+SAMPLES = ("ecoli", "kk037166", "nctc11397")
+PAIRS = {"ecoli": 4288, "kk037166": 17, "nctc11397": 102}
+
+
+def snakemake(work: Path, *args: str) -> subprocess.CompletedProcess:
+    import snakemake as _  # noqa: F401  (a test extra: an ImportError here fails the test, it never skips)
+
+    command = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(work), "--cores", "2",
+               "--configfile", str(work / "config.yaml"), *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"snakemake failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
+    return result
+
+
+def snapshot(out: Path) -> dict[str, tuple[str, int]]:
+    """sha256 and mtime of every output file (logs and snakemake's own markers left out)."""
+    files = {}
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out)
+        if path.is_file() and rel.parts[0] != "logs" and path.name != ".snakemake_timestamp":
+            files[str(rel)] = (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+    return files
+
+
+@pytest.fixture(scope="module")
+def workflow(tmp_path_factory):
+    work = tmp_path_factory.mktemp("workflow")
+    rows = [("ecoli", ECOLI_GFF, ECOLI_FNA), ("kk037166", pyrodigal_data("KK037166.fna.gz"), ""),
+            ("nctc11397", pyrodigal_data("GCF_001457455.1_NCTC11397_genomic_100kb.fna.gz"), "")]
+    (work / "samples.tsv").write_text("sample\tpath\tfasta\n" + "".join(f"{s}\t{p}\t{f}\n" for s, p, f in rows))
+    # batch_size 2: one embed job with two genomes (ecoli, kk037166) and one with a single genome (nctc11397)
+    (work / "config.yaml").write_text(json.dumps({
+        "samples": "samples.tsv", "outdir": "out", "microfuse": f"{sys.executable} -m microfuse_cli",
+        "batch_size": 2, "analogs_k": 5, "device": {"embed": "cpu", "score": "cpu", "index": "cpu"},
+        "threads": {"pairs": 1, "embed": 1, "score": 1, "index": 1},
+    }))
+    snakemake(work)
+    return work
+
+
+def test_workflow_merges_every_sample(workflow):
+    out = workflow / "out"
+    assert sorted(p.name for p in (out / "embeddings").iterdir()) == ["g11-00000", "g11-00001"]
+    assert sorted(p.name for p in (out / "embeddings" / "g11-00000").iterdir() if p.is_dir()) == ["ecoli", "kk037166"]
+    assert (out / "embeddings" / "g11-00001" / "nctc11397" / "manifest.json").is_file()
+    assert not (out / "staged").exists() or not any((out / "staged").iterdir()), "staged copies are temporary"
+
+    lines = (out / "operons.tsv").read_text().splitlines()
+    header, rows = lines[0].split("\t"), [line.split("\t") for line in lines[1:]]
+    own_header = (out / "genomes" / "ecoli" / "operons.tsv").read_text().splitlines()[0].split("\t")
+    assert header == ["sample", *own_header]
+    samples = [row[0] for row in rows]
+    assert set(samples) == set(SAMPLES) and samples == sorted(samples), "rows of all samples, in sample order"
+    for sample in SAMPLES:
+        own = (out / "genomes" / sample / "operons.tsv").read_text().splitlines()[1:]
+        assert ["\t".join(row[1:]) for row in rows if row[0] == sample] == own
+    assert samples.count("ecoli") > 300
+
+    manifest = json.loads((out / "index" / "manifest.json").read_text())
+    assert manifest["count"] == sum(PAIRS.values()) and manifest["group_by"] == "genome"
+    for sample, n in PAIRS.items():
+        ids = (out / "genomes" / sample / "fused.ids.tsv").read_text().splitlines()[1:]
+        assert len(ids) == n and all(line.startswith(f"{sample}:") and line.split("\t")[2] == sample for line in ids)
+
+
+def test_retrieval_finds_neighbours_in_other_genomes_only(workflow):
+    out = workflow / "out"
+    code, text, err = run_cli(["retrieve", "--index", out / "index", "--k", "5",
+                               out / "genomes" / "kk037166" / "fused.npy"])
+    assert code == 0, err
+    rows = [dict(zip(text.splitlines()[0].split("\t"), line.split("\t"))) for line in text.splitlines()[1:]]
+    assert len(rows) == 5 * PAIRS["kk037166"]
+    assert {r["target_genome"] for r in rows} <= {"ecoli", "nctc11397"}
+    assert all(r["query"].startswith("kk037166:") for r in rows)
+
+    lines = (out / "analogs.tsv").read_text().splitlines()
+    analogs = [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
+    assert len(analogs) == 5 * sum(PAIRS.values())
+    assert all(a["query"].split(":", 1)[0] != a["target_genome"] for a in analogs)
+    assert {a["target_genome"] for a in analogs} == set(SAMPLES)
+
+
+def test_second_run_is_a_no_op_and_reruns_are_byte_identical(workflow):
+    out = workflow / "out"
+    before = snapshot(out)
+    result = snakemake(workflow)
+    assert "Nothing to be done" in result.stdout + result.stderr
+    assert snapshot(out) == before
+
+    # Redo one embedding batch and everything downstream of it: same bytes (only mtimes move).
+    result = snakemake(workflow, "--forcerun", "out/embeddings/g11-00001")
+    assert "rule index" in result.stdout + result.stderr
+    after = snapshot(out)
+    assert after.keys() == before.keys()
+    assert {k: v[0] for k, v in after.items()} == {k: v[0] for k, v in before.items()}
+    assert after["index/index.faiss"][1] > before["index/index.faiss"][1], "the index was rebuilt"
