@@ -137,3 +137,16 @@ def test_manpage_is_current():
 
     page = Path(__file__).resolve().parents[1] / "man" / "microfuse.1"
     assert page.read_text() == render(), "regenerate: python -m microfuse_cli.manpage > man/microfuse.1"
+
+
+def test_embed_for_a_model_computes_only_what_it_reads(tmp_path):
+    emb = tmp_path / "emb"
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", emb, "-m", "default"])
+    assert code == 0, err
+    manifest = json.loads((emb / "manifest.json").read_text())
+    assert not any(n.startswith("term_") for n in manifest["context_columns"]["pair"])  # no RNA folding
+    code, staged, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-e", emb])
+    assert code == 0, err
+    code, one_shot, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA])
+    assert code == 0, err
+    assert staged == one_shot

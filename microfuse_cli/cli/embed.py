@@ -114,11 +114,14 @@ Examples:
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Embedding folder (with several inputs: a folder of folders, one per genome).")
 @view_options
+@click.option("-m", "--model", "model_dir", type=click.Path(file_okay=False), default=None,
+              help="Compute what this model reads (its views and context columns) instead of --protein-view/"
+                   "--context-view; `default` = the packaged model.")
 @click.option("--float16", "half", is_flag=True, help="Store matrices as float16 (half the disk).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run, keeping finished shards.")
 @common_options
 def embed(inputs, fasta, mode, genetic_code, circular, proteins, output, protein_view, context_view, protein_model,
-          context_model, esm_model, device, dtype, offline, batch_residues, half, resume, run):
+          context_model, esm_model, device, dtype, offline, batch_residues, model_dir, half, resume, run):
     """Compute the protein and genome-context views of every gene of INPUT.
 
     Writes protein.npy / context.npy (genes x dims, rows as in genes.tsv), pair_context.npy with pairs.tsv, and
@@ -130,6 +133,16 @@ def embed(inputs, fasta, mode, genetic_code, circular, proteins, output, protein
 
     config = view_config(protein_view, context_view, protein_model, context_model, esm_model, device, dtype,
                          offline, batch_residues)
+    if model_dir is not None:
+        from ..embed import ViewConfig
+        from ..score import load_model, model_context_features, model_views
+
+        model = load_model(None if model_dir == "default" else model_dir)
+        views, features = model_views(model), model_context_features(model)
+        config = ViewConfig.parse(views.get("protein", "builtin"), views.get("context", "builtin"),
+                                  protein_model=protein_model, context_model=context_model, esm_model=esm_model,
+                                  device=device, dtype=dtype, offline=offline, batch_residues=batch_residues,
+                                  context_features=tuple(features) if features else None)
     if len(inputs) > 1 and fasta:
         raise click.UsageError("--fasta applies to a single input")
     if len(inputs) > 1:
