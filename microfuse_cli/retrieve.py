@@ -5,14 +5,15 @@ product, so every similarity reported here is a cosine similarity. A search neve
 query's own group (its scaffold, or its genome with ``group_by="genome"``); the pair itself is in its own group,
 so self-matches are excluded too. The exclusion holds by construction:
 
-* CPU IVF / IVF-PQ / HNSW indexes: queries are searched group by group with a FAISS ID selector
-  (``IDSelectorNot`` over the group's rows) passed in ``SearchParameters``, so own-group rows are never scored.
-* Exact (flat) index, and GPU indexes (no selector support): each query asks for ``k + g`` neighbours, ``g``
-  being the size of its own group, and its own group is filtered out afterwards. At most ``g`` of those can be
-  own-group rows, so at least ``k`` others remain, and for an exact index they are exactly the ``k`` nearest
-  others. FAISS' flat search with a selector cannot use BLAS and runs about 10x slower, which is why the flat
-  index takes this route. Queries whose ``k + g`` would exceed :data:`MAX_OVERFETCH` fall back to the
-  selector route (a CPU copy of the index on GPU).
+* CPU HNSW indexes, and any query whose own group is too large to over-fetch: queries are searched group by
+  group with a FAISS ID selector (``IDSelectorNot`` over the group's rows) passed in ``SearchParameters``, so
+  own-group rows are never scored.
+* Flat, IVF and IVF-PQ indexes, and GPU indexes (no selector support): each query asks for ``k + g``
+  neighbours, ``g`` being the size of its own group, and its own group is filtered out afterwards. At most ``g``
+  of those can be own-group rows, so at least ``k`` others remain, and for an exact index they are exactly the
+  ``k`` nearest others. One batched search is several times faster than a selector call per group (FAISS' flat
+  search with a selector cannot use BLAS at all). Queries whose ``k + g`` would exceed :data:`MAX_OVERFETCH`
+  fall back to the selector route (a CPU copy of the index on GPU).
 * Approximate indexes may come back with fewer than ``k`` hits when the probed lists (IVF) or the explored graph
   (HNSW) hold too few rows from other groups; such queries are searched again with ``nprobe`` / ``efSearch``
   doubled until they have ``k`` hits or the whole index has been probed.
@@ -873,7 +874,9 @@ class PairIndex:
         nprobe = min(DEFAULT_NPROBE if nprobe is None else int(nprobe), self._max_effort()[0])
         ef = max(DEFAULT_EF_SEARCH if ef is None else int(ef), k)
         if exclusion == "auto":
-            exclusion = "overfetch" if (self.kind == "flat" or self.device == "cuda") else "selector"
+            # one batched search + filter is several times faster than a selector call per group; HNSW keeps
+            # selectors (its beam would have to grow with k + g)
+            exclusion = "overfetch" if (self.kind != "hnsw" or self.device == "cuda") else "selector"
         sizes = np.where(own >= 0, self._group_sizes[np.maximum(own, 0)], 0)
         if exclusion == "overfetch":
             cap = min(MAX_OVERFETCH, GPU_MAX_K) if self.device == "cuda" else MAX_OVERFETCH
