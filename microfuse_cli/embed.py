@@ -231,8 +231,9 @@ class Embeddings:
         for name in files:
             try:
                 arrays[name] = np.load(folder / name, mmap_mode="r" if mmap else None, allow_pickle=False)
-            except (ValueError, OSError, EOFError) as exc:
-                raise DataError(f"{folder / name}: unreadable array ({exc or type(exc).__name__})") from None
+            except Exception as exc:  # a damaged header: ValueError, EOFError, OverflowError, SyntaxError, ...
+                raise DataError(f"{folder / name}: unreadable array ({type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0][:80] if str(exc) else ''})") from None
             if arrays[name].dtype.kind != "f":
                 raise DataError(f"{folder / name}: holds {arrays[name].dtype} values, not floating point")
         try:
@@ -368,7 +369,7 @@ def _bacformer_view(genome, config, device, stage, shard_dir):
     if shard is not None and shard.exists():
         try:
             block = np.load(shard, allow_pickle=False)
-        except (ValueError, OSError, EOFError):  # a damaged shard is recomputed, not trusted
+        except Exception:  # a damaged shard (ValueError, EOFError, OverflowError, ...) is recomputed
             block = None
         if block is not None and block.ndim == 2 and block.shape[0] == sum(map(len, contigs)):
             return block, embedder.describe()
@@ -390,7 +391,7 @@ def _sharded(items, embed, dim, name, advance, shard_dir) -> np.ndarray:
         if shard is not None and shard.exists():
             try:
                 block = np.load(shard, allow_pickle=False)
-            except (ValueError, OSError, EOFError):  # a damaged shard is recomputed, not trusted
+            except Exception:  # a damaged shard (ValueError, EOFError, OverflowError, ...) is recomputed
                 block = None
             if block is not None and block.shape == (stop - start, dim):
                 out[start:stop] = block

@@ -326,7 +326,8 @@ def read_genbank(path: PathLike, text: str | None = None) -> Genome:
     try:
         records = list(SeqIO.parse(io.StringIO(text), "genbank"))
     except Exception as exc:  # Biopython raises ValueError and friends for malformed records
-        raise DataError(f"{path}: malformed GenBank file ({str(exc).splitlines()[0][:80]})") from None
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:80]  # some carry no message
+        raise DataError(f"{path}: malformed GenBank file ({reason})") from None
     if not records:
         raise DataError(f"{path}: no GenBank records")
     for record in records:

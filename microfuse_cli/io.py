@@ -25,7 +25,7 @@ _MAGIC = {
 }
 
 #: Largest decompressed input accepted, in bytes: caps a decompression bomb (override with MICROFUSE_MAX_INPUT).
-MAX_INPUT_BYTES = int(os.environ.get("MICROFUSE_MAX_INPUT", str(64 * 1024**3)))
+MAX_INPUT_BYTES = int(os.environ.get("MICROFUSE_MAX_INPUT", str(8 * 1024**3)))
 #: Longest line accepted, in bytes (at least _CHUNK is always read): a 1 GB FASTA header is refused after reading
 #: this much, not held in several copies. A whole bacterial chromosome on one line is ~15 MB (MICROFUSE_MAX_LINE).
 MAX_LINE_BYTES = int(os.environ.get("MICROFUSE_MAX_LINE", str(64 * 1024**2)))

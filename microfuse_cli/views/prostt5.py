@@ -302,7 +302,9 @@ def load_hub_or_local(
         raise DataError(missing_model_message(what, model))
     try:
         obj = load(target, local_files_only=local_only or local is not None, revision=None if local else revision)
-    except (OSError, ValueError, TypeError) as err:
+    except Exception as err:  # transformers/safetensors raise many types (SafetensorError, HFValidationError...)
+        if isinstance(err, (KeyboardInterrupt, MemoryError)):
+            raise
         if local is not None:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise DataError(f"cannot load {what} model from folder {model!r}: {first}") from err
