@@ -245,10 +245,14 @@ def read_gff(path: PathLike, fasta: PathLike | None = None, text: str | None = N
             "not found in the FASTA sequences"
         )
     genes: dict[str, tuple[Gene, str]] = {}
+    skipped = []
     for key in order:
         part = cds[key]
         scaffold = scaffolds[part.seqid]
         parent_id = part.attributes.get("Parent", "")
+        if _covers_whole_scaffold(part, scaffold):
+            skipped.append(part.attributes.get("locus_tag") or key)
+            continue
         gene = _gene_from_cds(part, genes_meta.get(parent_id, {}), scaffold, path)
         if gene.id in genes:
             previous, previous_parent = genes[gene.id]
@@ -257,15 +261,40 @@ def read_gff(path: PathLike, fasta: PathLike | None = None, text: str | None = N
             if gene.length <= previous.length:  # an isoform (alternative start) of one gene: keep the longest
                 continue
         genes[gene.id] = (gene, parent_id)
+    if skipped:
+        warnings.warn(f"{path}: skipped {len(skipped)} CDS spanning a whole sequence (an origin-crossing gene whose "
+                      f"join was lost, e.g. {skipped[0]})", stacklevel=2)
     genome = Genome(Path(str(path)).name, scaffolds, [g for g, _ in genes.values()], "annotation")
     genome.sort_genes()
     return genome
 
 
+#: A single-segment CDS from 1 to the end of a sequence at least this long is an origin-crossing gene whose
+#: join() was flattened by a format conversion: its true extent is unknown, so it is left out.
+WHOLE_SCAFFOLD_MIN = 30_000
+
+
+def _covers_whole_scaffold(part: "_CdsParts", scaffold: Scaffold) -> bool:
+    return (len(part.segments) == 1 and part.segments[0] == (1, scaffold.length)
+            and scaffold.length >= WHOLE_SCAFFOLD_MIN)
+
+
+def _origin_order(segments: list[tuple[int, int]], scaffold: Scaffold) -> list[tuple[int, int]]:
+    """Segments of a CDS joined across the origin of a circular sequence, in genome order (end part first)."""
+    if scaffold.circular and len(segments) > 1 and segments[0][0] == 1 and segments[-1][1] == scaffold.length:
+        split = next(i for i in range(1, len(segments)) if segments[i][0] > segments[i - 1][1] + scaffold.length // 2) \
+            if any(segments[i][0] > segments[i - 1][1] + scaffold.length // 2 for i in range(1, len(segments))) else 0
+        if split:
+            return segments[split:] + segments[:split]
+    return segments
+
+
 def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, path) -> Gene:
     attrs = part.attributes
-    segments = sorted(part.segments)
+    segments = _origin_order(sorted(part.segments), scaffold)
     start, end = segments[0][0], max(e for _, e in segments)
+    if segments[0][0] > segments[-1][1]:  # across the origin: placed where it starts, up to the sequence end
+        end = scaffold.length
     if end > scaffold.length:
         raise DataError(f"{path}: line {part.line}: CDS ends at {end}, past the end of {scaffold.id} ({scaffold.length} bp)")
     locus = attrs.get("locus_tag") or parent.get("locus_tag")

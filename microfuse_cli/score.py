@@ -103,18 +103,26 @@ def score_pairs(model, embeddings, pairs: Sequence[GenePair], *, threshold: floa
 # ------------------------------------------------------------------------------------------------ TSV
 
 
-def write_scores(handle: IO[str], scores: Scores) -> int:
-    """The pairs columns, then probability, operon_pair and the four router weights."""
-    header = pair_header(scores.pairs) + ["probability", "operon_pair"] + ROUTER_COLUMNS
+def write_scores(handle: IO[str], scores: Scores, extra: dict[str, np.ndarray] | None = None) -> int:
+    """The pairs columns, then probability, operon_pair and the four router weights (then ``extra`` columns)."""
+    extra = extra or {}
+    header = pair_header(scores.pairs) + ["probability", "operon_pair"] + ROUTER_COLUMNS + list(extra)
     weights = scores.router_weights
     calls = scores.calls
 
     def rows():
         for i, row in enumerate(pair_rows(scores.pairs, header)):
             w = [None if weights is None or np.isnan(weights[i, k]) else f"{weights[i, k]:.4f}" for k in range(4)]
-            yield row + [f"{scores.probability[i]:.6f}", int(calls[i])] + w
+            yield row + [f"{scores.probability[i]:.6f}", int(calls[i])] + w + [_number(c[i]) for c in extra.values()]
 
     return write_tsv(handle, header, rows())
+
+
+def _number(value) -> str:
+    """An --explain cell: integers as such, floats with 4 decimals."""
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return "" if np.isnan(value) else f"{float(value):.4f}"
 
 
 # ------------------------------------------------------------------------------------------------ operons

@@ -38,9 +38,16 @@ Examples:
 @click.option("--genome-name", default=None, help="Genome name in --fused ids (default: the input file name).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--offline", is_flag=True, help="Never touch the network when loading foundation models.")
+@click.option("--explain", is_flag=True,
+              help="Add evidence columns: spacer_llr spacer_posterior (the spacer calibrated on this genome's own "
+                   "neighbours), and with --reference conserved_adjacency conserved_genomes.")
+@click.option("--reference", "reference_dir", type=click.Path(file_okay=False), default=None,
+              help="Reference folder (`microfuse reference build`) searched with phmmer for conserved adjacency; "
+                   "implies --explain.")
 @common_options
 def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
-          model_dir, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run):
+          model_dir, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline,
+          explain, reference_dir, run):
     """Probability that each adjacent gene pair of INPUT shares an operon, and the operons they form.
 
     INPUT is anything `microfuse pairs` reads (GFF3, GenBank, bare FASTA) or a pairs TSV with --embeddings.
@@ -54,6 +61,11 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
 
     if [output, operons_gff, operons_tsv].count("-") > 1:
         raise UsageError("only one output can go to stdout")
+    evidence = None
+    if explain or reference_dir is not None:  # the reference is checked before any long work starts
+        from ..comparative import ReferenceSet
+
+        evidence = (ReferenceSet.load(reference_dir) if reference_dir is not None else None,)
     from concurrent.futures import ThreadPoolExecutor
 
     # torch's import and the model load overlap with reading the genome and calling genes (pyrodigal releases
@@ -62,11 +74,12 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
         model = pool.submit(lambda: load_model(model_dir, device=resolve_device(device)))
         _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
                model, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline,
-               run)
+               run, evidence=evidence)
 
 
 def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
-           pending_model, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run):
+           pending_model, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run,
+           evidence=None):
     from ..embed import Embeddings, ViewConfig, compute_embeddings
     from ..errors import UsageError
     from ..genome import sniff_format
@@ -102,8 +115,9 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
             emb = compute_embeddings(genome, pairs, config, threads=run.threads, stage=stage_progress(run))
     scores = score_pairs(model, emb, pairs, threshold=threshold, fused=fused is not None)
     operons_called = call_operons(genome, scores)
+    extra = _explain(run, genome, pairs, evidence[0]) if evidence is not None else None
     with atomic_output(output) as handle:
-        write_scores(handle, scores)
+        write_scores(handle, scores, extra)
     if operons_gff:
         with atomic_output(operons_gff) as handle:
             write_operons_gff(handle, genome, operons_called)
@@ -114,6 +128,20 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
         write_fused(fused, scores, genome_name or genome.name)
     log.info("%d pairs scored, %d called at threshold %.3f; %d operons of 2+ genes", len(pairs),
              int(scores.calls.sum()), scores.threshold, len(operons_called))
+
+
+def _explain(run, genome, pairs, reference):
+    """--explain columns (comparative.explain), with a progress bar over the phmmer queries."""
+    from ..comparative import explain
+
+    if reference is None:
+        return explain(genome, pairs, threads=run.threads)
+    n = len({g.id for p in pairs for g in (p.gene_a, p.gene_b)})
+    with run.progress("phmmer vs reference", n, "proteins") as advance:
+        columns = explain(genome, pairs, reference, threads=run.threads, progress=advance)
+    log.info("conserved adjacency: %d of %d pairs conserved in at least one of %d reference genomes",
+             int((columns["conserved_genomes"] > 0).sum()), len(pairs), len(reference.genomes))
+    return columns
 
 
 @contextlib.contextmanager

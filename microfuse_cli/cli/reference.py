@@ -1,0 +1,57 @@
+"""``microfuse reference``: build a reference set of genomes for conserved-adjacency evidence (`score --reference`)."""
+
+from __future__ import annotations
+
+import click
+
+from . import cli
+from ._common import common_options, log
+
+
+@cli.group(epilog="""\b
+Examples:
+  microfuse reference build other1.gbk other2.gff.gz,other2.fna.gz -o ref/
+  microfuse score genome.gff --fasta genome.fna --reference ref/ --explain -o scores.tsv
+""")
+def reference():
+    """Reference genomes whose gene order is searched for a query pair's homologs (see `reference build`)."""
+
+
+@reference.command(epilog="""\b
+Examples:
+  microfuse reference build panel/*.gbk -o ref/
+  microfuse reference build a.gff.gz,a.fna.gz b.gbk assembly.fna.gz -g 11 -o ref/
+""")
+@click.argument("genomes", nargs=-1, required=True, metavar="GENOME...")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Reference folder to write.")
+@click.option("-g", "--genetic-code", type=click.IntRange(1, 33), default=11, show_default=True,
+              help="Translation table for gene calling on a bare assembly.")
+@click.option("--mode", type=click.Choice(["auto", "single", "meta"]), default="auto", show_default=True,
+              help="pyrodigal mode for a bare assembly.")
+@common_options
+def build(genomes, output, genetic_code, mode, run):
+    """Gene order, strands and proteins of each GENOME, written to a reference folder.
+
+    GENOME is a GenBank file, a GFF3 with ##FASTA, a bare assembly (genes are called with pyrodigal) or
+    ANNOTATION.gff,ASSEMBLY.fna (a GFF3 and its FASTA joined by a comma). Each file counts as one reference
+    genome, named after the file. The folder holds proteins.faa, genes.tsv and manifest.json (sha256 checksums);
+    it is replaced atomically.
+    """
+    from ..comparative import ReferenceSet
+    from ..errors import UsageError
+    from ..genome import read_genome
+
+    loaded = []
+    for spec in genomes:
+        path, _, fasta = spec.partition(",")
+        with run.progress(f"reading {path}", None, "contigs") as advance:
+            genome = read_genome(path, fasta or None, mode=mode, genetic_code=genetic_code, threads=run.threads,
+                                 progress=advance)
+        log.info("%s: %d scaffolds, %d protein-coding genes", genome.name, len(genome.scaffolds), len(genome.genes))
+        loaded.append(genome)
+    names = [g.name for g in loaded]
+    if len(set(names)) != len(names):
+        raise UsageError("two GENOME files share a file name; reference genomes are named after their files")
+    ref = ReferenceSet.build(loaded)
+    ref.save(output)
+    log.info("reference of %d genomes, %d proteins written to %s", len(ref.genomes), ref.n_proteins, output)

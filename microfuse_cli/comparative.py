@@ -1,0 +1,444 @@
+"""Comparative evidence: is a pair's adjacency conserved in other genomes? (gene-neighbourhood conservation)
+
+A *reference set* holds the proteins of other genomes with their gene order and strand. For a query pair
+(gene_a, gene_b), a reference genome supports the pair when a homolog of gene_a and a homolog of gene_b (two
+different reference genes) lie on one reference scaffold, on the same strand (co-directional), at most
+``max_gap`` genes apart (default 1: adjacent, or one gene in between). Homologs come from pyhmmer's phmmer
+(E-value <= ``evalue``; only the ``top_hits`` best-scoring hits per reference genome are kept, so a big paralog
+family such as ABC ATPases cannot make every pair look conserved).
+
+Weighting (the choice, and why): a close relative conserves gene order wholesale, operon or not, so its vote
+says little (M. genitalium makes M. pneumoniae's non-operon pairs look conserved). Each reference genome r gets
+``w_r = 1 - f_r``, where ``f_r`` is the fraction of the searched query proteins whose best hit in r has at least
+``close_identity`` (default 0.5) identity over its alignment. Distant genomes (best hits ~25-40% identical) keep
+w ~ 1; a sister species, where most proteins are >50% identical, is down-weighted towards 0. The score is
+``sum_r w_r * conserved_r``; the raw count ``sum_r conserved_r`` is returned beside it, and ``with_homologs``
+(how many reference genomes hold homologs of both genes: how much evidence there could have been).
+
+When the query genome itself is in the reference (a metagenome whose own contigs form the reference), hits on
+the pair's own scaffold are ignored: other scaffolds of the same input still count.
+
+Folder format (``ReferenceSet.save``/``load``; written atomically, no pickle): ``proteins.faa`` (ids = row
+numbers of the genes table), ``genes.tsv`` (row, genome, scaffold, position, strand, start, end, gene id,
+has_protein), ``manifest.json`` (format version, genomes with their scaffolds' gene counts and topology, sha256
+of both files). A checksum mismatch or a missing file is a DataError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from .errors import DataError, UsageError
+from .genome import Genome
+from .io import PathLike, atomic_directory
+from .pairs import GenePair
+
+FORMAT = "microfuse-reference"
+FORMAT_VERSION = 1
+GENES_COLUMNS = ["row", "genome", "scaffold", "position", "strand", "start", "end", "gene_id", "has_protein"]
+#: Output columns of `score --explain --reference`.
+COLUMNS = ["conserved_adjacency", "conserved_genomes"]
+
+
+@dataclass
+class ReferenceGenome:
+    name: str
+    scaffolds: list[str]
+    genes_per_scaffold: list[int]
+    circular: list[bool]
+
+
+@dataclass
+class ReferenceSet:
+    """Reference genes (one row each) in gene order; ``proteins[i]`` is row i's protein ('' when none)."""
+
+    genomes: list[ReferenceGenome]
+    genome: np.ndarray  # row -> genome index
+    scaffold: np.ndarray  # row -> global scaffold index (over all genomes)
+    position: np.ndarray  # row -> 0-based position of the gene on its scaffold
+    strand: np.ndarray  # +1 / -1
+    start: np.ndarray
+    end: np.ndarray
+    gene_ids: list[str]
+    proteins: list[str]
+    _block: object = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------------------------------ build
+
+    @classmethod
+    def build(cls, genomes: Sequence[Genome], names: Sequence[str] | None = None) -> "ReferenceSet":
+        """A reference from genomes with genes and proteins (genes without a protein keep their place in order)."""
+        if not genomes:
+            raise UsageError("a reference set needs at least one genome")
+        names = list(names) if names is not None else [g.name for g in genomes]
+        if len(set(names)) != len(names):
+            raise DataError(f"two reference genomes share a name: {sorted(n for n in names if names.count(n) > 1)[0]}")
+        ref_genomes, rows = [], []
+        scaffold_index = 0
+        for gi, (genome, name) in enumerate(zip(genomes, names)):
+            grouped = genome.genes_by_scaffold()
+            sids, counts, circ = [], [], []
+            for sid, genes in grouped.items():
+                if not genes:
+                    continue
+                sids.append(sid)
+                counts.append(len(genes))
+                circ.append(bool(genome.scaffolds[sid].circular))
+                length = genome.scaffolds[sid].length
+                for pos, gene in enumerate(genes):
+                    rows.append((gi, scaffold_index, pos, gene.strand, gene.start, gene.end, gene.id,
+                                 _searchable(gene.protein, length)))
+                scaffold_index += 1
+            if not any(g.protein for g in genome.genes):
+                raise DataError(f"{name}: no protein sequences (a GFF3 needs --fasta or a ##FASTA section)")
+            ref_genomes.append(ReferenceGenome(name, sids, counts, circ))
+        return cls._from_rows(ref_genomes, rows)
+
+    @classmethod
+    def _from_rows(cls, genomes, rows) -> "ReferenceSet":
+        col = list(zip(*rows)) if rows else [()] * 8
+        return cls(
+            genomes,
+            np.asarray(col[0], dtype=np.int32), np.asarray(col[1], dtype=np.int32), np.asarray(col[2], dtype=np.int32),
+            np.asarray(col[3], dtype=np.int8), np.asarray(col[4], dtype=np.int64), np.asarray(col[5], dtype=np.int64),
+            list(col[6]), list(col[7]),
+        )
+
+    @property
+    def names(self) -> list[str]:
+        return [g.name for g in self.genomes]
+
+    @property
+    def n_proteins(self) -> int:
+        return sum(1 for p in self.proteins if p)
+
+    def scaffold_sizes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Genes per global scaffold index and whether it is circular."""
+        sizes = [n for g in self.genomes for n in g.genes_per_scaffold]
+        circ = [c for g in self.genomes for c in g.circular]
+        return np.asarray(sizes, dtype=np.int64), np.asarray(circ, dtype=bool)
+
+    def without(self, names: Iterable[str]) -> "ReferenceSet":
+        """The same reference minus the named genomes (e.g. the query genome itself, or a close relative)."""
+        drop = set(names)
+        unknown = drop - set(self.names)
+        if unknown:
+            raise UsageError(f"not in the reference: {', '.join(sorted(unknown))}")
+        keep_genomes = [i for i, g in enumerate(self.genomes) if g.name not in drop]
+        rows = []
+        scaffold_base = np.cumsum([0] + [len(g.scaffolds) for g in self.genomes])
+        new_scaffold, next_index = {}, 0
+        for new_gi, gi in enumerate(keep_genomes):
+            for k in range(len(self.genomes[gi].scaffolds)):
+                new_scaffold[int(scaffold_base[gi] + k)] = next_index
+                next_index += 1
+        for i in range(len(self.gene_ids)):
+            gi = int(self.genome[i])
+            if self.genomes[gi].name in drop:
+                continue
+            rows.append((keep_genomes.index(gi), new_scaffold[int(self.scaffold[i])], int(self.position[i]),
+                         int(self.strand[i]), int(self.start[i]), int(self.end[i]), self.gene_ids[i], self.proteins[i]))
+        return self._from_rows([self.genomes[i] for i in keep_genomes], rows)
+
+    # ------------------------------------------------------------------------------------------ files
+
+    def save(self, folder: PathLike, *, overwrite: bool = True) -> None:
+        """Write proteins.faa, genes.tsv and manifest.json (with their sha256) into ``folder``, atomically."""
+        with atomic_directory(folder, overwrite=overwrite) as tmp:
+            with open(tmp / "proteins.faa", "w", encoding="utf-8", newline="\n") as handle:
+                for i, protein in enumerate(self.proteins):
+                    if protein:
+                        handle.write(f">{i}\n{protein}\n")
+            with open(tmp / "genes.tsv", "w", encoding="utf-8", newline="\n") as handle:
+                handle.write("\t".join(GENES_COLUMNS) + "\n")
+                for i in range(len(self.gene_ids)):
+                    handle.write(f"{i}\t{int(self.genome[i])}\t{int(self.scaffold[i])}\t{int(self.position[i])}\t"
+                                 f"{'+' if self.strand[i] > 0 else '-'}\t{int(self.start[i])}\t{int(self.end[i])}\t"
+                                 f"{_clean(self.gene_ids[i])}\t{int(bool(self.proteins[i]))}\n")
+            from . import __version__
+
+            manifest = {
+                "format": FORMAT, "version": FORMAT_VERSION, "microfuse": __version__,
+                "genomes": [{"name": g.name, "scaffolds": g.scaffolds, "genes_per_scaffold": g.genes_per_scaffold,
+                             "circular": g.circular} for g in self.genomes],
+                "n_genes": len(self.gene_ids), "n_proteins": self.n_proteins,
+                "files": {name: _sha256(tmp / name) for name in ("proteins.faa", "genes.tsv")},
+            }
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: PathLike) -> "ReferenceSet":
+        """Read a folder written by ``save``; any missing, altered or inconsistent file is a DataError."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise DataError(f"{folder}: no such reference folder (build one with `microfuse reference build`)")
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DataError(f"{folder}: not a reference folder (no manifest.json)") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DataError(f"{folder}/manifest.json: unreadable ({str(exc)[:60]})") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise DataError(f"{folder}: not a microfuse reference folder")
+        if manifest.get("version") != FORMAT_VERSION:
+            raise DataError(f"{folder}: reference format version {manifest.get('version')!r}; this microfuse reads "
+                            f"{FORMAT_VERSION} (rebuild it with `microfuse reference build`)")
+        files = manifest.get("files") or {}
+        for name in ("proteins.faa", "genes.tsv"):
+            path = folder / name
+            if not path.is_file():
+                raise DataError(f"{folder}: {name} is missing")
+            if _sha256(path) != files.get(name):
+                raise DataError(f"{folder}: {name} does not match its checksum in manifest.json (corrupted or edited)")
+        try:
+            genomes = [ReferenceGenome(str(g["name"]), [str(s) for s in g["scaffolds"]],
+                                       [int(n) for n in g["genes_per_scaffold"]], [bool(c) for c in g["circular"]])
+                       for g in manifest["genomes"]]
+            lines = (folder / "genes.tsv").read_text(encoding="utf-8").split("\n")
+            if lines[0].split("\t") != GENES_COLUMNS:
+                raise ValueError("genes.tsv header")
+            rows = []
+            for line in lines[1:]:
+                if not line:
+                    continue
+                f = line.split("\t")
+                rows.append([int(f[1]), int(f[2]), int(f[3]), 1 if f[4] == "+" else -1, int(f[5]), int(f[6]), f[7], ""])
+            from Bio.SeqIO.FastaIO import SimpleFastaParser
+
+            with open(folder / "proteins.faa", encoding="utf-8") as handle:
+                for title, seq in SimpleFastaParser(handle):
+                    rows[int(title)][7] = seq
+        except (KeyError, ValueError, IndexError, TypeError) as exc:
+            raise DataError(f"{folder}: inconsistent reference files ({str(exc)[:60]})") from None
+        ref = cls._from_rows(genomes, [tuple(r) for r in rows])
+        if len(ref.gene_ids) != manifest.get("n_genes") or sum(sum(g.genes_per_scaffold) for g in genomes) != len(rows):
+            raise DataError(f"{folder}: gene counts disagree with manifest.json")
+        return ref
+
+    # ------------------------------------------------------------------------------------------ search
+
+    def block(self):
+        """The proteins as a pyhmmer DigitalSequenceBlock (names = row numbers), built once."""
+        if self._block is None:
+            from pyhmmer import easel
+
+            alphabet = easel.Alphabet.amino()
+            seqs = [easel.TextSequence(name=str(i), sequence=_protein_text(p)).digitize(alphabet)
+                    for i, p in enumerate(self.proteins) if p]
+            self._block = easel.DigitalSequenceBlock(alphabet, seqs)
+        return self._block
+
+
+#: phmmer's comparison pipeline refuses longer sequences; the longest real bacterial proteins are ~36,000 aa.
+MAX_PROTEIN = 100_000
+
+
+def _searchable(protein: str, scaffold_length: int | None = None) -> str:
+    """'' for a protein that cannot be a real CDS product: over MAX_PROTEIN, or coding for more than half its
+    scaffold (a GFF3 CDS joined across the origin of a circular sequence reads as start=1, end=length)."""
+    if len(protein) > MAX_PROTEIN or (scaffold_length and 3 * len(protein) > scaffold_length / 2 and len(protein) > 3000):
+        return ""
+    return protein
+
+
+def _clean(text: str) -> str:
+    return text.replace("\t", " ").replace("\n", " ")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+_AMINO = set("ACDEFGHIKLMNPQRSTVWYBZXUO*-")
+
+
+def _protein_text(protein: str) -> str:
+    """Easel refuses some characters (e.g. J, stray symbols): map anything unknown to X."""
+    protein = protein.upper().replace("*", "")
+    if set(protein) <= _AMINO:
+        return protein
+    return "".join(c if c in _AMINO else "X" for c in protein)
+
+
+# ------------------------------------------------------------------------------------------------ homologs
+
+
+@dataclass
+class Homologs:
+    """phmmer hits of query genes: ``hits[gene_id][genome index] = [(row, score, identity), ...]`` best first."""
+
+    hits: dict[str, dict[int, list[tuple[int, float, float]]]]
+    searched: list[str]
+    seconds: float = 0.0
+
+
+def search_homologs(genes, reference: ReferenceSet, *, evalue: float = 1e-5, top_hits: int = 3, threads: int = 1,
+                    progress: Callable[[int], None] | None = None) -> Homologs:
+    """phmmer each gene's protein against the reference; keep per genome the ``top_hits`` best hits (E <= evalue)."""
+    import time
+
+    from pyhmmer import easel, hmmer
+
+    alphabet = easel.Alphabet.amino()
+    unique = {}
+    for gene in genes:
+        if _searchable(gene.protein) and gene.id not in unique:
+            unique[gene.id] = easel.TextSequence(name=gene.id, sequence=_protein_text(gene.protein)).digitize(alphabet)
+    queries = list(unique.values())
+    hits: dict[str, dict[int, list[tuple[int, float, float]]]] = {gid: {} for gid in unique}
+    began = time.perf_counter()
+    if queries and reference.n_proteins:
+        target = reference.block()
+        callback = (lambda query, total: progress(1)) if progress is not None else None
+        for top in hmmer.phmmer(queries, target, cpus=threads, callback=callback, E=evalue, domE=evalue):
+            qname = top.query.name
+            qname = qname.decode() if isinstance(qname, bytes) else qname
+            per = hits[qname]
+            for hit in top:
+                if hit.evalue > evalue:
+                    continue
+                name = hit.name.decode() if isinstance(hit.name, bytes) else hit.name
+                row = int(name)
+                genome = int(reference.genome[row])
+                kept = per.setdefault(genome, [])
+                if len(kept) < top_hits:  # hits come sorted by score
+                    kept.append((row, float(hit.score), _identity(hit)))
+    return Homologs(hits, list(unique), time.perf_counter() - began)
+
+
+def _identity(hit) -> float:
+    """Identical residues over the aligned columns of the best domain (0 when no alignment)."""
+    try:
+        ali = hit.best_domain.alignment
+        line = ali.identity_sequence
+    except Exception:  # pragma: no cover - a hit always has a best domain
+        return 0.0
+    if not line:
+        return 0.0
+    return sum(c.isalpha() for c in line) / len(line)
+
+
+def genome_weights(homologs: Homologs, reference: ReferenceSet, *, close_identity: float = 0.5) -> np.ndarray:
+    """w_r = 1 - fraction of searched query proteins whose best hit in genome r is >= close_identity identical."""
+    n = max(len(homologs.searched), 1)
+    close = np.zeros(len(reference.genomes))
+    for per in homologs.hits.values():
+        for r, hits in per.items():
+            if hits and max(h[2] for h in hits) >= close_identity:
+                close[r] += 1
+    return 1.0 - close / n
+
+
+# ------------------------------------------------------------------------------------------------ adjacency
+
+
+@dataclass
+class ConservedAdjacency:
+    """Per pair: the weighted ``score``, the raw ``count`` of supporting reference genomes, and
+    ``with_homologs`` (reference genomes holding homologs of both genes); ``weights`` per reference genome."""
+
+    score: np.ndarray
+    count: np.ndarray
+    with_homologs: np.ndarray
+    weights: dict[str, float]
+    seconds: float = 0.0
+
+    def as_array(self) -> np.ndarray:
+        """(n, 2): score, count."""
+        return np.stack([self.score, self.count.astype(np.float64)], axis=1)
+
+
+def adjacency_from_homologs(pairs: Sequence[GenePair], homologs: Homologs, reference: ReferenceSet, *,
+                            query_name: str | None = None, max_gap: int = 1, close_identity: float = 0.5,
+                            genomes: Iterable[int] | None = None) -> ConservedAdjacency:
+    """Score pairs from precomputed homologs; ``genomes`` restricts the vote to those reference genome indices."""
+    sizes, circular = reference.scaffold_sizes()
+    weights = genome_weights(homologs, reference, close_identity=close_identity)
+    allowed = set(range(len(reference.genomes))) if genomes is None else set(genomes)
+    self_genome = {i for i, g in enumerate(reference.genomes) if query_name is not None and g.name == query_name}
+    scaffold_names = [(gi, s) for gi, g in enumerate(reference.genomes) for s in g.scaffolds]
+    score = np.zeros(len(pairs))
+    count = np.zeros(len(pairs), dtype=np.int64)
+    both = np.zeros(len(pairs), dtype=np.int64)
+    for k, pair in enumerate(pairs):
+        hits_a = homologs.hits.get(pair.gene_a.id, {})
+        hits_b = homologs.hits.get(pair.gene_b.id, {})
+        for r in hits_a.keys() & hits_b.keys() & allowed:
+            ha, hb = hits_a[r], hits_b[r]
+            if r in self_genome:  # the query's own genome: only its other scaffolds are evidence
+                ha = [h for h in ha if scaffold_names[reference.scaffold[h[0]]][1] != pair.scaffold]
+                hb = [h for h in hb if scaffold_names[reference.scaffold[h[0]]][1] != pair.scaffold]
+                if not ha or not hb:
+                    continue
+            both[k] += 1
+            if _adjacent(ha, hb, reference, sizes, circular, max_gap):
+                count[k] += 1
+                score[k] += weights[r]
+    return ConservedAdjacency(score, count, both, {g.name: float(w) for g, w in zip(reference.genomes, weights)},
+                              homologs.seconds)
+
+
+def _adjacent(ha, hb, reference: ReferenceSet, sizes, circular, max_gap: int) -> bool:
+    for row_a, _, _ in ha:
+        for row_b, _, _ in hb:
+            if row_a == row_b or reference.scaffold[row_a] != reference.scaffold[row_b]:
+                continue
+            if reference.strand[row_a] != reference.strand[row_b]:
+                continue
+            gap = abs(int(reference.position[row_a]) - int(reference.position[row_b]))
+            sc = int(reference.scaffold[row_a])
+            if circular[sc]:
+                gap = min(gap, int(sizes[sc]) - gap)
+            if 1 <= gap <= max_gap + 1:
+                return True
+    return False
+
+
+def conserved_adjacency(genome: Genome, pairs: Sequence[GenePair], reference: ReferenceSet, *, evalue: float = 1e-5,
+                        threads: int = 1, max_gap: int = 1, top_hits: int = 3, close_identity: float = 0.5,
+                        progress: Callable[[int], None] | None = None) -> ConservedAdjacency:
+    """Conserved adjacency of each pair in the reference genomes (see the module docstring for the score).
+
+    Only the proteins of the pairs' genes are searched (``len(unique genes)`` phmmer queries).
+    """
+    genes = [g for p in pairs for g in (p.gene_a, p.gene_b)]
+    if genes and not any(g.protein for g in genes):
+        raise DataError(f"{genome.name}: the genes have no protein sequences; conserved adjacency needs them "
+                        "(a GFF3 needs --fasta, a pairs TSV input cannot be used)")
+    homologs = search_homologs(genes, reference, evalue=evalue, top_hits=top_hits, threads=threads, progress=progress)
+    return adjacency_from_homologs(pairs, homologs, reference, query_name=genome.name, max_gap=max_gap,
+                                   close_identity=close_identity)
+
+
+# ------------------------------------------------------------------------------------------------ --explain
+
+
+def explain(genome: Genome, pairs: Sequence[GenePair], reference: ReferenceSet | None = None, *, threads: int = 1,
+            evalue: float = 1e-5, progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+    """The evidence columns of `score --explain`, aligned with ``pairs``.
+
+    ``spacer_llr``/``spacer_posterior``: calibration.SpacerModel fitted on the genome's own adjacent pairs (no
+    labels). With a ``reference``: ``conserved_adjacency`` (weighted score) and ``conserved_genomes`` (count).
+    """
+    from .calibration import SpacerModel
+    from .pairs import adjacent_pairs
+
+    model = SpacerModel.fit(adjacent_pairs(genome))
+    features = model.features(pairs)
+    columns: dict[str, np.ndarray] = {"spacer_llr": features[:, 0].astype(np.float64),
+                                      "spacer_posterior": features[:, 1].astype(np.float64)}
+    if reference is not None:
+        ca = conserved_adjacency(genome, pairs, reference, evalue=evalue, threads=threads, progress=progress)
+        columns["conserved_adjacency"] = ca.score
+        columns["conserved_genomes"] = ca.count
+    return columns

@@ -1,0 +1,154 @@
+"""Conserved adjacency on real data, kept small: M. genitalium ribosomal-protein pairs against M. pneumoniae."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import MPN_FNA, MPN_GFF, PANEL, run_cli
+
+pytest.importorskip("pyhmmer")
+
+MGE_GFF = PANEL / "GCF_000027325.1_ASM2732v1_genomic.gff.gz"
+MGE_FNA = PANEL / "GCF_000027325.1_ASM2732v1_genomic.fna.gz"
+#: M. genitalium's S10-spc ribosomal-protein operon (S10 L3 L4 L23 L2 S19 L22 S3 L16): conserved everywhere.
+RIBOSOMAL = [f"MG_{n}" for n in range(150, 159)]
+
+
+@pytest.fixture(scope="module")
+def mge():
+    from microfuse_cli.genome import read_genome
+
+    return read_genome(MGE_GFF, MGE_FNA)
+
+
+@pytest.fixture(scope="module")
+def mpn_reference():
+    from microfuse_cli.comparative import ReferenceSet
+    from microfuse_cli.genome import read_genome
+
+    return ReferenceSet.build([read_genome(MPN_GFF, MPN_FNA)], names=["mpneumoniae"])
+
+
+@pytest.fixture(scope="module")
+def ribosomal_pairs(mge):
+    from microfuse_cli.pairs import pairs_from_list
+
+    listed = [(a, b, None) for a, b in zip(RIBOSOMAL, RIBOSOMAL[1:])]
+    resolved = pairs_from_list(mge, listed)
+    assert not resolved.unknown
+    return resolved.pairs
+
+
+def test_homologs_of_conserved_neighbours(mge, mpn_reference, ribosomal_pairs):
+    from dataclasses import replace
+
+    from microfuse_cli.comparative import adjacency_from_homologs, conserved_adjacency, search_homologs
+
+    result = conserved_adjacency(mge, ribosomal_pairs, mpn_reference, threads=1)
+    assert result.count.tolist() == [1] * len(ribosomal_pairs)  # every neighbour pair is adjacent in M. pneumoniae
+    assert result.with_homologs.tolist() == [1] * len(ribosomal_pairs)
+    # M. pneumoniae is M. genitalium's sister species: most best hits are >= 50% identical, so its vote is damped
+    weight = result.weights["mpneumoniae"]
+    assert 0.0 <= weight < 0.5
+    np.testing.assert_allclose(result.score, weight)
+    assert result.as_array().shape == (len(ribosomal_pairs), 2)
+
+    # the first and last genes of the operon have homologs but are not neighbours there
+    first, last = ribosomal_pairs[0].gene_a, ribosomal_pairs[-1].gene_b
+    far = replace(ribosomal_pairs[0], gene_b=last)
+    genes = [g for p in ribosomal_pairs for g in (p.gene_a, p.gene_b)]
+    homologs = search_homologs(genes, mpn_reference)
+    assert adjacency_from_homologs([far], homologs, mpn_reference).count.tolist() == [0]
+    assert homologs.hits[first.id] and homologs.hits[last.id]
+    assert adjacency_from_homologs([far], homologs, mpn_reference, max_gap=20).count.tolist() == [1]
+
+
+def test_query_genome_in_its_own_reference_only_other_scaffolds_count(mge, ribosomal_pairs):
+    from microfuse_cli.comparative import ReferenceSet, conserved_adjacency
+
+    reference = ReferenceSet.build([mge])  # the genome's own (single) chromosome: no independent evidence
+    result = conserved_adjacency(mge, ribosomal_pairs[:2], reference)
+    assert result.count.tolist() == [0, 0]
+
+
+def test_save_load_round_trip_and_corruption(tmp_path, mpn_reference):
+    from microfuse_cli.comparative import ReferenceSet
+    from microfuse_cli.errors import DataError
+
+    folder = tmp_path / "ref"
+    mpn_reference.save(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["genes.tsv", "manifest.json", "proteins.faa"]
+    loaded = ReferenceSet.load(folder)
+    assert loaded.names == mpn_reference.names
+    assert loaded.gene_ids == mpn_reference.gene_ids and loaded.proteins == mpn_reference.proteins
+    for name in ("genome", "scaffold", "position", "strand", "start", "end"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(mpn_reference, name))
+    assert loaded.genomes == mpn_reference.genomes
+
+    faa = folder / "proteins.faa"
+    faa.write_text(faa.read_text().replace("M", "W", 1))
+    with pytest.raises(DataError, match="checksum"):
+        ReferenceSet.load(folder)
+    mpn_reference.save(folder)  # overwrites atomically
+    (folder / "genes.tsv").unlink()
+    with pytest.raises(DataError, match="genes.tsv is missing"):
+        ReferenceSet.load(folder)
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(DataError, match="manifest.json"):
+        ReferenceSet.load(folder)
+    with pytest.raises(DataError, match="no such reference folder"):
+        ReferenceSet.load(tmp_path / "missing")
+
+
+def test_without_drops_a_genome(mge, mpn_reference):
+    from microfuse_cli.comparative import ReferenceSet
+    from microfuse_cli.genome import read_genome
+
+    two = ReferenceSet.build([mge, read_genome(MPN_GFF, MPN_FNA)], names=["mgenitalium", "mpneumoniae"])
+    only = two.without(["mgenitalium"])
+    assert only.names == ["mpneumoniae"]
+    assert only.gene_ids == mpn_reference.gene_ids
+    np.testing.assert_array_equal(only.scaffold, mpn_reference.scaffold)
+    np.testing.assert_array_equal(only.genome, mpn_reference.genome)
+
+
+def test_cli_reference_build_and_score_explain(tmp_path):
+    ref = tmp_path / "ref"
+    code, _, err = run_cli(["reference", "build", f"{MPN_GFF},{MPN_FNA}", "-o", ref, "-q"])
+    assert code == 0, err
+    manifest = json.loads((ref / "manifest.json").read_text())
+    assert manifest["n_proteins"] == 688 and set(manifest["files"]) == {"proteins.faa", "genes.tsv"}
+
+    pair_list = tmp_path / "pairs.csv"
+    pair_list.write_text("".join(f"{a},{b}\n" for a, b in zip(RIBOSOMAL[:4], RIBOSOMAL[1:5])))
+    plain, explained, compared = tmp_path / "plain.tsv", tmp_path / "explained.tsv", tmp_path / "compared.tsv"
+    base = ["score", MGE_GFF, "--fasta", MGE_FNA, "--pairs", pair_list, "-q"]
+    assert run_cli(base + ["-o", plain])[0] == 0
+    assert run_cli(base + ["-o", explained, "--explain"])[0] == 0
+    code, _, err = run_cli(base + ["-o", compared, "--explain", "--reference", ref])
+    assert code == 0, err
+
+    def table(path):
+        lines = path.read_text().splitlines()
+        return lines[0].split("\t"), [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
+
+    header, rows = table(plain)
+    assert "spacer_llr" not in header and "conserved_adjacency" not in header  # default output unchanged
+    header_e, rows_e = table(explained)
+    assert header_e == header + ["spacer_llr", "spacer_posterior"]
+    assert all(0.0 <= float(r["spacer_posterior"]) <= 1.0 for r in rows_e)
+    assert [r["probability"] for r in rows_e] == [r["probability"] for r in rows]
+    header_c, rows_c = table(compared)
+    assert header_c == header_e + ["conserved_adjacency", "conserved_genomes"]
+    assert [r["conserved_genomes"] for r in rows_c] == ["1"] * 4
+    assert all(0.0 <= float(r["conserved_adjacency"]) < 0.5 for r in rows_c)
+
+
+def test_score_reference_missing_folder_is_one_line_error(tmp_path):
+    code, out, err = run_cli(["score", MGE_GFF, "--fasta", MGE_FNA, "--reference", tmp_path / "nope",
+                              "-o", tmp_path / "s.tsv"])
+    assert code == 1
+    assert err.startswith("error:") and len(err.strip().splitlines()) == 1 and "nope" in err
+    assert not (tmp_path / "s.tsv").exists()
