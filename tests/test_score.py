@@ -99,3 +99,14 @@ def test_score_twice_gives_identical_bytes(tmp_path):
         assert code == 0, err
         outs.append(out + (tmp_path / f"o{i}.gff3").read_text())
     assert outs[0] == outs[1]
+
+
+def test_default_model_rebuilds_byte_for_byte(tmp_path):
+    """`python -m microfuse_cli.train_default` reproduces the shipped weights and config exactly."""
+    from microfuse_cli import train_default
+    from microfuse_cli.score import DEFAULT_MODEL
+    from conftest import SHARED
+
+    train_default.build(SHARED, tmp_path / "model")
+    for name in ("model.safetensors", "config.json"):
+        assert (tmp_path / "model" / name).read_bytes() == (DEFAULT_MODEL / name).read_bytes(), name
