@@ -26,7 +26,6 @@ of both files). A checksum mismatch or a missing file is a DataError.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ import numpy as np
 
 from .errors import DataError, UsageError
 from .genome import Genome
-from .io import PathLike, atomic_directory
+from .io import PathLike, atomic_directory, sha256_file
 from .pairs import GenePair
 
 FORMAT = "microfuse-reference"
@@ -168,7 +167,7 @@ class ReferenceSet:
                 "genomes": [{"name": g.name, "scaffolds": g.scaffolds, "genes_per_scaffold": g.genes_per_scaffold,
                              "circular": g.circular} for g in self.genomes],
                 "n_genes": len(self.gene_ids), "n_proteins": self.n_proteins,
-                "files": {name: _sha256(tmp / name) for name in ("proteins.faa", "genes.tsv")},
+                "files": {name: sha256_file(tmp / name) for name in ("proteins.faa", "genes.tsv")},
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 
@@ -194,7 +193,7 @@ class ReferenceSet:
             path = folder / name
             if not path.is_file():
                 raise DataError(f"{folder}: {name} is missing")
-            if _sha256(path) != files.get(name):
+            if sha256_file(path) != files.get(name):
                 raise DataError(f"{folder}: {name} does not match its checksum in manifest.json (corrupted or edited)")
         try:
             genomes = [ReferenceGenome(str(g["name"]), [str(s) for s in g["scaffolds"]],
@@ -249,14 +248,6 @@ def _searchable(protein: str, scaffold_length: int | None = None) -> str:
 
 def _clean(text: str) -> str:
     return text.replace("\t", " ").replace("\n", " ")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 _AMINO = set("ACDEFGHIKLMNPQRSTVWYBZXUO*-")

@@ -24,13 +24,6 @@ from microfuse_cli.model import (
 P_DIM, C_DIM, HIDDEN = 12, 6, 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # two shared cores: torch's intra-op threads would only contend with other processes
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _config(**kw) -> FusionConfig:

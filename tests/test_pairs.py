@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import shutil
 
 import pytest
 
@@ -11,7 +10,6 @@ from conftest import (
     ECOLI_FNA, ECOLI_GFF, ECOLI_ODB, ECOLI_PAIRS, MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, pyrodigal_data, run_cli,
 )
 from microfuse_cli import pairs as P
-from microfuse_cli.errors import DataError
 from microfuse_cli.genome import read_genome
 
 
@@ -265,7 +263,6 @@ def test_origin_crossing_cds(tmp_path):
     rng = random.Random(3)
     body = "".join(rng.choice("ACGT") for _ in range(3000)).replace("TAA", "TCA").replace("TAG", "TCG").replace("TGA", "TCA")
     sequence = "ATG" + body[:2994] + "CCC"  # 3000 bp
-    cds = sequence[2950:] + sequence[:60] + "TAA"
     sequence = sequence[:60] + "TAA" + sequence[63:]
     gff = tmp_path / "circle.gff"
     gff.write_text("##gff-version 3\n"

@@ -27,13 +27,6 @@ from microfuse_cli.training import (
 ECOLI = Path("/work/shared/data/ecoli_k12_mg1655")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # two shared cores: torch's intra-op threads would only contend with other processes
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _problem(n: int = 900, seed: int = 0):
