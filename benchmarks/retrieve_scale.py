@@ -114,6 +114,9 @@ def timed_search(index, q, groups, **kw):
     return res, time.perf_counter() - t0
 
 
+NLIST_OVERRIDE: int | None = None
+
+
 def run_size(n: int, nq: int, threads: int, kinds: list[str], nprobes: list[int], efs: list[int], device: str) -> list[dict]:
     from microfuse_cli.retrieve import PairIndex
 
@@ -127,8 +130,9 @@ def run_size(n: int, nq: int, threads: int, kinds: list[str], nprobes: list[int]
         first = min(n, CHUNK)
         x0 = gen.rows(0, first)
         t0 = time.perf_counter()
-        nlist = int(round(4 * math.sqrt(n)))
-        index = PairIndex.build(x0, ids_for(0, first), index="ivfpq", nlist=nlist, train_sample=first, device=device, threads=threads)
+        nlist = NLIST_OVERRIDE or int(round(4 * math.sqrt(n)))
+        index = PairIndex.build(x0, ids_for(0, first), index="ivfpq", nlist=nlist, train_sample=min(first, 64 * nlist),
+                                device=device, threads=threads)
         queries = np.concatenate([gen.rows(int(r), int(r) + 1) for r in qrows])
         exact = ExactTopK(queries, qrows)
         exact.update(x0, 0)
@@ -198,12 +202,16 @@ def main(argv=None) -> int:
     ap.add_argument("--nprobe", default="8,16,32,64")
     ap.add_argument("--efsearch", default="32,64,128")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "both"])
+    ap.add_argument("--nlist", type=int, default=None,
+                    help="IVF lists at 1e7 (default 4*sqrt(n); fewer lists make the build feasible on 2 cores)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     sizes = [int(float(s)) for s in args.sizes.split(",") if s]
     nprobes = [int(s) for s in args.nprobe.split(",")]
     efs = [int(s) for s in args.efsearch.split(",")]
     if args.child:
+        global NLIST_OVERRIDE
+        NLIST_OVERRIDE = args.nlist
         n = sizes[0]
         kinds = args.kinds.split(",") if args.kinds else (["flat", "ivf", "hnsw", "ivfpq"] if n <= 100_000 else ["flat", "ivf"])
         for row in run_size(n, args.queries, args.threads, kinds, nprobes, efs, args.device):
@@ -221,6 +229,8 @@ def main(argv=None) -> int:
                    "--threads", str(args.threads), "--nprobe", args.nprobe, "--efsearch", args.efsearch, "--device", device]
             if args.kinds:
                 cmd += ["--kinds", args.kinds]
+            if args.nlist:
+                cmd += ["--nlist", str(args.nlist)]
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
