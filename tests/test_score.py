@@ -59,6 +59,11 @@ def test_fragmented_assembly_meta_mode_never_spans_contigs(tmp_path):
     rows = read_table(scores)
     assert len({r["scaffold"] for r in rows}) >= 20
     assert all(r["gene_a"].rsplit("_", 1)[0] == r["scaffold"] == r["gene_b"].rsplit("_", 1)[0] for r in rows)
+    import shutil
+
+    if shutil.which("gt"):
+        checked = subprocess.run(["gt", "gff3validator", str(gff)], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
     for line in gff.read_text().splitlines():
         if "\toperon\t" in line:
             scaffold, genes = line.split("\t")[0], line.split("genes=")[1].split(";")[0].split(",")
