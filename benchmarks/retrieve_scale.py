@@ -58,6 +58,14 @@ class Generator:
             out[lo - start : hi - start] = block[lo - c0 : hi - c0]
         return out
 
+    def pick(self, rows: np.ndarray) -> np.ndarray:
+        """Rows at arbitrary positions, each chunk generated once."""
+        out = np.empty((len(rows), DIM), np.float32)
+        for c in np.unique(rows // CHUNK):
+            sel = rows // CHUNK == c
+            out[sel] = self._chunk(int(c))[rows[sel] - int(c) * CHUNK]
+        return out
+
     def _chunk(self, c: int) -> np.ndarray:
         rng = np.random.default_rng([self.seed, c])
         m = min(CHUNK, self.n - c * CHUNK)
@@ -133,7 +141,7 @@ def run_size(n: int, nq: int, threads: int, kinds: list[str], nprobes: list[int]
         nlist = NLIST_OVERRIDE or int(round(4 * math.sqrt(n)))
         index = PairIndex.build(x0, ids_for(0, first), index="ivfpq", nlist=nlist, train_sample=min(first, 64 * nlist),
                                 device=device, threads=threads)
-        queries = np.concatenate([gen.rows(int(r), int(r) + 1) for r in qrows])
+        queries = gen.pick(qrows)
         exact = ExactTopK(queries, qrows)
         exact.update(x0, 0)
         t_exact = 0.0
