@@ -22,8 +22,6 @@ from .pairs import GenePair
 SCALE = 20.0
 #: Fewer opposite-strand or same-strand neighbours than this and the genome-level fit falls back to the prior.
 MIN_PAIRS = 30
-#: The prior: spacers of an operon-rich compact genome (E. coli divergent/same-strand shape), used for shrinkage.
-PRIOR_WEIGHT = 30.0
 
 CALIBRATION_FEATURES = ["spacer_llr", "spacer_posterior", "spacer_percentile", "operon_fraction"]
 

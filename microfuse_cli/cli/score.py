@@ -61,11 +61,12 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
 
     if [output, operons_gff, operons_tsv].count("-") > 1:
         raise UsageError("only one output can go to stdout")
-    evidence = None
-    if explain or reference_dir is not None:  # the reference is checked before any long work starts
+    explain = explain or reference_dir is not None
+    reference = None
+    if reference_dir is not None:  # the reference is checked before any long work starts
         from ..comparative import ReferenceSet
 
-        evidence = (ReferenceSet.load(reference_dir) if reference_dir is not None else None,)
+        reference = ReferenceSet.load(reference_dir)
     from concurrent.futures import ThreadPoolExecutor
 
     # torch's import and the model load overlap with reading the genome and calling genes (pyrodigal releases
@@ -74,12 +75,12 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
         model = pool.submit(lambda: load_model(model_dir, device=resolve_device(device)))
         _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
                model, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline,
-               run, evidence=evidence)
+               run, explain=explain, reference=reference)
 
 
 def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
            pending_model, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run,
-           evidence=None):
+           explain=False, reference=None):
     from ..embed import Embeddings, ViewConfig, compute_embeddings
     from ..errors import UsageError
     from ..genome import sniff_format
@@ -115,7 +116,7 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
             emb = compute_embeddings(genome, pairs, config, threads=run.threads, stage=stage_progress(run))
     scores = score_pairs(model, emb, pairs, threshold=threshold, fused=fused is not None)
     operons_called = call_operons(genome, scores)
-    extra = _explain(run, genome, pairs, evidence[0]) if evidence is not None else None
+    extra = _explain(run, genome, pairs, reference) if explain else None
     with atomic_output(output) as handle:
         write_scores(handle, scores, extra)
     if operons_gff:
