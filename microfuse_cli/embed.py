@@ -66,8 +66,12 @@ class ViewConfig:
         return self.context_features is None or any(name.startswith(("a:", "b:")) for name in self.context_features)
 
     @property
-    def needs_folding(self) -> bool:
-        return self.context_features is None or any("term_" in name for name in self.context_features)
+    def pair_columns(self) -> list[str] | None:
+        """The pair-level builtin columns to compute (None = all), in their canonical order."""
+        if self.context_features is None:
+            return None
+        wanted = set(self.context_features)
+        return [n for n in _builtin_pair_names() if n in wanted]
 
     @classmethod
     def parse(cls, protein: str, context: str, **kwargs) -> "ViewConfig":
@@ -278,7 +282,9 @@ def compute_embeddings(
     genes = genome.genes
     if not genes:
         raise DataError(f"{genome.name}: no genes")
-    device = resolve_device(config.device)
+    # the builtin views are numpy on the CPU: only a foundation model needs a device (and torch's import)
+    uses_models = config.protein_view != "builtin" or "bacformer" in config.context_views
+    device = resolve_device(config.device) if uses_models else "cpu"
     proteins = [g.protein for g in genes]
     if any(not p for p in proteins):
         missing = next(g.id for g in genes if not g.protein)
@@ -312,12 +318,10 @@ def compute_embeddings(
             if config.needs_gene_context:
                 gene_parts.append(builtin.gene_context_features(genome))
                 gene_names += list(builtin.GENE_CONTEXT_FEATURES)
-            names = list(builtin.PAIR_CONTEXT_FEATURES) + CALIBRATION_NAMES
-            features = builtin_pair_features(genome, pairs, threads=threads, progress=advance,
-                                             fold=config.needs_folding)
-            if not config.needs_folding:  # terminator columns were not computed: leave them out
-                keep = [i for i, n in enumerate(names) if not n.startswith("term_")]
-                features, names = features[:, keep], [names[i] for i in keep]
+            names = config.pair_columns
+            if names is None:
+                names = _builtin_pair_names()
+            features = builtin_pair_features(genome, pairs, names, threads=threads, progress=advance)
             pair_parts.append(features)
             pair_names += names
             context_info["builtin"] = {"gene_features": list(builtin.GENE_CONTEXT_FEATURES), "pair_features": names}
@@ -332,15 +336,34 @@ def compute_embeddings(
 from .calibration import CALIBRATION_FEATURES as CALIBRATION_NAMES  # noqa: E402
 
 
-def builtin_pair_features(genome: Genome, pairs: Sequence[GenePair], *, threads: int = 1, progress=None,
-                          fold: bool = True) -> np.ndarray:
-    """Builtin pair features plus the genome's own spacer calibration (fitted on all its adjacent pairs)."""
+def builtin_pair_features(genome: Genome, pairs: Sequence[GenePair], columns: Sequence[str] | None = None, *,
+                          threads: int = 1, progress=None) -> np.ndarray:
+    """Builtin pair features plus the genome's own spacer calibration (fitted on all its adjacent pairs).
+
+    ``columns`` (default: all of :func:`_builtin_pair_names`) selects and orders them; only what they need is
+    computed.
+    """
     from .calibration import calibrate_by_group
     from .views import builtin
 
-    features = builtin.pair_context_features(genome, pairs, threads=threads, progress=progress, fold=fold)
-    calibration, _ = calibrate_by_group(adjacent_pairs(genome), pairs)
-    return np.concatenate([features, calibration], axis=1)
+    columns = list(_builtin_pair_names() if columns is None else columns)
+    calibration = [c for c in columns if c in CALIBRATION_NAMES]
+    plain = [c for c in columns if c not in CALIBRATION_NAMES]
+    values = dict(zip(plain, builtin.pair_context_features(genome, pairs, columns=plain, threads=threads,
+                                                           progress=progress).T))
+    if calibration:
+        matrix, _ = calibrate_by_group(adjacent_pairs(genome), pairs)
+        values.update(zip(CALIBRATION_NAMES, matrix.T))
+    if not columns:
+        return np.zeros((len(pairs), 0), dtype=np.float32)
+    return np.stack([values[c] for c in columns], axis=1).astype(np.float32)
+
+
+def _builtin_pair_names() -> list[str]:
+    """Every pair-level column of the builtin context view: the pair features, then the spacer calibration."""
+    from .views import builtin
+
+    return list(builtin.PAIR_CONTEXT_FEATURES) + CALIBRATION_NAMES
 
 
 def _protein_view(proteins, config, device, threads, stage, shard_dir):

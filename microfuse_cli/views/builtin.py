@@ -139,8 +139,6 @@ def protein_descriptors(proteins: Sequence[str], progress: Progress | None = Non
     Returns:
         The matrix; an empty protein gives a row of zeros.
     """
-    from Bio.SeqUtils.IsoelectricPoint import IsoelectricPoint
-
     n = len(proteins)
     out = np.zeros((n, len(PROTEIN_FEATURES)), dtype=np.float32)
     if n == 0:
@@ -163,10 +161,10 @@ def protein_descriptors(proteins: Sequence[str], progress: Progress | None = Non
     tm_segments = np.zeros(n)
     tm_cover = np.zeros(n)
     if total >= TM_WINDOW:
-        starts = np.arange(total - TM_WINDOW + 1)
-        win = (csum[starts + TM_WINDOW] - csum[starts]) / TM_WINDOW
-        valid = owner[starts] == owner[starts + TM_WINDOW - 1]
-        win_owner = owner[starts][valid]
+        # window k covers residues k .. k+W-1: slices of the cumulative sum and of ``owner`` (no gathers)
+        win = (csum[TM_WINDOW:] - csum[:-TM_WINDOW]) / TM_WINDOW
+        valid = owner[: len(win)] == owner[TM_WINDOW - 1 :]
+        win_owner = owner[: len(win)][valid]
         win_val = win[valid]
         if win_val.size:
             has = np.bincount(win_owner, minlength=n) > 0
@@ -182,25 +180,23 @@ def protein_descriptors(proteins: Sequence[str], progress: Progress | None = Non
 
     # N-terminal h-region: best short-window hydropathy in the first SIGNAL_SPAN residues
     nterm_kd = kd_mean.copy()
-    pos_in_protein = np.arange(total) - offsets[owner]
+    pos_in_protein = np.arange(total) - np.repeat(offsets[:-1], lengths)
     if total >= SIGNAL_WINDOW:
-        starts = np.arange(total - SIGNAL_WINDOW + 1)
-        ok = (owner[starts] == owner[starts + SIGNAL_WINDOW - 1]) & (pos_in_protein[starts] + SIGNAL_WINDOW <= SIGNAL_SPAN)
-        win = (csum[starts + SIGNAL_WINDOW] - csum[starts]) / SIGNAL_WINDOW
+        win = (csum[SIGNAL_WINDOW:] - csum[:-SIGNAL_WINDOW]) / SIGNAL_WINDOW
+        win_owner = owner[: len(win)]
+        ok = (win_owner == owner[SIGNAL_WINDOW - 1 :]) & (pos_in_protein[: len(win)] + SIGNAL_WINDOW <= SIGNAL_SPAN)
         mx = np.full(n, -np.inf)
-        np.maximum.at(mx, owner[starts][ok], win[ok])
+        np.maximum.at(mx, win_owner[ok], win[ok])
         nterm_kd = np.where(np.isfinite(mx), mx, kd_mean)
     early = pos_in_protein < 6
     positive = np.isin(codes, [AMINO_ACIDS.index(c) for c in "KR"])
     nterm_pos = np.bincount(owner[early & positive], minlength=n).astype(np.float64)
 
+    first = codes[offsets[:-1][lengths > 0]]
+    last = codes[offsets[1:][lengths > 0] - 1]
     charge = np.zeros(n)
     pi = np.zeros(n)
-    for i, protein in enumerate(proteins):
-        if lengths[i]:
-            analysis = IsoelectricPoint(protein.upper())
-            charge[i] = analysis.charge_at_pH(7.0)
-            pi[i] = analysis.pi()
+    charge[lengths > 0], pi[lengths > 0] = _isoelectric(counts[lengths > 0], first, last)
 
     groups = []
     for members in AA_GROUPS.values():
@@ -217,6 +213,45 @@ def protein_descriptors(proteins: Sequence[str], progress: Progress | None = Non
     if progress is not None:
         progress(n)
     return out
+
+
+def _isoelectric(counts: np.ndarray, first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Charge at pH 7 and isoelectric point of many proteins at once: Biopython's ``IsoelectricPoint`` (its pK
+    tables, Bjellqvist's terminal pKs, the same bisection and the same order of floating-point operations, so
+    the same numbers), vectorised because the per-protein Python loop cost more than every other descriptor.
+
+    ``counts`` holds residue counts in ``AMINO_ACIDS`` order (then other), ``first``/``last`` the residue codes
+    at the N and C terminus.
+    """
+    from Bio.SeqUtils import IsoelectricPoint as iep
+
+    letters = AMINO_ACIDS + "X"
+    n_term = np.array([iep.pKnterminal.get(a, iep.positive_pKs["Nterm"]) for a in letters])[first]
+    c_term = np.array([iep.pKcterminal.get(a, iep.negative_pKs["Cterm"]) for a in letters])[last]
+    ones = np.ones(len(counts))
+    positive = [(ones, n_term)] + [(counts[:, AMINO_ACIDS.index(a)], np.full(len(counts), pk))
+                                   for a, pk in iep.positive_pKs.items() if a != "Nterm"]
+    negative = [(ones, c_term)] + [(counts[:, AMINO_ACIDS.index(a)], np.full(len(counts), pk))
+                                   for a, pk in iep.negative_pKs.items() if a != "Cterm"]
+
+    def charge_at(ph: np.ndarray) -> np.ndarray:
+        plus = np.zeros(len(counts))
+        for count, pk in positive:
+            plus += count * (1.0 / (10 ** (ph - pk) + 1.0))
+        minus = np.zeros(len(counts))
+        for count, pk in negative:
+            minus += count * (1.0 / (10 ** (pk - ph) + 1.0))
+        return plus - minus
+
+    ph, low, high = np.full(len(counts), 7.775), np.full(len(counts), 4.05), np.full(len(counts), 12.0)
+    while True:  # every protein takes the same number of halvings: the interval width does not depend on it
+        charge = charge_at(ph)
+        if not (high - low > 0.0001).all():
+            break
+        low = np.where(charge > 0.0, ph, low)
+        high = np.where(charge > 0.0, high, ph)
+        ph = (low + high) / 2
+    return charge_at(np.full(len(counts), 7.0)), ph
 
 
 # ------------------------------------------------------------------------------------------------ DNA helpers
@@ -686,66 +721,142 @@ def _shuffled(regions: list[np.ndarray], n: int, seed: int) -> list[np.ndarray]:
     return [rng.permutation(usable[i]) for i in picks]
 
 
+#: Column groups of :data:`PAIR_CONTEXT_FEATURES`, each computed only when one of its columns is asked for. The
+#: layout group reads gene coordinates alone (no sequence); the others read the DNA.
+PAIR_FEATURE_GROUPS: dict[str, list[str]] = {
+    "layout": PAIR_CONTEXT_FEATURES[:11],
+    "genes": PAIR_CONTEXT_FEATURES[11:27] + ["rbs_match", "rbs_spacing", "rbs_dg", "rbs_z"],
+    "intergenic": ["ig_gc_dev"],
+    "terminator": ["term_mfe", "term_tscore", "term_tract", "term_mfe_z", "term_tscore_z"],
+    "promoter": ["prom_score", "prom_z"],
+}
+
+
 def pair_context_features(
     genome: Genome,
     pairs: Sequence[GenePair],
     *,
+    columns: Sequence[str] | None = None,
     threads: int = 1,
     progress: Progress | None = None,
-    fold: bool = True,
 ) -> np.ndarray:
-    """Genome-context features of each pair, ``(len(pairs), len(PAIR_CONTEXT_FEATURES))`` float32.
+    """Genome-context features of each pair, ``(len(pairs), len(columns))`` float32.
 
-    ``fold=False`` skips RNA folding (90% of the cost) and leaves the ``term_*`` columns at 0: for callers that
-    select columns and need none of those.
+    Only the groups of :data:`PAIR_FEATURE_GROUPS` that ``columns`` touch are computed: a model that reads the
+    pair layout alone (the default model) costs no sequence work, and RNA folding (90% of the full cost) runs only
+    when a ``term_*`` column is asked for.
 
     Arguments:
-        genome: the genome the pairs come from, with sequence.
+        genome: the genome the pairs come from (with sequence, unless only layout columns are asked for).
         pairs: gene pairs (adjacent, listed, opposite-strand, across the origin of a circle).
+        columns: names from ``PAIR_CONTEXT_FEATURES``, in the order wanted (default: all of them).
         threads: processes for RNA folding (1 = in this process; 0 = all CPUs).
         progress: called with the number of pairs finished.
 
     Raises:
-        DataError: the genome has no sequence, or a pair names a gene or scaffold the genome lacks.
+        DataError: a column is unknown, the genome lacks the sequence a column needs, or a pair names a gene or
+            scaffold the genome lacks.
     """
-    seqs = _Sequences(genome, "context")
+    columns = list(PAIR_CONTEXT_FEATURES if columns is None else columns)
+    unknown = [c for c in columns if c not in PAIR_CONTEXT_FEATURES]
+    if unknown:
+        raise DataError(f"unknown pair feature(s): {', '.join(unknown)}")
+    groups = {g for g, names in PAIR_FEATURE_GROUPS.items() if set(names) & set(columns)}
     n = len(pairs)
     if n == 0:
-        return np.zeros((0, len(PAIR_CONTEXT_FEATURES)), dtype=np.float32)
-    table = _gene_table(genome, seqs)
-    threads = (os.cpu_count() or 1) if threads == 0 else max(1, threads)
-    t = table
+        if progress:
+            progress(0)
+        return np.zeros((0, len(columns)), dtype=np.float32)
+    position = {g.id: i for i, g in enumerate(genome.genes)}
+    ia, ib = _pair_positions(genome, pairs, position)
+    values = _layout_features(genome, pairs, ia, ib)
+    if groups - {"layout"}:
+        seqs = _Sequences(genome, "context")
+        regions = [_pair_regions(seqs, p, genome.scaffolds[p.scaffold].length, genome.scaffolds[p.scaffold].circular)
+                   for p in pairs]
+        if "genes" in groups:
+            values.update(_gene_pair_features(_gene_table(genome, seqs), pairs, ia, ib,
+                                              values["opp_strand_between"] == 0))
+        if "intergenic" in groups:
+            values["ig_gc_dev"] = np.array([(_IS_GC[c].sum() / max((c < 4).sum(), 1)) if (c < 4).any() else seqs.gc
+                                            for _, _, c in regions]) - seqs.gc
+        if "terminator" in groups:
+            values.update(_terminator_features([r[0] for r in regions], threads, progress))
+        if "promoter" in groups:
+            values.update(_promoter_features([r[1] for r in regions], seqs.composition))
+    if progress and "terminator" not in groups:
+        progress(n)
+    return np.stack([values[c] for c in columns], axis=1).astype(np.float32)
 
+
+def _pair_positions(genome: Genome, pairs: Sequence[GenePair], position: dict[str, int]):
+    """Row of each pair's two genes in ``genome.genes``; pairs naming genes or scaffolds not there are refused."""
+    n = len(pairs)
     ia = np.empty(n, dtype=np.int64)
     ib = np.empty(n, dtype=np.int64)
     for k, p in enumerate(pairs):
         if p.scaffold not in genome.scaffolds:
             raise DataError(f"pair {p.pair_id}: scaffold {p.scaffold!r} is not in the genome")
         try:
-            ia[k], ib[k] = t.position[p.gene_a.id], t.position[p.gene_b.id]
+            ia[k], ib[k] = position[p.gene_a.id], position[p.gene_b.id]
         except KeyError as exc:
             raise DataError(f"pair {p.pair_id}: gene {exc.args[0]!r} is not in the genome") from None
+    return ia, ib
+
+
+def _layout_features(genome: Genome, pairs: Sequence[GenePair], ia: np.ndarray, ib: np.ndarray) -> dict:
+    """Strand arrangement, spacer, overlaps and genes between: coordinates only."""
+    n = len(pairs)
+    strand_a = np.array([p.gene_a.strand for p in pairs])
+    strand_b = np.array([p.gene_b.strand for p in pairs])
+    between = np.array([p.genes_between for p in pairs], dtype=np.float64)
+    opp_between = np.zeros(n)
+    genes = genome.genes
+    for k, p in enumerate(pairs):  # genes between (listed pairs) on the other strand
+        if p.genes_between > 0 and ib[k] > ia[k]:
+            opp_between[k] = float(any(g.strand != p.gene_a.strand for g in genes[ia[k] + 1 : ib[k]]))
+    dist = np.array([p.distance for p in pairs], dtype=np.float64)
+    clipped = np.clip(dist, -100, 1000)
+    columns = [
+        strand_a == strand_b, (strand_a > 0) & (strand_b < 0), (strand_a < 0) & (strand_b > 0),
+        clipped, np.sign(clipped) * np.log1p(np.abs(clipped)),
+        dist == -1, dist == -4, dist == -8, (dist < 0) & ~np.isin(dist, (-1, -4, -8)),
+        np.log1p(between), opp_between,
+    ]
+    return {name: np.asarray(c, dtype=np.float64) for name, c in zip(PAIR_FEATURE_GROUPS["layout"], columns)}
+
+
+def _gene_pair_features(t: _GeneTable, pairs: Sequence[GenePair], ia: np.ndarray, ib: np.ndarray,
+                        no_opposite_between: np.ndarray) -> dict:
+    """Lengths, directon, codon usage, GC and Shine-Dalgarno of the pair's genes (upstream / downstream order)."""
     strand_a = np.array([p.gene_a.strand for p in pairs])
     strand_b = np.array([p.gene_b.strand for p in pairs])
     up = np.where(strand_a > 0, ia, ib)
     down = np.where(strand_a > 0, ib, ia)
+    lengths = np.array([g.length for g in t.genes], dtype=np.float64)
+    same_run = (strand_a == strand_b) & (t.run_id[ia] == t.run_id[ib]) & no_opposite_between
+    size = np.where(same_run, t.run_size[ia], 0)
+    before = np.where(same_run, np.minimum(t.rank[ia], t.rank[ib]), 0)
+    after = np.maximum(np.where(same_run, size - 2 - before, 0), 0)
+    rel = np.where(same_run & (size > 2), before / np.maximum(size - 2, 1), 0.0)
+    columns = [
+        np.log(lengths[up]), np.log(lengths[down]),
+        same_run.astype(float), np.log1p(size), np.log1p(before), np.log1p(after), rel,
+        _cosine_rows(t.codon_freq[ia], t.codon_freq[ib]), t.codon_cos_genome[up], t.codon_cos_genome[down],
+        np.abs(t.gc[ia] - t.gc[ib]), np.abs(t.gc3[ia] - t.gc3[ib]),
+        (t.gc[up] - t.gc_mean) / t.gc_sd, (t.gc[down] - t.gc_mean) / t.gc_sd,
+        (t.gc3[up] - t.gc3_mean) / t.gc3_sd, (t.gc3[down] - t.gc3_mean) / t.gc3_sd,
+        t.rbs[down, 0], t.rbs[down, 1], t.rbs[down, 2], t.rbs[down, 3],
+    ]
+    return dict(zip(PAIR_FEATURE_GROUPS["genes"], columns))
 
-    term_regions, prom_regions, cores = [], [], []
-    for p in pairs:
-        scaffold = genome.scaffolds[p.scaffold]
-        term, prom, core = _pair_regions(seqs, p, scaffold.length, scaffold.circular)
-        term_regions.append(term)
-        prom_regions.append(prom)
-        cores.append(core)
 
-    # terminator: fold the pairs' regions and a shuffled background in one pool
-    background = _shuffled(term_regions, min(N_BACKGROUND, max(50, 4 * n)), seed=1) if fold else []
-    if fold:
-        folded = _run_folds([_rna(r) for r in term_regions + background], threads, progress, [n])
-    else:
-        folded = np.zeros((n, 3))
-        if progress:
-            progress(n)
+def _terminator_features(term_regions: list[np.ndarray], threads: int, progress: Progress | None) -> dict:
+    """Fold the pairs' terminator regions and a shuffled background in one pool; z-scores against it."""
+    n = len(term_regions)
+    threads = (os.cpu_count() or 1) if threads == 0 else max(1, threads)
+    background = _shuffled(term_regions, min(N_BACKGROUND, max(50, 4 * n)), seed=1)
+    folded = _run_folds([_rna(r) for r in term_regions + background], threads, progress, [n])
     term, term_bg = folded[:n], folded[n:]
     term_len = np.array([len(r) for r in term_regions], dtype=np.float64)
     bg_len = np.array([len(r) for r in background], dtype=np.float64)
@@ -754,61 +865,24 @@ def pair_context_features(
         tscore_z = _zscore(term_len, term[:, 1], _fit_background(bg_len, term_bg[:, 1]), 0.25)
     else:
         mfe_z = tscore_z = np.zeros(n)
+    return dict(zip(PAIR_FEATURE_GROUPS["terminator"], [term[:, 0], term[:, 1], term[:, 2], mfe_z, tscore_z]))
 
-    # promoter: PWM against the genome's composition, z against shuffled promoter regions
-    prom = _promoter_scores(prom_regions, seqs.composition)
+
+def _promoter_features(prom_regions: list[np.ndarray], composition: np.ndarray) -> dict:
+    """Sigma-70 PWM score against the genome's composition, z against shuffled promoter regions."""
+    prom = _promoter_scores(prom_regions, composition)
     prom_bg_regions = _shuffled(prom_regions, N_BACKGROUND_PROMOTER, seed=2)
     if prom_bg_regions:
-        prom_bg = _promoter_scores(prom_bg_regions, seqs.composition)
+        prom_bg = _promoter_scores(prom_bg_regions, composition)
         prom_len = np.array([len(r) for r in prom_regions], dtype=np.float64)
         prom_bg_len = np.array([len(r) for r in prom_bg_regions], dtype=np.float64)
         prom_z = _zscore(prom_len, prom, _fit_background(prom_bg_len, prom_bg), 0.25)
     else:
-        prom_z = np.zeros(n)
-
-    # genes between (listed pairs) on the other strand
-    between = np.array([p.genes_between for p in pairs], dtype=np.float64)
-    opp_between = np.zeros(n)
-    for k, p in enumerate(pairs):
-        if p.genes_between > 0 and ib[k] > ia[k]:
-            inner = t.genes[ia[k] + 1 : ib[k]]
-            opp_between[k] = float(any(g.strand != p.gene_a.strand for g in inner))
-
-    dist = np.array([p.distance for p in pairs], dtype=np.float64)
-    clipped = np.clip(dist, -100, 1000)
-    same = strand_a == strand_b
-    lengths = np.array([g.length for g in t.genes], dtype=np.float64)
-
-    same_run = same & (t.run_id[ia] == t.run_id[ib]) & (opp_between == 0)
-    size = np.where(same_run, t.run_size[ia], 0)
-    before = np.where(same_run, np.minimum(t.rank[ia], t.rank[ib]), 0)
-    after = np.where(same_run, size - 2 - before, 0)
-    after = np.maximum(after, 0)
-    rel = np.where(same_run & (size > 2), before / np.maximum(size - 2, 1), 0.0)
-
-    ig_gc = np.array([(_IS_GC[c].sum() / max((c < 4).sum(), 1)) if (c < 4).any() else seqs.gc for c in cores])
-
-    cols = [
-        same.astype(float), ((strand_a > 0) & (strand_b < 0)).astype(float), ((strand_a < 0) & (strand_b > 0)).astype(float),
-        clipped, np.sign(clipped) * np.log1p(np.abs(clipped)),
-        (dist == -1).astype(float), (dist == -4).astype(float), (dist == -8).astype(float),
-        ((dist < 0) & ~np.isin(dist, (-1, -4, -8))).astype(float),
-        np.log1p(between), opp_between,
-        np.log(lengths[up]), np.log(lengths[down]),
-        same_run.astype(float), np.log1p(size), np.log1p(before), np.log1p(after), rel,
-        _cosine_rows(t.codon_freq[ia], t.codon_freq[ib]), t.codon_cos_genome[up], t.codon_cos_genome[down],
-        np.abs(t.gc[ia] - t.gc[ib]), np.abs(t.gc3[ia] - t.gc3[ib]),
-        (t.gc[up] - t.gc_mean) / t.gc_sd, (t.gc[down] - t.gc_mean) / t.gc_sd,
-        (t.gc3[up] - t.gc3_mean) / t.gc3_sd, (t.gc3[down] - t.gc3_mean) / t.gc3_sd,
-        ig_gc - seqs.gc,
-        t.rbs[down, 0], t.rbs[down, 1], t.rbs[down, 2], t.rbs[down, 3],
-        term[:, 0], term[:, 1], term[:, 2], mfe_z, tscore_z,
-        prom, prom_z,
-    ]
-    return np.stack(cols, axis=1).astype(np.float32)
+        prom_z = np.zeros(len(prom_regions))
+    return {"prom_score": prom, "prom_z": prom_z}
 
 
 __all__ = [
     "PROTEIN_FEATURES", "GENE_CONTEXT_FEATURES", "PAIR_CONTEXT_FEATURES",
-    "protein_descriptors", "gene_context_features", "pair_context_features",
+    "PAIR_FEATURE_GROUPS", "protein_descriptors", "gene_context_features", "pair_context_features",
 ]
