@@ -20,127 +20,16 @@ Choices the paper leaves open, made here:
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .errors import DataError, UsageError
+from .fusion import ABLATIONS, ARCHS, FusionConfig  # noqa: F401  (the configuration is torch-free, in fusion.py)
 from .metrics import EXPERTS  # expert order of the router weights (columns of ``FusionOutput.router_weights``)
-
-ARCHS = ("microfuse", "concat", "protein", "context")
-
-#: The paper's named ablations: the switches each one turns off (everything else stays as in the full model).
-ABLATIONS: dict[str, dict[str, bool]] = {
-    "full": {},
-    "no_disagreement_weighting": {"disagreement_weighting": False},
-    "no_interaction_experts": {"interaction_experts": False},
-    "no_conflict_expert": {"conflict_expert": False},
-    "no_supcon": {"supcon": False},
-    "ce_only": {"supcon": False, "xmod": False},
-    "no_xmod": {"xmod": False},
-}
-
-
-@dataclass
-class FusionConfig:
-    """Architecture and loss settings of a fusion head.
-
-    Attributes:
-        arch: ``microfuse`` (the four-expert mixture), ``concat`` (MLP on [x_p; x_b]), ``protein`` or ``context``
-            (MLP on one view).
-        protein_dim: width of the protein view (3072 for ProstT5 pairs); ``None`` = taken from the data by
-            ``training.train``.
-        context_dim: width of the genome-context view (960 for Bacformer pairs); ``None`` = from the data.
-        hidden: d, the width of projections, experts and the fused vector h.
-        dropout: dropout after projections, inside experts and in the classifier.
-        lambda_xmod, lambda_supcon: weights of the two contrastive terms in the loss.
-        tau_xmod, tau_supcon: their temperatures.
-        disagreement_weighting: weight each supervised-contrastive anchor by 1 - cos(z_p, z_b).
-        interaction_experts: keep the agreement and conflict experts (off: protein + context experts only).
-        conflict_expert: keep the conflict expert.
-        supcon: add the supervised contrastive loss on h.
-        xmod: add the cross-modal InfoNCE loss between z_p and z_b.
-    """
-
-    arch: str = "microfuse"
-    protein_dim: Optional[int] = None
-    context_dim: Optional[int] = None
-    hidden: int = 512
-    dropout: float = 0.2
-    lambda_xmod: float = 0.02
-    lambda_supcon: float = 0.03
-    tau_xmod: float = 0.12
-    tau_supcon: float = 0.15
-    disagreement_weighting: bool = True
-    interaction_experts: bool = True
-    conflict_expert: bool = True
-    supcon: bool = True
-    xmod: bool = True
-
-    @classmethod
-    def ablation(cls, name: str, **overrides: Any) -> "FusionConfig":
-        """The config of one of the paper's ablations (see ``ABLATIONS``), other fields from ``overrides``."""
-        try:
-            switches = ABLATIONS[name]
-        except KeyError:
-            raise UsageError(f"unknown ablation {name!r}; choose from {', '.join(ABLATIONS)}") from None
-        return cls(**{**overrides, **switches})
-
-    @property
-    def uses_protein(self) -> bool:
-        return self.arch != "context"
-
-    @property
-    def uses_context(self) -> bool:
-        return self.arch != "protein"
-
-    def active_experts(self) -> tuple[bool, bool, bool, bool]:
-        """Which of (protein, context, agreement, conflict) the router may choose."""
-        inter = self.interaction_experts
-        return (True, True, inter, inter and self.conflict_expert)
-
-    def validate(self) -> "FusionConfig":
-        """Raise ``UsageError`` for an impossible setting; returns self."""
-        if self.arch not in ARCHS:
-            raise UsageError(f"unknown architecture {self.arch!r}; choose from {', '.join(ARCHS)}")
-        for name in ("protein_dim", "context_dim"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
-                raise UsageError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.hidden, int) or self.hidden <= 0:
-            raise UsageError(f"hidden must be a positive integer, got {self.hidden!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
-        for name in ("lambda_xmod", "lambda_supcon"):
-            if getattr(self, name) < 0:
-                raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("tau_xmod", "tau_supcon"):
-            if getattr(self, name) <= 0:
-                raise UsageError(f"{name} must be > 0, got {getattr(self, name)}")
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Any) -> "FusionConfig":
-        """Rebuild from ``to_dict()`` output; any missing/unknown key or bad value raises ``DataError``."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        if not isinstance(data, dict):
-            raise DataError("model config is not a JSON object")
-        if set(data) != names:
-            missing = sorted(names - set(data))
-            unknown = sorted(set(data) - names)
-            raise DataError(f"model config has missing keys {missing} / unknown keys {unknown}")
-        try:
-            return cls(**data).validate()
-        except (UsageError, TypeError) as exc:
-            raise DataError(f"invalid model config: {exc}") from None
-
 
 @dataclass
 class FusionOutput:

@@ -40,16 +40,25 @@ class Scores:
         return (self.probability >= self.threshold).astype(np.int64)
 
 
-def load_model(path: str | Path | None, device: str = "cpu"):
-    """A model folder written by `train` (the packaged default when ``path`` is None)."""
-    from .training import load_model as _load
+def load_model(path: str | Path | None):
+    """A model folder written by `train` (the packaged default when ``path`` is None), ready to score.
+
+    Fusion heads and their baselines load as numpy ``fusion.FusionHead`` (no torch import); a distance baseline
+    as ``training.DistanceBaseline``.
+    """
+    from .fusion import FusionHead, read_model_dir
 
     folder = Path(path) if path is not None else DEFAULT_MODEL
     if not folder.is_dir():
         if path is None:
             raise DataError(f"the default model is missing from the installation ({folder}); reinstall microfuse")
         raise DataError(f"{folder}: no such model folder")
-    return _load(folder, device=device)
+    config, _ = read_model_dir(folder)
+    if config["model"].get("arch") == "distance":
+        from .training import load_model as load_any
+
+        return load_any(folder)
+    return FusionHead.load(folder)
 
 
 def model_views(model) -> dict:

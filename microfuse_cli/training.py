@@ -30,24 +30,8 @@ from . import __version__
 from .errors import DataError, UsageError
 from .io import atomic_directory
 from .metrics import EXPERTS, auroc, auprc, binary_metrics, choose_threshold, router_weight_means
+from .fusion import CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, Prediction, read_model_dir
 from .model import FusionConfig, FusionModel, total_loss
-
-FORMAT = "microfuse-model"
-FORMAT_VERSION = 1
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-_CONFIG_KEYS = {
-    "format",
-    "format_version",
-    "microfuse_version",
-    "model",
-    "train",
-    "threshold",
-    "standardisation",
-    "history",
-    "metrics",
-    "extra",
-}
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 Progress = Callable[[dict], None]
@@ -104,25 +88,6 @@ class TrainConfig:
             return cls(**data)
         except TypeError as exc:  # pragma: no cover - keys already checked
             raise DataError(f"invalid train config: {exc}") from None
-
-
-@dataclass
-class Prediction:
-    """Per-pair outputs as numpy arrays.
-
-    Attributes:
-        probability: (n,) probability of being in one operon.
-        router_weights: (n, 4) expert weights (protein, context, agreement, conflict); one-hot for single-view
-            baselines, NaN for the concat baseline, ``None`` for the distance baseline.
-        fused: (n, d) fused vector h (``None`` for the distance baseline or when not requested).
-    """
-
-    probability: np.ndarray
-    router_weights: Optional[np.ndarray] = None
-    fused: Optional[np.ndarray] = None
-
-    def labels(self, threshold: float) -> np.ndarray:
-        return (self.probability >= threshold).astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -262,52 +227,9 @@ def _write_model_dir(path, tensors: dict[str, torch.Tensor], config: dict[str, A
 
 
 def _read_model_dir(path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Config and tensors of a model directory; anything unexpected raises a one-line ``DataError``."""
-    folder = Path(path)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: not a model directory")
-    for name in (CONFIG_FILE, WEIGHTS_FILE):
-        if not (folder / name).is_file():
-            raise DataError(f"{folder}: not a microfuse model (missing {name})")
-    try:
-        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, OSError) as exc:
-        raise DataError(f"{folder / CONFIG_FILE}: not valid JSON ({type(exc).__name__})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise DataError(f"{folder / CONFIG_FILE}: not a microfuse model config")
-    if config.get("format_version") != FORMAT_VERSION:
-        raise DataError(
-            f"{folder / CONFIG_FILE}: model format version {config.get('format_version')!r} is not supported "
-            f"(this microfuse reads version {FORMAT_VERSION})"
-        )
-    if set(config) != _CONFIG_KEYS:
-        missing = sorted(_CONFIG_KEYS - set(config))
-        unknown = sorted(set(config) - _CONFIG_KEYS)
-        raise DataError(f"{folder / CONFIG_FILE}: missing keys {missing} / unknown keys {unknown}")
-    if not isinstance(config["model"], dict) or "arch" not in config["model"]:
-        raise DataError(f"{folder / CONFIG_FILE}: no model architecture")
-    threshold = config["threshold"]
-    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not math.isfinite(threshold):
-        raise DataError(f"{folder / CONFIG_FILE}: invalid threshold {threshold!r}")
-    if not isinstance(config["extra"], dict) or not isinstance(config["metrics"], dict):
-        raise DataError(f"{folder / CONFIG_FILE}: 'extra' and 'metrics' must be JSON objects")
-    if not isinstance(config["history"], list):
-        raise DataError(f"{folder / CONFIG_FILE}: 'history' must be a list")
-
-    from safetensors import safe_open
-
-    tensors: dict[str, torch.Tensor] = {}
-    try:
-        with safe_open(str(folder / WEIGHTS_FILE), framework="pt", device="cpu") as handle:
-            for key in handle.keys():
-                tensors[key] = handle.get_tensor(key)
-    except Exception as exc:  # safetensors raises its own SafetensorError, OSError, ValueError, ...
-        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise DataError(f"{folder / WEIGHTS_FILE}: not a valid safetensors file, truncated or corrupted ({reason})") from None
-    for key, t in tensors.items():
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise DataError(f"{folder / WEIGHTS_FILE}: tensor {key!r} contains NaN or infinite values")
-    return config, tensors
+    """Config and tensors of a model directory (``fusion.read_model_dir``, as torch tensors)."""
+    config, arrays = read_model_dir(path)
+    return config, {key: torch.from_numpy(np.array(array)) for key, array in arrays.items()}
 
 
 # --------------------------------------------------------------------------------------------------

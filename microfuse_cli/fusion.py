@@ -1,0 +1,404 @@
+"""The fusion head without torch: its configuration, its on-disk format and numpy inference.
+
+``score`` applies a trained head to a genome's pairs; importing torch for that costs more CPU time (about 2.5 s)
+than calling the genes of E. coli, so inference here is numpy, reading the same ``model.safetensors`` +
+``config.json`` that ``training`` writes. Training (and the GPU) stays with torch (``model.py``, ``training.py``);
+a test holds the two forward passes equal on every architecture and ablation.
+
+The forward pass mirrors ``model.FusionModel`` in float64: standardise with the stored training-split statistics,
+``LayerNorm -> Linear -> GELU`` projections, the four experts weighted by the router's softmax (removed experts
+masked out), the classifier. GELU is the exact erf form, as torch's default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .errors import DataError, UsageError
+from .metrics import EXPERTS
+
+FORMAT = "microfuse-model"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+CONFIG_KEYS = {
+    "format", "format_version", "microfuse_version", "model", "train", "threshold", "standardisation", "history",
+    "metrics", "extra",
+}
+#: LayerNorm's epsilon (torch's default, which ``model.FusionModel`` uses).
+LAYER_NORM_EPS = 1e-5
+
+ARCHS = ("microfuse", "concat", "protein", "context")
+
+#: The paper's named ablations: the switches each one turns off (everything else stays as in the full model).
+ABLATIONS: dict[str, dict[str, bool]] = {
+    "full": {},
+    "no_disagreement_weighting": {"disagreement_weighting": False},
+    "no_interaction_experts": {"interaction_experts": False},
+    "no_conflict_expert": {"conflict_expert": False},
+    "no_supcon": {"supcon": False},
+    "ce_only": {"supcon": False, "xmod": False},
+    "no_xmod": {"xmod": False},
+}
+
+
+@dataclass
+class FusionConfig:
+    """Architecture and loss settings of a fusion head.
+
+    Attributes:
+        arch: ``microfuse`` (the four-expert mixture), ``concat`` (MLP on [x_p; x_b]), ``protein`` or ``context``
+            (MLP on one view).
+        protein_dim: width of the protein view (3072 for ProstT5 pairs); ``None`` = taken from the data by
+            ``training.train``.
+        context_dim: width of the genome-context view (960 for Bacformer pairs); ``None`` = from the data.
+        hidden: d, the width of projections, experts and the fused vector h.
+        dropout: dropout after projections, inside experts and in the classifier.
+        lambda_xmod, lambda_supcon: weights of the two contrastive terms in the loss.
+        tau_xmod, tau_supcon: their temperatures.
+        disagreement_weighting: weight each supervised-contrastive anchor by 1 - cos(z_p, z_b).
+        interaction_experts: keep the agreement and conflict experts (off: protein + context experts only).
+        conflict_expert: keep the conflict expert.
+        supcon: add the supervised contrastive loss on h.
+        xmod: add the cross-modal InfoNCE loss between z_p and z_b.
+    """
+
+    arch: str = "microfuse"
+    protein_dim: Optional[int] = None
+    context_dim: Optional[int] = None
+    hidden: int = 512
+    dropout: float = 0.2
+    lambda_xmod: float = 0.02
+    lambda_supcon: float = 0.03
+    tau_xmod: float = 0.12
+    tau_supcon: float = 0.15
+    disagreement_weighting: bool = True
+    interaction_experts: bool = True
+    conflict_expert: bool = True
+    supcon: bool = True
+    xmod: bool = True
+
+    @classmethod
+    def ablation(cls, name: str, **overrides: Any) -> "FusionConfig":
+        """The config of one of the paper's ablations (see ``ABLATIONS``), other fields from ``overrides``."""
+        try:
+            switches = ABLATIONS[name]
+        except KeyError:
+            raise UsageError(f"unknown ablation {name!r}; choose from {', '.join(ABLATIONS)}") from None
+        return cls(**{**overrides, **switches})
+
+    @property
+    def uses_protein(self) -> bool:
+        return self.arch != "context"
+
+    @property
+    def uses_context(self) -> bool:
+        return self.arch != "protein"
+
+    def active_experts(self) -> tuple[bool, bool, bool, bool]:
+        """Which of (protein, context, agreement, conflict) the router may choose."""
+        inter = self.interaction_experts
+        return (True, True, inter, inter and self.conflict_expert)
+
+    def validate(self) -> "FusionConfig":
+        """Raise ``UsageError`` for an impossible setting; returns self."""
+        if self.arch not in ARCHS:
+            raise UsageError(f"unknown architecture {self.arch!r}; choose from {', '.join(ARCHS)}")
+        for name in ("protein_dim", "context_dim"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+                raise UsageError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.hidden, int) or self.hidden <= 0:
+            raise UsageError(f"hidden must be a positive integer, got {self.hidden!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("lambda_xmod", "lambda_supcon"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("tau_xmod", "tau_supcon"):
+            if getattr(self, name) <= 0:
+                raise UsageError(f"{name} must be > 0, got {getattr(self, name)}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "FusionConfig":
+        """Rebuild from ``to_dict()`` output; any missing/unknown key or bad value raises ``DataError``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(data, dict):
+            raise DataError("model config is not a JSON object")
+        if set(data) != names:
+            missing = sorted(names - set(data))
+            unknown = sorted(set(data) - names)
+            raise DataError(f"model config has missing keys {missing} / unknown keys {unknown}")
+        try:
+            return cls(**data).validate()
+        except (UsageError, TypeError) as exc:
+            raise DataError(f"invalid model config: {exc}") from None
+
+
+@dataclass
+class Prediction:
+    """Per-pair outputs as numpy arrays.
+
+    Attributes:
+        probability: (n,) probability of being in one operon.
+        router_weights: (n, 4) expert weights (protein, context, agreement, conflict); one-hot for single-view
+            baselines, NaN for the concat baseline, ``None`` for the distance baseline.
+        fused: (n, d) fused vector h (``None`` for the distance baseline or when not requested).
+    """
+
+    probability: np.ndarray
+    router_weights: Optional[np.ndarray] = None
+    fused: Optional[np.ndarray] = None
+
+    def labels(self, threshold: float) -> np.ndarray:
+        return (self.probability >= threshold).astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------------
+# the on-disk format
+
+
+def read_model_dir(path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Config and arrays of a model directory; anything unexpected raises a one-line ``DataError``.
+
+    The weights are read with ``safetensors`` (no pickle: opening an untrusted model runs no code).
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a model directory")
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (folder / name).is_file():
+            raise DataError(f"{folder}: not a microfuse model (missing {name})")
+    try:
+        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, OSError) as exc:
+        raise DataError(f"{folder / CONFIG_FILE}: not valid JSON ({type(exc).__name__})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise DataError(f"{folder / CONFIG_FILE}: not a microfuse model config")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise DataError(
+            f"{folder / CONFIG_FILE}: model format version {config.get('format_version')!r} is not supported "
+            f"(this microfuse reads version {FORMAT_VERSION})"
+        )
+    if set(config) != CONFIG_KEYS:
+        missing = sorted(CONFIG_KEYS - set(config))
+        unknown = sorted(set(config) - CONFIG_KEYS)
+        raise DataError(f"{folder / CONFIG_FILE}: missing keys {missing} / unknown keys {unknown}")
+    if not isinstance(config["model"], dict) or "arch" not in config["model"]:
+        raise DataError(f"{folder / CONFIG_FILE}: no model architecture")
+    threshold = config["threshold"]
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not math.isfinite(threshold):
+        raise DataError(f"{folder / CONFIG_FILE}: invalid threshold {threshold!r}")
+    if not isinstance(config["extra"], dict) or not isinstance(config["metrics"], dict):
+        raise DataError(f"{folder / CONFIG_FILE}: 'extra' and 'metrics' must be JSON objects")
+    if not isinstance(config["history"], list):
+        raise DataError(f"{folder / CONFIG_FILE}: 'history' must be a list")
+
+    from safetensors import safe_open
+
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with safe_open(str(folder / WEIGHTS_FILE), framework="np") as handle:
+            for key in handle.keys():
+                arrays[key] = handle.get_tensor(key)
+    except Exception as exc:  # safetensors raises its own SafetensorError, OSError, ValueError, ...
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise DataError(f"{folder / WEIGHTS_FILE}: not a valid safetensors file, truncated or corrupted ({reason})") from None
+    for key, array in arrays.items():
+        if array.dtype.kind == "f" and not bool(np.isfinite(array).all()):
+            raise DataError(f"{folder / WEIGHTS_FILE}: tensor {key!r} contains NaN or infinite values")
+    return config, arrays
+
+
+def parameter_shapes(config: FusionConfig) -> dict[str, tuple[int, ...]]:
+    """Name and shape of every saved tensor of a fusion head with ``config`` (``FusionModel.state_dict()``)."""
+    d = config.hidden
+    shapes: dict[str, tuple[int, ...]] = {}
+    for view, dim, used in (("protein", config.protein_dim, config.uses_protein),
+                            ("context", config.context_dim, config.uses_context)):
+        if used:
+            shapes[f"{view}_mean"] = shapes[f"{view}_std"] = (dim,)
+
+    def projection(prefix: str, in_dim: int) -> None:
+        shapes.update({f"{prefix}.0.weight": (in_dim,), f"{prefix}.0.bias": (in_dim,),
+                       f"{prefix}.1.weight": (d, in_dim), f"{prefix}.1.bias": (d,)})
+
+    def mlp(prefix: str, in_dim: int, out_dim: int) -> None:
+        shapes.update({f"{prefix}.0.weight": (d, in_dim), f"{prefix}.0.bias": (d,),
+                       f"{prefix}.3.weight": (out_dim, d), f"{prefix}.3.bias": (out_dim,)})
+
+    if config.arch == "microfuse":
+        projection("proj_protein", config.protein_dim)
+        projection("proj_context", config.context_dim)
+        for name, width in zip(EXPERTS, (d, d, 2 * d, 2 * d)):
+            mlp(f"experts.{name}", width, d)
+        shapes.update({"router.0.weight": (d, 4 * d), "router.0.bias": (d,),
+                       "router.2.weight": (len(EXPERTS), d), "router.2.bias": (len(EXPERTS),)})
+    else:
+        in_dim = {"protein": config.protein_dim, "context": config.context_dim,
+                  "concat": (config.protein_dim or 0) + (config.context_dim or 0)}[config.arch]
+        projection("proj", in_dim)
+        shapes.update({"body.0.weight": (d, d), "body.0.bias": (d,)})
+    mlp("classifier", d, 1)
+    return shapes
+
+
+# --------------------------------------------------------------------------------------------------
+# numpy inference
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    from scipy.special import erf  # imported by FusionHead.load already, off the critical path of `score`
+
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+
+
+class FusionHead:
+    """A trained fusion head (or MLP baseline) applied with numpy; what ``score`` loads.
+
+    Attributes:
+        config: the architecture.
+        threshold: decision threshold chosen on validation.
+        metrics, extra: as saved by ``training.TrainedModel`` (``extra`` holds the views and context columns).
+    """
+
+    def __init__(self, config: FusionConfig, weights: dict[str, np.ndarray], threshold: float,
+                 metrics: Optional[dict] = None, extra: Optional[dict] = None) -> None:
+        self.config = config
+        self.threshold = float(threshold)
+        self.metrics = dict(metrics or {})
+        self.extra = dict(extra or {})
+        self._w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
+
+    @property
+    def arch(self) -> str:
+        return self.config.arch
+
+    @classmethod
+    def load(cls, path) -> "FusionHead":
+        """Open a model directory written by ``training.TrainedModel.save`` (not a distance baseline)."""
+        import importlib
+
+        importlib.import_module("scipy.special")  # for _gelu: ~0.3 s, paid here, where `score` hides it behind pyrodigal
+
+        folder = Path(path)
+        config, arrays = read_model_dir(folder)
+        if config["model"].get("arch") == "distance":
+            raise DataError(f"{folder}: holds a distance baseline, not a fusion model")
+        model_config = FusionConfig.from_dict(config["model"])
+        try:
+            model_config.validate()
+            if model_config.uses_protein and model_config.protein_dim is None or \
+                    model_config.uses_context and model_config.context_dim is None:
+                raise UsageError("the view widths are not set")
+        except UsageError as exc:
+            raise DataError(f"{folder / CONFIG_FILE}: {exc}") from None
+        expected = parameter_shapes(model_config)
+        if set(arrays) != set(expected):
+            missing = sorted(set(expected) - set(arrays))[:3]
+            unknown = sorted(set(arrays) - set(expected))[:3]
+            raise DataError(f"{folder / WEIGHTS_FILE}: tensors do not match the config (missing {missing}, "
+                            f"unknown {unknown})")
+        for key, shape in expected.items():
+            got = arrays[key]
+            if tuple(got.shape) != shape or got.dtype != np.float32:
+                raise DataError(f"{folder / WEIGHTS_FILE}: tensor {key!r} is {got.dtype} {tuple(got.shape)}, "
+                                f"the config needs float32 {shape}")
+        return cls(model_config, arrays, config["threshold"], config["metrics"], config["extra"])
+
+    def _linear(self, prefix: str, x: np.ndarray) -> np.ndarray:
+        return x @ self._w[f"{prefix}.weight"].T + self._w[f"{prefix}.bias"]
+
+    def _projection(self, prefix: str, x: np.ndarray) -> np.ndarray:
+        mean = x.mean(axis=1, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=1, keepdims=True)
+        normed = (x - mean) / np.sqrt(var + LAYER_NORM_EPS) * self._w[f"{prefix}.0.weight"] + self._w[f"{prefix}.0.bias"]
+        return _gelu(self._linear(f"{prefix}.1", normed))
+
+    def _mlp(self, prefix: str, x: np.ndarray) -> np.ndarray:
+        return self._linear(f"{prefix}.3", _gelu(self._linear(f"{prefix}.0", x)))
+
+    def _standardise(self, x: Optional[np.ndarray], name: str) -> np.ndarray:
+        if x is None:
+            raise DataError(f"the {self.arch} model needs the {name} view")
+        x = np.asarray(x)
+        mean = self._w[f"{name}_mean"]
+        if x.ndim != 2 or x.shape[1] != mean.shape[0]:
+            raise DataError(f"{name} view has shape {tuple(x.shape)}, the model expects (n, {mean.shape[0]})")
+        x = x.astype(np.float64)
+        if not np.isfinite(x).all():
+            raise DataError(f"{name} view contains NaN or infinite values")
+        return (x - mean) / self._w[f"{name}_std"]
+
+    def forward(self, x_protein: Optional[np.ndarray], x_context: Optional[np.ndarray]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(logits, router weights, h) for raw (unstandardised) views."""
+        cfg = self.config
+        xp = self._standardise(x_protein, "protein") if cfg.uses_protein else None
+        xb = self._standardise(x_context, "context") if cfg.uses_context else None
+        if cfg.arch != "microfuse":
+            x = {"protein": xp, "context": xb}.get(cfg.arch)
+            if x is None:
+                x = np.concatenate([xp, xb], axis=1)
+            h = _gelu(self._linear("body.0", self._projection("proj", x)))
+            weights = np.zeros((len(h), len(EXPERTS)))
+            if cfg.arch == "concat":
+                weights[:] = np.nan
+            else:
+                weights[:, 0 if cfg.arch == "protein" else 1] = 1.0
+            return self._mlp("classifier", h)[:, 0], weights, h
+        if xp.shape[0] != xb.shape[0]:
+            raise DataError(f"protein view has {xp.shape[0]} rows but context view has {xb.shape[0]}")
+        z_p = self._projection("proj_protein", xp)
+        z_b = self._projection("proj_context", xb)
+        diff, prod = z_p - z_b, z_p * z_b
+        logits = self._linear("router.2", _gelu(self._linear("router.0", np.concatenate([z_p, z_b, np.abs(diff), prod],
+                                                                                          axis=1))))
+        active = np.array(cfg.active_experts())
+        logits = np.where(active, logits, -np.inf)
+        weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+        weights /= weights.sum(axis=1, keepdims=True)
+        inputs = {"protein": z_p, "context": z_b, "agreement": np.concatenate([prod, np.abs(prod)], axis=1),
+                  "conflict": np.concatenate([np.abs(diff), diff], axis=1)}
+        h = np.zeros_like(z_p)
+        for k, name in enumerate(EXPERTS):
+            if active[k]:  # removed experts are never evaluated
+                h += weights[:, k : k + 1] * self._mlp(f"experts.{name}", inputs[name])
+        return self._mlp("classifier", h)[:, 0], weights, h
+
+    def predict(self, x_protein: Optional[np.ndarray], x_context: Optional[np.ndarray], batch_size: int = 65536,
+                fused: bool = True) -> Prediction:
+        """Probabilities, router weights and (``fused=True``) h, ``batch_size`` pairs at a time."""
+        if batch_size < 1:
+            raise UsageError(f"batch size must be positive, got {batch_size}")
+        n = (x_protein if x_protein is not None else x_context).shape[0]
+        logits, weights, hs = [], [], []
+        for start in range(0, n, batch_size):
+            rows = slice(start, start + batch_size)
+            logit, weight, h = self.forward(None if x_protein is None else x_protein[rows],
+                                            None if x_context is None else x_context[rows])
+            logits.append(logit)
+            weights.append(weight.astype(np.float32))
+            if fused:
+                hs.append(h.astype(np.float32))
+        logit = np.concatenate(logits) if logits else np.zeros(0)
+        return Prediction(
+            probability=1.0 / (1.0 + np.exp(-logit)),
+            router_weights=np.concatenate(weights) if weights else np.zeros((0, len(EXPERTS)), np.float32),
+            fused=(np.concatenate(hs) if hs else np.zeros((0, self.config.hidden), np.float32)) if fused else None,
+        )
+
+
+__all__ = ["ABLATIONS", "ARCHS", "EXPERTS", "FusionConfig", "FusionHead", "Prediction", "parameter_shapes",
+           "read_model_dir"]
