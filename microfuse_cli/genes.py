@@ -55,8 +55,13 @@ def call_genes(
     genetic_code: int = 11,
     threads: int = 1,
     progress: Callable[[int], None] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> list[Gene]:
-    """Predict protein-coding genes on every scaffold; ids follow Prodigal (``<scaffold>_<n>``)."""
+    """Predict protein-coding genes on every scaffold; ids follow Prodigal (``<scaffold>_<n>``).
+
+    ``on_start`` is called just before pyrodigal starts: pyrodigal releases the GIL, so a caller can start other
+    Python work then (``score`` imports torch and loads its model) without slowing the Python work before it.
+    """
     import pyrodigal
 
     if mode not in ("auto", "single", "meta"):
@@ -67,6 +72,8 @@ def call_genes(
     if not records:
         raise DataError("no sequence to call genes on")
     finder = pyrodigal.GeneFinder(meta=(mode == "meta"), mask=True, closed=False)
+    if on_start is not None:
+        on_start()
     if mode == "single":
         training = [s.sequence.encode() for s in records]
         try:

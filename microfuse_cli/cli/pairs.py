@@ -21,13 +21,13 @@ def genome_options(func):
     return func
 
 
-def load_genome(run, input, fasta, mode, genetic_code, circular):
+def load_genome(run, input, fasta, mode, genetic_code, circular, on_gene_calling=None):
     """Read a genome, with a progress bar while pyrodigal calls genes."""
     from ..genome import read_genome
 
     with run.progress("calling genes", None, "contigs") as advance:
         genome = read_genome(input, fasta, mode=mode, genetic_code=genetic_code, threads=run.threads,
-                             circular=circular, progress=advance)
+                             circular=circular, progress=advance, on_gene_calling=on_gene_calling)
     log.info("%s: %d scaffolds, %d protein-coding genes (%s)", genome.name, len(genome.scaffolds),
              len(genome.genes), genome.gene_source)
     return genome

@@ -36,7 +36,8 @@ Examples:
 @click.option("--fused", type=click.Path(dir_okay=False), default=None,
               help="Write fused pair vectors (FILE.npy + FILE.ids.tsv) for `microfuse retrieve build`.")
 @click.option("--genome-name", default=None, help="Genome name in --fused ids (default: the input file name).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--device", default="auto", show_default=True,
+              help="Device of foundation-model views: auto, cpu, cuda or cuda:N (the fusion head runs in numpy).")
 @click.option("--offline", is_flag=True, help="Never touch the network when loading foundation models.")
 @click.option("--explain", is_flag=True,
               help="Add evidence columns: spacer_llr spacer_posterior (the spacer calibrated on this genome's own "
@@ -55,7 +56,6 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
     probability, operon_pair (0/1 at the threshold) and the router weights w_protein w_context w_agreement
     w_conflict.
     """
-    from ..embed import resolve_device
     from ..errors import UsageError
     from ..score import load_model
 
@@ -67,20 +67,31 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
         from ..comparative import ReferenceSet
 
         reference = ReferenceSet.load(reference_dir)
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    # torch's import and the model load overlap with reading the genome and calling genes (pyrodigal releases
-    # the GIL): on a bare assembly that is most of microfuse's own overhead
+    # torch's import and the model load (seconds of Python) run in a thread while pyrodigal calls genes, which
+    # releases the GIL; started earlier they would slow the Python parsing before it. ``start_loading`` is set
+    # when gene calling starts, or at once for inputs that need none.
+    start_loading = threading.Event()
+
+    def load():
+        start_loading.wait()
+        return load_model(model_dir)
+
     with ThreadPoolExecutor(1) as pool, stdin_as_file(input) as input:
-        model = pool.submit(lambda: load_model(model_dir, device=resolve_device(device)))
-        _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
-               model, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline,
-               run, explain=explain, reference=reference)
+        model = pool.submit(load)
+        try:
+            _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
+                   model, start_loading, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name,
+                   device, offline, run, explain=explain, reference=reference)
+        finally:
+            start_loading.set()  # never leave the loader waiting (an error before gene calling)
 
 
 def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
-           pending_model, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run,
-           explain=False, reference=None):
+           pending_model, start_loading, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name,
+           device, offline, run, explain=False, reference=None):
     from ..embed import Embeddings, ViewConfig, compute_embeddings
     from ..errors import UsageError
     from ..genome import sniff_format
@@ -90,7 +101,10 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
         write_operons_tsv, write_scores
 
     text = read_text(input)
-    if text.strip() and sniff_format(text, input) == "pairs":
+    kind = sniff_format(text, input) if text.strip() else None
+    if kind != "fasta":  # no gene calling to overlap with
+        start_loading.set()
+    if kind == "pairs":
         if embeddings is None:
             raise UsageError("a pairs TSV input needs --embeddings (from `microfuse embed`)")
         table = read_pairs(input)
@@ -99,7 +113,8 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
         emb = Embeddings.load(embeddings)
         model = pending_model.result()
     else:
-        genome = load_genome(run, input, fasta, mode, genetic_code, circular)
+        genome = load_genome(run, input, fasta, mode, genetic_code, circular, on_gene_calling=start_loading.set)
+        start_loading.set()
         pairs = select_pairs(run, genome, pair_list, operons, labels, label_rule, split, seed)
         model = pending_model.result()
         if embeddings is not None:
