@@ -236,3 +236,39 @@ def test_ecoli_membrane_proteins_have_tm_segments(ecoli):
     x = B.protein_descriptors([index.get(n).protein for n in names])
     tm = col(x, B.PROTEIN_FEATURES, "tm_segments")
     assert tm[0] >= 10 and tm[1] >= 8 and tm[2] == 0 and tm[3] == 0
+
+
+def test_ecoli_selected_columns_equal_the_full_matrix(ecoli):
+    """Asking for a subset computes only its groups but gives exactly the columns of the full matrix."""
+    genome, labelled, x, _ = ecoli
+    for columns in (["dist_clip", "strand_same", "opp_strand_between"], ["prom_z", "len_up_log", "ig_gc_dev"],
+                    ["term_tscore_z", "rbs_dg"]):
+        subset = B.pair_context_features(genome, labelled, columns=columns, threads=2)
+        full = x[:, [B.PAIR_CONTEXT_FEATURES.index(c) for c in columns]]
+        assert np.array_equal(subset, full), columns
+    with pytest.raises(DataError, match="unknown pair feature"):
+        B.pair_context_features(genome, labelled, columns=["dist_clip", "no_such_column"])
+
+
+def test_layout_columns_need_no_sequence(ecoli):
+    genome, labelled, x, _ = ecoli
+    bare = Genome(genome.name, {sid: Scaffold(s.id, s.length, None, s.circular) for sid, s in genome.scaffolds.items()},
+                  genome.genes, genome.gene_source)
+    layout = B.PAIR_FEATURE_GROUPS["layout"]
+    got = B.pair_context_features(bare, labelled, columns=layout)
+    assert np.array_equal(got, x[:, : len(layout)])
+    with pytest.raises(DataError, match="sequence"):
+        B.pair_context_features(bare, labelled, columns=["gc_absdiff"])
+
+
+def test_ecoli_charge_and_pi_equal_biopython(ecoli_genome):
+    """The vectorised isoelectric point gives Biopython's numbers for every E. coli protein."""
+    from Bio.SeqUtils.IsoelectricPoint import IsoelectricPoint
+
+    proteins = [g.protein for g in ecoli_genome.genes] + ["M", "PE", "XKD", "mkr"]
+    x = B.protein_descriptors(proteins)
+    want = np.array([(IsoelectricPoint(p.upper()).charge_at_pH(7.0), IsoelectricPoint(p.upper()).pi())
+                     for p in proteins], dtype=np.float32)
+    got = x[:, [B.PROTEIN_FEATURES.index("charge_ph7"), B.PROTEIN_FEATURES.index("pi")]]
+    assert np.array_equal(got, want)
+    assert 4.0 < want[:, 1].min() and want[:, 1].max() < 12.1 and want[:, 1].std() > 1
