@@ -16,6 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import DataError
+from .io import PathLike, read_text
 from .pairs import GenePair
 
 #: Spacers are compared on asinh(d / SCALE): linear around 0 (overlaps of -1/-4 stay distinct), log beyond.
@@ -151,3 +153,24 @@ def calibrate_by_group(all_pairs: Sequence[GenePair], query: Sequence[GenePair],
         model = models.get(name) or SpacerModel.fit(all_pairs)
         out[idx] = model.features([query[i] for i in idx])
     return out, models
+
+
+def read_groups(path: PathLike) -> dict[str, str]:
+    """A ``scaffold<TAB>bin`` table (DAS Tool / MetaBAT contig-to-bin style; ``#`` comments, no header needed).
+
+    Scaffolds it does not list are pooled together by ``calibrate_by_group`` (the unbinned rest of a sample).
+    """
+    groups: dict[str, str] = {}
+    for number, line in enumerate(read_text(path).split("\n"), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.rstrip().split("\t")
+        if len(fields) < 2 or not fields[0] or not fields[1]:
+            raise DataError(f"{path}: line {number}: expected 'scaffold<TAB>bin', got {line[:60]!r}")
+        scaffold, group = fields[0], fields[1]
+        if groups.get(scaffold, group) != group:
+            raise DataError(f"{path}: scaffold {scaffold!r} is in two bins ({groups[scaffold]!r}, {group!r})")
+        groups[scaffold] = group
+    if not groups:
+        raise DataError(f"{path}: no 'scaffold<TAB>bin' rows")
+    return groups

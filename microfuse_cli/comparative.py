@@ -415,17 +415,18 @@ def conserved_adjacency(genome: Genome, pairs: Sequence[GenePair], reference: Re
 
 
 def explain(genome: Genome, pairs: Sequence[GenePair], reference: ReferenceSet | None = None, *, threads: int = 1,
-            evalue: float = 1e-5, progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+            evalue: float = 1e-5, progress: Callable[[int], None] | None = None,
+            groups: dict[str, str] | None = None) -> dict[str, np.ndarray]:
     """The evidence columns of `score --explain`, aligned with ``pairs``.
 
     ``spacer_llr``/``spacer_posterior``: calibration.SpacerModel fitted on the genome's own adjacent pairs (no
-    labels). With a ``reference``: ``conserved_adjacency`` (weighted score) and ``conserved_genomes`` (count).
+    labels), or per bin (``groups``: scaffold -> bin). With a ``reference``: ``conserved_adjacency`` (weighted
+    score) and ``conserved_genomes`` (count).
     """
-    from .calibration import SpacerModel
+    from .calibration import calibrate_by_group
     from .pairs import adjacent_pairs
 
-    model = SpacerModel.fit(adjacent_pairs(genome))
-    features = model.features(pairs)
+    features, _ = calibrate_by_group(adjacent_pairs(genome), pairs, groups)
     columns: dict[str, np.ndarray] = {"spacer_llr": features[:, 0].astype(np.float64),
                                       "spacer_posterior": features[:, 1].astype(np.float64)}
     if reference is not None:

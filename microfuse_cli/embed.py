@@ -273,10 +273,12 @@ def compute_embeddings(
     threads: int = 1,
     stage: StageProgress | None = None,
     shard_dir: Path | None = None,
+    groups: dict[str, str] | None = None,
 ) -> Embeddings:
     """Compute the configured views for the genes of ``genome`` and the pair features of ``pairs``.
 
     ``shard_dir`` (with the foundation views) keeps finished shards so an interrupted run can resume.
+    ``groups`` (scaffold -> bin or genome) fits the spacer calibration per group instead of over the whole input.
     """
     stage = stage or (lambda description, total: (lambda n=1: None))
     genes = genome.genes
@@ -301,6 +303,8 @@ def compute_embeddings(
         "pairs_sha256": hashlib.sha256("\n".join(p.pair_id for p in pairs).encode()).hexdigest(),
         "device": device,
     }
+    if groups:
+        manifest["calibration_groups"] = len(set(groups.values()))
     protein, manifest["protein_view"] = _protein_view(proteins, config, device, threads, stage, shard_dir)
     gene_parts, pair_parts, context_info = [], [], {}
     gene_names: list[str] = []
@@ -321,7 +325,7 @@ def compute_embeddings(
             names = config.pair_columns
             if names is None:
                 names = _builtin_pair_names()
-            features = builtin_pair_features(genome, pairs, names, threads=threads, progress=advance)
+            features = builtin_pair_features(genome, pairs, names, threads=threads, progress=advance, groups=groups)
             pair_parts.append(features)
             pair_names += names
             context_info["builtin"] = {"gene_features": list(builtin.GENE_CONTEXT_FEATURES), "pair_features": names}
@@ -337,8 +341,9 @@ from .calibration import CALIBRATION_FEATURES as CALIBRATION_NAMES  # noqa: E402
 
 
 def builtin_pair_features(genome: Genome, pairs: Sequence[GenePair], columns: Sequence[str] | None = None, *,
-                          threads: int = 1, progress=None) -> np.ndarray:
-    """Builtin pair features plus the genome's own spacer calibration (fitted on all its adjacent pairs).
+                          threads: int = 1, progress=None, groups: dict[str, str] | None = None) -> np.ndarray:
+    """Builtin pair features plus the genome's own spacer calibration (fitted on all its adjacent pairs, or per
+    group of scaffolds: ``groups`` maps scaffold -> bin, unlisted scaffolds are pooled).
 
     ``columns`` (default: all of :func:`_builtin_pair_names`) selects and orders them; only what they need is
     computed.
@@ -352,7 +357,7 @@ def builtin_pair_features(genome: Genome, pairs: Sequence[GenePair], columns: Se
     values = dict(zip(plain, builtin.pair_context_features(genome, pairs, columns=plain, threads=threads,
                                                            progress=progress).T))
     if calibration:
-        matrix, _ = calibrate_by_group(adjacent_pairs(genome), pairs)
+        matrix, _ = calibrate_by_group(adjacent_pairs(genome), pairs, groups)
         values.update(zip(CALIBRATION_NAMES, matrix.T))
     if not columns:
         return np.zeros((len(pairs), 0), dtype=np.float32)

@@ -10,7 +10,7 @@ import click
 
 from . import cli
 from ._common import common_options, log
-from .pairs import genome_options, load_genome
+from .pairs import bins_option, genome_options, load_bins, load_genome
 
 
 def view_options(func):
@@ -119,9 +119,10 @@ Examples:
                    "--context-view; `default` = the packaged model.")
 @click.option("--float16", "half", is_flag=True, help="Store matrices as float16 (half the disk).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run, keeping finished shards.")
+@bins_option
 @common_options
 def embed(inputs, fasta, mode, genetic_code, circular, proteins, output, protein_view, context_view, protein_model,
-          context_model, esm_model, device, dtype, offline, batch_residues, model_dir, half, resume, run):
+          context_model, esm_model, device, dtype, offline, batch_residues, model_dir, half, resume, bins, run):
     """Compute the protein and genome-context views of every gene of INPUT.
 
     Writes protein.npy / context.npy (genes x dims, rows as in genes.tsv), pair_context.npy with pairs.tsv, and
@@ -156,7 +157,7 @@ def embed(inputs, fasta, mode, genetic_code, circular, proteins, output, protein
         shard_dir.mkdir(parents=True, exist_ok=True)
         try:
             embeddings = compute_embeddings(genome, pairs, config, threads=run.threads, stage=stage_progress(run),
-                                            shard_dir=shard_dir)
+                                            shard_dir=shard_dir, groups=load_bins(bins, genome))
             embeddings.save(target, dtype="float16" if half else "float32")
         except BaseException:
             for folder in (shard_dir, shard_dir.parent):  # nothing to resume from: leave no empty folder behind

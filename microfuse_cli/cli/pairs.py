@@ -21,6 +21,28 @@ def genome_options(func):
     return func
 
 
+def bins_option(func):
+    """--bins: fit the per-genome spacer calibration per bin of a metagenome."""
+    return click.option("--bins", type=click.Path(dir_okay=False), default=None,
+                        help="scaffold<TAB>bin table (e.g. DAS Tool contig2bin): fit the spacer calibration per bin; "
+                             "unlisted scaffolds are pooled (default: the whole input is one genome or sample).")(func)
+
+
+def load_bins(path, genome):
+    """The scaffold -> bin map of --bins (None without it); warns about scaffolds the genome lacks."""
+    if path is None:
+        return None
+    from ..calibration import read_groups
+
+    groups = read_groups(path)
+    unknown = [s for s in groups if s not in genome.scaffolds]
+    if unknown:
+        log.warning("%d scaffold(s) of %s are not in %s (e.g. %s)", len(unknown), path, genome.name, unknown[0])
+    log.info("spacer calibration per bin: %d bins over %d scaffolds", len(set(groups.values())),
+             len(groups) - len(unknown))
+    return groups
+
+
 def load_genome(run, input, fasta, mode, genetic_code, circular, on_gene_calling=None):
     """Read a genome, with a progress bar while pyrodigal calls genes."""
     from ..genome import read_genome

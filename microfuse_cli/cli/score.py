@@ -9,7 +9,7 @@ import click
 
 from . import cli
 from ._common import common_options, log, output_option
-from .pairs import genome_options, load_genome, pair_selection_options, select_pairs
+from .pairs import bins_option, genome_options, load_bins, load_genome, pair_selection_options, select_pairs
 
 
 @cli.command(epilog="""\b
@@ -45,10 +45,11 @@ Examples:
 @click.option("--reference", "reference_dir", type=click.Path(file_okay=False), default=None,
               help="Reference folder (`microfuse reference build`) searched with phmmer for conserved adjacency; "
                    "implies --explain.")
+@bins_option
 @common_options
 def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
           model_dir, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline,
-          explain, reference_dir, run):
+          explain, reference_dir, bins, run):
     """Probability that each adjacent gene pair of INPUT shares an operon, and the operons they form.
 
     INPUT is anything `microfuse pairs` reads (GFF3, GenBank, bare FASTA) or a pairs TSV with --embeddings.
@@ -84,14 +85,14 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
         try:
             _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
                    model, start_loading, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name,
-                   device, offline, run, explain=explain, reference=reference)
+                   device, offline, run, explain=explain, reference=reference, bins=bins)
         finally:
             start_loading.set()  # never leave the loader waiting (an error before gene calling)
 
 
 def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
            pending_model, start_loading, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name,
-           device, offline, run, explain=False, reference=None):
+           device, offline, run, explain=False, reference=None, bins=None):
     from ..embed import Embeddings, ViewConfig, compute_embeddings
     from ..errors import UsageError
     from ..genome import sniff_format
@@ -110,12 +111,14 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
         table = read_pairs(input)
         genome = genome_from_table(table, None, fasta, Path(input).name)
         pairs = table.pairs
+        groups = load_bins(bins, genome)
         emb = Embeddings.load(embeddings)
         model = pending_model.result()
     else:
         genome = load_genome(run, input, fasta, mode, genetic_code, circular, on_gene_calling=start_loading.set)
         start_loading.set()
         pairs = select_pairs(run, genome, pair_list, operons, labels, label_rule, split, seed)
+        groups = load_bins(bins, genome)
         model = pending_model.result()
         if embeddings is not None:
             emb = Embeddings.load(embeddings)
@@ -128,10 +131,11 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
                                       context_features=tuple(features) if features else None)
             from .embed import stage_progress
 
-            emb = compute_embeddings(genome, pairs, config, threads=run.threads, stage=stage_progress(run))
+            emb = compute_embeddings(genome, pairs, config, threads=run.threads, stage=stage_progress(run),
+                                     groups=groups)
     scores = score_pairs(model, emb, pairs, threshold=threshold, fused=fused is not None)
     operons_called = call_operons(genome, scores)
-    extra = _explain(run, genome, pairs, reference) if explain else None
+    extra = _explain(run, genome, pairs, reference, groups) if explain else None
     with atomic_output(output) as handle:
         write_scores(handle, scores, extra)
     if operons_gff:
@@ -146,15 +150,15 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
              int(scores.calls.sum()), scores.threshold, len(operons_called))
 
 
-def _explain(run, genome, pairs, reference):
+def _explain(run, genome, pairs, reference, groups=None):
     """--explain columns (comparative.explain), with a progress bar over the phmmer queries."""
     from ..comparative import explain
 
     if reference is None:
-        return explain(genome, pairs, threads=run.threads)
+        return explain(genome, pairs, threads=run.threads, groups=groups)
     n = len({g.id for p in pairs for g in (p.gene_a, p.gene_b)})
     with run.progress("phmmer vs reference", n, "proteins") as advance:
-        columns = explain(genome, pairs, reference, threads=run.threads, progress=advance)
+        columns = explain(genome, pairs, reference, threads=run.threads, progress=advance, groups=groups)
     log.info("conserved adjacency: %d of %d pairs conserved in at least one of %d reference genomes",
              int((columns["conserved_genomes"] > 0).sum()), len(pairs), len(reference.genomes))
     return columns
