@@ -290,7 +290,8 @@ class FusionHead:
         """Open a model directory written by ``training.TrainedModel.save`` (not a distance baseline)."""
         import importlib
 
-        importlib.import_module("scipy.special")  # for _gelu: ~0.3 s, paid here, where `score` hides it behind pyrodigal
+        # for _gelu: ~0.3 s, paid here, where `score` hides it behind pyrodigal
+        importlib.import_module("scipy.special")
 
         folder = Path(path)
         config, arrays = read_model_dir(folder)
@@ -323,7 +324,8 @@ class FusionHead:
     def _projection(self, prefix: str, x: np.ndarray) -> np.ndarray:
         mean = x.mean(axis=1, keepdims=True)
         var = ((x - mean) ** 2).mean(axis=1, keepdims=True)
-        normed = (x - mean) / np.sqrt(var + LAYER_NORM_EPS) * self._w[f"{prefix}.0.weight"] + self._w[f"{prefix}.0.bias"]
+        normed = (x - mean) / np.sqrt(var + LAYER_NORM_EPS)
+        normed = normed * self._w[f"{prefix}.0.weight"] + self._w[f"{prefix}.0.bias"]
         return _gelu(self._linear(f"{prefix}.1", normed))
 
     def _mlp(self, prefix: str, x: np.ndarray) -> np.ndarray:

@@ -128,7 +128,10 @@ def parse_fasta(text: str, path: PathLike) -> list[tuple[str, str, str]]:
             raise DataError(f"{path}: record {ident!r} has no sequence (truncated file?)")
         # bytes.translate deletes the allowed letters in C: a set() of a 5 Mbp string took longer than pyrodigal's
         # own parsing
-        bad = set(seq.encode().translate(None, _NUCLEOTIDE_BYTES).decode()) if seq.isascii() else set(seq) - _NUCLEOTIDES
+        if seq.isascii():
+            bad = set(seq.encode().translate(None, _NUCLEOTIDE_BYTES).decode())
+        else:
+            bad = set(seq) - _NUCLEOTIDES
         if bad:
             kind = "protein" if len(bad & set("EFILPQ")) >= 2 else "non-nucleotide"
             raise DataError(f"{path}: record {ident!r} holds {kind} characters ({''.join(sorted(bad))[:10]}): expected DNA")
