@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -61,6 +62,9 @@ class ViewConfig:
     #: Context columns a model will read (None = all); lets `score` skip costly features no model uses.
     context_features: tuple[str, ...] | None = None
 
+    def __post_init__(self):
+        check_device(self.device)
+
     @property
     def needs_gene_context(self) -> bool:
         return self.context_features is None or any(name.startswith(("a:", "b:")) for name in self.context_features)
@@ -86,6 +90,14 @@ class ViewConfig:
     @property
     def names(self) -> dict[str, str]:
         return {"protein": self.protein_view, "context": ",".join(self.context_views)}
+
+
+def check_device(device: str) -> str:
+    """Refuse a malformed device name without importing torch (the builtin views never resolve the device, so a
+    typo would otherwise go unnoticed)."""
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")
+    return device
 
 
 def resolve_device(device: str) -> str:

@@ -455,6 +455,11 @@ CASES: list[Case] = [
     Case("embeddings: 3-d array", {"emb": _emb("emb", arrays={"protein.npy": np.zeros((476, 40, 1), np.float32)})},
          SCORE_MG, 1, "does not match"),
     Case("embeddings: not a folder", {"emb/x": b""}, SCORE_MG.replace("{d}/emb", "{d}/emb/x"), 2, "is a file"),
+    # --- options the builtin views never use must still be checked (the fusion head runs without torch)
+    Case("score: malformed --device", {}, "score {mg_gff} --fasta {mg_fna} --device gpu0 -o {d}/out.tsv", 2,
+         "--device must be"),
+    Case("embed: malformed --device", {}, "embed {mg_gff} --fasta {mg_fna} --device cuda:x -o {d}/emb", 2,
+         "--device must be"),
 ]
 
 

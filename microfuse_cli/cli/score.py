@@ -57,8 +57,11 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
     probability, operon_pair (0/1 at the threshold) and the router weights w_protein w_context w_agreement
     w_conflict.
     """
+    from ..embed import check_device
     from ..errors import UsageError
     from ..score import load_model
+
+    check_device(device)
 
     if [output, operons_gff, operons_tsv].count("-") > 1:
         raise UsageError("only one output can go to stdout")
