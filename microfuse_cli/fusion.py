@@ -297,14 +297,10 @@ class FusionHead:
         config, arrays = read_model_dir(folder)
         if config["model"].get("arch") == "distance":
             raise DataError(f"{folder}: holds a distance baseline, not a fusion model")
-        model_config = FusionConfig.from_dict(config["model"])
-        try:
-            model_config.validate()
-            if model_config.uses_protein and model_config.protein_dim is None or \
-                    model_config.uses_context and model_config.context_dim is None:
-                raise UsageError("the view widths are not set")
-        except UsageError as exc:
-            raise DataError(f"{folder / CONFIG_FILE}: {exc}") from None
+        model_config = FusionConfig.from_dict(config["model"])  # validated: a bad value is a DataError
+        if (model_config.uses_protein and model_config.protein_dim is None
+                or model_config.uses_context and model_config.context_dim is None):
+            raise DataError(f"{folder / CONFIG_FILE}: the view widths are not set")
         expected = parameter_shapes(model_config)
         if set(arrays) != set(expected):
             missing = sorted(set(expected) - set(arrays))[:3]

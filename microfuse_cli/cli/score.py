@@ -74,9 +74,9 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    # torch's import and the model load (seconds of Python) run in a thread while pyrodigal calls genes, which
-    # releases the GIL; started earlier they would slow the Python parsing before it. ``start_loading`` is set
-    # when gene calling starts, or at once for inputs that need none.
+    # The model load (safetensors and scipy's import, a third of a second) runs in a thread while pyrodigal calls
+    # genes, which releases the GIL; started earlier it would slow the Python parsing before it. ``start_loading``
+    # is set when gene calling starts, or at once for inputs that need none.
     start_loading = threading.Event()
 
     def load():
