@@ -5,7 +5,7 @@ than calling the genes of E. coli, so inference here is numpy, reading the same 
 ``config.json`` that ``training`` writes. Training (and the GPU) stays with torch (``model.py``, ``training.py``);
 a test holds the two forward passes equal on every architecture and ablation.
 
-The forward pass mirrors ``model.FusionModel`` in float64: standardise with the stored training-split statistics,
+The forward pass mirrors ``model.FusionModel`` in float32, as torch runs it: standardise with the stored training-split statistics,
 ``LayerNorm -> Linear -> GELU`` projections, the four experts weighted by the router's softmax (removed experts
 masked out), the classifier. GELU is the exact erf form, as torch's default.
 """
@@ -279,7 +279,7 @@ class FusionHead:
         self.threshold = float(threshold)
         self.metrics = dict(metrics or {})
         self.extra = dict(extra or {})
-        self._w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
+        self._w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
 
     @property
     def arch(self) -> str:
@@ -334,7 +334,7 @@ class FusionHead:
         mean = self._w[f"{name}_mean"]
         if x.ndim != 2 or x.shape[1] != mean.shape[0]:
             raise DataError(f"{name} view has shape {tuple(x.shape)}, the model expects (n, {mean.shape[0]})")
-        x = x.astype(np.float64)
+        x = x.astype(np.float32)
         if not np.isfinite(x).all():
             raise DataError(f"{name} view contains NaN or infinite values")
         return (x - mean) / self._w[f"{name}_std"]
@@ -375,7 +375,7 @@ class FusionHead:
                 h += weights[:, k : k + 1] * self._mlp(f"experts.{name}", inputs[name])
         return self._mlp("classifier", h)[:, 0], weights, h
 
-    def predict(self, x_protein: Optional[np.ndarray], x_context: Optional[np.ndarray], batch_size: int = 65536,
+    def predict(self, x_protein: Optional[np.ndarray], x_context: Optional[np.ndarray], batch_size: int = 8192,
                 fused: bool = True) -> Prediction:
         """Probabilities, router weights and (``fused=True``) h, ``batch_size`` pairs at a time."""
         if batch_size < 1:
@@ -390,7 +390,7 @@ class FusionHead:
             weights.append(weight.astype(np.float32))
             if fused:
                 hs.append(h.astype(np.float32))
-        logit = np.concatenate(logits) if logits else np.zeros(0)
+        logit = np.concatenate(logits).astype(np.float64) if logits else np.zeros(0)
         return Prediction(
             probability=1.0 / (1.0 + np.exp(-logit)),
             router_weights=np.concatenate(weights) if weights else np.zeros((0, len(EXPERTS)), np.float32),
