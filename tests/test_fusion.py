@@ -107,3 +107,23 @@ def test_scoring_a_genome_with_the_default_model_never_imports_torch(tmp_path):
     out = tmp_path / "scores.tsv"
     subprocess.run([sys.executable, "-c", code, genome, str(out)], check=True)
     assert len(out.read_text().splitlines()) > 400
+
+
+def test_scores_tsv_leaves_undefined_router_weights_empty(tmp_path, ecoli_genome):
+    """A concat baseline has no experts (NaN weights), a distance model no router at all: empty cells, not 'nan'."""
+    import io
+
+    from microfuse_cli.pairs import adjacent_pairs
+    from microfuse_cli.score import Scores, write_scores
+
+    pairs = adjacent_pairs(ecoli_genome)[:3]
+    weights = np.array([[0.5, 0.25, 0.125, 0.125], [np.nan] * 4, [1.0, 0.0, 0.0, 0.0]], dtype=np.float32)
+    written = [["0.5000", "0.2500", "0.1250", "0.1250"], [""] * 4, ["1.0000", "0.0000", "0.0000", "0.0000"]]
+    for router, want in ((weights, written), (None, [[""] * 4] * 3)):
+        out = io.StringIO()
+        write_scores(out, Scores(pairs, np.array([0.9, 0.1, 0.5]), 0.5, router))
+        rows = [line.split("\t") for line in out.getvalue().splitlines()]
+        start = rows[0].index("w_protein")
+        assert [r[start:start + 4] for r in rows[1:]] == want
+        assert [r[rows[0].index("operon_pair")] for r in rows[1:]] == ["1", "0", "1"]
+        assert [r[rows[0].index("probability")] for r in rows[1:]] == ["0.900000", "0.100000", "0.500000"]
