@@ -13,7 +13,7 @@ from .metrics import binary_metrics, bootstrap_ci, hard_conflict_mask, prefix_id
 from .score import ROUTER_COLUMNS
 
 METRIC_COLUMNS = ["n", "n_positive", "auroc", "auroc_low", "auroc_high", "auprc", "map", "macro_f1", "macro_recall",
-                  "accuracy", "accuracy_at_threshold", "threshold", "brier", "distance_auroc",
+                  "accuracy", "accuracy_at_threshold", "best_accuracy", "threshold", "brier", "distance_auroc",
                   "distance_best_accuracy", "hard_auroc", "hard_n"]
 
 
@@ -96,7 +96,7 @@ def distance_score(distance: np.ndarray, same_strand: np.ndarray) -> np.ndarray:
 
 
 def best_cutoff_accuracy(y: np.ndarray, score: np.ndarray) -> float:
-    """Accuracy of the best possible cut-off on ``score`` (an upper bound for any fixed distance rule)."""
+    """Accuracy of the best possible cut-off on ``score`` (an upper bound for any threshold rule on it)."""
     order = np.argsort(-score, kind="mergesort")
     ys, ss = y[order], score[order]
     tp = np.cumsum(ys)
@@ -125,6 +125,8 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
     threshold = 0.5 if threshold is None else threshold
     result["threshold"] = threshold
     result["accuracy_at_threshold"] = binary_metrics(y, p, threshold)["accuracy"]
+    # the best any threshold could do with these scores (chosen with the labels): what calibration alone can reach
+    result["best_accuracy"] = best_cutoff_accuracy(y, p)
     baseline = distance_score(table.distance, table.same_strand)
     result["distance_auroc"] = binary_metrics(y, baseline)["auroc"]
     result["distance_best_accuracy"] = best_cutoff_accuracy(y, baseline)
