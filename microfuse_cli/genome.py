@@ -429,13 +429,14 @@ def read_genome(
     circular: bool | None = None,
     progress=None,
     on_gene_calling=None,
+    text: str | None = None,
 ) -> Genome:
     """Read any supported input into a Genome with genes; a bare FASTA gets genes called by pyrodigal.
 
     ``mode`` (auto/single/meta), ``genetic_code`` and ``on_gene_calling`` (see ``genes.call_genes(on_start=)``)
-    only apply to gene calling.
+    only apply to gene calling. ``text``: the file's contents when the caller has read them already.
     """
-    text = read_text(path)
+    text = read_text(path) if text is None else text
     if not text.strip():
         raise DataError(f"{path}: empty file")
     kind = sniff_format(text, path)

@@ -43,13 +43,13 @@ def load_bins(path, genome):
     return groups
 
 
-def load_genome(run, input, fasta, mode, genetic_code, circular, on_gene_calling=None):
+def load_genome(run, input, fasta, mode, genetic_code, circular, on_gene_calling=None, text=None):
     """Read a genome, with a progress bar while pyrodigal calls genes."""
     from ..genome import read_genome
 
     with run.progress("calling genes", None, "contigs") as advance:
         genome = read_genome(input, fasta, mode=mode, genetic_code=genetic_code, threads=run.threads,
-                             circular=circular, progress=advance, on_gene_calling=on_gene_calling)
+                             circular=circular, progress=advance, on_gene_calling=on_gene_calling, text=text)
     log.info("%s: %d scaffolds, %d protein-coding genes (%s)", genome.name, len(genome.scaffolds),
              len(genome.genes), genome.gene_source)
     return genome

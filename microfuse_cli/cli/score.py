@@ -118,7 +118,8 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
         emb = Embeddings.load(embeddings)
         model = pending_model.result()
     else:
-        genome = load_genome(run, input, fasta, mode, genetic_code, circular, on_gene_calling=start_loading.set)
+        genome = load_genome(run, input, fasta, mode, genetic_code, circular, on_gene_calling=start_loading.set,
+                             text=text)  # read once: a large gzipped assembly costs seconds to decompress
         start_loading.set()
         pairs = select_pairs(run, genome, pair_list, operons, labels, label_rule, split, seed)
         groups = load_bins(bins, genome)
