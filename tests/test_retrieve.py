@@ -60,6 +60,18 @@ def _brute(vec: np.ndarray, groups: np.ndarray, q: np.ndarray, qgroups: np.ndarr
     return order, np.take_along_axis(sim, order, axis=1)
 
 
+def _assert_same_neighbours(target: np.ndarray, order: np.ndarray, sim: np.ndarray, tol: float = 1e-5) -> None:
+    """Targets equal brute force, except that near-ties (float32 vs float64 rounding) may swap places."""
+    tied = np.zeros_like(sim, dtype=bool)
+    close = np.abs(np.diff(sim, axis=1)) <= tol
+    tied[:, 1:] |= close
+    tied[:, :-1] |= close
+    assert tied.mean() < 0.2, "test setup: too many ties for the comparison to mean anything"
+    np.testing.assert_array_equal(np.where(tied, -1, target), np.where(tied, -1, order))
+    for row in np.flatnonzero(tied.any(axis=1)):  # the tied ones are the same set of neighbours
+        assert set(target[row][tied[row]]) == set(order[row][tied[row]])
+
+
 @pytest.fixture(scope="module")
 def data():
     return _dataset()
@@ -104,7 +116,7 @@ def test_flat_equals_numpy_bruteforce(built, data, group_by, exclusion):
     groups = ids.groups(group_by)
     res = built[("flat", group_by)].search_all(K, exclusion=exclusion, threads=2)
     order, sim = _brute(vec, groups, vec, groups, K)
-    np.testing.assert_array_equal(res.target, order)
+    _assert_same_neighbours(res.target, order, sim)
     np.testing.assert_allclose(res.similarity, sim, atol=1e-5)
 
 
@@ -115,7 +127,7 @@ def test_flat_external_queries_and_unknown_group(built, data):
     qg = np.array(["sc001", "elsewhere", TIGHT, "sc007", "new"] * 5, dtype=object)
     res = built[("flat", "scaffold")].search(q, qg, 7, query_ids=[f"q{i}" for i in range(25)])
     order, sim = _brute(vec, ids.scaffold, q, qg, 7)
-    np.testing.assert_array_equal(res.target, order)
+    _assert_same_neighbours(res.target, order, sim)
     np.testing.assert_allclose(res.similarity, sim, atol=1e-5)
 
 
@@ -131,8 +143,8 @@ def test_ivf_full_probe_is_exact(built, data):
     vec, ids = data
     index = built[("ivf", "genome")]
     res = index.search_all(K, nprobe=index.params["nlist"])
-    order, _ = _brute(vec, ids.genome, vec, ids.genome, K)
-    np.testing.assert_array_equal(res.target, order)
+    order, sim = _brute(vec, ids.genome, vec, ids.genome, K)
+    _assert_same_neighbours(res.target, order, sim)
 
 
 def test_k_larger_than_other_groups(data):
@@ -166,8 +178,8 @@ def test_append_matches_single_build(data, kind):
         after = faiss.extract_index_ivf(grown._index).quantizer.reconstruct_n(0, grown.params["nlist"])
         np.testing.assert_array_equal(centroids, after)
         res = grown.search_all(K, nprobe=grown.params["nlist"])
-        order, _ = _brute(vec, ids.scaffold, vec, ids.scaffold, K)
-        np.testing.assert_array_equal(res.target, order)
+        order, sim = _brute(vec, ids.scaffold, vec, ids.scaffold, K)
+        _assert_same_neighbours(res.target, order, sim)
     with pytest.raises(DataError, match="already in the index"):
         grown.append(vec[:2], _take(ids, slice(0, 2)))
 
