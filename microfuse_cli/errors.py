@@ -20,3 +20,8 @@ class UsageError(MicrofuseError):
     """The options asked for something impossible (exit code 2)."""
 
     exit_code = 2
+
+
+class StdoutClosed(Exception):
+    """The reader of stdout went away (``| head``): not an error, the run ends quietly (not an OSError, which
+    click would turn into exit 1)."""

@@ -116,6 +116,7 @@ def parse_fasta(text: str, path: PathLike) -> list[tuple[str, str, str]]:
         raise DataError(f"{path}: not a FASTA file (first line: {_preview(text)})")
     records = []
     seen = set()
+    trailing = _trailing_header(text)
     for title, seq in SimpleFastaParser(io.StringIO(text)):
         ident = title.split(None, 1)[0] if title.strip() else ""
         if not ident:
@@ -124,8 +125,10 @@ def parse_fasta(text: str, path: PathLike) -> list[tuple[str, str, str]]:
             raise DataError(f"{path}: duplicate sequence id {ident!r}")
         seen.add(ident)
         seq = seq.replace(" ", "").upper()
-        if not seq:
-            raise DataError(f"{path}: record {ident!r} has no sequence (truncated file?)")
+        if not seq:  # one empty record (a filtered contig) should not reject the whole assembly
+            hint = " (the file ends on it: truncated?)" if title == trailing else ""
+            warnings.warn(f"{path}: record {ident!r} has no sequence{hint}; skipped")
+            continue
         # bytes.translate deletes the allowed letters in C: a set() of a 5 Mbp string took longer than pyrodigal's
         # own parsing
         if seq.isascii():
@@ -137,8 +140,14 @@ def parse_fasta(text: str, path: PathLike) -> list[tuple[str, str, str]]:
             raise DataError(f"{path}: record {ident!r} holds {kind} characters ({''.join(sorted(bad))[:10]}): expected DNA")
         records.append((ident, title, seq))
     if not records:
-        raise DataError(f"{path}: no FASTA records")
+        raise DataError(f"{path}: no FASTA records{' with a sequence' if seen else ''}")
     return records
+
+
+def _trailing_header(text: str) -> str | None:
+    """The title of a header on the last line (a file cut short after it?), else None."""
+    last = text.rstrip().rsplit("\n", 1)[-1]
+    return last[1:].strip() if last.startswith(">") else None
 
 
 def _fasta_circular(description: str) -> bool:
@@ -222,7 +231,8 @@ def read_gff(path: PathLike, fasta: PathLike | None = None, text: str | None = N
         if key in cds:
             part = cds[key]
             if part.seqid != seqid:
-                raise DataError(f"{path}: line {number}: CDS {key!r} spans two sequences")
+                raise DataError(f"{path}: line {number}: CDS ID {key!r} is used on two sequences ({part.seqid} and "
+                                f"{seqid}); CDS IDs must be unique")
             part.segments.append((start_i, end_i))
         else:
             cds[key] = _CdsParts(seqid, 1 if strand == "+" else -1, [(start_i, end_i)], attributes, number)

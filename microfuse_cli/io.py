@@ -6,14 +6,18 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
+import json
 import lzma
 import os
+import shutil
+import stat
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator, Union
 
-from .errors import DataError
+from .errors import DataError, StdoutClosed, UsageError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -84,8 +88,15 @@ class _Prepend:
         return out
 
 
+#: Compressions recognised but not read: named in the error instead of "binary file".
+_UNSUPPORTED_MAGIC = {b"\x28\xb5\x2f\xfd": ("zstd", "zstd -d"), b"\x04\x22\x4d\x18": ("lz4", "lz4 -d")}
+
+
 def _read_capped(raw, path) -> bytes:
     head = raw.read(6)
+    for magic, (name, command) in _UNSUPPORTED_MAGIC.items():
+        if head.startswith(magic):
+            raise DataError(f"{path}: {name}-compressed; decompress it first ({command}) or use gzip, bzip2 or xz")
     opener = _sniff(head)
     stream = _Prepend(head, raw)
     chunks, total, line = [], 0, 0
@@ -133,26 +144,183 @@ def read_text(path: PathLike) -> str:
     return text
 
 
+# ------------------------------------------------------------------------------------------------ output policy
+#
+# One policy for every command, checked before any work (check_outputs) and honoured by the writers:
+# a file output replaces only a regular file (atomically); a symlink is written through; a device or FIFO
+# (-o /dev/null) is written into, never replaced; a folder is refused as a file output. No output may be an input
+# or another output of the same run. A folder output is created, or reused only when it is empty or holds a
+# previous output of the same kind (its manifest), and only that kind's own files in it are ever replaced or removed.
+
+
+@dataclass(frozen=True)
+class FolderKind:
+    """What a folder output holds: the marker file (manifest) naming its format, and every file it may write."""
+
+    what: str
+    marker: str
+    format: str
+    files: frozenset
+
+
+FOLDER_KINDS = {
+    kind.format: kind
+    for kind in (
+        FolderKind("embedding folder", "manifest.json", "microfuse-embeddings",
+                   frozenset({"protein.npy", "context.npy", "pair_context.npy", "genes.tsv", "pairs.tsv",
+                              "manifest.json"})),
+        FolderKind("model folder", "config.json", "microfuse-model", frozenset({"model.safetensors", "config.json"})),
+        FolderKind("index folder", "manifest.json", "microfuse-pair-index",
+                   frozenset({"index.faiss", "pairs.tsv", "manifest.json"})),
+        FolderKind("reference folder", "manifest.json", "microfuse-reference",
+                   frozenset({"proteins.faa", "genes.tsv", "manifest.json"})),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Output:
+    """One planned output of a command: ``option`` names it in messages; ``kind`` is the format of a folder
+    output (``""``: a plain folder that files are only added to, e.g. --plots); None for a file output."""
+
+    option: str
+    path: PathLike | None
+    kind: str | None = None
+
+
+def folder_format(folder: PathLike) -> str | None:
+    """The format named by a folder's manifest (or model config), None when it has none."""
+    for marker in sorted({kind.marker for kind in FOLDER_KINDS.values()}):
+        try:
+            doc = json.loads((Path(folder) / marker).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("format") in FOLDER_KINDS:
+            return doc["format"]
+    return None
+
+
+def _is_special(path: PathLike) -> bool:
+    """A device, FIFO or socket: written into, never replaced (stat follows symlinks such as /dev/stdout)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _identity(path: PathLike) -> tuple:
+    """Same file <=> same identity: the inode when it exists (hard links, symlinks), else the resolved path."""
+    try:
+        info = os.stat(path)
+        return ("inode", info.st_dev, info.st_ino)
+    except OSError:
+        return ("path", os.path.realpath(path))
+
+
+def check_outputs(inputs, outputs) -> None:
+    """Refuse, before any work, outputs that would destroy something: raises UsageError (exit 2).
+
+    ``inputs``: paths (files or folders; None and ``-`` are skipped) the run reads; ``outputs``: its
+    :class:`Output` plan.
+    """
+    planned = [o for o in outputs if o.path is not None]
+    to_stdout = [o.option for o in planned if is_stdio(o.path)]
+    if len(to_stdout) > 1:
+        raise UsageError(f"only one output can go to stdout ({' and '.join(to_stdout)} are both '-')")
+    read = {_identity(p): str(p) for p in _input_files(inputs)}
+    written: dict = {}
+    for output in planned:
+        if is_stdio(output.path):
+            continue
+        _check_target(output)
+        if _is_special(output.path):
+            continue
+        key = _identity(output.path)
+        if key in read:
+            also = "" if str(read[key]) == str(output.path) else f" ({read[key]})"
+            raise UsageError(f"{output.option} {output.path} is also an input{also}; refusing to overwrite it")
+        if key in written:
+            raise UsageError(f"{written[key].option} and {output.option} are the same file ({output.path}); "
+                             "give each output its own path")
+        written[key] = output
+
+
+def _input_files(inputs) -> Iterator[PathLike]:
+    """The inputs, and the files directly inside an input folder (a model, embeddings, an index: a few files)."""
+    for path in inputs:
+        if is_stdio(path) or _is_special(path):
+            continue
+        yield path
+        if os.path.isdir(path):
+            yield from (entry.path for entry in os.scandir(path) if entry.is_file())
+
+
+def _check_target(output: Output) -> None:
+    path = Path(output.path)
+    real = Path(os.path.realpath(path))
+    parent = real.parent
+    if output.kind is None:
+        if real.is_dir():
+            raise UsageError(f"{output.option} {path} is a directory; give a file name")
+        if not parent.is_dir():
+            raise UsageError(f"cannot write {path}: directory {parent} does not exist")
+        return
+    if real.exists() and not real.is_dir():
+        raise UsageError(f"{output.option} {path} exists and is not a folder")
+    if real.is_dir() and output.kind:
+        check_reusable(real, output.kind, option=output.option, shown=path)
+
+
+def check_reusable(folder: Path, kind: str, *, option: str = "output", ignore: str | None = None,
+                   shown: PathLike | None = None) -> None:
+    """A folder output may be reused only when empty or holding a previous output of the same kind."""
+    found = folder_format(folder)
+    if found == kind:
+        return
+    what, name = FOLDER_KINDS[kind].what, shown or folder
+    if found is not None:
+        raise UsageError(f"{option} {name} is {_a(FOLDER_KINDS[found].what)}, not {_a(what)}; give another folder")
+    if any(entry.name != ignore for entry in os.scandir(folder)):
+        raise UsageError(f"{option} {name} is not empty and holds no previous {what}; refusing to write into it "
+                         "(give a new or empty folder)")
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+
+
 @contextlib.contextmanager
 def atomic_output(path: PathLike | None, mode: str = "w") -> Iterator[IO]:
     """Open ``path`` for writing through a temp file renamed into place on success.
 
     ``None`` or ``-`` writes to stdout. On any exception (Ctrl-C included) the temp file is removed and
-    an existing file at ``path`` is left untouched.
+    an existing file at ``path`` is left untouched. A symlink is written through (the file it points to is
+    replaced); a device or FIFO (``/dev/null``) is opened and written into, never replaced.
     """
     if is_stdio(path):
         stream = sys.stdout.buffer if "b" in mode else sys.stdout
-        yield stream
-        stream.flush()
+        try:
+            yield stream
+            stream.flush()
+        except BrokenPipeError:
+            raise StdoutClosed() from None
         return
-    target = Path(path)
-    parent = target.parent if str(target.parent) else Path(".")
+    text_args = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
+    if _is_special(path):
+        with open(path, mode, **text_args) as handle:
+            yield handle
+        return
+    target = Path(os.path.realpath(path))
+    if target.is_dir():
+        raise UsageError(f"{path} is a directory; give a file name")
+    parent = target.parent
     if not parent.is_dir():
-        raise DataError(f"cannot write {target}: directory {parent} does not exist")
+        raise DataError(f"cannot write {path}: directory {parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a result file gets the user's usual permissions
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": "\n"})) as handle:
+        with os.fdopen(fd, mode, **text_args) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -165,41 +333,95 @@ def atomic_output(path: PathLike | None, mode: str = "w") -> Iterator[IO]:
 
 @contextlib.contextmanager
 def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path]:
-    """Build a directory next to ``path`` and swap it into place on success; nothing half-built is left."""
-    target = Path(path)
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise DataError(f"cannot write {target}: directory {parent} does not exist")
-    if target.exists() and not target.is_dir():
-        raise DataError(f"cannot write {target}: exists and is not a directory")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
-    os.chmod(tmp, 0o777 & ~_umask())
-    import shutil
+    """Yield an empty folder to write an output into; on success it becomes ``path``, nothing half-built is left.
 
-    old = None
+    A new ``path`` is built beside it and renamed into place. An existing one (``-o .`` included) is reused
+    only when empty or holding a previous output of the same kind (read from the new output's own manifest):
+    the new files are built in a hidden folder inside it, then each renamed over its old version, and the
+    previous output's files the new one lacks are removed; nothing else in the folder is touched.
+    """
+    target = Path(os.path.realpath(path))  # a symlink is written through; `.` gets its real name
+    target.parent.mkdir(parents=True, exist_ok=True)  # as `mkdir -p` (a workflow names nested folders)
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"cannot write {path}: exists and is not a folder")
+    if target.is_dir():
+        if not overwrite and any(os.scandir(target)):
+            raise DataError(f"{target} exists (use --force to replace it)")
+        with _refill(target, path) as tmp:
+            yield tmp
+        return
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
-        for file in tmp.rglob("*"):  # on disk before the swap (a full disk fails here, not after)
-            os.chmod(file, (0o777 if file.is_dir() else 0o666) & ~_umask())  # some writers make 0600 files
-            if file.is_file():
-                with open(file, "rb") as handle:
-                    os.fsync(handle.fileno())
-        if target.exists():
-            if not overwrite:
-                raise DataError(f"{target} exists (use --force to replace it)")
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
-            os.replace(target, old / "x")
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        _settle(tmp)
+        os.replace(tmp, target)
     except BaseException:
-        if old is not None:  # interrupted between the two renames: put the previous folder back
-            if (old / "x").exists() and not target.exists():
-                os.replace(old / "x", target)
-            shutil.rmtree(old, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _settle(folder: Path) -> None:
+    """Usual permissions, and every file on disk before the swap (a full disk fails here, not after)."""
+    os.chmod(folder, 0o777 & ~_umask())
+    for file in folder.rglob("*"):
+        os.chmod(file, (0o777 if file.is_dir() else 0o666) & ~_umask())  # some writers make 0600 files
+        if file.is_file():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+
+
+@contextlib.contextmanager
+def _refill(target: Path, shown: PathLike) -> Iterator[Path]:
+    tmp = Path(tempfile.mkdtemp(prefix=".microfuse.", suffix=".tmp", dir=target))
+    try:
+        yield tmp
+        _settle(tmp)
+        kind = folder_format(tmp)
+        if kind is None:  # pragma: no cover - every folder writer writes its manifest
+            raise DataError(f"{shown}: the new output has no manifest")
+        check_reusable(target, kind, option="output", ignore=tmp.name, shown=shown)
+        names = sorted(entry.name for entry in os.scandir(tmp))
+        marker = FOLDER_KINDS[kind].marker
+        stale = [n for n in sorted(FOLDER_KINDS[kind].files - set(names)) if (target / n).is_file()]
+        with _deferred_signals() as commit:
+            for name in sorted(names, key=lambda n: n == marker):  # the manifest last
+                os.replace(tmp / name, target / name)
+                commit()  # past the first rename the swap is finished before a signal is honoured
+            for name in stale:
+                os.unlink(target / name)
+            tmp.rmdir()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _deferred_signals():
+    """Yields ``commit()``: from its first call on, SIGINT/SIGTERM wait until the block ends, then act."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+    caught: list = []
+    saved: dict = {}
+
+    def commit():
+        if not saved:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                saved[sig] = signal.signal(sig, lambda signum, frame: caught.append(signum))
+
+    try:
+        yield commit
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        for signum in caught[:1]:
+            handler = saved[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
 
 
 def sha256_file(path: PathLike) -> str:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 import click
@@ -33,8 +34,34 @@ def _options(command: click.Command, ctx: click.Context) -> list[str]:
     return out
 
 
+def _paragraphs(text: str) -> list[str]:
+    """Docstring paragraphs as filled roff text (no source indentation); a click ``\\b`` block stays as written."""
+    out = []
+    for block in inspect.cleandoc(text or "").split("\n\n"):
+        if not block.strip():
+            continue
+        if block.startswith("\b"):
+            out += [".PP", ".nf", _roff(block[1:].lstrip("\n")), ".fi"]
+        else:
+            out += [".PP", _roff(" ".join(line.strip() for line in block.splitlines()))]
+    return out
+
+
+def _command(command: click.Command, path: list[str], parent: click.Context) -> list[str]:
+    """One section per command, then one per subcommand of a group (retrieve build/search/evaluate, ...)."""
+    ctx = click.Context(command, info_name=path[-1], parent=parent, **command.context_settings)
+    out = [f".SS microfuse {' '.join(path)}", *_paragraphs(command.help or "")]
+    out += _options(command, ctx)
+    if command.epilog:
+        out += [".PP", ".nf", _roff(command.epilog), ".fi"]
+    if isinstance(command, click.Group):
+        for name in sorted(command.commands):
+            out += _command(command.commands[name], [*path, name], ctx)
+    return out
+
+
 def render(group: click.Group | None = None) -> str:
-    """The whole manual page: synopsis, then one section per subcommand with its help, options and examples."""
+    """The whole manual page: synopsis, then one section per (sub)command with its help, options and examples."""
     from .cli import cli
 
     group = group or cli
@@ -46,22 +73,18 @@ def render(group: click.Group | None = None) -> str:
         ".SH SYNOPSIS",
         "\\fBmicrofuse\\fR \\fICOMMAND\\fR [\\fIOPTIONS\\fR] \\fIINPUT\\fR...",
         ".SH DESCRIPTION",
-        _roff(group.help or ""),
+        *_paragraphs(group.help or ""),
         ".SH COMMANDS",
     ]
     for name in sorted(group.commands):
-        command = group.commands[name]
-        sub = click.Context(command, info_name=name, parent=ctx, **command.context_settings)
-        out += [f".SS microfuse {name}", _roff(command.help or "")]
-        if isinstance(command, click.Group):
-            for child in sorted(command.commands):
-                out += [".PP", f"\\fBmicrofuse {name} {child}\\fR: {_roff(command.commands[child].get_short_help_str(200))}"]
-        out += _options(command, sub)
-        if command.epilog:
-            out += [".PP", ".nf", _roff(command.epilog), ".fi"]
+        out += _command(group.commands[name], [name], ctx)
     out += [
+        ".SH OUTPUT FILES",
+        *_paragraphs(OUTPUT_RULES),
         ".SH EXIT STATUS",
-        "0 on success, 1 on bad or inconsistent data, 2 on bad usage, 130 when interrupted.",
+        "0 on success, 1 on bad or inconsistent data, 2 on bad usage (outputs are checked before any work), "
+        "130 when interrupted, 143 when terminated, 141 when the reader of stdout went away (as for a tool killed "
+        "by SIGPIPE).",
         ".SH SHELL COMPLETION",
         ".nf",
         'eval "$(_MICROFUSE_COMPLETE=bash_source microfuse)"   # bash; zsh_source / fish_source for zsh / fish',
@@ -70,6 +93,20 @@ def render(group: click.Group | None = None) -> str:
         "prodigal(1), gt(1)",
     ]
     return "\n".join(out) + "\n"
+
+
+OUTPUT_RULES = """
+Every output is checked before any work starts; a refused one exits 2 and writes nothing.
+A file output replaces a regular file atomically (a temp file renamed into place), so an interrupted run leaves
+the previous file as it was. A symlink is written through, like the shell's >. A device or FIFO (-o /dev/null)
+is written into, never replaced. A folder given as a file output is refused.
+
+No output may be an input or another output of the same run (compared by resolved path and inode).
+
+A folder output (embed, train, retrieve build, reference build; -o . included) is created, or reused only when
+it is empty or holds a previous output of the same kind (its manifest.json, or a model's config.json): the new
+files replace that output's files and nothing else in the folder is touched.
+"""
 
 
 if __name__ == "__main__":

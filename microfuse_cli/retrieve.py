@@ -177,18 +177,28 @@ class PairIds:
             np.concatenate([self.probability, other.probability]),
         )
 
+    def keys(self) -> list[tuple]:
+        """(genome, pair_id) of every pair: two assemblies may reuse contig names (MEGAHIT ``k141_*``)."""
+        return list(zip(self.genome.tolist(), self.pair_id.tolist()))
+
     def check_unique(self, existing: PairIds | None = None) -> None:
-        """Raise DataError when a pair_id occurs twice, or is already in ``existing``."""
-        values = self.pair_id.tolist()
+        """Raise DataError when a pair_id occurs twice in one genome, or is already in ``existing``."""
+        values = self.keys()
         unique = set(values)
         if len(unique) != len(values):
             seen: set = set()
             dup = next(v for v in values if v in seen or seen.add(v))  # type: ignore[func-returns-value]
-            raise DataError(f"duplicate pair_id {dup!r}")
+            raise DataError(f"duplicate pair_id {dup[1]!r} in genome {dup[0]!r} (give each assembly its own "
+                            "`score --genome-name`)")
         if existing is not None:
-            clash = unique.intersection(existing.pair_id.tolist())
+            clash = unique.intersection(existing.keys())
             if clash:
-                raise DataError(f"pair_id {sorted(map(str, clash))[0]!r} is already in the index")
+                _raise_clash(clash)
+
+
+def _raise_clash(clash: set) -> None:
+    genome, pair_id = sorted(clash, key=str)[0]
+    raise DataError(f"pair_id {str(pair_id)!r} of genome {str(genome)!r} is already in the index")
 
 
 def _concat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -673,11 +683,11 @@ class PairIndex:
             raise DataError(f"{len(vectors)} vectors but {len(ids)} pair ids")
         ids.check_unique()
         if self._id_set is None:
-            self._id_set = set(self._ids.pair_id.tolist())
-        new = ids.pair_id.tolist()
+            self._id_set = set(self._ids.keys())
+        new = ids.keys()
         clash = self._id_set.intersection(new)
         if clash:
-            raise DataError(f"pair_id {sorted(map(str, clash))[0]!r} is already in the index")
+            _raise_clash(clash)
         with _omp_threads(threads):
             self._add(vectors, progress)
         self._id_set.update(new)
@@ -801,7 +811,7 @@ class PairIndex:
         """
         if isinstance(k, bool) or int(k) != k or k < 1:
             raise UsageError(f"k must be a positive integer, not {k!r}")
-        k = int(k)
+        k = max(1, min(int(k), self.ntotal))  # more neighbours than indexed pairs cannot exist (--k 100000)
         if exclusion not in ("auto", "selector", "overfetch"):
             raise UsageError(f"exclusion must be auto, selector or overfetch, not {exclusion!r}")
         if nprobe is not None and nprobe < 1:
@@ -1072,7 +1082,8 @@ def retrieval_evaluate(
     if qlab.shape != (len(results),):
         raise DataError(f"{len(results)} queries but {len(qlab)} query labels")
     ks = [int(k) for k in ks]
-    if not ks or min(ks) < 1 or max(ks) > results.k:
+    if not ks or min(ks) < 1 or max(ks) > results.k and results.k < len(target_labels):  # k past the index size:
+        # the search was capped at every indexed pair, so a larger k sees the same neighbours
         raise UsageError(f"ks must lie between 1 and the number of neighbours searched ({results.k}): {ks}")
     target = results.target
     if target.size and target.max() >= len(target_labels):

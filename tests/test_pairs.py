@@ -174,7 +174,7 @@ BAD_INPUTS = {
     "binary": bytes(range(256)) * 8,
     "malformed_gff": b"##gff-version 3\nchr1\tx\tCDS\t10\n",
     "bad_coordinates": b"##gff-version 3\nchr1\tx\tCDS\tten\t20\t.\t+\t0\tID=a\n",
-    "truncated_fasta": b">contig1\nACGTACGT\n>contig2\n",
+    "truncated_fasta": b">contig1\n>contig2\n",  # (one empty record among others is skipped with a warning)
     "protein_fasta": b">p1\nMKRISTTITTTITITTGNGAGLEEQQWP\n",
     "truncated_gzip": gzip.compress(b">c\n" + b"ACGT" * 1000)[:40],
 }

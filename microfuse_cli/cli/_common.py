@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 import signal
 import sys
 import threading
@@ -13,7 +14,7 @@ from typing import Callable, Iterator
 
 import click
 
-from ..errors import MicrofuseError
+from ..errors import MicrofuseError, StdoutClosed
 
 log = logging.getLogger("microfuse")
 
@@ -55,7 +56,11 @@ class Run:
 
 class _Formatter(logging.Formatter):
     def format(self, record):
-        return f"{record.levelname.lower()}: {record.getMessage()}"
+        message = record.getMessage()
+        if record.name == "py.warnings":  # "FILE:LINE: UserWarning: text\n  source": the text is for the user
+            match = re.match(r"^.*?:\d+: \w+: (.*)", message)
+            message = match.group(1) if match else message.strip().splitlines()[0]
+        return f"{record.levelname.lower()}: {message}"
 
 
 def setup_logging(run: Run) -> None:
@@ -98,6 +103,27 @@ def output_option(help_text: str = "Output file ('-' = stdout)."):
                         show_default=True, help=help_text)
 
 
+@contextlib.contextmanager
+def stdin_as_file(path):
+    """stdin can be read once; several readers need it, so it is spooled to a private temp file.
+
+    Messages name it ``stdin``, not the temp path.
+    """
+    if path != "-":
+        yield path
+        return
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="microfuse-") as tmp:
+        spooled = Path(tmp) / "stdin"
+        spooled.write_bytes(sys.stdin.buffer.read())
+        try:
+            yield str(spooled)
+        except MicrofuseError as exc:
+            raise type(exc)(str(exc).replace(str(spooled), "stdin")) from None
+
+
 def report_error(message: str) -> None:
     click.echo(f"error: {message}", err=True)
 
@@ -124,12 +150,25 @@ def handle_errors(invoke: Callable[[], object], debug: bool) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+def _silence_stdout() -> None:
+    """The reader is gone: later flushes (at exit too) go to /dev/null instead of raising again."""
+    import os
+
+    with contextlib.suppress(Exception):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
     try:
         result = invoke()
         return int(result or 0) if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except click.exceptions.NoArgsIsHelpError as exc:  # `microfuse` alone: the help, not "error: Usage: ..."
+        click.echo(exc.ctx.get_help(), err=True)
+        return 2
     except click.exceptions.Abort as exc:  # click turns KeyboardInterrupt into Abort
         if isinstance(exc.__cause__, Terminated):
             report_error("terminated")
@@ -154,10 +193,9 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
     except KeyboardInterrupt:
         report_error("interrupted")
         return 130
-    except BrokenPipeError:
-        with contextlib.suppress(Exception):
-            sys.stdout = None  # type: ignore[assignment]
-        return 1
+    except (BrokenPipeError, StdoutClosed):  # `| head`: end quietly with the status a tool killed by SIGPIPE has (128 + 13)
+        _silence_stdout()
+        return 128 + signal.SIGPIPE
     except MemoryError:
         report_error("out of memory")
         return 1

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from pathlib import Path
 
 import click
 
 from . import cli
-from ._common import common_options, log
+from ._common import common_options, log, stdin_as_file
 from .pairs import bins_option, genome_options, load_bins, load_genome
 
 
@@ -76,8 +77,8 @@ def read_input(run, path, fasta, proteins, mode, genetic_code, circular):
     from ..io import read_text
     from ..pairs import adjacent_pairs, genome_from_table, read_pairs
 
-    head = read_text(path)[:2000] if path != "-" else None
-    if head is not None and head.strip() and sniff_format(head, path) == "pairs":
+    head = read_text(path)[:2000]
+    if head.strip() and sniff_format(head, path) == "pairs":
         table = read_pairs(path)
         genome = genome_from_table(table, proteins, fasta, Path(path).name)
         return genome, table.pairs
@@ -86,9 +87,25 @@ def read_input(run, path, fasta, proteins, mode, genetic_code, circular):
 
 
 def output_folder(output: str, inputs: tuple[str, ...], index: int) -> Path:
+    """The embedding folder of ``inputs[index]`` (resolved: ``-o .`` has a name, a symlink is written through)."""
     if len(inputs) == 1:
-        return Path(output)
-    return Path(output) / genome_stem(inputs[index])
+        return Path(os.path.realpath(output))
+    return Path(os.path.realpath(output)) / genome_stem(inputs[index])
+
+
+def check_embed_outputs(inputs, fasta, proteins, bins, model_dir, output) -> None:
+    """Refuse, before any work, a folder that is not a previous embedding folder (io.check_outputs)."""
+    from ..io import Output, check_outputs
+
+    if len(inputs) == 1:
+        outputs = [Output("-o", output, "microfuse-embeddings")]
+    else:  # a plain folder of folders: only the genomes' own folders in it are written
+        outputs = [Output("-o", output, "")] + [Output("-o", output_folder(output, inputs, i), "microfuse-embeddings")
+                                                for i in range(len(inputs))]
+        stems = [genome_stem(path) for path in inputs]
+        if len(set(stems)) != len(stems):
+            raise click.UsageError("two INPUTs have the same name; each gets the folder -o/NAME")
+    check_outputs([*inputs, fasta, proteins, bins, model_dir if model_dir != "default" else None], outputs)
 
 
 def genome_stem(path: str) -> str:
@@ -132,6 +149,9 @@ def embed(inputs, fasta, mode, genetic_code, circular, proteins, output, protein
     """
     from ..embed import compute_embeddings, genes_hash
 
+    if inputs.count("-") > 1:
+        raise click.UsageError("stdin ('-') can be read only once")
+    check_embed_outputs(inputs, fasta, proteins, bins, model_dir, output)
     config = view_config(protein_view, context_view, protein_model, context_model, esm_model, device, dtype,
                          offline, batch_residues)
     if model_dir is not None:
@@ -149,7 +169,8 @@ def embed(inputs, fasta, mode, genetic_code, circular, proteins, output, protein
     if len(inputs) > 1:
         Path(output).mkdir(parents=True, exist_ok=True)
     for index, path in enumerate(inputs):
-        genome, pairs = read_input(run, path, fasta, proteins, mode, genetic_code, circular)
+        with stdin_as_file(path) as readable:  # a piped pairs table is sniffed, then read again
+            genome, pairs = read_input(run, readable, fasta, proteins, mode, genetic_code, circular)
         target = output_folder(output, inputs, index)
         shard_dir = target.with_name(target.name + ".partial") / genes_hash(genome.genes)[:16]
         if not resume and shard_dir.parent.exists():

@@ -39,8 +39,10 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     intergenic-distance baseline on the same pairs (AUROC and best possible cut-off accuracy)."""
     from ..errors import UsageError
     from ..evaluate import METRIC_COLUMNS, evaluate_table, read_scores
-    from ..io import atomic_output
+    from ..io import Output, atomic_output, check_outputs
 
+    check_outputs([*scores, labels, proteins],
+                  [Output("-o", output), Output("--json", json_path), Output("--plots", plots, "")])
     labels_names = names.split(",") if names else [None] * len(scores)
     if len(labels_names) != len(scores):
         raise UsageError(f"--names has {len(labels_names)} names for {len(scores)} score tables")

@@ -65,10 +65,10 @@ def select_pairs(run, genome, pair_list, operons, labels, label_rule, split, see
     listed = pair_list or labels
     if listed:
         resolved = P.pairs_from_list(genome, P.read_pair_list(listed))
-        if resolved.unknown:
-            shown = ", ".join(resolved.unknown[:5])
-            log.warning("%d gene id(s) in %s match no gene: %s%s", len(resolved.unknown), listed, shown,
-                        " ..." if len(resolved.unknown) > 5 else "")
+        unknown = list(dict.fromkeys(resolved.unknown))  # an id of several pairs is named once
+        if unknown:
+            log.warning("%d gene id(s) in %s match no gene: %s%s", len(unknown), listed, ", ".join(unknown[:5]),
+                        " ..." if len(unknown) > 5 else "")
         if not resolved.pairs:
             from ..errors import DataError
 
@@ -147,9 +147,10 @@ def pairs(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
     protein-coding genes on a scaffold, both strands; on a circular sequence the last and first gene pair up.
     Coordinates are 1-based inclusive; distance is the spacer in bp (negative = overlap).
     """
-    from ..io import atomic_output
+    from ..io import Output, atomic_output, check_outputs
     from ..pairs import write_pairs
 
+    check_outputs([input, fasta, pair_list, operons, labels], [Output("-o", output), Output("--proteins", proteins)])
     genome = load_genome(run, input, fasta, mode, genetic_code, circular)
     selected = select_pairs(run, genome, pair_list, operons, labels, label_rule, split, seed)
     if proteins:

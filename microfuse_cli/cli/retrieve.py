@@ -59,8 +59,11 @@ def build(vectors, output, kind, group_by, append, device, seed, run):
     import numpy as np
 
     from ..errors import UsageError
-    from ..retrieve import PairIndex, read_vectors
+    from ..io import Output, check_outputs
+    from ..retrieve import PairIndex, ids_path_for, read_vectors
 
+    vector_files = [p for path in vectors for p in (path, ids_path_for(path))]
+    check_outputs(vector_files, [Output("-o", output, "microfuse-pair-index")])
     loaded = [read_vectors(path) for path in vectors]
     ids = loaded[0][1]
     for _, more in loaded[1:]:
@@ -97,9 +100,10 @@ def search(queries, index_dir, device, k, nprobe, ef_search, output, run):
     target_genome (+ target_label target_probability when known). Queries default to every indexed pair."""
     import numpy as np
 
-    from ..io import atomic_output
-    from ..retrieve import PairIndex, read_vectors, write_results
+    from ..io import Output, atomic_output, check_outputs
+    from ..retrieve import PairIndex, ids_path_for, read_vectors, write_results
 
+    check_outputs([index_dir, *queries, *map(ids_path_for, queries)], [Output("-o", output)])
     index = PairIndex.load(index_dir, device=device)
     with run.progress("searching", None, "queries") as advance:
         if queries:
@@ -115,6 +119,9 @@ def search(queries, index_dir, device, k, nprobe, ef_search, output, run):
     with atomic_output(output) as handle:
         n = write_results(handle, result, index)
     log.info("%d neighbours written", n)
+    if n == 0 and len(result):
+        log.warning("no neighbours: every indexed pair is in the query's own %s (--group-by %s); index pairs of "
+                    "other %ss to find analogs", index.group_by, index.group_by, index.group_by)
 
 
 @retrieve.command(name="evaluate", epilog="""\b
@@ -129,9 +136,10 @@ def evaluate_retrieval(index_dir, device, ks, output, run):
     """The paper's retrieval table over labelled indexed pairs: positive and negative precision@k, balanced
     precision and enrichment over the label rate (each pair queried against other groups)."""
     from ..errors import DataError
-    from ..io import atomic_output
+    from ..io import Output, atomic_output, check_outputs
     from ..retrieve import PairIndex, retrieval_evaluate, write_retrieval_table
 
+    check_outputs([index_dir], [Output("-o", output)])
     try:
         k_values = sorted({int(x) for x in ks.split(",")})
     except ValueError:

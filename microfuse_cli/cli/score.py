@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import click
 
 from . import cli
-from ._common import common_options, log, output_option
+from ._common import common_options, log, output_option, stdin_as_file
 from .pairs import bins_option, genome_options, load_bins, load_genome, pair_selection_options, select_pairs
 
 
@@ -58,13 +57,11 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
     w_conflict.
     """
     from ..embed import check_device
-    from ..errors import UsageError
     from ..score import load_model
 
     check_device(device)
-
-    if [output, operons_gff, operons_tsv].count("-") > 1:
-        raise UsageError("only one output can go to stdout")
+    check_score_outputs(input, fasta, pair_list, operons, labels, bins, model_dir, embeddings, reference_dir, output,
+                        operons_gff, operons_tsv, fused)
     explain = explain or reference_dir is not None
     reference = None
     if reference_dir is not None:  # the reference is checked before any long work starts
@@ -91,6 +88,22 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
                    device, offline, run, explain=explain, reference=reference, bins=bins)
         finally:
             start_loading.set()  # never leave the loader waiting (an error before gene calling)
+
+
+def check_score_outputs(input, fasta, pair_list, operons, labels, bins, model_dir, embeddings, reference_dir,
+                        output, operons_gff, operons_tsv, fused):
+    """Every output checked against the inputs and each other before any work (io.check_outputs)."""
+    from ..errors import UsageError
+    from ..io import Output, check_outputs
+
+    fused_outputs = []
+    if fused is not None:
+        if not fused.endswith(".npy"):
+            raise UsageError(f"--fused takes a .npy path, not {fused}")
+        fused_outputs = [Output("--fused", fused), Output("--fused", str(Path(fused).with_suffix(".ids.tsv")))]
+    check_outputs([input, fasta, pair_list, operons, labels, bins, model_dir, embeddings, reference_dir],
+                  [Output("-o", output), Output("--operons-gff", operons_gff), Output("--operons-tsv", operons_tsv),
+                   *fused_outputs])
 
 
 def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
@@ -166,18 +179,3 @@ def _explain(run, genome, pairs, reference, groups=None):
     log.info("conserved adjacency: %d of %d pairs conserved in at least one of %d reference genomes",
              int((columns["conserved_genomes"] > 0).sum()), len(pairs), len(reference.genomes))
     return columns
-
-
-@contextlib.contextmanager
-def stdin_as_file(path):
-    """stdin can be read once; several readers need it, so it is spooled to a private temp file."""
-    if path != "-":
-        yield path
-        return
-    import sys
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="microfuse-") as tmp:
-        spooled = Path(tmp) / "stdin"
-        spooled.write_bytes(sys.stdin.buffer.read())
-        yield str(spooled)

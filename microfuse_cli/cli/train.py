@@ -122,8 +122,10 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
 
     from ..embed import resolve_device
     from ..model import FusionConfig
+    from ..io import Output, check_outputs
     from ..training import DistanceBaseline, TrainConfig, train_seeds
 
+    check_outputs([*pairs_tables, *embedding_dirs], [Output("-o", output, "microfuse-model")])
     torch.set_num_threads(max(1, run.threads or torch.get_num_threads()))
     data = load_training_data(pairs_tables, embedding_dirs, val_fraction, seed, context_features)
     meta = model_metadata(data)

@@ -1,0 +1,409 @@
+"""The output policy (io.check_outputs, atomic_output, atomic_directory) through the real CLI on real genomes.
+
+Every case asserts what changed on disk and what did not (content hash, inode, mtime), the exit code and the
+message: a file output replaces only a regular file, a symlink is written through, a device or FIFO is written
+into, no output may be an input or another output, and a folder output is created or reused only when it holds
+a previous output of the same kind, never deleting anything else. Also the CLI items of issue 13 (pipes, exit
+codes, messages, retrieve, the man page).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ECOLI_GFF, MPN_FNA, PANEL, run_cli
+
+MG = PANEL / "GCF_000027325.1_ASM2732v1_genomic"  # Mycoplasma genitalium G37: 476 genes, small
+MG_GFF, MG_FNA = Path(f"{MG}.gff.gz"), Path(f"{MG}.fna.gz")
+MICROFUSE = Path(sys.executable).parent / "microfuse"
+
+
+def state(path: Path) -> tuple:
+    """What must not change: content hash, inode and mtime (a rename or a rewrite changes one of them)."""
+    info = os.lstat(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest(), info.st_ino, info.st_mtime_ns
+
+
+def tree(folder: Path) -> dict[str, tuple]:
+    return {str(p.relative_to(folder)): state(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def refused(code: int, err: str, fragment: str) -> None:
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert lines and lines[0].startswith("error: ") and fragment in lines[0], err
+    assert all(line.startswith("Try ") for line in lines[1:]), err
+    assert "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """Real outputs to reuse: M. genitalium pairs (labelled, split) + proteins, embeddings, model and fused vectors."""
+    root = tmp_path_factory.mktemp("policy")
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "--label-rule", "og", "--split", "0.7,0.15,0.15",
+                            "--proteins", root / "mg.faa", "-o", root / "mg_pairs.tsv"])
+    assert code == 0, err
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", root / "mg_emb"])
+    assert code == 0, err
+    code, _, err = run_cli(["train", root / "mg_pairs.tsv", "-e", root / "mg_emb", "-o", root / "mg_model",
+                            "--epochs", "1", "--batch-size", "64"])
+    assert code == 0, err
+    for name in ("a", "b"):  # one assembly under two genome names: the same contig and pair ids (k141_* alike)
+        code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--fused", root / f"{name}.npy", "--genome-name",
+                                name, "-o", root / f"{name}.tsv", "-q"])
+        assert code == 0, err
+    return root
+
+
+# ------------------------------------------------------------------------------------------------ file outputs
+
+
+def test_dev_null_stays_a_device(tmp_path):
+    """`-o /dev/null` (run as root here, as in CI) writes into the device; it is never replaced by a file."""
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", "/dev/null", "--proteins", "/dev/null"])
+    assert code == 0, err
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert [p.name for p in Path("/dev").glob(".null.*")] == []
+
+
+def test_fifo_is_written_into_not_replaced(tmp_path):
+    fifo = tmp_path / "pairs.fifo"
+    os.mkfifo(fifo)
+    received = {}
+    reader = threading.Thread(target=lambda: received.setdefault("data", fifo.read_bytes()))
+    reader.start()
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", fifo])
+    reader.join(timeout=60)
+    assert code == 0, err
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "plain.tsv"])
+    assert code == 0, err
+    assert received["data"] == (tmp_path / "plain.tsv").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.fifo", "plain.tsv"]
+
+
+def test_symlink_output_is_written_through(tmp_path):
+    """As the shell's `>`: the link stays a link and the file it points to gets the output."""
+    real = tmp_path / "real.tsv"
+    real.write_text("a previous run\n")
+    link = tmp_path / "link.tsv"
+    link.symlink_to(real.name)
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", link])
+    assert code == 0, err
+    assert link.is_symlink() and os.readlink(link) == "real.tsv"
+    assert real.read_text().startswith("pair_id\t") and len(real.read_text().splitlines()) == 476
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.tsv", "real.tsv"]
+
+
+def test_folder_as_file_output_is_refused_before_work(tmp_path):
+    folder = tmp_path / "figs"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine\n")
+    before = tree(folder)
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "scores.tsv", "--operons-gff", folder])
+    refused(code, err, "is a directory")
+    assert tree(folder) == before
+    assert not (tmp_path / "scores.tsv").exists()  # refused before scoring: no output at all
+
+
+def _input_copy(tmp_path: Path) -> tuple[Path, Path]:
+    gff, fna = tmp_path / "mg.gff.gz", tmp_path / "mg.fna.gz"
+    gff.write_bytes(MG_GFF.read_bytes())
+    fna.write_bytes(MG_FNA.read_bytes())
+    return gff, fna
+
+
+SAME_AS_INPUT = {
+    "score -o INPUT": (["score", "{gff}", "--fasta", "{fna}", "-o", "{gff}"], "-o {gff} is also an input"),
+    "score --operons-gff INPUT": (["score", "{gff}", "--fasta", "{fna}", "-o", "{d}/s.tsv", "--operons-gff", "{gff}"],
+                                  "--operons-gff {gff} is also an input"),
+    "score -o FASTA": (["score", "{gff}", "--fasta", "{fna}", "-o", "{fna}"], "-o {fna} is also an input"),
+    "pairs --proteins INPUT": (["pairs", "{gff}", "--fasta", "{fna}", "-o", "{d}/p.tsv", "--proteins", "{gff}"],
+                               "--proteins {gff} is also an input"),
+    "a symlink to the input": (["pairs", "{gff}", "--fasta", "{fna}", "-o", "{d}/link.gff.gz"], "is also an input"),
+    "a hard link to the FASTA": (["pairs", "{gff}", "--fasta", "{fna}", "-o", "{d}/hard.fna.gz"], "is also an input"),
+    "-o F --operons-gff F": (["score", "{gff}", "--fasta", "{fna}", "-o", "{d}/x.gff", "--operons-gff", "{d}/x.gff"],
+                             "-o and --operons-gff are the same file"),
+    "--fused next to -o": (["score", "{gff}", "--fasta", "{fna}", "-o", "{d}/f.ids.tsv", "--fused", "{d}/f.npy"],
+                           "-o and --fused are the same file"),
+}
+
+
+@pytest.mark.parametrize("case", SAME_AS_INPUT, ids=list(SAME_AS_INPUT))
+def test_output_equal_to_an_input_or_output_is_refused(case, tmp_path):
+    gff, fna = _input_copy(tmp_path)
+    (tmp_path / "link.gff.gz").symlink_to(gff)
+    os.link(fna, tmp_path / "hard.fna.gz")
+    args, message = SAME_AS_INPUT[case]
+    fill = {"gff": gff, "fna": fna, "d": tmp_path}
+    before = tree(tmp_path)
+    code, _, err = run_cli([a.format(**fill) for a in args])
+    refused(code, err, message.format(**fill))
+    assert tree(tmp_path) == before  # inputs intact (hash, inode, mtime), nothing written
+
+
+def test_two_outputs_to_stdout_exit_2(tmp_path):
+    code, out, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", "-", "--operons-gff", "-"])
+    refused(code, err, "only one output can go to stdout")
+    assert out == ""
+
+
+def test_fused_path_is_checked_before_scoring(tmp_path):
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--fused", tmp_path / "x.vec"])
+    refused(code, err, "--fused takes a .npy path")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_output_directory_is_refused_before_work(tmp_path):
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "nope" / "p.tsv"])
+    refused(code, err, "does not exist")
+
+
+# ------------------------------------------------------------------------------------------------ folder outputs
+
+
+def _folder_command(command: str, made: Path, out) -> list:
+    return {
+        "embed": ["embed", MG_GFF, "--fasta", MG_FNA, "-o", out],
+        "train": ["train", made / "mg_pairs.tsv", "-e", made / "mg_emb", "-o", out, "--epochs", "1",
+                  "--batch-size", "64"],
+        "retrieve build": ["retrieve", "build", made / "a.npy", "-o", out],
+        "reference build": ["reference", "build", f"{MG_GFF},{MG_FNA}", "-o", out],
+    }[command]
+
+
+FOLDER_COMMANDS = ["embed", "train", "retrieve build", "reference build"]
+
+
+@pytest.mark.parametrize("command", FOLDER_COMMANDS)
+def test_folder_with_other_files_is_never_emptied(command, made, tmp_path):
+    """The issue: `embed -o DIR` and `retrieve build -o DIR` deleted everything already in DIR."""
+    folder = tmp_path / "results"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "notes.txt").write_text("my notes\n")
+    (folder / "sub" / "data.tsv").write_text("x\t1\n")
+    before = tree(folder)
+    code, _, err = run_cli(_folder_command(command, made, folder))
+    refused(code, err, "is not empty and holds no previous")
+    assert tree(folder) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+@pytest.mark.parametrize("command", FOLDER_COMMANDS)
+def test_dot_output_writes_into_the_current_folder(command, made, tmp_path, monkeypatch):
+    """`-o .` works (was: `has an empty name`, `Device or resource busy (.)`), then reuses its own output."""
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    code, _, err = run_cli(_folder_command(command, made, "."))
+    assert code == 0, err
+    first = tree(here)
+    marker = "config.json" if command == "train" else "manifest.json"
+    assert marker in first
+    (here / "notes.txt").write_text("kept\n")
+    code, _, err = run_cli(_folder_command(command, made, "."))
+    assert code == 0, err
+    second = tree(here)
+    assert second["notes.txt"] == state(here / "notes.txt")
+    assert set(second) == set(first) | {"notes.txt"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here"]  # nothing beside it (no .partial, no temp)
+    assert all(not name.startswith(".") for name in second)
+
+
+def test_folder_of_another_kind_is_refused(made, tmp_path):
+    emb = tmp_path / "emb"
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", emb])
+    assert code == 0, err
+    before = tree(emb)
+    code, _, err = run_cli(_folder_command("train", made, emb))
+    refused(code, err, "is an embedding folder, not a model folder")
+    assert tree(emb) == before
+
+
+def test_folder_symlink_is_written_through(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "emb"
+    link.symlink_to(real, target_is_directory=True)
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", link])
+    assert code == 0, err
+    assert link.is_symlink() and (real / "manifest.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["emb", "real"]
+
+
+def test_reused_folder_loses_only_stale_files_of_its_own_kind(tmp_path):
+    """A reused folder: the new output's files replace the old; an old file of the same kind that the new output
+    lacks is removed (it would contradict the new manifest); every other file stays, byte for byte."""
+    from microfuse_cli.io import atomic_directory
+
+    folder = tmp_path / "emb"
+    folder.mkdir()
+    (folder / "manifest.json").write_text('{"format": "microfuse-embeddings", "files": ["pair_context.npy"]}')
+    (folder / "pair_context.npy").write_bytes(b"old")
+    (folder / "notes.txt").write_text("mine\n")
+    kept = state(folder / "notes.txt")
+    with atomic_directory(folder) as tmp:
+        (tmp / "protein.npy").write_bytes(b"new")
+        (tmp / "manifest.json").write_text('{"format": "microfuse-embeddings", "files": ["protein.npy"]}')
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "notes.txt", "protein.npy"]
+    assert state(folder / "notes.txt") == kept and (folder / "protein.npy").read_bytes() == b"new"
+
+
+def test_embed_several_inputs_keeps_the_container(made, tmp_path):
+    out = tmp_path / "embeddings"
+    out.mkdir()
+    (out / "README").write_text("the panel\n")
+    code, _, err = run_cli(["embed", MG_FNA, MPN_FNA, "-g", "4", "-o", out])  # bare assemblies: genes called
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["GCF_000027325.1_ASM2732v1_genomic",
+                                                     "GCF_000027345.1_ASM2734v1_genomic", "README"]
+    assert (out / "README").read_text() == "the panel\n"
+
+
+# ------------------------------------------------------------------------------------------------ pipes and messages
+
+
+def test_piped_pairs_table_is_embedded(made, tmp_path):
+    """`microfuse pairs ... | microfuse embed - --proteins ...`: the same folder as from the file."""
+    table = ["--proteins", made / "mg.faa", "--fasta", MG_FNA]
+    code, _, err = run_cli(["embed", made / "mg_pairs.tsv", *table, "-o", tmp_path / "file"])
+    assert code == 0, err
+    code, _, err = run_cli(["embed", "-", *table, "-o", tmp_path / "pipe"],
+                           stdin=(made / "mg_pairs.tsv").read_bytes())
+    assert code == 0, err
+    for name in ("protein.npy", "context.npy", "pair_context.npy", "pairs.tsv", "genes.tsv"):
+        assert (tmp_path / "pipe" / name).read_bytes() == (tmp_path / "file" / name).read_bytes(), name
+
+
+def test_closed_stdout_ends_quietly_like_sigpipe():
+    """`microfuse pairs ecoli | head -1`: the status of a tool killed by SIGPIPE (141), no message."""
+    proc = subprocess.Popen([str(MICROFUSE), "pairs", str(ECOLI_GFF)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(b"pair_id\t")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "error" not in err and "Traceback" not in err and "Exception" not in err, err
+
+
+def test_empty_stdin_is_called_stdin():
+    code, _, err = run_cli(["score", "-"], stdin=b"")
+    assert code == 1, err
+    assert "stdin" in err and "/tmp" not in err and "microfuse-" not in err, err
+
+
+def test_microfuse_alone_prints_help_not_an_error():
+    code, out, err = run_cli([])
+    assert code == 2
+    assert err.startswith("Usage: microfuse") and "error:" not in err and "Commands:" in err, err
+
+
+def test_zstd_input_is_named(tmp_path):
+    path = tmp_path / "mg.fna.zst"
+    path.write_bytes(b"\x28\xb5\x2f\xfd" + os.urandom(200))
+    code, _, err = run_cli(["pairs", path])
+    assert code == 1 and "zstd-compressed" in err and "binary" not in err, err
+
+
+def test_empty_fasta_record_is_skipped_with_a_warning(tmp_path):
+    text = gzip.decompress(MG_FNA.read_bytes()).decode()
+    fna = tmp_path / "with_empty.fna"
+    fna.write_text(">filtered_contig removed by the binner\n" + text)
+    proc = subprocess.run([str(MICROFUSE), "pairs", str(MG_GFF), "--fasta", str(fna), "-o", str(tmp_path / "p.tsv")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f"warning: {fna}: record 'filtered_contig' has no sequence; skipped" in proc.stderr.splitlines()
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "ref.tsv"])
+    assert (tmp_path / "p.tsv").read_bytes() == (tmp_path / "ref.tsv").read_bytes()
+
+
+def test_duplicate_cds_id_on_two_contigs_is_named(tmp_path):
+    gff = gzip.decompress(MG_GFF.read_bytes()).decode()
+    fna = gzip.decompress(MG_FNA.read_bytes()).decode()
+    cds = next(line for line in gff.splitlines() if "\tCDS\t" in line)
+    seqid = cds.split("\t")[0]
+    (tmp_path / "two.gff").write_text(gff + "\t".join(["contig2", *cds.split("\t")[1:]]) + "\n")
+    (tmp_path / "two.fna").write_text(fna + ">contig2\n" + "ACGT" * 3000 + "\n")
+    code, _, err = run_cli(["pairs", tmp_path / "two.gff", "--fasta", tmp_path / "two.fna"])
+    assert code == 1, err
+    assert f"is used on two sequences ({seqid} and contig2)" in err and "spans" not in err, err
+
+
+def test_unknown_ids_are_named_once(tmp_path):
+    listed = tmp_path / "pairs.tsv"
+    listed.write_text("MG_001\tnot_a_gene\nnot_a_gene\tMG_002\nMG_001\tMG_002\n")
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "--pairs", listed, "-o", tmp_path / "p.tsv"])
+    assert code == 0, err
+    warning = next(line for line in err.splitlines() if "match no gene" in line)
+    assert warning.endswith("match no gene: not_a_gene") and warning.startswith("warning: 1 gene id(s)"), err
+
+
+# ------------------------------------------------------------------------------------------------ retrieve
+
+
+def test_two_assemblies_with_the_same_contig_names_share_an_index(made, tmp_path):
+    code, _, err = run_cli(["retrieve", "build", made / "a.npy", made / "b.npy", "--group-by", "genome",
+                            "-o", tmp_path / "index"])
+    assert code == 0, err
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "index", "--k", "1"])
+    assert code == 0, err
+    rows = [line.split("\t") for line in out.splitlines()[1:]]
+    n = len(np.load(made / "a.npy"))
+    assert len(rows) == 2 * n
+    assert all(r[0] == r[1] and float(r[3]) > 0.999 for r in rows)  # each pair finds itself in the other copy
+
+
+def test_k_is_capped_at_the_index_size(made, tmp_path):
+    code, _, err = run_cli(["retrieve", "build", made / "a.npy", made / "b.npy", "--group-by", "genome",
+                            "-o", tmp_path / "index"])
+    assert code == 0, err
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "index", "--k", "100000"])
+    assert code == 0, err
+    n = len(np.load(made / "a.npy"))
+    assert len(out.splitlines()) - 1 == 2 * n * n  # every pair of the other genome, for each query
+
+
+def test_no_neighbours_is_said(made, tmp_path):
+    code, _, err = run_cli(["retrieve", "build", made / "a.npy", "--group-by", "genome", "-o", tmp_path / "index"])
+    assert code == 0, err
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "index"])
+    assert code == 0, err
+    assert len(out.splitlines()) == 1
+    assert "warning: no neighbours: every indexed pair is in the query's own genome" in err, err
+
+
+# ------------------------------------------------------------------------------------------------ man page
+
+
+def test_manpage_documents_every_subcommand_without_source_indentation():
+    from microfuse_cli.manpage import render
+
+    page = render()
+    for section, option in [("retrieve build", "\\-\\-group\\-by"), ("retrieve search", "\\-\\-nprobe"),
+                            ("retrieve evaluate", "\\-\\-ks"), ("reference build", "\\-\\-genetic\\-code")]:
+        body = page.split(f".SS microfuse {section}\n", 1)[1].split(".SS ", 1)[0]
+        assert option in body, section
+    literal = False
+    for line in page.splitlines():
+        literal = {".nf": True, ".fi": False}.get(line, literal)
+        assert literal or not line.startswith(" "), line
+    assert "OUTPUT FILES" in page and "/dev/null" in page
+
+
+def test_output_inside_an_input_folder_is_refused(made, tmp_path):
+    """`score -o emb/pairs.tsv --embeddings emb/` would overwrite a file of the embeddings it reads."""
+    before = tree(made / "mg_emb")
+    code, _, err = run_cli(["score", made / "mg_pairs.tsv", "-e", made / "mg_emb", "-m", made / "mg_model",
+                            "--fasta", MG_FNA, "-o", made / "mg_emb" / "pairs.tsv"])
+    refused(code, err, "is also an input")
+    assert tree(made / "mg_emb") == before
