@@ -69,6 +69,8 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
             y.append(value)
     if not keep:
         raise DataError(f"{path}: no scored pair has a label")
+    if lookup is not None:
+        _warn_unscored(path, labels, lookup, {(r[col["gene_a"]], r[col["gene_b"]]) for r in rows})
     pick = [rows[i] for i in keep]
     try:
         router = None
@@ -88,6 +90,19 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
     if not np.isfinite(table.probability).all():
         raise DataError(f"{path}: probabilities hold NaN or Inf")
     return table
+
+
+def _warn_unscored(path, labels, lookup: dict, scored: set) -> None:
+    """Labelled pairs the scores lack, each named once (the lookup holds both orders of every pair)."""
+    import warnings
+
+    seen: set = set()
+    missing = [pair for pair in lookup if pair not in scored and pair[::-1] not in scored
+               and frozenset(pair) not in seen and not seen.add(frozenset(pair))]
+    if missing:
+        shown = ", ".join(f"{a}-{b}" for a, b in missing[:5])
+        warnings.warn(f"{len(missing)} labelled pair(s) of {labels} are not in {path}: {shown}"
+                      f"{' ...' if len(missing) > 5 else ''}")
 
 
 def distance_score(distance: np.ndarray, same_strand: np.ndarray) -> np.ndarray:
