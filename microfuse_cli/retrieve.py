@@ -807,7 +807,8 @@ class PairIndex:
             exclusion: ``auto`` (see module docstring), or force ``selector`` / ``overfetch`` (tests, benchmarks).
             progress: called with the number of queries finished.
 
-        Fewer than k neighbours (target -1) come back only when fewer than k indexed pairs lie outside the group.
+        Fewer than k neighbours (target -1) come back only when fewer than k indexed pairs lie outside the group;
+        k is capped at the number of indexed pairs (a huge k would allocate queries x k for nothing).
         """
         if isinstance(k, bool) or int(k) != k or k < 1:
             raise UsageError(f"k must be a positive integer, not {k!r}")
@@ -1082,8 +1083,8 @@ def retrieval_evaluate(
     if qlab.shape != (len(results),):
         raise DataError(f"{len(results)} queries but {len(qlab)} query labels")
     ks = [int(k) for k in ks]
-    if not ks or min(ks) < 1 or max(ks) > results.k and results.k < len(target_labels):  # k past the index size:
-        # the search was capped at every indexed pair, so a larger k sees the same neighbours
+    searched_all = results.k >= len(target_labels)  # k was capped at the index size: a larger k adds nothing
+    if not ks or min(ks) < 1 or (max(ks) > results.k and not searched_all):
         raise UsageError(f"ks must lie between 1 and the number of neighbours searched ({results.k}): {ks}")
     target = results.target
     if target.size and target.max() >= len(target_labels):
