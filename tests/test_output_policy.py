@@ -296,10 +296,12 @@ def test_closed_stdout_ends_quietly_like_sigpipe():
     assert "error" not in err and "Traceback" not in err and "Exception" not in err, err
 
 
-def test_empty_stdin_is_called_stdin():
-    code, _, err = run_cli(["score", "-"], stdin=b"")
+@pytest.mark.parametrize("command", ["pairs", "score", "embed"])
+def test_empty_stdin_is_called_stdin(command, tmp_path):
+    code, _, err = run_cli([command, "-", "-o", tmp_path / "out"], stdin=b"")
     assert code == 1, err
-    assert "stdin" in err and "/tmp" not in err and "microfuse-" not in err, err
+    assert err == "error: stdin: empty file\n"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_microfuse_alone_prints_help_not_an_error():

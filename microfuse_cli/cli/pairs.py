@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cli
-from ._common import common_options, input_argument, log, output_option
+from ._common import common_options, input_argument, log, output_option, stdin_as_file
 
 
 def genome_options(func):
@@ -151,7 +151,8 @@ def pairs(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
     from ..pairs import write_pairs
 
     check_outputs([input, fasta, pair_list, operons, labels], [Output("-o", output), Output("--proteins", proteins)])
-    genome = load_genome(run, input, fasta, mode, genetic_code, circular)
+    with stdin_as_file(input) as readable:  # messages name it "stdin"
+        genome = load_genome(run, readable, fasta, mode, genetic_code, circular)
     selected = select_pairs(run, genome, pair_list, operons, labels, label_rule, split, seed)
     if proteins:
         write_proteins(genome, proteins)
