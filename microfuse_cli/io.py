@@ -15,7 +15,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, Union
+from typing import IO, Callable, Iterator, Union
 
 from .errors import DataError, StdoutClosed, UsageError
 
@@ -380,13 +380,11 @@ def _refill(target: Path, shown: PathLike) -> Iterator[Path]:
         if kind is None:  # pragma: no cover - every folder writer writes its manifest
             raise DataError(f"{shown}: the new output has no manifest")
         check_reusable(target, kind, option="output", ignore=tmp.name, shown=shown)
-        names = sorted(entry.name for entry in os.scandir(tmp))
-        marker = FOLDER_KINDS[kind].marker
+        names = sorted((entry.name for entry in os.scandir(tmp)), key=lambda n: (n == FOLDER_KINDS[kind].marker, n))
         stale = [n for n in sorted(FOLDER_KINDS[kind].files - set(names)) if (target / n).is_file()]
-        with _deferred_signals() as commit:
-            for name in sorted(names, key=lambda n: n == marker):  # the manifest last
+        with _signals_wait_after(lambda: not (tmp / names[0]).exists()):  # once the first file is in place
+            for name in names:  # the manifest last
                 os.replace(tmp / name, target / name)
-                commit()  # past the first rename the swap is finished before a signal is honoured
             for name in stale:
                 os.unlink(target / name)
             tmp.rmdir()
@@ -395,33 +393,47 @@ def _refill(target: Path, shown: PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def _deferred_signals():
-    """Yields ``commit()``: from its first call on, SIGINT/SIGTERM wait until the block ends, then act."""
+def _signals_wait_after(started: Callable[[], bool]) -> Iterator[None]:
+    """SIGINT/SIGTERM act at once until ``started()`` (the swap has begun), then wait until the block ends.
+
+    ``started`` reads the file system, so a signal landing just after an atomic rename is never misjudged.
+    """
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        yield lambda: None
+        yield
         return
     caught: list = []
     saved: dict = {}
 
-    def commit():
-        if not saved:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                saved[sig] = signal.signal(sig, lambda signum, frame: caught.append(signum))
+    def on_signal(signum, frame):
+        if started():
+            caught.append(signum)
+        else:
+            _deliver(saved, signum, frame)
 
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        saved[sig] = signal.signal(sig, on_signal)
     try:
-        yield commit
+        yield
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
         for signum in caught[:1]:
-            handler = saved[signum]
-            if callable(handler):
-                handler(signum, None)
-            elif handler == signal.SIG_DFL:
-                signal.raise_signal(signum)
+            _deliver(saved, signum, None)
+
+
+def _deliver(saved: dict, signum: int, frame) -> None:
+    """Act on a signal as the handler saved for it would have."""
+    import signal
+
+    handler = saved[signum]
+    if callable(handler):
+        handler(signum, frame)
+    elif handler == signal.SIG_DFL:
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
 
 
 def sha256_file(path: PathLike) -> str:

@@ -419,3 +419,47 @@ def test_evaluate_names_each_unscored_labelled_pair_once(made, tmp_path):
     assert code == 0, err
     messages = [str(w.message) for w in caught if "labelled pair" in str(w.message)]
     assert messages == [f"1 labelled pair(s) of {labels} are not in {made / 'a.tsv'}: MG_001-zz"]
+
+
+def _previous_embedding_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "emb"
+    folder.mkdir()
+    (folder / "manifest.json").write_text('{"format": "microfuse-embeddings", "n": "old"}')
+    for name in ("genes.tsv", "protein.npy"):
+        (folder / name).write_text("old")
+    (folder / "notes.txt").write_text("mine")
+    return folder
+
+
+@pytest.mark.parametrize("moment", ["before the first rename", "after the first rename"])
+def test_sigint_during_a_folder_swap_never_mixes_outputs(moment, tmp_path, monkeypatch):
+    """Ctrl-C as the first file is renamed into a reused folder: before it, the previous output stays whole; after
+    it, the swap finishes first and the interrupt comes at its end. Never half old, half new."""
+    import signal
+
+    from microfuse_cli.io import atomic_directory
+
+    folder = _previous_embedding_folder(tmp_path)
+    before = tree(folder)
+    real_replace, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 1 and moment == "before the first rename":
+            signal.raise_signal(signal.SIGINT)
+        real_replace(src, dst)
+        if len(calls) == 1 and moment == "after the first rename":
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_directory(folder) as tmp:
+            for name in ("genes.tsv", "protein.npy"):
+                (tmp / name).write_text("new")
+            (tmp / "manifest.json").write_text('{"format": "microfuse-embeddings", "n": "new"}')
+    assert sorted(p.name for p in folder.iterdir()) == ["genes.tsv", "manifest.json", "notes.txt", "protein.npy"]
+    if moment == "before the first rename":
+        assert tree(folder) == before
+    else:
+        assert len(calls) == 3 and "new" in (folder / "manifest.json").read_text()
+        assert [(folder / n).read_text() for n in ("genes.tsv", "protein.npy", "notes.txt")] == ["new", "new", "mine"]
