@@ -97,6 +97,7 @@ FORMAT_NAME = "microfuse-pair-index"
 FORMAT_VERSION = 1
 
 ID_COLUMNS = ("pair_id", "scaffold", "genome")
+GROUP_SEP = "\x1f"  # joins genome and scaffold in a scaffold group when scaffold names repeat across genomes
 PAIRS_COLUMNS = ("pair_id", "scaffold", "genome", "label", "probability")
 RESULT_COLUMNS = ("query", "target", "rank", "similarity", "target_scaffold", "target_genome")
 RESULT_LABEL_COLUMNS = ("target_label", "target_probability")
@@ -162,11 +163,22 @@ class PairIds:
     def has_probability(self) -> bool:
         return bool((~np.isnan(self.probability)).any())
 
-    def groups(self, group_by: str) -> np.ndarray:
-        """The group of every pair: its scaffold or its genome."""
+    def groups(self, group_by: str, *, by_genome: bool = False) -> np.ndarray:
+        """The group of every pair: its scaffold or its genome; ``by_genome``: scaffolds named ``genome<US>scaffold``
+        (two assemblies may both have a ``k141_7``)."""
         if group_by not in GROUP_BYS:
             raise UsageError(f"group_by must be one of {', '.join(GROUP_BYS)}, not {group_by!r}")
-        return self.scaffold if group_by == "scaffold" else self.genome
+        if group_by == "genome":
+            return self.genome
+        if not by_genome:
+            return self.scaffold
+        return np.array([f"{g}{GROUP_SEP}{s}" for g, s in zip(self.genome.tolist(), self.scaffold.tolist())],
+                        dtype=object)
+
+    def scaffolds_collide(self) -> bool:
+        """Whether one scaffold name occurs in two genomes (MEGAHIT names every assembly's contigs ``k141_*``)."""
+        owner: dict = {}
+        return any(owner.setdefault(s, g) != g for g, s in zip(self.genome.tolist(), self.scaffold.tolist()))
 
     def concat(self, other: PairIds) -> PairIds:
         return PairIds(
@@ -501,13 +513,19 @@ class PairIndex:
         if self._groups_ready:
             return
         self._groups_ready = True
-        values = self._ids.groups(self.group_by)
+        self._by_genome = self.group_by == "scaffold" and self._ids.scaffolds_collide()
+        values = self._ids.groups(self.group_by, by_genome=self._by_genome)
         keys, codes = np.unique(values, return_inverse=True)
         self._group_keys = keys
         self._group_codes = codes.astype(np.int64).ravel()
         self._group_sizes = np.bincount(self._group_codes, minlength=len(keys)).astype(np.int64)
         self._group_order = np.argsort(self._group_codes, kind="stable").astype(np.int64)
         self._group_offsets = np.concatenate([[0], np.cumsum(self._group_sizes)]).astype(np.int64)
+
+    def query_groups(self, ids: PairIds) -> np.ndarray:
+        """The group of each query pair as this index names its groups (for :meth:`search`)."""
+        self._ensure_groups()
+        return ids.groups(self.group_by, by_genome=self._by_genome)
 
     def _members(self, code: int) -> np.ndarray:
         return self._group_order[self._group_offsets[code] : self._group_offsets[code + 1]]
@@ -801,7 +819,8 @@ class PairIndex:
 
         Arguments:
             query_vectors: (nq, d) vectors (normalised here). query_groups: the scaffold (or genome, as the index
-                groups) of each query; a group unknown to the index excludes nothing.
+                groups) of each query; a group unknown to the index excludes nothing. When one scaffold name occurs
+                in several indexed genomes, scaffold groups are genome-qualified: pass ``query_groups(ids)``.
             nprobe: IVF lists probed (default :data:`DEFAULT_NPROBE`); efSearch: HNSW beam width (default
                 :data:`DEFAULT_EF_SEARCH`, at least k). threads: FAISS threads. query_ids: names for rendering.
             exclusion: ``auto`` (see module docstring), or force ``selector`` / ``overfetch`` (tests, benchmarks).
@@ -828,6 +847,9 @@ class PairIndex:
             if query_ids.shape != (len(q),):
                 raise DataError(f"{len(q)} query vectors but {len(query_ids)} query ids")
         self._ensure_groups()
+        if self._by_genome and not all(GROUP_SEP in str(g) for g in groups.tolist()):
+            raise UsageError("this index holds scaffolds of one name in several genomes: give query groups from "
+                             "index.query_groups(ids)")
         own = self._codes_for(groups)
         with _omp_threads(threads) as nthreads:
             dist, lab = self._search_codes(q, own, k, nprobe, efSearch, exclusion, nthreads, progress)
@@ -846,8 +868,7 @@ class PairIndex:
             vectors = self._reconstruct_all()
         elif len(vectors) != self.ntotal:
             raise DataError(f"{len(vectors)} vectors given, the index holds {self.ntotal}")
-        groups = self._ids.groups(self.group_by)
-        return self.search(vectors, groups, k, query_ids=self._ids.pair_id, **kwargs)
+        return self.search(vectors, self.query_groups(self._ids), k, query_ids=self._ids.pair_id, **kwargs)
 
     def _reconstruct_all(self) -> np.ndarray:
         faiss = _faiss()

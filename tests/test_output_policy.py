@@ -365,6 +365,23 @@ def test_two_assemblies_with_the_same_contig_names_share_an_index(made, tmp_path
     assert all(r[0] == r[1] and float(r[3]) > 0.999 for r in rows)  # each pair finds itself in the other copy
 
 
+def test_same_scaffold_names_in_two_genomes_are_two_groups(made, tmp_path):
+    """Grouped by scaffold (the default), NC_000908.2 of genome a and of genome b are different scaffolds: each pair
+    finds its copy in the other genome (before, the copy counted as the query's own scaffold and was excluded)."""
+    code, _, err = run_cli(["retrieve", "build", made / "a.npy", made / "b.npy", "-o", tmp_path / "index"])
+    assert code == 0, err
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "index", "--k", "1"])
+    assert code == 0, err
+    rows = [line.split("\t") for line in out.splitlines()[1:]]
+    n = len(np.load(made / "a.npy"))
+    assert len(rows) == 2 * n
+    assert [r[5] for r in rows] == ["b"] * n + ["a"] * n  # the target genome: always the other one
+    assert all(r[0] == r[1] and float(r[3]) > 0.999 for r in rows)
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "index", "--k", "1", made / "a.npy"])
+    assert code == 0, err
+    assert [line.split("\t")[5] for line in out.splitlines()[1:]] == ["b"] * n
+
+
 def test_k_is_capped_at_the_index_size(made, tmp_path):
     code, _, err = run_cli(["retrieve", "build", made / "a.npy", made / "b.npy", "--group-by", "genome",
                             "-o", tmp_path / "index"])
@@ -463,3 +480,15 @@ def test_sigint_during_a_folder_swap_never_mixes_outputs(moment, tmp_path, monke
     else:
         assert len(calls) == 3 and "new" in (folder / "manifest.json").read_text()
         assert [(folder / n).read_text() for n in ("genes.tsv", "protein.npy", "notes.txt")] == ["new", "new", "mine"]
+
+
+def test_raw_scaffold_groups_are_refused_when_names_collide(made):
+    from microfuse_cli.errors import UsageError
+    from microfuse_cli.retrieve import PairIndex, read_vectors
+
+    (va, ia), (vb, ib) = read_vectors(made / "a.npy"), read_vectors(made / "b.npy")
+    index = PairIndex.build(np.concatenate([va, vb]), ia.concat(ib))
+    with pytest.raises(UsageError, match="query_groups"):
+        index.search(va[:2], ia.scaffold[:2], 1)
+    result = index.search(va[:2], index.query_groups(ia)[:2], 1)
+    assert (result.target[:, 0] == [len(va), len(va) + 1]).all()  # each finds its copy in genome b

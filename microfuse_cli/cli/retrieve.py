@@ -112,7 +112,7 @@ def search(queries, index_dir, device, k, nprobe, ef_search, output, run):
             for _, more in loaded[1:]:
                 ids = ids.concat(more)
             matrix = np.concatenate([v for v, _ in loaded]) if len(loaded) > 1 else loaded[0][0]
-            result = index.search(matrix, ids.groups(index.group_by), k, nprobe=nprobe, efSearch=ef_search,
+            result = index.search(matrix, index.query_groups(ids), k, nprobe=nprobe, efSearch=ef_search,
                                   threads=run.threads, query_ids=ids.pair_id, progress=advance)
         else:
             result = index.search_all(k, nprobe=nprobe, efSearch=ef_search, threads=run.threads, progress=advance)
