@@ -159,7 +159,8 @@ def test_two_outputs_to_stdout_exit_2(tmp_path):
 
 
 def test_fused_path_is_checked_before_scoring(tmp_path):
-    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--fused", tmp_path / "x.vec"])
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv",
+                            "--fused", tmp_path / "x.vec"])
     refused(code, err, "--fused takes a .npy path")
     assert list(tmp_path.iterdir()) == []
 

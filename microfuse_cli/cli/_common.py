@@ -193,7 +193,7 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
     except KeyboardInterrupt:
         report_error("interrupted")
         return 130
-    except (BrokenPipeError, StdoutClosed):  # `| head`: end quietly with the status a tool killed by SIGPIPE has (128 + 13)
+    except (BrokenPipeError, StdoutClosed):  # `| head`: end quietly, with the status of a tool killed by SIGPIPE
         _silence_stdout()
         return 128 + signal.SIGPIPE
     except MemoryError:
