@@ -351,3 +351,20 @@ def test_archaeal_opposite_strand_pair_is_not_an_operon_pair():
     pair = next(r for r in rows if r["pair_id"] == "AF_0807|AF_0808")
     assert (pair["same_strand"], pair["operon_pair"]) == ("0", "0")
     assert {r["operon_pair"] for r in rows if r["same_strand"] == "0"} == {"0"}
+
+
+@pytest.mark.parametrize("contig_end", [579900, 579901, 579902])
+def test_partial_minus_strand_cds_takes_the_phase_of_its_5_prime_end(contig_end, tmp_path, mg_original):
+    """MG_470 (579,224..580,033, minus strand) cut at the contig's end: its 5' end is the one lost."""
+    lost = 580033 - contig_end
+    phase = -lost % 3
+    sequence = mg_sequence()[570_000:contig_end]
+    gff = tmp_path / "cut.gff"
+    gff.write_text("##gff-version 3\n"
+                   f"c1\tx\tCDS\t{579224 - 570_000}\t{contig_end - 570_000}\t.\t-\t{phase}\t"
+                   "ID=cds470;locus_tag=MG_470;transl_table=4;partial=true\n"
+                   f"##FASTA\n>c1\n{sequence}\n")
+    gene = read_genome(gff).genes[0]
+    full = next(g for g in mg_original[0].genes if g.id == "MG_470").protein
+    assert gene.partial
+    assert gene.protein == full[(lost + phase) // 3:] and len(gene.protein) == 269 - (lost + phase) // 3
