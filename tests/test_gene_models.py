@@ -368,3 +368,21 @@ def test_partial_minus_strand_cds_takes_the_phase_of_its_5_prime_end(contig_end,
     full = next(g for g in mg_original[0].genes if g.id == "MG_470").protein
     assert gene.partial
     assert gene.protein == full[(lost + phase) // 3:] and len(gene.protein) == 269 - (lost + phase) // 3
+
+
+def test_listed_and_tabled_pairs_keep_the_origin_geometry(tmp_path):
+    """A labels list naming MG_002,MG_001 gets the pair across the origin; a pairs table gives back the circle."""
+    from microfuse_cli.pairs import genome_from_table, pairs_from_list, read_pairs
+
+    gff = write_rotated(tmp_path, "two-part")
+    genome = read_genome(gff)
+    resolved = pairs_from_list(genome, [("MG_002", "MG_001", 1), ("MG_470", "MG_001", 0)])
+    assert [(p.pair_id, p.distance, p.label) for p in resolved.pairs] == [("MG_001|MG_002", -1, 1),
+                                                                          ("MG_470|MG_001", 728, 0)]
+    table = tmp_path / "pairs.tsv"
+    code, _, err = run_cli(["pairs", gff, "-o", table])
+    assert code == 0, err
+    rebuilt = genome_from_table(read_pairs(table), None, None, "mg")
+    scaffold = rebuilt.scaffolds["NC_000908.2"]
+    assert (scaffold.length, scaffold.circular) == (MG_LENGTH, True)
+    assert {p.pair_id: p.distance for p in adjacent_pairs(rebuilt)}["MG_001|MG_002"] == -1
