@@ -67,7 +67,8 @@ def _strand(strand: int) -> str:
 
 
 def spacer(a: Gene, b: Gene, scaffold_length: int | None = None, wraps: bool = False) -> int:
-    """Base pairs between ``a`` and the next gene ``b``; ``wraps`` for the (last, first) pair of a circle."""
+    """Base pairs between ``a`` and the next gene ``b``; ``wraps`` for a pair closing a circle (``b`` past the
+    origin, where ``a`` may end already: a gene across the origin ends past the sequence length)."""
     if wraps:
         if scaffold_length is None:
             raise DataError("a circular pair needs the scaffold length")
@@ -85,18 +86,38 @@ def directons(genes: Sequence[Gene]) -> list[int]:
     return result
 
 
+def upstream_partners(genes: Sequence[Gene], length: int, circular: bool) -> list[tuple[int, int, bool]]:
+    """``(a, b, wraps)`` gene indices: each gene ``b`` with the gene before it that reaches furthest downstream.
+
+    The spacer is measured from the furthest end reached so far, so a gene nested inside a longer neighbour does
+    not hide that neighbour from the next gene (B. subtilis BSU_03490 -> BSU_03510, with BSU_03500 inside
+    BSU_03490). On a circular sequence the first genes pair with the gene reaching furthest around the origin
+    (``wraps``); these closing pairs come last.
+    """
+    partners: list[tuple[int, int, bool]] = []
+    closing: list[tuple[int, int, bool]] = []
+    reach: tuple[int, int, bool] | None = None  # (gene index, end in this lap's coordinates, across the origin)
+    if circular and len(genes) > 2:
+        last = max(range(len(genes)), key=lambda i: (genes[i].end, i))
+        reach = (last, genes[last].end - length, True)
+    for i, gene in enumerate(genes):
+        if reach is not None and reach[0] != i:
+            (closing if reach[2] else partners).append((reach[0], i, reach[2]))
+        if reach is None or gene.end >= reach[1]:
+            reach = (i, gene.end, False)
+    return partners + closing
+
+
 def adjacent_pairs(genome: Genome) -> list[GenePair]:
-    """Every pair of consecutive protein-coding genes on each scaffold, both strands."""
+    """Every pair of neighbouring protein-coding genes on each scaffold, both strands (see ``upstream_partners``)."""
     pairs: list[GenePair] = []
     for sid, genes in genome.genes_by_scaffold().items():
         scaffold = genome.scaffolds[sid]
         runs = directons(genes)
-        for i in range(len(genes) - 1):
-            a, b = genes[i], genes[i + 1]
-            pairs.append(GenePair(sid, a, b, spacer(a, b), runs[i] if a.strand == b.strand else -1))
-        if scaffold.circular and len(genes) > 2:
-            a, b = genes[-1], genes[0]
-            pairs.append(GenePair(sid, a, b, spacer(a, b, scaffold.length, wraps=True), -1))
+        for i, j, wraps in upstream_partners(genes, scaffold.length, scaffold.circular):
+            a, b = genes[i], genes[j]
+            run = runs[i] if a.strand == b.strand and runs[i] == runs[j] and not wraps else -1
+            pairs.append(GenePair(sid, a, b, spacer(a, b, scaffold.length, wraps), run))
     return pairs
 
 
@@ -178,6 +199,8 @@ def pairs_from_list(genome: Genome, listed: Iterable[tuple[str, str, int | None]
     for sid, genes in genome.genes_by_scaffold().items():
         for gene, run in zip(genes, directons(genes)):
             runs[gene.id] = run
+    # a listed pair of neighbours takes their geometry (across the origin, past a nested gene) from adjacent_pairs
+    neighbours = {frozenset((p.gene_a.id, p.gene_b.id)): p for p in adjacent_pairs(genome)}
     pairs, unknown = [], []
     for n, (name_a, name_b, label) in enumerate(listed):
         a, b = index.get(name_a), index.get(name_b)
@@ -190,6 +213,10 @@ def pairs_from_list(genome: Genome, listed: Iterable[tuple[str, str, int | None]
             continue
         if a.scaffold != b.scaffold:
             raise DataError(f"pair {name_a},{name_b}: the genes lie on different scaffolds")
+        known = neighbours.get(frozenset((a.id, b.id)))
+        if known is not None:
+            pairs.append(replace(known, label=label))
+            continue
         if index.position[a.id] > index.position[b.id]:
             a, b = b, a
         between = index.position[b.id] - index.position[a.id] - 1
@@ -440,6 +467,9 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
         extent: dict[str, int] = {}
         for g in genes.values():
             extent[g.scaffold] = max(extent.get(g.scaffold, 0), g.end)
+        for p in table.pairs:  # a pair closing a circle tells its length exactly (genes may end past it)
+            if p.gene_b.start < p.gene_a.start:
+                extent[p.scaffold] = p.distance + p.gene_a.end - p.gene_b.start + 1
         scaffolds = {sid: Scaffold(sid, length) for sid, length in extent.items()}
     wrapped = {p.scaffold for p in table.pairs if p.gene_b.start < p.gene_a.start}  # (last, first) of a circle
     scaffolds = {sid: replace(s, circular=s.circular or sid in wrapped) for sid, s in scaffolds.items()}

@@ -118,7 +118,8 @@ def write_scores(handle: IO[str], scores: Scores, extra: dict[str, np.ndarray] |
     header = pair_header(scores.pairs) + ["probability", "operon_pair"] + ROUTER_COLUMNS + list(extra)
     # formatted column by column from Python floats: numpy scalars format several times slower, row by row
     probability = [f"{p:.6f}" for p in scores.probability.tolist()]
-    calls = scores.calls.tolist()
+    # opposite strands are never one operon, whatever the model's probability
+    calls = [call if pair.same_strand else 0 for call, pair in zip(scores.calls.tolist(), scores.pairs)]
     if scores.router_weights is None:
         weights = [[None] * 4] * len(scores.pairs)
     else:
@@ -163,51 +164,65 @@ class Operon:
 
 
 def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
-    """Chain consecutive same-strand pairs at or above the threshold into multi-gene operons."""
+    """Join genes linked by same-strand adjacent pairs at or above the threshold into multi-gene operons.
+
+    An operon covers its members: from the first start to the furthest end (a member nested in a longer one does
+    not cut it short). One that runs across the origin of a circular scaffold ends past the scaffold's length,
+    as GFF3 writes such features.
+    """
     calls = scores.calls
-    by_first: dict[str, tuple[GenePair, float]] = {}
+    parent: dict[str, str] = {}
+
+    def root(gene_id: str) -> str:
+        while parent.setdefault(gene_id, gene_id) != gene_id:
+            parent[gene_id] = parent[parent[gene_id]]
+            gene_id = parent[gene_id]
+        return gene_id
+
+    links: list[tuple[GenePair, float]] = []
     for pair, call, prob in zip(scores.pairs, calls, scores.probability):
         if call and pair.same_strand and pair.genes_between == 0:
-            by_first[pair.gene_a.id] = (pair, float(prob))
-    has_incoming = {pair.gene_b.id for pair, _ in by_first.values()}
-    genes = {g.id: g for g in genome.genes}
-    operons: list[Operon] = []
-    visited: set[str] = set()
-
-    def chain_from(start_id: str) -> tuple[list[str], list[float]]:
-        members, probs = [start_id], []
-        current = start_id
-        while current in by_first:
-            pair, prob = by_first[current]
-            if pair.gene_b.id in visited or pair.gene_b.id == start_id:
-                break
-            probs.append(prob)
-            members.append(pair.gene_b.id)
-            visited.add(pair.gene_b.id)
-            current = pair.gene_b.id
-        return members, probs
-
-    order = [g.id for g in genome.genes if g.id in by_first]
-    starts = [gid for gid in order if gid not in has_incoming]
-    for gid in starts + [gid for gid in order if gid in has_incoming]:  # the second pass closes pure cycles
-        if gid in visited:
-            continue
-        visited.add(gid)
-        members, probs = chain_from(gid)
-        if len(members) < 2:
-            continue
-        first, last = genes[members[0]], genes[members[-1]]
-        wraps = last.start < first.start
-        start, end = (first.start, last.end) if not wraps else (first.start, genome.scaffolds[first.scaffold].length)
-        strand = first.strand
-        if strand < 0:  # list members in transcription order
-            members, probs = members[::-1], probs[::-1]
-        operons.append(Operon("", first.scaffold, start, end, strand, members, probs, wraps))
+            links.append((pair, float(prob)))
+            parent[root(pair.gene_a.id)] = root(pair.gene_b.id)
+    groups: dict[str, list[GenePair]] = {}
+    probabilities: dict[str, list[float]] = {}
+    for pair, prob in links:
+        key = root(pair.gene_a.id)
+        groups.setdefault(key, []).append(pair)
+        probabilities.setdefault(key, []).append(prob)
+    by_scaffold = genome.genes_by_scaffold()
+    position = {g.id: (i, g) for genes in by_scaffold.values() for i, g in enumerate(genes)}
+    counts = {sid: len(genes) for sid, genes in by_scaffold.items()}
+    operons = [_operon(links_of, probabilities[key], position, genome, counts) for key, links_of in groups.items()]
     scaffold_order = {sid: i for i, sid in enumerate(genome.scaffolds)}
-    operons.sort(key=lambda o: (scaffold_order[o.scaffold], o.start))
+    operons.sort(key=lambda o: (scaffold_order[o.scaffold], o.start, o.end))
     for i, operon in enumerate(operons, start=1):
         operon.id = f"operon_{i}"
     return operons
+
+
+def _operon(links: list[GenePair], probs: list[float], position: dict, genome: Genome, counts: dict) -> Operon:
+    """One operon from its linking pairs: members in transcription order, extent over all members."""
+    members = sorted({g.id for p in links for g in (p.gene_a, p.gene_b)}, key=lambda gid: position[gid][0])
+    scaffold = genome.scaffolds[links[0].scaffold]
+    closes_circle = any(p.gene_b.start < p.gene_a.start for p in links)
+    ring = len(members) == counts[scaffold.id]  # every gene of a circle: written from its first gene
+    if closes_circle and not ring:  # members after the largest gap in gene order come first (past the origin)
+        indices = [position[gid][0] for gid in members]
+        cut = max(range(1, len(indices)), key=lambda k: indices[k] - indices[k - 1])
+        head = members[:cut]
+        members = members[cut:] + head
+        shifted = set(head)
+    else:
+        shifted = set()
+    genes = [position[gid][1] for gid in members]
+    offset = [scaffold.length if gid in shifted else 0 for gid in members]
+    start = min(g.start + o for g, o in zip(genes, offset))
+    end = max(g.end + o for g, o in zip(genes, offset))
+    strand = genes[0].strand
+    if strand < 0:  # list members in transcription order
+        members, probs = members[::-1], probs[::-1]
+    return Operon("", scaffold.id, start, end, strand, members, probs, end > scaffold.length)
 
 
 def _escape(value: str) -> str:
@@ -223,6 +238,10 @@ def write_operons_gff(handle: IO[str], genome: Genome, operons: Sequence[Operon]
     handle.write(f"#!microfuse {__version__}\n")
     for scaffold in genome.scaffolds.values():
         handle.write(f"##sequence-region {_escape(scaffold.id)} 1 {scaffold.length}\n")
+    # an operon across the origin ends past the sequence's length, which GFF3 allows on an Is_circular region
+    for sid in dict.fromkeys(op.scaffold for op in operons if op.wraps):
+        handle.write(f"{_escape(sid)}\t{source}\tregion\t1\t{genome.scaffolds[sid].length}\t.\t+\t.\t"
+                     f"ID={_escape(sid)};Is_circular=true\n")
     n = 0
     for op in operons:
         attributes = [
@@ -231,8 +250,6 @@ def write_operons_gff(handle: IO[str], genome: Genome, operons: Sequence[Operon]
             ("min_probability", f"{op.min_probability:.4f}"),
             ("Ontology_term", OPERON[1]),
         ]
-        if op.wraps:
-            attributes.append(("Is_circular", "true"))
         column9 = ";".join(f"{k}={v if k == 'genes' else _escape(v)}" for k, v in attributes)
         end = op.end
         handle.write(f"{_escape(op.scaffold)}\t{source}\t{OPERON[0]}\t{op.start}\t{end}\t{op.mean_probability:.4f}\t"

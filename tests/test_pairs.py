@@ -252,35 +252,3 @@ def test_genbank_reader(tmp_path):
     assert [g.id for g in parsed.genes] == [g.id for g in genome.genes[:50]]
     assert [g.protein for g in parsed.genes] == [g.protein for g in genome.genes[:50]]
     assert next(iter(parsed.scaffolds.values())).circular
-
-
-def test_origin_crossing_cds(tmp_path):
-    """A CDS joined across the origin of a circular sequence keeps its start and translates end + beginning."""
-    import random
-
-    from microfuse_cli.genome import translate
-
-    rng = random.Random(3)
-    body = "".join(rng.choice("ACGT") for _ in range(3000)).replace("TAA", "TCA").replace("TAG", "TCG").replace("TGA", "TCA")
-    sequence = "ATG" + body[:2994] + "CCC"  # 3000 bp
-    sequence = sequence[:60] + "TAA" + sequence[63:]
-    gff = tmp_path / "circle.gff"
-    gff.write_text("##gff-version 3\n"
-                   "c1\tx\tregion\t1\t3000\t.\t+\t.\tID=c1;Is_circular=true\n"
-                   "c1\tx\tCDS\t2951\t3000\t.\t+\t0\tID=cds1;locus_tag=g1\n"
-                   "c1\tx\tCDS\t1\t63\t.\t+\t0\tID=cds1;locus_tag=g1\n"
-                   "c1\tx\tCDS\t300\t602\t.\t+\t0\tID=cds2;locus_tag=g2\n"
-                   "##FASTA\n>c1\n" + sequence + "\n")
-    genome = read_genome(gff)
-    g1 = next(g for g in genome.genes if g.id == "g1")
-    assert (g1.start, g1.end) == (2951, 3000)
-    assert g1.protein == translate(sequence[2950:] + sequence[:63], 1)
-
-
-def test_whole_sequence_cds_is_skipped_with_a_warning():
-    gff = PANEL / "GCF_003015225.1_ASM301522v1_genomic.gff.gz"
-    fna = PANEL / "GCF_003015225.1_ASM301522v1_genomic.fna.gz"
-    with pytest.warns(UserWarning, match="spanning a whole sequence"):
-        genome = read_genome(gff, fna)
-    assert max(g.length for g in genome.genes) < 50_000
-    assert "C7I86_00005" not in {g.id for g in genome.genes}

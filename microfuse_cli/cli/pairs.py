@@ -12,8 +12,9 @@ def genome_options(func):
     """Options of every command that reads a genome: --fasta, gene-calling mode, genetic code, topology."""
     func = click.option("--circular/--linear", "circular", default=None,
                         help="Force the topology of every sequence (default: from the annotation).")(func)
-    func = click.option("-g", "--genetic-code", type=click.IntRange(1, 33), default=11, show_default=True,
-                        help="Translation table for gene calling on a bare assembly (4 for Mycoplasma).")(func)
+    func = click.option("-g", "--genetic-code", type=click.IntRange(1, 33), default=None,
+                        help="Genetic code: of CDS without transl_table in an annotation (default 11); of gene "
+                             "calling on a bare assembly (default: 11, or 4 when detected, as in Mycoplasma).")(func)
     func = click.option("--mode", type=click.Choice(["auto", "single", "meta"]), default="auto", show_default=True,
                         help="pyrodigal mode for a bare assembly: auto picks meta for short/fragmented input.")(func)
     func = click.option("--fasta", type=click.Path(dir_okay=False, allow_dash=False), default=None,

@@ -24,8 +24,9 @@ Examples:
 """)
 @click.argument("genomes", nargs=-1, required=True, metavar="GENOME...")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Reference folder to write.")
-@click.option("-g", "--genetic-code", type=click.IntRange(1, 33), default=11, show_default=True,
-              help="Translation table for gene calling on a bare assembly.")
+@click.option("-g", "--genetic-code", type=click.IntRange(1, 33), default=None,
+              help="Genetic code of CDS without transl_table, and of gene calling on a bare assembly (default: 11, "
+                   "or 4 when detected on a bare assembly).")
 @click.option("--mode", type=click.Choice(["auto", "single", "meta"]), default="auto", show_default=True,
               help="pyrodigal mode for a bare assembly.")
 @common_options

@@ -1,0 +1,388 @@
+"""Gene models as the annotation means them, on real genomes with variants made here: genes across the origin in
+the three encodings, nested genes, partial CDS with a phase, genetic codes, odd ids, RNA input."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import ECOLI_FNA, ECOLI_GFF, MPN_FNA, PANEL, ROOT, run_cli
+from microfuse_cli.genome import read_genome
+from microfuse_cli.pairs import adjacent_pairs
+
+MG_GFF = ROOT / "examples" / "data" / "mgenitalium_g37.gff.gz"
+MG_FNA = ROOT / "examples" / "data" / "mgenitalium_g37.fna.gz"
+MG_LENGTH = 580_076
+#: Rotating the chromosome by this many bases puts MG_001 (dnaN, 686..1828) across the origin: 315 + 828 bp.
+SHIFT = 1000
+
+
+def mg_lines() -> list[list[str]]:
+    with gzip.open(MG_GFF, "rt") as handle:
+        return [line.rstrip("\n").split("\t") for line in handle if line.strip() and not line.startswith("#")]
+
+
+def mg_sequence() -> str:
+    with gzip.open(MG_FNA, "rt") as handle:
+        return "".join(line.strip() for line in handle if not line.startswith(">"))
+
+
+def rotated(position: int) -> int:
+    return position - SHIFT if position > SHIFT else position - SHIFT + MG_LENGTH
+
+
+def write_rotated(tmp_path, encoding: str):
+    """M. genitalium turned so MG_001 crosses the origin, written the way ``encoding`` writes such a gene."""
+    sequence = mg_sequence()
+    sequence = sequence[SHIFT:] + sequence[:SHIFT]
+    fasta = tmp_path / "mg_rot.fna"
+    fasta.write_text(f">NC_000908.2\n{sequence}\n")
+    features = []  # (type, [(start, end)], strand, attributes)
+    for cols in mg_lines():
+        if cols[2] not in ("gene", "CDS"):
+            continue
+        start, end = rotated(int(cols[3])), rotated(int(cols[4]))
+        parts = [(start, end)] if start <= end else [(start, MG_LENGTH), (1, end)]
+        features.append((cols[2], parts, cols[6], cols[8]))
+    if encoding == "genbank":
+        return write_rotated_genbank(tmp_path, sequence, features)
+    rows = [f"NC_000908.2\tx\tregion\t1\t{MG_LENGTH}\t.\t+\t.\tID=NC_000908.2:1..{MG_LENGTH};Is_circular=true"]
+    for ftype, parts, strand, attrs in features:
+        if encoding == "circular":  # RefSeq: one row ending past the sequence length
+            parts = [(parts[0][0], parts[-1][1] + (MG_LENGTH if len(parts) > 1 else 0))]
+        phase = "0" if ftype == "CDS" else "."
+        rows += [f"NC_000908.2\tx\t{ftype}\t{s}\t{e}\t.\t{strand}\t{phase}\t{attrs}" for s, e in parts]
+    gff = tmp_path / f"mg_{encoding}.gff"
+    gff.write_text("##gff-version 3\n" + "\n".join(rows) + "\n##FASTA\n" + fasta.read_text())
+    return gff
+
+
+def write_rotated_genbank(tmp_path, sequence, features):
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import CompoundLocation, FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    record = SeqRecord(Seq(sequence), id="NC_000908.2", annotations={"molecule_type": "DNA", "topology": "circular"})
+    for ftype, parts, strand, attrs in features:
+        if ftype != "CDS":
+            continue
+        sign = 1 if strand == "+" else -1
+        locations = [FeatureLocation(s - 1, e, strand=sign) for s, e in parts]
+        location = locations[0] if len(locations) == 1 else CompoundLocation(locations)
+        values = dict(kv.split("=", 1) for kv in attrs.split(";"))
+        record.features.append(SeqFeature(location, type="CDS", qualifiers={
+            "locus_tag": [values["locus_tag"]], "transl_table": [values["transl_table"]]}))
+    path = tmp_path / "mg_rot.gbk"
+    SeqIO.write(record, path, "genbank")
+    return path
+
+
+@pytest.fixture(scope="module")
+def mg_original():
+    genome = read_genome(MG_GFF, MG_FNA, circular=True)  # its GFF has no region row to say so
+    return genome, {p.pair_id: p for p in adjacent_pairs(genome)}
+
+
+@pytest.mark.parametrize("encoding", ["circular", "two-part", "genbank"])
+def test_gene_across_the_origin_in_each_encoding(encoding, tmp_path, mg_original):
+    original, original_pairs = mg_original
+    genome = read_genome(write_rotated(tmp_path, encoding))
+    genes = {g.id: g for g in genome.genes}
+    mg001 = genes["MG_001"]
+    assert (mg001.start, mg001.end, mg001.length) == (MG_LENGTH - 314, MG_LENGTH + 828, 1143)
+    assert mg001.protein == next(g.protein for g in original.genes if g.id == "MG_001")
+    assert len(genome.genes) == len(original.genes) == 476
+    pairs = {p.pair_id: p for p in adjacent_pairs(genome)}
+    assert len(pairs) == len(original_pairs)
+    assert pairs["MG_001|MG_002"].distance == original_pairs["MG_001|MG_002"].distance == -1
+    # the other side: the last gene of the original genome closes its circle with MG_001
+    before = original_pairs[next(k for k in original_pairs if k.endswith("|MG_001"))]
+    assert before.gene_a.id == "MG_470"
+    assert pairs["MG_470|MG_001"].distance == before.distance == MG_LENGTH - 580033 + 686 - 1 == 728
+    assert {k: p.distance for k, p in pairs.items()} == {k: p.distance for k, p in original_pairs.items()}
+
+
+def test_operon_across_the_origin_is_circular_gff3(tmp_path, mg_original):
+    original, original_pairs = mg_original
+    gff, out = write_rotated(tmp_path, "circular"), tmp_path / "operons.gff3"
+    code, stdout, err = run_cli(["score", gff, "--operons-gff", out, "--operons-tsv", tmp_path / "operons.tsv"])
+    assert code == 0, err
+    rows = [dict(zip(stdout.splitlines()[0].split("\t"), r.split("\t"))) for r in stdout.splitlines()[1:]]
+    rotated_p = float(next(r["probability"] for r in rows if r["pair_id"] == "MG_001|MG_002"))
+    code, stdout, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA])
+    assert code == 0, err
+    plain = stdout.splitlines()
+    header = plain[0].split("\t")
+    plain_p = float(next(dict(zip(header, r.split("\t")))["probability"] for r in plain[1:]
+                         if r.startswith("MG_001|MG_002\t")))
+    assert rotated_p == plain_p and rotated_p > 0.8  # the same pair, the same evidence, wherever the origin is
+    text = out.read_text()
+    assert f"NC_000908.2\tmicrofuse\tregion\t1\t{MG_LENGTH}\t.\t+\t.\tID=NC_000908.2;Is_circular=true\n" in text
+    across = [line.split("\t") for line in text.splitlines() if "\toperon\t" in line and "MG_001" in line]
+    assert len(across) == 1
+    start, end = int(across[0][3]), int(across[0][4])
+    assert start <= MG_LENGTH - 314 and end >= MG_LENGTH + 1760  # covers MG_001 and MG_002 (1828..2760 -> 828..1760)
+    result = subprocess.run(["gt", "gff3validator", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_linear_sequence_refuses_a_gene_past_its_end(tmp_path):
+    gff = write_rotated(tmp_path, "circular")
+    gff.write_text(gff.read_text().replace(";Is_circular=true", ""))
+    code, _, err = run_cli(["pairs", gff, "-o", tmp_path / "p.tsv"])
+    assert code == 1
+    assert f"CDS ends at {MG_LENGTH + 828}, past the end of NC_000908.2 ({MG_LENGTH} bp; only a circular" in err
+
+
+def test_nested_gene_keeps_its_neighbour_in_view(tmp_path, mg_original):
+    """A CDS made inside MG_003 (gyrB, 2845..4797): MG_004 is still measured from gyrB's end."""
+    rows = ["\t".join(c) for c in mg_lines()]
+    rows.append("NC_000908.2\tx\tCDS\t3001\t3501\t.\t+\t0\tID=cds-nested;locus_tag=MG_NESTED;transl_table=4")
+    gff = tmp_path / "nested.gff"
+    gff.write_text("##gff-version 3\n" + "\n".join(rows) + "\n")
+    genome = read_genome(gff, MG_FNA)
+    pairs = {p.pair_id: p for p in adjacent_pairs(genome)}
+    assert pairs["MG_003|MG_NESTED"].distance == 3001 - 4797 - 1
+    assert pairs["MG_003|MG_004"].distance == 4812 - 4797 - 1 == 14
+    assert "MG_NESTED|MG_004" not in pairs
+    assert len(pairs) == 476  # 475 neighbours on the linear reading of the chromosome, one more gene
+
+
+def test_ecoli_nested_gene_pairs_and_operon_extent(ecoli_genome):
+    """b4510 (578,327..578,509) lies inside b0556 (578,107..578,568): b0557 pairs with b0556, the operon ends at 578,568."""
+    from microfuse_cli.score import Scores, call_operons
+
+    pairs = adjacent_pairs(ecoli_genome)
+    by_id = {p.pair_id: p for p in pairs}
+    assert by_id["b0556|b4510"].distance == -242
+    assert by_id["b0556|b0557"].distance == 578600 - 578568 - 1
+    assert "b4510|b0557" not in by_id
+    members = {"b0554", "b0555", "b0556", "b4510"}
+    probability = np.array([1.0 if {p.gene_a.id, p.gene_b.id} <= members else 0.0 for p in pairs])
+    operons = call_operons(ecoli_genome, Scores(pairs, probability, 0.5))
+    assert [(o.genes, o.start, o.end) for o in operons] == [(["b0554", "b0555", "b0556", "b4510"], 577398, 578568)]
+
+
+def test_opposite_strand_pairs_are_never_operon_pairs(ecoli_genome):
+    import io
+
+    from microfuse_cli.score import Scores, write_scores
+
+    pairs = adjacent_pairs(ecoli_genome)[:40]
+    handle = io.StringIO()
+    write_scores(handle, Scores(pairs, np.full(len(pairs), 0.99), 0.5))
+    lines = handle.getvalue().splitlines()
+    header = lines[0].split("\t")
+    rows = [dict(zip(header, line.split("\t"))) for line in lines[1:]]
+    assert {r["operon_pair"] for r in rows if r["same_strand"] == "0"} == {"0"}
+    assert {r["operon_pair"] for r in rows if r["same_strand"] == "1"} == {"1"}
+    assert sum(r["same_strand"] == "0" for r in rows) >= 10
+
+
+def contig_cut(tmp_path, cut: int):
+    """M. genitalium from base ``cut`` on (a linear contig): MG_003 (gyrB, 2845..4797 +) loses its 5' end."""
+    sequence = mg_sequence()[cut - 1 : 20_000]
+    phase = (2845 - cut) % 3
+    gff = tmp_path / f"cut{cut}.gff"
+    gff.write_text("##gff-version 3\n"
+                   f"c1\tx\tCDS\t1\t{4797 - cut + 1}\t.\t+\t{phase}\tID=cds3;locus_tag=MG_003;transl_table=4;partial=true\n"
+                   f"c1\tx\tCDS\t{4812 - cut + 1}\t{7322 - cut + 1}\t.\t+\t0\tID=cds4;locus_tag=MG_004;transl_table=4\n"
+                   f"##FASTA\n>c1\n{sequence}\n")
+    return gff, sequence, phase
+
+
+@pytest.mark.parametrize("cut, phase", [(2946, 1), (2945, 2), (2947, 0)])
+def test_partial_cds_is_translated_in_its_phase(cut, phase, tmp_path, mg_original):
+    gff, _, written = contig_cut(tmp_path, cut)
+    assert written == phase
+    gyrb = next(g for g in mg_original[0].genes if g.id == "MG_003").protein
+    gene = next(g for g in read_genome(gff).genes if g.id == "MG_003")
+    assert gene.partial and gene.protein == gyrb[34:] and len(gene.protein) == 650 - 34
+
+
+def test_partial_cds_codon_start_in_genbank(tmp_path, mg_original):
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import BeforePosition, FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    _, sequence, _ = contig_cut(tmp_path, 2945)
+    record = SeqRecord(Seq(sequence), id="c1", annotations={"molecule_type": "DNA", "topology": "linear"})
+    record.features.append(SeqFeature(FeatureLocation(BeforePosition(0), 4797 - 2945 + 1, strand=1), type="CDS",
+                                      qualifiers={"locus_tag": ["MG_003"], "transl_table": ["4"], "codon_start": ["3"]}))
+    path = tmp_path / "cut.gbk"
+    SeqIO.write(record, path, "genbank")
+    gene = read_genome(path).genes[0]
+    assert gene.protein == next(g for g in mg_original[0].genes if g.id == "MG_003").protein[34:]
+
+
+def without_transl_table(tmp_path):
+    rows = ["\t".join(c[:8] + [c[8].replace(";transl_table=4", "")]) for c in mg_lines()]
+    gff = tmp_path / "prokka_like.gff"
+    gff.write_text("##gff-version 3\n" + "\n".join(rows) + "\n")
+    return gff
+
+
+def test_genetic_code_option_applies_to_annotations_without_transl_table(tmp_path):
+    gff = without_transl_table(tmp_path)
+    assert "transl_table" not in gff.read_text()
+    as_11 = read_genome(gff, MG_FNA)
+    assert sum(g.protein.count("X") for g in as_11.genes) == 1091
+    as_4 = read_genome(gff, MG_FNA, genetic_code=4)
+    assert sum(g.protein.count("X") for g in as_4.genes) == 0 and {g.genetic_code for g in as_4.genes} == {4}
+    proteins = tmp_path / "p.faa"
+    code, _, err = run_cli(["pairs", gff, "--fasta", MG_FNA, "-g", "4", "--proteins", proteins, "-o", tmp_path / "o"])
+    assert code == 0, err
+    assert proteins.read_text().count(">") == 476 and "X" not in proteins.read_text().replace(">", "").split("\n", 1)[1]
+
+
+def test_genetic_code_option_applies_to_genbank_without_transl_table(tmp_path):
+    gbk = write_rotated(tmp_path, "genbank")
+    gbk.write_text(gbk.read_text().replace('/transl_table=4', '/note="no code"'))
+    assert sum(g.protein.count("X") for g in read_genome(gbk).genes) > 1000
+    assert sum(g.protein.count("X") for g in read_genome(gbk, genetic_code=4).genes) == 0
+
+
+def test_bare_mycoplasma_assembly_is_called_with_code_4(tmp_path):
+    code, out, err = run_cli(["pairs", MPN_FNA, "-o", tmp_path / "mpn.tsv"])
+    assert code == 0, err
+    assert "info: genetic code 4 detected (genes cover 91.3% of the assembly with code 4, 78.6% with code 11" in err
+    assert "764 protein-coding genes" in err
+    code, out, err = run_cli(["pairs", MPN_FNA, "-g", "11", "-o", tmp_path / "mpn11.tsv"])
+    assert code == 0 and "1402 protein-coding genes" in err and "detected" not in err
+    genitalium = read_genome(PANEL / "GCF_000027325.1_ASM2732v1_genomic.fna.gz")
+    assert len(genitalium.genes) == 527 and {g.genetic_code for g in genitalium.genes} == {4}
+
+
+def test_normal_genome_keeps_code_11_without_a_second_gene_calling(monkeypatch):
+    from microfuse_cli import genes
+
+    trained = []
+    real = genes._trained
+    monkeypatch.setattr(genes, "_trained", lambda records, code: trained.append(code) or real(records, code))
+    genome = read_genome(ECOLI_FNA)
+    assert trained == [11] and {g.genetic_code for g in genome.genes} == {11}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-g", "7"], "-g 7: pyrodigal has no translation table 7"),
+    (["-g", "7", "--mode", "meta"], "-g 7: pyrodigal has no translation table 7"),
+    (["-g", "25", "--mode", "meta"], "-g 25 --mode meta: pyrodigal's metagenomic models use genetic code 11 or 4"),
+])
+def test_impossible_genetic_code_for_gene_calling_is_refused(args, message, tmp_path):
+    out = tmp_path / "o.tsv"
+    code, _, err = run_cli(["pairs", PANEL / "GCF_000027325.1_ASM2732v1_genomic.fna.gz", *args, "-o", out])
+    assert code == 2 and f"error: {message}" in err and not out.exists()
+
+
+def test_unknown_genetic_code_for_an_annotation_is_refused(tmp_path):
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-g", "8", "-o", tmp_path / "o.tsv"])
+    assert code == 2 and "error: -g 8: no such NCBI genetic code (known: 1-6, 9-16, 21-33)" in err
+
+
+def test_meta_mode_keeps_the_given_code(tmp_path):
+    fna = tmp_path / "mg_head.fna"
+    fna.write_text(">c1\n" + mg_sequence()[:60_000] + "\n")
+    assert {g.genetic_code for g in read_genome(fna, mode="meta", genetic_code=4).genes} == {4}
+    assert {g.genetic_code for g in read_genome(fna, mode="meta", genetic_code=11).genes} == {11}
+
+
+def test_rna_input_is_refused(tmp_path):
+    rna = tmp_path / "rna.fna"
+    rna.write_text(">c1\n" + mg_sequence()[:200_000].replace("T", "U") + "\n")
+    code, _, err = run_cli(["pairs", rna, "-o", tmp_path / "o.tsv"])
+    assert code == 1
+    assert "error: " in err and "record 'c1' is RNA (holds U): give the DNA sequence" in err
+
+
+def test_percent_encoded_ids_keep_the_tables_well_formed(tmp_path):
+    odd = {"MG_001": "MG%09001", "MG_002": "MG%2C002", "MG_003": "MG%7C003"}
+    text = gzip.open(MG_GFF, "rt").read()
+    for tag, value in odd.items():
+        text = text.replace(f"locus_tag={tag};", f"locus_tag={value};")
+    gff = tmp_path / "odd.gff"
+    gff.write_text(text)
+    scores, operons = tmp_path / "scores.tsv", tmp_path / "operons.tsv"
+    code, _, err = run_cli(["score", gff, "--fasta", MG_FNA, "-o", scores, "--operons-tsv", operons])
+    assert code == 0, err
+    lines = scores.read_text().splitlines()
+    width = len(lines[0].split("\t"))
+    assert width == 22 and all(len(line.split("\t")) == width for line in lines)
+    assert "MG%0900" + "1|MG%2C002\tNC_000908.2\tMG%09001\tMG%2C002\t" in scores.read_text()
+    assert "MG%2C002|MG%7C003" in scores.read_text()
+    members = [line.split("\t")[6].split(",") for line in operons.read_text().splitlines()[1:]]
+    assert members[0] == ["MG%09001", "MG%2C002"]
+    # a pair list names them as the tables do (or by the decoded name, where it has no comma)
+    genome = read_genome(gff, MG_FNA)
+    from microfuse_cli.pairs import pairs_from_list
+
+    resolved = pairs_from_list(genome, [("MG\t001", "MG%2C002", 1)])
+    assert [(p.pair_id, p.distance) for p in resolved.pairs] == [("MG%09001|MG%2C002", -1)]
+
+
+def test_whole_sequence_cds_is_skipped_with_a_clean_warning(tmp_path):
+    gff = PANEL / "GCF_003015225.1_ASM301522v1_genomic.gff.gz"
+    fna = PANEL / "GCF_003015225.1_ASM301522v1_genomic.fna.gz"
+    code, out, err = run_cli(["pairs", gff, "--fasta", fna])
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "spanning a whole sequence" in line]
+    assert warnings == [f"warning: {gff}: skipped 7 CDS spanning a whole sequence (an origin-crossing gene whose "
+                        "join was lost, e.g. C7I86_00005)"]
+    assert "UserWarning" not in err and "warnings.warn" not in err
+    rows = [line.split("\t") for line in out.splitlines()[1:]]
+    plasmid = [r for r in rows if r[1] in ("NZ_CP028095.1", "NZ_CP028096.1")]
+    assert plasmid and min(int(r[10]) for r in plasmid) > -100
+    assert not {"C7I86_16655", "C7I86_16670", "C7I86_00005"} & ({r[2] for r in rows} | {r[3] for r in rows})
+
+
+def test_archaeal_opposite_strand_pair_is_not_an_operon_pair():
+    """A. fulgidus AF_0807/AF_0808 lie on opposite strands: operon_pair 0 whatever their probability."""
+    gff = PANEL / "GCF_000008665.1_ASM866v1_genomic.gff.gz"
+    fna = PANEL / "GCF_000008665.1_ASM866v1_genomic.fna.gz"
+    code, out, err = run_cli(["score", gff, "--fasta", fna])
+    assert code == 0, err
+    lines = out.splitlines()
+    header = lines[0].split("\t")
+    rows = [dict(zip(header, line.split("\t"))) for line in lines[1:]]
+    pair = next(r for r in rows if r["pair_id"] == "AF_0807|AF_0808")
+    assert (pair["same_strand"], pair["operon_pair"]) == ("0", "0")
+    assert {r["operon_pair"] for r in rows if r["same_strand"] == "0"} == {"0"}
+
+
+@pytest.mark.parametrize("contig_end", [579900, 579901, 579902])
+def test_partial_minus_strand_cds_takes_the_phase_of_its_5_prime_end(contig_end, tmp_path, mg_original):
+    """MG_470 (579,224..580,033, minus strand) cut at the contig's end: its 5' end is the one lost."""
+    lost = 580033 - contig_end
+    phase = -lost % 3
+    sequence = mg_sequence()[570_000:contig_end]
+    gff = tmp_path / "cut.gff"
+    gff.write_text("##gff-version 3\n"
+                   f"c1\tx\tCDS\t{579224 - 570_000}\t{contig_end - 570_000}\t.\t-\t{phase}\t"
+                   "ID=cds470;locus_tag=MG_470;transl_table=4;partial=true\n"
+                   f"##FASTA\n>c1\n{sequence}\n")
+    gene = read_genome(gff).genes[0]
+    full = next(g for g in mg_original[0].genes if g.id == "MG_470").protein
+    assert gene.partial
+    assert gene.protein == full[(lost + phase) // 3:] and len(gene.protein) == 269 - (lost + phase) // 3
+
+
+def test_listed_and_tabled_pairs_keep_the_origin_geometry(tmp_path):
+    """A labels list naming MG_002,MG_001 gets the pair across the origin; a pairs table gives back the circle."""
+    from microfuse_cli.pairs import genome_from_table, pairs_from_list, read_pairs
+
+    gff = write_rotated(tmp_path, "two-part")
+    genome = read_genome(gff)
+    resolved = pairs_from_list(genome, [("MG_002", "MG_001", 1), ("MG_470", "MG_001", 0)])
+    assert [(p.pair_id, p.distance, p.label) for p in resolved.pairs] == [("MG_001|MG_002", -1, 1),
+                                                                          ("MG_470|MG_001", 728, 0)]
+    table = tmp_path / "pairs.tsv"
+    code, _, err = run_cli(["pairs", gff, "-o", table])
+    assert code == 0, err
+    rebuilt = genome_from_table(read_pairs(table), None, None, "mg")
+    scaffold = rebuilt.scaffolds["NC_000908.2"]
+    assert (scaffold.length, scaffold.circular) == (MG_LENGTH, True)
+    assert {p.pair_id: p.distance for p in adjacent_pairs(rebuilt)}["MG_001|MG_002"] == -1
