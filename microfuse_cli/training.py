@@ -32,6 +32,7 @@ from .io import atomic_directory
 from .metrics import EXPERTS, auroc, auprc, binary_metrics, choose_threshold, router_weight_means
 from .fusion import CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, Prediction, read_model_dir
 from .model import FusionConfig, FusionModel, total_loss
+from .runtime import torch_device as _resolve_device
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 Progress = Callable[[dict], None]
@@ -92,18 +93,6 @@ class TrainConfig:
 
 # --------------------------------------------------------------------------------------------------
 # helpers
-
-
-def _resolve_device(device: str) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise UsageError(f"unknown device {device!r}; use cpu or cuda") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {device!r} requested but CUDA is not available")
-    if dev.type not in ("cpu", "cuda"):
-        raise UsageError(f"unsupported device {device!r}; use cpu or cuda")
-    return dev
 
 
 def _as_matrix(x: Optional[ArrayLike], name: str, n: Optional[int] = None) -> Optional[torch.Tensor]:

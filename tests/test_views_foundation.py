@@ -19,7 +19,8 @@ import tiny_models  # noqa: E402
 from microfuse_cli.errors import DataError, UsageError  # noqa: E402
 from microfuse_cli.views import bacformer as bf  # noqa: E402
 from microfuse_cli.views.bacformer import BacformerEmbedder  # noqa: E402
-from microfuse_cli.views.prostt5 import ProstT5Embedder, length_batches  # noqa: E402
+from microfuse_cli.views.hf import length_batches  # noqa: E402
+from microfuse_cli.views.prostt5 import ProstT5Embedder  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not tiny_models.FNA.exists(), reason="shared E. coli data not present")
 
