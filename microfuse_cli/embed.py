@@ -33,8 +33,8 @@ from .runtime import check_device, resolve_device  # noqa: F401  (check_device: 
 
 PROTEIN_VIEWS = ("builtin", "prostt5")
 #: Named subsets of the context columns. "core": the genome-independent layout of a pair (strand arrangement,
-#: spacer, the -1/-4/-8 overlaps of translational coupling, genes between); the signals that findings.md shows do
-#: not transfer between species (terminator, promoter, codon usage, GC, lengths) are left out.
+#: spacer, the -1/-4/-8 overlaps of translational coupling, genes between); the signals that ``docs/findings.md``
+#: shows do not transfer between species (terminator, promoter, codon usage, GC, lengths) are left out.
 CONTEXT_PRESETS = {
     "core": ("strand_same", "strand_convergent", "strand_divergent", "dist_clip", "dist_slog", "overlap_1",
              "overlap_4", "overlap_8", "overlap_other", "genes_between_log", "opp_strand_between"),

@@ -496,7 +496,7 @@ class BacformerEmbedder:
     Arguments:
         model: Bacformer hub id or local folder (``config.json`` + ``model.safetensors``).
         esm_model: ESM-2 hub id or local folder (``EsmModel`` weights + ``vocab.txt``).
-        device: ``cpu``, ``cuda`` or ``cuda:N``.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (``runtime.resolve_device``).
         dtype: compute dtype of both models; None picks bfloat16/float16 on GPU and float32 on CPU.
         max_batch_residues: padded residues per ESM-2 batch; a longer protein runs alone.
         max_length: Bacformer tokens per window (CLS, SEPs and END included); None uses the checkpoint's

@@ -34,8 +34,8 @@ Promoter. A sigma-70 -35 (TTGACA) / -10 (TATAAT) position-weight match with a 15
 promoter region. The weights are log-odds of the consensus-base frequencies Harley & Reynolds (1987) report for
 E. coli promoters (other bases share the rest equally) against the genome's own base composition.
 
-GC normalisation (findings.md: energies and motif scores shift with genome GC). ``*_z`` features are z-scores of
-the statistic against a background of the genome's own regions with their bases shuffled (mononucleotide shuffle,
+GC normalisation (``docs/findings.md``, "Single-genome sequence signals barely transfer": energies and motif
+scores shift with genome GC). ``*_z`` features are z-scores of the statistic against a background of the genome's own regions with their bases shuffled (mononucleotide shuffle,
 fixed seed, ``N_BACKGROUND`` regions sampled from the pairs' regions): the shuffle keeps each region's composition
 and length and destroys structure and motifs. The background mean and spread are fitted as linear functions of
 log region length (the minimum over more windows is lower), so a z-score reads "how much more terminator-like than

@@ -49,7 +49,7 @@ class ProstT5Embedder:
     Arguments:
         model: hub id (default ``Rostlab/ProstT5``) or a local folder holding ``config.json``, the weights and the
             T5 tokenizer files (``spiece.model`` or ``tokenizer.json``).
-        device: ``cpu``, ``cuda`` or ``cuda:N``.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (``runtime.resolve_device``).
         dtype: compute dtype (``float32``, ``float16``, ``bfloat16``); None picks bfloat16/float16 on GPU and
             float32 on CPU.
         max_batch_residues: padded residues per batch (``batch size * longest protein``); a longer protein runs alone.
