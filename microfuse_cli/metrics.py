@@ -152,9 +152,10 @@ def accuracy(y, p, threshold: float = 0.5) -> float:
 
 
 def brier(y, p) -> float:
-    """Mean squared difference between the probability and the label."""
+    """Mean squared difference between the probability and the label; ``nan`` when ``p`` is not a probability
+    (a ranking score such as the distance baseline's) or the set is empty."""
     y, p = _check(y, p)
-    if y.size == 0:
+    if y.size == 0 or ((p < 0) | (p > 1)).any():
         return float("nan")
     return float(skm.brier_score_loss(y, p, labels=[0, 1]))
 
@@ -220,6 +221,15 @@ def choose_threshold(y, p, criterion: str = "macro_f1") -> float:
     best = np.flatnonzero(value >= value.max() - 1e-12)
     pick = best[np.argmin(np.abs(mids[best] - 0.5))]
     return float(mids[pick])
+
+
+def best_accuracy(y, p) -> float:
+    """Accuracy of the best possible cut-off on ``p``, chosen with the labels (all-negative included): an upper
+    bound for any threshold rule on these scores. ``nan`` for an empty set."""
+    y, p = _check(y, p)
+    if y.size == 0:
+        return float("nan")
+    return float(_criterion_at_candidates(y, p, "accuracy")[1].max())
 
 
 def threshold_sweep(y, p, thresholds: Sequence[float] | np.ndarray | None = None) -> dict[str, np.ndarray]:

@@ -87,6 +87,8 @@ def test_undefined_metrics_are_nan_without_warnings():
         assert M.brier([1, 1], [1.0, 0.5]) == pytest.approx(0.125)
         res = M.binary_metrics([1, 1, 1], [0.9, 0.8, 0.2])
         assert math.isnan(res["auroc"]) and res["accuracy"] == pytest.approx(2 / 3)
+        ranking = M.binary_metrics([0, 1, 1], [-300.0, -20.0, -5.0])  # a score, not a probability
+        assert ranking["auroc"] == 1.0 and math.isnan(ranking["brier"])
         empty = M.binary_metrics([], [])
         assert empty["n"] == 0 and math.isnan(empty["auroc"]) and math.isnan(empty["brier"])
 
@@ -160,6 +162,14 @@ def test_choose_threshold_maximises_macro_f1_over_a_grid():
     p = np.clip(0.3 * y + rng.normal(0.35, 0.2, 300), 0, 1)
     best_grid = max(M.macro_f1(y, p, t) for t in np.linspace(0, 1, 1001))
     assert M.macro_f1(y, p, M.choose_threshold(y, p)) >= best_grid - 1e-12
+
+
+def test_best_accuracy_is_the_best_cut_off():
+    y, p = _noisy(8, n=120)
+    brute = max(np.mean((p >= t) == y) for t in np.r_[np.unique(p), np.inf])
+    assert M.best_accuracy(y, p) == pytest.approx(brute)
+    assert M.best_accuracy([1, 0, 0], [0.2, 0.9, 0.8]) == pytest.approx(2 / 3)  # calling nothing positive is best
+    assert math.isnan(M.best_accuracy([], []))
 
 
 def test_threshold_sweep_values():
