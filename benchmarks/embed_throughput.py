@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
     gpu = device.type == "cuda"
-    from microfuse_cli.views.prostt5 import resolve_dtype
+    from microfuse_cli.views.hf import resolve_dtype
 
     dtype = resolve_dtype(args.dtype, device)
     args.max_batch_residues = args.max_batch_residues or (32000 if gpu else 4000)

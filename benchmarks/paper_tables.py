@@ -232,8 +232,8 @@ def test_metrics(y, p, threshold, hard) -> dict[str, float]:
 
 def run_benchmark(bench: Benchmark, names: list[str], args, views: dict[str, str]) -> str:
     from microfuse_cli.evaluate import best_cutoff_accuracy, distance_score
-    from microfuse_cli.metrics import (EXPERTS, auroc, hard_conflict_mask, paired_bootstrap_delta, prefix_identity,
-                                       router_weight_means)
+    from microfuse_cli.metrics import auroc, hard_conflict_mask, paired_bootstrap_delta, prefix_identity, router_weight_means
+    from microfuse_cli.model import EXPERTS
     from microfuse_cli.training import DistanceBaseline, TrainConfig, train
 
     s = bench.data

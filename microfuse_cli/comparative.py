@@ -37,6 +37,7 @@ from .errors import DataError, UsageError
 from .genome import Genome
 from .io import PathLike, atomic_directory, sha256_file
 from .pairs import GenePair
+from .runtime import resolve_threads
 
 FORMAT = "microfuse-reference"
 FORMAT_VERSION = 1
@@ -275,7 +276,10 @@ class Homologs:
 
 def search_homologs(genes, reference: ReferenceSet, *, evalue: float = 1e-5, top_hits: int = 3, threads: int = 1,
                     progress: Callable[[int], None] | None = None) -> Homologs:
-    """phmmer each gene's protein against the reference; keep per genome the ``top_hits`` best hits (E <= evalue)."""
+    """phmmer each gene's protein against the reference; keep per genome the ``top_hits`` best hits (E <= evalue).
+
+    ``threads`` 0 means every core this process may use (pyhmmer's own 0 counts every core of the machine).
+    """
     import time
 
     from pyhmmer import easel, hmmer
@@ -291,7 +295,7 @@ def search_homologs(genes, reference: ReferenceSet, *, evalue: float = 1e-5, top
     if queries and reference.n_proteins:
         target = reference.block()
         callback = (lambda query, total: progress(1)) if progress is not None else None
-        for top in hmmer.phmmer(queries, target, cpus=threads, callback=callback, E=evalue, domE=evalue):
+        for top in hmmer.phmmer(queries, target, cpus=resolve_threads(threads), callback=callback, E=evalue, domE=evalue):
             qname = top.query.name
             qname = qname.decode() if isinstance(qname, bytes) else qname
             per = hits[qname]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -30,11 +29,12 @@ from .errors import DataError, UsageError
 from .genome import Genome
 from .io import PathLike, atomic_directory, sha256_file
 from .pairs import GenePair, adjacent_pairs
+from .runtime import check_device, resolve_device  # noqa: F401  (check_device: also the CLI's)
 
 PROTEIN_VIEWS = ("builtin", "prostt5")
 #: Named subsets of the context columns. "core": the genome-independent layout of a pair (strand arrangement,
-#: spacer, the -1/-4/-8 overlaps of translational coupling, genes between); the signals that findings.md shows do
-#: not transfer between species (terminator, promoter, codon usage, GC, lengths) are left out.
+#: spacer, the -1/-4/-8 overlaps of translational coupling, genes between); the signals that ``docs/findings.md``
+#: shows do not transfer between species (terminator, promoter, codon usage, GC, lengths) are left out.
 CONTEXT_PRESETS = {
     "core": ("strand_same", "strand_convergent", "strand_divergent", "dist_clip", "dist_slog", "overlap_1",
              "overlap_4", "overlap_8", "overlap_other", "genes_between_log", "opp_strand_between"),
@@ -90,22 +90,6 @@ class ViewConfig:
     @property
     def names(self) -> dict[str, str]:
         return {"protein": self.protein_view, "context": ",".join(self.context_views)}
-
-
-def check_device(device: str) -> str:
-    """Refuse a malformed device name without importing torch (the builtin views never resolve the device, so a
-    typo would otherwise go unnoticed)."""
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
-        raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")
-    return device
-
-
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def genes_hash(genes) -> str:
@@ -331,13 +315,16 @@ def compute_embeddings(
             from .views import builtin
 
             advance = stage("context features", len(pairs))
+            table = None
             if config.needs_gene_context:
-                gene_parts.append(builtin.gene_context_features(genome))
+                table = builtin.gene_table(genome)  # the pair features reuse it
+                gene_parts.append(builtin.gene_context_features(genome, table))
                 gene_names += list(builtin.GENE_CONTEXT_FEATURES)
             names = config.pair_columns
             if names is None:
                 names = _builtin_pair_names()
-            features = builtin_pair_features(genome, pairs, names, threads=threads, progress=advance, groups=groups)
+            features = builtin_pair_features(genome, pairs, names, threads=threads, progress=advance, groups=groups,
+                                             table=table)
             pair_parts.append(features)
             pair_names += names
             context_info["builtin"] = {"gene_features": list(builtin.GENE_CONTEXT_FEATURES), "pair_features": names}
@@ -353,12 +340,13 @@ from .calibration import CALIBRATION_FEATURES as CALIBRATION_NAMES  # noqa: E402
 
 
 def builtin_pair_features(genome: Genome, pairs: Sequence[GenePair], columns: Sequence[str] | None = None, *,
-                          threads: int = 1, progress=None, groups: dict[str, str] | None = None) -> np.ndarray:
+                          threads: int = 1, progress=None, groups: dict[str, str] | None = None,
+                          table=None) -> np.ndarray:
     """Builtin pair features plus the genome's own spacer calibration (fitted on all its adjacent pairs, or per
     group of scaffolds: ``groups`` maps scaffold -> bin, unlisted scaffolds are pooled).
 
     ``columns`` (default: all of :func:`_builtin_pair_names`) selects and orders them; only what they need is
-    computed.
+    computed. ``table`` is the genome's ``views.builtin.gene_table`` when the gene view has built it already.
     """
     from .calibration import calibrate_by_group
     from .views import builtin
@@ -367,7 +355,7 @@ def builtin_pair_features(genome: Genome, pairs: Sequence[GenePair], columns: Se
     calibration = [c for c in columns if c in CALIBRATION_NAMES]
     plain = [c for c in columns if c not in CALIBRATION_NAMES]
     values = dict(zip(plain, builtin.pair_context_features(genome, pairs, columns=plain, threads=threads,
-                                                           progress=progress).T))
+                                                           progress=progress, table=table).T))
     if calibration:
         matrix, _ = calibrate_by_group(adjacent_pairs(genome), pairs, groups)
         values.update(zip(CALIBRATION_NAMES, matrix.T))

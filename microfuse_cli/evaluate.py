@@ -9,7 +9,8 @@ import numpy as np
 
 from .errors import DataError
 from .io import PathLike, read_tsv
-from .metrics import binary_metrics, bootstrap_ci, hard_conflict_mask, prefix_identity, router_weight_means
+from .metrics import (best_accuracy, binary_metrics, bootstrap_ci, hard_conflict_mask, prefix_identity,
+                      router_weight_means)
 from .score import ROUTER_COLUMNS
 
 METRIC_COLUMNS = ["n", "n_positive", "auroc", "auroc_low", "auroc_high", "auprc", "map", "macro_f1", "macro_recall",
@@ -112,13 +113,7 @@ def distance_score(distance: np.ndarray, same_strand: np.ndarray) -> np.ndarray:
 
 def best_cutoff_accuracy(y: np.ndarray, score: np.ndarray) -> float:
     """Accuracy of the best possible cut-off on ``score`` (an upper bound for any threshold rule on it)."""
-    order = np.argsort(-score, kind="mergesort")
-    ys, ss = y[order], score[order]
-    tp = np.cumsum(ys)
-    fp = np.cumsum(1 - ys)
-    last = np.r_[ss[1:] != ss[:-1], True]
-    correct = tp[last] + (len(y) - y.sum() - fp[last])
-    return float(max(correct.max(), len(y) - y.sum()) / len(y))
+    return best_accuracy(y, score)
 
 
 def evaluate_table(table: ScoredTable, *, threshold: float | None = None, proteins: dict[str, str] | None = None,

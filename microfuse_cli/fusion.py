@@ -22,7 +22,6 @@ from typing import Any, Optional
 import numpy as np
 
 from .errors import DataError, UsageError
-from .metrics import EXPERTS
 
 FORMAT = "microfuse-model"
 FORMAT_VERSION = 1
@@ -36,6 +35,9 @@ CONFIG_KEYS = {
 LAYER_NORM_EPS = 1e-5
 
 ARCHS = ("microfuse", "concat", "protein", "context")
+
+#: The experts of the MicroFuse head, in the order of the router's weights everywhere in microfuse.
+EXPERTS = ("protein", "context", "agreement", "conflict")
 
 #: The paper's named ablations: the switches each one turns off (everything else stays as in the full model).
 ABLATIONS: dict[str, dict[str, bool]] = {
@@ -160,9 +162,6 @@ class Prediction:
     probability: np.ndarray
     router_weights: Optional[np.ndarray] = None
     fused: Optional[np.ndarray] = None
-
-    def labels(self, threshold: float) -> np.ndarray:
-        return (self.probability >= threshold).astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,25 +1,31 @@
-"""Evaluation metrics for binary operon prediction, on numpy arrays only (no sklearn).
+"""Evaluation metrics for binary operon prediction: scikit-learn's metrics behind the conventions microfuse needs.
 
 Conventions used everywhere in this module:
 
 * ``y`` holds the true labels (1 = same operon, 0 = not), ``p`` the predicted probability of class 1.
 * A pair is called positive when ``p >= threshold``.
 * Ranking metrics (AUROC, average precision) give tied scores their average rank / treat a block of tied
-  scores as one threshold, so the result never depends on the input order.
+  scores as one threshold, so the result never depends on the input order (scikit-learn's definitions).
 * A metric that is undefined for the data (AUROC with one class present, ...) is ``nan``, never an exception:
-  a bootstrap resample or a tiny validation split can legitimately hit that case.
+  a bootstrap resample or a tiny validation split can legitimately hit that case. Inputs are checked here, so
+  scikit-learn's own errors and warnings about them never reach the caller.
+
+What is ours: that checking, mAP (``docs/method.md``, "Metrics"), the threshold choice and sweep, the bootstrap
+wrappers and the paper's hard-conflict subset.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence, Union
+import warnings
+from typing import Callable, Sequence, Union
 
 import numpy as np
+from scipy import stats
+from sklearn import metrics as skm
+from sklearn.calibration import calibration_curve as _sk_calibration_curve
 
 from .errors import DataError, UsageError
-
-#: Expert order of the router weights everywhere in microfuse.
-EXPERTS = ("protein", "context", "agreement", "conflict")
+from .fusion import EXPERTS  # the router's expert order, defined with the model (still importable from here)
 
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
 
@@ -42,57 +48,29 @@ def _check(y, p) -> tuple[np.ndarray, np.ndarray]:
     return y.astype(np.int64), p
 
 
+def _both_classes(y: np.ndarray) -> bool:
+    n_pos = int(y.sum())
+    return 0 < n_pos < y.size
+
+
 # --------------------------------------------------------------------------------------------------
 # ranking metrics
 
 
-def _average_ranks(x: np.ndarray) -> np.ndarray:
-    """1-based ranks of ``x``; tied values share the mean of their ranks."""
-    order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    # start index of each block of equal values
-    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
-    ends = np.r_[starts[1:], xs.size]
-    block_rank = (starts + ends + 1) / 2.0  # mean of ranks starts+1 .. ends
-    ranks = np.empty(x.size, dtype=np.float64)
-    ranks[order] = np.repeat(block_rank, ends - starts)
-    return ranks
-
-
 def auroc(y, p) -> float:
-    """Area under the ROC curve (Mann-Whitney U / (n_pos * n_neg)); ties count one half. ``nan`` with one class."""
+    """Area under the ROC curve (ties count one half); ``nan`` with one class."""
     y, p = _check(y, p)
-    n_pos = int(y.sum())
-    n_neg = y.size - n_pos
-    if n_pos == 0 or n_neg == 0:
+    if not _both_classes(y):
         return float("nan")
-    ranks = _average_ranks(p)
-    u = ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2.0
-    return float(u / (n_pos * n_neg))
-
-
-def _threshold_counts(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each distinct score, descending: (score, true positives, false positives) when predicting ``p >= score``."""
-    order = np.argsort(-p, kind="mergesort")
-    ps = p[order]
-    ys = y[order]
-    last = np.r_[np.flatnonzero(ps[1:] != ps[:-1]), ps.size - 1]  # last index of each tied block
-    tp = np.cumsum(ys)[last]
-    fp = (last + 1) - tp
-    return ps[last], tp, fp
+    return float(skm.roc_auc_score(y, p))
 
 
 def average_precision(y, p) -> float:
     """Average precision: sum over distinct thresholds of (R_k - R_{k-1}) * P_k. ``nan`` without positives."""
     y, p = _check(y, p)
-    n_pos = int(y.sum())
-    if n_pos == 0:
+    if not y.any():
         return float("nan")
-    _, tp, fp = _threshold_counts(y, p)
-    precision = tp / (tp + fp)
-    recall = tp / n_pos
-    delta = np.diff(np.r_[0.0, recall])
-    return float(np.sum(delta * precision))
+    return float(skm.average_precision_score(y, p))
 
 
 def auprc(y, p) -> float:
@@ -103,47 +81,38 @@ def auprc(y, p) -> float:
 def mean_average_precision(y, p) -> float:
     """mAP: average precision of each class (class 1 ranked by ``p``, class 0 by ``1 - p``), averaged.
 
-    The paper does not define mAP; this reading is the one consistent with its numbers (see method.md).
+    The paper does not define mAP; this reading is the one consistent with its numbers (``docs/method.md``,
+    "Metrics").
     """
     y, p = _check(y, p)
-    return float(np.nanmean([average_precision(y, p), average_precision(1 - y, 1.0 - p)]))
+    per_class = np.array([average_precision(y, p), average_precision(1 - y, 1.0 - p)])
+    defined = per_class[np.isfinite(per_class)]
+    return float(defined.mean()) if defined.size else float("nan")
 
 
 def roc_curve(y, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fpr, tpr, thresholds) at every distinct score, starting from the point (0, 0) (threshold +inf)."""
     y, p = _check(y, p)
-    n_pos = int(y.sum())
-    n_neg = y.size - n_pos
-    if n_pos == 0 or n_neg == 0:
+    if not _both_classes(y):
         raise DataError("a ROC curve needs both classes")
-    thr, tp, fp = _threshold_counts(y, p)
-    return np.r_[0.0, fp / n_neg], np.r_[0.0, tp / n_pos], np.r_[np.inf, thr]
+    return skm.roc_curve(y, p, drop_intermediate=False)
 
 
 def precision_recall_curve(y, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(precision, recall, thresholds) at every distinct score, by decreasing threshold."""
+    """(precision, recall, thresholds) at every distinct score, by decreasing threshold (no (1, 0) end point)."""
     y, p = _check(y, p)
-    n_pos = int(y.sum())
-    if n_pos == 0:
+    if not y.any():
         raise DataError("a precision-recall curve needs positives")
-    thr, tp, fp = _threshold_counts(y, p)
-    return tp / (tp + fp), tp / n_pos, thr
+    precision, recall, thresholds = skm.precision_recall_curve(y, p)
+    return precision[-2::-1], recall[-2::-1], thresholds[::-1]
 
 
 # --------------------------------------------------------------------------------------------------
 # threshold metrics
 
 
-def _confusion(y: np.ndarray, yhat: np.ndarray) -> tuple[int, int, int, int]:
-    tp = int(np.sum((yhat == 1) & (y == 1)))
-    fp = int(np.sum((yhat == 1) & (y == 0)))
-    fn = int(np.sum((yhat == 0) & (y == 1)))
-    tn = int(np.sum((yhat == 0) & (y == 0)))
-    return tp, fp, fn, tn
-
-
 def _f1(tp, fp, fn):
-    """F1 = 2TP / (2TP + FP + FN); 0 where the denominator is 0 (vectorised)."""
+    """F1 = 2TP / (2TP + FP + FN); 0 where the denominator is 0 (vectorised over thresholds)."""
     tp, fp, fn = (np.asarray(v, dtype=np.float64) for v in (tp, fp, fn))
     den = 2 * tp + fp + fn
     return np.divide(2 * tp, den, out=np.zeros_like(den), where=den > 0)
@@ -162,30 +131,33 @@ def _labels_at(p: np.ndarray, threshold: float) -> np.ndarray:
 def macro_f1(y, p, threshold: float = 0.5) -> float:
     """Mean of the F1 of class 1 and the F1 of class 0 (a class's F1 is 0 when it is never predicted nor present)."""
     y, p = _check(y, p)
-    tp, fp, fn, tn = _confusion(y, _labels_at(p, threshold))
-    return float((_f1(tp, fp, fn) + _f1(tn, fn, fp)) / 2.0)
+    if y.size == 0:
+        return 0.0
+    return float(skm.f1_score(y, _labels_at(p, threshold), labels=[0, 1], average="macro", zero_division=0.0))
 
 
 def macro_recall(y, p, threshold: float = 0.5) -> float:
     """Mean of the recall of each class present (the paper's mAR; equals balanced accuracy)."""
     y, p = _check(y, p)
-    tp, fp, fn, tn = _confusion(y, _labels_at(p, threshold))
-    return float(np.nanmean([_recall(tp, fn), _recall(tn, fp)]))
+    if y.size == 0:
+        return float("nan")
+    return float(skm.recall_score(y, _labels_at(p, threshold), labels=np.unique(y), average="macro"))
 
 
 def accuracy(y, p, threshold: float = 0.5) -> float:
     y, p = _check(y, p)
     if y.size == 0:
         return float("nan")
-    return float(np.mean(_labels_at(p, threshold) == y))
+    return float(skm.accuracy_score(y, _labels_at(p, threshold)))
 
 
 def brier(y, p) -> float:
-    """Mean squared difference between the probability and the label."""
+    """Mean squared difference between the probability and the label; ``nan`` when ``p`` is not a probability
+    (a ranking score such as the distance baseline's) or the set is empty."""
     y, p = _check(y, p)
-    if y.size == 0:
+    if y.size == 0 or ((p < 0) | (p > 1)).any():
         return float("nan")
-    return float(np.mean((p - y) ** 2))
+    return float(skm.brier_score_loss(y, p, labels=[0, 1]))
 
 
 def binary_metrics(y, p, threshold: float = 0.5) -> dict[str, float]:
@@ -211,14 +183,12 @@ _CRITERIA = ("macro_f1", "accuracy", "youden", "f1")
 
 def _criterion_at_candidates(y: np.ndarray, p: np.ndarray, criterion: str) -> tuple[np.ndarray, np.ndarray]:
     """Value of ``criterion`` when predicting ``p >= t`` for t = each distinct score (descending) and t = +inf."""
-    thr, tp, fp = _threshold_counts(y, p)
-    thr = np.r_[np.inf, thr]
-    tp = np.r_[0, tp].astype(np.float64)
-    fp = np.r_[0, fp].astype(np.float64)
+    tn, fp, fn, tp, thr = skm.confusion_matrix_at_thresholds(y, p)
     n_pos = float(y.sum())
     n_neg = float(y.size) - n_pos
-    fn = n_pos - tp
-    tn = n_neg - fp
+    thr = np.r_[np.inf, thr]
+    tp, fp = np.r_[0.0, tp], np.r_[0.0, fp]
+    fn, tn = np.r_[n_pos, fn], np.r_[n_neg, tn]
     if criterion == "macro_f1":
         value = (_f1(tp, fp, fn) + _f1(tn, fn, fp)) / 2.0
     elif criterion == "f1":
@@ -253,6 +223,15 @@ def choose_threshold(y, p, criterion: str = "macro_f1") -> float:
     return float(mids[pick])
 
 
+def best_accuracy(y, p) -> float:
+    """Accuracy of the best possible cut-off on ``p``, chosen with the labels (all-negative included): an upper
+    bound for any threshold rule on these scores. ``nan`` for an empty set."""
+    y, p = _check(y, p)
+    if y.size == 0:
+        return float("nan")
+    return float(_criterion_at_candidates(y, p, "accuracy")[1].max())
+
+
 def threshold_sweep(y, p, thresholds: Sequence[float] | np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Metrics at each threshold (default 0, 0.01, ..., 1): macro_f1, accuracy, positive_rate, macro_recall."""
     y, p = _check(y, p)
@@ -277,15 +256,20 @@ def threshold_sweep(y, p, thresholds: Sequence[float] | np.ndarray | None = None
 
 
 def calibration_curve(y, p, n_bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean predicted probability, observed positive rate, count) per equal-width bin; empty bins dropped."""
+    """(mean predicted probability, observed positive rate, count) per equal-width bin; empty bins dropped.
+
+    The bins are scikit-learn's (``sklearn.calibration.calibration_curve``, ``strategy="uniform"``: a probability
+    on an inner edge falls in the lower bin); the count of each kept bin is added for plotting.
+    """
     y, p = _check(y, p)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    idx = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, n_bins - 1)
-    count = np.bincount(idx, minlength=n_bins).astype(np.float64)
-    sum_p = np.bincount(idx, weights=p, minlength=n_bins)
-    sum_y = np.bincount(idx, weights=y.astype(np.float64), minlength=n_bins)
-    keep = count > 0
-    return sum_p[keep] / count[keep], sum_y[keep] / count[keep], count[keep]
+    if ((p < 0) | (p > 1)).any():
+        raise DataError("a calibration curve needs probabilities in [0, 1]")
+    if y.size == 0:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    rate, mean_p = _sk_calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
+    edges = np.linspace(0.0, 1.0 + 1e-8, n_bins + 1)  # sklearn's edges, so the counts match its bins
+    count = np.bincount(np.searchsorted(edges[1:-1], p), minlength=n_bins).astype(np.float64)
+    return mean_p, rate, count[count > 0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -312,6 +296,24 @@ def _metric_fn(metric: Union[str, MetricFn]) -> MetricFn:
         raise UsageError(f"unknown metric {metric!r}; choose from {', '.join(_NAMED)}") from None
 
 
+def _resampled(statistic, data: tuple[np.ndarray, ...], n: int, seed: int) -> np.ndarray:
+    """``statistic`` over ``n`` paired bootstrap resamples of ``data`` (scipy.stats.bootstrap's resampling).
+
+    The interval is taken from this distribution with NaN resamples left out: scipy's own percentile interval is
+    NaN as soon as one resample is (an AUROC on a resample that drew one class only), which is common on the
+    small validation splits microfuse reports on.
+    """
+    if n < 1:
+        raise UsageError(f"the number of bootstrap resamples must be >= 1, got {n}")
+    if data[0].size == 0:
+        return np.full(n, np.nan)
+    with warnings.catch_warnings():  # scipy warns that its interval is NaN; ours leaves those resamples out
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        result = stats.bootstrap(data, statistic, n_resamples=n, paired=True, vectorized=False, method="percentile",
+                                 rng=np.random.default_rng(seed))
+    return np.asarray(result.bootstrap_distribution, dtype=np.float64)
+
+
 def bootstrap_ci(
     y, p, metric: Union[str, MetricFn] = "auroc", n: int = 1000, seed: int = 0, alpha: float = 0.05
 ) -> dict[str, float]:
@@ -321,11 +323,7 @@ def bootstrap_ci(
     """
     y, p = _check(y, p)
     fn = _metric_fn(metric)
-    rng = np.random.default_rng(seed)
-    values = np.empty(n)
-    for i in range(n):
-        idx = rng.integers(0, y.size, y.size)
-        values[i] = fn(y[idx], p[idx])
+    values = _resampled(fn, (y, p), n, seed)
     return {
         "estimate": float(fn(y, p)),
         "low": float(np.nanpercentile(values, 100 * alpha / 2)),
@@ -345,11 +343,7 @@ def paired_bootstrap_delta(
     y, p1 = _check(y, p1)
     _, p2 = _check(y, p2)
     fn = _metric_fn(metric)
-    rng = np.random.default_rng(seed)
-    deltas = np.empty(n)
-    for i in range(n):
-        idx = rng.integers(0, y.size, y.size)
-        deltas[i] = fn(y[idx], p1[idx]) - fn(y[idx], p2[idx])
+    deltas = _resampled(lambda yy, a, b: fn(yy, a) - fn(yy, b), (y, p1, p2), n, seed)
     deltas = deltas[np.isfinite(deltas)]
     if deltas.size == 0:
         p_value = float("nan")
@@ -364,7 +358,7 @@ def paired_bootstrap_delta(
 
 
 # --------------------------------------------------------------------------------------------------
-# hard-conflict subset and router summaries
+# hard-conflict subset and router means
 
 
 def _identity_one(a: str, b: str, n: int) -> float:
@@ -411,11 +405,3 @@ def router_weight_means(weights, experts: Sequence[str] = EXPERTS) -> dict[str, 
     if w.shape[0] == 0:
         return {name: float("nan") for name in experts}
     return {name: float(np.mean(w[:, k])) for k, name in enumerate(experts)}
-
-
-def summarise_router(weights: np.ndarray, groups: Mapping[str, np.ndarray] | None = None) -> dict:
-    """Router means overall and, optionally, within named boolean masks (e.g. positives, hard subset)."""
-    out = {"all": router_weight_means(weights)}
-    for name, mask in (groups or {}).items():
-        out[name] = router_weight_means(np.asarray(weights)[np.asarray(mask, dtype=bool)])
-    return out

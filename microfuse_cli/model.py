@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import DataError, UsageError
-from .fusion import ABLATIONS, ARCHS, FusionConfig  # noqa: F401  (the configuration is torch-free, in fusion.py)
-from .metrics import EXPERTS  # expert order of the router weights (columns of ``FusionOutput.router_weights``)
+# the configuration and the expert order (columns of ``FusionOutput.router_weights``) are torch-free, in fusion.py
+from .fusion import ABLATIONS, ARCHS, EXPERTS, FusionConfig  # noqa: F401
 
 @dataclass
 class FusionOutput:

@@ -13,9 +13,9 @@ from typing import Mapping, Optional, Sequence, Union
 import numpy as np
 
 from .errors import DataError
+from .fusion import EXPERTS
 from .io import atomic_output
 from .metrics import (
-    EXPERTS,
     auroc,
     average_precision,
     calibration_curve,

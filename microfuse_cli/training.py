@@ -32,6 +32,7 @@ from .io import atomic_directory
 from .metrics import EXPERTS, auroc, auprc, binary_metrics, choose_threshold, router_weight_means
 from .fusion import CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, Prediction, read_model_dir
 from .model import FusionConfig, FusionModel, total_loss
+from .runtime import torch_device as _resolve_device
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 Progress = Callable[[dict], None]
@@ -92,18 +93,6 @@ class TrainConfig:
 
 # --------------------------------------------------------------------------------------------------
 # helpers
-
-
-def _resolve_device(device: str) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise UsageError(f"unknown device {device!r}; use cpu or cuda") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {device!r} requested but CUDA is not available")
-    if dev.type not in ("cpu", "cuda"):
-        raise UsageError(f"unsupported device {device!r}; use cpu or cuda")
-    return dev
 
 
 def _as_matrix(x: Optional[ArrayLike], name: str, n: Optional[int] = None) -> Optional[torch.Tensor]:
@@ -610,6 +599,21 @@ def train_seeds(
 # --------------------------------------------------------------------------------------------------
 # the intergenic-distance baseline
 
+_SOLVER = "sklearn-newton-cholesky"
+
+
+def _fit_logistic(z: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float, list[dict]]:
+    """(weights, bias, history) minimising the log-loss summed over rows plus ``l2 * n / 2 * |w|^2``.
+
+    scikit-learn minimises ``|w|^2 / 2 + C * sum(log-loss)``, so ``C = 1 / (l2 * n)``; the bias is not penalised.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    c = 1.0 / (l2 * z.shape[0]) if l2 > 0 else np.inf
+    fit = LogisticRegression(C=c, solver="newton-cholesky", tol=1e-10, max_iter=100).fit(z, y)
+    history = [{"solver": _SOLVER, "iterations": int(fit.n_iter_[0])}]
+    return fit.coef_[0].astype(np.float64), float(fit.intercept_[0]), history
+
 
 @dataclass
 class DistanceBaseline:
@@ -617,7 +621,8 @@ class DistanceBaseline:
 
     Features: ``s = sign(d) * log1p(|d|)`` with ``d`` the spacer in bp clipped to ``clip`` (negative = overlap),
     plus a 0/1 opposite-strand flag when the model was fitted with one; features are standardised on the training
-    split. Fitted by Newton's method with a small L2 penalty on the weights (deterministic, no RNG).
+    split. Fitted by scikit-learn's ``LogisticRegression`` (Newton-Cholesky solver: deterministic, no RNG) with
+    the penalty ``l2 * n_train / 2 * |w|^2`` on the weights, not the bias.
     """
 
     weight: np.ndarray
@@ -666,6 +671,8 @@ class DistanceBaseline:
         """Fit on the training rows; the macro-F1 threshold is chosen on ``val_mask`` (training rows if None)."""
         if not clip[0] < clip[1]:
             raise UsageError(f"clip must be (low, high) with low < high, got {clip}")
+        if not l2 >= 0:
+            raise UsageError(f"l2 must be >= 0, got {l2}")
         uses_strand = opposite_strand is not None
         x = cls._features(distance, opposite_strand, clip, uses_strand)
         y = np.asarray(y)
@@ -682,22 +689,8 @@ class DistanceBaseline:
         mean = x[tr].mean(0)
         std = x[tr].std(0)
         std[std < 1e-12] = 1.0
-        z = (x[tr] - mean) / std
-        design = np.hstack([np.ones((z.shape[0], 1)), z])
-        beta = np.zeros(design.shape[1])
-        penalty = np.diag([0.0] + [l2 * z.shape[0]] * z.shape[1])
-        history = []
-        yt = y[tr].astype(np.float64)
-        for iteration in range(1, 101):
-            prob = 1.0 / (1.0 + np.exp(-(design @ beta)))
-            grad = design.T @ (prob - yt) + penalty @ beta
-            hess = design.T @ (design * (prob * (1 - prob))[:, None]) + penalty + 1e-9 * np.eye(beta.size)
-            step = np.linalg.solve(hess, grad)
-            beta = beta - step
-            history.append({"iteration": iteration, "step_norm": float(np.linalg.norm(step))})
-            if np.linalg.norm(step) < 1e-10:
-                break
-        model = cls(beta[1:].copy(), float(beta[0]), mean, std, (float(clip[0]), float(clip[1])), uses_strand, l2)
+        weight, bias, history = _fit_logistic((x[tr] - mean) / std, y[tr], l2)
+        model = cls(weight, bias, mean, std, (float(clip[0]), float(clip[1])), uses_strand, l2)
         model.history = history
         p_val = model.predict(distance, opposite_strand).probability[va]
         model.threshold = choose_threshold(y[va], p_val, "macro_f1")
@@ -728,7 +721,7 @@ class DistanceBaseline:
             "format_version": FORMAT_VERSION,
             "microfuse_version": __version__,
             "model": {"arch": "distance", "clip": list(self.clip), "uses_strand": self.uses_strand},
-            "train": {"l2": self.l2, "solver": "newton", "threshold_criterion": "macro_f1"},
+            "train": {"l2": self.l2, "solver": _SOLVER, "threshold_criterion": "macro_f1"},
             "threshold": self.threshold,
             "standardisation": {"computed_on": "training split", "tensors": ["feature_mean", "feature_std"]},
             "history": self.history,

@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 from conftest import MPN_FNA, MPN_GFF, PANEL, run_cli
 
-pytest.importorskip("pyhmmer")
-
 MGE_GFF = PANEL / "GCF_000027325.1_ASM2732v1_genomic.gff.gz"
 MGE_FNA = PANEL / "GCF_000027325.1_ASM2732v1_genomic.fna.gz"
 #: M. genitalium's S10-spc ribosomal-protein operon (S10 L3 L4 L23 L2 S19 L22 S3 L16): conserved everywhere.

@@ -1,9 +1,10 @@
-"""Metrics against small cases worked out by hand, plus the plot writers."""
+"""Metrics against small cases worked out by hand and brute-force counts, plus the plot writers."""
 
 from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -49,6 +50,60 @@ def test_auroc_single_class_is_nan_and_bad_input_raises():
         M.auroc([0, 1], [0.1, float("nan")])
     with pytest.raises(DataError):
         M.auroc([0, 1], [0.1])
+
+
+def _noisy(seed: int, n: int = 80, levels: int = 6):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    p = np.clip(rng.integers(0, levels, n) / (levels - 1) + 0.2 * y, 0, 1)  # ties on purpose
+    return y, p
+
+
+def test_curves_match_counts_at_every_distinct_score():
+    y, p = _noisy(4)
+    fpr, tpr, thr = M.roc_curve(y, p)
+    precision, recall, pr_thr = M.precision_recall_curve(y, p)
+    distinct = np.unique(p)[::-1]
+    assert thr[0] == np.inf and fpr[0] == tpr[0] == 0 and thr[1:].tolist() == distinct.tolist()
+    assert pr_thr.tolist() == distinct.tolist()
+    for k, t in enumerate(distinct):
+        tp, fp = int(((p >= t) & (y == 1)).sum()), int(((p >= t) & (y == 0)).sum())
+        assert tpr[k + 1] == pytest.approx(tp / y.sum()) and fpr[k + 1] == pytest.approx(fp / (y.size - y.sum()))
+        assert precision[k] == pytest.approx(tp / (tp + fp)) and recall[k] == pytest.approx(tp / y.sum())
+    with pytest.raises(DataError):
+        M.roc_curve([1, 1], [0.2, 0.3])
+    with pytest.raises(DataError):
+        M.precision_recall_curve([0, 0], [0.2, 0.3])
+
+
+def test_undefined_metrics_are_nan_without_warnings():
+    """One class present: the ranking metrics are NaN, the rest stay defined, and nothing warns."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(M.auroc([0, 0, 0], [0.1, 0.6, 0.9]))
+        assert math.isnan(M.average_precision([0, 0, 0], [0.1, 0.6, 0.9]))
+        assert M.mean_average_precision([0, 0, 0], [0.1, 0.6, 0.9]) == pytest.approx(M.average_precision([1, 1, 1], [0.9, 0.4, 0.1]))
+        assert M.macro_recall([0, 0, 0], [0.1, 0.6, 0.9]) == pytest.approx(1 / 3)  # recall of the class present
+        assert M.brier([1, 1], [1.0, 0.5]) == pytest.approx(0.125)
+        res = M.binary_metrics([1, 1, 1], [0.9, 0.8, 0.2])
+        assert math.isnan(res["auroc"]) and res["accuracy"] == pytest.approx(2 / 3)
+        ranking = M.binary_metrics([0, 1, 1], [-300.0, -20.0, -5.0])  # a score, not a probability
+        assert ranking["auroc"] == 1.0 and math.isnan(ranking["brier"])
+        empty = M.binary_metrics([], [])
+        assert empty["n"] == 0 and math.isnan(empty["auroc"]) and math.isnan(empty["brier"])
+
+
+def test_threshold_metrics_match_confusion_counts():
+    y, p = _noisy(5, n=200)
+    for t in (0.25, 0.5, 0.7):
+        yhat = p >= t
+        tp, fp = np.sum(yhat & (y == 1)), np.sum(yhat & (y == 0))
+        fn, tn = np.sum(~yhat & (y == 1)), np.sum(~yhat & (y == 0))
+        f1 = (2 * tp / (2 * tp + fp + fn) + 2 * tn / (2 * tn + fn + fp)) / 2
+        assert M.macro_f1(y, p, t) == pytest.approx(f1)
+        assert M.macro_recall(y, p, t) == pytest.approx((tp / (tp + fn) + tn / (tn + fp)) / 2)
+    # a class never predicted nor present has F1 0
+    assert M.macro_f1([1, 1], [0.9, 0.8]) == pytest.approx(0.5)
 
 
 # ---------------------------------------------------------------------------------------------- precision
@@ -109,6 +164,14 @@ def test_choose_threshold_maximises_macro_f1_over_a_grid():
     assert M.macro_f1(y, p, M.choose_threshold(y, p)) >= best_grid - 1e-12
 
 
+def test_best_accuracy_is_the_best_cut_off():
+    y, p = _noisy(8, n=120)
+    brute = max(np.mean((p >= t) == y) for t in np.r_[np.unique(p), np.inf])
+    assert M.best_accuracy(y, p) == pytest.approx(brute)
+    assert M.best_accuracy([1, 0, 0], [0.2, 0.9, 0.8]) == pytest.approx(2 / 3)  # calling nothing positive is best
+    assert math.isnan(M.best_accuracy([], []))
+
+
 def test_threshold_sweep_values():
     y, p = np.array([1, 1, 1, 0]), np.array([0.9, 0.8, 0.2, 0.1])
     sweep = M.threshold_sweep(y, p, [0.0, 0.5, 1.0])
@@ -123,6 +186,12 @@ def test_calibration_curve_bins():
     assert count.tolist() == [1, 1, 2]
     assert rate.tolist() == [0.0, 1.0, 1.0]
     assert mean_p[2] == pytest.approx(0.97)
+    y, p = _noisy(6, n=300, levels=23)
+    mean_p, rate, count = M.calibration_curve(y, p, n_bins=5)
+    assert count.sum() == y.size and np.all(np.diff(mean_p) > 0)
+    assert np.sum(rate * count) == pytest.approx(y.sum())  # the bins' positives add up to all positives
+    with pytest.raises(DataError):
+        M.calibration_curve([0, 1], [0.5, 1.5])
 
 
 # ---------------------------------------------------------------------------------------------- bootstrap
@@ -139,6 +208,28 @@ def test_bootstrap_ci_is_seeded_and_brackets_the_estimate():
     assert a["estimate"] == M.auroc(y, p)
     with pytest.raises(UsageError):
         M.bootstrap_ci(y, p, "nope", n=10)
+
+
+def test_bootstrap_ci_is_scipys_percentile_interval():
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 150)
+    p = np.clip(0.3 * y + rng.uniform(0, 0.7, 150), 0, 1)
+    ours = M.bootstrap_ci(y, p, "auroc", n=300, seed=7, alpha=0.1)
+    theirs = stats.bootstrap((y, p), M.auroc, n_resamples=300, paired=True, vectorized=False, method="percentile",
+                             confidence_level=0.9, rng=np.random.default_rng(7))
+    assert ours["low"] == pytest.approx(theirs.confidence_interval.low)
+    assert ours["high"] == pytest.approx(theirs.confidence_interval.high)
+    assert ours["std"] == pytest.approx(theirs.standard_error)
+
+
+def test_bootstrap_ignores_resamples_with_one_class():
+    y, p = [1, 0, 0, 0, 0, 0], [0.9, 0.1, 0.2, 0.3, 0.4, 0.5]  # a third of the resamples draw no positive
+    res = M.bootstrap_ci(y, p, "auroc", n=200, seed=0)
+    assert res["estimate"] == 1.0 and res["low"] == res["high"] == 1.0 and math.isfinite(res["std"])
+    delta = M.paired_bootstrap_delta(y, p, 1 - np.asarray(p), "auroc", n=200, seed=0)
+    assert delta["delta"] == 1.0 and delta["low"] == 1.0 and delta["p_value"] == 0.0
 
 
 def test_paired_bootstrap_delta():
@@ -189,7 +280,6 @@ def test_router_weight_means():
 
 
 def test_plots_write_deterministic_pngs(tmp_path):
-    pytest.importorskip("matplotlib")
     from microfuse_cli import plots
 
     rng = np.random.default_rng(0)

@@ -6,7 +6,6 @@ import csv
 import gzip
 import json
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +23,7 @@ from microfuse_cli.training import (
     train_seeds,
 )
 
-ECOLI = Path("/work/shared/data/ecoli_k12_mg1655")
+from conftest import ECOLI
 
 
 
@@ -288,7 +287,6 @@ def _ecoli_pairs():
     return np.array(distance, float), np.array(left), np.array(labels)
 
 
-@pytest.mark.skipif(not (ECOLI / "labelled_pairs_ecoli.csv").exists(), reason="E. coli reference data not present")
 def test_distance_baseline_on_real_ecoli_operons(tmp_path):
     distance, left, y = _ecoli_pairs()
     assert len(y) > 3500 and 0.3 < y.mean() < 0.6
@@ -298,3 +296,22 @@ def test_distance_baseline_on_real_ecoli_operons(tmp_path):
     assert auroc(y[test], model.predict(distance).probability[test]) > 0.93
     model.save(tmp_path / "d")
     assert np.array_equal(load_model(tmp_path / "d").predict(distance).probability, model.predict(distance).probability)
+
+
+def test_distance_baseline_minimises_its_penalised_log_loss():
+    """The fitted weights are the minimiser the docstring states (the one the former Newton solver found): the
+    gradient of the summed log-loss plus ``l2 * n / 2 * |w|^2`` vanishes, with and without the strand flag."""
+    distance, _, y = _ecoli_pairs()
+    opposite = np.arange(len(y)) % 7 == 0
+    everything = np.ones(len(y), dtype=bool)
+    for strands in (None, opposite):
+        model = DistanceBaseline.fit(distance, y, everything, opposite_strand=strands)
+        x = DistanceBaseline._features(distance, strands, model.clip, model.uses_strand)
+        z = (x - model.feature_mean) / model.feature_std
+        residual = model.predict(distance, strands).probability - y
+        assert np.abs(z.T @ residual + model.l2 * len(y) * model.weight).max() < 1e-6
+        assert abs(residual.sum()) < 1e-6  # the bias is not penalised
+    unpenalised = DistanceBaseline.fit(distance, y, everything, l2=0.0)
+    assert abs(unpenalised.weight[0]) > abs(model.weight[0])  # the penalty shrinks the weight
+    with pytest.raises(UsageError):
+        DistanceBaseline.fit(distance, y, everything, l2=-1.0)

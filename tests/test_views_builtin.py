@@ -154,6 +154,24 @@ def test_gene_features_tiny(tiny):
     assert rel["c2"] == 0 and rel["c1"] == 1  # '-' strand: c2 is transcribed first
 
 
+def test_a_shared_gene_table_gives_the_same_features(tiny):
+    """The gene and pair views share one gene table when the caller passes it; the numbers do not change."""
+    pairs = adjacent_pairs(tiny)
+    table = B.gene_table(tiny)
+    assert np.array_equal(B.gene_context_features(tiny, table), B.gene_context_features(tiny))
+    assert np.array_equal(B.pair_context_features(tiny, pairs, table=table), B.pair_context_features(tiny, pairs))
+    other = Genome("other", tiny.scaffolds, list(tiny.genes))  # equal genes, but another genome object
+    with pytest.raises(DataError, match="another genome"):
+        B.gene_context_features(other, table)
+
+
+def test_kyte_doolittle_scale_is_biopythons():
+    from Bio.SeqUtils.ProtParamData import kd
+
+    x = B.protein_descriptors(["IVLR"])
+    assert col(x, B.PROTEIN_FEATURES, "kd_mean")[0] == pytest.approx(np.mean([kd[a] for a in "IVLR"]), abs=1e-6)
+
+
 def test_no_sequence_is_a_data_error(tiny):
     bare = Genome("bare", {sid: Scaffold(s.id, s.length, None, s.circular) for sid, s in tiny.scaffolds.items()},
                   list(tiny.genes))

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import tiny_models  # noqa: E402
@@ -19,10 +17,8 @@ import tiny_models  # noqa: E402
 from microfuse_cli.errors import DataError, UsageError  # noqa: E402
 from microfuse_cli.views import bacformer as bf  # noqa: E402
 from microfuse_cli.views.bacformer import BacformerEmbedder  # noqa: E402
-from microfuse_cli.views.prostt5 import ProstT5Embedder, length_batches  # noqa: E402
-
-pytestmark = pytest.mark.skipif(not tiny_models.FNA.exists(), reason="shared E. coli data not present")
-
+from microfuse_cli.views.hf import length_batches  # noqa: E402
+from microfuse_cli.views.prostt5 import ProstT5Embedder  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch, tmp_path):

@@ -17,9 +17,7 @@ import gzip
 from functools import lru_cache
 from pathlib import Path
 
-DATA = Path("/work/shared/data/ecoli_k12_mg1655")
-FNA = DATA / "GCF_000005845.2_ASM584v2_genomic.fna.gz"
-GFF = DATA / "GCF_000005845.2_ASM584v2_genomic.gff.gz"
+from conftest import ECOLI_FNA as FNA, ECOLI_GFF as GFF  # the shared data, found the one way the tests find it
 
 #: ProstT5 vocabulary order (ids 3..27 amino acids, 28..47 3Di states); ids 148/149 are <fold2AA>/<AA2fold>.
 PROSTT5_AMINO_ACIDS = list("ALGVSREDTIPKFQNYMHWCXBOUZ")

@@ -81,7 +81,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import DataError, UsageError
-from .prostt5 import (
+from ..runtime import torch_device
+from .hf import (
     ModelSource,
     Progress,
     cached_revision,
@@ -89,7 +90,6 @@ from .prostt5 import (
     hub_offline,
     load_hub_or_local,
     missing_model_message,
-    resolve_device,
     resolve_dtype,
     resolve_local_model,
     run_batched,
@@ -362,7 +362,7 @@ def load_bacformer(
         net.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise DataError(f"Bacformer checkpoint {model!r} does not match its config.json: {str(err).splitlines()[0]}")
-    dev = resolve_device(str(device)) if not isinstance(device, torch.device) else device
+    dev = torch_device(device)
     net = net.to(device=dev, dtype=resolve_dtype(dtype, dev)).eval()
     net.requires_grad_(False)
     return net, source
@@ -496,7 +496,7 @@ class BacformerEmbedder:
     Arguments:
         model: Bacformer hub id or local folder (``config.json`` + ``model.safetensors``).
         esm_model: ESM-2 hub id or local folder (``EsmModel`` weights + ``vocab.txt``).
-        device: ``cpu``, ``cuda`` or ``cuda:N``.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (``runtime.resolve_device``).
         dtype: compute dtype of both models; None picks bfloat16/float16 on GPU and float32 on CPU.
         max_batch_residues: padded residues per ESM-2 batch; a longer protein runs alone.
         max_length: Bacformer tokens per window (CLS, SEPs and END included); None uses the checkpoint's
@@ -595,7 +595,7 @@ class BacformerEmbedder:
             raise UsageError(f"esm_pooling must be 'bacformer' or 'residues' (got {esm_pooling!r})")
         if contig_separator not in ("sep", "cls"):
             raise UsageError(f"contig_separator must be 'sep' or 'cls' (got {contig_separator!r})")
-        self.device = resolve_device(device)
+        self.device = torch_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.max_batch_residues = int(max_batch_residues)
         self.window_overlap = float(window_overlap)

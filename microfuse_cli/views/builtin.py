@@ -34,8 +34,8 @@ Promoter. A sigma-70 -35 (TTGACA) / -10 (TATAAT) position-weight match with a 15
 promoter region. The weights are log-odds of the consensus-base frequencies Harley & Reynolds (1987) report for
 E. coli promoters (other bases share the rest equally) against the genome's own base composition.
 
-GC normalisation (findings.md: energies and motif scores shift with genome GC). ``*_z`` features are z-scores of
-the statistic against a background of the genome's own regions with their bases shuffled (mononucleotide shuffle,
+GC normalisation (``docs/findings.md``, "Single-genome sequence signals barely transfer": energies and motif
+scores shift with genome GC). ``*_z`` features are z-scores of the statistic against a background of the genome's own regions with their bases shuffled (mononucleotide shuffle,
 fixed seed, ``N_BACKGROUND`` regions sampled from the pairs' regions): the shuffle keeps each region's composition
 and length and destroys structure and motifs. The background mean and spread are fitted as linear functions of
 log region length (the minimum over more windows is lower), so a z-score reads "how much more terminator-like than
@@ -59,14 +59,15 @@ pairs finished.
 from __future__ import annotations
 
 import math
-import os
 from typing import Callable, Sequence
 
 import numpy as np
+from Bio.SeqUtils.ProtParamData import kd as kyte_doolittle
 
 from ..errors import DataError
 from ..genome import Gene, Genome
 from ..pairs import GenePair
+from ..runtime import resolve_threads
 
 Progress = Callable[[int], None]
 
@@ -90,10 +91,6 @@ SD_MOTIF = "AGGAGG"
 # ------------------------------------------------------------------------------------------------ proteins
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
-_KD = {
-    "A": 1.8, "R": -4.5, "N": -3.5, "D": -3.5, "C": 2.5, "Q": -3.5, "E": -3.5, "G": -0.4, "H": -3.2, "I": 4.5,
-    "L": 3.8, "K": -3.9, "M": 1.9, "F": 2.8, "P": -1.6, "S": -0.8, "T": -0.7, "W": -0.9, "Y": -1.3, "V": 4.2,
-}
 #: Physico-chemical groups (fractions of residues).
 AA_GROUPS = {
     "charged": "DEHKR",
@@ -126,7 +123,7 @@ _AA_CODE = np.full(256, 20, dtype=np.int64)
 for _i, _a in enumerate(AMINO_ACIDS):
     _AA_CODE[ord(_a)] = _i
     _AA_CODE[ord(_a.lower())] = _i
-_KD_BY_CODE = np.array([_KD[a] for a in AMINO_ACIDS] + [0.0])
+_KD_BY_CODE = np.array([kyte_doolittle[a] for a in AMINO_ACIDS] + [0.0])
 
 
 def protein_descriptors(proteins: Sequence[str], progress: Progress | None = None) -> np.ndarray:
@@ -344,8 +341,9 @@ def _cosine_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.nan_to_num(cos, nan=0.0)
 
 
-class _GeneTable:
-    """Per-gene composition, codon usage, Shine-Dalgarno and directon data shared by the gene and pair views."""
+class GeneTable:
+    """Per-gene composition, codon usage, Shine-Dalgarno and directon data shared by the gene and pair views
+    (build it with :func:`gene_table`)."""
 
     def __init__(self, genome: Genome, seqs: _Sequences):
         genes = genome.genes
@@ -395,26 +393,21 @@ class _GeneTable:
                 next_run += 1
 
 
-_TABLE_CACHE: list = []  # [(weakref to genome, fingerprint, table)]: the gene and pair views share one table
+def gene_table(genome: Genome) -> GeneTable:
+    """The per-gene data the gene and pair views share: build it once and pass it to :func:`gene_context_features`
+    and :func:`pair_context_features` when computing both (it costs a pass of ViennaRNA over every gene).
+
+    Raises:
+        DataError: the genome has no sequence.
+    """
+    return GeneTable(genome, _Sequences(genome, "gene context"))
 
 
-def _fingerprint(genome: Genome) -> tuple:
-    genes = genome.genes
-    return (id(genes), len(genes), genes[0] if genes else None, genes[-1] if genes else None,
-            tuple((s.id, s.length, id(s.sequence)) for s in genome.scaffolds.values()))
-
-
-def _gene_table(genome: Genome, seqs: _Sequences) -> _GeneTable:
-    """The genome's gene table, reused while the same genome object is unchanged."""
-    import weakref
-
-    fingerprint = _fingerprint(genome)
-    if _TABLE_CACHE:
-        ref, cached_fp, table = _TABLE_CACHE[0]
-        if ref() is genome and cached_fp == fingerprint:
-            return table
-    table = _GeneTable(genome, seqs)
-    _TABLE_CACHE[:] = [(weakref.ref(genome), fingerprint, table)]
+def _table_for(genome: Genome, table: GeneTable | None, seqs: _Sequences) -> GeneTable:
+    if table is None:
+        return GeneTable(genome, seqs)
+    if table.genes is not genome.genes:
+        raise DataError("the gene table passed was built from another genome")
     return table
 
 
@@ -485,17 +478,19 @@ GENE_CONTEXT_FEATURES: list[str] = [
 ]
 
 
-def gene_context_features(genome: Genome) -> np.ndarray:
+def gene_context_features(genome: Genome, table: GeneTable | None = None) -> np.ndarray:
     """Per-gene context features, ``(len(genome.genes), len(GENE_CONTEXT_FEATURES))`` float32 in ``genome.genes`` order.
 
+    ``table`` (from :func:`gene_table`) reuses per-gene data already computed for the pair view.
+
     Raises:
-        DataError: the genome has no sequence.
+        DataError: the genome has no sequence, or ``table`` comes from another genome.
     """
     seqs = _Sequences(genome, "gene context")
-    return _gene_matrix(_gene_table(genome, seqs))
+    return _gene_matrix(_table_for(genome, table, seqs))
 
 
-def _gene_matrix(t: _GeneTable) -> np.ndarray:
+def _gene_matrix(t: GeneTable) -> np.ndarray:
     n = len(t.genes)
     if n == 0:
         return np.zeros((0, len(GENE_CONTEXT_FEATURES)), dtype=np.float32)
@@ -739,6 +734,7 @@ def pair_context_features(
     columns: Sequence[str] | None = None,
     threads: int = 1,
     progress: Progress | None = None,
+    table: GeneTable | None = None,
 ) -> np.ndarray:
     """Genome-context features of each pair, ``(len(pairs), len(columns))`` float32.
 
@@ -750,12 +746,13 @@ def pair_context_features(
         genome: the genome the pairs come from (with sequence, unless only layout columns are asked for).
         pairs: gene pairs (adjacent, listed, opposite-strand, across the origin of a circle).
         columns: names from ``PAIR_CONTEXT_FEATURES``, in the order wanted (default: all of them).
-        threads: processes for RNA folding (1 = in this process; 0 = all CPUs).
+        threads: processes for RNA folding (1 = in this process; 0 = every core this process may use).
         progress: called with the number of pairs finished.
+        table: the genome's :func:`gene_table`, when the gene view has built it already.
 
     Raises:
-        DataError: a column is unknown, the genome lacks the sequence a column needs, or a pair names a gene or
-            scaffold the genome lacks.
+        DataError: a column is unknown, the genome lacks the sequence a column needs, a pair names a gene or
+            scaffold the genome lacks, or ``table`` comes from another genome.
     """
     columns = list(PAIR_CONTEXT_FEATURES if columns is None else columns)
     unknown = [c for c in columns if c not in PAIR_CONTEXT_FEATURES]
@@ -775,7 +772,7 @@ def pair_context_features(
         regions = [_pair_regions(seqs, p, genome.scaffolds[p.scaffold].length, genome.scaffolds[p.scaffold].circular)
                    for p in pairs]
         if "genes" in groups:
-            values.update(_gene_pair_features(_gene_table(genome, seqs), pairs, ia, ib,
+            values.update(_gene_pair_features(_table_for(genome, table, seqs), pairs, ia, ib,
                                               values["opp_strand_between"] == 0))
         if "intergenic" in groups:
             values["ig_gc_dev"] = np.array([(_IS_GC[c].sum() / max((c < 4).sum(), 1)) if (c < 4).any() else seqs.gc
@@ -826,7 +823,7 @@ def _layout_features(genome: Genome, pairs: Sequence[GenePair], ia: np.ndarray, 
     return {name: np.asarray(c, dtype=np.float64) for name, c in zip(PAIR_FEATURE_GROUPS["layout"], columns)}
 
 
-def _gene_pair_features(t: _GeneTable, pairs: Sequence[GenePair], ia: np.ndarray, ib: np.ndarray,
+def _gene_pair_features(t: GeneTable, pairs: Sequence[GenePair], ia: np.ndarray, ib: np.ndarray,
                         no_opposite_between: np.ndarray) -> dict:
     """Lengths, directon, codon usage, GC and Shine-Dalgarno of the pair's genes (upstream / downstream order)."""
     strand_a = np.array([p.gene_a.strand for p in pairs])
@@ -854,7 +851,7 @@ def _gene_pair_features(t: _GeneTable, pairs: Sequence[GenePair], ia: np.ndarray
 def _terminator_features(term_regions: list[np.ndarray], threads: int, progress: Progress | None) -> dict:
     """Fold the pairs' terminator regions and a shuffled background in one pool; z-scores against it."""
     n = len(term_regions)
-    threads = (os.cpu_count() or 1) if threads == 0 else max(1, threads)
+    threads = resolve_threads(threads)
     background = _shuffled(term_regions, min(N_BACKGROUND, max(50, 4 * n)), seed=1)
     folded = _run_folds([_rna(r) for r in term_regions + background], threads, progress, [n])
     term, term_bg = folded[:n], folded[n:]
@@ -884,5 +881,6 @@ def _promoter_features(prom_regions: list[np.ndarray], composition: np.ndarray) 
 
 __all__ = [
     "PROTEIN_FEATURES", "GENE_CONTEXT_FEATURES", "PAIR_CONTEXT_FEATURES",
-    "PAIR_FEATURE_GROUPS", "protein_descriptors", "gene_context_features", "pair_context_features",
+    "PAIR_FEATURE_GROUPS", "GeneTable", "gene_table", "protein_descriptors", "gene_context_features",
+    "pair_context_features",
 ]

@@ -1,0 +1,84 @@
+"""Where work runs: the compute device and the number of worker threads, resolved one way everywhere.
+
+torch is imported only inside :func:`resolve_device` and :func:`torch_device`, so that checking a device name or
+counting cores stays cheap for the builtin (numpy) views.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING
+
+from .errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+_DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def check_device(device: str) -> str:
+    """Refuse a malformed device name without importing torch (the builtin views never resolve the device, so a
+    typo would otherwise go unnoticed)."""
+    if not _DEVICE_NAME.fullmatch(device):
+        raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")
+    return device
+
+
+def resolve_device(device: str = "auto") -> str:
+    """The device to run on, as a name torch accepts: ``auto`` becomes ``cuda`` when a GPU is visible, else ``cpu``.
+
+    ``cpu``, ``cuda``, ``cuda:N`` and ``mps`` are checked against this machine.
+
+    Raises:
+        UsageError: the name is malformed, or names a device this machine lacks.
+    """
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise UsageError(f"invalid device {device!r} (expected auto, cpu, cuda or cuda:N)") from err
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"device {device!r} asked for, but no CUDA GPU is available")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UsageError(f"device {device!r} asked for, but only {torch.cuda.device_count()} GPU(s) are visible")
+    elif dev.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise UsageError(f"device {device!r} asked for, but MPS is not available")
+    elif dev.type != "cpu":
+        raise UsageError(f"unsupported device {device!r} (expected auto, cpu, cuda or cuda:N)")
+    return str(device)
+
+
+def torch_device(device: "str | torch.device") -> "torch.device":
+    """:func:`resolve_device` as a :class:`torch.device` (a :class:`torch.device` is checked the same way)."""
+    import torch
+
+    return torch.device(resolve_device(str(device)))
+
+
+def usable_cpus() -> int:
+    """Cores this process may run on: the CPU affinity mask that schedulers (Slurm, taskset, containers) set."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - no affinity masks outside Linux
+        return os.cpu_count() or 1
+
+
+def resolve_threads(threads: int) -> int:
+    """Worker threads to use: ``threads`` itself, or every usable core for 0.
+
+    Raises:
+        UsageError: ``threads`` is negative.
+    """
+    if threads < 0:
+        raise UsageError(f"threads must be >= 0, got {threads}")
+    return usable_cpus() if threads == 0 else int(threads)
+
+
+__all__ = ["check_device", "resolve_device", "resolve_threads", "torch_device", "usable_cpus"]

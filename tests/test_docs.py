@@ -1,0 +1,41 @@
+"""Every document the code cites ships with the repository, and every section it names exists."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT
+
+#: ``docs/x.md`` optionally followed by ``, "Section"`` (quotes and backticks as written in docstrings).
+CITATION = re.compile(r'docs/([\w-]+\.md)`{0,2}(?:,\s*"([^"]+)")?')
+
+
+def _citations() -> list[tuple[str, str, str | None]]:
+    sources = [*ROOT.glob("microfuse_cli/**/*.py"), *ROOT.glob("benchmarks/*.py"), ROOT / "README.md"]
+    found = []
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        found += [(path.relative_to(ROOT).as_posix(), m[1], m[2]) for m in CITATION.finditer(text)]
+    return found
+
+
+def test_cited_documents_and_sections_exist():
+    citations = _citations()
+    assert {name for _, name, _ in citations} >= {"method.md", "findings.md"}
+    assert any(section for _, _, section in citations)  # the check below is not vacuous
+    for source, name, section in citations:
+        doc = ROOT / "docs" / name
+        assert doc.is_file(), f"{source} cites docs/{name}, which is not in the repository"
+        if section:
+            headings = {line.lstrip("#").strip() for line in doc.read_text(encoding="utf-8").splitlines()
+                        if line.startswith("#")}
+            assert any(h == section or h.startswith(section + " (") for h in headings), \
+                f"{source} cites section {section!r} of docs/{name}, which has no such heading"
+
+
+def test_no_code_cites_a_path_outside_the_repository():
+    for path in [*ROOT.glob("microfuse_cli/**/*.py"), *ROOT.glob("tests/*.py")]:
+        text = path.read_text(encoding="utf-8")
+        if path.name == "test_docs.py":
+            continue
+        assert "/work/shared" not in text, f"{path.relative_to(ROOT)} hard-codes a machine path"
