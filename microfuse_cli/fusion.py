@@ -40,6 +40,8 @@ ARCHS = ("microfuse", "concat", "protein", "context")
 EXPERTS = ("protein", "context", "agreement", "conflict")
 
 #: The paper's named ablations: the switches each one turns off (everything else stays as in the full model).
+#: ``"full"`` is the name of the model with nothing turned off (the one name for it; ``microfuse train`` still
+#: calls it ``none`` on its command line).
 ABLATIONS: dict[str, dict[str, bool]] = {
     "full": {},
     "no_disagreement_weighting": {"disagreement_weighting": False},
