@@ -7,12 +7,12 @@ fragmented assemblies, where there is too little sequence to train on.
 from __future__ import annotations
 
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from .errors import DataError, UsageError
 from .genome import Gene, Scaffold, safe_id
+from .runtime import resolve_threads
 
 log = logging.getLogger("microfuse")
 
@@ -30,18 +30,6 @@ CODE4_DENSITY_GAIN = 0.05
 #: A. fulgidus 0.931), a Mycoplasma read with code 11 about 0.78 (GTDB-Tk's 0.70 is measured on Prodigal's
 #: closed-ends calls); only below it is the second gene calling with code 4 run at all.
 CODE11_LOW_DENSITY = 0.85
-
-
-def resolve_threads(threads: int) -> int:
-    """0 means every core this process may use (respects affinity masks set by schedulers)."""
-    if threads < 0:
-        raise UsageError(f"--threads must be >= 0, got {threads}")
-    if threads == 0:
-        try:
-            return len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - non-Linux
-            return os.cpu_count() or 1
-    return threads
 
 
 def n50(lengths: list[int]) -> int:
