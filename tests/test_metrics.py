@@ -203,7 +203,8 @@ def test_bootstrap_ci_is_seeded_and_brackets_the_estimate():
     p = np.clip(0.4 * y + rng.uniform(0, 0.6, 200), 0, 1)
     a = M.bootstrap_ci(y, p, "auroc", n=200, seed=5)
     b = M.bootstrap_ci(y, p, M.auroc, n=200, seed=5)
-    assert a == b
+    assert a == pytest.approx(b, abs=1e-12)  # the vectorised AUROC path and one call per resample
+    assert M.bootstrap_ci(y, p, "auroc", n=200, seed=5) == a
     assert a["low"] <= a["estimate"] <= a["high"]
     assert a["estimate"] == M.auroc(y, p)
     with pytest.raises(UsageError):
@@ -298,3 +299,21 @@ def test_plots_write_deterministic_pngs(tmp_path):
     again = plots.plot_roc(y, {"a": p, "b": 1 - p}, tmp_path / "roc2.png")
     assert again.read_bytes() == written[0].read_bytes()
     assert sorted(f.name for f in tmp_path.iterdir()) == ["cal.png", "pr.png", "roc.png", "roc2.png", "router.png", "sweep.png"]
+
+
+def test_auroc_bootstrap_vectorised_equals_one_call_per_resample():
+    """The vectorised AUROC path (ranks over every resample at once) gives the intervals sklearn's auroc gives,
+    ties and one-class resamples included."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 300)
+    y[:3] = [0, 1, 0]
+    p = np.round(rng.random(300) + 0.4 * y, 1)  # coarse scores: many ties
+    q = np.round(rng.random(300) + 0.1 * y, 1)
+    fast, slow = M.bootstrap_ci(y, p, "auroc", n=300, seed=2), M.bootstrap_ci(y, p, M.auroc, n=300, seed=2)
+    assert fast == pytest.approx(slow, abs=1e-12)
+    fast = M.paired_bootstrap_delta(y, p, q, "auroc", n=300, seed=2)
+    slow = M.paired_bootstrap_delta(y, p, q, M.auroc, n=300, seed=2)
+    assert fast == pytest.approx(slow, abs=1e-12)
+    tiny = np.array([1, 0, 1]), np.array([0.2, 0.3, 0.9])  # many resamples hold one class: left out, not NaN
+    fast, slow = M.bootstrap_ci(*tiny, "auroc", n=200), M.bootstrap_ci(*tiny, M.auroc, n=200)
+    assert np.isfinite(fast["low"]) and fast == pytest.approx(slow, abs=1e-12)
