@@ -88,21 +88,22 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
         try:
             _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
                    model, start_loading, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name,
-                   device, offline, run, explain=explain, reference=reference, bins=bins)
+                   device, offline, run, explain=explain, reference=reference, bins=bins,
+                   model_name="default" if model_dir is None else Path(model_dir).name)
         finally:
             start_loading.set()  # never leave the loader waiting (an error before gene calling)
 
 
 def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
            pending_model, start_loading, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name,
-           device, offline, run, explain=False, reference=None, bins=None):
+           device, offline, run, explain=False, reference=None, bins=None, model_name="default"):
     from ..embed import Embeddings, ViewConfig, compute_embeddings
     from ..errors import UsageError
     from ..genome import sniff_format
     from ..io import atomic_output, read_text
     from ..pairs import genome_from_table, read_pairs
-    from ..score import call_operons, model_context_features, model_views, score_pairs, write_fused, write_operons_gff, \
-        write_operons_tsv, write_scores
+    from ..score import call_operons, header_comments, model_context_features, model_views, score_pairs, write_fused, \
+        write_operons_gff, write_operons_tsv, write_scores
 
     text = read_text(input)
     kind = sniff_format(text, input) if text.strip() else None
@@ -137,14 +138,24 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
 
             emb = compute_embeddings(genome, pairs, config, threads=run.threads, stage=stage_progress(run),
                                      groups=groups)
-    scores = score_pairs(model, emb, pairs, threshold=threshold, fused=fused is not None)
+    spacer_models = None
+    if getattr(model, "decision", None) is not None:  # calibrated on every adjacent pair, whichever are scored
+        from ..calibration import calibrate_by_group
+        from ..pairs import adjacent_pairs
+
+        _, spacer_models = calibrate_by_group(adjacent_pairs(genome), [], groups)
+    scores = score_pairs(model, emb, pairs, threshold=threshold, fused=fused is not None,
+                         spacer_models=spacer_models, groups=groups)
+    for calibrated in scores.calibration:
+        log.info("calibrated %s", calibrated.describe())
+    comments = header_comments(scores, model_name)
     operons_called = call_operons(genome, scores)
     extra = _explain(run, genome, pairs, reference, groups) if explain else None
     with atomic_output(output) as handle:
-        write_scores(handle, scores, extra)
+        write_scores(handle, scores, extra, comments)
     if operons_gff:
         with atomic_output(operons_gff) as handle:
-            write_operons_gff(handle, genome, operons_called)
+            write_operons_gff(handle, genome, operons_called, comments=comments)
     if operons_tsv:
         with atomic_output(operons_tsv) as handle:
             write_operons_tsv(handle, operons_called)
