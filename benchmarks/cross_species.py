@@ -242,6 +242,24 @@ def choose_correction(train, sets, epochs):
     return min(lam for lam in CORRECTIONS if worst[lam] >= top - 0.0005), worst
 
 
+def load_landed(path: Path):
+    """The 0.1.0 default (model format 1, no decision rule) as a FusionHead, for comparison only: its config is
+    copied to a temporary folder as format 2 with ``decision: null``; the weights are read unchanged."""
+    import json
+    import shutil
+    import tempfile
+
+    from microfuse_cli.fusion import FORMAT_VERSION, FusionHead
+
+    with tempfile.TemporaryDirectory(prefix="landed-") as tmp:
+        config = json.loads((path / "config.json").read_text())
+        if config["format_version"] == 1:
+            config = {**config, "format_version": FORMAT_VERSION, "decision": None}
+        (Path(tmp) / "config.json").write_text(json.dumps(config))
+        shutil.copy(path / "model.safetensors", Path(tmp) / "model.safetensors")
+        return FusionHead.load(tmp)
+
+
 def landed_scores(landed, s):
     pred = landed.predict(s["xp"][: s["n"]], s["xc"][: s["n"]], fused=False)
     return pred.probability, landed.threshold
@@ -253,13 +271,12 @@ def logo(args) -> None:
 
     from microfuse_cli.calibration import posterior_cutoff
     from microfuse_cli.evaluate import distance_score
-    from microfuse_cli.fusion import FusionHead
     from microfuse_cli.metrics import accuracy, auroc, bootstrap_ci, macro_recall, paired_bootstrap_delta
 
     torch.set_num_threads(1)
     start = time.time()
     sets = logo_sets(args.data)
-    landed = FusionHead.load(args.landed) if args.landed else None
+    landed = load_landed(args.landed) if args.landed else None
     names = list(sets)
     print(f"<!-- features of {len(names)} genomes in {time.time() - start:.0f} s -->")
     rows, design_rows = [], []

@@ -60,7 +60,13 @@ def load_model(path: str | Path | None):
         from .training import load_model as load_any
 
         return load_any(folder)
-    return FusionHead.load(folder)
+    head = FusionHead.load(folder)
+    if head.decision is not None:  # the spacer calibration's KDE and isotonic fit: ~1 s of imports, paid in the
+        import importlib  # loader thread, beside pyrodigal, rather than after gene calling
+
+        for module in ("scipy.stats", "scipy.optimize"):
+            importlib.import_module(module)
+    return head
 
 
 def model_views(model) -> dict:
