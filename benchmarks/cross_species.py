@@ -8,7 +8,14 @@ the intergenic-distance baseline, with bootstrap intervals.
 ``--protein-per-genome`` z-scores each protein descriptor within each genome before training and scoring (a
 genome-relative protein view).
 
-A variant is ARCH:CONTEXT_FEATURES:HIDDEN; microfuse:core:128 is the recipe of the shipped default model.
+    python benchmarks/cross_species.py --data ../shared/data --logo [--seeds 3] [--epochs 40] [--landed OLD_MODEL]
+        [--no-heads]
+
+``--logo`` (issue 14): leave one of the four labelled genomes out, train on the other three, test on it: the
+per-genome cut-off designs (pre-registered in benchmarks/RESULTS.md), the MicroFuse head's bounded correction with
+its weight chosen by leave-one-out inside the fold, and the distance baseline with intervals.
+
+A variant is ARCH:CONTEXT_FEATURES:HIDDEN; microfuse:core:128 is the recipe of the 0.1.0 E. coli-only default.
 
 Prints a markdown table (paste into benchmarks/RESULTS.md).
 """

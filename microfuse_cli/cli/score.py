@@ -28,7 +28,8 @@ Examples:
               help="Precomputed embedding folder (`microfuse embed`); required when INPUT is a pairs TSV.")
 @output_option("Scores TSV ('-' = stdout).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
-              help="Decision threshold (default: the one chosen on validation, stored in the model).")
+              help="Decision threshold on the probability (default: 0.5 for a model with a per-genome rule, as the "
+                   "packaged one, whose cut-off in bp is each genome's own; else the one chosen on validation).")
 @click.option("--operons-gff", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Write predicted operons as GFF3 (SO:0000178).")
 @click.option("--operons-tsv", type=click.Path(dir_okay=False, allow_dash=True), default=None,
@@ -55,7 +56,8 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
     INPUT is anything `microfuse pairs` reads (GFF3, GenBank, bare FASTA) or a pairs TSV with --embeddings.
     With a genome, genes -> pairs -> views -> model run in one process. Output columns: the pairs columns,
     probability, operon_pair (0/1 at the threshold) and the router weights w_protein w_context w_agreement
-    w_conflict.
+    w_conflict. The scores TSV and the operon GFF3 start with '#' lines naming the model and, for a model with a
+    per-genome rule, each genome's (--bins bin's) estimated operon fraction and cut-off in bp.
     """
     from ..embed import check_device
     from ..errors import UsageError
