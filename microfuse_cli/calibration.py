@@ -11,6 +11,7 @@ anchored by assuming operon spacers are rare beyond the genome's typical diverge
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -34,11 +35,14 @@ def _transform(d: np.ndarray) -> np.ndarray:
 
 def _kde(samples: np.ndarray, grid: np.ndarray, bandwidth: float) -> np.ndarray:
     """Gaussian kernel density of ``samples`` evaluated on ``grid`` (both on the transformed scale)."""
+    from scipy.stats import gaussian_kde, norm
+
     if samples.size == 0:
         return np.full(grid.shape, 1.0 / (grid[-1] - grid[0]))
-    z = (grid[:, None] - samples[None, :]) / bandwidth
-    dens = np.exp(-0.5 * z * z).sum(axis=1) / (samples.size * bandwidth * np.sqrt(2 * np.pi))
-    return dens
+    spread = np.std(samples, ddof=1) if samples.size > 1 else 0.0
+    if spread <= 0:  # one distinct value: gaussian_kde's covariance would be singular
+        return norm.pdf(grid, loc=samples[0], scale=bandwidth)
+    return gaussian_kde(samples, bw_method=bandwidth / spread)(grid)
 
 
 def _bandwidth(samples: np.ndarray) -> float:
@@ -48,25 +52,14 @@ def _bandwidth(samples: np.ndarray) -> float:
     return float(max(0.9 * spread * samples.size ** -0.2, 0.08))
 
 
-def _pav_decreasing(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted pool-adjacent-violators fit of a non-increasing sequence."""
-    blocks: list[list[float]] = []  # [mean, weight, count]
-    for v, w in zip(values, weights):
-        blocks.append([float(v), float(w), 1])
-        while len(blocks) > 1 and blocks[-2][0] < blocks[-1][0]:
-            m2, w2, c2 = blocks.pop()
-            m1, w1, c1 = blocks.pop()
-            total = w1 + w2
-            blocks.append([(m1 * w1 + m2 * w2) / total, total, c1 + c2])
-    return np.concatenate([np.full(c, m) for m, _, c in blocks])
-
-
 def _monotone_tail(grid, f1, f0, g):
     """Beyond a zero spacer the operon evidence can only fall with distance: enforce it on the LLR (isotonic),
     weighting each grid point by how many same-strand pairs sit there. Overlaps keep their own shape."""
+    from scipy.optimize import isotonic_regression
+
     llr = np.log(f1) - np.log(f0)
     start = int(np.searchsorted(grid, 0.0))
-    llr[start:] = _pav_decreasing(llr[start:], g[start:] + 1e-3)
+    llr[start:] = isotonic_regression(llr[start:], weights=g[start:] + 1e-3, increasing=False).x
     return np.exp(llr) * f0
 
 
@@ -174,3 +167,162 @@ def read_groups(path: PathLike) -> dict[str, str]:
     if not groups:
         raise DataError(f"{path}: no 'scaffold<TAB>bin' rows")
     return groups
+
+
+# ------------------------------------------------------------------------------------------------ decisions
+
+
+def spacer_scale(distance) -> np.ndarray:
+    """The scale on which cut-offs are compared and shrunk: asinh(d / 20), linear near 0 and log beyond."""
+    return _transform(distance)
+
+
+def posterior_cutoff(model: SpacerModel, threshold: float = 0.5) -> float:
+    """The spacer (bp, >= 0) where the genome's self-calibrated posterior first falls below ``threshold``."""
+    spacers = np.arange(0, 5001, dtype=np.float64)
+    below = np.nonzero(model.posterior(spacers) < threshold)[0]
+    return float(spacers[below[0]] if below.size else spacers[-1])
+
+
+@dataclass(frozen=True)
+class GenomeCalibration:
+    """What ``score`` calibrated for one genome (or ``--bins`` bin): reported in the log and output headers."""
+
+    group: str
+    operon_fraction: float
+    cutoff_bp: float
+    n_same: int
+    n_opposite: int
+
+    def describe(self) -> str:
+        name = f"bin={self.group} " if self.group else ""
+        return (f"{name}operon_fraction={self.operon_fraction:.3f} cutoff_bp={self.cutoff_bp:.0f} "
+                f"same_strand_pairs={self.n_same} opposite_strand_pairs={self.n_opposite}")
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """How a model turns a genome's own spacer evidence into its cut-off and pair probabilities.
+
+    The cut-off (on ``spacer_scale``) is ``w * (own + offset) + (1 - w) * prior``: ``own`` is where the genome's
+    self-calibrated posterior falls below 0.5, ``prior`` the labelled genomes' mean best cut-off; ``w`` is how
+    far the genome's own evidence leads. A same-strand pair's logit is ``slope * (cutoff - x) + correction * g``
+    with ``g`` the fusion head's per-genome standardised residual beyond distance (``head_residual``); with
+    ``correction = 0`` the probability is a strictly decreasing function of the spacer, so it ranks pairs
+    exactly as distance does. Opposite-strand pairs get probability 0.
+    """
+
+    own_weight: float
+    prior_cutoff_bp: float
+    offset: float
+    slope: float
+    correction: float
+    trained_on: tuple[str, ...]
+
+    def cutoff_bp(self, model: SpacerModel) -> float:
+        own = spacer_scale(posterior_cutoff(model))
+        prior = spacer_scale(self.prior_cutoff_bp)
+        x = self.own_weight * (own + self.offset) + (1.0 - self.own_weight) * prior
+        return float(np.round(np.sinh(x) * SCALE, 1))
+
+    def calibrate(self, group: str, model: SpacerModel) -> GenomeCalibration:
+        return GenomeCalibration(group, round(model.operon_fraction, 4), self.cutoff_bp(model), model.n_same,
+                                 model.n_opposite)
+
+    def probability(self, distance, same_strand, cutoff_bp: float, residual=None) -> np.ndarray:
+        logit = self.slope * (spacer_scale(cutoff_bp) - spacer_scale(distance))
+        if residual is not None and self.correction:
+            logit = logit + self.correction * residual
+        return np.where(same_strand, 1.0 / (1.0 + np.exp(-logit)), 0.0)
+
+    def to_dict(self) -> dict:
+        return {"own_weight": self.own_weight, "prior_cutoff_bp": self.prior_cutoff_bp, "offset": self.offset,
+                "slope": self.slope, "correction": self.correction, "trained_on": list(self.trained_on)}
+
+    @classmethod
+    def from_dict(cls, data) -> "DecisionRule":
+        names = ("own_weight", "prior_cutoff_bp", "offset", "slope", "correction", "trained_on")
+        if not isinstance(data, dict) or set(data) != set(names):
+            raise DataError(f"model decision rule must have exactly the keys {', '.join(names)}")
+        numbers = [data[n] for n in names[:5]]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in numbers):
+            raise DataError("model decision rule: own_weight, prior_cutoff_bp, offset, slope, correction must be numbers")
+        if not 0.0 <= data["own_weight"] <= 1.0 or data["slope"] <= 0 or data["correction"] < 0:
+            raise DataError("model decision rule: need 0 <= own_weight <= 1, slope > 0, correction >= 0")
+        trained_on = data["trained_on"]
+        if not isinstance(trained_on, list) or not all(isinstance(t, str) for t in trained_on):
+            raise DataError("model decision rule: trained_on must be a list of genome names")
+        return cls(*(float(v) for v in numbers), tuple(trained_on))
+
+
+#: Residuals of the head beyond distance are clipped here (in per-genome standard deviations).
+RESIDUAL_CLIP = 3.0
+
+
+def head_residual(logit, distance, same_strand, fit_on=None) -> np.ndarray:
+    """The fusion head's logit minus its least-squares fit on [1, x, x^2] (x = spacer_scale) over one genome's
+    same-strand pairs (those of ``fit_on`` if given), in units of the residual's standard deviation, clipped:
+    what the head says beyond distance, on a scale that does not depend on the genome. Opposite strands get 0."""
+    logit, same = np.asarray(logit, dtype=np.float64), np.asarray(same_strand, dtype=bool)
+    fit = same if fit_on is None else same & np.asarray(fit_on, dtype=bool)
+    out = np.zeros(logit.shape)
+    if fit.sum() < 3:
+        return out
+    x = spacer_scale(np.asarray(distance, dtype=np.float64))
+    design = np.stack([np.ones_like(x), x, x * x], axis=1)
+    coef, *_ = np.linalg.lstsq(design[fit], logit[fit], rcond=None)
+    resid = logit - design @ coef
+    sd = resid[fit].std()
+    out[same] = np.clip(resid[same] / sd, -RESIDUAL_CLIP, RESIDUAL_CLIP) if sd > 1e-6 else 0.0
+    return out
+
+
+def fit_slope(distance, cutoff_bp, y) -> float:
+    """The one slope k of ``sigmoid(k * (cutoff - x))`` that best fits labelled same-strand pairs (log-loss)."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_expit
+
+    margin = spacer_scale(cutoff_bp) - spacer_scale(distance)
+    y = np.asarray(y, dtype=np.float64)
+
+    def loss(k):
+        return -np.mean(y * log_expit(k * margin) + (1 - y) * log_expit(-k * margin))
+
+    return float(round(minimize_scalar(loss, bounds=(0.05, 50.0), method="bounded").x, 4))
+
+
+@dataclass(frozen=True)
+class LabelledSpacers:
+    """One labelled genome's spacers, labels and self-calibration: what a DecisionRule learns from."""
+
+    name: str
+    spacer: SpacerModel
+    distance: np.ndarray
+    same_strand: np.ndarray
+    label: np.ndarray
+
+    def accuracy_at(self, cutoff_bp: float) -> float:
+        calls = self.same_strand & (self.distance <= cutoff_bp)
+        return float(np.mean(calls == self.label))
+
+    def best_cutoff(self) -> tuple[float, float]:
+        """(bp, accuracy) of the best spacer cut-off on the labels: an upper bound for any cut-off rule."""
+        cuts = np.unique(self.distance[self.same_strand])
+        accuracy = [self.accuracy_at(c) for c in cuts]
+        return float(cuts[int(np.argmax(accuracy))]), float(max(accuracy))
+
+
+def learn_rule(genomes: Sequence[LabelledSpacers], own_weight: float = 1.0, *, with_offset: bool = False,
+               correction: float = 0.0) -> DecisionRule:
+    """The DecisionRule the labelled ``genomes`` teach: prior = their mean best cut-off (spacer_scale), offset =
+    their mean (best - own) when ``with_offset``, and the slope fitted with each genome's own cut-off."""
+    best = [spacer_scale(g.best_cutoff()[0]) for g in genomes]
+    own = [spacer_scale(posterior_cutoff(g.spacer)) for g in genomes]
+    offset = round(float(np.mean(np.subtract(best, own))), 4) if with_offset else 0.0
+    prior_bp = float(np.round(np.sinh(np.mean(best)) * SCALE, 1))
+    rule = DecisionRule(float(own_weight), prior_bp, offset, 1.0, float(correction), tuple(g.name for g in genomes))
+    same = [g.same_strand for g in genomes]
+    distance = np.concatenate([g.distance[s] for g, s in zip(genomes, same)])
+    label = np.concatenate([g.label[s] for g, s in zip(genomes, same)])
+    cutoff = np.concatenate([np.full(int(s.sum()), rule.cutoff_bp(g.spacer)) for g, s in zip(genomes, same)])
+    return dataclasses.replace(rule, slope=fit_slope(distance, cutoff, label))

@@ -24,12 +24,14 @@ import numpy as np
 from .errors import DataError, UsageError
 
 FORMAT = "microfuse-model"
-FORMAT_VERSION = 1
+#: 2: ``decision`` (a calibration.DecisionRule or null) joined the config; a version-1 model (the E. coli-only
+#: default of 0.1.0, whose threshold was one fixed probability) is refused rather than scored with another rule.
+FORMAT_VERSION = 2
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 CONFIG_KEYS = {
     "format", "format_version", "microfuse_version", "model", "train", "threshold", "standardisation", "history",
-    "metrics", "extra",
+    "metrics", "extra", "decision",
 }
 #: LayerNorm's epsilon (torch's default, which ``model.FusionModel`` uses).
 LAYER_NORM_EPS = 1e-5
@@ -190,7 +192,7 @@ def read_model_dir(path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     if config.get("format_version") != FORMAT_VERSION:
         raise DataError(
             f"{folder / CONFIG_FILE}: model format version {config.get('format_version')!r} is not supported "
-            f"(this microfuse reads version {FORMAT_VERSION})"
+            f"(this microfuse reads version {FORMAT_VERSION}; retrain it with `microfuse train`)"
         )
     if set(config) != CONFIG_KEYS:
         missing = sorted(CONFIG_KEYS - set(config))
@@ -205,6 +207,13 @@ def read_model_dir(path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         raise DataError(f"{folder / CONFIG_FILE}: 'extra' and 'metrics' must be JSON objects")
     if not isinstance(config["history"], list):
         raise DataError(f"{folder / CONFIG_FILE}: 'history' must be a list")
+    if config["decision"] is not None:
+        from .calibration import DecisionRule
+
+        try:
+            DecisionRule.from_dict(config["decision"])
+        except DataError as exc:
+            raise DataError(f"{folder / CONFIG_FILE}: {exc}") from None
 
     from safetensors import safe_open
 
@@ -272,11 +281,14 @@ class FusionHead:
         config: the architecture.
         threshold: decision threshold chosen on validation.
         metrics, extra: as saved by ``training.TrainedModel`` (``extra`` holds the views and context columns).
+        decision: the per-genome decision rule (calibration.DecisionRule) or None (probabilities from the head,
+            cut at ``threshold``).
     """
 
     def __init__(self, config: FusionConfig, weights: dict[str, np.ndarray], threshold: float,
-                 metrics: Optional[dict] = None, extra: Optional[dict] = None) -> None:
+                 metrics: Optional[dict] = None, extra: Optional[dict] = None, decision=None) -> None:
         self.config = config
+        self.decision = decision
         self.threshold = float(threshold)
         self.metrics = dict(metrics or {})
         self.extra = dict(extra or {})
@@ -313,7 +325,12 @@ class FusionHead:
             if tuple(got.shape) != shape or got.dtype != np.float32:
                 raise DataError(f"{folder / WEIGHTS_FILE}: tensor {key!r} is {got.dtype} {tuple(got.shape)}, "
                                 f"the config needs float32 {shape}")
-        return cls(model_config, arrays, config["threshold"], config["metrics"], config["extra"])
+        decision = None
+        if config["decision"] is not None:
+            from .calibration import DecisionRule
+
+            decision = DecisionRule.from_dict(config["decision"])
+        return cls(model_config, arrays, config["threshold"], config["metrics"], config["extra"], decision)
 
     def _linear(self, prefix: str, x: np.ndarray) -> np.ndarray:
         return x @ self._w[f"{prefix}.weight"].T + self._w[f"{prefix}.bias"]

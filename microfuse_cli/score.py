@@ -7,7 +7,7 @@ chains never cross scaffolds. On a circular scaffold a chain may run through the
 from __future__ import annotations
 
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Sequence
 
@@ -19,7 +19,8 @@ from .genome import Genome
 from .io import write_tsv
 from .pairs import GenePair, pair_header, pair_rows
 
-#: The model shipped in the package: MicroFuse on the builtin views, trained on E. coli known operons.
+#: The model shipped in the package: MicroFuse on the builtin views with a per-genome decision rule, trained on the
+#: four labelled genomes of ../shared/data (train_default.py).
 DEFAULT_MODEL = Path(__file__).parent / "data" / "default_model"
 ROUTER_COLUMNS = ["w_protein", "w_context", "w_agreement", "w_conflict"]
 OPERON = ("operon", "SO:0000178")
@@ -34,6 +35,7 @@ class Scores:
     threshold: float
     router_weights: np.ndarray | None = None
     fused: np.ndarray | None = None
+    calibration: list = field(default_factory=list)  # calibration.GenomeCalibration per genome / --bins bin
 
     @property
     def calls(self) -> np.ndarray:
@@ -58,7 +60,13 @@ def load_model(path: str | Path | None):
         from .training import load_model as load_any
 
         return load_any(folder)
-    return FusionHead.load(folder)
+    head = FusionHead.load(folder)
+    if head.decision is not None:  # the spacer calibration's KDE and isotonic fit: ~1 s of imports, paid in the
+        import importlib  # loader thread, beside pyrodigal, rather than after gene calling
+
+        for module in ("scipy.stats", "scipy.optimize"):
+            importlib.import_module(module)
+    return head
 
 
 def model_views(model) -> dict:
@@ -93,8 +101,13 @@ def check_compatible(model, embeddings) -> None:
 
 
 def score_pairs(model, embeddings, pairs: Sequence[GenePair], *, threshold: float | None = None,
-                fused: bool = False) -> Scores:
-    """Probabilities (and router weights, fused vectors) of ``pairs`` from their embeddings."""
+                fused: bool = False, spacer_models: dict | None = None, groups: dict[str, str] | None = None
+                ) -> Scores:
+    """Probabilities (and router weights, fused vectors) of ``pairs`` from their embeddings.
+
+    A model with a decision rule calibrates each genome (``groups``: scaffold -> bin) on its own spacers:
+    ``spacer_models`` (group -> calibration.SpacerModel, fitted on all adjacent pairs; default: fitted on ``pairs``).
+    """
     check_compatible(model, embeddings)
     x_protein, x_context = embeddings.pair_views(pairs, model_context_features(model))
     if getattr(model, "arch", None) == "distance":
@@ -102,19 +115,64 @@ def score_pairs(model, embeddings, pairs: Sequence[GenePair], *, threshold: floa
                                    np.array([not p.same_strand for p in pairs]))
     else:
         prediction = model.predict(x_protein, x_context, fused=fused)
-    cut = model.threshold if threshold is None else threshold
+    probability = np.asarray(prediction.probability, dtype=np.float64)
+    decision = getattr(model, "decision", None)
+    calibration = []
+    if decision is not None:
+        probability, calibration = apply_decision(decision, pairs, probability, spacer_models, groups)
+    cut = (0.5 if decision is not None else model.threshold) if threshold is None else threshold
     if not 0.0 <= cut <= 1.0:
         raise UsageError(f"--threshold must be within [0, 1], not {cut}")
-    return Scores(list(pairs), np.asarray(prediction.probability, dtype=np.float64), float(cut),
-                  prediction.router_weights, prediction.fused if fused else None)
+    return Scores(list(pairs), probability, float(cut), prediction.router_weights,
+                  prediction.fused if fused else None, calibration)
+
+
+def apply_decision(rule, pairs: Sequence[GenePair], head_probability: np.ndarray, spacer_models: dict | None,
+                   groups: dict[str, str] | None):
+    """(probability, [GenomeCalibration]): each genome's (bin's) cut-off from its own spacers and the rule's prior,
+    the head's residual beyond distance added with the rule's weight."""
+    from .calibration import calibrate_by_group, head_residual
+
+    groups = groups or {}
+    if spacer_models is None:
+        _, spacer_models = calibrate_by_group(pairs, pairs, groups)
+    distance = np.array([p.distance for p in pairs], dtype=np.float64)
+    same = np.array([p.same_strand for p in pairs], dtype=bool)
+    head = np.clip(head_probability, 1e-7, 1 - 1e-7)
+    logit = np.log(head) - np.log1p(-head)
+    members: dict[str, list[int]] = {}
+    for i, p in enumerate(pairs):
+        members.setdefault(groups.get(p.scaffold, ""), []).append(i)
+    probability = np.zeros(len(pairs))
+    calibration = []
+    for name, rows in members.items():
+        model = spacer_models.get(name)
+        if model is None:  # pairs of a scaffold the models were not fitted on: calibrate on these pairs
+            _, fitted = calibrate_by_group([pairs[i] for i in rows], [pairs[i] for i in rows])
+            model = fitted[""]
+        genome = rule.calibrate(name, model)
+        residual = head_residual(logit[rows], distance[rows], same[rows]) if rule.correction else None
+        probability[rows] = rule.probability(distance[rows], same[rows], genome.cutoff_bp, residual)
+        calibration.append(genome)
+    return probability, calibration
+
+
+def header_comments(scores: Scores, model_name: str) -> list[str]:
+    """Comment lines that say which model scored and what it calibrated per genome (or bin)."""
+    lines = [f"microfuse {__version__} model={model_name} threshold={scores.threshold:.4f}"]
+    return lines + [f"calibration {c.describe()}" for c in scores.calibration]
 
 
 # ------------------------------------------------------------------------------------------------ TSV
 
 
-def write_scores(handle: IO[str], scores: Scores, extra: dict[str, np.ndarray] | None = None) -> int:
-    """The pairs columns, then probability, operon_pair and the four router weights (then ``extra`` columns)."""
+def write_scores(handle: IO[str], scores: Scores, extra: dict[str, np.ndarray] | None = None,
+                 comments: Sequence[str] = ()) -> int:
+    """``#`` ``comments``, then the pairs columns, probability, operon_pair and the four router weights (then
+    ``extra`` columns)."""
     extra = extra or {}
+    for line in comments:
+        handle.write(f"#{line}\n")
     header = pair_header(scores.pairs) + ["probability", "operon_pair"] + ROUTER_COLUMNS + list(extra)
     # formatted column by column from Python floats: numpy scalars format several times slower, row by row
     probability = [f"{p:.6f}" for p in scores.probability.tolist()]
@@ -230,12 +288,16 @@ def _escape(value: str) -> str:
     return urllib.parse.quote(value, safe=" :^*$@!+_?-|./()[]{}'\"~#<>")
 
 
-def write_operons_gff(handle: IO[str], genome: Genome, operons: Sequence[Operon], *, source: str = "microfuse") -> int:
-    """GFF3 with ##sequence-region per scaffold and one SO:0000178 operon feature per predicted operon."""
+def write_operons_gff(handle: IO[str], genome: Genome, operons: Sequence[Operon], *, source: str = "microfuse",
+                      comments: Sequence[str] = ()) -> int:
+    """GFF3 with ##sequence-region per scaffold and one SO:0000178 operon feature per predicted operon (``comments``
+    as ``#`` lines after the pragmas)."""
     handle.write("##gff-version 3\n")
     handle.write("##feature-ontology https://raw.githubusercontent.com/The-Sequence-Ontology/SO-Ontologies/"
                  "v3.1/so.obo\n")
     handle.write(f"#!microfuse {__version__}\n")
+    for line in comments:
+        handle.write(f"# {line}\n")
     for scaffold in genome.scaffolds.values():
         handle.write(f"##sequence-region {_escape(scaffold.id)} 1 {scaffold.length}\n")
     # an operon across the origin ends past the sequence's length, which GFF3 allows on an Is_circular region

@@ -1,19 +1,24 @@
-"""Rebuild the packaged default model from the shared E. coli data, byte for byte.
+"""Rebuild the packaged default model from the four labelled genomes of ../shared/data, byte for byte.
 
     python -m microfuse_cli.train_default --data ../shared/data [-o microfuse_cli/data/default_model]
 
-MicroFuse on the builtin views, trained on E. coli K-12 MG1655 (RefSeq GCF_000005845.2) adjacent gene pairs
-labelled with ODB v4 known operons; validation = 20% of the chromosome in blocks of 50 pairs (seed 0);
-CPU, seed 0, one thread, so the weights are deterministic. The context view is cut to the "core" columns
-(strand layout, spacer, overlaps), the signals that hold across bacteria: a model that learns E. coli's
-terminator or codon statistics does not transfer (../shared/docs/findings.md). The fusion width is 128, not the
-paper's 512: the builtin views are 120 + 11 dimensions, and the shipped weights stay near 1 MB.
+MicroFuse on the builtin views, trained on the labelled pairs (ODB v4 known operons, OpDetect's pair lists) of
+E. coli K-12 MG1655, M. pneumoniae M129, L. monocytogenes EGD-e and L. pneumophila Paris; validation = a seeded
+20% of those pairs; CPU, seed 0, one thread, so the weights are deterministic. The context view is cut to the
+"core" columns (strand layout, spacer, overlaps). The fusion width is 128, not the paper's 512: the builtin views
+are 120 + 11 dimensions, and the shipped weights stay near 1 MB.
+
+Its decision rule (calibration.DecisionRule) is what leave-one-genome-out chose (benchmarks/RESULTS.md, "Leave one
+genome out"): each genome's cut-off is where its own self-calibrated spacer posterior falls below 0.5
+(OWN_WEIGHT = 1: shrinking toward the across-genome prior helped M. pneumoniae as much as it hurt E. coli and
+L. pneumophila), the slope is fitted across the four genomes, and the head's correction weight is CORRECTION.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_OUTPUT = Path(__file__).parent / "data" / "default_model"
@@ -22,52 +27,104 @@ GFF = "GCF_000005845.2_ASM584v2_genomic.gff.gz"
 FNA = "GCF_000005845.2_ASM584v2_genomic.fna.gz"
 ODB = "odb4_known_operons_ecoli.tsv"
 VAL_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class LabelledGenome:
+    """One labelled genome of ../shared/data: its files, and what the model's README owes its sources."""
+
+    name: str
+    folder: str
+    annotation: str
+    fasta: str | None
+    pairs: str
+    operons: str
+    organism: str
+
+    def load(self, data: Path):
+        """(genome, its adjacent pairs, its labelled pairs in the list's order)."""
+        from .genome import read_genome
+        from .pairs import adjacent_pairs, pairs_from_list, read_pair_list
+
+        folder = data / self.folder
+        genome = read_genome(folder / self.annotation, folder / self.fasta if self.fasta else None)
+        labelled = pairs_from_list(genome, read_pair_list(folder / self.pairs)).pairs
+        return genome, adjacent_pairs(genome), labelled
+
+
+#: The four labelled genomes (four clades); labels: ODB v4 known operons via the OpDetect labelled pairs.
+LABELLED_GENOMES = (
+    LabelledGenome("ecoli", ECOLI, GFF, FNA, "labelled_pairs_ecoli.csv", ODB,
+                   "Escherichia coli K-12 MG1655, RefSeq GCF_000005845.2"),
+    LabelledGenome("mpneumoniae", "mpneumoniae_m129", "GCF_000027345.1_ASM2734v1_genomic.gff.gz",
+                   "GCF_000027345.1_ASM2734v1_genomic.fna.gz", "labelled_pairs_mpneumoniae.csv",
+                   "odb4_known_operons_mpneumoniae.tsv", "Mycoplasma pneumoniae M129, RefSeq GCF_000027345.1"),
+    LabelledGenome("lmonocytogenes", "lmonocytogenes_egde", "lmonocytogenes_egde.gff.gz",
+                   "GCA_000196035.1_AL591824.1.fna.gz", "labelled_pairs_lmonocytogenes.csv",
+                   "odb4_known_operons_lmonocytogenes.tsv", "Listeria monocytogenes EGD-e, GenBank AL591824.1"),
+    LabelledGenome("lpneumophila", "lpneumophila_paris", "CR628336.1.gbk.gz", None, "labelled_pairs_lpneumophila.csv",
+                   "odb4_known_operons_lpneumophila.tsv", "Legionella pneumophila Paris, GenBank CR628336.1"),
+)
 HIDDEN = 128
 SEED = 0
 
 
-def training_set(data: Path):
-    """E. coli's adjacent pairs with ODB labels and block splits, plus their builtin views."""
-    from .embed import CONTEXT_PRESETS, ViewConfig, compute_embeddings
-    from .genome import read_genome
-    from .pairs import adjacent_pairs, assign_splits, label_with_operons, read_operon_table
+#: Chosen by leave-one-genome-out (python benchmarks/cross_species.py --logo; benchmarks/RESULTS.md).
+OWN_WEIGHT = 1.0
+CORRECTION = 0.0
 
-    genome = read_genome(data / ECOLI / GFF, data / ECOLI / FNA)
-    pairs, _ = label_with_operons(genome, adjacent_pairs(genome), read_operon_table(data / ECOLI / ODB))
-    pairs = assign_splits(pairs, (1 - VAL_FRACTION, VAL_FRACTION, 0.0), seed=SEED)
-    config = ViewConfig(device="cpu", context_features=CONTEXT_PRESETS["core"])
-    embeddings = compute_embeddings(genome, pairs, config, threads=1)
-    return genome, pairs, embeddings
+
+def training_set(data: Path):
+    """The labelled pairs of the four genomes with their builtin views, and each genome's LabelledSpacers."""
+    import numpy as np
+
+    from .calibration import LabelledSpacers, SpacerModel
+    from .embed import CONTEXT_PRESETS, ViewConfig, compute_embeddings
+
+    features = list(CONTEXT_PRESETS["core"])
+    views, spacers, manifest = [], [], None
+    for entry in LABELLED_GENOMES:
+        genome, adjacent, labelled = entry.load(data)
+        embeddings = compute_embeddings(genome, labelled, ViewConfig(device="cpu", context_features=tuple(features)),
+                                        threads=1)
+        manifest = manifest or embeddings
+        x_protein, x_context = embeddings.pair_views(labelled, features)
+        y = np.array([p.label for p in labelled])
+        views.append((x_protein, x_context, y))
+        spacers.append(LabelledSpacers(entry.name, SpacerModel.fit(adjacent),
+                                       np.array([p.distance for p in labelled], dtype=np.float64),
+                                       np.array([p.same_strand for p in labelled]), y))
+    x_protein, x_context, y = (np.concatenate(parts) for parts in zip(*views))
+    return x_protein, x_context, y, spacers, manifest
 
 
 def build(data: Path, output: Path, *, epochs: int = 70) -> None:
     import numpy as np
     import torch
 
+    from .calibration import learn_rule
+    from .embed import CONTEXT_PRESETS
     from .model import FusionConfig
     from .training import TrainConfig, train
 
     torch.set_num_threads(1)
-    genome, pairs, embeddings = training_set(data)
-    from .embed import CONTEXT_PRESETS
-
-    labelled = [p for p in pairs if p.label is not None]
-    features = list(CONTEXT_PRESETS["core"])
-    x_protein, x_context = embeddings.pair_views(labelled, features)
-    y = np.array([p.label for p in labelled])
-    split = np.array([p.split for p in labelled])
-    model = train(x_protein, x_context, y, split == "train", split == "val", FusionConfig(arch="microfuse", hidden=HIDDEN),
+    x_protein, x_context, y, spacers, embeddings = training_set(data)
+    val = np.random.default_rng(SEED).random(len(y)) < VAL_FRACTION
+    model = train(x_protein, x_context, y, ~val, val, FusionConfig(arch="microfuse", hidden=HIDDEN),
                   TrainConfig(seed=SEED, device="cpu", max_epochs=epochs))
+    model.decision = learn_rule(spacers, OWN_WEIGHT, correction=CORRECTION)
     manifest = embeddings.manifest
     extra = {
         "views": manifest["views"],
         "input_dims": embeddings.dims,
-        "context_features": features,
-        "embedding_manifest": {k: v for k, v in manifest.items() if k != "device"},
+        "context_features": list(CONTEXT_PRESETS["core"]),
+        # the view recipe, not one genome's file hashes (four genomes were embedded)
+        "embedding_manifest": {k: v for k, v in manifest.items()
+                               if k not in ("device", "genome", "genes_sha256", "pairs_sha256")},
         "training_data": {
-            "genome": "Escherichia coli K-12 MG1655, RefSeq GCF_000005845.2 (NCBI, no restrictions)",
-            "labels": "ODB v4 known operons of taxid 511145 (licence: none stated)",
-            "pairs": {"train": int((split == "train").sum()), "val": int((split == "val").sum())},
+            "genomes": [entry.organism for entry in LABELLED_GENOMES],
+            "labels": "ODB v4 known operons (licence: none stated), pairs from the OpDetect benchmark (none stated)",
+            "pairs": {"train": int((~val).sum()), "val": int(val.sum())},
             "command": "python -m microfuse_cli.train_default --data ../shared/data",
         },
     }

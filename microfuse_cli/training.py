@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .calibration import DecisionRule
 from .errors import DataError, UsageError
 from .io import atomic_directory
 from .metrics import EXPERTS, auroc, auprc, binary_metrics, choose_threshold, router_weight_means
@@ -236,6 +237,7 @@ class TrainedModel:
         metrics: validation metrics of the kept epoch (at 0.5 and at ``threshold``), best epoch, sizes.
         standardisation: description of the stored standardisation (the values are buffers of ``model``).
         extra: caller metadata saved with the model.
+        decision: the per-genome decision rule (calibration.DecisionRule) ``score`` applies, or None.
     """
 
     def __init__(
@@ -248,7 +250,9 @@ class TrainedModel:
         standardisation: Optional[dict] = None,
         extra: Optional[dict] = None,
         device: str = "cpu",
+        decision=None,
     ) -> None:
+        self.decision = decision
         self.model = model.eval()
         self.model_config = model.config
         self.train_config = train_config
@@ -308,6 +312,7 @@ class TrainedModel:
             "history": self.history,
             "metrics": self.metrics,
             "extra": merged,
+            "decision": None if self.decision is None else self.decision.to_dict(),
         }
         return _write_model_dir(path, self.model.state_dict(), config)
 
@@ -351,6 +356,7 @@ class TrainedModel:
             standardisation=config["standardisation"] if isinstance(config["standardisation"], dict) else {},
             extra=config["extra"],
             device=device,
+            decision=None if config["decision"] is None else DecisionRule.from_dict(config["decision"]),
         )
 
 
@@ -727,6 +733,7 @@ class DistanceBaseline:
             "history": self.history,
             "metrics": self.metrics,
             "extra": {**self.extra, **(extra or {})},
+            "decision": None,
         }
         return _write_model_dir(path, tensors, config)
 

@@ -6,9 +6,10 @@ import gzip
 
 import numpy as np
 import pytest
-from conftest import MPN_FNA, PANEL, run_cli
+from conftest import MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, run_cli
 
-from microfuse_cli.calibration import SpacerModel, calibrate_by_group, read_groups
+from microfuse_cli.calibration import DecisionRule, LabelledSpacers, SpacerModel, calibrate_by_group, head_residual, \
+    learn_rule, posterior_cutoff, read_groups, spacer_scale
 from microfuse_cli.errors import DataError
 from microfuse_cli.genome import Genome
 from microfuse_cli.metrics import auroc
@@ -91,8 +92,11 @@ def test_cli_score_explain_with_bins(tmp_path):
     code, pooled, err = run_cli(["score", mixed, "-g", "4", "--explain"])
     assert code == 0, err
 
+    comments = [line for line in binned.splitlines() if line.startswith("#calibration")]
+    assert [c.split()[1] for c in comments] == ["bin=bin0", "bin=bin1"]  # each bin's own cut-off, in the header
+
     def llr_by_pair(text):
-        rows = [line.split("\t") for line in text.splitlines()]
+        rows = [line.split("\t") for line in text.splitlines() if not line.startswith("#")]
         col = rows[0].index("spacer_llr")
         return {r[0]: float(r[col]) for r in rows[1:]}
 
@@ -123,3 +127,58 @@ def test_cli_embed_with_bins_records_them(tmp_path):
     # one bin holding the only scaffold is the whole genome: the same features
     binned, plain = (np.load(tmp_path / name / "pair_context.npy") for name in ("binned", "plain"))
     assert np.array_equal(binned, plain)
+
+
+@pytest.fixture(scope="module")
+def mpn_spacers():
+    """M. pneumoniae's labelled pairs with its own label-free spacer calibration."""
+    from microfuse_cli.genome import read_genome
+    from microfuse_cli.pairs import pairs_from_list, read_pair_list
+
+    genome = read_genome(MPN_GFF, MPN_FNA)
+    labelled = pairs_from_list(genome, read_pair_list(MPN_PAIRS)).pairs
+    return LabelledSpacers("mpneumoniae", SpacerModel.fit(adjacent_pairs(genome)),
+                           np.array([p.distance for p in labelled], dtype=float),
+                           np.array([p.same_strand for p in labelled]), np.array([p.label for p in labelled]))
+
+
+def test_decision_rule_ranks_exactly_as_distance_and_cuts_at_the_genomes_own_posterior(mpn_spacers):
+    g = mpn_spacers
+    rule = DecisionRule(1.0, 100.0, 0.0, 1.6, 0.0, ("x",))
+    cut = rule.cutoff_bp(g.spacer)
+    assert cut == posterior_cutoff(g.spacer) == 20.0  # M. pneumoniae's compact genome: its posterior halves at 20 bp
+    assert g.spacer.posterior(np.array([cut - 1.0]))[0] >= 0.5 > g.spacer.posterior(np.array([cut]))[0]
+    p = rule.probability(g.distance, g.same_strand, cut)
+    assert auroc(g.label, p) == auroc(g.label, np.where(g.same_strand, -g.distance, -1e9))
+    assert np.array_equal(p >= 0.5, g.same_strand & (g.distance <= cut))
+    opposite = rule.probability(np.array([5.0, 5.0]), np.array([False, True]), cut)
+    assert opposite[0] == 0.0 < opposite[1]
+    # a thin own-evidence weight pulls the cut-off toward the prior, on the asinh scale
+    half = DecisionRule(0.5, 100.0, 0.0, 1.6, 0.0, ("x",)).cutoff_bp(g.spacer)
+    assert half == pytest.approx(np.sinh((spacer_scale(20.0) + spacer_scale(100.0)) / 2) * 20, abs=0.05)
+
+
+def test_learn_rule_from_labelled_genomes(mpn_spacers):
+    best_bp, best_acc = mpn_spacers.best_cutoff()
+    assert best_bp == 62 and best_acc == pytest.approx(0.8683, abs=1e-4)  # findings.md: 62 bp, 0.868
+    rule = learn_rule([mpn_spacers], 0.5, with_offset=True, correction=0.25)
+    assert rule.prior_cutoff_bp == pytest.approx(62.0, abs=0.1) and rule.trained_on == ("mpneumoniae",)
+    assert rule.offset == pytest.approx(float(spacer_scale(62.0) - spacer_scale(20.0)), abs=1e-4)
+    assert 0.5 < rule.slope < 10 and rule.correction == 0.25
+    assert DecisionRule.from_dict(rule.to_dict()) == rule
+    for bad in ({**rule.to_dict(), "own_weight": 2}, {**rule.to_dict(), "slope": 0},
+                {k: v for k, v in rule.to_dict().items() if k != "offset"}, {**rule.to_dict(), "trained_on": "x"}):
+        with pytest.raises(DataError):
+            DecisionRule.from_dict(bad)
+
+
+def test_head_residual_removes_what_distance_explains(mpn_spacers):
+    g = mpn_spacers
+    x = spacer_scale(g.distance)
+    signal = np.random.default_rng(0).normal(size=x.size)
+    residual = head_residual(2.0 - 1.5 * x + 0.2 * x * x + signal, g.distance, g.same_strand)
+    same = g.same_strand
+    assert np.allclose(head_residual(2.0 - 1.5 * x, g.distance, same)[same], 0.0, atol=1e-6)
+    assert abs(np.corrcoef(residual[same], x[same])[0, 1]) < 0.01  # exactly 0 before the clip to +-3 sd
+    assert np.corrcoef(residual[same], signal[same])[0, 1] > 0.95
+    assert np.abs(residual).max() <= 3.0 and residual[~same].tolist() == [0.0] * int((~same).sum())

@@ -129,7 +129,7 @@ def test_cli_reference_build_and_score_explain(tmp_path):
     assert code == 0, err
 
     def table(path):
-        lines = path.read_text().splitlines()
+        lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
         return lines[0].split("\t"), [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
 
     header, rows = table(plain)

@@ -11,6 +11,12 @@ import pytest
 
 from conftest import ECOLI_FNA, ECOLI_GFF, ECOLI_ODB, PANEL, run_cli
 
+from microfuse_cli import __version__
+
+
+def model_threshold(work) -> float:
+    return json.loads((work / "model" / "config.json").read_text())["threshold"]
+
 MG_GFF = PANEL / "GCF_000027325.1_ASM2732v1_genomic.gff.gz"
 MG_FNA = PANEL / "GCF_000027325.1_ASM2732v1_genomic.fna.gz"
 
@@ -68,9 +74,11 @@ def test_train_score_evaluate_on_ecoli(ecoli_trained):
     code, _, err = run_cli(["score", work / "pairs.tsv", "-e", work / "emb", "-m", work / "model", "-o", scores,
                             "--fasta", ECOLI_FNA, "--operons-gff", gff, "--operons-tsv", tsv, "--fused", fused])
     assert code == 0, err
-    header = scores.read_text().splitlines()[0].split("\t")
+    comments = [line for line in scores.read_text().splitlines() if line.startswith("#")]
+    assert comments == [f"#microfuse {__version__} model=model threshold={model_threshold(work):.4f}"]
+    header = scores.read_text().splitlines()[len(comments)].split("\t")
     assert header[-6:] == ["probability", "operon_pair", "w_protein", "w_context", "w_agreement", "w_conflict"]
-    assert scores.read_text().count("\n") == 4289
+    assert scores.read_text().count("\n") == 4289 + len(comments)
     vectors = np.load(fused)
     assert vectors.shape[0] == 4288 and (work / "fused.ids.tsv").read_text().startswith("pair_id\tscaffold\tgenome")
     metrics = work / "metrics.tsv"
@@ -116,7 +124,7 @@ def test_distance_baseline_trains_and_scores(ecoli_trained):
     assert code == 0, err
     code, out, err = run_cli(["score", ecoli_trained / "pairs.tsv", "-e", ecoli_trained / "emb", "-m", model])
     assert code == 0, err
-    assert out.count("\n") == 4289
+    assert out.startswith("#microfuse ") and out.count("\n") == 4289 + 1  # one header comment: no per-genome rule
 
 
 def test_score_is_byte_identical_across_runs(ecoli_trained, tmp_path):
@@ -150,3 +158,25 @@ def test_embed_for_a_model_computes_only_what_it_reads(tmp_path):
     code, one_shot, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA])
     assert code == 0, err
     assert staged == one_shot
+
+
+def test_train_per_genome_rule_then_score_cuts_at_the_genomes_own_spacer(ecoli_trained, tmp_path):
+    """`train --per-genome-rule` stores a DecisionRule; `score` then calls exactly the same-strand pairs within the
+    genome's own label-free cut-off (E. coli: 119 bp) and writes it in the header."""
+    work = ecoli_trained
+    model, scores = tmp_path / "rule", tmp_path / "scores.tsv"
+    code, _, err = run_cli(["train", work / "pairs.tsv", "-e", work / "emb", "-o", model, "--arch", "context",
+                            "--epochs", "2", "--per-genome-rule"])
+    assert code == 0, err
+    decision = json.loads((model / "config.json").read_text())["decision"]
+    assert decision["trained_on"] == ["pairs.tsv"] and decision["own_weight"] == 1.0 and decision["slope"] > 0
+    code, _, err = run_cli(["score", work / "pairs.tsv", "-e", work / "emb", "-m", model, "-o", scores,
+                            "--fasta", ECOLI_FNA])
+    assert code == 0, err
+    lines = scores.read_text().splitlines()
+    assert lines[0] == f"#microfuse {__version__} model=rule threshold=0.5000"
+    assert lines[1].startswith("#calibration operon_fraction=0.685 cutoff_bp=119 ")
+    header = lines[2].split("\t")
+    rows = [dict(zip(header, line.split("\t"))) for line in lines[3:]]
+    calls = [r["operon_pair"] == "1" for r in rows]
+    assert calls == [r["same_strand"] == "1" and int(r["distance"]) <= 119 for r in rows]

@@ -15,7 +15,7 @@ from conftest import ECOLI_FNA, ECOLI_GFF, ECOLI_PAIRS, MPN_FNA, PANEL, ROOT, ru
 
 
 def read_table(path: Path) -> list[dict[str, str]]:
-    lines = path.read_text().splitlines()
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
     header = lines[0].split("\t")
     return [dict(zip(header, line.split("\t"))) for line in lines[1:]]
 
@@ -79,7 +79,7 @@ def test_plasmids_and_circular_chromosome(tmp_path):
     operons = tmp_path / "operons.gff3"
     code, out, err = run_cli(["score", gff, "--fasta", fna, "--operons-gff", operons, "--circular"])
     assert code == 0, err
-    rows = out.splitlines()[1:]
+    rows = [line for line in out.splitlines() if not line.startswith("#")][1:]
     # one wrap pair per circular record (3 records), operons never cross records
     assert sum(1 for r in rows if int(r.split("\t")[4]) > int(r.split("\t")[7])) == 3
     assert operons.read_text().count("##sequence-region") == 3
@@ -118,3 +118,50 @@ def test_default_model_rebuilds_byte_for_byte(tmp_path):
     train_default.build(SHARED, tmp_path / "model")
     for name in ("model.safetensors", "config.json"):
         assert (tmp_path / "model" / name).read_bytes() == (DEFAULT_MODEL / name).read_bytes(), name
+
+
+def test_default_model_calibrates_each_genome_and_says_so(tmp_path):
+    """On M. pneumoniae (compact: its own posterior halves at 20 bp) the calls follow its own cut-off, and the
+    scores TSV, the GFF3 and the log say which cut-off and operon fraction it got."""
+    import json
+
+    from conftest import MPN_GFF
+
+    from microfuse_cli import __version__
+    from microfuse_cli.score import DEFAULT_MODEL, load_model
+
+    scores, gff = tmp_path / "scores.tsv", tmp_path / "operons.gff3"
+    code, _, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "-o", scores, "--operons-gff", gff])
+    assert code == 0, err
+    comments = [line for line in scores.read_text().splitlines() if line.startswith("#")]
+    assert comments[0] == f"#microfuse {__version__} model=default threshold=0.5000"
+    assert comments[1].startswith("#calibration operon_fraction=0.489 cutoff_bp=20 ") and len(comments) == 2
+    assert "cutoff_bp=20" in err
+    assert f"# {comments[1][1:]}" in gff.read_text().splitlines()
+    rows = read_table(scores)
+    same = np.array([r["same_strand"] == "1" for r in rows])
+    distance = np.array([int(r["distance"]) for r in rows])
+    probability = np.array([float(r["probability"]) for r in rows])
+    calls = np.array([r["operon_pair"] == "1" for r in rows])
+    assert (probability[~same] == 0).all() and not calls[~same].any()
+    rule = load_model(None).decision
+    assert rule.trained_on == ("ecoli", "mpneumoniae", "lmonocytogenes", "lpneumophila")
+    assert json.loads((DEFAULT_MODEL / "config.json").read_text())["format_version"] == 2
+    if rule.correction == 0:  # what leave-one-genome-out chose: the calls are the genome's own cut-off
+        assert np.array_equal(calls, same & (distance <= 20))
+
+
+def test_old_format_model_is_refused(tmp_path):
+    """A version-1 model (the E. coli-only default of 0.1.0: one fixed threshold) is never scored by the new rule."""
+    import json
+    import shutil
+
+    from microfuse_cli.score import DEFAULT_MODEL
+
+    old = tmp_path / "old"
+    shutil.copytree(DEFAULT_MODEL, old)
+    config = json.loads((old / "config.json").read_text())
+    del config["decision"]
+    (old / "config.json").write_text(json.dumps({**config, "format_version": 1}))
+    code, _, err = run_cli(["score", ECOLI_GFF, "--fasta", ECOLI_FNA, "-m", old])
+    assert code == 1 and "model format version 1 is not supported" in err and "Traceback" not in err

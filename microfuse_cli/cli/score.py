@@ -27,7 +27,8 @@ Examples:
               help="Precomputed embedding folder (`microfuse embed`); required when INPUT is a pairs TSV.")
 @output_option("Scores TSV ('-' = stdout).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
-              help="Decision threshold (default: the one chosen on validation, stored in the model).")
+              help="Decision threshold on the probability (default: 0.5 for a model with a per-genome rule, as the "
+                   "packaged one, whose cut-off in bp is each genome's own; else the one chosen on validation).")
 @click.option("--operons-gff", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Write predicted operons as GFF3 (SO:0000178).")
 @click.option("--operons-tsv", type=click.Path(dir_okay=False, allow_dash=True), default=None,
@@ -54,7 +55,8 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
     INPUT is anything `microfuse pairs` reads (GFF3, GenBank, bare FASTA) or a pairs TSV with --embeddings.
     With a genome, genes -> pairs -> views -> model run in one process. Output columns: the pairs columns,
     probability, operon_pair (0/1 at the threshold) and the router weights w_protein w_context w_agreement
-    w_conflict.
+    w_conflict. The scores TSV and the operon GFF3 start with '#' lines naming the model and, for a model with a
+    per-genome rule, each genome's (--bins bin's) estimated operon fraction and cut-off in bp.
     """
     from ..embed import check_device
     from ..score import load_model
@@ -85,7 +87,8 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
         try:
             _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
                    model, start_loading, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name,
-                   device, offline, run, explain=explain, reference=reference, bins=bins)
+                   device, offline, run, explain=explain, reference=reference, bins=bins,
+                   model_name="default" if model_dir is None else Path(model_dir).name)
         finally:
             start_loading.set()  # never leave the loader waiting (an error before gene calling)
 
@@ -108,14 +111,14 @@ def check_score_outputs(input, fasta, pair_list, operons, labels, bins, model_di
 
 def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
            pending_model, start_loading, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name,
-           device, offline, run, explain=False, reference=None, bins=None):
+           device, offline, run, explain=False, reference=None, bins=None, model_name="default"):
     from ..embed import Embeddings, ViewConfig, compute_embeddings
     from ..errors import UsageError
     from ..genome import sniff_format
     from ..io import atomic_output, read_text
     from ..pairs import genome_from_table, read_pairs
-    from ..score import call_operons, model_context_features, model_views, score_pairs, write_fused, write_operons_gff, \
-        write_operons_tsv, write_scores
+    from ..score import call_operons, header_comments, model_context_features, model_views, score_pairs, write_fused, \
+        write_operons_gff, write_operons_tsv, write_scores
 
     text = read_text(input)
     kind = sniff_format(text, input) if text.strip() else None
@@ -150,14 +153,24 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
 
             emb = compute_embeddings(genome, pairs, config, threads=run.threads, stage=stage_progress(run),
                                      groups=groups)
-    scores = score_pairs(model, emb, pairs, threshold=threshold, fused=fused is not None)
+    spacer_models = None
+    if getattr(model, "decision", None) is not None:  # calibrated on every adjacent pair, whichever are scored
+        from ..calibration import calibrate_by_group
+        from ..pairs import adjacent_pairs
+
+        _, spacer_models = calibrate_by_group(adjacent_pairs(genome), [], groups)
+    scores = score_pairs(model, emb, pairs, threshold=threshold, fused=fused is not None,
+                         spacer_models=spacer_models, groups=groups)
+    for calibrated in scores.calibration:
+        log.info("calibrated %s", calibrated.describe())
+    comments = header_comments(scores, model_name)
     operons_called = call_operons(genome, scores)
     extra = _explain(run, genome, pairs, reference, groups) if explain else None
     with atomic_output(output) as handle:
-        write_scores(handle, scores, extra)
+        write_scores(handle, scores, extra, comments)
     if operons_gff:
         with atomic_output(operons_gff) as handle:
-            write_operons_gff(handle, genome, operons_called)
+            write_operons_gff(handle, genome, operons_called, comments=comments)
     if operons_tsv:
         with atomic_output(operons_tsv) as handle:
             write_operons_tsv(handle, operons_called)

@@ -69,6 +69,26 @@ def load_training_data(pair_paths, embedding_dirs, val_fraction, seed, context_s
     }
 
 
+def learn_decision_rule(pair_paths):
+    """calibration.learn_rule over the tables, each one genome: spacer self-calibration on all its pairs."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..calibration import LabelledSpacers, SpacerModel, learn_rule
+    from ..pairs import read_pairs
+
+    genomes = []
+    for path in pair_paths:
+        pairs = read_pairs(path).pairs
+        labelled = [p for p in pairs if p.label is not None]
+        genomes.append(LabelledSpacers(Path(path).name, SpacerModel.fit(pairs),
+                                       np.array([p.distance for p in labelled], dtype=np.float64),
+                                       np.array([p.same_strand for p in labelled]),
+                                       np.array([p.label for p in labelled])))
+    return learn_rule(genomes)
+
+
 def model_metadata(data) -> dict:
     manifest = data["manifest"]
     return {
@@ -109,9 +129,13 @@ Examples:
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=8e-4, show_default=True)
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-4, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--per-genome-rule", is_flag=True,
+              help="Store a per-genome decision rule learned from the tables (one genome each, all its adjacent "
+                   "pairs, as `microfuse pairs` writes): `score` then cuts each genome at its own label-free spacer "
+                   "cut-off and ranks same-strand pairs by spacer, as the default model does.")
 @common_options
 def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features, seed, seeds, val_fraction, epochs, patience,
-          batch_size, lr, weight_decay, device, run):
+          batch_size, lr, weight_decay, device, per_genome_rule, run):
     """Fit the MicroFuse fusion head on labelled pairs (the `label` and `split` columns of PAIRS.tsv).
 
     AdamW with early stopping on validation AUROC, keeping the best epoch; the decision threshold is chosen on
@@ -149,6 +173,10 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
                            train_config, seeds=range(seed, seed + seeds), progress=progress)
     best = max(range(len(runs.models)), key=lambda i: runs.per_seed[i].get("auroc", 0.0))
     model = runs.models[best]
+    if per_genome_rule:
+        model.decision = learn_decision_rule(pairs_tables)
+        log.info("per-genome rule: prior cut-off %.0f bp, slope %.3f", model.decision.prior_cutoff_bp,
+                 model.decision.slope)
     summary = {k: (runs.mean[k], runs.std[k]) for k in runs.mean}
     meta["seeds"] = {"seeds": runs.seeds, "per_seed": runs.per_seed, "mean": runs.mean, "std": runs.std}
     model.save(output, extra=meta)
