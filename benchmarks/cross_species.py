@@ -214,7 +214,8 @@ def train_head(train, sets, seed, epochs):
 
 
 def head_outputs(model, s):
-    """(residual g of the labelled pairs, router weights) of a head on one genome (residual fitted on its adjacent pairs)."""
+    """(residual g, router weights) of a head on one genome's labelled pairs; the residual's fit uses its adjacent
+    pairs, as `score` does."""
     from microfuse_cli.calibration import head_residual
 
     pred = model.predict(s["xp"], s["xc"], fused=False)
@@ -351,8 +352,8 @@ def print_logo(rows, design_rows, args) -> None:
     print(f"\nTargets: AUROC - distance AUROC per fold: {auroc_gaps} (need >= -0.002); accuracy gap to the best "
           f"cut-off: {', '.join(f'{g:.4f}' for g in gaps)}, mean {np.mean(gaps):.4f} (need <= 0.04 each, <= 0.02 "
           f"mean); model - posterior accuracy: {posterior_gaps} (need >= -0.01)")
-    print("\n| held-out genome | correction lambda (nested LOO) | slope k | router weights protein / context / agreement / "
-          "conflict | per-seed AUROC | head alone, per seed | gain over distance at lambda " + " / ".join(
+    print("\n| held-out genome | correction lambda (nested LOO) | slope k | router weights protein / context / "
+          "agreement / conflict | per-seed AUROC | head alone, per seed | gain over distance at lambda " + " / ".join(
               str(lam) for lam in CORRECTIONS) + " (held-out; not used to choose) |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
@@ -368,14 +369,15 @@ def print_logo(rows, design_rows, args) -> None:
     for r in rows:
         print(f"| {r['test']} | {r['pos']:.2f} | {r['n_same']} / {r['n_opposite']} | {r['fraction']:.3f} | "
               f"{r['own_cut']:.0f} | {r['best_bp']:.0f} |")
-    print("\nEvery pre-registered cut-off design on the held-out genome: cut-off bp / accuracy (nested choice marked *)")
+    print("\nEvery pre-registered cut-off design on the held-out genome: cut-off bp / accuracy "
+          "(nested choice marked *)")
     names = list(design_rows[0][2])
     print("| held-out genome | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     for test, chosen, cells in design_rows:
         label = f"{chosen[0]}{'' if chosen[1] is None else f' w={chosen[1]}'}"
-        print(f"| {test} | " + " | ".join(f"{'*' if k == label else ''}{bp:.0f} / {acc:.4f}" for k, (bp, acc) in cells.items())
-              + " |")
+        marked = (f"{'*' if k == label else ''}{bp:.0f} / {acc:.4f}" for k, (bp, acc) in cells.items())
+        print(f"| {test} | " + " | ".join(marked) + " |")
 
 
 if __name__ == "__main__":

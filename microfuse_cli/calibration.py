@@ -246,7 +246,8 @@ class DecisionRule:
             raise DataError(f"model decision rule must have exactly the keys {', '.join(names)}")
         numbers = [data[n] for n in names[:5]]
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in numbers):
-            raise DataError("model decision rule: own_weight, prior_cutoff_bp, offset, slope, correction must be numbers")
+            raise DataError("model decision rule: own_weight, prior_cutoff_bp, offset, slope, correction must be "
+                            "numbers")
         if not 0.0 <= data["own_weight"] <= 1.0 or data["slope"] <= 0 or data["correction"] < 0:
             raise DataError("model decision rule: need 0 <= own_weight <= 1, slope > 0, correction >= 0")
         trained_on = data["trained_on"]
