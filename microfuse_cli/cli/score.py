@@ -35,6 +35,9 @@ Examples:
 @click.option("--annotate", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Write INPUT's own annotation (GFF3 or GenBank, same format) with the operons added as SO:0000178 "
                    "features; every other line unchanged.")
+@click.option("--report", type=click.Path(dir_okay=False), default=None,
+              help="Write one self-contained HTML page of the run: summary, per-genome calibration, model, operons "
+                   "and region figures (needs the plots extra).")
 @click.option("--fused", type=click.Path(dir_okay=False), default=None,
               help="Write fused pair vectors (FILE.npy + FILE.ids.tsv) for `microfuse retrieve build`.")
 @click.option("--genome-name", default=None, help="Genome name in --fused ids (default: the input file name).")
@@ -51,7 +54,7 @@ Examples:
 @common_options
 def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
           model_dir, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline,
-          explain, reference_dir, bins, run, annotate=None):
+          explain, reference_dir, bins, run, annotate=None, report=None):
     """Probability that each adjacent gene pair of INPUT shares an operon, and the operons they form.
 
     INPUT is anything `microfuse pairs` reads (GFF3, GenBank, bare FASTA) or a pairs TSV with --embeddings.
@@ -64,7 +67,11 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
 
     check_device(device)
     check_score_outputs(input, fasta, pair_list, operons, labels, bins, model_dir, embeddings, reference_dir, output,
-                        operons_gff, operons_tsv, fused, extra_outputs={"--annotate": annotate})
+                        operons_gff, operons_tsv, fused, extra_outputs={"--annotate": annotate, "--report": report})
+    if report is not None:
+        from ..figures import require_plotting
+
+        require_plotting()
     explain = explain or reference_dir is not None
     reference = None
     if reference_dir is not None:  # the reference is checked before any long work starts
@@ -88,7 +95,8 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
         try:
             _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
                    model, start_loading, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name,
-                   device, offline, run, explain=explain, reference=reference, bins=bins, annotate=annotate)
+                   device, offline, run, explain=explain, reference=reference, bins=bins, annotate=annotate,
+                   report=report, model_name=model_dir or "packaged default (MicroFuse, builtin views)")
         finally:
             start_loading.set()  # never leave the loader waiting (an error before gene calling)
 
@@ -111,7 +119,8 @@ def check_score_outputs(input, fasta, pair_list, operons, labels, bins, model_di
 
 def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
            pending_model, start_loading, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name,
-           device, offline, run, explain=False, reference=None, bins=None, annotate=None):
+           device, offline, run, explain=False, reference=None, bins=None, annotate=None, report=None,
+           model_name=None):
     from ..embed import Embeddings, ViewConfig, compute_embeddings
     from ..errors import UsageError
     from ..genome import sniff_format
@@ -173,6 +182,11 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
 
         with atomic_output(annotate) as handle:
             handle.write(annotated(text, kind, genome, operons_called))
+    if report:
+        from ..report import write_report
+
+        with atomic_output(report) as handle:
+            write_report(handle, genome, scores, operons_called, model=model, model_name=model_name, extra=extra)
     if fused:
         write_fused(fused, scores, genome_name or genome.name)
     log.info("%d pairs scored, %d called at threshold %.3f; %d operons of 2+ genes", len(pairs),
