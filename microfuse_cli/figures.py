@@ -67,8 +67,9 @@ class ScoredGenome:
 def load_scored(scores_path, genome: Genome, threshold: float | None = None) -> ScoredGenome:
     """Join a scores TSV to the genome it was scored on; operons are called again as `score` calls them.
 
-    ``threshold`` defaults to the lowest probability the table called an operon pair (so the operons are the ones
-    `score` wrote), or the packaged model's threshold when it called none.
+    ``threshold`` defaults to the packaged model's threshold when it splits the table's same-strand pairs as the
+    table's calls do, else to the lowest probability the table called an operon pair: either way the operons are
+    the ones `score` wrote.
     """
     from .pairs import read_pairs
 
@@ -84,7 +85,7 @@ def load_scored(scores_path, genome: Genome, threshold: float | None = None) -> 
     probability = _floats(table.extra["probability"], scores_path, "probability")
     called = np.array([c == "1" for c in table.extra["operon_pair"]])
     if threshold is None:
-        threshold = float(probability[called].min()) if called.any() else _default_threshold()
+        threshold = _table_threshold(probability, called, np.array([p.same_strand for p in pairs], dtype=bool))
     weights = None
     if all(c in table.extra for c in ROUTER_COLUMNS):
         weights = np.column_stack([_floats(table.extra[c], scores_path, c) for c in ROUTER_COLUMNS])
@@ -102,10 +103,14 @@ def _floats(values: Sequence[str], path, column: str) -> np.ndarray:
         raise DataError(f"{path}: column {column} holds a value that is not a number") from None
 
 
-def _default_threshold() -> float:
+def _table_threshold(probability: np.ndarray, called: np.ndarray, same_strand: np.ndarray) -> float:
+    """The threshold a table was called at: the packaged model's if it explains the calls, else the lowest call."""
     from .score import load_model
 
-    return float(load_model(None).threshold)
+    cut = float(load_model(None).threshold)
+    if np.array_equal(probability[same_strand] >= cut, called[same_strand]) or not called.any():
+        return cut
+    return float(probability[called].min())
 
 
 # ------------------------------------------------------------------------------------------------ regions

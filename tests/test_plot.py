@@ -40,6 +40,9 @@ def test_operons_are_those_score_wrote(mg_scores, mg_scored):
     lines = (mg_scores.parent / "operons.tsv").read_text().splitlines()[1:]
     written = [(cols[0], cols[6]) for cols in (line.split("\t") for line in lines)]
     assert written == [(op.id, ",".join(op.genes)) for op in mg_scored.operons] and len(written) > 50
+    from microfuse_cli.score import load_model
+
+    assert mg_scored.threshold == load_model(None).threshold  # the default model's, which made these calls
 
 
 @pytest.fixture(scope="module")
