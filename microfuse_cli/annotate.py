@@ -23,6 +23,8 @@ from .score import OPERON, Operon, _escape
 #: Output suffixes per input format: the annotation is written in the format it was read in, uncompressed.
 SUFFIXES = {"gff": (".gff", ".gff3"), "genbank": (".gbk", ".gb", ".gbff", ".genbank")}
 _ID = re.compile(r"(?:^|;)\s*ID=([^;]*)")
+OPERON_LINE = re.compile(r"^[^\t#]*\tmicrofuse\toperon\t")
+ALREADY = "the input already holds microfuse operons (an --annotate output?); give the original annotation"
 
 
 def check_annotate_target(path: str | None, kind: str | None) -> None:
@@ -65,12 +67,13 @@ def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += newline
     starts, last, ids = _top_level_features(lines)
+    if any(OPERON_LINE.match(line) for line in lines):
+        raise DataError(ALREADY)
     prefix = "microfuse_" if any(op.id in ids for op in operons) else ""
     inserts: dict[int, list[str]] = {}
     for op in operons:
         if prefix + op.id in ids:
-            raise DataError(f"the annotation already has a feature with ID {prefix + op.id}: was it annotated "
-                            "by microfuse before? Give the original file")
+            raise DataError(f"the annotation already has features with IDs {op.id} and {prefix + op.id}")
         at = _insertion_index(starts.get(op.scaffold, []), op.start)
         at = at if at is not None else last.get(op.scaffold, len(lines) - 1) + 1  # after the sequence's last line
         inserts.setdefault(at, []).append(_gff_line(op, prefix + op.id, source) + newline)
@@ -151,6 +154,9 @@ def annotate_genbank(text: str, genome: Genome, operons: Sequence[Operon]) -> st
     from Bio import SeqIO
 
     records = list(SeqIO.parse(io.StringIO(text), "genbank"))
+    if any(f.type == OPERON[0] and any("microfuse" in v for v in f.qualifiers.get("inference", []))
+           for record in records for f in record.features):
+        raise DataError(ALREADY)
     chunks = _record_chunks(text)
     if len(chunks) != len(records):
         raise DataError(f"found {len(records)} GenBank records but {len(chunks)} '//' record ends")

@@ -55,6 +55,25 @@ def test_gff3_of_the_example_genome_keeps_every_line_and_validates(tmp_path):
     gff3validator(out)
 
 
+def test_an_annotated_file_is_not_annotated_twice(tmp_path):
+    first, table = tmp_path / "once.gff3", tmp_path / "operons.tsv"
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--annotate", first])
+    assert code == 0, err
+    lines = first.read_text().splitlines(keepends=True)
+    # an ID taken by the user's own feature: the operons get a prefix
+    clash = tmp_path / "clash.gff3"
+    clash.write_text("".join(line.replace("=gene-MG_001;", "=operon_1;") for line in lines
+                             if not OPERON_LINE.match(line)))
+    code, _, err = run_cli(["score", clash, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--annotate", first])
+    assert code == 0, err
+    assert "\tmicrofuse\toperon\t686\t2760\t" in first.read_text() and "ID=microfuse_operon_1;" in first.read_text()
+    gff3validator(first)
+    code, _, err = run_cli(["score", first, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--annotate",
+                            tmp_path / "twice.gff3"])
+    assert code == 1 and "already holds microfuse operons" in err, err
+    assert not (tmp_path / "twice.gff3").exists()
+
+
 def test_gff3_operon_across_the_origin(tmp_path):
     gff, out = write_rotated(tmp_path, "circular"), tmp_path / "annotated.gff3"
     code, _, err = run_cli(["score", gff, "-o", tmp_path / "s.tsv", "--annotate", out])
@@ -96,6 +115,8 @@ def test_genbank_reads_back_with_biopython(tmp_path):
         assert feature.location.strand == (1 if operon["strand"] == "+" else -1)
         assert operon["genes"] in feature.qualifiers["note"][0].replace(" ", "")
     assert without_operon_blocks(out.read_text()) == gzip.decompress(LPN_GBK.read_bytes()).decode()
+    code, _, err = run_cli(["score", out, "-o", tmp_path / "s.tsv", "--annotate", tmp_path / "twice.gbk"])
+    assert code == 1 and "already holds microfuse operons" in err, err
 
 
 def test_genbank_operon_across_the_origin(tmp_path):
