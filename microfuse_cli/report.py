@@ -189,7 +189,8 @@ def _probability_figure(scores: Scores):
     bins = np.linspace(0, 1, 41)
     ax.hist(scores.probability[same], bins=bins, color="#009E73", alpha=0.8, label="same strand")
     ax.hist(scores.probability[~same], bins=bins, color="#999999", alpha=0.8, label="opposite strands")
-    ax.axvline(scores.threshold, linestyle="--", color="black", linewidth=0.8, label=f"threshold {scores.threshold:.3f}")
+    ax.axvline(scores.threshold, linestyle="--", color="black", linewidth=0.8,
+               label=f"threshold {scores.threshold:.3f}")
     ax.set(xlabel="P(operon pair)", ylabel="pairs")
     ax.legend(fontsize=7, frameon=False)
     return fig
