@@ -123,3 +123,13 @@ def test_report_refuses_to_overwrite_an_input(tmp_path):
     code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--report", MG_FNA])
     assert code == 2 and "--report" in err and "is also an input" in err
     assert MG_FNA.read_bytes() == before
+
+
+def test_report_without_the_plotting_extra_fails_before_any_work(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dna_features_viewer", None)  # as if not installed
+    scores = tmp_path / "s.tsv"
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", scores, "--report", tmp_path / "r.html"])
+    assert code == 2 and err.strip() == "error: figures need the plotting extra: pip install 'microfuse-cli[plots]'"
+    assert not scores.exists()
