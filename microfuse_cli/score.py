@@ -100,6 +100,12 @@ def check_compatible(model, embeddings) -> None:
         raise DataError(f"the model expects view dims {dims}, the embeddings have {embeddings.dims}")
 
 
+def default_threshold(model) -> float:
+    """The probability a model calls an operon pair at: 0.5 under a per-genome decision rule (the cut-off in bp is
+    the genome's own), else the threshold chosen on validation."""
+    return 0.5 if getattr(model, "decision", None) is not None else float(model.threshold)
+
+
 def score_pairs(model, embeddings, pairs: Sequence[GenePair], *, threshold: float | None = None,
                 fused: bool = False, spacer_models: dict | None = None, groups: dict[str, str] | None = None
                 ) -> Scores:
@@ -120,7 +126,7 @@ def score_pairs(model, embeddings, pairs: Sequence[GenePair], *, threshold: floa
     calibration = []
     if decision is not None:
         probability, calibration = apply_decision(decision, pairs, probability, spacer_models, groups)
-    cut = (0.5 if decision is not None else model.threshold) if threshold is None else threshold
+    cut = default_threshold(model) if threshold is None else threshold
     if not 0.0 <= cut <= 1.0:
         raise UsageError(f"--threshold must be within [0, 1], not {cut}")
     return Scores(list(pairs), probability, float(cut), prediction.router_weights,

@@ -30,7 +30,7 @@ def cli():
 def _register() -> None:
     from . import pairs as _pairs  # noqa: F401
 
-    for name in ("embed", "train", "evaluate", "score", "retrieve", "reference"):
+    for name in ("embed", "train", "evaluate", "score", "retrieve", "reference", "plot"):
         try:
             __import__(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:

@@ -33,6 +33,12 @@ Examples:
               help="Write predicted operons as GFF3 (SO:0000178).")
 @click.option("--operons-tsv", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Write predicted operons as a table.")
+@click.option("--annotate", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Write INPUT's own annotation (GFF3 or GenBank, same format) with the operons added as SO:0000178 "
+                   "features; every other line unchanged.")
+@click.option("--report", type=click.Path(dir_okay=False), default=None,
+              help="Write one self-contained HTML page of the run: summary, per-genome calibration, model, operons "
+                   "and region figures (needs the plots extra).")
 @click.option("--fused", type=click.Path(dir_okay=False), default=None,
               help="Write fused pair vectors (FILE.npy + FILE.ids.tsv) for `microfuse retrieve build`.")
 @click.option("--genome-name", default=None, help="Genome name in --fused ids (default: the input file name).")
@@ -49,7 +55,7 @@ Examples:
 @common_options
 def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
           model_dir, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline,
-          explain, reference_dir, bins, run):
+          explain, reference_dir, bins, run, annotate=None, report=None):
     """Probability that each adjacent gene pair of INPUT shares an operon, and the operons they form.
 
     INPUT is anything `microfuse pairs` reads (GFF3, GenBank, bare FASTA) or a pairs TSV with --embeddings.
@@ -63,7 +69,11 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
 
     check_device(device)
     check_score_outputs(input, fasta, pair_list, operons, labels, bins, model_dir, embeddings, reference_dir, output,
-                        operons_gff, operons_tsv, fused)
+                        operons_gff, operons_tsv, fused, extra_outputs={"--annotate": annotate, "--report": report})
+    if report is not None:
+        from ..figures import require_plotting
+
+        require_plotting()
     explain = explain or reference_dir is not None
     reference = None
     if reference_dir is not None:  # the reference is checked before any long work starts
@@ -87,14 +97,14 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
         try:
             _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
                    model, start_loading, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name,
-                   device, offline, run, explain=explain, reference=reference, bins=bins,
-                   model_name="default" if model_dir is None else Path(model_dir).name)
+                   device, offline, run, explain=explain, reference=reference, bins=bins, annotate=annotate,
+                   report=report, model_name="default" if model_dir is None else Path(model_dir).name)
         finally:
             start_loading.set()  # never leave the loader waiting (an error before gene calling)
 
 
 def check_score_outputs(input, fasta, pair_list, operons, labels, bins, model_dir, embeddings, reference_dir,
-                        output, operons_gff, operons_tsv, fused):
+                        output, operons_gff, operons_tsv, fused, extra_outputs=None):
     """Every output checked against the inputs and each other before any work (io.check_outputs)."""
     from ..errors import UsageError
     from ..io import Output, check_outputs
@@ -106,12 +116,13 @@ def check_score_outputs(input, fasta, pair_list, operons, labels, bins, model_di
         fused_outputs = [Output("--fused", fused), Output("--fused", str(Path(fused).with_suffix(".ids.tsv")))]
     check_outputs([input, fasta, pair_list, operons, labels, bins, model_dir, embeddings, reference_dir],
                   [Output("-o", output), Output("--operons-gff", operons_gff), Output("--operons-tsv", operons_tsv),
-                   *fused_outputs])
+                   *fused_outputs, *(Output(k, v) for k, v in (extra_outputs or {}).items())])
 
 
 def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
            pending_model, start_loading, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name,
-           device, offline, run, explain=False, reference=None, bins=None, model_name="default"):
+           device, offline, run, explain=False, reference=None, bins=None, annotate=None, report=None,
+           model_name="default"):
     from ..embed import Embeddings, ViewConfig, compute_embeddings
     from ..errors import UsageError
     from ..genome import sniff_format
@@ -122,6 +133,10 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
 
     text = read_text(input)
     kind = sniff_format(text, input) if text.strip() else None
+    if annotate is not None:
+        from ..annotate import check_annotate_target
+
+        check_annotate_target(annotate, kind)
     if kind != "fasta":  # no gene calling to overlap with
         start_loading.set()
     if kind == "pairs":
@@ -174,6 +189,16 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
     if operons_tsv:
         with atomic_output(operons_tsv) as handle:
             write_operons_tsv(handle, operons_called)
+    if annotate:
+        from ..annotate import annotate as annotated
+
+        with atomic_output(annotate) as handle:
+            handle.write(annotated(text, kind, genome, operons_called))
+    if report:
+        from ..report import write_report
+
+        with atomic_output(report) as handle:
+            write_report(handle, genome, scores, operons_called, model=model, model_name=model_name, extra=extra)
     if fused:
         write_fused(fused, scores, genome_name or genome.name)
     log.info("%d pairs scored, %d called at threshold %.3f; %d operons of 2+ genes", len(pairs),

@@ -1,0 +1,222 @@
+"""``score --annotate``: the user's own GFF3 or GenBank file with predicted operons added, nothing else changed.
+
+Bakta and Prokka users keep one annotation file per genome; this writes that file back with one SO:0000178
+operon feature per predicted operon, placed before the first top-level feature at or after its start (so a
+sorted file stays sorted). Every other line is written byte for byte as read (as
+io.read_text gives it: decompressed, with LF line ends). Members are named in a ``genes``
+attribute (GFF3) or ``/note`` (GenBank): linking them by ``Parent`` would rewrite the user's gene lines.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import re
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .errors import DataError, UsageError
+from .genome import Genome
+from .score import OPERON, Operon, _escape
+
+#: Output suffixes per input format: the annotation is written in the format it was read in, uncompressed.
+SUFFIXES = {"gff": (".gff", ".gff3"), "genbank": (".gbk", ".gb", ".gbff", ".genbank")}
+_ID = re.compile(r"(?:^|;)\s*ID=([^;]*)")
+OPERON_LINE = re.compile(r"^[^\t#]*\tmicrofuse\toperon\t")
+ALREADY = "the input already holds microfuse operons (an --annotate output?); give the original annotation"
+
+
+def check_annotate_target(path: str | None, kind: str | None) -> None:
+    """Refuse --annotate for an input with no annotation of its own, or a suffix of the other format."""
+    if path is None or kind is None:  # no input to speak of: reading it reports that
+        return
+    if kind not in SUFFIXES:
+        raise UsageError("--annotate adds operons to the input's own annotation: give a GFF3 or GenBank input "
+                         f"(this one is {'a pairs table' if kind == 'pairs' else 'a bare assembly'})")
+    if path == "-":
+        return
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIXES[kind]:
+        name = "GFF3" if kind == "gff" else "GenBank"
+        raise UsageError(f"--annotate {path}: the input is {name}, so the annotation is written as {name}; "
+                         f"give a path ending in {' or '.join(SUFFIXES[kind])}")
+
+
+def annotate(text: str, kind: str, genome: Genome, operons: Sequence[Operon]) -> str:
+    """``text`` (the input file's contents) with the operons added, in its own format."""
+    if kind == "gff":
+        return annotate_gff(text, genome, operons)
+    if kind == "genbank":
+        return annotate_genbank(text, genome, operons)
+    raise UsageError("--annotate needs a GFF3 or GenBank input")
+
+
+# ------------------------------------------------------------------------------------------------ GFF3
+
+
+def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source: str = "microfuse") -> str:
+    """The GFF3 ``text`` with one operon line per operon.
+
+    An operon across the origin ends past its sequence's length: the reader only builds one on a sequence the file
+    itself marks Is_circular (as GFF3 requires for such a feature), so the file stays valid as it is.
+    """
+    body, marker, rest = _split_fasta(text)
+    lines = body.splitlines(keepends=True)
+    newline = "\n"  # io.read_text gives LF line ends whatever the file had
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += newline
+    starts, last, ids = _top_level_features(lines)
+    if any(OPERON_LINE.match(line) for line in lines):
+        raise DataError(ALREADY)
+    prefix = "microfuse_" if any(op.id in ids for op in operons) else ""
+    inserts: dict[int, list[str]] = {}
+    for op in operons:
+        if prefix + op.id in ids:
+            raise DataError(f"the annotation already has features with IDs {op.id} and {prefix + op.id}")
+        at = _insertion_index(starts.get(op.scaffold, []), op.start)
+        at = at if at is not None else last.get(op.scaffold, len(lines) - 1) + 1  # after the sequence's last line
+        inserts.setdefault(at, []).append(_gff_line(op, prefix + op.id, source) + newline)
+    out = io.StringIO()
+    for i, line in enumerate(lines):
+        out.writelines(inserts.pop(i, ()))
+        out.write(line)
+    for i in sorted(inserts):
+        out.writelines(inserts[i])
+    return out.getvalue() + marker + rest
+
+
+def _split_fasta(text: str) -> tuple[str, str, str]:
+    """(features, the ``##FASTA`` line, the sequences after it); the last two empty when there is none."""
+    match = re.search(r"^##FASTA[^\n]*\n?", text, flags=re.MULTILINE)
+    if match is None:
+        return text, "", ""
+    return text[: match.start()], match.group(), text[match.end():]
+
+
+def _top_level_features(lines: list[str]) -> tuple[dict[str, list[tuple[int, int]]], dict[str, int], set[str]]:
+    """Per sequence, (start, line index) of its features without a Parent (regions excluded), in file order,
+    and the index of its last feature line; every ID in the file."""
+    starts: dict[str, list[tuple[int, int]]] = {}
+    last: dict[str, int] = {}
+    ids: set[str] = set()
+    for index, line in enumerate(lines):
+        if line.startswith("#") or not line.strip():
+            continue
+        cols = line.rstrip("\r\n").split("\t")
+        if len(cols) != 9:
+            continue
+        last[_unescape(cols[0])] = index
+        match = _ID.search(cols[8])
+        if match:
+            ids.add(_unescape(match.group(1)))
+        if cols[2] in ("region", "source") or "Parent=" in cols[8] or not cols[3].isdigit():
+            continue
+        starts.setdefault(_unescape(cols[0]), []).append((int(cols[3]), index))
+    return starts, last, ids
+
+
+def _unescape(value: str) -> str:
+    import urllib.parse
+
+    return urllib.parse.unquote(value)
+
+
+def _insertion_index(features: list[tuple[int, int]], start: int) -> int | None:
+    """The line of the first feature (in file order) starting at or after ``start``; None when none does."""
+    starts = [s for s, _ in features]
+    if starts == sorted(starts):  # the usual sorted file: a binary search (thousands of operons)
+        k = bisect.bisect_left(starts, start)
+        return features[k][1] if k < len(features) else None
+    return next((index for feature_start, index in features if feature_start >= start), None)
+
+
+def _gff_line(op: Operon, ident: str, source: str) -> str:
+    """One SO:0000178 line; members in transcription order in ``genes`` (comma-separated, each escaped)."""
+    attributes = ";".join([
+        f"ID={_escape(ident)}", f"Name={_escape(op.id)}", f"genes={','.join(_escape(g) for g in op.genes)}",
+        f"n_genes={len(op.genes)}", f"mean_probability={op.mean_probability:.4f}",
+        f"min_probability={op.min_probability:.4f}", f"Ontology_term={OPERON[1]}",
+    ])
+    return (f"{_escape(op.scaffold)}\t{source}\t{OPERON[0]}\t{op.start}\t{op.end}\t{op.mean_probability:.4f}\t"
+            f"{'+' if op.strand > 0 else '-'}\t.\t{attributes}")
+
+
+# ------------------------------------------------------------------------------------------------ GenBank
+
+
+def annotate_genbank(text: str, genome: Genome, operons: Sequence[Operon]) -> str:
+    """The GenBank ``text`` with one ``operon`` feature per operon in its record's feature table.
+
+    Biopython locates each record's features (same order as their header lines in the text); the new features
+    are formatted by Biopython's own GenBank writer, so they wrap and quote as INSDC requires.
+    """
+    from Bio import SeqIO
+
+    records = list(SeqIO.parse(io.StringIO(text), "genbank"))
+    if any(f.type == OPERON[0] and any("microfuse" in v for v in f.qualifiers.get("inference", []))
+           for record in records for f in record.features):
+        raise DataError(ALREADY)
+    chunks = _record_chunks(text)
+    if len(chunks) != len(records):
+        raise DataError(f"found {len(records)} GenBank records but {len(chunks)} '//' record ends")
+    by_scaffold: dict[str, list[Operon]] = {}
+    for op in operons:
+        by_scaffold.setdefault(op.scaffold, []).append(op)
+    return "".join(_annotate_record(chunk, record, by_scaffold.get(record.id, []))
+                   for chunk, record in zip(chunks, records)) + text[sum(len(c) for c in chunks):]
+
+
+def _record_chunks(text: str) -> list[str]:
+    """The text of each record, through its ``//`` line."""
+    chunks, start = [], 0
+    for match in re.finditer(r"^//[^\n]*(?:\n|$)", text, flags=re.MULTILINE):
+        chunks.append(text[start: match.end()])
+        start = match.end()
+    return chunks
+
+
+def _annotate_record(chunk: str, record, operons: list[Operon]) -> str:
+    if not operons:
+        return chunk
+    lines = chunk.splitlines(keepends=True)
+    table = next((i for i, line in enumerate(lines) if line.startswith("FEATURES")), None)
+    if table is None:
+        raise DataError(f"GenBank record {record.id!r} has no FEATURES table")
+    end = next(i for i in range(table + 1, len(lines)) if not lines[i].startswith(" "))
+    headers = [i for i in range(table + 1, end) if re.match(r"^ {5}\S", lines[i])]
+    if len(headers) != len(record.features):
+        raise DataError(f"GenBank record {record.id!r}: {len(headers)} feature lines but Biopython read "
+                        f"{len(record.features)} features")
+    features = [(int(f.location.start) + 1, i) for f, i in zip(record.features, headers) if f.type != "source"]
+    inserts: dict[int, list[str]] = {}
+    for op in operons:
+        at = _insertion_index(features, op.start)
+        inserts.setdefault(end if at is None else at, []).append(_genbank_feature(op, len(record)))
+    out = io.StringIO()
+    for i, line in enumerate(lines):
+        out.writelines(inserts.pop(i, ()))
+        out.write(line)
+    return out.getvalue()
+
+
+def _genbank_feature(op: Operon, length: int) -> str:
+    """An INSDC ``operon`` feature (``/operon`` is its required qualifier), written by Biopython."""
+    from Bio.SeqFeature import CompoundLocation, SeqFeature, SimpleLocation
+    from Bio.SeqIO.InsdcIO import GenBankWriter
+
+    strand = 1 if op.strand > 0 else -1
+    if op.end > length:  # across the origin: join(start..length,1..rest)
+        parts = [SimpleLocation(op.start - 1, length, strand), SimpleLocation(0, op.end - length, strand)]
+        location = CompoundLocation(parts if strand > 0 else parts[::-1])
+    else:
+        location = SimpleLocation(op.start - 1, op.end, strand)
+    feature = SeqFeature(location, type=OPERON[0], qualifiers={
+        "operon": [op.id],
+        "note": [f"predicted by microfuse {__version__}: {len(op.genes)} genes {','.join(op.genes)}; mean "
+                 f"probability {op.mean_probability:.4f}, min {op.min_probability:.4f}; {OPERON[1]}"],
+        "inference": [f"ab initio prediction:microfuse:{__version__}"],
+    })
+    handle = io.StringIO()
+    GenBankWriter(handle)._write_feature(feature, length)
+    return handle.getvalue()

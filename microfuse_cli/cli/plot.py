@@ -1,0 +1,61 @@
+"""``microfuse plot``: figures of genome regions from a scores TSV and its genome."""
+
+from __future__ import annotations
+
+import click
+
+from . import cli
+from ._common import common_options, log
+from .pairs import genome_options, load_genome
+
+
+@cli.command(epilog="""\b
+Examples:
+  microfuse plot scores.tsv genome.gff -o thr.png --gene b0002
+  microfuse plot scores.tsv genome.gbk -o fig.svg --region NC_000913.3:1-20000 --operon operon_12
+  microfuse plot scores.tsv genome.gff --fasta genome.fna -o origin.pdf --region NC_000913.3:4630000-12000
+""")
+@click.argument("scores", type=click.Path(dir_okay=False, allow_dash=True), metavar="SCORES.tsv")
+@click.argument("genome_path", type=click.Path(dir_okay=False), metavar="GENOME")
+@genome_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help="Figure file: PNG, SVG or PDF by its suffix.")
+@click.option("--region", "regions", multiple=True,
+              help="SCAFFOLD:START-END (repeatable); START > END runs across the origin of a circular sequence.")
+@click.option("--gene", "genes", multiple=True, help="A gene (name, locus tag or id) and --flank bp around it "
+                                                     "(repeatable).")
+@click.option("--operon", "operons", multiple=True, help="An operon id of `score` (operon_12) and --flank bp "
+                                                         "around it (repeatable).")
+@click.option("--flank", type=click.IntRange(min=0), default=3000, show_default=True,
+              help="Bases shown either side of a --gene or --operon.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+              help="Threshold drawn and used to join operons (default: the one the scores were called at).")
+@click.option("--dpi", type=click.IntRange(30, 1200), default=150, show_default=True, help="PNG resolution.")
+@common_options
+def plot(scores, genome_path, fasta, mode, genetic_code, circular, output, regions, genes, operons, flank,
+         threshold, dpi, run):
+    """Draw genome regions: genes as arrows by strand with their names, operons as coloured blocks, each adjacent
+    pair's probability (and the spacer posterior of --explain) at the junction of its genes with the threshold,
+    and the router's expert weights.
+
+    SCORES.tsv is `microfuse score` output; GENOME is the annotation (or assembly) it was scored from, read with
+    the same options (--fasta, --circular ...). Needs the plotting extra: pip install 'microfuse-cli[plots]'.
+    """
+    from ..errors import UsageError
+    from ..figures import (check_figure_path, draw_regions, gene_region, load_scored, operon_region, parse_region,
+                           region_view, require_plotting, save_figure)
+    from ..io import Output, check_outputs
+
+    if not (regions or genes or operons):
+        raise UsageError("give at least one --region, --gene or --operon to draw")
+    check_figure_path(output)
+    check_outputs([scores, genome_path, fasta], [Output("-o", output)])
+    require_plotting()
+    genome = load_genome(run, genome_path, fasta, mode, genetic_code, circular)
+    scored = load_scored(scores, genome, threshold)
+    wanted = ([parse_region(r, genome) for r in regions] + [gene_region(scored, g, flank) for g in genes]
+              + [operon_region(scored, o, flank) for o in operons])
+    views = [region_view(scored, region) for region in wanted]
+    save_figure(draw_regions(views), output, dpi=dpi)
+    log.info("%s: %d region(s), %d genes, %d operons drawn (threshold %.3f)", output, len(views),
+             sum(len(v.genes) for v in views), sum(len(v.operons) for v in views), scored.threshold)

@@ -1,0 +1,382 @@
+"""Region figures: genes as arrows, operons as coloured blocks, each adjacent pair's probability as a track.
+
+``load_scored`` joins a scores TSV to its genome and calls the operons again at the table's threshold;
+``region_view`` works out what a figure of one region places (genes, operons, pair junctions, in the region's own
+coordinates, which run past the sequence's length across the origin of a circular one); ``draw_regions`` draws
+those views with DNA Features Viewer on a private matplotlib Figure (the optional ``plots`` extra), so tests can
+check what is placed as well as the image.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import DataError, UsageError
+from .fusion import EXPERTS
+from .genome import Gene, Genome
+from .pairs import GeneIndex, GenePair
+from .score import ROUTER_COLUMNS, Operon, Scores, call_operons
+
+FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+#: Operon colours (colour-blind-safe Okabe-Ito, grey and black left out); genes outside operons are light grey.
+PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442")
+LONE_GENE = "#d9d9d9"
+EXPERT_COLOURS = ("#4C72B0", "#55A868", "#8172B2", "#C44E52")
+_GENE_NAME = re.compile(r"^[a-z]{3}[A-Z]?\d{0,2}$")  # bacterial gene symbols: thrA, dnaN, rpsL, insA1
+
+
+def require_plotting():
+    """Import DNA Features Viewer, or say in one line how to install the optional extra."""
+    try:
+        import dna_features_viewer
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError("figures need the plotting extra: pip install 'microfuse-cli[plots]'") from None
+    return dna_features_viewer
+
+
+def check_figure_path(path: str) -> str:
+    """The image format named by ``path``'s suffix (.png, .svg or .pdf)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise UsageError(f"{path}: give a figure path ending in .png, .svg or .pdf")
+    return FORMATS[suffix]
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+@dataclass(frozen=True)
+class ScoredGenome:
+    """A genome with its scored adjacent pairs (aligned arrays) and the operons they make at ``threshold``."""
+
+    genome: Genome
+    pairs: list[GenePair]
+    probability: np.ndarray
+    threshold: float
+    spacer_posterior: np.ndarray | None
+    router_weights: np.ndarray | None
+    operons: list[Operon]
+
+
+def load_scored(scores_path, genome: Genome, threshold: float | None = None) -> ScoredGenome:
+    """Join a scores TSV to the genome it was scored on; operons are called again as `score` calls them.
+
+    ``threshold`` defaults to the packaged model's threshold when it splits the table's same-strand pairs as the
+    table's calls do, else to the lowest probability the table called an operon pair: either way the operons are
+    the ones `score` wrote.
+    """
+    from .pairs import read_pairs
+
+    table = read_pairs(scores_path)
+    if "probability" not in table.extra or "operon_pair" not in table.extra:
+        raise DataError(f"{scores_path}: not a scores TSV (no probability/operon_pair columns); give `score`'s output")
+    genes = {g.id: g for g in genome.genes}
+    missing = [g.id for p in table.pairs for g in (p.gene_a, p.gene_b) if g.id not in genes]
+    if missing:
+        raise DataError(f"{scores_path}: gene {missing[0]!r} is not in {genome.name}: give the genome these pairs "
+                        "were scored on")
+    pairs = [replace(p, gene_a=genes[p.gene_a.id], gene_b=genes[p.gene_b.id]) for p in table.pairs]
+    probability = _floats(table.extra["probability"], scores_path, "probability")
+    called = np.array([c == "1" for c in table.extra["operon_pair"]])
+    if threshold is None:
+        threshold = _table_threshold(probability, called, np.array([p.same_strand for p in pairs], dtype=bool))
+    weights = None
+    if all(c in table.extra for c in ROUTER_COLUMNS):
+        weights = np.column_stack([_floats(table.extra[c], scores_path, c) for c in ROUTER_COLUMNS])
+        weights = None if np.isnan(weights).all() else weights
+    spacer = table.extra.get("spacer_posterior")
+    spacer = _floats(spacer, scores_path, "spacer_posterior") if spacer is not None else None
+    operons = call_operons(genome, Scores(pairs, probability, threshold))
+    return ScoredGenome(genome, pairs, probability, threshold, spacer, weights, operons)
+
+
+def _floats(values: Sequence[str], path, column: str) -> np.ndarray:
+    try:
+        return np.array([float(v) if v != "" else np.nan for v in values])
+    except ValueError:
+        raise DataError(f"{path}: column {column} holds a value that is not a number") from None
+
+
+def _table_threshold(probability: np.ndarray, called: np.ndarray, same_strand: np.ndarray) -> float:
+    """The threshold a table was called at: the packaged model's if it explains the calls, else the lowest call."""
+    from .score import default_threshold, load_model
+
+    cut = default_threshold(load_model(None))
+    if np.array_equal(probability[same_strand] >= cut, called[same_strand]) or not called.any():
+        return cut
+    return float(probability[called].min())
+
+
+# ------------------------------------------------------------------------------------------------ regions
+
+
+@dataclass(frozen=True)
+class Region:
+    """1-based inclusive; ``end`` past the sequence's length runs across the origin of a circular one."""
+
+    scaffold: str
+    start: int
+    end: int
+    title: str = ""
+
+
+def parse_region(text: str, genome: Genome) -> Region:
+    """``SCAFFOLD:START-END`` (commas allowed); START > END on a circular sequence runs across its origin."""
+    match = re.fullmatch(r"(.+):([\d,]+)-([\d,]+)", text.strip())
+    if match is None:
+        raise UsageError(f"--region {text}: expected SCAFFOLD:START-END, e.g. NC_000913.3:1-20000")
+    sid, start, end = match.group(1), int(match.group(2).replace(",", "")), int(match.group(3).replace(",", ""))
+    scaffold = genome.scaffolds.get(sid)
+    if scaffold is None:
+        known = ", ".join(list(genome.scaffolds)[:3])
+        raise UsageError(f"--region {text}: no sequence {sid!r} in {genome.name} (it has {known} ...)")
+    if start < 1 or start > scaffold.length or end < 1:
+        raise UsageError(f"--region {text}: start must lie within 1..{scaffold.length}")
+    if end < start:
+        if not scaffold.circular:
+            raise UsageError(f"--region {text}: start after end, and {sid} is linear (give --circular if it is not)")
+        end += scaffold.length
+    if end - start + 1 > scaffold.length or (end > scaffold.length and not scaffold.circular):
+        raise UsageError(f"--region {text}: ends past the end of {sid} ({scaffold.length:,} bp)")
+    return Region(sid, start, end, f"{sid}:{start:,}-{_position(end, scaffold.length):,}")
+
+
+def around(genome: Genome, scaffold_id: str, start: int, end: int, flank: int, title: str) -> Region:
+    """``start..end`` with ``flank`` bp either side: clipped at the ends of a linear sequence, across the origin
+    of a circular one."""
+    scaffold = genome.scaffolds[scaffold_id]
+    length = scaffold.length
+    lo, hi = start - flank, end + flank
+    if hi - lo + 1 >= length:
+        return Region(scaffold_id, 1, length, title)
+    if scaffold.circular:
+        if lo < 1:
+            lo, hi = lo + length, hi + length
+        return Region(scaffold_id, lo, hi, title)
+    return Region(scaffold_id, max(1, lo), min(length, hi), title)
+
+
+def gene_region(scored: ScoredGenome, name: str, flank: int) -> Region:
+    gene = GeneIndex(scored.genome).get(name)
+    if gene is None:
+        raise UsageError(f"--gene {name}: no gene of that name, locus tag or id in {scored.genome.name}")
+    return around(scored.genome, gene.scaffold, gene.start, gene.end, flank, f"{gene_label(gene)} ({gene.id})")
+
+
+def operon_region(scored: ScoredGenome, operon_id: str, flank: int) -> Region:
+    operon = next((op for op in scored.operons if op.id == operon_id), None)
+    if operon is None:
+        raise UsageError(f"--operon {operon_id}: no such operon at threshold {scored.threshold:.3f} "
+                         f"(operon_1 .. operon_{len(scored.operons)})")
+    return around(scored.genome, operon.scaffold, operon.start, operon.end, flank,
+                  f"{operon.id}: {len(operon.genes)} genes, mean p {operon.mean_probability:.2f}")
+
+
+def _position(x: float, length: int) -> int:
+    """A coordinate of the unrolled circle as a position on the sequence."""
+    return int((x - 1) % length) + 1
+
+
+def gene_label(gene: Gene) -> str:
+    """The gene symbol (thrA) when the annotation gives one, else the gene's id (locus tag)."""
+    return next((a for a in gene.aliases if _GENE_NAME.match(a)), gene.id)
+
+
+# ------------------------------------------------------------------------------------------------ placement
+
+
+@dataclass(frozen=True)
+class PlacedGene:
+    id: str
+    label: str
+    start: int
+    end: int
+    strand: int
+    operon: str | None
+
+
+@dataclass(frozen=True)
+class PlacedOperon:
+    id: str
+    start: int
+    end: int
+    strand: int
+    mean_probability: float
+    colour: str
+
+
+@dataclass(frozen=True)
+class PlacedPair:
+    pair_id: str
+    x: float
+    probability: float
+    called: bool
+    spacer_posterior: float | None
+    router_weights: tuple[float, ...] | None
+
+
+@dataclass(frozen=True)
+class RegionView:
+    """What one region's figure places, in the region's coordinates (``region.start .. region.end``)."""
+
+    region: Region
+    length: int
+    genes: list[PlacedGene]
+    operons: list[PlacedOperon]
+    pairs: list[PlacedPair]
+    threshold: float
+
+
+def region_view(scored: ScoredGenome, region: Region) -> RegionView:
+    """Genes, operons and pair junctions that overlap ``region``, each where it falls in it (a circle's copies
+    before and after the origin included)."""
+    scaffold = scored.genome.scaffolds[region.scaffold]
+    length = scaffold.length
+    shifts = (-length, 0, length) if scaffold.circular else (0,)
+
+    def placed(start: float, end: float) -> list[int]:
+        return [k for k in shifts if end + k >= region.start and start + k <= region.end]
+
+    colour = {op.id: PALETTE[i % len(PALETTE)] for i, op in enumerate(scored.operons)}
+    member = {g: op.id for op in scored.operons for g in op.genes}
+    genes = [PlacedGene(g.id, gene_label(g), g.start + k, g.end + k, g.strand, member.get(g.id))
+             for g in scored.genome.genes if g.scaffold == region.scaffold for k in placed(g.start, g.end)]
+    operons = [PlacedOperon(op.id, op.start + k, op.end + k, op.strand, op.mean_probability, colour[op.id])
+               for op in scored.operons if op.scaffold == region.scaffold for k in placed(op.start, op.end)]
+    pairs = []
+    for i, pair in enumerate(scored.pairs):
+        if pair.scaffold != region.scaffold:
+            continue
+        a, b = pair.gene_a, pair.gene_b
+        x = (a.end + b.start + (length if b.start < a.start else 0)) / 2  # the (last, first) pair of a circle
+        for k in placed(x, x):
+            pairs.append(PlacedPair(
+                pair.pair_id, x + k, float(scored.probability[i]),
+                bool(pair.same_strand and scored.probability[i] >= scored.threshold),
+                None if scored.spacer_posterior is None else float(scored.spacer_posterior[i]),
+                None if scored.router_weights is None else tuple(float(w) for w in scored.router_weights[i])))
+    return RegionView(region, length, sorted(genes, key=lambda g: g.start), sorted(operons, key=lambda o: o.start),
+                      sorted(pairs, key=lambda p: p.x), scored.threshold)
+
+
+# ------------------------------------------------------------------------------------------------ drawing
+
+
+def draw_regions(views: Sequence[RegionView], *, width: float = 11.0):
+    """A matplotlib Figure with one panel per region: gene map, pair probabilities, router weights."""
+    require_plotting()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with_weights = any(p.router_weights is not None for v in views for p in v.pairs)
+    rows_per = 3 if with_weights else 2
+    ratios = ([2.4, 1.4, 0.8] if with_weights else [2.4, 1.4]) * len(views)
+    fig = Figure(figsize=(width, (3.3 if with_weights else 2.7) * len(views)), layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(rows_per * len(views), 1, height_ratios=ratios)
+    for n, view in enumerate(views):
+        axes = [fig.add_subplot(grid[n * rows_per + r, 0]) for r in range(rows_per)]
+        _draw_genes(axes[0], view)
+        _draw_probabilities(axes[1], view)
+        if with_weights:
+            _draw_weights(axes[2], view)
+        for ax in axes[1:]:
+            ax.set_xlim(*_xlim(view))
+            _position_ticks(ax, view)
+        for ax in axes[:-1]:
+            ax.tick_params(labelbottom=False)
+    return fig
+
+
+def _xlim(view: RegionView) -> tuple[float, float]:
+    return view.region.start - 0.5, view.region.end + 0.5
+
+
+def _position_ticks(ax, view: RegionView) -> None:
+    """Tick labels as positions on the sequence (a region across the origin restarts at 1)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
+
+    region, length = view.region, view.length
+    steps = MaxNLocator(7, integer=True, steps=[1, 2, 2.5, 5, 10]).tick_values(0, region.end - region.start)
+    step = int(steps[1] - steps[0]) if len(steps) > 1 else 1
+    ticks = [t + shift for shift in (0, length) for t in range(step, length + 1, step)]
+    if region.end > length:
+        ticks.append(length + 1)  # position 1, where the sequence starts again
+    ax.xaxis.set_major_locator(FixedLocator(sorted(t for t in ticks if region.start <= t <= region.end)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{_position(x, length):,}"))
+
+
+def _draw_genes(ax, view: RegionView) -> None:
+    """Operons as coloured blocks above their genes; genes as arrows, coloured by operon, named."""
+    from dna_features_viewer import GraphicFeature, GraphicRecord
+
+    region = view.region
+    colour = {op.id: op.colour for op in view.operons}
+    features = [GraphicFeature(start=max(op.start, region.start) - 1, end=min(op.end, region.end), strand=0,
+                               color=op.colour, thickness=7, linewidth=0, label=f"{op.id} ({op.mean_probability:.2f})",
+                               fontdict={"fontsize": 7}, open_left=op.start < region.start,
+                               open_right=op.end > region.end)
+                for op in view.operons]
+    features += [GraphicFeature(start=max(g.start, region.start) - 1, end=min(g.end, region.end), strand=g.strand,
+                                color=colour.get(g.operon, LONE_GENE), label=g.label, fontdict={"fontsize": 7},
+                                open_left=g.start < region.start, open_right=g.end > region.end)
+                 for g in view.genes]
+    record = GraphicRecord(sequence_length=region.end - region.start + 1, features=features,
+                           first_index=region.start - 1)
+    record.plot(ax=ax, with_ruler=False, strand_in_label_threshold=7)
+    ax.set_xlim(*_xlim(view))
+    title = region.title or f"{region.scaffold}:{region.start:,}-{_position(region.end, view.length):,}"
+    if region.end > view.length:
+        title += " (across the origin)"
+    ax.set_title(title, fontsize=9, loc="left")
+
+
+def _draw_probabilities(ax, view: RegionView) -> None:
+    """Each adjacent pair's probability at the junction of its genes, the spacer posterior, the threshold."""
+    xs = [p.x for p in view.pairs]
+    called = [p.called for p in view.pairs]
+    colours = ["#009E73" if c else "#999999" for c in called]
+    ax.vlines(xs, 0, [p.probability for p in view.pairs], colors=colours, linewidth=1.2)
+    ax.scatter(xs, [p.probability for p in view.pairs], c=colours, s=14, zorder=3, label="probability")
+    spacer = [(p.x, p.spacer_posterior) for p in view.pairs if p.spacer_posterior is not None
+              and not np.isnan(p.spacer_posterior)]
+    if spacer:
+        ax.scatter(*zip(*spacer), facecolors="none", edgecolors="#0072B2", s=18, zorder=4, label="spacer posterior")
+    ax.axhline(view.threshold, linestyle="--", color="black", linewidth=0.8, label=f"threshold {view.threshold:.3f}")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("P(operon)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(loc="lower right", fontsize=6, ncols=3, frameon=False, bbox_to_anchor=(1, 1), borderaxespad=0)
+
+
+def _draw_weights(ax, view: RegionView) -> None:
+    """The router's four expert weights of each pair, stacked at its junction."""
+    pairs = [p for p in view.pairs if p.router_weights is not None]
+    xs = np.array([p.x for p in pairs])
+    weights = np.array([p.router_weights for p in pairs]).reshape(len(pairs), len(EXPERTS))
+    bar = max((view.region.end - view.region.start) / 150, 1)
+    bottom = np.zeros(len(pairs))
+    for k, expert in enumerate(EXPERTS):
+        ax.bar(xs, weights[:, k], width=bar, bottom=bottom, color=EXPERT_COLOURS[k], label=expert)
+        bottom += np.nan_to_num(weights[:, k])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("router", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(loc="lower right", fontsize=6, ncols=4, frameon=False, bbox_to_anchor=(1, 1), borderaxespad=0)
+
+
+def save_figure(fig, path, *, dpi: int = 150) -> Path:
+    """Write ``fig`` atomically in the format of ``path``'s suffix, without dates, so reruns give the same bytes."""
+    from .io import atomic_output
+
+    fmt = check_figure_path(str(path))
+    metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
+    with atomic_output(path, "wb") as handle:
+        fig.savefig(handle, format=fmt, dpi=dpi, metadata=metadata)
+    return Path(path)

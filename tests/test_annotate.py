@@ -1,0 +1,157 @@
+"""`score --annotate`: the user's GFF3/GenBank with operon features added and every other line unchanged."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ECOLI_FNA, ECOLI_GFF, ROOT, SHARED, run_cli
+from test_gene_models import MG_LENGTH, write_rotated
+
+MG_GFF = ROOT / "examples" / "data" / "mgenitalium_g37.gff.gz"
+MG_FNA = ROOT / "examples" / "data" / "mgenitalium_g37.fna.gz"
+LPN_GBK = SHARED / "lpneumophila_paris" / "CR628336.1.gbk.gz"
+OPERON_LINE = re.compile(r"^[^\t]*\tmicrofuse\toperon\t")
+
+
+def gff3validator(path):
+    if shutil.which("gt") is None:
+        pytest.fail("GenomeTools (gt) is not installed: `apt-get install genometools` (.ci/run does it as root)")
+    result = subprocess.run(["gt", "gff3validator", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def operons_table(path) -> list[dict[str, str]]:
+    lines = path.read_text().splitlines()
+    return [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
+
+
+def without_operon_blocks(genbank: str) -> str:
+    """A GenBank text with its ``operon`` features (header line and qualifier lines) taken out."""
+    return re.sub(r"^ {5}operon {10}.*\n(?: {21}.*\n)*", "", genbank, flags=re.MULTILINE)
+
+
+def test_gff3_of_the_example_genome_keeps_every_line_and_validates(tmp_path):
+    out, table = tmp_path / "mg.annotated.gff3", tmp_path / "operons.tsv"
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--annotate", out,
+                            "--operons-tsv", table])
+    assert code == 0, err
+    lines = out.read_text().splitlines(keepends=True)
+    added = [line for line in lines if OPERON_LINE.match(line)]
+    kept = "".join(line for line in lines if not OPERON_LINE.match(line))
+    assert kept == gzip.decompress(MG_GFF.read_bytes()).decode()
+    called = operons_table(table)
+    assert len(added) == len(called) > 50
+    for line, operon in zip(added, called):  # in genome order, with the table's members and extent
+        cols = line.rstrip("\n").split("\t")
+        assert (cols[3], cols[4], cols[6]) == (operon["start"], operon["end"], operon["strand"])
+        assert f";genes={operon['genes']};" in cols[8] and "Ontology_term=SO:0000178" in cols[8]
+    # each operon line sits right before the gene line where it starts, so a sorted file stays sorted
+    starts = [int(line.split("\t")[3]) for line in lines if not line.startswith("#")]
+    assert starts == sorted(starts)
+    gff3validator(out)
+
+
+def test_an_annotated_file_is_not_annotated_twice(tmp_path):
+    first, table = tmp_path / "once.gff3", tmp_path / "operons.tsv"
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--annotate", first])
+    assert code == 0, err
+    lines = first.read_text().splitlines(keepends=True)
+    # an ID taken by the user's own feature: the operons get a prefix
+    clash = tmp_path / "clash.gff3"
+    clash.write_text("".join(line.replace("=gene-MG_001;", "=operon_1;") for line in lines
+                             if not OPERON_LINE.match(line)))
+    code, _, err = run_cli(["score", clash, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--annotate", first])
+    assert code == 0, err
+    assert "\tmicrofuse\toperon\t686\t2760\t" in first.read_text() and "ID=microfuse_operon_1;" in first.read_text()
+    gff3validator(first)
+    code, _, err = run_cli(["score", first, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--annotate",
+                            tmp_path / "twice.gff3"])
+    assert code == 1 and "already holds microfuse operons" in err, err
+    assert not (tmp_path / "twice.gff3").exists()
+
+
+def test_gff3_operon_across_the_origin(tmp_path):
+    gff, out = write_rotated(tmp_path, "circular"), tmp_path / "annotated.gff3"
+    code, _, err = run_cli(["score", gff, "-o", tmp_path / "s.tsv", "--annotate", out])
+    assert code == 0, err
+    text = out.read_text()
+    across = [line.split("\t") for line in text.splitlines() if OPERON_LINE.match(line) and "MG_001" in line]
+    assert len(across) == 1 and int(across[0][4]) > MG_LENGTH >= int(across[0][3])
+    assert text.split("##FASTA\n")[1] == gff.read_text().split("##FASTA\n")[1]  # the sequences as they were
+    gff3validator(out)
+
+
+def test_ecoli_refseq_gff3_validates(tmp_path):
+    out = tmp_path / "ecoli.gff3"
+    code, _, err = run_cli(["score", ECOLI_GFF, "--fasta", ECOLI_FNA, "-o", tmp_path / "s.tsv", "--annotate", out,
+                            "-t", "2"])
+    assert code == 0, err
+    lines = out.read_text().splitlines(keepends=True)
+    thr = next(line for line in lines if OPERON_LINE.match(line) and "genes=b0001,b0002,b0003,b0004;" in line)
+    assert lines[lines.index(thr) + 1].split("\t")[2] == "gene" and "locus_tag=b0001" in lines[lines.index(thr) + 1]
+    kept = "".join(line for line in lines if not OPERON_LINE.match(line))
+    assert kept == gzip.decompress(ECOLI_GFF.read_bytes()).decode()
+    gff3validator(out)
+
+
+def test_genbank_reads_back_with_biopython(tmp_path):
+    from Bio import SeqIO
+
+    out, table = tmp_path / "lpp.gbk", tmp_path / "operons.tsv"
+    code, _, err = run_cli(["score", LPN_GBK, "-o", tmp_path / "s.tsv", "--annotate", out, "--operons-tsv", table,
+                            "-t", "2"])
+    assert code == 0, err
+    record = SeqIO.read(out, "genbank")
+    features = [f for f in record.features if f.type == "operon"]
+    called = operons_table(table)
+    assert len(features) == len(called) > 100
+    for feature, operon in zip(features, called):
+        assert feature.qualifiers["operon"] == [operon["operon_id"]]
+        extent = (int(feature.location.start) + 1, int(feature.location.end))
+        assert extent == (int(operon["start"]), int(operon["end"]))
+        assert feature.location.strand == (1 if operon["strand"] == "+" else -1)
+        assert operon["genes"] in feature.qualifiers["note"][0].replace(" ", "")
+    assert without_operon_blocks(out.read_text()) == gzip.decompress(LPN_GBK.read_bytes()).decode()
+    code, _, err = run_cli(["score", out, "-o", tmp_path / "s.tsv", "--annotate", tmp_path / "twice.gbk"])
+    assert code == 1 and "already holds microfuse operons" in err, err
+
+
+def test_genbank_operon_across_the_origin(tmp_path):
+    from Bio import SeqIO
+
+    gbk, out = write_rotated(tmp_path, "genbank"), tmp_path / "annotated.gbk"
+    code, _, err = run_cli(["score", gbk, "-o", tmp_path / "s.tsv", "--annotate", out])
+    assert code == 0, err
+    record = SeqIO.read(out, "genbank")
+    cds = {f.qualifiers["locus_tag"][0]: f for f in record.features if f.type == "CDS"}
+    across = [f for f in record.features if f.type == "operon" and "MG_001" in f.qualifiers["note"][0]]
+    assert len(across) == 1
+    parts = across[0].location.parts
+    assert len(parts) == 2 and int(parts[0].end) == MG_LENGTH and int(parts[1].start) == 0
+    dna_a = str(cds["MG_001"].extract(record.seq))
+    assert dna_a in str(across[0].extract(record.seq))  # the operon's DNA holds its first gene's
+    assert without_operon_blocks(out.read_text()) == gbk.read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--annotate", "{tmp}/x.gbk"], "the input is GFF3, so the annotation is written as GFF3"),
+    (["--annotate", "{input}"], "is also an input"),
+])
+def test_annotate_refusals(args, message, tmp_path):
+    gff = tmp_path / "mg.gff"
+    gff.write_bytes(gzip.decompress(MG_GFF.read_bytes()))
+    args = [a.format(tmp=tmp_path, input=gff) for a in args]
+    code, _, err = run_cli(["score", gff, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", *args])
+    assert code == 2 and message in err, err
+    assert gff.read_bytes() == gzip.decompress(MG_GFF.read_bytes())
+
+
+def test_annotate_refuses_a_bare_assembly(tmp_path):
+    code, _, err = run_cli(["score", MG_FNA, "-o", tmp_path / "s.tsv", "--annotate", tmp_path / "x.gff3"])
+    assert code == 2 and "give a GFF3 or GenBank input (this one is a bare assembly)" in err, err
+    assert not (tmp_path / "s.tsv").exists()

@@ -1,0 +1,165 @@
+"""`microfuse plot` and microfuse_cli.figures: what each region figure places, and the image files."""
+
+from __future__ import annotations
+
+import struct
+import sys
+
+import pytest
+
+from conftest import ECOLI_FNA, ECOLI_GFF, PANEL, ROOT, run_cli
+from microfuse_cli.genome import read_genome
+from test_gene_models import MG_LENGTH, write_rotated
+
+MG_GFF = ROOT / "examples" / "data" / "mgenitalium_g37.gff.gz"
+MG_FNA = ROOT / "examples" / "data" / "mgenitalium_g37.fna.gz"
+MJ_GFF = PANEL / "GCF_000091665.1_ASM9166v1_genomic.gff.gz"
+MJ_FNA = PANEL / "GCF_000091665.1_ASM9166v1_genomic.fna.gz"
+
+
+def png_size(path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])
+
+
+def score(tmp_path, *args) -> object:
+    out = tmp_path / "scores.tsv"
+    code, _, err = run_cli(["score", *args, "-o", out])
+    assert code == 0, err
+    return out
+
+
+@pytest.fixture(scope="module")
+def mg_scores(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mg")
+    return score(folder, MG_GFF, "--fasta", MG_FNA, "--explain", "--operons-tsv", folder / "operons.tsv")
+
+
+def test_operons_are_those_score_wrote(mg_scores, mg_scored):
+    lines = (mg_scores.parent / "operons.tsv").read_text().splitlines()[1:]
+    written = [(cols[0], cols[6]) for cols in (line.split("\t") for line in lines)]
+    assert written == [(op.id, ",".join(op.genes)) for op in mg_scored.operons] and len(written) > 50
+    from microfuse_cli.score import default_threshold, load_model
+
+    assert mg_scored.threshold == default_threshold(load_model(None))  # the default model's, which made these calls
+
+
+@pytest.fixture(scope="module")
+def mg_scored(mg_scores):
+    from microfuse_cli.figures import load_scored
+
+    return load_scored(mg_scores, read_genome(MG_GFF, MG_FNA))
+
+
+def test_cli_draws_png_of_an_operon_and_a_gene(mg_scores, tmp_path):
+    out = tmp_path / "fig.png"
+    code, _, err = run_cli(["plot", mg_scores, MG_GFF, "--fasta", MG_FNA, "-o", out, "--operon", "operon_2",
+                            "--gene", "gyrA", "--dpi", "40"])
+    assert code == 0, err
+    assert png_size(out) == (11 * 40, round(2 * 3.3 * 40))  # two regions, each with its router-weight track
+    assert "2 region(s)" in err
+
+
+def test_operon_region_places_its_genes_pairs_and_threshold(mg_scored):
+    from microfuse_cli.figures import draw_regions, operon_region, region_view
+
+    operon = next(op for op in mg_scored.operons if op.id == "operon_2")
+    assert operon.genes[:2] == ["MG_003", "MG_004"]
+    view = region_view(mg_scored, operon_region(mg_scored, "operon_2", 1000))
+    assert (view.region.start, view.region.end) == (operon.start - 1000, operon.end + 1000)
+    placed = {g.id: g for g in view.genes}
+    assert {placed[g].operon for g in operon.genes} == {"operon_2"}
+    assert placed["MG_003"].label == "gyrB" and placed["MG_004"].label == "gyrA"
+    assert all(view.region.start <= g.end and g.start <= view.region.end for g in view.genes)
+    inside = [p for p in view.pairs if set(p.pair_id.split("|")) <= set(operon.genes)]
+    assert len(inside) == len(operon.genes) - 1 and all(p.called for p in inside)
+    assert all(operon.start < p.x < operon.end and p.probability >= view.threshold for p in inside)
+    assert [p.probability for p in inside] == pytest.approx(operon.probabilities)
+    assert all(p.spacer_posterior is not None and p.router_weights is not None for p in view.pairs)
+    fig = draw_regions([view])
+    texts = {t.get_text() for ax in fig.axes for t in ax.texts}
+    assert {"gyrA", "gyrB"} <= texts and any(t.startswith("operon_2 (") for t in texts)
+    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert f"threshold {view.threshold:.3f}" in legend and "spacer posterior" in legend
+    assert fig.axes[1].get_xlim() == pytest.approx((view.region.start - 0.5, view.region.end + 0.5))
+
+
+def test_region_across_the_origin_svg_and_pdf(tmp_path):
+    from microfuse_cli.figures import load_scored, parse_region, region_view
+
+    gff = write_rotated(tmp_path, "circular")
+    scores = score(tmp_path, gff)
+    scored = load_scored(scores, read_genome(gff))
+    view = region_view(scored, parse_region(f"NC_000908.2:{MG_LENGTH - 3000}-4000", scored.genome))
+    assert view.region.end == MG_LENGTH + 4000
+    mg001 = next(g for g in view.genes if g.id == "MG_001")
+    assert mg001.start <= MG_LENGTH < mg001.end  # the gene across the origin, drawn in one piece
+    across = [op for op in view.operons if op.start <= MG_LENGTH < op.end]
+    assert len(across) == 1 and mg001.operon == across[0].id
+    assert {g.id for g in view.genes} >= {"MG_001", "MG_002"}
+    for suffix, magic in ((".svg", b"<?xml"), (".pdf", b"%PDF")):
+        out = tmp_path / f"origin{suffix}"
+        code, _, err = run_cli(["plot", scores, gff, "-o", out, "--region", f"NC_000908.2:{MG_LENGTH - 3000}-4000"])
+        assert code == 0, err
+        assert out.read_bytes().startswith(magic)
+    assert "(across the origin)" in (tmp_path / "origin.svg").read_text()
+
+
+def test_multi_contig_assembly_keeps_each_region_on_its_sequence(tmp_path):
+    from microfuse_cli.figures import load_scored, parse_region, region_view
+
+    scores = score(tmp_path, MJ_GFF, "--fasta", MJ_FNA)
+    genome = read_genome(MJ_GFF, MJ_FNA)
+    scored = load_scored(scores, genome)
+    plasmid = genome.scaffolds["NC_001733.1"]
+    views = [region_view(scored, parse_region(text, genome)) for text in
+             ("NC_000909.1:1-15000", f"NC_001733.1:1-{plasmid.length}")]
+    for view in views:
+        gene_ids = {g.id for g in genome.genes if g.scaffold == view.region.scaffold}
+        assert view.genes and {g.id for g in view.genes} <= gene_ids
+        assert all(set(p.pair_id.split("|")) <= gene_ids for p in view.pairs)
+    assert len(views[1].genes) == sum(g.scaffold == "NC_001733.1" for g in genome.genes)
+    out = tmp_path / "two.png"
+    code, _, err = run_cli(["plot", scores, MJ_GFF, "--fasta", MJ_FNA, "-o", out, "--region", "NC_000909.1:1-15000",
+                            "--region", "NC_001733.1:1-5000", "--dpi", "30"])
+    assert code == 0, err
+    assert png_size(out) == (11 * 30, round(2 * 3.3 * 30))
+
+
+def test_ecoli_thr_operon(tmp_path):
+    from microfuse_cli.figures import gene_region, load_scored, region_view
+
+    scores = score(tmp_path, ECOLI_GFF, "--fasta", ECOLI_FNA, "-t", "2")
+    scored = load_scored(scores, read_genome(ECOLI_GFF, ECOLI_FNA))
+    view = region_view(scored, gene_region(scored, "thrA", 2000))
+    thr = {g.label: g.operon for g in view.genes if g.label in ("thrL", "thrA", "thrB", "thrC")}
+    assert len(thr) == 4 and len(set(thr.values())) == 1 and None not in thr.values()
+    assert view.region.end > scored.genome.scaffolds["NC_000913.3"].length  # thrA's flank reaches back past 1
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["-o", "{tmp}/x.jpg", "--gene", "gyrA"], 2, "give a figure path ending in .png, .svg or .pdf"),
+    (["-o", "{tmp}/x.png"], 2, "give at least one --region, --gene or --operon"),
+    (["-o", "{tmp}/x.png", "--gene", "nosuchgene"], 2, "--gene nosuchgene: no gene"),
+    (["-o", "{tmp}/x.png", "--operon", "operon_9999"], 2, "--operon operon_9999: no such operon"),
+    (["-o", "{tmp}/x.png", "--region", "NC_000908.2:5000-100"], 2, "is linear"),
+    (["-o", "{tmp}/x.png", "--region", "chrX:1-100"], 2, "no sequence 'chrX'"),
+])
+def test_plot_refusals(mg_scores, tmp_path, args, code, message):
+    args = [a.format(tmp=tmp_path) for a in args]
+    result, _, err = run_cli(["plot", mg_scores, MG_GFF, *args])
+    assert result == code and message in err, err
+    assert not list(tmp_path.glob("x.*"))
+
+
+def test_scores_of_another_genome_are_refused(mg_scores, tmp_path):
+    code, _, err = run_cli(["plot", mg_scores, MJ_GFF, "-o", tmp_path / "x.png", "--gene", "gyrA"])
+    assert code == 1 and "is not in" in err and "give the genome these pairs were scored on" in err
+
+
+def test_missing_plotting_extra_is_one_line(mg_scores, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "dna_features_viewer", None)  # as if not installed
+    code, _, err = run_cli(["plot", mg_scores, MG_GFF, "-o", tmp_path / "x.png", "--gene", "gyrA"])
+    assert code == 2
+    assert err.strip() == "error: figures need the plotting extra: pip install 'microfuse-cli[plots]'"

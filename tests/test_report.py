@@ -1,0 +1,138 @@
+"""`score --report`: one self-contained HTML page, checked for content and in a real headless browser."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import ECOLI_FNA, ECOLI_GFF, ROOT, run_cli
+
+MG_GFF = ROOT / "examples" / "data" / "mgenitalium_g37.gff.gz"
+MG_FNA = ROOT / "examples" / "data" / "mgenitalium_g37.fna.gz"
+#: Operon colours of figures.PALETTE as RGB: a page whose figures rendered shows plenty of them.
+ORANGE, SKY_BLUE = (0xE6, 0x9F, 0x00), (0x56, 0xB4, 0xE9)
+
+
+def browser() -> str:
+    """Chromium's path; a missing browser fails the test (CI installs it) unless MICROFUSE_NO_BROWSER=1."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("MICROFUSE_NO_BROWSER") == "1":
+            pytest.skip("MICROFUSE_NO_BROWSER=1: browser checks switched off")
+        pytest.fail("chromium is not installed (apt-get install chromium; .ci/run does it as root); "
+                    "set MICROFUSE_NO_BROWSER=1 to run without the browser checks")
+    return path
+
+
+def headless(path, tmp_path, page, *args) -> str:
+    """Run headless Chromium on ``page`` with console logging on stderr; returns stderr."""
+    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
+    command = [path, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+               "--enable-logging=stderr", "--v=0", *args, page.as_uri()]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stderr
+
+
+def console_errors(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+
+
+def images(page: str) -> list[np.ndarray]:
+    from matplotlib.image import imread
+
+    return [imread(io.BytesIO(base64.b64decode(data)), format="png")
+            for data in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
+
+
+@pytest.fixture(scope="module")
+def mg_report(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report")
+    report, operons = folder / "mg.html", folder / "operons.tsv"
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", folder / "scores.tsv", "--report", report,
+                            "--operons-tsv", operons, "--explain"])
+    assert code == 0, err
+    return report, operons
+
+
+def test_report_is_self_contained_and_complete(mg_report):
+    report, operons = mg_report
+    page = report.read_text()
+    assert not re.search(r"<script|<link|<iframe|@import|url\(", page, flags=re.IGNORECASE)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//|file:)""", page, flags=re.IGNORECASE)
+    called = operons.read_text().splitlines()[1:]
+    assert f"<h2>Operons ({len(called)})</h2>" in page
+    for line in called[:5] + called[-5:]:  # each operon's row, with its probabilities
+        cols = line.split("\t")
+        assert f"<td>{cols[0]}</td><td>{cols[1]}</td><td>{int(cols[2]):,}</td>" in page
+        assert f"<td>{cols[7]}</td><td>{cols[8]}</td></tr>" in page
+    assert "<td>genes</td><td>476 (annotation)</td>" in page
+    fraction = float(re.search(r"operon fraction of same-strand neighbours</td><td>([\d.]+)<", page).group(1))
+    assert 0.2 <= fraction <= 0.95
+    # the cut-off the calls used: the one the scores TSV's header names
+    header = (report.parent / "scores.tsv").read_text().splitlines()[1]
+    cutoff = int(re.search(r"cutoff_bp=(\d+)", header).group(1))
+    assert f"spacer cut-off of the calls (the model's per-genome rule)</td><td>{cutoff:,} bp</td>" in page
+    assert "<td>threshold</td><td>0.5000</td>" in page and "<td>microfuse</td><td>0.1.0</td>" in page
+    figures = images(page)
+    assert len(figures) == 3 + 6  # sizes, probabilities, spacers; 3 largest operons + 3 least certain calls
+    assert all(f.shape[1] == 11 * 80 for f in figures[3:])  # region figures at the report's 80 dpi
+    largest = max(len(line.split("\t")[6].split(",")) for line in called)
+    assert f"{largest} genes, mean p" in page
+
+
+def test_report_in_headless_chromium(mg_report, tmp_path):
+    from matplotlib.image import imread
+
+    path = browser()
+    report, _ = mg_report
+    # the console check itself: a page with an error is caught the same way
+    bad = tmp_path / "bad.html"
+    bad.write_text("<!DOCTYPE html><html><body><script>undefined_function();</script></body></html>")
+    assert console_errors(headless(path, tmp_path, bad, "--dump-dom"))
+    assert console_errors(headless(path, tmp_path, report, "--dump-dom")) == []
+    shot = tmp_path / "shot.png"
+    headless(path, tmp_path, report, f"--screenshot={shot}", "--window-size=1200,2600")
+    pixels = (imread(shot)[:, :, :3] * 255).round().astype(int)
+    assert pixels.shape[:2] == (2600, 1200)
+
+    def count(colour) -> int:
+        return int((np.abs(pixels - np.array(colour)).max(axis=2) <= 8).sum())
+
+    assert count(ORANGE) > 2000 and count(SKY_BLUE) > 2000  # operon sizes and region figures were drawn
+
+
+def test_ecoli_report_shows_the_thr_operon_among_its_operons(tmp_path):
+    report = tmp_path / "ecoli.html"
+    code, _, err = run_cli(["score", ECOLI_GFF, "--fasta", ECOLI_FNA, "-o", tmp_path / "s.tsv", "--report", report,
+                            "-t", "2"])
+    assert code == 0, err
+    page = report.read_text()
+    assert "<td>thrL, thrA, thrB, thrC</td>" in page
+    assert "<td>sequences</td><td>1 (1 circular)</td>" in page
+    assert len(images(page)) == 9
+
+
+def test_report_refuses_to_overwrite_an_input(tmp_path):
+    before = MG_FNA.read_bytes()
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--report", MG_FNA])
+    assert code == 2 and "--report" in err and "is also an input" in err
+    assert MG_FNA.read_bytes() == before
+
+
+def test_report_without_the_plotting_extra_fails_before_any_work(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dna_features_viewer", None)  # as if not installed
+    scores = tmp_path / "s.tsv"
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", scores, "--report", tmp_path / "r.html"])
+    assert code == 2 and err.strip() == "error: figures need the plotting extra: pip install 'microfuse-cli[plots]'"
+    assert not scores.exists()
