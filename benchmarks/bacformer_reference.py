@@ -13,6 +13,11 @@ transformers 5, and it must never become a dependency of microfuse)::
 (``--no-deps``: bacformer 0.2.0 also pulls scanpy, igraph and leidenalg, which its embedding code never imports.)
 The data written with bacformer 0.2.0, transformers 4.57.6 and torch 2.13.0 is committed; rerun only to change it.
 
+``--check``, in the project's environment (no bacformer needed), prints how far microfuse's default vectors are from
+the official ones, per case (the table in benchmarks/RESULTS.md)::
+
+    python benchmarks/bacformer_reference.py --check
+
 What it writes (random weights: ours; proteins: E. coli K-12 MG1655, NCBI RefSeq, public):
 
 ``bacformer/``  ``BacformerForMaskedGM`` (hidden 32, 2 layers, ``max_position_embeddings`` 40 so that the one-pass
@@ -223,12 +228,51 @@ def pretraining_case(model, vectors, sizes) -> np.ndarray:
     return hidden[inputs["special_tokens_mask"] == 4].numpy()
 
 
+def check(root: Path) -> None:
+    """Max |diff| and min cosine of microfuse (defaults; the "sep" cases with contig_separator="sep") against the
+    official vectors written in ``root``."""
+    from Bio import SeqIO
+    from safetensors.numpy import load_file
+
+    from microfuse_cli.views.bacformer import BacformerEmbedder
+    from microfuse_cli.views.prostt5 import ProstT5Embedder
+
+    meta = json.loads((root / "cases.json").read_text())
+    vectors = load_file(str(root / "vectors.safetensors"))
+    models = {"esm_model": str(root / "esm2")}
+    default = BacformerEmbedder(str(root / "bacformer"), **models)
+    pretraining = BacformerEmbedder(str(root / "bacformer"), contig_separator="sep", **models)
+    proteins = [str(r.seq) for r in SeqIO.parse(root / "ecoli_proteins.faa", "fasta")]
+    bounds = np.cumsum([0, *meta["cases"]["ecoli"]["contig_sizes"]])
+    got = {
+        "ecoli_esm": default.embed_proteins(proteins),
+        "ecoli": default.embed([proteins[a:b] for a, b in zip(bounds[:-1], bounds[1:])]),
+        "prostt5": ProstT5Embedder(str(root / "prostt5")).embed(meta["cases"]["prostt5"]["proteins"]),
+    }
+    print(f"| case | official function | max abs diff | min cosine |\n|---|---|---|---|")
+    for name, case in meta["cases"].items():
+        if name not in got:
+            embedder = pretraining if case["layout"] == "sep" else default
+            got[name] = embedder.contextualise(vectors[f"{name}/inputs"], case["contig_sizes"])
+        want = vectors[f"{name}/expected"]
+        cosine = (got[name] * want).sum(1) / np.linalg.norm(got[name], axis=1) / np.linalg.norm(want, axis=1)
+        print(f"| {name} | {case['official']} | {np.abs(got[name] - want).max():.1e} | {cosine.min():.4f} |")
+    for dtype in ("float16", "bfloat16"):  # the half precisions on GPU, here run on the CPU
+        half = ProstT5Embedder(str(root / "prostt5"), dtype=dtype).embed(meta["cases"]["prostt5"]["proteins"])
+        print(f"| prostt5, {dtype} on CPU | the card's recipe in {dtype} | "
+              f"{np.abs(half - vectors['prostt5/expected']).max():.1e} | |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "tests" / "data" / "foundation_reference")
     parser.add_argument("--shared", type=Path,
                         default=Path(os.environ.get("MICROFUSE_SHARED_DATA", ROOT.parent / "shared" / "data")))
+    parser.add_argument("--check", action="store_true", help="compare microfuse with the data in --output")
     args = parser.parse_args()
+    if args.check:
+        check(args.output)
+        return
     import bacformer  # noqa: F401  (fail early outside the reference venv)
     import transformers
     from bacformer.pp.embed_prot_seqs import compute_bacformer_embeddings, compute_genome_protein_embeddings
