@@ -400,6 +400,7 @@ def _bacformer_view(genome, config, device, stage, shard_dir):
         embedder = BacformerEmbedder(config.context_model or BACFORMER_MODEL,
                                      esm_model=config.esm_model or ESM2_MODEL, device=device, dtype=config.dtype,
                                      offline=config.offline, contig_separator=config.contig_separator)
+    # scaffolds without genes are left out, as bacformer's preprocess_genome_assembly leaves out contigs without CDS
     contigs = [[g.protein for g in genes] for genes in genome.genes_by_scaffold().values() if genes]
     shard = shard_dir / "context.bacformer.npy" if shard_dir else None
     if shard is not None and shard.exists():

@@ -383,7 +383,7 @@ def test_bacformer_matches_the_official_functions(reference, official_bacformer,
     np.testing.assert_allclose(got, vectors[f"{case}/expected"], rtol=0, atol=1e-5)
 
 
-def test_the_old_layouts_would_fail_the_golden_test(models, reference, official_bacformer):
+def test_the_old_layouts_would_fail_the_golden_test(reference, official_bacformer):
     """The checks above can fail: SEP-closed contigs, a 6,000-token window (here 40) and ids clamped with a
     separator after every contig all move the vectors well past the tolerance."""
     meta, vectors = reference
@@ -394,8 +394,15 @@ def test_the_old_layouts_would_fail_the_golden_test(models, reference, official_
     short = BacformerEmbedder(str(REFERENCE / "bacformer"), esm_model=str(REFERENCE / "esm2"), max_length=40)
     got = short.contextualise(vectors["long_genome/inputs"], meta["cases"]["long_genome"]["contig_sizes"])
     assert np.abs(got - vectors["long_genome/expected"]).max() > 1e-2
+    # ids clamped at M - 1 (the old rule) instead of the helper's M (the padding row) for contig M
     tokens, types = bf.contig_tokens(meta["cases"]["many_contigs"]["contig_sizes"], max_contigs=meta["max_contigs"])
-    assert types.max() == meta["max_contigs"]  # the helper's id 8 = the padding row, not 7
+    assert types.max() == meta["max_contigs"]
+    x = np.zeros((len(tokens), vectors["many_contigs/inputs"].shape[1]), np.float32)
+    x[tokens == bf.PROT_EMB] = vectors["many_contigs/inputs"]
+    clamped = np.minimum(types, meta["max_contigs"] - 1)
+    with torch.no_grad():
+        out = official_bacformer["cls"].bacformer(*(torch.from_numpy(a)[None] for a in (x, tokens, clamped)))[0]
+    assert np.abs(out[tokens == bf.PROT_EMB].numpy() - vectors["many_contigs/expected"]).max() > 1e-2
 
 
 def test_esm2_and_bacformer_match_the_official_path_on_real_proteins(reference, official_bacformer):

@@ -415,7 +415,8 @@ def contig_tokens(
     CLS id and has the id ``c`` while ``c <= max_contigs``, else ``max_contigs - 1``. ``separator="sep"`` follows
     ``transform_sample``: ids ``min(c, max_contigs - 1)``, a SEP where the id changes and after the last protein,
     empty contigs skipped. ``closed=False`` leaves out the separator of the last contig (a window that ends inside
-    it). END has the last contig's id.
+    it). END has the last contig's id. (A leading empty contig, which the helper cannot take because it reads the
+    vector size from the first contig's first protein, is laid out like any other.)
     """
     tokens, types = [CLS], [0]
     contig = 0

@@ -1,5 +1,6 @@
 """What the foundation-model views (ProstT5, ESM-2 + Bacformer) share: loading from a local folder or the Hugging
-Face cache without a network, the compute dtype, protein clean-up and length batching.
+Face cache without a network (quietly: transformers' bars and load report stay off the terminal, a checkpoint that
+lacks a needed weight is refused), the compute dtype, protein clean-up and length batching.
 
 Batches of proteins are sorted by length under a padded-residue budget, a protein longer than the budget goes
 alone, and a batch that runs out of memory is split in half and retried, never skipped.
