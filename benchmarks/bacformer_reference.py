@@ -170,7 +170,8 @@ def tiny_prostt5(folder: Path):
     torch.manual_seed(2)
     T5ForConditionalGeneration(config).eval().save_pretrained(folder, safe_serialization=True)
     # The model card: T5Tokenizer.from_pretrained(..., do_lower_case=False), T5EncoderModel.from_pretrained(...).
-    return T5EncoderModel.from_pretrained(folder).float().eval(), T5Tokenizer.from_pretrained(folder, do_lower_case=False)
+    model = T5EncoderModel.from_pretrained(folder).float().eval()
+    return model, T5Tokenizer.from_pretrained(folder, do_lower_case=False)
 
 
 def prostt5_card_vectors(model, tokenizer, sequences: list[str]) -> np.ndarray:

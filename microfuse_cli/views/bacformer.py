@@ -85,9 +85,10 @@ Precision
     The official ESM-2 step runs float32 through transformers, bfloat16 through faESM.
 
 Not verified (no network here): the hub checkpoints' own ``config.json`` and key names (our loader reports any
-missing key by name) and whether the hub's custom modelling code differs from the 0.2.0 package. The default checkpoint is
-``macwiatrak/bacformer-masked-complete-genomes`` (the design card's choice); ``macwiatrak/bacformer-masked-MAG``
-(trained on metagenome-assembled genomes) loads the same way and may suit fragmented assemblies better.
+missing key by name) and whether the hub's custom modelling code differs from the 0.2.0 package. The default
+checkpoint is ``macwiatrak/bacformer-masked-complete-genomes`` (the design card's choice);
+``macwiatrak/bacformer-masked-MAG`` (trained on metagenome-assembled genomes) loads the same way and may suit
+fragmented assemblies better.
 """
 
 from __future__ import annotations
