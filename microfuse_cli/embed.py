@@ -18,9 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -59,11 +60,15 @@ class ViewConfig:
     dtype: str | None = None
     offline: bool = False
     batch_residues: int = 4000
+    #: Bacformer's contig separator: "cls" (the official embedding helpers) or "sep" (the pretraining layout).
+    contig_separator: str = "cls"
     #: Context columns a model will read (None = all); lets `score` skip costly features no model uses.
     context_features: tuple[str, ...] | None = None
 
     def __post_init__(self):
         check_device(self.device)
+        if self.contig_separator not in ("cls", "sep"):
+            raise UsageError(f"--contig-separator must be cls or sep, not {self.contig_separator!r}")
 
     @property
     def needs_gene_context(self) -> bool:
@@ -381,8 +386,9 @@ def _protein_view(proteins, config, device, threads, stage, shard_dir):
         return matrix.astype(np.float32), {"name": "builtin", "features": list(builtin.PROTEIN_FEATURES)}
     from .views.prostt5 import PROSTT5_MODEL, ProstT5Embedder
 
-    embedder = ProstT5Embedder(config.protein_model or PROSTT5_MODEL, device=device, dtype=config.dtype,
-                               max_batch_residues=config.batch_residues, offline=config.offline)
+    with _loading(stage, "ProstT5"):
+        embedder = ProstT5Embedder(config.protein_model or PROSTT5_MODEL, device=device, dtype=config.dtype,
+                                   max_batch_residues=config.batch_residues, offline=config.offline)
     matrix = _sharded(proteins, embedder.embed, embedder.dim, "protein", stage("ProstT5", len(proteins)), shard_dir)
     return matrix, embedder.describe()
 
@@ -390,8 +396,11 @@ def _protein_view(proteins, config, device, threads, stage, shard_dir):
 def _bacformer_view(genome, config, device, stage, shard_dir):
     from .views.bacformer import BACFORMER_MODEL, ESM2_MODEL, BacformerEmbedder
 
-    embedder = BacformerEmbedder(config.context_model or BACFORMER_MODEL, esm_model=config.esm_model or ESM2_MODEL,
-                                 device=device, dtype=config.dtype, offline=config.offline)
+    with _loading(stage, "ESM-2 + Bacformer"):
+        embedder = BacformerEmbedder(config.context_model or BACFORMER_MODEL,
+                                     esm_model=config.esm_model or ESM2_MODEL, device=device, dtype=config.dtype,
+                                     offline=config.offline, contig_separator=config.contig_separator)
+    # scaffolds without genes are left out, as bacformer's preprocess_genome_assembly leaves out contigs without CDS
     contigs = [[g.protein for g in genes] for genes in genome.genes_by_scaffold().values() if genes]
     shard = shard_dir / "context.bacformer.npy" if shard_dir else None
     if shard is not None and shard.exists():
@@ -405,6 +414,16 @@ def _bacformer_view(genome, config, device, stage, shard_dir):
     if shard is not None:
         _save_shard(shard, matrix)
     return matrix, embedder.describe()
+
+
+@contextmanager
+def _loading(stage: StageProgress, what: str) -> Iterator[None]:
+    """Show a model's loading as a stage of microfuse's own progress display (transformers' bars are off)."""
+    done = stage(f"loading {what}", 1)
+    try:
+        yield
+    finally:
+        done(1)
 
 
 #: Proteins per shard of a foundation-model view: the unit of work `--resume` skips.

@@ -177,21 +177,41 @@ def test_prostt5_bad_options(models):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def test_bacformer_input_layout_matches_pretraining():
-    layout = bf.GenomeLayout.from_sizes([3, 0, 2])  # an empty contig is skipped
-    tokens, types, positions = bf.window_inputs(layout, 0, 5)
+def test_bacformer_input_layouts():
+    cls_layout = bf.GenomeLayout.from_sizes([3, 0, 2])  # protein_embeddings_to_inputs: the empty contig counts
+    tokens, types, positions = cls_layout.window_tokens(0, 5)
+    assert tokens.tolist() == [bf.CLS, 4, 4, 4, bf.CLS, bf.CLS, 4, 4, bf.CLS, bf.END]
+    assert types.tolist() == [0, 0, 0, 0, 0, 1, 2, 2, 2, 2]
+    assert positions.tolist() == [1, 2, 3, 6, 7]
+    sep_layout = bf.GenomeLayout.from_sizes([3, 0, 2], "sep")  # transform_sample: no empty contig
+    tokens, types, positions = sep_layout.window_tokens(0, 5)
     assert tokens.tolist() == [bf.CLS, 4, 4, 4, bf.SEP, 4, 4, bf.SEP, bf.END]
     assert types.tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1]
-    assert positions.tolist() == [1, 2, 3, 5, 6]
-    assert layout.n_tokens(0, 5) == len(tokens)
-    tokens, _, _ = bf.window_inputs(layout, 0, 5, separator=bf.CLS)
-    assert tokens.tolist() == [2, 4, 4, 4, 2, 4, 4, 2, 5]
+    assert sep_layout.n_tokens(0, 5) == len(tokens)
+    # a window that ends inside a contig does not close it; the next window renumbers its contigs from 0
+    assert cls_layout.window_tokens(0, 2)[0].tolist() == [bf.CLS, 4, 4, bf.END]
+    tokens, types, _ = cls_layout.window_tokens(2, 5)
+    assert tokens.tolist() == [bf.CLS, 4, bf.CLS, bf.CLS, 4, 4, bf.CLS, bf.END]
+    assert types.tolist() == [0, 0, 0, 1, 2, 2, 2, 2]
 
 
-@pytest.mark.parametrize("sizes", [[40], [1] * 25, [7, 1, 5, 30, 2], [3, 9, 1, 1, 14]])
+def test_bacformer_more_contigs_than_the_limit():
+    # protein_embeddings_to_inputs: ids pass through up to the limit itself (the padding row), then limit - 1;
+    # every contig keeps its separator.
+    tokens, types = bf.contig_tokens([1, 1, 1, 1], separator="cls", max_contigs=2)
+    assert tokens.tolist() == [bf.CLS, 4, bf.CLS, 4, bf.CLS, 4, bf.CLS, 4, bf.CLS, bf.END]
+    assert types.tolist() == [0, 0, 0, 1, 1, 2, 2, 1, 1, 1]
+    # transform_sample: ids min(c, limit - 1), contigs past the limit run together without separators
+    tokens, types = bf.contig_tokens([1, 1, 1, 1], separator="sep", max_contigs=2)
+    assert tokens.tolist() == [bf.CLS, 4, bf.SEP, 4, 4, 4, bf.SEP, bf.END]
+    assert types.tolist() == [0, 0, 0, 1, 1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("sizes", [[40], [1] * 25, [7, 1, 5, 30, 2], [3, 9, 1, 1, 14], [0, 4, 0, 0, 9, 2, 0]])
 @pytest.mark.parametrize("max_length", [6, 11, 23])
-def test_plan_windows_fit_cover_and_overlap(sizes, max_length):
-    layout = bf.GenomeLayout.from_sizes(sizes)
+@pytest.mark.parametrize("separator", ["cls", "sep"])
+def test_plan_windows_fit_cover_and_overlap(sizes, max_length, separator):
+    layout = bf.GenomeLayout.from_sizes(sizes, separator, max_contigs=3)
     n = len(layout)
     windows = bf.plan_windows(layout, max_length, 0.25)
     assert windows[0][0] == 0 and windows[-1][1] == n
@@ -207,8 +227,11 @@ def test_plan_windows_fit_cover_and_overlap(sizes, max_length):
 
 def test_whole_genome_is_one_window():
     layout = bf.GenomeLayout.from_sizes([10, 5])
-    assert bf.plan_windows(layout, 19, 0.25) == [(0, 15)]  # 15 proteins + 2 SEP + CLS + END
+    assert bf.plan_windows(layout, 19, 0.25) == [(0, 15)]  # 15 proteins + 2 separators + CLS + END
     assert len(bf.plan_windows(layout, 18, 0.25)) > 1
+    # exactly: contigs past the limit share separators in the pretraining layout
+    merged = bf.GenomeLayout.from_sizes([1] * 10, "sep", max_contigs=2)
+    assert merged.n_tokens(0, 10) == 14 and bf.plan_windows(merged, 14, 0.25) == [(0, 10)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -223,7 +246,7 @@ def test_bacformer_shape_order_and_provenance(bacformer, proteins):
     assert x.shape == (len(proteins), bacformer.dim) and x.dtype == np.float32
     assert np.isfinite(x).all() and sum(done) == len(proteins)
     info = bacformer.describe()
-    assert info["name"] == "bacformer" and info["contig_separator"] == "sep"
+    assert info["name"] == "bacformer" and info["contig_separator"] == "cls"
     assert len(info["weights_sha256"]) == 64 and len(info["esm"]["weights_sha256"]) == 64
 
 
@@ -255,12 +278,12 @@ def test_bacformer_windows_stitch_from_the_right_window(models, bacformer, prote
     got = small.contextualise(vectors, sizes)
     assert got.shape == (len(proteins), small.dim)  # nothing truncated
 
-    layout = bf.GenomeLayout.from_sizes(sizes)
+    layout = bf.GenomeLayout.from_sizes(sizes, max_contigs=small.config.max_token_type_embeddings)
     windows = bf.plan_windows(layout, 10, small.window_overlap)
     assert len(windows) > 2
     owner = bf.assign_windows(windows, len(layout))
     for w, (s, e) in enumerate(windows):
-        tokens, types, positions = bf.window_inputs(layout, s, e)
+        tokens, types, positions = layout.window_tokens(s, e)
         assert len(tokens) <= 10
         x = np.zeros((len(tokens), vectors.shape[1]), np.float32)
         x[positions] = vectors[s:e]
@@ -316,3 +339,190 @@ def test_bacformer_bad_options(models):
     for kwargs in ({"max_length": 3}, {"window_overlap": 1.0}, {"esm_pooling": "cls"}, {"contig_separator": "x"}):
         with pytest.raises(UsageError):
             BacformerEmbedder(str(models["bacformer"]), esm_model=str(models["esm"]), **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Golden data: vectors of the official code (benchmarks/bacformer_reference.py, bacformer 0.2.0, transformers 4.57)
+# ---------------------------------------------------------------------------------------------------------------
+
+REFERENCE = Path(__file__).parent / "data" / "foundation_reference"
+
+
+@pytest.fixture(scope="module")
+def reference():
+    import json
+
+    from safetensors.numpy import load_file
+
+    meta = json.loads((REFERENCE / "cases.json").read_text())
+    assert meta["bacformer"] == "0.2.0" and meta["transformers"].startswith("4.")
+    return meta, load_file(str(REFERENCE / "vectors.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def official_bacformer():
+    """microfuse's loader on the official tiny checkpoint, one embedder per contig separator."""
+    return {sep: BacformerEmbedder(str(REFERENCE / "bacformer"), esm_model=str(REFERENCE / "esm2"),
+                                   contig_separator=sep) for sep in ("cls", "sep")}
+
+
+def reference_proteins() -> list[str]:
+    from Bio import SeqIO
+
+    return [str(r.seq) for r in SeqIO.parse(REFERENCE / "ecoli_proteins.faa", "fasta")]
+
+
+@pytest.mark.parametrize("case", ["one_contig", "several_contigs", "long_genome", "many_contigs", "empty_contigs",
+                                  "sep_several_contigs", "sep_many_contigs"])
+def test_bacformer_matches_the_official_functions(reference, official_bacformer, case):
+    meta, vectors = reference
+    spec = meta["cases"][case]
+    embedder = official_bacformer[spec["layout"]]
+    assert embedder.max_length == meta["one_pass_tokens"]  # 1.5 x max_position_embeddings: one pass
+    got = embedder.contextualise(vectors[f"{case}/inputs"], spec["contig_sizes"])
+    np.testing.assert_allclose(got, vectors[f"{case}/expected"], rtol=0, atol=1e-5)
+
+
+def test_the_old_layouts_would_fail_the_golden_test(reference, official_bacformer):
+    """The checks above can fail: SEP-closed contigs, a 6,000-token window (here 40) and ids clamped with a
+    separator after every contig all move the vectors well past the tolerance."""
+    meta, vectors = reference
+    sep = official_bacformer["sep"]
+    for case in ("one_contig", "several_contigs"):
+        got = sep.contextualise(vectors[f"{case}/inputs"], meta["cases"][case]["contig_sizes"])
+        assert np.abs(got - vectors[f"{case}/expected"]).max() > 1e-2
+    short = BacformerEmbedder(str(REFERENCE / "bacformer"), esm_model=str(REFERENCE / "esm2"), max_length=40)
+    got = short.contextualise(vectors["long_genome/inputs"], meta["cases"]["long_genome"]["contig_sizes"])
+    assert np.abs(got - vectors["long_genome/expected"]).max() > 1e-2
+    # ids clamped at M - 1 (the old rule) instead of the helper's M (the padding row) for contig M
+    tokens, types = bf.contig_tokens(meta["cases"]["many_contigs"]["contig_sizes"], max_contigs=meta["max_contigs"])
+    assert types.max() == meta["max_contigs"]
+    x = np.zeros((len(tokens), vectors["many_contigs/inputs"].shape[1]), np.float32)
+    x[tokens == bf.PROT_EMB] = vectors["many_contigs/inputs"]
+    clamped = np.minimum(types, meta["max_contigs"] - 1)
+    with torch.no_grad():
+        out = official_bacformer["cls"].bacformer(*(torch.from_numpy(a)[None] for a in (x, tokens, clamped)))[0]
+    assert np.abs(out[tokens == bf.PROT_EMB].numpy() - vectors["many_contigs/expected"]).max() > 1e-2
+
+
+def test_esm2_and_bacformer_match_the_official_path_on_real_proteins(reference, official_bacformer):
+    meta, vectors = reference
+    proteins = reference_proteins()
+    assert len(proteins) == 30 and max(map(len, proteins)) > 1022  # one protein past ESM-2's 1,024-token cut
+    embedder = official_bacformer["cls"]
+    np.testing.assert_allclose(embedder.embed_proteins(proteins), vectors["ecoli_esm/expected"], rtol=0, atol=1e-5)
+    bounds = np.cumsum([0, *meta["cases"]["ecoli"]["contig_sizes"]])
+    got = embedder.embed([proteins[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+    np.testing.assert_allclose(got, vectors["ecoli/expected"], rtol=0, atol=1e-5)
+
+
+def test_prostt5_matches_the_model_card(reference):
+    meta, vectors = reference
+    embedder = ProstT5Embedder(str(REFERENCE / "prostt5"), max_batch_residues=600)  # several batches
+    got = embedder.embed(meta["cases"]["prostt5"]["proteins"])
+    np.testing.assert_allclose(got, vectors["prostt5/expected"], rtol=0, atol=1e-5)
+
+
+def test_golden_data_stays_small():
+    total = sum(p.stat().st_size for p in REFERENCE.rglob("*") if p.is_file())
+    assert total < 1_000_000
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading: quiet, progress through microfuse, real gaps refused; precision defaults
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_loading_esm2_masked_lm_is_quiet(capfd, caplog):
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    bars_before = hf_logging.is_progress_bar_enabled()
+    with caplog.at_level(logging.DEBUG, logger="microfuse_cli"):
+        BacformerEmbedder(str(REFERENCE / "bacformer"), esm_model=str(REFERENCE / "esm2"))
+        ProstT5Embedder(str(REFERENCE / "prostt5"))
+    out, err = capfd.readouterr()
+    assert "LOAD REPORT" not in out + err and "Loading weights" not in out + err and "lm_head" not in out + err
+    assert any("lm_head.dense.weight" in r.getMessage() and r.levelno == logging.DEBUG for r in caplog.records)
+    assert hf_logging.is_progress_bar_enabled() == bars_before
+
+
+def test_checkpoint_missing_a_needed_weight_is_refused(tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "esm2"
+    shutil.copytree(REFERENCE / "esm2", folder)
+    state = load_file(str(folder / "model.safetensors"))
+    dropped = "esm.encoder.layer.1.attention.self.query.weight"
+    del state[dropped]
+    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(DataError) as err:
+        BacformerEmbedder(str(REFERENCE / "bacformer"), esm_model=str(folder))
+    text = one_line(err)
+    assert "lacks 1 weight" in text and "encoder.layer.1.attention.self.query.weight" in text
+
+
+def test_gpu_precision_follows_the_official_code(monkeypatch):
+    from microfuse_cli.views import prostt5
+    from microfuse_cli.views.hf import resolve_dtype
+
+    gpu = torch.device("cuda")
+    assert resolve_dtype(None, gpu, gpu_default=prostt5.GPU_DTYPE) == torch.float16  # the model card's half()
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_dtype(None, gpu, gpu_default=bf.GPU_DTYPE) == torch.bfloat16  # the README's bfloat16
+    assert resolve_dtype("bf16", gpu, gpu_default=prostt5.GPU_DTYPE) == torch.bfloat16  # the option
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_dtype(None, gpu, gpu_default=bf.GPU_DTYPE) == torch.float16
+    assert resolve_dtype(None, torch.device("cpu"), gpu_default=prostt5.GPU_DTYPE) == torch.float32
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CLI: the separator option, on the first E. coli genes
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ecoli_head(tmp_path_factory):
+    """The first 12 kb of E. coli K-12 (GFF3 rows and sequence), a one-contig genome of about 10 genes."""
+    import gzip
+
+    from conftest import ECOLI_FNA, ECOLI_GFF
+
+    root = tmp_path_factory.mktemp("ecoli_head")
+    with gzip.open(ECOLI_FNA, "rt") as handle:
+        lines = handle.read().split("\n", 1)
+    seqid = lines[0][1:].split()[0]
+    (root / "head.fna").write_text(f">{seqid}\n{lines[1].replace(chr(10), '')[:12000]}\n")
+    rows = ["##gff-version 3"]
+    with gzip.open(ECOLI_GFF, "rt") as handle:
+        for line in handle:
+            cols = line.split("\t")
+            if len(cols) == 9 and cols[2] in ("gene", "CDS") and int(cols[4]) <= 12000:
+                rows.append(line.rstrip("\n"))
+    (root / "head.gff").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_embed_cli_contig_separator(ecoli_head, tmp_path):
+    import json
+
+    from conftest import run_cli
+
+    outputs = {}
+    for sep in ("cls", "sep"):
+        args = ["embed", ecoli_head / "head.gff", "--fasta", ecoli_head / "head.fna", "-o", tmp_path / sep,
+                "--context-view", "bacformer", "--context-model", REFERENCE / "bacformer",
+                "--esm-model", REFERENCE / "esm2", "--offline", "--device", "cpu"]
+        code, out, err = run_cli(args + (["--contig-separator", sep] if sep == "sep" else []))
+        assert code == 0, err
+        assert "LOAD REPORT" not in out + err and "Loading weights" not in out + err
+        manifest = json.loads((tmp_path / sep / "manifest.json").read_text())
+        assert manifest["context_view"]["bacformer"]["contig_separator"] == sep
+        outputs[sep] = np.load(tmp_path / sep / "context.npy")
+    assert outputs["cls"].shape == outputs["sep"].shape and outputs["cls"].shape[0] >= 8
+    assert np.abs(outputs["cls"] - outputs["sep"]).max() > 1e-2  # even one contig: the closing token differs
+    code, _, err = run_cli(["embed", ecoli_head / "head.gff", "-o", tmp_path / "x", "--contig-separator", "eos"])
+    assert code == 2 and "contig-separator" in err

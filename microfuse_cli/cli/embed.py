@@ -20,8 +20,12 @@ def view_options(func):
         click.option("--offline", is_flag=True, help="Never touch the network (also HF_HUB_OFFLINE=1)."),
         click.option("--batch-residues", type=click.IntRange(min=1), default=4000, show_default=True,
                      help="Padded residues per model batch (lower it on small GPUs)."),
+        click.option("--contig-separator", type=click.Choice(["cls", "sep"]), default="cls", show_default=True,
+                     help="Bacformer's contig separator: cls as the official embedding helpers, sep as its "
+                          "pretraining data reader."),
         click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default=None,
-                     help="Model precision (default: bf16/fp16 on GPU, fp32 on CPU)."),
+                     help="Model precision (default on GPU: float16 for ProstT5 as its model card, bfloat16 for "
+                          "ESM-2 + Bacformer as its README; float32 on CPU)."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
         click.option("--esm-model", default=None, help="ESM-2 hub id or folder for Bacformer's protein tokens."),
         click.option("--context-model", default=None,
@@ -38,12 +42,12 @@ def view_options(func):
 
 
 def view_config(protein_view, context_view, protein_model, context_model, esm_model, device, dtype, offline,
-                batch_residues):
+                batch_residues, contig_separator="cls"):
     from ..embed import ViewConfig
 
     return ViewConfig.parse(protein_view, context_view, protein_model=protein_model, context_model=context_model,
                             esm_model=esm_model, device=device, dtype=dtype, offline=offline,
-                            batch_residues=batch_residues)
+                            batch_residues=batch_residues, contig_separator=contig_separator)
 
 
 def stage_progress(run):
@@ -139,7 +143,8 @@ Examples:
 @bins_option
 @common_options
 def embed(inputs, fasta, mode, genetic_code, circular, proteins, output, protein_view, context_view, protein_model,
-          context_model, esm_model, device, dtype, offline, batch_residues, model_dir, half, resume, bins, run):
+          context_model, esm_model, device, dtype, contig_separator, offline, batch_residues, model_dir, half, resume,
+          bins, run):
     """Compute the protein and genome-context views of every gene of INPUT.
 
     Writes protein.npy / context.npy (genes x dims, rows as in genes.tsv), pair_context.npy with pairs.tsv, and
@@ -153,7 +158,7 @@ def embed(inputs, fasta, mode, genetic_code, circular, proteins, output, protein
         raise click.UsageError("stdin ('-') can be read only once")
     check_embed_outputs(inputs, fasta, proteins, bins, model_dir, output)
     config = view_config(protein_view, context_view, protein_model, context_model, esm_model, device, dtype,
-                         offline, batch_residues)
+                         offline, batch_residues, contig_separator)
     if model_dir is not None:
         from ..embed import ViewConfig
         from ..score import load_model, model_context_features, model_views
@@ -163,6 +168,7 @@ def embed(inputs, fasta, mode, genetic_code, circular, proteins, output, protein
         config = ViewConfig.parse(views.get("protein", "builtin"), views.get("context", "builtin"),
                                   protein_model=protein_model, context_model=context_model, esm_model=esm_model,
                                   device=device, dtype=dtype, offline=offline, batch_residues=batch_residues,
+                                  contig_separator=contig_separator,
                                   context_features=tuple(features) if features else None)
     if len(inputs) > 1 and fasta:
         raise click.UsageError("--fasta applies to a single input")

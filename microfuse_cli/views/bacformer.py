@@ -10,8 +10,16 @@ Two frozen models run in turn:
 Bacformer is re-implemented here (:class:`BacformerConfig`, :class:`BacformerModel`) so that the published
 checkpoint loads without ``trust_remote_code``. What follows was read from the ``bacformer`` package, version 0.2.0
 (PyPI), files ``modeling/config.py``, ``modeling/modeling_base.py``, ``modeling/modeling_pretraining.py``,
-``modeling/data_reader.py`` and ``pp/embed_prot_seqs.py``; the same code is in github.com/macwiatrak/Bacformer
-(commit 55934e3, 2025-07-21). It is a reading of that code, re-written, not a copy.
+``modeling/data_reader.py`` and ``pp/embed_prot_seqs.py``. The modelling files are the same on GitHub
+(macwiatrak/Bacformer, commit 55934e3, 2025-07-21); ``data_reader.py`` is not (there it reads inputs laid out
+beforehand), and there ``protein_embeddings_to_inputs`` has the same layout with a 6,000-token default. It is a
+reading of that code, re-written, not a copy.
+
+Proven against the official code: ``tests/test_views_foundation.py`` loads a tiny ``BacformerForMaskedGM`` and a
+tiny ESM-2 saved by the official code and asserts that microfuse gives the vectors of the official functions for one
+contig, several contigs, a genome past ``max_position_embeddings``, more contigs than the limit, empty contigs, the
+pretraining layout and 30 real E. coli proteins (max |diff| < 1e-5 in float32). ``benchmarks/bacformer_reference.py``
+wrote that data with ``bacformer==0.2.0`` in a virtual environment of its own.
 
 Checkpoint layout followed (``config.json`` + ``model.safetensors``)
     ``config.json``: the ``BacformerConfig`` fields ``hidden_size`` (480), ``num_hidden_layers``,
@@ -40,31 +48,47 @@ Architecture
     ``pos * 10000^(-2j/head_dim)``, computed in float32); the rotary table covers ``1.5 * max_position_embeddings``
     positions. Dropout is off (eval).
 
-Input layout (special tokens PAD 0, MASK 1, CLS 2, SEP 3, PROT_EMB 4, END 5)
-    ``[CLS] p(1,1) .. p(1,n1) [SEP] p(2,1) .. [SEP] [END]`` where ``p(c, k)`` is the k-th protein of contig c.
-    Token type ids are the contig index (0-based, clamped to ``max_token_type_embeddings - 1``): CLS has 0, a
-    protein and the SEP that closes its contig have their contig's index, END has the last contig's. Special
-    positions carry a zero vector (replaced by the special-token embedding). At most ``max_position_embeddings``
-    (6000) tokens, CLS, SEPs and END included. This is the pretraining layout (``data_reader.transform_sample``).
-    NOTE: the package's inference helper ``protein_embeddings_to_inputs`` closes contigs with the CLS id (2), not
-    SEP (3); we follow pretraining by default and offer ``contig_separator="cls"`` to match the helper.
+Input layout (special tokens PAD 0, MASK 1, CLS 2, SEP 3, PROT_EMB 4, END 5); M = ``max_token_type_embeddings``
+    Default, ``contig_separator="cls"``: ``pp.embed_prot_seqs.protein_embeddings_to_inputs``, which every official
+    embedding path uses (``compute_bacformer_embeddings``, ``protein_seqs_to_bacformer_inputs``,
+    ``embed_dataset_col``, the README, the operon tutorial)::
+
+        [CLS] p(0,1) .. p(0,n0) [CLS] p(1,1) .. [CLS] [END]
+
+    Every contig is closed by the CLS id, an empty one too (it spends a separator and a contig index). Token type
+    ids: CLS 0; the proteins of contig c and its separator ``c`` while ``c <= M``, else ``M - 1`` (so index M, the
+    embedding's padding row, is used for contig M, as the helper does); END the last contig's id.
+
+    ``contig_separator="sep"``: ``modeling.data_reader.transform_sample`` of the 0.2.0 wheel (the pretraining
+    layout it names "for ESMC"): empty contigs are dropped, ids are ``min(c, M - 1)`` and a SEP (3) is put only
+    where the id changes and at the end, so contigs ``M - 1`` and beyond run together without separators.
+
+    Special positions carry a zero vector (replaced by the special-token embedding).
 
 Long genomes
-    A genome that needs more than ``max_length`` tokens is cut into overlapping windows of consecutive proteins,
-    each laid out as above (contigs renumbered from 0 inside the window; a SEP only where a contig really ends,
-    as when pretraining truncated a genome) and run separately; each protein keeps the vector from the window where
-    it is most central (farthest from a window edge that is not a genome end). Nothing is truncated.
+    A genome whose layout fits ``1.5 * max_position_embeddings`` tokens (9,000 for the published models, the
+    official helpers' ``max_n_proteins`` default) runs in one pass, as the official helpers run it. A longer one,
+    which the helpers would cut at 9,000 tokens, is cut into overlapping windows of consecutive proteins, each laid
+    out as a genome of its own (contigs renumbered from 0; no separator where a contig goes on past the window's
+    end) and run separately; each protein keeps the vector from the window where it is most central (farthest from a
+    window edge that is not a genome end). Nothing is truncated.
 
 ESM-2 pooling
     The package averages ESM-2's last hidden state over the attention mask, which includes ``<cls>`` and ``<eos>``,
-    after truncating the tokens to 1024 (1022 residues). That is what Bacformer's input layer was fed, so it is the
-    default (``esm_pooling="bacformer"``). ``esm_pooling="residues"`` averages residue positions only.
+    after truncating the tokens to 1024 (1022 residues) (``generate_protein_embeddings``). That is what Bacformer's
+    input layer was fed, so it is the default (``esm_pooling="bacformer"``). ``esm_pooling="residues"`` averages
+    residue positions only.
+
+Precision
+    Both models run in one dtype: float32 on CPU; on GPU bfloat16 (float16 where the GPU lacks it), as the README
+    and ``embed_dataset_col`` run Bacformer (the README does so on CPU too; float32 is the more exact choice there).
+    The official ESM-2 step runs float32 through transformers, bfloat16 through faESM.
 
 Not verified (no network here): the hub checkpoints' own ``config.json`` and key names (our loader reports any
-missing key by name), whether the hub's custom modelling code differs from the 0.2.0 package, and which separator
-id the released checkpoints were trained with beyond what ``data_reader.py`` shows. The default checkpoint is
-``macwiatrak/bacformer-masked-complete-genomes`` (the design card's choice); ``macwiatrak/bacformer-masked-MAG``
-(trained on metagenome-assembled genomes) loads the same way and may suit fragmented assemblies better.
+missing key by name) and whether the hub's custom modelling code differs from the 0.2.0 package. The default
+checkpoint is ``macwiatrak/bacformer-masked-complete-genomes`` (the design card's choice);
+``macwiatrak/bacformer-masked-MAG`` (trained on metagenome-assembled genomes) loads the same way and may suit
+fragmented assemblies better.
 """
 
 from __future__ import annotations
@@ -89,6 +113,7 @@ from .hf import (
     clean_protein,
     hub_offline,
     load_hub_or_local,
+    load_pretrained,
     missing_model_message,
     resolve_dtype,
     resolve_local_model,
@@ -105,6 +130,10 @@ PAD, MASK, CLS, SEP, PROT_EMB, END = 0, 1, 2, 3, 4, 5
 
 #: ESM-2 tokens per protein in the reference pipeline (``<cls>`` + 1022 residues + ``<eos>``).
 ESM_MAX_TOKENS = 1024
+#: ESM-2 modules whose weights a checkpoint may lack without harm: their output is never read.
+ESM_UNUSED = ("pooler.", "contact_head.")
+#: Precision on GPU when none is given: the official README's ``.to(torch.bfloat16)``.
+GPU_DTYPE = "bfloat16"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -363,7 +392,7 @@ def load_bacformer(
     except RuntimeError as err:
         raise DataError(f"Bacformer checkpoint {model!r} does not match its config.json: {str(err).splitlines()[0]}")
     dev = torch_device(device)
-    net = net.to(device=dev, dtype=resolve_dtype(dtype, dev)).eval()
+    net = net.to(device=dev, dtype=resolve_dtype(dtype, dev, gpu_default=GPU_DTYPE)).eval()
     net.requires_grad_(False)
     return net, source
 
@@ -373,57 +402,154 @@ def load_bacformer(
 # ---------------------------------------------------------------------------------------------------------------
 
 
+#: Contig layouts, named by the id that closes a contig: "cls" = ``protein_embeddings_to_inputs`` (the official
+#: embedding helpers), "sep" = ``data_reader.transform_sample`` (the pretraining layout of the 0.2.0 wheel).
+CONTIG_SEPARATORS = ("cls", "sep")
+
+
+def contig_tokens(
+    counts: Sequence[int], *, separator: str = "cls", max_contigs: int = 1000, closed: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and token type ids of ``CLS``, contigs of ``counts`` proteins with their separators, ``END``.
+
+    ``separator="cls"`` follows ``protein_embeddings_to_inputs``: every contig, an empty one too, is closed by the
+    CLS id and has the id ``c`` while ``c <= max_contigs``, else ``max_contigs - 1``. ``separator="sep"`` follows
+    ``transform_sample``: ids ``min(c, max_contigs - 1)``, a SEP where the id changes and after the last protein,
+    empty contigs skipped. ``closed=False`` leaves out the separator of the last contig (a window that ends inside
+    it). END has the last contig's id. (A leading empty contig, which the helper cannot take because it reads the
+    vector size from the first contig's first protein, is laid out like any other.)
+    """
+    tokens, types = [CLS], [0]
+    contig = 0
+    if separator == "cls":
+        for index, count in enumerate(counts):
+            contig = index if index <= max_contigs else max_contigs - 1
+            tokens += [PROT_EMB] * count
+            types += [contig] * count
+            if closed or index < len(counts) - 1:
+                tokens.append(CLS)
+                types.append(contig)
+    else:
+        for index, count in enumerate(counts):
+            if count == 0:
+                continue
+            clamped = min(index, max_contigs - 1)
+            if clamped != contig:
+                tokens.append(SEP)
+                types.append(contig)
+            tokens += [PROT_EMB] * count
+            types += [clamped] * count
+            contig = clamped
+        if closed:
+            tokens.append(SEP)
+            types.append(contig)
+    tokens.append(END)
+    types.append(contig)
+    return np.asarray(tokens, dtype=np.int64), np.asarray(types, dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class GenomeLayout:
-    """Proteins of one genome, flattened in genome order.
+    """The contigs of one genome, in order, as one of the official layouts lays them out.
 
     Attributes:
-        contig: contig index (0-based, in input order, empty contigs skipped) of each protein.
-        last: True where a protein is the last of its contig.
+        sizes: proteins per contig (empty contigs kept for the "cls" layout, which spends a separator on each).
+        separator: ``"cls"`` or ``"sep"`` (see :func:`contig_tokens`).
+        max_contigs: the checkpoint's ``max_token_type_embeddings``.
     """
 
-    contig: np.ndarray
-    last: np.ndarray
+    sizes: np.ndarray
+    separator: str = "cls"
+    max_contigs: int = 1000
 
     @classmethod
-    def from_sizes(cls, sizes: Sequence[int]) -> "GenomeLayout":
-        sizes = [int(s) for s in sizes if int(s) > 0]
-        contig = np.repeat(np.arange(len(sizes)), sizes).astype(np.int64)
-        last = np.zeros(len(contig), dtype=bool)
-        if sizes:
-            last[np.cumsum(sizes) - 1] = True
-        return cls(contig=contig, last=last)
+    def from_sizes(cls, sizes: Sequence[int], separator: str = "cls", max_contigs: int = 1000) -> "GenomeLayout":
+        if separator not in CONTIG_SEPARATORS:
+            raise UsageError(f"contig_separator must be 'cls' or 'sep' (got {separator!r})")
+        kept = [int(s) for s in sizes if separator == "cls" or int(s) > 0]
+        if any(s < 0 for s in kept):
+            raise UsageError("contig sizes must be >= 0")
+        return cls(sizes=np.asarray(kept, dtype=np.int64), separator=separator, max_contigs=int(max_contigs))
 
     def __len__(self) -> int:
-        return len(self.contig)
+        return int(self.sizes.sum())
+
+    @property
+    def contig(self) -> np.ndarray:
+        """Contig index of each protein."""
+        return np.repeat(np.arange(len(self.sizes)), self.sizes)
+
+    @property
+    def last(self) -> np.ndarray:
+        """True where a protein is the last of its contig."""
+        last = np.zeros(len(self), dtype=bool)
+        ends = np.cumsum(self.sizes)[self.sizes > 0] - 1
+        last[ends] = True
+        return last
+
+    def window_tokens(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Token ids, token type ids and protein positions of proteins ``[start, end)``, laid out as a genome.
+
+        The window holds the contigs from that of protein ``start`` to that of protein ``end - 1`` (the empty ones
+        between them too, and those before the first or after the last protein when the window starts or ends the
+        genome), renumbered from 0; its last contig is closed only where it really ends.
+        """
+        n = len(self)
+        contig = self.contig
+        bounds = np.concatenate([[0], np.cumsum(self.sizes)])
+        first = 0 if start == 0 else int(contig[start])
+        last = len(self.sizes) - 1 if end == n else int(contig[end - 1])
+        counts = [int(min(bounds[c + 1], end) - max(bounds[c], start)) for c in range(first, last + 1)]
+        closed = end == n or bool(self.last[end - 1])
+        tokens, types = contig_tokens(counts, separator=self.separator, max_contigs=self.max_contigs, closed=closed)
+        return tokens, types, np.nonzero(tokens == PROT_EMB)[0]
 
     def n_tokens(self, start: int, end: int) -> int:
-        """Tokens needed by proteins ``[start, end)``: CLS + proteins + one SEP per contig ending inside + END."""
-        return 2 + (end - start) + int(self.last[start:end].sum())
+        """Tokens of the window of proteins ``[start, end)`` (CLS, separators and END included)."""
+        return len(self.window_tokens(start, end)[0])
+
+    def token_weights(self) -> tuple[np.ndarray, int]:
+        """Per protein, an upper bound of the tokens it brings to a window (itself, its contig's separator and the
+        separators of empty contigs after it), and the separators of empty contigs before the first protein."""
+        weights = 1 + self.last.astype(np.int64)
+        if self.separator == "cls" and len(self):
+            empties = np.nonzero(self.sizes == 0)[0]
+            owners = np.searchsorted(np.nonzero(self.sizes)[0], empties, side="left") - 1  # previous non-empty contig
+            lead = int((owners < 0).sum())
+            ends = np.cumsum(self.sizes) - 1
+            np.add.at(weights, ends[np.nonzero(self.sizes)[0][owners[owners >= 0]]], 1)
+            return weights, lead
+        return weights, 0
 
 
 def plan_windows(layout: GenomeLayout, max_length: int, overlap: float) -> list[tuple[int, int]]:
     """Cover proteins ``[0, n)`` with windows ``[start, end)`` that each fit in ``max_length`` tokens.
 
-    Consecutive windows share about ``overlap`` of a window's proteins; the last window is aligned to the genome end
-    so that it is as full as the first. A genome that fits gives one window.
+    A genome that fits is one window (the official helpers' single pass). Otherwise consecutive windows share about
+    ``overlap`` of a window's proteins and the last window is aligned to the genome end so that it is as full as the
+    first; windows are sized with :meth:`GenomeLayout.token_weights`, which never under-counts.
     """
     n = len(layout)
     if n == 0:
         return []
     if max_length < 4:
         raise UsageError(f"max_length must be >= 4 tokens (got {max_length})")
-    # cost(start, end) = 2 + end - start + lasts[end] - lasts[start]; f(e) = e + lasts[e] is strictly increasing.
-    lasts = np.concatenate([[0], np.cumsum(layout.last)])
-    f = np.arange(n + 1) + lasts
+    if layout.n_tokens(0, n) <= max_length:
+        return [(0, n)]
+    weights, lead = layout.token_weights()
+    # cost(start, end) = 2 + f[end] - f[start] (+ lead when start == 0); f is strictly increasing.
+    f = np.concatenate([[0], np.cumsum(weights)])
+
+    def cost(start: int, end: int) -> int:
+        return 2 + int(f[end] - f[start]) + (lead if start == 0 else 0)
 
     def farthest_end(start: int) -> int:
-        budget = max_length - 2 + f[start]
-        return int(np.searchsorted(f, budget, side="right") - 1)
+        budget = max_length - 2 - (lead if start == 0 else 0) + f[start]
+        return max(start + 1, int(np.searchsorted(f, budget, side="right") - 1))
 
     def earliest_start(end: int) -> int:
-        need = f[end] + 2 - max_length
-        return int(np.searchsorted(f, need, side="left"))
+        start = int(np.searchsorted(f, f[end] + 2 - max_length, side="left"))
+        return 1 if start == 0 and cost(0, end) > max_length else start
 
     windows: list[tuple[int, int]] = []
     start = 0
@@ -431,12 +557,13 @@ def plan_windows(layout: GenomeLayout, max_length: int, overlap: float) -> list[
         end = farthest_end(start)
         if end >= n:
             if windows:
-                start = min(start, earliest_start(n))
+                start = max(windows[-1][0] + 1, min(start, earliest_start(n)))
             windows.append((start, n))
             return windows
         windows.append((start, end))
-        shift = max(1, int(round((end - start) * (1.0 - overlap))))
-        start = start + shift
+        start += max(1, int(round((end - start) * (1.0 - overlap))))
+        if farthest_end(start) <= end:  # heavy separators: start later, so that the next window reaches past this one
+            start = max(start, min(earliest_start(end + 1), end))
 
 
 def assign_windows(windows: Sequence[tuple[int, int]], n: int) -> np.ndarray:
@@ -458,33 +585,6 @@ def assign_windows(windows: Sequence[tuple[int, int]], n: int) -> np.ndarray:
     return best
 
 
-def window_inputs(
-    layout: GenomeLayout,
-    start: int,
-    end: int,
-    *,
-    separator: int = SEP,
-    max_contigs: int = 1000,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Token ids, token type ids and the protein positions of proteins ``[start, end)`` in the Bacformer layout."""
-    tokens = [CLS]
-    types = [0]
-    positions = []
-    first = int(layout.contig[start])
-    local = 0
-    for i in range(start, end):
-        local = min(int(layout.contig[i]) - first, max_contigs - 1)
-        positions.append(len(tokens))
-        tokens.append(PROT_EMB)
-        types.append(local)
-        if layout.last[i]:
-            tokens.append(separator)
-            types.append(local)
-    tokens.append(END)
-    types.append(local)
-    return np.asarray(tokens, dtype=np.int64), np.asarray(types, dtype=np.int64), np.asarray(positions, dtype=np.int64)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Embedder
 # ---------------------------------------------------------------------------------------------------------------
@@ -497,14 +597,16 @@ class BacformerEmbedder:
         model: Bacformer hub id or local folder (``config.json`` + ``model.safetensors``).
         esm_model: ESM-2 hub id or local folder (``EsmModel`` weights + ``vocab.txt``).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (``runtime.resolve_device``).
-        dtype: compute dtype of both models; None picks bfloat16/float16 on GPU and float32 on CPU.
+        dtype: compute dtype of both models; None picks bfloat16 on GPU (float16 where the GPU lacks it), as the
+            official README runs Bacformer, and float32 on CPU.
         max_batch_residues: padded residues per ESM-2 batch; a longer protein runs alone.
-        max_length: Bacformer tokens per window (CLS, SEPs and END included); None uses the checkpoint's
-            ``max_position_embeddings`` (6000).
+        max_length: Bacformer tokens per pass (CLS, separators and END included); None uses the official helpers'
+            single pass, ``1.5 * max_position_embeddings`` (9,000); a longer genome is windowed.
         window_overlap: fraction of a window shared with the next one when a genome needs several windows.
-        esm_pooling: ``"bacformer"`` (mean over all ESM-2 tokens but padding, as the reference pipeline) or
-            ``"residues"`` (residue positions only).
-        contig_separator: ``"sep"`` (id 3, the pretraining layout) or ``"cls"`` (id 2, the package's helper).
+        esm_pooling: ``"bacformer"`` (mean over all ESM-2 tokens but padding, as ``generate_protein_embeddings``)
+            or ``"residues"`` (residue positions only).
+        contig_separator: ``"cls"`` (id 2, ``protein_embeddings_to_inputs``, every official embedding path) or
+            ``"sep"`` (id 3, ``data_reader.transform_sample``, the pretraining layout); see the module docstring.
         offline: never try the network (also implied by ``HF_HUB_OFFLINE=1``).
         revision: hub revision of the Bacformer model.
 
@@ -527,7 +629,7 @@ class BacformerEmbedder:
         max_length: int | None = None,
         window_overlap: float = 0.25,
         esm_pooling: str = "bacformer",
-        contig_separator: str = "sep",
+        contig_separator: str = "cls",
         offline: bool = False,
         revision: str | None = None,
     ) -> None:
@@ -545,7 +647,9 @@ class BacformerEmbedder:
             offline=offline,
         )
         esm, _ = load_hub_or_local(
-            lambda name, **kw: EsmModel.from_pretrained(name, add_pooling_layer=False, dtype=self.dtype, **kw),
+            lambda name, **kw: load_pretrained(
+                EsmModel, name, what="ESM-2", unused_modules=ESM_UNUSED, add_pooling_layer=False, dtype=self.dtype, **kw
+            ),
             esm_model,
             what="ESM-2",
             revision=None,
@@ -566,7 +670,7 @@ class BacformerEmbedder:
         max_length: int | None = None,
         window_overlap: float = 0.25,
         esm_pooling: str = "bacformer",
-        contig_separator: str = "sep",
+        contig_separator: str = "cls",
         label: str = "in-memory",
     ) -> "BacformerEmbedder":
         """Wrap already built models (benchmarks, tests); ``label`` names them in ``describe()``."""
@@ -593,14 +697,14 @@ class BacformerEmbedder:
             raise UsageError(f"window_overlap must be in [0, 1) (got {window_overlap})")
         if esm_pooling not in ("bacformer", "residues"):
             raise UsageError(f"esm_pooling must be 'bacformer' or 'residues' (got {esm_pooling!r})")
-        if contig_separator not in ("sep", "cls"):
-            raise UsageError(f"contig_separator must be 'sep' or 'cls' (got {contig_separator!r})")
+        if contig_separator not in CONTIG_SEPARATORS:
+            raise UsageError(f"contig_separator must be 'cls' or 'sep' (got {contig_separator!r})")
         self.device = torch_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
+        self.dtype = resolve_dtype(dtype, self.device, gpu_default=GPU_DTYPE)
         self.max_batch_residues = int(max_batch_residues)
         self.window_overlap = float(window_overlap)
         self.esm_pooling = esm_pooling
-        self.separator = SEP if contig_separator == "sep" else CLS
+        self.contig_separator = contig_separator
         self._hashes: dict[str, str | None] = {}
 
     def _attach(self, bacformer: BacformerModel, esm: Any, esm_tokenizer: Any, max_length: int | None, esm_name: str) -> None:
@@ -608,7 +712,7 @@ class BacformerEmbedder:
         self.bacformer.requires_grad_(False)
         self.config: BacformerConfig = bacformer.config
         limit = self.config.rotary_positions
-        self.max_length = int(max_length) if max_length is not None else self.config.max_position_embeddings
+        self.max_length = int(max_length) if max_length is not None else limit
         if not 4 <= self.max_length <= limit:
             raise UsageError(f"max_length must be between 4 and {limit} tokens (got {self.max_length})")
         self.dim = self.config.hidden_size
@@ -659,7 +763,9 @@ class BacformerEmbedder:
         vectors = np.asarray(vectors, dtype=np.float32)
         if sum(int(s) for s in contig_sizes) != len(vectors):
             raise DataError(f"{len(vectors)} protein vectors but contig sizes add up to {sum(contig_sizes)}")
-        layout = GenomeLayout.from_sizes(contig_sizes)
+        layout = GenomeLayout.from_sizes(
+            contig_sizes, self.contig_separator, max_contigs=self.config.max_token_type_embeddings
+        )
         out = np.zeros((len(vectors), self.dim), dtype=np.float32)
         if len(vectors) == 0:
             return out
@@ -671,9 +777,7 @@ class BacformerEmbedder:
             mine = np.nonzero(owner[start:end] == w)[0]
             if len(mine) == 0:
                 continue
-            tokens, types, positions = window_inputs(
-                layout, start, end, separator=self.separator, max_contigs=self.config.max_token_type_embeddings
-            )
+            tokens, types, positions = layout.window_tokens(start, end)
             x = np.zeros((len(tokens), vectors.shape[1]), dtype=np.float32)
             x[positions] = vectors[start:end]
             with torch.inference_mode():
@@ -709,7 +813,7 @@ class BacformerEmbedder:
             "max_length": self.max_length,
             "window_overlap": self.window_overlap,
             "esm_pooling": self.esm_pooling,
-            "contig_separator": "sep" if self.separator == SEP else "cls",
+            "contig_separator": self.contig_separator,
         }
 
     # -- internals --------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """What the foundation-model views (ProstT5, ESM-2 + Bacformer) share: loading from a local folder or the Hugging
-Face cache without a network, the compute dtype, protein clean-up and length batching.
+Face cache without a network (quietly: transformers' bars and load report stay off the terminal, a checkpoint that
+lacks a needed weight is refused), the compute dtype, protein clean-up and length batching.
 
 Batches of proteins are sorted by length under a padded-residue budget, a protein longer than the budget goes
 alone, and a batch that runs out of memory is split in half and retried, never skipped.
@@ -13,9 +14,10 @@ import hashlib
 import logging
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -45,8 +47,13 @@ _RARE = re.compile(r"[UZOB]")
 Progress = Callable[[int], None]
 
 
-def resolve_dtype(dtype: "str | torch.dtype | None", device: "torch.device") -> "torch.dtype":
-    """Pick the compute dtype: the explicit one, else bfloat16 (or float16) on GPU and float32 elsewhere.
+def resolve_dtype(
+    dtype: "str | torch.dtype | None", device: "torch.device", *, gpu_default: str = "bfloat16"
+) -> "torch.dtype":
+    """Pick the compute dtype: the explicit one, else ``gpu_default`` on GPU and float32 elsewhere.
+
+    ``gpu_default="bfloat16"`` falls back to float16 on a GPU without bfloat16; each view passes the precision of
+    its official code (ProstT5's model card: float16; Bacformer's README: bfloat16).
 
     Raises:
         UsageError: an unknown dtype name.
@@ -54,9 +61,11 @@ def resolve_dtype(dtype: "str | torch.dtype | None", device: "torch.device") -> 
     import torch
 
     if dtype is None:
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
+        if device.type != "cuda":
+            return torch.float32
+        if gpu_default == "bfloat16" and not torch.cuda.is_bf16_supported():
+            return torch.float16
+        return getattr(torch, _DTYPES[gpu_default])
     if isinstance(dtype, torch.dtype):
         if dtype not in (torch.float32, torch.float16, torch.bfloat16):
             raise UsageError(f"unsupported dtype {dtype} (expected float32, float16 or bfloat16)")
@@ -240,6 +249,63 @@ def clean_protein(seq: str, index: int, *, rare_to_x: bool) -> str:
     return _RARE.sub("X", s) if rare_to_x else s
 
 
+class _LoadReportToDebug(logging.Filter):
+    """Turn transformers' report of checkpoint keys (5.x "LOAD REPORT", 4.x "Some weights of ...") into a debug
+    record of ours; :func:`load_pretrained` judges the keys itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "LOAD REPORT" in text or text.startswith("Some weights of"):
+            log.debug("transformers: %s", text)
+            return False
+        return True
+
+
+@contextmanager
+def quiet_transformers_loading() -> Iterator[None]:
+    """Keep transformers' own progress bars and load report off the terminal while a model loads.
+
+    The bars' switch is transformers' (and huggingface_hub's) global one; it is put back as it was on exit.
+    """
+    from transformers.utils import logging as hf_logging
+
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    report = _LoadReportToDebug()
+    target = logging.getLogger("transformers.modeling_utils")
+    hf_logging.disable_progress_bar()
+    target.addFilter(report)
+    try:
+        yield
+    finally:
+        target.removeFilter(report)
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
+
+
+def load_pretrained(
+    model_class: Any, name: str, *, what: str, unused_modules: Sequence[str] = (), **kwargs: Any
+) -> Any:
+    """``model_class.from_pretrained(name, **kwargs)``, quietly, refusing a checkpoint that lacks needed weights.
+
+    Checkpoint weights the model does not use (the heads of the class it was saved as, e.g. ESM-2's ``lm_head``,
+    ProstT5's decoder) are logged at debug level. A weight the model needs but the checkpoint lacks would be left
+    random, so it is a :class:`DataError`, except under ``unused_modules`` (module prefixes such as ``pooler.`` or
+    ``contact_head.`` whose output the view never reads).
+    """
+    with quiet_transformers_loading():
+        model, info = model_class.from_pretrained(name, output_loading_info=True, **kwargs)
+    unexpected = sorted(info.get("unexpected_keys", ()))
+    missing = sorted(info.get("missing_keys", ()))
+    if unexpected:
+        log.debug("%s checkpoint %s: %d unused weight(s): %s", what, name, len(unexpected), ", ".join(unexpected))
+    needed = [k for k in missing if not k.startswith(tuple(unused_modules))]
+    if len(needed) < len(missing):
+        log.debug("%s checkpoint %s: no weights for unused modules %s", what, name, sorted(set(missing) - set(needed)))
+    if needed:
+        raise DataError(f"{what} checkpoint {name} lacks {len(needed)} weight(s) the model needs, e.g. {needed[0]}")
+    return model
+
+
 def load_hub_or_local(
     load: Callable[..., Any],
     model: str,
@@ -262,6 +328,8 @@ def load_hub_or_local(
         raise DataError(missing_model_message(what, model))
     try:
         obj = load(target, local_files_only=local_only or local is not None, revision=None if local else revision)
+    except DataError:
+        raise
     except Exception as err:  # transformers/safetensors raise many types (SafetensorError, HFValidationError...)
         if isinstance(err, (KeyboardInterrupt, MemoryError)):
             raise
@@ -278,6 +346,6 @@ def load_hub_or_local(
 
 __all__ = [
     "ModelSource", "Progress", "cached_revision", "clean_protein", "hub_offline", "is_out_of_memory", "length_batches",
-    "load_hub_or_local", "looks_like_path", "missing_model_message", "resolve_dtype", "resolve_local_model",
-    "run_batched", "weights_sha256",
+    "load_hub_or_local", "load_pretrained", "looks_like_path", "missing_model_message", "quiet_transformers_loading",
+    "resolve_dtype", "resolve_local_model", "run_batched", "weights_sha256",
 ]

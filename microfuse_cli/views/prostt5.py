@@ -3,8 +3,13 @@
 Recipe (as the ProstT5 model card describes it for amino-acid input): residues upper-cased, the rare amino acids
 U, Z, O and B mapped to X, residues separated by spaces and the sequence prefixed with ``<AA2fold>``; the T5 encoder
 runs on the tokenised batch and a protein's vector is the mean of its residue positions only (the ``<AA2fold>``
-prefix, the closing ``</s>`` and padding are left out). Half precision on GPU (bfloat16 where the GPU supports it,
-else float16), float32 on CPU.
+prefix, the closing ``</s>`` and padding are left out). Precision as on the card: float16 on GPU (``model.half()``, as
+in the ProstT5 repository's ``scripts/embed.py``), float32 on CPU; ``dtype="bfloat16"`` is an option (same range
+as float32, 3 fewer mantissa bits than float16, so a larger error against float32).
+
+Proven against the card: ``tests/test_views_foundation.py`` compares with vectors that the card's code
+(``T5Tokenizer`` + ``T5EncoderModel`` under transformers 4.57) gave on a tiny T5 with ProstT5's SentencePiece
+vocabulary (``benchmarks/bacformer_reference.py``).
 
 Loading, batching and the compute dtype are shared with the Bacformer view (``views/hf.py``). Heavy imports
 (torch, transformers) happen inside functions so that importing this module is cheap.
@@ -24,6 +29,7 @@ from .hf import (
     Progress,
     clean_protein,
     load_hub_or_local,
+    load_pretrained,
     resolve_dtype,
     run_batched,
     weights_sha256,
@@ -36,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: Model id of the published ProstT5 checkpoint on the Hugging Face hub.
 PROSTT5_MODEL = "Rostlab/ProstT5"
+#: Precision on GPU when none is given: the model card's ``model.half()``.
+GPU_DTYPE = "float16"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -50,8 +58,8 @@ class ProstT5Embedder:
         model: hub id (default ``Rostlab/ProstT5``) or a local folder holding ``config.json``, the weights and the
             T5 tokenizer files (``spiece.model`` or ``tokenizer.json``).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (``runtime.resolve_device``).
-        dtype: compute dtype (``float32``, ``float16``, ``bfloat16``); None picks bfloat16/float16 on GPU and
-            float32 on CPU.
+        dtype: compute dtype (``float32``, ``float16``, ``bfloat16``); None picks float16 on GPU (the model card)
+            and float32 on CPU.
         max_batch_residues: padded residues per batch (``batch size * longest protein``); a longer protein runs alone.
         offline: never try the network (also implied by ``HF_HUB_OFFLINE=1``).
         revision: hub revision (branch, tag or commit) when ``model`` is a hub id.
@@ -80,7 +88,7 @@ class ProstT5Embedder:
         if max_batch_residues < 1:
             raise UsageError(f"max_batch_residues must be >= 1 (got {max_batch_residues})")
         self.device = torch_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
+        self.dtype = resolve_dtype(dtype, self.device, gpu_default=GPU_DTYPE)
         self.max_batch_residues = int(max_batch_residues)
         self._weights_sha256: str | None = None
 
@@ -92,7 +100,7 @@ class ProstT5Embedder:
             offline=offline,
         )
         encoder, _ = load_hub_or_local(
-            lambda name, **kw: T5EncoderModel.from_pretrained(name, dtype=self.dtype, **kw),
+            lambda name, **kw: load_pretrained(T5EncoderModel, name, what="ProstT5", dtype=self.dtype, **kw),
             model,
             what="ProstT5",
             revision=revision,
@@ -116,7 +124,7 @@ class ProstT5Embedder:
             raise UsageError(f"max_batch_residues must be >= 1 (got {max_batch_residues})")
         self = cls.__new__(cls)
         self.device = torch_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
+        self.dtype = resolve_dtype(dtype, self.device, gpu_default=GPU_DTYPE)
         self.max_batch_residues = int(max_batch_residues)
         self._weights_sha256 = None
         self.tokenizer = tokenizer
