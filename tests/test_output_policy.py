@@ -493,3 +493,18 @@ def test_raw_scaffold_groups_are_refused_when_names_collide(made):
         index.search(va[:2], ia.scaffold[:2], 1)
     result = index.search(va[:2], index.query_groups(ia)[:2], 1)
     assert (result.target[:, 0] == [len(va), len(va) + 1]).all()  # each finds its copy in genome b
+
+
+def test_library_module_warnings_reach_stderr_as_one_line(tmp_path):
+    """Modules that log under their own name (microfuse_cli.retrieve, microfuse_cli.views.*) print through the
+    CLI's handler: 'warning: ...', never Python's bare last-resort output."""
+    import logging
+
+    from microfuse_cli.cli._common import Run, setup_logging
+
+    setup_logging(Run(verbosity=1))
+    logger = logging.getLogger("microfuse_cli.retrieve")
+    assert logger.getEffectiveLevel() == logging.DEBUG
+    handler = logging.getLogger("microfuse_cli").handlers[0]
+    record = logger.makeRecord(logger.name, logging.WARNING, __file__, 1, "no neighbours outside %s", ("sc1",), None)
+    assert handler.format(record) == "warning: no neighbours outside sc1"

@@ -68,7 +68,7 @@ def setup_logging(run: Run) -> None:
     level = logging.WARNING if run.quiet else logging.DEBUG if run.verbosity > 0 or run.debug else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter())
-    for name in ("microfuse", "py.warnings"):
+    for name in ("microfuse", "microfuse_cli", "py.warnings"):  # library modules log as microfuse_cli.*
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level)
