@@ -20,7 +20,7 @@ import numpy as np
 from . import __version__
 from .calibration import SpacerModel, _transform
 from .figures import ScoredGenome, draw_regions, gene_label, operon_region, region_view
-from .genome import Genome
+from .records import Genome
 from .score import Operon, Scores
 
 #: Region figures of each kind (largest operons, least certain calls); flank around each, bp.

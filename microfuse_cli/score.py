@@ -15,7 +15,7 @@ import numpy as np
 
 from . import __version__
 from .errors import DataError, UsageError
-from .genome import Genome
+from .records import Genome
 from .io import write_tsv
 from .pairs import GenePair, pair_header, pair_rows
 
@@ -104,6 +104,52 @@ def default_threshold(model) -> float:
     """The probability a model calls an operon pair at: 0.5 under a per-genome decision rule (the cut-off in bp is
     the genome's own), else the threshold chosen on validation."""
     return 0.5 if getattr(model, "decision", None) is not None else float(model.threshold)
+
+
+def view_config(model, *, device: str = "auto", offline: bool = False):
+    """The embed.ViewConfig that computes the views ``model`` was trained on."""
+    from .embed import ViewConfig
+
+    views = model_views(model)
+    features = model_context_features(model)
+    return ViewConfig.parse(views.get("protein", "builtin"), views.get("context", "builtin"), device=device,
+                            offline=offline, context_features=tuple(features) if features else None)
+
+
+def score_genome(genome: Genome, model=None, *, pairs: Sequence[GenePair] | None = None, embeddings=None,
+                 groups: dict[str, str] | None = None, threshold: float | None = None, fused: bool = False,
+                 threads: int = 1, device: str = "auto", offline: bool = False, stage=None) -> Scores:
+    """Score ``pairs`` of ``genome`` (default: every adjacent pair) with ``model`` (from ``load_model``; default:
+    the packaged model): views -> fusion head -> each genome's spacer calibration.
+
+    ``embeddings`` (embed.Embeddings of this genome) skips computing the views. ``groups`` (scaffold -> bin, as
+    calibration.read_groups gives) calibrates each bin of a metagenome on its own spacers. ``stage(description,
+    total) -> advance(n)`` reports progress of the view computation.
+    """
+    from .pairs import adjacent_pairs
+
+    model = load_model(None) if model is None else model
+    pairs = adjacent_pairs(genome) if pairs is None else list(pairs)
+    if embeddings is None:
+        from .embed import compute_embeddings
+
+        embeddings = compute_embeddings(genome, pairs, view_config(model, device=device, offline=offline),
+                                        threads=threads, stage=stage, groups=groups)
+    else:
+        embeddings.check_genes(genome.genes)
+    return score_pairs(model, embeddings, pairs, threshold=threshold, fused=fused,
+                       spacer_models=genome_spacer_models(model, genome, groups), groups=groups)
+
+
+def genome_spacer_models(model, genome: Genome, groups: dict[str, str] | None = None) -> dict | None:
+    """The spacer calibration of each genome (``groups`` bin) on all its adjacent pairs, whichever are scored
+    (None for a model without a per-genome rule)."""
+    if getattr(model, "decision", None) is None:
+        return None
+    from .calibration import calibrate_by_group
+    from .pairs import adjacent_pairs
+
+    return calibrate_by_group(adjacent_pairs(genome), [], groups)[1]
 
 
 def score_pairs(model, embeddings, pairs: Sequence[GenePair], *, threshold: float | None = None,

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from . import cli
-from ._common import common_options, log, output_option, stdin_as_file
-from .pairs import bins_option, genome_options, load_bins, load_genome, pair_selection_options, select_pairs
+from ._common import bins_option, common_options, genome_options, load_bins, load_genome, log, output_option, \
+    pair_selection_options, stage_progress, stdin_as_file
 
 
 @cli.command(epilog="""\b
@@ -123,12 +123,12 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
            pending_model, start_loading, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name,
            device, offline, run, explain=False, reference=None, bins=None, annotate=None, report=None,
            model_name="default"):
-    from ..embed import Embeddings, ViewConfig, compute_embeddings
+    from ..embed import Embeddings
     from ..errors import UsageError
     from ..genome import sniff_format
     from ..io import atomic_output, read_text
-    from ..pairs import genome_from_table, read_pairs
-    from ..score import call_operons, header_comments, model_context_features, model_views, score_pairs, write_fused, \
+    from ..pairs import genome_from_table, read_pairs, select_pairs
+    from ..score import call_operons, genome_spacer_models, header_comments, score_genome, score_pairs, write_fused, \
         write_operons_gff, write_operons_tsv, write_scores
 
     text = read_text(input)
@@ -146,36 +146,21 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
         genome = genome_from_table(table, None, fasta, Path(input).name)
         pairs = table.pairs
         groups = load_bins(bins, genome)
-        emb = Embeddings.load(embeddings)
-        model = pending_model.result()
+        model = pending_model.result()  # the table's genome holds only its pairs' genes, whose proteins may be unknown
+        scores = score_pairs(model, Embeddings.load(embeddings), pairs, threshold=threshold, fused=fused is not None,
+                             spacer_models=genome_spacer_models(model, genome, groups), groups=groups)
     else:
         genome = load_genome(run, input, fasta, mode, genetic_code, circular, on_gene_calling=start_loading.set,
                              text=text)  # read once: a large gzipped assembly costs seconds to decompress
         start_loading.set()
-        pairs = select_pairs(run, genome, pair_list, operons, labels, label_rule, split, seed)
+        pairs = select_pairs(genome, pair_list=pair_list, operons=operons, labels=labels, label_rule=label_rule,
+                             split=split, seed=seed)
         groups = load_bins(bins, genome)
-        model = pending_model.result()
-        if embeddings is not None:
-            emb = Embeddings.load(embeddings)
-            emb.check_genes(genome.genes)
-        else:
-            views = model_views(model)
-            features = model_context_features(model)
-            config = ViewConfig.parse(views.get("protein", "builtin"), views.get("context", "builtin"),
-                                      device=device, offline=offline,
-                                      context_features=tuple(features) if features else None)
-            from .embed import stage_progress
-
-            emb = compute_embeddings(genome, pairs, config, threads=run.threads, stage=stage_progress(run),
-                                     groups=groups)
-    spacer_models = None
-    if getattr(model, "decision", None) is not None:  # calibrated on every adjacent pair, whichever are scored
-        from ..calibration import calibrate_by_group
-        from ..pairs import adjacent_pairs
-
-        _, spacer_models = calibrate_by_group(adjacent_pairs(genome), [], groups)
-    scores = score_pairs(model, emb, pairs, threshold=threshold, fused=fused is not None,
-                         spacer_models=spacer_models, groups=groups)
+        scores = score_genome(genome, pending_model.result(), pairs=pairs,
+                              embeddings=None if embeddings is None else Embeddings.load(embeddings), groups=groups,
+                              threshold=threshold, fused=fused is not None, threads=run.threads, device=device,
+                              offline=offline, stage=stage_progress(run))
+    model = pending_model.result()
     for calibrated in scores.calibration:
         log.info("calibrated %s", calibrated.describe())
     comments = header_comments(scores, model_name)
