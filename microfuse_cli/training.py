@@ -1,12 +1,8 @@
-"""Training, prediction and the on-disk model format (docs/method.md, "Training protocol").
+"""Training and prediction with torch (docs/method.md, "Training protocol").
 
-A trained model is a directory with two files, written atomically:
-
-* ``model.safetensors``: every tensor (weights and the standardisation buffers); never pickle.
-* ``config.json``: ``format``/``format_version``, the architecture (``model``) and training (``train``) configs, the
-  decision ``threshold`` chosen on validation, a description of the ``standardisation``, the per-epoch ``history``,
-  validation ``metrics`` and the caller's ``extra`` metadata (view names, embedding manifest, ...). No timestamps, so
-  the same training run gives the same bytes.
+A trained model is a folder of ``model.safetensors`` + ``config.json`` written atomically (checkpoint.py: the format,
+and the input contract ``ModelInputs`` a model records: views, context columns, view widths). No timestamps, so the
+same training run gives the same bytes. ``load_training_data`` gathers labelled pairs tables and their embeddings.
 
 Two model kinds share the format: ``TrainedModel`` (fusion head or its baselines) and ``DistanceBaseline``
 (``arch = "distance"``, the classic intergenic-distance logistic regression). ``load_model`` opens either.
@@ -16,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -28,10 +23,11 @@ import torch
 
 from . import __version__
 from .calibration import DecisionRule
+from .checkpoint import CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, Checkpoint, ModelInputs, read_model_dir, \
+    write_model_dir
 from .errors import DataError, UsageError
-from .io import atomic_directory
 from .metrics import EXPERTS, auroc, auprc, binary_metrics, choose_threshold, router_weight_means
-from .fusion import CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, Prediction, read_model_dir
+from .fusion import Prediction
 from .model import FusionConfig, FusionModel, total_loss
 from .runtime import torch_device as _resolve_device
 
@@ -206,20 +202,22 @@ def _jsonable(value: Any) -> Any:
 
 
 def _write_model_dir(path, tensors: dict[str, torch.Tensor], config: dict[str, Any]) -> Path:
-    from safetensors.torch import save_file
+    return write_model_dir(path, {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, _jsonable(config))
 
-    text = json.dumps(_jsonable(config), indent=2, sort_keys=True, allow_nan=False) + "\n"
-    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    with atomic_directory(path) as tmp:
-        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
-        (tmp / CONFIG_FILE).write_text(text, encoding="utf-8")
-    return Path(path)
+
+def _tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {key: torch.from_numpy(np.array(array)) for key, array in arrays.items()}
 
 
 def _read_model_dir(path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Config and tensors of a model directory (``fusion.read_model_dir``, as torch tensors)."""
+    """Config and tensors of a model directory (``checkpoint.read_model_dir``, as torch tensors)."""
     config, arrays = read_model_dir(path)
-    return config, {key: torch.from_numpy(np.array(array)) for key, array in arrays.items()}
+    return config, _tensors(arrays)
+
+
+def _merged_extra(extra: dict, more: Optional[dict], inputs: Optional[ModelInputs]) -> dict:
+    """``extra`` updated with ``more``, then with the input contract ``inputs`` (views, columns, widths)."""
+    return {**extra, **(more or {}), **(inputs.to_extra() if inputs is not None else {})}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -268,6 +266,11 @@ class TrainedModel:
     def arch(self) -> str:
         return self.model_config.arch
 
+    @property
+    def inputs(self) -> ModelInputs:
+        """The views, context columns and view widths the model reads (kept in ``extra`` on disk)."""
+        return ModelInputs.from_extra(self.extra)
+
     def predict(
         self,
         x_protein: Optional[ArrayLike],
@@ -298,9 +301,10 @@ class TrainedModel:
         )
 
     # ---------------------------------------------------------------------------------------------
-    def save(self, path, extra: Optional[dict] = None) -> Path:
-        """Write ``model.safetensors`` + ``config.json`` into directory ``path`` atomically (replacing it)."""
-        merged = {**self.extra, **(extra or {})}
+    def save(self, path, extra: Optional[dict] = None, inputs: Optional[ModelInputs] = None) -> Path:
+        """Write ``model.safetensors`` + ``config.json`` into directory ``path`` atomically (replacing it), with
+        ``extra`` metadata and the input contract ``inputs``."""
+        merged = _merged_extra(self.extra, extra, inputs)
         config = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -676,15 +680,19 @@ def learn_decision_rule(pair_paths):
     return learn_rule(genomes)
 
 
+def model_inputs(data) -> ModelInputs:
+    """The input contract of a model trained on ``data`` (load_training_data): views, context columns, widths."""
+    manifest = data["manifest"]
+    return ModelInputs.from_embeddings(manifest.get("views") or {}, manifest.get("dims") or {},
+                                       data["context_features"])
+
+
 def model_metadata(data) -> dict:
-    """What a trained model records of its training data: views, input dims, context columns, pair counts."""
+    """What a trained model records of its training data besides its inputs: the embedding manifest, pair counts."""
     manifest = data["manifest"]
     return {
-        "views": manifest.get("views", {}),
-        "input_dims": manifest.get("dims") or {},
         "embedding_manifest": {k: v for k, v in manifest.items() if k not in ("files_sha256",)},
         "training_pairs": int(data["train"].sum()), "validation_pairs": int(data["val"].sum()),
-        "context_features": data["context_features"],
     }
 
 
@@ -800,7 +808,11 @@ class DistanceBaseline:
         z = (x - self.feature_mean) / self.feature_std
         return Prediction(probability=1.0 / (1.0 + np.exp(-(z @ self.weight + self.bias))))
 
-    def save(self, path, extra: Optional[dict] = None) -> Path:
+    @property
+    def inputs(self) -> ModelInputs:
+        return ModelInputs.from_extra(self.extra)
+
+    def save(self, path, extra: Optional[dict] = None, inputs: Optional[ModelInputs] = None) -> Path:
         """Same directory format as ``TrainedModel.save`` with ``model.arch = "distance"``."""
         tensors = {
             "weight": torch.as_tensor(np.asarray(self.weight, dtype=np.float64)),
@@ -818,7 +830,7 @@ class DistanceBaseline:
             "standardisation": {"computed_on": "training split", "tensors": ["feature_mean", "feature_std"]},
             "history": self.history,
             "metrics": self.metrics,
-            "extra": {**self.extra, **(extra or {})},
+            "extra": _merged_extra(self.extra, extra, inputs),
             "decision": None,
         }
         return _write_model_dir(path, tensors, config)
@@ -866,6 +878,11 @@ def load_model(path, device: str = "cpu") -> Union[TrainedModel, DistanceBaselin
     return TrainedModel._from_parts(Path(path), config, tensors, device)
 
 
+def distance_model(checkpoint: Checkpoint) -> DistanceBaseline:
+    """The distance baseline of a model folder already read (checkpoint.read_checkpoint)."""
+    return DistanceBaseline._from_parts(checkpoint.folder, checkpoint.config, _tensors(checkpoint.arrays))
+
+
 __all__ = [
     "CONFIG_FILE",
     "WEIGHTS_FILE",
@@ -874,9 +891,11 @@ __all__ = [
     "SeedRuns",
     "TrainConfig",
     "TrainedModel",
+    "distance_model",
     "learn_decision_rule",
     "load_model",
     "load_training_data",
+    "model_inputs",
     "model_metadata",
     "resolve_context_features",
     "train",

@@ -58,8 +58,8 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     from ..embed import resolve_device
     from ..model import FusionConfig
     from ..io import Output, check_outputs
-    from ..training import DistanceBaseline, TrainConfig, learn_decision_rule, load_training_data, model_metadata, \
-        train_seeds
+    from ..training import DistanceBaseline, TrainConfig, learn_decision_rule, load_training_data, model_inputs, \
+        model_metadata, train_seeds
 
     check_outputs([*pairs_tables, *embedding_dirs], [Output("-o", output, "microfuse-model")])
     torch.set_num_threads(max(1, run.threads or torch.get_num_threads()))
@@ -69,7 +69,7 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
              data["val"].sum(), data["test"].sum(), data["x_protein"].shape[1], data["x_context"].shape[1])
     if arch == "distance":
         model = DistanceBaseline.fit(data["distance"], data["y"], data["train"], data["val"], data["opposite"])
-        model.save(output, extra=meta)
+        model.save(output, extra=meta, inputs=model_inputs(data))
         log.info("distance baseline written to %s (threshold %.3f)", output, model.threshold)
         return
     config = FusionConfig(arch=arch) if ablation == "none" else FusionConfig.ablation(ablation, arch=arch)
@@ -91,7 +91,7 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
                  model.decision.slope)
     summary = {k: (runs.mean[k], runs.std[k]) for k in runs.mean}
     meta["seeds"] = {"seeds": runs.seeds, "per_seed": runs.per_seed, "mean": runs.mean, "std": runs.std}
-    model.save(output, extra=meta)
+    model.save(output, extra=meta, inputs=model_inputs(data))
     auroc = summary.get("auroc", (float("nan"), 0.0))
     log.info("validation AUROC %.4f +/- %.4f over %d seed(s); kept seed %d (epoch %s), threshold %.3f -> %s",
              auroc[0], auroc[1], len(runs.seeds), runs.seeds[best], model.metrics.get("best_epoch"),
