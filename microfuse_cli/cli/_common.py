@@ -278,22 +278,53 @@ def _check_fractions(ctx, param, value):
     return value
 
 
+@dataclass(frozen=True)
+class PairSelection:
+    """--pairs, --labels, --operons, --label-rule, --split and --seed: which pairs a command works on."""
+
+    pair_list: str | None = None
+    operons: str | None = None
+    labels: str | None = None
+    label_rule: str | None = None
+    split: str | None = None
+    seed: int = 0
+
+    @property
+    def inputs(self) -> list[str | None]:
+        return [self.pair_list, self.operons, self.labels]
+
+    def select(self, genome):
+        """pairs.select_pairs with these options."""
+        from ..pairs import select_pairs
+
+        return select_pairs(genome, pair_list=self.pair_list, operons=self.operons, labels=self.labels,
+                            label_rule=self.label_rule, split=self.split, seed=self.seed)
+
+
 def pair_selection_options(func):
-    func = click.option("--seed", type=int, default=0, show_default=True, help="Seed for --split.")(func)
-    func = click.option("--split", metavar="TRAIN,VAL,TEST", default=None, callback=_check_fractions,
-                        help="Add a split column with these fractions (whole scaffolds, or blocks of 50 "
-                             "consecutive pairs on a long scaffold, go to one split).")(func)
-    func = click.option("--label-rule", type=click.Choice(["og"]), default=None,
-                        help="og: OG-Operon100K-style labels from spacer and strand alone: positive = same strand "
-                             "and -20..40 bp apart, negative = opposite strands or >= 600 bp apart, else unlabelled.")(func)
-    func = click.option("--labels", type=click.Path(dir_okay=False), default=None,
-                        help="Pairs with a third label column (CSV/TSV: name_1,name_2,label).")(func)
-    func = click.option("--operons", type=click.Path(dir_okay=False), default=None,
-                        help="Known operons (ODB table, RegulonDB OperonSet/TUSet, or operon_id<TAB>gene,gene): "
-                             "label 1 inside one unit, 0 at a known boundary.")(func)
-    func = click.option("--pairs", "pair_list", type=click.Path(dir_okay=False), default=None,
-                        help="Only these pairs: a two-column CSV/TSV of gene ids (locus_tag, old_locus_tag, Name or ID).")(func)
-    return func
+    """The pair selection options, folded into a ``selection: PairSelection`` argument."""
+
+    @functools.wraps(func)
+    def wrapper(*args, pair_list, operons, labels, label_rule, split, seed, **kwargs):
+        return func(*args, selection=PairSelection(pair_list, operons, labels, label_rule, split, seed), **kwargs)
+
+    wrapper = click.option("--seed", type=int, default=0, show_default=True, help="Seed for --split.")(wrapper)
+    wrapper = click.option("--split", metavar="TRAIN,VAL,TEST", default=None, callback=_check_fractions,
+                           help="Add a split column with these fractions (whole scaffolds, or blocks of 50 "
+                                "consecutive pairs on a long scaffold, go to one split).")(wrapper)
+    wrapper = click.option("--label-rule", type=click.Choice(["og"]), default=None,
+                           help="og: OG-Operon100K-style labels from spacer and strand alone: positive = same strand "
+                                "and -20..40 bp apart, negative = opposite strands or >= 600 bp apart, else "
+                                "unlabelled.")(wrapper)
+    wrapper = click.option("--labels", type=click.Path(dir_okay=False), default=None,
+                           help="Pairs with a third label column (CSV/TSV: name_1,name_2,label).")(wrapper)
+    wrapper = click.option("--operons", type=click.Path(dir_okay=False), default=None,
+                           help="Known operons (ODB table, RegulonDB OperonSet/TUSet, or operon_id<TAB>gene,gene): "
+                                "label 1 inside one unit, 0 at a known boundary.")(wrapper)
+    wrapper = click.option("--pairs", "pair_list", type=click.Path(dir_okay=False), default=None,
+                           help="Only these pairs: a two-column CSV/TSV of gene ids (locus_tag, old_locus_tag, Name "
+                                "or ID).")(wrapper)
+    return wrapper
 
 
 def stage_progress(run):

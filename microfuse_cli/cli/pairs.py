@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from . import cli
-from ._common import common_options, genome_options, input_argument, load_genome, log, output_option, pair_selection_options, \
-    stdin_as_file
+from ._common import common_options, genome_options, input_argument, load_genome, log, output_option, \
+    pair_selection_options, stdin_as_file
 
 
 @cli.command(epilog="""\b
@@ -23,8 +23,7 @@ Examples:
 @click.option("--proteins", type=click.Path(dir_okay=False, allow_dash=False), default=None,
               help="Also write the proteins (FASTA, ids = gene ids).")
 @common_options
-def pairs(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed, output,
-          proteins, run):
+def pairs(input, fasta, mode, genetic_code, circular, selection, output, proteins, run):
     """Candidate gene pairs of a genome, one TSV row per pair.
 
     INPUT is a GFF3 (with ##FASTA or --fasta), a GenBank file or a bare nucleotide FASTA (genes are then called
@@ -33,13 +32,12 @@ def pairs(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
     Coordinates are 1-based inclusive; distance is the spacer in bp (negative = overlap).
     """
     from ..io import Output, atomic_output, check_outputs
-    from ..pairs import select_pairs, write_pairs
+    from ..pairs import write_pairs
 
-    check_outputs([input, fasta, pair_list, operons, labels], [Output("-o", output), Output("--proteins", proteins)])
+    check_outputs([input, fasta, *selection.inputs], [Output("-o", output), Output("--proteins", proteins)])
     with stdin_as_file(input) as readable:  # messages name it "stdin"
         genome = load_genome(run, readable, fasta, mode, genetic_code, circular)
-    selected = select_pairs(genome, pair_list=pair_list, operons=operons, labels=labels, label_rule=label_rule,
-                            split=split, seed=seed)
+    selected = selection.select(genome)
     if proteins:
         write_proteins(genome, proteins)
     with atomic_output(output) as handle:

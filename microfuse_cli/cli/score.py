@@ -53,9 +53,9 @@ Examples:
                    "implies --explain.")
 @bins_option
 @common_options
-def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
-          model_dir, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline,
-          explain, reference_dir, bins, run, annotate=None, report=None):
+def score(input, fasta, mode, genetic_code, circular, selection, model_dir, embeddings, output, threshold, operons_gff,
+          operons_tsv, fused, genome_name, device, offline, explain, reference_dir, bins, run, annotate=None,
+          report=None):
     """Probability that each adjacent gene pair of INPUT shares an operon, and the operons they form.
 
     INPUT is anything `microfuse pairs` reads (GFF3, GenBank, bare FASTA) or a pairs TSV with --embeddings.
@@ -68,7 +68,7 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
     from ..score import load_model
 
     check_device(device)
-    check_score_outputs(input, fasta, pair_list, operons, labels, bins, model_dir, embeddings, reference_dir, output,
+    check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, reference_dir, output,
                         operons_gff, operons_tsv, fused, extra_outputs={"--annotate": annotate, "--report": report})
     if report is not None:
         from ..figures import require_plotting
@@ -95,16 +95,16 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
     with ThreadPoolExecutor(1) as pool, stdin_as_file(input) as input:
         model = pool.submit(load)
         try:
-            _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
-                   model, start_loading, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name,
-                   device, offline, run, explain=explain, reference=reference, bins=bins, annotate=annotate,
-                   report=report, model_name="default" if model_dir is None else Path(model_dir).name)
+            _score(input, fasta, mode, genetic_code, circular, selection, model, start_loading, embeddings, output,
+                   threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=explain,
+                   reference=reference, bins=bins, annotate=annotate, report=report,
+                   model_name="default" if model_dir is None else Path(model_dir).name)
         finally:
             start_loading.set()  # never leave the loader waiting (an error before gene calling)
 
 
-def check_score_outputs(input, fasta, pair_list, operons, labels, bins, model_dir, embeddings, reference_dir,
-                        output, operons_gff, operons_tsv, fused, extra_outputs=None):
+def check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, reference_dir, output, operons_gff,
+                        operons_tsv, fused, extra_outputs=None):
     """Every output checked against the inputs and each other before any work (io.check_outputs)."""
     from ..errors import UsageError
     from ..io import Output, check_outputs
@@ -114,20 +114,19 @@ def check_score_outputs(input, fasta, pair_list, operons, labels, bins, model_di
         if not fused.endswith(".npy"):
             raise UsageError(f"--fused takes a .npy path, not {fused}")
         fused_outputs = [Output("--fused", fused), Output("--fused", str(Path(fused).with_suffix(".ids.tsv")))]
-    check_outputs([input, fasta, pair_list, operons, labels, bins, model_dir, embeddings, reference_dir],
+    check_outputs([input, fasta, *selection.inputs, bins, model_dir, embeddings, reference_dir],
                   [Output("-o", output), Output("--operons-gff", operons_gff), Output("--operons-tsv", operons_tsv),
                    *fused_outputs, *(Output(k, v) for k, v in (extra_outputs or {}).items())])
 
 
-def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
-           pending_model, start_loading, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name,
-           device, offline, run, explain=False, reference=None, bins=None, annotate=None, report=None,
-           model_name="default"):
+def _score(input, fasta, mode, genetic_code, circular, selection, pending_model, start_loading, embeddings, output,
+           threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=False, reference=None,
+           bins=None, annotate=None, report=None, model_name="default"):
     from ..embed import Embeddings
     from ..errors import UsageError
     from ..genome import sniff_format
     from ..io import atomic_output, read_text
-    from ..pairs import genome_from_table, read_pairs, select_pairs
+    from ..pairs import genome_from_table, read_pairs
     from ..score import call_operons, genome_spacer_models, header_comments, score_genome, score_pairs, write_fused, \
         write_operons_gff, write_operons_tsv, write_scores
 
@@ -153,8 +152,7 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
         genome = load_genome(run, input, fasta, mode, genetic_code, circular, on_gene_calling=start_loading.set,
                              text=text)  # read once: a large gzipped assembly costs seconds to decompress
         start_loading.set()
-        pairs = select_pairs(genome, pair_list=pair_list, operons=operons, labels=labels, label_rule=label_rule,
-                             split=split, seed=seed)
+        pairs = selection.select(genome)
         groups = load_bins(bins, genome)
         scores = score_genome(genome, pending_model.result(), pairs=pairs,
                               embeddings=None if embeddings is None else Embeddings.load(embeddings), groups=groups,
