@@ -626,7 +626,38 @@ def resolve_context_features(spec: str, emb) -> list[str] | None:
     return chosen
 
 
-def load_training_data(pair_paths, embedding_dirs, val_fraction, seed, context_spec="all"):
+@dataclass(frozen=True)
+class TrainingData:
+    """Labelled pairs of one or more genomes, row-aligned: their pair views, labels, split masks, spacers and
+    strands, and the embedding manifest (of the first folder; all hold the same views)."""
+
+    x_protein: np.ndarray
+    x_context: np.ndarray
+    y: np.ndarray
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    distance: np.ndarray
+    opposite: np.ndarray
+    pairs: list
+    manifest: dict
+    context_features: Optional[list[str]]
+
+    @property
+    def inputs(self) -> ModelInputs:
+        """The input contract of a model trained on these pairs: views, context columns, view widths."""
+        return ModelInputs.from_embeddings(self.manifest.get("views") or {}, self.manifest.get("dims") or {},
+                                           self.context_features)
+
+    def metadata(self) -> dict:
+        """What a model records of its training data besides its inputs: the embedding manifest, pair counts."""
+        return {
+            "embedding_manifest": {k: v for k, v in self.manifest.items() if k not in ("files_sha256",)},
+            "training_pairs": int(self.train.sum()), "validation_pairs": int(self.val.sum()),
+        }
+
+
+def load_training_data(pair_paths, embedding_dirs, val_fraction, seed, context_spec="all") -> TrainingData:
     """Concatenate labelled pairs of one or more genomes with their pair views and splits."""
     from .embed import Embeddings
     from .pairs import assign_splits, read_pairs
@@ -656,12 +687,9 @@ def load_training_data(pair_paths, embedding_dirs, val_fraction, seed, context_s
     if len(views) > 1:
         raise DataError(f"the embedding folders hold different views: {sorted(views)}")
     split = np.concatenate(splits)
-    return {
-        "x_protein": np.concatenate(xs_p), "x_context": np.concatenate(xs_c), "y": np.concatenate(ys),
-        "train": split == "train", "val": split == "val", "test": split == "test",
-        "distance": np.concatenate(distances), "opposite": np.concatenate(opposite), "pairs": all_pairs,
-        "manifest": manifests[0], "context_features": features,
-    }
+    return TrainingData(np.concatenate(xs_p), np.concatenate(xs_c), np.concatenate(ys), split == "train",
+                        split == "val", split == "test", np.concatenate(distances), np.concatenate(opposite),
+                        all_pairs, manifests[0], features)
 
 
 def learn_decision_rule(pair_paths):
@@ -678,22 +706,6 @@ def learn_decision_rule(pair_paths):
                                        np.array([p.same_strand for p in labelled]),
                                        np.array([p.label for p in labelled])))
     return learn_rule(genomes)
-
-
-def model_inputs(data) -> ModelInputs:
-    """The input contract of a model trained on ``data`` (load_training_data): views, context columns, widths."""
-    manifest = data["manifest"]
-    return ModelInputs.from_embeddings(manifest.get("views") or {}, manifest.get("dims") or {},
-                                       data["context_features"])
-
-
-def model_metadata(data) -> dict:
-    """What a trained model records of its training data besides its inputs: the embedding manifest, pair counts."""
-    manifest = data["manifest"]
-    return {
-        "embedding_manifest": {k: v for k, v in manifest.items() if k not in ("files_sha256",)},
-        "training_pairs": int(data["train"].sum()), "validation_pairs": int(data["val"].sum()),
-    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -891,12 +903,11 @@ __all__ = [
     "SeedRuns",
     "TrainConfig",
     "TrainedModel",
+    "TrainingData",
     "distance_model",
     "learn_decision_rule",
     "load_model",
     "load_training_data",
-    "model_inputs",
-    "model_metadata",
     "resolve_context_features",
     "train",
     "train_seeds",

@@ -58,18 +58,17 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     from ..embed import resolve_device
     from ..model import FusionConfig
     from ..io import Output, check_outputs
-    from ..training import DistanceBaseline, TrainConfig, learn_decision_rule, load_training_data, model_inputs, \
-        model_metadata, train_seeds
+    from ..training import DistanceBaseline, TrainConfig, learn_decision_rule, load_training_data, train_seeds
 
     check_outputs([*pairs_tables, *embedding_dirs], [Output("-o", output, "microfuse-model")])
     torch.set_num_threads(max(1, run.threads or torch.get_num_threads()))
     data = load_training_data(pairs_tables, embedding_dirs, val_fraction, seed, context_features)
-    meta = model_metadata(data)
-    log.info("%d training, %d validation pairs (%d test held out); protein %d-d, context %d-d", data["train"].sum(),
-             data["val"].sum(), data["test"].sum(), data["x_protein"].shape[1], data["x_context"].shape[1])
+    meta = data.metadata()
+    log.info("%d training, %d validation pairs (%d test held out); protein %d-d, context %d-d", data.train.sum(),
+             data.val.sum(), data.test.sum(), data.x_protein.shape[1], data.x_context.shape[1])
     if arch == "distance":
-        model = DistanceBaseline.fit(data["distance"], data["y"], data["train"], data["val"], data["opposite"])
-        model.save(output, extra=meta, inputs=model_inputs(data))
+        model = DistanceBaseline.fit(data.distance, data.y, data.train, data.val, data.opposite)
+        model.save(output, extra=meta, inputs=data.inputs)
         log.info("distance baseline written to %s (threshold %.3f)", output, model.threshold)
         return
     config = FusionConfig(arch=arch) if ablation == "none" else FusionConfig.ablation(ablation, arch=arch)
@@ -81,7 +80,7 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
             log.debug("seed %s epoch %d: loss %.4f, val AUROC %.4f", info.get("seed", seed), info["epoch"],
                       info["train_loss"], info["val_auroc"])
 
-        runs = train_seeds(data["x_protein"], data["x_context"], data["y"], data["train"], data["val"], config,
+        runs = train_seeds(data.x_protein, data.x_context, data.y, data.train, data.val, config,
                            train_config, seeds=range(seed, seed + seeds), progress=progress)
     best = max(range(len(runs.models)), key=lambda i: runs.per_seed[i].get("auroc", 0.0))
     model = runs.models[best]
@@ -91,7 +90,7 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
                  model.decision.slope)
     summary = {k: (runs.mean[k], runs.std[k]) for k in runs.mean}
     meta["seeds"] = {"seeds": runs.seeds, "per_seed": runs.per_seed, "mean": runs.mean, "std": runs.std}
-    model.save(output, extra=meta, inputs=model_inputs(data))
+    model.save(output, extra=meta, inputs=data.inputs)
     auroc = summary.get("auroc", (float("nan"), 0.0))
     log.info("validation AUROC %.4f +/- %.4f over %d seed(s); kept seed %d (epoch %s), threshold %.3f -> %s",
              auroc[0], auroc[1], len(runs.seeds), runs.seeds[best], model.metrics.get("best_epoch"),
