@@ -33,17 +33,17 @@ import numpy as np
 def load_sets(data: Path):
     from microfuse_cli.embed import ViewConfig, compute_embeddings
     from microfuse_cli.genome import read_genome
-    from microfuse_cli.pairs import adjacent_pairs, assign_splits, label_with_operons, pairs_from_list, \
-        read_operon_table, read_pair_list
+    from microfuse_cli.pairs import select_pairs
 
     eco = data / "ecoli_k12_mg1655"
     genome = read_genome(eco / "GCF_000005845.2_ASM584v2_genomic.gff.gz", eco / "GCF_000005845.2_ASM584v2_genomic.fna.gz")
-    pairs, _ = label_with_operons(genome, adjacent_pairs(genome), read_operon_table(eco / "odb4_known_operons_ecoli.tsv"))
-    pairs = [p for p in assign_splits(pairs, (0.7, 0.15, 0.15), seed=0) if p.label is not None]
+    # as `microfuse pairs --operons ... --split 0.7,0.15,0.15` selects them
+    pairs = select_pairs(genome, operons=eco / "odb4_known_operons_ecoli.tsv", split="0.7,0.15,0.15", seed=0)
+    pairs = [p for p in pairs if p.label is not None]
     eco_emb = compute_embeddings(genome, pairs, ViewConfig(device="cpu"), threads=2)
     mpn = data / "mpneumoniae_m129"
     mgenome = read_genome(mpn / "GCF_000027345.1_ASM2734v1_genomic.gff.gz", mpn / "GCF_000027345.1_ASM2734v1_genomic.fna.gz")
-    mpairs = pairs_from_list(mgenome, read_pair_list(mpn / "labelled_pairs_mpneumoniae.csv")).pairs
+    mpairs = select_pairs(mgenome, labels=mpn / "labelled_pairs_mpneumoniae.csv")
     mpn_emb = compute_embeddings(mgenome, mpairs, ViewConfig(device="cpu"), threads=2)
     return (pairs, eco_emb), (mpairs, mpn_emb)
 

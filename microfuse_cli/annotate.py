@@ -17,7 +17,7 @@ from typing import Sequence
 
 from . import __version__
 from .errors import DataError, UsageError
-from .genome import Genome
+from .records import Genome
 from .score import OPERON, Operon, _escape
 
 #: Output suffixes per input format: the annotation is written in the format it was read in, uncompressed.

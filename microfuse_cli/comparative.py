@@ -34,7 +34,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .errors import DataError, UsageError
-from .genome import Genome
+from .records import Genome
 from .io import PathLike, atomic_directory, sha256_file
 from .pairs import GenePair
 from .runtime import resolve_threads

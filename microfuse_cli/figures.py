@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import DataError, UsageError
 from .fusion import EXPERTS
-from .genome import Gene, Genome
+from .records import Gene, Genome
 from .pairs import GeneIndex, GenePair
 from .score import ROUTER_COLUMNS, Operon, Scores, call_operons
 

@@ -1,4 +1,4 @@
-"""The fusion head without torch: its configuration, its on-disk format and numpy inference.
+"""The fusion head without torch: its configuration and numpy inference (its file format: checkpoint.py).
 
 ``score`` applies a trained head to a genome's pairs; importing torch for that costs more CPU time (about 2.5 s)
 than calling the genes of E. coli, so inference here is numpy, reading the same ``model.safetensors`` +
@@ -13,26 +13,16 @@ masked out), the classifier. GELU is the exact erf form, as torch's default.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
+from .checkpoint import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, Checkpoint, ModelInputs, read_checkpoint, \
+    read_model_dir  # noqa: F401  (FORMAT_VERSION, read_model_dir: also imported from here)
 from .errors import DataError, UsageError
 
-FORMAT = "microfuse-model"
-#: 2: ``decision`` (a calibration.DecisionRule or null) joined the config; a version-1 model (the E. coli-only
-#: default of 0.1.0, whose threshold was one fixed probability) is refused rather than scored with another rule.
-FORMAT_VERSION = 2
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-CONFIG_KEYS = {
-    "format", "format_version", "microfuse_version", "model", "train", "threshold", "standardisation", "history",
-    "metrics", "extra", "decision",
-}
 #: LayerNorm's epsilon (torch's default, which ``model.FusionModel`` uses).
 LAYER_NORM_EPS = 1e-5
 
@@ -168,69 +158,6 @@ class Prediction:
     fused: Optional[np.ndarray] = None
 
 
-# --------------------------------------------------------------------------------------------------
-# the on-disk format
-
-
-def read_model_dir(path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Config and arrays of a model directory; anything unexpected raises a one-line ``DataError``.
-
-    The weights are read with ``safetensors`` (no pickle: opening an untrusted model runs no code).
-    """
-    folder = Path(path)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: not a model directory")
-    for name in (CONFIG_FILE, WEIGHTS_FILE):
-        if not (folder / name).is_file():
-            raise DataError(f"{folder}: not a microfuse model (missing {name})")
-    try:
-        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, OSError) as exc:
-        raise DataError(f"{folder / CONFIG_FILE}: not valid JSON ({type(exc).__name__})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise DataError(f"{folder / CONFIG_FILE}: not a microfuse model config")
-    if config.get("format_version") != FORMAT_VERSION:
-        raise DataError(
-            f"{folder / CONFIG_FILE}: model format version {config.get('format_version')!r} is not supported "
-            f"(this microfuse reads version {FORMAT_VERSION}; retrain it with `microfuse train`)"
-        )
-    if set(config) != CONFIG_KEYS:
-        missing = sorted(CONFIG_KEYS - set(config))
-        unknown = sorted(set(config) - CONFIG_KEYS)
-        raise DataError(f"{folder / CONFIG_FILE}: missing keys {missing} / unknown keys {unknown}")
-    if not isinstance(config["model"], dict) or "arch" not in config["model"]:
-        raise DataError(f"{folder / CONFIG_FILE}: no model architecture")
-    threshold = config["threshold"]
-    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not math.isfinite(threshold):
-        raise DataError(f"{folder / CONFIG_FILE}: invalid threshold {threshold!r}")
-    if not isinstance(config["extra"], dict) or not isinstance(config["metrics"], dict):
-        raise DataError(f"{folder / CONFIG_FILE}: 'extra' and 'metrics' must be JSON objects")
-    if not isinstance(config["history"], list):
-        raise DataError(f"{folder / CONFIG_FILE}: 'history' must be a list")
-    if config["decision"] is not None:
-        from .calibration import DecisionRule
-
-        try:
-            DecisionRule.from_dict(config["decision"])
-        except DataError as exc:
-            raise DataError(f"{folder / CONFIG_FILE}: {exc}") from None
-
-    from safetensors import safe_open
-
-    arrays: dict[str, np.ndarray] = {}
-    try:
-        with safe_open(str(folder / WEIGHTS_FILE), framework="np") as handle:
-            for key in handle.keys():
-                arrays[key] = handle.get_tensor(key)
-    except Exception as exc:  # safetensors raises its own SafetensorError, OSError, ValueError, ...
-        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise DataError(f"{folder / WEIGHTS_FILE}: not a valid safetensors file, truncated or corrupted ({reason})") from None
-    for key, array in arrays.items():
-        if array.dtype.kind == "f" and not bool(np.isfinite(array).all()):
-            raise DataError(f"{folder / WEIGHTS_FILE}: tensor {key!r} contains NaN or infinite values")
-    return config, arrays
-
-
 def parameter_shapes(config: FusionConfig) -> dict[str, tuple[int, ...]]:
     """Name and shape of every saved tensor of a fusion head with ``config`` (``FusionModel.state_dict()``)."""
     d = config.hidden
@@ -280,14 +207,17 @@ class FusionHead:
     Attributes:
         config: the architecture.
         threshold: decision threshold chosen on validation.
-        metrics, extra: as saved by ``training.TrainedModel`` (``extra`` holds the views and context columns).
+        metrics, extra: as saved by ``training.TrainedModel``.
+        inputs: the views, context columns and view widths the head reads (checkpoint.ModelInputs).
         decision: the per-genome decision rule (calibration.DecisionRule) or None (probabilities from the head,
             cut at ``threshold``).
     """
 
     def __init__(self, config: FusionConfig, weights: dict[str, np.ndarray], threshold: float,
-                 metrics: Optional[dict] = None, extra: Optional[dict] = None, decision=None) -> None:
+                 metrics: Optional[dict] = None, extra: Optional[dict] = None, decision=None,
+                 inputs: Optional[ModelInputs] = None) -> None:
         self.config = config
+        self.inputs = inputs or ModelInputs.from_extra(extra or {})
         self.decision = decision
         self.threshold = float(threshold)
         self.metrics = dict(metrics or {})
@@ -301,14 +231,18 @@ class FusionHead:
     @classmethod
     def load(cls, path) -> "FusionHead":
         """Open a model directory written by ``training.TrainedModel.save`` (not a distance baseline)."""
+        return cls.from_checkpoint(read_checkpoint(path))
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint) -> "FusionHead":
+        """The head of a model folder already read (checkpoint.read_checkpoint); its shapes checked."""
         import importlib
 
         # for _gelu: ~0.3 s, paid here, where `score` hides it behind pyrodigal
         importlib.import_module("scipy.special")
 
-        folder = Path(path)
-        config, arrays = read_model_dir(folder)
-        if config["model"].get("arch") == "distance":
+        folder, config, arrays = checkpoint.folder, checkpoint.config, checkpoint.arrays
+        if checkpoint.arch == "distance":
             raise DataError(f"{folder}: holds a distance baseline, not a fusion model")
         model_config = FusionConfig.from_dict(config["model"])  # validated: a bad value is a DataError
         if (model_config.uses_protein and model_config.protein_dim is None
@@ -330,7 +264,8 @@ class FusionHead:
             from .calibration import DecisionRule
 
             decision = DecisionRule.from_dict(config["decision"])
-        return cls(model_config, arrays, config["threshold"], config["metrics"], config["extra"], decision)
+        return cls(model_config, arrays, config["threshold"], config["metrics"], config["extra"], decision,
+                   checkpoint.inputs)
 
     def _linear(self, prefix: str, x: np.ndarray) -> np.ndarray:
         return x @ self._w[f"{prefix}.weight"].T + self._w[f"{prefix}.bias"]
@@ -416,5 +351,4 @@ class FusionHead:
         )
 
 
-__all__ = ["ABLATIONS", "ARCHS", "EXPERTS", "FusionConfig", "FusionHead", "Prediction", "parameter_shapes",
-           "read_model_dir"]
+__all__ = ["ABLATIONS", "ARCHS", "EXPERTS", "FusionConfig", "FusionHead", "Prediction", "parameter_shapes"]

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from .errors import DataError, UsageError
-from .genome import Gene, Scaffold, safe_id
+from .records import Gene, Scaffold, safe_id
 from .runtime import resolve_threads
 
 log = logging.getLogger("microfuse")

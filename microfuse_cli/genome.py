@@ -1,4 +1,4 @@
-"""Genomes and their protein-coding genes: the data model and the readers for GFF3, GenBank and FASTA.
+"""Reading genomes and their protein-coding genes from GFF3, GenBank and FASTA (the records: records.py).
 
 Coordinates are 1-based and inclusive throughout, as in GFF3. A bare FASTA assembly has no genes yet:
 ``genes.call_genes`` adds them with pyrodigal.
@@ -11,77 +11,17 @@ import logging
 import re
 import urllib.parse
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DataError, UsageError
 from .io import PathLike, read_text
+from .records import Gene, Genome, Scaffold, safe_id  # noqa: F401  (also imported from here)
 
 _NUCLEOTIDES = set("ACGTNRYKMSWBDHV")  # IUPAC DNA; lower case (soft-masked) is upper-cased first
 _NUCLEOTIDE_BYTES = "".join(sorted(_NUCLEOTIDES)).encode()
 _STOP_TRIM = re.compile(r"\*+$")
-#: Characters a gene id must not carry into the TSVs (columns, ``a|b`` pair ids, comma-joined operon members);
-#: a ``%`` that would read as an escape is encoded too, so the encoded form decodes back to the original.
-_UNSAFE_ID = re.compile(r"[\x00-\x1f\x7f,|]|%(?=[0-9A-Fa-f]{2})")
 log = logging.getLogger("microfuse")
-
-
-def safe_id(value: str) -> str:
-    """A gene id percent-encoded where it would break a TSV column, a pair id or an operon's member list."""
-    return _UNSAFE_ID.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), value)
-
-
-@dataclass(frozen=True)
-class Scaffold:
-    """One sequence record (chromosome, plasmid or contig). ``sequence`` is upper-case DNA or ``None``."""
-
-    id: str
-    length: int
-    sequence: str | None = None
-    circular: bool = False
-
-
-@dataclass(frozen=True)
-class Gene:
-    """A protein-coding gene. ``start <= end`` (1-based, inclusive); ``strand`` is +1 or -1."""
-
-    id: str
-    scaffold: str
-    start: int
-    end: int
-    strand: int
-    protein: str = ""
-    aliases: tuple[str, ...] = ()
-    genetic_code: int = 11
-    partial: bool = False
-
-    @property
-    def length(self) -> int:
-        return self.end - self.start + 1
-
-
-@dataclass
-class Genome:
-    """Scaffolds in file order and their genes sorted by (scaffold order, start)."""
-
-    name: str
-    scaffolds: dict[str, Scaffold]
-    genes: list[Gene] = field(default_factory=list)
-    gene_source: str = "annotation"
-
-    def genes_by_scaffold(self) -> dict[str, list[Gene]]:
-        grouped: dict[str, list[Gene]] = {sid: [] for sid in self.scaffolds}
-        for gene in self.genes:
-            grouped[gene.scaffold].append(gene)
-        return grouped
-
-    def sort_genes(self) -> None:
-        order = {sid: i for i, sid in enumerate(self.scaffolds)}
-        self.genes.sort(key=lambda g: (order[g.scaffold], g.start, g.end, g.id))
-
-    @property
-    def has_sequence(self) -> bool:
-        return all(s.sequence is not None for s in self.scaffolds.values())
 
 
 # ------------------------------------------------------------------------------------------------ format

@@ -9,14 +9,17 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import logging
 import random
 import re
 from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 from .errors import DataError, UsageError
-from .genome import Gene, Genome
+from .records import Gene, Genome
 from .io import PathLike, read_text
+
+log = logging.getLogger("microfuse")
 
 PAIR_COLUMNS = [
     "pair_id", "scaffold", "gene_a", "gene_b", "start_a", "end_a", "strand_a", "start_b", "end_b", "strand_b",
@@ -358,6 +361,44 @@ def assign_splits(
         for i in unit:
             split_of[i] = names[k]
     return [replace(p, split=split_of[i]) for i, p in enumerate(pairs)]
+
+
+def select_pairs(genome: Genome, *, pair_list: PathLike | None = None, operons: PathLike | None = None,
+                 labels: PathLike | None = None, label_rule: str | None = None, split: str | None = None,
+                 seed: int = 0) -> list[GenePair]:
+    """The pairs `pairs`, `embed` and `score` work on: every adjacent pair, or those listed (``pair_list``, or
+    ``labels`` with a label column), labelled from known ``operons`` or by ``label_rule`` ("og"), and split into
+    train/val/test at ``split`` ("TRAIN,VAL,TEST" fractions)."""
+    if pair_list and labels:
+        raise UsageError("--pairs and --labels both name pairs; give one")
+    if operons and label_rule:
+        raise UsageError("--operons and --label-rule are two ways to label; give one")
+    listed = pair_list or labels
+    pairs = _listed_pairs(genome, listed, keep_labels=not pair_list) if listed else adjacent_pairs(genome)
+    if operons:
+        pairs, unmatched = label_with_operons(genome, pairs, read_operon_table(operons))
+        log.info("labels from %s: %d positive, %d negative, %d unlabelled pairs (%d operon members match no gene)",
+                 operons, sum(p.label == 1 for p in pairs), sum(p.label == 0 for p in pairs),
+                 sum(p.label is None for p in pairs), unmatched)
+    elif label_rule == "og":
+        pairs = label_og(pairs)
+    if split:
+        pairs = assign_splits(pairs, parse_fractions(split), seed=seed)
+    return pairs
+
+
+def _listed_pairs(genome: Genome, path: PathLike, *, keep_labels: bool) -> list[GenePair]:
+    """The pairs a two- or three-column list names; unknown ids are warned about, none found is an error."""
+    resolved = pairs_from_list(genome, read_pair_list(path))
+    unknown = list(dict.fromkeys(resolved.unknown))  # an id of several pairs is named once
+    if unknown:
+        log.warning("%d gene id(s) in %s match no gene: %s%s", len(unknown), path, ", ".join(unknown[:5]),
+                    " ..." if len(unknown) > 5 else "")
+    if not resolved.pairs:
+        raise DataError(f"no pair of {path} matches genes of {genome.name}")
+    if keep_labels:
+        return resolved.pairs
+    return [GenePair(p.scaffold, p.gene_a, p.gene_b, p.distance, p.directon, p.genes_between) for p in resolved.pairs]
 
 
 # ------------------------------------------------------------------------------------------------ TSV

@@ -20,7 +20,7 @@ import numpy as np
 from . import __version__
 from .calibration import SpacerModel, _transform
 from .figures import ScoredGenome, draw_regions, gene_label, operon_region, region_view
-from .genome import Genome
+from .records import Genome
 from .score import Operon, Scores
 
 #: Region figures of each kind (largest operons, least certain calls); flank around each, bp.
@@ -122,8 +122,7 @@ def _calibration(calibrated: Calibrated, dpi: int, decided: Sequence = ()) -> st
 
 
 def _model(model, model_name: str, threshold: float) -> str:
-    extra = getattr(model, "extra", {}) or {}
-    views = extra.get("views") or {"protein": "builtin", "context": "builtin"}
+    views = model.inputs.views
     validation = (getattr(model, "metrics", {}) or {}).get("validation", {})
     rows = [("microfuse", __version__), ("model", model_name), ("architecture", getattr(model, "arch", "?")),
             ("views", ", ".join(f"{k}: {v}" for k, v in views.items())), ("threshold", f"{threshold:.4f}")]

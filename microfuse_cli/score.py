@@ -15,7 +15,7 @@ import numpy as np
 
 from . import __version__
 from .errors import DataError, UsageError
-from .genome import Genome
+from .records import Genome
 from .io import write_tsv
 from .pairs import GenePair, pair_header, pair_rows
 
@@ -45,22 +45,23 @@ class Scores:
 def load_model(path: str | Path | None):
     """A model folder written by `train` (the packaged default when ``path`` is None), ready to score.
 
-    Fusion heads and their baselines load as numpy ``fusion.FusionHead`` (no torch import); a distance baseline
-    as ``training.DistanceBaseline``.
+    The folder is read once (checkpoint.read_checkpoint). Fusion heads and their baselines load as numpy
+    ``fusion.FusionHead`` (no torch import); a distance baseline as ``training.DistanceBaseline``.
     """
-    from .fusion import FusionHead, read_model_dir
+    from .checkpoint import read_checkpoint
+    from .fusion import FusionHead
 
     folder = Path(path) if path is not None else DEFAULT_MODEL
     if not folder.is_dir():
         if path is None:
             raise DataError(f"the default model is missing from the installation ({folder}); reinstall microfuse")
         raise DataError(f"{folder}: no such model folder")
-    config, _ = read_model_dir(folder)
-    if config["model"].get("arch") == "distance":
-        from .training import load_model as load_any
+    checkpoint = read_checkpoint(folder)
+    if checkpoint.arch == "distance":
+        from .training import distance_model
 
-        return load_any(folder)
-    head = FusionHead.load(folder)
+        return distance_model(checkpoint)
+    head = FusionHead.from_checkpoint(checkpoint)
     if head.decision is not None:  # the spacer calibration's KDE and isotonic fit: ~1 s of imports, paid in the
         import importlib  # loader thread, beside pyrodigal, rather than after gene calling
 
@@ -71,39 +72,80 @@ def load_model(path: str | Path | None):
 
 def model_views(model) -> dict:
     """The views a model was trained on (as recorded in its metadata)."""
-    views = model.extra.get("views") if hasattr(model, "extra") else None
-    return views or {"protein": "builtin", "context": "builtin"}
+    return model.inputs.views
 
 
 def model_context_features(model) -> list[str] | None:
     """The named context columns a model reads (None: every column of its views)."""
-    features = model.extra.get("context_features") if hasattr(model, "extra") else None
+    features = model.inputs.context_features
     return list(features) if features else None
 
 
 def check_compatible(model, embeddings) -> None:
     """Refuse embeddings whose views or dimensions differ from those the model was trained on."""
-    want = model_views(model)
+    inputs = model.inputs
     have = embeddings.manifest.get("views", {})
-    if have and (have.get("protein"), have.get("context")) != (want.get("protein"), want.get("context")):
-        raise DataError(f"the model was trained on views protein={want.get('protein')}, context={want.get('context')} "
+    if have and (have.get("protein"), have.get("context")) != (inputs.protein_view, inputs.context_view):
+        raise DataError(f"the model was trained on views protein={inputs.protein_view}, context={inputs.context_view} "
                         f"but the embeddings hold protein={have.get('protein')}, context={have.get('context')}")
-    dims = model.extra.get("input_dims") if hasattr(model, "extra") else None
-    features = model_context_features(model)
-    if features is not None:
-        embeddings.column_index(features)
-        if dims and dims.get("protein") != embeddings.dims["protein"]:
-            raise DataError(f"the model expects a {dims.get('protein')}-d protein view, the embeddings have "
+    if inputs.context_features:
+        embeddings.column_index(list(inputs.context_features))
+        if inputs.dims and inputs.dim("protein") != embeddings.dims["protein"]:
+            raise DataError(f"the model expects a {inputs.dim('protein')}-d protein view, the embeddings have "
                             f"{embeddings.dims['protein']}")
-    elif dims and (dims.get("protein") != embeddings.dims["protein"] or dims.get("context") != embeddings.dims["context"]
-                   or dims.get("pair_context") != embeddings.dims["pair_context"]):
-        raise DataError(f"the model expects view dims {dims}, the embeddings have {embeddings.dims}")
+    elif inputs.dims and any(inputs.dim(k) != embeddings.dims[k] for k in ("protein", "context", "pair_context")):
+        raise DataError(f"the model expects view dims {dict(inputs.dims)}, the embeddings have {embeddings.dims}")
 
 
 def default_threshold(model) -> float:
     """The probability a model calls an operon pair at: 0.5 under a per-genome decision rule (the cut-off in bp is
     the genome's own), else the threshold chosen on validation."""
     return 0.5 if getattr(model, "decision", None) is not None else float(model.threshold)
+
+
+def view_config(model, *, device: str = "auto", offline: bool = False):
+    """The embed.ViewConfig that computes the views ``model`` was trained on."""
+    from .embed import ViewConfig
+
+    inputs = model.inputs
+    return ViewConfig.parse(inputs.protein_view, inputs.context_view, device=device, offline=offline,
+                            context_features=inputs.context_features or None)
+
+
+def score_genome(genome: Genome, model=None, *, pairs: Sequence[GenePair] | None = None, embeddings=None,
+                 groups: dict[str, str] | None = None, threshold: float | None = None, fused: bool = False,
+                 threads: int = 1, device: str = "auto", offline: bool = False, stage=None) -> Scores:
+    """Score ``pairs`` of ``genome`` (default: every adjacent pair) with ``model`` (from ``load_model``; default:
+    the packaged model): views -> fusion head -> each genome's spacer calibration.
+
+    ``embeddings`` (embed.Embeddings of this genome) skips computing the views. ``groups`` (scaffold -> bin, as
+    calibration.read_groups gives) calibrates each bin of a metagenome on its own spacers. ``stage(description,
+    total) -> advance(n)`` reports progress of the view computation.
+    """
+    from .pairs import adjacent_pairs
+
+    model = load_model(None) if model is None else model
+    pairs = adjacent_pairs(genome) if pairs is None else list(pairs)
+    if embeddings is None:
+        from .embed import compute_embeddings
+
+        embeddings = compute_embeddings(genome, pairs, view_config(model, device=device, offline=offline),
+                                        threads=threads, stage=stage, groups=groups)
+    else:
+        embeddings.check_genes(genome.genes)
+    return score_pairs(model, embeddings, pairs, threshold=threshold, fused=fused,
+                       spacer_models=genome_spacer_models(model, genome, groups), groups=groups)
+
+
+def genome_spacer_models(model, genome: Genome, groups: dict[str, str] | None = None) -> dict | None:
+    """The spacer calibration of each genome (``groups`` bin) on all its adjacent pairs, whichever are scored
+    (None for a model without a per-genome rule)."""
+    if getattr(model, "decision", None) is None:
+        return None
+    from .calibration import calibrate_by_group
+    from .pairs import adjacent_pairs
+
+    return calibrate_by_group(adjacent_pairs(genome), [], groups)[1]
 
 
 def score_pairs(model, embeddings, pairs: Sequence[GenePair], *, threshold: float | None = None,

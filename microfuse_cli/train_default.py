@@ -103,6 +103,7 @@ def build(data: Path, output: Path, *, epochs: int = 70) -> None:
     import torch
 
     from .calibration import learn_rule
+    from .checkpoint import ModelInputs
     from .embed import CONTEXT_PRESETS
     from .model import FusionConfig
     from .training import TrainConfig, train
@@ -114,10 +115,8 @@ def build(data: Path, output: Path, *, epochs: int = 70) -> None:
                   TrainConfig(seed=SEED, device="cpu", max_epochs=epochs))
     model.decision = learn_rule(spacers, OWN_WEIGHT, correction=CORRECTION)
     manifest = embeddings.manifest
+    inputs = ModelInputs.from_embeddings(manifest["views"], embeddings.dims, CONTEXT_PRESETS["core"])
     extra = {
-        "views": manifest["views"],
-        "input_dims": embeddings.dims,
-        "context_features": list(CONTEXT_PRESETS["core"]),
         # the view recipe, not one genome's file hashes (four genomes were embedded)
         "embedding_manifest": {k: v for k, v in manifest.items()
                                if k not in ("device", "genome", "genes_sha256", "pairs_sha256")},
@@ -128,7 +127,7 @@ def build(data: Path, output: Path, *, epochs: int = 70) -> None:
             "command": "python -m microfuse_cli.train_default --data ../shared/data",
         },
     }
-    model.save(output, extra=extra)
+    model.save(output, extra=extra, inputs=inputs)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,12 +1,8 @@
-"""Training, prediction and the on-disk model format (docs/method.md, "Training protocol").
+"""Training and prediction with torch (docs/method.md, "Training protocol").
 
-A trained model is a directory with two files, written atomically:
-
-* ``model.safetensors``: every tensor (weights and the standardisation buffers); never pickle.
-* ``config.json``: ``format``/``format_version``, the architecture (``model``) and training (``train``) configs, the
-  decision ``threshold`` chosen on validation, a description of the ``standardisation``, the per-epoch ``history``,
-  validation ``metrics`` and the caller's ``extra`` metadata (view names, embedding manifest, ...). No timestamps, so
-  the same training run gives the same bytes.
+A trained model is a folder of ``model.safetensors`` + ``config.json`` written atomically (checkpoint.py: the format,
+and the input contract ``ModelInputs`` a model records: views, context columns, view widths). No timestamps, so the
+same training run gives the same bytes. ``load_training_data`` gathers labelled pairs tables and their embeddings.
 
 Two model kinds share the format: ``TrainedModel`` (fusion head or its baselines) and ``DistanceBaseline``
 (``arch = "distance"``, the classic intergenic-distance logistic regression). ``load_model`` opens either.
@@ -16,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -28,10 +23,11 @@ import torch
 
 from . import __version__
 from .calibration import DecisionRule
+from .checkpoint import CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, Checkpoint, ModelInputs, read_model_dir, \
+    write_model_dir
 from .errors import DataError, UsageError
-from .io import atomic_directory
 from .metrics import EXPERTS, auroc, auprc, binary_metrics, choose_threshold, router_weight_means
-from .fusion import CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, Prediction, read_model_dir
+from .fusion import Prediction
 from .model import FusionConfig, FusionModel, total_loss
 from .runtime import torch_device as _resolve_device
 
@@ -206,20 +202,22 @@ def _jsonable(value: Any) -> Any:
 
 
 def _write_model_dir(path, tensors: dict[str, torch.Tensor], config: dict[str, Any]) -> Path:
-    from safetensors.torch import save_file
+    return write_model_dir(path, {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, _jsonable(config))
 
-    text = json.dumps(_jsonable(config), indent=2, sort_keys=True, allow_nan=False) + "\n"
-    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    with atomic_directory(path) as tmp:
-        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
-        (tmp / CONFIG_FILE).write_text(text, encoding="utf-8")
-    return Path(path)
+
+def _tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {key: torch.from_numpy(np.array(array)) for key, array in arrays.items()}
 
 
 def _read_model_dir(path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Config and tensors of a model directory (``fusion.read_model_dir``, as torch tensors)."""
+    """Config and tensors of a model directory (``checkpoint.read_model_dir``, as torch tensors)."""
     config, arrays = read_model_dir(path)
-    return config, {key: torch.from_numpy(np.array(array)) for key, array in arrays.items()}
+    return config, _tensors(arrays)
+
+
+def _merged_extra(extra: dict, more: Optional[dict], inputs: Optional[ModelInputs]) -> dict:
+    """``extra`` updated with ``more``, then with the input contract ``inputs`` (views, columns, widths)."""
+    return {**extra, **(more or {}), **(inputs.to_extra() if inputs is not None else {})}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -268,6 +266,11 @@ class TrainedModel:
     def arch(self) -> str:
         return self.model_config.arch
 
+    @property
+    def inputs(self) -> ModelInputs:
+        """The views, context columns and view widths the model reads (kept in ``extra`` on disk)."""
+        return ModelInputs.from_extra(self.extra)
+
     def predict(
         self,
         x_protein: Optional[ArrayLike],
@@ -298,9 +301,10 @@ class TrainedModel:
         )
 
     # ---------------------------------------------------------------------------------------------
-    def save(self, path, extra: Optional[dict] = None) -> Path:
-        """Write ``model.safetensors`` + ``config.json`` into directory ``path`` atomically (replacing it)."""
-        merged = {**self.extra, **(extra or {})}
+    def save(self, path, extra: Optional[dict] = None, inputs: Optional[ModelInputs] = None) -> Path:
+        """Write ``model.safetensors`` + ``config.json`` into directory ``path`` atomically (replacing it), with
+        ``extra`` metadata and the input contract ``inputs``."""
+        merged = _merged_extra(self.extra, extra, inputs)
         config = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -603,6 +607,108 @@ def train_seeds(
 
 
 # --------------------------------------------------------------------------------------------------
+# training data: labelled pairs tables and their embedding folders
+
+
+def resolve_context_features(spec: str, emb) -> list[str] | None:
+    """'all' -> None; a preset name or a comma list -> the matching context column names of ``emb``."""
+    from .embed import CONTEXT_PRESETS
+
+    if spec == "all":
+        return None
+    wanted = CONTEXT_PRESETS.get(spec) or tuple(n.strip() for n in spec.split(",") if n.strip())
+    names = emb.context_names
+    chosen = [n for n in names if n in wanted or n.split(":", 1)[-1] in wanted]
+    unknown = [w for w in wanted if not any(n == w or n.split(":", 1)[-1] == w for n in names)]
+    if unknown or not chosen:
+        raise UsageError(f"--context-features: unknown feature(s) {', '.join(unknown[:4]) or spec} "
+                         f"(presets: all, {', '.join(CONTEXT_PRESETS)})")
+    return chosen
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Labelled pairs of one or more genomes, row-aligned: their pair views, labels, split masks, spacers and
+    strands, and the embedding manifest (of the first folder; all hold the same views)."""
+
+    x_protein: np.ndarray
+    x_context: np.ndarray
+    y: np.ndarray
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    distance: np.ndarray
+    opposite: np.ndarray
+    pairs: list
+    manifest: dict
+    context_features: Optional[list[str]]
+
+    @property
+    def inputs(self) -> ModelInputs:
+        """The input contract of a model trained on these pairs: views, context columns, view widths."""
+        return ModelInputs.from_embeddings(self.manifest.get("views") or {}, self.manifest.get("dims") or {},
+                                           self.context_features)
+
+    def metadata(self) -> dict:
+        """What a model records of its training data besides its inputs: the embedding manifest, pair counts."""
+        return {
+            "embedding_manifest": {k: v for k, v in self.manifest.items() if k not in ("files_sha256",)},
+            "training_pairs": int(self.train.sum()), "validation_pairs": int(self.val.sum()),
+        }
+
+
+def load_training_data(pair_paths, embedding_dirs, val_fraction, seed, context_spec="all") -> TrainingData:
+    """Concatenate labelled pairs of one or more genomes with their pair views and splits."""
+    from .embed import Embeddings
+    from .pairs import assign_splits, read_pairs
+
+    if len(pair_paths) != len(embedding_dirs):
+        raise UsageError(f"give one --embeddings folder per pairs table ({len(pair_paths)} tables, "
+                         f"{len(embedding_dirs)} folders)")
+    xs_p, xs_c, ys, splits, distances, opposite, manifests, all_pairs = [], [], [], [], [], [], [], []
+    for path, folder in zip(pair_paths, embedding_dirs):
+        pairs = [p for p in read_pairs(path).pairs if p.label is not None]
+        if not pairs:
+            raise DataError(f"{path}: no labelled pairs (a `label` column from `microfuse pairs --operons`)")
+        if any(p.split is None for p in pairs):
+            if val_fraction is None:
+                raise UsageError(f"{path} has no split column: give --val-fraction (or `pairs --split`)")
+            pairs = assign_splits(pairs, (1 - val_fraction, val_fraction, 0.0), seed=seed)
+        emb = Embeddings.load(folder)
+        features = resolve_context_features(context_spec, emb)
+        x_p, x_c = emb.pair_views(pairs, features)
+        xs_p.append(x_p), xs_c.append(x_c), manifests.append(emb.manifest)
+        ys.append(np.array([p.label for p in pairs]))
+        splits.append(np.array([p.split for p in pairs]))
+        distances.append(np.array([p.distance for p in pairs], dtype=np.float64))
+        opposite.append(np.array([not p.same_strand for p in pairs]))
+        all_pairs += pairs
+    views = {(m.get("views", {}).get("protein"), m.get("views", {}).get("context")) for m in manifests}
+    if len(views) > 1:
+        raise DataError(f"the embedding folders hold different views: {sorted(views)}")
+    split = np.concatenate(splits)
+    return TrainingData(np.concatenate(xs_p), np.concatenate(xs_c), np.concatenate(ys), split == "train",
+                        split == "val", split == "test", np.concatenate(distances), np.concatenate(opposite),
+                        all_pairs, manifests[0], features)
+
+
+def learn_decision_rule(pair_paths):
+    """calibration.learn_rule over the tables, each one genome: spacer self-calibration on all its pairs."""
+    from .calibration import LabelledSpacers, SpacerModel, learn_rule
+    from .pairs import read_pairs
+
+    genomes = []
+    for path in pair_paths:
+        pairs = read_pairs(path).pairs
+        labelled = [p for p in pairs if p.label is not None]
+        genomes.append(LabelledSpacers(Path(path).name, SpacerModel.fit(pairs),
+                                       np.array([p.distance for p in labelled], dtype=np.float64),
+                                       np.array([p.same_strand for p in labelled]),
+                                       np.array([p.label for p in labelled])))
+    return learn_rule(genomes)
+
+
+# --------------------------------------------------------------------------------------------------
 # the intergenic-distance baseline
 
 _SOLVER = "sklearn-newton-cholesky"
@@ -714,7 +820,11 @@ class DistanceBaseline:
         z = (x - self.feature_mean) / self.feature_std
         return Prediction(probability=1.0 / (1.0 + np.exp(-(z @ self.weight + self.bias))))
 
-    def save(self, path, extra: Optional[dict] = None) -> Path:
+    @property
+    def inputs(self) -> ModelInputs:
+        return ModelInputs.from_extra(self.extra)
+
+    def save(self, path, extra: Optional[dict] = None, inputs: Optional[ModelInputs] = None) -> Path:
         """Same directory format as ``TrainedModel.save`` with ``model.arch = "distance"``."""
         tensors = {
             "weight": torch.as_tensor(np.asarray(self.weight, dtype=np.float64)),
@@ -732,7 +842,7 @@ class DistanceBaseline:
             "standardisation": {"computed_on": "training split", "tensors": ["feature_mean", "feature_std"]},
             "history": self.history,
             "metrics": self.metrics,
-            "extra": {**self.extra, **(extra or {})},
+            "extra": _merged_extra(self.extra, extra, inputs),
             "decision": None,
         }
         return _write_model_dir(path, tensors, config)
@@ -780,6 +890,11 @@ def load_model(path, device: str = "cpu") -> Union[TrainedModel, DistanceBaselin
     return TrainedModel._from_parts(Path(path), config, tensors, device)
 
 
+def distance_model(checkpoint: Checkpoint) -> DistanceBaseline:
+    """The distance baseline of a model folder already read (checkpoint.read_checkpoint)."""
+    return DistanceBaseline._from_parts(checkpoint.folder, checkpoint.config, _tensors(checkpoint.arrays))
+
+
 __all__ = [
     "CONFIG_FILE",
     "WEIGHTS_FILE",
@@ -788,7 +903,12 @@ __all__ = [
     "SeedRuns",
     "TrainConfig",
     "TrainedModel",
+    "TrainingData",
+    "distance_model",
+    "learn_decision_rule",
     "load_model",
+    "load_training_data",
+    "resolve_context_features",
     "train",
     "train_seeds",
 ]

@@ -211,3 +211,142 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
         report_error(f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
                      "(rerun with --debug and report it)")
         return 1
+
+
+# ------------------------------------------------------------------------------------------------ shared options and steps
+
+
+def genome_options(func):
+    """Options of every command that reads a genome: --fasta, gene-calling mode, genetic code, topology."""
+    func = click.option("--circular/--linear", "circular", default=None,
+                        help="Force the topology of every sequence (default: from the annotation).")(func)
+    func = click.option("-g", "--genetic-code", type=click.IntRange(1, 33), default=None,
+                        help="Genetic code: of CDS without transl_table in an annotation (default 11); of gene "
+                             "calling on a bare assembly (default: 11, or 4 when detected, as in Mycoplasma).")(func)
+    func = click.option("--mode", type=click.Choice(["auto", "single", "meta"]), default="auto", show_default=True,
+                        help="pyrodigal mode for a bare assembly: auto picks meta for short/fragmented input.")(func)
+    func = click.option("--fasta", type=click.Path(dir_okay=False, allow_dash=False), default=None,
+                        help="Nucleotide FASTA for a GFF3 that has no ##FASTA section.")(func)
+    return func
+
+
+def bins_option(func):
+    """--bins: fit the per-genome spacer calibration per bin of a metagenome."""
+    return click.option("--bins", type=click.Path(dir_okay=False), default=None,
+                        help="scaffold<TAB>bin table (e.g. DAS Tool contig2bin): fit the spacer calibration per bin; "
+                             "unlisted scaffolds are pooled (default: the whole input is one genome or sample).")(func)
+
+
+def load_bins(path, genome):
+    """The scaffold -> bin map of --bins (None without it); warns about scaffolds the genome lacks."""
+    if path is None:
+        return None
+    from ..calibration import read_groups
+
+    groups = read_groups(path)
+    unknown = [s for s in groups if s not in genome.scaffolds]
+    if unknown:
+        log.warning("%d scaffold(s) of %s are not in %s (e.g. %s)", len(unknown), path, genome.name, unknown[0])
+    log.info("spacer calibration per bin: %d bins over %d scaffolds", len(set(groups.values())),
+             len(groups) - len(unknown))
+    return groups
+
+
+def load_genome(run, input, fasta, mode, genetic_code, circular, on_gene_calling=None, text=None):
+    """Read a genome, with a progress bar while pyrodigal calls genes."""
+    from ..genome import read_genome
+
+    with run.progress("calling genes", None, "contigs") as advance:
+        genome = read_genome(input, fasta, mode=mode, genetic_code=genetic_code, threads=run.threads,
+                             circular=circular, progress=advance, on_gene_calling=on_gene_calling, text=text)
+    log.info("%s: %d scaffolds, %d protein-coding genes (%s)", genome.name, len(genome.scaffolds),
+             len(genome.genes), genome.gene_source)
+    return genome
+
+
+def _check_fractions(ctx, param, value):
+    """Validate --split before any work starts."""
+    from ..errors import UsageError
+    from ..pairs import parse_fractions
+
+    if value is None:
+        return None
+    try:
+        parse_fractions(value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc).replace("--split takes", "takes")) from None
+    return value
+
+
+@dataclass(frozen=True)
+class PairSelection:
+    """--pairs, --labels, --operons, --label-rule, --split and --seed: which pairs a command works on."""
+
+    pair_list: str | None = None
+    operons: str | None = None
+    labels: str | None = None
+    label_rule: str | None = None
+    split: str | None = None
+    seed: int = 0
+
+    @property
+    def inputs(self) -> list[str | None]:
+        return [self.pair_list, self.operons, self.labels]
+
+    def select(self, genome):
+        """pairs.select_pairs with these options."""
+        from ..pairs import select_pairs
+
+        return select_pairs(genome, pair_list=self.pair_list, operons=self.operons, labels=self.labels,
+                            label_rule=self.label_rule, split=self.split, seed=self.seed)
+
+
+def pair_selection_options(func):
+    """The pair selection options, folded into a ``selection: PairSelection`` argument."""
+
+    @functools.wraps(func)
+    def wrapper(*args, pair_list, operons, labels, label_rule, split, seed, **kwargs):
+        return func(*args, selection=PairSelection(pair_list, operons, labels, label_rule, split, seed), **kwargs)
+
+    wrapper = click.option("--seed", type=int, default=0, show_default=True, help="Seed for --split.")(wrapper)
+    wrapper = click.option("--split", metavar="TRAIN,VAL,TEST", default=None, callback=_check_fractions,
+                           help="Add a split column with these fractions (whole scaffolds, or blocks of 50 "
+                                "consecutive pairs on a long scaffold, go to one split).")(wrapper)
+    wrapper = click.option("--label-rule", type=click.Choice(["og"]), default=None,
+                           help="og: OG-Operon100K-style labels from spacer and strand alone: positive = same strand "
+                                "and -20..40 bp apart, negative = opposite strands or >= 600 bp apart, else "
+                                "unlabelled.")(wrapper)
+    wrapper = click.option("--labels", type=click.Path(dir_okay=False), default=None,
+                           help="Pairs with a third label column (CSV/TSV: name_1,name_2,label).")(wrapper)
+    wrapper = click.option("--operons", type=click.Path(dir_okay=False), default=None,
+                           help="Known operons (ODB table, RegulonDB OperonSet/TUSet, or operon_id<TAB>gene,gene): "
+                                "label 1 inside one unit, 0 at a known boundary.")(wrapper)
+    wrapper = click.option("--pairs", "pair_list", type=click.Path(dir_okay=False), default=None,
+                           help="Only these pairs: a two-column CSV/TSV of gene ids (locus_tag, old_locus_tag, Name "
+                                "or ID).")(wrapper)
+    return wrapper
+
+
+def stage_progress(run):
+    """A ``stage(description, total) -> advance`` callback that logs each stage (bars only on a terminal)."""
+
+    def stage(description, total):
+        log.debug("%s: %d items", description, total)
+        if run.quiet or not run.console().is_terminal:
+            return lambda n=1: None
+        from rich.progress import Progress
+
+        bar = Progress(console=run.console(), transient=True)
+        bar.start()
+        task = bar.add_task(description, total=total)
+        state = {"done": 0}
+
+        def advance(n=1):
+            bar.advance(task, n)
+            state["done"] += n
+            if state["done"] >= total:
+                bar.stop()
+
+        return advance
+
+    return stage

@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from . import cli
-from ._common import common_options, log, stdin_as_file
-from .pairs import bins_option, genome_options, load_bins, load_genome
+from ._common import bins_option, common_options, genome_options, load_bins, load_genome, log, stage_progress, \
+    stdin_as_file
 
 
 def view_options(func):
@@ -48,31 +48,6 @@ def view_config(protein_view, context_view, protein_model, context_model, esm_mo
     return ViewConfig.parse(protein_view, context_view, protein_model=protein_model, context_model=context_model,
                             esm_model=esm_model, device=device, dtype=dtype, offline=offline,
                             batch_residues=batch_residues, contig_separator=contig_separator)
-
-
-def stage_progress(run):
-    """A ``stage(description, total) -> advance`` callback that logs each stage (bars only on a terminal)."""
-
-    def stage(description, total):
-        log.debug("%s: %d items", description, total)
-        if run.quiet or not run.console().is_terminal:
-            return lambda n=1: None
-        from rich.progress import Progress
-
-        bar = Progress(console=run.console(), transient=True)
-        bar.start()
-        task = bar.add_task(description, total=total)
-        state = {"done": 0}
-
-        def advance(n=1):
-            bar.advance(task, n)
-            state["done"] += n
-            if state["done"] >= total:
-                bar.stop()
-
-        return advance
-
-    return stage
 
 
 def read_input(run, path, fasta, proteins, mode, genetic_code, circular):

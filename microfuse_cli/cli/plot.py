@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cli
-from ._common import common_options, log
-from .pairs import genome_options, load_genome
+from ._common import common_options, genome_options, load_genome, log
 
 
 @cli.command(epilog="""\b

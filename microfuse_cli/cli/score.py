@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from . import cli
-from ._common import common_options, log, output_option, stdin_as_file
-from .pairs import bins_option, genome_options, load_bins, load_genome, pair_selection_options, select_pairs
+from ._common import bins_option, common_options, genome_options, load_bins, load_genome, log, output_option, \
+    pair_selection_options, stage_progress, stdin_as_file
 
 
 @cli.command(epilog="""\b
@@ -53,9 +53,9 @@ Examples:
                    "implies --explain.")
 @bins_option
 @common_options
-def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
-          model_dir, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name, device, offline,
-          explain, reference_dir, bins, run, annotate=None, report=None):
+def score(input, fasta, mode, genetic_code, circular, selection, model_dir, embeddings, output, threshold, operons_gff,
+          operons_tsv, fused, genome_name, device, offline, explain, reference_dir, bins, run, annotate=None,
+          report=None):
     """Probability that each adjacent gene pair of INPUT shares an operon, and the operons they form.
 
     INPUT is anything `microfuse pairs` reads (GFF3, GenBank, bare FASTA) or a pairs TSV with --embeddings.
@@ -68,7 +68,7 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
     from ..score import load_model
 
     check_device(device)
-    check_score_outputs(input, fasta, pair_list, operons, labels, bins, model_dir, embeddings, reference_dir, output,
+    check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, reference_dir, output,
                         operons_gff, operons_tsv, fused, extra_outputs={"--annotate": annotate, "--report": report})
     if report is not None:
         from ..figures import require_plotting
@@ -95,16 +95,16 @@ def score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels
     with ThreadPoolExecutor(1) as pool, stdin_as_file(input) as input:
         model = pool.submit(load)
         try:
-            _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
-                   model, start_loading, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name,
-                   device, offline, run, explain=explain, reference=reference, bins=bins, annotate=annotate,
-                   report=report, model_name="default" if model_dir is None else Path(model_dir).name)
+            _score(input, fasta, mode, genetic_code, circular, selection, model, start_loading, embeddings, output,
+                   threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=explain,
+                   reference=reference, bins=bins, annotate=annotate, report=report,
+                   model_name="default" if model_dir is None else Path(model_dir).name)
         finally:
             start_loading.set()  # never leave the loader waiting (an error before gene calling)
 
 
-def check_score_outputs(input, fasta, pair_list, operons, labels, bins, model_dir, embeddings, reference_dir,
-                        output, operons_gff, operons_tsv, fused, extra_outputs=None):
+def check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, reference_dir, output, operons_gff,
+                        operons_tsv, fused, extra_outputs=None):
     """Every output checked against the inputs and each other before any work (io.check_outputs)."""
     from ..errors import UsageError
     from ..io import Output, check_outputs
@@ -114,21 +114,20 @@ def check_score_outputs(input, fasta, pair_list, operons, labels, bins, model_di
         if not fused.endswith(".npy"):
             raise UsageError(f"--fused takes a .npy path, not {fused}")
         fused_outputs = [Output("--fused", fused), Output("--fused", str(Path(fused).with_suffix(".ids.tsv")))]
-    check_outputs([input, fasta, pair_list, operons, labels, bins, model_dir, embeddings, reference_dir],
+    check_outputs([input, fasta, *selection.inputs, bins, model_dir, embeddings, reference_dir],
                   [Output("-o", output), Output("--operons-gff", operons_gff), Output("--operons-tsv", operons_tsv),
                    *fused_outputs, *(Output(k, v) for k, v in (extra_outputs or {}).items())])
 
 
-def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, labels, label_rule, split, seed,
-           pending_model, start_loading, embeddings, output, threshold, operons_gff, operons_tsv, fused, genome_name,
-           device, offline, run, explain=False, reference=None, bins=None, annotate=None, report=None,
-           model_name="default"):
-    from ..embed import Embeddings, ViewConfig, compute_embeddings
+def _score(input, fasta, mode, genetic_code, circular, selection, pending_model, start_loading, embeddings, output,
+           threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=False, reference=None,
+           bins=None, annotate=None, report=None, model_name="default"):
+    from ..embed import Embeddings
     from ..errors import UsageError
     from ..genome import sniff_format
     from ..io import atomic_output, read_text
     from ..pairs import genome_from_table, read_pairs
-    from ..score import call_operons, header_comments, model_context_features, model_views, score_pairs, write_fused, \
+    from ..score import call_operons, genome_spacer_models, header_comments, score_genome, score_pairs, write_fused, \
         write_operons_gff, write_operons_tsv, write_scores
 
     text = read_text(input)
@@ -146,36 +145,20 @@ def _score(input, fasta, mode, genetic_code, circular, pair_list, operons, label
         genome = genome_from_table(table, None, fasta, Path(input).name)
         pairs = table.pairs
         groups = load_bins(bins, genome)
-        emb = Embeddings.load(embeddings)
-        model = pending_model.result()
+        model = pending_model.result()  # the table's genome holds only its pairs' genes, whose proteins may be unknown
+        scores = score_pairs(model, Embeddings.load(embeddings), pairs, threshold=threshold, fused=fused is not None,
+                             spacer_models=genome_spacer_models(model, genome, groups), groups=groups)
     else:
         genome = load_genome(run, input, fasta, mode, genetic_code, circular, on_gene_calling=start_loading.set,
                              text=text)  # read once: a large gzipped assembly costs seconds to decompress
         start_loading.set()
-        pairs = select_pairs(run, genome, pair_list, operons, labels, label_rule, split, seed)
+        pairs = selection.select(genome)
         groups = load_bins(bins, genome)
-        model = pending_model.result()
-        if embeddings is not None:
-            emb = Embeddings.load(embeddings)
-            emb.check_genes(genome.genes)
-        else:
-            views = model_views(model)
-            features = model_context_features(model)
-            config = ViewConfig.parse(views.get("protein", "builtin"), views.get("context", "builtin"),
-                                      device=device, offline=offline,
-                                      context_features=tuple(features) if features else None)
-            from .embed import stage_progress
-
-            emb = compute_embeddings(genome, pairs, config, threads=run.threads, stage=stage_progress(run),
-                                     groups=groups)
-    spacer_models = None
-    if getattr(model, "decision", None) is not None:  # calibrated on every adjacent pair, whichever are scored
-        from ..calibration import calibrate_by_group
-        from ..pairs import adjacent_pairs
-
-        _, spacer_models = calibrate_by_group(adjacent_pairs(genome), [], groups)
-    scores = score_pairs(model, emb, pairs, threshold=threshold, fused=fused is not None,
-                         spacer_models=spacer_models, groups=groups)
+        scores = score_genome(genome, pending_model.result(), pairs=pairs,
+                              embeddings=None if embeddings is None else Embeddings.load(embeddings), groups=groups,
+                              threshold=threshold, fused=fused is not None, threads=run.threads, device=device,
+                              offline=offline, stage=stage_progress(run))
+    model = pending_model.result()
     for calibrated in scores.calibration:
         log.info("calibrated %s", calibrated.describe())
     comments = header_comments(scores, model_name)

@@ -11,95 +11,6 @@ ABLATIONS = ["none", "no_disagreement_weighting", "no_interaction_experts", "no_
              "ce_only", "no_xmod"]
 
 
-def resolve_context_features(spec: str, emb) -> list[str] | None:
-    """'all' -> None; a preset name or a comma list -> the matching context column names of ``emb``."""
-    from ..embed import CONTEXT_PRESETS
-    from ..errors import UsageError
-
-    if spec == "all":
-        return None
-    wanted = CONTEXT_PRESETS.get(spec) or tuple(n.strip() for n in spec.split(",") if n.strip())
-    names = emb.context_names
-    chosen = [n for n in names if n in wanted or n.split(":", 1)[-1] in wanted]
-    unknown = [w for w in wanted if not any(n == w or n.split(":", 1)[-1] == w for n in names)]
-    if unknown or not chosen:
-        raise UsageError(f"--context-features: unknown feature(s) {', '.join(unknown[:4]) or spec} "
-                         f"(presets: all, {', '.join(CONTEXT_PRESETS)})")
-    return chosen
-
-
-def load_training_data(pair_paths, embedding_dirs, val_fraction, seed, context_spec="all"):
-    """Concatenate labelled pairs of one or more genomes with their pair views and splits."""
-    import numpy as np
-
-    from ..embed import Embeddings
-    from ..errors import DataError, UsageError
-    from ..pairs import assign_splits, read_pairs
-
-    if len(pair_paths) != len(embedding_dirs):
-        raise UsageError(f"give one --embeddings folder per pairs table ({len(pair_paths)} tables, "
-                         f"{len(embedding_dirs)} folders)")
-    xs_p, xs_c, ys, splits, distances, opposite, manifests, all_pairs = [], [], [], [], [], [], [], []
-    for path, folder in zip(pair_paths, embedding_dirs):
-        pairs = [p for p in read_pairs(path).pairs if p.label is not None]
-        if not pairs:
-            raise DataError(f"{path}: no labelled pairs (a `label` column from `microfuse pairs --operons`)")
-        if any(p.split is None for p in pairs):
-            if val_fraction is None:
-                raise UsageError(f"{path} has no split column: give --val-fraction (or `pairs --split`)")
-            pairs = assign_splits(pairs, (1 - val_fraction, val_fraction, 0.0), seed=seed)
-        emb = Embeddings.load(folder)
-        features = resolve_context_features(context_spec, emb)
-        x_p, x_c = emb.pair_views(pairs, features)
-        xs_p.append(x_p), xs_c.append(x_c), manifests.append(emb.manifest)
-        ys.append(np.array([p.label for p in pairs]))
-        splits.append(np.array([p.split for p in pairs]))
-        distances.append(np.array([p.distance for p in pairs], dtype=np.float64))
-        opposite.append(np.array([not p.same_strand for p in pairs]))
-        all_pairs += pairs
-    views = {(m.get("views", {}).get("protein"), m.get("views", {}).get("context")) for m in manifests}
-    if len(views) > 1:
-        raise DataError(f"the embedding folders hold different views: {sorted(views)}")
-    split = np.concatenate(splits)
-    return {
-        "x_protein": np.concatenate(xs_p), "x_context": np.concatenate(xs_c), "y": np.concatenate(ys),
-        "train": split == "train", "val": split == "val", "test": split == "test",
-        "distance": np.concatenate(distances), "opposite": np.concatenate(opposite), "pairs": all_pairs,
-        "manifest": manifests[0], "context_features": features,
-    }
-
-
-def learn_decision_rule(pair_paths):
-    """calibration.learn_rule over the tables, each one genome: spacer self-calibration on all its pairs."""
-    from pathlib import Path
-
-    import numpy as np
-
-    from ..calibration import LabelledSpacers, SpacerModel, learn_rule
-    from ..pairs import read_pairs
-
-    genomes = []
-    for path in pair_paths:
-        pairs = read_pairs(path).pairs
-        labelled = [p for p in pairs if p.label is not None]
-        genomes.append(LabelledSpacers(Path(path).name, SpacerModel.fit(pairs),
-                                       np.array([p.distance for p in labelled], dtype=np.float64),
-                                       np.array([p.same_strand for p in labelled]),
-                                       np.array([p.label for p in labelled])))
-    return learn_rule(genomes)
-
-
-def model_metadata(data) -> dict:
-    manifest = data["manifest"]
-    return {
-        "views": manifest.get("views", {}),
-        "input_dims": manifest.get("dims") or {},
-        "embedding_manifest": {k: v for k, v in manifest.items() if k not in ("files_sha256",)},
-        "training_pairs": int(data["train"].sum()), "validation_pairs": int(data["val"].sum()),
-        "context_features": data["context_features"],
-    }
-
-
 @cli.command(epilog="""\b
 Examples:
   microfuse pairs ecoli.gff --fasta ecoli.fna --operons odb.tsv --split 0.7,0.15,0.15 -o pairs.tsv
@@ -147,17 +58,17 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     from ..embed import resolve_device
     from ..model import FusionConfig
     from ..io import Output, check_outputs
-    from ..training import DistanceBaseline, TrainConfig, train_seeds
+    from ..training import DistanceBaseline, TrainConfig, learn_decision_rule, load_training_data, train_seeds
 
     check_outputs([*pairs_tables, *embedding_dirs], [Output("-o", output, "microfuse-model")])
     torch.set_num_threads(max(1, run.threads or torch.get_num_threads()))
     data = load_training_data(pairs_tables, embedding_dirs, val_fraction, seed, context_features)
-    meta = model_metadata(data)
-    log.info("%d training, %d validation pairs (%d test held out); protein %d-d, context %d-d", data["train"].sum(),
-             data["val"].sum(), data["test"].sum(), data["x_protein"].shape[1], data["x_context"].shape[1])
+    meta = data.metadata()
+    log.info("%d training, %d validation pairs (%d test held out); protein %d-d, context %d-d", data.train.sum(),
+             data.val.sum(), data.test.sum(), data.x_protein.shape[1], data.x_context.shape[1])
     if arch == "distance":
-        model = DistanceBaseline.fit(data["distance"], data["y"], data["train"], data["val"], data["opposite"])
-        model.save(output, extra=meta)
+        model = DistanceBaseline.fit(data.distance, data.y, data.train, data.val, data.opposite)
+        model.save(output, extra=meta, inputs=data.inputs)
         log.info("distance baseline written to %s (threshold %.3f)", output, model.threshold)
         return
     config = FusionConfig(arch=arch) if ablation == "none" else FusionConfig.ablation(ablation, arch=arch)
@@ -169,7 +80,7 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
             log.debug("seed %s epoch %d: loss %.4f, val AUROC %.4f", info.get("seed", seed), info["epoch"],
                       info["train_loss"], info["val_auroc"])
 
-        runs = train_seeds(data["x_protein"], data["x_context"], data["y"], data["train"], data["val"], config,
+        runs = train_seeds(data.x_protein, data.x_context, data.y, data.train, data.val, config,
                            train_config, seeds=range(seed, seed + seeds), progress=progress)
     best = max(range(len(runs.models)), key=lambda i: runs.per_seed[i].get("auroc", 0.0))
     model = runs.models[best]
@@ -179,7 +90,7 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
                  model.decision.slope)
     summary = {k: (runs.mean[k], runs.std[k]) for k in runs.mean}
     meta["seeds"] = {"seeds": runs.seeds, "per_seed": runs.per_seed, "mean": runs.mean, "std": runs.std}
-    model.save(output, extra=meta)
+    model.save(output, extra=meta, inputs=data.inputs)
     auroc = summary.get("auroc", (float("nan"), 0.0))
     log.info("validation AUROC %.4f +/- %.4f over %d seed(s); kept seed %d (epoch %s), threshold %.3f -> %s",
              auroc[0], auroc[1], len(runs.seeds), runs.seeds[best], model.metrics.get("best_epoch"),

@@ -1,0 +1,71 @@
+"""The data model every stage shares: scaffolds, protein-coding genes and the genome that holds them.
+
+Coordinates are 1-based and inclusive throughout, as in GFF3; a strand is +1 or -1.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+#: Characters a gene id must not carry into the TSVs (columns, ``a|b`` pair ids, comma-joined operon members);
+#: a ``%`` that would read as an escape is encoded too, so the encoded form decodes back to the original.
+_UNSAFE_ID = re.compile(r"[\x00-\x1f\x7f,|]|%(?=[0-9A-Fa-f]{2})")
+
+
+def safe_id(value: str) -> str:
+    """A gene id percent-encoded where it would break a TSV column, a pair id or an operon's member list."""
+    return _UNSAFE_ID.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), value)
+
+
+@dataclass(frozen=True)
+class Scaffold:
+    """One sequence record (chromosome, plasmid or contig). ``sequence`` is upper-case DNA or ``None``."""
+
+    id: str
+    length: int
+    sequence: str | None = None
+    circular: bool = False
+
+
+@dataclass(frozen=True)
+class Gene:
+    """A protein-coding gene. ``start <= end`` (1-based, inclusive); ``strand`` is +1 or -1."""
+
+    id: str
+    scaffold: str
+    start: int
+    end: int
+    strand: int
+    protein: str = ""
+    aliases: tuple[str, ...] = ()
+    genetic_code: int = 11
+    partial: bool = False
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+@dataclass
+class Genome:
+    """Scaffolds in file order and their genes sorted by (scaffold order, start)."""
+
+    name: str
+    scaffolds: dict[str, Scaffold]
+    genes: list[Gene] = field(default_factory=list)
+    gene_source: str = "annotation"
+
+    def genes_by_scaffold(self) -> dict[str, list[Gene]]:
+        grouped: dict[str, list[Gene]] = {sid: [] for sid in self.scaffolds}
+        for gene in self.genes:
+            grouped[gene.scaffold].append(gene)
+        return grouped
+
+    def sort_genes(self) -> None:
+        order = {sid: i for i, sid in enumerate(self.scaffolds)}
+        self.genes.sort(key=lambda g: (order[g.scaffold], g.start, g.end, g.id))
+
+    @property
+    def has_sequence(self) -> bool:
+        return all(s.sequence is not None for s in self.scaffolds.values())
