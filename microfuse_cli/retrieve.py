@@ -598,7 +598,7 @@ class PairIndex:
         self.params = dict(params or {})
         self._ids = ids
         self._groups_ready = False
-        self._id_set: set | None = None
+        self._genomes: set | None = None  # genome names in the index (pair ids are unique within a genome)
 
     # -- properties ----------------------------------------------------------------------------------------
     @property
@@ -810,15 +810,10 @@ class PairIndex:
         if len(ids) != n:
             raise DataError(f"{n} vectors but {len(ids)} pair ids")
         ids.check_unique()
-        if self._id_set is None:
-            self._id_set = set(self._ids.keys())
-        new = ids.keys()
-        clash = self._id_set.intersection(new)
-        if clash:
-            _raise_clash(clash)
+        self._check_new(ids)
         with _omp_threads(threads):
             self._add(parts, progress)
-        self._id_set.update(new)
+        self._genomes.update(ids.genome.tolist())
         self._ids = self._ids.concat(ids)
         self._set_groups()
 
@@ -827,6 +822,20 @@ class PairIndex:
         """Memory the FAISS index takes per indexed pair (codes, list ids, re-ranking codes); the pair-id table
         (Python strings, tens of bytes per pair) comes on top."""
         return _payload_bytes(_faiss(), self._cpu_index())
+
+    def _check_new(self, ids: PairIds) -> None:
+        """Raise DataError for a (genome, pair_id) already indexed. Only genomes already in the index can clash, so
+        only their pairs are looked at: a set of every key would cost ~200 bytes per pair (2 GB at 1e7)."""
+        if self._genomes is None:
+            self._genomes = set(self._ids.genome.tolist())
+        shared = self._genomes.intersection(ids.genome.tolist())
+        if not shared:
+            return
+        rows = [r for r, g in enumerate(self._ids.genome.tolist()) if g in shared]
+        existing = set(zip(self._ids.genome[rows].tolist(), self._ids.pair_id[rows].tolist()))
+        clash = existing.intersection(ids.keys())
+        if clash:
+            _raise_clash(clash)
 
     # -- persistence -----------------------------------------------------------------------------------------
     def save(self, path: PathLike, *, overwrite: bool = True) -> None:
