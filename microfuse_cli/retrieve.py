@@ -202,6 +202,19 @@ class PairIds:
             np.concatenate([self.probability, other.probability]),
         )
 
+    @classmethod
+    def stack(cls, parts: Sequence[PairIds]) -> PairIds:
+        """Many tables (one per genome file) in order, copied once (chained ``concat`` would copy quadratically)."""
+        if len(parts) == 1:
+            return parts[0]
+        columns = []
+        for name in ("pair_id", "scaffold", "genome"):
+            arrays = [getattr(p, name) for p in parts]
+            if len({a.dtype.kind for a in arrays}) > 1:  # e.g. str and int: keep everything as text
+                arrays = [a.astype(str).astype(object) for a in arrays]
+            columns.append(np.concatenate(arrays))
+        return cls(*columns, np.concatenate([p.label for p in parts]), np.concatenate([p.probability for p in parts]))
+
     def keys(self) -> list[tuple]:
         """(genome, pair_id) of every pair: two assemblies may reuse contig names (MEGAHIT ``k141_*``)."""
         return list(zip(self.genome.tolist(), self.pair_id.tolist()))

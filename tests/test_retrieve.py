@@ -476,3 +476,17 @@ def test_cli_refined_ivfpq_on_real_genomes(tmp_path):
     np.testing.assert_allclose(pq[:, 3].astype(float), exact[:, 3].astype(float), atol=2e-6)
     same = pq[:, 1] == exact[:, 1]
     assert same.mean() > 0.99  # the rest: neighbours tied in similarity to 6 decimals, ordered by row either way
+
+
+def test_pair_ids_stack_equals_chained_concat(data):
+    _, ids = data
+    a, b, c = _take(ids, slice(0, 100)), _take(ids, slice(100, 300)), _take(ids, slice(300, None))
+    numeric = PairIds(np.arange(3), np.arange(3), np.arange(3))
+    for parts in ([a, b, c], [a, numeric]):
+        chained = parts[0]
+        for more in parts[1:]:
+            chained = chained.concat(more)
+        stacked = PairIds.stack(parts)
+        for name in ("pair_id", "scaffold", "genome", "label"):
+            np.testing.assert_array_equal(getattr(stacked, name), getattr(chained, name))
+        np.testing.assert_array_equal(np.isnan(stacked.probability), np.isnan(chained.probability))

@@ -71,14 +71,12 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, nlist
     on a sample. Build settings (--refine, --k-factor, --pq-m, --nlist) are kept in the index's manifest.json."""
     from ..errors import UsageError
     from ..io import Output, check_outputs
-    from ..retrieve import PairIndex, ids_path_for, read_vectors
+    from ..retrieve import PairIds, PairIndex, ids_path_for, read_vectors
 
     vector_files = [p for path in vectors for p in (path, ids_path_for(path))]
     check_outputs(vector_files, [Output("-o", output, "microfuse-pair-index")])
     loaded = [read_vectors(path) for path in vectors]
-    ids = loaded[0][1]
-    for _, more in loaded[1:]:
-        ids = ids.concat(more)
+    ids = PairIds.stack([i for _, i in loaded])
     parts = [v for v, _ in loaded]
     with run.progress("indexing", len(ids), "pairs") as advance:
         if append:
