@@ -362,13 +362,20 @@ def _recall(target: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(set(t) & set(r)) / len(r) for t, r in zip(target.tolist(), truth.tolist())]))
 
 
+@pytest.fixture(scope="module")
+def refined_flat(data):
+    vec, ids = data
+    return {gb: PairIndex.build(vec, ids, index="ivfpq", refine="flat", group_by=gb, device="cpu", threads=2)
+            for gb in ("scaffold", "genome")}
+
+
 @pytest.mark.parametrize("exclusion", ["overfetch", "selector"])
 @pytest.mark.parametrize("group_by", ["scaffold", "genome"])
-def test_refined_ivfpq_is_exact_when_every_candidate_is_reranked(data, group_by, exclusion):
+def test_refined_ivfpq_is_exact_when_every_candidate_is_reranked(data, refined_flat, group_by, exclusion):
     """Probing every list and re-ranking every candidate with float32 vectors gives brute force's answer, own group
     excluded (the tight scaffold's 40 mutual nearest neighbours included)."""
     vec, ids = data
-    index = PairIndex.build(vec, ids, index="ivfpq", refine="flat", group_by=group_by, device="cpu", threads=2)
+    index = refined_flat[group_by]
     assert index.refined and index.params["refine"] == "flat"
     res = index.search_all(K, vectors=vec, nprobe=index.params["nlist"], k_factor=64, exclusion=exclusion)
     groups = ids.groups(group_by)
