@@ -55,9 +55,9 @@ Examples:
 @click.option("--refine", type=click.Choice(["none", "sq8", "fp16", "flat"]), default=None,
               help="ivfpq: re-rank candidates with 8-bit (sq8, default; d bytes per pair), float16 or float32 copies.")
 @click.option("--k-factor", type=click.IntRange(min=1), default=None,
-              help="ivfpq: candidates re-ranked per wanted neighbour (default 4; a search can override it).")
+              help="ivfpq: candidates re-ranked per wanted neighbour (default 8; a search can override it).")
 @click.option("--pq-m", type=click.IntRange(min=1), default=None,
-              help="ivfpq: PQ code bytes per pair (must divide the dimension; default dimension / 8).")
+              help="ivfpq: PQ code bytes per pair (must divide the dimension; default dimension / 4, at most 64).")
 @click.option("--nlist", type=click.IntRange(min=1), default=None, help="IVF lists (default 4 x sqrt(pairs)).")
 @click.option("--train-sample", type=click.IntRange(min=1), default=None,
               help="Vectors the IVF / PQ quantisers are trained on (default max(40 x nlist, 10000)).")
