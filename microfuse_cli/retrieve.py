@@ -14,7 +14,7 @@ so self-matches are excluded too. The exclusion holds by construction:
   ``k`` nearest others. One batched search is several times faster than a selector call per group (FAISS' flat
   search with a selector cannot use BLAS at all). Queries whose ``k + g`` would exceed :data:`MAX_OVERFETCH`
   fall back to the selector route (a CPU copy of the index on GPU).
-* IVF-PQ indexes re-rank (``refine``, default ``sq8``): the PQ stage fetches ``k_factor`` times as many
+* IVF-PQ indexes re-rank (``refine``, default ``fp16`` up to 256 dimensions, ``sq8`` beyond): the PQ stage fetches ``k_factor`` times as many
   candidates as asked for, and those are re-scored with finer codes (8-bit scalar quantisation, float16, or the
   exact float32 vectors) before the own-group filter and the cut to ``k``; exclusion stays exact, since it is
   applied to the re-ranked list like any other over-fetched list. Without refining, 64-byte PQ codes reach only
@@ -94,9 +94,12 @@ GPU_MAX_K = 2048
 #: recall@10 >= 0.9999 at 1e5 and 1e6 (nprobe 8: 0.94 at 1e5), efSearch 64 gave 0.999 at 1e5.
 DEFAULT_NPROBE = 16
 DEFAULT_EF_SEARCH = 64
-#: IVF-PQ re-ranks ``DEFAULT_K_FACTOR`` x the asked-for candidates with 8-bit scalar-quantised vectors (d bytes
-#: per pair) by default; see benchmarks/RESULTS.md, "Retrieval at 1e7", for the measurements behind both.
+#: IVF-PQ re-ranks ``DEFAULT_K_FACTOR`` x the asked-for candidates by default, with float16 copies of the vectors
+#: up to ``FP16_REFINE_MAX_DIM`` dimensions (2d bytes per pair) and 8-bit ones beyond (d bytes). Measured at 1e7
+#: 128-d pairs (benchmarks/RESULTS.md, "Retrieval at 1e7"): sq8 re-scoring levels off at recall@10 0.94, fp16
+#: reaches 0.96-0.98; at 512-d sq8 gives 0.97 (1e6) and fp16 would need 11 GB per 1e7 pairs.
 DEFAULT_REFINE = "sq8"
+FP16_REFINE_MAX_DIM = 256
 DEFAULT_K_FACTOR = 8
 #: Most PQ sub-quantisers (code bytes at 8 bits) chosen by default.
 PQ_MAX_M = 64
@@ -498,7 +501,7 @@ def _rows_of(parts: Sequence[np.ndarray], rows: np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _refine_settings(kind: str, refine: str | None, k_factor: int | None) -> tuple[str, int]:
+def _refine_settings(kind: str, refine: str | None, k_factor: int | None, dim: int) -> tuple[str, int]:
     """Validate refine / k_factor: only IVF-PQ re-ranks (the other kinds keep full vectors)."""
     if refine is not None and refine not in REFINES:
         raise UsageError(f"refine must be one of {', '.join(REFINES)}, not {refine!r}")
@@ -506,7 +509,8 @@ def _refine_settings(kind: str, refine: str | None, k_factor: int | None) -> tup
         if refine not in (None, "none"):
             raise UsageError(f"refine applies to ivfpq indexes only (this one is {kind}: its vectors are exact)")
         return "none", 1
-    refine = DEFAULT_REFINE if refine is None else refine
+    if refine is None:
+        refine = "fp16" if dim <= FP16_REFINE_MAX_DIM else DEFAULT_REFINE
     k_factor = DEFAULT_K_FACTOR if k_factor is None else k_factor
     if isinstance(k_factor, bool) or int(k_factor) != k_factor or k_factor < 1:
         raise UsageError(f"k_factor must be a positive integer, not {k_factor!r}")
@@ -713,8 +717,8 @@ class PairIndex:
             train_sample: vectors used to train IVF / PQ (default ``max(40 * nlist, 10000)``, at most n).
             nlist: IVF lists (default ``4 * sqrt(n)``, at most n / 39). pq_m / pq_nbits: PQ code shape
                 (default about 8 dimensions per sub-quantiser, 8 bits). hnsw_m: HNSW graph degree.
-            refine: IVF-PQ only: re-rank candidates with ``sq8`` (default), ``fp16`` or ``flat`` (float32) copies of
-                the vectors, or ``none``. k_factor: candidates re-ranked per asked-for neighbour (default
+            refine: IVF-PQ only: re-rank candidates with ``sq8``, ``fp16`` or ``flat`` (float32) copies of the
+                vectors, or ``none``; default fp16 up to :data:`FP16_REFINE_MAX_DIM` dimensions, sq8 beyond. k_factor: candidates re-ranked per asked-for neighbour (default
                 :data:`DEFAULT_K_FACTOR`; a search may override it).
             threads: OpenMP threads for FAISS (default: FAISS' own default).
             progress: called with the number of vectors added after each chunk.
@@ -739,7 +743,7 @@ class PairIndex:
         kind = index
         if kind == "auto":
             kind = "flat" if n <= AUTO_FLAT_MAX else ("ivf" if n <= AUTO_IVF_MAX else "ivfpq")
-        refine, k_factor = _refine_settings(kind, refine, k_factor)
+        refine, k_factor = _refine_settings(kind, refine, k_factor, dim)
         faiss = _faiss()
         params: dict = {"seed": int(seed)}
         with _omp_threads(threads):

@@ -389,16 +389,17 @@ def test_refine_recovers_what_the_pq_codes_lose(data):
     vec, ids = data
     order, _ = _brute(vec, ids.scaffold, vec, ids.scaffold, K)
     recall = {}
-    for refine in ("none", "sq8"):
-        index = PairIndex.build(vec, ids, index="ivfpq", refine=refine, device="cpu", threads=2)
-        recall[refine] = _recall(index.search_all(K, vectors=vec).target, order)
-    assert recall["sq8"] >= 0.95, recall
-    assert recall["none"] < recall["sq8"] - 0.2, recall  # 4-byte PQ codes alone lose most neighbours here
+    for refine in ("none", "sq8", None):
+        index = PairIndex.build(vec, ids, index="ivfpq", refine=refine, pq_m=4, device="cpu", threads=2)
+        recall[index.params["refine"]] = _recall(index.search_all(K, vectors=vec).target, order)
+    assert set(recall) == {"none", "sq8", "fp16"}  # fp16: the default at this dimension
+    assert recall["fp16"] >= recall["sq8"] >= 0.95, recall
+    assert recall["none"] < recall["sq8"] - 0.2, recall  # short PQ codes alone lose most neighbours here
 
 
 def test_refined_index_round_trip_and_manifest(data, tmp_path):
     vec, ids = data
-    index = PairIndex.build(vec, ids, index="ivfpq", pq_m=8, k_factor=3, device="cpu", threads=2)
+    index = PairIndex.build(vec, ids, index="ivfpq", refine="sq8", pq_m=8, k_factor=3, device="cpu", threads=2)
     assert index.params["refine"] == "sq8" and index.params["k_factor"] == 3
     code = 8 * index.params["pq_nbits"] // 8
     assert index.bytes_per_pair == code + 8 + DIM  # PQ code + list id + one byte per dimension

@@ -53,7 +53,8 @@ Examples:
               help="Neighbours always come from another group than the query's.")
 @click.option("--append", is_flag=True, help="Add the vectors to an existing index folder.")
 @click.option("--refine", type=click.Choice(["none", "sq8", "fp16", "flat"]), default=None,
-              help="ivfpq: re-rank candidates with 8-bit (sq8, default; d bytes per pair), float16 or float32 copies.")
+              help="ivfpq: re-rank candidates with 8-bit (sq8: d bytes per pair), float16 (fp16: 2d) or float32 (flat: "
+                   "4d) copies of the vectors [default: fp16 up to 256 dimensions, sq8 beyond].")
 @click.option("--k-factor", type=click.IntRange(min=1), default=None,
               help="ivfpq: candidates re-ranked per wanted neighbour (default 8; a search can override it).")
 @click.option("--pq-m", type=click.IntRange(min=1), default=None,
