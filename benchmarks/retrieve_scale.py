@@ -11,7 +11,7 @@ answer (brute force with the same exclusion).
 
 Every size runs in its own child process, so "peak RSS" (resource.getrusage ru_maxrss) belongs to that size; the
 search peak is the high-water mark after it was reset (``/proc/self/clear_refs``) once the index was built. At 1e7
-(IVF-PQ, re-ranked with ``--refine``, default sq8) the vectors are generated chunk by chunk and appended
+(IVF-PQ, re-ranked with ``--refine``: by default fp16 up to 256-d, sq8 beyond) the vectors are generated chunk by chunk and appended
 (``PairIndex.append``, as ``retrieve build --append`` does), the quantisers being trained on the first chunk, and
 the exact answer is accumulated over the same chunks, so the full matrix (20 GB at 512-d) never exists.
 
@@ -144,7 +144,7 @@ def timed_search(index, q, groups, **kw):
 
 
 NLIST_OVERRIDE: int | None = None
-REFINE = "sq8"
+REFINE: str | None = None
 PQ_M: int | None = None
 K_FACTORS = [4]
 STREAM = False
@@ -260,7 +260,8 @@ def main(argv=None) -> int:
     ap.add_argument("--nlist", type=int, default=None,
                     help="IVF lists at 1e7 (default 4*sqrt(n); fewer lists make the build feasible on 2 cores)")
     ap.add_argument("--dim", type=int, default=512, help="vector dimension (512 fused default; 128 like the default model)")
-    ap.add_argument("--refine", default="sq8", choices=["none", "sq8", "fp16", "flat"], help="IVF-PQ re-ranking codes")
+    ap.add_argument("--refine", default=None, choices=["none", "sq8", "fp16", "flat"],
+                    help="IVF-PQ re-ranking codes (default: the library's, fp16 up to 256-d, sq8 beyond)")
     ap.add_argument("--k-factor", default="4", help="comma-separated IVF-PQ re-ranking factors to sweep")
     ap.add_argument("--pq-m", type=int, default=None, help="PQ code bytes (default dim / 8)")
     ap.add_argument("--stream", action="store_true", help="build IVF-PQ chunk by chunk at every size (default: > 4e6)")
@@ -289,11 +290,13 @@ def main(argv=None) -> int:
         for n in sizes:
             cmd = [sys.executable, __file__, "--child", "--sizes", str(n), "--queries", str(args.queries),
                    "--threads", str(args.threads), "--nprobe", args.nprobe, "--efsearch", args.efsearch, "--device", device,
-                   "--dim", str(args.dim), "--refine", args.refine, "--k-factor", args.k_factor, "--chunk", str(args.chunk)]
+                   "--dim", str(args.dim), "--k-factor", args.k_factor, "--chunk", str(args.chunk)]
             if args.stream:
                 cmd.append("--stream")
             if args.pq_m:
                 cmd += ["--pq-m", str(args.pq_m)]
+            if args.refine:
+                cmd += ["--refine", args.refine]
             if args.kinds:
                 cmd += ["--kinds", args.kinds]
             if args.nlist:
