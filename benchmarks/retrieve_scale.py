@@ -7,14 +7,19 @@ uniform noise. Rows come in scaffolds of 16 consecutive pairs; every search excl
 ``microfuse retrieve`` does. Queries are indexed pairs drawn at random; recall@10 is measured against the exact
 answer (brute force with the same exclusion).
 
-Every size runs in its own child process, so "peak RSS" (resource.getrusage ru_maxrss) belongs to that size.
-At 1e7 (IVF-PQ) the vectors are generated chunk by chunk while they are added, and the exact answer is
-accumulated over the same chunks, so the full 20 GB matrix never exists.
+``--dim 128`` gives 128-d vectors (the default model's fused dimension) from the same 64-d latent clusters.
+
+Every size runs in its own child process, so "peak RSS" (resource.getrusage ru_maxrss) belongs to that size; the
+search peak is the high-water mark after it was reset (``/proc/self/clear_refs``) once the index was built. At 1e7
+(IVF-PQ, re-ranked with ``--refine``: by default fp16 up to 256-d, sq8 beyond) the vectors are generated chunk by chunk and appended
+(``PairIndex.append``, as ``retrieve build --append`` does), the quantisers being trained on the first chunk, and
+the exact answer is accumulated over the same chunks, so the full matrix (20 GB at 512-d) never exists.
 
 Usage::
 
     python benchmarks/retrieve_scale.py                       # 1e5, 1e6, 1e7
     python benchmarks/retrieve_scale.py --sizes 100000 --queries 500   # quick
+    python benchmarks/retrieve_scale.py --sizes 10000000 --dim 128 --nlist 2048 --nprobe 8,16 --k-factor 1,2,4,8
 """
 
 from __future__ import annotations
@@ -87,6 +92,22 @@ def peak_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
+def reset_peak() -> bool:
+    """Reset this process's RSS high-water mark (VmHWM); False where the kernel does not allow it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def hwm_gib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024**2
+    return float("nan")
+
+
 class ExactTopK:
     """Running exact top-k (cosine, own scaffold excluded) of fixed queries over database chunks."""
 
@@ -123,6 +144,30 @@ def timed_search(index, q, groups, **kw):
 
 
 NLIST_OVERRIDE: int | None = None
+REFINE: str | None = None
+PQ_M: int | None = None
+K_FACTORS = [4]
+STREAM = False
+
+
+def pq_sweep(index, queries, groups, truth, nprobes, threads, base, build, build_peak) -> list[dict]:
+    """One row per (nprobe, k_factor) of a (refined) IVF-PQ index; RSS high-water mark reset before searching."""
+    rows = []
+    reset = reset_peak()
+    factors = K_FACTORS if index.refined else [1]
+    for nprobe in nprobes:
+        for kf in factors:
+            kw = {"k_factor": kf} if index.refined else {}
+            res, dt = timed_search(index, queries, groups, nprobe=nprobe, threads=threads, **kw)
+            code = index.params["pq_m"] * index.params["pq_nbits"] // 8
+            settings = f"nlist={index.params['nlist']} pq={code}B refine={index.params.get('refine', 'none')} nprobe={nprobe}"
+            if index.refined:
+                settings += f" k_factor={kf}"
+            rows.append(base | {"index": "ivfpq", "settings": settings, "build_s": build, "qps": len(queries) / dt,
+                                "recall10": recall(res.target, truth), "peak_gib": build_peak,
+                                "search_peak_gib": hwm_gib() if reset else float("nan"),
+                                "bytes_per_pair": index.bytes_per_pair})
+    return rows
 
 
 def run_size(n: int, nq: int, threads: int, kinds: list[str], nprobes: list[int], efs: list[int], device: str) -> list[dict]:
@@ -132,15 +177,15 @@ def run_size(n: int, nq: int, threads: int, kinds: list[str], nprobes: list[int]
     gen = Generator(n)
     rng = np.random.default_rng(1)
     qrows = np.sort(rng.choice(n, size=min(nq, n), replace=False))
-    base = {"n": n, "queries": len(qrows), "threads": threads, "device": device}
+    base = {"n": n, "dim": DIM, "queries": len(qrows), "threads": threads, "device": device}
 
-    if n > 4_000_000:  # IVF-PQ from chunks generated on the fly
+    if n > 4_000_000 or STREAM:  # IVF-PQ from chunks generated on the fly
         first = min(n, CHUNK)
         x0 = gen.rows(0, first)
         t0 = time.perf_counter()
         nlist = NLIST_OVERRIDE or int(round(4 * math.sqrt(n)))
         index = PairIndex.build(x0, ids_for(0, first), index="ivfpq", nlist=nlist, train_sample=min(first, 64 * nlist),
-                                device=device, threads=threads)
+                                refine=REFINE, pq_m=PQ_M, device=device, threads=threads)
         queries = gen.pick(qrows)
         exact = ExactTopK(queries, qrows)
         exact.update(x0, 0)
@@ -153,13 +198,8 @@ def run_size(n: int, nq: int, threads: int, kinds: list[str], nprobes: list[int]
             exact.update(x, start)
             t_exact += time.perf_counter() - t1
         build = time.perf_counter() - t0 - t_exact
-        groups = qrows // SCAFFOLD
-        for nprobe in nprobes:
-            res, dt = timed_search(index, queries, groups, nprobe=nprobe, threads=threads)
-            rows_out.append(base | {"index": "ivfpq", "settings": f"nlist={nlist} m={index.params['pq_m']} nprobe={nprobe}",
-                                    "build_s": build, "qps": len(qrows) / dt, "recall10": recall(res.target, exact.idx),
-                                    "peak_gib": peak_gib()})
-        return rows_out
+        print(f"# built n={n} in {build:.0f} s (+{t_exact:.0f} s exact search), peak {peak_gib():.2f} GiB", file=sys.stderr, flush=True)
+        return pq_sweep(index, queries, qrows // SCAFFOLD, exact.idx, nprobes, threads, base, build, peak_gib())
 
     x = gen.rows(0, n)
     ids = ids_for(0, n)
@@ -171,7 +211,7 @@ def run_size(n: int, nq: int, threads: int, kinds: list[str], nprobes: list[int]
     res, dt = timed_search(flat, queries, groups, threads=threads)
     truth = res.target
     rows_out.append(base | {"index": "flat", "settings": "exact", "build_s": build, "qps": len(qrows) / dt,
-                            "recall10": 1.0, "peak_gib": peak_gib()})
+                            "recall10": 1.0, "peak_gib": peak_gib(), "bytes_per_pair": flat.bytes_per_pair})
     check = ExactTopK(queries[:100], qrows[:100])  # sanity: the flat index agrees with numpy brute force
     check.update(x, 0)
     rows_out[-1]["recall10"] = recall(truth[:100], check.idx)
@@ -180,8 +220,13 @@ def run_size(n: int, nq: int, threads: int, kinds: list[str], nprobes: list[int]
         if kind == "flat":
             continue
         t0 = time.perf_counter()
-        index = PairIndex.build(x, ids, index=kind, device=device, threads=threads)
+        options = {"refine": REFINE, "pq_m": PQ_M} if kind == "ivfpq" else {}
+        index = PairIndex.build(x, ids, index=kind, device=device, threads=threads, **options)
         build = time.perf_counter() - t0
+        if kind == "ivfpq":
+            rows_out += pq_sweep(index, queries, groups, truth, nprobes, threads, base, build, peak_gib())
+            del index
+            continue
         if kind == "hnsw":
             sweep = [("efSearch", ef) for ef in efs]
         else:
@@ -196,12 +241,14 @@ def run_size(n: int, nq: int, threads: int, kinds: list[str], nprobes: list[int]
             if kind == "hnsw":
                 settings = f"M={index.params['hnsw_m']} " + settings
             rows_out.append(base | {"index": kind, "settings": settings, "build_s": build, "qps": len(qrows) / dt,
-                                    "recall10": recall(res.target, truth), "peak_gib": peak_gib()})
+                                    "recall10": recall(res.target, truth), "peak_gib": peak_gib(),
+                                    "bytes_per_pair": index.bytes_per_pair})
         del index
     return rows_out
 
 
 def main(argv=None) -> int:
+    global DIM, REFINE, PQ_M, K_FACTORS, STREAM, CHUNK, NLIST_OVERRIDE
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="100000,1000000,10000000", help="comma-separated database sizes")
     ap.add_argument("--queries", type=int, default=2000, help="queries per size (default 2000)")
@@ -212,13 +259,21 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "both"])
     ap.add_argument("--nlist", type=int, default=None,
                     help="IVF lists at 1e7 (default 4*sqrt(n); fewer lists make the build feasible on 2 cores)")
+    ap.add_argument("--dim", type=int, default=512, help="vector dimension (512 fused default; 128 like the default model)")
+    ap.add_argument("--refine", default=None, choices=["none", "sq8", "fp16", "flat"],
+                    help="IVF-PQ re-ranking codes (default: the library's, fp16 up to 256-d, sq8 beyond)")
+    ap.add_argument("--k-factor", default="4", help="comma-separated IVF-PQ re-ranking factors to sweep")
+    ap.add_argument("--pq-m", type=int, default=None, help="PQ code bytes (default dim / 8)")
+    ap.add_argument("--stream", action="store_true", help="build IVF-PQ chunk by chunk at every size (default: > 4e6)")
+    ap.add_argument("--chunk", type=int, default=250_000, help="rows generated and appended at a time")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    DIM, REFINE, PQ_M, STREAM, CHUNK = args.dim, args.refine, args.pq_m, args.stream, args.chunk
+    K_FACTORS = [int(s) for s in args.k_factor.split(",")]
     sizes = [int(float(s)) for s in args.sizes.split(",") if s]
     nprobes = [int(s) for s in args.nprobe.split(",")]
     efs = [int(s) for s in args.efsearch.split(",")]
     if args.child:
-        global NLIST_OVERRIDE
         NLIST_OVERRIDE = args.nlist
         n = sizes[0]
         kinds = args.kinds.split(",") if args.kinds else (["flat", "ivf", "hnsw", "ivfpq"] if n <= 100_000 else ["flat", "ivf"])
@@ -234,26 +289,35 @@ def main(argv=None) -> int:
     for device in devices:
         for n in sizes:
             cmd = [sys.executable, __file__, "--child", "--sizes", str(n), "--queries", str(args.queries),
-                   "--threads", str(args.threads), "--nprobe", args.nprobe, "--efsearch", args.efsearch, "--device", device]
+                   "--threads", str(args.threads), "--nprobe", args.nprobe, "--efsearch", args.efsearch, "--device", device,
+                   "--dim", str(args.dim), "--k-factor", args.k_factor, "--chunk", str(args.chunk)]
+            if args.stream:
+                cmd.append("--stream")
+            if args.pq_m:
+                cmd += ["--pq-m", str(args.pq_m)]
+            if args.refine:
+                cmd += ["--refine", args.refine]
             if args.kinds:
                 cmd += ["--kinds", args.kinds]
             if args.nlist:
                 cmd += ["--nlist", str(args.nlist)]
             t0 = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
             if proc.returncode != 0:
-                print(f"size {n} on {device} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+                print(f"size {n} on {device} failed (exit {proc.returncode})", file=sys.stderr)
                 continue
             for line in proc.stdout.splitlines():
                 if line.startswith("{"):
                     results.append(json.loads(line))
             print(f"# n={n} {device}: {time.perf_counter() - t0:.0f} s wall", file=sys.stderr, flush=True)
     print(f"faiss {faiss.__version__}, {args.threads} threads, k={K}, queries exclude their own scaffold of {SCAFFOLD} pairs\n")
-    print("| n | device | index | settings | build s | queries/s | recall@10 | peak RSS GiB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| n | d | device | index | settings | build s | queries/s | recall@10 | index bytes/pair | peak RSS GiB "
+          "(all) | peak RSS GiB (search) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['n']:.0e} | {r['device']} | {r['index']} | {r['settings']} | {r['build_s']:.1f} | {r['qps']:.0f} "
-              f"| {r['recall10']:.4f} | {r['peak_gib']:.2f} |")
+        print(f"| {r['n']:.0e} | {r['dim']} | {r['device']} | {r['index']} | {r['settings']} | {r['build_s']:.1f} "
+              f"| {r['qps']:.0f} | {r['recall10']:.4f} | {r['bytes_per_pair']:.0f} | {r['peak_gib']:.2f} "
+              f"| {r.get('search_peak_gib', float('nan')):.2f} |")
     return 0
 
 

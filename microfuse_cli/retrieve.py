@@ -14,6 +14,11 @@ so self-matches are excluded too. The exclusion holds by construction:
   ``k`` nearest others. One batched search is several times faster than a selector call per group (FAISS' flat
   search with a selector cannot use BLAS at all). Queries whose ``k + g`` would exceed :data:`MAX_OVERFETCH`
   fall back to the selector route (a CPU copy of the index on GPU).
+* IVF-PQ indexes re-rank (``refine``, default ``fp16`` up to 256 dimensions, ``sq8`` beyond): the PQ stage fetches ``k_factor`` times as many
+  candidates as asked for, and those are re-scored with finer codes (8-bit scalar quantisation, float16, or the
+  exact float32 vectors) before the own-group filter and the cut to ``k``; exclusion stays exact, since it is
+  applied to the re-ranked list like any other over-fetched list. Without refining, 64-byte PQ codes reach only
+  recall@10 0.27 at 1e7 pairs (benchmarks/RESULTS.md).
 * Approximate indexes may come back with fewer than ``k`` hits when the probed lists (IVF) or the explored graph
   (HNSW) hold too few rows from other groups; such queries are searched again with ``nprobe`` / ``efSearch``
   doubled until they have ``k`` hits or the whole index has been probed.
@@ -24,7 +29,8 @@ order), read with :func:`read_vectors`.
 
 An index is saved as a folder (:meth:`PairIndex.save`): ``index.faiss`` (``faiss.write_index``), ``pairs.tsv`` and
 ``manifest.json`` (format version, index type, dimension, count, metric, grouping, SHA-256 of both files,
-microfuse version). :meth:`PairIndex.load` verifies all of it before trusting the files.
+microfuse version, and the build settings: nlist, PQ code shape, refine code and k_factor). :meth:`PairIndex.load`
+verifies all of it before trusting the files.
 """
 
 from __future__ import annotations
@@ -68,11 +74,13 @@ IndexKind = Literal["auto", "flat", "ivf", "hnsw", "ivfpq"]
 GroupBy = Literal["scaffold", "genome"]
 Device = Literal["auto", "cpu", "cuda"]
 Exclusion = Literal["auto", "selector", "overfetch"]
+Refine = Literal["none", "sq8", "fp16", "flat"]
 Progress = Callable[[int], Any]
 
 INDEX_KINDS = ("flat", "ivf", "hnsw", "ivfpq")
 GROUP_BYS = ("scaffold", "genome")
 DEVICES = ("auto", "cpu", "cuda")
+REFINES = ("none", "sq8", "fp16", "flat")
 
 #: ``index="auto"`` uses the exact flat index up to this many vectors, ...
 AUTO_FLAT_MAX = 1_000_000
@@ -86,6 +94,15 @@ GPU_MAX_K = 2048
 #: recall@10 >= 0.9999 at 1e5 and 1e6 (nprobe 8: 0.94 at 1e5), efSearch 64 gave 0.999 at 1e5.
 DEFAULT_NPROBE = 16
 DEFAULT_EF_SEARCH = 64
+#: IVF-PQ re-ranks ``DEFAULT_K_FACTOR`` x the asked-for candidates by default, with float16 copies of the vectors
+#: up to ``FP16_REFINE_MAX_DIM`` dimensions (2d bytes per pair) and 8-bit ones beyond (d bytes). Measured at 1e7
+#: 128-d pairs (benchmarks/RESULTS.md, "Retrieval at 1e7"): sq8 re-scoring levels off at recall@10 0.94, fp16
+#: reaches 0.96-0.98; at 512-d sq8 gives 0.97 (1e6) and fp16 would need 11 GB per 1e7 pairs.
+DEFAULT_REFINE = "sq8"
+FP16_REFINE_MAX_DIM = 256
+DEFAULT_K_FACTOR = 8
+#: Most PQ sub-quantisers (code bytes at 8 bits) chosen by default.
+PQ_MAX_M = 64
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 KMEANS_ITERATIONS = 20
@@ -104,6 +121,7 @@ RESULT_LABEL_COLUMNS = ("target_label", "target_probability")
 
 _CHUNK = 65536  # rows normalised / added / searched at a time
 _SELECTOR_BATCH = 4096  # queries per selector search call
+_QUERY_BLOCK = 1 << 18  # indexed pairs read back and searched at a time by search_all
 _POOL_MIN = 32  # groups with fewer queries than this go to the thread pool, one thread each
 
 
@@ -188,6 +206,19 @@ class PairIds:
             np.concatenate([self.label, other.label]),
             np.concatenate([self.probability, other.probability]),
         )
+
+    @classmethod
+    def stack(cls, parts: Sequence[PairIds]) -> PairIds:
+        """Many tables (one per genome file) in order, copied once (chained ``concat`` would copy quadratically)."""
+        if len(parts) == 1:
+            return parts[0]
+        columns = []
+        for name in ("pair_id", "scaffold", "genome"):
+            arrays = [getattr(p, name) for p in parts]
+            if len({a.dtype.kind for a in arrays}) > 1:  # e.g. str and int: keep everything as text
+                arrays = [a.astype(str).astype(object) for a in arrays]
+            columns.append(np.concatenate(arrays))
+        return cls(*columns, np.concatenate([p.label for p in parts]), np.concatenate([p.probability for p in parts]))
 
     def keys(self) -> list[tuple]:
         """(genome, pair_id) of every pair: two assemblies may reuse contig names (MEGAHIT ``k141_*``)."""
@@ -441,11 +472,115 @@ def _default_nlist(n: int) -> int:
 
 
 def _default_pq(dim: int, n: int) -> tuple[int, int]:
-    """(sub-quantisers, bits): about 8 dimensions per sub-quantiser, 8 bits when there is enough training data."""
-    target = max(1, dim // 8)
+    """(sub-quantisers, bits): about 4 dimensions per sub-quantiser but at most 64 (at 1e7, 128-d, nprobe 16,
+    k_factor 8, 32-byte codes re-rank to recall@10 0.93 where 16-byte codes reach 0.80; 64 bytes at 512-d, 1e6:
+    0.97), 8 bits when there is enough training data."""
+    target = max(1, min(PQ_MAX_M, dim // 4))
     m = max(x for x in range(1, target + 1) if dim % x == 0)
     nbits = int(max(1, min(8, math.floor(math.log2(max(2, n / 39))))))
     return m, nbits
+
+
+def _vector_parts(vectors: Any, what: str, dim: int | None = None) -> list[np.ndarray]:
+    """One matrix or a sequence of matrices (e.g. one memory map per genome) as a list of validated float32 parts."""
+    if isinstance(vectors, (list, tuple)):
+        if not vectors:
+            raise DataError(f"{what}: no vector files")
+        parts = []
+        for number, part in enumerate(vectors):
+            parts.append(_as_matrix(part, f"{what} (part {number + 1})", dim))
+            dim = parts[0].shape[1]
+        return parts
+    return [_as_matrix(vectors, what, dim)]
+
+
+def _rows_of(parts: Sequence[np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """Rows ``rows`` (sorted, counted across all parts) of the parts stacked, reading only those rows."""
+    bounds = np.cumsum([0] + [len(p) for p in parts])
+    out = [np.asarray(p[rows[(rows >= lo) & (rows < hi)] - lo]) for p, lo, hi in zip(parts, bounds[:-1], bounds[1:])]
+    return np.concatenate(out)
+
+
+def _refine_settings(kind: str, refine: str | None, k_factor: int | None, dim: int) -> tuple[str, int]:
+    """Validate refine / k_factor: only IVF-PQ re-ranks (the other kinds keep full vectors)."""
+    if refine is not None and refine not in REFINES:
+        raise UsageError(f"refine must be one of {', '.join(REFINES)}, not {refine!r}")
+    if kind != "ivfpq":
+        if refine not in (None, "none"):
+            raise UsageError(f"refine applies to ivfpq indexes only (this one is {kind}: its vectors are exact)")
+        return "none", 1
+    if refine is None:
+        refine = "fp16" if dim <= FP16_REFINE_MAX_DIM else DEFAULT_REFINE
+    k_factor = DEFAULT_K_FACTOR if k_factor is None else k_factor
+    if isinstance(k_factor, bool) or int(k_factor) != k_factor or k_factor < 1:
+        raise UsageError(f"k_factor must be a positive integer, not {k_factor!r}")
+    return refine, int(k_factor)
+
+
+def _refine_index(faiss: Any, refine: str, dim: int) -> Any:
+    if refine == "flat":
+        return faiss.IndexFlatIP(dim)
+    qtype = {"sq8": faiss.ScalarQuantizer.QT_8bit, "fp16": faiss.ScalarQuantizer.QT_fp16}[refine]
+    return faiss.IndexScalarQuantizer(dim, qtype, faiss.METRIC_INNER_PRODUCT)
+
+
+def _trained_ivf(faiss: Any, kind: str, parts: Sequence[np.ndarray], n: int, dim: int, dev: str, params: dict, *,
+                 seed: int, train_sample: int | None, nlist: int | None, pq_m: int | None, pq_nbits: int | None,
+                 refine: str) -> Any:
+    """An IVF-Flat or IVF-PQ index (wrapped in ``IndexRefine`` when refining) trained on a sample of the vectors."""
+    nl = _default_nlist(n) if nlist is None else int(nlist)
+    if not 1 <= nl <= n:
+        raise UsageError(f"nlist must be between 1 and the number of vectors ({n}), not {nl}")
+    quantizer = faiss.IndexFlatIP(dim)
+    if kind == "ivf":
+        cpu = faiss.IndexIVFFlat(quantizer, dim, nl, faiss.METRIC_INNER_PRODUCT)
+    else:
+        m0, b0 = _default_pq(dim, n)
+        m = m0 if pq_m is None else int(pq_m)
+        nbits = b0 if pq_nbits is None else int(pq_nbits)
+        if m < 1 or dim % m:
+            raise UsageError(f"pq_m must divide the dimension {dim}, not {m}")
+        if not 1 <= nbits <= 16:
+            raise UsageError(f"pq_nbits must be between 1 and 16, not {nbits}")
+        cpu = faiss.IndexIVFPQ(quantizer, dim, nl, m, nbits, faiss.METRIC_INNER_PRODUCT)
+        cpu.pq.cp.seed = int(seed)
+        params.update(pq_m=m, pq_nbits=nbits)
+    cpu.cp.seed = int(seed)
+    cpu.cp.niter = KMEANS_ITERATIONS
+    params["nlist"] = nl
+    sample = max(40 * nl, 10000) if train_sample is None else train_sample
+    sample = min(int(sample), n)
+    if sample < nl:
+        raise UsageError(f"train_sample ({sample}) must be at least nlist ({nl})")
+    params["train_sample"] = sample
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, size=sample, replace=False)) if sample < n else np.arange(n)
+    train = _normalised(_rows_of(parts, rows))
+    log.info("training %s index: %d lists on %d vectors", kind, nl, sample)
+    if dev == "cuda":
+        gpu = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, cpu, _cloner_options(faiss, kind))
+        gpu.train(train)
+        cpu = faiss.index_gpu_to_cpu(gpu)
+        del gpu
+    else:
+        cpu.train(train)
+    if refine == "none":
+        return cpu
+    fine = _refine_index(faiss, refine, dim)
+    fine.train(train)  # scalar quantisers learn each dimension's range; flat needs nothing
+    return faiss.IndexRefine(cpu, fine)  # faiss' Python layer keeps both parts alive with the wrapper
+
+
+def _payload_bytes(faiss: Any, index: Any) -> float:
+    """Bytes per vector a FAISS index holds in memory (codes, list ids, graph links), from its own code sizes."""
+    index = faiss.downcast_index(index)
+    if isinstance(index, faiss.IndexRefine):
+        return _payload_bytes(faiss, index.base_index) + _payload_bytes(faiss, index.refine_index)
+    if isinstance(index, faiss.IndexIVF):
+        return float(index.code_size + 8)  # codes + the 64-bit id stored in the inverted list
+    if isinstance(index, faiss.IndexHNSW):
+        return _payload_bytes(faiss, index.storage) + 4 * 2 * index.hnsw.nb_neighbors(0)
+    return float(index.sa_code_size())
 
 
 def _resolve_device(device: str) -> str:
@@ -484,7 +619,7 @@ class PairIndex:
         self.params = dict(params or {})
         self._ids = ids
         self._groups_ready = False
-        self._id_set: set | None = None
+        self._genomes: set | None = None  # genome names in the index (pair ids are unique within a genome)
 
     # -- properties ----------------------------------------------------------------------------------------
     @property
@@ -552,7 +687,7 @@ class PairIndex:
     @classmethod
     def build(
         cls,
-        vectors: np.ndarray,
+        vectors: np.ndarray | Sequence[np.ndarray],
         ids: PairIds,
         *,
         index: IndexKind = "auto",
@@ -563,6 +698,8 @@ class PairIndex:
         nlist: int | None = None,
         pq_m: int | None = None,
         pq_nbits: int | None = None,
+        refine: Refine | None = None,
+        k_factor: int | None = None,
         hnsw_m: int = HNSW_M,
         threads: int | None = None,
         progress: Progress | None = None,
@@ -570,6 +707,8 @@ class PairIndex:
         """Build an index over ``vectors`` (n, d) whose rows are described by ``ids``.
 
         Arguments:
+            vectors: one (n, d) array, or several (e.g. memory-mapped ``.npy`` files, one per genome) whose rows are
+                indexed in order; they are read chunk by chunk, never concatenated.
             index: ``flat`` (exact), ``ivf`` (IVF-Flat), ``hnsw``, ``ivfpq``, or ``auto``: flat up to
                 :data:`AUTO_FLAT_MAX` vectors, IVF-Flat up to :data:`AUTO_IVF_MAX`, IVF-PQ beyond.
             group_by: a search excludes the query's own ``scaffold`` or ``genome``.
@@ -578,6 +717,9 @@ class PairIndex:
             train_sample: vectors used to train IVF / PQ (default ``max(40 * nlist, 10000)``, at most n).
             nlist: IVF lists (default ``4 * sqrt(n)``, at most n / 39). pq_m / pq_nbits: PQ code shape
                 (default about 8 dimensions per sub-quantiser, 8 bits). hnsw_m: HNSW graph degree.
+            refine: IVF-PQ only: re-rank candidates with ``sq8``, ``fp16`` or ``flat`` (float32) copies of the
+                vectors, or ``none``; default fp16 up to :data:`FP16_REFINE_MAX_DIM` dimensions, sq8 beyond. k_factor: candidates re-ranked per asked-for neighbour (default
+                :data:`DEFAULT_K_FACTOR`; a search may override it).
             threads: OpenMP threads for FAISS (default: FAISS' own default).
             progress: called with the number of vectors added after each chunk.
 
@@ -588,10 +730,10 @@ class PairIndex:
             raise UsageError(f"index must be one of auto, {', '.join(INDEX_KINDS)}, not {index!r}")
         if group_by not in GROUP_BYS:
             raise UsageError(f"group_by must be one of {', '.join(GROUP_BYS)}, not {group_by!r}")
-        vectors = _as_matrix(vectors, "vectors")
+        parts = _vector_parts(vectors, "vectors")
         if not isinstance(ids, PairIds):
             raise UsageError("ids must be a PairIds")
-        n, dim = vectors.shape
+        n, dim = sum(len(p) for p in parts), parts[0].shape[1]
         if len(ids) != n:
             raise DataError(f"{n} vectors but {len(ids)} pair ids")
         if n == 0:
@@ -601,6 +743,7 @@ class PairIndex:
         kind = index
         if kind == "auto":
             kind = "flat" if n <= AUTO_FLAT_MAX else ("ivf" if n <= AUTO_IVF_MAX else "ivfpq")
+        refine, k_factor = _refine_settings(kind, refine, k_factor, dim)
         faiss = _faiss()
         params: dict = {"seed": int(seed)}
         with _omp_threads(threads):
@@ -613,68 +756,50 @@ class PairIndex:
                 cpu.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
                 params["hnsw_m"] = int(hnsw_m)
             else:
-                nl = _default_nlist(n) if nlist is None else int(nlist)
-                if not 1 <= nl <= n:
-                    raise UsageError(f"nlist must be between 1 and the number of vectors ({n}), not {nl}")
-                quantizer = faiss.IndexFlatIP(dim)
-                if kind == "ivf":
-                    cpu = faiss.IndexIVFFlat(quantizer, dim, nl, faiss.METRIC_INNER_PRODUCT)
-                else:
-                    m0, b0 = _default_pq(dim, n)
-                    m = m0 if pq_m is None else int(pq_m)
-                    nbits = b0 if pq_nbits is None else int(pq_nbits)
-                    if m < 1 or dim % m:
-                        raise UsageError(f"pq_m must divide the dimension {dim}, not {m}")
-                    if not 1 <= nbits <= 16:
-                        raise UsageError(f"pq_nbits must be between 1 and 16, not {nbits}")
-                    cpu = faiss.IndexIVFPQ(quantizer, dim, nl, m, nbits, faiss.METRIC_INNER_PRODUCT)
-                    cpu.pq.cp.seed = int(seed)
-                    params.update(pq_m=m, pq_nbits=nbits)
-                cpu.cp.seed = int(seed)
-                cpu.cp.niter = KMEANS_ITERATIONS
-                params["nlist"] = nl
-                sample = train_sample
-                if sample is None:
-                    sample = max(40 * nl, 10000)
-                sample = min(int(sample), n)
-                if sample < nl:
-                    raise UsageError(f"train_sample ({sample}) must be at least nlist ({nl})")
-                params["train_sample"] = sample
-                rng = np.random.default_rng(seed)
-                rows = np.sort(rng.choice(n, size=sample, replace=False)) if sample < n else np.arange(n)
-                train = _normalised(vectors[rows])
-                log.info("training %s index: %d lists on %d vectors", kind, nl, sample)
-                if dev == "cuda":
-                    gpu = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, cpu, _cloner_options(faiss, kind))
-                    gpu.train(train)
-                    cpu = faiss.index_gpu_to_cpu(gpu)
-                    del gpu
-                else:
-                    cpu.train(train)
-                del train
+                cpu = _trained_ivf(faiss, kind, parts, n, dim, dev, params, seed=seed, train_sample=train_sample,
+                                   nlist=nlist, pq_m=pq_m, pq_nbits=pq_nbits, refine=refine)
+                if refine != "none":
+                    params.update(refine=refine, k_factor=k_factor)
+            if kind == "ivfpq" and refine == "none":
+                params["refine"] = "none"
             built = cls(cpu, PairIds(ids.pair_id[:0], ids.scaffold[:0], ids.genome[:0]), kind=kind, group_by=group_by, params=params)
             if dev == "cuda":
                 built._to_gpu()
-            built._add(vectors, progress)
+            built._add(parts, progress)
         built._ids = ids
         built._set_groups()
         return built
 
+    @property
+    def refined(self) -> bool:
+        """Whether searches re-rank PQ candidates with finer codes (an IVF-PQ index built with ``refine``)."""
+        return self.params.get("refine", "none") != "none"
+
     def _to_gpu(self) -> None:
+        """Move the index to the GPU(s): the whole index, or for a refined IVF-PQ its PQ stage only (the
+        re-ranking codes stay in host memory and re-score the GPU's candidates on the CPU)."""
         faiss = _faiss()
         if self.kind == "hnsw":
             warnings.warn("FAISS has no GPU HNSW; the HNSW index stays on the CPU", stacklevel=3)
             self.device = "cpu"
             return
+        cpu = self._index
+        base = faiss.downcast_index(cpu.base_index) if self.refined else cpu
         co = _cloner_options(faiss, self.kind)
         if faiss.get_num_gpus() > 1:
             co_multi = faiss.GpuMultipleClonerOptions()
             co_multi.shard = True
             co_multi.useFloat16 = co.useFloat16
-            self._index = faiss.index_cpu_to_all_gpus(self._index, co=co_multi)
+            gpu = faiss.index_cpu_to_all_gpus(base, co=co_multi)
         else:
             self._gpu_res = faiss.StandardGpuResources()
-            self._index = faiss.index_cpu_to_gpu(self._gpu_res, 0, self._index, co)
+            gpu = faiss.index_cpu_to_gpu(self._gpu_res, 0, base, co)
+        self._gpu_base = gpu
+        if self.refined:
+            self._refine_part = faiss.downcast_index(cpu.refine_index)
+            self._host_index = cpu  # owns the refine codes, shared with the GPU wrapper
+            gpu = faiss.IndexRefine(gpu, self._refine_part)
+        self._index = gpu
         self._cpu_copy = None
         self.device = "cuda"
 
@@ -682,35 +807,56 @@ class PairIndex:
         if self.device != "cuda":
             return self._index
         if self._cpu_copy is None:
-            self._cpu_copy = _faiss().index_gpu_to_cpu(self._index)
+            faiss = _faiss()
+            base = faiss.index_gpu_to_cpu(self._gpu_base)
+            self._cpu_copy = faiss.IndexRefine(base, self._refine_part) if self.refined else base
         return self._cpu_copy
 
-    def _add(self, vectors: np.ndarray, progress: Progress | None) -> None:
-        for start in range(0, len(vectors), _CHUNK):
-            block = _normalised(vectors[start : start + _CHUNK])
-            self._index.add(block)
-            if progress is not None:
-                progress(len(block))
+    def _add(self, parts: Sequence[np.ndarray], progress: Progress | None) -> None:
+        for vectors in parts:
+            for start in range(0, len(vectors), _CHUNK):
+                block = _normalised(vectors[start : start + _CHUNK])
+                self._index.add(block)
+                if progress is not None:
+                    progress(len(block))
         self._cpu_copy = None
 
-    def append(self, vectors: np.ndarray, ids: PairIds, *, threads: int | None = None, progress: Progress | None = None) -> None:
-        """Add pairs (e.g. new genomes). Trained indexes keep their quantiser; the exact index gives the same
-        answers as building once over everything. Rejects pair ids already in the index."""
-        vectors = _as_matrix(vectors, "vectors", dim=self.dim)
-        if len(ids) != len(vectors):
-            raise DataError(f"{len(vectors)} vectors but {len(ids)} pair ids")
+    def append(self, vectors: np.ndarray | Sequence[np.ndarray], ids: PairIds, *, threads: int | None = None,
+               progress: Progress | None = None) -> None:
+        """Add pairs (e.g. new genomes; one array or several, read chunk by chunk). Trained indexes keep their
+        quantiser (and refine codes their ranges); the exact index gives the same answers as building once over
+        everything. Rejects pair ids already in the index."""
+        parts = _vector_parts(vectors, "vectors", dim=self.dim)
+        n = sum(len(p) for p in parts)
+        if len(ids) != n:
+            raise DataError(f"{n} vectors but {len(ids)} pair ids")
         ids.check_unique()
-        if self._id_set is None:
-            self._id_set = set(self._ids.keys())
-        new = ids.keys()
-        clash = self._id_set.intersection(new)
-        if clash:
-            _raise_clash(clash)
+        self._check_new(ids)
         with _omp_threads(threads):
-            self._add(vectors, progress)
-        self._id_set.update(new)
+            self._add(parts, progress)
+        self._genomes.update(ids.genome.tolist())
         self._ids = self._ids.concat(ids)
         self._set_groups()
+
+    @property
+    def bytes_per_pair(self) -> float:
+        """Memory the FAISS index takes per indexed pair (codes, list ids, re-ranking codes); the pair-id table
+        (Python strings, tens of bytes per pair) comes on top."""
+        return _payload_bytes(_faiss(), self._cpu_index())
+
+    def _check_new(self, ids: PairIds) -> None:
+        """Raise DataError for a (genome, pair_id) already indexed. Only genomes already in the index can clash, so
+        only their pairs are looked at: a set of every key would cost ~200 bytes per pair (2 GB at 1e7)."""
+        if self._genomes is None:
+            self._genomes = set(self._ids.genome.tolist())
+        shared = self._genomes.intersection(ids.genome.tolist())
+        if not shared:
+            return
+        rows = [r for r, g in enumerate(self._ids.genome.tolist()) if g in shared]
+        existing = set(zip(self._ids.genome[rows].tolist(), self._ids.pair_id[rows].tolist()))
+        clash = existing.intersection(ids.keys())
+        if clash:
+            _raise_clash(clash)
 
     # -- persistence -----------------------------------------------------------------------------------------
     def save(self, path: PathLike, *, overwrite: bool = True) -> None:
@@ -732,6 +878,7 @@ class PairIndex:
                 "metric": "cosine",
                 "group_by": self.group_by,
                 "params": self.params,
+                "bytes_per_pair": self.bytes_per_pair,
                 "files": {
                     "index": {"path": INDEX_FILE, "sha256": sha256_file(tmp / INDEX_FILE)},
                     "pairs": {"path": PAIRS_FILE, "sha256": sha256_file(tmp / PAIRS_FILE)},
@@ -787,15 +934,13 @@ class PairIndex:
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
             raise DataError(f"{resolved['index']}: not a readable FAISS index ({first})") from None
-        expected = {"flat": faiss.IndexFlat, "ivf": faiss.IndexIVFFlat, "hnsw": faiss.IndexHNSWFlat, "ivfpq": faiss.IndexIVFPQ}
-        if not isinstance(cpu, expected[kind]) or cpu.metric_type != faiss.METRIC_INNER_PRODUCT:
-            raise DataError(f"{resolved['index']}: a {type(cpu).__name__} index, manifest says {kind} (inner product)")
+        params = manifest.get("params") if isinstance(manifest.get("params"), dict) else {}
+        _check_index_type(faiss, cpu, kind, params, resolved["index"])
         if cpu.d != dim or cpu.ntotal != count:
             raise DataError(f"{resolved['index']}: holds {cpu.ntotal} x {cpu.d} vectors, manifest says {count} x {dim}")
         ids = read_pair_ids(resolved["pairs"])
         if len(ids) != count:
             raise DataError(f"{resolved['pairs']}: lists {len(ids)} pairs, manifest says {count}")
-        params = manifest.get("params") if isinstance(manifest.get("params"), dict) else {}
         loaded = cls(cpu, ids, kind=kind, group_by=group_by, params=params)
         if _resolve_device(device) == "cuda":
             loaded._to_gpu()
@@ -813,6 +958,7 @@ class PairIndex:
         threads: int | None = None,
         query_ids: Sequence | np.ndarray | None = None,
         exclusion: Exclusion = "auto",
+        k_factor: int | None = None,
         progress: Progress | None = None,
     ) -> SearchResult:
         """The ``k`` most cosine-similar indexed pairs of each query, never from the query's own group.
@@ -824,6 +970,7 @@ class PairIndex:
             nprobe: IVF lists probed (default :data:`DEFAULT_NPROBE`); efSearch: HNSW beam width (default
                 :data:`DEFAULT_EF_SEARCH`, at least k). threads: FAISS threads. query_ids: names for rendering.
             exclusion: ``auto`` (see module docstring), or force ``selector`` / ``overfetch`` (tests, benchmarks).
+            k_factor: refined IVF-PQ: candidates re-ranked per wanted neighbour (default: the build's ``k_factor``).
             progress: called with the number of queries finished.
 
         Fewer than k neighbours (target -1) come back only when fewer than k indexed pairs lie outside the group;
@@ -838,6 +985,9 @@ class PairIndex:
             raise UsageError(f"nprobe must be >= 1, not {nprobe}")
         if efSearch is not None and efSearch < 1:
             raise UsageError(f"efSearch must be >= 1, not {efSearch}")
+        if k_factor is not None and (isinstance(k_factor, bool) or int(k_factor) != k_factor or k_factor < 1):
+            raise UsageError(f"k_factor must be a positive integer, not {k_factor!r}")
+        kf = int(self.params.get("k_factor", 1) if k_factor is None else k_factor) if self.refined else 1
         q = _as_matrix(query_vectors, "query vectors", dim=self.dim)
         groups = np.asarray(query_groups)
         if groups.shape != (len(q),):
@@ -852,33 +1002,42 @@ class PairIndex:
                              "index.query_groups(ids)")
         own = self._codes_for(groups)
         with _omp_threads(threads) as nthreads:
-            dist, lab = self._search_codes(q, own, k, nprobe, efSearch, exclusion, nthreads, progress)
+            dist, lab = self._search_codes(q, own, k, nprobe, efSearch, exclusion, nthreads, progress, kf)
         return _finish(dist, lab, query_ids)
 
     def search_all(self, k: int, *, vectors: np.ndarray | None = None, **kwargs: Any) -> SearchResult:
         """Search with every indexed pair as a query (in index order), excluding each one's own group.
 
         ``vectors``: the original vectors in index order; by default they are read back from the index (exact
-        for flat / IVF / HNSW, PQ-approximated for IVF-PQ, so pass them for IVF-PQ). Other arguments as
-        :meth:`search`.
+        for flat / IVF / HNSW, from the re-ranking codes for refined IVF-PQ (exact with ``refine="flat"``),
+        PQ-approximated for IVF-PQ without refine, so pass them there). Other arguments as :meth:`search`.
         """
-        if vectors is None:
-            if self.kind == "ivfpq":
-                warnings.warn("search_all on IVF-PQ without vectors uses PQ-decoded queries", stacklevel=2)
-            vectors = self._reconstruct_all()
-        elif len(vectors) != self.ntotal:
-            raise DataError(f"{len(vectors)} vectors given, the index holds {self.ntotal}")
-        return self.search(vectors, self.query_groups(self._ids), k, query_ids=self._ids.pair_id, **kwargs)
+        groups = self.query_groups(self._ids)
+        if vectors is not None:
+            if len(vectors) != self.ntotal:
+                raise DataError(f"{len(vectors)} vectors given, the index holds {self.ntotal}")
+            return self.search(vectors, groups, k, query_ids=self._ids.pair_id, **kwargs)
+        if self.kind == "ivfpq" and not self.refined:
+            warnings.warn("search_all on IVF-PQ without vectors uses PQ-decoded queries", stacklevel=2)
+        # queries read back block by block: 1e7 x 512 float32 queries at once would be 20 GB
+        parts = [self.search(self._reconstruct(start, min(start + _QUERY_BLOCK, self.ntotal)),
+                             groups[start : start + _QUERY_BLOCK], k, **kwargs)
+                 for start in range(0, self.ntotal, _QUERY_BLOCK)]
+        return SearchResult(*(np.concatenate([getattr(r, name) for r in parts]) if parts else
+                              np.zeros((0, min(k, max(self.ntotal, 1))), dtype)
+                              for name, dtype in (("target", np.int64), ("similarity", np.float32), ("rank", np.int32))),
+                            query_ids=self._ids.pair_id)
 
-    def _reconstruct_all(self) -> np.ndarray:
+    def _reconstruct(self, start: int, stop: int) -> np.ndarray:
         faiss = _faiss()
         cpu = self._cpu_index()
-        if self.kind in ("ivf", "ivfpq"):
+        if self.kind in ("ivf", "ivfpq") and not self.refined:  # refine codes are stored in row order already
             ivf = faiss.extract_index_ivf(cpu)
-            ivf.make_direct_map()
-        return cpu.reconstruct_n(0, cpu.ntotal)
+            if ivf.direct_map.type == faiss.DirectMap.NoMap:
+                ivf.make_direct_map()
+        return cpu.reconstruct_n(start, stop - start)
 
-    def _search_params(self, nprobe: int, ef: int, sel: Any = None) -> Any:
+    def _search_params(self, nprobe: int, ef: int, sel: Any = None, kf: int = 1) -> Any:
         faiss = _faiss()
         if self.kind in ("ivf", "ivfpq"):
             p = faiss.SearchParametersIVF()
@@ -890,12 +1049,18 @@ class PairIndex:
             p = faiss.SearchParameters()
         if sel is not None:
             p.sel = sel
-        return p
+        if not self.refined:
+            return p
+        outer = faiss.IndexRefineSearchParameters()  # the PQ stage's settings (and selector) go inside
+        outer.k_factor = float(kf)
+        outer.base_index_params = p
+        outer.inner = p  # base_index_params is a bare pointer: keep its Python object alive with the outer one
+        return outer
 
     def _max_effort(self) -> tuple[int, int]:
         return (int(self.params.get("nlist", 1)), max(self.ntotal, 1))
 
-    def _search_codes(self, q, own, k, nprobe, ef, exclusion, nthreads, progress):
+    def _search_codes(self, q, own, k, nprobe, ef, exclusion, nthreads, progress, kf=1):
         nq = len(q)
         dist = np.full((nq, k), -np.inf, np.float32)
         lab = np.full((nq, k), -1, np.int64)
@@ -909,16 +1074,17 @@ class PairIndex:
             exclusion = "overfetch" if (self.kind != "hnsw" or self.device == "cuda") else "selector"
         sizes = np.where(own >= 0, self._group_sizes[np.maximum(own, 0)], 0)
         if exclusion == "overfetch":
-            cap = min(MAX_OVERFETCH, GPU_MAX_K) if self.device == "cuda" else MAX_OVERFETCH
+            # on a GPU the PQ stage returns at most GPU_MAX_K candidates: k_factor x fetch of them when refining
+            cap = min(MAX_OVERFETCH, GPU_MAX_K // kf) if self.device == "cuda" else MAX_OVERFETCH
             fits = k + sizes <= cap
             rows = np.flatnonzero(fits)
             if len(rows):
-                self._overfetch(q, own, sizes, rows, k, nprobe, ef, cap, dist, lab, progress)
+                self._overfetch(q, own, sizes, rows, k, nprobe, ef, cap, dist, lab, progress, kf)
             rest = np.flatnonzero(~fits)
         else:
             rest = np.arange(nq)
         if len(rest):
-            self._selector(self._cpu_index(), q, own, rest, k, nprobe, ef, nthreads, dist, lab, progress)
+            self._selector(self._cpu_index(), q, own, rest, k, nprobe, ef, nthreads, dist, lab, progress, kf)
         # approximate indexes: refill queries that came back short although enough other-group rows exist
         available = self.ntotal - sizes
         short = np.flatnonzero((lab[:, k - 1] < 0) & (available >= k))
@@ -926,18 +1092,20 @@ class PairIndex:
         while len(short) and self.kind != "flat" and (nprobe < max_nprobe or ef < max_ef):
             nprobe, ef = min(2 * nprobe, max_nprobe), min(2 * ef, max_ef)
             log.debug("%d queries short of %d hits: retrying with nprobe=%d efSearch=%d", len(short), k, nprobe, ef)
-            self._selector(self._cpu_index(), q, own, short, k, nprobe, ef, nthreads, dist, lab, None)
+            self._selector(self._cpu_index(), q, own, short, k, nprobe, ef, nthreads, dist, lab, None, kf)
             short = short[(lab[short, k - 1] < 0)]
         return dist, lab
 
-    def _overfetch(self, q, own, sizes, rows, k, nprobe, ef, cap, dist, lab, progress) -> None:
+    def _overfetch(self, q, own, sizes, rows, k, nprobe, ef, cap, dist, lab, progress, kf=1) -> None:
         """Fetch k + own-group-size neighbours, drop own-group rows, keep the first k; grow when needed."""
         faiss = _faiss()
         index = self._index
         on_gpu = self.device == "cuda"
         if on_gpu and self.kind in ("ivf", "ivfpq"):
-            faiss.GpuParameterSpace().set_index_parameter(index, "nprobe", min(nprobe, GPU_MAX_K))
-        params = None if on_gpu else self._search_params(nprobe, ef)
+            faiss.GpuParameterSpace().set_index_parameter(self._gpu_base, "nprobe", min(nprobe, GPU_MAX_K))
+            if self.refined:
+                index.k_factor = float(kf)
+        params = None if on_gpu else self._search_params(nprobe, ef, kf=kf)
         limit = min(cap, self.ntotal)
         # bucket queries by fetch size (next power of two of k + g) so each call is one batch
         need = np.minimum(k + sizes[rows], limit)
@@ -965,7 +1133,7 @@ class PairIndex:
                 fetch = min(2 * fetch, limit)
                 progress = None  # re-searched rows were counted already
 
-    def _selector(self, index, q, own, rows, k, nprobe, ef, nthreads, dist, lab, progress) -> None:
+    def _selector(self, index, q, own, rows, k, nprobe, ef, nthreads, dist, lab, progress, kf=1) -> None:
         """Search ``rows`` group by group with an ID selector that removes the group's rows."""
         faiss = _faiss()
         order = rows[np.argsort(own[rows], kind="stable")]
@@ -986,7 +1154,7 @@ class PairIndex:
                 else:
                     inner = faiss.IDSelectorBatch(len(members), faiss.swig_ptr(members))
                 sel = faiss.IDSelectorNot(inner)
-            params = self._search_params(nprobe, ef, sel)
+            params = self._search_params(nprobe, ef, sel, kf)
             d, i = index.search(_normalised(q[part]), k, params=params)
             dist[part] = d
             lab[part] = i
@@ -1013,6 +1181,26 @@ class PairIndex:
             for done in pool.map(run, small, chunksize=16):
                 if progress is not None:
                     progress(done)
+
+
+def _check_index_type(faiss: Any, cpu: Any, kind: str, params: dict, path: Path) -> None:
+    """Raise DataError unless the FAISS index is what the manifest says (kind, metric, refine code)."""
+    expected = {"flat": faiss.IndexFlat, "ivf": faiss.IndexIVFFlat, "hnsw": faiss.IndexHNSWFlat, "ivfpq": faiss.IndexIVFPQ}
+    refine = params.get("refine", "none")
+    what = kind if refine == "none" else f"{kind} refined by {refine}"
+    base = faiss.downcast_index(cpu.base_index) if isinstance(cpu, faiss.IndexRefine) else cpu
+    fine = faiss.downcast_index(cpu.refine_index) if isinstance(cpu, faiss.IndexRefine) else None
+    fine_type = {"none": type(None), "flat": faiss.IndexFlat, "sq8": faiss.IndexScalarQuantizer,
+                 "fp16": faiss.IndexScalarQuantizer}.get(refine)
+    if (fine_type is None or not isinstance(base, expected[kind]) or not isinstance(fine, fine_type)
+            or cpu.metric_type != faiss.METRIC_INNER_PRODUCT):
+        raise DataError(f"{path}: a {type(cpu).__name__} index, manifest says {what} (inner product)")
+    qtype = {"sq8": faiss.ScalarQuantizer.QT_8bit, "fp16": faiss.ScalarQuantizer.QT_fp16}.get(refine)
+    if qtype is not None and fine.sq.qtype != qtype:
+        raise DataError(f"{path}: its re-ranking codes are not {refine}, as the manifest says")
+    k_factor = params.get("k_factor", 1)
+    if isinstance(k_factor, bool) or not isinstance(k_factor, int) or k_factor < 1:
+        raise DataError(f"{path}: manifest k_factor must be a positive integer, not {k_factor!r}")
 
 
 def _cloner_options(faiss: Any, kind: str) -> Any:

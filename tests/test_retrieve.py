@@ -351,3 +351,150 @@ def test_retrieval_evaluate_hand_case():
     assert (r3.positive_queries, r3.negative_queries) == (2, 1)
     with pytest.raises(UsageError):
         retrieval_evaluate(res, labels, ks=(5,))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Compressed indexes with re-ranking (IVF-PQ + refine)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _recall(target: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(t) & set(r)) / len(r) for t, r in zip(target.tolist(), truth.tolist())]))
+
+
+@pytest.fixture(scope="module")
+def refined_flat(data):
+    vec, ids = data
+    return {gb: PairIndex.build(vec, ids, index="ivfpq", refine="flat", group_by=gb, device="cpu", threads=2)
+            for gb in ("scaffold", "genome")}
+
+
+@pytest.mark.parametrize("exclusion", ["overfetch", "selector"])
+@pytest.mark.parametrize("group_by", ["scaffold", "genome"])
+def test_refined_ivfpq_is_exact_when_every_candidate_is_reranked(data, refined_flat, group_by, exclusion):
+    """Probing every list and re-ranking every candidate with float32 vectors gives brute force's answer, own group
+    excluded (the tight scaffold's 40 mutual nearest neighbours included)."""
+    vec, ids = data
+    index = refined_flat[group_by]
+    assert index.refined and index.params["refine"] == "flat"
+    res = index.search_all(K, vectors=vec, nprobe=index.params["nlist"], k_factor=64, exclusion=exclusion)
+    groups = ids.groups(group_by)
+    order, sim = _brute(vec, groups, vec, groups, K)
+    _assert_same_neighbours(res.target, order, sim)
+    np.testing.assert_allclose(res.similarity, sim, atol=1e-5)
+    assert not (groups[res.target] == groups[:, None]).any()
+
+
+def test_refine_recovers_what_the_pq_codes_lose(data):
+    vec, ids = data
+    order, _ = _brute(vec, ids.scaffold, vec, ids.scaffold, K)
+    recall = {}
+    for refine in ("none", "sq8", None):
+        index = PairIndex.build(vec, ids, index="ivfpq", refine=refine, pq_m=4, device="cpu", threads=2)
+        recall[index.params["refine"]] = _recall(index.search_all(K, vectors=vec).target, order)
+    assert set(recall) == {"none", "sq8", "fp16"}  # fp16: the default at this dimension
+    assert recall["fp16"] >= recall["sq8"] >= 0.95, recall
+    assert recall["none"] < recall["sq8"] - 0.2, recall  # short PQ codes alone lose most neighbours here
+
+
+def test_refined_index_round_trip_and_manifest(data, tmp_path):
+    vec, ids = data
+    index = PairIndex.build(vec, ids, index="ivfpq", refine="sq8", pq_m=8, k_factor=3, device="cpu", threads=2)
+    assert index.params["refine"] == "sq8" and index.params["k_factor"] == 3
+    code = 8 * index.params["pq_nbits"] // 8
+    assert index.bytes_per_pair == code + 8 + DIM  # PQ code + list id + one byte per dimension
+    index.save(tmp_path / "idx")
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["params"]["refine"] == "sq8" and manifest["params"]["k_factor"] == 3
+    assert manifest["params"]["pq_m"] == 8 and manifest["bytes_per_pair"] == code + 8 + DIM
+    loaded = PairIndex.load(tmp_path / "idx", device="cpu")
+    a, b = index.search_all(K), loaded.search_all(K)  # queries read back from the sq8 codes, block by block
+    np.testing.assert_array_equal(a.target, b.target)
+    np.testing.assert_array_equal(a.target, index.search_all(K, vectors=loaded._reconstruct(0, len(vec))).target)
+    for refine in ("fp16", "none"):
+        _edit_manifest(tmp_path / "idx", lambda m, r=refine: m["params"].update(refine=r))
+        with pytest.raises(DataError, match="manifest says|not fp16"):
+            PairIndex.load(tmp_path / "idx", device="cpu")
+
+
+def test_build_from_parts_and_append_match_one_build(data):
+    """Several arrays (one per genome file) are indexed in order without concatenation; appending keeps the trained
+    quantisers and the refine codes' ranges."""
+    vec, ids = data
+    once = PairIndex.build(vec, ids, index="ivfpq", device="cpu", threads=2)
+    parts = PairIndex.build([vec[:250], vec[250:]], ids, index="ivfpq", device="cpu", threads=2)
+    a, b = once.search_all(K, vectors=vec), parts.search_all(K, vectors=vec)
+    np.testing.assert_array_equal(a.target, b.target)
+    np.testing.assert_array_equal(a.similarity, b.similarity)
+    grown = PairIndex.build(vec[:300], _take(ids, slice(0, 300)), index="ivfpq", refine="flat", nlist=8, device="cpu")
+    grown.append([vec[300:500], vec[500:]], _take(ids, slice(300, None)))
+    assert grown.ntotal == faiss.downcast_index(grown._index.refine_index).ntotal == len(vec)
+    res = grown.search_all(K, vectors=vec, nprobe=8, k_factor=64)
+    order, sim = _brute(vec, ids.scaffold, vec, ids.scaffold, K)
+    _assert_same_neighbours(res.target, order, sim)
+
+
+def test_refine_usage_errors(data):
+    vec, ids = data
+    with pytest.raises(UsageError, match="ivfpq indexes only"):
+        PairIndex.build(vec, ids, index="ivf", refine="sq8")
+    with pytest.raises(UsageError, match="refine must be"):
+        PairIndex.build(vec, ids, index="ivfpq", refine="sq4")
+    with pytest.raises(UsageError, match="k_factor"):
+        PairIndex.build(vec, ids, index="ivfpq", k_factor=0)
+    index = PairIndex.build(vec, ids, index="ivfpq", device="cpu")
+    with pytest.raises(UsageError, match="k_factor"):
+        index.search(vec[:2], ["a", "b"], 3, k_factor=0)
+
+
+def test_cli_refined_ivfpq_on_real_genomes(tmp_path):
+    """Real fused vectors (M. genitalium, then M. pneumoniae appended): a refined IVF-PQ index probing every list
+    and re-ranking every candidate returns the exact index's neighbours; settings fixed at build are refused on
+    --append."""
+    from conftest import MPN_FNA, MPN_GFF, PANEL, run_cli
+
+    genomes = {"mg": (PANEL / "GCF_000027325.1_ASM2732v1_genomic.gff.gz", PANEL / "GCF_000027325.1_ASM2732v1_genomic.fna.gz"),
+               "mpn": (MPN_GFF, MPN_FNA)}
+    for name, (gff, fna) in genomes.items():
+        code, _, err = run_cli(["score", gff, "--fasta", fna, "--fused", tmp_path / f"{name}.npy", "--genome-name", name,
+                                "-o", tmp_path / f"{name}.tsv", "-q"])
+        assert code == 0, err
+    code, _, err = run_cli(["retrieve", "build", tmp_path / "mg.npy", "-o", tmp_path / "pq", "--index", "ivfpq",
+                            "--refine", "flat", "--k-factor", "8", "--nlist", "4", "--pq-m", "8", "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "build", tmp_path / "mpn.npy", "-o", tmp_path / "pq", "--append", "--refine", "sq8"])
+    assert code == 2 and "--refine sq8 differs from the existing index's flat" in err, err
+    code, _, err = run_cli(["retrieve", "build", tmp_path / "mpn.npy", "-o", tmp_path / "pq", "--append", "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "build", tmp_path / "mg.npy", tmp_path / "mpn.npy", "-o", tmp_path / "exact",
+                            "--index", "flat", "-q"])
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "pq" / "manifest.json").read_text())
+    assert manifest["params"]["refine"] == "flat" and manifest["params"]["k_factor"] == 8
+    assert manifest["params"]["nlist"] == 4 and manifest["params"]["pq_m"] == 8
+    n = len(np.load(tmp_path / "mg.npy")) + len(np.load(tmp_path / "mpn.npy"))
+    assert manifest["count"] == n
+    tables = {}
+    for name, extra in (("pq", ["--nprobe", "4", "--k-factor", "64"]), ("exact", [])):
+        code, out, err = run_cli(["retrieve", "--index", tmp_path / name, "--k", "5", *extra, "-q"])
+        assert code == 0, err
+        tables[name] = [line.split("\t") for line in out.splitlines()[1:]]
+    assert len(tables["pq"]) == len(tables["exact"]) == 5 * n
+    pq, exact = np.array(tables["pq"], dtype=object), np.array(tables["exact"], dtype=object)
+    np.testing.assert_allclose(pq[:, 3].astype(float), exact[:, 3].astype(float), atol=2e-6)
+    same = pq[:, 1] == exact[:, 1]
+    assert same.mean() > 0.99  # the rest: neighbours tied in similarity to 6 decimals, ordered by row either way
+
+
+def test_pair_ids_stack_equals_chained_concat(data):
+    _, ids = data
+    a, b, c = _take(ids, slice(0, 100)), _take(ids, slice(100, 300)), _take(ids, slice(300, None))
+    numeric = PairIds(np.arange(3), np.arange(3), np.arange(3))
+    for parts in ([a, b, c], [a, numeric]):
+        chained = parts[0]
+        for more in parts[1:]:
+            chained = chained.concat(more)
+        stacked = PairIds.stack(parts)
+        for name in ("pair_id", "scaffold", "genome", "label"):
+            np.testing.assert_array_equal(getattr(stacked, name), getattr(chained, name))
+        np.testing.assert_array_equal(np.isnan(stacked.probability), np.isnan(chained.probability))

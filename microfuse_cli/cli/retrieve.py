@@ -43,6 +43,7 @@ def _index_options(func):
 Examples:
   microfuse retrieve build a.npy b.npy -o index/
   microfuse retrieve build c.npy -o index/ --append
+  microfuse retrieve build genomes/*/fused.npy -o index/ --index ivfpq --group-by genome   # 1e7+ pairs
 """)
 @click.argument("vectors", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True), metavar="VECTORS.npy...")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Index folder.")
@@ -51,36 +52,51 @@ Examples:
 @click.option("--group-by", type=click.Choice(["scaffold", "genome"]), default="scaffold", show_default=True,
               help="Neighbours always come from another group than the query's.")
 @click.option("--append", is_flag=True, help="Add the vectors to an existing index folder.")
+@click.option("--refine", type=click.Choice(["none", "sq8", "fp16", "flat"]), default=None,
+              help="ivfpq: re-rank candidates with 8-bit (sq8: d bytes per pair), float16 (fp16: 2d) or float32 (flat: "
+                   "4d) copies of the vectors [default: fp16 up to 256 dimensions, sq8 beyond].")
+@click.option("--k-factor", type=click.IntRange(min=1), default=None,
+              help="ivfpq: candidates re-ranked per wanted neighbour (default 8; a search can override it).")
+@click.option("--pq-m", type=click.IntRange(min=1), default=None,
+              help="ivfpq: PQ code bytes per pair (must divide the dimension; default dimension / 4, at most 64).")
+@click.option("--nlist", type=click.IntRange(min=1), default=None, help="IVF lists (default 4 x sqrt(pairs)).")
+@click.option("--train-sample", type=click.IntRange(min=1), default=None,
+              help="Vectors the IVF / PQ quantisers are trained on (default max(40 x nlist, 10000)).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @common_options
-def build(vectors, output, kind, group_by, append, device, seed, run):
-    """Build (or --append to) a cosine-similarity index over fused pair vectors (FILE.npy + FILE.ids.tsv)."""
-    import numpy as np
+def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, nlist, train_sample, device, seed, run):
+    """Build (or --append to) a cosine-similarity index over fused pair vectors (FILE.npy + FILE.ids.tsv).
 
+    The files are memory-mapped and added chunk by chunk, never concatenated; IVF / IVF-PQ quantisers are trained
+    on a sample. Build settings (--refine, --k-factor, --pq-m, --nlist) are kept in the index's manifest.json."""
     from ..errors import UsageError
     from ..io import Output, check_outputs
-    from ..retrieve import PairIndex, ids_path_for, read_vectors
+    from ..retrieve import PairIds, PairIndex, ids_path_for, read_vectors
 
     vector_files = [p for path in vectors for p in (path, ids_path_for(path))]
     check_outputs(vector_files, [Output("-o", output, "microfuse-pair-index")])
     loaded = [read_vectors(path) for path in vectors]
-    ids = loaded[0][1]
-    for _, more in loaded[1:]:
-        ids = ids.concat(more)
-    matrix = np.concatenate([v for v, _ in loaded]) if len(loaded) > 1 else loaded[0][0]
-    with run.progress("indexing", len(matrix), "pairs") as advance:
+    ids = PairIds.stack([i for _, i in loaded])
+    parts = [v for v, _ in loaded]
+    with run.progress("indexing", len(ids), "pairs") as advance:
         if append:
             index = PairIndex.load(output, device=device)
             if kind != "auto" and kind != index.kind:
                 raise UsageError(f"--index {kind} differs from the existing {index.kind} index")
-            index.append(matrix, ids, threads=run.threads, progress=advance)
+            fixed = {"--refine": (refine, index.params.get("refine", "none")), "--pq-m": (pq_m, index.params.get("pq_m")),
+                     "--k-factor": (k_factor, index.params.get("k_factor")), "--nlist": (nlist, index.params.get("nlist"))}
+            for option, (given, existing) in fixed.items():
+                if given is not None and given != existing:
+                    raise UsageError(f"{option} {given} differs from the existing index's {existing} (set at build)")
+            index.append(parts, ids, threads=run.threads, progress=advance)
         else:
-            index = PairIndex.build(matrix, ids, index=kind, group_by=group_by, device=device, seed=seed,
+            index = PairIndex.build(parts, ids, index=kind, group_by=group_by, device=device, seed=seed, refine=refine,
+                                    k_factor=k_factor, pq_m=pq_m, nlist=nlist, train_sample=train_sample,
                                     threads=run.threads, progress=advance)
     index.save(output)
-    log.info("%s index of %d pairs (%d-d, grouped by %s) -> %s", index.kind, index.ntotal, index.dim,
-             index.group_by, output)
+    log.info("%s index of %d pairs (%d-d, grouped by %s, %.0f bytes per pair) -> %s", index.kind, index.ntotal,
+             index.dim, index.group_by, index.bytes_per_pair, output)
 
 
 @retrieve.command(epilog="""\b
@@ -93,9 +109,11 @@ Examples:
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Neighbours per query.")
 @click.option("--nprobe", type=click.IntRange(min=1), default=None, help="IVF lists to probe (recall vs speed).")
 @click.option("--ef-search", type=click.IntRange(min=1), default=None, help="HNSW search beam (recall vs speed).")
+@click.option("--k-factor", type=click.IntRange(min=1), default=None,
+              help="ivfpq with refine: candidates re-ranked per neighbour (default: the index's; recall vs speed).")
 @output_option("Neighbours TSV ('-' = stdout).")
 @common_options
-def search(queries, index_dir, device, k, nprobe, ef_search, output, run):
+def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, run):
     """The k nearest pairs of each query from other groups: query target rank similarity target_scaffold
     target_genome (+ target_label target_probability when known). Queries default to every indexed pair."""
     import numpy as np
@@ -113,9 +131,10 @@ def search(queries, index_dir, device, k, nprobe, ef_search, output, run):
                 ids = ids.concat(more)
             matrix = np.concatenate([v for v, _ in loaded]) if len(loaded) > 1 else loaded[0][0]
             result = index.search(matrix, index.query_groups(ids), k, nprobe=nprobe, efSearch=ef_search,
-                                  threads=run.threads, query_ids=ids.pair_id, progress=advance)
+                                  k_factor=k_factor, threads=run.threads, query_ids=ids.pair_id, progress=advance)
         else:
-            result = index.search_all(k, nprobe=nprobe, efSearch=ef_search, threads=run.threads, progress=advance)
+            result = index.search_all(k, nprobe=nprobe, efSearch=ef_search, k_factor=k_factor, threads=run.threads,
+                                      progress=advance)
     with atomic_output(output) as handle:
         n = write_results(handle, result, index)
     log.info("%d neighbours written", n)
