@@ -94,7 +94,6 @@ def test_train_score_evaluate_on_ecoli(ecoli_trained):
     assert thr, "the thrABC operon should be called"
 
 
-@pytest.mark.skipif(shutil.which("gt") is None, reason="GenomeTools (gt) is not installed")
 def test_operons_gff_validates_with_genometools(ecoli_trained):
     gff = ecoli_trained / "operons.gff3"
     if not gff.exists():
