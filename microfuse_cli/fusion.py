@@ -22,27 +22,10 @@ import numpy as np
 from .checkpoint import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, Checkpoint, ModelInputs, read_checkpoint, \
     read_model_dir  # noqa: F401  (FORMAT_VERSION, read_model_dir: also imported from here)
 from .errors import DataError, UsageError
+from .vocabulary import ABLATIONS, ARCHS, EXPERTS  # noqa: F401  (re-exported: the model's vocabulary)
 
 #: LayerNorm's epsilon (torch's default, which ``model.FusionModel`` uses).
 LAYER_NORM_EPS = 1e-5
-
-ARCHS = ("microfuse", "concat", "protein", "context")
-
-#: The experts of the MicroFuse head, in the order of the router's weights everywhere in microfuse.
-EXPERTS = ("protein", "context", "agreement", "conflict")
-
-#: The paper's named ablations: the switches each one turns off (everything else stays as in the full model).
-#: ``"full"`` is the name of the model with nothing turned off (the one name for it; ``microfuse train`` still
-#: calls it ``none`` on its command line).
-ABLATIONS: dict[str, dict[str, bool]] = {
-    "full": {},
-    "no_disagreement_weighting": {"disagreement_weighting": False},
-    "no_interaction_experts": {"interaction_experts": False},
-    "no_conflict_expert": {"conflict_expert": False},
-    "no_supcon": {"supcon": False},
-    "ce_only": {"supcon": False, "xmod": False},
-    "no_xmod": {"xmod": False},
-}
 
 
 @dataclass

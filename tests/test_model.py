@@ -282,3 +282,16 @@ def test_config_and_input_checks():
         model(torch.randn(3, P_DIM + 1), torch.randn(3, C_DIM))
     with pytest.raises(DataError):
         model(torch.randn(3, P_DIM), None)
+
+
+def test_one_ablation_vocabulary_on_the_command_line():
+    """`train --ablation` offers the model's own names ("full" first) and still takes the old "none"."""
+    import click
+
+    from microfuse_cli.cli.train import ABLATION_ALIASES, train
+    from microfuse_cli.fusion import ABLATIONS, ARCHS
+
+    options = {p.name: p for p in train.params if isinstance(p, click.Option)}
+    assert list(options["ablation"].type.choices) == [*ABLATIONS, *ABLATION_ALIASES]
+    assert options["ablation"].default == "full" and ABLATION_ALIASES == {"none": "full"}
+    assert list(options["arch"].type.choices) == [*ARCHS, "distance"]

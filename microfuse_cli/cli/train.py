@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
+from ..vocabulary import ABLATIONS, ARCHS
 from . import cli
 from ._common import common_options, log
 
-ABLATIONS = ["none", "no_disagreement_weighting", "no_interaction_experts", "no_conflict_expert", "no_supcon",
-             "ce_only", "no_xmod"]
+#: Earlier releases called the model with nothing turned off "none"; it is still accepted on the command line.
+ABLATION_ALIASES = {"none": "full"}
 
 
 @cli.command(epilog="""\b
@@ -22,9 +23,9 @@ Examples:
 @click.option("-e", "--embeddings", "embedding_dirs", multiple=True, required=True,
               type=click.Path(file_okay=False, exists=True), help="Embedding folder of each pairs table, in order.")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
-@click.option("--arch", type=click.Choice(["microfuse", "concat", "protein", "context", "distance"]),
+@click.option("--arch", type=click.Choice([*ARCHS, "distance"]),
               default="microfuse", show_default=True, help="The fusion head, a baseline, or intergenic distance alone.")
-@click.option("--ablation", type=click.Choice(ABLATIONS), default="none", show_default=True,
+@click.option("--ablation", type=click.Choice([*ABLATIONS, *ABLATION_ALIASES]), default="full", show_default=True,
               help="A named ablation of the paper (microfuse arch only).")
 @click.option("--context-features", default="all", show_default=True,
               help="Context columns to use: all, core (strand layout, spacer, overlaps: transfers across "
@@ -71,7 +72,8 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
         model.save(output, extra=meta, inputs=data.inputs)
         log.info("distance baseline written to %s (threshold %.3f)", output, model.threshold)
         return
-    config = FusionConfig(arch=arch) if ablation == "none" else FusionConfig.ablation(ablation, arch=arch)
+    ablation = ABLATION_ALIASES.get(ablation, ablation)
+    config = FusionConfig(arch=arch) if ablation == "full" else FusionConfig.ablation(ablation, arch=arch)
     train_config = TrainConfig(lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=epochs,
                                patience=patience, seed=seed, device=resolve_device(device))
     with run.progress("training", epochs * seeds, "epochs") as advance:
