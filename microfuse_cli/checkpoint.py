@@ -167,9 +167,13 @@ def _read_weights(path: Path) -> dict[str, np.ndarray]:
 
 
 def write_model_dir(path, tensors: Mapping[str, Any], config: dict[str, Any]) -> Path:
-    """Write ``tensors`` (torch, CPU, contiguous) and ``config`` (plain JSON values) into folder ``path``
-    atomically, replacing it. Keys are sorted and there are no timestamps: one training run, one set of bytes."""
-    from safetensors.torch import save_file
+    """Write ``tensors`` (torch on the CPU, or numpy; contiguous) and ``config`` (plain JSON values) into folder
+    ``path`` atomically, replacing it. Keys are sorted and there are no timestamps: one training run, one set of
+    bytes. numpy arrays are written by safetensors.numpy, so a numpy model is saved without importing torch."""
+    if all(isinstance(t, np.ndarray) for t in tensors.values()):
+        from safetensors.numpy import save_file
+    else:
+        from safetensors.torch import save_file
 
     text = json.dumps(config, indent=2, sort_keys=True, allow_nan=False) + "\n"
     with atomic_directory(path) as tmp:

@@ -46,7 +46,7 @@ def load_model(path: str | Path | None):
     """A model folder written by `train` (the packaged default when ``path`` is None), ready to score.
 
     The folder is read once (checkpoint.read_checkpoint). Fusion heads and their baselines load as numpy
-    ``fusion.FusionHead`` (no torch import); a distance baseline as ``training.DistanceBaseline``.
+    ``fusion.FusionHead`` (no torch import); a distance baseline as numpy ``baseline.DistanceBaseline``.
     """
     from .checkpoint import read_checkpoint
     from .fusion import FusionHead
@@ -58,7 +58,7 @@ def load_model(path: str | Path | None):
         raise DataError(f"{folder}: no such model folder")
     checkpoint = read_checkpoint(folder)
     if checkpoint.arch == "distance":
-        from .training import distance_model
+        from .baseline import distance_model
 
         return distance_model(checkpoint)
     head = FusionHead.from_checkpoint(checkpoint)

@@ -22,9 +22,10 @@ import numpy as np
 import torch
 
 from . import __version__
+from .baseline import DistanceBaseline, distance_model, jsonable as _jsonable  # noqa: F401 (re-exported)
 from .calibration import DecisionRule
-from .checkpoint import CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, Checkpoint, ModelInputs, read_model_dir, \
-    write_model_dir
+from .checkpoint import CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, ModelInputs, read_checkpoint, \
+    read_model_dir, write_model_dir
 from .errors import DataError, UsageError
 from .metrics import EXPERTS, auroc, auprc, binary_metrics, choose_threshold, router_weight_means
 from .fusion import Prediction
@@ -178,27 +179,6 @@ def _batched_forward(
         cat(weights, (0, len(EXPERTS))),
         cat(fused, (0, d)) if want_fused else None,
     )
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON types; non-finite floats become null so the file is strict JSON."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, Path):
-        return str(value)
-    raise UsageError(f"cannot store {type(value).__name__} in the model config (extra metadata must be JSON)")
 
 
 def _write_model_dir(path, tensors: dict[str, torch.Tensor], config: dict[str, Any]) -> Path:
@@ -708,191 +688,12 @@ def learn_decision_rule(pair_paths):
     return learn_rule(genomes)
 
 
-# --------------------------------------------------------------------------------------------------
-# the intergenic-distance baseline
-
-_SOLVER = "sklearn-newton-cholesky"
-
-
-def _fit_logistic(z: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float, list[dict]]:
-    """(weights, bias, history) minimising the log-loss summed over rows plus ``l2 * n / 2 * |w|^2``.
-
-    scikit-learn minimises ``|w|^2 / 2 + C * sum(log-loss)``, so ``C = 1 / (l2 * n)``; the bias is not penalised.
-    """
-    from sklearn.linear_model import LogisticRegression
-
-    c = 1.0 / (l2 * z.shape[0]) if l2 > 0 else np.inf
-    fit = LogisticRegression(C=c, solver="newton-cholesky", tol=1e-10, max_iter=100).fit(z, y)
-    history = [{"solver": _SOLVER, "iterations": int(fit.n_iter_[0])}]
-    return fit.coef_[0].astype(np.float64), float(fit.intercept_[0]), history
-
-
-@dataclass
-class DistanceBaseline:
-    """The classic operon predictor: logistic regression on the intergenic spacer (and the strand, if given).
-
-    Features: ``s = sign(d) * log1p(|d|)`` with ``d`` the spacer in bp clipped to ``clip`` (negative = overlap),
-    plus a 0/1 opposite-strand flag when the model was fitted with one; features are standardised on the training
-    split. Fitted by scikit-learn's ``LogisticRegression`` (Newton-Cholesky solver: deterministic, no RNG) with
-    the penalty ``l2 * n_train / 2 * |w|^2`` on the weights, not the bias.
-    """
-
-    weight: np.ndarray
-    bias: float
-    feature_mean: np.ndarray
-    feature_std: np.ndarray
-    clip: tuple[float, float] = (-200.0, 2000.0)
-    uses_strand: bool = False
-    l2: float = 1e-3
-    threshold: float = 0.5
-    metrics: dict = field(default_factory=dict)
-    history: list = field(default_factory=list)
-    extra: dict = field(default_factory=dict)
-
-    arch = "distance"
-
-    @staticmethod
-    def _features(distance, opposite_strand, clip: tuple[float, float], uses_strand: bool) -> np.ndarray:
-        d = np.asarray(distance, dtype=np.float64)
-        if d.ndim != 1:
-            raise DataError(f"distances must be 1-D, got shape {d.shape}")
-        if not np.isfinite(d).all():
-            raise DataError("distances contain NaN or infinite values")
-        d = np.clip(d, clip[0], clip[1])
-        columns = [np.sign(d) * np.log1p(np.abs(d))]
-        if uses_strand:
-            if opposite_strand is None:
-                raise DataError("this distance model was fitted with strands; pass opposite_strand")
-            s = np.asarray(opposite_strand)
-            if s.shape != d.shape or not np.isin(s, (0, 1)).all():
-                raise DataError("opposite_strand must be 0/1 (or bool) with one value per pair")
-            columns.append(s.astype(np.float64))
-        return np.stack(columns, axis=1)
-
-    @classmethod
-    def fit(
-        cls,
-        distance,
-        y,
-        train_mask,
-        val_mask=None,
-        opposite_strand=None,
-        clip: tuple[float, float] = (-200.0, 2000.0),
-        l2: float = 1e-3,
-    ) -> "DistanceBaseline":
-        """Fit on the training rows; the macro-F1 threshold is chosen on ``val_mask`` (training rows if None)."""
-        if not clip[0] < clip[1]:
-            raise UsageError(f"clip must be (low, high) with low < high, got {clip}")
-        if not l2 >= 0:
-            raise UsageError(f"l2 must be >= 0, got {l2}")
-        uses_strand = opposite_strand is not None
-        x = cls._features(distance, opposite_strand, clip, uses_strand)
-        y = np.asarray(y)
-        n = x.shape[0]
-        if y.shape != (n,) or not np.isin(y, (0, 1)).all():
-            raise DataError(f"expected {n} labels of 0/1")
-        tr = np.asarray(train_mask)
-        va = tr if val_mask is None else np.asarray(val_mask)
-        for m, name in ((tr, "train_mask"), (va, "val_mask")):
-            if m.dtype != bool or m.shape != (n,):
-                raise DataError(f"{name} must be a boolean array of length {n}")
-            if len(np.unique(y[m])) < 2:
-                raise DataError(f"the {name.split('_')[0]} split needs both positive and negative pairs")
-        mean = x[tr].mean(0)
-        std = x[tr].std(0)
-        std[std < 1e-12] = 1.0
-        weight, bias, history = _fit_logistic((x[tr] - mean) / std, y[tr], l2)
-        model = cls(weight, bias, mean, std, (float(clip[0]), float(clip[1])), uses_strand, l2)
-        model.history = history
-        p_val = model.predict(distance, opposite_strand).probability[va]
-        model.threshold = choose_threshold(y[va], p_val, "macro_f1")
-        model.metrics = {
-            "n_train": int(tr.sum()),
-            "n_validation": int(va.sum()),
-            "validation": binary_metrics(y[va], p_val, 0.5),
-            "validation_at_threshold": binary_metrics(y[va], p_val, model.threshold),
-        }
-        return model
-
-    def predict(self, distance, opposite_strand=None) -> Prediction:
-        """Probability per pair (no router weights, no fused vector)."""
-        x = self._features(distance, opposite_strand, self.clip, self.uses_strand)
-        z = (x - self.feature_mean) / self.feature_std
-        return Prediction(probability=1.0 / (1.0 + np.exp(-(z @ self.weight + self.bias))))
-
-    @property
-    def inputs(self) -> ModelInputs:
-        return ModelInputs.from_extra(self.extra)
-
-    def save(self, path, extra: Optional[dict] = None, inputs: Optional[ModelInputs] = None) -> Path:
-        """Same directory format as ``TrainedModel.save`` with ``model.arch = "distance"``."""
-        tensors = {
-            "weight": torch.as_tensor(np.asarray(self.weight, dtype=np.float64)),
-            "bias": torch.tensor([self.bias], dtype=torch.float64),
-            "feature_mean": torch.as_tensor(np.asarray(self.feature_mean, dtype=np.float64)),
-            "feature_std": torch.as_tensor(np.asarray(self.feature_std, dtype=np.float64)),
-        }
-        config = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "microfuse_version": __version__,
-            "model": {"arch": "distance", "clip": list(self.clip), "uses_strand": self.uses_strand},
-            "train": {"l2": self.l2, "solver": _SOLVER, "threshold_criterion": "macro_f1"},
-            "threshold": self.threshold,
-            "standardisation": {"computed_on": "training split", "tensors": ["feature_mean", "feature_std"]},
-            "history": self.history,
-            "metrics": self.metrics,
-            "extra": _merged_extra(self.extra, extra, inputs),
-            "decision": None,
-        }
-        return _write_model_dir(path, tensors, config)
-
-    @classmethod
-    def load(cls, path) -> "DistanceBaseline":
-        config, tensors = _read_model_dir(path)
-        return cls._from_parts(Path(path), config, tensors)
-
-    @classmethod
-    def _from_parts(cls, folder: Path, config: dict, tensors: dict) -> "DistanceBaseline":
-        spec = config["model"]
-        if spec.get("arch") != "distance":
-            raise DataError(f"{folder}: holds a {spec.get('arch')!r} model, not a distance baseline")
-        if set(spec) != {"arch", "clip", "uses_strand"} or not isinstance(spec["uses_strand"], bool):
-            raise DataError(f"{folder / CONFIG_FILE}: invalid distance model config")
-        clip = spec["clip"]
-        if not (isinstance(clip, list) and len(clip) == 2 and all(isinstance(v, (int, float)) for v in clip)):
-            raise DataError(f"{folder / CONFIG_FILE}: invalid clip {clip!r}")
-        k = 2 if spec["uses_strand"] else 1
-        shapes = {"weight": (k,), "bias": (1,), "feature_mean": (k,), "feature_std": (k,)}
-        if set(tensors) != set(shapes) or any(tuple(tensors[n].shape) != s for n, s in shapes.items()):
-            raise DataError(f"{folder / WEIGHTS_FILE}: tensors do not match a distance model")
-        train_cfg = config["train"] if isinstance(config["train"], dict) else {}
-        return cls(
-            weight=tensors["weight"].double().numpy(),
-            bias=float(tensors["bias"][0]),
-            feature_mean=tensors["feature_mean"].double().numpy(),
-            feature_std=tensors["feature_std"].double().numpy(),
-            clip=(float(clip[0]), float(clip[1])),
-            uses_strand=spec["uses_strand"],
-            l2=float(train_cfg.get("l2", 1e-3)),
-            threshold=float(config["threshold"]),
-            metrics=config["metrics"],
-            history=config["history"],
-            extra=config["extra"],
-        )
-
-
 def load_model(path, device: str = "cpu") -> Union[TrainedModel, DistanceBaseline]:
     """Open any saved microfuse model directory (fusion head, baseline or distance model)."""
-    config, tensors = _read_model_dir(path)
-    if config["model"].get("arch") == "distance":
-        return DistanceBaseline._from_parts(Path(path), config, tensors)
-    return TrainedModel._from_parts(Path(path), config, tensors, device)
-
-
-def distance_model(checkpoint: Checkpoint) -> DistanceBaseline:
-    """The distance baseline of a model folder already read (checkpoint.read_checkpoint)."""
-    return DistanceBaseline._from_parts(checkpoint.folder, checkpoint.config, _tensors(checkpoint.arrays))
+    checkpoint = read_checkpoint(path)
+    if checkpoint.arch == "distance":
+        return distance_model(checkpoint)
+    return TrainedModel._from_parts(Path(path), checkpoint.config, _tensors(checkpoint.arrays), device)
 
 
 __all__ = [

@@ -127,3 +127,27 @@ def test_scores_tsv_leaves_undefined_router_weights_empty(tmp_path, ecoli_genome
         assert [r[start:start + 4] for r in rows[1:]] == want
         assert [r[rows[0].index("operon_pair")] for r in rows[1:]] == ["1", "0", "1"]
         assert [r[rows[0].index("probability")] for r in rows[1:]] == ["0.900000", "0.100000", "0.500000"]
+
+
+def test_a_distance_model_is_saved_and_scores_without_torch(tmp_path):
+    """The distance baseline is numpy end to end: fitted on M. pneumoniae's labelled pairs, saved, read back by
+    the torch-side loader (same numbers), and `score -m` with it never imports torch."""
+    from conftest import MPN_FNA, MPN_GFF, MPN_PAIRS
+    from microfuse_cli.genome import read_genome
+    from microfuse_cli.pairs import pairs_from_list, read_pair_list
+    from microfuse_cli.training import DistanceBaseline, load_model
+
+    pairs = pairs_from_list(read_genome(MPN_GFF, MPN_FNA), read_pair_list(MPN_PAIRS)).pairs
+    distance = np.array([p.distance for p in pairs], dtype=float)
+    y = np.array([p.label for p in pairs])
+    model = DistanceBaseline.fit(distance, y, np.arange(len(y)) % 4 != 0, np.arange(len(y)) % 4 == 0)
+    model.save(tmp_path / "dist")
+    again = load_model(tmp_path / "dist")
+    assert np.array_equal(again.predict(distance).probability, model.predict(distance).probability)
+    genome = ROOT / "examples" / "data" / "mgenitalium_g37.fna.gz"
+    code = ("import sys; from microfuse_cli.cli import main; sys.argv = ['microfuse', 'score', '-q', '-g', '4', "
+            "'-m', sys.argv[3], sys.argv[1], '-o', sys.argv[2]]\ntry:\n    main()\nexcept SystemExit as e:\n"
+            "    assert not e.code, e.code\nassert 'torch' not in sys.modules, 'torch was imported'\n")
+    out = tmp_path / "scores.tsv"
+    subprocess.run([sys.executable, "-c", code, genome, str(out), str(tmp_path / "dist")], check=True)
+    assert len([line for line in out.read_text().splitlines() if not line.startswith("#")]) > 400
