@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from . import __version__
-from .calibration import SpacerModel, _transform
+from .calibration import SpacerModel, _transform, posterior_cutoff
 from .figures import ScoredGenome, draw_regions, gene_label, operon_region, region_view
 from .records import Genome
 from .score import Operon, Scores
@@ -32,10 +32,10 @@ SPACER_TICKS = (-100, -20, 0, 20, 50, 100, 200, 500, 1000, 3000)
 @dataclass(frozen=True)
 class Calibrated:
     """What the spacer self-calibration fitted on this genome: the mixture and the spacer where the calibrated
-    posterior falls below one half (None when no spacer reaches it)."""
+    posterior falls below one half (calibration.posterior_cutoff)."""
 
     model: SpacerModel
-    cutoff_bp: int | None
+    cutoff_bp: int
     same_strand: np.ndarray
     opposite_strand: np.ndarray
 
@@ -46,11 +46,9 @@ def calibrate(genome: Genome) -> Calibrated:
 
     pairs = adjacent_pairs(genome)
     model = SpacerModel.fit(pairs)
-    spacers = np.arange(0, 3001)
-    above = spacers[model.posterior(spacers) >= 0.5]
     same = np.array([p.distance for p in pairs if p.same_strand], dtype=np.float64)
     opposite = np.array([p.distance for p in pairs if not p.same_strand], dtype=np.float64)
-    return Calibrated(model, int(above.max()) if above.size else None, same, opposite)
+    return Calibrated(model, int(posterior_cutoff(model)), same, opposite)
 
 
 def write_report(handle, genome: Genome, scores: Scores, operons: Sequence[Operon], *, model, model_name: str,
@@ -101,9 +99,9 @@ def _calibration(calibrated: Calibrated, dpi: int, decided: Sequence = ()) -> st
     """The fitted mixture; with a model's per-genome rule (``decided``: calibration.GenomeCalibration per genome
     or --bins bin), the cut-off its calls used."""
     model = calibrated.model
-    cutoff = "none" if calibrated.cutoff_bp is None else f"{calibrated.cutoff_bp:,} bp"
+    cutoff = f"{calibrated.cutoff_bp:,} bp"
     label = ("spacer cut-off of the calls (the model's per-genome rule)" if len(decided) == 1
-             else "spacer cut-off (calibrated posterior &ge; 0.5 up to)")
+             else "spacer cut-off (calibrated posterior falls below 0.5)")
     rows = [
         ("operon fraction of same-strand neighbours", f"{model.operon_fraction:.3f}"),
         (label, cutoff),
@@ -221,9 +219,8 @@ def _spacer_figure(calibrated: Calibrated):
             label=f"operon component ({fraction:.2f})")
     ax.plot(model.grid, (1 - fraction) * model.boundary_density, color="#0072B2", linewidth=1.4,
             label=f"boundary component ({1 - fraction:.2f})")
-    if calibrated.cutoff_bp is not None:
-        ax.axvline(_transform(calibrated.cutoff_bp), linestyle="--", color="black", linewidth=0.8,
-                   label=f"cut-off {calibrated.cutoff_bp} bp")
+    ax.axvline(_transform(calibrated.cutoff_bp), linestyle="--", color="black", linewidth=0.8,
+               label=f"cut-off {calibrated.cutoff_bp} bp")
     ax.set_xticks(_transform(np.array(SPACER_TICKS)), [str(t) for t in SPACER_TICKS])
     ax.set(xlabel="intergenic spacer, bp (asinh scale)", ylabel="density")
     ax.legend(fontsize=7, frameon=False)
