@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import re
 import shutil
 import subprocess
@@ -21,13 +20,10 @@ ORANGE, SKY_BLUE = (0xE6, 0x9F, 0x00), (0x56, 0xB4, 0xE9)
 
 
 def browser() -> str:
-    """Chromium's path; a missing browser fails the test (CI installs it) unless MICROFUSE_NO_BROWSER=1."""
+    """Chromium's path; a missing browser fails the test (.ci/run installs it as root)."""
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
-        if os.environ.get("MICROFUSE_NO_BROWSER") == "1":
-            pytest.skip("MICROFUSE_NO_BROWSER=1: browser checks switched off")
-        pytest.fail("chromium is not installed (apt-get install chromium; .ci/run does it as root); "
-                    "set MICROFUSE_NO_BROWSER=1 to run without the browser checks")
+        pytest.fail("chromium is not installed (apt-get install chromium; .ci/run does it as root)")
     return path
 
 
