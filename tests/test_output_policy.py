@@ -354,14 +354,18 @@ def test_unknown_ids_are_named_once(tmp_path):
 # ------------------------------------------------------------------------------------------------ retrieve
 
 
-def test_two_assemblies_with_the_same_contig_names_share_an_index(made, tmp_path):
-    code, _, err = run_cli(["retrieve", "build", made / "a.npy", made / "b.npy", "--group-by", "genome",
+def _index_both_and_search(made, tmp_path, *build_options, k="1") -> tuple[list[list[str]], int]:
+    """Index assemblies a and b (same contig names) together, search every pair: (neighbour rows, pairs of a)."""
+    code, _, err = run_cli(["retrieve", "build", made / "a.npy", made / "b.npy", *build_options,
                             "-o", tmp_path / "index"])
     assert code == 0, err
-    code, out, err = run_cli(["retrieve", "--index", tmp_path / "index", "--k", "1"])
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "index", "--k", k])
     assert code == 0, err
-    rows = [line.split("\t") for line in out.splitlines()[1:]]
-    n = len(np.load(made / "a.npy"))
+    return [line.split("\t") for line in out.splitlines()[1:]], len(np.load(made / "a.npy"))
+
+
+def test_two_assemblies_with_the_same_contig_names_share_an_index(made, tmp_path):
+    rows, n = _index_both_and_search(made, tmp_path, "--group-by", "genome")
     assert len(rows) == 2 * n
     assert all(r[0] == r[1] and float(r[3]) > 0.999 for r in rows)  # each pair finds itself in the other copy
 
@@ -369,12 +373,7 @@ def test_two_assemblies_with_the_same_contig_names_share_an_index(made, tmp_path
 def test_same_scaffold_names_in_two_genomes_are_two_groups(made, tmp_path):
     """Grouped by scaffold (the default), NC_000908.2 of genome a and of genome b are different scaffolds: each pair
     finds its copy in the other genome (before, the copy counted as the query's own scaffold and was excluded)."""
-    code, _, err = run_cli(["retrieve", "build", made / "a.npy", made / "b.npy", "-o", tmp_path / "index"])
-    assert code == 0, err
-    code, out, err = run_cli(["retrieve", "--index", tmp_path / "index", "--k", "1"])
-    assert code == 0, err
-    rows = [line.split("\t") for line in out.splitlines()[1:]]
-    n = len(np.load(made / "a.npy"))
+    rows, n = _index_both_and_search(made, tmp_path)
     assert len(rows) == 2 * n
     assert [r[5] for r in rows] == ["b"] * n + ["a"] * n  # the target genome: always the other one
     assert all(r[0] == r[1] and float(r[3]) > 0.999 for r in rows)
@@ -384,13 +383,8 @@ def test_same_scaffold_names_in_two_genomes_are_two_groups(made, tmp_path):
 
 
 def test_k_is_capped_at_the_index_size(made, tmp_path):
-    code, _, err = run_cli(["retrieve", "build", made / "a.npy", made / "b.npy", "--group-by", "genome",
-                            "-o", tmp_path / "index"])
-    assert code == 0, err
-    code, out, err = run_cli(["retrieve", "--index", tmp_path / "index", "--k", "100000"])
-    assert code == 0, err
-    n = len(np.load(made / "a.npy"))
-    assert len(out.splitlines()) - 1 == 2 * n * n  # every pair of the other genome, for each query
+    rows, n = _index_both_and_search(made, tmp_path, "--group-by", "genome", k="100000")
+    assert len(rows) == 2 * n * n  # every pair of the other genome, for each query
 
 
 def test_no_neighbours_is_said(made, tmp_path):
