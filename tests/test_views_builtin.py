@@ -12,6 +12,7 @@ from microfuse_cli.genome import Gene, Genome, Scaffold
 from microfuse_cli.metrics import auroc
 from microfuse_cli.pairs import GenePair, adjacent_pairs
 from microfuse_cli.views import builtin as B
+from microfuse_cli.views.builtin import dna, pair_context, promoter, protein, terminator
 
 
 def col(matrix: np.ndarray, names: list[str], name: str) -> np.ndarray:
@@ -26,7 +27,7 @@ def test_protein_descriptors_shape_and_values():
     x = B.protein_descriptors(proteins)
     assert x.shape == (4, len(B.PROTEIN_FEATURES)) and x.dtype == np.float32
     assert len(set(B.PROTEIN_FEATURES)) == len(B.PROTEIN_FEATURES)
-    comp = [f"aa_{a}" for a in B.AMINO_ACIDS] + ["aa_other"]
+    comp = [f"aa_{a}" for a in protein.AMINO_ACIDS] + ["aa_other"]
     sums = x[:, [B.PROTEIN_FEATURES.index(c) for c in comp]].sum(axis=1)
     np.testing.assert_allclose(sums[[0, 1, 3]], 1.0, atol=1e-5)
     assert np.all(x[2] == 0)  # empty protein
@@ -106,16 +107,16 @@ def test_pair_features_pool_matches_serial(tiny):
 
 def test_wrap_region_reads_through_the_origin(tiny):
     pair = next(p for p in adjacent_pairs(tiny) if p.pair_id == "g6|g1")
-    seqs = B._Sequences(tiny, "context")
-    term, prom, core = B._pair_regions(seqs, pair, 3000, True)
+    seqs = dna.ScaffoldSequences(tiny, "context")
+    term, prom, core = pair_context.pair_regions(seqs, pair, 3000, True)
     sequence = tiny.scaffolds["chr"].sequence
-    expected = sequence[2997 - B.FLANK :] + sequence[: B.FLANK]
-    assert B._rna(term) == expected.replace("T", "U")
-    assert B._rna(core) == sequence[2997:].replace("T", "U")
+    expected = sequence[2997 - pair_context.FLANK :] + sequence[: pair_context.FLANK]
+    assert dna.rna(term) == expected.replace("T", "U")
+    assert dna.rna(core) == sequence[2997:].replace("T", "U")
 
 
 def test_contig_edges_pad_with_n(tiny):
-    seqs = B._Sequences(tiny, "context")
+    seqs = dna.ScaffoldSequences(tiny, "context")
     region = seqs.get("ctg", -5, 5, 1)
     assert list(region[:5]) == [4] * 5 and (region[5:] < 4).all()
     assert len(seqs.get("ctg", 395, 410, -1)) == 15
@@ -136,9 +137,10 @@ def test_nested_gene_pair_stays_capped(tiny):
     inner = Gene("n1", "chr", 800, 1000, -1)  # nested inside g3 (700..1200)
     genome = Genome("nested", tiny.scaffolds, sorted([*tiny.genes, inner], key=lambda x: x.start))
     pair = GenePair("chr", g["g3"], inner, 800 - 1200 - 1)
-    seqs = B._Sequences(genome, "context")
-    term, prom, _ = B._pair_regions(seqs, pair, 3000, True)
-    assert len(term) == B.TERM_CAP + 2 * B.FLANK and len(prom) <= B.PROM_CAP + 2 * B.FLANK
+    seqs = dna.ScaffoldSequences(genome, "context")
+    term, prom, _ = pair_context.pair_regions(seqs, pair, 3000, True)
+    flank = pair_context.FLANK
+    assert len(term) == pair_context.TERM_CAP + 2 * flank and len(prom) <= pair_context.PROM_CAP + 2 * flank
     x = B.pair_context_features(genome, [pair])
     assert np.isfinite(x).all() and x[0, B.PAIR_CONTEXT_FEATURES.index("overlap_other")] == 1
 
@@ -182,8 +184,8 @@ def test_no_sequence_is_a_data_error(tiny):
 
 
 def test_terminator_scores_a_real_hairpin_above_random():
-    terminator = "AAAAGCCCGCCUAAUGAGCGGGCUUUUUUUUAUCG"  # strong stem + U-tract (trp-attenuator-like)
-    rows = B._fold_regions([terminator, "ACGUACGUACGUACGUACGUACGUACGUACGUACG", "NNNN"])
+    hairpin = "AAAAGCCCGCCUAAUGAGCGGGCUUUUUUUUAUCG"  # strong stem + U-tract (trp-attenuator-like)
+    rows = terminator.fold_regions([hairpin, "ACGUACGUACGUACGUACGUACGUACGUACGUACG", "NNNN"])
     assert rows[0][0] < -10 and rows[0][1] > 5 and rows[0][2] >= 6
     assert rows[1][1] < rows[0][1]
     assert rows[2] == (0.0, 0.0, 0.0)
@@ -191,9 +193,9 @@ def test_terminator_scores_a_real_hairpin_above_random():
 
 def test_promoter_pwm_finds_consensus():
     background = np.full(4, 0.25)
-    consensus = B._encode("GCGC" + "TTGACA" + "GCGCGCGCGCGCGCGCG" + "TATAAT" + "GCGCGC")
+    consensus = dna.encode("GCGC" + "TTGACA" + "GCGCGCGCGCGCGCGCG" + "TATAAT" + "GCGCGC")
     shuffled = np.random.default_rng(0).permutation(consensus)
-    scores = B._promoter_scores([consensus, shuffled, B._encode("ACG")], background)
+    scores = promoter.promoter_scores([consensus, shuffled, dna.encode("ACG")], background)
     assert scores[0] > scores[1] > scores[2]
 
 
