@@ -308,6 +308,57 @@ def _auroc_rows(y: np.ndarray, p: np.ndarray, axis: int = -1) -> np.ndarray:
         return np.where((n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg), np.nan)
 
 
+def _confusion_rows(y: np.ndarray, p: np.ndarray, threshold: float = 0.5, axis: int = -1):
+    """(tp, fp, fn, tn) of every row at once, as float64: one bincount over (row, cell) codes."""
+    truth = np.moveaxis(y, axis, -1).astype(np.int64)
+    cells = 2 * truth + (np.moveaxis(p, axis, -1) >= threshold)  # 0 tn, 1 fp, 2 fn, 3 tp
+    flat = cells.reshape(-1, cells.shape[-1])
+    codes = 4 * np.arange(flat.shape[0])[:, None] + flat
+    counts = np.bincount(codes.ravel(), minlength=4 * flat.shape[0]).astype(np.float64)
+    counts = counts.reshape(*cells.shape[:-1], 4)
+    return counts[..., 3], counts[..., 1], counts[..., 2], counts[..., 0]
+
+
+def _macro_f1_rows(y: np.ndarray, p: np.ndarray, axis: int = -1) -> np.ndarray:
+    """:func:`macro_f1` at 0.5 of every row at once."""
+    tp, fp, fn, tn = _confusion_rows(y, p, 0.5, axis)
+    return (_f1(tn, fn, fp) + _f1(tp, fp, fn)) / 2.0
+
+
+def _macro_recall_rows(y: np.ndarray, p: np.ndarray, axis: int = -1) -> np.ndarray:
+    """:func:`macro_recall` at 0.5 of every row at once (the mean over the classes the row holds)."""
+    tp, fp, fn, tn = _confusion_rows(y, p, 0.5, axis)
+    return np.nanmean(np.stack([_recall(tn, fp), _recall(tp, fn)]), axis=0)
+
+
+def _accuracy_rows(y: np.ndarray, p: np.ndarray, axis: int = -1) -> np.ndarray:
+    """:func:`accuracy` at 0.5 of every row at once."""
+    tp, fp, fn, tn = _confusion_rows(y, p, 0.5, axis)
+    return (tp + tn) / (tp + fp + fn + tn)
+
+
+def _brier_rows(y: np.ndarray, p: np.ndarray, axis: int = -1) -> np.ndarray:
+    """:func:`brier` of every row at once, NaN where a row holds a score outside [0, 1]. The operations are
+    scikit-learn's for a binary target (one-hot labels against ``(1 - p, p)``, summed, averaged, halved), so the
+    numbers are the same to the last bit."""
+    y = np.moveaxis(y, axis, -1).astype(np.float64)
+    p = np.moveaxis(p, axis, -1)
+    squared = ((1.0 - y) - (1.0 - p)) ** 2 + (y - p) ** 2
+    return np.where(((p < 0) | (p > 1)).any(axis=-1), np.nan, squared.mean(axis=-1) * 0.5)
+
+
+#: Named metrics that the bootstrap computes for every resample at once (scipy.stats.bootstrap's vectorised path),
+#: with the values of one scikit-learn call per resample (``tests/test_metrics.py``); the others are called once
+#: per resample.
+_ROWS: dict[str, Callable[..., np.ndarray]] = {
+    "auroc": _auroc_rows,
+    "macro_f1": _macro_f1_rows,
+    "macro_recall": _macro_recall_rows,
+    "accuracy": _accuracy_rows,
+    "brier": _brier_rows,
+}
+
+
 def _resampled(statistic, data: tuple[np.ndarray, ...], n: int, seed: int, vectorized: bool = False) -> np.ndarray:
     """``statistic`` over ``n`` paired bootstrap resamples of ``data`` (scipy.stats.bootstrap's resampling).
 
@@ -335,8 +386,9 @@ def bootstrap_ci(
     """
     y, p = _check(y, p)
     fn = _metric_fn(metric)
-    if metric == "auroc":
-        values = _resampled(_auroc_rows, (y, p), n, seed, vectorized=True)
+    rows = _ROWS.get(metric) if isinstance(metric, str) else None
+    if rows is not None:
+        values = _resampled(rows, (y, p), n, seed, vectorized=True)
     else:
         values = _resampled(fn, (y, p), n, seed)
     return {
@@ -358,8 +410,9 @@ def paired_bootstrap_delta(
     y, p1 = _check(y, p1)
     _, p2 = _check(y, p2)
     fn = _metric_fn(metric)
-    if metric == "auroc":
-        deltas = _resampled(lambda yy, a, b, axis=-1: _auroc_rows(yy, a, axis) - _auroc_rows(yy, b, axis),
+    rows = _ROWS.get(metric) if isinstance(metric, str) else None
+    if rows is not None:
+        deltas = _resampled(lambda yy, a, b, axis=-1: rows(yy, a, axis) - rows(yy, b, axis),
                             (y, p1, p2), n, seed, vectorized=True)
     else:
         deltas = _resampled(lambda yy, a, b: fn(yy, a) - fn(yy, b), (y, p1, p2), n, seed)

@@ -317,3 +317,35 @@ def test_auroc_bootstrap_vectorised_equals_one_call_per_resample():
     tiny = np.array([1, 0, 1]), np.array([0.2, 0.3, 0.9])  # many resamples hold one class: left out, not NaN
     fast, slow = M.bootstrap_ci(*tiny, "auroc", n=200), M.bootstrap_ci(*tiny, M.auroc, n=200)
     assert np.isfinite(fast["low"]) and fast == pytest.approx(slow, abs=1e-12)
+
+
+def test_vectorised_threshold_metrics_and_brier_equal_sklearn_per_resample(ecoli_genome, ecoli_pairs):
+    """Macro-F1, macro recall, accuracy and Brier of every bootstrap resample at once (confusion counts per row)
+    are scikit-learn's numbers to the last bit, on E. coli's ODB-labelled pairs scored by the spacer posterior."""
+    from sklearn import metrics as skm
+
+    from microfuse_cli.calibration import SpacerModel
+    from microfuse_cli.pairs import adjacent_pairs
+
+    labelled = [p for p in ecoli_pairs if p.label is not None]
+    y = np.array([p.label for p in labelled])
+    p = SpacerModel.fit(adjacent_pairs(ecoli_genome)).features(labelled)[:, 1].astype(np.float64)
+    idx = np.random.default_rng(0).integers(0, y.size, (100, y.size))
+    idx[0] = np.flatnonzero(y == 1)[0]  # a resample of one class
+    sklearn_per_row = {
+        "macro_f1": lambda t, s: skm.f1_score(t, s >= 0.5, labels=[0, 1], average="macro", zero_division=0.0),
+        "macro_recall": lambda t, s: skm.recall_score(t, s >= 0.5, labels=np.unique(t), average="macro"),
+        "accuracy": lambda t, s: skm.accuracy_score(t, s >= 0.5),
+        "brier": lambda t, s: skm.brier_score_loss(t, s, labels=[0, 1]),
+    }
+    for name, reference in sklearn_per_row.items():
+        want = np.array([reference(y[i], p[i]) for i in idx])
+        assert np.array_equal(M._ROWS[name](y[idx], p[idx]), want), name
+    outside = np.where(np.arange(y.size) == 5, 1.5, p)  # a ranking score, not a probability: Brier is undefined
+    brier = M._ROWS["brier"](y[idx], outside[idx])
+    assert np.array_equal(np.isnan(brier), (idx == 5).any(axis=1)) and np.isnan(brier).any()
+    for name in sklearn_per_row:  # the same resamples through scipy: the same intervals as a call per resample
+        fast, slow = M.bootstrap_ci(y, p, name, n=40, seed=1), M.bootstrap_ci(y, p, M._NAMED[name], n=40, seed=1)
+        assert fast == slow, name
+    q = np.round(p, 1)
+    assert M.paired_bootstrap_delta(y, p, q, "macro_f1", n=40) == M.paired_bootstrap_delta(y, p, q, M.macro_f1, n=40)
