@@ -30,14 +30,17 @@ IS_GC = np.array([0, 1, 1, 0, 0], dtype=np.float64)
 
 
 def encode(sequence: str) -> np.ndarray:
+    """Base codes of a DNA (or RNA) string."""
     return _NT_CODE[np.frombuffer(sequence.encode("ascii", "replace"), dtype=np.uint8)]
 
 
 def rna(codes: np.ndarray) -> str:
+    """RNA string of base codes (what ViennaRNA reads; other bases as N)."""
     return _RNA_LETTERS[codes].tobytes().decode("ascii")
 
 
 def revcomp(codes: np.ndarray) -> np.ndarray:
+    """Reverse complement of base codes (N stays N)."""
     return _COMPLEMENT[codes[::-1]]
 
 
