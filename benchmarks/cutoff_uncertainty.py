@@ -30,8 +30,8 @@ from microfuse_cli.train_default import LABELLED_GENOMES  # noqa: E402
 def bootstrap_cutoffs(adjacent, resamples: int, seed: int) -> np.ndarray:
     """Own cut-offs (spacer_scale) of refits to adjacent pairs drawn with replacement."""
     rng = np.random.default_rng(seed)
-    return np.array([spacer_scale(posterior_cutoff(SpacerModel.fit([adjacent[i] for i in rng.integers(0, len(adjacent), len(adjacent))])))
-                     for _ in range(resamples)])
+    draws = (rng.integers(0, len(adjacent), len(adjacent)) for _ in range(resamples))
+    return np.array([spacer_scale(posterior_cutoff(SpacerModel.fit([adjacent[i] for i in rows]))) for rows in draws])
 
 
 def bp(x: float) -> float:
@@ -55,8 +55,9 @@ def main() -> None:
         rows[entry.name] = dict(own=spacer_scale(posterior_cutoff(model)), boot=boot, best=labels.best_cutoff(),
                                 labels=labels, seconds=time.perf_counter() - started)
     print(f"{args.resamples} bootstrap refits per genome, seed {args.seed}; x = asinh(bp / {SCALE:g})\n")
-    print("| genome | own cut-off bp (x) | bootstrap 90% interval bp | bootstrap variance v | best cut-off on the labels bp (x) "
-          "| tau^2 of the other three sets' best x | weight tau^2/(tau^2+v) | shrunk cut-off bp | accuracy own / shrunk / best |")
+    print("| genome | own cut-off bp (x) | bootstrap 90% interval bp | bootstrap variance v "
+          "| best cut-off on the labels bp (x) | tau^2 of the other three sets' best x | weight tau^2/(tau^2+v) "
+          "| shrunk cut-off bp | accuracy own / shrunk / best |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, row in rows.items():
         others = np.array([spacer_scale(rows[h]["best"][0]) for h in rows if h != name])
