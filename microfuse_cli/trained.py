@@ -20,7 +20,7 @@ from .baseline import DistanceBaseline
 from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, read_checkpoint, write_checkpoint
 from .errors import DataError, UsageError
 from .fusion import Prediction
-from .metrics import EXPERTS
+from .vocabulary import EXPERTS
 from .model import FusionConfig, FusionModel
 from .runtime import torch_device as _resolve_device
 
