@@ -145,9 +145,6 @@ class Checkpoint:
     def provenance(self) -> dict[str, Any]:
         return self.config["provenance"]
 
-    def error(self, message: str, file: str = CONFIG_FILE) -> DataError:
-        return DataError(f"{self.folder / file}: {message}")
-
 
 def read_checkpoint(path) -> Checkpoint:
     """Config, arrays, inputs and decision rule of a model folder (format 2 or 3); anything unexpected raises a
@@ -239,8 +236,11 @@ def _read_weights(path: Path) -> dict[str, np.ndarray]:
 def write_checkpoint(path, tensors: Mapping[str, Any], *, model: dict, train: dict, threshold: float,
                      standardisation: dict, history: list, metrics: dict, decision, inputs: ModelInputs | None,
                      provenance: Mapping[str, Any] | None) -> Path:
-    """Write a model folder (format 3) atomically, replacing ``path``; ``decision`` is a calibration.DecisionRule
-    or None, ``inputs`` None records the defaults (builtin views, every column, widths not recorded)."""
+    """Write a model folder (format 3) atomically, replacing ``path``: ``tensors`` (torch or numpy) into
+    ``model.safetensors``, the rest into ``config.json``. ``decision`` is a calibration.DecisionRule or None;
+    ``inputs`` None records the defaults (builtin views, every column, widths not recorded). Keys are sorted and
+    there are no timestamps: one training run, one set of bytes. numpy arrays are written by safetensors.numpy, so
+    a numpy model is saved without importing torch."""
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -255,20 +255,13 @@ def write_checkpoint(path, tensors: Mapping[str, Any], *, model: dict, train: di
         "inputs": (inputs or ModelInputs()).to_dict(),
         "provenance": dict(provenance or {}),
     }
-    return write_model_dir(path, tensors, jsonable(config))
-
-
-def write_model_dir(path, tensors: Mapping[str, Any], config: dict[str, Any]) -> Path:
-    """Write ``tensors`` (torch, or numpy) and ``config`` (plain JSON values) into folder ``path`` atomically,
-    replacing it. Keys are sorted and there are no timestamps: one training run, one set of bytes. numpy arrays
-    are written by safetensors.numpy, so a numpy model is saved without importing torch."""
     if all(isinstance(t, np.ndarray) for t in tensors.values()):
         from safetensors.numpy import save_file
     else:
         from safetensors.torch import save_file
 
         tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    text = json.dumps(config, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    text = json.dumps(jsonable(config), indent=2, sort_keys=True, allow_nan=False) + "\n"
     with atomic_directory(path) as tmp:
         save_file(dict(tensors), str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
         (tmp / CONFIG_FILE).write_text(text, encoding="utf-8")

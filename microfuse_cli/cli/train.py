@@ -62,7 +62,7 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     from ..baseline import DistanceBaseline
     from ..trained import TrainConfig
     from ..training import train_seeds
-    from ..training_data import learn_decision_rule, load_training_data
+    from ..training_data import load_training_data
 
     check_outputs([*pairs_tables, *embedding_dirs], [Output("-o", output, "microfuse-model")])
     torch.set_num_threads(max(1, run.threads or torch.get_num_threads()))
@@ -72,6 +72,8 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
              data.val.sum(), data.test.sum(), data.x_protein.shape[1], data.x_context.shape[1])
     if arch == "distance":
         model = DistanceBaseline.fit(data.distance, data.y, data.train, data.val, data.opposite)
+        if per_genome_rule:
+            model.decision = _decision_rule(pairs_tables)
         model.save(output, provenance, inputs=data.inputs)
         log.info("distance baseline written to %s (threshold %.3f)", output, model.threshold)
         return
@@ -90,9 +92,7 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     best = max(range(len(runs.models)), key=lambda i: runs.per_seed[i].get("auroc", 0.0))
     model = runs.models[best]
     if per_genome_rule:
-        model.decision = learn_decision_rule(pairs_tables)
-        log.info("per-genome rule: prior cut-off %.0f bp, slope %.3f", model.decision.prior_cutoff_bp,
-                 model.decision.slope)
+        model.decision = _decision_rule(pairs_tables)
     summary = {k: (runs.mean[k], runs.std[k]) for k in runs.mean}
     provenance["seeds"] = {"seeds": runs.seeds, "per_seed": runs.per_seed, "mean": runs.mean, "std": runs.std}
     model.save(output, provenance, inputs=data.inputs)
@@ -100,3 +100,12 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     log.info("validation AUROC %.4f +/- %.4f over %d seed(s); kept seed %d (epoch %s), threshold %.3f -> %s",
              auroc[0], auroc[1], len(runs.seeds), runs.seeds[best], model.metrics.get("best_epoch"),
              model.threshold, output)
+
+
+def _decision_rule(pairs_tables):
+    """The per-genome rule learned from the tables (each one genome), logged."""
+    from ..training_data import learn_decision_rule
+
+    rule = learn_decision_rule(pairs_tables)
+    log.info("per-genome rule: prior cut-off %.0f bp, slope %.3f", rule.prior_cutoff_bp, rule.slope)
+    return rule
