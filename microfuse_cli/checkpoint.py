@@ -184,7 +184,8 @@ def _read_config(path: Path) -> dict[str, Any]:
     if version not in READABLE_VERSIONS:
         raise DataError(
             f"{path}: model format version {version!r} is not supported "
-            f"(this microfuse reads versions {', '.join(map(str, READABLE_VERSIONS))}; retrain it with `microfuse train`)"
+            f"(this microfuse reads versions {', '.join(map(str, READABLE_VERSIONS))}; "
+            "retrain it with `microfuse train`)"
         )
     keys = CONFIG_KEYS if version == FORMAT_VERSION else CONFIG_KEYS_V2
     if set(config) != keys:

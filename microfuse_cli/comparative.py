@@ -20,8 +20,8 @@ the pair's own scaffold are ignored: other scaffolds of the same input still cou
 
 Folder format (``ReferenceSet.save``/``load``; written atomically, no pickle): ``proteins.faa`` (ids = row
 numbers of the genes table), ``genes.tsv`` (row, genome, scaffold, position, strand, start, end, gene id,
-has_protein), ``manifest.json`` (manifest.py: format version, sha256 of both files; genomes with their scaffolds' gene counts
-and topology). A checksum mismatch or a missing file is a DataError.
+has_protein), ``manifest.json`` (manifest.py: format version, sha256 of both files; genomes with their
+scaffolds' gene counts and topology). A checksum mismatch or a missing file is a DataError.
 """
 
 from __future__ import annotations

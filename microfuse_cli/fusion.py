@@ -2,8 +2,8 @@
 
 ``score`` applies a trained head to a genome's pairs; importing torch for that costs more CPU time (about 2.5 s)
 than calling the genes of E. coli, so inference here is numpy, reading the same ``model.safetensors`` +
-``config.json`` that ``training`` writes. Training (and the GPU) stays with torch (``model.py``, ``training.py``);
-a test holds the two forward passes equal on every architecture and ablation.
+``config.json`` that ``trained.TrainedModel`` writes. Training (and the GPU) stays with torch (``model.py``,
+``training.py``, ``trained.py``); a test holds the two forward passes equal on every architecture and ablation.
 
 The forward pass mirrors ``model.FusionModel`` in float32, as torch runs it: standardise with the stored training-split statistics,
 ``LayerNorm -> Linear -> GELU`` projections, the four experts weighted by the router's softmax (removed experts
@@ -212,7 +212,7 @@ class FusionHead:
 
     @classmethod
     def load(cls, path) -> "FusionHead":
-        """Open a model directory written by ``training.TrainedModel.save`` (not a distance baseline)."""
+        """Open a model directory written by ``trained.TrainedModel.save`` (not a distance baseline)."""
         return cls.from_checkpoint(read_checkpoint(path))
 
     @classmethod
