@@ -257,12 +257,12 @@ def load_landed(path: Path):
     import shutil
     import tempfile
 
-    from microfuse_cli.fusion import FORMAT_VERSION, FusionHead
+    from microfuse_cli.fusion import FusionHead
 
     with tempfile.TemporaryDirectory(prefix="landed-") as tmp:
         config = json.loads((path / "config.json").read_text())
         if config["format_version"] == 1:
-            config = {**config, "format_version": FORMAT_VERSION, "decision": None}
+            config = {**config, "format_version": 2, "decision": None}  # format 2: inputs in ``extra``, still read
         (Path(tmp) / "config.json").write_text(json.dumps(config))
         shutil.copy(path / "model.safetensors", Path(tmp) / "model.safetensors")
         return FusionHead.load(tmp)

@@ -1,41 +1,18 @@
 """The classic operon predictor, intergenic distance alone: a numpy model with the fusion head's ``predict``,
-so that scoring with it never imports torch (training.py re-exports it)."""
+so that scoring with it never imports torch (its folder: checkpoint.py; training.py re-exports it)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
-from . import __version__
-from .checkpoint import CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, Checkpoint, ModelInputs, \
-    read_checkpoint, write_model_dir
+from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, read_checkpoint, \
+    write_checkpoint
 from .errors import DataError, UsageError
 from .fusion import Prediction
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON types; non-finite floats become null so the file is strict JSON."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, Path):
-        return str(value)
-    raise UsageError(f"cannot store {type(value).__name__} in the model config (extra metadata must be JSON)")
 
 
 _SOLVER = "sklearn-newton-cholesky"
@@ -74,7 +51,9 @@ class DistanceBaseline:
     threshold: float = 0.5
     metrics: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
-    extra: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+    inputs: ModelInputs = ModelInputs()
+    decision: Any = None  # a calibration.DecisionRule, as on the fusion head; None: cut at ``threshold``
 
     arch = "distance"
 
@@ -148,39 +127,33 @@ class DistanceBaseline:
         z = (x - self.feature_mean) / self.feature_std
         return Prediction(probability=1.0 / (1.0 + np.exp(-(z @ self.weight + self.bias))))
 
-    @property
-    def inputs(self) -> ModelInputs:
-        return ModelInputs.from_extra(self.extra)
-
-    def save(self, path, extra: Optional[dict] = None, inputs: Optional[ModelInputs] = None) -> Path:
-        """Same directory format as ``TrainedModel.save`` with ``model.arch = "distance"``."""
+    def save(self, path, provenance: Optional[dict] = None, inputs: Optional[ModelInputs] = None) -> Path:
+        """Same folder format as ``TrainedModel.save`` with ``model.arch = "distance"``; ``provenance`` is added to
+        the model's own, ``inputs`` replaces its input contract."""
         arrays = {
             "weight": np.ascontiguousarray(self.weight, dtype=np.float64),
             "bias": np.array([self.bias], dtype=np.float64),
             "feature_mean": np.ascontiguousarray(self.feature_mean, dtype=np.float64),
             "feature_std": np.ascontiguousarray(self.feature_std, dtype=np.float64),
         }
-        config = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "microfuse_version": __version__,
-            "model": {"arch": "distance", "clip": list(self.clip), "uses_strand": self.uses_strand},
-            "train": {"l2": self.l2, "solver": _SOLVER, "threshold_criterion": "macro_f1"},
-            "threshold": self.threshold,
-            "standardisation": {"computed_on": "training split", "tensors": ["feature_mean", "feature_std"]},
-            "history": self.history,
-            "metrics": self.metrics,
-            "extra": {**self.extra, **(extra or {}), **(inputs.to_extra() if inputs is not None else {})},
-            "decision": None,
-        }
-        return write_model_dir(path, arrays, jsonable(config))
+        return write_checkpoint(
+            path, arrays,
+            model={"arch": "distance", "clip": list(self.clip), "uses_strand": self.uses_strand},
+            train={"l2": self.l2, "solver": _SOLVER, "threshold_criterion": "macro_f1"},
+            threshold=self.threshold,
+            standardisation={"computed_on": "training split", "tensors": ["feature_mean", "feature_std"]},
+            history=self.history, metrics=self.metrics, decision=self.decision, inputs=inputs or self.inputs,
+            provenance={**self.provenance, **(provenance or {})},
+        )
 
     @classmethod
     def load(cls, path) -> "DistanceBaseline":
-        return distance_model(read_checkpoint(path))
+        return cls.from_checkpoint(read_checkpoint(path))
 
     @classmethod
-    def _from_parts(cls, folder: Path, config: dict, tensors: dict) -> "DistanceBaseline":
+    def from_checkpoint(cls, checkpoint: Checkpoint) -> "DistanceBaseline":
+        """The distance baseline of a model folder already read (checkpoint.read_checkpoint)."""
+        folder, config, tensors = checkpoint.folder, checkpoint.config, checkpoint.arrays
         spec = config["model"]
         if spec.get("arch") != "distance":
             raise DataError(f"{folder}: holds a {spec.get('arch')!r} model, not a distance baseline")
@@ -205,10 +178,8 @@ class DistanceBaseline:
             threshold=float(config["threshold"]),
             metrics=config["metrics"],
             history=config["history"],
-            extra=config["extra"],
+            provenance=checkpoint.provenance,
+            inputs=checkpoint.inputs,
+            decision=checkpoint.decision,
         )
 
-
-def distance_model(checkpoint: Checkpoint) -> DistanceBaseline:
-    """The distance baseline of a model folder already read (checkpoint.read_checkpoint)."""
-    return DistanceBaseline._from_parts(checkpoint.folder, checkpoint.config, checkpoint.arrays)

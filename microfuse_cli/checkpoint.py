@@ -1,10 +1,12 @@
 """Model folders: ``model.safetensors`` (every tensor) + ``config.json``, read and written here only.
 
-``config.json`` holds ``format``/``format_version``, the architecture (``model``) and training (``train``) configs,
-the ``threshold`` chosen on validation, the ``standardisation``, the per-epoch ``history``, validation ``metrics``,
-the per-genome ``decision`` rule and ``extra`` metadata, in which ``views``, ``context_features`` and
-``input_dims`` are the model's input contract (``ModelInputs``). Weights are read with safetensors, never pickle,
-so opening an untrusted model runs no code; anything unexpected is a one-line ``DataError``. No torch here: `score`
+``config.json`` (format 3) holds ``format``/``format_version``, the architecture (``model``) and training (``train``)
+configs, the ``threshold`` chosen on validation, the ``standardisation``, the per-epoch ``history``, validation
+``metrics``, the per-genome ``decision`` rule, the typed input contract ``inputs`` (``ModelInputs``: views,
+context columns, view widths) and ``provenance``: how the model was made (embedding recipe, training data, seeds),
+recorded for people and never read to score. Format 2 kept the inputs inside an untyped ``extra`` object; it is
+still read (``extra`` less the inputs becomes ``provenance``). Weights are read with safetensors, never pickle, so
+opening an untrusted model runs no code; anything unexpected is a one-line ``DataError``. No torch here: `score`
 reads a model in numpy.
 """
 
@@ -18,20 +20,49 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import DataError
+from . import __version__
+from .errors import DataError, UsageError
 from .io import atomic_directory
 
 FORMAT = "microfuse-model"
 #: 2: ``decision`` (a calibration.DecisionRule or null) joined the config; a version-1 model (the E. coli-only
 #: default of 0.1.0, whose threshold was one fixed probability) is refused rather than scored with another rule.
-FORMAT_VERSION = 2
+#: 3: the input contract moved from ``extra`` into a typed ``inputs`` section; the rest of ``extra`` is
+#: ``provenance``. Version 2 is still read.
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (2, 3)
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-CONFIG_KEYS = {
+_COMMON_KEYS = {
     "format", "format_version", "microfuse_version", "model", "train", "threshold", "standardisation", "history",
-    "metrics", "extra", "decision",
+    "metrics", "decision",
 }
+CONFIG_KEYS = _COMMON_KEYS | {"inputs", "provenance"}
+CONFIG_KEYS_V2 = _COMMON_KEYS | {"extra"}
 _DIMS = ("protein", "context", "pair_context")
+_INPUT_KEYS = ("views", "context_features", "dims")
+_V2_INPUT_KEYS = ("views", "context_features", "input_dims")
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types; non-finite floats become null so the file is strict JSON."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    raise UsageError(f"cannot store {type(value).__name__} in the model config (provenance must be JSON)")
 
 
 @dataclass(frozen=True)
@@ -59,94 +90,131 @@ class ModelInputs:
                    tuple(context_features) if context_features else None,
                    tuple((k, int(dims[k])) for k in _DIMS if k in dims) or None)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The ``inputs`` section of ``config.json``."""
+        return {"views": self.views,
+                "context_features": None if self.context_features is None else list(self.context_features),
+                "dims": None if self.dims is None else dict(self.dims)}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "model config") -> "ModelInputs":
+        """The ``inputs`` section as written by ``to_dict``; anything else is a one-line ``DataError``."""
+        if not isinstance(data, dict) or set(data) != set(_INPUT_KEYS):
+            raise DataError(f"{where}: 'inputs' must hold exactly {', '.join(_INPUT_KEYS)}")
+        views, features, dims = (data[k] for k in _INPUT_KEYS)
+        if not isinstance(views, dict) or not set(views) <= {"protein", "context"}:
+            raise DataError(f"{where}: 'views' must map protein and context to view names")
+        return cls._checked(views, features, dims, "dims", where)
+
     @classmethod
     def from_extra(cls, extra: Mapping[str, Any], where: str = "model config") -> "ModelInputs":
-        """The contract as ``config.json``'s ``extra`` stores it; a malformed one is a ``DataError``."""
-        views = extra.get("views") or {}
-        features = extra.get("context_features")
-        dims = extra.get("input_dims") or {}
-        if not isinstance(views, dict) or not all(isinstance(v, str) for v in views.values()):
+        """The contract as format 2 stored it in ``config.json``'s ``extra``; a malformed one is a ``DataError``."""
+        views, features, dims = (extra.get(k) for k in _V2_INPUT_KEYS)
+        if views is not None and not isinstance(views, dict):
+            raise DataError(f"{where}: 'views' must map view kinds to names")
+        return cls._checked(views or {}, features, dims or {}, "input_dims", where)
+
+    @classmethod
+    def _checked(cls, views, features, dims, dims_key: str, where: str) -> "ModelInputs":
+        if not all(isinstance(v, str) for v in views.values()):
             raise DataError(f"{where}: 'views' must map view kinds to names")
         if features is not None and (not isinstance(features, list) or not all(isinstance(f, str) for f in features)):
             raise DataError(f"{where}: 'context_features' must be a list of column names")
-        if not isinstance(dims, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in dims.values()):
-            raise DataError(f"{where}: 'input_dims' must map views to integer widths")
-        return cls.from_embeddings(views, dims, features)
-
-    def to_extra(self) -> dict[str, Any]:
-        return {"views": self.views, "input_dims": dict(self.dims or ()),
-                "context_features": None if self.context_features is None else list(self.context_features)}
+        if dims is not None and (not isinstance(dims, dict) or not set(dims) <= set(_DIMS) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in dims.values())):
+            raise DataError(f"{where}: '{dims_key}' must map {', '.join(_DIMS)} to integer widths")
+        return cls.from_embeddings(views, dims or {}, features)
 
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A model folder as read from disk: its checked config, its arrays (numpy) and its input contract."""
+    """A model folder as read from disk: its checked config (format 3 layout), its arrays (numpy), its input
+    contract and its decision rule (calibration.DecisionRule or None)."""
 
     folder: Path
     config: dict[str, Any]
     arrays: dict[str, np.ndarray]
     inputs: ModelInputs
+    decision: Any = None
 
     @property
     def arch(self) -> str:
         return self.config["model"]["arch"]
 
-    def error(self, message: str, file: str = CONFIG_FILE) -> DataError:
-        return DataError(f"{self.folder / file}: {message}")
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return self.config["provenance"]
 
 
 def read_checkpoint(path) -> Checkpoint:
-    """Config, arrays and inputs of a model folder; anything unexpected raises a one-line ``DataError``."""
-    folder = Path(path)
-    config, arrays = read_model_dir(folder)
-    return Checkpoint(folder, config, arrays, ModelInputs.from_extra(config["extra"], str(folder / CONFIG_FILE)))
-
-
-def read_model_dir(path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Config and arrays of a model folder, both checked."""
+    """Config, arrays, inputs and decision rule of a model folder (format 2 or 3); anything unexpected raises a
+    one-line ``DataError``."""
     folder = Path(path)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a model directory")
     for name in (CONFIG_FILE, WEIGHTS_FILE):
         if not (folder / name).is_file():
             raise DataError(f"{folder}: not a microfuse model (missing {name})")
-    config = _read_config(folder / CONFIG_FILE)
-    return config, _read_weights(folder / WEIGHTS_FILE)
+    where = folder / CONFIG_FILE
+    config = _read_config(where)
+    inputs = ModelInputs.from_dict(config["inputs"], str(where))
+    return Checkpoint(folder, config, _read_weights(folder / WEIGHTS_FILE), inputs, _decision(config, where))
+
+
+def _decision(config: dict[str, Any], path: Path):
+    if config["decision"] is None:
+        return None
+    from .calibration import DecisionRule
+
+    try:
+        return DecisionRule.from_dict(config["decision"])
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
 
 
 def _read_config(path: Path) -> dict[str, Any]:
+    """The config in the format-3 layout (a format-2 config is converted); its top-level shape checked."""
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, OSError) as exc:
         raise DataError(f"{path}: not valid JSON ({type(exc).__name__})") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise DataError(f"{path}: not a microfuse model config")
-    if config.get("format_version") != FORMAT_VERSION:
+    version = config.get("format_version")
+    if version not in READABLE_VERSIONS:
         raise DataError(
-            f"{path}: model format version {config.get('format_version')!r} is not supported "
-            f"(this microfuse reads version {FORMAT_VERSION}; retrain it with `microfuse train`)"
+            f"{path}: model format version {version!r} is not supported "
+            f"(this microfuse reads versions {', '.join(map(str, READABLE_VERSIONS))}; "
+            "retrain it with `microfuse train`)"
         )
-    if set(config) != CONFIG_KEYS:
-        missing = sorted(CONFIG_KEYS - set(config))
-        unknown = sorted(set(config) - CONFIG_KEYS)
+    keys = CONFIG_KEYS if version == FORMAT_VERSION else CONFIG_KEYS_V2
+    if set(config) != keys:
+        missing = sorted(keys - set(config))
+        unknown = sorted(set(config) - keys)
         raise DataError(f"{path}: missing keys {missing} / unknown keys {unknown}")
+    if version == 2:
+        config = _from_version_2(config, path)
     if not isinstance(config["model"], dict) or "arch" not in config["model"]:
         raise DataError(f"{path}: no model architecture")
     threshold = config["threshold"]
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not math.isfinite(threshold):
         raise DataError(f"{path}: invalid threshold {threshold!r}")
-    if not isinstance(config["extra"], dict) or not isinstance(config["metrics"], dict):
-        raise DataError(f"{path}: 'extra' and 'metrics' must be JSON objects")
+    if not isinstance(config["provenance"], dict) or not isinstance(config["metrics"], dict):
+        raise DataError(f"{path}: 'provenance' and 'metrics' must be JSON objects")
     if not isinstance(config["history"], list):
         raise DataError(f"{path}: 'history' must be a list")
-    if config["decision"] is not None:
-        from .calibration import DecisionRule
-
-        try:
-            DecisionRule.from_dict(config["decision"])
-        except DataError as exc:
-            raise DataError(f"{path}: {exc}") from None
     return config
+
+
+def _from_version_2(config: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A format-2 config in the format-3 layout: ``extra`` split into ``inputs`` and ``provenance``."""
+    extra = config["extra"]
+    if not isinstance(extra, dict):
+        raise DataError(f"{path}: 'extra' and 'metrics' must be JSON objects")
+    inputs = ModelInputs.from_extra(extra, str(path))
+    rest = {k: v for k, v in config.items() if k != "extra"}
+    provenance = {k: v for k, v in extra.items() if k not in _V2_INPUT_KEYS}
+    return {**rest, "format_version": FORMAT_VERSION, "inputs": inputs.to_dict(), "provenance": provenance}
 
 
 def _read_weights(path: Path) -> dict[str, np.ndarray]:
@@ -166,16 +234,35 @@ def _read_weights(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def write_model_dir(path, tensors: Mapping[str, Any], config: dict[str, Any]) -> Path:
-    """Write ``tensors`` (torch on the CPU, or numpy; contiguous) and ``config`` (plain JSON values) into folder
-    ``path`` atomically, replacing it. Keys are sorted and there are no timestamps: one training run, one set of
-    bytes. numpy arrays are written by safetensors.numpy, so a numpy model is saved without importing torch."""
+def write_checkpoint(path, tensors: Mapping[str, Any], *, model: dict, train: dict, threshold: float,
+                     standardisation: dict, history: list, metrics: dict, decision, inputs: ModelInputs | None,
+                     provenance: Mapping[str, Any] | None) -> Path:
+    """Write a model folder (format 3) atomically, replacing ``path``: ``tensors`` (torch or numpy) into
+    ``model.safetensors``, the rest into ``config.json``. ``decision`` is a calibration.DecisionRule or None;
+    ``inputs`` None records the defaults (builtin views, every column, widths not recorded). Keys are sorted and
+    there are no timestamps: one training run, one set of bytes. numpy arrays are written by safetensors.numpy, so
+    a numpy model is saved without importing torch."""
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "microfuse_version": __version__,
+        "model": model,
+        "train": train,
+        "threshold": threshold,
+        "standardisation": standardisation,
+        "history": history,
+        "metrics": metrics,
+        "decision": None if decision is None else decision.to_dict(),
+        "inputs": (inputs or ModelInputs()).to_dict(),
+        "provenance": dict(provenance or {}),
+    }
     if all(isinstance(t, np.ndarray) for t in tensors.values()):
         from safetensors.numpy import save_file
     else:
         from safetensors.torch import save_file
 
-    text = json.dumps(config, indent=2, sort_keys=True, allow_nan=False) + "\n"
+        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    text = json.dumps(jsonable(config), indent=2, sort_keys=True, allow_nan=False) + "\n"
     with atomic_directory(path) as tmp:
         save_file(dict(tensors), str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
         (tmp / CONFIG_FILE).write_text(text, encoding="utf-8")

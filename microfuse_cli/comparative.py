@@ -20,27 +20,31 @@ the pair's own scaffold are ignored: other scaffolds of the same input still cou
 
 Folder format (``ReferenceSet.save``/``load``; written atomically, no pickle): ``proteins.faa`` (ids = row
 numbers of the genes table), ``genes.tsv`` (row, genome, scaffold, position, strand, start, end, gene id,
-has_protein), ``manifest.json`` (format version, genomes with their scaffolds' gene counts and topology, sha256
-of both files). A checksum mismatch or a missing file is a DataError.
+has_protein), ``manifest.json`` (manifest.py: format version, sha256 of both files; genomes with their
+scaffolds' gene counts and topology). A checksum mismatch or a missing file is a DataError.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from .errors import DataError, UsageError
 from .records import Genome
-from .io import PathLike, atomic_directory, sha256_file
+from .io import PathLike, atomic_directory
+from .manifest import ManifestKind, read_manifest, write_manifest
+from .progress import Advance
 from .pairs import GenePair
 from .runtime import resolve_threads
 
-FORMAT = "microfuse-reference"
-FORMAT_VERSION = 1
+#: manifest.json of a reference folder (manifest.py). 2: the common manifest layout (``format_version``,
+#: ``microfuse_version``, ``files_sha256``) instead of ``version``, ``microfuse``, ``files``; version 1 is still read.
+REFERENCE_FILES = ("proteins.faa", "genes.tsv")
+REFERENCE = ManifestKind("microfuse-reference", (1, 2), frozenset(REFERENCE_FILES), "reference",
+                         "build one with `microfuse reference build`")
 GENES_COLUMNS = ["row", "genome", "scaffold", "position", "strand", "start", "end", "gene_id", "has_protein"]
 #: Output columns of `score --explain --reference`.
 COLUMNS = ["conserved_adjacency", "conserved_genomes"]
@@ -52,6 +56,14 @@ class ReferenceGenome:
     scaffolds: list[str]
     genes_per_scaffold: list[int]
     circular: list[bool]
+
+
+def _reference_from_version_1(manifest: dict, path) -> dict:
+    """A version-1 reference manifest (``version``, ``microfuse``, ``files``) in the version-2 layout."""
+    if "format_version" in manifest:
+        return manifest
+    renamed = {"version": "format_version", "microfuse": "microfuse_version", "files": "files_sha256"}
+    return {renamed.get(k, k): v for k, v in manifest.items()}
 
 
 @dataclass
@@ -161,41 +173,17 @@ class ReferenceSet:
                     handle.write(f"{i}\t{int(self.genome[i])}\t{int(self.scaffold[i])}\t{int(self.position[i])}\t"
                                  f"{'+' if self.strand[i] > 0 else '-'}\t{int(self.start[i])}\t{int(self.end[i])}\t"
                                  f"{_clean(self.gene_ids[i])}\t{int(bool(self.proteins[i]))}\n")
-            from . import __version__
-
-            manifest = {
-                "format": FORMAT, "version": FORMAT_VERSION, "microfuse": __version__,
+            write_manifest(tmp, REFERENCE, REFERENCE_FILES, {
                 "genomes": [{"name": g.name, "scaffolds": g.scaffolds, "genes_per_scaffold": g.genes_per_scaffold,
                              "circular": g.circular} for g in self.genomes],
                 "n_genes": len(self.gene_ids), "n_proteins": self.n_proteins,
-                "files": {name: sha256_file(tmp / name) for name in ("proteins.faa", "genes.tsv")},
-            }
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+            })
 
     @classmethod
     def load(cls, folder: PathLike) -> "ReferenceSet":
         """Read a folder written by ``save``; any missing, altered or inconsistent file is a DataError."""
         folder = Path(folder)
-        if not folder.is_dir():
-            raise DataError(f"{folder}: no such reference folder (build one with `microfuse reference build`)")
-        try:
-            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise DataError(f"{folder}: not a reference folder (no manifest.json)") from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise DataError(f"{folder}/manifest.json: unreadable ({str(exc)[:60]})") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise DataError(f"{folder}: not a microfuse reference folder")
-        if manifest.get("version") != FORMAT_VERSION:
-            raise DataError(f"{folder}: reference format version {manifest.get('version')!r}; this microfuse reads "
-                            f"{FORMAT_VERSION} (rebuild it with `microfuse reference build`)")
-        files = manifest.get("files") or {}
-        for name in ("proteins.faa", "genes.tsv"):
-            path = folder / name
-            if not path.is_file():
-                raise DataError(f"{folder}: {name} is missing")
-            if sha256_file(path) != files.get(name):
-                raise DataError(f"{folder}: {name} does not match its checksum in manifest.json (corrupted or edited)")
+        manifest = read_manifest(folder, REFERENCE, required=REFERENCE_FILES, upgrade=_reference_from_version_1)
         try:
             genomes = [ReferenceGenome(str(g["name"]), [str(s) for s in g["scaffolds"]],
                                        [int(n) for n in g["genes_per_scaffold"]], [bool(c) for c in g["circular"]])
@@ -275,7 +263,7 @@ class Homologs:
 
 
 def search_homologs(genes, reference: ReferenceSet, *, evalue: float = 1e-5, top_hits: int = 3, threads: int = 1,
-                    progress: Callable[[int], None] | None = None) -> Homologs:
+                    progress: Advance | None = None) -> Homologs:
     """phmmer each gene's protein against the reference; keep per genome the ``top_hits`` best hits (E <= evalue).
 
     ``threads`` 0 means every core this process may use (pyhmmer's own 0 counts every core of the machine).
@@ -401,7 +389,7 @@ def _adjacent(ha, hb, reference: ReferenceSet, sizes, circular, max_gap: int) ->
 
 def conserved_adjacency(genome: Genome, pairs: Sequence[GenePair], reference: ReferenceSet, *, evalue: float = 1e-5,
                         threads: int = 1, max_gap: int = 1, top_hits: int = 3, close_identity: float = 0.5,
-                        progress: Callable[[int], None] | None = None) -> ConservedAdjacency:
+                        progress: Advance | None = None) -> ConservedAdjacency:
     """Conserved adjacency of each pair in the reference genomes (see the module docstring for the score).
 
     Only the proteins of the pairs' genes are searched (``len(unique genes)`` phmmer queries).
@@ -419,7 +407,7 @@ def conserved_adjacency(genome: Genome, pairs: Sequence[GenePair], reference: Re
 
 
 def explain(genome: Genome, pairs: Sequence[GenePair], reference: ReferenceSet | None = None, *, threads: int = 1,
-            evalue: float = 1e-5, progress: Callable[[int], None] | None = None,
+            evalue: float = 1e-5, progress: Advance | None = None,
             groups: dict[str, str] | None = None) -> dict[str, np.ndarray]:
     """The evidence columns of `score --explain`, aligned with ``pairs``.
 

@@ -16,20 +16,21 @@ Pair vectors: protein = [e_a ; e_b ; |e_a - e_b|], context = [c_a ; c_b ; pair f
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from . import __version__
 from .errors import DataError, UsageError
 from .records import Genome
-from .io import PathLike, atomic_directory, sha256_file
+from .io import PathLike, atomic_directory
+from .manifest import HEADER, MANIFEST, ManifestKind, read_manifest, write_manifest
 from .pairs import GenePair, adjacent_pairs
+from .progress import Stage, silent_stage
 from .runtime import check_device, resolve_device  # noqa: F401  (check_device: also the CLI's)
 
 PROTEIN_VIEWS = ("builtin", "prostt5")
@@ -41,10 +42,12 @@ CONTEXT_PRESETS = {
              "overlap_4", "overlap_8", "overlap_other", "genes_between_log", "opp_strand_between"),
 }
 CONTEXT_VIEWS = ("builtin", "bacformer")
-MANIFEST_VERSION = 1
+ARRAY_FILES = ("protein.npy", "context.npy", "pair_context.npy")
+ID_FILES = ("genes.tsv", "pairs.tsv")
+#: manifest.json of an embedding folder (manifest.py); version 1 since 0.1.0.
+EMBEDDINGS = ManifestKind("microfuse-embeddings", (1,), frozenset(ARRAY_FILES + ID_FILES), "embedding",
+                          "run `microfuse embed` first")
 
-#: ``stage(description, total) -> advance(n)``: how the library reports progress of each stage.
-StageProgress = Callable[[str, int], Callable[[int], None]]
 
 
 @dataclass(frozen=True)
@@ -199,39 +202,25 @@ class Embeddings:
             (tmp / "genes.tsv").write_text(
                 "gene_id\tscaffold\n" + "".join(f"{g}\t{s}\n" for g, s in zip(self.gene_ids, self.gene_scaffolds)))
             (tmp / "pairs.tsv").write_text("pair_id\n" + "".join(f"{p}\n" for p in self.pair_ids))
-            manifest = dict(self.manifest, dtype=dtype, files=sorted(files), dims=self.dims,
-                            n_genes=len(self.gene_ids), n_pairs=len(self.pair_ids))
-            manifest["files_sha256"] = {name: sha256_file(tmp / name) for name in sorted(files) + ["genes.tsv", "pairs.tsv"]}
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            fields = {k: v for k, v in self.manifest.items() if k not in HEADER}
+            write_manifest(tmp, EMBEDDINGS, [*files, *ID_FILES], dict(
+                fields, dtype=dtype, files=sorted(files), dims=self.dims, n_genes=len(self.gene_ids),
+                n_pairs=len(self.pair_ids)))
 
     @classmethod
     def load(cls, path: PathLike, *, mmap: bool = True, verify: bool = True) -> "Embeddings":
         """Read a folder written by :meth:`save`; checks the manifest, hashes, shapes and finiteness."""
         folder = Path(path)
-        manifest_path = folder / "manifest.json"
-        if not folder.is_dir():
-            raise DataError(f"{folder}: not an embedding folder (run `microfuse embed` first)")
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except FileNotFoundError:
-            raise DataError(f"{folder}: no manifest.json; not an embedding folder") from None
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            raise DataError(f"{manifest_path}: corrupted manifest") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != "microfuse-embeddings":
-            raise DataError(f"{manifest_path}: not a microfuse embedding manifest")
-        if not isinstance(manifest.get("files_sha256", {}), dict) or not isinstance(manifest.get("views", {}), dict):
-            raise DataError(f"{manifest_path}: corrupted manifest (files_sha256 and views must be objects)")
+        manifest_path = folder / MANIFEST
+        manifest = read_manifest(folder, EMBEDDINGS, required=("protein.npy", *ID_FILES), verify=verify)
+        if not isinstance(manifest.get("views", {}), dict):
+            raise DataError(f"{manifest_path}: corrupted manifest (views must be an object)")
         files = manifest.get("files", [])
-        allowed = {"protein.npy", "context.npy", "pair_context.npy"}
-        if not isinstance(files, list) or not all(isinstance(f, str) for f in files) or not set(files) <= allowed \
-                or "protein.npy" not in files:
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files) \
+                or not set(files) <= set(ARRAY_FILES) or "protein.npy" not in files:
             raise DataError(f"{manifest_path}: unexpected file list {files!r}")
-        if verify:
-            for name, digest in manifest.get("files_sha256", {}).items():
-                if name not in allowed | {"genes.tsv", "pairs.tsv"}:
-                    raise DataError(f"{manifest_path}: unexpected file {name!r}")
-                if not (folder / name).is_file() or sha256_file(folder / name) != digest:
-                    raise DataError(f"{folder / name}: missing or changed since it was written (checksum mismatch)")
+        for name in sorted(set(files) - set(manifest["files_sha256"])):
+            raise DataError(f"{manifest_path}: manifest lists no {name}")
         arrays = {}
         for name in files:
             try:
@@ -272,7 +261,7 @@ def compute_embeddings(
     config: ViewConfig,
     *,
     threads: int = 1,
-    stage: StageProgress | None = None,
+    stage: Stage | None = None,
     shard_dir: Path | None = None,
     groups: dict[str, str] | None = None,
 ) -> Embeddings:
@@ -281,7 +270,7 @@ def compute_embeddings(
     ``shard_dir`` (with the foundation views) keeps finished shards so an interrupted run can resume.
     ``groups`` (scaffold -> bin or genome) fits the spacer calibration per group instead of over the whole input.
     """
-    stage = stage or (lambda description, total: (lambda n=1: None))
+    stage = stage or silent_stage
     genes = genome.genes
     if not genes:
         raise DataError(f"{genome.name}: no genes")
@@ -295,8 +284,8 @@ def compute_embeddings(
             raise DataError(f"gene {missing} has an empty protein (a CDS shorter than a codon, or a lone stop codon)")
         raise DataError(f"gene {missing} has no protein sequence (a GFF3 without sequence needs --fasta)")
     manifest: dict = {
-        "format": "microfuse-embeddings",
-        "format_version": MANIFEST_VERSION,
+        "format": EMBEDDINGS.format,
+        "format_version": EMBEDDINGS.version,
         "microfuse_version": __version__,
         "views": config.names,
         "genome": genome.name,
@@ -417,7 +406,7 @@ def _bacformer_view(genome, config, device, stage, shard_dir):
 
 
 @contextmanager
-def _loading(stage: StageProgress, what: str) -> Iterator[None]:
+def _loading(stage: Stage, what: str) -> Iterator[None]:
     """Show a model's loading as a stage of microfuse's own progress display (transformers' bars are off)."""
     done = stage(f"loading {what}", 1)
     try:

@@ -2,8 +2,8 @@
 
 ``score`` applies a trained head to a genome's pairs; importing torch for that costs more CPU time (about 2.5 s)
 than calling the genes of E. coli, so inference here is numpy, reading the same ``model.safetensors`` +
-``config.json`` that ``training`` writes. Training (and the GPU) stays with torch (``model.py``, ``training.py``);
-a test holds the two forward passes equal on every architecture and ablation.
+``config.json`` that ``trained.TrainedModel`` writes. Training (and the GPU) stays with torch (``model.py``,
+``training.py``, ``trained.py``); a test holds the two forward passes equal on every architecture and ablation.
 
 The forward pass mirrors ``model.FusionModel`` in float32, as torch runs it: standardise with the stored training-split statistics,
 ``LayerNorm -> Linear -> GELU`` projections, the four experts weighted by the router's softmax (removed experts
@@ -19,8 +19,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .checkpoint import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, Checkpoint, ModelInputs, read_checkpoint, \
-    read_model_dir  # noqa: F401  (FORMAT_VERSION, read_model_dir: also imported from here)
+from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, read_checkpoint
 from .errors import DataError, UsageError
 from .vocabulary import ABLATIONS, ARCHS, EXPERTS  # noqa: F401  (re-exported: the model's vocabulary)
 
@@ -190,21 +189,21 @@ class FusionHead:
     Attributes:
         config: the architecture.
         threshold: decision threshold chosen on validation.
-        metrics, extra: as saved by ``training.TrainedModel``.
+        metrics, provenance: as saved by ``trained.TrainedModel`` (checkpoint.py).
         inputs: the views, context columns and view widths the head reads (checkpoint.ModelInputs).
         decision: the per-genome decision rule (calibration.DecisionRule) or None (probabilities from the head,
             cut at ``threshold``).
     """
 
     def __init__(self, config: FusionConfig, weights: dict[str, np.ndarray], threshold: float,
-                 metrics: Optional[dict] = None, extra: Optional[dict] = None, decision=None,
+                 metrics: Optional[dict] = None, provenance: Optional[dict] = None, decision=None,
                  inputs: Optional[ModelInputs] = None) -> None:
         self.config = config
-        self.inputs = inputs or ModelInputs.from_extra(extra or {})
+        self.inputs = inputs or ModelInputs()
         self.decision = decision
         self.threshold = float(threshold)
         self.metrics = dict(metrics or {})
-        self.extra = dict(extra or {})
+        self.provenance = dict(provenance or {})
         self._w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
 
     @property
@@ -213,7 +212,7 @@ class FusionHead:
 
     @classmethod
     def load(cls, path) -> "FusionHead":
-        """Open a model directory written by ``training.TrainedModel.save`` (not a distance baseline)."""
+        """Open a model directory written by ``trained.TrainedModel.save`` (not a distance baseline)."""
         return cls.from_checkpoint(read_checkpoint(path))
 
     @classmethod
@@ -242,13 +241,8 @@ class FusionHead:
             if tuple(got.shape) != shape or got.dtype != np.float32:
                 raise DataError(f"{folder / WEIGHTS_FILE}: tensor {key!r} is {got.dtype} {tuple(got.shape)}, "
                                 f"the config needs float32 {shape}")
-        decision = None
-        if config["decision"] is not None:
-            from .calibration import DecisionRule
-
-            decision = DecisionRule.from_dict(config["decision"])
-        return cls(model_config, arrays, config["threshold"], config["metrics"], config["extra"], decision,
-                   checkpoint.inputs)
+        return cls(model_config, arrays, config["threshold"], config["metrics"], checkpoint.provenance,
+                   checkpoint.decision, checkpoint.inputs)
 
     def _linear(self, prefix: str, x: np.ndarray) -> np.ndarray:
         return x @ self._w[f"{prefix}.weight"].T + self._w[f"{prefix}.bias"]

@@ -28,7 +28,7 @@ columns ``pair_id scaffold genome`` and optionally ``label`` (0/1/empty) and ``p
 order), read with :func:`read_vectors`.
 
 An index is saved as a folder (:meth:`PairIndex.save`): ``index.faiss`` (``faiss.write_index``), ``pairs.tsv`` and
-``manifest.json`` (format version, index type, dimension, count, metric, grouping, SHA-256 of both files,
+``manifest.json`` (manifest.py: format version, index type, dimension, count, metric, grouping, SHA-256 of both files,
 microfuse version, and the build settings: nlist, PQ code shape, refine code and k_factor). :meth:`PairIndex.load`
 verifies all of it before trusting the files.
 """
@@ -37,19 +37,19 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import json
 import logging
 import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import IO, Any, Callable, Iterator, Literal, Sequence
+from typing import IO, Any, Iterator, Literal, Sequence
 
 import numpy as np
 
-from . import __version__
 from .errors import DataError, MicrofuseError, UsageError
-from .io import PathLike, atomic_directory, atomic_output, read_tsv, sha256_file, write_tsv
+from .io import PathLike, atomic_directory, atomic_output, read_tsv, write_tsv
+from .manifest import MANIFEST, ManifestKind, read_manifest, write_manifest
+from .progress import Advance
 
 __all__ = [
     "PairIds",
@@ -75,7 +75,6 @@ GroupBy = Literal["scaffold", "genome"]
 Device = Literal["auto", "cpu", "cuda"]
 Exclusion = Literal["auto", "selector", "overfetch"]
 Refine = Literal["none", "sq8", "fp16", "flat"]
-Progress = Callable[[int], Any]
 
 INDEX_KINDS = ("flat", "ivf", "hnsw", "ivfpq")
 GROUP_BYS = ("scaffold", "genome")
@@ -107,11 +106,12 @@ HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 KMEANS_ITERATIONS = 20
 
-MANIFEST = "manifest.json"
 INDEX_FILE = "index.faiss"
 PAIRS_FILE = "pairs.tsv"
-FORMAT_NAME = "microfuse-pair-index"
-FORMAT_VERSION = 1
+#: manifest.json of an index folder (manifest.py). 2: the common layout, ``files_sha256`` (name -> SHA-256) instead
+#: of ``files`` (role -> path and SHA-256); version 1 is still read.
+PAIR_INDEX = ManifestKind("microfuse-pair-index", (1, 2), frozenset({INDEX_FILE, PAIRS_FILE}), "index",
+                          "build one with `microfuse retrieve build`")
 
 ID_COLUMNS = ("pair_id", "scaffold", "genome")
 GROUP_SEP = "\x1f"  # joins genome and scaffold in a scaffold group when scaffold names repeat across genomes
@@ -702,7 +702,7 @@ class PairIndex:
         k_factor: int | None = None,
         hnsw_m: int = HNSW_M,
         threads: int | None = None,
-        progress: Progress | None = None,
+        progress: Advance | None = None,
     ) -> PairIndex:
         """Build an index over ``vectors`` (n, d) whose rows are described by ``ids``.
 
@@ -812,7 +812,7 @@ class PairIndex:
             self._cpu_copy = faiss.IndexRefine(base, self._refine_part) if self.refined else base
         return self._cpu_copy
 
-    def _add(self, parts: Sequence[np.ndarray], progress: Progress | None) -> None:
+    def _add(self, parts: Sequence[np.ndarray], progress: Advance | None) -> None:
         for vectors in parts:
             for start in range(0, len(vectors), _CHUNK):
                 block = _normalised(vectors[start : start + _CHUNK])
@@ -822,7 +822,7 @@ class PairIndex:
         self._cpu_copy = None
 
     def append(self, vectors: np.ndarray | Sequence[np.ndarray], ids: PairIds, *, threads: int | None = None,
-               progress: Progress | None = None) -> None:
+               progress: Advance | None = None) -> None:
         """Add pairs (e.g. new genomes; one array or several, read chunk by chunk). Trained indexes keep their
         quantiser (and refine codes their ranges); the exact index gives the same answers as building once over
         everything. Rejects pair ids already in the index."""
@@ -867,10 +867,7 @@ class PairIndex:
             faiss.write_index(cpu, str(tmp / INDEX_FILE))
             with atomic_output(tmp / PAIRS_FILE) as handle:
                 write_pair_ids(handle, self._ids)
-            manifest = {
-                "format": FORMAT_NAME,
-                "format_version": FORMAT_VERSION,
-                "microfuse_version": __version__,
+            write_manifest(tmp, PAIR_INDEX, (INDEX_FILE, PAIRS_FILE), {
                 "index_type": self.kind,
                 "faiss_class": type(cpu).__name__,
                 "dim": self.dim,
@@ -879,14 +876,7 @@ class PairIndex:
                 "group_by": self.group_by,
                 "params": self.params,
                 "bytes_per_pair": self.bytes_per_pair,
-                "files": {
-                    "index": {"path": INDEX_FILE, "sha256": sha256_file(tmp / INDEX_FILE)},
-                    "pairs": {"path": PAIRS_FILE, "sha256": sha256_file(tmp / PAIRS_FILE)},
-                },
-            }
-            with atomic_output(tmp / MANIFEST) as handle:
-                json.dump(manifest, handle, indent=2, sort_keys=True)
-                handle.write("\n")
+            })
 
     @classmethod
     def load(cls, path: PathLike, *, device: Device = "auto") -> PairIndex:
@@ -896,51 +886,27 @@ class PairIndex:
         folder (``..`` or absolute), a checksum mismatch, or counts/dimensions that disagree.
         """
         folder = Path(path)
-        if not folder.is_dir():
-            raise DataError(f"{folder}: not an index folder (no such directory)")
+        manifest = read_manifest(folder, PAIR_INDEX, required=(INDEX_FILE, PAIRS_FILE), upgrade=_index_from_version_1)
         mpath = folder / MANIFEST
-        if not mpath.is_file():
-            raise DataError(f"{folder}: not a microfuse index (no {MANIFEST})")
-        try:
-            manifest = json.loads(mpath.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataError(f"{mpath}: unreadable manifest ({exc})") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-            raise DataError(f"{mpath}: not a microfuse pair-index manifest")
-        version = manifest.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
-            raise DataError(f"{mpath}: unsupported index format version {version!r} (this microfuse reads {FORMAT_VERSION})")
         kind, group_by, dim, count = (manifest.get(k) for k in ("index_type", "group_by", "dim", "count"))
         if kind not in INDEX_KINDS or group_by not in GROUP_BYS or manifest.get("metric") != "cosine":
             raise DataError(f"{mpath}: unknown index_type, group_by or metric")
         if not isinstance(dim, int) or not isinstance(count, int) or dim < 1 or count < 0:
             raise DataError(f"{mpath}: dim and count must be non-negative integers")
-        files = manifest.get("files")
-        if not isinstance(files, dict) or not all(isinstance(files.get(k), dict) for k in ("index", "pairs")):
-            raise DataError(f"{mpath}: manifest lists no index and pairs files")
-        resolved = {}
-        for key in ("index", "pairs"):
-            entry = files[key]
-            fpath = _safe_member(folder, entry.get("path"), mpath)
-            if not fpath.is_file():
-                raise DataError(f"{folder}: missing {entry['path']} (listed in {MANIFEST})")
-            digest = sha256_file(fpath)
-            if digest != entry.get("sha256"):
-                raise DataError(f"{fpath}: checksum mismatch (file corrupted or edited since the index was saved)")
-            resolved[key] = fpath
+        index_path, pairs_path = folder / INDEX_FILE, folder / PAIRS_FILE
         faiss = _faiss()
         try:
-            cpu = faiss.read_index(str(resolved["index"]))
+            cpu = faiss.read_index(str(index_path))
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
-            raise DataError(f"{resolved['index']}: not a readable FAISS index ({first})") from None
+            raise DataError(f"{index_path}: not a readable FAISS index ({first})") from None
         params = manifest.get("params") if isinstance(manifest.get("params"), dict) else {}
-        _check_index_type(faiss, cpu, kind, params, resolved["index"])
+        _check_index_type(faiss, cpu, kind, params, index_path)
         if cpu.d != dim or cpu.ntotal != count:
-            raise DataError(f"{resolved['index']}: holds {cpu.ntotal} x {cpu.d} vectors, manifest says {count} x {dim}")
-        ids = read_pair_ids(resolved["pairs"])
+            raise DataError(f"{index_path}: holds {cpu.ntotal} x {cpu.d} vectors, manifest says {count} x {dim}")
+        ids = read_pair_ids(pairs_path)
         if len(ids) != count:
-            raise DataError(f"{resolved['pairs']}: lists {len(ids)} pairs, manifest says {count}")
+            raise DataError(f"{pairs_path}: lists {len(ids)} pairs, manifest says {count}")
         loaded = cls(cpu, ids, kind=kind, group_by=group_by, params=params)
         if _resolve_device(device) == "cuda":
             loaded._to_gpu()
@@ -959,7 +925,7 @@ class PairIndex:
         query_ids: Sequence | np.ndarray | None = None,
         exclusion: Exclusion = "auto",
         k_factor: int | None = None,
-        progress: Progress | None = None,
+        progress: Advance | None = None,
     ) -> SearchResult:
         """The ``k`` most cosine-similar indexed pairs of each query, never from the query's own group.
 
@@ -1209,6 +1175,21 @@ def _cloner_options(faiss: Any, kind: str) -> Any:
         co.useFloat16 = True  # 64 sub-quantisers x 256 codes needs float16 lookup tables in shared memory
     return co
 
+
+
+def _index_from_version_1(manifest: dict, path: Path) -> dict:
+    """A version-1 index manifest (``files``: role -> path and SHA-256) in the version-2 layout; a path that
+    leaves the folder is refused."""
+    if manifest.get("format_version") != 1:
+        return manifest
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(isinstance(files.get(k), dict) for k in ("index", "pairs")):
+        raise DataError(f"{path}: manifest lists no index and pairs files")
+    hashes = {}
+    for role, entry in files.items():
+        member = _safe_member(path.parent, entry.get("path") if isinstance(entry, dict) else None, path)
+        hashes[member.relative_to(path.parent).as_posix()] = entry.get("sha256")
+    return {**{k: v for k, v in manifest.items() if k != "files"}, "files_sha256": hashes}
 
 
 def _safe_member(folder: Path, name: Any, manifest: Path) -> Path:

@@ -58,9 +58,9 @@ def load_model(path: str | Path | None):
         raise DataError(f"{folder}: no such model folder")
     checkpoint = read_checkpoint(folder)
     if checkpoint.arch == "distance":
-        from .baseline import distance_model
+        from .baseline import DistanceBaseline
 
-        return distance_model(checkpoint)
+        return DistanceBaseline.from_checkpoint(checkpoint)
     head = FusionHead.from_checkpoint(checkpoint)
     if head.decision is not None:  # the spacer calibration's KDE and isotonic fit: ~1 s of imports, paid in the
         import importlib  # loader thread, beside pyrodigal, rather than after gene calling
@@ -100,7 +100,7 @@ def check_compatible(model, embeddings) -> None:
 def default_threshold(model) -> float:
     """The probability a model calls an operon pair at: 0.5 under a per-genome decision rule (the cut-off in bp is
     the genome's own), else the threshold chosen on validation."""
-    return 0.5 if getattr(model, "decision", None) is not None else float(model.threshold)
+    return 0.5 if model.decision is not None else float(model.threshold)
 
 
 def view_config(model, *, device: str = "auto", offline: bool = False):
@@ -140,7 +140,7 @@ def score_genome(genome: Genome, model=None, *, pairs: Sequence[GenePair] | None
 def genome_spacer_models(model, genome: Genome, groups: dict[str, str] | None = None) -> dict | None:
     """The spacer calibration of each genome (``groups`` bin) on all its adjacent pairs, whichever are scored
     (None for a model without a per-genome rule)."""
-    if getattr(model, "decision", None) is None:
+    if model.decision is None:
         return None
     from .calibration import calibrate_by_group
     from .pairs import adjacent_pairs
@@ -158,13 +158,13 @@ def score_pairs(model, embeddings, pairs: Sequence[GenePair], *, threshold: floa
     """
     check_compatible(model, embeddings)
     x_protein, x_context = embeddings.pair_views(pairs, model_context_features(model))
-    if getattr(model, "arch", None) == "distance":
+    if model.arch == "distance":
         prediction = model.predict(np.array([p.distance for p in pairs]),
                                    np.array([not p.same_strand for p in pairs]))
     else:
         prediction = model.predict(x_protein, x_context, fused=fused)
     probability = np.asarray(prediction.probability, dtype=np.float64)
-    decision = getattr(model, "decision", None)
+    decision = model.decision
     calibration = []
     if decision is not None:
         probability, calibration = apply_decision(decision, pairs, probability, spacer_models, groups)

@@ -106,7 +106,8 @@ def build(data: Path, output: Path, *, epochs: int = 70) -> None:
     from .checkpoint import ModelInputs
     from .embed import CONTEXT_PRESETS
     from .model import FusionConfig
-    from .training import TrainConfig, train
+    from .trained import TrainConfig
+    from .training import train
 
     torch.set_num_threads(1)
     x_protein, x_context, y, spacers, embeddings = training_set(data)
@@ -116,7 +117,7 @@ def build(data: Path, output: Path, *, epochs: int = 70) -> None:
     model.decision = learn_rule(spacers, OWN_WEIGHT, correction=CORRECTION)
     manifest = embeddings.manifest
     inputs = ModelInputs.from_embeddings(manifest["views"], embeddings.dims, CONTEXT_PRESETS["core"])
-    extra = {
+    provenance = {
         # the view recipe, not one genome's file hashes (four genomes were embedded)
         "embedding_manifest": {k: v for k, v in manifest.items()
                                if k not in ("device", "genome", "genes_sha256", "pairs_sha256")},
@@ -127,7 +128,7 @@ def build(data: Path, output: Path, *, epochs: int = 70) -> None:
             "command": "python -m microfuse_cli.train_default --data ../shared/data",
         },
     }
-    model.save(output, extra=extra, inputs=inputs)
+    model.save(output, provenance, inputs=inputs)
 
 
 def main(argv: list[str] | None = None) -> int:

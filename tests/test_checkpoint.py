@@ -1,4 +1,5 @@
-"""Model folders: read once per score, the input contract typed, malformed contracts refused in one line."""
+"""Model folders: read once per score, the input contract typed, malformed contracts refused in one line, the
+previous format (inputs inside ``extra``) still read."""
 
 from __future__ import annotations
 
@@ -7,21 +8,53 @@ import shutil
 
 from conftest import ROOT, run_cli
 from microfuse_cli import checkpoint
-from microfuse_cli.checkpoint import ModelInputs, read_checkpoint
+from microfuse_cli.checkpoint import FORMAT_VERSION, ModelInputs, read_checkpoint
 from microfuse_cli.score import DEFAULT_MODEL, load_model
 
 GFF = ROOT / "examples" / "data" / "mgenitalium_g37.gff.gz"
 FNA = ROOT / "examples" / "data" / "mgenitalium_g37.fna.gz"
+#: config.json of the default model as 0.2 shipped it (format 2: the inputs inside ``extra``); its weights are
+#: the ones shipped today.
+FORMAT_2_CONFIG = ROOT / "tests" / "data" / "model_format2" / "config.json"
 
 
 def test_default_model_inputs_round_trip_through_its_config():
-    extra = json.loads((DEFAULT_MODEL / "config.json").read_text())["extra"]
+    config = json.loads((DEFAULT_MODEL / "config.json").read_text())
+    assert config["format_version"] == FORMAT_VERSION == 3 and "extra" not in config
     inputs = read_checkpoint(DEFAULT_MODEL).inputs
     assert inputs.views == {"protein": "builtin", "context": "builtin"}
     assert inputs.context_features and "dist_clip" in inputs.context_features
     assert inputs.dim("pair_context") == len(inputs.context_features)
-    assert {k: extra[k] for k in ("views", "input_dims", "context_features")} == inputs.to_extra()
-    assert ModelInputs.from_extra(inputs.to_extra()) == inputs
+    assert config["inputs"] == inputs.to_dict()
+    assert ModelInputs.from_dict(inputs.to_dict()) == inputs
+    assert not {"views", "context_features", "input_dims"} & set(config["provenance"])
+
+
+def _format_2_folder(tmp_path):
+    folder = tmp_path / "model_v2"
+    shutil.copytree(DEFAULT_MODEL, folder)
+    shutil.copy(FORMAT_2_CONFIG, folder / "config.json")
+    return folder
+
+
+def test_format_2_folder_reads_as_the_same_model(tmp_path):
+    old, new = read_checkpoint(_format_2_folder(tmp_path)), read_checkpoint(DEFAULT_MODEL)
+    v2 = json.loads(FORMAT_2_CONFIG.read_text())
+    assert v2["format_version"] == 2 and "extra" in v2
+    assert old.inputs == new.inputs and old.decision == new.decision
+    assert old.provenance == {k: v for k, v in v2["extra"].items()
+                              if k not in ("views", "context_features", "input_dims")}
+    assert set(old.config) == set(new.config)
+
+
+def test_format_2_folder_scores_like_the_shipped_model(tmp_path):
+    outputs = []
+    for name, folder in (("v2", _format_2_folder(tmp_path)), ("v3", DEFAULT_MODEL)):
+        code, out, err = run_cli(["score", GFF, "--fasta", FNA, "-m", folder, "--operons-tsv", tmp_path / name])
+        assert code == 0, err
+        outputs.append([line for line in out.splitlines() if not line.startswith("#")]
+                       + (tmp_path / name).read_text().splitlines())
+    assert len(outputs[0]) > 400 and outputs[0] == outputs[1]
 
 
 def test_load_model_reads_the_folder_once(monkeypatch):
@@ -32,15 +65,32 @@ def test_load_model_reads_the_folder_once(monkeypatch):
     assert len(reads) == 1 and model.inputs == read_checkpoint(DEFAULT_MODEL).inputs
 
 
-def test_malformed_input_contract_is_one_line_error(tmp_path):
+def _score_with_config(tmp_path, config):
     folder = tmp_path / "model"
-    shutil.copytree(DEFAULT_MODEL, folder)
-    config = json.loads((folder / "config.json").read_text())
-    config["extra"]["context_features"] = "dist_clip"  # a string, not a list of columns
+    shutil.copytree(DEFAULT_MODEL, folder, dirs_exist_ok=True)
     (folder / "config.json").write_text(json.dumps(config))
     code, out, err = run_cli(["score", GFF, "--fasta", FNA, "-m", folder, "-o", tmp_path / "s.tsv"])
-    assert code == 1 and out == ""
-    errors = [line for line in err.splitlines() if line.startswith("error:")]  # after the genome's info line
-    assert errors == [f"error: {folder / 'config.json'}: 'context_features' must be a list of column names"]
-    assert "Traceback" not in err
+    assert code == 1 and out == "" and "Traceback" not in err
     assert not (tmp_path / "s.tsv").exists()
+    return [line for line in err.splitlines() if line.startswith("error:")]  # after the genome's info line
+
+
+def test_malformed_input_contract_is_one_line_error(tmp_path):
+    config = json.loads((DEFAULT_MODEL / "config.json").read_text())
+    config["inputs"]["context_features"] = "dist_clip"  # a string, not a list of columns
+    errors = _score_with_config(tmp_path, config)
+    assert errors == [f"error: {tmp_path / 'model' / 'config.json'}: 'context_features' must be a list of column names"]
+    config["inputs"]["context_features"] = None
+    config["inputs"]["dims"] = {"protein": 40, "colour": 3}
+    errors = _score_with_config(tmp_path, config)
+    assert errors == [f"error: {tmp_path / 'model' / 'config.json'}: "
+                      "'dims' must map protein, context, pair_context to integer widths"]
+    del config["inputs"]["dims"]
+    assert "'inputs' must hold exactly" in _score_with_config(tmp_path, config)[0]
+
+
+def test_malformed_format_2_contract_is_one_line_error(tmp_path):
+    config = json.loads(FORMAT_2_CONFIG.read_text())
+    config["extra"]["context_features"] = "dist_clip"
+    errors = _score_with_config(tmp_path, config)
+    assert errors == [f"error: {tmp_path / 'model' / 'config.json'}: 'context_features' must be a list of column names"]

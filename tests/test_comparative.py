@@ -91,13 +91,31 @@ def test_save_load_round_trip_and_corruption(tmp_path, mpn_reference):
         ReferenceSet.load(folder)
     mpn_reference.save(folder)  # overwrites atomically
     (folder / "genes.tsv").unlink()
-    with pytest.raises(DataError, match="genes.tsv is missing"):
+    with pytest.raises(DataError, match="missing genes.tsv"):
         ReferenceSet.load(folder)
     (folder / "manifest.json").write_text("{not json")
     with pytest.raises(DataError, match="manifest.json"):
         ReferenceSet.load(folder)
     with pytest.raises(DataError, match="no such reference folder"):
         ReferenceSet.load(tmp_path / "missing")
+
+
+def test_version_1_reference_folder_still_loads(mpn_reference, tmp_path):
+    """A reference folder written by 0.2 (manifest keys ``version``, ``microfuse``, ``files``) is still read."""
+    from microfuse_cli.comparative import ReferenceSet
+    from microfuse_cli.errors import DataError
+
+    folder = tmp_path / "ref"
+    mpn_reference.save(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["format_version"] == 2
+    old = {**{k: v for k, v in manifest.items() if k not in ("format_version", "microfuse_version", "files_sha256")},
+           "version": 1, "microfuse": "0.2.0", "files": manifest["files_sha256"]}
+    (folder / "manifest.json").write_text(json.dumps(old, indent=1))
+    assert ReferenceSet.load(folder).gene_ids == mpn_reference.gene_ids
+    (folder / "proteins.faa").write_text("")
+    with pytest.raises(DataError, match="checksum mismatch"):
+        ReferenceSet.load(folder)
 
 
 def test_without_drops_a_genome(mge, mpn_reference):
@@ -117,7 +135,7 @@ def test_cli_reference_build_and_score_explain(tmp_path):
     code, _, err = run_cli(["reference", "build", f"{MPN_GFF},{MPN_FNA}", "-o", ref, "-q"])
     assert code == 0, err
     manifest = json.loads((ref / "manifest.json").read_text())
-    assert manifest["n_proteins"] == 688 and set(manifest["files"]) == {"proteins.faa", "genes.tsv"}
+    assert manifest["n_proteins"] == 688 and set(manifest["files_sha256"]) == {"proteins.faa", "genes.tsv"}
 
     pair_list = tmp_path / "pairs.csv"
     pair_list.write_text("".join(f"{a},{b}\n" for a, b in zip(RIBOSOMAL[:4], RIBOSOMAL[1:5])))

@@ -36,7 +36,7 @@ def _saved(tmp_path, config: FusionConfig, seed: int = 0):
             p.add_(torch.randn_like(p) * 0.3)  # move LayerNorm weights etc. away from their identity init
     model.set_standardisation(protein=(torch.randn(P_DIM), torch.rand(P_DIM) + 0.5),
                               context=(torch.randn(C_DIM), torch.rand(C_DIM) + 0.5))
-    trained = TrainedModel(model, TrainConfig(), threshold=0.37, extra={"views": {"protein": "builtin"}})
+    trained = TrainedModel(model, TrainConfig(), threshold=0.37, provenance={"note": "random"})
     return trained, trained.save(tmp_path / "model")
 
 
@@ -49,7 +49,7 @@ def test_numpy_head_equals_the_torch_model(tmp_path, config):
     want = trained.predict(xp, xb)
     head = FusionHead.load(folder)
     got = head.predict(xp, xb, batch_size=7)  # batches must not change anything
-    assert head.threshold == pytest.approx(0.37) and head.extra["views"] == {"protein": "builtin"}
+    assert head.threshold == pytest.approx(0.37) and head.provenance == {"note": "random"}
     assert np.abs(got.probability - want.probability).max() < 1e-5
     assert np.allclose(got.router_weights, want.router_weights, atol=1e-5, equal_nan=True)
     assert np.abs(got.fused - want.fused).max() < 1e-4

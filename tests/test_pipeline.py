@@ -124,6 +124,19 @@ def test_distance_baseline_trains_and_scores(ecoli_trained):
     code, out, err = run_cli(["score", ecoli_trained / "pairs.tsv", "-e", ecoli_trained / "emb", "-m", model])
     assert code == 0, err
     assert out.startswith("#microfuse ") and out.count("\n") == 4289 + 1  # one header comment: no per-genome rule
+    # with a per-genome rule, as the fusion head: the genome's own cut-off (E. coli: 119 bp) decides
+    code, _, err = run_cli(["train", ecoli_trained / "pairs.tsv", "-e", ecoli_trained / "emb", "-o", model,
+                            "--arch", "distance", "--per-genome-rule"])
+    assert code == 0, err
+    code, out, err = run_cli(["score", ecoli_trained / "pairs.tsv", "-e", ecoli_trained / "emb", "-m", model,
+                              "--fasta", ECOLI_FNA])
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[1].startswith("#calibration operon_fraction=0.686 cutoff_bp=119 ")
+    header = lines[2].split("\t")
+    rows = [dict(zip(header, line.split("\t"))) for line in lines[3:]]
+    assert [r["operon_pair"] == "1" for r in rows] == [r["same_strand"] == "1" and int(r["distance"]) <= 119
+                                                        for r in rows]
 
 
 def test_score_is_byte_identical_across_runs(ecoli_trained, tmp_path):

@@ -200,7 +200,7 @@ def test_save_load_round_trip(built, data, tmp_path, kind):
     np.testing.assert_array_equal(a.target, b.target)
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
     assert manifest["count"] == len(vec) and manifest["metric"] == "cosine" and manifest["index_type"] == kind
-    assert len(manifest["files"]["index"]["sha256"]) == 64
+    assert manifest["format_version"] == 2 and len(manifest["files_sha256"]["index.faiss"]) == 64
 
 
 @pytest.fixture()
@@ -214,6 +214,22 @@ def _edit_manifest(path, fn):
     manifest = json.loads((path / "manifest.json").read_text())
     fn(manifest)
     (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _as_version_1(path):
+    """Rewrite a saved manifest in the layout of 0.2 (format version 1: ``files`` maps roles to path and sha256)."""
+    def old(m):
+        hashes = m.pop("files_sha256")
+        m.update(format_version=1, files={"index": {"path": "index.faiss", "sha256": hashes["index.faiss"]},
+                                          "pairs": {"path": "pairs.tsv", "sha256": hashes["pairs.tsv"]}})
+    _edit_manifest(path, old)
+
+
+def test_version_1_index_folder_still_loads(saved):
+    want = PairIndex.load(saved, device="cpu")
+    _as_version_1(saved)
+    got = PairIndex.load(saved, device="cpu")
+    assert got.ntotal == want.ntotal and list(got.ids.pair_id) == list(want.ids.pair_id)
 
 
 def _truncate(path):
@@ -234,13 +250,20 @@ def _edit_pairs(path):
         (lambda p: (p / "pairs.tsv").unlink(), "missing pairs.tsv"),
         (lambda p: (p / "index.faiss").unlink(), "missing index.faiss"),
         (lambda p: (p / "manifest.json").unlink(), "not a microfuse index"),
-        (lambda p: (p / "manifest.json").write_text("{not json"), "unreadable manifest"),
+        (lambda p: (p / "manifest.json").write_text("{not json"), "corrupted manifest"),
         (lambda p: _edit_manifest(p, lambda m: m.update(format="something-else")), "not a microfuse"),
         (lambda p: _edit_manifest(p, lambda m: m.update(format_version=99)), "unsupported index format"),
-        (lambda p: _edit_manifest(p, lambda m: m["files"]["index"].update(path="../index.faiss")), "outside"),
-        (lambda p: _edit_manifest(p, lambda m: m["files"]["pairs"].update(path="sub/../../x.tsv")), "outside"),
-        (lambda p: _edit_manifest(p, lambda m: m["files"]["pairs"].update(path="/etc/passwd")), "outside"),
-        (lambda p: _edit_manifest(p, lambda m: m["files"]["index"].update(path="C:\\x\\index.faiss")), "outside"),
+        (lambda p: _edit_manifest(p, lambda m: m["files_sha256"].update({"../index.faiss": "0" * 64})),
+         "unexpected file '../index.faiss'"),
+        (lambda p: _edit_manifest(p, lambda m: m["files_sha256"].pop("pairs.tsv")), "lists no pairs.tsv"),
+        (lambda p: _as_version_1(p) or _edit_manifest(p, lambda m: m["files"]["index"].update(path="../index.faiss")),
+         "outside"),
+        (lambda p: _as_version_1(p) or _edit_manifest(p, lambda m: m["files"]["pairs"].update(path="sub/../../x.tsv")),
+         "outside"),
+        (lambda p: _as_version_1(p) or _edit_manifest(p, lambda m: m["files"]["pairs"].update(path="/etc/passwd")),
+         "outside"),
+        (lambda p: _as_version_1(p) or _edit_manifest(
+            p, lambda m: m["files"]["index"].update(path="C:\\x\\index.faiss")), "outside"),
         (lambda p: _edit_manifest(p, lambda m: m.update(count=5)), "manifest says"),
         (lambda p: _edit_manifest(p, lambda m: m.update(index_type="ivf")), "manifest says ivf"),
     ],
@@ -257,13 +280,13 @@ def test_foreign_index_file_with_matching_checksum(saved):
     import hashlib
 
     digest = hashlib.sha256(b"not a faiss index at all").hexdigest()
-    _edit_manifest(saved, lambda m: m["files"]["index"].update(sha256=digest))
+    _edit_manifest(saved, lambda m: m["files_sha256"].update({"index.faiss": digest}))
     with pytest.raises(DataError, match="not a readable FAISS index"):
         PairIndex.load(saved, device="cpu")
 
 
 def test_load_missing_folder(tmp_path):
-    with pytest.raises(DataError, match="no such directory"):
+    with pytest.raises(DataError, match="no such index folder"):
         PairIndex.load(tmp_path / "nope")
 
 

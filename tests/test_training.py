@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from microfuse_cli.checkpoint import ModelInputs
 from microfuse_cli.errors import DataError, UsageError
 from microfuse_cli.metrics import auroc
 from microfuse_cli.model import FusionConfig
@@ -161,8 +162,9 @@ def test_bad_training_input(problem):
 
 def test_save_load_round_trip(tmp_path, problem, trained):
     xp, xb, *_ = problem
-    extra = {"views": {"protein": "prostt5", "context": "bacformer"}, "manifest": {"n": 3}}
-    trained.save(tmp_path / "m", extra=extra)
+    provenance = {"manifest": {"n": 3}}
+    inputs = ModelInputs("prostt5", "bacformer", ("dist_clip",), (("protein", 1024), ("context", 960)))
+    trained.save(tmp_path / "m", provenance, inputs=inputs)
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
     loaded = TrainedModel.load(tmp_path / "m")
     a, b = trained.predict(xp, xb), loaded.predict(xp, xb)
@@ -171,7 +173,7 @@ def test_save_load_round_trip(tmp_path, problem, trained):
     assert np.array_equal(a.fused, b.fused)
     assert loaded.threshold == trained.threshold
     assert loaded.model_config == trained.model_config and loaded.train_config == trained.train_config
-    assert loaded.extra == extra
+    assert loaded.provenance == provenance and loaded.inputs == inputs
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["metrics"]["best_epoch"] == trained.metrics["best_epoch"]
     assert len(config["history"]) == len(trained.history)
@@ -250,11 +252,18 @@ def test_distance_baseline_synthetic_and_round_trip(tmp_path):
     assert model.weight.shape == (2,) and model.weight[0] < 0 and model.weight[1] < 0
     prob = model.predict(distance, opposite).probability
     assert auroc(y[~tr], prob[~tr]) > 0.9
-    model.save(tmp_path / "d", extra={"note": "spacer"})
+    model.save(tmp_path / "d", {"note": "spacer"})
     loaded = load_model(tmp_path / "d")
     assert isinstance(loaded, DistanceBaseline)
     assert np.array_equal(loaded.predict(distance, opposite).probability, prob)
-    assert loaded.threshold == model.threshold and loaded.extra == {"note": "spacer"}
+    assert loaded.threshold == model.threshold and loaded.provenance == {"note": "spacer"}
+    assert loaded.decision is None and loaded.inputs == ModelInputs()
+    from microfuse_cli.score import DEFAULT_MODEL, default_threshold
+
+    model.decision = TrainedModel.load(DEFAULT_MODEL).decision  # a per-genome rule, as the fusion head carries
+    model.save(tmp_path / "d")
+    ruled = load_model(tmp_path / "d")
+    assert ruled.decision == model.decision and default_threshold(ruled) == 0.5
     assert json.loads((tmp_path / "d" / "config.json").read_text())["model"]["arch"] == "distance"
     with pytest.raises(DataError):
         TrainedModel.load(tmp_path / "d")

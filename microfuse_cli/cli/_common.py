@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 import click
 
 from ..errors import MicrofuseError, StdoutClosed
+from ..progress import Advance, no_progress
 
 log = logging.getLogger("microfuse")
 
@@ -39,19 +40,42 @@ class Run:
             console = Console(stderr=True, quiet=self.quiet, width=200)
         return console
 
-    @contextlib.contextmanager
-    def progress(self, description: str, total: float | None, unit: str = "") -> Iterator[Callable[[float], None]]:
-        """A transient rich progress bar on stderr; yields ``advance(n)`` for the library's callbacks."""
+    def bar(self, description: str, total: float | None, unit: str = "") -> tuple[Advance, Callable[[], None]]:
+        """(advance, close) of a transient rich progress bar on stderr: the one place bars are drawn. Quiet or
+        not on a terminal (a log file, a pipe): nothing is drawn."""
         console = self.console()
         if self.quiet or not console.is_terminal:
-            yield lambda n=1: None
-            return
+            return no_progress, lambda: None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit), TimeElapsedColumn()]
-        with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task(description, total=total)
-            yield lambda n=1: bar.advance(task, n)
+        bar = Progress(*columns, console=console, transient=True)
+        bar.start()
+        task = bar.add_task(description, total=total)
+        return (lambda n=1: bar.advance(task, n)), bar.stop
+
+    @contextlib.contextmanager
+    def progress(self, description: str, total: float | None, unit: str = "") -> Iterator[Advance]:
+        """A progress bar for the duration of the block; yields ``advance(n)`` for the library's callbacks."""
+        advance, close = self.bar(description, total, unit)
+        try:
+            yield advance
+        finally:
+            close()
+
+    def stage(self, description: str, total: int | None) -> Advance:
+        """A ``progress.Stage`` for the library: each stage logged, with a bar that closes at its total."""
+        log.debug("%s: %s items", description, total)
+        advance, close = self.bar(description, total)
+        done = [0]
+
+        def step(n: int = 1) -> None:
+            advance(n)
+            done[0] += n
+            if total is not None and done[0] >= total:
+                close()
+
+        return step
 
 
 class _Formatter(logging.Formatter):
@@ -325,28 +349,3 @@ def pair_selection_options(func):
                            help="Only these pairs: a two-column CSV/TSV of gene ids (locus_tag, old_locus_tag, Name "
                                 "or ID).")(wrapper)
     return wrapper
-
-
-def stage_progress(run):
-    """A ``stage(description, total) -> advance`` callback that logs each stage (bars only on a terminal)."""
-
-    def stage(description, total):
-        log.debug("%s: %d items", description, total)
-        if run.quiet or not run.console().is_terminal:
-            return lambda n=1: None
-        from rich.progress import Progress
-
-        bar = Progress(console=run.console(), transient=True)
-        bar.start()
-        task = bar.add_task(description, total=total)
-        state = {"done": 0}
-
-        def advance(n=1):
-            bar.advance(task, n)
-            state["done"] += n
-            if state["done"] >= total:
-                bar.stop()
-
-        return advance
-
-    return stage

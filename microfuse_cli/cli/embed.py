@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from . import cli
-from ._common import bins_option, common_options, genome_options, load_bins, load_genome, log, stage_progress, \
+from ._common import bins_option, common_options, genome_options, load_bins, load_genome, log, \
     stdin_as_file
 
 
@@ -158,7 +158,7 @@ def embed(inputs, fasta, mode, genetic_code, circular, proteins, output, protein
             shutil.rmtree(shard_dir.parent)
         shard_dir.mkdir(parents=True, exist_ok=True)
         try:
-            embeddings = compute_embeddings(genome, pairs, config, threads=run.threads, stage=stage_progress(run),
+            embeddings = compute_embeddings(genome, pairs, config, threads=run.threads, stage=run.stage,
                                             shard_dir=shard_dir, groups=load_bins(bins, genome))
             embeddings.save(target, dtype="float16" if half else "float32")
         except BaseException:

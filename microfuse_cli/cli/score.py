@@ -8,7 +8,7 @@ import click
 
 from . import cli
 from ._common import bins_option, common_options, genome_options, load_bins, load_genome, log, output_option, \
-    pair_selection_options, stage_progress, stdin_as_file
+    pair_selection_options, stdin_as_file
 
 
 @cli.command(epilog="""\b
@@ -157,7 +157,7 @@ def _score(input, fasta, mode, genetic_code, circular, selection, pending_model,
         scores = score_genome(genome, pending_model.result(), pairs=pairs,
                               embeddings=None if embeddings is None else Embeddings.load(embeddings), groups=groups,
                               threshold=threshold, fused=fused is not None, threads=run.threads, device=device,
-                              offline=offline, stage=stage_progress(run))
+                              offline=offline, stage=run.stage)
     model = pending_model.result()
     for calibrated in scores.calibration:
         log.info("calibrated %s", calibrated.describe())

@@ -59,17 +59,22 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     from ..embed import resolve_device
     from ..model import FusionConfig
     from ..io import Output, check_outputs
-    from ..training import DistanceBaseline, TrainConfig, learn_decision_rule, load_training_data, train_seeds
+    from ..baseline import DistanceBaseline
+    from ..trained import TrainConfig
+    from ..training import train_seeds
+    from ..training_data import load_training_data
 
     check_outputs([*pairs_tables, *embedding_dirs], [Output("-o", output, "microfuse-model")])
     torch.set_num_threads(max(1, run.threads or torch.get_num_threads()))
     data = load_training_data(pairs_tables, embedding_dirs, val_fraction, seed, context_features)
-    meta = data.metadata()
+    provenance = data.provenance()
     log.info("%d training, %d validation pairs (%d test held out); protein %d-d, context %d-d", data.train.sum(),
              data.val.sum(), data.test.sum(), data.x_protein.shape[1], data.x_context.shape[1])
     if arch == "distance":
         model = DistanceBaseline.fit(data.distance, data.y, data.train, data.val, data.opposite)
-        model.save(output, extra=meta, inputs=data.inputs)
+        if per_genome_rule:
+            model.decision = _decision_rule(pairs_tables)
+        model.save(output, provenance, inputs=data.inputs)
         log.info("distance baseline written to %s (threshold %.3f)", output, model.threshold)
         return
     ablation = ABLATION_ALIASES.get(ablation, ablation)
@@ -87,13 +92,20 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     best = max(range(len(runs.models)), key=lambda i: runs.per_seed[i].get("auroc", 0.0))
     model = runs.models[best]
     if per_genome_rule:
-        model.decision = learn_decision_rule(pairs_tables)
-        log.info("per-genome rule: prior cut-off %.0f bp, slope %.3f", model.decision.prior_cutoff_bp,
-                 model.decision.slope)
+        model.decision = _decision_rule(pairs_tables)
     summary = {k: (runs.mean[k], runs.std[k]) for k in runs.mean}
-    meta["seeds"] = {"seeds": runs.seeds, "per_seed": runs.per_seed, "mean": runs.mean, "std": runs.std}
-    model.save(output, extra=meta, inputs=data.inputs)
+    provenance["seeds"] = {"seeds": runs.seeds, "per_seed": runs.per_seed, "mean": runs.mean, "std": runs.std}
+    model.save(output, provenance, inputs=data.inputs)
     auroc = summary.get("auroc", (float("nan"), 0.0))
     log.info("validation AUROC %.4f +/- %.4f over %d seed(s); kept seed %d (epoch %s), threshold %.3f -> %s",
              auroc[0], auroc[1], len(runs.seeds), runs.seeds[best], model.metrics.get("best_epoch"),
              model.threshold, output)
+
+
+def _decision_rule(pairs_tables):
+    """The per-genome rule learned from the tables (each one genome), logged."""
+    from ..training_data import learn_decision_rule
+
+    rule = learn_decision_rule(pairs_tables)
+    log.info("per-genome rule: prior cut-off %.0f bp, slope %.3f", rule.prior_cutoff_bp, rule.slope)
+    return rule

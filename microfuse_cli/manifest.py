@@ -1,0 +1,102 @@
+"""Artefact folders (embeddings, pair index, reference set): one ``manifest.json`` layout, written and checked here.
+
+A manifest names its ``format`` and ``format_version``, the ``microfuse_version`` that wrote it and
+``files_sha256`` (file name -> SHA-256 of every data file in the folder), beside fields of the artefact's own.
+Reading checks the format, the version and, unless told not to, every checksum, so a folder that is foreign,
+newer, edited or half-copied is a one-line ``DataError``. (Model folders are checkpoint.py's: safetensors + config.)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .errors import DataError
+from .io import sha256_file
+
+MANIFEST = "manifest.json"
+HEADER = ("format", "format_version", "microfuse_version", "files_sha256")
+
+
+@dataclass(frozen=True)
+class ManifestKind:
+    """One artefact's manifest: its format name, the versions this microfuse reads (the last is written), the data
+    files a folder of this kind may hold besides ``manifest.json``, the noun its messages use ("embedding",
+    "index", "reference") and what to tell a user whose folder is missing."""
+
+    format: str
+    versions: tuple[int, ...]
+    files: frozenset[str]
+    noun: str
+    hint: str
+
+    @property
+    def version(self) -> int:
+        return self.versions[-1]
+
+
+def write_manifest(folder: Path, kind: ManifestKind, files: Iterable[str], fields: Mapping[str, Any]) -> dict:
+    """Hash ``files`` (names inside ``folder``) and write ``folder/manifest.json``; returns what was written.
+    ``fields`` may not reuse the header keys."""
+    from . import __version__
+
+    clash = set(HEADER) & set(fields)
+    if clash:
+        raise ValueError(f"manifest fields may not set {sorted(clash)}")
+    manifest = {**fields, "format": kind.format, "format_version": kind.version, "microfuse_version": __version__,
+                "files_sha256": {name: sha256_file(folder / name) for name in sorted(files)}}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return manifest
+
+
+def read_manifest(folder: Path, kind: ManifestKind, *, required: Iterable[str] = (), verify: bool = True,
+                  upgrade=None) -> dict:
+    """The manifest of ``folder``, its format and version checked; every file it lists must be one of
+    ``kind.files``, every ``required`` file listed, and (``verify``) each file present with its checksum.
+
+    ``upgrade(manifest, path) -> manifest`` turns an older version's layout into this one (keeping its version
+    number) before the version and file checks; it gets every manifest of the right format.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such {kind.noun} folder ({kind.hint})")
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise DataError(f"{folder}: not a microfuse {kind.noun} folder (no {MANIFEST}; {kind.hint})")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError, OSError):  # JSONDecodeError is a ValueError
+        raise DataError(f"{path}: corrupted manifest (unreadable JSON)") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != kind.format:
+        raise DataError(f"{path}: not a microfuse {kind.noun} manifest")
+    if upgrade is not None:
+        manifest = upgrade(manifest, path)
+    version = manifest.get("format_version")
+    if version not in kind.versions or isinstance(version, bool):
+        raise DataError(f"{path}: unsupported {kind.noun} format version {version!r} (this microfuse reads "
+                        f"{', '.join(map(str, kind.versions))}; {kind.hint})")
+    check_files(folder, manifest, set(required), kind.files, verify)
+    return manifest
+
+
+def check_files(folder: Path, manifest: dict, required: set[str], allowed: frozenset[str], verify: bool) -> None:
+    """``files_sha256`` lists only ``allowed`` names and every ``required`` one; with ``verify``, each listed file
+    exists and has its checksum."""
+    path = folder / MANIFEST
+    hashes = manifest.get("files_sha256")
+    if not isinstance(hashes, dict) or not all(isinstance(v, str) for v in hashes.values()):
+        raise DataError(f"{path}: corrupted manifest (files_sha256 must map file names to SHA-256 digests)")
+    for name in hashes:
+        if name not in allowed:
+            raise DataError(f"{path}: unexpected file {name!r}")
+    for name in sorted(required - set(hashes)):
+        raise DataError(f"{path}: manifest lists no {name}")
+    if not verify:
+        return
+    for name, digest in sorted(hashes.items()):
+        if not (folder / name).is_file():
+            raise DataError(f"{folder}: missing {name} (listed in {MANIFEST})")
+        if sha256_file(folder / name) != digest:
+            raise DataError(f"{folder / name}: checksum mismatch (corrupted or edited since it was written)")

@@ -1,0 +1,113 @@
+"""Training data: labelled pairs tables with their embedding folders, row-aligned, and the per-genome decision
+rule learned from the tables. numpy only: ``training`` fits on what this gathers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .checkpoint import ModelInputs
+from .errors import DataError, UsageError
+
+
+def resolve_context_features(spec: str, emb) -> list[str] | None:
+    """'all' -> None; a preset name or a comma list -> the matching context column names of ``emb``."""
+    from .embed import CONTEXT_PRESETS
+
+    if spec == "all":
+        return None
+    wanted = CONTEXT_PRESETS.get(spec) or tuple(n.strip() for n in spec.split(",") if n.strip())
+    names = emb.context_names
+    chosen = [n for n in names if n in wanted or n.split(":", 1)[-1] in wanted]
+    unknown = [w for w in wanted if not any(n == w or n.split(":", 1)[-1] == w for n in names)]
+    if unknown or not chosen:
+        raise UsageError(f"--context-features: unknown feature(s) {', '.join(unknown[:4]) or spec} "
+                         f"(presets: all, {', '.join(CONTEXT_PRESETS)})")
+    return chosen
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Labelled pairs of one or more genomes, row-aligned: their pair views, labels, split masks, spacers and
+    strands, and the embedding manifest (of the first folder; all hold the same views)."""
+
+    x_protein: np.ndarray
+    x_context: np.ndarray
+    y: np.ndarray
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    distance: np.ndarray
+    opposite: np.ndarray
+    pairs: list
+    manifest: dict
+    context_features: Optional[list[str]]
+
+    @property
+    def inputs(self) -> ModelInputs:
+        """The input contract of a model trained on these pairs: views, context columns, view widths."""
+        return ModelInputs.from_embeddings(self.manifest.get("views") or {}, self.manifest.get("dims") or {},
+                                           self.context_features)
+
+    def provenance(self) -> dict:
+        """What a model records of its training data besides its inputs: the embedding manifest, pair counts."""
+        return {
+            "embedding_manifest": {k: v for k, v in self.manifest.items() if k not in ("files_sha256",)},
+            "training_pairs": int(self.train.sum()), "validation_pairs": int(self.val.sum()),
+        }
+
+
+def load_training_data(pair_paths, embedding_dirs, val_fraction, seed, context_spec="all") -> TrainingData:
+    """Concatenate labelled pairs of one or more genomes with their pair views and splits."""
+    from .embed import Embeddings
+    from .pairs import assign_splits, read_pairs
+
+    if len(pair_paths) != len(embedding_dirs):
+        raise UsageError(f"give one --embeddings folder per pairs table ({len(pair_paths)} tables, "
+                         f"{len(embedding_dirs)} folders)")
+    xs_p, xs_c, ys, splits, distances, opposite, manifests, all_pairs = [], [], [], [], [], [], [], []
+    for path, folder in zip(pair_paths, embedding_dirs):
+        pairs = [p for p in read_pairs(path).pairs if p.label is not None]
+        if not pairs:
+            raise DataError(f"{path}: no labelled pairs (a `label` column from `microfuse pairs --operons`)")
+        if any(p.split is None for p in pairs):
+            if val_fraction is None:
+                raise UsageError(f"{path} has no split column: give --val-fraction (or `pairs --split`)")
+            pairs = assign_splits(pairs, (1 - val_fraction, val_fraction, 0.0), seed=seed)
+        emb = Embeddings.load(folder)
+        features = resolve_context_features(context_spec, emb)
+        x_p, x_c = emb.pair_views(pairs, features)
+        xs_p.append(x_p), xs_c.append(x_c), manifests.append(emb.manifest)
+        ys.append(np.array([p.label for p in pairs]))
+        splits.append(np.array([p.split for p in pairs]))
+        distances.append(np.array([p.distance for p in pairs], dtype=np.float64))
+        opposite.append(np.array([not p.same_strand for p in pairs]))
+        all_pairs += pairs
+    views = {(m.get("views", {}).get("protein"), m.get("views", {}).get("context")) for m in manifests}
+    if len(views) > 1:
+        raise DataError(f"the embedding folders hold different views: {sorted(views)}")
+    split = np.concatenate(splits)
+    return TrainingData(np.concatenate(xs_p), np.concatenate(xs_c), np.concatenate(ys), split == "train",
+                        split == "val", split == "test", np.concatenate(distances), np.concatenate(opposite),
+                        all_pairs, manifests[0], features)
+
+
+def learn_decision_rule(pair_paths):
+    """calibration.learn_rule over the tables, each one genome: spacer self-calibration on all its pairs."""
+    from .calibration import LabelledSpacers, SpacerModel, learn_rule
+    from .pairs import read_pairs
+
+    genomes = []
+    for path in pair_paths:
+        pairs = read_pairs(path).pairs
+        labelled = [p for p in pairs if p.label is not None]
+        genomes.append(LabelledSpacers(Path(path).name, SpacerModel.fit(pairs),
+                                       np.array([p.distance for p in labelled], dtype=np.float64),
+                                       np.array([p.same_strand for p in labelled]),
+                                       np.array([p.label for p in labelled])))
+    return learn_rule(genomes)
+
+
