@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .errors import DataError
-from .io import atomic_directory
+from .io.outputs import atomic_directory
 
 FORMAT = "microfuse-model"
 #: 2: ``decision`` (a calibration.DecisionRule or null) joined the config; a version-1 model (the E. coli-only

@@ -35,7 +35,8 @@ import numpy as np
 
 from .errors import DataError, UsageError
 from .records import Genome
-from .io import PathLike, atomic_directory, sha256_file
+from .io.files import PathLike, sha256_file
+from .io.outputs import atomic_directory
 from .pairs import GenePair
 from .runtime import resolve_threads
 

@@ -28,7 +28,8 @@ import numpy as np
 from . import __version__
 from .errors import DataError, UsageError
 from .records import Genome
-from .io import PathLike, atomic_directory, sha256_file
+from .io.files import PathLike, sha256_file
+from .io.outputs import atomic_directory
 from .pairs import GenePair, adjacent_pairs
 from .runtime import check_device, resolve_device  # noqa: F401  (check_device: also the CLI's)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
-from .io import PathLike, read_tsv
+from .io.files import PathLike
+from .io.tsv import read_tsv
 from .metrics import (best_accuracy, binary_metrics, bootstrap_ci, hard_conflict_mask, prefix_identity,
                       router_weight_means)
 from .score import ROUTER_COLUMNS

@@ -373,7 +373,7 @@ def _draw_weights(ax, view: RegionView) -> None:
 
 def save_figure(fig, path, *, dpi: int = 150) -> Path:
     """Write ``fig`` atomically in the format of ``path``'s suffix, without dates, so reruns give the same bytes."""
-    from .io import atomic_output
+    from .io.outputs import atomic_output
 
     fmt = check_figure_path(str(path))
     metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DataError, UsageError
-from .io import PathLike, read_text
+from .io.files import PathLike, read_text
 from .records import Gene, Genome, Scaffold, safe_id  # noqa: F401  (also imported from here)
 
 _NUCLEOTIDES = set("ACGTNRYKMSWBDHV")  # IUPAC DNA; lower case (soft-masked) is upper-cased first

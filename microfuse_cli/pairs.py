@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 
 from .errors import DataError, UsageError
 from .records import Gene, Genome
-from .io import PathLike, read_text
+from .io.files import PathLike, read_text
 
 log = logging.getLogger("microfuse")
 
@@ -425,7 +425,7 @@ def pair_rows(pairs: Sequence[GenePair], header: list[str]) -> Iterable[list]:
 
 
 def write_pairs(handle, pairs: Sequence[GenePair]) -> int:
-    from .io import write_tsv
+    from .io.tsv import write_tsv
 
     header = pair_header(pairs)
     return write_tsv(handle, header, pair_rows(pairs, header))
@@ -441,7 +441,7 @@ class PairTable:
 
 def read_pairs(path: PathLike) -> PairTable:
     """Read a pairs TSV written by ``microfuse pairs``; extra columns are kept as strings."""
-    from .io import read_tsv
+    from .io.tsv import read_tsv
 
     header, rows = read_tsv(path, required=PAIR_COLUMNS)
     col = {name: i for i, name in enumerate(header)}

@@ -49,7 +49,9 @@ import numpy as np
 
 from . import __version__
 from .errors import DataError, MicrofuseError, UsageError
-from .io import PathLike, atomic_directory, atomic_output, read_tsv, sha256_file, write_tsv
+from .io.files import PathLike, sha256_file
+from .io.outputs import atomic_directory, atomic_output
+from .io.tsv import read_tsv, write_tsv
 
 __all__ = [
     "PairIds",

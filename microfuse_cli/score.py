@@ -16,7 +16,7 @@ import numpy as np
 from . import __version__
 from .errors import DataError, UsageError
 from .records import Genome
-from .io import write_tsv
+from .io.tsv import write_tsv
 from .pairs import GenePair, pair_header, pair_rows
 
 #: The model shipped in the package: MicroFuse on the builtin views with a per-genome decision rule, trained on the
@@ -378,7 +378,7 @@ def write_operons_tsv(handle: IO[str], operons: Sequence[Operon]) -> int:
 
 def write_fused(path: str | Path, scores: Scores, genome_name: str) -> None:
     """Fused vectors h as FILE.npy and their ids as FILE.ids.tsv (pair_id scaffold genome label probability)."""
-    from .io import atomic_output
+    from .io.outputs import atomic_output
 
     if scores.fused is None:
         raise DataError("this model gives no fused vectors (a baseline?)")

@@ -214,7 +214,7 @@ def work(tmp_path_factory):
 def tamper_embeddings(src: Path, dst: Path, *, arrays: dict | None = None, manifest: Callable | None = None,
                       files: dict | None = None, rehash: bool = True) -> Path:
     """Copy an embedding folder and change it: new arrays, raw files, a manifest edit; re-hashed unless told."""
-    from microfuse_cli.io import sha256_file as _sha256
+    from microfuse_cli.io.files import sha256_file as _sha256
 
     shutil.copytree(src, dst)
     for name, array in (arrays or {}).items():
@@ -245,7 +245,7 @@ class Case:
 
     ``files``: name -> bytes, str or ``callable(work, folder) -> bytes/str/None`` (None: it wrote the files),
     written into a fresh folder. ``args``: the command line; ``{d}`` is that folder, ``{w}`` the shared outputs,
-    ``{mg_gff}``/``{mg_fna}`` the M. genitalium genome. ``patch``: attributes of ``microfuse_cli.io`` to set.
+    ``{mg_gff}``/``{mg_fna}`` the M. genitalium genome. ``patch``: attributes of ``microfuse_cli.io.files`` to set.
     ``same``: the output ``{d}/out.tsv`` must be byte-identical to the pairs of the clean synthetic genome.
     """
 
@@ -488,7 +488,7 @@ def assert_clean_error(code, err, expected_code, fragment):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_hostile_case(case, work, tmp_path, monkeypatch):
-    import microfuse_cli.io as mio
+    import microfuse_cli.io.files as mio
 
     for attribute, value in case.patch:
         monkeypatch.setattr(mio, attribute, value)
@@ -553,7 +553,7 @@ def test_huge_header_refused_without_holding_it(tmp_path):
     import tracemalloc
 
     from microfuse_cli.errors import DataError
-    from microfuse_cli.io import MAX_LINE_BYTES, read_text
+    from microfuse_cli.io.files import MAX_LINE_BYTES, read_text
 
     path = tmp_path / "header.fna.gz"
     path.write_bytes(huge_header_gz())
@@ -1152,7 +1152,7 @@ def test_fuzz_embedding_folder(data, work):
     """Any manifest (random JSON values, mutated bytes) or damaged file: Embeddings.load gives consistent
     embeddings or a DataError, and pair_views on them gives finite matrices or a DataError."""
     from microfuse_cli.embed import Embeddings
-    from microfuse_cli.io import sha256_file as _sha256
+    from microfuse_cli.io.files import sha256_file as _sha256
     from microfuse_cli.errors import DataError
     from microfuse_cli.pairs import read_pairs
 

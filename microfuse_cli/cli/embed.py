@@ -53,7 +53,7 @@ def view_config(protein_view, context_view, protein_model, context_model, esm_mo
 def read_input(run, path, fasta, proteins, mode, genetic_code, circular):
     """A genome (any format `pairs` reads) or a pairs TSV with --proteins; returns (genome, pairs)."""
     from ..genome import sniff_format
-    from ..io import read_text
+    from ..io.files import read_text
     from ..pairs import adjacent_pairs, genome_from_table, read_pairs
 
     head = read_text(path)[:2000]
@@ -74,7 +74,7 @@ def output_folder(output: str, inputs: tuple[str, ...], index: int) -> Path:
 
 def check_embed_outputs(inputs, fasta, proteins, bins, model_dir, output) -> None:
     """Refuse, before any work, a folder that is not a previous embedding folder (io.check_outputs)."""
-    from ..io import Output, check_outputs
+    from ..io.outputs import Output, check_outputs
 
     if len(inputs) == 1:
         outputs = [Output("-o", output, "microfuse-embeddings")]

@@ -39,7 +39,7 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     intergenic-distance baseline on the same pairs (AUROC and best possible cut-off accuracy)."""
     from ..errors import UsageError
     from ..evaluate import METRIC_COLUMNS, evaluate_table, read_scores
-    from ..io import Output, atomic_output, check_outputs
+    from ..io.outputs import Output, atomic_output, check_outputs
 
     check_outputs([*scores, labels, proteins],
                   [Output("-o", output), Output("--json", json_path), Output("--plots", plots, "")])
@@ -78,7 +78,7 @@ def read_proteins(path) -> dict[str, str]:
 
     from Bio.SeqIO.FastaIO import SimpleFastaParser
 
-    from ..io import read_text
+    from ..io.files import read_text
 
     return {title.split(None, 1)[0]: seq for title, seq in SimpleFastaParser(io.StringIO(read_text(path)))}
 

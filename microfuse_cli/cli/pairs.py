@@ -31,7 +31,7 @@ def pairs(input, fasta, mode, genetic_code, circular, selection, output, protein
     protein-coding genes on a scaffold, both strands; on a circular sequence the last and first gene pair up.
     Coordinates are 1-based inclusive; distance is the spacer in bp (negative = overlap).
     """
-    from ..io import Output, atomic_output, check_outputs
+    from ..io.outputs import Output, atomic_output, check_outputs
     from ..pairs import write_pairs
 
     check_outputs([input, fasta, *selection.inputs], [Output("-o", output), Output("--proteins", proteins)])
@@ -47,7 +47,7 @@ def pairs(input, fasta, mode, genetic_code, circular, selection, output, protein
 
 def write_proteins(genome, path) -> None:
     from ..errors import DataError
-    from ..io import atomic_output
+    from ..io.outputs import atomic_output
 
     if not genome.has_sequence:
         raise DataError(f"{genome.name} has no sequence: pass --fasta to write proteins")

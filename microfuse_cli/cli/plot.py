@@ -43,7 +43,7 @@ def plot(scores, genome_path, fasta, mode, genetic_code, circular, output, regio
     from ..errors import UsageError
     from ..figures import (check_figure_path, draw_regions, gene_region, load_scored, operon_region, parse_region,
                            region_view, require_plotting, save_figure)
-    from ..io import Output, check_outputs
+    from ..io.outputs import Output, check_outputs
 
     if not (regions or genes or operons):
         raise UsageError("give at least one --region, --gene or --operon to draw")

@@ -41,7 +41,7 @@ def build(genomes, output, genetic_code, mode, run):
     from ..comparative import ReferenceSet
     from ..errors import UsageError
     from ..genome import read_genome
-    from ..io import Output, check_outputs
+    from ..io.outputs import Output, check_outputs
 
     check_outputs([part for spec in genomes for part in spec.split(",") if part],
                   [Output("-o", output, "microfuse-reference")])

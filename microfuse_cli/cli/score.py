@@ -107,7 +107,7 @@ def check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, re
                         operons_tsv, fused, extra_outputs=None):
     """Every output checked against the inputs and each other before any work (io.check_outputs)."""
     from ..errors import UsageError
-    from ..io import Output, check_outputs
+    from ..io.outputs import Output, check_outputs
 
     fused_outputs = []
     if fused is not None:
@@ -125,7 +125,8 @@ def _score(input, fasta, mode, genetic_code, circular, selection, pending_model,
     from ..embed import Embeddings
     from ..errors import UsageError
     from ..genome import sniff_format
-    from ..io import atomic_output, read_text
+    from ..io.files import read_text
+    from ..io.outputs import atomic_output
     from ..pairs import genome_from_table, read_pairs
     from ..score import call_operons, genome_spacer_models, header_comments, score_genome, score_pairs, write_fused, \
         write_operons_gff, write_operons_tsv, write_scores

@@ -58,7 +58,7 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
 
     from ..embed import resolve_device
     from ..model import FusionConfig
-    from ..io import Output, check_outputs
+    from ..io.outputs import Output, check_outputs
     from ..training import DistanceBaseline, TrainConfig, learn_decision_rule, load_training_data, train_seeds
 
     check_outputs([*pairs_tables, *embedding_dirs], [Output("-o", output, "microfuse-model")])
