@@ -18,7 +18,8 @@ from typing import Sequence
 from . import __version__
 from .errors import DataError, UsageError
 from .records import Genome
-from .score import OPERON, Operon, _escape
+from .io.gff import OPERON, escape
+from .score import Operon
 
 #: Output suffixes per input format: the annotation is written in the format it was read in, uncompressed.
 SUFFIXES = {"gff": (".gff", ".gff3"), "genbank": (".gbk", ".gb", ".gbff", ".genbank")}
@@ -134,11 +135,11 @@ def _insertion_index(features: list[tuple[int, int]], start: int) -> int | None:
 def _gff_line(op: Operon, ident: str, source: str) -> str:
     """One SO:0000178 line; members in transcription order in ``genes`` (comma-separated, each escaped)."""
     attributes = ";".join([
-        f"ID={_escape(ident)}", f"Name={_escape(op.id)}", f"genes={','.join(_escape(g) for g in op.genes)}",
+        f"ID={escape(ident)}", f"Name={escape(op.id)}", f"genes={','.join(escape(g) for g in op.genes)}",
         f"n_genes={len(op.genes)}", f"mean_probability={op.mean_probability:.4f}",
         f"min_probability={op.min_probability:.4f}", f"Ontology_term={OPERON[1]}",
     ])
-    return (f"{_escape(op.scaffold)}\t{source}\t{OPERON[0]}\t{op.start}\t{op.end}\t{op.mean_probability:.4f}\t"
+    return (f"{escape(op.scaffold)}\t{source}\t{OPERON[0]}\t{op.start}\t{op.end}\t{op.mean_probability:.4f}\t"
             f"{'+' if op.strand > 0 else '-'}\t.\t{attributes}")
 
 

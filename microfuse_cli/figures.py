@@ -20,7 +20,8 @@ from .errors import DataError, UsageError
 from .fusion import EXPERTS
 from .records import Gene, Genome
 from .pairs import GeneIndex, GenePair
-from .score import ROUTER_COLUMNS, Operon, Scores, call_operons
+from .io.tables import ROUTER_COLUMNS
+from .score import Operon, Scores, call_operons
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 #: Operon colours (colour-blind-safe Okabe-Ito, grey and black left out); genes outside operons are light grey.

@@ -11,7 +11,7 @@ from conftest import MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, run_cli
 from microfuse_cli.calibration import DecisionRule, LabelledSpacers, SpacerModel, calibrate_by_group, head_residual, \
     learn_rule, posterior_cutoff, read_groups, spacer_scale
 from microfuse_cli.errors import DataError
-from microfuse_cli.genome import Genome
+from microfuse_cli.records import Genome
 from microfuse_cli.metrics import auroc
 from microfuse_cli.pairs import adjacent_pairs
 
@@ -133,7 +133,8 @@ def test_cli_embed_with_bins_records_them(tmp_path):
 def mpn_spacers():
     """M. pneumoniae's labelled pairs with its own label-free spacer calibration."""
     from microfuse_cli.genome import read_genome
-    from microfuse_cli.pairs import pairs_from_list, read_pair_list
+    from microfuse_cli.io.tables import read_pair_list
+    from microfuse_cli.pairs import pairs_from_list
 
     genome = read_genome(MPN_GFF, MPN_FNA)
     labelled = pairs_from_list(genome, read_pair_list(MPN_PAIRS)).pairs

@@ -177,7 +177,8 @@ def test_ecoli_nested_gene_pairs_and_operon_extent(ecoli_genome):
 def test_opposite_strand_pairs_are_never_operon_pairs(ecoli_genome):
     import io
 
-    from microfuse_cli.score import Scores, write_scores
+    from microfuse_cli.io.tables import write_scores
+    from microfuse_cli.score import Scores
 
     pairs = adjacent_pairs(ecoli_genome)[:40]
     handle = io.StringIO()

@@ -52,7 +52,7 @@ def view_config(protein_view, context_view, protein_model, context_model, esm_mo
 
 def read_input(run, path, fasta, proteins, mode, genetic_code, circular):
     """A genome (any format `pairs` reads) or a pairs TSV with --proteins; returns (genome, pairs)."""
-    from ..genome import sniff_format
+    from ..io.formats import sniff_format
     from ..io.files import read_text
     from ..pairs import adjacent_pairs, genome_from_table, read_pairs
 

@@ -32,7 +32,7 @@ def pairs(input, fasta, mode, genetic_code, circular, selection, output, protein
     Coordinates are 1-based inclusive; distance is the spacer in bp (negative = overlap).
     """
     from ..io.outputs import Output, atomic_output, check_outputs
-    from ..pairs import write_pairs
+    from ..io.tables import write_pairs
 
     check_outputs([input, fasta, *selection.inputs], [Output("-o", output), Output("--proteins", proteins)])
     with stdin_as_file(input) as readable:  # messages name it "stdin"
@@ -47,12 +47,10 @@ def pairs(input, fasta, mode, genetic_code, circular, selection, output, protein
 
 def write_proteins(genome, path) -> None:
     from ..errors import DataError
+    from ..io.fasta import write_proteins as write_fasta
     from ..io.outputs import atomic_output
 
     if not genome.has_sequence:
         raise DataError(f"{genome.name} has no sequence: pass --fasta to write proteins")
     with atomic_output(path) as handle:
-        for gene in genome.genes:
-            handle.write(f">{gene.id}\n")
-            for i in range(0, len(gene.protein), 60):
-                handle.write(gene.protein[i : i + 60] + "\n")
+        write_fasta(handle, ((gene.id, gene.protein) for gene in genome.genes))

@@ -124,12 +124,13 @@ def _score(input, fasta, mode, genetic_code, circular, selection, pending_model,
            bins=None, annotate=None, report=None, model_name="default"):
     from ..embed import Embeddings
     from ..errors import UsageError
-    from ..genome import sniff_format
+    from ..io.formats import sniff_format
     from ..io.files import read_text
     from ..io.outputs import atomic_output
     from ..pairs import genome_from_table, read_pairs
-    from ..score import call_operons, genome_spacer_models, header_comments, score_genome, score_pairs, write_fused, \
-        write_operons_gff, write_operons_tsv, write_scores
+    from ..io.gff import write_operons_gff
+    from ..io.tables import write_fused, write_operons_tsv, write_scores
+    from ..score import call_operons, genome_spacer_models, header_comments, score_genome, score_pairs
 
     text = read_text(input)
     kind = sniff_format(text, input) if text.strip() else None
