@@ -4,67 +4,66 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 
 from .errors import DataError, UsageError
-from .io.fasta import read_fasta_scaffolds
+from .genes import AnnotationGenes, GeneSource, PyrodigalGenes
 from .io.files import PathLike, read_text
 from .io.formats import sniff_format
-from .io.genbank import read_genbank
-from .io.gff import read_gff
 from .records import Gene, Genome, Scaffold, safe_id  # noqa: F401  (also imported from here)
 
 
 # ------------------------------------------------------------------------------------------------ entry point
 
 
-def read_genome(
-    path: PathLike,
-    fasta: PathLike | None = None,
-    *,
-    mode: str = "auto",
-    genetic_code: int | None = None,
-    threads: int = 1,
-    circular: bool | None = None,
-    progress=None,
-    on_gene_calling=None,
-    text: str | None = None,
-) -> Genome:
-    """Read any supported input into a Genome with genes; a bare FASTA gets genes called by pyrodigal.
+@dataclass(frozen=True)
+class GenomeOptions:
+    """How to read a genome input (the CLI's --mode, -g, --circular).
 
     ``genetic_code``: for an annotation, the code of CDS without a transl_table (default 11); for a bare assembly,
     pyrodigal's table (default: 11, or 4 when the assembly codes like a Mycoplasma, see ``genes.call_genes``).
-    ``mode`` (auto/single/meta) and ``on_gene_calling`` (see ``genes.call_genes(on_start=)``) only apply to gene
-    calling. ``text``: the file's contents when the caller has read them already.
+    ``mode`` (auto/single/meta) only applies to gene calling; ``circular`` forces the topology of every sequence.
+    """
+
+    mode: str = "auto"
+    genetic_code: int | None = None
+    circular: bool | None = None
+
+
+def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOptions = GenomeOptions(), *,
+                threads: int = 1, progress=None, on_gene_calling=None, text: str | None = None) -> Genome:
+    """Read any supported input into a Genome with genes; a bare FASTA gets genes called by pyrodigal.
+
+    ``fasta``: the sequences of a GFF3 without ##FASTA. ``threads``, ``progress`` and ``on_gene_calling`` (see
+    ``genes.call_genes(on_start=)``) only apply to gene calling. ``text``: the file's contents when the caller has
+    read them already.
     """
     text = read_text(path) if text is None else text
     if not text.strip():
         raise DataError(f"{path}: empty file")
-    kind = sniff_format(text, path)
-    if kind != "fasta":
-        check_genetic_code(genetic_code)
-    if kind == "gff":
-        genome = read_gff(path, fasta, text=text, genetic_code=genetic_code)
-    elif kind == "genbank":
-        if fasta is not None:
-            raise UsageError("--fasta is only used with a GFF3 input")
-        genome = read_genbank(path, text=text, genetic_code=genetic_code)
-    elif kind == "fasta":
+    source = gene_source(sniff_format(text, path), path, fasta, options, threads=threads, progress=progress,
+                         on_gene_calling=on_gene_calling)
+    genome = source.find_genes(path, text)
+    if options.circular is not None:
+        genome.scaffolds = {sid: Scaffold(s.id, s.length, s.sequence, options.circular)
+                            for sid, s in genome.scaffolds.items()}
+    return genome
+
+
+def gene_source(kind: str, path: PathLike, fasta: PathLike | None, options: GenomeOptions, *, threads: int = 1,
+                progress=None, on_gene_calling=None) -> GeneSource:
+    """Where the genes of an input of format ``kind`` (``io.formats.sniff_format``) come from: the one place that
+    chooses between an annotation and gene calling, and refuses options that do not apply."""
+    if kind == "fasta":
         if fasta is not None:
             raise UsageError("--fasta is only used with a GFF3 input; a FASTA input is a bare assembly")
-        from .genes import call_genes, check_gene_calling
-
-        check_gene_calling(mode, genetic_code)
-        scaffolds = read_fasta_scaffolds(path, text)
-        genome = Genome(Path(str(path)).name, scaffolds, [], "pyrodigal")
-        genome.genes = call_genes(scaffolds, mode=mode, genetic_code=genetic_code, threads=threads, progress=progress,
-                                  on_start=on_gene_calling)
-        genome.sort_genes()
-    else:
+        return PyrodigalGenes(options.mode, options.genetic_code, threads, progress, on_gene_calling)
+    check_genetic_code(options.genetic_code)
+    if kind == "pairs":
         raise UsageError(f"{path} is a pairs table; this command needs a genome (GFF3, GenBank or FASTA)")
-    if circular is not None:
-        genome.scaffolds = {sid: Scaffold(s.id, s.length, s.sequence, circular) for sid, s in genome.scaffolds.items()}
-    return genome
+    if kind == "genbank" and fasta is not None:
+        raise UsageError("--fasta is only used with a GFF3 input")
+    return AnnotationGenes(kind, fasta, options.genetic_code)
 
 
 def check_genetic_code(code: int | None) -> None:

@@ -11,7 +11,7 @@ from conftest import (
 )
 from microfuse_cli import pairs as P
 from microfuse_cli.io import tables as T
-from microfuse_cli.genome import read_genome
+from microfuse_cli.genome import GenomeOptions, read_genome
 
 
 def gff_coordinates(path):
@@ -67,7 +67,7 @@ def test_metagenomic_contigs_use_meta_mode():
     # MIIJ01000039 is one 870 kbp contig: single mode by default, meta when asked
     miij = pyrodigal_data("MIIJ01000039.fna.gz")
     assert choose_mode(read_fasta_scaffolds(miij)) == "single"
-    meta = read_genome(miij, mode="meta")
+    meta = read_genome(miij, None, GenomeOptions(mode="meta"))
     assert abs(len(meta.genes) - gzip.decompress(pyrodigal_data("MIIJ01000039.meta.faa.gz").read_bytes()).decode().count(">")) <= 2
     assert all(p.gene_a.scaffold == p.gene_b.scaffold for p in P.adjacent_pairs(meta))
 

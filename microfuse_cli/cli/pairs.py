@@ -23,7 +23,7 @@ Examples:
 @click.option("--proteins", type=click.Path(dir_okay=False, allow_dash=False), default=None,
               help="Also write the proteins (FASTA, ids = gene ids).")
 @common_options
-def pairs(input, fasta, mode, genetic_code, circular, selection, output, proteins, run):
+def pairs(input, fasta, read_as, selection, output, proteins, run):
     """Candidate gene pairs of a genome, one TSV row per pair.
 
     INPUT is a GFF3 (with ##FASTA or --fasta), a GenBank file or a bare nucleotide FASTA (genes are then called
@@ -36,7 +36,7 @@ def pairs(input, fasta, mode, genetic_code, circular, selection, output, protein
 
     check_outputs([input, fasta, *selection.inputs], [Output("-o", output), Output("--proteins", proteins)])
     with stdin_as_file(input) as readable:  # messages name it "stdin"
-        genome = load_genome(run, readable, fasta, mode, genetic_code, circular)
+        genome = load_genome(run, readable, fasta, read_as)
     selected = selection.select(genome)
     if proteins:
         write_proteins(genome, proteins)

@@ -53,7 +53,7 @@ Examples:
                    "implies --explain.")
 @bins_option
 @common_options
-def score(input, fasta, mode, genetic_code, circular, selection, model_dir, embeddings, output, threshold, operons_gff,
+def score(input, fasta, read_as, selection, model_dir, embeddings, output, threshold, operons_gff,
           operons_tsv, fused, genome_name, device, offline, explain, reference_dir, bins, run, annotate=None,
           report=None):
     """Probability that each adjacent gene pair of INPUT shares an operon, and the operons they form.
@@ -95,7 +95,7 @@ def score(input, fasta, mode, genetic_code, circular, selection, model_dir, embe
     with ThreadPoolExecutor(1) as pool, stdin_as_file(input) as input:
         model = pool.submit(load)
         try:
-            _score(input, fasta, mode, genetic_code, circular, selection, model, start_loading, embeddings, output,
+            _score(input, fasta, read_as, selection, model, start_loading, embeddings, output,
                    threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=explain,
                    reference=reference, bins=bins, annotate=annotate, report=report,
                    model_name="default" if model_dir is None else Path(model_dir).name)
@@ -119,7 +119,7 @@ def check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, re
                    *fused_outputs, *(Output(k, v) for k, v in (extra_outputs or {}).items())])
 
 
-def _score(input, fasta, mode, genetic_code, circular, selection, pending_model, start_loading, embeddings, output,
+def _score(input, fasta, read_as, selection, pending_model, start_loading, embeddings, output,
            threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=False, reference=None,
            bins=None, annotate=None, report=None, model_name="default"):
     from ..embed import Embeddings
@@ -151,7 +151,7 @@ def _score(input, fasta, mode, genetic_code, circular, selection, pending_model,
         scores = score_pairs(model, Embeddings.load(embeddings), pairs, threshold=threshold, fused=fused is not None,
                              spacer_models=genome_spacer_models(model, genome, groups), groups=groups)
     else:
-        genome = load_genome(run, input, fasta, mode, genetic_code, circular, on_gene_calling=start_loading.set,
+        genome = load_genome(run, input, fasta, read_as, on_gene_calling=start_loading.set,
                              text=text)  # read once: a large gzipped assembly costs seconds to decompress
         start_loading.set()
         pairs = selection.select(genome)
