@@ -11,7 +11,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Protocol
 
 from .errors import DataError, UsageError
 from .io.fasta import read_fasta_scaffolds
@@ -42,10 +42,11 @@ CODE11_LOW_DENSITY = 0.85
 class GeneSource(Protocol):
     """Finds the protein-coding genes of one genome input: ``find_genes(path, text)`` -> a Genome with its genes.
 
-    ``text``: the input's contents when the caller has read them already (stdin can be read once).
+    ``text``: the input's contents, or its lines, when the caller has read (some of) them already (stdin can be
+    read once); None reads ``path``.
     """
 
-    def find_genes(self, path: PathLike, text: str | None = None) -> Genome: ...
+    def find_genes(self, path: PathLike, text: str | Iterable[str] | None = None) -> Genome: ...
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class AnnotationGenes:
     fasta: PathLike | None = None
     genetic_code: int | None = None
 
-    def find_genes(self, path: PathLike, text: str | None = None) -> Genome:
+    def find_genes(self, path: PathLike, text: str | Iterable[str] | None = None) -> Genome:
         if self.kind == "gff":
             return read_gff(path, self.fasta, text=text, genetic_code=self.genetic_code)
         return read_genbank(path, text=text, genetic_code=self.genetic_code)
@@ -75,7 +76,7 @@ class PyrodigalGenes:
     progress: Callable[[int], None] | None = None
     on_start: Callable[[], None] | None = None
 
-    def find_genes(self, path: PathLike, text: str | None = None) -> Genome:
+    def find_genes(self, path: PathLike, text: str | Iterable[str] | None = None) -> Genome:
         check_gene_calling(self.mode, self.genetic_code)
         scaffolds = read_fasta_scaffolds(path, text)
         genes = call_genes(scaffolds, mode=self.mode, genetic_code=self.genetic_code, threads=self.threads,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .errors import DataError, UsageError
 from .genes import AnnotationGenes, GeneSource, PyrodigalGenes
-from .io.files import PathLike, read_text
+from .io.files import PathLike, peek_lines, text_lines
 from .io.formats import sniff_format
 from .records import Gene, Genome, Scaffold, safe_id  # noqa: F401  (also imported from here)
 
@@ -36,14 +36,15 @@ def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOp
 
     ``fasta``: the sequences of a GFF3 without ##FASTA. ``threads``, ``progress`` and ``on_gene_calling`` (see
     ``genes.call_genes(on_start=)``) only apply to gene calling. ``text``: the file's contents when the caller has
-    read them already.
+    read them already; else the input is read as it is parsed, never whole.
     """
-    text = read_text(path) if text is None else text
-    if not text.strip():
-        raise DataError(f"{path}: empty file")
-    source = gene_source(sniff_format(text, path), path, fasta, options, threads=threads, progress=progress,
-                         on_gene_calling=on_gene_calling)
-    genome = source.find_genes(path, text)
+    with text_lines(path, text) as lines:
+        head, lines = peek_lines(lines)  # the format is told from a prefix: stdin can be read once
+        if not any(line.strip() for line in head):
+            raise DataError(f"{path}: empty file")
+        source = gene_source(sniff_format("".join(head), path), path, fasta, options, threads=threads,
+                             progress=progress, on_gene_calling=on_gene_calling)
+        genome = source.find_genes(path, lines)
     if options.circular is not None:
         genome.scaffolds = {sid: Scaffold(s.id, s.length, s.sequence, options.circular)
                             for sid, s in genome.scaffolds.items()}

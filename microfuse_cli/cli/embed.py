@@ -52,11 +52,12 @@ def view_config(protein_view, context_view, protein_model, context_model, esm_mo
 
 def read_input(run, path, fasta, proteins, read_as):
     """A genome (any format `pairs` reads) or a pairs TSV with --proteins; returns (genome, pairs)."""
+    from ..io.files import open_text, peek_lines
     from ..io.formats import sniff_format
-    from ..io.files import read_text
     from ..pairs import adjacent_pairs, genome_from_table, read_pairs
 
-    head = read_text(path)[:2000]
+    with open_text(path) as lines:
+        head = "".join(peek_lines(lines)[0])
     if head.strip() and sniff_format(head, path) == "pairs":
         table = read_pairs(path)
         genome = genome_from_table(table, proteins, fasta, Path(path).name)

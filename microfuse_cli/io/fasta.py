@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
-import io
+import itertools
 import warnings
-from typing import IO, Iterable
+from typing import IO, Iterable, Iterator
 
 from ..errors import DataError
 from ..records import Scaffold
-from .files import PathLike, read_text
-from .formats import _preview
+from .files import PathLike, open_text, text_lines
 
 _NUCLEOTIDES = set("ACGTNRYKMSWBDHV")  # IUPAC DNA; lower case (soft-masked) is upper-cased first
 _NUCLEOTIDE_BYTES = "".join(sorted(_NUCLEOTIDES)).encode()
 
 
-def parse_fasta(text: str, path: PathLike) -> list[tuple[str, str, str]]:
-    """Parse nucleotide FASTA into (id, description, SEQUENCE) tuples; refuses empty or protein records."""
+def parse_fasta(lines: Iterable[str], path: PathLike) -> list[tuple[str, str, str]]:
+    """Parse nucleotide FASTA lines into (id, description, SEQUENCE) tuples, record by record; refuses empty or
+    protein records."""
     from Bio.SeqIO.FastaIO import SimpleFastaParser
 
-    if not text.strip():
+    lines = iter(lines)
+    first = next((line for line in lines if line.strip()), None)
+    if first is None:
         raise DataError(f"{path}: empty file")
-    if not text.lstrip().startswith(">"):
-        raise DataError(f"{path}: not a FASTA file (first line: {_preview(text)})")
+    if not first.lstrip().startswith(">"):
+        raise DataError(f"{path}: not a FASTA file (first line: {_first_line_preview(first, lines)})")
     records = []
     seen = set()
-    trailing = _trailing_header(text)
-    for title, seq in SimpleFastaParser(io.StringIO(text)):
+    empty = None  # a record without sequence: its warning says "truncated?" when no record follows it
+    for title, seq in SimpleFastaParser(itertools.chain([first], lines)):
+        if empty is not None:
+            _warn_empty(path, empty, last=False)
+            empty = None
         ident = title.split(None, 1)[0] if title.strip() else ""
         if not ident:
             raise DataError(f"{path}: a FASTA record has an empty header")
@@ -35,8 +40,7 @@ def parse_fasta(text: str, path: PathLike) -> list[tuple[str, str, str]]:
         seen.add(ident)
         seq = seq.replace(" ", "").upper()
         if not seq:  # one empty record (a filtered contig) should not reject the whole assembly
-            hint = " (the file ends on it: truncated?)" if title == trailing else ""
-            warnings.warn(f"{path}: record {ident!r} has no sequence{hint}; skipped")
+            empty = (ident, title)
             continue
         # bytes.translate deletes the allowed letters in C: a set() of a 5 Mbp string took longer than pyrodigal's
         # own parsing
@@ -47,15 +51,27 @@ def parse_fasta(text: str, path: PathLike) -> list[tuple[str, str, str]]:
         if bad:
             raise DataError(f"{path}: record {ident!r} {_not_dna(bad)}")
         records.append((ident, title, seq))
+    if empty is not None:
+        _warn_empty(path, empty, last=True)
     if not records:
         raise DataError(f"{path}: no FASTA records{' with a sequence' if seen else ''}")
     return records
 
 
-def _trailing_header(text: str) -> str | None:
-    """The title of a header on the last line (a file cut short after it?), else None."""
-    last = text.rstrip().rsplit("\n", 1)[-1]
-    return last[1:].strip() if last.startswith(">") else None
+def _warn_empty(path, record: tuple[str, str], *, last: bool) -> None:
+    """A record without sequence is skipped; on the file's last line (its header unindented) it hints truncation."""
+    ident, title = record
+    hint = " (the file ends on it: truncated?)" if last and title == title.lstrip() else ""
+    warnings.warn(f"{path}: record {ident!r} has no sequence{hint}; skipped")
+
+
+def _first_line_preview(first: str, rest: Iterator[str]) -> str:
+    """``formats._preview`` of a whole input from its first non-blank line: trailing blanks count unless it is the
+    last non-blank line."""
+    line = first.lstrip().rstrip("\n")
+    if not any(other.strip() for other in rest):
+        line = line.rstrip()
+    return repr(line[:40])
 
 
 def _not_dna(bad: set[str]) -> str:
@@ -73,11 +89,11 @@ def _fasta_circular(description: str) -> bool:
     return "topology=circular" in lowered or "circular=true" in lowered or "[circular]" in lowered
 
 
-def read_fasta_scaffolds(path: PathLike, text: str | None = None) -> dict[str, Scaffold]:
-    text = read_text(path) if text is None else text
-    return {
-        ident: Scaffold(ident, len(seq), seq, _fasta_circular(desc)) for ident, desc, seq in parse_fasta(text, path)
-    }
+def read_fasta_scaffolds(path: PathLike, text: str | Iterable[str] | None = None) -> dict[str, Scaffold]:
+    """The records of a nucleotide FASTA as Scaffolds; ``text``: its contents (or lines) when already read."""
+    with text_lines(path, text) as lines:
+        return {ident: Scaffold(ident, len(seq), seq, _fasta_circular(desc))
+                for ident, desc, seq in parse_fasta(lines, path)}
 
 
 # ------------------------------------------------------------------------------------------------ protein FASTA
@@ -87,7 +103,8 @@ def read_proteins(path: PathLike) -> dict[str, str]:
     """A protein FASTA (compressed or not, ``-`` = stdin) as id (first word of the header) -> sequence as written."""
     from Bio.SeqIO.FastaIO import SimpleFastaParser
 
-    return {title.split(None, 1)[0]: seq for title, seq in SimpleFastaParser(io.StringIO(read_text(path)))}
+    with open_text(path) as lines:
+        return {title.split(None, 1)[0]: seq for title, seq in SimpleFastaParser(lines)}
 
 
 def write_proteins(handle: IO[str], records: Iterable[tuple[str, str]], *, width: int | None = 60) -> int:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
+import io
+import itertools
 import lzma
 import os
 import sys
-from typing import Union
+from typing import IO, Iterable, Iterator, Union
 
-from ..errors import DataError
+from ..errors import DataError, MicrofuseError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -46,8 +48,16 @@ def read_bytes(path: PathLike) -> bytes:
     Read in chunks and refused as soon as it passes MAX_INPUT_BYTES or holds a line longer than MAX_LINE_BYTES,
     so a decompression bomb or a corrupt single-line file is never held whole in memory.
     """
+    with _opened(path) as raw:
+        return b"".join(_capped_chunks(raw, "stdin" if is_stdio(path) else path, _CHUNK))
+
+
+@contextlib.contextmanager
+def _opened(path: PathLike) -> Iterator[IO[bytes]]:
+    """The raw bytes of ``path`` (stdin for ``-``), with one-line errors for what cannot be opened."""
     if is_stdio(path):
-        return _read_capped(sys.stdin.buffer, "stdin")
+        yield sys.stdin.buffer
+        return
     try:
         handle = open(path, "rb")
     except FileNotFoundError:
@@ -57,7 +67,7 @@ def read_bytes(path: PathLike) -> bytes:
     except PermissionError:
         raise DataError(f"cannot read {path}: permission denied") from None
     with handle:
-        return _read_capped(handle, path)
+        yield handle
 
 
 class _Prepend:
@@ -80,23 +90,24 @@ class _Prepend:
 _UNSUPPORTED_MAGIC = {b"\x28\xb5\x2f\xfd": ("zstd", "zstd -d"), b"\x04\x22\x4d\x18": ("lz4", "lz4 -d")}
 
 
-def _read_capped(raw, path) -> bytes:
+def _capped_chunks(raw, path, size: int) -> Iterator[bytes]:
+    """The decompressed bytes of ``raw`` in chunks of ``size``, refused (DataError) past MAX_INPUT_BYTES in all or
+    MAX_LINE_BYTES on one line, or when the compressed data is corrupt."""
     head = raw.read(6)
     for magic, (name, command) in _UNSUPPORTED_MAGIC.items():
         if head.startswith(magic):
             raise DataError(f"{path}: {name}-compressed; decompress it first ({command}) or use gzip, bzip2 or xz")
     opener = _sniff(head)
     stream = _Prepend(head, raw)
-    chunks, total, line = [], 0, 0
+    total, line = 0, 0
     try:
         with opener(stream) if opener is not None else contextlib.nullcontext(stream) as handle:
-            while chunk := handle.read(_CHUNK):
-                chunks.append(chunk)
+            while chunk := handle.read(size):
                 total += len(chunk)
                 if total > MAX_INPUT_BYTES:
                     raise DataError(f"{path}: more than {MAX_INPUT_BYTES} bytes (decompressed); refusing "
                                     "(MICROFUSE_MAX_INPUT)")
-                first = chunk.find(b"\n")  # a line inside one chunk is shorter than _CHUNK: track the running one
+                first = chunk.find(b"\n")  # a line inside one chunk is shorter than a chunk: track the running one
                 if first < 0:
                     line += len(chunk)
                 elif line + first > MAX_LINE_BYTES:
@@ -106,17 +117,17 @@ def _read_capped(raw, path) -> bytes:
                 if line > MAX_LINE_BYTES:
                     raise DataError(f"{path}: a line longer than {MAX_LINE_BYTES} bytes (corrupt, or not a text "
                                     "file?); refusing (MICROFUSE_MAX_LINE)")
+                yield chunk
     except (OSError, EOFError, lzma.LZMAError) as exc:
         if opener is None:
             raise
         raise DataError(f"{path}: corrupt or truncated compressed file ({exc})") from None
-    return b"".join(chunks)
 
 
 def read_text(path: PathLike) -> str:
     """Read a text file (compressed or not, ``-`` = stdin); refuses binary data and normalises line endings."""
     data = read_bytes(path)
-    if b"\x00" in data[:65536]:
+    if b"\x00" in data[:_BINARY_PROBE]:
         raise DataError(f"{path}: looks like a binary file, not text")
     try:
         text = data.decode("utf-8")
@@ -131,6 +142,101 @@ def read_text(path: PathLike) -> str:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text
 
+
+#: A NUL in this many first bytes makes an input binary, not text.
+_BINARY_PROBE = 65536
+#: Bytes decompressed at a time when an input is read line by line.
+_STREAM_CHUNK = 1 << 20
+
+
+@contextlib.contextmanager
+def open_text(path: PathLike) -> Iterator[Iterator[str]]:
+    """The lines of a text input (compressed or not, ``-`` = stdin), read as they are consumed.
+
+    The same input as ``read_text`` gives, line by line and never whole: the same caps, LF line ends, no
+    byte-order mark; a line that is not UTF-8 is read as latin-1, and so is every line after it. The errors come in
+    the order a whole read gave them: when the reader refuses the input, the rest is read first, so a size cap or a
+    corrupt compression further on is what is reported (then a binary file, then the reader's own error).
+    """
+    with _opened(path) as raw:
+        chunks = _text_chunks(_capped_chunks(raw, "stdin" if is_stdio(path) else path, _STREAM_CHUNK), path)
+        text = io.TextIOWrapper(io.BufferedReader(_ChunkReader(chunks), _STREAM_CHUNK), encoding="utf-8",
+                                errors="surrogateescape", newline=None)
+        lines = _decoded(text)
+        try:
+            yield lines
+        except MicrofuseError:
+            for _ in lines:
+                pass
+            raise
+
+
+def _text_chunks(chunks: Iterator[bytes], path) -> Iterator[bytes]:
+    """``chunks``, refused as binary when a NUL comes in their first _BINARY_PROBE bytes."""
+    seen = 0
+    for chunk in chunks:
+        if seen < _BINARY_PROBE and b"\x00" in chunk[: _BINARY_PROBE - seen]:
+            for _ in chunks:  # a size cap or corrupt compression further on is reported first
+                pass
+            raise DataError(f"{path}: looks like a binary file, not text")
+        seen += len(chunk)
+        yield chunk
+
+
+def _decoded(text) -> Iterator[str]:
+    """Lines of a UTF-8 text stream read with surrogateescape: from the first line that is not UTF-8 on, latin-1."""
+    latin = False
+    for number, line in enumerate(text):
+        if latin or not line.isascii():
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError:
+                latin = True
+            if latin:
+                line = line.encode("utf-8", "surrogateescape").decode("latin-1")
+        if number == 0 and line.startswith("\ufeff"):
+            line = line[1:]
+        yield line
+
+
+class _ChunkReader(io.RawIOBase):
+    """A readable raw stream over an iterator of byte chunks (so io.TextIOWrapper can decode and split them)."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks, self._view, self._pos = chunks, memoryview(b""), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self._pos >= len(self._view):
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._view, self._pos = memoryview(chunk), 0
+        n = min(len(buffer), len(self._view) - self._pos)
+        buffer[:n] = self._view[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+
+def text_lines(path: PathLike, text: str | Iterable[str] | None) -> contextlib.AbstractContextManager:
+    """The lines of an input: of ``text`` when the caller has read it already (a string, or its lines), else read
+    from ``path`` as they are consumed (``open_text``)."""
+    if text is None:
+        return open_text(path)
+    return contextlib.nullcontext(iter(io.StringIO(text)) if isinstance(text, str) else iter(text))
+
+
+def peek_lines(lines: Iterator[str], count: int = 50) -> tuple[list[str], Iterator[str]]:
+    """The first ``count`` lines (more while they are all blank) and an iterator over all of them again: a format
+    is told from a prefix, since stdin can be read once."""
+    head: list[str] = []
+    for line in lines:
+        head.append(line)
+        if len(head) >= count and any(h.strip() for h in head):
+            break
+    return head, itertools.chain(head, lines)
 
 
 def sha256_file(path: PathLike) -> str:

@@ -2,30 +2,53 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import _NUCLEOTIDES, _not_dna
 from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, gene_names, translate
-from .files import PathLike, read_text
+from .files import PathLike, text_lines
 
 
-def read_genbank(path: PathLike, text: str | None = None, genetic_code: int | None = None) -> Genome:
+def read_genbank(path: PathLike, text: str | Iterable[str] | None = None, genetic_code: int | None = None) -> Genome:
     """Read GenBank/GBFF records; CDS features with their /translation (or translated from the sequence).
 
-    ``genetic_code`` translates CDS without a /transl_table (default 11).
+    ``genetic_code`` translates CDS without a /transl_table (default 11). ``text``: the file's contents (or its
+    lines) when the caller has read them already.
     """
+    with text_lines(path, text) as lines:
+        return _read_genbank(_LineHandle(lines), path, genetic_code)
+
+
+class _LineHandle:
+    """The text handle Biopython's parser reads line by line, over an iterator of lines."""
+
+    def __init__(self, lines: Iterator[str]):
+        self._lines = lines
+
+    def readline(self) -> str:
+        return next(self._lines, "")
+
+    def read(self, size: int = -1) -> str:
+        return "" if size == 0 else "".join(self._lines)
+
+    def __iter__(self) -> Iterator[str]:
+        return self._lines
+
+
+def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None) -> Genome:
     from Bio import SeqIO
 
-    text = read_text(path) if text is None else text
     scaffolds: dict[str, Scaffold] = {}
     genes: list[Gene] = []
     seen_ids: set[str] = set()
     skipped: list[str] = []
     try:
-        records = list(SeqIO.parse(io.StringIO(text), "genbank"))
+        records = list(SeqIO.parse(handle, "genbank"))
+    except DataError:  # the input's own limits (size, line length, corrupt compression)
+        raise
     except Exception as exc:  # Biopython raises ValueError and friends for malformed records
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:80]  # some carry no message
         raise DataError(f"{path}: malformed GenBank file ({reason})") from None

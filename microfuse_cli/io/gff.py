@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO, Iterable, Iterator, Sequence
 
 from .. import __version__
 from ..errors import DataError
@@ -13,7 +14,7 @@ from ..records import Gene, Genome, Scaffold
 from .fasta import read_fasta_scaffolds
 from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, circular_slice, \
     gene_names, translate
-from .files import PathLike, read_text
+from .files import PathLike, text_lines
 
 
 def _parse_attributes(column: str, path, number) -> dict[str, str]:
@@ -37,21 +38,28 @@ class _CdsParts:
     line: int
 
 
-def read_gff(path: PathLike, fasta: PathLike | None = None, text: str | None = None,
+def read_gff(path: PathLike, fasta: PathLike | None = None, text: str | Iterable[str] | None = None,
              genetic_code: int | None = None) -> Genome:
-    """Read a GFF3 (RefSeq, Prokka/Bakta with ``##FASTA``, Prodigal) into a Genome of its CDS genes.
+    """Read a GFF3 (RefSeq, Prokka/Bakta with ``##FASTA``, Prodigal) into a Genome of its CDS genes, line by line.
 
-    ``genetic_code`` translates CDS without a ``transl_table`` attribute (default 11).
+    ``genetic_code`` translates CDS without a ``transl_table`` attribute (default 11). ``text``: the file's
+    contents (or its lines) when the caller has read them already.
     """
-    text = read_text(path) if text is None else text
-    body, _, fasta_part = text.partition("\n##FASTA\n")
+    with text_lines(path, text) as lines:
+        return _read_gff(lines, path, fasta, genetic_code)
+
+
+def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, genetic_code: int | None) -> Genome:
     regions: dict[str, int] = {}
     circular: set[str] = set()
     genes_meta: dict[str, dict[str, str]] = {}
     cds: dict[str, _CdsParts] = {}
     order: list[str] = []
     n_features = 0
-    for number, line in enumerate(body.split("\n"), start=1):
+    for number, line in enumerate(lines, start=1):
+        if line == "##FASTA\n" and number > 1:  # the rest of ``lines`` is FASTA
+            break
+        line = line[:-1] if line.endswith("\n") else line
         if not line or line.startswith("#"):
             if line.startswith("##sequence-region"):
                 parts = line.split()
@@ -98,8 +106,9 @@ def read_gff(path: PathLike, fasta: PathLike | None = None, text: str | None = N
             raise DataError(f"{path}: no GFF3 features found")
         raise DataError(f"{path}: no protein-coding (CDS) features found")
 
-    if fasta_part.strip():
-        scaffolds = read_fasta_scaffolds(f"{path} (##FASTA)", fasta_part)
+    first_sequence = next((line for line in lines if line.strip()), None)
+    if first_sequence is not None:
+        scaffolds = read_fasta_scaffolds(f"{path} (##FASTA)", itertools.chain([first_sequence], lines))
     elif fasta is not None:
         scaffolds = read_fasta_scaffolds(fasta)
     else:
