@@ -3,7 +3,7 @@
 Bakta and Prokka users keep one annotation file per genome; this writes that file back with one SO:0000178
 operon feature per predicted operon, placed before the first top-level feature at or after its start (so a
 sorted file stays sorted). Every other line is written byte for byte as read (as
-io.read_text gives it: decompressed, with LF line ends). Members are named in a ``genes``
+io.files.read_text gives it: decompressed, with LF line ends). Members are named in a ``genes``
 attribute (GFF3) or ``/note`` (GenBank): linking them by ``Parent`` would rewrite the user's gene lines.
 """
 
@@ -64,7 +64,7 @@ def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source
     """
     body, marker, rest = _split_fasta(text)
     lines = body.splitlines(keepends=True)
-    newline = "\n"  # io.read_text gives LF line ends whatever the file had
+    newline = "\n"  # io.files.read_text gives LF line ends whatever the file had
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += newline
     starts, last, ids = _top_level_features(lines)

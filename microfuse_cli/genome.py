@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 from .errors import DataError, UsageError
 from .genes import AnnotationGenes, GeneSource, PyrodigalGenes
@@ -31,12 +32,13 @@ class GenomeOptions:
 
 
 def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOptions = GenomeOptions(), *,
-                threads: int = 1, progress=None, on_gene_calling=None, text: str | None = None) -> Genome:
+                threads: int = 1, progress=None, on_gene_calling=None,
+                text: str | Iterable[str] | None = None) -> Genome:
     """Read any supported input into a Genome with genes; a bare FASTA gets genes called by pyrodigal.
 
     ``fasta``: the sequences of a GFF3 without ##FASTA. ``threads``, ``progress`` and ``on_gene_calling`` (see
-    ``genes.call_genes(on_start=)``) only apply to gene calling. ``text``: the file's contents when the caller has
-    read them already; else the input is read as it is parsed, never whole.
+    ``genes.call_genes(on_start=)``) only apply to gene calling. ``text``: the file's contents (or its lines)
+    when the caller has read them already; else the input is read as it is parsed, never whole.
     """
     with text_lines(path, text) as lines:
         head, lines = peek_lines(lines)  # the format is told from a prefix: stdin can be read once

@@ -1,4 +1,4 @@
-"""Scores and operons: apply a trained model to pair views, chain pairs into operons, write TSV and GFF3.
+"""Scores and operons: apply a trained model to pair views, chain pairs into operons (written by io.tables, io.gff).
 
 An operon is a maximal chain of consecutive same-strand adjacent pairs whose probability reaches the threshold;
 chains never cross scaffolds. On a circular scaffold a chain may run through the (last, first) pair.

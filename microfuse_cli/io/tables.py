@@ -12,15 +12,16 @@ import io
 import itertools
 import re
 from pathlib import Path
-from typing import IO, Iterable, Sequence
-
-import numpy as np
+from typing import IO, TYPE_CHECKING, Iterable, Sequence
 
 from ..errors import DataError, UsageError
 from ..records import Gene
 from .files import PathLike, read_text
 from .outputs import atomic_output
 from .tsv import read_tsv, write_tsv
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PAIR_COLUMNS = [
     "pair_id", "scaffold", "gene_a", "gene_b", "start_a", "end_a", "strand_a", "start_b", "end_b", "strand_b",
@@ -31,7 +32,6 @@ EXTRA_COLUMNS = ["length_a", "length_b", "directon", "genes_between"]
 ROUTER_COLUMNS = ["w_protein", "w_context", "w_agreement", "w_conflict"]
 
 _HEADER = re.compile(r"^(name|gene|id|locus(_?tag)?|query|source)[ _]?(1|a)?$", re.IGNORECASE)
-
 
 
 # ------------------------------------------------------------------------------------------------ inputs
@@ -231,6 +231,8 @@ def write_scores(handle: IO[str], scores, extra: dict[str, np.ndarray] | None = 
 
 def _number(value) -> str:
     """An --explain cell: integers as such, floats with 4 decimals."""
+    import numpy as np  # only here: `microfuse pairs` writes tables without importing numpy
+
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     return "" if np.isnan(value) else f"{float(value):.4f}"
@@ -244,6 +246,8 @@ def write_fused(path: PathLike, scores, genome_name: str) -> None:
     if path.suffix != ".npy":
         raise UsageError(f"--fused takes a .npy path, not {path}")
     ids_path = path.with_suffix(".ids.tsv")
+    import numpy as np
+
     with atomic_output(path, "wb") as handle:
         np.save(handle, np.ascontiguousarray(scores.fused, dtype=np.float32), allow_pickle=False)
     with atomic_output(ids_path) as handle:
