@@ -125,15 +125,21 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     from ..embed import Embeddings
     from ..errors import UsageError
     from ..io.formats import sniff_format
-    from ..io.files import read_text
+    from ..io.files import open_text, peek_lines, read_text
     from ..io.outputs import atomic_output
     from ..pairs import genome_from_table, read_pairs
     from ..io.gff import write_operons_gff
     from ..io.tables import write_fused, write_operons_tsv, write_scores
     from ..score import call_operons, genome_spacer_models, header_comments, score_genome, score_pairs
 
-    text = read_text(input)
-    kind = sniff_format(text, input) if text.strip() else None
+    if annotate is not None:  # written back with the operons: read whole, once
+        text = read_text(input)
+        kind = sniff_format(text, input) if text.strip() else None
+    else:  # the format from a prefix (an input refused here is read on, for a size cap or corruption further on)
+        text = None
+        with open_text(input) as lines:
+            head = "".join(peek_lines(lines)[0])
+            kind = sniff_format(head, input) if head.strip() else None
     if annotate is not None:
         from ..annotate import check_annotate_target
 
@@ -152,7 +158,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
                              spacer_models=genome_spacer_models(model, genome, groups), groups=groups)
     else:
         genome = load_genome(run, input, fasta, read_as, on_gene_calling=start_loading.set,
-                             text=text)  # read once: a large gzipped assembly costs seconds to decompress
+                             text=text)
         start_loading.set()
         pairs = selection.select(genome)
         groups = load_bins(bins, genome)

@@ -103,6 +103,8 @@ def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, sta
 #: Qualifiers (GenBank) or attributes (GFF3) whose values are a gene's other names, in the order figures look
 #: for a gene symbol among them.
 _ALIAS_KEYS = ("locus_tag", "old_locus_tag", "Name", "gene", "ID", "protein_id")
+#: Every key ``gene_names`` reads.
+NAME_KEYS = _ALIAS_KEYS + ("gene_synonym",)
 
 
 def gene_names(sources, fallback: str) -> tuple[str, tuple[str, ...]]:
@@ -113,15 +115,27 @@ def gene_names(sources, fallback: str) -> tuple[str, tuple[str, ...]]:
     (``<seqid>_<start>_<end>``); aliases are every name of ``_ALIAS_KEYS`` and gene_synonym, and an ID with
     RefSeq's ``gene-`` prefix also without it.
     """
-    def first(key: str, ordered) -> str | None:
-        return next((values[0] for source in ordered for values in [source.get(key)] if values and values[0]), None)
-
-    raw = first("locus_tag", sources) or first("ID", sources[::-1]) or first("protein_id", sources) or fallback
+    raw = _first(sources, "locus_tag") or _first(sources[::-1], "ID") or _first(sources, "protein_id") or fallback
     ident = safe_id(raw)
     aliases = [ident]
     for source in sources:
         for key in _ALIAS_KEYS:
-            aliases.extend(name for value in source.get(key, ()) for name in value.split(","))
-        aliases.extend(name for value in source.get("gene_synonym", ()) for name in re.split(r"[;,]\s*", value))
-    aliases.extend(value[5:] for source in sources for value in source.get("ID", ()) if value.startswith("gene-"))
+            for value in source.get(key, ()):
+                aliases += value.split(",")
+        for value in source.get("gene_synonym", ()):
+            aliases += _SYNONYMS.split(value)
+    for source in sources:
+        aliases += [value[5:] for value in source.get("ID", ()) if value.startswith("gene-")]
     return ident, tuple(dict.fromkeys(a for a in aliases if a))
+
+
+_SYNONYMS = re.compile(r"[;,]\s*")
+
+
+def _first(sources, key: str) -> str | None:
+    """The first non-empty value of ``key`` in ``sources``."""
+    for source in sources:
+        values = source.get(key)
+        if values and values[0]:
+            return values[0]
+    return None

@@ -185,17 +185,19 @@ def _text_chunks(chunks: Iterator[bytes], path) -> Iterator[bytes]:
 
 def _decoded(text) -> Iterator[str]:
     """Lines of a UTF-8 text stream read with surrogateescape: from the first line that is not UTF-8 on, latin-1."""
-    latin = False
-    for number, line in enumerate(text):
-        if latin or not line.isascii():
-            try:
-                line.encode("utf-8")
-            except UnicodeEncodeError:
-                latin = True
+    latin, first = False, True
+    for line in text:
+        if not line.isascii():
+            if not latin:
+                try:
+                    line.encode("utf-8")
+                except UnicodeEncodeError:
+                    latin = True
             if latin:
                 line = line.encode("utf-8", "surrogateescape").decode("latin-1")
-        if number == 0 and line.startswith("\ufeff"):
-            line = line[1:]
+            if first and line.startswith("\ufeff"):
+                line = line[1:]
+        first = False
         yield line
 
 

@@ -12,8 +12,8 @@ from .. import __version__
 from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import read_fasta_scaffolds
-from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, circular_slice, \
-    gene_names, translate
+from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, \
+    circular_slice, gene_names, translate
 from .files import PathLike, text_lines
 
 
@@ -156,7 +156,7 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
     segments = _unwrap(part.segments, scaffold)
     start, end = segments[0][0], max(e for _, e, _ in segments)
     _check_extent(start, end, scaffold, f"{path}: line {part.line}")
-    ident, aliases = gene_names([{k: [v] for k, v in attrs.items()}, {k: [v] for k, v in parent.items()}],
+    ident, aliases = gene_names([{k: [s[k]] for k in NAME_KEYS if k in s} for s in (attrs, parent)],
                                 f"{part.seqid}_{start}_{end}")
     code = _code_of(attrs.get("transl_table"), default_code)
     phase = segments[0][2] if part.strand > 0 else segments[-1][2]  # the phase of the 5'-most segment
