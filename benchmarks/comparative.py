@@ -123,7 +123,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from microfuse_cli.comparative import ReferenceSet, adjacency_from_homologs
-    from microfuse_cli.pairs import pairs_from_list, read_pair_list
+    from microfuse_cli.io.tables import read_pair_list
+    from microfuse_cli.pairs import pairs_from_list
 
     began = time.perf_counter()
     genomes = load(args.data)

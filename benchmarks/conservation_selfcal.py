@@ -100,7 +100,8 @@ def main() -> None:
 
     from microfuse_cli.calibration import SpacerModel
     from microfuse_cli.comparative import ReferenceSet
-    from microfuse_cli.pairs import adjacent_pairs, pairs_from_list, read_pair_list
+    from microfuse_cli.io.tables import read_pair_list
+    from microfuse_cli.pairs import adjacent_pairs, pairs_from_list
 
     genomes = C.load(args.data)
     rows = []

@@ -200,7 +200,8 @@ def og_benchmark(genomes: list[GenomeData]) -> Benchmark:
 
 
 def ecoli_benchmark(data_dir: Path, eco: GenomeData) -> Benchmark:
-    from microfuse_cli.pairs import assign_splits, label_with_operons, read_operon_table
+    from microfuse_cli.io.tables import read_operon_table
+    from microfuse_cli.pairs import assign_splits, label_with_operons
 
     units = read_operon_table(data_dir / "ecoli_k12_mg1655" / "odb4_known_operons_ecoli.tsv")
     labelled, unmatched = label_with_operons(eco.genome, eco.pairs, units)

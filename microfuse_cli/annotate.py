@@ -3,7 +3,7 @@
 Bakta and Prokka users keep one annotation file per genome; this writes that file back with one SO:0000178
 operon feature per predicted operon, placed before the first top-level feature at or after its start (so a
 sorted file stays sorted). Every other line is written byte for byte as read (as
-io.read_text gives it: decompressed, with LF line ends). Members are named in a ``genes``
+io.files.read_text gives it: decompressed, with LF line ends). Members are named in a ``genes``
 attribute (GFF3) or ``/note`` (GenBank): linking them by ``Parent`` would rewrite the user's gene lines.
 """
 
@@ -18,7 +18,8 @@ from typing import Sequence
 from . import __version__
 from .errors import DataError, UsageError
 from .records import Genome
-from .score import OPERON, Operon, _escape
+from .io.gff import OPERON, escape
+from .score import Operon
 
 #: Output suffixes per input format: the annotation is written in the format it was read in, uncompressed.
 SUFFIXES = {"gff": (".gff", ".gff3"), "genbank": (".gbk", ".gb", ".gbff", ".genbank")}
@@ -63,7 +64,7 @@ def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source
     """
     body, marker, rest = _split_fasta(text)
     lines = body.splitlines(keepends=True)
-    newline = "\n"  # io.read_text gives LF line ends whatever the file had
+    newline = "\n"  # io.files.read_text gives LF line ends whatever the file had
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += newline
     starts, last, ids = _top_level_features(lines)
@@ -134,11 +135,11 @@ def _insertion_index(features: list[tuple[int, int]], start: int) -> int | None:
 def _gff_line(op: Operon, ident: str, source: str) -> str:
     """One SO:0000178 line; members in transcription order in ``genes`` (comma-separated, each escaped)."""
     attributes = ";".join([
-        f"ID={_escape(ident)}", f"Name={_escape(op.id)}", f"genes={','.join(_escape(g) for g in op.genes)}",
+        f"ID={escape(ident)}", f"Name={escape(op.id)}", f"genes={','.join(escape(g) for g in op.genes)}",
         f"n_genes={len(op.genes)}", f"mean_probability={op.mean_probability:.4f}",
         f"min_probability={op.min_probability:.4f}", f"Ontology_term={OPERON[1]}",
     ])
-    return (f"{_escape(op.scaffold)}\t{source}\t{OPERON[0]}\t{op.start}\t{op.end}\t{op.mean_probability:.4f}\t"
+    return (f"{escape(op.scaffold)}\t{source}\t{OPERON[0]}\t{op.start}\t{op.end}\t{op.mean_probability:.4f}\t"
             f"{'+' if op.strand > 0 else '-'}\t.\t{attributes}")
 
 

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import DataError
-from .io import PathLike, read_text
+from .io.files import PathLike, read_text
 from .pairs import GenePair
 
 #: Spacers are compared on asinh(d / SCALE): linear around 0 (overlaps of -1/-4 stay distinct), log beyond.

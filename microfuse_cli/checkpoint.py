@@ -22,7 +22,7 @@ import numpy as np
 
 from . import __version__
 from .errors import DataError, UsageError
-from .io import atomic_directory
+from .io.outputs import atomic_directory
 
 FORMAT = "microfuse-model"
 #: 2: ``decision`` (a calibration.DecisionRule or null) joined the config; a version-1 model (the E. coli-only

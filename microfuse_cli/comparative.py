@@ -34,7 +34,9 @@ import numpy as np
 
 from .errors import DataError, UsageError
 from .records import Genome
-from .io import PathLike, atomic_directory
+from .io.fasta import read_proteins, write_proteins
+from .io.files import PathLike
+from .io.outputs import atomic_directory
 from .manifest import ManifestKind, read_manifest, write_manifest
 from .progress import Advance
 from .pairs import GenePair
@@ -164,9 +166,7 @@ class ReferenceSet:
         """Write proteins.faa, genes.tsv and manifest.json (with their sha256) into ``folder``, atomically."""
         with atomic_directory(folder, overwrite=overwrite) as tmp:
             with open(tmp / "proteins.faa", "w", encoding="utf-8", newline="\n") as handle:
-                for i, protein in enumerate(self.proteins):
-                    if protein:
-                        handle.write(f">{i}\n{protein}\n")
+                write_proteins(handle, ((str(i), p) for i, p in enumerate(self.proteins) if p), width=None)
             with open(tmp / "genes.tsv", "w", encoding="utf-8", newline="\n") as handle:
                 handle.write("\t".join(GENES_COLUMNS) + "\n")
                 for i in range(len(self.gene_ids)):
@@ -197,11 +197,8 @@ class ReferenceSet:
                     continue
                 f = line.split("\t")
                 rows.append([int(f[1]), int(f[2]), int(f[3]), 1 if f[4] == "+" else -1, int(f[5]), int(f[6]), f[7], ""])
-            from Bio.SeqIO.FastaIO import SimpleFastaParser
-
-            with open(folder / "proteins.faa", encoding="utf-8") as handle:
-                for title, seq in SimpleFastaParser(handle):
-                    rows[int(title)][7] = seq
+            for ident, seq in read_proteins(folder / "proteins.faa").items():
+                rows[int(ident)][7] = seq
         except (KeyError, ValueError, IndexError, TypeError) as exc:
             raise DataError(f"{folder}: inconsistent reference files ({str(exc)[:60]})") from None
         ref = cls._from_rows(genomes, [tuple(r) for r in rows])

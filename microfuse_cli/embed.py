@@ -27,7 +27,8 @@ import numpy as np
 from . import __version__
 from .errors import DataError, UsageError
 from .records import Genome
-from .io import PathLike, atomic_directory
+from .io.files import PathLike
+from .io.outputs import atomic_directory
 from .manifest import HEADER, MANIFEST, ManifestKind, read_manifest, write_manifest
 from .pairs import GenePair, adjacent_pairs
 from .progress import Stage, silent_stage

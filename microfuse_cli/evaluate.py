@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
-from .io import PathLike, read_tsv
+from .io.files import PathLike
+from .io.tsv import read_tsv
 from .metrics import (best_accuracy, binary_metrics, bootstrap_ci, hard_conflict_mask, prefix_identity,
                       router_weight_means)
-from .score import ROUTER_COLUMNS
+from .io.tables import ROUTER_COLUMNS
 
 METRIC_COLUMNS = ["n", "n_positive", "auroc", "auroc_low", "auroc_high", "auprc", "map", "macro_f1", "macro_recall",
                   "accuracy", "accuracy_at_threshold", "best_accuracy", "threshold", "brier", "distance_auroc",
@@ -50,7 +51,7 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
             raise DataError(f"{path}: no rows in split {split!r}")
     lookup = None
     if labels is not None:
-        from .pairs import read_pair_list
+        from .io.tables import read_pair_list
 
         lookup = {}
         for a, b, label in read_pair_list(labels):

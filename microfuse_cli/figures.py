@@ -20,7 +20,8 @@ from .errors import DataError, UsageError
 from .fusion import EXPERTS
 from .records import Gene, Genome
 from .pairs import GeneIndex, GenePair
-from .score import ROUTER_COLUMNS, Operon, Scores, call_operons
+from .io.tables import ROUTER_COLUMNS
+from .score import Operon, Scores, call_operons
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 #: Operon colours (colour-blind-safe Okabe-Ito, grey and black left out); genes outside operons are light grey.
@@ -373,7 +374,7 @@ def _draw_weights(ax, view: RegionView) -> None:
 
 def save_figure(fig, path, *, dpi: int = 150) -> Path:
     """Write ``fig`` atomically in the format of ``path``'s suffix, without dates, so reruns give the same bytes."""
-    from .io import atomic_output
+    from .io.outputs import atomic_output
 
     fmt = check_figure_path(str(path))
     metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]

@@ -1,4 +1,5 @@
-"""Gene calling on bare assemblies with pyrodigal.
+"""Where a genome's genes come from, behind one interface (as GECCO's ORFFinder): ``AnnotationGenes`` reads the CDS
+of a GFF3 or GenBank annotation, ``PyrodigalGenes`` calls genes on a bare assembly with pyrodigal.
 
 Single mode (trained on the genome itself) for complete or near-complete genomes, metagenomic mode for short or
 fragmented assemblies, where there is too little sequence to train on.
@@ -8,10 +9,16 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Protocol
 
 from .errors import DataError, UsageError
-from .records import Gene, Scaffold, safe_id
+from .io.fasta import read_fasta_scaffolds
+from .io.files import PathLike
+from .io.genbank import read_genbank
+from .io.gff import read_gff
+from .records import Gene, Genome, Scaffold, safe_id
 from .runtime import resolve_threads
 
 log = logging.getLogger("microfuse")
@@ -30,6 +37,53 @@ CODE4_DENSITY_GAIN = 0.05
 #: A. fulgidus 0.931), a Mycoplasma read with code 11 about 0.78 (GTDB-Tk's 0.70 is measured on Prodigal's
 #: closed-ends calls); only below it is the second gene calling with code 4 run at all.
 CODE11_LOW_DENSITY = 0.85
+
+
+class GeneSource(Protocol):
+    """Finds the protein-coding genes of one genome input: ``find_genes(path, text)`` -> a Genome with its genes.
+
+    ``text``: the input's contents, or its lines, when the caller has read (some of) them already (stdin can be
+    read once); None reads ``path``.
+    """
+
+    def find_genes(self, path: PathLike, text: str | Iterable[str] | None = None) -> Genome: ...
+
+
+@dataclass(frozen=True)
+class AnnotationGenes:
+    """The CDS of an annotation: ``kind`` "gff" (sequences from its ##FASTA or ``fasta``) or "genbank".
+
+    ``genetic_code`` translates CDS without a transl_table (default 11).
+    """
+
+    kind: str
+    fasta: PathLike | None = None
+    genetic_code: int | None = None
+
+    def find_genes(self, path: PathLike, text: str | Iterable[str] | None = None) -> Genome:
+        if self.kind == "gff":
+            return read_gff(path, self.fasta, text=text, genetic_code=self.genetic_code)
+        return read_genbank(path, text=text, genetic_code=self.genetic_code)
+
+
+@dataclass(frozen=True)
+class PyrodigalGenes:
+    """Genes called by pyrodigal on a bare assembly (FASTA); the settings are those of ``call_genes``."""
+
+    mode: str = "auto"
+    genetic_code: int | None = None
+    threads: int = 1
+    progress: Callable[[int], None] | None = None
+    on_start: Callable[[], None] | None = None
+
+    def find_genes(self, path: PathLike, text: str | Iterable[str] | None = None) -> Genome:
+        check_gene_calling(self.mode, self.genetic_code)
+        scaffolds = read_fasta_scaffolds(path, text)
+        genes = call_genes(scaffolds, mode=self.mode, genetic_code=self.genetic_code, threads=self.threads,
+                           progress=self.progress, on_start=self.on_start)
+        genome = Genome(Path(str(path)).name, scaffolds, genes, "pyrodigal")
+        genome.sort_genes()
+        return genome
 
 
 def n50(lengths: list[int]) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .errors import DataError
-from .io import sha256_file
+from .io.files import sha256_file
 
 MANIFEST = "manifest.json"
 HEADER = ("format", "format_version", "microfuse_version", "files_sha256")

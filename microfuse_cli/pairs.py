@@ -6,34 +6,22 @@ the gene that comes first on the scaffold and the next one; a circular scaffold 
 
 from __future__ import annotations
 
-import csv
-import io
-import itertools
 import logging
 import random
-import re
 from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 from .errors import DataError, UsageError
 from .records import Gene, Genome
-from .io import PathLike, read_text
+from .io.files import PathLike
+from .io.tables import read_operon_table, read_pair_list, read_pair_table
 
 log = logging.getLogger("microfuse")
-
-PAIR_COLUMNS = [
-    "pair_id", "scaffold", "gene_a", "gene_b", "start_a", "end_a", "strand_a", "start_b", "end_b", "strand_b",
-    "distance", "same_strand",
-]
-EXTRA_COLUMNS = ["length_a", "length_b", "directon", "genes_between"]
 
 #: OG-Operon-style labelling rule (see ``label_og``): thresholds in bp.
 OG_POSITIVE_MAX_SPACER = 40
 OG_POSITIVE_MIN_SPACER = -20
 OG_NEGATIVE_MIN_SPACER = 600
-
-_HEADER = re.compile(r"^(name|gene|id|locus(_?tag)?|query|source)[ _]?(1|a)?$", re.IGNORECASE)
-
 
 @dataclass(frozen=True)
 class GenePair:
@@ -55,19 +43,6 @@ class GenePair:
     @property
     def same_strand(self) -> bool:
         return self.gene_a.strand == self.gene_b.strand
-
-    def row(self) -> list:
-        a, b = self.gene_a, self.gene_b
-        return [
-            self.pair_id, self.scaffold, a.id, b.id, a.start, a.end, _strand(a.strand), b.start, b.end,
-            _strand(b.strand), self.distance, int(self.same_strand), a.length, b.length, self.directon,
-            self.genes_between,
-        ]
-
-
-def _strand(strand: int) -> str:
-    return "+" if strand > 0 else "-"
-
 
 def spacer(a: Gene, b: Gene, scaffold_length: int | None = None, wraps: bool = False) -> int:
     """Base pairs between ``a`` and the next gene ``b``; ``wraps`` for a pair closing a circle (``b`` past the
@@ -149,46 +124,6 @@ class GeneIndex:
         return self.by_name.get(name) or self.lower.get(name.lower())
 
 
-def read_pair_list(path: PathLike) -> list[tuple[str, str, int | None]]:
-    """Read a CSV or TSV of gene pairs (``name_1,name_2[,label]``); a header line is recognised and skipped."""
-    text = read_text(path)
-    if not text.strip():
-        raise DataError(f"{path}: empty pair list")
-    first = text.split("\n", 1)[0]
-    delimiter = "\t" if "\t" in first else ","
-    rows = []
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    for number in itertools.count(1):
-        try:
-            fields = next(reader, None)
-        except csv.Error as exc:  # a field over csv's size limit, an unterminated quote ...
-            raise DataError(f"{path}: line {number}: not a CSV/TSV pair list ({exc})") from None
-        if fields is None:
-            break
-        fields = [f.strip() for f in fields]
-        if not fields or not any(fields) or fields[0].startswith("#"):
-            continue
-        if not rows and _HEADER.match(fields[0]):
-            continue
-        if len(fields) < 2:
-            raise DataError(f"{path}: line {number}: expected two gene ids, found {len(fields)} field(s)")
-        label = None
-        if len(fields) >= 3 and fields[2] != "":
-            value = fields[2].lower()
-            if value in ("1", "true", "yes", "t"):
-                label = 1
-            elif value in ("0", "false", "no", "f"):
-                label = 0
-            elif number == 1:
-                continue  # header
-            else:
-                raise DataError(f"{path}: line {number}: label {fields[2]!r} is not 0/1")
-        rows.append((fields[0], fields[1], label))
-    if not rows:
-        raise DataError(f"{path}: no pairs")
-    return rows
-
-
 @dataclass
 class ResolvedPairs:
     pairs: list[GenePair]
@@ -229,50 +164,6 @@ def pairs_from_list(genome: Genome, listed: Iterable[tuple[str, str, int | None]
 
 
 # ------------------------------------------------------------------------------------------------ labels
-
-
-def read_operon_table(path: PathLike) -> list[list[str]]:
-    """Known operons/transcription units as lists of gene names.
-
-    Accepts the ODB known-operon table (column ``op``), RegulonDB OperonSet/TUSet (gene names in the
-    column after the operon/TU name) and a plain ``operon_id<TAB>gene,gene,...`` table.
-    """
-    text = read_text(path)
-    lines = [line for line in text.split("\n") if line.strip() and not line.startswith("#")]
-    if not lines:
-        raise DataError(f"{path}: empty operon table")
-    header = lines[0].split("\t")
-    units: list[list[str]] = []
-    if "op" in header:  # ODB
-        column = header.index("op")
-        for line in lines[1:]:
-            fields = line.split("\t")
-            if len(fields) > column and fields[column].strip():
-                units.append([g.strip() for g in fields[column].split(",") if g.strip()])
-    elif len(header) >= 7 and header[3] in ("forward", "reverse"):  # RegulonDB OperonSet
-        for line in lines:
-            fields = line.split("\t")
-            if len(fields) > 5:
-                units.append([g.strip() for g in fields[5].split(",") if g.strip()])
-    elif len(header) >= 4 and header[0].startswith("ECK"):  # RegulonDB TUSet
-        for line in lines:
-            fields = line.split("\t")
-            if len(fields) > 3:
-                units.append([g.strip() for g in fields[3].split(",") if g.strip()])
-    elif len(header) == 2:
-        start = 1 if "," not in header[1] and not header[1].strip() else 0
-        for line in lines[start:]:
-            fields = line.split("\t")
-            if len(fields) != 2:
-                raise DataError(f"{path}: expected operon_id<TAB>gene,gene,... lines")
-            units.append([g.strip() for g in fields[1].split(",") if g.strip()])
-        if units and len(units[0]) == 1 and units[0][0].lower() in ("genes", "members"):
-            units = units[1:]
-    else:
-        raise DataError(f"{path}: unrecognised operon table (expected ODB, RegulonDB or operon_id<TAB>genes)")
-    if not units:
-        raise DataError(f"{path}: no operons found")
-    return units
 
 
 def label_with_operons(genome: Genome, pairs: list[GenePair], units: list[list[str]]) -> tuple[list[GenePair], int]:
@@ -404,33 +295,6 @@ def _listed_pairs(genome: Genome, path: PathLike, *, keep_labels: bool) -> list[
 # ------------------------------------------------------------------------------------------------ TSV
 
 
-def pair_header(pairs: Sequence[GenePair]) -> list[str]:
-    header = PAIR_COLUMNS + EXTRA_COLUMNS
-    if any(p.label is not None for p in pairs):
-        header = header + ["label"]
-    if any(p.split is not None for p in pairs):
-        header = header + ["split"]
-    return header
-
-
-def pair_rows(pairs: Sequence[GenePair], header: list[str]) -> Iterable[list]:
-    with_label, with_split = "label" in header, "split" in header
-    for p in pairs:
-        row = p.row()
-        if with_label:
-            row.append("" if p.label is None else p.label)
-        if with_split:
-            row.append(p.split or "")
-        yield row
-
-
-def write_pairs(handle, pairs: Sequence[GenePair]) -> int:
-    from .io import write_tsv
-
-    header = pair_header(pairs)
-    return write_tsv(handle, header, pair_rows(pairs, header))
-
-
 @dataclass
 class PairTable:
     """A pairs TSV read back: its rows as GenePairs (genes carry coordinates, no protein)."""
@@ -441,55 +305,18 @@ class PairTable:
 
 def read_pairs(path: PathLike) -> PairTable:
     """Read a pairs TSV written by ``microfuse pairs``; extra columns are kept as strings."""
-    from .io import read_tsv
-
-    header, rows = read_tsv(path, required=PAIR_COLUMNS)
-    col = {name: i for i, name in enumerate(header)}
-    pairs = []
-    seen = set()
-    for number, r in enumerate(rows, start=2):
-        try:
-            a = Gene(r[col["gene_a"]], r[col["scaffold"]], int(r[col["start_a"]]), int(r[col["end_a"]]),
-                     1 if r[col["strand_a"]] == "+" else -1)
-            b = Gene(r[col["gene_b"]], r[col["scaffold"]], int(r[col["start_b"]]), int(r[col["end_b"]]),
-                     1 if r[col["strand_b"]] == "+" else -1)
-            distance = int(r[col["distance"]])
-            label = r[col["label"]] if "label" in col else ""
-            label_value = None if label == "" else int(label)
-            if label_value not in (None, 0, 1):
-                raise ValueError(label)
-            for gene, strand in ((a, r[col["strand_a"]]), (b, r[col["strand_b"]])):
-                if strand not in ("+", "-") or not 1 <= gene.start <= gene.end:
-                    raise ValueError(f"gene {gene.id!r} at {gene.start}..{gene.end} strand {strand!r}")
-            directon = int(r[col["directon"]]) if "directon" in col else 0
-            between = int(r[col["genes_between"]]) if "genes_between" in col else 0
-        except ValueError as exc:
-            raise DataError(f"{path}: line {number}: bad value ({exc})") from None
-        pair = GenePair(
-            r[col["scaffold"]], a, b, distance, directon, between, label_value,
-            (r[col["split"]] or None) if "split" in col else None,
-        )
-        if pair.pair_id in seen:
-            raise DataError(f"{path}: line {number}: duplicate pair {pair.pair_id}")
-        seen.add(pair.pair_id)
-        pairs.append(pair)
-    known = set(PAIR_COLUMNS + EXTRA_COLUMNS + ["label", "split"])
-    extra = {name: [r[i] for r in rows] for name, i in col.items() if name not in known}
-    if not pairs:
-        raise DataError(f"{path}: no pairs")
-    return PairTable(pairs, extra)
+    rows, extra = read_pair_table(path)
+    return PairTable([GenePair(*row) for row in rows], extra)
 
 
 def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLike | None, name: str) -> Genome:
     """Rebuild a Genome from a pairs TSV: genes from its coordinates, proteins from a FASTA, DNA from ``fasta``."""
-    from Bio.SeqIO.FastaIO import SimpleFastaParser
-
-    from .genome import Scaffold, read_fasta_scaffolds
+    from .io.fasta import read_fasta_scaffolds, read_proteins
+    from .records import Scaffold
 
     sequences: dict[str, str] = {}
     if proteins is not None:
-        for title, seq in SimpleFastaParser(io.StringIO(read_text(proteins))):
-            sequences[title.split(None, 1)[0]] = seq.replace("*", "").upper()
+        sequences = {ident: seq.replace("*", "").upper() for ident, seq in read_proteins(proteins).items()}
         if not sequences:
             raise DataError(f"{proteins}: no protein records")
     genes: dict[str, Gene] = {}

@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import DataError
 from .fusion import EXPERTS
-from .io import atomic_output
+from .io.outputs import atomic_output
 from .metrics import (
     auroc,
     average_precision,

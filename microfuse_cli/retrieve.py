@@ -47,7 +47,9 @@ from typing import IO, Any, Iterator, Literal, Sequence
 import numpy as np
 
 from .errors import DataError, MicrofuseError, UsageError
-from .io import PathLike, atomic_directory, atomic_output, read_tsv, write_tsv
+from .io.files import PathLike
+from .io.outputs import atomic_directory, atomic_output
+from .io.tsv import read_tsv, write_tsv
 from .manifest import MANIFEST, ManifestKind, read_manifest, write_manifest
 from .progress import Advance
 

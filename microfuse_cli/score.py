@@ -1,4 +1,4 @@
-"""Scores and operons: apply a trained model to pair views, chain pairs into operons, write TSV and GFF3.
+"""Scores and operons: apply a trained model to pair views, chain pairs into operons (written by io.tables, io.gff).
 
 An operon is a maximal chain of consecutive same-strand adjacent pairs whose probability reaches the threshold;
 chains never cross scaffolds. On a circular scaffold a chain may run through the (last, first) pair.
@@ -6,24 +6,20 @@ chains never cross scaffolds. On a circular scaffold a chain may run through the
 
 from __future__ import annotations
 
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from . import __version__
 from .errors import DataError, UsageError
 from .records import Genome
-from .io import write_tsv
-from .pairs import GenePair, pair_header, pair_rows
+from .pairs import GenePair
 
 #: The model shipped in the package: MicroFuse on the builtin views with a per-genome decision rule, trained on the
 #: four labelled genomes of ../shared/data (train_default.py).
 DEFAULT_MODEL = Path(__file__).parent / "data" / "default_model"
-ROUTER_COLUMNS = ["w_protein", "w_context", "w_agreement", "w_conflict"]
-OPERON = ("operon", "SO:0000178")
 
 
 @dataclass
@@ -211,41 +207,6 @@ def header_comments(scores: Scores, model_name: str) -> list[str]:
     return lines + [f"calibration {c.describe()}" for c in scores.calibration]
 
 
-# ------------------------------------------------------------------------------------------------ TSV
-
-
-def write_scores(handle: IO[str], scores: Scores, extra: dict[str, np.ndarray] | None = None,
-                 comments: Sequence[str] = ()) -> int:
-    """``#`` ``comments``, then the pairs columns, probability, operon_pair and the four router weights (then
-    ``extra`` columns)."""
-    extra = extra or {}
-    for line in comments:
-        handle.write(f"#{line}\n")
-    header = pair_header(scores.pairs) + ["probability", "operon_pair"] + ROUTER_COLUMNS + list(extra)
-    # formatted column by column from Python floats: numpy scalars format several times slower, row by row
-    probability = [f"{p:.6f}" for p in scores.probability.tolist()]
-    # opposite strands are never one operon, whatever the model's probability
-    calls = [call if pair.same_strand else 0 for call, pair in zip(scores.calls.tolist(), scores.pairs)]
-    if scores.router_weights is None:
-        weights = [[None] * 4] * len(scores.pairs)
-    else:
-        weights = [[None if w != w else f"{w:.4f}" for w in row] for row in scores.router_weights.tolist()]
-    extras = [[_number(v) for v in column] for column in extra.values()]
-
-    def rows():
-        for i, row in enumerate(pair_rows(scores.pairs, header)):
-            yield row + [probability[i], calls[i]] + weights[i] + [column[i] for column in extras]
-
-    return write_tsv(handle, header, rows())
-
-
-def _number(value) -> str:
-    """An --explain cell: integers as such, floats with 4 decimals."""
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    return "" if np.isnan(value) else f"{float(value):.4f}"
-
-
 # ------------------------------------------------------------------------------------------------ operons
 
 
@@ -331,65 +292,3 @@ def _operon(links: list[GenePair], probs: list[float], position: dict, genome: G
     return Operon("", scaffold.id, start, end, strand, members, probs, end > scaffold.length)
 
 
-def _escape(value: str) -> str:
-    """GFF3 column 9 escaping: ; = & , % and control characters are percent-encoded."""
-    return urllib.parse.quote(value, safe=" :^*$@!+_?-|./()[]{}'\"~#<>")
-
-
-def write_operons_gff(handle: IO[str], genome: Genome, operons: Sequence[Operon], *, source: str = "microfuse",
-                      comments: Sequence[str] = ()) -> int:
-    """GFF3 with ##sequence-region per scaffold and one SO:0000178 operon feature per predicted operon (``comments``
-    as ``#`` lines after the pragmas)."""
-    handle.write("##gff-version 3\n")
-    handle.write("##feature-ontology https://raw.githubusercontent.com/The-Sequence-Ontology/SO-Ontologies/"
-                 "v3.1/so.obo\n")
-    handle.write(f"#!microfuse {__version__}\n")
-    for line in comments:
-        handle.write(f"# {line}\n")
-    for scaffold in genome.scaffolds.values():
-        handle.write(f"##sequence-region {_escape(scaffold.id)} 1 {scaffold.length}\n")
-    # an operon across the origin ends past the sequence's length, which GFF3 allows on an Is_circular region
-    for sid in dict.fromkeys(op.scaffold for op in operons if op.wraps):
-        handle.write(f"{_escape(sid)}\t{source}\tregion\t1\t{genome.scaffolds[sid].length}\t.\t+\t.\t"
-                     f"ID={_escape(sid)};Is_circular=true\n")
-    n = 0
-    for op in operons:
-        attributes = [
-            ("ID", op.id), ("Name", op.id), ("genes", ",".join(_escape(g) for g in op.genes)),
-            ("n_genes", str(len(op.genes))), ("mean_probability", f"{op.mean_probability:.4f}"),
-            ("min_probability", f"{op.min_probability:.4f}"),
-            ("Ontology_term", OPERON[1]),
-        ]
-        column9 = ";".join(f"{k}={v if k == 'genes' else _escape(v)}" for k, v in attributes)
-        end = op.end
-        handle.write(f"{_escape(op.scaffold)}\t{source}\t{OPERON[0]}\t{op.start}\t{end}\t{op.mean_probability:.4f}\t"
-                     f"{'+' if op.strand > 0 else '-'}\t.\t{column9}\n")
-        n += 1
-    return n
-
-
-def write_operons_tsv(handle: IO[str], operons: Sequence[Operon]) -> int:
-    handle.write("operon_id\tscaffold\tstart\tend\tstrand\tn_genes\tgenes\tmean_probability\tmin_probability\n")
-    for op in operons:
-        handle.write(f"{op.id}\t{op.scaffold}\t{op.start}\t{op.end}\t{'+' if op.strand > 0 else '-'}\t{len(op.genes)}\t"
-                     f"{','.join(op.genes)}\t{op.mean_probability:.4f}\t{op.min_probability:.4f}\n")
-    return len(operons)
-
-
-def write_fused(path: str | Path, scores: Scores, genome_name: str) -> None:
-    """Fused vectors h as FILE.npy and their ids as FILE.ids.tsv (pair_id scaffold genome label probability)."""
-    from .io import atomic_output
-
-    if scores.fused is None:
-        raise DataError("this model gives no fused vectors (a baseline?)")
-    path = Path(path)
-    if path.suffix != ".npy":
-        raise UsageError(f"--fused takes a .npy path, not {path}")
-    ids_path = path.with_suffix(".ids.tsv")
-    with atomic_output(path, "wb") as handle:
-        np.save(handle, np.ascontiguousarray(scores.fused, dtype=np.float32), allow_pickle=False)
-    with atomic_output(ids_path) as handle:
-        handle.write("pair_id\tscaffold\tgenome\tlabel\tprobability\n")
-        for pair, prob in zip(scores.pairs, scores.probability):
-            label = "" if pair.label is None else str(pair.label)
-            handle.write(f"{pair.pair_id}\t{pair.scaffold}\t{genome_name}\t{label}\t{prob:.6f}\n")

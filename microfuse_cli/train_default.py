@@ -44,7 +44,8 @@ class LabelledGenome:
     def load(self, data: Path):
         """(genome, its adjacent pairs, its labelled pairs in the list's order)."""
         from .genome import read_genome
-        from .pairs import adjacent_pairs, pairs_from_list, read_pair_list
+        from .io.tables import read_pair_list
+        from .pairs import adjacent_pairs, pairs_from_list
 
         folder = data / self.folder
         genome = read_genome(folder / self.annotation, folder / self.fasta if self.fasta else None)

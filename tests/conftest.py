@@ -44,7 +44,8 @@ def ecoli_genome():
 
 @pytest.fixture(scope="session")
 def ecoli_pairs(ecoli_genome):
-    from microfuse_cli.pairs import adjacent_pairs, label_with_operons, read_operon_table
+    from microfuse_cli.io.tables import read_operon_table
+    from microfuse_cli.pairs import adjacent_pairs, label_with_operons
 
     labelled, _ = label_with_operons(ecoli_genome, adjacent_pairs(ecoli_genome), read_operon_table(ECOLI_ODB))
     return labelled

@@ -11,7 +11,7 @@ from conftest import MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, run_cli
 from microfuse_cli.calibration import DecisionRule, LabelledSpacers, SpacerModel, calibrate_by_group, head_residual, \
     learn_rule, posterior_cutoff, read_groups, spacer_scale
 from microfuse_cli.errors import DataError
-from microfuse_cli.genome import Genome
+from microfuse_cli.records import Genome
 from microfuse_cli.metrics import auroc
 from microfuse_cli.pairs import adjacent_pairs
 
@@ -37,9 +37,10 @@ def test_spacer_model_on_ecoli_ranks_like_distance_and_is_monotone(ecoli_genome,
 
 def _two_genomes() -> Genome:
     """M. genitalium and M. pneumoniae as one two-scaffold 'metagenome' (pyrodigal's genes on each)."""
-    from microfuse_cli.genome import read_genome
+    from microfuse_cli.genome import GenomeOptions, read_genome
 
-    parts = [read_genome(MGE_FNA, genetic_code=4), read_genome(MPN_FNA, genetic_code=4)]
+    code4 = GenomeOptions(genetic_code=4)
+    parts = [read_genome(MGE_FNA, None, code4), read_genome(MPN_FNA, None, code4)]
     return Genome("mix", {**parts[0].scaffolds, **parts[1].scaffolds}, parts[0].genes + parts[1].genes, "pyrodigal")
 
 
@@ -76,13 +77,13 @@ def test_read_groups(tmp_path):
 
 def test_cli_score_explain_with_bins(tmp_path):
     """`score --bins` on a two-genome assembly: each bin's spacer evidence is its own genome's."""
-    from microfuse_cli.genome import read_genome
+    from microfuse_cli.genome import GenomeOptions, read_genome
 
     mixed = tmp_path / "mix.fna.gz"
     with gzip.open(mixed, "wb") as out:
         for path in (MGE_FNA, MPN_FNA):
             out.write(gzip.open(path).read())
-    genome = read_genome(mixed, genetic_code=4)
+    genome = read_genome(mixed, None, GenomeOptions(genetic_code=4))
     bins = tmp_path / "bins.tsv"
     bins.write_text("".join(f"{sid}\tbin{i}\n" for i, sid in enumerate(genome.scaffolds)) + "absent_contig\tbin9\n")
 
@@ -133,7 +134,8 @@ def test_cli_embed_with_bins_records_them(tmp_path):
 def mpn_spacers():
     """M. pneumoniae's labelled pairs with its own label-free spacer calibration."""
     from microfuse_cli.genome import read_genome
-    from microfuse_cli.pairs import pairs_from_list, read_pair_list
+    from microfuse_cli.io.tables import read_pair_list
+    from microfuse_cli.pairs import pairs_from_list
 
     genome = read_genome(MPN_GFF, MPN_FNA)
     labelled = pairs_from_list(genome, read_pair_list(MPN_PAIRS)).pairs

@@ -114,7 +114,8 @@ def test_scores_tsv_leaves_undefined_router_weights_empty(tmp_path, ecoli_genome
     import io
 
     from microfuse_cli.pairs import adjacent_pairs
-    from microfuse_cli.score import Scores, write_scores
+    from microfuse_cli.io.tables import write_scores
+    from microfuse_cli.score import Scores
 
     pairs = adjacent_pairs(ecoli_genome)[:3]
     weights = np.array([[0.5, 0.25, 0.125, 0.125], [np.nan] * 4, [1.0, 0.0, 0.0, 0.0]], dtype=np.float32)
@@ -134,7 +135,8 @@ def test_a_distance_model_is_saved_and_scores_without_torch(tmp_path):
     the torch-side loader (same numbers), and `score -m` with it never imports torch."""
     from conftest import MPN_FNA, MPN_GFF, MPN_PAIRS
     from microfuse_cli.genome import read_genome
-    from microfuse_cli.pairs import pairs_from_list, read_pair_list
+    from microfuse_cli.io.tables import read_pair_list
+    from microfuse_cli.pairs import pairs_from_list
     from microfuse_cli.training import DistanceBaseline, load_model
 
     pairs = pairs_from_list(read_genome(MPN_GFF, MPN_FNA), read_pair_list(MPN_PAIRS)).pairs

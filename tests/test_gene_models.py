@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import ECOLI_FNA, ECOLI_GFF, MPN_FNA, PANEL, ROOT, run_cli
-from microfuse_cli.genome import read_genome
+from microfuse_cli.genome import GenomeOptions, read_genome
 from microfuse_cli.pairs import adjacent_pairs
 
 MG_GFF = ROOT / "examples" / "data" / "mgenitalium_g37.gff.gz"
@@ -88,7 +88,7 @@ def write_rotated_genbank(tmp_path, sequence, features):
 
 @pytest.fixture(scope="module")
 def mg_original():
-    genome = read_genome(MG_GFF, MG_FNA, circular=True)  # its GFF has no region row to say so
+    genome = read_genome(MG_GFF, MG_FNA, GenomeOptions(circular=True))  # its GFF has no region row to say so
     return genome, {p.pair_id: p for p in adjacent_pairs(genome)}
 
 
@@ -177,7 +177,8 @@ def test_ecoli_nested_gene_pairs_and_operon_extent(ecoli_genome):
 def test_opposite_strand_pairs_are_never_operon_pairs(ecoli_genome):
     import io
 
-    from microfuse_cli.score import Scores, write_scores
+    from microfuse_cli.io.tables import write_scores
+    from microfuse_cli.score import Scores
 
     pairs = adjacent_pairs(ecoli_genome)[:40]
     handle = io.StringIO()
@@ -239,7 +240,7 @@ def test_genetic_code_option_applies_to_annotations_without_transl_table(tmp_pat
     assert "transl_table" not in gff.read_text()
     as_11 = read_genome(gff, MG_FNA)
     assert sum(g.protein.count("X") for g in as_11.genes) == 1091
-    as_4 = read_genome(gff, MG_FNA, genetic_code=4)
+    as_4 = read_genome(gff, MG_FNA, GenomeOptions(genetic_code=4))
     assert sum(g.protein.count("X") for g in as_4.genes) == 0 and {g.genetic_code for g in as_4.genes} == {4}
     proteins = tmp_path / "p.faa"
     code, _, err = run_cli(["pairs", gff, "--fasta", MG_FNA, "-g", "4", "--proteins", proteins, "-o", tmp_path / "o"])
@@ -251,7 +252,7 @@ def test_genetic_code_option_applies_to_genbank_without_transl_table(tmp_path):
     gbk = write_rotated(tmp_path, "genbank")
     gbk.write_text(gbk.read_text().replace('/transl_table=4', '/note="no code"'))
     assert sum(g.protein.count("X") for g in read_genome(gbk).genes) > 1000
-    assert sum(g.protein.count("X") for g in read_genome(gbk, genetic_code=4).genes) == 0
+    assert sum(g.protein.count("X") for g in read_genome(gbk, None, GenomeOptions(genetic_code=4)).genes) == 0
 
 
 def test_bare_mycoplasma_assembly_is_called_with_code_4(tmp_path):
@@ -294,8 +295,8 @@ def test_unknown_genetic_code_for_an_annotation_is_refused(tmp_path):
 def test_meta_mode_keeps_the_given_code(tmp_path):
     fna = tmp_path / "mg_head.fna"
     fna.write_text(">c1\n" + mg_sequence()[:60_000] + "\n")
-    assert {g.genetic_code for g in read_genome(fna, mode="meta", genetic_code=4).genes} == {4}
-    assert {g.genetic_code for g in read_genome(fna, mode="meta", genetic_code=11).genes} == {11}
+    assert {g.genetic_code for g in read_genome(fna, None, GenomeOptions(mode="meta", genetic_code=4)).genes} == {4}
+    assert {g.genetic_code for g in read_genome(fna, None, GenomeOptions(mode="meta", genetic_code=11)).genes} == {11}
 
 
 def test_rna_input_is_refused(tmp_path):

@@ -119,8 +119,9 @@ def genbank_text(lower: bool = False, n_genes: int = 20, length: int = 8000) -> 
 
 @functools.lru_cache(maxsize=None)
 def pairs_tsv_text() -> str:
-    from microfuse_cli.genome import read_gff
-    from microfuse_cli.pairs import adjacent_pairs, label_og, write_pairs
+    from microfuse_cli.io.gff import read_gff
+    from microfuse_cli.io.tables import write_pairs
+    from microfuse_cli.pairs import adjacent_pairs, label_og
 
     genome = read_gff("syn.gff", text=gff_text())
     handle = io.StringIO()
@@ -129,7 +130,7 @@ def pairs_tsv_text() -> str:
 
 
 def syn_proteins() -> str:
-    from microfuse_cli.genome import read_gff
+    from microfuse_cli.io.gff import read_gff
 
     genome = read_gff("syn.gff", text=gff_text())
     return "".join(f">{g.id}\n{g.protein}\n" for g in genome.genes)
@@ -214,7 +215,7 @@ def work(tmp_path_factory):
 def tamper_embeddings(src: Path, dst: Path, *, arrays: dict | None = None, manifest: Callable | None = None,
                       files: dict | None = None, rehash: bool = True) -> Path:
     """Copy an embedding folder and change it: new arrays, raw files, a manifest edit; re-hashed unless told."""
-    from microfuse_cli.io import sha256_file as _sha256
+    from microfuse_cli.io.files import sha256_file as _sha256
 
     shutil.copytree(src, dst)
     for name, array in (arrays or {}).items():
@@ -245,7 +246,7 @@ class Case:
 
     ``files``: name -> bytes, str or ``callable(work, folder) -> bytes/str/None`` (None: it wrote the files),
     written into a fresh folder. ``args``: the command line; ``{d}`` is that folder, ``{w}`` the shared outputs,
-    ``{mg_gff}``/``{mg_fna}`` the M. genitalium genome. ``patch``: attributes of ``microfuse_cli.io`` to set.
+    ``{mg_gff}``/``{mg_fna}`` the M. genitalium genome. ``patch``: attributes of ``microfuse_cli.io.files`` to set.
     ``same``: the output ``{d}/out.tsv`` must be byte-identical to the pairs of the clean synthetic genome.
     """
 
@@ -488,7 +489,7 @@ def assert_clean_error(code, err, expected_code, fragment):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_hostile_case(case, work, tmp_path, monkeypatch):
-    import microfuse_cli.io as mio
+    import microfuse_cli.io.files as mio
 
     for attribute, value in case.patch:
         monkeypatch.setattr(mio, attribute, value)
@@ -553,7 +554,7 @@ def test_huge_header_refused_without_holding_it(tmp_path):
     import tracemalloc
 
     from microfuse_cli.errors import DataError
-    from microfuse_cli.io import MAX_LINE_BYTES, read_text
+    from microfuse_cli.io.files import MAX_LINE_BYTES, read_text
 
     path = tmp_path / "header.fna.gz"
     path.write_bytes(huge_header_gz())
@@ -589,7 +590,7 @@ def test_many_features_on_one_contig_parse_in_linear_time():
 
     10^6 features (5 x 10^5 genes) take ~15-30 s on two shared cores: linear, but too long for every run.
     """
-    from microfuse_cli.genome import read_gff
+    from microfuse_cli.io.gff import read_gff
     from microfuse_cli.pairs import adjacent_pairs
 
     sizes = [10_000, 50_000] + ([500_000] if os.environ.get("MICROFUSE_FULL_SCALE") else [])
@@ -825,7 +826,7 @@ DISK_FULL = [("pairs", "fsync"), ("pairs", "write"), ("embed", "fsync"), ("embed
 @pytest.mark.parametrize("command,where", DISK_FULL, ids=[f"{c}-{w}" for c, w in DISK_FULL])
 def test_disk_full_keeps_previous_output(command, where, work, tmp_path, monkeypatch):
     """ENOSPC while writing (half a file out) or at fsync: one `error:` line, exit 1, the previous output intact."""
-    import microfuse_cli.pairs as pairs_module
+    import microfuse_cli.io.tables as pairs_module
 
     out = tmp_path / ("out" if command in ("embed", "train") else "out.tsv")
     if command == "pairs":
@@ -1065,7 +1066,7 @@ def _parses_or_refuses(read, data: bytes, check=None):
 @FUZZ
 @given(data=st.one_of(hostile_bytes(seed("gff")), mutated(seed("gff_nofasta"))))
 def test_fuzz_gff(data):
-    from microfuse_cli.genome import read_gff
+    from microfuse_cli.io.gff import read_gff
 
     _parses_or_refuses(read_gff, data, _check_genome)
 
@@ -1073,7 +1074,7 @@ def test_fuzz_gff(data):
 @FUZZ
 @given(data=st.data())
 def test_fuzz_genbank(data):
-    from microfuse_cli.genome import read_genbank
+    from microfuse_cli.io.genbank import read_genbank
 
     _parses_or_refuses(read_genbank, data.draw(hostile_bytes(seed("genbank"))), _check_genome)
 
@@ -1081,7 +1082,7 @@ def test_fuzz_genbank(data):
 @FUZZ
 @given(data=hostile_bytes(seed("fasta")))
 def test_fuzz_fasta(data):
-    from microfuse_cli.genome import read_fasta_scaffolds
+    from microfuse_cli.io.fasta import read_fasta_scaffolds
 
     def check(scaffolds):
         assert scaffolds and all(set(s.sequence) <= set("ACGTUNRYKMSWBDHV") for s in scaffolds.values())
@@ -1119,7 +1120,7 @@ def test_fuzz_pairs_tsv(data):
 @given(data=st.one_of(hostile_bytes(seed("pair_list")),
                       st.text(alphabet=',\t"\n #abc01', max_size=300).map(str.encode)))
 def test_fuzz_pair_list(data):
-    from microfuse_cli.pairs import read_pair_list
+    from microfuse_cli.io.tables import read_pair_list
 
     def check(rows):
         assert rows and all(isinstance(a, str) and isinstance(b, str) and label in (None, 0, 1)
@@ -1131,7 +1132,7 @@ def test_fuzz_pair_list(data):
 @FUZZ
 @given(data=st.data())
 def test_fuzz_operon_table(data):
-    from microfuse_cli.pairs import read_operon_table
+    from microfuse_cli.io.tables import read_operon_table
 
     def check(units):
         assert units and all(isinstance(u, list) and all(isinstance(g, str) and g for g in u) for u in units)
@@ -1152,7 +1153,7 @@ def test_fuzz_embedding_folder(data, work):
     """Any manifest (random JSON values, mutated bytes) or damaged file: Embeddings.load gives consistent
     embeddings or a DataError, and pair_views on them gives finite matrices or a DataError."""
     from microfuse_cli.embed import Embeddings
-    from microfuse_cli.io import sha256_file as _sha256
+    from microfuse_cli.io.files import sha256_file as _sha256
     from microfuse_cli.errors import DataError
     from microfuse_cli.pairs import read_pairs
 

@@ -245,7 +245,7 @@ def test_folder_symlink_is_written_through(tmp_path):
 def test_reused_folder_loses_only_stale_files_of_its_own_kind(tmp_path):
     """A reused folder: the new output's files replace the old; an old file of the same kind that the new output
     lacks is removed (it would contradict the new manifest); every other file stays, byte for byte."""
-    from microfuse_cli.io import atomic_directory
+    from microfuse_cli.io.outputs import atomic_directory
 
     folder = tmp_path / "emb"
     folder.mkdir()
@@ -449,7 +449,7 @@ def test_sigint_during_a_folder_swap_never_mixes_outputs(moment, tmp_path, monke
     it, the swap finishes first and the interrupt comes at its end. Never half old, half new."""
     import signal
 
-    from microfuse_cli.io import atomic_directory
+    from microfuse_cli.io.outputs import atomic_directory
 
     folder = _previous_embedding_folder(tmp_path)
     before = tree(folder)

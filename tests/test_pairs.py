@@ -10,7 +10,8 @@ from conftest import (
     ECOLI_FNA, ECOLI_GFF, ECOLI_ODB, ECOLI_PAIRS, MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, pyrodigal_data, run_cli,
 )
 from microfuse_cli import pairs as P
-from microfuse_cli.genome import read_genome
+from microfuse_cli.io import tables as T
+from microfuse_cli.genome import GenomeOptions, read_genome
 
 
 def gff_coordinates(path):
@@ -54,7 +55,7 @@ def test_bare_fasta_calls_similar_number_of_genes():
 
 def test_metagenomic_contigs_use_meta_mode():
     from microfuse_cli.genes import choose_mode
-    from microfuse_cli.genome import read_fasta_scaffolds
+    from microfuse_cli.io.fasta import read_fasta_scaffolds
 
     # SRR492066: an 80 kbp metagenomic assembly, too little sequence to train Prodigal on
     path = pyrodigal_data("SRR492066.fna.gz")
@@ -66,7 +67,7 @@ def test_metagenomic_contigs_use_meta_mode():
     # MIIJ01000039 is one 870 kbp contig: single mode by default, meta when asked
     miij = pyrodigal_data("MIIJ01000039.fna.gz")
     assert choose_mode(read_fasta_scaffolds(miij)) == "single"
-    meta = read_genome(miij, mode="meta")
+    meta = read_genome(miij, None, GenomeOptions(mode="meta"))
     assert abs(len(meta.genes) - gzip.decompress(pyrodigal_data("MIIJ01000039.meta.faa.gz").read_bytes()).decode().count(">")) <= 2
     assert all(p.gene_a.scaffold == p.gene_b.scaffold for p in P.adjacent_pairs(meta))
 
@@ -84,14 +85,14 @@ def test_odb_labels_over_a_thousand_positives(ecoli_pairs):
 
 
 def test_regulondb_operonset_labels_through_gene_names(ecoli_genome):
-    units = P.read_operon_table(ECOLI_ODB.parent / "regulondb_9.3" / "OperonSet.txt")
+    units = T.read_operon_table(ECOLI_ODB.parent / "regulondb_9.3" / "OperonSet.txt")
     labelled, unmatched = P.label_with_operons(ecoli_genome, P.adjacent_pairs(ecoli_genome), units)
     assert sum(p.label == 1 for p in labelled) > 1000
     assert unmatched < 600
 
 
 def test_pair_list_resolves_all_but_a_handful(ecoli_genome):
-    listed = P.read_pair_list(ECOLI_PAIRS)
+    listed = T.read_pair_list(ECOLI_PAIRS)
     resolved = P.pairs_from_list(ecoli_genome, listed)
     assert len(listed) == 3824
     assert len(resolved.pairs) >= len(listed) - 10
@@ -103,7 +104,7 @@ def test_mpneumoniae_old_locus_tags_and_code_4():
     genome = read_genome(MPN_GFF, MPN_FNA)
     assert all(g.genetic_code == 4 for g in genome.genes)
     assert sum("X" in g.protein for g in genome.genes) == 0  # UGA = Trp under code 4
-    resolved = P.pairs_from_list(genome, P.read_pair_list(MPN_PAIRS))
+    resolved = P.pairs_from_list(genome, T.read_pair_list(MPN_PAIRS))
     assert len(resolved.pairs) >= 365
 
 
@@ -142,7 +143,7 @@ def test_cli_pairs_tsv_columns_and_proteins(tmp_path):
                             "--operons", ECOLI_ODB, "--split", "0.7,0.15,0.15"])
     assert code == 0, err
     lines = out.read_text().splitlines()
-    assert lines[0].split("\t")[:12] == P.PAIR_COLUMNS
+    assert lines[0].split("\t")[:12] == T.PAIR_COLUMNS
     assert lines[0].split("\t")[-2:] == ["label", "split"]
     assert len(lines) - 1 == 4288
     assert faa.read_text().count(">") == 4288

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from microfuse_cli.errors import DataError
-from microfuse_cli.genome import Gene, Genome, Scaffold
+from microfuse_cli.records import Gene, Genome, Scaffold
 from microfuse_cli.metrics import auroc
 from microfuse_cli.pairs import GenePair, adjacent_pairs
 from microfuse_cli.views import builtin as B

@@ -241,17 +241,28 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
 
 
 def genome_options(func):
-    """Options of every command that reads a genome: --fasta, gene-calling mode, genetic code, topology."""
-    func = click.option("--circular/--linear", "circular", default=None,
-                        help="Force the topology of every sequence (default: from the annotation).")(func)
-    func = click.option("-g", "--genetic-code", type=click.IntRange(1, 33), default=None,
-                        help="Genetic code: of CDS without transl_table in an annotation (default 11); of gene "
-                             "calling on a bare assembly (default: 11, or 4 when detected, as in Mycoplasma).")(func)
-    func = click.option("--mode", type=click.Choice(["auto", "single", "meta"]), default="auto", show_default=True,
-                        help="pyrodigal mode for a bare assembly: auto picks meta for short/fragmented input.")(func)
-    func = click.option("--fasta", type=click.Path(dir_okay=False, allow_dash=False), default=None,
-                        help="Nucleotide FASTA for a GFF3 that has no ##FASTA section.")(func)
-    return func
+    """Options of every command that reads a genome: --fasta, and gene-calling mode, genetic code and topology
+    folded into a ``read_as: genome.GenomeOptions`` argument."""
+
+    @functools.wraps(func)
+    def wrapper(*args, mode, genetic_code, circular, **kwargs):
+        from ..genome import GenomeOptions
+
+        return func(*args, read_as=GenomeOptions(mode, genetic_code, circular), **kwargs)
+
+    wrapper = click.option("--circular/--linear", "circular", default=None,
+                           help="Force the topology of every sequence (default: from the annotation).")(wrapper)
+    wrapper = click.option("-g", "--genetic-code", type=click.IntRange(1, 33), default=None,
+                           help="Genetic code: of CDS without transl_table in an annotation (default 11); of gene "
+                                "calling on a bare assembly (default: 11, or 4 when detected, as in "
+                                "Mycoplasma).")(wrapper)
+    wrapper = click.option("--mode", type=click.Choice(["auto", "single", "meta"]), default="auto",
+                           show_default=True,
+                           help="pyrodigal mode for a bare assembly: auto picks meta for short/fragmented "
+                                "input.")(wrapper)
+    wrapper = click.option("--fasta", type=click.Path(dir_okay=False, allow_dash=False), default=None,
+                           help="Nucleotide FASTA for a GFF3 that has no ##FASTA section.")(wrapper)
+    return wrapper
 
 
 def bins_option(func):
@@ -276,13 +287,13 @@ def load_bins(path, genome):
     return groups
 
 
-def load_genome(run, input, fasta, mode, genetic_code, circular, on_gene_calling=None, text=None):
-    """Read a genome, with a progress bar while pyrodigal calls genes."""
+def load_genome(run, input, fasta, read_as, on_gene_calling=None, text=None):
+    """Read a genome (``read_as``: a ``genome.GenomeOptions``), with a progress bar while pyrodigal calls genes."""
     from ..genome import read_genome
 
     with run.progress("calling genes", None, "contigs") as advance:
-        genome = read_genome(input, fasta, mode=mode, genetic_code=genetic_code, threads=run.threads,
-                             circular=circular, progress=advance, on_gene_calling=on_gene_calling, text=text)
+        genome = read_genome(input, fasta, read_as, threads=run.threads, progress=advance,
+                             on_gene_calling=on_gene_calling, text=text)
     log.info("%s: %d scaffolds, %d protein-coding genes (%s)", genome.name, len(genome.scaffolds),
              len(genome.genes), genome.gene_source)
     return genome

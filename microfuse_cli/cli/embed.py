@@ -50,18 +50,19 @@ def view_config(protein_view, context_view, protein_model, context_model, esm_mo
                             batch_residues=batch_residues, contig_separator=contig_separator)
 
 
-def read_input(run, path, fasta, proteins, mode, genetic_code, circular):
+def read_input(run, path, fasta, proteins, read_as):
     """A genome (any format `pairs` reads) or a pairs TSV with --proteins; returns (genome, pairs)."""
-    from ..genome import sniff_format
-    from ..io import read_text
+    from ..io.files import open_text, peek_lines
+    from ..io.formats import sniff_format
     from ..pairs import adjacent_pairs, genome_from_table, read_pairs
 
-    head = read_text(path)[:2000]
+    with open_text(path) as lines:
+        head = "".join(peek_lines(lines)[0])
     if head.strip() and sniff_format(head, path) == "pairs":
         table = read_pairs(path)
         genome = genome_from_table(table, proteins, fasta, Path(path).name)
         return genome, table.pairs
-    genome = load_genome(run, path, fasta, mode, genetic_code, circular)
+    genome = load_genome(run, path, fasta, read_as)
     return genome, adjacent_pairs(genome)
 
 
@@ -74,7 +75,7 @@ def output_folder(output: str, inputs: tuple[str, ...], index: int) -> Path:
 
 def check_embed_outputs(inputs, fasta, proteins, bins, model_dir, output) -> None:
     """Refuse, before any work, a folder that is not a previous embedding folder (io.check_outputs)."""
-    from ..io import Output, check_outputs
+    from ..io.outputs import Output, check_outputs
 
     if len(inputs) == 1:
         outputs = [Output("-o", output, "microfuse-embeddings")]
@@ -117,7 +118,7 @@ Examples:
 @click.option("--resume", is_flag=True, help="Continue an interrupted run, keeping finished shards.")
 @bins_option
 @common_options
-def embed(inputs, fasta, mode, genetic_code, circular, proteins, output, protein_view, context_view, protein_model,
+def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, protein_model,
           context_model, esm_model, device, dtype, contig_separator, offline, batch_residues, model_dir, half, resume,
           bins, run):
     """Compute the protein and genome-context views of every gene of INPUT.
@@ -151,7 +152,7 @@ def embed(inputs, fasta, mode, genetic_code, circular, proteins, output, protein
         Path(output).mkdir(parents=True, exist_ok=True)
     for index, path in enumerate(inputs):
         with stdin_as_file(path) as readable:  # a piped pairs table is sniffed, then read again
-            genome, pairs = read_input(run, readable, fasta, proteins, mode, genetic_code, circular)
+            genome, pairs = read_input(run, readable, fasta, proteins, read_as)
         target = output_folder(output, inputs, index)
         shard_dir = target.with_name(target.name + ".partial") / genes_hash(genome.genes)[:16]
         if not resume and shard_dir.parent.exists():

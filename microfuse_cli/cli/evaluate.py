@@ -39,7 +39,8 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     intergenic-distance baseline on the same pairs (AUROC and best possible cut-off accuracy)."""
     from ..errors import UsageError
     from ..evaluate import METRIC_COLUMNS, evaluate_table, read_scores
-    from ..io import Output, atomic_output, check_outputs
+    from ..io.fasta import read_proteins
+    from ..io.outputs import Output, atomic_output, check_outputs
 
     check_outputs([*scores, labels, proteins],
                   [Output("-o", output), Output("--json", json_path), Output("--plots", plots, "")])
@@ -71,16 +72,6 @@ def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return str(value)
-
-
-def read_proteins(path) -> dict[str, str]:
-    import io
-
-    from Bio.SeqIO.FastaIO import SimpleFastaParser
-
-    from ..io import read_text
-
-    return {title.split(None, 1)[0]: seq for title, seq in SimpleFastaParser(io.StringIO(read_text(path)))}
 
 
 def show_table(run, results) -> None:

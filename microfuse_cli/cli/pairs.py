@@ -23,7 +23,7 @@ Examples:
 @click.option("--proteins", type=click.Path(dir_okay=False, allow_dash=False), default=None,
               help="Also write the proteins (FASTA, ids = gene ids).")
 @common_options
-def pairs(input, fasta, mode, genetic_code, circular, selection, output, proteins, run):
+def pairs(input, fasta, read_as, selection, output, proteins, run):
     """Candidate gene pairs of a genome, one TSV row per pair.
 
     INPUT is a GFF3 (with ##FASTA or --fasta), a GenBank file or a bare nucleotide FASTA (genes are then called
@@ -31,12 +31,12 @@ def pairs(input, fasta, mode, genetic_code, circular, selection, output, protein
     protein-coding genes on a scaffold, both strands; on a circular sequence the last and first gene pair up.
     Coordinates are 1-based inclusive; distance is the spacer in bp (negative = overlap).
     """
-    from ..io import Output, atomic_output, check_outputs
-    from ..pairs import write_pairs
+    from ..io.outputs import Output, atomic_output, check_outputs
+    from ..io.tables import write_pairs
 
     check_outputs([input, fasta, *selection.inputs], [Output("-o", output), Output("--proteins", proteins)])
     with stdin_as_file(input) as readable:  # messages name it "stdin"
-        genome = load_genome(run, readable, fasta, mode, genetic_code, circular)
+        genome = load_genome(run, readable, fasta, read_as)
     selected = selection.select(genome)
     if proteins:
         write_proteins(genome, proteins)
@@ -47,12 +47,10 @@ def pairs(input, fasta, mode, genetic_code, circular, selection, output, protein
 
 def write_proteins(genome, path) -> None:
     from ..errors import DataError
-    from ..io import atomic_output
+    from ..io.fasta import write_proteins as write_fasta
+    from ..io.outputs import atomic_output
 
     if not genome.has_sequence:
         raise DataError(f"{genome.name} has no sequence: pass --fasta to write proteins")
     with atomic_output(path) as handle:
-        for gene in genome.genes:
-            handle.write(f">{gene.id}\n")
-            for i in range(0, len(gene.protein), 60):
-                handle.write(gene.protein[i : i + 60] + "\n")
+        write_fasta(handle, ((gene.id, gene.protein) for gene in genome.genes))

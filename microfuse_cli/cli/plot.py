@@ -31,7 +31,7 @@ Examples:
               help="Threshold drawn and used to join operons (default: the one the scores were called at).")
 @click.option("--dpi", type=click.IntRange(30, 1200), default=150, show_default=True, help="PNG resolution.")
 @common_options
-def plot(scores, genome_path, fasta, mode, genetic_code, circular, output, regions, genes, operons, flank,
+def plot(scores, genome_path, fasta, read_as, output, regions, genes, operons, flank,
          threshold, dpi, run):
     """Draw genome regions: genes as arrows by strand with their names, operons as coloured blocks, each adjacent
     pair's probability (and the spacer posterior of --explain) at the junction of its genes with the threshold,
@@ -43,14 +43,14 @@ def plot(scores, genome_path, fasta, mode, genetic_code, circular, output, regio
     from ..errors import UsageError
     from ..figures import (check_figure_path, draw_regions, gene_region, load_scored, operon_region, parse_region,
                            region_view, require_plotting, save_figure)
-    from ..io import Output, check_outputs
+    from ..io.outputs import Output, check_outputs
 
     if not (regions or genes or operons):
         raise UsageError("give at least one --region, --gene or --operon to draw")
     check_figure_path(output)
     check_outputs([scores, genome_path, fasta], [Output("-o", output)])
     require_plotting()
-    genome = load_genome(run, genome_path, fasta, mode, genetic_code, circular)
+    genome = load_genome(run, genome_path, fasta, read_as)
     scored = load_scored(scores, genome, threshold)
     wanted = ([parse_region(r, genome) for r in regions] + [gene_region(scored, g, flank) for g in genes]
               + [operon_region(scored, o, flank) for o in operons])

@@ -40,8 +40,8 @@ def build(genomes, output, genetic_code, mode, run):
     """
     from ..comparative import ReferenceSet
     from ..errors import UsageError
-    from ..genome import read_genome
-    from ..io import Output, check_outputs
+    from ..genome import GenomeOptions, read_genome
+    from ..io.outputs import Output, check_outputs
 
     check_outputs([part for spec in genomes for part in spec.split(",") if part],
                   [Output("-o", output, "microfuse-reference")])
@@ -49,7 +49,7 @@ def build(genomes, output, genetic_code, mode, run):
     for spec in genomes:
         path, _, fasta = spec.partition(",")
         with run.progress(f"reading {path}", None, "contigs") as advance:
-            genome = read_genome(path, fasta or None, mode=mode, genetic_code=genetic_code, threads=run.threads,
+            genome = read_genome(path, fasta or None, GenomeOptions(mode, genetic_code), threads=run.threads,
                                  progress=advance)
         log.info("%s: %d scaffolds, %d protein-coding genes", genome.name, len(genome.scaffolds), len(genome.genes))
         loaded.append(genome)

@@ -71,7 +71,7 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, nlist
     The files are memory-mapped and added chunk by chunk, never concatenated; IVF / IVF-PQ quantisers are trained
     on a sample. Build settings (--refine, --k-factor, --pq-m, --nlist) are kept in the index's manifest.json."""
     from ..errors import UsageError
-    from ..io import Output, check_outputs
+    from ..io.outputs import Output, check_outputs
     from ..retrieve import PairIds, PairIndex, ids_path_for, read_vectors
 
     vector_files = [p for path in vectors for p in (path, ids_path_for(path))]
@@ -118,7 +118,7 @@ def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, r
     target_genome (+ target_label target_probability when known). Queries default to every indexed pair."""
     import numpy as np
 
-    from ..io import Output, atomic_output, check_outputs
+    from ..io.outputs import Output, atomic_output, check_outputs
     from ..retrieve import PairIndex, ids_path_for, read_vectors, write_results
 
     check_outputs([index_dir, *queries, *map(ids_path_for, queries)], [Output("-o", output)])
@@ -155,7 +155,7 @@ def evaluate_retrieval(index_dir, device, ks, output, run):
     """The paper's retrieval table over labelled indexed pairs: positive and negative precision@k, balanced
     precision and enrichment over the label rate (each pair queried against other groups)."""
     from ..errors import DataError
-    from ..io import Output, atomic_output, check_outputs
+    from ..io.outputs import Output, atomic_output, check_outputs
     from ..retrieve import PairIndex, retrieval_evaluate, write_retrieval_table
 
     check_outputs([index_dir], [Output("-o", output)])

@@ -53,7 +53,7 @@ Examples:
                    "implies --explain.")
 @bins_option
 @common_options
-def score(input, fasta, mode, genetic_code, circular, selection, model_dir, embeddings, output, threshold, operons_gff,
+def score(input, fasta, read_as, selection, model_dir, embeddings, output, threshold, operons_gff,
           operons_tsv, fused, genome_name, device, offline, explain, reference_dir, bins, run, annotate=None,
           report=None):
     """Probability that each adjacent gene pair of INPUT shares an operon, and the operons they form.
@@ -95,7 +95,7 @@ def score(input, fasta, mode, genetic_code, circular, selection, model_dir, embe
     with ThreadPoolExecutor(1) as pool, stdin_as_file(input) as input:
         model = pool.submit(load)
         try:
-            _score(input, fasta, mode, genetic_code, circular, selection, model, start_loading, embeddings, output,
+            _score(input, fasta, read_as, selection, model, start_loading, embeddings, output,
                    threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=explain,
                    reference=reference, bins=bins, annotate=annotate, report=report,
                    model_name="default" if model_dir is None else Path(model_dir).name)
@@ -107,7 +107,7 @@ def check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, re
                         operons_tsv, fused, extra_outputs=None):
     """Every output checked against the inputs and each other before any work (io.check_outputs)."""
     from ..errors import UsageError
-    from ..io import Output, check_outputs
+    from ..io.outputs import Output, check_outputs
 
     fused_outputs = []
     if fused is not None:
@@ -119,19 +119,27 @@ def check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, re
                    *fused_outputs, *(Output(k, v) for k, v in (extra_outputs or {}).items())])
 
 
-def _score(input, fasta, mode, genetic_code, circular, selection, pending_model, start_loading, embeddings, output,
+def _score(input, fasta, read_as, selection, pending_model, start_loading, embeddings, output,
            threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=False, reference=None,
            bins=None, annotate=None, report=None, model_name="default"):
     from ..embed import Embeddings
     from ..errors import UsageError
-    from ..genome import sniff_format
-    from ..io import atomic_output, read_text
+    from ..io.formats import sniff_format
+    from ..io.files import open_text, peek_lines, read_text
+    from ..io.outputs import atomic_output
     from ..pairs import genome_from_table, read_pairs
-    from ..score import call_operons, genome_spacer_models, header_comments, score_genome, score_pairs, write_fused, \
-        write_operons_gff, write_operons_tsv, write_scores
+    from ..io.gff import write_operons_gff
+    from ..io.tables import write_fused, write_operons_tsv, write_scores
+    from ..score import call_operons, genome_spacer_models, header_comments, score_genome, score_pairs
 
-    text = read_text(input)
-    kind = sniff_format(text, input) if text.strip() else None
+    if annotate is not None:  # written back with the operons: read whole, once
+        text = read_text(input)
+        kind = sniff_format(text, input) if text.strip() else None
+    else:  # the format from a prefix (an input refused here is read on, for a size cap or corruption further on)
+        text = None
+        with open_text(input) as lines:
+            head = "".join(peek_lines(lines)[0])
+            kind = sniff_format(head, input) if head.strip() else None
     if annotate is not None:
         from ..annotate import check_annotate_target
 
@@ -149,8 +157,8 @@ def _score(input, fasta, mode, genetic_code, circular, selection, pending_model,
         scores = score_pairs(model, Embeddings.load(embeddings), pairs, threshold=threshold, fused=fused is not None,
                              spacer_models=genome_spacer_models(model, genome, groups), groups=groups)
     else:
-        genome = load_genome(run, input, fasta, mode, genetic_code, circular, on_gene_calling=start_loading.set,
-                             text=text)  # read once: a large gzipped assembly costs seconds to decompress
+        genome = load_genome(run, input, fasta, read_as, on_gene_calling=start_loading.set,
+                             text=text)
         start_loading.set()
         pairs = selection.select(genome)
         groups = load_bins(bins, genome)

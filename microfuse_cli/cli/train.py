@@ -58,7 +58,7 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
 
     from ..embed import resolve_device
     from ..model import FusionConfig
-    from ..io import Output, check_outputs
+    from ..io.outputs import Output, check_outputs
     from ..baseline import DistanceBaseline
     from ..trained import TrainConfig
     from ..training import train_seeds

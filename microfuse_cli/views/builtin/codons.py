@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ...genome import Gene
+from ...records import Gene
 from .dna import IS_GC, ScaffoldSequences
 
 

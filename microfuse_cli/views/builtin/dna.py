@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import DataError
-from ...genome import Genome
+from ...records import Genome
 
 
 def _code_table() -> np.ndarray:

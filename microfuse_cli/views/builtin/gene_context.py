@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import DataError
-from ...genome import Genome
+from ...records import Genome
 from .background import mean_sd
 from .codons import CODON_GC, codon_counts, cosine_rows
 from .dna import ScaffoldSequences

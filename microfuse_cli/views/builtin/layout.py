@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from ...errors import DataError
-from ...genome import Genome
+from ...records import Genome
 from ...pairs import GenePair
 
 #: The pair-view columns this module computes, in order.

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ...errors import DataError
-from ...genome import Genome
+from ...records import Genome
 from ...pairs import GenePair
 from .codons import cosine_rows
 from .dna import IS_GC, ScaffoldSequences

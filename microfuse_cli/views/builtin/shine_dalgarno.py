@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ...genome import Gene
+from ...records import Gene
 from .background import mean_sd
 from .dna import ScaffoldSequences, encode, rna
 

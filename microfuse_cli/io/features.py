@@ -1,0 +1,141 @@
+"""From an annotated CDS to a Gene, the same for GFF3 and GenBank: its id and aliases, joins across the origin of a
+circular sequence, whole-sequence CDS left out, translation."""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+
+from ..errors import DataError
+from ..records import Scaffold, safe_id
+
+log = logging.getLogger("microfuse")
+_STOP_TRIM = re.compile(r"\*+$")
+
+
+#: A single-segment CDS from 1 to the end of a sequence at least this long is an origin-crossing gene whose
+#: join() was flattened by a format conversion: its true extent is unknown, so it is left out.
+WHOLE_SCAFFOLD_MIN = 30_000
+
+
+def _covers_whole_scaffold(segments: list[tuple[int, int]], scaffold: Scaffold, n_cds: int) -> bool:
+    """A flattened join: one segment 1..length on a long sequence, or on one that holds other CDS too.
+
+    (A gene partial at both ends of a short contig, alone on it, is real and kept.)
+    """
+    return (len(segments) == 1 and tuple(segments[0]) == (1, scaffold.length)
+            and (scaffold.length >= WHOLE_SCAFFOLD_MIN or n_cds > 1))
+
+
+def _warn_skipped(path, skipped: list[str]) -> None:
+    if skipped:
+        log.warning("%s: skipped %d CDS spanning a whole sequence (an origin-crossing gene whose join was lost, "
+                    "e.g. %s)", path, len(skipped), skipped[0])
+
+
+def _unwrap(segments: list[tuple[int, int, int]], scaffold: Scaffold) -> list[tuple[int, int, int]]:
+    """Segments in genome order; those of a join across the origin of a circular sequence (``a..length`` +
+    ``1..b``) continue past its end (``length + 1 .. length + b``), as GFF3 writes such a gene."""
+    segments = sorted(segments)
+    length = scaffold.length
+    if scaffold.circular and len(segments) > 1 and segments[0][0] == 1 and segments[-1][1] == length:
+        gaps = [i for i in range(1, len(segments)) if segments[i][0] > segments[i - 1][1] + length // 2]
+        if gaps:
+            k = gaps[0]
+            return segments[k:] + [(s + length, e + length, phase) for s, e, phase in segments[:k]]
+    return segments
+
+
+def _check_extent(start: int, end: int, scaffold: Scaffold, where: str) -> None:
+    """A gene may run past the end of a sequence only across the origin of a circular one."""
+    if end <= scaffold.length:
+        return
+    if not scaffold.circular:
+        raise DataError(f"{where}: CDS ends at {end}, past the end of {scaffold.id} ({scaffold.length} bp; only a "
+                        "circular sequence (region with Is_circular=true) has genes across its origin)")
+    if end - start + 1 > scaffold.length:
+        raise DataError(f"{where}: CDS {start}..{end} is longer than the circular {scaffold.id} ({scaffold.length} bp)")
+
+
+def circular_slice(sequence: str, start: int, end: int) -> str:
+    """Bases ``start..end`` (1-based, inclusive) of a circular sequence; ``end`` may pass its length."""
+    length = len(sequence)
+    if end <= length:
+        return sequence[start - 1 : end]
+    if start > length:
+        return sequence[start - length - 1 : end - length]
+    return sequence[start - 1 :] + sequence[: end - length]
+
+
+def _code_of(value: str | None, default: int | None) -> int:
+    """A CDS's transl_table, else the user's -g, else 11 (a non-numeric table reads as missing)."""
+    if value is not None and value.isdecimal():
+        return int(value)
+    return default or 11
+
+
+def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, start_codon: bool = True) -> str:
+    """Translate a CDS (given on the + strand) into protein; trailing stops removed, internal stops -> X.
+
+    ``phase`` bases are skipped at the 5' end (GFF3 phase; GenBank /codon_start - 1). ``start_codon``: the first
+    codon is a start codon, read as Met whatever it is (TTG/GTG/CTG); false for a gene cut at its 5' end.
+    """
+    from Bio.Seq import Seq
+
+    seq = Seq(nucleotides)
+    if strand < 0:
+        seq = seq.reverse_complement()
+    seq = seq[phase:]
+    seq = seq[: len(seq) // 3 * 3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            protein = str(seq.translate(table=code))
+        except KeyError:
+            raise DataError(f"unknown genetic code (transl_table) {code}") from None
+    protein = _STOP_TRIM.sub("", protein).replace("*", "X")
+    if start_codon and protein and protein[0] in "LV" and strand != 0:
+        protein = "M" + protein[1:]  # alternative start codons (TTG/GTG/CTG) are read as Met
+    return protein
+
+
+#: Qualifiers (GenBank) or attributes (GFF3) whose values are a gene's other names, in the order figures look
+#: for a gene symbol among them.
+_ALIAS_KEYS = ("locus_tag", "old_locus_tag", "Name", "gene", "ID", "protein_id")
+#: Every key ``gene_names`` reads.
+NAME_KEYS = _ALIAS_KEYS + ("gene_synonym",)
+
+
+def gene_names(sources, fallback: str) -> tuple[str, tuple[str, ...]]:
+    """A CDS's id and aliases, one rule for GFF3 and GenBank.
+
+    ``sources``: the CDS's qualifiers, then its parent gene's (GFF3), each a mapping of key -> list of values.
+    The id is the first locus_tag, else the gene's ID (then the CDS's), else the protein_id, else ``fallback``
+    (``<seqid>_<start>_<end>``); aliases are every name of ``_ALIAS_KEYS`` and gene_synonym, and an ID with
+    RefSeq's ``gene-`` prefix also without it.
+    """
+    raw = _first(sources, "locus_tag") or _first(sources[::-1], "ID") or _first(sources, "protein_id") or fallback
+    ident = safe_id(raw)
+    aliases = [ident]
+    for source in sources:
+        for key in _ALIAS_KEYS:
+            for value in source.get(key, ()):
+                aliases += value.split(",")
+        for value in source.get("gene_synonym", ()):
+            aliases += _SYNONYMS.split(value)
+    for source in sources:
+        aliases += [value[5:] for value in source.get("ID", ()) if value.startswith("gene-")]
+    return ident, tuple(dict.fromkeys(a for a in aliases if a))
+
+
+_SYNONYMS = re.compile(r"[;,]\s*")
+
+
+def _first(sources, key: str) -> str | None:
+    """The first non-empty value of ``key`` in ``sources``."""
+    for source in sources:
+        values = source.get(key)
+        if values and values[0]:
+            return values[0]
+    return None

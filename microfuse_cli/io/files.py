@@ -1,0 +1,253 @@
+"""Reading inputs: transparent decompression (gzip, bzip2, xz), ``-`` for stdin, and caps on size and line length
+so a decompression bomb or a corrupt single-line file is refused, never held whole."""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import gzip
+import io
+import itertools
+import lzma
+import os
+import sys
+from typing import IO, Iterable, Iterator, Union
+
+from ..errors import DataError, MicrofuseError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+_MAGIC = {
+    b"\x1f\x8b": gzip.open,
+    b"BZh": bz2.open,
+    b"\xfd7zXZ\x00": lzma.open,
+}
+
+#: Largest decompressed input accepted, in bytes: caps a decompression bomb (override with MICROFUSE_MAX_INPUT).
+MAX_INPUT_BYTES = int(os.environ.get("MICROFUSE_MAX_INPUT", str(8 * 1024**3)))
+#: Longest line accepted, in bytes (at least _CHUNK is always read): a 1 GB FASTA header is refused after reading
+#: this much, not held in several copies. A whole bacterial chromosome on one line is ~15 MB (MICROFUSE_MAX_LINE).
+MAX_LINE_BYTES = int(os.environ.get("MICROFUSE_MAX_LINE", str(64 * 1024**2)))
+_CHUNK = 1 << 24
+
+
+def is_stdio(path: PathLike | None) -> bool:
+    return path is None or str(path) == "-"
+
+
+def _sniff(head: bytes):
+    for magic, opener in _MAGIC.items():
+        if head.startswith(magic):
+            return opener
+    return None
+
+
+def read_bytes(path: PathLike) -> bytes:
+    """Read a whole (possibly compressed) file or stdin, decompressed.
+
+    Read in chunks and refused as soon as it passes MAX_INPUT_BYTES or holds a line longer than MAX_LINE_BYTES,
+    so a decompression bomb or a corrupt single-line file is never held whole in memory.
+    """
+    with _opened(path) as raw:
+        return b"".join(_capped_chunks(raw, "stdin" if is_stdio(path) else path, _CHUNK))
+
+
+@contextlib.contextmanager
+def _opened(path: PathLike) -> Iterator[IO[bytes]]:
+    """The raw bytes of ``path`` (stdin for ``-``), with one-line errors for what cannot be opened."""
+    if is_stdio(path):
+        yield sys.stdin.buffer
+        return
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise DataError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a directory, expected a file") from None
+    except PermissionError:
+        raise DataError(f"cannot read {path}: permission denied") from None
+    with handle:
+        yield handle
+
+
+class _Prepend:
+    """A read-only stream giving ``head`` back before the rest of ``stream`` (stdin cannot seek back)."""
+
+    def __init__(self, head: bytes, stream):
+        self.head, self.stream = head, stream
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.head:
+            return self.stream.read(size)
+        if size is None or size < 0:
+            out, self.head = self.head + self.stream.read(), b""
+        else:
+            out, self.head = self.head[:size], self.head[size:]
+        return out
+
+
+#: Compressions recognised but not read: named in the error instead of "binary file".
+_UNSUPPORTED_MAGIC = {b"\x28\xb5\x2f\xfd": ("zstd", "zstd -d"), b"\x04\x22\x4d\x18": ("lz4", "lz4 -d")}
+
+
+def _capped_chunks(raw, path, size: int) -> Iterator[bytes]:
+    """The decompressed bytes of ``raw`` in chunks of ``size``, refused (DataError) past MAX_INPUT_BYTES in all or
+    MAX_LINE_BYTES on one line, or when the compressed data is corrupt."""
+    head = raw.read(6)
+    for magic, (name, command) in _UNSUPPORTED_MAGIC.items():
+        if head.startswith(magic):
+            raise DataError(f"{path}: {name}-compressed; decompress it first ({command}) or use gzip, bzip2 or xz")
+    opener = _sniff(head)
+    stream = _Prepend(head, raw)
+    total, line = 0, 0
+    try:
+        with opener(stream) if opener is not None else contextlib.nullcontext(stream) as handle:
+            while chunk := handle.read(size):
+                total += len(chunk)
+                if total > MAX_INPUT_BYTES:
+                    raise DataError(f"{path}: more than {MAX_INPUT_BYTES} bytes (decompressed); refusing "
+                                    "(MICROFUSE_MAX_INPUT)")
+                first = chunk.find(b"\n")  # a line inside one chunk is shorter than a chunk: track the running one
+                if first < 0:
+                    line += len(chunk)
+                elif line + first > MAX_LINE_BYTES:
+                    line += first
+                else:
+                    line = len(chunk) - chunk.rfind(b"\n") - 1
+                if line > MAX_LINE_BYTES:
+                    raise DataError(f"{path}: a line longer than {MAX_LINE_BYTES} bytes (corrupt, or not a text "
+                                    "file?); refusing (MICROFUSE_MAX_LINE)")
+                yield chunk
+    except (OSError, EOFError, lzma.LZMAError) as exc:
+        if opener is None:
+            raise
+        raise DataError(f"{path}: corrupt or truncated compressed file ({exc})") from None
+
+
+def read_text(path: PathLike) -> str:
+    """Read a text file (compressed or not, ``-`` = stdin); refuses binary data and normalises line endings."""
+    data = read_bytes(path)
+    if b"\x00" in data[:_BINARY_PROBE]:
+        raise DataError(f"{path}: looks like a binary file, not text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("latin-1")
+        except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes everything
+            raise DataError(f"{path}: not a text file") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+#: A NUL in this many first bytes makes an input binary, not text.
+_BINARY_PROBE = 65536
+#: Bytes decompressed at a time when an input is read line by line.
+_STREAM_CHUNK = 1 << 20
+
+
+@contextlib.contextmanager
+def open_text(path: PathLike) -> Iterator[Iterator[str]]:
+    """The lines of a text input (compressed or not, ``-`` = stdin), read as they are consumed.
+
+    The same input as ``read_text`` gives, line by line and never whole: the same caps, LF line ends, no
+    byte-order mark; a line that is not UTF-8 is read as latin-1, and so is every line after it. The errors come in
+    the order a whole read gave them: when the reader refuses the input, the rest is read first, so a size cap or a
+    corrupt compression further on is what is reported (then a binary file, then the reader's own error).
+    """
+    with _opened(path) as raw:
+        chunks = _text_chunks(_capped_chunks(raw, "stdin" if is_stdio(path) else path, _STREAM_CHUNK), path)
+        text = io.TextIOWrapper(io.BufferedReader(_ChunkReader(chunks), _STREAM_CHUNK), encoding="utf-8",
+                                errors="surrogateescape", newline=None)
+        lines = _decoded(text)
+        try:
+            yield lines
+        except MicrofuseError:
+            for _ in lines:
+                pass
+            raise
+
+
+def _text_chunks(chunks: Iterator[bytes], path) -> Iterator[bytes]:
+    """``chunks``, refused as binary when a NUL comes in their first _BINARY_PROBE bytes."""
+    seen = 0
+    for chunk in chunks:
+        if seen < _BINARY_PROBE and b"\x00" in chunk[: _BINARY_PROBE - seen]:
+            for _ in chunks:  # a size cap or corrupt compression further on is reported first
+                pass
+            raise DataError(f"{path}: looks like a binary file, not text")
+        seen += len(chunk)
+        yield chunk
+
+
+def _decoded(text) -> Iterator[str]:
+    """Lines of a UTF-8 text stream read with surrogateescape: from the first line that is not UTF-8 on, latin-1."""
+    latin, first = False, True
+    for line in text:
+        if not line.isascii():
+            if not latin:
+                try:
+                    line.encode("utf-8")
+                except UnicodeEncodeError:
+                    latin = True
+            if latin:
+                line = line.encode("utf-8", "surrogateescape").decode("latin-1")
+            if first and line.startswith("\ufeff"):
+                line = line[1:]
+        first = False
+        yield line
+
+
+class _ChunkReader(io.RawIOBase):
+    """A readable raw stream over an iterator of byte chunks (so io.TextIOWrapper can decode and split them)."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks, self._view, self._pos = chunks, memoryview(b""), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self._pos >= len(self._view):
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._view, self._pos = memoryview(chunk), 0
+        n = min(len(buffer), len(self._view) - self._pos)
+        buffer[:n] = self._view[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+
+def text_lines(path: PathLike, text: str | Iterable[str] | None) -> contextlib.AbstractContextManager:
+    """The lines of an input: of ``text`` when the caller has read it already (a string, or its lines), else read
+    from ``path`` as they are consumed (``open_text``)."""
+    if text is None:
+        return open_text(path)
+    return contextlib.nullcontext(iter(io.StringIO(text)) if isinstance(text, str) else iter(text))
+
+
+def peek_lines(lines: Iterator[str], count: int = 50) -> tuple[list[str], Iterator[str]]:
+    """The first ``count`` lines (more while they are all blank) and an iterator over all of them again: a format
+    is told from a prefix, since stdin can be read once."""
+    head: list[str] = []
+    for line in lines:
+        head.append(line)
+        if len(head) >= count and any(h.strip() for h in head):
+            break
+    return head, itertools.chain(head, lines)
+
+
+def sha256_file(path: PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (manifests record it; loaders verify it)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+

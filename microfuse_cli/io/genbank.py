@@ -1,0 +1,115 @@
+"""GenBank/GBFF: genomes read with Biopython, CDS features with their /translation (or translated)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from ..errors import DataError
+from ..records import Gene, Genome, Scaffold
+from .fasta import _NUCLEOTIDES, _not_dna
+from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, gene_names, translate
+from .files import PathLike, text_lines
+
+
+def read_genbank(path: PathLike, text: str | Iterable[str] | None = None, genetic_code: int | None = None) -> Genome:
+    """Read GenBank/GBFF records; CDS features with their /translation (or translated from the sequence).
+
+    ``genetic_code`` translates CDS without a /transl_table (default 11). ``text``: the file's contents (or its
+    lines) when the caller has read them already.
+    """
+    with text_lines(path, text) as lines:
+        return _read_genbank(_LineHandle(lines), path, genetic_code)
+
+
+class _LineHandle:
+    """The text handle Biopython's parser reads line by line, over an iterator of lines."""
+
+    def __init__(self, lines: Iterator[str]):
+        self._lines = lines
+
+    def readline(self) -> str:
+        return next(self._lines, "")
+
+    def read(self, size: int = -1) -> str:
+        return "" if size == 0 else "".join(self._lines)
+
+    def __iter__(self) -> Iterator[str]:
+        return self._lines
+
+
+def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None) -> Genome:
+    from Bio import SeqIO
+
+    scaffolds: dict[str, Scaffold] = {}
+    genes: list[Gene] = []
+    seen_ids: set[str] = set()
+    skipped: list[str] = []
+    try:
+        records = list(SeqIO.parse(handle, "genbank"))
+    except DataError:  # the input's own limits (size, line length, corrupt compression)
+        raise
+    except Exception as exc:  # Biopython raises ValueError and friends for malformed records
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:80]  # some carry no message
+        raise DataError(f"{path}: malformed GenBank file ({reason})") from None
+    if not records:
+        raise DataError(f"{path}: no GenBank records")
+    for record in records:
+        try:
+            sequence = str(record.seq).upper()
+        except Exception:  # undefined sequence (CONTIG-only records)
+            sequence = None
+        if record.id in scaffolds:
+            raise DataError(f"{path}: duplicate sequence id {record.id!r}")
+        bad = set(sequence or "") - _NUCLEOTIDES
+        if bad:
+            raise DataError(f"{path}: record {record.id!r} {_not_dna(bad)}")
+        topology = record.annotations.get("topology", "linear")
+        scaffold = Scaffold(record.id, len(record.seq), sequence or None, topology == "circular")
+        scaffolds[record.id] = scaffold
+        features = [f for f in record.features if f.type == "CDS" and "pseudo" not in f.qualifiers
+                    and "pseudogene" not in f.qualifiers]
+        for feature in features:
+            if feature.location is None:
+                raise DataError(f"{path}: record {record.id!r}: a CDS with an unreadable location")
+            segments = [(int(p.start) + 1, int(p.end), 0) for p in feature.location.parts]
+            if _covers_whole_scaffold([s[:2] for s in segments], scaffold, len(features)):
+                skipped.append((feature.qualifiers.get("locus_tag") or [f"{record.id}:1-{scaffold.length}"])[0])
+                continue
+            gene = _gene_from_feature(feature, record, scaffold, path, genetic_code)
+            if gene.id in seen_ids:
+                raise DataError(f"{path}: duplicate gene id {gene.id!r}")
+            seen_ids.add(gene.id)
+            genes.append(gene)
+    _warn_skipped(path, skipped)
+    if not genes:
+        raise DataError(f"{path}: no protein-coding (CDS) features found")
+    genome = Genome(Path(str(path)).name, scaffolds, genes, "annotation")
+    genome.sort_genes()
+    return genome
+
+
+def _gene_from_feature(feature, record, scaffold: Scaffold, path, default_code) -> Gene:
+    """One GenBank CDS feature as a Gene; a join across the origin continues past the sequence's end."""
+    q = feature.qualifiers
+    loc = feature.location
+    segments = _unwrap([(int(p.start) + 1, int(p.end), 0) for p in loc.parts], scaffold)
+    start, end = segments[0][0], max(e for _, e, _ in segments)
+    if scaffold.sequence:
+        _check_extent(start, end, scaffold, f"{path}: record {record.id!r}")
+    strand = -1 if loc.strand == -1 else 1
+    table = q.get("transl_table", [None])[0]
+    if table is not None and not table.isdecimal():
+        raise DataError(f"{path}: record {record.id!r}: transl_table {table[:20]!r} is not a number")
+    code = _code_of(table, default_code)
+    codon_start = q.get("codon_start", ["1"])[0]
+    phase = int(codon_start) - 1 if codon_start in ("1", "2", "3") else 0
+    partial = phase > 0 or "<" in str(loc) or ">" in str(loc)
+    ident, aliases = gene_names([q], f"{record.id}_{start}_{end}")
+    if "translation" in q:
+        protein = q["translation"][0].replace("*", "X")
+    elif scaffold.sequence:
+        protein = translate(str(feature.extract(record.seq)), 1, code, phase, start_codon=not partial)
+    else:
+        protein = ""
+    return Gene(ident, record.id, start, end, strand, protein, aliases, code, partial)

@@ -1,0 +1,212 @@
+"""GFF3: genomes read from RefSeq, Prokka/Bakta (with ``##FASTA``) and Prodigal GFF3, and the operon GFF3 written."""
+
+from __future__ import annotations
+
+import itertools
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterable, Iterator, Sequence
+
+from .. import __version__
+from ..errors import DataError
+from ..records import Gene, Genome, Scaffold
+from .fasta import read_fasta_scaffolds
+from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, \
+    circular_slice, gene_names, translate
+from .files import PathLike, text_lines
+
+
+def _parse_attributes(column: str, path, number) -> dict[str, str]:
+    attributes = {}
+    for item in column.strip().strip(";").split(";"):
+        if not item.strip():
+            continue
+        if "=" not in item:
+            raise DataError(f"{path}: line {number}: malformed attribute {item.strip()[:40]!r}")
+        key, value = item.split("=", 1)
+        attributes[key.strip()] = urllib.parse.unquote(value)
+    return attributes
+
+
+@dataclass
+class _CdsParts:
+    seqid: str
+    strand: int
+    segments: list[tuple[int, int, int]]  # (start, end, phase) as written
+    attributes: dict[str, str]
+    line: int
+
+
+def read_gff(path: PathLike, fasta: PathLike | None = None, text: str | Iterable[str] | None = None,
+             genetic_code: int | None = None) -> Genome:
+    """Read a GFF3 (RefSeq, Prokka/Bakta with ``##FASTA``, Prodigal) into a Genome of its CDS genes, line by line.
+
+    ``genetic_code`` translates CDS without a ``transl_table`` attribute (default 11). ``text``: the file's
+    contents (or its lines) when the caller has read them already.
+    """
+    with text_lines(path, text) as lines:
+        return _read_gff(lines, path, fasta, genetic_code)
+
+
+def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, genetic_code: int | None) -> Genome:
+    regions: dict[str, int] = {}
+    circular: set[str] = set()
+    genes_meta: dict[str, dict[str, str]] = {}
+    cds: dict[str, _CdsParts] = {}
+    order: list[str] = []
+    n_features = 0
+    for number, line in enumerate(lines, start=1):
+        if line == "##FASTA\n" and number > 1:  # the rest of ``lines`` is FASTA
+            break
+        line = line[:-1] if line.endswith("\n") else line
+        if not line or line.startswith("#"):
+            if line.startswith("##sequence-region"):
+                parts = line.split()
+                if len(parts) == 4 and parts[3].isdigit():
+                    regions[parts[1]] = int(parts[3])
+            continue
+        cols = line.split("\t")
+        if len(cols) != 9:
+            raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)}")
+        seqid, _, ftype, start, end, _, strand, phase, attrs = cols
+        try:
+            start_i, end_i = int(start), int(end)
+        except ValueError:
+            raise DataError(f"{path}: line {number}: start/end are not integers ({start!r}, {end!r})") from None
+        if start_i < 1 or end_i < start_i:
+            raise DataError(f"{path}: line {number}: invalid coordinates {start}..{end}")
+        n_features += 1
+        attributes = _parse_attributes(attrs, path, number)
+        if ftype == "region" and attributes.get("Is_circular", "").lower() == "true":
+            circular.add(seqid)
+        if ftype in ("region", "source") and start_i == 1:
+            regions.setdefault(seqid, end_i)
+        if ftype == "gene" and "ID" in attributes:
+            genes_meta[attributes["ID"]] = attributes
+        if ftype != "CDS":
+            continue
+        if attributes.get("pseudo", "").lower() == "true" or "pseudogene" in attributes:
+            continue
+        if strand not in ("+", "-"):
+            raise DataError(f"{path}: line {number}: CDS without strand ({strand!r})")
+        segment = (start_i, end_i, int(phase) if phase in ("0", "1", "2") else 0)
+        key = attributes.get("ID") or f"{seqid}:{start}-{end}:{strand}"
+        if key in cds:
+            part = cds[key]
+            if part.seqid != seqid:
+                raise DataError(f"{path}: line {number}: CDS ID {key!r} is used on two sequences ({part.seqid} and "
+                                f"{seqid}); CDS IDs must be unique")
+            part.segments.append(segment)
+        else:
+            cds[key] = _CdsParts(seqid, 1 if strand == "+" else -1, [segment], attributes, number)
+            order.append(key)
+    if not cds:
+        if n_features == 0:
+            raise DataError(f"{path}: no GFF3 features found")
+        raise DataError(f"{path}: no protein-coding (CDS) features found")
+
+    first_sequence = next((line for line in lines if line.strip()), None)
+    if first_sequence is not None:
+        scaffolds = read_fasta_scaffolds(f"{path} (##FASTA)", itertools.chain([first_sequence], lines))
+    elif fasta is not None:
+        scaffolds = read_fasta_scaffolds(fasta)
+    else:
+        extent: dict[str, int] = {}  # one pass: a max per sequence id over all CDS was quadratic
+        for k in order:
+            extent[cds[k].seqid] = max(extent.get(cds[k].seqid, 0), max(e for _, e, _ in cds[k].segments))
+        scaffolds = {sid: Scaffold(sid, regions.get(sid) or end, None, sid in circular) for sid, end in extent.items()}
+    scaffolds = {
+        sid: Scaffold(s.id, s.length, s.sequence, s.circular or sid in circular) for sid, s in scaffolds.items()
+    }
+    missing = sorted({cds[k].seqid for k in order} - set(scaffolds))
+    if missing:
+        raise DataError(
+            f"{path}: sequence id(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
+            "not found in the FASTA sequences"
+        )
+    per_scaffold: dict[str, int] = {}
+    for key in order:
+        per_scaffold[cds[key].seqid] = per_scaffold.get(cds[key].seqid, 0) + 1
+    genes: dict[str, tuple[Gene, str]] = {}
+    skipped = []
+    for key in order:
+        part = cds[key]
+        scaffold = scaffolds[part.seqid]
+        parent_id = part.attributes.get("Parent", "")
+        if _covers_whole_scaffold([s[:2] for s in part.segments], scaffold, per_scaffold[part.seqid]):
+            skipped.append(part.attributes.get("locus_tag") or key)
+            continue
+        gene = _gene_from_cds(part, genes_meta.get(parent_id, {}), scaffold, path, genetic_code)
+        if gene.id in genes:
+            previous, previous_parent = genes[gene.id]
+            if not parent_id or parent_id != previous_parent:
+                raise DataError(f"{path}: line {part.line}: duplicate gene id {gene.id!r}")
+            if gene.length <= previous.length:  # an isoform (alternative start) of one gene: keep the longest
+                continue
+        genes[gene.id] = (gene, parent_id)
+    _warn_skipped(path, skipped)
+    genome = Genome(Path(str(path)).name, scaffolds, [g for g, _ in genes.values()], "annotation")
+    genome.sort_genes()
+    return genome
+
+
+def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, path, default_code) -> Gene:
+    attrs = part.attributes
+    segments = _unwrap(part.segments, scaffold)
+    start, end = segments[0][0], max(e for _, e, _ in segments)
+    _check_extent(start, end, scaffold, f"{path}: line {part.line}")
+    ident, aliases = gene_names([{k: [s[k]] for k in NAME_KEYS if k in s} for s in (attrs, parent)],
+                                f"{part.seqid}_{start}_{end}")
+    code = _code_of(attrs.get("transl_table"), default_code)
+    phase = segments[0][2] if part.strand > 0 else segments[-1][2]  # the phase of the 5'-most segment
+    partial = (attrs.get("partial", "").lower() == "true" or "partial" in attrs.get("Note", "")
+               or "start_range" in attrs or "end_range" in attrs or phase > 0)
+    protein = ""
+    if scaffold.sequence is not None:
+        nucleotides = "".join(circular_slice(scaffold.sequence, s, e) for s, e, _ in segments)
+        protein = translate(nucleotides, part.strand, code, phase, start_codon=phase == 0 and not partial)
+    return Gene(ident, part.seqid, start, end, part.strand, protein, aliases, code, partial)
+
+
+# ------------------------------------------------------------------------------------------------ operon GFF3
+
+#: The feature type and Sequence Ontology term of a predicted operon.
+OPERON = ("operon", "SO:0000178")
+
+
+def escape(value: str) -> str:
+    """GFF3 column 9 escaping: ; = & , % and control characters are percent-encoded."""
+    return urllib.parse.quote(value, safe=" :^*$@!+_?-|./()[]{}'\"~#<>")
+
+
+def write_operons_gff(handle: IO[str], genome: Genome, operons: Sequence, *, source: str = "microfuse",
+                      comments: Sequence[str] = ()) -> int:
+    """GFF3 with ##sequence-region per scaffold and one SO:0000178 operon feature per predicted operon (``comments``
+    as ``#`` lines after the pragmas)."""
+    handle.write("##gff-version 3\n")
+    handle.write("##feature-ontology https://raw.githubusercontent.com/The-Sequence-Ontology/SO-Ontologies/"
+                 "v3.1/so.obo\n")
+    handle.write(f"#!microfuse {__version__}\n")
+    for line in comments:
+        handle.write(f"# {line}\n")
+    for scaffold in genome.scaffolds.values():
+        handle.write(f"##sequence-region {escape(scaffold.id)} 1 {scaffold.length}\n")
+    # an operon across the origin ends past the sequence's length, which GFF3 allows on an Is_circular region
+    for sid in dict.fromkeys(op.scaffold for op in operons if op.wraps):
+        handle.write(f"{escape(sid)}\t{source}\tregion\t1\t{genome.scaffolds[sid].length}\t.\t+\t.\t"
+                     f"ID={escape(sid)};Is_circular=true\n")
+    n = 0
+    for op in operons:
+        attributes = [
+            ("ID", op.id), ("Name", op.id), ("genes", ",".join(escape(g) for g in op.genes)),
+            ("n_genes", str(len(op.genes))), ("mean_probability", f"{op.mean_probability:.4f}"),
+            ("min_probability", f"{op.min_probability:.4f}"),
+            ("Ontology_term", OPERON[1]),
+        ]
+        column9 = ";".join(f"{k}={v if k == 'genes' else escape(v)}" for k, v in attributes)
+        end = op.end
+        handle.write(f"{escape(op.scaffold)}\t{source}\t{OPERON[0]}\t{op.start}\t{end}\t{op.mean_probability:.4f}\t"
+                     f"{'+' if op.strand > 0 else '-'}\t.\t{column9}\n")
+        n += 1
+    return n

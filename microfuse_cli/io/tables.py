@@ -1,0 +1,268 @@
+"""The tables microfuse reads and writes besides genomes: pair lists, known-operon tables, the pairs TSV, the
+scores TSV, the operon table and the ``--fused`` vectors with their ids.
+
+The objects written are those of pairs.py and score.py (``GenePair``, ``Scores``, ``Operon``), used through their
+attributes: this module sits below them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Iterable, Sequence
+
+from ..errors import DataError, UsageError
+from ..records import Gene
+from .files import PathLike, read_text
+from .outputs import atomic_output
+from .tsv import read_tsv, write_tsv
+
+if TYPE_CHECKING:
+    import numpy as np
+
+PAIR_COLUMNS = [
+    "pair_id", "scaffold", "gene_a", "gene_b", "start_a", "end_a", "strand_a", "start_b", "end_b", "strand_b",
+    "distance", "same_strand",
+]
+EXTRA_COLUMNS = ["length_a", "length_b", "directon", "genes_between"]
+
+ROUTER_COLUMNS = ["w_protein", "w_context", "w_agreement", "w_conflict"]
+
+_HEADER = re.compile(r"^(name|gene|id|locus(_?tag)?|query|source)[ _]?(1|a)?$", re.IGNORECASE)
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+
+
+def read_pair_list(path: PathLike) -> list[tuple[str, str, int | None]]:
+    """Read a CSV or TSV of gene pairs (``name_1,name_2[,label]``); a header line is recognised and skipped."""
+    text = read_text(path)
+    if not text.strip():
+        raise DataError(f"{path}: empty pair list")
+    first = text.split("\n", 1)[0]
+    delimiter = "\t" if "\t" in first else ","
+    rows = []
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    for number in itertools.count(1):
+        try:
+            fields = next(reader, None)
+        except csv.Error as exc:  # a field over csv's size limit, an unterminated quote ...
+            raise DataError(f"{path}: line {number}: not a CSV/TSV pair list ({exc})") from None
+        if fields is None:
+            break
+        fields = [f.strip() for f in fields]
+        if not fields or not any(fields) or fields[0].startswith("#"):
+            continue
+        if not rows and _HEADER.match(fields[0]):
+            continue
+        if len(fields) < 2:
+            raise DataError(f"{path}: line {number}: expected two gene ids, found {len(fields)} field(s)")
+        label = None
+        if len(fields) >= 3 and fields[2] != "":
+            value = fields[2].lower()
+            if value in ("1", "true", "yes", "t"):
+                label = 1
+            elif value in ("0", "false", "no", "f"):
+                label = 0
+            elif number == 1:
+                continue  # header
+            else:
+                raise DataError(f"{path}: line {number}: label {fields[2]!r} is not 0/1")
+        rows.append((fields[0], fields[1], label))
+    if not rows:
+        raise DataError(f"{path}: no pairs")
+    return rows
+
+
+def read_operon_table(path: PathLike) -> list[list[str]]:
+    """Known operons/transcription units as lists of gene names.
+
+    Accepts the ODB known-operon table (column ``op``), RegulonDB OperonSet/TUSet (gene names in the
+    column after the operon/TU name) and a plain ``operon_id<TAB>gene,gene,...`` table.
+    """
+    text = read_text(path)
+    lines = [line for line in text.split("\n") if line.strip() and not line.startswith("#")]
+    if not lines:
+        raise DataError(f"{path}: empty operon table")
+    header = lines[0].split("\t")
+    units: list[list[str]] = []
+    if "op" in header:  # ODB
+        column = header.index("op")
+        for line in lines[1:]:
+            fields = line.split("\t")
+            if len(fields) > column and fields[column].strip():
+                units.append([g.strip() for g in fields[column].split(",") if g.strip()])
+    elif len(header) >= 7 and header[3] in ("forward", "reverse"):  # RegulonDB OperonSet
+        for line in lines:
+            fields = line.split("\t")
+            if len(fields) > 5:
+                units.append([g.strip() for g in fields[5].split(",") if g.strip()])
+    elif len(header) >= 4 and header[0].startswith("ECK"):  # RegulonDB TUSet
+        for line in lines:
+            fields = line.split("\t")
+            if len(fields) > 3:
+                units.append([g.strip() for g in fields[3].split(",") if g.strip()])
+    elif len(header) == 2:
+        start = 1 if "," not in header[1] and not header[1].strip() else 0
+        for line in lines[start:]:
+            fields = line.split("\t")
+            if len(fields) != 2:
+                raise DataError(f"{path}: expected operon_id<TAB>gene,gene,... lines")
+            units.append([g.strip() for g in fields[1].split(",") if g.strip()])
+        if units and len(units[0]) == 1 and units[0][0].lower() in ("genes", "members"):
+            units = units[1:]
+    else:
+        raise DataError(f"{path}: unrecognised operon table (expected ODB, RegulonDB or operon_id<TAB>genes)")
+    if not units:
+        raise DataError(f"{path}: no operons found")
+    return units
+
+
+# ------------------------------------------------------------------------------------------------ pairs TSV
+
+
+def _strand(strand: int) -> str:
+    return "+" if strand > 0 else "-"
+
+
+def pair_row(pair) -> list:
+    """The pairs columns of one pair (a ``pairs.GenePair``)."""
+    a, b = pair.gene_a, pair.gene_b
+    return [
+        pair.pair_id, pair.scaffold, a.id, b.id, a.start, a.end, _strand(a.strand), b.start, b.end,
+        _strand(b.strand), pair.distance, int(pair.same_strand), a.length, b.length, pair.directon,
+        pair.genes_between,
+    ]
+
+
+def pair_header(pairs: Sequence) -> list[str]:
+    header = PAIR_COLUMNS + EXTRA_COLUMNS
+    if any(p.label is not None for p in pairs):
+        header = header + ["label"]
+    if any(p.split is not None for p in pairs):
+        header = header + ["split"]
+    return header
+
+
+def pair_rows(pairs: Sequence, header: list[str]) -> Iterable[list]:
+    with_label, with_split = "label" in header, "split" in header
+    for p in pairs:
+        row = pair_row(p)
+        if with_label:
+            row.append("" if p.label is None else p.label)
+        if with_split:
+            row.append(p.split or "")
+        yield row
+
+
+def write_pairs(handle, pairs: Sequence) -> int:
+    header = pair_header(pairs)
+    return write_tsv(handle, header, pair_rows(pairs, header))
+
+
+def read_pair_table(path: PathLike) -> tuple[list[tuple], dict[str, list[str]]]:
+    """Read a pairs TSV written by ``microfuse pairs``: one ``pairs.GenePair`` field tuple per row (genes carry
+    coordinates, no protein), and the extra columns as strings."""
+    header, rows = read_tsv(path, required=PAIR_COLUMNS)
+    col = {name: i for i, name in enumerate(header)}
+    pairs = []
+    seen = set()
+    for number, r in enumerate(rows, start=2):
+        try:
+            a = Gene(r[col["gene_a"]], r[col["scaffold"]], int(r[col["start_a"]]), int(r[col["end_a"]]),
+                     1 if r[col["strand_a"]] == "+" else -1)
+            b = Gene(r[col["gene_b"]], r[col["scaffold"]], int(r[col["start_b"]]), int(r[col["end_b"]]),
+                     1 if r[col["strand_b"]] == "+" else -1)
+            distance = int(r[col["distance"]])
+            label = r[col["label"]] if "label" in col else ""
+            label_value = None if label == "" else int(label)
+            if label_value not in (None, 0, 1):
+                raise ValueError(label)
+            for gene, strand in ((a, r[col["strand_a"]]), (b, r[col["strand_b"]])):
+                if strand not in ("+", "-") or not 1 <= gene.start <= gene.end:
+                    raise ValueError(f"gene {gene.id!r} at {gene.start}..{gene.end} strand {strand!r}")
+            directon = int(r[col["directon"]]) if "directon" in col else 0
+            between = int(r[col["genes_between"]]) if "genes_between" in col else 0
+        except ValueError as exc:
+            raise DataError(f"{path}: line {number}: bad value ({exc})") from None
+        pair_id = f"{a.id}|{b.id}"
+        if pair_id in seen:
+            raise DataError(f"{path}: line {number}: duplicate pair {pair_id}")
+        seen.add(pair_id)
+        pairs.append((r[col["scaffold"]], a, b, distance, directon, between, label_value,
+                      (r[col["split"]] or None) if "split" in col else None))
+    known = set(PAIR_COLUMNS + EXTRA_COLUMNS + ["label", "split"])
+    extra = {name: [r[i] for r in rows] for name, i in col.items() if name not in known}
+    if not pairs:
+        raise DataError(f"{path}: no pairs")
+    return pairs, extra
+
+
+# ------------------------------------------------------------------------------------------------ scores
+
+
+def write_scores(handle: IO[str], scores, extra: dict[str, np.ndarray] | None = None,
+                 comments: Sequence[str] = ()) -> int:
+    """``#`` ``comments``, then the pairs columns, probability, operon_pair and the four router weights (then
+    ``extra`` columns)."""
+    extra = extra or {}
+    for line in comments:
+        handle.write(f"#{line}\n")
+    header = pair_header(scores.pairs) + ["probability", "operon_pair"] + ROUTER_COLUMNS + list(extra)
+    # formatted column by column from Python floats: numpy scalars format several times slower, row by row
+    probability = [f"{p:.6f}" for p in scores.probability.tolist()]
+    # opposite strands are never one operon, whatever the model's probability
+    calls = [call if pair.same_strand else 0 for call, pair in zip(scores.calls.tolist(), scores.pairs)]
+    if scores.router_weights is None:
+        weights = [[None] * 4] * len(scores.pairs)
+    else:
+        weights = [[None if w != w else f"{w:.4f}" for w in row] for row in scores.router_weights.tolist()]
+    extras = [[_number(v) for v in column] for column in extra.values()]
+
+    def rows():
+        for i, row in enumerate(pair_rows(scores.pairs, header)):
+            yield row + [probability[i], calls[i]] + weights[i] + [column[i] for column in extras]
+
+    return write_tsv(handle, header, rows())
+
+
+def _number(value) -> str:
+    """An --explain cell: integers as such, floats with 4 decimals."""
+    import numpy as np  # only here: `microfuse pairs` writes tables without importing numpy
+
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return "" if np.isnan(value) else f"{float(value):.4f}"
+
+
+def write_fused(path: PathLike, scores, genome_name: str) -> None:
+    """Fused vectors h as FILE.npy and their ids as FILE.ids.tsv (pair_id scaffold genome label probability)."""
+    if scores.fused is None:
+        raise DataError("this model gives no fused vectors (a baseline?)")
+    path = Path(path)
+    if path.suffix != ".npy":
+        raise UsageError(f"--fused takes a .npy path, not {path}")
+    ids_path = path.with_suffix(".ids.tsv")
+    import numpy as np
+
+    with atomic_output(path, "wb") as handle:
+        np.save(handle, np.ascontiguousarray(scores.fused, dtype=np.float32), allow_pickle=False)
+    with atomic_output(ids_path) as handle:
+        handle.write("pair_id\tscaffold\tgenome\tlabel\tprobability\n")
+        for pair, prob in zip(scores.pairs, scores.probability):
+            label = "" if pair.label is None else str(pair.label)
+            handle.write(f"{pair.pair_id}\t{pair.scaffold}\t{genome_name}\t{label}\t{prob:.6f}\n")
+
+
+# ------------------------------------------------------------------------------------------------ operons
+
+
+def write_operons_tsv(handle: IO[str], operons: Sequence) -> int:
+    handle.write("operon_id\tscaffold\tstart\tend\tstrand\tn_genes\tgenes\tmean_probability\tmin_probability\n")
+    for op in operons:
+        handle.write(f"{op.id}\t{op.scaffold}\t{op.start}\t{op.end}\t{'+' if op.strand > 0 else '-'}\t{len(op.genes)}\t"
+                     f"{','.join(op.genes)}\t{op.mean_probability:.4f}\t{op.min_probability:.4f}\n")
+    return len(operons)

@@ -1,0 +1,47 @@
+"""Plain TSV tables with one header line: the format of every table microfuse writes."""
+
+from __future__ import annotations
+
+from typing import IO
+
+from ..errors import DataError
+from .files import PathLike, read_text
+
+
+def write_tsv(handle: IO[str], header: list[str], rows) -> int:
+    """Write a header line and rows as TSV; returns the number of rows written."""
+    handle.write("\t".join(header) + "\n")
+    n = 0
+    for row in rows:
+        handle.write("\t".join(_fmt(v) for v in row) + "\n")
+        n += 1
+    return n
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def read_tsv(path: PathLike, *, required: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Read a TSV with one header line (lines starting with ``#`` before it are skipped)."""
+    text = read_text(path)
+    lines = [line for line in text.split("\n") if line and not line.startswith("#")]
+    if not lines:
+        raise DataError(f"{path}: empty table")
+    header = lines[0].split("\t")
+    missing = [c for c in (required or []) if c not in header]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+    rows = []
+    for number, line in enumerate(lines[1:], start=2):
+        fields = line.split("\t")
+        if len(fields) != len(header):
+            raise DataError(f"{path}: line {number} has {len(fields)} fields, header has {len(header)}")
+        rows.append(fields)
+    return header, rows

@@ -1,0 +1,150 @@
+"""The io package: one id/alias rule for GFF3 and GenBank, inputs streamed (stdin read once, caps kept), gene sources
+behind one interface, one protein-FASTA reader and writer."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import sys
+import threading
+
+import pytest
+
+from conftest import ROOT
+from microfuse_cli.errors import DataError, UsageError
+from microfuse_cli.genes import AnnotationGenes, PyrodigalGenes
+from microfuse_cli.genome import GenomeOptions, gene_source, read_genome
+from microfuse_cli.io.fasta import read_fasta_scaffolds, read_proteins, write_proteins
+from microfuse_cli.io.genbank import read_genbank
+from microfuse_cli.io.gff import read_gff
+
+MG_GFF = ROOT / "examples" / "data" / "mgenitalium_g37.gff.gz"
+MG_FNA = ROOT / "examples" / "data" / "mgenitalium_g37.fna.gz"
+QUALIFIERS = {"locus_tag": "b0002", "old_locus_tag": "ECK0002", "gene": "thrA", "protein_id": "NP_414543.1",
+              "gene_synonym": "Hs, thrA1"}
+
+
+def _sequence() -> str:
+    """600 bp holding one 300-bp ORF at 101..400."""
+    orf = "ATG" + "GCT" * 98 + "TAA"
+    return "C" * 100 + orf + "G" * 200
+
+
+def _gff(qualifiers: dict[str, str]) -> str:
+    attributes = ";".join(f"{k}={v}" for k, v in qualifiers.items())
+    return (f"##gff-version 3\nc1\ttest\tCDS\t101\t400\t.\t+\t0\t{attributes}\n##FASTA\n>c1\n{_sequence()}\n")
+
+
+def _genbank(qualifiers: dict[str, str]) -> str:
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import FeatureLocation, SeqFeature
+    from Bio.SeqIO import write
+    from Bio.SeqRecord import SeqRecord
+
+    record = SeqRecord(Seq(_sequence()), id="c1", name="c1", description="one gene",
+                       annotations={"molecule_type": "DNA", "topology": "linear"})
+    record.features.append(SeqFeature(FeatureLocation(100, 400, strand=1), type="CDS",
+                                      qualifiers={k: [v] for k, v in qualifiers.items()}))
+    handle = io.StringIO()
+    write(record, handle, "genbank")
+    return handle.getvalue()
+
+
+@pytest.mark.parametrize("drop", [(), ("locus_tag",), ("locus_tag", "protein_id")])
+def test_gff_and_genbank_name_a_gene_alike(drop):
+    """The same CDS qualifiers give the same id and aliases from both formats (protein_id, then the coordinates,
+    when there is no locus_tag; synonyms split on commas and semicolons alike)."""
+    qualifiers = {k: v for k, v in QUALIFIERS.items() if k not in drop}
+    (from_gff,) = read_gff("one.gff", text=_gff(qualifiers)).genes
+    (from_gbk,) = read_genbank("one.gbk", text=_genbank(qualifiers)).genes
+    assert (from_gff.id, from_gff.aliases) == (from_gbk.id, from_gbk.aliases)
+    assert from_gff.id == {(): "b0002", ("locus_tag",): "NP_414543.1", ("locus_tag", "protein_id"): "c1_101_400"}[drop]
+    assert "thrA1" in from_gff.aliases and "Hs" in from_gff.aliases
+    assert from_gff.protein == from_gbk.protein == "M" + "A" * 98
+
+
+def test_refseq_gene_id_is_an_alias_without_its_prefix():
+    """A RefSeq gene ID (gene-MG_001) names the gene as MG_001 too; the CDS's protein_id is an alias."""
+    genome = read_genome(MG_GFF, MG_FNA)
+    first = genome.genes[0]
+    assert first.id == "MG_001" and "gene-MG_001" in first.aliases
+    assert any(alias.startswith(("NP_", "WP_", "AAC")) for alias in first.aliases), first.aliases
+
+
+def test_latin1_file_streams_like_a_whole_read(tmp_path):
+    """A GFF3 with one latin-1 byte (not UTF-8) still reads; the name is decoded as latin-1, as a whole read did."""
+    path = tmp_path / "latin.gff.gz"
+    path.write_bytes(gzip.compress(_gff({"locus_tag": "b1", "Name": "caf\xe9"}).encode("latin-1")))
+    (gene,) = read_gff(path).genes
+    assert "café" in gene.aliases
+
+
+def test_genome_from_unseekable_stdin_is_read_once(monkeypatch):
+    """``-`` reads gzip from a pipe: the format is told from a peeked prefix, then the same stream is parsed."""
+    reader, writer = os.pipe()
+    data = MG_GFF.read_bytes()
+
+    def feed():
+        with open(writer, "wb") as pipe:
+            pipe.write(data)
+
+    thread = threading.Thread(target=feed)
+    thread.start()
+    with open(reader, "r") as stdin:
+        monkeypatch.setattr(sys, "stdin", stdin)
+        from_stdin = read_genome("-", MG_FNA)
+    thread.join()
+    from_file = read_genome(MG_GFF, MG_FNA)
+    assert len(from_stdin.genes) == 476
+    assert [(g.id, g.start, g.end, g.protein) for g in from_stdin.genes] == \
+        [(g.id, g.start, g.end, g.protein) for g in from_file.genes]
+
+
+def test_streamed_fasta_refuses_a_huge_line_without_holding_it(tmp_path):
+    """The record-by-record FASTA reader keeps the line cap: a 1 GiB header is refused after MAX_LINE_BYTES."""
+    import tracemalloc
+
+    from microfuse_cli.io.files import MAX_LINE_BYTES
+    from test_hostile_inputs import huge_header_gz
+
+    path = tmp_path / "header.fna.gz"
+    path.write_bytes(huge_header_gz())
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="MICROFUSE_MAX_LINE"):
+            read_fasta_scaffolds(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < MAX_LINE_BYTES + (64 << 20), f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_gene_source_is_chosen_in_one_place():
+    options = GenomeOptions(mode="meta", genetic_code=4)
+    assert gene_source("fasta", "a.fna", None, options, threads=2) == PyrodigalGenes("meta", 4, 2)
+    assert gene_source("gff", "a.gff", "a.fna", options) == AnnotationGenes("gff", "a.fna", 4)
+    assert gene_source("genbank", "a.gbk", None, options) == AnnotationGenes("genbank", None, 4)
+    with pytest.raises(UsageError, match="a FASTA input is a bare assembly"):
+        gene_source("fasta", "a.fna", "b.fna", options)
+    with pytest.raises(UsageError, match="only used with a GFF3 input"):
+        gene_source("genbank", "a.gbk", "b.fna", options)
+    with pytest.raises(UsageError, match="no such NCBI genetic code"):
+        gene_source("gff", "a.gff", None, GenomeOptions(genetic_code=7))
+
+
+def test_annotation_genes_are_those_read_genome_gives():
+    genome = AnnotationGenes("gff", MG_FNA).find_genes(MG_GFF)
+    assert genome.genes == read_genome(MG_GFF, MG_FNA).genes and genome.gene_source == "annotation"
+
+
+def test_protein_fasta_round_trip(tmp_path):
+    records = [("a", "M" + "K" * 130), ("b", "MV")]
+    handle = io.StringIO()
+    assert write_proteins(handle, records) == 2
+    assert handle.getvalue().split("\n")[1:4] == ["M" + "K" * 59, "K" * 60, "K" * 11]
+    (tmp_path / "p.faa").write_text(handle.getvalue())
+    assert read_proteins(tmp_path / "p.faa") == dict(records)
+    one_line = io.StringIO()
+    write_proteins(one_line, records, width=None)
+    assert one_line.getvalue() == f">a\n{records[0][1]}\n>b\nMV\n"
