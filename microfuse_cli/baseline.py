@@ -12,7 +12,7 @@ import numpy as np
 from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, read_checkpoint, \
     write_checkpoint
 from .errors import DataError, UsageError
-from .fusion import Prediction
+from .fusion import PairInputs, Prediction
 
 
 _SOLVER = "sklearn-newton-cholesky"
@@ -120,6 +120,11 @@ class DistanceBaseline:
             "validation_at_threshold": binary_metrics(y[va], p_val, model.threshold),
         }
         return model
+
+    def predict_pairs(self, inputs: PairInputs, *, fused: bool = False) -> Prediction:
+        """The scoring contract shared with fusion.FusionHead: ``predict`` on the pairs' spacers and strands (a
+        distance model has no fused vector, whatever ``fused`` asks)."""
+        return self.predict(inputs.distance, ~np.asarray(inputs.same_strand, dtype=bool))
 
     def predict(self, distance, opposite_strand=None) -> Prediction:
         """Probability per pair (no router weights, no fused vector)."""

@@ -140,6 +140,18 @@ class Prediction:
     fused: Optional[np.ndarray] = None
 
 
+@dataclass(frozen=True)
+class PairInputs:
+    """Everything a scoring model may read for n pairs, row-aligned: the fusion head reads the two views, the
+    distance baseline the spacer and strands. ``score`` builds one and calls ``model.predict_pairs`` on it, so it
+    never asks which kind of model it holds."""
+
+    x_protein: Optional[np.ndarray]
+    x_context: Optional[np.ndarray]
+    distance: np.ndarray
+    same_strand: np.ndarray
+
+
 def parameter_shapes(config: FusionConfig) -> dict[str, tuple[int, ...]]:
     """Name and shape of every saved tensor of a fusion head with ``config`` (``FusionModel.state_dict()``)."""
     d = config.hidden
@@ -305,6 +317,10 @@ class FusionHead:
                 h += weights[:, k : k + 1] * self._mlp(f"experts.{name}", inputs[name])
         return self._mlp("classifier", h)[:, 0], weights, h
 
+    def predict_pairs(self, inputs: PairInputs, *, fused: bool = False) -> Prediction:
+        """The scoring contract shared with baseline.DistanceBaseline: ``predict`` on the pairs' two views."""
+        return self.predict(inputs.x_protein, inputs.x_context, fused=fused)
+
     def predict(self, x_protein: Optional[np.ndarray], x_context: Optional[np.ndarray], batch_size: int = 8192,
                 fused: bool = True) -> Prediction:
         """Probabilities, router weights and (``fused=True``) h, ``batch_size`` pairs at a time."""
@@ -328,4 +344,4 @@ class FusionHead:
         )
 
 
-__all__ = ["ABLATIONS", "ARCHS", "EXPERTS", "FusionConfig", "FusionHead", "Prediction", "parameter_shapes"]
+__all__ = ["ABLATIONS", "ARCHS", "EXPERTS", "FusionConfig", "FusionHead", "PairInputs", "Prediction", "parameter_shapes"]

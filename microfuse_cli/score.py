@@ -144,6 +144,17 @@ def genome_spacer_models(model, genome: Genome, groups: dict[str, str] | None = 
     return calibrate_by_group(adjacent_pairs(genome), [], groups)[1]
 
 
+def pair_inputs(model, embeddings, pairs: Sequence[GenePair]):
+    """The model's inputs for ``pairs`` (fusion.PairInputs): its views from ``embeddings``, checked against the
+    model's input contract, and the pairs' spacers and strands."""
+    from .fusion import PairInputs
+
+    check_compatible(model, embeddings)
+    x_protein, x_context = embeddings.pair_views(pairs, model_context_features(model))
+    return PairInputs(x_protein, x_context, np.array([p.distance for p in pairs], dtype=np.float64),
+                      np.array([p.same_strand for p in pairs], dtype=bool))
+
+
 def score_pairs(model, embeddings, pairs: Sequence[GenePair], *, threshold: float | None = None,
                 fused: bool = False, spacer_models: dict | None = None, groups: dict[str, str] | None = None
                 ) -> Scores:
@@ -152,13 +163,7 @@ def score_pairs(model, embeddings, pairs: Sequence[GenePair], *, threshold: floa
     A model with a decision rule calibrates each genome (``groups``: scaffold -> bin) on its own spacers:
     ``spacer_models`` (group -> calibration.SpacerModel, fitted on all adjacent pairs; default: fitted on ``pairs``).
     """
-    check_compatible(model, embeddings)
-    x_protein, x_context = embeddings.pair_views(pairs, model_context_features(model))
-    if model.arch == "distance":
-        prediction = model.predict(np.array([p.distance for p in pairs]),
-                                   np.array([not p.same_strand for p in pairs]))
-    else:
-        prediction = model.predict(x_protein, x_context, fused=fused)
+    prediction = model.predict_pairs(pair_inputs(model, embeddings, pairs), fused=fused)
     probability = np.asarray(prediction.probability, dtype=np.float64)
     decision = model.decision
     calibration = []

@@ -19,7 +19,7 @@ import torch
 from .baseline import DistanceBaseline
 from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, read_checkpoint, write_checkpoint
 from .errors import DataError, UsageError
-from .fusion import Prediction
+from .fusion import PairInputs, Prediction
 from .vocabulary import EXPERTS
 from .model import FusionConfig, FusionModel
 from .runtime import torch_device as _resolve_device
@@ -200,6 +200,10 @@ class TrainedModel:
     @property
     def arch(self) -> str:
         return self.model_config.arch
+
+    def predict_pairs(self, inputs: PairInputs, *, fused: bool = False) -> Prediction:
+        """The scoring contract of fusion.FusionHead (``score_pairs`` takes either)."""
+        return self.predict(inputs.x_protein, inputs.x_context, fused=fused)
 
     def predict(
         self,

@@ -153,3 +153,33 @@ def test_a_distance_model_is_saved_and_scores_without_torch(tmp_path):
     out = tmp_path / "scores.tsv"
     subprocess.run([sys.executable, "-c", code, genome, str(out), str(tmp_path / "dist")], check=True)
     assert len([line for line in out.read_text().splitlines() if not line.startswith("#")]) > 400
+
+
+
+def test_head_and_distance_baseline_share_the_predict_pairs_contract():
+    """score asks every model the same question (fusion.PairInputs -> Prediction) instead of branching on its kind:
+    the shipped fusion head reads the views, a distance baseline the spacers and strands (M. pneumoniae)."""
+    from microfuse_cli.baseline import DistanceBaseline
+    from microfuse_cli.embed import compute_embeddings
+    from microfuse_cli.genome import read_genome
+    from microfuse_cli.pairs import adjacent_pairs
+    from microfuse_cli.score import pair_inputs, view_config
+
+    from conftest import MPN_FNA, MPN_GFF
+
+    genome = read_genome(MPN_GFF, MPN_FNA)
+    pairs = adjacent_pairs(genome)
+    head = load_model(DEFAULT_MODEL)
+    inputs = pair_inputs(head, compute_embeddings(genome, pairs, view_config(head, device="cpu"), threads=1), pairs)
+    assert len(inputs.distance) == len(pairs) and inputs.same_strand.sum() == sum(p.same_strand for p in pairs)
+    views = head.predict(inputs.x_protein, inputs.x_context)
+    assert np.array_equal(head.predict_pairs(inputs, fused=True).fused, views.fused)
+    assert np.array_equal(head.predict_pairs(inputs).probability, views.probability)
+    assert head.predict_pairs(inputs).fused is None
+
+    y = (inputs.same_strand & (inputs.distance < 40)).astype(float)
+    everything = np.ones(len(pairs), dtype=bool)
+    baseline = DistanceBaseline.fit(inputs.distance, y, everything, everything, opposite_strand=~inputs.same_strand)
+    got = baseline.predict_pairs(inputs).probability
+    assert np.array_equal(got, baseline.predict(inputs.distance, ~inputs.same_strand).probability)
+    assert got[inputs.same_strand & (inputs.distance < 0)].min() > got[~inputs.same_strand].max()
