@@ -45,7 +45,7 @@ from .runtime import resolve_threads
 #: manifest.json of a reference folder (manifest.py). 2: the common manifest layout (``format_version``,
 #: ``microfuse_version``, ``files_sha256``) instead of ``version``, ``microfuse``, ``files``; version 1 is still read.
 REFERENCE_FILES = ("proteins.faa", "genes.tsv")
-REFERENCE = ManifestKind("microfuse-reference", (1, 2), frozenset(REFERENCE_FILES), "reference",
+REFERENCE = ManifestKind("microfuse-reference", (1, 2), "reference",
                          "build one with `microfuse reference build`")
 GENES_COLUMNS = ["row", "genome", "scaffold", "position", "strand", "start", "end", "gene_id", "has_protein"]
 #: Output columns of `score --explain --reference`.

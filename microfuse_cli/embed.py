@@ -46,7 +46,7 @@ CONTEXT_VIEWS = ("builtin", "bacformer")
 ARRAY_FILES = ("protein.npy", "context.npy", "pair_context.npy")
 ID_FILES = ("genes.tsv", "pairs.tsv")
 #: manifest.json of an embedding folder (manifest.py); version 1 since 0.1.0.
-EMBEDDINGS = ManifestKind("microfuse-embeddings", (1,), frozenset(ARRAY_FILES + ID_FILES), "embedding",
+EMBEDDINGS = ManifestKind("microfuse-embeddings", (1,), "embedding",
                           "run `microfuse embed` first")
 
 

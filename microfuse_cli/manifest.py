@@ -15,6 +15,7 @@ from typing import Any, Iterable, Mapping
 
 from .errors import DataError
 from .io.files import sha256_file
+from .io.outputs import FOLDER_KINDS
 
 MANIFEST = "manifest.json"
 HEADER = ("format", "format_version", "microfuse_version", "files_sha256")
@@ -22,19 +23,23 @@ HEADER = ("format", "format_version", "microfuse_version", "files_sha256")
 
 @dataclass(frozen=True)
 class ManifestKind:
-    """One artefact's manifest: its format name, the versions this microfuse reads (the last is written), the data
-    files a folder of this kind may hold besides ``manifest.json``, the noun its messages use ("embedding",
-    "index", "reference") and what to tell a user whose folder is missing."""
+    """One artefact's manifest: its format name, the versions this microfuse reads (the last is written), the noun
+    its messages use ("embedding", "index", "reference") and what to tell a user whose folder is missing."""
 
     format: str
     versions: tuple[int, ...]
-    files: frozenset[str]
     noun: str
     hint: str
 
     @property
     def version(self) -> int:
         return self.versions[-1]
+
+    @property
+    def files(self) -> frozenset[str]:
+        """The data files a folder of this kind may hold besides ``manifest.json``: one list, the output policy's
+        (io.outputs.FOLDER_KINDS), so the files a folder may be refilled with and those it checks cannot differ."""
+        return FOLDER_KINDS[self.format].files - {MANIFEST}
 
 
 def write_manifest(folder: Path, kind: ManifestKind, files: Iterable[str], fields: Mapping[str, Any]) -> dict:

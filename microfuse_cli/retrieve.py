@@ -112,7 +112,7 @@ INDEX_FILE = "index.faiss"
 PAIRS_FILE = "pairs.tsv"
 #: manifest.json of an index folder (manifest.py). 2: the common layout, ``files_sha256`` (name -> SHA-256) instead
 #: of ``files`` (role -> path and SHA-256); version 1 is still read.
-PAIR_INDEX = ManifestKind("microfuse-pair-index", (1, 2), frozenset({INDEX_FILE, PAIRS_FILE}), "index",
+PAIR_INDEX = ManifestKind("microfuse-pair-index", (1, 2), "index",
                           "build one with `microfuse retrieve build`")
 
 ID_COLUMNS = ("pair_id", "scaffold", "genome")

@@ -502,3 +502,20 @@ def test_library_module_warnings_reach_stderr_as_one_line(tmp_path):
     handler = logging.getLogger("microfuse_cli").handlers[0]
     record = logger.makeRecord(logger.name, logging.WARNING, __file__, 1, "no neighbours outside %s", ("sc1",), None)
     assert handler.format(record) == "warning: no neighbours outside sc1"
+
+
+def test_each_artefact_writes_only_files_its_folder_kind_names():
+    """The output policy refills a folder only with the files its kind names (io.outputs.FOLDER_KINDS), and the
+    manifests check the same list (manifest.ManifestKind.files): every file an artefact writes must be on it."""
+    from microfuse_cli import comparative, embed, retrieve
+    from microfuse_cli.checkpoint import CONFIG_FILE, WEIGHTS_FILE
+    from microfuse_cli.io.outputs import FOLDER_KINDS
+    from microfuse_cli.manifest import MANIFEST
+
+    written = {embed.EMBEDDINGS: {*embed.ARRAY_FILES, *embed.ID_FILES},
+               retrieve.PAIR_INDEX: {retrieve.INDEX_FILE, retrieve.PAIRS_FILE},
+               comparative.REFERENCE: set(comparative.REFERENCE_FILES)}
+    for kind, files in written.items():
+        assert kind.files == files and FOLDER_KINDS[kind.format].files == files | {MANIFEST}
+        assert FOLDER_KINDS[kind.format].marker == MANIFEST
+    assert FOLDER_KINDS["microfuse-model"].files == {WEIGHTS_FILE, CONFIG_FILE}
