@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 import numpy as np
 
 from ..errors import DataError, UsageError
+from ..progress import Advance
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -44,7 +45,6 @@ _DTYPES = {
 _AMINO_ACIDS = re.compile(r"^[A-Z]+$")
 _RARE = re.compile(r"[UZOB]")
 
-Progress = Callable[[int], None]
 
 
 def resolve_dtype(
@@ -194,7 +194,7 @@ def run_batched(
     out: np.ndarray,
     *,
     max_batch_residues: int,
-    progress: Progress | None = None,
+    progress: Advance | None = None,
     what: str = "protein",
 ) -> np.ndarray:
     """Fill ``out[i]`` for every item with ``embed_batch(indices) -> (len(indices), dim)``, batching by length.
@@ -345,7 +345,7 @@ def load_hub_or_local(
 
 
 __all__ = [
-    "ModelSource", "Progress", "cached_revision", "clean_protein", "hub_offline", "is_out_of_memory", "length_batches",
+    "ModelSource", "cached_revision", "clean_protein", "hub_offline", "is_out_of_memory", "length_batches",
     "load_hub_or_local", "load_pretrained", "looks_like_path", "missing_model_message", "quiet_transformers_loading",
     "resolve_dtype", "resolve_local_model", "run_batched", "weights_sha256",
 ]

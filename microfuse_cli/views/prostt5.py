@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from ..errors import DataError, UsageError
+from ..progress import Advance
 from ..runtime import torch_device
 from .hf import (
     ModelSource,
-    Progress,
     clean_protein,
     load_hub_or_local,
     load_pretrained,
@@ -149,7 +149,7 @@ class ProstT5Embedder:
 
     # -- public API -------------------------------------------------------------------------------------------
 
-    def embed(self, proteins: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+    def embed(self, proteins: Sequence[str], progress: Advance | None = None) -> np.ndarray:
         """Embed proteins; returns an ``(n, dim)`` float32 array whose rows follow the input order.
 
         Raises:

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from ...errors import DataError, UsageError
+from ...progress import Advance
 from ...runtime import torch_device
 from ..hf import (
     ModelSource,
-    Progress,
     clean_protein,
     load_hub_or_local,
     load_pretrained,
@@ -183,7 +183,7 @@ class BacformerEmbedder:
 
     # -- public API -------------------------------------------------------------------------------------------
 
-    def embed(self, contigs: Sequence[Sequence[str]], progress: Progress | None = None) -> np.ndarray:
+    def embed(self, contigs: Sequence[Sequence[str]], progress: Advance | None = None) -> np.ndarray:
         """Contextual vectors of one genome's proteins.
 
         Arguments:
@@ -199,7 +199,7 @@ class BacformerEmbedder:
         vectors = self.embed_proteins(proteins, progress=progress)
         return self.contextualise(vectors, [len(c) for c in contigs])
 
-    def embed_proteins(self, proteins: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+    def embed_proteins(self, proteins: Sequence[str], progress: Advance | None = None) -> np.ndarray:
         """Per-protein ESM-2 mean vectors, ``(n, hidden)`` float32 in input order (Bacformer's input)."""
         seqs = [clean_protein(p, i, rare_to_x=False) for i, p in enumerate(proteins)]
         out = np.zeros((len(seqs), int(self.esm.config.hidden_size)), dtype=np.float32)

@@ -18,13 +18,14 @@ start). Positions past the end of a linear scaffold read as N; a circular scaffo
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ...errors import DataError
 from ...records import Genome
 from ...pairs import GenePair
+from ...progress import Advance
 from .codons import cosine_rows
 from .dna import IS_GC, ScaffoldSequences
 from .gene_context import GeneTable, table_for
@@ -105,7 +106,7 @@ def pair_context_features(
     *,
     columns: Sequence[str] | None = None,
     threads: int = 1,
-    progress: Callable[[int], None] | None = None,
+    progress: Advance | None = None,
     table: GeneTable | None = None,
 ) -> np.ndarray:
     """Genome-context features of each pair, ``(len(pairs), len(columns))`` float32.

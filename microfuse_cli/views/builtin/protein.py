@@ -6,10 +6,12 @@ two proteins).
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 from Bio.SeqUtils.ProtParamData import kd as kyte_doolittle
+
+from ...progress import Advance
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 #: Physico-chemical groups (fractions of residues).
@@ -54,7 +56,7 @@ _AA_CODE = _amino_acid_codes()
 _KD_BY_CODE = np.array([kyte_doolittle[a] for a in AMINO_ACIDS] + [0.0])
 
 
-def protein_descriptors(proteins: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+def protein_descriptors(proteins: Sequence[str], progress: Advance | None = None) -> np.ndarray:
     """Sequence descriptors of each protein, ``(len(proteins), len(PROTEIN_FEATURES))`` float32.
 
     Arguments:

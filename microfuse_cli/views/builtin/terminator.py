@@ -14,10 +14,10 @@ called with the number of pairs finished.
 
 from __future__ import annotations
 
-from typing import Callable
 
 import numpy as np
 
+from ...progress import Advance
 from ...runtime import resolve_threads
 from .background import fit_background, shuffled, zscore
 from .dna import rna
@@ -65,7 +65,7 @@ def fold_regions(regions: list[str]) -> list[tuple[float, float, float]]:
 
 
 def _run_folds(
-    regions: list[str], threads: int, progress: Callable[[int], None] | None, reported: list[int]
+    regions: list[str], threads: int, progress: Advance | None, reported: list[int]
 ) -> np.ndarray:
     """Fold every region (process pool when threads > 1); ``reported[i]`` items go to progress for chunk i."""
     chunk = max(8, min(64, -(-len(regions) // (4 * threads))))
@@ -103,7 +103,7 @@ def _run_folds(
 
 
 def terminator_features(
-    term_regions: list[np.ndarray], threads: int, progress: Callable[[int], None] | None
+    term_regions: list[np.ndarray], threads: int, progress: Advance | None
 ) -> dict:
     """Fold the pairs' terminator regions and a shuffled background in one pool; z-scores against it."""
     n = len(term_regions)
