@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import itertools
 import json
 import logging
 import math
@@ -49,7 +50,7 @@ import numpy as np
 
 from . import __version__
 from .errors import DataError, MicrofuseError, UsageError
-from .io import PathLike, atomic_directory, atomic_output, read_tsv, sha256_file, write_tsv
+from .io import PathLike, atomic_directory, atomic_output, read_text, sha256_file, write_tsv
 
 __all__ = [
     "PairIds",
@@ -137,12 +138,58 @@ def _faiss():
 # Pair identifiers
 # ---------------------------------------------------------------------------------------------------------------
 
+#: Text columns are numpy variable-width strings (numpy >= 2): 16 bytes per value, strings up to 15 bytes inside
+#: them and longer ones in one arena, instead of a ~60-byte Python object (+ 8-byte pointer) per value; older
+#: numpy keeps object arrays.
+_TEXT = np.dtypes.StringDType() if hasattr(np.dtypes, "StringDType") else np.dtype(object)
+_TEXT_KINDS = "OUT"
+_ID_BLOCK = 1 << 16  # pair-id rows parsed / written at a time
+
+
+def _as_text(values: np.ndarray) -> np.ndarray:
+    """``values`` as a compact text column (numbers are written out: a str and an int column can be joined)."""
+    values = np.asarray(values)
+    if values.dtype == _TEXT:
+        return values
+    if values.dtype.kind == "O" and _TEXT.kind == "O":  # old numpy: object arrays of str stay as they are
+        return np.array([str(v) for v in values.tolist()], dtype=object)
+    return values.astype(_TEXT) if values.dtype.kind in _TEXT_KINDS else values.astype(str).astype(_TEXT)
+
+
+def _compact(values: np.ndarray) -> np.ndarray:
+    """A text column (str / object-of-str) as :data:`_TEXT`; numbers and mixed objects unchanged."""
+    if values.dtype.kind == "U":
+        return values.astype(_TEXT)
+    if values.dtype.kind == "O" and _TEXT.kind == "T":
+        try:
+            return values.astype(np.dtypes.StringDType(coerce=False))
+        except (ValueError, TypeError):  # not all str: leave as given
+            return values
+    return values
+
+
+def _joined(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``left<US>right`` for every row, as text."""
+    return _as_text(left) + GROUP_SEP + _as_text(right)
+
+
+def _first_repeat(genome: np.ndarray, pair_id: np.ndarray) -> int | None:
+    """Row of the first (genome, pair_id) that an earlier row already had, or None; sorts instead of hashing
+    Python tuples (~150 bytes each)."""
+    if len(pair_id) < 2:
+        return None
+    order = np.lexsort((pair_id, genome))  # stable: of equal keys, the earlier row comes first
+    g, p = genome[order], pair_id[order]
+    same = (g[1:] == g[:-1]) & (p[1:] == p[:-1])
+    return int(order[1:][same].min()) if same.any() else None
+
 
 @dataclass(frozen=True, eq=False)
 class PairIds:
     """Identifiers of n pairs, in vector order.
 
-    ``pair_id``, ``scaffold`` and ``genome`` are 1-d numpy arrays (strings, or integers for synthetic data);
+    ``pair_id``, ``scaffold`` and ``genome`` are 1-d numpy arrays (text, stored compactly as :data:`_TEXT`, or
+    integers for synthetic data);
     ``label`` is int8 with 1 = operon pair, 0 = not, -1 = unknown; ``probability`` is float64, NaN = unknown.
     """
 
@@ -158,7 +205,7 @@ class PairIds:
             arr = np.asarray(getattr(self, name))
             if arr.ndim != 1 or len(arr) != n:
                 raise DataError(f"pair ids: column {name} has {len(arr)} rows, expected {n}")
-            object.__setattr__(self, name, arr)
+            object.__setattr__(self, name, _compact(arr))
         label = np.full(n, -1, np.int8) if self.label is None else np.asarray(self.label)
         if label.shape != (n,):
             raise DataError(f"pair ids: column label has {len(label)} rows, expected {n}")
@@ -190,13 +237,11 @@ class PairIds:
             return self.genome
         if not by_genome:
             return self.scaffold
-        return np.array([f"{g}{GROUP_SEP}{s}" for g, s in zip(self.genome.tolist(), self.scaffold.tolist())],
-                        dtype=object)
+        return _joined(self.genome, self.scaffold)
 
     def scaffolds_collide(self) -> bool:
         """Whether one scaffold name occurs in two genomes (MEGAHIT names every assembly's contigs ``k141_*``)."""
-        owner: dict = {}
-        return any(owner.setdefault(s, g) != g for g, s in zip(self.genome.tolist(), self.scaffold.tolist()))
+        return len(np.unique(self.scaffold)) != len(np.unique(_joined(self.genome, self.scaffold)))
 
     def concat(self, other: PairIds) -> PairIds:
         return PairIds(
@@ -216,7 +261,7 @@ class PairIds:
         for name in ("pair_id", "scaffold", "genome"):
             arrays = [getattr(p, name) for p in parts]
             if len({a.dtype.kind for a in arrays}) > 1:  # e.g. str and int: keep everything as text
-                arrays = [a.astype(str).astype(object) for a in arrays]
+                arrays = [_as_text(a) for a in arrays]
             columns.append(np.concatenate(arrays))
         return cls(*columns, np.concatenate([p.label for p in parts]), np.concatenate([p.probability for p in parts]))
 
@@ -226,17 +271,37 @@ class PairIds:
 
     def check_unique(self, existing: PairIds | None = None) -> None:
         """Raise DataError when a pair_id occurs twice in one genome, or is already in ``existing``."""
-        values = self.keys()
-        unique = set(values)
-        if len(unique) != len(values):
-            seen: set = set()
-            dup = next(v for v in values if v in seen or seen.add(v))  # type: ignore[func-returns-value]
-            raise DataError(f"duplicate pair_id {dup[1]!r} in genome {dup[0]!r} (give each assembly its own "
+        row = _first_repeat(self.genome, self.pair_id)
+        if row is not None:
+            genome, pair_id = self.genome[row : row + 1].tolist()[0], self.pair_id[row : row + 1].tolist()[0]
+            raise DataError(f"duplicate pair_id {pair_id!r} in genome {genome!r} (give each assembly its own "
                             "`score --genome-name`)")
         if existing is not None:
-            clash = unique.intersection(existing.keys())
-            if clash:
-                _raise_clash(clash)
+            _check_disjoint(existing, self)
+
+
+def _check_disjoint(existing: PairIds, new: PairIds, shared: np.ndarray | None = None) -> None:
+    """Raise DataError for a (genome, pair_id) of ``new`` already in ``existing`` (each free of repeats). Only the
+    rows of ``shared`` genomes (default: those in both) are compared, by sorting rather than a set of tuples."""
+    if shared is None:
+        shared = np.intersect1d(*_same_kind(existing.genome, new.genome))
+    if not len(shared):
+        return
+    old, shared = _same_kind(existing.genome, shared)
+    rows = np.flatnonzero(np.isin(old, shared))
+    both = PairIds.stack([PairIds(existing.pair_id[rows], existing.scaffold[rows], existing.genome[rows]), new])
+    order = np.lexsort((both.pair_id, both.genome))
+    genome, pair_id = both.genome[order], both.pair_id[order]
+    clash = np.flatnonzero((genome[1:] == genome[:-1]) & (pair_id[1:] == pair_id[:-1])) + 1
+    if len(clash):
+        _raise_clash(set(zip(genome[clash].tolist(), pair_id[clash].tolist())))
+
+
+def _same_kind(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two columns comparable element by element: both as text unless both are numbers."""
+    if a.dtype.kind in _TEXT_KINDS or b.dtype.kind in _TEXT_KINDS:
+        return _as_text(a), _as_text(b)
+    return a, b
 
 
 def _raise_clash(clash: set) -> None:
@@ -246,7 +311,7 @@ def _raise_clash(clash: set) -> None:
 
 def _concat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.dtype.kind != b.dtype.kind:  # e.g. str and int: keep everything as text
-        return np.concatenate([a.astype(str).astype(object), b.astype(str).astype(object)])
+        return np.concatenate([_as_text(a), _as_text(b)])
     return np.concatenate([a, b])
 
 
@@ -257,22 +322,62 @@ def ids_path_for(npy_path: PathLike) -> Path:
 
 
 def read_pair_ids(path: PathLike, *, what: str | None = None) -> PairIds:
-    """Read a pair-id table (``pair_id scaffold genome [label] [probability]``); rejects duplicates."""
+    """Read a pair-id table (``pair_id scaffold genome [label] [probability]``); rejects duplicates.
+
+    The rows are parsed a block at a time into compact columns, so only one block's worth of Python strings
+    exists at once (a whole 1e7-row table as lists of strings would take several GB)."""
     name = what or str(path)
-    header, rows = read_tsv(path, required=list(ID_COLUMNS))
+    lines = _table_lines(read_text(path), path)
+    header = next(lines)[1].split("\t")
+    missing = [c for c in ID_COLUMNS if c not in header]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
     if len(set(header)) != len(header):
         raise DataError(f"{name}: duplicate column names in header")
     cols = {c: i for i, c in enumerate(header)}
-    n = len(rows)
-    pair_id = np.empty(n, object)
-    scaffold = np.empty(n, object)
-    genome = np.empty(n, object)
+    blocks = []
+    while True:
+        block = list(itertools.islice(lines, _ID_BLOCK))
+        if not block:
+            break
+        blocks.append(_parse_id_rows(block, header, cols, path, name))
+    ids = PairIds.stack(blocks) if blocks else PairIds(*(np.empty(0, _TEXT) for _ in ID_COLUMNS))
+    try:
+        ids.check_unique()
+    except DataError as exc:
+        raise DataError(f"{name}: {exc}") from None
+    return ids
+
+
+def _table_lines(text: str, path: PathLike) -> Iterator[tuple[int, str]]:
+    """(number, line) of a TSV's header and data lines, as :func:`microfuse_cli.io.read_tsv` numbers them (blank
+    and ``#`` lines skipped), read a slice of the text at a time."""
+    number = 0
+    start = 0
+    while start < len(text):
+        stop = text.find("\n", start + (1 << 22))
+        stop = len(text) if stop < 0 else stop
+        for line in text[start:stop].split("\n"):
+            if line and not line.startswith("#"):
+                number += 1
+                yield number, line
+        start = stop + 1
+    if number == 0:
+        raise DataError(f"{path}: empty table")
+
+
+def _parse_id_rows(block: list[tuple[int, str]], header: list[str], cols: dict, path: PathLike, name: str) -> PairIds:
+    """One block of ``(line number, line)`` as a :class:`PairIds` (not checked for repeats)."""
+    n = len(block)
+    pair_id, scaffold, genome = [""] * n, [""] * n, [""] * n
     label = np.full(n, -1, np.int8)
     prob = np.full(n, np.nan)
     ip, isc, ig = cols["pair_id"], cols["scaffold"], cols["genome"]
     il, ipr = cols.get("label"), cols.get("probability")
-    for r, fields in enumerate(rows):
-        line = r + 2
+    for r, (line, text) in enumerate(block):
+        fields = text.split("\t")
+        if len(fields) != len(header):
+            raise DataError(f"{path}: line {line} has {len(fields)} fields, header has {len(header)}")
         pair_id[r], scaffold[r], genome[r] = fields[ip], fields[isc], fields[ig]
         if not fields[ip] or not fields[isc] or not fields[ig]:
             raise DataError(f"{name}: line {line}: empty pair_id, scaffold or genome")
@@ -288,22 +393,20 @@ def read_pair_ids(path: PathLike, *, what: str | None = None) -> PairIds:
             if not 0.0 <= value <= 1.0:
                 raise DataError(f"{name}: line {line}: probability {fields[ipr]!r} is outside [0, 1]")
             prob[r] = value
-    ids = PairIds(pair_id, scaffold, genome, label, prob)
-    try:
-        ids.check_unique()
-    except DataError as exc:
-        raise DataError(f"{name}: {exc}") from None
-    return ids
+    return PairIds(*(np.array(c, dtype=_TEXT) for c in (pair_id, scaffold, genome)), label, prob)
 
 
 def write_pair_ids(handle: IO[str], ids: PairIds) -> int:
-    """Write ``pair_id scaffold genome label probability`` rows; returns the number of rows written."""
+    """Write ``pair_id scaffold genome label probability`` rows; returns the number of rows written. Rows are
+    turned into Python objects a block at a time, not all at once."""
 
     def rows() -> Iterator[tuple]:
-        for pid, sc, ge, lab, pr in zip(
-            ids.pair_id.tolist(), ids.scaffold.tolist(), ids.genome.tolist(), ids.label.tolist(), ids.probability.tolist()
-        ):
-            yield (pid, sc, ge, "" if lab < 0 else lab, "" if math.isnan(pr) else repr(pr))
+        for start in range(0, len(ids), _ID_BLOCK):
+            block = slice(start, start + _ID_BLOCK)
+            for pid, sc, ge, lab, pr in zip(ids.pair_id[block].tolist(), ids.scaffold[block].tolist(),
+                                            ids.genome[block].tolist(), ids.label[block].tolist(),
+                                            ids.probability[block].tolist()):
+                yield (pid, sc, ge, "" if lab < 0 else lab, "" if math.isnan(pr) else repr(pr))
 
     return write_tsv(handle, list(PAIRS_COLUMNS), rows())
 
@@ -619,7 +722,7 @@ class PairIndex:
         self.params = dict(params or {})
         self._ids = ids
         self._groups_ready = False
-        self._genomes: set | None = None  # genome names in the index (pair ids are unique within a genome)
+        self._genomes: np.ndarray | None = None  # genome names in the index, sorted (pair ids are unique within one)
 
     # -- properties ----------------------------------------------------------------------------------------
     @property
@@ -671,17 +774,7 @@ class PairIndex:
         groups = np.asarray(groups)
         if len(keys) == 0 or len(groups) == 0:
             return np.full(len(groups), -1, np.int64)
-        if keys.dtype.kind != groups.dtype.kind and not (keys.dtype.kind in "OU" and groups.dtype.kind in "OU"):
-            keys = keys.astype(str)
-            groups = groups.astype(str)
-        try:
-            pos = np.searchsorted(keys, groups)
-        except TypeError:
-            keys, groups = keys.astype(str), groups.astype(str)
-            pos = np.searchsorted(keys, groups)
-        pos = np.minimum(pos, len(keys) - 1)
-        found = keys[pos] == groups
-        return np.where(found, pos, -1).astype(np.int64)
+        return _positions(*_same_kind(keys, groups))
 
     # -- building --------------------------------------------------------------------------------------------
     @classmethod
@@ -834,7 +927,7 @@ class PairIndex:
         self._check_new(ids)
         with _omp_threads(threads):
             self._add(parts, progress)
-        self._genomes.update(ids.genome.tolist())
+        self._genomes = np.union1d(*_same_kind(self._genomes, ids.genome))
         self._ids = self._ids.concat(ids)
         self._set_groups()
 
@@ -848,15 +941,8 @@ class PairIndex:
         """Raise DataError for a (genome, pair_id) already indexed. Only genomes already in the index can clash, so
         only their pairs are looked at: a set of every key would cost ~200 bytes per pair (2 GB at 1e7)."""
         if self._genomes is None:
-            self._genomes = set(self._ids.genome.tolist())
-        shared = self._genomes.intersection(ids.genome.tolist())
-        if not shared:
-            return
-        rows = [r for r, g in enumerate(self._ids.genome.tolist()) if g in shared]
-        existing = set(zip(self._ids.genome[rows].tolist(), self._ids.pair_id[rows].tolist()))
-        clash = existing.intersection(ids.keys())
-        if clash:
-            _raise_clash(clash)
+            self._genomes = np.unique(self._ids.genome)
+        _check_disjoint(self._ids, ids, np.intersect1d(*_same_kind(self._genomes, ids.genome)))
 
     # -- persistence -----------------------------------------------------------------------------------------
     def save(self, path: PathLike, *, overwrite: bool = True) -> None:
@@ -997,7 +1083,7 @@ class PairIndex:
             if query_ids.shape != (len(q),):
                 raise DataError(f"{len(q)} query vectors but {len(query_ids)} query ids")
         self._ensure_groups()
-        if self._by_genome and not all(GROUP_SEP in str(g) for g in groups.tolist()):
+        if self._by_genome and not _all_contain(groups, GROUP_SEP):
             raise UsageError("this index holds scaffolds of one name in several genomes: give query groups from "
                              "index.query_groups(ids)")
         own = self._codes_for(groups)
@@ -1181,6 +1267,26 @@ class PairIndex:
             for done in pool.map(run, small, chunksize=16):
                 if progress is not None:
                     progress(done)
+
+
+def _positions(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Position of each value in the sorted, unique ``keys``; -1 where absent. Text is sorted together with the keys
+    instead of binary-searched: numpy's searchsorted on variable-width strings fails or misplaces values (2.4)."""
+    if keys.dtype.kind not in _TEXT_KINDS:
+        pos = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
+        return np.where(keys[pos] == values, pos, -1).astype(np.int64)
+    inverse = np.unique(np.concatenate([keys, values]), return_inverse=True)[1].ravel()
+    slot = np.full(len(keys) + len(values), -1, np.int64)
+    slot[inverse[: len(keys)]] = np.arange(len(keys))
+    return slot[inverse[len(keys) :]]
+
+
+def _all_contain(values: np.ndarray, part: str) -> bool:
+    """Whether every value, as text, contains ``part``."""
+    text = _as_text(values)
+    if text.dtype.kind == "T":
+        return bool((np.strings.find(text, part) >= 0).all())
+    return all(part in str(v) for v in text.tolist())
 
 
 def _check_index_type(faiss: Any, cpu: Any, kind: str, params: dict, path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from microfuse_cli.retrieve import (  # noqa: E402
     read_pair_ids,
     read_vectors,
     retrieval_evaluate,
+    write_pair_ids,
     write_results,
 )
 
@@ -498,3 +500,40 @@ def test_pair_ids_stack_equals_chained_concat(data):
         for name in ("pair_id", "scaffold", "genome", "label"):
             np.testing.assert_array_equal(getattr(stacked, name), getattr(chained, name))
         np.testing.assert_array_equal(np.isnan(stacked.probability), np.isnan(chained.probability))
+
+
+def test_long_group_names_exclude_like_short_ones(data):
+    """Names over 15 characters (WGS contigs such as NZ_JAHXYZ010000001.1) lie outside numpy's 16-byte string
+    slots, where numpy 2.4's searchsorted misplaces or refuses them: the own-group lookup must not depend on it."""
+    vec, ids = data
+    renamed = np.array([f"NZ_JAHXYZ0100000{s}.1" for s in ids.scaffold.tolist()], dtype=object)
+    long_ids = PairIds(ids.pair_id, renamed, ids.genome, ids.label, ids.probability)
+    rows = np.arange(0, len(vec), 9)
+    short = PairIndex.build(vec, ids, index="flat", device="cpu").search(vec[rows], ids.scaffold[rows], K)
+    index = PairIndex.build(vec, long_ids, index="flat", device="cpu")
+    long = index.search(vec[rows], long_ids.scaffold[rows], K)
+    np.testing.assert_array_equal(long.target, short.target)
+    assert not (long_ids.scaffold[long.target] == long_ids.scaffold[rows][:, None]).any()
+
+
+def test_pair_id_table_round_trip_across_parse_blocks(tmp_path):
+    """pairs.tsv is parsed 65,536 rows at a time: a table of two blocks reads back unchanged, and a repeat in the
+    second block is reported with its genome."""
+    n = 70_000
+    pid = np.array([f"g{i:06d}|g{i + 1:06d}" for i in range(n)], dtype=object)
+    scaffold = np.array([f"contig_{i // 5000}" for i in range(n)], dtype=object)
+    genome = np.array(["genome_a" if i < n // 2 else "a_second_genome_name" for i in range(n)], dtype=object)
+    label = np.where(np.arange(n) % 3 == 0, -1, np.arange(n) % 2).astype(np.int8)
+    prob = np.where(np.arange(n) % 4 == 0, np.nan, np.linspace(0, 1, n))
+    ids = PairIds(pid, scaffold, genome, label, prob)
+    with open(tmp_path / "pairs.tsv", "w") as handle:
+        write_pair_ids(handle, ids)
+    back = read_pair_ids(tmp_path / "pairs.tsv")
+    for name in ("pair_id", "scaffold", "genome", "label"):
+        assert getattr(back, name).tolist() == getattr(ids, name).tolist()
+    np.testing.assert_array_equal(back.probability, ids.probability)
+    lines = (tmp_path / "pairs.tsv").read_text().splitlines()
+    lines[-1] = lines[-2]
+    (tmp_path / "pairs.tsv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=re.escape("duplicate pair_id 'g069998|g069999' in genome 'a_second_genome_name'")):
+        read_pair_ids(tmp_path / "pairs.tsv")
