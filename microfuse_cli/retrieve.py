@@ -67,6 +67,7 @@ __all__ = [
     "write_retrieval_table",
     "RESULT_COLUMNS",
     "RESULT_LABEL_COLUMNS",
+    "RESULT_QUERY_COLUMNS",
 ]
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,9 @@ GROUP_SEP = "\x1f"  # joins genome and scaffold in a scaffold group when scaffol
 PAIRS_COLUMNS = ("pair_id", "scaffold", "genome", "label", "probability")
 RESULT_COLUMNS = ("query", "target", "rank", "similarity", "target_scaffold", "target_genome")
 RESULT_LABEL_COLUMNS = ("target_label", "target_probability")
+#: Last column: two genomes may share pair ids (one assembly under two names, MEGAHIT ``k141_*`` contigs), so the
+#: query's name alone can be ambiguous. Added after the others, so columns counted by position keep their place.
+RESULT_QUERY_COLUMNS = ("query_genome",)
 
 _CHUNK = 65536  # rows normalised / added / searched at a time
 _SELECTOR_BATCH = 4096  # queries per selector search call
@@ -476,14 +480,15 @@ class SearchResult:
 
     ``target`` (nq, k) int64: row of the neighbour in the index (-1 = no neighbour);
     ``similarity`` (nq, k) float32: cosine similarity (NaN where no neighbour; approximate for IVF-PQ);
-    ``rank`` (nq, k) int32: 1..k (0 where no neighbour); ``query_ids``: names of the queries, for rendering.
-    Ties in similarity are ordered by target row, so results are deterministic.
+    ``rank`` (nq, k) int32: 1..k (0 where no neighbour); ``query_ids`` and ``query_genomes``: names and genomes
+    of the queries, for rendering. Ties in similarity are ordered by target row, so results are deterministic.
     """
 
     target: np.ndarray
     similarity: np.ndarray
     rank: np.ndarray
     query_ids: np.ndarray | None = None
+    query_genomes: np.ndarray | None = None
 
     @property
     def k(self) -> int:
@@ -493,7 +498,8 @@ class SearchResult:
         return self.target.shape[0]
 
 
-def _finish(distances: np.ndarray, labels: np.ndarray, query_ids: np.ndarray | None) -> SearchResult:
+def _finish(distances: np.ndarray, labels: np.ndarray, query_ids: np.ndarray | None,
+            query_genomes: np.ndarray | None = None) -> SearchResult:
     labels = labels.astype(np.int64, copy=False)
     missing = labels < 0
     sim = np.where(missing, -np.inf, distances).astype(np.float32)
@@ -507,21 +513,24 @@ def _finish(distances: np.ndarray, labels: np.ndarray, query_ids: np.ndarray | N
     missing = labels < 0
     sim = np.where(missing, np.nan, np.clip(sim, -1.0, 1.0)).astype(np.float32)
     rank = np.where(missing, 0, np.arange(1, k + 1, dtype=np.int32)[None, :]).astype(np.int32)
-    return SearchResult(labels, sim, rank, query_ids)
+    return SearchResult(labels, sim, rank, query_ids, query_genomes)
 
 
 def result_rows(result: SearchResult, index: PairIndex, *, with_labels: bool | None = None) -> Iterator[tuple]:
-    """Rows ``query target rank similarity target_scaffold target_genome [target_label target_probability]``.
+    """Rows ``query target rank similarity target_scaffold target_genome [target_label target_probability]
+    query_genome``.
 
     Missing neighbours (fewer than k available) are skipped. Label columns are added when ``with_labels`` is true,
-    or by default when the index knows any label or probability; unknown values are empty.
+    or by default when the index knows any label or probability; unknown values are empty, and so is the query
+    genome when the search was not told it (``query_genomes``).
     """
     ids = index.ids
     if with_labels is None:
         with_labels = ids.has_labels or ids.has_probability
     qnames = result.query_ids if result.query_ids is not None else np.arange(len(result))
+    qgenomes = result.query_genomes if result.query_genomes is not None else np.full(len(result), "", dtype=object)
     for qi in range(len(result)):
-        qname = qnames[qi]
+        qname, qgenome = qnames[qi], qgenomes[qi]
         for j in range(result.k):
             t = int(result.target[qi, j])
             if t < 0:
@@ -538,14 +547,14 @@ def result_rows(result: SearchResult, index: PairIndex, *, with_labels: bool | N
                 lab = int(ids.label[t])
                 pr = float(ids.probability[t])
                 row += ("" if lab < 0 else lab, "" if math.isnan(pr) else f"{pr:.6g}")
-            yield row
+            yield row + (qgenome,)
 
 
 def write_results(handle: IO[str], result: SearchResult, index: PairIndex, *, with_labels: bool | None = None) -> int:
     """Write search results as TSV (header + :func:`result_rows`); returns the number of rows."""
     if with_labels is None:
         with_labels = index.ids.has_labels or index.ids.has_probability
-    header = list(RESULT_COLUMNS) + (list(RESULT_LABEL_COLUMNS) if with_labels else [])
+    header = list(RESULT_COLUMNS) + (list(RESULT_LABEL_COLUMNS) if with_labels else []) + list(RESULT_QUERY_COLUMNS)
     return write_tsv(handle, header, result_rows(result, index, with_labels=with_labels))
 
 
@@ -1043,6 +1052,7 @@ class PairIndex:
         efSearch: int | None = None,
         threads: int | None = None,
         query_ids: Sequence | np.ndarray | None = None,
+        query_genomes: Sequence | np.ndarray | None = None,
         exclusion: Exclusion = "auto",
         k_factor: int | None = None,
         progress: Progress | None = None,
@@ -1054,7 +1064,8 @@ class PairIndex:
                 groups) of each query; a group unknown to the index excludes nothing. When one scaffold name occurs
                 in several indexed genomes, scaffold groups are genome-qualified: pass ``query_groups(ids)``.
             nprobe: IVF lists probed (default :data:`DEFAULT_NPROBE`); efSearch: HNSW beam width (default
-                :data:`DEFAULT_EF_SEARCH`, at least k). threads: FAISS threads. query_ids: names for rendering.
+                :data:`DEFAULT_EF_SEARCH`, at least k). threads: FAISS threads. query_ids, query_genomes: names
+                and genomes of the queries, for rendering.
             exclusion: ``auto`` (see module docstring), or force ``selector`` / ``overfetch`` (tests, benchmarks).
             k_factor: refined IVF-PQ: candidates re-ranked per wanted neighbour (default: the build's ``k_factor``).
             progress: called with the number of queries finished.
@@ -1082,6 +1093,10 @@ class PairIndex:
             query_ids = np.asarray(query_ids)
             if query_ids.shape != (len(q),):
                 raise DataError(f"{len(q)} query vectors but {len(query_ids)} query ids")
+        if query_genomes is not None:
+            query_genomes = np.asarray(query_genomes)
+            if query_genomes.shape != (len(q),):
+                raise DataError(f"{len(q)} query vectors but {len(query_genomes)} query genomes")
         self._ensure_groups()
         if self._by_genome and not _all_contain(groups, GROUP_SEP):
             raise UsageError("this index holds scaffolds of one name in several genomes: give query groups from "
@@ -1089,7 +1104,7 @@ class PairIndex:
         own = self._codes_for(groups)
         with _omp_threads(threads) as nthreads:
             dist, lab = self._search_codes(q, own, k, nprobe, efSearch, exclusion, nthreads, progress, kf)
-        return _finish(dist, lab, query_ids)
+        return _finish(dist, lab, query_ids, query_genomes)
 
     def search_all(self, k: int, *, vectors: np.ndarray | None = None, **kwargs: Any) -> SearchResult:
         """Search with every indexed pair as a query (in index order), excluding each one's own group.
@@ -1102,7 +1117,8 @@ class PairIndex:
         if vectors is not None:
             if len(vectors) != self.ntotal:
                 raise DataError(f"{len(vectors)} vectors given, the index holds {self.ntotal}")
-            return self.search(vectors, groups, k, query_ids=self._ids.pair_id, **kwargs)
+            return self.search(vectors, groups, k, query_ids=self._ids.pair_id, query_genomes=self._ids.genome,
+                               **kwargs)
         if self.kind == "ivfpq" and not self.refined:
             warnings.warn("search_all on IVF-PQ without vectors uses PQ-decoded queries", stacklevel=2)
         # queries read back block by block: 1e7 x 512 float32 queries at once would be 20 GB
@@ -1112,7 +1128,7 @@ class PairIndex:
         return SearchResult(*(np.concatenate([getattr(r, name) for r in parts]) if parts else
                               np.zeros((0, min(k, max(self.ntotal, 1))), dtype)
                               for name, dtype in (("target", np.int64), ("similarity", np.float32), ("rank", np.int32))),
-                            query_ids=self._ids.pair_id)
+                            query_ids=self._ids.pair_id, query_genomes=self._ids.genome)
 
     def _reconstruct(self, start: int, stop: int) -> np.ndarray:
         faiss = _faiss()

@@ -325,10 +325,18 @@ def test_write_results(data):
     assert n == 4 and len(lines) == 5
     assert lines[0].split("\t") == [
         "query", "target", "rank", "similarity", "target_scaffold", "target_genome", "target_label", "target_probability",
+        "query_genome",
     ]
     first = lines[1].split("\t")
     assert first[0] == "qa" and first[2] == "1" and first[4] != "sc000"
     assert first[1] == ids.pair_id[res.target[0, 0]]
+    assert first[-1] == "", "the query genome is empty when the search was not told it"
+    named = index.search(vec[:2], ["sc000", "sc000"], 2, query_ids=["qa", "qa"], query_genomes=["g_one", "g_two"])
+    out = io.StringIO()
+    write_results(out, named, index)
+    assert [line.split("\t")[-1] for line in out.getvalue().splitlines()[1:]] == ["g_one"] * 2 + ["g_two"] * 2
+    with pytest.raises(DataError, match="2 query vectors but 1 query genomes"):
+        index.search(vec[:2], ["sc000", "sc000"], 2, query_genomes=["g_one"])
 
 
 def test_retrieval_evaluate_hand_case():
