@@ -215,6 +215,8 @@ def run_size(n: int, nq: int, threads: int, kinds: list[str], nprobes: list[int]
             t1 = time.perf_counter()
             exact.update(x, start)
             t_exact += time.perf_counter() - t1
+            print(f"# {start + len(x)} of {n} rows added, {time.perf_counter() - t0:.0f} s, peak {peak_gib():.2f} GiB",
+                  file=sys.stderr, flush=True)
         build = time.perf_counter() - t0 - t_exact
         print(f"# built n={n} in {build:.0f} s (+{t_exact:.0f} s exact search), peak {peak_gib():.2f} GiB", file=sys.stderr, flush=True)
         return pq_sweep(index, queries, groups_of(qrows), exact.idx, nprobes, threads, base, build, peak_gib())
