@@ -177,15 +177,65 @@ def _joined(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return _as_text(left) + GROUP_SEP + _as_text(right)
 
 
+def _unique(values: np.ndarray, *, inverse: bool = False) -> Any:
+    """``np.unique`` (with ``return_inverse``), for text by a stable sort: numpy 2.4's default quicksort of
+    variable-width strings crashes (segfault) on some inputs, e.g. a sorted run followed by another."""
+    values = np.asarray(values)
+    if values.dtype.kind not in _TEXT_KINDS:
+        if not inverse:
+            return np.unique(values)
+        keys, codes = np.unique(values, return_inverse=True)
+        return keys, codes.ravel().astype(np.int64)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.ones(len(values), bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    if not inverse:
+        return ordered[first]
+    codes = np.empty(len(values), np.int64)
+    codes[order] = np.cumsum(first) - 1
+    return ordered[first], codes
+
+
+def _positions(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Position of each value in the sorted, unique ``keys``; -1 where absent. Text is sorted together with the keys
+    instead of binary-searched: numpy's searchsorted on variable-width strings fails or misplaces values (2.4)."""
+    if len(keys) == 0:
+        return np.full(len(values), -1, np.int64)
+    if keys.dtype.kind not in _TEXT_KINDS:
+        pos = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
+        return np.where(keys[pos] == values, pos, -1).astype(np.int64)
+    inverse = _unique(np.concatenate([keys, values]), inverse=True)[1]
+    slot = np.full(len(keys) + len(values), -1, np.int64)
+    slot[inverse[: len(keys)]] = np.arange(len(keys))
+    return slot[inverse[len(keys) :]]
+
+
+def _common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sorted values found in both ``a`` and ``b`` (``np.intersect1d``)."""
+    a, b = _same_kind(a, b)
+    ua = _unique(a)
+    return ua[_positions(_unique(b), ua) >= 0]
+
+
+def _pair_keys(genome: np.ndarray, pair_id: np.ndarray) -> np.ndarray:
+    """One integer per row, equal exactly where (genome, pair_id) is equal: duplicates are then found by sorting
+    integers instead of hashing Python tuples (~150 bytes each)."""
+    genome_codes = _unique(genome, inverse=True)[1]
+    names, pair_codes = _unique(pair_id, inverse=True)
+    return genome_codes * max(len(names), 1) + pair_codes
+
+
+def _repeats(keys: np.ndarray) -> np.ndarray:
+    """Rows whose key an earlier row already had."""
+    order = np.argsort(keys, kind="stable")  # of equal keys, the earlier row comes first
+    return order[1:][keys[order][1:] == keys[order][:-1]]
+
+
 def _first_repeat(genome: np.ndarray, pair_id: np.ndarray) -> int | None:
-    """Row of the first (genome, pair_id) that an earlier row already had, or None; sorts instead of hashing
-    Python tuples (~150 bytes each)."""
-    if len(pair_id) < 2:
-        return None
-    order = np.lexsort((pair_id, genome))  # stable: of equal keys, the earlier row comes first
-    g, p = genome[order], pair_id[order]
-    same = (g[1:] == g[:-1]) & (p[1:] == p[:-1])
-    return int(order[1:][same].min()) if same.any() else None
+    """Row of the first (genome, pair_id) that an earlier row already had, or None."""
+    rows = _repeats(_pair_keys(genome, pair_id)) if len(pair_id) > 1 else np.empty(0, np.int64)
+    return int(rows.min()) if len(rows) else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,7 +295,7 @@ class PairIds:
 
     def scaffolds_collide(self) -> bool:
         """Whether one scaffold name occurs in two genomes (MEGAHIT names every assembly's contigs ``k141_*``)."""
-        return len(np.unique(self.scaffold)) != len(np.unique(_joined(self.genome, self.scaffold)))
+        return len(_unique(self.scaffold)) != len(_unique(_joined(self.genome, self.scaffold)))
 
     def concat(self, other: PairIds) -> PairIds:
         return PairIds(
@@ -288,17 +338,15 @@ def _check_disjoint(existing: PairIds, new: PairIds, shared: np.ndarray | None =
     """Raise DataError for a (genome, pair_id) of ``new`` already in ``existing`` (each free of repeats). Only the
     rows of ``shared`` genomes (default: those in both) are compared, by sorting rather than a set of tuples."""
     if shared is None:
-        shared = np.intersect1d(*_same_kind(existing.genome, new.genome))
+        shared = _common(existing.genome, new.genome)
     if not len(shared):
         return
     old, shared = _same_kind(existing.genome, shared)
-    rows = np.flatnonzero(np.isin(old, shared))
+    rows = np.flatnonzero(_positions(_unique(shared), old) >= 0)
     both = PairIds.stack([PairIds(existing.pair_id[rows], existing.scaffold[rows], existing.genome[rows]), new])
-    order = np.lexsort((both.pair_id, both.genome))
-    genome, pair_id = both.genome[order], both.pair_id[order]
-    clash = np.flatnonzero((genome[1:] == genome[:-1]) & (pair_id[1:] == pair_id[:-1])) + 1
+    clash = _repeats(_pair_keys(both.genome, both.pair_id))
     if len(clash):
-        _raise_clash(set(zip(genome[clash].tolist(), pair_id[clash].tolist())))
+        _raise_clash(set(zip(both.genome[clash].tolist(), both.pair_id[clash].tolist())))
 
 
 def _same_kind(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -762,9 +810,9 @@ class PairIndex:
         self._groups_ready = True
         self._by_genome = self.group_by == "scaffold" and self._ids.scaffolds_collide()
         values = self._ids.groups(self.group_by, by_genome=self._by_genome)
-        keys, codes = np.unique(values, return_inverse=True)
+        keys, codes = _unique(values, inverse=True)
         self._group_keys = keys
-        self._group_codes = codes.astype(np.int64).ravel()
+        self._group_codes = codes
         self._group_sizes = np.bincount(self._group_codes, minlength=len(keys)).astype(np.int64)
         self._group_order = np.argsort(self._group_codes, kind="stable").astype(np.int64)
         self._group_offsets = np.concatenate([[0], np.cumsum(self._group_sizes)]).astype(np.int64)
@@ -936,7 +984,7 @@ class PairIndex:
         self._check_new(ids)
         with _omp_threads(threads):
             self._add(parts, progress)
-        self._genomes = np.union1d(*_same_kind(self._genomes, ids.genome))
+        self._genomes = _unique(np.concatenate(_same_kind(self._genomes, ids.genome)))
         self._ids = self._ids.concat(ids)
         self._set_groups()
 
@@ -950,8 +998,8 @@ class PairIndex:
         """Raise DataError for a (genome, pair_id) already indexed. Only genomes already in the index can clash, so
         only their pairs are looked at: a set of every key would cost ~200 bytes per pair (2 GB at 1e7)."""
         if self._genomes is None:
-            self._genomes = np.unique(self._ids.genome)
-        _check_disjoint(self._ids, ids, np.intersect1d(*_same_kind(self._genomes, ids.genome)))
+            self._genomes = _unique(self._ids.genome)
+        _check_disjoint(self._ids, ids, _common(self._genomes, ids.genome))
 
     # -- persistence -----------------------------------------------------------------------------------------
     def save(self, path: PathLike, *, overwrite: bool = True) -> None:
@@ -1283,18 +1331,6 @@ class PairIndex:
             for done in pool.map(run, small, chunksize=16):
                 if progress is not None:
                     progress(done)
-
-
-def _positions(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Position of each value in the sorted, unique ``keys``; -1 where absent. Text is sorted together with the keys
-    instead of binary-searched: numpy's searchsorted on variable-width strings fails or misplaces values (2.4)."""
-    if keys.dtype.kind not in _TEXT_KINDS:
-        pos = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
-        return np.where(keys[pos] == values, pos, -1).astype(np.int64)
-    inverse = np.unique(np.concatenate([keys, values]), return_inverse=True)[1].ravel()
-    slot = np.full(len(keys) + len(values), -1, np.int64)
-    slot[inverse[: len(keys)]] = np.arange(len(keys))
-    return slot[inverse[len(keys) :]]
 
 
 def _all_contain(values: np.ndarray, part: str) -> bool:

@@ -545,3 +545,17 @@ def test_pair_id_table_round_trip_across_parse_blocks(tmp_path):
     (tmp_path / "pairs.tsv").write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=re.escape("duplicate pair_id 'g069998|g069999' in genome 'a_second_genome_name'")):
         read_pair_ids(tmp_path / "pairs.tsv")
+
+
+def test_many_groups_and_sorted_queries_search_cleanly():
+    """Group lookup sorts the index's group names and the queries' together: a sorted run followed by another, the
+    input on which numpy 2.4's quicksort of variable-width strings crashed (segfault) with 18,750 groups."""
+    n = 18_750
+    vec = np.random.default_rng(3).standard_normal((n, 8)).astype(np.float32)
+    scaffold = np.array([f"NZ_CP{i:07d}.1" for i in range(n)], dtype=object)
+    ids = PairIds(np.array([f"p{i}" for i in range(n)], dtype=object), scaffold, np.full(n, "g", dtype=object))
+    index = PairIndex.build(vec, ids, index="flat", device="cpu")
+    rows = np.sort(np.random.default_rng(1).integers(0, n, 100))
+    res = index.search(vec[rows], scaffold[rows], 3)
+    assert (res.target >= 0).all() and not (res.target == rows[:, None]).any()
+    assert (res.similarity[:, 0] < 0.9999).all(), "each query's only own-scaffold pair, itself, is excluded"
