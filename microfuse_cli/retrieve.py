@@ -295,7 +295,9 @@ class PairIds:
 
     def scaffolds_collide(self) -> bool:
         """Whether one scaffold name occurs in two genomes (MEGAHIT names every assembly's contigs ``k141_*``)."""
-        return len(_unique(self.scaffold)) != len(_unique(_joined(self.genome, self.scaffold)))
+        scaffolds, scaffold_codes = _unique(self.scaffold, inverse=True)
+        genome_codes = _unique(self.genome, inverse=True)[1]  # (genome, scaffold) as one integer, no joined text
+        return len(np.unique(genome_codes * len(scaffolds) + scaffold_codes)) != len(scaffolds)
 
     def concat(self, other: PairIds) -> PairIds:
         return PairIds(
