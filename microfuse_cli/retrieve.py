@@ -993,7 +993,8 @@ class PairIndex:
     @property
     def bytes_per_pair(self) -> float:
         """Memory the FAISS index takes per indexed pair (codes, list ids, re-ranking codes); the pair-id table
-        (Python strings, tens of bytes per pair) comes on top."""
+        (compact numpy strings: about 90 bytes per pair for locus-tag ids, benchmarks/pair_ids_memory.py) comes on
+        top."""
         return _payload_bytes(_faiss(), self._cpu_index())
 
     def _check_new(self, ids: PairIds) -> None:
