@@ -153,7 +153,7 @@ _ID_BLOCK = 1 << 16  # pair-id rows parsed / written at a time
 def _as_text(values: np.ndarray) -> np.ndarray:
     """``values`` as a compact text column (numbers are written out: a str and an int column can be joined)."""
     values = np.asarray(values)
-    if values.dtype == _TEXT:
+    if values.dtype == _TEXT or values.dtype.kind == "T":  # any StringDType (coerce or not) is text already
         return values
     if values.dtype.kind == "O" and _TEXT.kind == "O":  # old numpy: object arrays of str stay as they are
         return np.array([str(v) for v in values.tolist()], dtype=object)
