@@ -81,11 +81,29 @@ class Generator:
         return x
 
 
+TEXT_IDS = False
+
+
 def ids_for(start: int, stop: int):
+    """Pair ids of rows [start, stop): integers, or with ``--text-ids`` text like ``microfuse score`` writes
+    (locus-tag pair ids, RefSeq-style scaffold and assembly names), built from Python strings as a table read
+    from disk would be."""
     from microfuse_cli.retrieve import PairIds
 
     rows = np.arange(start, stop, dtype=np.int64)
-    return PairIds(rows, rows // SCAFFOLD, rows // 2000)
+    if not TEXT_IDS:
+        return PairIds(rows, rows // SCAFFOLD, rows // 2000)
+    pair_id = np.array([f"RS_{r:08d}|RS_{r + 1:08d}" for r in rows.tolist()], dtype=object)
+    scaffold = np.array([f"NZ_CP{r // SCAFFOLD:07d}.1" for r in rows.tolist()], dtype=object)
+    genome = np.array([f"GCF_{r // 2000:09d}.1" for r in rows.tolist()], dtype=object)
+    return PairIds(pair_id, scaffold, genome)
+
+
+def groups_of(rows: np.ndarray) -> np.ndarray:
+    """The scaffold of each row, as :func:`ids_for` names it."""
+    if not TEXT_IDS:
+        return rows // SCAFFOLD
+    return np.array([f"NZ_CP{r // SCAFFOLD:07d}.1" for r in rows.tolist()], dtype=object)
 
 
 def peak_gib() -> float:
@@ -197,14 +215,16 @@ def run_size(n: int, nq: int, threads: int, kinds: list[str], nprobes: list[int]
             t1 = time.perf_counter()
             exact.update(x, start)
             t_exact += time.perf_counter() - t1
+            print(f"# {start + len(x)} of {n} rows added, {time.perf_counter() - t0:.0f} s, peak {peak_gib():.2f} GiB",
+                  file=sys.stderr, flush=True)
         build = time.perf_counter() - t0 - t_exact
         print(f"# built n={n} in {build:.0f} s (+{t_exact:.0f} s exact search), peak {peak_gib():.2f} GiB", file=sys.stderr, flush=True)
-        return pq_sweep(index, queries, qrows // SCAFFOLD, exact.idx, nprobes, threads, base, build, peak_gib())
+        return pq_sweep(index, queries, groups_of(qrows), exact.idx, nprobes, threads, base, build, peak_gib())
 
     x = gen.rows(0, n)
     ids = ids_for(0, n)
     queries = x[qrows]
-    groups = qrows // SCAFFOLD
+    groups = groups_of(qrows)
     t0 = time.perf_counter()
     flat = PairIndex.build(x, ids, index="flat", device=device, threads=threads)
     build = time.perf_counter() - t0
@@ -248,7 +268,7 @@ def run_size(n: int, nq: int, threads: int, kinds: list[str], nprobes: list[int]
 
 
 def main(argv=None) -> int:
-    global DIM, REFINE, PQ_M, K_FACTORS, STREAM, CHUNK, NLIST_OVERRIDE
+    global DIM, REFINE, PQ_M, K_FACTORS, STREAM, CHUNK, NLIST_OVERRIDE, TEXT_IDS
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="100000,1000000,10000000", help="comma-separated database sizes")
     ap.add_argument("--queries", type=int, default=2000, help="queries per size (default 2000)")
@@ -266,9 +286,11 @@ def main(argv=None) -> int:
     ap.add_argument("--pq-m", type=int, default=None, help="PQ code bytes (default dim / 8)")
     ap.add_argument("--stream", action="store_true", help="build IVF-PQ chunk by chunk at every size (default: > 4e6)")
     ap.add_argument("--chunk", type=int, default=250_000, help="rows generated and appended at a time")
+    ap.add_argument("--text-ids", action="store_true",
+                    help="text pair ids, scaffolds and genomes like real tables (default: integers)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    DIM, REFINE, PQ_M, STREAM, CHUNK = args.dim, args.refine, args.pq_m, args.stream, args.chunk
+    DIM, REFINE, PQ_M, STREAM, CHUNK, TEXT_IDS = args.dim, args.refine, args.pq_m, args.stream, args.chunk, args.text_ids
     K_FACTORS = [int(s) for s in args.k_factor.split(",")]
     sizes = [int(float(s)) for s in args.sizes.split(",") if s]
     nprobes = [int(s) for s in args.nprobe.split(",")]
@@ -293,6 +315,8 @@ def main(argv=None) -> int:
                    "--dim", str(args.dim), "--k-factor", args.k_factor, "--chunk", str(args.chunk)]
             if args.stream:
                 cmd.append("--stream")
+            if args.text_ids:
+                cmd.append("--text-ids")
             if args.pq_m:
                 cmd += ["--pq-m", str(args.pq_m)]
             if args.refine:

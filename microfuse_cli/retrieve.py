@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import itertools
 import logging
 import math
 import warnings
@@ -47,9 +48,9 @@ from typing import IO, Any, Iterator, Literal, Sequence
 import numpy as np
 
 from .errors import DataError, MicrofuseError, UsageError
-from .io.files import PathLike
+from .io.files import PathLike, read_text
 from .io.outputs import atomic_directory, atomic_output
-from .io.tsv import read_tsv, write_tsv
+from .io.tsv import write_tsv
 from .manifest import MANIFEST, ManifestKind, read_manifest, write_manifest
 from .progress import Advance
 
@@ -68,6 +69,7 @@ __all__ = [
     "write_retrieval_table",
     "RESULT_COLUMNS",
     "RESULT_LABEL_COLUMNS",
+    "RESULT_QUERY_COLUMNS",
 ]
 
 log = logging.getLogger(__name__)
@@ -120,6 +122,9 @@ GROUP_SEP = "\x1f"  # joins genome and scaffold in a scaffold group when scaffol
 PAIRS_COLUMNS = ("pair_id", "scaffold", "genome", "label", "probability")
 RESULT_COLUMNS = ("query", "target", "rank", "similarity", "target_scaffold", "target_genome")
 RESULT_LABEL_COLUMNS = ("target_label", "target_probability")
+#: Last column: two genomes may share pair ids (one assembly under two names, MEGAHIT ``k141_*`` contigs), so the
+#: query's name alone can be ambiguous. Added after the others, so columns counted by position keep their place.
+RESULT_QUERY_COLUMNS = ("query_genome",)
 
 _CHUNK = 65536  # rows normalised / added / searched at a time
 _SELECTOR_BATCH = 4096  # queries per selector search call
@@ -139,12 +144,108 @@ def _faiss():
 # Pair identifiers
 # ---------------------------------------------------------------------------------------------------------------
 
+#: Text columns are numpy variable-width strings (numpy >= 2): 16 bytes per value, strings up to 15 bytes inside
+#: them and longer ones in one arena, instead of a ~60-byte Python object (+ 8-byte pointer) per value; older
+#: numpy keeps object arrays.
+_TEXT = np.dtypes.StringDType() if hasattr(np.dtypes, "StringDType") else np.dtype(object)
+_TEXT_KINDS = "OUT"
+_ID_BLOCK = 1 << 16  # pair-id rows parsed / written at a time
+
+
+def _as_text(values: np.ndarray) -> np.ndarray:
+    """``values`` as a compact text column (numbers are written out: a str and an int column can be joined)."""
+    values = np.asarray(values)
+    if values.dtype == _TEXT or values.dtype.kind == "T":  # any StringDType (coerce or not) is text already
+        return values
+    if values.dtype.kind == "O" and _TEXT.kind == "O":  # old numpy: object arrays of str stay as they are
+        return np.array([str(v) for v in values.tolist()], dtype=object)
+    return values.astype(_TEXT) if values.dtype.kind in _TEXT_KINDS else values.astype(str).astype(_TEXT)
+
+
+def _compact(values: np.ndarray) -> np.ndarray:
+    """A text column (str / object-of-str) as :data:`_TEXT`; numbers and mixed objects unchanged."""
+    if values.dtype.kind == "U":
+        return values.astype(_TEXT)
+    if values.dtype.kind == "O" and _TEXT.kind == "T":
+        try:
+            return values.astype(np.dtypes.StringDType(coerce=False))
+        except (ValueError, TypeError):  # not all str: leave as given
+            return values
+    return values
+
+
+def _joined(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``left<US>right`` for every row, as text."""
+    return _as_text(left) + GROUP_SEP + _as_text(right)
+
+
+def _unique(values: np.ndarray, *, inverse: bool = False) -> Any:
+    """``np.unique`` (with ``return_inverse``), for text by a stable sort: numpy 2.4's default quicksort of
+    variable-width strings crashes (segfault) on some inputs, e.g. a sorted run followed by another."""
+    values = np.asarray(values)
+    if values.dtype.kind not in _TEXT_KINDS:
+        if not inverse:
+            return np.unique(values)
+        keys, codes = np.unique(values, return_inverse=True)
+        return keys, codes.ravel().astype(np.int64)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.ones(len(values), bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    if not inverse:
+        return ordered[first]
+    codes = np.empty(len(values), np.int64)
+    codes[order] = np.cumsum(first) - 1
+    return ordered[first], codes
+
+
+def _positions(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Position of each value in the sorted, unique ``keys``; -1 where absent. Text is sorted together with the keys
+    instead of binary-searched: numpy's searchsorted on variable-width strings fails or misplaces values (2.4)."""
+    if len(keys) == 0:
+        return np.full(len(values), -1, np.int64)
+    if keys.dtype.kind not in _TEXT_KINDS:
+        pos = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
+        return np.where(keys[pos] == values, pos, -1).astype(np.int64)
+    inverse = _unique(np.concatenate([keys, values]), inverse=True)[1]
+    slot = np.full(len(keys) + len(values), -1, np.int64)
+    slot[inverse[: len(keys)]] = np.arange(len(keys))
+    return slot[inverse[len(keys) :]]
+
+
+def _common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sorted values found in both ``a`` and ``b`` (``np.intersect1d``)."""
+    a, b = _same_kind(a, b)
+    ua = _unique(a)
+    return ua[_positions(_unique(b), ua) >= 0]
+
+
+def _pair_keys(genome: np.ndarray, pair_id: np.ndarray) -> np.ndarray:
+    """One integer per row, equal exactly where (genome, pair_id) is equal: duplicates are then found by sorting
+    integers instead of hashing Python tuples (~150 bytes each)."""
+    genome_codes = _unique(genome, inverse=True)[1]
+    names, pair_codes = _unique(pair_id, inverse=True)
+    return genome_codes * max(len(names), 1) + pair_codes
+
+
+def _repeats(keys: np.ndarray) -> np.ndarray:
+    """Rows whose key an earlier row already had."""
+    order = np.argsort(keys, kind="stable")  # of equal keys, the earlier row comes first
+    return order[1:][keys[order][1:] == keys[order][:-1]]
+
+
+def _first_repeat(genome: np.ndarray, pair_id: np.ndarray) -> int | None:
+    """Row of the first (genome, pair_id) that an earlier row already had, or None."""
+    rows = _repeats(_pair_keys(genome, pair_id)) if len(pair_id) > 1 else np.empty(0, np.int64)
+    return int(rows.min()) if len(rows) else None
+
 
 @dataclass(frozen=True, eq=False)
 class PairIds:
     """Identifiers of n pairs, in vector order.
 
-    ``pair_id``, ``scaffold`` and ``genome`` are 1-d numpy arrays (strings, or integers for synthetic data);
+    ``pair_id``, ``scaffold`` and ``genome`` are 1-d numpy arrays (text, stored compactly as :data:`_TEXT`, or
+    integers for synthetic data);
     ``label`` is int8 with 1 = operon pair, 0 = not, -1 = unknown; ``probability`` is float64, NaN = unknown.
     """
 
@@ -160,7 +261,7 @@ class PairIds:
             arr = np.asarray(getattr(self, name))
             if arr.ndim != 1 or len(arr) != n:
                 raise DataError(f"pair ids: column {name} has {len(arr)} rows, expected {n}")
-            object.__setattr__(self, name, arr)
+            object.__setattr__(self, name, _compact(arr))
         label = np.full(n, -1, np.int8) if self.label is None else np.asarray(self.label)
         if label.shape != (n,):
             raise DataError(f"pair ids: column label has {len(label)} rows, expected {n}")
@@ -192,13 +293,13 @@ class PairIds:
             return self.genome
         if not by_genome:
             return self.scaffold
-        return np.array([f"{g}{GROUP_SEP}{s}" for g, s in zip(self.genome.tolist(), self.scaffold.tolist())],
-                        dtype=object)
+        return _joined(self.genome, self.scaffold)
 
     def scaffolds_collide(self) -> bool:
         """Whether one scaffold name occurs in two genomes (MEGAHIT names every assembly's contigs ``k141_*``)."""
-        owner: dict = {}
-        return any(owner.setdefault(s, g) != g for g, s in zip(self.genome.tolist(), self.scaffold.tolist()))
+        scaffolds, scaffold_codes = _unique(self.scaffold, inverse=True)
+        genome_codes = _unique(self.genome, inverse=True)[1]  # (genome, scaffold) as one integer, no joined text
+        return len(np.unique(genome_codes * len(scaffolds) + scaffold_codes)) != len(scaffolds)
 
     def concat(self, other: PairIds) -> PairIds:
         return PairIds(
@@ -218,7 +319,7 @@ class PairIds:
         for name in ("pair_id", "scaffold", "genome"):
             arrays = [getattr(p, name) for p in parts]
             if len({a.dtype.kind for a in arrays}) > 1:  # e.g. str and int: keep everything as text
-                arrays = [a.astype(str).astype(object) for a in arrays]
+                arrays = [_as_text(a) for a in arrays]
             columns.append(np.concatenate(arrays))
         return cls(*columns, np.concatenate([p.label for p in parts]), np.concatenate([p.probability for p in parts]))
 
@@ -228,17 +329,35 @@ class PairIds:
 
     def check_unique(self, existing: PairIds | None = None) -> None:
         """Raise DataError when a pair_id occurs twice in one genome, or is already in ``existing``."""
-        values = self.keys()
-        unique = set(values)
-        if len(unique) != len(values):
-            seen: set = set()
-            dup = next(v for v in values if v in seen or seen.add(v))  # type: ignore[func-returns-value]
-            raise DataError(f"duplicate pair_id {dup[1]!r} in genome {dup[0]!r} (give each assembly its own "
+        row = _first_repeat(self.genome, self.pair_id)
+        if row is not None:
+            genome, pair_id = self.genome[row : row + 1].tolist()[0], self.pair_id[row : row + 1].tolist()[0]
+            raise DataError(f"duplicate pair_id {pair_id!r} in genome {genome!r} (give each assembly its own "
                             "`score --genome-name`)")
         if existing is not None:
-            clash = unique.intersection(existing.keys())
-            if clash:
-                _raise_clash(clash)
+            _check_disjoint(existing, self)
+
+
+def _check_disjoint(existing: PairIds, new: PairIds, shared: np.ndarray | None = None) -> None:
+    """Raise DataError for a (genome, pair_id) of ``new`` already in ``existing`` (each free of repeats). Only the
+    rows of ``shared`` genomes (default: those in both) are compared, by sorting rather than a set of tuples."""
+    if shared is None:
+        shared = _common(existing.genome, new.genome)
+    if not len(shared):
+        return
+    old, shared = _same_kind(existing.genome, shared)
+    rows = np.flatnonzero(_positions(_unique(shared), old) >= 0)
+    both = PairIds.stack([PairIds(existing.pair_id[rows], existing.scaffold[rows], existing.genome[rows]), new])
+    clash = _repeats(_pair_keys(both.genome, both.pair_id))
+    if len(clash):
+        _raise_clash(set(zip(both.genome[clash].tolist(), both.pair_id[clash].tolist())))
+
+
+def _same_kind(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two columns comparable element by element: both as text unless both are numbers."""
+    if a.dtype.kind in _TEXT_KINDS or b.dtype.kind in _TEXT_KINDS:
+        return _as_text(a), _as_text(b)
+    return a, b
 
 
 def _raise_clash(clash: set) -> None:
@@ -248,7 +367,7 @@ def _raise_clash(clash: set) -> None:
 
 def _concat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.dtype.kind != b.dtype.kind:  # e.g. str and int: keep everything as text
-        return np.concatenate([a.astype(str).astype(object), b.astype(str).astype(object)])
+        return np.concatenate([_as_text(a), _as_text(b)])
     return np.concatenate([a, b])
 
 
@@ -259,22 +378,62 @@ def ids_path_for(npy_path: PathLike) -> Path:
 
 
 def read_pair_ids(path: PathLike, *, what: str | None = None) -> PairIds:
-    """Read a pair-id table (``pair_id scaffold genome [label] [probability]``); rejects duplicates."""
+    """Read a pair-id table (``pair_id scaffold genome [label] [probability]``); rejects duplicates.
+
+    The rows are parsed a block at a time into compact columns, so only one block's worth of Python strings
+    exists at once (a whole 1e7-row table as lists of strings would take several GB)."""
     name = what or str(path)
-    header, rows = read_tsv(path, required=list(ID_COLUMNS))
+    lines = _table_lines(read_text(path), path)
+    header = next(lines)[1].split("\t")
+    missing = [c for c in ID_COLUMNS if c not in header]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
     if len(set(header)) != len(header):
         raise DataError(f"{name}: duplicate column names in header")
     cols = {c: i for i, c in enumerate(header)}
-    n = len(rows)
-    pair_id = np.empty(n, object)
-    scaffold = np.empty(n, object)
-    genome = np.empty(n, object)
+    blocks = []
+    while True:
+        block = list(itertools.islice(lines, _ID_BLOCK))
+        if not block:
+            break
+        blocks.append(_parse_id_rows(block, header, cols, path, name))
+    ids = PairIds.stack(blocks) if blocks else PairIds(*(np.empty(0, _TEXT) for _ in ID_COLUMNS))
+    try:
+        ids.check_unique()
+    except DataError as exc:
+        raise DataError(f"{name}: {exc}") from None
+    return ids
+
+
+def _table_lines(text: str, path: PathLike) -> Iterator[tuple[int, str]]:
+    """(number, line) of a TSV's header and data lines, as :func:`microfuse_cli.io.tsv.read_tsv` numbers them (blank
+    and ``#`` lines skipped), read a slice of the text at a time."""
+    number = 0
+    start = 0
+    while start < len(text):
+        stop = text.find("\n", start + (1 << 22))
+        stop = len(text) if stop < 0 else stop
+        for line in text[start:stop].split("\n"):
+            if line and not line.startswith("#"):
+                number += 1
+                yield number, line
+        start = stop + 1
+    if number == 0:
+        raise DataError(f"{path}: empty table")
+
+
+def _parse_id_rows(block: list[tuple[int, str]], header: list[str], cols: dict, path: PathLike, name: str) -> PairIds:
+    """One block of ``(line number, line)`` as a :class:`PairIds` (not checked for repeats)."""
+    n = len(block)
+    pair_id, scaffold, genome = [""] * n, [""] * n, [""] * n
     label = np.full(n, -1, np.int8)
     prob = np.full(n, np.nan)
     ip, isc, ig = cols["pair_id"], cols["scaffold"], cols["genome"]
     il, ipr = cols.get("label"), cols.get("probability")
-    for r, fields in enumerate(rows):
-        line = r + 2
+    for r, (line, text) in enumerate(block):
+        fields = text.split("\t")
+        if len(fields) != len(header):
+            raise DataError(f"{path}: line {line} has {len(fields)} fields, header has {len(header)}")
         pair_id[r], scaffold[r], genome[r] = fields[ip], fields[isc], fields[ig]
         if not fields[ip] or not fields[isc] or not fields[ig]:
             raise DataError(f"{name}: line {line}: empty pair_id, scaffold or genome")
@@ -290,22 +449,20 @@ def read_pair_ids(path: PathLike, *, what: str | None = None) -> PairIds:
             if not 0.0 <= value <= 1.0:
                 raise DataError(f"{name}: line {line}: probability {fields[ipr]!r} is outside [0, 1]")
             prob[r] = value
-    ids = PairIds(pair_id, scaffold, genome, label, prob)
-    try:
-        ids.check_unique()
-    except DataError as exc:
-        raise DataError(f"{name}: {exc}") from None
-    return ids
+    return PairIds(*(np.array(c, dtype=_TEXT) for c in (pair_id, scaffold, genome)), label, prob)
 
 
 def write_pair_ids(handle: IO[str], ids: PairIds) -> int:
-    """Write ``pair_id scaffold genome label probability`` rows; returns the number of rows written."""
+    """Write ``pair_id scaffold genome label probability`` rows; returns the number of rows written. Rows are
+    turned into Python objects a block at a time, not all at once."""
 
     def rows() -> Iterator[tuple]:
-        for pid, sc, ge, lab, pr in zip(
-            ids.pair_id.tolist(), ids.scaffold.tolist(), ids.genome.tolist(), ids.label.tolist(), ids.probability.tolist()
-        ):
-            yield (pid, sc, ge, "" if lab < 0 else lab, "" if math.isnan(pr) else repr(pr))
+        for start in range(0, len(ids), _ID_BLOCK):
+            block = slice(start, start + _ID_BLOCK)
+            for pid, sc, ge, lab, pr in zip(ids.pair_id[block].tolist(), ids.scaffold[block].tolist(),
+                                            ids.genome[block].tolist(), ids.label[block].tolist(),
+                                            ids.probability[block].tolist()):
+                yield (pid, sc, ge, "" if lab < 0 else lab, "" if math.isnan(pr) else repr(pr))
 
     return write_tsv(handle, list(PAIRS_COLUMNS), rows())
 
@@ -375,14 +532,15 @@ class SearchResult:
 
     ``target`` (nq, k) int64: row of the neighbour in the index (-1 = no neighbour);
     ``similarity`` (nq, k) float32: cosine similarity (NaN where no neighbour; approximate for IVF-PQ);
-    ``rank`` (nq, k) int32: 1..k (0 where no neighbour); ``query_ids``: names of the queries, for rendering.
-    Ties in similarity are ordered by target row, so results are deterministic.
+    ``rank`` (nq, k) int32: 1..k (0 where no neighbour); ``query_ids`` and ``query_genomes``: names and genomes
+    of the queries, for rendering. Ties in similarity are ordered by target row, so results are deterministic.
     """
 
     target: np.ndarray
     similarity: np.ndarray
     rank: np.ndarray
     query_ids: np.ndarray | None = None
+    query_genomes: np.ndarray | None = None
 
     @property
     def k(self) -> int:
@@ -392,7 +550,8 @@ class SearchResult:
         return self.target.shape[0]
 
 
-def _finish(distances: np.ndarray, labels: np.ndarray, query_ids: np.ndarray | None) -> SearchResult:
+def _finish(distances: np.ndarray, labels: np.ndarray, query_ids: np.ndarray | None,
+            query_genomes: np.ndarray | None = None) -> SearchResult:
     labels = labels.astype(np.int64, copy=False)
     missing = labels < 0
     sim = np.where(missing, -np.inf, distances).astype(np.float32)
@@ -406,21 +565,24 @@ def _finish(distances: np.ndarray, labels: np.ndarray, query_ids: np.ndarray | N
     missing = labels < 0
     sim = np.where(missing, np.nan, np.clip(sim, -1.0, 1.0)).astype(np.float32)
     rank = np.where(missing, 0, np.arange(1, k + 1, dtype=np.int32)[None, :]).astype(np.int32)
-    return SearchResult(labels, sim, rank, query_ids)
+    return SearchResult(labels, sim, rank, query_ids, query_genomes)
 
 
 def result_rows(result: SearchResult, index: PairIndex, *, with_labels: bool | None = None) -> Iterator[tuple]:
-    """Rows ``query target rank similarity target_scaffold target_genome [target_label target_probability]``.
+    """Rows ``query target rank similarity target_scaffold target_genome [target_label target_probability]
+    query_genome``.
 
     Missing neighbours (fewer than k available) are skipped. Label columns are added when ``with_labels`` is true,
-    or by default when the index knows any label or probability; unknown values are empty.
+    or by default when the index knows any label or probability; unknown values are empty, and so is the query
+    genome when the search was not told it (``query_genomes``).
     """
     ids = index.ids
     if with_labels is None:
         with_labels = ids.has_labels or ids.has_probability
     qnames = result.query_ids if result.query_ids is not None else np.arange(len(result))
+    qgenomes = result.query_genomes if result.query_genomes is not None else np.full(len(result), "", dtype=object)
     for qi in range(len(result)):
-        qname = qnames[qi]
+        qname, qgenome = qnames[qi], qgenomes[qi]
         for j in range(result.k):
             t = int(result.target[qi, j])
             if t < 0:
@@ -437,14 +599,14 @@ def result_rows(result: SearchResult, index: PairIndex, *, with_labels: bool | N
                 lab = int(ids.label[t])
                 pr = float(ids.probability[t])
                 row += ("" if lab < 0 else lab, "" if math.isnan(pr) else f"{pr:.6g}")
-            yield row
+            yield row + (qgenome,)
 
 
 def write_results(handle: IO[str], result: SearchResult, index: PairIndex, *, with_labels: bool | None = None) -> int:
     """Write search results as TSV (header + :func:`result_rows`); returns the number of rows."""
     if with_labels is None:
         with_labels = index.ids.has_labels or index.ids.has_probability
-    header = list(RESULT_COLUMNS) + (list(RESULT_LABEL_COLUMNS) if with_labels else [])
+    header = list(RESULT_COLUMNS) + (list(RESULT_LABEL_COLUMNS) if with_labels else []) + list(RESULT_QUERY_COLUMNS)
     return write_tsv(handle, header, result_rows(result, index, with_labels=with_labels))
 
 
@@ -621,7 +783,7 @@ class PairIndex:
         self.params = dict(params or {})
         self._ids = ids
         self._groups_ready = False
-        self._genomes: set | None = None  # genome names in the index (pair ids are unique within a genome)
+        self._genomes: np.ndarray | None = None  # genome names in the index, sorted (pair ids are unique within one)
 
     # -- properties ----------------------------------------------------------------------------------------
     @property
@@ -652,9 +814,9 @@ class PairIndex:
         self._groups_ready = True
         self._by_genome = self.group_by == "scaffold" and self._ids.scaffolds_collide()
         values = self._ids.groups(self.group_by, by_genome=self._by_genome)
-        keys, codes = np.unique(values, return_inverse=True)
+        keys, codes = _unique(values, inverse=True)
         self._group_keys = keys
-        self._group_codes = codes.astype(np.int64).ravel()
+        self._group_codes = codes
         self._group_sizes = np.bincount(self._group_codes, minlength=len(keys)).astype(np.int64)
         self._group_order = np.argsort(self._group_codes, kind="stable").astype(np.int64)
         self._group_offsets = np.concatenate([[0], np.cumsum(self._group_sizes)]).astype(np.int64)
@@ -673,17 +835,7 @@ class PairIndex:
         groups = np.asarray(groups)
         if len(keys) == 0 or len(groups) == 0:
             return np.full(len(groups), -1, np.int64)
-        if keys.dtype.kind != groups.dtype.kind and not (keys.dtype.kind in "OU" and groups.dtype.kind in "OU"):
-            keys = keys.astype(str)
-            groups = groups.astype(str)
-        try:
-            pos = np.searchsorted(keys, groups)
-        except TypeError:
-            keys, groups = keys.astype(str), groups.astype(str)
-            pos = np.searchsorted(keys, groups)
-        pos = np.minimum(pos, len(keys) - 1)
-        found = keys[pos] == groups
-        return np.where(found, pos, -1).astype(np.int64)
+        return _positions(*_same_kind(keys, groups))
 
     # -- building --------------------------------------------------------------------------------------------
     @classmethod
@@ -836,29 +988,23 @@ class PairIndex:
         self._check_new(ids)
         with _omp_threads(threads):
             self._add(parts, progress)
-        self._genomes.update(ids.genome.tolist())
+        self._genomes = _unique(np.concatenate(_same_kind(self._genomes, ids.genome)))
         self._ids = self._ids.concat(ids)
         self._set_groups()
 
     @property
     def bytes_per_pair(self) -> float:
         """Memory the FAISS index takes per indexed pair (codes, list ids, re-ranking codes); the pair-id table
-        (Python strings, tens of bytes per pair) comes on top."""
+        (compact numpy strings: about 90 bytes per pair for locus-tag ids, benchmarks/pair_ids_memory.py) comes on
+        top."""
         return _payload_bytes(_faiss(), self._cpu_index())
 
     def _check_new(self, ids: PairIds) -> None:
         """Raise DataError for a (genome, pair_id) already indexed. Only genomes already in the index can clash, so
         only their pairs are looked at: a set of every key would cost ~200 bytes per pair (2 GB at 1e7)."""
         if self._genomes is None:
-            self._genomes = set(self._ids.genome.tolist())
-        shared = self._genomes.intersection(ids.genome.tolist())
-        if not shared:
-            return
-        rows = [r for r, g in enumerate(self._ids.genome.tolist()) if g in shared]
-        existing = set(zip(self._ids.genome[rows].tolist(), self._ids.pair_id[rows].tolist()))
-        clash = existing.intersection(ids.keys())
-        if clash:
-            _raise_clash(clash)
+            self._genomes = _unique(self._ids.genome)
+        _check_disjoint(self._ids, ids, _common(self._genomes, ids.genome))
 
     # -- persistence -----------------------------------------------------------------------------------------
     def save(self, path: PathLike, *, overwrite: bool = True) -> None:
@@ -925,6 +1071,7 @@ class PairIndex:
         efSearch: int | None = None,
         threads: int | None = None,
         query_ids: Sequence | np.ndarray | None = None,
+        query_genomes: Sequence | np.ndarray | None = None,
         exclusion: Exclusion = "auto",
         k_factor: int | None = None,
         progress: Advance | None = None,
@@ -936,7 +1083,8 @@ class PairIndex:
                 groups) of each query; a group unknown to the index excludes nothing. When one scaffold name occurs
                 in several indexed genomes, scaffold groups are genome-qualified: pass ``query_groups(ids)``.
             nprobe: IVF lists probed (default :data:`DEFAULT_NPROBE`); efSearch: HNSW beam width (default
-                :data:`DEFAULT_EF_SEARCH`, at least k). threads: FAISS threads. query_ids: names for rendering.
+                :data:`DEFAULT_EF_SEARCH`, at least k). threads: FAISS threads. query_ids, query_genomes: names
+                and genomes of the queries, for rendering.
             exclusion: ``auto`` (see module docstring), or force ``selector`` / ``overfetch`` (tests, benchmarks).
             k_factor: refined IVF-PQ: candidates re-ranked per wanted neighbour (default: the build's ``k_factor``).
             progress: called with the number of queries finished.
@@ -964,14 +1112,18 @@ class PairIndex:
             query_ids = np.asarray(query_ids)
             if query_ids.shape != (len(q),):
                 raise DataError(f"{len(q)} query vectors but {len(query_ids)} query ids")
+        if query_genomes is not None:
+            query_genomes = np.asarray(query_genomes)
+            if query_genomes.shape != (len(q),):
+                raise DataError(f"{len(q)} query vectors but {len(query_genomes)} query genomes")
         self._ensure_groups()
-        if self._by_genome and not all(GROUP_SEP in str(g) for g in groups.tolist()):
+        if self._by_genome and not _all_contain(groups, GROUP_SEP):
             raise UsageError("this index holds scaffolds of one name in several genomes: give query groups from "
                              "index.query_groups(ids)")
         own = self._codes_for(groups)
         with _omp_threads(threads) as nthreads:
             dist, lab = self._search_codes(q, own, k, nprobe, efSearch, exclusion, nthreads, progress, kf)
-        return _finish(dist, lab, query_ids)
+        return _finish(dist, lab, query_ids, query_genomes)
 
     def search_all(self, k: int, *, vectors: np.ndarray | None = None, **kwargs: Any) -> SearchResult:
         """Search with every indexed pair as a query (in index order), excluding each one's own group.
@@ -984,7 +1136,8 @@ class PairIndex:
         if vectors is not None:
             if len(vectors) != self.ntotal:
                 raise DataError(f"{len(vectors)} vectors given, the index holds {self.ntotal}")
-            return self.search(vectors, groups, k, query_ids=self._ids.pair_id, **kwargs)
+            return self.search(vectors, groups, k, query_ids=self._ids.pair_id, query_genomes=self._ids.genome,
+                               **kwargs)
         if self.kind == "ivfpq" and not self.refined:
             warnings.warn("search_all on IVF-PQ without vectors uses PQ-decoded queries", stacklevel=2)
         # queries read back block by block: 1e7 x 512 float32 queries at once would be 20 GB
@@ -994,7 +1147,7 @@ class PairIndex:
         return SearchResult(*(np.concatenate([getattr(r, name) for r in parts]) if parts else
                               np.zeros((0, min(k, max(self.ntotal, 1))), dtype)
                               for name, dtype in (("target", np.int64), ("similarity", np.float32), ("rank", np.int32))),
-                            query_ids=self._ids.pair_id)
+                            query_ids=self._ids.pair_id, query_genomes=self._ids.genome)
 
     def _reconstruct(self, start: int, stop: int) -> np.ndarray:
         faiss = _faiss()
@@ -1149,6 +1302,14 @@ class PairIndex:
             for done in pool.map(run, small, chunksize=16):
                 if progress is not None:
                     progress(done)
+
+
+def _all_contain(values: np.ndarray, part: str) -> bool:
+    """Whether every value, as text, contains ``part``."""
+    text = _as_text(values)
+    if text.dtype.kind == "T":
+        return bool((np.strings.find(text, part) >= 0).all())
+    return all(part in str(v) for v in text.tolist())
 
 
 def _check_index_type(faiss: Any, cpu: Any, kind: str, params: dict, path: Path) -> None:

@@ -382,6 +382,25 @@ def test_same_scaffold_names_in_two_genomes_are_two_groups(made, tmp_path):
     assert [line.split("\t")[5] for line in out.splitlines()[1:]] == ["b"] * n
 
 
+def test_query_genome_tells_apart_queries_with_one_pair_id(made, tmp_path):
+    """a and b are one assembly under two names, so every pair id is a query twice: the last column, query_genome,
+    says which genome each query came from (indexed pairs searched, and query files)."""
+    code, _, err = run_cli(["retrieve", "build", made / "a.npy", made / "b.npy", "--group-by", "genome",
+                            "-o", tmp_path / "index"])
+    assert code == 0, err
+    n = len(np.load(made / "a.npy"))
+    for queries in ([], [made / "a.npy", made / "b.npy"]):
+        code, out, err = run_cli(["retrieve", "--index", tmp_path / "index", "--k", "1", *queries])
+        assert code == 0, err
+        header, *lines = out.splitlines()
+        assert header.split("\t")[:6] == ["query", "target", "rank", "similarity", "target_scaffold", "target_genome"]
+        assert header.split("\t")[-1] == "query_genome"
+        rows = [dict(zip(header.split("\t"), line.split("\t"))) for line in lines]
+        assert [r["query_genome"] for r in rows] == ["a"] * n + ["b"] * n
+        assert [r["query"] for r in rows[:n]] == [r["query"] for r in rows[n:]], "the same pair ids in both"
+        assert all(r["target_genome"] != r["query_genome"] for r in rows)
+
+
 def test_k_is_capped_at_the_index_size(made, tmp_path):
     rows, n = _index_both_and_search(made, tmp_path, "--group-by", "genome", k="100000")
     assert len(rows) == 2 * n * n  # every pair of the other genome, for each query

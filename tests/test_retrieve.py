@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from microfuse_cli.retrieve import (  # noqa: E402
     read_pair_ids,
     read_vectors,
     retrieval_evaluate,
+    write_pair_ids,
     write_results,
 )
 
@@ -346,10 +348,18 @@ def test_write_results(data):
     assert n == 4 and len(lines) == 5
     assert lines[0].split("\t") == [
         "query", "target", "rank", "similarity", "target_scaffold", "target_genome", "target_label", "target_probability",
+        "query_genome",
     ]
     first = lines[1].split("\t")
     assert first[0] == "qa" and first[2] == "1" and first[4] != "sc000"
     assert first[1] == ids.pair_id[res.target[0, 0]]
+    assert first[-1] == "", "the query genome is empty when the search was not told it"
+    named = index.search(vec[:2], ["sc000", "sc000"], 2, query_ids=["qa", "qa"], query_genomes=["g_one", "g_two"])
+    out = io.StringIO()
+    write_results(out, named, index)
+    assert [line.split("\t")[-1] for line in out.getvalue().splitlines()[1:]] == ["g_one"] * 2 + ["g_two"] * 2
+    with pytest.raises(DataError, match="2 query vectors but 1 query genomes"):
+        index.search(vec[:2], ["sc000", "sc000"], 2, query_genomes=["g_one"])
 
 
 def test_retrieval_evaluate_hand_case():
@@ -521,3 +531,54 @@ def test_pair_ids_stack_equals_chained_concat(data):
         for name in ("pair_id", "scaffold", "genome", "label"):
             np.testing.assert_array_equal(getattr(stacked, name), getattr(chained, name))
         np.testing.assert_array_equal(np.isnan(stacked.probability), np.isnan(chained.probability))
+
+
+def test_long_group_names_exclude_like_short_ones(data):
+    """Names over 15 characters (WGS contigs such as NZ_JAHXYZ010000001.1) lie outside numpy's 16-byte string
+    slots, where numpy 2.4's searchsorted misplaces or refuses them: the own-group lookup must not depend on it."""
+    vec, ids = data
+    renamed = np.array([f"NZ_JAHXYZ0100000{s}.1" for s in ids.scaffold.tolist()], dtype=object)
+    long_ids = PairIds(ids.pair_id, renamed, ids.genome, ids.label, ids.probability)
+    rows = np.arange(0, len(vec), 9)
+    short = PairIndex.build(vec, ids, index="flat", device="cpu").search(vec[rows], ids.scaffold[rows], K)
+    index = PairIndex.build(vec, long_ids, index="flat", device="cpu")
+    long = index.search(vec[rows], long_ids.scaffold[rows], K)
+    np.testing.assert_array_equal(long.target, short.target)
+    assert not (long_ids.scaffold[long.target] == long_ids.scaffold[rows][:, None]).any()
+
+
+def test_pair_id_table_round_trip_across_parse_blocks(tmp_path):
+    """pairs.tsv is parsed 65,536 rows at a time: a table of two blocks reads back unchanged, and a repeat in the
+    second block is reported with its genome."""
+    n = 70_000
+    pid = np.array([f"g{i:06d}|g{i + 1:06d}" for i in range(n)], dtype=object)
+    scaffold = np.array([f"contig_{i // 5000}" for i in range(n)], dtype=object)
+    genome = np.array(["genome_a" if i < n // 2 else "a_second_genome_name" for i in range(n)], dtype=object)
+    label = np.where(np.arange(n) % 3 == 0, -1, np.arange(n) % 2).astype(np.int8)
+    prob = np.where(np.arange(n) % 4 == 0, np.nan, np.linspace(0, 1, n))
+    ids = PairIds(pid, scaffold, genome, label, prob)
+    with open(tmp_path / "pairs.tsv", "w") as handle:
+        write_pair_ids(handle, ids)
+    back = read_pair_ids(tmp_path / "pairs.tsv")
+    for name in ("pair_id", "scaffold", "genome", "label"):
+        assert getattr(back, name).tolist() == getattr(ids, name).tolist()
+    np.testing.assert_array_equal(back.probability, ids.probability)
+    lines = (tmp_path / "pairs.tsv").read_text().splitlines()
+    lines[-1] = lines[-2]
+    (tmp_path / "pairs.tsv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=re.escape("duplicate pair_id 'g069998|g069999' in genome 'a_second_genome_name'")):
+        read_pair_ids(tmp_path / "pairs.tsv")
+
+
+def test_many_groups_and_sorted_queries_search_cleanly():
+    """Group lookup sorts the index's group names and the queries' together: a sorted run followed by another, the
+    input on which numpy 2.4's quicksort of variable-width strings crashed (segfault) with 18,750 groups."""
+    n = 18_750
+    vec = np.random.default_rng(3).standard_normal((n, 8)).astype(np.float32)
+    scaffold = np.array([f"NZ_CP{i:07d}.1" for i in range(n)], dtype=object)
+    ids = PairIds(np.array([f"p{i}" for i in range(n)], dtype=object), scaffold, np.full(n, "g", dtype=object))
+    index = PairIndex.build(vec, ids, index="flat", device="cpu")
+    rows = np.sort(np.random.default_rng(1).integers(0, n, 100))
+    res = index.search(vec[rows], scaffold[rows], 3)
+    assert (res.target >= 0).all() and not (res.target == rows[:, None]).any()
+    assert (res.similarity[:, 0] < 0.9999).all(), "each query's only own-scaffold pair, itself, is excluded"

@@ -115,7 +115,8 @@ Examples:
 @common_options
 def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, run):
     """The k nearest pairs of each query from other groups: query target rank similarity target_scaffold
-    target_genome (+ target_label target_probability when known). Queries default to every indexed pair."""
+    target_genome (+ target_label target_probability when known) query_genome. Queries default to every indexed
+    pair."""
     import numpy as np
 
     from ..io.outputs import Output, atomic_output, check_outputs
@@ -131,7 +132,8 @@ def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, r
                 ids = ids.concat(more)
             matrix = np.concatenate([v for v, _ in loaded]) if len(loaded) > 1 else loaded[0][0]
             result = index.search(matrix, index.query_groups(ids), k, nprobe=nprobe, efSearch=ef_search,
-                                  k_factor=k_factor, threads=run.threads, query_ids=ids.pair_id, progress=advance)
+                                  k_factor=k_factor, threads=run.threads, query_ids=ids.pair_id,
+                                  query_genomes=ids.genome, progress=advance)
         else:
             result = index.search_all(k, nprobe=nprobe, efSearch=ef_search, k_factor=k_factor, threads=run.threads,
                                       progress=advance)
