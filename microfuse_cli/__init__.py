@@ -3,7 +3,7 @@
 The pipeline, one module per stage::
 
     genome (genome.py) -> genes (genes.py) -> pairs (pairs.py) -> views (views/, embed.py)
-    -> fusion head (model.py, training.py) -> scores (score.py) -> operons / analogs (retrieve.py)
+    -> fusion head (model.py, training.py) -> scores (score.py) -> operons / analogs (retrieve/)
 """
 
 __version__ = "0.1.0"

@@ -509,14 +509,14 @@ def test_raw_scaffold_groups_are_refused_when_names_collide(made):
 
 
 def test_library_module_warnings_reach_stderr_as_one_line(tmp_path):
-    """Modules that log under their own name (microfuse_cli.retrieve, microfuse_cli.views.*) print through the
+    """Modules that log under their own name (microfuse_cli.retrieve.index, microfuse_cli.views.*) print through the
     CLI's handler: 'warning: ...', never Python's bare last-resort output."""
     import logging
 
     from microfuse_cli.cli._common import Run, setup_logging
 
     setup_logging(Run(verbosity=1))
-    logger = logging.getLogger("microfuse_cli.retrieve")
+    logger = logging.getLogger("microfuse_cli.retrieve.index")
     assert logger.getEffectiveLevel() == logging.DEBUG
     handler = logging.getLogger("microfuse_cli").handlers[0]
     record = logger.makeRecord(logger.name, logging.WARNING, __file__, 1, "no neighbours outside %s", ("sc1",), None)

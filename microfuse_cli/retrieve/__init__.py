@@ -1,0 +1,34 @@
+"""Analog retrieval: a FAISS index over fused pair vectors, searched across scaffolds or genomes.
+
+One module per part: ``ids`` (the pair-id table and the vectors it names), ``results`` (search results and
+their TSV), ``index`` (the FAISS index, its folder and manifest), ``evaluation`` (the retrieval table).
+"""
+
+from .evaluation import RetrievalRow, retrieval_evaluate, write_retrieval_table
+from .ids import PairIds, ids_path_for, read_pair_ids, read_vectors, write_pair_ids
+from .index import INDEX_FILE, PAIR_INDEX, PAIRS_FILE, PairIndex
+from .results import (
+    RESULT_COLUMNS, RESULT_LABEL_COLUMNS, RESULT_QUERY_COLUMNS, SearchResult, result_rows, write_results,
+)
+
+__all__ = [
+    "PairIds",
+    "PairIndex",
+    "SearchResult",
+    "RetrievalRow",
+    "read_vectors",
+    "read_pair_ids",
+    "write_pair_ids",
+    "ids_path_for",
+    "result_rows",
+    "write_results",
+    "retrieval_evaluate",
+    "write_retrieval_table",
+    "RESULT_COLUMNS",
+    "RESULT_LABEL_COLUMNS",
+    "RESULT_QUERY_COLUMNS",
+    # the index folder's manifest kind and file names (the output policy checks them)
+    "PAIR_INDEX",
+    "INDEX_FILE",
+    "PAIRS_FILE",
+]

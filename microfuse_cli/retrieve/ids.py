@@ -1,0 +1,402 @@
+"""Pair identifiers: the table naming every fused pair vector (pair id, scaffold, genome, label, probability).
+
+Inputs come from the scoring stage: ``FILE.npy`` (float32, n x d) and ``FILE.ids.tsv`` beside it (one header line;
+columns ``pair_id scaffold genome`` and optionally ``label`` (0/1/empty) and ``probability``; row order is vector
+order), read with :func:`read_vectors`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Iterator, Sequence
+
+import numpy as np
+
+from ..errors import DataError, UsageError
+from ..io.files import PathLike, read_text
+from ..io.tsv import write_tsv
+
+GROUP_BYS = ("scaffold", "genome")
+ID_COLUMNS = ("pair_id", "scaffold", "genome")
+GROUP_SEP = "\x1f"  # joins genome and scaffold in a scaffold group when scaffold names repeat across genomes
+PAIRS_COLUMNS = ("pair_id", "scaffold", "genome", "label", "probability")
+_CHUNK = 65536  # rows normalised / added / searched at a time
+
+#: Text columns are numpy variable-width strings (numpy >= 2): 16 bytes per value, strings up to 15 bytes inside
+#: them and longer ones in one arena, instead of a ~60-byte Python object (+ 8-byte pointer) per value; older
+#: numpy keeps object arrays.
+_TEXT = np.dtypes.StringDType() if hasattr(np.dtypes, "StringDType") else np.dtype(object)
+_TEXT_KINDS = "OUT"
+_ID_BLOCK = 1 << 16  # pair-id rows parsed / written at a time
+
+
+def _as_text(values: np.ndarray) -> np.ndarray:
+    """``values`` as a compact text column (numbers are written out: a str and an int column can be joined)."""
+    values = np.asarray(values)
+    if values.dtype == _TEXT or values.dtype.kind == "T":  # any StringDType (coerce or not) is text already
+        return values
+    if values.dtype.kind == "O" and _TEXT.kind == "O":  # old numpy: object arrays of str stay as they are
+        return np.array([str(v) for v in values.tolist()], dtype=object)
+    return values.astype(_TEXT) if values.dtype.kind in _TEXT_KINDS else values.astype(str).astype(_TEXT)
+
+
+def _compact(values: np.ndarray) -> np.ndarray:
+    """A text column (str / object-of-str) as :data:`_TEXT`; numbers and mixed objects unchanged."""
+    if values.dtype.kind == "U":
+        return values.astype(_TEXT)
+    if values.dtype.kind == "O" and _TEXT.kind == "T":
+        try:
+            return values.astype(np.dtypes.StringDType(coerce=False))
+        except (ValueError, TypeError):  # not all str: leave as given
+            return values
+    return values
+
+
+def _joined(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``left<US>right`` for every row, as text."""
+    return _as_text(left) + GROUP_SEP + _as_text(right)
+
+
+def _unique(values: np.ndarray, *, inverse: bool = False) -> Any:
+    """``np.unique`` (with ``return_inverse``), for text by a stable sort: numpy 2.4's default quicksort of
+    variable-width strings crashes (segfault) on some inputs, e.g. a sorted run followed by another."""
+    values = np.asarray(values)
+    if values.dtype.kind not in _TEXT_KINDS:
+        if not inverse:
+            return np.unique(values)
+        keys, codes = np.unique(values, return_inverse=True)
+        return keys, codes.ravel().astype(np.int64)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.ones(len(values), bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    if not inverse:
+        return ordered[first]
+    codes = np.empty(len(values), np.int64)
+    codes[order] = np.cumsum(first) - 1
+    return ordered[first], codes
+
+
+def _positions(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Position of each value in the sorted, unique ``keys``; -1 where absent. Text is sorted together with the keys
+    instead of binary-searched: numpy's searchsorted on variable-width strings fails or misplaces values (2.4)."""
+    if len(keys) == 0:
+        return np.full(len(values), -1, np.int64)
+    if keys.dtype.kind not in _TEXT_KINDS:
+        pos = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
+        return np.where(keys[pos] == values, pos, -1).astype(np.int64)
+    inverse = _unique(np.concatenate([keys, values]), inverse=True)[1]
+    slot = np.full(len(keys) + len(values), -1, np.int64)
+    slot[inverse[: len(keys)]] = np.arange(len(keys))
+    return slot[inverse[len(keys) :]]
+
+
+def _common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sorted values found in both ``a`` and ``b`` (``np.intersect1d``)."""
+    a, b = _same_kind(a, b)
+    ua = _unique(a)
+    return ua[_positions(_unique(b), ua) >= 0]
+
+
+def _pair_keys(genome: np.ndarray, pair_id: np.ndarray) -> np.ndarray:
+    """One integer per row, equal exactly where (genome, pair_id) is equal: duplicates are then found by sorting
+    integers instead of hashing Python tuples (~150 bytes each)."""
+    genome_codes = _unique(genome, inverse=True)[1]
+    names, pair_codes = _unique(pair_id, inverse=True)
+    return genome_codes * max(len(names), 1) + pair_codes
+
+
+def _repeats(keys: np.ndarray) -> np.ndarray:
+    """Rows whose key an earlier row already had."""
+    order = np.argsort(keys, kind="stable")  # of equal keys, the earlier row comes first
+    return order[1:][keys[order][1:] == keys[order][:-1]]
+
+
+def _first_repeat(genome: np.ndarray, pair_id: np.ndarray) -> int | None:
+    """Row of the first (genome, pair_id) that an earlier row already had, or None."""
+    rows = _repeats(_pair_keys(genome, pair_id)) if len(pair_id) > 1 else np.empty(0, np.int64)
+    return int(rows.min()) if len(rows) else None
+
+
+@dataclass(frozen=True, eq=False)
+class PairIds:
+    """Identifiers of n pairs, in vector order.
+
+    ``pair_id``, ``scaffold`` and ``genome`` are 1-d numpy arrays (text, stored compactly as :data:`_TEXT`, or
+    integers for synthetic data);
+    ``label`` is int8 with 1 = operon pair, 0 = not, -1 = unknown; ``probability`` is float64, NaN = unknown.
+    """
+
+    pair_id: np.ndarray
+    scaffold: np.ndarray
+    genome: np.ndarray
+    label: np.ndarray = field(default=None)  # type: ignore[assignment]
+    probability: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        n = len(self.pair_id)
+        for name in ("pair_id", "scaffold", "genome"):
+            arr = np.asarray(getattr(self, name))
+            if arr.ndim != 1 or len(arr) != n:
+                raise DataError(f"pair ids: column {name} has {len(arr)} rows, expected {n}")
+            object.__setattr__(self, name, _compact(arr))
+        label = np.full(n, -1, np.int8) if self.label is None else np.asarray(self.label)
+        if label.shape != (n,):
+            raise DataError(f"pair ids: column label has {len(label)} rows, expected {n}")
+        if label.size and not np.isin(label, (-1, 0, 1)).all():
+            raise DataError("pair ids: labels must be 0, 1 or unknown (-1)")
+        object.__setattr__(self, "label", label.astype(np.int8, copy=False))
+        prob = np.full(n, np.nan) if self.probability is None else np.asarray(self.probability, dtype=np.float64)
+        if prob.shape != (n,):
+            raise DataError(f"pair ids: column probability has {len(prob)} rows, expected {n}")
+        object.__setattr__(self, "probability", prob)
+
+    def __len__(self) -> int:
+        return len(self.pair_id)
+
+    @property
+    def has_labels(self) -> bool:
+        return bool((self.label >= 0).any())
+
+    @property
+    def has_probability(self) -> bool:
+        return bool((~np.isnan(self.probability)).any())
+
+    def groups(self, group_by: str, *, by_genome: bool = False) -> np.ndarray:
+        """The group of every pair: its scaffold or its genome; ``by_genome``: scaffolds named ``genome<US>scaffold``
+        (two assemblies may both have a ``k141_7``)."""
+        if group_by not in GROUP_BYS:
+            raise UsageError(f"group_by must be one of {', '.join(GROUP_BYS)}, not {group_by!r}")
+        if group_by == "genome":
+            return self.genome
+        if not by_genome:
+            return self.scaffold
+        return _joined(self.genome, self.scaffold)
+
+    def scaffolds_collide(self) -> bool:
+        """Whether one scaffold name occurs in two genomes (MEGAHIT names every assembly's contigs ``k141_*``)."""
+        scaffolds, scaffold_codes = _unique(self.scaffold, inverse=True)
+        genome_codes = _unique(self.genome, inverse=True)[1]  # (genome, scaffold) as one integer, no joined text
+        return len(np.unique(genome_codes * len(scaffolds) + scaffold_codes)) != len(scaffolds)
+
+    def concat(self, other: PairIds) -> PairIds:
+        return PairIds(
+            _concat(self.pair_id, other.pair_id),
+            _concat(self.scaffold, other.scaffold),
+            _concat(self.genome, other.genome),
+            np.concatenate([self.label, other.label]),
+            np.concatenate([self.probability, other.probability]),
+        )
+
+    @classmethod
+    def stack(cls, parts: Sequence[PairIds]) -> PairIds:
+        """Many tables (one per genome file) in order, copied once (chained ``concat`` would copy quadratically)."""
+        if len(parts) == 1:
+            return parts[0]
+        columns = []
+        for name in ("pair_id", "scaffold", "genome"):
+            arrays = [getattr(p, name) for p in parts]
+            if len({a.dtype.kind for a in arrays}) > 1:  # e.g. str and int: keep everything as text
+                arrays = [_as_text(a) for a in arrays]
+            columns.append(np.concatenate(arrays))
+        return cls(*columns, np.concatenate([p.label for p in parts]), np.concatenate([p.probability for p in parts]))
+
+    def keys(self) -> list[tuple]:
+        """(genome, pair_id) of every pair: two assemblies may reuse contig names (MEGAHIT ``k141_*``)."""
+        return list(zip(self.genome.tolist(), self.pair_id.tolist()))
+
+    def check_unique(self, existing: PairIds | None = None) -> None:
+        """Raise DataError when a pair_id occurs twice in one genome, or is already in ``existing``."""
+        row = _first_repeat(self.genome, self.pair_id)
+        if row is not None:
+            genome, pair_id = self.genome[row : row + 1].tolist()[0], self.pair_id[row : row + 1].tolist()[0]
+            raise DataError(f"duplicate pair_id {pair_id!r} in genome {genome!r} (give each assembly its own "
+                            "`score --genome-name`)")
+        if existing is not None:
+            _check_disjoint(existing, self)
+
+
+def _check_disjoint(existing: PairIds, new: PairIds, shared: np.ndarray | None = None) -> None:
+    """Raise DataError for a (genome, pair_id) of ``new`` already in ``existing`` (each free of repeats). Only the
+    rows of ``shared`` genomes (default: those in both) are compared, by sorting rather than a set of tuples."""
+    if shared is None:
+        shared = _common(existing.genome, new.genome)
+    if not len(shared):
+        return
+    old, shared = _same_kind(existing.genome, shared)
+    rows = np.flatnonzero(_positions(_unique(shared), old) >= 0)
+    both = PairIds.stack([PairIds(existing.pair_id[rows], existing.scaffold[rows], existing.genome[rows]), new])
+    clash = _repeats(_pair_keys(both.genome, both.pair_id))
+    if len(clash):
+        _raise_clash(set(zip(both.genome[clash].tolist(), both.pair_id[clash].tolist())))
+
+
+def _same_kind(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two columns comparable element by element: both as text unless both are numbers."""
+    if a.dtype.kind in _TEXT_KINDS or b.dtype.kind in _TEXT_KINDS:
+        return _as_text(a), _as_text(b)
+    return a, b
+
+
+def _raise_clash(clash: set) -> None:
+    genome, pair_id = sorted(clash, key=str)[0]
+    raise DataError(f"pair_id {str(pair_id)!r} of genome {str(genome)!r} is already in the index")
+
+
+def _concat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.dtype.kind != b.dtype.kind:  # e.g. str and int: keep everything as text
+        return np.concatenate([_as_text(a), _as_text(b)])
+    return np.concatenate([a, b])
+
+
+def ids_path_for(npy_path: PathLike) -> Path:
+    """``fused.npy`` -> ``fused.ids.tsv`` (same folder, same stem)."""
+    path = Path(npy_path)
+    return path.with_name((path.name[:-4] if path.name.endswith(".npy") else path.name) + ".ids.tsv")
+
+
+def read_pair_ids(path: PathLike, *, what: str | None = None) -> PairIds:
+    """Read a pair-id table (``pair_id scaffold genome [label] [probability]``); rejects duplicates.
+
+    The rows are parsed a block at a time into compact columns, so only one block's worth of Python strings
+    exists at once (a whole 1e7-row table as lists of strings would take several GB)."""
+    name = what or str(path)
+    lines = _table_lines(read_text(path), path)
+    header = next(lines)[1].split("\t")
+    missing = [c for c in ID_COLUMNS if c not in header]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+    if len(set(header)) != len(header):
+        raise DataError(f"{name}: duplicate column names in header")
+    cols = {c: i for i, c in enumerate(header)}
+    blocks = []
+    while True:
+        block = list(itertools.islice(lines, _ID_BLOCK))
+        if not block:
+            break
+        blocks.append(_parse_id_rows(block, header, cols, path, name))
+    ids = PairIds.stack(blocks) if blocks else PairIds(*(np.empty(0, _TEXT) for _ in ID_COLUMNS))
+    try:
+        ids.check_unique()
+    except DataError as exc:
+        raise DataError(f"{name}: {exc}") from None
+    return ids
+
+
+def _table_lines(text: str, path: PathLike) -> Iterator[tuple[int, str]]:
+    """(number, line) of a TSV's header and data lines, as :func:`microfuse_cli.io.tsv.read_tsv` numbers them (blank
+    and ``#`` lines skipped), read a slice of the text at a time."""
+    number = 0
+    start = 0
+    while start < len(text):
+        stop = text.find("\n", start + (1 << 22))
+        stop = len(text) if stop < 0 else stop
+        for line in text[start:stop].split("\n"):
+            if line and not line.startswith("#"):
+                number += 1
+                yield number, line
+        start = stop + 1
+    if number == 0:
+        raise DataError(f"{path}: empty table")
+
+
+def _parse_id_rows(block: list[tuple[int, str]], header: list[str], cols: dict, path: PathLike, name: str) -> PairIds:
+    """One block of ``(line number, line)`` as a :class:`PairIds` (not checked for repeats)."""
+    n = len(block)
+    pair_id, scaffold, genome = [""] * n, [""] * n, [""] * n
+    label = np.full(n, -1, np.int8)
+    prob = np.full(n, np.nan)
+    ip, isc, ig = cols["pair_id"], cols["scaffold"], cols["genome"]
+    il, ipr = cols.get("label"), cols.get("probability")
+    for r, (line, text) in enumerate(block):
+        fields = text.split("\t")
+        if len(fields) != len(header):
+            raise DataError(f"{path}: line {line} has {len(fields)} fields, header has {len(header)}")
+        pair_id[r], scaffold[r], genome[r] = fields[ip], fields[isc], fields[ig]
+        if not fields[ip] or not fields[isc] or not fields[ig]:
+            raise DataError(f"{name}: line {line}: empty pair_id, scaffold or genome")
+        if il is not None and fields[il] != "":
+            if fields[il] not in ("0", "1"):
+                raise DataError(f"{name}: line {line}: label must be 0, 1 or empty, not {fields[il]!r}")
+            label[r] = int(fields[il])
+        if ipr is not None and fields[ipr] != "":
+            try:
+                value = float(fields[ipr])
+            except ValueError:
+                raise DataError(f"{name}: line {line}: probability {fields[ipr]!r} is not a number") from None
+            if not 0.0 <= value <= 1.0:
+                raise DataError(f"{name}: line {line}: probability {fields[ipr]!r} is outside [0, 1]")
+            prob[r] = value
+    return PairIds(*(np.array(c, dtype=_TEXT) for c in (pair_id, scaffold, genome)), label, prob)
+
+
+def write_pair_ids(handle: IO[str], ids: PairIds) -> int:
+    """Write ``pair_id scaffold genome label probability`` rows; returns the number of rows written. Rows are
+    turned into Python objects a block at a time, not all at once."""
+
+    def rows() -> Iterator[tuple]:
+        for start in range(0, len(ids), _ID_BLOCK):
+            block = slice(start, start + _ID_BLOCK)
+            for pid, sc, ge, lab, pr in zip(ids.pair_id[block].tolist(), ids.scaffold[block].tolist(),
+                                            ids.genome[block].tolist(), ids.label[block].tolist(),
+                                            ids.probability[block].tolist()):
+                yield (pid, sc, ge, "" if lab < 0 else lab, "" if math.isnan(pr) else repr(pr))
+
+    return write_tsv(handle, list(PAIRS_COLUMNS), rows())
+
+
+def read_vectors(npy_path: PathLike) -> tuple[np.ndarray, PairIds]:
+    """Read fused vectors ``FILE.npy`` and their ids ``FILE.ids.tsv``, checking that they belong together.
+
+    Returns a float32 (n, d) array (a read-only memory map when the file is already float32, so large
+    files are not copied) and the :class:`PairIds`. Raises DataError for a missing/unreadable file, a
+    non-2-d or non-float array, NaN/Inf values, zero-norm rows, or a row-count mismatch.
+    """
+    path = Path(npy_path)
+    ids_path = ids_path_for(path)
+    if not path.is_file():
+        raise DataError(f"no such file: {path}")
+    if not ids_path.is_file():
+        raise DataError(f"{path}: missing its pair-id table {ids_path.name} (expected beside it)")
+    try:
+        vectors = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npy array ({exc})") from None
+    vectors = _as_matrix(vectors, str(path))
+    ids = read_pair_ids(ids_path)
+    if len(ids) != len(vectors):
+        raise DataError(f"{path}: {len(vectors)} vectors but {ids_path.name} lists {len(ids)} pairs")
+    return vectors, ids
+
+
+def _as_matrix(x: Any, what: str, dim: int | None = None) -> np.ndarray:
+    """Validate an (n, d) float matrix (finite, non-zero rows) and return it as float32 without copying if possible."""
+    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    if arr.ndim != 2:
+        raise DataError(f"{what}: expected a 2-d array (pairs x dimensions), got {arr.ndim}-d")
+    if arr.dtype.kind not in "fiu":
+        raise DataError(f"{what}: expected float vectors, got dtype {arr.dtype}")
+    if arr.shape[1] == 0:
+        raise DataError(f"{what}: vectors have 0 dimensions")
+    if dim is not None and arr.shape[1] != dim:
+        raise DataError(f"{what}: vectors have {arr.shape[1]} dimensions, the index has {dim}")
+    if arr.dtype != np.float32:
+        arr = arr.astype(np.float32)
+    for start in range(0, len(arr), _CHUNK):
+        block = np.asarray(arr[start : start + _CHUNK])
+        finite = np.isfinite(block).all(axis=1)
+        if not finite.all():
+            raise DataError(f"{what}: row {start + int(np.argmin(finite)) + 1} contains NaN or Inf")
+        zero = ~np.any(block != 0, axis=1)
+        if zero.any():
+            raise DataError(f"{what}: row {start + int(np.argmax(zero)) + 1} is all zeros (cosine undefined)")
+    return arr
+
+
+def _normalised(block: np.ndarray) -> np.ndarray:
+    out = np.array(block, dtype=np.float32, order="C", copy=True)
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return out

@@ -1,0 +1,110 @@
+"""Search results: the k neighbours of each query and their rendering as a TSV table."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import IO, Iterator, Protocol
+
+import numpy as np
+
+from ..io.tsv import write_tsv
+from .ids import PairIds
+
+RESULT_COLUMNS = ("query", "target", "rank", "similarity", "target_scaffold", "target_genome")
+RESULT_LABEL_COLUMNS = ("target_label", "target_probability")
+#: Last column: two genomes may share pair ids (one assembly under two names, MEGAHIT ``k141_*`` contigs), so the
+#: query's name alone can be ambiguous. Added after the others, so columns counted by position keep their place.
+RESULT_QUERY_COLUMNS = ("query_genome",)
+
+
+class _HasIds(Protocol):
+    """What rendering needs of an index (a :class:`~.index.PairIndex`): its pair table. Named by this shape, not
+    by ``PairIndex``, so that results need not import the index module, which imports them."""
+
+    @property
+    def ids(self) -> PairIds: ...
+
+
+@dataclass(frozen=True, eq=False)
+class SearchResult:
+    """k neighbours of each query, best first.
+
+    ``target`` (nq, k) int64: row of the neighbour in the index (-1 = no neighbour);
+    ``similarity`` (nq, k) float32: cosine similarity (NaN where no neighbour; approximate for IVF-PQ);
+    ``rank`` (nq, k) int32: 1..k (0 where no neighbour); ``query_ids`` and ``query_genomes``: names and genomes
+    of the queries, for rendering. Ties in similarity are ordered by target row, so results are deterministic.
+    """
+
+    target: np.ndarray
+    similarity: np.ndarray
+    rank: np.ndarray
+    query_ids: np.ndarray | None = None
+    query_genomes: np.ndarray | None = None
+
+    @property
+    def k(self) -> int:
+        return self.target.shape[1]
+
+    def __len__(self) -> int:
+        return self.target.shape[0]
+
+
+def _finish(distances: np.ndarray, labels: np.ndarray, query_ids: np.ndarray | None,
+            query_genomes: np.ndarray | None = None) -> SearchResult:
+    labels = labels.astype(np.int64, copy=False)
+    missing = labels < 0
+    sim = np.where(missing, -np.inf, distances).astype(np.float32)
+    # order by similarity (desc), then target row (asc), missing last
+    key_target = np.where(missing, np.iinfo(np.int64).max, labels)
+    nq, k = labels.shape
+    rows = np.repeat(np.arange(nq), k)
+    order = np.lexsort((key_target.ravel(), -sim.ravel(), rows)).reshape(nq, k) - (np.arange(nq) * k)[:, None]
+    labels = np.take_along_axis(labels, order, axis=1)
+    sim = np.take_along_axis(sim, order, axis=1)
+    missing = labels < 0
+    sim = np.where(missing, np.nan, np.clip(sim, -1.0, 1.0)).astype(np.float32)
+    rank = np.where(missing, 0, np.arange(1, k + 1, dtype=np.int32)[None, :]).astype(np.int32)
+    return SearchResult(labels, sim, rank, query_ids, query_genomes)
+
+
+def result_rows(result: SearchResult, index: _HasIds, *, with_labels: bool | None = None) -> Iterator[tuple]:
+    """Rows ``query target rank similarity target_scaffold target_genome [target_label target_probability]
+    query_genome``.
+
+    Missing neighbours (fewer than k available) are skipped. Label columns are added when ``with_labels`` is true,
+    or by default when the index knows any label or probability; unknown values are empty, and so is the query
+    genome when the search was not told it (``query_genomes``).
+    """
+    ids = index.ids
+    if with_labels is None:
+        with_labels = ids.has_labels or ids.has_probability
+    qnames = result.query_ids if result.query_ids is not None else np.arange(len(result))
+    qgenomes = result.query_genomes if result.query_genomes is not None else np.full(len(result), "", dtype=object)
+    for qi in range(len(result)):
+        qname, qgenome = qnames[qi], qgenomes[qi]
+        for j in range(result.k):
+            t = int(result.target[qi, j])
+            if t < 0:
+                continue
+            row: tuple = (
+                qname,
+                ids.pair_id[t],
+                int(result.rank[qi, j]),
+                f"{float(result.similarity[qi, j]):.6f}",
+                ids.scaffold[t],
+                ids.genome[t],
+            )
+            if with_labels:
+                lab = int(ids.label[t])
+                pr = float(ids.probability[t])
+                row += ("" if lab < 0 else lab, "" if math.isnan(pr) else f"{pr:.6g}")
+            yield row + (qgenome,)
+
+
+def write_results(handle: IO[str], result: SearchResult, index: _HasIds, *, with_labels: bool | None = None) -> int:
+    """Write search results as TSV (header + :func:`result_rows`); returns the number of rows."""
+    if with_labels is None:
+        with_labels = index.ids.has_labels or index.ids.has_probability
+    header = list(RESULT_COLUMNS) + (list(RESULT_LABEL_COLUMNS) if with_labels else []) + list(RESULT_QUERY_COLUMNS)
+    return write_tsv(handle, header, result_rows(result, index, with_labels=with_labels))
