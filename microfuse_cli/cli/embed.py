@@ -133,7 +133,8 @@ Examples:
               help="Compute what this model reads (its views and context columns) instead of --protein-view/"
                    "--context-view; `default` = the packaged model.")
 @click.option("--float16", "half", is_flag=True, help="Store matrices as float16 (half the disk).")
-@click.option("--resume", is_flag=True, help="Continue an interrupted run, keeping finished shards.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run, keeping the finished shards it left in "
+              "OUTPUT.partial (beside OUTPUT; removed when the run ends).")
 @bins_option
 @common_options
 def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, protein_model,
