@@ -538,3 +538,31 @@ def test_each_artefact_writes_only_files_its_folder_kind_names():
         assert kind.files == files and FOLDER_KINDS[kind.format].files == files | {MANIFEST}
         assert FOLDER_KINDS[kind.format].marker == MANIFEST
     assert FOLDER_KINDS["microfuse-model"].files == {WEIGHTS_FILE, CONFIG_FILE}
+
+
+@pytest.mark.parametrize("resume", [False, True], ids=["fresh", "resume"])
+def test_embed_never_empties_a_partial_folder_it_did_not_make(resume, tmp_path):
+    """embed keeps finished shards in `<output>.partial` beside its folder and empties that folder on a fresh run;
+    a folder of that name without embed's marker is the user's (was: deleted with everything in it)."""
+    theirs = tmp_path / "out.partial"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("precious\n")
+    before = tree(tmp_path)
+    resumed = ["--resume"] if resume else []
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out", *resumed])
+    assert code == 2 and "out.partial exists and was not made by `microfuse embed`" in err, err
+    assert tree(tmp_path) == before  # nothing deleted, nothing written (no `out`)
+
+
+def test_embed_reuses_and_then_removes_its_own_partial_folder(tmp_path):
+    """A `.partial` folder left by an interrupted embed (it has the marker) is emptied by a fresh run and removed
+    when the run ends, so a finished output has nothing beside it."""
+    from microfuse_cli.cli.embed import PARTIAL_MARKER
+
+    ours = tmp_path / "out.partial"
+    (ours / "0123456789abcdef").mkdir(parents=True)
+    (ours / PARTIAL_MARKER).touch()
+    (ours / "0123456789abcdef" / "protein.000000000.npy").write_bytes(b"stale shard")
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out"])
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

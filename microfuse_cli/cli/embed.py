@@ -73,6 +73,24 @@ def output_folder(output: str, inputs: tuple[str, ...], index: int) -> Path:
     return Path(os.path.realpath(output)) / genome_stem(inputs[index])
 
 
+#: Marks a ``<output>.partial`` folder (finished foundation-view shards, for ``--resume``) as embed's own.
+PARTIAL_MARKER = ".microfuse-embed-partial"
+
+
+def claim_partial(folder: Path, resume: bool) -> Path:
+    """The shard folder beside an embedding folder, emptied unless ``resume``. A folder of that name that embed did
+    not make (no marker file) is the user's: refused, never emptied or written into."""
+    if folder.exists() or folder.is_symlink():
+        if not folder.is_dir() or folder.is_symlink() or not (folder / PARTIAL_MARKER).is_file():
+            raise click.UsageError(f"{folder} exists and was not made by `microfuse embed` (it keeps finished "
+                                   f"shards there); move it away or give another -o")
+        if not resume:
+            shutil.rmtree(folder)
+    folder.mkdir(exist_ok=True)
+    (folder / PARTIAL_MARKER).touch()
+    return folder
+
+
 def check_embed_outputs(inputs, fasta, proteins, bins, model_dir, output) -> None:
     """Refuse, before any work, a folder that is not a previous embedding folder (io.check_outputs)."""
     from ..io.outputs import Output, check_outputs
@@ -115,7 +133,8 @@ Examples:
               help="Compute what this model reads (its views and context columns) instead of --protein-view/"
                    "--context-view; `default` = the packaged model.")
 @click.option("--float16", "half", is_flag=True, help="Store matrices as float16 (half the disk).")
-@click.option("--resume", is_flag=True, help="Continue an interrupted run, keeping finished shards.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run, keeping the finished shards it left in "
+              "OUTPUT.partial (beside OUTPUT; removed when the run ends).")
 @bins_option
 @common_options
 def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, protein_model,
@@ -154,18 +173,17 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
         with stdin_as_file(path) as readable:  # a piped pairs table is sniffed, then read again
             genome, pairs = read_input(run, readable, fasta, proteins, read_as)
         target = output_folder(output, inputs, index)
-        shard_dir = target.with_name(target.name + ".partial") / genes_hash(genome.genes)[:16]
-        if not resume and shard_dir.parent.exists():
-            shutil.rmtree(shard_dir.parent)
+        shard_dir = claim_partial(target.with_name(target.name + ".partial"), resume) / genes_hash(genome.genes)[:16]
         shard_dir.mkdir(parents=True, exist_ok=True)
         try:
             embeddings = compute_embeddings(genome, pairs, config, threads=run.threads, stage=run.stage,
                                             shard_dir=shard_dir, groups=load_bins(bins, genome))
             embeddings.save(target, dtype="float16" if half else "float32")
         except BaseException:
-            for folder in (shard_dir, shard_dir.parent):  # nothing to resume from: leave no empty folder behind
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
+            with contextlib.suppress(OSError):  # nothing to resume from: leave no empty folder behind
+                shard_dir.rmdir()
+                (shard_dir.parent / PARTIAL_MARKER).unlink()
+                shard_dir.parent.rmdir()
             raise
         shutil.rmtree(shard_dir.parent, ignore_errors=True)
         log.info("%s: %d genes, %d pairs -> %s (protein %d-d, context %d-d, pair %d-d)", genome.name,
