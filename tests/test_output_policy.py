@@ -566,3 +566,10 @@ def test_embed_reuses_and_then_removes_its_own_partial_folder(tmp_path):
     code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out"])
     assert code == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_embed_creates_missing_parent_folders_of_its_output(tmp_path):
+    """`-o a/b/genome` with neither a nor b there (as the Snakemake workflow asks) works, and leaves no .partial."""
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "a" / "b" / "genome"])
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "a" / "b").iterdir()) == ["genome"]

@@ -86,7 +86,7 @@ def claim_partial(folder: Path, resume: bool) -> Path:
                                    f"shards there); move it away or give another -o")
         if not resume:
             shutil.rmtree(folder)
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / PARTIAL_MARKER).touch()
     return folder
 
