@@ -241,6 +241,8 @@ def run_size(n: int, nq: int, threads: int, kinds: list[str], nprobes: list[int]
             continue
         t0 = time.perf_counter()
         options = {"refine": REFINE, "pq_m": PQ_M} if kind == "ivfpq" else {}
+        if NLIST_OVERRIDE and kind in ("ivf", "ivfpq"):
+            options["nlist"] = NLIST_OVERRIDE
         index = PairIndex.build(x, ids, index=kind, device=device, threads=threads, **options)
         build = time.perf_counter() - t0
         if kind == "ivfpq":
@@ -278,7 +280,8 @@ def main(argv=None) -> int:
     ap.add_argument("--efsearch", default="32,64,128")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "both"])
     ap.add_argument("--nlist", type=int, default=None,
-                    help="IVF lists at 1e7 (default 4*sqrt(n); fewer lists make the build feasible on 2 cores)")
+                    help="IVF lists of the ivf and ivfpq indexes (default 4*sqrt(n); fewer lists make a 1e7 build "
+                         "feasible on 2 cores)")
     ap.add_argument("--dim", type=int, default=512, help="vector dimension (512 fused default; 128 like the default model)")
     ap.add_argument("--refine", default=None, choices=["none", "sq8", "fp16", "flat"],
                     help="IVF-PQ re-ranking codes (default: the library's, fp16 up to 256-d, sq8 beyond)")
