@@ -72,7 +72,9 @@ def main() -> None:
     import torch
 
     from microfuse_cli.model import FusionConfig
-    from microfuse_cli.training import DistanceBaseline, TrainConfig, train
+    from microfuse_cli.baseline import DistanceBaseline
+    from microfuse_cli.trained import TrainConfig
+    from microfuse_cli.training import train
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -203,7 +205,8 @@ def nested_design(train, sets):
 
 def train_head(train, sets, seed, epochs):
     from microfuse_cli.model import FusionConfig
-    from microfuse_cli.training import TrainConfig, train as fit
+    from microfuse_cli.trained import TrainConfig
+    from microfuse_cli.training import train as fit
 
     xp = np.concatenate([sets[h]["xp"][: sets[h]["n"]] for h in train])
     xc = np.concatenate([sets[h]["xc"][: sets[h]["n"]] for h in train])

@@ -235,7 +235,9 @@ def run_benchmark(bench: Benchmark, names: list[str], args, views: dict[str, str
     from microfuse_cli.evaluate import best_cutoff_accuracy, distance_score
     from microfuse_cli.metrics import auroc, hard_conflict_mask, paired_bootstrap_delta, prefix_identity, router_weight_means
     from microfuse_cli.model import EXPERTS
-    from microfuse_cli.training import DistanceBaseline, TrainConfig, train
+    from microfuse_cli.baseline import DistanceBaseline
+    from microfuse_cli.trained import TrainConfig
+    from microfuse_cli.training import train
 
     s = bench.data
     tr, va, te = (s["split"] == name for name in ("train", "val", "test"))

@@ -79,7 +79,8 @@ def main() -> None:
     import torch
 
     from microfuse_cli.model import FusionConfig
-    from microfuse_cli.training import TrainConfig, train
+    from microfuse_cli.trained import TrainConfig
+    from microfuse_cli.training import train
 
     torch.set_num_threads(args.threads)
     start_rss = peak_rss_bytes()

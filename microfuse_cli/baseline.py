@@ -1,5 +1,5 @@
-"""The classic operon predictor, intergenic distance alone: a numpy model with the fusion head's ``predict``,
-so that scoring with it never imports torch (its folder: checkpoint.py; training.py re-exports it)."""
+"""The classic operon predictor, intergenic distance alone: a numpy model with the fusion head's scoring contract
+(``predict_pairs``), so that scoring with it never imports torch (its folder: checkpoint.py)."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from .io.fasta import read_fasta_scaffolds
 from .io.files import PathLike
 from .io.genbank import read_genbank
 from .io.gff import read_gff
+from .progress import Advance
 from .records import Gene, Genome, Scaffold, safe_id
 from .runtime import resolve_threads
 
@@ -73,7 +74,7 @@ class PyrodigalGenes:
     mode: str = "auto"
     genetic_code: int | None = None
     threads: int = 1
-    progress: Callable[[int], None] | None = None
+    progress: Advance | None = None
     on_start: Callable[[], None] | None = None
 
     def find_genes(self, path: PathLike, text: str | Iterable[str] | None = None) -> Genome:
@@ -135,7 +136,7 @@ def call_genes(
     mode: str = "auto",
     genetic_code: int | None = None,
     threads: int = 1,
-    progress: Callable[[int], None] | None = None,
+    progress: Advance | None = None,
     on_start: Callable[[], None] | None = None,
 ) -> list[Gene]:
     """Predict protein-coding genes on every scaffold; ids follow Prodigal (``<scaffold>_<n>``).

@@ -18,15 +18,11 @@ from typing import Callable, Iterator, Optional, Sequence
 import numpy as np
 import torch
 
-from .baseline import DistanceBaseline
-from .checkpoint import CONFIG_FILE, WEIGHTS_FILE
 from .errors import DataError, UsageError
-from .fusion import Prediction
 from .metrics import auroc, auprc, binary_metrics, choose_threshold, router_weight_means
 from .model import FusionConfig, FusionModel, total_loss
 from .runtime import torch_device as _resolve_device
-from .trained import ArrayLike, TrainConfig, TrainedModel, _as_matrix, _batched_forward, _check_finite, load_model
-from .training_data import TrainingData, learn_decision_rule, load_training_data, resolve_context_features
+from .trained import ArrayLike, TrainConfig, TrainedModel, _as_matrix, _batched_forward, _check_finite
 
 Progress = Callable[[dict], None]
 
@@ -321,19 +317,4 @@ def train_seeds(
     return SeedRuns([int(s) for s in seeds], models, per_seed, mean, std)
 
 
-__all__ = [
-    "CONFIG_FILE",
-    "WEIGHTS_FILE",
-    "DistanceBaseline",
-    "Prediction",
-    "SeedRuns",
-    "TrainConfig",
-    "TrainedModel",
-    "TrainingData",
-    "learn_decision_rule",
-    "load_model",
-    "load_training_data",
-    "resolve_context_features",
-    "train",
-    "train_seeds",
-]
+__all__ = ["SeedRuns", "train", "train_seeds"]

@@ -15,7 +15,7 @@ from microfuse_cli.errors import DataError
 from microfuse_cli.fusion import FusionHead, parameter_shapes
 from microfuse_cli.model import ABLATIONS, FusionConfig, FusionModel
 from microfuse_cli.score import DEFAULT_MODEL, load_model
-from microfuse_cli.training import TrainConfig, TrainedModel
+from microfuse_cli.trained import TrainConfig, TrainedModel
 
 from conftest import ROOT
 
@@ -64,7 +64,7 @@ def test_parameter_shapes_match_the_torch_state_dict(config):
 
 
 def test_the_default_model_scores_the_same_in_numpy_and_torch():
-    from microfuse_cli.training import load_model as load_torch
+    from microfuse_cli.trained import load_model as load_torch
 
     rng = np.random.default_rng(0)
     torch_model, head = load_torch(DEFAULT_MODEL), load_model(None)
@@ -137,7 +137,8 @@ def test_a_distance_model_is_saved_and_scores_without_torch(tmp_path):
     from microfuse_cli.genome import read_genome
     from microfuse_cli.io.tables import read_pair_list
     from microfuse_cli.pairs import pairs_from_list
-    from microfuse_cli.training import DistanceBaseline, load_model
+    from microfuse_cli.baseline import DistanceBaseline
+    from microfuse_cli.trained import load_model
 
     pairs = pairs_from_list(read_genome(MPN_GFF, MPN_FNA), read_pair_list(MPN_PAIRS)).pairs
     distance = np.array([p.distance for p in pairs], dtype=float)

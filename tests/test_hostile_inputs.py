@@ -188,6 +188,24 @@ def huge_header_gz(size: int = 1 << 30) -> bytes:
     return header + first + piece * n + tail + crc.to_bytes(4, "little") + (total & 0xFFFFFFFF).to_bytes(4, "little")
 
 
+def assert_refused_within_line_cap(read, path) -> None:
+    """``read(path)`` refuses the huge header line with the MICROFUSE_MAX_LINE message, holding at most the cap
+    (plus 64 MiB of slack) in memory on the way."""
+    import tracemalloc
+
+    from microfuse_cli.errors import DataError
+    from microfuse_cli.io.files import MAX_LINE_BYTES
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="MICROFUSE_MAX_LINE"):
+            read(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < MAX_LINE_BYTES + (64 << 20), f"peak {peak / 2**20:.0f} MiB"
+
+
 # ------------------------------------------------------------------------------------------------ shared outputs
 
 
@@ -551,22 +569,12 @@ def test_soft_masked_sequence_works_as_upper_case(form, tmp_path):
 
 def test_huge_header_refused_without_holding_it(tmp_path):
     """A 1 GiB FASTA header (a ~1 MB .gz) is refused after reading MAX_LINE_BYTES, never held whole."""
-    import tracemalloc
-
-    from microfuse_cli.errors import DataError
-    from microfuse_cli.io.files import MAX_LINE_BYTES, read_text
+    from microfuse_cli.io.files import read_text
 
     path = tmp_path / "header.fna.gz"
     path.write_bytes(huge_header_gz())
     assert path.stat().st_size < 4 << 20
-    tracemalloc.start()
-    try:
-        with pytest.raises(DataError, match="MICROFUSE_MAX_LINE"):
-            read_text(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < MAX_LINE_BYTES + (64 << 20), f"peak {peak / 2**20:.0f} MiB"
+    assert_refused_within_line_cap(read_text, path)
 
 
 def test_huge_header_construction_is_valid_gzip():

@@ -15,14 +15,9 @@ from microfuse_cli.checkpoint import ModelInputs
 from microfuse_cli.errors import DataError, UsageError
 from microfuse_cli.metrics import auroc
 from microfuse_cli.model import FusionConfig
-from microfuse_cli.training import (
-    DistanceBaseline,
-    TrainConfig,
-    TrainedModel,
-    load_model,
-    train,
-    train_seeds,
-)
+from microfuse_cli.baseline import DistanceBaseline
+from microfuse_cli.trained import TrainConfig, TrainedModel, load_model
+from microfuse_cli.training import train, train_seeds
 
 from conftest import ECOLI
 
