@@ -164,6 +164,7 @@ def timed_search(index, q, groups, **kw):
 NLIST_OVERRIDE: int | None = None
 REFINE: str | None = None
 PQ_M: int | None = None
+PQ_NBITS: int | None = None
 K_FACTORS = [4]
 STREAM = False
 
@@ -178,7 +179,8 @@ def pq_sweep(index, queries, groups, truth, nprobes, threads, base, build, build
             kw = {"k_factor": kf} if index.refined else {}
             res, dt = timed_search(index, queries, groups, nprobe=nprobe, threads=threads, **kw)
             code = index.params["pq_m"] * index.params["pq_nbits"] // 8
-            settings = f"nlist={index.params['nlist']} pq={code}B refine={index.params.get('refine', 'none')} nprobe={nprobe}"
+            layout = "fs" if index.params.get("fast_scan") else ""
+            settings = f"nlist={index.params['nlist']} pq={code}B{layout} refine={index.params.get('refine', 'none')} nprobe={nprobe}"
             if index.refined:
                 settings += f" k_factor={kf}"
             rows.append(base | {"index": "ivfpq", "settings": settings, "build_s": build, "qps": len(queries) / dt,
@@ -203,7 +205,7 @@ def run_size(n: int, nq: int, threads: int, kinds: list[str], nprobes: list[int]
         t0 = time.perf_counter()
         nlist = NLIST_OVERRIDE or int(round(4 * math.sqrt(n)))
         index = PairIndex.build(x0, ids_for(0, first), index="ivfpq", nlist=nlist, train_sample=min(first, 64 * nlist),
-                                refine=REFINE, pq_m=PQ_M, device=device, threads=threads)
+                                refine=REFINE, pq_m=PQ_M, pq_nbits=PQ_NBITS, device=device, threads=threads)
         queries = gen.pick(qrows)
         exact = ExactTopK(queries, qrows)
         exact.update(x0, 0)
@@ -240,7 +242,7 @@ def run_size(n: int, nq: int, threads: int, kinds: list[str], nprobes: list[int]
         if kind == "flat":
             continue
         t0 = time.perf_counter()
-        options = {"refine": REFINE, "pq_m": PQ_M} if kind == "ivfpq" else {}
+        options = {"refine": REFINE, "pq_m": PQ_M, "pq_nbits": PQ_NBITS} if kind == "ivfpq" else {}
         if NLIST_OVERRIDE and kind in ("ivf", "ivfpq"):
             options["nlist"] = NLIST_OVERRIDE
         index = PairIndex.build(x, ids, index=kind, device=device, threads=threads, **options)
@@ -270,7 +272,7 @@ def run_size(n: int, nq: int, threads: int, kinds: list[str], nprobes: list[int]
 
 
 def main(argv=None) -> int:
-    global DIM, REFINE, PQ_M, K_FACTORS, STREAM, CHUNK, NLIST_OVERRIDE, TEXT_IDS
+    global DIM, REFINE, PQ_M, PQ_NBITS, K_FACTORS, STREAM, CHUNK, NLIST_OVERRIDE, TEXT_IDS
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="100000,1000000,10000000", help="comma-separated database sizes")
     ap.add_argument("--queries", type=int, default=2000, help="queries per size (default 2000)")
@@ -286,13 +288,16 @@ def main(argv=None) -> int:
     ap.add_argument("--refine", default=None, choices=["none", "sq8", "fp16", "flat"],
                     help="IVF-PQ re-ranking codes (default: the library's, fp16 up to 256-d, sq8 beyond)")
     ap.add_argument("--k-factor", default="4", help="comma-separated IVF-PQ re-ranking factors to sweep")
-    ap.add_argument("--pq-m", type=int, default=None, help="PQ code bytes (default dim / 8)")
+    ap.add_argument("--pq-m", type=int, default=None, help="PQ sub-quantisers (default: the library's)")
+    ap.add_argument("--pq-nbits", type=int, default=None,
+                    help="bits per PQ sub-quantiser (default: the library's, 4-bit fast-scan on CPU; 8: classic codes)")
     ap.add_argument("--stream", action="store_true", help="build IVF-PQ chunk by chunk at every size (default: > 4e6)")
     ap.add_argument("--chunk", type=int, default=250_000, help="rows generated and appended at a time")
     ap.add_argument("--text-ids", action="store_true",
                     help="text pair ids, scaffolds and genomes like real tables (default: integers)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    PQ_NBITS = args.pq_nbits
     DIM, REFINE, PQ_M, STREAM, CHUNK, TEXT_IDS = args.dim, args.refine, args.pq_m, args.stream, args.chunk, args.text_ids
     K_FACTORS = [int(s) for s in args.k_factor.split(",")]
     sizes = [int(float(s)) for s in args.sizes.split(",") if s]
@@ -322,6 +327,8 @@ def main(argv=None) -> int:
                 cmd.append("--text-ids")
             if args.pq_m:
                 cmd += ["--pq-m", str(args.pq_m)]
+            if args.pq_nbits:
+                cmd += ["--pq-nbits", str(args.pq_nbits)]
             if args.refine:
                 cmd += ["--refine", args.refine]
             if args.kinds:

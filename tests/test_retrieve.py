@@ -16,6 +16,7 @@ import pytest
 faiss = pytest.importorskip("faiss")
 
 from microfuse_cli.errors import DataError, UsageError  # noqa: E402
+from microfuse_cli.retrieve.index import _default_pq  # noqa: E402
 from microfuse_cli.retrieve import (  # noqa: E402
     PairIds,
     PairIndex,
@@ -448,6 +449,53 @@ def test_refined_index_round_trip_and_manifest(data, tmp_path):
         _edit_manifest(tmp_path / "idx", lambda m, r=refine: m["params"].update(refine=r))
         with pytest.raises(DataError, match="manifest says|not fp16"):
             PairIndex.load(tmp_path / "idx", device="cpu")
+
+
+@pytest.mark.parametrize("nbits", [4, 8])
+def test_fast_scan_and_classic_pq_codes_are_exact_when_everything_is_reranked(data, tmp_path, nbits):
+    """4-bit codes on CPU use FAISS' fast-scan layout (the default), 8-bit ones the classic IVF-PQ: both probe
+    every list and re-rank every candidate to brute force's answer, and survive a save / load."""
+    vec, ids = data
+    index = PairIndex.build(vec, ids, index="ivfpq", refine="flat", pq_nbits=nbits, device="cpu", threads=2)
+    fast = nbits == 4
+    assert index.params["fast_scan"] is fast and index.params["pq_nbits"] == nbits
+    assert index.params["pq_m"] == (16 if fast else 8)  # d / 4 = 8 code bytes either way
+    base = faiss.downcast_index(index._index.base_index)
+    assert type(base) is (faiss.IndexIVFPQFastScan if fast else faiss.IndexIVFPQ)
+    assert index.bytes_per_pair == 8 + 8 + 4 * DIM
+    index.save(tmp_path / "idx")
+    loaded = PairIndex.load(tmp_path / "idx", device="cpu")
+    res = loaded.search_all(K, vectors=vec, nprobe=index.params["nlist"], k_factor=64)
+    order, sim = _brute(vec, ids.scaffold, vec, ids.scaffold, K)
+    _assert_same_neighbours(res.target, order, sim)
+    _edit_manifest(tmp_path / "idx", lambda m: m["params"].update(fast_scan=not fast))
+    with pytest.raises(DataError, match="manifest says ivfpq refined by flat"):
+        PairIndex.load(tmp_path / "idx", device="cpu")
+    if not fast:  # a manifest written before fast-scan existed has no fast_scan key: classic codes
+        _edit_manifest(tmp_path / "idx", lambda m: m["params"].pop("fast_scan"))
+        assert PairIndex.load(tmp_path / "idx", device="cpu").ntotal == len(vec)
+
+
+def test_default_pq_codes_per_device():
+    """CPU: 4-bit fast-scan codes of d / 4 bytes (two sub-quantisers per byte); GPU: 8-bit codes of the same bytes;
+    too little data for 16 centroids per sub-quantiser, or an odd dimension: classic codes."""
+    assert _default_pq(512, 10**7, "cpu") == (128, 4)
+    assert _default_pq(512, 10**7, "cuda") == (64, 8)
+    assert _default_pq(128, 10**6, "cpu") == (64, 4)
+    assert _default_pq(128, 400, "cpu") == (32, 3)
+    assert _default_pq(33, 10**6, "cpu") == (3, 8)
+    assert _default_pq(128, 10**6, "cpu", nbits=8) == (32, 8)
+
+
+def test_a_fast_scan_index_stays_on_the_cpu(data):
+    """FAISS has no GPU fast-scan: asking for the GPU warns and keeps the CPU index (searched as before)."""
+    vec, ids = data
+    index = PairIndex.build(vec, ids, index="ivfpq", device="cpu", threads=2)
+    before = index.search_all(K, vectors=vec).target
+    with pytest.warns(UserWarning, match="no GPU fast-scan"):
+        index._to_gpu()
+    assert index.device == "cpu"
+    np.testing.assert_array_equal(index.search_all(K, vectors=vec).target, before)
 
 
 def test_build_from_parts_and_append_match_one_build(data):

@@ -83,8 +83,13 @@ DEFAULT_EF_SEARCH = 64
 DEFAULT_REFINE = "sq8"
 FP16_REFINE_MAX_DIM = 256
 DEFAULT_K_FACTOR = 8
-#: Most PQ sub-quantisers (code bytes at 8 bits) chosen by default.
-PQ_MAX_M = 64
+#: Most PQ code bytes per pair chosen by default (64 sub-quantisers at 8 bits, 128 at 4).
+PQ_MAX_BYTES = 64
+#: 4-bit PQ codes are laid out for FAISS' SIMD fast-scan (IndexIVFPQFastScan), the CPU default: at 1e6 512-d
+#: pairs with lists as long as at 1e7 it scanned 5-8x as many queries/s as 8-bit codes of the same bytes, for a
+#: little less recall per re-ranked candidate (benchmarks/RESULTS.md, "fast-scan"). FAISS has no GPU fast-scan,
+#: so GPU builds keep 8-bit codes.
+FAST_SCAN_NBITS = 4
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 KMEANS_ITERATIONS = 20
@@ -129,14 +134,25 @@ def _default_nlist(n: int) -> int:
     return max(1, min(int(round(4 * math.sqrt(n))), n // 39))
 
 
-def _default_pq(dim: int, n: int) -> tuple[int, int]:
-    """(sub-quantisers, bits): about 4 dimensions per sub-quantiser but at most 64 (at 1e7, 128-d, nprobe 16,
-    k_factor 8, 32-byte codes re-rank to recall@10 0.93 where 16-byte codes reach 0.80; 64 bytes at 512-d, 1e6:
-    0.97), 8 bits when there is enough training data."""
-    target = max(1, min(PQ_MAX_M, dim // 4))
-    m = max(x for x in range(1, target + 1) if dim % x == 0)
-    nbits = int(max(1, min(8, math.floor(math.log2(max(2, n / 39))))))
-    return m, nbits
+def _default_pq(dim: int, n: int, dev: str, nbits: int | None = None) -> tuple[int, int]:
+    """(sub-quantisers, bits) of a code of about dim / 4 bytes, at most 64 (at 1e7, 128-d, nprobe 16, k_factor 8,
+    32-byte codes re-rank to recall@10 0.93 where 16-byte codes reach 0.80; 64 bytes at 512-d, 1e6: 0.97).
+    Bits, unless given: on CPU 4-bit fast-scan codes (two sub-quantisers per byte) when the dimension splits
+    evenly; otherwise, and on GPU, 8 (fewer when too little data trains 2^bits centroids per sub-quantiser)."""
+    code_bytes = max(1, min(PQ_MAX_BYTES, dim // 4))
+    halves = [x for x in range(2, 2 * code_bytes + 1, 2) if dim % x == 0]
+    if nbits is None:
+        nbits = int(max(1, min(8, math.floor(math.log2(max(2, n / 39))))))
+        if dev == "cpu" and nbits >= FAST_SCAN_NBITS and halves:
+            nbits = FAST_SCAN_NBITS
+    if _fast_scan(nbits, dev) and halves:
+        return max(halves), nbits
+    return max(x for x in range(1, code_bytes + 1) if dim % x == 0), nbits
+
+
+def _fast_scan(nbits: int, dev: str) -> bool:
+    """Whether PQ codes of ``nbits`` use FAISS' fast-scan layout: 4-bit codes on CPU."""
+    return nbits == FAST_SCAN_NBITS and dev == "cpu"
 
 
 def _vector_parts(vectors: Any, what: str, dim: int | None = None) -> list[np.ndarray]:
@@ -193,16 +209,18 @@ def _trained_ivf(faiss: Any, kind: str, parts: Sequence[np.ndarray], n: int, dim
     if kind == "ivf":
         cpu = faiss.IndexIVFFlat(quantizer, dim, nl, faiss.METRIC_INNER_PRODUCT)
     else:
-        m0, b0 = _default_pq(dim, n)
+        m0, nbits = _default_pq(dim, n, dev, None if pq_nbits is None else int(pq_nbits))
         m = m0 if pq_m is None else int(pq_m)
-        nbits = b0 if pq_nbits is None else int(pq_nbits)
         if m < 1 or dim % m:
             raise UsageError(f"pq_m must divide the dimension {dim}, not {m}")
         if not 1 <= nbits <= 16:
             raise UsageError(f"pq_nbits must be between 1 and 16, not {nbits}")
-        cpu = faiss.IndexIVFPQ(quantizer, dim, nl, m, nbits, faiss.METRIC_INNER_PRODUCT)
+        if _fast_scan(nbits, dev):
+            cpu = faiss.IndexIVFPQFastScan(quantizer, dim, nl, m, nbits, faiss.METRIC_INNER_PRODUCT)
+        else:
+            cpu = faiss.IndexIVFPQ(quantizer, dim, nl, m, nbits, faiss.METRIC_INNER_PRODUCT)
         cpu.pq.cp.seed = int(seed)
-        params.update(pq_m=m, pq_nbits=nbits)
+        params.update(pq_m=m, pq_nbits=nbits, fast_scan=_fast_scan(nbits, dev))
     cpu.cp.seed = int(seed)
     cpu.cp.niter = KMEANS_ITERATIONS
     params["nlist"] = nl
@@ -363,8 +381,9 @@ class PairIndex:
             device: ``cuda`` puts flat/IVF/IVF-PQ indexes on the GPU(s) (sharded over several); HNSW stays on CPU.
             seed: seeds the training sample and k-means.
             train_sample: vectors used to train IVF / PQ (default ``max(40 * nlist, 10000)``, at most n).
-            nlist: IVF lists (default ``4 * sqrt(n)``, at most n / 39). pq_m / pq_nbits: PQ code shape
-                (default about 8 dimensions per sub-quantiser, 8 bits). hnsw_m: HNSW graph degree.
+            nlist: IVF lists (default ``4 * sqrt(n)``, at most n / 39). pq_m / pq_nbits: PQ sub-quantisers and
+                bits per sub-quantiser (default: codes of about d / 4 bytes, at most 64; 4-bit fast-scan codes
+                on CPU, 8-bit on GPU; 4 bits on CPU is always fast-scan). hnsw_m: HNSW graph degree.
             refine: IVF-PQ only: re-rank candidates with ``sq8``, ``fp16`` or ``flat`` (float32) copies of the
                 vectors, or ``none``; default fp16 up to :data:`FP16_REFINE_MAX_DIM` dimensions, sq8 beyond. k_factor: candidates re-ranked per asked-for neighbour (default
                 :data:`DEFAULT_K_FACTOR`; a search may override it).
@@ -427,8 +446,9 @@ class PairIndex:
         """Move the index to the GPU(s): the whole index, or for a refined IVF-PQ its PQ stage only (the
         re-ranking codes stay in host memory and re-score the GPU's candidates on the CPU)."""
         faiss = _faiss()
-        if self.kind == "hnsw":
-            warnings.warn("FAISS has no GPU HNSW; the HNSW index stays on the CPU", stacklevel=3)
+        if self.kind == "hnsw" or self.params.get("fast_scan"):
+            what = "HNSW" if self.kind == "hnsw" else "fast-scan PQ (4-bit codes; build with pq_nbits=8 for GPUs)"
+            warnings.warn(f"FAISS has no GPU {what}; the index stays on the CPU", stacklevel=3)
             self.device = "cpu"
             return
         cpu = self._index
@@ -808,13 +828,16 @@ def _all_contain(values: np.ndarray, part: str) -> bool:
 
 def _check_index_type(faiss: Any, cpu: Any, kind: str, params: dict, path: Path) -> None:
     """Raise DataError unless the FAISS index is what the manifest says (kind, metric, refine code)."""
-    expected = {"flat": faiss.IndexFlat, "ivf": faiss.IndexIVFFlat, "hnsw": faiss.IndexHNSWFlat, "ivfpq": faiss.IndexIVFPQ}
+    pq_class = faiss.IndexIVFPQFastScan if params.get("fast_scan") is True else faiss.IndexIVFPQ
+    expected = {"flat": faiss.IndexFlat, "ivf": faiss.IndexIVFFlat, "hnsw": faiss.IndexHNSWFlat, "ivfpq": pq_class}
     refine = params.get("refine", "none")
     what = kind if refine == "none" else f"{kind} refined by {refine}"
     base = faiss.downcast_index(cpu.base_index) if isinstance(cpu, faiss.IndexRefine) else cpu
     fine = faiss.downcast_index(cpu.refine_index) if isinstance(cpu, faiss.IndexRefine) else None
     fine_type = {"none": type(None), "flat": faiss.IndexFlat, "sq8": faiss.IndexScalarQuantizer,
                  "fp16": faiss.IndexScalarQuantizer}.get(refine)
+    if pq_class is faiss.IndexIVFPQFastScan:
+        what += " with fast-scan codes"
     if (fine_type is None or not isinstance(base, expected[kind]) or not isinstance(fine, fine_type)
             or cpu.metric_type != faiss.METRIC_INNER_PRODUCT):
         raise DataError(f"{path}: a {type(cpu).__name__} index, manifest says {what} (inner product)")
