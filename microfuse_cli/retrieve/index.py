@@ -18,14 +18,16 @@ so self-matches are excluded too. The exclusion holds by construction:
   candidates as asked for, and those are re-scored with finer codes (8-bit scalar quantisation, float16, or the
   exact float32 vectors) before the own-group filter and the cut to ``k``; exclusion stays exact, since it is
   applied to the re-ranked list like any other over-fetched list. Without refining, 64-byte PQ codes reach only
-  recall@10 0.27 at 1e7 pairs (benchmarks/RESULTS.md).
+  recall@10 0.27 at 1e7 pairs (benchmarks/RESULTS.md). On CPU the PQ codes are 4-bit, in FAISS' SIMD fast-scan
+  layout (``IndexIVFPQFastScan``): several times faster to scan than 8-bit codes of the same size, which GPU
+  builds keep (FAISS has no GPU fast-scan).
 * Approximate indexes may come back with fewer than ``k`` hits when the probed lists (IVF) or the explored graph
   (HNSW) hold too few rows from other groups; such queries are searched again with ``nprobe`` / ``efSearch``
   doubled until they have ``k`` hits or the whole index has been probed.
 
 An index is saved as a folder (:meth:`PairIndex.save`): ``index.faiss`` (``faiss.write_index``), ``pairs.tsv`` and
 ``manifest.json`` (manifest.py: format version, index type, dimension, count, metric, grouping, SHA-256 of both files,
-microfuse version, and the build settings: nlist, PQ code shape, refine code and k_factor). :meth:`PairIndex.load`
+microfuse version, and the build settings: nlist, PQ code shape and layout, refine code and k_factor). :meth:`PairIndex.load`
 verifies all of it before trusting the files.
 """
 
