@@ -550,6 +550,13 @@ def test_cli_refined_ivfpq_on_real_genomes(tmp_path):
     code, _, err = run_cli(["retrieve", "build", tmp_path / "mg.npy", tmp_path / "mpn.npy", "-o", tmp_path / "exact",
                             "--index", "flat", "-q"])
     assert code == 0, err
+    code, _, err = run_cli(["retrieve", "build", tmp_path / "mg.npy", tmp_path / "mpn.npy", "-o", tmp_path / "fs",
+                            "--index", "ivfpq", "-q"])
+    assert code == 0, err
+    params = json.loads((tmp_path / "fs" / "manifest.json").read_text())["params"]
+    assert params["fast_scan"] is True and params["pq_nbits"] == 4  # the CPU default with enough pairs to train
+    code, _, err = run_cli(["retrieve", "build", tmp_path / "mg.npy", "-o", tmp_path / "fs", "--append", "--pq-nbits", "8"])
+    assert code == 2 and "--pq-nbits 8 differs from the existing index's 4" in err, err
     manifest = json.loads((tmp_path / "pq" / "manifest.json").read_text())
     assert manifest["params"]["refine"] == "flat" and manifest["params"]["k_factor"] == 8
     assert manifest["params"]["nlist"] == 4 and manifest["params"]["pq_m"] == 8
