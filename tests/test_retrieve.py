@@ -460,6 +460,7 @@ def test_fast_scan_and_classic_pq_codes_are_exact_when_everything_is_reranked(da
     fast = nbits == 4
     assert index.params["fast_scan"] is fast and index.params["pq_nbits"] == nbits
     assert index.params["pq_m"] == (16 if fast else 8)  # d / 4 = 8 code bytes either way
+    assert index.params["k_factor"] == (16 if fast else 8)  # fast-scan re-ranks more candidates by default
     base = faiss.downcast_index(index._index.base_index)
     assert type(base) is (faiss.IndexIVFPQFastScan if fast else faiss.IndexIVFPQ)
     assert index.bytes_per_pair == 8 + 8 + 4 * DIM
@@ -555,6 +556,7 @@ def test_cli_refined_ivfpq_on_real_genomes(tmp_path):
     assert code == 0, err
     params = json.loads((tmp_path / "fs" / "manifest.json").read_text())["params"]
     assert params["fast_scan"] is True and params["pq_nbits"] == 4  # the CPU default with enough pairs to train
+    assert params["k_factor"] == 16  # fast-scan codes re-rank twice as many candidates as classic ones
     code, _, err = run_cli(["retrieve", "build", tmp_path / "mg.npy", "-o", tmp_path / "fs", "--append", "--pq-nbits", "8"])
     assert code == 2 and "--pq-nbits 8 differs from the existing index's 4" in err, err
     manifest = json.loads((tmp_path / "pq" / "manifest.json").read_text())

@@ -56,7 +56,8 @@ Examples:
               help="ivfpq: re-rank candidates with 8-bit (sq8: d bytes per pair), float16 (fp16: 2d) or float32 (flat: "
                    "4d) copies of the vectors [default: fp16 up to 256 dimensions, sq8 beyond].")
 @click.option("--k-factor", type=click.IntRange(min=1), default=None,
-              help="ivfpq: candidates re-ranked per wanted neighbour (default 8; a search can override it).")
+              help="ivfpq: candidates re-ranked per wanted neighbour (default 16 with fast-scan codes, 8 with classic ones; "
+                   "a search can override it).")
 @click.option("--pq-m", type=click.IntRange(min=1), default=None,
               help="ivfpq: PQ sub-quantisers (must divide the dimension; code bytes = m x bits / 8; default: codes of "
                    "dimension / 4 bytes, at most 64).")

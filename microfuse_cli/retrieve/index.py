@@ -85,6 +85,9 @@ DEFAULT_EF_SEARCH = 64
 DEFAULT_REFINE = "sq8"
 FP16_REFINE_MAX_DIM = 256
 DEFAULT_K_FACTOR = 8
+#: Fast-scan codes re-rank twice as many: at 1e7 128-d pairs (default nlist, nprobe 16) k_factor 8 gave recall@10
+#: 0.959 and 16 gave 0.997 at 3,800-4,800 queries/s; at 512-d (nlist 2048) 0.957 and 0.965.
+FAST_SCAN_K_FACTOR = 16
 #: Most PQ code bytes per pair chosen by default (64 sub-quantisers at 8 bits, 128 at 4).
 PQ_MAX_BYTES = 64
 #: 4-bit PQ codes are laid out for FAISS' SIMD fast-scan (IndexIVFPQFastScan), the CPU default: at 1e6 512-d
@@ -177,7 +180,8 @@ def _rows_of(parts: Sequence[np.ndarray], rows: np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _refine_settings(kind: str, refine: str | None, k_factor: int | None, dim: int) -> tuple[str, int]:
+def _refine_settings(kind: str, refine: str | None, k_factor: int | None, dim: int,
+                     fast_scan: bool) -> tuple[str, int]:
     """Validate refine / k_factor: only IVF-PQ re-ranks (the other kinds keep full vectors)."""
     if refine is not None and refine not in REFINES:
         raise UsageError(f"refine must be one of {', '.join(REFINES)}, not {refine!r}")
@@ -187,7 +191,8 @@ def _refine_settings(kind: str, refine: str | None, k_factor: int | None, dim: i
         return "none", 1
     if refine is None:
         refine = "fp16" if dim <= FP16_REFINE_MAX_DIM else DEFAULT_REFINE
-    k_factor = DEFAULT_K_FACTOR if k_factor is None else k_factor
+    if k_factor is None:
+        k_factor = FAST_SCAN_K_FACTOR if fast_scan else DEFAULT_K_FACTOR
     if isinstance(k_factor, bool) or int(k_factor) != k_factor or k_factor < 1:
         raise UsageError(f"k_factor must be a positive integer, not {k_factor!r}")
     return refine, int(k_factor)
@@ -388,7 +393,8 @@ class PairIndex:
                 on CPU, 8-bit on GPU; 4 bits on CPU is always fast-scan). hnsw_m: HNSW graph degree.
             refine: IVF-PQ only: re-rank candidates with ``sq8``, ``fp16`` or ``flat`` (float32) copies of the
                 vectors, or ``none``; default fp16 up to :data:`FP16_REFINE_MAX_DIM` dimensions, sq8 beyond. k_factor: candidates re-ranked per asked-for neighbour (default
-                :data:`DEFAULT_K_FACTOR`; a search may override it).
+                :data:`FAST_SCAN_K_FACTOR` for fast-scan codes, :data:`DEFAULT_K_FACTOR` otherwise; a search may
+                override it).
             threads: OpenMP threads for FAISS (default: FAISS' own default).
             progress: called with the number of vectors added after each chunk.
 
@@ -412,7 +418,8 @@ class PairIndex:
         kind = index
         if kind == "auto":
             kind = "flat" if n <= AUTO_FLAT_MAX else ("ivf" if n <= AUTO_IVF_MAX else "ivfpq")
-        refine, k_factor = _refine_settings(kind, refine, k_factor, dim)
+        fast_scan = kind == "ivfpq" and _fast_scan(_default_pq(dim, n, dev, pq_nbits)[1], dev)
+        refine, k_factor = _refine_settings(kind, refine, k_factor, dim, fast_scan)
         faiss = _faiss()
         params: dict = {"seed": int(seed)}
         with _omp_threads(threads):
