@@ -90,10 +90,10 @@ DEFAULT_K_FACTOR = 8
 FAST_SCAN_K_FACTOR = 16
 #: Most PQ code bytes per pair chosen by default (64 sub-quantisers at 8 bits, 128 at 4).
 PQ_MAX_BYTES = 64
-#: 4-bit PQ codes are laid out for FAISS' SIMD fast-scan (IndexIVFPQFastScan), the CPU default: at 1e6 512-d
-#: pairs with lists as long as at 1e7 it scanned 5-8x as many queries/s as 8-bit codes of the same bytes, for a
-#: little less recall per re-ranked candidate (benchmarks/RESULTS.md, "fast-scan"). FAISS has no GPU fast-scan,
-#: so GPU builds keep 8-bit codes.
+#: 4-bit PQ codes are laid out for FAISS' SIMD fast-scan (IndexIVFPQFastScan), the CPU default: 2-4x the
+#: queries/s of 8-bit codes of the same bytes at 512-d, 1e6 and 1e7 pairs, for a little less recall per re-ranked
+#: candidate (benchmarks/RESULTS.md, "Fast-scan PQ codes"). FAISS has no GPU fast-scan, so GPU builds keep 8-bit
+#: codes.
 FAST_SCAN_NBITS = 4
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
