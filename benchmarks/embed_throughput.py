@@ -179,7 +179,8 @@ def bench_bacformer(args, device, dtype, proteins, peak) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: bf16 on GPU, fp32 on CPU)")
+    parser.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: each view's own, as `microfuse embed` runs it: on GPU "
+                             "ProstT5 float16 (its model card), Bacformer bfloat16 (its README); float32 on CPU)")
     parser.add_argument("--n-proteins", type=int, default=None,
                         help="E. coli proteins to embed (default: 2 for ProstT5 and 16 for ESM-2 on CPU, 512 on GPU)")
     parser.add_argument("--max-residues", type=int, default=None,
@@ -199,8 +200,10 @@ def main(argv: list[str] | None = None) -> int:
                           ("cpu" if args.device == "auto" else args.device))
     gpu = device.type == "cuda"
     from microfuse_cli.views.hf import resolve_dtype
+    from microfuse_cli.views.prostt5 import GPU_DTYPE as PROSTT5_GPU_DTYPE
 
-    dtype = resolve_dtype(args.dtype, device)
+    bacformer_dtype = resolve_dtype(args.dtype, device)
+    prostt5_dtype = resolve_dtype(args.dtype, device, gpu_default=PROSTT5_GPU_DTYPE)
     args.max_batch_residues = args.max_batch_residues or (32000 if gpu else 4000)
     args.bacformer_tokens = args.bacformer_tokens or (6000 if gpu else 1000)
     cap = args.max_residues if args.max_residues is not None else (None if gpu else 128)
@@ -208,15 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     n_esm = args.n_proteins or (512 if gpu else 16)
     proteins = [p[:cap] if cap else p for p in tiny_models.ecoli_proteins(max(n_prost, n_esm))]
 
-    peak, peak_src = peak_flops(device, dtype)
+    peak, peak_src = peak_flops(device, prostt5_dtype)  # float16 and bfloat16 share one tensor-core peak
+    names = {view: str(dt).removeprefix("torch.") for view, dt in (("Bacformer", bacformer_dtype), ("ProstT5", prostt5_dtype))}
     print(f"device {device} ({torch.cuda.get_device_name(device) if gpu else f'{torch.get_num_threads()} CPU threads'}), "
-          f"dtype {str(dtype).removeprefix('torch.')}, torch {torch.__version__}; "
+          f"dtype {', '.join(f'{view} {name}' for view, name in names.items())}, torch {torch.__version__}; "
           f"peak {peak / 1e12:.3f} TFLOP/s ({peak_src})")
     # Smaller models first, so that the CPU peak RSS of each line is its own (RSS peaks only grow).
     if not args.skip_bacformer:
-        bench_bacformer(args, device, dtype, proteins[:n_esm], peak)
+        bench_bacformer(args, device, bacformer_dtype, proteins[:n_esm], peak)
     if not args.skip_prostt5:
-        bench_prostt5(args, device, dtype, proteins[:n_prost], peak)
+        bench_prostt5(args, device, prostt5_dtype, proteins[:n_prost], peak)
     return 0
 
 
