@@ -26,6 +26,8 @@ from .score import Operon, Scores
 #: Region figures of each kind (largest operons, least certain calls); flank around each, bp.
 N_REGIONS = 3
 FLANK = 1500
+#: With --bins, spacer figures of at most this many bins (those with most same-strand neighbours); all are listed.
+MAX_BIN_FIGURES = 12
 SPACER_TICKS = (-100, -20, 0, 20, 50, 100, 200, 500, 1000, 3000)
 
 
@@ -44,16 +46,35 @@ def calibrate(genome: Genome) -> Calibrated:
     """Fit the spacer mixture on every adjacent pair of the genome, as --explain does for the whole input."""
     from .pairs import adjacent_pairs
 
-    pairs = adjacent_pairs(genome)
-    model = SpacerModel.fit(pairs)
+    return _calibrated(adjacent_pairs(genome))
+
+
+def _calibrated(pairs, model: SpacerModel | None = None) -> Calibrated:
+    model = model or SpacerModel.fit(pairs)
     same = np.array([p.distance for p in pairs if p.same_strand], dtype=np.float64)
     opposite = np.array([p.distance for p in pairs if not p.same_strand], dtype=np.float64)
     return Calibrated(model, int(posterior_cutoff(model)), same, opposite)
 
 
+def calibrate_bins(genome: Genome, groups: dict[str, str], decided: Sequence) -> list[tuple[str, Calibrated]]:
+    """Each --bins bin's own fit (``calibration.calibrate_by_group``, as scoring does: unlisted scaffolds pooled)
+    with the cut-off its calls used, for the ``MAX_BIN_FIGURES`` bins with most same-strand neighbours."""
+    from .calibration import calibrate_by_group
+    from .pairs import adjacent_pairs
+
+    pairs = adjacent_pairs(genome)
+    models = calibrate_by_group(pairs, [], groups)[1]
+    members: dict[str, list] = {}
+    for pair in pairs:
+        members.setdefault(groups.get(pair.scaffold, ""), []).append(pair)
+    shown = sorted((c for c in decided if c.group in models), key=lambda c: (-c.n_same, c.group))[:MAX_BIN_FIGURES]
+    return [(c.group, dataclasses.replace(_calibrated(members[c.group], models[c.group]),
+                                          cutoff_bp=int(round(c.cutoff_bp)))) for c in shown]
+
+
 def write_report(handle, genome: Genome, scores: Scores, operons: Sequence[Operon], *, model, model_name: str,
-                 extra: dict | None = None, dpi: int = 80) -> None:
-    """Write the HTML page of one `score` run."""
+                 extra: dict | None = None, groups: dict[str, str] | None = None, dpi: int = 80) -> None:
+    """Write the HTML page of one `score` run (``groups``: the --bins table, for one spacer figure per bin)."""
     extra = extra or {}
     spacer = extra.get("spacer_posterior")
     scored = ScoredGenome(genome, list(scores.pairs), scores.probability, scores.threshold,
@@ -62,9 +83,10 @@ def write_report(handle, genome: Genome, scores: Scores, operons: Sequence[Opero
     calibrated = calibrate(genome)
     if len(scores.calibration) == 1:  # the model's per-genome rule decided the calls: show its cut-off
         calibrated = dataclasses.replace(calibrated, cutoff_bp=int(round(scores.calibration[0].cutoff_bp)))
+    bins = calibrate_bins(genome, groups, scores.calibration) if groups and len(scores.calibration) > 1 else []
     sections = [
         _summary(genome, scores, operons, dpi),
-        _calibration(calibrated, dpi, scores.calibration),
+        _calibration(calibrated, dpi, scores.calibration, bins),
         _model(model, model_name, scores.threshold),
         _regions(scored, dpi),
         _operon_table(genome, operons),
@@ -95,9 +117,10 @@ def _summary(genome: Genome, scores: Scores, operons: Sequence[Operon], dpi: int
                                                    "with the threshold", dpi))
 
 
-def _calibration(calibrated: Calibrated, dpi: int, decided: Sequence = ()) -> str:
+def _calibration(calibrated: Calibrated, dpi: int, decided: Sequence = (),
+                 bins: Sequence[tuple[str, Calibrated]] = ()) -> str:
     """The fitted mixture; with a model's per-genome rule (``decided``: calibration.GenomeCalibration per genome
-    or --bins bin), the cut-off its calls used."""
+    or --bins bin), the cut-off its calls used; with --bins, each bin's own fit (``bins``) after the whole input's."""
     model = calibrated.model
     cutoff = f"{calibrated.cutoff_bp:,} bp"
     label = ("spacer cut-off of the calls (the model's per-genome rule)" if len(decided) == 1
@@ -116,7 +139,12 @@ def _calibration(calibrated: Calibrated, dpi: int, decided: Sequence = ()) -> st
             "(Price et al. 2005). The spacer evidence of <code>--explain</code> and the context view use it.</p>\n"
             + _table(("", ""), rows, with_header=False, raw=True)
             + _figure(_spacer_figure(calibrated), "Spacers of same-strand and opposite-strand neighbours and the "
-                                                   "fitted mixture", dpi))
+                                                   "fitted mixture" + (" (the whole input)" if bins else ""), dpi)
+            + "".join(_figure(_spacer_figure(fit), f"Bin {name or 'of unbinned scaffolds'}: "
+                              f"operon fraction {fit.model.operon_fraction:.3f}, cut-off of its calls "
+                              f"{fit.cutoff_bp:,} bp", dpi) for name, fit in bins)
+            + (f"<p>Spacer figures of the {len(bins)} bins with most same-strand neighbours; every bin is listed "
+               "above.</p>\n" if len(bins) < len(decided) and bins else ""))
 
 
 def _model(model, model_name: str, threshold: float) -> str:

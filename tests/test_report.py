@@ -132,3 +132,32 @@ def test_report_without_the_plotting_extra_fails_before_any_work(tmp_path, monke
     code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", scores, "--report", tmp_path / "r.html"])
     assert code == 2 and err.strip() == "error: figures need the plotting extra: pip install 'microfuse-cli[plots]'"
     assert not scores.exists()
+
+
+def test_report_with_bins_draws_each_bins_own_calibration(tmp_path):
+    """`score --bins --report` on a two-genome assembly (M. genitalium + M. pneumoniae, one bin each): besides the
+    whole input's mixture, one spacer figure per bin, each with the cut-off that bin's calls used (the scores TSV
+    header's)."""
+    import gzip
+
+    from conftest import MPN_FNA, PANEL
+    from microfuse_cli.genome import GenomeOptions, read_genome
+
+    mixed = tmp_path / "mix.fna.gz"
+    with gzip.open(mixed, "wb") as out:
+        for path in (PANEL / "GCF_000027325.1_ASM2732v1_genomic.fna.gz", MPN_FNA):
+            out.write(gzip.open(path).read())
+    genome = read_genome(mixed, None, GenomeOptions(genetic_code=4))
+    bins = tmp_path / "bins.tsv"
+    bins.write_text("".join(f"{sid}\tbin{i}\n" for i, sid in enumerate(genome.scaffolds)))
+    report, scores = tmp_path / "binned.html", tmp_path / "scores.tsv"
+    code, _, err = run_cli(["score", mixed, "-g", "4", "--bins", bins, "-o", scores, "--report", report, "-q"])
+    assert code == 0, err
+    page = report.read_text()
+    cutoffs = dict(re.findall(r"#calibration bin=(\S+) .*?cutoff_bp=(\d+)", scores.read_text()))
+    assert sorted(cutoffs) == ["bin0", "bin1"]
+    for name, cutoff in cutoffs.items():
+        fraction = float(re.search(rf"<td>bin {name}: operon fraction / cut-off</td><td>([\d.]+) /", page).group(1))
+        assert f"Bin {name}: operon fraction {fraction:.3f}, cut-off of its calls {int(cutoff):,} bp" in page
+    assert "fitted mixture (the whole input)" in page
+    assert len(images(page)) == 3 + 2 + 6  # sizes, probabilities, whole-input spacers; one per bin; regions

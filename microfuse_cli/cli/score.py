@@ -189,7 +189,8 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
         from ..report import write_report
 
         with atomic_output(report) as handle:
-            write_report(handle, genome, scores, operons_called, model=model, model_name=model_name, extra=extra)
+            write_report(handle, genome, scores, operons_called, model=model, model_name=model_name, extra=extra,
+                         groups=groups)
     if fused:
         write_fused(fused, scores, genome_name or genome.name)
     log.info("%d pairs scored, %d called at threshold %.3f; %d operons of 2+ genes", len(pairs),
