@@ -220,6 +220,7 @@ def run_size(n: int, nq: int, threads: int, kinds: list[str], nprobes: list[int]
             print(f"# {start + len(x)} of {n} rows added, {time.perf_counter() - t0:.0f} s, peak {peak_gib():.2f} GiB",
                   file=sys.stderr, flush=True)
         build = time.perf_counter() - t0 - t_exact
+        x = None  # the last chunk (0.5 GB at 512-d): `retrieve search` holds no vectors but its queries
         print(f"# built n={n} in {build:.0f} s (+{t_exact:.0f} s exact search), peak {peak_gib():.2f} GiB", file=sys.stderr, flush=True)
         return pq_sweep(index, queries, groups_of(qrows), exact.idx, nprobes, threads, base, build, peak_gib())
 
