@@ -604,6 +604,28 @@ def test_long_group_names_exclude_like_short_ones(data):
     assert not (long_ids.scaffold[long.target] == long_ids.scaffold[rows][:, None]).any()
 
 
+def test_own_group_lookup_by_bytes_matches_the_sorting_lookup(data):
+    """Query groups are looked up by binary search in the group names as UTF-8 bytes (cheap per call), which must
+    give the codes of the sort-based lookup for short, long and non-ASCII names, unknown groups, and a name
+    ending in NUL (which fixed-width bytes would drop: the sort-based lookup takes over)."""
+    from microfuse_cli.retrieve.ids import _positions, _same_kind
+
+    vec, ids = data
+    names = ["c", "NZ_JAHXYZ010000001.1", "contig_é_1", "contig_ü_22", "Ω", "a" * 40, "b"]
+    scaffold = np.array([names[i % len(names)] + f"_{i // 40}" for i in range(len(vec))], dtype=object)
+    named = PairIds(ids.pair_id, scaffold, ids.genome)
+    index = PairIndex.build(vec, named, index="flat", device="cpu")
+    known = index.query_groups(named)[::7].tolist()  # genome-qualified where one name is in several genomes
+    queries = np.array([*known, "absent", "contig_é_1_99", "Ωmega", ""], dtype=object)
+    want = _positions(*_same_kind(index._group_keys, queries))
+    np.testing.assert_array_equal(index._codes_for(queries), want)
+    assert (want[-4:] == -1).all() and (want[:-4] >= 0).all()
+    assert index._group_key_bytes is not None and index._group_key_bytes is not False  # the byte route was taken
+    nul = np.array([known[0] + "\x00", known[0]], dtype=object)
+    np.testing.assert_array_equal(index._codes_for(nul), _positions(*_same_kind(index._group_keys, nul)))
+    assert index._codes_for(nul)[0] == -1
+
+
 def test_pair_id_table_round_trip_across_parse_blocks(tmp_path):
     """pairs.tsv is parsed 65,536 rows at a time: a table of two blocks reads back unchanged, and a repeat in the
     second block is reported with its genome."""

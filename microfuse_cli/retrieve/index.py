@@ -49,7 +49,7 @@ from ..io.outputs import atomic_directory, atomic_output
 from ..manifest import MANIFEST, ManifestKind, read_manifest, write_manifest
 from ..progress import Advance
 from .ids import (
-    _CHUNK, GROUP_BYS, GROUP_SEP, PairIds, _as_matrix, _as_text, _check_disjoint, _common, _normalised,
+    _CHUNK, _TEXT_KINDS, GROUP_BYS, GROUP_SEP, PairIds, _as_matrix, _as_text, _check_disjoint, _common, _normalised,
     _positions, _same_kind, _unique, read_pair_ids, write_pair_ids,
 )
 from .results import SearchResult, _finish
@@ -335,6 +335,7 @@ class PairIndex:
         values = self._ids.groups(self.group_by, by_genome=self._by_genome)
         keys, codes = _unique(values, inverse=True)
         self._group_keys = keys
+        self._group_key_bytes = None  # the keys as UTF-8 bytes, made by the first text lookup (_codes_for)
         self._group_codes = codes
         self._group_sizes = np.bincount(self._group_codes, minlength=len(keys)).astype(np.int64)
         self._group_order = np.argsort(self._group_codes, kind="stable").astype(np.int64)
@@ -354,7 +355,24 @@ class PairIndex:
         groups = np.asarray(groups)
         if len(keys) == 0 or len(groups) == 0:
             return np.full(len(groups), -1, np.int64)
-        return _positions(*_same_kind(keys, groups))
+        keys, groups = _same_kind(keys, groups)
+        sorted_bytes = self._sorted_key_bytes() if keys.dtype.kind in _TEXT_KINDS else None
+        probe = None if sorted_bytes is None else _utf8(groups)
+        if probe is None:
+            return _positions(keys, groups)
+        # binary search in the keys as bytes: a lookup costs O(queries log groups), not a sort of every group
+        # (0.5 s per call at 625,000 scaffolds); numpy's searchsorted is only wrong on variable-width strings
+        pos = np.minimum(np.searchsorted(sorted_bytes, probe), len(sorted_bytes) - 1)
+        return np.where(sorted_bytes[pos] == probe, pos, -1).astype(np.int64)
+
+    def _sorted_key_bytes(self) -> np.ndarray | None:
+        """The group keys as fixed-width UTF-8 bytes, in the same order (UTF-8 sorts by code point, as the keys
+        were sorted), made once per group table; None where that cannot stand in for the keys."""
+        if self._group_key_bytes is None:
+            encoded = _utf8(self._group_keys)
+            ordered = encoded is not None and (len(encoded) < 2 or bool((encoded[1:] > encoded[:-1]).all()))
+            self._group_key_bytes = encoded if ordered else False
+        return None if self._group_key_bytes is False else self._group_key_bytes
 
     # -- building --------------------------------------------------------------------------------------------
     @classmethod
@@ -825,6 +843,15 @@ class PairIndex:
             for done in pool.map(run, small, chunksize=16):
                 if progress is not None:
                     progress(done)
+
+
+def _utf8(values: np.ndarray) -> np.ndarray | None:
+    """Text values as a fixed-width bytes array (UTF-8), which numpy sorts and binary-searches correctly; None if
+    a value ends in NUL (fixed-width bytes would drop it)."""
+    raw = [str(v).encode("utf-8") for v in values.tolist()]
+    if any(r.endswith(b"\0") for r in raw):
+        return None
+    return np.array(raw, dtype=bytes)
 
 
 def _all_contain(values: np.ndarray, part: str) -> bool:
