@@ -155,6 +155,17 @@ def _default_pq(dim: int, n: int, dev: str, nbits: int | None = None) -> tuple[i
     return max(x for x in range(1, code_bytes + 1) if dim % x == 0), nbits
 
 
+def _pq_shape(dim: int, n: int, dev: str, pq_m: int | None, pq_nbits: int | None) -> tuple[int, int]:
+    """The (sub-quantisers, bits) an IVF-PQ build uses: the defaults where not given, validated."""
+    m0, nbits = _default_pq(dim, n, dev, None if pq_nbits is None else int(pq_nbits))
+    m = m0 if pq_m is None else int(pq_m)
+    if m < 1 or dim % m:
+        raise UsageError(f"pq_m must divide the dimension {dim}, not {m}")
+    if not 1 <= nbits <= 16:
+        raise UsageError(f"pq_nbits must be between 1 and 16, not {nbits}")
+    return m, nbits
+
+
 def _fast_scan(nbits: int, dev: str) -> bool:
     """Whether PQ codes of ``nbits`` use FAISS' fast-scan layout: 4-bit codes on CPU."""
     return nbits == FAST_SCAN_NBITS and dev == "cpu"
@@ -206,9 +217,10 @@ def _refine_index(faiss: Any, refine: str, dim: int) -> Any:
 
 
 def _trained_ivf(faiss: Any, kind: str, parts: Sequence[np.ndarray], n: int, dim: int, dev: str, params: dict, *,
-                 seed: int, train_sample: int | None, nlist: int | None, pq_m: int | None, pq_nbits: int | None,
+                 seed: int, train_sample: int | None, nlist: int | None, pq: tuple[int, int] | None,
                  refine: str) -> Any:
-    """An IVF-Flat or IVF-PQ index (wrapped in ``IndexRefine`` when refining) trained on a sample of the vectors."""
+    """An IVF-Flat or IVF-PQ index (``pq``: its code shape from :func:`_pq_shape`; wrapped in ``IndexRefine`` when
+    refining) trained on a sample of the vectors."""
     nl = _default_nlist(n) if nlist is None else int(nlist)
     if not 1 <= nl <= n:
         raise UsageError(f"nlist must be between 1 and the number of vectors ({n}), not {nl}")
@@ -216,12 +228,7 @@ def _trained_ivf(faiss: Any, kind: str, parts: Sequence[np.ndarray], n: int, dim
     if kind == "ivf":
         cpu = faiss.IndexIVFFlat(quantizer, dim, nl, faiss.METRIC_INNER_PRODUCT)
     else:
-        m0, nbits = _default_pq(dim, n, dev, None if pq_nbits is None else int(pq_nbits))
-        m = m0 if pq_m is None else int(pq_m)
-        if m < 1 or dim % m:
-            raise UsageError(f"pq_m must divide the dimension {dim}, not {m}")
-        if not 1 <= nbits <= 16:
-            raise UsageError(f"pq_nbits must be between 1 and 16, not {nbits}")
+        m, nbits = pq
         if _fast_scan(nbits, dev):
             cpu = faiss.IndexIVFPQFastScan(quantizer, dim, nl, m, nbits, faiss.METRIC_INNER_PRODUCT)
         else:
@@ -436,8 +443,8 @@ class PairIndex:
         kind = index
         if kind == "auto":
             kind = "flat" if n <= AUTO_FLAT_MAX else ("ivf" if n <= AUTO_IVF_MAX else "ivfpq")
-        fast_scan = kind == "ivfpq" and _fast_scan(_default_pq(dim, n, dev, pq_nbits)[1], dev)
-        refine, k_factor = _refine_settings(kind, refine, k_factor, dim, fast_scan)
+        pq = _pq_shape(dim, n, dev, pq_m, pq_nbits) if kind == "ivfpq" else None
+        refine, k_factor = _refine_settings(kind, refine, k_factor, dim, pq is not None and _fast_scan(pq[1], dev))
         faiss = _faiss()
         params: dict = {"seed": int(seed)}
         with _omp_threads(threads):
@@ -451,7 +458,7 @@ class PairIndex:
                 params["hnsw_m"] = int(hnsw_m)
             else:
                 cpu = _trained_ivf(faiss, kind, parts, n, dim, dev, params, seed=seed, train_sample=train_sample,
-                                   nlist=nlist, pq_m=pq_m, pq_nbits=pq_nbits, refine=refine)
+                                   nlist=nlist, pq=pq, refine=refine)
                 if refine != "none":
                     params.update(refine=refine, k_factor=k_factor)
             if kind == "ivfpq" and refine == "none":
