@@ -76,6 +76,27 @@ def test_dev_null_stays_a_device(tmp_path):
     assert [p.name for p in Path("/dev").glob(".null.*")] == []
 
 
+@pytest.mark.parametrize("target", ["/dev/stdout", "/dev/fd/1", "link"])
+def test_dev_stdout_redirected_to_a_file_is_appended_to_not_replaced(target, tmp_path):
+    """`-o /dev/stdout >> log.tsv` (or `{ echo '# run'; microfuse ... -o /dev/stdout; } > f`): the shell's file
+    keeps what it held and gets the output after it, as `-o -` gives; it was replaced by a new file."""
+    log, plain = tmp_path / "log.tsv", tmp_path / "plain.tsv"
+    log.write_text("# an earlier run\n")
+    if target == "link":  # a link to /dev/stdout is the same descriptor
+        target = tmp_path / "out.tsv"
+        target.symlink_to("/dev/stdout")
+    with open(log, "a") as handle:
+        inode = os.fstat(handle.fileno()).st_ino
+        proc = subprocess.run([sys.executable, "-m", "microfuse_cli", "pairs", str(MG_GFF), "--fasta", str(MG_FNA),
+                               "-o", str(target)], stdout=handle, stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 0, proc.stderr
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", plain])
+    assert code == 0, err
+    assert os.stat(log).st_ino == inode
+    assert log.read_text() == "# an earlier run\n" + plain.read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
 def test_fifo_is_written_into_not_replaced(tmp_path):
     fifo = tmp_path / "pairs.fifo"
     os.mkfifo(fifo)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import stat
 import sys
@@ -88,6 +89,23 @@ def _is_special(path: PathLike) -> bool:
     except OSError:
         return False
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+#: Paths that name an open file descriptor of this process (the shell's redirections).
+_DESCRIPTOR = re.compile(r"/dev/std(in|out|err)|/dev/fd/\d+|/proc/(self|thread-self|\d+)/fd/\d+")
+
+
+def _names_a_descriptor(path: PathLike) -> bool:
+    """``/dev/stdout``, ``/dev/fd/N``, ``/proc/self/fd/N``, or a symlink to one: written into (appended to), never
+    replaced; the file behind it is the one the shell opened (``>> log`` must keep what the log held)."""
+    current = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on symlink hops
+        if _DESCRIPTOR.fullmatch(current):
+            return True
+        if not os.path.islink(current):
+            return False
+        current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
+    return False
 
 
 def _identity(path: PathLike) -> tuple:
@@ -177,7 +195,8 @@ def atomic_output(path: PathLike | None, mode: str = "w") -> Iterator[IO]:
 
     ``None`` or ``-`` writes to stdout. On any exception (Ctrl-C included) the temp file is removed and
     an existing file at ``path`` is left untouched. A symlink is written through (the file it points to is
-    replaced); a device or FIFO (``/dev/null``) is opened and written into, never replaced.
+    replaced); a device or FIFO (``/dev/null``) is opened and written into, never replaced; a descriptor path
+    (``/dev/stdout``) is appended to: the shell opened (and, for ``>``, emptied) that file itself.
     """
     if is_stdio(path):
         stream = sys.stdout.buffer if "b" in mode else sys.stdout
@@ -188,6 +207,10 @@ def atomic_output(path: PathLike | None, mode: str = "w") -> Iterator[IO]:
             raise StdoutClosed() from None
         return
     text_args = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
+    if _names_a_descriptor(path):
+        with open(path, mode.replace("w", "a"), **text_args) as handle:
+            yield handle
+        return
     if _is_special(path):
         with open(path, mode, **text_args) as handle:
             yield handle
