@@ -145,6 +145,48 @@ def test_linear_sequence_refuses_a_gene_past_its_end(tmp_path):
     assert f"CDS ends at {MG_LENGTH + 828}, past the end of NC_000908.2 ({MG_LENGTH} bp; only a circular" in err
 
 
+def without_topology(path):
+    """The rotated genome as Prokka, a format conversion or a cut-down file gives it: nothing says it is circular."""
+    text = path.read_text()
+    path.write_text(text.replace(" circular ", " linear   ", 1) if path.suffix == ".gbk"
+                    else text.replace(";Is_circular=true", ""))
+    return path
+
+
+@pytest.mark.parametrize("encoding", ["two-part", "genbank"])
+def test_join_across_the_origin_makes_the_sequence_circular(encoding, tmp_path, mg_original):
+    """join(579762..580076,1..828) can only mean a gene across the origin: the sequence is read as circular even
+    when no region/LOCUS line says so (was: MG_001 read as one gene of 1..580,076, paired with every gene)."""
+    original, original_pairs = mg_original
+    genome = read_genome(without_topology(write_rotated(tmp_path, encoding)))
+    mg001 = next(g for g in genome.genes if g.id == "MG_001")
+    assert (mg001.start, mg001.end) == (MG_LENGTH - 314, MG_LENGTH + 828)
+    assert mg001.protein == next(g.protein for g in original.genes if g.id == "MG_001")
+    assert genome.scaffolds["NC_000908.2"].circular
+    assert {p.pair_id: p.distance for p in adjacent_pairs(genome)} == \
+        {k: p.distance for k, p in original_pairs.items()}
+
+
+@pytest.mark.parametrize("encoding", ["circular", "two-part", "genbank"])
+def test_circular_option_reaches_the_gene_models(encoding, tmp_path, mg_original):
+    """--circular on an annotation that does not say so: MG_001 crosses the origin in every encoding (was: the
+    one-row form refused, "only a circular sequence ...", and the joins read as a whole-chromosome gene)."""
+    path = without_topology(write_rotated(tmp_path, encoding))
+    code, out, err = run_cli(["pairs", path, "--circular"])
+    assert code == 0, err
+    rows = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()[1:]}
+    assert rows["MG_001|MG_002"][4:6] == [str(MG_LENGTH - 314), str(MG_LENGTH + 828)]
+    assert rows["MG_001|MG_002"][10] == "-1" and rows["MG_470|MG_001"][10] == "728"
+    assert len(rows) == len(mg_original[1])
+
+
+@pytest.mark.parametrize("encoding", ["two-part", "genbank"])
+def test_linear_option_refuses_a_join_across_the_origin(encoding, tmp_path):
+    code, _, err = run_cli(["pairs", write_rotated(tmp_path, encoding), "--linear"])
+    assert code == 1 and "Traceback" not in err
+    assert err.startswith("error: ") and "across the origin" in err and "--linear" in err, err
+
+
 def test_nested_gene_keeps_its_neighbour_in_view(tmp_path, mg_original):
     """A CDS made inside MG_003 (gyrB, 2845..4797): MG_004 is still measured from gyrB's end."""
     rows = ["\t".join(c) for c in mg_lines()]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
+from dataclasses import replace
 
 from ..errors import DataError
 from ..records import Scaffold, safe_id
@@ -34,16 +35,41 @@ def _warn_skipped(path, skipped: list[str]) -> None:
                     "e.g. %s)", path, len(skipped), skipped[0])
 
 
+def _origin_gap(segments: list[tuple[int, ...]], length: int) -> int | None:
+    """Where a join across the origin (``a..length`` + ``1..b``) breaks in ``segments`` sorted: the index of its
+    first segment after the origin's far side; None when the segments are not such a join."""
+    if len(segments) > 1 and segments[0][0] == 1 and segments[-1][1] == length:
+        gaps = [i for i in range(1, len(segments)) if segments[i][0] > segments[i - 1][1] + length // 2]
+        if gaps:
+            return gaps[0]
+    return None
+
+
+def joins_across_origin(segments: list[tuple[int, ...]], length: int) -> bool:
+    """A CDS joined across the ends of its sequence: only a circular sequence has one."""
+    return _origin_gap(sorted(segments), length) is not None
+
+
+def with_topology(scaffold: Scaffold, circular: bool | None, joined: bool, where: str) -> Scaffold:
+    """``scaffold`` made circular as ``circular`` (--circular/--linear) forces, else as its file says or when a CDS
+    is ``joined`` across its origin (the annotation's own word that it is circular: Prokka and format conversions
+    leave out the Is_circular region, linear GenBank LOCUS lines are common)."""
+    if circular is False and joined:
+        raise DataError(f"{where}: a CDS is joined across the origin of {scaffold.id}, which --linear makes linear")
+    wanted = circular if circular is not None else scaffold.circular or joined
+    if wanted and joined and not scaffold.circular and circular is None:
+        log.info("%s: %s read as circular (a CDS is joined across its origin)", where, scaffold.id)
+    return scaffold if wanted == scaffold.circular else replace(scaffold, circular=wanted)
+
+
 def _unwrap(segments: list[tuple[int, int, int]], scaffold: Scaffold) -> list[tuple[int, int, int]]:
     """Segments in genome order; those of a join across the origin of a circular sequence (``a..length`` +
     ``1..b``) continue past its end (``length + 1 .. length + b``), as GFF3 writes such a gene."""
     segments = sorted(segments)
     length = scaffold.length
-    if scaffold.circular and len(segments) > 1 and segments[0][0] == 1 and segments[-1][1] == length:
-        gaps = [i for i in range(1, len(segments)) if segments[i][0] > segments[i - 1][1] + length // 2]
-        if gaps:
-            k = gaps[0]
-            return segments[k:] + [(s + length, e + length, phase) for s, e, phase in segments[:k]]
+    k = _origin_gap(segments, length) if scaffold.circular else None
+    if k is not None:
+        return segments[k:] + [(s + length, e + length, phase) for s, e, phase in segments[:k]]
     return segments
 
 
@@ -53,7 +79,7 @@ def _check_extent(start: int, end: int, scaffold: Scaffold, where: str) -> None:
         return
     if not scaffold.circular:
         raise DataError(f"{where}: CDS ends at {end}, past the end of {scaffold.id} ({scaffold.length} bp; only a "
-                        "circular sequence (region with Is_circular=true) has genes across its origin)")
+                        "circular sequence (region with Is_circular=true, or --circular) has genes across its origin)")
     if end - start + 1 > scaffold.length:
         raise DataError(f"{where}: CDS {start}..{end} is longer than the circular {scaffold.id} ({scaffold.length} bp)")
 

@@ -8,18 +8,21 @@ from typing import Iterable, Iterator
 from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import _NUCLEOTIDES, _not_dna
-from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, gene_names, translate
+from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, gene_names, \
+    joins_across_origin, translate, with_topology
 from .files import PathLike, text_lines
 
 
-def read_genbank(path: PathLike, text: str | Iterable[str] | None = None, genetic_code: int | None = None) -> Genome:
+def read_genbank(path: PathLike, text: str | Iterable[str] | None = None, genetic_code: int | None = None,
+                 circular: bool | None = None) -> Genome:
     """Read GenBank/GBFF records; CDS features with their /translation (or translated from the sequence).
 
-    ``genetic_code`` translates CDS without a /transl_table (default 11). ``text``: the file's contents (or its
-    lines) when the caller has read them already.
+    ``genetic_code`` translates CDS without a /transl_table (default 11). ``circular`` forces the topology of every
+    record (None: the LOCUS line, or a CDS joined across the origin, says it). ``text``: the file's contents (or
+    its lines) when the caller has read them already.
     """
     with text_lines(path, text) as lines:
-        return _read_genbank(_LineHandle(lines), path, genetic_code)
+        return _read_genbank(_LineHandle(lines), path, genetic_code, circular)
 
 
 class _LineHandle:
@@ -38,7 +41,7 @@ class _LineHandle:
         return self._lines
 
 
-def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None) -> Genome:
+def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None, circular: bool | None) -> Genome:
     from Bio import SeqIO
 
     scaffolds: dict[str, Scaffold] = {}
@@ -66,13 +69,14 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None)
             raise DataError(f"{path}: record {record.id!r} {_not_dna(bad)}")
         topology = record.annotations.get("topology", "linear")
         scaffold = Scaffold(record.id, len(record.seq), sequence or None, topology == "circular")
-        scaffolds[record.id] = scaffold
         features = [f for f in record.features if f.type == "CDS" and "pseudo" not in f.qualifiers
                     and "pseudogene" not in f.qualifiers]
-        for feature in features:
-            if feature.location is None:
-                raise DataError(f"{path}: record {record.id!r}: a CDS with an unreadable location")
-            segments = [(int(p.start) + 1, int(p.end), 0) for p in feature.location.parts]
+        if any(feature.location is None for feature in features):
+            raise DataError(f"{path}: record {record.id!r}: a CDS with an unreadable location")
+        parts = [[(int(p.start) + 1, int(p.end), 0) for p in feature.location.parts] for feature in features]
+        joined = any(joins_across_origin(segments, scaffold.length) for segments in parts)
+        scaffold = scaffolds[record.id] = with_topology(scaffold, circular, joined, str(path))
+        for feature, segments in zip(features, parts):
             if _covers_whole_scaffold([s[:2] for s in segments], scaffold, len(features)):
                 skipped.append((feature.qualifiers.get("locus_tag") or [f"{record.id}:1-{scaffold.length}"])[0])
                 continue

@@ -13,7 +13,7 @@ from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import read_fasta_scaffolds
 from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, \
-    circular_slice, gene_names, translate
+    circular_slice, gene_names, joins_across_origin, translate, with_topology
 from .files import PathLike, text_lines
 
 
@@ -39,17 +39,19 @@ class _CdsParts:
 
 
 def read_gff(path: PathLike, fasta: PathLike | None = None, text: str | Iterable[str] | None = None,
-             genetic_code: int | None = None) -> Genome:
+             genetic_code: int | None = None, circular: bool | None = None) -> Genome:
     """Read a GFF3 (RefSeq, Prokka/Bakta with ``##FASTA``, Prodigal) into a Genome of its CDS genes, line by line.
 
-    ``genetic_code`` translates CDS without a ``transl_table`` attribute (default 11). ``text``: the file's
-    contents (or its lines) when the caller has read them already.
+    ``genetic_code`` translates CDS without a ``transl_table`` attribute (default 11). ``circular`` forces the
+    topology of every sequence (None: an Is_circular region, or a CDS joined across the origin, says it).
+    ``text``: the file's contents (or its lines) when the caller has read them already.
     """
     with text_lines(path, text) as lines:
-        return _read_gff(lines, path, fasta, genetic_code)
+        return _read_gff(lines, path, fasta, genetic_code, circular)
 
 
-def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, genetic_code: int | None) -> Genome:
+def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, genetic_code: int | None,
+              topology: bool | None) -> Genome:
     regions: dict[str, int] = {}
     circular: set[str] = set()
     genes_meta: dict[str, dict[str, str]] = {}
@@ -125,6 +127,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             f"{path}: sequence id(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
             "not found in the FASTA sequences"
         )
+    joined = {cds[k].seqid for k in order if joins_across_origin(cds[k].segments, scaffolds[cds[k].seqid].length)}
+    scaffolds = {sid: with_topology(s, topology, sid in joined, str(path)) for sid, s in scaffolds.items()}
     per_scaffold: dict[str, int] = {}
     for key in order:
         per_scaffold[cds[key].seqid] = per_scaffold.get(cds[key].seqid, 0) + 1
