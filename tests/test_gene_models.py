@@ -436,3 +436,65 @@ def test_listed_and_tabled_pairs_keep_the_origin_geometry(tmp_path):
     scaffold = rebuilt.scaffolds["NC_000908.2"]
     assert (scaffold.length, scaffold.circular) == (MG_LENGTH, True)
     assert {p.pair_id: p.distance for p in adjacent_pairs(rebuilt)}["MG_001|MG_002"] == -1
+
+
+def ecoli_piece(start: int, end: int) -> str:
+    from Bio.SeqIO.FastaIO import SimpleFastaParser
+
+    with gzip.open(ECOLI_FNA, "rt") as handle:
+        return next(SimpleFastaParser(handle))[1][start - 1 : end]
+
+
+#: b0022 (20,233..20,508, minus strand, GTG start) on a contig from 20,300: its 3' end is cut, its start is whole.
+CUT = 20_300
+
+
+@pytest.mark.parametrize("form", ["ncbi-gff", "prodigal-gff", "genbank"])
+def test_gene_cut_at_its_3_prime_end_keeps_its_start_codon(form, tmp_path, ecoli_genome):
+    """The 5' end (GTG) is in the contig: the protein starts with Met as its annotation's; only a cut 5' end loses it
+    (was: any partial CDS, whichever end was cut, kept V/L)."""
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import BeforePosition, FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    sequence, end = ecoli_piece(CUT, CUT + 5000), 20_508 - CUT + 1
+    if form == "genbank":
+        record = SeqRecord(Seq(sequence), id="c1", annotations={"molecule_type": "DNA", "topology": "linear"})
+        record.features.append(SeqFeature(FeatureLocation(BeforePosition(0), end, strand=-1), type="CDS",
+                                          qualifiers={"locus_tag": ["b0022"]}))
+        path = tmp_path / "cut.gbk"
+        SeqIO.write(record, path, "genbank")
+    else:
+        flags = "partial=true;start_range=.,1" if form == "ncbi-gff" else "partial=10"
+        path = tmp_path / "cut.gff"
+        path.write_text(f"##gff-version 3\nc1\tx\tCDS\t1\t{end}\t.\t-\t0\tID=b0022;{flags}\n##FASTA\n>c1\n{sequence}\n")
+    gene = read_genome(path).genes[0]
+    full = next(g for g in ecoli_genome.genes if g.id == "b0022").protein
+    assert gene.partial and full.startswith("MASVS")
+    assert gene.protein == full[: end // 3] and len(gene.protein) == 69
+
+
+def test_prodigal_gff_partial_genes_give_prodigal_proteins(tmp_path):
+    """A real Prodigal GFF3 (pyrodigal's writer) of E. coli cut into 3 kb contigs: `partial=10/01/11` flags name the
+    cut edges; every protein is Prodigal's own (was: a gene cut at its 5' end got Met for its first L/V codon)."""
+    import io
+
+    import pyrodigal
+
+    sequence = ecoli_piece(1, 90_000)
+    contigs = [(f"c{i}", sequence[i : i + 3001]) for i in range(0, len(sequence), 3001)]
+    finder, gff, expected = pyrodigal.GeneFinder(meta=True), io.StringIO(), {}
+    for sid, contig in contigs:
+        genes = finder.find_genes(contig.encode())
+        genes.write_gff(gff, sequence_id=sid, header=False)
+        expected.update({(sid, g.begin, g.end): (g.translate(include_stop=False), g.partial_begin or g.partial_end)
+                         for g in genes})
+    path = tmp_path / "prodigal.gff"
+    path.write_text("##gff-version 3\n" + gff.getvalue().replace("##gff-version  3\n", "") + "##FASTA\n"
+                    + "".join(f">{sid}\n{contig}\n" for sid, contig in contigs))
+    genome = read_genome(path)
+    found = {(g.scaffold, g.start, g.end): (g.protein, g.partial) for g in genome.genes}
+    assert found == expected
+    assert sum(p for _, p in expected.values()) > 30
+    assert sum(protein[0] in "LV" and partial for protein, partial in expected.values()) >= 3

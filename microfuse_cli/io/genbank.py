@@ -109,11 +109,13 @@ def _gene_from_feature(feature, record, scaffold: Scaffold, path, default_code) 
     codon_start = q.get("codon_start", ["1"])[0]
     phase = int(codon_start) - 1 if codon_start in ("1", "2", "3") else 0
     partial = phase > 0 or "<" in str(loc) or ">" in str(loc)
+    first = loc.parts[0]  # the 5'-most part (Biopython lists a minus-strand join's parts 5' to 3')
+    five_prime_cut = phase > 0 or any(c in str(first.start if strand > 0 else first.end) for c in "<>")
     ident, aliases = gene_names([q], f"{record.id}_{start}_{end}")
     if "translation" in q:
         protein = q["translation"][0].replace("*", "X")
     elif scaffold.sequence:
-        protein = translate(str(feature.extract(record.seq)), 1, code, phase, start_codon=not partial)
+        protein = translate(str(feature.extract(record.seq)), 1, code, phase, start_codon=not five_prime_cut)
     else:
         protein = ""
     return Gene(ident, record.id, start, end, strand, protein, aliases, code, partial)

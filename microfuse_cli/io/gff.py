@@ -164,13 +164,26 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
                                 f"{part.seqid}_{start}_{end}")
     code = _code_of(attrs.get("transl_table"), default_code)
     phase = segments[0][2] if part.strand > 0 else segments[-1][2]  # the phase of the 5'-most segment
-    partial = (attrs.get("partial", "").lower() == "true" or "partial" in attrs.get("Note", "")
-               or "start_range" in attrs or "end_range" in attrs or phase > 0)
+    left, right = _cut_edges(attrs)
+    partial = left or right or phase > 0
+    five_prime_cut = phase > 0 or (left if part.strand > 0 else right)
     protein = ""
     if scaffold.sequence is not None:
         nucleotides = "".join(circular_slice(scaffold.sequence, s, e) for s, e, _ in segments)
-        protein = translate(nucleotides, part.strand, code, phase, start_codon=phase == 0 and not partial)
+        protein = translate(nucleotides, part.strand, code, phase, start_codon=not five_prime_cut)
     return Gene(ident, part.seqid, start, end, part.strand, protein, aliases, code, partial)
+
+
+def _cut_edges(attrs: dict[str, str]) -> tuple[bool, bool]:
+    """Whether a CDS is cut at its left (start) and right (end) coordinate: NCBI's start_range/end_range, Prodigal's
+    ``partial=10/01/11`` (left digit first); ``partial=true`` (or a Note) alone names no edge, so both count."""
+    flag = attrs.get("partial", "").lower()
+    if len(flag) == 2 and set(flag) <= {"0", "1"}:
+        return flag[0] == "1", flag[1] == "1"
+    left, right = "start_range" in attrs, "end_range" in attrs
+    if not (left or right) and (flag == "true" or "partial" in attrs.get("Note", "")):
+        return True, True
+    return left, right
 
 
 # ------------------------------------------------------------------------------------------------ operon GFF3
