@@ -498,3 +498,18 @@ def test_prodigal_gff_partial_genes_give_prodigal_proteins(tmp_path):
     assert found == expected
     assert sum(p for _, p in expected.values()) > 30
     assert sum(protein[0] in "LV" and partial for protein, partial in expected.values()) >= 3
+
+
+def test_prodigal_gff_model_line_gives_the_genetic_code():
+    """Prodigal's own GFF3 of a Mycoplasma contig (shipped with pyrodigal) says `transl_table=4` on its `# Model Data`
+    line, not on each CDS: its proteins are Prodigal's, UGA read as Trp (was: 70 genes with X for every TGA)."""
+    from Bio.SeqIO.FastaIO import SimpleFastaParser
+
+    from conftest import pyrodigal_data
+
+    with gzip.open(pyrodigal_data("SRR492066.meta.faa.gz"), "rt") as handle:
+        prodigal = {tuple(int(f) for f in title.split(" # ")[1:3]): protein.rstrip("*")
+                    for title, protein in SimpleFastaParser(handle)}
+    genome = read_genome(pyrodigal_data("SRR492066.meta.gff"), pyrodigal_data("SRR492066.fna.gz"))
+    assert len(genome.genes) == len(prodigal) == 70 and {g.genetic_code for g in genome.genes} == {4}
+    assert {(g.start, g.end): g.protein for g in genome.genes} == prodigal

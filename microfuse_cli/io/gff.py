@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,10 @@ def _parse_attributes(column: str, path, number) -> dict[str, str]:
     return attributes
 
 
+#: The genetic code on Prodigal's ``# Model Data: ...;transl_table=4;...`` line.
+_PRODIGAL_CODE = re.compile(r"[;:\s]transl_table=(\d+);")
+
+
 @dataclass
 class _CdsParts:
     seqid: str
@@ -42,7 +47,8 @@ def read_gff(path: PathLike, fasta: PathLike | None = None, text: str | Iterable
              genetic_code: int | None = None, circular: bool | None = None) -> Genome:
     """Read a GFF3 (RefSeq, Prokka/Bakta with ``##FASTA``, Prodigal) into a Genome of its CDS genes, line by line.
 
-    ``genetic_code`` translates CDS without a ``transl_table`` attribute (default 11). ``circular`` forces the
+    ``genetic_code`` translates CDS without a ``transl_table`` attribute (default 11; Prodigal's ``# Model Data``
+    line gives the table of the CDS rows after it). ``circular`` forces the
     topology of every sequence (None: an Is_circular region, or a CDS joined across the origin, says it).
     ``text``: the file's contents (or its lines) when the caller has read them already.
     """
@@ -58,6 +64,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     cds: dict[str, _CdsParts] = {}
     order: list[str] = []
     n_features = 0
+    model_code = None  # Prodigal writes each sequence's genetic code on a comment line before its CDS rows
     for number, line in enumerate(lines, start=1):
         if line == "##FASTA\n" and number > 1:  # the rest of ``lines`` is FASTA
             break
@@ -67,6 +74,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                 parts = line.split()
                 if len(parts) == 4 and parts[3].isdigit():
                     regions[parts[1]] = int(parts[3])
+            elif line.startswith("# Model Data:"):
+                model_code = _PRODIGAL_CODE.search(line)
             continue
         cols = line.split("\t")
         if len(cols) != 9:
@@ -90,6 +99,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             continue
         if attributes.get("pseudo", "").lower() == "true" or "pseudogene" in attributes:
             continue
+        if model_code is not None:
+            attributes.setdefault("transl_table", model_code.group(1))
         if strand not in ("+", "-"):
             raise DataError(f"{path}: line {number}: CDS without strand ({strand!r})")
         segment = (start_i, end_i, int(phase) if phase in ("0", "1", "2") else 0)
