@@ -61,6 +61,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     regions: dict[str, int] = {}
     circular: set[str] = set()
     genes_meta: dict[str, dict[str, str]] = {}
+    pseudogenes: set[str] = set()  # a CDS under one of these is a pseudogene's, whatever its own row says
     cds: dict[str, _CdsParts] = {}
     order: list[str] = []
     n_features = 0
@@ -95,9 +96,11 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             regions.setdefault(seqid, end_i)
         if ftype == "gene" and "ID" in attributes:
             genes_meta[attributes["ID"]] = attributes
+        if "ID" in attributes and _is_pseudo(ftype, attributes):
+            pseudogenes.add(attributes["ID"])
         if ftype != "CDS":
             continue
-        if attributes.get("pseudo", "").lower() == "true" or "pseudogene" in attributes:
+        if _is_pseudo(ftype, attributes):
             continue
         if model_code is not None:
             attributes.setdefault("transl_table", model_code.group(1))
@@ -114,7 +117,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         else:
             cds[key] = _CdsParts(seqid, 1 if strand == "+" else -1, [segment], attributes, number)
             order.append(key)
-    if not cds:
+    order = [key for key in order if cds[key].attributes.get("Parent") not in pseudogenes]
+    if not order:
         if n_features == 0:
             raise DataError(f"{path}: no GFF3 features found")
         raise DataError(f"{path}: no protein-coding (CDS) features found")
@@ -164,6 +168,12 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     genome = Genome(Path(str(path)).name, scaffolds, [g for g, _ in genes.values()], "annotation")
     genome.sort_genes()
     return genome
+
+
+def _is_pseudo(ftype: str, attributes: dict[str, str]) -> bool:
+    """A pseudogene's row: NCBI's pseudogene type or gene_biotype, ``pseudo=true``, a ``pseudogene`` attribute."""
+    return (ftype == "pseudogene" or attributes.get("gene_biotype") == "pseudogene"
+            or attributes.get("pseudo", "").lower() == "true" or "pseudogene" in attributes)
 
 
 def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, path, default_code) -> Gene:
