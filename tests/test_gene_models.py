@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import ECOLI_FNA, ECOLI_GFF, MPN_FNA, PANEL, ROOT, run_cli
+from conftest import ECOLI_FNA, ECOLI_GFF, MPN_FNA, PANEL, ROOT, SHARED, run_cli
 from microfuse_cli.genome import GenomeOptions, read_genome
 from microfuse_cli.pairs import adjacent_pairs
 
@@ -529,3 +529,19 @@ def test_cds_of_a_pseudogene_is_not_a_gene():
     assert not pseudo & {g.id for g in genome.genes}
     assert len(genome.genes) == 3671 - 103
     assert sum("X" in g.protein for g in genome.genes) == 6
+
+
+def test_genbank_cds_translated_as_ncbi_translated_them():
+    """L. pneumophila's GenBank with its /translation qualifiers removed: every CDS translated from the sequence is
+    NCBI's protein; lpp1869, lpp2152 and lpp2769 start with ATT/ATC/ATA, start codons of table 11 read as Met
+    (was: Ile; only TTG/CTG/GTG were read as starts)."""
+    import re
+
+    gbk = SHARED / "lpneumophila_paris" / "CR628336.1.gbk.gz"
+    with gzip.open(gbk, "rt") as handle:
+        text = handle.read()
+    stripped = re.sub(r'\n {21}/translation="[^"]*"', "", text)
+    assert "/translation" in text and "/translation" not in stripped
+    ncbi = {g.id: g.protein for g in read_genome(gbk).genes}
+    ours = {g.id: g.protein for g in read_genome("cut.gbk", text=stripped).genes}
+    assert len(ours) == 3027 and ours == ncbi

@@ -105,8 +105,10 @@ def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, sta
     """Translate a CDS (given on the + strand) into protein; trailing stops removed, internal stops -> X.
 
     ``phase`` bases are skipped at the 5' end (GFF3 phase; GenBank /codon_start - 1). ``start_codon``: the first
-    codon is a start codon, read as Met whatever it is (TTG/GTG/CTG); false for a gene cut at its 5' end.
+    codon is read as Met when it is one of the code's start codons (TTG/GTG/CTG, ATT/ATC/ATA in table 11), as NCBI
+    translates; false for a gene cut at its 5' end.
     """
+    from Bio.Data import CodonTable
     from Bio.Seq import Seq
 
     seq = Seq(nucleotides)
@@ -121,8 +123,8 @@ def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, sta
         except KeyError:
             raise DataError(f"unknown genetic code (transl_table) {code}") from None
     protein = _STOP_TRIM.sub("", protein).replace("*", "X")
-    if start_codon and protein and protein[0] in "LV" and strand != 0:
-        protein = "M" + protein[1:]  # alternative start codons (TTG/GTG/CTG) are read as Met
+    if start_codon and protein and str(seq[:3]).upper() in CodonTable.unambiguous_dna_by_id[code].start_codons:
+        protein = "M" + protein[1:]  # alternative start codons are read as Met
     return protein
 
 
