@@ -545,3 +545,41 @@ def test_genbank_cds_translated_as_ncbi_translated_them():
     ncbi = {g.id: g.protein for g in read_genome(gbk).genes}
     ours = {g.id: g.protein for g in read_genome("cut.gbk", text=stripped).genes}
     assert len(ours) == 3027 and ours == ncbi
+
+
+def ecoli_genbank(tmp_path, end: int = 600_000):
+    """E. coli's first ``end`` bases as RefSeq's GenBank gives them: one CDS feature per CDS ID of the GFF3 (joins
+    for the split ones), /locus_tag and /protein_id; dnaX (b0470) and copA (b0484) have two CDS each, the second
+    a ribosomal-slippage join, under one locus_tag."""
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import CompoundLocation, FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    parts: dict[str, list] = {}
+    with gzip.open(ECOLI_GFF, "rt") as handle:
+        for line in handle:
+            cols = line.rstrip("\n").split("\t")
+            if len(cols) == 9 and cols[2] == "CDS" and "pseudo=true" not in cols[8] and int(cols[4]) <= end:
+                attrs = dict(kv.split("=", 1) for kv in cols[8].split(";"))
+                parts.setdefault(attrs["ID"], []).append((int(cols[3]), int(cols[4]), cols[6], attrs))
+    record = SeqRecord(Seq(ecoli_piece(1, end)), id="NC_000913.3",
+                       annotations={"molecule_type": "DNA", "topology": "linear"})
+    for rows in parts.values():
+        strand = 1 if rows[0][2] == "+" else -1
+        locations = [FeatureLocation(s - 1, e, strand=strand) for s, e, _, _ in rows]  # in the GFF3's 5'->3' order
+        location = locations[0] if len(locations) == 1 else CompoundLocation(locations)
+        record.features.append(SeqFeature(location, type="CDS", qualifiers={
+            "locus_tag": [rows[0][3]["locus_tag"]], "protein_id": [rows[0][3].get("protein_id", "")]}))
+    path = tmp_path / "ecoli.gbk"
+    SeqIO.write(record, path, "genbank")
+    return path
+
+
+def test_genbank_isoforms_of_one_locus_tag_are_one_gene(tmp_path, ecoli_genome):
+    """RefSeq GenBank gives dnaX two CDS under /locus_tag="b0470" (tau, and gamma by ribosomal slippage): one gene,
+    the longest, as from the GFF3 (was: "duplicate gene id 'b0470'", the whole genome refused)."""
+    genome = read_genome(ecoli_genbank(tmp_path))
+    from_gff = {g.id: (g.start, g.end, g.strand, g.protein) for g in ecoli_genome.genes if g.end <= 600_000}
+    assert {g.id: (g.start, g.end, g.strand, g.protein) for g in genome.genes} == from_gff
+    assert from_gff["b0470"][:2] == (492092, 494023) and from_gff["b0484"][:2] == (508875, 511379)

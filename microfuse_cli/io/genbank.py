@@ -45,8 +45,7 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     from Bio import SeqIO
 
     scaffolds: dict[str, Scaffold] = {}
-    genes: list[Gene] = []
-    seen_ids: set[str] = set()
+    genes: dict[str, Gene] = {}
     skipped: list[str] = []
     try:
         records = list(SeqIO.parse(handle, "genbank"))
@@ -81,16 +80,25 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
                 skipped.append((feature.qualifiers.get("locus_tag") or [f"{record.id}:1-{scaffold.length}"])[0])
                 continue
             gene = _gene_from_feature(feature, record, scaffold, path, genetic_code)
-            if gene.id in seen_ids:
-                raise DataError(f"{path}: duplicate gene id {gene.id!r}")
-            seen_ids.add(gene.id)
-            genes.append(gene)
+            previous = genes.get(gene.id)
+            if previous is not None:
+                if not _isoforms(previous, gene):
+                    raise DataError(f"{path}: duplicate gene id {gene.id!r}")
+                if gene.length <= previous.length:
+                    continue
+            genes[gene.id] = gene
     _warn_skipped(path, skipped)
     if not genes:
         raise DataError(f"{path}: no protein-coding (CDS) features found")
-    genome = Genome(Path(str(path)).name, scaffolds, genes, "annotation")
+    genome = Genome(Path(str(path)).name, scaffolds, list(genes.values()), "annotation")
     genome.sort_genes()
     return genome
+
+
+def _isoforms(a: Gene, b: Gene) -> bool:
+    """Two CDS of one locus_tag overlapping on one strand of one record: RefSeq's alternative starts and
+    ribosomal-slippage forms of one gene (dnaX's tau and gamma), kept as its longest, as the GFF3 reader does."""
+    return a.scaffold == b.scaffold and a.strand == b.strand and a.start <= b.end and b.start <= a.end
 
 
 def _gene_from_feature(feature, record, scaffold: Scaffold, path, default_code) -> Gene:
