@@ -97,6 +97,22 @@ def test_dev_stdout_redirected_to_a_file_is_appended_to_not_replaced(target, tmp
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.parametrize("output", ["genome.gff", "/dev/stdin"])
+def test_file_redirected_to_stdin_is_an_input(output, tmp_path):
+    """`microfuse pairs - -o genome.gff < genome.gff`: the file behind stdin is an input like a named one (was: the
+    genome was replaced by its pairs table; `-o /dev/stdin` did the same)."""
+    genome = tmp_path / "genome.gff"
+    with gzip.open(MG_GFF, "rt") as gff, gzip.open(MG_FNA, "rt") as fna:
+        genome.write_text(gff.read() + "##FASTA\n" + fna.read())
+    before = state(genome)
+    with open(genome, "rb") as stdin:
+        proc = subprocess.run([sys.executable, "-m", "microfuse_cli", "pairs", "-", "-o", output], stdin=stdin,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"error: -o {output} is also an input (stdin); refusing"), proc.stderr
+    assert state(genome) == before and sorted(p.name for p in tmp_path.iterdir()) == ["genome.gff"]
+
+
 def test_fifo_is_written_into_not_replaced(tmp_path):
     fifo = tmp_path / "pairs.fifo"
     os.mkfifo(fifo)

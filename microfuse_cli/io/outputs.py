@@ -127,7 +127,11 @@ def check_outputs(inputs, outputs) -> None:
     to_stdout = [o.option for o in planned if is_stdio(o.path)]
     if len(to_stdout) > 1:
         raise UsageError(f"only one output can go to stdout ({' and '.join(to_stdout)} are both '-')")
+    inputs = list(inputs)
     read = {_identity(p): str(p) for p in _input_files(inputs)}
+    stdin = _stdin_identity() if any(p is not None and is_stdio(p) for p in inputs) else None
+    if stdin is not None:  # `-o genome.gff < genome.gff`: the file behind stdin is read too
+        read.setdefault(stdin, "stdin")
     written: dict = {}
     for output in planned:
         if is_stdio(output.path):
@@ -143,6 +147,15 @@ def check_outputs(inputs, outputs) -> None:
             raise UsageError(f"{written[key].option} and {output.option} are the same file ({output.path}); "
                              "give each output its own path")
         written[key] = output
+
+
+def _stdin_identity() -> tuple | None:
+    """The identity of the file stdin reads (a shell's ``< file``), None when it has none."""
+    try:
+        info = os.fstat(sys.stdin.fileno())
+    except (OSError, ValueError, AttributeError):  # no descriptor (a test runner's stdin)
+        return None
+    return ("inode", info.st_dev, info.st_ino)
 
 
 def _input_files(inputs) -> Iterator[PathLike]:
