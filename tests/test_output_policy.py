@@ -113,6 +113,22 @@ def test_file_redirected_to_stdin_is_an_input(output, tmp_path):
     assert state(genome) == before and sorted(p.name for p in tmp_path.iterdir()) == ["genome.gff"]
 
 
+@pytest.mark.parametrize("output", ["-", "/dev/stdout"])
+def test_stdout_appended_to_an_input_is_refused(output, tmp_path):
+    """`microfuse pairs genome.gff >> genome.gff` (as `cat` refuses 'input file is output file'): was the genome
+    with a pairs table appended to it."""
+    genome = tmp_path / "genome.gff"
+    with gzip.open(MG_GFF, "rt") as gff, gzip.open(MG_FNA, "rt") as fna:
+        genome.write_text(gff.read() + "##FASTA\n" + fna.read())
+    before = state(genome)
+    with open(genome, "a") as stdout:
+        proc = subprocess.run([sys.executable, "-m", "microfuse_cli", "pairs", genome, "-o", output], stdout=stdout,
+                              stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"error: -o {output} is also an input ({genome}); refusing"), proc.stderr
+    assert state(genome)[:2] == before[:2]
+
+
 def test_fifo_is_written_into_not_replaced(tmp_path):
     fifo = tmp_path / "pairs.fifo"
     os.mkfifo(fifo)

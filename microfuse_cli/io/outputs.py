@@ -129,12 +129,16 @@ def check_outputs(inputs, outputs) -> None:
         raise UsageError(f"only one output can go to stdout ({' and '.join(to_stdout)} are both '-')")
     inputs = list(inputs)
     read = {_identity(p): str(p) for p in _input_files(inputs)}
-    stdin = _stdin_identity() if any(p is not None and is_stdio(p) for p in inputs) else None
+    stdin = _descriptor_identity(sys.stdin) if any(p is not None and is_stdio(p) for p in inputs) else None
     if stdin is not None:  # `-o genome.gff < genome.gff`: the file behind stdin is read too
         read.setdefault(stdin, "stdin")
     written: dict = {}
     for output in planned:
         if is_stdio(output.path):
+            key = _descriptor_identity(sys.stdout)  # `>> genome.gff` appends to the file being read
+            if key in read:
+                raise UsageError(f"{output.option} {output.path} is also an input ({read[key]}); refusing to "
+                                 "overwrite it")
             continue
         _check_target(output)
         if _is_special(output.path):
@@ -149,10 +153,10 @@ def check_outputs(inputs, outputs) -> None:
         written[key] = output
 
 
-def _stdin_identity() -> tuple | None:
-    """The identity of the file stdin reads (a shell's ``< file``), None when it has none."""
+def _descriptor_identity(stream) -> tuple | None:
+    """The identity of the file behind stdin or stdout (a shell's ``< file``, ``>> file``), None without one."""
     try:
-        info = os.fstat(sys.stdin.fileno())
+        info = os.fstat(stream.fileno())
     except (OSError, ValueError, AttributeError):  # no descriptor (a test runner's stdin)
         return None
     return ("inode", info.st_dev, info.st_ino)
