@@ -129,6 +129,23 @@ def test_stdout_appended_to_an_input_is_refused(output, tmp_path):
     assert state(genome)[:2] == before[:2]
 
 
+def test_replaced_output_keeps_its_permissions(tmp_path):
+    """A private result (chmod 600) stays private when a rerun replaces it, as the shell's `>` keeps a file's mode
+    (was: the new file got the umask's 644, readable by everyone); a new file gets the umask's."""
+    private, fresh = tmp_path / "private.tsv", tmp_path / "fresh.tsv"
+    private.write_text("an earlier run\n")
+    private.chmod(0o600)
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", private])
+    assert code == 0, err
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", fresh])
+    assert code == 0, err
+    assert private.read_text() == fresh.read_text()
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(os.stat(private).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o666 & ~mask
+
+
 def test_fifo_is_written_into_not_replaced(tmp_path):
     fifo = tmp_path / "pairs.fifo"
     os.mkfifo(fifo)

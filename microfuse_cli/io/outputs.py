@@ -206,6 +206,15 @@ def _a(noun: str) -> str:
     return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
 
+def _mode_of(target: Path) -> int:
+    """The permissions a replaced file keeps (as the shell's ``>``: a private result stays private); a new file gets
+    the user's usual ones (mkstemp makes 0600)."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
 @contextlib.contextmanager
 def atomic_output(path: PathLike | None, mode: str = "w") -> Iterator[IO]:
     """Open ``path`` for writing through a temp file renamed into place on success.
@@ -239,7 +248,7 @@ def atomic_output(path: PathLike | None, mode: str = "w") -> Iterator[IO]:
     if not parent.is_dir():
         raise DataError(f"cannot write {path}: directory {parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a result file gets the user's usual permissions
+    os.chmod(tmp, _mode_of(target))
     try:
         with os.fdopen(fd, mode, **text_args) as handle:
             yield handle
