@@ -222,6 +222,30 @@ def test_output_equal_to_an_input_or_output_is_refused(case, tmp_path):
     assert tree(tmp_path) == before  # inputs intact (hash, inode, mtime), nothing written
 
 
+def test_fused_vectors_and_their_ids_are_replaced_together(made, tmp_path, monkeypatch):
+    """A failure while FILE.ids.tsv is written (a full disk) leaves the previous FILE.npy too: the two are one output
+    (was: the new vectors beside the old ids, which `retrieve build` then read as belonging together)."""
+    import errno
+    import shutil
+
+    for name in ("a.npy", "a.ids.tsv"):
+        shutil.copy(made / name, tmp_path / name)
+    before = tree(tmp_path)
+    real_fsync, calls = os.fsync, []
+
+    def second_fails(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", second_fails)
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--fused", tmp_path / "a.npy", "--genome-name", "b",
+                            "-o", "-", "-q"])
+    assert code == 1 and "No space left on device" in err, err
+    assert len(calls) == 2 and tree(tmp_path) == before
+
+
 def test_two_outputs_to_stdout_exit_2(tmp_path):
     code, out, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", "-", "--operons-gff", "-"])
     refused(code, err, "only one output can go to stdout")

@@ -216,13 +216,14 @@ def _mode_of(target: Path) -> int:
 
 
 @contextlib.contextmanager
-def atomic_output(path: PathLike | None, mode: str = "w") -> Iterator[IO]:
+def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | None = None) -> Iterator[IO]:
     """Open ``path`` for writing through a temp file renamed into place on success.
 
     ``None`` or ``-`` writes to stdout. On any exception (Ctrl-C included) the temp file is removed and
     an existing file at ``path`` is left untouched. A symlink is written through (the file it points to is
     replaced); a device or FIFO (``/dev/null``) is opened and written into, never replaced; a descriptor path
     (``/dev/stdout``) is appended to: the shell opened (and, for ``>``, emptied) that file itself.
+    ``_renames``: the rename is left to ``atomic_outputs``, which does them all once every file is on disk.
     """
     if is_stdio(path):
         stream = sys.stdout.buffer if "b" in mode else sys.stdout
@@ -254,10 +255,32 @@ def atomic_output(path: PathLike | None, mode: str = "w") -> Iterator[IO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        if _renames is None:
+            os.replace(tmp, target)
+        else:
+            _renames.append((tmp, target))
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_outputs(*outputs: tuple[PathLike, str]) -> Iterator[list[IO]]:
+    """Files that are one output (fused vectors and their ids), each (path, mode) written as ``atomic_output``
+    writes it; none is renamed into place before all are on disk, and Ctrl-C waits for the renames once they began,
+    so a failure never leaves one new file beside the other's previous version."""
+    renames: list[tuple[str, Path]] = []
+    try:
+        with contextlib.ExitStack() as stack:
+            yield [stack.enter_context(atomic_output(path, mode, _renames=renames)) for path, mode in outputs]
+        with _signals_wait_after(lambda: bool(renames) and not os.path.exists(renames[0][0])):
+            for tmp, target in renames:
+                os.replace(tmp, target)
+    except BaseException:
+        for tmp, _ in renames:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise
 
 
