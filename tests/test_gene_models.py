@@ -583,3 +583,20 @@ def test_genbank_isoforms_of_one_locus_tag_are_one_gene(tmp_path, ecoli_genome):
     from_gff = {g.id: (g.start, g.end, g.strand, g.protein) for g in ecoli_genome.genes if g.end <= 600_000}
     assert {g.id: (g.start, g.end, g.strand, g.protein) for g in genome.genes} == from_gff
     assert from_gff["b0470"][:2] == (492092, 494023) and from_gff["b0484"][:2] == (508875, 511379)
+
+
+def test_gene_across_the_origin_of_a_small_plasmid(tmp_path, mg_original):
+    """gyrB (MG_003, 1,953 bp) on a 3 kb circle cut from M. genitalium, turned so it crosses the origin: NCBI's two
+    rows (2345..3000, 1..1297) are one gene of 2345..4297 whatever share of the circle it covers (was: a join was
+    taken across the origin only when the gene covered less than half of its sequence; this one read 1..3000)."""
+    circle = mg_sequence()[2000:5000]
+    circle = circle[1500:] + circle[:1500]
+    gff = tmp_path / "plasmid.gff"
+    gff.write_text("##gff-version 3\n"
+                   "p1\tx\tregion\t1\t3000\t.\t+\t.\tID=p1;Is_circular=true\n"
+                   "p1\tx\tCDS\t2345\t3000\t.\t+\t0\tID=cds3;locus_tag=MG_003;transl_table=4\n"
+                   "p1\tx\tCDS\t1\t1297\t.\t+\t0\tID=cds3;locus_tag=MG_003;transl_table=4\n"
+                   f"##FASTA\n>p1\n{circle}\n")
+    (gene,) = read_genome(gff).genes
+    assert (gene.start, gene.end) == (2345, 3000 + 1297)
+    assert gene.protein == next(g.protein for g in mg_original[0].genes if g.id == "MG_003")

@@ -35,13 +35,19 @@ def _warn_skipped(path, skipped: list[str]) -> None:
                     "e.g. %s)", path, len(skipped), skipped[0])
 
 
+#: A gap between the parts of a CDS longer than this is no translational bypass (T4 gene 60 skips 50 nt) or
+#: frameshift: a join with parts at both ends of a sequence and such a gap runs across its origin.
+MAX_BYPASS_GAP = 100
+
+
 def _origin_gap(segments: list[tuple[int, ...]], length: int) -> int | None:
     """Where a join across the origin (``a..length`` + ``1..b``) breaks in ``segments`` sorted: the index of its
-    first segment after the origin's far side; None when the segments are not such a join."""
+    first segment after its widest gap; None when the segments are not such a join. (A gene may cover most of a
+    small plasmid: the gap need not be half the sequence.)"""
     if len(segments) > 1 and segments[0][0] == 1 and segments[-1][1] == length:
-        gaps = [i for i in range(1, len(segments)) if segments[i][0] > segments[i - 1][1] + length // 2]
-        if gaps:
-            return gaps[0]
+        gap, k = max((segments[i][0] - segments[i - 1][1] - 1, i) for i in range(1, len(segments)))
+        if gap > min(MAX_BYPASS_GAP, length // 2):
+            return k
     return None
 
 
