@@ -54,17 +54,19 @@ class GeneSource(Protocol):
 class AnnotationGenes:
     """The CDS of an annotation: ``kind`` "gff" (sequences from its ##FASTA or ``fasta``) or "genbank".
 
-    ``genetic_code`` translates CDS without a transl_table (default 11).
+    ``genetic_code`` translates CDS without a transl_table (default 11); ``circular`` forces every sequence's
+    topology before the genes are built (a join across the origin needs it).
     """
 
     kind: str
     fasta: PathLike | None = None
     genetic_code: int | None = None
+    circular: bool | None = None
 
     def find_genes(self, path: PathLike, text: str | Iterable[str] | None = None) -> Genome:
         if self.kind == "gff":
-            return read_gff(path, self.fasta, text=text, genetic_code=self.genetic_code)
-        return read_genbank(path, text=text, genetic_code=self.genetic_code)
+            return read_gff(path, self.fasta, text=text, genetic_code=self.genetic_code, circular=self.circular)
+        return read_genbank(path, text=text, genetic_code=self.genetic_code, circular=self.circular)
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def gene_source(kind: str, path: PathLike, fasta: PathLike | None, options: Geno
         raise UsageError(f"{path} is a pairs table; this command needs a genome (GFF3, GenBank or FASTA)")
     if kind == "genbank" and fasta is not None:
         raise UsageError("--fasta is only used with a GFF3 input")
-    return AnnotationGenes(kind, fasta, options.genetic_code)
+    return AnnotationGenes(kind, fasta, options.genetic_code, options.circular)
 
 
 def check_genetic_code(code: int | None) -> None:

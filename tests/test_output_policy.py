@@ -76,6 +76,76 @@ def test_dev_null_stays_a_device(tmp_path):
     assert [p.name for p in Path("/dev").glob(".null.*")] == []
 
 
+@pytest.mark.parametrize("target", ["/dev/stdout", "/dev/fd/1", "link"])
+def test_dev_stdout_redirected_to_a_file_is_appended_to_not_replaced(target, tmp_path):
+    """`-o /dev/stdout >> log.tsv` (or `{ echo '# run'; microfuse ... -o /dev/stdout; } > f`): the shell's file
+    keeps what it held and gets the output after it, as `-o -` gives; it was replaced by a new file."""
+    log, plain = tmp_path / "log.tsv", tmp_path / "plain.tsv"
+    log.write_text("# an earlier run\n")
+    if target == "link":  # a link to /dev/stdout is the same descriptor
+        target = tmp_path / "out.tsv"
+        target.symlink_to("/dev/stdout")
+    with open(log, "a") as handle:
+        inode = os.fstat(handle.fileno()).st_ino
+        proc = subprocess.run([sys.executable, "-m", "microfuse_cli", "pairs", str(MG_GFF), "--fasta", str(MG_FNA),
+                               "-o", str(target)], stdout=handle, stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 0, proc.stderr
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", plain])
+    assert code == 0, err
+    assert os.stat(log).st_ino == inode
+    assert log.read_text() == "# an earlier run\n" + plain.read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("output", ["genome.gff", "/dev/stdin"])
+def test_file_redirected_to_stdin_is_an_input(output, tmp_path):
+    """`microfuse pairs - -o genome.gff < genome.gff`: the file behind stdin is an input like a named one (was: the
+    genome was replaced by its pairs table; `-o /dev/stdin` did the same)."""
+    genome = tmp_path / "genome.gff"
+    with gzip.open(MG_GFF, "rt") as gff, gzip.open(MG_FNA, "rt") as fna:
+        genome.write_text(gff.read() + "##FASTA\n" + fna.read())
+    before = state(genome)
+    with open(genome, "rb") as stdin:
+        proc = subprocess.run([sys.executable, "-m", "microfuse_cli", "pairs", "-", "-o", output], stdin=stdin,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"error: -o {output} is also an input (stdin); refusing"), proc.stderr
+    assert state(genome) == before and sorted(p.name for p in tmp_path.iterdir()) == ["genome.gff"]
+
+
+@pytest.mark.parametrize("output", ["-", "/dev/stdout"])
+def test_stdout_appended_to_an_input_is_refused(output, tmp_path):
+    """`microfuse pairs genome.gff >> genome.gff` (as `cat` refuses 'input file is output file'): was the genome
+    with a pairs table appended to it."""
+    genome = tmp_path / "genome.gff"
+    with gzip.open(MG_GFF, "rt") as gff, gzip.open(MG_FNA, "rt") as fna:
+        genome.write_text(gff.read() + "##FASTA\n" + fna.read())
+    before = state(genome)
+    with open(genome, "a") as stdout:
+        proc = subprocess.run([sys.executable, "-m", "microfuse_cli", "pairs", genome, "-o", output], stdout=stdout,
+                              stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"error: -o {output} is also an input ({genome}); refusing"), proc.stderr
+    assert state(genome)[:2] == before[:2]
+
+
+def test_replaced_output_keeps_its_permissions(tmp_path):
+    """A private result (chmod 600) stays private when a rerun replaces it, as the shell's `>` keeps a file's mode
+    (was: the new file got the umask's 644, readable by everyone); a new file gets the umask's."""
+    private, fresh = tmp_path / "private.tsv", tmp_path / "fresh.tsv"
+    private.write_text("an earlier run\n")
+    private.chmod(0o600)
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", private])
+    assert code == 0, err
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", fresh])
+    assert code == 0, err
+    assert private.read_text() == fresh.read_text()
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(os.stat(private).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o666 & ~mask
+
+
 def test_fifo_is_written_into_not_replaced(tmp_path):
     fifo = tmp_path / "pairs.fifo"
     os.mkfifo(fifo)
@@ -150,6 +220,30 @@ def test_output_equal_to_an_input_or_output_is_refused(case, tmp_path):
     code, _, err = run_cli([a.format(**fill) for a in args])
     refused(code, err, message.format(**fill))
     assert tree(tmp_path) == before  # inputs intact (hash, inode, mtime), nothing written
+
+
+def test_fused_vectors_and_their_ids_are_replaced_together(made, tmp_path, monkeypatch):
+    """A failure while FILE.ids.tsv is written (a full disk) leaves the previous FILE.npy too: the two are one output
+    (was: the new vectors beside the old ids, which `retrieve build` then read as belonging together)."""
+    import errno
+    import shutil
+
+    for name in ("a.npy", "a.ids.tsv"):
+        shutil.copy(made / name, tmp_path / name)
+    before = tree(tmp_path)
+    real_fsync, calls = os.fsync, []
+
+    def second_fails(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", second_fails)
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--fused", tmp_path / "a.npy", "--genome-name", "b",
+                            "-o", "-", "-q"])
+    assert code == 1 and "No space left on device" in err, err
+    assert len(calls) == 2 and tree(tmp_path) == before
 
 
 def test_two_outputs_to_stdout_exit_2(tmp_path):

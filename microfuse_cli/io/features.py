@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
+from dataclasses import replace
 
 from ..errors import DataError
 from ..records import Scaffold, safe_id
@@ -34,16 +35,47 @@ def _warn_skipped(path, skipped: list[str]) -> None:
                     "e.g. %s)", path, len(skipped), skipped[0])
 
 
+#: A gap between the parts of a CDS longer than this is no translational bypass (T4 gene 60 skips 50 nt) or
+#: frameshift: a join with parts at both ends of a sequence and such a gap runs across its origin.
+MAX_BYPASS_GAP = 100
+
+
+def _origin_gap(segments: list[tuple[int, ...]], length: int) -> int | None:
+    """Where a join across the origin (``a..length`` + ``1..b``) breaks in ``segments`` sorted: the index of its
+    first segment after its widest gap; None when the segments are not such a join. (A gene may cover most of a
+    small plasmid: the gap need not be half the sequence.)"""
+    if len(segments) > 1 and segments[0][0] == 1 and segments[-1][1] == length:
+        gap, k = max((segments[i][0] - segments[i - 1][1] - 1, i) for i in range(1, len(segments)))
+        if gap > min(MAX_BYPASS_GAP, length // 2):
+            return k
+    return None
+
+
+def joins_across_origin(segments: list[tuple[int, ...]], length: int) -> bool:
+    """A CDS joined across the ends of its sequence: only a circular sequence has one."""
+    return _origin_gap(sorted(segments), length) is not None
+
+
+def with_topology(scaffold: Scaffold, circular: bool | None, joined: bool, where: str) -> Scaffold:
+    """``scaffold`` made circular as ``circular`` (--circular/--linear) forces, else as its file says or when a CDS
+    is ``joined`` across its origin (the annotation's own word that it is circular: Prokka and format conversions
+    leave out the Is_circular region, linear GenBank LOCUS lines are common)."""
+    if circular is False and joined:
+        raise DataError(f"{where}: a CDS is joined across the origin of {scaffold.id}, which --linear makes linear")
+    wanted = circular if circular is not None else scaffold.circular or joined
+    if wanted and joined and not scaffold.circular and circular is None:
+        log.info("%s: %s read as circular (a CDS is joined across its origin)", where, scaffold.id)
+    return scaffold if wanted == scaffold.circular else replace(scaffold, circular=wanted)
+
+
 def _unwrap(segments: list[tuple[int, int, int]], scaffold: Scaffold) -> list[tuple[int, int, int]]:
     """Segments in genome order; those of a join across the origin of a circular sequence (``a..length`` +
     ``1..b``) continue past its end (``length + 1 .. length + b``), as GFF3 writes such a gene."""
     segments = sorted(segments)
     length = scaffold.length
-    if scaffold.circular and len(segments) > 1 and segments[0][0] == 1 and segments[-1][1] == length:
-        gaps = [i for i in range(1, len(segments)) if segments[i][0] > segments[i - 1][1] + length // 2]
-        if gaps:
-            k = gaps[0]
-            return segments[k:] + [(s + length, e + length, phase) for s, e, phase in segments[:k]]
+    k = _origin_gap(segments, length) if scaffold.circular else None
+    if k is not None:
+        return segments[k:] + [(s + length, e + length, phase) for s, e, phase in segments[:k]]
     return segments
 
 
@@ -53,7 +85,7 @@ def _check_extent(start: int, end: int, scaffold: Scaffold, where: str) -> None:
         return
     if not scaffold.circular:
         raise DataError(f"{where}: CDS ends at {end}, past the end of {scaffold.id} ({scaffold.length} bp; only a "
-                        "circular sequence (region with Is_circular=true) has genes across its origin)")
+                        "circular sequence (region with Is_circular=true, or --circular) has genes across its origin)")
     if end - start + 1 > scaffold.length:
         raise DataError(f"{where}: CDS {start}..{end} is longer than the circular {scaffold.id} ({scaffold.length} bp)")
 
@@ -79,8 +111,10 @@ def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, sta
     """Translate a CDS (given on the + strand) into protein; trailing stops removed, internal stops -> X.
 
     ``phase`` bases are skipped at the 5' end (GFF3 phase; GenBank /codon_start - 1). ``start_codon``: the first
-    codon is a start codon, read as Met whatever it is (TTG/GTG/CTG); false for a gene cut at its 5' end.
+    codon is read as Met when it is one of the code's start codons (TTG/GTG/CTG, ATT/ATC/ATA in table 11), as NCBI
+    translates; false for a gene cut at its 5' end.
     """
+    from Bio.Data import CodonTable
     from Bio.Seq import Seq
 
     seq = Seq(nucleotides)
@@ -95,8 +129,8 @@ def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, sta
         except KeyError:
             raise DataError(f"unknown genetic code (transl_table) {code}") from None
     protein = _STOP_TRIM.sub("", protein).replace("*", "X")
-    if start_codon and protein and protein[0] in "LV" and strand != 0:
-        protein = "M" + protein[1:]  # alternative start codons (TTG/GTG/CTG) are read as Met
+    if start_codon and protein and str(seq[:3]).upper() in CodonTable.unambiguous_dna_by_id[code].start_codons:
+        protein = "M" + protein[1:]  # alternative start codons are read as Met
     return protein
 
 

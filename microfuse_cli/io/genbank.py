@@ -8,18 +8,21 @@ from typing import Iterable, Iterator
 from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import _NUCLEOTIDES, _not_dna
-from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, gene_names, translate
+from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, gene_names, \
+    joins_across_origin, translate, with_topology
 from .files import PathLike, text_lines
 
 
-def read_genbank(path: PathLike, text: str | Iterable[str] | None = None, genetic_code: int | None = None) -> Genome:
+def read_genbank(path: PathLike, text: str | Iterable[str] | None = None, genetic_code: int | None = None,
+                 circular: bool | None = None) -> Genome:
     """Read GenBank/GBFF records; CDS features with their /translation (or translated from the sequence).
 
-    ``genetic_code`` translates CDS without a /transl_table (default 11). ``text``: the file's contents (or its
-    lines) when the caller has read them already.
+    ``genetic_code`` translates CDS without a /transl_table (default 11). ``circular`` forces the topology of every
+    record (None: the LOCUS line, or a CDS joined across the origin, says it). ``text``: the file's contents (or
+    its lines) when the caller has read them already.
     """
     with text_lines(path, text) as lines:
-        return _read_genbank(_LineHandle(lines), path, genetic_code)
+        return _read_genbank(_LineHandle(lines), path, genetic_code, circular)
 
 
 class _LineHandle:
@@ -38,12 +41,11 @@ class _LineHandle:
         return self._lines
 
 
-def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None) -> Genome:
+def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None, circular: bool | None) -> Genome:
     from Bio import SeqIO
 
     scaffolds: dict[str, Scaffold] = {}
-    genes: list[Gene] = []
-    seen_ids: set[str] = set()
+    genes: dict[str, Gene] = {}
     skipped: list[str] = []
     try:
         records = list(SeqIO.parse(handle, "genbank"))
@@ -66,27 +68,37 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None)
             raise DataError(f"{path}: record {record.id!r} {_not_dna(bad)}")
         topology = record.annotations.get("topology", "linear")
         scaffold = Scaffold(record.id, len(record.seq), sequence or None, topology == "circular")
-        scaffolds[record.id] = scaffold
         features = [f for f in record.features if f.type == "CDS" and "pseudo" not in f.qualifiers
                     and "pseudogene" not in f.qualifiers]
-        for feature in features:
-            if feature.location is None:
-                raise DataError(f"{path}: record {record.id!r}: a CDS with an unreadable location")
-            segments = [(int(p.start) + 1, int(p.end), 0) for p in feature.location.parts]
+        if any(feature.location is None for feature in features):
+            raise DataError(f"{path}: record {record.id!r}: a CDS with an unreadable location")
+        parts = [[(int(p.start) + 1, int(p.end), 0) for p in feature.location.parts] for feature in features]
+        joined = any(joins_across_origin(segments, scaffold.length) for segments in parts)
+        scaffold = scaffolds[record.id] = with_topology(scaffold, circular, joined, str(path))
+        for feature, segments in zip(features, parts):
             if _covers_whole_scaffold([s[:2] for s in segments], scaffold, len(features)):
                 skipped.append((feature.qualifiers.get("locus_tag") or [f"{record.id}:1-{scaffold.length}"])[0])
                 continue
             gene = _gene_from_feature(feature, record, scaffold, path, genetic_code)
-            if gene.id in seen_ids:
-                raise DataError(f"{path}: duplicate gene id {gene.id!r}")
-            seen_ids.add(gene.id)
-            genes.append(gene)
+            previous = genes.get(gene.id)
+            if previous is not None:
+                if not _isoforms(previous, gene):
+                    raise DataError(f"{path}: duplicate gene id {gene.id!r}")
+                if gene.length <= previous.length:
+                    continue
+            genes[gene.id] = gene
     _warn_skipped(path, skipped)
     if not genes:
         raise DataError(f"{path}: no protein-coding (CDS) features found")
-    genome = Genome(Path(str(path)).name, scaffolds, genes, "annotation")
+    genome = Genome(Path(str(path)).name, scaffolds, list(genes.values()), "annotation")
     genome.sort_genes()
     return genome
+
+
+def _isoforms(a: Gene, b: Gene) -> bool:
+    """Two CDS of one locus_tag overlapping on one strand of one record: RefSeq's alternative starts and
+    ribosomal-slippage forms of one gene (dnaX's tau and gamma), kept as its longest, as the GFF3 reader does."""
+    return a.scaffold == b.scaffold and a.strand == b.strand and a.start <= b.end and b.start <= a.end
 
 
 def _gene_from_feature(feature, record, scaffold: Scaffold, path, default_code) -> Gene:
@@ -105,11 +117,13 @@ def _gene_from_feature(feature, record, scaffold: Scaffold, path, default_code) 
     codon_start = q.get("codon_start", ["1"])[0]
     phase = int(codon_start) - 1 if codon_start in ("1", "2", "3") else 0
     partial = phase > 0 or "<" in str(loc) or ">" in str(loc)
+    first = loc.parts[0]  # the 5'-most part (Biopython lists a minus-strand join's parts 5' to 3')
+    five_prime_cut = phase > 0 or any(c in str(first.start if strand > 0 else first.end) for c in "<>")
     ident, aliases = gene_names([q], f"{record.id}_{start}_{end}")
     if "translation" in q:
         protein = q["translation"][0].replace("*", "X")
     elif scaffold.sequence:
-        protein = translate(str(feature.extract(record.seq)), 1, code, phase, start_codon=not partial)
+        protein = translate(str(feature.extract(record.seq)), 1, code, phase, start_codon=not five_prime_cut)
     else:
         protein = ""
     return Gene(ident, record.id, start, end, strand, protein, aliases, code, partial)

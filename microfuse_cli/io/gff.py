@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import read_fasta_scaffolds
 from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, \
-    circular_slice, gene_names, translate
+    circular_slice, gene_names, joins_across_origin, translate, with_topology
 from .files import PathLike, text_lines
 
 
@@ -29,6 +30,10 @@ def _parse_attributes(column: str, path, number) -> dict[str, str]:
     return attributes
 
 
+#: The genetic code on Prodigal's ``# Model Data: ...;transl_table=4;...`` line.
+_PRODIGAL_CODE = re.compile(r"[;:\s]transl_table=(\d+);")
+
+
 @dataclass
 class _CdsParts:
     seqid: str
@@ -39,23 +44,28 @@ class _CdsParts:
 
 
 def read_gff(path: PathLike, fasta: PathLike | None = None, text: str | Iterable[str] | None = None,
-             genetic_code: int | None = None) -> Genome:
+             genetic_code: int | None = None, circular: bool | None = None) -> Genome:
     """Read a GFF3 (RefSeq, Prokka/Bakta with ``##FASTA``, Prodigal) into a Genome of its CDS genes, line by line.
 
-    ``genetic_code`` translates CDS without a ``transl_table`` attribute (default 11). ``text``: the file's
-    contents (or its lines) when the caller has read them already.
+    ``genetic_code`` translates CDS without a ``transl_table`` attribute (default 11; Prodigal's ``# Model Data``
+    line gives the table of the CDS rows after it). ``circular`` forces the
+    topology of every sequence (None: an Is_circular region, or a CDS joined across the origin, says it).
+    ``text``: the file's contents (or its lines) when the caller has read them already.
     """
     with text_lines(path, text) as lines:
-        return _read_gff(lines, path, fasta, genetic_code)
+        return _read_gff(lines, path, fasta, genetic_code, circular)
 
 
-def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, genetic_code: int | None) -> Genome:
+def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, genetic_code: int | None,
+              topology: bool | None) -> Genome:
     regions: dict[str, int] = {}
     circular: set[str] = set()
     genes_meta: dict[str, dict[str, str]] = {}
+    pseudogenes: set[str] = set()  # a CDS under one of these is a pseudogene's, whatever its own row says
     cds: dict[str, _CdsParts] = {}
     order: list[str] = []
     n_features = 0
+    model_code = None  # Prodigal writes each sequence's genetic code on a comment line before its CDS rows
     for number, line in enumerate(lines, start=1):
         if line == "##FASTA\n" and number > 1:  # the rest of ``lines`` is FASTA
             break
@@ -65,6 +75,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                 parts = line.split()
                 if len(parts) == 4 and parts[3].isdigit():
                     regions[parts[1]] = int(parts[3])
+            elif line.startswith("# Model Data:"):
+                model_code = _PRODIGAL_CODE.search(line)
             continue
         cols = line.split("\t")
         if len(cols) != 9:
@@ -84,10 +96,14 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             regions.setdefault(seqid, end_i)
         if ftype == "gene" and "ID" in attributes:
             genes_meta[attributes["ID"]] = attributes
+        if "ID" in attributes and _is_pseudo(ftype, attributes):
+            pseudogenes.add(attributes["ID"])
         if ftype != "CDS":
             continue
-        if attributes.get("pseudo", "").lower() == "true" or "pseudogene" in attributes:
+        if _is_pseudo(ftype, attributes):
             continue
+        if model_code is not None:
+            attributes.setdefault("transl_table", model_code.group(1))
         if strand not in ("+", "-"):
             raise DataError(f"{path}: line {number}: CDS without strand ({strand!r})")
         segment = (start_i, end_i, int(phase) if phase in ("0", "1", "2") else 0)
@@ -101,7 +117,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         else:
             cds[key] = _CdsParts(seqid, 1 if strand == "+" else -1, [segment], attributes, number)
             order.append(key)
-    if not cds:
+    order = [key for key in order if cds[key].attributes.get("Parent") not in pseudogenes]
+    if not order:
         if n_features == 0:
             raise DataError(f"{path}: no GFF3 features found")
         raise DataError(f"{path}: no protein-coding (CDS) features found")
@@ -125,6 +142,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             f"{path}: sequence id(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
             "not found in the FASTA sequences"
         )
+    joined = {cds[k].seqid for k in order if joins_across_origin(cds[k].segments, scaffolds[cds[k].seqid].length)}
+    scaffolds = {sid: with_topology(s, topology, sid in joined, str(path)) for sid, s in scaffolds.items()}
     per_scaffold: dict[str, int] = {}
     for key in order:
         per_scaffold[cds[key].seqid] = per_scaffold.get(cds[key].seqid, 0) + 1
@@ -151,6 +170,12 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     return genome
 
 
+def _is_pseudo(ftype: str, attributes: dict[str, str]) -> bool:
+    """A pseudogene's row: NCBI's pseudogene type or gene_biotype, ``pseudo=true``, a ``pseudogene`` attribute."""
+    return (ftype == "pseudogene" or attributes.get("gene_biotype") == "pseudogene"
+            or attributes.get("pseudo", "").lower() == "true" or "pseudogene" in attributes)
+
+
 def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, path, default_code) -> Gene:
     attrs = part.attributes
     segments = _unwrap(part.segments, scaffold)
@@ -160,13 +185,26 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
                                 f"{part.seqid}_{start}_{end}")
     code = _code_of(attrs.get("transl_table"), default_code)
     phase = segments[0][2] if part.strand > 0 else segments[-1][2]  # the phase of the 5'-most segment
-    partial = (attrs.get("partial", "").lower() == "true" or "partial" in attrs.get("Note", "")
-               or "start_range" in attrs or "end_range" in attrs or phase > 0)
+    left, right = _cut_edges(attrs)
+    partial = left or right or phase > 0
+    five_prime_cut = phase > 0 or (left if part.strand > 0 else right)
     protein = ""
     if scaffold.sequence is not None:
         nucleotides = "".join(circular_slice(scaffold.sequence, s, e) for s, e, _ in segments)
-        protein = translate(nucleotides, part.strand, code, phase, start_codon=phase == 0 and not partial)
+        protein = translate(nucleotides, part.strand, code, phase, start_codon=not five_prime_cut)
     return Gene(ident, part.seqid, start, end, part.strand, protein, aliases, code, partial)
+
+
+def _cut_edges(attrs: dict[str, str]) -> tuple[bool, bool]:
+    """Whether a CDS is cut at its left (start) and right (end) coordinate: NCBI's start_range/end_range, Prodigal's
+    ``partial=10/01/11`` (left digit first); ``partial=true`` (or a Note) alone names no edge, so both count."""
+    flag = attrs.get("partial", "").lower()
+    if len(flag) == 2 and set(flag) <= {"0", "1"}:
+        return flag[0] == "1", flag[1] == "1"
+    left, right = "start_range" in attrs, "end_range" in attrs
+    if not (left or right) and (flag == "true" or "partial" in attrs.get("Note", "")):
+        return True, True
+    return left, right
 
 
 # ------------------------------------------------------------------------------------------------ operon GFF3

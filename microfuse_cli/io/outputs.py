@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import stat
 import sys
@@ -90,6 +91,23 @@ def _is_special(path: PathLike) -> bool:
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
+#: Paths that name an open file descriptor of this process (the shell's redirections).
+_DESCRIPTOR = re.compile(r"/dev/std(in|out|err)|/dev/fd/\d+|/proc/(self|thread-self|\d+)/fd/\d+")
+
+
+def _names_a_descriptor(path: PathLike) -> bool:
+    """``/dev/stdout``, ``/dev/fd/N``, ``/proc/self/fd/N``, or a symlink to one: written into (appended to), never
+    replaced; the file behind it is the one the shell opened (``>> log`` must keep what the log held)."""
+    current = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on symlink hops
+        if _DESCRIPTOR.fullmatch(current):
+            return True
+        if not os.path.islink(current):
+            return False
+        current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
+    return False
+
+
 def _identity(path: PathLike) -> tuple:
     """Same file <=> same identity: the inode when it exists (hard links, symlinks), else the resolved path."""
     try:
@@ -109,10 +127,18 @@ def check_outputs(inputs, outputs) -> None:
     to_stdout = [o.option for o in planned if is_stdio(o.path)]
     if len(to_stdout) > 1:
         raise UsageError(f"only one output can go to stdout ({' and '.join(to_stdout)} are both '-')")
+    inputs = list(inputs)
     read = {_identity(p): str(p) for p in _input_files(inputs)}
+    stdin = _descriptor_identity(sys.stdin) if any(p is not None and is_stdio(p) for p in inputs) else None
+    if stdin is not None:  # `-o genome.gff < genome.gff`: the file behind stdin is read too
+        read.setdefault(stdin, "stdin")
     written: dict = {}
     for output in planned:
         if is_stdio(output.path):
+            key = _descriptor_identity(sys.stdout)  # `>> genome.gff` appends to the file being read
+            if key in read:
+                raise UsageError(f"{output.option} {output.path} is also an input ({read[key]}); refusing to "
+                                 "overwrite it")
             continue
         _check_target(output)
         if _is_special(output.path):
@@ -125,6 +151,15 @@ def check_outputs(inputs, outputs) -> None:
             raise UsageError(f"{written[key].option} and {output.option} are the same file ({output.path}); "
                              "give each output its own path")
         written[key] = output
+
+
+def _descriptor_identity(stream) -> tuple | None:
+    """The identity of the file behind stdin or stdout (a shell's ``< file``, ``>> file``), None without one."""
+    try:
+        info = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):  # no descriptor (a test runner's stdin)
+        return None
+    return ("inode", info.st_dev, info.st_ino)
 
 
 def _input_files(inputs) -> Iterator[PathLike]:
@@ -171,13 +206,24 @@ def _a(noun: str) -> str:
     return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
 
+def _mode_of(target: Path) -> int:
+    """The permissions a replaced file keeps (as the shell's ``>``: a private result stays private); a new file gets
+    the user's usual ones (mkstemp makes 0600)."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
 @contextlib.contextmanager
-def atomic_output(path: PathLike | None, mode: str = "w") -> Iterator[IO]:
+def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | None = None) -> Iterator[IO]:
     """Open ``path`` for writing through a temp file renamed into place on success.
 
     ``None`` or ``-`` writes to stdout. On any exception (Ctrl-C included) the temp file is removed and
     an existing file at ``path`` is left untouched. A symlink is written through (the file it points to is
-    replaced); a device or FIFO (``/dev/null``) is opened and written into, never replaced.
+    replaced); a device or FIFO (``/dev/null``) is opened and written into, never replaced; a descriptor path
+    (``/dev/stdout``) is appended to: the shell opened (and, for ``>``, emptied) that file itself.
+    ``_renames``: the rename is left to ``atomic_outputs``, which does them all once every file is on disk.
     """
     if is_stdio(path):
         stream = sys.stdout.buffer if "b" in mode else sys.stdout
@@ -188,6 +234,10 @@ def atomic_output(path: PathLike | None, mode: str = "w") -> Iterator[IO]:
             raise StdoutClosed() from None
         return
     text_args = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
+    if _names_a_descriptor(path):
+        with open(path, mode.replace("w", "a"), **text_args) as handle:
+            yield handle
+        return
     if _is_special(path):
         with open(path, mode, **text_args) as handle:
             yield handle
@@ -199,16 +249,38 @@ def atomic_output(path: PathLike | None, mode: str = "w") -> Iterator[IO]:
     if not parent.is_dir():
         raise DataError(f"cannot write {path}: directory {parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a result file gets the user's usual permissions
+    os.chmod(tmp, _mode_of(target))
     try:
         with os.fdopen(fd, mode, **text_args) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        if _renames is None:
+            os.replace(tmp, target)
+        else:
+            _renames.append((tmp, target))
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_outputs(*outputs: tuple[PathLike, str]) -> Iterator[list[IO]]:
+    """Files that are one output (fused vectors and their ids), each (path, mode) written as ``atomic_output``
+    writes it; none is renamed into place before all are on disk, and Ctrl-C waits for the renames once they began,
+    so a failure never leaves one new file beside the other's previous version."""
+    renames: list[tuple[str, Path]] = []
+    try:
+        with contextlib.ExitStack() as stack:
+            yield [stack.enter_context(atomic_output(path, mode, _renames=renames)) for path, mode in outputs]
+        with _signals_wait_after(lambda: bool(renames) and not os.path.exists(renames[0][0])):
+            for tmp, target in renames:
+                os.replace(tmp, target)
+    except BaseException:
+        for tmp, _ in renames:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise
 
 
