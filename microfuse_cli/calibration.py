@@ -34,15 +34,17 @@ def _transform(d: np.ndarray) -> np.ndarray:
 
 
 def _kde(samples: np.ndarray, grid: np.ndarray, bandwidth: float) -> np.ndarray:
-    """Gaussian kernel density of ``samples`` evaluated on ``grid`` (both on the transformed scale)."""
-    from scipy.stats import gaussian_kde, norm
+    """Gaussian kernel density of ``samples`` evaluated on ``grid`` (both on the transformed scale).
 
-    if samples.size == 0:
+    Spacers repeat (whole base pairs), so the density is a count-weighted mixture of normals at the distinct
+    values: the density gaussian_kde gives with this bandwidth, without its per-call whitening of the data, which
+    dominated the bootstrap of ``own_cutoff_interval``."""
+    from scipy.stats import norm
+
+    values, counts = np.unique(samples, return_counts=True)
+    if values.size == 0:
         return np.full(grid.shape, 1.0 / (grid[-1] - grid[0]))
-    spread = np.std(samples, ddof=1) if samples.size > 1 else 0.0
-    if spread <= 0:  # one distinct value: gaussian_kde's covariance would be singular
-        return norm.pdf(grid, loc=samples[0], scale=bandwidth)
-    return gaussian_kde(samples, bw_method=bandwidth / spread)(grid)
+    return (counts / counts.sum()) @ norm.pdf(grid[None, :], loc=values[:, None], scale=bandwidth)
 
 
 def _bandwidth(samples: np.ndarray) -> float:
@@ -75,6 +77,7 @@ class SpacerModel:
     same_strand_spacers: np.ndarray
     n_same: int
     n_opposite: int
+    boundary_spacers: np.ndarray  # what the boundary density was fitted on (divergent, else all opposite-strand)
 
     @classmethod
     def fit(cls, pairs: Sequence[GenePair]) -> "SpacerModel":
@@ -83,7 +86,12 @@ class SpacerModel:
         opposite = np.array([p.distance for p in pairs if not p.same_strand], dtype=np.float64)
         # divergent pairs (<- ->) model boundaries best: convergent 3'-3' spacers are short and overlap like operons
         divergent = np.array([p.distance for p in pairs if not p.same_strand and p.gene_a.strand < 0], dtype=np.float64)
-        boundary = divergent if divergent.size >= MIN_PAIRS else opposite
+        return cls.from_spacers(same, divergent if divergent.size >= MIN_PAIRS else opposite, int(opposite.size))
+
+    @classmethod
+    def from_spacers(cls, same: np.ndarray, boundary: np.ndarray, n_opposite: int) -> "SpacerModel":
+        """Fit on same-strand spacers (the mixture) and boundary spacers (bp): what ``fit`` and resampling share."""
+        same, boundary = np.asarray(same, dtype=np.float64), np.asarray(boundary, dtype=np.float64)
         grid = np.linspace(_transform(-200), _transform(5000), 400)
         xs, xb = _transform(np.clip(same, -200, 5000)), _transform(np.clip(boundary, -200, 5000))
         g = _kde(xs, grid, _bandwidth(xs)) + 1e-6
@@ -99,7 +107,7 @@ class SpacerModel:
         f1 = np.maximum(g - (1.0 - fraction) * f0, 1e-6) / fraction
         f1 = f1 / np.trapezoid(f1, grid)
         f1 = _monotone_tail(grid, f1, f0, g)
-        return cls(grid, f0, f1, g, fraction, np.sort(same), int(same.size), int(opposite.size))
+        return cls(grid, f0, f1, g, fraction, np.sort(same), int(same.size), int(n_opposite), np.sort(boundary))
 
     def llr(self, distance: np.ndarray) -> np.ndarray:
         x = _transform(np.clip(distance, -200, 5000))
@@ -184,6 +192,50 @@ def posterior_cutoff(model: SpacerModel, threshold: float = 0.5) -> float:
     return float(spacers[below[0]] if below.size else spacers[-1])
 
 
+#: Refits behind a genome's own cut-off interval (``own_cutoff_interval``); fixed, with a fixed seed, so that
+#: ``score`` gives the same calls on every run.
+INTERVAL_RESAMPLES = 200
+#: Above this many pairs the interval comes from refits to this many (m-out-of-n), widened back by sqrt(m / n):
+#: a metagenome pooled per sample costs what a large genome does.
+INTERVAL_MAX_PAIRS = 20_000
+
+
+def own_cutoff_interval(model: SpacerModel, coverage: float, *, resamples: int = INTERVAL_RESAMPLES,
+                        seed: int = 0) -> tuple[float, float]:
+    """The ``coverage`` bootstrap interval (bp) of the genome's own cut-off (``posterior_cutoff`` at 0.5): refits
+    to its same-strand and boundary spacers drawn with replacement. No labels; it says how far the genome's own
+    evidence lets a rule move its cut-off. A genome with no spacers of one kind gets no bound (0, 5000)."""
+    same, boundary = model.same_strand_spacers, model.boundary_spacers
+    if same.size == 0 or boundary.size == 0:
+        return 0.0, 5000.0
+    share = min(1.0, INTERVAL_MAX_PAIRS / (same.size + boundary.size))
+    m_same, m_boundary = max(1, round(share * same.size)), max(1, round(share * boundary.size))
+    rng = np.random.default_rng(seed)
+    own = spacer_scale(posterior_cutoff(model))
+    draws = np.array([spacer_scale(posterior_cutoff(SpacerModel.from_spacers(
+        rng.choice(same, m_same), rng.choice(boundary, m_boundary), model.n_opposite))) for _ in range(resamples)])
+    low, high = own + (np.quantile(draws, [(1 - coverage) / 2, (1 + coverage) / 2]) - own) * np.sqrt(share)
+    return float(max(np.sinh(low) * SCALE, 0.0)), float(min(np.sinh(high) * SCALE, 5000.0))
+
+
+#: The coverage of the own-cut-off interval that bounds a learned rule's cut-off (``DecisionRule.own_interval``).
+OWN_INTERVAL = 0.9
+#: The posterior thresholds a rule may learn (``learn_posterior_threshold``).
+POSTERIOR_THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.05, 0.951, 0.05))
+
+
+def learn_posterior_threshold(genomes: Sequence["LabelledSpacers"]) -> float:
+    """The posterior threshold whose cut-offs come closest to each labelled genome's best one in the worst genome
+    (then on average): the targets are per genome, so the criterion is too."""
+    best = [g.best_cutoff()[1] for g in genomes]
+
+    def loss(threshold):
+        gaps = [b - g.accuracy_at(posterior_cutoff(g.spacer, threshold)) for b, g in zip(best, genomes)]
+        return max(gaps), float(np.mean(gaps))
+
+    return min(POSTERIOR_THRESHOLDS, key=loss)
+
+
 @dataclass(frozen=True)
 class GenomeCalibration:
     """What ``score`` calibrated for one genome (or ``--bins`` bin): reported in the log and output headers."""
@@ -193,10 +245,12 @@ class GenomeCalibration:
     cutoff_bp: float
     n_same: int
     n_opposite: int
+    own_cutoff_bp: float  # where the genome's own posterior falls below 0.5: the cut-off before the rule moved it
 
     def describe(self) -> str:
         name = f"bin={self.group} " if self.group else ""
         return (f"{name}operon_fraction={self.operon_fraction:.3f} cutoff_bp={self.cutoff_bp:.0f} "
+                f"own_cutoff_bp={self.own_cutoff_bp:.0f} "
                 f"same_strand_pairs={self.n_same} opposite_strand_pairs={self.n_opposite}")
 
 
@@ -205,11 +259,13 @@ class DecisionRule:
     """How a model turns a genome's own spacer evidence into its cut-off and pair probabilities.
 
     The cut-off (on ``spacer_scale``) is ``w * (own + offset) + (1 - w) * prior``: ``own`` is where the genome's
-    self-calibrated posterior falls below 0.5, ``prior`` the labelled genomes' mean best cut-off; ``w`` is how
-    far the genome's own evidence leads. A same-strand pair's logit is ``slope * (cutoff - x) + correction * g``
-    with ``g`` the fusion head's per-genome standardised residual beyond distance (``head_residual``); with
-    ``correction = 0`` the probability is a strictly decreasing function of the spacer, so it ranks pairs
-    exactly as distance does. Opposite-strand pairs get probability 0.
+    self-calibrated posterior falls below ``posterior_threshold``, ``prior`` the labelled genomes' mean best
+    cut-off; ``w`` is how far the genome's own evidence leads. With ``own_interval`` > 0 the cut-off is then held
+    inside that bootstrap interval of the genome's own 0.5-posterior cut-off (``own_cutoff_interval``): whatever
+    the labelled genomes taught, a genome's cut-off stays where its own spacers allow. A same-strand pair's logit
+    is ``slope * (cutoff - x) + correction * g`` with ``g`` the fusion head's per-genome standardised residual
+    beyond distance (``head_residual``); with ``correction = 0`` the probability is a strictly decreasing function
+    of the spacer, so it ranks pairs exactly as distance does. Opposite-strand pairs get probability 0.
     """
 
     own_weight: float
@@ -218,16 +274,21 @@ class DecisionRule:
     slope: float
     correction: float
     trained_on: tuple[str, ...]
+    posterior_threshold: float = 0.5
+    own_interval: float = 0.0
 
     def cutoff_bp(self, model: SpacerModel) -> float:
-        own = spacer_scale(posterior_cutoff(model))
+        own = spacer_scale(posterior_cutoff(model, self.posterior_threshold))
         prior = spacer_scale(self.prior_cutoff_bp)
         x = self.own_weight * (own + self.offset) + (1.0 - self.own_weight) * prior
-        return float(np.round(np.sinh(x) * SCALE, 1))
+        cutoff = float(np.sinh(x) * SCALE)
+        if self.own_interval > 0:
+            cutoff = float(np.clip(cutoff, *own_cutoff_interval(model, self.own_interval)))
+        return float(np.round(cutoff, 1))
 
     def calibrate(self, group: str, model: SpacerModel) -> GenomeCalibration:
         return GenomeCalibration(group, round(model.operon_fraction, 4), self.cutoff_bp(model), model.n_same,
-                                 model.n_opposite)
+                                 model.n_opposite, posterior_cutoff(model))
 
     def probability(self, distance, same_strand, cutoff_bp: float, residual=None) -> np.ndarray:
         logit = self.slope * (spacer_scale(cutoff_bp) - spacer_scale(distance))
@@ -237,23 +298,32 @@ class DecisionRule:
 
     def to_dict(self) -> dict:
         return {"own_weight": self.own_weight, "prior_cutoff_bp": self.prior_cutoff_bp, "offset": self.offset,
-                "slope": self.slope, "correction": self.correction, "trained_on": list(self.trained_on)}
+                "slope": self.slope, "correction": self.correction, "trained_on": list(self.trained_on),
+                "posterior_threshold": self.posterior_threshold, "own_interval": self.own_interval}
 
     @classmethod
     def from_dict(cls, data) -> "DecisionRule":
+        """The rule of a model's config; models written before ``posterior_threshold`` and ``own_interval`` existed
+        lack both and get 0.5 and 0 (no bound), the rule they were made with."""
         names = ("own_weight", "prior_cutoff_bp", "offset", "slope", "correction", "trained_on")
-        if not isinstance(data, dict) or set(data) != set(names):
-            raise DataError(f"model decision rule must have exactly the keys {', '.join(names)}")
-        numbers = [data[n] for n in names[:5]]
+        later = {"posterior_threshold": 0.5, "own_interval": 0.0}
+        if not isinstance(data, dict) or not set(names) <= set(data) <= set(names) | set(later):
+            raise DataError(f"model decision rule must have the keys {', '.join(names)} "
+                            f"(and optionally {', '.join(later)}), nothing else")
+        data = {**later, **data}
+        numbers = [data[n] for n in (*names[:5], *later)]
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in numbers):
-            raise DataError("model decision rule: own_weight, prior_cutoff_bp, offset, slope, correction must be "
-                            "numbers")
+            raise DataError("model decision rule: own_weight, prior_cutoff_bp, offset, slope, correction, "
+                            "posterior_threshold, own_interval must be numbers")
         if not 0.0 <= data["own_weight"] <= 1.0 or data["slope"] <= 0 or data["correction"] < 0:
             raise DataError("model decision rule: need 0 <= own_weight <= 1, slope > 0, correction >= 0")
+        if not 0.0 < data["posterior_threshold"] < 1.0 or not 0.0 <= data["own_interval"] < 1.0:
+            raise DataError("model decision rule: need 0 < posterior_threshold < 1 and 0 <= own_interval < 1")
         trained_on = data["trained_on"]
         if not isinstance(trained_on, list) or not all(isinstance(t, str) for t in trained_on):
             raise DataError("model decision rule: trained_on must be a list of genome names")
-        return cls(*(float(v) for v in numbers), tuple(trained_on))
+        first, rest = (float(data[n]) for n in names[:5]), (float(data[n]) for n in later)
+        return cls(*first, tuple(trained_on), *rest)
 
 
 #: Residuals of the head beyond distance are clipped here (in per-genome standard deviations).
@@ -314,14 +384,19 @@ class LabelledSpacers:
 
 
 def learn_rule(genomes: Sequence[LabelledSpacers], own_weight: float = 1.0, *, with_offset: bool = False,
-               correction: float = 0.0) -> DecisionRule:
+               correction: float = 0.0, posterior_threshold: float | None = None,
+               own_interval: float = OWN_INTERVAL) -> DecisionRule:
     """The DecisionRule the labelled ``genomes`` teach: prior = their mean best cut-off (spacer_scale), offset =
-    their mean (best - own) when ``with_offset``, and the slope fitted with each genome's own cut-off."""
+    their mean (best - own) when ``with_offset``, the posterior threshold (``learn_posterior_threshold`` when
+    None), the own-interval bound, and the slope fitted with each genome's cut-off under that rule. The defaults
+    are the design leave-one-genome-out chose (benchmarks/RESULTS.md, "Leave one genome out")."""
     best = [spacer_scale(g.best_cutoff()[0]) for g in genomes]
     own = [spacer_scale(posterior_cutoff(g.spacer)) for g in genomes]
     offset = round(float(np.mean(np.subtract(best, own))), 4) if with_offset else 0.0
     prior_bp = float(np.round(np.sinh(np.mean(best)) * SCALE, 1))
-    rule = DecisionRule(float(own_weight), prior_bp, offset, 1.0, float(correction), tuple(g.name for g in genomes))
+    threshold = learn_posterior_threshold(genomes) if posterior_threshold is None else posterior_threshold
+    rule = DecisionRule(float(own_weight), prior_bp, offset, 1.0, float(correction), tuple(g.name for g in genomes),
+                        float(threshold), float(own_interval))
     same = [g.same_strand for g in genomes]
     distance = np.concatenate([g.distance[s] for g, s in zip(genomes, same)])
     label = np.concatenate([g.label[s] for g, s in zip(genomes, same)])

@@ -9,9 +9,12 @@ E. coli K-12 MG1655, M. pneumoniae M129, L. monocytogenes EGD-e and L. pneumophi
 are 120 + 11 dimensions, and the shipped weights stay near 1 MB.
 
 Its decision rule (calibration.DecisionRule) is what leave-one-genome-out chose (benchmarks/RESULTS.md, "Leave one
-genome out"): each genome's cut-off is where its own self-calibrated spacer posterior falls below 0.5
-(OWN_WEIGHT = 1: shrinking toward the across-genome prior helped M. pneumoniae as much as it hurt E. coli and
-L. pneumophila), the slope is fitted across the four genomes, and the head's correction weight is CORRECTION.
+genome out"): each genome's cut-off is where its own self-calibrated spacer posterior falls below the threshold
+the four labelled genomes teach (calibration.learn_posterior_threshold: the smallest worst-genome gap to their best
+cut-offs), held inside the genome's own 90% bootstrap interval (calibration.own_cutoff_interval), so no genome's
+cut-off leaves what its own spacers allow; OWN_WEIGHT = 1 (shrinking toward the across-genome prior helped
+M. pneumoniae as much as it hurt E. coli and L. pneumophila); the slope is fitted across the four genomes, and the
+head's correction weight is CORRECTION.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from conftest import MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, run_cli
 
-from microfuse_cli.calibration import DecisionRule, LabelledSpacers, SpacerModel, calibrate_by_group, head_residual, \
-    learn_rule, posterior_cutoff, read_groups, spacer_scale
+from microfuse_cli.calibration import POSTERIOR_THRESHOLDS, DecisionRule, LabelledSpacers, SpacerModel, _bandwidth, \
+    _kde, _transform, calibrate_by_group, head_residual, learn_posterior_threshold, learn_rule, own_cutoff_interval, \
+    posterior_cutoff, read_groups, spacer_scale
 from microfuse_cli.errors import DataError
 from microfuse_cli.records import Genome
 from microfuse_cli.metrics import auroc
@@ -163,15 +164,71 @@ def test_decision_rule_ranks_exactly_as_distance_and_cuts_at_the_genomes_own_pos
 def test_learn_rule_from_labelled_genomes(mpn_spacers):
     best_bp, best_acc = mpn_spacers.best_cutoff()
     assert best_bp == 62 and best_acc == pytest.approx(0.8683, abs=1e-4)  # findings.md: 62 bp, 0.868
-    rule = learn_rule([mpn_spacers], 0.5, with_offset=True, correction=0.25)
+    rule = learn_rule([mpn_spacers], 0.5, with_offset=True, correction=0.25, posterior_threshold=0.5, own_interval=0.0)
     assert rule.prior_cutoff_bp == pytest.approx(62.0, abs=0.1) and rule.trained_on == ("mpneumoniae",)
     assert rule.offset == pytest.approx(float(spacer_scale(62.0) - spacer_scale(20.0)), abs=1e-4)
     assert 0.5 < rule.slope < 10 and rule.correction == 0.25
     assert DecisionRule.from_dict(rule.to_dict()) == rule
     for bad in ({**rule.to_dict(), "own_weight": 2}, {**rule.to_dict(), "slope": 0},
-                {k: v for k, v in rule.to_dict().items() if k != "offset"}, {**rule.to_dict(), "trained_on": "x"}):
+                {k: v for k, v in rule.to_dict().items() if k != "offset"}, {**rule.to_dict(), "trained_on": "x"},
+                {**rule.to_dict(), "posterior_threshold": 1.0}, {**rule.to_dict(), "own_interval": -0.1},
+                {**rule.to_dict(), "own_interval": True}, {**rule.to_dict(), "surprise": 1}):
         with pytest.raises(DataError):
             DecisionRule.from_dict(bad)
+    # a model written before the threshold and the interval existed keeps the rule it was made with
+    old = {k: v for k, v in rule.to_dict().items() if k not in ("posterior_threshold", "own_interval")}
+    assert DecisionRule.from_dict(old) == rule and (rule.posterior_threshold, rule.own_interval) == (0.5, 0.0)
+
+
+def test_kde_is_scipys_gaussian_kde_on_real_spacers(mpn_spacers):
+    """The count-weighted mixture over distinct spacers is gaussian_kde's density with the same bandwidth."""
+    from scipy.stats import gaussian_kde
+
+    x = _transform(mpn_spacers.spacer.same_strand_spacers)
+    assert np.unique(x).size < x.size  # repeated spacers: the weighting is exercised
+    grid, bandwidth = mpn_spacers.spacer.grid, _bandwidth(x)
+    expected = gaussian_kde(x, bw_method=bandwidth / np.std(x, ddof=1))(grid)
+    assert np.allclose(_kde(x, grid, bandwidth), expected, rtol=1e-10, atol=1e-14)
+
+
+def test_own_cutoff_interval_brackets_the_own_cutoff_and_narrows_with_more_pairs(mpn_spacers, ecoli_genome):
+    mpn = mpn_spacers.spacer
+    low, high = own_cutoff_interval(mpn, 0.9)
+    assert low <= posterior_cutoff(mpn) == 20.0 <= high and high - low > 5  # 687 adjacent pairs: 14-29 bp
+    assert own_cutoff_interval(mpn, 0.9) == (low, high)  # seeded: the same calls on every run
+    narrow = own_cutoff_interval(mpn, 0.5)
+    assert low <= narrow[0] <= narrow[1] <= high
+    ecoli = SpacerModel.fit(adjacent_pairs(ecoli_genome))
+    e_low, e_high = own_cutoff_interval(ecoli, 0.9)
+    assert e_low <= posterior_cutoff(ecoli) == 119.0 <= e_high
+    # ten copies of E. coli's spacers: refits to 20,000 of them, widened back by sqrt(m / n), give about a third
+    # of the width on the asinh scale (1 / sqrt(10)), at the cost of 20,000-pair refits
+    tenfold = SpacerModel.from_spacers(np.tile(ecoli.same_strand_spacers, 10), np.tile(ecoli.boundary_spacers, 10),
+                                       10 * ecoli.n_opposite)
+    t_low, t_high = own_cutoff_interval(tenfold, 0.9, resamples=50)
+    ratio = (spacer_scale(t_high) - spacer_scale(t_low)) / (spacer_scale(e_high) - spacer_scale(e_low))
+    assert t_low <= posterior_cutoff(tenfold) <= t_high and 0.15 < ratio < 0.6  # (a narrower kernel: 122 bp)
+
+
+def test_learned_threshold_has_the_smallest_worst_gap(mpn_spacers):
+    best = mpn_spacers.best_cutoff()[1]
+    gaps = {t: best - mpn_spacers.accuracy_at(posterior_cutoff(mpn_spacers.spacer, t)) for t in POSTERIOR_THRESHOLDS}
+    learned = learn_posterior_threshold([mpn_spacers])
+    assert gaps[learned] == min(gaps.values()) < gaps[0.5]  # M. pneumoniae's set wants more than its own 20 bp
+    assert learned < 0.5
+
+
+def test_bounded_rule_keeps_the_cutoff_inside_the_genomes_own_interval(mpn_spacers):
+    spacer = mpn_spacers.spacer
+    low, high = own_cutoff_interval(spacer, 0.9)
+    loose, tight = DecisionRule(1.0, 100.0, 0.0, 1.6, 0.0, ("x",), 0.05, 0.9), DecisionRule(
+        1.0, 100.0, 0.0, 1.6, 0.0, ("x",), 0.95, 0.9)
+    assert posterior_cutoff(spacer, 0.05) > high and loose.cutoff_bp(spacer) == round(high, 1)
+    assert posterior_cutoff(spacer, 0.95) < low and tight.cutoff_bp(spacer) == round(low, 1)
+    unbounded = DecisionRule(1.0, 100.0, 0.0, 1.6, 0.0, ("x",), 0.05, 0.0)
+    assert unbounded.cutoff_bp(spacer) == posterior_cutoff(spacer, 0.05)
+    calibration = loose.calibrate("", spacer)
+    assert calibration.own_cutoff_bp == 20.0 and f"own_cutoff_bp=20 " in calibration.describe()
 
 
 def test_head_residual_removes_what_distance_explains(mpn_spacers):

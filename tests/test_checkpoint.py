@@ -37,11 +37,25 @@ def _format_2_folder(tmp_path):
     return folder
 
 
+def _format_3_folder_with_the_format_2_rule(tmp_path):
+    """The shipped model with the decision rule 0.2 shipped (the own posterior at 0.5, unbounded)."""
+    folder = tmp_path / "model_v3"
+    shutil.copytree(DEFAULT_MODEL, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["decision"] = json.loads(FORMAT_2_CONFIG.read_text())["decision"]
+    (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return folder
+
+
 def test_format_2_folder_reads_as_the_same_model(tmp_path):
     old, new = read_checkpoint(_format_2_folder(tmp_path)), read_checkpoint(DEFAULT_MODEL)
     v2 = json.loads(FORMAT_2_CONFIG.read_text())
     assert v2["format_version"] == 2 and "extra" in v2
-    assert old.inputs == new.inputs and old.decision == new.decision
+    assert old.inputs == new.inputs
+    # its rule predates the learned threshold and the own-interval bound: read as the rule it was made with
+    assert "posterior_threshold" not in v2["decision"] and (old.decision.posterior_threshold,
+                                                            old.decision.own_interval) == (0.5, 0.0)
+    assert old.decision == read_checkpoint(_format_3_folder_with_the_format_2_rule(tmp_path)).decision
     assert old.provenance == {k: v for k, v in v2["extra"].items()
                               if k not in ("views", "context_features", "input_dims")}
     assert set(old.config) == set(new.config)
@@ -49,7 +63,8 @@ def test_format_2_folder_reads_as_the_same_model(tmp_path):
 
 def test_format_2_folder_scores_like_the_shipped_model(tmp_path):
     outputs = []
-    for name, folder in (("v2", _format_2_folder(tmp_path)), ("v3", DEFAULT_MODEL)):
+    folders = (("v2", _format_2_folder(tmp_path)), ("v3", _format_3_folder_with_the_format_2_rule(tmp_path)))
+    for name, folder in folders:
         code, out, err = run_cli(["score", GFF, "--fasta", FNA, "-m", folder, "--operons-tsv", tmp_path / name])
         assert code == 0, err
         outputs.append([line for line in out.splitlines() if not line.startswith("#")]

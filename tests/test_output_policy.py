@@ -577,11 +577,16 @@ def test_sigint_during_a_folder_swap_never_mixes_outputs(moment, tmp_path, monke
             signal.raise_signal(signal.SIGINT)
 
     monkeypatch.setattr(os, "replace", replace)
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_directory(folder) as tmp:
-            for name in ("genes.tsv", "protein.npy"):
-                (tmp / name).write_text("new")
-            (tmp / "manifest.json").write_text('{"format": "microfuse-embeddings", "n": "new"}')
+    # Python's own Ctrl-C handler even where the test runner was started with SIGINT ignored (a background job)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with atomic_directory(folder) as tmp:
+                for name in ("genes.tsv", "protein.npy"):
+                    (tmp / name).write_text("new")
+                (tmp / "manifest.json").write_text('{"format": "microfuse-embeddings", "n": "new"}')
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert sorted(p.name for p in folder.iterdir()) == ["genes.tsv", "manifest.json", "notes.txt", "protein.npy"]
     if moment == "before the first rename":
         assert tree(folder) == before

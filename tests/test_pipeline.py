@@ -124,7 +124,8 @@ def test_distance_baseline_trains_and_scores(ecoli_trained):
     code, out, err = run_cli(["score", ecoli_trained / "pairs.tsv", "-e", ecoli_trained / "emb", "-m", model])
     assert code == 0, err
     assert out.startswith("#microfuse ") and out.count("\n") == 4289 + 1  # one header comment: no per-genome rule
-    # with a per-genome rule, as the fusion head: the genome's own cut-off (E. coli: 119 bp) decides
+    # with a per-genome rule, as the fusion head: learned on E. coli's labels alone (whose set wants 67 bp), the
+    # cut-off moves down from the genome's own 119 bp only to the bottom of its own interval (104 bp)
     code, _, err = run_cli(["train", ecoli_trained / "pairs.tsv", "-e", ecoli_trained / "emb", "-o", model,
                             "--arch", "distance", "--per-genome-rule"])
     assert code == 0, err
@@ -132,10 +133,10 @@ def test_distance_baseline_trains_and_scores(ecoli_trained):
                               "--fasta", ECOLI_FNA])
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[1].startswith("#calibration operon_fraction=0.686 cutoff_bp=119 ")
+    assert lines[1].startswith("#calibration operon_fraction=0.686 cutoff_bp=104 own_cutoff_bp=119 ")
     header = lines[2].split("\t")
     rows = [dict(zip(header, line.split("\t"))) for line in lines[3:]]
-    assert [r["operon_pair"] == "1" for r in rows] == [r["same_strand"] == "1" and int(r["distance"]) <= 119
+    assert [r["operon_pair"] == "1" for r in rows] == [r["same_strand"] == "1" and int(r["distance"]) <= 104
                                                         for r in rows]
 
 
@@ -174,7 +175,8 @@ def test_embed_for_a_model_computes_only_what_it_reads(tmp_path):
 
 def test_train_per_genome_rule_then_score_cuts_at_the_genomes_own_spacer(ecoli_trained, tmp_path):
     """`train --per-genome-rule` stores a DecisionRule; `score` then calls exactly the same-strand pairs within the
-    genome's own label-free cut-off (E. coli: 119 bp) and writes it in the header."""
+    genome's cut-off (E. coli: its own label-free 119 bp, moved toward what its labels want, 67 bp, but only as far
+    as its own 90% interval allows: 104 bp) and writes both in the header."""
     work = ecoli_trained
     model, scores = tmp_path / "rule", tmp_path / "scores.tsv"
     code, _, err = run_cli(["train", work / "pairs.tsv", "-e", work / "emb", "-o", model, "--arch", "context",
@@ -187,8 +189,9 @@ def test_train_per_genome_rule_then_score_cuts_at_the_genomes_own_spacer(ecoli_t
     assert code == 0, err
     lines = scores.read_text().splitlines()
     assert lines[0] == f"#microfuse {__version__} model=rule threshold=0.5000"
-    assert lines[1].startswith("#calibration operon_fraction=0.686 cutoff_bp=119 ")
+    assert lines[1].startswith("#calibration operon_fraction=0.686 cutoff_bp=104 own_cutoff_bp=119 ")
+    assert decision["posterior_threshold"] > 0.5 and decision["own_interval"] == 0.9
     header = lines[2].split("\t")
     rows = [dict(zip(header, line.split("\t"))) for line in lines[3:]]
     calls = [r["operon_pair"] == "1" for r in rows]
-    assert calls == [r["same_strand"] == "1" and int(r["distance"]) <= 119 for r in rows]
+    assert calls == [r["same_strand"] == "1" and int(r["distance"]) <= 104 for r in rows]

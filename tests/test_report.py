@@ -13,10 +13,12 @@ import pytest
 
 from conftest import ECOLI_FNA, ECOLI_GFF, ROOT, run_cli
 
+from microfuse_cli.figures import PALETTE
+
 MG_GFF = ROOT / "examples" / "data" / "mgenitalium_g37.gff.gz"
 MG_FNA = ROOT / "examples" / "data" / "mgenitalium_g37.fna.gz"
 #: Operon colours of figures.PALETTE as RGB: a page whose figures rendered shows plenty of them.
-ORANGE, SKY_BLUE = (0xE6, 0x9F, 0x00), (0x56, 0xB4, 0xE9)
+ORANGE, SKY_BLUE = (0xE6, 0x9F, 0x00), (0x56, 0xB4, 0xE9)  # PALETTE[0], PALETTE[1]
 
 
 def browser() -> str:
@@ -77,6 +79,8 @@ def test_report_is_self_contained_and_complete(mg_report):
     header = (report.parent / "scores.tsv").read_text().splitlines()[1]
     cutoff = int(re.search(r"cutoff_bp=(\d+)", header).group(1))
     assert f"spacer cut-off of the calls (the model's per-genome rule)</td><td>{cutoff:,} bp</td>" in page
+    own = int(re.search(r"own_cutoff_bp=(\d+)", header).group(1))
+    assert f"the genome's own cut-off (its posterior falls below 0.5)</td><td>{own:,} bp</td>" in page
     assert "<td>threshold</td><td>0.5000</td>" in page and "<td>microfuse</td><td>0.1.0</td>" in page
     figures = images(page)
     assert len(figures) == 3 + 6  # sizes, probabilities, spacers; 3 largest operons + 3 least certain calls
@@ -103,7 +107,10 @@ def test_report_in_headless_chromium(mg_report, tmp_path):
     def count(colour) -> int:
         return int((np.abs(pixels - np.array(colour)).max(axis=2) <= 8).sum())
 
-    assert count(ORANGE) > 2000 and count(SKY_BLUE) > 2000  # operon sizes and region figures were drawn
+    # operon sizes (orange bars) and region figures (operons in the palette's other colours; blue #0072B2 also
+    # draws the calibration curves) were drawn
+    others = sum(count(tuple(int(c[i:i + 2], 16) for i in (1, 3, 5))) for c in PALETTE[1:] if c != "#0072B2")
+    assert count(ORANGE) > 2000 and others > 2000 and count(SKY_BLUE) > 0
 
 
 def test_ecoli_report_shows_the_thr_operon_among_its_operons(tmp_path):

@@ -36,10 +36,12 @@ def test_default_model_on_ecoli_annotation(tmp_path):
     result = read_table(metrics)[0]
     assert int(result["n"]) >= 3814
     assert float(result["auroc"]) >= float(result["distance_auroc"]) - 0.005
-    assert float(result["accuracy_at_threshold"]) >= 0.87
-    # no threshold beats the best one; the stored one is close to it in-sample
+    # E. coli's cut-off is 134 bp, the top of its own interval (its own posterior halves at 119 bp, 0.876): the
+    # price on E. coli's curated set of the threshold the four genomes teach (benchmarks/RESULTS.md)
+    assert float(result["accuracy_at_threshold"]) >= 0.865
+    # no threshold beats the best one (67 bp on this set, 0.890)
     at_threshold, best = float(result["accuracy_at_threshold"]), float(result["best_accuracy"])
-    assert at_threshold <= best < at_threshold + 0.02
+    assert at_threshold <= best < at_threshold + 0.03
     assert all(float(r["probability"]) < 0.5 for r in rows if r["same_strand"] == "0")
     weights = np.array([[float(r[k]) for k in ("w_protein", "w_context", "w_agreement", "w_conflict")] for r in rows])
     assert np.allclose(weights.sum(axis=1), 1.0, atol=1e-3)
@@ -121,8 +123,9 @@ def test_default_model_rebuilds_byte_for_byte(tmp_path):
 
 
 def test_default_model_calibrates_each_genome_and_says_so(tmp_path):
-    """On M. pneumoniae (compact: its own posterior halves at 20 bp) the calls follow its own cut-off, and the
-    scores TSV, the GFF3 and the log say which cut-off and operon fraction it got."""
+    """On M. pneumoniae (compact: its own posterior halves at 20 bp) the calls follow the cut-off the rule gives
+    it (posterior 0.35: 25 bp, inside its own interval), and the scores TSV, the GFF3 and the log say which cut-off,
+    own cut-off and operon fraction it got."""
     import json
 
     from conftest import MPN_GFF
@@ -135,8 +138,8 @@ def test_default_model_calibrates_each_genome_and_says_so(tmp_path):
     assert code == 0, err
     comments = [line for line in scores.read_text().splitlines() if line.startswith("#")]
     assert comments[0] == f"#microfuse {__version__} model=default threshold=0.5000"
-    assert comments[1].startswith("#calibration operon_fraction=0.489 cutoff_bp=20 ") and len(comments) == 2
-    assert "cutoff_bp=20" in err
+    assert comments[1].startswith("#calibration operon_fraction=0.489 cutoff_bp=25 own_cutoff_bp=20 ")
+    assert len(comments) == 2 and "cutoff_bp=25" in err
     assert f"# {comments[1][1:]}" in gff.read_text().splitlines()
     rows = read_table(scores)
     same = np.array([r["same_strand"] == "1" for r in rows])
@@ -147,8 +150,9 @@ def test_default_model_calibrates_each_genome_and_says_so(tmp_path):
     rule = load_model(None).decision
     assert rule.trained_on == ("ecoli", "mpneumoniae", "lmonocytogenes", "lpneumophila")
     assert json.loads((DEFAULT_MODEL / "config.json").read_text())["format_version"] == 3
-    if rule.correction == 0:  # what leave-one-genome-out chose: the calls are the genome's own cut-off
-        assert np.array_equal(calls, same & (distance <= 20))
+    assert (rule.posterior_threshold, rule.own_interval) == (0.35, 0.9)
+    if rule.correction == 0:  # what leave-one-genome-out chose: the calls are the genome's cut-off
+        assert np.array_equal(calls, same & (distance <= 25))
 
 
 def test_old_format_model_is_refused(tmp_path):

@@ -43,8 +43,9 @@ Examples:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--per-genome-rule", is_flag=True,
               help="Store a per-genome decision rule learned from the tables (one genome each, all its adjacent "
-                   "pairs, as `microfuse pairs` writes): `score` then cuts each genome at its own label-free spacer "
-                   "cut-off and ranks same-strand pairs by spacer, as the default model does.")
+                   "pairs, as `microfuse pairs` writes): `score` then cuts each genome where its own label-free "
+                   "spacer posterior falls below the threshold these labels teach, kept inside the genome's own "
+                   "90% interval, and ranks same-strand pairs by spacer, as the default model does.")
 @common_options
 def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features, seed, seeds, val_fraction, epochs, patience,
           batch_size, lr, weight_decay, device, per_genome_rule, run):
@@ -107,5 +108,6 @@ def _decision_rule(pairs_tables):
     from ..training_data import learn_decision_rule
 
     rule = learn_decision_rule(pairs_tables)
-    log.info("per-genome rule: prior cut-off %.0f bp, slope %.3f", rule.prior_cutoff_bp, rule.slope)
+    log.info("per-genome rule: posterior threshold %.2f inside the own %.0f%% interval, prior cut-off %.0f bp, "
+             "slope %.3f", rule.posterior_threshold, 100 * rule.own_interval, rule.prior_cutoff_bp, rule.slope)
     return rule
