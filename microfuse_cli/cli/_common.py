@@ -139,9 +139,11 @@ def stdin_as_file(path):
     import tempfile
     from pathlib import Path
 
+    from ..io.files import stdin_stream
+
     with tempfile.TemporaryDirectory(prefix="microfuse-") as tmp:
         spooled = Path(tmp) / "stdin"
-        spooled.write_bytes(sys.stdin.buffer.read())
+        spooled.write_bytes(stdin_stream().read())
         try:
             yield str(spooled)
         except MicrofuseError as exc:

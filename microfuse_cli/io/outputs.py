@@ -109,6 +109,8 @@ def check_outputs(inputs, outputs) -> None:
     to_stdout = [o.option for o in planned if is_stdio(o.path)]
     if len(to_stdout) > 1:
         raise UsageError(f"only one output can go to stdout ({' and '.join(to_stdout)} are both '-')")
+    if to_stdout:
+        stdout_stream()
     read = {_identity(p): str(p) for p in _input_files(inputs)}
     written: dict = {}
     for output in planned:
@@ -171,6 +173,13 @@ def _a(noun: str) -> str:
     return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
 
+def stdout_stream() -> IO[str]:
+    """sys.stdout; refused (exit 2) when the shell closed it (`>&-`), where Python leaves ``sys.stdout`` None."""
+    if sys.stdout is None:
+        raise UsageError("stdout is closed; give -o FILE")
+    return sys.stdout
+
+
 @contextlib.contextmanager
 def atomic_output(path: PathLike | None, mode: str = "w") -> Iterator[IO]:
     """Open ``path`` for writing through a temp file renamed into place on success.
@@ -180,7 +189,7 @@ def atomic_output(path: PathLike | None, mode: str = "w") -> Iterator[IO]:
     replaced); a device or FIFO (``/dev/null``) is opened and written into, never replaced.
     """
     if is_stdio(path):
-        stream = sys.stdout.buffer if "b" in mode else sys.stdout
+        stream = stdout_stream().buffer if "b" in mode else stdout_stream()
         try:
             yield stream
             stream.flush()

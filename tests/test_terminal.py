@@ -1,0 +1,49 @@
+"""The CLI as a shell sees it: closed standard streams, terminals (dumb ones too) and progress bars, on a real
+genome run as a real process (test_output_policy.py covers pipes that close mid-output and the output rules)."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import PANEL
+
+MG = PANEL / "GCF_000027325.1_ASM2732v1_genomic"  # Mycoplasma genitalium G37: 476 genes, small
+MG_GFF, MG_FNA = Path(f"{MG}.gff.gz"), Path(f"{MG}.fna.gz")
+MICROFUSE = Path(sys.executable).parent / "microfuse"
+
+
+def run_closed(args, closed_fd: int, tmp_path):
+    """Run microfuse with file descriptor ``closed_fd`` closed, as `>&-` or `<&-` leaves it."""
+    keep = {0: subprocess.DEVNULL, 1: subprocess.PIPE}
+    proc = subprocess.run([str(MICROFUSE), *map(str, args)], cwd=tmp_path, capture_output=False, timeout=120,
+                          stdin=None if closed_fd == 0 else keep[0], stdout=None if closed_fd == 1 else keep[1],
+                          stderr=subprocess.PIPE, preexec_fn=lambda: os.close(closed_fd))
+    return proc.returncode, proc.stderr.decode()
+
+
+@pytest.mark.parametrize("command", [["pairs", MG_GFF, "--fasta", MG_FNA], ["score", MG_GFF, "--fasta", MG_FNA]])
+def test_closed_stdout_is_refused_before_work_in_one_line(command, tmp_path):
+    """`microfuse score x.gff >&-` says stdout is closed before reading the genome (no info line, no traceback)."""
+    code, err = run_closed(command, 1, tmp_path)
+    assert code == 2, err
+    assert err == "error: stdout is closed; give -o FILE\n", err
+
+
+def test_closed_stdout_is_fine_with_a_file_output(tmp_path):
+    code, err = run_closed(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", "pairs.tsv", "-q"], 1, tmp_path)
+    assert code == 0, err
+    assert (tmp_path / "pairs.tsv").read_text().count("\n") == 476  # header + 475 pairs
+
+
+@pytest.mark.parametrize("command", ["pairs", "score"])
+def test_closed_stdin_read_as_dash_is_one_line(command, tmp_path):
+    code, err = run_closed([command, "-", "-o", "out.tsv"], 0, tmp_path)
+    assert code == 1, err
+    assert err == "error: stdin is closed; nothing to read for '-'\n", err
+    assert list(tmp_path.iterdir()) == []
