@@ -47,3 +47,46 @@ def test_closed_stdin_read_as_dash_is_one_line(command, tmp_path):
     assert code == 1, err
     assert err == "error: stdin is closed; nothing to read for '-'\n", err
     assert list(tmp_path.iterdir()) == []
+
+
+def run_on_terminal(args, tmp_path, term: str) -> str:
+    """Run microfuse with stderr on a pseudo-terminal (stdout to a file, as `microfuse score x > out`); returns
+    what the terminal received."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": term, "COLUMNS": "120"}
+    env.pop("NO_COLOR", None)
+    with open(tmp_path / "stdout", "wb") as out:
+        proc = subprocess.Popen([str(MICROFUSE), *map(str, args)], cwd=tmp_path, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=slave, env=env)
+    os.close(slave)
+    received = bytearray()
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's last writer has gone
+            break
+        if not chunk:
+            break
+        received += chunk
+    os.close(master)
+    assert proc.wait(timeout=120) == 0, received.decode(errors="replace")
+    return received.decode()
+
+
+def test_dumb_terminal_gets_plain_log_lines_only(tmp_path):
+    """TERM=dumb (Emacs shells, some CI consoles): no bars, and none of the blank lines a bar leaves behind."""
+    shown = run_on_terminal(["score", MG_FNA, "-o", "scores.tsv"], tmp_path, "dumb")
+    lines = shown.replace("\r\n", "\n").splitlines()
+    assert lines and all(line.startswith(("info: ", "warning: ")) for line in lines), shown
+    assert "\x1b" not in shown, shown
+
+
+def test_log_lines_are_never_glued_to_a_progress_bar(tmp_path):
+    """On a terminal, a log line written while a bar is drawn (genetic code 4 detected while genes are called)
+    starts a line of its own instead of being appended to the bar."""
+    shown = run_on_terminal(["score", MG_FNA, "-o", "scores.tsv"], tmp_path, "xterm-256color")
+    assert "calling genes" in shown and "info: genetic code 4 detected" in shown, shown  # the case is exercised
+    starts = [i for i in range(len(shown)) if shown.startswith(("info: ", "warning: "), i)]
+    assert starts
+    for i in starts:
+        assert i == 0 or shown[:i].endswith(("\n", "\r", "\x1b[2K")), repr(shown[max(0, i - 60):i + 20])

@@ -41,15 +41,16 @@ class Run:
         return console
 
     def bar(self, description: str, total: float | None, unit: str = "") -> tuple[Advance, Callable[[], None]]:
-        """(advance, close) of a transient rich progress bar on stderr: the one place bars are drawn. Quiet or
-        not on a terminal (a log file, a pipe): nothing is drawn."""
+        """(advance, close) of a transient rich progress bar on stderr: the one place bars are drawn. Quiet, not
+        on a terminal (a log file, a pipe) or on a dumb one (TERM=dumb, which cannot erase a bar): nothing is
+        drawn. While it is drawn, log lines written to stderr are printed above it (rich's stderr redirection)."""
         console = self.console()
-        if self.quiet or not console.is_terminal:
+        if self.quiet or not console.is_terminal or console.is_dumb_terminal:
             return no_progress, lambda: None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit), TimeElapsedColumn()]
-        bar = Progress(*columns, console=console, transient=True)
+        bar = Progress(*columns, console=console, transient=True, redirect_stdout=False)  # stdout is data
         bar.start()
         task = bar.add_task(description, total=total)
         return (lambda n=1: bar.advance(task, n)), bar.stop
@@ -78,6 +79,23 @@ class Run:
         return step
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A handler on the stderr of its set-up that goes through rich's redirection of that stream while a bar is
+    drawn, so a log line is printed above the bar instead of being appended to it."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        current = sys.stderr
+        return current if getattr(current, "rich_proxied_file", None) is self._stream else self._stream
+
+    @stream.setter
+    def stream(self, value):
+        self._stream = value
+
+
 class _Formatter(logging.Formatter):
     def format(self, record):
         message = record.getMessage()
@@ -90,7 +108,7 @@ class _Formatter(logging.Formatter):
 def setup_logging(run: Run) -> None:
     """Plain ``level: message`` lines on stderr (greppable in cluster logs); warnings.warn goes there too."""
     level = logging.WARNING if run.quiet else logging.DEBUG if run.verbosity > 0 or run.debug else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(_Formatter())
     for name in ("microfuse", "microfuse_cli", "py.warnings"):  # library modules log as microfuse_cli.*
         logger = logging.getLogger(name)
