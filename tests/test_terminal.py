@@ -90,3 +90,14 @@ def test_log_lines_are_never_glued_to_a_progress_bar(tmp_path):
     assert starts
     for i in starts:
         assert i == 0 or shown[:i].endswith(("\n", "\r", "\x1b[2K")), repr(shown[max(0, i - 60):i + 20])
+
+
+@pytest.mark.parametrize("args", [["--help"], ["score", "--help"], ["--version"]])
+def test_help_into_a_closed_pipe_ends_like_sigpipe(args):
+    """`microfuse score --help | head -0`: the reader is gone before the help is written; the same status as a
+    command's output into a closed pipe (141, README), not click's silent exit 1."""
+    proc = subprocess.Popen([str(MICROFUSE), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert err == ""

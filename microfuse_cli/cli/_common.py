@@ -204,12 +204,22 @@ def _silence_stdout() -> None:
         os.close(devnull)
 
 
+def _click_saw_a_broken_pipe() -> bool:
+    """click handles EPIPE itself, even with standalone_mode=False: it wraps stdout to silence later flushes and
+    exits 1. Its wrapper on sys.stdout is the only trace it leaves."""
+    return type(sys.stdout).__name__ == "_PacifyFlushWrapper"
+
+
 def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
     try:
         result = invoke()
         return int(result or 0) if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except SystemExit as exc:
+        if _click_saw_a_broken_pipe():  # click's own echo (--help, --version) hit a closed pipe: as below
+            return 128 + signal.SIGPIPE
+        raise
     except click.exceptions.NoArgsIsHelpError as exc:  # `microfuse` alone: the help, not "error: Usage: ..."
         click.echo(exc.ctx.get_help(), err=True)
         return 2
