@@ -182,3 +182,17 @@ def test_operons_tsv_carries_the_provenance_lines_of_the_other_outputs(tmp_path)
     assert lines[len(provenance)].startswith("operon_id\tscaffold\t")
     assert [f"#{line[2:]}" for line in gff.read_text().splitlines() if line.startswith("# ")] == provenance
     assert len(read_table(table)) == 105  # M. genitalium's operons of 2+ genes under the default model
+
+
+def test_unusable_model_folder_is_refused_before_the_genome_is_read(tmp_path):
+    """`-m` naming no folder, or one without its weights, fails at once: not after gene calling, which on a
+    metagenome takes minutes (the model otherwise loads in a thread beside it)."""
+    incomplete = tmp_path / "model"
+    incomplete.mkdir()
+    (incomplete / "config.json").write_bytes((ROOT / "microfuse_cli/data/default_model/config.json").read_bytes())
+    mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
+    for model, message in [(incomplete, "not a microfuse model (missing model.safetensors)"),
+                           (tmp_path / "absent", "no such model folder")]:
+        code, out, err = run_cli(["score", f"{mg}.fna.gz", "-m", model])
+        assert code == 1 and out == "", err
+        assert err == f"error: {model}: {message}\n", err  # no 'info:' line: no gene was called
