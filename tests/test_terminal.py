@@ -101,3 +101,21 @@ def test_help_into_a_closed_pipe_ends_like_sigpipe(args):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141, err
     assert err == ""
+
+
+@pytest.mark.parametrize("command", [
+    ["embed", MG_GFF, "--fasta", MG_FNA],
+    ["reference", "build", f"{MG_GFF},{MG_FNA}"],
+    ["evaluate", MG_GFF, "--plots"],  # a folder option, checked before its input is read
+])
+def test_dash_as_a_folder_output_is_refused_not_made(command, tmp_path, monkeypatch):
+    """`-o -` reads as stdout to a shell user; a folder output cannot be stdout, and a folder literally named '-'
+    (which `rm -r -` cannot remove) must not appear."""
+    from conftest import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    option = [] if command[-1] == "--plots" else ["-o"]
+    code, out, err = run_cli([*command, *option, "-"])
+    assert code == 2, err
+    assert err.startswith("error: ") and "folder" in err.splitlines()[0] and "stdout" in err.splitlines()[0], err
+    assert list(tmp_path.iterdir()) == []

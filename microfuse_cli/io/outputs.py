@@ -106,6 +106,9 @@ def check_outputs(inputs, outputs) -> None:
     :class:`Output` plan.
     """
     planned = [o for o in outputs if o.path is not None]
+    for output in planned:
+        if output.kind is not None and is_stdio(output.path):
+            raise UsageError(f"{output.option} takes a folder, and a folder cannot be stdout ('-'); give a folder name")
     to_stdout = [o.option for o in planned if is_stdio(o.path)]
     if len(to_stdout) > 1:
         raise UsageError(f"only one output can go to stdout ({' and '.join(to_stdout)} are both '-')")
