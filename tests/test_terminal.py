@@ -119,3 +119,27 @@ def test_dash_as_a_folder_output_is_refused_not_made(command, tmp_path, monkeypa
     assert code == 2, err
     assert err.startswith("error: ") and "folder" in err.splitlines()[0] and "stdout" in err.splitlines()[0], err
     assert list(tmp_path.iterdir()) == []
+
+
+def _commands(group, path=()):
+    import click
+
+    for name, command in sorted(group.commands.items()):
+        yield (*path, name), command
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+
+
+def test_every_command_lists_whole_and_every_option_says_what_it_does():
+    """`microfuse --help` lists each command in a line that is not cut off ('...'), and every option of every
+    command has a help text (a bare `--seed INTEGER [default: 0]` does not say what it seeds)."""
+    from microfuse_cli.cli import cli
+
+    problems = []
+    for path, command in _commands(cli):
+        if command.get_short_help_str(limit=45).endswith("..."):
+            problems.append(f"{' '.join(path)}: listed as {command.get_short_help_str(limit=45)!r}")
+        for param in command.params:
+            if getattr(param, "help", None) == "" or (param.param_type_name == "option" and not param.help):
+                problems.append(f"{' '.join(path)} {param.opts[0]}: no help")
+    assert problems == []

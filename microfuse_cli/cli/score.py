@@ -11,7 +11,7 @@ from ._common import bins_option, common_options, genome_options, load_bins, loa
     pair_selection_options, stdin_as_file
 
 
-@cli.command(epilog="""\b
+@cli.command(short_help="Operon probability of adjacent gene pairs.", epilog="""\b
 Examples:
   microfuse score genome.gff -o scores.tsv --operons-gff operons.gff3
   microfuse score assembly.fna.gz --operons-tsv operons.tsv > scores.tsv
