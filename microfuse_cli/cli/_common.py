@@ -303,13 +303,18 @@ def bins_option(func):
 
 
 def load_bins(path, genome):
-    """The scaffold -> bin map of --bins (None without it); warns about scaffolds the genome lacks."""
+    """The scaffold -> bin map of --bins (None without it); warns about scaffolds the genome lacks, and refuses a
+    table naming none of its scaffolds."""
     if path is None:
         return None
     from ..calibration import read_groups
+    from ..errors import DataError
 
     groups = read_groups(path)
     unknown = [s for s in groups if s not in genome.scaffolds]
+    if len(unknown) == len(groups):  # nothing would be binned: the whole input would silently be one pool
+        raise DataError(f"{path}: none of its {len(groups)} scaffolds is in {genome.name} (e.g. {unknown[0]}); "
+                        "the bins of another assembly?")
     if unknown:
         log.warning("%d scaffold(s) of %s are not in %s (e.g. %s)", len(unknown), path, genome.name, unknown[0])
     log.info("spacer calibration per bin: %d bins over %d scaffolds", len(set(groups.values())),
