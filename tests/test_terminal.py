@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 import pty
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import PANEL
+from conftest import MPN_FNA, PANEL
 
 MG = PANEL / "GCF_000027325.1_ASM2732v1_genomic"  # Mycoplasma genitalium G37: 476 genes, small
 MG_GFF, MG_FNA = Path(f"{MG}.gff.gz"), Path(f"{MG}.fna.gz")
@@ -143,3 +145,22 @@ def test_every_command_lists_whole_and_every_option_says_what_it_does():
             if getattr(param, "help", None) == "" or (param.param_type_name == "option" and not param.help):
                 problems.append(f"{' '.join(path)} {param.opts[0]}: no help")
     assert problems == []
+
+
+@pytest.mark.parametrize("sig, code, message", [(signal.SIGINT, 130, "error: interrupted"),
+                                                (signal.SIGTERM, 143, "error: terminated")])
+def test_signal_mid_run_is_one_line_in_a_log(sig, code, message, tmp_path):
+    """Ctrl-C (or a scheduler's SIGTERM) with stderr in a log file: the log gains one 'error:' line, not a blank
+    line before it (click's newline after an echoed ^C belongs on a terminal only), and no output appears."""
+    log = tmp_path / "log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([str(MICROFUSE), "score", str(MPN_FNA), "-o", str(tmp_path / "scores.tsv")],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        time.sleep(1.5)  # imports done, genes being called
+        proc.send_signal(sig)
+        assert proc.wait(timeout=60) == code
+    lines = log.read_text().splitlines()
+    assert lines == [message] or (lines[-1] == message and all(line.startswith("info: ") for line in lines[:-1])), \
+        lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log"]

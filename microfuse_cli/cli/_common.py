@@ -176,6 +176,25 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread as Ctrl-C is, so the atomic writers remove their temp files."""
 
 
+class InterruptedRun(Exception):
+    """A KeyboardInterrupt (or ``Terminated``) that ended a command, carried past click's own handling."""
+
+    def __init__(self, cause: KeyboardInterrupt):
+        super().__init__()
+        self.cause = cause
+
+
+def _interrupted(cause: BaseException) -> int:
+    """'error: interrupted' (exit 130) or 'error: terminated' (143), after a newline that closes a terminal's ^C."""
+    if isinstance(cause, Terminated):
+        report_error("terminated")
+        return 143
+    if sys.stderr is not None and sys.stderr.isatty():
+        click.echo(err=True)
+    report_error("interrupted")
+    return 130
+
+
 def _terminate(signum, frame):
     raise Terminated()
 
@@ -223,11 +242,12 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
     except click.exceptions.NoArgsIsHelpError as exc:  # `microfuse` alone: the help, not "error: Usage: ..."
         click.echo(exc.ctx.get_help(), err=True)
         return 2
-    except click.exceptions.Abort as exc:  # click turns KeyboardInterrupt into Abort
-        if isinstance(exc.__cause__, Terminated):
-            report_error("terminated")
-            return 143
-        report_error("interrupted" if isinstance(exc.__cause__, KeyboardInterrupt) else "aborted")
+    except InterruptedRun as exc:
+        return _interrupted(exc.cause)
+    except click.exceptions.Abort as exc:  # click turns KeyboardInterrupt into Abort (before a command runs)
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            return _interrupted(exc.__cause__)
+        report_error("aborted")
         return 130
     except click.UsageError as exc:
         hint = f"\nTry '{exc.ctx.command_path} --help' for help." if exc.ctx is not None else ""
@@ -241,12 +261,8 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
             raise
         report_error(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         return exc.exit_code
-    except Terminated:
-        report_error("terminated")
-        return 143
-    except KeyboardInterrupt:
-        report_error("interrupted")
-        return 130
+    except KeyboardInterrupt as exc:  # Terminated included
+        return _interrupted(exc)
     except (BrokenPipeError, StdoutClosed):  # `| head`: end quietly, with the status of a tool killed by SIGPIPE
         _silence_stdout()
         return 128 + signal.SIGPIPE
