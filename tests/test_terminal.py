@@ -164,3 +164,18 @@ def test_signal_mid_run_is_one_line_in_a_log(sig, code, message, tmp_path):
     assert lines == [message] or (lines[-1] == message and all(line.startswith("info: ") for line in lines[:-1])), \
         lines
     assert sorted(p.name for p in tmp_path.iterdir()) == ["log"]
+
+
+def test_quiet_keeps_warnings_and_says_so(tmp_path):
+    """-q drops the info lines but keeps warnings (a bins row naming no scaffold must not pass unseen), and its
+    help says exactly that."""
+    from conftest import run_cli
+    from microfuse_cli.cli import cli
+
+    bins = tmp_path / "bins.tsv"
+    bins.write_text("NC_000908.2\tmge\nk141_7\tother\n")
+    code, _, err = run_cli(["score", MG_FNA, "-g", "4", "--bins", bins, "-q", "-o", tmp_path / "scores.tsv"])
+    assert code == 0, err
+    assert err == f"warning: 1 scaffold(s) of {bins} are not in {MG_FNA.name} (e.g. k141_7)\n"
+    quiet = next(p for p in cli.commands["score"].params if "--quiet" in p.opts)
+    assert quiet.help == "Print only warnings and errors."

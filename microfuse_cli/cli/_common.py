@@ -123,7 +123,7 @@ def common_options(func):
 
     @click.option("-t", "--threads", type=click.IntRange(min=0), default=1, show_default=True,
                   help="Worker threads (0 = all cores).")
-    @click.option("-q", "--quiet", is_flag=True, help="Only print errors.")
+    @click.option("-q", "--quiet", is_flag=True, help="Print only warnings and errors.")
     @click.option("-v", "--verbose", is_flag=True, help="Print more details.")
     @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
     @functools.wraps(func)
