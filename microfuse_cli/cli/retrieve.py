@@ -84,6 +84,8 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
     vector_files = [p for path in vectors for p in (path, ids_path_for(path))]
     check_outputs(vector_files, [Output("-o", output, "microfuse-pair-index")])
     loaded = [read_vectors(path) for path in vectors]
+    if group_by == "genome" and not append and len(vectors) > 1:
+        _warn_shared_genome_names(vectors, [i for _, i in loaded])
     ids = PairIds.stack([i for _, i in loaded])
     parts = [v for v, _ in loaded]
     with run.progress("indexing", len(ids), "pairs") as advance:
@@ -105,6 +107,21 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
     index.save(output)
     log.info("%s index of %d pairs (%d-d, grouped by %s, %.0f bytes per pair) -> %s", index.kind, index.ntotal,
              index.dim, index.group_by, index.bytes_per_pair, output)
+
+
+def _warn_shared_genome_names(paths, ids) -> None:
+    """Two vector files holding one genome name are one group under --group-by genome: said once, with the fix
+    (files of one name in per-sample folders, e.g. the staged pipeline's pairs.tsv, are all named after it)."""
+    import numpy as np
+
+    first_file: dict[str, str] = {}
+    for path, table in zip(paths, ids):
+        for genome in np.unique(table.genome).tolist():
+            if first_file.setdefault(genome, path) != path:
+                log.warning("%s and %s both hold genome '%s': grouped by genome, their pairs are never each other's "
+                            "neighbours (give each genome its own `score --genome-name`)", first_file[genome], path,
+                            genome)
+                return
 
 
 @retrieve.command(short_help="The k nearest pairs from other groups.", epilog="""\b
