@@ -23,4 +23,4 @@ zcat "$fna" | microfuse score - -g 4 --operons-tsv "$out/operons.bare.tsv" > "$o
 microfuse retrieve build "$out/fused.npy" -o "$out/index"
 microfuse retrieve --index "$out/index" --k 5 > "$out/analogs.tsv"
 
-echo "operons: $(($(wc -l < "$out/operons.tsv") - 1)); pairs: $(($(grep -vc '^#' "$out/scores.tsv") - 1))" >&2
+echo "operons: $(($(grep -vc '^#' "$out/operons.tsv") - 1)); pairs: $(($(grep -vc '^#' "$out/scores.tsv") - 1))" >&2

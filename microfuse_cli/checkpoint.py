@@ -146,15 +146,22 @@ class Checkpoint:
         return self.config["provenance"]
 
 
-def read_checkpoint(path) -> Checkpoint:
-    """Config, arrays, inputs and decision rule of a model folder (format 2 or 3); anything unexpected raises a
-    one-line ``DataError``."""
+def check_model_folder(path) -> Path:
+    """The folder, when it holds a model's two files; else the one-line ``DataError`` reading it would raise (a
+    cheap check a command can make before long work)."""
     folder = Path(path)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a model directory")
     for name in (CONFIG_FILE, WEIGHTS_FILE):
         if not (folder / name).is_file():
             raise DataError(f"{folder}: not a microfuse model (missing {name})")
+    return folder
+
+
+def read_checkpoint(path) -> Checkpoint:
+    """Config, arrays, inputs and decision rule of a model folder (format 2 or 3); anything unexpected raises a
+    one-line ``DataError``."""
+    folder = check_model_folder(path)
     where = folder / CONFIG_FILE
     config = _read_config(where)
     inputs = ModelInputs.from_dict(config["inputs"], str(where))

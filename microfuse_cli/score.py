@@ -38,6 +38,19 @@ class Scores:
         return (self.probability >= self.threshold).astype(np.int64)
 
 
+def check_model_path(path: str | Path | None) -> Path:
+    """The model folder ``load_model`` reads (the packaged default when ``path`` is None), checked for its files:
+    a one-line ``DataError`` when it is missing or incomplete."""
+    from .checkpoint import check_model_folder
+
+    folder = Path(path) if path is not None else DEFAULT_MODEL
+    if not folder.is_dir():
+        if path is None:
+            raise DataError(f"the default model is missing from the installation ({folder}); reinstall microfuse")
+        raise DataError(f"{folder}: no such model folder")
+    return check_model_folder(folder)
+
+
 def load_model(path: str | Path | None):
     """A model folder written by `train` (the packaged default when ``path`` is None), ready to score.
 
@@ -47,12 +60,7 @@ def load_model(path: str | Path | None):
     from .checkpoint import read_checkpoint
     from .fusion import FusionHead
 
-    folder = Path(path) if path is not None else DEFAULT_MODEL
-    if not folder.is_dir():
-        if path is None:
-            raise DataError(f"the default model is missing from the installation ({folder}); reinstall microfuse")
-        raise DataError(f"{folder}: no such model folder")
-    checkpoint = read_checkpoint(folder)
+    checkpoint = read_checkpoint(check_model_path(path))
     if checkpoint.arch == "distance":
         from .baseline import DistanceBaseline
 

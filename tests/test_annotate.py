@@ -26,7 +26,7 @@ def gff3validator(path):
 
 
 def operons_table(path) -> list[dict[str, str]]:
-    lines = path.read_text().splitlines()
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
     return [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
 
 

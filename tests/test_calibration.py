@@ -114,6 +114,19 @@ def test_cli_score_explain_with_bins(tmp_path):
     assert code != 0 and "Traceback" not in err
 
 
+def test_bins_of_another_assembly_are_refused_not_ignored(tmp_path):
+    """A bins table none of whose scaffolds is in the input (another assembly's, or names a binner rewrote)
+    would silently pool the whole input into one calibration; it is a one-line error before scoring."""
+    bins = tmp_path / "bins.tsv"
+    bins.write_text("NC_000912.1\tmpn\nk141_7\tbin2\n")  # M. pneumoniae's chromosome and a MEGAHIT contig
+    for command in (["score", MGE_FNA, "-g", "4"], ["embed", MGE_FNA, "-g", "4", "-o", tmp_path / "emb"]):
+        code, out, err = run_cli([*command, "--bins", bins])
+        assert code == 1 and out == "", err
+        assert err.splitlines()[-1] == (f"error: {bins}: none of its 2 scaffolds is in "
+                                        f"{MGE_FNA.name} (e.g. NC_000912.1); the bins of another assembly?"), err
+    assert not (tmp_path / "emb").exists()
+
+
 def test_cli_embed_with_bins_records_them(tmp_path):
     import json
 

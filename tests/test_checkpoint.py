@@ -67,8 +67,8 @@ def test_format_2_folder_scores_like_the_shipped_model(tmp_path):
     for name, folder in folders:
         code, out, err = run_cli(["score", GFF, "--fasta", FNA, "-m", folder, "--operons-tsv", tmp_path / name])
         assert code == 0, err
-        outputs.append([line for line in out.splitlines() if not line.startswith("#")]
-                       + (tmp_path / name).read_text().splitlines())
+        outputs.append([line for line in [*out.splitlines(), *(tmp_path / name).read_text().splitlines()]
+                        if not line.startswith("#")])  # the '#' lines name the model folder
     assert len(outputs[0]) > 400 and outputs[0] == outputs[1]
 
 

@@ -39,3 +39,12 @@ def test_no_code_cites_a_path_outside_the_repository():
         if path.name == "test_docs.py":
             continue
         assert "/work/shared" not in text, f"{path.relative_to(ROOT)} hard-codes a machine path"
+
+
+def test_shipped_man_page_is_the_one_the_cli_generates():
+    """man/microfuse.1 is regenerated whenever --help changes (`python -m microfuse_cli.manpage > man/microfuse.1`);
+    a stale page documents options that are gone or misses new ones."""
+    from microfuse_cli.manpage import render
+
+    assert (ROOT / "man" / "microfuse.1").read_text(encoding="utf-8") == render(), \
+        "man/microfuse.1 is stale: run python -m microfuse_cli.manpage > man/microfuse.1"

@@ -364,7 +364,7 @@ def test_percent_encoded_ids_keep_the_tables_well_formed(tmp_path):
     assert width == 22 and all(len(line.split("\t")) == width for line in lines)
     assert "MG%0900" + "1|MG%2C002\tNC_000908.2\tMG%09001\tMG%2C002\t" in scores.read_text()
     assert "MG%2C002|MG%7C003" in scores.read_text()
-    members = [line.split("\t")[6].split(",") for line in operons.read_text().splitlines()[1:]]
+    members = [line.split("\t")[6].split(",") for line in table_lines(operons.read_text())[1:]]
     assert members[0] == ["MG%09001", "MG%2C002"]
     # a pair list names them as the tables do (or by the decoded name, where it has no comma)
     genome = read_genome(gff, MG_FNA)

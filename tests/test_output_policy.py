@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ECOLI_GFF, MPN_FNA, PANEL, run_cli
+from conftest import ECOLI_GFF, MPN_FNA, MPN_GFF, PANEL, run_cli
 
 MG = PANEL / "GCF_000027325.1_ASM2732v1_genomic"  # Mycoplasma genitalium G37: 476 genes, small
 MG_GFF, MG_FNA = Path(f"{MG}.gff.gz"), Path(f"{MG}.fna.gz")
@@ -493,6 +493,27 @@ def test_query_genome_tells_apart_queries_with_one_pair_id(made, tmp_path):
         assert [r["query_genome"] for r in rows] == ["a"] * n + ["b"] * n
         assert [r["query"] for r in rows[:n]] == [r["query"] for r in rows[n:]], "the same pair ids in both"
         assert all(r["target_genome"] != r["query_genome"] for r in rows)
+
+
+def test_one_genome_name_in_two_vector_files_is_warned_about(made, tmp_path):
+    """Genomes scored from files of one name in per-sample folders (g1/genome.gff.gz, g2/genome.gff.gz; or the
+    staged pipeline's pairs.tsv) are both named after that file; grouped by genome they would be one group and
+    never each other's neighbours. `retrieve build` says so when it builds, naming the files and the fix."""
+    files = []
+    for name, gff, fna in (("g1", MG_GFF, MG_FNA), ("g2", MPN_GFF, MPN_FNA)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "genome.gff.gz").write_bytes(gff.read_bytes())
+        files.append(tmp_path / name / "fused.npy")
+        code, _, err = run_cli(["score", tmp_path / name / "genome.gff.gz", "--fasta", fna, "--fused", files[-1],
+                                "-o", tmp_path / name / "scores.tsv"])
+        assert code == 0, err
+    code, _, err = run_cli(["retrieve", "build", *files, "--group-by", "genome", "-o", tmp_path / "index"])
+    assert code == 0, err
+    assert (f"warning: {files[0]} and {files[1]} both hold genome 'genome.gff.gz': grouped by genome, their pairs "
+            "are never each other's neighbours (give each genome its own `score --genome-name`)") in err, err
+    code, _, err = run_cli(["retrieve", "build", made / "a.npy", made / "b.npy", "--group-by", "genome",
+                            "-o", tmp_path / "index2"])
+    assert code == 0 and "warning" not in err, err
 
 
 def test_k_is_capped_at_the_index_size(made, tmp_path):

@@ -169,3 +169,34 @@ def test_old_format_model_is_refused(tmp_path):
     (old / "config.json").write_text(json.dumps({**config, "format_version": 1}))
     code, _, err = run_cli(["score", ECOLI_GFF, "--fasta", ECOLI_FNA, "-m", old])
     assert code == 1 and "model format version 1 is not supported" in err and "Traceback" not in err
+
+
+def test_operons_tsv_carries_the_provenance_lines_of_the_other_outputs(tmp_path):
+    """The operon table starts with the same '#' lines (version, model, threshold, each genome's calibration) as
+    the scores TSV and the operon GFF3, so a table found alone says what made it; its header follows them."""
+    mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
+    scores, gff, table = tmp_path / "scores.tsv", tmp_path / "operons.gff3", tmp_path / "operons.tsv"
+    code, _, err = run_cli(["score", f"{mg}.gff.gz", "--fasta", f"{mg}.fna.gz", "-o", scores, "--operons-gff", gff,
+                            "--operons-tsv", table])
+    assert code == 0, err
+    provenance = [line for line in scores.read_text().splitlines() if line.startswith("#")]
+    assert provenance[0].startswith("#microfuse ") and provenance[1].startswith("#calibration ")
+    lines = table.read_text().splitlines()
+    assert lines[:len(provenance)] == provenance
+    assert lines[len(provenance)].startswith("operon_id\tscaffold\t")
+    assert [f"#{line[2:]}" for line in gff.read_text().splitlines() if line.startswith("# ")] == provenance
+    assert len(read_table(table)) == 105  # M. genitalium's operons of 2+ genes under the default model
+
+
+def test_unusable_model_folder_is_refused_before_the_genome_is_read(tmp_path):
+    """`-m` naming no folder, or one without its weights, fails at once: not after gene calling, which on a
+    metagenome takes minutes (the model otherwise loads in a thread beside it)."""
+    incomplete = tmp_path / "model"
+    incomplete.mkdir()
+    (incomplete / "config.json").write_bytes((ROOT / "microfuse_cli/data/default_model/config.json").read_bytes())
+    mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
+    for model, message in [(incomplete, "not a microfuse model (missing model.safetensors)"),
+                           (tmp_path / "absent", "no such model folder")]:
+        code, out, err = run_cli(["score", f"{mg}.fna.gz", "-m", model])
+        assert code == 1 and out == "", err
+        assert err == f"error: {model}: {message}\n", err  # no 'info:' line: no gene was called

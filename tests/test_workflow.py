@@ -18,6 +18,11 @@ SAMPLES = ("ecoli", "kk037166", "nctc11397")
 PAIRS = {"ecoli": 4288, "kk037166": 17, "nctc11397": 102}
 
 
+def table_lines(path: Path) -> list[str]:
+    """A TSV's header and rows, without the '#' provenance lines above them."""
+    return [line for line in path.read_text().splitlines() if not line.startswith("#")]
+
+
 def snakemake(work: Path, *args: str) -> subprocess.CompletedProcess:
     import snakemake as _  # noqa: F401  (a test extra: an ImportError here fails the test, it never skips)
 
@@ -62,13 +67,20 @@ def test_workflow_merges_every_sample(workflow):
     assert not (out / "staged").exists() or not any((out / "staged").iterdir()), "staged copies are temporary"
 
     lines = (out / "operons.tsv").read_text().splitlines()
+    provenance = [line for line in lines if line.startswith("#")]
+    assert lines[:len(provenance)] == provenance, "the samples' provenance lines come first"
+    lines = lines[len(provenance):]
     header, rows = lines[0].split("\t"), [line.split("\t") for line in lines[1:]]
-    own_header = (out / "genomes" / "ecoli" / "operons.tsv").read_text().splitlines()[0].split("\t")
+    own_header = table_lines(out / "genomes" / "ecoli" / "operons.tsv")[0].split("\t")
     assert header == ["sample", *own_header]
     samples = [row[0] for row in rows]
     assert set(samples) == set(SAMPLES) and samples == sorted(samples), "rows of all samples, in sample order"
     for sample in SAMPLES:
-        own = (out / "genomes" / sample / "operons.tsv").read_text().splitlines()[1:]
+        own_lines = (out / "genomes" / sample / "operons.tsv").read_text().splitlines()
+        own = table_lines(out / "genomes" / sample / "operons.tsv")[1:]
+        assert [f"#sample={sample} {line[1:]}" for line in own_lines if line.startswith("#")] == \
+            [line for line in provenance if line.startswith(f"#sample={sample} ")]
+        assert f"#sample={sample} microfuse " in "\n".join(provenance)
         assert ["\t".join(row[1:]) for row in rows if row[0] == sample] == own
     assert samples.count("ecoli") > 300
 

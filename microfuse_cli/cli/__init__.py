@@ -7,7 +7,19 @@ import sys
 import click
 
 from .. import __version__
-from ._common import handle_errors
+from ._common import InterruptedRun, handle_errors
+
+
+class _Group(click.Group):
+    """The top-level group: an interrupt (Ctrl-C, SIGTERM) leaves the command as ``InterruptedRun``, so click's
+    main does not print the blank line it adds after an echoed ^C (a stray line in a log); handle_errors adds it
+    on a terminal only."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise InterruptedRun(exc) from exc
 
 EPILOG = """\b
 Examples:
@@ -17,7 +29,7 @@ Examples:
 """
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EPILOG)
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EPILOG)
 @click.version_option(__version__, "-V", "--version", prog_name="microfuse", message="%(prog)s %(version)s")
 def cli():
     """Predict operons in bacterial and metagenomic assemblies.

@@ -41,15 +41,16 @@ class Run:
         return console
 
     def bar(self, description: str, total: float | None, unit: str = "") -> tuple[Advance, Callable[[], None]]:
-        """(advance, close) of a transient rich progress bar on stderr: the one place bars are drawn. Quiet or
-        not on a terminal (a log file, a pipe): nothing is drawn."""
+        """(advance, close) of a transient rich progress bar on stderr: the one place bars are drawn. Quiet, not
+        on a terminal (a log file, a pipe) or on a dumb one (TERM=dumb, which cannot erase a bar): nothing is
+        drawn. While it is drawn, log lines written to stderr are printed above it (rich's stderr redirection)."""
         console = self.console()
-        if self.quiet or not console.is_terminal:
+        if self.quiet or not console.is_terminal or console.is_dumb_terminal:
             return no_progress, lambda: None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit), TimeElapsedColumn()]
-        bar = Progress(*columns, console=console, transient=True)
+        bar = Progress(*columns, console=console, transient=True, redirect_stdout=False)  # stdout is data
         bar.start()
         task = bar.add_task(description, total=total)
         return (lambda n=1: bar.advance(task, n)), bar.stop
@@ -78,6 +79,23 @@ class Run:
         return step
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A handler on the stderr of its set-up that goes through rich's redirection of that stream while a bar is
+    drawn, so a log line is printed above the bar instead of being appended to it."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        current = sys.stderr
+        return current if getattr(current, "rich_proxied_file", None) is self._stream else self._stream
+
+    @stream.setter
+    def stream(self, value):
+        self._stream = value
+
+
 class _Formatter(logging.Formatter):
     def format(self, record):
         message = record.getMessage()
@@ -90,7 +108,7 @@ class _Formatter(logging.Formatter):
 def setup_logging(run: Run) -> None:
     """Plain ``level: message`` lines on stderr (greppable in cluster logs); warnings.warn goes there too."""
     level = logging.WARNING if run.quiet else logging.DEBUG if run.verbosity > 0 or run.debug else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(_Formatter())
     for name in ("microfuse", "microfuse_cli", "py.warnings"):  # library modules log as microfuse_cli.*
         logger = logging.getLogger(name)
@@ -105,7 +123,7 @@ def common_options(func):
 
     @click.option("-t", "--threads", type=click.IntRange(min=0), default=1, show_default=True,
                   help="Worker threads (0 = all cores).")
-    @click.option("-q", "--quiet", is_flag=True, help="Only print errors.")
+    @click.option("-q", "--quiet", is_flag=True, help="Print only warnings and errors.")
     @click.option("-v", "--verbose", is_flag=True, help="Print more details.")
     @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
     @functools.wraps(func)
@@ -139,9 +157,11 @@ def stdin_as_file(path):
     import tempfile
     from pathlib import Path
 
+    from ..io.files import stdin_stream
+
     with tempfile.TemporaryDirectory(prefix="microfuse-") as tmp:
         spooled = Path(tmp) / "stdin"
-        spooled.write_bytes(sys.stdin.buffer.read())
+        spooled.write_bytes(stdin_stream().read())
         try:
             yield str(spooled)
         except MicrofuseError as exc:
@@ -154,6 +174,25 @@ def report_error(message: str) -> None:
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread as Ctrl-C is, so the atomic writers remove their temp files."""
+
+
+class InterruptedRun(Exception):
+    """A KeyboardInterrupt (or ``Terminated``) that ended a command, carried past click's own handling."""
+
+    def __init__(self, cause: KeyboardInterrupt):
+        super().__init__()
+        self.cause = cause
+
+
+def _interrupted(cause: BaseException) -> int:
+    """'error: interrupted' (exit 130) or 'error: terminated' (143), after a newline that closes a terminal's ^C."""
+    if isinstance(cause, Terminated):
+        report_error("terminated")
+        return 143
+    if sys.stderr is not None and sys.stderr.isatty():
+        click.echo(err=True)
+    report_error("interrupted")
+    return 130
 
 
 def _terminate(signum, frame):
@@ -184,20 +223,31 @@ def _silence_stdout() -> None:
         os.close(devnull)
 
 
+def _click_saw_a_broken_pipe() -> bool:
+    """click handles EPIPE itself, even with standalone_mode=False: it wraps stdout to silence later flushes and
+    exits 1. Its wrapper on sys.stdout is the only trace it leaves."""
+    return type(sys.stdout).__name__ == "_PacifyFlushWrapper"
+
+
 def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
     try:
         result = invoke()
         return int(result or 0) if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except SystemExit as exc:
+        if _click_saw_a_broken_pipe():  # click's own echo (--help, --version) hit a closed pipe: as below
+            return 128 + signal.SIGPIPE
+        raise
     except click.exceptions.NoArgsIsHelpError as exc:  # `microfuse` alone: the help, not "error: Usage: ..."
         click.echo(exc.ctx.get_help(), err=True)
         return 2
-    except click.exceptions.Abort as exc:  # click turns KeyboardInterrupt into Abort
-        if isinstance(exc.__cause__, Terminated):
-            report_error("terminated")
-            return 143
-        report_error("interrupted" if isinstance(exc.__cause__, KeyboardInterrupt) else "aborted")
+    except InterruptedRun as exc:
+        return _interrupted(exc.cause)
+    except click.exceptions.Abort as exc:  # click turns KeyboardInterrupt into Abort (before a command runs)
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            return _interrupted(exc.__cause__)
+        report_error("aborted")
         return 130
     except click.UsageError as exc:
         hint = f"\nTry '{exc.ctx.command_path} --help' for help." if exc.ctx is not None else ""
@@ -211,12 +261,8 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
             raise
         report_error(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         return exc.exit_code
-    except Terminated:
-        report_error("terminated")
-        return 143
-    except KeyboardInterrupt:
-        report_error("interrupted")
-        return 130
+    except KeyboardInterrupt as exc:  # Terminated included
+        return _interrupted(exc)
     except (BrokenPipeError, StdoutClosed):  # `| head`: end quietly, with the status of a tool killed by SIGPIPE
         _silence_stdout()
         return 128 + signal.SIGPIPE
@@ -273,13 +319,18 @@ def bins_option(func):
 
 
 def load_bins(path, genome):
-    """The scaffold -> bin map of --bins (None without it); warns about scaffolds the genome lacks."""
+    """The scaffold -> bin map of --bins (None without it); warns about scaffolds the genome lacks, and refuses a
+    table naming none of its scaffolds."""
     if path is None:
         return None
     from ..calibration import read_groups
+    from ..errors import DataError
 
     groups = read_groups(path)
     unknown = [s for s in groups if s not in genome.scaffolds]
+    if len(unknown) == len(groups):  # nothing would be binned: the whole input would silently be one pool
+        raise DataError(f"{path}: none of its {len(groups)} scaffolds is in {genome.name} (e.g. {unknown[0]}); "
+                        "the bins of another assembly?")
     if unknown:
         log.warning("%d scaffold(s) of %s are not in %s (e.g. %s)", len(unknown), path, genome.name, unknown[0])
     log.info("spacer calibration per bin: %d bins over %d scaffolds", len(set(groups.values())),

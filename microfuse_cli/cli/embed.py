@@ -115,7 +115,7 @@ def genome_stem(path: str) -> str:
     return name or "genome"
 
 
-@cli.command(epilog="""\b
+@cli.command(short_help="Protein and genome-context views of genes.", epilog="""\b
 Examples:
   microfuse embed genome.gff --fasta genome.fna -o emb/
   microfuse embed genome.gbk -o emb/ --protein-view prostt5 --context-view bacformer,builtin

@@ -11,7 +11,7 @@ from . import cli
 from ._common import common_options, log, output_option
 
 
-@cli.command(epilog="""\b
+@cli.command(short_help="Score tables against labels and distance.", epilog="""\b
 Examples:
   microfuse evaluate scores.tsv                       # labels from the scores' label column
   microfuse evaluate scores.tsv --labels labelled_pairs.csv --plots figs/

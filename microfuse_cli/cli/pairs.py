@@ -9,7 +9,7 @@ from ._common import common_options, genome_options, input_argument, load_genome
     pair_selection_options, stdin_as_file
 
 
-@cli.command(epilog="""\b
+@cli.command(short_help="Candidate gene pairs of a genome (TSV).", epilog="""\b
 Examples:
   microfuse pairs genome.gff.gz --fasta genome.fna.gz -o pairs.tsv
   microfuse pairs assembly.fna --proteins genes.faa > pairs.tsv

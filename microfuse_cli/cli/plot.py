@@ -8,7 +8,7 @@ from . import cli
 from ._common import common_options, genome_options, load_genome, log
 
 
-@cli.command(epilog="""\b
+@cli.command(short_help="Figures of genome regions and operons.", epilog="""\b
 Examples:
   microfuse plot scores.tsv genome.gff -o thr.png --gene b0002
   microfuse plot scores.tsv genome.gbk -o fig.svg --region NC_000913.3:1-20000 --operon operon_12

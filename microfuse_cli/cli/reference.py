@@ -8,7 +8,7 @@ from . import cli
 from ._common import common_options, log
 
 
-@cli.group(epilog="""\b
+@cli.group(short_help="Reference genomes for conserved adjacency.", epilog="""\b
 Examples:
   microfuse reference build other1.gbk other2.gff.gz,other2.fna.gz -o ref/
   microfuse score genome.gff --fasta genome.fna --reference ref/ --explain -o scores.tsv
@@ -17,7 +17,7 @@ def reference():
     """Reference genomes whose gene order is searched for a query pair's homologs (see `reference build`)."""
 
 
-@reference.command(epilog="""\b
+@reference.command(short_help="Write a reference folder from genomes.", epilog="""\b
 Examples:
   microfuse reference build panel/*.gbk -o ref/
   microfuse reference build a.gff.gz,a.fna.gz b.gbk assembly.fna.gz -g 11 -o ref/

@@ -17,7 +17,7 @@ class _SearchByDefault(click.Group):
         return super().parse_args(ctx, ["search", *args])
 
 
-@cli.group(cls=_SearchByDefault, epilog="""\b
+@cli.group(cls=_SearchByDefault, short_help="Analogous gene pairs in other genomes.", epilog="""\b
 Examples:
   microfuse score genome.gff --fused fused.npy -o scores.tsv
   microfuse retrieve build fused.npy other_genome.npy -o index/ --group-by genome
@@ -39,7 +39,7 @@ def _index_options(func):
     return func
 
 
-@retrieve.command(epilog="""\b
+@retrieve.command(short_help="Build a FAISS index over fused vectors.", epilog="""\b
 Examples:
   microfuse retrieve build a.npy b.npy -o index/
   microfuse retrieve build c.npy -o index/ --append
@@ -68,7 +68,8 @@ Examples:
 @click.option("--train-sample", type=click.IntRange(min=1), default=None,
               help="Vectors the IVF / PQ quantisers are trained on (default max(40 x nlist, 10000)).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the sample the IVF / PQ quantisers are trained on.")
 @common_options
 def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nbits, nlist, train_sample, device, seed,
           run):
@@ -83,6 +84,8 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
     vector_files = [p for path in vectors for p in (path, ids_path_for(path))]
     check_outputs(vector_files, [Output("-o", output, "microfuse-pair-index")])
     loaded = [read_vectors(path) for path in vectors]
+    if group_by == "genome" and not append and len(vectors) > 1:
+        _warn_shared_genome_names(vectors, [i for _, i in loaded])
     ids = PairIds.stack([i for _, i in loaded])
     parts = [v for v, _ in loaded]
     with run.progress("indexing", len(ids), "pairs") as advance:
@@ -106,7 +109,22 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
              index.dim, index.group_by, index.bytes_per_pair, output)
 
 
-@retrieve.command(epilog="""\b
+def _warn_shared_genome_names(paths, ids) -> None:
+    """Two vector files holding one genome name are one group under --group-by genome: said once, with the fix
+    (files of one name in per-sample folders, e.g. the staged pipeline's pairs.tsv, are all named after it)."""
+    import numpy as np
+
+    first_file: dict[str, str] = {}
+    for path, table in zip(paths, ids):
+        for genome in np.unique(table.genome).tolist():
+            if first_file.setdefault(genome, path) != path:
+                log.warning("%s and %s both hold genome '%s': grouped by genome, their pairs are never each other's "
+                            "neighbours (give each genome its own `score --genome-name`)", first_file[genome], path,
+                            genome)
+                return
+
+
+@retrieve.command(short_help="The k nearest pairs from other groups.", epilog="""\b
 Examples:
   microfuse retrieve --index index/ --k 10
   microfuse retrieve search --index index/ --k 3 queries.npy -o analogs.tsv
@@ -152,7 +170,7 @@ def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, r
                     "other %ss to find analogs", index.group_by, index.group_by, index.group_by)
 
 
-@retrieve.command(name="evaluate", epilog="""\b
+@retrieve.command(name="evaluate", short_help="Retrieval precision@k over labelled pairs.", epilog="""\b
 Examples:
   microfuse retrieve evaluate --index index/ -o retrieval.tsv
 """)

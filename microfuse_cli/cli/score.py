@@ -11,7 +11,7 @@ from ._common import bins_option, common_options, genome_options, load_bins, loa
     pair_selection_options, stdin_as_file
 
 
-@cli.command(epilog="""\b
+@cli.command(short_help="Operon probability of adjacent gene pairs.", epilog="""\b
 Examples:
   microfuse score genome.gff -o scores.tsv --operons-gff operons.gff3
   microfuse score assembly.fna.gz --operons-tsv operons.tsv > scores.tsv
@@ -61,15 +61,16 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
     INPUT is anything `microfuse pairs` reads (GFF3, GenBank, bare FASTA) or a pairs TSV with --embeddings.
     With a genome, genes -> pairs -> views -> model run in one process. Output columns: the pairs columns,
     probability, operon_pair (0/1 at the threshold) and the router weights w_protein w_context w_agreement
-    w_conflict. The scores TSV and the operon GFF3 start with '#' lines naming the model and, for a model with a
-    per-genome rule, each genome's (--bins bin's) estimated operon fraction and cut-off in bp.
+    w_conflict. The scores TSV and the operon GFF3 and TSV start with '#' lines naming the model and, for a model
+    with a per-genome rule, each genome's (--bins bin's) estimated operon fraction and cut-off in bp.
     """
     from ..embed import check_device
-    from ..score import load_model
+    from ..score import check_model_path, load_model
 
     check_device(device)
     check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, reference_dir, output,
                         operons_gff, operons_tsv, fused, extra_outputs={"--annotate": annotate, "--report": report})
+    check_model_path(model_dir)  # before any work; it is read in a thread beside gene calling
     if report is not None:
         from ..figures import require_plotting
 
@@ -179,7 +180,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
             write_operons_gff(handle, genome, operons_called, comments=comments)
     if operons_tsv:
         with atomic_output(operons_tsv) as handle:
-            write_operons_tsv(handle, operons_called)
+            write_operons_tsv(handle, operons_called, comments)
     if annotate:
         from ..annotate import annotate as annotated
 

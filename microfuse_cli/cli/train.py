@@ -12,7 +12,7 @@ from ._common import common_options, log
 ABLATION_ALIASES = {"none": "full"}
 
 
-@cli.command(epilog="""\b
+@cli.command(short_help="Fit a fusion head on labelled pairs.", epilog="""\b
 Examples:
   microfuse pairs ecoli.gff --fasta ecoli.fna --operons odb.tsv --split 0.7,0.15,0.15 -o pairs.tsv
   microfuse embed ecoli.gff --fasta ecoli.fna -o emb/
@@ -30,16 +30,23 @@ Examples:
 @click.option("--context-features", default="all", show_default=True,
               help="Context columns to use: all, core (strand layout, spacer, overlaps: transfers across "
                    "species), or a comma list of feature names.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Random seed: initial weights and batch order (of the first of --seeds runs), and the "
+                   "--val-fraction split.")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train this many seeds (seed, seed+1, ...), report mean +/- std, keep the best on validation.")
 @click.option("--val-fraction", type=click.FloatRange(0.01, 0.9), default=None,
               help="Validation share when the table has no split column (whole scaffolds / gene blocks).")
-@click.option("--epochs", type=click.IntRange(min=1), default=70, show_default=True)
-@click.option("--patience", type=click.IntRange(min=1), default=14, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=2), default=4096, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=8e-4, show_default=True)
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-4, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=70, show_default=True,
+              help="Most epochs to train (early stopping usually ends sooner).")
+@click.option("--patience", type=click.IntRange(min=1), default=14, show_default=True,
+              help="Stop after this many epochs without a better validation AUROC.")
+@click.option("--batch-size", type=click.IntRange(min=2), default=4096, show_default=True,
+              help="Pairs per training batch.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=8e-4, show_default=True,
+              help="AdamW learning rate.")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+              help="AdamW weight decay.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--per-genome-rule", is_flag=True,
               help="Store a per-genome decision rule learned from the tables (one genome each, all its adjacent "

@@ -52,11 +52,18 @@ def read_bytes(path: PathLike) -> bytes:
         return b"".join(_capped_chunks(raw, "stdin" if is_stdio(path) else path, _CHUNK))
 
 
+def stdin_stream() -> IO[bytes]:
+    """stdin's bytes; a one-line error when the shell closed it (`<&-`), where Python leaves ``sys.stdin`` None."""
+    if sys.stdin is None:
+        raise DataError("stdin is closed; nothing to read for '-'")
+    return sys.stdin.buffer
+
+
 @contextlib.contextmanager
 def _opened(path: PathLike) -> Iterator[IO[bytes]]:
     """The raw bytes of ``path`` (stdin for ``-``), with one-line errors for what cannot be opened."""
     if is_stdio(path):
-        yield sys.stdin.buffer
+        yield stdin_stream()
         return
     try:
         handle = open(path, "rb")

@@ -124,9 +124,14 @@ def check_outputs(inputs, outputs) -> None:
     :class:`Output` plan.
     """
     planned = [o for o in outputs if o.path is not None]
+    for output in planned:
+        if output.kind is not None and is_stdio(output.path):
+            raise UsageError(f"{output.option} takes a folder, and a folder cannot be stdout ('-'); give a folder name")
     to_stdout = [o.option for o in planned if is_stdio(o.path)]
     if len(to_stdout) > 1:
         raise UsageError(f"only one output can go to stdout ({' and '.join(to_stdout)} are both '-')")
+    if to_stdout:
+        stdout_stream()
     inputs = list(inputs)
     read = {_identity(p): str(p) for p in _input_files(inputs)}
     stdin = _descriptor_identity(sys.stdin) if any(p is not None and is_stdio(p) for p in inputs) else None
@@ -215,6 +220,13 @@ def _mode_of(target: Path) -> int:
         return 0o666 & ~_umask()
 
 
+def stdout_stream() -> IO[str]:
+    """sys.stdout; refused (exit 2) when the shell closed it (`>&-`), where Python leaves ``sys.stdout`` None."""
+    if sys.stdout is None:
+        raise UsageError("stdout is closed; give -o FILE")
+    return sys.stdout
+
+
 @contextlib.contextmanager
 def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | None = None) -> Iterator[IO]:
     """Open ``path`` for writing through a temp file renamed into place on success.
@@ -226,7 +238,7 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
     ``_renames``: the rename is left to ``atomic_outputs``, which does them all once every file is on disk.
     """
     if is_stdio(path):
-        stream = sys.stdout.buffer if "b" in mode else sys.stdout
+        stream = stdout_stream().buffer if "b" in mode else stdout_stream()
         try:
             yield stream
             stream.flush()

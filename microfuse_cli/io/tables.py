@@ -259,7 +259,10 @@ def write_fused(path: PathLike, scores, genome_name: str) -> None:
 # ------------------------------------------------------------------------------------------------ operons
 
 
-def write_operons_tsv(handle: IO[str], operons: Sequence) -> int:
+def write_operons_tsv(handle: IO[str], operons: Sequence, comments: Sequence[str] = ()) -> int:
+    """``#`` ``comments`` (the provenance lines of the scores TSV), then one row per operon."""
+    for line in comments:
+        handle.write(f"#{line}\n")
     handle.write("operon_id\tscaffold\tstart\tend\tstrand\tn_genes\tgenes\tmean_probability\tmin_probability\n")
     for op in operons:
         handle.write(f"{op.id}\t{op.scaffold}\t{op.start}\t{op.end}\t{'+' if op.strand > 0 else '-'}\t{len(op.genes)}\t"

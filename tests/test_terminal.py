@@ -1,0 +1,181 @@
+"""The CLI as a shell sees it: closed standard streams, terminals (dumb ones too) and progress bars, on a real
+genome run as a real process (test_output_policy.py covers pipes that close mid-output and the output rules)."""
+
+from __future__ import annotations
+
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import MPN_FNA, PANEL
+
+MG = PANEL / "GCF_000027325.1_ASM2732v1_genomic"  # Mycoplasma genitalium G37: 476 genes, small
+MG_GFF, MG_FNA = Path(f"{MG}.gff.gz"), Path(f"{MG}.fna.gz")
+MICROFUSE = Path(sys.executable).parent / "microfuse"
+
+
+def run_closed(args, closed_fd: int, tmp_path):
+    """Run microfuse with file descriptor ``closed_fd`` closed, as `>&-` or `<&-` leaves it."""
+    keep = {0: subprocess.DEVNULL, 1: subprocess.PIPE}
+    proc = subprocess.run([str(MICROFUSE), *map(str, args)], cwd=tmp_path, capture_output=False, timeout=120,
+                          stdin=None if closed_fd == 0 else keep[0], stdout=None if closed_fd == 1 else keep[1],
+                          stderr=subprocess.PIPE, preexec_fn=lambda: os.close(closed_fd))
+    return proc.returncode, proc.stderr.decode()
+
+
+@pytest.mark.parametrize("command", [["pairs", MG_GFF, "--fasta", MG_FNA], ["score", MG_GFF, "--fasta", MG_FNA]])
+def test_closed_stdout_is_refused_before_work_in_one_line(command, tmp_path):
+    """`microfuse score x.gff >&-` says stdout is closed before reading the genome (no info line, no traceback)."""
+    code, err = run_closed(command, 1, tmp_path)
+    assert code == 2, err
+    assert err == "error: stdout is closed; give -o FILE\n", err
+
+
+def test_closed_stdout_is_fine_with_a_file_output(tmp_path):
+    code, err = run_closed(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", "pairs.tsv", "-q"], 1, tmp_path)
+    assert code == 0, err
+    assert (tmp_path / "pairs.tsv").read_text().count("\n") == 476  # header + 475 pairs
+
+
+@pytest.mark.parametrize("command", ["pairs", "score"])
+def test_closed_stdin_read_as_dash_is_one_line(command, tmp_path):
+    code, err = run_closed([command, "-", "-o", "out.tsv"], 0, tmp_path)
+    assert code == 1, err
+    assert err == "error: stdin is closed; nothing to read for '-'\n", err
+    assert list(tmp_path.iterdir()) == []
+
+
+def run_on_terminal(args, tmp_path, term: str) -> str:
+    """Run microfuse with stderr on a pseudo-terminal (stdout to a file, as `microfuse score x > out`); returns
+    what the terminal received."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": term, "COLUMNS": "120"}
+    env.pop("NO_COLOR", None)
+    with open(tmp_path / "stdout", "wb") as out:
+        proc = subprocess.Popen([str(MICROFUSE), *map(str, args)], cwd=tmp_path, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=slave, env=env)
+    os.close(slave)
+    received = bytearray()
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's last writer has gone
+            break
+        if not chunk:
+            break
+        received += chunk
+    os.close(master)
+    assert proc.wait(timeout=120) == 0, received.decode(errors="replace")
+    return received.decode()
+
+
+def test_dumb_terminal_gets_plain_log_lines_only(tmp_path):
+    """TERM=dumb (Emacs shells, some CI consoles): no bars, and none of the blank lines a bar leaves behind."""
+    shown = run_on_terminal(["score", MG_FNA, "-o", "scores.tsv"], tmp_path, "dumb")
+    lines = shown.replace("\r\n", "\n").splitlines()
+    assert lines and all(line.startswith(("info: ", "warning: ")) for line in lines), shown
+    assert "\x1b" not in shown, shown
+
+
+def test_log_lines_are_never_glued_to_a_progress_bar(tmp_path):
+    """On a terminal, a log line written while a bar is drawn (genetic code 4 detected while genes are called)
+    starts a line of its own instead of being appended to the bar."""
+    shown = run_on_terminal(["score", MG_FNA, "-o", "scores.tsv"], tmp_path, "xterm-256color")
+    assert "calling genes" in shown and "info: genetic code 4 detected" in shown, shown  # the case is exercised
+    starts = [i for i in range(len(shown)) if shown.startswith(("info: ", "warning: "), i)]
+    assert starts
+    for i in starts:
+        assert i == 0 or shown[:i].endswith(("\n", "\r", "\x1b[2K")), repr(shown[max(0, i - 60):i + 20])
+
+
+@pytest.mark.parametrize("args", [["--help"], ["score", "--help"], ["--version"]])
+def test_help_into_a_closed_pipe_ends_like_sigpipe(args):
+    """`microfuse score --help | head -0`: the reader is gone before the help is written; the same status as a
+    command's output into a closed pipe (141, README), not click's silent exit 1."""
+    proc = subprocess.Popen([str(MICROFUSE), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert err == ""
+
+
+@pytest.mark.parametrize("command", [
+    ["embed", MG_GFF, "--fasta", MG_FNA],
+    ["reference", "build", f"{MG_GFF},{MG_FNA}"],
+    ["evaluate", MG_GFF, "--plots"],  # a folder option, checked before its input is read
+])
+def test_dash_as_a_folder_output_is_refused_not_made(command, tmp_path, monkeypatch):
+    """`-o -` reads as stdout to a shell user; a folder output cannot be stdout, and a folder literally named '-'
+    (which `rm -r -` cannot remove) must not appear."""
+    from conftest import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    option = [] if command[-1] == "--plots" else ["-o"]
+    code, out, err = run_cli([*command, *option, "-"])
+    assert code == 2, err
+    assert err.startswith("error: ") and "folder" in err.splitlines()[0] and "stdout" in err.splitlines()[0], err
+    assert list(tmp_path.iterdir()) == []
+
+
+def _commands(group, path=()):
+    import click
+
+    for name, command in sorted(group.commands.items()):
+        yield (*path, name), command
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+
+
+def test_every_command_lists_whole_and_every_option_says_what_it_does():
+    """`microfuse --help` lists each command in a line that is not cut off ('...'), and every option of every
+    command has a help text (a bare `--seed INTEGER [default: 0]` does not say what it seeds)."""
+    from microfuse_cli.cli import cli
+
+    problems = []
+    for path, command in _commands(cli):
+        if command.get_short_help_str(limit=45).endswith("..."):
+            problems.append(f"{' '.join(path)}: listed as {command.get_short_help_str(limit=45)!r}")
+        for param in command.params:
+            if getattr(param, "help", None) == "" or (param.param_type_name == "option" and not param.help):
+                problems.append(f"{' '.join(path)} {param.opts[0]}: no help")
+    assert problems == []
+
+
+@pytest.mark.parametrize("sig, code, message", [(signal.SIGINT, 130, "error: interrupted"),
+                                                (signal.SIGTERM, 143, "error: terminated")])
+def test_signal_mid_run_is_one_line_in_a_log(sig, code, message, tmp_path):
+    """Ctrl-C (or a scheduler's SIGTERM) with stderr in a log file: the log gains one 'error:' line, not a blank
+    line before it (click's newline after an echoed ^C belongs on a terminal only), and no output appears."""
+    log = tmp_path / "log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([str(MICROFUSE), "score", str(MPN_FNA), "-o", str(tmp_path / "scores.tsv")],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        time.sleep(1.5)  # imports done, genes being called
+        proc.send_signal(sig)
+        assert proc.wait(timeout=60) == code
+    lines = log.read_text().splitlines()
+    assert lines == [message] or (lines[-1] == message and all(line.startswith("info: ") for line in lines[:-1])), \
+        lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log"]
+
+
+def test_quiet_keeps_warnings_and_says_so(tmp_path):
+    """-q drops the info lines but keeps warnings (a bins row naming no scaffold must not pass unseen), and its
+    help says exactly that."""
+    from conftest import run_cli
+    from microfuse_cli.cli import cli
+
+    bins = tmp_path / "bins.tsv"
+    bins.write_text("NC_000908.2\tmge\nk141_7\tother\n")
+    code, _, err = run_cli(["score", MG_FNA, "-g", "4", "--bins", bins, "-q", "-o", tmp_path / "scores.tsv"])
+    assert code == 0, err
+    assert err == f"warning: 1 scaffold(s) of {bins} are not in {MG_FNA.name} (e.g. k141_7)\n"
+    quiet = next(p for p in cli.commands["score"].params if "--quiet" in p.opts)
+    assert quiet.help == "Print only warnings and errors."
