@@ -693,3 +693,29 @@ def test_embed_creates_missing_parent_folders_of_its_output(tmp_path):
     code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "a" / "b" / "genome"])
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "a" / "b").iterdir()) == ["genome"]
+
+
+def test_a_read_only_output_file_is_refused_and_left_alone(tmp_path):
+    """chmod a-w says "do not replace": the shell's > refuses it, and so does -o (root's access() would not)."""
+    kept = tmp_path / "pairs.tsv"
+    kept.write_text("my curated table\n")
+    kept.chmod(0o444)
+    before = state(kept)
+    code, out, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", kept])
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [f"error: -o {kept} is read-only; refusing to replace it (make it writable, "
+                                        "or give another name)"]
+    assert state(kept) == before and stat.S_IMODE(kept.stat().st_mode) == 0o444
+    assert [p.name for p in tmp_path.iterdir()] == ["pairs.tsv"]  # no temp file left either
+    kept.chmod(0o644)  # writable again: replaced, keeping its permissions
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", kept])
+    assert code == 0, err
+    assert kept.read_text().startswith("pair_id\t") and stat.S_IMODE(kept.stat().st_mode) == 0o644
+
+
+def test_a_fasta_given_as_a_second_argument_gets_the_fasta_hint_and_the_log_counts_right(tmp_path):
+    code, out, err = run_cli(["score", MG_GFF, MG_FNA])
+    assert code == 2 and out == ""
+    assert f"unexpected extra argument ({MG_FNA}); give the sequence with --fasta {MG_FNA}" in err
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "pairs.tsv"])
+    assert code == 0 and ": 1 scaffold, 476 protein-coding genes" in err

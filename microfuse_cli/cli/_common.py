@@ -199,6 +199,11 @@ def _terminate(signum, frame):
     raise Terminated()
 
 
+def count(n: int, noun: str) -> str:
+    """'1 scaffold', '2 scaffolds'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def handle_errors(invoke: Callable[[], object], debug: bool) -> int:
     """Run the command; map failures to a one-line ``error:`` and an exit code (0 ok, 1 data, 2 usage).
 
@@ -229,6 +234,16 @@ def _click_saw_a_broken_pipe() -> bool:
     return type(sys.stdout).__name__ == "_PacifyFlushWrapper"
 
 
+#: A FASTA file name, as users pass the sequence beside an annotation (`score genome.gff genome.fna`).
+_FASTA_ARGUMENT = re.compile(r"unexpected extra arguments? \((\S+\.(?:fna|fa|fasta|fas|ffn|fsa)(?:\.gz)?)\b")
+
+
+def _sequence_hint(message: str) -> str:
+    """'; give it with --fasta FILE' when the extra argument click refused is a FASTA file."""
+    found = _FASTA_ARGUMENT.search(message)
+    return f"; give the sequence with --fasta {found.group(1)}" if found else ""
+
+
 def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
     try:
         result = invoke()
@@ -251,7 +266,7 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
         return 130
     except click.UsageError as exc:
         hint = f"\nTry '{exc.ctx.command_path} --help' for help." if exc.ctx is not None else ""
-        report_error(f"{exc.format_message()}{hint}")
+        report_error(f"{exc.format_message()}{_sequence_hint(exc.format_message())}{hint}")
         return 2
     except click.ClickException as exc:
         report_error(exc.format_message())
@@ -345,7 +360,7 @@ def load_genome(run, input, fasta, read_as, on_gene_calling=None, text=None):
     with run.progress("calling genes", None, "contigs") as advance:
         genome = read_genome(input, fasta, read_as, threads=run.threads, progress=advance,
                              on_gene_calling=on_gene_calling, text=text)
-    log.info("%s: %d scaffolds, %d protein-coding genes (%s)", genome.name, len(genome.scaffolds),
+    log.info("%s: %s, %d protein-coding genes (%s)", genome.name, count(len(genome.scaffolds), "scaffold"),
              len(genome.genes), genome.gene_source)
     return genome
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cli
-from ._common import common_options, log
+from ._common import common_options, count, log
 
 
 @cli.group(short_help="Reference genomes for conserved adjacency.", epilog="""\b
@@ -51,7 +51,8 @@ def build(genomes, output, genetic_code, mode, run):
         with run.progress(f"reading {path}", None, "contigs") as advance:
             genome = read_genome(path, fasta or None, GenomeOptions(mode, genetic_code), threads=run.threads,
                                  progress=advance)
-        log.info("%s: %d scaffolds, %d protein-coding genes", genome.name, len(genome.scaffolds), len(genome.genes))
+        log.info("%s: %s, %d protein-coding genes", genome.name, count(len(genome.scaffolds), "scaffold"),
+                 len(genome.genes))
         loaded.append(genome)
     names = [g.name for g in loaded]
     if len(set(names)) != len(names):

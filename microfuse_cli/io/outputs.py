@@ -177,6 +177,16 @@ def _input_files(inputs) -> Iterator[PathLike]:
             yield from (entry.path for entry in os.scandir(path) if entry.is_file())
 
 
+def _read_only(path: Path) -> bool:
+    """A regular file nobody may write (chmod a-w): the shell's ``>`` refuses it, cp asks; replacing it by a rename
+    would bypass what its owner said, and root's access() ignores the bits, so they are read here."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and not info.st_mode & 0o222
+
+
 def _check_target(output: Output) -> None:
     path = Path(output.path)
     real = Path(os.path.realpath(path))
@@ -186,6 +196,9 @@ def _check_target(output: Output) -> None:
             raise UsageError(f"{output.option} {path} is a directory; give a file name")
         if not parent.is_dir():
             raise UsageError(f"cannot write {path}: directory {parent} does not exist")
+        if _read_only(real):
+            raise UsageError(f"{output.option} {path} is read-only; refusing to replace it (make it writable, or "
+                             "give another name)")
         return
     if real.exists() and not real.is_dir():
         raise UsageError(f"{output.option} {path} exists and is not a folder")
