@@ -719,3 +719,30 @@ def test_a_fasta_given_as_a_second_argument_gets_the_fasta_hint_and_the_log_coun
     assert f"unexpected extra argument ({MG_FNA}); give the sequence with --fasta {MG_FNA}" in err
     code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "pairs.tsv"])
     assert code == 0 and ": 1 scaffold, 476 protein-coding genes" in err
+
+
+def test_score_outputs_are_replaced_as_a_set(tmp_path, monkeypatch):
+    """A report that fails after the scores and operons were written leaves the previous run's files whole, not
+    new scores beside old operons; a run that succeeds replaces them all."""
+    import microfuse_cli.report
+    from microfuse_cli.errors import DataError
+
+    outputs = {name: tmp_path / name for name in ("scores.tsv", "operons.tsv", "operons.gff3", "report.html")}
+    for path in outputs.values():
+        path.write_text("previous run\n")
+    before = tree(tmp_path)
+    args = ["score", MG_GFF, "--fasta", MG_FNA, "-o", outputs["scores.tsv"], "--operons-tsv", outputs["operons.tsv"],
+            "--operons-gff", outputs["operons.gff3"], "--report", outputs["report.html"]]
+
+    def failing_report(*args, **kwargs):
+        raise DataError("the report could not be drawn")
+
+    monkeypatch.setattr(microfuse_cli.report, "write_report", failing_report)
+    code, _, err = run_cli(args)
+    assert code == 1 and "the report could not be drawn" in err
+    assert tree(tmp_path) == before  # nothing replaced, no temp file left
+    monkeypatch.undo()
+    code, _, err = run_cli(args)
+    assert code == 0, err
+    assert all(path.read_text() != "previous run\n" for path in outputs.values())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(outputs)

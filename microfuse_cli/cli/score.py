@@ -127,7 +127,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     from ..errors import UsageError
     from ..io.formats import sniff_format
     from ..io.files import open_text, peek_lines, read_text
-    from ..io.outputs import atomic_output
+    from ..io.outputs import atomic_outputs
     from ..pairs import genome_from_table, read_pairs
     from ..io.gff import write_operons_gff
     from ..io.tables import write_fused, write_operons_tsv, write_scores
@@ -173,25 +173,25 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     comments = header_comments(scores, model_name)
     operons_called = call_operons(genome, scores)
     extra = _explain(run, genome, pairs, reference, groups) if explain else None
-    with atomic_output(output) as handle:
-        write_scores(handle, scores, extra, comments)
-    if operons_gff:
-        with atomic_output(operons_gff) as handle:
-            write_operons_gff(handle, genome, operons_called, comments=comments)
-    if operons_tsv:
-        with atomic_output(operons_tsv) as handle:
-            write_operons_tsv(handle, operons_called, comments)
-    if annotate:
-        from ..annotate import annotate as annotated
+    # one run's files are one output: none replaces its previous version before all are written (a report that
+    # fails must not leave new scores beside the previous run's operons)
+    files = [output] + [path for path in (operons_gff, operons_tsv, annotate, report) if path is not None]
+    with atomic_outputs(*((path, "w") for path in files)) as opened:
+        handle = dict(zip(files, opened)).__getitem__  # (stdout, None or '-', is written as it goes, as before)
+        write_scores(handle(output), scores, extra, comments)
+        if operons_gff:
+            write_operons_gff(handle(operons_gff), genome, operons_called, comments=comments)
+        if operons_tsv:
+            write_operons_tsv(handle(operons_tsv), operons_called, comments)
+        if annotate:
+            from ..annotate import annotate as annotated
 
-        with atomic_output(annotate) as handle:
-            handle.write(annotated(text, kind, genome, operons_called))
-    if report:
-        from ..report import write_report
+            handle(annotate).write(annotated(text, kind, genome, operons_called))
+        if report:
+            from ..report import write_report
 
-        with atomic_output(report) as handle:
-            write_report(handle, genome, scores, operons_called, model=model, model_name=model_name, extra=extra,
-                         groups=groups)
+            write_report(handle(report), genome, scores, operons_called, model=model, model_name=model_name,
+                         extra=extra, groups=groups)
     if fused:
         write_fused(fused, scores, genome_name or genome.name)
     log.info("%d pairs scored, %d called at threshold %.3f; %d operons of 2+ genes", len(pairs),
