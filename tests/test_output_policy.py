@@ -746,3 +746,19 @@ def test_score_outputs_are_replaced_as_a_set(tmp_path, monkeypatch):
     assert code == 0, err
     assert all(path.read_text() != "previous run\n" for path in outputs.values())
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(outputs)
+
+
+def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkeypatch):
+    """A user without write access to the output's folder learns it at once (root, as here, always has it, so the
+    kernel's answer is stood in for; the check is the kernel's own access())."""
+    import microfuse_cli.io.outputs as outputs
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(outputs.os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))
+    started = []
+    monkeypatch.setattr("microfuse_cli.genome.read_genome", lambda *a, **k: started.append(1))
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", locked / "pairs.tsv"])
+    assert code == 2 and not started and list(locked.iterdir()) == []
+    assert err.strip() == f"error: cannot write {locked / 'pairs.tsv'}: directory {locked} is not writable"

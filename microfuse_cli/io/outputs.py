@@ -196,6 +196,8 @@ def _check_target(output: Output) -> None:
             raise UsageError(f"{output.option} {path} is a directory; give a file name")
         if not parent.is_dir():
             raise UsageError(f"cannot write {path}: directory {parent} does not exist")
+        if not os.access(parent, os.W_OK | os.X_OK):  # said now, not after hours of work at the rename
+            raise UsageError(f"cannot write {path}: directory {parent} is not writable")
         if _read_only(real):
             raise UsageError(f"{output.option} {path} is read-only; refusing to replace it (make it writable, or "
                              "give another name)")
