@@ -600,3 +600,28 @@ def test_gene_across_the_origin_of_a_small_plasmid(tmp_path, mg_original):
     (gene,) = read_genome(gff).genes
     assert (gene.start, gene.end) == (2345, 3000 + 1297)
     assert gene.protein == next(g.protein for g in mg_original[0].genes if g.id == "MG_003")
+
+
+def test_fasta_given_beside_an_embedded_fasta_must_agree(tmp_path):
+    """A Prokka/Bakta-style GFF3 (with ##FASTA) and --fasta too: the same sequences are fine, other sequences are
+    refused in one line (never a silent choice of one), and the input and --fasta cannot both be stdin."""
+    bakta = tmp_path / "mg.gff3"
+    rows = gzip.decompress(MG_GFF.read_bytes()).decode().rstrip("\n")
+    bakta.write_text(rows + "\n##FASTA\n" + gzip.decompress(MG_FNA.read_bytes()).decode())
+    plain = tmp_path / "plain.tsv"
+    assert run_cli(["pairs", bakta, "-o", plain])[0] == 0
+    code, _, err = run_cli(["pairs", bakta, "--fasta", MG_FNA, "-o", tmp_path / "same.tsv"])
+    assert code == 0, err
+    assert (tmp_path / "same.tsv").read_text() == plain.read_text()
+    code, _, err = run_cli(["pairs", bakta, "--fasta", MPN_FNA, "-o", tmp_path / "other.tsv"])
+    assert code == 1 and not (tmp_path / "other.tsv").exists()
+    assert err.strip() == (f"error: {bakta}: its ##FASTA and --fasta {MPN_FNA} disagree on every sequence name; "
+                           "give the sequences once")
+    edited = tmp_path / "edited.fna"  # the same name, one base changed
+    sequence = gzip.decompress(MG_FNA.read_bytes()).decode().split("\n", 1)
+    edited.write_text(sequence[0] + "\n" + ("T" if sequence[1][0] != "T" else "A") + sequence[1][1:])
+    code, _, err = run_cli(["pairs", bakta, "--fasta", edited, "-o", tmp_path / "edited.tsv"])
+    header = sequence[0][1:].split()[0]
+    assert code == 1 and f"disagree on {header}; give the sequences once" in err
+    code, _, err = run_cli(["pairs", "-", "--fasta", "-"], stdin=bakta.read_bytes())
+    assert code == 2 and err.strip() == "error: only one input can be read from stdin ('-' is given twice)"

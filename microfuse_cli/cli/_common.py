@@ -322,7 +322,8 @@ def genome_options(func):
                            help="pyrodigal mode for a bare assembly: auto picks meta for short/fragmented "
                                 "input.")(wrapper)
     wrapper = click.option("--fasta", type=click.Path(dir_okay=False, allow_dash=False), default=None,
-                           help="Nucleotide FASTA for a GFF3 that has no ##FASTA section.")(wrapper)
+                           help="Nucleotide FASTA for a GFF3 that has no ##FASTA section (beside one, it must hold "
+                                "the same sequences).")(wrapper)
     return wrapper
 
 

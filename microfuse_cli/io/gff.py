@@ -43,6 +43,15 @@ class _CdsParts:
     line: int
 
 
+def _check_same_sequences(path: PathLike, embedded: dict, fasta: PathLike, given: dict) -> None:
+    """A GFF3 with its own ##FASTA and a --fasta too: refused unless every sequence both name is the same."""
+    shared = [sid for sid in embedded if sid in given]
+    differing = [sid for sid in shared if embedded[sid].sequence != given[sid].sequence]
+    if not shared or differing:
+        where = f"on {differing[0]}" if differing else "on every sequence name"
+        raise DataError(f"{path}: its ##FASTA and --fasta {fasta} disagree {where}; give the sequences once")
+
+
 def read_gff(path: PathLike, fasta: PathLike | None = None, text: str | Iterable[str] | None = None,
              genetic_code: int | None = None, circular: bool | None = None) -> Genome:
     """Read a GFF3 (RefSeq, Prokka/Bakta with ``##FASTA``, Prodigal) into a Genome of its CDS genes, line by line.
@@ -126,6 +135,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     first_sequence = next((line for line in lines if line.strip()), None)
     if first_sequence is not None:
         scaffolds = read_fasta_scaffolds(f"{path} (##FASTA)", itertools.chain([first_sequence], lines))
+        if fasta is not None:  # given twice: fine when they agree, never a silent choice when they do not
+            _check_same_sequences(path, scaffolds, fasta, read_fasta_scaffolds(fasta))
     elif fasta is not None:
         scaffolds = read_fasta_scaffolds(fasta)
     else:

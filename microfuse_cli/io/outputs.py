@@ -133,6 +133,8 @@ def check_outputs(inputs, outputs) -> None:
     if to_stdout:
         stdout_stream()
     inputs = list(inputs)
+    if sum(1 for p in inputs if p is not None and is_stdio(p)) > 1:  # `pairs - --fasta -`: the second read nothing
+        raise UsageError("only one input can be read from stdin ('-' is given twice)")
     read = {_identity(p): str(p) for p in _input_files(inputs)}
     stdin = _descriptor_identity(sys.stdin) if any(p is not None and is_stdio(p) for p in inputs) else None
     if stdin is not None:  # `-o genome.gff < genome.gff`: the file behind stdin is read too
