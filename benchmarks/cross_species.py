@@ -149,7 +149,6 @@ def main() -> None:
 #: Grids of the pre-registered designs (benchmarks/RESULTS.md, "Leave one genome out").
 OWN_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 CORRECTIONS = (0.0, 0.1, 0.25, 0.5, 1.0)
-POSTERIOR_SHIFTS = tuple(round(t, 2) for t in np.arange(0.05, 0.951, 0.05))
 
 
 def logo_sets(data: Path):
@@ -177,14 +176,14 @@ def logo_sets(data: Path):
 
 def design_cutoff(design, name, train, sets) -> float:
     """The cut-off (bp) a pre-registered design gives genome ``name``, learning only from ``train``'s labels."""
-    from microfuse_cli.calibration import posterior_cutoff
+    from microfuse_cli.calibration import POSTERIOR_THRESHOLDS, posterior_cutoff
 
     rule, value = design
     spacer = sets[name]["spacer"]
     if rule == "posterior":  # one posterior threshold for all genomes, the best mean accuracy over the training ones
         means = [np.mean([sets[h]["lab"].accuracy_at(posterior_cutoff(sets[h]["spacer"], t)) for h in train])
-                 for t in POSTERIOR_SHIFTS]
-        return posterior_cutoff(spacer, POSTERIOR_SHIFTS[int(np.argmax(means))])
+                 for t in POSTERIOR_THRESHOLDS]
+        return posterior_cutoff(spacer, POSTERIOR_THRESHOLDS[int(np.argmax(means))])
     if rule == "quantile":
         return float(np.quantile(spacer.same_strand_spacers, spacer.operon_fraction))
     return shrinkage_rule(value if rule == "shrink" else {"self": 1.0, "prior": 0.0}[rule], train, sets,
@@ -248,15 +247,13 @@ def head_outputs(model, s):
     return head_residual(logit, s["d"], s["same"], fit_on)[: s["n"]], np.asarray(pred.router_weights)[: s["n"]]
 
 
-#: (rule without its correction, genome) -> cut-off: a bounded rule's cut-off costs a bootstrap (about a second)
-_CUTOFFS: dict = {}
-
-
 def final_probability(rule, s, residual):
-    key = (dataclasses.replace(rule, correction=0.0), id(s["spacer"]))
-    if key not in _CUTOFFS:
-        _CUTOFFS[key] = rule.cutoff_bp(s["spacer"])
-    cut = _CUTOFFS[key]
+    # each genome keeps its cut-offs per rule (correction aside): a bounded rule's cut-off costs a bootstrap
+    cutoffs = s.setdefault("cutoffs", {})
+    key = dataclasses.replace(rule, correction=0.0)
+    if key not in cutoffs:
+        cutoffs[key] = rule.cutoff_bp(s["spacer"])
+    cut = cutoffs[key]
     return rule.probability(s["d"][: s["n"]], s["same"][: s["n"]], cut, residual), cut
 
 
