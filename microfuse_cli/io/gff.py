@@ -116,7 +116,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         if strand not in ("+", "-"):
             raise DataError(f"{path}: line {number}: CDS without strand ({strand!r})")
         segment = (start_i, end_i, int(phase) if phase in ("0", "1", "2") else 0)
-        key = attributes.get("ID") or f"{seqid}:{start}-{end}:{strand}"
+        key = _cds_key(attributes, seqid, start, end, strand)
         if key in cds:
             part = cds[key]
             if part.seqid != seqid:
@@ -179,6 +179,16 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     genome = Genome(Path(str(path)).name, scaffolds, [g for g, _ in genes.values()], "annotation")
     genome.sort_genes()
     return genome
+
+
+def _cds_key(attributes: dict[str, str], seqid: str, start: str, end: str, strand: str) -> str:
+    """The CDS a row is part of: its ID; without one, its Parent's (GTF-derived GFF3, as ``gt gtf_to_gff3`` and
+    gffread write it, gives the parts of one CDS only their Parent); else the row alone."""
+    if attributes.get("ID"):
+        return attributes["ID"]
+    if attributes.get("Parent"):
+        return f"{seqid}:{strand}:Parent={attributes['Parent']}"
+    return f"{seqid}:{start}-{end}:{strand}"
 
 
 def _is_pseudo(ftype: str, attributes: dict[str, str]) -> bool:
