@@ -655,3 +655,41 @@ def test_cds_parts_without_id_are_one_cds_by_their_parent(tmp_path, ecoli_genome
     assert (prfb.start + offset, prfb.end + offset) == (3035184, 3036282) and len(prfb.protein) == 365
     assert {k: g.protein for k, g in genes.items()} == {k: g.protein for k, g in expected.items()}
     assert prfb.protein.startswith("MFEINPVNNRIQDLTERSDVLRGYLDYDAKKERLEEV")
+
+
+def ensembl_gff3(end: int) -> str:
+    """E. coli's first ``end`` bases annotated the way Ensembl Bacteria writes GFF3, from RefSeq's own CDS rows:
+    gene (ID=gene:<b-number>, gene_id, Name) -> mRNA (ID=transcript:<protein>) -> CDS (ID=CDS:<protein>, no
+    locus_tag); seqid 'Chromosome'. mrcB (b0149) and dnaX (b0470) get two transcripts each, as two CDS."""
+    rows, seen = [], set()
+    with gzip.open(ECOLI_GFF, "rt") as handle:
+        for line in handle:
+            cols = line.rstrip("\n").split("\t")
+            if len(cols) != 9 or cols[2] != "CDS" or "pseudo=true" in cols[8] or int(cols[4]) > end:
+                continue
+            attrs = dict(kv.split("=", 1) for kv in cols[8].split(";"))
+            tag, protein = attrs["locus_tag"], attrs["protein_id"].split(".")[0]
+            where = f"{cols[3]}\t{cols[4]}\t.\t{cols[6]}\t."
+            if tag not in seen:  # the gene row spans its first CDS: the reader takes coordinates from the CDS
+                rows.append(f"Chromosome\tena\tgene\t{where}\tID=gene:{tag};Name={attrs.get('gene', tag)};"
+                            f"biotype=protein_coding;gene_id={tag}")
+            if protein not in seen:
+                rows.append(f"Chromosome\tena\tmRNA\t{where}\tID=transcript:{protein};Parent=gene:{tag}")
+            seen |= {tag, protein}
+            rows.append("\t".join(["Chromosome", "ena", *cols[2:8],
+                                   f"ID=CDS:{protein};Parent=transcript:{protein};protein_id={protein}"]))
+    return "##gff-version 3\n" + "\n".join(rows) + f"\n##FASTA\n>Chromosome dna:chromosome\n{ecoli_piece(1, end)}\n"
+
+
+def test_ensembl_gene_mrna_cds_gives_the_genes_names(tmp_path, ecoli_genome):
+    """Ensembl Bacteria GFF3 puts an mRNA between gene and CDS and the b-number only on the gene: each CDS is named
+    by its gene (b0001, alias thrL), so ODB/RegulonDB labels find it, and two CDS of one gene are one gene
+    (was: ids 'CDS:NP_414542', the b-number and gene name nowhere among the aliases)."""
+    gff = tmp_path / "ensembl.gff3"
+    gff.write_text(ensembl_gff3(200_000))
+    genome = read_genome(gff)
+    expected = {g.id: (g.start, g.end, g.strand, g.protein) for g in ecoli_genome.genes if g.end <= 200_000}
+    assert {g.id: (g.start, g.end, g.strand, g.protein) for g in genome.genes} == expected
+    thrl = genome.genes[0]
+    assert thrl.id == "b0001" and "thrL" in thrl.aliases and "NP_414542" in thrl.aliases
+    assert expected["b0149"][:2] == (164730, 167264) and len(expected) > 150

@@ -136,7 +136,7 @@ def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, sta
 
 #: Qualifiers (GenBank) or attributes (GFF3) whose values are a gene's other names, in the order figures look
 #: for a gene symbol among them.
-_ALIAS_KEYS = ("locus_tag", "old_locus_tag", "Name", "gene", "ID", "protein_id")
+_ALIAS_KEYS = ("locus_tag", "old_locus_tag", "Name", "gene", "ID", "protein_id", "gene_id")
 #: Every key ``gene_names`` reads.
 NAME_KEYS = _ALIAS_KEYS + ("gene_synonym",)
 
@@ -145,11 +145,13 @@ def gene_names(sources, fallback: str) -> tuple[str, tuple[str, ...]]:
     """A CDS's id and aliases, one rule for GFF3 and GenBank.
 
     ``sources``: the CDS's qualifiers, then its parent gene's (GFF3), each a mapping of key -> list of values.
-    The id is the first locus_tag, else the gene's ID (then the CDS's), else the protein_id, else ``fallback``
+    The id is the first locus_tag, else gene_id (Ensembl, GTF-derived GFF3), else the gene's ID (then the CDS's),
+    else the protein_id, else ``fallback``
     (``<seqid>_<start>_<end>``); aliases are every name of ``_ALIAS_KEYS`` and gene_synonym, and an ID with
     RefSeq's ``gene-`` prefix also without it.
     """
-    raw = _first(sources, "locus_tag") or _first(sources[::-1], "ID") or _first(sources, "protein_id") or fallback
+    raw = (_first(sources, "locus_tag") or _first(sources, "gene_id") or _first(sources[::-1], "ID")
+           or _first(sources, "protein_id") or fallback)
     ident = safe_id(raw)
     aliases = [ident]
     for source in sources:

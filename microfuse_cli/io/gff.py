@@ -70,6 +70,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     regions: dict[str, int] = {}
     circular: set[str] = set()
     genes_meta: dict[str, dict[str, str]] = {}
+    links: dict[str, str] = {}  # a feature's ID -> its Parent (Ensembl, GTF-derived: gene -> mRNA -> CDS)
     pseudogenes: set[str] = set()  # a CDS under one of these is a pseudogene's, whatever its own row says
     cds: dict[str, _CdsParts] = {}
     order: list[str] = []
@@ -105,6 +106,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             regions.setdefault(seqid, end_i)
         if ftype == "gene" and "ID" in attributes:
             genes_meta[attributes["ID"]] = attributes
+        if ftype != "CDS" and attributes.get("ID") and attributes.get("Parent"):
+            links[attributes["ID"]] = attributes["Parent"]
         if "ID" in attributes and _is_pseudo(ftype, attributes):
             pseudogenes.add(attributes["ID"])
         if ftype != "CDS":
@@ -126,7 +129,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         else:
             cds[key] = _CdsParts(seqid, 1 if strand == "+" else -1, [segment], attributes, number)
             order.append(key)
-    order = [key for key in order if cds[key].attributes.get("Parent") not in pseudogenes]
+    lineages = {key: _lineage(cds[key].attributes.get("Parent", ""), links) for key in order}
+    order = [key for key in order if not pseudogenes.intersection(lineages[key])]
     if not order:
         if n_features == 0:
             raise DataError(f"{path}: no GFF3 features found")
@@ -163,11 +167,12 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     for key in order:
         part = cds[key]
         scaffold = scaffolds[part.seqid]
-        parent_id = part.attributes.get("Parent", "")
+        parent_id = lineages[key][-1] if lineages[key] else ""  # the gene, above any mRNA
         if _covers_whole_scaffold([s[:2] for s in part.segments], scaffold, per_scaffold[part.seqid]):
             skipped.append(part.attributes.get("locus_tag") or key)
             continue
-        gene = _gene_from_cds(part, genes_meta.get(parent_id, {}), scaffold, path, genetic_code)
+        gene_meta = next((genes_meta[i] for i in lineages[key] if i in genes_meta), {})
+        gene = _gene_from_cds(part, gene_meta, scaffold, path, genetic_code)
         if gene.id in genes:
             previous, previous_parent = genes[gene.id]
             if not parent_id or parent_id != previous_parent:
@@ -179,6 +184,15 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     genome = Genome(Path(str(path)).name, scaffolds, [g for g, _ in genes.values()], "annotation")
     genome.sort_genes()
     return genome
+
+
+def _lineage(parent: str, links: dict[str, str]) -> list[str]:
+    """A CDS's Parent, that feature's Parent and so on up to its gene (Ensembl: gene -> mRNA -> CDS)."""
+    lineage: list[str] = []
+    while parent and parent not in lineage:
+        lineage.append(parent)
+        parent = links.get(parent, "")
+    return lineage
 
 
 def _cds_key(attributes: dict[str, str], seqid: str, start: str, end: str, strand: str) -> str:
