@@ -693,3 +693,41 @@ def test_ensembl_gene_mrna_cds_gives_the_genes_names(tmp_path, ecoli_genome):
     thrl = genome.genes[0]
     assert thrl.id == "b0001" and "thrL" in thrl.aliases and "NP_414542" in thrl.aliases
     assert expected["b0149"][:2] == (164730, 167264) and len(expected) > 150
+
+
+#: E. coli's selenoproteins: (locus_tag, piece of the chromosome holding it, Sec residue); fdnG is on the plus
+#: strand, fdhF on the minus strand.
+SELENOPROTEINS = (("b1474", (1_547_001, 1_551_000), 196), ("b4079", (4_297_001, 4_300_000), 140))
+
+
+def test_selenocysteine_is_read_from_transl_except(tmp_path, ecoli_genome):
+    """fdnG, fdoG and fdhF read their UGA as selenocysteine (RefSeq's transl_except, Sec140 of FdhF, Sec196 of
+    FdnG/FdoG): U, as in NCBI's proteins and in a GenBank's /translation (was: X, so the same gene's protein
+    differed between a GFF3 and a GenBank with /translation); the same from a GenBank without /translation."""
+    import re
+
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    proteins = {g.id: g.protein for g in ecoli_genome.genes}
+    assert [proteins[tag].count("U") for tag in ("b1474", "b3894", "b4079")] == [1, 1, 1]
+    assert not any("X" in proteins[tag] for tag in ("b1474", "b3894", "b4079"))
+    assert proteins["b4079"][139] == "U" and proteins["b1474"][195] == proteins["b3894"][195] == "U"
+    records = []
+    with gzip.open(ECOLI_GFF, "rt") as handle:
+        rows = {line.split("locus_tag=")[1].split(";")[0]: line.split("\t") for line in handle
+                if "\tCDS\t" in line and "transl_except=" in line}
+    for tag, (first, last), _ in SELENOPROTEINS:
+        cols, shift = rows[tag], first - 1
+        value = cols[8].split("transl_except=")[1].split(";")[0].replace("%2C", ",")
+        value = re.sub(r"\d+", lambda m: str(int(m.group()) - shift), value)
+        record = SeqRecord(Seq(ecoli_piece(first, last)), id=tag, annotations={"molecule_type": "DNA"})
+        location = FeatureLocation(int(cols[3]) - 1 - shift, int(cols[4]) - shift, strand=1 if cols[6] == "+" else -1)
+        record.features.append(SeqFeature(location, type="CDS", qualifiers={"locus_tag": [tag],
+                                                                            "transl_except": [value]}))
+        records.append(record)
+    path = tmp_path / "seleno.gbk"
+    SeqIO.write(records, path, "genbank")
+    assert {g.id: g.protein for g in read_genome(path).genes} == {tag: proteins[tag] for tag, _, _ in SELENOPROTEINS}

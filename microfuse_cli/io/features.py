@@ -134,6 +134,40 @@ def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, sta
     return protein
 
 
+#: One ``/transl_except`` (GenBank) or ``transl_except`` (GFF3) value: ``(pos:1547986..1547988,aa:Sec)``,
+#: ``(pos:complement(4298947..4298949),aa:Sec)``.
+_TRANSL_EXCEPT = re.compile(r"pos:(?:complement\()?(\d+)\.\.(\d+)\)?,aa:(\w+)")
+
+
+def with_exceptions(protein: str, values, segments: list[tuple[int, int, int]], strand: int, phase: int,
+                    length: int) -> str:
+    """``protein`` with the residues its transl_except ``values`` name (selenocysteine U for the UGA of E. coli
+    fdhF, fdnG, fdoG, as NCBI's proteins have it, not X); ``segments`` in genome order, ``length`` the sequence's
+    (a join across the origin continues past it). A codon outside the CDS or out of its frame is left alone."""
+    from Bio.SeqUtils import seq1
+
+    residues = list(protein)
+    for value in values:
+        for low, high, name in _TRANSL_EXCEPT.findall(value):
+            offset = _cds_offset(int(low) if strand > 0 else int(high), segments, strand, length)
+            index, frame = divmod(offset - phase, 3) if offset is not None else (-1, 0)
+            residue = seq1(name) if name != "TERM" else ""
+            if 0 <= index < len(residues) and frame == 0 and residue:
+                residues[index] = residue
+    return "".join(residues)
+
+
+def _cds_offset(position: int, segments: list[tuple[int, int, int]], strand: int, length: int) -> int | None:
+    """How many bases of the CDS come before ``position`` (its first base of a codon, on the CDS's strand)."""
+    offset = 0
+    for start, end, _ in segments if strand > 0 else segments[::-1]:
+        for p in (position, position + length):
+            if start <= p <= end:
+                return offset + (p - start if strand > 0 else end - p)
+        offset += end - start + 1
+    return None
+
+
 #: Qualifiers (GenBank) or attributes (GFF3) whose values are a gene's other names, in the order figures look
 #: for a gene symbol among them.
 _ALIAS_KEYS = ("locus_tag", "old_locus_tag", "Name", "gene", "ID", "protein_id", "gene_id")

@@ -9,7 +9,7 @@ from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import _NUCLEOTIDES, _not_dna
 from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, gene_names, \
-    joins_across_origin, translate, with_topology
+    joins_across_origin, translate, with_exceptions, with_topology
 from .files import PathLike, text_lines
 
 
@@ -124,6 +124,7 @@ def _gene_from_feature(feature, record, scaffold: Scaffold, path, default_code) 
         protein = q["translation"][0].replace("*", "X")
     elif scaffold.sequence:
         protein = translate(str(feature.extract(record.seq)), 1, code, phase, start_codon=not five_prime_cut)
+        protein = with_exceptions(protein, q.get("transl_except", []), segments, strand, phase, scaffold.length)
     else:
         protein = ""
     return Gene(ident, record.id, start, end, strand, protein, aliases, code, partial)

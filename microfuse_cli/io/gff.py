@@ -14,7 +14,7 @@ from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import read_fasta_scaffolds
 from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, \
-    circular_slice, gene_names, joins_across_origin, translate, with_topology
+    circular_slice, gene_names, joins_across_origin, translate, with_exceptions, with_topology
 from .files import PathLike, text_lines
 
 
@@ -227,6 +227,8 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
     if scaffold.sequence is not None:
         nucleotides = "".join(circular_slice(scaffold.sequence, s, e) for s, e, _ in segments)
         protein = translate(nucleotides, part.strand, code, phase, start_codon=not five_prime_cut)
+        protein = with_exceptions(protein, [attrs.get("transl_except", "")], segments, part.strand, phase,
+                                  scaffold.length)
     return Gene(ident, part.seqid, start, end, part.strand, protein, aliases, code, partial)
 
 
