@@ -119,7 +119,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         if strand not in ("+", "-"):
             raise DataError(f"{path}: line {number}: CDS without strand ({strand!r})")
         segment = (start_i, end_i, int(phase) if phase in ("0", "1", "2") else 0)
-        key = _cds_key(attributes, seqid, start, end, strand)
+        key = _cds_key(attributes, seqid, start_i, end_i, strand, cds)
         if key in cds:
             part = cds[key]
             if part.seqid != seqid:
@@ -195,13 +195,23 @@ def _lineage(parent: str, links: dict[str, str]) -> list[str]:
     return lineage
 
 
-def _cds_key(attributes: dict[str, str], seqid: str, start: str, end: str, strand: str) -> str:
+#: Parts of one CDS overlap by at most this many bases (a -1 frameshift repeats one: E. coli dnaX's gamma); two
+#: Parent-only CDS rows overlapping by more are alternative CDS of one gene (mrcB's two starts), not parts.
+MAX_PART_OVERLAP = 3
+
+
+def _cds_key(attributes: dict[str, str], seqid: str, start: int, end: int, strand: str,
+             cds: dict[str, _CdsParts]) -> str:
     """The CDS a row is part of: its ID; without one, its Parent's (GTF-derived GFF3, as ``gt gtf_to_gff3`` and
-    gffread write it, gives the parts of one CDS only their Parent); else the row alone."""
+    gffread write it, gives the parts of one CDS only their Parent) unless it overlaps a part already there; else
+    the row alone."""
     if attributes.get("ID"):
         return attributes["ID"]
     if attributes.get("Parent"):
-        return f"{seqid}:{strand}:Parent={attributes['Parent']}"
+        key = f"{seqid}:{strand}:Parent={attributes['Parent']}"
+        held = cds.get(key)
+        if held is None or all(min(end, e) - max(start, s) + 1 <= MAX_PART_OVERLAP for s, e, _ in held.segments):
+            return key
     return f"{seqid}:{start}-{end}:{strand}"
 
 
