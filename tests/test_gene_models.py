@@ -722,3 +722,21 @@ def test_selenocysteine_is_read_from_transl_except(tmp_path, ecoli_genome):
     path = tmp_path / "seleno.gbk"
     SeqIO.write(records, path, "genbank")
     assert {g.id: g.protein for g in read_genome(path).genes} == {tag: proteins[tag] for tag, _, _ in SELENOPROTEINS}
+
+
+def test_features_without_attributes_are_read(tmp_path, mg_original):
+    """GFF3 writes '.' for an empty column 9 (`gt gff3validator` accepts it): M. genitalium with a repeat_region and
+    a CDS without attributes reads, the bare CDS named by its position (was: 'malformed attribute', the whole
+    genome refused)."""
+    lines = gzip.decompress(MG_GFF.read_bytes()).decode().splitlines()
+    cds = [i for i, line in enumerate(lines) if "\tCDS\t" in line and "locus_tag=MG_003;" in line]
+    cols = lines[cds[0]].split("\t")
+    lines[cds[0]] = "\t".join(cols[:8] + ["."])
+    lines.insert(2, f"{cols[0]}\tx\trepeat_region\t10\t50\t.\t+\t.\t.")
+    gff = tmp_path / "dots.gff"
+    gff.write_text("\n".join(lines) + "\n")
+    genome = read_genome(gff, MG_FNA, GenomeOptions(genetic_code=4, circular=True))  # -g 4: it lost transl_table
+    original = {g.id: g for g in mg_original[0].genes}
+    bare = next(g for g in genome.genes if g.id == f"{cols[0]}_2845_4797")
+    assert bare.protein == original["MG_003"].protein and bare.genetic_code == 4
+    assert len(genome.genes) == len(original) and "MG_003" not in {g.id for g in genome.genes}

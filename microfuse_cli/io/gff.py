@@ -19,7 +19,10 @@ from .files import PathLike, text_lines
 
 
 def _parse_attributes(column: str, path, number) -> dict[str, str]:
-    attributes = {}
+    """Column 9 as key -> value, percent-escapes decoded; ``.`` (no attributes, valid GFF3) is none."""
+    attributes: dict[str, str] = {}
+    if column.strip() == ".":
+        return attributes
     for item in column.strip().strip(";").split(";"):
         if not item.strip():
             continue
