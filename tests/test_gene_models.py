@@ -740,3 +740,32 @@ def test_features_without_attributes_are_read(tmp_path, mg_original):
     bare = next(g for g in genome.genes if g.id == f"{cols[0]}_2845_4797")
     assert bare.protein == original["MG_003"].protein and bare.genetic_code == 4
     assert len(genome.genes) == len(original) and "MG_003" not in {g.id for g in genome.genes}
+
+
+def test_gtf_is_refused_with_the_conversion_and_gt_output_reads(tmp_path, ecoli_genome):
+    """E. coli's RefSeq CDS rows around prfB written as GTF: refused in one line that says how to convert it (was:
+    "malformed attribute 'gene_id ...'"); converted by `gt gtf_to_gff3` (gene -> mRNA -> CDS parts with only a
+    Parent, the b-number as gene_id) it gives RefSeq's genes and proteins, prfB's frameshift included."""
+    first, last = 3_030_001, 3_040_000
+    rows = []
+    with gzip.open(ECOLI_GFF, "rt") as handle:
+        for line in handle:
+            cols = line.rstrip("\n").split("\t")
+            if len(cols) == 9 and cols[2] == "CDS" and first <= int(cols[3]) and int(cols[4]) <= last:
+                tag = cols[8].split("locus_tag=")[1].split(";")[0]
+                rows.append("\t".join(["piece", *cols[1:3], str(int(cols[3]) - first + 1),
+                                       str(int(cols[4]) - first + 1), *cols[5:8],
+                                       f'gene_id "{tag}"; transcript_id "{tag}.t1";']))
+    gtf, fasta, gff = tmp_path / "piece.gtf", tmp_path / "piece.fna", tmp_path / "piece.gff3"
+    gtf.write_text("\n".join(rows) + "\n")
+    fasta.write_text(f">piece\n{ecoli_piece(first, last)}\n")
+    code, _, err = run_cli(["pairs", gtf, "--fasta", fasta, "-o", tmp_path / "pairs.tsv"])
+    assert code == 1 and err.strip() == (f'error: {gtf}: line 1: GTF attributes (gene_id "b2888"), not GFF3; '
+                                         "convert it first (gt gtf_to_gff3, or gffread -E -o out.gff3)")
+    converted = subprocess.run(["gt", "gtf_to_gff3", str(gtf)], capture_output=True, text=True, check=True)
+    gff.write_text(converted.stdout)
+    genes = {g.id: (g.start + first - 1, g.end + first - 1, g.strand, g.protein)
+             for g in read_genome(gff, fasta).genes}
+    expected = {g.id: (g.start, g.end, g.strand, g.protein) for g in ecoli_genome.genes
+                if first <= g.start and g.end <= last}
+    assert genes == expected and len(genes["b2891"][3]) == 365 and len(genes) >= 8

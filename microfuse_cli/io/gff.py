@@ -18,6 +18,10 @@ from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold
 from .files import PathLike, text_lines
 
 
+#: A GTF attribute: ``gene_id "b2891"``.
+_GTF_ATTRIBUTE = re.compile(r'\s*\w+ +"[^"]*"\s*$')
+
+
 def _parse_attributes(column: str, path, number) -> dict[str, str]:
     """Column 9 as key -> value, percent-escapes decoded; ``.`` (no attributes, valid GFF3) is none."""
     attributes: dict[str, str] = {}
@@ -27,6 +31,9 @@ def _parse_attributes(column: str, path, number) -> dict[str, str]:
         if not item.strip():
             continue
         if "=" not in item:
+            if _GTF_ATTRIBUTE.match(item):
+                raise DataError(f"{path}: line {number}: GTF attributes ({item.strip()[:40]}), not GFF3; convert it "
+                                "first (gt gtf_to_gff3, or gffread -E -o out.gff3)")
             raise DataError(f"{path}: line {number}: malformed attribute {item.strip()[:40]!r}")
         key, value = item.split("=", 1)
         attributes[key.strip()] = urllib.parse.unquote(value)
