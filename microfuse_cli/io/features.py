@@ -35,6 +35,22 @@ def _warn_skipped(path, skipped: list[str]) -> None:
                     "e.g. %s)", path, len(skipped), skipped[0])
 
 
+#: Share of an annotation's CDS with an internal stop above which its genetic code is likely not the one read
+#: (M. genitalium and M. pneumoniae without transl_table, read with code 11: 71%; Synechocystis' frameshifted
+#: genes: 0.2%).
+WRONG_CODE_SHARE = 0.1
+
+
+def warn_internal_stops(path, genes) -> None:
+    """One warning when many CDS hold an internal stop (X): an annotation of a code-4 organism (Prokka --gcode 4
+    writes no transl_table) read with the default code 11, where every TGA (Trp) reads as a stop."""
+    stopped = [g for g in genes if "X" in g.protein]
+    if genes and len(stopped) > WRONG_CODE_SHARE * len(genes):
+        code = max({g.genetic_code for g in stopped}, key=[g.genetic_code for g in stopped].count)
+        log.warning("%s: %d of %d CDS have internal stop codons with genetic code %d (read as X); if the organism "
+                    "uses another code, give it with -g (Mycoplasma: -g 4)", path, len(stopped), len(genes), code)
+
+
 #: A gap between the parts of a CDS longer than this is no translational bypass (T4 gene 60 skips 50 nt) or
 #: frameshift: a join with parts at both ends of a sequence and such a gap runs across its origin.
 MAX_BYPASS_GAP = 100

@@ -9,7 +9,7 @@ from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import _NUCLEOTIDES, _not_dna
 from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, gene_names, \
-    joins_across_origin, translate, with_exceptions, with_topology
+    joins_across_origin, translate, warn_internal_stops, with_exceptions, with_topology
 from .files import PathLike, text_lines
 
 
@@ -90,6 +90,7 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     _warn_skipped(path, skipped)
     if not genes:
         raise DataError(f"{path}: no protein-coding (CDS) features found")
+    warn_internal_stops(path, list(genes.values()))
     genome = Genome(Path(str(path)).name, scaffolds, list(genes.values()), "annotation")
     genome.sort_genes()
     return genome

@@ -14,7 +14,7 @@ from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import read_fasta_scaffolds
 from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, \
-    circular_slice, gene_names, joins_across_origin, translate, with_exceptions, with_topology
+    circular_slice, gene_names, joins_across_origin, translate, warn_internal_stops, with_exceptions, with_topology
 from .files import PathLike, text_lines
 
 
@@ -191,6 +191,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                 continue
         genes[gene.id] = (gene, parent_id)
     _warn_skipped(path, skipped)
+    warn_internal_stops(path, [g for g, _ in genes.values()])
     genome = Genome(Path(str(path)).name, scaffolds, [g for g, _ in genes.values()], "annotation")
     genome.sort_genes()
     return genome
