@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import ECOLI_FNA, ECOLI_GFF, MPN_FNA, PANEL, ROOT, SHARED, run_cli
+from microfuse_cli.errors import DataError
 from microfuse_cli.genome import GenomeOptions, read_genome
 from microfuse_cli.pairs import adjacent_pairs
 
@@ -787,3 +788,24 @@ def test_annotation_read_with_the_wrong_code_is_warned(tmp_path):
     code, _, err = run_cli(["pairs", PANEL / "GCF_000027305.1_ASM2730v1_genomic.gff.gz", "--fasta",
                             PANEL / "GCF_000027305.1_ASM2730v1_genomic.fna.gz", "-o", tmp_path / "hi.tsv"])
     assert code == 0 and "warning" not in err
+
+
+def test_genes_under_an_operon_feature_stay_distinct(tmp_path, ecoli_genome):
+    """E. coli's thr operon (b0001-b0004, RefSeq rows) with an operon feature as the genes' Parent (as
+    BioCyc-style GFF3 nests them): four genes named by their gene rows; two genes given one locus_tag are refused
+    as a duplicate, not merged as isoforms of the operon (was, with the gene taken as the top of the lineage)."""
+    rows = ["piece\tx\toperon\t190\t5020\t.\t+\t.\tID=thrLABC"]
+    with gzip.open(ECOLI_GFF, "rt") as handle:
+        for line in handle:
+            cols = line.rstrip("\n").split("\t")
+            if len(cols) == 9 and cols[2] in ("gene", "CDS") and int(cols[4]) <= 5020:
+                attrs = cols[8] + (";Parent=thrLABC" if cols[2] == "gene" else "")
+                rows.append("\t".join(["piece", *cols[1:8], attrs]))
+    text = "##gff-version 3\n" + "\n".join(rows) + f"\n##FASTA\n>piece\n{ecoli_piece(1, 6000)}\n"
+    (tmp_path / "thr.gff").write_text(text)
+    genes = read_genome(tmp_path / "thr.gff").genes
+    assert [g.id for g in genes] == ["b0001", "b0002", "b0003", "b0004"] and "thrA" in genes[1].aliases
+    assert [g.protein for g in genes] == [g.protein for g in ecoli_genome.genes[:4]]
+    (tmp_path / "dup.gff").write_text(text.replace("locus_tag=b0003", "locus_tag=b0002"))
+    with pytest.raises(DataError, match="duplicate gene id 'b0002'"):
+        read_genome(tmp_path / "dup.gff")

@@ -177,12 +177,12 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     for key in order:
         part = cds[key]
         scaffold = scaffolds[part.seqid]
-        parent_id = lineages[key][-1] if lineages[key] else ""  # the gene, above any mRNA
+        lineage = lineages[key]  # the gene is the first gene row above the CDS (any mRNA between), else the top
+        parent_id = next((i for i in lineage if i in genes_meta), lineage[-1] if lineage else "")
         if _covers_whole_scaffold([s[:2] for s in part.segments], scaffold, per_scaffold[part.seqid]):
             skipped.append(part.attributes.get("locus_tag") or key)
             continue
-        gene_meta = next((genes_meta[i] for i in lineages[key] if i in genes_meta), {})
-        gene = _gene_from_cds(part, gene_meta, scaffold, path, genetic_code)
+        gene = _gene_from_cds(part, genes_meta.get(parent_id, {}), scaffold, path, genetic_code)
         if gene.id in genes:
             previous, previous_parent = genes[gene.id]
             if not parent_id or parent_id != previous_parent:
