@@ -809,3 +809,12 @@ def test_genes_under_an_operon_feature_stay_distinct(tmp_path, ecoli_genome):
     (tmp_path / "dup.gff").write_text(text.replace("locus_tag=b0003", "locus_tag=b0002"))
     with pytest.raises(DataError, match="duplicate gene id 'b0002'"):
         read_genome(tmp_path / "dup.gff")
+
+
+def test_crlf_text_given_to_the_api_reads_as_the_file(mg_original):
+    """M. genitalium as a Bakta-style GFF3 (##FASTA) with Windows line ends, given to read_genome as text (the file
+    read as it is, as `open(newline='')` or bytes.decode() give it): the same genes as the file (was: the ##FASTA
+    line, read with its CR, was not seen, and its sequence lines were refused as GFF3 rows)."""
+    text = gzip.decompress(MG_GFF.read_bytes()).decode() + "##FASTA\n" + gzip.decompress(MG_FNA.read_bytes()).decode()
+    genome = read_genome("mg.gff3", text=text.replace("\n", "\r\n"), options=GenomeOptions(circular=True))
+    assert gene_models(genome) == gene_models(mg_original[0]) and len(genome.genes) == 476

@@ -230,11 +230,11 @@ class _ChunkReader(io.RawIOBase):
 
 
 def text_lines(path: PathLike, text: str | Iterable[str] | None) -> contextlib.AbstractContextManager:
-    """The lines of an input: of ``text`` when the caller has read it already (a string, or its lines), else read
-    from ``path`` as they are consumed (``open_text``)."""
+    """The lines of an input: of ``text`` when the caller has read it already (a string, its CRLF or CR line ends
+    read as LF as from a file, or its lines), else read from ``path`` as they are consumed (``open_text``)."""
     if text is None:
         return open_text(path)
-    return contextlib.nullcontext(iter(io.StringIO(text)) if isinstance(text, str) else iter(text))
+    return contextlib.nullcontext(iter(io.StringIO(text, newline=None)) if isinstance(text, str) else iter(text))
 
 
 def peek_lines(lines: Iterator[str], count: int = 50) -> tuple[list[str], Iterator[str]]:
