@@ -715,6 +715,7 @@ def test_selenocysteine_is_read_from_transl_except(tmp_path, ecoli_genome):
         cols, shift = rows[tag], first - 1
         value = cols[8].split("transl_except=")[1].split(";")[0].replace("%2C", ",")
         value = re.sub(r"\d+", lambda m: str(int(m.group()) - shift), value)
+        value = value.replace(",", ", ") if tag == "b4079" else value  # as a wrapped GenBank value reads
         record = SeqRecord(Seq(ecoli_piece(first, last)), id=tag, annotations={"molecule_type": "DNA"})
         location = FeatureLocation(int(cols[3]) - 1 - shift, int(cols[4]) - shift, strand=1 if cols[6] == "+" else -1)
         record.features.append(SeqFeature(location, type="CDS", qualifiers={"locus_tag": [tag],

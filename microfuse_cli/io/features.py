@@ -151,8 +151,8 @@ def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, sta
 
 
 #: One ``/transl_except`` (GenBank) or ``transl_except`` (GFF3) value: ``(pos:1547986..1547988,aa:Sec)``,
-#: ``(pos:complement(4298947..4298949),aa:Sec)``.
-_TRANSL_EXCEPT = re.compile(r"pos:(?:complement\()?(\d+)\.\.(\d+)\)?,aa:(\w+)")
+#: ``(pos:complement(4298947..4298949),aa:Sec)`` (a long value wrapped in a GenBank file is read with a space).
+_TRANSL_EXCEPT = re.compile(r"pos:\s*(?:complement\()?(\d+)\.\.(\d+)\)?\s*,\s*aa:\s*(\w+)")
 
 
 def with_exceptions(protein: str, values, segments: list[tuple[int, int, int]], strand: int, phase: int,
