@@ -74,10 +74,7 @@ def main() -> None:
     sets, intervals = {}, {}
     for entry in LABELLED_GENOMES:
         genome, adjacent, labelled = entry.load(args.data)
-        sets[entry.name] = LabelledSpacers(entry.name, SpacerModel.fit(adjacent),
-                                           np.array([p.distance for p in labelled], dtype=np.float64),
-                                           np.array([p.same_strand for p in labelled]),
-                                           np.array([p.label for p in labelled]))
+        sets[entry.name] = LabelledSpacers.from_pairs(entry.name, SpacerModel.fit(adjacent), labelled)
         intervals[entry.name] = own_cutoff_interval(sets[entry.name].spacer, 0.9, resamples=args.resamples,
                                                     seed=args.seed)
     print("| rule | " + " | ".join(f"{n}: t, cut-off bp, gap to best, vs posterior 0.5" for n in sets)
