@@ -10,13 +10,13 @@ genome-relative protein view).
 
     python benchmarks/cross_species.py --data ../shared/data --logo [--seeds 3] [--epochs 40] [--landed OLD_MODEL]
         [--no-heads] [--posterior-threshold learned|T] [--own-interval C]
-        [--correction-tolerance TOL]
+        [--correction-tolerance TOL|se]
 
 ``--logo`` (issue 14): leave one of the four labelled genomes out, train on the other three, test on it: the
 per-genome cut-off designs (pre-registered in benchmarks/RESULTS.md), the shipped rule (by default: the posterior
 threshold learned in the fold, the cut-off held inside the held-out genome's own bootstrap interval), the MicroFuse
-head's bounded correction with its weight chosen by leave-one-out inside the fold (the smallest weight within one
-standard error of the best worst-genome gain), and the distance baseline with
+head's bounded correction with its weight chosen by leave-one-out inside the fold (the smallest weight within 0.0005, or
+one standard error, of the best worst-genome gain), and the distance baseline with
 intervals.
 
 A variant is ARCH:CONTEXT_FEATURES:HIDDEN; microfuse:core:128 is the recipe of the 0.1.0 E. coli-only default.
@@ -101,10 +101,10 @@ def main() -> None:
     parser.add_argument("--own-interval", type=float, default=None,
                         help="With --logo: coverage of the own-cut-off bootstrap interval that bounds the cut-off "
                              "(0: no bound; default calibration.OWN_INTERVAL).")
-    parser.add_argument("--correction-tolerance", type=float, default=None,
+    parser.add_argument("--correction-tolerance", default="0.0005",
                         help="With --logo: how far below the best worst-genome gain a smaller correction weight may "
-                             "be and still be chosen (default: one standard error of the best gain; 0.0005 is the "
-                             "rule before the seventh landing).")
+                             "be and still be chosen: a number (default 0.0005) or 'se', one standard error of the "
+                             "best gain (the one-standard-error rule; it chose the same weights, RESULTS.md).")
     args = parser.parse_args()
     if args.logo:
         logo(args)
@@ -263,10 +263,10 @@ def final_probability(rule, s, residual):
     return rule.probability(s["d"][: s["n"]], s["same"][: s["n"]], cut, residual), cut
 
 
-def choose_correction(train, sets, epochs, design, tolerance=None):
+def choose_correction(train, sets, epochs, design, tolerance=0.0005):
     """lambda by leave-one-out over ``train``: heads trained on two genomes, scored on the third (seed 0). The
-    smallest lambda whose worst-genome AUROC gain over distance is within ``tolerance`` of the best lambda's; by
-    default one standard error of that best gain (the one-standard-error rule: a correction has to beat none by
+    smallest lambda whose worst-genome AUROC gain over distance is within ``tolerance`` of the best lambda's; None
+    takes one standard error of that best gain (the one-standard-error rule: a correction has to beat none by
     more than the noise of its own measurement, since every call near the cut-off it moves can cost accuracy)."""
     from microfuse_cli.evaluate import distance_score
     from microfuse_cli.metrics import auroc, paired_bootstrap_delta
@@ -289,6 +289,10 @@ def choose_correction(train, sets, epochs, design, tolerance=None):
         tolerance = (interval["high"] - interval["low"]) / (2 * 1.959964)
     chosen = min(lam for lam in CORRECTIONS if worst[lam] >= worst[top] - tolerance)
     return chosen, {**worst, "tolerance": tolerance}
+
+
+def tolerance(args) -> float | None:
+    return None if args.correction_tolerance == "se" else float(args.correction_tolerance)
 
 
 def load_landed(path: Path):
@@ -344,7 +348,7 @@ def logo(args) -> None:
             design_cutoff((r, v), test, train, sets), s["lab"].accuracy_at(design_cutoff((r, v), test, train, sets)))
             for r, v in DESIGNS}))
         t0 = time.time()
-        lam, inner_worst = (choose_correction(train, sets, args.epochs, design, args.correction_tolerance)
+        lam, inner_worst = (choose_correction(train, sets, args.epochs, design, tolerance(args))
                             if args.heads else (0.0, {}))
         rule = shrinkage_rule(1.0, train, sets, with_offset=False, correction=lam, design=design)
         residuals, routers, seed_aurocs, head_aurocs = [], [], [], []
@@ -379,10 +383,10 @@ def logo(args) -> None:
 
 
 def print_logo(rows, design_rows, args) -> None:
-    print(f"\n| held-out genome | pairs (positive rate) | distance AUROC | model AUROC [95% CI] | gain over distance "
-          f"[95% CI] | model accuracy / balanced accuracy at its calls | its cut-off (bp) | best distance cut-off "
-          f"accuracy (uses labels) at bp | label-free posterior >= 0.5 accuracy | landed E. coli-only default: "
-          f"AUROC / accuracy |")
+    print("\n| held-out genome | pairs (positive rate) | distance AUROC | model AUROC [95% CI] | gain over distance "
+          "[95% CI] | model accuracy / balanced accuracy at its calls | its cut-off (bp) | best distance cut-off "
+          "accuracy (uses labels) at bp | label-free posterior >= 0.5 accuracy | landed E. coli-only default: "
+          "AUROC / accuracy |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         landed = f"{r['landed'][0]:.4f} / {r['landed'][1]:.4f}" if "landed" in r else "-"
