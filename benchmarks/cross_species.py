@@ -10,11 +10,13 @@ genome-relative protein view).
 
     python benchmarks/cross_species.py --data ../shared/data --logo [--seeds 3] [--epochs 40] [--landed OLD_MODEL]
         [--no-heads] [--posterior-threshold learned|T] [--own-interval C]
+        [--correction-tolerance TOL|se]
 
 ``--logo`` (issue 14): leave one of the four labelled genomes out, train on the other three, test on it: the
 per-genome cut-off designs (pre-registered in benchmarks/RESULTS.md), the shipped rule (by default: the posterior
 threshold learned in the fold, the cut-off held inside the held-out genome's own bootstrap interval), the MicroFuse
-head's bounded correction with its weight chosen by leave-one-out inside the fold, and the distance baseline with
+head's bounded correction with its weight chosen by leave-one-out inside the fold (the smallest weight within 0.0005, or
+one standard error, of the best worst-genome gain), and the distance baseline with
 intervals.
 
 A variant is ARCH:CONTEXT_FEATURES:HIDDEN; microfuse:core:128 is the recipe of the 0.1.0 E. coli-only default.
@@ -99,6 +101,10 @@ def main() -> None:
     parser.add_argument("--own-interval", type=float, default=None,
                         help="With --logo: coverage of the own-cut-off bootstrap interval that bounds the cut-off "
                              "(0: no bound; default calibration.OWN_INTERVAL).")
+    parser.add_argument("--correction-tolerance", default="0.0005",
+                        help="With --logo: how far below the best worst-genome gain a smaller correction weight may "
+                             "be and still be chosen: a number (default 0.0005) or 'se', one standard error of the "
+                             "best gain (the one-standard-error rule; it chose the same weights, RESULTS.md).")
     args = parser.parse_args()
     if args.logo:
         logo(args)
@@ -257,10 +263,13 @@ def final_probability(rule, s, residual):
     return rule.probability(s["d"][: s["n"]], s["same"][: s["n"]], cut, residual), cut
 
 
-def choose_correction(train, sets, epochs, design):
-    """lambda by leave-one-out over ``train``: heads trained on two genomes, scored on the third (seed 0)."""
+def choose_correction(train, sets, epochs, design, tolerance=0.0005):
+    """lambda by leave-one-out over ``train``: heads trained on two genomes, scored on the third (seed 0). The
+    smallest lambda whose worst-genome AUROC gain over distance is within ``tolerance`` of the best lambda's; None
+    takes one standard error of that best gain (the one-standard-error rule: a correction has to beat none by
+    more than the noise of its own measurement, since every call near the cut-off it moves can cost accuracy)."""
     from microfuse_cli.evaluate import distance_score
-    from microfuse_cli.metrics import auroc
+    from microfuse_cli.metrics import auroc, paired_bootstrap_delta
 
     gains = {lam: [] for lam in CORRECTIONS}
     for v in train:
@@ -268,13 +277,22 @@ def choose_correction(train, sets, epochs, design):
         residual, _ = head_outputs(train_head(inner, sets, 0, epochs), sets[v])
         rule = shrinkage_rule(1.0, inner, sets, with_offset=False, design=design)
         s = sets[v]
-        base = auroc(s["y"], distance_score(s["d"][: s["n"]], s["same"][: s["n"]]))
+        y, base = s["y"], distance_score(s["d"][: s["n"]], s["same"][: s["n"]])
         for lam in CORRECTIONS:
             p, _ = final_probability(dataclasses.replace(rule, correction=lam), s, residual)
-            gains[lam].append(auroc(s["y"], p) - base)
-    worst = {lam: min(g) for lam, g in gains.items()}
-    top = max(worst.values())
-    return min(lam for lam in CORRECTIONS if worst[lam] >= top - 0.0005), worst
+            gains[lam].append((auroc(y, p) - auroc(y, base), (y, p, base)))
+    worst = {lam: min(g for g, _ in pairs) for lam, pairs in gains.items()}
+    top = max(worst, key=lambda lam: (worst[lam], -lam))
+    if tolerance is None:  # the standard error of the best lambda's gain on the genome where it gains least
+        y, p, base = min(gains[top], key=lambda item: item[0])[1]
+        interval = paired_bootstrap_delta(y, p, base, "auroc", n=1000, seed=0)
+        tolerance = (interval["high"] - interval["low"]) / (2 * 1.959964)
+    chosen = min(lam for lam in CORRECTIONS if worst[lam] >= worst[top] - tolerance)
+    return chosen, {**worst, "tolerance": tolerance}
+
+
+def tolerance(args) -> float | None:
+    return None if args.correction_tolerance == "se" else float(args.correction_tolerance)
 
 
 def load_landed(path: Path):
@@ -330,7 +348,8 @@ def logo(args) -> None:
             design_cutoff((r, v), test, train, sets), s["lab"].accuracy_at(design_cutoff((r, v), test, train, sets)))
             for r, v in DESIGNS}))
         t0 = time.time()
-        lam, inner_worst = choose_correction(train, sets, args.epochs, design) if args.heads else (0.0, {})
+        lam, inner_worst = (choose_correction(train, sets, args.epochs, design, tolerance(args))
+                            if args.heads else (0.0, {}))
         rule = shrinkage_rule(1.0, train, sets, with_offset=False, correction=lam, design=design)
         residuals, routers, seed_aurocs, head_aurocs = [], [], [], []
         for seed in range(args.seeds if args.heads else 0):
@@ -364,10 +383,10 @@ def logo(args) -> None:
 
 
 def print_logo(rows, design_rows, args) -> None:
-    print(f"\n| held-out genome | pairs (positive rate) | distance AUROC | model AUROC [95% CI] | gain over distance "
-          f"[95% CI] | model accuracy / balanced accuracy at its calls | its cut-off (bp) | best distance cut-off "
-          f"accuracy (uses labels) at bp | label-free posterior >= 0.5 accuracy | landed E. coli-only default: "
-          f"AUROC / accuracy |")
+    print("\n| held-out genome | pairs (positive rate) | distance AUROC | model AUROC [95% CI] | gain over distance "
+          "[95% CI] | model accuracy / balanced accuracy at its calls | its cut-off (bp) | best distance cut-off "
+          "accuracy (uses labels) at bp | label-free posterior >= 0.5 accuracy | landed E. coli-only default: "
+          "AUROC / accuracy |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         landed = f"{r['landed'][0]:.4f} / {r['landed'][1]:.4f}" if "landed" in r else "-"

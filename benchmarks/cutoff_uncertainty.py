@@ -49,8 +49,7 @@ def main() -> None:
         started = time.perf_counter()
         genome, adjacent, labelled = entry.load(args.data)
         model = SpacerModel.fit(adjacent)
-        labels = LabelledSpacers(entry.name, model, np.array([p.distance for p in labelled], dtype=float),
-                                 np.array([p.same_strand for p in labelled]), np.array([p.label for p in labelled]))
+        labels = LabelledSpacers.from_pairs(entry.name, model, labelled)
         boot = bootstrap_cutoffs(adjacent, args.resamples, args.seed)
         rows[entry.name] = dict(own=spacer_scale(posterior_cutoff(model)), boot=boot, best=labels.best_cutoff(),
                                 labels=labels, seconds=time.perf_counter() - started)

@@ -17,7 +17,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -56,9 +55,7 @@ LABELLINGS = (
 
 
 def labelled_spacers(name, model, pairs) -> LabelledSpacers:
-    pairs = [p for p in pairs if p.label is not None and p.same_strand]
-    return LabelledSpacers(name, model, np.array([p.distance for p in pairs], dtype=np.float64),
-                           np.ones(len(pairs), dtype=bool), np.array([p.label for p in pairs]))
+    return LabelledSpacers.from_pairs(name, model, [p for p in pairs if p.label is not None and p.same_strand])
 
 
 def main() -> None:

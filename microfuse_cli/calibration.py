@@ -372,6 +372,12 @@ class LabelledSpacers:
     same_strand: np.ndarray
     label: np.ndarray
 
+    @classmethod
+    def from_pairs(cls, name: str, spacer: SpacerModel, labelled: Sequence[GenePair]) -> "LabelledSpacers":
+        """From a genome's labelled pairs (each with a ``label``) and its self-calibration."""
+        return cls(name, spacer, np.array([p.distance for p in labelled], dtype=np.float64),
+                   np.array([p.same_strand for p in labelled], dtype=bool), np.array([p.label for p in labelled]))
+
     def accuracy_at(self, cutoff_bp: float) -> float:
         calls = self.same_strand & (self.distance <= cutoff_bp)
         return float(np.mean(calls == self.label))

@@ -69,6 +69,11 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
         if value is not None:
             keep.append(i)
             y.append(value)
+    if not keep and lookup:
+        scored, listed = rows[0][col["gene_a"]] if rows else "-", next(iter(lookup))[0]
+        raise DataError(f"{path}: none of the pairs of {labels} was scored (the scores name genes like {scored!r}, "
+                        f"the labels like {listed!r}); give the labels to `microfuse score --labels`, which also "
+                        "knows each gene's old_locus_tag, Name and ID")
     if not keep:
         raise DataError(f"{path}: no scored pair has a label")
     if lookup is not None:

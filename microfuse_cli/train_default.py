@@ -95,9 +95,7 @@ def training_set(data: Path):
         x_protein, x_context = embeddings.pair_views(labelled, features)
         y = np.array([p.label for p in labelled])
         views.append((x_protein, x_context, y))
-        spacers.append(LabelledSpacers(entry.name, SpacerModel.fit(adjacent),
-                                       np.array([p.distance for p in labelled], dtype=np.float64),
-                                       np.array([p.same_strand for p in labelled]), y))
+        spacers.append(LabelledSpacers.from_pairs(entry.name, SpacerModel.fit(adjacent), labelled))
     x_protein, x_context, y = (np.concatenate(parts) for parts in zip(*views))
     return x_protein, x_context, y, spacers, manifest
 

@@ -104,10 +104,7 @@ def learn_decision_rule(pair_paths):
     for path in pair_paths:
         pairs = read_pairs(path).pairs
         labelled = [p for p in pairs if p.label is not None]
-        genomes.append(LabelledSpacers(Path(path).name, SpacerModel.fit(pairs),
-                                       np.array([p.distance for p in labelled], dtype=np.float64),
-                                       np.array([p.same_strand for p in labelled]),
-                                       np.array([p.label for p in labelled])))
+        genomes.append(LabelledSpacers.from_pairs(Path(path).name, SpacerModel.fit(pairs), labelled))
     return learn_rule(genomes)
 
 

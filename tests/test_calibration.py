@@ -153,9 +153,7 @@ def mpn_spacers():
 
     genome = read_genome(MPN_GFF, MPN_FNA)
     labelled = pairs_from_list(genome, read_pair_list(MPN_PAIRS)).pairs
-    return LabelledSpacers("mpneumoniae", SpacerModel.fit(adjacent_pairs(genome)),
-                           np.array([p.distance for p in labelled], dtype=float),
-                           np.array([p.same_strand for p in labelled]), np.array([p.label for p in labelled]))
+    return LabelledSpacers.from_pairs("mpneumoniae", SpacerModel.fit(adjacent_pairs(genome)), labelled)
 
 
 def test_decision_rule_ranks_exactly_as_distance_and_cuts_at_the_genomes_own_posterior(mpn_spacers):

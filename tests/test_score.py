@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import ECOLI_FNA, ECOLI_GFF, ECOLI_PAIRS, MPN_FNA, PANEL, ROOT, run_cli
+from conftest import ECOLI_FNA, ECOLI_GFF, ECOLI_PAIRS, MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, ROOT, run_cli
 
 
 def read_table(path: Path) -> list[dict[str, str]]:
@@ -47,6 +47,22 @@ def test_default_model_on_ecoli_annotation(tmp_path):
     assert np.allclose(weights.sum(axis=1), 1.0, atol=1e-3)
     called = read_table(operons)
     assert any(o["genes"] == "b0001,b0002,b0003,b0004" for o in called)  # the thr operon
+
+
+def test_labels_named_by_old_locus_tags_are_matched_by_score_and_pointed_there_by_evaluate(tmp_path):
+    """M. pneumoniae's labelled pairs name genes MPN001 (old_locus_tag); the scores name them MPN_001. Through the
+    written scores the default model ranks the pairs exactly as distance does (issue 14's backbone)."""
+    scores, labelled, metrics = tmp_path / "scores.tsv", tmp_path / "labelled.tsv", tmp_path / "metrics.tsv"
+    code, _, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "-o", scores, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["evaluate", scores, "--labels", MPN_PAIRS, "-o", metrics, "--bootstrap", "0"])
+    assert code == 1 and "score --labels" in err and "'MPN001'" in err and not metrics.exists(), err
+    code, _, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "--labels", MPN_PAIRS, "-o", labelled, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["evaluate", labelled, "-o", metrics, "--bootstrap", "0", "-q"])
+    assert code == 0, err
+    result = read_table(metrics)[0]
+    assert int(result["n"]) == 372 and result["auroc"] == result["distance_auroc"]
 
 
 def fragment(sequence: str, size: int) -> str:
