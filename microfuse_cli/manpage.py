@@ -105,7 +105,10 @@ No output may be an input or another output of the same run (compared by resolve
 
 A folder output (embed, train, retrieve build, reference build; -o . included) is created, or reused only when
 it is empty or holds a previous output of the same kind (its manifest.json, or a model's config.json): the new
-files replace that output's files and nothing else in the folder is touched.
+files replace that output's files and nothing else in the folder is touched. None of those files may be an
+input. evaluate --plots writes roc.png, pr.png and NAME.threshold_sweep.png, NAME.calibration.png,
+NAME.router_weights.png (NAME: the table's --names entry or file name) into its folder, replacing files of those
+names only; none may be an input or another output.
 """
 
 

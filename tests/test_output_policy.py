@@ -62,6 +62,8 @@ def made(tmp_path_factory):
         code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--fused", root / f"{name}.npy", "--genome-name",
                                 name, "-o", root / f"{name}.tsv", "-q"])
         assert code == 0, err
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--label-rule", "og", "-o", root / "labelled.tsv", "-q"])
+    assert code == 0, err
     return root
 
 
@@ -762,3 +764,51 @@ def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkey
     code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", locked / "pairs.tsv"])
     assert code == 2 and not started and list(locked.iterdir()) == []
     assert err.strip() == f"error: cannot write {locked / 'pairs.tsv'}: directory {locked} is not writable"
+
+
+# ------------------------------------------------------------------------------------------------ audit: file safety
+
+
+def test_a_folder_output_never_replaces_an_input_inside_it(made, tmp_path):
+    """`embed emb/pairs.tsv --proteins ... -o emb`: the labelled pairs table read from a previous embedding folder
+    was replaced by embed's own pairs.tsv (a list of ids): a folder output's files may not be inputs."""
+    import shutil
+
+    emb = tmp_path / "emb"
+    shutil.copytree(made / "mg_emb", emb)
+    shutil.copy(made / "mg_pairs.tsv", emb / "pairs.tsv")
+    before = tree(tmp_path)
+    code, _, err = run_cli(["embed", emb / "pairs.tsv", "--proteins", made / "mg.faa", "--fasta", MG_FNA, "-o", emb])
+    refused(code, err, f"-o {emb} would replace {emb / 'pairs.tsv'}, which is an input; give another folder")
+    assert tree(tmp_path) == before
+
+
+EVALUATE_PLOTS = {
+    "-o is a plot": (["-o", "{figs}/roc.png"], "-o and --plots are the same file ({figs}/roc.png)"),
+    "--json is a plot": (["-o", "{d}/m.tsv", "--json", "{figs}/pr.png"], "--json and --plots are the same file"),
+    "an input is a plot": (["{figs}/labelled.threshold_sweep.png", "--names", "labelled"],
+                           "--plots {figs} would replace {figs}/labelled.threshold_sweep.png, which is an input"),
+    "two tables of one name": (["{d}/x/labelled.tsv"], "two score tables are named labelled.tsv"),
+}
+
+
+@pytest.mark.parametrize("case", EVALUATE_PLOTS, ids=list(EVALUATE_PLOTS))
+def test_evaluate_plots_never_overwrite_another_output_or_an_input(case, made, tmp_path):
+    """--plots writes roc.png, pr.png and NAME.KIND.png into its folder: each was written over whatever -o, --json
+    or a score table of that name was (the metrics table became a PNG), and two tables named alike shared figures."""
+    import shutil
+
+    figs, other = tmp_path / "figs", tmp_path / "x"
+    figs.mkdir()
+    other.mkdir()
+    (figs / "notes.txt").write_text("mine\n")
+    shutil.copy(made / "labelled.tsv", figs / "labelled.threshold_sweep.png")
+    shutil.copy(made / "labelled.tsv", other / "labelled.tsv")
+    args, message = EVALUATE_PLOTS[case]
+    fill = {"figs": figs, "d": tmp_path}
+    extra = [a.format(**fill) for a in args]
+    scores = [] if extra[0].endswith(".png") and not extra[0].startswith("-") else [made / "labelled.tsv"]
+    before = tree(tmp_path)
+    code, _, err = run_cli(["evaluate", *scores, *extra, "--plots", figs, "--bootstrap", "0", "-q"])
+    refused(code, err, message.format(**fill))
+    assert tree(tmp_path) == before

@@ -32,7 +32,8 @@ def _umask() -> int:
 # a file output replaces only a regular file (atomically); a symlink is written through; a device or FIFO
 # (-o /dev/null) is written into, never replaced; a folder is refused as a file output. No output may be an input
 # or another output of the same run. A folder output is created, or reused only when it is empty or holds a
-# previous output of the same kind (its manifest), and only that kind's own files in it are ever replaced or removed.
+# previous output of the same kind (its manifest), and only that kind's own files in it are ever replaced or removed;
+# none of them may be an input or another output (a plain folder such as --plots names the files it writes).
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,13 @@ class Output:
     option: str
     path: PathLike | None
     kind: str | None = None
+    files: tuple[str, ...] = ()  # what a plain folder output (kind "") writes into it, e.g. --plots's PNGs
+
+
+def _inner_files(output: Output) -> list[str]:
+    """The files a folder output may replace or remove inside its folder: its kind's files, or those it names."""
+    names = FOLDER_KINDS[output.kind].files if output.kind else output.files
+    return [os.path.join(output.path, name) for name in sorted(names)]
 
 
 def folder_format(folder: PathLike) -> str | None:
@@ -156,6 +164,23 @@ def check_outputs(inputs, outputs) -> None:
             raise UsageError(f"{output.option} {output.path} is also an input{also}; refusing to overwrite it")
         if key in written:
             raise UsageError(f"{written[key].option} and {output.option} are the same file ({output.path}); "
+                             "give each output its own path")
+        written[key] = output
+        if output.kind is not None:
+            _check_inner_files(output, read, written)
+
+
+def _check_inner_files(output: Output, read: dict, written: dict) -> None:
+    """A folder output replaces files of fixed names inside it: none may be an input (`embed emb/pairs.tsv -o emb`
+    replaced the labelled table it read) or another output (`evaluate -o figs/roc.png --plots figs`)."""
+    for inner in _inner_files(output):
+        key = _identity(inner)
+        if key in read:
+            also = "" if read[key] == inner else f" ({read[key]})"
+            raise UsageError(f"{output.option} {output.path} would replace {inner}, which is an input{also}; give "
+                             "another folder")
+        if key in written:
+            raise UsageError(f"{written[key].option} and {output.option} are the same file ({inner}); "
                              "give each output its own path")
         written[key] = output
 
