@@ -812,3 +812,16 @@ def test_evaluate_plots_never_overwrite_another_output_or_an_input(case, made, t
     code, _, err = run_cli(["evaluate", *scores, *extra, "--plots", figs, "--bootstrap", "0", "-q"])
     refused(code, err, message.format(**fill))
     assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["pairs", "embed"])
+def test_a_symlink_loop_output_is_refused_not_replaced(command, tmp_path):
+    """`-o loop` where loop -> other -> loop: the shell says 'Too many levels of symbolic links'; the link itself
+    was replaced by the output (realpath stops inside a loop), silently undoing the user's links."""
+    (tmp_path / "loop").symlink_to("other")
+    (tmp_path / "other").symlink_to("loop")
+    before = {p.name: os.readlink(p) for p in tmp_path.iterdir()}
+    code, _, err = run_cli([command, MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "loop"])
+    refused(code, err, f"-o {tmp_path / 'loop'}: too many levels of symbolic links")
+    assert {p.name: os.readlink(p) for p in tmp_path.iterdir() if p.is_symlink()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop", "other"]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -204,6 +205,14 @@ def _input_files(inputs) -> Iterator[PathLike]:
             yield from (entry.path for entry in os.scandir(path) if entry.is_file())
 
 
+def _symlink_loop(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
 def _read_only(path: Path) -> bool:
     """A regular file nobody may write (chmod a-w): the shell's ``>`` refuses it, cp asks; replacing it by a rename
     would bypass what its owner said, and root's access() ignores the bits, so they are read here."""
@@ -216,6 +225,9 @@ def _read_only(path: Path) -> bool:
 
 def _check_target(output: Output) -> None:
     path = Path(output.path)
+    if _symlink_loop(path):  # realpath stops inside the loop: the link itself would be replaced by the output
+        raise UsageError(f"{output.option} {path}: too many levels of symbolic links (a symlink loop); give "
+                         "another name")
     real = Path(os.path.realpath(path))
     parent = real.parent
     if output.kind is None:
