@@ -300,12 +300,10 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
             raise StdoutClosed() from None
         return
     text_args = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
-    if _names_a_descriptor(path):
-        with open(path, mode.replace("w", "a"), **text_args) as handle:
-            yield handle
-        return
-    if _is_special(path):
-        with open(path, mode, **text_args) as handle:
+    descriptor = _names_a_descriptor(path)
+    if descriptor or _is_special(path):
+        with _write_failure_named(path, path), open(path, mode.replace("w", "a") if descriptor else mode,
+                                                     **text_args) as handle:
             yield handle
         return
     target = Path(os.path.realpath(path))
@@ -317,18 +315,49 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     os.chmod(tmp, _mode_of(target))
     try:
-        with os.fdopen(fd, mode, **text_args) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        if _renames is None:
-            os.replace(tmp, target)
-        else:
-            _renames.append((tmp, target))
+        with _write_failure_named(path, tmp):
+            with os.fdopen(fd, mode, **text_args) as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            if _renames is None:
+                os.replace(tmp, target)
+            else:
+                _renames.append((tmp, target))
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def _write_failure_named(path: PathLike, tmp: PathLike) -> Iterator[None]:
+    """A write that fails (a full disk, `ulimit -f`, a quota) as one line naming the output, exit 1: the kernel's
+    reason alone ('File too large') did not say which of a run's files it was. Errors naming another file (an
+    input read while writing) pass as they are."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError) or (exc.filename is not None and not str(exc.filename).startswith(
+                str(tmp))):
+            raise
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def save_npy(file, array) -> None:
+    """np.save through Python's own writes: numpy's C writer reports a failed write without its reason
+    ('19040 requested and 5088 written'); a Python write raises the kernel's (ENOSPC, EFBIG)."""
+    import numpy as np
+
+    class _Writes:  # not a real file to numpy, so it writes in chunks through write()
+        def __init__(self, handle):
+            self.write = handle.write
+
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "wb") as handle:
+            np.save(_Writes(handle), array, allow_pickle=False)
+    else:
+        np.save(_Writes(file), array, allow_pickle=False)
 
 
 @contextlib.contextmanager
@@ -371,9 +400,10 @@ def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path
         return
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        yield tmp
-        _settle(tmp)
-        os.replace(tmp, target)
+        with _write_failure_named(path, tmp):
+            yield tmp
+            _settle(tmp)
+            os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -393,8 +423,9 @@ def _settle(folder: Path) -> None:
 def _refill(target: Path, shown: PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=".microfuse.", suffix=".tmp", dir=target))
     try:
-        yield tmp
-        _settle(tmp)
+        with _write_failure_named(shown, tmp):
+            yield tmp
+            _settle(tmp)
         kind = folder_format(tmp)
         if kind is None:  # pragma: no cover - every folder writer writes its manifest
             raise DataError(f"{shown}: the new output has no manifest")
