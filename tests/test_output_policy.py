@@ -865,3 +865,28 @@ def test_a_write_that_fails_part_way_names_the_output_and_keeps_the_previous_one
     failed = {out, out.with_suffix(".ids.tsv")}  # --fused: whichever of its two files passes the limit first
     assert proc.stderr.splitlines() in ([f"error: cannot write {path}: File too large"] for path in failed), proc.stderr
     assert tree(tmp_path) == before
+
+
+def test_two_runs_building_one_new_folder_both_succeed(made, tmp_path, monkeypatch):
+    """Two runs writing the same new folder (a rule run twice): the one finishing second found the folder made by
+    the first and failed after all its work ('Directory not empty'); it now replaces that output as a rerun does."""
+    import shutil
+
+    import microfuse_cli.io.outputs as outputs
+
+    code, _, err = run_cli(["retrieve", "build", made / "b.npy", "-o", tmp_path / "first"])
+    assert code == 0, err
+    index, real_settle = tmp_path / "index", outputs._settle
+
+    def other_run_finishes_first(folder):
+        real_settle(folder)
+        shutil.copytree(tmp_path / "first", index)
+
+    monkeypatch.setattr(outputs, "_settle", other_run_finishes_first)
+    code, _, err = run_cli(["retrieve", "build", made / "a.npy", "-o", index])
+    assert code == 0, err
+    monkeypatch.undo()
+    code, _, err = run_cli(["retrieve", "build", made / "a.npy", "-o", tmp_path / "alone"])
+    assert code == 0, err
+    assert {k: v[0] for k, v in tree(index).items()} == {k: v[0] for k, v in tree(tmp_path / "alone").items()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alone", "first", "index"]

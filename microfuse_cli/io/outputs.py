@@ -403,7 +403,12 @@ def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path
         with _write_failure_named(path, tmp):
             yield tmp
             _settle(tmp)
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except OSError as exc:  # another run (same Snakemake rule twice) made it meanwhile: reused as a rerun
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not target.is_dir():
+                    raise
+                _swap_in(tmp, target, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -426,20 +431,26 @@ def _refill(target: Path, shown: PathLike) -> Iterator[Path]:
         with _write_failure_named(shown, tmp):
             yield tmp
             _settle(tmp)
-        kind = folder_format(tmp)
-        if kind is None:  # pragma: no cover - every folder writer writes its manifest
-            raise DataError(f"{shown}: the new output has no manifest")
-        check_reusable(target, kind, option="output", ignore=tmp.name, shown=shown)
-        names = sorted((entry.name for entry in os.scandir(tmp)), key=lambda n: (n == FOLDER_KINDS[kind].marker, n))
-        stale = [n for n in sorted(FOLDER_KINDS[kind].files - set(names)) if (target / n).is_file()]
-        with _signals_wait_after(lambda: not (tmp / names[0]).exists()):  # once the first file is in place
-            for name in names:  # the manifest last
-                os.replace(tmp / name, target / name)
-            for name in stale:
-                os.unlink(target / name)
-            tmp.rmdir()
+            _swap_in(tmp, target, shown)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_in(tmp: Path, target: Path, shown: PathLike) -> None:
+    """Move the finished output in ``tmp`` into the existing folder ``target``, file by file (the manifest last), and
+    remove the previous output's files it lacks; nothing else in ``target`` is touched."""
+    kind = folder_format(tmp)
+    if kind is None:  # pragma: no cover - every folder writer writes its manifest
+        raise DataError(f"{shown}: the new output has no manifest")
+    check_reusable(target, kind, option="output", ignore=tmp.name, shown=shown)
+    names = sorted((entry.name for entry in os.scandir(tmp)), key=lambda n: (n == FOLDER_KINDS[kind].marker, n))
+    stale = [n for n in sorted(FOLDER_KINDS[kind].files - set(names)) if (target / n).is_file()]
+    with _signals_wait_after(lambda: not (tmp / names[0]).exists()):  # once the first file is in place
+        for name in names:  # the manifest last
+            os.replace(tmp / name, target / name)
+        for name in stale:
+            os.unlink(target / name)
+        tmp.rmdir()
 
 
 @contextlib.contextmanager
