@@ -890,3 +890,41 @@ def test_two_runs_building_one_new_folder_both_succeed(made, tmp_path, monkeypat
     assert code == 0, err
     assert {k: v[0] for k, v in tree(index).items()} == {k: v[0] for k, v in tree(tmp_path / "alone").items()}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alone", "first", "index"]
+
+
+def _read_only_tree(folder: Path) -> None:
+    for path in [*folder.rglob("*"), folder]:
+        path.chmod(path.stat().st_mode & ~0o222)
+
+
+def _writable_tree(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)
+
+
+@pytest.mark.parametrize("protected", ["the folder", "a file of it"])
+def test_a_read_only_folder_output_is_refused_and_left_alone(protected, made, tmp_path):
+    """`chmod -R a-w model/` (a published model) says "do not replace", as it does for a file output: train
+    replaced both files by renames (root, or any owner of the folder), and --plots a read-only roc.png."""
+    import shutil
+
+    model, figs = tmp_path / "model", tmp_path / "figs"
+    shutil.copytree(made / "mg_model", model)
+    figs.mkdir()
+    (figs / "roc.png").write_bytes(b"my figure")
+    if protected == "the folder":
+        _read_only_tree(model)
+    else:
+        (model / "config.json").chmod(0o444)
+        (figs / "roc.png").chmod(0o444)
+    before = tree(tmp_path)
+    try:
+        code, _, err = run_cli(_folder_command("train", made, model))
+        which = f"-o {model} is read-only" if protected == "the folder" else f"{model / 'config.json'} is read-only"
+        refused(code, err, which)
+        if protected == "a file of it":
+            code, _, err = run_cli(["evaluate", made / "labelled.tsv", "--plots", figs, "--bootstrap", "0", "-q"])
+            refused(code, err, f"--plots {figs}: {figs / 'roc.png'} is read-only; refusing to replace it")
+        assert tree(tmp_path) == before
+    finally:
+        _writable_tree(model)

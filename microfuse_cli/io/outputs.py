@@ -214,13 +214,13 @@ def _symlink_loop(path: Path) -> bool:
 
 
 def _read_only(path: Path) -> bool:
-    """A regular file nobody may write (chmod a-w): the shell's ``>`` refuses it, cp asks; replacing it by a rename
+    """A regular file or folder nobody may write (chmod a-w): the shell's ``>`` refuses it, cp asks; replacing it by a rename
     would bypass what its owner said, and root's access() ignores the bits, so they are read here."""
     try:
         info = os.stat(path)
     except OSError:
         return False
-    return stat.S_ISREG(info.st_mode) and not info.st_mode & 0o222
+    return (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)) and not info.st_mode & 0o222
 
 
 def _check_target(output: Output) -> None:
@@ -245,6 +245,24 @@ def _check_target(output: Output) -> None:
         raise UsageError(f"{output.option} {path} exists and is not a folder")
     if real.is_dir() and output.kind:
         check_reusable(real, output.kind, option=output.option, shown=path)
+    _check_folder_writable(output, path, real)
+
+
+def _check_folder_writable(output: Output, path: Path, real: Path) -> None:
+    """A folder output, as a file output: refused before any work when its folder cannot be written, or when it
+    (or a file of it that the run would replace) is read-only; a rename would replace a `chmod -R a-w` model."""
+    if _read_only(path):
+        raise UsageError(f"{output.option} {path} is read-only; refusing to write into it (make it writable, or "
+                         "give another folder)")
+    for inner in _inner_files(output):
+        if _read_only(Path(inner)):
+            raise UsageError(f"{output.option} {path}: {inner} is read-only; refusing to replace it (make it "
+                             "writable, or give another folder)")
+    existing = real
+    while not existing.is_dir():  # a new folder is made with its missing parents (mkdir -p)
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {path}: directory {existing} is not writable")
 
 
 def check_reusable(folder: Path, kind: str, *, option: str = "output", ignore: str | None = None,
