@@ -928,3 +928,20 @@ def test_a_read_only_folder_output_is_refused_and_left_alone(protected, made, tm
         assert tree(tmp_path) == before
     finally:
         _writable_tree(model)
+
+
+def test_a_reused_folder_keeps_the_permissions_of_the_files_it_replaces(made, tmp_path):
+    """A private model (chmod 600, 640) stays private when a rerun replaces its files, as a replaced file output does
+    (was: the umask's 644, readable by everyone)."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(made / "mg_model", model)
+    (model / "model.safetensors").chmod(0o600)
+    (model / "config.json").chmod(0o640)
+    before = tree(model)
+    code, _, err = run_cli(_folder_command("train", made, model) + ["--seed", "1"])
+    assert code == 0, err
+    assert all(tree(model)[name][:2] != before[name][:2] for name in before)  # replaced (new inode)
+    assert stat.S_IMODE((model / "model.safetensors").stat().st_mode) == 0o600
+    assert stat.S_IMODE((model / "config.json").stat().st_mode) == 0o640

@@ -465,6 +465,8 @@ def _swap_in(tmp: Path, target: Path, shown: PathLike) -> None:
     stale = [n for n in sorted(FOLDER_KINDS[kind].files - set(names)) if (target / n).is_file()]
     with _signals_wait_after(lambda: not (tmp / names[0]).exists()):  # once the first file is in place
         for name in names:  # the manifest last
+            if (target / name).is_file():  # a private file stays private, as a replaced file output does
+                os.chmod(tmp / name, _mode_of(target / name))
             os.replace(tmp / name, target / name)
         for name in stale:
             os.unlink(target / name)
