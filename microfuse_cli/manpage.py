@@ -98,7 +98,9 @@ def render(group: click.Group | None = None) -> str:
 OUTPUT_RULES = """
 Every output is checked before any work starts; a refused one exits 2 and writes nothing.
 A file output replaces a regular file atomically (a temp file renamed into place), so an interrupted run leaves
-the previous file as it was. A symlink is written through, like the shell's >. A device or FIFO (-o /dev/null)
+the previous file as it was. A run killed outright (SIGKILL, the OOM killer) can leave its hidden temp file
+(.NAME.XXXXXXXX.tmp) or build folder (.microfuse.XXXXXXXX.tmp, named by the next run into that folder) beside
+the output, never a half-written output. A symlink is written through, like the shell's >. A device or FIFO (-o /dev/null)
 is written into, never replaced. A folder given as a file output is refused. A read-only output (chmod a-w:
 a file, a folder output, or a file of it that the run would replace) is refused, as the shell's > refuses it.
 

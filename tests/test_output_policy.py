@@ -945,3 +945,35 @@ def test_a_reused_folder_keeps_the_permissions_of_the_files_it_replaces(made, tm
     assert all(tree(model)[name][:2] != before[name][:2] for name in before)  # replaced (new inode)
     assert stat.S_IMODE((model / "model.safetensors").stat().st_mode) == 0o600
     assert stat.S_IMODE((model / "config.json").stat().st_mode) == 0o640
+
+
+def test_a_run_killed_while_refilling_a_folder_does_not_block_the_rerun(made, tmp_path):
+    """SIGKILL (the OOM killer) while a run fills an existing empty folder leaves its hidden build folder there; the
+    rerun refused the folder, which looks empty to `ls`, as 'not empty'. It now writes the output and names the
+    leftover for the user to remove (never removed by microfuse: another run may be building in it)."""
+    import time
+
+    from test_hostile_inputs import SLOW_RENAME_HOOK
+
+    hook, out, mark = tmp_path / "hook", tmp_path / "out", tmp_path / "renaming"
+    hook.mkdir()
+    out.mkdir()
+    (hook / "sitecustomize.py").write_text(SLOW_RENAME_HOOK)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), *sys.path]), MICROFUSE_TEST_MARK=str(mark))
+    proc = subprocess.Popen([sys.executable, "-m", "microfuse_cli", "retrieve", "build", str(made / "a.npy"), "-o",
+                             str(out)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mark.exists(), "the run never reached its rename"
+    finally:
+        proc.kill()
+        proc.wait()
+    (leftover,) = [p.name for p in out.iterdir()]
+    assert leftover.startswith(".microfuse.") and leftover.endswith(".tmp")
+    code, _, err = run_cli(["retrieve", "build", made / "a.npy", "-o", out])
+    assert code == 0, err
+    assert f"warning: {out / leftover}: left by an interrupted run; remove it to free its space" in err, err
+    assert sorted(p.name for p in out.iterdir()) == sorted([leftover, "index.faiss", "manifest.json", "pairs.tsv"])

@@ -245,6 +245,7 @@ def _check_target(output: Output) -> None:
         raise UsageError(f"{output.option} {path} exists and is not a folder")
     if real.is_dir() and output.kind:
         check_reusable(real, output.kind, option=output.option, shown=path)
+        _warn_leftovers(real, path)
     _check_folder_writable(output, path, real)
 
 
@@ -274,9 +275,24 @@ def check_reusable(folder: Path, kind: str, *, option: str = "output", ignore: s
     what, name = FOLDER_KINDS[kind].what, shown or folder
     if found is not None:
         raise UsageError(f"{option} {name} is {_a(FOLDER_KINDS[found].what)}, not {_a(what)}; give another folder")
-    if any(entry.name != ignore for entry in os.scandir(folder)):
+    if any(entry.name != ignore and not _LEFTOVER.fullmatch(entry.name) for entry in os.scandir(folder)):
         raise UsageError(f"{option} {name} is not empty and holds no previous {what}; refusing to write into it "
                          "(give a new or empty folder)")
+
+
+#: The hidden build folder of a refill (_refill) that a killed run (SIGKILL, the OOM killer) left behind: an empty
+#: folder holding only one is still empty to the user (`ls` hides it), so it does not stop a rerun.
+_LEFTOVER = re.compile(r"\.microfuse\.[A-Za-z0-9_]{8}\.tmp")
+
+
+def _warn_leftovers(folder: Path, shown: PathLike) -> None:
+    """Name build folders left by a killed run (never removed here: another run may be building in one now)."""
+    import logging
+
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if _LEFTOVER.fullmatch(entry.name):
+            logging.getLogger(__name__).warning("%s: left by an interrupted run; remove it to free its space",
+                                                os.path.join(shown, entry.name))
 
 
 def _a(noun: str) -> str:
