@@ -977,3 +977,16 @@ def test_a_run_killed_while_refilling_a_folder_does_not_block_the_rerun(made, tm
     assert code == 0, err
     assert f"warning: {out / leftover}: left by an interrupted run; remove it to free its space" in err, err
     assert sorted(p.name for p in out.iterdir()) == sorted([leftover, "index.faiss", "manifest.json", "pairs.tsv"])
+
+
+def test_evaluate_plots_without_matplotlib_is_refused_before_the_metrics_are_replaced(made, tmp_path, monkeypatch):
+    """matplotlib is an optional extra: `evaluate -o m.tsv --plots figs` without it replaced m.tsv, then failed with
+    'internal error: ModuleNotFoundError ... report it'. Now: one line, exit 2, before any work."""
+    metrics = tmp_path / "m.tsv"
+    metrics.write_text("a previous run\n")
+    before = tree(tmp_path)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as when it is not installed
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "-o", metrics, "--plots", tmp_path / "figs",
+                            "--bootstrap", "0", "-q"])
+    refused(code, err, "--plots needs matplotlib: pip install 'microfuse-cli[plots]'")
+    assert tree(tmp_path) == before

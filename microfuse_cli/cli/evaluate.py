@@ -48,6 +48,10 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     check_outputs([*scores, labels, proteins],
                   [Output("-o", output), Output("--json", json_path),
                    Output("--plots", plots, "", plot_files(scores, labels_names) if plots else ())])
+    if plots:  # said now: after the work, the metrics would already have replaced the previous run's
+        from ..plots import require_matplotlib
+
+        require_matplotlib()
     protein_map = read_proteins(proteins) if proteins else None
     tables = [read_scores(path, labels, name, split_name) for path, name in zip(scores, labels_names)]
     results = [evaluate_table(t, threshold=threshold, proteins=protein_map, n_boot=bootstrap) for t in tables]
