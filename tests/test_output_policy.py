@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ECOLI_GFF, MPN_FNA, MPN_GFF, PANEL, run_cli
+from conftest import ECOLI_FNA, ECOLI_GFF, MPN_FNA, MPN_GFF, PANEL, run_cli
 
 MG = PANEL / "GCF_000027325.1_ASM2732v1_genomic"  # Mycoplasma genitalium G37: 476 genes, small
 MG_GFF, MG_FNA = Path(f"{MG}.gff.gz"), Path(f"{MG}.fna.gz")
@@ -839,6 +839,8 @@ WRITE_FAILS = {
     "train": (lambda made, out: ["train", made / "mg_pairs.tsv", "-e", made / "mg_emb", "-o", out, "--epochs", "1",
                                  "--batch-size", "64"], "out", "mg_model"),
     "retrieve build": (lambda made, out: ["retrieve", "build", made / "a.npy", "-o", out], "out", None),
+    "score -o --operons-tsv": (lambda made, out: ["score", MG_GFF, "--fasta", MG_FNA, "-o", out, "--operons-tsv",
+                                                  out.with_name("operons.tsv")], "out.tsv", None),
     "score --fused": (lambda made, out: ["score", MG_GFF, "--fasta", MG_FNA, "--fused", out, "-o", os.devnull],
                       "out.npy", None),
 }
@@ -849,7 +851,8 @@ def test_a_write_that_fails_part_way_names_the_output_and_keeps_the_previous_one
     """A real short write (RLIMIT_FSIZE, as `ulimit -f` or a quota gives): exit 1 with one line naming the output and
     the kernel's reason, the previous output intact, no temp file left. Was: 'File too large' naming no file,
     numpy's '19040 requested and 5088 written' (embed), and 'internal error: SafetensorError ... report it'
-    (train) or 'internal error: RuntimeError: Error in faiss::write_index' (retrieve build)."""
+    (train) or 'internal error: RuntimeError: Error in faiss::write_index' (retrieve build). Of several outputs, the
+    one that failed is named (the scores here, larger than the limit; the operons are not)."""
     import shutil
 
     args, name, previous = WRITE_FAILS[command]
@@ -990,3 +993,37 @@ def test_evaluate_plots_without_matplotlib_is_refused_before_the_metrics_are_rep
                             "--bootstrap", "0", "-q"])
     refused(code, err, "--plots needs matplotlib: pip install 'microfuse-cli[plots]'")
     assert tree(tmp_path) == before
+
+
+def test_pairs_and_their_proteins_are_replaced_together(tmp_path, monkeypatch):
+    """A full disk while the pairs table is written leaves the previous proteins too (was: new proteins beside the
+    previous pairs, which `embed pairs.tsv --proteins` reads as one genome); piped into `head`, the proteins are
+    still written whole, before the stream."""
+    import errno
+
+    pairs, proteins = tmp_path / "pairs.tsv", tmp_path / "genes.faa"
+    pairs.write_text("pair_id\tfrom a previous run\n")
+    proteins.write_text(">from_a_previous_run\nMK\n")
+    before = tree(tmp_path)
+
+    real_fsync, calls = os.fsync, []
+
+    def second_fails(fd):  # the proteins are on disk, the pairs table is not
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", second_fails)
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "--proteins", proteins, "-o", pairs])
+    assert code == 1 and err.strip().splitlines()[-1] == f"error: cannot write {pairs}: No space left on device", err
+    assert tree(tmp_path) == before
+    monkeypatch.undo()
+    proc = subprocess.Popen([str(MICROFUSE), "pairs", str(ECOLI_GFF), "--fasta", str(ECOLI_FNA), "--proteins",
+                             str(proteins)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # more than a pipe holds
+    assert proc.stdout.readline().startswith(b"pair_id\t")
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 141, proc.stderr.read()
+    text = proteins.read_text()
+    assert text.count(">") > 4000 and text.endswith("\n") and text.rstrip().splitlines()[-1].isalpha()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["genes.faa", "pairs.tsv"]

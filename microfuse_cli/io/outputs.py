@@ -336,9 +336,10 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
     text_args = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
     descriptor = _names_a_descriptor(path)
     if descriptor or _is_special(path):
-        with _write_failure_named(path, path), open(path, mode.replace("w", "a") if descriptor else mode,
-                                                     **text_args) as handle:
-            yield handle
+        with _write_failure_named(path, path):
+            handle = open(path, mode.replace("w", "a") if descriptor else mode, **text_args)
+        with _closed_after(handle, path, path):
+            yield _Named(handle, path)
         return
     target = Path(os.path.realpath(path))
     if target.is_dir():
@@ -349,15 +350,13 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     os.chmod(tmp, _mode_of(target))
     try:
-        with _write_failure_named(path, tmp):
-            with os.fdopen(fd, mode, **text_args) as handle:
-                yield handle
-                handle.flush()
-                os.fsync(handle.fileno())
-            if _renames is None:
+        with _closed_after(os.fdopen(fd, mode, **text_args), path, tmp, sync=True) as handle:
+            yield _Named(handle, path)
+        if _renames is None:
+            with _write_failure_named(path, tmp):
                 os.replace(tmp, target)
-            else:
-                _renames.append((tmp, target))
+        else:
+            _renames.append((tmp, target))
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -372,10 +371,50 @@ def _write_failure_named(path: PathLike, tmp: PathLike) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if isinstance(exc, BrokenPipeError) or (exc.filename is not None and not str(exc.filename).startswith(
-                str(tmp))):
+        if isinstance(exc, BrokenPipeError) or (exc.filename is not None and (tmp is None or not str(
+                exc.filename).startswith(str(tmp)))):
             raise
         raise DataError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+@contextlib.contextmanager
+def _closed_after(handle: IO, path: PathLike, tmp: PathLike, *, sync: bool = False) -> Iterator[IO]:
+    """``handle``, flushed (and fsynced) and closed after the block; when the block failed, closed quietly: the
+    buffer it still holds fails again on a full disk, and that second error would hide the first, named one."""
+    try:
+        yield handle
+        with _write_failure_named(path, tmp):
+            handle.flush()
+            if sync:
+                os.fsync(handle.fileno())
+            handle.close()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            handle.close()
+        raise
+
+
+class _Named:
+    """An output's handle whose failed writes name that output: several are open at once (``atomic_outputs``), and
+    only the handle written to knows which file a full disk stopped."""
+
+    def __init__(self, handle: IO, path: PathLike):
+        self._handle, self._path = handle, path
+
+    def write(self, data):
+        with _write_failure_named(self._path, None):
+            return self._handle.write(data)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        with _write_failure_named(self._path, None):
+            self._handle.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
 
 
 def save_npy(file, array) -> None:
@@ -405,7 +444,8 @@ def atomic_outputs(*outputs: tuple[PathLike, str]) -> Iterator[list[IO]]:
             yield [stack.enter_context(atomic_output(path, mode, _renames=renames)) for path, mode in outputs]
         with _signals_wait_after(lambda: bool(renames) and not os.path.exists(renames[0][0])):
             for tmp, target in renames:
-                os.replace(tmp, target)
+                with _write_failure_named(target, tmp):
+                    os.replace(tmp, target)
     except BaseException:
         for tmp, _ in renames:
             with contextlib.suppress(FileNotFoundError):
