@@ -1027,3 +1027,29 @@ def test_pairs_and_their_proteins_are_replaced_together(tmp_path, monkeypatch):
     text = proteins.read_text()
     assert text.count(">") > 4000 and text.endswith("\n") and text.rstrip().splitlines()[-1].isalpha()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["genes.faa", "pairs.tsv"]
+
+
+def test_evaluate_table_and_json_are_replaced_together(made, tmp_path, monkeypatch):
+    """A failure while the JSON is written (a full disk) left the new metrics table beside the previous JSON."""
+    import errno
+
+    table, doc = tmp_path / "m.tsv", tmp_path / "m.json"
+    table.write_text("a previous run\n")
+    doc.write_text("{}\n")
+    before = tree(tmp_path)
+    real_fsync, calls = os.fsync, []
+
+    def second_fails(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", second_fails)
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "-o", table, "--json", doc, "--bootstrap", "0", "-q"])
+    assert code == 1 and "No space left on device" in err, err
+    assert len(calls) == 2 and tree(tmp_path) == before
+    monkeypatch.undo()
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "-o", table, "--json", doc, "--bootstrap", "0", "-q"])
+    assert code == 0, err
+    assert table.read_text().startswith("model\t") and doc.read_text().startswith("[")

@@ -40,7 +40,7 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     from ..errors import UsageError
     from ..evaluate import METRIC_COLUMNS, evaluate_table, read_scores
     from ..io.fasta import read_proteins
-    from ..io.outputs import Output, atomic_output, check_outputs
+    from ..io.outputs import Output, atomic_outputs, check_outputs
 
     labels_names = names.split(",") if names else [None] * len(scores)
     if len(labels_names) != len(scores):
@@ -55,17 +55,18 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     protein_map = read_proteins(proteins) if proteins else None
     tables = [read_scores(path, labels, name, split_name) for path, name in zip(scores, labels_names)]
     results = [evaluate_table(t, threshold=threshold, proteins=protein_map, n_boot=bootstrap) for t in tables]
-    with atomic_output(output) as handle:
+    files = [output] + ([json_path] if json_path else [])
+    with atomic_outputs(*((path, "w") for path in files)) as opened:  # one set: never new metrics beside old JSON
+        handle = opened[0]
         handle.write("\t".join(["model"] + METRIC_COLUMNS + ["w_protein", "w_context", "w_agreement", "w_conflict"]) + "\n")
         for r in results:
             router = r.get("router", {})
             values = [r["model"]] + [_fmt(r.get(c)) for c in METRIC_COLUMNS]
             values += [_fmt(router.get(k)) for k in ("protein", "context", "agreement", "conflict")]
             handle.write("\t".join(values) + "\n")
-    if json_path:
-        with atomic_output(json_path) as handle:
-            json.dump(results, handle, indent=2, default=float)
-            handle.write("\n")
+        if json_path:
+            json.dump(results, opened[1], indent=2, default=float)
+            opened[1].write("\n")
     show_table(run, results)
     if plots:
         draw_plots(plots, tables)
