@@ -1053,3 +1053,11 @@ def test_evaluate_table_and_json_are_replaced_together(made, tmp_path, monkeypat
     code, _, err = run_cli(["evaluate", made / "labelled.tsv", "-o", table, "--json", doc, "--bootstrap", "0", "-q"])
     assert code == 0, err
     assert table.read_text().startswith("model\t") and doc.read_text().startswith("[")
+
+
+def test_a_file_output_ending_in_a_slash_is_refused(tmp_path):
+    """`-o results/` for a file output (the shell's `> results/` fails 'Is a directory'): a file named `results` was
+    written instead, where the user meant a folder."""
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", f"{tmp_path / 'results'}/"])
+    refused(code, err, "names a folder (it ends in '/'); give a file name")
+    assert list(tmp_path.iterdir()) == []

@@ -233,6 +233,8 @@ def _check_target(output: Output) -> None:
     if output.kind is None:
         if real.is_dir():
             raise UsageError(f"{output.option} {path} is a directory; give a file name")
+        if str(output.path).endswith(("/", "/.")):  # `> out.tsv/` fails in the shell: a file named out.tsv is not it
+            raise UsageError(f"{output.option} {output.path} names a folder (it ends in '/'); give a file name")
         if not parent.is_dir():
             raise UsageError(f"cannot write {path}: directory {parent} does not exist")
         if not os.access(parent, os.W_OK | os.X_OK):  # said now, not after hours of work at the rename
