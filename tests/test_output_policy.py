@@ -1061,3 +1061,14 @@ def test_a_file_output_ending_in_a_slash_is_refused(tmp_path):
     code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", f"{tmp_path / 'results'}/"])
     refused(code, err, "names a folder (it ends in '/'); give a file name")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_foreign_partial_folder_is_refused_before_any_genome_is_embedded(tmp_path):
+    """`embed a b -o out` with a user's `out/b.partial`: refused after `out/a` was written (the check came with the
+    second genome); now before any work, so nothing is written."""
+    out = tmp_path / "out"
+    (out / "GCF_000027345.1_ASM2734v1_genomic.partial").mkdir(parents=True)
+    before = tree(tmp_path)
+    code, _, err = run_cli(["embed", MG_FNA, MPN_FNA, "-g", "4", "-o", out])
+    assert code == 2 and "GCF_000027345.1_ASM2734v1_genomic.partial exists and was not made by" in err, err
+    assert tree(tmp_path) == before and [p.name for p in out.iterdir()] == ["GCF_000027345.1_ASM2734v1_genomic.partial"]
