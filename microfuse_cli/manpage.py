@@ -104,7 +104,8 @@ the output, never a half-written output. A symlink is written through, like the 
 is written into, never replaced. A folder given as a file output is refused. A read-only output (chmod a-w:
 a file, a folder output, or a file of it that the run would replace) is refused, as the shell's > refuses it.
 
-No output may be an input or another output of the same run (compared by resolved path and inode).
+No output may be an input or another output of the same run (compared by resolved path and inode), and two
+outputs may not write into one pipe or FIFO (-o - with another output to /dev/stdout); /dev/null is shared.
 
 A folder output (embed, train, retrieve build, reference build; -o . included) is created, or reused only when
 it is empty or holds a previous output of the same kind (its manifest.json, or a model's config.json): the new

@@ -1072,3 +1072,18 @@ def test_a_foreign_partial_folder_is_refused_before_any_genome_is_embedded(tmp_p
     code, _, err = run_cli(["embed", MG_FNA, MPN_FNA, "-g", "4", "-o", out])
     assert code == 2 and "GCF_000027345.1_ASM2734v1_genomic.partial exists and was not made by" in err, err
     assert tree(tmp_path) == before and [p.name for p in out.iterdir()] == ["GCF_000027345.1_ASM2734v1_genomic.partial"]
+
+
+def test_two_outputs_into_one_pipe_are_refused(tmp_path):
+    """`-o - --proteins /dev/stdout | ...` (or one FIFO twice) mixed the pairs and the proteins into one stream, as
+    `-o - --proteins -` is refused for; /dev/null stays shareable."""
+    proc = subprocess.run([sys.executable, "-m", "microfuse_cli", "pairs", str(MG_GFF), "--fasta", str(MG_FNA), "-o",
+                           "-", "--proteins", "/dev/stdout"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    assert proc.stderr.startswith("error: -o and --proteins write into the same stream (/dev/stdout)"), proc.stderr
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", fifo, "--proteins", fifo])
+    refused(code, err, f"-o and --proteins write into the same stream ({fifo})")
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", os.devnull, "--proteins", os.devnull])
+    assert code == 0, err

@@ -151,13 +151,15 @@ def check_outputs(inputs, outputs) -> None:
     written: dict = {}
     for output in planned:
         if is_stdio(output.path):
-            key = _descriptor_identity(sys.stdout)  # `>> genome.gff` appends to the file being read
+            key = _shared_stream(output.path)  # `>> genome.gff` appends to the file being read
             if key in read:
                 raise UsageError(f"{output.option} {output.path} is also an input ({read[key]}); refusing to "
                                  "overwrite it")
+            _claim_stream(key, output, written)
             continue
         _check_target(output)
         if _is_special(output.path):
+            _claim_stream(_shared_stream(output.path), output, written)
             continue
         key = _identity(output.path)
         if key in read:
@@ -169,6 +171,27 @@ def check_outputs(inputs, outputs) -> None:
         written[key] = output
         if output.kind is not None:
             _check_inner_files(output, read, written)
+
+
+def _shared_stream(path: PathLike | None) -> tuple | None:
+    """The identity of what ``-`` or a device path writes into (a pipe, FIFO, socket, or the file behind a
+    redirection); None for a character device (/dev/null, a terminal), which any number of outputs may share."""
+    try:
+        info = os.fstat(stdout_stream().fileno()) if is_stdio(path) else os.stat(path)
+    except (OSError, ValueError, AttributeError):  # no descriptor (a test runner's stdout)
+        return None
+    return None if stat.S_ISCHR(info.st_mode) else ("inode", info.st_dev, info.st_ino)
+
+
+def _claim_stream(key: tuple | None, output: Output, written: dict) -> None:
+    """Two outputs into one pipe (`-o - --proteins /dev/stdout | ...`) arrive as one mixed stream: refused as two
+    outputs to stdout are."""
+    if key is None:
+        return
+    if key in written:
+        raise UsageError(f"{written[key].option} and {output.option} write into the same stream ({output.path}); "
+                         "give each output its own file")
+    written[key] = output
 
 
 def _check_inner_files(output: Output, read: dict, written: dict) -> None:
