@@ -1087,3 +1087,14 @@ def test_two_outputs_into_one_pipe_are_refused(tmp_path):
     refused(code, err, f"-o and --proteins write into the same stream ({fifo})")
     code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", os.devnull, "--proteins", os.devnull])
     assert code == 0, err
+
+
+@pytest.mark.parametrize("command", FOLDER_COMMANDS)
+def test_a_folder_output_under_a_file_is_refused_before_work(command, made, tmp_path):
+    """`-o results.tsv/emb` (a typo for results/emb): mkdir -p fails at the end, after the work, with a bare 'Not a
+    directory (.../emb.partial)'; now one line before any work."""
+    (tmp_path / "results.tsv").write_text("mine\n")
+    before = tree(tmp_path)
+    code, _, err = run_cli(_folder_command(command, made, tmp_path / "results.tsv" / "emb" / "x"))
+    refused(code, err, f"{tmp_path / 'results.tsv'} is a file, not a folder")
+    assert tree(tmp_path) == before

@@ -286,6 +286,8 @@ def _check_folder_writable(output: Output, path: Path, real: Path) -> None:
                              "writable, or give another folder)")
     existing = real
     while not existing.is_dir():  # a new folder is made with its missing parents (mkdir -p)
+        if existing.exists():  # `-o pairs.tsv/emb`: mkdir -p fails there, after the work
+            raise UsageError(f"cannot write {path}: {existing} is a file, not a folder")
         existing = existing.parent
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write {path}: directory {existing} is not writable")
