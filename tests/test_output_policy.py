@@ -1098,3 +1098,22 @@ def test_a_folder_output_under_a_file_is_refused_before_work(command, made, tmp_
     code, _, err = run_cli(_folder_command(command, made, tmp_path / "results.tsv" / "emb" / "x"))
     refused(code, err, f"{tmp_path / 'results.tsv'} is a file, not a folder")
     assert tree(tmp_path) == before
+
+
+def test_a_folder_where_a_folder_output_writes_a_file_is_refused_before_work(made, tmp_path):
+    """A folder named roc.png in --plots (or protein.npy in an embedding folder): the metrics were replaced, then
+    the plot failed ('is a directory'); embed failed at its swap, after the work. Now both are refused first."""
+    import shutil
+
+    figs, emb, metrics = tmp_path / "figs", tmp_path / "emb", tmp_path / "m.tsv"
+    (figs / "roc.png").mkdir(parents=True)
+    shutil.copytree(made / "mg_emb", emb)
+    (emb / "protein.npy").unlink()
+    (emb / "protein.npy").mkdir()
+    metrics.write_text("a previous run\n")
+    before = tree(tmp_path)
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "-o", metrics, "--plots", figs, "--bootstrap", "0"])
+    refused(code, err, f"--plots {figs}: {figs / 'roc.png'} is a folder, where the run writes a file")
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", emb])
+    refused(code, err, f"-o {emb}: {emb / 'protein.npy'} is a folder, where the run writes a file")
+    assert tree(tmp_path) == before

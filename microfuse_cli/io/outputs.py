@@ -281,6 +281,9 @@ def _check_folder_writable(output: Output, path: Path, real: Path) -> None:
         raise UsageError(f"{output.option} {path} is read-only; refusing to write into it (make it writable, or "
                          "give another folder)")
     for inner in _inner_files(output):
+        if os.path.isdir(inner):  # its file cannot replace a folder: said now, not after the work
+            raise UsageError(f"{output.option} {path}: {inner} is a folder, where the run writes a file; move it "
+                             "away or give another folder")
         if _read_only(Path(inner)):
             raise UsageError(f"{output.option} {path}: {inner} is read-only; refusing to replace it (make it "
                              "writable, or give another folder)")
