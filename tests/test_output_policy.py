@@ -62,7 +62,8 @@ def made(tmp_path_factory):
         code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--fused", root / f"{name}.npy", "--genome-name",
                                 name, "-o", root / f"{name}.tsv", "-q"])
         assert code == 0, err
-    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--label-rule", "og", "-o", root / "labelled.tsv", "-q"])
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--label-rule", "og", "-o", root / "labelled.tsv",
+                            "-q"])
     assert code == 0, err
     return root
 

@@ -30,11 +30,13 @@ def _umask() -> int:
 # ------------------------------------------------------------------------------------------------ output policy
 #
 # One policy for every command, checked before any work (check_outputs) and honoured by the writers:
-# a file output replaces only a regular file (atomically); a symlink is written through; a device or FIFO
-# (-o /dev/null) is written into, never replaced; a folder is refused as a file output. No output may be an input
-# or another output of the same run. A folder output is created, or reused only when it is empty or holds a
-# previous output of the same kind (its manifest), and only that kind's own files in it are ever replaced or removed;
-# none of them may be an input or another output (a plain folder such as --plots names the files it writes).
+# a file output replaces only a regular file (atomically); a symlink is written through (a symlink loop is
+# refused); a device or FIFO (-o /dev/null) is written into, never replaced; a folder is refused as a file output;
+# a read-only output is refused. No output may be an input or another output of the same run, and two outputs may
+# not share one pipe or FIFO. A write that fails names its output (DataError, exit 1). A folder output is created,
+# or reused only when it is empty or holds a previous output of the same kind (its manifest), and only that kind's
+# own files in it are ever replaced or removed; none of them may be an input or another output (a plain folder such
+# as --plots names the files it writes).
 
 
 @dataclass(frozen=True)
@@ -237,8 +239,8 @@ def _symlink_loop(path: Path) -> bool:
 
 
 def _read_only(path: Path) -> bool:
-    """A regular file or folder nobody may write (chmod a-w): the shell's ``>`` refuses it, cp asks; replacing it by a rename
-    would bypass what its owner said, and root's access() ignores the bits, so they are read here."""
+    """A regular file or folder nobody may write (chmod a-w): the shell's ``>`` refuses it, cp asks; replacing it by a
+    rename would bypass what its owner said, and root's access() ignores the bits, so they are read here."""
     try:
         info = os.stat(path)
     except OSError:
