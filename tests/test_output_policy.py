@@ -1121,11 +1121,13 @@ def test_a_folder_where_a_folder_output_writes_a_file_is_refused_before_work(mad
 
 
 def test_score_files_are_written_when_the_stdout_reader_stops_early(tmp_path):
-    """`score -o - --operons-tsv ops.tsv | head`: the reader leaving ended the run before the operons file was put in
-    place (it was in one set with the stream); the files are now written first, and only the stream is cut short."""
+    """`score -o - --operons-tsv ops.tsv --fused f.npy | head`: the reader leaving ended the run before the operons
+    file was put in place (it was in one set with the stream) and before --fused; the files are now written first,
+    and only the stream is cut short."""
     operons = tmp_path / "ops.tsv"
     proc = subprocess.Popen([str(MICROFUSE), "score", str(MG_GFF), "--fasta", str(MG_FNA), "-o", "-",
-                             "--operons-tsv", str(operons), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "--operons-tsv", str(operons), "--fused", str(tmp_path / "f.npy"), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()  # a reader that is gone before the first line
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141, err
@@ -1133,4 +1135,5 @@ def test_score_files_are_written_when_the_stdout_reader_stops_early(tmp_path):
                             tmp_path / "alone.tsv", "-q"])
     assert code == 0, err
     assert operons.read_bytes() == (tmp_path / "alone.tsv").read_bytes()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["alone.tsv", "ops.tsv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alone.tsv", "f.ids.tsv", "f.npy", "ops.tsv"]
+    assert len(np.load(tmp_path / "f.npy")) == 475

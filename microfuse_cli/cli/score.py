@@ -189,17 +189,17 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
                                                        model_name=model_name, extra=extra, groups=groups)))
     # one run's files are one output: none replaces its previous version before all are written (a report that
     # fails must not leave new scores beside the previous run's operons); stdout comes after them, so a reader that
-    # stops early (`| head`) ends only the stream, not the files
+    # stops early (`| head`) ends only the stream, not the files (--fused's either)
     files = [(path, write) for path, write in writers if not is_stdio(path)]
     with atomic_outputs(*((path, "w") for path, _ in files)) as opened:
         for (_, write), handle in zip(files, opened):
             write(handle)
+    if fused:
+        write_fused(fused, scores, genome_name or genome.name)
     for path, write in writers:
         if is_stdio(path):
             with atomic_output(path) as handle:
                 write(handle)
-    if fused:
-        write_fused(fused, scores, genome_name or genome.name)
     log.info("%d pairs scored, %d called at threshold %.3f; %d operons of 2+ genes", len(pairs),
              int(scores.calls.sum()), scores.threshold, len(operons_called))
 
