@@ -264,13 +264,15 @@ def write_checkpoint(path, tensors: Mapping[str, Any], *, model: dict, train: di
         "provenance": dict(provenance or {}),
     }
     if all(isinstance(t, np.ndarray) for t in tensors.values()):
-        from safetensors.numpy import save_file
+        from safetensors.numpy import save
     else:
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     text = json.dumps(jsonable(config), indent=2, sort_keys=True, allow_nan=False) + "\n"
     with atomic_directory(path) as tmp:
-        save_file(dict(tensors), str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
+        # serialised here, written by Python: a failed write is the kernel's reason (a full disk), not the
+        # library's own error type, which read as an internal error (the head is a few MB)
+        (tmp / WEIGHTS_FILE).write_bytes(save(dict(tensors), metadata={"format": FORMAT}))
         (tmp / CONFIG_FILE).write_text(text, encoding="utf-8")
     return Path(path)

@@ -28,7 +28,7 @@ from . import __version__
 from .errors import DataError, UsageError
 from .records import Genome
 from .io.files import PathLike
-from .io.outputs import atomic_directory
+from .io.outputs import atomic_directory, save_npy
 from .manifest import HEADER, MANIFEST, ManifestKind, read_manifest, write_manifest
 from .pairs import GenePair, adjacent_pairs
 from .progress import Stage, silent_stage
@@ -199,7 +199,7 @@ class Embeddings:
             if self.pair_context is not None:
                 files["pair_context.npy"] = self.pair_context
             for name, array in files.items():
-                np.save(tmp / name, np.ascontiguousarray(array, dtype=dtype), allow_pickle=False)
+                save_npy(tmp / name, np.ascontiguousarray(array, dtype=dtype))
             (tmp / "genes.tsv").write_text(
                 "gene_id\tscaffold\n" + "".join(f"{g}\t{s}\n" for g, s in zip(self.gene_ids, self.gene_scaffolds)))
             (tmp / "pairs.tsv").write_text("pair_id\n" + "".join(f"{p}\n" for p in self.pair_ids))
@@ -443,7 +443,7 @@ def _sharded(items, embed, dim, name, advance, shard_dir) -> np.ndarray:
 def _save_shard(path: Path, array: np.ndarray) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
-        np.save(handle, array, allow_pickle=False)
+        save_npy(handle, array)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)

@@ -12,7 +12,7 @@ from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, UsageError
 from .fusion import EXPERTS
 from .io.outputs import atomic_output
 from .metrics import (
@@ -25,6 +25,14 @@ from .metrics import (
 )
 
 Scores = Union[np.ndarray, Sequence[float], Mapping[str, np.ndarray]]
+
+
+def require_matplotlib() -> None:
+    """matplotlib is an optional extra: its absence is one line before any work, not an internal error after it."""
+    try:
+        import matplotlib.backends.backend_agg  # noqa: F401
+    except ImportError:
+        raise UsageError("--plots needs matplotlib: pip install 'microfuse-cli[plots]'") from None
 
 
 def _series(p: Scores) -> dict[str, np.ndarray]:

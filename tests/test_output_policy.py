@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ECOLI_GFF, MPN_FNA, MPN_GFF, PANEL, run_cli
+from conftest import ECOLI_FNA, ECOLI_GFF, MPN_FNA, MPN_GFF, PANEL, run_cli
 
 MG = PANEL / "GCF_000027325.1_ASM2732v1_genomic"  # Mycoplasma genitalium G37: 476 genes, small
 MG_GFF, MG_FNA = Path(f"{MG}.gff.gz"), Path(f"{MG}.fna.gz")
@@ -62,6 +62,9 @@ def made(tmp_path_factory):
         code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--fused", root / f"{name}.npy", "--genome-name",
                                 name, "-o", root / f"{name}.tsv", "-q"])
         assert code == 0, err
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--label-rule", "og", "-o", root / "labelled.tsv",
+                            "-q"])
+    assert code == 0, err
     return root
 
 
@@ -762,3 +765,375 @@ def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkey
     code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", locked / "pairs.tsv"])
     assert code == 2 and not started and list(locked.iterdir()) == []
     assert err.strip() == f"error: cannot write {locked / 'pairs.tsv'}: directory {locked} is not writable"
+
+
+# ------------------------------------------------------------------------------------------------ audit: file safety
+
+
+def test_a_folder_output_never_replaces_an_input_inside_it(made, tmp_path):
+    """`embed emb/pairs.tsv --proteins ... -o emb`: the labelled pairs table read from a previous embedding folder
+    was replaced by embed's own pairs.tsv (a list of ids): a folder output's files may not be inputs."""
+    import shutil
+
+    emb = tmp_path / "emb"
+    shutil.copytree(made / "mg_emb", emb)
+    shutil.copy(made / "mg_pairs.tsv", emb / "pairs.tsv")
+    before = tree(tmp_path)
+    code, _, err = run_cli(["embed", emb / "pairs.tsv", "--proteins", made / "mg.faa", "--fasta", MG_FNA, "-o", emb])
+    refused(code, err, f"-o {emb} would replace {emb / 'pairs.tsv'}, which is an input; give another folder")
+    assert tree(tmp_path) == before
+
+
+EVALUATE_PLOTS = {
+    "-o is a plot": (["-o", "{figs}/roc.png"], "-o and --plots are the same file ({figs}/roc.png)"),
+    "--json is a plot": (["-o", "{d}/m.tsv", "--json", "{figs}/pr.png"], "--json and --plots are the same file"),
+    "an input is a plot": (["{figs}/labelled.threshold_sweep.png", "--names", "labelled"],
+                           "--plots {figs} would replace {figs}/labelled.threshold_sweep.png, which is an input"),
+    "two tables of one name": (["{d}/x/labelled.tsv"], "two score tables are named labelled.tsv"),
+}
+
+
+@pytest.mark.parametrize("case", EVALUATE_PLOTS, ids=list(EVALUATE_PLOTS))
+def test_evaluate_plots_never_overwrite_another_output_or_an_input(case, made, tmp_path):
+    """--plots writes roc.png, pr.png and NAME.KIND.png into its folder: each was written over whatever -o, --json
+    or a score table of that name was (the metrics table became a PNG), and two tables named alike shared figures."""
+    import shutil
+
+    figs, other = tmp_path / "figs", tmp_path / "x"
+    figs.mkdir()
+    other.mkdir()
+    (figs / "notes.txt").write_text("mine\n")
+    shutil.copy(made / "labelled.tsv", figs / "labelled.threshold_sweep.png")
+    shutil.copy(made / "labelled.tsv", other / "labelled.tsv")
+    args, message = EVALUATE_PLOTS[case]
+    fill = {"figs": figs, "d": tmp_path}
+    extra = [a.format(**fill) for a in args]
+    scores = [] if extra[0].endswith(".png") and not extra[0].startswith("-") else [made / "labelled.tsv"]
+    before = tree(tmp_path)
+    code, _, err = run_cli(["evaluate", *scores, *extra, "--plots", figs, "--bootstrap", "0", "-q"])
+    refused(code, err, message.format(**fill))
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["pairs", "embed"])
+def test_a_symlink_loop_output_is_refused_not_replaced(command, tmp_path):
+    """`-o loop` where loop -> other -> loop: the shell says 'Too many levels of symbolic links'; the link itself
+    was replaced by the output (realpath stops inside a loop), silently undoing the user's links."""
+    (tmp_path / "loop").symlink_to("other")
+    (tmp_path / "other").symlink_to("loop")
+    before = {p.name: os.readlink(p) for p in tmp_path.iterdir()}
+    code, _, err = run_cli([command, MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "loop"])
+    refused(code, err, f"-o {tmp_path / 'loop'}: too many levels of symbolic links")
+    assert {p.name: os.readlink(p) for p in tmp_path.iterdir() if p.is_symlink()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop", "other"]
+
+
+def _file_size_limited(limit: int):
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # `ulimit -f`: EFBIG past it
+
+
+WRITE_FAILS = {
+    "pairs": (lambda made, out: ["pairs", MG_GFF, "--fasta", MG_FNA, "-o", out], "out.tsv", None),
+    "embed": (lambda made, out: ["embed", MG_GFF, "--fasta", MG_FNA, "-o", out], "out", "mg_emb"),
+    "train": (lambda made, out: ["train", made / "mg_pairs.tsv", "-e", made / "mg_emb", "-o", out, "--epochs", "1",
+                                 "--batch-size", "64"], "out", "mg_model"),
+    "retrieve build": (lambda made, out: ["retrieve", "build", made / "a.npy", "-o", out], "out", None),
+    "score -o --operons-tsv": (lambda made, out: ["score", MG_GFF, "--fasta", MG_FNA, "-o", out, "--operons-tsv",
+                                                  out.with_name("operons.tsv")], "out.tsv", None),
+    "score --fused": (lambda made, out: ["score", MG_GFF, "--fasta", MG_FNA, "--fused", out, "-o", os.devnull],
+                      "out.npy", None),
+}
+
+
+@pytest.mark.parametrize("command", WRITE_FAILS, ids=list(WRITE_FAILS))
+def test_a_write_that_fails_part_way_names_the_output_and_keeps_the_previous_one(command, made, tmp_path):
+    """A real short write (RLIMIT_FSIZE, as `ulimit -f` or a quota gives): exit 1 with one line naming the output and
+    the kernel's reason, the previous output intact, no temp file left. Was: 'File too large' naming no file,
+    numpy's '19040 requested and 5088 written' (embed), and 'internal error: SafetensorError ... report it'
+    (train) or 'internal error: RuntimeError: Error in faiss::write_index' (retrieve build). Of several outputs, the
+    one that failed is named (the scores here, larger than the limit; the operons are not)."""
+    import shutil
+
+    args, name, previous = WRITE_FAILS[command]
+    out = tmp_path / name
+    if previous:
+        shutil.copytree(made / previous, out)
+    elif name == "out.tsv":
+        out.write_text("pair_id\tfrom a previous run\n")
+    before = tree(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "microfuse_cli", *map(str, args(made, out)), "-q"],
+                          capture_output=True, text=True, preexec_fn=_file_size_limited(16 * 1024), timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    failed = {out, out.with_suffix(".ids.tsv")}  # --fused: whichever of its two files passes the limit first
+    assert proc.stderr.splitlines() in ([f"error: cannot write {path}: File too large"] for path in failed), proc.stderr
+    assert tree(tmp_path) == before
+
+
+def test_two_runs_building_one_new_folder_both_succeed(made, tmp_path, monkeypatch):
+    """Two runs writing the same new folder (a rule run twice): the one finishing second found the folder made by
+    the first and failed after all its work ('Directory not empty'); it now replaces that output as a rerun does."""
+    import shutil
+
+    import microfuse_cli.io.outputs as outputs
+
+    code, _, err = run_cli(["retrieve", "build", made / "b.npy", "-o", tmp_path / "first"])
+    assert code == 0, err
+    index, real_settle = tmp_path / "index", outputs._settle
+
+    def other_run_finishes_first(folder):
+        real_settle(folder)
+        shutil.copytree(tmp_path / "first", index)
+
+    monkeypatch.setattr(outputs, "_settle", other_run_finishes_first)
+    code, _, err = run_cli(["retrieve", "build", made / "a.npy", "-o", index])
+    assert code == 0, err
+    monkeypatch.undo()
+    code, _, err = run_cli(["retrieve", "build", made / "a.npy", "-o", tmp_path / "alone"])
+    assert code == 0, err
+    assert {k: v[0] for k, v in tree(index).items()} == {k: v[0] for k, v in tree(tmp_path / "alone").items()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alone", "first", "index"]
+
+
+def _read_only_tree(folder: Path) -> None:
+    for path in [*folder.rglob("*"), folder]:
+        path.chmod(path.stat().st_mode & ~0o222)
+
+
+def _writable_tree(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)
+
+
+@pytest.mark.parametrize("protected", ["the folder", "a file of it"])
+def test_a_read_only_folder_output_is_refused_and_left_alone(protected, made, tmp_path):
+    """`chmod -R a-w model/` (a published model) says "do not replace", as it does for a file output: train
+    replaced both files by renames (root, or any owner of the folder), and --plots a read-only roc.png."""
+    import shutil
+
+    model, figs = tmp_path / "model", tmp_path / "figs"
+    shutil.copytree(made / "mg_model", model)
+    figs.mkdir()
+    (figs / "roc.png").write_bytes(b"my figure")
+    if protected == "the folder":
+        _read_only_tree(model)
+    else:
+        (model / "config.json").chmod(0o444)
+        (figs / "roc.png").chmod(0o444)
+    before = tree(tmp_path)
+    try:
+        code, _, err = run_cli(_folder_command("train", made, model))
+        which = f"-o {model} is read-only" if protected == "the folder" else f"{model / 'config.json'} is read-only"
+        refused(code, err, which)
+        if protected == "a file of it":
+            code, _, err = run_cli(["evaluate", made / "labelled.tsv", "--plots", figs, "--bootstrap", "0", "-q"])
+            refused(code, err, f"--plots {figs}: {figs / 'roc.png'} is read-only; refusing to replace it")
+        assert tree(tmp_path) == before
+    finally:
+        _writable_tree(model)
+
+
+def test_a_reused_folder_keeps_the_permissions_of_the_files_it_replaces(made, tmp_path):
+    """A private model (chmod 600, 640) stays private when a rerun replaces its files, as a replaced file output does
+    (was: the umask's 644, readable by everyone)."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(made / "mg_model", model)
+    (model / "model.safetensors").chmod(0o600)
+    (model / "config.json").chmod(0o640)
+    before = tree(model)
+    code, _, err = run_cli(_folder_command("train", made, model) + ["--seed", "1"])
+    assert code == 0, err
+    assert all(tree(model)[name][:2] != before[name][:2] for name in before)  # replaced (new inode)
+    assert stat.S_IMODE((model / "model.safetensors").stat().st_mode) == 0o600
+    assert stat.S_IMODE((model / "config.json").stat().st_mode) == 0o640
+
+
+def test_a_run_killed_while_refilling_a_folder_does_not_block_the_rerun(made, tmp_path):
+    """SIGKILL (the OOM killer) while a run fills an existing empty folder leaves its hidden build folder there; the
+    rerun refused the folder, which looks empty to `ls`, as 'not empty'. It now writes the output and names the
+    leftover for the user to remove (never removed by microfuse: another run may be building in it)."""
+    import time
+
+    from test_hostile_inputs import SLOW_RENAME_HOOK
+
+    hook, out, mark = tmp_path / "hook", tmp_path / "out", tmp_path / "renaming"
+    hook.mkdir()
+    out.mkdir()
+    (hook / "sitecustomize.py").write_text(SLOW_RENAME_HOOK)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), *sys.path]), MICROFUSE_TEST_MARK=str(mark))
+    proc = subprocess.Popen([sys.executable, "-m", "microfuse_cli", "retrieve", "build", str(made / "a.npy"), "-o",
+                             str(out)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mark.exists(), "the run never reached its rename"
+    finally:
+        proc.kill()
+        proc.wait()
+    (leftover,) = [p.name for p in out.iterdir()]
+    assert leftover.startswith(".microfuse.") and leftover.endswith(".tmp")
+    code, _, err = run_cli(["retrieve", "build", made / "a.npy", "-o", out])
+    assert code == 0, err
+    assert f"warning: {out / leftover}: left by an interrupted run; remove it to free its space" in err, err
+    assert sorted(p.name for p in out.iterdir()) == sorted([leftover, "index.faiss", "manifest.json", "pairs.tsv"])
+
+
+def test_evaluate_plots_without_matplotlib_is_refused_before_the_metrics_are_replaced(made, tmp_path, monkeypatch):
+    """matplotlib is an optional extra: `evaluate -o m.tsv --plots figs` without it replaced m.tsv, then failed with
+    'internal error: ModuleNotFoundError ... report it'. Now: one line, exit 2, before any work."""
+    metrics = tmp_path / "m.tsv"
+    metrics.write_text("a previous run\n")
+    before = tree(tmp_path)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as when it is not installed
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "-o", metrics, "--plots", tmp_path / "figs",
+                            "--bootstrap", "0", "-q"])
+    refused(code, err, "--plots needs matplotlib: pip install 'microfuse-cli[plots]'")
+    assert tree(tmp_path) == before
+
+
+def test_pairs_and_their_proteins_are_replaced_together(tmp_path, monkeypatch):
+    """A full disk while the pairs table is written leaves the previous proteins too (was: new proteins beside the
+    previous pairs, which `embed pairs.tsv --proteins` reads as one genome); piped into `head`, the proteins are
+    still written whole, before the stream."""
+    import errno
+
+    pairs, proteins = tmp_path / "pairs.tsv", tmp_path / "genes.faa"
+    pairs.write_text("pair_id\tfrom a previous run\n")
+    proteins.write_text(">from_a_previous_run\nMK\n")
+    before = tree(tmp_path)
+
+    real_fsync, calls = os.fsync, []
+
+    def second_fails(fd):  # the proteins are on disk, the pairs table is not
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", second_fails)
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "--proteins", proteins, "-o", pairs])
+    assert code == 1 and err.strip().splitlines()[-1] == f"error: cannot write {pairs}: No space left on device", err
+    assert tree(tmp_path) == before
+    monkeypatch.undo()
+    proc = subprocess.Popen([str(MICROFUSE), "pairs", str(ECOLI_GFF), "--fasta", str(ECOLI_FNA), "--proteins",
+                             str(proteins)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # more than a pipe holds
+    assert proc.stdout.readline().startswith(b"pair_id\t")
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 141, proc.stderr.read()
+    text = proteins.read_text()
+    assert text.count(">") > 4000 and text.endswith("\n") and text.rstrip().splitlines()[-1].isalpha()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["genes.faa", "pairs.tsv"]
+
+
+def test_evaluate_table_and_json_are_replaced_together(made, tmp_path, monkeypatch):
+    """A failure while the JSON is written (a full disk) left the new metrics table beside the previous JSON."""
+    import errno
+
+    table, doc = tmp_path / "m.tsv", tmp_path / "m.json"
+    table.write_text("a previous run\n")
+    doc.write_text("{}\n")
+    before = tree(tmp_path)
+    real_fsync, calls = os.fsync, []
+
+    def second_fails(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", second_fails)
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "-o", table, "--json", doc, "--bootstrap", "0", "-q"])
+    assert code == 1 and "No space left on device" in err, err
+    assert len(calls) == 2 and tree(tmp_path) == before
+    monkeypatch.undo()
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "-o", table, "--json", doc, "--bootstrap", "0", "-q"])
+    assert code == 0, err
+    assert table.read_text().startswith("model\t") and doc.read_text().startswith("[")
+
+
+def test_a_file_output_ending_in_a_slash_is_refused(tmp_path):
+    """`-o results/` for a file output (the shell's `> results/` fails 'Is a directory'): a file named `results` was
+    written instead, where the user meant a folder."""
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", f"{tmp_path / 'results'}/"])
+    refused(code, err, "names a folder (it ends in '/'); give a file name")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_foreign_partial_folder_is_refused_before_any_genome_is_embedded(tmp_path):
+    """`embed a b -o out` with a user's `out/b.partial`: refused after `out/a` was written (the check came with the
+    second genome); now before any work, so nothing is written."""
+    out = tmp_path / "out"
+    (out / "GCF_000027345.1_ASM2734v1_genomic.partial").mkdir(parents=True)
+    before = tree(tmp_path)
+    code, _, err = run_cli(["embed", MG_FNA, MPN_FNA, "-g", "4", "-o", out])
+    assert code == 2 and "GCF_000027345.1_ASM2734v1_genomic.partial exists and was not made by" in err, err
+    assert tree(tmp_path) == before and [p.name for p in out.iterdir()] == ["GCF_000027345.1_ASM2734v1_genomic.partial"]
+
+
+def test_two_outputs_into_one_pipe_are_refused(tmp_path):
+    """`-o - --proteins /dev/stdout | ...` (or one FIFO twice) mixed the pairs and the proteins into one stream, as
+    `-o - --proteins -` is refused for; /dev/null stays shareable."""
+    proc = subprocess.run([sys.executable, "-m", "microfuse_cli", "pairs", str(MG_GFF), "--fasta", str(MG_FNA), "-o",
+                           "-", "--proteins", "/dev/stdout"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    assert proc.stderr.startswith("error: -o and --proteins write into the same stream (/dev/stdout)"), proc.stderr
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", fifo, "--proteins", fifo])
+    refused(code, err, f"-o and --proteins write into the same stream ({fifo})")
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", os.devnull, "--proteins", os.devnull])
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("command", FOLDER_COMMANDS)
+def test_a_folder_output_under_a_file_is_refused_before_work(command, made, tmp_path):
+    """`-o results.tsv/emb` (a typo for results/emb): mkdir -p fails at the end, after the work, with a bare 'Not a
+    directory (.../emb.partial)'; now one line before any work."""
+    (tmp_path / "results.tsv").write_text("mine\n")
+    before = tree(tmp_path)
+    code, _, err = run_cli(_folder_command(command, made, tmp_path / "results.tsv" / "emb" / "x"))
+    refused(code, err, f"{tmp_path / 'results.tsv'} is a file, not a folder")
+    assert tree(tmp_path) == before
+
+
+def test_a_folder_where_a_folder_output_writes_a_file_is_refused_before_work(made, tmp_path):
+    """A folder named roc.png in --plots (or protein.npy in an embedding folder): the metrics were replaced, then
+    the plot failed ('is a directory'); embed failed at its swap, after the work. Now both are refused first."""
+    import shutil
+
+    figs, emb, metrics = tmp_path / "figs", tmp_path / "emb", tmp_path / "m.tsv"
+    (figs / "roc.png").mkdir(parents=True)
+    shutil.copytree(made / "mg_emb", emb)
+    (emb / "protein.npy").unlink()
+    (emb / "protein.npy").mkdir()
+    metrics.write_text("a previous run\n")
+    before = tree(tmp_path)
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "-o", metrics, "--plots", figs, "--bootstrap", "0"])
+    refused(code, err, f"--plots {figs}: {figs / 'roc.png'} is a folder, where the run writes a file")
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", emb])
+    refused(code, err, f"-o {emb}: {emb / 'protein.npy'} is a folder, where the run writes a file")
+    assert tree(tmp_path) == before
+
+
+def test_score_files_are_written_when_the_stdout_reader_stops_early(tmp_path):
+    """`score -o - --operons-tsv ops.tsv --fused f.npy | head`: the reader leaving ended the run before the operons
+    file was put in place (it was in one set with the stream) and before --fused; the files are now written first,
+    and only the stream is cut short."""
+    operons = tmp_path / "ops.tsv"
+    proc = subprocess.Popen([str(MICROFUSE), "score", str(MG_GFF), "--fasta", str(MG_FNA), "-o", "-",
+                             "--operons-tsv", str(operons), "--fused", str(tmp_path / "f.npy"), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # a reader that is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", os.devnull, "--operons-tsv",
+                            tmp_path / "alone.tsv", "-q"])
+    assert code == 0, err
+    assert operons.read_bytes() == (tmp_path / "alone.tsv").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alone.tsv", "f.ids.tsv", "f.npy", "ops.tsv"]
+    assert len(np.load(tmp_path / "f.npy")) == 475

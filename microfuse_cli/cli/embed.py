@@ -81,14 +81,20 @@ def claim_partial(folder: Path, resume: bool) -> Path:
     """The shard folder beside an embedding folder, emptied unless ``resume``. A folder of that name that embed did
     not make (no marker file) is the user's: refused, never emptied or written into."""
     if folder.exists() or folder.is_symlink():
-        if not folder.is_dir() or folder.is_symlink() or not (folder / PARTIAL_MARKER).is_file():
-            raise click.UsageError(f"{folder} exists and was not made by `microfuse embed` (it keeps finished "
-                                   f"shards there); move it away or give another -o")
+        check_partial(folder)
         if not resume:
             shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / PARTIAL_MARKER).touch()
     return folder
+
+
+def check_partial(folder: Path) -> None:
+    """Refuse a ``<output>.partial`` that embed did not make (no marker): it is the user's, never emptied."""
+    if (folder.exists() or folder.is_symlink()) and (
+            not folder.is_dir() or folder.is_symlink() or not (folder / PARTIAL_MARKER).is_file()):
+        raise click.UsageError(f"{folder} exists and was not made by `microfuse embed` (it keeps finished "
+                               f"shards there); move it away or give another -o")
 
 
 def check_embed_outputs(inputs, fasta, proteins, bins, model_dir, output) -> None:
@@ -104,6 +110,9 @@ def check_embed_outputs(inputs, fasta, proteins, bins, model_dir, output) -> Non
         if len(set(stems)) != len(stems):
             raise click.UsageError("two INPUTs have the same name; each gets the folder -o/NAME")
     check_outputs([*inputs, fasta, proteins, bins, model_dir if model_dir != "default" else None], outputs)
+    for index in range(len(inputs)):  # before any work: with several inputs, not after the first genome's
+        target = output_folder(output, inputs, index)
+        check_partial(target.with_name(target.name + ".partial"))
 
 
 def genome_stem(path: str) -> str:

@@ -40,27 +40,33 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     from ..errors import UsageError
     from ..evaluate import METRIC_COLUMNS, evaluate_table, read_scores
     from ..io.fasta import read_proteins
-    from ..io.outputs import Output, atomic_output, check_outputs
+    from ..io.outputs import Output, atomic_outputs, check_outputs
 
-    check_outputs([*scores, labels, proteins],
-                  [Output("-o", output), Output("--json", json_path), Output("--plots", plots, "")])
     labels_names = names.split(",") if names else [None] * len(scores)
     if len(labels_names) != len(scores):
         raise UsageError(f"--names has {len(labels_names)} names for {len(scores)} score tables")
+    check_outputs([*scores, labels, proteins],
+                  [Output("-o", output), Output("--json", json_path),
+                   Output("--plots", plots, "", plot_files(scores, labels_names) if plots else ())])
+    if plots:  # said now: after the work, the metrics would already have replaced the previous run's
+        from ..plots import require_matplotlib
+
+        require_matplotlib()
     protein_map = read_proteins(proteins) if proteins else None
     tables = [read_scores(path, labels, name, split_name) for path, name in zip(scores, labels_names)]
     results = [evaluate_table(t, threshold=threshold, proteins=protein_map, n_boot=bootstrap) for t in tables]
-    with atomic_output(output) as handle:
+    files = [output] + ([json_path] if json_path else [])
+    with atomic_outputs(*((path, "w") for path in files)) as opened:  # one set: never new metrics beside old JSON
+        handle = opened[0]
         handle.write("\t".join(["model"] + METRIC_COLUMNS + ["w_protein", "w_context", "w_agreement", "w_conflict"]) + "\n")
         for r in results:
             router = r.get("router", {})
             values = [r["model"]] + [_fmt(r.get(c)) for c in METRIC_COLUMNS]
             values += [_fmt(router.get(k)) for k in ("protein", "context", "agreement", "conflict")]
             handle.write("\t".join(values) + "\n")
-    if json_path:
-        with atomic_output(json_path) as handle:
-            json.dump(results, handle, indent=2, default=float)
-            handle.write("\n")
+        if json_path:
+            json.dump(results, opened[1], indent=2, default=float)
+            opened[1].write("\n")
     show_table(run, results)
     if plots:
         draw_plots(plots, tables)
@@ -91,6 +97,29 @@ def show_table(run, results) -> None:
     run.console().print(table)
 
 
+#: The figures of each score table in --plots, as NAME.KIND.png.
+TABLE_PLOTS = ("threshold_sweep", "calibration", "router_weights")
+
+
+def _plot_stem(name: str) -> str:
+    return name.replace("/", "_")
+
+
+def plot_files(scores, names) -> tuple[str, ...]:
+    """Every file --plots may write (checked against the inputs and the other outputs before any work); two tables
+    of one name would overwrite each other's figures."""
+    from pathlib import Path
+
+    from ..errors import UsageError
+
+    stems = [_plot_stem(name or Path(str(path)).name) for path, name in zip(scores, names)]
+    if len(set(stems)) != len(stems):
+        twice = next(stem for stem in stems if stems.count(stem) > 1)
+        raise UsageError(f"two score tables are named {twice}, so their --plots figures would overwrite each other; "
+                         "give --names")
+    return ("roc.png", "pr.png", *(f"{stem}.{kind}.png" for stem in stems for kind in TABLE_PLOTS))
+
+
 def draw_plots(folder, tables) -> None:
     from pathlib import Path
 
@@ -110,9 +139,9 @@ def draw_plots(folder, tables) -> None:
         plots.plot_roc(y, series, out / "roc.png")
         plots.plot_pr(y, series, out / "pr.png")
     for t in tables:
-        stem = t.name.replace("/", "_")
-        plots.plot_threshold_sweep(t.y, t.probability, out / f"{stem}.threshold_sweep.png")
-        plots.plot_calibration(t.y, t.probability, out / f"{stem}.calibration.png")
+        stem = _plot_stem(t.name)
+        plots.plot_threshold_sweep(t.y, t.probability, out / f"{stem}.{TABLE_PLOTS[0]}.png")
+        plots.plot_calibration(t.y, t.probability, out / f"{stem}.{TABLE_PLOTS[1]}.png")
         if t.router is not None and np.isfinite(t.router).all():
-            plots.plot_router_weights(t.router, out / f"{stem}.router_weights.png")
+            plots.plot_router_weights(t.router, out / f"{stem}.{TABLE_PLOTS[2]}.png")
     log.info("plots written to %s", out)

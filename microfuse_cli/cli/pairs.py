@@ -31,26 +31,29 @@ def pairs(input, fasta, read_as, selection, output, proteins, run):
     protein-coding genes on a scaffold, both strands; on a circular sequence the last and first gene pair up.
     Coordinates are 1-based inclusive; distance is the spacer in bp (negative = overlap).
     """
-    from ..io.outputs import Output, atomic_output, check_outputs
+    from ..errors import DataError
+    from ..io.fasta import write_proteins
+    from ..io.files import is_stdio
+    from ..io.outputs import Output, atomic_output, atomic_outputs, check_outputs
     from ..io.tables import write_pairs
 
     check_outputs([input, fasta, *selection.inputs], [Output("-o", output), Output("--proteins", proteins)])
     with stdin_as_file(input) as readable:  # messages name it "stdin"
         genome = load_genome(run, readable, fasta, read_as)
     selected = selection.select(genome)
-    if proteins:
-        write_proteins(genome, proteins)
-    with atomic_output(output) as handle:
-        n = write_pairs(handle, selected)
-    log.info("%d pairs written to %s", n, "stdout" if output == "-" else output)
-
-
-def write_proteins(genome, path) -> None:
-    from ..errors import DataError
-    from ..io.fasta import write_proteins as write_fasta
-    from ..io.outputs import atomic_output
-
-    if not genome.has_sequence:
+    if proteins and not genome.has_sequence:
         raise DataError(f"{genome.name} has no sequence: pass --fasta to write proteins")
-    with atomic_output(path) as handle:
-        write_fasta(handle, ((gene.id, gene.protein) for gene in genome.genes))
+    records = ((gene.id, gene.protein) for gene in genome.genes)
+    if proteins and is_stdio(output):  # `| head` may end the stream: the proteins are written whole first
+        with atomic_output(proteins) as handle:
+            write_proteins(handle, records)
+        proteins = None
+    # the pairs and their proteins are one output (embed reads them together): neither replaces its previous
+    # version before both are written
+    files = [output] + ([proteins] if proteins else [])
+    with atomic_outputs(*((path, "w") for path in files)) as opened:
+        handle = dict(zip(files, opened)).__getitem__
+        if proteins:
+            write_proteins(handle(proteins), records)
+        n = write_pairs(handle(output), selected)
+    log.info("%d pairs written to %s", n, "stdout" if output == "-" else output)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -29,10 +30,13 @@ def _umask() -> int:
 # ------------------------------------------------------------------------------------------------ output policy
 #
 # One policy for every command, checked before any work (check_outputs) and honoured by the writers:
-# a file output replaces only a regular file (atomically); a symlink is written through; a device or FIFO
-# (-o /dev/null) is written into, never replaced; a folder is refused as a file output. No output may be an input
-# or another output of the same run. A folder output is created, or reused only when it is empty or holds a
-# previous output of the same kind (its manifest), and only that kind's own files in it are ever replaced or removed.
+# a file output replaces only a regular file (atomically); a symlink is written through (a symlink loop is
+# refused); a device or FIFO (-o /dev/null) is written into, never replaced; a folder is refused as a file output;
+# a read-only output is refused. No output may be an input or another output of the same run, and two outputs may
+# not share one pipe or FIFO. A write that fails names its output (DataError, exit 1). A folder output is created,
+# or reused only when it is empty or holds a previous output of the same kind (its manifest), and only that kind's
+# own files in it are ever replaced or removed; none of them may be an input or another output (a plain folder such
+# as --plots names the files it writes).
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,13 @@ class Output:
     option: str
     path: PathLike | None
     kind: str | None = None
+    files: tuple[str, ...] = ()  # what a plain folder output (kind "") writes into it, e.g. --plots's PNGs
+
+
+def _inner_files(output: Output) -> list[str]:
+    """The files a folder output may replace or remove inside its folder: its kind's files, or those it names."""
+    names = FOLDER_KINDS[output.kind].files if output.kind else output.files
+    return [os.path.join(output.path, name) for name in sorted(names)]
 
 
 def folder_format(folder: PathLike) -> str | None:
@@ -142,13 +153,15 @@ def check_outputs(inputs, outputs) -> None:
     written: dict = {}
     for output in planned:
         if is_stdio(output.path):
-            key = _descriptor_identity(sys.stdout)  # `>> genome.gff` appends to the file being read
+            key = _shared_stream(output.path)  # `>> genome.gff` appends to the file being read
             if key in read:
                 raise UsageError(f"{output.option} {output.path} is also an input ({read[key]}); refusing to "
                                  "overwrite it")
+            _claim_stream(key, output, written)
             continue
         _check_target(output)
         if _is_special(output.path):
+            _claim_stream(_shared_stream(output.path), output, written)
             continue
         key = _identity(output.path)
         if key in read:
@@ -156,6 +169,44 @@ def check_outputs(inputs, outputs) -> None:
             raise UsageError(f"{output.option} {output.path} is also an input{also}; refusing to overwrite it")
         if key in written:
             raise UsageError(f"{written[key].option} and {output.option} are the same file ({output.path}); "
+                             "give each output its own path")
+        written[key] = output
+        if output.kind is not None:
+            _check_inner_files(output, read, written)
+
+
+def _shared_stream(path: PathLike | None) -> tuple | None:
+    """The identity of what ``-`` or a device path writes into (a pipe, FIFO, socket, or the file behind a
+    redirection); None for a character device (/dev/null, a terminal), which any number of outputs may share."""
+    try:
+        info = os.fstat(stdout_stream().fileno()) if is_stdio(path) else os.stat(path)
+    except (OSError, ValueError, AttributeError):  # no descriptor (a test runner's stdout)
+        return None
+    return None if stat.S_ISCHR(info.st_mode) else ("inode", info.st_dev, info.st_ino)
+
+
+def _claim_stream(key: tuple | None, output: Output, written: dict) -> None:
+    """Two outputs into one pipe (`-o - --proteins /dev/stdout | ...`) arrive as one mixed stream: refused as two
+    outputs to stdout are."""
+    if key is None:
+        return
+    if key in written:
+        raise UsageError(f"{written[key].option} and {output.option} write into the same stream ({output.path}); "
+                         "give each output its own file")
+    written[key] = output
+
+
+def _check_inner_files(output: Output, read: dict, written: dict) -> None:
+    """A folder output replaces files of fixed names inside it: none may be an input (`embed emb/pairs.tsv -o emb`
+    replaced the labelled table it read) or another output (`evaluate -o figs/roc.png --plots figs`)."""
+    for inner in _inner_files(output):
+        key = _identity(inner)
+        if key in read:
+            also = "" if read[key] == inner else f" ({read[key]})"
+            raise UsageError(f"{output.option} {output.path} would replace {inner}, which is an input{also}; give "
+                             "another folder")
+        if key in written:
+            raise UsageError(f"{written[key].option} and {output.option} are the same file ({inner}); "
                              "give each output its own path")
         written[key] = output
 
@@ -179,23 +230,36 @@ def _input_files(inputs) -> Iterator[PathLike]:
             yield from (entry.path for entry in os.scandir(path) if entry.is_file())
 
 
+def _symlink_loop(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
 def _read_only(path: Path) -> bool:
-    """A regular file nobody may write (chmod a-w): the shell's ``>`` refuses it, cp asks; replacing it by a rename
-    would bypass what its owner said, and root's access() ignores the bits, so they are read here."""
+    """A regular file or folder nobody may write (chmod a-w): the shell's ``>`` refuses it, cp asks; replacing it by a
+    rename would bypass what its owner said, and root's access() ignores the bits, so they are read here."""
     try:
         info = os.stat(path)
     except OSError:
         return False
-    return stat.S_ISREG(info.st_mode) and not info.st_mode & 0o222
+    return (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)) and not info.st_mode & 0o222
 
 
 def _check_target(output: Output) -> None:
     path = Path(output.path)
+    if _symlink_loop(path):  # realpath stops inside the loop: the link itself would be replaced by the output
+        raise UsageError(f"{output.option} {path}: too many levels of symbolic links (a symlink loop); give "
+                         "another name")
     real = Path(os.path.realpath(path))
     parent = real.parent
     if output.kind is None:
         if real.is_dir():
             raise UsageError(f"{output.option} {path} is a directory; give a file name")
+        if str(output.path).endswith(("/", "/.")):  # `> out.tsv/` fails in the shell: a file named out.tsv is not it
+            raise UsageError(f"{output.option} {output.path} names a folder (it ends in '/'); give a file name")
         if not parent.is_dir():
             raise UsageError(f"cannot write {path}: directory {parent} does not exist")
         if not os.access(parent, os.W_OK | os.X_OK):  # said now, not after hours of work at the rename
@@ -208,6 +272,30 @@ def _check_target(output: Output) -> None:
         raise UsageError(f"{output.option} {path} exists and is not a folder")
     if real.is_dir() and output.kind:
         check_reusable(real, output.kind, option=output.option, shown=path)
+        _warn_leftovers(real, path)
+    _check_folder_writable(output, path, real)
+
+
+def _check_folder_writable(output: Output, path: Path, real: Path) -> None:
+    """A folder output, as a file output: refused before any work when its folder cannot be written, or when it
+    (or a file of it that the run would replace) is read-only; a rename would replace a `chmod -R a-w` model."""
+    if _read_only(path):
+        raise UsageError(f"{output.option} {path} is read-only; refusing to write into it (make it writable, or "
+                         "give another folder)")
+    for inner in _inner_files(output):
+        if os.path.isdir(inner):  # its file cannot replace a folder: said now, not after the work
+            raise UsageError(f"{output.option} {path}: {inner} is a folder, where the run writes a file; move it "
+                             "away or give another folder")
+        if _read_only(Path(inner)):
+            raise UsageError(f"{output.option} {path}: {inner} is read-only; refusing to replace it (make it "
+                             "writable, or give another folder)")
+    existing = real
+    while not existing.is_dir():  # a new folder is made with its missing parents (mkdir -p)
+        if existing.exists():  # `-o pairs.tsv/emb`: mkdir -p fails there, after the work
+            raise UsageError(f"cannot write {path}: {existing} is a file, not a folder")
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {path}: directory {existing} is not writable")
 
 
 def check_reusable(folder: Path, kind: str, *, option: str = "output", ignore: str | None = None,
@@ -219,9 +307,24 @@ def check_reusable(folder: Path, kind: str, *, option: str = "output", ignore: s
     what, name = FOLDER_KINDS[kind].what, shown or folder
     if found is not None:
         raise UsageError(f"{option} {name} is {_a(FOLDER_KINDS[found].what)}, not {_a(what)}; give another folder")
-    if any(entry.name != ignore for entry in os.scandir(folder)):
+    if any(entry.name != ignore and not _LEFTOVER.fullmatch(entry.name) for entry in os.scandir(folder)):
         raise UsageError(f"{option} {name} is not empty and holds no previous {what}; refusing to write into it "
                          "(give a new or empty folder)")
+
+
+#: The hidden build folder of a refill (_refill) that a killed run (SIGKILL, the OOM killer) left behind: an empty
+#: folder holding only one is still empty to the user (`ls` hides it), so it does not stop a rerun.
+_LEFTOVER = re.compile(r"\.microfuse\.[A-Za-z0-9_]{8}\.tmp")
+
+
+def _warn_leftovers(folder: Path, shown: PathLike) -> None:
+    """Name build folders left by a killed run (never removed here: another run may be building in one now)."""
+    import logging
+
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if _LEFTOVER.fullmatch(entry.name):
+            logging.getLogger(__name__).warning("%s: left by an interrupted run; remove it to free its space",
+                                                os.path.join(shown, entry.name))
 
 
 def _a(noun: str) -> str:
@@ -263,13 +366,12 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
             raise StdoutClosed() from None
         return
     text_args = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
-    if _names_a_descriptor(path):
-        with open(path, mode.replace("w", "a"), **text_args) as handle:
-            yield handle
-        return
-    if _is_special(path):
-        with open(path, mode, **text_args) as handle:
-            yield handle
+    descriptor = _names_a_descriptor(path)
+    if descriptor or _is_special(path):
+        with _write_failure_named(path, path):
+            handle = open(path, mode.replace("w", "a") if descriptor else mode, **text_args)
+        with _closed_after(handle, path, path):
+            yield _Named(handle, path)
         return
     target = Path(os.path.realpath(path))
     if target.is_dir():
@@ -280,18 +382,87 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     os.chmod(tmp, _mode_of(target))
     try:
-        with os.fdopen(fd, mode, **text_args) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+        with _closed_after(os.fdopen(fd, mode, **text_args), path, tmp, sync=True) as handle:
+            yield _Named(handle, path)
         if _renames is None:
-            os.replace(tmp, target)
+            with _write_failure_named(path, tmp):
+                os.replace(tmp, target)
         else:
             _renames.append((tmp, target))
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def _write_failure_named(path: PathLike, tmp: PathLike) -> Iterator[None]:
+    """A write that fails (a full disk, `ulimit -f`, a quota) as one line naming the output, exit 1: the kernel's
+    reason alone ('File too large') did not say which of a run's files it was. Errors naming another file (an
+    input read while writing) pass as they are."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError) or (exc.filename is not None and (tmp is None or not str(
+                exc.filename).startswith(str(tmp)))):
+            raise
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+@contextlib.contextmanager
+def _closed_after(handle: IO, path: PathLike, tmp: PathLike, *, sync: bool = False) -> Iterator[IO]:
+    """``handle``, flushed (and fsynced) and closed after the block; when the block failed, closed quietly: the
+    buffer it still holds fails again on a full disk, and that second error would hide the first, named one."""
+    try:
+        yield handle
+        with _write_failure_named(path, tmp):
+            handle.flush()
+            if sync:
+                os.fsync(handle.fileno())
+            handle.close()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            handle.close()
+        raise
+
+
+class _Named:
+    """An output's handle whose failed writes name that output: several are open at once (``atomic_outputs``), and
+    only the handle written to knows which file a full disk stopped."""
+
+    def __init__(self, handle: IO, path: PathLike):
+        self._handle, self._path = handle, path
+
+    def write(self, data):
+        with _write_failure_named(self._path, None):
+            return self._handle.write(data)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        with _write_failure_named(self._path, None):
+            self._handle.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
+
+
+def save_npy(file, array) -> None:
+    """np.save through Python's own writes: numpy's C writer reports a failed write without its reason
+    ('19040 requested and 5088 written'); a Python write raises the kernel's (ENOSPC, EFBIG)."""
+    import numpy as np
+
+    class _Writes:  # not a real file to numpy, so it writes in chunks through write()
+        def __init__(self, handle):
+            self.write = handle.write
+
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "wb") as handle:
+            np.save(_Writes(handle), array, allow_pickle=False)
+    else:
+        np.save(_Writes(file), array, allow_pickle=False)
 
 
 @contextlib.contextmanager
@@ -305,7 +476,8 @@ def atomic_outputs(*outputs: tuple[PathLike, str]) -> Iterator[list[IO]]:
             yield [stack.enter_context(atomic_output(path, mode, _renames=renames)) for path, mode in outputs]
         with _signals_wait_after(lambda: bool(renames) and not os.path.exists(renames[0][0])):
             for tmp, target in renames:
-                os.replace(tmp, target)
+                with _write_failure_named(target, tmp):
+                    os.replace(tmp, target)
     except BaseException:
         for tmp, _ in renames:
             with contextlib.suppress(FileNotFoundError):
@@ -334,9 +506,15 @@ def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path
         return
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        yield tmp
-        _settle(tmp)
-        os.replace(tmp, target)
+        with _write_failure_named(path, tmp):
+            yield tmp
+            _settle(tmp)
+            try:
+                os.replace(tmp, target)
+            except OSError as exc:  # another run (same Snakemake rule twice) made it meanwhile: reused as a rerun
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not target.is_dir():
+                    raise
+                _swap_in(tmp, target, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -356,22 +534,31 @@ def _settle(folder: Path) -> None:
 def _refill(target: Path, shown: PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=".microfuse.", suffix=".tmp", dir=target))
     try:
-        yield tmp
-        _settle(tmp)
-        kind = folder_format(tmp)
-        if kind is None:  # pragma: no cover - every folder writer writes its manifest
-            raise DataError(f"{shown}: the new output has no manifest")
-        check_reusable(target, kind, option="output", ignore=tmp.name, shown=shown)
-        names = sorted((entry.name for entry in os.scandir(tmp)), key=lambda n: (n == FOLDER_KINDS[kind].marker, n))
-        stale = [n for n in sorted(FOLDER_KINDS[kind].files - set(names)) if (target / n).is_file()]
-        with _signals_wait_after(lambda: not (tmp / names[0]).exists()):  # once the first file is in place
-            for name in names:  # the manifest last
-                os.replace(tmp / name, target / name)
-            for name in stale:
-                os.unlink(target / name)
-            tmp.rmdir()
+        with _write_failure_named(shown, tmp):
+            yield tmp
+            _settle(tmp)
+            _swap_in(tmp, target, shown)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_in(tmp: Path, target: Path, shown: PathLike) -> None:
+    """Move the finished output in ``tmp`` into the existing folder ``target``, file by file (the manifest last), and
+    remove the previous output's files it lacks; nothing else in ``target`` is touched."""
+    kind = folder_format(tmp)
+    if kind is None:  # pragma: no cover - every folder writer writes its manifest
+        raise DataError(f"{shown}: the new output has no manifest")
+    check_reusable(target, kind, option="output", ignore=tmp.name, shown=shown)
+    names = sorted((entry.name for entry in os.scandir(tmp)), key=lambda n: (n == FOLDER_KINDS[kind].marker, n))
+    stale = [n for n in sorted(FOLDER_KINDS[kind].files - set(names)) if (target / n).is_file()]
+    with _signals_wait_after(lambda: not (tmp / names[0]).exists()):  # once the first file is in place
+        for name in names:  # the manifest last
+            if (target / name).is_file():  # a private file stays private, as a replaced file output does
+                os.chmod(tmp / name, _mode_of(target / name))
+            os.replace(tmp / name, target / name)
+        for name in stale:
+            os.unlink(target / name)
+        tmp.rmdir()
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Iterable, Sequence
 from ..errors import DataError, UsageError
 from ..records import Gene
 from .files import PathLike, read_text
-from .outputs import atomic_outputs
+from .outputs import atomic_outputs, save_npy
 from .tsv import read_tsv, write_tsv
 
 if TYPE_CHECKING:
@@ -249,7 +249,7 @@ def write_fused(path: PathLike, scores, genome_name: str) -> None:
     import numpy as np
 
     with atomic_outputs((path, "wb"), (ids_path, "w")) as (vectors, handle):
-        np.save(vectors, np.ascontiguousarray(scores.fused, dtype=np.float32), allow_pickle=False)
+        save_npy(vectors, np.ascontiguousarray(scores.fused, dtype=np.float32))
         handle.write("pair_id\tscaffold\tgenome\tlabel\tprobability\n")
         for pair, prob in zip(scores.pairs, scores.probability):
             label = "" if pair.label is None else str(pair.label)

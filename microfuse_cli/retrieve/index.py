@@ -45,7 +45,7 @@ import numpy as np
 
 from ..errors import DataError, MicrofuseError, UsageError
 from ..io.files import PathLike
-from ..io.outputs import atomic_directory, atomic_output
+from ..io.outputs import atomic_directory
 from ..manifest import MANIFEST, ManifestKind, read_manifest, write_manifest
 from ..progress import Advance
 from .ids import (
@@ -560,8 +560,9 @@ class PairIndex:
         faiss = _faiss()
         cpu = self._cpu_index()
         with atomic_directory(path, overwrite=overwrite) as tmp:
-            faiss.write_index(cpu, str(tmp / INDEX_FILE))
-            with atomic_output(tmp / PAIRS_FILE) as handle:
+            with open(tmp / INDEX_FILE, "wb") as handle:  # through Python: a failed write is the kernel's reason
+                faiss.write_index(cpu, faiss.PyCallbackIOWriter(handle.write))
+            with open(tmp / PAIRS_FILE, "w", encoding="utf-8", newline="\n") as handle:
                 write_pair_ids(handle, self._ids)
             write_manifest(tmp, PAIR_INDEX, (INDEX_FILE, PAIRS_FILE), {
                 "index_type": self.kind,
