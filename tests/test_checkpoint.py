@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
+import pytest
+
 from conftest import ROOT, run_cli
 from microfuse_cli import checkpoint
+from microfuse_cli.errors import DataError
 from microfuse_cli.checkpoint import FORMAT_VERSION, ModelInputs, read_checkpoint
 from microfuse_cli.score import DEFAULT_MODEL, load_model
 
@@ -109,3 +113,53 @@ def test_malformed_format_2_contract_is_one_line_error(tmp_path):
     config["extra"]["context_features"] = "dist_clip"
     errors = _score_with_config(tmp_path, config)
     assert errors == [f"error: {tmp_path / 'model' / 'config.json'}: 'context_features' must be a list of column names"]
+
+
+def _model_folder(tmp_path, config_edit=None, tensor_edit=None):
+    """The shipped model, its config or its tensors edited."""
+    from safetensors.numpy import load_file, save_file
+
+    folder = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, folder)
+    if config_edit is not None:
+        config = json.loads((folder / "config.json").read_text())
+        config_edit(config)
+        (folder / "config.json").write_text(json.dumps(config))
+    if tensor_edit is not None:
+        arrays = load_file(str(folder / "model.safetensors"))
+        tensor_edit(arrays)
+        save_file(arrays, str(folder / "model.safetensors"))
+    return folder
+
+
+def _set_model(key, value):
+    return lambda config: config["model"].__setitem__(key, value)
+
+
+MALFORMED_HEADS = {  # what a config or weights file may say, and the one line both loaders answer with
+    "huge hidden width": (_set_model("hidden", 10**6), None, "tensor 'proj_protein.1.weight' is float32 (128, 120), "
+                                                             "the config needs float32 (1000000, 120)"),
+    "huge view width": (_set_model("protein_dim", 10**9), None, "tensor 'protein_mean' is float32 (120,)"),
+    "width a boolean": (_set_model("hidden", True), None, "hidden must be a positive integer, got True"),
+    "temperature NaN": (_set_model("tau_xmod", float("nan")), None, "tau_xmod must be a finite number, got nan"),
+    "switch a string": (_set_model("supcon", "yes"), None, "supcon must be true or false, got 'yes'"),
+    "zero standard deviation": (None, lambda a: a.__setitem__("protein_std", np.zeros_like(a["protein_std"])),
+                                "tensor 'protein_std' holds a standard deviation <= 0"),
+    "float16 tensor": (None, lambda a: a.__setitem__("classifier.3.bias", a["classifier.3.bias"].astype(np.float16)),
+                       "tensor 'classifier.3.bias' is float16 (1,), the config needs float32 (1,)"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED_HEADS)
+def test_malformed_head_is_the_same_one_line_error_from_both_loaders(case, tmp_path):
+    """The numpy loader (score) and the torch loader (trained.load_model) check a head the same way, before torch
+    builds anything: a huge width in config.json was a 4 TB allocation in torch, a boolean a TypeError."""
+    from microfuse_cli import trained
+
+    config_edit, tensor_edit, message = MALFORMED_HEADS[case]
+    folder = _model_folder(tmp_path, config_edit, tensor_edit)
+    for loader in (load_model, trained.load_model):
+        with pytest.raises(DataError) as caught:
+            loader(folder)
+        assert message in str(caught.value) and str(folder) in str(caught.value)
+        assert "\n" not in str(caught.value)
