@@ -276,8 +276,8 @@ class FusionHead:
         importlib.import_module("scipy.special")
 
         config = checkpoint.config
-        return cls(checked_head(checkpoint), checkpoint.arrays, config["threshold"], config["metrics"], checkpoint.provenance,
-                   checkpoint.decision, checkpoint.inputs)
+        return cls(checked_head(checkpoint), checkpoint.arrays, config["threshold"], config["metrics"],
+                   checkpoint.provenance, checkpoint.decision, checkpoint.inputs)
 
     def _linear(self, prefix: str, x: np.ndarray) -> np.ndarray:
         return x @ self._w[f"{prefix}.weight"].T + self._w[f"{prefix}.bias"]

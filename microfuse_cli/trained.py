@@ -256,10 +256,11 @@ class TrainedModel:
         folder, config = checkpoint.folder, checkpoint.config
         model_config = checked_head(checkpoint)  # before torch allocates what the config asks for
         train_config = TrainConfig.from_dict(config["train"])
-        try:
-            model = FusionModel(model_config)
-        except UsageError as exc:
-            raise DataError(f"{folder / CONFIG_FILE}: {exc}") from None
+        with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave the caller's RNG alone
+            try:
+                model = FusionModel(model_config)
+            except UsageError as exc:
+                raise DataError(f"{folder / CONFIG_FILE}: {exc}") from None
         tensors = _tensors(checkpoint.arrays)
         model.load_state_dict(tensors, strict=True)
         return cls(

@@ -163,3 +163,18 @@ def test_malformed_head_is_the_same_one_line_error_from_both_loaders(case, tmp_p
             loader(folder)
         assert message in str(caught.value) and str(folder) in str(caught.value)
         assert "\n" not in str(caught.value)
+
+
+def test_loading_a_torch_model_leaves_the_callers_random_state_alone():
+    """Building the head to load its weights into drew its initial weights from torch's global generator, so a
+    user's seeded draws after ``trained.load_model`` differed from those without it."""
+    import torch
+
+    from microfuse_cli import trained
+
+    torch.manual_seed(7)
+    expected = torch.rand(4)
+    torch.manual_seed(7)
+    model = trained.load_model(DEFAULT_MODEL)
+    assert torch.equal(torch.rand(4), expected)
+    assert model.model_config.hidden == 128
