@@ -152,9 +152,12 @@ def check_model_folder(path) -> Path:
     folder = Path(path)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a model directory")
+    root = folder.resolve()
     for name in (CONFIG_FILE, WEIGHTS_FILE):
         if not (folder / name).is_file():
             raise DataError(f"{folder}: not a microfuse model (missing {name})")
+        if (folder / name).resolve().parent != root:  # a link out: the folder would not be what was checked
+            raise DataError(f"{folder}: refusing {name}, a link to a file outside the model folder")
     return folder
 
 

@@ -178,3 +178,19 @@ def test_loading_a_torch_model_leaves_the_callers_random_state_alone():
     model = trained.load_model(DEFAULT_MODEL)
     assert torch.equal(torch.rand(4), expected)
     assert model.model_config.hidden == 128
+
+
+def test_model_file_linked_from_outside_the_folder_is_refused(tmp_path):
+    """A model folder is read as one unit: a config.json or model.safetensors that is a link out of it (to another
+    model's weights, or anywhere) is refused in one line; the folder itself may be a link."""
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(DEFAULT_MODEL, outside)
+    for name in ("config.json", "model.safetensors"):
+        folder = tmp_path / f"linked_{name}"
+        shutil.copytree(DEFAULT_MODEL, folder)
+        (folder / name).unlink()
+        (folder / name).symlink_to(outside / name)
+        with pytest.raises(DataError, match=f"refusing {name}, a link to a file outside the model folder"):
+            load_model(folder)
+    (tmp_path / "alias").symlink_to(outside)
+    assert load_model(tmp_path / "alias").inputs == load_model(None).inputs
