@@ -7,6 +7,7 @@ chains never cross scaffolds. On a circular scaffold a chain may run through the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
 from typing import Sequence
 
@@ -119,8 +120,9 @@ def view_config(model, *, device: str = "auto", offline: bool = False):
 def score_genome(genome: Genome, model=None, *, pairs: Sequence[GenePair] | None = None, embeddings=None,
                  groups: dict[str, str] | None = None, threshold: float | None = None, fused: bool = False,
                  threads: int = 1, device: str = "auto", offline: bool = False, stage=None) -> Scores:
-    """Score ``pairs`` of ``genome`` (default: every adjacent pair) with ``model`` (from ``load_model``; default:
-    the packaged model): views -> fusion head -> each genome's spacer calibration.
+    """Score ``pairs`` of ``genome`` (default: every adjacent pair) with ``model`` (from ``load_model``, or a model
+    folder's path, which is loaded; default: the packaged model): views -> fusion head -> each genome's spacer
+    calibration.
 
     ``embeddings`` (embed.Embeddings of this genome) skips computing the views. ``groups`` (scaffold -> bin, as
     calibration.read_groups gives) calibrates each bin of a metagenome on its own spacers. ``stage(description,
@@ -128,7 +130,7 @@ def score_genome(genome: Genome, model=None, *, pairs: Sequence[GenePair] | None
     """
     from .pairs import adjacent_pairs
 
-    model = load_model(None) if model is None else model
+    model = load_model(model) if model is None or isinstance(model, (str, PathLike)) else model
     pairs = adjacent_pairs(genome) if pairs is None else list(pairs)
     if embeddings is None:
         from .embed import compute_embeddings

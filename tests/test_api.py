@@ -38,3 +38,16 @@ def test_readme_example_scores_as_the_cli_does(tmp_path, monkeypatch):
     column = rows[0].index("probability")
     assert [r[0] for r in rows[1:]] == [p.pair_id for p in scores.pairs]
     np.testing.assert_array_equal([r[column] for r in rows[1:]], [f"{p:.6f}" for p in scores.probability])
+
+
+def test_score_genome_takes_a_model_folder_as_a_path_or_a_string(tmp_path):
+    """A Python user passes the folder `microfuse score -m` takes: as a str or a Path it is loaded, and scores as
+    the loaded model does (it was an AttributeError: 'str' object has no attribute 'inputs')."""
+    from microfuse_cli.genome import read_genome
+    from microfuse_cli.score import DEFAULT_MODEL, load_model, score_genome
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    loaded = score_genome(genome, load_model(DEFAULT_MODEL))
+    for model in (str(DEFAULT_MODEL), DEFAULT_MODEL):
+        np.testing.assert_array_equal(score_genome(genome, model).probability, loaded.probability)
+    assert len(loaded.pairs) > 400
