@@ -252,6 +252,9 @@ def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
     not cut it short). One that runs across the origin of a circular scaffold ends past the scaffold's length,
     as GFF3 writes such features.
     """
+    by_scaffold = genome.genes_by_scaffold()
+    position = {g.id: (i, g) for genes in by_scaffold.values() for i, g in enumerate(genes)}
+    _check_same_genome(genome, scores, position)
     calls = scores.calls
     parent: dict[str, str] = {}
 
@@ -272,8 +275,6 @@ def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
         key = root(pair.gene_a.id)
         groups.setdefault(key, []).append(pair)
         probabilities.setdefault(key, []).append(prob)
-    by_scaffold = genome.genes_by_scaffold()
-    position = {g.id: (i, g) for genes in by_scaffold.values() for i, g in enumerate(genes)}
     counts = {sid: len(genes) for sid, genes in by_scaffold.items()}
     operons = [_operon(links_of, probabilities[key], position, genome, counts) for key, links_of in groups.items()]
     scaffold_order = {sid: i for i, sid in enumerate(genome.scaffolds)}
@@ -281,6 +282,15 @@ def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
     for i, operon in enumerate(operons, start=1):
         operon.id = f"operon_{i}"
     return operons
+
+
+def _check_same_genome(genome: Genome, scores: Scores, position: dict) -> None:
+    """Refuse scores of pairs whose genes ``genome`` lacks (scores of another genome) in one line."""
+    for pair in scores.pairs:
+        for gene in (pair.gene_a, pair.gene_b):
+            if gene.id not in position or pair.scaffold not in genome.scaffolds:
+                raise DataError(f"scored pair {pair.pair_id} is not a pair of genome {genome.name!r} "
+                                f"(no gene {gene.id!r} on scaffold {pair.scaffold!r}): scores of another genome?")
 
 
 def _operon(links: list[GenePair], probs: list[float], position: dict, genome: Genome, counts: dict) -> Operon:

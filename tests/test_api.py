@@ -51,3 +51,19 @@ def test_score_genome_takes_a_model_folder_as_a_path_or_a_string(tmp_path):
     for model in (str(DEFAULT_MODEL), DEFAULT_MODEL):
         np.testing.assert_array_equal(score_genome(genome, model).probability, loaded.probability)
     assert len(loaded.pairs) > 400
+
+
+def test_call_operons_refuses_scores_of_another_genome(ecoli_genome):
+    """Scores of M. genitalium joined into operons over E. coli's genes: one DataError naming the first foreign
+    pair (it was a bare KeyError: 'MG_002')."""
+    import pytest
+
+    from microfuse_cli.errors import DataError
+    from microfuse_cli.genome import read_genome
+    from microfuse_cli.score import call_operons, score_genome
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    scores = score_genome(genome)
+    assert len(call_operons(genome, scores)) > 50
+    with pytest.raises(DataError, match=rf"scored pair {scores.pairs[0].pair_id} is not a pair of genome "):
+        call_operons(ecoli_genome, scores)
