@@ -194,3 +194,56 @@ def test_model_file_linked_from_outside_the_folder_is_refused(tmp_path):
             load_model(folder)
     (tmp_path / "alias").symlink_to(outside)
     assert load_model(tmp_path / "alias").inputs == load_model(None).inputs
+
+
+@pytest.fixture(scope="module")
+def ecoli_distance_model(ecoli_pairs, tmp_path_factory):
+    """The distance baseline fitted on E. coli's labelled adjacent pairs, saved."""
+    from microfuse_cli.baseline import DistanceBaseline
+
+    pairs = [p for p in ecoli_pairs if p.label is not None]
+    train_rows = np.arange(len(pairs)) % 5 != 0
+    model = DistanceBaseline.fit([p.distance for p in pairs], [p.label for p in pairs], train_rows, ~train_rows,
+                                 opposite_strand=[int(not p.same_strand) for p in pairs])
+    return model.save(tmp_path_factory.mktemp("distance") / "model")
+
+
+def test_distance_model_round_trips_byte_identical(ecoli_distance_model, tmp_path):
+    from microfuse_cli.baseline import DistanceBaseline
+
+    model = load_model(ecoli_distance_model)
+    assert isinstance(model, DistanceBaseline) and model.uses_strand
+    model.save(tmp_path / "again")
+    for name in ("config.json", "model.safetensors"):
+        assert (tmp_path / "again" / name).read_bytes() == (ecoli_distance_model / name).read_bytes()
+
+
+MALFORMED_DISTANCE = {  # each was loaded and scored NaN, scored nonsense, or raised a bare ValueError/TypeError
+    "l2 a string": (lambda c: c["train"].__setitem__("l2", "x"), None, "invalid l2 'x'"),
+    "clip reversed": (lambda c: c["model"].__setitem__("clip", [2000, -200]), None, "invalid clip [2000, -200]"),
+    "clip NaN": (lambda c: c["model"].__setitem__("clip", [float("nan"), 2000]), None, "invalid clip [nan, 2000]"),
+    "zero standard deviation": (None, lambda a: a.__setitem__("feature_std", np.zeros(2)),
+                                "tensor 'feature_std' holds a standard deviation <= 0"),
+    "integer weights": (None, lambda a: a.__setitem__("weight", np.array([1, 2])),
+                        "tensors do not match a distance model (float64 weight (2,)"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED_DISTANCE)
+def test_malformed_distance_model_is_one_line_error(case, ecoli_distance_model, tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    config_edit, tensor_edit, message = MALFORMED_DISTANCE[case]
+    folder = tmp_path / "model"
+    shutil.copytree(ecoli_distance_model, folder)
+    if config_edit is not None:
+        config = json.loads((folder / "config.json").read_text())
+        config_edit(config)
+        (folder / "config.json").write_text(json.dumps(config))
+    if tensor_edit is not None:
+        arrays = load_file(str(folder / "model.safetensors"))
+        tensor_edit(arrays)
+        save_file(arrays, str(folder / "model.safetensors"))
+    with pytest.raises(DataError) as caught:
+        load_model(folder)
+    assert message in str(caught.value) and str(folder) in str(caught.value)
