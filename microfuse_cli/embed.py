@@ -32,7 +32,7 @@ from .io.outputs import atomic_directory
 from .manifest import HEADER, MANIFEST, ManifestKind, read_manifest, write_manifest
 from .pairs import GenePair, adjacent_pairs
 from .progress import Stage, silent_stage
-from .runtime import check_device, resolve_device  # noqa: F401  (check_device: also the CLI's)
+from .runtime import check_device, resolve_device, resolve_threads  # noqa: F401  (check_device: also the CLI's)
 
 PROTEIN_VIEWS = ("builtin", "prostt5")
 #: Named subsets of the context columns. "core": the genome-independent layout of a pair (strand arrangement,
@@ -272,6 +272,7 @@ def compute_embeddings(
     ``groups`` (scaffold -> bin or genome) fits the spacer calibration per group instead of over the whole input.
     """
     stage = stage or silent_stage
+    threads = resolve_threads(threads)  # refused when negative, whichever views would use it
     genes = genome.genes
     if not genes:
         raise DataError(f"{genome.name}: no genes")

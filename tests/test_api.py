@@ -67,3 +67,18 @@ def test_call_operons_refuses_scores_of_another_genome(ecoli_genome):
     assert len(call_operons(genome, scores)) > 50
     with pytest.raises(DataError, match=rf"scored pair {scores.pairs[0].pair_id} is not a pair of genome "):
         call_operons(ecoli_genome, scores)
+
+
+def test_negative_threads_are_refused_whatever_the_views():
+    """threads=-1 was silently taken by score_genome: the packaged model's views never reach the one place that
+    checked it (RNA folding)."""
+    import pytest
+
+    from microfuse_cli.errors import UsageError
+    from microfuse_cli.genome import read_genome
+    from microfuse_cli.score import score_genome
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    with pytest.raises(UsageError, match="threads must be >= 0, got -1"):
+        score_genome(genome, threads=-1)
+    assert len(score_genome(genome, threads=0).pairs) == len(score_genome(genome, threads=1).pairs) > 400
