@@ -82,3 +82,68 @@ def test_negative_threads_are_refused_whatever_the_views():
     with pytest.raises(UsageError, match="threads must be >= 0, got -1"):
         score_genome(genome, threads=-1)
     assert len(score_genome(genome, threads=0).pairs) == len(score_genome(genome, threads=1).pairs) > 400
+
+
+def _process_settings() -> dict:
+    """What a library call must leave as it found it: settings shared by everything in the process."""
+    import logging
+    import os
+    import random
+    import signal
+    import warnings
+
+    import faiss
+    import torch
+
+    loggers = {name: (logger.level, list(logger.handlers), logger.propagate, logger.disabled)
+               for name, logger in [("", logging.getLogger()), *logging.root.manager.loggerDict.items()]
+               if isinstance(logger, logging.Logger) and (logger.level or logger.handlers)}
+    return {
+        "environment": dict(os.environ), "warnings filters": list(warnings.filters), "loggers": loggers,
+        "numpy random": np.random.get_state()[1].tobytes(), "random": random.getstate(),
+        "numpy errors": np.geterr(), "signals": {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)},
+        "torch": (torch.get_num_threads(), torch.get_num_interop_threads(), torch.get_default_dtype(),
+                  torch.are_deterministic_algorithms_enabled()),
+        "torch random": torch.get_rng_state().numpy().tobytes(), "faiss threads": faiss.omp_get_max_threads(),
+    }
+
+
+def test_library_calls_leave_process_settings_as_they_were(tmp_path):
+    """read, embed, score, train, save/load and retrieve on M. genitalium change no process-wide setting: threads,
+    seeds and devices are the calls' own parameters, not torch/numpy/faiss/logging/warnings/environment globals."""
+    import torch
+
+    from microfuse_cli import trained
+    from microfuse_cli.embed import ViewConfig, compute_embeddings
+    from microfuse_cli.fusion import FusionConfig
+    from microfuse_cli.genome import read_genome
+    from microfuse_cli.pairs import adjacent_pairs
+    from microfuse_cli.retrieve.ids import PairIds
+    from microfuse_cli.retrieve.index import PairIndex
+    from microfuse_cli.score import score_genome
+    from microfuse_cli.training import train
+
+    layer = torch.nn.Linear(2, 1)  # torch's own once-per-process setup of its optimisers (an environment variable,
+    optimiser = torch.optim.AdamW(layer.parameters())  # a warnings filter) is torch's, not a call's: done first
+    layer(torch.ones(1, 2)).sum().backward()
+    optimiser.step()
+    np.random.seed(1)
+    torch.manual_seed(1)
+    before = _process_settings()
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    scores = score_genome(genome, fused=True, threads=2)
+    embeddings = compute_embeddings(genome, adjacent_pairs(genome), ViewConfig.parse("builtin", "builtin"), threads=2)
+    x_protein, x_context = embeddings.pair_views(scores.pairs)
+    rows = np.arange(len(scores.pairs)) % 4 != 0
+    model = train(x_protein, x_context, scores.calls, rows, ~rows, FusionConfig(hidden=16),
+                  trained.TrainConfig(max_epochs=2, batch_size=128))
+    trained.load_model(model.save(tmp_path / "model"))
+    ids = PairIds(pair_id=np.array([p.pair_id for p in scores.pairs]),
+                  scaffold=np.array([p.scaffold for p in scores.pairs]), genome=np.array(["mg"] * len(scores.pairs)))
+    index = PairIndex.build(scores.fused, ids, index="flat", device="cpu")
+    found = index.search(scores.fused[:20], ids.scaffold[:20], 3, threads=1)
+
+    after = _process_settings()
+    assert {k: v for k, v in after.items() if before[k] != v} == {}
+    assert found.target.shape == (20, 3) and embeddings.pair_context.shape[0] == len(scores.pairs)
