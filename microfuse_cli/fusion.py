@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 import numpy as np
 
@@ -159,6 +159,19 @@ class PairInputs:
     x_context: Optional[np.ndarray]
     distance: np.ndarray
     same_strand: np.ndarray
+
+
+class ScoringModel(Protocol):
+    """The one contract ``score`` holds a model to, whichever kind it is (``FusionHead``, ``trained.TrainedModel``,
+    ``baseline.DistanceBaseline``): what it reads, how its probabilities are cut, and ``predict_pairs``. Code that
+    scores never asks which kind it holds."""
+
+    arch: str
+    threshold: float
+    inputs: ModelInputs  # the views, context columns and view widths it reads
+    decision: Any  # a calibration.DecisionRule, or None: probabilities are cut at ``threshold``
+
+    def predict_pairs(self, inputs: PairInputs, *, fused: bool = False) -> Prediction: ...
 
 
 def parameter_shapes(config: FusionConfig) -> dict[str, tuple[int, ...]]:
@@ -367,5 +380,5 @@ class FusionHead:
         )
 
 
-__all__ = ["ABLATIONS", "ARCHS", "EXPERTS", "FusionConfig", "FusionHead", "PairInputs", "Prediction", "checked_head",
-           "parameter_shapes"]
+__all__ = ["ABLATIONS", "ARCHS", "EXPERTS", "FusionConfig", "FusionHead", "PairInputs", "Prediction", "ScoringModel",
+           "checked_head", "parameter_shapes"]

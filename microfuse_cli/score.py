@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -17,6 +17,11 @@ from . import __version__
 from .errors import DataError, UsageError
 from .records import Genome
 from .pairs import GenePair
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .embed import Embeddings, ViewConfig
+    from .fusion import PairInputs, ScoringModel
+    from .progress import Stage
 
 #: The model shipped in the package: MicroFuse on the builtin views with a per-genome decision rule, trained on the
 #: four labelled genomes of ../shared/data (train_default.py).
@@ -36,10 +41,11 @@ class Scores:
 
     @property
     def calls(self) -> np.ndarray:
+        """1 where a pair's probability reaches ``threshold``, else 0 (int64, aligned with ``pairs``)."""
         return (self.probability >= self.threshold).astype(np.int64)
 
 
-def check_model_path(path: str | Path | None) -> Path:
+def check_model_path(path: str | PathLike | None) -> Path:
     """The model folder ``load_model`` reads (the packaged default when ``path`` is None), checked for its files:
     a one-line ``DataError`` when it is missing or incomplete."""
     from .checkpoint import check_model_folder
@@ -52,7 +58,7 @@ def check_model_path(path: str | Path | None) -> Path:
     return check_model_folder(folder)
 
 
-def load_model(path: str | Path | None):
+def load_model(path: str | PathLike | None) -> ScoringModel:
     """A model folder written by `train` (the packaged default when ``path`` is None), ready to score.
 
     The folder is read once (checkpoint.read_checkpoint). Fusion heads and their baselines load as numpy
@@ -75,18 +81,18 @@ def load_model(path: str | Path | None):
     return head
 
 
-def model_views(model) -> dict:
+def model_views(model: ScoringModel) -> dict[str, str]:
     """The views a model was trained on (as recorded in its metadata)."""
     return model.inputs.views
 
 
-def model_context_features(model) -> list[str] | None:
+def model_context_features(model: ScoringModel) -> list[str] | None:
     """The named context columns a model reads (None: every column of its views)."""
     features = model.inputs.context_features
     return list(features) if features else None
 
 
-def check_compatible(model, embeddings) -> None:
+def check_compatible(model: ScoringModel, embeddings: Embeddings) -> None:
     """Refuse embeddings whose views or dimensions differ from those the model was trained on."""
     inputs = model.inputs
     have = embeddings.manifest.get("views", {})
@@ -102,13 +108,13 @@ def check_compatible(model, embeddings) -> None:
         raise DataError(f"the model expects view dims {dict(inputs.dims)}, the embeddings have {embeddings.dims}")
 
 
-def default_threshold(model) -> float:
+def default_threshold(model: ScoringModel) -> float:
     """The probability a model calls an operon pair at: 0.5 under a per-genome decision rule (the cut-off in bp is
     the genome's own), else the threshold chosen on validation."""
     return 0.5 if model.decision is not None else float(model.threshold)
 
 
-def view_config(model, *, device: str = "auto", offline: bool = False):
+def view_config(model: ScoringModel, *, device: str = "auto", offline: bool = False) -> ViewConfig:
     """The embed.ViewConfig that computes the views ``model`` was trained on."""
     from .embed import ViewConfig
 
@@ -117,9 +123,10 @@ def view_config(model, *, device: str = "auto", offline: bool = False):
                             context_features=inputs.context_features or None)
 
 
-def score_genome(genome: Genome, model=None, *, pairs: Sequence[GenePair] | None = None, embeddings=None,
+def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = None, *,
+                 pairs: Sequence[GenePair] | None = None, embeddings: Embeddings | None = None,
                  groups: dict[str, str] | None = None, threshold: float | None = None, fused: bool = False,
-                 threads: int = 1, device: str = "auto", offline: bool = False, stage=None) -> Scores:
+                 threads: int = 1, device: str = "auto", offline: bool = False, stage: Stage | None = None) -> Scores:
     """Score ``pairs`` of ``genome`` (default: every adjacent pair) with ``model`` (from ``load_model``, or a model
     folder's path, which is loaded; default: the packaged model): views -> fusion head -> each genome's spacer
     calibration.
@@ -143,7 +150,7 @@ def score_genome(genome: Genome, model=None, *, pairs: Sequence[GenePair] | None
                        spacer_models=genome_spacer_models(model, genome, groups), groups=groups)
 
 
-def genome_spacer_models(model, genome: Genome, groups: dict[str, str] | None = None) -> dict | None:
+def genome_spacer_models(model: ScoringModel, genome: Genome, groups: dict[str, str] | None = None) -> dict | None:
     """The spacer calibration of each genome (``groups`` bin) on all its adjacent pairs, whichever are scored
     (None for a model without a per-genome rule)."""
     if model.decision is None:
@@ -154,7 +161,7 @@ def genome_spacer_models(model, genome: Genome, groups: dict[str, str] | None = 
     return calibrate_by_group(adjacent_pairs(genome), [], groups)[1]
 
 
-def pair_inputs(model, embeddings, pairs: Sequence[GenePair]):
+def pair_inputs(model: ScoringModel, embeddings: Embeddings, pairs: Sequence[GenePair]) -> PairInputs:
     """The model's inputs for ``pairs`` (fusion.PairInputs): its views from ``embeddings``, checked against the
     model's input contract, and the pairs' spacers and strands."""
     from .fusion import PairInputs
@@ -165,9 +172,9 @@ def pair_inputs(model, embeddings, pairs: Sequence[GenePair]):
                       np.array([p.same_strand for p in pairs], dtype=bool))
 
 
-def score_pairs(model, embeddings, pairs: Sequence[GenePair], *, threshold: float | None = None,
-                fused: bool = False, spacer_models: dict | None = None, groups: dict[str, str] | None = None
-                ) -> Scores:
+def score_pairs(model: ScoringModel, embeddings: Embeddings, pairs: Sequence[GenePair], *,
+                threshold: float | None = None, fused: bool = False, spacer_models: dict | None = None,
+                groups: dict[str, str] | None = None) -> Scores:
     """Probabilities (and router weights, fused vectors) of ``pairs`` from their embeddings.
 
     A model with a decision rule calibrates each genome (``groups``: scaffold -> bin) on its own spacers:
@@ -227,6 +234,10 @@ def header_comments(scores: Scores, model_name: str) -> list[str]:
 
 @dataclass
 class Operon:
+    """Genes joined by called same-strand adjacent pairs: ``genes`` in transcription order, ``probabilities`` of
+    the pairs that join them; ``start``/``end`` span every member (``end`` past the scaffold's length when
+    ``wraps`` across the origin of a circular scaffold, as GFF3 writes such a feature)."""
+
     id: str
     scaffold: str
     start: int

@@ -147,3 +147,28 @@ def test_library_calls_leave_process_settings_as_they_were(tmp_path):
     after = _process_settings()
     assert {k: v for k, v in after.items() if before[k] != v} == {}
     assert found.target.shape == (20, 3) and embeddings.pair_context.shape[0] == len(scores.pairs)
+
+
+def test_top_level_exports_are_documented_cheap_and_described():
+    """Every name of ``microfuse_cli.__all__`` is named in README's Python API section, has a docstring and
+    annotations, and ``import microfuse_cli`` loads none of numpy, torch, faiss, transformers or scipy (the
+    package exported only its errors, so a user had to know the module layout)."""
+    import inspect
+    import subprocess
+    import sys
+
+    import microfuse_cli
+
+    section = (ROOT / "README.md").read_text().split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
+    assert [n for n in microfuse_cli.__all__ if f"`{n}`" not in section] == []
+    for name in microfuse_cli.__all__[1:]:
+        value = getattr(microfuse_cli, name)
+        assert (value.__doc__ or "").strip(), name
+        if inspect.isfunction(value):
+            assert "return" in value.__annotations__ and all(
+                p in value.__annotations__ for p in inspect.signature(value).parameters), name
+    heavy = ["numpy", "torch", "faiss", "transformers", "scipy"]
+    code = f"import sys, microfuse_cli; print([m for m in {heavy!r} if m in sys.modules])"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert loaded.stdout.strip() == "[]"
+    assert set(dir(microfuse_cli)) >= set(microfuse_cli.__all__)
