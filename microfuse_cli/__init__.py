@@ -12,12 +12,19 @@ call needs them.
 
 from __future__ import annotations
 
+import logging
 from importlib import import_module
 from typing import Any
 
 __version__ = "0.1.0"
 
 from .errors import DataError, MicrofuseError, UsageError  # noqa: E402
+
+# The library's info lines and warnings are for the application to show (the CLI does, on stderr): without a
+# handler of its own, Python's last-resort handler would print them to the stderr of whoever imports the library.
+for _name in ("microfuse", "microfuse_cli"):
+    logging.getLogger(_name).addHandler(logging.NullHandler())
+del _name
 
 #: Entry point -> the module that defines it.
 _LAZY = {

@@ -172,3 +172,21 @@ def test_top_level_exports_are_documented_cheap_and_described():
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert loaded.stdout.strip() == "[]"
     assert set(dir(microfuse_cli)) >= set(microfuse_cli.__all__)
+
+
+def test_library_warnings_go_to_the_logger_not_stderr(tmp_path):
+    """A pair list naming an unknown gene is logged as a warning; without logging configured, Python's last-resort
+    handler printed it to the library user's stderr. Given a handler, the user still gets it."""
+    import subprocess
+    import sys
+
+    listed = tmp_path / "pairs.tsv"
+    listed.write_text("MG_001\tMG_002\nNOPE_1\tMG_003\n")
+    code = ("import logging, sys; from microfuse_cli import read_genome, select_pairs\n"
+            "g = read_genome('examples/data/mgenitalium_g37.gff.gz', 'examples/data/mgenitalium_g37.fna.gz')\n"
+            f"print(len(select_pairs(g, pair_list={str(listed)!r})))\n"
+            "if sys.argv[1:]: logging.basicConfig(); print(len(select_pairs(g, pair_list=" + repr(str(listed)) + ")))\n")
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "1\n", "")
+    configured = subprocess.run([sys.executable, "-c", code, "log"], capture_output=True, text=True, cwd=ROOT)
+    assert configured.stderr == "WARNING:microfuse:1 gene id(s) in " + str(listed) + " match no gene: NOPE_1\n"
