@@ -179,7 +179,7 @@ class DistanceBaseline:
                             f"{', '.join(f'{n} {s}' for n, s in shapes.items())})")
         if not bool((tensors["feature_std"] > 0).all()):
             raise DataError(f"{folder / WEIGHTS_FILE}: tensor 'feature_std' holds a standard deviation <= 0")
-        train_cfg = config["train"] if isinstance(config["train"], dict) else {}
+        train_cfg = config["train"]
         if not (_finite_number(train_cfg.get("l2", 1e-3)) and train_cfg.get("l2", 1e-3) >= 0):
             raise DataError(f"{folder / CONFIG_FILE}: invalid l2 {train_cfg.get('l2')!r} (a number >= 0)")
         return cls(

@@ -209,8 +209,9 @@ def _read_config(path: Path) -> dict[str, Any]:
     threshold = config["threshold"]
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not math.isfinite(threshold):
         raise DataError(f"{path}: invalid threshold {threshold!r}")
-    if not isinstance(config["provenance"], dict) or not isinstance(config["metrics"], dict):
-        raise DataError(f"{path}: 'provenance' and 'metrics' must be JSON objects")
+    objects = ("train", "standardisation", "provenance", "metrics")
+    if not all(isinstance(config[key], dict) for key in objects):
+        raise DataError(f"{path}: {', '.join(map(repr, objects))} must be JSON objects")
     if not isinstance(config["history"], list):
         raise DataError(f"{path}: 'history' must be a list")
     return config

@@ -269,7 +269,7 @@ class TrainedModel:
             threshold=config["threshold"],
             history=config["history"],
             metrics=config["metrics"],
-            standardisation=config["standardisation"] if isinstance(config["standardisation"], dict) else {},
+            standardisation=config["standardisation"],
             provenance=checkpoint.provenance,
             device=device,
             decision=checkpoint.decision,

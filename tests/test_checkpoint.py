@@ -145,6 +145,8 @@ MALFORMED_HEADS = {  # what a config or weights file may say, and the one line b
     "switch a string": (_set_model("supcon", "yes"), None, "supcon must be true or false, got 'yes'"),
     "zero standard deviation": (None, lambda a: a.__setitem__("protein_std", np.zeros_like(a["protein_std"])),
                                 "tensor 'protein_std' holds a standard deviation <= 0"),
+    "train settings not an object": (lambda c: c.__setitem__("train", []), None,  # score read it, torch did not
+                                     "'train', 'standardisation', 'provenance', 'metrics' must be JSON objects"),
     "float16 tensor": (None, lambda a: a.__setitem__("classifier.3.bias", a["classifier.3.bias"].astype(np.float16)),
                        "tensor 'classifier.3.bias' is float16 (1,), the config needs float32 (1,)"),
 }
