@@ -249,3 +249,18 @@ def test_malformed_distance_model_is_one_line_error(case, ecoli_distance_model, 
     with pytest.raises(DataError) as caught:
         load_model(folder)
     assert message in str(caught.value) and str(folder) in str(caught.value)
+
+
+def test_shipped_model_round_trips_through_torch_byte_identical_and_scores_the_same(tmp_path):
+    """One model contract: the torch model loaded from the shipped folder re-saves to the same bytes, and scores
+    M. genitalium exactly as the numpy head that `score` loads."""
+    from microfuse_cli import read_genome, score_genome, trained
+
+    model = trained.load_model(DEFAULT_MODEL)
+    model.save(tmp_path / "again")
+    for name in ("config.json", "model.safetensors"):
+        assert (tmp_path / "again" / name).read_bytes() == (DEFAULT_MODEL / name).read_bytes()
+    genome = read_genome(GFF, FNA)
+    numpy_scores, torch_scores = score_genome(genome, load_model(None)), score_genome(genome, model)
+    assert len(numpy_scores.pairs) > 400
+    np.testing.assert_array_equal(torch_scores.probability, numpy_scores.probability)
