@@ -137,6 +137,7 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
     """
     from .pairs import adjacent_pairs
 
+    _check_genome(genome, "score_genome")
     model = load_model(model) if model is None or isinstance(model, (str, PathLike)) else model
     pairs = adjacent_pairs(genome) if pairs is None else list(pairs)
     if embeddings is None:
@@ -263,6 +264,7 @@ def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
     not cut it short). One that runs across the origin of a circular scaffold ends past the scaffold's length,
     as GFF3 writes such features.
     """
+    _check_genome(genome, "call_operons")
     by_scaffold = genome.genes_by_scaffold()
     position = {g.id: (i, g) for genes in by_scaffold.values() for i, g in enumerate(genes)}
     _check_same_genome(genome, scores, position)
@@ -293,6 +295,12 @@ def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
     for i, operon in enumerate(operons, start=1):
         operon.id = f"operon_{i}"
     return operons
+
+
+def _check_genome(genome: Genome, function: str) -> None:
+    """A path (or anything else) where a Genome belongs is a one-line UsageError, not an AttributeError inside."""
+    if not isinstance(genome, Genome):
+        raise UsageError(f"{function} takes a Genome (read_genome(path) reads one), not {type(genome).__name__}")
 
 
 def _check_same_genome(genome: Genome, scores: Scores, position: dict) -> None:

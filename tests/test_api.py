@@ -190,3 +190,17 @@ def test_library_warnings_go_to_the_logger_not_stderr(tmp_path):
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "1\n", "")
     configured = subprocess.run([sys.executable, "-c", code, "log"], capture_output=True, text=True, cwd=ROOT)
     assert configured.stderr == "WARNING:microfuse:1 gene id(s) in " + str(listed) + " match no gene: NOPE_1\n"
+
+
+def test_a_path_where_a_genome_belongs_is_a_usage_error():
+    """score_genome("genome.gff") and call_operons(path, scores) were AttributeErrors deep inside."""
+    import pytest
+
+    from microfuse_cli import UsageError, call_operons, read_genome, score_genome
+
+    path = ROOT / "examples/data/mgenitalium_g37.gff.gz"
+    with pytest.raises(UsageError, match=r"score_genome takes a Genome \(read_genome\(path\) reads one\), not str"):
+        score_genome(str(path))
+    scores = score_genome(read_genome(path, ROOT / "examples/data/mgenitalium_g37.fna.gz"))
+    with pytest.raises(UsageError, match="call_operons takes a Genome .*, not PosixPath"):
+        call_operons(path, scores)
