@@ -50,11 +50,14 @@ def check_model_path(path: str | PathLike | None) -> Path:
     a one-line ``DataError`` when it is missing or incomplete."""
     from .checkpoint import check_model_folder
 
+    if path is not None and not str(path):  # Path("") would be the working directory
+        raise UsageError("the model path is empty (None is the packaged model)")
     folder = Path(path) if path is not None else DEFAULT_MODEL
     if not folder.is_dir():
         if path is None:
             raise DataError(f"the default model is missing from the installation ({folder}); reinstall microfuse")
-        raise DataError(f"{folder}: no such model folder")
+        what = "a file, not a model folder" if folder.exists() else "no such model folder"
+        raise DataError(f"{folder}: {what}")
     return check_model_folder(folder)
 
 

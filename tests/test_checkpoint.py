@@ -264,3 +264,15 @@ def test_shipped_model_round_trips_through_torch_byte_identical_and_scores_the_s
     numpy_scores, torch_scores = score_genome(genome, load_model(None)), score_genome(genome, model)
     assert len(numpy_scores.pairs) > 400
     np.testing.assert_array_equal(torch_scores.probability, numpy_scores.probability)
+
+
+def test_model_path_that_is_empty_or_a_file_says_so():
+    """load_model("") read the working directory as a model; a file was 'no such model folder'."""
+    from microfuse_cli.errors import UsageError
+
+    with pytest.raises(UsageError, match="the model path is empty"):
+        load_model("")
+    with pytest.raises(DataError, match="mgenitalium_g37.fna.gz: a file, not a model folder"):
+        load_model(FNA)
+    with pytest.raises(DataError, match="nowhere: no such model folder"):
+        load_model(ROOT / "nowhere")
