@@ -141,6 +141,8 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
     from .pairs import adjacent_pairs
 
     _check_genome(genome, "score_genome")
+    if threshold is not None:
+        _checked_threshold(threshold)  # before the views are computed
     model = load_model(model) if model is None or isinstance(model, (str, PathLike)) else model
     pairs = adjacent_pairs(genome) if pairs is None else list(pairs)
     if embeddings is None:
@@ -184,17 +186,22 @@ def score_pairs(model: ScoringModel, embeddings: Embeddings, pairs: Sequence[Gen
     A model with a decision rule calibrates each genome (``groups``: scaffold -> bin) on its own spacers:
     ``spacer_models`` (group -> calibration.SpacerModel, fitted on all adjacent pairs; default: fitted on ``pairs``).
     """
+    cut = default_threshold(model) if threshold is None else _checked_threshold(threshold)
     prediction = model.predict_pairs(pair_inputs(model, embeddings, pairs), fused=fused)
     probability = np.asarray(prediction.probability, dtype=np.float64)
     decision = model.decision
     calibration = []
     if decision is not None:
         probability, calibration = apply_decision(decision, pairs, probability, spacer_models, groups)
-    cut = default_threshold(model) if threshold is None else threshold
-    if not 0.0 <= cut <= 1.0:
-        raise UsageError(f"--threshold must be within [0, 1], not {cut}")
     return Scores(list(pairs), probability, float(cut), prediction.router_weights,
                   prediction.fused if fused else None, calibration)
+
+
+def _checked_threshold(threshold: float) -> float:
+    """``threshold`` as a float, refused before any work unless a probability in [0, 1]."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise UsageError(f"threshold must be a probability within [0, 1], not {threshold!r}")
+    return float(threshold)
 
 
 def apply_decision(rule, pairs: Sequence[GenePair], head_probability: np.ndarray, spacer_models: dict | None,

@@ -204,3 +204,20 @@ def test_a_path_where_a_genome_belongs_is_a_usage_error():
     scores = score_genome(read_genome(path, ROOT / "examples/data/mgenitalium_g37.fna.gz"))
     with pytest.raises(UsageError, match="call_operons takes a Genome .*, not PosixPath"):
         call_operons(path, scores)
+
+
+def test_a_threshold_outside_zero_one_is_refused_before_any_work(monkeypatch):
+    """score_genome computed every view and ran the head before refusing threshold=1.5, with a message naming the
+    CLI's --threshold option."""
+    import pytest
+
+    from microfuse_cli import UsageError, read_genome, score_genome
+    from microfuse_cli import embed
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    monkeypatch.setattr(embed, "compute_embeddings", lambda *a, **k: pytest.fail("views computed"))
+    for bad in (1.5, float("nan"), "0.5"):
+        with pytest.raises(UsageError, match=r"^threshold must be a probability within \[0, 1\], not "):
+            score_genome(genome, threshold=bad)
+    monkeypatch.undo()
+    assert score_genome(genome, threshold=1).calls.sum() == 0
