@@ -221,3 +221,20 @@ def test_a_threshold_outside_zero_one_is_refused_before_any_work(monkeypatch):
             score_genome(genome, threshold=bad)
     monkeypatch.undo()
     assert score_genome(genome, threshold=1).calls.sum() == 0
+
+
+def test_loading_bacformer_leaves_the_callers_random_state_alone(tmp_path):
+    """Building our Bacformer to load a checkpoint into drew its initial weights from torch's global generator, so
+    computing a bacformer context view moved a user's seeded torch draws."""
+    import torch
+
+    import tiny_models
+    from microfuse_cli.views.bacformer.model import load_bacformer
+
+    folder = tiny_models.save_tiny_bacformer(tmp_path / "bacformer")
+    torch.manual_seed(3)
+    expected = torch.rand(4)
+    torch.manual_seed(3)
+    net, source = load_bacformer(str(folder), offline=True)
+    assert torch.equal(torch.rand(4), expected)
+    assert source.is_local and not any(p.requires_grad for p in net.parameters())
