@@ -238,3 +238,24 @@ def test_loading_bacformer_leaves_the_callers_random_state_alone(tmp_path):
     net, source = load_bacformer(str(folder), offline=True)
     assert torch.equal(torch.rand(4), expected)
     assert source.is_local and not any(p.requires_grad for p in net.parameters())
+
+
+def test_search_with_one_group_string_is_a_data_error():
+    """PairIndex.search(vectors, "NC_000908.2", k): one scaffold name for every query was a bare TypeError
+    ('len() of unsized object')."""
+    import pytest
+
+    from microfuse_cli import DataError, read_genome, score_genome
+    from microfuse_cli.retrieve.ids import PairIds
+    from microfuse_cli.retrieve.index import PairIndex
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    scores = score_genome(genome, fused=True)
+    ids = PairIds(pair_id=np.array([p.pair_id for p in scores.pairs]),
+                  scaffold=np.array([p.scaffold for p in scores.pairs]), genome=np.array(["mg"] * len(scores.pairs)))
+    index = PairIndex.build(scores.fused, ids, index="flat", device="cpu")
+    with pytest.raises(DataError, match=r"^5 query vectors but query groups of shape \(\) \(one per query\)$"):
+        index.search(scores.fused[:5], "NC_000908.2", 3)
+    with pytest.raises(DataError, match=r"^5 query vectors but 2 query ids \(one per query\)$"):
+        index.search(scores.fused[:5], ["other"] * 5, 3, query_ids=["a", "b"])
+    assert index.search(scores.fused[:5], ["other"] * 5, 3).target.shape == (5, 3)

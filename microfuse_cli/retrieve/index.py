@@ -653,17 +653,9 @@ class PairIndex:
             raise UsageError(f"k_factor must be a positive integer, not {k_factor!r}")
         kf = int(self.params.get("k_factor", 1) if k_factor is None else k_factor) if self.refined else 1
         q = _as_matrix(query_vectors, "query vectors", dim=self.dim)
-        groups = np.asarray(query_groups)
-        if groups.shape != (len(q),):
-            raise DataError(f"{len(q)} query vectors but {len(groups)} query groups")
-        if query_ids is not None:
-            query_ids = np.asarray(query_ids)
-            if query_ids.shape != (len(q),):
-                raise DataError(f"{len(q)} query vectors but {len(query_ids)} query ids")
-        if query_genomes is not None:
-            query_genomes = np.asarray(query_genomes)
-            if query_genomes.shape != (len(q),):
-                raise DataError(f"{len(q)} query vectors but {len(query_genomes)} query genomes")
+        groups = _per_query(query_groups, len(q), "query groups")
+        query_ids = None if query_ids is None else _per_query(query_ids, len(q), "query ids")
+        query_genomes = None if query_genomes is None else _per_query(query_genomes, len(q), "query genomes")
         self._ensure_groups()
         if self._by_genome and not _all_contain(groups, GROUP_SEP):
             raise UsageError("this index holds scaffolds of one name in several genomes: give query groups from "
@@ -850,6 +842,15 @@ class PairIndex:
             for done in pool.map(run, small, chunksize=16):
                 if progress is not None:
                     progress(done)
+
+
+def _per_query(values: Sequence | np.ndarray, n: int, what: str) -> np.ndarray:
+    """``values`` as one entry per query; a lone string (or any other shape) is a one-line DataError."""
+    array = np.asarray(values)
+    if array.shape != (n,):
+        given = f"{array.shape[0]} {what}" if array.ndim == 1 else f"{what} of shape {array.shape}"
+        raise DataError(f"{n} query vectors but {given} (one per query)")
+    return array
 
 
 def _utf8(values: np.ndarray) -> np.ndarray | None:
