@@ -127,16 +127,16 @@ def view_config(model: ScoringModel, *, device: str = "auto", offline: bool = Fa
 
 
 def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = None, *,
-                 pairs: Sequence[GenePair] | None = None, embeddings: Embeddings | None = None,
+                 pairs: Sequence[GenePair] | None = None, embeddings: Embeddings | str | PathLike | None = None,
                  groups: dict[str, str] | None = None, threshold: float | None = None, fused: bool = False,
                  threads: int = 1, device: str = "auto", offline: bool = False, stage: Stage | None = None) -> Scores:
     """Score ``pairs`` of ``genome`` (default: every adjacent pair) with ``model`` (from ``load_model``, or a model
     folder's path, which is loaded; default: the packaged model): views -> fusion head -> each genome's spacer
     calibration.
 
-    ``embeddings`` (embed.Embeddings of this genome) skips computing the views. ``groups`` (scaffold -> bin, as
-    calibration.read_groups gives) calibrates each bin of a metagenome on its own spacers. ``stage(description,
-    total) -> advance(n)`` reports progress of the view computation.
+    ``embeddings`` (embed.Embeddings of this genome, or its folder's path) skips computing the views. ``groups``
+    (scaffold -> bin, as calibration.read_groups gives) calibrates each bin of a metagenome on its own spacers.
+    ``stage(description, total) -> advance(n)`` reports progress of the view computation.
     """
     from .pairs import adjacent_pairs
 
@@ -151,6 +151,10 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
         embeddings = compute_embeddings(genome, pairs, view_config(model, device=device, offline=offline),
                                         threads=threads, stage=stage, groups=groups)
     else:
+        if isinstance(embeddings, (str, PathLike)):  # an embedding folder, as `score --embeddings` takes
+            from .embed import Embeddings
+
+            embeddings = Embeddings.load(embeddings)
         embeddings.check_genes(genome.genes)
     return score_pairs(model, embeddings, pairs, threshold=threshold, fused=fused,
                        spacer_models=genome_spacer_models(model, genome, groups), groups=groups)

@@ -259,3 +259,20 @@ def test_search_with_one_group_string_is_a_data_error():
     with pytest.raises(DataError, match=r"^5 query vectors but 2 query ids \(one per query\)$"):
         index.search(scores.fused[:5], ["other"] * 5, 3, query_ids=["a", "b"])
     assert index.search(scores.fused[:5], ["other"] * 5, 3).target.shape == (5, 3)
+
+
+def test_score_genome_takes_an_embedding_folder_as_a_path(tmp_path):
+    """`score --embeddings DIR` as a library call: the folder's path was an AttributeError ('str' object has no
+    attribute 'check_genes'); it is loaded and scores as the computed views do."""
+    from microfuse_cli import read_genome, score_genome
+    from microfuse_cli.embed import compute_embeddings, Embeddings
+    from microfuse_cli.score import load_model, view_config
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    model = load_model(None)
+    pairs = score_genome(genome, model).pairs
+    compute_embeddings(genome, pairs, view_config(model)).save(tmp_path / "emb")
+    expected = score_genome(genome, model, embeddings=Embeddings.load(tmp_path / "emb")).probability
+    for folder in (str(tmp_path / "emb"), tmp_path / "emb"):
+        np.testing.assert_array_equal(score_genome(genome, model, embeddings=folder).probability, expected)
+    np.testing.assert_array_equal(score_genome(genome, model).probability, expected)
