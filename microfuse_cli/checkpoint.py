@@ -23,6 +23,7 @@ import numpy as np
 from . import __version__
 from .errors import DataError, UsageError
 from .io.outputs import atomic_directory
+from .vocabulary import CONTEXT_VIEWS, PROTEIN_VIEWS
 
 FORMAT = "microfuse-model"
 #: 2: ``decision`` (a calibration.DecisionRule or null) joined the config; a version-1 model (the E. coli-only
@@ -118,6 +119,10 @@ class ModelInputs:
     def _checked(cls, views, features, dims, dims_key: str, where: str) -> "ModelInputs":
         if not all(isinstance(v, str) for v in views.values()):
             raise DataError(f"{where}: 'views' must map view kinds to names")
+        contexts = views.get("context", "builtin").split(",")
+        if views.get("protein", "builtin") not in PROTEIN_VIEWS or not all(c in CONTEXT_VIEWS for c in contexts):
+            raise DataError(f"{where}: the model reads views this microfuse cannot compute ({views}; protein: "
+                            f"{', '.join(PROTEIN_VIEWS)}; context: {', '.join(CONTEXT_VIEWS)})")
         if features is not None and (not isinstance(features, list) or not all(isinstance(f, str) for f in features)):
             raise DataError(f"{where}: 'context_features' must be a list of column names")
         if dims is not None and (not isinstance(dims, dict) or not set(dims) <= set(_DIMS) or not all(

@@ -276,3 +276,23 @@ def test_model_path_that_is_empty_or_a_file_says_so():
         load_model(FNA)
     with pytest.raises(DataError, match="nowhere: no such model folder"):
         load_model(ROOT / "nowhere")
+
+
+def test_model_reading_views_microfuse_cannot_compute_is_a_data_error_on_loading(tmp_path):
+    """A config naming an unknown view loaded, and `score -m` failed after reading the genome with '--protein-view
+    must be one of ...', exit 2: an option the user never gave. It is the model's fault: one line naming its
+    config, exit 1, when the model is loaded."""
+    from microfuse_cli import trained
+
+    config = json.loads((DEFAULT_MODEL / "config.json").read_text())
+    config["inputs"]["views"] = {"protein": "esm3", "context": "builtin"}
+    folder = _model_folder(tmp_path, lambda c: c.update(inputs=config["inputs"]))
+    for loader in (load_model, trained.load_model):
+        with pytest.raises(DataError, match="the model reads views this microfuse cannot compute"):
+            loader(folder)
+    code, out, err = run_cli(["score", GFF, "--fasta", FNA, "-m", folder, "-o", tmp_path / "s.tsv"])
+    errors = [line for line in err.splitlines() if not line.startswith("info:")]
+    assert (code, out, len(errors)) == (1, "", 1), err
+    assert errors[0].startswith(f"error: {folder / 'config.json'}: the model reads views this microfuse cannot"), err
+    config["inputs"]["views"]["protein"], config["inputs"]["views"]["context"] = "prostt5", "builtin,bacformer"
+    assert ModelInputs.from_dict(config["inputs"]).views == config["inputs"]["views"]
