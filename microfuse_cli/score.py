@@ -312,9 +312,11 @@ def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
 
 
 def _check_genome(genome: Genome, function: str) -> None:
-    """A path (or anything else) where a Genome belongs is a one-line UsageError, not an AttributeError inside."""
+    """A path (or anything else) where a Genome belongs is a one-line UsageError, not an AttributeError inside; a
+    Genome built by hand is checked (``Genome.check``)."""
     if not isinstance(genome, Genome):
         raise UsageError(f"{function} takes a Genome (read_genome(path) reads one), not {type(genome).__name__}")
+    genome.check()
 
 
 def _check_same_genome(genome: Genome, scores: Scores, position: dict) -> None:

@@ -276,3 +276,27 @@ def test_score_genome_takes_an_embedding_folder_as_a_path(tmp_path):
     for folder in (str(tmp_path / "emb"), tmp_path / "emb"):
         np.testing.assert_array_equal(score_genome(genome, model, embeddings=folder).probability, expected)
     np.testing.assert_array_equal(score_genome(genome, model).probability, expected)
+
+
+def test_a_genome_built_by_hand_is_checked_before_scoring():
+    """The data model is exported; a Genome built by hand with a gene on a scaffold it lacks was a bare KeyError,
+    and a strand of 0, start > end or genes out of order were scored as if nothing were wrong."""
+    import dataclasses
+
+    import pytest
+
+    from microfuse_cli import DataError, Genome, call_operons, read_genome, score_genome
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    genes, last = genome.genes[:30], genome.genes[29]
+    broken = {
+        "is on scaffold 'plasmid', which the genome lacks": [*genes[:-1], dataclasses.replace(last, scaffold="plasmid")],
+        "needs strand \\+1 or -1 and 1 <= start <= end, has strand 0": [*genes[:-1], dataclasses.replace(last, strand=0)],
+        "needs strand .* has strand 1, 38987..38977": [*genes[:-1], dataclasses.replace(last, start=last.end + 10)],
+        r"genes are not in scaffold and start order at MG_031 \(Genome.sort_genes\(\) puts them in order\)": genes[::-1],
+    }
+    for message, genes_of in broken.items():
+        with pytest.raises(DataError, match=message):
+            score_genome(Genome("hand", genome.scaffolds, genes_of))
+    by_hand = Genome("hand", genome.scaffolds, list(genes))
+    assert len(call_operons(by_hand, score_genome(by_hand))) > 3
