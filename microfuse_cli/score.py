@@ -143,8 +143,16 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
     _check_genome(genome, "score_genome")
     if threshold is not None:
         _checked_threshold(threshold)  # before the views are computed
+    if groups is not None:
+        from .calibration import unknown_group_scaffolds
+
+        unknown_group_scaffolds(groups, genome, "groups")
     model = load_model(model) if model is None or isinstance(model, (str, PathLike)) else model
     pairs = adjacent_pairs(genome) if pairs is None else list(pairs)
+    stray = next((p for p in pairs if not isinstance(p, GenePair)), None)
+    if stray is not None:
+        raise UsageError(f"pairs must be GenePair objects (select_pairs makes them from a list of gene ids), not "
+                         f"{type(stray).__name__} {stray!r:.60}")
     if embeddings is None:
         from .embed import compute_embeddings
 

@@ -185,7 +185,8 @@ def test_library_warnings_go_to_the_logger_not_stderr(tmp_path):
     code = ("import logging, sys; from microfuse_cli import read_genome, select_pairs\n"
             "g = read_genome('examples/data/mgenitalium_g37.gff.gz', 'examples/data/mgenitalium_g37.fna.gz')\n"
             f"print(len(select_pairs(g, pair_list={str(listed)!r})))\n"
-            "if sys.argv[1:]: logging.basicConfig(); print(len(select_pairs(g, pair_list=" + repr(str(listed)) + ")))\n")
+            "if sys.argv[1:]:\n    logging.basicConfig()\n"
+            f"    print(len(select_pairs(g, pair_list={str(listed)!r})))\n")
     quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "1\n", "")
     configured = subprocess.run([sys.executable, "-c", code, "log"], capture_output=True, text=True, cwd=ROOT)
@@ -289,14 +290,33 @@ def test_a_genome_built_by_hand_is_checked_before_scoring():
 
     genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
     genes, last = genome.genes[:30], genome.genes[29]
+    first = genes[:-1]
     broken = {
-        "is on scaffold 'plasmid', which the genome lacks": [*genes[:-1], dataclasses.replace(last, scaffold="plasmid")],
-        "needs strand \\+1 or -1 and 1 <= start <= end, has strand 0": [*genes[:-1], dataclasses.replace(last, strand=0)],
-        "needs strand .* has strand 1, 38987..38977": [*genes[:-1], dataclasses.replace(last, start=last.end + 10)],
-        r"genes are not in scaffold and start order at MG_031 \(Genome.sort_genes\(\) puts them in order\)": genes[::-1],
+        "is on scaffold 'plasmid', which the genome lacks": [*first, dataclasses.replace(last, scaffold="plasmid")],
+        "needs strand \\+1 or -1 and 1 <= start <= end, has strand 0": [*first, dataclasses.replace(last, strand=0)],
+        "needs strand .* has strand 1, 38987..38977": [*first, dataclasses.replace(last, start=last.end + 10)],
+        r"genes are not in scaffold and start order at MG_031 \(Genome.sort_genes\(\) puts": genes[::-1],
     }
     for message, genes_of in broken.items():
         with pytest.raises(DataError, match=message):
             score_genome(Genome("hand", genome.scaffolds, genes_of))
     by_hand = Genome("hand", genome.scaffolds, list(genes))
     assert len(call_operons(by_hand, score_genome(by_hand))) > 3
+
+
+def test_pairs_and_groups_of_the_wrong_kind_are_one_line_errors():
+    """score_genome(pairs=[("MG_001", "MG_002")]) and groups as a list were AttributeErrors; groups naming none of
+    the genome's scaffolds silently pooled everything, where `score --bins` refuses them."""
+    import pytest
+
+    from microfuse_cli import DataError, UsageError, read_genome, score_genome, select_pairs
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    with pytest.raises(UsageError, match=r"pairs must be GenePair objects \(select_pairs makes them .*\), not tuple"):
+        score_genome(genome, pairs=[("MG_001", "MG_002")])
+    with pytest.raises(UsageError, match="groups must map scaffold names to bin names"):
+        score_genome(genome, groups=["NC_000908.2"])
+    with pytest.raises(DataError, match="groups: none of its 1 scaffolds is in mgenitalium_g37.gff.gz"):
+        score_genome(genome, groups={"NC_000912.1": "bin1"})
+    scores = score_genome(genome, pairs=select_pairs(genome), groups={"NC_000908.2": "bin1"})
+    assert [c.group for c in scores.calibration] == ["bin1"] and len(scores.pairs) > 400
