@@ -320,3 +320,16 @@ def test_pairs_and_groups_of_the_wrong_kind_are_one_line_errors():
         score_genome(genome, groups={"NC_000912.1": "bin1"})
     scores = score_genome(genome, pairs=select_pairs(genome), groups={"NC_000908.2": "bin1"})
     assert [c.group for c in scores.calibration] == ["bin1"] and len(scores.pairs) > 400
+
+
+def test_select_pairs_refuses_an_unknown_label_rule():
+    """select_pairs(genome, label_rule="OG") returned the pairs unlabelled without a word."""
+    import pytest
+
+    from microfuse_cli import UsageError, read_genome, select_pairs
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    with pytest.raises(UsageError, match="label_rule must be 'og' or None, not 'OG'"):
+        select_pairs(genome, label_rule="OG")
+    labelled = select_pairs(genome, label_rule="og")
+    assert {p.label for p in labelled} == {0, 1, None} and len(labelled) > 400  # og leaves the middle unlabelled
