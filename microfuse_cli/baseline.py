@@ -18,6 +18,10 @@ from .fusion import PairInputs, Prediction
 _SOLVER = "sklearn-newton-cholesky"
 
 
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
+
+
 def _fit_logistic(z: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float, list[dict]]:
     """(weights, bias, history) minimising the log-loss summed over rows plus ``l2 * n / 2 * |w|^2``.
 
@@ -165,13 +169,19 @@ class DistanceBaseline:
         if set(spec) != {"arch", "clip", "uses_strand"} or not isinstance(spec["uses_strand"], bool):
             raise DataError(f"{folder / CONFIG_FILE}: invalid distance model config")
         clip = spec["clip"]
-        if not (isinstance(clip, list) and len(clip) == 2 and all(isinstance(v, (int, float)) for v in clip)):
-            raise DataError(f"{folder / CONFIG_FILE}: invalid clip {clip!r}")
+        if not (isinstance(clip, list) and len(clip) == 2 and all(map(_finite_number, clip)) and clip[0] < clip[1]):
+            raise DataError(f"{folder / CONFIG_FILE}: invalid clip {clip!r} (two numbers, low < high)")
         k = 2 if spec["uses_strand"] else 1
         shapes = {"weight": (k,), "bias": (1,), "feature_mean": (k,), "feature_std": (k,)}
-        if set(tensors) != set(shapes) or any(tuple(tensors[n].shape) != s for n, s in shapes.items()):
-            raise DataError(f"{folder / WEIGHTS_FILE}: tensors do not match a distance model")
-        train_cfg = config["train"] if isinstance(config["train"], dict) else {}
+        if set(tensors) != set(shapes) or any(tuple(tensors[n].shape) != s or tensors[n].dtype != np.float64
+                                              for n, s in shapes.items()):
+            raise DataError(f"{folder / WEIGHTS_FILE}: tensors do not match a distance model (float64 "
+                            f"{', '.join(f'{n} {s}' for n, s in shapes.items())})")
+        if not bool((tensors["feature_std"] > 0).all()):
+            raise DataError(f"{folder / WEIGHTS_FILE}: tensor 'feature_std' holds a standard deviation <= 0")
+        train_cfg = config["train"]
+        if not (_finite_number(train_cfg.get("l2", 1e-3)) and train_cfg.get("l2", 1e-3) >= 0):
+            raise DataError(f"{folder / CONFIG_FILE}: invalid l2 {train_cfg.get('l2')!r} (a number >= 0)")
         return cls(
             weight=np.asarray(tensors["weight"], dtype=np.float64),
             bias=float(tensors["bias"][0]),

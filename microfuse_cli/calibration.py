@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, UsageError
 from .io.files import PathLike, read_text
 from .pairs import GenePair
 
@@ -175,6 +175,18 @@ def read_groups(path: PathLike) -> dict[str, str]:
     if not groups:
         raise DataError(f"{path}: no 'scaffold<TAB>bin' rows")
     return groups
+
+
+def unknown_group_scaffolds(groups: dict[str, str], genome, where) -> list[str]:
+    """The scaffolds of a scaffold -> bin map that ``genome`` lacks; a map naming none of its scaffolds (the bins
+    of another assembly: the whole input would silently be one pool) is a DataError."""
+    if not isinstance(groups, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in groups.items()):
+        raise UsageError(f"{where}: groups must map scaffold names to bin names (str -> str)")
+    unknown = [s for s in groups if s not in genome.scaffolds]
+    if groups and len(unknown) == len(groups):
+        raise DataError(f"{where}: none of its {len(groups)} scaffolds is in {genome.name} (e.g. {unknown[0]}); "
+                        "the bins of another assembly?")
+    return unknown
 
 
 # ------------------------------------------------------------------------------------------------ decisions

@@ -23,6 +23,7 @@ import numpy as np
 from . import __version__
 from .errors import DataError, UsageError
 from .io.outputs import atomic_directory
+from .vocabulary import CONTEXT_VIEWS, PROTEIN_VIEWS
 
 FORMAT = "microfuse-model"
 #: 2: ``decision`` (a calibration.DecisionRule or null) joined the config; a version-1 model (the E. coli-only
@@ -118,6 +119,10 @@ class ModelInputs:
     def _checked(cls, views, features, dims, dims_key: str, where: str) -> "ModelInputs":
         if not all(isinstance(v, str) for v in views.values()):
             raise DataError(f"{where}: 'views' must map view kinds to names")
+        contexts = views.get("context", "builtin").split(",")
+        if views.get("protein", "builtin") not in PROTEIN_VIEWS or not all(c in CONTEXT_VIEWS for c in contexts):
+            raise DataError(f"{where}: the model reads views this microfuse cannot compute ({views}; protein: "
+                            f"{', '.join(PROTEIN_VIEWS)}; context: {', '.join(CONTEXT_VIEWS)})")
         if features is not None and (not isinstance(features, list) or not all(isinstance(f, str) for f in features)):
             raise DataError(f"{where}: 'context_features' must be a list of column names")
         if dims is not None and (not isinstance(dims, dict) or not set(dims) <= set(_DIMS) or not all(
@@ -152,9 +157,12 @@ def check_model_folder(path) -> Path:
     folder = Path(path)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a model directory")
+    root = folder.resolve()
     for name in (CONFIG_FILE, WEIGHTS_FILE):
         if not (folder / name).is_file():
             raise DataError(f"{folder}: not a microfuse model (missing {name})")
+        if (folder / name).resolve().parent != root:  # a link out: the folder would not be what was checked
+            raise DataError(f"{folder}: refusing {name}, a link to a file outside the model folder")
     return folder
 
 
@@ -206,8 +214,9 @@ def _read_config(path: Path) -> dict[str, Any]:
     threshold = config["threshold"]
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not math.isfinite(threshold):
         raise DataError(f"{path}: invalid threshold {threshold!r}")
-    if not isinstance(config["provenance"], dict) or not isinstance(config["metrics"], dict):
-        raise DataError(f"{path}: 'provenance' and 'metrics' must be JSON objects")
+    objects = ("train", "standardisation", "provenance", "metrics")
+    if not all(isinstance(config[key], dict) for key in objects):
+        raise DataError(f"{path}: {', '.join(map(repr, objects))} must be JSON objects")
     if not isinstance(config["history"], list):
         raise DataError(f"{path}: 'history' must be a list")
     return config

@@ -32,9 +32,9 @@ from .io.outputs import atomic_directory, save_npy
 from .manifest import HEADER, MANIFEST, ManifestKind, read_manifest, write_manifest
 from .pairs import GenePair, adjacent_pairs
 from .progress import Stage, silent_stage
-from .runtime import check_device, resolve_device  # noqa: F401  (check_device: also the CLI's)
+from .runtime import check_device, resolve_device, resolve_threads  # noqa: F401  (check_device: also the CLI's)
+from .vocabulary import CONTEXT_VIEWS, PROTEIN_VIEWS
 
-PROTEIN_VIEWS = ("builtin", "prostt5")
 #: Named subsets of the context columns. "core": the genome-independent layout of a pair (strand arrangement,
 #: spacer, the -1/-4/-8 overlaps of translational coupling, genes between); the signals that ``docs/findings.md``
 #: shows do not transfer between species (terminator, promoter, codon usage, GC, lengths) are left out.
@@ -42,7 +42,6 @@ CONTEXT_PRESETS = {
     "core": ("strand_same", "strand_convergent", "strand_divergent", "dist_clip", "dist_slog", "overlap_1",
              "overlap_4", "overlap_8", "overlap_other", "genes_between_log", "opp_strand_between"),
 }
-CONTEXT_VIEWS = ("builtin", "bacformer")
 ARRAY_FILES = ("protein.npy", "context.npy", "pair_context.npy")
 ID_FILES = ("genes.tsv", "pairs.tsv")
 #: manifest.json of an embedding folder (manifest.py); version 1 since 0.1.0.
@@ -272,6 +271,7 @@ def compute_embeddings(
     ``groups`` (scaffold -> bin or genome) fits the spacer calibration per group instead of over the whole input.
     """
     stage = stage or silent_stage
+    threads = resolve_threads(threads)  # refused when negative, whichever views would use it
     genes = genome.genes
     if not genes:
         raise DataError(f"{genome.name}: no genes")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 import numpy as np
 
@@ -89,12 +89,14 @@ class FusionConfig:
         """Raise ``UsageError`` for an impossible setting; returns self."""
         if self.arch not in ARCHS:
             raise UsageError(f"unknown architecture {self.arch!r}; choose from {', '.join(ARCHS)}")
-        for name in ("protein_dim", "context_dim"):
+        for name in ("protein_dim", "context_dim", "hidden"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+            if (value is not None or name == "hidden") and not (_is_int(value) and value > 0):
                 raise UsageError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.hidden, int) or self.hidden <= 0:
-            raise UsageError(f"hidden must be a positive integer, got {self.hidden!r}")
+        for name in ("dropout", "lambda_xmod", "lambda_supcon", "tau_xmod", "tau_supcon"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
+                raise UsageError(f"{name} must be a finite number, got {value!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
         for name in ("lambda_xmod", "lambda_supcon"):
@@ -103,6 +105,9 @@ class FusionConfig:
         for name in ("tau_xmod", "tau_supcon"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("disagreement_weighting", "interaction_experts", "conflict_expert", "supcon", "xmod"):
+            if not isinstance(getattr(self, name), bool):
+                raise UsageError(f"{name} must be true or false, got {getattr(self, name)!r}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,6 +127,10 @@ class FusionConfig:
             return cls(**data).validate()
         except (UsageError, TypeError) as exc:
             raise DataError(f"invalid model config: {exc}") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass
@@ -150,6 +159,19 @@ class PairInputs:
     x_context: Optional[np.ndarray]
     distance: np.ndarray
     same_strand: np.ndarray
+
+
+class ScoringModel(Protocol):
+    """The one contract ``score`` holds a model to, whichever kind it is (``FusionHead``, ``trained.TrainedModel``,
+    ``baseline.DistanceBaseline``): what it reads, how its probabilities are cut, and ``predict_pairs``. Code that
+    scores never asks which kind it holds."""
+
+    arch: str
+    threshold: float
+    inputs: ModelInputs  # the views, context columns and view widths it reads
+    decision: Any  # a calibration.DecisionRule, or None: probabilities are cut at ``threshold``
+
+    def predict_pairs(self, inputs: PairInputs, *, fused: bool = False) -> Prediction: ...
 
 
 def parameter_shapes(config: FusionConfig) -> dict[str, tuple[int, ...]]:
@@ -183,6 +205,37 @@ def parameter_shapes(config: FusionConfig) -> dict[str, tuple[int, ...]]:
         shapes.update({"body.0.weight": (d, d), "body.0.bias": (d,)})
     mlp("classifier", d, 1)
     return shapes
+
+
+def checked_head(checkpoint: Checkpoint) -> FusionConfig:
+    """The fusion head's config of a model folder already read, its tensors checked against it (names, shapes,
+    float32, positive standard deviations) before anything is built from them: both loaders (this numpy one and
+    ``trained.TrainedModel``) refuse a malformed folder with the same one-line ``DataError``, never with torch
+    allocating what a corrupt config asks for."""
+    folder, arrays = checkpoint.folder, checkpoint.arrays
+    if checkpoint.arch == "distance":
+        raise DataError(f"{folder}: holds a distance baseline, not a fusion model")
+    try:
+        model_config = FusionConfig.from_dict(checkpoint.config["model"])
+    except DataError as exc:
+        raise DataError(f"{folder / CONFIG_FILE}: {exc}") from None
+    if (model_config.uses_protein and model_config.protein_dim is None
+            or model_config.uses_context and model_config.context_dim is None):
+        raise DataError(f"{folder / CONFIG_FILE}: the view widths are not set")
+    expected = parameter_shapes(model_config)
+    if set(arrays) != set(expected):
+        missing = sorted(set(expected) - set(arrays))[:3]
+        unknown = sorted(set(arrays) - set(expected))[:3]
+        raise DataError(f"{folder / WEIGHTS_FILE}: tensors do not match the config (missing {missing}, "
+                        f"unknown {unknown})")
+    for key, shape in expected.items():
+        got = arrays[key]
+        if tuple(got.shape) != shape or got.dtype != np.float32:
+            raise DataError(f"{folder / WEIGHTS_FILE}: tensor {key!r} is {got.dtype} {tuple(got.shape)}, "
+                            f"the config needs float32 {shape}")
+        if key.endswith("_std") and not bool((got > 0).all()):
+            raise DataError(f"{folder / WEIGHTS_FILE}: tensor {key!r} holds a standard deviation <= 0")
+    return model_config
 
 
 # --------------------------------------------------------------------------------------------------
@@ -235,26 +288,9 @@ class FusionHead:
         # for _gelu: ~0.3 s, paid here, where `score` hides it behind pyrodigal
         importlib.import_module("scipy.special")
 
-        folder, config, arrays = checkpoint.folder, checkpoint.config, checkpoint.arrays
-        if checkpoint.arch == "distance":
-            raise DataError(f"{folder}: holds a distance baseline, not a fusion model")
-        model_config = FusionConfig.from_dict(config["model"])  # validated: a bad value is a DataError
-        if (model_config.uses_protein and model_config.protein_dim is None
-                or model_config.uses_context and model_config.context_dim is None):
-            raise DataError(f"{folder / CONFIG_FILE}: the view widths are not set")
-        expected = parameter_shapes(model_config)
-        if set(arrays) != set(expected):
-            missing = sorted(set(expected) - set(arrays))[:3]
-            unknown = sorted(set(arrays) - set(expected))[:3]
-            raise DataError(f"{folder / WEIGHTS_FILE}: tensors do not match the config (missing {missing}, "
-                            f"unknown {unknown})")
-        for key, shape in expected.items():
-            got = arrays[key]
-            if tuple(got.shape) != shape or got.dtype != np.float32:
-                raise DataError(f"{folder / WEIGHTS_FILE}: tensor {key!r} is {got.dtype} {tuple(got.shape)}, "
-                                f"the config needs float32 {shape}")
-        return cls(model_config, arrays, config["threshold"], config["metrics"], checkpoint.provenance,
-                   checkpoint.decision, checkpoint.inputs)
+        config = checkpoint.config
+        return cls(checked_head(checkpoint), checkpoint.arrays, config["threshold"], config["metrics"],
+                   checkpoint.provenance, checkpoint.decision, checkpoint.inputs)
 
     def _linear(self, prefix: str, x: np.ndarray) -> np.ndarray:
         return x @ self._w[f"{prefix}.weight"].T + self._w[f"{prefix}.bias"]
@@ -344,4 +380,5 @@ class FusionHead:
         )
 
 
-__all__ = ["ABLATIONS", "ARCHS", "EXPERTS", "FusionConfig", "FusionHead", "PairInputs", "Prediction", "parameter_shapes"]
+__all__ = ["ABLATIONS", "ARCHS", "EXPERTS", "FusionConfig", "FusionHead", "PairInputs", "Prediction", "ScoringModel",
+           "checked_head", "parameter_shapes"]

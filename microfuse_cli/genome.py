@@ -5,12 +5,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 from .errors import DataError, UsageError
 from .genes import AnnotationGenes, GeneSource, PyrodigalGenes
 from .io.files import PathLike, peek_lines, text_lines
 from .io.formats import sniff_format
+from .progress import Advance
 from .records import Genome, Scaffold
 
 
@@ -32,7 +33,7 @@ class GenomeOptions:
 
 
 def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOptions = GenomeOptions(), *,
-                threads: int = 1, progress=None, on_gene_calling=None,
+                threads: int = 1, progress: Advance | None = None, on_gene_calling: Callable[[], None] | None = None,
                 text: str | Iterable[str] | None = None) -> Genome:
     """Read any supported input into a Genome with genes; a bare FASTA gets genes called by pyrodigal.
 

@@ -264,6 +264,8 @@ def select_pairs(genome: Genome, *, pair_list: PathLike | None = None, operons: 
         raise UsageError("--pairs and --labels both name pairs; give one")
     if operons and label_rule:
         raise UsageError("--operons and --label-rule are two ways to label; give one")
+    if label_rule not in (None, "og"):  # the CLI offers only "og"; the library took anything and labelled nothing
+        raise UsageError(f"label_rule must be 'og' or None, not {label_rule!r}")
     listed = pair_list or labels
     pairs = _listed_pairs(genome, listed, keep_labels=not pair_list) if listed else adjacent_pairs(genome)
     if operons:

@@ -62,6 +62,25 @@ class Genome:
             grouped[gene.scaffold].append(gene)
         return grouped
 
+    def check(self) -> None:
+        """Refuse a genome built by hand that breaks the invariants every stage relies on (readers give only valid
+        ones): each gene on a listed scaffold, strand +1/-1, start <= end, genes in (scaffold, start) order."""
+        from .errors import DataError
+
+        order = {sid: i for i, sid in enumerate(self.scaffolds)}
+        previous = None
+        for gene in self.genes:
+            if gene.scaffold not in order:
+                raise DataError(f"{self.name}: gene {gene.id} is on scaffold {gene.scaffold!r}, which the genome lacks")
+            if gene.strand not in (1, -1) or not 1 <= gene.start <= gene.end:
+                raise DataError(f"{self.name}: gene {gene.id} needs strand +1 or -1 and 1 <= start <= end, has "
+                                f"strand {gene.strand!r}, {gene.start}..{gene.end}")
+            key = (order[gene.scaffold], gene.start)
+            if previous is not None and key < previous:
+                raise DataError(f"{self.name}: genes are not in scaffold and start order at {gene.id} "
+                                "(Genome.sort_genes() puts them in order)")
+            previous = key
+
     def sort_genes(self) -> None:
         order = {sid: i for i, sid in enumerate(self.scaffolds)}
         self.genes.sort(key=lambda g: (order[g.scaffold], g.start, g.end, g.id))

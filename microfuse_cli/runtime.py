@@ -6,9 +6,10 @@ counting cores stays cheap for the builtin (numpy) views.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from .errors import UsageError
 
@@ -62,6 +63,23 @@ def torch_device(device: "str | torch.device") -> "torch.device":
     return torch.device(resolve_device(str(device)))
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op CPU threads set to ``threads`` (0: every usable core; None: left alone) inside the block and
+    put back after it: the setting is process-wide, and a library call must not leave it changed."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(resolve_threads(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def usable_cpus() -> int:
     """Cores this process may run on: the CPU affinity mask that schedulers (Slurm, taskset, containers) set."""
     try:
@@ -81,4 +99,4 @@ def resolve_threads(threads: int) -> int:
     return usable_cpus() if threads == 0 else int(threads)
 
 
-__all__ = ["check_device", "resolve_device", "resolve_threads", "torch_device", "usable_cpus"]
+__all__ = ["check_device", "resolve_device", "resolve_threads", "torch_device", "torch_threads", "usable_cpus"]

@@ -7,8 +7,9 @@ chains never cross scaffolds. On a circular scaffold a chain may run through the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -16,6 +17,11 @@ from . import __version__
 from .errors import DataError, UsageError
 from .records import Genome
 from .pairs import GenePair
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .embed import Embeddings, ViewConfig
+    from .fusion import PairInputs, ScoringModel
+    from .progress import Stage
 
 #: The model shipped in the package: MicroFuse on the builtin views with a per-genome decision rule, trained on the
 #: four labelled genomes of ../shared/data (train_default.py).
@@ -35,23 +41,27 @@ class Scores:
 
     @property
     def calls(self) -> np.ndarray:
+        """1 where a pair's probability reaches ``threshold``, else 0 (int64, aligned with ``pairs``)."""
         return (self.probability >= self.threshold).astype(np.int64)
 
 
-def check_model_path(path: str | Path | None) -> Path:
+def check_model_path(path: str | PathLike | None) -> Path:
     """The model folder ``load_model`` reads (the packaged default when ``path`` is None), checked for its files:
     a one-line ``DataError`` when it is missing or incomplete."""
     from .checkpoint import check_model_folder
 
+    if path is not None and not str(path):  # Path("") would be the working directory
+        raise UsageError("the model path is empty (None is the packaged model)")
     folder = Path(path) if path is not None else DEFAULT_MODEL
     if not folder.is_dir():
         if path is None:
             raise DataError(f"the default model is missing from the installation ({folder}); reinstall microfuse")
-        raise DataError(f"{folder}: no such model folder")
+        what = "a file, not a model folder" if folder.exists() else "no such model folder"
+        raise DataError(f"{folder}: {what}")
     return check_model_folder(folder)
 
 
-def load_model(path: str | Path | None):
+def load_model(path: str | PathLike | None) -> ScoringModel:
     """A model folder written by `train` (the packaged default when ``path`` is None), ready to score.
 
     The folder is read once (checkpoint.read_checkpoint). Fusion heads and their baselines load as numpy
@@ -74,18 +84,18 @@ def load_model(path: str | Path | None):
     return head
 
 
-def model_views(model) -> dict:
+def model_views(model: ScoringModel) -> dict[str, str]:
     """The views a model was trained on (as recorded in its metadata)."""
     return model.inputs.views
 
 
-def model_context_features(model) -> list[str] | None:
+def model_context_features(model: ScoringModel) -> list[str] | None:
     """The named context columns a model reads (None: every column of its views)."""
     features = model.inputs.context_features
     return list(features) if features else None
 
 
-def check_compatible(model, embeddings) -> None:
+def check_compatible(model: ScoringModel, embeddings: Embeddings) -> None:
     """Refuse embeddings whose views or dimensions differ from those the model was trained on."""
     inputs = model.inputs
     have = embeddings.manifest.get("views", {})
@@ -101,13 +111,13 @@ def check_compatible(model, embeddings) -> None:
         raise DataError(f"the model expects view dims {dict(inputs.dims)}, the embeddings have {embeddings.dims}")
 
 
-def default_threshold(model) -> float:
+def default_threshold(model: ScoringModel) -> float:
     """The probability a model calls an operon pair at: 0.5 under a per-genome decision rule (the cut-off in bp is
     the genome's own), else the threshold chosen on validation."""
     return 0.5 if model.decision is not None else float(model.threshold)
 
 
-def view_config(model, *, device: str = "auto", offline: bool = False):
+def view_config(model: ScoringModel, *, device: str = "auto", offline: bool = False) -> ViewConfig:
     """The embed.ViewConfig that computes the views ``model`` was trained on."""
     from .embed import ViewConfig
 
@@ -116,32 +126,49 @@ def view_config(model, *, device: str = "auto", offline: bool = False):
                             context_features=inputs.context_features or None)
 
 
-def score_genome(genome: Genome, model=None, *, pairs: Sequence[GenePair] | None = None, embeddings=None,
+def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = None, *,
+                 pairs: Sequence[GenePair] | None = None, embeddings: Embeddings | str | PathLike | None = None,
                  groups: dict[str, str] | None = None, threshold: float | None = None, fused: bool = False,
-                 threads: int = 1, device: str = "auto", offline: bool = False, stage=None) -> Scores:
-    """Score ``pairs`` of ``genome`` (default: every adjacent pair) with ``model`` (from ``load_model``; default:
-    the packaged model): views -> fusion head -> each genome's spacer calibration.
+                 threads: int = 1, device: str = "auto", offline: bool = False, stage: Stage | None = None) -> Scores:
+    """Score ``pairs`` of ``genome`` (default: every adjacent pair) with ``model`` (from ``load_model``, or a model
+    folder's path, which is loaded; default: the packaged model): views -> fusion head -> each genome's spacer
+    calibration.
 
-    ``embeddings`` (embed.Embeddings of this genome) skips computing the views. ``groups`` (scaffold -> bin, as
-    calibration.read_groups gives) calibrates each bin of a metagenome on its own spacers. ``stage(description,
-    total) -> advance(n)`` reports progress of the view computation.
+    ``embeddings`` (embed.Embeddings of this genome, or its folder's path) skips computing the views. ``groups``
+    (scaffold -> bin, as calibration.read_groups gives) calibrates each bin of a metagenome on its own spacers.
+    ``stage(description, total) -> advance(n)`` reports progress of the view computation.
     """
     from .pairs import adjacent_pairs
 
-    model = load_model(None) if model is None else model
+    _check_genome(genome, "score_genome")
+    if threshold is not None:
+        _checked_threshold(threshold)  # before the views are computed
+    if groups is not None:
+        from .calibration import unknown_group_scaffolds
+
+        unknown_group_scaffolds(groups, genome, "groups")
+    model = load_model(model) if model is None or isinstance(model, (str, PathLike)) else model
     pairs = adjacent_pairs(genome) if pairs is None else list(pairs)
+    stray = next((p for p in pairs if not isinstance(p, GenePair)), None)
+    if stray is not None:
+        raise UsageError(f"pairs must be GenePair objects (select_pairs makes them from a list of gene ids), not "
+                         f"{type(stray).__name__} {stray!r:.60}")
     if embeddings is None:
         from .embed import compute_embeddings
 
         embeddings = compute_embeddings(genome, pairs, view_config(model, device=device, offline=offline),
                                         threads=threads, stage=stage, groups=groups)
     else:
+        if isinstance(embeddings, (str, PathLike)):  # an embedding folder, as `score --embeddings` takes
+            from .embed import Embeddings
+
+            embeddings = Embeddings.load(embeddings)
         embeddings.check_genes(genome.genes)
     return score_pairs(model, embeddings, pairs, threshold=threshold, fused=fused,
                        spacer_models=genome_spacer_models(model, genome, groups), groups=groups)
 
 
-def genome_spacer_models(model, genome: Genome, groups: dict[str, str] | None = None) -> dict | None:
+def genome_spacer_models(model: ScoringModel, genome: Genome, groups: dict[str, str] | None = None) -> dict | None:
     """The spacer calibration of each genome (``groups`` bin) on all its adjacent pairs, whichever are scored
     (None for a model without a per-genome rule)."""
     if model.decision is None:
@@ -152,7 +179,7 @@ def genome_spacer_models(model, genome: Genome, groups: dict[str, str] | None = 
     return calibrate_by_group(adjacent_pairs(genome), [], groups)[1]
 
 
-def pair_inputs(model, embeddings, pairs: Sequence[GenePair]):
+def pair_inputs(model: ScoringModel, embeddings: Embeddings, pairs: Sequence[GenePair]) -> PairInputs:
     """The model's inputs for ``pairs`` (fusion.PairInputs): its views from ``embeddings``, checked against the
     model's input contract, and the pairs' spacers and strands."""
     from .fusion import PairInputs
@@ -163,25 +190,30 @@ def pair_inputs(model, embeddings, pairs: Sequence[GenePair]):
                       np.array([p.same_strand for p in pairs], dtype=bool))
 
 
-def score_pairs(model, embeddings, pairs: Sequence[GenePair], *, threshold: float | None = None,
-                fused: bool = False, spacer_models: dict | None = None, groups: dict[str, str] | None = None
-                ) -> Scores:
+def score_pairs(model: ScoringModel, embeddings: Embeddings, pairs: Sequence[GenePair], *,
+                threshold: float | None = None, fused: bool = False, spacer_models: dict | None = None,
+                groups: dict[str, str] | None = None) -> Scores:
     """Probabilities (and router weights, fused vectors) of ``pairs`` from their embeddings.
 
     A model with a decision rule calibrates each genome (``groups``: scaffold -> bin) on its own spacers:
     ``spacer_models`` (group -> calibration.SpacerModel, fitted on all adjacent pairs; default: fitted on ``pairs``).
     """
+    cut = default_threshold(model) if threshold is None else _checked_threshold(threshold)
     prediction = model.predict_pairs(pair_inputs(model, embeddings, pairs), fused=fused)
     probability = np.asarray(prediction.probability, dtype=np.float64)
     decision = model.decision
     calibration = []
     if decision is not None:
         probability, calibration = apply_decision(decision, pairs, probability, spacer_models, groups)
-    cut = default_threshold(model) if threshold is None else threshold
-    if not 0.0 <= cut <= 1.0:
-        raise UsageError(f"--threshold must be within [0, 1], not {cut}")
     return Scores(list(pairs), probability, float(cut), prediction.router_weights,
                   prediction.fused if fused else None, calibration)
+
+
+def _checked_threshold(threshold: float) -> float:
+    """``threshold`` as a float, refused before any work unless a probability in [0, 1]."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise UsageError(f"threshold must be a probability within [0, 1], not {threshold!r}")
+    return float(threshold)
 
 
 def apply_decision(rule, pairs: Sequence[GenePair], head_probability: np.ndarray, spacer_models: dict | None,
@@ -225,6 +257,10 @@ def header_comments(scores: Scores, model_name: str) -> list[str]:
 
 @dataclass
 class Operon:
+    """Genes joined by called same-strand adjacent pairs: ``genes`` in transcription order, ``probabilities`` of
+    the pairs that join them; ``start``/``end`` span every member (``end`` past the scaffold's length when
+    ``wraps`` across the origin of a circular scaffold, as GFF3 writes such a feature)."""
+
     id: str
     scaffold: str
     start: int
@@ -250,6 +286,10 @@ def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
     not cut it short). One that runs across the origin of a circular scaffold ends past the scaffold's length,
     as GFF3 writes such features.
     """
+    _check_genome(genome, "call_operons")
+    by_scaffold = genome.genes_by_scaffold()
+    position = {g.id: (i, g) for genes in by_scaffold.values() for i, g in enumerate(genes)}
+    _check_same_genome(genome, scores, position)
     calls = scores.calls
     parent: dict[str, str] = {}
 
@@ -270,8 +310,6 @@ def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
         key = root(pair.gene_a.id)
         groups.setdefault(key, []).append(pair)
         probabilities.setdefault(key, []).append(prob)
-    by_scaffold = genome.genes_by_scaffold()
-    position = {g.id: (i, g) for genes in by_scaffold.values() for i, g in enumerate(genes)}
     counts = {sid: len(genes) for sid, genes in by_scaffold.items()}
     operons = [_operon(links_of, probabilities[key], position, genome, counts) for key, links_of in groups.items()]
     scaffold_order = {sid: i for i, sid in enumerate(genome.scaffolds)}
@@ -279,6 +317,23 @@ def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
     for i, operon in enumerate(operons, start=1):
         operon.id = f"operon_{i}"
     return operons
+
+
+def _check_genome(genome: Genome, function: str) -> None:
+    """A path (or anything else) where a Genome belongs is a one-line UsageError, not an AttributeError inside; a
+    Genome built by hand is checked (``Genome.check``)."""
+    if not isinstance(genome, Genome):
+        raise UsageError(f"{function} takes a Genome (read_genome(path) reads one), not {type(genome).__name__}")
+    genome.check()
+
+
+def _check_same_genome(genome: Genome, scores: Scores, position: dict) -> None:
+    """Refuse scores of pairs whose genes ``genome`` lacks (scores of another genome) in one line."""
+    for pair in scores.pairs:
+        for gene in (pair.gene_a, pair.gene_b):
+            if gene.id not in position or pair.scaffold not in genome.scaffolds:
+                raise DataError(f"scored pair {pair.pair_id} is not a pair of genome {genome.name!r} "
+                                f"(no gene {gene.id!r} on scaffold {pair.scaffold!r}): scores of another genome?")
 
 
 def _operon(links: list[GenePair], probs: list[float], position: dict, genome: Genome, counts: dict) -> Operon:

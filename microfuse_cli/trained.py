@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from .baseline import DistanceBaseline
-from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, read_checkpoint, write_checkpoint
+from .checkpoint import CONFIG_FILE, Checkpoint, ModelInputs, read_checkpoint, write_checkpoint
 from .errors import DataError, UsageError
-from .fusion import PairInputs, Prediction
+from .fusion import PairInputs, Prediction, checked_head
 from .vocabulary import EXPERTS
 from .model import FusionConfig, FusionModel
 from .runtime import torch_device as _resolve_device
@@ -253,29 +253,15 @@ class TrainedModel:
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint, device: str = "cpu") -> "TrainedModel":
         """The torch model of a folder already read (checkpoint.read_checkpoint); its tensors checked."""
-        folder, config, tensors = checkpoint.folder, checkpoint.config, _tensors(checkpoint.arrays)
-        if config["model"].get("arch") == "distance":
-            raise DataError(f"{folder}: holds a distance baseline, not a fusion model (use load_model)")
-        model_config = FusionConfig.from_dict(config["model"])
+        folder, config = checkpoint.folder, checkpoint.config
+        model_config = checked_head(checkpoint)  # before torch allocates what the config asks for
         train_config = TrainConfig.from_dict(config["train"])
-        try:
-            model = FusionModel(model_config)
-        except UsageError as exc:
-            raise DataError(f"{folder / CONFIG_FILE}: {exc}") from None
-        expected = model.state_dict()
-        if set(tensors) != set(expected):
-            missing = sorted(set(expected) - set(tensors))[:3]
-            unknown = sorted(set(tensors) - set(expected))[:3]
-            raise DataError(
-                f"{folder / WEIGHTS_FILE}: tensors do not match the config (missing {missing}, unknown {unknown})"
-            )
-        for key, ref in expected.items():
-            got = tensors[key]
-            if tuple(got.shape) != tuple(ref.shape) or got.dtype != ref.dtype:
-                raise DataError(
-                    f"{folder / WEIGHTS_FILE}: tensor {key!r} is {got.dtype} {tuple(got.shape)}, "
-                    f"the config needs {ref.dtype} {tuple(ref.shape)}"
-                )
+        with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave the caller's RNG alone
+            try:
+                model = FusionModel(model_config)
+            except UsageError as exc:
+                raise DataError(f"{folder / CONFIG_FILE}: {exc}") from None
+        tensors = _tensors(checkpoint.arrays)
         model.load_state_dict(tensors, strict=True)
         return cls(
             model,
@@ -283,7 +269,7 @@ class TrainedModel:
             threshold=config["threshold"],
             history=config["history"],
             metrics=config["metrics"],
-            standardisation=config["standardisation"] if isinstance(config["standardisation"], dict) else {},
+            standardisation=config["standardisation"],
             provenance=checkpoint.provenance,
             device=device,
             decision=checkpoint.decision,

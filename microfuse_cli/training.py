@@ -21,7 +21,7 @@ import torch
 from .errors import DataError, UsageError
 from .metrics import auroc, auprc, binary_metrics, choose_threshold, router_weight_means
 from .model import FusionConfig, FusionModel, total_loss
-from .runtime import torch_device as _resolve_device
+from .runtime import torch_device as _resolve_device, torch_threads
 from .trained import ArrayLike, TrainConfig, TrainedModel, _as_matrix, _batched_forward, _check_finite
 
 Progress = Callable[[dict], None]
@@ -103,6 +103,8 @@ def train(
     model_config: FusionConfig,
     train_config: TrainConfig,
     progress: Optional[Progress] = None,
+    *,
+    threads: Optional[int] = None,
 ) -> TrainedModel:
     """Fit a fusion head with AdamW and early stopping on validation AUROC; keeps the best epoch's weights.
 
@@ -114,6 +116,8 @@ def train(
         train_mask, val_mask: (n,) boolean, disjoint; standardisation statistics come from the training rows.
         model_config: architecture; ``protein_dim``/``context_dim`` left ``None`` are taken from the data.
         train_config: optimisation settings, seed and device.
+        threads: torch's CPU threads for this call (0: every usable core; None: as torch has them), put back
+            after: torch's setting is process-wide.
         progress: called after every epoch with a dict (``epoch``, ``max_epochs``, ``train_loss``, ``val_auroc``,
             ``best_val_auroc``, ``best_epoch``, ``improved``, ``seconds``).
 
@@ -124,6 +128,21 @@ def train(
         DataError: inconsistent shapes, non-finite values, a split without both classes, or divergence.
         UsageError: impossible settings (unknown device, non-positive batch size, ...).
     """
+    with torch_threads(threads):
+        return _train(x_protein, x_context, y, train_mask, val_mask, model_config, train_config, progress)
+
+
+def _train(
+    x_protein: Optional[ArrayLike],
+    x_context: Optional[ArrayLike],
+    y: ArrayLike,
+    train_mask: ArrayLike,
+    val_mask: ArrayLike,
+    model_config: FusionConfig,
+    train_config: TrainConfig,
+    progress: Optional[Progress] = None,
+) -> TrainedModel:
+    """``train`` under the caller's thread setting."""
     model_config.validate()
     train_config.validate()
     device = _resolve_device(train_config.device)
@@ -298,8 +317,11 @@ def train_seeds(
     train_config: TrainConfig,
     seeds: Sequence[int] = (0, 1, 2),
     progress: Optional[Progress] = None,
+    *,
+    threads: Optional[int] = None,
 ) -> SeedRuns:
-    """Train one model per seed (``train_config.seed`` is replaced) and summarise validation metrics."""
+    """Train one model per seed (``train_config.seed`` is replaced) and summarise validation metrics; ``threads``
+    as for ``train``."""
     if not seeds:
         raise UsageError("at least one seed is needed")
     models, per_seed = [], []
@@ -307,7 +329,7 @@ def train_seeds(
         callback = None if progress is None else (lambda info, s=seed: progress({**info, "seed": s}))
         model = train(
             x_protein, x_context, y, train_mask, val_mask, model_config,
-            dataclasses.replace(train_config, seed=int(seed)), callback,
+            dataclasses.replace(train_config, seed=int(seed)), callback, threads=threads,
         )  # fmt: skip
         models.append(model)
         per_seed.append({k: v for k, v in model.metrics["validation"].items() if isinstance(v, float)})

@@ -1,9 +1,13 @@
-"""The names the model and the CLI share: architectures, experts and the paper's ablations.
+"""The names the model and the CLI share: views, architectures, experts and the paper's ablations.
 
 Pure Python (no numpy), so the command line can offer them as choices without slowing ``microfuse --help``.
 """
 
 from __future__ import annotations
+
+#: The views ``embed`` computes: one protein view, one or more (comma-joined) context views.
+PROTEIN_VIEWS = ("builtin", "prostt5")
+CONTEXT_VIEWS = ("builtin", "bacformer")
 
 ARCHS = ("microfuse", "concat", "protein", "context")
 

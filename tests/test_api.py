@@ -38,3 +38,298 @@ def test_readme_example_scores_as_the_cli_does(tmp_path, monkeypatch):
     column = rows[0].index("probability")
     assert [r[0] for r in rows[1:]] == [p.pair_id for p in scores.pairs]
     np.testing.assert_array_equal([r[column] for r in rows[1:]], [f"{p:.6f}" for p in scores.probability])
+
+
+def test_score_genome_takes_a_model_folder_as_a_path_or_a_string(tmp_path):
+    """A Python user passes the folder `microfuse score -m` takes: as a str or a Path it is loaded, and scores as
+    the loaded model does (it was an AttributeError: 'str' object has no attribute 'inputs')."""
+    from microfuse_cli.genome import read_genome
+    from microfuse_cli.score import DEFAULT_MODEL, load_model, score_genome
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    loaded = score_genome(genome, load_model(DEFAULT_MODEL))
+    for model in (str(DEFAULT_MODEL), DEFAULT_MODEL):
+        np.testing.assert_array_equal(score_genome(genome, model).probability, loaded.probability)
+    assert len(loaded.pairs) > 400
+
+
+def test_call_operons_refuses_scores_of_another_genome(ecoli_genome):
+    """Scores of M. genitalium joined into operons over E. coli's genes: one DataError naming the first foreign
+    pair (it was a bare KeyError: 'MG_002')."""
+    import pytest
+
+    from microfuse_cli.errors import DataError
+    from microfuse_cli.genome import read_genome
+    from microfuse_cli.score import call_operons, score_genome
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    scores = score_genome(genome)
+    assert len(call_operons(genome, scores)) > 50
+    with pytest.raises(DataError, match=rf"scored pair {scores.pairs[0].pair_id} is not a pair of genome "):
+        call_operons(ecoli_genome, scores)
+
+
+def test_negative_threads_are_refused_whatever_the_views():
+    """threads=-1 was silently taken by score_genome: the packaged model's views never reach the one place that
+    checked it (RNA folding)."""
+    import pytest
+
+    from microfuse_cli.errors import UsageError
+    from microfuse_cli.genome import read_genome
+    from microfuse_cli.score import score_genome
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    with pytest.raises(UsageError, match="threads must be >= 0, got -1"):
+        score_genome(genome, threads=-1)
+    assert len(score_genome(genome, threads=0).pairs) == len(score_genome(genome, threads=1).pairs) > 400
+
+
+def _process_settings() -> dict:
+    """What a library call must leave as it found it: settings shared by everything in the process."""
+    import logging
+    import os
+    import random
+    import signal
+    import warnings
+
+    import faiss
+    import torch
+
+    loggers = {name: (logger.level, list(logger.handlers), logger.propagate, logger.disabled)
+               for name, logger in [("", logging.getLogger()), *logging.root.manager.loggerDict.items()]
+               if isinstance(logger, logging.Logger) and (logger.level or logger.handlers)}
+    return {
+        "environment": dict(os.environ), "warnings filters": list(warnings.filters), "loggers": loggers,
+        "numpy random": np.random.get_state()[1].tobytes(), "random": random.getstate(),
+        "numpy errors": np.geterr(), "signals": {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)},
+        "torch": (torch.get_num_threads(), torch.get_num_interop_threads(), torch.get_default_dtype(),
+                  torch.are_deterministic_algorithms_enabled()),
+        "torch random": torch.get_rng_state().numpy().tobytes(), "faiss threads": faiss.omp_get_max_threads(),
+    }
+
+
+def test_library_calls_leave_process_settings_as_they_were(tmp_path):
+    """read, embed, score, train, save/load and retrieve on M. genitalium change no process-wide setting: threads,
+    seeds and devices are the calls' own parameters, not torch/numpy/faiss/logging/warnings/environment globals."""
+    import torch
+
+    from microfuse_cli import trained
+    from microfuse_cli.embed import ViewConfig, compute_embeddings
+    from microfuse_cli.fusion import FusionConfig
+    from microfuse_cli.genome import read_genome
+    from microfuse_cli.pairs import adjacent_pairs
+    from microfuse_cli.retrieve.ids import PairIds
+    from microfuse_cli.retrieve.index import PairIndex
+    from microfuse_cli.score import score_genome
+    from microfuse_cli.training import train
+
+    layer = torch.nn.Linear(2, 1)  # torch's own once-per-process setup of its optimisers (an environment variable,
+    optimiser = torch.optim.AdamW(layer.parameters())  # a warnings filter) is torch's, not a call's: done first
+    layer(torch.ones(1, 2)).sum().backward()
+    optimiser.step()
+    np.random.seed(1)
+    torch.manual_seed(1)
+    before = _process_settings()
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    scores = score_genome(genome, fused=True, threads=2)
+    embeddings = compute_embeddings(genome, adjacent_pairs(genome), ViewConfig.parse("builtin", "builtin"), threads=2)
+    x_protein, x_context = embeddings.pair_views(scores.pairs)
+    rows = np.arange(len(scores.pairs)) % 4 != 0
+    model = train(x_protein, x_context, scores.calls, rows, ~rows, FusionConfig(hidden=16),
+                  trained.TrainConfig(max_epochs=2, batch_size=128))
+    trained.load_model(model.save(tmp_path / "model"))
+    ids = PairIds(pair_id=np.array([p.pair_id for p in scores.pairs]),
+                  scaffold=np.array([p.scaffold for p in scores.pairs]), genome=np.array(["mg"] * len(scores.pairs)))
+    index = PairIndex.build(scores.fused, ids, index="flat", device="cpu")
+    found = index.search(scores.fused[:20], ids.scaffold[:20], 3, threads=1)
+
+    after = _process_settings()
+    assert {k: v for k, v in after.items() if before[k] != v} == {}
+    assert found.target.shape == (20, 3) and embeddings.pair_context.shape[0] == len(scores.pairs)
+
+
+def test_top_level_exports_are_documented_cheap_and_described():
+    """Every name of ``microfuse_cli.__all__`` is named in README's Python API section, has a docstring and
+    annotations, and ``import microfuse_cli`` loads none of numpy, torch, faiss, transformers or scipy (the
+    package exported only its errors, so a user had to know the module layout)."""
+    import inspect
+    import subprocess
+    import sys
+
+    import microfuse_cli
+
+    section = (ROOT / "README.md").read_text().split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
+    assert [n for n in microfuse_cli.__all__ if f"`{n}`" not in section] == []
+    for name in microfuse_cli.__all__[1:]:
+        value = getattr(microfuse_cli, name)
+        assert (value.__doc__ or "").strip(), name
+        if inspect.isfunction(value):
+            assert "return" in value.__annotations__ and all(
+                p in value.__annotations__ for p in inspect.signature(value).parameters), name
+    heavy = ["numpy", "torch", "faiss", "transformers", "scipy"]
+    code = f"import sys, microfuse_cli; print([m for m in {heavy!r} if m in sys.modules])"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert loaded.stdout.strip() == "[]"
+    assert set(dir(microfuse_cli)) >= set(microfuse_cli.__all__)
+
+
+def test_library_warnings_go_to_the_logger_not_stderr(tmp_path):
+    """A pair list naming an unknown gene is logged as a warning; without logging configured, Python's last-resort
+    handler printed it to the library user's stderr. Given a handler, the user still gets it."""
+    import subprocess
+    import sys
+
+    listed = tmp_path / "pairs.tsv"
+    listed.write_text("MG_001\tMG_002\nNOPE_1\tMG_003\n")
+    code = ("import logging, sys; from microfuse_cli import read_genome, select_pairs\n"
+            "g = read_genome('examples/data/mgenitalium_g37.gff.gz', 'examples/data/mgenitalium_g37.fna.gz')\n"
+            f"print(len(select_pairs(g, pair_list={str(listed)!r})))\n"
+            "if sys.argv[1:]:\n    logging.basicConfig()\n"
+            f"    print(len(select_pairs(g, pair_list={str(listed)!r})))\n")
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "1\n", "")
+    configured = subprocess.run([sys.executable, "-c", code, "log"], capture_output=True, text=True, cwd=ROOT)
+    assert configured.stderr == "WARNING:microfuse:1 gene id(s) in " + str(listed) + " match no gene: NOPE_1\n"
+
+
+def test_a_path_where_a_genome_belongs_is_a_usage_error():
+    """score_genome("genome.gff") and call_operons(path, scores) were AttributeErrors deep inside."""
+    import pytest
+
+    from microfuse_cli import UsageError, call_operons, read_genome, score_genome
+
+    path = ROOT / "examples/data/mgenitalium_g37.gff.gz"
+    with pytest.raises(UsageError, match=r"score_genome takes a Genome \(read_genome\(path\) reads one\), not str"):
+        score_genome(str(path))
+    scores = score_genome(read_genome(path, ROOT / "examples/data/mgenitalium_g37.fna.gz"))
+    with pytest.raises(UsageError, match="call_operons takes a Genome .*, not PosixPath"):
+        call_operons(path, scores)
+
+
+def test_a_threshold_outside_zero_one_is_refused_before_any_work(monkeypatch):
+    """score_genome computed every view and ran the head before refusing threshold=1.5, with a message naming the
+    CLI's --threshold option."""
+    import pytest
+
+    from microfuse_cli import UsageError, read_genome, score_genome
+    from microfuse_cli import embed
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    monkeypatch.setattr(embed, "compute_embeddings", lambda *a, **k: pytest.fail("views computed"))
+    for bad in (1.5, float("nan"), "0.5"):
+        with pytest.raises(UsageError, match=r"^threshold must be a probability within \[0, 1\], not "):
+            score_genome(genome, threshold=bad)
+    monkeypatch.undo()
+    assert score_genome(genome, threshold=1).calls.sum() == 0
+
+
+def test_loading_bacformer_leaves_the_callers_random_state_alone(tmp_path):
+    """Building our Bacformer to load a checkpoint into drew its initial weights from torch's global generator, so
+    computing a bacformer context view moved a user's seeded torch draws."""
+    import torch
+
+    import tiny_models
+    from microfuse_cli.views.bacformer.model import load_bacformer
+
+    folder = tiny_models.save_tiny_bacformer(tmp_path / "bacformer")
+    torch.manual_seed(3)
+    expected = torch.rand(4)
+    torch.manual_seed(3)
+    net, source = load_bacformer(str(folder), offline=True)
+    assert torch.equal(torch.rand(4), expected)
+    assert source.is_local and not any(p.requires_grad for p in net.parameters())
+
+
+def test_search_with_one_group_string_is_a_data_error():
+    """PairIndex.search(vectors, "NC_000908.2", k): one scaffold name for every query was a bare TypeError
+    ('len() of unsized object')."""
+    import pytest
+
+    from microfuse_cli import DataError, read_genome, score_genome
+    from microfuse_cli.retrieve.ids import PairIds
+    from microfuse_cli.retrieve.index import PairIndex
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    scores = score_genome(genome, fused=True)
+    ids = PairIds(pair_id=np.array([p.pair_id for p in scores.pairs]),
+                  scaffold=np.array([p.scaffold for p in scores.pairs]), genome=np.array(["mg"] * len(scores.pairs)))
+    index = PairIndex.build(scores.fused, ids, index="flat", device="cpu")
+    with pytest.raises(DataError, match=r"^5 query vectors but query groups of shape \(\) \(one per query\)$"):
+        index.search(scores.fused[:5], "NC_000908.2", 3)
+    with pytest.raises(DataError, match=r"^5 query vectors but 2 query ids \(one per query\)$"):
+        index.search(scores.fused[:5], ["other"] * 5, 3, query_ids=["a", "b"])
+    assert index.search(scores.fused[:5], ["other"] * 5, 3).target.shape == (5, 3)
+
+
+def test_score_genome_takes_an_embedding_folder_as_a_path(tmp_path):
+    """`score --embeddings DIR` as a library call: the folder's path was an AttributeError ('str' object has no
+    attribute 'check_genes'); it is loaded and scores as the computed views do."""
+    from microfuse_cli import read_genome, score_genome
+    from microfuse_cli.embed import compute_embeddings, Embeddings
+    from microfuse_cli.score import load_model, view_config
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    model = load_model(None)
+    pairs = score_genome(genome, model).pairs
+    compute_embeddings(genome, pairs, view_config(model)).save(tmp_path / "emb")
+    expected = score_genome(genome, model, embeddings=Embeddings.load(tmp_path / "emb")).probability
+    for folder in (str(tmp_path / "emb"), tmp_path / "emb"):
+        np.testing.assert_array_equal(score_genome(genome, model, embeddings=folder).probability, expected)
+    np.testing.assert_array_equal(score_genome(genome, model).probability, expected)
+
+
+def test_a_genome_built_by_hand_is_checked_before_scoring():
+    """The data model is exported; a Genome built by hand with a gene on a scaffold it lacks was a bare KeyError,
+    and a strand of 0, start > end or genes out of order were scored as if nothing were wrong."""
+    import dataclasses
+
+    import pytest
+
+    from microfuse_cli import DataError, Genome, call_operons, read_genome, score_genome
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    genes, last = genome.genes[:30], genome.genes[29]
+    first = genes[:-1]
+    broken = {
+        "is on scaffold 'plasmid', which the genome lacks": [*first, dataclasses.replace(last, scaffold="plasmid")],
+        "needs strand \\+1 or -1 and 1 <= start <= end, has strand 0": [*first, dataclasses.replace(last, strand=0)],
+        "needs strand .* has strand 1, 38987..38977": [*first, dataclasses.replace(last, start=last.end + 10)],
+        r"genes are not in scaffold and start order at MG_031 \(Genome.sort_genes\(\) puts": genes[::-1],
+    }
+    for message, genes_of in broken.items():
+        with pytest.raises(DataError, match=message):
+            score_genome(Genome("hand", genome.scaffolds, genes_of))
+    by_hand = Genome("hand", genome.scaffolds, list(genes))
+    assert len(call_operons(by_hand, score_genome(by_hand))) > 3
+
+
+def test_pairs_and_groups_of_the_wrong_kind_are_one_line_errors():
+    """score_genome(pairs=[("MG_001", "MG_002")]) and groups as a list were AttributeErrors; groups naming none of
+    the genome's scaffolds silently pooled everything, where `score --bins` refuses them."""
+    import pytest
+
+    from microfuse_cli import DataError, UsageError, read_genome, score_genome, select_pairs
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    with pytest.raises(UsageError, match=r"pairs must be GenePair objects \(select_pairs makes them .*\), not tuple"):
+        score_genome(genome, pairs=[("MG_001", "MG_002")])
+    with pytest.raises(UsageError, match="groups must map scaffold names to bin names"):
+        score_genome(genome, groups=["NC_000908.2"])
+    with pytest.raises(DataError, match="groups: none of its 1 scaffolds is in mgenitalium_g37.gff.gz"):
+        score_genome(genome, groups={"NC_000912.1": "bin1"})
+    scores = score_genome(genome, pairs=select_pairs(genome), groups={"NC_000908.2": "bin1"})
+    assert [c.group for c in scores.calibration] == ["bin1"] and len(scores.pairs) > 400
+
+
+def test_select_pairs_refuses_an_unknown_label_rule():
+    """select_pairs(genome, label_rule="OG") returned the pairs unlabelled without a word."""
+    import pytest
+
+    from microfuse_cli import UsageError, read_genome, select_pairs
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    with pytest.raises(UsageError, match="label_rule must be 'og' or None, not 'OG'"):
+        select_pairs(genome, label_rule="OG")
+    labelled = select_pairs(genome, label_rule="og")
+    assert {p.label for p in labelled} == {0, 1, None} and len(labelled) > 400  # og leaves the middle unlabelled

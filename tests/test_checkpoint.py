@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
+import pytest
+
 from conftest import ROOT, run_cli
 from microfuse_cli import checkpoint
+from microfuse_cli.errors import DataError
 from microfuse_cli.checkpoint import FORMAT_VERSION, ModelInputs, read_checkpoint
 from microfuse_cli.score import DEFAULT_MODEL, load_model
 
@@ -109,3 +113,186 @@ def test_malformed_format_2_contract_is_one_line_error(tmp_path):
     config["extra"]["context_features"] = "dist_clip"
     errors = _score_with_config(tmp_path, config)
     assert errors == [f"error: {tmp_path / 'model' / 'config.json'}: 'context_features' must be a list of column names"]
+
+
+def _model_folder(tmp_path, config_edit=None, tensor_edit=None):
+    """The shipped model, its config or its tensors edited."""
+    from safetensors.numpy import load_file, save_file
+
+    folder = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, folder)
+    if config_edit is not None:
+        config = json.loads((folder / "config.json").read_text())
+        config_edit(config)
+        (folder / "config.json").write_text(json.dumps(config))
+    if tensor_edit is not None:
+        arrays = load_file(str(folder / "model.safetensors"))
+        tensor_edit(arrays)
+        save_file(arrays, str(folder / "model.safetensors"))
+    return folder
+
+
+def _set_model(key, value):
+    return lambda config: config["model"].__setitem__(key, value)
+
+
+MALFORMED_HEADS = {  # what a config or weights file may say, and the one line both loaders answer with
+    "huge hidden width": (_set_model("hidden", 10**6), None, "tensor 'proj_protein.1.weight' is float32 (128, 120), "
+                                                             "the config needs float32 (1000000, 120)"),
+    "huge view width": (_set_model("protein_dim", 10**9), None, "tensor 'protein_mean' is float32 (120,)"),
+    "width a boolean": (_set_model("hidden", True), None, "hidden must be a positive integer, got True"),
+    "temperature NaN": (_set_model("tau_xmod", float("nan")), None, "tau_xmod must be a finite number, got nan"),
+    "switch a string": (_set_model("supcon", "yes"), None, "supcon must be true or false, got 'yes'"),
+    "zero standard deviation": (None, lambda a: a.__setitem__("protein_std", np.zeros_like(a["protein_std"])),
+                                "tensor 'protein_std' holds a standard deviation <= 0"),
+    "train settings not an object": (lambda c: c.__setitem__("train", []), None,  # score read it, torch did not
+                                     "'train', 'standardisation', 'provenance', 'metrics' must be JSON objects"),
+    "float16 tensor": (None, lambda a: a.__setitem__("classifier.3.bias", a["classifier.3.bias"].astype(np.float16)),
+                       "tensor 'classifier.3.bias' is float16 (1,), the config needs float32 (1,)"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED_HEADS)
+def test_malformed_head_is_the_same_one_line_error_from_both_loaders(case, tmp_path):
+    """The numpy loader (score) and the torch loader (trained.load_model) check a head the same way, before torch
+    builds anything: a huge width in config.json was a 4 TB allocation in torch, a boolean a TypeError."""
+    from microfuse_cli import trained
+
+    config_edit, tensor_edit, message = MALFORMED_HEADS[case]
+    folder = _model_folder(tmp_path, config_edit, tensor_edit)
+    for loader in (load_model, trained.load_model):
+        with pytest.raises(DataError) as caught:
+            loader(folder)
+        assert message in str(caught.value) and str(folder) in str(caught.value)
+        assert "\n" not in str(caught.value)
+
+
+def test_loading_a_torch_model_leaves_the_callers_random_state_alone():
+    """Building the head to load its weights into drew its initial weights from torch's global generator, so a
+    user's seeded draws after ``trained.load_model`` differed from those without it."""
+    import torch
+
+    from microfuse_cli import trained
+
+    torch.manual_seed(7)
+    expected = torch.rand(4)
+    torch.manual_seed(7)
+    model = trained.load_model(DEFAULT_MODEL)
+    assert torch.equal(torch.rand(4), expected)
+    assert model.model_config.hidden == 128
+
+
+def test_model_file_linked_from_outside_the_folder_is_refused(tmp_path):
+    """A model folder is read as one unit: a config.json or model.safetensors that is a link out of it (to another
+    model's weights, or anywhere) is refused in one line; the folder itself may be a link."""
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(DEFAULT_MODEL, outside)
+    for name in ("config.json", "model.safetensors"):
+        folder = tmp_path / f"linked_{name}"
+        shutil.copytree(DEFAULT_MODEL, folder)
+        (folder / name).unlink()
+        (folder / name).symlink_to(outside / name)
+        with pytest.raises(DataError, match=f"refusing {name}, a link to a file outside the model folder"):
+            load_model(folder)
+    (tmp_path / "alias").symlink_to(outside)
+    assert load_model(tmp_path / "alias").inputs == load_model(None).inputs
+
+
+@pytest.fixture(scope="module")
+def ecoli_distance_model(ecoli_pairs, tmp_path_factory):
+    """The distance baseline fitted on E. coli's labelled adjacent pairs, saved."""
+    from microfuse_cli.baseline import DistanceBaseline
+
+    pairs = [p for p in ecoli_pairs if p.label is not None]
+    train_rows = np.arange(len(pairs)) % 5 != 0
+    model = DistanceBaseline.fit([p.distance for p in pairs], [p.label for p in pairs], train_rows, ~train_rows,
+                                 opposite_strand=[int(not p.same_strand) for p in pairs])
+    return model.save(tmp_path_factory.mktemp("distance") / "model")
+
+
+def test_distance_model_round_trips_byte_identical(ecoli_distance_model, tmp_path):
+    from microfuse_cli.baseline import DistanceBaseline
+
+    model = load_model(ecoli_distance_model)
+    assert isinstance(model, DistanceBaseline) and model.uses_strand
+    model.save(tmp_path / "again")
+    for name in ("config.json", "model.safetensors"):
+        assert (tmp_path / "again" / name).read_bytes() == (ecoli_distance_model / name).read_bytes()
+
+
+MALFORMED_DISTANCE = {  # each was loaded and scored NaN, scored nonsense, or raised a bare ValueError/TypeError
+    "l2 a string": (lambda c: c["train"].__setitem__("l2", "x"), None, "invalid l2 'x'"),
+    "clip reversed": (lambda c: c["model"].__setitem__("clip", [2000, -200]), None, "invalid clip [2000, -200]"),
+    "clip NaN": (lambda c: c["model"].__setitem__("clip", [float("nan"), 2000]), None, "invalid clip [nan, 2000]"),
+    "zero standard deviation": (None, lambda a: a.__setitem__("feature_std", np.zeros(2)),
+                                "tensor 'feature_std' holds a standard deviation <= 0"),
+    "integer weights": (None, lambda a: a.__setitem__("weight", np.array([1, 2])),
+                        "tensors do not match a distance model (float64 weight (2,)"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED_DISTANCE)
+def test_malformed_distance_model_is_one_line_error(case, ecoli_distance_model, tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    config_edit, tensor_edit, message = MALFORMED_DISTANCE[case]
+    folder = tmp_path / "model"
+    shutil.copytree(ecoli_distance_model, folder)
+    if config_edit is not None:
+        config = json.loads((folder / "config.json").read_text())
+        config_edit(config)
+        (folder / "config.json").write_text(json.dumps(config))
+    if tensor_edit is not None:
+        arrays = load_file(str(folder / "model.safetensors"))
+        tensor_edit(arrays)
+        save_file(arrays, str(folder / "model.safetensors"))
+    with pytest.raises(DataError) as caught:
+        load_model(folder)
+    assert message in str(caught.value) and str(folder) in str(caught.value)
+
+
+def test_shipped_model_round_trips_through_torch_byte_identical_and_scores_the_same(tmp_path):
+    """One model contract: the torch model loaded from the shipped folder re-saves to the same bytes, and scores
+    M. genitalium exactly as the numpy head that `score` loads."""
+    from microfuse_cli import read_genome, score_genome, trained
+
+    model = trained.load_model(DEFAULT_MODEL)
+    model.save(tmp_path / "again")
+    for name in ("config.json", "model.safetensors"):
+        assert (tmp_path / "again" / name).read_bytes() == (DEFAULT_MODEL / name).read_bytes()
+    genome = read_genome(GFF, FNA)
+    numpy_scores, torch_scores = score_genome(genome, load_model(None)), score_genome(genome, model)
+    assert len(numpy_scores.pairs) > 400
+    np.testing.assert_array_equal(torch_scores.probability, numpy_scores.probability)
+
+
+def test_model_path_that_is_empty_or_a_file_says_so():
+    """load_model("") read the working directory as a model; a file was 'no such model folder'."""
+    from microfuse_cli.errors import UsageError
+
+    with pytest.raises(UsageError, match="the model path is empty"):
+        load_model("")
+    with pytest.raises(DataError, match="mgenitalium_g37.fna.gz: a file, not a model folder"):
+        load_model(FNA)
+    with pytest.raises(DataError, match="nowhere: no such model folder"):
+        load_model(ROOT / "nowhere")
+
+
+def test_model_reading_views_microfuse_cannot_compute_is_a_data_error_on_loading(tmp_path):
+    """A config naming an unknown view loaded, and `score -m` failed after reading the genome with '--protein-view
+    must be one of ...', exit 2: an option the user never gave. It is the model's fault: one line naming its
+    config, exit 1, when the model is loaded."""
+    from microfuse_cli import trained
+
+    config = json.loads((DEFAULT_MODEL / "config.json").read_text())
+    config["inputs"]["views"] = {"protein": "esm3", "context": "builtin"}
+    folder = _model_folder(tmp_path, lambda c: c.update(inputs=config["inputs"]))
+    for loader in (load_model, trained.load_model):
+        with pytest.raises(DataError, match="the model reads views this microfuse cannot compute"):
+            loader(folder)
+    code, out, err = run_cli(["score", GFF, "--fasta", FNA, "-m", folder, "-o", tmp_path / "s.tsv"])
+    errors = [line for line in err.splitlines() if not line.startswith("info:")]
+    assert (code, out, len(errors)) == (1, "", 1), err
+    assert errors[0].startswith(f"error: {folder / 'config.json'}: the model reads views this microfuse cannot"), err
+    config["inputs"]["views"]["protein"], config["inputs"]["views"]["context"] = "prostt5", "builtin,bacformer"
+    assert ModelInputs.from_dict(config["inputs"]).views == config["inputs"]["views"]

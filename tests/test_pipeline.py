@@ -195,3 +195,56 @@ def test_train_per_genome_rule_then_score_cuts_at_the_genomes_own_spacer(ecoli_t
     rows = [dict(zip(header, line.split("\t"))) for line in lines[3:]]
     calls = [r["operon_pair"] == "1" for r in rows]
     assert calls == [r["same_strand"] == "1" and int(r["distance"]) <= 104 for r in rows]
+
+
+def test_retrieve_takes_threads_0_as_every_core_like_every_command(tmp_path):
+    """`-t 0` is 'all cores' for every command; `retrieve build` and `retrieve` refused it ('threads must be >= 1,
+    not 0'). With every core the index and the neighbours (M. genitalium's pairs among M. pneumoniae's and back)
+    equal those with one."""
+    from conftest import MPN_FNA, MPN_GFF, ROOT
+
+    mg = ROOT / "examples/data/mgenitalium_g37"
+    fused = []
+    for name, gff, fna in (("mg", f"{mg}.gff.gz", f"{mg}.fna.gz"), ("mpn", MPN_GFF, MPN_FNA)):
+        fused.append(tmp_path / f"{name}.npy")
+        code, _, err = run_cli(["score", gff, "--fasta", fna, "--fused", fused[-1], "-o", tmp_path / f"{name}.tsv"])
+        assert code == 0, err
+    for threads in ("0", "1"):
+        code, _, err = run_cli(["retrieve", "build", *fused, "--group-by", "genome", "-o", tmp_path / f"index{threads}",
+                                "-t", threads])
+        assert code == 0, err
+    assert (tmp_path / "index0" / "manifest.json").read_text() == (tmp_path / "index1" / "manifest.json").read_text()
+    found = [run_cli(["retrieve", "--index", tmp_path / "index0", "--k", "3", "-t", threads]) for threads in "01"]
+    assert found[0] == found[1] and found[0][0] == 0
+    assert len(found[0][1].splitlines()) > 3 * 1000  # ~480 + ~690 pairs, 3 neighbours each
+
+
+def test_train_threads_are_a_parameter_and_put_back(tmp_path):
+    """`train -t 2` called torch.set_num_threads(2) and left it so for the rest of the process (a Snakemake `run:`
+    block, a notebook); the library's train had no threads parameter at all. Now training runs with the threads
+    asked for and torch's setting is put back (M. pneumoniae's labelled pairs)."""
+    import torch
+
+    from conftest import MPN_FNA, MPN_GFF, MPN_PAIRS
+    from microfuse_cli.fusion import FusionConfig
+    from microfuse_cli.trained import TrainConfig
+    from microfuse_cli.training import train
+    from microfuse_cli.training_data import load_training_data
+
+    pairs, proteins, emb = tmp_path / "pairs.tsv", tmp_path / "genes.faa", tmp_path / "emb"
+    for args in (["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", MPN_PAIRS, "--split", "0.7,0.15,0.15",
+                  "--proteins", proteins, "-o", pairs],
+                 ["embed", pairs, "--proteins", proteins, "--fasta", MPN_FNA, "-o", emb]):
+        code, _, err = run_cli(args)
+        assert code == 0, err
+    before = torch.get_num_threads()
+    code, _, err = run_cli(["train", pairs, "-e", emb, "-o", tmp_path / "model", "--epochs", "2", "-t", "2"])
+    assert code == 0, err
+    assert torch.get_num_threads() == before == 1  # conftest runs the tests on one thread
+
+    data = load_training_data([pairs], [emb], 0.15, 0, "all")
+    during = []
+    model = train(data.x_protein, data.x_context, data.y, data.train, data.val, FusionConfig(hidden=16),
+                  TrainConfig(max_epochs=2), lambda info: during.append(torch.get_num_threads()), threads=2)
+    assert during == [2, 2] and torch.get_num_threads() == before
+    assert 0.0 <= model.threshold <= 1.0

@@ -339,14 +339,10 @@ def load_bins(path, genome):
     table naming none of its scaffolds."""
     if path is None:
         return None
-    from ..calibration import read_groups
-    from ..errors import DataError
+    from ..calibration import read_groups, unknown_group_scaffolds
 
     groups = read_groups(path)
-    unknown = [s for s in groups if s not in genome.scaffolds]
-    if len(unknown) == len(groups):  # nothing would be binned: the whole input would silently be one pool
-        raise DataError(f"{path}: none of its {len(groups)} scaffolds is in {genome.name} (e.g. {unknown[0]}); "
-                        "the bins of another assembly?")
+    unknown = unknown_group_scaffolds(groups, genome, path)
     if unknown:
         log.warning("%d scaffold(s) of %s are not in %s (e.g. %s)", len(unknown), path, genome.name, unknown[0])
     log.info("spacer calibration per bin: %d bins over %d scaffolds", len(set(groups.values())),

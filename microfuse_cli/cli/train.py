@@ -62,7 +62,6 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     validation. Saves model.safetensors + config.json (with the standardisation statistics and the embedding
     manifest). Deterministic for a given seed on the CPU.
     """
-    import torch
 
     from ..embed import resolve_device
     from ..model import FusionConfig
@@ -73,7 +72,6 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     from ..training_data import load_training_data
 
     check_outputs([*pairs_tables, *embedding_dirs], [Output("-o", output, "microfuse-model")])
-    torch.set_num_threads(max(1, run.threads or torch.get_num_threads()))
     data = load_training_data(pairs_tables, embedding_dirs, val_fraction, seed, context_features)
     provenance = data.provenance()
     log.info("%d training, %d validation pairs (%d test held out); protein %d-d, context %d-d", data.train.sum(),
@@ -96,7 +94,7 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
                       info["train_loss"], info["val_auroc"])
 
         runs = train_seeds(data.x_protein, data.x_context, data.y, data.train, data.val, config,
-                           train_config, seeds=range(seed, seed + seeds), progress=progress)
+                           train_config, seeds=range(seed, seed + seeds), progress=progress, threads=run.threads)
     best = max(range(len(runs.models)), key=lambda i: runs.per_seed[i].get("auroc", 0.0))
     model = runs.models[best]
     if per_genome_rule:

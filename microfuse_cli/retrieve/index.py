@@ -48,6 +48,7 @@ from ..io.files import PathLike
 from ..io.outputs import atomic_directory
 from ..manifest import MANIFEST, ManifestKind, read_manifest, write_manifest
 from ..progress import Advance
+from ..runtime import resolve_threads
 from .ids import (
     _CHUNK, _TEXT_KINDS, GROUP_BYS, GROUP_SEP, PairIds, _as_matrix, _as_text, _check_disjoint, _common, _normalised,
     _positions, _same_kind, _unique, read_pair_ids, write_pair_ids,
@@ -126,11 +127,10 @@ def _omp_threads(threads: int | None) -> Iterator[int]:
     if threads is None:
         yield before
         return
-    if threads < 1:
-        raise UsageError(f"threads must be >= 1, not {threads}")
-    faiss.omp_set_num_threads(int(threads))
+    threads = resolve_threads(threads)  # 0: every usable core, as everywhere else (-t 0 was refused here)
+    faiss.omp_set_num_threads(threads)
     try:
-        yield int(threads)
+        yield threads
     finally:
         faiss.omp_set_num_threads(before)
 
@@ -420,7 +420,7 @@ class PairIndex:
                 vectors, or ``none``; default fp16 up to :data:`FP16_REFINE_MAX_DIM` dimensions, sq8 beyond. k_factor: candidates re-ranked per asked-for neighbour (default
                 :data:`FAST_SCAN_K_FACTOR` for fast-scan codes, :data:`DEFAULT_K_FACTOR` otherwise; a search may
                 override it).
-            threads: OpenMP threads for FAISS (default: FAISS' own default).
+            threads: OpenMP threads for FAISS (0: every usable core; default: FAISS' own default).
             progress: called with the number of vectors added after each chunk.
 
         Raises:
@@ -632,8 +632,8 @@ class PairIndex:
                 groups) of each query; a group unknown to the index excludes nothing. When one scaffold name occurs
                 in several indexed genomes, scaffold groups are genome-qualified: pass ``query_groups(ids)``.
             nprobe: IVF lists probed (default :data:`DEFAULT_NPROBE`); efSearch: HNSW beam width (default
-                :data:`DEFAULT_EF_SEARCH`, at least k). threads: FAISS threads. query_ids, query_genomes: names
-                and genomes of the queries, for rendering.
+                :data:`DEFAULT_EF_SEARCH`, at least k). threads: FAISS threads (0: every usable core). query_ids,
+                query_genomes: names and genomes of the queries, for rendering.
             exclusion: ``auto`` (see module docstring), or force ``selector`` / ``overfetch`` (tests, benchmarks).
             k_factor: refined IVF-PQ: candidates re-ranked per wanted neighbour (default: the build's ``k_factor``).
             progress: called with the number of queries finished.
@@ -654,17 +654,9 @@ class PairIndex:
             raise UsageError(f"k_factor must be a positive integer, not {k_factor!r}")
         kf = int(self.params.get("k_factor", 1) if k_factor is None else k_factor) if self.refined else 1
         q = _as_matrix(query_vectors, "query vectors", dim=self.dim)
-        groups = np.asarray(query_groups)
-        if groups.shape != (len(q),):
-            raise DataError(f"{len(q)} query vectors but {len(groups)} query groups")
-        if query_ids is not None:
-            query_ids = np.asarray(query_ids)
-            if query_ids.shape != (len(q),):
-                raise DataError(f"{len(q)} query vectors but {len(query_ids)} query ids")
-        if query_genomes is not None:
-            query_genomes = np.asarray(query_genomes)
-            if query_genomes.shape != (len(q),):
-                raise DataError(f"{len(q)} query vectors but {len(query_genomes)} query genomes")
+        groups = _per_query(query_groups, len(q), "query groups")
+        query_ids = None if query_ids is None else _per_query(query_ids, len(q), "query ids")
+        query_genomes = None if query_genomes is None else _per_query(query_genomes, len(q), "query genomes")
         self._ensure_groups()
         if self._by_genome and not _all_contain(groups, GROUP_SEP):
             raise UsageError("this index holds scaffolds of one name in several genomes: give query groups from "
@@ -851,6 +843,15 @@ class PairIndex:
             for done in pool.map(run, small, chunksize=16):
                 if progress is not None:
                     progress(done)
+
+
+def _per_query(values: Sequence | np.ndarray, n: int, what: str) -> np.ndarray:
+    """``values`` as one entry per query; a lone string (or any other shape) is a one-line DataError."""
+    array = np.asarray(values)
+    if array.shape != (n,):
+        given = f"{array.shape[0]} {what}" if array.ndim == 1 else f"{what} of shape {array.shape}"
+        raise DataError(f"{n} query vectors but {given} (one per query)")
+    return array
 
 
 def _utf8(values: np.ndarray) -> np.ndarray | None:

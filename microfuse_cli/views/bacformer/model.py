@@ -290,7 +290,8 @@ def load_bacformer(
     state = _read_state_dict(folder)
     if any(k.startswith("bacformer.") for k in state):
         state = {k.removeprefix("bacformer."): v for k, v in state.items() if k.startswith("bacformer.")}
-    net = BacformerModel(config)
+    with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave the caller's RNG alone
+        net = BacformerModel(config)
     expected = net.state_dict()
     missing = [k for k in expected if k not in state]
     if missing:
