@@ -179,3 +179,26 @@ def test_quiet_keeps_warnings_and_says_so(tmp_path):
     assert err == f"warning: 1 scaffold(s) of {bins} are not in {MG_FNA.name} (e.g. k141_7)\n"
     quiet = next(p for p in cli.commands["score"].params if "--quiet" in p.opts)
     assert quiet.help == "Print only warnings and errors."
+
+
+@pytest.mark.parametrize("command", [
+    ["score", "--threshold", "nan", MG_GFF, "--fasta", MG_FNA],
+    ["plot", "--threshold", "nan", "scores.tsv", MG_GFF, "--fasta", MG_FNA, "-o", "x.png", "--gene", "MG_001"],
+    ["evaluate", "--threshold", "nan", "scores.tsv"],
+    ["train", "--lr", "inf", "pairs.tsv", "-e", "emb", "-o", "model"],
+    ["train", "--weight-decay", "nan", "pairs.tsv", "-e", "emb", "-o", "model"],
+    ["train", "--val-fraction", "nan", "pairs.tsv", "-e", "emb", "-o", "model"],
+    ["pairs", "--split", "nan,0.5,0.5", MG_GFF, "--fasta", MG_FNA],
+    ["pairs", "--split", "inf,0,0", MG_GFF, "--fasta", MG_FNA],
+])
+def test_nan_and_inf_are_bad_usage_before_any_work(command, tmp_path, monkeypatch):
+    """click's FloatRange lets nan through (every comparison with it is false): `plot --threshold nan` drew a
+    figure at nan, `pairs --split nan,0.5,0.5` wrote a table, `score --threshold nan` read the genome first."""
+    from conftest import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(command)
+    assert code == 2, err
+    assert err.startswith("error: ") and ("finite" in err or "non-negative fractions" in err), err
+    assert "info:" not in err and out == ""
+    assert list(tmp_path.iterdir()) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import re
 import signal
 import sys
@@ -116,6 +117,19 @@ def setup_logging(run: Run) -> None:
         logger.setLevel(level)
         logger.propagate = False
     logging.captureWarnings(True)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that refuses nan and inf: click's range checks pass nan (every comparison with it is
+    false), which then reached the library after the genome was read (--threshold nan drew a figure at nan)."""
+
+    name = "float range"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 def common_options(func):

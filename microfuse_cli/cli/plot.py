@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cli
-from ._common import common_options, genome_options, load_genome, log
+from ._common import FiniteFloatRange, common_options, genome_options, load_genome, log
 
 
 @cli.command(short_help="Figures of genome regions and operons.", epilog="""\b
@@ -27,7 +27,7 @@ Examples:
                                                          "around it (repeatable).")
 @click.option("--flank", type=click.IntRange(min=0), default=3000, show_default=True,
               help="Bases shown either side of a --gene or --operon.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+@click.option("--threshold", type=FiniteFloatRange(0, 1), default=None,
               help="Threshold drawn and used to join operons (default: the one the scores were called at).")
 @click.option("--dpi", type=click.IntRange(30, 1200), default=150, show_default=True, help="PNG resolution.")
 @common_options

@@ -6,7 +6,7 @@ import click
 
 from ..vocabulary import ABLATIONS, ARCHS
 from . import cli
-from ._common import common_options, log
+from ._common import FiniteFloatRange, common_options, log
 
 #: Earlier releases called the model with nothing turned off "none"; it is still accepted on the command line.
 ABLATION_ALIASES = {"none": "full"}
@@ -35,7 +35,7 @@ Examples:
                    "--val-fraction split.")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train this many seeds (seed, seed+1, ...), report mean +/- std, keep the best on validation.")
-@click.option("--val-fraction", type=click.FloatRange(0.01, 0.9), default=None,
+@click.option("--val-fraction", type=FiniteFloatRange(0.01, 0.9), default=None,
               help="Validation share when the table has no split column (whole scaffolds / gene blocks).")
 @click.option("--epochs", type=click.IntRange(min=1), default=70, show_default=True,
               help="Most epochs to train (early stopping usually ends sooner).")
@@ -43,9 +43,9 @@ Examples:
               help="Stop after this many epochs without a better validation AUROC.")
 @click.option("--batch-size", type=click.IntRange(min=2), default=4096, show_default=True,
               help="Pairs per training batch.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=8e-4, show_default=True,
+@click.option("--lr", type=FiniteFloatRange(min=0, min_open=True), default=8e-4, show_default=True,
               help="AdamW learning rate.")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+@click.option("--weight-decay", type=FiniteFloatRange(min=0), default=1e-4, show_default=True,
               help="AdamW weight decay.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--per-genome-rule", is_flag=True,
