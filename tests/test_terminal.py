@@ -202,3 +202,16 @@ def test_nan_and_inf_are_bad_usage_before_any_work(command, tmp_path, monkeypatc
     assert err.startswith("error: ") and ("finite" in err or "non-negative fractions" in err), err
     assert "info:" not in err and out == ""
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_home_gives_log_lines_only(tmp_path):
+    """A cluster node's read-only HOME (here /proc, which even root cannot write): matplotlib, imported by
+    --report, falls back to a temporary cache and says so; it said so in bare lines among the `level:` lines."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
+    proc = subprocess.run([str(MICROFUSE), "score", MG_GFF, "--fasta", MG_FNA, "--report", "r.html", "-o", "s.tsv"],
+                          cwd=tmp_path, env={**env, "HOME": "/proc"}, capture_output=True, timeout=300)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert "matplotlib" in err.lower()  # the fallback happened and was reported
+    assert all(line.startswith(("info: ", "warning: ")) for line in err.splitlines()), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "s.tsv"]

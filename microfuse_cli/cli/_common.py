@@ -116,6 +116,12 @@ def setup_logging(run: Run) -> None:
         logger.handlers[:] = [handler]
         logger.setLevel(level)
         logger.propagate = False
+    # matplotlib logs through Python's last-resort handler: a read-only HOME gave two bare lines ("mkdir -p
+    # failed ...", "Matplotlib created a temporary cache directory ...") among the `level:` lines of a cluster log
+    plotting = logging.getLogger("matplotlib")
+    plotting.handlers[:] = [handler]
+    plotting.setLevel(logging.WARNING)  # its debug output (font search) is no one's business on -v
+    plotting.propagate = False
     logging.captureWarnings(True)
 
 
