@@ -373,11 +373,14 @@ def _draw_weights(ax, view: RegionView) -> None:
 
 
 def save_figure(fig, path, *, dpi: int = 150) -> Path:
-    """Write ``fig`` atomically in the format of ``path``'s suffix, without dates, so reruns give the same bytes."""
+    """Write ``fig`` atomically in the format of ``path``'s suffix, without dates and with SVG element ids from a
+    fixed salt (matplotlib draws them at random), so reruns give the same bytes."""
+    import matplotlib
+
     from .io.outputs import atomic_output
 
     fmt = check_figure_path(str(path))
     metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
-    with atomic_output(path, "wb") as handle:
+    with atomic_output(path, "wb") as handle, matplotlib.rc_context({"svg.hashsalt": "microfuse"}):
         fig.savefig(handle, format=fmt, dpi=dpi, metadata=metadata)
     return Path(path)
