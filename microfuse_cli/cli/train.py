@@ -60,7 +60,8 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
 
     AdamW with early stopping on validation AUROC, keeping the best epoch; the decision threshold is chosen on
     validation. Saves model.safetensors + config.json (with the standardisation statistics and the embedding
-    manifest). Deterministic for a given seed on the CPU.
+    manifest). Byte-identical on the CPU for a given seed and -t: another thread count rounds differently
+    (-t 0 depends on the machine's cores).
     """
     import torch
 
