@@ -215,3 +215,25 @@ def test_unwritable_home_gives_log_lines_only(tmp_path):
     assert "matplotlib" in err.lower()  # the fallback happened and was reported
     assert all(line.startswith(("info: ", "warning: ")) for line in err.splitlines()), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "s.tsv"]
+
+
+def test_unreachable_hub_fails_in_seconds_in_one_line(tmp_path):
+    """A compute node without network and without --offline: huggingface_hub retried every file it asked for
+    (1+2+4+8+8 s each, bare 'Retrying in 8s' lines) and `embed` failed after minutes. The hub here is a local
+    port that refuses connections; nothing leaves the machine."""
+    import socket
+
+    with socket.socket() as closed_port:  # bound, never listening: every connection is refused at once
+        closed_port.bind(("127.0.0.1", 0))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+        env.update(HF_ENDPOINT=f"http://127.0.0.1:{closed_port.getsockname()[1]}", HF_HOME=str(tmp_path / "hf"))
+        start = time.monotonic()
+        proc = subprocess.run([str(MICROFUSE), "embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "emb",
+                               "--protein-view", "prostt5"], env=env, capture_output=True, timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err
+    assert time.monotonic() - start < 30, err
+    errors = [line for line in err.splitlines() if not line.startswith("info: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: cannot download from the Hugging Face hub"), err
+    assert "Rostlab/ProstT5" in errors[0] and "--local-dir" in errors[0]
+    assert not (tmp_path / "emb").exists()

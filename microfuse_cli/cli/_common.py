@@ -116,12 +116,14 @@ def setup_logging(run: Run) -> None:
         logger.handlers[:] = [handler]
         logger.setLevel(level)
         logger.propagate = False
-    # matplotlib logs through Python's last-resort handler: a read-only HOME gave two bare lines ("mkdir -p
-    # failed ...", "Matplotlib created a temporary cache directory ...") among the `level:` lines of a cluster log
-    plotting = logging.getLogger("matplotlib")
-    plotting.handlers[:] = [handler]
-    plotting.setLevel(logging.WARNING)  # its debug output (font search) is no one's business on -v
-    plotting.propagate = False
+    # matplotlib and huggingface_hub log through Python's last-resort handler: a read-only HOME gave two bare
+    # lines ("Matplotlib created a temporary cache directory ..."), a lost network bare retry lines, among the
+    # `level:` lines of a cluster log
+    for name in ("matplotlib", "huggingface_hub"):
+        library = logging.getLogger(name)
+        library.handlers[:] = [handler]
+        library.setLevel(logging.WARNING)  # their debug output (font search, requests) is no one's business on -v
+        library.propagate = False
     logging.captureWarnings(True)
 
 
