@@ -237,3 +237,19 @@ def test_unreachable_hub_fails_in_seconds_in_one_line(tmp_path):
     assert len(errors) == 1 and errors[0].startswith("error: cannot download from the Hugging Face hub"), err
     assert "Rostlab/ProstT5" in errors[0] and "--local-dir" in errors[0]
     assert not (tmp_path / "emb").exists()
+
+
+@pytest.mark.parametrize("command, wanted", [
+    (["retrieve", "search", "--k", "abc", "--index", "."], "'abc' is not a valid integer."),
+    (["score", "--threads", "two", MG_GFF], "'two' is not a valid integer."),
+    (["plot", "--dpi", "1e3", "s.tsv", MG_GFF, "-o", "x.png"], "'1e3' is not a valid integer."),
+    (["score", "--threshold", "high", MG_GFF], "'high' is not a valid float."),
+])
+def test_a_word_for_a_number_names_the_number_wanted(command, wanted):
+    """click named its range types in the message ("'abc' is not a valid integer range"), which reads as if a
+    range like 1-10 were wanted."""
+    from conftest import run_cli
+
+    code, _, err = run_cli(command)
+    assert code == 2 and err.startswith("error: ") and wanted in err.splitlines()[0], err
+    assert "range" not in err.splitlines()[0]

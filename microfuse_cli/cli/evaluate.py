@@ -8,7 +8,7 @@ import math
 import click
 
 from . import cli
-from ._common import FiniteFloatRange, common_options, log, output_option
+from ._common import FiniteFloatRange, IntRange, common_options, log, output_option
 
 
 @cli.command(short_help="Score tables against labels and distance.", epilog="""\b
@@ -30,7 +30,7 @@ Examples:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write JSON.")
 @click.option("--plots", type=click.Path(file_okay=False), default=None,
               help="Folder for ROC, PR, threshold-sweep, calibration and router-weight PNGs.")
-@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
+@click.option("--bootstrap", type=IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap resamples for the AUROC interval (0 = none).")
 @common_options
 def evaluate(scores, labels, split_name, names, threshold, proteins, output, json_path, plots, bootstrap, run):

@@ -6,7 +6,7 @@ import click
 
 from ..vocabulary import ABLATIONS, ARCHS
 from . import cli
-from ._common import FiniteFloatRange, common_options, log
+from ._common import FiniteFloatRange, IntRange, common_options, log
 
 #: Earlier releases called the model with nothing turned off "none"; it is still accepted on the command line.
 ABLATION_ALIASES = {"none": "full"}
@@ -33,15 +33,15 @@ Examples:
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Random seed: initial weights and batch order (of the first of --seeds runs), and the "
                    "--val-fraction split.")
-@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--seeds", type=IntRange(min=1), default=1, show_default=True,
               help="Train this many seeds (seed, seed+1, ...), report mean +/- std, keep the best on validation.")
 @click.option("--val-fraction", type=FiniteFloatRange(0.01, 0.9), default=None,
               help="Validation share when the table has no split column (whole scaffolds / gene blocks).")
-@click.option("--epochs", type=click.IntRange(min=1), default=70, show_default=True,
+@click.option("--epochs", type=IntRange(min=1), default=70, show_default=True,
               help="Most epochs to train (early stopping usually ends sooner).")
-@click.option("--patience", type=click.IntRange(min=1), default=14, show_default=True,
+@click.option("--patience", type=IntRange(min=1), default=14, show_default=True,
               help="Stop after this many epochs without a better validation AUROC.")
-@click.option("--batch-size", type=click.IntRange(min=2), default=4096, show_default=True,
+@click.option("--batch-size", type=IntRange(min=2), default=4096, show_default=True,
               help="Pairs per training batch.")
 @click.option("--lr", type=FiniteFloatRange(min=0, min_open=True), default=8e-4, show_default=True,
               help="AdamW learning rate.")
