@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from . import cli
@@ -204,6 +206,6 @@ def evaluate_retrieval(index_dir, device, ks, output, run):
         for column in ("k", "positive precision", "negative precision", "balanced", "enrichment"):
             table.add_column(column)
         for r in rows:
-            table.add_row(str(r.k), f"{r.positive_precision:.4f}", f"{r.negative_precision:.4f}",
-                          f"{r.balanced_precision:.4f}", f"{r.enrichment:.4f}")
+            values = (r.positive_precision, r.negative_precision, r.balanced_precision, r.enrichment)
+            table.add_row(str(r.k), *("-" if math.isnan(v) else f"{v:.4f}" for v in values))
         run.console().print(table)
