@@ -253,3 +253,14 @@ def test_a_word_for_a_number_names_the_number_wanted(command, wanted):
     code, _, err = run_cli(command)
     assert code == 2 and err.startswith("error: ") and wanted in err.splitlines()[0], err
     assert "range" not in err.splitlines()[0]
+
+
+@pytest.mark.parametrize("ks", ["0,1", "-3", "1,x"])
+def test_retrieve_evaluate_refuses_a_bad_k_before_loading_the_index(ks, tmp_path):
+    """`--ks 0,1` was refused only after the index was loaded and searched, with 'ks must lie between 1 and the
+    number of neighbours searched (1): [0, 1]'; the folder here is no index, so only a check before loading passes."""
+    from conftest import run_cli
+
+    code, _, err = run_cli(["retrieve", "evaluate", "--index", tmp_path, f"--ks={ks}"])
+    assert code == 2, err
+    assert err.splitlines()[0] == f"error: Invalid value: --ks takes comma-separated integers of at least 1, not {ks!r}"

@@ -191,7 +191,9 @@ def evaluate_retrieval(index_dir, device, ks, output, run):
     try:
         k_values = sorted({int(x) for x in ks.split(",")})
     except ValueError:
-        raise click.BadParameter(f"--ks takes comma-separated integers, not {ks!r}") from None
+        k_values = [0]
+    if k_values[0] < 1:  # before the index is loaded and searched
+        raise click.BadParameter(f"--ks takes comma-separated integers of at least 1, not {ks!r}")
     index = PairIndex.load(index_dir, device=device)
     if not index.ids.has_labels:
         raise DataError(f"{index_dir}: no labelled pairs (score labelled pairs, e.g. `score --operons`, then build)")
