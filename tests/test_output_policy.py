@@ -762,3 +762,31 @@ def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkey
     code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", locked / "pairs.tsv"])
     assert code == 2 and not started and list(locked.iterdir()) == []
     assert err.strip() == f"error: cannot write {locked / 'pairs.tsv'}: directory {locked} is not writable"
+
+
+def test_a_compressed_suffix_compresses_the_output(tmp_path):
+    """`-o scores.tsv.gz` wrote plain text under a .gz name, which zcat and pandas (compression by suffix) refuse.
+    Each of .gz, .bz2 and .xz now holds what the plain output holds; gzip without a time stamp, so a rerun gives
+    the same bytes."""
+    import bz2
+    import lzma
+
+    plain = ["-o", tmp_path / "s.tsv", "--operons-gff", tmp_path / "o.gff3", "--operons-tsv", tmp_path / "o.tsv"]
+    packed = ["-o", tmp_path / "s.tsv.gz", "--operons-gff", tmp_path / "o.gff3.bz2",
+              "--operons-tsv", tmp_path / "o.tsv.xz"]
+    for outputs in (plain, packed):
+        code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-q", *outputs])
+        assert code == 0, err
+    first = (tmp_path / "s.tsv.gz").read_bytes()
+    assert gzip.decompress(first) == (tmp_path / "s.tsv").read_bytes()
+    assert bz2.decompress((tmp_path / "o.gff3.bz2").read_bytes()) == (tmp_path / "o.gff3").read_bytes()
+    assert lzma.decompress((tmp_path / "o.tsv.xz").read_bytes()) == (tmp_path / "o.tsv").read_bytes()
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-q", "-o", tmp_path / "p.tsv.gz",
+                            "--proteins", tmp_path / "g.faa.gz"])
+    assert code == 0, err
+    assert gzip.decompress((tmp_path / "g.faa.gz").read_bytes()).startswith(b">MG_001\n")
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-q", "-o", tmp_path / "s.tsv.gz"])
+    assert code == 0, err
+    assert (tmp_path / "s.tsv.gz").read_bytes() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(  # no temporary file left behind
+        ["s.tsv", "o.gff3", "o.tsv", "s.tsv.gz", "o.gff3.bz2", "o.tsv.xz", "p.tsv.gz", "g.faa.gz"])

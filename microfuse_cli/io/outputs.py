@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
@@ -245,6 +246,30 @@ def stdout_stream() -> IO[str]:
 
 
 @contextlib.contextmanager
+def _compressed(raw: IO[bytes], suffix: str) -> Iterator[IO[bytes]]:
+    """``raw`` itself, or a compressor into it for a .gz, .bz2 or .xz name: `-o scores.tsv.gz` held plain text,
+    which zcat and pandas (compression by suffix) refuse. gzip without a time stamp or name: reruns give the
+    same bytes. The compressor is closed (its trailer written) before ``raw`` is synced."""
+    if suffix == ".gz":
+        import gzip
+
+        packed = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+    elif suffix == ".bz2":
+        import bz2
+
+        packed = bz2.BZ2File(raw, "wb")
+    elif suffix == ".xz":
+        import lzma
+
+        packed = lzma.LZMAFile(raw, "wb")
+    else:
+        yield raw
+        return
+    with packed:
+        yield packed
+
+
+@contextlib.contextmanager
 def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | None = None) -> Iterator[IO]:
     """Open ``path`` for writing through a temp file renamed into place on success.
 
@@ -280,10 +305,13 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     os.chmod(tmp, _mode_of(target))
     try:
-        with os.fdopen(fd, mode, **text_args) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+        with os.fdopen(fd, "wb") as raw:
+            with _compressed(raw, Path(path).suffix.lower()) as packed:
+                handle = packed if "b" in mode else io.TextIOWrapper(packed, write_through=True, **text_args)
+                yield handle
+                handle.flush()
+            raw.flush()
+            os.fsync(raw.fileno())
         if _renames is None:
             os.replace(tmp, target)
         else:
