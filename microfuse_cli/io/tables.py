@@ -196,9 +196,7 @@ def read_pair_table(path: PathLike) -> tuple[list[tuple], dict[str, list[str]]]:
                       (r[col["split"]] or None) if "split" in col else None))
     known = set(PAIR_COLUMNS + EXTRA_COLUMNS + ["label", "split"])
     extra = {name: [r[i] for r in rows] for name, i in col.items() if name not in known}
-    if not pairs:
-        raise DataError(f"{path}: no pairs")
-    return pairs, extra
+    return pairs, extra  # a header alone is what `pairs` writes for a genome without genes (a tiny bin)
 
 
 # ------------------------------------------------------------------------------------------------ scores
