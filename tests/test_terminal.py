@@ -264,3 +264,23 @@ def test_retrieve_evaluate_refuses_a_bad_k_before_loading_the_index(ks, tmp_path
     code, _, err = run_cli(["retrieve", "evaluate", "--index", tmp_path, f"--ks={ks}"])
     assert code == 2, err
     assert err.splitlines()[0] == f"error: Invalid value: --ks takes comma-separated integers of at least 1, not {ks!r}"
+
+
+def test_a_file_name_that_is_not_utf8_is_written_as_text(tmp_path):
+    """A Latin-1 file name ('g\\xe9nome.gff' from an old file share): its name went into --fused ids, the
+    --report page and evaluate's model column as a lone surrogate, an internal error (UnicodeEncodeError) after
+    all the work. Now the undecodable byte is written as U+FFFD and every output is valid UTF-8."""
+    import shutil
+
+    shutil.copy(MG_GFF, os.fsencode(tmp_path) + b"/g\xe9nome.gff.gz")
+    score = [MICROFUSE, b"score", b"g\xe9nome.gff.gz", b"--fasta", os.fsencode(MG_FNA), b"--label-rule", b"og",
+             b"-o", b"s\xe9.tsv", b"--fused", b"f.npy", b"--report", b"r.html", b"-q"]
+    evaluate = [MICROFUSE, b"evaluate", b"s\xe9.tsv", b"--bootstrap", b"0", b"-o", b"m.tsv", b"-q"]
+    for command in (score, evaluate):
+        proc = subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    ids = (tmp_path / "f.ids.tsv").read_bytes().decode("utf-8").splitlines()
+    assert ids[1].split("\t")[2] == "g\ufffdnome.gff.gz"
+    assert "g\ufffdnome.gff.gz" in (tmp_path / "r.html").read_bytes().decode("utf-8")
+    metrics = (tmp_path / "m.tsv").read_bytes().decode("utf-8").splitlines()
+    assert metrics[1].split("\t")[0] == "s\ufffd.tsv"
