@@ -23,6 +23,7 @@ from .score import Operon
 
 #: Output suffixes per input format: the annotation is written in the format it was read in, uncompressed.
 SUFFIXES = {"gff": (".gff", ".gff3"), "genbank": (".gbk", ".gb", ".gbff", ".genbank")}
+COMPRESSED = (".gz", ".bz2", ".xz")
 _ID = re.compile(r"(?:^|;)\s*ID=([^;]*)")
 OPERON_LINE = re.compile(r"^[^\t#]*\tmicrofuse\toperon\t")
 ALREADY = "the input already holds microfuse operons (an --annotate output?); give the original annotation"
@@ -37,11 +38,14 @@ def check_annotate_target(path: str | None, kind: str | None) -> None:
                          f"(this one is {'a pairs table' if kind == 'pairs' else 'a bare assembly'})")
     if path == "-":
         return
-    suffix = Path(path).suffix.lower()
+    name = Path(path)
+    if name.suffix.lower() in COMPRESSED:  # written compressed (io.outputs): the format is the suffix before
+        name = name.with_suffix("")
+    suffix = name.suffix.lower()
     if suffix not in SUFFIXES[kind]:
-        name = "GFF3" if kind == "gff" else "GenBank"
-        raise UsageError(f"--annotate {path}: the input is {name}, so the annotation is written as {name}; "
-                         f"give a path ending in {' or '.join(SUFFIXES[kind])}")
+        wanted = "GFF3" if kind == "gff" else "GenBank"
+        raise UsageError(f"--annotate {path}: the input is {wanted}, so the annotation is written as {wanted}; "
+                         f"give a path ending in {' or '.join(SUFFIXES[kind])} (optionally + .gz, .bz2 or .xz)")
 
 
 def annotate(text: str, kind: str, genome: Genome, operons: Sequence[Operon]) -> str:

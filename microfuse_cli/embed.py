@@ -16,6 +16,7 @@ Pair vectors: protein = [e_a ; e_b ; |e_a - e_b|], context = [c_a ; c_b ; pair f
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from .pairs import GenePair, adjacent_pairs
 from .progress import Stage, silent_stage
 from .runtime import check_device, resolve_device, resolve_threads  # noqa: F401  (check_device: also the CLI's)
 from .vocabulary import CONTEXT_VIEWS, PROTEIN_VIEWS
+
+log = logging.getLogger(__name__)
 
 #: Named subsets of the context columns. "core": the genome-independent layout of a pair (strand arrangement,
 #: spacer, the -1/-4/-8 overlaps of translational coupling, genes between); the signals that ``docs/findings.md``
@@ -273,8 +276,8 @@ def compute_embeddings(
     stage = stage or silent_stage
     threads = resolve_threads(threads)  # refused when negative, whichever views would use it
     genes = genome.genes
-    if not genes:
-        raise DataError(f"{genome.name}: no genes")
+    if not genes:  # a tiny bin or contig: empty outputs, so one such genome does not fail a batch or a workflow
+        log.warning("%s: no genes; nothing to embed or score", genome.name)
     # the builtin views are numpy on the CPU: only a foundation model needs a device (and torch's import)
     uses_models = config.protein_view != "builtin" or "bacformer" in config.context_views
     device = resolve_device(config.device) if uses_models else "cpu"

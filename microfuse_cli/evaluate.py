@@ -13,6 +13,7 @@ from .io.tsv import read_tsv
 from .metrics import (best_accuracy, binary_metrics, bootstrap_ci, hard_conflict_mask, prefix_identity,
                       router_weight_means)
 from .io.tables import ROUTER_COLUMNS
+from .records import printable_name
 
 METRIC_COLUMNS = ["n", "n_positive", "auroc", "auroc_low", "auroc_high", "auprc", "map", "macro_f1", "macro_recall",
                   "accuracy", "accuracy_at_threshold", "best_accuracy", "threshold", "brier", "distance_auroc",
@@ -84,7 +85,7 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
         if all(c in col for c in ROUTER_COLUMNS):
             router = np.array([[float(r[col[c]]) if r[col[c]] != "" else np.nan for c in ROUTER_COLUMNS] for r in pick])
         table = ScoredTable(
-            name or Path(str(path)).name,
+            printable_name(name or Path(str(path)).name),
             [r[col["gene_a"]] for r in pick], [r[col["gene_b"]] for r in pick], np.array(y),
             np.array([float(r[col["probability"]]) for r in pick]),
             np.array([float(r[col["distance"]]) for r in pick]),

@@ -373,11 +373,42 @@ def _draw_weights(ax, view: RegionView) -> None:
 
 
 def save_figure(fig, path, *, dpi: int = 150) -> Path:
-    """Write ``fig`` atomically in the format of ``path``'s suffix, without dates, so reruns give the same bytes."""
+    """Write ``fig`` atomically in the format of ``path``'s suffix, without dates, with SVG ids hashed with a fixed
+    salt and clip, marker and hatch ids numbered in order (:func:`_numbered_svg_ids`), so reruns give the same
+    bytes."""
+    import io
+
+    import matplotlib
+
     from .io.outputs import atomic_output
 
     fmt = check_figure_path(str(path))
     metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
+    buffer = io.BytesIO()
+    with matplotlib.rc_context({"svg.hashsalt": "microfuse"}):  # else every id hashes a random salt too
+        fig.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
+    data = _numbered_svg_ids(buffer.getvalue()) if fmt == "svg" else buffer.getvalue()
     with atomic_output(path, "wb") as handle:
-        fig.savefig(handle, format=fmt, dpi=dpi, metadata=metadata)
+        handle.write(data)
     return Path(path)
+
+
+_SVG_ID = re.compile(rb'id="([pmh][0-9a-f]{10})"')
+
+
+def _numbered_svg_ids(svg: bytes) -> bytes:
+    """matplotlib names clip paths, markers and hatches by a hash of their exact floats (and a random salt unless
+    one is set): the same figure drawn twice in one process differed in the last bit of a clip box, so in its ids.
+    Each id becomes its type and its rank of appearance (p1, p2, m1, ...), wherever it is defined or referenced."""
+    renamed: dict[bytes, bytes] = {}
+    counts: dict[bytes, int] = {}
+    for match in _SVG_ID.finditer(svg):
+        old = match.group(1)
+        if old not in renamed:
+            kind = old[:1]
+            counts[kind] = counts.get(kind, 0) + 1
+            renamed[old] = kind + b"mf%d" % counts[kind]
+    if not renamed:
+        return svg
+    pattern = re.compile(rb'(?<=["#])(' + b"|".join(map(re.escape, renamed)) + rb')(?=["\)])')
+    return pattern.sub(lambda m: renamed[m.group(1)], svg)

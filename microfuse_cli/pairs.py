@@ -7,6 +7,7 @@ the gene that comes first on the scaffold and the next one; a circular scaffold 
 from __future__ import annotations
 
 import logging
+import math
 import random
 from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
@@ -218,7 +219,7 @@ def parse_fractions(text: str) -> tuple[float, float, float]:
         values = [float(x) for x in text.split(",")]
     except ValueError:
         raise UsageError(f"--split takes three fractions like 0.7,0.15,0.15, not {text!r}") from None
-    if len(values) != 3 or any(v < 0 for v in values) or sum(values) <= 0:
+    if len(values) != 3 or not all(math.isfinite(v) and v >= 0 for v in values) or sum(values) <= 0:
         raise UsageError(f"--split takes three non-negative fractions like 0.7,0.15,0.15, not {text!r}")
     total = sum(values)
     return tuple(v / total for v in values)  # type: ignore[return-value]

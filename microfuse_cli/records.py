@@ -47,6 +47,12 @@ class Gene:
         return self.end - self.start + 1
 
 
+def printable_name(name: str) -> str:
+    """``name`` (often a file name) as text every output can hold: bytes of a file name that are not UTF-8 (a
+    Latin-1 'g\xe9nome.gff' from an old file share) become U+FFFD; writing them ended in an internal error."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 @dataclass
 class Genome:
     """Scaffolds in file order and their genes sorted by (scaffold order, start)."""
@@ -55,6 +61,9 @@ class Genome:
     scaffolds: dict[str, Scaffold]
     genes: list[Gene] = field(default_factory=list)
     gene_source: str = "annotation"
+
+    def __post_init__(self):
+        self.name = printable_name(self.name)
 
     def genes_by_scaffold(self) -> dict[str, list[Gene]]:
         grouped: dict[str, list[Gene]] = {sid: [] for sid in self.scaffolds}

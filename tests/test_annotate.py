@@ -155,3 +155,16 @@ def test_annotate_refuses_a_bare_assembly(tmp_path):
     code, _, err = run_cli(["score", MG_FNA, "-o", tmp_path / "s.tsv", "--annotate", tmp_path / "x.gff3"])
     assert code == 2 and "give a GFF3 or GenBank input (this one is a bare assembly)" in err, err
     assert not (tmp_path / "s.tsv").exists()
+
+
+def test_a_compressed_annotation_is_named_by_its_inner_suffix(tmp_path):
+    """Outputs named .gz are written compressed, so `--annotate genome.operons.gff3.gz` (the way Bakta/Prokka
+    results are kept) is a GFF3 name; it was refused as not ending in .gff or .gff3."""
+    plain, packed = tmp_path / "mg.gff3", tmp_path / "mg.gff3.gz"
+    for out in (plain, packed):
+        code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--annotate", out, "-q"])
+        assert code == 0, err
+    assert gzip.decompress(packed.read_bytes()) == plain.read_bytes()
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--annotate",
+                            tmp_path / "mg.gbk.gz"])
+    assert code == 2 and "give a path ending in .gff or .gff3 (optionally + .gz" in err, err

@@ -48,3 +48,15 @@ def test_shipped_man_page_is_the_one_the_cli_generates():
 
     assert (ROOT / "man" / "microfuse.1").read_text(encoding="utf-8") == render(), \
         "man/microfuse.1 is stale: run python -m microfuse_cli.manpage > man/microfuse.1"
+
+
+def test_train_help_says_its_bytes_depend_on_the_thread_count():
+    """`train -t 1` and `-t 2` on M. pneumoniae's labelled pairs gave weights differing in their last float digits
+    (torch's CPU reductions split by thread); the help promised determinism for a seed alone, so a Snakemake rule
+    with `-t {threads}` (or -t 0 on another node) rebuilt a different model."""
+    from conftest import run_cli
+
+    code, out, _ = run_cli(["train", "--help"])
+    assert code == 0
+    text = " ".join(out.split())
+    assert "Byte-identical on the CPU for a given seed and -t" in text and "-t 0 depends on" in text

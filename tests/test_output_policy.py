@@ -1137,3 +1137,31 @@ def test_score_files_are_written_when_the_stdout_reader_stops_early(tmp_path):
     assert operons.read_bytes() == (tmp_path / "alone.tsv").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alone.tsv", "f.ids.tsv", "f.npy", "ops.tsv"]
     assert len(np.load(tmp_path / "f.npy")) == 475
+
+
+def test_a_compressed_suffix_compresses_the_output(tmp_path):
+    """`-o scores.tsv.gz` wrote plain text under a .gz name, which zcat and pandas (compression by suffix) refuse.
+    Each of .gz, .bz2 and .xz now holds what the plain output holds; gzip without a time stamp, so a rerun gives
+    the same bytes."""
+    import bz2
+    import lzma
+
+    plain = ["-o", tmp_path / "s.tsv", "--operons-gff", tmp_path / "o.gff3", "--operons-tsv", tmp_path / "o.tsv"]
+    packed = ["-o", tmp_path / "s.tsv.gz", "--operons-gff", tmp_path / "o.gff3.bz2",
+              "--operons-tsv", tmp_path / "o.tsv.xz"]
+    for outputs in (plain, packed):
+        code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-q", *outputs])
+        assert code == 0, err
+    first = (tmp_path / "s.tsv.gz").read_bytes()
+    assert gzip.decompress(first) == (tmp_path / "s.tsv").read_bytes()
+    assert bz2.decompress((tmp_path / "o.gff3.bz2").read_bytes()) == (tmp_path / "o.gff3").read_bytes()
+    assert lzma.decompress((tmp_path / "o.tsv.xz").read_bytes()) == (tmp_path / "o.tsv").read_bytes()
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-q", "-o", tmp_path / "p.tsv.gz",
+                            "--proteins", tmp_path / "g.faa.gz"])
+    assert code == 0, err
+    assert gzip.decompress((tmp_path / "g.faa.gz").read_bytes()).startswith(b">MG_001\n")
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-q", "-o", tmp_path / "s.tsv.gz"])
+    assert code == 0, err
+    assert (tmp_path / "s.tsv.gz").read_bytes() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(  # no temporary file left behind
+        ["s.tsv", "o.gff3", "o.tsv", "s.tsv.gz", "o.gff3.bz2", "o.tsv.xz", "p.tsv.gz", "g.faa.gz"])

@@ -248,3 +248,27 @@ def test_train_threads_are_a_parameter_and_put_back(tmp_path):
                   TrainConfig(max_epochs=2), lambda info: during.append(torch.get_num_threads()), threads=2)
     assert during == [2, 2] and torch.get_num_threads() == before
     assert 0.0 <= model.threshold <= 1.0
+
+
+def test_a_genome_without_genes_gives_empty_outputs_not_a_failed_batch(tmp_path):
+    """A 60-bp piece of M. genitalium (a bin of one tiny contig): pyrodigal calls no gene. `pairs` wrote a header
+    alone, but microfuse refused to read it back ('no pairs'), `score` failed ('no genes') and one such genome
+    failed a whole `embed A B` batch of the Snakemake workflow. Now every stage writes its empty output and warns."""
+    import gzip
+
+    fasta = gzip.decompress(MG_FNA.read_bytes()).decode()
+    tiny = tmp_path / "tinybin.fna"
+    tiny.write_text(f">tiny_contig\n{''.join(fasta.splitlines()[1:])[1000:1060]}\n")
+    whole = tmp_path / "mg.gff"  # self-contained, as the workflow stages a genome for a batch
+    whole.write_text(gzip.decompress(MG_GFF.read_bytes()).decode() + "##FASTA\n" + fasta)
+    code, _, err = run_cli(["pairs", tiny, "-o", tmp_path / "tiny.tsv"])
+    assert code == 0 and "0 protein-coding genes" in err, err
+    code, _, err = run_cli(["embed", tiny, whole, "-o", tmp_path / "batch"])
+    assert code == 0 and "warning: tinybin.fna: no genes; nothing to embed or score" in err, err
+    assert sorted(p.name for p in (tmp_path / "batch").iterdir()) == ["mg", "tinybin"]
+    code, out, err = run_cli(["score", tmp_path / "tiny.tsv", "-e", tmp_path / "batch" / "tinybin"])
+    assert code == 0, err
+    assert [line for line in out.splitlines() if not line.startswith("#")] == [out.splitlines()[-1]]  # header
+    code, out, err = run_cli(["score", tiny, "--operons-gff", tmp_path / "o.gff3", "--fused", tmp_path / "f.npy"])
+    assert code == 0 and "0 pairs scored" in err, err
+    assert np.load(tmp_path / "f.npy").shape[0] == 0

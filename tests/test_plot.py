@@ -163,3 +163,25 @@ def test_missing_plotting_extra_is_one_line(mg_scores, tmp_path, monkeypatch):
     code, _, err = run_cli(["plot", mg_scores, MG_GFF, "-o", tmp_path / "x.png", "--gene", "gyrA"])
     assert code == 2
     assert err.strip() == "error: figures need the plotting extra: pip install 'microfuse-cli[plots]'"
+
+
+@pytest.mark.parametrize("suffix", [".svg", ".pdf", ".png"])
+def test_same_figure_twice_is_byte_identical(mg_scores, suffix, tmp_path):
+    """A figure in a Snakemake rule reruns to the same bytes; SVG element ids were matplotlib's random ones."""
+    outputs = [tmp_path / f"gyrA{i}{suffix}" for i in (1, 2)]
+    for out in outputs:
+        code, _, err = run_cli(["plot", mg_scores, MG_GFF, "--fasta", MG_FNA, "-o", out, "--gene", "gyrA"])
+        assert code == 0, err
+    assert outputs[0].read_bytes() == outputs[1].read_bytes()
+
+
+def test_genome_from_stdin_is_named_stdin_as_in_score(mg_scores, tmp_path):
+    """`zcat g.gff.gz | microfuse plot scores.tsv - ...` logged its genome as '-' (score and pairs say 'stdin')."""
+    import gzip
+
+    out = tmp_path / "gyrA.png"
+    code, _, err = run_cli(["plot", mg_scores, "-", "--fasta", MG_FNA, "-o", out, "--gene", "gyrA"],
+                           stdin=gzip.decompress(MG_GFF.read_bytes()))
+    assert code == 0, err
+    assert err.splitlines()[0] == "info: stdin: 1 scaffold, 476 protein-coding genes (annotation)", err
+    assert out.read_bytes().startswith(b"\x89PNG")

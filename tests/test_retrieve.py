@@ -661,3 +661,33 @@ def test_many_groups_and_sorted_queries_search_cleanly():
     res = index.search(vec[rows], scaffold[rows], 3)
     assert (res.target >= 0).all() and not (res.target == rows[:, None]).any()
     assert (res.similarity[:, 0] < 0.9999).all(), "each query's only own-scaffold pair, itself, is excluded"
+
+
+def test_cli_retrieval_table_leaves_a_precision_without_queries_empty(tmp_path):
+    """The known operon pairs (ODB) of M. pneumoniae and E. coli as the only labels: no negative query, so
+    negative precision cannot be computed. Its TSV field is empty, as every microfuse table leaves a missing value
+    (the pair-id reader refuses 'nan'); it was written 'nan'."""
+    from conftest import ECOLI_FNA, ECOLI_GFF, ECOLI_ODB, MPN, MPN_FNA, MPN_GFF, run_cli
+
+    runs = {"ecoli": [ECOLI_GFF, "--fasta", ECOLI_FNA, "--operons", ECOLI_ODB],
+            "mpn": [MPN_GFF, "--fasta", MPN_FNA, "--operons", MPN / "odb4_known_operons_mpneumoniae.tsv"]}
+    for name, args in runs.items():
+        code, _, err = run_cli(["score", *args, "--fused", tmp_path / f"{name}.npy", "--genome-name", name,
+                                "-o", tmp_path / f"{name}.tsv", "-q"])
+        assert code == 0, err
+        ids = tmp_path / f"{name}.ids.tsv"  # keep the known operons' pairs, forget the known boundaries
+        rows = [line.split("\t") for line in ids.read_text().splitlines()]
+        assert {r[3] for r in rows[1:]} == {"0", "1", ""}
+        ids.write_text("".join("\t".join(r[:3] + ["" if r[3] == "0" else r[3]] + r[4:]) + "\n" for r in rows))
+    code, _, err = run_cli(["retrieve", "build", tmp_path / "ecoli.npy", tmp_path / "mpn.npy", "-o", tmp_path / "idx",
+                            "--group-by", "genome", "-q"])
+    assert code == 0, err
+    code, out, err = run_cli(["retrieve", "evaluate", "--index", tmp_path / "idx", "--ks", "1,5"])
+    assert code == 0, err
+    header, *table = [line.split("\t") for line in out.splitlines()]
+    assert len(table) == 2 and "nan" not in out.lower()
+    for row in map(dict, (zip(header, r) for r in table)):
+        assert row["negative_queries"] == "0" and int(row["positive_queries"]) > 1000
+        assert row["negative_precision"] == row["balanced_precision"] == ""
+        assert float(row["positive_precision"]) == float(row["enrichment"]) == 1.0  # every labelled pair positive
+    assert "nan" not in err.lower()  # the summary on stderr shows '-'

@@ -179,3 +179,108 @@ def test_quiet_keeps_warnings_and_says_so(tmp_path):
     assert err == f"warning: 1 scaffold(s) of {bins} are not in {MG_FNA.name} (e.g. k141_7)\n"
     quiet = next(p for p in cli.commands["score"].params if "--quiet" in p.opts)
     assert quiet.help == "Print only warnings and errors."
+
+
+@pytest.mark.parametrize("command", [
+    ["score", "--threshold", "nan", MG_GFF, "--fasta", MG_FNA],
+    ["plot", "--threshold", "nan", "scores.tsv", MG_GFF, "--fasta", MG_FNA, "-o", "x.png", "--gene", "MG_001"],
+    ["evaluate", "--threshold", "nan", "scores.tsv"],
+    ["train", "--lr", "inf", "pairs.tsv", "-e", "emb", "-o", "model"],
+    ["train", "--weight-decay", "nan", "pairs.tsv", "-e", "emb", "-o", "model"],
+    ["train", "--val-fraction", "nan", "pairs.tsv", "-e", "emb", "-o", "model"],
+    ["pairs", "--split", "nan,0.5,0.5", MG_GFF, "--fasta", MG_FNA],
+    ["pairs", "--split", "inf,0,0", MG_GFF, "--fasta", MG_FNA],
+])
+def test_nan_and_inf_are_bad_usage_before_any_work(command, tmp_path, monkeypatch):
+    """click's FloatRange lets nan through (every comparison with it is false): `plot --threshold nan` drew a
+    figure at nan, `pairs --split nan,0.5,0.5` wrote a table, `score --threshold nan` read the genome first."""
+    from conftest import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(command)
+    assert code == 2, err
+    assert err.startswith("error: ") and ("finite" in err or "non-negative fractions" in err), err
+    assert "info:" not in err and out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_home_gives_log_lines_only(tmp_path):
+    """A cluster node's read-only HOME (here /proc, which even root cannot write): matplotlib, imported by
+    --report, falls back to a temporary cache and says so; it said so in bare lines among the `level:` lines."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
+    proc = subprocess.run([str(MICROFUSE), "score", MG_GFF, "--fasta", MG_FNA, "--report", "r.html", "-o", "s.tsv"],
+                          cwd=tmp_path, env={**env, "HOME": "/proc"}, capture_output=True, timeout=300)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert "matplotlib" in err.lower()  # the fallback happened and was reported
+    assert all(line.startswith(("info: ", "warning: ")) for line in err.splitlines()), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "s.tsv"]
+
+
+def test_unreachable_hub_fails_in_seconds_in_one_line(tmp_path):
+    """A compute node without network and without --offline: huggingface_hub retried every file it asked for
+    (1+2+4+8+8 s each, bare 'Retrying in 8s' lines) and `embed` failed after minutes. The hub here is a local
+    port that refuses connections; nothing leaves the machine."""
+    import socket
+
+    with socket.socket() as closed_port:  # bound, never listening: every connection is refused at once
+        closed_port.bind(("127.0.0.1", 0))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+        env.update(HF_ENDPOINT=f"http://127.0.0.1:{closed_port.getsockname()[1]}", HF_HOME=str(tmp_path / "hf"))
+        start = time.monotonic()
+        proc = subprocess.run([str(MICROFUSE), "embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "emb",
+                               "--protein-view", "prostt5"], env=env, capture_output=True, timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err
+    assert time.monotonic() - start < 30, err
+    errors = [line for line in err.splitlines() if not line.startswith("info: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: cannot download from the Hugging Face hub"), err
+    assert "Rostlab/ProstT5" in errors[0] and "--local-dir" in errors[0]
+    assert not (tmp_path / "emb").exists()
+
+
+@pytest.mark.parametrize("command, wanted", [
+    (["retrieve", "search", "--k", "abc", "--index", "."], "'abc' is not a valid integer."),
+    (["score", "--threads", "two", MG_GFF], "'two' is not a valid integer."),
+    (["plot", "--dpi", "1e3", "s.tsv", MG_GFF, "-o", "x.png"], "'1e3' is not a valid integer."),
+    (["score", "--threshold", "high", MG_GFF], "'high' is not a valid float."),
+])
+def test_a_word_for_a_number_names_the_number_wanted(command, wanted):
+    """click named its range types in the message ("'abc' is not a valid integer range"), which reads as if a
+    range like 1-10 were wanted."""
+    from conftest import run_cli
+
+    code, _, err = run_cli(command)
+    assert code == 2 and err.startswith("error: ") and wanted in err.splitlines()[0], err
+    assert "range" not in err.splitlines()[0]
+
+
+@pytest.mark.parametrize("ks", ["0,1", "-3", "1,x"])
+def test_retrieve_evaluate_refuses_a_bad_k_before_loading_the_index(ks, tmp_path):
+    """`--ks 0,1` was refused only after the index was loaded and searched, with 'ks must lie between 1 and the
+    number of neighbours searched (1): [0, 1]'; the folder here is no index, so only a check before loading passes."""
+    from conftest import run_cli
+
+    code, _, err = run_cli(["retrieve", "evaluate", "--index", tmp_path, f"--ks={ks}"])
+    assert code == 2, err
+    assert err.splitlines()[0] == f"error: Invalid value: --ks takes comma-separated integers of at least 1, not {ks!r}"
+
+
+def test_a_file_name_that_is_not_utf8_is_written_as_text(tmp_path):
+    """A Latin-1 file name ('g\\xe9nome.gff' from an old file share): its name went into --fused ids, the
+    --report page and evaluate's model column as a lone surrogate, an internal error (UnicodeEncodeError) after
+    all the work. Now the undecodable byte is written as U+FFFD and every output is valid UTF-8."""
+    import shutil
+
+    shutil.copy(MG_GFF, os.fsencode(tmp_path) + b"/g\xe9nome.gff.gz")
+    score = [MICROFUSE, b"score", b"g\xe9nome.gff.gz", b"--fasta", os.fsencode(MG_FNA), b"--label-rule", b"og",
+             b"-o", b"s\xe9.tsv", b"--fused", b"f.npy", b"--report", b"r.html", b"-q"]
+    evaluate = [MICROFUSE, b"evaluate", b"s\xe9.tsv", b"--bootstrap", b"0", b"-o", b"m.tsv", b"-q"]
+    for command in (score, evaluate):
+        proc = subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    ids = (tmp_path / "f.ids.tsv").read_bytes().decode("utf-8").splitlines()
+    assert ids[1].split("\t")[2] == "g\ufffdnome.gff.gz"
+    assert "g\ufffdnome.gff.gz" in (tmp_path / "r.html").read_bytes().decode("utf-8")
+    metrics = (tmp_path / "m.tsv").read_bytes().decode("utf-8").splitlines()
+    assert metrics[1].split("\t")[0] == "s\ufffd.tsv"

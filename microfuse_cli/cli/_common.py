@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import re
 import signal
 import sys
@@ -115,13 +116,41 @@ def setup_logging(run: Run) -> None:
         logger.handlers[:] = [handler]
         logger.setLevel(level)
         logger.propagate = False
+    # matplotlib and huggingface_hub log through Python's last-resort handler: a read-only HOME gave two bare
+    # lines ("Matplotlib created a temporary cache directory ..."), a lost network bare retry lines, among the
+    # `level:` lines of a cluster log
+    for name in ("matplotlib", "huggingface_hub"):
+        library = logging.getLogger(name)
+        library.handlers[:] = [handler]
+        library.setLevel(logging.WARNING)  # their debug output (font search, requests) is no one's business on -v
+        library.propagate = False
     logging.captureWarnings(True)
+
+
+class IntRange(click.IntRange):
+    """click's IntRange, named as what the user types: `--k abc` said "'abc' is not a valid integer range", which
+    reads as if a range (1-10) were wanted; the bounds are shown beside the help as before."""
+
+    name = "integer"
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that refuses nan and inf: click's range checks pass nan (every comparison with it is
+    false), which then reached the library after the genome was read (--threshold nan drew a figure at nan)."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 def common_options(func):
     """-t/--threads, -q/--quiet, -v/--verbose and --debug, folded into a ``run: Run`` argument."""
 
-    @click.option("-t", "--threads", type=click.IntRange(min=0), default=1, show_default=True,
+    @click.option("-t", "--threads", type=IntRange(min=0), default=1, show_default=True,
                   help="Worker threads (0 = all cores).")
     @click.option("-q", "--quiet", is_flag=True, help="Print only warnings and errors.")
     @click.option("-v", "--verbose", is_flag=True, help="Print more details.")
@@ -313,7 +342,7 @@ def genome_options(func):
 
     wrapper = click.option("--circular/--linear", "circular", default=None,
                            help="Force the topology of every sequence (default: from the annotation).")(wrapper)
-    wrapper = click.option("-g", "--genetic-code", type=click.IntRange(1, 33), default=None,
+    wrapper = click.option("-g", "--genetic-code", type=IntRange(1, 33), default=None,
                            help="Genetic code: of CDS without transl_table in an annotation (default 11); of gene "
                                 "calling on a bare assembly (default: 11, or 4 when detected, as in "
                                 "Mycoplasma).")(wrapper)

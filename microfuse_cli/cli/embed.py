@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from . import cli
-from ._common import bins_option, common_options, genome_options, load_bins, load_genome, log, \
+from ._common import IntRange, bins_option, common_options, genome_options, load_bins, load_genome, log, \
     stdin_as_file
 
 
@@ -18,7 +18,7 @@ def view_options(func):
     """--protein-view/--context-view and the model, device and precision options of the foundation views."""
     options = [
         click.option("--offline", is_flag=True, help="Never touch the network (also HF_HUB_OFFLINE=1)."),
-        click.option("--batch-residues", type=click.IntRange(min=1), default=4000, show_default=True,
+        click.option("--batch-residues", type=IntRange(min=1), default=4000, show_default=True,
                      help="Padded residues per model batch (lower it on small GPUs)."),
         click.option("--contig-separator", type=click.Choice(["cls", "sep"]), default="cls", show_default=True,
                      help="Bacformer's contig separator: cls as the official embedding helpers, sep as its "

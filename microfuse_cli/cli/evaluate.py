@@ -8,7 +8,7 @@ import math
 import click
 
 from . import cli
-from ._common import common_options, log, output_option
+from ._common import FiniteFloatRange, IntRange, common_options, log, output_option
 
 
 @cli.command(short_help="Score tables against labels and distance.", epilog="""\b
@@ -22,7 +22,7 @@ Examples:
               help="Labelled pairs (name_1,name_2,label) instead of the scores' label column.")
 @click.option("--split", "split_name", default=None, help="Only pairs of this split (e.g. test).")
 @click.option("--names", default=None, help="Comma-separated model names for the table (default: file names).")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+@click.option("--threshold", type=FiniteFloatRange(0, 1), default=None,
               help="Threshold for accuracy_at_threshold (default: the one the scores were called at).")
 @click.option("--proteins", type=click.Path(dir_okay=False), default=None,
               help="Protein FASTA (ids = gene ids) for the hard sequence-conflict subset.")
@@ -30,7 +30,7 @@ Examples:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write JSON.")
 @click.option("--plots", type=click.Path(file_okay=False), default=None,
               help="Folder for ROC, PR, threshold-sweep, calibration and router-weight PNGs.")
-@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
+@click.option("--bootstrap", type=IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap resamples for the AUROC interval (0 = none).")
 @common_options
 def evaluate(scores, labels, split_name, names, threshold, proteins, output, json_path, plots, bootstrap, run):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from . import cli
-from ._common import common_options, genome_options, load_genome, log
+from ._common import FiniteFloatRange, IntRange, common_options, genome_options, load_genome, log, \
+    stdin_as_file
 
 
 @cli.command(short_help="Figures of genome regions and operons.", epilog="""\b
@@ -25,11 +26,11 @@ Examples:
                                                      "(repeatable).")
 @click.option("--operon", "operons", multiple=True, help="An operon id of `score` (operon_12) and --flank bp "
                                                          "around it (repeatable).")
-@click.option("--flank", type=click.IntRange(min=0), default=3000, show_default=True,
+@click.option("--flank", type=IntRange(min=0), default=3000, show_default=True,
               help="Bases shown either side of a --gene or --operon.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+@click.option("--threshold", type=FiniteFloatRange(0, 1), default=None,
               help="Threshold drawn and used to join operons (default: the one the scores were called at).")
-@click.option("--dpi", type=click.IntRange(30, 1200), default=150, show_default=True, help="PNG resolution.")
+@click.option("--dpi", type=IntRange(30, 1200), default=150, show_default=True, help="PNG resolution.")
 @common_options
 def plot(scores, genome_path, fasta, read_as, output, regions, genes, operons, flank,
          threshold, dpi, run):
@@ -50,7 +51,8 @@ def plot(scores, genome_path, fasta, read_as, output, regions, genes, operons, f
     check_figure_path(output)
     check_outputs([scores, genome_path, fasta], [Output("-o", output)])
     require_plotting()
-    genome = load_genome(run, genome_path, fasta, read_as)
+    with stdin_as_file(genome_path) as readable:  # messages name it "stdin", as pairs and score do
+        genome = load_genome(run, readable, fasta, read_as)
     scored = load_scored(scores, genome, threshold)
     wanted = ([parse_region(r, genome) for r in regions] + [gene_region(scored, g, flank) for g in genes]
               + [operon_region(scored, o, flank) for o in operons])

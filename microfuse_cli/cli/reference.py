@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cli
-from ._common import common_options, count, log
+from ._common import IntRange, common_options, count, log
 
 
 @cli.group(short_help="Reference genomes for conserved adjacency.", epilog="""\b
@@ -24,7 +24,7 @@ Examples:
 """)
 @click.argument("genomes", nargs=-1, required=True, metavar="GENOME...")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Reference folder to write.")
-@click.option("-g", "--genetic-code", type=click.IntRange(1, 33), default=None,
+@click.option("-g", "--genetic-code", type=IntRange(1, 33), default=None,
               help="Genetic code of CDS without transl_table, and of gene calling on a bare assembly (default: 11, "
                    "or 4 when detected on a bare assembly).")
 @click.option("--mode", type=click.Choice(["auto", "single", "meta"]), default="auto", show_default=True,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from . import cli
-from ._common import common_options, log, output_option
+from ._common import IntRange, common_options, log, output_option
 
 
 class _SearchByDefault(click.Group):
@@ -55,17 +57,17 @@ Examples:
 @click.option("--refine", type=click.Choice(["none", "sq8", "fp16", "flat"]), default=None,
               help="ivfpq: re-rank candidates with 8-bit (sq8: d bytes per pair), float16 (fp16: 2d) or float32 (flat: "
                    "4d) copies of the vectors [default: fp16 up to 256 dimensions, sq8 beyond].")
-@click.option("--k-factor", type=click.IntRange(min=1), default=None,
+@click.option("--k-factor", type=IntRange(min=1), default=None,
               help="ivfpq: candidates re-ranked per wanted neighbour (default 16 with fast-scan codes, 8 with classic ones; "
                    "a search can override it).")
-@click.option("--pq-m", type=click.IntRange(min=1), default=None,
+@click.option("--pq-m", type=IntRange(min=1), default=None,
               help="ivfpq: PQ sub-quantisers (must divide the dimension; code bytes = m x bits / 8; default: codes of "
                    "dimension / 4 bytes, at most 64).")
-@click.option("--pq-nbits", type=click.IntRange(1, 16), default=None,
+@click.option("--pq-nbits", type=IntRange(1, 16), default=None,
               help="ivfpq: bits per sub-quantiser. 4 on CPU uses FAISS' SIMD fast-scan (the CPU default, several times "
                    "faster); 8: classic codes (the GPU default; FAISS has no GPU fast-scan).")
-@click.option("--nlist", type=click.IntRange(min=1), default=None, help="IVF lists (default 4 x sqrt(pairs)).")
-@click.option("--train-sample", type=click.IntRange(min=1), default=None,
+@click.option("--nlist", type=IntRange(min=1), default=None, help="IVF lists (default 4 x sqrt(pairs)).")
+@click.option("--train-sample", type=IntRange(min=1), default=None,
               help="Vectors the IVF / PQ quantisers are trained on (default max(40 x nlist, 10000)).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -131,10 +133,10 @@ Examples:
 """)
 @click.argument("queries", nargs=-1, type=click.Path(dir_okay=False, exists=True), metavar="[QUERIES.npy...]")
 @_index_options
-@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Neighbours per query.")
-@click.option("--nprobe", type=click.IntRange(min=1), default=None, help="IVF lists to probe (recall vs speed).")
-@click.option("--ef-search", type=click.IntRange(min=1), default=None, help="HNSW search beam (recall vs speed).")
-@click.option("--k-factor", type=click.IntRange(min=1), default=None,
+@click.option("-k", "--k", "k", type=IntRange(min=1), default=10, show_default=True, help="Neighbours per query.")
+@click.option("--nprobe", type=IntRange(min=1), default=None, help="IVF lists to probe (recall vs speed).")
+@click.option("--ef-search", type=IntRange(min=1), default=None, help="HNSW search beam (recall vs speed).")
+@click.option("--k-factor", type=IntRange(min=1), default=None,
               help="ivfpq with refine: candidates re-ranked per neighbour (default: the index's; recall vs speed).")
 @output_option("Neighbours TSV ('-' = stdout).")
 @common_options
@@ -189,7 +191,9 @@ def evaluate_retrieval(index_dir, device, ks, output, run):
     try:
         k_values = sorted({int(x) for x in ks.split(",")})
     except ValueError:
-        raise click.BadParameter(f"--ks takes comma-separated integers, not {ks!r}") from None
+        k_values = [0]
+    if k_values[0] < 1:  # before the index is loaded and searched
+        raise click.BadParameter(f"--ks takes comma-separated integers of at least 1, not {ks!r}")
     index = PairIndex.load(index_dir, device=device)
     if not index.ids.has_labels:
         raise DataError(f"{index_dir}: no labelled pairs (score labelled pairs, e.g. `score --operons`, then build)")
@@ -204,6 +208,6 @@ def evaluate_retrieval(index_dir, device, ks, output, run):
         for column in ("k", "positive precision", "negative precision", "balanced", "enrichment"):
             table.add_column(column)
         for r in rows:
-            table.add_row(str(r.k), f"{r.positive_precision:.4f}", f"{r.negative_precision:.4f}",
-                          f"{r.balanced_precision:.4f}", f"{r.enrichment:.4f}")
+            values = (r.positive_precision, r.negative_precision, r.balanced_precision, r.enrichment)
+            table.add_row(str(r.k), *("-" if math.isnan(v) else f"{v:.4f}" for v in values))
         run.console().print(table)

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from . import cli
-from ._common import bins_option, common_options, genome_options, load_bins, load_genome, log, output_option, \
-    pair_selection_options, stdin_as_file
+from ._common import FiniteFloatRange, bins_option, common_options, genome_options, load_bins, load_genome, log, \
+    output_option, pair_selection_options, stdin_as_file
 
 
 @cli.command(short_help="Operon probability of adjacent gene pairs.", epilog="""\b
@@ -26,7 +26,7 @@ Examples:
 @click.option("-e", "--embeddings", type=click.Path(file_okay=False), default=None,
               help="Precomputed embedding folder (`microfuse embed`); required when INPUT is a pairs TSV.")
 @output_option("Scores TSV ('-' = stdout).")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+@click.option("--threshold", type=FiniteFloatRange(0, 1), default=None,
               help="Decision threshold on the probability (default: 0.5 for a model with a per-genome rule, as the "
                    "packaged one, whose cut-off in bp is each genome's own; else the one chosen on validation).")
 @click.option("--operons-gff", type=click.Path(dir_okay=False, allow_dash=True), default=None,

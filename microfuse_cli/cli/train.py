@@ -6,7 +6,7 @@ import click
 
 from ..vocabulary import ABLATIONS, ARCHS
 from . import cli
-from ._common import common_options, log
+from ._common import FiniteFloatRange, IntRange, common_options, log
 
 #: Earlier releases called the model with nothing turned off "none"; it is still accepted on the command line.
 ABLATION_ALIASES = {"none": "full"}
@@ -33,19 +33,19 @@ Examples:
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Random seed: initial weights and batch order (of the first of --seeds runs), and the "
                    "--val-fraction split.")
-@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--seeds", type=IntRange(min=1), default=1, show_default=True,
               help="Train this many seeds (seed, seed+1, ...), report mean +/- std, keep the best on validation.")
-@click.option("--val-fraction", type=click.FloatRange(0.01, 0.9), default=None,
+@click.option("--val-fraction", type=FiniteFloatRange(0.01, 0.9), default=None,
               help="Validation share when the table has no split column (whole scaffolds / gene blocks).")
-@click.option("--epochs", type=click.IntRange(min=1), default=70, show_default=True,
+@click.option("--epochs", type=IntRange(min=1), default=70, show_default=True,
               help="Most epochs to train (early stopping usually ends sooner).")
-@click.option("--patience", type=click.IntRange(min=1), default=14, show_default=True,
+@click.option("--patience", type=IntRange(min=1), default=14, show_default=True,
               help="Stop after this many epochs without a better validation AUROC.")
-@click.option("--batch-size", type=click.IntRange(min=2), default=4096, show_default=True,
+@click.option("--batch-size", type=IntRange(min=2), default=4096, show_default=True,
               help="Pairs per training batch.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=8e-4, show_default=True,
+@click.option("--lr", type=FiniteFloatRange(min=0, min_open=True), default=8e-4, show_default=True,
               help="AdamW learning rate.")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+@click.option("--weight-decay", type=FiniteFloatRange(min=0), default=1e-4, show_default=True,
               help="AdamW weight decay.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--per-genome-rule", is_flag=True,
@@ -60,7 +60,8 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
 
     AdamW with early stopping on validation AUROC, keeping the best epoch; the decision threshold is chosen on
     validation. Saves model.safetensors + config.json (with the standardisation statistics and the embedding
-    manifest). Deterministic for a given seed on the CPU.
+    manifest). Byte-identical on the CPU for a given seed and -t: another thread count rounds differently
+    (-t 0 depends on the machine's cores).
     """
 
     from ..embed import resolve_device

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import json
 import os
 import re
@@ -347,6 +348,25 @@ def stdout_stream() -> IO[str]:
     return sys.stdout
 
 
+def _compressor(suffix: str) -> Callable[[IO[bytes]], IO[bytes]] | None:
+    """A compressor writing into a raw file for a .gz, .bz2 or .xz name, else None: `-o scores.tsv.gz` held plain
+    text, which zcat and pandas (compression by suffix) refuse. gzip without a time stamp or name: reruns give the
+    same bytes."""
+    if suffix == ".gz":
+        import gzip
+
+        return lambda raw: gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+    if suffix == ".bz2":
+        import bz2
+
+        return lambda raw: bz2.BZ2File(raw, "wb")
+    if suffix == ".xz":
+        import lzma
+
+        return lambda raw: lzma.LZMAFile(raw, "wb")
+    return None
+
+
 @contextlib.contextmanager
 def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | None = None) -> Iterator[IO]:
     """Open ``path`` for writing through a temp file renamed into place on success.
@@ -382,8 +402,15 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     os.chmod(tmp, _mode_of(target))
     try:
-        with _closed_after(os.fdopen(fd, mode, **text_args), path, tmp, sync=True) as handle:
-            yield _Named(handle, path)
+        packer = _compressor(Path(path).suffix.lower())
+        if packer is None:
+            with _closed_after(os.fdopen(fd, mode, **text_args), path, tmp, sync=True) as handle:
+                yield _Named(handle, path)
+        else:
+            with _closed_after(os.fdopen(fd, "wb"), path, tmp, sync=True) as raw:
+                with _closed_after(packer(raw), path, tmp) as packed:  # its trailer is written before the sync
+                    yield _Named(packed if "b" in mode else io.TextIOWrapper(packed, write_through=True, **text_args),
+                                 path)
         if _renames is None:
             with _write_failure_named(path, tmp):
                 os.replace(tmp, target)

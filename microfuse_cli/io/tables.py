@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Iterable, Sequence
 
 from ..errors import DataError, UsageError
-from ..records import Gene
+from ..records import Gene, printable_name
 from .files import PathLike, read_text
 from .outputs import atomic_outputs, save_npy
 from .tsv import read_tsv, write_tsv
@@ -196,9 +196,7 @@ def read_pair_table(path: PathLike) -> tuple[list[tuple], dict[str, list[str]]]:
                       (r[col["split"]] or None) if "split" in col else None))
     known = set(PAIR_COLUMNS + EXTRA_COLUMNS + ["label", "split"])
     extra = {name: [r[i] for r in rows] for name, i in col.items() if name not in known}
-    if not pairs:
-        raise DataError(f"{path}: no pairs")
-    return pairs, extra
+    return pairs, extra  # a header alone is what `pairs` writes for a genome without genes (a tiny bin)
 
 
 # ------------------------------------------------------------------------------------------------ scores
@@ -246,6 +244,7 @@ def write_fused(path: PathLike, scores, genome_name: str) -> None:
     if path.suffix != ".npy":
         raise UsageError(f"--fused takes a .npy path, not {path}")
     ids_path = path.with_suffix(".ids.tsv")
+    genome_name = printable_name(genome_name)  # --genome-name bytes that are not UTF-8 cannot be written
     import numpy as np
 
     with atomic_outputs((path, "wb"), (ids_path, "w")) as (vectors, handle):

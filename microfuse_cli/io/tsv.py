@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import IO
 
 from ..errors import DataError
@@ -19,7 +20,8 @@ def write_tsv(handle: IO[str], header: list[str], rows) -> int:
 
 
 def _fmt(value) -> str:
-    if value is None:
+    """A TSV field; missing (None) and not computable (NaN) are both empty, as in every microfuse table."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, bool):
         return "1" if value else "0"

@@ -140,6 +140,26 @@ def missing_model_message(what: str, model: str) -> str:
     )
 
 
+def require_reachable_hub(what: str, model: str, revision: str | None) -> None:
+    """One request, without retries, before a model is downloaded: on a node without network huggingface_hub
+    retries every file it asks for (1+2+4+8+8 s each), so a forgotten --offline took minutes to fail.
+
+    Raises:
+        DataError: the hub cannot be reached, or holds no such model.
+    """
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        get_hf_file_metadata(hf_hub_url(model, "config.json", revision=revision), timeout=10)
+    except EntryNotFoundError:
+        return  # the repository is there; what it lacks is for the loader to say
+    except Exception as err:  # connection errors, unknown or gated repositories: all end the same way
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"cannot download from the Hugging Face hub ({first}): {missing_model_message(what, model)}"
+                        ) from err
+
+
 def weights_sha256(folder: Path) -> str | None:
     """SHA-256 over the weight files of a local model folder (names and bytes, sorted by name); None if none."""
     files = sorted({p for pattern in WEIGHT_PATTERNS for p in folder.glob(pattern) if p.is_file()})
@@ -324,8 +344,10 @@ def load_hub_or_local(
     local = resolve_local_model(model)
     local_only = hub_offline(offline)
     target = str(local.folder) if local is not None else model
-    if local is None and local_only and cached_revision(model, revision=revision) is None:
-        raise DataError(missing_model_message(what, model))
+    if local is None and cached_revision(model, revision=revision) is None:
+        if local_only:
+            raise DataError(missing_model_message(what, model))
+        require_reachable_hub(what, model, revision)
     try:
         obj = load(target, local_files_only=local_only or local is not None, revision=None if local else revision)
     except DataError:
@@ -347,5 +369,5 @@ def load_hub_or_local(
 __all__ = [
     "ModelSource", "cached_revision", "clean_protein", "hub_offline", "is_out_of_memory", "length_batches",
     "load_hub_or_local", "load_pretrained", "looks_like_path", "missing_model_message", "quiet_transformers_loading",
-    "resolve_dtype", "resolve_local_model", "run_batched", "weights_sha256",
+    "require_reachable_hub", "resolve_dtype", "resolve_local_model", "run_batched", "weights_sha256",
 ]
