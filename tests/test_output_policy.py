@@ -1165,3 +1165,19 @@ def test_a_compressed_suffix_compresses_the_output(tmp_path):
     assert (tmp_path / "s.tsv.gz").read_bytes() == first
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(  # no temporary file left behind
         ["s.tsv", "o.gff3", "o.tsv", "s.tsv.gz", "o.gff3.bz2", "o.tsv.xz", "p.tsv.gz", "g.faa.gz"])
+
+
+def test_a_library_folder_output_without_overwrite_names_the_argument_not_a_cli_option(tmp_path):
+    """atomic_directory(overwrite=False) is a library switch (no command has a --force): its refusal said 'use
+    --force', an option that does not exist; the folder is left as it was."""
+    from microfuse_cli.errors import DataError
+    from microfuse_cli.io.outputs import atomic_directory
+
+    folder = tmp_path / "index"
+    folder.mkdir()
+    (folder / "mine.txt").write_text("mine\n")
+    with pytest.raises(DataError, match="pass overwrite=True") as caught:
+        with atomic_directory(folder, overwrite=False):
+            pass
+    assert "--force" not in str(caught.value)
+    assert [p.name for p in folder.iterdir()] == ["mine.txt"]

@@ -527,7 +527,7 @@ def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path
         raise UsageError(f"cannot write {path}: exists and is not a folder")
     if target.is_dir():
         if not overwrite and any(os.scandir(target)):
-            raise DataError(f"{target} exists (use --force to replace it)")
+            raise DataError(f"{path} exists and is not empty; pass overwrite=True to replace its output")
         with _refill(target, path) as tmp:
             yield tmp
         return
