@@ -115,12 +115,12 @@ def test_malformed_format_2_contract_is_one_line_error(tmp_path):
     assert errors == [f"error: {tmp_path / 'model' / 'config.json'}: 'context_features' must be a list of column names"]
 
 
-def _model_folder(tmp_path, config_edit=None, tensor_edit=None):
-    """The shipped model, its config or its tensors edited."""
+def _model_folder(tmp_path, config_edit=None, tensor_edit=None, source=DEFAULT_MODEL):
+    """A copy of a model folder (the shipped model by default), its config or its tensors edited."""
     from safetensors.numpy import load_file, save_file
 
     folder = tmp_path / "model"
-    shutil.copytree(DEFAULT_MODEL, folder)
+    shutil.copytree(source, folder)
     if config_edit is not None:
         config = json.loads((folder / "config.json").read_text())
         config_edit(config)
@@ -233,19 +233,8 @@ MALFORMED_DISTANCE = {  # each was loaded and scored NaN, scored nonsense, or ra
 
 @pytest.mark.parametrize("case", MALFORMED_DISTANCE)
 def test_malformed_distance_model_is_one_line_error(case, ecoli_distance_model, tmp_path):
-    from safetensors.numpy import load_file, save_file
-
     config_edit, tensor_edit, message = MALFORMED_DISTANCE[case]
-    folder = tmp_path / "model"
-    shutil.copytree(ecoli_distance_model, folder)
-    if config_edit is not None:
-        config = json.loads((folder / "config.json").read_text())
-        config_edit(config)
-        (folder / "config.json").write_text(json.dumps(config))
-    if tensor_edit is not None:
-        arrays = load_file(str(folder / "model.safetensors"))
-        tensor_edit(arrays)
-        save_file(arrays, str(folder / "model.safetensors"))
+    folder = _model_folder(tmp_path, config_edit, tensor_edit, source=ecoli_distance_model)
     with pytest.raises(DataError) as caught:
         load_model(folder)
     assert message in str(caught.value) and str(folder) in str(caught.value)

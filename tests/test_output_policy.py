@@ -9,6 +9,7 @@ codes, messages, retrieve, the man page).
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import os
@@ -69,6 +70,21 @@ def made(tmp_path_factory):
 
 
 # ------------------------------------------------------------------------------------------------ file outputs
+
+
+def _second_fsync_fails(monkeypatch) -> list:
+    """The second file synced in this run fails as a full disk does: one output on disk, the next not. Returns the
+    descriptors synced so far (a test asserts the failure was reached)."""
+    real_fsync, calls = os.fsync, []
+
+    def second_fails(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", second_fails)
+    return calls
 
 
 def test_dev_null_stays_a_device(tmp_path):
@@ -228,21 +244,12 @@ def test_output_equal_to_an_input_or_output_is_refused(case, tmp_path):
 def test_fused_vectors_and_their_ids_are_replaced_together(made, tmp_path, monkeypatch):
     """A failure while FILE.ids.tsv is written (a full disk) leaves the previous FILE.npy too: the two are one output
     (was: the new vectors beside the old ids, which `retrieve build` then read as belonging together)."""
-    import errno
     import shutil
 
     for name in ("a.npy", "a.ids.tsv"):
         shutil.copy(made / name, tmp_path / name)
     before = tree(tmp_path)
-    real_fsync, calls = os.fsync, []
-
-    def second_fails(fd):
-        calls.append(fd)
-        if len(calls) == 2:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", second_fails)
+    calls = _second_fsync_fails(monkeypatch)
     code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--fused", tmp_path / "a.npy", "--genome-name", "b",
                             "-o", "-", "-q"])
     assert code == 1 and "No space left on device" in err, err
@@ -1000,24 +1007,14 @@ def test_pairs_and_their_proteins_are_replaced_together(tmp_path, monkeypatch):
     """A full disk while the pairs table is written leaves the previous proteins too (was: new proteins beside the
     previous pairs, which `embed pairs.tsv --proteins` reads as one genome); piped into `head`, the proteins are
     still written whole, before the stream."""
-    import errno
-
     pairs, proteins = tmp_path / "pairs.tsv", tmp_path / "genes.faa"
     pairs.write_text("pair_id\tfrom a previous run\n")
     proteins.write_text(">from_a_previous_run\nMK\n")
     before = tree(tmp_path)
 
-    real_fsync, calls = os.fsync, []
-
-    def second_fails(fd):  # the proteins are on disk, the pairs table is not
-        calls.append(fd)
-        if len(calls) == 2:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", second_fails)
+    calls = _second_fsync_fails(monkeypatch)  # the proteins are on disk, the pairs table is not
     code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "--proteins", proteins, "-o", pairs])
-    assert code == 1 and err.strip().splitlines()[-1] == f"error: cannot write {pairs}: No space left on device", err
+    assert len(calls) == 2 and code == 1 and err.strip().splitlines()[-1] == f"error: cannot write {pairs}: No space left on device", err
     assert tree(tmp_path) == before
     monkeypatch.undo()
     proc = subprocess.Popen([str(MICROFUSE), "pairs", str(ECOLI_GFF), "--fasta", str(ECOLI_FNA), "--proteins",
@@ -1032,21 +1029,12 @@ def test_pairs_and_their_proteins_are_replaced_together(tmp_path, monkeypatch):
 
 def test_evaluate_table_and_json_are_replaced_together(made, tmp_path, monkeypatch):
     """A failure while the JSON is written (a full disk) left the new metrics table beside the previous JSON."""
-    import errno
 
     table, doc = tmp_path / "m.tsv", tmp_path / "m.json"
     table.write_text("a previous run\n")
     doc.write_text("{}\n")
     before = tree(tmp_path)
-    real_fsync, calls = os.fsync, []
-
-    def second_fails(fd):
-        calls.append(fd)
-        if len(calls) == 2:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", second_fails)
+    calls = _second_fsync_fails(monkeypatch)
     code, _, err = run_cli(["evaluate", made / "labelled.tsv", "-o", table, "--json", doc, "--bootstrap", "0", "-q"])
     assert code == 1 and "No space left on device" in err, err
     assert len(calls) == 2 and tree(tmp_path) == before
