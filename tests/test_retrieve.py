@@ -744,3 +744,22 @@ def test_cli_flat_search_is_brute_force_and_thread_independent(real_fused, tmp_p
     for query, targets in got.items():
         fifth = np.sort(sims[query])[-5]  # every listed neighbour is in the top 5, up to float32 ties
         assert (sims[query, targets] >= fifth - 1e-6).all()
+
+
+def test_cli_vectors_of_another_dimension_are_refused_naming_the_file(real_fused, tmp_path):
+    """Fused vectors of another width (another model) among several files: one line that names the file; it said
+    'query vectors' (search) or 'vectors (part 3)' (build), leaving the user to guess which of the files."""
+    from conftest import run_cli
+
+    vectors = np.load(real_fused / "mg.npy")
+    np.save(tmp_path / "narrow.npy", vectors[:, : vectors.shape[1] // 2])
+    (tmp_path / "narrow.ids.tsv").write_text((real_fused / "mg.ids.tsv").read_text())
+    mpn, mj, narrow = real_fused / "mpn.npy", real_fused / "mj.npy", tmp_path / "narrow.npy"
+    code, _, err = run_cli(["retrieve", "build", mpn, mj, narrow, "-o", tmp_path / "idx", "-q"])
+    assert code == 1 and err.count("\n") == 1 and err.startswith(f"error: {narrow}: vectors have 64 dimensions, "
+                                                                 f"{mpn} has 128"), err
+    assert not (tmp_path / "idx").exists()
+    code, _, err = run_cli(["retrieve", "build", mpn, mj, "-o", tmp_path / "idx", "-q"])
+    assert code == 0, err
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "idx", mpn, narrow, "-q"])
+    assert code == 1 and out == "" and err.count("\n") == 1 and f"error: {narrow}: vectors have 64 dimensions" in err

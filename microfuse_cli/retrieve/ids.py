@@ -348,12 +348,13 @@ def write_pair_ids(handle: IO[str], ids: PairIds) -> int:
     return write_tsv(handle, list(PAIRS_COLUMNS), rows())
 
 
-def read_vectors(npy_path: PathLike) -> tuple[np.ndarray, PairIds]:
+def read_vectors(npy_path: PathLike, dim: int | None = None, against: str = "the index") -> tuple[np.ndarray, PairIds]:
     """Read fused vectors ``FILE.npy`` and their ids ``FILE.ids.tsv``, checking that they belong together.
 
     Returns a float32 (n, d) array (a read-only memory map when the file is already float32, so large
     files are not copied) and the :class:`PairIds`. Raises DataError for a missing/unreadable file, a
-    non-2-d or non-float array, NaN/Inf values, zero-norm rows, or a row-count mismatch.
+    non-2-d or non-float array, NaN/Inf values, zero-norm rows, a row-count mismatch, or (``dim`` given) another
+    dimension than ``against``'s, named with the file: vectors of another model cannot be compared.
     """
     path = Path(npy_path)
     ids_path = ids_path_for(path)
@@ -365,6 +366,9 @@ def read_vectors(npy_path: PathLike) -> tuple[np.ndarray, PairIds]:
         vectors = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise DataError(f"{path}: not a readable .npy array ({exc})") from None
+    if dim is not None and vectors.ndim == 2 and vectors.shape[1] != dim:
+        raise DataError(f"{path}: vectors have {vectors.shape[1]} dimensions, {against} has {dim} (fused vectors of "
+                        "another model cannot be compared)")
     vectors = _as_matrix(vectors, str(path))
     ids = read_pair_ids(ids_path)
     if len(ids) != len(vectors):
