@@ -763,3 +763,25 @@ def test_cli_vectors_of_another_dimension_are_refused_naming_the_file(real_fused
     assert code == 0, err
     code, out, err = run_cli(["retrieve", "--index", tmp_path / "idx", mpn, narrow, "-q"])
     assert code == 1 and out == "" and err.count("\n") == 1 and f"error: {narrow}: vectors have 64 dimensions" in err
+
+
+def test_cli_build_warns_of_one_assembly_under_two_genome_names(real_fused, tmp_path):
+    """M. pneumoniae indexed twice (a second `score --genome-name`): every pair's nearest neighbour is its own copy
+    at similarity 1, and the build said nothing. Now one warning names both; names that merely collide (same
+    scaffold and pair ids, other vectors, as MEGAHIT's k141_* contigs of two samples) are not flagged."""
+    from conftest import run_cli
+
+    ids = (real_fused / "mpn.ids.tsv").read_text()
+    vectors = np.load(real_fused / "mpn.npy")
+    (tmp_path / "again.ids.tsv").write_text(ids.replace("\tmpn\t", "\tmpn_again\t"))
+    np.save(tmp_path / "again.npy", vectors)
+    (tmp_path / "other.ids.tsv").write_text(ids.replace("\tmpn\t", "\tsample2\t"))
+    np.save(tmp_path / "other.npy", vectors[::-1])
+    mpn, mg = real_fused / "mpn.npy", real_fused / "mg.npy"
+    code, _, err = run_cli(["retrieve", "build", mpn, mg, tmp_path / "again.npy", "-o", tmp_path / "copies"])
+    assert code == 0 and err.count("genomes 'mpn' and 'mpn_again' hold the same pairs") == 1, err
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "copies", "--k", "1", "-q"])
+    first = out.splitlines()[1].split("\t")
+    assert first[1] == first[0] and first[3] == "1.000000"  # what the warning is about
+    code, _, err = run_cli(["retrieve", "build", mpn, mg, tmp_path / "other.npy", "-o", tmp_path / "collide"])
+    assert code == 0 and "same pairs" not in err, err

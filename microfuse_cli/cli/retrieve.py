@@ -81,7 +81,7 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
     on a sample. Build settings (--refine, --k-factor, --pq-m, --pq-nbits, --nlist) are kept in the index's manifest.json."""
     from ..errors import UsageError
     from ..io.outputs import Output, check_outputs
-    from ..retrieve import PairIds, PairIndex, ids_path_for, read_vectors
+    from ..retrieve import PairIds, PairIndex, genome_copies, ids_path_for, read_vectors
 
     vector_files = [p for path in vectors for p in (path, ids_path_for(path))]
     check_outputs(vector_files, [Output("-o", output, "microfuse-pair-index")])
@@ -91,6 +91,9 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
         _warn_shared_genome_names(vectors, [i for _, i in loaded])
     ids = PairIds.stack([i for _, i in loaded])
     parts = [v for v, _ in loaded]
+    for first, second in genome_copies(parts, ids):
+        log.warning("genomes '%s' and '%s' hold the same pairs with the same vectors (one assembly under two "
+                    "names?): each will find itself in the other, at similarity 1", first, second)
     with run.progress("indexing", len(ids), "pairs") as advance:
         if append:
             index = PairIndex.load(output, device=device)

@@ -404,3 +404,33 @@ def _normalised(block: np.ndarray) -> np.ndarray:
     out = np.array(block, dtype=np.float32, order="C", copy=True)
     out /= np.linalg.norm(out, axis=1, keepdims=True)
     return out
+
+
+def genome_copies(parts: Sequence[np.ndarray], ids: PairIds, *, share: float = 0.5) -> list[tuple[str, str]]:
+    """Pairs of genome names that hold one assembly twice: at least ``share`` of the smaller one's pairs have the
+    same scaffold, pair id and fused vector in the other (the same genome scored under two ``--genome-name``s),
+    so each copy's nearest neighbours are its own pairs at similarity 1. Shared names alone are not enough:
+    MEGAHIT calls every assembly's contigs ``k141_*``, so only rows whose names collide are compared."""
+    if len(ids) < 2:
+        return []
+    names, genome = _unique(ids.genome, inverse=True)
+    key = _unique(_joined(ids.scaffold, ids.pair_id), inverse=True)[1]
+    order = np.lexsort((genome, key))
+    same_key = key[order][1:] == key[order][:-1]
+    rows = np.unique(np.concatenate([order[1:][same_key], order[:-1][same_key]]))
+    if len(rows) == 0:
+        return []
+    offsets = np.cumsum([0] + [len(p) for p in parts])  # only the colliding rows are read from each part
+    vectors = np.ascontiguousarray(np.concatenate(
+        [np.asarray(part[rows[(rows >= lo) & (rows < hi)] - lo]) for part, lo, hi in zip(parts, offsets, offsets[1:])]),
+        dtype=np.float32)
+    content = _unique(vectors.view(np.dtype((np.void, vectors.shape[1] * 4))).ravel(), inverse=True)[1]
+    keyed = np.lexsort((genome[rows], content, key[rows]))
+    equal = (key[rows][keyed][1:] == key[rows][keyed][:-1]) & (content[keyed][1:] == content[keyed][:-1])
+    sizes = np.bincount(genome, minlength=len(names))
+    shared: dict[tuple[int, int], int] = {}
+    for a, b in zip(genome[rows][keyed][:-1][equal].tolist(), genome[rows][keyed][1:][equal].tolist()):
+        if a != b:
+            shared[min(a, b), max(a, b)] = shared.get((min(a, b), max(a, b)), 0) + 1
+    return [(str(names[a]), str(names[b])) for (a, b), n in sorted(shared.items())
+            if n >= share * min(sizes[a], sizes[b])]
