@@ -179,8 +179,8 @@ def test_cli_query_genome_in_the_reference_under_another_name_is_not_evidence(tm
     pair_list = tmp_path / "pairs.csv"
     pair_list.write_text("".join(f"{a},{b}\n" for a, b in zip(RIBOSOMAL[:4], RIBOSOMAL[1:5])))
     counts = {}
-    for name, genomes in (("mpn", [f"{MPN_GFF},{MPN_FNA}"]),
-                          ("mpn+copy", [f"{MPN_GFF},{MPN_FNA}", f"{tmp_path / 'copy.gff.gz'},{tmp_path / 'copy.fna.gz'}"])):
+    copy = f"{tmp_path / 'copy.gff.gz'},{tmp_path / 'copy.fna.gz'}"
+    for name, genomes in (("mpn", [f"{MPN_GFF},{MPN_FNA}"]), ("mpn+copy", [f"{MPN_GFF},{MPN_FNA}", copy])):
         code, _, err = run_cli(["reference", "build", *genomes, "-o", tmp_path / name, "-q"])
         assert code == 0, err
         out = tmp_path / f"{name}.tsv"

@@ -109,7 +109,7 @@ PAIR_INDEX = ManifestKind("microfuse-pair-index", (1, 2), "index",
 
 _SELECTOR_BATCH = 4096  # queries per selector search call
 _QUERY_BLOCK = 1 << 18  # indexed pairs read back and searched at a time by search_all
-_RESCORE_VALUES = 1 << 22  # float64 values (32 MB) of neighbour vectors held at once when flat similarities are recomputed
+_RESCORE_VALUES = 1 << 22  # float64 values (32 MB) of neighbour vectors held at once (flat similarities recomputed)
 _POOL_MIN = 32  # groups with fewer queries than this go to the thread pool, one thread each
 
 
