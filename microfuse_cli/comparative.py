@@ -16,7 +16,9 @@ w ~ 1; a sister species, where most proteins are >50% identical, is down-weighte
 (how many reference genomes hold homologs of both genes: how much evidence there could have been).
 
 When the query genome itself is in the reference (a metagenome whose own contigs form the reference), hits on
-the pair's own scaffold are ignored: other scaffolds of the same input still count.
+the pair's own scaffold are ignored: other scaffolds of the same input still count. The query genome is found by
+name, or by content under any name: a reference genome where most query genes hit themselves (same scaffold name
+and coordinates).
 
 Folder format (``ReferenceSet.save``/``load``; written atomically, no pickle): ``proteins.faa`` (ids = row
 numbers of the genes table), ``genes.tsv`` (row, genome, scaffold, position, strand, start, end, gene id,
@@ -345,8 +347,9 @@ def adjacency_from_homologs(pairs: Sequence[GenePair], homologs: Homologs, refer
     sizes, circular = reference.scaffold_sizes()
     weights = genome_weights(homologs, reference, close_identity=close_identity)
     allowed = set(range(len(reference.genomes))) if genomes is None else set(genomes)
-    self_genome = {i for i, g in enumerate(reference.genomes) if query_name is not None and g.name == query_name}
     scaffold_names = [(gi, s) for gi, g in enumerate(reference.genomes) for s in g.scaffolds]
+    self_genome = {i for i, g in enumerate(reference.genomes) if query_name is not None and g.name == query_name}
+    self_genome |= _query_copies(pairs, homologs, reference, scaffold_names)
     score = np.zeros(len(pairs))
     count = np.zeros(len(pairs), dtype=np.int64)
     both = np.zeros(len(pairs), dtype=np.int64)
@@ -366,6 +369,26 @@ def adjacency_from_homologs(pairs: Sequence[GenePair], homologs: Homologs, refer
                 score[k] += weights[r]
     return ConservedAdjacency(score, count, both, {g.name: float(w) for g, w in zip(reference.genomes, weights)},
                               homologs.seconds)
+
+
+def _query_copies(pairs: Sequence[GenePair], homologs: Homologs, reference: ReferenceSet,
+                  scaffold_names: list[tuple[int, str]]) -> set[int]:
+    """Reference genomes that are the scored genome under another name (the same assembly from a renamed or
+    decompressed file): most query genes with hits there hit themselves, a gene of the same scaffold name and
+    coordinates. Matching by name alone let such a copy count every adjacent pair as conserved."""
+    genes = {g.id: g for p in pairs for g in (p.gene_a, p.gene_b)}
+    with_hits = np.zeros(len(reference.genomes), dtype=np.int64)
+    itself = np.zeros(len(reference.genomes), dtype=np.int64)
+    for gene_id, per in homologs.hits.items():
+        gene = genes.get(gene_id)
+        if gene is None:
+            continue
+        for r, hits in per.items():
+            with_hits[r] += 1
+            itself[r] += any(scaffold_names[reference.scaffold[row]][1] == gene.scaffold
+                             and reference.start[row] == gene.start and reference.end[row] == gene.end
+                             for row, _, _ in hits)
+    return {int(r) for r in np.flatnonzero(2 * itself > with_hits)}
 
 
 def _adjacent(ha, hb, reference: ReferenceSet, sizes, circular, max_gap: int) -> bool:

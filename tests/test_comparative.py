@@ -168,3 +168,26 @@ def test_score_reference_missing_folder_is_one_line_error(tmp_path):
     assert code == 1
     assert err.startswith("error:") and len(err.strip().splitlines()) == 1 and "nope" in err
     assert not (tmp_path / "s.tsv").exists()
+
+
+def test_cli_query_genome_in_the_reference_under_another_name_is_not_evidence(tmp_path):
+    """`reference build` from a renamed copy of the scored genome's files (M. genitalium beside it): the copy is
+    recognised by its genes (same scaffold, same coordinates), so it adds no conserved adjacency on the genome's
+    single chromosome; matched by file name only, it made every pair 'conserved' (count +1 each)."""
+    for suffix, source in (("gff.gz", MGE_GFF), ("fna.gz", MGE_FNA)):
+        (tmp_path / f"copy.{suffix}").symlink_to(source)
+    pair_list = tmp_path / "pairs.csv"
+    pair_list.write_text("".join(f"{a},{b}\n" for a, b in zip(RIBOSOMAL[:4], RIBOSOMAL[1:5])))
+    counts = {}
+    copy = f"{tmp_path / 'copy.gff.gz'},{tmp_path / 'copy.fna.gz'}"
+    for name, genomes in (("mpn", [f"{MPN_GFF},{MPN_FNA}"]), ("mpn+copy", [f"{MPN_GFF},{MPN_FNA}", copy])):
+        code, _, err = run_cli(["reference", "build", *genomes, "-o", tmp_path / name, "-q"])
+        assert code == 0, err
+        out = tmp_path / f"{name}.tsv"
+        code, _, err = run_cli(["score", MGE_GFF, "--fasta", MGE_FNA, "--pairs", pair_list, "--explain",
+                                "--reference", tmp_path / name, "-o", out, "-q"])
+        assert code == 0, err
+        lines = [line.split("\t") for line in out.read_text().splitlines() if not line.startswith("#")]
+        counts[name] = [dict(zip(lines[0], row))["conserved_genomes"] for row in lines[1:]]
+    assert counts["mpn"] == ["1"] * 4  # M. pneumoniae conserves the ribosomal operon
+    assert counts["mpn+copy"] == counts["mpn"]

@@ -691,3 +691,97 @@ def test_cli_retrieval_table_leaves_a_precision_without_queries_empty(tmp_path):
         assert row["negative_precision"] == row["balanced_precision"] == ""
         assert float(row["positive_precision"]) == float(row["enrichment"]) == 1.0  # every labelled pair positive
     assert "nan" not in err.lower()  # the summary on stderr shows '-'
+
+
+@pytest.fixture(scope="module")
+def real_fused(tmp_path_factory):
+    """Fused vectors of three real genomes from `score --fused`: M. pneumoniae, M. genitalium, M. jannaschii."""
+    from conftest import MPN_FNA, MPN_GFF, PANEL, run_cli
+
+    folder = tmp_path_factory.mktemp("fused")
+    genomes = {"mpn": (MPN_GFF, MPN_FNA)}
+    for name, accession in (("mg", "GCF_000027325.1_ASM2732v1"), ("mj", "GCF_000091665.1_ASM9166v1")):
+        genomes[name] = (PANEL / f"{accession}_genomic.gff.gz", PANEL / f"{accession}_genomic.fna.gz")
+    for name, (gff, fna) in genomes.items():
+        code, _, err = run_cli(["score", gff, "--fasta", fna, "--fused", folder / f"{name}.npy", "--genome-name", name,
+                                "-o", folder / f"{name}.tsv", "-q"])
+        assert code == 0, err
+    return folder
+
+
+def test_cli_flat_search_is_brute_force_and_thread_independent(real_fused, tmp_path):
+    """Exact search over real fused vectors: the similarities are numpy's cosines, each query's neighbours are the
+    brute-force top k of other genomes, and the TSV is byte-identical at -t 1 and -t 2 (FAISS' BLAS sums differed in
+    the last float32 bit with the thread count, flipping printed 6th decimals of 76 rows)."""
+    from conftest import run_cli
+
+    files = [real_fused / f"{name}.npy" for name in ("mpn", "mg", "mj")]
+    code, _, err = run_cli(["retrieve", "build", *files, "-o", tmp_path / "flat", "--index", "flat",
+                            "--group-by", "genome", "-q"])
+    assert code == 0, err
+    outputs = []
+    for threads in ("1", "2"):
+        code, out, err = run_cli(["retrieve", "--index", tmp_path / "flat", "--k", "5", "-t", threads, "-q"])
+        assert code == 0, err
+        outputs.append(out)
+    assert outputs[0] == outputs[1]
+    loaded = [read_vectors(path) for path in files]
+    vectors = np.concatenate([v for v, _ in loaded]).astype(np.float64)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    genome = np.array([g for _, i in loaded for g in i.genome.tolist()])
+    pair_id = [p for _, i in loaded for p in i.pair_id.tolist()]
+    row_of = {(g, p): r for r, (g, p) in enumerate(zip(genome, pair_id))}
+    sims = vectors @ vectors.T
+    sims[genome[:, None] == genome[None, :]] = -np.inf
+    header, *rows = [line.split("\t") for line in outputs[0].splitlines()]
+    got = {}
+    for r in rows:
+        row = dict(zip(header, r))
+        query, target = row_of[row["query_genome"], row["query"]], row_of[row["target_genome"], row["target"]]
+        assert abs(float(row["similarity"]) - sims[query, target]) < 1e-6
+        got.setdefault(query, []).append(target)
+    assert sorted(got) == list(range(len(vectors))) and all(len(t) == 5 for t in got.values())
+    for query, targets in got.items():
+        fifth = np.sort(sims[query])[-5]  # every listed neighbour is in the top 5, up to float32 ties
+        assert (sims[query, targets] >= fifth - 1e-6).all()
+
+
+def test_cli_vectors_of_another_dimension_are_refused_naming_the_file(real_fused, tmp_path):
+    """Fused vectors of another width (another model) among several files: one line that names the file; it said
+    'query vectors' (search) or 'vectors (part 3)' (build), leaving the user to guess which of the files."""
+    from conftest import run_cli
+
+    vectors = np.load(real_fused / "mg.npy")
+    np.save(tmp_path / "narrow.npy", vectors[:, : vectors.shape[1] // 2])
+    (tmp_path / "narrow.ids.tsv").write_text((real_fused / "mg.ids.tsv").read_text())
+    mpn, mj, narrow = real_fused / "mpn.npy", real_fused / "mj.npy", tmp_path / "narrow.npy"
+    code, _, err = run_cli(["retrieve", "build", mpn, mj, narrow, "-o", tmp_path / "idx", "-q"])
+    assert code == 1 and err.count("\n") == 1 and err.startswith(f"error: {narrow}: vectors have 64 dimensions, "
+                                                                 f"{mpn} has 128"), err
+    assert not (tmp_path / "idx").exists()
+    code, _, err = run_cli(["retrieve", "build", mpn, mj, "-o", tmp_path / "idx", "-q"])
+    assert code == 0, err
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "idx", mpn, narrow, "-q"])
+    assert code == 1 and out == "" and err.count("\n") == 1 and f"error: {narrow}: vectors have 64 dimensions" in err
+
+
+def test_cli_build_warns_of_one_assembly_under_two_genome_names(real_fused, tmp_path):
+    """M. pneumoniae indexed twice (a second `score --genome-name`): every pair's nearest neighbour is its own copy
+    at similarity 1, and the build said nothing. Now one warning names both; names that merely collide (same
+    scaffold and pair ids, other vectors, as MEGAHIT's k141_* contigs of two samples) are not flagged."""
+    from conftest import run_cli
+
+    ids = (real_fused / "mpn.ids.tsv").read_text()
+    vectors = np.load(real_fused / "mpn.npy")
+    (tmp_path / "again.ids.tsv").write_text(ids.replace("\tmpn\t", "\tmpn_again\t"))
+    np.save(tmp_path / "again.npy", vectors)
+    (tmp_path / "other.ids.tsv").write_text(ids.replace("\tmpn\t", "\tsample2\t"))
+    np.save(tmp_path / "other.npy", vectors[::-1])
+    mpn, mg = real_fused / "mpn.npy", real_fused / "mg.npy"
+    code, _, err = run_cli(["retrieve", "build", mpn, mg, tmp_path / "again.npy", "-o", tmp_path / "copies"])
+    assert code == 0 and err.count("genomes 'mpn' and 'mpn_again' hold the same pairs") == 1, err
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "copies", "--k", "1", "-q"])
+    first = out.splitlines()[1].split("\t")
+    assert first[1] == first[0] and first[3] == "1.000000"  # what the warning is about
+    code, _, err = run_cli(["retrieve", "build", mpn, mg, tmp_path / "other.npy", "-o", tmp_path / "collide"])
+    assert code == 0 and "same pairs" not in err, err

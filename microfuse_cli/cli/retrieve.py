@@ -81,15 +81,19 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
     on a sample. Build settings (--refine, --k-factor, --pq-m, --pq-nbits, --nlist) are kept in the index's manifest.json."""
     from ..errors import UsageError
     from ..io.outputs import Output, check_outputs
-    from ..retrieve import PairIds, PairIndex, ids_path_for, read_vectors
+    from ..retrieve import PairIds, PairIndex, genome_copies, ids_path_for, read_vectors
 
     vector_files = [p for path in vectors for p in (path, ids_path_for(path))]
     check_outputs(vector_files, [Output("-o", output, "microfuse-pair-index")])
-    loaded = [read_vectors(path) for path in vectors]
+    first = read_vectors(vectors[0])
+    loaded = [first, *(read_vectors(path, first[0].shape[1], vectors[0]) for path in vectors[1:])]
     if group_by == "genome" and not append and len(vectors) > 1:
         _warn_shared_genome_names(vectors, [i for _, i in loaded])
     ids = PairIds.stack([i for _, i in loaded])
     parts = [v for v, _ in loaded]
+    for first, second in genome_copies(parts, ids):
+        log.warning("genomes '%s' and '%s' hold the same pairs with the same vectors (one assembly under two "
+                    "names?): each will find itself in the other, at similarity 1", first, second)
     with run.progress("indexing", len(ids), "pairs") as advance:
         if append:
             index = PairIndex.load(output, device=device)
@@ -153,7 +157,7 @@ def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, r
     index = PairIndex.load(index_dir, device=device)
     with run.progress("searching", None, "queries") as advance:
         if queries:
-            loaded = [read_vectors(path) for path in queries]
+            loaded = [read_vectors(path, index.dim, f"the index {index_dir}") for path in queries]
             ids = loaded[0][1]
             for _, more in loaded[1:]:
                 ids = ids.concat(more)

@@ -5,7 +5,7 @@ their TSV), ``index`` (the FAISS index, its folder and manifest), ``evaluation``
 """
 
 from .evaluation import RetrievalRow, retrieval_evaluate, write_retrieval_table
-from .ids import PairIds, ids_path_for, read_pair_ids, read_vectors, write_pair_ids
+from .ids import PairIds, genome_copies, ids_path_for, read_pair_ids, read_vectors, write_pair_ids
 from .index import INDEX_FILE, PAIR_INDEX, PAIRS_FILE, PairIndex
 from .results import (
     RESULT_COLUMNS, RESULT_LABEL_COLUMNS, RESULT_QUERY_COLUMNS, SearchResult, result_rows, write_results,
@@ -17,6 +17,7 @@ __all__ = [
     "SearchResult",
     "RetrievalRow",
     "read_vectors",
+    "genome_copies",
     "read_pair_ids",
     "write_pair_ids",
     "ids_path_for",

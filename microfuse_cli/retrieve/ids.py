@@ -348,12 +348,13 @@ def write_pair_ids(handle: IO[str], ids: PairIds) -> int:
     return write_tsv(handle, list(PAIRS_COLUMNS), rows())
 
 
-def read_vectors(npy_path: PathLike) -> tuple[np.ndarray, PairIds]:
+def read_vectors(npy_path: PathLike, dim: int | None = None, against: str = "the index") -> tuple[np.ndarray, PairIds]:
     """Read fused vectors ``FILE.npy`` and their ids ``FILE.ids.tsv``, checking that they belong together.
 
     Returns a float32 (n, d) array (a read-only memory map when the file is already float32, so large
     files are not copied) and the :class:`PairIds`. Raises DataError for a missing/unreadable file, a
-    non-2-d or non-float array, NaN/Inf values, zero-norm rows, or a row-count mismatch.
+    non-2-d or non-float array, NaN/Inf values, zero-norm rows, a row-count mismatch, or (``dim`` given) another
+    dimension than ``against``'s, named with the file: vectors of another model cannot be compared.
     """
     path = Path(npy_path)
     ids_path = ids_path_for(path)
@@ -365,6 +366,9 @@ def read_vectors(npy_path: PathLike) -> tuple[np.ndarray, PairIds]:
         vectors = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise DataError(f"{path}: not a readable .npy array ({exc})") from None
+    if dim is not None and vectors.ndim == 2 and vectors.shape[1] != dim:
+        raise DataError(f"{path}: vectors have {vectors.shape[1]} dimensions, {against} has {dim} (fused vectors of "
+                        "another model cannot be compared)")
     vectors = _as_matrix(vectors, str(path))
     ids = read_pair_ids(ids_path)
     if len(ids) != len(vectors):
@@ -400,3 +404,33 @@ def _normalised(block: np.ndarray) -> np.ndarray:
     out = np.array(block, dtype=np.float32, order="C", copy=True)
     out /= np.linalg.norm(out, axis=1, keepdims=True)
     return out
+
+
+def genome_copies(parts: Sequence[np.ndarray], ids: PairIds, *, share: float = 0.5) -> list[tuple[str, str]]:
+    """Pairs of genome names that hold one assembly twice: at least ``share`` of the smaller one's pairs have the
+    same scaffold, pair id and fused vector in the other (the same genome scored under two ``--genome-name``s),
+    so each copy's nearest neighbours are its own pairs at similarity 1. Shared names alone are not enough:
+    MEGAHIT calls every assembly's contigs ``k141_*``, so only rows whose names collide are compared."""
+    if len(ids) < 2:
+        return []
+    names, genome = _unique(ids.genome, inverse=True)
+    key = _unique(_joined(ids.scaffold, ids.pair_id), inverse=True)[1]
+    order = np.lexsort((genome, key))
+    same_key = key[order][1:] == key[order][:-1]
+    rows = np.unique(np.concatenate([order[1:][same_key], order[:-1][same_key]]))
+    if len(rows) == 0:
+        return []
+    offsets = np.cumsum([0] + [len(p) for p in parts])  # only the colliding rows are read from each part
+    vectors = np.ascontiguousarray(np.concatenate(
+        [np.asarray(part[rows[(rows >= lo) & (rows < hi)] - lo]) for part, lo, hi in zip(parts, offsets, offsets[1:])]),
+        dtype=np.float32)
+    content = _unique(vectors.view(np.dtype((np.void, vectors.shape[1] * 4))).ravel(), inverse=True)[1]
+    keyed = np.lexsort((genome[rows], content, key[rows]))
+    equal = (key[rows][keyed][1:] == key[rows][keyed][:-1]) & (content[keyed][1:] == content[keyed][:-1])
+    sizes = np.bincount(genome, minlength=len(names))
+    shared: dict[tuple[int, int], int] = {}
+    for a, b in zip(genome[rows][keyed][:-1][equal].tolist(), genome[rows][keyed][1:][equal].tolist()):
+        if a != b:
+            shared[min(a, b), max(a, b)] = shared.get((min(a, b), max(a, b)), 0) + 1
+    return [(str(names[a]), str(names[b])) for (a, b), n in sorted(shared.items())
+            if n >= share * min(sizes[a], sizes[b])]

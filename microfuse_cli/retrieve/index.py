@@ -109,6 +109,7 @@ PAIR_INDEX = ManifestKind("microfuse-pair-index", (1, 2), "index",
 
 _SELECTOR_BATCH = 4096  # queries per selector search call
 _QUERY_BLOCK = 1 << 18  # indexed pairs read back and searched at a time by search_all
+_RESCORE_VALUES = 1 << 22  # float64 values (32 MB) of neighbour vectors held at once (flat similarities recomputed)
 _POOL_MIN = 32  # groups with fewer queries than this go to the thread pool, one thread each
 
 
@@ -664,7 +665,27 @@ class PairIndex:
         own = self._codes_for(groups)
         with _omp_threads(threads) as nthreads:
             dist, lab = self._search_codes(q, own, k, nprobe, efSearch, exclusion, nthreads, progress, kf)
+        if self.kind == "flat" and self.device != "cuda":
+            dist = self._exact_similarities(q, lab)
         return _finish(dist, lab, query_ids, query_genomes)
+
+    def _exact_similarities(self, q: np.ndarray, lab: np.ndarray) -> np.ndarray:
+        """Each found neighbour's cosine recomputed from its stored vector in float64, a block of queries at a time.
+
+        FAISS' BLAS path sums in an order that depends on the thread count: the last float32 bit differed between
+        ``-t 1`` and ``-t 2`` and flipped printed similarities (and the order of near-ties); this sum does not."""
+        dist = np.full(lab.shape, -np.inf, np.float32)
+        step = max(1, _RESCORE_VALUES // max(lab.size // max(len(q), 1) * self.dim, 1))
+        for start in range(0, len(q), step):
+            rows = lab[start : start + step]
+            found = rows >= 0
+            targets = self._index.reconstruct_batch(np.ascontiguousarray(rows[found], dtype=np.int64))
+            block = np.asarray(q[start : start + step], dtype=np.float64)
+            block /= np.linalg.norm(block, axis=1, keepdims=True)
+            owner = np.nonzero(found)[0]
+            sims = np.einsum("ij,ij->i", block[owner], targets.astype(np.float64))
+            dist[start : start + step][found] = sims.astype(np.float32)
+        return dist
 
     def search_all(self, k: int, *, vectors: np.ndarray | None = None, **kwargs: Any) -> SearchResult:
         """Search with every indexed pair as a query (in index order), excluding each one's own group.
