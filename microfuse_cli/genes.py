@@ -99,11 +99,15 @@ def n50(lengths: list[int]) -> int:
 
 
 def choose_mode(scaffolds: dict[str, Scaffold]) -> str:
-    """'single' for a genome with enough contiguous sequence to train on, else 'meta'."""
+    """'single' for a genome with enough contiguous sequence to train on, else 'meta'; said in an info line
+    (with the numbers behind it), since the two modes call different genes on the same contigs."""
     lengths = [s.length for s in scaffolds.values()]
-    if sum(lengths) >= MIN_SINGLE_LENGTH and n50(lengths) >= MIN_SINGLE_N50:
-        return "single"
-    return "meta"
+    total, middle = sum(lengths), n50(lengths)
+    mode = "single" if total >= MIN_SINGLE_LENGTH and middle >= MIN_SINGLE_N50 else "meta"
+    log.info("gene calling: pyrodigal %s mode (%d sequence(s), %d bp, N50 %d bp; auto picks single at >= %d bp "
+             "and N50 >= %d bp; give --mode to override)", mode, len(lengths), total, middle, MIN_SINGLE_LENGTH,
+             MIN_SINGLE_N50)
+    return mode
 
 
 def check_gene_calling(mode: str, genetic_code: int | None) -> None:

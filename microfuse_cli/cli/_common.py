@@ -349,7 +349,7 @@ def genome_options(func):
     wrapper = click.option("--mode", type=click.Choice(["auto", "single", "meta"]), default="auto",
                            show_default=True,
                            help="pyrodigal mode for a bare assembly: auto picks meta for short/fragmented "
-                                "input.")(wrapper)
+                                "input (under 100 kbp, or N50 under 20 kbp) and says so.")(wrapper)
     wrapper = click.option("--fasta", type=click.Path(dir_okay=False, allow_dash=False), default=None,
                            help="Nucleotide FASTA for a GFF3 that has no ##FASTA section (beside one, it must hold "
                                 "the same sequences).")(wrapper)
