@@ -6,6 +6,7 @@ chains never cross scaffolds. On a circular scaffold a chain may run through the
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -17,6 +18,8 @@ from . import __version__
 from .errors import DataError, UsageError
 from .records import Genome
 from .pairs import GenePair
+
+log = logging.getLogger("microfuse")
 
 if TYPE_CHECKING:  # pragma: no cover
     from .embed import Embeddings, ViewConfig
@@ -240,6 +243,8 @@ def apply_decision(rule, pairs: Sequence[GenePair], head_probability: np.ndarray
             _, fitted = calibrate_by_group([pairs[i] for i in rows], [pairs[i] for i in rows])
             model = fitted[""]
         genome = rule.calibrate(name, model)
+        if genome.few_pairs_warning():
+            log.warning("%s", genome.few_pairs_warning())
         residual = head_residual(logit[rows], distance[rows], same[rows]) if rule.correction else None
         probability[rows] = rule.probability(distance[rows], same[rows], genome.cutoff_bp, residual)
         calibration.append(genome)

@@ -16,3 +16,25 @@ def test_auto_gene_calling_mode_is_said_with_its_reason(tmp_path):
     code, _, err = run_cli(["pairs", contigs, "-o", tmp_path / "contigs.tsv"])
     assert code == 0, err
     assert "pyrodigal meta mode (" in err and "give --mode to override" in err
+
+
+def _calibration_lines(scores_tsv):
+    return {line.split()[1]: line for line in scores_tsv.read_text().splitlines() if line.startswith("#calibration")}
+
+
+def test_bin_too_small_to_self_calibrate_is_said_in_header_and_log(tmp_path):
+    contigs = draft_contigs(genome_sequence(MPN_FNA)[:300_000], 3_000, 12_000, seed=1)
+    assembly = write_contigs(tmp_path / "contigs.fna", contigs)
+    bins = tmp_path / "contig2bin.tsv"  # DAS Tool layout: two small contigs are one bin, the rest another
+    bins.write_text("".join(f"{name}\t{'bin.small' if i < 2 else 'bin.big'}\n" for i, (name, _, _) in
+                            enumerate(contigs)))
+    scores = tmp_path / "scores.tsv"
+    code, _, err = run_cli(["score", assembly, "--bins", bins, "-o", scores])
+    assert code == 0, err
+    lines = _calibration_lines(scores)
+    assert lines.keys() == {"bin=bin.small", "bin=bin.big"}
+    assert "fallback=prior_operon_fraction" in lines["bin=bin.small"]
+    assert "operon_fraction=0.600" in lines["bin=bin.small"]
+    assert "fallback" not in lines["bin=bin.big"]
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: bin bin.small: ") and "too few" in warnings[0]
