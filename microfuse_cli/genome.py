@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -13,6 +14,8 @@ from .io.files import PathLike, peek_lines, text_lines
 from .io.formats import sniff_format
 from .progress import Advance
 from .records import Genome, Scaffold
+
+log = logging.getLogger("microfuse")
 
 
 # ------------------------------------------------------------------------------------------------ entry point
@@ -51,7 +54,19 @@ def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOp
     if options.circular is not None:
         genome.scaffolds = {sid: Scaffold(s.id, s.length, s.sequence, options.circular)
                             for sid, s in genome.scaffolds.items()}
+    _say_assembly_gaps(genome)
     return genome
+
+
+def _say_assembly_gaps(genome: Genome) -> None:
+    """One info line when scaffolds hold assembly gaps: the neighbours across them are not paired (pairs.py)."""
+    from .pairs import MIN_GAP_NS, assembly_gaps
+
+    counts = [len(assembly_gaps(s.sequence)) for s in genome.scaffolds.values()]
+    if sum(counts):
+        log.info("%s: %d assembly gap(s) (runs of %d+ N) in %d scaffold(s); genes on either side of a gap are "
+                 "never paired, its length being unknown", genome.name, sum(counts), MIN_GAP_NS,
+                 sum(1 for c in counts if c))
 
 
 def gene_source(kind: str, path: PathLike, fasta: PathLike | None, options: GenomeOptions, *, threads: int = 1,

@@ -38,3 +38,21 @@ def test_bin_too_small_to_self_calibrate_is_said_in_header_and_log(tmp_path):
     assert "fallback" not in lines["bin=bin.big"]
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and warnings[0].startswith("warning: bin bin.small: ") and "too few" in warnings[0]
+
+
+def test_no_pair_across_an_assembly_gap(tmp_path):
+    """A scaffold of E. coli with a 100-N gap (unknown length, as NCBI and assemblers write it) inside murG
+    (99,644-100,711): pyrodigal calls the tail of murG as a gene, and ftsW|murG-tail came out 528 bp apart (they
+    overlap by 4 bp); no pair crosses the gap now."""
+    from conftest import ECOLI_FNA
+
+    sequence = genome_sequence(ECOLI_FNA)[:200_000]
+    gapped = sequence[:100_000] + "N" * 100 + sequence[100_000:]
+    assembly = write_contigs(tmp_path / "scaffolds.fasta", [("NODE_1_length_200100_cov_12.3", "", gapped)])
+    out = tmp_path / "pairs.tsv"
+    code, _, err = run_cli(["pairs", assembly, "-o", out])
+    assert code == 0, err
+    rows = [line.split("\t") for line in out.read_text().splitlines()[1:]]
+    assert len(rows) > 150
+    assert not [r for r in rows if int(r[5]) <= 100_000 and int(r[7]) > 100_100], "a pair spans the gap"
+    assert "1 assembly gap(s) (runs of 10+ N) in 1 scaffold(s)" in err
