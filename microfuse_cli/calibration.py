@@ -26,6 +26,10 @@ SCALE = 20.0
 #: Fewer opposite-strand or same-strand neighbours than this and the genome-level fit falls back to the prior.
 MIN_PAIRS = 30
 
+#: How headers and the log name the pool of scaffolds that a --bins table leaves out (no bin name has brackets
+#: in MetaBAT, DAS Tool, VAMB or SemiBin output).
+UNBINNED = "(unbinned)"
+
 CALIBRATION_FEATURES = ["spacer_llr", "spacer_posterior", "spacer_percentile", "operon_fraction"]
 
 
@@ -265,9 +269,10 @@ class GenomeCalibration:
     n_opposite: int
     own_cutoff_bp: float  # where the genome's own posterior falls below 0.5: the cut-off before the rule moved it
     self_calibrated: bool = True  # False: too few pairs (SpacerModel.self_calibrated), the fraction is the prior
+    unbinned: bool = False  # the pool of the scaffolds a --bins table does not list (group "")
 
     def describe(self) -> str:
-        name = f"bin={self.group} " if self.group else ""
+        name = f"bin={self.group} " if self.group else f"bin={UNBINNED} " if self.unbinned else ""
         fallback = "" if self.self_calibrated else f" fallback=prior_operon_fraction(fewer_than_{MIN_PAIRS}_pairs)"
         return (f"{name}operon_fraction={self.operon_fraction:.3f} cutoff_bp={self.cutoff_bp:.0f} "
                 f"own_cutoff_bp={self.own_cutoff_bp:.0f} "
@@ -277,7 +282,7 @@ class GenomeCalibration:
         """What a user must know about a genome or bin too small to calibrate itself (None when it could)."""
         if self.self_calibrated:
             return None
-        name = f"bin {self.group}" if self.group else "this genome"
+        name = f"bin {self.group}" if self.group else f"bin {UNBINNED}" if self.unbinned else "this genome"
         return (f"{name}: {self.n_same} same-strand and {self.n_opposite} opposite-strand neighbour pairs, too "
                 f"few to self-calibrate (needs {MIN_PAIRS} of each): its operon fraction is the prior 0.6 and its "
                 f"cut-off ({self.cutoff_bp:.0f} bp) rests on few spacers; leave small bins out of --bins to pool "

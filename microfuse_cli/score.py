@@ -7,7 +7,7 @@ chains never cross scaffolds. On a circular scaffold a chain may run through the
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -243,6 +243,8 @@ def apply_decision(rule, pairs: Sequence[GenePair], head_probability: np.ndarray
             _, fitted = calibrate_by_group([pairs[i] for i in rows], [pairs[i] for i in rows])
             model = fitted[""]
         genome = rule.calibrate(name, model)
+        if groups and not name:
+            genome = replace(genome, unbinned=True)
         if genome.few_pairs_warning():
             log.warning("%s", genome.few_pairs_warning())
         residual = head_residual(logit[rows], distance[rows], same[rows]) if rule.correction else None

@@ -56,3 +56,18 @@ def test_no_pair_across_an_assembly_gap(tmp_path):
     assert len(rows) > 150
     assert not [r for r in rows if int(r[5]) <= 100_000 and int(r[7]) > 100_100], "a pair spans the gap"
     assert "1 assembly gap(s) (runs of 10+ N) in 1 scaffold(s)" in err
+
+
+def test_contigs_in_no_bin_are_one_named_pool(tmp_path):
+    """A binner leaves contigs out: they are pooled, and that pool's header line says so (it read like a whole
+    genome's line, with no bin= at all, beside the bins' lines)."""
+    contigs = draft_contigs(genome_sequence(MPN_FNA)[:300_000], 3_000, 12_000, seed=2)
+    assembly = write_contigs(tmp_path / "contigs.fna", contigs)
+    bins = tmp_path / "contig2bin.tsv"
+    bins.write_text("".join(f"{name}\tmaxbin.001\n" for name, _, _ in contigs[::2]))
+    scores = tmp_path / "scores.tsv"
+    code, _, err = run_cli(["score", assembly, "--bins", bins, "-o", scores])
+    assert code == 0, err
+    assert _calibration_lines(scores).keys() == {"bin=maxbin.001", "bin=(unbinned)"}
+    unbinned = len(contigs) - len(contigs[::2])
+    assert f"1 bins over {len(contigs[::2])} scaffolds; {unbinned} scaffold(s) in no bin are pooled as (unbinned)" in err

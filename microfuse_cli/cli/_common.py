@@ -368,14 +368,15 @@ def load_bins(path, genome):
     table naming none of its scaffolds."""
     if path is None:
         return None
-    from ..calibration import read_groups, unknown_group_scaffolds
+    from ..calibration import UNBINNED, read_groups, unknown_group_scaffolds
 
     groups = read_groups(path)
     unknown = unknown_group_scaffolds(groups, genome, path)
     if unknown:
         log.warning("%d scaffold(s) of %s are not in %s (e.g. %s)", len(unknown), path, genome.name, unknown[0])
-    log.info("spacer calibration per bin: %d bins over %d scaffolds", len(set(groups.values())),
-             len(groups) - len(unknown))
+    binned = len(groups) - len(unknown)
+    log.info("spacer calibration per bin: %d bins over %d scaffolds; %d scaffold(s) in no bin are pooled as %s",
+             len(set(groups.values())), binned, len(genome.scaffolds) - binned, UNBINNED)
     return groups
 
 
