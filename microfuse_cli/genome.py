@@ -28,11 +28,15 @@ class GenomeOptions:
     ``genetic_code``: for an annotation, the code of CDS without a transl_table (default 11); for a bare assembly,
     pyrodigal's table (default: 11, or 4 when the assembly codes like a Mycoplasma, see ``genes.call_genes``).
     ``mode`` (auto/single/meta) only applies to gene calling; ``circular`` forces the topology of every sequence.
+    ``bins`` (scaffold -> bin, the CLI's --bins): a bare assembly's genes are called per bin
+    (``genes.call_genes_per_bin``).
     """
 
     mode: str = "auto"
     genetic_code: int | None = None
     circular: bool | None = None
+
+    bins: dict[str, str] | None = None  # scaffold -> bin of a binned metagenome: genes are called per bin
 
 
 def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOptions = GenomeOptions(), *,
@@ -76,7 +80,7 @@ def gene_source(kind: str, path: PathLike, fasta: PathLike | None, options: Geno
     if kind == "fasta":
         if fasta is not None:
             raise UsageError("--fasta is only used with a GFF3 input; a FASTA input is a bare assembly")
-        return PyrodigalGenes(options.mode, options.genetic_code, threads, progress, on_gene_calling)
+        return PyrodigalGenes(options.mode, options.genetic_code, threads, progress, on_gene_calling, options.bins)
     check_genetic_code(options.genetic_code)
     if kind == "pairs":
         raise UsageError(f"{path} is a pairs table; this command needs a genome (GFF3, GenBank or FASTA)")

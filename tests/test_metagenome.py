@@ -71,3 +71,28 @@ def test_contigs_in_no_bin_are_one_named_pool(tmp_path):
     assert _calibration_lines(scores).keys() == {"bin=maxbin.001", "bin=(unbinned)"}
     unbinned = len(contigs) - len(contigs[::2])
     assert f"1 bins over {len(contigs[::2])} scaffolds; {unbinned} scaffold(s) in no bin are pooled as (unbinned)" in err
+
+
+def test_binned_assembly_calls_genes_per_bin_with_its_own_code(tmp_path):
+    """E. coli and M. pneumoniae (code 4) contigs in one assembly of long contigs: auto picked single mode, one
+    model and code 11 for both, and the Mycoplasma bin had 406 neighbour pairs instead of 280 (genes cut at every
+    UGA). With --bins, genes are called per bin, each with its own model and code, as alone."""
+    from conftest import ECOLI_FNA
+
+    mpn = draft_contigs(genome_sequence(MPN_FNA)[:300_000], 20_000, 60_000, seed=3, prefix="mpn_")
+    eco = draft_contigs(genome_sequence(ECOLI_FNA)[:1_500_000], 20_000, 60_000, seed=4, prefix="eco_")
+    assembly = write_contigs(tmp_path / "contigs.fna", mpn + eco)
+    bins = tmp_path / "contig2bin.tsv"
+    bins.write_text("".join(f"{name}\t{name.split('_')[0]}\n" for name, _, _ in mpn + eco))
+    scores = tmp_path / "scores.tsv"
+    code, _, err = run_cli(["score", assembly, "--bins", bins, "-o", scores])
+    assert code == 0, err
+    assert "gene calling per bin: 2 in pyrodigal single mode" in err
+    for prefix, contigs, code_of_genome in (("mpn_", mpn, "4"), ("eco_", eco, "11")):
+        alone = tmp_path / f"{prefix}alone.tsv"
+        fna = write_contigs(tmp_path / f"{prefix}.fna", contigs)
+        code, _, err = run_cli(["pairs", fna, "-g", code_of_genome, "-o", alone])
+        assert code == 0, err
+        expected = len(alone.read_text().splitlines()) - 1
+        got = sum(1 for line in scores.read_text().splitlines() if line.startswith(prefix))
+        assert abs(got - expected) <= 0.05 * expected, (prefix, got, expected)

@@ -359,8 +359,10 @@ def genome_options(func):
 def bins_option(func):
     """--bins: fit the per-genome spacer calibration per bin of a metagenome."""
     return click.option("--bins", type=click.Path(dir_okay=False), default=None,
-                        help="scaffold<TAB>bin table (e.g. DAS Tool contig2bin): fit the spacer calibration per bin; "
-                             "unlisted scaffolds are pooled (default: the whole input is one genome or sample).")(func)
+                        help="scaffold<TAB>bin table (e.g. DAS Tool contig2bin): fit the spacer calibration per bin, "
+                             "and call the genes of a bare assembly per bin (--mode auto: each bin its own mode and "
+                             "genetic code); unlisted scaffolds are pooled (default: the whole input is one genome "
+                             "or sample).")(func)
 
 
 def load_bins(path, genome):
