@@ -129,7 +129,8 @@ def call_genes_per_bin(scaffolds: dict[str, Scaffold], *, bins: dict[str, str], 
             continue
         chosen = mode if mode != "auto" else "meta" if name is None else choose_mode(part, say=False)
         modes[chosen] = modes.get(chosen, 0) + 1
-        genes += call_genes(part, mode=chosen, progress=progress, **options)
+        where = f"bin {name}" if name is not None else "the contigs in no bin"
+        genes += call_genes(part, mode=chosen, progress=progress, where=where, **options)
     if not modes:
         raise DataError("no sequence to call genes on")
     log.info("gene calling per bin: %s (auto: single mode for a bin of >= %d bp and N50 >= %d bp, else meta; "
@@ -172,8 +173,10 @@ def call_genes(
     threads: int = 1,
     progress: Advance | None = None,
     on_start: Callable[[], None] | None = None,
+    where: str = "the assembly",
 ) -> list[Gene]:
-    """Predict protein-coding genes on every scaffold; ids follow Prodigal (``<scaffold>_<n>``).
+    """Predict protein-coding genes on every scaffold; ids follow Prodigal (``<scaffold>_<n>``). ``where`` names
+    the sequences in the log (a bin of ``call_genes_per_bin``).
 
     Without ``genetic_code``, single mode uses code 11 unless the assembly codes like a Mycoplasma (see
     ``CODE11_LOW_DENSITY``), which is then called with code 4 and said in an info line; meta mode lets each
@@ -205,9 +208,8 @@ def call_genes(
             genes4 = _predict(_trained(records, 4), records, 4, workers, None)
             density4 = coding_density(genes4, total)
             if density4 - density11 > CODE4_DENSITY_GAIN:
-                log.info("genetic code 4 detected (genes cover %.1f%% of the assembly with code 4, %.1f%% with "
-                         "code 11, as in Mycoplasma); give -g 11 to call with code 11", 100 * density4,
-                         100 * density11)
+                log.info("genetic code 4 detected (genes cover %.1f%% of %s with code 4, %.1f%% with code 11, as "
+                         "in Mycoplasma); give -g 11 to call with code 11", 100 * density4, where, 100 * density11)
                 genes = genes4
     return genes
 
