@@ -98,3 +98,15 @@ def test_binned_assembly_calls_genes_per_bin_with_its_own_code(tmp_path):
         expected = len(alone.read_text().splitlines()) - 1
         got = sum(1 for line in scores.read_text().splitlines() if line.startswith(prefix))
         assert abs(got - expected) <= 0.05 * expected, (prefix, got, expected)
+
+
+def test_metabat_bins_given_as_several_inputs_are_told_how(tmp_path):
+    """MetaBAT writes one FASTA per bin; `score bin.1.fa bin.2.fa` was told only to give the second with --fasta
+    (the hint for a GFF3 beside its sequence), which reads nothing useful from two bins."""
+    contigs = draft_contigs(genome_sequence(MPN_FNA)[:60_000], 3_000, 12_000, seed=6)
+    first = write_contigs(tmp_path / "bin.1.fa", contigs[:3])
+    second = write_contigs(tmp_path / "bin.2.fa", contigs[3:])
+    code, out, err = run_cli(["score", first, second, "-o", tmp_path / "scores.tsv"])
+    assert code == 2 and out == "" and not (tmp_path / "scores.tsv").exists()
+    assert (f"error: Got unexpected extra argument ({second}); give the sequence with --fasta {second}, or, for one "
+            "FASTA per bin, concatenate the bins and give `score --bins` a contig<TAB>bin table") in err, err

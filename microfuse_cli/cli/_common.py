@@ -268,9 +268,11 @@ _FASTA_ARGUMENT = re.compile(r"unexpected extra arguments? \((\S+\.(?:fna|fa|fas
 
 
 def _sequence_hint(message: str) -> str:
-    """'; give it with --fasta FILE' when the extra argument click refused is a FASTA file."""
+    """'; give it with --fasta FILE' when the extra argument click refused is a FASTA file, and how MetaBAT-style
+    bins (one FASTA per bin, all given at once) are read instead."""
     found = _FASTA_ARGUMENT.search(message)
-    return f"; give the sequence with --fasta {found.group(1)}" if found else ""
+    return (f"; give the sequence with --fasta {found.group(1)}, or, for one FASTA per bin, concatenate the bins and "
+            "give `score --bins` a contig<TAB>bin table" if found else "")
 
 
 def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
