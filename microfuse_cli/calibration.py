@@ -26,6 +26,10 @@ SCALE = 20.0
 #: Fewer opposite-strand or same-strand neighbours than this and the genome-level fit falls back to the prior.
 MIN_PAIRS = 30
 
+#: How headers and the log name the pool of scaffolds that a --bins table leaves out (no bin name has brackets
+#: in MetaBAT, DAS Tool, VAMB or SemiBin output).
+UNBINNED = "(unbinned)"
+
 CALIBRATION_FEATURES = ["spacer_llr", "spacer_posterior", "spacer_percentile", "operon_fraction"]
 
 
@@ -108,6 +112,12 @@ class SpacerModel:
         f1 = f1 / np.trapezoid(f1, grid)
         f1 = _monotone_tail(grid, f1, f0, g)
         return cls(grid, f0, f1, g, fraction, np.sort(same), int(same.size), int(n_opposite), np.sort(boundary))
+
+    @property
+    def self_calibrated(self) -> bool:
+        """False when too few same-strand or boundary spacers (``MIN_PAIRS``) were there to fit: the operon
+        fraction is then the prior 0.6 and the densities rest on a handful of spacers (a small bin)."""
+        return self.n_same >= MIN_PAIRS and self.boundary_spacers.size >= MIN_PAIRS
 
     def llr(self, distance: np.ndarray) -> np.ndarray:
         x = _transform(np.clip(distance, -200, 5000))
@@ -258,12 +268,25 @@ class GenomeCalibration:
     n_same: int
     n_opposite: int
     own_cutoff_bp: float  # where the genome's own posterior falls below 0.5: the cut-off before the rule moved it
+    self_calibrated: bool = True  # False: too few pairs (SpacerModel.self_calibrated), the fraction is the prior
+    unbinned: bool = False  # the pool of the scaffolds a --bins table does not list (group "")
 
     def describe(self) -> str:
-        name = f"bin={self.group} " if self.group else ""
+        name = f"bin={self.group} " if self.group else f"bin={UNBINNED} " if self.unbinned else ""
+        fallback = "" if self.self_calibrated else f" fallback=prior_operon_fraction(fewer_than_{MIN_PAIRS}_pairs)"
         return (f"{name}operon_fraction={self.operon_fraction:.3f} cutoff_bp={self.cutoff_bp:.0f} "
                 f"own_cutoff_bp={self.own_cutoff_bp:.0f} "
-                f"same_strand_pairs={self.n_same} opposite_strand_pairs={self.n_opposite}")
+                f"same_strand_pairs={self.n_same} opposite_strand_pairs={self.n_opposite}{fallback}")
+
+    def few_pairs_warning(self) -> str | None:
+        """What a user must know about a genome or bin too small to calibrate itself (None when it could)."""
+        if self.self_calibrated:
+            return None
+        name = f"bin {self.group}" if self.group else f"bin {UNBINNED}" if self.unbinned else "this genome"
+        return (f"{name}: {self.n_same} same-strand and {self.n_opposite} opposite-strand neighbour pairs, too "
+                f"few to self-calibrate (needs {MIN_PAIRS} of each): its operon fraction is the prior 0.6 and its "
+                f"cut-off ({self.cutoff_bp:.0f} bp) rests on few spacers; leave small bins out of --bins to pool "
+                "them with the unbinned rest")
 
 
 @dataclass(frozen=True)
@@ -300,7 +323,7 @@ class DecisionRule:
 
     def calibrate(self, group: str, model: SpacerModel) -> GenomeCalibration:
         return GenomeCalibration(group, round(model.operon_fraction, 4), self.cutoff_bp(model), model.n_same,
-                                 model.n_opposite, posterior_cutoff(model))
+                                 model.n_opposite, posterior_cutoff(model), model.self_calibrated)
 
     def probability(self, distance, same_strand, cutoff_bp: float, residual=None) -> np.ndarray:
         logit = self.slope * (spacer_scale(cutoff_bp) - spacer_scale(distance))

@@ -7,6 +7,7 @@ fragmented assemblies, where there is too little sequence to train on.
 
 from __future__ import annotations
 
+import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -78,12 +79,14 @@ class PyrodigalGenes:
     threads: int = 1
     progress: Advance | None = None
     on_start: Callable[[], None] | None = None
+    bins: dict[str, str] | None = None  # scaffold -> bin: genes called per bin (``call_genes_per_bin``)
 
     def find_genes(self, path: PathLike, text: str | Iterable[str] | None = None) -> Genome:
         check_gene_calling(self.mode, self.genetic_code)
         scaffolds = read_fasta_scaffolds(path, text)
-        genes = call_genes(scaffolds, mode=self.mode, genetic_code=self.genetic_code, threads=self.threads,
-                           progress=self.progress, on_start=self.on_start)
+        call = call_genes if self.bins is None else functools.partial(call_genes_per_bin, bins=self.bins)
+        genes = call(scaffolds, mode=self.mode, genetic_code=self.genetic_code, threads=self.threads,
+                     progress=self.progress, on_start=self.on_start)
         genome = Genome(Path(str(path)).name, scaffolds, genes, "pyrodigal")
         genome.sort_genes()
         return genome
@@ -98,12 +101,42 @@ def n50(lengths: list[int]) -> int:
     return 0
 
 
-def choose_mode(scaffolds: dict[str, Scaffold]) -> str:
-    """'single' for a genome with enough contiguous sequence to train on, else 'meta'."""
+def choose_mode(scaffolds: dict[str, Scaffold], *, say: bool = True) -> str:
+    """'single' for a genome with enough contiguous sequence to train on, else 'meta'; said in an info line
+    (with the numbers behind it), since the two modes call different genes on the same contigs."""
     lengths = [s.length for s in scaffolds.values()]
-    if sum(lengths) >= MIN_SINGLE_LENGTH and n50(lengths) >= MIN_SINGLE_N50:
-        return "single"
-    return "meta"
+    total, middle = sum(lengths), n50(lengths)
+    mode = "single" if total >= MIN_SINGLE_LENGTH and middle >= MIN_SINGLE_N50 else "meta"
+    (log.info if say else log.debug)("gene calling: pyrodigal %s mode (%d sequence(s), %d bp, N50 %d bp; auto picks single at >= %d bp "
+             "and N50 >= %d bp; give --mode to override)", mode, len(lengths), total, middle, MIN_SINGLE_LENGTH,
+             MIN_SINGLE_N50)
+    return mode
+
+
+def call_genes_per_bin(scaffolds: dict[str, Scaffold], *, bins: dict[str, str], mode: str = "auto",
+                       progress: Advance | None = None, **options) -> list[Gene]:
+    """``call_genes`` on each bin of a binned metagenome (``bins``: scaffold -> bin), as Prodigal is run on each
+    MAG: auto picks each bin's mode, and in single mode its own model and genetic code (one model trained on a
+    whole sample called M. pneumoniae's contigs with E. coli's code 11, its genes cut at every UGA). The
+    scaffolds in no bin, several genomes' leftovers, are called in meta mode under auto."""
+    members: dict[str | None, dict[str, Scaffold]] = {}
+    for sid, scaffold in scaffolds.items():
+        members.setdefault(bins.get(sid), {})[sid] = scaffold
+    genes: list[Gene] = []
+    modes: dict[str, int] = {}
+    for name, part in members.items():
+        if not any(s.sequence for s in part.values()):
+            continue
+        chosen = mode if mode != "auto" else "meta" if name is None else choose_mode(part, say=False)
+        modes[chosen] = modes.get(chosen, 0) + 1
+        where = f"bin {name}" if name is not None else "the contigs in no bin"
+        genes += call_genes(part, mode=chosen, progress=progress, where=where, **options)
+    if not modes:
+        raise DataError("no sequence to call genes on")
+    log.info("gene calling per bin: %s (auto: single mode for a bin of >= %d bp and N50 >= %d bp, else meta; "
+             "contigs in no bin in meta)", ", ".join(f"{n} in pyrodigal {m} mode" for m, n in sorted(modes.items())),
+             MIN_SINGLE_LENGTH, MIN_SINGLE_N50)
+    return genes
 
 
 def check_gene_calling(mode: str, genetic_code: int | None) -> None:
@@ -140,8 +173,10 @@ def call_genes(
     threads: int = 1,
     progress: Advance | None = None,
     on_start: Callable[[], None] | None = None,
+    where: str = "the assembly",
 ) -> list[Gene]:
-    """Predict protein-coding genes on every scaffold; ids follow Prodigal (``<scaffold>_<n>``).
+    """Predict protein-coding genes on every scaffold; ids follow Prodigal (``<scaffold>_<n>``). ``where`` names
+    the sequences in the log (a bin of ``call_genes_per_bin``).
 
     Without ``genetic_code``, single mode uses code 11 unless the assembly codes like a Mycoplasma (see
     ``CODE11_LOW_DENSITY``), which is then called with code 4 and said in an info line; meta mode lets each
@@ -173,9 +208,8 @@ def call_genes(
             genes4 = _predict(_trained(records, 4), records, 4, workers, None)
             density4 = coding_density(genes4, total)
             if density4 - density11 > CODE4_DENSITY_GAIN:
-                log.info("genetic code 4 detected (genes cover %.1f%% of the assembly with code 4, %.1f%% with "
-                         "code 11, as in Mycoplasma); give -g 11 to call with code 11", 100 * density4,
-                         100 * density11)
+                log.info("genetic code 4 detected (genes cover %.1f%% of %s with code 4, %.1f%% with code 11, as "
+                         "in Mycoplasma); give -g 11 to call with code 11", 100 * density4, where, 100 * density11)
                 genes = genes4
     return genes
 

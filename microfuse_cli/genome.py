@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -13,6 +14,8 @@ from .io.files import PathLike, peek_lines, text_lines
 from .io.formats import sniff_format
 from .progress import Advance
 from .records import Genome, Scaffold
+
+log = logging.getLogger("microfuse")
 
 
 # ------------------------------------------------------------------------------------------------ entry point
@@ -25,11 +28,15 @@ class GenomeOptions:
     ``genetic_code``: for an annotation, the code of CDS without a transl_table (default 11); for a bare assembly,
     pyrodigal's table (default: 11, or 4 when the assembly codes like a Mycoplasma, see ``genes.call_genes``).
     ``mode`` (auto/single/meta) only applies to gene calling; ``circular`` forces the topology of every sequence.
+    ``bins`` (scaffold -> bin, the CLI's --bins): a bare assembly's genes are called per bin
+    (``genes.call_genes_per_bin``).
     """
 
     mode: str = "auto"
     genetic_code: int | None = None
     circular: bool | None = None
+
+    bins: dict[str, str] | None = None  # scaffold -> bin of a binned metagenome: genes are called per bin
 
 
 def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOptions = GenomeOptions(), *,
@@ -51,7 +58,19 @@ def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOp
     if options.circular is not None:
         genome.scaffolds = {sid: Scaffold(s.id, s.length, s.sequence, options.circular)
                             for sid, s in genome.scaffolds.items()}
+    _say_assembly_gaps(genome)
     return genome
+
+
+def _say_assembly_gaps(genome: Genome) -> None:
+    """One info line when scaffolds hold assembly gaps: the neighbours across them are not paired (pairs.py)."""
+    from .pairs import MIN_GAP_NS, assembly_gaps
+
+    counts = [len(assembly_gaps(s.sequence)) for s in genome.scaffolds.values()]
+    if sum(counts):
+        log.info("%s: %d assembly gap(s) (runs of %d+ N) in %d scaffold(s); genes on either side of a gap are "
+                 "never paired, its length being unknown", genome.name, sum(counts), MIN_GAP_NS,
+                 sum(1 for c in counts if c))
 
 
 def gene_source(kind: str, path: PathLike, fasta: PathLike | None, options: GenomeOptions, *, threads: int = 1,
@@ -61,7 +80,7 @@ def gene_source(kind: str, path: PathLike, fasta: PathLike | None, options: Geno
     if kind == "fasta":
         if fasta is not None:
             raise UsageError("--fasta is only used with a GFF3 input; a FASTA input is a bare assembly")
-        return PyrodigalGenes(options.mode, options.genetic_code, threads, progress, on_gene_calling)
+        return PyrodigalGenes(options.mode, options.genetic_code, threads, progress, on_gene_calling, options.bins)
     check_genetic_code(options.genetic_code)
     if kind == "pairs":
         raise UsageError(f"{path} is a pairs table; this command needs a genome (GFF3, GenBank or FASTA)")

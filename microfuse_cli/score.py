@@ -6,7 +6,8 @@ chains never cross scaffolds. On a circular scaffold a chain may run through the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -17,6 +18,8 @@ from . import __version__
 from .errors import DataError, UsageError
 from .records import Genome
 from .pairs import GenePair
+
+log = logging.getLogger("microfuse")
 
 if TYPE_CHECKING:  # pragma: no cover
     from .embed import Embeddings, ViewConfig
@@ -240,6 +243,10 @@ def apply_decision(rule, pairs: Sequence[GenePair], head_probability: np.ndarray
             _, fitted = calibrate_by_group([pairs[i] for i in rows], [pairs[i] for i in rows])
             model = fitted[""]
         genome = rule.calibrate(name, model)
+        if groups and not name:
+            genome = replace(genome, unbinned=True)
+        if genome.few_pairs_warning():
+            log.warning("%s", genome.few_pairs_warning())
         residual = head_residual(logit[rows], distance[rows], same[rows]) if rule.correction else None
         probability[rows] = rule.probability(distance[rows], same[rows], genome.cutoff_bp, residual)
         calibration.append(genome)

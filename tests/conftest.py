@@ -71,3 +71,36 @@ def run_cli(args, stdin: bytes | None = None):
 
     result = runner.invoke(wrapper, [], input=stdin, catch_exceptions=False)
     return holder.get("code", result.exit_code), result.stdout, result.stderr
+
+
+def genome_sequence(fna_gz: Path) -> str:
+    """The first record of a gzipped FASTA, as one upper-case string."""
+    import gzip
+
+    return "".join(gzip.decompress(fna_gz.read_bytes()).decode().split(">")[1].split("\n", 1)[1].split()).upper()
+
+
+def reverse_complement(sequence: str) -> str:
+    return sequence[::-1].translate(str.maketrans("ACGTN", "TGCAN"))
+
+
+def draft_contigs(sequence: str, min_length: int, max_length: int, *, seed: int = 0,
+                  prefix: str = "k141_") -> list[tuple[str, str, str]]:
+    """A real genome cut as an assembler leaves it: ``(id, description, sequence)`` contigs of random lengths
+    in [min_length, max_length], about half reverse-complemented, in shuffled order, named MEGAHIT-style
+    (``k141_7 flag=1 multi=3.0 len=5000``)."""
+    import random
+
+    rng, pieces, start = random.Random(seed), [], 0
+    while start < len(sequence):
+        length = rng.randint(min_length, max_length)
+        piece = sequence[start:start + length]
+        pieces.append(reverse_complement(piece) if rng.random() < 0.5 else piece)
+        start += length
+    rng.shuffle(pieces)
+    return [(f"{prefix}{i}", f"flag=1 multi={rng.uniform(2, 40):.4f} len={len(p)}", p) for i, p in enumerate(pieces)]
+
+
+def write_contigs(path: Path, contigs) -> Path:
+    path.write_text("".join(f">{name} {description}\n{seq}\n" for name, description, seq in contigs))
+    return path

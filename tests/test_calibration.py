@@ -78,13 +78,11 @@ def test_read_groups(tmp_path):
 
 def test_cli_score_explain_with_bins(tmp_path):
     """`score --bins` on a two-genome assembly: each bin's spacer evidence is its own genome's."""
-    from microfuse_cli.genome import GenomeOptions, read_genome
-
     mixed = tmp_path / "mix.fna.gz"
     with gzip.open(mixed, "wb") as out:
         for path in (MGE_FNA, MPN_FNA):
             out.write(gzip.open(path).read())
-    genome = read_genome(mixed, None, GenomeOptions(genetic_code=4))
+    genome = _two_genomes()  # with --bins, genes are called per bin: each genome's own gene calls
     bins = tmp_path / "bins.tsv"
     bins.write_text("".join(f"{sid}\tbin{i}\n" for i, sid in enumerate(genome.scaffolds)) + "absent_contig\tbin9\n")
 

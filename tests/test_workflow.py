@@ -15,7 +15,8 @@ from conftest import ECOLI_FNA, ECOLI_GFF, ROOT, pyrodigal_data, run_cli
 
 SNAKEFILE = ROOT / "examples" / "workflow" / "Snakefile"
 SAMPLES = ("ecoli", "kk037166", "nctc11397")
-PAIRS = {"ecoli": 4288, "kk037166": 17, "nctc11397": 102}
+# KK037166 is a draft with two 100+ N gaps: the two neighbour pairs across them are no pairs (17 before)
+PAIRS = {"ecoli": 4288, "kk037166": 15, "nctc11397": 102}
 
 
 def table_lines(path: Path) -> list[str]:

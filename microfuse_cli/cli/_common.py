@@ -268,9 +268,11 @@ _FASTA_ARGUMENT = re.compile(r"unexpected extra arguments? \((\S+\.(?:fna|fa|fas
 
 
 def _sequence_hint(message: str) -> str:
-    """'; give it with --fasta FILE' when the extra argument click refused is a FASTA file."""
+    """'; give it with --fasta FILE' when the extra argument click refused is a FASTA file, and how MetaBAT-style
+    bins (one FASTA per bin, all given at once) are read instead."""
     found = _FASTA_ARGUMENT.search(message)
-    return f"; give the sequence with --fasta {found.group(1)}" if found else ""
+    return (f"; give the sequence with --fasta {found.group(1)}, or, for one FASTA per bin, concatenate the bins and "
+            "give `score --bins` a contig<TAB>bin table" if found else "")
 
 
 def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
@@ -349,7 +351,7 @@ def genome_options(func):
     wrapper = click.option("--mode", type=click.Choice(["auto", "single", "meta"]), default="auto",
                            show_default=True,
                            help="pyrodigal mode for a bare assembly: auto picks meta for short/fragmented "
-                                "input.")(wrapper)
+                                "input (under 100 kbp, or N50 under 20 kbp) and says so.")(wrapper)
     wrapper = click.option("--fasta", type=click.Path(dir_okay=False, allow_dash=False), default=None,
                            help="Nucleotide FASTA for a GFF3 that has no ##FASTA section (beside one, it must hold "
                                 "the same sequences).")(wrapper)
@@ -359,8 +361,10 @@ def genome_options(func):
 def bins_option(func):
     """--bins: fit the per-genome spacer calibration per bin of a metagenome."""
     return click.option("--bins", type=click.Path(dir_okay=False), default=None,
-                        help="scaffold<TAB>bin table (e.g. DAS Tool contig2bin): fit the spacer calibration per bin; "
-                             "unlisted scaffolds are pooled (default: the whole input is one genome or sample).")(func)
+                        help="scaffold<TAB>bin table (e.g. DAS Tool contig2bin): fit the spacer calibration per bin, "
+                             "and call the genes of a bare assembly per bin (--mode auto: each bin its own mode and "
+                             "genetic code); unlisted scaffolds are pooled (default: the whole input is one genome "
+                             "or sample).")(func)
 
 
 def load_bins(path, genome):
@@ -368,14 +372,15 @@ def load_bins(path, genome):
     table naming none of its scaffolds."""
     if path is None:
         return None
-    from ..calibration import read_groups, unknown_group_scaffolds
+    from ..calibration import UNBINNED, read_groups, unknown_group_scaffolds
 
     groups = read_groups(path)
     unknown = unknown_group_scaffolds(groups, genome, path)
     if unknown:
         log.warning("%d scaffold(s) of %s are not in %s (e.g. %s)", len(unknown), path, genome.name, unknown[0])
-    log.info("spacer calibration per bin: %d bins over %d scaffolds", len(set(groups.values())),
-             len(groups) - len(unknown))
+    binned = len(groups) - len(unknown)
+    log.info("spacer calibration per bin: %d bins over %d scaffolds; %d scaffold(s) in no bin are pooled as %s",
+             len(set(groups.values())), binned, len(genome.scaffolds) - binned, UNBINNED)
     return groups
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -178,6 +179,10 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
         raise click.UsageError("--fasta applies to a single input")
     if len(inputs) > 1:
         Path(output).mkdir(parents=True, exist_ok=True)
+    if bins is not None:  # genes are called per bin, as in score (genes.call_genes_per_bin)
+        from ..calibration import read_groups
+
+        read_as = dataclasses.replace(read_as, bins=read_groups(bins))
     for index, path in enumerate(inputs):
         with stdin_as_file(path) as readable:  # a piped pairs table is sniffed, then read again
             genome, pairs = read_input(run, readable, fasta, proteins, read_as)

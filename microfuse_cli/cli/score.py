@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
@@ -123,6 +124,7 @@ def check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, re
 def _score(input, fasta, read_as, selection, pending_model, start_loading, embeddings, output,
            threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=False, reference=None,
            bins=None, annotate=None, report=None, model_name="default"):
+    from ..calibration import read_groups
     from ..embed import Embeddings
     from ..errors import UsageError
     from ..io.formats import sniff_format
@@ -158,6 +160,8 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
         scores = score_pairs(model, Embeddings.load(embeddings), pairs, threshold=threshold, fused=fused is not None,
                              spacer_models=genome_spacer_models(model, genome, groups), groups=groups)
     else:
+        if bins is not None:  # genes are called per bin (genes.call_genes_per_bin)
+            read_as = dataclasses.replace(read_as, bins=read_groups(bins))
         genome = load_genome(run, input, fasta, read_as, on_gene_calling=start_loading.set,
                              text=text)
         start_loading.set()

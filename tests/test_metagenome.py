@@ -1,0 +1,112 @@
+"""Draft and metagenomic assemblies as users feed them: MEGAHIT/SPAdes contigs, MAG bins, mixed samples; all
+built from real genomes cut into contigs (conftest.draft_contigs)."""
+
+from __future__ import annotations
+
+from conftest import MPN_FNA, draft_contigs, genome_sequence, run_cli, write_contigs
+
+
+def test_auto_gene_calling_mode_is_said_with_its_reason(tmp_path):
+    sequence = genome_sequence(MPN_FNA)[:300_000]
+    complete = write_contigs(tmp_path / "complete.fna", [("chromosome", "M. pneumoniae M129", sequence)])
+    contigs = write_contigs(tmp_path / "contigs.fna", draft_contigs(sequence, 1_500, 6_000))
+    code, _, err = run_cli(["pairs", complete, "-o", tmp_path / "complete.tsv"])
+    assert code == 0, err
+    assert "pyrodigal single mode (1 sequence(s), 300000 bp, N50 300000 bp" in err
+    code, _, err = run_cli(["pairs", contigs, "-o", tmp_path / "contigs.tsv"])
+    assert code == 0, err
+    assert "pyrodigal meta mode (" in err and "give --mode to override" in err
+
+
+def _calibration_lines(scores_tsv):
+    return {line.split()[1]: line for line in scores_tsv.read_text().splitlines() if line.startswith("#calibration")}
+
+
+def test_bin_too_small_to_self_calibrate_is_said_in_header_and_log(tmp_path):
+    contigs = draft_contigs(genome_sequence(MPN_FNA)[:300_000], 3_000, 12_000, seed=1)
+    assembly = write_contigs(tmp_path / "contigs.fna", contigs)
+    bins = tmp_path / "contig2bin.tsv"  # DAS Tool layout: two small contigs are one bin, the rest another
+    bins.write_text("".join(f"{name}\t{'bin.small' if i < 2 else 'bin.big'}\n" for i, (name, _, _) in
+                            enumerate(contigs)))
+    scores = tmp_path / "scores.tsv"
+    code, _, err = run_cli(["score", assembly, "--bins", bins, "-o", scores])
+    assert code == 0, err
+    lines = _calibration_lines(scores)
+    assert lines.keys() == {"bin=bin.small", "bin=bin.big"}
+    assert "fallback=prior_operon_fraction" in lines["bin=bin.small"]
+    assert "operon_fraction=0.600" in lines["bin=bin.small"]
+    assert "fallback" not in lines["bin=bin.big"]
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: bin bin.small: ") and "too few" in warnings[0]
+
+
+def test_no_pair_across_an_assembly_gap(tmp_path):
+    """A scaffold of E. coli with a 100-N gap (unknown length, as NCBI and assemblers write it) inside murG
+    (99,644-100,711): pyrodigal calls the tail of murG as a gene, and ftsW|murG-tail came out 528 bp apart (they
+    overlap by 4 bp); no pair crosses the gap now."""
+    from conftest import ECOLI_FNA
+
+    sequence = genome_sequence(ECOLI_FNA)[:200_000]
+    gapped = sequence[:100_000] + "N" * 100 + sequence[100_000:]
+    assembly = write_contigs(tmp_path / "scaffolds.fasta", [("NODE_1_length_200100_cov_12.3", "", gapped)])
+    out = tmp_path / "pairs.tsv"
+    code, _, err = run_cli(["pairs", assembly, "-o", out])
+    assert code == 0, err
+    rows = [line.split("\t") for line in out.read_text().splitlines()[1:]]
+    assert len(rows) > 150
+    assert not [r for r in rows if int(r[5]) <= 100_000 and int(r[7]) > 100_100], "a pair spans the gap"
+    assert "1 assembly gap(s) (runs of 10+ N) in 1 scaffold(s)" in err
+
+
+def test_contigs_in_no_bin_are_one_named_pool(tmp_path):
+    """A binner leaves contigs out: they are pooled, and that pool's header line says so (it read like a whole
+    genome's line, with no bin= at all, beside the bins' lines)."""
+    contigs = draft_contigs(genome_sequence(MPN_FNA)[:300_000], 3_000, 12_000, seed=2)
+    assembly = write_contigs(tmp_path / "contigs.fna", contigs)
+    bins = tmp_path / "contig2bin.tsv"
+    bins.write_text("".join(f"{name}\tmaxbin.001\n" for name, _, _ in contigs[::2]))
+    scores = tmp_path / "scores.tsv"
+    code, _, err = run_cli(["score", assembly, "--bins", bins, "-o", scores])
+    assert code == 0, err
+    assert _calibration_lines(scores).keys() == {"bin=maxbin.001", "bin=(unbinned)"}
+    unbinned = len(contigs) - len(contigs[::2])
+    assert f"1 bins over {len(contigs[::2])} scaffolds; {unbinned} scaffold(s) in no bin are pooled as (unbinned)" in err
+
+
+def test_binned_assembly_calls_genes_per_bin_with_its_own_code(tmp_path):
+    """E. coli and M. pneumoniae (code 4) contigs in one assembly of long contigs: auto picked single mode, one
+    model and code 11 for both, and the Mycoplasma bin had 406 neighbour pairs instead of 280 (genes cut at every
+    UGA). With --bins, genes are called per bin, each with its own model and code, as alone."""
+    from conftest import ECOLI_FNA
+
+    mpn = draft_contigs(genome_sequence(MPN_FNA)[:300_000], 20_000, 60_000, seed=3, prefix="mpn_")
+    eco = draft_contigs(genome_sequence(ECOLI_FNA)[:1_500_000], 20_000, 60_000, seed=4, prefix="eco_")
+    assembly = write_contigs(tmp_path / "contigs.fna", mpn + eco)
+    bins = tmp_path / "contig2bin.tsv"
+    bins.write_text("".join(f"{name}\t{name.split('_')[0]}\n" for name, _, _ in mpn + eco))
+    scores = tmp_path / "scores.tsv"
+    code, _, err = run_cli(["score", assembly, "--bins", bins, "-o", scores])
+    assert code == 0, err
+    assert "gene calling per bin: 2 in pyrodigal single mode" in err
+    code4 = [line for line in err.splitlines() if "genetic code 4 detected" in line]
+    assert len(code4) == 1 and " of bin mpn with code 4" in code4[0], err
+    for prefix, contigs, code_of_genome in (("mpn_", mpn, "4"), ("eco_", eco, "11")):
+        alone = tmp_path / f"{prefix}alone.tsv"
+        fna = write_contigs(tmp_path / f"{prefix}.fna", contigs)
+        code, _, err = run_cli(["pairs", fna, "-g", code_of_genome, "-o", alone])
+        assert code == 0, err
+        expected = len(alone.read_text().splitlines()) - 1
+        got = sum(1 for line in scores.read_text().splitlines() if line.startswith(prefix))
+        assert abs(got - expected) <= 0.05 * expected, (prefix, got, expected)
+
+
+def test_metabat_bins_given_as_several_inputs_are_told_how(tmp_path):
+    """MetaBAT writes one FASTA per bin; `score bin.1.fa bin.2.fa` was told only to give the second with --fasta
+    (the hint for a GFF3 beside its sequence), which reads nothing useful from two bins."""
+    contigs = draft_contigs(genome_sequence(MPN_FNA)[:60_000], 3_000, 12_000, seed=6)
+    first = write_contigs(tmp_path / "bin.1.fa", contigs[:3])
+    second = write_contigs(tmp_path / "bin.2.fa", contigs[3:])
+    code, out, err = run_cli(["score", first, second, "-o", tmp_path / "scores.tsv"])
+    assert code == 2 and out == "" and not (tmp_path / "scores.tsv").exists()
+    assert (f"error: Got unexpected extra argument ({second}); give the sequence with --fasta {second}, or, for one "
+            "FASTA per bin, concatenate the bins and give `score --bins` a contig<TAB>bin table") in err, err
