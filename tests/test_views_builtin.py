@@ -52,7 +52,7 @@ def _random_dna(n: int, seed: int, gc: float = 0.5) -> str:
 @pytest.fixture(scope="module")
 def tiny() -> Genome:
     seq = list(_random_dna(3000, 7))
-    seq[1250:1260] = "N" * 10  # N's inside an intergenic region (g3-g4)
+    seq[1250:1259] = "N" * 9  # N's inside an intergenic region (g3-g4); 10 or more would be an assembly gap
     seq[1500:1503] = "NNN"  # and inside a gene (g4)
     sequence = "".join(seq)
     chrom = Scaffold("chr", 3000, sequence, circular=True)
