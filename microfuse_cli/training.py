@@ -92,8 +92,6 @@ def _labels(y: ArrayLike, n: int) -> torch.Tensor:
     return t.to(torch.float32)
 
 
-
-
 def train(
     x_protein: Optional[ArrayLike],
     x_context: Optional[ArrayLike],
@@ -128,169 +126,157 @@ def train(
         DataError: inconsistent shapes, non-finite values, a split without both classes, or divergence.
         UsageError: impossible settings (unknown device, non-positive batch size, ...).
     """
-    with torch_threads(threads):
-        return _train(x_protein, x_context, y, train_mask, val_mask, model_config, train_config, progress)
+    with torch_threads(threads):  # torch's setting is process-wide: put back after
+        model_config.validate()
+        train_config.validate()
+        device = _resolve_device(train_config.device)
+        y_all = torch.as_tensor(np.asarray(y))
+        n = int(y_all.shape[0]) if y_all.ndim == 1 else -1
+        if n < 0:
+            raise DataError(f"labels must be 1-D, got shape {tuple(y_all.shape)}")
+        xp = _as_matrix(x_protein, "protein", n) if model_config.uses_protein else None
+        xb = _as_matrix(x_context, "context", n) if model_config.uses_context else None
+        if model_config.uses_protein and xp is None:
+            raise DataError(f"the {model_config.arch} model needs the protein view")
+        if model_config.uses_context and xb is None:
+            raise DataError(f"the {model_config.arch} model needs the context view")
+        dims = {}
+        for t, name in ((xp, "protein_dim"), (xb, "context_dim")):
+            if t is None:
+                continue
+            given = getattr(model_config, name)
+            if given is not None and given != t.shape[1]:
+                raise DataError(f"{name} is {given} in the model config but the data has {t.shape[1]} columns")
+            dims[name] = int(t.shape[1])
+        model_config = dataclasses.replace(model_config, **dims)
+        labels = _labels(y_all, n)
+        train_rows, val_rows = _split_rows(labels, _as_mask(train_mask, n, "train_mask"),
+                                           _as_mask(val_mask, n, "val_mask"))
+        used = torch.cat([train_rows, val_rows])
+        stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        for t, name in ((xp, "protein"), (xb, "context")):
+            if t is not None:
+                _check_finite(t, used, name)
+                stats[name] = _column_stats(t, train_rows)
 
+        # On an accelerator the two splits are copied there once; on CPU batches are gathered from the input in place.
+        if device.type != "cpu":
+            xp_tr, xb_tr = (t[train_rows].to(device) if t is not None else None for t in (xp, xb))
+            xp_va, xb_va = (t[val_rows].to(device) if t is not None else None for t in (xp, xb))
+            tr_index: Optional[torch.Tensor] = None
+            va_index: Optional[torch.Tensor] = None
+        else:
+            xp_tr, xb_tr, xp_va, xb_va = xp, xb, xp, xb
+            tr_index, va_index = train_rows, val_rows
+        y_tr = labels[train_rows].to(device)
+        y_va = labels[val_rows].numpy().astype(np.int64)
+        n_train = train_rows.numel()
+        bs = train_config.batch_size
 
-def _train(
-    x_protein: Optional[ArrayLike],
-    x_context: Optional[ArrayLike],
-    y: ArrayLike,
-    train_mask: ArrayLike,
-    val_mask: ArrayLike,
-    model_config: FusionConfig,
-    train_config: TrainConfig,
-    progress: Optional[Progress] = None,
-) -> TrainedModel:
-    """``train`` under the caller's thread setting."""
-    model_config.validate()
-    train_config.validate()
-    device = _resolve_device(train_config.device)
-    y_all = torch.as_tensor(np.asarray(y))
-    n = int(y_all.shape[0]) if y_all.ndim == 1 else -1
-    if n < 0:
-        raise DataError(f"labels must be 1-D, got shape {tuple(y_all.shape)}")
-    xp = _as_matrix(x_protein, "protein", n) if model_config.uses_protein else None
-    xb = _as_matrix(x_context, "context", n) if model_config.uses_context else None
-    if model_config.uses_protein and xp is None:
-        raise DataError(f"the {model_config.arch} model needs the protein view")
-    if model_config.uses_context and xb is None:
-        raise DataError(f"the {model_config.arch} model needs the context view")
-    dims = {}
-    for t, name in ((xp, "protein_dim"), (xb, "context_dim")):
-        if t is None:
-            continue
-        given = getattr(model_config, name)
-        if given is not None and given != t.shape[1]:
-            raise DataError(f"{name} is {given} in the model config but the data has {t.shape[1]} columns")
-        dims[name] = int(t.shape[1])
-    model_config = dataclasses.replace(model_config, **dims)
-    labels = _labels(y_all, n)
-    train_rows, val_rows = _split_rows(labels, _as_mask(train_mask, n, "train_mask"), _as_mask(val_mask, n, "val_mask"))
-    used = torch.cat([train_rows, val_rows])
-    stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    for t, name in ((xp, "protein"), (xb, "context")):
-        if t is not None:
-            _check_finite(t, used, name)
-            stats[name] = _column_stats(t, train_rows)
-
-    # On an accelerator the two splits are copied there once; on CPU batches are gathered from the input in place.
-    if device.type != "cpu":
-        xp_tr, xb_tr = (t[train_rows].to(device) if t is not None else None for t in (xp, xb))
-        xp_va, xb_va = (t[val_rows].to(device) if t is not None else None for t in (xp, xb))
-        tr_index: Optional[torch.Tensor] = None
-        va_index: Optional[torch.Tensor] = None
-    else:
-        xp_tr, xb_tr, xp_va, xb_va = xp, xb, xp, xb
-        tr_index, va_index = train_rows, val_rows
-    y_tr = labels[train_rows].to(device)
-    y_va = labels[val_rows].numpy().astype(np.int64)
-    n_train = train_rows.numel()
-    bs = train_config.batch_size
-
-    generator = torch.Generator().manual_seed(train_config.seed)
-    history: list[dict] = []
-    best = {"auroc": -math.inf, "epoch": 0, "state": None}
-    with _seeded(train_config.seed, device):
-        model = FusionModel(model_config)
-        model.set_standardisation(stats.get("protein"), stats.get("context"))
-        model.to(device)
-        decay = [p for p in model.parameters() if p.ndim >= 2]
-        no_decay = [p for p in model.parameters() if p.ndim < 2]
-        optimiser = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": train_config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=train_config.lr,
-        )
-        stale = 0
-        for epoch in range(1, train_config.max_epochs + 1):
-            started = time.perf_counter()
-            model.train()
-            order = torch.randperm(n_train, generator=generator)
-            sums: dict[str, float] = {}
-            total, seen = 0.0, 0
-            for start in range(0, n_train, bs):
-                local = order[start : start + bs]
-                rows = local if tr_index is None else tr_index[local]
-                bp = xp_tr[rows.to(xp_tr.device)].to(device) if xp_tr is not None else None
-                bb = xb_tr[rows.to(xb_tr.device)].to(device) if xb_tr is not None else None
-                out = model(bp, bb)
-                loss, parts = total_loss(out, y_tr[local.to(device)], model_config)
-                if not bool(torch.isfinite(loss)):
-                    raise DataError(f"training diverged at epoch {epoch} (loss is not finite); try a lower learning rate")
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                k = local.numel()
-                total += float(loss.detach()) * k
-                seen += k
-                for key, value in parts.items():
-                    sums[key] = sums.get(key, 0.0) + value * k
-            logits, _, _ = _batched_forward(model, xp_va, xb_va, va_index, 8192, device, want_fused=False)
-            prob = torch.sigmoid(logits.double()).numpy()
-            val_auroc = auroc(y_va, prob)
-            val_bce = float(
-                torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.as_tensor(y_va, dtype=torch.float32))
+        generator = torch.Generator().manual_seed(train_config.seed)
+        history: list[dict] = []
+        best = {"auroc": -math.inf, "epoch": 0, "state": None}
+        with _seeded(train_config.seed, device):
+            model = FusionModel(model_config)
+            model.set_standardisation(stats.get("protein"), stats.get("context"))
+            model.to(device)
+            decay = [p for p in model.parameters() if p.ndim >= 2]
+            no_decay = [p for p in model.parameters() if p.ndim < 2]
+            optimiser = torch.optim.AdamW(
+                [{"params": decay, "weight_decay": train_config.weight_decay},
+                 {"params": no_decay, "weight_decay": 0.0}],
+                lr=train_config.lr,
             )
-            record = {"epoch": epoch, "train_loss": total / seen}
-            record.update({f"train_{key}": value / seen for key, value in sums.items()})
-            record.update({"val_bce": val_bce, "val_auroc": val_auroc, "val_auprc": auprc(y_va, prob)})
-            history.append(record)
-            improved = val_auroc > best["auroc"]
-            if improved:
-                best = {
-                    "auroc": val_auroc,
-                    "epoch": epoch,
-                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
-                }
-                stale = 0
-            else:
-                stale += 1
-            if progress is not None:
-                progress(
-                    {
-                        "epoch": epoch,
-                        "max_epochs": train_config.max_epochs,
-                        "train_loss": record["train_loss"],
-                        "val_auroc": val_auroc,
-                        "best_val_auroc": best["auroc"],
-                        "best_epoch": best["epoch"],
-                        "improved": improved,
-                        "seconds": time.perf_counter() - started,
-                    }
+            stale = 0
+            for epoch in range(1, train_config.max_epochs + 1):
+                started = time.perf_counter()
+                model.train()
+                order = torch.randperm(n_train, generator=generator)
+                sums: dict[str, float] = {}
+                total, seen = 0.0, 0
+                for start in range(0, n_train, bs):
+                    local = order[start : start + bs]
+                    rows = local if tr_index is None else tr_index[local]
+                    bp = xp_tr[rows.to(xp_tr.device)].to(device) if xp_tr is not None else None
+                    bb = xb_tr[rows.to(xb_tr.device)].to(device) if xb_tr is not None else None
+                    out = model(bp, bb)
+                    loss, parts = total_loss(out, y_tr[local.to(device)], model_config)
+                    if not bool(torch.isfinite(loss)):
+                        raise DataError(f"training diverged at epoch {epoch} (loss is not finite); try a lower "
+                                        "learning rate")
+                    optimiser.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimiser.step()
+                    k = local.numel()
+                    total += float(loss.detach()) * k
+                    seen += k
+                    for key, value in parts.items():
+                        sums[key] = sums.get(key, 0.0) + value * k
+                logits, _, _ = _batched_forward(model, xp_va, xb_va, va_index, 8192, device, want_fused=False)
+                prob = torch.sigmoid(logits.double()).numpy()
+                val_auroc = auroc(y_va, prob)
+                val_bce = float(
+                    torch.nn.functional.binary_cross_entropy_with_logits(
+                        logits, torch.as_tensor(y_va, dtype=torch.float32))
                 )
-            if stale >= train_config.patience:
-                break
+                record = {"epoch": epoch, "train_loss": total / seen}
+                record.update({f"train_{key}": value / seen for key, value in sums.items()})
+                record.update({"val_bce": val_bce, "val_auroc": val_auroc, "val_auprc": auprc(y_va, prob)})
+                history.append(record)
+                improved = val_auroc > best["auroc"]
+                if improved:
+                    best = {
+                        "auroc": val_auroc,
+                        "epoch": epoch,
+                        "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                    }
+                    stale = 0
+                else:
+                    stale += 1
+                if progress is not None:
+                    progress(
+                        {
+                            "epoch": epoch,
+                            "max_epochs": train_config.max_epochs,
+                            "train_loss": record["train_loss"],
+                            "val_auroc": val_auroc,
+                            "best_val_auroc": best["auroc"],
+                            "best_epoch": best["epoch"],
+                            "improved": improved,
+                            "seconds": time.perf_counter() - started,
+                        }
+                    )
+                if stale >= train_config.patience:
+                    break
 
-    model.load_state_dict(best["state"])
-    model.eval()
-    logits, weights, _ = _batched_forward(model, xp_va, xb_va, va_index, 8192, device, want_fused=False)
-    prob = torch.sigmoid(logits.double()).numpy()
-    threshold = choose_threshold(y_va, prob, "macro_f1")
-    metrics = {
-        "best_epoch": best["epoch"],
-        "epochs_run": len(history),
-        "n_train": int(n_train),
-        "n_validation": int(val_rows.numel()),
-        "validation": binary_metrics(y_va, prob, 0.5),
-        "validation_at_threshold": binary_metrics(y_va, prob, threshold),
-        "validation_router_means": router_weight_means(weights.numpy()),
-    }
-    standardisation = {
-        "computed_on": "training split",
-        "n_rows": int(n_train),
-        "tensors": sorted(k for k in model.state_dict() if k.endswith("_mean") or k.endswith("_std")),
-    }
-    return TrainedModel(
-        model.cpu(),
-        train_config,
-        threshold=threshold,
-        history=history,
-        metrics=metrics,
-        standardisation=standardisation,
-        device=train_config.device,
-    )
-
-
+        model.load_state_dict(best["state"])
+        model.eval()
+        logits, weights, _ = _batched_forward(model, xp_va, xb_va, va_index, 8192, device, want_fused=False)
+        prob = torch.sigmoid(logits.double()).numpy()
+        threshold = choose_threshold(y_va, prob, "macro_f1")
+        metrics = {
+            "best_epoch": best["epoch"],
+            "epochs_run": len(history),
+            "n_train": int(n_train),
+            "n_validation": int(val_rows.numel()),
+            "validation": binary_metrics(y_va, prob, 0.5),
+            "validation_at_threshold": binary_metrics(y_va, prob, threshold),
+            "validation_router_means": router_weight_means(weights.numpy()),
+        }
+        standardisation = {
+            "computed_on": "training split",
+            "n_rows": int(n_train),
+            "tensors": sorted(k for k in model.state_dict() if k.endswith("_mean") or k.endswith("_std")),
+        }
+        return TrainedModel(
+            model.cpu(),
+            train_config,
+            threshold=threshold,
+            history=history,
+            metrics=metrics,
+            standardisation=standardisation,
+            device=train_config.device,
+        )
 
 
 @dataclass
