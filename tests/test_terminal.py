@@ -157,8 +157,11 @@ def test_signal_mid_run_is_one_line_in_a_log(sig, code, message, tmp_path):
         proc = subprocess.Popen([str(MICROFUSE), "score", str(MPN_FNA), "-o", str(tmp_path / "scores.tsv")],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        time.sleep(1.5)  # imports done, genes being called
-        proc.send_signal(sig)
+        deadline = time.monotonic() + 120  # a fresh install compiles its imports first: wait for the work itself
+        while "auto picks" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, log.read_text()
+        proc.send_signal(sig)  # genes being called
         assert proc.wait(timeout=60) == code
     lines = log.read_text().splitlines()
     assert lines == [message] or (lines[-1] == message and all(line.startswith("info: ") for line in lines[:-1])), \
