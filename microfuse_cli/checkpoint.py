@@ -12,6 +12,7 @@ reads a model in numpy.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -149,6 +150,21 @@ class Checkpoint:
     @property
     def provenance(self) -> dict[str, Any]:
         return self.config["provenance"]
+
+
+def model_identity(model: Mapping[str, Any], inputs: ModelInputs, arrays: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 (hex) of what makes a model's fused vectors: its architecture config, its input contract and every
+    tensor (name, dtype, shape, bytes, in name order). Training history, metrics and provenance are left out, and
+    the tensors are hashed by content, not by file, so a model has one identity before saving and after loading."""
+    digest = hashlib.sha256()
+    layout = {"model": jsonable(dict(model)), "inputs": inputs.to_dict()}
+    digest.update(json.dumps(layout, sort_keys=True, separators=(",", ":")).encode())
+    for name in sorted(arrays):
+        array = np.asarray(arrays[name])
+        array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+        digest.update(f"\0{name}\0{array.dtype.str}\0{array.shape}\0".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def check_model_folder(path) -> Path:

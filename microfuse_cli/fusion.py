@@ -13,13 +13,14 @@ masked out), the classifier. GELU is the exact erf form, as torch's default.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Optional, Protocol
 
 import numpy as np
 
-from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, read_checkpoint
+from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, model_identity, read_checkpoint
 from .errors import DataError, UsageError
 from .vocabulary import ABLATIONS, ARCHS, EXPERTS  # noqa: F401  (re-exported: the model's vocabulary)
 
@@ -274,6 +275,11 @@ class FusionHead:
     @property
     def arch(self) -> str:
         return self.config.arch
+
+    @functools.cached_property
+    def identity(self) -> str:
+        """checkpoint.model_identity: recorded with the fused vectors, so vectors of two models are never compared."""
+        return model_identity(self.config.to_dict(), self.inputs, self._w)
 
     @classmethod
     def load(cls, path) -> "FusionHead":

@@ -41,6 +41,7 @@ class Scores:
     router_weights: np.ndarray | None = None
     fused: np.ndarray | None = None
     calibration: list = field(default_factory=list)  # calibration.GenomeCalibration per genome / --bins bin
+    model_id: str | None = None  # checkpoint.model_identity of the model that made ``fused``
 
     @property
     def calls(self) -> np.ndarray:
@@ -209,7 +210,7 @@ def score_pairs(model: ScoringModel, embeddings: Embeddings, pairs: Sequence[Gen
     if decision is not None:
         probability, calibration = apply_decision(decision, pairs, probability, spacer_models, groups)
     return Scores(list(pairs), probability, float(cut), prediction.router_weights,
-                  prediction.fused if fused else None, calibration)
+                  prediction.fused if fused else None, calibration, getattr(model, "identity", None) if fused else None)
 
 
 def _checked_threshold(threshold: float) -> float:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .baseline import DistanceBaseline
-from .checkpoint import CONFIG_FILE, Checkpoint, ModelInputs, read_checkpoint, write_checkpoint
+from .checkpoint import CONFIG_FILE, Checkpoint, ModelInputs, model_identity, read_checkpoint, write_checkpoint
 from .errors import DataError, UsageError
 from .fusion import PairInputs, Prediction, checked_head
 from .vocabulary import EXPERTS
@@ -200,6 +200,12 @@ class TrainedModel:
     @property
     def arch(self) -> str:
         return self.model_config.arch
+
+    @property
+    def identity(self) -> str:
+        """checkpoint.model_identity of the current weights: the same as the saved folder's once saved."""
+        arrays = {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
+        return model_identity(self.model_config.to_dict(), self.inputs, arrays)
 
     def predict_pairs(self, inputs: PairInputs, *, fused: bool = False) -> Prediction:
         """The scoring contract of fusion.FusionHead (``score_pairs`` takes either)."""

@@ -80,7 +80,9 @@ def test_train_score_evaluate_on_ecoli(ecoli_trained):
     assert header[-6:] == ["probability", "operon_pair", "w_protein", "w_context", "w_agreement", "w_conflict"]
     assert scores.read_text().count("\n") == 4289 + len(comments)
     vectors = np.load(fused)
-    assert vectors.shape[0] == 4288 and (work / "fused.ids.tsv").read_text().startswith("pair_id\tscaffold\tgenome")
+    model_line, header = (work / "fused.ids.tsv").read_text().splitlines()[:2]
+    assert vectors.shape[0] == 4288 and header.startswith("pair_id\tscaffold\tgenome")
+    assert model_line.startswith(f"#microfuse {__version__} model_id=")  # retrieve never mixes two models' vectors
     metrics = work / "metrics.tsv"
     code, _, err = run_cli(["evaluate", scores, "--split", "test", "-o", metrics, "--bootstrap", "100",
                             "--plots", work / "plots", "--json", work / "metrics.json"])

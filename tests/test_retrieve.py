@@ -676,9 +676,11 @@ def test_cli_retrieval_table_leaves_a_precision_without_queries_empty(tmp_path):
                                 "-o", tmp_path / f"{name}.tsv", "-q"])
         assert code == 0, err
         ids = tmp_path / f"{name}.ids.tsv"  # keep the known operons' pairs, forget the known boundaries
-        rows = [line.split("\t") for line in ids.read_text().splitlines()]
+        comment, *lines = ids.read_text().splitlines()  # the first line records the model
+        rows = [line.split("\t") for line in lines]
         assert {r[3] for r in rows[1:]} == {"0", "1", ""}
-        ids.write_text("".join("\t".join(r[:3] + ["" if r[3] == "0" else r[3]] + r[4:]) + "\n" for r in rows))
+        ids.write_text(comment + "\n" + "".join("\t".join(r[:3] + ["" if r[3] == "0" else r[3]] + r[4:]) + "\n"
+                                                for r in rows))
     code, _, err = run_cli(["retrieve", "build", tmp_path / "ecoli.npy", tmp_path / "mpn.npy", "-o", tmp_path / "idx",
                             "--group-by", "genome", "-q"])
     assert code == 0, err

@@ -283,7 +283,7 @@ def test_a_file_name_that_is_not_utf8_is_written_as_text(tmp_path):
         proc = subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=300)
         assert proc.returncode == 0, proc.stderr.decode(errors="replace")
     ids = (tmp_path / "f.ids.tsv").read_bytes().decode("utf-8").splitlines()
-    assert ids[1].split("\t")[2] == "g\ufffdnome.gff.gz"
+    assert ids[0].startswith("#") and ids[2].split("\t")[2] == "g\ufffdnome.gff.gz"  # model line, header, row
     assert "g\ufffdnome.gff.gz" in (tmp_path / "r.html").read_bytes().decode("utf-8")
     metrics = (tmp_path / "m.tsv").read_bytes().decode("utf-8").splitlines()
     assert metrics[1].split("\t")[0] == "s\ufffd.tsv"

@@ -88,7 +88,7 @@ def test_workflow_merges_every_sample(workflow):
     manifest = json.loads((out / "index" / "manifest.json").read_text())
     assert manifest["count"] == sum(PAIRS.values()) and manifest["group_by"] == "genome"
     for sample, n in PAIRS.items():
-        ids = (out / "genomes" / sample / "fused.ids.tsv").read_text().splitlines()[1:]
+        ids = table_lines(out / "genomes" / sample / "fused.ids.tsv")[1:]
         assert len(ids) == n and all(line.startswith(f"{sample}:") and line.split("\t")[2] == sample for line in ids)
 
 

@@ -81,12 +81,15 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
     on a sample. Build settings (--refine, --k-factor, --pq-m, --pq-nbits, --nlist) are kept in the index's manifest.json."""
     from ..errors import UsageError
     from ..io.outputs import Output, check_outputs
-    from ..retrieve import PairIds, PairIndex, genome_copies, ids_path_for, read_vectors
+    from ..retrieve import PairIds, PairIndex, genome_copies, ids_path_for, read_vector_files
 
     vector_files = [p for path in vectors for p in (path, ids_path_for(path))]
     check_outputs(vector_files, [Output("-o", output, "microfuse-pair-index")])
-    first = read_vectors(vectors[0])
-    loaded = [first, *(read_vectors(path, first[0].shape[1], vectors[0]) for path in vectors[1:])]
+    current = PairIndex.load(output, device=device) if append else None
+    if current is None:
+        loaded = read_vector_files(vectors)
+    else:  # of the index's width and model
+        loaded = read_vector_files(vectors, against=f"the index {output}", dim=current.dim, model_id=current.model_id)
     if group_by == "genome" and not append and len(vectors) > 1:
         _warn_shared_genome_names(vectors, [i for _, i in loaded])
     ids = PairIds.stack([i for _, i in loaded])
@@ -96,7 +99,7 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
                     "names?): each will find itself in the other, at similarity 1", first, second)
     with run.progress("indexing", len(ids), "pairs") as advance:
         if append:
-            index = PairIndex.load(output, device=device)
+            index = current
             if kind != "auto" and kind != index.kind:
                 raise UsageError(f"--index {kind} differs from the existing {index.kind} index")
             fixed = {"--refine": (refine, index.params.get("refine", "none")), "--pq-m": (pq_m, index.params.get("pq_m")),
@@ -151,20 +154,21 @@ def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, r
     import numpy as np
 
     from ..io.outputs import Output, atomic_output, check_outputs
-    from ..retrieve import PairIndex, ids_path_for, read_vectors, write_results
+    from ..retrieve import PairIndex, ids_path_for, read_vector_files, write_results
 
     check_outputs([index_dir, *queries, *map(ids_path_for, queries)], [Output("-o", output)])
     index = PairIndex.load(index_dir, device=device)
     with run.progress("searching", None, "queries") as advance:
         if queries:
-            loaded = [read_vectors(path, index.dim, f"the index {index_dir}") for path in queries]
+            loaded = read_vector_files(queries, against=f"the index {index_dir}", dim=index.dim,
+                                       model_id=index.model_id)
             ids = loaded[0][1]
             for _, more in loaded[1:]:
                 ids = ids.concat(more)
             matrix = np.concatenate([v for v, _ in loaded]) if len(loaded) > 1 else loaded[0][0]
             result = index.search(matrix, index.query_groups(ids), k, nprobe=nprobe, efSearch=ef_search,
                                   k_factor=k_factor, threads=run.threads, query_ids=ids.pair_id,
-                                  query_genomes=ids.genome, progress=advance)
+                                  query_genomes=ids.genome, query_model=ids.model_id, progress=advance)
         else:
             result = index.search_all(k, nprobe=nprobe, efSearch=ef_search, k_factor=k_factor, threads=run.threads,
                                       progress=advance)

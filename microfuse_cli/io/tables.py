@@ -237,7 +237,8 @@ def _number(value) -> str:
 
 
 def write_fused(path: PathLike, scores, genome_name: str) -> None:
-    """Fused vectors h as FILE.npy and their ids as FILE.ids.tsv (pair_id scaffold genome label probability)."""
+    """Fused vectors h as FILE.npy and their ids as FILE.ids.tsv (pair_id scaffold genome label probability), whose
+    first line records the model's identity (retrieve.models: `retrieve` never compares vectors of two models)."""
     if scores.fused is None:
         raise DataError("this model gives no fused vectors (a baseline?)")
     path = Path(path)
@@ -249,6 +250,10 @@ def write_fused(path: PathLike, scores, genome_name: str) -> None:
 
     with atomic_outputs((path, "wb"), (ids_path, "w")) as (vectors, handle):
         save_npy(vectors, np.ascontiguousarray(scores.fused, dtype=np.float32))
+        if scores.model_id is not None:
+            from ..retrieve.models import model_comment
+
+            handle.write(model_comment(scores.model_id))
         handle.write("pair_id\tscaffold\tgenome\tlabel\tprobability\n")
         for pair, prob in zip(scores.pairs, scores.probability):
             label = "" if pair.label is None else str(pair.label)

@@ -1,11 +1,15 @@
 """Analog retrieval: a FAISS index over fused pair vectors, searched across scaffolds or genomes.
 
 One module per part: ``ids`` (the pair-id table and the vectors it names), ``results`` (search results and
-their TSV), ``index`` (the FAISS index, its folder and manifest), ``evaluation`` (the retrieval table).
+their TSV), ``index`` (the FAISS index, its folder and manifest), ``evaluation`` (the retrieval table), ``models``
+(which model made the vectors: vectors of two models are never compared).
 """
 
 from .evaluation import RetrievalRow, retrieval_evaluate, write_retrieval_table
-from .ids import PairIds, genome_copies, ids_path_for, read_pair_ids, read_vectors, write_pair_ids
+from .ids import (
+    PairIds, genome_copies, ids_path_for, read_pair_ids, read_vector_files, read_vectors, write_pair_ids,
+)
+from .models import short_model
 from .index import INDEX_FILE, PAIR_INDEX, PAIRS_FILE, PairIndex
 from .results import (
     RESULT_COLUMNS, RESULT_LABEL_COLUMNS, RESULT_QUERY_COLUMNS, SearchResult, result_rows, write_results,
@@ -17,6 +21,8 @@ __all__ = [
     "SearchResult",
     "RetrievalRow",
     "read_vectors",
+    "read_vector_files",
+    "short_model",
     "genome_copies",
     "read_pair_ids",
     "write_pair_ids",

@@ -2,11 +2,12 @@
 
 Inputs come from the scoring stage: ``FILE.npy`` (float32, n x d) and ``FILE.ids.tsv`` beside it (one header line;
 columns ``pair_id scaffold genome`` and optionally ``label`` (0/1/empty) and ``probability``; row order is vector
-order), read with :func:`read_vectors`.
+order; a first ``#`` line records the model's identity, see models.py), read with :func:`read_vectors`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import numpy as np
 from ..errors import DataError, UsageError
 from ..io.files import PathLike, read_text
 from ..io.tsv import write_tsv
+from .models import checked_model, comment_model, model_comment, one_model, same_model
 
 GROUP_BYS = ("scaffold", "genome")
 ID_COLUMNS = ("pair_id", "scaffold", "genome")
@@ -127,7 +129,8 @@ class PairIds:
 
     ``pair_id``, ``scaffold`` and ``genome`` are 1-d numpy arrays (text, stored compactly as :data:`_TEXT`, or
     integers for synthetic data);
-    ``label`` is int8 with 1 = operon pair, 0 = not, -1 = unknown; ``probability`` is float64, NaN = unknown.
+    ``label`` is int8 with 1 = operon pair, 0 = not, -1 = unknown; ``probability`` is float64, NaN = unknown;
+    ``model_id`` is the identity of the model that made the vectors (checkpoint.model_identity; None: unknown).
     """
 
     pair_id: np.ndarray
@@ -135,8 +138,10 @@ class PairIds:
     genome: np.ndarray
     label: np.ndarray = field(default=None)  # type: ignore[assignment]
     probability: np.ndarray = field(default=None)  # type: ignore[assignment]
+    model_id: str | None = None
 
     def __post_init__(self) -> None:
+        checked_model(self.model_id, "pair ids")
         n = len(self.pair_id)
         for name in ("pair_id", "scaffold", "genome"):
             arr = np.asarray(getattr(self, name))
@@ -189,6 +194,7 @@ class PairIds:
             _concat(self.genome, other.genome),
             np.concatenate([self.label, other.label]),
             np.concatenate([self.probability, other.probability]),
+            one_model([self.model_id, other.model_id]),
         )
 
     @classmethod
@@ -202,7 +208,8 @@ class PairIds:
             if len({a.dtype.kind for a in arrays}) > 1:  # e.g. str and int: keep everything as text
                 arrays = [_as_text(a) for a in arrays]
             columns.append(np.concatenate(arrays))
-        return cls(*columns, np.concatenate([p.label for p in parts]), np.concatenate([p.probability for p in parts]))
+        return cls(*columns, np.concatenate([p.label for p in parts]), np.concatenate([p.probability for p in parts]),
+                   one_model(p.model_id for p in parts))
 
     def keys(self) -> list[tuple]:
         """(genome, pair_id) of every pair: two assemblies may reuse contig names (MEGAHIT ``k141_*``)."""
@@ -264,7 +271,9 @@ def read_pair_ids(path: PathLike, *, what: str | None = None) -> PairIds:
     The rows are parsed a block at a time into compact columns, so only one block's worth of Python strings
     exists at once (a whole 1e7-row table as lists of strings would take several GB)."""
     name = what or str(path)
-    lines = _table_lines(read_text(path), path)
+    text = read_text(path)
+    model_id = comment_model(text[:4096].split("\n"), name)
+    lines = _table_lines(text, path)
     header = next(lines)[1].split("\t")
     missing = [c for c in ID_COLUMNS if c not in header]
     if missing:
@@ -279,6 +288,7 @@ def read_pair_ids(path: PathLike, *, what: str | None = None) -> PairIds:
             break
         blocks.append(_parse_id_rows(block, header, cols, path, name))
     ids = PairIds.stack(blocks) if blocks else PairIds(*(np.empty(0, _TEXT) for _ in ID_COLUMNS))
+    ids = dataclasses.replace(ids, model_id=model_id)
     try:
         ids.check_unique()
     except DataError as exc:
@@ -334,8 +344,8 @@ def _parse_id_rows(block: list[tuple[int, str]], header: list[str], cols: dict, 
 
 
 def write_pair_ids(handle: IO[str], ids: PairIds) -> int:
-    """Write ``pair_id scaffold genome label probability`` rows; returns the number of rows written. Rows are
-    turned into Python objects a block at a time, not all at once."""
+    """Write ``pair_id scaffold genome label probability`` rows (after the model's comment line when its identity
+    is known); returns the number of rows written. Rows are turned into Python objects a block at a time."""
 
     def rows() -> Iterator[tuple]:
         for start in range(0, len(ids), _ID_BLOCK):
@@ -345,6 +355,8 @@ def write_pair_ids(handle: IO[str], ids: PairIds) -> int:
                                             ids.probability[block].tolist()):
                 yield (pid, sc, ge, "" if lab < 0 else lab, "" if math.isnan(pr) else repr(pr))
 
+    if ids.model_id is not None:
+        handle.write(model_comment(ids.model_id))
     return write_tsv(handle, list(PAIRS_COLUMNS), rows())
 
 
@@ -374,6 +386,25 @@ def read_vectors(npy_path: PathLike, dim: int | None = None, against: str = "the
     if len(ids) != len(vectors):
         raise DataError(f"{path}: {len(vectors)} vectors but {ids_path.name} lists {len(ids)} pairs")
     return vectors, ids
+
+
+def read_vector_files(paths: Sequence[PathLike], *, against: str | None = None, dim: int | None = None,
+                      model_id: str | None = None) -> list[tuple[np.ndarray, PairIds]]:
+    """Fused vector files (:func:`read_vectors`) to index or search together: each of the first file's width and
+    model or, ``against`` (e.g. "the index idx/") given, of ``dim`` and ``model_id``. A file of another width or
+    model is a one-line DataError naming both; files recording no model are accepted with one warning."""
+    if not paths:
+        raise UsageError("no vector files")
+    loaded: list[tuple[np.ndarray, PairIds]] = []
+    if against is None:
+        loaded.append(read_vectors(paths[0]))
+        against, dim, model_id, paths = str(paths[0]), loaded[0][0].shape[1], loaded[0][1].model_id, paths[1:]
+    named = [(against, model_id)]
+    for path in paths:
+        loaded.append(read_vectors(path, dim, against))
+        named.append((str(path), loaded[-1][1].model_id))
+    same_model(named)
+    return loaded
 
 
 def _as_matrix(x: Any, what: str, dim: int | None = None) -> np.ndarray:

@@ -27,14 +27,16 @@ so self-matches are excluded too. The exclusion holds by construction:
 
 An index is saved as a folder (:meth:`PairIndex.save`): ``index.faiss`` (``faiss.write_index``), ``pairs.tsv`` and
 ``manifest.json`` (manifest.py: format version, index type, dimension, count, metric, grouping, SHA-256 of both files,
-microfuse version, and the build settings: nlist, PQ code shape and layout, refine code and k_factor). :meth:`PairIndex.load`
-verifies all of it before trusting the files.
+microfuse version, the build settings: nlist, PQ code shape and layout, refine code and k_factor, and ``model_id``, the
+identity of the model whose vectors it holds, null when unknown: models.py). :meth:`PairIndex.load` verifies all of
+it before trusting the files. An index without ``model_id`` (older microfuse) still loads, as one of unknown model.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import math
 import warnings
@@ -53,6 +55,7 @@ from .ids import (
     _CHUNK, _TEXT_KINDS, GROUP_BYS, GROUP_SEP, PairIds, _as_matrix, _as_text, _check_disjoint, _common, _normalised,
     _positions, _same_kind, _unique, read_pair_ids, write_pair_ids,
 )
+from .models import MODEL_KEY, checked_model, same_model
 from .results import SearchResult, _finish
 
 log = logging.getLogger(__name__)
@@ -322,6 +325,16 @@ class PairIndex:
         return int(self._index.d)
 
     @property
+    def model_id(self) -> str | None:
+        """Identity of the model whose fused vectors are indexed (checkpoint.model_identity); None: unknown."""
+        return self._ids.model_id
+
+    def check_model(self, model_id: str | None, what: str = "query vectors") -> None:
+        """Refuse (DataError) vectors ``what`` of another model than the indexed ones; when either side records
+        no model, warn once that it cannot be checked."""
+        same_model([("the index", self.model_id), (what, model_id)])
+
+    @property
     def ntotal(self) -> int:
         return int(self._index.ntotal)
 
@@ -533,6 +546,8 @@ class PairIndex:
         n = sum(len(p) for p in parts)
         if len(ids) != n:
             raise DataError(f"{n} vectors but {len(ids)} pair ids")
+        if None not in (self.model_id, ids.model_id):
+            self.check_model(ids.model_id, "the vectors to append")
         ids.check_unique()
         self._check_new(ids)
         with _omp_threads(threads):
@@ -574,6 +589,7 @@ class PairIndex:
                 "group_by": self.group_by,
                 "params": self.params,
                 "bytes_per_pair": self.bytes_per_pair,
+                MODEL_KEY: self.model_id,
             })
 
     @classmethod
@@ -602,7 +618,7 @@ class PairIndex:
         _check_index_type(faiss, cpu, kind, params, index_path)
         if cpu.d != dim or cpu.ntotal != count:
             raise DataError(f"{index_path}: holds {cpu.ntotal} x {cpu.d} vectors, manifest says {count} x {dim}")
-        ids = read_pair_ids(pairs_path)
+        ids = dataclasses.replace(read_pair_ids(pairs_path), model_id=checked_model(manifest.get(MODEL_KEY), str(mpath)))
         if len(ids) != count:
             raise DataError(f"{pairs_path}: lists {len(ids)} pairs, manifest says {count}")
         loaded = cls(cpu, ids, kind=kind, group_by=group_by, params=params)
@@ -624,6 +640,7 @@ class PairIndex:
         query_genomes: Sequence | np.ndarray | None = None,
         exclusion: Exclusion = "auto",
         k_factor: int | None = None,
+        query_model: str | None = None,
         progress: Advance | None = None,
     ) -> SearchResult:
         """The ``k`` most cosine-similar indexed pairs of each query, never from the query's own group.
@@ -637,6 +654,8 @@ class PairIndex:
                 query_genomes: names and genomes of the queries, for rendering.
             exclusion: ``auto`` (see module docstring), or force ``selector`` / ``overfetch`` (tests, benchmarks).
             k_factor: refined IVF-PQ: candidates re-ranked per wanted neighbour (default: the build's ``k_factor``).
+            query_model: identity of the model that made the queries (``PairIds.model_id``): refused (DataError)
+                when the index records another.
             progress: called with the number of queries finished.
 
         Fewer than k neighbours (target -1) come back only when fewer than k indexed pairs lie outside the group;
@@ -654,6 +673,8 @@ class PairIndex:
         if k_factor is not None and (isinstance(k_factor, bool) or int(k_factor) != k_factor or k_factor < 1):
             raise UsageError(f"k_factor must be a positive integer, not {k_factor!r}")
         kf = int(self.params.get("k_factor", 1) if k_factor is None else k_factor) if self.refined else 1
+        if None not in (self.model_id, query_model):
+            self.check_model(query_model)
         q = _as_matrix(query_vectors, "query vectors", dim=self.dim)
         groups = _per_query(query_groups, len(q), "query groups")
         query_ids = None if query_ids is None else _per_query(query_ids, len(q), "query ids")
