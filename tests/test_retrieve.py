@@ -787,3 +787,127 @@ def test_cli_build_warns_of_one_assembly_under_two_genome_names(real_fused, tmp_
     assert first[1] == first[0] and first[3] == "1.000000"  # what the warning is about
     code, _, err = run_cli(["retrieve", "build", mpn, mg, tmp_path / "other.npy", "-o", tmp_path / "collide"])
     assert code == 0 and "same pairs" not in err, err
+
+
+@pytest.fixture(scope="module")
+def other_model(tmp_path_factory):
+    """A second model of the default's width (128-d fused vectors), trained here for one epoch on M. genitalium,
+    and its fused vectors of that genome: vectors of two models that only their identity tells apart."""
+    from conftest import ROOT, run_cli
+
+    from microfuse_cli.embed import ViewConfig, compute_embeddings
+    from microfuse_cli.fusion import FusionConfig
+    from microfuse_cli.genome import read_genome
+    from microfuse_cli.pairs import adjacent_pairs
+    from microfuse_cli.score import score_genome
+    from microfuse_cli.trained import TrainConfig, load_model
+    from microfuse_cli.training import train
+
+    folder = tmp_path_factory.mktemp("other_model")
+    gff, fna = ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz"
+    genome = read_genome(gff, fna)
+    scores = score_genome(genome)
+    x_protein, x_context = compute_embeddings(genome, adjacent_pairs(genome),
+                                              ViewConfig.parse("builtin", "builtin")).pair_views(scores.pairs)
+    rows = np.arange(len(scores.pairs)) % 4 != 0
+    model = train(x_protein, x_context, scores.calls, rows, ~rows, FusionConfig(hidden=128),
+                  TrainConfig(max_epochs=1, batch_size=128))
+    model.save(folder / "model")
+    assert load_model(folder / "model").identity == model.identity  # one identity before saving and after loading
+    code, _, err = run_cli(["score", gff, "--fasta", fna, "-m", folder / "model", "--fused", folder / "other.npy",
+                            "--genome-name", "mg_other", "-o", folder / "other.tsv", "-q"])
+    assert code == 0, err
+    return folder
+
+
+def _model_line(ids_path) -> str:
+    return ids_path.read_text().split("\n", 1)[0]
+
+
+def test_cli_vectors_of_another_model_are_refused_naming_both(real_fused, other_model, tmp_path):
+    """Two models of one width: their vectors were indexed together and searched against each other without a
+    word, giving meaningless neighbours. Now build, --append and search refuse them in one line that names both
+    files and both models (short identities), and write nothing."""
+    from conftest import run_cli
+
+    from microfuse_cli.score import load_model
+
+    default, other = load_model(None).identity, load_model(other_model / "model").identity
+    assert default != other and np.load(other_model / "other.npy").shape[1] == np.load(real_fused / "mpn.npy").shape[1]
+    assert _model_line(real_fused / "mpn.ids.tsv").endswith(f"model_id={default}")
+    mpn, mj, theirs = real_fused / "mpn.npy", real_fused / "mj.npy", other_model / "other.npy"
+    code, out, err = run_cli(["retrieve", "build", mpn, mj, theirs, "-o", tmp_path / "idx", "-q"])
+    assert code == 1 and out == "" and err == (f"error: {theirs}: vectors of model {other[:12]}, {mpn} of model "
+                                               f"{default[:12]} (fused vectors of different models cannot be compared)\n")
+    assert not (tmp_path / "idx").exists()
+    code, _, err = run_cli(["retrieve", "build", mpn, mj, "-o", tmp_path / "idx", "-q"])
+    assert code == 0 and err == "", err
+    assert json.loads((tmp_path / "idx" / "manifest.json").read_text())["model_id"] == default
+    before = {p.name: p.read_bytes() for p in (tmp_path / "idx").iterdir()}
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "idx", real_fused / "mg.npy", theirs, "-q"])
+    assert code == 1 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(f"error: {theirs}: vectors of model {other[:12]}, the index {tmp_path / 'idx'} of model "
+                          f"{default[:12]}"), err
+    code, _, err = run_cli(["retrieve", "build", theirs, "-o", tmp_path / "idx", "--append", "-q"])
+    assert code == 1 and err.count("\n") == 1 and f"of model {other[:12]}" in err and default[:12] in err, err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "idx").iterdir()} == before
+
+
+def test_library_refuses_vectors_of_another_model(real_fused, other_model):
+    """The same checks without the CLI: read_vector_files names both files, PairIds of two models do not stack,
+    and an index refuses queries or appended pairs of another model."""
+    from microfuse_cli.retrieve import read_vector_files
+
+    mpn, theirs = real_fused / "mpn.npy", other_model / "other.npy"
+    with pytest.raises(DataError, match=f"^{re.escape(str(theirs))}: vectors of model .*, {re.escape(str(mpn))} of"):
+        read_vector_files([mpn, theirs])
+    (vectors, ids), (other_vectors, other_ids) = read_vector_files([mpn]) + read_vector_files([theirs])
+    with pytest.raises(DataError, match="two models"):
+        PairIds.stack([ids, other_ids])
+    index = PairIndex.build(vectors, ids, index="flat", device="cpu")
+    assert index.model_id == ids.model_id != other_ids.model_id
+    with pytest.raises(DataError, match="query vectors: vectors of model"):
+        index.search(other_vectors, index.query_groups(other_ids), 3, query_model=other_ids.model_id)
+    with pytest.raises(DataError, match="the vectors to append: vectors of model"):
+        index.append(other_vectors, other_ids)
+    assert index.ntotal == len(ids)
+
+
+def test_cli_vectors_without_a_model_identity_warn_once_and_search_as_before(real_fused, tmp_path):
+    """Fused vectors from an older microfuse (no model line) or made with numpy: indexed and searched as before,
+    with one warning that their model cannot be checked; the index records no model, and its neighbours are the
+    same as those of the same vectors with their identity."""
+    from conftest import run_cli
+
+    for name in ("mpn", "mj"):
+        np.save(tmp_path / f"{name}.npy", np.load(real_fused / f"{name}.npy"))
+        text = (real_fused / f"{name}.ids.tsv").read_text()
+        (tmp_path / f"{name}.ids.tsv").write_text(text.split("\n", 1)[1])  # as written before the model line
+    mpn, mj = tmp_path / "mpn.npy", tmp_path / "mj.npy"
+    code, _, err = run_cli(["retrieve", "build", mpn, real_fused / "mj.npy", "-o", tmp_path / "mixed", "-q"])
+    assert code == 0 and err.count("warning:") == 1, err
+    assert f"warning: {mpn}: no model identity recorded" in err and "cannot check" in err, err
+    code, _, err = run_cli(["retrieve", "build", mpn, mj, "-o", tmp_path / "old", "-q"])
+    assert code == 0 and err == f"warning: {mpn} (and 1 more): no model identity recorded (older microfuse, or " \
+                                "vectors made by hand): cannot check that the vectors come from the same model\n", err
+    assert json.loads((tmp_path / "old" / "manifest.json").read_text())["model_id"] is None
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mpn.npy", real_fused / "mj.npy", "-o", tmp_path / "new",
+                            "-q"])
+    assert code == 0 and err == "", err
+    searches = {}
+    for name in ("old", "new"):
+        code, searches[name], err = run_cli(["retrieve", "--index", tmp_path / name, real_fused / "mg.npy", "-q"])
+        assert code == 0, err
+        warned = f"warning: the index {tmp_path / name}: no model identity recorded"
+        assert (err.count("warning:"), warned in err) == ((1, True) if name == "old" else (0, False)), err
+    assert searches["old"] == searches["new"] and searches["new"].count("\n") > 1000
+
+
+def test_index_without_model_id_in_its_manifest_still_loads(saved):
+    """An index folder written before manifests recorded the model loads as one of unknown model."""
+    folder = saved
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert "model_id" in manifest and manifest["model_id"] is None  # synthetic ids: no model known
+    del manifest["model_id"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert PairIndex.load(folder).model_id is None
