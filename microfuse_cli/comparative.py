@@ -23,11 +23,18 @@ and coordinates).
 Folder format (``ReferenceSet.save``/``load``; written atomically, no pickle): ``proteins.faa`` (ids = row
 numbers of the genes table), ``genes.tsv`` (row, genome, scaffold, position, strand, start, end, gene id,
 has_protein), ``manifest.json`` (manifest.py: format version, sha256 of both files; genomes with their
-scaffolds' gene counts and topology). A checksum mismatch or a missing file is a DataError.
+scaffolds' gene counts, topology and the genetic code(s) their proteins were translated with). A checksum mismatch
+or a missing file is a DataError.
+
+Genetic codes: genomes of distant clades legitimately use different codes (a Mycoplasma's 4, E. coli's 11), so a
+difference alone says nothing. A close relative read under another code than the query, though, is almost surely
+a genome read under the wrong one (its proteins cut at a reassigned stop), so `conserved_adjacency` warns about
+those, once. Reference folders written before codes were recorded are read as codes unknown, and not checked.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -53,6 +60,8 @@ GENES_COLUMNS = ["row", "genome", "scaffold", "position", "strand", "start", "en
 #: Output columns of `score --explain --reference`.
 COLUMNS = ["conserved_adjacency", "conserved_genomes"]
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class ReferenceGenome:
@@ -60,6 +69,7 @@ class ReferenceGenome:
     scaffolds: list[str]
     genes_per_scaffold: list[int]
     circular: list[bool]
+    genetic_codes: list[int] = field(default_factory=list)  # codes its proteins were translated with; []: unknown
 
 
 def _reference_from_version_1(manifest: dict, path) -> dict:
@@ -113,7 +123,7 @@ class ReferenceSet:
                 scaffold_index += 1
             if not any(g.protein for g in genome.genes):
                 raise DataError(f"{name}: no protein sequences (a GFF3 needs --fasta or a ##FASTA section)")
-            ref_genomes.append(ReferenceGenome(name, sids, counts, circ))
+            ref_genomes.append(ReferenceGenome(name, sids, counts, circ, genetic_codes(genome)))
         return cls._from_rows(ref_genomes, rows)
 
     @classmethod
@@ -177,7 +187,7 @@ class ReferenceSet:
                                  f"{_clean(self.gene_ids[i])}\t{int(bool(self.proteins[i]))}\n")
             write_manifest(tmp, REFERENCE, REFERENCE_FILES, {
                 "genomes": [{"name": g.name, "scaffolds": g.scaffolds, "genes_per_scaffold": g.genes_per_scaffold,
-                             "circular": g.circular} for g in self.genomes],
+                             "circular": g.circular, "genetic_codes": g.genetic_codes} for g in self.genomes],
                 "n_genes": len(self.gene_ids), "n_proteins": self.n_proteins,
             })
 
@@ -188,7 +198,8 @@ class ReferenceSet:
         manifest = read_manifest(folder, REFERENCE, required=REFERENCE_FILES, upgrade=_reference_from_version_1)
         try:
             genomes = [ReferenceGenome(str(g["name"]), [str(s) for s in g["scaffolds"]],
-                                       [int(n) for n in g["genes_per_scaffold"]], [bool(c) for c in g["circular"]])
+                                       [int(n) for n in g["genes_per_scaffold"]], [bool(c) for c in g["circular"]],
+                                       [int(c) for c in g.get("genetic_codes", [])])  # absent before they were kept
                        for g in manifest["genomes"]]
             lines = (folder / "genes.tsv").read_text(encoding="utf-8").split("\n")
             if lines[0].split("\t") != GENES_COLUMNS:
@@ -220,6 +231,11 @@ class ReferenceSet:
                     for i, p in enumerate(self.proteins) if p]
             self._block = easel.DigitalSequenceBlock(alphabet, seqs)
         return self._block
+
+
+def genetic_codes(genome: Genome) -> list[int]:
+    """The genetic codes a genome's proteins were translated with (transl_table, -g or the gene caller's), sorted."""
+    return sorted({gene.genetic_code for gene in genome.genes})
 
 
 #: phmmer's comparison pipeline refuses longer sequences; the longest real bacterial proteins are ~36,000 aa.
@@ -419,8 +435,23 @@ def conserved_adjacency(genome: Genome, pairs: Sequence[GenePair], reference: Re
         raise DataError(f"{genome.name}: the genes have no protein sequences; conserved adjacency needs them "
                         "(a GFF3 needs --fasta, a pairs TSV input cannot be used)")
     homologs = search_homologs(genes, reference, evalue=evalue, top_hits=top_hits, threads=threads, progress=progress)
-    return adjacency_from_homologs(pairs, homologs, reference, query_name=genome.name, max_gap=max_gap,
-                                   close_identity=close_identity)
+    result = adjacency_from_homologs(pairs, homologs, reference, query_name=genome.name, max_gap=max_gap,
+                                     close_identity=close_identity)
+    _warn_code_mismatch(genome, reference, result.weights)
+    return result
+
+
+def _warn_code_mismatch(genome: Genome, reference: ReferenceSet, weights: dict[str, float]) -> None:
+    """One warning naming the close relatives (weight < 0.5: most searched proteins have a close best hit there)
+    read under other genetic codes than ``genome``: one of the two is probably read under the wrong code."""
+    query = genetic_codes(genome)
+    odd = [g for g in reference.genomes if g.genetic_codes and g.genetic_codes != query and weights[g.name] < 0.5]
+    if not odd or not query:
+        return
+    more = f" (and {len(odd) - 1} more)" if len(odd) > 1 else ""
+    log.warning("reference genome '%s'%s was read under genetic code %s, %s under %s, yet most of their proteins "
+                "are close homologs: one of them is probably read under the wrong code (check -g / transl_table)",
+                odd[0].name, more, ",".join(map(str, odd[0].genetic_codes)), genome.name, ",".join(map(str, query)))
 
 
 # ------------------------------------------------------------------------------------------------ --explain

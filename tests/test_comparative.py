@@ -191,3 +191,44 @@ def test_cli_query_genome_in_the_reference_under_another_name_is_not_evidence(tm
         counts[name] = [dict(zip(lines[0], row))["conserved_genomes"] for row in lines[1:]]
     assert counts["mpn"] == ["1"] * 4  # M. pneumoniae conserves the ribosomal operon
     assert counts["mpn+copy"] == counts["mpn"]
+
+
+def test_reference_records_the_genetic_code_of_each_genome(tmp_path, mge):
+    """The manifest records the code each genome's proteins were translated with: 4 from M. pneumoniae's
+    transl_table, 11 for its bare assembly called with -g 11; a folder from before codes were kept reads as
+    unknown ([])."""
+    from microfuse_cli.comparative import ReferenceSet
+
+    code, _, err = run_cli(["reference", "build", f"{MPN_GFF},{MPN_FNA}", MPN_FNA, "-g", "11", "-o", tmp_path / "ref"])
+    assert code == 0, err
+    assert "protein-coding genes, genetic code 4" in err and "protein-coding genes, genetic code 11" in err, err
+    manifest = json.loads((tmp_path / "ref" / "manifest.json").read_text())
+    assert [g["genetic_codes"] for g in manifest["genomes"]] == [[4], [11]]
+    assert [g.genetic_codes for g in ReferenceSet.load(tmp_path / "ref").genomes] == [[4], [11]]
+    assert ReferenceSet.build([mge]).genomes[0].genetic_codes == [4]
+    for genome in manifest["genomes"]:
+        del genome["genetic_codes"]
+    (tmp_path / "ref" / "manifest.json").write_text(json.dumps(manifest))
+    assert [g.genetic_codes for g in ReferenceSet.load(tmp_path / "ref").genomes] == [[], []]
+
+
+def test_score_reference_warns_of_a_close_relative_read_under_another_code(tmp_path):
+    """M. genitalium (code 4) against M. pneumoniae, its sister species: read from its annotation (code 4) nothing
+    is said; its bare assembly called with -g 11 (proteins cut at every TGA, which codes Trp there) gets one
+    warning naming the genome and both codes. M. jannaschii (code 11) is distant: a different code is its own,
+    not a mistake, and is not flagged."""
+    jannaschii = [f"{PANEL / 'GCF_000091665.1_ASM9166v1_genomic.gff.gz'},"
+                  f"{PANEL / 'GCF_000091665.1_ASM9166v1_genomic.fna.gz'}"]
+    pair_list = tmp_path / "pairs.csv"
+    pair_list.write_text("".join(f"{a},{b}\n" for a, b in zip(RIBOSOMAL[:4], RIBOSOMAL[1:5])))
+    errors = {}
+    for name, genomes in (("right", [f"{MPN_GFF},{MPN_FNA}", *jannaschii]), ("wrong", [str(MPN_FNA), *jannaschii])):
+        code, _, err = run_cli(["reference", "build", *genomes, "-g", "11", "-o", tmp_path / name, "-q"])
+        assert code == 0, err
+        code, _, errors[name] = run_cli(["score", MGE_GFF, "--fasta", MGE_FNA, "--pairs", pair_list, "--explain",
+                                         "--reference", tmp_path / name, "-o", tmp_path / f"{name}.tsv", "-q"])
+        assert code == 0, errors[name]
+    assert errors["right"] == ""
+    assert errors["wrong"] == (f"warning: reference genome '{MPN_FNA.name}' was read under genetic code 11, "
+                               f"{MGE_GFF.name} under 4, yet most of their proteins are close homologs: one of them "
+                               "is probably read under the wrong code (check -g / transl_table)\n")

@@ -35,10 +35,10 @@ def build(genomes, output, genetic_code, mode, run):
 
     GENOME is a GenBank file, a GFF3 with ##FASTA, a bare assembly (genes are called with pyrodigal) or
     ANNOTATION.gff,ASSEMBLY.fna (a GFF3 and its FASTA joined by a comma). Each file counts as one reference
-    genome, named after the file. The folder holds proteins.faa, genes.tsv and manifest.json (sha256 checksums);
-    it is replaced atomically.
+    genome, named after the file. The folder holds proteins.faa, genes.tsv and manifest.json (sha256 checksums,
+    each genome's genetic code); it is replaced atomically.
     """
-    from ..comparative import ReferenceSet
+    from ..comparative import ReferenceSet, genetic_codes
     from ..errors import UsageError
     from ..genome import GenomeOptions, read_genome
     from ..io.outputs import Output, check_outputs
@@ -51,8 +51,9 @@ def build(genomes, output, genetic_code, mode, run):
         with run.progress(f"reading {path}", None, "contigs") as advance:
             genome = read_genome(path, fasta or None, GenomeOptions(mode, genetic_code), threads=run.threads,
                                  progress=advance)
-        log.info("%s: %s, %d protein-coding genes", genome.name, count(len(genome.scaffolds), "scaffold"),
-                 len(genome.genes))
+        codes = ",".join(map(str, genetic_codes(genome)))
+        log.info("%s: %s, %d protein-coding genes%s", genome.name, count(len(genome.scaffolds), "scaffold"),
+                 len(genome.genes), f", genetic code {codes}" if codes else "")
         loaded.append(genome)
     names = [g.name for g in loaded]
     if len(set(names)) != len(names):

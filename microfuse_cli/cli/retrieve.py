@@ -78,7 +78,9 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
     """Build (or --append to) a cosine-similarity index over fused pair vectors (FILE.npy + FILE.ids.tsv).
 
     The files are memory-mapped and added chunk by chunk, never concatenated; IVF / IVF-PQ quantisers are trained
-    on a sample. Build settings (--refine, --k-factor, --pq-m, --pq-nbits, --nlist) are kept in the index's manifest.json."""
+    on a sample. Build settings (--refine, --k-factor, --pq-m, --pq-nbits, --nlist) are kept in the index's manifest.json,
+    with the identity of the model that made the vectors (FILE.ids.tsv records it): vectors of two models are refused,
+    files that record none are indexed with a warning."""
     from ..errors import UsageError
     from ..io.outputs import Output, check_outputs
     from ..retrieve import PairIds, PairIndex, genome_copies, ids_path_for, read_vector_files
@@ -150,7 +152,7 @@ Examples:
 def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, run):
     """The k nearest pairs of each query from other groups: query target rank similarity target_scaffold
     target_genome (+ target_label target_probability when known) query_genome. Queries default to every indexed
-    pair."""
+    pair; query vectors of another model than the index's are refused."""
     import numpy as np
 
     from ..io.outputs import Output, atomic_output, check_outputs

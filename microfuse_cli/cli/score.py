@@ -41,7 +41,8 @@ Examples:
               help="Write one self-contained HTML page of the run: summary, per-genome calibration, model, operons "
                    "and region figures (needs the plots extra).")
 @click.option("--fused", type=click.Path(dir_okay=False), default=None,
-              help="Write fused pair vectors (FILE.npy + FILE.ids.tsv) for `microfuse retrieve build`.")
+              help="Write fused pair vectors (FILE.npy + FILE.ids.tsv, which records the model) for `microfuse retrieve "
+                   "build`.")
 @click.option("--genome-name", default=None, help="Genome name in --fused ids (default: the input file name).")
 @click.option("--device", default="auto", show_default=True,
               help="Device of foundation-model views: auto, cpu, cuda or cuda:N (the fusion head runs in numpy).")
