@@ -9,7 +9,6 @@ from .evaluation import RetrievalRow, retrieval_evaluate, write_retrieval_table
 from .ids import (
     PairIds, genome_copies, ids_path_for, read_pair_ids, read_vector_files, read_vectors, write_pair_ids,
 )
-from .models import short_model
 from .index import INDEX_FILE, PAIR_INDEX, PAIRS_FILE, PairIndex
 from .results import (
     RESULT_COLUMNS, RESULT_LABEL_COLUMNS, RESULT_QUERY_COLUMNS, SearchResult, result_rows, write_results,
@@ -22,7 +21,6 @@ __all__ = [
     "RetrievalRow",
     "read_vectors",
     "read_vector_files",
-    "short_model",
     "genome_copies",
     "read_pair_ids",
     "write_pair_ids",
