@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
 from .errors import DataError, UsageError
@@ -13,7 +13,7 @@ from .genes import AnnotationGenes, GeneSource, PyrodigalGenes
 from .io.files import PathLike, peek_lines, text_lines
 from .io.formats import sniff_format
 from .progress import Advance
-from .records import Genome, Scaffold
+from .records import Genome
 
 log = logging.getLogger("microfuse")
 
@@ -56,8 +56,8 @@ def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOp
                              progress=progress, on_gene_calling=on_gene_calling)
         genome = source.find_genes(path, lines)
     if options.circular is not None:
-        genome.scaffolds = {sid: Scaffold(s.id, s.length, s.sequence, options.circular)
-                            for sid, s in genome.scaffolds.items()}
+        genome = replace(genome, scaffolds={sid: replace(s, circular=options.circular)
+                                            for sid, s in genome.scaffolds.items()})
     _say_assembly_gaps(genome)
     return genome
 

@@ -295,7 +295,7 @@ def test_a_genome_built_by_hand_is_checked_before_scoring():
         "is on scaffold 'plasmid', which the genome lacks": [*first, dataclasses.replace(last, scaffold="plasmid")],
         "needs strand \\+1 or -1 and 1 <= start <= end, has strand 0": [*first, dataclasses.replace(last, strand=0)],
         "needs strand .* has strand 1, 38987..38977": [*first, dataclasses.replace(last, start=last.end + 10)],
-        r"genes are not in scaffold and start order at MG_031 \(Genome.sort_genes\(\) puts": genes[::-1],
+        r"genes are not in scaffold and start order at MG_031 \(Genome.with_genes_sorted\(\) puts": genes[::-1],
     }
     for message, genes_of in broken.items():
         with pytest.raises(DataError, match=message):

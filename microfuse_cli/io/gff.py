@@ -192,9 +192,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         genes[gene.id] = (gene, parent_id)
     _warn_skipped(path, skipped)
     warn_internal_stops(path, [g for g, _ in genes.values()])
-    genome = Genome(Path(str(path)).name, scaffolds, [g for g, _ in genes.values()], "annotation")
-    genome.sort_genes()
-    return genome
+    return Genome(Path(str(path)).name, scaffolds, [g for g, _ in genes.values()], "annotation").with_genes_sorted()
 
 
 def _lineage(parent: str, links: dict[str, str]) -> list[str]:
