@@ -14,7 +14,7 @@ from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, read
     write_checkpoint
 from .errors import DataError, UsageError
 from .fusion import PairInputs, Prediction
-from .records import read_only
+from .records import RebuiltFromFields, read_only
 
 
 _SOLVER = "sklearn-newton-cholesky"
@@ -38,7 +38,7 @@ def _fit_logistic(z: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, 
 
 
 @dataclass(frozen=True, eq=False)
-class DistanceBaseline:
+class DistanceBaseline(RebuiltFromFields):
     """The classic operon predictor: logistic regression on the intergenic spacer (and the strand, if given).
 
     Features: ``s = sign(d) * log1p(|d|)`` with ``d`` the spacer in bp clipped to ``clip`` (negative = overlap),

@@ -22,7 +22,7 @@ import numpy as np
 
 from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, read_checkpoint
 from .errors import DataError, UsageError
-from .records import read_only
+from .records import RebuiltFromFields, read_only
 from .vocabulary import ABLATIONS, ARCHS, EXPERTS  # noqa: F401  (re-exported: the model's vocabulary)
 
 #: LayerNorm's epsilon (torch's default, which ``model.FusionModel`` uses).
@@ -255,7 +255,7 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class FusionHead:
+class FusionHead(RebuiltFromFields):
     """A trained fusion head (or MLP baseline) applied with numpy; what ``score`` loads.
 
     Immutable, as a loaded model handed to the library's users and to every scoring call must be: ``weights`` are

@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Iterable, Mapping, Sequence
 
 from .errors import DataError, UsageError
-from .records import Gene, Genome
+from .records import Gene, Genome, RebuiltFromFields
 from .io.files import PathLike
 from .io.tables import read_operon_table, read_pair_list, read_pair_table
 
@@ -334,7 +334,7 @@ def _listed_pairs(genome: Genome, path: PathLike, *, keep_labels: bool) -> list[
 
 
 @dataclass(frozen=True)
-class PairTable:
+class PairTable(RebuiltFromFields):
     """A pairs TSV read back: its rows as GenePairs (genes carry coordinates, no protein); ``extra`` maps each
     further column to its values (read-only, as the table)."""
 

@@ -6,7 +6,7 @@ Coordinates are 1-based and inclusive throughout, as in GFF3; a strand is +1 or 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Mapping
 
@@ -61,6 +61,25 @@ def read_only(array):
     return view
 
 
+def _thawed(value):
+    """``value`` with its read-only mappings (nested too) as dicts again: what a constructor takes."""
+    if isinstance(value, MappingProxyType):
+        return {k: _thawed(v) for k, v in value.items()}
+    return value
+
+
+def _rebuilt(cls, fields_: dict):
+    return cls(**fields_)
+
+
+class RebuiltFromFields:
+    """For a frozen dataclass holding read-only mappings, which neither pickle nor deep-copy: pickled and copied
+    as its constructor's arguments, so a copy is built (and frozen) as the original was."""
+
+    def __reduce__(self):
+        return _rebuilt, (type(self), {f.name: _thawed(getattr(self, f.name)) for f in fields(self)})
+
+
 def printable_name(name: str) -> str:
     """``name`` (often a file name) as text every output can hold: bytes of a file name that are not UTF-8 (a
     Latin-1 'g\xe9nome.gff' from an old file share) become U+FFFD; writing them ended in an internal error."""
@@ -68,7 +87,7 @@ def printable_name(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class Genome:
+class Genome(RebuiltFromFields):
     """Scaffolds in file order and their genes sorted by (scaffold order, start).
 
     Immutable, as every stage's input is: ``scaffolds`` is a read-only mapping and ``genes`` a tuple (whatever

@@ -126,7 +126,7 @@ def test_train_seeds_summarises(problem):
     runs = train_seeds(
         xp, xb, y, tr, va, FusionConfig(**SMALL), TrainConfig(batch_size=256, max_epochs=2), seeds=[0, 1]
     )
-    assert runs.seeds == [0, 1] and len(runs.models) == 2
+    assert runs.seeds == (0, 1) and len(runs.models) == 2
     values = [m["auroc"] for m in runs.per_seed]
     assert runs.mean["auroc"] == pytest.approx(np.mean(values))
     assert runs.std["auroc"] == pytest.approx(np.std(values, ddof=1))

@@ -44,7 +44,7 @@ def _parse_attributes(column: str, path, number) -> dict[str, str]:
 _PRODIGAL_CODE = re.compile(r"[;:\s]transl_table=(\d+);")
 
 
-@dataclass
+@dataclass  # mutable on purpose: one CDS's segments accumulate while a GFF3 is read; it never leaves the reader
 class _CdsParts:
     seqid: str
     strand: int
