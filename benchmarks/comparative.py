@@ -57,7 +57,8 @@ def homologs_cached(query, genes, reference, cache: Path | None, threads: int):
     hom = search_homologs(genes, reference, threads=threads)
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
-        (cache / key).write_text(json.dumps({"hits": hom.hits, "searched": hom.searched, "seconds": hom.seconds}))
+        hits = {g: {r: list(found) for r, found in per.items()} for g, per in hom.hits.items()}
+        (cache / key).write_text(json.dumps({"hits": hits, "searched": list(hom.searched), "seconds": hom.seconds}))
     return hom
 
 

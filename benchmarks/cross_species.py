@@ -72,6 +72,13 @@ def report(name, model_name, y, p, threshold, d, opp):
             f"{accuracy(y, p, threshold):.4f} | {best_cutoff_accuracy(y, base):.4f} |")
 
 
+def _protein_standardised(emb):
+    """``emb`` with its protein view standardised per genome (a new Embeddings: they are immutable)."""
+    sd = emb.protein.std(axis=0)
+    protein = ((emb.protein - emb.protein.mean(axis=0)) / np.where(sd < 1e-6, 1.0, sd)).astype(np.float32)
+    return dataclasses.replace(emb, protein=protein)
+
+
 def main() -> None:
     import torch
 
@@ -113,9 +120,7 @@ def main() -> None:
     start = time.time()
     (eco_pairs, eco_emb), (mpn_pairs, mpn_emb) = load_sets(args.data)
     if args.protein_per_genome:
-        for emb in (eco_emb, mpn_emb):
-            sd = emb.protein.std(axis=0)
-            emb.protein = ((emb.protein - emb.protein.mean(axis=0)) / np.where(sd < 1e-6, 1.0, sd)).astype(np.float32)
+        eco_emb, mpn_emb = (_protein_standardised(emb) for emb in (eco_emb, mpn_emb))
     eco, mpn = arrays(eco_pairs, eco_emb), arrays(mpn_pairs, mpn_emb)
     tr, va, te = (eco["split"] == s for s in ("train", "val", "test"))
     print(f"E. coli: {tr.sum()} train / {va.sum()} val / {te.sum()} test pairs; M. pneumoniae: {len(mpn['y'])} pairs; "

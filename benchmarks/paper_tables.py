@@ -91,7 +91,7 @@ def log(message: str) -> None:
 # ------------------------------------------------------------------------------------------------ data
 
 
-@dataclass
+@dataclass(frozen=True)
 class GenomeData:
     name: str
     genome: object
@@ -99,7 +99,7 @@ class GenomeData:
     emb: object
 
 
-@dataclass
+@dataclass(frozen=True)
 class Benchmark:
     """Arrays of one benchmark (see ``cross_species.arrays``) plus the pairs' proteins and a description."""
 

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Optional
+from types import MappingProxyType
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, read
     write_checkpoint
 from .errors import DataError, UsageError
 from .fusion import PairInputs, Prediction
+from .records import RebuiltFromFields, read_only
 
 
 _SOLVER = "sklearn-newton-cholesky"
@@ -35,8 +37,8 @@ def _fit_logistic(z: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, 
     return fit.coef_[0].astype(np.float64), float(fit.intercept_[0]), history
 
 
-@dataclass
-class DistanceBaseline:
+@dataclass(frozen=True, eq=False)
+class DistanceBaseline(RebuiltFromFields):
     """The classic operon predictor: logistic regression on the intergenic spacer (and the strand, if given).
 
     Features: ``s = sign(d) * log1p(|d|)`` with ``d`` the spacer in bp clipped to ``clip`` (negative = overlap),
@@ -53,13 +55,21 @@ class DistanceBaseline:
     uses_strand: bool = False
     l2: float = 1e-3
     threshold: float = 0.5
-    metrics: dict = field(default_factory=dict)
-    history: list = field(default_factory=list)
-    provenance: dict = field(default_factory=dict)
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    history: tuple = ()
+    provenance: Mapping[str, Any] = field(default_factory=dict)
     inputs: ModelInputs = ModelInputs()
     decision: Any = None  # a calibration.DecisionRule, as on the fusion head; None: cut at ``threshold``
 
     arch = "distance"
+
+    def __post_init__(self) -> None:  # immutable as the fusion head: read-only arrays, mappings and tuples
+        for name in ("weight", "feature_mean", "feature_std"):
+            object.__setattr__(self, name, read_only(np.asarray(getattr(self, name), dtype=np.float64)))
+        object.__setattr__(self, "clip", tuple(self.clip))
+        object.__setattr__(self, "metrics", MappingProxyType(dict(self.metrics)))
+        object.__setattr__(self, "history", tuple(self.history))
+        object.__setattr__(self, "provenance", MappingProxyType(dict(self.provenance)))
 
     @staticmethod
     def _features(distance, opposite_strand, clip: tuple[float, float], uses_strand: bool) -> np.ndarray:
@@ -113,17 +123,15 @@ class DistanceBaseline:
         std = x[tr].std(0)
         std[std < 1e-12] = 1.0
         weight, bias, history = _fit_logistic((x[tr] - mean) / std, y[tr], l2)
-        model = cls(weight, bias, mean, std, (float(clip[0]), float(clip[1])), uses_strand, l2)
-        model.history = history
+        model = cls(weight, bias, mean, std, (float(clip[0]), float(clip[1])), uses_strand, l2, history=history)
         p_val = model.predict(distance, opposite_strand).probability[va]
-        model.threshold = choose_threshold(y[va], p_val, "macro_f1")
-        model.metrics = {
+        threshold = choose_threshold(y[va], p_val, "macro_f1")
+        return replace(model, threshold=threshold, metrics={
             "n_train": int(tr.sum()),
             "n_validation": int(va.sum()),
             "validation": binary_metrics(y[va], p_val, 0.5),
-            "validation_at_threshold": binary_metrics(y[va], p_val, model.threshold),
-        }
-        return model
+            "validation_at_threshold": binary_metrics(y[va], p_val, threshold),
+        })
 
     def predict_pairs(self, inputs: PairInputs, *, fused: bool = False) -> Prediction:
         """The scoring contract shared with fusion.FusionHead: ``predict`` on the pairs' spacers and strands (a

@@ -20,6 +20,7 @@ import numpy as np
 from .errors import DataError, UsageError
 from .io.files import PathLike, read_text
 from .pairs import GenePair
+from .records import read_only
 
 #: Spacers are compared on asinh(d / SCALE): linear around 0 (overlaps of -1/-4 stay distinct), log beyond.
 SCALE = 20.0
@@ -82,6 +83,11 @@ class SpacerModel:
     n_same: int
     n_opposite: int
     boundary_spacers: np.ndarray  # what the boundary density was fitted on (divergent, else all opposite-strand)
+
+    def __post_init__(self) -> None:  # read-only views of the arrays as fitted, never changed later
+        for name in ("grid", "boundary_density", "operon_density", "same_strand_density", "same_strand_spacers",
+                     "boundary_spacers"):
+            object.__setattr__(self, name, read_only(getattr(self, name)))
 
     @classmethod
     def fit(cls, pairs: Sequence[GenePair]) -> "SpacerModel":
@@ -406,6 +412,10 @@ class LabelledSpacers:
     distance: np.ndarray
     same_strand: np.ndarray
     label: np.ndarray
+
+    def __post_init__(self) -> None:  # read-only views of the arrays as built, never changed later
+        for name in ("distance", "same_strand", "label"):
+            object.__setattr__(self, name, read_only(getattr(self, name)))
 
     @classmethod
     def from_pairs(cls, name: str, spacer: SpacerModel, labelled: Sequence[GenePair]) -> "LabelledSpacers":

@@ -48,7 +48,7 @@ _V2_INPUT_KEYS = ("views", "context_features", "input_dims")
 
 def jsonable(value: Any) -> Any:
     """Plain JSON types; non-finite floats become null so the file is strict JSON."""
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):  # a dict, or the read-only mapping of a loaded model
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]

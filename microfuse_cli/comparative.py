@@ -35,14 +35,15 @@ those, once. Reference folders written before codes were recorded are read as co
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from types import MappingProxyType
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from .errors import DataError, UsageError
-from .records import Genome
+from .records import Genome, RebuiltFromFields, read_only
 from .io.fasta import read_proteins, write_proteins
 from .io.files import PathLike
 from .io.outputs import atomic_directory
@@ -63,13 +64,19 @@ COLUMNS = ["conserved_adjacency", "conserved_genomes"]
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReferenceGenome:
+    """One genome of a reference set: its scaffolds with genes, their gene counts and topologies (tuples)."""
+
     name: str
-    scaffolds: list[str]
-    genes_per_scaffold: list[int]
-    circular: list[bool]
-    genetic_codes: list[int] = field(default_factory=list)  # codes its proteins were translated with; []: unknown
+    scaffolds: tuple[str, ...]
+    genes_per_scaffold: tuple[int, ...]
+    circular: tuple[bool, ...]
+    genetic_codes: tuple[int, ...] = ()  # codes its proteins were translated with; (): unknown
+
+    def __post_init__(self) -> None:  # normalising the fields as built, never changing them later
+        for name in ("scaffolds", "genes_per_scaffold", "circular", "genetic_codes"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
 def _reference_from_version_1(manifest: dict, path) -> dict:
@@ -80,20 +87,28 @@ def _reference_from_version_1(manifest: dict, path) -> dict:
     return {renamed.get(k, k): v for k, v in manifest.items()}
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class ReferenceSet:
-    """Reference genes (one row each) in gene order; ``proteins[i]`` is row i's protein ('' when none)."""
+    """Reference genes (one row each) in gene order; ``proteins[i]`` is row i's protein ('' when none).
 
-    genomes: list[ReferenceGenome]
+    Immutable (tuples, read-only arrays); ``block()`` builds its pyhmmer block once and keeps it, derived data
+    that never changes what the set holds."""
+
+    genomes: tuple[ReferenceGenome, ...]
     genome: np.ndarray  # row -> genome index
     scaffold: np.ndarray  # row -> global scaffold index (over all genomes)
     position: np.ndarray  # row -> 0-based position of the gene on its scaffold
     strand: np.ndarray  # +1 / -1
     start: np.ndarray
     end: np.ndarray
-    gene_ids: list[str]
-    proteins: list[str]
-    _block: object = field(default=None, repr=False)
+    gene_ids: tuple[str, ...]
+    proteins: tuple[str, ...]
+
+    def __post_init__(self) -> None:  # normalising the fields as built, never changing them later
+        for name in ("genomes", "gene_ids", "proteins"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("genome", "scaffold", "position", "strand", "start", "end"):
+            object.__setattr__(self, name, read_only(getattr(self, name)))
 
     # ------------------------------------------------------------------------------------------ build
 
@@ -223,13 +238,13 @@ class ReferenceSet:
 
     def block(self):
         """The proteins as a pyhmmer DigitalSequenceBlock (names = row numbers), built once."""
-        if self._block is None:
+        if "_block" not in self.__dict__:  # a cache of derived data (not a field: a replace() builds its own)
             from pyhmmer import easel
 
             alphabet = easel.Alphabet.amino()
             seqs = [easel.TextSequence(name=str(i), sequence=_protein_text(p)).digitize(alphabet)
                     for i, p in enumerate(self.proteins) if p]
-            self._block = easel.DigitalSequenceBlock(alphabet, seqs)
+            object.__setattr__(self, "_block", easel.DigitalSequenceBlock(alphabet, seqs))
         return self._block
 
 
@@ -268,13 +283,20 @@ def _protein_text(protein: str) -> str:
 # ------------------------------------------------------------------------------------------------ homologs
 
 
-@dataclass
-class Homologs:
-    """phmmer hits of query genes: ``hits[gene_id][genome index] = [(row, score, identity), ...]`` best first."""
+@dataclass(frozen=True)
+class Homologs(RebuiltFromFields):
+    """phmmer hits of query genes: ``hits[gene_id][genome index] = ((row, score, identity), ...)`` best first
+    (read-only mappings of tuples, as ``searched``)."""
 
-    hits: dict[str, dict[int, list[tuple[int, float, float]]]]
-    searched: list[str]
+    hits: Mapping[str, Mapping[int, tuple[tuple[int, float, float], ...]]]
+    searched: tuple[str, ...]
     seconds: float = 0.0
+
+    def __post_init__(self) -> None:  # normalising the fields as built, never changing them later
+        object.__setattr__(self, "hits", MappingProxyType({
+            gene: MappingProxyType({genome: tuple(found) for genome, found in per.items()})
+            for gene, per in self.hits.items()}))
+        object.__setattr__(self, "searched", tuple(self.searched))
 
 
 def search_homologs(genes, reference: ReferenceSet, *, evalue: float = 1e-5, top_hits: int = 3, threads: int = 1,
@@ -340,16 +362,22 @@ def genome_weights(homologs: Homologs, reference: ReferenceSet, *, close_identit
 # ------------------------------------------------------------------------------------------------ adjacency
 
 
-@dataclass
-class ConservedAdjacency:
+@dataclass(frozen=True, eq=False)
+class ConservedAdjacency(RebuiltFromFields):
     """Per pair: the weighted ``score``, the raw ``count`` of supporting reference genomes, and
-    ``with_homologs`` (reference genomes holding homologs of both genes); ``weights`` per reference genome."""
+    ``with_homologs`` (reference genomes holding homologs of both genes); ``weights`` per reference genome.
+    Immutable (read-only arrays and mapping)."""
 
     score: np.ndarray
     count: np.ndarray
     with_homologs: np.ndarray
-    weights: dict[str, float]
+    weights: Mapping[str, float]
     seconds: float = 0.0
+
+    def __post_init__(self) -> None:  # normalising the fields as built, never changing them later
+        for name in ("score", "count", "with_homologs"):
+            object.__setattr__(self, name, read_only(getattr(self, name)))
+        object.__setattr__(self, "weights", MappingProxyType(dict(self.weights)))
 
     def as_array(self) -> np.ndarray:
         """(n, 2): score, count."""
@@ -445,7 +473,7 @@ def _warn_code_mismatch(genome: Genome, reference: ReferenceSet, weights: dict[s
     """One warning naming the close relatives (weight < 0.5: most searched proteins have a close best hit there)
     read under other genetic codes than ``genome``: one of the two is probably read under the wrong code."""
     query = genetic_codes(genome)
-    odd = [g for g in reference.genomes if g.genetic_codes and g.genetic_codes != query and weights[g.name] < 0.5]
+    odd = [g for g in reference.genomes if g.genetic_codes and g.genetic_codes != tuple(query) and weights[g.name] < 0.5]
     if not odd or not query:
         return
     more = f" (and {len(odd) - 1} more)" if len(odd) > 1 else ""

@@ -21,13 +21,14 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from types import MappingProxyType
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from . import __version__
 from .errors import DataError, UsageError
-from .records import Genome
+from .records import Genome, RebuiltFromFields, read_only
 from .io.files import PathLike
 from .io.outputs import atomic_directory, save_npy
 from .manifest import HEADER, MANIFEST, ManifestKind, read_manifest, write_manifest
@@ -111,21 +112,29 @@ def genes_hash(genes) -> str:
     return digest.hexdigest()
 
 
-@dataclass
-class Embeddings:
-    """Per-gene view matrices and pair-level features of one genome (or several concatenated)."""
+@dataclass(frozen=True, eq=False)
+class Embeddings(RebuiltFromFields):
+    """Per-gene view matrices and pair-level features of one genome (or several concatenated).
 
-    gene_ids: list[str]
-    gene_scaffolds: list[str]
+    Immutable (tuples of ids, read-only arrays, a read-only manifest mapping): the views one stage computed are
+    the views every later stage reads; a changed copy is ``dataclasses.replace``."""
+
+    gene_ids: tuple[str, ...]
+    gene_scaffolds: tuple[str, ...]
     protein: np.ndarray
     context: np.ndarray | None
-    pair_ids: list[str]
+    pair_ids: tuple[str, ...]
     pair_context: np.ndarray | None
-    manifest: dict = field(default_factory=dict)
+    manifest: Mapping[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self):
-        self._gene_row = {g: i for i, g in enumerate(self.gene_ids)}
-        self._pair_row = {p: i for i, p in enumerate(self.pair_ids)}
+    def __post_init__(self) -> None:  # normalising the fields as built, and the row indexes derived from them
+        for name in ("gene_ids", "gene_scaffolds", "pair_ids"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("protein", "context", "pair_context"):
+            object.__setattr__(self, name, read_only(getattr(self, name)))
+        object.__setattr__(self, "manifest", MappingProxyType(dict(self.manifest)))
+        object.__setattr__(self, "_gene_row", {g: i for i, g in enumerate(self.gene_ids)})
+        object.__setattr__(self, "_pair_row", {p: i for i, p in enumerate(self.pair_ids)})
         if len(self._gene_row) != len(self.gene_ids):
             raise DataError("duplicate gene ids in the embeddings")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -13,27 +15,35 @@ from .io.tsv import read_tsv
 from .metrics import (best_accuracy, binary_metrics, bootstrap_ci, hard_conflict_mask, prefix_identity,
                       router_weight_means)
 from .io.tables import ROUTER_COLUMNS
-from .records import printable_name
+from .records import RebuiltFromFields, printable_name, read_only
 
 METRIC_COLUMNS = ["n", "n_positive", "auroc", "auroc_low", "auroc_high", "auprc", "map", "macro_f1", "macro_recall",
                   "accuracy", "accuracy_at_threshold", "best_accuracy", "threshold", "brier", "distance_auroc",
                   "distance_best_accuracy", "hard_auroc", "hard_n"]
 
 
-@dataclass
-class ScoredTable:
-    """A scores TSV read back: labels, probabilities, spacers and router weights of its labelled pairs."""
+@dataclass(frozen=True, eq=False)
+class ScoredTable(RebuiltFromFields):
+    """A scores TSV read back: labels, probabilities, spacers and router weights of its labelled pairs (immutable:
+    tuples, read-only arrays and mapping)."""
 
     name: str
-    gene_a: list[str]
-    gene_b: list[str]
+    gene_a: tuple[str, ...]
+    gene_b: tuple[str, ...]
     y: np.ndarray
     probability: np.ndarray
     distance: np.ndarray
     same_strand: np.ndarray
     calls: np.ndarray
     router: np.ndarray | None = None
-    extra: dict = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:  # normalising the fields as built, never changing them later
+        object.__setattr__(self, "gene_a", tuple(self.gene_a))
+        object.__setattr__(self, "gene_b", tuple(self.gene_b))
+        for name in ("y", "probability", "distance", "same_strand", "calls", "router"):
+            object.__setattr__(self, name, read_only(getattr(self, name)))
+        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
 
 
 def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None = None,

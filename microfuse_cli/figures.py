@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import DataError, UsageError
 from .fusion import EXPERTS
-from .records import Gene, Genome
+from .records import Gene, Genome, read_only
 from .pairs import GeneIndex, GenePair
 from .io.tables import ROUTER_COLUMNS
 from .score import Operon, Scores, call_operons
@@ -57,12 +57,18 @@ class ScoredGenome:
     """A genome with its scored adjacent pairs (aligned arrays) and the operons they make at ``threshold``."""
 
     genome: Genome
-    pairs: list[GenePair]
+    pairs: tuple[GenePair, ...]
     probability: np.ndarray
     threshold: float
     spacer_posterior: np.ndarray | None
     router_weights: np.ndarray | None
-    operons: list[Operon]
+    operons: tuple[Operon, ...]
+
+    def __post_init__(self) -> None:  # tuples and read-only arrays, as the scores it was built from
+        object.__setattr__(self, "pairs", tuple(self.pairs))
+        object.__setattr__(self, "operons", tuple(self.operons))
+        for name in ("probability", "spacer_posterior", "router_weights"):
+            object.__setattr__(self, name, read_only(getattr(self, name)))
 
 
 def load_scored(scores_path, genome: Genome, threshold: float | None = None) -> ScoredGenome:

@@ -16,19 +16,21 @@ import dataclasses
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any, Optional, Protocol
+from types import MappingProxyType
+from typing import Any, Mapping, Optional, Protocol
 
 import numpy as np
 
 from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, model_identity, read_checkpoint
 from .errors import DataError, UsageError
+from .records import RebuiltFromFields, read_only
 from .vocabulary import ABLATIONS, ARCHS, EXPERTS  # noqa: F401  (re-exported: the model's vocabulary)
 
 #: LayerNorm's epsilon (torch's default, which ``model.FusionModel`` uses).
 LAYER_NORM_EPS = 1e-5
 
 
-@dataclass
+@dataclass(frozen=True)
 class FusionConfig:
     """Architecture and loss settings of a fusion head.
 
@@ -134,7 +136,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Prediction:
     """Per-pair outputs as numpy arrays.
 
@@ -148,6 +150,10 @@ class Prediction:
     probability: np.ndarray
     router_weights: Optional[np.ndarray] = None
     fused: Optional[np.ndarray] = None
+
+    def __post_init__(self) -> None:  # read-only views of the arrays as built, never changed later
+        for name in ("probability", "router_weights", "fused"):
+            object.__setattr__(self, name, read_only(getattr(self, name)))
 
 
 @dataclass(frozen=True)
@@ -249,28 +255,39 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
 
 
-class FusionHead:
+@dataclass(frozen=True, eq=False)
+class FusionHead(RebuiltFromFields):
     """A trained fusion head (or MLP baseline) applied with numpy; what ``score`` loads.
+
+    Immutable, as a loaded model handed to the library's users and to every scoring call must be: ``weights`` are
+    read-only arrays in a read-only mapping, ``metrics`` and ``provenance`` read-only mappings (of JSON values as
+    the config holds them).
 
     Attributes:
         config: the architecture.
+        weights: the saved tensors by name (float32).
         threshold: decision threshold chosen on validation.
         metrics, provenance: as saved by ``trained.TrainedModel`` (checkpoint.py).
-        inputs: the views, context columns and view widths the head reads (checkpoint.ModelInputs).
         decision: the per-genome decision rule (calibration.DecisionRule) or None (probabilities from the head,
             cut at ``threshold``).
+        inputs: the views, context columns and view widths the head reads (checkpoint.ModelInputs).
     """
 
-    def __init__(self, config: FusionConfig, weights: dict[str, np.ndarray], threshold: float,
-                 metrics: Optional[dict] = None, provenance: Optional[dict] = None, decision=None,
-                 inputs: Optional[ModelInputs] = None) -> None:
-        self.config = config
-        self.inputs = inputs or ModelInputs()
-        self.decision = decision
-        self.threshold = float(threshold)
-        self.metrics = dict(metrics or {})
-        self.provenance = dict(provenance or {})
-        self._w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+    config: FusionConfig
+    weights: Mapping[str, np.ndarray]
+    threshold: float
+    metrics: Optional[Mapping[str, Any]] = None
+    provenance: Optional[Mapping[str, Any]] = None
+    decision: Any = None
+    inputs: Optional[ModelInputs] = None
+
+    def __post_init__(self) -> None:  # normalising the fields as built, never changing them later
+        object.__setattr__(self, "inputs", self.inputs or ModelInputs())
+        object.__setattr__(self, "threshold", float(self.threshold))
+        object.__setattr__(self, "metrics", MappingProxyType(dict(self.metrics or {})))
+        object.__setattr__(self, "provenance", MappingProxyType(dict(self.provenance or {})))
+        object.__setattr__(self, "weights", MappingProxyType(
+            {k: read_only(np.asarray(v, dtype=np.float32)) for k, v in self.weights.items()}))
 
     @property
     def arch(self) -> str:
@@ -279,7 +296,7 @@ class FusionHead:
     @functools.cached_property
     def identity(self) -> str:
         """checkpoint.model_identity: recorded with the fused vectors, so vectors of two models are never compared."""
-        return model_identity(self.config.to_dict(), self.inputs, self._w)
+        return model_identity(self.config.to_dict(), self.inputs, self.weights)
 
     @classmethod
     def load(cls, path) -> "FusionHead":
@@ -299,13 +316,13 @@ class FusionHead:
                    checkpoint.provenance, checkpoint.decision, checkpoint.inputs)
 
     def _linear(self, prefix: str, x: np.ndarray) -> np.ndarray:
-        return x @ self._w[f"{prefix}.weight"].T + self._w[f"{prefix}.bias"]
+        return x @ self.weights[f"{prefix}.weight"].T + self.weights[f"{prefix}.bias"]
 
     def _projection(self, prefix: str, x: np.ndarray) -> np.ndarray:
         mean = x.mean(axis=1, keepdims=True)
         var = ((x - mean) ** 2).mean(axis=1, keepdims=True)
         normed = (x - mean) / np.sqrt(var + LAYER_NORM_EPS)
-        normed = normed * self._w[f"{prefix}.0.weight"] + self._w[f"{prefix}.0.bias"]
+        normed = normed * self.weights[f"{prefix}.0.weight"] + self.weights[f"{prefix}.0.bias"]
         return _gelu(self._linear(f"{prefix}.1", normed))
 
     def _mlp(self, prefix: str, x: np.ndarray) -> np.ndarray:
@@ -315,13 +332,13 @@ class FusionHead:
         if x is None:
             raise DataError(f"the {self.arch} model needs the {name} view")
         x = np.asarray(x)
-        mean = self._w[f"{name}_mean"]
+        mean = self.weights[f"{name}_mean"]
         if x.ndim != 2 or x.shape[1] != mean.shape[0]:
             raise DataError(f"{name} view has shape {tuple(x.shape)}, the model expects (n, {mean.shape[0]})")
         x = x.astype(np.float32)
         if not np.isfinite(x).all():
             raise DataError(f"{name} view contains NaN or infinite values")
-        return (x - mean) / self._w[f"{name}_std"]
+        return (x - mean) / self.weights[f"{name}_std"]
 
     def forward(self, x_protein: Optional[np.ndarray], x_context: Optional[np.ndarray]
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

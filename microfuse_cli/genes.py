@@ -87,9 +87,7 @@ class PyrodigalGenes:
         call = call_genes if self.bins is None else functools.partial(call_genes_per_bin, bins=self.bins)
         genes = call(scaffolds, mode=self.mode, genetic_code=self.genetic_code, threads=self.threads,
                      progress=self.progress, on_start=self.on_start)
-        genome = Genome(Path(str(path)).name, scaffolds, genes, "pyrodigal")
-        genome.sort_genes()
-        return genome
+        return Genome(Path(str(path)).name, scaffolds, genes, "pyrodigal").with_genes_sorted()
 
 
 def n50(lengths: list[int]) -> int:

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Callable, Iterable
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Callable, Iterable, Mapping
 
 from .errors import DataError, UsageError
 from .genes import AnnotationGenes, GeneSource, PyrodigalGenes
 from .io.files import PathLike, peek_lines, text_lines
 from .io.formats import sniff_format
 from .progress import Advance
-from .records import Genome, Scaffold
+from .records import Genome, RebuiltFromFields
 
 log = logging.getLogger("microfuse")
 
@@ -22,7 +23,7 @@ log = logging.getLogger("microfuse")
 
 
 @dataclass(frozen=True)
-class GenomeOptions:
+class GenomeOptions(RebuiltFromFields):
     """How to read a genome input (the CLI's --mode, -g, --circular).
 
     ``genetic_code``: for an annotation, the code of CDS without a transl_table (default 11); for a bare assembly,
@@ -36,7 +37,11 @@ class GenomeOptions:
     genetic_code: int | None = None
     circular: bool | None = None
 
-    bins: dict[str, str] | None = None  # scaffold -> bin of a binned metagenome: genes are called per bin
+    bins: Mapping[str, str] | None = None  # scaffold -> bin of a binned metagenome: genes are called per bin
+
+    def __post_init__(self) -> None:  # the bins as a read-only mapping, whatever mapping they came in
+        if self.bins is not None:
+            object.__setattr__(self, "bins", MappingProxyType(dict(self.bins)))
 
 
 def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOptions = GenomeOptions(), *,
@@ -56,8 +61,8 @@ def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOp
                              progress=progress, on_gene_calling=on_gene_calling)
         genome = source.find_genes(path, lines)
     if options.circular is not None:
-        genome.scaffolds = {sid: Scaffold(s.id, s.length, s.sequence, options.circular)
-                            for sid, s in genome.scaffolds.items()}
+        genome = replace(genome, scaffolds={sid: replace(s, circular=options.circular)
+                                            for sid, s in genome.scaffolds.items()})
     _say_assembly_gaps(genome)
     return genome
 

@@ -31,7 +31,7 @@ from .errors import DataError, UsageError
 # the configuration and the expert order (columns of ``FusionOutput.router_weights``) are torch-free, in fusion.py
 from .fusion import ABLATIONS, ARCHS, EXPERTS, FusionConfig  # noqa: F401
 
-@dataclass
+@dataclass(frozen=True)
 class FusionOutput:
     """What ``FusionModel.forward`` returns (shapes for a batch of n pairs, d = hidden).
 

@@ -10,10 +10,11 @@ import logging
 import math
 import random
 from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
+from types import MappingProxyType
+from typing import Iterable, Mapping, Sequence
 
 from .errors import DataError, UsageError
-from .records import Gene, Genome
+from .records import Gene, Genome, RebuiltFromFields
 from .io.files import PathLike
 from .io.tables import read_operon_table, read_pair_list, read_pair_table
 
@@ -157,10 +158,12 @@ class GeneIndex:
         return self.by_name.get(name) or self.lower.get(name.lower())
 
 
-@dataclass
+@dataclass(frozen=True)
 class ResolvedPairs:
-    pairs: list[GenePair]
-    unknown: list[str]
+    """The pairs a list names, in its order, and the names that match no gene."""
+
+    pairs: tuple[GenePair, ...]
+    unknown: tuple[str, ...]
 
 
 def pairs_from_list(genome: Genome, listed: Iterable[tuple[str, str, int | None]], *, header_ok=True) -> ResolvedPairs:
@@ -193,7 +196,7 @@ def pairs_from_list(genome: Genome, listed: Iterable[tuple[str, str, int | None]
         between = index.position[b.id] - index.position[a.id] - 1
         run = runs[a.id] if a.strand == b.strand and runs[a.id] == runs[b.id] else -1
         pairs.append(GenePair(a.scaffold, a, b, spacer(a, b), run, between, label))
-    return ResolvedPairs(pairs, unknown)
+    return ResolvedPairs(tuple(pairs), tuple(unknown))
 
 
 # ------------------------------------------------------------------------------------------------ labels
@@ -323,25 +326,27 @@ def _listed_pairs(genome: Genome, path: PathLike, *, keep_labels: bool) -> list[
     if not resolved.pairs:
         raise DataError(f"no pair of {path} matches genes of {genome.name}")
     if keep_labels:
-        return resolved.pairs
+        return list(resolved.pairs)
     return [GenePair(p.scaffold, p.gene_a, p.gene_b, p.distance, p.directon, p.genes_between) for p in resolved.pairs]
 
 
 # ------------------------------------------------------------------------------------------------ TSV
 
 
-@dataclass
-class PairTable:
-    """A pairs TSV read back: its rows as GenePairs (genes carry coordinates, no protein)."""
+@dataclass(frozen=True)
+class PairTable(RebuiltFromFields):
+    """A pairs TSV read back: its rows as GenePairs (genes carry coordinates, no protein); ``extra`` maps each
+    further column to its values (read-only, as the table)."""
 
-    pairs: list[GenePair]
-    extra: dict[str, list[str]]
+    pairs: tuple[GenePair, ...]
+    extra: Mapping[str, tuple[str, ...]]
 
 
 def read_pairs(path: PathLike) -> PairTable:
     """Read a pairs TSV written by ``microfuse pairs``; extra columns are kept as strings."""
     rows, extra = read_pair_table(path)
-    return PairTable([GenePair(*row) for row in rows], extra)
+    return PairTable(tuple(GenePair(*row) for row in rows),
+                     MappingProxyType({name: tuple(values) for name, values in extra.items()}))
 
 
 def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLike | None, name: str) -> Genome:
@@ -376,6 +381,4 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
         scaffolds = {sid: Scaffold(sid, length) for sid, length in extent.items()}
     wrapped = {p.scaffold for p in table.pairs if p.gene_b.start < p.gene_a.start}  # (last, first) of a circle
     scaffolds = {sid: replace(s, circular=s.circular or sid in wrapped) for sid, s in scaffolds.items()}
-    genome = Genome(name, scaffolds, list(genes.values()), "pairs table")
-    genome.sort_genes()
-    return genome
+    return Genome(name, scaffolds, list(genes.values()), "pairs table").with_genes_sorted()

@@ -6,7 +6,9 @@ Coordinates are 1-based and inclusive throughout, as in GFF3; a strand is +1 or 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields, replace
+from types import MappingProxyType
+from typing import Mapping
 
 #: Characters a gene id must not carry into the TSVs (columns, ``a|b`` pair ids, comma-joined operon members);
 #: a ``%`` that would read as an escape is encoded too, so the encoded form decodes back to the original.
@@ -47,23 +49,61 @@ class Gene:
         return self.end - self.start + 1
 
 
+def read_only(array):
+    """A view of ``array`` that refuses writes (``ValueError``), for the arrays of objects handed between stages and
+    to library users; ``None`` stays ``None``. A view, not a copy: the producer hands its array over."""
+    if array is None:
+        return None
+    import numpy as np  # here, not at the top: records.py is imported by `import microfuse_cli` paths kept cheap
+
+    view = np.asarray(array).view()
+    view.flags.writeable = False
+    return view
+
+
+def _thawed(value):
+    """``value`` with its read-only mappings (nested too) as dicts again: what a constructor takes."""
+    if isinstance(value, MappingProxyType):
+        return {k: _thawed(v) for k, v in value.items()}
+    return value
+
+
+def _rebuilt(cls, fields_: dict):
+    return cls(**fields_)
+
+
+class RebuiltFromFields:
+    """For a frozen dataclass holding read-only mappings, which neither pickle nor deep-copy: pickled and copied
+    as its constructor's arguments, so a copy is built (and frozen) as the original was."""
+
+    def __reduce__(self):
+        return _rebuilt, (type(self), {f.name: _thawed(getattr(self, f.name)) for f in fields(self)})
+
+
 def printable_name(name: str) -> str:
     """``name`` (often a file name) as text every output can hold: bytes of a file name that are not UTF-8 (a
     Latin-1 'g\xe9nome.gff' from an old file share) become U+FFFD; writing them ended in an internal error."""
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-@dataclass
-class Genome:
-    """Scaffolds in file order and their genes sorted by (scaffold order, start)."""
+@dataclass(frozen=True)
+class Genome(RebuiltFromFields):
+    """Scaffolds in file order and their genes sorted by (scaffold order, start).
+
+    Immutable, as every stage's input is: ``scaffolds`` is a read-only mapping and ``genes`` a tuple (whatever
+    mapping and iterable it was built from), so no stage can change the genome another stage reads; a changed
+    genome is a new one (``dataclasses.replace``).
+    """
 
     name: str
-    scaffolds: dict[str, Scaffold]
-    genes: list[Gene] = field(default_factory=list)
+    scaffolds: Mapping[str, Scaffold]
+    genes: tuple[Gene, ...] = ()
     gene_source: str = "annotation"
 
-    def __post_init__(self):
-        self.name = printable_name(self.name)
+    def __post_init__(self) -> None:  # the one place fields are set after construction: normalising them
+        object.__setattr__(self, "name", printable_name(self.name))
+        object.__setattr__(self, "scaffolds", MappingProxyType(dict(self.scaffolds)))
+        object.__setattr__(self, "genes", tuple(self.genes))
 
     def genes_by_scaffold(self) -> dict[str, list[Gene]]:
         grouped: dict[str, list[Gene]] = {sid: [] for sid in self.scaffolds}
@@ -87,12 +127,13 @@ class Genome:
             key = (order[gene.scaffold], gene.start)
             if previous is not None and key < previous:
                 raise DataError(f"{self.name}: genes are not in scaffold and start order at {gene.id} "
-                                "(Genome.sort_genes() puts them in order)")
+                                "(Genome.with_genes_sorted() puts them in order)")
             previous = key
 
-    def sort_genes(self) -> None:
+    def with_genes_sorted(self) -> Genome:
+        """This genome with its genes in (scaffold order, start, end, id) order, as ``check`` requires."""
         order = {sid: i for i, sid in enumerate(self.scaffolds)}
-        self.genes.sort(key=lambda g: (order[g.scaffold], g.start, g.end, g.id))
+        return replace(self, genes=sorted(self.genes, key=lambda g: (order[g.scaffold], g.start, g.end, g.id)))
 
     @property
     def has_sequence(self) -> bool:

@@ -20,7 +20,7 @@ import numpy as np
 from . import __version__
 from .calibration import SpacerModel, _transform, posterior_cutoff
 from .figures import ScoredGenome, draw_regions, gene_label, operon_region, region_view
-from .records import Genome
+from .records import Genome, read_only
 from .score import Operon, Scores
 
 #: Region figures of each kind (largest operons, least certain calls); flank around each, bp.
@@ -40,6 +40,10 @@ class Calibrated:
     cutoff_bp: int
     same_strand: np.ndarray
     opposite_strand: np.ndarray
+
+    def __post_init__(self) -> None:  # read-only views of the arrays as built, never changed later
+        for name in ("same_strand", "opposite_strand"):
+            object.__setattr__(self, name, read_only(getattr(self, name)))
 
 
 def calibrate(genome: Genome) -> Calibrated:

@@ -7,7 +7,7 @@ chains never cross scaffolds. On a circular scaffold a chain may run through the
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -16,7 +16,7 @@ import numpy as np
 
 from . import __version__
 from .errors import DataError, UsageError
-from .records import Genome
+from .records import Genome, read_only
 from .pairs import GenePair
 
 log = logging.getLogger("microfuse")
@@ -31,17 +31,24 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT_MODEL = Path(__file__).parent / "data" / "default_model"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Scores:
-    """Per-pair model outputs, aligned with ``pairs``."""
+    """Per-pair model outputs, aligned with ``pairs``: immutable (tuples, read-only arrays), so the writers, the
+    operon caller and a library user all read the same scores."""
 
-    pairs: list[GenePair]
+    pairs: tuple[GenePair, ...]
     probability: np.ndarray
     threshold: float
     router_weights: np.ndarray | None = None
     fused: np.ndarray | None = None
-    calibration: list = field(default_factory=list)  # calibration.GenomeCalibration per genome / --bins bin
+    calibration: tuple = ()  # calibration.GenomeCalibration per genome / --bins bin
     model_id: str | None = None  # checkpoint.model_identity of the model that made ``fused``
+
+    def __post_init__(self) -> None:  # normalising the fields as built, never changing them later
+        object.__setattr__(self, "pairs", tuple(self.pairs))
+        for name in ("probability", "router_weights", "fused"):
+            object.__setattr__(self, name, read_only(getattr(self, name)))
+        object.__setattr__(self, "calibration", tuple(self.calibration))
 
     @property
     def calls(self) -> np.ndarray:
@@ -263,20 +270,24 @@ def header_comments(scores: Scores, model_name: str) -> list[str]:
 # ------------------------------------------------------------------------------------------------ operons
 
 
-@dataclass
+@dataclass(frozen=True)
 class Operon:
     """Genes joined by called same-strand adjacent pairs: ``genes`` in transcription order, ``probabilities`` of
     the pairs that join them; ``start``/``end`` span every member (``end`` past the scaffold's length when
-    ``wraps`` across the origin of a circular scaffold, as GFF3 writes such a feature)."""
+    ``wraps`` across the origin of a circular scaffold, as GFF3 writes such a feature). Immutable (tuples)."""
 
     id: str
     scaffold: str
     start: int
     end: int
     strand: int
-    genes: list[str]
-    probabilities: list[float]
+    genes: tuple[str, ...]
+    probabilities: tuple[float, ...]
     wraps: bool = False
+
+    def __post_init__(self) -> None:  # normalising the fields as built, never changing them later
+        object.__setattr__(self, "genes", tuple(self.genes))
+        object.__setattr__(self, "probabilities", tuple(self.probabilities))
 
     @property
     def mean_probability(self) -> float:
@@ -322,9 +333,7 @@ def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
     operons = [_operon(links_of, probabilities[key], position, genome, counts) for key, links_of in groups.items()]
     scaffold_order = {sid: i for i, sid in enumerate(genome.scaffolds)}
     operons.sort(key=lambda o: (scaffold_order[o.scaffold], o.start, o.end))
-    for i, operon in enumerate(operons, start=1):
-        operon.id = f"operon_{i}"
-    return operons
+    return [replace(operon, id=f"operon_{i}") for i, operon in enumerate(operons, start=1)]
 
 
 def _check_genome(genome: Genome, function: str) -> None:

@@ -116,7 +116,7 @@ def build(data: Path, output: Path, *, epochs: int = 70) -> None:
     val = np.random.default_rng(SEED).random(len(y)) < VAL_FRACTION
     model = train(x_protein, x_context, y, ~val, val, FusionConfig(arch="microfuse", hidden=HIDDEN),
                   TrainConfig(seed=SEED, device="cpu", max_epochs=epochs))
-    model.decision = learn_rule(spacers, OWN_WEIGHT, correction=CORRECTION)
+    model = model.with_decision(learn_rule(spacers, OWN_WEIGHT, correction=CORRECTION))
     manifest = embeddings.manifest
     inputs = ModelInputs.from_embeddings(manifest["views"], embeddings.dims, CONTEXT_PRESETS["core"])
     provenance = {

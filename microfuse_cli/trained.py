@@ -31,7 +31,7 @@ ArrayLike = Union[np.ndarray, torch.Tensor]
 # configs and results
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings (paper, Appendix A).
 
@@ -206,6 +206,13 @@ class TrainedModel:
         """checkpoint.model_identity of the current weights: the same as the saved folder's once saved."""
         arrays = {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
         return model_identity(self.model_config.to_dict(), self.inputs, arrays)
+
+    def with_decision(self, decision) -> "TrainedModel":
+        """This model (the same torch module) with the per-genome decision rule ``decision``: a new object, so
+        whoever holds this one keeps the rule it had (a torch module cannot be frozen; its settings are kept
+        unchanged instead)."""
+        return TrainedModel(self.model, self.train_config, self.threshold, self.history, self.metrics,
+                            self.standardisation, self.provenance, self.device, decision, self.inputs)
 
     def predict_pairs(self, inputs: PairInputs, *, fused: bool = False) -> Prediction:
         """The scoring contract of fusion.FusionHead (``score_pairs`` takes either)."""

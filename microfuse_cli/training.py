@@ -13,7 +13,8 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional, Sequence
+from types import MappingProxyType
+from typing import Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ import torch
 from .errors import DataError, UsageError
 from .metrics import auroc, auprc, binary_metrics, choose_threshold, router_weight_means
 from .model import FusionConfig, FusionModel, total_loss
+from .records import RebuiltFromFields
 from .runtime import torch_device as _resolve_device, torch_threads
 from .trained import ArrayLike, TrainConfig, TrainedModel, _as_matrix, _batched_forward, _check_finite
 
@@ -279,18 +281,26 @@ def train(
         )
 
 
-@dataclass
-class SeedRuns:
+@dataclass(frozen=True)
+class SeedRuns(RebuiltFromFields):
     """Several seeds of one configuration: the models and their validation metrics, per seed and summarised.
 
-    ``std`` is the sample standard deviation (ddof = 1; 0 with a single seed).
+    ``std`` is the sample standard deviation (ddof = 1; 0 with a single seed). Immutable (tuples, read-only
+    mappings).
     """
 
-    seeds: list[int]
-    models: list[TrainedModel]
-    per_seed: list[dict[str, float]]
-    mean: dict[str, float] = field(default_factory=dict)
-    std: dict[str, float] = field(default_factory=dict)
+    seeds: tuple[int, ...]
+    models: tuple[TrainedModel, ...]
+    per_seed: tuple[Mapping[str, float], ...]
+    mean: Mapping[str, float] = field(default_factory=dict)
+    std: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:  # normalising the fields as built, never changing them later
+        object.__setattr__(self, "seeds", tuple(self.seeds))
+        object.__setattr__(self, "models", tuple(self.models))
+        object.__setattr__(self, "per_seed", tuple(MappingProxyType(dict(m)) for m in self.per_seed))
+        object.__setattr__(self, "mean", MappingProxyType(dict(self.mean)))
+        object.__setattr__(self, "std", MappingProxyType(dict(self.std)))
 
 
 def train_seeds(

@@ -295,7 +295,7 @@ def test_a_genome_built_by_hand_is_checked_before_scoring():
         "is on scaffold 'plasmid', which the genome lacks": [*first, dataclasses.replace(last, scaffold="plasmid")],
         "needs strand \\+1 or -1 and 1 <= start <= end, has strand 0": [*first, dataclasses.replace(last, strand=0)],
         "needs strand .* has strand 1, 38987..38977": [*first, dataclasses.replace(last, start=last.end + 10)],
-        r"genes are not in scaffold and start order at MG_031 \(Genome.sort_genes\(\) puts": genes[::-1],
+        r"genes are not in scaffold and start order at MG_031 \(Genome.with_genes_sorted\(\) puts": genes[::-1],
     }
     for message, genes_of in broken.items():
         with pytest.raises(DataError, match=message):
@@ -333,3 +333,65 @@ def test_select_pairs_refuses_an_unknown_label_rule():
         select_pairs(genome, label_rule="OG")
     labelled = select_pairs(genome, label_rule="og")
     assert {p.label for p in labelled} == {0, 1, None} and len(labelled) > 400  # og leaves the middle unlabelled
+
+
+def _refused(change) -> BaseException:
+    """The exception ``change()`` raises (the test fails if it changes something instead)."""
+    import dataclasses
+
+    import pytest
+
+    with pytest.raises((dataclasses.FrozenInstanceError, TypeError, AttributeError, ValueError)) as info:
+        change()
+    return info.value
+
+
+def test_public_objects_cannot_be_changed():
+    """What the library hands out (a genome, its scores and operons, the loaded model) is frozen: a caller, or a
+    later stage, that assigns to a field or writes into an array gets an error instead of corrupting what every
+    other stage reads (they were plain dataclasses; read_genome and call_operons changed theirs after building)."""
+    import dataclasses
+
+    from microfuse_cli import call_operons, load_model, read_genome, score_genome
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    model = load_model(None)
+    scores = score_genome(genome, model)
+    operon = call_operons(genome, scores)[0]
+    frozen = dataclasses.FrozenInstanceError
+    for change in (lambda: setattr(genome, "name", "other"), lambda: setattr(genome, "genes", []),
+                   lambda: setattr(scores, "threshold", 0.0), lambda: setattr(operon, "id", "mine"),
+                   lambda: setattr(model, "threshold", 0.0), lambda: setattr(model.config, "hidden", 1),
+                   lambda: setattr(model, "decision", None)):
+        assert isinstance(_refused(change), frozen)
+    for change in (lambda: scores.probability.__setitem__(0, 1.0), lambda: scores.router_weights.__setitem__(0, 0.0),
+                   lambda: model.weights["classifier.3.bias"].__setitem__(0, 9.0)):
+        assert "read-only" in str(_refused(change))
+    for change in (lambda: genome.scaffolds.__setitem__("plasmid", None), lambda: genome.genes.append(None),
+                   lambda: scores.pairs.append(None), lambda: operon.genes.append("x"),
+                   lambda: model.metrics.__setitem__("auroc", 1.0)):
+        assert isinstance(_refused(change), (TypeError, AttributeError))
+    assert operon.id == "operon_1" and scores.threshold == 0.5 and model.weights["classifier.3.bias"].shape == (1,)
+
+
+def test_scoring_leaves_its_input_genome_unchanged():
+    """score_genome, call_operons and the writers read the genome and change nothing of it (deep equality with a
+    copy taken before); the copy itself is a frozen genome built as the original was."""
+    import copy
+    import io as stdio
+
+    from microfuse_cli import GenomeOptions, call_operons, read_genome, score_genome
+    from microfuse_cli.io.gff import write_operons_gff
+    from microfuse_cli.io.tables import write_operons_tsv, write_scores
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz",
+                         GenomeOptions(circular=True))
+    before = copy.deepcopy(genome)
+    assert before is not genome and type(before.scaffolds) is type(genome.scaffolds)
+    scores = score_genome(genome)
+    operons = call_operons(genome, scores)
+    write_scores(stdio.StringIO(), scores)
+    write_operons_tsv(stdio.StringIO(), operons)
+    write_operons_gff(stdio.StringIO(), genome, operons)
+    assert genome == before and dict(genome.scaffolds) == dict(before.scaffolds)
+    assert all(s.circular for s in genome.scaffolds.values()) and len(operons) > 50

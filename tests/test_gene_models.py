@@ -214,7 +214,7 @@ def test_ecoli_nested_gene_pairs_and_operon_extent(ecoli_genome):
     members = {"b0554", "b0555", "b0556", "b4510"}
     probability = np.array([1.0 if {p.gene_a.id, p.gene_b.id} <= members else 0.0 for p in pairs])
     operons = call_operons(ecoli_genome, Scores(pairs, probability, 0.5))
-    assert [(o.genes, o.start, o.end) for o in operons] == [(["b0554", "b0555", "b0556", "b4510"], 577398, 578568)]
+    assert [(o.genes, o.start, o.end) for o in operons] == [(("b0554", "b0555", "b0556", "b4510"), 577398, 578568)]
 
 
 def test_opposite_strand_pairs_are_never_operon_pairs(ecoli_genome):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -111,7 +112,7 @@ def test_score_refuses_embeddings_of_other_views(ecoli_trained, tmp_path):
     from microfuse_cli.embed import Embeddings
 
     emb = Embeddings.load(ecoli_trained / "emb")
-    emb.manifest["views"] = {"protein": "prostt5", "context": "builtin"}
+    emb = dataclasses.replace(emb, manifest={**emb.manifest, "views": {"protein": "prostt5", "context": "builtin"}})
     emb.save(tmp_path / "emb")
     code, _, err = run_cli(["score", ecoli_trained / "pairs.tsv", "-e", tmp_path / "emb", "-m",
                             ecoli_trained / "model"])

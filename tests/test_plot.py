@@ -65,7 +65,7 @@ def test_operon_region_places_its_genes_pairs_and_threshold(mg_scored):
     from microfuse_cli.figures import draw_regions, operon_region, region_view
 
     operon = next(op for op in mg_scored.operons if op.id == "operon_2")
-    assert operon.genes[:2] == ["MG_003", "MG_004"]
+    assert operon.genes[:2] == ("MG_003", "MG_004")
     view = region_view(mg_scored, operon_region(mg_scored, "operon_2", 1000))
     assert (view.region.start, view.region.end) == (operon.start - 1000, operon.end + 1000)
     placed = {g.id: g for g in view.genes}

@@ -287,3 +287,57 @@ def test_a_file_name_that_is_not_utf8_is_written_as_text(tmp_path):
     assert "g\ufffdnome.gff.gz" in (tmp_path / "r.html").read_bytes().decode("utf-8")
     metrics = (tmp_path / "m.tsv").read_bytes().decode("utf-8").splitlines()
     assert metrics[1].split("\t")[0] == "s\ufffd.tsv"
+
+
+def _interrupt_while_importing(command: list[str], delay: float, tmp_path) -> tuple[int, str]:
+    """Start ``command`` (a Python running microfuse with ``-X importtime``), wait until it has imported a first
+    module of click, sleep ``delay`` and send SIGINT; returns (exit status, stderr less the import-time lines).
+
+    click is the first thing the CLI imports, and ``entry.main`` imports it inside its handling, so the signal
+    always lands once microfuse's own code runs: a SIGINT during the interpreter's start-up or its ``site``
+    imports (before any code of ours exists) is Python's to report, and waiting for click keeps the test exact."""
+    import threading
+
+    proc = subprocess.Popen(command, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines: list[str] = []
+    importing_click = threading.Event()
+
+    def read() -> None:
+        for raw in proc.stderr:
+            line = raw.decode(errors="replace")
+            lines.append(line)
+            module = line.rsplit("|", 1)[-1].strip() if line.startswith("import time:") else ""
+            if module == "click" or module.startswith("click."):
+                importing_click.set()
+        importing_click.set()  # the process ended (or closed stderr) first: the assertions below say how
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert importing_click.wait(timeout=120)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=60)
+    reader.join(timeout=60)
+    return code, "".join(line for line in lines if not line.startswith("import time:"))
+
+
+@pytest.mark.parametrize("launcher", ["module", "console_script"])
+def test_ctrl_c_while_the_cli_is_importing_is_one_line(launcher, tmp_path):
+    """Ctrl-C just after start-up (click, numpy and the commands still being imported) was a Python traceback:
+    the console script imported microfuse_cli.cli before any handler existed. The entry function catches it from
+    its first line: exit 130 and 'error: interrupted', at every moment from there on into the run."""
+    import tomllib
+
+    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["microfuse"] == "microfuse_cli.entry:main"
+    start = {"module": ["-m", "microfuse_cli"],  # what pip's console-script wrapper runs:
+             "console_script": ["-c", "import sys; from microfuse_cli.entry import main; sys.exit(main())"]}[launcher]
+    command = [sys.executable, "-X", "importtime", *start, "score", str(MG_GFF), "--fasta", str(MG_FNA), "-o",
+               str(tmp_path / "scores.tsv")]
+    for delay in (0.0, 0.001, 0.003, 0.01, 0.03, 0.1):
+        code, err = _interrupt_while_importing(command, delay, tmp_path)
+        assert "Traceback" not in err and code == 130, (delay, code, err)
+        assert err.splitlines()[-1] == "error: interrupted", (delay, err)
+        assert all(line.startswith("info: ") for line in err.splitlines()[:-1]), (delay, err)
+        assert not (tmp_path / "scores.tsv").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import json
 import pickle
@@ -125,7 +126,7 @@ def test_train_seeds_summarises(problem):
     runs = train_seeds(
         xp, xb, y, tr, va, FusionConfig(**SMALL), TrainConfig(batch_size=256, max_epochs=2), seeds=[0, 1]
     )
-    assert runs.seeds == [0, 1] and len(runs.models) == 2
+    assert runs.seeds == (0, 1) and len(runs.models) == 2
     values = [m["auroc"] for m in runs.per_seed]
     assert runs.mean["auroc"] == pytest.approx(np.mean(values))
     assert runs.std["auroc"] == pytest.approx(np.std(values, ddof=1))
@@ -255,7 +256,7 @@ def test_distance_baseline_synthetic_and_round_trip(tmp_path):
     assert loaded.decision is None and loaded.inputs == ModelInputs()
     from microfuse_cli.score import DEFAULT_MODEL, default_threshold
 
-    model.decision = TrainedModel.load(DEFAULT_MODEL).decision  # a per-genome rule, as the fusion head carries
+    model = dataclasses.replace(model, decision=TrainedModel.load(DEFAULT_MODEL).decision)  # as the fusion head carries
     model.save(tmp_path / "d")
     ruled = load_model(tmp_path / "d")
     assert ruled.decision == model.decision and default_threshold(ruled) == 0.5

@@ -21,7 +21,7 @@ from ..progress import Advance, no_progress
 log = logging.getLogger("microfuse")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Run:
     """Per-invocation settings handed to the library: no global state beyond the logger."""
 

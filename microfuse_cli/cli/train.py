@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from ..vocabulary import ABLATIONS, ARCHS
@@ -80,7 +82,7 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     if arch == "distance":
         model = DistanceBaseline.fit(data.distance, data.y, data.train, data.val, data.opposite)
         if per_genome_rule:
-            model.decision = _decision_rule(pairs_tables)
+            model = dataclasses.replace(model, decision=_decision_rule(pairs_tables))
         model.save(output, provenance, inputs=data.inputs)
         log.info("distance baseline written to %s (threshold %.3f)", output, model.threshold)
         return
@@ -99,7 +101,7 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     best = max(range(len(runs.models)), key=lambda i: runs.per_seed[i].get("auroc", 0.0))
     model = runs.models[best]
     if per_genome_rule:
-        model.decision = _decision_rule(pairs_tables)
+        model = model.with_decision(_decision_rule(pairs_tables))
     summary = {k: (runs.mean[k], runs.std[k]) for k in runs.mean}
     provenance["seeds"] = {"seeds": runs.seeds, "per_seed": runs.per_seed, "mean": runs.mean, "std": runs.std}
     model.save(output, provenance, inputs=data.inputs)

@@ -91,9 +91,7 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     if not genes:
         raise DataError(f"{path}: no protein-coding (CDS) features found")
     warn_internal_stops(path, list(genes.values()))
-    genome = Genome(Path(str(path)).name, scaffolds, list(genes.values()), "annotation")
-    genome.sort_genes()
-    return genome
+    return Genome(Path(str(path)).name, scaffolds, list(genes.values()), "annotation").with_genes_sorted()
 
 
 def _isoforms(a: Gene, b: Gene) -> bool:

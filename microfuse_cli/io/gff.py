@@ -44,7 +44,7 @@ def _parse_attributes(column: str, path, number) -> dict[str, str]:
 _PRODIGAL_CODE = re.compile(r"[;:\s]transl_table=(\d+);")
 
 
-@dataclass
+@dataclass  # mutable on purpose: one CDS's segments accumulate while a GFF3 is read; it never leaves the reader
 class _CdsParts:
     seqid: str
     strand: int
@@ -192,9 +192,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         genes[gene.id] = (gene, parent_id)
     _warn_skipped(path, skipped)
     warn_internal_stops(path, [g for g, _ in genes.values()])
-    genome = Genome(Path(str(path)).name, scaffolds, [g for g, _ in genes.values()], "annotation")
-    genome.sort_genes()
-    return genome
+    return Genome(Path(str(path)).name, scaffolds, [g for g, _ in genes.values()], "annotation").with_genes_sorted()
 
 
 def _lineage(parent: str, links: dict[str, str]) -> list[str]:
