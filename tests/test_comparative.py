@@ -196,7 +196,7 @@ def test_cli_query_genome_in_the_reference_under_another_name_is_not_evidence(tm
 def test_reference_records_the_genetic_code_of_each_genome(tmp_path, mge):
     """The manifest records the code each genome's proteins were translated with: 4 from M. pneumoniae's
     transl_table, 11 for its bare assembly called with -g 11; a folder from before codes were kept reads as
-    unknown ([])."""
+    unknown (())."""
     from microfuse_cli.comparative import ReferenceSet
 
     code, _, err = run_cli(["reference", "build", f"{MPN_GFF},{MPN_FNA}", MPN_FNA, "-g", "11", "-o", tmp_path / "ref"])
@@ -204,12 +204,12 @@ def test_reference_records_the_genetic_code_of_each_genome(tmp_path, mge):
     assert "protein-coding genes, genetic code 4" in err and "protein-coding genes, genetic code 11" in err, err
     manifest = json.loads((tmp_path / "ref" / "manifest.json").read_text())
     assert [g["genetic_codes"] for g in manifest["genomes"]] == [[4], [11]]
-    assert [g.genetic_codes for g in ReferenceSet.load(tmp_path / "ref").genomes] == [[4], [11]]
-    assert ReferenceSet.build([mge]).genomes[0].genetic_codes == [4]
+    assert [g.genetic_codes for g in ReferenceSet.load(tmp_path / "ref").genomes] == [(4,), (11,)]
+    assert ReferenceSet.build([mge]).genomes[0].genetic_codes == (4,)
     for genome in manifest["genomes"]:
         del genome["genetic_codes"]
     (tmp_path / "ref" / "manifest.json").write_text(json.dumps(manifest))
-    assert [g.genetic_codes for g in ReferenceSet.load(tmp_path / "ref").genomes] == [[], []]
+    assert [g.genetic_codes for g in ReferenceSet.load(tmp_path / "ref").genomes] == [(), ()]
 
 
 def test_score_reference_warns_of_a_close_relative_read_under_another_code(tmp_path):
