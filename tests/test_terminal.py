@@ -220,8 +220,10 @@ def test_unwritable_home_gives_log_lines_only(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "s.tsv"]
 
 
-@pytest.mark.parametrize("view, model", [(["--protein-view", "prostt5"], "Rostlab/ProstT5"),
-                                         (["--context-view", "bacformer"], "macwiatrak/bacformer-masked-complete-genomes")])
+@pytest.mark.parametrize("view, model", [
+    (["--protein-view", "prostt5"], "Rostlab/ProstT5"),
+    (["--context-view", "bacformer"], "macwiatrak/bacformer-masked-complete-genomes"),
+])
 def test_unreachable_hub_fails_in_seconds_in_one_line(tmp_path, view, model):
     """A compute node without network and without --offline: huggingface_hub retried every file it asked for
     (1+2+4+8+8 s each, bare 'Retrying in 8s' lines) and `embed` failed after minutes. The hub here is a local
