@@ -1,10 +1,24 @@
-"""Every document the code cites ships with the repository, and every section it names exists."""
+"""The documentation is honest: every document the code cites exists, every example of --help and the README runs
+as written on real genomes, every option is in the man page, and the README's test counts are the real ones."""
 
 from __future__ import annotations
 
+import gzip
+import os
 import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-from conftest import ROOT
+import pytest
+
+from conftest import (
+    MPN, MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, ROOT, draft_contigs, genome_sequence, run_cli, write_contigs,
+)
 
 #: ``docs/x.md`` optionally followed by ``, "Section"`` (quotes and backticks as written in docstrings).
 CITATION = re.compile(r'docs/([\w-]+\.md)`{0,2}(?:,\s*"([^"]+)")?')
@@ -60,3 +74,351 @@ def test_train_help_says_its_bytes_depend_on_the_thread_count():
     assert code == 0
     text = " ".join(out.split())
     assert "Byte-identical on the CPU for a given seed and -t" in text and "-t 0 depends on" in text
+
+
+# --- Every example of the help texts and the README runs as written --------------------------------------------------
+# Users paste the `Examples:` lines of `--help` (and so of the man page, generated from them) and the README's ```sh
+# blocks into a shell. Each block runs here line by line, verbatim through bash, in a folder holding files of the names
+# the examples use, made from real genomes: M. pneumoniae M129 (its ODB operons and labelled pairs) as genome.*,
+# M. genitalium G37 as the other genome, and 60 kb pieces of it where a reference or a batch of genomes is wanted
+# (phmmer against a whole genome would take most of a minute). Hub models cannot download here: their examples must
+# fail in one `error:` line.
+
+MG_GFF, MG_FNA = PANEL / "GCF_000027325.1_ASM2732v1_genomic.gff.gz", PANEL / "GCF_000027325.1_ASM2732v1_genomic.fna.gz"
+#: Options whose value is a file or folder the command writes (`pairs --proteins` too; elsewhere it is an input).
+OUTPUT_OPTIONS = {"-o", "--output", "--operons-gff", "--operons-tsv", "--annotate", "--report", "--fused", "--json",
+                  "--plots"}
+#: Views that load a Hugging Face model.
+HUB_VIEWS = ("prostt5", "bacformer")
+MICROFUSE_COMMAND = re.compile(r"(?:^|[|&;(]\s*)microfuse\s")
+
+
+def help_example_blocks() -> dict[str, list[str]]:
+    """The `Examples:` lines of every command's --help, subcommands included, keyed by the command."""
+    import click
+
+    from microfuse_cli.cli import cli
+
+    blocks = {}
+
+    def visit(command: click.Command, path: list[str]) -> None:
+        epilog = command.epilog or ""
+        if "Examples:" in epilog:
+            lines = [line.strip() for line in epilog.split("Examples:", 1)[1].splitlines() if line.strip()]
+            blocks[" ".join(["microfuse", *path, "--help"])] = lines
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            visit(sub, [*path, name])
+
+    visit(cli, [])
+    return blocks
+
+
+def readme_example_blocks() -> dict[str, list[str]]:
+    """The lines of README.md's ```sh blocks that run microfuse (the set-up line from its first `microfuse`)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = {}
+    for number, block in enumerate(re.findall(r"```sh\n(.*?)```", text, re.S), 1):
+        lines = []
+        for line in block.splitlines():
+            found = MICROFUSE_COMMAND.search(line)
+            if found and "pip install" in line:  # a set-up line: what follows the installation
+                lines.append(line[found.start():].lstrip("|&;( "))
+            elif found:
+                lines.append(line)
+        if lines:
+            blocks[f"README.md sh block {number}"] = lines
+    return blocks
+
+
+EXAMPLES = {**help_example_blocks(), **readme_example_blocks()}
+
+
+def expected_outputs(line: str) -> tuple[list[str], bool]:
+    """The files/folders an example line names as outputs, and whether its stdout is the result."""
+    tokens = shlex.split(line, comments=True, posix=True)
+    tokens = [t for part in tokens for t in re.split(r"(&&|\|)", part) if t]
+    outputs, to_stdout = [], True
+    command = None
+    for i, token in enumerate(tokens):
+        if token in ("&&", "|"):
+            command, to_stdout = None, True
+            continue
+        if command is None and i and tokens[i - 1] == "microfuse":
+            command = token
+        follows = tokens[i + 1] if i + 1 < len(tokens) else None
+        if follows is None:
+            continue
+        if token == ">" or token in OUTPUT_OPTIONS or (token == "--proteins" and command == "pairs"):
+            outputs.append(follows)
+            if token in (">", "-o", "--output") and follows != "-":
+                to_stdout = False
+    return outputs, to_stdout
+
+
+def data_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _gff_rows(gff_gz: Path) -> list[list[str]]:
+    rows = [line.split("\t") for line in gzip.decompress(gff_gz.read_bytes()).decode().splitlines()]
+    return [row for row in rows if len(row) == 9 and row[2] in ("gene", "CDS")]
+
+
+def _attributes(row: list[str]) -> dict[str, str]:
+    return dict(kv.split("=", 1) for kv in row[8].split(";") if "=" in kv)
+
+
+def _piece(rows, sequence: str, start: int, end: int, seqid: str):
+    """The genes wholly inside start..end of a genome, as a genome of their own (a real 60 kb contig)."""
+    inside = [[seqid, *row[1:3], str(int(row[3]) - start + 1), str(int(row[4]) - start + 1), *row[5:]]
+              for row in rows if int(row[3]) >= start and int(row[4]) <= end]
+    return inside, {seqid: sequence[start - 1:end]}
+
+
+def _write_gff(path: Path, rows, sequences: dict[str, str], *, fasta: bool, circular: bool) -> None:
+    head = ["##gff-version 3"] + [f"##sequence-region {s} 1 {len(seq)}" for s, seq in sequences.items()]
+    if circular:  # as RefSeq writes it
+        head += [f"{s}\tRefSeq\tregion\t1\t{len(seq)}\t.\t+\t.\tID={s}:1..{len(seq)};Is_circular=true"
+                 for s, seq in sequences.items()]
+    text = "\n".join(head + ["\t".join(row) for row in rows]) + "\n"
+    if fasta:
+        text += "##FASTA\n" + "".join(f">{s}\n{seq}\n" for s, seq in sequences.items())
+    path.write_bytes(gzip.compress(text.encode(), mtime=0) if path.suffix == ".gz" else text.encode())
+
+
+def _write_genbank(path: Path, rows, sequences: dict[str, str], *, circular: bool) -> None:
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    names = {_attributes(r).get("locus_tag"): _attributes(r) for r in rows if r[2] == "gene"}
+    records = []
+    for number, (seqid, sequence) in enumerate(sequences.items()):
+        record = SeqRecord(Seq(sequence), id=seqid, name=f"{path.stem[:12]}{number}", description=path.stem,
+                           annotations={"molecule_type": "DNA", "topology": "circular" if circular else "linear"})
+        for row in (r for r in rows if r[2] == "CDS" and r[0] == seqid):
+            cds, gene = _attributes(row), names.get(_attributes(row).get("locus_tag"), {})
+            qualifiers = {key: [value] for key, value in (
+                ("locus_tag", cds.get("locus_tag")), ("old_locus_tag", gene.get("old_locus_tag")),
+                ("gene", gene.get("Name")), ("transl_table", cds.get("transl_table"))) if value}
+            location = FeatureLocation(int(row[3]) - 1, int(row[4]), strand=1 if row[6] == "+" else -1)
+            record.features.append(SeqFeature(location, type="CDS", qualifiers=qualifiers))
+        records.append(record)
+    SeqIO.write(records, path, "genbank")
+
+
+def _cli(*args) -> None:
+    code, _, err = run_cli(["-q" if a == "QUIET" else a for a in args])
+    assert code == 0, err
+
+
+def build_example_folder(folder: Path) -> None:
+    """Every input the examples name, from real genomes, and the outputs of earlier stages they start from."""
+    os.chdir(folder)
+    mpn_rows, mpn = _gff_rows(MPN_GFF), {"NC_000912.1": genome_sequence(MPN_FNA)}
+    mg_rows, mg = _gff_rows(MG_GFF), {"NC_000908.2": genome_sequence(MG_FNA)}
+    _write_gff(Path("genome.gff"), mpn_rows, mpn, fasta=True, circular=True)
+    _write_gff(Path("genome.gff.gz"), mpn_rows, mpn, fasta=False, circular=True)
+    Path("genome.fna").write_text(f">NC_000912.1\n{mpn['NC_000912.1']}\n")
+    shutil.copyfile(MPN_FNA, "genome.fna.gz")
+    _write_genbank(Path("genome.gbk"), mpn_rows, mpn, circular=True)
+    _write_genbank(Path("other.gbk"), mg_rows, mg, circular=True)
+    shutil.copyfile(MG_FNA, "assembly.fna.gz")
+    Path("assembly.fna").write_bytes(gzip.decompress(MG_FNA.read_bytes()))
+    shutil.copyfile(MPN / "odb4_known_operons_mpneumoniae.tsv", "known_operons.tsv")
+    tags = {a["old_locus_tag"]: a["locus_tag"] for a in map(_attributes, mpn_rows) if "old_locus_tag" in a}
+    labels = [line.split(",") for line in MPN_PAIRS.read_text().splitlines()]  # named as the scores name genes
+    Path("labelled_pairs.csv").write_text("".join(f"{tags.get(a, a)},{tags.get(b, b)},{y}\n" for a, b, y in labels))
+    Path("my_pairs.csv").write_text("".join(f"{a},{b}\n" for a, b, _ in labels))
+    pieces = [_piece(mg_rows, mg["NC_000908.2"], start, start + 59_999, f"NC_000908.2_{start}")
+              for start in (1, 200_001, 400_001)]
+    for name, (rows, sequences) in zip("abc", pieces):
+        _write_gff(Path(f"{name}.gff"), rows, sequences, fasta=True, circular=False)
+    _write_genbank(Path("other1.gbk"), *pieces[0], circular=False)
+    _write_gff(Path("other2.gff.gz"), pieces[1][0], {}, fasta=False, circular=False)
+    Path("other2.fna.gz").write_bytes(gzip.compress("".join(f">{s}\n{q}\n" for s, q in pieces[1][1].items()).encode()))
+    shutil.copyfile("other2.gff.gz", "a.gff.gz")
+    shutil.copyfile("other2.fna.gz", "a.fna.gz")
+    _write_genbank(Path("b.gbk"), *pieces[2], circular=False)
+    for sub, chosen in (("other", pieces[:1]), ("panel", pieces[1:])):
+        Path(sub).mkdir()
+        for number, piece in enumerate(chosen):
+            _write_genbank(Path(sub) / f"mgenitalium_{number}.gbk", *piece, circular=False)
+    contigs = draft_contigs(mg["NC_000908.2"], 20_000, 60_000, seed=1)
+    write_contigs(Path("contigs.fna"), contigs)
+    Path("contig2bin.tsv").write_text("".join(f"{name}\tbin.{i % 2 + 1}\n" for i, (name, _, _) in enumerate(contigs)))
+    (folder / "examples").symlink_to(ROOT / "examples")  # the README's quick start names examples/data/
+    # what earlier stages leave: pairs with labels and splits, embeddings, a model, scores, fused vectors, an index
+    _cli("pairs", "QUIET", "genome.gff", "--operons", "known_operons.tsv", "--split", "0.7,0.15,0.15",
+         "--proteins", "genes.faa", "-o", "pairs.tsv")
+    _cli("embed", "QUIET", "genome.gff", "-o", "emb")
+    _cli("train", "QUIET", "pairs.tsv", "-e", "emb", "-o", "model", "--epochs", "2", "--patience", "1")
+    _cli("score", "QUIET", "genome.gff", "--operons", "known_operons.tsv", "-o", "scores.tsv", "--fused", "fused.npy")
+    _cli("score", "QUIET", "pairs.tsv", "-e", "emb", "-m", "model", "-o", "concat.tsv")
+    shutil.copyfile("scores.tsv", "microfuse.tsv")
+    _cli("score", "QUIET", "other.gbk", "-o", "/dev/null", "--fused", "other_genome.npy")
+    for name in ("a", "b", "c"):
+        _cli("score", "QUIET", f"{name}.gff", "-o", "/dev/null", "--fused", f"{name}.npy")
+    for copy, source in (("new_genome", "other_genome"), ("queries", "other_genome"),
+                         ("genomes/mpneumoniae/fused", "fused"), ("genomes/mgenitalium/fused", "other_genome")):
+        Path(copy).parent.mkdir(parents=True, exist_ok=True)
+        for suffix in (".npy", ".ids.tsv"):
+            shutil.copyfile(source + suffix, copy + suffix)
+    _cli("retrieve", "build", "QUIET", "fused.npy", "other_genome.npy", "-o", "index", "--group-by", "genome")
+
+
+def run_block(template: Path, folder: Path, lines: list[str], env: dict) -> list[dict]:
+    """Run an example block's lines in order in a copy of the example folder; what each line did."""
+    shutil.copytree(template, folder, symlinks=True)
+    results = []
+    for line in lines:
+        start = time.monotonic()
+        proc = subprocess.run(["bash", "-c", line], cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+        outputs, to_stdout = expected_outputs(line)
+        results.append({"code": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr,
+                        "seconds": time.monotonic() - start,
+                        "outputs": {name: folder / name for name in outputs}, "to_stdout": to_stdout})
+    return results
+
+
+@pytest.fixture(scope="module")
+def example_runs(tmp_path_factory):
+    """Every example block, run in its own copy of the example folder, two at a time (the machine's cores)."""
+    import socket
+
+    root = tmp_path_factory.mktemp("examples")
+    template = root / "template"
+    template.mkdir()
+    cwd = os.getcwd()
+    try:
+        build_example_folder(template)
+    finally:
+        os.chdir(cwd)
+    shim = root / "bin" / "microfuse"  # `microfuse` on PATH: this checkout's CLI
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m microfuse_cli "$@"\n')
+    shim.chmod(0o755)
+    with socket.socket() as closed_port:  # the hub: a local port refusing connections; nothing leaves the machine
+        closed_port.bind(("127.0.0.1", 0))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+        env.update(PATH=f"{shim.parent}{os.pathsep}{env['PATH']}", HF_HOME=str(root / "hf"),
+                   HF_ENDPOINT=f"http://127.0.0.1:{closed_port.getsockname()[1]}",
+                   PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])]))
+        longest_first = sorted(EXAMPLES.items(), key=lambda item: -len(item[1]))  # no long block left for last
+        with ThreadPoolExecutor(2) as pool:
+            futures = {name: pool.submit(run_block, template, root / f"block{i}", lines, env)
+                       for i, (name, lines) in enumerate(longest_first)}
+            return {name: future.result() for name, future in futures.items()}
+
+
+def test_examples_are_found_in_every_help_text_and_the_readme():
+    from microfuse_cli.cli import cli
+
+    commands = {f"microfuse {name} --help" for name in cli.commands} | {"microfuse --help"}
+    assert commands <= set(EXAMPLES), f"no Examples: in {sorted(commands - set(EXAMPLES))}"
+    assert {"microfuse retrieve build --help", "microfuse retrieve search --help", "microfuse reference build --help",
+            "microfuse retrieve evaluate --help"} <= set(EXAMPLES)
+    readme = [line for name, lines in EXAMPLES.items() if name.startswith("README") for line in lines]
+    assert len(readme) >= 20 and readme[0].startswith("microfuse score examples/data/")
+
+
+@pytest.mark.parametrize("block, number", [(block, n) for block, lines in EXAMPLES.items() for n in range(len(lines))],
+                         ids=[f"{block}:{line}"[:110] for block, lines in EXAMPLES.items() for line in lines])
+def test_example_runs_as_written(example_runs, block, number):
+    line = EXAMPLES[block][number]
+    run = example_runs[block][number]
+    err = run["stderr"]
+    assert "Traceback" not in err, f"{line}\n{err}"
+    if any(view in line for view in HUB_VIEWS):  # a hub model, unreachable here: one line, no download, no hang
+        problems = [text for text in err.splitlines() if not text.startswith("info: ")]
+        assert run["code"] in (1, 2) and len(problems) == 1 and problems[0].startswith("error: "), f"{line}\n{err}"
+        return
+    assert run["code"] == 0, f"{line}\nexit {run['code']}\n{err[-3000:]}"
+    for name, path in run["outputs"].items():
+        assert path.exists(), f"{line}: no {name}"
+        if path.is_dir():
+            assert any(path.iterdir()), f"{line}: {name} is empty"
+        elif path.suffix in (".tsv", ".gff3", ".json", ".csv", ".faa"):
+            text = path.read_text()
+            assert len(data_lines(text)) >= (2 if path.suffix == ".tsv" else 1), f"{line}: {name} holds no result"
+        else:
+            assert path.stat().st_size > 0, f"{line}: {name} is empty"
+    if run["to_stdout"]:
+        assert len(data_lines(run["stdout"])) >= 2, f"{line}: nothing on stdout\n{err}"
+
+
+# --- The CLI's own surface: version, no command, a wrong command, -h everywhere, every option in the man page --------
+
+def _microfuse(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    return subprocess.run([sys.executable, "-m", "microfuse_cli", *args], capture_output=True, text=True, env=env,
+                          timeout=60)
+
+
+def _command_paths() -> list[list[str]]:
+    from microfuse_cli.cli import cli
+
+    paths = []
+
+    def visit(command, path):
+        paths.append(path)
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            visit(sub, [*path, name])
+
+    visit(cli, [])
+    return paths
+
+
+def test_version_no_command_and_an_unknown_command():
+    from microfuse_cli import __version__
+
+    version = _microfuse("--version")
+    assert version.returncode == 0 and version.stdout == f"microfuse {__version__}\n"
+    bare = _microfuse()  # usage on stderr, as for any usage error
+    assert bare.returncode == 2 and bare.stdout == "" and "Commands:" in bare.stderr and "Examples:" in bare.stderr
+    wrong = _microfuse("socre", "genome.gff")
+    assert wrong.returncode == 2 and wrong.stdout == ""
+    assert wrong.stderr.splitlines()[0] == "error: No such command 'socre'. Did you mean 'score'?", wrong.stderr
+
+
+def test_dash_h_is_help_for_every_command():
+    for path in _command_paths():
+        short, long = _microfuse(*path, "-h"), _microfuse(*path, "--help")
+        assert short.returncode == 0 and short.stdout.startswith("Usage: microfuse"), (path, short.stderr)
+        assert short.stdout == long.stdout, path
+
+
+def test_every_option_of_the_help_is_in_the_man_page():
+    import click
+
+    from microfuse_cli.cli import cli
+
+    page = (ROOT / "man" / "microfuse.1").read_text(encoding="utf-8")
+    sections = {section.split("\n", 1)[0].strip(): section for section in page.split(".SS ")[1:]}
+    for path in _command_paths()[1:]:
+        command = cli
+        for name in path:
+            command = command.commands[name]
+        section = sections[" ".join(["microfuse", *path])]
+        ctx = click.Context(command, info_name=path[-1])
+        for param in command.get_params(ctx):
+            for opt in (*param.opts, *param.secondary_opts) if isinstance(param, click.Option) else ():
+                assert opt.replace("-", "\\-") in section, f"microfuse {' '.join(path)}: {opt} not in the man page"
+
+
+def test_readme_test_counts_are_the_collected_counts():
+    """README's Reliability section states how many tests some files hold; a count that drifts is a false claim."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    stated = {name: int(n) for name, n in re.findall(r"`tests/(test_\w+\.py)` \((\d+)", text)}
+    assert len(stated) >= 4
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           *[f"tests/{name}" for name in stated]], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    collected = {}
+    for line in proc.stdout.splitlines():
+        if "::" in line:
+            name = line.split("::", 1)[0].removeprefix("tests/")
+            collected[name] = collected.get(name, 0) + 1
+    assert collected == stated, proc.stdout[-2000:]
+    assert "python -m pytest -q" in (ROOT / ".ci" / "run").read_text()  # README: "the exact command .ci/run calls"

@@ -112,7 +112,10 @@ def test_example_pipeline_runs(tmp_path):
     one_shot, staged = read_table(out / "scores.tsv"), read_table(out / "scores.staged.tsv")
     assert [r["probability"] for r in one_shot] == [r["probability"] for r in staged]
     assert len(read_table(out / "operons.tsv")) > 20
-    assert (out / "analogs.tsv").read_text().startswith("query\ttarget\trank\tsimilarity")
+    analogs = read_table(out / "analogs.tsv")  # every pair of each genome, its 5 nearest among the other's
+    assert len(analogs) == 5 * (len(staged) + len(read_table(out / "scores.mpneumoniae.tsv")))
+    assert {(r["query_genome"], r["target_genome"]) for r in analogs} == {("mgenitalium_g37", "mpneumoniae_m129"),
+                                                                          ("mpneumoniae_m129", "mgenitalium_g37")}
     assert len(read_table(out / "scores.bare.tsv")) > 400
 
 

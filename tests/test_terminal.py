@@ -220,10 +220,15 @@ def test_unwritable_home_gives_log_lines_only(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "s.tsv"]
 
 
-def test_unreachable_hub_fails_in_seconds_in_one_line(tmp_path):
+@pytest.mark.parametrize("view, model", [
+    (["--protein-view", "prostt5"], "Rostlab/ProstT5"),
+    (["--context-view", "bacformer"], "macwiatrak/bacformer-masked-complete-genomes"),
+])
+def test_unreachable_hub_fails_in_seconds_in_one_line(tmp_path, view, model):
     """A compute node without network and without --offline: huggingface_hub retried every file it asked for
     (1+2+4+8+8 s each, bare 'Retrying in 8s' lines) and `embed` failed after minutes. The hub here is a local
-    port that refuses connections; nothing leaves the machine."""
+    port that refuses connections; nothing leaves the machine. Bacformer's loader skipped the one-request check
+    (23 s and 12 doubled 'Retrying' warnings before its error)."""
     import socket
 
     with socket.socket() as closed_port:  # bound, never listening: every connection is refused at once
@@ -232,13 +237,13 @@ def test_unreachable_hub_fails_in_seconds_in_one_line(tmp_path):
         env.update(HF_ENDPOINT=f"http://127.0.0.1:{closed_port.getsockname()[1]}", HF_HOME=str(tmp_path / "hf"))
         start = time.monotonic()
         proc = subprocess.run([str(MICROFUSE), "embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "emb",
-                               "--protein-view", "prostt5"], env=env, capture_output=True, timeout=120)
+                               *view], env=env, capture_output=True, timeout=120)
     err = proc.stderr.decode()
     assert proc.returncode == 1, err
     assert time.monotonic() - start < 30, err
     errors = [line for line in err.splitlines() if not line.startswith("info: ")]
     assert len(errors) == 1 and errors[0].startswith("error: cannot download from the Hugging Face hub"), err
-    assert "Rostlab/ProstT5" in errors[0] and "--local-dir" in errors[0]
+    assert model in errors[0] and "--local-dir" in errors[0]
     assert not (tmp_path / "emb").exists()
 
 

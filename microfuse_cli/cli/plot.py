@@ -11,9 +11,9 @@ from ._common import FiniteFloatRange, IntRange, common_options, genome_options,
 
 @cli.command(short_help="Figures of genome regions and operons.", epilog="""\b
 Examples:
-  microfuse plot scores.tsv genome.gff -o thr.png --gene b0002
-  microfuse plot scores.tsv genome.gbk -o fig.svg --region NC_000913.3:1-20000 --operon operon_12
-  microfuse plot scores.tsv genome.gff --fasta genome.fna -o origin.pdf --region NC_000913.3:4630000-12000
+  microfuse plot scores.tsv genome.gff -o gyrA.png --gene gyrA
+  microfuse plot scores.tsv genome.gbk -o fig.svg --region NC_000912.1:1-20000 --operon operon_12
+  microfuse plot scores.tsv genome.gff --fasta genome.fna -o origin.pdf --region NC_000912.1:810000-12000
 """)
 @click.argument("scores", type=click.Path(dir_okay=False, allow_dash=True), metavar="SCORES.tsv")
 @click.argument("genome_path", type=click.Path(dir_okay=False), metavar="GENOME")

@@ -21,7 +21,7 @@ class _SearchByDefault(click.Group):
 
 @cli.group(cls=_SearchByDefault, short_help="Analogous gene pairs in other genomes.", epilog="""\b
 Examples:
-  microfuse score genome.gff --fused fused.npy -o scores.tsv
+  microfuse score genome.gff --operons known_operons.tsv --fused fused.npy -o scores.tsv   # labels for evaluate
   microfuse retrieve build fused.npy other_genome.npy -o index/ --group-by genome
   microfuse retrieve --index index/ --k 10 > analogs.tsv            # every indexed pair as a query
   microfuse retrieve --index index/ --k 5 new_genome.npy            # queries from another genome

@@ -16,8 +16,8 @@ ABLATION_ALIASES = {"none": "full"}
 
 @cli.command(short_help="Fit a fusion head on labelled pairs.", epilog="""\b
 Examples:
-  microfuse pairs ecoli.gff --fasta ecoli.fna --operons odb.tsv --split 0.7,0.15,0.15 -o pairs.tsv
-  microfuse embed ecoli.gff --fasta ecoli.fna -o emb/
+  microfuse pairs genome.gff --fasta genome.fna --operons known_operons.tsv --split 0.7,0.15,0.15 -o pairs.tsv
+  microfuse embed genome.gff --fasta genome.fna -o emb/
   microfuse train pairs.tsv --embeddings emb/ -o model/
   microfuse train pairs.tsv --embeddings emb/ -o concat/ --arch concat --seeds 3
 """)

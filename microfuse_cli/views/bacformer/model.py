@@ -43,7 +43,10 @@ from torch import nn
 
 from ...errors import DataError
 from ...runtime import torch_device
-from ..hf import ModelSource, cached_revision, hub_offline, missing_model_message, resolve_dtype, resolve_local_model
+from ..hf import (
+    ModelSource, cached_revision, hub_offline, missing_model_message, require_reachable_hub, resolve_dtype,
+    resolve_local_model,
+)
 from .layout import END, MASK, PAD, PROT_EMB
 
 BACFORMER_MODEL = "macwiatrak/bacformer-masked-complete-genomes"
@@ -260,6 +263,8 @@ def load_bacformer(
         from huggingface_hub import hf_hub_download
 
         local_only = hub_offline(offline)
+        if not local_only and cached_revision(model, revision=revision) is None:
+            require_reachable_hub("Bacformer", model, revision)  # else 5 retries per file: 23 s, 12 log lines
         try:
             config_path = hf_hub_download(model, "config.json", revision=revision, local_files_only=local_only)
             try:
