@@ -82,10 +82,18 @@ class SpacerModel:
     n_same: int
     n_opposite: int
     boundary_spacers: np.ndarray  # what the boundary density was fitted on (divergent, else all opposite-strand)
+    n_left_out: int = 0  # pairs left out of the fit (``usable_pairs``): at a contig's edge or on a short fragment
 
     @classmethod
-    def fit(cls, pairs: Sequence[GenePair]) -> "SpacerModel":
-        """Fit on all adjacent pairs of a genome: opposite-strand spacers model the boundaries."""
+    def fit(cls, pairs: Sequence[GenePair], fragments: frozenset[str] = frozenset()) -> "SpacerModel":
+        """Fit on the adjacent pairs of a genome (``usable_pairs``; ``fragments``: see ``short_fragments``):
+        opposite-strand spacers model the boundaries."""
+        usable = usable_pairs(pairs, fragments)
+        model = cls._fit_usable(usable)
+        return dataclasses.replace(model, n_left_out=len(pairs) - len(usable))
+
+    @classmethod
+    def _fit_usable(cls, pairs: Sequence[GenePair]) -> "SpacerModel":
         same = np.array([p.distance for p in pairs if p.same_strand], dtype=np.float64)
         opposite = np.array([p.distance for p in pairs if not p.same_strand], dtype=np.float64)
         # divergent pairs (<- ->) model boundaries best: convergent 3'-3' spacers are short and overlap like operons
@@ -115,8 +123,9 @@ class SpacerModel:
 
     @property
     def self_calibrated(self) -> bool:
-        """False when too few same-strand or boundary spacers (``MIN_PAIRS``) were there to fit: the operon
-        fraction is then the prior 0.6 and the densities rest on a handful of spacers (a small bin)."""
+        """False when too few same-strand or boundary spacers (``MIN_PAIRS``) were there to fit (a small bin, or
+        contigs so short that nearly every pair touches a partial gene): the operon fraction is then the prior 0.6,
+        the densities rest on a handful of spacers, and a DecisionRule takes its prior cut-off instead."""
         return self.n_same >= MIN_PAIRS and self.boundary_spacers.size >= MIN_PAIRS
 
     def llr(self, distance: np.ndarray) -> np.ndarray:
@@ -145,23 +154,46 @@ class SpacerModel:
         return np.stack([llr, post, pct, frac], axis=1).astype(np.float32)
 
 
-def calibrate_by_group(all_pairs: Sequence[GenePair], query: Sequence[GenePair], groups: dict[str, str] | None = None):
+#: A piece of a longer sequence shorter than this gives no spacer to the calibration (``short_fragments``).
+MIN_FRAGMENT_LENGTH = 5_000
+
+
+def short_fragments(genome) -> frozenset[str]:
+    """The scaffolds whose pairs the calibration leaves out: pieces of a longer sequence (they hold a partial gene)
+    shorter than ``MIN_FRAGMENT_LENGTH``. A pair spanning s bp (two genes of ~1 kbp and their spacer) lies whole
+    inside a random piece of L bp with probability (L - s) / L: on a 5 kbp piece a 300 bp spacer is seen 0.9 times
+    as often as an overlap, on a 1 kbp piece hardly ever; a small complete plasmid holds no partial gene."""
+    cut = {g.scaffold for g in genome.genes if g.partial}
+    return frozenset(s for s in cut if genome.scaffolds[s].length < MIN_FRAGMENT_LENGTH)
+
+
+def usable_pairs(pairs: Sequence[GenePair], fragments: frozenset[str] = frozenset()) -> list[GenePair]:
+    """The pairs whose spacer the calibration fits: both genes complete, not on one of the short ``fragments``.
+    A partial gene runs off a contig's edge (pyrodigal's open ends, an annotation's partial=true): the pairs at an
+    edge show only spacers short enough to fit between two gene fragments, so on short contigs they sample the
+    short end of the spacers (E. coli cut into 200 bp contigs: cut-off 14 bp instead of 147; benchmarks/RESULTS.md,
+    "Fragmented assemblies")."""
+    return [p for p in pairs if not (p.gene_a.partial or p.gene_b.partial or p.scaffold in fragments)]
+
+
+def calibrate_by_group(all_pairs: Sequence[GenePair], query: Sequence[GenePair], groups: dict[str, str] | None = None,
+                       fragments: frozenset[str] = frozenset()):
     """Calibration features of ``query`` pairs, fitting one SpacerModel per group of scaffolds.
 
     ``groups`` maps scaffold -> group (a genome, bin or sample); default: everything is one genome, which is
-    right for a genome with plasmids and for a metagenome pooled per sample.
+    right for a genome with plasmids and for a metagenome pooled per sample. ``fragments``: ``short_fragments``.
     """
     groups = groups or {}
     members: dict[str, list[GenePair]] = {}
     for p in all_pairs:
         members.setdefault(groups.get(p.scaffold, ""), []).append(p)
-    models = {name: SpacerModel.fit(ps) for name, ps in members.items()}
+    models = {name: SpacerModel.fit(ps, fragments) for name, ps in members.items()}
     out = np.zeros((len(query), len(CALIBRATION_FEATURES)), dtype=np.float32)
     by_group: dict[str, list[int]] = {}
     for i, p in enumerate(query):
         by_group.setdefault(groups.get(p.scaffold, ""), []).append(i)
     for name, idx in by_group.items():
-        model = models.get(name) or SpacerModel.fit(all_pairs)
+        model = models.get(name) or SpacerModel.fit(all_pairs, fragments)
         out[idx] = model.features([query[i] for i in idx])
     return out, models
 
@@ -268,25 +300,30 @@ class GenomeCalibration:
     n_same: int
     n_opposite: int
     own_cutoff_bp: float  # where the genome's own posterior falls below 0.5: the cut-off before the rule moved it
-    self_calibrated: bool = True  # False: too few pairs (SpacerModel.self_calibrated), the fraction is the prior
+    self_calibrated: bool = True  # False: too few pairs (SpacerModel.self_calibrated): the cut-off is the prior
     unbinned: bool = False  # the pool of the scaffolds a --bins table does not list (group "")
+    left_out: int = 0  # pairs left out of the fit (``usable_pairs``): at a contig's edge or on a short fragment
 
     def describe(self) -> str:
         name = f"bin={self.group} " if self.group else f"bin={UNBINNED} " if self.unbinned else ""
-        fallback = "" if self.self_calibrated else f" fallback=prior_operon_fraction(fewer_than_{MIN_PAIRS}_pairs)"
+        fallback = "" if self.self_calibrated else f" fallback=prior_cutoff(fewer_than_{MIN_PAIRS}_pairs)"
         return (f"{name}operon_fraction={self.operon_fraction:.3f} cutoff_bp={self.cutoff_bp:.0f} "
                 f"own_cutoff_bp={self.own_cutoff_bp:.0f} "
-                f"same_strand_pairs={self.n_same} opposite_strand_pairs={self.n_opposite}{fallback}")
+                f"same_strand_pairs={self.n_same} opposite_strand_pairs={self.n_opposite} "
+                f"fragment_pairs_left_out={self.left_out}{fallback}")
 
     def few_pairs_warning(self) -> str | None:
         """What a user must know about a genome or bin too small to calibrate itself (None when it could)."""
         if self.self_calibrated:
             return None
         name = f"bin {self.group}" if self.group else f"bin {UNBINNED}" if self.unbinned else "this genome"
-        return (f"{name}: {self.n_same} same-strand and {self.n_opposite} opposite-strand neighbour pairs, too "
-                f"few to self-calibrate (needs {MIN_PAIRS} of each): its operon fraction is the prior 0.6 and its "
-                f"cut-off ({self.cutoff_bp:.0f} bp) rests on few spacers; leave small bins out of --bins to pool "
-                "them with the unbinned rest")
+        partial = "" if not self.left_out else (
+            f" ({self.left_out} more touch a gene cut by a contig's edge or lie on a contig under "
+            f"{MIN_FRAGMENT_LENGTH:,} bp, left out: short contigs show only short spacers)")
+        return (f"{name}: {self.n_same} same-strand and {self.n_opposite} opposite-strand neighbour pairs of "
+                f"complete genes{partial}, too few to self-calibrate (needs {MIN_PAIRS} of each): its cut-off is "
+                f"the model's prior, {self.cutoff_bp:.0f} bp (the labelled genomes' mean best cut-off), not its own; "
+                "leave small bins out of --bins to pool them with the unbinned rest")
 
 
 @dataclass(frozen=True)
@@ -313,6 +350,10 @@ class DecisionRule:
     own_interval: float = 0.0
 
     def cutoff_bp(self, model: SpacerModel) -> float:
+        """The genome's cut-off (bp); the prior's when its own spacers are too few (``SpacerModel.self_calibrated``):
+        a handful of spacers, or the short-spacer sample of contigs too short for complete genes, says nothing."""
+        if not model.self_calibrated:
+            return float(np.round(self.prior_cutoff_bp, 1))
         own = spacer_scale(posterior_cutoff(model, self.posterior_threshold))
         prior = spacer_scale(self.prior_cutoff_bp)
         x = self.own_weight * (own + self.offset) + (1.0 - self.own_weight) * prior
@@ -323,7 +364,8 @@ class DecisionRule:
 
     def calibrate(self, group: str, model: SpacerModel) -> GenomeCalibration:
         return GenomeCalibration(group, round(model.operon_fraction, 4), self.cutoff_bp(model), model.n_same,
-                                 model.n_opposite, posterior_cutoff(model), model.self_calibrated)
+                                 model.n_opposite, posterior_cutoff(model), model.self_calibrated,
+                                 left_out=model.n_left_out)
 
     def probability(self, distance, same_strand, cutoff_bp: float, residual=None) -> np.ndarray:
         logit = self.slope * (spacer_scale(cutoff_bp) - spacer_scale(distance))

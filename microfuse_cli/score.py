@@ -172,14 +172,15 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
 
 
 def genome_spacer_models(model: ScoringModel, genome: Genome, groups: dict[str, str] | None = None) -> dict | None:
-    """The spacer calibration of each genome (``groups`` bin) on all its adjacent pairs, whichever are scored
-    (None for a model without a per-genome rule)."""
+    """The spacer calibration of each genome (``groups`` bin) on all its adjacent pairs, whichever are scored, but
+    those at contig edges and on short fragments (``calibration.usable_pairs``); None for a model without a
+    per-genome rule."""
     if model.decision is None:
         return None
-    from .calibration import calibrate_by_group
+    from .calibration import calibrate_by_group, short_fragments
     from .pairs import adjacent_pairs
 
-    return calibrate_by_group(adjacent_pairs(genome), [], groups)[1]
+    return calibrate_by_group(adjacent_pairs(genome), [], groups, short_fragments(genome))[1]
 
 
 def pair_inputs(model: ScoringModel, embeddings: Embeddings, pairs: Sequence[GenePair]) -> PairInputs:

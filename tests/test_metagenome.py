@@ -23,7 +23,7 @@ def _calibration_lines(scores_tsv):
 
 
 def test_bin_too_small_to_self_calibrate_is_said_in_header_and_log(tmp_path):
-    contigs = draft_contigs(genome_sequence(MPN_FNA)[:300_000], 3_000, 12_000, seed=1)
+    contigs = draft_contigs(genome_sequence(MPN_FNA)[:600_000], 3_000, 12_000, seed=1)
     assembly = write_contigs(tmp_path / "contigs.fna", contigs)
     bins = tmp_path / "contig2bin.tsv"  # DAS Tool layout: two small contigs are one bin, the rest another
     bins.write_text("".join(f"{name}\t{'bin.small' if i < 2 else 'bin.big'}\n" for i, (name, _, _) in
@@ -33,8 +33,8 @@ def test_bin_too_small_to_self_calibrate_is_said_in_header_and_log(tmp_path):
     assert code == 0, err
     lines = _calibration_lines(scores)
     assert lines.keys() == {"bin=bin.small", "bin=bin.big"}
-    assert "fallback=prior_operon_fraction" in lines["bin=bin.small"]
-    assert "operon_fraction=0.600" in lines["bin=bin.small"]
+    assert "fallback=prior_cutoff(fewer_than_30_pairs)" in lines["bin=bin.small"]
+    assert "operon_fraction=0.600 cutoff_bp=118 " in lines["bin=bin.small"]  # the default model's prior, 117.5 bp
     assert "fallback" not in lines["bin=bin.big"]
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and warnings[0].startswith("warning: bin bin.small: ") and "too few" in warnings[0]
@@ -110,3 +110,54 @@ def test_metabat_bins_given_as_several_inputs_are_told_how(tmp_path):
     assert code == 2 and out == "" and not (tmp_path / "scores.tsv").exists()
     assert (f"error: Got unexpected extra argument ({second}); give the sequence with --fasta {second}, or, for one "
             "FASTA per bin, concatenate the bins and give `score --bins` a contig<TAB>bin table") in err, err
+
+
+def _calibrated_contigs(tmp_path, contigs):
+    """What `score` calibrates on an assembly of ``contigs`` (genes by pyrodigal, one genome, no --bins), and
+    the model it used; the warning it logs goes to the caplog of the calling test."""
+    import numpy as np
+
+    from microfuse_cli.genome import read_genome
+    from microfuse_cli.pairs import adjacent_pairs
+    from microfuse_cli.score import apply_decision, genome_spacer_models, load_model
+
+    genome = read_genome(write_contigs(tmp_path / "contigs.fna", contigs))
+    model = load_model(None)
+    pairs = adjacent_pairs(genome)
+    _, (calibrated,) = apply_decision(model.decision, pairs, np.full(len(pairs), 0.5),
+                                      genome_spacer_models(model, genome), None)
+    return calibrated, model, pairs
+
+
+def test_contigs_too_short_for_complete_genes_take_the_prior_cutoff_and_say_so(tmp_path, caplog):
+    """500 kbp of E. coli in 100-400 bp contigs: nearly every gene pyrodigal calls runs off an edge, and the pairs
+    seen inside a contig are only those whose spacer fits between two fragments. The whole genome so cut had a
+    cut-off of 91 bp (14 bp in 200 bp contigs; the complete genome: 145), silently; now no pair is fitted, the
+    cut-off is the model's prior, and the header and one warning say so."""
+    from conftest import ECOLI_FNA
+
+    contigs = draft_contigs(genome_sequence(ECOLI_FNA)[:500_000], 100, 400)
+    with caplog.at_level("WARNING", logger="microfuse"):
+        calibrated, model, pairs = _calibrated_contigs(tmp_path, contigs)
+    assert calibrated.cutoff_bp == model.decision.prior_cutoff_bp and not calibrated.self_calibrated
+    assert len(pairs) > 80 and calibrated.left_out == len(pairs)
+    line = calibrated.describe()
+    assert f"cutoff_bp={model.decision.prior_cutoff_bp:.0f} " in line
+    assert f"fragment_pairs_left_out={len(pairs)} fallback=prior_cutoff(fewer_than_30_pairs)" in line
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "cut by a contig's edge" in warnings[0] and "the model's prior" in warnings[0]
+
+
+def test_pairs_at_contig_edges_are_left_out_of_the_fit_and_long_contigs_keep_their_own_cutoff(tmp_path):
+    """M. pneumoniae in 5-20 kbp contigs: the pairs that touch a gene cut by an edge are left out, what is left
+    calibrates the genome itself, near its complete cut-off (25 bp with the annotation, 25 with pyrodigal)."""
+    from microfuse_cli.calibration import SpacerModel
+
+    contigs = draft_contigs(genome_sequence(MPN_FNA), 5_000, 20_000)
+    calibrated, model, pairs = _calibrated_contigs(tmp_path, contigs)
+    complete = [p for p in pairs if not (p.gene_a.partial or p.gene_b.partial)]
+    fitted = SpacerModel.fit(complete)
+    assert (calibrated.n_same, calibrated.n_opposite) == (fitted.n_same, fitted.n_opposite)
+    assert calibrated.cutoff_bp == model.decision.cutoff_bp(fitted)
+    assert len(pairs) - len(complete) > 50 and calibrated.left_out == len(pairs) - len(complete)
+    assert calibrated.self_calibrated and 15 <= calibrated.cutoff_bp <= 35
