@@ -82,7 +82,7 @@ class SpacerModel:
     n_same: int
     n_opposite: int
     boundary_spacers: np.ndarray  # what the boundary density was fitted on (divergent, else all opposite-strand)
-    n_left_out: int = 0  # pairs left out of the fit (``usable_pairs``): at a contig's edge or on a short fragment
+    n_left_out: int = 0  # pairs left out of the fit (``usable_pairs``): on a short fragment
 
     @classmethod
     def fit(cls, pairs: Sequence[GenePair], fragments: frozenset[str] = frozenset()) -> "SpacerModel":
@@ -124,7 +124,7 @@ class SpacerModel:
     @property
     def self_calibrated(self) -> bool:
         """False when too few same-strand or boundary spacers (``MIN_PAIRS``) were there to fit (a small bin, or
-        contigs so short that nearly every pair touches a partial gene): the operon fraction is then the prior 0.6,
+        contigs too short to show the spacers as they are, ``short_fragments``): the operon fraction is the prior 0.6,
         the densities rest on a handful of spacers, and a DecisionRule takes its prior cut-off instead."""
         return self.n_same >= MIN_PAIRS and self.boundary_spacers.size >= MIN_PAIRS
 
@@ -155,25 +155,25 @@ class SpacerModel:
 
 
 #: A piece of a longer sequence shorter than this gives no spacer to the calibration (``short_fragments``).
-MIN_FRAGMENT_LENGTH = 5_000
+MIN_FRAGMENT_LENGTH = 3_000
 
 
 def short_fragments(genome) -> frozenset[str]:
-    """The scaffolds whose pairs the calibration leaves out: pieces of a longer sequence (they hold a partial gene)
-    shorter than ``MIN_FRAGMENT_LENGTH``. A pair spanning s bp (two genes of ~1 kbp and their spacer) lies whole
-    inside a random piece of L bp with probability (L - s) / L: on a 5 kbp piece a 300 bp spacer is seen 0.9 times
-    as often as an overlap, on a 1 kbp piece hardly ever; a small complete plasmid holds no partial gene."""
-    cut = {g.scaffold for g in genome.genes if g.partial}
-    return frozenset(s for s in cut if genome.scaffolds[s].length < MIN_FRAGMENT_LENGTH)
+    """The scaffolds whose pairs the calibration leaves out: in a draft assembly (a gene is cut by a contig's edge,
+    partial), those shorter than ``MIN_FRAGMENT_LENGTH``. A random piece of a genome shows a spacer of d bp only
+    if d and two gene fragments a gene caller finds (~60 bp each) fit inside it, with a chance proportional to
+    L - d - 120 for a piece of L bp: it sees short spacers more often than long ones, by 10% at d = 300 bp in 3 kbp
+    pieces, and in 200 bp pieces only spacers under 80 bp (E. coli: cut-off 14 bp instead of 145;
+    benchmarks/RESULTS.md, "Fragmented assemblies"). A complete genome (no partial gene) keeps its small plasmids."""
+    if not any(g.partial for g in genome.genes):
+        return frozenset()
+    return frozenset(sid for sid, s in genome.scaffolds.items() if s.length < MIN_FRAGMENT_LENGTH)
 
 
 def usable_pairs(pairs: Sequence[GenePair], fragments: frozenset[str] = frozenset()) -> list[GenePair]:
-    """The pairs whose spacer the calibration fits: both genes complete, not on one of the short ``fragments``.
-    A partial gene runs off a contig's edge (pyrodigal's open ends, an annotation's partial=true): the pairs at an
-    edge show only spacers short enough to fit between two gene fragments, so on short contigs they sample the
-    short end of the spacers (E. coli cut into 200 bp contigs: cut-off 14 bp instead of 147; benchmarks/RESULTS.md,
-    "Fragmented assemblies")."""
-    return [p for p in pairs if not (p.gene_a.partial or p.gene_b.partial or p.scaffold in fragments)]
+    """The pairs whose spacer the calibration fits: those not on one of the short ``fragments``. A pair touching a
+    gene cut by an edge stays: its spacer runs between two real gene ends."""
+    return [p for p in pairs if p.scaffold not in fragments]
 
 
 def calibrate_by_group(all_pairs: Sequence[GenePair], query: Sequence[GenePair], groups: dict[str, str] | None = None,
@@ -302,7 +302,7 @@ class GenomeCalibration:
     own_cutoff_bp: float  # where the genome's own posterior falls below 0.5: the cut-off before the rule moved it
     self_calibrated: bool = True  # False: too few pairs (SpacerModel.self_calibrated): the cut-off is the prior
     unbinned: bool = False  # the pool of the scaffolds a --bins table does not list (group "")
-    left_out: int = 0  # pairs left out of the fit (``usable_pairs``): at a contig's edge or on a short fragment
+    left_out: int = 0  # pairs left out of the fit (``usable_pairs``): on contigs too short (``short_fragments``)
 
     def describe(self) -> str:
         name = f"bin={self.group} " if self.group else f"bin={UNBINNED} " if self.unbinned else ""
@@ -317,11 +317,11 @@ class GenomeCalibration:
         if self.self_calibrated:
             return None
         name = f"bin {self.group}" if self.group else f"bin {UNBINNED}" if self.unbinned else "this genome"
-        partial = "" if not self.left_out else (
-            f" ({self.left_out} more touch a gene cut by a contig's edge or lie on a contig under "
-            f"{MIN_FRAGMENT_LENGTH:,} bp, left out: short contigs show only short spacers)")
-        return (f"{name}: {self.n_same} same-strand and {self.n_opposite} opposite-strand neighbour pairs of "
-                f"complete genes{partial}, too few to self-calibrate (needs {MIN_PAIRS} of each): its cut-off is "
+        short = "" if not self.left_out else (
+            f" ({self.left_out} more lie on contigs under {MIN_FRAGMENT_LENGTH:,} bp of a draft assembly and are "
+            "left out: short contigs show only short spacers)")
+        return (f"{name}: {self.n_same} same-strand and {self.n_opposite} opposite-strand neighbour pairs"
+                f"{short}, too few to self-calibrate (needs {MIN_PAIRS} of each): its cut-off is "
                 f"the model's prior, {self.cutoff_bp:.0f} bp (the labelled genomes' mean best cut-off), not its own; "
                 "leave small bins out of --bins to pool them with the unbinned rest")
 

@@ -43,8 +43,8 @@ class Calibrated:
 
 
 def calibrate(genome: Genome) -> Calibrated:
-    """Fit the spacer mixture on the adjacent pairs of the genome, as --explain does for the whole input (those at
-    contig edges and on short fragments left out: calibration.usable_pairs)."""
+    """Fit the spacer mixture on the adjacent pairs of the genome, as --explain does for the whole input (pairs on
+    short fragments left out: calibration.usable_pairs)."""
     from .calibration import short_fragments
     from .pairs import adjacent_pairs
 

@@ -173,8 +173,7 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
 
 def genome_spacer_models(model: ScoringModel, genome: Genome, groups: dict[str, str] | None = None) -> dict | None:
     """The spacer calibration of each genome (``groups`` bin) on all its adjacent pairs, whichever are scored, but
-    those at contig edges and on short fragments (``calibration.usable_pairs``); None for a model without a
-    per-genome rule."""
+    those on short fragments (``calibration.usable_pairs``); None for a model without a per-genome rule."""
     if model.decision is None:
         return None
     from .calibration import calibrate_by_group, short_fragments

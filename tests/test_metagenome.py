@@ -129,11 +129,10 @@ def _calibrated_contigs(tmp_path, contigs):
     return calibrated, model, pairs
 
 
-def test_contigs_too_short_for_complete_genes_take_the_prior_cutoff_and_say_so(tmp_path, caplog):
-    """500 kbp of E. coli in 100-400 bp contigs: nearly every gene pyrodigal calls runs off an edge, and the pairs
-    seen inside a contig are only those whose spacer fits between two fragments. The whole genome so cut had a
-    cut-off of 91 bp (14 bp in 200 bp contigs; the complete genome: 145), silently; now no pair is fitted, the
-    cut-off is the model's prior, and the header and one warning say so."""
+def test_contigs_too_short_to_show_spacers_take_the_prior_cutoff_and_say_so(tmp_path, caplog):
+    """500 kbp of E. coli in 100-400 bp contigs: a contig shows only the spacers short enough to fit between two
+    gene fragments. The whole genome so cut had a cut-off of 91 bp (14 bp in 200 bp contigs; the complete genome:
+    145), silently; now no pair is fitted, the cut-off is the model's prior, and the header and one warning say so."""
     from conftest import ECOLI_FNA
 
     contigs = draft_contigs(genome_sequence(ECOLI_FNA)[:500_000], 100, 400)
@@ -145,19 +144,19 @@ def test_contigs_too_short_for_complete_genes_take_the_prior_cutoff_and_say_so(t
     assert f"cutoff_bp={model.decision.prior_cutoff_bp:.0f} " in line
     assert f"fragment_pairs_left_out={len(pairs)} fallback=prior_cutoff(fewer_than_30_pairs)" in line
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert len(warnings) == 1 and "cut by a contig's edge" in warnings[0] and "the model's prior" in warnings[0]
+    assert len(warnings) == 1 and "contigs under 3,000 bp" in warnings[0] and "the model's prior" in warnings[0]
 
 
-def test_pairs_at_contig_edges_are_left_out_of_the_fit_and_long_contigs_keep_their_own_cutoff(tmp_path):
-    """M. pneumoniae in 5-20 kbp contigs: the pairs that touch a gene cut by an edge are left out, what is left
-    calibrates the genome itself, near its complete cut-off (25 bp with the annotation, 25 with pyrodigal)."""
-    from microfuse_cli.calibration import SpacerModel
-
-    contigs = draft_contigs(genome_sequence(MPN_FNA), 5_000, 20_000)
-    calibrated, model, pairs = _calibrated_contigs(tmp_path, contigs)
-    complete = [p for p in pairs if not (p.gene_a.partial or p.gene_b.partial)]
-    fitted = SpacerModel.fit(complete)
-    assert (calibrated.n_same, calibrated.n_opposite) == (fitted.n_same, fitted.n_opposite)
-    assert calibrated.cutoff_bp == model.decision.cutoff_bp(fitted)
-    assert len(pairs) - len(complete) > 50 and calibrated.left_out == len(pairs) - len(complete)
+def test_short_contigs_are_left_out_and_long_ones_keep_the_genomes_own_cutoff(tmp_path):
+    """M. pneumoniae, half in 5-20 kbp contigs and half in 150-1,500 bp ones: the short contigs' pairs are left
+    out, so the genome calibrates on the long contigs' pairs (those touching a gene cut by an edge included: their
+    spacer runs between two real gene ends), as on the long contigs alone, near its complete cut-off (25 bp)."""
+    sequence = genome_sequence(MPN_FNA)
+    long_contigs = draft_contigs(sequence[:400_000], 5_000, 20_000, prefix="long_")
+    short_contigs = draft_contigs(sequence[400_000:], 150, 1_500, prefix="short_")
+    calibrated, model, pairs = _calibrated_contigs(tmp_path, long_contigs + short_contigs)
+    alone, _, long_pairs = _calibrated_contigs(tmp_path, long_contigs)
+    assert (calibrated.n_same, calibrated.n_opposite, calibrated.cutoff_bp) == (alone.n_same, alone.n_opposite,
+                                                                                alone.cutoff_bp)
+    assert calibrated.left_out - alone.left_out == len(pairs) - len(long_pairs) > 50  # the last long piece is short
     assert calibrated.self_calibrated and 15 <= calibrated.cutoff_bp <= 35
