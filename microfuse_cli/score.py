@@ -138,7 +138,9 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
     calibration.
 
     ``embeddings`` (embed.Embeddings of this genome, or its folder's path) skips computing the views. ``groups``
-    (scaffold -> bin, as calibration.read_groups gives) calibrates each bin of a metagenome on its own spacers.
+    (scaffold -> bin, as calibration.read_groups gives) calibrates each bin of a metagenome on its own spacers; it
+    does not call genes again (the genes, and the pairs given, are the genome's as read): read a bare assembly with
+    ``read_genome(path, options=GenomeOptions(bins=groups))`` for each bin's own gene calling, as `score --bins`.
     ``stage(description, total) -> advance(n)`` reports progress of the view computation.
     """
     from .pairs import adjacent_pairs

@@ -160,3 +160,21 @@ def test_short_contigs_are_left_out_and_long_ones_keep_the_genomes_own_cutoff(tm
                                                                                 alone.cutoff_bp)
     assert calibrated.left_out - alone.left_out == len(pairs) - len(long_pairs) > 50  # the last long piece is short
     assert calibrated.self_calibrated and 15 <= calibrated.cutoff_bp <= 35
+
+
+def test_many_contigs_without_bins_are_told_about_bins(tmp_path, caplog):
+    """Without --bins every contig is one genome: calibrated, and gene-called in single mode, with one fit. An
+    input of 100+ scaffolds (or more sequence than a bacterium has) may be a metagenome: an info line says so."""
+    from microfuse_cli.cli._common import load_bins
+    from microfuse_cli.genome import read_genome
+
+    sequence = genome_sequence(MPN_FNA)[:300_000]
+    draft = read_genome(write_contigs(tmp_path / "draft.fna", draft_contigs(sequence, 1_000, 3_000)))
+    whole = read_genome(write_contigs(tmp_path / "whole.fna", [("chromosome", "", sequence)]))
+    with caplog.at_level("INFO", logger="microfuse"):
+        assert load_bins(None, whole) is None
+        assert not [r for r in caplog.records if "--bins" in r.getMessage()]
+        assert load_bins(None, draft) is None
+    told = [r.getMessage() for r in caplog.records if "--bins" in r.getMessage()]
+    assert len(told) == 1 and f"{len(draft.scaffolds)} scaffolds in 300000 bp are calibrated as one genome" in told[0]
+    assert "its own calibration and gene calling" in told[0]
