@@ -154,17 +154,20 @@ class SpacerModel:
         return np.stack([llr, post, pct, frac], axis=1).astype(np.float32)
 
 
-#: A piece of a longer sequence shorter than this gives no spacer to the calibration (``short_fragments``).
-MIN_FRAGMENT_LENGTH = 3_000
+#: A piece of a longer sequence shorter than this gives no spacer to the calibration (``short_fragments``). Measured
+#: (benchmarks/RESULTS.md, "Fragmented assemblies"): in 1 kbp pieces the cut-off stays within 6% of the complete
+#: genome's (E. coli, M. pneumoniae), in 100-400 bp pieces it falls to 91-120 bp, in 200 bp ones to 14 bp instead of
+#: 145; at 2 kbp the bias below is half that of 1 kbp pieces, and binners drop contigs under 1.5-2.5 kbp anyway.
+MIN_FRAGMENT_LENGTH = 2_000
 
 
 def short_fragments(genome) -> frozenset[str]:
     """The scaffolds whose pairs the calibration leaves out: in a draft assembly (a gene is cut by a contig's edge,
     partial), those shorter than ``MIN_FRAGMENT_LENGTH``. A random piece of a genome shows a spacer of d bp only
     if d and two gene fragments a gene caller finds (~60 bp each) fit inside it, with a chance proportional to
-    L - d - 120 for a piece of L bp: it sees short spacers more often than long ones, by 10% at d = 300 bp in 3 kbp
-    pieces, and in 200 bp pieces only spacers under 80 bp (E. coli: cut-off 14 bp instead of 145;
-    benchmarks/RESULTS.md, "Fragmented assemblies"). A complete genome (no partial gene) keeps its small plasmids."""
+    L - d - 120 for a piece of L bp: it sees short spacers more often than long ones, by 16% at d = 300 bp in 2 kbp
+    pieces, by a third in 1 kbp pieces, and in 200 bp pieces only spacers under 80 bp. A complete genome (no
+    partial gene) keeps its small plasmids."""
     if not any(g.partial for g in genome.genes):
         return frozenset()
     return frozenset(sid for sid, s in genome.scaffolds.items() if s.length < MIN_FRAGMENT_LENGTH)

@@ -144,7 +144,7 @@ def test_contigs_too_short_to_show_spacers_take_the_prior_cutoff_and_say_so(tmp_
     assert f"cutoff_bp={model.decision.prior_cutoff_bp:.0f} " in line
     assert f"fragment_pairs_left_out={len(pairs)} fallback=prior_cutoff(fewer_than_30_pairs)" in line
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert len(warnings) == 1 and "contigs under 3,000 bp" in warnings[0] and "the model's prior" in warnings[0]
+    assert len(warnings) == 1 and "contigs under 2,000 bp" in warnings[0] and "the model's prior" in warnings[0]
 
 
 def test_short_contigs_are_left_out_and_long_ones_keep_the_genomes_own_cutoff(tmp_path):
