@@ -325,8 +325,8 @@ class GenomeCalibration:
             "left out: short contigs show only short spacers)")
         return (f"{name}: {self.n_same} same-strand and {self.n_opposite} opposite-strand neighbour pairs"
                 f"{short}, too few to self-calibrate (needs {MIN_PAIRS} of each): its cut-off is "
-                f"the model's prior, {self.cutoff_bp:.0f} bp (the labelled genomes' mean best cut-off), not its own; "
-                "leave small bins out of --bins to pool them with the unbinned rest")
+                f"the model's prior, {self.cutoff_bp:.0f} bp (the labelled genomes' mean best cut-off), not its own"
+                + ("; leave small bins out of --bins to pool them with the unbinned rest" if self.group else ""))
 
 
 @dataclass(frozen=True)
@@ -354,7 +354,7 @@ class DecisionRule:
 
     def cutoff_bp(self, model: SpacerModel) -> float:
         """The genome's cut-off (bp); the prior's when its own spacers are too few (``SpacerModel.self_calibrated``):
-        a handful of spacers, or the short-spacer sample of contigs too short for complete genes, says nothing."""
+        a handful of spacers, or contigs too short to show long spacers, say nothing of where its operons end."""
         if not model.self_calibrated:
             return float(np.round(self.prior_cutoff_bp, 1))
         own = spacer_scale(posterior_cutoff(model, self.posterior_threshold))
