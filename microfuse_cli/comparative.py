@@ -494,10 +494,10 @@ def explain(genome: Genome, pairs: Sequence[GenePair], reference: ReferenceSet |
     labels), or per bin (``groups``: scaffold -> bin). With a ``reference``: ``conserved_adjacency`` (weighted
     score) and ``conserved_genomes`` (count).
     """
-    from .calibration import calibrate_by_group
+    from .calibration import calibrate_by_group, short_fragments
     from .pairs import adjacent_pairs
 
-    features, _ = calibrate_by_group(adjacent_pairs(genome), pairs, groups)
+    features, _ = calibrate_by_group(adjacent_pairs(genome), pairs, groups, short_fragments(genome))
     columns: dict[str, np.ndarray] = {"spacer_llr": features[:, 0].astype(np.float64),
                                       "spacer_posterior": features[:, 1].astype(np.float64)}
     if reference is not None:

@@ -355,7 +355,7 @@ def builtin_pair_features(genome: Genome, pairs: Sequence[GenePair], columns: Se
     ``columns`` (default: all of :func:`_builtin_pair_names`) selects and orders them; only what they need is
     computed. ``table`` is the genome's ``views.builtin.gene_table`` when the gene view has built it already.
     """
-    from .calibration import calibrate_by_group
+    from .calibration import calibrate_by_group, short_fragments
     from .views import builtin
 
     columns = list(_builtin_pair_names() if columns is None else columns)
@@ -364,7 +364,7 @@ def builtin_pair_features(genome: Genome, pairs: Sequence[GenePair], columns: Se
     values = dict(zip(plain, builtin.pair_context_features(genome, pairs, columns=plain, threads=threads,
                                                            progress=progress, table=table).T))
     if calibration:
-        matrix, _ = calibrate_by_group(adjacent_pairs(genome), pairs, groups)
+        matrix, _ = calibrate_by_group(adjacent_pairs(genome), pairs, groups, short_fragments(genome))
         values.update(zip(CALIBRATION_NAMES, matrix.T))
     if not columns:
         return np.zeros((len(pairs), 0), dtype=np.float32)

@@ -47,14 +47,16 @@ class Calibrated:
 
 
 def calibrate(genome: Genome) -> Calibrated:
-    """Fit the spacer mixture on every adjacent pair of the genome, as --explain does for the whole input."""
+    """Fit the spacer mixture on the adjacent pairs of the genome, as --explain does for the whole input (pairs on
+    short fragments left out: calibration.usable_pairs)."""
+    from .calibration import short_fragments
     from .pairs import adjacent_pairs
 
-    return _calibrated(adjacent_pairs(genome))
+    return _calibrated(adjacent_pairs(genome), short_fragments(genome))
 
 
-def _calibrated(pairs, model: SpacerModel | None = None) -> Calibrated:
-    model = model or SpacerModel.fit(pairs)
+def _calibrated(pairs, fragments: frozenset[str] = frozenset(), model: SpacerModel | None = None) -> Calibrated:
+    model = model or SpacerModel.fit(pairs, fragments)
     same = np.array([p.distance for p in pairs if p.same_strand], dtype=np.float64)
     opposite = np.array([p.distance for p in pairs if not p.same_strand], dtype=np.float64)
     return Calibrated(model, int(posterior_cutoff(model)), same, opposite)
@@ -63,16 +65,16 @@ def _calibrated(pairs, model: SpacerModel | None = None) -> Calibrated:
 def calibrate_bins(genome: Genome, groups: dict[str, str], decided: Sequence) -> list[tuple[str, Calibrated]]:
     """Each --bins bin's own fit (``calibration.calibrate_by_group``, as scoring does: unlisted scaffolds pooled)
     with the cut-off its calls used, for the ``MAX_BIN_FIGURES`` bins with most same-strand neighbours."""
-    from .calibration import calibrate_by_group
+    from .calibration import calibrate_by_group, short_fragments
     from .pairs import adjacent_pairs
 
     pairs = adjacent_pairs(genome)
-    models = calibrate_by_group(pairs, [], groups)[1]
+    models = calibrate_by_group(pairs, [], groups, short_fragments(genome))[1]
     members: dict[str, list] = {}
     for pair in pairs:
         members.setdefault(groups.get(pair.scaffold, ""), []).append(pair)
     shown = sorted((c for c in decided if c.group in models), key=lambda c: (-c.n_same, c.group))[:MAX_BIN_FIGURES]
-    return [(c.group, dataclasses.replace(_calibrated(members[c.group], models[c.group]),
+    return [(c.group, dataclasses.replace(_calibrated(members[c.group], model=models[c.group]),
                                           cutoff_bp=int(round(c.cutoff_bp)))) for c in shown]
 
 

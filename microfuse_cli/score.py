@@ -146,7 +146,9 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
     calibration.
 
     ``embeddings`` (embed.Embeddings of this genome, or its folder's path) skips computing the views. ``groups``
-    (scaffold -> bin, as calibration.read_groups gives) calibrates each bin of a metagenome on its own spacers.
+    (scaffold -> bin, as calibration.read_groups gives) calibrates each bin of a metagenome on its own spacers; it
+    does not call genes again (the genes, and the pairs given, are the genome's as read): read a bare assembly with
+    ``read_genome(path, options=GenomeOptions(bins=groups))`` for each bin's own gene calling, as `score --bins`.
     ``stage(description, total) -> advance(n)`` reports progress of the view computation.
     """
     from .pairs import adjacent_pairs
@@ -180,14 +182,14 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
 
 
 def genome_spacer_models(model: ScoringModel, genome: Genome, groups: dict[str, str] | None = None) -> dict | None:
-    """The spacer calibration of each genome (``groups`` bin) on all its adjacent pairs, whichever are scored
-    (None for a model without a per-genome rule)."""
+    """The spacer calibration of each genome (``groups`` bin) on all its adjacent pairs, whichever are scored, but
+    those on short fragments (``calibration.usable_pairs``); None for a model without a per-genome rule."""
     if model.decision is None:
         return None
-    from .calibration import calibrate_by_group
+    from .calibration import calibrate_by_group, short_fragments
     from .pairs import adjacent_pairs
 
-    return calibrate_by_group(adjacent_pairs(genome), [], groups)[1]
+    return calibrate_by_group(adjacent_pairs(genome), [], groups, short_fragments(genome))[1]
 
 
 def pair_inputs(model: ScoringModel, embeddings: Embeddings, pairs: Sequence[GenePair]) -> PairInputs:

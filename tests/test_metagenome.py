@@ -23,7 +23,7 @@ def _calibration_lines(scores_tsv):
 
 
 def test_bin_too_small_to_self_calibrate_is_said_in_header_and_log(tmp_path):
-    contigs = draft_contigs(genome_sequence(MPN_FNA)[:300_000], 3_000, 12_000, seed=1)
+    contigs = draft_contigs(genome_sequence(MPN_FNA)[:600_000], 3_000, 12_000, seed=1)
     assembly = write_contigs(tmp_path / "contigs.fna", contigs)
     bins = tmp_path / "contig2bin.tsv"  # DAS Tool layout: two small contigs are one bin, the rest another
     bins.write_text("".join(f"{name}\t{'bin.small' if i < 2 else 'bin.big'}\n" for i, (name, _, _) in
@@ -33,8 +33,8 @@ def test_bin_too_small_to_self_calibrate_is_said_in_header_and_log(tmp_path):
     assert code == 0, err
     lines = _calibration_lines(scores)
     assert lines.keys() == {"bin=bin.small", "bin=bin.big"}
-    assert "fallback=prior_operon_fraction" in lines["bin=bin.small"]
-    assert "operon_fraction=0.600" in lines["bin=bin.small"]
+    assert "fallback=prior_cutoff(fewer_than_30_pairs)" in lines["bin=bin.small"]
+    assert "operon_fraction=0.600 cutoff_bp=118 " in lines["bin=bin.small"]  # the default model's prior, 117.5 bp
     assert "fallback" not in lines["bin=bin.big"]
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and warnings[0].startswith("warning: bin bin.small: ") and "too few" in warnings[0]
@@ -110,3 +110,71 @@ def test_metabat_bins_given_as_several_inputs_are_told_how(tmp_path):
     assert code == 2 and out == "" and not (tmp_path / "scores.tsv").exists()
     assert (f"error: Got unexpected extra argument ({second}); give the sequence with --fasta {second}, or, for one "
             "FASTA per bin, concatenate the bins and give `score --bins` a contig<TAB>bin table") in err, err
+
+
+def _calibrated_contigs(tmp_path, contigs):
+    """What `score` calibrates on an assembly of ``contigs`` (genes by pyrodigal, one genome, no --bins), and
+    the model it used; the warning it logs goes to the caplog of the calling test."""
+    import numpy as np
+
+    from microfuse_cli.genome import read_genome
+    from microfuse_cli.pairs import adjacent_pairs
+    from microfuse_cli.score import apply_decision, genome_spacer_models, load_model
+
+    genome = read_genome(write_contigs(tmp_path / "contigs.fna", contigs))
+    model = load_model(None)
+    pairs = adjacent_pairs(genome)
+    _, (calibrated,) = apply_decision(model.decision, pairs, np.full(len(pairs), 0.5),
+                                      genome_spacer_models(model, genome), None)
+    return calibrated, model, pairs
+
+
+def test_contigs_too_short_to_show_spacers_take_the_prior_cutoff_and_say_so(tmp_path, caplog):
+    """500 kbp of E. coli in 100-400 bp contigs: a contig shows only the spacers short enough to fit between two
+    gene fragments. The whole genome so cut had a cut-off of 91 bp (14 bp in 200 bp contigs; the complete genome:
+    145), silently; now no pair is fitted, the cut-off is the model's prior, and the header and one warning say so."""
+    from conftest import ECOLI_FNA
+
+    contigs = draft_contigs(genome_sequence(ECOLI_FNA)[:500_000], 100, 400)
+    with caplog.at_level("WARNING", logger="microfuse"):
+        calibrated, model, pairs = _calibrated_contigs(tmp_path, contigs)
+    assert calibrated.cutoff_bp == model.decision.prior_cutoff_bp and not calibrated.self_calibrated
+    assert len(pairs) > 80 and calibrated.left_out == len(pairs)
+    line = calibrated.describe()
+    assert f"cutoff_bp={model.decision.prior_cutoff_bp:.0f} " in line
+    assert f"fragment_pairs_left_out={len(pairs)} fallback=prior_cutoff(fewer_than_30_pairs)" in line
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "contigs under 2,000 bp" in warnings[0] and "the model's prior" in warnings[0]
+
+
+def test_short_contigs_are_left_out_and_long_ones_keep_the_genomes_own_cutoff(tmp_path):
+    """M. pneumoniae, half in 5-20 kbp contigs and half in 150-1,500 bp ones: the short contigs' pairs are left
+    out, so the genome calibrates on the long contigs' pairs (those touching a gene cut by an edge included: their
+    spacer runs between two real gene ends), as on the long contigs alone, near its complete cut-off (25 bp)."""
+    sequence = genome_sequence(MPN_FNA)
+    long_contigs = draft_contigs(sequence[:400_000], 5_000, 20_000, prefix="long_")
+    short_contigs = draft_contigs(sequence[400_000:], 150, 1_500, prefix="short_")
+    calibrated, model, pairs = _calibrated_contigs(tmp_path, long_contigs + short_contigs)
+    alone, _, long_pairs = _calibrated_contigs(tmp_path, long_contigs)
+    assert (calibrated.n_same, calibrated.n_opposite, calibrated.cutoff_bp) == (alone.n_same, alone.n_opposite,
+                                                                                alone.cutoff_bp)
+    assert calibrated.left_out - alone.left_out == len(pairs) - len(long_pairs) > 50  # the last long piece is short
+    assert calibrated.self_calibrated and 15 <= calibrated.cutoff_bp <= 35
+
+
+def test_many_contigs_without_bins_are_told_about_bins(tmp_path, caplog):
+    """Without --bins every contig is one genome: calibrated, and gene-called in single mode, with one fit. An
+    input of 100+ scaffolds (or more sequence than a bacterium has) may be a metagenome: an info line says so."""
+    from microfuse_cli.cli._common import load_bins
+    from microfuse_cli.genome import read_genome
+
+    sequence = genome_sequence(MPN_FNA)[:300_000]
+    draft = read_genome(write_contigs(tmp_path / "draft.fna", draft_contigs(sequence, 1_000, 3_000)))
+    whole = read_genome(write_contigs(tmp_path / "whole.fna", [("chromosome", "", sequence)]))
+    with caplog.at_level("INFO", logger="microfuse"):
+        assert load_bins(None, whole) is None
+        assert not [r for r in caplog.records if "--bins" in r.getMessage()]
+        assert load_bins(None, draft) is None
+    told = [r.getMessage() for r in caplog.records if "--bins" in r.getMessage()]
+    assert len(told) == 1 and f"{len(draft.scaffolds)} scaffolds in 300000 bp are calibrated as one genome" in told[0]
+    assert "its own calibration and gene calling" in told[0]

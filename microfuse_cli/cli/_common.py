@@ -367,10 +367,16 @@ def bins_option(func):
                              "or sample).")(func)
 
 
+#: Without --bins, an input this large (more than the largest bacterial genomes, ~16 Mbp) or in this many
+#: scaffolds may be several genomes: ``load_bins`` says that --bins calibrates each bin on its own.
+MANY_GENOMES_BP, MANY_SCAFFOLDS = 16_000_000, 100
+
+
 def load_bins(path, genome):
     """The scaffold -> bin map of --bins (None without it); warns about scaffolds the genome lacks, and refuses a
-    table naming none of its scaffolds."""
+    table naming none of its scaffolds. Without it, an input that may be several genomes is told about --bins."""
     if path is None:
+        _say_one_genome(genome)
         return None
     from ..calibration import UNBINNED, read_groups, unknown_group_scaffolds
 
@@ -382,6 +388,18 @@ def load_bins(path, genome):
     log.info("spacer calibration per bin: %d bins over %d scaffolds; %d scaffold(s) in no bin are pooled as %s",
              len(set(groups.values())), binned, len(genome.scaffolds) - binned, UNBINNED)
     return groups
+
+
+def _say_one_genome(genome) -> None:
+    """An info line when an input without --bins is large or in many scaffolds: it is calibrated, and a bare
+    assembly's genes called (in single mode with one model), as one genome, which a metagenome is not."""
+    total = sum(s.length for s in genome.scaffolds.values())
+    if total > MANY_GENOMES_BP or len(genome.scaffolds) >= MANY_SCAFFOLDS:
+        log.info("%s in %d bp are calibrated as one genome (one spacer fit%s); if they are several genomes (a "
+                 "metagenome), give --bins contig<TAB>bin (MetaBAT/DAS Tool contig2bin): each bin then gets its own "
+                 "calibration%s", count(len(genome.scaffolds), "scaffold"), total,
+                 ", one pyrodigal run" if genome.gene_source == "pyrodigal" else "",
+                 " and gene calling" if genome.gene_source == "pyrodigal" else "")
 
 
 def load_genome(run, input, fasta, read_as, on_gene_calling=None, text=None):
