@@ -819,3 +819,33 @@ def test_crlf_text_given_to_the_api_reads_as_the_file(mg_original):
     text = gzip.decompress(MG_GFF.read_bytes()).decode() + "##FASTA\n" + gzip.decompress(MG_FNA.read_bytes()).decode()
     genome = read_genome("mg.gff3", text=text.replace("\n", "\r\n"), options=GenomeOptions(circular=True))
     assert gene_models(genome) == gene_models(mg_original[0]) and len(genome.genes) == 476
+
+
+def rast_gff(tmp_path):
+    """M. genitalium's CDS as RAST and PATRIC write GFF3: source FIG, ``fig|`` peg ids, the product as Name, no
+    transl_table, and 1 in the phase column of every CDS (a whole CDS; GFF3 would say 0)."""
+    rows = ["##gff-version 3\t\t\t\t\t\t\t\t", f"##sequence-region\taccn|NC_000908.2\t1\t{MG_LENGTH}\t\t\t\t\t"]
+    cds = [c for c in mg_lines() if c[2] == "CDS"]
+    for n, cols in enumerate(cds, start=1):
+        product = dict(kv.split("=", 1) for kv in cols[8].split(";")).get("product", "hypothetical protein")
+        rows.append("\t".join([cols[0], "FIG", "CDS", cols[3], cols[4], ".", cols[6], "1",
+                               f"ID=fig|243273.25.peg.{n};Name={product}"]))
+    gff = tmp_path / "rast.gff"
+    gff.write_text("\n".join(rows) + "\n")
+    return gff
+
+
+def test_rast_phase_one_on_whole_cds_reads_them_from_their_start(tmp_path, mg_original):
+    """RAST/PATRIC GFF3 puts 1 in the phase column of every CDS; on a CDS neither flagged partial nor at a sequence
+    edge that is no frame (a whole bacterial CDS starts on its first codon): the proteins are NCBI's, no gene is
+    partial, one line says so (was: every CDS read from its second base, 476 garbage proteins flagged partial and
+    a warning to give -g 4, which was given)."""
+    gff = rast_gff(tmp_path)
+    code, _, err = run_cli(["pairs", gff, "--fasta", MG_FNA, "-g", "4", "--proteins", tmp_path / "p.faa",
+                            "-o", tmp_path / "p.tsv"])
+    assert code == 0 and "warning" not in err, err
+    assert "476 CDS have phase 1 or 2 in column 8 but a whole 5' end" in err
+    genome = read_genome(gff, MG_FNA, GenomeOptions(genetic_code=4))
+    expected = [g.protein for g in mg_original[0].genes]
+    assert [g.protein for g in genome.genes] == expected and not any(g.partial for g in genome.genes)
+    assert genome.genes[0].id == "fig%7C243273.25.peg.1" and "fig|243273.25.peg.1" in genome.genes[0].aliases

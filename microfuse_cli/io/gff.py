@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold
     circular_slice, gene_names, joins_across_origin, translate, warn_internal_stops, with_exceptions, with_topology
 from .files import PathLike, text_lines
 
+log = logging.getLogger("microfuse")
 
 #: A GTF attribute: ``gene_id "b2891"``.
 _GTF_ATTRIBUTE = re.compile(r'\s*\w+ +"[^"]*"\s*$')
@@ -174,6 +176,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         per_scaffold[cds[key].seqid] = per_scaffold.get(cds[key].seqid, 0) + 1
     genes: dict[str, tuple[Gene, str]] = {}
     skipped = []
+    n_unframed = 0
     for key in order:
         part = cds[key]
         scaffold = scaffolds[part.seqid]
@@ -182,7 +185,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         if _covers_whole_scaffold([s[:2] for s in part.segments], scaffold, per_scaffold[part.seqid]):
             skipped.append(part.attributes.get("locus_tag") or key)
             continue
-        gene = _gene_from_cds(part, genes_meta.get(parent_id, {}), scaffold, path, genetic_code)
+        gene, unframed = _gene_from_cds(part, genes_meta.get(parent_id, {}), scaffold, path, genetic_code)
+        n_unframed += unframed
         if gene.id in genes:
             previous, previous_parent = genes[gene.id]
             if not parent_id or parent_id != previous_parent:
@@ -191,6 +195,9 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                 continue
         genes[gene.id] = (gene, parent_id)
     _warn_skipped(path, skipped)
+    if n_unframed:
+        log.info("%s: %d CDS have phase 1 or 2 in column 8 but a whole 5' end (not flagged partial, not at a "
+                 "sequence edge): read from their first base, as RAST and PATRIC mean it", path, n_unframed)
     warn_internal_stops(path, [g for g, _ in genes.values()])
     genome = Genome(Path(str(path)).name, scaffolds, [g for g, _ in genes.values()], "annotation")
     genome.sort_genes()
@@ -232,7 +239,13 @@ def _is_pseudo(ftype: str, attributes: dict[str, str]) -> bool:
             or attributes.get("pseudo", "").lower() == "true" or "pseudogene" in attributes)
 
 
-def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, path, default_code) -> Gene:
+def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, path,
+                   default_code) -> tuple[Gene, bool]:
+    """One CDS as a Gene, and whether its written phase was set aside.
+
+    A phase shifts the frame only of a CDS cut at its 5' end: flagged partial, or at the sequence's edge. A whole
+    bacterial CDS starts on its first codon (Prodigal writes 0 on every CDS); RAST and PATRIC write 1 on every one.
+    """
     attrs = part.attributes
     segments = _unwrap(part.segments, scaffold)
     start, end = segments[0][0], max(e for _, e, _ in segments)
@@ -240,8 +253,10 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
     ident, aliases = gene_names([{k: [s[k]] for k in NAME_KEYS if k in s} for s in (attrs, parent)],
                                 f"{part.seqid}_{start}_{end}")
     code = _code_of(attrs.get("transl_table"), default_code)
-    phase = segments[0][2] if part.strand > 0 else segments[-1][2]  # the phase of the 5'-most segment
+    written = segments[0][2] if part.strand > 0 else segments[-1][2]  # the phase of the 5'-most segment
     left, right = _cut_edges(attrs)
+    at_edge = start == 1 if part.strand > 0 else end == scaffold.length
+    phase = written if (left if part.strand > 0 else right) or at_edge else 0
     partial = left or right or phase > 0
     five_prime_cut = phase > 0 or (left if part.strand > 0 else right)
     protein = ""
@@ -250,7 +265,7 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
         protein = translate(nucleotides, part.strand, code, phase, start_codon=not five_prime_cut)
         protein = with_exceptions(protein, [attrs.get("transl_except", "")], segments, part.strand, phase,
                                   scaffold.length)
-    return Gene(ident, part.seqid, start, end, part.strand, protein, aliases, code, partial)
+    return Gene(ident, part.seqid, start, end, part.strand, protein, aliases, code, partial), written != phase
 
 
 def _cut_edges(attrs: dict[str, str]) -> tuple[bool, bool]:
