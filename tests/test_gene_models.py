@@ -849,3 +849,22 @@ def test_rast_phase_one_on_whole_cds_reads_them_from_their_start(tmp_path, mg_or
     expected = [g.protein for g in mg_original[0].genes]
     assert [g.protein for g in genome.genes] == expected and not any(g.partial for g in genome.genes)
     assert genome.genes[0].id == "fig%7C243273.25.peg.1" and "fig|243273.25.peg.1" in genome.genes[0].aliases
+
+
+def test_prodigal_gff_genes_take_the_names_of_prodigal_proteins(tmp_path):
+    """Prodigal's own GFF3 names its genes ``1_1`` (sequence number, gene number), its proteins ``<seqid>_1``, as
+    pyrodigal's GFF3 and microfuse's own gene calling do: the genes take the protein names (the GFF3 ID stays an
+    alias), so ids match Prodigal's .faa and a bare FASTA's run (was: 1_1 ..., in every genome alike)."""
+    from Bio.SeqIO.FastaIO import SimpleFastaParser
+
+    from conftest import pyrodigal_data
+
+    with gzip.open(pyrodigal_data("SRR492066.meta.faa.gz"), "rt") as handle:
+        prodigal = {title.split()[0]: protein.rstrip("*") for title, protein in SimpleFastaParser(handle)}
+    genome = read_genome(pyrodigal_data("SRR492066.meta.gff"), pyrodigal_data("SRR492066.fna.gz"))
+    assert {g.id: g.protein for g in genome.genes} == prodigal and len(prodigal) == 70
+    first = genome.genes[0]
+    assert first.id == "NODE_23_length_79939_cov_26.984653_1" and "1_1" in first.aliases
+    called = read_genome(pyrodigal_data("SRR492066.fna.gz"), options=GenomeOptions(mode="meta"))
+    shared = {g.id for g in called.genes} & {g.id for g in genome.genes}
+    assert len(shared) >= 60

@@ -46,6 +46,19 @@ def _parse_attributes(column: str, path, number) -> dict[str, str]:
 _PRODIGAL_CODE = re.compile(r"[;:\s]transl_table=(\d+);")
 
 
+#: Prodigal's GFF3 ID of a gene: ``<sequence number>_<gene number>``.
+_PRODIGAL_ID = re.compile(r"\d+_(\d+)")
+
+
+def _name_as_prodigal_proteins(source: str, seqid: str, attributes: dict[str, str]) -> None:
+    """A Prodigal CDS named as Prodigal's proteins (.faa) and nucleotides (.ffn) name it, ``<seqid>_<gene number>``
+    (pyrodigal's GFF3 and microfuse's own gene calling too), not ``1_2``, which every genome's first sequence
+    repeats: that name is its locus tag here (its ID stays an alias)."""
+    match = _PRODIGAL_ID.fullmatch(attributes.get("ID", ""))
+    if match and source.startswith("Prodigal") and "locus_tag" not in attributes:
+        attributes["locus_tag"] = f"{seqid}_{match.group(1)}"
+
+
 @dataclass
 class _CdsParts:
     seqid: str
@@ -128,6 +141,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             continue
         if model_code is not None:
             attributes.setdefault("transl_table", model_code.group(1))
+        _name_as_prodigal_proteins(cols[1], seqid, attributes)
         if strand not in ("+", "-"):
             raise DataError(f"{path}: line {number}: CDS without strand ({strand!r})")
         segment = (start_i, end_i, int(phase) if phase in ("0", "1", "2") else 0)
