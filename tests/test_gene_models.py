@@ -868,3 +868,24 @@ def test_prodigal_gff_genes_take_the_names_of_prodigal_proteins(tmp_path):
     called = read_genome(pyrodigal_data("SRR492066.fna.gz"), options=GenomeOptions(mode="meta"))
     shared = {g.id for g in called.genes} & {g.id for g in genome.genes}
     assert len(shared) >= 60
+
+
+def test_embl_reads_as_its_genbank(tmp_path, mg_original):
+    """ENA's EMBL flat file (the same records as GenBank in another layout, read by Biopython): M. genitalium turned
+    so MG_001 crosses the origin, written as EMBL, gives the GenBank file's genes and pairs, circular from its ID
+    line (was: refused as 'not a GFF3, GenBank or FASTA file')."""
+    from Bio import SeqIO
+
+    gbk = write_rotated(tmp_path, "genbank")
+    embl = tmp_path / "mg_rot.embl"
+    SeqIO.write(SeqIO.parse(gbk, "genbank"), embl, "embl")
+    assert embl.read_text().startswith("ID   ") and "circular" in embl.read_text().splitlines()[0]
+    genome, expected = read_genome(embl), read_genome(gbk)
+    assert gene_models(genome) == gene_models(expected) and len(genome.genes) == 476
+    assert genome.scaffolds["NC_000908.2"].circular
+    assert {p.pair_id: p.distance for p in adjacent_pairs(genome)} == \
+        {k: p.distance for k, p in mg_original[1].items()}
+    code, out, err = run_cli(["pairs", embl, "--fasta", MG_FNA])
+    assert code == 2 and "--fasta is only used with a GFF3 input" in err
+    code, _, err = run_cli(["score", embl, "--annotate", tmp_path / "out.embl"])
+    assert code == 2 and "EMBL" in err and "GFF3 or GenBank" in err, err

@@ -1,4 +1,4 @@
-"""GenBank/GBFF: genomes read with Biopython, CDS features with their /translation (or translated)."""
+"""GenBank/GBFF and EMBL: genomes read with Biopython, CDS features with their /translation (or translated)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,19 @@ from .files import PathLike, text_lines
 
 
 def read_genbank(path: PathLike, text: str | Iterable[str] | None = None, genetic_code: int | None = None,
-                 circular: bool | None = None) -> Genome:
-    """Read GenBank/GBFF records; CDS features with their /translation (or translated from the sequence).
+                 circular: bool | None = None, embl: bool = False) -> Genome:
+    """Read GenBank/GBFF records (EMBL's when ``embl``); CDS features with their /translation (or translated from
+    the sequence).
 
     ``genetic_code`` translates CDS without a /transl_table (default 11). ``circular`` forces the topology of every
     record (None: the LOCUS line, or a CDS joined across the origin, says it). ``text``: the file's contents (or
     its lines) when the caller has read them already.
     """
     with text_lines(path, text) as lines:
-        return _read_genbank(_LineHandle(lines), path, genetic_code, circular)
+        return _read_genbank(_LineHandle(lines), path, genetic_code, circular, "embl" if embl else "genbank")
+
+
+_NAMES = {"genbank": "GenBank", "embl": "EMBL"}
 
 
 class _LineHandle:
@@ -41,21 +45,22 @@ class _LineHandle:
         return self._lines
 
 
-def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None, circular: bool | None) -> Genome:
+def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None, circular: bool | None,
+                  layout: str) -> Genome:
     from Bio import SeqIO
 
     scaffolds: dict[str, Scaffold] = {}
     genes: dict[str, Gene] = {}
     skipped: list[str] = []
     try:
-        records = list(SeqIO.parse(handle, "genbank"))
+        records = list(SeqIO.parse(handle, layout))
     except DataError:  # the input's own limits (size, line length, corrupt compression)
         raise
     except Exception as exc:  # Biopython raises ValueError and friends for malformed records
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:80]  # some carry no message
-        raise DataError(f"{path}: malformed GenBank file ({reason})") from None
+        raise DataError(f"{path}: malformed {_NAMES[layout]} file ({reason})") from None
     if not records:
-        raise DataError(f"{path}: no GenBank records")
+        raise DataError(f"{path}: no {_NAMES[layout]} records")
     for record in records:
         try:
             sequence = str(record.seq).upper()
