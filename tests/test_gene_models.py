@@ -202,6 +202,22 @@ def test_nested_gene_keeps_its_neighbour_in_view(tmp_path, mg_original):
     assert len(pairs) == 476  # 475 neighbours on the linear reading of the chromosome, one more gene
 
 
+@pytest.mark.parametrize("start, locus_tag", [(3501, "MG_AS"), (2845, "MG_003a"), (2845, "MG_002z")])
+def test_gene_ending_with_its_neighbour_on_the_other_strand_hides_nothing(start, locus_tag, tmp_path):
+    """An antisense CDS ending where gyrB (MG_003, 2845..4797 +) ends, nested in it or with the very same
+    coordinates (its id sorting after or before gyrB's): gyrA (MG_004 +) still pairs with gyrB, 14 bp on, and
+    with nothing on the other strand (was: the gene sorted last of two ending at one base took the reach, so
+    gyrB|gyrA, an operon pair, was replaced by an opposite-strand pair)."""
+    rows = ["\t".join(c) for c in mg_lines()]
+    rows.append(f"NC_000908.2\tx\tCDS\t{start}\t4797\t.\t-\t0\tID=cds-as;locus_tag={locus_tag};transl_table=4")
+    gff = tmp_path / "antisense.gff"
+    gff.write_text("##gff-version 3\n" + "\n".join(rows) + "\n")
+    pairs = {p.pair_id: p.distance for p in adjacent_pairs(read_genome(gff, MG_FNA))}
+    assert pairs["MG_003|MG_004"] == 14 and not [k for k in pairs if k.endswith("|MG_004") and k != "MG_003|MG_004"]
+    assert (pairs.get(f"MG_003|{locus_tag}") or pairs[f"{locus_tag}|MG_003"]) == start - 4797 - 1
+    assert len(pairs) == 476
+
+
 def test_ecoli_nested_gene_pairs_and_operon_extent(ecoli_genome):
     """b4510 (578,327..578,509) lies inside b0556 (578,107..578,568): b0557 pairs with b0556, the operon ends at 578,568."""
     from microfuse_cli.score import Scores, call_operons
