@@ -181,7 +181,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     if missing:
         raise DataError(
             f"{path}: sequence id(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
-            "not found in the FASTA sequences"
+            f"not found in the FASTA sequences{_version_hint(missing, scaffolds)}"
         )
     joined = {cds[k].seqid for k in order if joins_across_origin(cds[k].segments, scaffolds[cds[k].seqid].length)}
     scaffolds = {sid: with_topology(s, topology, sid in joined, str(path)) for sid, s in scaffolds.items()}
@@ -216,6 +216,20 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     genome = Genome(Path(str(path)).name, scaffolds, [g for g, _ in genes.values()], "annotation")
     genome.sort_genes()
     return genome
+
+
+#: An accession's version suffix: NC_000913.3.
+_VERSION = re.compile(r"\.\d+$")
+
+
+def _version_hint(missing: list[str], scaffolds: dict) -> str:
+    """A FASTA id that differs from a missing one only by its accession's version, named (never matched silently:
+    two versions of an accession are two sequences)."""
+    unversioned = {_VERSION.sub("", sid): sid for sid in scaffolds}
+    near = next(((m, unversioned[_VERSION.sub("", m)]) for m in missing if _VERSION.sub("", m) in unversioned), None)
+    if near is None:
+        return ""
+    return f" (the FASTA has {near[1]}: an id differing from {near[0]} only in its version; give both files one name)"
 
 
 def _lineage(parent: str, links: dict[str, str]) -> list[str]:
