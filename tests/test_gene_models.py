@@ -146,6 +146,23 @@ def test_linear_sequence_refuses_a_gene_past_its_end(tmp_path):
     assert f"CDS ends at {MG_LENGTH + 828}, past the end of NC_000908.2 ({MG_LENGTH} bp; only a circular" in err
 
 
+def test_gene_across_the_origin_written_start_after_end_is_refused_with_the_gff3_forms(tmp_path):
+    """MG_001 written 579762..828 (start after end, as some exporters write a feature across the origin): GFF3
+    has no such row; the error says which forms it has (was: 'invalid coordinates' alone)."""
+    gff = write_rotated(tmp_path, "two-part")
+    rows = gff.read_text().split("\n")
+    first = next(i for i, row in enumerate(rows) if "\tCDS\t" in row and f"\t{MG_LENGTH}\t" in row)
+    second = next(i for i, row in enumerate(rows) if i > first and rows[first].split("\t")[8] == row.split("\t")[-1])
+    cols = rows[first].split("\t")
+    cols[4] = rows[second].split("\t")[4]
+    rows[first], rows[second] = "\t".join(cols), "# " + rows[second]
+    gff.write_text("\n".join(rows))
+    code, _, err = run_cli(["pairs", gff, "-o", tmp_path / "p.tsv"])
+    assert code == 1 and err.count("\n") == 1
+    assert f"invalid coordinates {MG_LENGTH - 314}..828 (a feature across the origin of a circular sequence ends past " \
+           "its length, on a region with Is_circular=true, or is two rows of one ID)" in err, err
+
+
 def without_topology(path):
     """The rotated genome as Prokka, a format conversion or a cut-down file gives it: nothing says it is circular."""
     text = path.read_text()

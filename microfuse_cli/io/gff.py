@@ -42,6 +42,10 @@ def _parse_attributes(column: str, path, number) -> dict[str, str]:
     return attributes
 
 
+#: How GFF3 writes what a row of start after end (some exporters' form) means.
+_ACROSS_ORIGIN = (" (a feature across the origin of a circular sequence ends past its length, on a region with "
+                  "Is_circular=true, or is two rows of one ID)")
+
 #: The genetic code on Prodigal's ``# Model Data: ...;transl_table=4;...`` line.
 _PRODIGAL_CODE = re.compile(r"[;:\s]transl_table=(\d+);")
 
@@ -122,7 +126,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         except ValueError:
             raise DataError(f"{path}: line {number}: start/end are not integers ({start!r}, {end!r})") from None
         if start_i < 1 or end_i < start_i:
-            raise DataError(f"{path}: line {number}: invalid coordinates {start}..{end}")
+            raise DataError(f"{path}: line {number}: invalid coordinates {start}..{end}"
+                            + (_ACROSS_ORIGIN if start_i > end_i >= 1 else ""))
         n_features += 1
         attributes = _parse_attributes(attrs, path, number)
         if ftype == "region" and attributes.get("Is_circular", "").lower() == "true":
