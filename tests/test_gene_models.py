@@ -922,3 +922,43 @@ def test_embl_reads_as_its_genbank(tmp_path, mg_original):
     assert code == 2 and "--fasta is only used with a GFF3 input" in err
     code, _, err = run_cli(["score", embl, "--annotate", tmp_path / "out.embl"])
     assert code == 2 and "EMBL" in err and "GFF3 or GenBank" in err, err
+
+
+def test_bakta_genbank_truncated_cds_at_contig_edges_are_genes(tmp_path, mg_original):
+    """Bakta's GenBank/EMBL marks a CDS cut by a contig's end /pseudo (no /pseudogene), with a < or > location and
+    a '(5' truncated)' note; its GFF3 keeps the CDS as it is. M. genitalium 2,945..20,000 as one Bakta contig: gyrB
+    (MG_003, 5' cut) and MG_018 (3' cut) are partial genes with NCBI's protein fragments, paired with their
+    neighbours as from the GFF3 (was: both dropped as pseudogenes, so gyrB|gyrA was lost); a real pseudogene
+    (/pseudo with /pseudogene, or not at an edge) stays out."""
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import AfterPosition, BeforePosition, FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    offset, last = 2944, 20_000
+    record = SeqRecord(Seq(mg_sequence()[offset:last]), id="contig_1", annotations={"molecule_type": "DNA"})
+    cut = {"MG_003": (2947, 4797, "(5' truncated)"), "MG_018": (19252, 19998, "(3' truncated)")}
+    for cols in mg_lines():
+        tag = dict(kv.split("=", 1) for kv in cols[8].split(";"))["locus_tag"]
+        start, end = int(cols[3]), int(cols[4])
+        if cols[2] != "CDS" or (tag not in cut and not offset < start <= end <= last):
+            continue
+        qualifiers = {"locus_tag": [tag], "transl_table": ["4"]}
+        start, end = cut.get(tag, (start, end, ""))[:2]
+        begin, stop = start - offset - 1, end - offset
+        if tag in cut:
+            qualifiers.update(pseudo=[None], note=[cut[tag][2]])
+            begin, stop = (BeforePosition(begin), stop) if tag == "MG_003" else (begin, AfterPosition(stop))
+        if tag in ("MG_009", "MG_011"):  # real pseudogenes: a /pseudogene, or /pseudo away from the edges
+            qualifiers.update(pseudo=[None], **({"pseudogene": ["unitary"]} if tag == "MG_009" else {}))
+        strand = 1 if cols[6] == "+" else -1
+        record.features.append(SeqFeature(FeatureLocation(begin, stop, strand=strand), type="CDS", qualifiers=qualifiers))
+    path = tmp_path / "bakta.gbff"
+    SeqIO.write(record, path, "genbank")
+    genes = {g.id: g for g in read_genome(path).genes}
+    reference = {g.id: g.protein for g in mg_original[0].genes}
+    assert genes["MG_003"].partial and genes["MG_003"].protein == reference["MG_003"][34:]
+    assert genes["MG_018"].partial and genes["MG_018"].protein == reference["MG_018"][:249]
+    assert "MG_009" not in genes and "MG_011" not in genes and len(genes) == 12
+    pairs = {p.pair_id: p.distance for p in adjacent_pairs(read_genome(path))}
+    assert pairs["MG_003|MG_004"] == 14 and pairs["MG_015|MG_018"] == mg_original[1]["MG_015|MG_018"].distance == 9

@@ -73,8 +73,7 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
             raise DataError(f"{path}: record {record.id!r} {_not_dna(bad)}")
         topology = record.annotations.get("topology", "linear")
         scaffold = Scaffold(record.id, len(record.seq), sequence or None, topology == "circular")
-        features = [f for f in record.features if f.type == "CDS" and "pseudo" not in f.qualifiers
-                    and "pseudogene" not in f.qualifiers]
+        features = [f for f in record.features if f.type == "CDS" and not _pseudogene(f, len(record.seq))]
         if any(feature.location is None for feature in features):
             raise DataError(f"{path}: record {record.id!r}: a CDS with an unreadable location")
         parts = [[(int(p.start) + 1, int(p.end), 0) for p in feature.location.parts] for feature in features]
@@ -99,6 +98,23 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     genome = Genome(Path(str(path)).name, scaffolds, list(genes.values()), "annotation")
     genome.sort_genes()
     return genome
+
+
+def _pseudogene(feature, length: int) -> bool:
+    """A pseudogene's CDS (/pseudogene, or /pseudo), except one marked /pseudo only because the end of its contig
+    cuts it (Bakta's GenBank and EMBL do so, with a '(5' truncated)' note; its GFF3 keeps the CDS): a location
+    running off either end (< within the first codon, > within the last; Prodigal starts a cut gene on a whole
+    codon), without /pseudogene, is a partial gene."""
+    qualifiers = feature.qualifiers
+    if "pseudogene" in qualifiers:
+        return True
+    if "pseudo" not in qualifiers or feature.location is None:
+        return "pseudo" in qualifiers
+    from Bio.SeqFeature import AfterPosition, BeforePosition
+
+    parts = feature.location.parts
+    return not any((isinstance(p.start, BeforePosition) and int(p.start) < 3)
+                   or (isinstance(p.end, AfterPosition) and int(p.end) > length - 3) for p in parts)
 
 
 def _isoforms(a: Gene, b: Gene) -> bool:
