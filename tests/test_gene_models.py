@@ -962,3 +962,34 @@ def test_bakta_genbank_truncated_cds_at_contig_edges_are_genes(tmp_path, mg_orig
     assert "MG_009" not in genes and "MG_011" not in genes and len(genes) == 12
     pairs = {p.pair_id: p.distance for p in adjacent_pairs(read_genome(path))}
     assert pairs["MG_003|MG_004"] == 14 and pairs["MG_015|MG_018"] == mg_original[1]["MG_015|MG_018"].distance == 9
+
+
+def mg_with_row(tmp_path, edit) -> object:
+    """M. genitalium's GFF3 with gyrB's CDS row (MG_003, 2845..4797 +) followed by ``edit`` of itself."""
+    rows = ["\t".join(c) for c in mg_lines()]
+    at = next(i for i, row in enumerate(rows) if "\tCDS\t" in row and "locus_tag=MG_003;" in row)
+    rows.insert(at + 1, edit(rows[at]))
+    gff = tmp_path / "mg_edited.gff"
+    gff.write_text("##gff-version 3\n" + "\n".join(rows) + "\n")
+    return gff
+
+
+def test_repeated_cds_row_is_read_once(tmp_path, mg_original):
+    """gyrB's CDS row twice (as concatenated or merged GFF3 files give it): one gene with NCBI's protein and a
+    warning (was: the two rows read as two parts of one CDS, a 1,301-residue 'protein', gyrB twice over)."""
+    code, _, err = run_cli(["pairs", mg_with_row(tmp_path, lambda row: row), "--fasta", MG_FNA, "--proteins",
+                            tmp_path / "p.faa", "-o", tmp_path / "p.tsv"])
+    assert code == 0 and "warning: " in err and "1 CDS row repeats a row of its CDS" in err, err
+    genome = read_genome(mg_with_row(tmp_path, lambda row: row), MG_FNA)
+    assert gene_models(genome) == gene_models(read_genome(MG_GFF, MG_FNA))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda row: row.replace("\t2845\t", "\t3001\t"), "parts 2845..4797 and 3001..4797 overlap by 1797 bp"),
+    (lambda row: row.replace("\t+\t", "\t-\t"), "is on both strands"),
+])
+def test_cds_parts_that_cannot_be_one_cds_are_refused(edit, message, tmp_path):
+    """Two rows of one CDS ID overlapping by more than a frameshift's 1-3 bases, or on opposite strands, are no
+    parts of one CDS (was: joined into one, read across both)."""
+    with pytest.raises(DataError, match=message):
+        read_genome(mg_with_row(tmp_path, edit), MG_FNA)

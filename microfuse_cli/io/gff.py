@@ -104,6 +104,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     cds: dict[str, _CdsParts] = {}
     order: list[str] = []
     n_features = 0
+    repeated = 0  # CDS rows repeating a row of their CDS
     model_code = None  # Prodigal writes each sequence's genetic code on a comment line before its CDS rows
     for number, line in enumerate(lines, start=1):
         if line == "##FASTA\n" and number > 1:  # the rest of ``lines`` is FASTA
@@ -156,10 +157,17 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             if part.seqid != seqid:
                 raise DataError(f"{path}: line {number}: CDS ID {key!r} is used on two sequences ({part.seqid} and "
                                 f"{seqid}); CDS IDs must be unique")
+            if segment in part.segments and strand == "+-"[part.strand < 0]:  # a row given twice (files
+                repeated += 1  # concatenated or merged): one part
+                continue
+            _check_part(part, segment, strand, key, f"{path}: line {number}")
             part.segments.append(segment)
         else:
             cds[key] = _CdsParts(seqid, 1 if strand == "+" else -1, [segment], attributes, number)
             order.append(key)
+    if repeated:
+        log.warning("%s: %d CDS row%s a row of %s CDS (files concatenated or merged?); read once", path, repeated,
+                    " repeats" if repeated == 1 else "s repeat", "its" if repeated == 1 else "their")
     lineages = {key: _lineage(cds[key].attributes.get("Parent", ""), links) for key in order}
     order = [key for key in order if not pseudogenes.intersection(lineages[key])]
     if not order:
@@ -249,6 +257,20 @@ def _lineage(parent: str, links: dict[str, str]) -> list[str]:
 #: Parts of one CDS overlap by at most this many bases (a -1 frameshift repeats one: E. coli dnaX's gamma); two
 #: Parent-only CDS rows overlapping by more are alternative CDS of one gene (mrcB's two starts), not parts.
 MAX_PART_OVERLAP = 3
+
+
+def _check_part(part: _CdsParts, segment: tuple[int, int, int], strand: str, key: str, where: str) -> None:
+    """Refuse a row that cannot be a part of the CDS its ID names: on the other strand, or overlapping a part by
+    more than a frameshift does (``MAX_PART_OVERLAP``)."""
+    if (1 if strand == "+" else -1) != part.strand:
+        raise DataError(f"{where}: CDS {key!r} is on both strands; each CDS needs its own ID")
+    start, end, _ = segment
+    for s, e, _ in part.segments:
+        overlap = min(end, e) - max(start, s) + 1
+        if overlap > MAX_PART_OVERLAP:
+            raise DataError(f"{where}: CDS {key!r}: parts {s}..{e} and {start}..{end} overlap by {overlap} bp (parts "
+                            f"of one CDS overlap by at most {MAX_PART_OVERLAP}, at a frameshift); each CDS needs "
+                            "its own ID")
 
 
 def _cds_key(attributes: dict[str, str], seqid: str, start: int, end: int, strand: str,
