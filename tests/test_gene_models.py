@@ -924,43 +924,70 @@ def test_embl_reads_as_its_genbank(tmp_path, mg_original):
     assert code == 2 and "EMBL" in err and "GFF3 or GenBank" in err, err
 
 
-def test_bakta_genbank_truncated_cds_at_contig_edges_are_genes(tmp_path, mg_original):
-    """Bakta's GenBank/EMBL marks a CDS cut by a contig's end /pseudo (no /pseudogene), with a < or > location and
-    a '(5' truncated)' note; its GFF3 keeps the CDS as it is. M. genitalium 2,945..20,000 as one Bakta contig: gyrB
-    (MG_003, 5' cut) and MG_018 (3' cut) are partial genes with NCBI's protein fragments, paired with their
-    neighbours as from the GFF3 (was: both dropped as pseudogenes, so gyrB|gyrA was lost); a real pseudogene
-    (/pseudo with /pseudogene, or not at an edge) stays out."""
+#: M. genitalium 2,945..20,000 as one Bakta contig: gyrB (MG_003) loses its 5' end, MG_018 its 3' end (cut where
+#: pyrodigal cuts them, on whole codons); MG_009 is a pseudogene with /pseudogene, MG_011 one marked /pseudo only.
+BAKTA_CONTIG = (2944, 20_000)
+BAKTA_CUT = {"MG_003": (2947, 4797, "(5' truncated)"), "MG_018": (19252, 19998, "(3' truncated)")}
+
+
+def bakta_contig_features():
+    """(locus_tag, start, end, strand, qualifiers) of the Bakta contig's CDS, as Bakta marks them."""
+    offset, last = BAKTA_CONTIG
+    for cols in mg_lines():
+        tag = dict(kv.split("=", 1) for kv in cols[8].split(";"))["locus_tag"]
+        start, end = int(cols[3]), int(cols[4])
+        if cols[2] != "CDS" or (tag not in BAKTA_CUT and not offset < start <= end <= last):
+            continue
+        start, end = BAKTA_CUT.get(tag, (start, end))[:2]
+        qualifiers = {"pseudo": "True", "note": BAKTA_CUT[tag][2]} if tag in BAKTA_CUT else {}
+        qualifiers.update({"MG_009": {"pseudogene": "unitary"}, "MG_011": {"pseudo": "True"}}.get(tag, {}))
+        yield tag, start - offset, end - offset, 1 if cols[6] == "+" else -1, qualifiers
+
+
+def write_bakta(tmp_path, form: str):
+    """The contig as Bakta writes it: GFF3 (``pseudo=True`` and nothing else on a truncated CDS) or GenBank
+    (``/pseudo``, a < or > location and a note)."""
     from Bio import SeqIO
     from Bio.Seq import Seq
     from Bio.SeqFeature import AfterPosition, BeforePosition, FeatureLocation, SeqFeature
     from Bio.SeqRecord import SeqRecord
 
-    offset, last = 2944, 20_000
-    record = SeqRecord(Seq(mg_sequence()[offset:last]), id="contig_1", annotations={"molecule_type": "DNA"})
-    cut = {"MG_003": (2947, 4797, "(5' truncated)"), "MG_018": (19252, 19998, "(3' truncated)")}
-    for cols in mg_lines():
-        tag = dict(kv.split("=", 1) for kv in cols[8].split(";"))["locus_tag"]
-        start, end = int(cols[3]), int(cols[4])
-        if cols[2] != "CDS" or (tag not in cut and not offset < start <= end <= last):
-            continue
-        qualifiers = {"locus_tag": [tag], "transl_table": ["4"]}
-        start, end = cut.get(tag, (start, end, ""))[:2]
-        begin, stop = start - offset - 1, end - offset
-        if tag in cut:
-            qualifiers.update(pseudo=[None], note=[cut[tag][2]])
+    sequence = mg_sequence()[BAKTA_CONTIG[0] : BAKTA_CONTIG[1]]
+    if form == "gff3":
+        rows = [f"contig_1\tPyrodigal\tCDS\t{start}\t{end}\t.\t{'+-'[strand < 0]}\t0\tID={tag};locus_tag={tag}"
+                + "".join(f";{k}={v}" for k, v in qualifiers.items() if k != "note")
+                for tag, start, end, strand, qualifiers in bakta_contig_features()]
+        path = tmp_path / "bakta.gff3"
+        path.write_text(f"##gff-version 3\n##sequence-region contig_1 1 {len(sequence)}\n" + "\n".join(rows)
+                        + f"\n##FASTA\n>contig_1\n{sequence}\n")
+        return path
+    record = SeqRecord(Seq(sequence), id="contig_1", annotations={"molecule_type": "DNA"})
+    for tag, start, end, strand, qualifiers in bakta_contig_features():
+        begin, stop = start - 1, end
+        if "note" in qualifiers:
             begin, stop = (BeforePosition(begin), stop) if tag == "MG_003" else (begin, AfterPosition(stop))
-        if tag in ("MG_009", "MG_011"):  # real pseudogenes: a /pseudogene, or /pseudo away from the edges
-            qualifiers.update(pseudo=[None], **({"pseudogene": ["unitary"]} if tag == "MG_009" else {}))
-        strand = 1 if cols[6] == "+" else -1
-        record.features.append(SeqFeature(FeatureLocation(begin, stop, strand=strand), type="CDS", qualifiers=qualifiers))
+        values = {k: [None if k == "pseudo" else v] for k, v in qualifiers.items()}
+        record.features.append(SeqFeature(FeatureLocation(begin, stop, strand=strand), type="CDS",
+                                          qualifiers={"locus_tag": [tag], **values}))
     path = tmp_path / "bakta.gbff"
     SeqIO.write(record, path, "genbank")
-    genes = {g.id: g for g in read_genome(path).genes}
+    return path
+
+
+@pytest.mark.parametrize("form", ["gff3", "genbank"])
+def test_bakta_truncated_cds_at_contig_edges_are_genes(form, tmp_path, mg_original):
+    """Bakta marks a CDS cut by its contig's end pseudo (GFF3 ``pseudo=True``, GenBank/EMBL ``/pseudo`` with a < or >
+    location), a real pseudogene ``pseudogene=``: gyrB (5' cut) and MG_018 (3' cut) are partial genes with NCBI's
+    protein fragments, paired with their neighbours (was: both dropped as pseudogenes, gyrB|gyrA lost); MG_009
+    (/pseudogene) and MG_011 (pseudo, away from the edges) stay out."""
+    path = write_bakta(tmp_path, form)
+    genes = {g.id: g for g in read_genome(path, options=GenomeOptions(genetic_code=4)).genes}
     reference = {g.id: g.protein for g in mg_original[0].genes}
     assert genes["MG_003"].partial and genes["MG_003"].protein == reference["MG_003"][34:]
     assert genes["MG_018"].partial and genes["MG_018"].protein == reference["MG_018"][:249]
     assert "MG_009" not in genes and "MG_011" not in genes and len(genes) == 12
-    pairs = {p.pair_id: p.distance for p in adjacent_pairs(read_genome(path))}
+    assert not any(g.partial for g in genes.values() if g.id not in BAKTA_CUT)
+    pairs = {p.pair_id: p.distance for p in adjacent_pairs(read_genome(path, options=GenomeOptions(genetic_code=4)))}
     assert pairs["MG_003|MG_004"] == 14 and pairs["MG_015|MG_018"] == mg_original[1]["MG_015|MG_018"].distance == 9
 
 

@@ -105,6 +105,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     order: list[str] = []
     n_features = 0
     repeated = 0  # CDS rows repeating a row of their CDS
+    flagged: set[str] = set()  # CDS marked pseudo=true alone: a pseudogene's, or one cut by its contig's end
     model_code = None  # Prodigal writes each sequence's genetic code on a comment line before its CDS rows
     for number, line in enumerate(lines, start=1):
         if line == "##FASTA\n" and number > 1:  # the rest of ``lines`` is FASTA
@@ -143,7 +144,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             pseudogenes.add(attributes["ID"])
         if ftype != "CDS":
             continue
-        if _is_pseudo(ftype, attributes):
+        flagged_only = _flagged_pseudo_only(attributes)
+        if _is_pseudo(ftype, attributes) and not flagged_only:
             continue
         if model_code is not None:
             attributes.setdefault("transl_table", model_code.group(1))
@@ -165,6 +167,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         else:
             cds[key] = _CdsParts(seqid, 1 if strand == "+" else -1, [segment], attributes, number)
             order.append(key)
+        if flagged_only:
+            flagged.add(key)
     if repeated:
         log.warning("%s: %d CDS row%s a row of %s CDS (files concatenated or merged?); read once", path, repeated,
                     " repeats" if repeated == 1 else "s repeat", "its" if repeated == 1 else "their")
@@ -196,6 +200,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             f"{path}: sequence id(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
             f"not found in the FASTA sequences{_version_hint(missing, scaffolds)}"
         )
+    order = [k for k in order if k not in flagged or _cut_by_sequence_end(cds[k], scaffolds[cds[k].seqid].length)]
     joined = {cds[k].seqid for k in order if joins_across_origin(cds[k].segments, scaffolds[cds[k].seqid].length)}
     scaffolds = {sid: with_topology(s, topology, sid in joined, str(path)) for sid, s in scaffolds.items()}
     per_scaffold: dict[str, int] = {}
@@ -286,6 +291,26 @@ def _cds_key(attributes: dict[str, str], seqid: str, start: int, end: int, stran
         if held is None or all(min(end, e) - max(start, s) + 1 <= MAX_PART_OVERLAP for s, e, _ in held.segments):
             return key
     return f"{seqid}:{start}-{end}:{strand}"
+
+
+def _flagged_pseudo_only(attributes: dict[str, str]) -> bool:
+    """``pseudo=true`` the only pseudogene mark of a CDS row: Bakta marks so a CDS cut by its contig's end too (a
+    real pseudogene gets ``pseudogene=unitary`` or ``unprocessed``; NCBI's has a pseudogene row above it)."""
+    return (attributes.get("pseudo", "").lower() == "true" and "pseudogene" not in attributes
+            and attributes.get("gene_biotype") != "pseudogene")
+
+
+def _cut_by_sequence_end(part: _CdsParts, length: int) -> bool:
+    """Whether a CDS marked pseudo only reaches an end of its sequence (within a codon: pyrodigal starts a cut gene
+    on a whole codon): a gene cut there, made partial at that end (NCBI's start_range/end_range), not a
+    pseudogene."""
+    left = min(s for s, _, _ in part.segments) <= 3
+    right = max(e for _, e, _ in part.segments) >= length - 2
+    if left:
+        part.attributes.setdefault("start_range", ".,1")
+    if right:
+        part.attributes.setdefault("end_range", f"{length},.")
+    return left or right
 
 
 def _is_pseudo(ftype: str, attributes: dict[str, str]) -> bool:
