@@ -1020,3 +1020,21 @@ def test_cds_parts_that_cannot_be_one_cds_are_refused(edit, message, tmp_path):
     parts of one CDS (was: joined into one, read across both)."""
     with pytest.raises(DataError, match=message):
         read_genome(mg_with_row(tmp_path, edit), MG_FNA)
+
+
+def test_prodigal_gff_without_sequence_takes_lengths_from_its_sequence_data_lines(tmp_path):
+    """Prodigal's GFF3 gives each sequence's length on its `# Sequence Data: ...;seqlen=79939;...` line; read without
+    the FASTA, the contig is that long, so the pair closing it under --circular is measured as with the FASTA
+    (was: the contig ended at its last CDS, 79,242, and the closing spacer read 0 instead of 697)."""
+    from conftest import pyrodigal_data
+
+    text = pyrodigal_data("SRR492066.meta.gff").read_text()
+    gff = tmp_path / "prodigal.gff"
+    gff.write_text("".join(line for line in text.splitlines(keepends=True) if "\tCDS\t79328\t" not in line))
+    options = GenomeOptions(circular=True)
+    bare, full = read_genome(gff, options=options), read_genome(gff, pyrodigal_data("SRR492066.fna.gz"), options)
+    assert [s.length for s in bare.scaffolds.values()] == [s.length for s in full.scaffolds.values()] == [79939]
+    closing = [{p.pair_id: p.distance for p in adjacent_pairs(g)}["NODE_23_length_79939_cov_26.984653_69|"
+                                                                   "NODE_23_length_79939_cov_26.984653_1"]
+               for g in (bare, full)]
+    assert closing == [697, 697]

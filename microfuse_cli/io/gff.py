@@ -46,6 +46,8 @@ def _parse_attributes(column: str, path, number) -> dict[str, str]:
 _ACROSS_ORIGIN = (" (a feature across the origin of a circular sequence ends past its length, on a region with "
                   "Is_circular=true, or is two rows of one ID)")
 
+#: A sequence's length and FASTA header on Prodigal's ``# Sequence Data: seqnum=1;seqlen=79939;seqhdr="..."`` line.
+_PRODIGAL_SEQUENCE = re.compile(r'seqlen=(\d+);seqhdr="([^"]*)"')
 #: The genetic code on Prodigal's ``# Model Data: ...;transl_table=4;...`` line.
 _PRODIGAL_CODE = re.compile(r"[;:\s]transl_table=(\d+);")
 
@@ -118,6 +120,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                     regions[parts[1]] = int(parts[3])
             elif line.startswith("# Model Data:"):
                 model_code = _PRODIGAL_CODE.search(line)
+            elif line.startswith("# Sequence Data:") and (data := _PRODIGAL_SEQUENCE.search(line)):
+                regions.setdefault((data.group(2).split() or [""])[0], int(data.group(1)))  # seqid: first word
             continue
         cols = line.split("\t")
         if len(cols) != 9:
