@@ -944,9 +944,9 @@ def bakta_contig_features():
         yield tag, start - offset, end - offset, 1 if cols[6] == "+" else -1, qualifiers
 
 
-def write_bakta(tmp_path, form: str):
+def write_bakta(tmp_path, form: str, translated: dict[str, str] | None = None):
     """The contig as Bakta writes it: GFF3 (``pseudo=True`` and nothing else on a truncated CDS) or GenBank
-    (``/pseudo``, a < or > location and a note)."""
+    (``/pseudo``, a < or > location, a note and ``translated[tag]`` as its /translation)."""
     from Bio import SeqIO
     from Bio.Seq import Seq
     from Bio.SeqFeature import AfterPosition, BeforePosition, FeatureLocation, SeqFeature
@@ -967,6 +967,8 @@ def write_bakta(tmp_path, form: str):
         if "note" in qualifiers:
             begin, stop = (BeforePosition(begin), stop) if tag == "MG_003" else (begin, AfterPosition(stop))
         values = {k: [None if k == "pseudo" else v] for k, v in qualifiers.items()}
+        if "note" in qualifiers and translated:  # Bakta gives a truncated CDS its protein, NCBI a pseudogene none
+            values["translation"] = [translated[tag]]
         record.features.append(SeqFeature(FeatureLocation(begin, stop, strand=strand), type="CDS",
                                           qualifiers={"locus_tag": [tag], **values}))
     path = tmp_path / "bakta.gbff"
@@ -979,16 +981,20 @@ def test_bakta_truncated_cds_at_contig_edges_are_genes(form, tmp_path, mg_origin
     """Bakta marks a CDS cut by its contig's end pseudo (GFF3 ``pseudo=True``, GenBank/EMBL ``/pseudo`` with a < or >
     location), a real pseudogene ``pseudogene=``: gyrB (5' cut) and MG_018 (3' cut) are partial genes with NCBI's
     protein fragments, paired with their neighbours (was: both dropped as pseudogenes, gyrB|gyrA lost); MG_009
-    (/pseudogene) and MG_011 (pseudo, away from the edges) stay out."""
-    path = write_bakta(tmp_path, form)
-    genes = {g.id: g for g in read_genome(path, options=GenomeOptions(genetic_code=4)).genes}
+    (/pseudogene), MG_011 (pseudo, away from the edges) and, in GenBank, an edge CDS without a protein stay out."""
     reference = {g.id: g.protein for g in mg_original[0].genes}
+    fragments = {"MG_003": reference["MG_003"][34:], "MG_018": reference["MG_018"][:249]}
+    path = write_bakta(tmp_path, form, fragments)
+    genes = {g.id: g for g in read_genome(path, options=GenomeOptions(genetic_code=4)).genes}
     assert genes["MG_003"].partial and genes["MG_003"].protein == reference["MG_003"][34:]
     assert genes["MG_018"].partial and genes["MG_018"].protein == reference["MG_018"][:249]
     assert "MG_009" not in genes and "MG_011" not in genes and len(genes) == 12
     assert not any(g.partial for g in genes.values() if g.id not in BAKTA_CUT)
     pairs = {p.pair_id: p.distance for p in adjacent_pairs(read_genome(path, options=GenomeOptions(genetic_code=4)))}
     assert pairs["MG_003|MG_004"] == 14 and pairs["MG_015|MG_018"] == mg_original[1]["MG_015|MG_018"].distance == 9
+    if form == "genbank":  # /pseudo at the edge without a protein: NCBI's "too short partial abutting assembly gap"
+        (tmp_path / "ncbi").mkdir()
+        assert len(read_genome(write_bakta(tmp_path / "ncbi", form)).genes) == 10
 
 
 def mg_with_row(tmp_path, edit) -> object:

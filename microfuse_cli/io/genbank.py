@@ -102,13 +102,14 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
 
 def _pseudogene(feature, length: int) -> bool:
     """A pseudogene's CDS (/pseudogene, or /pseudo), except one marked /pseudo only because the end of its contig
-    cuts it (Bakta's GenBank and EMBL do so, with a '(5' truncated)' note; its GFF3 keeps the CDS): a location
-    running off either end (< within the first codon, > within the last; Prodigal starts a cut gene on a whole
-    codon), without /pseudogene, is a partial gene."""
+    cuts it (Bakta's GenBank and EMBL do so, with a '(5' truncated)' note and the protein): a /pseudo CDS with a
+    /translation and a location running off either end (< within the first codon, > within the last; Prodigal
+    starts a cut gene on a whole codon), without /pseudogene, is a partial gene. (A pseudogene has no protein:
+    NCBI's "too short partial abutting assembly gap" stays out.)"""
     qualifiers = feature.qualifiers
     if "pseudogene" in qualifiers:
         return True
-    if "pseudo" not in qualifiers or feature.location is None:
+    if "pseudo" not in qualifiers or "translation" not in qualifiers or feature.location is None:
         return "pseudo" in qualifiers
     from Bio.SeqFeature import AfterPosition, BeforePosition
 
