@@ -198,8 +198,11 @@ def test_circular_option_reaches_the_gene_models(encoding, tmp_path, mg_original
     assert len(rows) == len(mg_original[1])
 
 
-@pytest.mark.parametrize("encoding", ["two-part", "genbank"])
+@pytest.mark.parametrize("encoding", ["circular", "two-part", "genbank"])
 def test_linear_option_refuses_a_join_across_the_origin(encoding, tmp_path):
+    """--linear on a gene across the origin, in each encoding, says that --linear is what refuses it (was, for a
+    GFF3 row ending past the length on its Is_circular region: 'only a circular sequence (region with
+    Is_circular=true, or --circular) ...', a region the file has)."""
     code, _, err = run_cli(["pairs", write_rotated(tmp_path, encoding), "--linear"])
     assert code == 1 and "Traceback" not in err
     assert err.startswith("error: ") and "across the origin" in err and "--linear" in err, err

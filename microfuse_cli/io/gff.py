@@ -207,6 +207,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     order = [k for k in order if k not in flagged or _cut_by_sequence_end(cds[k], scaffolds[cds[k].seqid].length)]
     joined = {cds[k].seqid for k in order if joins_across_origin(cds[k].segments, scaffolds[cds[k].seqid].length)}
     scaffolds = {sid: with_topology(s, topology, sid in joined, str(path)) for sid, s in scaffolds.items()}
+    if topology is False:
+        _refuse_forced_linear([cds[k] for k in order], scaffolds, circular, path)
     per_scaffold: dict[str, int] = {}
     for key in order:
         per_scaffold[cds[key].seqid] = per_scaffold.get(cds[key].seqid, 0) + 1
@@ -242,6 +244,15 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
 
 #: An accession's version suffix: NC_000913.3.
 _VERSION = re.compile(r"\.\d+$")
+
+
+def _refuse_forced_linear(parts: list[_CdsParts], scaffolds: dict, circular: set[str], path) -> None:
+    """--linear against a CDS ending past the length of a sequence its region marks Is_circular (a gene across its
+    origin): refused, naming --linear as what forbids it, as for a join."""
+    for part in parts:
+        if part.seqid in circular and max(e for _, e, _ in part.segments) > scaffolds[part.seqid].length:
+            raise DataError(f"{path}: line {part.line}: a CDS across the origin of {part.seqid} (ending past its "
+                            "length on its Is_circular region), which --linear makes linear")
 
 
 def _version_hint(missing: list[str], scaffolds: dict) -> str:
