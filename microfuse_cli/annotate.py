@@ -34,8 +34,9 @@ def check_annotate_target(path: str | None, kind: str | None) -> None:
     if path is None or kind is None:  # no input to speak of: reading it reports that
         return
     if kind not in SUFFIXES:
-        raise UsageError("--annotate adds operons to the input's own annotation: give a GFF3 or GenBank input "
-                         f"(this one is {'a pairs table' if kind == 'pairs' else 'a bare assembly'})")
+        what = {"pairs": "a pairs table", "fasta": "a bare assembly"}.get(kind, "EMBL, which it does not write")
+        raise UsageError(f"--annotate adds operons to the input's own annotation: give a GFF3 or GenBank input "
+                         f"(this one is {what})")
     if path == "-":
         return
     name = Path(path)

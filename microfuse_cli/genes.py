@@ -53,7 +53,7 @@ class GeneSource(Protocol):
 
 @dataclass(frozen=True)
 class AnnotationGenes:
-    """The CDS of an annotation: ``kind`` "gff" (sequences from its ##FASTA or ``fasta``) or "genbank".
+    """The CDS of an annotation: ``kind`` "gff" (sequences from its ##FASTA or ``fasta``), "genbank" or "embl".
 
     ``genetic_code`` translates CDS without a transl_table (default 11); ``circular`` forces every sequence's
     topology before the genes are built (a join across the origin needs it).
@@ -67,7 +67,8 @@ class AnnotationGenes:
     def find_genes(self, path: PathLike, text: str | Iterable[str] | None = None) -> Genome:
         if self.kind == "gff":
             return read_gff(path, self.fasta, text=text, genetic_code=self.genetic_code, circular=self.circular)
-        return read_genbank(path, text=text, genetic_code=self.genetic_code, circular=self.circular)
+        return read_genbank(path, text=text, genetic_code=self.genetic_code, circular=self.circular,
+                            embl=self.kind == "embl")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""A genome with its protein-coding genes from any supported input: an annotation (GFF3, GenBank) or a bare assembly
-(FASTA), whose genes pyrodigal calls. The formats themselves are read in ``io/``; the records are in records.py.
+"""A genome with its protein-coding genes from any supported input: an annotation (GFF3, GenBank, EMBL) or a bare
+assembly (FASTA), whose genes pyrodigal calls. The formats themselves are read in ``io/``; the records are in
+records.py.
 """
 
 from __future__ import annotations
@@ -88,8 +89,8 @@ def gene_source(kind: str, path: PathLike, fasta: PathLike | None, options: Geno
         return PyrodigalGenes(options.mode, options.genetic_code, threads, progress, on_gene_calling, options.bins)
     check_genetic_code(options.genetic_code)
     if kind == "pairs":
-        raise UsageError(f"{path} is a pairs table; this command needs a genome (GFF3, GenBank or FASTA)")
-    if kind == "genbank" and fasta is not None:
+        raise UsageError(f"{path} is a pairs table; this command needs a genome (GFF3, GenBank, EMBL or FASTA)")
+    if kind in ("genbank", "embl") and fasta is not None:
         raise UsageError("--fasta is only used with a GFF3 input")
     return AnnotationGenes(kind, fasta, options.genetic_code, options.circular)
 

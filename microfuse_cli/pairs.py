@@ -71,20 +71,24 @@ def upstream_partners(genes: Sequence[Gene], length: int, circular: bool) -> lis
 
     The spacer is measured from the furthest end reached so far, so a gene nested inside a longer neighbour does
     not hide that neighbour from the next gene (B. subtilis BSU_03490 -> BSU_03510, with BSU_03500 inside
-    BSU_03490). On a circular sequence the first genes pair with the gene reaching furthest around the origin
-    (``wraps``); these closing pairs come last.
+    BSU_03490). Of genes ending at one base (a nested antisense gene sharing its container's last base), ``b``
+    takes the first on its own strand, else the first. On a circular sequence the first genes pair with the gene
+    reaching furthest around the origin (``wraps``); these closing pairs come last.
     """
     partners: list[tuple[int, int, bool]] = []
     closing: list[tuple[int, int, bool]] = []
-    reach: tuple[int, int, bool] | None = None  # (gene index, end in this lap's coordinates, across the origin)
+    reach: tuple[list[int], int, bool] | None = None  # (genes ending furthest, that end in this lap, across origin)
     if circular and len(genes) > 2:
-        last = max(range(len(genes)), key=lambda i: (genes[i].end, i))
-        reach = (last, genes[last].end - length, True)
+        furthest = max(g.end for g in genes)
+        reach = ([i for i, g in enumerate(genes) if g.end == furthest], furthest - length, True)
     for i, gene in enumerate(genes):
-        if reach is not None and reach[0] != i:
-            (closing if reach[2] else partners).append((reach[0], i, reach[2]))
-        if reach is None or gene.end >= reach[1]:
-            reach = (i, gene.end, False)
+        if reach is not None and i not in reach[0]:
+            a = next((k for k in reach[0] if genes[k].strand == gene.strand), reach[0][0])
+            (closing if reach[2] else partners).append((a, i, reach[2]))
+        if reach is None or gene.end > reach[1] or (gene.end == reach[1] and reach[2]):
+            reach = ([i], gene.end, False)
+        elif gene.end == reach[1]:
+            reach[0].append(i)
     return partners + closing
 
 

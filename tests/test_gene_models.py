@@ -146,6 +146,23 @@ def test_linear_sequence_refuses_a_gene_past_its_end(tmp_path):
     assert f"CDS ends at {MG_LENGTH + 828}, past the end of NC_000908.2 ({MG_LENGTH} bp; only a circular" in err
 
 
+def test_gene_across_the_origin_written_start_after_end_is_refused_with_the_gff3_forms(tmp_path):
+    """MG_001 written 579762..828 (start after end, as some exporters write a feature across the origin): GFF3
+    has no such row; the error says which forms it has (was: 'invalid coordinates' alone)."""
+    gff = write_rotated(tmp_path, "two-part")
+    rows = gff.read_text().split("\n")
+    first = next(i for i, row in enumerate(rows) if "\tCDS\t" in row and f"\t{MG_LENGTH}\t" in row)
+    second = next(i for i, row in enumerate(rows) if i > first and rows[first].split("\t")[8] == row.split("\t")[-1])
+    cols = rows[first].split("\t")
+    cols[4] = rows[second].split("\t")[4]
+    rows[first], rows[second] = "\t".join(cols), "# " + rows[second]
+    gff.write_text("\n".join(rows))
+    code, _, err = run_cli(["pairs", gff, "-o", tmp_path / "p.tsv"])
+    assert code == 1 and err.count("\n") == 1
+    assert f"invalid coordinates {MG_LENGTH - 314}..828 (a feature across the origin of a circular sequence ends past " \
+           "its length, on a region with Is_circular=true, or is two rows of one ID)" in err, err
+
+
 def without_topology(path):
     """The rotated genome as Prokka, a format conversion or a cut-down file gives it: nothing says it is circular."""
     text = path.read_text()
@@ -181,8 +198,11 @@ def test_circular_option_reaches_the_gene_models(encoding, tmp_path, mg_original
     assert len(rows) == len(mg_original[1])
 
 
-@pytest.mark.parametrize("encoding", ["two-part", "genbank"])
+@pytest.mark.parametrize("encoding", ["circular", "two-part", "genbank"])
 def test_linear_option_refuses_a_join_across_the_origin(encoding, tmp_path):
+    """--linear on a gene across the origin, in each encoding, says that --linear is what refuses it (was, for a
+    GFF3 row ending past the length on its Is_circular region: 'only a circular sequence (region with
+    Is_circular=true, or --circular) ...', a region the file has)."""
     code, _, err = run_cli(["pairs", write_rotated(tmp_path, encoding), "--linear"])
     assert code == 1 and "Traceback" not in err
     assert err.startswith("error: ") and "across the origin" in err and "--linear" in err, err
@@ -200,6 +220,22 @@ def test_nested_gene_keeps_its_neighbour_in_view(tmp_path, mg_original):
     assert pairs["MG_003|MG_004"].distance == 4812 - 4797 - 1 == 14
     assert "MG_NESTED|MG_004" not in pairs
     assert len(pairs) == 476  # 475 neighbours on the linear reading of the chromosome, one more gene
+
+
+@pytest.mark.parametrize("start, locus_tag", [(3501, "MG_AS"), (2845, "MG_003a"), (2845, "MG_002z")])
+def test_gene_ending_with_its_neighbour_on_the_other_strand_hides_nothing(start, locus_tag, tmp_path):
+    """An antisense CDS ending where gyrB (MG_003, 2845..4797 +) ends, nested in it or with the very same
+    coordinates (its id sorting after or before gyrB's): gyrA (MG_004 +) still pairs with gyrB, 14 bp on, and
+    with nothing on the other strand (was: the gene sorted last of two ending at one base took the reach, so
+    gyrB|gyrA, an operon pair, was replaced by an opposite-strand pair)."""
+    rows = ["\t".join(c) for c in mg_lines()]
+    rows.append(f"NC_000908.2\tx\tCDS\t{start}\t4797\t.\t-\t0\tID=cds-as;locus_tag={locus_tag};transl_table=4")
+    gff = tmp_path / "antisense.gff"
+    gff.write_text("##gff-version 3\n" + "\n".join(rows) + "\n")
+    pairs = {p.pair_id: p.distance for p in adjacent_pairs(read_genome(gff, MG_FNA))}
+    assert pairs["MG_003|MG_004"] == 14 and not [k for k in pairs if k.endswith("|MG_004") and k != "MG_003|MG_004"]
+    assert (pairs.get(f"MG_003|{locus_tag}") or pairs[f"{locus_tag}|MG_003"]) == start - 4797 - 1
+    assert len(pairs) == 476
 
 
 def test_ecoli_nested_gene_pairs_and_operon_extent(ecoli_genome):
@@ -819,3 +855,195 @@ def test_crlf_text_given_to_the_api_reads_as_the_file(mg_original):
     text = gzip.decompress(MG_GFF.read_bytes()).decode() + "##FASTA\n" + gzip.decompress(MG_FNA.read_bytes()).decode()
     genome = read_genome("mg.gff3", text=text.replace("\n", "\r\n"), options=GenomeOptions(circular=True))
     assert gene_models(genome) == gene_models(mg_original[0]) and len(genome.genes) == 476
+
+
+def rast_gff(tmp_path):
+    """M. genitalium's CDS as RAST and PATRIC write GFF3: source FIG, ``fig|`` peg ids, the product as Name, no
+    transl_table, and 1 in the phase column of every CDS (a whole CDS; GFF3 would say 0)."""
+    rows = ["##gff-version 3\t\t\t\t\t\t\t\t", f"##sequence-region\taccn|NC_000908.2\t1\t{MG_LENGTH}\t\t\t\t\t"]
+    cds = [c for c in mg_lines() if c[2] == "CDS"]
+    for n, cols in enumerate(cds, start=1):
+        product = dict(kv.split("=", 1) for kv in cols[8].split(";")).get("product", "hypothetical protein")
+        rows.append("\t".join([cols[0], "FIG", "CDS", cols[3], cols[4], ".", cols[6], "1",
+                               f"ID=fig|243273.25.peg.{n};Name={product}"]))
+    gff = tmp_path / "rast.gff"
+    gff.write_text("\n".join(rows) + "\n")
+    return gff
+
+
+def test_rast_phase_one_on_whole_cds_reads_them_from_their_start(tmp_path, mg_original):
+    """RAST/PATRIC GFF3 puts 1 in the phase column of every CDS; on a CDS neither flagged partial nor at a sequence
+    edge that is no frame (a whole bacterial CDS starts on its first codon): the proteins are NCBI's, no gene is
+    partial, one line says so (was: every CDS read from its second base, 476 garbage proteins flagged partial and
+    a warning to give -g 4, which was given)."""
+    gff = rast_gff(tmp_path)
+    code, _, err = run_cli(["pairs", gff, "--fasta", MG_FNA, "-g", "4", "--proteins", tmp_path / "p.faa",
+                            "-o", tmp_path / "p.tsv"])
+    assert code == 0 and "warning" not in err, err
+    assert "476 CDS have phase 1 or 2 in column 8 but a whole 5' end" in err
+    genome = read_genome(gff, MG_FNA, GenomeOptions(genetic_code=4))
+    expected = [g.protein for g in mg_original[0].genes]
+    assert [g.protein for g in genome.genes] == expected and not any(g.partial for g in genome.genes)
+    assert genome.genes[0].id == "fig%7C243273.25.peg.1" and "fig|243273.25.peg.1" in genome.genes[0].aliases
+
+
+def test_prodigal_gff_genes_take_the_names_of_prodigal_proteins(tmp_path):
+    """Prodigal's own GFF3 names its genes ``1_1`` (sequence number, gene number), its proteins ``<seqid>_1``, as
+    pyrodigal's GFF3 and microfuse's own gene calling do: the genes take the protein names (the GFF3 ID stays an
+    alias), so ids match Prodigal's .faa and a bare FASTA's run (was: 1_1 ..., in every genome alike)."""
+    from Bio.SeqIO.FastaIO import SimpleFastaParser
+
+    from conftest import pyrodigal_data
+
+    with gzip.open(pyrodigal_data("SRR492066.meta.faa.gz"), "rt") as handle:
+        prodigal = {title.split()[0]: protein.rstrip("*") for title, protein in SimpleFastaParser(handle)}
+    genome = read_genome(pyrodigal_data("SRR492066.meta.gff"), pyrodigal_data("SRR492066.fna.gz"))
+    assert {g.id: g.protein for g in genome.genes} == prodigal and len(prodigal) == 70
+    first = genome.genes[0]
+    assert first.id == "NODE_23_length_79939_cov_26.984653_1" and "1_1" in first.aliases
+    called = read_genome(pyrodigal_data("SRR492066.fna.gz"), options=GenomeOptions(mode="meta"))
+    shared = {g.id for g in called.genes} & {g.id for g in genome.genes}
+    assert len(shared) >= 60
+
+
+def test_embl_reads_as_its_genbank(tmp_path, mg_original):
+    """ENA's EMBL flat file (the same records as GenBank in another layout, read by Biopython): M. genitalium turned
+    so MG_001 crosses the origin, written as EMBL, gives the GenBank file's genes and pairs, circular from its ID
+    line (was: refused as 'not a GFF3, GenBank or FASTA file')."""
+    from Bio import SeqIO
+
+    gbk = write_rotated(tmp_path, "genbank")
+    embl = tmp_path / "mg_rot.embl"
+    SeqIO.write(SeqIO.parse(gbk, "genbank"), embl, "embl")
+    assert embl.read_text().startswith("ID   ") and "circular" in embl.read_text().splitlines()[0]
+    genome, expected = read_genome(embl), read_genome(gbk)
+    assert gene_models(genome) == gene_models(expected) and len(genome.genes) == 476
+    assert genome.scaffolds["NC_000908.2"].circular
+    assert {p.pair_id: p.distance for p in adjacent_pairs(genome)} == \
+        {k: p.distance for k, p in mg_original[1].items()}
+    code, out, err = run_cli(["pairs", embl, "--fasta", MG_FNA])
+    assert code == 2 and "--fasta is only used with a GFF3 input" in err
+    code, _, err = run_cli(["score", embl, "--annotate", tmp_path / "out.embl"])
+    assert code == 2 and "EMBL" in err and "GFF3 or GenBank" in err, err
+
+
+#: M. genitalium 2,945..20,000 as one Bakta contig: gyrB (MG_003) loses its 5' end, MG_018 its 3' end (cut where
+#: pyrodigal cuts them, on whole codons); MG_009 is a pseudogene with /pseudogene, MG_011 one marked /pseudo only.
+BAKTA_CONTIG = (2944, 20_000)
+BAKTA_CUT = {"MG_003": (2947, 4797, "(5' truncated)"), "MG_018": (19252, 19998, "(3' truncated)")}
+
+
+def bakta_contig_features():
+    """(locus_tag, start, end, strand, qualifiers) of the Bakta contig's CDS, as Bakta marks them."""
+    offset, last = BAKTA_CONTIG
+    for cols in mg_lines():
+        tag = dict(kv.split("=", 1) for kv in cols[8].split(";"))["locus_tag"]
+        start, end = int(cols[3]), int(cols[4])
+        if cols[2] != "CDS" or (tag not in BAKTA_CUT and not offset < start <= end <= last):
+            continue
+        start, end = BAKTA_CUT.get(tag, (start, end))[:2]
+        qualifiers = {"pseudo": "True", "note": BAKTA_CUT[tag][2]} if tag in BAKTA_CUT else {}
+        qualifiers.update({"MG_009": {"pseudogene": "unitary"}, "MG_011": {"pseudo": "True"}}.get(tag, {}))
+        yield tag, start - offset, end - offset, 1 if cols[6] == "+" else -1, qualifiers
+
+
+def write_bakta(tmp_path, form: str, translated: dict[str, str] | None = None):
+    """The contig as Bakta writes it: GFF3 (``pseudo=True`` and nothing else on a truncated CDS) or GenBank
+    (``/pseudo``, a < or > location, a note and ``translated[tag]`` as its /translation)."""
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import AfterPosition, BeforePosition, FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    sequence = mg_sequence()[BAKTA_CONTIG[0] : BAKTA_CONTIG[1]]
+    if form == "gff3":
+        rows = [f"contig_1\tPyrodigal\tCDS\t{start}\t{end}\t.\t{'+-'[strand < 0]}\t0\tID={tag};locus_tag={tag}"
+                + "".join(f";{k}={v}" for k, v in qualifiers.items() if k != "note")
+                for tag, start, end, strand, qualifiers in bakta_contig_features()]
+        path = tmp_path / "bakta.gff3"
+        path.write_text(f"##gff-version 3\n##sequence-region contig_1 1 {len(sequence)}\n" + "\n".join(rows)
+                        + f"\n##FASTA\n>contig_1\n{sequence}\n")
+        return path
+    record = SeqRecord(Seq(sequence), id="contig_1", annotations={"molecule_type": "DNA"})
+    for tag, start, end, strand, qualifiers in bakta_contig_features():
+        begin, stop = start - 1, end
+        if "note" in qualifiers:
+            begin, stop = (BeforePosition(begin), stop) if tag == "MG_003" else (begin, AfterPosition(stop))
+        values = {k: [None if k == "pseudo" else v] for k, v in qualifiers.items()}
+        if "note" in qualifiers and translated:  # Bakta gives a truncated CDS its protein, NCBI a pseudogene none
+            values["translation"] = [translated[tag]]
+        record.features.append(SeqFeature(FeatureLocation(begin, stop, strand=strand), type="CDS",
+                                          qualifiers={"locus_tag": [tag], **values}))
+    path = tmp_path / "bakta.gbff"
+    SeqIO.write(record, path, "genbank")
+    return path
+
+
+@pytest.mark.parametrize("form", ["gff3", "genbank"])
+def test_bakta_truncated_cds_at_contig_edges_are_genes(form, tmp_path, mg_original):
+    """Bakta marks a CDS cut by its contig's end pseudo (GFF3 ``pseudo=True``, GenBank/EMBL ``/pseudo`` with a < or >
+    location), a real pseudogene ``pseudogene=``: gyrB (5' cut) and MG_018 (3' cut) are partial genes with NCBI's
+    protein fragments, paired with their neighbours (was: both dropped as pseudogenes, gyrB|gyrA lost); MG_009
+    (/pseudogene), MG_011 (pseudo, away from the edges) and, in GenBank, an edge CDS without a protein stay out."""
+    reference = {g.id: g.protein for g in mg_original[0].genes}
+    fragments = {"MG_003": reference["MG_003"][34:], "MG_018": reference["MG_018"][:249]}
+    path = write_bakta(tmp_path, form, fragments)
+    genes = {g.id: g for g in read_genome(path, options=GenomeOptions(genetic_code=4)).genes}
+    assert genes["MG_003"].partial and genes["MG_003"].protein == reference["MG_003"][34:]
+    assert genes["MG_018"].partial and genes["MG_018"].protein == reference["MG_018"][:249]
+    assert "MG_009" not in genes and "MG_011" not in genes and len(genes) == 12
+    assert not any(g.partial for g in genes.values() if g.id not in BAKTA_CUT)
+    pairs = {p.pair_id: p.distance for p in adjacent_pairs(read_genome(path, options=GenomeOptions(genetic_code=4)))}
+    assert pairs["MG_003|MG_004"] == 14 and pairs["MG_015|MG_018"] == mg_original[1]["MG_015|MG_018"].distance == 9
+    if form == "genbank":  # /pseudo at the edge without a protein: NCBI's "too short partial abutting assembly gap"
+        (tmp_path / "ncbi").mkdir()
+        assert len(read_genome(write_bakta(tmp_path / "ncbi", form)).genes) == 10
+
+
+def mg_with_row(tmp_path, edit) -> object:
+    """M. genitalium's GFF3 with gyrB's CDS row (MG_003, 2845..4797 +) followed by ``edit`` of itself."""
+    rows = ["\t".join(c) for c in mg_lines()]
+    at = next(i for i, row in enumerate(rows) if "\tCDS\t" in row and "locus_tag=MG_003;" in row)
+    rows.insert(at + 1, edit(rows[at]))
+    gff = tmp_path / "mg_edited.gff"
+    gff.write_text("##gff-version 3\n" + "\n".join(rows) + "\n")
+    return gff
+
+
+def test_repeated_cds_row_is_read_once(tmp_path, mg_original):
+    """gyrB's CDS row twice (as concatenated or merged GFF3 files give it): one gene with NCBI's protein and a
+    warning (was: the two rows read as two parts of one CDS, a 1,301-residue 'protein', gyrB twice over)."""
+    code, _, err = run_cli(["pairs", mg_with_row(tmp_path, lambda row: row), "--fasta", MG_FNA, "--proteins",
+                            tmp_path / "p.faa", "-o", tmp_path / "p.tsv"])
+    assert code == 0 and "warning: " in err and "1 CDS row repeats a row of its CDS" in err, err
+    genome = read_genome(mg_with_row(tmp_path, lambda row: row), MG_FNA)
+    assert gene_models(genome) == gene_models(read_genome(MG_GFF, MG_FNA))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda row: row.replace("\t2845\t", "\t3001\t"), "parts 2845..4797 and 3001..4797 overlap by 1797 bp"),
+    (lambda row: row.replace("\t+\t", "\t-\t"), "is on both strands"),
+])
+def test_cds_parts_that_cannot_be_one_cds_are_refused(edit, message, tmp_path):
+    """Two rows of one CDS ID overlapping by more than a frameshift's 1-3 bases, or on opposite strands, are no
+    parts of one CDS (was: joined into one, read across both)."""
+    with pytest.raises(DataError, match=message):
+        read_genome(mg_with_row(tmp_path, edit), MG_FNA)
+
+
+def test_prodigal_gff_without_sequence_takes_lengths_from_its_sequence_data_lines(tmp_path):
+    """Prodigal's GFF3 gives each sequence's length on its `# Sequence Data: ...;seqlen=79939;...` line; read without
+    the FASTA, the contig is that long, so the pair closing it under --circular is measured as with the FASTA
+    (was: the contig ended at its last CDS, 79,242, and the closing spacer read 0 instead of 697)."""
+    from conftest import pyrodigal_data
+
+    text = pyrodigal_data("SRR492066.meta.gff").read_text()
+    gff = tmp_path / "prodigal.gff"
+    gff.write_text("".join(line for line in text.splitlines(keepends=True) if "\tCDS\t79328\t" not in line))
+    options = GenomeOptions(circular=True)
+    bare, full = read_genome(gff, options=options), read_genome(gff, pyrodigal_data("SRR492066.fna.gz"), options)
+    assert [s.length for s in bare.scaffolds.values()] == [s.length for s in full.scaffolds.values()] == [79939]
+    closing = [{p.pair_id: p.distance for p in adjacent_pairs(g)}["NODE_23_length_79939_cov_26.984653_69|"
+                                                                   "NODE_23_length_79939_cov_26.984653_1"]
+               for g in (bare, full)]
+    assert closing == [697, 697]

@@ -253,3 +253,17 @@ def test_genbank_reader(tmp_path):
     assert [g.id for g in parsed.genes] == [g.id for g in genome.genes[:50]]
     assert [g.protein for g in parsed.genes] == [g.protein for g in genome.genes[:50]]
     assert next(iter(parsed.scaffolds.values())).circular
+
+
+@pytest.mark.parametrize("gff_id, fasta_id", [("NC_000912.1", "NC_000912"), ("NC_000912", "NC_000912.1")])
+def test_cli_gff_seqid_differing_from_fasta_by_version(gff_id, fasta_id, tmp_path):
+    """M. pneumoniae's GFF3 and FASTA with the accession's version on one side only (a renamed FASTA, a tool that
+    strips versions): refused, and the error names the FASTA's id that differs only by its version (was: 'not
+    found' alone, the user left to guess)."""
+    text = gzip.decompress(MPN_GFF.read_bytes()).decode().replace("NC_000912.1", gff_id)
+    fasta = gzip.decompress(MPN_FNA.read_bytes()).decode()
+    (tmp_path / "mpn.gff").write_text(text)
+    (tmp_path / "mpn.fna").write_text(">" + fasta_id + fasta[fasta.index(" "):])
+    code, _, err = run_cli(["pairs", tmp_path / "mpn.gff", "--fasta", tmp_path / "mpn.fna", "-o", tmp_path / "p"])
+    assert code == 1 and err.count("\n") == 1, err
+    assert f"{gff_id} not found in the FASTA sequences (the FASTA has {fasta_id}: " in err, err

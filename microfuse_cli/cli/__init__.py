@@ -34,7 +34,7 @@ Examples:
 def cli():
     """Predict operons in bacterial and metagenomic assemblies.
 
-    Each subcommand reads and writes standard formats (GFF3, GenBank, FASTA, TSV; '-' for stdin/stdout),
+    Each subcommand reads and writes standard formats (GFF3, GenBank, EMBL, FASTA, TSV; '-' for stdin/stdout),
     so they compose in shell pipelines and workflows.
     """
 

@@ -26,8 +26,8 @@ Examples:
 def pairs(input, fasta, read_as, selection, output, proteins, run):
     """Candidate gene pairs of a genome, one TSV row per pair.
 
-    INPUT is a GFF3 (with ##FASTA or --fasta), a GenBank file or a bare nucleotide FASTA (genes are then called
-    with pyrodigal); gzip/bzip2/xz are read transparently, '-' is stdin. By default every pair of consecutive
+    INPUT is a GFF3 (with ##FASTA or --fasta), a GenBank or EMBL file or a bare nucleotide FASTA (genes are then
+    called with pyrodigal); gzip/bzip2/xz are read transparently, '-' is stdin. By default every pair of consecutive
     protein-coding genes on a scaffold, both strands; on a circular sequence the last and first gene pair up.
     Coordinates are 1-based inclusive; distance is the spacer in bp (negative = overlap).
     """

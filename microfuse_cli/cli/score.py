@@ -60,7 +60,7 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
           report=None):
     """Probability that each adjacent gene pair of INPUT shares an operon, and the operons they form.
 
-    INPUT is anything `microfuse pairs` reads (GFF3, GenBank, bare FASTA) or a pairs TSV with --embeddings.
+    INPUT is anything `microfuse pairs` reads (GFF3, GenBank, EMBL, bare FASTA) or a pairs TSV with --embeddings.
     With a genome, genes -> pairs -> views -> model run in one process. Output columns: the pairs columns,
     probability, operon_pair (0/1 at the threshold) and the router weights w_protein w_context w_agreement
     w_conflict. The scores TSV and the operon GFF3 and TSV start with '#' lines naming the model and, for a model

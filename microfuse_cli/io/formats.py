@@ -7,7 +7,7 @@ from .files import PathLike
 
 
 def sniff_format(text: str, path: PathLike) -> str:
-    """Tell GFF3, GenBank, FASTA and pairs TSV apart from the first meaningful line."""
+    """Tell GFF3, GenBank, EMBL, FASTA and pairs TSV apart from the first meaningful line."""
     for line in text.split("\n", 50)[:50]:
         if not line.strip():
             continue
@@ -15,6 +15,8 @@ def sniff_format(text: str, path: PathLike) -> str:
             return "gff"
         if line.startswith("LOCUS ") or line.startswith("LOCUS\t"):
             return "genbank"
+        if line.startswith("ID   "):  # ENA's EMBL flat file: the GenBank records in another layout
+            return "embl"
         if line.startswith(">"):
             return "fasta"
         if line.startswith("pair_id\t"):
@@ -24,7 +26,7 @@ def sniff_format(text: str, path: PathLike) -> str:
         if line.count("\t") == 8:
             return "gff"
         break
-    raise DataError(f"{path}: not a GFF3, GenBank or FASTA file (first line: {_preview(text)})")
+    raise DataError(f"{path}: not a GFF3, GenBank, EMBL or FASTA file (first line: {_preview(text)})")
 
 
 def _preview(text: str) -> str:

@@ -1,4 +1,4 @@
-"""GenBank/GBFF: genomes read with Biopython, CDS features with their /translation (or translated)."""
+"""GenBank/GBFF and EMBL: genomes read with Biopython, CDS features with their /translation (or translated)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,19 @@ from .files import PathLike, text_lines
 
 
 def read_genbank(path: PathLike, text: str | Iterable[str] | None = None, genetic_code: int | None = None,
-                 circular: bool | None = None) -> Genome:
-    """Read GenBank/GBFF records; CDS features with their /translation (or translated from the sequence).
+                 circular: bool | None = None, embl: bool = False) -> Genome:
+    """Read GenBank/GBFF records (EMBL's when ``embl``); CDS features with their /translation (or translated from
+    the sequence).
 
     ``genetic_code`` translates CDS without a /transl_table (default 11). ``circular`` forces the topology of every
     record (None: the LOCUS line, or a CDS joined across the origin, says it). ``text``: the file's contents (or
     its lines) when the caller has read them already.
     """
     with text_lines(path, text) as lines:
-        return _read_genbank(_LineHandle(lines), path, genetic_code, circular)
+        return _read_genbank(_LineHandle(lines), path, genetic_code, circular, "embl" if embl else "genbank")
+
+
+_NAMES = {"genbank": "GenBank", "embl": "EMBL"}
 
 
 class _LineHandle:
@@ -41,21 +45,22 @@ class _LineHandle:
         return self._lines
 
 
-def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None, circular: bool | None) -> Genome:
+def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None, circular: bool | None,
+                  layout: str) -> Genome:
     from Bio import SeqIO
 
     scaffolds: dict[str, Scaffold] = {}
     genes: dict[str, Gene] = {}
     skipped: list[str] = []
     try:
-        records = list(SeqIO.parse(handle, "genbank"))
+        records = list(SeqIO.parse(handle, layout))
     except DataError:  # the input's own limits (size, line length, corrupt compression)
         raise
     except Exception as exc:  # Biopython raises ValueError and friends for malformed records
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:80]  # some carry no message
-        raise DataError(f"{path}: malformed GenBank file ({reason})") from None
+        raise DataError(f"{path}: malformed {_NAMES[layout]} file ({reason})") from None
     if not records:
-        raise DataError(f"{path}: no GenBank records")
+        raise DataError(f"{path}: no {_NAMES[layout]} records")
     for record in records:
         try:
             sequence = str(record.seq).upper()
@@ -68,8 +73,7 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
             raise DataError(f"{path}: record {record.id!r} {_not_dna(bad)}")
         topology = record.annotations.get("topology", "linear")
         scaffold = Scaffold(record.id, len(record.seq), sequence or None, topology == "circular")
-        features = [f for f in record.features if f.type == "CDS" and "pseudo" not in f.qualifiers
-                    and "pseudogene" not in f.qualifiers]
+        features = [f for f in record.features if f.type == "CDS" and not _pseudogene(f, len(record.seq))]
         if any(feature.location is None for feature in features):
             raise DataError(f"{path}: record {record.id!r}: a CDS with an unreadable location")
         parts = [[(int(p.start) + 1, int(p.end), 0) for p in feature.location.parts] for feature in features]
@@ -92,6 +96,24 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
         raise DataError(f"{path}: no protein-coding (CDS) features found")
     warn_internal_stops(path, list(genes.values()))
     return Genome(Path(str(path)).name, scaffolds, list(genes.values()), "annotation").with_genes_sorted()
+
+
+def _pseudogene(feature, length: int) -> bool:
+    """A pseudogene's CDS (/pseudogene, or /pseudo), except one marked /pseudo only because the end of its contig
+    cuts it (Bakta's GenBank and EMBL do so, with a '(5' truncated)' note and the protein): a /pseudo CDS with a
+    /translation and a location running off either end (< within the first codon, > within the last; Prodigal
+    starts a cut gene on a whole codon), without /pseudogene, is a partial gene. (A pseudogene has no protein:
+    NCBI's "too short partial abutting assembly gap" stays out.)"""
+    qualifiers = feature.qualifiers
+    if "pseudogene" in qualifiers:
+        return True
+    if "pseudo" not in qualifiers or "translation" not in qualifiers or feature.location is None:
+        return "pseudo" in qualifiers
+    from Bio.SeqFeature import AfterPosition, BeforePosition
+
+    parts = feature.location.parts
+    return not any((isinstance(p.start, BeforePosition) and int(p.start) < 3)
+                   or (isinstance(p.end, AfterPosition) and int(p.end) > length - 3) for p in parts)
 
 
 def _isoforms(a: Gene, b: Gene) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold
     circular_slice, gene_names, joins_across_origin, translate, warn_internal_stops, with_exceptions, with_topology
 from .files import PathLike, text_lines
 
+log = logging.getLogger("microfuse")
 
 #: A GTF attribute: ``gene_id "b2891"``.
 _GTF_ATTRIBUTE = re.compile(r'\s*\w+ +"[^"]*"\s*$')
@@ -40,8 +42,27 @@ def _parse_attributes(column: str, path, number) -> dict[str, str]:
     return attributes
 
 
+#: How GFF3 writes what a row of start after end (some exporters' form) means.
+_ACROSS_ORIGIN = (" (a feature across the origin of a circular sequence ends past its length, on a region with "
+                  "Is_circular=true, or is two rows of one ID)")
+
+#: A sequence's length and FASTA header on Prodigal's ``# Sequence Data: seqnum=1;seqlen=79939;seqhdr="..."`` line.
+_PRODIGAL_SEQUENCE = re.compile(r'seqlen=(\d+);seqhdr="([^"]*)"')
 #: The genetic code on Prodigal's ``# Model Data: ...;transl_table=4;...`` line.
 _PRODIGAL_CODE = re.compile(r"[;:\s]transl_table=(\d+);")
+
+
+#: Prodigal's GFF3 ID of a gene: ``<sequence number>_<gene number>``.
+_PRODIGAL_ID = re.compile(r"\d+_(\d+)")
+
+
+def _name_as_prodigal_proteins(source: str, seqid: str, attributes: dict[str, str]) -> None:
+    """A Prodigal CDS named as Prodigal's proteins (.faa) and nucleotides (.ffn) name it, ``<seqid>_<gene number>``
+    (pyrodigal's GFF3 and microfuse's own gene calling too), not ``1_2``, which every genome's first sequence
+    repeats: that name is its locus tag here (its ID stays an alias)."""
+    match = _PRODIGAL_ID.fullmatch(attributes.get("ID", ""))
+    if match and source.startswith("Prodigal") and "locus_tag" not in attributes:
+        attributes["locus_tag"] = f"{seqid}_{match.group(1)}"
 
 
 @dataclass  # mutable on purpose: one CDS's segments accumulate while a GFF3 is read; it never leaves the reader
@@ -85,6 +106,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     cds: dict[str, _CdsParts] = {}
     order: list[str] = []
     n_features = 0
+    repeated = 0  # CDS rows repeating a row of their CDS
+    flagged: set[str] = set()  # CDS marked pseudo=true alone: a pseudogene's, or one cut by its contig's end
     model_code = None  # Prodigal writes each sequence's genetic code on a comment line before its CDS rows
     for number, line in enumerate(lines, start=1):
         if line == "##FASTA\n" and number > 1:  # the rest of ``lines`` is FASTA
@@ -97,6 +120,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                     regions[parts[1]] = int(parts[3])
             elif line.startswith("# Model Data:"):
                 model_code = _PRODIGAL_CODE.search(line)
+            elif line.startswith("# Sequence Data:") and (data := _PRODIGAL_SEQUENCE.search(line)):
+                regions.setdefault((data.group(2).split() or [""])[0], int(data.group(1)))  # seqid: first word
             continue
         cols = line.split("\t")
         if len(cols) != 9:
@@ -107,7 +132,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         except ValueError:
             raise DataError(f"{path}: line {number}: start/end are not integers ({start!r}, {end!r})") from None
         if start_i < 1 or end_i < start_i:
-            raise DataError(f"{path}: line {number}: invalid coordinates {start}..{end}")
+            raise DataError(f"{path}: line {number}: invalid coordinates {start}..{end}"
+                            + (_ACROSS_ORIGIN if start_i > end_i >= 1 else ""))
         n_features += 1
         attributes = _parse_attributes(attrs, path, number)
         if ftype == "region" and attributes.get("Is_circular", "").lower() == "true":
@@ -122,10 +148,12 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             pseudogenes.add(attributes["ID"])
         if ftype != "CDS":
             continue
-        if _is_pseudo(ftype, attributes):
+        flagged_only = _flagged_pseudo_only(attributes)
+        if _is_pseudo(ftype, attributes) and not flagged_only:
             continue
         if model_code is not None:
             attributes.setdefault("transl_table", model_code.group(1))
+        _name_as_prodigal_proteins(cols[1], seqid, attributes)
         if strand not in ("+", "-"):
             raise DataError(f"{path}: line {number}: CDS without strand ({strand!r})")
         segment = (start_i, end_i, int(phase) if phase in ("0", "1", "2") else 0)
@@ -135,10 +163,19 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             if part.seqid != seqid:
                 raise DataError(f"{path}: line {number}: CDS ID {key!r} is used on two sequences ({part.seqid} and "
                                 f"{seqid}); CDS IDs must be unique")
+            if segment in part.segments and strand == "+-"[part.strand < 0]:  # a row given twice (files
+                repeated += 1  # concatenated or merged): one part
+                continue
+            _check_part(part, segment, strand, key, f"{path}: line {number}")
             part.segments.append(segment)
         else:
             cds[key] = _CdsParts(seqid, 1 if strand == "+" else -1, [segment], attributes, number)
             order.append(key)
+        if flagged_only:
+            flagged.add(key)
+    if repeated:
+        log.warning("%s: %d CDS row%s a row of %s CDS (files concatenated or merged?); read once", path, repeated,
+                    " repeats" if repeated == 1 else "s repeat", "its" if repeated == 1 else "their")
     lineages = {key: _lineage(cds[key].attributes.get("Parent", ""), links) for key in order}
     order = [key for key in order if not pseudogenes.intersection(lineages[key])]
     if not order:
@@ -165,15 +202,19 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     if missing:
         raise DataError(
             f"{path}: sequence id(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
-            "not found in the FASTA sequences"
+            f"not found in the FASTA sequences{_version_hint(missing, scaffolds)}"
         )
+    order = [k for k in order if k not in flagged or _cut_by_sequence_end(cds[k], scaffolds[cds[k].seqid].length)]
     joined = {cds[k].seqid for k in order if joins_across_origin(cds[k].segments, scaffolds[cds[k].seqid].length)}
     scaffolds = {sid: with_topology(s, topology, sid in joined, str(path)) for sid, s in scaffolds.items()}
+    if topology is False:
+        _refuse_forced_linear([cds[k] for k in order], scaffolds, circular, path)
     per_scaffold: dict[str, int] = {}
     for key in order:
         per_scaffold[cds[key].seqid] = per_scaffold.get(cds[key].seqid, 0) + 1
     genes: dict[str, tuple[Gene, str]] = {}
     skipped = []
+    n_unframed = 0
     for key in order:
         part = cds[key]
         scaffold = scaffolds[part.seqid]
@@ -182,7 +223,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         if _covers_whole_scaffold([s[:2] for s in part.segments], scaffold, per_scaffold[part.seqid]):
             skipped.append(part.attributes.get("locus_tag") or key)
             continue
-        gene = _gene_from_cds(part, genes_meta.get(parent_id, {}), scaffold, path, genetic_code)
+        gene, unframed = _gene_from_cds(part, genes_meta.get(parent_id, {}), scaffold, path, genetic_code)
+        n_unframed += unframed
         if gene.id in genes:
             previous, previous_parent = genes[gene.id]
             if not parent_id or parent_id != previous_parent:
@@ -191,8 +233,34 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                 continue
         genes[gene.id] = (gene, parent_id)
     _warn_skipped(path, skipped)
+    if n_unframed:
+        log.info("%s: %d CDS have phase 1 or 2 in column 8 but a whole 5' end (not flagged partial, not at a "
+                 "sequence edge): read from their first base, as RAST and PATRIC mean it", path, n_unframed)
     warn_internal_stops(path, [g for g, _ in genes.values()])
     return Genome(Path(str(path)).name, scaffolds, [g for g, _ in genes.values()], "annotation").with_genes_sorted()
+
+
+#: An accession's version suffix: NC_000913.3.
+_VERSION = re.compile(r"\.\d+$")
+
+
+def _refuse_forced_linear(parts: list[_CdsParts], scaffolds: dict, circular: set[str], path) -> None:
+    """--linear against a CDS ending past the length of a sequence its region marks Is_circular (a gene across its
+    origin): refused, naming --linear as what forbids it, as for a join."""
+    for part in parts:
+        if part.seqid in circular and max(e for _, e, _ in part.segments) > scaffolds[part.seqid].length:
+            raise DataError(f"{path}: line {part.line}: a CDS across the origin of {part.seqid} (ending past its "
+                            "length on its Is_circular region), which --linear makes linear")
+
+
+def _version_hint(missing: list[str], scaffolds: dict) -> str:
+    """A FASTA id that differs from a missing one only by its accession's version, named (never matched silently:
+    two versions of an accession are two sequences)."""
+    unversioned = {_VERSION.sub("", sid): sid for sid in scaffolds}
+    near = next(((m, unversioned[_VERSION.sub("", m)]) for m in missing if _VERSION.sub("", m) in unversioned), None)
+    if near is None:
+        return ""
+    return f" (the FASTA has {near[1]}: an id differing from {near[0]} only in its version; give both files one name)"
 
 
 def _lineage(parent: str, links: dict[str, str]) -> list[str]:
@@ -207,6 +275,20 @@ def _lineage(parent: str, links: dict[str, str]) -> list[str]:
 #: Parts of one CDS overlap by at most this many bases (a -1 frameshift repeats one: E. coli dnaX's gamma); two
 #: Parent-only CDS rows overlapping by more are alternative CDS of one gene (mrcB's two starts), not parts.
 MAX_PART_OVERLAP = 3
+
+
+def _check_part(part: _CdsParts, segment: tuple[int, int, int], strand: str, key: str, where: str) -> None:
+    """Refuse a row that cannot be a part of the CDS its ID names: on the other strand, or overlapping a part by
+    more than a frameshift does (``MAX_PART_OVERLAP``)."""
+    if (1 if strand == "+" else -1) != part.strand:
+        raise DataError(f"{where}: CDS {key!r} is on both strands; each CDS needs its own ID")
+    start, end, _ = segment
+    for s, e, _ in part.segments:
+        overlap = min(end, e) - max(start, s) + 1
+        if overlap > MAX_PART_OVERLAP:
+            raise DataError(f"{where}: CDS {key!r}: parts {s}..{e} and {start}..{end} overlap by {overlap} bp (parts "
+                            f"of one CDS overlap by at most {MAX_PART_OVERLAP}, at a frameshift); each CDS needs "
+                            "its own ID")
 
 
 def _cds_key(attributes: dict[str, str], seqid: str, start: int, end: int, strand: str,
@@ -224,13 +306,39 @@ def _cds_key(attributes: dict[str, str], seqid: str, start: int, end: int, stran
     return f"{seqid}:{start}-{end}:{strand}"
 
 
+def _flagged_pseudo_only(attributes: dict[str, str]) -> bool:
+    """``pseudo=true`` the only pseudogene mark of a CDS row: Bakta marks so a CDS cut by its contig's end too (a
+    real pseudogene gets ``pseudogene=unitary`` or ``unprocessed``; NCBI's has a pseudogene row above it)."""
+    return (attributes.get("pseudo", "").lower() == "true" and "pseudogene" not in attributes
+            and attributes.get("gene_biotype") != "pseudogene")
+
+
+def _cut_by_sequence_end(part: _CdsParts, length: int) -> bool:
+    """Whether a CDS marked pseudo only reaches an end of its sequence (within a codon: pyrodigal starts a cut gene
+    on a whole codon): a gene cut there, made partial at that end (NCBI's start_range/end_range), not a
+    pseudogene."""
+    left = min(s for s, _, _ in part.segments) <= 3
+    right = max(e for _, e, _ in part.segments) >= length - 2
+    if left:
+        part.attributes.setdefault("start_range", ".,1")
+    if right:
+        part.attributes.setdefault("end_range", f"{length},.")
+    return left or right
+
+
 def _is_pseudo(ftype: str, attributes: dict[str, str]) -> bool:
     """A pseudogene's row: NCBI's pseudogene type or gene_biotype, ``pseudo=true``, a ``pseudogene`` attribute."""
     return (ftype == "pseudogene" or attributes.get("gene_biotype") == "pseudogene"
             or attributes.get("pseudo", "").lower() == "true" or "pseudogene" in attributes)
 
 
-def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, path, default_code) -> Gene:
+def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, path,
+                   default_code) -> tuple[Gene, bool]:
+    """One CDS as a Gene, and whether its written phase was set aside.
+
+    A phase shifts the frame only of a CDS cut at its 5' end: flagged partial, or at the sequence's edge. A whole
+    bacterial CDS starts on its first codon (Prodigal writes 0 on every CDS); RAST and PATRIC write 1 on every one.
+    """
     attrs = part.attributes
     segments = _unwrap(part.segments, scaffold)
     start, end = segments[0][0], max(e for _, e, _ in segments)
@@ -238,8 +346,10 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
     ident, aliases = gene_names([{k: [s[k]] for k in NAME_KEYS if k in s} for s in (attrs, parent)],
                                 f"{part.seqid}_{start}_{end}")
     code = _code_of(attrs.get("transl_table"), default_code)
-    phase = segments[0][2] if part.strand > 0 else segments[-1][2]  # the phase of the 5'-most segment
+    written = segments[0][2] if part.strand > 0 else segments[-1][2]  # the phase of the 5'-most segment
     left, right = _cut_edges(attrs)
+    at_edge = start == 1 if part.strand > 0 else end == scaffold.length
+    phase = written if (left if part.strand > 0 else right) or at_edge else 0
     partial = left or right or phase > 0
     five_prime_cut = phase > 0 or (left if part.strand > 0 else right)
     protein = ""
@@ -248,7 +358,7 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
         protein = translate(nucleotides, part.strand, code, phase, start_codon=not five_prime_cut)
         protein = with_exceptions(protein, [attrs.get("transl_except", "")], segments, part.strand, phase,
                                   scaffold.length)
-    return Gene(ident, part.seqid, start, end, part.strand, protein, aliases, code, partial)
+    return Gene(ident, part.seqid, start, end, part.strand, protein, aliases, code, partial), written != phase
 
 
 def _cut_edges(attrs: dict[str, str]) -> tuple[bool, bool]:
