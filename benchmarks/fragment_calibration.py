@@ -62,18 +62,14 @@ def lifted(genome: Genome, pieces: list[tuple[int, int]]) -> Genome:
             s, e = max(g.start, start), min(g.end, end)
             genes.append(Gene(f"{g.id}@{n}", name, s - start + 1, e - start + 1, g.strand, g.protein, g.aliases,
                               g.genetic_code, g.partial or (s, e) != (g.start, g.end)))
-    out = Genome(genome.name, contigs, genes)
-    out.sort_genes()
-    return out
+    return Genome(genome.name, contigs, genes).with_genes_sorted()
 
 
 def called(genome: Genome, pieces: list[tuple[int, int]], threads: int) -> Genome:
     (scaffold,) = genome.scaffolds.values()
     contigs = {f"contig_{n}": Scaffold(f"contig_{n}", e - s + 1, scaffold.sequence[s - 1:e])
                for n, (s, e) in enumerate(pieces)}
-    out = Genome(genome.name, contigs, call_genes(contigs, threads=threads), "pyrodigal")
-    out.sort_genes()
-    return out
+    return Genome(genome.name, contigs, call_genes(contigs, threads=threads), "pyrodigal").with_genes_sorted()
 
 
 def n50(pieces) -> int:
