@@ -11,6 +11,13 @@ caller with open ends reports it), and "fasta" (rows "pyrodigal"), the genes pyr
 decision rule). The labels only measure: the accuracy of the complete genome's labelled pairs at each cut-off (the
 cost of the cut-off alone), beside theirs at the complete genome's cut-off. Prints a markdown table (E. coli and
 M. pneumoniae, both sources, the lengths above: ~5 min on 2 shared cores).
+
+The last three columns are an alternative `score` does not use (RESULTS.md, "Fragmented assemblies": measured, not
+shipped), a truncation-aware fit: in a draft assembly no contig is left out, and each spacer d is weighted by the
+inverse of the share of the genome's positions at which its contigs show it, sum (L_i - d - 120)+ / sum L_i
+(inverse-probability weights of a truncated sample, capped at 10), in the mixture's densities, the weighted median
+behind its operon fraction and each bootstrap refit; where contigs show a 500 bp spacer at under a tenth of the
+positions (the boundaries' spacers are gone, no weight brings them back), or under 30 pairs, the prior cut-off.
 """
 
 from __future__ import annotations
@@ -24,8 +31,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from microfuse_cli.calibration import (LabelledSpacers, SpacerModel, own_cutoff_interval,  # noqa: E402
-                                       posterior_cutoff)
+import numpy as np  # noqa: E402
+
+from microfuse_cli.calibration import (MIN_PAIRS, LabelledSpacers, SpacerModel, _bandwidth,  # noqa: E402
+                                       _monotone_tail, _transform, own_cutoff_interval, posterior_cutoff,
+                                       spacer_scale)
 from microfuse_cli.genes import call_genes  # noqa: E402
 from microfuse_cli.pairs import adjacent_pairs  # noqa: E402
 from microfuse_cli.records import Gene, Genome, Scaffold  # noqa: E402
@@ -72,6 +82,78 @@ def called(genome: Genome, pieces: list[tuple[int, int]], threads: int) -> Genom
     return Genome(genome.name, contigs, call_genes(contigs, threads=threads), "pyrodigal").with_genes_sorted()
 
 
+#: The truncation-aware alternative: a pair shows with a gene fragment a caller finds on either side (~60 bp each);
+#: no spacer counts for more than MAX_WEIGHT of its own; contigs that show a SHOWN_AT bp spacer at under
+#: 1 / MAX_WEIGHT of the positions cannot be reweighted (the boundaries' spacers are gone) and get the prior.
+EDGE_ROOM, MAX_WEIGHT, SHOWN_AT = 120.0, 10.0, 500.0
+
+
+def shown(lengths: np.ndarray, distance) -> np.ndarray:
+    """The share of the genome's positions at which a spacer of ``distance`` bp and its two gene fragments fit on
+    contigs of ``lengths``: sum (L_i - d - EDGE_ROOM)+ / sum L_i."""
+    lengths = np.sort(lengths)
+    need = np.maximum(np.asarray(distance, dtype=np.float64), 0.0) + EDGE_ROOM
+    first = np.searchsorted(lengths, need, side="right")  # the contigs longer than need: lengths[first:]
+    longer = np.concatenate([np.cumsum(lengths[::-1])[::-1], [0.0]])[first]
+    return (longer - (lengths.size - first) * need) / lengths.sum()
+
+
+def weighted_fit(same, boundary, n_opposite, lengths) -> tuple[SpacerModel, np.ndarray, np.ndarray]:
+    """SpacerModel.from_spacers with each spacer weighted by 1 / shown (capped): the same densities, tail-ratio
+    operon fraction (weighted boundary median) and monotone tail. Returns the model and the two weight vectors."""
+    from scipy.stats import norm
+
+    def weights(d):  # lengths None: a complete genome, every weight 1 (the shipped fit, to the bit)
+        if lengths is None:
+            return np.ones(np.shape(d))
+        return np.minimum(1.0 / np.maximum(shown(lengths, d), 1.0 / MAX_WEIGHT), MAX_WEIGHT)
+
+    def kde(x, w):
+        values, where = np.unique(x, return_inverse=True)
+        counts = np.bincount(where, weights=w, minlength=values.size)
+        return (counts / counts.sum()) @ norm.pdf(grid[None, :], loc=values[:, None], scale=_bandwidth(x))
+
+    grid = np.linspace(_transform(-200), _transform(5000), 400)
+    xs, xb = _transform(np.clip(same, -200, 5000)), _transform(np.clip(boundary, -200, 5000))
+    ws, wb = weights(same), weights(boundary)
+    g, f0 = kde(xs, ws) + 1e-6, kde(xb, wb) + 1e-6
+    order = np.argsort(xb, kind="stable")
+    running = np.cumsum(wb[order])
+    tail = grid >= (np.median(xb) if lengths is None else xb[order][np.searchsorted(running, running[-1] / 2)])
+    fraction = float(np.clip(1.0 - g[tail].sum() / max(f0[tail].sum(), 1e-9), 0.2, 0.95))
+    if same.size < MIN_PAIRS or boundary.size < MIN_PAIRS:
+        fraction = 0.6
+    f1 = np.maximum(g - (1.0 - fraction) * f0, 1e-6) / fraction
+    f1 = _monotone_tail(grid, f1 / np.trapezoid(f1, grid), f0, g)
+    model = SpacerModel(grid, f0, f1, g, fraction, np.sort(same), int(same.size), int(n_opposite), np.sort(boundary))
+    return model, ws, wb
+
+
+def truncation_aware(rule, genome: Genome, pairs, labels: LabelledSpacers) -> dict:
+    """The alternative's cut-off (DecisionRule.cutoff_bp with weighted fits, bootstrap included) on ``pairs``."""
+    lengths = np.array([s.length for s in genome.scaffolds.values()], dtype=np.float64)
+    if not any(g.partial for g in genome.genes):
+        lengths = None  # a complete genome: the shipped fit
+    same = np.sort([p.distance for p in pairs if p.same_strand]).astype(np.float64)
+    opposite = [p.distance for p in pairs if not p.same_strand]
+    divergent = np.array([p.distance for p in pairs if not p.same_strand and p.gene_a.strand < 0], dtype=np.float64)
+    boundary = np.sort(divergent if divergent.size >= MIN_PAIRS else np.array(opposite, dtype=np.float64))
+    model = weighted_fit(same, boundary, len(opposite), lengths)[0]
+    if not model.self_calibrated or lengths is not None and shown(lengths, [SHOWN_AT])[0] < 1.0 / MAX_WEIGHT:
+        prior = float(np.round(rule.prior_cutoff_bp, 1))
+        return dict(t_fraction=model.operon_fraction, t_cutoff=prior, t_fallback="prior",
+                    t_accuracy=labels.accuracy_at(prior))
+    own = spacer_scale(posterior_cutoff(model, rule.posterior_threshold))
+    cutoff = np.sinh(rule.own_weight * (own + rule.offset) + (1 - rule.own_weight) * spacer_scale(
+        rule.prior_cutoff_bp)) * 20.0
+    rng = np.random.default_rng(0)  # own_cutoff_interval's refits, each weighted
+    draws = np.array([spacer_scale(posterior_cutoff(weighted_fit(rng.choice(same, same.size), rng.choice(
+        boundary, boundary.size), len(opposite), lengths)[0])) for _ in range(200)])
+    low, high = np.sinh(np.quantile(draws, [(1 - rule.own_interval) / 2, (1 + rule.own_interval) / 2])) * 20.0
+    cutoff = float(np.round(np.clip(cutoff, max(low, 0.0), min(high, 5000.0)), 1))
+    return dict(t_fraction=model.operon_fraction, t_fallback="", t_cutoff=cutoff, t_accuracy=labels.accuracy_at(cutoff))
+
+
 def n50(pieces) -> int:
     lengths = sorted((e - s + 1 for s, e in pieces), reverse=True)
     running, total = 0, sum(lengths)
@@ -89,7 +171,8 @@ def row(scoring, genome: Genome, labels: LabelledSpacers, complete_cutoff: float
     rule = scoring.decision
     cutoff = rule.cutoff_bp(model)
     low, high = own_cutoff_interval(model, 0.9)
-    return dict(genes=len(genome.genes), partial=sum(g.partial for g in genome.genes), pairs=len(pairs),
+    return dict(**truncation_aware(rule, genome, pairs, labels), genes=len(genome.genes),
+                partial=sum(g.partial for g in genome.genes), pairs=len(pairs),
                 touching=getattr(model, "n_left_out", 0), n_same=model.n_same, n_opp=model.n_opposite,
                 fraction=model.operon_fraction,
                 own=posterior_cutoff(model), interval=f"{low:.0f}-{high:.0f}", cutoff=cutoff,
@@ -98,10 +181,15 @@ def row(scoring, genome: Genome, labels: LabelledSpacers, complete_cutoff: float
 
 
 def line(name: str, source: str, contigs: str, n50_bp: int, r: dict, complete: bool = False) -> str:
+    if complete:  # one whole chromosome: the alternative's weights are 1 (to 1e-4, when pyrodigal reports the
+        # gene across the origin partial), and its reimplementation of the shipped fit must give the same cut-off
+        assert r["t_cutoff"] == r["cutoff"] and abs(r["t_fraction"] - r["fraction"]) < 1e-4, r
     versus = "" if complete else f" ({r['complete']:.4f})"
     return (f"| {name} | {source} | {contigs} | {n50_bp} | {r['genes']} ({r['partial']}) | {r['pairs']} / "
             f"{r['touching']} | {r['n_same']} / {r['n_opp']} | {r['fraction']:.3f} | {r['own']:.0f} ({r['interval']}) "
-            f"| {r['cutoff']:.0f} | {r['fallback']} | {r['accuracy']:.4f}{versus} |")
+            f"| {r['cutoff']:.0f} | {r['fallback']} | {r['accuracy']:.4f}{versus} "
+            f"| {r['t_fraction']:.3f} | {r['t_cutoff']:.0f}{' (prior)' if r['t_fallback'] else ''} "
+            f"| {r['t_accuracy']:.4f} |")
 
 
 def main() -> None:
@@ -117,8 +205,9 @@ def main() -> None:
     rule = scoring.decision
     print("| genome | genes from | contigs | N50 bp | genes (partial) | adjacent pairs / left out (contigs < 2 kbp) | "
           "pairs fitted: same / opposite strand | operon fraction | own cut-off bp (90% interval) | cut-off bp | "
-          "fallback | accuracy at it (at the complete genome's cut-off) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "fallback | accuracy at it (at the complete genome's cut-off) | truncation-aware: operon fraction | "
+          "truncation-aware: cut-off bp | truncation-aware: accuracy at it |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for entry in (e for e in LABELLED_GENOMES if e.name in args.genomes):
         genome, adjacent, labelled = entry.load(args.data)
         model = SpacerModel.fit(adjacent)
