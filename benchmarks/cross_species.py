@@ -172,7 +172,7 @@ def logo_sets(data: Path):
     sets = {}
     for entry in LABELLED_GENOMES:
         genome, adjacent, labelled = entry.load(data)
-        rows = labelled + adjacent  # heads are standardised on the adjacent pairs, as `score` does
+        rows = [*labelled, *adjacent]  # heads are standardised on the adjacent pairs, as `score` does
         emb = compute_embeddings(genome, rows, ViewConfig(device="cpu", context_features=CONTEXT_PRESETS["core"]),
                                  threads=2)
         xp, xc = emb.pair_views(rows, list(CONTEXT_PRESETS["core"]))
