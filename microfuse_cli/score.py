@@ -263,9 +263,11 @@ def apply_decision(rule, pairs: Sequence[GenePair], head_probability: np.ndarray
     return probability, calibration
 
 
-def header_comments(scores: Scores, model_name: str) -> list[str]:
-    """Comment lines that say which model scored and what it calibrated per genome (or bin)."""
-    lines = [f"microfuse {__version__} model={model_name} threshold={scores.threshold:.4f}"]
+def header_comments(scores: Scores, model_name: str, model_id: str) -> list[str]:
+    """Comment lines that say which model scored (its folder's name and, as two folders may share a name, its
+    identity: checkpoint.model_identity in full, the ``model_id=`` of `score --fused` ids files) and what it
+    calibrated per genome (or bin). ``model_id`` comes last so that readers of the older line keep working."""
+    lines = [f"microfuse {__version__} model={model_name} threshold={scores.threshold:.4f} model_id={model_id}"]
     return lines + [f"calibration {c.describe()}" for c in scores.calibration]
 
 

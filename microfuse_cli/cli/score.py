@@ -175,7 +175,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     model = pending_model.result()
     for calibrated in scores.calibration:
         log.info("calibrated %s", calibrated.describe())
-    comments = header_comments(scores, model_name)
+    comments = header_comments(scores, model_name, model.identity)
     operons_called = call_operons(genome, scores)
     extra = _explain(run, genome, pairs, reference, groups) if explain else None
     writers = [(output, lambda h: write_scores(h, scores, extra, comments))]
