@@ -72,6 +72,16 @@ def check_model_path(path: str | PathLike | None) -> Path:
     return check_model_folder(folder)
 
 
+def require_view_models(path: str | PathLike | None, *, offline: bool = False) -> None:
+    """Refuse, before a genome is read, a model whose views load a foundation model that is not at hand (a folder
+    lacking files, a hub id neither cached nor downloadable): embed.ViewConfig.require_models."""
+    from .checkpoint import read_inputs
+    from .embed import ViewConfig
+
+    inputs = read_inputs(check_model_path(path))
+    ViewConfig.parse(inputs.protein_view, inputs.context_view, offline=offline).require_models()
+
+
 def load_model(path: str | PathLike | None) -> ScoringModel:
     """A model folder written by `train` (the packaged default when ``path`` is None), ready to score.
 

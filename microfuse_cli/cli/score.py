@@ -67,12 +67,14 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
     with a per-genome rule, each genome's (--bins bin's) estimated operon fraction and cut-off in bp.
     """
     from ..embed import check_device
-    from ..score import check_model_path, load_model
+    from ..score import check_model_path, load_model, require_view_models
 
     check_device(device)
     check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, reference_dir, output,
                         operons_gff, operons_tsv, fused, extra_outputs={"--annotate": annotate, "--report": report})
     check_model_path(model_dir)  # before any work; it is read in a thread beside gene calling
+    if embeddings is None:  # the views are computed here: their foundation models must be at hand
+        require_view_models(model_dir, offline=offline)
     if report is not None:
         from ..figures import require_plotting
 
