@@ -63,8 +63,9 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
     INPUT is anything `microfuse pairs` reads (GFF3, GenBank, EMBL, bare FASTA) or a pairs TSV with --embeddings.
     With a genome, genes -> pairs -> views -> model run in one process. Output columns: the pairs columns,
     probability, operon_pair (0/1 at the threshold) and the router weights w_protein w_context w_agreement
-    w_conflict. The scores TSV and the operon GFF3 and TSV start with '#' lines naming the model and, for a model
-    with a per-genome rule, each genome's (--bins bin's) estimated operon fraction and cut-off in bp.
+    w_conflict. The scores TSV and the operon GFF3 and TSV start with '#' lines naming the model (its folder's name
+    and, last on the line, model_id=SHA-256 of its weights and config) and, for a model with a per-genome rule,
+    each genome's (--bins bin's) estimated operon fraction and cut-off in bp.
     """
     from ..embed import check_device
     from ..score import check_model_path, load_model, require_view_models
