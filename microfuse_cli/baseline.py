@@ -10,7 +10,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, read_checkpoint, \
+from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, model_identity, read_checkpoint, \
     write_checkpoint
 from .errors import DataError, UsageError
 from .fusion import PairInputs, Prediction
@@ -144,18 +144,31 @@ class DistanceBaseline(RebuiltFromFields):
         z = (x - self.feature_mean) / self.feature_std
         return Prediction(probability=1.0 / (1.0 + np.exp(-(z @ self.weight + self.bias))))
 
-    def save(self, path, provenance: Optional[dict] = None, inputs: Optional[ModelInputs] = None) -> Path:
-        """Same folder format as ``TrainedModel.save`` with ``model.arch = "distance"``; ``provenance`` is added to
-        the model's own, ``inputs`` replaces its input contract."""
-        arrays = {
+    def _tensors(self) -> dict[str, np.ndarray]:
+        """The saved tensors (float64, as ``from_checkpoint`` requires them)."""
+        return {
             "weight": np.ascontiguousarray(self.weight, dtype=np.float64),
             "bias": np.array([self.bias], dtype=np.float64),
             "feature_mean": np.ascontiguousarray(self.feature_mean, dtype=np.float64),
             "feature_std": np.ascontiguousarray(self.feature_std, dtype=np.float64),
         }
+
+    def _spec(self) -> dict[str, Any]:
+        """The saved ``model`` section of the config."""
+        return {"arch": "distance", "clip": list(self.clip), "uses_strand": self.uses_strand}
+
+    @property
+    def identity(self) -> str:
+        """checkpoint.model_identity, as a fusion head's: a fitted baseline is a model too (two fitted on different
+        genomes score differently), and its identity is the same before saving and after loading."""
+        return model_identity(self._spec(), self.inputs, self._tensors())
+
+    def save(self, path, provenance: Optional[dict] = None, inputs: Optional[ModelInputs] = None) -> Path:
+        """Same folder format as ``TrainedModel.save`` with ``model.arch = "distance"``; ``provenance`` is added to
+        the model's own, ``inputs`` replaces its input contract."""
         return write_checkpoint(
-            path, arrays,
-            model={"arch": "distance", "clip": list(self.clip), "uses_strand": self.uses_strand},
+            path, self._tensors(),
+            model=self._spec(),
             train={"l2": self.l2, "solver": _SOLVER, "threshold_criterion": "macro_f1"},
             threshold=self.threshold,
             standardisation={"computed_on": "training split", "tensors": ["feature_mean", "feature_std"]},

@@ -182,6 +182,12 @@ def check_model_folder(path) -> Path:
     return folder
 
 
+def read_inputs(path) -> ModelInputs:
+    """The input contract of a model folder from its config alone (no tensors): what a command checks before work."""
+    where = check_model_folder(path) / CONFIG_FILE
+    return ModelInputs.from_dict(_read_config(where)["inputs"], str(where))
+
+
 def read_checkpoint(path) -> Checkpoint:
     """Config, arrays, inputs and decision rule of a model folder (format 2 or 3); anything unexpected raises a
     one-line ``DataError``."""

@@ -103,6 +103,23 @@ class ViewConfig:
     def names(self) -> dict[str, str]:
         return {"protein": self.protein_view, "context": ",".join(self.context_views)}
 
+    def foundation_models(self) -> list[tuple[Any, str]]:
+        """(views.foundation.FoundationModel, folder or hub id) of every model these views load, in loading order."""
+        from .views.foundation import BACFORMER, ESM2, PROSTT5
+
+        models = [(PROSTT5, self.protein_model or PROSTT5.default)] if self.protein_view == "prostt5" else []
+        if "bacformer" in self.context_views:
+            models += [(BACFORMER, self.context_model or BACFORMER.default), (ESM2, self.esm_model or ESM2.default)]
+        return models
+
+    def require_models(self) -> None:
+        """Refuse, before a genome is read or torch imported, a model that cannot be loaded (views.hf.
+        require_model_available): without a network the error came only after both, 5-10 s or more."""
+        from .views.hf import require_model_available
+
+        for spec, model in self.foundation_models():
+            require_model_available(spec, model, offline=self.offline)
+
 
 def genes_hash(genes) -> str:
     """Content hash of the genes a set of embeddings was computed from (ids, coordinates, proteins)."""

@@ -177,6 +177,7 @@ class ScoringModel(Protocol):
     threshold: float
     inputs: ModelInputs  # the views, context columns and view widths it reads
     decision: Any  # a calibration.DecisionRule, or None: probabilities are cut at ``threshold``
+    identity: str  # checkpoint.model_identity: which model this is, whatever its folder is called
 
     def predict_pairs(self, inputs: PairInputs, *, fused: bool = False) -> Prediction: ...
 

@@ -72,6 +72,16 @@ def check_model_path(path: str | PathLike | None) -> Path:
     return check_model_folder(folder)
 
 
+def require_view_models(path: str | PathLike | None, *, offline: bool = False) -> None:
+    """Refuse, before a genome is read, a model whose views load a foundation model that is not at hand (a folder
+    lacking files, a hub id neither cached nor downloadable): embed.ViewConfig.require_models."""
+    from .checkpoint import read_inputs
+    from .embed import ViewConfig
+
+    inputs = read_inputs(check_model_path(path))
+    ViewConfig.parse(inputs.protein_view, inputs.context_view, offline=offline).require_models()
+
+
 def load_model(path: str | PathLike | None) -> ScoringModel:
     """A model folder written by `train` (the packaged default when ``path`` is None), ready to score.
 
@@ -263,9 +273,11 @@ def apply_decision(rule, pairs: Sequence[GenePair], head_probability: np.ndarray
     return probability, calibration
 
 
-def header_comments(scores: Scores, model_name: str) -> list[str]:
-    """Comment lines that say which model scored and what it calibrated per genome (or bin)."""
-    lines = [f"microfuse {__version__} model={model_name} threshold={scores.threshold:.4f}"]
+def header_comments(scores: Scores, model_name: str, model_id: str) -> list[str]:
+    """Comment lines that say which model scored (its folder's name and, as two folders may share a name, its
+    identity: checkpoint.model_identity in full, the ``model_id=`` of `score --fused` ids files) and what it
+    calibrated per genome (or bin). ``model_id`` comes last so that readers of the older line keep working."""
+    lines = [f"microfuse {__version__} model={model_name} threshold={scores.threshold:.4f} model_id={model_id}"]
     return lines + [f"calibration {c.describe()}" for c in scores.calibration]
 
 

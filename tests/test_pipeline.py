@@ -13,6 +13,7 @@ import pytest
 from conftest import ECOLI_FNA, ECOLI_GFF, ECOLI_ODB, PANEL, run_cli
 
 from microfuse_cli import __version__
+from microfuse_cli.score import load_model
 
 
 def model_threshold(work) -> float:
@@ -76,14 +77,17 @@ def test_train_score_evaluate_on_ecoli(ecoli_trained):
                             "--fasta", ECOLI_FNA, "--operons-gff", gff, "--operons-tsv", tsv, "--fused", fused])
     assert code == 0, err
     comments = [line for line in scores.read_text().splitlines() if line.startswith("#")]
-    assert comments == [f"#microfuse {__version__} model=model threshold={model_threshold(work):.4f}"]
+    identity = load_model(work / "model").identity  # the name alone cannot tell two folders called `model` apart
+    assert comments == [f"#microfuse {__version__} model=model threshold={model_threshold(work):.4f} "
+                        f"model_id={identity}"]
+    assert f"# {comments[0][1:]}" in gff.read_text().splitlines() and tsv.read_text().startswith(comments[0] + "\n")
     header = scores.read_text().splitlines()[len(comments)].split("\t")
     assert header[-6:] == ["probability", "operon_pair", "w_protein", "w_context", "w_agreement", "w_conflict"]
     assert scores.read_text().count("\n") == 4289 + len(comments)
     vectors = np.load(fused)
     model_line, header = (work / "fused.ids.tsv").read_text().splitlines()[:2]
     assert vectors.shape[0] == 4288 and header.startswith("pair_id\tscaffold\tgenome")
-    assert model_line.startswith(f"#microfuse {__version__} model_id=")  # retrieve never mixes two models' vectors
+    assert model_line == f"#microfuse {__version__} model_id={identity}"  # retrieve never mixes two models' vectors
     metrics = work / "metrics.tsv"
     code, _, err = run_cli(["evaluate", scores, "--split", "test", "-o", metrics, "--bootstrap", "100",
                             "--plots", work / "plots", "--json", work / "metrics.json"])
@@ -143,6 +147,29 @@ def test_distance_baseline_trains_and_scores(ecoli_trained):
                                                         for r in rows]
 
 
+def test_two_models_of_one_name_are_told_apart_in_the_scores(ecoli_trained, tmp_path):
+    """Two folders called `model` (a fusion head, a distance baseline): the header's model= was all a scores TSV
+    said of its model, the same for both. The baseline has tensors as the head does, so it gets an identity too,
+    the same computed before saving as after loading."""
+    from microfuse_cli.baseline import DistanceBaseline
+
+    work, other = ecoli_trained, tmp_path / "other" / "model"
+    code, _, err = run_cli(["train", work / "pairs.tsv", "-e", work / "emb", "-o", other, "--arch", "distance"])
+    assert code == 0, err
+    first_lines = []
+    for model in (work / "model", other):
+        code, out, err = run_cli(["score", work / "pairs.tsv", "-e", work / "emb", "-m", model])
+        assert code == 0, err
+        first_lines.append(out.splitlines()[0].split())
+    assert [words[2] for words in first_lines] == ["model=model", "model=model"]
+    ids = [words[-1] for words in first_lines]
+    assert ids[0] != ids[1] and all(i.startswith("model_id=") and len(i) == len("model_id=") + 64 for i in ids)
+    baseline = DistanceBaseline.load(other)
+    assert ids == [f"model_id={load_model(work / 'model').identity}", f"model_id={baseline.identity}"]
+    saved_again = baseline.save(tmp_path / "again")
+    assert DistanceBaseline.load(saved_again).identity == baseline.identity
+
+
 def test_score_is_byte_identical_across_runs(ecoli_trained, tmp_path):
     outputs = []
     for i in range(2):
@@ -191,7 +218,7 @@ def test_train_per_genome_rule_then_score_cuts_at_the_genomes_own_spacer(ecoli_t
                             "--fasta", ECOLI_FNA])
     assert code == 0, err
     lines = scores.read_text().splitlines()
-    assert lines[0] == f"#microfuse {__version__} model=rule threshold=0.5000"
+    assert lines[0] == f"#microfuse {__version__} model=rule threshold=0.5000 model_id={load_model(model).identity}"
     assert lines[1].startswith("#calibration operon_fraction=0.686 cutoff_bp=104 own_cutoff_bp=119 ")
     assert decision["posterior_threshold"] > 0.5 and decision["own_interval"] == 0.9
     header = lines[2].split("\t")

@@ -3,8 +3,10 @@ genome run as a real process (test_output_policy.py covers pipes that close mid-
 
 from __future__ import annotations
 
+import json
 import os
 import pty
+import shutil
 import signal
 import subprocess
 import sys
@@ -220,31 +222,125 @@ def test_unwritable_home_gives_log_lines_only(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "s.tsv"]
 
 
+def run_without_hub(args, tmp_path, **env_extra):
+    """Run microfuse with the hub at a local port that refuses connections (nothing leaves the machine) and an
+    empty Hugging Face cache; returns (exit code, stderr)."""
+    import socket
+
+    with socket.socket() as closed_port:  # bound, never listening: every connection is refused at once
+        closed_port.bind(("127.0.0.1", 0))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+        env.update(HF_ENDPOINT=f"http://127.0.0.1:{closed_port.getsockname()[1]}", HF_HOME=str(tmp_path / "hf"),
+                   **env_extra)
+        proc = subprocess.run([str(MICROFUSE), *map(str, args)], cwd=tmp_path, env=env, capture_output=True,
+                              timeout=120)
+    return proc.returncode, proc.stderr.decode()
+
+
 @pytest.mark.parametrize("view, model", [
     (["--protein-view", "prostt5"], "Rostlab/ProstT5"),
     (["--context-view", "bacformer"], "macwiatrak/bacformer-masked-complete-genomes"),
 ])
 def test_unreachable_hub_fails_in_seconds_in_one_line(tmp_path, view, model):
     """A compute node without network and without --offline: huggingface_hub retried every file it asked for
-    (1+2+4+8+8 s each, bare 'Retrying in 8s' lines) and `embed` failed after minutes. The hub here is a local
-    port that refuses connections; nothing leaves the machine. Bacformer's loader skipped the one-request check
-    (23 s and 12 doubled 'Retrying' warnings before its error)."""
+    (1+2+4+8+8 s each, bare 'Retrying in 8s' lines) and `embed` failed after minutes. Bacformer's loader skipped
+    the one-request check (23 s and 12 doubled 'Retrying' warnings before its error). The check now comes before
+    the genome is read and torch imported: the error is stderr's only line, with no 'info: ... genes' line before
+    it (it came after reading the genome, 5-10 s)."""
+    start = time.monotonic()
+    code, err = run_without_hub(["embed", MG_GFF, "--fasta", MG_FNA, "-o", "emb", *view], tmp_path)
+    assert code == 1, err
+    assert time.monotonic() - start < 30, err
+    assert err.count("\n") == 1 and err.startswith("error: cannot download from the Hugging Face hub"), err
+    assert model in err and "--local-dir" in err
+    assert not (tmp_path / "emb").exists() and not (tmp_path / "emb.partial").exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["embed", MG_FNA, "-o", "emb", "--protein-view", "prostt5", "--offline"],
+    ["embed", MG_FNA, "-o", "emb", "--context-view", "builtin,bacformer"],
+    ["score", MG_FNA, "-m", "hub_view_model", "-o", "scores.tsv", "--operons-gff", "operons.gff3"],
+    ["score", MG_FNA, "-m", "hub_view_model", "-o", "scores.tsv", "--offline"],
+])
+def test_hub_model_out_of_reach_is_refused_before_the_genome_is_read(command, tmp_path):
+    """A bare assembly (genes to call) with a foundation view whose hub model is neither cached nor downloadable:
+    `embed` and `score` (with a model trained on ProstT5 views, here the packaged model's files with that view
+    recorded) read the genome, called its genes and imported torch before saying so. Now stderr holds the error
+    alone (no gene-calling line), and no output is left behind."""
+    from microfuse_cli.score import DEFAULT_MODEL
+
+    model = tmp_path / "hub_view_model"
+    shutil.copytree(DEFAULT_MODEL, model)
+    config = json.loads((model / "config.json").read_text())
+    config["inputs"]["views"]["protein"] = "prostt5"
+    (model / "config.json").write_text(json.dumps(config))
+    code, err = run_without_hub(command, tmp_path)
+    assert code == 1, err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    assert ("Rostlab/ProstT5" if "score" in command or "prostt5" in command else "bacformer") in err
+    assert ("is not available locally" if "--offline" in command else "cannot download from the Hugging Face hub") \
+        in err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "hf") == ["hub_view_model"]
+
+
+@pytest.mark.parametrize("option, folder, what, lacks", [
+    ("--protein-model", "bacformer", "ProstT5", "spiece.model or tokenizer.json"),  # a Bacformer folder as ProstT5's
+    ("--esm-model", "prostt5", "ESM-2", "vocab.txt"),
+    ("--context-model", "empty", "Bacformer", "config.json, model.safetensors or model.safetensors.index.json"),
+])
+def test_model_folder_lacking_files_is_refused_before_the_genome_is_read(option, folder, what, lacks, tmp_path):
+    """A local model folder without a file from_pretrained reads (the tokenizer's, the config, the weights) was
+    found out after the genome was read and torch imported; now before, by name."""
+    from conftest import ROOT
+
+    reference = ROOT / "tests" / "data" / "foundation_reference"
+    models = {"bacformer": reference / "bacformer", "prostt5": reference / "prostt5", "esm2": reference / "esm2",
+              "empty": tmp_path / "empty"}
+    (tmp_path / "empty").mkdir()
+    given = {"--protein-model": "prostt5", "--context-model": "bacformer", "--esm-model": "esm2"}
+    given[option] = folder
+    views = ["--protein-view", "prostt5", "--context-view", "bacformer"]
+    args = [arg for name, key in given.items() for arg in (name, models[key])]
+    code, err = run_without_hub(["embed", MG_FNA, "-o", "emb", *views, *args, "--offline"], tmp_path)
+    assert code == 1, err
+    assert err == f"error: {what} model folder {str(models[folder])!r} lacks {lacks}\n"
+    assert not (tmp_path / "emb").exists()
+
+
+def test_hub_model_availability_is_checked_without_torch(tmp_path, monkeypatch):
+    """views.hf.require_model_available accepts the folders from_pretrained loads and a hub id in the cache under
+    HF_HUB_OFFLINE, without a network and without importing torch; a hub id not cached is refused offline."""
     import socket
 
-    with socket.socket() as closed_port:  # bound, never listening: every connection is refused at once
-        closed_port.bind(("127.0.0.1", 0))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-        env.update(HF_ENDPOINT=f"http://127.0.0.1:{closed_port.getsockname()[1]}", HF_HOME=str(tmp_path / "hf"))
-        start = time.monotonic()
-        proc = subprocess.run([str(MICROFUSE), "embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "emb",
-                               *view], env=env, capture_output=True, timeout=120)
-    err = proc.stderr.decode()
-    assert proc.returncode == 1, err
-    assert time.monotonic() - start < 30, err
-    errors = [line for line in err.splitlines() if not line.startswith("info: ")]
-    assert len(errors) == 1 and errors[0].startswith("error: cannot download from the Hugging Face hub"), err
-    assert model in errors[0] and "--local-dir" in errors[0]
-    assert not (tmp_path / "emb").exists()
+    import huggingface_hub.constants
+
+    from conftest import ROOT
+    from microfuse_cli.errors import DataError
+    from microfuse_cli.views.foundation import BACFORMER, ESM2, PROSTT5
+    from microfuse_cli.views.hf import require_model_available
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    reference = ROOT / "tests" / "data" / "foundation_reference"
+    for spec, folder in ((PROSTT5, "prostt5"), (ESM2, "esm2"), (BACFORMER, "bacformer")):
+        require_model_available(spec, str(reference / folder), offline=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(DataError, match="'Rostlab/ProstT5' is not available locally"):
+        require_model_available(PROSTT5, "Rostlab/ProstT5", offline=False)
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--Rostlab--ProstT5"
+    shutil.copytree(reference / "prostt5", repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    require_model_available(PROSTT5, "Rostlab/ProstT5", offline=False)
+    check = "import sys, microfuse_cli.embed as e; e.ViewConfig('prostt5').require_models(); " \
+            "print(sorted({'torch', 'transformers'} & set(sys.modules)))"
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout) == (0, "[]\n"), proc.stderr
 
 
 @pytest.mark.parametrize("command, wanted", [

@@ -177,6 +177,7 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                                   context_features=tuple(features) if features else None)
     if len(inputs) > 1 and fasta:
         raise click.UsageError("--fasta applies to a single input")
+    config.require_models()  # before any genome is read or torch imported
     if len(inputs) > 1:
         Path(output).mkdir(parents=True, exist_ok=True)
     if bins is not None:  # genes are called per bin, as in score (genes.call_genes_per_bin)

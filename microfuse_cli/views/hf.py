@@ -27,6 +27,8 @@ from ..progress import Advance
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from .foundation import FoundationModel
+
 log = logging.getLogger(__name__)
 
 #: Files whose bytes identify a model's weights (hashed by ``describe()`` for local folders).
@@ -158,6 +160,32 @@ def require_reachable_hub(what: str, model: str, revision: str | None) -> None:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DataError(f"cannot download from the Hugging Face hub ({first}): {missing_model_message(what, model)}"
                         ) from err
+
+
+def require_model_available(spec: "FoundationModel", model: str, *, offline: bool, revision: str | None = None
+                            ) -> None:
+    """Check, without torch or transformers and in well under a second, that ``model`` (a folder or a hub id of
+    ``spec``, views.foundation) can be loaded: a folder holding the files ``from_pretrained`` reads, a hub id in the
+    local cache, or (not offline) a hub that answers. A command calls it before reading the genome; the loaders
+    (:func:`load_hub_or_local`, ``load_bacformer``) check again as they load.
+
+    Raises:
+        DataError: the folder is missing or lacks a file, or the hub id is neither cached nor downloadable.
+    """
+    local = resolve_local_model(model)
+    if local is not None:
+        assert local.folder is not None
+        missing = [name for name in spec.files if not (local.folder / name).is_file()]
+        missing += [" or ".join(group) for group in spec.any_of
+                    if not any((local.folder / name).is_file() for name in group)]
+        if missing:
+            raise DataError(f"{spec.what} model folder {model!r} lacks {', '.join(missing)}")
+        return
+    if cached_revision(model, revision=revision) is not None:
+        return
+    if hub_offline(offline):
+        raise DataError(missing_model_message(spec.what, model))
+    require_reachable_hub(spec.what, model, revision)
 
 
 def weights_sha256(folder: Path) -> str | None:
@@ -369,5 +397,6 @@ def load_hub_or_local(
 __all__ = [
     "ModelSource", "cached_revision", "clean_protein", "hub_offline", "is_out_of_memory", "length_batches",
     "load_hub_or_local", "load_pretrained", "looks_like_path", "missing_model_message", "quiet_transformers_loading",
-    "require_reachable_hub", "resolve_dtype", "resolve_local_model", "run_batched", "weights_sha256",
+    "require_model_available", "require_reachable_hub", "resolve_dtype", "resolve_local_model", "run_batched",
+    "weights_sha256",
 ]

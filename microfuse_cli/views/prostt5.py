@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import DataError, UsageError
 from ..progress import Advance
 from ..runtime import torch_device
+from .foundation import PROSTT5
 from .hf import (
     ModelSource,
     clean_protein,
@@ -41,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 #: Model id of the published ProstT5 checkpoint on the Hugging Face hub.
-PROSTT5_MODEL = "Rostlab/ProstT5"
+PROSTT5_MODEL = PROSTT5.default
 #: Precision on GPU when none is given: the model card's ``model.half()``.
 GPU_DTYPE = "float16"
 

@@ -25,6 +25,7 @@ import torch
 from ...errors import DataError, UsageError
 from ...progress import Advance
 from ...runtime import torch_device
+from ..foundation import ESM2
 from ..hf import (
     ModelSource,
     clean_protein,
@@ -39,7 +40,7 @@ from .model import BACFORMER_MODEL, GPU_DTYPE, BacformerConfig, BacformerModel, 
 
 log = logging.getLogger(__name__)
 
-ESM2_MODEL = "facebook/esm2_t12_35M_UR50D"
+ESM2_MODEL = ESM2.default
 #: ESM-2 tokens per protein in the reference pipeline (``<cls>`` + 1022 residues + ``<eos>``).
 ESM_MAX_TOKENS = 1024
 #: ESM-2 modules whose weights a checkpoint may lack without harm: their output is never read.

@@ -43,13 +43,14 @@ from torch import nn
 
 from ...errors import DataError
 from ...runtime import torch_device
+from ..foundation import BACFORMER
 from ..hf import (
     ModelSource, cached_revision, hub_offline, missing_model_message, require_reachable_hub, resolve_dtype,
     resolve_local_model,
 )
 from .layout import END, MASK, PAD, PROT_EMB
 
-BACFORMER_MODEL = "macwiatrak/bacformer-masked-complete-genomes"
+BACFORMER_MODEL = BACFORMER.default
 #: Precision on GPU when none is given: the official README's ``.to(torch.bfloat16)``.
 GPU_DTYPE = "bfloat16"
 
