@@ -116,6 +116,25 @@ def test_dev_stdout_redirected_to_a_file_is_appended_to_not_replaced(target, tmp
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.parametrize("stderr", ["closed", "read-only", "fd 5 read-only"])
+def test_a_descriptor_output_not_open_for_writing_is_refused(stderr, tmp_path):
+    """`--proteins /dev/stderr 2>&-`, or under a wrapper script that left stderr open read-only on itself (bash
+    opens a script on the lowest free descriptor): /dev/stderr reopened whatever file held descriptor 2 and the
+    proteins were appended to it: to the wrapper script, or into the temp file of `-o`."""
+    victim, out = tmp_path / "wrapper.sh", tmp_path / "pairs.tsv"
+    victim.write_text("#!/bin/sh\nexec microfuse \"$@\"\n")
+    before = state(victim)
+    target = "/dev/fd/5" if stderr == "fd 5 read-only" else "/dev/stderr"
+    command = [sys.executable, "-m", "microfuse_cli", "pairs", str(MG_GFF), "--fasta", str(MG_FNA), "-o", str(out),
+               "--proteins", target]
+    redirect = {"closed": "2>&-", "read-only": '2<"$0"', "fd 5 read-only": '5<"$0"'}[stderr]
+    proc = subprocess.run(["bash", "-c", f'exec "$@" {redirect}', victim, *command], stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 2
+    assert state(victim) == before and not out.exists()
+    if stderr == "fd 5 read-only":
+        assert proc.stderr == "error: --proteins /dev/fd/5: descriptor 5 is not open for writing (closed, or read-only)\n"
+
+
 @pytest.mark.parametrize("output", ["genome.gff", "/dev/stdin"])
 def test_file_redirected_to_stdin_is_an_input(output, tmp_path):
     """`microfuse pairs - -o genome.gff < genome.gff`: the file behind stdin is an input like a named one (was: the

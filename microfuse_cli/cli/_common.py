@@ -198,7 +198,10 @@ def stdin_as_file(path):
 
 
 def report_error(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    """The one error line on stderr; a stderr that cannot be written (left read-only by a wrapper) loses only the
+    line, the exit status still says it (was: a second error while reporting the first, exit 1)."""
+    with contextlib.suppress(OSError, ValueError):
+        click.echo(f"error: {message}", err=True)
 
 
 class Terminated(KeyboardInterrupt):

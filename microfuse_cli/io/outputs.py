@@ -104,20 +104,46 @@ def _is_special(path: PathLike) -> bool:
 
 
 #: Paths that name an open file descriptor of this process (the shell's redirections).
-_DESCRIPTOR = re.compile(r"/dev/std(in|out|err)|/dev/fd/\d+|/proc/(self|thread-self|\d+)/fd/\d+")
+_DESCRIPTOR = re.compile(r"/dev/std(in|out|err)|/dev/fd/(\d+)|/proc/(self|thread-self|\d+)/fd/(\d+)")
+_STANDARD = {"in": 0, "out": 1, "err": 2}
+
+
+def _descriptor_named(path: PathLike) -> int | None:
+    """The descriptor that ``/dev/stdout``, ``/dev/fd/N``, ``/proc/self/fd/N``, or a symlink to one names, else None.
+    Such a path is written into (appended to), never replaced; the file behind it is the one the shell opened
+    (``>> log`` must keep what the log held)."""
+    current = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on symlink hops
+        found = _DESCRIPTOR.fullmatch(current)
+        if found:
+            return _STANDARD[found[1]] if found[1] else int(found[2] or found[4])
+        if not os.path.islink(current):
+            return None
+        current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
+    return None
 
 
 def _names_a_descriptor(path: PathLike) -> bool:
-    """``/dev/stdout``, ``/dev/fd/N``, ``/proc/self/fd/N``, or a symlink to one: written into (appended to), never
-    replaced; the file behind it is the one the shell opened (``>> log`` must keep what the log held)."""
-    current = os.path.abspath(path)
-    for _ in range(40):  # the kernel's own limit on symlink hops
-        if _DESCRIPTOR.fullmatch(current):
-            return True
-        if not os.path.islink(current):
-            return False
-        current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
-    return False
+    return _descriptor_named(path) is not None
+
+
+def _check_descriptor(output: Output, read: dict) -> None:
+    """A descriptor path must name a descriptor open for writing: reopening a closed one (`2>&-`) or a read-only one
+    (a wrapper script that bash left open on descriptor 2) opened whatever file held that number, and the output
+    was appended to it: the wrapper script, or another output's temp file."""
+    import fcntl
+
+    fd = _descriptor_named(output.path)
+    if fd is None or _identity(output.path) in read:  # `-o /dev/stdin < genome.gff`: said to be an input below
+        return
+    closed = {1: sys.stdout, 2: sys.stderr}.get(fd, True) is None  # Python found it closed at start-up
+    try:
+        writable = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+    except OSError:
+        writable = False
+    if closed or not writable:
+        raise UsageError(f"{output.option} {output.path}: descriptor {fd} is not open for writing (closed, or "
+                         "read-only)")
 
 
 def _identity(path: PathLike) -> tuple:
@@ -160,6 +186,7 @@ def check_outputs(inputs, outputs) -> None:
                                  "overwrite it")
             _claim_stream(key, output, written)
             continue
+        _check_descriptor(output, read)
         _check_target(output)
         if _is_special(output.path):
             _claim_stream(_shared_stream(output.path), output, written)
