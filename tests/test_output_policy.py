@@ -135,6 +135,26 @@ def test_a_descriptor_output_not_open_for_writing_is_refused(stderr, tmp_path):
         assert proc.stderr == "error: --proteins /dev/fd/5: descriptor 5 is not open for writing (closed, or read-only)\n"
 
 
+@pytest.mark.parametrize("relative", ["output", "input"])
+def test_a_deleted_current_folder_is_named_when_a_path_is_relative(relative, tmp_path):
+    """A cluster job whose folder was removed (a cleaned scratch space) under it: a relative path there was 'error:
+    No such file or directory' (exit 1), naming nothing; absolute paths still work."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    genome = "genome.gff.gz" if relative == "input" else str(MG_GFF)
+    out = "scores.tsv" if relative == "output" else str(tmp_path / "scores.tsv")
+    command = [sys.executable, "-m", "microfuse_cli", "score", genome, "--fasta", str(MG_FNA), "-o", out, "-q"]
+    proc = subprocess.run(["bash", "-c", 'cd "$0" && rmdir "$0" && exec "$@"', gone, *command],
+                          stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines()[-1] == (f"error: cannot resolve {genome if relative == 'input' else out}: the "
+                                            "current folder no longer exists; cd into one, or give absolute paths")
+    absolute = [sys.executable, "-m", "microfuse_cli", "score", str(MG_GFF), "--fasta", str(MG_FNA), "-o",
+                str(tmp_path / "scores.tsv"), "-q"]
+    gone.mkdir()
+    assert subprocess.run(["bash", "-c", 'cd "$0" && rmdir "$0" && exec "$@"', gone, *absolute]).returncode == 0
+
+
 @pytest.mark.parametrize("output", ["genome.gff", "/dev/stdin"])
 def test_file_redirected_to_stdin_is_an_input(output, tmp_path):
     """`microfuse pairs - -o genome.gff < genome.gff`: the file behind stdin is an input like a named one (was: the

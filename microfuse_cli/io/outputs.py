@@ -162,6 +162,8 @@ def check_outputs(inputs, outputs) -> None:
     :class:`Output` plan.
     """
     planned = [o for o in outputs if o.path is not None]
+    inputs = list(inputs)
+    _check_current_folder([*inputs, *(o.path for o in planned)])
     for output in planned:
         if output.kind is not None and is_stdio(output.path):
             raise UsageError(f"{output.option} takes a folder, and a folder cannot be stdout ('-'); give a folder name")
@@ -170,7 +172,6 @@ def check_outputs(inputs, outputs) -> None:
         raise UsageError(f"only one output can go to stdout ({' and '.join(to_stdout)} are both '-')")
     if to_stdout:
         stdout_stream()
-    inputs = list(inputs)
     if sum(1 for p in inputs if p is not None and is_stdio(p)) > 1:  # `pairs - --fasta -`: the second read nothing
         raise UsageError("only one input can be read from stdin ('-' is given twice)")
     read = {_identity(p): str(p) for p in _input_files(inputs)}
@@ -201,6 +202,19 @@ def check_outputs(inputs, outputs) -> None:
         written[key] = output
         if output.kind is not None:
             _check_inner_files(output, read, written)
+
+
+def _check_current_folder(paths) -> None:
+    """A relative path needs the current folder: one removed under a running job (a cleaned scratch space) made
+    every relative path 'No such file or directory', naming nothing."""
+    relative = [p for p in paths if p is not None and not is_stdio(p) and not os.path.isabs(p)]
+    if not relative:
+        return
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise UsageError(f"cannot resolve {relative[0]}: the current folder no longer exists; cd into one, or give "
+                         "absolute paths") from None
 
 
 def _shared_stream(path: PathLike | None) -> tuple | None:
