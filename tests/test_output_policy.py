@@ -155,6 +155,30 @@ def test_a_deleted_current_folder_is_named_when_a_path_is_relative(relative, tmp
     assert subprocess.run(["bash", "-c", 'cd "$0" && rmdir "$0" && exec "$@"', gone, *absolute]).returncode == 0
 
 
+def test_stdin_that_cannot_be_kept_in_tmpdir_is_named(tmp_path):
+    """A piped genome is kept in a temp file in TMPDIR (several readers need it); a full TMPDIR (a small /tmp on a
+    cluster node; `ulimit -f` stands in for it) was 'error: File too large', naming neither stdin nor TMPDIR."""
+    import resource
+    import tempfile
+
+    genome = tmp_path / "genome.gff"
+    with gzip.open(MG_GFF, "rt") as gff:
+        genome.write_text(gff.read())
+    limit = genome.stat().st_size // 2
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    with open(genome, "rb") as stdin:
+        proc = subprocess.run([sys.executable, "-m", "microfuse_cli", "score", "-", "--fasta", str(MG_FNA), "-o",
+                               tmp_path / "scores.tsv", "-q"], stdin=stdin, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=small_files)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == (f"error: cannot keep stdin in a temp file in {tempfile.gettempdir()} (TMPDIR; give it a "
+                           "folder with space): File too large\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["genome.gff"]
+
+
 @pytest.mark.parametrize("output", ["genome.gff", "/dev/stdin"])
 def test_file_redirected_to_stdin_is_an_input(output, tmp_path):
     """`microfuse pairs - -o genome.gff < genome.gff`: the file behind stdin is an input like a named one (was: the
