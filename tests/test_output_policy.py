@@ -1054,6 +1054,38 @@ def test_a_run_killed_while_refilling_a_folder_does_not_block_the_rerun(made, tm
     assert sorted(p.name for p in out.iterdir()) == sorted([leftover, "index.faiss", "manifest.json", "pairs.tsv"])
 
 
+def test_a_run_killed_before_its_rename_leaves_a_temp_file_the_rerun_names(tmp_path):
+    """SIGKILL (a Snakemake job killed by the scheduler, then retried) at a file output's rename leaves its hidden
+    temp file beside it; the retry wrote the output but never said the hidden file was there, filling a project
+    folder with `.scores.tsv.*.tmp` copies unseen. It is named now (never removed: another run may be writing it)."""
+    import time
+
+    from test_hostile_inputs import SLOW_RENAME_HOOK
+
+    hook, out, mark = tmp_path / "hook", tmp_path / "out", tmp_path / "renaming"
+    hook.mkdir()
+    out.mkdir()
+    (hook / "sitecustomize.py").write_text(SLOW_RENAME_HOOK)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), *sys.path]), MICROFUSE_TEST_MARK=str(mark))
+    proc = subprocess.Popen([sys.executable, "-m", "microfuse_cli", "pairs", str(MG_GFF), "--fasta", str(MG_FNA),
+                             "-o", str(out / "pairs.tsv")], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mark.exists(), "the run never reached its rename"
+    finally:
+        proc.kill()
+        proc.wait()
+    (leftover,) = [p.name for p in out.iterdir()]
+    assert leftover.startswith(".pairs.tsv.") and leftover.endswith(".tmp")
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", out / "pairs.tsv"])
+    assert code == 0, err
+    assert f"warning: {out / leftover}: left by an interrupted run; remove it to free its space" in err, err
+    assert sorted(p.name for p in out.iterdir()) == sorted([leftover, "pairs.tsv"])
+
+
 def test_evaluate_plots_without_matplotlib_is_refused_before_the_metrics_are_replaced(made, tmp_path, monkeypatch):
     """matplotlib is an optional extra: `evaluate -o m.tsv --plots figs` without it replaced m.tsv, then failed with
     'internal error: ModuleNotFoundError ... report it'. Now: one line, exit 2, before any work."""

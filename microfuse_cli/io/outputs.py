@@ -309,6 +309,7 @@ def _check_target(output: Output) -> None:
         if _read_only(real):
             raise UsageError(f"{output.option} {path} is read-only; refusing to replace it (make it writable, or "
                              "give another name)")
+        _warn_leftover_files(real, real.parent if os.path.islink(path) else os.path.dirname(path))
         return
     if real.exists() and not real.is_dir():
         raise UsageError(f"{output.option} {path} exists and is not a folder")
@@ -367,6 +368,19 @@ def _warn_leftovers(folder: Path, shown: PathLike) -> None:
         if _LEFTOVER.fullmatch(entry.name):
             logging.getLogger(__name__).warning("%s: left by an interrupted run; remove it to free its space",
                                                 os.path.join(shown, entry.name))
+
+
+def _warn_leftover_files(target: Path, shown_folder: PathLike) -> None:
+    """Name the temp files of ``target`` (atomic_output's mkstemp names) that a killed run (SIGKILL, a scheduler's
+    retry) left beside it: hidden, they piled up unseen. Never removed here: another run may be writing one now."""
+    import logging
+
+    leftover = re.compile(re.escape(f".{target.name}.") + r"[A-Za-z0-9_]{8}\.tmp")
+    with contextlib.suppress(OSError):
+        for entry in sorted(os.scandir(target.parent), key=lambda e: e.name):
+            if leftover.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                logging.getLogger(__name__).warning("%s: left by an interrupted run; remove it to free its space",
+                                                    os.path.join(shown_folder, entry.name))
 
 
 def _a(noun: str) -> str:
