@@ -1086,6 +1086,24 @@ def test_a_run_killed_before_its_rename_leaves_a_temp_file_the_rerun_names(tmp_p
     assert sorted(p.name for p in out.iterdir()) == sorted([leftover, "pairs.tsv"])
 
 
+def test_an_output_name_near_the_length_limit_is_written(tmp_path):
+    """A name the shell's `>` accepts (250 to 255 bytes, the file system's limit) failed after the work: its temp file,
+    the name with a dot and a random suffix, was 'File name too long', and the message named the temp file. The temp
+    name is shortened now; embed, whose OUTPUT.partial work folder is part of its interface, refuses a name with no
+    room for it before any work."""
+    name = "é" * 100 + "n" * 46  # 246 bytes: multi-byte characters are cut on the byte count
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / f"{name}.tsv", "--fused",
+                            tmp_path / f"{name}.npy", "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "build", tmp_path / f"{name}.npy", "-o", tmp_path / (name + "x" * 9)])
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{name}.tsv", f"{name}.npy", f"{name}.ids.tsv",
+                                                                  name + "x" * 9])
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / (name + "y" * 9)])
+    assert code == 2 and err.startswith(f"error: -o {tmp_path / (name + 'y' * 9)}: the name is too long"), err
+    assert not (tmp_path / (name + "y" * 9)).exists()
+
+
 def test_evaluate_plots_without_matplotlib_is_refused_before_the_metrics_are_replaced(made, tmp_path, monkeypatch):
     """matplotlib is an optional extra: `evaluate -o m.tsv --plots figs` without it replaced m.tsv, then failed with
     'internal error: ModuleNotFoundError ... report it'. Now: one line, exit 2, before any work."""

@@ -375,7 +375,7 @@ def _warn_leftover_files(target: Path, shown_folder: PathLike) -> None:
     retry) left beside it: hidden, they piled up unseen. Never removed here: another run may be writing one now."""
     import logging
 
-    leftover = re.compile(re.escape(f".{target.name}.") + r"[A-Za-z0-9_]{8}\.tmp")
+    leftover = re.compile(re.escape(_temp_prefix(target.name)) + r"[A-Za-z0-9_]{8}\.tmp")
     with contextlib.suppress(OSError):
         for entry in sorted(os.scandir(target.parent), key=lambda e: e.name):
             if leftover.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
@@ -422,6 +422,17 @@ def _compressor(suffix: str) -> Callable[[IO[bytes]], IO[bytes]] | None:
     return None
 
 
+#: The longest file name (bytes) that file systems allow (ext4, xfs, btrfs, tmpfs, NFS).
+NAME_MAX = 255
+
+
+def _temp_prefix(name: str) -> str:
+    """``.NAME.``, the start of an output's temp name (mkstemp adds 8 characters and ``.tmp``), with NAME cut so the
+    whole fits in NAME_MAX bytes: a valid output name of 242+ bytes made 'File name too long' after the work."""
+    raw = os.fsencode(name)[:NAME_MAX - len(".." + "x" * 8 + ".tmp")]
+    return f".{os.fsdecode(raw)}."
+
+
 @contextlib.contextmanager
 def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | None = None) -> Iterator[IO]:
     """Open ``path`` for writing through a temp file renamed into place on success.
@@ -454,7 +465,7 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
     parent = target.parent
     if not parent.is_dir():
         raise DataError(f"cannot write {path}: directory {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target.name), suffix=".tmp", dir=parent)
     os.chmod(tmp, _mode_of(target))
     try:
         packer = _compressor(Path(path).suffix.lower())
@@ -586,7 +597,7 @@ def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path
         with _refill(target, path) as tmp:
             yield tmp
         return
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target.name), suffix=".tmp", dir=target.parent))
     try:
         with _write_failure_named(path, tmp):
             yield tmp
