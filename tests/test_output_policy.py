@@ -1102,6 +1102,10 @@ def test_an_output_name_near_the_length_limit_is_written(tmp_path):
     code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / (name + "y" * 9)])
     assert code == 2 and err.startswith(f"error: -o {tmp_path / (name + 'y' * 9)}: the name is too long"), err
     assert not (tmp_path / (name + "y" * 9)).exists()
+    for option, long in (("-o", f"{name}{'z' * 6}.tsv"), ("--fused", f"{name}{'z' * 2}.npy")):  # its .ids.tsv: 256
+        code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, option, tmp_path / long, "-q"])
+        assert code == 2 and err.startswith(f"error: {option} {tmp_path / long.removesuffix('.npy')}"), err
+        assert "longer than 255 bytes" in err.splitlines()[0], err
 
 
 def test_evaluate_plots_without_matplotlib_is_refused_before_the_metrics_are_replaced(made, tmp_path, monkeypatch):

@@ -292,6 +292,9 @@ def _read_only(path: Path) -> bool:
 
 def _check_target(output: Output) -> None:
     path = Path(output.path)
+    if len(os.fsencode(path.name)) > NAME_MAX:  # was 'File name too long', exit 1, as if the data were bad
+        raise UsageError(f"{output.option} {path}: the name is longer than {NAME_MAX} bytes, the file system's limit; "
+                         "give a shorter name")
     if _symlink_loop(path):  # realpath stops inside the loop: the link itself would be replaced by the output
         raise UsageError(f"{output.option} {path}: too many levels of symbolic links (a symlink loop); give "
                          "another name")
