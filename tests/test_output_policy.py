@@ -590,6 +590,24 @@ def test_one_genome_name_in_two_vector_files_is_warned_about(made, tmp_path):
     assert "warning: genomes 'a' and 'b' hold the same pairs with the same vectors" in err, err
 
 
+@pytest.mark.parametrize("named", ["file name", "--genome-name"])
+def test_a_genome_name_with_a_tab_or_newline_keeps_the_ids_table_whole(named, tmp_path):
+    """The genome column of --fused ids is the input's file name or --genome-name: a name holding a newline or a tab
+    (legal in a file name) split its row or added a column, and `retrieve build` then failed on the table."""
+    odd = "sample\t1\nrun.gff.gz"
+    genome = tmp_path / (odd if named == "file name" else "genome.gff.gz")
+    genome.write_bytes(MG_GFF.read_bytes())
+    extra = ["--genome-name", odd] if named == "--genome-name" else []
+    code, _, err = run_cli(["score", genome, "--fasta", MG_FNA, "--fused", tmp_path / "fused.npy", "-o",
+                            tmp_path / "scores.tsv", *extra])
+    assert code == 0, err
+    assert all(line.count("\t") == 4 for line in (tmp_path / "fused.ids.tsv").read_text().splitlines()[1:])
+    assert len((tmp_path / "fused.ids.tsv").read_text().splitlines()) == 2 + 475
+    assert "info: sample\ufffd1\ufffdrun.gff.gz: 1 scaffold" in err or named == "--genome-name", err
+    code, _, err = run_cli(["retrieve", "build", tmp_path / "fused.npy", "-o", tmp_path / "index"])
+    assert code == 0, err
+
+
 def test_k_is_capped_at_the_index_size(made, tmp_path):
     rows, n = _index_both_and_search(made, tmp_path, "--group-by", "genome", k="100000")
     assert len(rows) == 2 * n * n  # every pair of the other genome, for each query
