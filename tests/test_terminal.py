@@ -342,7 +342,9 @@ def test_ctrl_c_while_the_cli_is_importing_is_one_line(launcher, tmp_path):
                str(tmp_path / "scores.tsv")]
     for delay in (0.0, 0.001, 0.003, 0.01, 0.03, 0.1):
         code, err = _interrupt_while_importing(command, delay, tmp_path)
-        assert "Traceback" not in err and code == 130, (delay, code, err)
+        # 130, or killed by SIGINT after the error line: CPython ends by re-raising SIGINT at exit when an interrupt
+        # crossed some C-level code during an import, even one caught later (a shell's $? reads both as 130)
+        assert "Traceback" not in err and code in (130, -signal.SIGINT), (delay, code, err)
         assert err.splitlines()[-1] == "error: interrupted", (delay, err)
         assert all(line.startswith("info: ") for line in err.splitlines()[:-1]), (delay, err)
         assert not (tmp_path / "scores.tsv").exists()
