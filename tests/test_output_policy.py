@@ -179,6 +179,44 @@ def test_stdin_that_cannot_be_kept_in_tmpdir_is_named(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["genome.gff"]
 
 
+NATIVE_WARNING_HOOK = """
+import os
+
+_fsync = os.fsync
+
+
+def _fsync_after_a_native_warning(fd):
+    for standard in (1, 2):  # as libgomp or FAISS write theirs, below Python's sys.stdout and sys.stderr
+        try:
+            os.write(standard, b"native library warning\\n")
+        except OSError:
+            pass
+    return _fsync(fd)
+
+
+os.fsync = _fsync_after_a_native_warning
+"""
+
+
+def test_outputs_never_take_the_descriptors_of_a_closed_stdout_or_stderr(tmp_path):
+    """With `>&- 2>&-` the first files opened took descriptors 1 and 2, the outputs' temp files among them, and what
+    native libraries write to stdout or stderr (libgomp's 'Invalid value for environment variable', FAISS'
+    clustering warnings) went into those outputs. A closed standard descriptor is now held open on /dev/null."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(NATIVE_WARNING_HOOK)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), *sys.path]))
+    command = [sys.executable, "-m", "microfuse_cli", "pairs", str(MG_GFF), "--fasta", str(MG_FNA), "-o",
+               str(tmp_path / "pairs.tsv"), "--proteins", str(tmp_path / "genes.faa")]
+    proc = subprocess.run(["bash", "-c", 'exec "$@" >&- 2>&-', "-", *command], env=env)
+    assert proc.returncode == 0
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "expected.tsv", "--proteins",
+                            tmp_path / "expected.faa"])
+    assert code == 0, err
+    assert (tmp_path / "pairs.tsv").read_bytes() == (tmp_path / "expected.tsv").read_bytes()
+    assert (tmp_path / "genes.faa").read_bytes() == (tmp_path / "expected.faa").read_bytes()
+
+
 @pytest.mark.parametrize("output", ["genome.gff", "/dev/stdin"])
 def test_file_redirected_to_stdin_is_an_input(output, tmp_path):
     """`microfuse pairs - -o genome.gff < genome.gff`: the file behind stdin is an input like a named one (was: the
