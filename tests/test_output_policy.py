@@ -217,6 +217,21 @@ def test_outputs_never_take_the_descriptors_of_a_closed_stdout_or_stderr(tmp_pat
     assert (tmp_path / "genes.faa").read_bytes() == (tmp_path / "expected.faa").read_bytes()
 
 
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_stdout_output_is_utf8_whatever_the_locale(encoding, tmp_path):
+    """`-o -` is the same table as `-o FILE`, which is UTF-8: under a non-UTF-8 locale (an old cluster's
+    en_US.ISO-8859-1, PYTHONIOENCODING) a gene id out of that charset ended the table half-written with 'internal
+    error: UnicodeEncodeError'."""
+    with gzip.open(MG_GFF, "rt") as gff:
+        (tmp_path / "genome.gff").write_text(gff.read().replace("locus_tag=MG_001", "locus_tag=gène_001→a"))
+    code, _, err = run_cli(["pairs", tmp_path / "genome.gff", "--fasta", MG_FNA, "-o", tmp_path / "pairs.tsv"])
+    assert code == 0, err
+    proc = subprocess.run([sys.executable, "-m", "microfuse_cli", "pairs", "genome.gff", "--fasta", str(MG_FNA)],
+                          cwd=tmp_path, capture_output=True, env=dict(os.environ, PYTHONIOENCODING=encoding))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == (tmp_path / "pairs.tsv").read_bytes() and "gène_001→a".encode() in proc.stdout
+
+
 @pytest.mark.parametrize("output", ["genome.gff", "/dev/stdin"])
 def test_file_redirected_to_stdin_is_an_input(output, tmp_path):
     """`microfuse pairs - -o genome.gff < genome.gff`: the file behind stdin is an input like a named one (was: the

@@ -406,6 +406,14 @@ def stdout_stream() -> IO[str]:
     return sys.stdout
 
 
+def _utf8(stream: IO[str]) -> IO[str]:
+    """stdout writing UTF-8, as every file output does: under a non-UTF-8 locale (en_US.ISO-8859-1, or
+    PYTHONIOENCODING) a gene id out of that charset ended the table half-written with an internal error."""
+    if (stream.encoding or "").lower().replace("-", "").replace("_", "") != "utf8" and hasattr(stream, "reconfigure"):
+        stream.reconfigure(encoding="utf-8")
+    return stream
+
+
 def _compressor(suffix: str) -> Callable[[IO[bytes]], IO[bytes]] | None:
     """A compressor writing into a raw file for a .gz, .bz2 or .xz name, else None: `-o scores.tsv.gz` held plain
     text, which zcat and pandas (compression by suffix) refuse. gzip without a time stamp or name: reruns give the
@@ -447,7 +455,7 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
     ``_renames``: the rename is left to ``atomic_outputs``, which does them all once every file is on disk.
     """
     if is_stdio(path):
-        stream = stdout_stream().buffer if "b" in mode else stdout_stream()
+        stream = stdout_stream().buffer if "b" in mode else _utf8(stdout_stream())
         try:
             yield stream
             stream.flush()
