@@ -661,6 +661,18 @@ def test_a_genome_name_with_a_tab_or_newline_keeps_the_ids_table_whole(named, tm
     assert code == 0, err
 
 
+def test_a_hand_made_ids_comment_naming_a_model_is_not_a_recorded_identity(made, tmp_path):
+    """Only microfuse's own first line (`#microfuse VERSION model_id=...`) records the model: a user's comment in a
+    hand-made or edited ids table ('# vectors of model_id=esm_run3') was read as one and refused as not a digest."""
+    vectors = tmp_path / "mine.npy"
+    vectors.write_bytes((made / "a.npy").read_bytes())
+    rows = (made / "a.ids.tsv").read_text().splitlines(keepends=True)
+    (tmp_path / "mine.ids.tsv").write_text("# vectors of model_id=esm_run3, rescored by hand\n" + "".join(rows[1:]))
+    code, _, err = run_cli(["retrieve", "build", vectors, "-o", tmp_path / "index"])
+    assert code == 0, err
+    assert f"warning: {vectors}: no model identity recorded" in err, err
+
+
 def test_k_is_capped_at_the_index_size(made, tmp_path):
     rows, n = _index_both_and_search(made, tmp_path, "--group-by", "genome", k="100000")
     assert len(rows) == 2 * n * n  # every pair of the other genome, for each query
