@@ -14,6 +14,7 @@ import sys
 
 def main() -> None:
     """Run the CLI (``cli.main``) and exit with its status; an interrupt at any point is one line and exit 130."""
+    _hold_closed_standard_descriptors()
     try:
         from .cli import main as run
 
@@ -41,6 +42,17 @@ def _leave(status: int) -> None:
         except (OSError, ValueError):  # a closed or broken stream: nothing more can be said on it
             pass
     os._exit(status)
+
+
+def _hold_closed_standard_descriptors() -> None:
+    """Open /dev/null on descriptor 0, 1 or 2 when the shell closed it (`>&-`): the next files opened took those
+    numbers, outputs among them, and what native libraries (libgomp, FAISS) write to stdout or stderr went into them.
+    Python has already set ``sys.stdout``/``sys.stderr`` to None for a closed one, so `-o -` is still refused."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free number: this one, as the lower ones are open
 
 
 def _interrupted() -> int:

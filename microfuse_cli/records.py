@@ -82,8 +82,13 @@ class RebuiltFromFields:
 
 def printable_name(name: str) -> str:
     """``name`` (often a file name) as text every output can hold: bytes of a file name that are not UTF-8 (a
-    Latin-1 'g\xe9nome.gff' from an old file share) become U+FFFD; writing them ended in an internal error."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    Latin-1 'g\xe9nome.gff' from an old file share) become U+FFFD; writing them ended in an internal error. So do
+    control characters (a tab or newline, legal in a file name), which split a TSV row or a log line."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return _CONTROL.sub("\ufffd", text)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,122 @@ def test_dev_stdout_redirected_to_a_file_is_appended_to_not_replaced(target, tmp
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.parametrize("stderr", ["closed", "read-only", "fd 5 read-only"])
+def test_a_descriptor_output_not_open_for_writing_is_refused(stderr, tmp_path):
+    """`--proteins /dev/stderr 2>&-`, or under a wrapper script that left stderr open read-only on itself (bash
+    opens a script on the lowest free descriptor): /dev/stderr reopened whatever file held descriptor 2 and the
+    proteins were appended to it: to the wrapper script, or into the temp file of `-o`."""
+    victim, out = tmp_path / "wrapper.sh", tmp_path / "pairs.tsv"
+    victim.write_text("#!/bin/sh\nexec microfuse \"$@\"\n")
+    before = state(victim)
+    target = "/dev/fd/5" if stderr == "fd 5 read-only" else "/dev/stderr"
+    command = [sys.executable, "-m", "microfuse_cli", "pairs", str(MG_GFF), "--fasta", str(MG_FNA), "-o", str(out),
+               "--proteins", target]
+    redirect = {"closed": "2>&-", "read-only": '2<"$0"', "fd 5 read-only": '5<"$0"'}[stderr]
+    proc = subprocess.run(["bash", "-c", f'exec "$@" {redirect}', victim, *command], stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 2
+    assert state(victim) == before and not out.exists()
+    if stderr == "fd 5 read-only":
+        assert proc.stderr == "error: --proteins /dev/fd/5: descriptor 5 is not open for writing (closed, or read-only)\n"
+
+
+@pytest.mark.parametrize("relative", ["output", "input"])
+def test_a_deleted_current_folder_is_named_when_a_path_is_relative(relative, tmp_path):
+    """A cluster job whose folder was removed (a cleaned scratch space) under it: a relative path there was 'error:
+    No such file or directory' (exit 1), naming nothing; absolute paths still work."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    genome = "genome.gff.gz" if relative == "input" else str(MG_GFF)
+    out = "scores.tsv" if relative == "output" else str(tmp_path / "scores.tsv")
+    command = [sys.executable, "-m", "microfuse_cli", "score", genome, "--fasta", str(MG_FNA), "-o", out, "-q"]
+    proc = subprocess.run(["bash", "-c", 'cd "$0" && rmdir "$0" && exec "$@"', gone, *command],
+                          stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines()[-1] == (f"error: cannot resolve {genome if relative == 'input' else out}: the "
+                                            "current folder no longer exists; cd into one, or give absolute paths")
+    absolute = [sys.executable, "-m", "microfuse_cli", "score", str(MG_GFF), "--fasta", str(MG_FNA), "-o",
+                str(tmp_path / "scores.tsv"), "-q"]
+    gone.mkdir()
+    assert subprocess.run(["bash", "-c", 'cd "$0" && rmdir "$0" && exec "$@"', gone, *absolute]).returncode == 0
+
+
+def test_stdin_that_cannot_be_kept_in_tmpdir_is_named(tmp_path):
+    """A piped genome is kept in a temp file in TMPDIR (several readers need it); a full TMPDIR (a small /tmp on a
+    cluster node; `ulimit -f` stands in for it) was 'error: File too large', naming neither stdin nor TMPDIR."""
+    import resource
+    import tempfile
+
+    genome = tmp_path / "genome.gff"
+    with gzip.open(MG_GFF, "rt") as gff:
+        genome.write_text(gff.read())
+    limit = genome.stat().st_size // 2
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    with open(genome, "rb") as stdin:
+        proc = subprocess.run([sys.executable, "-m", "microfuse_cli", "score", "-", "--fasta", str(MG_FNA), "-o",
+                               tmp_path / "scores.tsv", "-q"], stdin=stdin, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=small_files)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == (f"error: cannot keep stdin in a temp file in {tempfile.gettempdir()} (TMPDIR; give it a "
+                           "folder with space): File too large\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["genome.gff"]
+
+
+NATIVE_WARNING_HOOK = """
+import os
+
+_fsync = os.fsync
+
+
+def _fsync_after_a_native_warning(fd):
+    for standard in (1, 2):  # as libgomp or FAISS write theirs, below Python's sys.stdout and sys.stderr
+        try:
+            os.write(standard, b"native library warning\\n")
+        except OSError:
+            pass
+    return _fsync(fd)
+
+
+os.fsync = _fsync_after_a_native_warning
+"""
+
+
+def test_outputs_never_take_the_descriptors_of_a_closed_stdout_or_stderr(tmp_path):
+    """With `>&- 2>&-` the first files opened took descriptors 1 and 2, the outputs' temp files among them, and what
+    native libraries write to stdout or stderr (libgomp's 'Invalid value for environment variable', FAISS'
+    clustering warnings) went into those outputs. A closed standard descriptor is now held open on /dev/null."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(NATIVE_WARNING_HOOK)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), *sys.path]))
+    command = [sys.executable, "-m", "microfuse_cli", "pairs", str(MG_GFF), "--fasta", str(MG_FNA), "-o",
+               str(tmp_path / "pairs.tsv"), "--proteins", str(tmp_path / "genes.faa")]
+    proc = subprocess.run(["bash", "-c", 'exec "$@" >&- 2>&-', "-", *command], env=env)
+    assert proc.returncode == 0
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "expected.tsv", "--proteins",
+                            tmp_path / "expected.faa"])
+    assert code == 0, err
+    assert (tmp_path / "pairs.tsv").read_bytes() == (tmp_path / "expected.tsv").read_bytes()
+    assert (tmp_path / "genes.faa").read_bytes() == (tmp_path / "expected.faa").read_bytes()
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_stdout_output_is_utf8_whatever_the_locale(encoding, tmp_path):
+    """`-o -` is the same table as `-o FILE`, which is UTF-8: under a non-UTF-8 locale (an old cluster's
+    en_US.ISO-8859-1, PYTHONIOENCODING) a gene id out of that charset ended the table half-written with 'internal
+    error: UnicodeEncodeError'."""
+    with gzip.open(MG_GFF, "rt") as gff:
+        (tmp_path / "genome.gff").write_text(gff.read().replace("locus_tag=MG_001", "locus_tag=gène_001→a"))
+    code, _, err = run_cli(["pairs", tmp_path / "genome.gff", "--fasta", MG_FNA, "-o", tmp_path / "pairs.tsv"])
+    assert code == 0, err
+    proc = subprocess.run([sys.executable, "-m", "microfuse_cli", "pairs", "genome.gff", "--fasta", str(MG_FNA)],
+                          cwd=tmp_path, capture_output=True, env=dict(os.environ, PYTHONIOENCODING=encoding))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == (tmp_path / "pairs.tsv").read_bytes() and "gène_001→a".encode() in proc.stdout
+
+
 @pytest.mark.parametrize("output", ["genome.gff", "/dev/stdin"])
 def test_file_redirected_to_stdin_is_an_input(output, tmp_path):
     """`microfuse pairs - -o genome.gff < genome.gff`: the file behind stdin is an input like a named one (was: the
@@ -525,6 +641,36 @@ def test_one_genome_name_in_two_vector_files_is_warned_about(made, tmp_path):
                             "-o", tmp_path / "index2"])  # two names: no name clash, but one assembly twice
     assert code == 0 and "both hold genome" not in err, err
     assert "warning: genomes 'a' and 'b' hold the same pairs with the same vectors" in err, err
+
+
+@pytest.mark.parametrize("named", ["file name", "--genome-name"])
+def test_a_genome_name_with_a_tab_or_newline_keeps_the_ids_table_whole(named, tmp_path):
+    """The genome column of --fused ids is the input's file name or --genome-name: a name holding a newline or a tab
+    (legal in a file name) split its row or added a column, and `retrieve build` then failed on the table."""
+    odd = "sample\t1\nrun.gff.gz"
+    genome = tmp_path / (odd if named == "file name" else "genome.gff.gz")
+    genome.write_bytes(MG_GFF.read_bytes())
+    extra = ["--genome-name", odd] if named == "--genome-name" else []
+    code, _, err = run_cli(["score", genome, "--fasta", MG_FNA, "--fused", tmp_path / "fused.npy", "-o",
+                            tmp_path / "scores.tsv", *extra])
+    assert code == 0, err
+    assert all(line.count("\t") == 4 for line in (tmp_path / "fused.ids.tsv").read_text().splitlines()[1:])
+    assert len((tmp_path / "fused.ids.tsv").read_text().splitlines()) == 2 + 475
+    assert "info: sample\ufffd1\ufffdrun.gff.gz: 1 scaffold" in err or named == "--genome-name", err
+    code, _, err = run_cli(["retrieve", "build", tmp_path / "fused.npy", "-o", tmp_path / "index"])
+    assert code == 0, err
+
+
+def test_a_hand_made_ids_comment_naming_a_model_is_not_a_recorded_identity(made, tmp_path):
+    """Only microfuse's own first line (`#microfuse VERSION model_id=...`) records the model: a user's comment in a
+    hand-made or edited ids table ('# vectors of model_id=esm_run3') was read as one and refused as not a digest."""
+    vectors = tmp_path / "mine.npy"
+    vectors.write_bytes((made / "a.npy").read_bytes())
+    rows = (made / "a.ids.tsv").read_text().splitlines(keepends=True)
+    (tmp_path / "mine.ids.tsv").write_text("# vectors of model_id=esm_run3, rescored by hand\n" + "".join(rows[1:]))
+    code, _, err = run_cli(["retrieve", "build", vectors, "-o", tmp_path / "index"])
+    assert code == 0, err
+    assert f"warning: {vectors}: no model identity recorded" in err, err
 
 
 def test_k_is_capped_at_the_index_size(made, tmp_path):
@@ -989,6 +1135,60 @@ def test_a_run_killed_while_refilling_a_folder_does_not_block_the_rerun(made, tm
     assert code == 0, err
     assert f"warning: {out / leftover}: left by an interrupted run; remove it to free its space" in err, err
     assert sorted(p.name for p in out.iterdir()) == sorted([leftover, "index.faiss", "manifest.json", "pairs.tsv"])
+
+
+def test_a_run_killed_before_its_rename_leaves_a_temp_file_the_rerun_names(tmp_path):
+    """SIGKILL (a Snakemake job killed by the scheduler, then retried) at a file output's rename leaves its hidden
+    temp file beside it; the retry wrote the output but never said the hidden file was there, filling a project
+    folder with `.scores.tsv.*.tmp` copies unseen. It is named now (never removed: another run may be writing it)."""
+    import time
+
+    from test_hostile_inputs import SLOW_RENAME_HOOK
+
+    hook, out, mark = tmp_path / "hook", tmp_path / "out", tmp_path / "renaming"
+    hook.mkdir()
+    out.mkdir()
+    (hook / "sitecustomize.py").write_text(SLOW_RENAME_HOOK)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), *sys.path]), MICROFUSE_TEST_MARK=str(mark))
+    proc = subprocess.Popen([sys.executable, "-m", "microfuse_cli", "pairs", str(MG_GFF), "--fasta", str(MG_FNA),
+                             "-o", str(out / "pairs.tsv")], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mark.exists(), "the run never reached its rename"
+    finally:
+        proc.kill()
+        proc.wait()
+    (leftover,) = [p.name for p in out.iterdir()]
+    assert leftover.startswith(".pairs.tsv.") and leftover.endswith(".tmp")
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", out / "pairs.tsv"])
+    assert code == 0, err
+    assert f"warning: {out / leftover}: left by an interrupted run; remove it to free its space" in err, err
+    assert sorted(p.name for p in out.iterdir()) == sorted([leftover, "pairs.tsv"])
+
+
+def test_an_output_name_near_the_length_limit_is_written(tmp_path):
+    """A name the shell's `>` accepts (250 to 255 bytes, the file system's limit) failed after the work: its temp file,
+    the name with a dot and a random suffix, was 'File name too long', and the message named the temp file. The temp
+    name is shortened now; embed, whose OUTPUT.partial work folder is part of its interface, refuses a name with no
+    room for it before any work."""
+    name = "é" * 100 + "n" * 46  # 246 bytes: multi-byte characters are cut on the byte count
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / f"{name}.tsv", "--fused",
+                            tmp_path / f"{name}.npy", "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "build", tmp_path / f"{name}.npy", "-o", tmp_path / (name + "x" * 9)])
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{name}.tsv", f"{name}.npy", f"{name}.ids.tsv",
+                                                                  name + "x" * 9])
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / (name + "y" * 9)])
+    assert code == 2 and err.startswith(f"error: -o {tmp_path / (name + 'y' * 9)}: the name is too long"), err
+    assert not (tmp_path / (name + "y" * 9)).exists()
+    for option, long in (("-o", f"{name}{'z' * 6}.tsv"), ("--fused", f"{name}{'z' * 2}.npy")):  # its .ids.tsv: 256
+        code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, option, tmp_path / long, "-q"])
+        assert code == 2 and err.startswith(f"error: {option} {tmp_path / long.removesuffix('.npy')}"), err
+        assert "longer than 255 bytes" in err.splitlines()[0], err
 
 
 def test_evaluate_plots_without_matplotlib_is_refused_before_the_metrics_are_replaced(made, tmp_path, monkeypatch):

@@ -21,6 +21,14 @@ class _Group(click.Group):
         except KeyboardInterrupt as exc:
             raise InterruptedRun(exc) from exc
 
+    def make_context(self, *args, **kwargs):
+        """As ``invoke``: an interrupt while the top-level arguments are parsed (just after start-up) gave click's
+        blank line before 'error: interrupted'."""
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            raise InterruptedRun(exc) from exc
+
 EPILOG = """\b
 Examples:
   microfuse pairs genome.gff --fasta genome.fna -o pairs.tsv

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 import click
 
-from ..errors import MicrofuseError, StdoutClosed
+from ..errors import DataError, MicrofuseError, StdoutClosed
 from ..progress import Advance, no_progress
 
 log = logging.getLogger("microfuse")
@@ -190,7 +190,12 @@ def stdin_as_file(path):
 
     with tempfile.TemporaryDirectory(prefix="microfuse-") as tmp:
         spooled = Path(tmp) / "stdin"
-        spooled.write_bytes(stdin_stream().read())
+        data = stdin_stream().read()
+        try:
+            spooled.write_bytes(data)
+        except OSError as exc:  # a full /tmp said only 'No space left on device'
+            raise DataError(f"cannot keep stdin in a temp file in {tempfile.gettempdir()} (TMPDIR; give it a folder "
+                            f"with space): {exc.strerror or exc}") from None
         try:
             yield str(spooled)
         except MicrofuseError as exc:
@@ -198,7 +203,10 @@ def stdin_as_file(path):
 
 
 def report_error(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    """The one error line on stderr; a stderr that cannot be written (left read-only by a wrapper) loses only the
+    line, the exit status still says it (was: a second error while reporting the first, exit 1)."""
+    with contextlib.suppress(OSError, ValueError):
+        click.echo(f"error: {message}", err=True)
 
 
 class Terminated(KeyboardInterrupt):

@@ -100,7 +100,8 @@ def check_partial(folder: Path) -> None:
 
 def check_embed_outputs(inputs, fasta, proteins, bins, model_dir, output) -> None:
     """Refuse, before any work, a folder that is not a previous embedding folder (io.check_outputs)."""
-    from ..io.outputs import Output, check_outputs
+    from ..errors import UsageError
+    from ..io.outputs import NAME_MAX, Output, check_outputs
 
     if len(inputs) == 1:
         outputs = [Output("-o", output, "microfuse-embeddings")]
@@ -113,6 +114,9 @@ def check_embed_outputs(inputs, fasta, proteins, bins, model_dir, output) -> Non
     check_outputs([*inputs, fasta, proteins, bins, model_dir if model_dir != "default" else None], outputs)
     for index in range(len(inputs)):  # before any work: with several inputs, not after the first genome's
         target = output_folder(output, inputs, index)
+        if len(os.fsencode(target.name + ".partial")) > NAME_MAX:  # was 'File name too long' after the work
+            raise UsageError(f"-o {target}: the name is too long for its work folder NAME.partial (at most "
+                             f"{NAME_MAX - len('.partial')} bytes); give a shorter name")
         check_partial(target.with_name(target.name + ".partial"))
 
 

@@ -104,20 +104,46 @@ def _is_special(path: PathLike) -> bool:
 
 
 #: Paths that name an open file descriptor of this process (the shell's redirections).
-_DESCRIPTOR = re.compile(r"/dev/std(in|out|err)|/dev/fd/\d+|/proc/(self|thread-self|\d+)/fd/\d+")
+_DESCRIPTOR = re.compile(r"/dev/std(in|out|err)|/dev/fd/(\d+)|/proc/(self|thread-self|\d+)/fd/(\d+)")
+_STANDARD = {"in": 0, "out": 1, "err": 2}
+
+
+def _descriptor_named(path: PathLike) -> int | None:
+    """The descriptor that ``/dev/stdout``, ``/dev/fd/N``, ``/proc/self/fd/N``, or a symlink to one names, else None.
+    Such a path is written into (appended to), never replaced; the file behind it is the one the shell opened
+    (``>> log`` must keep what the log held)."""
+    current = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on symlink hops
+        found = _DESCRIPTOR.fullmatch(current)
+        if found:
+            return _STANDARD[found[1]] if found[1] else int(found[2] or found[4])
+        if not os.path.islink(current):
+            return None
+        current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
+    return None
 
 
 def _names_a_descriptor(path: PathLike) -> bool:
-    """``/dev/stdout``, ``/dev/fd/N``, ``/proc/self/fd/N``, or a symlink to one: written into (appended to), never
-    replaced; the file behind it is the one the shell opened (``>> log`` must keep what the log held)."""
-    current = os.path.abspath(path)
-    for _ in range(40):  # the kernel's own limit on symlink hops
-        if _DESCRIPTOR.fullmatch(current):
-            return True
-        if not os.path.islink(current):
-            return False
-        current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
-    return False
+    return _descriptor_named(path) is not None
+
+
+def _check_descriptor(output: Output, read: dict) -> None:
+    """A descriptor path must name a descriptor open for writing: reopening a closed one (`2>&-`) or a read-only one
+    (a wrapper script that bash left open on descriptor 2) opened whatever file held that number, and the output
+    was appended to it: the wrapper script, or another output's temp file."""
+    import fcntl
+
+    fd = _descriptor_named(output.path)
+    if fd is None or _identity(output.path) in read:  # `-o /dev/stdin < genome.gff`: said to be an input below
+        return
+    closed = {1: sys.stdout, 2: sys.stderr}.get(fd, True) is None  # Python found it closed at start-up
+    try:
+        writable = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+    except OSError:
+        writable = False
+    if closed or not writable:
+        raise UsageError(f"{output.option} {output.path}: descriptor {fd} is not open for writing (closed, or "
+                         "read-only)")
 
 
 def _identity(path: PathLike) -> tuple:
@@ -136,6 +162,8 @@ def check_outputs(inputs, outputs) -> None:
     :class:`Output` plan.
     """
     planned = [o for o in outputs if o.path is not None]
+    inputs = list(inputs)
+    _check_current_folder([*inputs, *(o.path for o in planned)])
     for output in planned:
         if output.kind is not None and is_stdio(output.path):
             raise UsageError(f"{output.option} takes a folder, and a folder cannot be stdout ('-'); give a folder name")
@@ -144,7 +172,6 @@ def check_outputs(inputs, outputs) -> None:
         raise UsageError(f"only one output can go to stdout ({' and '.join(to_stdout)} are both '-')")
     if to_stdout:
         stdout_stream()
-    inputs = list(inputs)
     if sum(1 for p in inputs if p is not None and is_stdio(p)) > 1:  # `pairs - --fasta -`: the second read nothing
         raise UsageError("only one input can be read from stdin ('-' is given twice)")
     read = {_identity(p): str(p) for p in _input_files(inputs)}
@@ -160,6 +187,7 @@ def check_outputs(inputs, outputs) -> None:
                                  "overwrite it")
             _claim_stream(key, output, written)
             continue
+        _check_descriptor(output, read)
         _check_target(output)
         if _is_special(output.path):
             _claim_stream(_shared_stream(output.path), output, written)
@@ -174,6 +202,19 @@ def check_outputs(inputs, outputs) -> None:
         written[key] = output
         if output.kind is not None:
             _check_inner_files(output, read, written)
+
+
+def _check_current_folder(paths) -> None:
+    """A relative path needs the current folder: one removed under a running job (a cleaned scratch space) made
+    every relative path 'No such file or directory', naming nothing."""
+    relative = [p for p in paths if p is not None and not is_stdio(p) and not os.path.isabs(p)]
+    if not relative:
+        return
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise UsageError(f"cannot resolve {relative[0]}: the current folder no longer exists; cd into one, or give "
+                         "absolute paths") from None
 
 
 def _shared_stream(path: PathLike | None) -> tuple | None:
@@ -251,6 +292,9 @@ def _read_only(path: Path) -> bool:
 
 def _check_target(output: Output) -> None:
     path = Path(output.path)
+    if len(os.fsencode(path.name)) > NAME_MAX:  # was 'File name too long', exit 1, as if the data were bad
+        raise UsageError(f"{output.option} {path}: the name is longer than {NAME_MAX} bytes, the file system's limit; "
+                         "give a shorter name")
     if _symlink_loop(path):  # realpath stops inside the loop: the link itself would be replaced by the output
         raise UsageError(f"{output.option} {path}: too many levels of symbolic links (a symlink loop); give "
                          "another name")
@@ -268,6 +312,7 @@ def _check_target(output: Output) -> None:
         if _read_only(real):
             raise UsageError(f"{output.option} {path} is read-only; refusing to replace it (make it writable, or "
                              "give another name)")
+        _warn_leftover_files(real, real.parent if os.path.islink(path) else os.path.dirname(path))
         return
     if real.exists() and not real.is_dir():
         raise UsageError(f"{output.option} {path} exists and is not a folder")
@@ -328,6 +373,19 @@ def _warn_leftovers(folder: Path, shown: PathLike) -> None:
                                                 os.path.join(shown, entry.name))
 
 
+def _warn_leftover_files(target: Path, shown_folder: PathLike) -> None:
+    """Name the temp files of ``target`` (atomic_output's mkstemp names) that a killed run (SIGKILL, a scheduler's
+    retry) left beside it: hidden, they piled up unseen. Never removed here: another run may be writing one now."""
+    import logging
+
+    leftover = re.compile(re.escape(_temp_prefix(target.name)) + r"[A-Za-z0-9_]{8}\.tmp")
+    with contextlib.suppress(OSError):
+        for entry in sorted(os.scandir(target.parent), key=lambda e: e.name):
+            if leftover.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                logging.getLogger(__name__).warning("%s: left by an interrupted run; remove it to free its space",
+                                                    os.path.join(shown_folder, entry.name))
+
+
 def _a(noun: str) -> str:
     return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
@@ -346,6 +404,14 @@ def stdout_stream() -> IO[str]:
     if sys.stdout is None:
         raise UsageError("stdout is closed; give -o FILE")
     return sys.stdout
+
+
+def _utf8(stream: IO[str]) -> IO[str]:
+    """stdout writing UTF-8, as every file output does: under a non-UTF-8 locale (en_US.ISO-8859-1, or
+    PYTHONIOENCODING) a gene id out of that charset ended the table half-written with an internal error."""
+    if (stream.encoding or "").lower().replace("-", "").replace("_", "") != "utf8" and hasattr(stream, "reconfigure"):
+        stream.reconfigure(encoding="utf-8")
+    return stream
 
 
 def _compressor(suffix: str) -> Callable[[IO[bytes]], IO[bytes]] | None:
@@ -367,6 +433,17 @@ def _compressor(suffix: str) -> Callable[[IO[bytes]], IO[bytes]] | None:
     return None
 
 
+#: The longest file name (bytes) that file systems allow (ext4, xfs, btrfs, tmpfs, NFS).
+NAME_MAX = 255
+
+
+def _temp_prefix(name: str) -> str:
+    """``.NAME.``, the start of an output's temp name (mkstemp adds 8 characters and ``.tmp``), with NAME cut so the
+    whole fits in NAME_MAX bytes: a valid output name of 242+ bytes made 'File name too long' after the work."""
+    raw = os.fsencode(name)[:NAME_MAX - len(".." + "x" * 8 + ".tmp")]
+    return f".{os.fsdecode(raw)}."
+
+
 @contextlib.contextmanager
 def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | None = None) -> Iterator[IO]:
     """Open ``path`` for writing through a temp file renamed into place on success.
@@ -378,7 +455,7 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
     ``_renames``: the rename is left to ``atomic_outputs``, which does them all once every file is on disk.
     """
     if is_stdio(path):
-        stream = stdout_stream().buffer if "b" in mode else stdout_stream()
+        stream = stdout_stream().buffer if "b" in mode else _utf8(stdout_stream())
         try:
             yield stream
             stream.flush()
@@ -399,7 +476,7 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
     parent = target.parent
     if not parent.is_dir():
         raise DataError(f"cannot write {path}: directory {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target.name), suffix=".tmp", dir=parent)
     os.chmod(tmp, _mode_of(target))
     try:
         packer = _compressor(Path(path).suffix.lower())
@@ -531,7 +608,7 @@ def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path
         with _refill(target, path) as tmp:
             yield tmp
         return
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target.name), suffix=".tmp", dir=target.parent))
     try:
         with _write_failure_named(path, tmp):
             yield tmp

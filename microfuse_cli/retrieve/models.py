@@ -42,10 +42,13 @@ def model_comment(model_id: str) -> str:
 
 
 def comment_model(lines: Iterable[str], where: str) -> str | None:
-    """The ``model_id=`` recorded in the leading ``#`` lines of a table (None when none records one)."""
+    """The ``model_id=`` recorded in the leading ``#`` lines of a table (None when none records one). Only
+    microfuse's own ``#microfuse`` line records it: a user's comment naming a model_id is a comment."""
     for line in lines:
         if not line.startswith("#"):
             return None
+        if not line.startswith("#microfuse "):
+            continue
         for word in line[1:].split():
             if word.startswith(f"{MODEL_KEY}="):
                 return checked_model(word.split("=", 1)[1], where)
