@@ -251,7 +251,7 @@ def write_fused(path: PathLike, scores, genome_name: str) -> None:
     with atomic_outputs((path, "wb"), (ids_path, "w")) as (vectors, handle):
         save_npy(vectors, np.ascontiguousarray(scores.fused, dtype=np.float32))
         if scores.model_id is not None:
-            from ..retrieve.models import model_comment
+            from .model_id import model_comment
 
             handle.write(model_comment(scores.model_id))
         handle.write("pair_id\tscaffold\tgenome\tlabel\tprobability\n")

@@ -18,8 +18,9 @@ import numpy as np
 
 from ..errors import DataError, UsageError
 from ..io.files import PathLike, read_text
+from ..io.model_id import checked_model, comment_model, model_comment
 from ..io.tsv import write_tsv
-from .models import checked_model, comment_model, model_comment, one_model, same_model
+from .models import one_model, same_model
 
 GROUP_BYS = ("scaffold", "genome")
 ID_COLUMNS = ("pair_id", "scaffold", "genome")

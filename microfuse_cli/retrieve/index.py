@@ -55,7 +55,8 @@ from .ids import (
     _CHUNK, _TEXT_KINDS, GROUP_BYS, GROUP_SEP, PairIds, _as_matrix, _as_text, _check_disjoint, _common, _normalised,
     _positions, _same_kind, _unique, read_pair_ids, write_pair_ids,
 )
-from .models import MODEL_KEY, checked_model, same_model
+from ..io.model_id import MODEL_KEY, checked_model
+from .models import same_model
 from .results import SearchResult, _finish
 
 log = logging.getLogger(__name__)
