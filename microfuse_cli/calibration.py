@@ -317,9 +317,14 @@ class GenomeCalibration:
         name = f"bin={self.group} " if self.group else f"bin={UNBINNED} " if self.unbinned else ""
         fallback = "" if self.self_calibrated else f" fallback=prior_cutoff(fewer_than_{MIN_PAIRS}_pairs)"
         return (f"{name}operon_fraction={self.operon_fraction:.3f} cutoff_bp={self.cutoff_bp:.0f} "
-                f"own_cutoff_bp={self.own_cutoff_bp:.0f} "
+                f"own_cutoff_bp={self.own_cutoff_text()} "
                 f"same_strand_pairs={self.n_same} opposite_strand_pairs={self.n_opposite} "
                 f"fragment_pairs_left_out={self.left_out}{fallback}")
+
+    def own_cutoff_text(self) -> str:
+        """The genome's own cut-off in bp, or ``none`` when it had too few pairs to have one (a fit to none or a
+        handful of spacers is no cut-off of the genome's: 5000 bp was printed for an empty one)."""
+        return f"{self.own_cutoff_bp:.0f}" if self.self_calibrated else "none"
 
     def few_pairs_warning(self) -> str | None:
         """What a user must know about a genome or bin too small to calibrate itself (None when it could)."""

@@ -139,7 +139,7 @@ def _calibration(calibrated: Calibrated, dpi: int, decided: Sequence = (),
     ]
     if len(decided) == 1:  # the rule moves the genome's own cut-off within its own interval: show both
         rows.insert(2, ("the genome's own cut-off (its posterior falls below 0.5)",
-                        f"{decided[0].own_cutoff_bp:,.0f} bp"))
+                        f"{decided[0].own_cutoff_bp:,.0f} bp" if decided[0].self_calibrated else "none (too few pairs)"))
     if len(decided) > 1:  # --bins: one cut-off per bin
         rows += [(f"bin {html.escape(c.group)}: operon fraction / cut-off",
                   f"{c.operon_fraction:.3f} / {c.cutoff_bp:,.0f} bp") for c in decided]

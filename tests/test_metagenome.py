@@ -34,7 +34,7 @@ def test_bin_too_small_to_self_calibrate_is_said_in_header_and_log(tmp_path):
     lines = _calibration_lines(scores)
     assert lines.keys() == {"bin=bin.small", "bin=bin.big"}
     assert "fallback=prior_cutoff(fewer_than_30_pairs)" in lines["bin=bin.small"]
-    assert "operon_fraction=0.600 cutoff_bp=118 " in lines["bin=bin.small"]  # the default model's prior, 117.5 bp
+    assert "operon_fraction=0.600 cutoff_bp=118 own_cutoff_bp=none " in lines["bin=bin.small"]  # the prior, 117.5
     assert "fallback" not in lines["bin=bin.big"]
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and warnings[0].startswith("warning: bin bin.small: ") and "too few" in warnings[0]
@@ -141,7 +141,7 @@ def test_contigs_too_short_to_show_spacers_take_the_prior_cutoff_and_say_so(tmp_
     assert calibrated.cutoff_bp == model.decision.prior_cutoff_bp and not calibrated.self_calibrated
     assert len(pairs) > 80 and calibrated.left_out == len(pairs)
     line = calibrated.describe()
-    assert f"cutoff_bp={model.decision.prior_cutoff_bp:.0f} " in line
+    assert f"cutoff_bp={model.decision.prior_cutoff_bp:.0f} own_cutoff_bp=none " in line  # was 5000 (no pair fitted)
     assert f"fragment_pairs_left_out={len(pairs)} fallback=prior_cutoff(fewer_than_30_pairs)" in line
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "contigs under 2,000 bp" in warnings[0] and "the model's prior" in warnings[0]
