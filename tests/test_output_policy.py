@@ -1109,27 +1109,9 @@ def test_a_run_killed_while_refilling_a_folder_does_not_block_the_rerun(made, tm
     """SIGKILL (the OOM killer) while a run fills an existing empty folder leaves its hidden build folder there; the
     rerun refused the folder, which looks empty to `ls`, as 'not empty'. It now writes the output and names the
     leftover for the user to remove (never removed by microfuse: another run may be building in it)."""
-    import time
-
-    from test_hostile_inputs import SLOW_RENAME_HOOK
-
-    hook, out, mark = tmp_path / "hook", tmp_path / "out", tmp_path / "renaming"
-    hook.mkdir()
+    out = tmp_path / "out"
     out.mkdir()
-    (hook / "sitecustomize.py").write_text(SLOW_RENAME_HOOK)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), *sys.path]), MICROFUSE_TEST_MARK=str(mark))
-    proc = subprocess.Popen([sys.executable, "-m", "microfuse_cli", "retrieve", "build", str(made / "a.npy"), "-o",
-                             str(out)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert mark.exists(), "the run never reached its rename"
-    finally:
-        proc.kill()
-        proc.wait()
-    (leftover,) = [p.name for p in out.iterdir()]
+    leftover = _killed_at_rename(["retrieve", "build", str(made / "a.npy"), "-o", str(out)], out, tmp_path)
     assert leftover.startswith(".microfuse.") and leftover.endswith(".tmp")
     code, _, err = run_cli(["retrieve", "build", made / "a.npy", "-o", out])
     assert code == 0, err
@@ -1141,27 +1123,10 @@ def test_a_run_killed_before_its_rename_leaves_a_temp_file_the_rerun_names(tmp_p
     """SIGKILL (a Snakemake job killed by the scheduler, then retried) at a file output's rename leaves its hidden
     temp file beside it; the retry wrote the output but never said the hidden file was there, filling a project
     folder with `.scores.tsv.*.tmp` copies unseen. It is named now (never removed: another run may be writing it)."""
-    import time
-
-    from test_hostile_inputs import SLOW_RENAME_HOOK
-
-    hook, out, mark = tmp_path / "hook", tmp_path / "out", tmp_path / "renaming"
-    hook.mkdir()
+    out = tmp_path / "out"
     out.mkdir()
-    (hook / "sitecustomize.py").write_text(SLOW_RENAME_HOOK)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), *sys.path]), MICROFUSE_TEST_MARK=str(mark))
-    proc = subprocess.Popen([sys.executable, "-m", "microfuse_cli", "pairs", str(MG_GFF), "--fasta", str(MG_FNA),
-                             "-o", str(out / "pairs.tsv")], env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert mark.exists(), "the run never reached its rename"
-    finally:
-        proc.kill()
-        proc.wait()
-    (leftover,) = [p.name for p in out.iterdir()]
+    leftover = _killed_at_rename(["pairs", str(MG_GFF), "--fasta", str(MG_FNA), "-o", str(out / "pairs.tsv")], out,
+                                 tmp_path)
     assert leftover.startswith(".pairs.tsv.") and leftover.endswith(".tmp")
     code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", out / "pairs.tsv"])
     assert code == 0, err
@@ -1370,3 +1335,28 @@ def test_a_library_folder_output_without_overwrite_names_the_argument_not_a_cli_
             pass
     assert "--force" not in str(caught.value)
     assert [p.name for p in folder.iterdir()] == ["mine.txt"]
+
+
+def _killed_at_rename(args: list[str], out, tmp_path) -> str:
+    """Run microfuse ``args`` until its output's rename (a sitecustomize hook slows it and leaves a mark), SIGKILL
+    it there, as a scheduler kills a job; returns the one file the run left in folder ``out``."""
+    import time
+
+    from test_hostile_inputs import SLOW_RENAME_HOOK
+
+    hook, mark = tmp_path / "hook", tmp_path / "renaming"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SLOW_RENAME_HOOK)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), *sys.path]), MICROFUSE_TEST_MARK=str(mark))
+    proc = subprocess.Popen([sys.executable, "-m", "microfuse_cli", *args], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mark.exists(), "the run never reached its rename"
+    finally:
+        proc.kill()
+        proc.wait()
+    (leftover,) = [p.name for p in out.iterdir()]
+    return leftover
