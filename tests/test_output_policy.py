@@ -297,6 +297,25 @@ def test_fifo_is_written_into_not_replaced(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.fifo", "plain.tsv"]
 
 
+def test_socket_output_is_refused_before_work(tmp_path):
+    """A UNIX socket (a log collector's, say) as -o cannot be opened as a file: the run did all its work and then
+    failed with 'No such device or address', exit 1. Now bad usage before any work, the socket left as it was."""
+    import socket
+
+    path = tmp_path / "collector.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        server.bind(str(path))
+        code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", path])
+    finally:
+        server.close()
+    assert code == 2, err
+    assert err.strip() == f"error: -o {path} is a socket, which cannot be written as a file; give a file path, or " \
+        "- and a pipe", err
+    assert stat.S_ISSOCK(os.lstat(path).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["collector.sock"]
+
+
 def test_symlink_output_is_written_through(tmp_path):
     """As the shell's `>`: the link stays a link and the file it points to gets the output."""
     real = tmp_path / "real.tsv"

@@ -103,6 +103,13 @@ def _is_special(path: PathLike) -> bool:
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
+def _refuse_socket(output: Output) -> None:
+    """A UNIX socket cannot be opened as a file (the write failed with exit 1 after all the work): bad usage."""
+    if stat.S_ISSOCK(os.stat(output.path).st_mode):
+        raise UsageError(f"{output.option} {output.path} is a socket, which cannot be written as a file; give a file "
+                         "path, or - and a pipe")
+
+
 #: Paths that name an open file descriptor of this process (the shell's redirections).
 _DESCRIPTOR = re.compile(r"/dev/std(in|out|err)|/dev/fd/(\d+)|/proc/(self|thread-self|\d+)/fd/(\d+)")
 _STANDARD = {"in": 0, "out": 1, "err": 2}
@@ -190,6 +197,7 @@ def check_outputs(inputs, outputs) -> None:
         _check_descriptor(output, read)
         _check_target(output)
         if _is_special(output.path):
+            _refuse_socket(output)
             _claim_stream(_shared_stream(output.path), output, written)
             continue
         key = _identity(output.path)
