@@ -248,9 +248,9 @@ class ReferenceSet:
         return self._block
 
 
-def genetic_codes(genome: Genome) -> list[int]:
+def genetic_codes(genome: Genome) -> tuple[int, ...]:
     """The genetic codes a genome's proteins were translated with (transl_table, -g or the gene caller's), sorted."""
-    return sorted({gene.genetic_code for gene in genome.genes})
+    return tuple(sorted({gene.genetic_code for gene in genome.genes}))
 
 
 #: phmmer's comparison pipeline refuses longer sequences; the longest real bacterial proteins are ~36,000 aa.
@@ -473,7 +473,7 @@ def _warn_code_mismatch(genome: Genome, reference: ReferenceSet, weights: dict[s
     """One warning naming the close relatives (weight < 0.5: most searched proteins have a close best hit there)
     read under other genetic codes than ``genome``: one of the two is probably read under the wrong code."""
     query = genetic_codes(genome)
-    odd = [g for g in reference.genomes if g.genetic_codes and g.genetic_codes != tuple(query) and weights[g.name] < 0.5]
+    odd = [g for g in reference.genomes if g.genetic_codes and g.genetic_codes != query and weights[g.name] < 0.5]
     if not odd or not query:
         return
     more = f" (and {len(odd) - 1} more)" if len(odd) > 1 else ""

@@ -11,6 +11,9 @@ import os
 import signal
 import sys
 
+#: Exit statuses of an interrupted run: SIGINT (130) and SIGTERM (143).
+INTERRUPTED = (130, 143)
+
 
 def main() -> None:
     """Run the CLI (``cli.main``) and exit with its status; an interrupt at any point is one line and exit 130."""
@@ -24,10 +27,6 @@ def main() -> None:
     if status in INTERRUPTED:
         _leave(status)
     sys.exit(status)
-
-
-#: Exit statuses of an interrupted run: SIGINT (130) and SIGTERM (143).
-INTERRUPTED = (130, 143)
 
 
 def _leave(status: int) -> None:
