@@ -10,8 +10,8 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, model_identity, read_checkpoint, \
-    write_checkpoint
+from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, decision_identity, model_identity, \
+    read_checkpoint, write_checkpoint
 from .errors import DataError, UsageError
 from .fusion import PairInputs, Prediction
 from .records import RebuiltFromFields, read_only
@@ -162,6 +162,12 @@ class DistanceBaseline(RebuiltFromFields):
         """checkpoint.model_identity, as a fusion head's: a fitted baseline is a model too (two fitted on different
         genomes score differently), and its identity is the same before saving and after loading."""
         return model_identity(self._spec(), self.inputs, self._tensors())
+
+    @property
+    def decision_identity(self) -> str:
+        """checkpoint.decision_identity of ``decision`` (or of ``threshold`` without one): the rule that turns the
+        probabilities into calls, which ``identity`` leaves out (two baselines differing only in it share that)."""
+        return decision_identity(self.decision, self.threshold)
 
     def save(self, path, provenance: Optional[dict] = None, inputs: Optional[ModelInputs] = None) -> Path:
         """Same folder format as ``TrainedModel.save`` with ``model.arch = "distance"``; ``provenance`` is added to

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import __version__
 from .errors import DataError, UsageError
+from .io.model_id import DECISION_ID_LENGTH
 from .io.outputs import atomic_directory
 from .vocabulary import CONTEXT_VIEWS, PROTEIN_VIEWS
 
@@ -155,7 +156,8 @@ class Checkpoint:
 def model_identity(model: Mapping[str, Any], inputs: ModelInputs, arrays: Mapping[str, np.ndarray]) -> str:
     """SHA-256 (hex) of what makes a model's fused vectors: its architecture config, its input contract and every
     tensor (name, dtype, shape, bytes, in name order). Training history, metrics and provenance are left out, and
-    the tensors are hashed by content, not by file, so a model has one identity before saving and after loading."""
+    the tensors are hashed by content, not by file, so a model has one identity before saving and after loading.
+    The decision rule is left out too (``decision_identity`` names it): the fused vectors do not depend on it."""
     digest = hashlib.sha256()
     layout = {"model": jsonable(dict(model)), "inputs": inputs.to_dict()}
     digest.update(json.dumps(layout, sort_keys=True, separators=(",", ":")).encode())
@@ -165,6 +167,21 @@ def model_identity(model: Mapping[str, Any], inputs: ModelInputs, arrays: Mappin
         digest.update(f"\0{name}\0{array.dtype.str}\0{array.shape}\0".encode())
         digest.update(array.tobytes())
     return digest.hexdigest()
+
+
+def decision_identity(decision, threshold: float) -> str:
+    """The first ``DECISION_ID_LENGTH`` hex digits of SHA-256 of how a model turns its probabilities into calls: its
+    per-genome rule (calibration.DecisionRule, every field) or, without one, the probability ``threshold`` it cuts
+    at. Kept apart from ``model_identity`` on purpose: fused vectors do not depend on the rule, so retrieval may
+    mix the vectors of two models that differ only in it, while their calls differ. Numbers are hashed as floats,
+    so a rule built with ints has the identity it has once saved and loaded."""
+    if decision is None:
+        contract = {"threshold": float(threshold)}
+    else:
+        contract = {"rule": {k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                             for k, v in decision.to_dict().items()}}
+    text = json.dumps(jsonable(contract), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:DECISION_ID_LENGTH]
 
 
 def check_model_folder(path) -> Path:

@@ -11,7 +11,8 @@ import numpy as np
 
 from .errors import DataError
 from .io.files import PathLike
-from .io.tsv import read_tsv
+from .io.model_id import Maker, comment_maker
+from .io.tsv import read_commented_tsv
 from .metrics import (best_accuracy, binary_metrics, bootstrap_ci, hard_conflict_mask, prefix_identity,
                       router_weight_means)
 from .io.tables import ROUTER_COLUMNS
@@ -20,6 +21,9 @@ from .records import RebuiltFromFields, printable_name, read_only
 METRIC_COLUMNS = ["n", "n_positive", "auroc", "auroc_low", "auroc_high", "auprc", "map", "macro_f1", "macro_recall",
                   "accuracy", "accuracy_at_threshold", "best_accuracy", "threshold", "brier", "distance_auroc",
                   "distance_best_accuracy", "hard_auroc", "hard_n"]
+#: What made each table, from its ``#microfuse`` line (io.model_id.Maker), after the metrics and router weights:
+#: the model folder's name, its model_id (12 hex digits; in full in --json) and decision_id. Empty when unrecorded.
+MAKER_COLUMNS = ["model_name", "model_id", "decision_id"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +41,7 @@ class ScoredTable(RebuiltFromFields):
     calls: np.ndarray
     router: np.ndarray | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    maker: Maker | None = None  # what its ``#microfuse`` line says made it; None: no such line (made by hand)
 
     def __post_init__(self) -> None:  # normalising the fields as built, never changing them later
         object.__setattr__(self, "gene_a", tuple(self.gene_a))
@@ -52,7 +57,8 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
 
     ``split`` keeps only the rows of that split (e.g. the held-out ``test`` blocks).
     """
-    header, rows = read_tsv(path, required=["gene_a", "gene_b", "distance", "same_strand", "probability"])
+    comments, header, rows = read_commented_tsv(path, required=["gene_a", "gene_b", "distance", "same_strand",
+                                                               "probability"])
     col = {c: i for i, c in enumerate(header)}
     if split is not None:
         if "split" not in col:
@@ -102,6 +108,7 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
             np.array([r[col["same_strand"]] == "1" for r in pick]),
             np.array([int(r[col["operon_pair"]]) if "operon_pair" in col else -1 for r in pick]),
             router,
+            maker=comment_maker(comments, str(path)),
         )
     except ValueError as exc:
         raise DataError(f"{path}: bad number ({exc})") from None
@@ -137,7 +144,9 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
                    seed: int = 0, n_boot: int = 1000) -> dict:
     """Every metric of the model and the distance baseline on the same pairs."""
     y, p = table.y, table.probability
-    result = {"model": table.name}
+    maker = table.maker or Maker()
+    result = {"model": table.name, "model_name": maker.model, "model_id": maker.model_id,
+              "decision_id": maker.decision_id}
     at_half = binary_metrics(y, p, 0.5)
     result.update({k: at_half[k] for k in ("n", "n_positive", "auroc", "auprc", "map", "macro_f1", "macro_recall",
                                            "accuracy", "brier")})
@@ -170,3 +179,42 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
     if table.router is not None and np.isfinite(table.router).any():
         result["router"] = router_weight_means(table.router)
     return result
+
+
+def maker_warnings(tables) -> list[str]:
+    """What a user comparing ``tables`` must know about the models that made them: two tables of one model name
+    made by two versions of it (another model_id or decision_id, where both record it), and a table of the ``default`` model made by
+    another version of it than this installation's (an older microfuse's default, or one rebuilt since)."""
+    messages = []
+    by_name: dict[str, ScoredTable] = {}
+    for table in tables:
+        maker = table.maker
+        if maker is None or maker.model is None:
+            continue
+        first = by_name.setdefault(maker.model, table)
+        if _differ(first.maker, maker):
+            messages.append(f"{first.name} and {table.name} were both scored by a model named {maker.model!r}, but "
+                            f"by two versions of it: {first.maker.describe()} and {maker.describe()}")
+    default = _default_maker() if any(t.maker and t.maker.model == "default" for t in tables) else None
+    for table in tables:
+        if default and table.maker and table.maker.model == "default" and _differ(table.maker, default):
+            messages.append(f"{table.name} was scored by a model named 'default' that is not this microfuse's "
+                            f"default (another version of it?): {table.maker.describe()}, written by microfuse "
+                            f"{table.maker.version or '?'}; this microfuse's default is {default.describe()}")
+    return messages
+
+
+def _differ(one: Maker, other: Maker) -> bool:
+    """Whether two makers are two models: an identity both record differs (one a table does not record, as an
+    older microfuse wrote no decision_id, tells nothing)."""
+    return any(a is not None and b is not None and a != b
+               for a, b in ((one.model_id, other.model_id), (one.decision_id, other.decision_id)))
+
+
+def _default_maker() -> Maker:
+    """The identities of this installation's default model (score.DEFAULT_MODEL)."""
+    from . import __version__
+    from .score import load_model
+
+    model = load_model(None)
+    return Maker(__version__, "default", model.identity, model.decision_identity)

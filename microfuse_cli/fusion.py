@@ -21,7 +21,8 @@ from typing import Any, Mapping, Optional, Protocol
 
 import numpy as np
 
-from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, model_identity, read_checkpoint
+from .checkpoint import (CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, decision_identity, model_identity,
+                         read_checkpoint)
 from .errors import DataError, UsageError
 from .records import RebuiltFromFields, read_only
 from .vocabulary import ABLATIONS, ARCHS, EXPERTS  # noqa: F401  (re-exported: the model's vocabulary)
@@ -178,6 +179,7 @@ class ScoringModel(Protocol):
     inputs: ModelInputs  # the views, context columns and view widths it reads
     decision: Any  # a calibration.DecisionRule, or None: probabilities are cut at ``threshold``
     identity: str  # checkpoint.model_identity: which model this is, whatever its folder is called
+    decision_identity: str  # checkpoint.decision_identity: which rule turns its probabilities into calls
 
     def predict_pairs(self, inputs: PairInputs, *, fused: bool = False) -> Prediction: ...
 
@@ -298,6 +300,13 @@ class FusionHead(RebuiltFromFields):
     def identity(self) -> str:
         """checkpoint.model_identity: recorded with the fused vectors, so vectors of two models are never compared."""
         return model_identity(self.config.to_dict(), self.inputs, self.weights)
+
+    @property
+    def decision_identity(self) -> str:
+        """checkpoint.decision_identity of ``decision`` (or of ``threshold`` without one). Two identities, as two
+        things make a call: ``identity`` (the weights, what fused vectors depend on) and this (the rule cutting the
+        probabilities); two heads differing only in their rule share ``identity`` and give different calls."""
+        return decision_identity(self.decision, self.threshold)
 
     @classmethod
     def load(cls, path) -> "FusionHead":

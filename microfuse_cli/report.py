@@ -157,12 +157,24 @@ def _calibration(calibrated: Calibrated, dpi: int, decided: Sequence = (),
 
 
 def _model(model, model_name: str, threshold: float) -> str:
+    """The model by name and by its two identities, as the scores' header gives them: ``model_id`` (weights and
+    inputs) and ``decision_id`` (the rule that made the calls, spelled out below it)."""
     views = model.inputs.views
     validation = (getattr(model, "metrics", {}) or {}).get("validation", {})
-    rows = [("microfuse", __version__), ("model", model_name), ("architecture", getattr(model, "arch", "?")),
+    rows = [("microfuse", __version__), ("model", model_name), ("model_id", model.identity),
+            ("decision_id", model.decision_identity), ("decision rule", _rule_text(model.decision)),
+            ("architecture", getattr(model, "arch", "?")),
             ("views", ", ".join(f"{k}: {v}" for k, v in views.items())), ("threshold", f"{threshold:.4f}")]
     rows += [(f"validation {k}", f"{validation[k]:.3f}") for k in ("auroc", "auprc", "accuracy") if k in validation]
     return "<h2>Model</h2>\n" + _table(("", ""), rows, with_header=False)
+
+
+def _rule_text(decision) -> str:
+    """A decision rule's fields as ``name value`` (calibration.DecisionRule.to_dict), or what cuts without one."""
+    if decision is None:
+        return "none: the probabilities are cut at the threshold"
+    return ", ".join(f"{name} {', '.join(value) if isinstance(value, list) else format(value, 'g')}"
+                     for name, value in decision.to_dict().items())
 
 
 def _regions(scored: ScoredGenome, dpi: int) -> str:

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import __version__
 from .errors import DataError, UsageError
+from .io.model_id import DECISION_KEY
 from .records import Genome, read_only
 from .pairs import GenePair
 
@@ -273,11 +274,13 @@ def apply_decision(rule, pairs: Sequence[GenePair], head_probability: np.ndarray
     return probability, calibration
 
 
-def header_comments(scores: Scores, model_name: str, model_id: str) -> list[str]:
+def header_comments(scores: Scores, model_name: str, model_id: str, decision_id: str) -> list[str]:
     """Comment lines that say which model scored (its folder's name and, as two folders may share a name, its
-    identity: checkpoint.model_identity in full, the ``model_id=`` of `score --fused` ids files) and what it
-    calibrated per genome (or bin). ``model_id`` comes last so that readers of the older line keep working."""
-    lines = [f"microfuse {__version__} model={model_name} threshold={scores.threshold:.4f} model_id={model_id}"]
+    identity: checkpoint.model_identity in full, the ``model_id=`` of `score --fused` ids files), which rule made
+    its calls (checkpoint.decision_identity: two models differing only in it share ``model_id``) and what it
+    calibrated per genome (or bin). New fields come last so that readers of the older line keep working."""
+    lines = [f"microfuse {__version__} model={model_name} threshold={scores.threshold:.4f} model_id={model_id} "
+             f"{DECISION_KEY}={decision_id}"]
     return lines + [f"calibration {c.describe()}" for c in scores.calibration]
 
 

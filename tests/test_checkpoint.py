@@ -3,6 +3,7 @@ previous format (inputs inside ``extra``) still read."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -218,6 +219,11 @@ def test_distance_model_round_trips_byte_identical(ecoli_distance_model, tmp_pat
     model.save(tmp_path / "again")
     for name in ("config.json", "model.safetensors"):
         assert (tmp_path / "again" / name).read_bytes() == (ecoli_distance_model / name).read_bytes()
+    again = load_model(tmp_path / "again")
+    assert (again.identity, again.decision_identity) == (model.identity, model.decision_identity)
+    # without a rule it cuts at its threshold: another threshold is another decision, not another model
+    other = dataclasses.replace(model, threshold=model.threshold / 2)
+    assert other.identity == model.identity and other.decision_identity != model.decision_identity
 
 
 MALFORMED_DISTANCE = {  # each was loaded and scored NaN, scored nonsense, or raised a bare ValueError/TypeError

@@ -77,9 +77,10 @@ def test_train_score_evaluate_on_ecoli(ecoli_trained):
                             "--fasta", ECOLI_FNA, "--operons-gff", gff, "--operons-tsv", tsv, "--fused", fused])
     assert code == 0, err
     comments = [line for line in scores.read_text().splitlines() if line.startswith("#")]
-    identity = load_model(work / "model").identity  # the name alone cannot tell two folders called `model` apart
+    model = load_model(work / "model")  # the name alone cannot tell two folders called `model` apart
+    identity = model.identity
     assert comments == [f"#microfuse {__version__} model=model threshold={model_threshold(work):.4f} "
-                        f"model_id={identity}"]
+                        f"model_id={identity} decision_id={model.decision_identity}"]
     assert f"# {comments[0][1:]}" in gff.read_text().splitlines() and tsv.read_text().startswith(comments[0] + "\n")
     header = scores.read_text().splitlines()[len(comments)].split("\t")
     assert header[-6:] == ["probability", "operon_pair", "w_protein", "w_context", "w_agreement", "w_conflict"]
@@ -162,7 +163,7 @@ def test_two_models_of_one_name_are_told_apart_in_the_scores(ecoli_trained, tmp_
         assert code == 0, err
         first_lines.append(out.splitlines()[0].split())
     assert [words[2] for words in first_lines] == ["model=model", "model=model"]
-    ids = [words[-1] for words in first_lines]
+    ids = [words[-2] for words in first_lines]  # then decision_id=, the field added last
     assert ids[0] != ids[1] and all(i.startswith("model_id=") and len(i) == len("model_id=") + 64 for i in ids)
     baseline = DistanceBaseline.load(other)
     assert ids == [f"model_id={load_model(work / 'model').identity}", f"model_id={baseline.identity}"]
@@ -218,7 +219,9 @@ def test_train_per_genome_rule_then_score_cuts_at_the_genomes_own_spacer(ecoli_t
                             "--fasta", ECOLI_FNA])
     assert code == 0, err
     lines = scores.read_text().splitlines()
-    assert lines[0] == f"#microfuse {__version__} model=rule threshold=0.5000 model_id={load_model(model).identity}"
+    ruled = load_model(model)
+    assert lines[0] == (f"#microfuse {__version__} model=rule threshold=0.5000 model_id={ruled.identity} "
+                        f"decision_id={ruled.decision_identity}")
     assert lines[1].startswith("#calibration operon_fraction=0.686 cutoff_bp=104 own_cutoff_bp=119 ")
     assert decision["posterior_threshold"] > 0.5 and decision["own_interval"] == 0.9
     header = lines[2].split("\t")

@@ -82,6 +82,12 @@ def test_report_is_self_contained_and_complete(mg_report):
     own = int(re.search(r"own_cutoff_bp=(\d+)", header).group(1))
     assert f"the genome's own cut-off (its posterior falls below 0.5)</td><td>{own:,} bp</td>" in page
     assert "<td>threshold</td><td>0.5000</td>" in page and "<td>microfuse</td><td>0.1.0</td>" in page
+    # which model and which rule made the calls: the identities the scores TSV's header names, the rule spelled out
+    made_by = dict(word.split("=", 1) for word in (report.parent / "scores.tsv").read_text().split("\n", 1)[0].split()
+                   if "=" in word)
+    assert f"<td>model_id</td><td>{made_by['model_id']}</td>" in page
+    assert f"<td>decision_id</td><td>{made_by['decision_id']}</td>" in page
+    assert re.search(r"<td>decision rule</td><td>own_weight 1, .*posterior_threshold 0.35, own_interval 0.9</td>", page)
     figures = images(page)
     assert len(figures) == 3 + 6  # sizes, probabilities, spacers; 3 largest operons + 3 least certain calls
     assert all(f.shape[1] == 11 * 80 for f in figures[3:])  # region figures at the report's 80 dpi

@@ -36,9 +36,12 @@ Examples:
 def evaluate(scores, labels, split_name, names, threshold, proteins, output, json_path, plots, bootstrap, run):
     """AUROC, AUPRC, mAP, macro-F1, macro-recall, accuracy (at 0.5 and at the model's threshold), Brier score,
     router weights and the hard sequence-conflict subset, for one or more score tables, each beside the
-    intergenic-distance baseline on the same pairs (AUROC and best possible cut-off accuracy)."""
+    intergenic-distance baseline on the same pairs (AUROC and best possible cut-off accuracy). The last columns
+    say what made each table, from its '#microfuse' line: model_name, model_id (12 hex digits) and decision_id;
+    tables of one model name made by two versions of it, or by a 'default' other than this microfuse's, are
+    warned of."""
     from ..errors import UsageError
-    from ..evaluate import METRIC_COLUMNS, evaluate_table, read_scores
+    from ..evaluate import MAKER_COLUMNS, METRIC_COLUMNS, evaluate_table, maker_warnings, read_scores
     from ..io.fasta import read_proteins
     from ..io.outputs import Output, atomic_outputs, check_outputs
 
@@ -54,15 +57,19 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
         require_matplotlib()
     protein_map = read_proteins(proteins) if proteins else None
     tables = [read_scores(path, labels, name, split_name) for path, name in zip(scores, labels_names)]
+    for message in maker_warnings(tables):
+        log.warning("%s", message)
     results = [evaluate_table(t, threshold=threshold, proteins=protein_map, n_boot=bootstrap) for t in tables]
     files = [output] + ([json_path] if json_path else [])
     with atomic_outputs(*((path, "w") for path in files)) as opened:  # one set: never new metrics beside old JSON
         handle = opened[0]
-        handle.write("\t".join(["model"] + METRIC_COLUMNS + ["w_protein", "w_context", "w_agreement", "w_conflict"]) + "\n")
+        handle.write("\t".join(["model"] + METRIC_COLUMNS + ["w_protein", "w_context", "w_agreement", "w_conflict"]
+                               + MAKER_COLUMNS) + "\n")
         for r in results:
             router = r.get("router", {})
             values = [r["model"]] + [_fmt(r.get(c)) for c in METRIC_COLUMNS]
             values += [_fmt(router.get(k)) for k in ("protein", "context", "agreement", "conflict")]
+            values += [_fmt(r["model_name"]), (r["model_id"] or "")[:12], _fmt(r["decision_id"])]
             handle.write("\t".join(values) + "\n")
         if json_path:
             json.dump(results, opened[1], indent=2, default=float)
@@ -80,6 +87,14 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _model_cell(result) -> str:
+    """The table's name and, below it, what made it: the model's name, model_id (12 hex) and decision_id."""
+    if result["model_name"] is None and result["model_id"] is None:
+        return result["model"]
+    return (f"{result['model']}\n{result['model_name'] or '?'} {(result['model_id'] or '?')[:12]} "
+            f"{result['decision_id'] or '?'}")
+
+
 def show_table(run, results) -> None:
     if run.quiet:
         return
@@ -90,7 +105,7 @@ def show_table(run, results) -> None:
                    "distance AUROC", "distance best acc", "hard AUROC"):
         table.add_column(column)
     for r in results:
-        table.add_row(r["model"], str(r["n"]), f"{r['auroc']:.4f} [{r['auroc_low']:.3f}, {r['auroc_high']:.3f}]",
+        table.add_row(_model_cell(r), str(r["n"]), f"{r['auroc']:.4f} [{r['auroc_low']:.3f}, {r['auroc_high']:.3f}]",
                       f"{r['auprc']:.4f}", f"{r['map']:.4f}", f"{r['macro_f1']:.4f}", f"{r['accuracy']:.4f}",
                       f"{r['accuracy_at_threshold']:.4f}", f"{r['brier']:.4f}", f"{r['distance_auroc']:.4f}",
                       f"{r['distance_best_accuracy']:.4f}", _fmt(r["hard_auroc"]) or "-")

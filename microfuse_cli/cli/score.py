@@ -63,9 +63,10 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
     INPUT is anything `microfuse pairs` reads (GFF3, GenBank, EMBL, bare FASTA) or a pairs TSV with --embeddings.
     With a genome, genes -> pairs -> views -> model run in one process. Output columns: the pairs columns,
     probability, operon_pair (0/1 at the threshold) and the router weights w_protein w_context w_agreement
-    w_conflict. The scores TSV and the operon GFF3 and TSV start with '#' lines naming the model (its folder's name
-    and, last on the line, model_id=SHA-256 of its weights and config) and, for a model with a per-genome rule,
-    each genome's (--bins bin's) estimated operon fraction and cut-off in bp.
+    w_conflict. The scores TSV and the operon GFF3 and TSV start with '#' lines naming the model (its folder's name,
+    model_id=SHA-256 of its weights and config and, last on the line, decision_id=16 hex digits naming the rule
+    that turns its probabilities into calls: two models differing only in that rule share model_id) and, for a
+    model with a per-genome rule, each genome's (--bins bin's) estimated operon fraction and cut-off in bp.
     """
     from ..embed import check_device
     from ..score import check_model_path, load_model, require_view_models
@@ -178,7 +179,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     model = pending_model.result()
     for calibrated in scores.calibration:
         log.info("calibrated %s", calibrated.describe())
-    comments = header_comments(scores, model_name, model.identity)
+    comments = header_comments(scores, model_name, model.identity, model.decision_identity)
     operons_called = call_operons(genome, scores)
     extra = _explain(run, genome, pairs, reference, groups) if explain else None
     writers = [(output, lambda h: write_scores(h, scores, extra, comments))]

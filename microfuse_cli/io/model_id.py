@@ -1,18 +1,26 @@
 """The line that records which model made a table: ``#microfuse VERSION model_id=<sha256>`` (checkpoint.model_identity).
 
 Fused-vector ids files start with it, and scores and operon tables carry ``model_id=`` on their ``#microfuse`` line;
-retrieve compares the identities (retrieve/models.py). A comment older readers skip.
+retrieve compares the identities (retrieve/models.py). A comment older readers skip. Scores and operon tables also
+carry ``decision_id=`` (checkpoint.decision_identity: the rule that made the calls) last on that line;
+``comment_maker`` reads the line back (``evaluate`` names the model of each table it reads).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Iterable
 
 from ..errors import DataError
 
 MODEL_KEY = "model_id"
+DECISION_KEY = "decision_id"
+#: Hex digits of a decision identity (checkpoint.decision_identity): a short name for a handful of numbers.
+DECISION_ID_LENGTH = 16
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+_DECISION = re.compile(f"[0-9a-f]{{{DECISION_ID_LENGTH}}}")
+_FIELDS = ("model", "threshold", MODEL_KEY, DECISION_KEY)
 
 
 def checked_model(model_id: str | None, where: str) -> str | None:
@@ -41,3 +49,51 @@ def comment_model(lines: Iterable[str], where: str) -> str | None:
             if word.startswith(f"{MODEL_KEY}="):
                 return checked_model(word.split("=", 1)[1], where)
     return None
+
+
+@dataclass(frozen=True)
+class Maker:
+    """What the ``#microfuse`` line of a scores or operon table says made it; None where the line lacks a field
+    (an older microfuse wrote no ``decision_id``, ids files record ``model_id`` alone)."""
+
+    version: str | None = None
+    model: str | None = None  # the model folder's name
+    model_id: str | None = None
+    decision_id: str | None = None
+
+    def describe(self) -> str:
+        """``NAME (model_id 12 hex, decision_id ...)``, ``unknown`` for what the table does not record."""
+        short = self.model_id[:12] if self.model_id else "unknown"
+        return f"{self.model or 'unknown'} (model_id {short}, {DECISION_KEY} {self.decision_id or 'unknown'})"
+
+
+def comment_maker(lines: Iterable[str], where: str) -> Maker | None:
+    """The ``Maker`` of a table from its leading ``#`` lines (None without a ``#microfuse`` line: a table made by
+    hand or by another tool). A malformed identity is a one-line DataError naming ``where``."""
+    for line in lines:
+        if not line.startswith("#"):
+            return None
+        if not line.startswith("#microfuse "):
+            continue
+        words = line[1:].split(" ")
+        version = words[1] if len(words) > 1 and "=" not in words[1] else None
+        fields = _line_fields(words[2 if version else 1:])
+        decision_id = fields.get(DECISION_KEY)
+        if decision_id is not None and not _DECISION.fullmatch(decision_id):
+            raise DataError(f"{where}: {DECISION_KEY} {decision_id!r} is not {DECISION_ID_LENGTH} hex digits")
+        return Maker(version, fields.get("model"), checked_model(fields.get(MODEL_KEY), where), decision_id)
+    return None
+
+
+def _line_fields(words: list[str]) -> dict[str, str]:
+    """``key=value`` words of the ``#microfuse`` line; a word that starts no known field continues the value before
+    it (a model folder named with a space)."""
+    fields: dict[str, str] = {}
+    last = None
+    for word in words:
+        key, sep, value = word.partition("=")
+        if sep and key in _FIELDS:
+            fields[key], last = value, key
+        elif last is not None:
+            fields[last] += f" {word}"
+    return fields

@@ -32,8 +32,20 @@ def _fmt(value) -> str:
 
 def read_tsv(path: PathLike, *, required: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
     """Read a TSV with one header line (lines starting with ``#`` before it are skipped)."""
+    return read_commented_tsv(path, required=required)[1:]
+
+
+def read_commented_tsv(path: PathLike, *, required: list[str] | None = None):
+    """``(comments, header, rows)`` of a TSV read once (``-`` can be read only once): ``comments`` are its leading
+    ``#`` lines (the ``#microfuse`` provenance of microfuse's tables), the rest as ``read_tsv`` gives it."""
     text = read_text(path)
-    lines = [line for line in text.split("\n") if line and not line.startswith("#")]
+    every = text.split("\n")
+    comments = []
+    for line in every:
+        if not line.startswith("#"):
+            break
+        comments.append(line.rstrip("\r"))
+    lines = [line for line in every if line and not line.startswith("#")]
     if not lines:
         raise DataError(f"{path}: empty table")
     header = lines[0].split("\t")
@@ -46,4 +58,4 @@ def read_tsv(path: PathLike, *, required: list[str] | None = None) -> tuple[list
         if len(fields) != len(header):
             raise DataError(f"{path}: line {number} has {len(fields)} fields, header has {len(header)}")
         rows.append(fields)
-    return header, rows
+    return comments, header, rows

@@ -1,0 +1,144 @@
+"""Which model and which decision rule made an output: ``model_id`` (weights and inputs: what fused vectors depend
+on) and ``decision_id`` (the rule that turns probabilities into calls), in every header, in `evaluate` and on the
+model objects."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, run_cli
+
+from microfuse_cli.score import DEFAULT_MODEL, load_model
+
+MG = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
+
+
+def copy_with_posterior_threshold(folder, threshold: float):
+    """The shipped default in ``folder``, its decision rule's posterior threshold set to ``threshold``."""
+    shutil.copytree(DEFAULT_MODEL, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["decision"]["posterior_threshold"] = threshold
+    (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+    return folder
+
+
+def header_fields(line: str) -> dict[str, str]:
+    return dict(word.split("=", 1) for word in line.split() if "=" in word)
+
+
+def microfuse_line(path) -> str:
+    return next(line for line in path.read_text().splitlines() if line.lstrip("# ").startswith("microfuse "))
+
+
+def test_two_rules_of_one_model_share_model_id_and_differ_in_decision_id(tmp_path):
+    """The default and a copy whose rule cuts at posterior 0.5 instead of 0.35: the same weights (model_id, which
+    retrieval compares), other calls on M. genitalium (its cut-off 24 bp instead of 28), so another decision_id,
+    last on the '#microfuse' line of the scores TSV, the operon GFF3 (still valid) and the operon TSV."""
+    strict = copy_with_posterior_threshold(tmp_path / "strict", 0.5)
+    seen = {}
+    for name, args in (("default", []), ("strict", ["-m", strict])):
+        out = {kind: tmp_path / f"{name}.{kind}" for kind in ("tsv", "gff3", "operons.tsv")}
+        code, _, err = run_cli(["score", f"{MG}.gff.gz", "--fasta", f"{MG}.fna.gz", *args, "-o", out["tsv"],
+                                "--operons-gff", out["gff3"], "--operons-tsv", out["operons.tsv"]])
+        assert code == 0, err
+        lines = {kind: microfuse_line(path) for kind, path in out.items()}
+        assert lines["gff3"] == f"# {lines['tsv'][1:]}" and lines["operons.tsv"] == lines["tsv"]
+        assert list(header_fields(lines["tsv"]))[-2:] == ["model_id", "decision_id"]
+        check = subprocess.run(["gt", "gff3validator", str(out["gff3"])], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+        seen[name] = header_fields(lines["tsv"]), out["tsv"].read_text()
+    (default, default_text), (other, other_text) = seen["default"], seen["strict"]
+    assert default["model_id"] == other["model_id"] == load_model(None).identity
+    assert default["decision_id"] == load_model(None).decision_identity
+    assert other["decision_id"] == load_model(strict).decision_identity != default["decision_id"]
+    assert "cutoff_bp=28 " in default_text and "cutoff_bp=24 " in other_text  # the calls do differ
+
+
+@pytest.fixture(scope="module")
+def mpn_tables(tmp_path_factory):
+    """M. pneumoniae scored with labels by the default and by a folder also named `default` whose rule differs."""
+    work = tmp_path_factory.mktemp("versions")
+    other = copy_with_posterior_threshold(work / "older" / "default", 0.5)
+    tables = {}
+    for name, args in (("shipped", []), ("other", ["-m", other])):
+        tables[name] = work / f"{name}.tsv"
+        code, _, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "--labels", MPN_PAIRS, *args,
+                                "-o", tables[name], "-q"])
+        assert code == 0, err
+    return tables
+
+
+def metric_rows(path) -> list[dict[str, str]]:
+    header, *rows = [line.split("\t") for line in path.read_text().splitlines()]
+    return [dict(zip(header, row)) for row in rows]
+
+
+def test_evaluate_names_each_tables_model_and_says_when_one_is_another_version(mpn_tables, tmp_path):
+    """Each row names the model, its model_id (12 hex) and decision_id from the table's header (in full in
+    --json), and a table made by another version of a model of the same name is said, in one warning per fact."""
+    shipped = load_model(None)
+    metrics, as_json = tmp_path / "m.tsv", tmp_path / "m.json"
+    code, _, err = run_cli(["evaluate", mpn_tables["shipped"], mpn_tables["other"], "--bootstrap", "0",
+                            "-o", metrics, "--json", as_json, "-q"])
+    assert code == 0, err
+    rows = metric_rows(metrics)
+    assert list(rows[0])[-3:] == ["model_name", "model_id", "decision_id"]  # after the existing columns
+    assert [(r["model"], r["model_name"], r["model_id"]) for r in rows] == [
+        ("shipped.tsv", "default", shipped.identity[:12]), ("other.tsv", "default", shipped.identity[:12])]
+    other_rule = header_fields(microfuse_line(mpn_tables["other"]))["decision_id"]
+    assert [r["decision_id"] for r in rows] == [shipped.decision_identity, other_rule]
+    assert rows[0]["decision_id"] != rows[1]["decision_id"] and rows[0]["accuracy"] != rows[1]["accuracy"]
+    assert [r["model_id"] for r in json.loads(as_json.read_text())] == [shipped.identity] * 2
+    warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2, err
+    assert "shipped.tsv and other.tsv were both scored by a model named 'default', but by two versions" in warnings[0]
+    assert f"other.tsv was scored by a model named 'default' that is not this microfuse's default" in warnings[1]
+    assert f"decision_id {other_rule}" in warnings[1] and f"decision_id {shipped.decision_identity}" in warnings[1]
+
+
+def test_evaluate_of_one_version_or_of_tables_recording_no_rule_warns_of_nothing(mpn_tables, tmp_path):
+    """The shipped default's table alone draws no warning; a table of an older microfuse (no decision_id on its
+    line) or made by hand (no '#microfuse' line) is evaluated with what it records, the rest left empty."""
+    text = mpn_tables["shipped"].read_text()
+    older, by_hand = tmp_path / "older.tsv", tmp_path / "by_hand.tsv"
+    line = text.splitlines()[0]
+    older.write_text(text.replace(line, line.rsplit(" decision_id=", 1)[0], 1))
+    by_hand.write_text("\n".join(row for row in text.splitlines() if not row.startswith("#")) + "\n")
+    metrics = tmp_path / "m.tsv"
+    code, _, err = run_cli(["evaluate", mpn_tables["shipped"], older, by_hand, "--bootstrap", "0", "-o", metrics])
+    assert code == 0, err
+    assert "warning" not in err
+    rows = metric_rows(metrics)
+    shipped = load_model(None)
+    assert [(r["model_name"], r["model_id"], r["decision_id"]) for r in rows] == [
+        ("default", shipped.identity[:12], shipped.decision_identity), ("default", shipped.identity[:12], ""),
+        ("", "", "")]
+    assert f"default {shipped.identity[:12]} {shipped.decision_identity}" in err  # the terminal table too
+
+
+def test_identities_of_the_shipped_model_are_one_across_loaders_and_save_and_load(tmp_path):
+    """The numpy head `score` loads and the torch model of the library name the shipped default alike, before and
+    after saving; another rule (``with_decision``) changes decision_identity only; a rule built with integers has
+    the identity it has once saved as JSON and read back as floats."""
+    import dataclasses
+
+    from microfuse_cli import trained
+    from microfuse_cli.calibration import DecisionRule
+    from microfuse_cli.checkpoint import decision_identity
+
+    head, torch_model = load_model(None), trained.load_model(DEFAULT_MODEL)
+    identities = (head.identity, head.decision_identity)
+    assert (torch_model.identity, torch_model.decision_identity) == identities
+    saved = trained.load_model(torch_model.save(tmp_path / "again"))
+    assert (saved.identity, saved.decision_identity) == identities == (
+        load_model(tmp_path / "again").identity, load_model(tmp_path / "again").decision_identity)
+    looser = torch_model.with_decision(dataclasses.replace(torch_model.decision, own_interval=0.5))
+    assert looser.identity == head.identity and looser.decision_identity != head.decision_identity
+    by_hand = DecisionRule(1, 100, 0, 2, 0, ("a",))
+    assert decision_identity(by_hand, 0.5) == decision_identity(
+        DecisionRule.from_dict(json.loads(json.dumps(by_hand.to_dict()))), 0.5)
+    assert decision_identity(None, 0.5) != decision_identity(None, 0.4) != decision_identity(by_hand, 0.4)
