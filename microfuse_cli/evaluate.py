@@ -183,8 +183,9 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
 
 def maker_warnings(tables) -> list[str]:
     """What a user comparing ``tables`` must know about the models that made them: two tables of one model name
-    made by two versions of it (another model_id or decision_id, where both record it), and a table of the ``default`` model made by
-    another version of it than this installation's (an older microfuse's default, or one rebuilt since)."""
+    made by two versions of it (another model_id or decision_id, where both record it), and a table of the
+    ``default`` model made by another version of it than this installation's (an older microfuse's default, or one
+    rebuilt since)."""
     messages = []
     by_name: dict[str, ScoredTable] = {}
     for table in tables:
@@ -193,8 +194,9 @@ def maker_warnings(tables) -> list[str]:
             continue
         first = by_name.setdefault(maker.model, table)
         if _differ(first.maker, maker):
-            messages.append(f"{first.name} and {table.name} were both scored by a model named {maker.model!r}, but "
-                            f"by two versions of it: {first.maker.describe()} and {maker.describe()}")
+            messages.append(f"{first.name} and {table.name} were scored by two models both named {maker.model!r} "
+                            f"(two versions of it, or two folders of one name): {first.maker.describe()} and "
+                            f"{maker.describe()}")
     default = _default_maker() if any(t.maker and t.maker.model == "default" for t in tables) else None
     for table in tables:
         if default and table.maker and table.maker.model == "default" and _differ(table.maker, default):
@@ -211,10 +213,14 @@ def _differ(one: Maker, other: Maker) -> bool:
                for a, b in ((one.model_id, other.model_id), (one.decision_id, other.decision_id)))
 
 
-def _default_maker() -> Maker:
-    """The identities of this installation's default model (score.DEFAULT_MODEL)."""
+def _default_maker() -> Maker | None:
+    """The identities of this installation's default model (score.DEFAULT_MODEL); None when it is missing (then
+    nothing is compared: evaluating tables does not need it)."""
     from . import __version__
     from .score import load_model
 
-    model = load_model(None)
+    try:
+        model = load_model(None)
+    except DataError:
+        return None
     return Maker(__version__, "default", model.identity, model.decision_identity)

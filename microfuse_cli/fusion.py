@@ -172,7 +172,11 @@ class PairInputs:
 class ScoringModel(Protocol):
     """The one contract ``score`` holds a model to, whichever kind it is (``FusionHead``, ``trained.TrainedModel``,
     ``baseline.DistanceBaseline``): what it reads, how its probabilities are cut, and ``predict_pairs``. Code that
-    scores never asks which kind it holds."""
+    scores never asks which kind it holds.
+
+    Two identities, as two things make a call: ``identity`` names the weights and inputs (what fused vectors and
+    probabilities depend on; ids files and indexes compare it, so vectors of two rules may be mixed) and
+    ``decision_identity`` the rule that cuts the probabilities into calls (the ``decision_id=`` of headers)."""
 
     arch: str
     threshold: float

@@ -95,8 +95,8 @@ def test_evaluate_names_each_tables_model_and_says_when_one_is_another_version(m
     assert [r["model_id"] for r in json.loads(as_json.read_text())] == [shipped.identity] * 2
     warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
     assert len(warnings) == 2, err
-    assert "shipped.tsv and other.tsv were both scored by a model named 'default', but by two versions" in warnings[0]
-    assert f"other.tsv was scored by a model named 'default' that is not this microfuse's default" in warnings[1]
+    assert "shipped.tsv and other.tsv were scored by two models both named 'default'" in warnings[0]
+    assert "other.tsv was scored by a model named 'default' that is not this microfuse's default" in warnings[1]
     assert f"decision_id {other_rule}" in warnings[1] and f"decision_id {shipped.decision_identity}" in warnings[1]
 
 
