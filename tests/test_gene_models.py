@@ -1047,3 +1047,67 @@ def test_prodigal_gff_without_sequence_takes_lengths_from_its_sequence_data_line
                                                                    "NODE_23_length_79939_cov_26.984653_1"]
                for g in (bare, full)]
     assert closing == [697, 697]
+
+
+#: A scaffold gap of 100 N over M. genitalium 7,500..7,599, inside MG_005 (7,294..8,547 +): Bakta (pyrodigal, N runs
+#: masked) calls its two pieces as CDS cut at the gap, on whole codons of its frame, and marks each pseudo.
+GAP = (7500, 7599)
+GAP_PIECES = {"MG_005_1": (7294, 7497, "(3' truncated)"), "MG_005_2": (7600, 8547, "(5' truncated)")}
+
+
+def write_bakta_gap(tmp_path, form: str, reference: dict[str, str]):
+    """The Bakta contig (``BAKTA_CONTIG``) with that gap, MG_005 as its two cut pieces, in ``form``."""
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import AfterPosition, BeforePosition, FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    offset = BAKTA_CONTIG[0]
+    sequence = mg_sequence()
+    sequence = (sequence[:GAP[0] - 1] + "N" * (GAP[1] - GAP[0] + 1) + sequence[GAP[1]:])[offset:BAKTA_CONTIG[1]]
+    features = [f for f in bakta_contig_features() if f[0] not in BAKTA_CUT and f[0] != "MG_005"]
+    pieces = {"MG_005_1": reference["MG_005"][:68], "MG_005_2": reference["MG_005"][102:]}
+    features += [(tag, start - offset, end - offset, 1, {"pseudo": "True", "note": note})
+                 for tag, (start, end, note) in GAP_PIECES.items()]
+    if form == "gff3":
+        rows = [f"contig_1\tPyrodigal\tCDS\t{start}\t{end}\t.\t{'+-'[strand < 0]}\t0\tID={tag};locus_tag={tag}"
+                + "".join(f";{k}={v}" for k, v in qualifiers.items() if k != "note")
+                for tag, start, end, strand, qualifiers in sorted(features, key=lambda f: f[1])]
+        path = tmp_path / "gap.gff3"
+        path.write_text(f"##gff-version 3\n##sequence-region contig_1 1 {len(sequence)}\n" + "\n".join(rows)
+                        + f"\n##FASTA\n>contig_1\n{sequence}\n")
+        return path
+    record = SeqRecord(Seq(sequence), id="contig_1", annotations={"molecule_type": "DNA"})
+    for tag, start, end, strand, qualifiers in features:
+        begin, stop = start - 1, end
+        if tag == "MG_005_1":
+            stop = AfterPosition(stop)
+        elif tag == "MG_005_2":
+            begin = BeforePosition(begin)
+        values = {k: [None if k == "pseudo" else v] for k, v in qualifiers.items()}
+        if tag in pieces:
+            values["translation"] = [pieces[tag]]
+        record.features.append(SeqFeature(FeatureLocation(begin, stop, strand=strand), type="CDS",
+                                          qualifiers={"locus_tag": [tag], **values}))
+    path = tmp_path / "gap.gbff"
+    SeqIO.write(record, path, "genbank")
+    return path
+
+
+@pytest.mark.parametrize("form", ["gff3", "genbank"])
+def test_bakta_cds_cut_at_an_assembly_gap_are_partial_genes(form, tmp_path, mg_original):
+    """Bakta marks a CDS cut by a run of N inside a scaffold as it marks one cut by the contig's end (pyrodigal
+    masks N runs: GFF3 ``pseudo=True``, GenBank ``/pseudo`` with < or > and its protein): MG_005's two pieces on
+    either side of a 100-N gap are partial genes with NCBI's protein pieces, MG_004 pairs with the first at the
+    genome's spacer, the second with MG_006, and the gap pairs neither (was: both dropped as pseudogenes, MG_004
+    and MG_006 left without their neighbour)."""
+    reference = {g.id: g.protein for g in mg_original[0].genes}
+    genome = read_genome(write_bakta_gap(tmp_path, form, reference), options=GenomeOptions(genetic_code=4))
+    genes = {g.id: g for g in genome.genes}
+    assert genes["MG_005_1"].partial and genes["MG_005_1"].protein == reference["MG_005"][:68]
+    assert genes["MG_005_2"].partial and genes["MG_005_2"].protein == reference["MG_005"][102:]
+    assert "MG_009" not in genes and "MG_011" not in genes
+    pairs = {p.pair_id: p.distance for p in adjacent_pairs(genome)}
+    assert pairs["MG_004|MG_005_1"] == mg_original[1]["MG_004|MG_005"].distance == -29
+    assert pairs["MG_005_2|MG_006"] == mg_original[1]["MG_005|MG_006"].distance == 3
+    assert "MG_005_1|MG_005_2" not in pairs
