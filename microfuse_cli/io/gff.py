@@ -15,7 +15,8 @@ from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import read_fasta_scaffolds
 from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, \
-    circular_slice, cut_ends, gene_names, joins_across_origin, translate, warn_internal_stops, with_exceptions, with_topology
+    circular_slice, cut_ends, gene_names, joins_across_origin, translate, warn_internal_stops, with_exceptions, \
+    with_topology
 from .files import PathLike, text_lines
 
 log = logging.getLogger("microfuse")
