@@ -1111,3 +1111,19 @@ def test_bakta_cds_cut_at_an_assembly_gap_are_partial_genes(form, tmp_path, mg_o
     assert pairs["MG_004|MG_005_1"] == mg_original[1]["MG_004|MG_005"].distance == -29
     assert pairs["MG_005_2|MG_006"] == mg_original[1]["MG_005|MG_006"].distance == 3
     assert "MG_005_1|MG_005_2" not in pairs
+
+
+@pytest.mark.parametrize("twin", ["AS_012", "ZZ_012"])
+def test_gene_with_an_antisense_twin_keeps_its_neighbours_whatever_the_ids(twin, tmp_path, mg_original):
+    """A CDS with the coordinates of MG_012 (13,569..14,432 -) on the + strand: MG_011 pairs with MG_012, its own
+    strand's, the twin with MG_012, MG_013 with MG_012, and every other pair is M. genitalium's, whichever of the
+    two sorts first by id (was: the twin named AS_012 took MG_011|MG_012's place, an operon pair lost)."""
+    rows = ["\t".join(c) for c in mg_lines()]
+    rows.append(f"NC_000908.2\tx\tCDS\t13569\t14432\t.\t+\t0\tID=cds-{twin};locus_tag={twin};transl_table=4")
+    gff = tmp_path / "twin.gff"
+    gff.write_text("##gff-version 3\n" + "\n".join(rows) + "\n")
+    genome = read_genome(gff, MG_FNA, GenomeOptions(circular=True))
+    pairs = {p.pair_id.replace(twin, "twin"): (p.distance, p.same_strand) for p in adjacent_pairs(genome)}
+    expected = {k: (p.distance, p.same_strand) for k, p in mg_original[1].items()}
+    assert pairs == {**expected, "MG_012|twin": (-864, False)}
+    assert pairs["MG_011|MG_012"] == (4, True) and pairs["MG_012|MG_013"] == (-38, True)
