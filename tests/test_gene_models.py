@@ -1127,3 +1127,43 @@ def test_gene_with_an_antisense_twin_keeps_its_neighbours_whatever_the_ids(twin,
     expected = {k: (p.distance, p.same_strand) for k, p in mg_original[1].items()}
     assert pairs == {**expected, "MG_012|twin": (-864, False)}
     assert pairs["MG_011|MG_012"] == (4, True) and pairs["MG_012|MG_013"] == (-38, True)
+
+
+def mg_contig_genbank(tmp_path, mg_original, without_translation: str = ""):
+    """M. genitalium as NCBI's default GenBank view of a large record gives it: the features with their
+    /translation, a CONTIG line instead of the ORIGIN sequence; ``without_translation``: a CDS left without one."""
+    import re
+
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    record = SeqRecord(Seq(mg_sequence()), id="NC_000908.2", annotations={"molecule_type": "DNA"})
+    for gene in mg_original[0].genes:
+        qualifiers = {"locus_tag": [gene.id], "transl_table": ["4"]}
+        if gene.id != without_translation:
+            qualifiers["translation"] = [gene.protein]
+        record.features.append(SeqFeature(FeatureLocation(gene.start - 1, min(gene.end, MG_LENGTH), gene.strand),
+                                          type="CDS", qualifiers=qualifiers))
+    path = tmp_path / "contig.gbk"
+    SeqIO.write(record, path, "genbank")
+    text = re.sub(r"ORIGIN\n.*?//", f"CONTIG      join(U39679.1:1..{MG_LENGTH})\n//", path.read_text(), flags=re.S)
+    path.write_text(text)
+    return path
+
+
+def test_genbank_with_a_contig_line_gives_ncbi_proteins_and_says_what_lacks(tmp_path, mg_original):
+    """A GenBank record with a CONTIG line and no sequence (NCBI's default view of a large record): its genes have
+    the /translation proteins, which `pairs --proteins` writes (was: refused, 'pass --fasta', an option a GenBank
+    input refuses); with a CDS without /translation, the error says the record lacks its sequence."""
+    from Bio import SeqIO
+
+    path = mg_contig_genbank(tmp_path, mg_original)
+    code, _, err = run_cli(["pairs", path, "--proteins", tmp_path / "p.faa", "-o", tmp_path / "p.tsv"])
+    assert code == 0, err
+    written = {r.id: str(r.seq) for r in SeqIO.parse(tmp_path / "p.faa", "fasta")}
+    assert written == {g.id: g.protein for g in mg_original[0].genes} and len(written) == 476
+    lacking = mg_contig_genbank(tmp_path, mg_original, without_translation="MG_003")
+    code, _, err = run_cli(["pairs", lacking, "--proteins", tmp_path / "q.faa", "-o", tmp_path / "q.tsv"])
+    assert code == 1 and "gene MG_003 no protein" in err and "GenBank or EMBL record with a CONTIG line" in err, err
