@@ -1167,3 +1167,28 @@ def test_genbank_with_a_contig_line_gives_ncbi_proteins_and_says_what_lacks(tmp_
     lacking = mg_contig_genbank(tmp_path, mg_original, without_translation="MG_003")
     code, _, err = run_cli(["pairs", lacking, "--proteins", tmp_path / "q.faa", "-o", tmp_path / "q.tsv"])
     assert code == 1 and "gene MG_003 no protein" in err and "GenBank or EMBL record with a CONTIG line" in err, err
+
+
+def ecoli_head_gff(tmp_path, edit=lambda cols: cols, end: int = 600_000):
+    """E. coli's RefSeq GFF3 rows within its first ``end`` bases (``edit`` applied to each row's columns), with
+    that sequence as ##FASTA."""
+    with gzip.open(ECOLI_GFF, "rt") as handle:
+        rows = [edit(line.rstrip("\n").split("\t")) for line in handle if not line.startswith("#")]
+    kept = ["\t".join(c) for c in rows if len(c) == 9 and c[2] != "region" and int(c[4]) <= end]
+    path = tmp_path / f"ecoli_head_{len(list(tmp_path.iterdir()))}.gff"
+    path.write_text("##gff-version 3\n" + "\n".join(kept) + f"\n##FASTA\n>NC_000913.3\n{ecoli_piece(1, end)}\n")
+    return path
+
+
+def test_pseudogene_cds_parts_are_never_checked_as_parts(tmp_path):
+    """yaiT (b4580) is a pseudogene of two fragments, CDS rows under a pseudogene row: with its second fragment's
+    row moved to overlap the first by 9 bp (a frameshift by deletion), E. coli still reads, with the same genes
+    (was: refused as 'parts ... overlap by 9 bp', for a CDS the pseudogene leaves out anyway)."""
+    def overlapped(cols):
+        if cols[2:5] == ["CDS", "392970", "394418"] and "locus_tag=b4580" in cols[8]:
+            cols[3] = "391700"
+        return cols
+
+    plain, edited = read_genome(ecoli_head_gff(tmp_path)), read_genome(ecoli_head_gff(tmp_path, overlapped))
+    assert "b4580" not in {g.id for g in plain.genes} and len(plain.genes) == 555
+    assert gene_models(edited) == gene_models(plain)

@@ -152,6 +152,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         flagged_only = _flagged_pseudo_only(attributes)
         if _is_pseudo(ftype, attributes) and not flagged_only:
             continue
+        if pseudogenes.intersection(_lineage(attributes.get("Parent", ""), links)):
+            continue  # under a pseudogene row read already (NCBI writes it first): never a gene, its parts unchecked
         if model_code is not None:
             attributes.setdefault("transl_table", model_code.group(1))
         _name_as_prodigal_proteins(cols[1], seqid, attributes)
