@@ -1192,3 +1192,23 @@ def test_pseudogene_cds_parts_are_never_checked_as_parts(tmp_path):
     plain, edited = read_genome(ecoli_head_gff(tmp_path)), read_genome(ecoli_head_gff(tmp_path, overlapped))
     assert "b4580" not in {g.id for g in plain.genes} and len(plain.genes) == 555
     assert gene_models(edited) == gene_models(plain)
+
+
+def test_genbank_cds_under_a_pseudo_gene_feature_is_no_gene():
+    """L. pneumophila's GenBank with /pseudo left on its 55 pseudogenes' gene features only (INSDC: /pseudo on a
+    gene covers the features of that gene; older EMBL-derived records mark the gene alone): the same 3,027 genes
+    and proteins (was: 55 more, pseudogene fragments translated with their internal stops), as a GFF3's CDS under
+    a pseudo=true gene row."""
+    gbk = SHARED / "lpneumophila_paris" / "CR628336.1.gbk.gz"
+    with gzip.open(gbk, "rt") as handle:
+        lines = handle.read().splitlines(keepends=True)
+    kept, feature = [], ""
+    for line in lines:
+        if line.startswith("     ") and line[5] != " ":
+            feature = line[5:21].strip()
+        if not (feature == "CDS" and line.strip() == "/pseudo"):
+            kept.append(line)
+    assert len(lines) - len(kept) == 55
+    ncbi = {g.id: (g.start, g.end, g.protein) for g in read_genome(gbk).genes}
+    ours = {g.id: (g.start, g.end, g.protein) for g in read_genome("gene_pseudo.gbk", text="".join(kept)).genes}
+    assert len(ours) == 3027 and ours == ncbi

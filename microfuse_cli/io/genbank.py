@@ -73,7 +73,9 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
             raise DataError(f"{path}: record {record.id!r} {_not_dna(bad)}")
         topology = record.annotations.get("topology", "linear")
         scaffold = Scaffold(record.id, len(record.seq), sequence or None, topology == "circular")
-        features = [f for f in record.features if f.type == "CDS" and not _pseudogene(f, scaffold)]
+        pseudo = _pseudo_genes(record.features)
+        features = [f for f in record.features
+                    if f.type == "CDS" and not _pseudogene(f, scaffold) and not _under_pseudo_gene(f, pseudo)]
         if any(feature.location is None for feature in features):
             raise DataError(f"{path}: record {record.id!r}: a CDS with an unreadable location")
         parts = [[(int(p.start) + 1, int(p.end), 0) for p in feature.location.parts] for feature in features]
@@ -114,6 +116,35 @@ def _pseudogene(feature, scaffold: Scaffold) -> bool:
     cut = [cut_ends(scaffold.length, scaffold.sequence, int(p.start) + 1, int(p.end)) for p in feature.location.parts]
     return not any((isinstance(p.start, BeforePosition) and left) or (isinstance(p.end, AfterPosition) and right)
                    for p, (left, right) in zip(feature.location.parts, cut))
+
+
+def _gene_key(feature) -> tuple[str, int] | None:
+    """What ties a CDS to its gene feature: its locus_tag (else gene name) and strand."""
+    name = (feature.qualifiers.get("locus_tag") or feature.qualifiers.get("gene") or [""])[0]
+    return (name, feature.location.strand) if name and feature.location is not None else None
+
+
+def _pseudo_genes(features) -> dict[tuple[str, int], list[tuple[int, int]]]:
+    """The extents of the gene features marked /pseudo or /pseudogene, by ``_gene_key``."""
+    extents: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for f in features:
+        if f.type == "gene" and _PSEUDO & set(f.qualifiers) and (key := _gene_key(f)) is not None:
+            extents.setdefault(key, []).append((int(f.location.start), int(f.location.end)))
+    return extents
+
+
+_PSEUDO = {"pseudo", "pseudogene"}
+
+
+def _under_pseudo_gene(feature, pseudo: dict[tuple[str, int], list[tuple[int, int]]]) -> bool:
+    """A CDS without a pseudo mark of its own inside a gene feature of its name that has one: INSDC's /pseudo on a
+    gene covers the features of that gene, and older EMBL-derived records mark the gene alone (a CDS with its own
+    /pseudo is ``_pseudogene``'s: Bakta marks a cut one so). Inside, as copies without locus_tag share a name
+    (tnpA)."""
+    if _PSEUDO & set(feature.qualifiers) or (key := _gene_key(feature)) not in pseudo:
+        return False
+    start, end = int(feature.location.start), int(feature.location.end)
+    return any(low <= start and end <= high for low, high in pseudo[key])
 
 
 def _isoforms(a: Gene, b: Gene) -> bool:
