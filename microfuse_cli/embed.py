@@ -28,7 +28,7 @@ import numpy as np
 
 from . import __version__
 from .errors import DataError, UsageError
-from .records import Genome, RebuiltFromFields, read_only
+from .records import NO_SEQUENCE_HINT, Genome, RebuiltFromFields, read_only
 from .io.files import PathLike
 from .io.outputs import atomic_directory, save_npy
 from .manifest import HEADER, MANIFEST, ManifestKind, read_manifest, write_manifest
@@ -312,7 +312,7 @@ def compute_embeddings(
         missing = next(g.id for g in genes if not g.protein)
         if genome.has_sequence:
             raise DataError(f"gene {missing} has an empty protein (a CDS shorter than a codon, or a lone stop codon)")
-        raise DataError(f"gene {missing} has no protein sequence (a GFF3 without sequence needs --fasta)")
+        raise DataError(f"gene {missing} has no protein sequence ({NO_SEQUENCE_HINT})")
     manifest: dict = {
         "format": EMBEDDINGS.format,
         "format_version": EMBEDDINGS.version,

@@ -72,8 +72,10 @@ def upstream_partners(genes: Sequence[Gene], length: int, circular: bool) -> lis
     The spacer is measured from the furthest end reached so far, so a gene nested inside a longer neighbour does
     not hide that neighbour from the next gene (B. subtilis BSU_03490 -> BSU_03510, with BSU_03500 inside
     BSU_03490). Of genes ending at one base (a nested antisense gene sharing its container's last base), ``b``
-    takes the first on its own strand, else the first. On a circular sequence the first genes pair with the gene
-    reaching furthest around the origin (``wraps``); these closing pairs come last.
+    takes the first on its own strand, else the first. Of genes of identical extent (antisense twins), the gene
+    before them pairs with the one on its own strand (else the first), the others with that one, whichever sorts
+    first by id. On a circular sequence the first genes pair with the gene reaching furthest around the origin
+    (``wraps``); these closing pairs come last.
     """
     partners: list[tuple[int, int, bool]] = []
     closing: list[tuple[int, int, bool]] = []
@@ -81,7 +83,8 @@ def upstream_partners(genes: Sequence[Gene], length: int, circular: bool) -> lis
     if circular and len(genes) > 2:
         furthest = max(g.end for g in genes)
         reach = ([i for i, g in enumerate(genes) if g.end == furthest], furthest - length, True)
-    for i, gene in enumerate(genes):
+    for i in _twins_in_pairing_order(genes, lambda: reach):
+        gene = genes[i]
         if reach is not None and i not in reach[0]:
             a = next((k for k in reach[0] if genes[k].strand == gene.strand), reach[0][0])
             (closing if reach[2] else partners).append((a, i, reach[2]))
@@ -90,6 +93,25 @@ def upstream_partners(genes: Sequence[Gene], length: int, circular: bool) -> lis
         elif gene.end == reach[1]:
             reach[0].append(i)
     return partners + closing
+
+
+def _twins_in_pairing_order(genes: Sequence[Gene], current_reach):
+    """Gene indices in order, each run of genes of identical extent led by the one on a strand of the genes
+    ``current_reach()`` holds when the run starts (the gene before it pairs with that one)."""
+    i = 0
+    while i < len(genes):
+        run = [i]
+        while run[-1] + 1 < len(genes) and _extent(genes[run[-1] + 1]) == _extent(genes[i]):
+            run.append(run[-1] + 1)
+        reach = current_reach()
+        strands = {genes[k].strand for k in reach[0]} if reach is not None else set()
+        lead = next((k for k in run if genes[k].strand in strands), run[0])
+        yield from [lead] + [k for k in run if k != lead]
+        i = run[-1] + 1
+
+
+def _extent(gene: Gene) -> tuple[int, int]:
+    return gene.start, gene.end
 
 
 #: A run of this many N (or more) is an assembly gap (SPAdes and NCBI scaffolds fill gaps with 10 N or more).

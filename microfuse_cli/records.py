@@ -20,6 +20,11 @@ def safe_id(value: str) -> str:
     return _UNSAFE_ID.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), value)
 
 
+#: What a genome read without sequence needs for its genes' proteins (a CDS without /translation has none).
+NO_SEQUENCE_HINT = ("a GFF3 without ##FASTA needs --fasta; a GenBank or EMBL record with a CONTIG line instead of its "
+                    "sequence needs downloading with its sequence")
+
+
 @dataclass(frozen=True)
 class Scaffold:
     """One sequence record (chromosome, plasmid or contig). ``sequence`` is upper-case DNA or ``None``."""

@@ -1047,3 +1047,168 @@ def test_prodigal_gff_without_sequence_takes_lengths_from_its_sequence_data_line
                                                                    "NODE_23_length_79939_cov_26.984653_1"]
                for g in (bare, full)]
     assert closing == [697, 697]
+
+
+#: A scaffold gap of 100 N over M. genitalium 7,500..7,599, inside MG_005 (7,294..8,547 +): Bakta (pyrodigal, N runs
+#: masked) calls its two pieces as CDS cut at the gap, on whole codons of its frame, and marks each pseudo.
+GAP = (7500, 7599)
+GAP_PIECES = {"MG_005_1": (7294, 7497, "(3' truncated)"), "MG_005_2": (7600, 8547, "(5' truncated)")}
+
+
+def write_bakta_gap(tmp_path, form: str, reference: dict[str, str]):
+    """The Bakta contig (``BAKTA_CONTIG``) with that gap, MG_005 as its two cut pieces, in ``form``."""
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import AfterPosition, BeforePosition, FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    offset = BAKTA_CONTIG[0]
+    sequence = mg_sequence()
+    sequence = (sequence[:GAP[0] - 1] + "N" * (GAP[1] - GAP[0] + 1) + sequence[GAP[1]:])[offset:BAKTA_CONTIG[1]]
+    features = [f for f in bakta_contig_features() if f[0] not in BAKTA_CUT and f[0] != "MG_005"]
+    pieces = {"MG_005_1": reference["MG_005"][:68], "MG_005_2": reference["MG_005"][102:]}
+    features += [(tag, start - offset, end - offset, 1, {"pseudo": "True", "note": note})
+                 for tag, (start, end, note) in GAP_PIECES.items()]
+    if form == "gff3":
+        rows = [f"contig_1\tPyrodigal\tCDS\t{start}\t{end}\t.\t{'+-'[strand < 0]}\t0\tID={tag};locus_tag={tag}"
+                + "".join(f";{k}={v}" for k, v in qualifiers.items() if k != "note")
+                for tag, start, end, strand, qualifiers in sorted(features, key=lambda f: f[1])]
+        path = tmp_path / "gap.gff3"
+        path.write_text(f"##gff-version 3\n##sequence-region contig_1 1 {len(sequence)}\n" + "\n".join(rows)
+                        + f"\n##FASTA\n>contig_1\n{sequence}\n")
+        return path
+    record = SeqRecord(Seq(sequence), id="contig_1", annotations={"molecule_type": "DNA"})
+    for tag, start, end, strand, qualifiers in features:
+        begin, stop = start - 1, end
+        if tag == "MG_005_1":
+            stop = AfterPosition(stop)
+        elif tag == "MG_005_2":
+            begin = BeforePosition(begin)
+        values = {k: [None if k == "pseudo" else v] for k, v in qualifiers.items()}
+        if tag in pieces:
+            values["translation"] = [pieces[tag]]
+        record.features.append(SeqFeature(FeatureLocation(begin, stop, strand=strand), type="CDS",
+                                          qualifiers={"locus_tag": [tag], **values}))
+    path = tmp_path / "gap.gbff"
+    SeqIO.write(record, path, "genbank")
+    return path
+
+
+@pytest.mark.parametrize("form", ["gff3", "genbank"])
+def test_bakta_cds_cut_at_an_assembly_gap_are_partial_genes(form, tmp_path, mg_original):
+    """Bakta marks a CDS cut by a run of N inside a scaffold as it marks one cut by the contig's end (pyrodigal
+    masks N runs: GFF3 ``pseudo=True``, GenBank ``/pseudo`` with < or > and its protein): MG_005's two pieces on
+    either side of a 100-N gap are partial genes with NCBI's protein pieces, MG_004 pairs with the first at the
+    genome's spacer, the second with MG_006, and the gap pairs neither (was: both dropped as pseudogenes, MG_004
+    and MG_006 left without their neighbour)."""
+    reference = {g.id: g.protein for g in mg_original[0].genes}
+    genome = read_genome(write_bakta_gap(tmp_path, form, reference), options=GenomeOptions(genetic_code=4))
+    genes = {g.id: g for g in genome.genes}
+    assert genes["MG_005_1"].partial and genes["MG_005_1"].protein == reference["MG_005"][:68]
+    assert genes["MG_005_2"].partial and genes["MG_005_2"].protein == reference["MG_005"][102:]
+    assert "MG_009" not in genes and "MG_011" not in genes
+    pairs = {p.pair_id: p.distance for p in adjacent_pairs(genome)}
+    assert pairs["MG_004|MG_005_1"] == mg_original[1]["MG_004|MG_005"].distance == -29
+    assert pairs["MG_005_2|MG_006"] == mg_original[1]["MG_005|MG_006"].distance == 3
+    assert "MG_005_1|MG_005_2" not in pairs
+
+
+@pytest.mark.parametrize("twin", ["AS_012", "ZZ_012"])
+def test_gene_with_an_antisense_twin_keeps_its_neighbours_whatever_the_ids(twin, tmp_path, mg_original):
+    """A CDS with the coordinates of MG_012 (13,569..14,432 -) on the + strand: MG_011 pairs with MG_012, its own
+    strand's, the twin with MG_012, MG_013 with MG_012, and every other pair is M. genitalium's, whichever of the
+    two sorts first by id (was: the twin named AS_012 took MG_011|MG_012's place, an operon pair lost)."""
+    rows = ["\t".join(c) for c in mg_lines()]
+    rows.append(f"NC_000908.2\tx\tCDS\t13569\t14432\t.\t+\t0\tID=cds-{twin};locus_tag={twin};transl_table=4")
+    gff = tmp_path / "twin.gff"
+    gff.write_text("##gff-version 3\n" + "\n".join(rows) + "\n")
+    genome = read_genome(gff, MG_FNA, GenomeOptions(circular=True))
+    pairs = {p.pair_id.replace(twin, "twin"): (p.distance, p.same_strand) for p in adjacent_pairs(genome)}
+    expected = {k: (p.distance, p.same_strand) for k, p in mg_original[1].items()}
+    assert pairs == {**expected, "MG_012|twin": (-864, False)}
+    assert pairs["MG_011|MG_012"] == (4, True) and pairs["MG_012|MG_013"] == (-38, True)
+
+
+def mg_contig_genbank(tmp_path, mg_original, without_translation: str = ""):
+    """M. genitalium as NCBI's default GenBank view of a large record gives it: the features with their
+    /translation, a CONTIG line instead of the ORIGIN sequence; ``without_translation``: a CDS left without one."""
+    import re
+
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    record = SeqRecord(Seq(mg_sequence()), id="NC_000908.2", annotations={"molecule_type": "DNA"})
+    for gene in mg_original[0].genes:
+        qualifiers = {"locus_tag": [gene.id], "transl_table": ["4"]}
+        if gene.id != without_translation:
+            qualifiers["translation"] = [gene.protein]
+        record.features.append(SeqFeature(FeatureLocation(gene.start - 1, min(gene.end, MG_LENGTH), gene.strand),
+                                          type="CDS", qualifiers=qualifiers))
+    path = tmp_path / "contig.gbk"
+    SeqIO.write(record, path, "genbank")
+    text = re.sub(r"ORIGIN\n.*?//", f"CONTIG      join(U39679.1:1..{MG_LENGTH})\n//", path.read_text(), flags=re.S)
+    path.write_text(text)
+    return path
+
+
+def test_genbank_with_a_contig_line_gives_ncbi_proteins_and_says_what_lacks(tmp_path, mg_original):
+    """A GenBank record with a CONTIG line and no sequence (NCBI's default view of a large record): its genes have
+    the /translation proteins, which `pairs --proteins` writes (was: refused, 'pass --fasta', an option a GenBank
+    input refuses); with a CDS without /translation, the error says the record lacks its sequence."""
+    from Bio import SeqIO
+
+    path = mg_contig_genbank(tmp_path, mg_original)
+    code, _, err = run_cli(["pairs", path, "--proteins", tmp_path / "p.faa", "-o", tmp_path / "p.tsv"])
+    assert code == 0, err
+    written = {r.id: str(r.seq) for r in SeqIO.parse(tmp_path / "p.faa", "fasta")}
+    assert written == {g.id: g.protein for g in mg_original[0].genes} and len(written) == 476
+    lacking = mg_contig_genbank(tmp_path, mg_original, without_translation="MG_003")
+    code, _, err = run_cli(["pairs", lacking, "--proteins", tmp_path / "q.faa", "-o", tmp_path / "q.tsv"])
+    assert code == 1 and "gene MG_003 no protein" in err and "GenBank or EMBL record with a CONTIG line" in err, err
+
+
+def ecoli_head_gff(tmp_path, edit=lambda cols: cols, end: int = 600_000):
+    """E. coli's RefSeq GFF3 rows within its first ``end`` bases (``edit`` applied to each row's columns), with
+    that sequence as ##FASTA."""
+    with gzip.open(ECOLI_GFF, "rt") as handle:
+        rows = [edit(line.rstrip("\n").split("\t")) for line in handle if not line.startswith("#")]
+    kept = ["\t".join(c) for c in rows if len(c) == 9 and c[2] != "region" and int(c[4]) <= end]
+    path = tmp_path / f"ecoli_head_{len(list(tmp_path.iterdir()))}.gff"
+    path.write_text("##gff-version 3\n" + "\n".join(kept) + f"\n##FASTA\n>NC_000913.3\n{ecoli_piece(1, end)}\n")
+    return path
+
+
+def test_pseudogene_cds_parts_are_never_checked_as_parts(tmp_path):
+    """yaiT (b4580) is a pseudogene of two fragments, CDS rows under a pseudogene row: with its second fragment's
+    row moved to overlap the first by 9 bp (a frameshift by deletion), E. coli still reads, with the same genes
+    (was: refused as 'parts ... overlap by 9 bp', for a CDS the pseudogene leaves out anyway)."""
+    def overlapped(cols):
+        if cols[2:5] == ["CDS", "392970", "394418"] and "locus_tag=b4580" in cols[8]:
+            cols[3] = "391700"
+        return cols
+
+    plain, edited = read_genome(ecoli_head_gff(tmp_path)), read_genome(ecoli_head_gff(tmp_path, overlapped))
+    assert "b4580" not in {g.id for g in plain.genes} and len(plain.genes) == 555
+    assert gene_models(edited) == gene_models(plain)
+
+
+def test_genbank_cds_under_a_pseudo_gene_feature_is_no_gene():
+    """L. pneumophila's GenBank with /pseudo left on its 55 pseudogenes' gene features only (INSDC: /pseudo on a
+    gene covers the features of that gene; older EMBL-derived records mark the gene alone): the same 3,027 genes
+    and proteins (was: 55 more, pseudogene fragments translated with their internal stops), as a GFF3's CDS under
+    a pseudo=true gene row."""
+    gbk = SHARED / "lpneumophila_paris" / "CR628336.1.gbk.gz"
+    with gzip.open(gbk, "rt") as handle:
+        lines = handle.read().splitlines(keepends=True)
+    kept, feature = [], ""
+    for line in lines:
+        if line.startswith("     ") and line[5] != " ":
+            feature = line[5:21].strip()
+        if not (feature == "CDS" and line.strip() == "/pseudo"):
+            kept.append(line)
+    assert len(lines) - len(kept) == 55
+    ncbi = {g.id: (g.start, g.end, g.protein) for g in read_genome(gbk).genes}
+    ours = {g.id: (g.start, g.end, g.protein) for g in read_genome("gene_pseudo.gbk", text="".join(kept)).genes}
+    assert len(ours) == 3027 and ours == ncbi

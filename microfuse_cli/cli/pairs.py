@@ -32,6 +32,7 @@ def pairs(input, fasta, read_as, selection, output, proteins, run):
     Coordinates are 1-based inclusive; distance is the spacer in bp (negative = overlap).
     """
     from ..errors import DataError
+    from ..records import NO_SEQUENCE_HINT
     from ..io.fasta import write_proteins
     from ..io.files import is_stdio
     from ..io.outputs import Output, atomic_output, atomic_outputs, check_outputs
@@ -41,8 +42,9 @@ def pairs(input, fasta, read_as, selection, output, proteins, run):
     with stdin_as_file(input) as readable:  # messages name it "stdin"
         genome = load_genome(run, readable, fasta, read_as)
     selected = selection.select(genome)
-    if proteins and not genome.has_sequence:
-        raise DataError(f"{genome.name} has no sequence: pass --fasta to write proteins")
+    lacking = next((g.id for g in genome.genes if not g.protein), None) if proteins else None
+    if lacking is not None and not genome.has_sequence:  # a GenBank's /translation gives proteins without it
+        raise DataError(f"{genome.name} has no sequence and gene {lacking} no protein ({NO_SEQUENCE_HINT})")
     records = ((gene.id, gene.protein) for gene in genome.genes)
     if proteins and is_stdio(output):  # `| head` may end the stream: the proteins are written whole first
         with atomic_output(proteins) as handle:

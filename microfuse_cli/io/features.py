@@ -29,6 +29,15 @@ def _covers_whole_scaffold(segments: list[tuple[int, int]], scaffold: Scaffold, 
             and (scaffold.length >= WHOLE_SCAFFOLD_MIN or n_cds > 1))
 
 
+def cut_ends(length: int, sequence: str | None, start: int, end: int) -> tuple[bool, bool]:
+    """Whether a CDS ``start..end`` reaches, within a codon, the left and the right end of its sequence or a run of
+    N (an assembly gap inside a scaffold: pyrodigal masks N and ends a gene there on a whole codon, as at an
+    end), where a gene caller cuts a gene."""
+    before = sequence[max(start - 4, 0) : start - 1] if sequence else ""
+    after = sequence[end : end + 3] if sequence else ""
+    return start <= 3 or "N" in before, end >= length - 2 or "N" in after
+
+
 def _warn_skipped(path, skipped: list[str]) -> None:
     if skipped:
         log.warning("%s: skipped %d CDS spanning a whole sequence (an origin-crossing gene whose join was lost, "

@@ -8,8 +8,8 @@ from typing import Iterable, Iterator
 from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import _NUCLEOTIDES, _not_dna
-from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, gene_names, \
-    joins_across_origin, translate, warn_internal_stops, with_exceptions, with_topology
+from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, cut_ends, \
+    gene_names, joins_across_origin, translate, warn_internal_stops, with_exceptions, with_topology
 from .files import PathLike, text_lines
 
 
@@ -73,7 +73,9 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
             raise DataError(f"{path}: record {record.id!r} {_not_dna(bad)}")
         topology = record.annotations.get("topology", "linear")
         scaffold = Scaffold(record.id, len(record.seq), sequence or None, topology == "circular")
-        features = [f for f in record.features if f.type == "CDS" and not _pseudogene(f, len(record.seq))]
+        pseudo = _pseudo_genes(record.features)
+        features = [f for f in record.features
+                    if f.type == "CDS" and not _pseudogene(f, scaffold) and not _under_pseudo_gene(f, pseudo)]
         if any(feature.location is None for feature in features):
             raise DataError(f"{path}: record {record.id!r}: a CDS with an unreadable location")
         parts = [[(int(p.start) + 1, int(p.end), 0) for p in feature.location.parts] for feature in features]
@@ -98,12 +100,12 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     return Genome(Path(str(path)).name, scaffolds, list(genes.values()), "annotation").with_genes_sorted()
 
 
-def _pseudogene(feature, length: int) -> bool:
+def _pseudogene(feature, scaffold: Scaffold) -> bool:
     """A pseudogene's CDS (/pseudogene, or /pseudo), except one marked /pseudo only because the end of its contig
-    cuts it (Bakta's GenBank and EMBL do so, with a '(5' truncated)' note and the protein): a /pseudo CDS with a
-    /translation and a location running off either end (< within the first codon, > within the last; Prodigal
-    starts a cut gene on a whole codon), without /pseudogene, is a partial gene. (A pseudogene has no protein:
-    NCBI's "too short partial abutting assembly gap" stays out.)"""
+    or an assembly gap cuts it (Bakta's GenBank and EMBL do so, with a '(5' truncated)' note and the protein): a
+    /pseudo CDS with a /translation and a location running off either end or into a run of N (< or > within a
+    codon of it, ``cut_ends``), without /pseudogene, is a partial gene. (A pseudogene has no protein: NCBI's "too
+    short partial abutting assembly gap" stays out.)"""
     qualifiers = feature.qualifiers
     if "pseudogene" in qualifiers:
         return True
@@ -111,9 +113,38 @@ def _pseudogene(feature, length: int) -> bool:
         return "pseudo" in qualifiers
     from Bio.SeqFeature import AfterPosition, BeforePosition
 
-    parts = feature.location.parts
-    return not any((isinstance(p.start, BeforePosition) and int(p.start) < 3)
-                   or (isinstance(p.end, AfterPosition) and int(p.end) > length - 3) for p in parts)
+    cut = [cut_ends(scaffold.length, scaffold.sequence, int(p.start) + 1, int(p.end)) for p in feature.location.parts]
+    return not any((isinstance(p.start, BeforePosition) and left) or (isinstance(p.end, AfterPosition) and right)
+                   for p, (left, right) in zip(feature.location.parts, cut))
+
+
+def _gene_key(feature) -> tuple[str, int] | None:
+    """What ties a CDS to its gene feature: its locus_tag (else gene name) and strand."""
+    name = (feature.qualifiers.get("locus_tag") or feature.qualifiers.get("gene") or [""])[0]
+    return (name, feature.location.strand) if name and feature.location is not None else None
+
+
+def _pseudo_genes(features) -> dict[tuple[str, int], list[tuple[int, int]]]:
+    """The extents of the gene features marked /pseudo or /pseudogene, by ``_gene_key``."""
+    extents: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for f in features:
+        if f.type == "gene" and _PSEUDO & set(f.qualifiers) and (key := _gene_key(f)) is not None:
+            extents.setdefault(key, []).append((int(f.location.start), int(f.location.end)))
+    return extents
+
+
+_PSEUDO = {"pseudo", "pseudogene"}
+
+
+def _under_pseudo_gene(feature, pseudo: dict[tuple[str, int], list[tuple[int, int]]]) -> bool:
+    """A CDS without a pseudo mark of its own inside a gene feature of its name that has one: INSDC's /pseudo on a
+    gene covers the features of that gene, and older EMBL-derived records mark the gene alone (a CDS with its own
+    /pseudo is ``_pseudogene``'s: Bakta marks a cut one so). Inside, as copies without locus_tag share a name
+    (tnpA)."""
+    if _PSEUDO & set(feature.qualifiers) or (key := _gene_key(feature)) not in pseudo:
+        return False
+    start, end = int(feature.location.start), int(feature.location.end)
+    return any(low <= start and end <= high for low, high in pseudo[key])
 
 
 def _isoforms(a: Gene, b: Gene) -> bool:

@@ -15,7 +15,8 @@ from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import read_fasta_scaffolds
 from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, \
-    circular_slice, gene_names, joins_across_origin, translate, warn_internal_stops, with_exceptions, with_topology
+    circular_slice, cut_ends, gene_names, joins_across_origin, translate, warn_internal_stops, with_exceptions, \
+    with_topology
 from .files import PathLike, text_lines
 
 log = logging.getLogger("microfuse")
@@ -151,6 +152,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         flagged_only = _flagged_pseudo_only(attributes)
         if _is_pseudo(ftype, attributes) and not flagged_only:
             continue
+        if pseudogenes.intersection(_lineage(attributes.get("Parent", ""), links)):
+            continue  # under a pseudogene row read already (NCBI writes it first): never a gene, its parts unchecked
         if model_code is not None:
             attributes.setdefault("transl_table", model_code.group(1))
         _name_as_prodigal_proteins(cols[1], seqid, attributes)
@@ -204,7 +207,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             f"{path}: sequence id(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
             f"not found in the FASTA sequences{_version_hint(missing, scaffolds)}"
         )
-    order = [k for k in order if k not in flagged or _cut_by_sequence_end(cds[k], scaffolds[cds[k].seqid].length)]
+    order = [k for k in order if k not in flagged or _cut_by_sequence_end(cds[k], scaffolds[cds[k].seqid])]
     joined = {cds[k].seqid for k in order if joins_across_origin(cds[k].segments, scaffolds[cds[k].seqid].length)}
     scaffolds = {sid: with_topology(s, topology, sid in joined, str(path)) for sid, s in scaffolds.items()}
     if topology is False:
@@ -313,16 +316,15 @@ def _flagged_pseudo_only(attributes: dict[str, str]) -> bool:
             and attributes.get("gene_biotype") != "pseudogene")
 
 
-def _cut_by_sequence_end(part: _CdsParts, length: int) -> bool:
-    """Whether a CDS marked pseudo only reaches an end of its sequence (within a codon: pyrodigal starts a cut gene
-    on a whole codon): a gene cut there, made partial at that end (NCBI's start_range/end_range), not a
-    pseudogene."""
-    left = min(s for s, _, _ in part.segments) <= 3
-    right = max(e for _, e, _ in part.segments) >= length - 2
+def _cut_by_sequence_end(part: _CdsParts, scaffold: Scaffold) -> bool:
+    """Whether a CDS marked pseudo only reaches an end of its sequence or an assembly gap (``cut_ends``): a gene
+    cut there, made partial at that end (NCBI's start_range/end_range), not a pseudogene."""
+    start, end = min(s for s, _, _ in part.segments), max(e for _, e, _ in part.segments)
+    left, right = cut_ends(scaffold.length, scaffold.sequence, start, end)
     if left:
-        part.attributes.setdefault("start_range", ".,1")
+        part.attributes.setdefault("start_range", f".,{start}")
     if right:
-        part.attributes.setdefault("end_range", f"{length},.")
+        part.attributes.setdefault("end_range", f"{end},.")
     return left or right
 
 
