@@ -157,6 +157,47 @@ def test_a_deleted_current_folder_is_named_when_a_path_is_relative(relative, tmp
     assert subprocess.run(["bash", "-c", 'cd "$0" && rmdir "$0" && exec "$@"', gone, *absolute]).returncode == 0
 
 
+@pytest.mark.parametrize("moment", ["before the reading", "during the work", "after the writes"])
+def test_a_current_folder_removed_during_the_run_is_named_and_nothing_is_half_replaced(moment, tmp_path, monkeypatch):
+    """A cluster job's scratch folder removed while `score -o scores.tsv --operons-tsv /results/operons.tsv` runs: the
+    run failed with 'error: No such file or directory', naming nothing, or, once its files were written, after
+    replacing operons.tsv beside no scores; a relative input was 'no such file'. Now one line names the file and the
+    cause, exit 1, and the other output is neither replaced nor left as a temp file."""
+    import shutil
+
+    import microfuse_cli.io.outputs as outputs
+
+    job, results = tmp_path / "job", tmp_path / "results"
+    job.mkdir()
+    results.mkdir()
+    shutil.copyfile(MG_GFF, job / "genome.gff.gz")
+    monkeypatch.chdir(job)
+    genome = "genome.gff.gz" if moment == "before the reading" else MG_GFF
+    if moment == "after the writes":
+        fsync = os.fsync
+
+        def removed_once_written(fd):  # every file is written, none renamed yet
+            fsync(fd)
+            shutil.rmtree(job, ignore_errors=True)
+
+        monkeypatch.setattr(os, "fsync", removed_once_written)
+        expected = f"error: cannot write {job / 'scores.tsv'}: its folder {job} was removed during the run"
+    else:
+        check = outputs.check_outputs
+
+        def removed_after_the_checks(*args, **kwargs):
+            check(*args, **kwargs)
+            shutil.rmtree(job)
+
+        monkeypatch.setattr(outputs, "check_outputs", removed_after_the_checks)
+        expected = (f"error: cannot {'read genome.gff.gz' if genome != MG_GFF else 'write scores.tsv'}: the current "
+                    "folder was removed during the run; give absolute paths")
+    code, _, err = run_cli(["score", genome, "--fasta", MG_FNA, "-o", "scores.tsv", "--operons-tsv",
+                            results / "operons.tsv", "-q"])
+    assert code == 1 and err.splitlines() == [expected], err
+    assert not job.exists() and list(results.iterdir()) == []
+
+
 def test_stdin_that_cannot_be_kept_in_tmpdir_is_named(tmp_path):
     """A piped genome is kept in a temp file in TMPDIR (several readers need it); a full TMPDIR (a small /tmp on a
     cluster node; `ulimit -f` stands in for it) was 'error: File too large', naming neither stdin nor TMPDIR."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Callable, Iterator
 
 from ..errors import DataError, StdoutClosed, UsageError
-from .files import PathLike, is_stdio
+from .files import PathLike, is_stdio, lost_current_folder
 
 
 def _umask() -> int:
@@ -557,6 +557,7 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
         except BrokenPipeError:
             raise StdoutClosed() from None
         return
+    _refuse_lost_current_folder(path)
     text_args = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
     descriptor = _names_a_descriptor(path)
     if descriptor or _is_special(path):
@@ -595,6 +596,13 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
         raise
 
 
+def _refuse_lost_current_folder(path: PathLike) -> None:
+    """A relative output whose current folder was removed during the run (a cleaned scratch space; check_outputs
+    says it before any work) fails as one line naming it, exit 1: was 'error: No such file or directory'."""
+    if lost_current_folder(path):
+        raise DataError(f"cannot write {path}: the current folder was removed during the run; give absolute paths")
+
+
 @contextlib.contextmanager
 def _write_failure_named(path: PathLike, tmp: PathLike) -> Iterator[None]:
     """A write that fails (a full disk, `ulimit -f`, a quota) as one line naming the output, exit 1: the kernel's
@@ -606,6 +614,9 @@ def _write_failure_named(path: PathLike, tmp: PathLike) -> Iterator[None]:
         if isinstance(exc, BrokenPipeError) or (exc.filename is not None and (tmp is None or not str(
                 exc.filename).startswith(str(tmp)))):
             raise
+        folder = os.path.dirname(tmp) if tmp is not None else None
+        if exc.errno == errno.ENOENT and folder and not os.path.isdir(folder):
+            raise DataError(f"cannot write {path}: its folder {folder} was removed during the run") from exc
         raise DataError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
@@ -674,6 +685,9 @@ def atomic_outputs(*outputs: tuple[PathLike, str]) -> Iterator[list[IO]]:
     try:
         with contextlib.ExitStack() as stack:
             yield [stack.enter_context(atomic_output(path, mode, _renames=renames)) for path, mode in outputs]
+        for tmp, target in renames:  # a folder removed meanwhile (a cleaned scratch space) fails before any rename
+            with _write_failure_named(target, tmp):
+                os.stat(tmp)
         with _signals_wait_after(lambda: bool(renames) and not os.path.exists(renames[0][0])):
             for tmp, target in renames:
                 with _write_failure_named(target, tmp):
@@ -694,6 +708,7 @@ def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path
     the new files are built in a hidden folder inside it, then each renamed over its old version, and the
     previous output's files the new one lacks are removed; nothing else in the folder is touched.
     """
+    _refuse_lost_current_folder(path)
     target = Path(os.path.realpath(path))  # a symlink is written through; `.` gets its real name
     target.parent.mkdir(parents=True, exist_ok=True)  # as `mkdir -p` (a workflow names nested folders)
     if target.exists() and not target.is_dir():
