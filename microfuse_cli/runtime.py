@@ -80,12 +80,42 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def usable_cpus() -> int:
-    """Cores this process may run on: the CPU affinity mask that schedulers (Slurm, taskset, containers) set."""
+_WHOLE = re.compile(r"[0-9]+")
+
+#: cgroup v2's CPU quota of this process's cgroup, as a container sees it (``docker --cpus=2``: "200000 100000").
+CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"
+
+
+def usable_cpus(cgroup_cpu_max: str | os.PathLike = CGROUP_CPU_MAX) -> int:
+    """Cores this process may use: the smallest of its CPU affinity mask (Slurm with task/affinity, taskset), Slurm's
+    SLURM_CPUS_PER_TASK (a node without affinity, TaskPlugin=task/none) and a container's cgroup v2 CPU quota
+    (``cpu.max``); a missing or malformed limit is ignored. Without them `-t 0` ran a thread on every core of a
+    shared node."""
     try:
-        return len(os.sched_getaffinity(0))
+        counts = [len(os.sched_getaffinity(0))]
     except AttributeError:  # pragma: no cover - no affinity masks outside Linux
-        return os.cpu_count() or 1
+        counts = [os.cpu_count() or 1]
+    counts += [n for n in (_slurm_cpus_per_task(), _cgroup_cpu_quota(cgroup_cpu_max)) if n is not None]
+    return min(counts)
+
+
+def _slurm_cpus_per_task() -> int | None:
+    """SLURM_CPUS_PER_TASK when it is a positive whole number (set by ``sbatch --cpus-per-task``), else None."""
+    value = os.environ.get("SLURM_CPUS_PER_TASK", "").strip()
+    return int(value) if _WHOLE.fullmatch(value) and int(value) > 0 else None
+
+
+def _cgroup_cpu_quota(path: str | os.PathLike) -> int | None:
+    """Whole cores of a cgroup v2 quota, ``QUOTA PERIOD`` in ``cpu.max`` rounded up (2.5 cores: 3); None for "max"
+    (no quota), an unreadable file (cgroup v1, no cgroup file system) or anything malformed."""
+    try:
+        with open(path, encoding="ascii") as handle:
+            fields = handle.read().split()
+    except (OSError, ValueError):
+        return None
+    if len(fields) != 2 or not all(_WHOLE.fullmatch(f) and int(f) > 0 for f in fields):
+        return None
+    return -(-int(fields[0]) // int(fields[1]))
 
 
 def resolve_threads(threads: int) -> int:

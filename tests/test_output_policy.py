@@ -9,6 +9,7 @@ codes, messages, retrieve, the man page).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gzip
 import hashlib
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -153,6 +155,47 @@ def test_a_deleted_current_folder_is_named_when_a_path_is_relative(relative, tmp
                 str(tmp_path / "scores.tsv"), "-q"]
     gone.mkdir()
     assert subprocess.run(["bash", "-c", 'cd "$0" && rmdir "$0" && exec "$@"', gone, *absolute]).returncode == 0
+
+
+@pytest.mark.parametrize("moment", ["before the reading", "during the work", "after the writes"])
+def test_a_current_folder_removed_during_the_run_is_named_and_nothing_is_half_replaced(moment, tmp_path, monkeypatch):
+    """A cluster job's scratch folder removed while `score -o scores.tsv --operons-tsv /results/operons.tsv` runs: the
+    run failed with 'error: No such file or directory', naming nothing, or, once its files were written, after
+    replacing operons.tsv beside no scores; a relative input was 'no such file'. Now one line names the file and the
+    cause, exit 1, and the other output is neither replaced nor left as a temp file."""
+    import shutil
+
+    import microfuse_cli.io.outputs as outputs
+
+    job, results = tmp_path / "job", tmp_path / "results"
+    job.mkdir()
+    results.mkdir()
+    shutil.copyfile(MG_GFF, job / "genome.gff.gz")
+    monkeypatch.chdir(job)
+    genome = "genome.gff.gz" if moment == "before the reading" else MG_GFF
+    if moment == "after the writes":
+        fsync = os.fsync
+
+        def removed_once_written(fd):  # every file is written, none renamed yet
+            fsync(fd)
+            shutil.rmtree(job, ignore_errors=True)
+
+        monkeypatch.setattr(os, "fsync", removed_once_written)
+        expected = f"error: cannot write {job / 'scores.tsv'}: its folder {job} was removed during the run"
+    else:
+        check = outputs.check_outputs
+
+        def removed_after_the_checks(*args, **kwargs):
+            check(*args, **kwargs)
+            shutil.rmtree(job)
+
+        monkeypatch.setattr(outputs, "check_outputs", removed_after_the_checks)
+        expected = (f"error: cannot {'read genome.gff.gz' if genome != MG_GFF else 'write scores.tsv'}: the current "
+                    "folder was removed during the run; give absolute paths")
+    code, _, err = run_cli(["score", genome, "--fasta", MG_FNA, "-o", "scores.tsv", "--operons-tsv",
+                            results / "operons.tsv", "-q"])
+    assert code == 1 and err.splitlines() == [expected], err
+    assert not job.exists() and list(results.iterdir()) == []
 
 
 def test_stdin_that_cannot_be_kept_in_tmpdir_is_named(tmp_path):
@@ -1356,9 +1399,10 @@ def test_a_library_folder_output_without_overwrite_names_the_argument_not_a_cli_
     assert [p.name for p in folder.iterdir()] == ["mine.txt"]
 
 
-def _killed_at_rename(args: list[str], out, tmp_path) -> str:
-    """Run microfuse ``args`` until its output's rename (a sitecustomize hook slows it and leaves a mark), SIGKILL
-    it there, as a scheduler kills a job; returns the one file the run left in folder ``out``."""
+@contextlib.contextmanager
+def _paused_at_rename(args: list[str], tmp_path) -> Iterator[subprocess.Popen]:
+    """Run microfuse ``args`` until its output's rename (a sitecustomize hook slows it and leaves a mark), yield the
+    live run paused there, then SIGKILL it, as a scheduler kills a job."""
     import time
 
     from test_hostile_inputs import SLOW_RENAME_HOOK
@@ -1374,8 +1418,81 @@ def _killed_at_rename(args: list[str], out, tmp_path) -> str:
         while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert mark.exists(), "the run never reached its rename"
+        yield proc
     finally:
         proc.kill()
         proc.wait()
+
+
+def _killed_at_rename(args: list[str], out, tmp_path) -> str:
+    """Run microfuse ``args`` until its output's rename, SIGKILL it there; returns the one file it left in ``out``."""
+    with _paused_at_rename(args, tmp_path):
+        pass
     (leftover,) = [p.name for p in out.iterdir()]
     return leftover
+
+
+def _named_leftovers(err: str, folder: Path) -> set[str]:
+    """The names in ``folder`` that a run's warnings call left by an interrupted run."""
+    suffix = ": left by an interrupted run; remove it to free its space"
+    return {line.removeprefix(f"warning: {folder}/").removesuffix(suffix)
+            for line in err.splitlines() if line.startswith("warning: ") and line.endswith(suffix)}
+
+
+@pytest.mark.parametrize("output", ["file", "refilled folder"])
+def test_only_temp_files_of_runs_that_are_gone_are_named_as_leftovers(output, made, tmp_path):
+    """Snakemake jobs share output folders, and two may race on one output (a rule rerun while the first runs): the
+    second named the first's temp file or build folder, being written, as 'left by an interrupted run', and a user
+    removing it lost the first run's output. A temp name now records its writer (PID@HOST): named are only those of
+    a process of this host that is gone, of another host's unchanged for a week, and names made before writers were
+    recorded; never those of a live run. Nothing is removed."""
+    import time
+
+    from microfuse_cli.io.outputs import OTHER_HOST_LEFTOVER_AGE_S, _host_tag
+
+    out = tmp_path / "out"
+    out.mkdir()
+    if output == "file":
+        args, stem = ["pairs", str(MG_GFF), "--fasta", str(MG_FNA), "-o", str(out / "pairs.tsv")], ".pairs.tsv."
+    else:
+        args, stem = ["retrieve", "build", str(made / "a.npy"), "-o", str(out)], ".microfuse."
+    host, other = _host_tag(), f"not-{_host_tag()[:50]}"
+    with _paused_at_rename(args, tmp_path) as first:
+        (live,) = {p.name for p in out.iterdir()}
+        code, _, err = run_cli(args)  # the second run, while the first is writing
+        assert code == 0, err
+        assert _named_leftovers(err, out) == set(), err
+        assert live.startswith(f"{stem}{first.pid}@{host}.") and live.endswith(".tmp")
+    sleeper, ended = subprocess.Popen(["sleep", "120"]), subprocess.Popen(["true"])
+    ended.wait()
+    planted = {f"{stem}{sleeper.pid}@{host}.live0001.tmp": False, f"{stem}{ended.pid}@{host}.dead0001.tmp": True,
+               f"{stem}{sleeper.pid}@{other}.fresh001.tmp": False, f"{stem}{sleeper.pid}@{other}.stale001.tmp": True,
+               f"{stem}0ld_form.tmp": True}
+    try:
+        for name in planted:
+            if output == "file":
+                (out / name).write_text("partial")
+            else:
+                (out / name).mkdir()
+        week_ago = time.time() - OTHER_HOST_LEFTOVER_AGE_S - 3600
+        os.utime(out / f"{stem}{sleeper.pid}@{other}.stale001.tmp", (week_ago, week_ago))
+        code, _, err = run_cli(args)  # the first run is gone now
+        assert code == 0, err
+        assert _named_leftovers(err, out) == {live} | {name for name, dead in planted.items() if dead}, err
+        assert set(planted) | {live} <= {p.name for p in out.iterdir()}
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_a_temp_name_cut_to_the_length_limit_is_still_known_by_its_writer():
+    """A long output name is cut in its temp name to fit 255 bytes, the more as the writer's PID@HOST is longer: the
+    cut name is still known as that output's, and its writer's; a temp name of another output is not."""
+    from microfuse_cli.io.outputs import NAME_MAX, TempOwner, _temp_file_owner, _temp_prefix
+
+    name, owner = "é" * 100 + "n" * 46 + ".tsv", TempOwner(4194304, "n" * 63)  # the longest PID and host names
+    temp = _temp_prefix(name, owner) + "abc_1234.tmp"
+    assert len(os.fsencode(temp)) == NAME_MAX
+    assert _temp_file_owner(temp, name) == (True, owner)
+    assert _temp_file_owner(f".{name[:20]}.{owner.tag}.abc_1234.tmp", name) == (False, None)
+    assert _temp_file_owner(_temp_prefix(name, None) + "abc_1234.tmp", name) == (True, None)  # before writers

@@ -42,3 +42,41 @@ def test_check_device_refuses_typos():
     assert runtime.check_device("cuda:1") == "cuda:1"
     with pytest.raises(UsageError, match="--device must be"):
         runtime.check_device("cuda1")
+
+
+@pytest.mark.parametrize("slurm, cpu_max, expected", [
+    (None, None, 3),  # no Slurm, no cgroup file system: the affinity mask
+    ("2", None, 2),  # Slurm without affinity (TaskPlugin=task/none)
+    (None, "200000 100000\n", 2),  # docker --cpus=2
+    (None, "150000 100000\n", 2),  # --cpus=1.5: rounded up
+    ("8", "100000 100000\n", 1),  # the smallest limit wins
+    ("1", "max 100000\n", 1),  # no quota
+    (None, "max 100000\n", 3),
+    ("0", "0 100000\n", 3),  # junk: ignored
+    ("two", "abc def\n", 3),
+    ("-4", "200000\n", 3),
+    ("²", "²00000 100000\n", 3),
+    ("4 ", "100000 0\n", 3),  # a period of 0 is no quota; "4 " is 4
+])
+def test_zero_threads_respects_slurm_and_a_container_cpu_quota(slurm, cpu_max, expected, monkeypatch, tmp_path):
+    """`-t 0` under Slurm without CPU affinity, or in a container with a CPU quota (cgroup v2 cpu.max, `docker
+    --cpus=2`), ran a thread on every core of the node: only the affinity mask was read."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
+    if slurm is None:
+        monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    else:
+        monkeypatch.setenv("SLURM_CPUS_PER_TASK", slurm)
+    cgroup = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        cgroup.write_text(cpu_max)
+    assert runtime.usable_cpus(cgroup) == expected
+    if slurm is None:
+        assert runtime.usable_cpus(tmp_path) == 3  # a folder where the file should be: no quota read
+
+
+def test_every_command_s_zero_threads_takes_slurm_s_cpus(monkeypatch):
+    """resolve_threads, which every command's `-t 0` goes through, reads the job's Slurm share."""
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
+    assert runtime.resolve_threads(0) == 1
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "100000")  # more than this machine has: the machine's
+    assert runtime.resolve_threads(0) == runtime.usable_cpus() <= len(os.sched_getaffinity(0))

@@ -35,6 +35,18 @@ def is_stdio(path: PathLike | None) -> bool:
     return path is None or str(path) == "-"
 
 
+def lost_current_folder(path: PathLike | None) -> bool:
+    """True when ``path`` is relative and the current folder it names a file in no longer exists (a cluster job's
+    scratch folder removed under it): every use of it fails with 'No such file or directory', naming nothing."""
+    if is_stdio(path) or os.path.isabs(path):
+        return False
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
+
+
 def _sniff(head: bytes):
     for magic, opener in _MAGIC.items():
         if head.startswith(magic):
@@ -68,6 +80,9 @@ def _opened(path: PathLike) -> Iterator[IO[bytes]]:
     try:
         handle = open(path, "rb")
     except FileNotFoundError:
+        if lost_current_folder(path):
+            raise DataError(f"cannot read {path}: the current folder was removed during the run; give absolute "
+                            "paths") from None
         raise DataError(f"no such file: {path}") from None
     except IsADirectoryError:
         raise DataError(f"{path} is a directory, expected a file") from None

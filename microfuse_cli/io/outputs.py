@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Callable, Iterator
 
 from ..errors import DataError, StdoutClosed, UsageError
-from .files import PathLike, is_stdio
+from .files import PathLike, is_stdio, lost_current_folder
 
 
 def _umask() -> int:
@@ -367,29 +367,114 @@ def check_reusable(folder: Path, kind: str, *, option: str = "output", ignore: s
 
 
 #: The hidden build folder of a refill (_refill) that a killed run (SIGKILL, the OOM killer) left behind: an empty
-#: folder holding only one is still empty to the user (`ls` hides it), so it does not stop a rerun.
-_LEFTOVER = re.compile(r"\.microfuse\.[A-Za-z0-9_]{8}\.tmp")
+#: folder holding only one is still empty to the user (`ls` hides it), so it does not stop a rerun. The writer's
+#: process and host (``.microfuse.PID@HOST.``) are absent from names made before they were recorded.
+_LEFTOVER = re.compile(r"\.microfuse\.(?:(\d{1,10})@([A-Za-z0-9-]{1,63})\.)?[A-Za-z0-9_]{8}\.tmp")
+
+#: A temp file or folder written from another host (a cluster's shared NFS folder), whose process cannot be asked
+#: whether it runs, is taken as left over once unchanged this long: longer than the usual longest cluster job.
+OTHER_HOST_LEFTOVER_AGE_S = 7 * 24 * 3600
+
+#: The end of a temp name that records its writer: ``.NAME.PID@HOST.XXXXXXXX.tmp`` (mkstemp's 8 characters).
+_OWNED_TEMP = re.compile(r"\.(.+)\.(\d{1,10})@([A-Za-z0-9-]{1,63})\.[A-Za-z0-9_]{8}\.tmp", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class TempOwner:
+    """The run writing a temp file or folder, kept in its name (``PID@HOST``) so that another run can tell a live
+    run's temp file (Snakemake's jobs sharing an output folder) from one left by a run that is gone."""
+
+    pid: int
+    host: str
+
+    @classmethod
+    def this_run(cls) -> "TempOwner":
+        return cls(os.getpid(), _host_tag())
+
+    @property
+    def tag(self) -> str:
+        return f"{self.pid}@{self.host}"
+
+    def gone(self, modified: float, now: float) -> bool:
+        """True when the writer no longer runs: a process of this host that no longer exists, or a temp name from
+        another host unchanged for OTHER_HOST_LEFTOVER_AGE_S (its process cannot be asked from here)."""
+        if self.host != _host_tag():
+            return now - modified > OTHER_HOST_LEFTOVER_AGE_S
+        if self.pid < 1:
+            return True
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # another user's process: alive
+            return False
+        except (OverflowError, OSError):
+            return True
+        return False
+
+
+def _host_tag() -> str:
+    """This host's short name, in the characters a temp name may hold (a cluster's nodes share NFS folders)."""
+    import socket
+
+    short = re.sub(r"[^A-Za-z0-9-]", "", socket.gethostname().split(".")[0])[:63]
+    return short or "host"
+
+
+def _left_over(entry: os.DirEntry, owner: TempOwner | None, now: float) -> bool:
+    """A temp name without a recorded writer (made before they were recorded) counts as left over, as it always did."""
+    if owner is None:
+        return True
+    try:
+        modified = entry.stat(follow_symlinks=False).st_mtime
+    except OSError:  # removed meanwhile: its run finished
+        return False
+    return owner.gone(modified, now)
+
+
+def _refill_owner(name: str) -> TempOwner | None:
+    found = _LEFTOVER.fullmatch(name)
+    return TempOwner(int(found[1]), found[2]) if found and found[1] else None
 
 
 def _warn_leftovers(folder: Path, shown: PathLike) -> None:
-    """Name build folders left by a killed run (never removed here: another run may be building in one now)."""
+    """Name build folders left by a killed run (never removed here: another run may be building in one now); a
+    live run's (same host, its process still there) is not named."""
     import logging
+    import time
 
+    now = time.time()
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        if _LEFTOVER.fullmatch(entry.name):
+        if _LEFTOVER.fullmatch(entry.name) and _left_over(entry, _refill_owner(entry.name), now):
             logging.getLogger(__name__).warning("%s: left by an interrupted run; remove it to free its space",
                                                 os.path.join(shown, entry.name))
 
 
+def _temp_file_owner(name: str, target: str) -> tuple[bool, TempOwner | None]:
+    """Whether ``name`` is a temp file of the output named ``target`` (atomic_output's mkstemp name, the output's
+    name cut to fit NAME_MAX), and the writer its name records (None in names made before writers were)."""
+    if re.fullmatch(re.escape(_temp_prefix(target, None)) + r"[A-Za-z0-9_]{8}\.tmp", name, re.DOTALL):
+        return True, None
+    found = _OWNED_TEMP.fullmatch(name)
+    if not found:
+        return False, None
+    written, wanted = os.fsencode(found[1]), os.fsencode(target)
+    cut = len(os.fsencode(name)) == NAME_MAX and wanted.startswith(written)
+    return (True, TempOwner(int(found[2]), found[3])) if written == wanted or cut else (False, None)
+
+
 def _warn_leftover_files(target: Path, shown_folder: PathLike) -> None:
     """Name the temp files of ``target`` (atomic_output's mkstemp names) that a killed run (SIGKILL, a scheduler's
-    retry) left beside it: hidden, they piled up unseen. Never removed here: another run may be writing one now."""
+    retry) left beside it: hidden, they piled up unseen. A live run's (a concurrent job writing the same output) is
+    not named. Never removed here: the run that wrote one may still be running on another host."""
     import logging
+    import time
 
-    leftover = re.compile(re.escape(_temp_prefix(target.name)) + r"[A-Za-z0-9_]{8}\.tmp")
+    now = time.time()
     with contextlib.suppress(OSError):
         for entry in sorted(os.scandir(target.parent), key=lambda e: e.name):
-            if leftover.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            ours, owner = _temp_file_owner(entry.name, target.name)
+            if ours and entry.is_file(follow_symlinks=False) and _left_over(entry, owner, now):
                 logging.getLogger(__name__).warning("%s: left by an interrupted run; remove it to free its space",
                                                     os.path.join(shown_folder, entry.name))
 
@@ -445,11 +530,13 @@ def _compressor(suffix: str) -> Callable[[IO[bytes]], IO[bytes]] | None:
 NAME_MAX = 255
 
 
-def _temp_prefix(name: str) -> str:
-    """``.NAME.``, the start of an output's temp name (mkstemp adds 8 characters and ``.tmp``), with NAME cut so the
-    whole fits in NAME_MAX bytes: a valid output name of 242+ bytes made 'File name too long' after the work."""
-    raw = os.fsencode(name)[:NAME_MAX - len(".." + "x" * 8 + ".tmp")]
-    return f".{os.fsdecode(raw)}."
+def _temp_prefix(name: str, owner: TempOwner | None) -> str:
+    """``.NAME.PID@HOST.``, the start of an output's temp name (mkstemp adds 8 characters and ``.tmp``; ``.NAME.``
+    without an owner, as names were before), with NAME cut so the whole fits in NAME_MAX bytes: a valid output name
+    of 242+ bytes made 'File name too long' after the work."""
+    tag = f"{owner.tag}." if owner is not None else ""
+    raw = os.fsencode(name)[:NAME_MAX - len(".." + tag + "x" * 8 + ".tmp")]
+    return f".{os.fsdecode(raw)}.{tag}"
 
 
 @contextlib.contextmanager
@@ -470,6 +557,7 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
         except BrokenPipeError:
             raise StdoutClosed() from None
         return
+    _refuse_lost_current_folder(path)
     text_args = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
     descriptor = _names_a_descriptor(path)
     if descriptor or _is_special(path):
@@ -484,7 +572,8 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
     parent = target.parent
     if not parent.is_dir():
         raise DataError(f"cannot write {path}: directory {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target.name), suffix=".tmp", dir=parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target.name, TempOwner.this_run()), suffix=".tmp",
+                               dir=parent)
     os.chmod(tmp, _mode_of(target))
     try:
         packer = _compressor(Path(path).suffix.lower())
@@ -507,6 +596,13 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
         raise
 
 
+def _refuse_lost_current_folder(path: PathLike) -> None:
+    """A relative output whose current folder was removed during the run (a cleaned scratch space; check_outputs
+    says it before any work) fails as one line naming it, exit 1: was 'error: No such file or directory'."""
+    if lost_current_folder(path):
+        raise DataError(f"cannot write {path}: the current folder was removed during the run; give absolute paths")
+
+
 @contextlib.contextmanager
 def _write_failure_named(path: PathLike, tmp: PathLike) -> Iterator[None]:
     """A write that fails (a full disk, `ulimit -f`, a quota) as one line naming the output, exit 1: the kernel's
@@ -518,6 +614,9 @@ def _write_failure_named(path: PathLike, tmp: PathLike) -> Iterator[None]:
         if isinstance(exc, BrokenPipeError) or (exc.filename is not None and (tmp is None or not str(
                 exc.filename).startswith(str(tmp)))):
             raise
+        folder = os.path.dirname(tmp) if tmp is not None else None
+        if exc.errno == errno.ENOENT and folder and not os.path.isdir(folder):
+            raise DataError(f"cannot write {path}: its folder {folder} was removed during the run") from exc
         raise DataError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
@@ -586,6 +685,9 @@ def atomic_outputs(*outputs: tuple[PathLike, str]) -> Iterator[list[IO]]:
     try:
         with contextlib.ExitStack() as stack:
             yield [stack.enter_context(atomic_output(path, mode, _renames=renames)) for path, mode in outputs]
+        for tmp, target in renames:  # a folder removed meanwhile (a cleaned scratch space) fails before any rename
+            with _write_failure_named(target, tmp):
+                os.stat(tmp)
         with _signals_wait_after(lambda: bool(renames) and not os.path.exists(renames[0][0])):
             for tmp, target in renames:
                 with _write_failure_named(target, tmp):
@@ -606,6 +708,7 @@ def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path
     the new files are built in a hidden folder inside it, then each renamed over its old version, and the
     previous output's files the new one lacks are removed; nothing else in the folder is touched.
     """
+    _refuse_lost_current_folder(path)
     target = Path(os.path.realpath(path))  # a symlink is written through; `.` gets its real name
     target.parent.mkdir(parents=True, exist_ok=True)  # as `mkdir -p` (a workflow names nested folders)
     if target.exists() and not target.is_dir():
@@ -616,7 +719,8 @@ def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path
         with _refill(target, path) as tmp:
             yield tmp
         return
-    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target.name), suffix=".tmp", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target.name, TempOwner.this_run()), suffix=".tmp",
+                                dir=target.parent))
     try:
         with _write_failure_named(path, tmp):
             yield tmp
@@ -644,7 +748,7 @@ def _settle(folder: Path) -> None:
 
 @contextlib.contextmanager
 def _refill(target: Path, shown: PathLike) -> Iterator[Path]:
-    tmp = Path(tempfile.mkdtemp(prefix=".microfuse.", suffix=".tmp", dir=target))
+    tmp = Path(tempfile.mkdtemp(prefix=f".microfuse.{TempOwner.this_run().tag}.", suffix=".tmp", dir=target))
     try:
         with _write_failure_named(shown, tmp):
             yield tmp
