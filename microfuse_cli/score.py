@@ -16,7 +16,7 @@ import numpy as np
 
 from . import __version__
 from .errors import DataError, UsageError
-from .records import Genome, read_only
+from .records import Genome, read_only, require_genome
 from .pairs import GenePair
 
 log = logging.getLogger("microfuse")
@@ -87,6 +87,12 @@ def load_model(path: str | PathLike | None) -> ScoringModel:
 
     The folder is read once (checkpoint.read_checkpoint). Fusion heads and their baselines load as numpy
     ``fusion.FusionHead`` (no torch import); a distance baseline as numpy ``baseline.DistanceBaseline``.
+
+    Returns:
+        The model, as the ``ScoringModel`` that ``score_genome`` takes.
+    Raises:
+        DataError: no such folder, a file in its place, or missing, corrupt or inconsistent model files.
+        UsageError: ``path`` is empty ("" would be the working directory).
     """
     from .checkpoint import read_checkpoint
     from .fusion import FusionHead
@@ -160,10 +166,19 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
     does not call genes again (the genes, and the pairs given, are the genome's as read): read a bare assembly with
     ``read_genome(path, options=GenomeOptions(bins=groups))`` for each bin's own gene calling, as `score --bins`.
     ``stage(description, total) -> advance(n)`` reports progress of the view computation.
+
+    Returns:
+        The ``Scores`` of ``pairs``, in their order: probabilities, calls at the model's decision, and the fused
+        vectors when ``fused``.
+    Raises:
+        UsageError: ``genome`` not a Genome; a ``threshold`` outside [0, 1], ``threads`` not a whole number >= 0,
+            an unknown or absent ``device``; ``pairs`` or ``groups`` of the wrong kind.
+        DataError: a Genome built by hand that breaks its invariants, pairs of another genome, a model or
+            embedding folder that is missing or does not fit, groups naming no scaffold of the genome.
     """
     from .pairs import adjacent_pairs
 
-    _check_genome(genome, "score_genome")
+    require_genome(genome, "score_genome")
     if threshold is not None:
         _checked_threshold(threshold)  # before the views are computed
     if groups is not None:
@@ -318,8 +333,16 @@ def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
     An operon covers its members: from the first start to the furthest end (a member nested in a longer one does
     not cut it short). One that runs across the origin of a circular scaffold ends past the scaffold's length,
     as GFF3 writes such features.
+
+    Returns:
+        The operons in scaffold and start order, with ids ``operon_1``, ``operon_2``, ...
+    Raises:
+        UsageError: ``genome`` is not a Genome or ``scores`` not Scores.
+        DataError: ``scores`` are of pairs that ``genome`` lacks (scores of another genome).
     """
-    _check_genome(genome, "call_operons")
+    require_genome(genome, "call_operons")
+    if not isinstance(scores, Scores):
+        raise UsageError(f"call_operons takes the Scores score_genome returns, not {type(scores).__name__}")
     by_scaffold = genome.genes_by_scaffold()
     position = {g.id: (i, g) for genes in by_scaffold.values() for i, g in enumerate(genes)}
     _check_same_genome(genome, scores, position)
@@ -348,14 +371,6 @@ def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
     scaffold_order = {sid: i for i, sid in enumerate(genome.scaffolds)}
     operons.sort(key=lambda o: (scaffold_order[o.scaffold], o.start, o.end))
     return [replace(operon, id=f"operon_{i}") for i, operon in enumerate(operons, start=1)]
-
-
-def _check_genome(genome: Genome, function: str) -> None:
-    """A path (or anything else) where a Genome belongs is a one-line UsageError, not an AttributeError inside; a
-    Genome built by hand is checked (``Genome.check``)."""
-    if not isinstance(genome, Genome):
-        raise UsageError(f"{function} takes a Genome (read_genome(path) reads one), not {type(genome).__name__}")
-    genome.check()
 
 
 def _check_same_genome(genome: Genome, scores: Scores, position: dict) -> None:
