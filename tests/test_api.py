@@ -12,9 +12,11 @@ from conftest import ROOT, run_cli
 
 
 def readme_example() -> str:
-    """The first python block of README.md's "Python API" section."""
+    """The python block of README.md's "Python API" section: the README's one python block, so every Python example
+    it shows is run here (test_docs runs its sh blocks)."""
     text = (ROOT / "README.md").read_text()
     section = text.split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
+    assert len(re.findall(r"^```py", text, re.M)) == len(re.findall(r"^```py", section, re.M)) == 1
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
@@ -487,3 +489,57 @@ def test_an_input_named_by_a_file_descriptor_is_refused_and_left_open():
         assert os.fstat(fd).st_size > 0  # still the caller's, still open
     finally:
         os.close(fd)
+
+
+#: Run in a fresh interpreter: the library's own imports count too. Its dependencies' import-time setup (scipy's
+#: warnings filters) is theirs and done first.
+_FRESH_PROCESS_SCRIPT = r"""
+import io, json, logging, os, random, signal, sys, warnings
+import numpy, scipy.stats, Bio.Seq
+
+def settings():
+    loggers = {n: (l.level, len(l.handlers), l.propagate, l.disabled) for n, l in logging.root.manager.loggerDict.items()
+               if isinstance(l, logging.Logger) and not n.startswith("microfuse")}
+    return {"environ": dict(os.environ), "cwd": os.getcwd(), "stdio": [id(sys.stdout), id(sys.stderr), id(sys.stdin)],
+            "signals": {int(s): repr(signal.getsignal(s)) for s in signal.valid_signals() if signal.getsignal(s) is not None},
+            "root logger": [logging.root.level, len(logging.root.handlers)], "loggers": repr(loggers),
+            "warnings": repr(warnings.filters), "random": repr(random.getstate()), "umask": os.umask(0o22),
+            "numpy random": numpy.random.get_state()[1].tolist(), "numpy errors": numpy.geterr(),
+            "recursion limit": sys.getrecursionlimit()}
+
+before = settings(); os.umask(before["umask"])
+from microfuse_cli import call_operons, read_genome, score_genome
+from microfuse_cli.io.tables import write_operons_tsv
+genome = read_genome(sys.argv[1], sys.argv[2])
+operons = call_operons(genome, score_genome(genome, threads=2))
+write_operons_tsv(io.StringIO(), operons)
+after = settings(); os.umask(after["umask"])
+def diff(a, b):
+    return {k: [a.get(k), b.get(k)] for k in {*a, *b} if a.get(k) != b.get(k)} if isinstance(a, dict) else [a, b]
+
+print(json.dumps({"changed": {k: diff(before[k], after[k]) for k in before if before[k] != after[k]},
+                  "operons": len(operons)}, default=str))
+"""
+
+
+def test_a_fresh_process_is_as_it_was_after_importing_and_scoring(tmp_path):
+    """Importing, reading and scoring M. genitalium (2 threads) in a fresh interpreter leave
+    its environment, working directory, std streams, signal handlers, logging, warnings filters, random states and
+    umask as they were, print nothing, and write nothing in HOME, TMPDIR or the working directory."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    home, temp, work = (tmp_path / name for name in ("home", "tmp", "work"))
+    for folder in (home, temp, work):
+        folder.mkdir()
+    env = {**os.environ, "HOME": str(home), "TMPDIR": str(temp), "PYTHONPATH": str(ROOT)}
+    env.pop("MPLCONFIGDIR", None)
+    genome = [str(ROOT / "examples/data/mgenitalium_g37.gff.gz"), str(ROOT / "examples/data/mgenitalium_g37.fna.gz")]
+    run = subprocess.run([sys.executable, "-c", _FRESH_PROCESS_SCRIPT, *genome],
+                         capture_output=True, text=True, cwd=work, env=env, timeout=300)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    result = json.loads(run.stdout)  # one line: nothing else was printed
+    assert result["changed"] == {} and result["operons"] > 50
+    assert [p for p in tmp_path.rglob("*") if p not in (home, temp, work)] == []
