@@ -543,3 +543,23 @@ def test_a_fresh_process_is_as_it_was_after_importing_and_scoring(tmp_path):
     result = json.loads(run.stdout)  # one line: nothing else was printed
     assert result["changed"] == {} and result["operons"] > 50
     assert [p for p in tmp_path.rglob("*") if p not in (home, temp, work)] == []
+
+
+def test_genomes_read_in_parallel_threads_leave_the_warnings_filters_alone():
+    """A pipeline reading genomes on a thread pool: each CDS was translated inside warnings.catch_warnings, which
+    swaps the process-wide filters, so the interleaved enter/exit of 4 threads left 'ignore every warning' installed
+    for the rest of the process. The translation itself warns of nothing (whole codons only)."""
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    from microfuse_cli import read_genome
+
+    gff, fna = ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning of a read is an error here
+        first = read_genome(gff, fna)
+        before = list(warnings.filters)
+        with ThreadPoolExecutor(4) as pool:
+            genomes = list(pool.map(lambda _: read_genome(gff, fna), range(8)))
+        assert warnings.filters == before
+    assert all(g == first for g in genomes) and len(first.genes) > 400
