@@ -61,6 +61,8 @@ def check_model_path(path: str | PathLike | None) -> Path:
     a one-line ``DataError`` when it is missing or incomplete."""
     from .checkpoint import check_model_folder
 
+    if path is not None and not isinstance(path, (str, PathLike)):
+        raise UsageError(f"a model is named by its folder's path (str or os.PathLike), not {type(path).__name__}")
     if path is not None and not str(path):  # Path("") would be the working directory
         raise UsageError("the model path is empty (None is the packaged model)")
     folder = Path(path) if path is not None else DEFAULT_MODEL
@@ -92,7 +94,7 @@ def load_model(path: str | PathLike | None) -> ScoringModel:
         The model, as the ``ScoringModel`` that ``score_genome`` takes.
     Raises:
         DataError: no such folder, a file in its place, or missing, corrupt or inconsistent model files.
-        UsageError: ``path`` is empty ("" would be the working directory).
+        UsageError: ``path`` is empty ("" would be the working directory) or not a str or os.PathLike.
     """
     from .checkpoint import read_checkpoint
     from .fusion import FusionHead
@@ -172,7 +174,8 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
         vectors when ``fused``.
     Raises:
         UsageError: ``genome`` not a Genome; a ``threshold`` outside [0, 1], ``threads`` not a whole number >= 0,
-            an unknown or absent ``device``; ``pairs`` or ``groups`` of the wrong kind.
+            a malformed ``device`` (or one this machine lacks, for a model with foundation-model views); a
+            ``model``, ``embeddings``, ``pairs`` or ``groups`` of the wrong kind.
         DataError: a Genome built by hand that breaks its invariants, pairs of another genome, a model or
             embedding folder that is missing or does not fit, groups naming no scaffold of the genome.
     """
@@ -186,6 +189,9 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
 
         unknown_group_scaffolds(groups, genome, "groups")
     model = load_model(model) if model is None or isinstance(model, (str, PathLike)) else model
+    if not callable(getattr(model, "predict_pairs", None)):
+        raise UsageError(f"score_genome's model is a ScoringModel (load_model(path) loads one) or a model folder's "
+                         f"path, not {type(model).__name__}")
     pairs = adjacent_pairs(genome) if pairs is None else list(pairs)
     stray = next((p for p in pairs if not isinstance(p, GenePair)), None)
     if stray is not None:
@@ -197,10 +203,13 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
         embeddings = compute_embeddings(genome, pairs, view_config(model, device=device, offline=offline),
                                         threads=threads, stage=stage, groups=groups)
     else:
-        if isinstance(embeddings, (str, PathLike)):  # an embedding folder, as `score --embeddings` takes
-            from .embed import Embeddings
+        from .embed import Embeddings
 
+        if isinstance(embeddings, (str, PathLike)):  # an embedding folder, as `score --embeddings` takes
             embeddings = Embeddings.load(embeddings)
+        if not isinstance(embeddings, Embeddings):
+            raise UsageError(f"score_genome's embeddings are an embed.Embeddings or an embedding folder's path, not "
+                             f"{type(embeddings).__name__}")
         embeddings.check_genes(genome.genes)
     return score_pairs(model, embeddings, pairs, threshold=threshold, fused=fused,
                        spacer_models=genome_spacer_models(model, genome, groups), groups=groups)

@@ -410,8 +410,8 @@ def _raises_section(function) -> str:
 def test_public_functions_raise_the_errors_their_docstrings_name(tmp_path):
     """Each function of ``__all__`` says what it returns and raises, and raises it: a misuse from a notebook is one
     microfuse error of the documented kind. These were AttributeErrors (adjacent_pairs(path), call_operons(genome,
-    "scores.tsv"), read_genome(path, options="meta")), TypeErrors (threads=None) or silently taken (threads=1.5
-    ran on 1 thread, seed=-1 split as seed 1 did)."""
+    "scores.tsv"), read_genome(path, options="meta"), score_genome(genome, embeddings=5)), TypeErrors
+    (threads=None, load_model(5)) or silently taken (threads=1.5 ran on 1 thread, seed=-1 split as seed 1 did)."""
     import inspect
 
     import pytest
@@ -429,9 +429,12 @@ def test_public_functions_raise_the_errors_their_docstrings_name(tmp_path):
                          (UsageError, lambda: microfuse_cli.select_pairs(gff)),
                          (DataError, lambda: microfuse_cli.select_pairs(genome, operons=tmp_path / "none.tsv"))],
         "load_model": [(DataError, lambda: microfuse_cli.load_model(tmp_path / "no_model")),
-                       (UsageError, lambda: microfuse_cli.load_model(""))],
+                       (UsageError, lambda: microfuse_cli.load_model("")),
+                       (UsageError, lambda: microfuse_cli.load_model(5))],
         "score_genome": [(UsageError, lambda: microfuse_cli.score_genome(genome, threads=1.5)),
                          (UsageError, lambda: microfuse_cli.score_genome(genome, threads=None)),
+                         (UsageError, lambda: microfuse_cli.score_genome(genome, {"model": "folder"})),
+                         (UsageError, lambda: microfuse_cli.score_genome(genome, embeddings=5)),
                          (DataError, lambda: microfuse_cli.score_genome(genome, tmp_path / "no_model"))],
         "call_operons": [(UsageError, lambda: microfuse_cli.call_operons(genome, "scores.tsv"))],
     }
