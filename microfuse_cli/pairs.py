@@ -123,8 +123,8 @@ def adjacent_pairs(genome: Genome) -> list[GenePair]:
     Returns:
         The pairs in scaffold and gene order, unlabelled and unsplit.
     Raises:
-        UsageError: ``genome`` is not a Genome. DataError: a Genome built by hand breaks its invariants
-            (``Genome.check``).
+        UsageError: ``genome`` is not a Genome.
+        DataError: a Genome built by hand breaks its invariants (``Genome.check``).
     """
     require_genome(genome, "adjacent_pairs")
     pairs: list[GenePair] = []

@@ -117,4 +117,5 @@ def check_seed(seed: int) -> int:
     return int(seed)
 
 
-__all__ = ["check_device", "check_seed", "resolve_device", "resolve_threads", "torch_device", "torch_threads", "usable_cpus"]
+__all__ = ["check_device", "check_seed", "resolve_device", "resolve_threads", "torch_device", "torch_threads",
+           "usable_cpus"]

@@ -465,7 +465,8 @@ def test_seeds_are_whole_numbers_and_each_draws_its_own(tmp_path):
     splits = {seed: [p.split for p in select_pairs(genome, split="0.6,0.2,0.2", seed=seed)] for seed in (1, 2)}
     assert splits[1] != splits[2] and splits[1] == [p.split for p in select_pairs(genome, split="0.6,0.2,0.2", seed=1)]
     vectors = np.random.default_rng(0).standard_normal((400, 8)).astype(np.float32)
-    ids = PairIds(pair_id=np.array([f"p{i}" for i in range(400)]), scaffold=np.array([f"s{i // 20}" for i in range(400)]),
+    rows = range(400)
+    ids = PairIds(pair_id=np.array([f"p{i}" for i in rows]), scaffold=np.array([f"s{i // 20}" for i in rows]),
                   genome=np.array(["g"] * 400))
     for bad in (-1, 1.5, None, "1"):
         with pytest.raises(UsageError, match=r"seed must be a whole number >= 0, got "):
@@ -501,10 +502,12 @@ import io, json, logging, os, random, signal, sys, warnings
 import numpy, scipy.stats, Bio.Seq
 
 def settings():
-    loggers = {n: (l.level, len(l.handlers), l.propagate, l.disabled) for n, l in logging.root.manager.loggerDict.items()
+    loggers = {n: (l.level, len(l.handlers), l.propagate, l.disabled)
+               for n, l in logging.root.manager.loggerDict.items()
                if isinstance(l, logging.Logger) and not n.startswith("microfuse")}
     return {"environ": dict(os.environ), "cwd": os.getcwd(), "stdio": [id(sys.stdout), id(sys.stderr), id(sys.stdin)],
-            "signals": {int(s): repr(signal.getsignal(s)) for s in signal.valid_signals() if signal.getsignal(s) is not None},
+            "signals": {int(s): repr(signal.getsignal(s)) for s in signal.valid_signals()
+                        if signal.getsignal(s) is not None},
             "root logger": [logging.root.level, len(logging.root.handlers)], "loggers": repr(loggers),
             "warnings": repr(warnings.filters), "random": repr(random.getstate()), "umask": os.umask(0o22),
             "numpy random": numpy.random.get_state()[1].tolist(), "numpy errors": numpy.geterr(),
