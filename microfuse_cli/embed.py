@@ -35,6 +35,7 @@ from .manifest import HEADER, MANIFEST, ManifestKind, read_manifest, write_manif
 from .pairs import GenePair, adjacent_pairs
 from .progress import Stage, silent_stage
 from .runtime import check_device, resolve_device, resolve_threads  # noqa: F401  (check_device: also the CLI's)
+from .runtime import torch_threads
 from .vocabulary import CONTEXT_VIEWS, PROTEIN_VIEWS
 
 log = logging.getLogger(__name__)
@@ -325,13 +326,15 @@ def compute_embeddings(
     }
     if groups:
         manifest["calibration_groups"] = len(set(groups.values()))
-    protein, manifest["protein_view"] = _protein_view(proteins, config, device, threads, stage, shard_dir)
+    with torch_threads(threads if uses_models else None):  # a foundation model on the CPU runs on torch's threads
+        protein, manifest["protein_view"] = _protein_view(proteins, config, device, threads, stage, shard_dir)
     gene_parts, pair_parts, context_info = [], [], {}
     gene_names: list[str] = []
     pair_names: list[str] = []
     for view in config.context_views:
         if view == "bacformer":
-            matrix, info = _bacformer_view(genome, config, device, stage, shard_dir)
+            with torch_threads(threads):
+                matrix, info = _bacformer_view(genome, config, device, stage, shard_dir)
             gene_parts.append(matrix)
             gene_names += [f"bacformer_{i}" for i in range(matrix.shape[1])]
             context_info["bacformer"] = info

@@ -53,7 +53,17 @@ def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOp
     ``fasta``: the sequences of a GFF3 without ##FASTA. ``threads``, ``progress`` and ``on_gene_calling`` (see
     ``genes.call_genes(on_start=)``) only apply to gene calling. ``text``: the file's contents (or its lines)
     when the caller has read them already; else the input is read as it is parsed, never whole.
+
+    Returns:
+        The genome: its scaffolds in file order, its genes in (scaffold, start) order.
+    Raises:
+        DataError: the input cannot be read (missing, empty, binary, too large) or parsed, or holds no sequence.
+        UsageError: an impossible setting: ``options`` not a GenomeOptions (or an unknown mode or genetic code),
+            ``threads`` not a whole number >= 0, ``path`` not a str or os.PathLike, ``fasta`` with a FASTA input.
     """
+    if not isinstance(options, GenomeOptions):  # options="meta" was an AttributeError after reading the input
+        raise UsageError(f"read_genome's options are a GenomeOptions (GenomeOptions(mode=...)), not "
+                         f"{type(options).__name__}")
     with text_lines(path, text) as lines:
         head, lines = peek_lines(lines)  # the format is told from a prefix: stdin can be read once
         if not any(line.strip() for line in head):

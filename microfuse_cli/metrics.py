@@ -26,6 +26,7 @@ from sklearn.calibration import calibration_curve as _sk_calibration_curve
 
 from .errors import DataError, UsageError
 from .fusion import EXPERTS  # the router's expert order, defined with the model (still importable from here)
+from .runtime import check_seed
 
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
 
@@ -373,7 +374,7 @@ def _resampled(statistic, data: tuple[np.ndarray, ...], n: int, seed: int, vecto
     with warnings.catch_warnings():  # scipy warns that its interval is NaN; ours leaves those resamples out
         warnings.simplefilter("ignore", stats.DegenerateDataWarning)
         result = stats.bootstrap(data, statistic, n_resamples=n, paired=True, vectorized=vectorized,
-                                 method="percentile", rng=np.random.default_rng(seed))
+                                 method="percentile", rng=np.random.default_rng(check_seed(seed)))
     return np.asarray(result.bootstrap_distribution, dtype=np.float64)
 
 

@@ -14,9 +14,10 @@ from types import MappingProxyType
 from typing import Iterable, Mapping, Sequence
 
 from .errors import DataError, UsageError
-from .records import Gene, Genome, RebuiltFromFields
+from .records import Gene, Genome, RebuiltFromFields, require_genome
 from .io.files import PathLike
 from .io.tables import read_operon_table, read_pair_list, read_pair_table
+from .runtime import check_seed
 
 log = logging.getLogger("microfuse")
 
@@ -139,7 +140,15 @@ def adjacent_pairs(genome: Genome) -> list[GenePair]:
 
     Neighbours with an assembly gap (``assembly_gaps``) between them are no pair, as genes on two contigs are not:
     the gap's length is a guess, so their spacer is none (a scaffold of 200 kbp of E. coli with 100 N inside
-    murG paired ftsW with a truncated murG 528 bp apart; they overlap by 4 bp in the genome)."""
+    murG paired ftsW with a truncated murG 528 bp apart; they overlap by 4 bp in the genome).
+
+    Returns:
+        The pairs in scaffold and gene order, unlabelled and unsplit.
+    Raises:
+        UsageError: ``genome`` is not a Genome.
+        DataError: a Genome built by hand breaks its invariants (``Genome.check``).
+    """
+    require_genome(genome, "adjacent_pairs")
     pairs: list[GenePair] = []
     skipped = 0
     for sid, genes in genome.genes_by_scaffold().items():
@@ -301,7 +310,7 @@ def assign_splits(
     for members in by_scaffold.values():
         for start in range(0, len(members), block_size):
             units.append(members[start : start + block_size])
-    rng = random.Random(seed)
+    rng = random.Random(check_seed(seed))
     rng.shuffle(units)
     names = ("train", "val", "test")
     targets = [f * len(pairs) for f in fractions]
@@ -321,7 +330,17 @@ def select_pairs(genome: Genome, *, pair_list: PathLike | None = None, operons: 
                  seed: int = 0) -> list[GenePair]:
     """The pairs `pairs`, `embed` and `score` work on: every adjacent pair, or those listed (``pair_list``, or
     ``labels`` with a label column), labelled from known ``operons`` or by ``label_rule`` ("og"), and split into
-    train/val/test at ``split`` ("TRAIN,VAL,TEST" fractions)."""
+    train/val/test at ``split`` ("TRAIN,VAL,TEST" fractions, dealt out with ``seed``).
+
+    Returns:
+        The pairs, in scaffold and gene order (``adjacent_pairs``) or in the list's order, with ``label`` and
+        ``split`` set where asked for.
+    Raises:
+        UsageError: two ways to name or to label pairs at once, an unknown ``label_rule``, a malformed ``split``,
+            ``seed`` not a whole number >= 0, ``genome`` not a Genome.
+        DataError: a table cannot be read or parsed, or a list names no pair of the genome.
+    """
+    require_genome(genome, "select_pairs")
     if pair_list and labels:
         raise UsageError("--pairs and --labels both name pairs; give one")
     if operons and label_rule:

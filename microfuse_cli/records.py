@@ -148,3 +148,13 @@ class Genome(RebuiltFromFields):
     @property
     def has_sequence(self) -> bool:
         return all(s.sequence is not None for s in self.scaffolds.values())
+
+
+def require_genome(genome: Genome, function: str) -> None:
+    """A path (or anything else) where a Genome belongs is a one-line UsageError, not an AttributeError inside; a
+    Genome built by hand is checked (``Genome.check``)."""
+    if not isinstance(genome, Genome):
+        from .errors import UsageError
+
+        raise UsageError(f"{function} takes a Genome (read_genome(path) reads one), not {type(genome).__name__}")
+    genome.check()

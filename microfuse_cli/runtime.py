@@ -7,6 +7,7 @@ counting cores stays cheap for the builtin (numpy) views.
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 import re
 from typing import TYPE_CHECKING, Iterator
@@ -118,15 +119,33 @@ def _cgroup_cpu_quota(path: str | os.PathLike) -> int | None:
     return -(-int(fields[0]) // int(fields[1]))
 
 
+def _whole_number(value: object) -> bool:
+    """An int (numpy's too), not a bool: 1.5 threads were cut to 1 and None was a TypeError."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def resolve_threads(threads: int) -> int:
     """Worker threads to use: ``threads`` itself, or every usable core for 0.
 
     Raises:
-        UsageError: ``threads`` is negative.
+        UsageError: ``threads`` is not a whole number >= 0.
     """
-    if threads < 0:
-        raise UsageError(f"threads must be >= 0, got {threads}")
+    if not _whole_number(threads) or threads < 0:
+        raise UsageError(f"threads must be a whole number >= 0, got {threads!r}")
     return usable_cpus() if threads == 0 else int(threads)
 
 
-__all__ = ["check_device", "resolve_device", "resolve_threads", "torch_device", "torch_threads", "usable_cpus"]
+def check_seed(seed: int) -> int:
+    """``seed`` as an int, so that every seed a user passes gives its own, repeatable draws: Python's random took
+    -1 as 1 (the same split), numpy's generators refused it with a ValueError and 1.5 with a TypeError.
+
+    Raises:
+        UsageError: ``seed`` is not a whole number >= 0.
+    """
+    if not _whole_number(seed) or seed < 0:
+        raise UsageError(f"seed must be a whole number >= 0, got {seed!r}")
+    return int(seed)
+
+
+__all__ = ["check_device", "check_seed", "resolve_device", "resolve_threads", "torch_device", "torch_threads",
+           "usable_cpus"]

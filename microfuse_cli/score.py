@@ -17,7 +17,7 @@ import numpy as np
 from . import __version__
 from .errors import DataError, UsageError
 from .io.model_id import DECISION_KEY
-from .records import Genome, read_only
+from .records import Genome, read_only, require_genome
 from .pairs import GenePair
 
 log = logging.getLogger("microfuse")
@@ -62,6 +62,8 @@ def check_model_path(path: str | PathLike | None) -> Path:
     a one-line ``DataError`` when it is missing or incomplete."""
     from .checkpoint import check_model_folder
 
+    if path is not None and not isinstance(path, (str, PathLike)):
+        raise UsageError(f"a model is named by its folder's path (str or os.PathLike), not {type(path).__name__}")
     if path is not None and not str(path):  # Path("") would be the working directory
         raise UsageError("the model path is empty (None is the packaged model)")
     folder = Path(path) if path is not None else DEFAULT_MODEL
@@ -88,6 +90,12 @@ def load_model(path: str | PathLike | None) -> ScoringModel:
 
     The folder is read once (checkpoint.read_checkpoint). Fusion heads and their baselines load as numpy
     ``fusion.FusionHead`` (no torch import); a distance baseline as numpy ``baseline.DistanceBaseline``.
+
+    Returns:
+        The model, as the ``ScoringModel`` that ``score_genome`` takes.
+    Raises:
+        DataError: no such folder, a file in its place, or missing, corrupt or inconsistent model files.
+        UsageError: ``path`` is empty ("" would be the working directory) or not a str or os.PathLike.
     """
     from .checkpoint import read_checkpoint
     from .fusion import FusionHead
@@ -161,10 +169,20 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
     does not call genes again (the genes, and the pairs given, are the genome's as read): read a bare assembly with
     ``read_genome(path, options=GenomeOptions(bins=groups))`` for each bin's own gene calling, as `score --bins`.
     ``stage(description, total) -> advance(n)`` reports progress of the view computation.
+
+    Returns:
+        The ``Scores`` of ``pairs``, in their order: probabilities, calls at the model's decision, and the fused
+        vectors when ``fused``.
+    Raises:
+        UsageError: ``genome`` not a Genome; a ``threshold`` outside [0, 1], ``threads`` not a whole number >= 0,
+            a malformed ``device`` (or one this machine lacks, for a model with foundation-model views); a
+            ``model``, ``embeddings``, ``pairs`` or ``groups`` of the wrong kind.
+        DataError: a Genome built by hand that breaks its invariants, pairs of another genome, a model or
+            embedding folder that is missing or does not fit, groups naming no scaffold of the genome.
     """
     from .pairs import adjacent_pairs
 
-    _check_genome(genome, "score_genome")
+    require_genome(genome, "score_genome")
     if threshold is not None:
         _checked_threshold(threshold)  # before the views are computed
     if groups is not None:
@@ -172,6 +190,9 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
 
         unknown_group_scaffolds(groups, genome, "groups")
     model = load_model(model) if model is None or isinstance(model, (str, PathLike)) else model
+    if not callable(getattr(model, "predict_pairs", None)):
+        raise UsageError(f"score_genome's model is a ScoringModel (load_model(path) loads one) or a model folder's "
+                         f"path, not {type(model).__name__}")
     pairs = adjacent_pairs(genome) if pairs is None else list(pairs)
     stray = next((p for p in pairs if not isinstance(p, GenePair)), None)
     if stray is not None:
@@ -183,10 +204,13 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
         embeddings = compute_embeddings(genome, pairs, view_config(model, device=device, offline=offline),
                                         threads=threads, stage=stage, groups=groups)
     else:
-        if isinstance(embeddings, (str, PathLike)):  # an embedding folder, as `score --embeddings` takes
-            from .embed import Embeddings
+        from .embed import Embeddings
 
+        if isinstance(embeddings, (str, PathLike)):  # an embedding folder, as `score --embeddings` takes
             embeddings = Embeddings.load(embeddings)
+        if not isinstance(embeddings, Embeddings):
+            raise UsageError(f"score_genome's embeddings are an embed.Embeddings or an embedding folder's path, not "
+                             f"{type(embeddings).__name__}")
         embeddings.check_genes(genome.genes)
     return score_pairs(model, embeddings, pairs, threshold=threshold, fused=fused,
                        spacer_models=genome_spacer_models(model, genome, groups), groups=groups)
@@ -321,8 +345,16 @@ def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
     An operon covers its members: from the first start to the furthest end (a member nested in a longer one does
     not cut it short). One that runs across the origin of a circular scaffold ends past the scaffold's length,
     as GFF3 writes such features.
+
+    Returns:
+        The operons in scaffold and start order, with ids ``operon_1``, ``operon_2``, ...
+    Raises:
+        UsageError: ``genome`` is not a Genome or ``scores`` not Scores.
+        DataError: ``scores`` are of pairs that ``genome`` lacks (scores of another genome).
     """
-    _check_genome(genome, "call_operons")
+    require_genome(genome, "call_operons")
+    if not isinstance(scores, Scores):
+        raise UsageError(f"call_operons takes the Scores score_genome returns, not {type(scores).__name__}")
     by_scaffold = genome.genes_by_scaffold()
     position = {g.id: (i, g) for genes in by_scaffold.values() for i, g in enumerate(genes)}
     _check_same_genome(genome, scores, position)
@@ -351,14 +383,6 @@ def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
     scaffold_order = {sid: i for i, sid in enumerate(genome.scaffolds)}
     operons.sort(key=lambda o: (scaffold_order[o.scaffold], o.start, o.end))
     return [replace(operon, id=f"operon_{i}") for i, operon in enumerate(operons, start=1)]
-
-
-def _check_genome(genome: Genome, function: str) -> None:
-    """A path (or anything else) where a Genome belongs is a one-line UsageError, not an AttributeError inside; a
-    Genome built by hand is checked (``Genome.check``)."""
-    if not isinstance(genome, Genome):
-        raise UsageError(f"{function} takes a Genome (read_genome(path) reads one), not {type(genome).__name__}")
-    genome.check()
 
 
 def _check_same_genome(genome: Genome, scores: Scores, position: dict) -> None:

@@ -12,9 +12,11 @@ from conftest import ROOT, run_cli
 
 
 def readme_example() -> str:
-    """The first python block of README.md's "Python API" section."""
+    """The python block of README.md's "Python API" section: the README's one python block, so every Python example
+    it shows is run here (test_docs runs its sh blocks)."""
     text = (ROOT / "README.md").read_text()
     section = text.split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
+    assert len(re.findall(r"^```py", text, re.M)) == len(re.findall(r"^```py", section, re.M)) == 1
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
@@ -79,7 +81,7 @@ def test_negative_threads_are_refused_whatever_the_views():
     from microfuse_cli.score import score_genome
 
     genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
-    with pytest.raises(UsageError, match="threads must be >= 0, got -1"):
+    with pytest.raises(UsageError, match="threads must be a whole number >= 0, got -1"):
         score_genome(genome, threads=-1)
     assert len(score_genome(genome, threads=0).pairs) == len(score_genome(genome, threads=1).pairs) > 400
 
@@ -395,3 +397,175 @@ def test_scoring_leaves_its_input_genome_unchanged():
     write_operons_gff(stdio.StringIO(), genome, operons)
     assert genome == before and dict(genome.scaffolds) == dict(before.scaffolds)
     assert all(s.circular for s in genome.scaffolds.values()) and len(operons) > 50
+
+
+def _raises_section(function) -> str:
+    """The ``Raises:`` section of ``function``'s docstring ('' when it has none)."""
+    import inspect
+
+    doc = inspect.getdoc(function) or ""
+    return doc.split("\nRaises:\n", 1)[1] if "\nRaises:\n" in doc else ""
+
+
+def test_public_functions_raise_the_errors_their_docstrings_name(tmp_path):
+    """Each function of ``__all__`` says what it returns and raises, and raises it: a misuse from a notebook is one
+    microfuse error of the documented kind. These were AttributeErrors (adjacent_pairs(path), call_operons(genome,
+    "scores.tsv"), read_genome(path, options="meta"), score_genome(genome, embeddings=5)), TypeErrors
+    (threads=None, load_model(5)) or silently taken (threads=1.5 ran on 1 thread, seed=-1 split as seed 1 did)."""
+    import inspect
+
+    import pytest
+
+    import microfuse_cli
+    from microfuse_cli import DataError, UsageError
+
+    gff, fna = ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz"
+    genome = microfuse_cli.read_genome(gff, fna)
+    misuses = {
+        "read_genome": [(DataError, lambda: microfuse_cli.read_genome(tmp_path / "none.gff")),
+                        (UsageError, lambda: microfuse_cli.read_genome(gff, fna, options="meta"))],
+        "adjacent_pairs": [(UsageError, lambda: microfuse_cli.adjacent_pairs(str(gff)))],
+        "select_pairs": [(UsageError, lambda: microfuse_cli.select_pairs(genome, split="0.8,0.1,0.1", seed=-1)),
+                         (UsageError, lambda: microfuse_cli.select_pairs(gff)),
+                         (DataError, lambda: microfuse_cli.select_pairs(genome, operons=tmp_path / "none.tsv"))],
+        "load_model": [(DataError, lambda: microfuse_cli.load_model(tmp_path / "no_model")),
+                       (UsageError, lambda: microfuse_cli.load_model("")),
+                       (UsageError, lambda: microfuse_cli.load_model(5))],
+        "score_genome": [(UsageError, lambda: microfuse_cli.score_genome(genome, threads=1.5)),
+                         (UsageError, lambda: microfuse_cli.score_genome(genome, threads=None)),
+                         (UsageError, lambda: microfuse_cli.score_genome(genome, {"model": "folder"})),
+                         (UsageError, lambda: microfuse_cli.score_genome(genome, embeddings=5)),
+                         (DataError, lambda: microfuse_cli.score_genome(genome, tmp_path / "no_model"))],
+        "call_operons": [(UsageError, lambda: microfuse_cli.call_operons(genome, "scores.tsv"))],
+    }
+    functions = [n for n in microfuse_cli.__all__ if inspect.isfunction(getattr(microfuse_cli, n))]
+    assert sorted(misuses) == sorted(functions)
+    for name in functions:
+        doc = inspect.getdoc(getattr(microfuse_cli, name))
+        assert "\nReturns:\n" in doc, f"{name}'s docstring does not say what it returns"
+        for kind, misuse in misuses[name]:
+            with pytest.raises(kind) as raised:
+                misuse()
+            assert type(raised.value) is kind and "\n" not in str(raised.value)
+            assert kind.__name__ in _raises_section(getattr(microfuse_cli, name)), f"{name} does not document {kind}"
+    assert len(microfuse_cli.select_pairs(genome, split="0.8,0.1,0.1", seed=np.int64(1))) > 400  # numpy ints are ints
+
+
+def test_seeds_are_whole_numbers_and_each_draws_its_own(tmp_path):
+    """seed=-1 split M. genitalium's pairs exactly as seed=1 (Python's random takes the absolute value) and was a
+    bare ValueError for an IVF index or a bootstrap (numpy's generators refuse it)."""
+    import pytest
+
+    from microfuse_cli import UsageError, read_genome, select_pairs
+    from microfuse_cli.metrics import bootstrap_ci
+    from microfuse_cli.retrieve.ids import PairIds
+    from microfuse_cli.retrieve.index import PairIndex
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    splits = {seed: [p.split for p in select_pairs(genome, split="0.6,0.2,0.2", seed=seed)] for seed in (1, 2)}
+    assert splits[1] != splits[2] and splits[1] == [p.split for p in select_pairs(genome, split="0.6,0.2,0.2", seed=1)]
+    vectors = np.random.default_rng(0).standard_normal((400, 8)).astype(np.float32)
+    rows = range(400)
+    ids = PairIds(pair_id=np.array([f"p{i}" for i in rows]), scaffold=np.array([f"s{i // 20}" for i in rows]),
+                  genome=np.array(["g"] * 400))
+    for bad in (-1, 1.5, None, "1"):
+        with pytest.raises(UsageError, match=r"seed must be a whole number >= 0, got "):
+            select_pairs(genome, split="0.6,0.2,0.2", seed=bad)
+        with pytest.raises(UsageError, match=r"seed must be a whole number >= 0, got "):
+            PairIndex.build(vectors, ids, index="ivf", nlist=4, device="cpu", seed=bad)
+        with pytest.raises(UsageError, match=r"seed must be a whole number >= 0, got "):
+            bootstrap_ci([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8], n=10, seed=bad)
+
+
+def test_an_input_named_by_a_file_descriptor_is_refused_and_left_open():
+    """read_genome(3) opened file descriptor 3 (open() takes an int as one): it parsed whatever the caller had open
+    there, then closed the caller's descriptor."""
+    import os
+
+    import pytest
+
+    from microfuse_cli import UsageError, read_genome
+
+    fd = os.open(ROOT / "examples/data/mgenitalium_g37.gff.gz", os.O_RDONLY)
+    try:
+        with pytest.raises(UsageError, match=rf"an input is named by a path \(str or os.PathLike\), not int {fd}"):
+            read_genome(fd, ROOT / "examples/data/mgenitalium_g37.fna.gz")
+        assert os.fstat(fd).st_size > 0  # still the caller's, still open
+    finally:
+        os.close(fd)
+
+
+#: Run in a fresh interpreter: the library's own imports count too. Its dependencies' import-time setup (scipy's
+#: warnings filters) is theirs and done first.
+_FRESH_PROCESS_SCRIPT = r"""
+import io, json, logging, os, random, signal, sys, warnings
+import numpy, scipy.stats, Bio.Seq
+
+def settings():
+    loggers = {n: (l.level, len(l.handlers), l.propagate, l.disabled)
+               for n, l in logging.root.manager.loggerDict.items()
+               if isinstance(l, logging.Logger) and not n.startswith("microfuse")}
+    return {"environ": dict(os.environ), "cwd": os.getcwd(), "stdio": [id(sys.stdout), id(sys.stderr), id(sys.stdin)],
+            "signals": {int(s): repr(signal.getsignal(s)) for s in signal.valid_signals()
+                        if signal.getsignal(s) is not None},
+            "root logger": [logging.root.level, len(logging.root.handlers)], "loggers": repr(loggers),
+            "warnings": repr(warnings.filters), "random": repr(random.getstate()), "umask": os.umask(0o22),
+            "numpy random": numpy.random.get_state()[1].tolist(), "numpy errors": numpy.geterr(),
+            "recursion limit": sys.getrecursionlimit()}
+
+before = settings(); os.umask(before["umask"])
+from microfuse_cli import call_operons, read_genome, score_genome
+from microfuse_cli.io.tables import write_operons_tsv
+genome = read_genome(sys.argv[1], sys.argv[2])
+operons = call_operons(genome, score_genome(genome, threads=2))
+write_operons_tsv(io.StringIO(), operons)
+after = settings(); os.umask(after["umask"])
+def diff(a, b):
+    return {k: [a.get(k), b.get(k)] for k in {*a, *b} if a.get(k) != b.get(k)} if isinstance(a, dict) else [a, b]
+
+print(json.dumps({"changed": {k: diff(before[k], after[k]) for k in before if before[k] != after[k]},
+                  "operons": len(operons)}, default=str))
+"""
+
+
+def test_a_fresh_process_is_as_it_was_after_importing_and_scoring(tmp_path):
+    """Importing, reading and scoring M. genitalium (2 threads) in a fresh interpreter leave
+    its environment, working directory, std streams, signal handlers, logging, warnings filters, random states and
+    umask as they were, print nothing, and write nothing in HOME, TMPDIR or the working directory."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    home, temp, work = (tmp_path / name for name in ("home", "tmp", "work"))
+    for folder in (home, temp, work):
+        folder.mkdir()
+    env = {**os.environ, "HOME": str(home), "TMPDIR": str(temp), "PYTHONPATH": str(ROOT)}
+    env.pop("MPLCONFIGDIR", None)
+    genome = [str(ROOT / "examples/data/mgenitalium_g37.gff.gz"), str(ROOT / "examples/data/mgenitalium_g37.fna.gz")]
+    run = subprocess.run([sys.executable, "-c", _FRESH_PROCESS_SCRIPT, *genome],
+                         capture_output=True, text=True, cwd=work, env=env, timeout=300)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    result = json.loads(run.stdout)  # one line: nothing else was printed
+    assert result["changed"] == {} and result["operons"] > 50
+    assert [p for p in tmp_path.rglob("*") if p not in (home, temp, work)] == []
+
+
+def test_genomes_read_in_parallel_threads_leave_the_warnings_filters_alone():
+    """A pipeline reading genomes on a thread pool: each CDS was translated inside warnings.catch_warnings, which
+    swaps the process-wide filters, so the interleaved enter/exit of 4 threads left 'ignore every warning' installed
+    for the rest of the process. The translation itself warns of nothing (whole codons only)."""
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    from microfuse_cli import read_genome
+
+    gff, fna = ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning of a read is an error here
+        first = read_genome(gff, fna)
+        before = list(warnings.filters)
+        with ThreadPoolExecutor(4) as pool:
+            genomes = list(pool.map(lambda _: read_genome(gff, fna), range(8)))
+        assert warnings.filters == before
+    assert all(g == first for g in genomes) and len(first.genes) > 400

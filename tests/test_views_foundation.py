@@ -526,3 +526,35 @@ def test_embed_cli_contig_separator(ecoli_head, tmp_path):
     assert np.abs(outputs["cls"] - outputs["sep"]).max() > 1e-2  # even one contig: the closing token differs
     code, _, err = run_cli(["embed", ecoli_head / "head.gff", "-o", tmp_path / "x", "--contig-separator", "eos"])
     assert code == 2 and "contig-separator" in err
+
+
+def test_foundation_views_run_on_the_threads_asked_for(models, monkeypatch):
+    """compute_embeddings(threads=1) ran ProstT5 and ESM-2 + Bacformer on torch's process-wide thread count (every
+    core by default), so `embed -t 1` on a CPU node took them all; they run on ``threads``, and the caller's setting
+    is put back after."""
+    import dataclasses
+
+    from conftest import ROOT
+    from microfuse_cli import read_genome
+    from microfuse_cli.embed import ViewConfig, compute_embeddings
+    from microfuse_cli.pairs import adjacent_pairs
+
+    seen = {}
+    for name, cls in (("prostt5", ProstT5Embedder), ("bacformer", BacformerEmbedder)):
+        def embed(self, *args, _embed=cls.embed, _name=name, **kwargs):
+            seen[_name] = torch.get_num_threads()
+            return _embed(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "embed", embed)
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    genome = dataclasses.replace(genome, genes=genome.genes[:8])
+    config = ViewConfig.parse("prostt5", "bacformer", protein_model=str(models["prostt5"]),
+                              context_model=str(models["bacformer"]), esm_model=str(models["esm"]), device="cpu")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        embeddings = compute_embeddings(genome, adjacent_pairs(genome), config, threads=1)
+        assert seen == {"prostt5": 1, "bacformer": 1} and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert embeddings.protein.shape[0] == 8

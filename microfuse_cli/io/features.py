@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-import warnings
 from dataclasses import replace
 
 from ..errors import DataError
@@ -146,13 +145,13 @@ def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, sta
     if strand < 0:
         seq = seq.reverse_complement()
     seq = seq[phase:]
-    seq = seq[: len(seq) // 3 * 3]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            protein = str(seq.translate(table=code))
-        except KeyError:
-            raise DataError(f"unknown genetic code (transl_table) {code}") from None
+    seq = seq[: len(seq) // 3 * 3]  # whole codons: Biopython's one translation warning (a partial codon) cannot arise
+    # no warnings.catch_warnings here: it swaps the process-wide filters, and genomes read in parallel threads left
+    # 'ignore every warning' installed for good
+    try:
+        protein = str(seq.translate(table=code))
+    except KeyError:
+        raise DataError(f"unknown genetic code (transl_table) {code}") from None
     protein = _STOP_TRIM.sub("", protein).replace("*", "X")
     if start_codon and protein and str(seq[:3]).upper() in CodonTable.unambiguous_dna_by_id[code].start_codons:
         protein = "M" + protein[1:]  # alternative start codons are read as Met

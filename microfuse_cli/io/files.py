@@ -13,7 +13,7 @@ import os
 import sys
 from typing import IO, Iterable, Iterator, Union
 
-from ..errors import DataError, MicrofuseError
+from ..errors import DataError, MicrofuseError, UsageError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -77,6 +77,8 @@ def _opened(path: PathLike) -> Iterator[IO[bytes]]:
     if is_stdio(path):
         yield stdin_stream()
         return
+    if not isinstance(path, (str, os.PathLike)):  # open(3) would read, then close, the caller's file descriptor 3
+        raise UsageError(f"an input is named by a path (str or os.PathLike), not {type(path).__name__} {path!r}")
     try:
         handle = open(path, "rb")
     except FileNotFoundError:

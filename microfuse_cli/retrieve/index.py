@@ -50,7 +50,7 @@ from ..io.files import PathLike
 from ..io.outputs import atomic_directory
 from ..manifest import MANIFEST, ManifestKind, read_manifest, write_manifest
 from ..progress import Advance
-from ..runtime import resolve_threads
+from ..runtime import check_seed, resolve_threads
 from .ids import (
     _CHUNK, _TEXT_KINDS, GROUP_BYS, GROUP_SEP, PairIds, _as_matrix, _as_text, _check_disjoint, _common, _normalised,
     _positions, _same_kind, _unique, read_pair_ids, write_pair_ids,
@@ -461,7 +461,7 @@ class PairIndex:
         pq = _pq_shape(dim, n, dev, pq_m, pq_nbits) if kind == "ivfpq" else None
         refine, k_factor = _refine_settings(kind, refine, k_factor, dim, pq is not None and _fast_scan(pq[1], dev))
         faiss = _faiss()
-        params: dict = {"seed": int(seed)}
+        params: dict = {"seed": check_seed(seed)}
         with _omp_threads(threads):
             if kind == "flat":
                 cpu = faiss.IndexFlatIP(dim)
