@@ -35,7 +35,7 @@ from .manifest import HEADER, MANIFEST, ManifestKind, read_manifest, write_manif
 from .pairs import GenePair, adjacent_pairs
 from .progress import Stage, silent_stage
 from .runtime import check_device, resolve_device, resolve_threads  # noqa: F401  (check_device: also the CLI's)
-from .runtime import torch_threads
+from .runtime import thread_limits
 from .vocabulary import CONTEXT_VIEWS, PROTEIN_VIEWS
 
 log = logging.getLogger(__name__)
@@ -326,41 +326,43 @@ def compute_embeddings(
     }
     if groups:
         manifest["calibration_groups"] = len(set(groups.values()))
-    with torch_threads(threads if uses_models else None):  # a foundation model on the CPU runs on torch's threads
+    # a foundation model on the CPU runs on torch's threads; the builtin views and the calibration on BLAS's
+    with thread_limits(threads, torch=uses_models):
         protein, manifest["protein_view"] = _protein_view(proteins, config, device, threads, stage, shard_dir)
-    gene_parts, pair_parts, context_info = [], [], {}
-    gene_names: list[str] = []
-    pair_names: list[str] = []
-    for view in config.context_views:
-        if view == "bacformer":
-            with torch_threads(threads):
-                matrix, info = _bacformer_view(genome, config, device, stage, shard_dir)
-            gene_parts.append(matrix)
-            gene_names += [f"bacformer_{i}" for i in range(matrix.shape[1])]
-            context_info["bacformer"] = info
-        elif view == "builtin":
-            from .views import builtin
+        gene_parts, pair_parts, context_info = [], [], {}
+        gene_names: list[str] = []
+        pair_names: list[str] = []
+        for view in config.context_views:
+            if view == "bacformer":
+                with thread_limits(threads, torch=True):
+                    matrix, info = _bacformer_view(genome, config, device, stage, shard_dir)
+                gene_parts.append(matrix)
+                gene_names += [f"bacformer_{i}" for i in range(matrix.shape[1])]
+                context_info["bacformer"] = info
+            elif view == "builtin":
+                from .views import builtin
 
-            advance = stage("context features", len(pairs))
-            table = None
-            if config.needs_gene_context:
-                table = builtin.gene_table(genome)  # the pair features reuse it
-                gene_parts.append(builtin.gene_context_features(genome, table))
-                gene_names += list(builtin.GENE_CONTEXT_FEATURES)
-            names = config.pair_columns
-            if names is None:
-                names = _builtin_pair_names()
-            features = builtin_pair_features(genome, pairs, names, threads=threads, progress=advance, groups=groups,
-                                             table=table)
-            pair_parts.append(features)
-            pair_names += names
-            context_info["builtin"] = {"gene_features": list(builtin.GENE_CONTEXT_FEATURES), "pair_features": names}
-    manifest["context_view"] = context_info
-    manifest["context_columns"] = {"gene": gene_names, "pair": pair_names}
-    context = np.concatenate(gene_parts, axis=1).astype(np.float32) if gene_parts else None
-    pair_context = np.concatenate(pair_parts, axis=1).astype(np.float32) if pair_parts else None
-    return Embeddings([g.id for g in genes], [g.scaffold for g in genes], protein, context,
-                      [p.pair_id for p in pairs], pair_context, manifest)
+                advance = stage("context features", len(pairs))
+                table = None
+                if config.needs_gene_context:
+                    table = builtin.gene_table(genome)  # the pair features reuse it
+                    gene_parts.append(builtin.gene_context_features(genome, table))
+                    gene_names += list(builtin.GENE_CONTEXT_FEATURES)
+                names = config.pair_columns
+                if names is None:
+                    names = _builtin_pair_names()
+                features = builtin_pair_features(genome, pairs, names, threads=threads, progress=advance,
+                                                 groups=groups, table=table)
+                pair_parts.append(features)
+                pair_names += names
+                context_info["builtin"] = {"gene_features": list(builtin.GENE_CONTEXT_FEATURES),
+                                           "pair_features": names}
+        manifest["context_view"] = context_info
+        manifest["context_columns"] = {"gene": gene_names, "pair": pair_names}
+        context = np.concatenate(gene_parts, axis=1).astype(np.float32) if gene_parts else None
+        pair_context = np.concatenate(pair_parts, axis=1).astype(np.float32) if pair_parts else None
+        return Embeddings([g.id for g in genes], [g.scaffold for g in genes], protein, context,
+                          [p.pair_id for p in pairs], pair_context, manifest)
 
 
 from .calibration import CALIBRATION_FEATURES as CALIBRATION_NAMES  # noqa: E402

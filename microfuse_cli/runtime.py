@@ -1,7 +1,7 @@
 """Where work runs: the compute device and the number of worker threads, resolved one way everywhere.
 
-torch is imported only inside :func:`resolve_device` and :func:`torch_device`, so that checking a device name or
-counting cores stays cheap for the builtin (numpy) views.
+torch is imported only inside :func:`resolve_device`, :func:`torch_device` and ``thread_limits(torch=True)``, so that
+checking a device name or counting cores stays cheap for the builtin (numpy) views.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import contextlib
 import numbers
 import os
 import re
+import sys
+import threading
 from typing import TYPE_CHECKING, Iterator
 
 from .errors import UsageError
@@ -64,21 +66,128 @@ def torch_device(device: "str | torch.device") -> "torch.device":
     return torch.device(resolve_device(str(device)))
 
 
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """torch's intra-op CPU threads set to ``threads`` (0: every usable core; None: left alone) inside the block and
-    put back after it: the setting is process-wide, and a library call must not leave it changed."""
-    if threads is None:
-        yield
-        return
-    import torch
+class _ThreadPools:
+    """The process-wide thread settings :func:`thread_limits` changes, and the lock that guards them.
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(resolve_threads(threads))
+    torch's thread count and OpenBLAS's pool are the process's, not a call's: two calls in two Python threads, each
+    saving then restoring, left the count the second one saved (the first one's limit) for good. Overlapping blocks
+    (nested, or in several Python threads) are counted instead: the first saves the settings, the last puts them
+    back. OpenMP's counts (and torch's, beside its default for new threads) are per calling thread: each thread's
+    own are put back when its outermost block ends. This one object is the module's only state: it records what the
+    native libraries' own settings were, none of microfuse's.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._shared: dict = {}  # library file -> (pool, count before), process-wide pools: put back by the last block
+        self._torch_saved: int | None = None
+        self._thread = threading.local()  # depth, per-thread pools' counts before, and torch's, of each Python thread
+
+    def _own(self):
+        """This Python thread's record (made on first use)."""
+        own = self._thread
+        if not hasattr(own, "depth"):
+            own.depth, own.saved, own.torch_before = 0, {}, None
+        return own
+
+    def enter(self, threads: int) -> None:
+        """Limit every BLAS/OpenMP pool loaded now, torch's among them, to ``threads``."""
+        from threadpoolctl import OpenBLASController, ThreadpoolController
+
+        own = self._own()
+        torch_module = _loaded("torch")
+        with self._lock:
+            # scanned at each block (a nested stage may have loaded more libraries); every count is read before any
+            # is set: an OpenBLAS built on OpenMP shares its count with that OpenMP library, torch with its own
+            pools = [(pool, pool.get_num_threads()) for pool in ThreadpoolController().lib_controllers]
+            if torch_module is not None:  # limited whenever loaded: its OpenMP pool is among the pools anyway
+                if own.torch_before is None:
+                    own.torch_before = torch_module.get_num_threads()
+                if self._torch_saved is None:
+                    self._torch_saved = own.torch_before
+                torch_module.set_num_threads(threads)
+            OpenBLASController.clear_controlling_thread(force=True)  # else only the first thread to set one may
+            for pool, before in pools:  # a pool's count before the first block that saw it is the one to put back
+                (own.saved if _per_thread(pool) else self._shared).setdefault(pool.filepath, (pool, before))
+                pool.set_num_threads(threads)
+            OpenBLASController.clear_controlling_thread(force=True)
+            own.depth += 1
+            self._depth += 1
+
+    def leave(self) -> None:
+        """Put back this thread's settings (its outermost block) and the process-wide ones (the last block)."""
+        from threadpoolctl import OpenBLASController
+
+        own = self._own()
+        with self._lock:
+            own.depth -= 1
+            self._depth -= 1
+            # torch first: setting its count sets its OpenMP pool's, whose own count before (saved below) is the truth
+            if not self._depth and self._torch_saved is not None:
+                sys.modules["torch"].set_num_threads(self._torch_saved)
+            elif not own.depth and own.torch_before is not None:
+                sys.modules["torch"].set_num_threads(own.torch_before)
+            if not own.depth:
+                own.torch_before = None
+            if not self._depth:
+                self._torch_saved = None
+            OpenBLASController.clear_controlling_thread(force=True)
+            if not own.depth:
+                _put_back(own.saved)
+            if not self._depth:
+                _put_back(self._shared)
+            OpenBLASController.clear_controlling_thread(force=True)  # no thread of ours keeps control of OpenBLAS
+
+
+def _loaded(name: str):
+    """The module ``name`` when imported (not while another thread is still importing it), else None."""
+    module = sys.modules.get(name)
+    return None if getattr(getattr(module, "__spec__", None), "_initializing", False) else module
+
+
+def _per_thread(pool) -> bool:
+    """Whether a threadpoolctl pool's count is the calling thread's (OpenMP, or an OpenBLAS built on it)."""
+    return pool.user_api == "openmp" or getattr(pool, "threading_layer", None) == "openmp"
+
+
+def _put_back(saved: dict) -> None:
+    """Set each saved pool's count back, and forget them."""
+    for pool, before in saved.values():
+        if before is not None:
+            pool.set_num_threads(before)
+    saved.clear()
+
+
+#: The one record of the process's native thread settings (see _ThreadPools: why it is the module's).
+_POOLS = _ThreadPools()
+
+
+@contextlib.contextmanager
+def thread_limits(threads: int | None, *, torch: bool = False, faiss: bool = False) -> Iterator[int | None]:
+    """Inside the block, every BLAS/OpenMP thread pool loaded (numpy's and scipy's OpenBLAS, scikit-learn's OpenMP,
+    through threadpoolctl) and torch's CPU threads use ``threads`` (0: every usable core; None: left alone), and the
+    caller's settings are put back after it; ``torch`` and ``faiss`` import those libraries first, so that their
+    pools are among them. Without it `score -t 1` ran a BLAS thread per core of the node. Yields the resolved count
+    (None for None).
+
+    Pools loaded later inside the block are limited by the next (nested) block; overlapping blocks (nested, or in
+    several Python threads) are counted, and the last one restores (see ``_ThreadPools``): until then the latest
+    block's count holds, so nest only blocks of one count (the library passes its ``threads`` down).
+    """
+    if threads is None:
+        yield None
+        return
+    threads = resolve_threads(threads)
+    if faiss:
+        import faiss as _  # noqa: F401 - its OpenMP and OpenBLAS are then among the loaded pools
+    if torch:
+        import torch as _  # noqa: F401,F811 - the same for torch
+    _POOLS.enter(threads)
     try:
-        yield
+        yield threads
     finally:
-        torch.set_num_threads(before)
+        _POOLS.leave()
 
 
 _WHOLE = re.compile(r"[0-9]+")
@@ -147,5 +256,5 @@ def check_seed(seed: int) -> int:
     return int(seed)
 
 
-__all__ = ["check_device", "check_seed", "resolve_device", "resolve_threads", "torch_device", "torch_threads",
+__all__ = ["check_device", "check_seed", "resolve_device", "resolve_threads", "thread_limits", "torch_device",
            "usable_cpus"]

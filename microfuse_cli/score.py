@@ -18,6 +18,7 @@ from . import __version__
 from .errors import DataError, UsageError
 from .io.model_id import DECISION_KEY
 from .records import Genome, read_only, require_genome
+from .runtime import thread_limits
 from .pairs import GenePair
 
 log = logging.getLogger("microfuse")
@@ -198,22 +199,23 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
     if stray is not None:
         raise UsageError(f"pairs must be GenePair objects (select_pairs makes them from a list of gene ids), not "
                          f"{type(stray).__name__} {stray!r:.60}")
-    if embeddings is None:
-        from .embed import compute_embeddings
+    with thread_limits(threads):  # the views, the head's matrix products and the calibration: `threads` BLAS threads
+        if embeddings is None:
+            from .embed import compute_embeddings
 
-        embeddings = compute_embeddings(genome, pairs, view_config(model, device=device, offline=offline),
-                                        threads=threads, stage=stage, groups=groups)
-    else:
-        from .embed import Embeddings
+            embeddings = compute_embeddings(genome, pairs, view_config(model, device=device, offline=offline),
+                                            threads=threads, stage=stage, groups=groups)
+        else:
+            from .embed import Embeddings
 
-        if isinstance(embeddings, (str, PathLike)):  # an embedding folder, as `score --embeddings` takes
-            embeddings = Embeddings.load(embeddings)
-        if not isinstance(embeddings, Embeddings):
-            raise UsageError(f"score_genome's embeddings are an embed.Embeddings or an embedding folder's path, not "
-                             f"{type(embeddings).__name__}")
-        embeddings.check_genes(genome.genes)
-    return score_pairs(model, embeddings, pairs, threshold=threshold, fused=fused,
-                       spacer_models=genome_spacer_models(model, genome, groups), groups=groups)
+            if isinstance(embeddings, (str, PathLike)):  # an embedding folder, as `score --embeddings` takes
+                embeddings = Embeddings.load(embeddings)
+            if not isinstance(embeddings, Embeddings):
+                raise UsageError(f"score_genome's embeddings are an embed.Embeddings or an embedding folder's path, "
+                                 f"not {type(embeddings).__name__}")
+            embeddings.check_genes(genome.genes)
+        return score_pairs(model, embeddings, pairs, threshold=threshold, fused=fused,
+                           spacer_models=genome_spacer_models(model, genome, groups), groups=groups)
 
 
 def genome_spacer_models(model: ScoringModel, genome: Genome, groups: dict[str, str] | None = None) -> dict | None:

@@ -23,7 +23,7 @@ from .errors import DataError, UsageError
 from .metrics import auroc, auprc, binary_metrics, choose_threshold, router_weight_means
 from .model import FusionConfig, FusionModel, total_loss
 from .records import RebuiltFromFields
-from .runtime import torch_device as _resolve_device, torch_threads
+from .runtime import thread_limits, torch_device as _resolve_device
 from .trained import ArrayLike, TrainConfig, TrainedModel, _as_matrix, _batched_forward, _check_finite
 
 Progress = Callable[[dict], None]
@@ -116,8 +116,8 @@ def train(
         train_mask, val_mask: (n,) boolean, disjoint; standardisation statistics come from the training rows.
         model_config: architecture; ``protein_dim``/``context_dim`` left ``None`` are taken from the data.
         train_config: optimisation settings, seed and device.
-        threads: torch's CPU threads for this call (0: every usable core; None: as torch has them), put back
-            after: torch's setting is process-wide.
+        threads: torch's and the BLAS/OpenMP pools' CPU threads for this call (0: every usable core; None: as they
+            are), put back after: these settings are process-wide (runtime.thread_limits).
         progress: called after every epoch with a dict (``epoch``, ``max_epochs``, ``train_loss``, ``val_auroc``,
             ``best_val_auroc``, ``best_epoch``, ``improved``, ``seconds``).
 
@@ -128,7 +128,7 @@ def train(
         DataError: inconsistent shapes, non-finite values, a split without both classes, or divergence.
         UsageError: impossible settings (unknown device, non-positive batch size, ...).
     """
-    with torch_threads(threads):  # torch's setting is process-wide: put back after
+    with thread_limits(threads, torch=True):  # torch's and BLAS's settings are process-wide: put back after
         model_config.validate()
         train_config.validate()
         device = _resolve_device(train_config.device)

@@ -80,3 +80,119 @@ def test_every_command_s_zero_threads_takes_slurm_s_cpus(monkeypatch):
     assert runtime.resolve_threads(0) == 1
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "100000")  # more than this machine has: the machine's
     assert runtime.resolve_threads(0) == runtime.usable_cpus() <= len(os.sched_getaffinity(0))
+
+
+MG_GFF, MG_FNA = "GCF_000027325.1_ASM2732v1_genomic.gff.gz", "GCF_000027325.1_ASM2732v1_genomic.fna.gz"  # M. genitalium
+
+
+def _pool_sizes() -> dict[str, int]:
+    """Threads of every BLAS/OpenMP pool threadpoolctl finds loaded, by library file (as the calling thread sees)."""
+    from threadpoolctl import threadpool_info
+
+    return {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()}
+
+
+def test_score_genome_runs_every_blas_and_openmp_pool_on_its_threads_and_puts_them_back(monkeypatch):
+    """score_genome(threads=1) (`score -t 1`) ran the fusion head's matrix products on a BLAS thread per core:
+    `threads` reached pyrodigal, ViennaRNA and torch, not numpy's, scipy's or scikit-learn's pools. Inside the call
+    every pool has one thread; after it, the caller's counts are back (M. genitalium)."""
+    from threadpoolctl import threadpool_limits
+
+    from conftest import PANEL
+    from microfuse_cli import read_genome, score_genome
+    from microfuse_cli.fusion import FusionHead
+
+    genome = read_genome(PANEL / MG_GFF, PANEL / MG_FNA)
+    inside, predict = [], FusionHead.predict
+
+    def watched(self, *args, **kwargs):
+        inside.append(_pool_sizes())
+        return predict(self, *args, **kwargs)
+
+    monkeypatch.setattr(FusionHead, "predict", watched)
+    with threadpool_limits(limits=2):  # the caller's own counts, whatever this machine's cores
+        before = _pool_sizes()
+        scores = score_genome(genome, threads=1)
+        after = _pool_sizes()
+    assert len(scores.pairs) == len(genome.genes) - 1 and inside
+    assert any("openblas" in path for path in inside[0]) and set(inside[0].values()) == {1}, inside[0]
+    assert set(before.values()) == {2} and {path: after[path] for path in before} == before
+
+
+def test_score_t_1_runs_one_thread_per_pool_on_a_node_whose_default_is_more(tmp_path):
+    """`microfuse score -t 1` in its own process, where the node's defaults (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS)
+    give every pool 4 threads: at the fusion head, every pool threadpoolctl sees (numpy's and scipy's OpenBLAS,
+    scikit-learn's OpenMP) has 1, and so has torch when loaded."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import PANEL, ROOT
+
+    probe = tmp_path / "pools.json"
+    code = ("import json, sys\nfrom threadpoolctl import threadpool_info\nfrom microfuse_cli.fusion import FusionHead\n"
+            "predict = FusionHead.predict\n"
+            "def watched(self, *args, **kwargs):\n"
+            "    torch = sys.modules.get('torch')\n"
+            f"    json.dump({{'pools': [p['num_threads'] for p in threadpool_info()],\n"
+            "               'torch': torch.get_num_threads() if torch else None}, open(sys.argv[1], 'w'))\n"
+            "    return predict(self, *args, **kwargs)\n"
+            "FusionHead.predict = watched\n"
+            "from microfuse_cli.cli import main\n"
+            "main(sys.argv[2:])\n")
+    env = dict(os.environ, OMP_NUM_THREADS="4", OPENBLAS_NUM_THREADS="4", MKL_NUM_THREADS="4",
+               PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", code, probe, "score", PANEL / MG_GFF, "--fasta", PANEL / MG_FNA,
+                           "-t", "1", "-q", "-o", tmp_path / "scores.tsv"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(probe.read_text())
+    assert len(seen["pools"]) >= 2 and set(seen["pools"]) == {1}, seen
+    assert seen["torch"] in (None, 1)
+    assert (tmp_path / "scores.tsv").read_text().count("\n") > 400
+
+
+def test_thread_limits_in_two_python_threads_put_the_callers_counts_back():
+    """Two library calls in two Python threads (a notebook's thread pool), the first ending first: each saved
+    torch's count then restored it, so the second restored the first one's limit and every new thread ran torch on
+    1 thread for good. Overlapping blocks are counted now: the last one puts back what the first one found."""
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    inside = []
+
+    def call(entered, wait_for, then):
+        with runtime.thread_limits(1, torch=True):
+            entered.set()
+            wait_for.wait(10)
+            inside.append((torch.get_num_threads(), set(_pool_sizes().values())))
+        if then is not None:
+            then.set()
+
+    def new_thread_count() -> int:
+        counts = []
+        reader = threading.Thread(target=lambda: counts.append(torch.get_num_threads()))
+        reader.start()
+        reader.join()
+        return counts[0]
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        with threadpool_limits(limits=2):
+            blas_before = _pool_sizes()
+            first = threading.Thread(target=call, args=(first_in, second_in, first_out))
+            second = threading.Thread(target=call, args=(second_in, first_out, None))
+            first.start()
+            first_in.wait(10)
+            second.start()
+            first.join(20)
+            second.join(20)
+            blas_after = _pool_sizes()
+        assert inside == [(1, {1}), (1, {1})]
+        assert torch.get_num_threads() == 3 and new_thread_count() == 3
+        assert {path: blas_after[path] for path in blas_before} == blas_before
+    finally:
+        torch.set_num_threads(before)

@@ -17,6 +17,7 @@ import click
 
 from ..errors import DataError, MicrofuseError, StdoutClosed
 from ..progress import Advance, no_progress
+from ..runtime import thread_limits
 
 log = logging.getLogger("microfuse")
 
@@ -161,7 +162,8 @@ def common_options(func):
         run = Run(threads=threads, verbosity=-1 if quiet else 1 if verbose else 0, debug=debug)
         click.get_current_context().meta["microfuse_debug"] = debug
         setup_logging(run)
-        return func(*args, run=run, **kwargs)
+        with thread_limits(threads):  # numpy's BLAS and OpenMP pools too: `-t 1` ran a BLAS thread per core
+            return func(*args, run=run, **kwargs)
 
     return wrapper
 

@@ -50,7 +50,7 @@ from ..io.files import PathLike
 from ..io.outputs import atomic_directory
 from ..manifest import MANIFEST, ManifestKind, read_manifest, write_manifest
 from ..progress import Advance
-from ..runtime import check_seed, resolve_threads
+from ..runtime import check_seed, thread_limits
 from .ids import (
     _CHUNK, _TEXT_KINDS, GROUP_BYS, GROUP_SEP, PairIds, _as_matrix, _as_text, _check_disjoint, _common, _normalised,
     _positions, _same_kind, _unique, read_pair_ids, write_pair_ids,
@@ -127,17 +127,11 @@ def _faiss():
 
 @contextlib.contextmanager
 def _omp_threads(threads: int | None) -> Iterator[int]:
+    """runtime.thread_limits with FAISS's pools (0: every usable core); yields the threads a search may use (FAISS's
+    own count for None)."""
     faiss = _faiss()
-    before = faiss.omp_get_max_threads()
-    if threads is None:
-        yield before
-        return
-    threads = resolve_threads(threads)  # 0: every usable core, as everywhere else (-t 0 was refused here)
-    faiss.omp_set_num_threads(threads)
-    try:
-        yield threads
-    finally:
-        faiss.omp_set_num_threads(before)
+    with thread_limits(threads, faiss=True) as limit:
+        yield faiss.omp_get_max_threads() if limit is None else limit
 
 
 def _default_nlist(n: int) -> int:
