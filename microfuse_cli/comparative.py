@@ -61,7 +61,7 @@ GENES_COLUMNS = ["row", "genome", "scaffold", "position", "strand", "start", "en
 #: Output columns of `score --explain --reference`.
 COLUMNS = ["conserved_adjacency", "conserved_genomes"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("microfuse")
 
 
 @dataclass(frozen=True)

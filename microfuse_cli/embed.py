@@ -38,7 +38,7 @@ from .runtime import check_device, resolve_device, resolve_threads  # noqa: F401
 from .runtime import thread_limits
 from .vocabulary import CONTEXT_VIEWS, PROTEIN_VIEWS
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("microfuse")
 
 #: Named subsets of the context columns. "core": the genome-independent layout of a pair (strand arrangement,
 #: spacer, the -1/-4/-8 overlaps of translational coupling, genes between); the signals that ``docs/findings.md``

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -17,6 +18,8 @@ from .metrics import (best_accuracy, binary_metrics, bootstrap_ci, hard_conflict
                       router_weight_means)
 from .io.tables import ROUTER_COLUMNS
 from .records import RebuiltFromFields, printable_name, read_only
+
+log = logging.getLogger("microfuse")
 
 METRIC_COLUMNS = ["n", "n_positive", "auroc", "auroc_low", "auroc_high", "auprc", "map", "macro_f1", "macro_recall",
                   "accuracy", "accuracy_at_threshold", "best_accuracy", "threshold", "brier", "distance_auroc",
@@ -119,15 +122,13 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
 
 def _warn_unscored(path, labels, lookup: dict, scored: set) -> None:
     """Labelled pairs the scores lack, each named once (the lookup holds both orders of every pair)."""
-    import warnings
-
     seen: set = set()
     missing = [pair for pair in lookup if pair not in scored and pair[::-1] not in scored
                and frozenset(pair) not in seen and not seen.add(frozenset(pair))]
     if missing:
         shown = ", ".join(f"{a}-{b}" for a, b in missing[:5])
-        warnings.warn(f"{len(missing)} labelled pair(s) of {labels} are not in {path}: {shown}"
-                      f"{' ...' if len(missing) > 5 else ''}")
+        log.warning("%d labelled pair(s) of %s are not in %s: %s%s", len(missing), labels, path, shown,
+                    " ..." if len(missing) > 5 else "")
 
 
 def distance_score(distance: np.ndarray, same_strand: np.ndarray) -> np.ndarray:

@@ -569,3 +569,47 @@ def test_genomes_read_in_parallel_threads_leave_the_warnings_filters_alone():
             genomes = list(pool.map(lambda _: read_genome(gff, fna), range(8)))
         assert warnings.filters == before
     assert all(g == first for g in genomes) and len(first.genes) > 400
+
+
+def test_every_library_warning_reaches_the_microfuse_logger_not_warnings_warn(tmp_path, caplog):
+    """Library warnings went through two channels: warnings.warn (a FASTA record without sequence, labelled pairs
+    the scores lack, FAISS fallbacks) and the `microfuse` logger (everything else), so a user filtering one missed
+    the other. On M. genitalium, each of those modules' warnings now reaches the logger and none is a Python
+    warning."""
+    import gzip
+    import warnings
+    from pathlib import Path
+
+    from conftest import PANEL
+    from microfuse_cli import read_genome, score_genome
+    from microfuse_cli.evaluate import read_scores
+    from microfuse_cli.io.tables import write_scores
+    from microfuse_cli.retrieve import PairIds, PairIndex
+
+    mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
+    fna, table, labels = tmp_path / "mg.fna", tmp_path / "scores.tsv", tmp_path / "labels.csv"
+    fna.write_text(gzip.decompress(Path(f"{mg}.fna.gz").read_bytes()).decode() + ">filtered_contig\n")
+    with warnings.catch_warnings(record=True) as python_warnings, caplog.at_level("WARNING", logger="microfuse"):
+        warnings.simplefilter("always")
+        genome = read_genome(f"{mg}.gff.gz", fna)
+        scores = score_genome(genome, fused=True)
+        with open(table, "w", encoding="utf-8") as handle:
+            write_scores(handle, scores)
+        first = scores.pairs[0]
+        labels.write_text(f"{first.gene_a.id},{first.gene_b.id},1\n{first.gene_a.id},zz,1\n")
+        read_scores(table, labels)
+        ids = PairIds(np.array([p.pair_id for p in scores.pairs], dtype=object),
+                      np.array([p.scaffold for p in scores.pairs], dtype=object),
+                      np.array([genome.name] * len(scores.pairs), dtype=object))
+        index = PairIndex.build(np.asarray(scores.fused), ids, index="ivfpq", pq_nbits=4, refine="none",
+                                device="cpu", threads=1)
+        index.search_all(5)
+        index._to_gpu()  # a fast-scan index (4-bit codes) has no GPU form
+    logged = [r.getMessage() for r in caplog.records if r.name == "microfuse" and r.levelname == "WARNING"]
+    assert logged == [f"{fna}: record 'filtered_contig' has no sequence (the file ends on it: truncated?); skipped",
+                      f"1 labelled pair(s) of {labels} are not in {table}: {first.gene_a.id}-zz",
+                      "search_all on IVF-PQ without vectors uses PQ-decoded queries",
+                      "FAISS has no GPU fast-scan PQ (4-bit codes; build with pq_nbits=8 for GPUs); the index stays "
+                      "on the CPU"]
+    ours = ("has no sequence", "labelled pair", "PQ-decoded", "no GPU")
+    assert [str(w.message) for w in python_warnings if any(text in str(w.message) for text in ours)] == []

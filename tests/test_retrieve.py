@@ -488,13 +488,15 @@ def test_default_pq_codes_per_device():
     assert _default_pq(128, 10**6, "cpu", nbits=8) == (32, 8)
 
 
-def test_a_fast_scan_index_stays_on_the_cpu(data):
-    """FAISS has no GPU fast-scan: asking for the GPU warns and keeps the CPU index (searched as before)."""
+def test_a_fast_scan_index_stays_on_the_cpu(data, caplog):
+    """FAISS has no GPU fast-scan: asking for the GPU warns (the `microfuse` logger) and keeps the CPU index
+    (searched as before)."""
     vec, ids = data
     index = PairIndex.build(vec, ids, index="ivfpq", device="cpu", threads=2)
     before = index.search_all(K, vectors=vec).target
-    with pytest.warns(UserWarning, match="no GPU fast-scan"):
+    with caplog.at_level("WARNING", logger="microfuse"):
         index._to_gpu()
+    assert any("no GPU fast-scan" in r.getMessage() for r in caplog.records)
     assert index.device == "cpu"
     np.testing.assert_array_equal(index.search_all(K, vectors=vec).target, before)
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import warnings
+import logging
 from typing import IO, Iterable, Iterator
 
 from ..errors import DataError
 from ..records import Scaffold
 from .files import PathLike, open_text, text_lines
+
+log = logging.getLogger("microfuse")
 
 _NUCLEOTIDES = set("ACGTNRYKMSWBDHV")  # IUPAC DNA; lower case (soft-masked) is upper-cased first
 _NUCLEOTIDE_BYTES = "".join(sorted(_NUCLEOTIDES)).encode()
@@ -62,7 +64,7 @@ def _warn_empty(path, record: tuple[str, str], *, last: bool) -> None:
     """A record without sequence is skipped; on the file's last line (its header unindented) it hints truncation."""
     ident, title = record
     hint = " (the file ends on it: truncated?)" if last and title == title.lstrip() else ""
-    warnings.warn(f"{path}: record {ident!r} has no sequence{hint}; skipped")
+    log.warning("%s: record %r has no sequence%s; skipped", path, ident, hint)
 
 
 def _first_line_preview(first: str, rest: Iterator[str]) -> str:

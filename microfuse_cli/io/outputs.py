@@ -446,7 +446,7 @@ def _warn_leftovers(folder: Path, shown: PathLike) -> None:
     now = time.time()
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         if _LEFTOVER.fullmatch(entry.name) and _left_over(entry, _refill_owner(entry.name), now):
-            logging.getLogger(__name__).warning("%s: left by an interrupted run; remove it to free its space",
+            logging.getLogger("microfuse").warning("%s: left by an interrupted run; remove it to free its space",
                                                 os.path.join(shown, entry.name))
 
 
@@ -475,7 +475,7 @@ def _warn_leftover_files(target: Path, shown_folder: PathLike) -> None:
         for entry in sorted(os.scandir(target.parent), key=lambda e: e.name):
             ours, owner = _temp_file_owner(entry.name, target.name)
             if ours and entry.is_file(follow_symlinks=False) and _left_over(entry, owner, now):
-                logging.getLogger(__name__).warning("%s: left by an interrupted run; remove it to free its space",
+                logging.getLogger("microfuse").warning("%s: left by an interrupted run; remove it to free its space",
                                                     os.path.join(shown_folder, entry.name))
 
 

@@ -39,7 +39,6 @@ import contextlib
 import dataclasses
 import logging
 import math
-import warnings
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Iterator, Literal, Sequence
 
@@ -59,7 +58,7 @@ from ..io.model_id import MODEL_KEY, checked_model
 from .models import same_model
 from .results import SearchResult, _finish
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("microfuse")  # one channel for the library's warnings and progress (README)
 
 IndexKind = Literal["auto", "flat", "ivf", "hnsw", "ivfpq"]
 GroupBy = Literal["scaffold", "genome"]
@@ -491,7 +490,7 @@ class PairIndex:
         faiss = _faiss()
         if self.kind == "hnsw" or self.params.get("fast_scan"):
             what = "HNSW" if self.kind == "hnsw" else "fast-scan PQ (4-bit codes; build with pq_nbits=8 for GPUs)"
-            warnings.warn(f"FAISS has no GPU {what}; the index stays on the CPU", stacklevel=3)
+            log.warning("FAISS has no GPU %s; the index stays on the CPU", what)
             self.device = "cpu"
             return
         cpu = self._index
@@ -717,7 +716,7 @@ class PairIndex:
             return self.search(vectors, groups, k, query_ids=self._ids.pair_id, query_genomes=self._ids.genome,
                                **kwargs)
         if self.kind == "ivfpq" and not self.refined:
-            warnings.warn("search_all on IVF-PQ without vectors uses PQ-decoded queries", stacklevel=2)
+            log.warning("search_all on IVF-PQ without vectors uses PQ-decoded queries")
         # queries read back block by block: 1e7 x 512 float32 queries at once would be 20 GB
         parts = [self.search(self._reconstruct(start, min(start + _QUERY_BLOCK, self.ntotal)),
                              groups[start : start + _QUERY_BLOCK], k, **kwargs)

@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 from ..errors import DataError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("microfuse")
 
 _SHORT = 12  # hex digits shown in messages, as git shows a commit
 
