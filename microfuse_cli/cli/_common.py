@@ -152,8 +152,9 @@ def common_options(func):
     """-t/--threads, -q/--quiet, -v/--verbose and --debug, folded into a ``run: Run`` argument."""
 
     @click.option("-t", "--threads", type=IntRange(min=0), default=1, show_default=True,
-                  help="Worker threads (0 = every core this job may use: the smallest of its CPU affinity, "
-                       "SLURM_CPUS_PER_TASK and a container's CPU quota, cgroup v2 cpu.max).")
+                  help="Worker threads, numpy's BLAS, OpenMP, torch and FAISS included (0 = every core this job "
+                       "may use: the smallest of its CPU affinity, SLURM_CPUS_PER_TASK and a container's CPU quota, "
+                       "cgroup v2 cpu.max).")
     @click.option("-q", "--quiet", is_flag=True, help="Print only warnings and errors.")
     @click.option("-v", "--verbose", is_flag=True, help="Print more details.")
     @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
