@@ -315,7 +315,8 @@ def test_embed_several_annotations_each_with_its_fasta(tmp_path):
     code, _, err = run_cli(["embed", f"{MG_GFF},{MG_FNA}", f"{PANEL / mj}.gff.gz,{PANEL / mj}.fna.gz",
                             "-o", tmp_path / "emb"])
     assert code == 0, err
-    genes = {path.parent.name: len(path.read_text().splitlines()) - 1 for path in (tmp_path / "emb").glob("*/genes.tsv")}
+    genes = {path.parent.name: len(path.read_text().splitlines()) - 1
+             for path in (tmp_path / "emb").glob("*/genes.tsv")}
     assert genes == {"GCF_000027325.1_ASM2732v1_genomic": 476, mj: 1770}
     code, _, err = run_cli(["embed", f"{MG_GFF},{MG_FNA}", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "twice"])
     assert code == 2 and "--fasta" in err and "ANNOTATION,FASTA" in err
