@@ -324,3 +324,23 @@ def test_embed_several_annotations_each_with_its_fasta(tmp_path):
     shutil.copyfile(MG_GFF, bare)
     code, _, err = run_cli(["embed", f"{MG_GFF},{MG_FNA}", bare, "-o", tmp_path / "bare"])
     assert code == 1 and err.splitlines()[-1].endswith(f"as ANNOTATION,FASTA ({bare},genome.fna)"), err
+
+
+def test_evaluate_plots_roc_and_pr_of_tables_on_different_genomes(tmp_path):
+    """Two genomes' score tables (here with OG-style labels) hold different pairs: one ROC of both cannot be
+    drawn, and --plots silently drew none, though its help promises ROC and PR. Each table gets its own, beside
+    its distance baseline."""
+    mj = PANEL / "GCF_000091665.1_ASM9166v1_genomic"
+    tables = []
+    for name, gff, fna in (("mge", MG_GFF, MG_FNA), ("mja", f"{mj}.gff.gz", f"{mj}.fna.gz")):
+        tables.append(tmp_path / f"{name}.tsv")
+        code, _, err = run_cli(["score", gff, "--fasta", fna, "--label-rule", "og", "-o", tables[-1], "-q"])
+        assert code == 0, err
+    figs = tmp_path / "figs"
+    code, _, err = run_cli(["evaluate", *tables, "--names", "mge,mja", "--plots", figs, "--bootstrap", "0",
+                            "-o", tmp_path / "metrics.tsv"])
+    assert code == 0, err
+    for name in ("mge", "mja"):
+        for kind in ("roc", "pr"):
+            assert (figs / f"{name}.{kind}.png").stat().st_size > 1000
+    assert not (figs / "roc.png").exists() and "ROC and PR per table" in err
