@@ -241,3 +241,10 @@ def test_reference_gff3_without_its_fasta_is_told_the_comma_form(tmp_path):
     assert code == 1 and not (tmp_path / "ref").exists()
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: ") and "--fasta" not in last and f"{MPN_GFF},ASSEMBLY.fna" in last, err
+
+
+def test_reference_of_one_genome_says_one_genome(tmp_path):
+    """The closing line counted its genomes in the plural: 'reference of 1 genomes, 688 proteins'."""
+    code, _, err = run_cli(["reference", "build", f"{MPN_GFF},{MPN_FNA}", "-o", tmp_path / "ref"])
+    assert code == 0, err
+    assert f"info: reference of 1 genome, 688 proteins written to {tmp_path / 'ref'}" in err.splitlines()

@@ -63,4 +63,5 @@ def build(genomes, output, genetic_code, mode, run):
         raise UsageError("two GENOME files share a file name; reference genomes are named after their files")
     ref = ReferenceSet.build(loaded)
     ref.save(output)
-    log.info("reference of %d genomes, %d proteins written to %s", len(ref.genomes), ref.n_proteins, output)
+    log.info("reference of %s, %s written to %s", count(len(ref.genomes), "genome"), count(ref.n_proteins, "protein"),
+             output)
