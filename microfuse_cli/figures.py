@@ -9,6 +9,7 @@ check what is placed as well as the image.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from .pairs import GeneIndex, GenePair
 from .io.tables import ROUTER_COLUMNS
 from .score import Operon, Scores, call_operons
 
+log = logging.getLogger(__name__)
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 #: Operon colours (colour-blind-safe Okabe-Ito, grey and black left out); genes outside operons are light grey.
 PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442")
@@ -89,6 +91,7 @@ def load_scored(scores_path, genome: Genome, threshold: float | None = None) -> 
         raise DataError(f"{scores_path}: gene {missing[0]!r} is not in {genome.name}: give the genome these pairs "
                         "were scored on")
     pairs = [replace(p, gene_a=genes[p.gene_a.id], gene_b=genes[p.gene_b.id]) for p in table.pairs]
+    _warn_origin_pairs_on_linear(scores_path, genome, pairs)
     probability = _floats(table.extra["probability"], scores_path, "probability")
     called = np.array([c == "1" for c in table.extra["operon_pair"]])
     if threshold is None:
@@ -101,6 +104,15 @@ def load_scored(scores_path, genome: Genome, threshold: float | None = None) -> 
     spacer = _floats(spacer, scores_path, "spacer_posterior") if spacer is not None else None
     operons = call_operons(genome, Scores(pairs, probability, threshold))
     return ScoredGenome(genome, pairs, probability, threshold, spacer, weights, operons)
+
+
+def _warn_origin_pairs_on_linear(scores_path, genome: Genome, pairs) -> None:
+    """Pairs closing a circle (``b`` wholly before ``a``) on a sequence read as linear are never drawn: the table
+    was scored with --circular (or from an annotation saying so) and the genome read here without it."""
+    wraps = [p for p in pairs if not genome.scaffolds[p.gene_a.scaffold].circular and p.gene_b.end < p.gene_a.start]
+    if wraps:
+        log.warning("%s: %d pair(s) across the origin (e.g. %s) on sequence(s) read here as linear are not drawn; "
+                    "give --circular as to score", scores_path, len(wraps), wraps[0].pair_id)
 
 
 def _floats(values: Sequence[str], path, column: str) -> np.ndarray:

@@ -232,3 +232,19 @@ def test_score_reference_warns_of_a_close_relative_read_under_another_code(tmp_p
     assert errors["wrong"] == (f"warning: reference genome '{MPN_FNA.name}' was read under genetic code 11, "
                                f"{MGE_GFF.name} under 4, yet most of their proteins are close homologs: one of them "
                                "is probably read under the wrong code (check -g / transl_table)\n")
+
+
+def test_reference_gff3_without_its_fasta_is_told_the_comma_form(tmp_path):
+    """`reference build` has no --fasta: a GFF3 without ##FASTA given alone was told 'a GFF3 needs --fasta', an
+    option it does not have (`no such option`); the way is ANNOTATION.gff,ASSEMBLY.fna."""
+    code, _, err = run_cli(["reference", "build", MPN_GFF, "-o", tmp_path / "ref"])
+    assert code == 1 and not (tmp_path / "ref").exists()
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "--fasta" not in last and f"{MPN_GFF},ASSEMBLY.fna" in last, err
+
+
+def test_reference_of_one_genome_says_one_genome(tmp_path):
+    """The closing line counted its genomes in the plural: 'reference of 1 genomes, 688 proteins'."""
+    code, _, err = run_cli(["reference", "build", f"{MPN_GFF},{MPN_FNA}", "-o", tmp_path / "ref"])
+    assert code == 0, err
+    assert f"info: reference of 1 genome, 688 proteins written to {tmp_path / 'ref'}" in err.splitlines()

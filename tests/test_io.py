@@ -138,3 +138,19 @@ def test_protein_fasta_round_trip(tmp_path):
     one_line = io.StringIO()
     write_proteins(one_line, records, width=None)
     assert one_line.getvalue() == f">a\n{records[0][1]}\n>b\nMV\n"
+
+
+def test_warnings_about_stdin_name_it_stdin_not_its_temp_file():
+    """A Mycoplasma GFF3 piped without transl_table: the wrong-code warning named the private temp file stdin is
+    spooled to ('/tmp/microfuse-if9x25rt/stdin: 340 of 476 CDS have internal stop codons'), which no longer
+    exists when the user reads it; errors were already renamed, warnings were not."""
+    from conftest import PANEL, run_cli
+
+    gff = PANEL / "GCF_000027325.1_ASM2732v1_genomic.gff.gz"
+    fna = PANEL / "GCF_000027325.1_ASM2732v1_genomic.fna.gz"
+    without_code = gzip.decompress(gff.read_bytes()).replace(b";transl_table=4", b"")
+    code, _, err = run_cli(["pairs", "-", "--fasta", fna, "-o", os.devnull], stdin=without_code)
+    assert code == 0, err
+    warning = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and warning[0].startswith("warning: stdin: 340 of 476 CDS have internal stop"), err
+    assert "microfuse-" not in err

@@ -178,3 +178,25 @@ def test_many_contigs_without_bins_are_told_about_bins(tmp_path, caplog):
     told = [r.getMessage() for r in caplog.records if "--bins" in r.getMessage()]
     assert len(told) == 1 and f"{len(draft.scaffolds)} scaffolds in 300000 bp are calibrated as one genome" in told[0]
     assert "its own calibration and gene calling" in told[0]
+
+
+def test_pairs_calls_genes_per_bin_as_score_and_embed_do(tmp_path):
+    """`pairs --bins` calls a binned assembly's genes per bin, each with its own code, as `score --bins` does: the
+    pairs | embed | score pipeline and `score` alone see the same genes. (pairs had no --bins: it called the
+    Mycoplasma bin's genes with code 11, cut at every UGA, and its pairs no longer joined those of score.)"""
+    from conftest import ECOLI_FNA
+
+    mpn = draft_contigs(genome_sequence(MPN_FNA)[:200_000], 20_000, 60_000, seed=5, prefix="mpn_")
+    eco = draft_contigs(genome_sequence(ECOLI_FNA)[:300_000], 20_000, 60_000, seed=6, prefix="eco_")
+    assembly = write_contigs(tmp_path / "contigs.fna", mpn + eco)
+    bins = tmp_path / "contig2bin.tsv"
+    bins.write_text("".join(f"{name}\t{name.split('_')[0]}\n" for name, _, _ in mpn + eco))
+    pairs, scores = tmp_path / "pairs.tsv", tmp_path / "scores.tsv"
+    code, _, err = run_cli(["pairs", assembly, "--bins", bins, "-o", pairs])
+    assert code == 0, err
+    assert "genetic code 4 detected" in err and " of bin mpn with code 4" in err
+    code, _, err = run_cli(["score", assembly, "--bins", bins, "-o", scores])
+    assert code == 0, err
+    ids = [[line.split("\t", 1)[0] for line in path.read_text().splitlines() if not line.startswith("#")]
+           for path in (pairs, scores)]
+    assert ids[0] == ids[1] and len(ids[0]) > 400

@@ -305,3 +305,42 @@ def test_a_genome_without_genes_gives_empty_outputs_not_a_failed_batch(tmp_path)
     code, out, err = run_cli(["score", tiny, "--operons-gff", tmp_path / "o.gff3", "--fused", tmp_path / "f.npy"])
     assert code == 0 and "0 pairs scored" in err, err
     assert np.load(tmp_path / "f.npy").shape[0] == 0
+
+
+def test_embed_several_annotations_each_with_its_fasta(tmp_path):
+    """NCBI ships a GFF3 and its FASTA apart; several such genomes are given to one embed run as ANNOTATION,FASTA
+    (as `reference build` takes them), each into its own folder. (--fasta is refused with several inputs, and the
+    comma form was 'no such file': such genomes could only be embedded one run, one model load, at a time.)"""
+    mj = "GCF_000091665.1_ASM9166v1_genomic"
+    code, _, err = run_cli(["embed", f"{MG_GFF},{MG_FNA}", f"{PANEL / mj}.gff.gz,{PANEL / mj}.fna.gz",
+                            "-o", tmp_path / "emb"])
+    assert code == 0, err
+    genes = {path.parent.name: len(path.read_text().splitlines()) - 1
+             for path in (tmp_path / "emb").glob("*/genes.tsv")}
+    assert genes == {"GCF_000027325.1_ASM2732v1_genomic": 476, mj: 1770}
+    code, _, err = run_cli(["embed", f"{MG_GFF},{MG_FNA}", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "twice"])
+    assert code == 2 and "--fasta" in err and "ANNOTATION,FASTA" in err
+    bare = tmp_path / "bare.gff.gz"  # without its FASTA: told the form, not --fasta (refused with several inputs)
+    shutil.copyfile(MG_GFF, bare)
+    code, _, err = run_cli(["embed", f"{MG_GFF},{MG_FNA}", bare, "-o", tmp_path / "bare"])
+    assert code == 1 and err.splitlines()[-1].endswith(f"as ANNOTATION,FASTA ({bare},genome.fna)"), err
+
+
+def test_evaluate_plots_roc_and_pr_of_tables_on_different_genomes(tmp_path):
+    """Two genomes' score tables (here with OG-style labels) hold different pairs: one ROC of both cannot be
+    drawn, and --plots silently drew none, though its help promises ROC and PR. Each table gets its own, beside
+    its distance baseline."""
+    mj = PANEL / "GCF_000091665.1_ASM9166v1_genomic"
+    tables = []
+    for name, gff, fna in (("mge", MG_GFF, MG_FNA), ("mja", f"{mj}.gff.gz", f"{mj}.fna.gz")):
+        tables.append(tmp_path / f"{name}.tsv")
+        code, _, err = run_cli(["score", gff, "--fasta", fna, "--label-rule", "og", "-o", tables[-1], "-q"])
+        assert code == 0, err
+    figs = tmp_path / "figs"
+    code, _, err = run_cli(["evaluate", *tables, "--names", "mge,mja", "--plots", figs, "--bootstrap", "0",
+                            "-o", tmp_path / "metrics.tsv"])
+    assert code == 0, err
+    for name in ("mge", "mja"):
+        for kind in ("roc", "pr"):
+            assert (figs / f"{name}.{kind}.png").stat().st_size > 1000
+    assert not (figs / "roc.png").exists() and "ROC and PR per table" in err

@@ -185,3 +185,16 @@ def test_genome_from_stdin_is_named_stdin_as_in_score(mg_scores, tmp_path):
     assert code == 0, err
     assert err.splitlines()[0] == "info: stdin: 1 scaffold, 476 protein-coding genes (annotation)", err
     assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_scores_made_circular_drawn_on_a_linear_read_say_so(tmp_path):
+    """NCBI's panel GFF3 states no topology: scored with --circular, then plotted without it, the pair across
+    each origin (MJ_1682|MJ_0001) was dropped from the figure without a word. One warning says what to give."""
+    scores = score(tmp_path, MJ_GFF, "--fasta", MJ_FNA, "--circular")
+    out = tmp_path / "x.png"
+    code, _, err = run_cli(["plot", scores, MJ_GFF, "--fasta", MJ_FNA, "-o", out, "--gene", "MJ_0001"])
+    assert code == 0 and out.exists(), err
+    warning = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "3 pair(s) across the origin" in warning[0] and "--circular" in warning[0], err
+    code, _, err = run_cli(["plot", scores, MJ_GFF, "--fasta", MJ_FNA, "--circular", "-o", out, "--gene", "MJ_0001"])
+    assert code == 0 and "warning:" not in err, err

@@ -913,3 +913,26 @@ def test_index_without_model_id_in_its_manifest_still_loads(saved):
     del manifest["model_id"]
     (folder / "manifest.json").write_text(json.dumps(manifest))
     assert PairIndex.load(folder).model_id is None
+
+
+def test_cli_target_probability_is_written_as_the_scores_write_it(real_fused, tmp_path):
+    """A neighbour's probability reads as in its genome's scores TSV (6 decimals: 0.000000, 0.002714), so the two
+    tables can be joined or compared as text; it was written '%.6g' ('0', '1e-06')."""
+    from conftest import run_cli
+
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mg.npy", real_fused / "mj.npy", "-o", tmp_path / "idx",
+                            "--group-by", "genome", "-q"])
+    assert code == 0, err
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "idx", "--k", "3", "-q"])
+    assert code == 0, err
+    scored = {}
+    for name in ("mg", "mj"):
+        lines = [line.split("\t") for line in (real_fused / f"{name}.tsv").read_text().splitlines()
+                 if not line.startswith("#")]
+        column = lines[0].index("probability")
+        scored.update({(name, row[0]): row[column] for row in lines[1:]})
+    header, *rows = [line.split("\t") for line in out.splitlines()]
+    written = [(scored[row[header.index("target_genome")], row[1]], row[header.index("target_probability")])
+               for row in rows]
+    assert len(written) > 1000 and any(p == "0.000000" for p, _ in written)
+    assert all(expected == got for expected, got in written)

@@ -224,3 +224,18 @@ def test_unusable_model_folder_is_refused_before_the_genome_is_read(tmp_path):
         code, out, err = run_cli(["score", f"{mg}.fna.gz", "-m", model])
         assert code == 1 and out == "", err
         assert err == f"error: {model}: {message}\n", err  # no 'info:' line: no gene was called
+
+
+def test_operons_given_for_the_operon_output_is_told_the_output_option(tmp_path):
+    """`score genome.gff -o scores.tsv --operons operons.gff3` reads as 'write the operons there' (it was written so
+    in a brief to us), but --operons reads known operons: the genome was read, then 'no such file: operons.gff3'.
+    Now, before any work, the one line says which option writes them."""
+    from conftest import PANEL, run_cli
+
+    gff = PANEL / "GCF_000027325.1_ASM2732v1_genomic.gff.gz"
+    fna = PANEL / "GCF_000027325.1_ASM2732v1_genomic.fna.gz"
+    wanted = tmp_path / "operons.gff3"
+    code, _, err = run_cli(["score", gff, "--fasta", fna, "-o", tmp_path / "scores.tsv", "--operons", wanted])
+    assert code == 1 and err.count("\n") == 1 and "protein-coding genes" not in err, err
+    assert err.startswith(f"error: no such file: {wanted}") and f"give --operons-gff {wanted}" in err
+    assert not (tmp_path / "scores.tsv").exists()

@@ -201,9 +201,39 @@ def stdin_as_file(path):
             raise DataError(f"cannot keep stdin in a temp file in {tempfile.gettempdir()} (TMPDIR; give it a folder "
                             f"with space): {exc.strerror or exc}") from None
         try:
-            yield str(spooled)
+            with _logged_as(str(spooled), "stdin"):
+                yield str(spooled)
         except MicrofuseError as exc:
             raise type(exc)(str(exc).replace(str(spooled), "stdin")) from None
+
+
+class _Renamed(logging.Filter):
+    """Writes ``path`` as ``name`` in log lines."""
+
+    def __init__(self, path: str, name: str):
+        super().__init__()
+        self.path, self.name = path, name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.path in message:
+            record.msg, record.args = message.replace(self.path, self.name), ()
+        return True
+
+
+@contextlib.contextmanager
+def _logged_as(path: str, name: str):
+    """Warnings about a spooled stdin name it ``stdin``, as its errors do: the temp path is gone when read."""
+    renamed = _Renamed(path, name)
+    loggers = ("microfuse", "microfuse_cli", "py.warnings")  # those of setup_logging
+    handlers = {handler for logger in loggers for handler in logging.getLogger(logger).handlers}
+    for handler in handlers:
+        handler.addFilter(renamed)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(renamed)
 
 
 def report_error(message: str) -> None:

@@ -98,7 +98,7 @@ def check_partial(folder: Path) -> None:
                                f"shards there); move it away or give another -o")
 
 
-def check_embed_outputs(inputs, fasta, proteins, bins, model_dir, output) -> None:
+def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> None:
     """Refuse, before any work, a folder that is not a previous embedding folder (io.check_outputs)."""
     from ..errors import UsageError
     from ..io.outputs import NAME_MAX, Output, check_outputs
@@ -111,13 +111,25 @@ def check_embed_outputs(inputs, fasta, proteins, bins, model_dir, output) -> Non
         stems = [genome_stem(path) for path in inputs]
         if len(set(stems)) != len(stems):
             raise click.UsageError("two INPUTs have the same name; each gets the folder -o/NAME")
-    check_outputs([*inputs, fasta, proteins, bins, model_dir if model_dir != "default" else None], outputs)
+    check_outputs([*inputs, *fastas, proteins, bins, model_dir if model_dir != "default" else None], outputs)
     for index in range(len(inputs)):  # before any work: with several inputs, not after the first genome's
         target = output_folder(output, inputs, index)
         if len(os.fsencode(target.name + ".partial")) > NAME_MAX:  # was 'File name too long' after the work
             raise UsageError(f"-o {target}: the name is too long for its work folder NAME.partial (at most "
                              f"{NAME_MAX - len('.partial')} bytes); give a shorter name")
         check_partial(target.with_name(target.name + ".partial"))
+
+
+def split_fastas(inputs: tuple[str, ...], fasta: str | None) -> tuple[tuple[str, ...], list[str | None]]:
+    """INPUTs as paths and the FASTA of each: ANNOTATION,FASTA gives a GFF3 its own FASTA (as `reference build`
+    takes it), the way to give several such genomes; --fasta is the single input's. A file whose name holds a
+    comma is read as it is."""
+    pairs = [spec.partition(",")[::2] if "," in spec and not os.path.exists(spec) else (spec, "") for spec in inputs]
+    own = [fasta_of or None for _, fasta_of in pairs]
+    if fasta and (len(inputs) > 1 or any(own)):
+        raise click.UsageError("--fasta applies to a single input; give several genomes each with its FASTA as "
+                               "ANNOTATION,FASTA (genome.gff,genome.fna)")
+    return tuple(path for path, _ in pairs), own if any(own) else [fasta] * len(inputs)
 
 
 def genome_stem(path: str) -> str:
@@ -135,6 +147,7 @@ Examples:
   microfuse embed genome.gbk -o emb/ --protein-view prostt5 --context-view bacformer,builtin
   microfuse embed pairs.tsv --proteins genes.faa --fasta genome.fna -o emb/
   microfuse embed a.gff b.gff c.gff -o embeddings/   # one model load, one folder per genome
+  microfuse embed a.gff.gz,a.fna.gz other2.gff.gz,other2.fna.gz -o ncbi/   # each GFF3 with its FASTA
 """)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True), metavar="INPUT...")
 @genome_options
@@ -159,13 +172,16 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
     Writes protein.npy / context.npy (genes x dims, rows as in genes.tsv), pair_context.npy with pairs.tsv, and
     manifest.json (views, model ids and hashes, dims, dtype, device, version, content hash of the genes).
     The builtin views need no download; prostt5 and bacformer load Hugging Face models from the hub cache or a
-    local folder (GPU when present).
+    local folder (GPU when present). Several GFF3 without ##FASTA are given each with its FASTA as
+    ANNOTATION,FASTA (genome.gff,genome.fna), as in `reference build`.
     """
     from ..embed import compute_embeddings, genes_hash
+    from ..errors import DataError
 
     if inputs.count("-") > 1:
         raise click.UsageError("stdin ('-') can be read only once")
-    check_embed_outputs(inputs, fasta, proteins, bins, model_dir, output)
+    inputs, fastas = split_fastas(inputs, fasta)
+    check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output)
     config = view_config(protein_view, context_view, protein_model, context_model, esm_model, device, dtype,
                          offline, batch_residues, contig_separator)
     if model_dir is not None:
@@ -179,8 +195,6 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                                   device=device, dtype=dtype, offline=offline, batch_residues=batch_residues,
                                   contig_separator=contig_separator,
                                   context_features=tuple(features) if features else None)
-    if len(inputs) > 1 and fasta:
-        raise click.UsageError("--fasta applies to a single input")
     config.require_models()  # before any genome is read or torch imported
     if len(inputs) > 1:
         Path(output).mkdir(parents=True, exist_ok=True)
@@ -190,7 +204,11 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
         read_as = dataclasses.replace(read_as, bins=read_groups(bins))
     for index, path in enumerate(inputs):
         with stdin_as_file(path) as readable:  # a piped pairs table is sniffed, then read again
-            genome, pairs = read_input(run, readable, fasta, proteins, read_as)
+            genome, pairs = read_input(run, readable, fastas[index], proteins, read_as)
+        lacking = next((g.id for g in genome.genes if not g.protein), None)
+        if len(inputs) > 1 and lacking is not None and not genome.has_sequence:  # --fasta is one input's
+            raise DataError(f"{genome.name} has no sequence and gene {lacking} no protein; give a GFF3 without "
+                            f"##FASTA with its FASTA as ANNOTATION,FASTA ({path},genome.fna)")
         target = output_folder(output, inputs, index)
         shard_dir = claim_partial(target.with_name(target.name + ".partial"), resume) / genes_hash(genome.genes)[:16]
         shard_dir.mkdir(parents=True, exist_ok=True)

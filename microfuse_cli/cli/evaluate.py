@@ -134,7 +134,7 @@ def plot_files(scores, names) -> tuple[str, ...]:
         twice = next(stem for stem in stems if stems.count(stem) > 1)
         raise UsageError(f"two score tables are named {twice}, so their --plots figures would overwrite each other; "
                          "give --names")
-    return ("roc.png", "pr.png", *(f"{stem}.{kind}.png" for stem in stems for kind in TABLE_PLOTS))
+    return ("roc.png", "pr.png", *(f"{stem}.{kind}.png" for stem in stems for kind in (*TABLE_PLOTS, "roc", "pr")))
 
 
 def draw_plots(folder, tables) -> None:
@@ -147,16 +147,23 @@ def draw_plots(folder, tables) -> None:
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
+    def with_distance(t, series):
+        score = np.clip(distance_score(t.distance, t.same_strand) / 50, -50, 50)
+        return {**series, "distance": 1 / (1 + np.exp(-score))}
+
     y = tables[0].y
     same = all(len(t.y) == len(y) and (t.y == y).all() for t in tables)
-    series = {t.name: t.probability for t in tables}
     if same:
-        score = np.clip(distance_score(tables[0].distance, tables[0].same_strand) / 50, -50, 50)
-        series["distance"] = 1 / (1 + np.exp(-score))
+        series = with_distance(tables[0], {t.name: t.probability for t in tables})
         plots.plot_roc(y, series, out / "roc.png")
         plots.plot_pr(y, series, out / "pr.png")
+    else:  # other pairs or labels (other genomes): no curve of one holds the others
+        log.info("the score tables hold different labelled pairs: ROC and PR per table (NAME.roc.png, NAME.pr.png)")
     for t in tables:
         stem = _plot_stem(t.name)
+        if not same:
+            plots.plot_roc(t.y, with_distance(t, {t.name: t.probability}), out / f"{stem}.roc.png")
+            plots.plot_pr(t.y, with_distance(t, {t.name: t.probability}), out / f"{stem}.pr.png")
         plots.plot_threshold_sweep(t.y, t.probability, out / f"{stem}.{TABLE_PLOTS[0]}.png")
         plots.plot_calibration(t.y, t.probability, out / f"{stem}.{TABLE_PLOTS[1]}.png")
         if t.router is not None and np.isfinite(t.router).all():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from . import cli
@@ -22,8 +24,12 @@ Examples:
 @output_option("Pairs TSV ('-' = stdout).")
 @click.option("--proteins", type=click.Path(dir_okay=False, allow_dash=False), default=None,
               help="Also write the proteins (FASTA, ids = gene ids).")
+@click.option("--bins", type=click.Path(dir_okay=False), default=None,
+              help="scaffold<TAB>bin table (e.g. DAS Tool contig2bin): call the genes of a bare assembly per bin "
+                   "(--mode auto: each bin its own mode and genetic code), as `score --bins` and `embed --bins` "
+                   "do, so their genes and pairs match; unlisted scaffolds are pooled.")
 @common_options
-def pairs(input, fasta, read_as, selection, output, proteins, run):
+def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     """Candidate gene pairs of a genome, one TSV row per pair.
 
     INPUT is a GFF3 (with ##FASTA or --fasta), a GenBank or EMBL file or a bare nucleotide FASTA (genes are then
@@ -38,9 +44,19 @@ def pairs(input, fasta, read_as, selection, output, proteins, run):
     from ..io.outputs import Output, atomic_output, atomic_outputs, check_outputs
     from ..io.tables import write_pairs
 
-    check_outputs([input, fasta, *selection.inputs], [Output("-o", output), Output("--proteins", proteins)])
+    check_outputs([input, fasta, *selection.inputs, bins], [Output("-o", output), Output("--proteins", proteins)])
+    if bins is not None:  # genes are called per bin, as in score and embed (genes.call_genes_per_bin)
+        from ..calibration import read_groups
+
+        read_as = dataclasses.replace(read_as, bins=read_groups(bins))
     with stdin_as_file(input) as readable:  # messages name it "stdin"
         genome = load_genome(run, readable, fasta, read_as)
+    if bins is not None:  # as score: a table of another assembly is refused, missing scaffolds are said
+        from ..calibration import unknown_group_scaffolds
+
+        unknown = unknown_group_scaffolds(dict(read_as.bins), genome, bins)
+        if unknown:
+            log.warning("%d scaffold(s) of %s are not in %s (e.g. %s)", len(unknown), bins, genome.name, unknown[0])
     selected = selection.select(genome)
     lacking = next((g.id for g in genome.genes if not g.protein), None) if proteins else None
     if lacking is not None and not genome.has_sequence:  # a GenBank's /translation gives proteins without it

@@ -39,7 +39,7 @@ def build(genomes, output, genetic_code, mode, run):
     each genome's genetic code); it is replaced atomically.
     """
     from ..comparative import ReferenceSet, genetic_codes
-    from ..errors import UsageError
+    from ..errors import DataError, UsageError
     from ..genome import GenomeOptions, read_genome
     from ..io.outputs import Output, check_outputs
 
@@ -51,6 +51,9 @@ def build(genomes, output, genetic_code, mode, run):
         with run.progress(f"reading {path}", None, "contigs") as advance:
             genome = read_genome(path, fasta or None, GenomeOptions(mode, genetic_code), threads=run.threads,
                                  progress=advance)
+        if genome.genes and not genome.has_sequence and not any(g.protein for g in genome.genes):
+            raise DataError(f"{path}: no sequence, so no proteins; give a GFF3 without ##FASTA with its FASTA as "
+                            f"{path},ASSEMBLY.fna")
         codes = ",".join(map(str, genetic_codes(genome)))
         log.info("%s: %s, %d protein-coding genes%s", genome.name, count(len(genome.scaffolds), "scaffold"),
                  len(genome.genes), f", genetic code {codes}" if codes else "")
@@ -60,4 +63,5 @@ def build(genomes, output, genetic_code, mode, run):
         raise UsageError("two GENOME files share a file name; reference genomes are named after their files")
     ref = ReferenceSet.build(loaded)
     ref.save(output)
-    log.info("reference of %d genomes, %d proteins written to %s", len(ref.genomes), ref.n_proteins, output)
+    log.info("reference of %s, %s written to %s", count(len(ref.genomes), "genome"), count(ref.n_proteins, "protein"),
+             output)

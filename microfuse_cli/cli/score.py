@@ -121,9 +121,22 @@ def check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, re
         if not fused.endswith(".npy"):
             raise UsageError(f"--fused takes a .npy path, not {fused}")
         fused_outputs = [Output("--fused", fused), Output("--fused", str(Path(fused).with_suffix(".ids.tsv")))]
+    _check_known_operons(selection.operons, operons_gff)
     check_outputs([input, fasta, *selection.inputs, bins, model_dir, embeddings, reference_dir],
                   [Output("-o", output), Output("--operons-gff", operons_gff), Output("--operons-tsv", operons_tsv),
                    *fused_outputs, *(Output(k, v) for k, v in (extra_outputs or {}).items())])
+
+
+def _check_known_operons(operons, operons_gff) -> None:
+    """--operons names a file to read (known operons); one that is not there, with no --operons-gff, was most
+    likely meant as the output of the predicted operons: said before any work."""
+    import os
+
+    from ..errors import DataError
+
+    if operons is not None and operons_gff is None and not os.path.exists(operons):
+        raise DataError(f"no such file: {operons} (--operons reads known operons; to write the predicted operons "
+                        f"give --operons-gff {operons} or --operons-tsv)")
 
 
 def _score(input, fasta, read_as, selection, pending_model, start_loading, embeddings, output,

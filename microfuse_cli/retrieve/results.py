@@ -98,7 +98,7 @@ def result_rows(result: SearchResult, index: _HasIds, *, with_labels: bool | Non
             if with_labels:
                 lab = int(ids.label[t])
                 pr = float(ids.probability[t])
-                row += ("" if lab < 0 else lab, "" if math.isnan(pr) else f"{pr:.6g}")
+                row += ("" if lab < 0 else lab, "" if math.isnan(pr) else f"{pr:.6f}")  # as the scores TSV
             yield row + (qgenome,)
 
 
