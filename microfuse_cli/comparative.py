@@ -303,6 +303,9 @@ def search_homologs(genes, reference: ReferenceSet, *, evalue: float = 1e-5, top
                     progress: Advance | None = None) -> Homologs:
     """phmmer each gene's protein against the reference; keep per genome the ``top_hits`` best hits (E <= evalue).
 
+    Genes with the same protein (IS elements, duplicated genes) share one phmmer query: its hits are theirs, as a
+    second search would give the same hits (a query's HMM and its calibration depend on its sequence alone; the
+    builder reseeds for each one). ``progress`` still advances once per gene.
     ``threads`` 0 means every core this process may use (pyhmmer's own 0 counts every core of the machine).
     """
     import time
@@ -310,30 +313,48 @@ def search_homologs(genes, reference: ReferenceSet, *, evalue: float = 1e-5, top
     from pyhmmer import easel, hmmer
 
     alphabet = easel.Alphabet.amino()
-    unique = {}
-    for gene in genes:
-        if _searchable(gene.protein) and gene.id not in unique:
-            unique[gene.id] = easel.TextSequence(name=gene.id, sequence=_protein_text(gene.protein)).digitize(alphabet)
-    queries = list(unique.values())
-    hits: dict[str, dict[int, list[tuple[int, float, float]]]] = {gid: {} for gid in unique}
+    by_protein = _genes_by_protein(genes)
+    queries = [easel.TextSequence(name=ids[0], sequence=text).digitize(alphabet) for text, ids in by_protein.items()]
+    sharing = {ids[0]: ids for ids in by_protein.values()}
+    searched = list(dict.fromkeys(g.id for g in genes if _searchable(g.protein)))  # gene order, each gene once
+    hits: dict[str, dict[int, list[tuple[int, float, float]]]] = {gid: {} for gid in searched}
     began = time.perf_counter()
     if queries and reference.n_proteins:
         target = reference.block()
-        callback = (lambda query, total: progress(1)) if progress is not None else None
+        callback = (lambda query, total: progress(len(sharing[_text(query.name)]))) if progress is not None else None
         for top in hmmer.phmmer(queries, target, cpus=resolve_threads(threads), callback=callback, E=evalue, domE=evalue):
-            qname = top.query.name
-            qname = qname.decode() if isinstance(qname, bytes) else qname
-            per = hits[qname]
-            for hit in top:
-                if hit.evalue > evalue:
-                    continue
-                name = hit.name.decode() if isinstance(hit.name, bytes) else hit.name
-                row = int(name)
-                genome = int(reference.genome[row])
-                kept = per.setdefault(genome, [])
-                if len(kept) < top_hits:  # hits come sorted by score
-                    kept.append((row, float(hit.score), _identity(hit)))
-    return Homologs(hits, list(unique), time.perf_counter() - began)
+            per = _kept_hits(top, reference, evalue, top_hits)
+            for gene_id in sharing[_text(top.query.name)]:
+                hits[gene_id] = per
+    return Homologs(hits, searched, time.perf_counter() - began)
+
+
+def _genes_by_protein(genes) -> dict[str, list[str]]:
+    """Searchable protein text (as phmmer reads it) -> ids of the genes with that protein, first seen first."""
+    by_protein: dict[str, list[str]] = {}
+    seen = set()
+    for gene in genes:
+        if _searchable(gene.protein) and gene.id not in seen:
+            seen.add(gene.id)
+            by_protein.setdefault(_protein_text(gene.protein), []).append(gene.id)
+    return by_protein
+
+
+def _kept_hits(top, reference: ReferenceSet, evalue: float, top_hits: int) -> dict[int, list[tuple[int, float, float]]]:
+    """One query's hits with E <= evalue, the ``top_hits`` best per reference genome (hits come sorted by score)."""
+    per: dict[int, list[tuple[int, float, float]]] = {}
+    for hit in top:
+        if hit.evalue > evalue:
+            continue
+        row = int(_text(hit.name))
+        kept = per.setdefault(int(reference.genome[row]), [])
+        if len(kept) < top_hits:
+            kept.append((row, float(hit.score), _identity(hit)))
+    return per
+
+
+def _text(name) -> str:
+    return name.decode() if isinstance(name, bytes) else name
 
 
 def _identity(hit) -> float:

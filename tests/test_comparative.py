@@ -248,3 +248,22 @@ def test_reference_of_one_genome_says_one_genome(tmp_path):
     code, _, err = run_cli(["reference", "build", f"{MPN_GFF},{MPN_FNA}", "-o", tmp_path / "ref"])
     assert code == 0, err
     assert f"info: reference of 1 genome, 688 proteins written to {tmp_path / 'ref'}" in err.splitlines()
+
+
+def test_genes_sharing_a_protein_share_one_search_with_the_same_hits(ribosomal_pairs, mpn_reference):
+    """Identical proteins are searched once: every gene gets exactly the hits of a search of its own, and the
+    progress still counts genes."""
+    from dataclasses import replace
+
+    from microfuse_cli.comparative import search_homologs
+
+    genes = [g for p in ribosomal_pairs for g in (p.gene_a, p.gene_b)]
+    copy = replace(genes[0], id="copy_of_" + genes[0].id, start=genes[0].start + 1)  # a duplicated gene
+    advanced = []
+    together = search_homologs([*genes, copy], mpn_reference, progress=advanced.append)
+    assert sum(advanced) == len({g.id for g in genes}) + 1
+    assert together.searched == (*dict.fromkeys(g.id for g in genes), copy.id)
+    assert together.hits[copy.id] == together.hits[genes[0].id] and together.hits[copy.id]
+    for gene in (genes[0], genes[5], copy):  # one query per call: the search before identical proteins were merged
+        alone = search_homologs([gene], mpn_reference)
+        assert alone.hits[gene.id] == together.hits[gene.id]
