@@ -185,3 +185,40 @@ def test_genome_from_stdin_is_named_stdin_as_in_score(mg_scores, tmp_path):
     assert code == 0, err
     assert err.splitlines()[0] == "info: stdin: 1 scaffold, 476 protein-coding genes (annotation)", err
     assert out.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("suffix", ["png", "svg", "pdf"])
+def test_figure_metadata_names_the_model_of_the_scores_drawn(mg_scores, tmp_path, suffix):
+    """The image's metadata (PNG and SVG Description, PDF Subject) names the model the scores' '#microfuse' line
+    records (here a table rewritten as made by a model 'mine' of another model_id), not this installation's
+    default; a table made by hand, with no such line, gives a figure without one."""
+    import re
+
+    text = mg_scores.read_text()
+    line = text.splitlines()[0]
+    fields = dict(word.split("=", 1) for word in line.split() if "=" in word)
+    other = "ab" * 32
+    theirs = tmp_path / "theirs.tsv"
+    theirs.write_text(text.replace(line, line.replace("model=default", "model=mine")
+                                   .replace(fields["model_id"], other), 1))
+    by_hand = tmp_path / "by_hand.tsv"
+    by_hand.write_text("".join(row for row in text.splitlines(keepends=True) if not row.startswith("#")))
+    wanted = f"model mine (model_id {other[:12]}, decision_id {fields['decision_id']})"
+    for scores, name in ((theirs, "theirs"), (by_hand, "by_hand")):
+        out = tmp_path / f"{name}.{suffix}"
+        code, _, err = run_cli(["plot", scores, MG_GFF, "--fasta", MG_FNA, "-o", out, "--operon", "operon_2",
+                                "--dpi", "30"])
+        assert code == 0, err
+        if suffix == "png":
+            from PIL import Image
+
+            described = Image.open(out).text.get("Description", "")
+        elif suffix == "svg":
+            described = "".join(re.findall(r"<dc:description>(.*?)</dc:description>", out.read_text()))
+        else:
+            described = b"".join(re.findall(rb"/Subject \((.*?[^\\])\)", out.read_bytes())).decode().replace("\\", "")
+        if name == "theirs":
+            assert described == f"scores by microfuse {line.split()[1]}, {wanted}"
+            assert fields["model_id"][:12] not in described
+        else:
+            assert described == ""
