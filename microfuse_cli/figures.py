@@ -386,16 +386,19 @@ def _draw_weights(ax, view: RegionView) -> None:
 DESCRIPTION_KEY = {"png": "Description", "svg": "Description", "pdf": "Subject"}
 
 
-def figure_description(maker: Maker) -> str:
+def figure_description(maker: Maker, threshold: float | None = None) -> str:
     """``scores by microfuse VERSION, model NAME (model_id 12 hex, decision_id 16 hex)``: what a figure's scores
-    were made by, as their table's ``#microfuse`` line says."""
-    return f"scores by microfuse {maker.version or 'unknown'}, model {maker.describe()}"
+    were made by, as their table's ``#microfuse`` line says; ``threshold``: a user's own (`plot --threshold`),
+    which joined the operons drawn in place of the rule that decision_id names."""
+    text = f"scores by microfuse {maker.version or 'unknown'}, model {maker.describe()}"
+    return text if threshold is None else f"{text}; operons joined at the user's threshold {threshold:.4f}"
 
 
-def save_figure(fig, path, *, dpi: int = 150, maker: Maker | None = None) -> Path:
+def save_figure(fig, path, *, dpi: int = 150, maker: Maker | None = None, threshold: float | None = None) -> Path:
     """Write ``fig`` atomically in the format of ``path``'s suffix, without dates, with SVG ids hashed with a fixed
     salt and clip, marker and hatch ids numbered in order (:func:`_numbered_svg_ids`), so reruns give the same
-    bytes. ``maker`` (the model of the scores drawn) goes in the metadata (``figure_description``)."""
+    bytes. ``maker`` (the model of the scores drawn) and a user's ``threshold`` go in the metadata
+    (``figure_description``)."""
     import io
 
     import matplotlib
@@ -405,7 +408,7 @@ def save_figure(fig, path, *, dpi: int = 150, maker: Maker | None = None) -> Pat
     fmt = check_figure_path(str(path))
     metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
     if maker is not None:
-        metadata[DESCRIPTION_KEY[fmt]] = figure_description(maker)
+        metadata[DESCRIPTION_KEY[fmt]] = figure_description(maker, threshold)
     buffer = io.BytesIO()
     with matplotlib.rc_context({"svg.hashsalt": "microfuse"}):  # else every id hashes a random salt too
         fig.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)

@@ -127,16 +127,16 @@ def test_evaluate_says_when_a_table_of_the_packaged_default_is_another_version_o
 
 def test_a_users_threshold_makes_another_decision_id_and_the_header_says_so(mpn_tables, tmp_path):
     """`score --threshold 0.9` on the default: other calls, so the decision_id of the default's rule cut at 0.9
-    (not the model's own), and threshold_from=user; at 0.5, the model's own cut, the model's decision_id; evaluate
-    does not take the user's cut for another version of the default."""
+    (not the model's own), and threshold_from=user, in the header and in --report; at 0.5, the model's own cut, the
+    model's decision_id; evaluate does not take the user's cut for another version of the default."""
     from microfuse_cli.checkpoint import decision_identity
 
     shipped = load_model(None)
     seen = {}
     for cut in ("0.9", "0.5"):
-        out = tmp_path / f"at{cut}.tsv"
+        out, report = tmp_path / f"at{cut}.tsv", tmp_path / f"at{cut}.html"
         code, _, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "--labels", MPN_PAIRS, "--threshold", cut,
-                                "-o", out, "-q"])
+                                "-o", out, "-q", *(["--report", report] if cut == "0.9" else [])])
         assert code == 0, err
         seen[cut] = header_fields(microfuse_line(out)), out
     own = header_fields(microfuse_line(mpn_tables["shipped"]))
@@ -145,6 +145,8 @@ def test_a_users_threshold_makes_another_decision_id_and_the_header_says_so(mpn_
     assert strict["threshold"] == "0.9000" and strict["model_id"] == own["model_id"] == shipped.identity
     assert strict["decision_id"] == decision_identity(shipped.decision, shipped.threshold, cut=0.9)
     assert strict["decision_id"] != own["decision_id"] == same["decision_id"] == shipped.decision_identity
+    assert strict["decision_id"] in (tmp_path / "at0.9.html").read_text()  # the report names the rule used too
+    assert shipped.decision_identity not in (tmp_path / "at0.9.html").read_text()
     calls = {cut: sum(r["operon_pair"] == "1" for r in metric_rows_after_comments(path)) for cut, (_, path) in
              seen.items()}
     assert calls["0.9"] < calls["0.5"]  # the calls do differ

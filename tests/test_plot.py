@@ -191,7 +191,8 @@ def test_genome_from_stdin_is_named_stdin_as_in_score(mg_scores, tmp_path):
 def test_figure_metadata_names_the_model_of_the_scores_drawn(mg_scores, tmp_path, suffix):
     """The image's metadata (PNG and SVG Description, PDF Subject) names the model the scores' '#microfuse' line
     records (here a table rewritten as made by a model 'mine' of another model_id), not this installation's
-    default; a table made by hand, with no such line, gives a figure without one."""
+    default, and a --threshold of the user's; a table made by hand, with no such line, gives a figure without
+    one."""
     import re
 
     text = mg_scores.read_text()
@@ -204,10 +205,11 @@ def test_figure_metadata_names_the_model_of_the_scores_drawn(mg_scores, tmp_path
     by_hand = tmp_path / "by_hand.tsv"
     by_hand.write_text("".join(row for row in text.splitlines(keepends=True) if not row.startswith("#")))
     wanted = f"model mine (model_id {other[:12]}, decision_id {fields['decision_id']})"
-    for scores, name in ((theirs, "theirs"), (by_hand, "by_hand")):
+    runs = ((theirs, "theirs", []), (by_hand, "by_hand", []), (theirs, "cut", ["--threshold", "0.7"]))
+    for scores, name, cut in runs:
         out = tmp_path / f"{name}.{suffix}"
         code, _, err = run_cli(["plot", scores, MG_GFF, "--fasta", MG_FNA, "-o", out, "--operon", "operon_2",
-                                "--dpi", "30"])
+                                "--dpi", "30", *cut])
         assert code == 0, err
         if suffix == "png":
             from PIL import Image
@@ -220,5 +222,8 @@ def test_figure_metadata_names_the_model_of_the_scores_drawn(mg_scores, tmp_path
         if name == "theirs":
             assert described == f"scores by microfuse {line.split()[1]}, {wanted}"
             assert fields["model_id"][:12] not in described
+        elif name == "cut":  # the operons drawn were joined at the user's threshold, not by the rule named
+            assert described == f"scores by microfuse {line.split()[1]}, {wanted}; operons joined at the user's " \
+                                "threshold 0.7000"
         else:
             assert described == ""
