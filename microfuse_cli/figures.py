@@ -390,7 +390,7 @@ def figure_description(maker: Maker, threshold: float | None = None) -> str:
     """``scores by microfuse VERSION, model NAME (model_id 12 hex, decision_id 16 hex)``: what a figure's scores
     were made by, as their table's ``#microfuse`` line says; ``threshold``: a user's own (`plot --threshold`),
     which joined the operons drawn in place of the rule that decision_id names."""
-    text = f"scores by microfuse {maker.version or 'unknown'}, model {maker.describe()}"
+    text = maker.scored_by()
     return text if threshold is None else f"{text}; operons joined at the user's threshold {threshold:.4f}"
 
 

@@ -203,3 +203,25 @@ def test_identities_of_the_shipped_model_are_one_across_loaders_and_save_and_loa
     assert decision_identity(by_hand, 0.5) == decision_identity(
         DecisionRule.from_dict(json.loads(json.dumps(by_hand.to_dict()))), 0.5)
     assert decision_identity(None, 0.5) != decision_identity(None, 0.4) != decision_identity(by_hand, 0.4)
+
+
+def test_evaluate_plots_name_the_models_of_the_tables_they_draw(mpn_tables, tmp_path):
+    """--plots PNGs record in their Description the model each table's header names: roc.png both tables, each
+    table's own figures its own (the folder named `default` with its own decision_id)."""
+    from PIL import Image
+
+    figs = tmp_path / "figs"
+    code, _, err = run_cli(["evaluate", mpn_tables["shipped"], mpn_tables["other"], "--bootstrap", "0",
+                            "-o", tmp_path / "m.tsv", "--plots", figs, "-q"])
+    assert code == 0, err
+    shipped = load_model(None)
+    other_rule = header_fields(microfuse_line(mpn_tables["other"]))["decision_id"]
+    mine = f"model default (model_id {shipped.identity[:12]}, decision_id {{}})"
+    described = {name: Image.open(figs / name).text.get("Description") for name in
+                 ("roc.png", "shipped.tsv.threshold_sweep.png", "other.tsv.calibration.png")}
+    version = microfuse_line(mpn_tables["shipped"]).split()[1]
+    assert described["roc.png"] == (f"shipped.tsv: scores by microfuse {version}, "
+                                    f"{mine.format(shipped.decision_identity)}; other.tsv: scores by microfuse "
+                                    f"{version}, {mine.format(other_rule)}")
+    assert described["shipped.tsv.threshold_sweep.png"].endswith(mine.format(shipped.decision_identity))
+    assert described["other.tsv.calibration.png"].endswith(mine.format(other_rule))

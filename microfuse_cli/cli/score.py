@@ -68,8 +68,8 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
     model_id=SHA-256 of its weights and config and, last on the line, decision_id=16 hex digits naming the rule
     that made the calls, with --threshold's cut when it is not the model's own: two models differing only in that
     rule share model_id) and, for a model with a per-genome rule, each genome's (--bins bin's) estimated operon
-    fraction and cut-off in bp. --annotate records the same model line (GFF3: a '#' line after ##gff-version;
-    GenBank: in each operon's /note).
+    fraction and cut-off in bp. --annotate records the same lines (GFF3: '#' lines after ##gff-version; GenBank:
+    the record's COMMENT, and model name, model_id and decision_id in each operon's /note).
     """
     from ..embed import check_device
     from ..score import check_model_path, load_model, require_view_models

@@ -70,6 +70,11 @@ class Maker:
         """Whether the packaged default made the table (None: the line does not say, as an older microfuse's)."""
         return None if self.model_from is None else self.model_from == PACKAGE
 
+    def scored_by(self) -> str:
+        """``scores by microfuse VERSION, model NAME (model_id 12 hex, decision_id ...)``: the words a figure of the
+        table's scores records in its metadata."""
+        return f"scores by microfuse {self.version or 'unknown'}, model {self.describe()}"
+
     def describe(self) -> str:
         """``NAME (model_id 12 hex, decision_id ...)``, ``unknown`` for what the table does not record."""
         short = self.model_id[:12] if self.model_id else "unknown"
