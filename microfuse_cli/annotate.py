@@ -5,6 +5,10 @@ operon feature per predicted operon, placed before the first top-level feature a
 sorted file stays sorted). Every other line is written byte for byte as read (as
 io.files.read_text gives it: decompressed, with LF line ends). Members are named in a ``genes``
 attribute (GFF3) or ``/note`` (GenBank): linking them by ``Parent`` would rewrite the user's gene lines.
+The model and rule that made the calls (score.header_comments: version, model name, model_id, decision_id) are
+recorded as each format allows: GFF3 ``#`` lines after ``##gff-version``, as the operon GFF3 has them; GenBank
+the lines of a record's COMMENT (the 64-digit model_id on a line of its own, within 80 columns) and, shorter,
+each operon's ``/note``, which stays with the feature when it is copied elsewhere.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import bisect
 import io
 import re
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -19,11 +24,14 @@ from . import __version__
 from .errors import DataError, UsageError
 from .records import Genome
 from .io.gff import OPERON, escape
+from .io.model_id import MODEL_KEY, Maker, comment_maker
 from .score import Operon
 
 #: Output suffixes per input format: the annotation is written in the format it was read in, uncompressed.
 SUFFIXES = {"gff": (".gff", ".gff3"), "genbank": (".gbk", ".gb", ".gbff", ".genbank")}
 COMPRESSED = (".gz", ".bz2", ".xz")
+#: Characters a GenBank COMMENT line holds after its 12-column margin (80 columns in all).
+COMMENT_WIDTH = 68
 _ID = re.compile(r"(?:^|;)\s*ID=([^;]*)")
 OPERON_LINE = re.compile(r"^[^\t#]*\tmicrofuse\toperon\t")
 ALREADY = "the input already holds microfuse operons (an --annotate output?); give the original annotation"
@@ -49,20 +57,23 @@ def check_annotate_target(path: str | None, kind: str | None) -> None:
                          f"give a path ending in {' or '.join(SUFFIXES[kind])} (optionally + .gz, .bz2 or .xz)")
 
 
-def annotate(text: str, kind: str, genome: Genome, operons: Sequence[Operon]) -> str:
-    """``text`` (the input file's contents) with the operons added, in its own format."""
+def annotate(text: str, kind: str, genome: Genome, operons: Sequence[Operon], comments: Sequence[str] = ()) -> str:
+    """``text`` (the input file's contents) with the operons added, in its own format, and ``comments``
+    (score.header_comments: the model and rule that made them) recorded as the format allows."""
     if kind == "gff":
-        return annotate_gff(text, genome, operons)
+        return annotate_gff(text, genome, operons, comments=comments)
     if kind == "genbank":
-        return annotate_genbank(text, genome, operons)
+        return annotate_genbank(text, genome, operons, comments)
     raise UsageError("--annotate needs a GFF3 or GenBank input")
 
 
 # ------------------------------------------------------------------------------------------------ GFF3
 
 
-def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source: str = "microfuse") -> str:
-    """The GFF3 ``text`` with one operon line per operon.
+def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source: str = "microfuse",
+                 comments: Sequence[str] = ()) -> str:
+    """The GFF3 ``text`` with one operon line per operon and ``comments`` as ``# `` lines after ``##gff-version``
+    (at the top without one), as io.gff.write_operons_gff writes them.
 
     An operon across the origin ends past its sequence's length: the reader only builds one on a sequence the file
     itself marks Is_circular (as GFF3 requires for such a feature), so the file stays valid as it is.
@@ -83,6 +94,9 @@ def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source
         at = _insertion_index(starts.get(op.scaffold, []), op.start)
         at = at if at is not None else last.get(op.scaffold, len(lines) - 1) + 1  # after the sequence's last line
         inserts.setdefault(at, []).append(_gff_line(op, prefix + op.id, source) + newline)
+    version = next((i for i, line in enumerate(lines) if line.startswith("##gff-version")), None)
+    if comments:
+        inserts.setdefault(0 if version is None else version + 1, []).insert(0, "".join(f"# {c}\n" for c in comments))
     out = io.StringIO()
     for i, line in enumerate(lines):
         out.writelines(inserts.pop(i, ()))
@@ -151,8 +165,9 @@ def _gff_line(op: Operon, ident: str, source: str) -> str:
 # ------------------------------------------------------------------------------------------------ GenBank
 
 
-def annotate_genbank(text: str, genome: Genome, operons: Sequence[Operon]) -> str:
-    """The GenBank ``text`` with one ``operon`` feature per operon in its record's feature table.
+def annotate_genbank(text: str, genome: Genome, operons: Sequence[Operon], comments: Sequence[str] = ()) -> str:
+    """The GenBank ``text`` with one ``operon`` feature per operon in its record's feature table and, in each record
+    given one, ``comments`` (the model that made them) at the end of its COMMENT (a new COMMENT without one).
 
     Biopython locates each record's features (same order as their header lines in the text); the new features
     are formatted by Biopython's own GenBank writer, so they wrap and quote as INSDC requires.
@@ -169,8 +184,27 @@ def annotate_genbank(text: str, genome: Genome, operons: Sequence[Operon]) -> st
     by_scaffold: dict[str, list[Operon]] = {}
     for op in operons:
         by_scaffold.setdefault(op.scaffold, []).append(op)
-    return "".join(_annotate_record(chunk, record, by_scaffold.get(record.id, []))
+    maker = comment_maker([f"#{c}" for c in comments[:1]], "the model line") or Maker(__version__)
+    comment = _comment_lines(comments)
+    return "".join(_annotate_record(chunk, record, by_scaffold.get(record.id, []), comment, maker)
                    for chunk, record in zip(chunks, records)) + text[sum(len(c) for c in chunks):]
+
+
+def _comment_lines(comments: Sequence[str]) -> list[str]:
+    """The COMMENT text of ``comments`` in lines of at most ``COMMENT_WIDTH`` characters: the model line's words
+    wrapped, its 64-digit ``model_id`` last on a line of its own (unbroken, as a reader must find it), then each
+    calibration line wrapped."""
+    if not comments:
+        return []
+    words = comments[0].split(" ")
+    digest = next((w.split("=", 1)[1] for w in words if w.startswith(f"{MODEL_KEY}=")), None)
+    head = " ".join(w for w in words if not w.startswith(f"{MODEL_KEY}="))
+    lines = textwrap.wrap(f"Operon features predicted by {head}" + (f"; {MODEL_KEY} (SHA-256):" if digest else ""),
+                          COMMENT_WIDTH, break_long_words=False, break_on_hyphens=False)
+    lines += [digest] if digest else []
+    for line in comments[1:]:
+        lines += textwrap.wrap(line, COMMENT_WIDTH, break_long_words=False, break_on_hyphens=False)
+    return lines
 
 
 def _record_chunks(text: str) -> list[str]:
@@ -182,13 +216,14 @@ def _record_chunks(text: str) -> list[str]:
     return chunks
 
 
-def _annotate_record(chunk: str, record, operons: list[Operon]) -> str:
+def _annotate_record(chunk: str, record, operons: list[Operon], comment: list[str], maker: Maker) -> str:
     if not operons:
         return chunk
     lines = chunk.splitlines(keepends=True)
     table = next((i for i, line in enumerate(lines) if line.startswith("FEATURES")), None)
     if table is None:
         raise DataError(f"GenBank record {record.id!r} has no FEATURES table")
+    block = _comment_block(lines[:table], comment)
     end = next(i for i in range(table + 1, len(lines)) if not lines[i].startswith(" "))
     headers = [i for i in range(table + 1, end) if re.match(r"^ {5}\S", lines[i])]
     if len(headers) != len(record.features):
@@ -198,7 +233,9 @@ def _annotate_record(chunk: str, record, operons: list[Operon]) -> str:
     inserts: dict[int, list[str]] = {}
     for op in operons:
         at = _insertion_index(features, op.start)
-        inserts.setdefault(end if at is None else at, []).append(_genbank_feature(op, len(record)))
+        inserts.setdefault(end if at is None else at, []).append(_genbank_feature(op, len(record), maker))
+    if block:
+        inserts.setdefault(table, []).insert(0, block)
     out = io.StringIO()
     for i, line in enumerate(lines):
         out.writelines(inserts.pop(i, ()))
@@ -206,7 +243,19 @@ def _annotate_record(chunk: str, record, operons: list[Operon]) -> str:
     return out.getvalue()
 
 
-def _genbank_feature(op: Operon, length: int) -> str:
+def _comment_block(header: list[str], comment: list[str]) -> str:
+    """``comment`` as GenBank COMMENT lines to go right before FEATURES: continuing the record's COMMENT when it
+    is the section there, else a COMMENT of its own."""
+    if not comment:
+        return ""
+    at = len(header) - 1
+    while at > 0 and header[at].startswith(" " * 12):
+        at -= 1
+    ongoing = header[at].startswith("COMMENT")
+    return "".join(f"{'COMMENT' if i == 0 and not ongoing else '':<12}{line}\n" for i, line in enumerate(comment))
+
+
+def _genbank_feature(op: Operon, length: int, maker: Maker) -> str:
     """An INSDC ``operon`` feature (``/operon`` is its required qualifier), written by Biopython."""
     from Bio.SeqFeature import CompoundLocation, SeqFeature, SimpleLocation
     from Bio.SeqIO.InsdcIO import GenBankWriter
@@ -219,8 +268,9 @@ def _genbank_feature(op: Operon, length: int) -> str:
         location = SimpleLocation(op.start - 1, op.end, strand)
     feature = SeqFeature(location, type=OPERON[0], qualifiers={
         "operon": [op.id],
-        "note": [f"predicted by microfuse {__version__}: {len(op.genes)} genes {','.join(op.genes)}; mean "
-                 f"probability {op.mean_probability:.4f}, min {op.min_probability:.4f}; {OPERON[1]}"],
+        "note": [f"predicted by microfuse {maker.version or __version__}, model {maker.describe()}: "
+                 f"{len(op.genes)} genes {','.join(op.genes)}; mean probability {op.mean_probability:.4f}, min "
+                 f"{op.min_probability:.4f}; {OPERON[1]}"],
         "inference": [f"ab initio prediction:microfuse:{__version__}"],
     })
     handle = io.StringIO()

@@ -169,17 +169,21 @@ def model_identity(model: Mapping[str, Any], inputs: ModelInputs, arrays: Mappin
     return digest.hexdigest()
 
 
-def decision_identity(decision, threshold: float) -> str:
+def decision_identity(decision, threshold: float, cut: float | None = None) -> str:
     """The first ``DECISION_ID_LENGTH`` hex digits of SHA-256 of how a model turns its probabilities into calls: its
     per-genome rule (calibration.DecisionRule, every field) or, without one, the probability ``threshold`` it cuts
     at. Kept apart from ``model_identity`` on purpose: fused vectors do not depend on the rule, so retrieval may
     mix the vectors of two models that differ only in it, while their calls differ. Numbers are hashed as floats,
-    so a rule built with ints has the identity it has once saved and loaded."""
+    so a rule built with ints has the identity it has once saved and loaded. ``cut``: a probability a user cuts at
+    in place of the model's own (`score --threshold`), which makes other calls, so another identity; a model
+    without a rule cut at ``cut`` is the model whose threshold is ``cut``."""
     if decision is None:
-        contract = {"threshold": float(threshold)}
+        contract = {"threshold": float(threshold if cut is None else cut)}
     else:
         contract = {"rule": {k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
                              for k, v in decision.to_dict().items()}}
+        if cut is not None:
+            contract["cut"] = float(cut)
     text = json.dumps(jsonable(contract), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:DECISION_ID_LENGTH]
 

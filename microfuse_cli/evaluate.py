@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import DataError
 from .io.files import PathLike
-from .io.model_id import Maker, comment_maker
+from .io.model_id import PACKAGE, Maker, comment_maker
 from .io.tsv import read_commented_tsv
 from .metrics import (best_accuracy, binary_metrics, bootstrap_ci, hard_conflict_mask, prefix_identity,
                       router_weight_means)
@@ -184,9 +184,10 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
 
 def maker_warnings(tables) -> list[str]:
     """What a user comparing ``tables`` must know about the models that made them: two tables of one model name
-    made by two versions of it (another model_id or decision_id, where both record it), and a table of the
-    ``default`` model made by another version of it than this installation's (an older microfuse's default, or one
-    rebuilt since)."""
+    made by two versions of it (another model_id or decision_id, where both record it), and a table of the packaged
+    default made by another version of it than this installation's (an older microfuse's default, or one rebuilt
+    since). A user's own folder named ``default`` (``model_from=folder``) is not compared with the package's; a
+    table of an older microfuse, whose line does not say which it was, is, in words that say so."""
     messages = []
     by_name: dict[str, ScoredTable] = {}
     for table in tables:
@@ -198,20 +199,26 @@ def maker_warnings(tables) -> list[str]:
             messages.append(f"{first.name} and {table.name} were scored by two models both named {maker.model!r} "
                             f"(two versions of it, or two folders of one name): {first.maker.describe()} and "
                             f"{maker.describe()}")
-    default = _default_maker() if any(t.maker and t.maker.model == "default" for t in tables) else None
-    for table in tables:
-        if default and table.maker and table.maker.model == "default" and _differ(table.maker, default):
-            messages.append(f"{table.name} was scored by a model named 'default' that is not this microfuse's "
-                            f"default (another version of it?): {table.maker.describe()}, written by microfuse "
-                            f"{table.maker.version or '?'}; this microfuse's default is {default.describe()}")
+    defaults = [t for t in tables if t.maker and t.maker.model == "default" and t.maker.packaged is not False]
+    default = _default_maker() if defaults else None
+    for table in defaults:
+        if default and _differ(table.maker, default):
+            what = ("the packaged default of another microfuse" if table.maker.packaged else
+                    "a model named 'default' (the packaged default of another microfuse, or a folder of that name: "
+                    "its line does not say)")
+            messages.append(f"{table.name} was scored by {what}, not this microfuse's default: "
+                            f"{table.maker.describe()}, written by microfuse {table.maker.version or '?'}; this "
+                            f"microfuse's default is {default.describe()}")
     return messages
 
 
 def _differ(one: Maker, other: Maker) -> bool:
     """Whether two makers are two models: an identity both record differs (one a table does not record, as an
-    older microfuse wrote no decision_id, tells nothing)."""
-    return any(a is not None and b is not None and a != b
-               for a, b in ((one.model_id, other.model_id), (one.decision_id, other.decision_id)))
+    older microfuse wrote no decision_id, tells nothing; nor does the decision_id of a user's `--threshold`)."""
+    pairs = [(one.model_id, other.model_id)]
+    if "user" not in (one.threshold_from, other.threshold_from):
+        pairs.append((one.decision_id, other.decision_id))
+    return any(a is not None and b is not None and a != b for a, b in pairs)
 
 
 def _default_maker() -> Maker | None:
@@ -224,4 +231,4 @@ def _default_maker() -> Maker | None:
         model = load_model(None)
     except DataError:
         return None
-    return Maker(__version__, "default", model.identity, model.decision_identity)
+    return Maker(__version__, "default", model.identity, model.decision_identity, PACKAGE)

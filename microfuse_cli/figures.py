@@ -4,7 +4,8 @@
 ``region_view`` works out what a figure of one region places (genes, operons, pair junctions, in the region's own
 coordinates, which run past the sequence's length across the origin of a circular one); ``draw_regions`` draws
 those views with DNA Features Viewer on a private matplotlib Figure (the optional ``plots`` extra), so tests can
-check what is placed as well as the image.
+check what is placed as well as the image. ``save_figure`` records in the image's metadata the model that made the
+scores, as the table's ``#microfuse`` line names it (io.model_id.Maker), not whatever model is the default now.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .errors import DataError, UsageError
 from .fusion import EXPERTS
 from .records import Gene, Genome, read_only
 from .pairs import GeneIndex, GenePair
+from .io.model_id import Maker, comment_maker
 from .io.tables import ROUTER_COLUMNS
 from .score import Operon, Scores, call_operons
 
@@ -65,6 +67,7 @@ class ScoredGenome:
     spacer_posterior: np.ndarray | None
     router_weights: np.ndarray | None
     operons: tuple[Operon, ...]
+    maker: Maker | None = None  # what the scores' ``#microfuse`` line says made them (None: no such line)
 
     def __post_init__(self) -> None:  # tuples and read-only arrays, as the scores it was built from
         object.__setattr__(self, "pairs", tuple(self.pairs))
@@ -103,7 +106,8 @@ def load_scored(scores_path, genome: Genome, threshold: float | None = None) -> 
     spacer = table.extra.get("spacer_posterior")
     spacer = _floats(spacer, scores_path, "spacer_posterior") if spacer is not None else None
     operons = call_operons(genome, Scores(pairs, probability, threshold))
-    return ScoredGenome(genome, pairs, probability, threshold, spacer, weights, operons)
+    return ScoredGenome(genome, pairs, probability, threshold, spacer, weights, operons,
+                        comment_maker(table.comments, str(scores_path)))
 
 
 def _warn_origin_pairs_on_linear(scores_path, genome: Genome, pairs) -> None:
@@ -390,10 +394,23 @@ def _draw_weights(ax, view: RegionView) -> None:
     ax.legend(loc="lower right", fontsize=6, ncols=4, frameon=False, bbox_to_anchor=(1, 1), borderaxespad=0)
 
 
-def save_figure(fig, path, *, dpi: int = 150) -> Path:
+#: The metadata key of ``figure_description`` in each format: PNG tEXt and SVG (Dublin Core) Description, PDF Subject.
+DESCRIPTION_KEY = {"png": "Description", "svg": "Description", "pdf": "Subject"}
+
+
+def figure_description(maker: Maker, threshold: float | None = None) -> str:
+    """``scores by microfuse VERSION, model NAME (model_id 12 hex, decision_id 16 hex)``: what a figure's scores
+    were made by, as their table's ``#microfuse`` line says; ``threshold``: a user's own (`plot --threshold`),
+    which joined the operons drawn in place of the rule that decision_id names."""
+    text = maker.scored_by()
+    return text if threshold is None else f"{text}; operons joined at the user's threshold {threshold:.4f}"
+
+
+def save_figure(fig, path, *, dpi: int = 150, maker: Maker | None = None, threshold: float | None = None) -> Path:
     """Write ``fig`` atomically in the format of ``path``'s suffix, without dates, with SVG ids hashed with a fixed
     salt and clip, marker and hatch ids numbered in order (:func:`_numbered_svg_ids`), so reruns give the same
-    bytes."""
+    bytes. ``maker`` (the model of the scores drawn) and a user's ``threshold`` go in the metadata
+    (``figure_description``)."""
     import io
 
     import matplotlib
@@ -402,6 +419,8 @@ def save_figure(fig, path, *, dpi: int = 150) -> Path:
 
     fmt = check_figure_path(str(path))
     metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
+    if maker is not None:
+        metadata[DESCRIPTION_KEY[fmt]] = figure_description(maker, threshold)
     buffer = io.BytesIO()
     with matplotlib.rc_context({"svg.hashsalt": "microfuse"}):  # else every id hashes a random salt too
         fig.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)

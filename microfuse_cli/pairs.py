@@ -381,17 +381,18 @@ def _listed_pairs(genome: Genome, path: PathLike, *, keep_labels: bool) -> list[
 @dataclass(frozen=True)
 class PairTable(RebuiltFromFields):
     """A pairs TSV read back: its rows as GenePairs (genes carry coordinates, no protein); ``extra`` maps each
-    further column to its values (read-only, as the table)."""
+    further column to its values (read-only, as the table); ``comments`` its leading ``#`` lines."""
 
     pairs: tuple[GenePair, ...]
     extra: Mapping[str, tuple[str, ...]]
+    comments: tuple[str, ...] = ()
 
 
 def read_pairs(path: PathLike) -> PairTable:
     """Read a pairs TSV written by ``microfuse pairs``; extra columns are kept as strings."""
-    rows, extra = read_pair_table(path)
+    rows, extra, comments = read_pair_table(path)
     return PairTable(tuple(GenePair(*row) for row in rows),
-                     MappingProxyType({name: tuple(values) for name, values in extra.items()}))
+                     MappingProxyType({name: tuple(values) for name, values in extra.items()}), tuple(comments))
 
 
 def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLike | None, name: str) -> Genome:

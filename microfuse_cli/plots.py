@@ -52,14 +52,16 @@ def _figure(width: float = 5.0, height: float = 4.0):
     return fig, fig.add_subplot(1, 1, 1)
 
 
-def _save(fig, path) -> Path:
+def _save(fig, path, description: str | None = None) -> Path:
+    """Write the PNG; ``description`` (which models made the scores drawn) as its ``Description`` text."""
     fig.tight_layout()
+    metadata = {"Software": None, **({"Description": description} if description else {})}
     with atomic_output(path, "wb") as handle:
-        fig.savefig(handle, format="png", metadata={"Software": None})
+        fig.savefig(handle, format="png", metadata=metadata)
     return Path(path)
 
 
-def plot_roc(y, p: Scores, path, title: str = "ROC") -> Path:
+def plot_roc(y, p: Scores, path, title: str = "ROC", description: str | None = None) -> Path:
     """ROC curve(s) with AUROC in the legend."""
     fig, ax = _figure()
     for name, scores in _series(p).items():
@@ -68,10 +70,10 @@ def plot_roc(y, p: Scores, path, title: str = "ROC") -> Path:
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower right", fontsize="small")
-    return _save(fig, path)
+    return _save(fig, path, description)
 
 
-def plot_pr(y, p: Scores, path, title: str = "Precision-recall") -> Path:
+def plot_pr(y, p: Scores, path, title: str = "Precision-recall", description: str | None = None) -> Path:
     """Precision-recall curve(s) with average precision in the legend; the dashed line is the positive rate."""
     fig, ax = _figure()
     y_arr = np.asarray(y)
@@ -82,10 +84,11 @@ def plot_pr(y, p: Scores, path, title: str = "Precision-recall") -> Path:
     ax.axhline(float(np.mean(y_arr)) if y_arr.size else 0.0, linestyle="--", color="grey", linewidth=0.8)
     ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower left", fontsize="small")
-    return _save(fig, path)
+    return _save(fig, path, description)
 
 
-def plot_threshold_sweep(y, p, path, threshold: Optional[float] = None, title: str = "Threshold sweep") -> Path:
+def plot_threshold_sweep(y, p, path, threshold: Optional[float] = None, title: str = "Threshold sweep",
+                         description: str | None = None) -> Path:
     """Macro-F1, accuracy and positive rate against the decision threshold; ``threshold`` is marked if given."""
     sweep = threshold_sweep(y, p)
     fig, ax = _figure()
@@ -95,10 +98,11 @@ def plot_threshold_sweep(y, p, path, threshold: Optional[float] = None, title: s
         ax.axvline(threshold, linestyle=":", color="black", linewidth=1, label=f"chosen {threshold:.3f}")
     ax.set(xlabel="threshold", ylabel="value", title=title, xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="best", fontsize="small")
-    return _save(fig, path)
+    return _save(fig, path, description)
 
 
-def plot_calibration(y, p: Scores, path, n_bins: int = 10, title: str = "Calibration") -> Path:
+def plot_calibration(y, p: Scores, path, n_bins: int = 10, title: str = "Calibration",
+                     description: str | None = None) -> Path:
     """Observed positive rate against mean predicted probability per equal-width bin."""
     fig, ax = _figure()
     for name, scores in _series(p).items():
@@ -107,12 +111,12 @@ def plot_calibration(y, p: Scores, path, n_bins: int = 10, title: str = "Calibra
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
     ax.set(xlabel="mean predicted probability", ylabel="fraction positive", title=title, xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="upper left", fontsize="small")
-    return _save(fig, path)
+    return _save(fig, path, description)
 
 
 def plot_router_weights(
     weights: Union[np.ndarray, Mapping[str, float]], path, experts: Sequence[str] = EXPERTS,
-    title: str = "Router weights",
+    title: str = "Router weights", description: str | None = None,
 ) -> Path:  # fmt: skip
     """Bar chart of the mean router weight per expert, from an (n, 4) weight matrix or a {expert: mean} dict."""
     if isinstance(weights, Mapping):
@@ -129,7 +133,7 @@ def plot_router_weights(
         label = "n/a" if np.isnan(value) else f"{value:.3f}"
         ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom")
     ax.set(ylabel="mean weight", title=title, ylim=(0, max(1.0, float(heights.max()) * 1.1)))
-    return _save(fig, path)
+    return _save(fig, path, description)
 
 
 __all__ = ["plot_calibration", "plot_pr", "plot_roc", "plot_router_weights", "plot_threshold_sweep"]

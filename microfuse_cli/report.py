@@ -21,7 +21,7 @@ from . import __version__
 from .calibration import SpacerModel, _transform, posterior_cutoff
 from .figures import ScoredGenome, draw_regions, gene_label, operon_region, region_view
 from .records import Genome, read_only
-from .score import Operon, Scores
+from .score import Operon, Scores, decision_id
 
 #: Region figures of each kind (largest operons, least certain calls); flank around each, bp.
 N_REGIONS = 3
@@ -93,7 +93,7 @@ def write_report(handle, genome: Genome, scores: Scores, operons: Sequence[Opero
     sections = [
         _summary(genome, scores, operons, dpi),
         _calibration(calibrated, dpi, scores.calibration, bins),
-        _model(model, model_name, scores.threshold),
+        _model(model, model_name, scores.threshold, decision_id(model, scores.threshold)),
         _regions(scored, dpi),
         _operon_table(genome, operons),
     ]
@@ -156,13 +156,14 @@ def _calibration(calibrated: Calibrated, dpi: int, decided: Sequence = (),
                "above.</p>\n" if len(bins) < len(decided) and bins else ""))
 
 
-def _model(model, model_name: str, threshold: float) -> str:
+def _model(model, model_name: str, threshold: float, decided: str) -> str:
     """The model by name and by its two identities, as the scores' header gives them: ``model_id`` (weights and
-    inputs) and ``decision_id`` (the rule that made the calls, spelled out below it)."""
+    inputs) and ``decided``, the ``decision_id`` of the rule that made the calls (score.decision_id: with a user's
+    threshold, not the model's own), spelled out below it."""
     views = model.inputs.views
     validation = (getattr(model, "metrics", {}) or {}).get("validation", {})
     rows = [("microfuse", __version__), ("model", model_name), ("model_id", model.identity),
-            ("decision_id", model.decision_identity), ("decision rule", _rule_text(model.decision)),
+            ("decision_id", decided), ("decision rule", _rule_text(model.decision)),
             ("architecture", getattr(model, "arch", "?")),
             ("views", ", ".join(f"{k}: {v}" for k, v in views.items())), ("threshold", f"{threshold:.4f}")]
     rows += [(f"validation {k}", f"{validation[k]:.3f}") for k in ("auroc", "auprc", "accuracy") if k in validation]

@@ -300,13 +300,37 @@ def apply_decision(rule, pairs: Sequence[GenePair], head_probability: np.ndarray
     return probability, calibration
 
 
-def header_comments(scores: Scores, model_name: str, model_id: str, decision_id: str) -> list[str]:
+def decision_id(model: ScoringModel, threshold: float) -> str:
+    """The ``decision_id`` of calls made by ``model`` at ``threshold``: the model's own (its ``decision_identity``)
+    at its own cut (``default_threshold``), else that of its rule with the user's cut in its place
+    (checkpoint.decision_identity's ``cut``): other calls, another identity."""
+    from .checkpoint import decision_identity
+
+    if float(threshold) == default_threshold(model):
+        return model.decision_identity
+    return decision_identity(model.decision, model.threshold, cut=float(threshold))
+
+
+def model_source(model_dir: str | PathLike | None) -> tuple[str, str]:
+    """(name, ``model_from``) of the model a run scored with: ``default``/``package`` for the packaged model (named or
+    given by its path), the folder's name/``folder`` for any other, ``default`` too when a user names it so: the
+    ``model_from=`` of headers tells the two apart (``evaluate`` compares only the package's with its own)."""
+    if model_dir is None or Path(model_dir).resolve() == DEFAULT_MODEL.resolve():
+        return "default", "package"
+    return Path(model_dir).name, "folder"
+
+
+def header_comments(scores: Scores, model_name: str, model_id: str, decision_id: str, *,
+                    model_from: str = "folder", threshold_from: str = "model") -> list[str]:
     """Comment lines that say which model scored (its folder's name and, as two folders may share a name, its
     identity: checkpoint.model_identity in full, the ``model_id=`` of `score --fused` ids files), which rule made
-    its calls (checkpoint.decision_identity: two models differing only in it share ``model_id``) and what it
-    calibrated per genome (or bin). New fields come last so that readers of the older line keep working."""
-    lines = [f"microfuse {__version__} model={model_name} threshold={scores.threshold:.4f} model_id={model_id} "
-             f"{DECISION_KEY}={decision_id}"]
+    its calls (``decision_id``, checkpoint.decision_identity: two models differing only in it share ``model_id``)
+    and what it calibrated per genome (or bin). ``model_from`` (``package``: the packaged default, else
+    ``folder``) and ``threshold_from`` (``model``, or ``user`` for `score --threshold`) come before ``model_id``:
+    a reader of the older line reads them as part of the threshold's value, which it does not use, and finds
+    ``model_id`` and ``decision_id`` where they were."""
+    lines = [f"microfuse {__version__} model={model_name} threshold={scores.threshold:.4f} model_from={model_from} "
+             f"threshold_from={threshold_from} model_id={model_id} {DECISION_KEY}={decision_id}"]
     return lines + [f"calibration {c.describe()}" for c in scores.calibration]
 
 

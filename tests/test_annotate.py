@@ -10,6 +10,8 @@ import subprocess
 import pytest
 
 from conftest import ECOLI_FNA, ECOLI_GFF, ROOT, SHARED, run_cli
+
+from microfuse_cli.score import load_model
 from test_gene_models import MG_LENGTH, write_rotated
 
 MG_GFF = ROOT / "examples" / "data" / "mgenitalium_g37.gff.gz"
@@ -31,18 +33,36 @@ def operons_table(path) -> list[dict[str, str]]:
 
 
 def without_operon_blocks(genbank: str) -> str:
-    """A GenBank text with its ``operon`` features (header line and qualifier lines) taken out."""
-    return re.sub(r"^ {5}operon {10}.*\n(?: {21}.*\n)*", "", genbank, flags=re.MULTILINE)
+    """A GenBank text with its ``operon`` features (header line and qualifier lines) and the COMMENT lines that
+    name the model that made them taken out."""
+    text = re.sub(r"^ {5}operon {10}.*\n(?: {21}.*\n)*", "", genbank, flags=re.MULTILINE)
+    return re.sub(r"^(?:COMMENT| {7}) {5}Operon features predicted by microfuse .*\n(?: {12}.*\n)*?(?=FEATURES)", "",
+                  text, flags=re.MULTILINE)
+
+
+def model_lines(scores) -> list[str]:
+    """The '#' lines of a scores TSV that name the model and what it calibrated, as a GFF3 writes them."""
+    return [f"# {line[1:]}" for line in scores.read_text().splitlines() if line.startswith("#")]
+
+
+def microfuse_identities(scores) -> dict[str, str]:
+    line = scores.read_text().splitlines()[0]
+    return dict(word.split("=", 1) for word in line.split() if "=" in word)
 
 
 def test_gff3_of_the_example_genome_keeps_every_line_and_validates(tmp_path):
+    """Every line kept, an operon line per operon, and the scores' model lines (version, model, model_id,
+    decision_id, calibration) as '#' lines right after ##gff-version."""
     out, table = tmp_path / "mg.annotated.gff3", tmp_path / "operons.tsv"
     code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--annotate", out,
                             "--operons-tsv", table])
     assert code == 0, err
     lines = out.read_text().splitlines(keepends=True)
+    comments = model_lines(tmp_path / "s.tsv")
+    assert lines[0] == "##gff-version 3\n" and [line.rstrip("\n") for line in lines[1:3]] == comments
+    assert "model_id=" in comments[0] and "decision_id=" in comments[0] and "model=default" in comments[0]
     added = [line for line in lines if OPERON_LINE.match(line)]
-    kept = "".join(line for line in lines if not OPERON_LINE.match(line))
+    kept = "".join(line for i, line in enumerate(lines) if not OPERON_LINE.match(line) and i not in (1, 2))
     assert kept == gzip.decompress(MG_GFF.read_bytes()).decode()
     called = operons_table(table)
     assert len(added) == len(called) > 50
@@ -94,12 +114,15 @@ def test_ecoli_refseq_gff3_validates(tmp_path):
     lines = out.read_text().splitlines(keepends=True)
     thr = next(line for line in lines if OPERON_LINE.match(line) and "genes=b0001,b0002,b0003,b0004;" in line)
     assert lines[lines.index(thr) + 1].split("\t")[2] == "gene" and "locus_tag=b0001" in lines[lines.index(thr) + 1]
-    kept = "".join(line for line in lines if not OPERON_LINE.match(line))
+    comments = model_lines(tmp_path / "s.tsv")
+    kept = "".join(line for line in lines if not OPERON_LINE.match(line) and line.rstrip("\n") not in comments)
     assert kept == gzip.decompress(ECOLI_GFF.read_bytes()).decode()
     gff3validator(out)
 
 
 def test_genbank_reads_back_with_biopython(tmp_path):
+    """Operon features Biopython reads back, each /note naming the model (12-hex model_id, decision_id), and the
+    record's COMMENT (it had none) naming it in full: version, model, the 64-digit model_id, decision_id."""
     from Bio import SeqIO
 
     out, table = tmp_path / "lpp.gbk", tmp_path / "operons.tsv"
@@ -116,15 +139,25 @@ def test_genbank_reads_back_with_biopython(tmp_path):
         assert extent == (int(operon["start"]), int(operon["end"]))
         assert feature.location.strand == (1 if operon["strand"] == "+" else -1)
         assert operon["genes"] in feature.qualifiers["note"][0].replace(" ", "")
+    made = microfuse_identities(tmp_path / "s.tsv")
+    assert all(f"model default (model_id {made['model_id'][:12]}, decision_id {made['decision_id']})" in
+               f.qualifiers["note"][0] for f in features)
+    comment = record.annotations["comment"].split("\n")
+    assert comment[0].startswith("Operon features predicted by microfuse ") and made["model_id"] in comment
+    assert f"decision_id={made['decision_id']}" in record.annotations["comment"]
+    assert max(len(line) for line in out.read_text().splitlines()) <= 80
     assert without_operon_blocks(out.read_text()) == gzip.decompress(LPN_GBK.read_bytes()).decode()
     code, _, err = run_cli(["score", out, "-o", tmp_path / "s.tsv", "--annotate", tmp_path / "twice.gbk"])
     assert code == 1 and "already holds microfuse operons" in err, err
 
 
 def test_genbank_operon_across_the_origin(tmp_path):
+    """An operon across the origin as a join; the record's own COMMENT kept, the model's lines after it."""
     from Bio import SeqIO
 
     gbk, out = write_rotated(tmp_path, "genbank"), tmp_path / "annotated.gbk"
+    gbk.write_text(gbk.read_text().replace("\nFEATURES ", "\nCOMMENT     A user's own comment,\n            on two "
+                                           "lines.\nFEATURES ", 1))
     code, _, err = run_cli(["score", gbk, "-o", tmp_path / "s.tsv", "--annotate", out])
     assert code == 0, err
     record = SeqIO.read(out, "genbank")
@@ -135,6 +168,9 @@ def test_genbank_operon_across_the_origin(tmp_path):
     assert len(parts) == 2 and int(parts[0].end) == MG_LENGTH and int(parts[1].start) == 0
     dna_a = str(cds["MG_001"].extract(record.seq))
     assert dna_a in str(across[0].extract(record.seq))  # the operon's DNA holds its first gene's
+    comment = record.annotations["comment"].split("\n")
+    assert comment[:3] == ["A user's own comment,", "on two lines.", comment[2]]
+    assert comment[2].startswith("Operon features predicted by microfuse ") and load_model(None).identity in comment
     assert without_operon_blocks(out.read_text()) == gbk.read_text()
 
 

@@ -79,7 +79,8 @@ def metric_rows(path) -> list[dict[str, str]]:
 
 def test_evaluate_names_each_tables_model_and_says_when_one_is_another_version(mpn_tables, tmp_path):
     """Each row names the model, its model_id (12 hex) and decision_id from the table's header (in full in
-    --json), and a table made by another version of a model of the same name is said, in one warning per fact."""
+    --json), and two tables of one model name made by two versions of it are said in one warning; a user's own
+    folder named `default` (model_from=folder) is not taken for another version of the packaged default."""
     shipped = load_model(None)
     metrics, as_json = tmp_path / "m.tsv", tmp_path / "m.json"
     code, _, err = run_cli(["evaluate", mpn_tables["shipped"], mpn_tables["other"], "--bootstrap", "0",
@@ -94,10 +95,70 @@ def test_evaluate_names_each_tables_model_and_says_when_one_is_another_version(m
     assert rows[0]["decision_id"] != rows[1]["decision_id"] and rows[0]["accuracy"] != rows[1]["accuracy"]
     assert [r["model_id"] for r in json.loads(as_json.read_text())] == [shipped.identity] * 2
     warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
-    assert len(warnings) == 2, err
+    assert len(warnings) == 1, err
     assert "shipped.tsv and other.tsv were scored by two models both named 'default'" in warnings[0]
-    assert "other.tsv was scored by a model named 'default' that is not this microfuse's default" in warnings[1]
-    assert f"decision_id {other_rule}" in warnings[1] and f"decision_id {shipped.decision_identity}" in warnings[1]
+    assert "not this microfuse's default" not in err
+
+
+def test_evaluate_says_when_a_table_of_the_packaged_default_is_another_version_of_it(mpn_tables, tmp_path):
+    """model_from=package with another decision_id than this installation's default (the default of another
+    microfuse) draws one warning naming both; an older table that does not say where its `default` came from is
+    compared too, in words that say it may be a folder of that name; a user's folder named `default`, never."""
+    shipped = load_model(None)
+    line = microfuse_line(mpn_tables["shipped"])
+    assert header_fields(line)["model_from"] == "package"
+    assert header_fields(microfuse_line(mpn_tables["other"]))["model_from"] == "folder"
+    elsewhere = line.replace(shipped.decision_identity, "0" * 16)
+    tables = {"packaged": elsewhere, "older": elsewhere.replace(" model_from=package", "")}
+    for name, new_line in tables.items():
+        tables[name] = tmp_path / f"{name}.tsv"
+        tables[name].write_text(mpn_tables["shipped"].read_text().replace(line, new_line, 1))
+        code, _, err = run_cli(["evaluate", tables[name], mpn_tables["other"], "--bootstrap", "0",
+                                "-o", tmp_path / f"{name}.metrics.tsv"])
+        assert code == 0, err
+        warnings = [w for w in err.splitlines() if "not this microfuse's default" in w]
+        assert len(warnings) == 1 and warnings[0].startswith(f"warning: {name}.tsv was scored by "), err
+        assert f"decision_id {'0' * 16}" in warnings[0] and f"decision_id {shipped.decision_identity}" in warnings[0]
+    code, _, err = run_cli(["evaluate", tables["older"], "--bootstrap", "0", "-o", tmp_path / "o.tsv"])
+    assert "or a folder of that name: its line does not say" in err
+    code, _, err = run_cli(["evaluate", tables["packaged"], "--bootstrap", "0", "-o", tmp_path / "p.tsv"])
+    assert "scored by the packaged default of another microfuse, not this microfuse's default" in err
+
+
+def test_a_users_threshold_makes_another_decision_id_and_the_header_says_so(mpn_tables, tmp_path):
+    """`score --threshold 0.9` on the default: other calls, so the decision_id of the default's rule cut at 0.9
+    (not the model's own), and threshold_from=user, in the header and in --report; at 0.5, the model's own cut, the
+    model's decision_id; evaluate does not take the user's cut for another version of the default."""
+    from microfuse_cli.checkpoint import decision_identity
+
+    shipped = load_model(None)
+    seen = {}
+    for cut in ("0.9", "0.5"):
+        out, report = tmp_path / f"at{cut}.tsv", tmp_path / f"at{cut}.html"
+        code, _, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "--labels", MPN_PAIRS, "--threshold", cut,
+                                "-o", out, "-q", *(["--report", report] if cut == "0.9" else [])])
+        assert code == 0, err
+        seen[cut] = header_fields(microfuse_line(out)), out
+    own = header_fields(microfuse_line(mpn_tables["shipped"]))
+    strict, same = seen["0.9"][0], seen["0.5"][0]
+    assert own["threshold_from"] == "model" and strict["threshold_from"] == same["threshold_from"] == "user"
+    assert strict["threshold"] == "0.9000" and strict["model_id"] == own["model_id"] == shipped.identity
+    assert strict["decision_id"] == decision_identity(shipped.decision, shipped.threshold, cut=0.9)
+    assert strict["decision_id"] != own["decision_id"] == same["decision_id"] == shipped.decision_identity
+    assert strict["decision_id"] in (tmp_path / "at0.9.html").read_text()  # the report names the rule used too
+    assert shipped.decision_identity not in (tmp_path / "at0.9.html").read_text()
+    calls = {cut: sum(r["operon_pair"] == "1" for r in metric_rows_after_comments(path)) for cut, (_, path) in
+             seen.items()}
+    assert calls["0.9"] < calls["0.5"]  # the calls do differ
+    assert decision_identity(None, 0.5, cut=0.4) == decision_identity(None, 0.4)  # a rule-less model cut at 0.4
+    code, _, err = run_cli(["evaluate", mpn_tables["shipped"], seen["0.9"][1], "--bootstrap", "0",
+                            "-o", tmp_path / "m.tsv"])
+    assert code == 0 and "warning" not in err, err
+
+
+def metric_rows_after_comments(path) -> list[dict[str, str]]:
+    header, *rows = [line.split("\t") for line in path.read_text().splitlines() if not line.startswith("#")]
+    return [dict(zip(header, row)) for row in rows]
 
 
 def test_evaluate_of_one_version_or_of_tables_recording_no_rule_warns_of_nothing(mpn_tables, tmp_path):
@@ -142,3 +203,25 @@ def test_identities_of_the_shipped_model_are_one_across_loaders_and_save_and_loa
     assert decision_identity(by_hand, 0.5) == decision_identity(
         DecisionRule.from_dict(json.loads(json.dumps(by_hand.to_dict()))), 0.5)
     assert decision_identity(None, 0.5) != decision_identity(None, 0.4) != decision_identity(by_hand, 0.4)
+
+
+def test_evaluate_plots_name_the_models_of_the_tables_they_draw(mpn_tables, tmp_path):
+    """--plots PNGs record in their Description the model each table's header names: roc.png both tables, each
+    table's own figures its own (the folder named `default` with its own decision_id)."""
+    from PIL import Image
+
+    figs = tmp_path / "figs"
+    code, _, err = run_cli(["evaluate", mpn_tables["shipped"], mpn_tables["other"], "--bootstrap", "0",
+                            "-o", tmp_path / "m.tsv", "--plots", figs, "-q"])
+    assert code == 0, err
+    shipped = load_model(None)
+    other_rule = header_fields(microfuse_line(mpn_tables["other"]))["decision_id"]
+    mine = f"model default (model_id {shipped.identity[:12]}, decision_id {{}})"
+    described = {name: Image.open(figs / name).text.get("Description") for name in
+                 ("roc.png", "shipped.tsv.threshold_sweep.png", "other.tsv.calibration.png")}
+    version = microfuse_line(mpn_tables["shipped"]).split()[1]
+    assert described["roc.png"] == (f"shipped.tsv: scores by microfuse {version}, "
+                                    f"{mine.format(shipped.decision_identity)}; other.tsv: scores by microfuse "
+                                    f"{version}, {mine.format(other_rule)}")
+    assert described["shipped.tsv.threshold_sweep.png"].endswith(mine.format(shipped.decision_identity))
+    assert described["other.tsv.calibration.png"].endswith(mine.format(other_rule))

@@ -80,7 +80,8 @@ def test_train_score_evaluate_on_ecoli(ecoli_trained):
     model = load_model(work / "model")  # the name alone cannot tell two folders called `model` apart
     identity = model.identity
     assert comments == [f"#microfuse {__version__} model=model threshold={model_threshold(work):.4f} "
-                        f"model_id={identity} decision_id={model.decision_identity}"]
+                        f"model_from=folder threshold_from=model model_id={identity} "
+                        f"decision_id={model.decision_identity}"]
     assert f"# {comments[0][1:]}" in gff.read_text().splitlines() and tsv.read_text().startswith(comments[0] + "\n")
     header = scores.read_text().splitlines()[len(comments)].split("\t")
     assert header[-6:] == ["probability", "operon_pair", "w_protein", "w_context", "w_agreement", "w_conflict"]
@@ -220,8 +221,8 @@ def test_train_per_genome_rule_then_score_cuts_at_the_genomes_own_spacer(ecoli_t
     assert code == 0, err
     lines = scores.read_text().splitlines()
     ruled = load_model(model)
-    assert lines[0] == (f"#microfuse {__version__} model=rule threshold=0.5000 model_id={ruled.identity} "
-                        f"decision_id={ruled.decision_identity}")
+    assert lines[0] == (f"#microfuse {__version__} model=rule threshold=0.5000 model_from=folder "
+                        f"threshold_from=model model_id={ruled.identity} decision_id={ruled.decision_identity}")
     assert lines[1].startswith("#calibration operon_fraction=0.686 cutoff_bp=104 own_cutoff_bp=119 ")
     assert decision["posterior_threshold"] > 0.5 and decision["own_interval"] == 0.9
     header = lines[2].split("\t")

@@ -198,3 +198,45 @@ def test_scores_made_circular_drawn_on_a_linear_read_say_so(tmp_path):
     assert len(warning) == 1 and "3 pair(s) across the origin" in warning[0] and "--circular" in warning[0], err
     code, _, err = run_cli(["plot", scores, MJ_GFF, "--fasta", MJ_FNA, "--circular", "-o", out, "--gene", "MJ_0001"])
     assert code == 0 and "warning:" not in err, err
+
+
+@pytest.mark.parametrize("suffix", ["png", "svg", "pdf"])
+def test_figure_metadata_names_the_model_of_the_scores_drawn(mg_scores, tmp_path, suffix):
+    """The image's metadata (PNG and SVG Description, PDF Subject) names the model the scores' '#microfuse' line
+    records (here a table rewritten as made by a model 'mine' of another model_id), not this installation's
+    default, and a --threshold of the user's; a table made by hand, with no such line, gives a figure without
+    one."""
+    import re
+
+    text = mg_scores.read_text()
+    line = text.splitlines()[0]
+    fields = dict(word.split("=", 1) for word in line.split() if "=" in word)
+    other = "ab" * 32
+    theirs = tmp_path / "theirs.tsv"
+    theirs.write_text(text.replace(line, line.replace("model=default", "model=mine")
+                                   .replace(fields["model_id"], other), 1))
+    by_hand = tmp_path / "by_hand.tsv"
+    by_hand.write_text("".join(row for row in text.splitlines(keepends=True) if not row.startswith("#")))
+    wanted = f"model mine (model_id {other[:12]}, decision_id {fields['decision_id']})"
+    runs = ((theirs, "theirs", []), (by_hand, "by_hand", []), (theirs, "cut", ["--threshold", "0.7"]))
+    for scores, name, cut in runs:
+        out = tmp_path / f"{name}.{suffix}"
+        code, _, err = run_cli(["plot", scores, MG_GFF, "--fasta", MG_FNA, "-o", out, "--operon", "operon_2",
+                                "--dpi", "30", *cut])
+        assert code == 0, err
+        if suffix == "png":
+            from PIL import Image
+
+            described = Image.open(out).text.get("Description", "")
+        elif suffix == "svg":
+            described = "".join(re.findall(r"<dc:description>(.*?)</dc:description>", out.read_text()))
+        else:
+            described = b"".join(re.findall(rb"/Subject \((.*?[^\\])\)", out.read_bytes())).decode().replace("\\", "")
+        if name == "theirs":
+            assert described == f"scores by microfuse {line.split()[1]}, {wanted}"
+            assert fields["model_id"][:12] not in described
+        elif name == "cut":  # the operons drawn were joined at the user's threshold, not by the rule named
+            assert described == f"scores by microfuse {line.split()[1]}, {wanted}; operons joined at the user's " \
+                                "threshold 0.7000"
+        else:
+            assert described == ""

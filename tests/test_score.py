@@ -157,8 +157,8 @@ def test_default_model_calibrates_each_genome_and_says_so(tmp_path):
     assert code == 0, err
     comments = [line for line in scores.read_text().splitlines() if line.startswith("#")]
     model = load_model(None)
-    assert comments[0] == (f"#microfuse {__version__} model=default threshold=0.5000 model_id={model.identity} "
-                           f"decision_id={model.decision_identity}")
+    assert comments[0] == (f"#microfuse {__version__} model=default threshold=0.5000 model_from=package "
+                           f"threshold_from=model model_id={model.identity} decision_id={model.decision_identity}")
     assert f"# {comments[0][1:]}" in gff.read_text().splitlines()
     assert comments[1].startswith("#calibration operon_fraction=0.489 cutoff_bp=25 own_cutoff_bp=20 ")
     assert len(comments) == 2 and "cutoff_bp=25" in err

@@ -30,7 +30,8 @@ Examples:
 @output_option("Metrics TSV ('-' = stdout).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write JSON.")
 @click.option("--plots", type=click.Path(file_okay=False), default=None,
-              help="Folder for ROC, PR, threshold-sweep, calibration and router-weight PNGs.")
+              help="Folder for ROC, PR, threshold-sweep, calibration and router-weight PNGs (each PNG's Description "
+                   "names the model of the tables it draws, from their '#microfuse' lines).")
 @click.option("--bootstrap", type=IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap resamples for the AUROC interval (0 = none).")
 @common_options
@@ -147,25 +148,29 @@ def draw_plots(folder, tables) -> None:
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
+
     def with_distance(t, series):
         score = np.clip(distance_score(t.distance, t.same_strand) / 50, -50, 50)
         return {**series, "distance": 1 / (1 + np.exp(-score))}
 
     y = tables[0].y
     same = all(len(t.y) == len(y) and (t.y == y).all() for t in tables)
+    described = {t.name: f"{t.name}: {t.maker.scored_by()}" for t in tables if t.maker is not None}
+    every = "; ".join(described.values()) or None  # each figure names the models of the tables it draws
     if same:
         series = with_distance(tables[0], {t.name: t.probability for t in tables})
-        plots.plot_roc(y, series, out / "roc.png")
-        plots.plot_pr(y, series, out / "pr.png")
+        plots.plot_roc(y, series, out / "roc.png", description=every)
+        plots.plot_pr(y, series, out / "pr.png", description=every)
     else:  # other pairs or labels (other genomes): no curve of one holds the others
         log.info("the score tables hold different labelled pairs: ROC and PR per table (NAME.roc.png, NAME.pr.png)")
     for t in tables:
-        stem = _plot_stem(t.name)
+        stem, description = _plot_stem(t.name), described.get(t.name)
         if not same:
-            plots.plot_roc(t.y, with_distance(t, {t.name: t.probability}), out / f"{stem}.roc.png")
-            plots.plot_pr(t.y, with_distance(t, {t.name: t.probability}), out / f"{stem}.pr.png")
-        plots.plot_threshold_sweep(t.y, t.probability, out / f"{stem}.{TABLE_PLOTS[0]}.png")
-        plots.plot_calibration(t.y, t.probability, out / f"{stem}.{TABLE_PLOTS[1]}.png")
+            own = with_distance(t, {t.name: t.probability})
+            plots.plot_roc(t.y, own, out / f"{stem}.roc.png", description=description)
+            plots.plot_pr(t.y, own, out / f"{stem}.pr.png", description=description)
+        plots.plot_threshold_sweep(t.y, t.probability, out / f"{stem}.{TABLE_PLOTS[0]}.png", description=description)
+        plots.plot_calibration(t.y, t.probability, out / f"{stem}.{TABLE_PLOTS[1]}.png", description=description)
         if t.router is not None and np.isfinite(t.router).all():
-            plots.plot_router_weights(t.router, out / f"{stem}.{TABLE_PLOTS[2]}.png")
+            plots.plot_router_weights(t.router, out / f"{stem}.{TABLE_PLOTS[2]}.png", description=description)
     log.info("plots written to %s", out)

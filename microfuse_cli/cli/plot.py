@@ -39,7 +39,9 @@ def plot(scores, genome_path, fasta, read_as, output, regions, genes, operons, f
     and the router's expert weights.
 
     SCORES.tsv is `microfuse score` output; GENOME is the annotation (or assembly) it was scored from, read with
-    the same options (--fasta, --circular ...). Needs the plotting extra: pip install 'microfuse-cli[plots]'.
+    the same options (--fasta, --circular ...). The figure's metadata (PNG and SVG Description, PDF Subject) names
+    the model the scores' '#microfuse' line records: microfuse version, model name, model_id (12 hex digits) and
+    decision_id, and a --threshold given. Needs the plotting extra: pip install 'microfuse-cli[plots]'.
     """
     from ..errors import UsageError
     from ..figures import (check_figure_path, draw_regions, gene_region, load_scored, operon_region, parse_region,
@@ -57,6 +59,6 @@ def plot(scores, genome_path, fasta, read_as, output, regions, genes, operons, f
     wanted = ([parse_region(r, genome) for r in regions] + [gene_region(scored, g, flank) for g in genes]
               + [operon_region(scored, o, flank) for o in operons])
     views = [region_view(scored, region) for region in wanted]
-    save_figure(draw_regions(views), output, dpi=dpi)
+    save_figure(draw_regions(views), output, dpi=dpi, maker=scored.maker, threshold=threshold)
     log.info("%s: %d region(s), %d genes, %d operons drawn (threshold %.3f)", output, len(views),
              sum(len(v.genes) for v in views), sum(len(v.operons) for v in views), scored.threshold)

@@ -64,9 +64,12 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
     With a genome, genes -> pairs -> views -> model run in one process. Output columns: the pairs columns,
     probability, operon_pair (0/1 at the threshold) and the router weights w_protein w_context w_agreement
     w_conflict. The scores TSV and the operon GFF3 and TSV start with '#' lines naming the model (its folder's name,
+    model_from=package for the packaged default or folder, threshold_from=model or user for --threshold,
     model_id=SHA-256 of its weights and config and, last on the line, decision_id=16 hex digits naming the rule
-    that turns its probabilities into calls: two models differing only in that rule share model_id) and, for a
-    model with a per-genome rule, each genome's (--bins bin's) estimated operon fraction and cut-off in bp.
+    that made the calls, with --threshold's cut when it is not the model's own: two models differing only in that
+    rule share model_id) and, for a model with a per-genome rule, each genome's (--bins bin's) estimated operon
+    fraction and cut-off in bp. --annotate records the same lines (GFF3: '#' lines after ##gff-version; GenBank:
+    the record's COMMENT, and model name, model_id and decision_id in each operon's /note).
     """
     from ..embed import check_device
     from ..score import check_model_path, load_model, require_view_models
@@ -105,7 +108,7 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
             _score(input, fasta, read_as, selection, model, start_loading, embeddings, output,
                    threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=explain,
                    reference=reference, bins=bins, annotate=annotate, report=report,
-                   model_name="default" if model_dir is None else Path(model_dir).name)
+                   model_dir=model_dir)
         finally:
             start_loading.set()  # never leave the loader waiting (an error before gene calling)
 
@@ -141,7 +144,7 @@ def _check_known_operons(operons, operons_gff) -> None:
 
 def _score(input, fasta, read_as, selection, pending_model, start_loading, embeddings, output,
            threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=False, reference=None,
-           bins=None, annotate=None, report=None, model_name="default"):
+           bins=None, annotate=None, report=None, model_dir=None):
     from ..calibration import read_groups
     from ..embed import Embeddings
     from ..errors import UsageError
@@ -151,7 +154,8 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     from ..pairs import genome_from_table, read_pairs
     from ..io.gff import write_operons_gff
     from ..io.tables import write_fused, write_operons_tsv, write_scores
-    from ..score import call_operons, genome_spacer_models, header_comments, score_genome, score_pairs
+    from ..score import call_operons, decision_id, genome_spacer_models, header_comments, model_source, score_genome, \
+        score_pairs
 
     if annotate is not None:  # written back with the operons: read whole, once
         text = read_text(input)
@@ -192,7 +196,10 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     model = pending_model.result()
     for calibrated in scores.calibration:
         log.info("calibrated %s", calibrated.describe())
-    comments = header_comments(scores, model_name, model.identity, model.decision_identity)
+    model_name, model_from = model_source(model_dir)
+    decided = decision_id(model, scores.threshold)
+    comments = header_comments(scores, model_name, model.identity, decided, model_from=model_from,
+                               threshold_from="model" if threshold is None else "user")
     operons_called = call_operons(genome, scores)
     extra = _explain(run, genome, pairs, reference, groups) if explain else None
     writers = [(output, lambda h: write_scores(h, scores, extra, comments))]
@@ -203,7 +210,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     if annotate:
         from ..annotate import annotate as annotated
 
-        writers.append((annotate, lambda h: h.write(annotated(text, kind, genome, operons_called))))
+        writers.append((annotate, lambda h: h.write(annotated(text, kind, genome, operons_called, comments))))
     if report:
         from ..report import write_report
 

@@ -20,7 +20,9 @@ DECISION_KEY = "decision_id"
 DECISION_ID_LENGTH = 16
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _DECISION = re.compile(f"[0-9a-f]{{{DECISION_ID_LENGTH}}}")
-_FIELDS = ("model", "threshold", MODEL_KEY, DECISION_KEY)
+#: ``model_from=`` of the packaged default (score.model_source); any other model folder is ``folder``.
+PACKAGE = "package"
+_FIELDS = ("model", "threshold", "model_from", "threshold_from", MODEL_KEY, DECISION_KEY)
 
 
 def checked_model(model_id: str | None, where: str) -> str | None:
@@ -60,6 +62,18 @@ class Maker:
     model: str | None = None  # the model folder's name
     model_id: str | None = None
     decision_id: str | None = None
+    model_from: str | None = None  # ``package`` (the packaged default), ``folder``; None: an older microfuse's line
+    threshold_from: str | None = None  # ``model``, or ``user`` (`score --threshold`: decision_id is not the model's)
+
+    @property
+    def packaged(self) -> bool | None:
+        """Whether the packaged default made the table (None: the line does not say, as an older microfuse's)."""
+        return None if self.model_from is None else self.model_from == PACKAGE
+
+    def scored_by(self) -> str:
+        """``scores by microfuse VERSION, model NAME (model_id 12 hex, decision_id ...)``: the words a figure of the
+        table's scores records in its metadata."""
+        return f"scores by microfuse {self.version or 'unknown'}, model {self.describe()}"
 
     def describe(self) -> str:
         """``NAME (model_id 12 hex, decision_id ...)``, ``unknown`` for what the table does not record."""
@@ -81,7 +95,8 @@ def comment_maker(lines: Iterable[str], where: str) -> Maker | None:
         decision_id = fields.get(DECISION_KEY)
         if decision_id is not None and not _DECISION.fullmatch(decision_id):
             raise DataError(f"{where}: {DECISION_KEY} {decision_id!r} is not {DECISION_ID_LENGTH} hex digits")
-        return Maker(version, fields.get("model"), checked_model(fields.get(MODEL_KEY), where), decision_id)
+        return Maker(version, fields.get("model"), checked_model(fields.get(MODEL_KEY), where), decision_id,
+                     fields.get("model_from"), fields.get("threshold_from"))
     return None
 
 

@@ -18,7 +18,7 @@ from ..errors import DataError, UsageError
 from ..records import Gene, printable_name
 from .files import PathLike, read_text
 from .outputs import atomic_outputs, save_npy
-from .tsv import read_tsv, write_tsv
+from .tsv import read_commented_tsv, write_tsv
 
 if TYPE_CHECKING:
     import numpy as np
@@ -163,10 +163,11 @@ def write_pairs(handle, pairs: Sequence) -> int:
     return write_tsv(handle, header, pair_rows(pairs, header))
 
 
-def read_pair_table(path: PathLike) -> tuple[list[tuple], dict[str, list[str]]]:
+def read_pair_table(path: PathLike) -> tuple[list[tuple], dict[str, list[str]], list[str]]:
     """Read a pairs TSV written by ``microfuse pairs``: one ``pairs.GenePair`` field tuple per row (genes carry
-    coordinates, no protein), and the extra columns as strings."""
-    header, rows = read_tsv(path, required=PAIR_COLUMNS)
+    coordinates, no protein), the extra columns as strings, and its leading ``#`` lines (a scores table's
+    ``#microfuse`` line names the model that scored it)."""
+    comments, header, rows = read_commented_tsv(path, required=PAIR_COLUMNS)
     col = {name: i for i, name in enumerate(header)}
     pairs = []
     seen = set()
@@ -196,7 +197,7 @@ def read_pair_table(path: PathLike) -> tuple[list[tuple], dict[str, list[str]]]:
                       (r[col["split"]] or None) if "split" in col else None))
     known = set(PAIR_COLUMNS + EXTRA_COLUMNS + ["label", "split"])
     extra = {name: [r[i] for r in rows] for name, i in col.items() if name not in known}
-    return pairs, extra  # a header alone is what `pairs` writes for a genome without genes (a tiny bin)
+    return pairs, extra, comments  # a header alone is what `pairs` writes for a genome without genes (a tiny bin)
 
 
 # ------------------------------------------------------------------------------------------------ scores
