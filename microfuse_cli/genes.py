@@ -19,7 +19,7 @@ from .io.fasta import read_fasta_scaffolds
 from .io.files import PathLike
 from .io.genbank import read_genbank
 from .io.gff import read_gff
-from .progress import Advance
+from .progress import Advance, set_total
 from .records import Gene, Genome, Scaffold, safe_id
 from .runtime import resolve_threads
 
@@ -85,6 +85,7 @@ class PyrodigalGenes:
     def find_genes(self, path: PathLike, text: str | Iterable[str] | None = None) -> Genome:
         check_gene_calling(self.mode, self.genetic_code)
         scaffolds = read_fasta_scaffolds(path, text)
+        set_total(self.progress, sum(1 for s in scaffolds.values() if s.sequence))  # 0/N while pyrodigal trains
         call = call_genes if self.bins is None else functools.partial(call_genes_per_bin, bins=self.bins)
         genes = call(scaffolds, mode=self.mode, genetic_code=self.genetic_code, threads=self.threads,
                      progress=self.progress, on_start=self.on_start)

@@ -55,7 +55,12 @@ class Run:
         bar = Progress(*columns, console=console, transient=True, redirect_stdout=False)  # stdout is data
         bar.start()
         task = bar.add_task(description, total=total)
-        return (lambda n=1: bar.advance(task, n)), bar.stop
+
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+
+        advance.set_total = lambda known: bar.update(task, total=known)  # progress.set_total: N, not ?, once known
+        return advance, bar.stop
 
     @contextlib.contextmanager
     def progress(self, description: str, total: float | None, unit: str = "") -> Iterator[Advance]:
