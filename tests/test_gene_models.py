@@ -827,6 +827,22 @@ def test_annotation_read_with_the_wrong_code_is_warned(tmp_path):
     assert code == 0 and "warning" not in err
 
 
+def test_ambiguity_codes_are_not_counted_as_internal_stops(tmp_path):
+    """An N in a codon reads as X, as a stop does, but is no sign of a wrong genetic code: M. genitalium (code 4,
+    given) with an N in the 11th codon of every CDS gets no wrong-code warning (was: '476 of 476 CDS have internal
+    stop codons with genetic code 4'), while its proteins still carry the X."""
+    sequence = list(mg_sequence())
+    cds = [c for c in mg_lines() if c[2] == "CDS"]
+    for c in cds:
+        sequence[int(c[3]) - 1 + 30 if c[6] == "+" else int(c[4]) - 1 - 30] = "N"  # first base of codon 11
+    fna = tmp_path / "with_ns.fna"
+    fna.write_text(">NC_000908.2\n" + "".join(sequence) + "\n")
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", fna, "-o", tmp_path / "pairs.tsv"])
+    assert code == 0 and "internal stop" not in err, err
+    proteins = [g.protein for g in read_genome(MG_GFF, fna).genes]
+    assert sum(p[10] == "X" for p in proteins) > 0.9 * len(proteins)
+
+
 def test_genes_under_an_operon_feature_stay_distinct(tmp_path, ecoli_genome):
     """E. coli's thr operon (b0001-b0004, RefSeq rows) with an operon feature as the genes' Parent (as
     BioCyc-style GFF3 nests them): four genes named by their gene rows; two genes given one locus_tag are refused
