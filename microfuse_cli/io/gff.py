@@ -12,7 +12,7 @@ from typing import IO, Iterable, Iterator, Sequence
 
 from .. import __version__
 from ..errors import DataError
-from ..records import Gene, Genome, Scaffold
+from ..records import Gene, Genome, Scaffold, case_hint
 from .fasta import read_fasta_scaffolds
 from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, \
     circular_slice, cut_ends, gene_names, internal_stops_as_x, joins_across_origin, translate, with_exceptions, \
@@ -205,7 +205,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     if missing:
         raise DataError(
             f"{path}: sequence id(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
-            f"not found in the FASTA sequences{_version_hint(missing, scaffolds)}"
+            f"not found in the FASTA sequences{_version_hint(missing, scaffolds) or case_hint(missing, scaffolds)}"
         )
     order = [k for k in order if k not in flagged or _cut_by_sequence_end(cds[k], scaffolds[cds[k].seqid])]
     joined = {cds[k].seqid for k in order if joins_across_origin(cds[k].segments, scaffolds[cds[k].seqid].length)}
