@@ -20,7 +20,7 @@ import numpy as np
 from .errors import DataError, UsageError
 from .io.files import PathLike, read_text
 from .pairs import GenePair
-from .records import read_only
+from .records import case_hint, read_only
 
 #: Spacers are compared on asinh(d / SCALE): linear around 0 (overlaps of -1/-4 stay distinct), log beyond.
 SCALE = 20.0
@@ -235,8 +235,9 @@ def unknown_group_scaffolds(groups: dict[str, str], genome, where) -> list[str]:
         raise UsageError(f"{where}: groups must map scaffold names to bin names (str -> str)")
     unknown = [s for s in groups if s not in genome.scaffolds]
     if groups and len(unknown) == len(groups):
-        raise DataError(f"{where}: none of its {len(groups)} scaffolds is in {genome.name} (e.g. {unknown[0]}); "
-                        "the bins of another assembly?")
+        hint = case_hint(unknown, genome.scaffolds)
+        raise DataError(f"{where}: none of its {len(groups)} scaffolds is in {genome.name} (e.g. {unknown[0]})"
+                        + (hint if hint else "; the bins of another assembly?"))
     return unknown
 
 

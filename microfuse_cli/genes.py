@@ -19,7 +19,7 @@ from .io.fasta import read_fasta_scaffolds
 from .io.files import PathLike
 from .io.genbank import read_genbank
 from .io.gff import read_gff
-from .progress import Advance
+from .progress import Advance, set_total
 from .records import Gene, Genome, Scaffold, safe_id
 from .runtime import resolve_threads
 
@@ -85,6 +85,7 @@ class PyrodigalGenes:
     def find_genes(self, path: PathLike, text: str | Iterable[str] | None = None) -> Genome:
         check_gene_calling(self.mode, self.genetic_code)
         scaffolds = read_fasta_scaffolds(path, text)
+        set_total(self.progress, sum(1 for s in scaffolds.values() if s.sequence))  # 0/N while pyrodigal trains
         call = call_genes if self.bins is None else functools.partial(call_genes_per_bin, bins=self.bins)
         genes = call(scaffolds, mode=self.mode, genetic_code=self.genetic_code, threads=self.threads,
                      progress=self.progress, on_start=self.on_start)
@@ -209,8 +210,48 @@ def call_genes(
             if density4 - density11 > CODE4_DENSITY_GAIN:
                 log.info("genetic code 4 detected (genes cover %.1f%% of %s with code 4, %.1f%% with code 11, as "
                          "in Mycoplasma); give -g 11 to call with code 11", 100 * density4, where, 100 * density11)
-                genes = genes4
+                _warn_mixed_codes(records, genes, 4, workers, where)
+                return genes4
+        _warn_mixed_codes(records, genes, 11, workers, where)
     return genes
+
+
+def _warn_mixed_codes(records: list[Scaffold], genes11: list[Gene], code: int, workers: int, where: str) -> None:
+    """One warning naming the records of a multi-record input whose own genetic code is not ``code``, the one
+    it was called with as one genome (M. genitalium's chromosome beside E. coli's, called with code 11: its UGA
+    read as stops, 291 more, shorter genes). A record long enough to train on whose code-11 coding density
+    (``genes11``, one model for the whole input) is low is called alone with both codes and judged by the
+    whole-genome rule (``CODE4_DENSITY_GAIN``): alone, since a model trained on others lowers any record's
+    density (a 103 kb Synechocystis plasmid: 0.76 in the whole, 0.79 alone, 0.82 alone with code 4)."""
+    long = [s for s in records if s.length >= MIN_SINGLE_LENGTH]
+    if len(records) < 2 or not long:
+        return
+    density11 = _densities(genes11, long)
+    coded4 = [s.id for s in long if density11[s.id] < CODE11_LOW_DENSITY and _code4_gain(s, workers) >
+              CODE4_DENSITY_GAIN]
+    odd = coded4 if code == 11 else [s.id for s in long if s.id not in coded4]
+    if odd and len(odd) < len(long):
+        log.warning("%s: called with genetic code %d as one genome, but %s code%s like genetic code %d (%s); if "
+                    "they are several genomes, give --bins with a contig<TAB>bin table (each bin is then called "
+                    "with its own code), or -g %d if they are one", where, code,
+                    ", ".join(odd[:3]) + (" ..." if len(odd) > 3 else ""), "s" if len(odd) == 1 else "", 15 - code,
+                    "Mycoplasma" if code == 11 else "most bacteria", 15 - code)
+
+
+def _code4_gain(scaffold: Scaffold, workers: int) -> float:
+    """How much more of ``scaffold`` genes cover with code 4 than with code 11, each trained on it alone."""
+    one = [scaffold]
+    density = {c: _densities(_predict(_trained(one, c), one, c, workers, None), one)[scaffold.id] for c in (4, 11)}
+    return density[4] - density[11]
+
+
+def _densities(genes: list[Gene], scaffolds: list[Scaffold]) -> dict[str, float]:
+    """Each scaffold's coding density (``coding_density``) from ``genes``."""
+    covered = {s.id: 0 for s in scaffolds}
+    for g in genes:
+        if g.scaffold in covered:
+            covered[g.scaffold] += g.length
+    return {s.id: covered[s.id] / max(s.length, 1) for s in scaffolds}
 
 
 def coding_density(genes: list[Gene], total_length: int) -> float:

@@ -20,6 +20,14 @@ def safe_id(value: str) -> str:
     return _UNSAFE_ID.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), value)
 
 
+def case_hint(missing, known) -> str:
+    """' (did you mean X? ...)' naming a ``known`` id that differs from one of ``missing`` only in case, else '':
+    ids are case-sensitive (GFF3, FASTA, INSDC), so such a pair is named in the error, never matched silently."""
+    folded = {k.casefold(): k for k in known}
+    near = next(((m, folded[m.casefold()]) for m in missing if m.casefold() in folded), None)
+    return "" if near is None else f" (did you mean {near[1]}? it differs from {near[0]} only in case)"
+
+
 #: What a genome read without sequence needs for its genes' proteins (a CDS without /translation has none).
 NO_SEQUENCE_HINT = ("a GFF3 without ##FASTA needs --fasta; a GenBank or EMBL record with a CONTIG line instead of its "
                     "sequence needs downloading with its sequence")

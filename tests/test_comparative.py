@@ -267,3 +267,13 @@ def test_genes_sharing_a_protein_share_one_search_with_the_same_hits(ribosomal_p
     for gene in (genes[0], genes[5], copy):  # one query per call: the search before identical proteins were merged
         alone = search_homologs([gene], mpn_reference)
         assert alone.hits[gene.id] == together.hits[gene.id]
+
+def test_cli_reference_build_from_stdin_names_it_stdin(tmp_path):
+    """A genome read from stdin (`-`) is named "stdin" in the reference, as pairs and score name it (was '-')."""
+    import gzip
+
+    ref = tmp_path / "ref"
+    code, _, err = run_cli(["reference", "build", "-", "-o", ref, "-q"], stdin=gzip.decompress(MGE_FNA.read_bytes()))
+    assert code == 0, err
+    manifest = json.loads((ref / "manifest.json").read_text())
+    assert [g["name"] for g in manifest["genomes"]] == ["stdin"], manifest["genomes"]

@@ -827,6 +827,48 @@ def test_annotation_read_with_the_wrong_code_is_warned(tmp_path):
     assert code == 0 and "warning" not in err
 
 
+def test_ambiguity_codes_are_not_counted_as_internal_stops(tmp_path):
+    """An N in a codon reads as X, as a stop does, but is no sign of a wrong genetic code: M. genitalium (code 4,
+    given) with an N in the 11th codon of every CDS gets no wrong-code warning (was: '476 of 476 CDS have internal
+    stop codons with genetic code 4'), while its proteins still carry the X."""
+    sequence = list(mg_sequence())
+    cds = [c for c in mg_lines() if c[2] == "CDS"]
+    for c in cds:
+        sequence[int(c[3]) - 1 + 30 if c[6] == "+" else int(c[4]) - 1 - 30] = "N"  # first base of codon 11
+    fna = tmp_path / "with_ns.fna"
+    fna.write_text(">NC_000908.2\n" + "".join(sequence) + "\n")
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", fna, "-o", tmp_path / "pairs.tsv"])
+    assert code == 0 and "internal stop" not in err, err
+    proteins = [g.protein for g in read_genome(MG_GFF, fna).genes]
+    assert sum(p[10] == "X" for p in proteins) > 0.9 * len(proteins)
+
+
+@pytest.mark.parametrize("genomes, warned", [
+    ((ECOLI_FNA, PANEL / "GCF_000027325.1_ASM2732v1_genomic.fna.gz"),
+     "called with genetic code 11 as one genome, but NC_000908.2 codes like genetic code 4 (Mycoplasma)"),
+    ((PANEL / "GCF_000027305.1_ASM2730v1_genomic.fna.gz", PANEL / "GCF_000027325.1_ASM2732v1_genomic.fna.gz"),
+     "called with genetic code 4 as one genome, but NC_000907.1 codes like genetic code 11 (most bacteria)"),
+    ((PANEL / "GCF_003015225.1_ASM301522v1_genomic.fna.gz",), None),  # a chromosome and plasmids: one genome
+])
+def test_a_record_with_another_genetic_code_in_one_fasta_is_warned(genomes, warned, caplog):
+    """Without --bins, one FASTA is called as one genome with one genetic code, chosen on the whole: M. genitalium
+    beside E. coli got code 11 (its UGA read as stops), beside H. influenzae code 4 for both, silently. A warning
+    now names the record that codes otherwise on its own, with --bins and -g; Synechocystis' 103 kb plasmid, whose
+    density is low beside its chromosome, is no such record."""
+    from microfuse_cli.genes import call_genes
+    from microfuse_cli.io.fasta import read_fasta_scaffolds
+
+    scaffolds = {k: s for path in genomes for k, s in read_fasta_scaffolds(path).items()}
+    with caplog.at_level("WARNING", logger="microfuse"):
+        call_genes(scaffolds, mode="single")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    if warned is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warnings[0].startswith(f"the assembly: {warned}; if they are several genomes, "
+                                                             "give --bins"), warnings
+
+
 def test_genes_under_an_operon_feature_stay_distinct(tmp_path, ecoli_genome):
     """E. coli's thr operon (b0001-b0004, RefSeq rows) with an operon feature as the genes' Parent (as
     BioCyc-style GFF3 nests them): four genes named by their gene rows; two genes given one locus_tag are refused

@@ -154,3 +154,24 @@ def test_warnings_about_stdin_name_it_stdin_not_its_temp_file():
     warning = [line for line in err.splitlines() if line.startswith("warning:")]
     assert len(warning) == 1 and warning[0].startswith("warning: stdin: 340 of 476 CDS have internal stop"), err
     assert "microfuse-" not in err
+
+
+def test_seqids_differing_only_in_case_are_named_not_matched(tmp_path):
+    """A GFF3 (or a bins table) whose seqids differ from the FASTA's only in case: the error names the near match
+    (was: a plain 'not found' / 'the bins of another assembly?'), and the ids are still not matched silently."""
+    from conftest import run_cli
+
+    lowered = gzip.decompress(MG_GFF.read_bytes()).decode().replace("NC_000908.2\t", "nc_000908.2\t")
+    gff = tmp_path / "lower.gff"
+    gff.write_text(lowered)
+    code, _, err = run_cli(["pairs", gff, "--fasta", MG_FNA, "-o", tmp_path / "pairs.tsv"])
+    assert code == 1 and err.splitlines()[-1] == (
+        f"error: {gff}: sequence id(s) nc_000908.2 not found in the FASTA sequences (did you mean NC_000908.2? it "
+        "differs from nc_000908.2 only in case)"), err
+    bins = tmp_path / "bins.tsv"
+    bins.write_text("nc_000908.2\tmge\n")
+    code, _, err = run_cli(["pairs", MG_FNA, "-g", "4", "--bins", bins, "-o", tmp_path / "pairs.tsv"])
+    assert code == 1 and err.splitlines()[-1] == (
+        f"error: {bins}: none of its 1 scaffolds is in {MG_FNA.name} (e.g. nc_000908.2) (did you mean NC_000908.2? "
+        "it differs from nc_000908.2 only in case)"), err
+    assert not (tmp_path / "pairs.tsv").exists()

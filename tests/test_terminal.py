@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import shutil
 import signal
 import subprocess
@@ -94,6 +95,14 @@ def test_log_lines_are_never_glued_to_a_progress_bar(tmp_path):
     assert starts
     for i in starts:
         assert i == 0 or shown[:i].endswith(("\n", "\r", "\x1b[2K")), repr(shown[max(0, i - 60):i + 20])
+
+
+def test_gene_calling_bar_counts_known_contigs_while_pyrodigal_trains(tmp_path):
+    """The contigs of a bare assembly are known before pyrodigal trains (seconds): the bar shows 0/1 then, not 0/?."""
+    shown = run_on_terminal(["pairs", MG_FNA, "-o", "pairs.tsv"], tmp_path, "xterm-256color")
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)  # colours and cursor moves
+    assert "calling genes" in plain and "0/1 contigs" in plain, plain  # was 0/? until the contig was called
+    assert "/? contigs" not in plain[plain.index("0/1 contigs"):], plain  # (? only while the FASTA is read)
 
 
 @pytest.mark.parametrize("args", [["--help"], ["score", "--help"], ["--version"]])

@@ -55,7 +55,12 @@ class Run:
         bar = Progress(*columns, console=console, transient=True, redirect_stdout=False)  # stdout is data
         bar.start()
         task = bar.add_task(description, total=total)
-        return (lambda n=1: bar.advance(task, n)), bar.stop
+
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+
+        advance.set_total = lambda known: bar.update(task, total=known)  # progress.set_total: N, not ?, once known
+        return advance, bar.stop
 
     @contextlib.contextmanager
     def progress(self, description: str, total: float | None, unit: str = "") -> Iterator[Advance]:
@@ -421,11 +426,13 @@ def load_bins(path, genome):
         _say_one_genome(genome)
         return None
     from ..calibration import UNBINNED, read_groups, unknown_group_scaffolds
+    from ..records import case_hint
 
     groups = read_groups(path)
     unknown = unknown_group_scaffolds(groups, genome, path)
     if unknown:
-        log.warning("%d scaffold(s) of %s are not in %s (e.g. %s)", len(unknown), path, genome.name, unknown[0])
+        log.warning("%d scaffold(s) of %s are not in %s (e.g. %s)%s", len(unknown), path, genome.name, unknown[0],
+                    case_hint(unknown, genome.scaffolds))
     binned = len(groups) - len(unknown)
     log.info("spacer calibration per bin: %d bins over %d scaffolds; %d scaffold(s) in no bin are pooled as %s",
              len(set(groups.values())), binned, len(genome.scaffolds) - binned, UNBINNED)

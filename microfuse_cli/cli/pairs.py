@@ -53,10 +53,12 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
         genome = load_genome(run, readable, fasta, read_as)
     if bins is not None:  # as score: a table of another assembly is refused, missing scaffolds are said
         from ..calibration import unknown_group_scaffolds
+        from ..records import case_hint
 
         unknown = unknown_group_scaffolds(dict(read_as.bins), genome, bins)
         if unknown:
-            log.warning("%d scaffold(s) of %s are not in %s (e.g. %s)", len(unknown), bins, genome.name, unknown[0])
+            log.warning("%d scaffold(s) of %s are not in %s (e.g. %s)%s", len(unknown), bins, genome.name,
+                        unknown[0], case_hint(unknown, genome.scaffolds))
     selected = selection.select(genome)
     lacking = next((g.id for g in genome.genes if not g.protein), None) if proteins else None
     if lacking is not None and not genome.has_sequence:  # a GenBank's /translation gives proteins without it

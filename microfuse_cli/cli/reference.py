@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cli
-from ._common import IntRange, common_options, count, log
+from ._common import IntRange, common_options, count, log, stdin_as_file
 
 
 @cli.group(short_help="Reference genomes for conserved adjacency.", epilog="""\b
@@ -48,8 +48,9 @@ def build(genomes, output, genetic_code, mode, run):
     loaded = []
     for spec in genomes:
         path, _, fasta = spec.partition(",")
-        with run.progress(f"reading {path}", None, "contigs") as advance:
-            genome = read_genome(path, fasta or None, GenomeOptions(mode, genetic_code), threads=run.threads,
+        with stdin_as_file(path) as readable, run.progress(f"reading {path}", None, "contigs") as advance:
+            # named "stdin" in the reference and in messages, as in pairs and score (was '-')
+            genome = read_genome(readable, fasta or None, GenomeOptions(mode, genetic_code), threads=run.threads,
                                  progress=advance)
         if genome.genes and not genome.has_sequence and not any(g.protein for g in genome.genes):
             raise DataError(f"{path}: no sequence, so no proteins; give a GFF3 without ##FASTA with its FASTA as "

@@ -49,14 +49,17 @@ def _warn_skipped(path, skipped: list[str]) -> None:
 WRONG_CODE_SHARE = 0.1
 
 
-def warn_internal_stops(path, genes) -> None:
-    """One warning when many CDS hold an internal stop (X): an annotation of a code-4 organism (Prokka --gcode 4
-    writes no transl_table) read with the default code 11, where every TGA (Trp) reads as a stop."""
-    stopped = [g for g in genes if "X" in g.protein]
+def internal_stops_as_x(path, genes) -> list:
+    """``genes`` (proteins from ``translate(stop="*")``) with their internal stops written as X, as everything
+    downstream reads them; one warning when many CDS hold one: an annotation of a code-4 organism (Prokka --gcode 4
+    writes no transl_table) read with the default code 11, where every TGA (Trp) reads as a stop. Only stop codons
+    count, not the X of a codon with an ambiguity code (N, R, Y in the DNA)."""
+    stopped = [g for g in genes if "*" in g.protein]
     if genes and len(stopped) > WRONG_CODE_SHARE * len(genes):
         code = max({g.genetic_code for g in stopped}, key=[g.genetic_code for g in stopped].count)
         log.warning("%s: %d of %d CDS have internal stop codons with genetic code %d (read as X); if the organism "
                     "uses another code, give it with -g (Mycoplasma: -g 4)", path, len(stopped), len(genes), code)
+    return [replace(g, protein=g.protein.replace("*", "X")) if "*" in g.protein else g for g in genes]
 
 
 #: A gap between the parts of a CDS longer than this is no translational bypass (T4 gene 60 skips 50 nt) or
@@ -131,8 +134,10 @@ def _code_of(value: str | None, default: int | None) -> int:
     return default or 11
 
 
-def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, start_codon: bool = True) -> str:
-    """Translate a CDS (given on the + strand) into protein; trailing stops removed, internal stops -> X.
+def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, start_codon: bool = True,
+              stop: str = "X") -> str:
+    """Translate a CDS (given on the + strand) into protein; trailing stops removed, internal stops -> ``stop``
+    (X, as a codon with an ambiguity code reads; "*" keeps them apart, for ``internal_stops_as_x``).
 
     ``phase`` bases are skipped at the 5' end (GFF3 phase; GenBank /codon_start - 1). ``start_codon``: the first
     codon is read as Met when it is one of the code's start codons (TTG/GTG/CTG, ATT/ATC/ATA in table 11), as NCBI
@@ -152,7 +157,7 @@ def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, sta
         protein = str(seq.translate(table=code))
     except KeyError:
         raise DataError(f"unknown genetic code (transl_table) {code}") from None
-    protein = _STOP_TRIM.sub("", protein).replace("*", "X")
+    protein = _STOP_TRIM.sub("", protein).replace("*", stop)
     if start_codon and protein and str(seq[:3]).upper() in CodonTable.unambiguous_dna_by_id[code].start_codons:
         protein = "M" + protein[1:]  # alternative start codons are read as Met
     return protein

@@ -9,7 +9,7 @@ from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import _NUCLEOTIDES, _not_dna
 from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, cut_ends, \
-    gene_names, joins_across_origin, translate, warn_internal_stops, with_exceptions, with_topology
+    gene_names, internal_stops_as_x, joins_across_origin, translate, with_exceptions, with_topology
 from .files import PathLike, text_lines
 
 
@@ -96,8 +96,8 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     _warn_skipped(path, skipped)
     if not genes:
         raise DataError(f"{path}: no protein-coding (CDS) features found")
-    warn_internal_stops(path, list(genes.values()))
-    return Genome(Path(str(path)).name, scaffolds, list(genes.values()), "annotation").with_genes_sorted()
+    cds = internal_stops_as_x(path, list(genes.values()))
+    return Genome(Path(str(path)).name, scaffolds, cds, "annotation").with_genes_sorted()
 
 
 def _pseudogene(feature, scaffold: Scaffold) -> bool:
@@ -173,9 +173,10 @@ def _gene_from_feature(feature, record, scaffold: Scaffold, path, default_code) 
     five_prime_cut = phase > 0 or any(c in str(first.start if strand > 0 else first.end) for c in "<>")
     ident, aliases = gene_names([q], f"{record.id}_{start}_{end}")
     if "translation" in q:
-        protein = q["translation"][0].replace("*", "X")
+        protein = q["translation"][0]  # a stop (*) in it counts as one, then reads as X (internal_stops_as_x)
     elif scaffold.sequence:
-        protein = translate(str(feature.extract(record.seq)), 1, code, phase, start_codon=not five_prime_cut)
+        protein = translate(str(feature.extract(record.seq)), 1, code, phase, start_codon=not five_prime_cut,
+                            stop="*")
         protein = with_exceptions(protein, q.get("transl_except", []), segments, strand, phase, scaffold.length)
     else:
         protein = ""

@@ -12,10 +12,10 @@ from typing import IO, Iterable, Iterator, Sequence
 
 from .. import __version__
 from ..errors import DataError
-from ..records import Gene, Genome, Scaffold
+from ..records import Gene, Genome, Scaffold, case_hint
 from .fasta import read_fasta_scaffolds
 from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, \
-    circular_slice, cut_ends, gene_names, joins_across_origin, translate, warn_internal_stops, with_exceptions, \
+    circular_slice, cut_ends, gene_names, internal_stops_as_x, joins_across_origin, translate, with_exceptions, \
     with_topology
 from .files import PathLike, text_lines
 
@@ -205,7 +205,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     if missing:
         raise DataError(
             f"{path}: sequence id(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
-            f"not found in the FASTA sequences{_version_hint(missing, scaffolds)}"
+            f"not found in the FASTA sequences{_version_hint(missing, scaffolds) or case_hint(missing, scaffolds)}"
         )
     order = [k for k in order if k not in flagged or _cut_by_sequence_end(cds[k], scaffolds[cds[k].seqid])]
     joined = {cds[k].seqid for k in order if joins_across_origin(cds[k].segments, scaffolds[cds[k].seqid].length)}
@@ -239,8 +239,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     if n_unframed:
         log.info("%s: %d CDS have phase 1 or 2 in column 8 but a whole 5' end (not flagged partial, not at a "
                  "sequence edge): read from their first base, as RAST and PATRIC mean it", path, n_unframed)
-    warn_internal_stops(path, [g for g, _ in genes.values()])
-    return Genome(Path(str(path)).name, scaffolds, [g for g, _ in genes.values()], "annotation").with_genes_sorted()
+    cds = internal_stops_as_x(path, [g for g, _ in genes.values()])
+    return Genome(Path(str(path)).name, scaffolds, cds, "annotation").with_genes_sorted()
 
 
 #: An accession's version suffix: NC_000913.3.
@@ -357,7 +357,7 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
     protein = ""
     if scaffold.sequence is not None:
         nucleotides = "".join(circular_slice(scaffold.sequence, s, e) for s, e, _ in segments)
-        protein = translate(nucleotides, part.strand, code, phase, start_codon=not five_prime_cut)
+        protein = translate(nucleotides, part.strand, code, phase, start_codon=not five_prime_cut, stop="*")
         protein = with_exceptions(protein, [attrs.get("transl_except", "")], segments, part.strand, phase,
                                   scaffold.length)
     return Gene(ident, part.seqid, start, end, part.strand, protein, aliases, code, partial), written != phase
