@@ -18,19 +18,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
-GENOMES = {  # short name -> (folder, accession stem), as benchmarks/comparative.py
-    "ecoli": ("ecoli_k12_mg1655", "GCF_000005845.2_ASM584v2"),
-    "mpneumoniae": ("mpneumoniae_m129", "GCF_000027345.1_ASM2734v1"),
-    "hinfluenzae": ("panel", "GCF_000027305.1_ASM2730v1"),
-    "mgenitalium": ("panel", "GCF_000027325.1_ASM2732v1"),
-    "synechocystis": ("panel", "GCF_003015225.1_ASM301522v1"),
-    "afulgidus": ("panel", "GCF_000008665.1_ASM866v1"),
-    "mjannaschii": ("panel", "GCF_000091665.1_ASM9166v1"),
-    "mpaludis": ("panel", "GCF_000214725.1_ASM21472v1"),
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from comparative import GENOMES  # noqa: E402  (the benchmark next door: short name -> folder, accession stem)
+
 #: Candidate settings: (name, Pipeline options, Builder options).
 VARIANTS = [
     ("F1=0.01 (MSV filter; default 0.02)", {"F1": 0.01}, {}),

@@ -992,31 +992,43 @@ def bakta_contig_features():
 def write_bakta(tmp_path, form: str, translated: dict[str, str] | None = None):
     """The contig as Bakta writes it: GFF3 (``pseudo=True`` and nothing else on a truncated CDS) or GenBank
     (``/pseudo``, a < or > location, a note and ``translated[tag]`` as its /translation)."""
+    features = list(bakta_contig_features())
+    cut = [tag for tag, *_, qualifiers in features if "note" in qualifiers]
+    return write_bakta_contig(tmp_path / "bakta", form, mg_sequence()[BAKTA_CONTIG[0] : BAKTA_CONTIG[1]], features,
+                              {tag: "5'" if tag == "MG_003" else "3'" for tag in cut},
+                              {tag: translated[tag] for tag in cut} if translated else {})
+
+
+def write_bakta_contig(stem, form: str, sequence: str, features, cut: dict[str, str], proteins: dict[str, str]):
+    """``features`` (tag, start, end, strand, qualifiers) on contig_1 written as Bakta writes them: GFF3 rows in
+    start order without the note, then ##FASTA; or GenBank with each ``cut`` tag's cut end (5' or 3') as a < or >
+    location and ``proteins[tag]`` as its /translation (Bakta gives a truncated CDS its protein, NCBI none)."""
     from Bio import SeqIO
     from Bio.Seq import Seq
     from Bio.SeqFeature import AfterPosition, BeforePosition, FeatureLocation, SeqFeature
     from Bio.SeqRecord import SeqRecord
 
-    sequence = mg_sequence()[BAKTA_CONTIG[0] : BAKTA_CONTIG[1]]
     if form == "gff3":
         rows = [f"contig_1\tPyrodigal\tCDS\t{start}\t{end}\t.\t{'+-'[strand < 0]}\t0\tID={tag};locus_tag={tag}"
                 + "".join(f";{k}={v}" for k, v in qualifiers.items() if k != "note")
-                for tag, start, end, strand, qualifiers in bakta_contig_features()]
-        path = tmp_path / "bakta.gff3"
+                for tag, start, end, strand, qualifiers in sorted(features, key=lambda f: f[1])]
+        path = stem.with_suffix(".gff3")
         path.write_text(f"##gff-version 3\n##sequence-region contig_1 1 {len(sequence)}\n" + "\n".join(rows)
                         + f"\n##FASTA\n>contig_1\n{sequence}\n")
         return path
     record = SeqRecord(Seq(sequence), id="contig_1", annotations={"molecule_type": "DNA"})
-    for tag, start, end, strand, qualifiers in bakta_contig_features():
+    for tag, start, end, strand, qualifiers in features:
         begin, stop = start - 1, end
-        if "note" in qualifiers:
-            begin, stop = (BeforePosition(begin), stop) if tag == "MG_003" else (begin, AfterPosition(stop))
+        if cut.get(tag) == "5'":
+            begin = BeforePosition(begin)
+        elif cut.get(tag) == "3'":
+            stop = AfterPosition(stop)
         values = {k: [None if k == "pseudo" else v] for k, v in qualifiers.items()}
-        if "note" in qualifiers and translated:  # Bakta gives a truncated CDS its protein, NCBI a pseudogene none
-            values["translation"] = [translated[tag]]
+        if tag in proteins:
+            values["translation"] = [proteins[tag]]
         record.features.append(SeqFeature(FeatureLocation(begin, stop, strand=strand), type="CDS",
                                           qualifiers={"locus_tag": [tag], **values}))
-    path = tmp_path / "bakta.gbff"
+    path = stem.with_suffix(".gbff")
     SeqIO.write(record, path, "genbank")
     return path
 
@@ -1099,11 +1111,6 @@ GAP_PIECES = {"MG_005_1": (7294, 7497, "(3' truncated)"), "MG_005_2": (7600, 854
 
 def write_bakta_gap(tmp_path, form: str, reference: dict[str, str]):
     """The Bakta contig (``BAKTA_CONTIG``) with that gap, MG_005 as its two cut pieces, in ``form``."""
-    from Bio import SeqIO
-    from Bio.Seq import Seq
-    from Bio.SeqFeature import AfterPosition, BeforePosition, FeatureLocation, SeqFeature
-    from Bio.SeqRecord import SeqRecord
-
     offset = BAKTA_CONTIG[0]
     sequence = mg_sequence()
     sequence = (sequence[:GAP[0] - 1] + "N" * (GAP[1] - GAP[0] + 1) + sequence[GAP[1]:])[offset:BAKTA_CONTIG[1]]
@@ -1111,29 +1118,7 @@ def write_bakta_gap(tmp_path, form: str, reference: dict[str, str]):
     pieces = {"MG_005_1": reference["MG_005"][:68], "MG_005_2": reference["MG_005"][102:]}
     features += [(tag, start - offset, end - offset, 1, {"pseudo": "True", "note": note})
                  for tag, (start, end, note) in GAP_PIECES.items()]
-    if form == "gff3":
-        rows = [f"contig_1\tPyrodigal\tCDS\t{start}\t{end}\t.\t{'+-'[strand < 0]}\t0\tID={tag};locus_tag={tag}"
-                + "".join(f";{k}={v}" for k, v in qualifiers.items() if k != "note")
-                for tag, start, end, strand, qualifiers in sorted(features, key=lambda f: f[1])]
-        path = tmp_path / "gap.gff3"
-        path.write_text(f"##gff-version 3\n##sequence-region contig_1 1 {len(sequence)}\n" + "\n".join(rows)
-                        + f"\n##FASTA\n>contig_1\n{sequence}\n")
-        return path
-    record = SeqRecord(Seq(sequence), id="contig_1", annotations={"molecule_type": "DNA"})
-    for tag, start, end, strand, qualifiers in features:
-        begin, stop = start - 1, end
-        if tag == "MG_005_1":
-            stop = AfterPosition(stop)
-        elif tag == "MG_005_2":
-            begin = BeforePosition(begin)
-        values = {k: [None if k == "pseudo" else v] for k, v in qualifiers.items()}
-        if tag in pieces:
-            values["translation"] = [pieces[tag]]
-        record.features.append(SeqFeature(FeatureLocation(begin, stop, strand=strand), type="CDS",
-                                          qualifiers={"locus_tag": [tag], **values}))
-    path = tmp_path / "gap.gbff"
-    SeqIO.write(record, path, "genbank")
-    return path
+    return write_bakta_contig(tmp_path / "gap", form, sequence, features, {"MG_005_1": "3'", "MG_005_2": "5'"}, pieces)
 
 
 @pytest.mark.parametrize("form", ["gff3", "genbank"])
