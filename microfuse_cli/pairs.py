@@ -15,6 +15,7 @@ from typing import Iterable, Mapping, Sequence
 
 from .errors import DataError, UsageError
 from .records import Gene, Genome, RebuiltFromFields, require_genome
+from .io.features import MIN_GAP_NS
 from .io.files import PathLike
 from .io.tables import read_operon_table, read_pair_list, read_pair_table
 from .runtime import check_seed
@@ -113,10 +114,6 @@ def _twins_in_pairing_order(genes: Sequence[Gene], current_reach):
 
 def _extent(gene: Gene) -> tuple[int, int]:
     return gene.start, gene.end
-
-
-#: A run of this many N (or more) is an assembly gap (SPAdes and NCBI scaffolds fill gaps with 10 N or more).
-MIN_GAP_NS = 10
 
 
 def assembly_gaps(sequence: str | None) -> list[tuple[int, int]]:

@@ -175,3 +175,18 @@ def test_seqids_differing_only_in_case_are_named_not_matched(tmp_path):
         f"error: {bins}: none of its 1 scaffolds is in {MG_FNA.name} (e.g. nc_000908.2) (did you mean NC_000908.2? "
         "it differs from nc_000908.2 only in case)"), err
     assert not (tmp_path / "pairs.tsv").exists()
+
+
+def test_a_lone_n_beside_a_cds_end_is_no_assembly_gap():
+    """A CDS cut within a codon of a run of 10+ N (an assembly gap, as pairs.assembly_gaps counts it) is cut there;
+    one ambiguous base beside its end is not a gap (a /pseudo CDS with < or > there stays a pseudogene)."""
+    from microfuse_cli.io.features import MIN_GAP_NS, cut_ends
+    from microfuse_cli.pairs import assembly_gaps
+
+    body = "ATG" + "GCA" * 30 + "TAA"  # a CDS at 101..196 of a 400 bp scaffold
+    lone = "A" * 97 + "ANA" + body + "TNA" + "A" * 201
+    gapped = "A" * (100 - MIN_GAP_NS) + "N" * MIN_GAP_NS + body + "T" + "N" * MIN_GAP_NS + "A" * (203 - MIN_GAP_NS)
+    assert len(lone) == len(gapped) == 400
+    assert cut_ends(400, lone, 101, 196) == (False, False) and not assembly_gaps(lone)
+    assert cut_ends(400, gapped, 101, 196) == (True, True) and len(assembly_gaps(gapped)) == 2
+    assert cut_ends(400, None, 2, 399) == (True, True)

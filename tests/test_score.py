@@ -239,3 +239,17 @@ def test_operons_given_for_the_operon_output_is_told_the_output_option(tmp_path)
     assert code == 1 and err.count("\n") == 1 and "protein-coding genes" not in err, err
     assert err.startswith(f"error: no such file: {wanted}") and f"give --operons-gff {wanted}" in err
     assert not (tmp_path / "scores.tsv").exists()
+
+
+def test_known_operons_read_from_stdin(tmp_path):
+    """`--operons -` reads the known operons from stdin (read_text takes '-'); the check that an --operons file
+    exists, added for `--operons operons.gff3` meant as an output, refused it as 'no such file: -'."""
+    from conftest import ECOLI_ODB
+
+    out = tmp_path / "scores.tsv"
+    code, _, err = run_cli(["score", ECOLI_GFF, "--fasta", ECOLI_FNA, "-o", out, "--operons", "-"],
+                           stdin=ECOLI_ODB.read_bytes())
+    assert code == 0, err
+    rows = [line.split("\t") for line in out.read_text().splitlines() if not line.startswith("#")]
+    labels = [row[rows[0].index("label")] for row in rows[1:]]
+    assert labels.count("1") > 1000 and labels.count("0") > 1000, err

@@ -136,8 +136,9 @@ def _check_known_operons(operons, operons_gff) -> None:
     import os
 
     from ..errors import DataError
+    from ..io.files import is_stdio
 
-    if operons is not None and operons_gff is None and not os.path.exists(operons):
+    if operons is not None and operons_gff is None and not is_stdio(operons) and not os.path.exists(operons):
         raise DataError(f"no such file: {operons} (--operons reads known operons; to write the predicted operons "
                         f"give --operons-gff {operons} or --operons-tsv)")
 

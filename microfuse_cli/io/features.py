@@ -28,13 +28,27 @@ def _covers_whole_scaffold(segments: list[tuple[int, int]], scaffold: Scaffold, 
             and (scaffold.length >= WHOLE_SCAFFOLD_MIN or n_cds > 1))
 
 
+#: A run of this many N (or more) is an assembly gap, where a scaffold joins contigs (SPAdes and NCBI fill gaps with
+#: 10 N or more); a lone N is an ambiguous base, not a cut.
+MIN_GAP_NS = 10
+
+
 def cut_ends(length: int, sequence: str | None, start: int, end: int) -> tuple[bool, bool]:
-    """Whether a CDS ``start..end`` reaches, within a codon, the left and the right end of its sequence or a run of
-    N (an assembly gap inside a scaffold: pyrodigal masks N and ends a gene there on a whole codon, as at an
-    end), where a gene caller cuts a gene."""
-    before = sequence[max(start - 4, 0) : start - 1] if sequence else ""
-    after = sequence[end : end + 3] if sequence else ""
-    return start <= 3 or "N" in before, end >= length - 2 or "N" in after
+    """Whether a CDS ``start..end`` reaches, within a codon, the left and the right end of its sequence or an
+    assembly gap (a run of ``MIN_GAP_NS`` or more N inside a scaffold: pyrodigal masks it and ends a gene there on a
+    whole codon, as at an end), where a gene caller cuts a gene."""
+    return (start <= 3 or _gap_touches(sequence, max(start - 4, 0), start - 1),
+            end >= length - 2 or _gap_touches(sequence, end, end + 3))
+
+
+def _gap_touches(sequence: str | None, lo: int, hi: int) -> bool:
+    """Whether a run of ``MIN_GAP_NS`` or more N overlaps ``sequence[lo:hi]`` (0-based, end excluded)."""
+    if not sequence or lo >= hi:
+        return False
+    left = max(lo - MIN_GAP_NS + 1, 0)
+    window = sequence[left : hi + MIN_GAP_NS - 1]
+    return any(m.start() + left < hi and m.end() + left > lo
+               for m in re.finditer(f"[Nn]{{{MIN_GAP_NS},}}", window))
 
 
 def _warn_skipped(path, skipped: list[str]) -> None:
