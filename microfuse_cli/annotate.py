@@ -3,7 +3,9 @@
 Bakta and Prokka users keep one annotation file per genome; this writes that file back with one SO:0000178
 operon feature per predicted operon, placed before the first top-level feature at or after its start (so a
 sorted file stays sorted). Every other line is written byte for byte as read (as
-io.files.read_text gives it: decompressed, with LF line ends). Members are named in a ``genes``
+io.files.read_text gives it: decompressed, with LF line ends), except that a GFF3 attribute with an empty value
+(``protein_id=``, which GFF3 forbids and ``gt gff3validator`` rejects) is dropped: it carries nothing, and the
+output is microfuse's, so it must validate. Members are named in a ``genes``
 attribute (GFF3) or ``/note`` (GenBank): linking them by ``Parent`` would rewrite the user's gene lines.
 The model and rule that made the calls (score.header_comments: version, model name, model_id, decision_id) are
 recorded as each format allows: GFF3 ``#`` lines after ``##gff-version``, as the operon GFF3 has them; GenBank
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import bisect
 import io
+import logging
 import re
+from collections import Counter
 import textwrap
 from pathlib import Path
 from typing import Sequence
@@ -34,6 +38,8 @@ COMPRESSED = (".gz", ".bz2", ".xz")
 COMMENT_WIDTH = 68
 _ID = re.compile(r"(?:^|;)\s*ID=([^;]*)")
 OPERON_LINE = re.compile(r"^[^\t#]*\tmicrofuse\toperon\t")
+_EMPTY_VALUE = re.compile(r"^[^=]+=$")
+log = logging.getLogger("microfuse")
 ALREADY = "the input already holds microfuse operons (an --annotate output?); give the original annotation"
 
 
@@ -83,6 +89,7 @@ def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source
     newline = "\n"  # io.files.read_text gives LF line ends whatever the file had
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += newline
+    lines = _without_empty_attributes(lines)
     starts, last, ids = _top_level_features(lines)
     if any(OPERON_LINE.match(line) for line in lines):
         raise DataError(ALREADY)
@@ -104,6 +111,31 @@ def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source
     for i in sorted(inserts):
         out.writelines(inserts[i])
     return out.getvalue() + marker + rest
+
+
+def _without_empty_attributes(lines: list[str]) -> list[str]:
+    """``lines`` with every ``key=`` attribute (empty value) taken out of column 9, and one warning counting them
+    by key; a line with none is kept as it was (only its attributes are touched, '.' when none is left)."""
+    dropped: Counter[str] = Counter()
+    out = []
+    for line in lines:
+        cols = line.split("\t")
+        if line.startswith("#") or len(cols) != 9 or "=" not in cols[8]:
+            out.append(line)
+            continue
+        parts = cols[8].rstrip("\n").split(";")
+        empty = [part for part in parts if _EMPTY_VALUE.match(part.strip())]
+        if not empty:
+            out.append(line)
+            continue
+        dropped.update(part.strip()[:-1] for part in empty)
+        kept = ";".join(part for part in parts if part not in empty)
+        out.append("\t".join(cols[:8] + [(kept if kept.strip(" ;") else ".") + "\n"]))
+    if dropped:
+        keys = ", ".join(f"{key} ({n})" for key, n in sorted(dropped.items()))
+        log.warning("--annotate: dropped %d attribute%s with an empty value, which GFF3 forbids: %s",
+                    sum(dropped.values()), "" if sum(dropped.values()) == 1 else "s", keys)
+    return out
 
 
 def _split_fasta(text: str) -> tuple[str, str, str]:
