@@ -300,7 +300,8 @@ def _genbank_feature(op: Operon, length: int, maker: Maker) -> str:
         location = SimpleLocation(op.start - 1, op.end, strand)
     feature = SeqFeature(location, type=OPERON[0], qualifiers={
         "operon": [op.id],
-        "note": [f"predicted by microfuse {maker.version or __version__}, model {maker.describe()}: "
+        "note": [f"predicted by microfuse {maker.version or __version__}"
+                 + (f", model {maker.describe()}" if maker.model else "") + ": "
                  f"{len(op.genes)} genes {','.join(op.genes)}; mean probability {op.mean_probability:.4f}, min "
                  f"{op.min_probability:.4f}; {OPERON[1]}"],
         "inference": [f"ab initio prediction:microfuse:{__version__}"],

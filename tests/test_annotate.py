@@ -227,3 +227,21 @@ def test_empty_attribute_values_are_dropped_so_the_output_validates(tmp_path):
     changed = [(new, old) for new, old in zip(kept, original) if new != old]
     assert len(changed) == 104
     assert all(new == old.replace(";protein_id=;", ";") for new, old in changed)
+
+
+def test_library_annotation_without_a_model_line_names_no_unknown_model(tmp_path):
+    """`annotate_genbank` called from Python without ``comments`` (no `#microfuse` line to read) wrote each operon's
+    note as 'model unknown (model_id unknown, decision_id unknown)'; it says what it knows: microfuse's version."""
+    from microfuse_cli import __version__
+    from microfuse_cli.annotate import annotate_genbank
+    from microfuse_cli.genome import read_genome
+    from microfuse_cli.score import Operon
+
+    gbk = write_rotated(tmp_path, "genbank")
+    genome = read_genome(gbk)
+    a, b = genome.genes[1], genome.genes[2]
+    operon = Operon("operon_1", a.scaffold, a.start, b.end, a.strand, (a.id, b.id), (0.9,))
+    text = annotate_genbank(gbk.read_text(), genome, [operon])
+    note = re.search(r'/note="(predicted by microfuse [^"]*)"', text.replace("\n                     ", " "))
+    assert note and note.group(1).startswith(f"predicted by microfuse {__version__}: 2 genes"), text
+    assert "unknown" not in text
