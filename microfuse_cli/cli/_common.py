@@ -425,18 +425,26 @@ def load_bins(path, genome):
     if path is None:
         _say_one_genome(genome)
         return None
-    from ..calibration import UNBINNED, read_groups, unknown_group_scaffolds
-    from ..records import case_hint
+    from ..calibration import UNBINNED, read_groups
 
     groups = read_groups(path)
+    binned = len(groups) - len(check_bins(path, groups, genome))
+    log.info("spacer calibration per bin: %d bins over %d scaffolds; %d scaffold(s) in no bin are pooled as %s",
+             len(set(groups.values())), binned, len(genome.scaffolds) - binned, UNBINNED)
+    return groups
+
+
+def check_bins(path, groups, genome) -> list[str]:
+    """The scaffolds of the --bins table ``groups`` that ``genome`` lacks, said in one warning (with a near match
+    differing only in case); a table naming none of its scaffolds is refused (calibration.unknown_group_scaffolds)."""
+    from ..calibration import unknown_group_scaffolds
+    from ..records import case_hint
+
     unknown = unknown_group_scaffolds(groups, genome, path)
     if unknown:
         log.warning("%d scaffold(s) of %s are not in %s (e.g. %s)%s", len(unknown), path, genome.name, unknown[0],
                     case_hint(unknown, genome.scaffolds))
-    binned = len(groups) - len(unknown)
-    log.info("spacer calibration per bin: %d bins over %d scaffolds; %d scaffold(s) in no bin are pooled as %s",
-             len(set(groups.values())), binned, len(genome.scaffolds) - binned, UNBINNED)
-    return groups
+    return unknown
 
 
 def _say_one_genome(genome) -> None:

@@ -7,7 +7,7 @@ import dataclasses
 import click
 
 from . import cli
-from ._common import common_options, genome_options, input_argument, load_genome, log, output_option, \
+from ._common import check_bins, common_options, genome_options, input_argument, load_genome, log, output_option, \
     pair_selection_options, stdin_as_file
 
 
@@ -52,13 +52,7 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     with stdin_as_file(input) as readable:  # messages name it "stdin"
         genome = load_genome(run, readable, fasta, read_as)
     if bins is not None:  # as score: a table of another assembly is refused, missing scaffolds are said
-        from ..calibration import unknown_group_scaffolds
-        from ..records import case_hint
-
-        unknown = unknown_group_scaffolds(dict(read_as.bins), genome, bins)
-        if unknown:
-            log.warning("%d scaffold(s) of %s are not in %s (e.g. %s)%s", len(unknown), bins, genome.name,
-                        unknown[0], case_hint(unknown, genome.scaffolds))
+        check_bins(bins, dict(read_as.bins), genome)
     selected = selection.select(genome)
     lacking = next((g.id for g in genome.genes if not g.protein), None) if proteins else None
     if lacking is not None and not genome.has_sequence:  # a GenBank's /translation gives proteins without it
