@@ -334,8 +334,7 @@ def compute_embeddings(
         pair_names: list[str] = []
         for view in config.context_views:
             if view == "bacformer":
-                with thread_limits(threads, torch=True):
-                    matrix, info = _bacformer_view(genome, config, device, stage, shard_dir)
+                matrix, info = _bacformer_view(genome, config, device, stage, shard_dir)
                 gene_parts.append(matrix)
                 gene_names += [f"bacformer_{i}" for i in range(matrix.shape[1])]
                 context_info["bacformer"] = info
