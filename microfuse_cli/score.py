@@ -44,7 +44,8 @@ class Scores:
     router_weights: np.ndarray | None = None
     fused: np.ndarray | None = None
     calibration: tuple = ()  # calibration.GenomeCalibration per genome / --bins bin
-    model_id: str | None = None  # checkpoint.model_identity of the model that made ``fused``
+    model_id: str | None = None  # checkpoint.model_identity of the model that scored (None: Scores built by hand)
+    decision_id: str | None = None  # decision_id(model, threshold): the rule that made ``calls`` (header_comments)
 
     def __post_init__(self) -> None:  # normalising the fields as built, never changing them later
         object.__setattr__(self, "pairs", tuple(self.pairs))
@@ -256,7 +257,8 @@ def score_pairs(model: ScoringModel, embeddings: Embeddings, pairs: Sequence[Gen
     if decision is not None:
         probability, calibration = apply_decision(decision, pairs, probability, spacer_models, groups)
     return Scores(list(pairs), probability, float(cut), prediction.router_weights,
-                  prediction.fused if fused else None, calibration, getattr(model, "identity", None) if fused else None)
+                  prediction.fused if fused else None, calibration, getattr(model, "identity", None),
+                  decision_id(model, cut))
 
 
 def _checked_threshold(threshold: float) -> float:
@@ -320,7 +322,7 @@ def model_source(model_dir: str | PathLike | None) -> tuple[str, str]:
     return Path(model_dir).name, "folder"
 
 
-def header_comments(scores: Scores, model_name: str, model_id: str, decision_id: str, *,
+def header_comments(scores: Scores, model_name: str, model_id: str | None = None, decision_id: str | None = None, *,
                     model_from: str = "folder", threshold_from: str = "model") -> list[str]:
     """Comment lines that say which model scored (its folder's name and, as two folders may share a name, its
     identity: checkpoint.model_identity in full, the ``model_id=`` of `score --fused` ids files), which rule made
@@ -328,7 +330,16 @@ def header_comments(scores: Scores, model_name: str, model_id: str, decision_id:
     and what it calibrated per genome (or bin). ``model_from`` (``package``: the packaged default, else
     ``folder``) and ``threshold_from`` (``model``, or ``user`` for `score --threshold`) come before ``model_id``:
     a reader of the older line reads them as part of the threshold's value, which it does not use, and finds
-    ``model_id`` and ``decision_id`` where they were."""
+    ``model_id`` and ``decision_id`` where they were. Either identity not given is the one ``scores`` carry
+    (score_genome's): a library user writes the header of the model and rule that did score.
+
+    Raises:
+        UsageError: an identity neither given nor carried by ``scores`` (Scores built by hand)."""
+    model_id = scores.model_id if model_id is None else model_id
+    decision_id = scores.decision_id if decision_id is None else decision_id
+    if model_id is None or decision_id is None:
+        raise UsageError("these scores do not record which model and rule made them (built by hand?): pass "
+                         "header_comments its model_id and decision_id")
     lines = [f"microfuse {__version__} model={model_name} threshold={scores.threshold:.4f} model_from={model_from} "
              f"threshold_from={threshold_from} model_id={model_id} {DECISION_KEY}={decision_id}"]
     return lines + [f"calibration {c.describe()}" for c in scores.calibration]

@@ -225,3 +225,32 @@ def test_evaluate_plots_name_the_models_of_the_tables_they_draw(mpn_tables, tmp_
                                     f"{version}, {mine.format(other_rule)}")
     assert described["shipped.tsv.threshold_sweep.png"].endswith(mine.format(shipped.decision_identity))
     assert described["other.tsv.calibration.png"].endswith(mine.format(other_rule))
+
+
+@pytest.mark.parametrize("cut", [None, 0.3])
+def test_scores_of_score_genome_carry_the_ids_the_cli_header_writes(cut, tmp_path):
+    """score_genome's Scores name the model used and the rule at the cut applied (the default's own; a user's 0.3,
+    another decision_id): the same model_id and decision_id as `score` writes for that run, and the library's
+    header (header_comments without ids) then writes the CLI's '#microfuse' line and scores TSV byte for byte."""
+    import io
+
+    from microfuse_cli import UsageError, read_genome, score_genome
+    from microfuse_cli.io.tables import write_scores
+    from microfuse_cli.score import Scores, header_comments
+
+    out = tmp_path / "cli.tsv"
+    code, _, err = run_cli(["score", f"{MG}.gff.gz", "--fasta", f"{MG}.fna.gz", "-o", out,
+                            *([] if cut is None else ["--threshold", str(cut)])])
+    assert code == 0, err
+    cli = header_fields(microfuse_line(out))
+    scores = score_genome(read_genome(f"{MG}.gff.gz", f"{MG}.fna.gz"), None, threshold=cut)
+    assert (scores.model_id, scores.decision_id) == (cli["model_id"], cli["decision_id"])
+    shipped = load_model(None)
+    assert scores.model_id == shipped.identity
+    assert (scores.decision_id == shipped.decision_identity) == (cut is None)  # a user's cut: another rule's id
+    written = io.StringIO()
+    write_scores(written, scores, None, header_comments(scores, "default", model_from="package",
+                                                       threshold_from="model" if cut is None else "user"))
+    assert written.getvalue() == out.read_text()
+    with pytest.raises(UsageError, match="pass header_comments its model_id and decision_id"):
+        header_comments(Scores(scores.pairs, scores.probability, scores.threshold), "default")  # built by hand
