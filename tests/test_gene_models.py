@@ -843,6 +843,36 @@ def test_ambiguity_codes_are_not_counted_as_internal_stops(tmp_path):
     assert sum(p[10] == "X" for p in proteins) > 0.9 * len(proteins)
 
 
+def test_a_start_codon_with_an_ambiguity_code_is_read_as_met(tmp_path):
+    """A start codon whose every reading is a start (RTG: ATG or GTG; NTG: ATG, CTG, GTG or TTG in code 4) is Met,
+    as NCBI reads an ATG; it read X. Biopython's ambiguous codon tables say which codons those are."""
+    from Bio.Seq import reverse_complement
+
+    sequence = list(mg_sequence())
+    changed = 0
+    for i, c in enumerate(c for c in mg_lines() if c[2] == "CDS"):
+        start, end = int(c[3]) - 1, int(c[4])
+        plus = "".join(sequence[start : start + 3]) if c[6] == "+" else "".join(sequence[end - 3 : end])
+        codon = plus if c[6] == "+" else reverse_complement(plus)
+        if codon in ("ATG", "GTG"):
+            code = "R" if i % 2 else "N"
+            if c[6] == "+":
+                sequence[start] = code
+            else:
+                sequence[end - 1] = reverse_complement(code)
+            changed += 1
+    fna = tmp_path / "ambiguous_starts.fna"
+    fna.write_text(">NC_000908.2\n" + "".join(sequence) + "\n")
+    options = GenomeOptions(genetic_code=4)
+    genes = read_genome(MG_GFF, fna, options).genes
+    original = read_genome(MG_GFF, MG_FNA, options).genes
+    assert changed > 400 and [g.id for g in genes] == [g.id for g in original]
+    # a changed base inside an overlapping neighbour's codon reads X there, as an ambiguity code does
+    differing = [(g.id, g.protein[:3], o.protein[:3]) for g, o in zip(genes, original) if g.protein[0] != o.protein[0]
+                 or any(a != b and a != "X" for a, b in zip(g.protein, o.protein))]
+    assert not differing, differing[:5]
+
+
 @pytest.mark.parametrize("genomes, warned", [
     ((ECOLI_FNA, PANEL / "GCF_000027325.1_ASM2732v1_genomic.fna.gz"),
      "called with genetic code 11 as one genome, but NC_000908.2 codes like genetic code 4 (Mycoplasma)"),

@@ -154,8 +154,8 @@ def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, sta
     (X, as a codon with an ambiguity code reads; "*" keeps them apart, for ``internal_stops_as_x``).
 
     ``phase`` bases are skipped at the 5' end (GFF3 phase; GenBank /codon_start - 1). ``start_codon``: the first
-    codon is read as Met when it is one of the code's start codons (TTG/GTG/CTG, ATT/ATC/ATA in table 11), as NCBI
-    translates; false for a gene cut at its 5' end.
+    codon is read as Met when it is one of the code's start codons (TTG/GTG/CTG, ATT/ATC/ATA in table 11; with
+    ambiguity codes, when every reading is one: RTG, NTG), as NCBI translates; false for a gene cut at its 5' end.
     """
     from Bio.Data import CodonTable
     from Bio.Seq import Seq
@@ -172,8 +172,9 @@ def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, sta
     except KeyError:
         raise DataError(f"unknown genetic code (transl_table) {code}") from None
     protein = _STOP_TRIM.sub("", protein).replace("*", stop)
-    if start_codon and protein and str(seq[:3]).upper() in CodonTable.unambiguous_dna_by_id[code].start_codons:
-        protein = "M" + protein[1:]  # alternative start codons are read as Met
+    # alternative start codons are read as Met, and so is an ambiguity code all of whose readings are starts (RTG)
+    if start_codon and protein and str(seq[:3]).upper() in CodonTable.ambiguous_dna_by_id[code].start_codons:
+        protein = "M" + protein[1:]
     return protein
 
 
