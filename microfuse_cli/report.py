@@ -93,7 +93,7 @@ def write_report(handle, genome: Genome, scores: Scores, operons: Sequence[Opero
     sections = [
         _summary(genome, scores, operons, dpi),
         _calibration(calibrated, dpi, scores.calibration, bins),
-        _model(model, model_name, scores.threshold, decision_id(model, scores.threshold)),
+        _model(model, model_name, scores.threshold, scores.decision_id or decision_id(model, scores.threshold)),
         _regions(scored, dpi),
         _operon_table(genome, operons),
     ]

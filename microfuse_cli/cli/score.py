@@ -156,7 +156,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     from ..pairs import genome_from_table, read_pairs
     from ..io.gff import write_operons_gff
     from ..io.tables import write_fused, write_operons_tsv, write_scores
-    from ..score import call_operons, decision_id, genome_spacer_models, header_comments, model_source, score_genome, \
+    from ..score import call_operons, genome_spacer_models, header_comments, model_source, score_genome, \
         score_pairs
 
     if annotate is not None:  # written back with the operons: read whole, once
@@ -199,8 +199,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     for calibrated in scores.calibration:
         log.info("calibrated %s", calibrated.describe())
     model_name, model_from = model_source(model_dir)
-    decided = decision_id(model, scores.threshold)
-    comments = header_comments(scores, model_name, model.identity, decided, model_from=model_from,
+    comments = header_comments(scores, model_name, model_from=model_from,  # the identities the scores carry
                                threshold_from="model" if threshold is None else "user")
     operons_called = call_operons(genome, scores)
     extra = _explain(run, genome, pairs, reference, groups) if explain else None
