@@ -1269,3 +1269,40 @@ def test_genbank_cds_under_a_pseudo_gene_feature_is_no_gene():
     ncbi = {g.id: (g.start, g.end, g.protein) for g in read_genome(gbk).genes}
     ours = {g.id: (g.start, g.end, g.protein) for g in read_genome("gene_pseudo.gbk", text="".join(kept)).genes}
     assert len(ours) == 3027 and ours == ncbi
+
+
+def turned(position: int, shift: int) -> int:
+    """Where base ``position`` of M. genitalium lies once the chromosome begins at base ``shift`` + 1."""
+    return position - shift if position > shift else position - shift + MG_LENGTH
+
+
+def rast_rotated(tmp_path, shift: int):
+    """M. genitalium turned to begin at base ``shift`` + 1, as RAST writes it (``rast_gff``: phase 1 on every CDS,
+    the product as Name), with its sequence as ##FASTA; a gene across the new origin is left out."""
+    sequence = mg_sequence()
+    rows = [f"##gff-version 3\n##sequence-region\taccn|NC_000908.2\t1\t{MG_LENGTH}"]
+    for n, cols in enumerate((c for c in mg_lines() if c[2] == "CDS"), start=1):
+        start, end = turned(int(cols[3]), shift), turned(int(cols[4]), shift)
+        if start <= end:
+            product = dict(kv.split("=", 1) for kv in cols[8].split(";")).get("product", "hypothetical protein")
+            rows.append("\t".join([cols[0], "FIG", "CDS", str(start), str(end), ".", cols[6], "1",
+                                   f"ID=fig|243273.25.peg.{n};Name={product}"]))
+    gff = tmp_path / f"rast_{shift}.gff"
+    gff.write_text("\n".join(rows) + f"\n##FASTA\n>NC_000908.2\n{sequence[shift:] + sequence[:shift]}\n")
+    return gff
+
+
+@pytest.mark.parametrize("shift, edge", [(685, (1, 1143)), (580_033, (MG_LENGTH - 809, MG_LENGTH))])
+@pytest.mark.parametrize("circular", [None, True])
+def test_rast_cds_at_the_sequence_edge_is_read_in_the_frame_its_stop_fixes(shift, edge, circular, tmp_path,
+                                                                         mg_original):
+    """M. genitalium turned to begin with dnaN (MG_001, + strand, now 1..1143), as complete genomes begin with
+    dnaA, or to end with MG_470 (- strand, its 5' end now the last base), written as RAST writes it (phase 1 on
+    every CDS, no partial flag): that gene is whole, NCBI's protein, not partial (was: read from its second base
+    as if cut there, a garbage protein flagged partial, with or without --circular)."""
+    genome = read_genome(rast_rotated(tmp_path, shift), options=GenomeOptions(genetic_code=4, circular=circular))
+    expected = {(turned(g.start, shift), turned(g.end, shift)): g.protein for g in mg_original[0].genes}
+    proteins = {(g.start, g.end): g.protein for g in genome.genes}
+    assert proteins == {k: expected[k] for k in proteins} and len(proteins) == 476
+    edge_gene = next(g for g in genome.genes if (g.start, g.end) == edge)
+    assert not any(g.partial for g in genome.genes) and edge_gene.protein.startswith("M")

@@ -338,8 +338,9 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
                    default_code) -> tuple[Gene, bool]:
     """One CDS as a Gene, and whether its written phase was set aside.
 
-    A phase shifts the frame only of a CDS cut at its 5' end: flagged partial, or at the sequence's edge. A whole
-    bacterial CDS starts on its first codon (Prodigal writes 0 on every CDS); RAST and PATRIC write 1 on every one.
+    A phase shifts the frame only of a CDS cut at its 5' end: flagged partial, or at the sequence's edge
+    (``_edge_phase``). A whole bacterial CDS starts on its first codon (Prodigal writes 0 on every CDS); RAST and
+    PATRIC write 1 on every one.
     """
     attrs = part.attributes
     segments = _unwrap(part.segments, scaffold)
@@ -351,7 +352,10 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
     written = segments[0][2] if part.strand > 0 else segments[-1][2]  # the phase of the 5'-most segment
     left, right = _cut_edges(attrs)
     at_edge = start == 1 if part.strand > 0 else end == scaffold.length
-    phase = written if (left if part.strand > 0 else right) or at_edge else 0
+    if left if part.strand > 0 else right:
+        phase = written
+    else:
+        phase = _edge_phase(written, segments, part.strand, scaffold.length) if at_edge else 0
     partial = left or right or phase > 0
     five_prime_cut = phase > 0 or (left if part.strand > 0 else right)
     protein = ""
@@ -361,6 +365,18 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
         protein = with_exceptions(protein, [attrs.get("transl_except", "")], segments, part.strand, phase,
                                   scaffold.length)
     return Gene(ident, part.seqid, start, end, part.strand, protein, aliases, code, partial), written != phase
+
+
+def _edge_phase(written: int, segments: list[tuple[int, int, int]], strand: int, length: int) -> int:
+    """The frame of a CDS whose 5' end is at its sequence's edge with no flag saying it is cut there: the one its
+    whole 3' end fixes (a stop codon ends it on a codon: length % 3 bases before its first codon) when it is one
+    part with its 3' end away from the other edge (within a codon); else the written phase. RAST writes 1 on every CDS, so dnaA at
+    base 1 of a complete genome read from its second base, a garbage protein flagged partial."""
+    start, end = segments[0][0], segments[-1][1]
+    three_prime_at_edge = end >= length - 2 if strand > 0 else start <= 3  # within a codon, as ``cut_ends``
+    if len(segments) == 1 and not three_prime_at_edge:
+        return (end - start + 1) % 3
+    return written
 
 
 def _cut_edges(attrs: dict[str, str]) -> tuple[bool, bool]:
