@@ -1306,3 +1306,29 @@ def test_rast_cds_at_the_sequence_edge_is_read_in_the_frame_its_stop_fixes(shift
     assert proteins == {k: expected[k] for k in proteins} and len(proteins) == 476
     edge_gene = next(g for g in genome.genes if (g.start, g.end) == edge)
     assert not any(g.partial for g in genome.genes) and edge_gene.protein.startswith("M")
+
+
+def test_sequence_of_another_length_than_its_sequence_region_is_refused(tmp_path, mg_original):
+    """M. genitalium's GFF3 (``##sequence-region NC_000908.2 1 580076``) given a FASTA of NC_000908.2 with 200 bp
+    more near its start (another assembly under the same name): refused in one line naming both lengths (was:
+    read, 470 of 476 proteins out of frame, and a warning to give -g 4, which the annotation's transl_table=4
+    gave). GenomeTools' made-up pragma (the features' extent, here from base 1) is no length: it still reads."""
+    sequence = mg_sequence()
+    fna = tmp_path / "other.fna"
+    fna.write_text(f">NC_000908.2\n{sequence[:100]}{'ACGT' * 50}{sequence[100:]}\n")
+    out = tmp_path / "pairs.tsv"
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", fna, "-o", out])
+    assert code == 1 and not out.exists() and err.count("\n") == 1
+    assert err.startswith(f"error: {MG_GFF}: ##sequence-region gives NC_000908.2 580076 bp, its sequence in {fna} "
+                          "has 580276 bp: the annotation is of another sequence"), err
+    rows = [c[:3] + [str(int(c[3]) - 685), str(int(c[4]) - 685)] + c[5:] for c in mg_lines() if 686 <= int(c[3])
+            and int(c[4]) <= 20_000]
+    gff = tmp_path / "piece.gff3"
+    gff.write_text("##gff-version 3\n" + "\n".join("\t".join(c) for c in rows) + "\n")
+    tidy = subprocess.run(["gt", "gff3", "-sort", str(gff)], capture_output=True, text=True, check=True).stdout
+    assert f"##sequence-region   NC_000908.2 1 {max(int(c[4]) for c in rows)}\n" in tidy
+    gff.write_text(tidy)
+    (tmp_path / "piece.fna").write_text(f">NC_000908.2\n{sequence[685:30_000]}\n")
+    genes = read_genome(gff, tmp_path / "piece.fna").genes
+    expected = {g.id: g.protein for g in mg_original[0].genes}
+    assert len(genes) > 10 and all(g.protein == expected[g.id] for g in genes)

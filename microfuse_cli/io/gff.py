@@ -100,6 +100,8 @@ def read_gff(path: PathLike, fasta: PathLike | None = None, text: str | Iterable
 def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, genetic_code: int | None,
               topology: bool | None) -> Genome:
     regions: dict[str, int] = {}
+    declared: dict[str, int] = {}  # ##sequence-region <seqid> 1 <length>: each sequence's length, as the file says
+    reached: dict[str, int] = {}  # the furthest end of any feature on each sequence
     circular: set[str] = set()
     genes_meta: dict[str, dict[str, str]] = {}
     links: dict[str, str] = {}  # a feature's ID -> its Parent (Ensembl, GTF-derived: gene -> mRNA -> CDS)
@@ -119,6 +121,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                 parts = line.split()
                 if len(parts) == 4 and parts[3].isdigit():
                     regions[parts[1]] = int(parts[3])
+                    if parts[2] == "1":
+                        declared[parts[1]] = int(parts[3])
             elif line.startswith("# Model Data:"):
                 model_code = _PRODIGAL_CODE.search(line)
             elif line.startswith("# Sequence Data:") and (data := _PRODIGAL_SEQUENCE.search(line)):
@@ -136,6 +140,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             raise DataError(f"{path}: line {number}: invalid coordinates {start}..{end}"
                             + (_ACROSS_ORIGIN if start_i > end_i >= 1 else ""))
         n_features += 1
+        reached[seqid] = max(reached.get(seqid, 0), end_i)
         attributes = _parse_attributes(attrs, path, number)
         if ftype == "region" and attributes.get("Is_circular", "").lower() == "true":
             circular.add(seqid)
@@ -207,6 +212,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             f"{path}: sequence id(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
             f"not found in the FASTA sequences{_version_hint(missing, scaffolds) or case_hint(missing, scaffolds)}"
         )
+    _check_declared_lengths(path, declared, reached, scaffolds, fasta if first_sequence is None else "##FASTA")
     order = [k for k in order if k not in flagged or _cut_by_sequence_end(cds[k], scaffolds[cds[k].seqid])]
     joined = {cds[k].seqid for k in order if joins_across_origin(cds[k].segments, scaffolds[cds[k].seqid].length)}
     scaffolds = {sid: with_topology(s, topology, sid in joined, str(path)) for sid, s in scaffolds.items()}
@@ -241,6 +247,19 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                  "sequence edge): read from their first base, as RAST and PATRIC mean it", path, n_unframed)
     cds = internal_stops_as_x(path, [g for g, _ in genes.values()])
     return Genome(Path(str(path)).name, scaffolds, cds, "annotation").with_genes_sorted()
+
+
+def _check_declared_lengths(path, declared: dict[str, int], reached: dict[str, int], scaffolds: dict, source) -> None:
+    """Refuse a sequence whose length differs from the one its ``##sequence-region`` gives: the annotation is of
+    another sequence (another assembly or version under one name), its genes read out of frame. (GenomeTools
+    writes a pragma it makes up from the features' extent, ending at the last feature's end: not a length.)"""
+    for sid, length in declared.items():
+        scaffold = scaffolds.get(sid)
+        if scaffold is None or scaffold.sequence is None or scaffold.length == length or length == reached.get(sid):
+            continue
+        raise DataError(f"{path}: ##sequence-region gives {sid} {length} bp, its sequence in {source} has "
+                        f"{scaffold.length} bp: the annotation is of another sequence (another assembly or version "
+                        "under the same name?); give the FASTA it was made on")
 
 
 #: An accession's version suffix: NC_000913.3.
