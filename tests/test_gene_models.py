@@ -1332,3 +1332,27 @@ def test_sequence_of_another_length_than_its_sequence_region_is_refused(tmp_path
     genes = read_genome(gff, tmp_path / "piece.fna").genes
     expected = {g.id: g.protein for g in mg_original[0].genes}
     assert len(genes) > 10 and all(g.protein == expected[g.id] for g in genes)
+
+
+@pytest.mark.parametrize("form", ["gff3", "genbank"])
+def test_genetic_code_option_the_annotation_overrides_is_warned(form, tmp_path):
+    """-g applies to CDS without a transl_table (as --help says): given -g 11, M. genitalium's CDS keep their
+    transl_table=4 and one warning says so (was: silent); -g 4, the annotation's own, says nothing. With the
+    annotation saying transl_table=11 (a Mycoplasma annotated with code 11) and -g 4, the internal-stop warning no
+    longer advises the -g just given."""
+    path, extra = (MG_GFF, ["--fasta", MG_FNA]) if form == "gff3" else (write_rotated(tmp_path, "genbank"), [])
+    out = tmp_path / "pairs.tsv"
+    code, _, err = run_cli(["pairs", path, *extra, "-g", "11", "-o", out])
+    assert code == 0 and err.count("warning: ") == 1, err
+    assert (f"warning: {path}: -g 11 applies to CDS without a transl_table; 476 of 476 CDS carry their own "
+            "(transl_table=4) and are read with it") in err
+    code, _, err = run_cli(["pairs", path, *extra, "-g", "4", "-o", out])
+    assert code == 0 and "warning" not in err, err
+    coded11 = tmp_path / f"code11{path.suffixes[0]}"
+    text = gzip.decompress(path.read_bytes()).decode() if form == "gff3" else path.read_text()
+    coded11.write_text(text.replace("transl_table=4", "transl_table=11"))
+    code, _, err = run_cli(["pairs", coded11, *extra, "-g", "4", "-o", out])
+    assert code == 0 and "-g 4 applies to CDS without a transl_table; 476 of 476 CDS carry their own " \
+                         "(transl_table=11)" in err, err
+    assert "340 of 476 CDS have internal stop codons with genetic code 11 (read as X); their transl_table says " \
+           "so, which -g 4 does not change" in err and "Mycoplasma: -g 4" not in err, err

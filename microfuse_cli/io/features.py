@@ -63,17 +63,31 @@ def _warn_skipped(path, skipped: list[str]) -> None:
 WRONG_CODE_SHARE = 0.1
 
 
-def internal_stops_as_x(path, genes) -> list:
+def internal_stops_as_x(path, genes, given_code: int | None = None) -> list:
     """``genes`` (proteins from ``translate(stop="*")``) with their internal stops written as X, as everything
     downstream reads them; one warning when many CDS hold one: an annotation of a code-4 organism (Prokka --gcode 4
     writes no transl_table) read with the default code 11, where every TGA (Trp) reads as a stop. Only stop codons
-    count, not the X of a codon with an ambiguity code (N, R, Y in the DNA)."""
+    count, not the X of a codon with an ambiguity code (N, R, Y in the DNA). ``given_code``: the user's -g, which
+    CDS with a transl_table of their own do not take (``_warn_code_not_taken``)."""
+    _warn_code_not_taken(path, genes, given_code)
     stopped = [g for g in genes if "*" in g.protein]
     if genes and len(stopped) > WRONG_CODE_SHARE * len(genes):
         code = max({g.genetic_code for g in stopped}, key=[g.genetic_code for g in stopped].count)
-        log.warning("%s: %d of %d CDS have internal stop codons with genetic code %d (read as X); if the organism "
-                    "uses another code, give it with -g (Mycoplasma: -g 4)", path, len(stopped), len(genes), code)
+        advice = ("if the organism uses another code, give it with -g (Mycoplasma: -g 4)" if given_code in (None, code)
+                  else f"their transl_table says so, which -g {given_code} does not change")
+        log.warning("%s: %d of %d CDS have internal stop codons with genetic code %d (read as X); %s", path,
+                    len(stopped), len(genes), code, advice)
     return [replace(g, protein=g.protein.replace("*", "X")) if "*" in g.protein else g for g in genes]
+
+
+def _warn_code_not_taken(path, genes, given_code: int | None) -> None:
+    """One warning when the user's -g is not the code of CDS whose own transl_table the annotation gives (it
+    applies to CDS without one, as --help says): -g 11 on M. genitalium's transl_table=4 was set aside silently."""
+    own = [g.genetic_code for g in genes if given_code is not None and g.genetic_code != given_code]
+    if own:
+        tables = ", ".join(f"transl_table={c}" for c in sorted(set(own)))
+        log.warning("%s: -g %d applies to CDS without a transl_table; %d of %d CDS carry their own (%s) and are "
+                    "read with it", path, given_code, len(own), len(genes), tables)
 
 
 #: A gap between the parts of a CDS longer than this is no translational bypass (T4 gene 60 skips 50 nt) or

@@ -96,7 +96,7 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     _warn_skipped(path, skipped)
     if not genes:
         raise DataError(f"{path}: no protein-coding (CDS) features found")
-    cds = internal_stops_as_x(path, list(genes.values()))
+    cds = internal_stops_as_x(path, list(genes.values()), genetic_code)
     return Genome(Path(str(path)).name, scaffolds, cds, "annotation").with_genes_sorted()
 
 

@@ -245,7 +245,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     if n_unframed:
         log.info("%s: %d CDS have phase 1 or 2 in column 8 but a whole 5' end (not flagged partial, not at a "
                  "sequence edge): read from their first base, as RAST and PATRIC mean it", path, n_unframed)
-    cds = internal_stops_as_x(path, [g for g, _ in genes.values()])
+    cds = internal_stops_as_x(path, [g for g, _ in genes.values()], genetic_code)
     return Genome(Path(str(path)).name, scaffolds, cds, "annotation").with_genes_sorted()
 
 
