@@ -1356,3 +1356,29 @@ def test_genetic_code_option_the_annotation_overrides_is_warned(form, tmp_path):
                          "(transl_table=11)" in err, err
     assert "340 of 476 CDS have internal stop codons with genetic code 11 (read as X); their transl_table says " \
            "so, which -g 4 does not change" in err and "Mycoplasma: -g 4" not in err, err
+
+
+def test_seqid_in_ncbi_gi_form_on_one_side_only_is_named(tmp_path):
+    """NCBI's old FASTA names a sequence `gi|12045107|ref|NC_000908.2|`, its GFF3 `NC_000908.2` (or the other way
+    round): refused, never matched silently, and the error names the FASTA's id as that name's other form (was:
+    'not found in the FASTA sequences' alone). The gi form on both sides reads, tables and operon GFF3 included."""
+    gi = "gi|12045107|ref|NC_000908.2|"
+    sequence = mg_sequence()
+    old_fasta = tmp_path / "gi.fna"
+    old_fasta.write_text(f">{gi} Mycoplasma genitalium G37, complete genome\n{sequence}\n")
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", old_fasta, "-o", tmp_path / "p.tsv"])
+    assert code == 1 and err.strip() == (f"error: {MG_GFF}: sequence id(s) NC_000908.2 not found in the FASTA "
+                                         f"sequences (the FASTA has {gi}, NCBI's old form of that name; give both "
+                                         "files one name)")
+    gi_gff = tmp_path / "gi.gff"
+    gi_gff.write_text("##gff-version 3\n" + "\n".join("\t".join([gi, *c[1:]]) for c in mg_lines()) + "\n")
+    code, _, err = run_cli(["pairs", gi_gff, "--fasta", MG_FNA, "-o", tmp_path / "p.tsv"])
+    assert code == 1 and err.strip().endswith(f"(the FASTA has NC_000908.2, the name inside {gi}; give both files "
+                                              "one name)"), err
+    operons = tmp_path / "operons.gff3"
+    code, _, err = run_cli(["score", gi_gff, "--fasta", old_fasta, "-o", tmp_path / "s.tsv", "--operons-gff", operons])
+    assert code == 0, err
+    assert table_lines((tmp_path / "s.tsv").read_text())[1].split("\t")[:3] == ["MG_001|MG_002", gi, "MG_001"]
+    assert f"\n{gi}\tmicrofuse\toperon\t686\t" in operons.read_text()
+    result = subprocess.run(["gt", "gff3validator", str(operons)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

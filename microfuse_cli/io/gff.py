@@ -210,7 +210,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     if missing:
         raise DataError(
             f"{path}: sequence id(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
-            f"not found in the FASTA sequences{_version_hint(missing, scaffolds) or case_hint(missing, scaffolds)}"
+            f"not found in the FASTA sequences{_id_hint(missing, scaffolds)}"
         )
     _check_declared_lengths(path, declared, reached, scaffolds, fasta if first_sequence is None else "##FASTA")
     order = [k for k in order if k not in flagged or _cut_by_sequence_end(cds[k], scaffolds[cds[k].seqid])]
@@ -273,6 +273,24 @@ def _refuse_forced_linear(parts: list[_CdsParts], scaffolds: dict, circular: set
         if part.seqid in circular and max(e for _, e, _ in part.segments) > scaffolds[part.seqid].length:
             raise DataError(f"{path}: line {part.line}: a CDS across the origin of {part.seqid} (ending past its "
                             "length on its Is_circular region), which --linear makes linear")
+
+
+def _id_hint(missing: list[str], scaffolds: dict) -> str:
+    """What a FASTA id near a missing one is (``_version_hint``, ``_pipe_hint``, ``case_hint``), or ''."""
+    return _version_hint(missing, scaffolds) or _pipe_hint(missing, scaffolds) or case_hint(missing, scaffolds)
+
+
+def _pipe_hint(missing: list[str], scaffolds: dict) -> str:
+    """A FASTA id in NCBI's old ``gi|12045107|ref|NC_000908.2|`` form holding a missing id as one of its fields,
+    or a missing id of that form holding a FASTA id, named: never matched silently, as for ``_version_hint``."""
+    fields = {f: sid for sid in scaffolds if "|" in sid for f in sid.split("|") if f}
+    for m in missing:
+        if m in fields:
+            return f" (the FASTA has {fields[m]}, NCBI's old form of that name; give both files one name)"
+        inner = next((f for f in m.split("|") if f and f in scaffolds), None) if "|" in m else None
+        if inner is not None:
+            return f" (the FASTA has {inner}, the name inside {m}; give both files one name)"
+    return ""
 
 
 def _version_hint(missing: list[str], scaffolds: dict) -> str:
