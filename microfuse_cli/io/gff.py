@@ -128,6 +128,10 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             elif line.startswith("# Sequence Data:") and (data := _PRODIGAL_SEQUENCE.search(line)):
                 regions.setdefault((data.group(2).split() or [""])[0], int(data.group(1)))  # seqid: first word
             continue
+        if line.startswith(">"):
+            raise DataError(f"{path}: line {number}: a FASTA header ({line.split()[0][:40]!r}) after the GFF3 rows "
+                            "without a ##FASTA line before it (GFF3 puts one there; add it, or give the sequences "
+                            "with --fasta)")
         cols = line.split("\t")
         if len(cols) != 9:
             raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)}")
@@ -407,8 +411,8 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
 def _edge_phase(written: int, segments: list[tuple[int, int, int]], strand: int, length: int) -> int:
     """The frame of a CDS whose 5' end is at its sequence's edge with no flag saying it is cut there: the one its
     whole 3' end fixes (a stop codon ends it on a codon: length % 3 bases before its first codon) when it is one
-    part with its 3' end away from the other edge (within a codon); else the written phase. RAST writes 1 on every CDS, so dnaA at
-    base 1 of a complete genome read from its second base, a garbage protein flagged partial."""
+    part with its 3' end away from the other edge (within a codon); else the written phase. RAST writes 1 on every
+    CDS, so dnaA at base 1 of a complete genome read from its second base, a garbage protein flagged partial."""
     start, end = segments[0][0], segments[-1][1]
     three_prime_at_edge = end >= length - 2 if strand > 0 else start <= 3  # within a codon, as ``cut_ends``
     if len(segments) == 1 and not three_prime_at_edge:
