@@ -101,7 +101,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
               topology: bool | None) -> Genome:
     regions: dict[str, int] = {}
     declared: dict[str, int] = {}  # ##sequence-region <seqid> 1 <length>: each sequence's length, as the file says
-    reached: dict[str, int] = {}  # the furthest end of any feature on each sequence
+    reached: dict[str, int] = {}  # the furthest end of any feature but a region on each sequence
     circular: set[str] = set()
     genes_meta: dict[str, dict[str, str]] = {}
     links: dict[str, str] = {}  # a feature's ID -> its Parent (Ensembl, GTF-derived: gene -> mRNA -> CDS)
@@ -144,7 +144,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             raise DataError(f"{path}: line {number}: invalid coordinates {start}..{end}"
                             + (_ACROSS_ORIGIN if start_i > end_i >= 1 else ""))
         n_features += 1
-        reached[seqid] = max(reached.get(seqid, 0), end_i)
+        if ftype not in ("region", "source"):  # NCBI's and Bakta's region row spans the sequence its pragma gives
+            reached[seqid] = max(reached.get(seqid, 0), end_i)
         attributes = _parse_attributes(attrs, path, number)
         if ftype == "region" and attributes.get("Is_circular", "").lower() == "true":
             circular.add(seqid)
