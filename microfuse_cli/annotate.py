@@ -81,8 +81,9 @@ def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source
     """The GFF3 ``text`` with one operon line per operon and ``comments`` as ``# `` lines after ``##gff-version``
     (at the top without one), as io.gff.write_operons_gff writes them.
 
-    An operon across the origin ends past its sequence's length: the reader only builds one on a sequence the file
-    itself marks Is_circular (as GFF3 requires for such a feature), so the file stays valid as it is.
+    An operon across the origin ends past its sequence's length on a sequence the file marks Is_circular (as GFF3
+    allows such a feature); on one read as circular otherwise (a CDS joined across its origin, --circular) it is
+    two rows of one ID, split at the origin (``_operon_lines``), so the file stays valid with its own lines.
     """
     body, marker, rest = _split_fasta(text)
     lines = body.splitlines(keepends=True)
@@ -94,13 +95,15 @@ def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source
     if any(OPERON_LINE.match(line) for line in lines):
         raise DataError(ALREADY)
     prefix = "microfuse_" if any(op.id in ids for op in operons) else ""
+    circular = _marked_circular(lines)
     inserts: dict[int, list[str]] = {}
     for op in operons:
         if prefix + op.id in ids:
             raise DataError(f"the annotation already has features with IDs {op.id} and {prefix + op.id}")
-        at = _insertion_index(starts.get(op.scaffold, []), op.start)
-        at = at if at is not None else last.get(op.scaffold, len(lines) - 1) + 1  # after the sequence's last line
-        inserts.setdefault(at, []).append(_gff_line(op, prefix + op.id, source) + newline)
+        for start, line in _operon_lines(op, prefix + op.id, source, genome, circular):
+            at = _insertion_index(starts.get(op.scaffold, []), start)
+            at = at if at is not None else last.get(op.scaffold, len(lines) - 1) + 1  # after the sequence's last
+            inserts.setdefault(at, []).append(line + newline)
     version = next((i for i, line in enumerate(lines) if line.startswith("##gff-version")), None)
     if comments:
         inserts.setdefault(0 if version is None else version + 1, []).insert(0, "".join(f"# {c}\n" for c in comments))
@@ -111,6 +114,27 @@ def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source
     for i in sorted(inserts):
         out.writelines(inserts[i])
     return out.getvalue() + marker + rest
+
+
+def _marked_circular(lines: list[str]) -> set[str]:
+    """The sequences whose region row says Is_circular=true."""
+    marked = set()
+    for line in lines:
+        cols = line.split("\t")
+        if len(cols) == 9 and cols[2] == "region" and re.search(r"(?:^|;)\s*Is_circular=true", cols[8], re.I):
+            marked.add(_unescape(cols[0]))
+    return marked
+
+
+def _operon_lines(op: Operon, ident: str, source: str, genome: Genome, circular: set[str]) -> list[tuple[int, str]]:
+    """(start, line) of an operon's rows: one, or for one across the origin of a sequence the file does not mark
+    Is_circular, two rows of one ID split at the origin (one row ending past the length fails `gt gff3validator`
+    there: 'not contained in range ... of corresponding sequence region')."""
+    length = genome.scaffolds[op.scaffold].length
+    if op.end <= length or op.scaffold in circular:
+        return [(op.start, _gff_line(op, ident, source))]
+    return [(op.start, _gff_line(op, ident, source, op.start, length)),
+            (1, _gff_line(op, ident, source, 1, op.end - length))]
 
 
 def _without_empty_attributes(lines: list[str]) -> list[str]:
@@ -183,14 +207,16 @@ def _insertion_index(features: list[tuple[int, int]], start: int) -> int | None:
     return next((index for feature_start, index in features if feature_start >= start), None)
 
 
-def _gff_line(op: Operon, ident: str, source: str) -> str:
-    """One SO:0000178 line; members in transcription order in ``genes`` (comma-separated, each escaped)."""
+def _gff_line(op: Operon, ident: str, source: str, start: int | None = None, end: int | None = None) -> str:
+    """One SO:0000178 line (from ``start`` to ``end``, the operon's own by default); members in transcription order
+    in ``genes`` (comma-separated, each escaped)."""
     attributes = ";".join([
         f"ID={escape(ident)}", f"Name={escape(op.id)}", f"genes={','.join(escape(g) for g in op.genes)}",
         f"n_genes={len(op.genes)}", f"mean_probability={op.mean_probability:.4f}",
         f"min_probability={op.min_probability:.4f}", f"Ontology_term={OPERON[1]}",
     ])
-    return (f"{escape(op.scaffold)}\t{source}\t{OPERON[0]}\t{op.start}\t{op.end}\t{op.mean_probability:.4f}\t"
+    start, end = op.start if start is None else start, op.end if end is None else end
+    return (f"{escape(op.scaffold)}\t{source}\t{OPERON[0]}\t{start}\t{end}\t{op.mean_probability:.4f}\t"
             f"{'+' if op.strand > 0 else '-'}\t.\t{attributes}")
 
 

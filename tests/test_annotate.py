@@ -13,7 +13,7 @@ import pytest
 from conftest import ECOLI_FNA, ECOLI_GFF, ROOT, SHARED, run_cli
 
 from microfuse_cli.score import load_model
-from test_gene_models import MG_LENGTH, write_rotated
+from test_gene_models import MG_LENGTH, without_topology, write_rotated
 
 MG_GFF = ROOT / "examples" / "data" / "mgenitalium_g37.gff.gz"
 MG_FNA = ROOT / "examples" / "data" / "mgenitalium_g37.fna.gz"
@@ -104,6 +104,24 @@ def test_gff3_operon_across_the_origin(tmp_path):
     across = [line.split("\t") for line in text.splitlines() if OPERON_LINE.match(line) and "MG_001" in line]
     assert len(across) == 1 and int(across[0][4]) > MG_LENGTH >= int(across[0][3])
     assert text.split("##FASTA\n")[1] == gff.read_text().split("##FASTA\n")[1]  # the sequences as they were
+    gff3validator(out)
+
+
+@pytest.mark.parametrize("encoding, flags", [("two-part", []), ("circular", ["--circular"])])
+def test_gff3_operon_across_an_origin_the_file_does_not_mark_circular(encoding, flags, tmp_path):
+    """The chromosome is circular by a CDS joined across its origin (two rows of one ID, as Prokka-style files and
+    conversions give it) or by --circular, its region row without Is_circular: the operon across the origin is two
+    rows of one ID split there, as its genes are, and `gt gff3validator` accepts the file (was: one row ending past
+    the length, 'not contained in range (1,580076) of corresponding sequence region')."""
+    gff, out = without_topology(write_rotated(tmp_path, encoding)), tmp_path / "annotated.gff3"
+    assert "Is_circular" not in gff.read_text()
+    code, _, err = run_cli(["score", gff, *flags, "-o", tmp_path / "s.tsv", "--annotate", out])
+    assert code == 0, err
+    across = [line.split("\t") for line in out.read_text().splitlines() if OPERON_LINE.match(line) and
+              ";genes=MG_001," in line]
+    (first, second) = sorted((int(c[3]), int(c[4])) for c in across)
+    assert first[0] == 1 and first[1] >= 1760 and second == (MG_LENGTH - 314, MG_LENGTH)  # MG_002: 828..1760
+    assert across[0][8] == across[1][8]  # one ID, one feature
     gff3validator(out)
 
 
