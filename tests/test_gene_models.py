@@ -36,21 +36,22 @@ def mg_sequence() -> str:
         return "".join(line.strip() for line in handle if not line.startswith(">"))
 
 
-def rotated(position: int) -> int:
-    return position - SHIFT if position > SHIFT else position - SHIFT + MG_LENGTH
+def rotated(position: int, shift: int = SHIFT) -> int:
+    return position - shift if position > shift else position - shift + MG_LENGTH
 
 
-def write_rotated(tmp_path, encoding: str):
-    """M. genitalium turned so MG_001 crosses the origin, written the way ``encoding`` writes such a gene."""
+def write_rotated(tmp_path, encoding: str, shift: int = SHIFT):
+    """M. genitalium turned so MG_001 crosses the origin (or the gene ``shift`` puts there), written the way
+    ``encoding`` writes such a gene."""
     sequence = mg_sequence()
-    sequence = sequence[SHIFT:] + sequence[:SHIFT]
+    sequence = sequence[shift:] + sequence[:shift]
     fasta = tmp_path / "mg_rot.fna"
     fasta.write_text(f">NC_000908.2\n{sequence}\n")
     features = []  # (type, [(start, end)], strand, attributes)
     for cols in mg_lines():
         if cols[2] not in ("gene", "CDS"):
             continue
-        start, end = rotated(int(cols[3])), rotated(int(cols[4]))
+        start, end = rotated(int(cols[3]), shift), rotated(int(cols[4]), shift)
         parts = [(start, end)] if start <= end else [(start, MG_LENGTH), (1, end)]
         features.append((cols[2], parts, cols[6], cols[8]))
     if encoding == "genbank":
@@ -77,7 +78,7 @@ def write_rotated_genbank(tmp_path, sequence, features):
         if ftype != "CDS":
             continue
         sign = 1 if strand == "+" else -1
-        locations = [FeatureLocation(s - 1, e, strand=sign) for s, e in parts]
+        locations = [FeatureLocation(s - 1, e, strand=sign) for s, e in parts][::sign]  # 5' to 3', as INSDC
         location = locations[0] if len(locations) == 1 else CompoundLocation(locations)
         values = dict(kv.split("=", 1) for kv in attrs.split(";"))
         record.features.append(SeqFeature(location, type="CDS", qualifiers={
@@ -110,6 +111,21 @@ def test_gene_across_the_origin_in_each_encoding(encoding, tmp_path, mg_original
     assert before.gene_a.id == "MG_470"
     assert pairs["MG_470|MG_001"].distance == before.distance == MG_LENGTH - 580033 + 686 - 1 == 728
     assert {k: p.distance for k, p in pairs.items()} == {k: p.distance for k, p in original_pairs.items()}
+
+
+@pytest.mark.parametrize("encoding", ["circular", "two-part", "genbank"])
+def test_minus_strand_gene_across_the_origin_in_each_encoding(encoding, tmp_path, mg_original):
+    """MG_012 (13,569..14,432, minus strand) across the origin of M. genitalium turned by 14,000 bp: GFF3's row
+    ending past the length, two rows of one ID, GenBank's complement(join(579645..580076,1..432)); its protein,
+    place and pairs are those of the unturned genome (a guard: it worked)."""
+    genome = read_genome(write_rotated(tmp_path, encoding, shift=14_000))
+    if encoding == "genbank":
+        assert "complement(join(579645..580076,1..432))" in (tmp_path / "mg_rot.gbk").read_text()
+    mg012 = next(g for g in genome.genes if g.id == "MG_012")
+    assert (mg012.start, mg012.end, mg012.strand) == (MG_LENGTH - 431, MG_LENGTH + 432, -1)
+    assert gene_models(genome)["MG_012"][4] == gene_models(mg_original[0])["MG_012"][4] and genome.genes[-1] == mg012
+    assert {p.pair_id: p.distance for p in adjacent_pairs(genome)} == \
+        {k: p.distance for k, p in mg_original[1].items()}
 
 
 def test_operon_across_the_origin_is_circular_gff3(tmp_path, mg_original):
