@@ -248,8 +248,9 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         genes[gene.id] = (gene, parent_id)
     _warn_skipped(path, skipped)
     if n_unframed:
-        log.info("%s: %d CDS have phase 1 or 2 in column 8 but a whole 5' end (not flagged partial, not at a "
-                 "sequence edge): read from their first base, as RAST and PATRIC mean it", path, n_unframed)
+        log.info("%s: %d CDS have phase 1 or 2 in column 8 but a whole 5' end (not flagged partial): read from "
+                 "their first base, as RAST and PATRIC mean it (at a sequence edge, in the frame their 3' end fixes)",
+                 path, n_unframed)
     cds = internal_stops_as_x(path, [g for g, _ in genes.values()], genetic_code)
     return Genome(Path(str(path)).name, scaffolds, cds, "annotation").with_genes_sorted()
 
