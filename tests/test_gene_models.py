@@ -1411,7 +1411,8 @@ def test_seqid_in_ncbi_gi_form_on_one_side_only_is_named(tmp_path):
 def test_fasta_appended_without_its_fasta_line_is_told_so(tmp_path):
     """`cat genome.gff genome.fna > both.gff` (as Roary and Panaroo users are told to join them, short of the
     ##FASTA line GFF3 puts before the sequences): one error naming the header and the missing line (was: 'line
-    1004: expected 9 tab-separated GFF3 columns, found 1'); with the line added, M. genitalium reads."""
+    1004: expected 9 tab-separated GFF3 columns, found 1'); with the line added, M. genitalium reads, and so it does
+    with a blank after ##FASTA (was: the line not seen, the same error)."""
     both = tmp_path / "both.gff"
     gff_text = gzip.decompress(MG_GFF.read_bytes()).decode()
     fasta_text = gzip.decompress(MG_FNA.read_bytes()).decode()
@@ -1421,5 +1422,6 @@ def test_fasta_appended_without_its_fasta_line_is_told_so(tmp_path):
     assert code == 1 and err.strip() == (f"error: {both}: line {number}: a FASTA header ('>NC_000908.2') after the GFF3 "
                                          "rows without a ##FASTA line before it (GFF3 puts one there; add it, or give "
                                          "the sequences with --fasta)"), err
-    both.write_text(gff_text + "##FASTA\n" + fasta_text)
-    assert len(read_genome(both).genes) == 476
+    for line in ("##FASTA\n", "##FASTA \n"):
+        both.write_text(gff_text + line + fasta_text)
+        assert len(read_genome(both).genes) == 476

@@ -113,7 +113,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     flagged: set[str] = set()  # CDS marked pseudo=true alone: a pseudogene's, or one cut by its contig's end
     model_code = None  # Prodigal writes each sequence's genetic code on a comment line before its CDS rows
     for number, line in enumerate(lines, start=1):
-        if line == "##FASTA\n" and number > 1:  # the rest of ``lines`` is FASTA
+        if line.rstrip() == "##FASTA" and number > 1:  # the rest of ``lines`` is FASTA (a trailing blank too)
             break
         line = line[:-1] if line.endswith("\n") else line
         if not line or line.startswith("#"):
