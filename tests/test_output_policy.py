@@ -966,6 +966,26 @@ def test_score_outputs_are_replaced_as_a_set(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(outputs)
 
 
+def test_score_fused_vectors_are_replaced_with_the_other_outputs(tmp_path, monkeypatch):
+    """A full disk while --fused's vectors were written left the new scores beside the previous run's vectors and
+    ids (--fused was written after the set of the other outputs, already in place): now one set, nothing replaced."""
+    scores, vectors = tmp_path / "scores.tsv", tmp_path / "f.npy"
+    for path in (scores, vectors, tmp_path / "f.ids.tsv"):
+        path.write_text("previous run\n")
+    before = tree(tmp_path)
+    calls = _second_fsync_fails(monkeypatch)  # one file on disk (the scores, before), one of the vectors' not
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", scores, "--fused", vectors, "-q"])
+    assert len(calls) == 2 and code == 1, err
+    assert tree(tmp_path) == before
+    assert err.strip().splitlines() in ([f"error: cannot write {path}: No space left on device"]
+                                        for path in (vectors, vectors.with_suffix(".ids.tsv"))), err
+    monkeypatch.undo()
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", scores, "--fused", vectors, "-q"])
+    assert code == 0, err
+    assert len(np.load(vectors)) == 475 and scores.read_text().startswith("#microfuse")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.ids.tsv", "f.npy", "scores.tsv"]
+
+
 def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkeypatch):
     """A user without write access to the output's folder learns it at once (root, as here, always has it, so the
     kernel's answer is stood in for; the check is the kernel's own access())."""

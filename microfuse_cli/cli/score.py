@@ -155,7 +155,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     from ..io.outputs import atomic_output, atomic_outputs
     from ..pairs import genome_from_table, read_pairs
     from ..io.gff import write_operons_gff
-    from ..io.tables import write_fused, write_operons_tsv, write_scores
+    from ..io.tables import fused_files, write_fused_into, write_operons_tsv, write_scores
     from ..score import call_operons, genome_spacer_models, header_comments, model_source, score_genome, \
         score_pairs
 
@@ -217,15 +217,16 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
 
         writers.append((report, lambda h: write_report(h, genome, scores, operons_called, model=model,
                                                        model_name=model_name, extra=extra, groups=groups)))
-    # one run's files are one output: none replaces its previous version before all are written (a report that
-    # fails must not leave new scores beside the previous run's operons); stdout comes after them, so a reader that
-    # stops early (`| head`) ends only the stream, not the files (--fused's either)
+    # one run's files are one output: none replaces its previous version before all are written (a report, or
+    # --fused's vectors, that fail must not leave new scores beside the previous run's operons or vectors); stdout
+    # comes after them, so a reader that stops early (`| head`) ends only the stream, not the files
     files = [(path, write) for path, write in writers if not is_stdio(path)]
-    with atomic_outputs(*((path, "w") for path, _ in files)) as opened:
+    vector_files = fused_files(fused, scores) if fused else ()
+    with atomic_outputs(*((path, "w") for path, _ in files), *vector_files) as opened:
         for (_, write), handle in zip(files, opened):
             write(handle)
-    if fused:
-        write_fused(fused, scores, genome_name or genome.name)
+        if fused:
+            write_fused_into(*opened[len(files):], scores, genome_name or genome.name)
     for path, write in writers:
         if is_stdio(path):
             with atomic_output(path) as handle:
