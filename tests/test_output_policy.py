@@ -77,15 +77,20 @@ def made(tmp_path_factory):
 def _second_fsync_fails(monkeypatch) -> list:
     """The second file synced in this run fails as a full disk does: one output on disk, the next not. Returns the
     descriptors synced so far (a test asserts the failure was reached)."""
+    return _fsync_fails_at(monkeypatch, 2)
+
+
+def _fsync_fails_at(monkeypatch, nth: int) -> list:
+    """The ``nth`` file synced in this run fails as a full disk does (``_second_fsync_fails``)."""
     real_fsync, calls = os.fsync, []
 
-    def second_fails(fd):
+    def nth_fails(fd):
         calls.append(fd)
-        if len(calls) == 2:
+        if len(calls) == nth:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_fsync(fd)
 
-    monkeypatch.setattr(os, "fsync", second_fails)
+    monkeypatch.setattr(os, "fsync", nth_fails)
     return calls
 
 
@@ -1289,6 +1294,38 @@ def test_evaluate_table_and_json_are_replaced_together(made, tmp_path, monkeypat
     code, _, err = run_cli(["evaluate", made / "labelled.tsv", "-o", table, "--json", doc, "--bootstrap", "0", "-q"])
     assert code == 0, err
     assert table.read_text().startswith("model\t") and doc.read_text().startswith("[")
+
+
+def test_evaluate_figures_are_replaced_with_the_metrics(made, tmp_path, monkeypatch):
+    """A full disk at the second figure (each was renamed into place alone, after the metrics and JSON) left new
+    metrics and roc.png beside the previous run's other figures; now the metrics, the JSON and the figures are one
+    set. With `-o -` the files come first: a reader that stops early left no JSON and no figures."""
+    figs, table, doc = tmp_path / "figs", tmp_path / "m.tsv", tmp_path / "m.json"
+    args = ["evaluate", made / "labelled.tsv", "--json", doc, "--plots", figs, "--bootstrap", "0", "-q"]
+    code, _, err = run_cli([*args, "-o", table])
+    assert code == 0, err
+    names = sorted(p.name for p in figs.iterdir())
+    assert len(names) == 5, names
+    for path in [table, doc, *figs.iterdir()]:
+        path.write_bytes(b"previous run\n")
+    before = tree(tmp_path)
+    calls = _fsync_fails_at(monkeypatch, 4)  # the metrics, JSON and roc.png on disk, pr.png not
+    code, _, err = run_cli([*args, "-o", table])
+    assert len(calls) == 4 and code == 1, err
+    assert tree(tmp_path) == before
+    assert len(err.strip().splitlines()) == 1 and err.endswith(": No space left on device\n"), err
+    monkeypatch.undo()
+    doc.unlink()
+    for figure in figs.iterdir():
+        figure.unlink()
+    proc = subprocess.Popen([str(MICROFUSE), *map(str, args), "-o", "-"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # a reader that is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert sorted(p.name for p in figs.iterdir()) == names and all(p.read_bytes().startswith(b"\x89PNG")
+                                                                  for p in figs.iterdir())
+    assert doc.read_text().startswith("[") and table.read_bytes() == b"previous run\n"
 
 
 def test_a_file_output_ending_in_a_slash_is_refused(tmp_path):
