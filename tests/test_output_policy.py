@@ -1279,6 +1279,22 @@ def test_pairs_and_their_proteins_are_replaced_together(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["genes.faa", "pairs.tsv"]
 
 
+def test_pairs_file_is_written_when_the_proteins_reader_stops_early(tmp_path):
+    """`pairs -o pairs.tsv --proteins - | head`: the proteins stream and the table were one set, so the reader
+    leaving ended the run before the table was put in place (exit 141, no pairs.tsv); the file is now written
+    first, as it is with `--proteins genes.faa` and the table on stdout."""
+    pairs = tmp_path / "pairs.tsv"
+    proc = subprocess.Popen([str(MICROFUSE), "pairs", str(MG_GFF), "--fasta", str(MG_FNA), "--proteins", "-", "-o",
+                             str(pairs), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # a reader that is gone before the first protein
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "alone.tsv", "-q"])
+    assert code == 0, err
+    assert pairs.read_bytes() == (tmp_path / "alone.tsv").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alone.tsv", "pairs.tsv"]
+
+
 def test_evaluate_table_and_json_are_replaced_together(made, tmp_path, monkeypatch):
     """A failure while the JSON is written (a full disk) left the new metrics table beside the previous JSON."""
 

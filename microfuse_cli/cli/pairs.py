@@ -58,16 +58,18 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     if lacking is not None and not genome.has_sequence:  # a GenBank's /translation gives proteins without it
         raise DataError(f"{genome.name} has no sequence and gene {lacking} no protein ({NO_SEQUENCE_HINT})")
     records = ((gene.id, gene.protein) for gene in genome.genes)
-    if proteins and is_stdio(output):  # `| head` may end the stream: the proteins are written whole first
-        with atomic_output(proteins) as handle:
-            write_proteins(handle, records)
-        proteins = None
-    # the pairs and their proteins are one output (embed reads them together): neither replaces its previous
-    # version before both are written
-    files = [output] + ([proteins] if proteins else [])
-    with atomic_outputs(*((path, "w") for path in files)) as opened:
-        handle = dict(zip(files, opened)).__getitem__
-        if proteins:
-            write_proteins(handle(proteins), records)
-        n = write_pairs(handle(output), selected)
-    log.info("%d pairs written to %s", n, "stdout" if output == "-" else output)
+    writers = [(output, lambda h: write_pairs(h, selected))]
+    if proteins:
+        writers.append((proteins, lambda h: write_proteins(h, records)))
+    # the pairs and their proteins are one output (embed reads them together): neither file replaces its previous
+    # version before both are written; stdout comes after the files, so a reader that stops early (`| head`) ends
+    # only the stream, not the file
+    files = [(path, write) for path, write in writers if not is_stdio(path)]
+    with atomic_outputs(*((path, "w") for path, _ in files)) as opened:
+        for (_, write), handle in zip(files, opened):
+            write(handle)
+    for path, write in writers:
+        if is_stdio(path):
+            with atomic_output(path) as handle:
+                write(handle)
+    log.info("%d pairs written to %s", len(selected), "stdout" if output == "-" else output)
