@@ -1427,6 +1427,24 @@ def test_score_files_are_written_when_the_stdout_reader_stops_early(tmp_path):
     assert len(np.load(tmp_path / "f.npy")) == 475
 
 
+@pytest.mark.parametrize("command", ["pairs", "score", "retrieve"])
+def test_a_full_disk_under_stdout_is_named(command, made, tmp_path):
+    """`> /dev/full` (a full disk under the shell's redirection): one line naming stdout, exit 1; was 'error: No
+    space left on device', naming no output (the files of the run, written before the stream, are whole)."""
+    args = {"pairs": ["pairs", MG_GFF, "--fasta", MG_FNA, "--proteins", tmp_path / "genes.faa"],
+            "score": ["score", MG_GFF, "--fasta", MG_FNA, "--operons-tsv", tmp_path / "operons.tsv"],
+            "retrieve": ["retrieve", "search", made / "a.npy", "--index", tmp_path / "index"]}[command]
+    if command == "retrieve":
+        code, _, err = run_cli(["retrieve", "build", made / "a.npy", "-o", tmp_path / "index", "-q"])
+        assert code == 0, err
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([str(MICROFUSE), *map(str, args), "-q"], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stderr == "error: cannot write stdout: No space left on device\n", proc.stderr
+    written = [p for p in tmp_path.iterdir() if p.suffix in (".faa", ".tsv")]
+    assert [p.read_text()[-1:] for p in written] == ["\n"] * (command != "retrieve")
+
+
 def test_a_compressed_suffix_compresses_the_output(tmp_path):
     """`-o scores.tsv.gz` wrote plain text under a .gz name, which zcat and pandas (compression by suffix) refuse.
     Each of .gz, .bz2 and .xz now holds what the plain output holds; gzip without a time stamp, so a rerun gives

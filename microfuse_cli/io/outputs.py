@@ -552,8 +552,9 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
     if is_stdio(path):
         stream = stdout_stream().buffer if "b" in mode else _utf8(stdout_stream())
         try:
-            yield stream
-            stream.flush()
+            with _write_failure_named("stdout", None):  # `> /dev/full`: was 'error: No space left on device'
+                yield stream
+                stream.flush()
         except BrokenPipeError:
             raise StdoutClosed() from None
         return
