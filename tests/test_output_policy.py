@@ -1445,6 +1445,32 @@ def test_a_full_disk_under_stdout_is_named(command, made, tmp_path):
     assert [p.read_text()[-1:] for p in written] == ["\n"] * (command != "retrieve")
 
 
+@pytest.mark.parametrize("stream", ["/dev/stdout", "fifo"])
+def test_files_are_written_when_a_named_stream_reader_stops_early(stream, tmp_path):
+    """`score -o /dev/stdout --operons-tsv ops.tsv | head`, or -o a FIFO (a shell's `-o >(head)` names a pipe the
+    same way): only '-' came after the files, so a named stream was one set with them and the reader leaving ended
+    the run with no operons file. Every stream (stdout, a descriptor path, a FIFO) now comes after the files."""
+    operons = tmp_path / "ops.tsv"
+    target = stream
+    if stream == "fifo":
+        target = tmp_path / "scores.fifo"
+        os.mkfifo(target)
+
+        def read_a_little():
+            with open(target, "rb") as fifo:
+                fifo.read(10)
+
+        threading.Thread(target=read_a_little, daemon=True).start()
+    proc = subprocess.Popen([str(MICROFUSE), "score", str(ECOLI_GFF), "--fasta", str(ECOLI_FNA), "-o", str(target),
+                             "--operons-tsv", str(operons), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # /dev/stdout's reader is gone at once
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 141, err
+    lines = operons.read_text().splitlines()
+    assert lines[0].startswith("#microfuse") and len(lines) > 500 and lines[-1].count("\t") == lines[-2].count("\t")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"ops.tsv", Path(target).name} - {"stdout"})
+
+
 def test_a_compressed_suffix_compresses_the_output(tmp_path):
     """`-o scores.tsv.gz` wrote plain text under a .gz name, which zcat and pandas (compression by suffix) refuse.
     Each of .gz, .bz2 and .xz now holds what the plain output holds; gzip without a time stamp, so a rerun gives

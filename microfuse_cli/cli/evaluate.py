@@ -46,8 +46,7 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     from ..errors import UsageError
     from ..evaluate import evaluate_table, maker_warnings, read_scores
     from ..io.fasta import read_proteins
-    from ..io.files import is_stdio
-    from ..io.outputs import Output, atomic_output, atomic_outputs, check_outputs
+    from ..io.outputs import Output, check_outputs, write_outputs
 
     labels_names = names.split(",") if names else [None] * len(scores)
     if len(labels_names) != len(scores):
@@ -68,21 +67,14 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     figures = render_plots(tables) if plots else {}
     # the metrics, their JSON and the figures are one output: none replaces its previous version before all are
     # written (a figure that fails, or Ctrl-C while they are drawn, left new metrics and some new figures beside
-    # the previous run's others); stdout comes after the files, so a reader that stops early ends only the stream
+    # the previous run's others)
     writers = [(output, "w", lambda h: write_metrics(h, results))]
     if json_path:
         writers.append((json_path, "w", lambda h: write_json(h, results)))
     if plots:
         os.makedirs(plots, exist_ok=True)
         writers += [(os.path.join(plots, name), "wb", lambda h, png=png: h.write(png)) for name, png in figures.items()]
-    files = [(path, mode, write) for path, mode, write in writers if not is_stdio(path)]
-    with atomic_outputs(*((path, mode) for path, mode, _ in files)) as opened:
-        for (_, _, write), handle in zip(files, opened):
-            write(handle)
-    for path, mode, write in writers:
-        if is_stdio(path):
-            with atomic_output(path, mode) as handle:
-                write(handle)
+    write_outputs(writers)
     show_table(run, results)
     if plots:
         log.info("plots written to %s", plots)

@@ -40,8 +40,7 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     from ..errors import DataError
     from ..records import NO_SEQUENCE_HINT
     from ..io.fasta import write_proteins
-    from ..io.files import is_stdio
-    from ..io.outputs import Output, atomic_output, atomic_outputs, check_outputs
+    from ..io.outputs import Output, check_outputs, write_outputs
     from ..io.tables import write_pairs
 
     check_outputs([input, fasta, *selection.inputs, bins], [Output("-o", output), Output("--proteins", proteins)])
@@ -58,18 +57,10 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     if lacking is not None and not genome.has_sequence:  # a GenBank's /translation gives proteins without it
         raise DataError(f"{genome.name} has no sequence and gene {lacking} no protein ({NO_SEQUENCE_HINT})")
     records = ((gene.id, gene.protein) for gene in genome.genes)
-    writers = [(output, lambda h: write_pairs(h, selected))]
+    writers = [(output, "w", lambda h: write_pairs(h, selected))]
     if proteins:
-        writers.append((proteins, lambda h: write_proteins(h, records)))
+        writers.append((proteins, "w", lambda h: write_proteins(h, records)))
     # the pairs and their proteins are one output (embed reads them together): neither file replaces its previous
-    # version before both are written; stdout comes after the files, so a reader that stops early (`| head`) ends
-    # only the stream, not the file
-    files = [(path, write) for path, write in writers if not is_stdio(path)]
-    with atomic_outputs(*((path, "w") for path, _ in files)) as opened:
-        for (_, write), handle in zip(files, opened):
-            write(handle)
-    for path, write in writers:
-        if is_stdio(path):
-            with atomic_output(path) as handle:
-                write(handle)
+    # version before both are written
+    write_outputs(writers)
     log.info("%d pairs written to %s", len(selected), "stdout" if output == "-" else output)

@@ -597,6 +597,31 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
         raise
 
 
+def is_stream(path: PathLike | None) -> bool:
+    """stdout, a descriptor path (``/dev/stdout``, a shell's ``>(cmd)``), a FIFO or a device: written into, in
+    order, by a reader that may stop early; never replaced."""
+    if is_stdio(path):
+        return True
+    if lost_current_folder(path):  # a relative path cannot be resolved: atomic_output names the cause
+        return False
+    return _names_a_descriptor(path) or _is_special(path)
+
+
+def write_outputs(writers) -> None:
+    """A run's outputs, each ``(path, mode, write)`` with ``write(handle)`` writing it: the files as one set
+    (``atomic_outputs``: none replaces its previous version before all are written), then the streams
+    (``is_stream``), so that a reader that stops early (`| head`, `-o >(head)`) ends only its stream, never a
+    file, and a stream that fails leaves the files whole."""
+    files = [(path, mode, write) for path, mode, write in writers if not is_stream(path)]
+    with atomic_outputs(*((path, mode) for path, mode, _ in files)) as opened:
+        for (_, _, write), handle in zip(files, opened):
+            write(handle)
+    for path, mode, write in writers:
+        if is_stream(path):
+            with atomic_output(path, mode) as handle:
+                write(handle)
+
+
 def _refuse_lost_current_folder(path: PathLike) -> None:
     """A relative output whose current folder was removed during the run (a cleaned scratch space; check_outputs
     says it before any work) fails as one line naming it, exit 1: was 'error: No such file or directory'."""
