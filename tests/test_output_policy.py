@@ -1344,6 +1344,19 @@ def test_evaluate_figures_are_replaced_with_the_metrics(made, tmp_path, monkeypa
     assert doc.read_text().startswith("[") and table.read_bytes() == b"previous run\n"
 
 
+def test_a_figure_name_over_the_length_limit_is_refused_before_work(made, tmp_path):
+    """--plots names its figures after each table (NAME.threshold_sweep.png): a table name of 236+ bytes (a long
+    file name, or --names) made 'File name too long (...)', exit 1, after the metrics had replaced the previous
+    run's. Now refused before any work, as a long output name is."""
+    table = tmp_path / "m.tsv"
+    table.write_text("previous run\n")
+    before = tree(tmp_path)
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "--names", "n" * 240, "-o", table, "--plots",
+                            tmp_path / "figs", "--bootstrap", "0", "-q"])
+    refused(code, err, "a name longer than 255 bytes")
+    assert tree(tmp_path) == before
+
+
 def test_a_file_output_ending_in_a_slash_is_refused(tmp_path):
     """`-o results/` for a file output (the shell's `> results/` fails 'Is a directory'): a file named `results` was
     written instead, where the user meant a folder."""

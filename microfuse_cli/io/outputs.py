@@ -250,6 +250,9 @@ def _check_inner_files(output: Output, read: dict, written: dict) -> None:
     """A folder output replaces files of fixed names inside it: none may be an input (`embed emb/pairs.tsv -o emb`
     replaced the labelled table it read) or another output (`evaluate -o figs/roc.png --plots figs`)."""
     for inner in _inner_files(output):
+        if len(os.fsencode(os.path.basename(inner))) > NAME_MAX:  # a figure named after a long table name
+            raise UsageError(f"{output.option} {output.path} would hold {os.path.basename(inner)[:40]}..., a name "
+                             f"longer than {NAME_MAX} bytes, the file system's limit; give shorter names")
         key = _identity(inner)
         if key in read:
             also = "" if read[key] == inner else f" ({read[key]})"
