@@ -57,9 +57,8 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     if lacking is not None and not genome.has_sequence:  # a GenBank's /translation gives proteins without it
         raise DataError(f"{genome.name} has no sequence and gene {lacking} no protein ({NO_SEQUENCE_HINT})")
     records = ((gene.id, gene.protein) for gene in genome.genes)
-    writers = [(output, "w", lambda h: write_pairs(h, selected))]
-    if proteins:
-        writers.append((proteins, "w", lambda h: write_proteins(h, records)))
+    writers = [(proteins, "w", lambda h: write_proteins(h, records))] if proteins else []
+    writers.append((output, "w", lambda h: write_pairs(h, selected)))
     # the pairs and their proteins are one output (embed reads them together): neither file replaces its previous
     # version before both are written
     write_outputs(writers)

@@ -611,14 +611,15 @@ def is_stream(path: PathLike | None) -> bool:
 
 
 def write_outputs(writers) -> None:
-    """A run's outputs, each ``(path, mode, write)`` with ``write(handle)`` writing it: the files as one set
-    (``atomic_outputs``: none replaces its previous version before all are written), then the streams
+    """A run's outputs, each ``(path, mode, write)`` with ``write(handle)`` writing it: the files as one set (as
+    ``atomic_outputs``: none replaces its previous version before all are written), then the streams
     (``is_stream``), so that a reader that stops early (`| head`, `-o >(head)`) ends only its stream, never a
     file, and a stream that fails leaves the files whole."""
-    files = [(path, mode, write) for path, mode, write in writers if not is_stream(path)]
-    with atomic_outputs(*((path, mode) for path, mode, _ in files)) as opened:
-        for (_, _, write), handle in zip(files, opened):
-            write(handle)
+    with _renamed_together() as renames:
+        for path, mode, write in writers:  # one after the other: a run with many figures holds one open at a time
+            if not is_stream(path):
+                with atomic_output(path, mode, _renames=renames) as handle:
+                    write(handle)
     for path, mode, write in writers:
         if is_stream(path):
             with atomic_output(path, mode) as handle:
@@ -710,10 +711,18 @@ def atomic_outputs(*outputs: tuple[PathLike, str]) -> Iterator[list[IO]]:
     """Files that are one output (fused vectors and their ids), each (path, mode) written as ``atomic_output``
     writes it; none is renamed into place before all are on disk, and Ctrl-C waits for the renames once they began,
     so a failure never leaves one new file beside the other's previous version."""
-    renames: list[tuple[str, Path]] = []
-    try:
+    with _renamed_together() as renames:
         with contextlib.ExitStack() as stack:
             yield [stack.enter_context(atomic_output(path, mode, _renames=renames)) for path, mode in outputs]
+
+
+@contextlib.contextmanager
+def _renamed_together() -> Iterator[list[tuple[str, Path]]]:
+    """A list that ``atomic_output(..., _renames=)`` adds its finished temp files to: all are renamed into place when
+    the block ends (Ctrl-C waits once the renames began), or all removed when it fails."""
+    renames: list[tuple[str, Path]] = []
+    try:
+        yield renames
         for tmp, target in renames:  # a folder removed meanwhile (a cleaned scratch space) fails before any rename
             with _write_failure_named(target, tmp):
                 os.stat(tmp)
