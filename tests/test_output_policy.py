@@ -1402,6 +1402,17 @@ def test_a_folder_output_under_a_file_is_refused_before_work(command, made, tmp_
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize("under", ["results.tsv", "results.tsv/sub"])
+def test_a_file_output_under_a_file_is_named_as_such(under, tmp_path):
+    """`-o results.tsv/scores.tsv` (a typo for results/): refused as 'directory .../results.tsv does not exist',
+    though it exists, as a file; the message now says what is wrong."""
+    (tmp_path / "results.tsv").write_text("mine\n")
+    before = tree(tmp_path)
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / under / "scores.tsv"])
+    refused(code, err, f"{tmp_path / 'results.tsv'} is a file, not a folder")
+    assert tree(tmp_path) == before
+
+
 def test_a_folder_where_a_folder_output_writes_a_file_is_refused_before_work(made, tmp_path):
     """A folder named roc.png in --plots (or protein.npy in an embedding folder): the metrics were replaced, then
     the plot failed ('is a directory'); embed failed at its swap, after the work. Now both are refused first."""
