@@ -558,6 +558,20 @@ def test_embed_several_inputs_keeps_the_container(made, tmp_path):
     assert (out / "README").read_text() == "the panel\n"
 
 
+def test_embed_several_inputs_never_write_beside_the_container(tmp_path):
+    """An input named `...gff.gz` (stem '..') had its folder -o/.., the folder above the container: refused after
+    the first genome's work when that folder held anything, else written into. Such a stem is now 'genome'."""
+    import shutil
+
+    shutil.copyfile(MG_GFF, tmp_path / "...gff.gz")
+    out = tmp_path / "results" / "embeddings"
+    code, _, err = run_cli(["embed", f"{tmp_path / '...gff.gz'},{MG_FNA}", f"{MG_GFF},{MG_FNA}", "-o", out, "-q"])
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["GCF_000027325.1_ASM2732v1_genomic", "genome"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["...gff.gz", "results"]
+    assert os.listdir(out.parent) == ["embeddings"]
+
+
 # ------------------------------------------------------------------------------------------------ pipes and messages
 
 

@@ -138,7 +138,7 @@ def genome_stem(path: str) -> str:
         name = name.removesuffix(suffix)
     for suffix in (".gff3", ".gff", ".gbk", ".gbff", ".gb", ".fna", ".fasta", ".fa", ".tsv"):
         name = name.removesuffix(suffix)
-    return name or "genome"
+    return name if name.strip(".") else "genome"  # `...gff`'s '..' named the folder above -o, '.' -o itself
 
 
 @cli.command(short_help="Protein and genome-context views of genes.", epilog="""\b
