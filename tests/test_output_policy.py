@@ -1371,6 +1371,23 @@ def test_a_figure_name_over_the_length_limit_is_refused_before_work(made, tmp_pa
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize("command", ["evaluate --plots", "embed -o"])
+def test_a_plain_folder_output_through_a_symlink_to_a_folder_still_to_make(command, made, tmp_path):
+    """--plots figs, or embed's container for several genomes, a symlink to results/figs that does not exist yet:
+    written through, as the other outputs are; it failed with 'error: File exists (figs)', exit 1 (evaluate:
+    after the work)."""
+    link, folder = tmp_path / "figs", tmp_path / "results" / "figs"
+    link.symlink_to(folder)
+    if command == "embed -o":
+        args = ["embed", f"{MG_GFF},{MG_FNA}", f"{MPN_GFF},{MPN_FNA}", "-o", link, "-q"]
+    else:
+        args = ["evaluate", made / "labelled.tsv", "-o", tmp_path / "m.tsv", "--plots", link, "--bootstrap", "0", "-q"]
+    code, _, err = run_cli(args)
+    assert code == 0, err
+    pattern, files = ("*/*.npy", 6) if command == "embed -o" else ("*.png", 5)  # 3 matrices a genome; 5 figures
+    assert link.is_symlink() and len(list(folder.glob(pattern))) == files
+
+
 def test_a_file_output_ending_in_a_slash_is_refused(tmp_path):
     """`-o results/` for a file output (the shell's `> results/` fails 'Is a directory'): a file named `results` was
     written instead, where the user meant a folder."""

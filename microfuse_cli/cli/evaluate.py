@@ -72,7 +72,7 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     if json_path:
         writers.append((json_path, "w", lambda h: write_json(h, results)))
     if plots:
-        os.makedirs(plots, exist_ok=True)
+        os.makedirs(os.path.realpath(plots), exist_ok=True)  # a symlink to a folder still to make is written through
         writers += [(os.path.join(plots, name), "wb", lambda h, png=png: h.write(png)) for name, png in figures.items()]
     write_outputs(writers)
     show_table(run, results)
