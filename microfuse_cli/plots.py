@@ -1,6 +1,6 @@
 """Evaluation figures as PNG files (matplotlib, Agg, imported only when a plot is drawn).
 
-Every function takes arrays and an output path, draws on a private ``Figure`` (no pyplot state), and writes the
+Every function takes arrays and an output path (or a binary file), draws on a private ``Figure`` (no pyplot state), and writes the
 PNG atomically with no timestamp/version metadata, so the same inputs give the same bytes. ``p`` may be one score
 array or a mapping ``{label: scores}`` to overlay several models.
 """
@@ -52,10 +52,15 @@ def _figure(width: float = 5.0, height: float = 4.0):
     return fig, fig.add_subplot(1, 1, 1)
 
 
-def _save(fig, path, description: str | None = None) -> Path:
-    """Write the PNG; ``description`` (which models made the scores drawn) as its ``Description`` text."""
+def _save(fig, path, description: str | None = None):
+    """Write the PNG to a path (atomically), or into a binary file such as ``io.BytesIO`` (a caller writing several
+    outputs as one set); ``description`` (which models made the scores drawn) as its ``Description`` text. Returns
+    ``path``, as a Path when it is one."""
     fig.tight_layout()
     metadata = {"Software": None, **({"Description": description} if description else {})}
+    if hasattr(path, "write"):
+        fig.savefig(path, format="png", metadata=metadata)
+        return path
     with atomic_output(path, "wb") as handle:
         fig.savefig(handle, format="png", metadata=metadata)
     return Path(path)

@@ -77,15 +77,20 @@ def made(tmp_path_factory):
 def _second_fsync_fails(monkeypatch) -> list:
     """The second file synced in this run fails as a full disk does: one output on disk, the next not. Returns the
     descriptors synced so far (a test asserts the failure was reached)."""
+    return _fsync_fails_at(monkeypatch, 2)
+
+
+def _fsync_fails_at(monkeypatch, nth: int) -> list:
+    """The ``nth`` file synced in this run fails as a full disk does (``_second_fsync_fails``)."""
     real_fsync, calls = os.fsync, []
 
-    def second_fails(fd):
+    def nth_fails(fd):
         calls.append(fd)
-        if len(calls) == 2:
+        if len(calls) == nth:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_fsync(fd)
 
-    monkeypatch.setattr(os, "fsync", second_fails)
+    monkeypatch.setattr(os, "fsync", nth_fails)
     return calls
 
 
@@ -553,6 +558,20 @@ def test_embed_several_inputs_keeps_the_container(made, tmp_path):
     assert (out / "README").read_text() == "the panel\n"
 
 
+def test_embed_several_inputs_never_write_beside_the_container(tmp_path):
+    """An input named `...gff.gz` (stem '..') had its folder -o/.., the folder above the container: refused after
+    the first genome's work when that folder held anything, else written into. Such a stem is now 'genome'."""
+    import shutil
+
+    shutil.copyfile(MG_GFF, tmp_path / "...gff.gz")
+    out = tmp_path / "results" / "embeddings"
+    code, _, err = run_cli(["embed", f"{tmp_path / '...gff.gz'},{MG_FNA}", f"{MG_GFF},{MG_FNA}", "-o", out, "-q"])
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["GCF_000027325.1_ASM2732v1_genomic", "genome"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["...gff.gz", "results"]
+    assert os.listdir(out.parent) == ["embeddings"]
+
+
 # ------------------------------------------------------------------------------------------------ pipes and messages
 
 
@@ -966,6 +985,26 @@ def test_score_outputs_are_replaced_as_a_set(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(outputs)
 
 
+def test_score_fused_vectors_are_replaced_with_the_other_outputs(tmp_path, monkeypatch):
+    """A full disk while --fused's vectors were written left the new scores beside the previous run's vectors and
+    ids (--fused was written after the set of the other outputs, already in place): now one set, nothing replaced."""
+    scores, vectors = tmp_path / "scores.tsv", tmp_path / "f.npy"
+    for path in (scores, vectors, tmp_path / "f.ids.tsv"):
+        path.write_text("previous run\n")
+    before = tree(tmp_path)
+    calls = _second_fsync_fails(monkeypatch)  # one file on disk (the scores, before), one of the vectors' not
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", scores, "--fused", vectors, "-q"])
+    assert len(calls) == 2 and code == 1, err
+    assert tree(tmp_path) == before
+    assert err.strip().splitlines() in ([f"error: cannot write {path}: No space left on device"]
+                                        for path in (vectors, vectors.with_suffix(".ids.tsv"))), err
+    monkeypatch.undo()
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", scores, "--fused", vectors, "-q"])
+    assert code == 0, err
+    assert len(np.load(vectors)) == 475 and scores.read_text().startswith("#microfuse")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.ids.tsv", "f.npy", "scores.tsv"]
+
+
 def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkeypatch):
     """A user without write access to the output's folder learns it at once (root, as here, always has it, so the
     kernel's answer is stood in for; the check is the kernel's own access())."""
@@ -1254,6 +1293,22 @@ def test_pairs_and_their_proteins_are_replaced_together(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["genes.faa", "pairs.tsv"]
 
 
+def test_pairs_file_is_written_when_the_proteins_reader_stops_early(tmp_path):
+    """`pairs -o pairs.tsv --proteins - | head`: the proteins stream and the table were one set, so the reader
+    leaving ended the run before the table was put in place (exit 141, no pairs.tsv); the file is now written
+    first, as it is with `--proteins genes.faa` and the table on stdout."""
+    pairs = tmp_path / "pairs.tsv"
+    proc = subprocess.Popen([str(MICROFUSE), "pairs", str(MG_GFF), "--fasta", str(MG_FNA), "--proteins", "-", "-o",
+                             str(pairs), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # a reader that is gone before the first protein
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "alone.tsv", "-q"])
+    assert code == 0, err
+    assert pairs.read_bytes() == (tmp_path / "alone.tsv").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alone.tsv", "pairs.tsv"]
+
+
 def test_evaluate_table_and_json_are_replaced_together(made, tmp_path, monkeypatch):
     """A failure while the JSON is written (a full disk) left the new metrics table beside the previous JSON."""
 
@@ -1269,6 +1324,68 @@ def test_evaluate_table_and_json_are_replaced_together(made, tmp_path, monkeypat
     code, _, err = run_cli(["evaluate", made / "labelled.tsv", "-o", table, "--json", doc, "--bootstrap", "0", "-q"])
     assert code == 0, err
     assert table.read_text().startswith("model\t") and doc.read_text().startswith("[")
+
+
+def test_evaluate_figures_are_replaced_with_the_metrics(made, tmp_path, monkeypatch):
+    """A full disk at the second figure (each was renamed into place alone, after the metrics and JSON) left new
+    metrics and roc.png beside the previous run's other figures; now the metrics, the JSON and the figures are one
+    set. With `-o -` the files come first: a reader that stops early left no JSON and no figures."""
+    figs, table, doc = tmp_path / "figs", tmp_path / "m.tsv", tmp_path / "m.json"
+    args = ["evaluate", made / "labelled.tsv", "--json", doc, "--plots", figs, "--bootstrap", "0", "-q"]
+    code, _, err = run_cli([*args, "-o", table])
+    assert code == 0, err
+    names = sorted(p.name for p in figs.iterdir())
+    assert len(names) == 5, names
+    for path in [table, doc, *figs.iterdir()]:
+        path.write_bytes(b"previous run\n")
+    before = tree(tmp_path)
+    calls = _fsync_fails_at(monkeypatch, 4)  # the metrics, JSON and roc.png on disk, pr.png not
+    code, _, err = run_cli([*args, "-o", table])
+    assert len(calls) == 4 and code == 1, err
+    assert tree(tmp_path) == before
+    assert len(err.strip().splitlines()) == 1 and err.endswith(": No space left on device\n"), err
+    monkeypatch.undo()
+    doc.unlink()
+    for figure in figs.iterdir():
+        figure.unlink()
+    proc = subprocess.Popen([str(MICROFUSE), *map(str, args), "-o", "-"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # a reader that is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert sorted(p.name for p in figs.iterdir()) == names and all(p.read_bytes().startswith(b"\x89PNG")
+                                                                  for p in figs.iterdir())
+    assert doc.read_text().startswith("[") and table.read_bytes() == b"previous run\n"
+
+
+def test_a_figure_name_over_the_length_limit_is_refused_before_work(made, tmp_path):
+    """--plots names its figures after each table (NAME.threshold_sweep.png): a table name of 236+ bytes (a long
+    file name, or --names) made 'File name too long (...)', exit 1, after the metrics had replaced the previous
+    run's. Now refused before any work, as a long output name is."""
+    table = tmp_path / "m.tsv"
+    table.write_text("previous run\n")
+    before = tree(tmp_path)
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "--names", "n" * 240, "-o", table, "--plots",
+                            tmp_path / "figs", "--bootstrap", "0", "-q"])
+    refused(code, err, "a name longer than 255 bytes")
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["evaluate --plots", "embed -o"])
+def test_a_plain_folder_output_through_a_symlink_to_a_folder_still_to_make(command, made, tmp_path):
+    """--plots figs, or embed's container for several genomes, a symlink to results/figs that does not exist yet:
+    written through, as the other outputs are; it failed with 'error: File exists (figs)', exit 1 (evaluate:
+    after the work)."""
+    link, folder = tmp_path / "figs", tmp_path / "results" / "figs"
+    link.symlink_to(folder)
+    if command == "embed -o":
+        args = ["embed", f"{MG_GFF},{MG_FNA}", f"{MPN_GFF},{MPN_FNA}", "-o", link, "-q"]
+    else:
+        args = ["evaluate", made / "labelled.tsv", "-o", tmp_path / "m.tsv", "--plots", link, "--bootstrap", "0", "-q"]
+    code, _, err = run_cli(args)
+    assert code == 0, err
+    pattern, files = ("*/*.npy", 6) if command == "embed -o" else ("*.png", 5)  # 3 matrices a genome; 5 figures
+    assert link.is_symlink() and len(list(folder.glob(pattern))) == files
 
 
 def test_a_file_output_ending_in_a_slash_is_refused(tmp_path):
@@ -1316,6 +1433,17 @@ def test_a_folder_output_under_a_file_is_refused_before_work(command, made, tmp_
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize("under", ["results.tsv", "results.tsv/sub"])
+def test_a_file_output_under_a_file_is_named_as_such(under, tmp_path):
+    """`-o results.tsv/scores.tsv` (a typo for results/): refused as 'directory .../results.tsv does not exist',
+    though it exists, as a file; the message now says what is wrong."""
+    (tmp_path / "results.tsv").write_text("mine\n")
+    before = tree(tmp_path)
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / under / "scores.tsv"])
+    refused(code, err, f"{tmp_path / 'results.tsv'} is a file, not a folder")
+    assert tree(tmp_path) == before
+
+
 def test_a_folder_where_a_folder_output_writes_a_file_is_refused_before_work(made, tmp_path):
     """A folder named roc.png in --plots (or protein.npy in an embedding folder): the metrics were replaced, then
     the plot failed ('is a directory'); embed failed at its swap, after the work. Now both are refused first."""
@@ -1352,6 +1480,50 @@ def test_score_files_are_written_when_the_stdout_reader_stops_early(tmp_path):
     assert operons.read_bytes() == (tmp_path / "alone.tsv").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alone.tsv", "f.ids.tsv", "f.npy", "ops.tsv"]
     assert len(np.load(tmp_path / "f.npy")) == 475
+
+
+@pytest.mark.parametrize("command", ["pairs", "score", "retrieve"])
+def test_a_full_disk_under_stdout_is_named(command, made, tmp_path):
+    """`> /dev/full` (a full disk under the shell's redirection): one line naming stdout, exit 1; was 'error: No
+    space left on device', naming no output (the files of the run, written before the stream, are whole)."""
+    args = {"pairs": ["pairs", MG_GFF, "--fasta", MG_FNA, "--proteins", tmp_path / "genes.faa"],
+            "score": ["score", MG_GFF, "--fasta", MG_FNA, "--operons-tsv", tmp_path / "operons.tsv"],
+            "retrieve": ["retrieve", "search", made / "a.npy", "--index", tmp_path / "index"]}[command]
+    if command == "retrieve":
+        code, _, err = run_cli(["retrieve", "build", made / "a.npy", "-o", tmp_path / "index", "-q"])
+        assert code == 0, err
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([str(MICROFUSE), *map(str, args), "-q"], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stderr == "error: cannot write stdout: No space left on device\n", proc.stderr
+    written = [p for p in tmp_path.iterdir() if p.suffix in (".faa", ".tsv")]
+    assert [p.read_text()[-1:] for p in written] == ["\n"] * (command != "retrieve")
+
+
+@pytest.mark.parametrize("stream", ["/dev/stdout", "fifo"])
+def test_files_are_written_when_a_named_stream_reader_stops_early(stream, tmp_path):
+    """`score -o /dev/stdout --operons-tsv ops.tsv | head`, or -o a FIFO (a shell's `-o >(head)` names a pipe the
+    same way): only '-' came after the files, so a named stream was one set with them and the reader leaving ended
+    the run with no operons file. Every stream (stdout, a descriptor path, a FIFO) now comes after the files."""
+    operons = tmp_path / "ops.tsv"
+    target = stream
+    if stream == "fifo":
+        target = tmp_path / "scores.fifo"
+        os.mkfifo(target)
+
+        def read_a_little():
+            with open(target, "rb") as fifo:
+                fifo.read(10)
+
+        threading.Thread(target=read_a_little, daemon=True).start()
+    proc = subprocess.Popen([str(MICROFUSE), "score", str(ECOLI_GFF), "--fasta", str(ECOLI_FNA), "-o", str(target),
+                             "--operons-tsv", str(operons), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # /dev/stdout's reader is gone at once
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 141, err
+    lines = operons.read_text().splitlines()
+    assert lines[0].startswith("#microfuse") and len(lines) > 500 and lines[-1].count("\t") == lines[-2].count("\t")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"ops.tsv", Path(target).name} - {"stdout"})
 
 
 def test_a_compressed_suffix_compresses_the_output(tmp_path):

@@ -138,7 +138,7 @@ def genome_stem(path: str) -> str:
         name = name.removesuffix(suffix)
     for suffix in (".gff3", ".gff", ".gbk", ".gbff", ".gb", ".fna", ".fasta", ".fa", ".tsv"):
         name = name.removesuffix(suffix)
-    return name or "genome"
+    return name if name.strip(".") else "genome"  # `...gff`'s '..' named the folder above -o, '.' -o itself
 
 
 @cli.command(short_help="Protein and genome-context views of genes.", epilog="""\b
@@ -197,7 +197,7 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                                   context_features=tuple(features) if features else None)
     config.require_models()  # before any genome is read or torch imported
     if len(inputs) > 1:
-        Path(output).mkdir(parents=True, exist_ok=True)
+        Path(os.path.realpath(output)).mkdir(parents=True, exist_ok=True)  # through a symlink, as any output
     if bins is not None:  # genes are called per bin, as in score (genes.call_genes_per_bin)
         from ..calibration import read_groups
 

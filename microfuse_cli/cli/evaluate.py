@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import click
 
@@ -43,9 +44,9 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     tables of one model name made by two versions of it, or by a 'default' other than this microfuse's, are
     warned of."""
     from ..errors import UsageError
-    from ..evaluate import MAKER_COLUMNS, METRIC_COLUMNS, evaluate_table, maker_warnings, read_scores
+    from ..evaluate import evaluate_table, maker_warnings, read_scores
     from ..io.fasta import read_proteins
-    from ..io.outputs import Output, atomic_outputs, check_outputs
+    from ..io.outputs import Output, check_outputs, write_outputs
 
     labels_names = names.split(",") if names else [None] * len(scores)
     if len(labels_names) != len(scores):
@@ -63,23 +64,39 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
         log.warning("%s", message)
     with thread_limits(run.threads):  # again, now that scipy's and scikit-learn's pools are loaded
         results = [evaluate_table(t, threshold=threshold, proteins=protein_map, n_boot=bootstrap) for t in tables]
-    files = [output] + ([json_path] if json_path else [])
-    with atomic_outputs(*((path, "w") for path in files)) as opened:  # one set: never new metrics beside old JSON
-        handle = opened[0]
-        handle.write("\t".join(["model"] + METRIC_COLUMNS + ["w_protein", "w_context", "w_agreement", "w_conflict"]
-                               + MAKER_COLUMNS) + "\n")
-        for r in results:
-            router = r.get("router", {})
-            values = [r["model"]] + [_fmt(r.get(c)) for c in METRIC_COLUMNS]
-            values += [_fmt(router.get(k)) for k in ("protein", "context", "agreement", "conflict")]
-            values += [_fmt(r["model_name"]), (r["model_id"] or "")[:12], _fmt(r["decision_id"])]
-            handle.write("\t".join(values) + "\n")
-        if json_path:
-            json.dump(results, opened[1], indent=2, default=float)
-            opened[1].write("\n")
+    figures = render_plots(tables) if plots else {}
+    # the metrics, their JSON and the figures are one output: none replaces its previous version before all are
+    # written (a figure that fails, or Ctrl-C while they are drawn, left new metrics and some new figures beside
+    # the previous run's others)
+    writers = [(output, "w", lambda h: write_metrics(h, results))]
+    if json_path:
+        writers.append((json_path, "w", lambda h: write_json(h, results)))
+    if plots:
+        os.makedirs(os.path.realpath(plots), exist_ok=True)  # a symlink to a folder still to make is written through
+        writers += [(os.path.join(plots, name), "wb", lambda h, png=png: h.write(png)) for name, png in figures.items()]
+    write_outputs(writers)
     show_table(run, results)
     if plots:
-        draw_plots(plots, tables)
+        log.info("plots written to %s", plots)
+
+
+def write_metrics(handle, results) -> None:
+    """The metrics table: one row per score table."""
+    from ..evaluate import MAKER_COLUMNS, METRIC_COLUMNS
+
+    handle.write("\t".join(["model"] + METRIC_COLUMNS + ["w_protein", "w_context", "w_agreement", "w_conflict"]
+                           + MAKER_COLUMNS) + "\n")
+    for r in results:
+        router = r.get("router", {})
+        values = [r["model"]] + [_fmt(r.get(c)) for c in METRIC_COLUMNS]
+        values += [_fmt(router.get(k)) for k in ("protein", "context", "agreement", "conflict")]
+        values += [_fmt(r["model_name"]), (r["model_id"] or "")[:12], _fmt(r["decision_id"])]
+        handle.write("\t".join(values) + "\n")
+
+
+def write_json(handle, results) -> None:
+    json.dump(results, handle, indent=2, default=float)
+    handle.write("\n")
 
 
 def _fmt(value) -> str:
@@ -138,16 +155,22 @@ def plot_files(scores, names) -> tuple[str, ...]:
     return ("roc.png", "pr.png", *(f"{stem}.{kind}.png" for stem in stems for kind in (*TABLE_PLOTS, "roc", "pr")))
 
 
-def draw_plots(folder, tables) -> None:
-    from pathlib import Path
+def render_plots(tables) -> dict[str, bytes]:
+    """The --plots figures, file name -> PNG bytes: drawn in memory, so that they are written with the metrics as
+    one set (``evaluate``)."""
+    import io
 
     import numpy as np
 
     from .. import plots
     from ..evaluate import distance_score
 
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, bytes] = {}
+
+    def draw(name, plot, *args, **kwargs):
+        buffer = io.BytesIO()
+        plot(*args, buffer, **kwargs)
+        figures[name] = buffer.getvalue()
 
     def with_distance(t, series):
         score = np.clip(distance_score(t.distance, t.same_strand) / 50, -50, 50)
@@ -159,18 +182,18 @@ def draw_plots(folder, tables) -> None:
     every = "; ".join(described.values()) or None  # each figure names the models of the tables it draws
     if same:
         series = with_distance(tables[0], {t.name: t.probability for t in tables})
-        plots.plot_roc(y, series, out / "roc.png", description=every)
-        plots.plot_pr(y, series, out / "pr.png", description=every)
+        draw("roc.png", plots.plot_roc, y, series, description=every)
+        draw("pr.png", plots.plot_pr, y, series, description=every)
     else:  # other pairs or labels (other genomes): no curve of one holds the others
         log.info("the score tables hold different labelled pairs: ROC and PR per table (NAME.roc.png, NAME.pr.png)")
     for t in tables:
         stem, description = _plot_stem(t.name), described.get(t.name)
         if not same:
             own = with_distance(t, {t.name: t.probability})
-            plots.plot_roc(t.y, own, out / f"{stem}.roc.png", description=description)
-            plots.plot_pr(t.y, own, out / f"{stem}.pr.png", description=description)
-        plots.plot_threshold_sweep(t.y, t.probability, out / f"{stem}.{TABLE_PLOTS[0]}.png", description=description)
-        plots.plot_calibration(t.y, t.probability, out / f"{stem}.{TABLE_PLOTS[1]}.png", description=description)
+            draw(f"{stem}.roc.png", plots.plot_roc, t.y, own, description=description)
+            draw(f"{stem}.pr.png", plots.plot_pr, t.y, own, description=description)
+        draw(f"{stem}.{TABLE_PLOTS[0]}.png", plots.plot_threshold_sweep, t.y, t.probability, description=description)
+        draw(f"{stem}.{TABLE_PLOTS[1]}.png", plots.plot_calibration, t.y, t.probability, description=description)
         if t.router is not None and np.isfinite(t.router).all():
-            plots.plot_router_weights(t.router, out / f"{stem}.{TABLE_PLOTS[2]}.png", description=description)
-    log.info("plots written to %s", out)
+            draw(f"{stem}.{TABLE_PLOTS[2]}.png", plots.plot_router_weights, t.router, description=description)
+    return figures

@@ -40,8 +40,7 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     from ..errors import DataError
     from ..records import NO_SEQUENCE_HINT
     from ..io.fasta import write_proteins
-    from ..io.files import is_stdio
-    from ..io.outputs import Output, atomic_output, atomic_outputs, check_outputs
+    from ..io.outputs import Output, check_outputs, write_outputs
     from ..io.tables import write_pairs
 
     check_outputs([input, fasta, *selection.inputs, bins], [Output("-o", output), Output("--proteins", proteins)])
@@ -58,16 +57,9 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     if lacking is not None and not genome.has_sequence:  # a GenBank's /translation gives proteins without it
         raise DataError(f"{genome.name} has no sequence and gene {lacking} no protein ({NO_SEQUENCE_HINT})")
     records = ((gene.id, gene.protein) for gene in genome.genes)
-    if proteins and is_stdio(output):  # `| head` may end the stream: the proteins are written whole first
-        with atomic_output(proteins) as handle:
-            write_proteins(handle, records)
-        proteins = None
-    # the pairs and their proteins are one output (embed reads them together): neither replaces its previous
+    writers = [(proteins, "w", lambda h: write_proteins(h, records))] if proteins else []
+    writers.append((output, "w", lambda h: write_pairs(h, selected)))
+    # the pairs and their proteins are one output (embed reads them together): neither file replaces its previous
     # version before both are written
-    files = [output] + ([proteins] if proteins else [])
-    with atomic_outputs(*((path, "w") for path in files)) as opened:
-        handle = dict(zip(files, opened)).__getitem__
-        if proteins:
-            write_proteins(handle(proteins), records)
-        n = write_pairs(handle(output), selected)
-    log.info("%d pairs written to %s", n, "stdout" if output == "-" else output)
+    write_outputs(writers)
+    log.info("%d pairs written to %s", len(selected), "stdout" if output == "-" else output)

@@ -151,11 +151,11 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     from ..embed import Embeddings
     from ..errors import UsageError
     from ..io.formats import sniff_format
-    from ..io.files import is_stdio, open_text, peek_lines, read_text
-    from ..io.outputs import atomic_output, atomic_outputs
+    from ..io.files import open_text, peek_lines, read_text
+    from ..io.outputs import write_outputs
     from ..pairs import genome_from_table, read_pairs
     from ..io.gff import write_operons_gff
-    from ..io.tables import write_fused, write_operons_tsv, write_scores
+    from ..io.tables import fused_files, write_fused_ids, write_fused_vectors, write_operons_tsv, write_scores
     from ..score import call_operons, genome_spacer_models, header_comments, model_source, score_genome, \
         score_pairs
 
@@ -203,33 +203,27 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
                                threshold_from="model" if threshold is None else "user")
     operons_called = call_operons(genome, scores)
     extra = _explain(run, genome, pairs, reference, groups) if explain else None
-    writers = [(output, lambda h: write_scores(h, scores, extra, comments))]
+    writers = [(output, "w", lambda h: write_scores(h, scores, extra, comments))]
     if operons_gff:
-        writers.append((operons_gff, lambda h: write_operons_gff(h, genome, operons_called, comments=comments)))
+        writers.append((operons_gff, "w", lambda h: write_operons_gff(h, genome, operons_called, comments=comments)))
     if operons_tsv:
-        writers.append((operons_tsv, lambda h: write_operons_tsv(h, operons_called, comments)))
+        writers.append((operons_tsv, "w", lambda h: write_operons_tsv(h, operons_called, comments)))
     if annotate:
         from ..annotate import annotate as annotated
 
-        writers.append((annotate, lambda h: h.write(annotated(text, kind, genome, operons_called, comments))))
+        writers.append((annotate, "w", lambda h: h.write(annotated(text, kind, genome, operons_called, comments))))
     if report:
         from ..report import write_report
 
-        writers.append((report, lambda h: write_report(h, genome, scores, operons_called, model=model,
-                                                       model_name=model_name, extra=extra, groups=groups)))
-    # one run's files are one output: none replaces its previous version before all are written (a report that
-    # fails must not leave new scores beside the previous run's operons); stdout comes after them, so a reader that
-    # stops early (`| head`) ends only the stream, not the files (--fused's either)
-    files = [(path, write) for path, write in writers if not is_stdio(path)]
-    with atomic_outputs(*((path, "w") for path, _ in files)) as opened:
-        for (_, write), handle in zip(files, opened):
-            write(handle)
+        writers.append((report, "w", lambda h: write_report(h, genome, scores, operons_called, model=model,
+                                                            model_name=model_name, extra=extra, groups=groups)))
     if fused:
-        write_fused(fused, scores, genome_name or genome.name)
-    for path, write in writers:
-        if is_stdio(path):
-            with atomic_output(path) as handle:
-                write(handle)
+        vectors, ids = fused_files(fused, scores)
+        writers += [(vectors, "wb", lambda h: write_fused_vectors(h, scores)),
+                    (ids, "w", lambda h: write_fused_ids(h, scores, genome_name or genome.name))]
+    # one run's files are one output: none replaces its previous version before all are written (a report, or
+    # --fused's vectors, that fail must not leave new scores beside the previous run's operons or vectors)
+    write_outputs(writers)
     log.info("%d pairs scored, %d called at threshold %.3f; %d operons of 2+ genes", len(pairs),
              int(scores.calls.sum()), scores.threshold, len(operons_called))
 

@@ -250,6 +250,9 @@ def _check_inner_files(output: Output, read: dict, written: dict) -> None:
     """A folder output replaces files of fixed names inside it: none may be an input (`embed emb/pairs.tsv -o emb`
     replaced the labelled table it read) or another output (`evaluate -o figs/roc.png --plots figs`)."""
     for inner in _inner_files(output):
+        if len(os.fsencode(os.path.basename(inner))) > NAME_MAX:  # a figure named after a long table name
+            raise UsageError(f"{output.option} {output.path} would hold {os.path.basename(inner)[:40]}..., a name "
+                             f"longer than {NAME_MAX} bytes, the file system's limit; give shorter names")
         key = _identity(inner)
         if key in read:
             also = "" if read[key] == inner else f" ({read[key]})"
@@ -314,6 +317,9 @@ def _check_target(output: Output) -> None:
         if str(output.path).endswith(("/", "/.")):  # `> out.tsv/` fails in the shell: a file named out.tsv is not it
             raise UsageError(f"{output.option} {output.path} names a folder (it ends in '/'); give a file name")
         if not parent.is_dir():
+            lacking = next((p for p in (parent, *parent.parents) if p.exists()), None)
+            if lacking is not None and not lacking.is_dir():  # `-o results.tsv/scores.tsv`: 'does not exist' misled
+                raise UsageError(f"cannot write {path}: {lacking} is a file, not a folder")
             raise UsageError(f"cannot write {path}: directory {parent} does not exist")
         if not os.access(parent, os.W_OK | os.X_OK):  # said now, not after hours of work at the rename
             raise UsageError(f"cannot write {path}: directory {parent} is not writable")
@@ -552,8 +558,9 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
     if is_stdio(path):
         stream = stdout_stream().buffer if "b" in mode else _utf8(stdout_stream())
         try:
-            yield stream
-            stream.flush()
+            with _write_failure_named("stdout", None):  # `> /dev/full`: was 'error: No space left on device'
+                yield stream
+                stream.flush()
         except BrokenPipeError:
             raise StdoutClosed() from None
         return
@@ -594,6 +601,32 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def is_stream(path: PathLike | None) -> bool:
+    """stdout, a descriptor path (``/dev/stdout``, a shell's ``>(cmd)``), a FIFO or a device: written into, in
+    order, by a reader that may stop early; never replaced."""
+    if is_stdio(path):
+        return True
+    if lost_current_folder(path):  # a relative path cannot be resolved: atomic_output names the cause
+        return False
+    return _names_a_descriptor(path) or _is_special(path)
+
+
+def write_outputs(writers) -> None:
+    """A run's outputs, each ``(path, mode, write)`` with ``write(handle)`` writing it: the files as one set (as
+    ``atomic_outputs``: none replaces its previous version before all are written), then the streams
+    (``is_stream``), so that a reader that stops early (`| head`, `-o >(head)`) ends only its stream, never a
+    file, and a stream that fails leaves the files whole."""
+    with _renamed_together() as renames:
+        for path, mode, write in writers:  # one after the other: a run with many figures holds one open at a time
+            if not is_stream(path):
+                with atomic_output(path, mode, _renames=renames) as handle:
+                    write(handle)
+    for path, mode, write in writers:
+        if is_stream(path):
+            with atomic_output(path, mode) as handle:
+                write(handle)
 
 
 def _refuse_lost_current_folder(path: PathLike) -> None:
@@ -681,10 +714,18 @@ def atomic_outputs(*outputs: tuple[PathLike, str]) -> Iterator[list[IO]]:
     """Files that are one output (fused vectors and their ids), each (path, mode) written as ``atomic_output``
     writes it; none is renamed into place before all are on disk, and Ctrl-C waits for the renames once they began,
     so a failure never leaves one new file beside the other's previous version."""
-    renames: list[tuple[str, Path]] = []
-    try:
+    with _renamed_together() as renames:
         with contextlib.ExitStack() as stack:
             yield [stack.enter_context(atomic_output(path, mode, _renames=renames)) for path, mode in outputs]
+
+
+@contextlib.contextmanager
+def _renamed_together() -> Iterator[list[tuple[str, Path]]]:
+    """A list that ``atomic_output(..., _renames=)`` adds its finished temp files to: all are renamed into place when
+    the block ends (Ctrl-C waits once the renames began), or all removed when it fails."""
+    renames: list[tuple[str, Path]] = []
+    try:
+        yield renames
         for tmp, target in renames:  # a folder removed meanwhile (a cleaned scratch space) fails before any rename
             with _write_failure_named(target, tmp):
                 os.stat(tmp)

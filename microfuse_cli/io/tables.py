@@ -240,25 +240,40 @@ def _number(value) -> str:
 def write_fused(path: PathLike, scores, genome_name: str) -> None:
     """Fused vectors h as FILE.npy and their ids as FILE.ids.tsv (pair_id scaffold genome label probability), whose
     first line records the model's identity (retrieve.models: `retrieve` never compares vectors of two models)."""
+    vectors_path, ids_path = fused_files(path, scores)
+    with atomic_outputs((vectors_path, "wb"), (ids_path, "w")) as (vectors, ids):
+        write_fused_vectors(vectors, scores)
+        write_fused_ids(ids, scores, genome_name)
+
+
+def fused_files(path: PathLike, scores) -> tuple[Path, Path]:
+    """The two files of ``--fused path``: a caller writing other outputs puts them in its own set
+    (``outputs.write_outputs``), so that a failure never leaves new scores beside the previous run's vectors."""
     if scores.fused is None:
         raise DataError("this model gives no fused vectors (a baseline?)")
     path = Path(path)
     if path.suffix != ".npy":
         raise UsageError(f"--fused takes a .npy path, not {path}")
-    ids_path = path.with_suffix(".ids.tsv")
-    genome_name = printable_name(genome_name)  # --genome-name bytes that are not UTF-8 cannot be written
+    return path, path.with_suffix(".ids.tsv")
+
+
+def write_fused_vectors(handle: IO[bytes], scores) -> None:
     import numpy as np
 
-    with atomic_outputs((path, "wb"), (ids_path, "w")) as (vectors, handle):
-        save_npy(vectors, np.ascontiguousarray(scores.fused, dtype=np.float32))
-        if scores.model_id is not None:
-            from .model_id import model_comment
+    save_npy(handle, np.ascontiguousarray(scores.fused, dtype=np.float32))
 
-            handle.write(model_comment(scores.model_id))
-        handle.write("pair_id\tscaffold\tgenome\tlabel\tprobability\n")
-        for pair, prob in zip(scores.pairs, scores.probability):
-            label = "" if pair.label is None else str(pair.label)
-            handle.write(f"{pair.pair_id}\t{pair.scaffold}\t{genome_name}\t{label}\t{prob:.6f}\n")
+
+def write_fused_ids(handle: IO[str], scores, genome_name: str) -> None:
+    """The ids table of ``write_fused``, its first line the model's identity."""
+    genome_name = printable_name(genome_name)  # --genome-name bytes that are not UTF-8 cannot be written
+    if scores.model_id is not None:
+        from .model_id import model_comment
+
+        handle.write(model_comment(scores.model_id))
+    handle.write("pair_id\tscaffold\tgenome\tlabel\tprobability\n")
+    for pair, prob in zip(scores.pairs, scores.probability):
+        label = "" if pair.label is None else str(pair.label)
+        handle.write(f"{pair.pair_id}\t{pair.scaffold}\t{genome_name}\t{label}\t{prob:.6f}\n")
 
 
 # ------------------------------------------------------------------------------------------------ operons
