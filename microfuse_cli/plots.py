@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import DataError, UsageError
 from .fusion import EXPERTS
-from .io.outputs import atomic_output
+from .io.images import save_image
 from .metrics import (
     auroc,
     average_precision,
@@ -55,10 +55,7 @@ def _figure(width: float = 5.0, height: float = 4.0):
 def _save(fig, path, description: str | None = None) -> Path:
     """Write the PNG; ``description`` (which models made the scores drawn) as its ``Description`` text."""
     fig.tight_layout()
-    metadata = {"Software": None, **({"Description": description} if description else {})}
-    with atomic_output(path, "wb") as handle:
-        fig.savefig(handle, format="png", metadata=metadata)
-    return Path(path)
+    return save_image(fig, path, "png", description=description)
 
 
 def plot_roc(y, p: Scores, path, title: str = "ROC", description: str | None = None) -> Path:
