@@ -61,7 +61,7 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     tables = [read_scores(path, labels, name, split_name) for path, name in zip(scores, labels_names)]
     for message in maker_warnings(tables):
         log.warning("%s", message)
-    with thread_limits(run.threads):  # again, now that scipy's and scikit-learn's pools are loaded
+    with thread_limits(run.threads, sklearn=True):  # again, now that scipy's and scikit-learn's pools are loaded
         results = [evaluate_table(t, threshold=threshold, proteins=protein_map, n_boot=bootstrap) for t in tables]
     files = [output] + ([json_path] if json_path else [])
     with atomic_outputs(*((path, "w") for path in files)) as opened:  # one set: never new metrics beside old JSON
