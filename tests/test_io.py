@@ -201,7 +201,7 @@ def test_operon_gff3_gene_lists_split_before_unescaping(tmp_path):
     known = tmp_path / "operons.gff3"
     known.write_text("##gff-version 3\n#!microfuse 0.1.0\ns1\tmicrofuse\toperon\t1\t900\t0.9\t+\t.\t"
                      "ID=operon_1;genes=geneA%2Cx,geneB;n_genes=2\ns1\tother\tgene\t5\t90\t.\t+\t.\tID=g\n"
-                     "s1\tother\tregion\t1\t2000\t.\t+\t.\tID=op;Ontology_term=SO:0000178;genes=geneC,geneD\n")
+                     "s1\tother\tregion\t1\t2000\t.\t+\t.\tID=op;Ontology_term=GO:0000001,SO:0000178;genes=geneC,geneD\n")
     assert read_operon_table(known) == [["geneA,x", "geneB"], ["geneC", "geneD"]]
     known.write_text("##gff-version 3\ns1\tother\toperon\t1\t900\t.\t+\t.\tID=op1\n")
     with pytest.raises(DataError, match="line 2: an operon feature without genes="):

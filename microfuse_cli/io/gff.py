@@ -400,10 +400,9 @@ def read_operons_gff(lines: Sequence[str], path) -> list[list[str]]:
         fields = line.rstrip("\r").split("\t")
         if line.startswith("#") or len(fields) != 9:
             continue
-        if fields[2] != OPERON[0] and OPERON[1] not in _parse_attributes(fields[8], path, number).get(
-                "Ontology_term", ""):
+        raw = dict(item.strip().split("=", 1) for item in fields[8].split(";") if "=" in item)  # values escaped
+        if fields[2] != OPERON[0] and OPERON[1] not in raw.get("Ontology_term", "").split(","):
             continue
-        raw = dict(item.split("=", 1) for item in fields[8].strip().strip(";").split(";") if "=" in item)
         genes = [urllib.parse.unquote(g).strip() for g in raw.get("genes", "").split(",")]
         if not any(genes):
             raise DataError(f"{path}: line {number}: an operon feature without genes=ID,ID,... (the member genes "
