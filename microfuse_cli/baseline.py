@@ -10,7 +10,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, decision_identity, model_identity, \
+from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, DecisionIdentified, ModelInputs, model_identity, \
     read_checkpoint, write_checkpoint
 from .errors import DataError, UsageError
 from .fusion import PairInputs, Prediction
@@ -38,7 +38,7 @@ def _fit_logistic(z: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, 
 
 
 @dataclass(frozen=True, eq=False)
-class DistanceBaseline(RebuiltFromFields):
+class DistanceBaseline(RebuiltFromFields, DecisionIdentified):
     """The classic operon predictor: logistic regression on the intergenic spacer (and the strand, if given).
 
     Features: ``s = sign(d) * log1p(|d|)`` with ``d`` the spacer in bp clipped to ``clip`` (negative = overlap),
@@ -162,12 +162,6 @@ class DistanceBaseline(RebuiltFromFields):
         """checkpoint.model_identity, as a fusion head's: a fitted baseline is a model too (two fitted on different
         genomes score differently), and its identity is the same before saving and after loading."""
         return model_identity(self._spec(), self.inputs, self._tensors())
-
-    @property
-    def decision_identity(self) -> str:
-        """checkpoint.decision_identity of ``decision`` (or of ``threshold`` without one): the rule that turns the
-        probabilities into calls, which ``identity`` leaves out (two baselines differing only in it share that)."""
-        return decision_identity(self.decision, self.threshold)
 
     def save(self, path, provenance: Optional[dict] = None, inputs: Optional[ModelInputs] = None) -> Path:
         """Same folder format as ``TrainedModel.save`` with ``model.arch = "distance"``; ``provenance`` is added to

@@ -188,6 +188,18 @@ def decision_identity(decision, threshold: float, cut: float | None = None) -> s
     return hashlib.sha256(text.encode()).hexdigest()[:DECISION_ID_LENGTH]
 
 
+class DecisionIdentified:
+    """The ``decision_identity`` of a scoring model (a fusion head, a torch-backed model, a distance baseline), one
+    definition for all: each has ``decision`` and ``threshold``."""
+
+    @property
+    def decision_identity(self) -> str:
+        """decision_identity of ``decision`` (or of ``threshold`` without one). Two identities, as two things make a
+        call: ``identity`` (the weights, what fused vectors depend on) and this (the rule cutting the
+        probabilities); two models differing only in their rule share ``identity`` and give different calls."""
+        return decision_identity(self.decision, self.threshold)
+
+
 def check_model_folder(path) -> Path:
     """The folder, when it holds a model's two files; else the one-line ``DataError`` reading it would raise (a
     cheap check a command can make before long work)."""

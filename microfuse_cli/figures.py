@@ -394,10 +394,6 @@ def _draw_weights(ax, view: RegionView) -> None:
     ax.legend(loc="lower right", fontsize=6, ncols=4, frameon=False, bbox_to_anchor=(1, 1), borderaxespad=0)
 
 
-#: The metadata key of ``figure_description`` in each format: PNG tEXt and SVG (Dublin Core) Description, PDF Subject.
-DESCRIPTION_KEY = {"png": "Description", "svg": "Description", "pdf": "Subject"}
-
-
 def figure_description(maker: Maker, threshold: float | None = None) -> str:
     """``scores by microfuse VERSION, model NAME (model_id 12 hex, decision_id 16 hex)``: what a figure's scores
     were made by, as their table's ``#microfuse`` line says; ``threshold``: a user's own (`plot --threshold`),
@@ -407,45 +403,9 @@ def figure_description(maker: Maker, threshold: float | None = None) -> str:
 
 
 def save_figure(fig, path, *, dpi: int = 150, maker: Maker | None = None, threshold: float | None = None) -> Path:
-    """Write ``fig`` atomically in the format of ``path``'s suffix, without dates, with SVG ids hashed with a fixed
-    salt and clip, marker and hatch ids numbered in order (:func:`_numbered_svg_ids`), so reruns give the same
-    bytes. ``maker`` (the model of the scores drawn) and a user's ``threshold`` go in the metadata
-    (``figure_description``)."""
-    import io
+    """Write ``fig`` atomically in the format of ``path``'s suffix, the same bytes on rerun (io.images), with
+    ``maker`` (the model of the scores drawn) and a user's ``threshold`` in the metadata (``figure_description``)."""
+    from .io.images import save_image
 
-    import matplotlib
-
-    from .io.outputs import atomic_output
-
-    fmt = check_figure_path(str(path))
-    metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
-    if maker is not None:
-        metadata[DESCRIPTION_KEY[fmt]] = figure_description(maker, threshold)
-    buffer = io.BytesIO()
-    with matplotlib.rc_context({"svg.hashsalt": "microfuse"}):  # else every id hashes a random salt too
-        fig.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
-    data = _numbered_svg_ids(buffer.getvalue()) if fmt == "svg" else buffer.getvalue()
-    with atomic_output(path, "wb") as handle:
-        handle.write(data)
-    return Path(path)
-
-
-_SVG_ID = re.compile(rb'id="([pmh][0-9a-f]{10})"')
-
-
-def _numbered_svg_ids(svg: bytes) -> bytes:
-    """matplotlib names clip paths, markers and hatches by a hash of their exact floats (and a random salt unless
-    one is set): the same figure drawn twice in one process differed in the last bit of a clip box, so in its ids.
-    Each id becomes its type and its rank of appearance (p1, p2, m1, ...), wherever it is defined or referenced."""
-    renamed: dict[bytes, bytes] = {}
-    counts: dict[bytes, int] = {}
-    for match in _SVG_ID.finditer(svg):
-        old = match.group(1)
-        if old not in renamed:
-            kind = old[:1]
-            counts[kind] = counts.get(kind, 0) + 1
-            renamed[old] = kind + b"mf%d" % counts[kind]
-    if not renamed:
-        return svg
-    pattern = re.compile(rb'(?<=["#])(' + b"|".join(map(re.escape, renamed)) + rb')(?=["\)])')
-    return pattern.sub(lambda m: renamed[m.group(1)], svg)
+    description = None if maker is None else figure_description(maker, threshold)
+    return save_image(fig, path, check_figure_path(str(path)), dpi=dpi, description=description)

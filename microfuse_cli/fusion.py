@@ -21,7 +21,7 @@ from typing import Any, Mapping, Optional, Protocol
 
 import numpy as np
 
-from .checkpoint import (CONFIG_FILE, WEIGHTS_FILE, Checkpoint, ModelInputs, decision_identity, model_identity,
+from .checkpoint import (CONFIG_FILE, WEIGHTS_FILE, Checkpoint, DecisionIdentified, ModelInputs, model_identity,
                          read_checkpoint)
 from .errors import DataError, UsageError
 from .records import RebuiltFromFields, read_only
@@ -263,7 +263,7 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class FusionHead(RebuiltFromFields):
+class FusionHead(RebuiltFromFields, DecisionIdentified):
     """A trained fusion head (or MLP baseline) applied with numpy; what ``score`` loads.
 
     Immutable, as a loaded model handed to the library's users and to every scoring call must be: ``weights`` are
@@ -304,13 +304,6 @@ class FusionHead(RebuiltFromFields):
     def identity(self) -> str:
         """checkpoint.model_identity: recorded with the fused vectors, so vectors of two models are never compared."""
         return model_identity(self.config.to_dict(), self.inputs, self.weights)
-
-    @property
-    def decision_identity(self) -> str:
-        """checkpoint.decision_identity of ``decision`` (or of ``threshold`` without one). Two identities, as two
-        things make a call: ``identity`` (the weights, what fused vectors depend on) and this (the rule cutting the
-        probabilities); two heads differing only in their rule share ``identity`` and give different calls."""
-        return decision_identity(self.decision, self.threshold)
 
     @classmethod
     def load(cls, path) -> "FusionHead":

@@ -21,12 +21,18 @@ from typing import Callable, Sequence, Union
 
 import numpy as np
 from scipy import stats
-from sklearn import metrics as skm
-from sklearn.calibration import calibration_curve as _sk_calibration_curve
 
 from .errors import DataError, UsageError
 from .fusion import EXPERTS  # the router's expert order, defined with the model (still importable from here)
 from .runtime import check_seed
+
+
+def _sklearn_metrics():
+    """scikit-learn's metrics, imported at first use: importing scikit-learn sets KMP_* variables in os.environ,
+    which importing microfuse (training, evaluation, plots) must not do to its caller's process."""
+    from sklearn import metrics
+
+    return metrics
 
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
 
@@ -63,7 +69,7 @@ def auroc(y, p) -> float:
     y, p = _check(y, p)
     if not _both_classes(y):
         return float("nan")
-    return float(skm.roc_auc_score(y, p))
+    return float(_sklearn_metrics().roc_auc_score(y, p))
 
 
 def average_precision(y, p) -> float:
@@ -71,7 +77,7 @@ def average_precision(y, p) -> float:
     y, p = _check(y, p)
     if not y.any():
         return float("nan")
-    return float(skm.average_precision_score(y, p))
+    return float(_sklearn_metrics().average_precision_score(y, p))
 
 
 def auprc(y, p) -> float:
@@ -96,7 +102,7 @@ def roc_curve(y, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y, p = _check(y, p)
     if not _both_classes(y):
         raise DataError("a ROC curve needs both classes")
-    return skm.roc_curve(y, p, drop_intermediate=False)
+    return _sklearn_metrics().roc_curve(y, p, drop_intermediate=False)
 
 
 def precision_recall_curve(y, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -104,7 +110,7 @@ def precision_recall_curve(y, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y, p = _check(y, p)
     if not y.any():
         raise DataError("a precision-recall curve needs positives")
-    precision, recall, thresholds = skm.precision_recall_curve(y, p)
+    precision, recall, thresholds = _sklearn_metrics().precision_recall_curve(y, p)
     return precision[-2::-1], recall[-2::-1], thresholds[::-1]
 
 
@@ -134,7 +140,7 @@ def macro_f1(y, p, threshold: float = 0.5) -> float:
     y, p = _check(y, p)
     if y.size == 0:
         return 0.0
-    return float(skm.f1_score(y, _labels_at(p, threshold), labels=[0, 1], average="macro", zero_division=0.0))
+    return float(_sklearn_metrics().f1_score(y, _labels_at(p, threshold), labels=[0, 1], average="macro", zero_division=0.0))
 
 
 def macro_recall(y, p, threshold: float = 0.5) -> float:
@@ -142,14 +148,14 @@ def macro_recall(y, p, threshold: float = 0.5) -> float:
     y, p = _check(y, p)
     if y.size == 0:
         return float("nan")
-    return float(skm.recall_score(y, _labels_at(p, threshold), labels=np.unique(y), average="macro"))
+    return float(_sklearn_metrics().recall_score(y, _labels_at(p, threshold), labels=np.unique(y), average="macro"))
 
 
 def accuracy(y, p, threshold: float = 0.5) -> float:
     y, p = _check(y, p)
     if y.size == 0:
         return float("nan")
-    return float(skm.accuracy_score(y, _labels_at(p, threshold)))
+    return float(_sklearn_metrics().accuracy_score(y, _labels_at(p, threshold)))
 
 
 def brier(y, p) -> float:
@@ -158,7 +164,7 @@ def brier(y, p) -> float:
     y, p = _check(y, p)
     if y.size == 0 or ((p < 0) | (p > 1)).any():
         return float("nan")
-    return float(skm.brier_score_loss(y, p, labels=[0, 1]))
+    return float(_sklearn_metrics().brier_score_loss(y, p, labels=[0, 1]))
 
 
 def binary_metrics(y, p, threshold: float = 0.5) -> dict[str, float]:
@@ -184,7 +190,7 @@ _CRITERIA = ("macro_f1", "accuracy", "youden", "f1")
 
 def _criterion_at_candidates(y: np.ndarray, p: np.ndarray, criterion: str) -> tuple[np.ndarray, np.ndarray]:
     """Value of ``criterion`` when predicting ``p >= t`` for t = each distinct score (descending) and t = +inf."""
-    tn, fp, fn, tp, thr = skm.confusion_matrix_at_thresholds(y, p)
+    tn, fp, fn, tp, thr = _sklearn_metrics().confusion_matrix_at_thresholds(y, p)
     n_pos = float(y.sum())
     n_neg = float(y.size) - n_pos
     thr = np.r_[np.inf, thr]
@@ -267,7 +273,9 @@ def calibration_curve(y, p, n_bins: int = 10) -> tuple[np.ndarray, np.ndarray, n
         raise DataError("a calibration curve needs probabilities in [0, 1]")
     if y.size == 0:
         return np.zeros(0), np.zeros(0), np.zeros(0)
-    rate, mean_p = _sk_calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
+    from sklearn.calibration import calibration_curve as sklearn_calibration_curve
+
+    rate, mean_p = sklearn_calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
     edges = np.linspace(0.0, 1.0 + 1e-8, n_bins + 1)  # sklearn's edges, so the counts match its bins
     count = np.bincount(np.searchsorted(edges[1:-1], p), minlength=n_bins).astype(np.float64)
     return mean_p, rate, count[count > 0]

@@ -1,8 +1,8 @@
 """Evaluation figures as PNG files (matplotlib, Agg, imported only when a plot is drawn).
 
-Every function takes arrays and an output path (or a binary file), draws on a private ``Figure`` (no pyplot state), and writes the
-PNG atomically with no timestamp/version metadata, so the same inputs give the same bytes. ``p`` may be one score
-array or a mapping ``{label: scores}`` to overlay several models.
+Every function takes arrays and an output path (or a binary file), draws on a private ``Figure`` (no pyplot
+state), and writes the PNG atomically with no timestamp/version metadata, so the same inputs give the same bytes.
+``p`` may be one score array or a mapping ``{label: scores}`` to overlay several models.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import DataError, UsageError
 from .fusion import EXPERTS
-from .io.outputs import atomic_output
+from .io.images import image_bytes, save_image
 from .metrics import (
     auroc,
     average_precision,
@@ -57,13 +57,10 @@ def _save(fig, path, description: str | None = None):
     outputs as one set); ``description`` (which models made the scores drawn) as its ``Description`` text. Returns
     ``path``, as a Path when it is one."""
     fig.tight_layout()
-    metadata = {"Software": None, **({"Description": description} if description else {})}
     if hasattr(path, "write"):
-        fig.savefig(path, format="png", metadata=metadata)
+        path.write(image_bytes(fig, "png", description=description))
         return path
-    with atomic_output(path, "wb") as handle:
-        fig.savefig(handle, format="png", metadata=metadata)
-    return Path(path)
+    return save_image(fig, path, "png", description=description)
 
 
 def plot_roc(y, p: Scores, path, title: str = "ROC", description: str | None = None) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import dataclasses
 from dataclasses import dataclass
 from typing import Sequence
@@ -213,9 +212,9 @@ def _operon_table(genome: Genome, operons: Sequence[Operon]) -> str:
 
 def _figure(fig, caption: str, dpi: int) -> str:
     """A Figure as an inline PNG (a data: URI: nothing is fetched)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    from .io.images import image_bytes
+
+    data = base64.b64encode(image_bytes(fig, "png", dpi=dpi)).decode("ascii")
     return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>\n")
 

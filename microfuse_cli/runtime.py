@@ -164,11 +164,13 @@ _POOLS = _ThreadPools()
 
 
 @contextlib.contextmanager
-def thread_limits(threads: int | None, *, torch: bool = False, faiss: bool = False) -> Iterator[int | None]:
+def thread_limits(threads: int | None, *, torch: bool = False, faiss: bool = False,
+                  sklearn: bool = False) -> Iterator[int | None]:
     """Inside the block, every BLAS/OpenMP thread pool loaded (numpy's and scipy's OpenBLAS, scikit-learn's OpenMP,
     through threadpoolctl) and torch's CPU threads use ``threads`` (0: every usable core; None: left alone), and the
-    caller's settings are put back after it; ``torch`` and ``faiss`` import those libraries first, so that their
-    pools are among them. Without it `score -t 1` ran a BLAS thread per core of the node. Yields the resolved count
+    caller's settings are put back after it; ``torch``, ``faiss`` and ``sklearn`` import those libraries first, so
+    that their pools are among them (microfuse imports scikit-learn only where it is used: its import sets KMP_*
+    variables in os.environ). Without it `score -t 1` ran a BLAS thread per core of the node. Yields the resolved count
     (None for None).
 
     Pools loaded later inside the block are limited by the next (nested) block; overlapping blocks (nested, or in
@@ -183,6 +185,8 @@ def thread_limits(threads: int | None, *, torch: bool = False, faiss: bool = Fal
         import faiss as _  # noqa: F401 - its OpenMP and OpenBLAS are then among the loaded pools
     if torch:
         import torch as _  # noqa: F401,F811 - the same for torch
+    if sklearn:
+        import sklearn.metrics as _  # noqa: F401,F811 - and for scikit-learn
     _POOLS.enter(threads)
     try:
         yield threads

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .baseline import DistanceBaseline
-from .checkpoint import (CONFIG_FILE, Checkpoint, ModelInputs, decision_identity, model_identity, read_checkpoint,
+from .checkpoint import (CONFIG_FILE, Checkpoint, DecisionIdentified, ModelInputs, model_identity, read_checkpoint,
                          write_checkpoint)
 from .errors import DataError, UsageError
 from .fusion import PairInputs, Prediction, checked_head
@@ -157,7 +157,7 @@ def _tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 # the model
 
 
-class TrainedModel:
+class TrainedModel(DecisionIdentified):
     """A fitted fusion head (or baseline) with everything needed to score new pairs.
 
     Attributes:
@@ -207,13 +207,6 @@ class TrainedModel:
         """checkpoint.model_identity of the current weights: the same as the saved folder's once saved."""
         arrays = {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
         return model_identity(self.model_config.to_dict(), self.inputs, arrays)
-
-    @property
-    def decision_identity(self) -> str:
-        """checkpoint.decision_identity of ``decision`` (or of ``threshold`` without one): ``identity`` names the
-        weights (what fused vectors depend on), this the rule that turns probabilities into calls; ``with_decision``
-        changes this one only."""
-        return decision_identity(self.decision, self.threshold)
 
     def with_decision(self, decision) -> "TrainedModel":
         """This model (the same torch module) with the per-genome decision rule ``decision``: a new object, so

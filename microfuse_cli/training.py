@@ -128,7 +128,7 @@ def train(
         DataError: inconsistent shapes, non-finite values, a split without both classes, or divergence.
         UsageError: impossible settings (unknown device, non-positive batch size, ...).
     """
-    with thread_limits(threads, torch=True):  # torch's and BLAS's settings are process-wide: put back after
+    with thread_limits(threads, torch=True, sklearn=True):  # process-wide settings (torch's, BLAS's): put back
         model_config.validate()
         train_config.validate()
         device = _resolve_device(train_config.device)

@@ -125,6 +125,8 @@ def test_library_calls_leave_process_settings_as_they_were(tmp_path):
     from microfuse_cli.score import score_genome
     from microfuse_cli.training import train
 
+    import sklearn.metrics  # noqa: F401 - scikit-learn's import sets KMP_* variables: its own doing, not a call's
+
     layer = torch.nn.Linear(2, 1)  # torch's own once-per-process setup of its optimisers (an environment variable,
     optimiser = torch.optim.AdamW(layer.parameters())  # a warnings filter) is torch's, not a call's: done first
     layer(torch.ones(1, 2)).sum().backward()
@@ -500,6 +502,8 @@ def test_an_input_named_by_a_file_descriptor_is_refused_and_left_open():
 _FRESH_PROCESS_SCRIPT = r"""
 import io, json, logging, os, random, signal, sys, warnings
 import numpy, scipy.stats, Bio.Seq
+import threadpoolctl  # sets KMP_DUPLICATE_LIB_OK: its own import-time setup (scoring with threads imports it)
+import torch  # its loggers: its own setup (microfuse_cli.training imports it)
 
 def settings():
     loggers = {n: (l.level, len(l.handlers), l.propagate, l.disabled)
@@ -515,6 +519,7 @@ def settings():
 
 before = settings(); os.umask(before["umask"])
 from microfuse_cli import call_operons, read_genome, score_genome
+import microfuse_cli.cli, microfuse_cli.evaluate, microfuse_cli.figures, microfuse_cli.plots, microfuse_cli.training
 from microfuse_cli.io.tables import write_operons_tsv
 genome = read_genome(sys.argv[1], sys.argv[2])
 operons = call_operons(genome, score_genome(genome, threads=2))
@@ -529,8 +534,9 @@ print(json.dumps({"changed": {k: diff(before[k], after[k]) for k in before if be
 
 
 def test_a_fresh_process_is_as_it_was_after_importing_and_scoring(tmp_path):
-    """Importing, reading and scoring M. genitalium (2 threads) in a fresh interpreter leave
-    its environment, working directory, std streams, signal handlers, logging, warnings filters, random states and
+    """Importing (the CLI, training, evaluation and plotting modules too: they imported scikit-learn, which set
+    KMP_DUPLICATE_LIB_OK and KMP_INIT_AT_FORK in os.environ), reading and scoring M. genitalium (2 threads) in a
+    fresh interpreter leave its environment, working directory, std streams, signal handlers, logging, warnings filters, random states and
     umask as they were, print nothing, and write nothing in HOME, TMPDIR or the working directory."""
     import json
     import os
@@ -540,7 +546,10 @@ def test_a_fresh_process_is_as_it_was_after_importing_and_scoring(tmp_path):
     home, temp, work = (tmp_path / name for name in ("home", "tmp", "work"))
     for folder in (home, temp, work):
         folder.mkdir()
-    env = {**os.environ, "HOME": str(home), "TMPDIR": str(temp), "PYTHONPATH": str(ROOT)}
+    # not the KMP_* variables this process's imports (scikit-learn's, threadpoolctl's) set: the child would inherit
+    # them, and a microfuse import setting them again would change nothing there
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KMP_")}, "HOME": str(home),
+           "TMPDIR": str(temp), "PYTHONPATH": str(ROOT)}
     env.pop("MPLCONFIGDIR", None)
     genome = [str(ROOT / "examples/data/mgenitalium_g37.gff.gz"), str(ROOT / "examples/data/mgenitalium_g37.fna.gz")]
     run = subprocess.run([sys.executable, "-c", _FRESH_PROCESS_SCRIPT, *genome],

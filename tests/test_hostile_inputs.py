@@ -1025,6 +1025,10 @@ SEEDS = {
     "operons_odb": b"org\top\tx\nE\tSYN_000,SYN_001\t1\nE\tSYN_002,SYN_003\t2\n",
     "operons_plain": b"op1\tSYN_000,SYN_001\nop2\tSYN_002,SYN_003\n",
     "operons_tuset": b"ECK1\tTU\tx\tSYN_000,SYN_001\ty\nECK2\tTU\tx\tSYN_002\ty\n",
+    "operons_microfuse_tsv": b"#microfuse 0.1.0 model=default\noperon_id\tscaffold\tstart\tend\tstrand\tn_genes\tgenes\t"
+                             b"mean_probability\tmin_probability\noperon_1\ts\t1\t900\t+\t2\tSYN_000,SYN_001\t0.9\t0.9\n",
+    "operons_microfuse_gff": b"##gff-version 3\n##sequence-region s 1 1700\ns\tmicrofuse\toperon\t1\t900\t0.9\t+\t.\t"
+                             b"ID=operon_1;genes=SYN_000,SYN%2C001;Ontology_term=SO:0000178\n",
 }
 
 
@@ -1145,7 +1149,8 @@ def test_fuzz_operon_table(data):
     def check(units):
         assert units and all(isinstance(u, list) and all(isinstance(g, str) and g for g in u) for u in units)
 
-    source = data.draw(st.sampled_from(["operons_odb", "operons_plain", "operons_tuset"]))
+    source = data.draw(st.sampled_from(["operons_odb", "operons_plain", "operons_tuset", "operons_microfuse_tsv",
+                                        "operons_microfuse_gff"]))
     _parses_or_refuses(read_operon_table, data.draw(hostile_bytes(seed(source))), check)
 
 

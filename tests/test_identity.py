@@ -181,6 +181,26 @@ def test_evaluate_of_one_version_or_of_tables_recording_no_rule_warns_of_nothing
     assert f"default {shipped.identity[:12]} {shipped.decision_identity}" in err  # the terminal table too
 
 
+def test_every_kind_of_model_takes_decision_identity_from_one_definition():
+    """A fusion head, the torch-backed model and a distance baseline name their rule by one property (it was three
+    copies, with three docstrings, that could drift apart); the distance baseline's follows its threshold."""
+    from microfuse_cli.baseline import DistanceBaseline
+    from microfuse_cli.checkpoint import DecisionIdentified, decision_identity
+    from microfuse_cli.fusion import FusionHead
+    from microfuse_cli.trained import TrainedModel
+
+    assert {vars(DecisionIdentified)["decision_identity"]} == {
+        kind.decision_identity for kind in (FusionHead, TrainedModel, DistanceBaseline)}
+    import dataclasses
+
+    import numpy as np
+
+    fitted = DistanceBaseline.fit(np.array([10.0, 20.0, 300.0, 400.0]), np.array([1, 1, 0, 0]), np.ones(4, bool))
+    stricter = dataclasses.replace(fitted, threshold=0.9)
+    assert fitted.decision is None and stricter.decision_identity == decision_identity(None, 0.9) != (
+        fitted.decision_identity)
+
+
 def test_identities_of_the_shipped_model_are_one_across_loaders_and_save_and_load(tmp_path):
     """The numpy head `score` loads and the torch model of the library name the shipped default alike, before and
     after saving; another rule (``with_decision``) changes decision_identity only; a rule built with integers has

@@ -190,3 +190,19 @@ def test_a_lone_n_beside_a_cds_end_is_no_assembly_gap():
     assert cut_ends(400, lone, 101, 196) == (False, False) and not assembly_gaps(lone)
     assert cut_ends(400, gapped, 101, 196) == (True, True) and len(assembly_gaps(gapped)) == 2
     assert cut_ends(400, None, 2, 399) == (True, True)
+
+
+def test_operon_gff3_gene_lists_split_before_unescaping(tmp_path):
+    """write_operons_gff escapes each member id (a ',' in one is %2C) and joins them with ','; read back as known
+    operons, the list is split first, so such an id stays one gene; a GFF3 operon without genes= is refused."""
+    from microfuse_cli.errors import DataError
+    from microfuse_cli.io.tables import read_operon_table
+
+    known = tmp_path / "operons.gff3"
+    known.write_text("##gff-version 3\n#!microfuse 0.1.0\ns1\tmicrofuse\toperon\t1\t900\t0.9\t+\t.\t"
+                     "ID=operon_1;genes=geneA%2Cx,geneB;n_genes=2\ns1\tother\tgene\t5\t90\t.\t+\t.\tID=g\n"
+                     "s1\tother\tregion\t1\t2000\t.\t+\t.\tID=op;Ontology_term=GO:0000001,SO:0000178;genes=geneC,geneD\n")
+    assert read_operon_table(known) == [["geneA,x", "geneB"], ["geneC", "geneD"]]
+    known.write_text("##gff-version 3\ns1\tother\toperon\t1\t900\t.\t+\t.\tID=op1\n")
+    with pytest.raises(DataError, match="line 2: an operon feature without genes="):
+        read_operon_table(known)

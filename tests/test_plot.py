@@ -240,3 +240,29 @@ def test_figure_metadata_names_the_model_of_the_scores_drawn(mg_scores, tmp_path
                                 "threshold 0.7000"
         else:
             assert described == ""
+
+
+def test_every_image_is_written_by_io_images_alone():
+    """Image metadata (no date or software version; the description under PNG/SVG Description, PDF Subject) is set
+    in one place: plots, figures and the report each built their own savefig metadata, three copies that could
+    drift apart. No module but io.images calls savefig."""
+    callers = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "microfuse_cli").rglob("*.py")
+                     if ".savefig(" in path.read_text())
+    assert callers == ["microfuse_cli/io/images.py"]
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_image_bytes_are_undated_described_and_the_same_twice(fmt):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from microfuse_cli.io.images import image_bytes
+
+    fig = Figure(figsize=(2, 2), dpi=30)
+    FigureCanvasAgg(fig)
+    fig.add_subplot(1, 1, 1).plot([0, 1], [1, 0])
+    first = image_bytes(fig, fmt, description="scores by microfuse 9.9, model x")
+    assert first == image_bytes(fig, fmt, description="scores by microfuse 9.9, model x")
+    assert b"scores by microfuse 9.9, model x" in first
+    assert {"png": b"Software", "svg": b"<dc:date>", "pdf": b"/CreationDate"}[fmt] not in first
+    assert {"png": b"Description", "svg": b"<dc:description>", "pdf": b"/Subject"}[fmt] in first

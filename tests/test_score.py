@@ -253,3 +253,31 @@ def test_known_operons_read_from_stdin(tmp_path):
     rows = [line.split("\t") for line in out.read_text().splitlines() if not line.startswith("#")]
     labels = [row[rows[0].index("label")] for row in rows[1:]]
     assert labels.count("1") > 1000 and labels.count("0") > 1000, err
+
+
+def test_a_runs_own_operon_tsv_and_gff3_are_read_back_as_known_operons(tmp_path):
+    """`--operons` reads microfuse's own operon outputs (the --operons-tsv table after its '#microfuse' lines, and
+    the --operons-gff GFF3), so one run's operons label another run's pairs; it refused both as 'unrecognised
+    operon table'. Fed back to the same genome, they label exactly the pairs the first run joined: 1 inside an
+    operon (every operon_pair), 0 between two operons, and `evaluate` finds every labelled pair called right."""
+    first, gff, table = tmp_path / "first.tsv", tmp_path / "operons.gff3", tmp_path / "operons.tsv"
+    code, _, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "-o", first, "--operons-gff", gff,
+                            "--operons-tsv", table])
+    assert code == 0, err
+    called = {row["pair_id"] for row in read_table(first) if row["operon_pair"] == "1"}
+    operon_of = {gene: row["operon_id"] for row in read_table(table) for gene in row["genes"].split(",")}
+    boundaries = {row["pair_id"] for row in read_table(first) if row["gene_a"] in operon_of
+                  and row["gene_b"] in operon_of and operon_of[row["gene_a"]] != operon_of[row["gene_b"]]}
+    labels = {}
+    for known in (table, gff):
+        again = tmp_path / f"again_{known.suffix[1:]}.tsv"
+        code, _, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "-o", again, "--operons", known])
+        assert code == 0, err
+        labels[known] = {row["pair_id"]: row["label"] for row in read_table(again)}
+    assert labels[table] == labels[gff]
+    assert {pair for pair, label in labels[gff].items() if label == "1"} == called and len(called) > 300
+    assert {pair for pair, label in labels[gff].items() if label == "0"} == boundaries and len(boundaries) > 40
+    code, out, err = run_cli(["evaluate", tmp_path / "again_gff3.tsv", "--bootstrap", "0"])
+    assert code == 0, err
+    metrics = dict(zip(*[line.split("\t") for line in out.splitlines()[:2]]))
+    assert float(metrics["accuracy_at_threshold"]) == 1.0 and int(metrics["n_positive"]) == len(called)

@@ -448,6 +448,31 @@ def test_loading_esm2_masked_lm_is_quiet(capfd, caplog):
     assert hf_logging.is_progress_bar_enabled() == bars_before
 
 
+@pytest.mark.parametrize("transformers_bars", [True, False])
+def test_quiet_loading_puts_back_every_progress_bar_switch(transformers_bars, monkeypatch):
+    """transformers' switch of its bars sets huggingface_hub's too: after a quiet load, a hub whose bars were on
+    beside transformers' off had them off for good, and one with a group's bars off had every group's on. Each
+    switch (transformers', the hub's global one and its groups') is now as it was, and off inside the block."""
+    import importlib
+
+    from huggingface_hub import utils as hub
+    from transformers.utils import logging as hf_logging
+
+    from microfuse_cli.views.hf import quiet_transformers_loading
+
+    switches = importlib.import_module("huggingface_hub.utils.tqdm")
+    monkeypatch.setattr(switches, "HF_HUB_DISABLE_PROGRESS_BARS", None)  # the environment's, if set, would fix them
+    monkeypatch.setattr(switches, "progress_bar_states", {})  # switches of this test's own; the process's put back
+    monkeypatch.setattr(hf_logging, "_tqdm_active", hf_logging.is_progress_bar_enabled())  # put back after
+    (hf_logging.enable_progress_bar if transformers_bars else hf_logging.disable_progress_bar)()
+    hub.enable_progress_bars()
+    hub.disable_progress_bars("huggingface_hub.snapshot_download")
+    with quiet_transformers_loading():
+        assert not hf_logging.is_progress_bar_enabled() and hub.are_progress_bars_disabled()
+    assert hf_logging.is_progress_bar_enabled() == transformers_bars
+    assert not hub.are_progress_bars_disabled() and hub.are_progress_bars_disabled("huggingface_hub.snapshot_download")
+
+
 def test_checkpoint_missing_a_needed_weight_is_refused(tmp_path):
     import shutil
 

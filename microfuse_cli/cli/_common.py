@@ -526,7 +526,8 @@ def pair_selection_options(func):
     wrapper = click.option("--labels", type=click.Path(dir_okay=False), default=None,
                            help="Pairs with a third label column (CSV/TSV: name_1,name_2,label).")(wrapper)
     wrapper = click.option("--operons", type=click.Path(dir_okay=False), default=None,
-                           help="Known operons (ODB table, RegulonDB OperonSet/TUSet, or operon_id<TAB>gene,gene): "
+                           help="Known operons (ODB table, RegulonDB OperonSet/TUSet, operon_id<TAB>gene,gene, or "
+                                "microfuse's own --operons-tsv/--operons-gff output): "
                                 "label 1 inside one unit, 0 at a known boundary.")(wrapper)
     wrapper = click.option("--pairs", "pair_list", type=click.Path(dir_okay=False), default=None,
                            help="Only these pairs: a two-column CSV/TSV of gene ids (locus_tag, old_locus_tag, Name "

@@ -62,7 +62,7 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     tables = [read_scores(path, labels, name, split_name) for path, name in zip(scores, labels_names)]
     for message in maker_warnings(tables):
         log.warning("%s", message)
-    with thread_limits(run.threads):  # again, now that scipy's and scikit-learn's pools are loaded
+    with thread_limits(run.threads, sklearn=True):  # again, now that scipy's and scikit-learn's pools are loaded
         results = [evaluate_table(t, threshold=threshold, proteins=protein_map, n_boot=bootstrap) for t in tables]
     figures = render_plots(tables) if plots else {}
     # the metrics, their JSON and the figures are one output: none replaces its previous version before all are

@@ -6,6 +6,7 @@ import dataclasses
 
 import click
 
+from ..runtime import thread_limits
 from ..vocabulary import ABLATIONS, ARCHS
 from . import cli
 from ._common import FiniteFloatRange, IntRange, common_options, log
@@ -80,7 +81,8 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     log.info("%d training, %d validation pairs (%d test held out); protein %d-d, context %d-d", data.train.sum(),
              data.val.sum(), data.test.sum(), data.x_protein.shape[1], data.x_context.shape[1])
     if arch == "distance":
-        model = DistanceBaseline.fit(data.distance, data.y, data.train, data.val, data.opposite)
+        with thread_limits(run.threads, sklearn=True):  # its threshold's metrics load scikit-learn's pools now
+            model = DistanceBaseline.fit(data.distance, data.y, data.train, data.val, data.opposite)
         if per_genome_rule:
             model = dataclasses.replace(model, decision=_decision_rule(pairs_tables))
         model.save(output, provenance, inputs=data.inputs)

@@ -445,6 +445,33 @@ def escape(value: str) -> str:
     return urllib.parse.quote(value, safe=" :^*$@!+_?-|./()[]{}'\"~#<>")
 
 
+def read_operons_gff(lines: Sequence[str], path) -> list[list[str]]:
+    """The ``genes`` of each operon feature (type ``operon`` or SO:0000178) of an operon GFF3 such as
+    ``write_operons_gff`` writes; the list is split before it is unescaped, so a gene id holding ``%2C`` stays one id.
+
+    Raises:
+        DataError: an operon feature without ``genes``, or none at all.
+    """
+    units = []
+    for number, line in enumerate(lines, start=1):
+        if line.startswith("##FASTA"):
+            break
+        fields = line.rstrip("\r").split("\t")
+        if line.startswith("#") or len(fields) != 9:
+            continue
+        raw = dict(item.strip().split("=", 1) for item in fields[8].split(";") if "=" in item)  # values escaped
+        if fields[2] != OPERON[0] and OPERON[1] not in raw.get("Ontology_term", "").split(","):
+            continue
+        genes = [urllib.parse.unquote(g).strip() for g in raw.get("genes", "").split(",")]
+        if not any(genes):
+            raise DataError(f"{path}: line {number}: an operon feature without genes=ID,ID,... (the member genes "
+                            "microfuse's operon GFF3 lists)")
+        units.append([g for g in genes if g])
+    if not units:
+        raise DataError(f"{path}: a GFF3 without operon features")
+    return units
+
+
 def write_operons_gff(handle: IO[str], genome: Genome, operons: Sequence, *, source: str = "microfuse",
                       comments: Sequence[str] = ()) -> int:
     """GFF3 with ##sequence-region per scaffold and one SO:0000178 operon feature per predicted operon (``comments``

@@ -81,16 +81,22 @@ def read_operon_table(path: PathLike) -> list[list[str]]:
     """Known operons/transcription units as lists of gene names.
 
     Accepts the ODB known-operon table (column ``op``), RegulonDB OperonSet/TUSet (gene names in the
-    column after the operon/TU name) and a plain ``operon_id<TAB>gene,gene,...`` table.
+    column after the operon/TU name), a plain ``operon_id<TAB>gene,gene,...`` table, and microfuse's own
+    operon outputs (the ``--operons-tsv`` table, column ``genes``, and the ``--operons-gff`` GFF3), so one run's
+    operons label the pairs of another.
     """
     text = read_text(path)
+    if text.startswith("##gff-version"):
+        from .gff import read_operons_gff
+
+        return read_operons_gff(text.split("\n"), path)
     lines = [line for line in text.split("\n") if line.strip() and not line.startswith("#")]
     if not lines:
         raise DataError(f"{path}: empty operon table")
     header = lines[0].split("\t")
     units: list[list[str]] = []
-    if "op" in header:  # ODB
-        column = header.index("op")
+    if "op" in header or {"operon_id", "genes"} <= set(header):  # ODB, microfuse's --operons-tsv
+        column = header.index("op" if "op" in header else "genes")
         for line in lines[1:]:
             fields = line.split("\t")
             if len(fields) > column and fields[column].strip():
@@ -115,7 +121,8 @@ def read_operon_table(path: PathLike) -> list[list[str]]:
         if units and len(units[0]) == 1 and units[0][0].lower() in ("genes", "members"):
             units = units[1:]
     else:
-        raise DataError(f"{path}: unrecognised operon table (expected ODB, RegulonDB or operon_id<TAB>genes)")
+        raise DataError(f"{path}: unrecognised operon table (expected ODB, RegulonDB, operon_id<TAB>genes, "
+                        "or microfuse's operon TSV or GFF3)")
     if not units:
         raise DataError(f"{path}: no operons found")
     return units

@@ -313,11 +313,15 @@ class _LoadReportToDebug(logging.Filter):
 def quiet_transformers_loading() -> Iterator[None]:
     """Keep transformers' own progress bars and load report off the terminal while a model loads.
 
-    The bars' switch is transformers' (and huggingface_hub's) global one; it is put back as it was on exit.
+    The bars' switches are process-wide: transformers' own and huggingface_hub's (global and per group), which
+    transformers' switch sets too. Each is put back as it was on exit: turning transformers' back on alone turned
+    every hub bar on, and leaving it off left the hub's off for good.
     """
     from transformers.utils import logging as hf_logging
 
     bars_were_on = hf_logging.is_progress_bar_enabled()
+    hub_states = _hub_progress_bar_states()
+    hub_before = dict(hub_states)
     report = _LoadReportToDebug()
     target = logging.getLogger("transformers.modeling_utils")
     hf_logging.disable_progress_bar()
@@ -328,6 +332,17 @@ def quiet_transformers_loading() -> Iterator[None]:
         target.removeFilter(report)
         if bars_were_on:
             hf_logging.enable_progress_bar()
+        hub_states.clear()
+        hub_states.update(hub_before)
+
+
+def _hub_progress_bar_states() -> dict:
+    """huggingface_hub's switches of its progress bars (group name or "_global" -> on), the dict it reads them from
+    (``huggingface_hub.utils.tqdm.progress_bar_states``): no function of its sets them back as they were. A hub
+    too old to have groups gives an empty dict (its one switch is transformers')."""
+    import importlib
+
+    return getattr(importlib.import_module("huggingface_hub.utils.tqdm"), "progress_bar_states", {})
 
 
 def load_pretrained(
