@@ -127,11 +127,11 @@ def test_multi_contig_assembly_keeps_each_region_on_its_sequence(tmp_path):
     assert png_size(out) == (11 * 30, round(2 * 3.3 * 30))
 
 
-def test_ecoli_thr_operon(tmp_path):
+def test_ecoli_thr_operon(tmp_path, ecoli_genome):
     from microfuse_cli.figures import gene_region, load_scored, region_view
 
     scores = score(tmp_path, ECOLI_GFF, "--fasta", ECOLI_FNA, "-t", "2")
-    scored = load_scored(scores, read_genome(ECOLI_GFF, ECOLI_FNA))
+    scored = load_scored(scores, ecoli_genome)  # the session's read of the same GFF + FASTA
     view = region_view(scored, gene_region(scored, "thrA", 2000))
     thr = {g.label: g.operon for g in view.genes if g.label in ("thrL", "thrA", "thrB", "thrC")}
     assert len(thr) == 4 and len(set(thr.values())) == 1 and None not in thr.values()
