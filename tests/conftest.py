@@ -62,6 +62,17 @@ def mg_embedded(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def ecoli_scored(tmp_path_factory):
+    """`microfuse score` of E. coli K-12 (annotation + FASTA) with the default model, -t 2: scores.tsv,
+    operons.tsv and report.html, from one CLI run for the session (several modules read them; none writes)."""
+    folder = tmp_path_factory.mktemp("ecoli_scored")
+    code, _, err = run_cli(["score", ECOLI_GFF, "--fasta", ECOLI_FNA, "-o", folder / "scores.tsv", "--operons-tsv",
+                            folder / "operons.tsv", "--report", folder / "report.html", "-t", "2"])
+    assert code == 0, err
+    return folder
+
+
 def run_cli(args, stdin: bytes | None = None):
     """Run microfuse in-process through click's CliRunner; returns (exit_code, stdout, stderr)."""
     from click.testing import CliRunner
