@@ -19,6 +19,7 @@ MPN_GFF = MPN / "GCF_000027345.1_ASM2734v1_genomic.gff.gz"
 MPN_FNA = MPN / "GCF_000027345.1_ASM2734v1_genomic.fna.gz"
 MPN_PAIRS = MPN / "labelled_pairs_mpneumoniae.csv"
 PANEL = SHARED / "panel"
+MG_G37 = PANEL / "GCF_000027325.1_ASM2732v1_genomic"  # Mycoplasma genitalium G37: 476 genes, small
 
 
 def pyrodigal_data(name: str) -> Path:
@@ -49,6 +50,27 @@ def ecoli_pairs(ecoli_genome):
 
     labelled, _ = label_with_operons(ecoli_genome, adjacent_pairs(ecoli_genome), read_operon_table(ECOLI_ODB))
     return labelled
+
+
+@pytest.fixture(scope="session")
+def mg_embedded(tmp_path_factory):
+    """`microfuse embed` of M. genitalium G37 (builtin views), run once for the session: the folder is the same bytes
+    wherever it is written, so module fixtures copy it (no test writes into this one) instead of embedding again."""
+    out = tmp_path_factory.mktemp("mg_embedded") / "emb"
+    code, _, err = run_cli(["embed", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-o", out])
+    assert code == 0, err
+    return out
+
+
+@pytest.fixture(scope="session")
+def ecoli_scored(tmp_path_factory):
+    """`microfuse score` of E. coli K-12 (annotation + FASTA) with the default model, -t 2: scores.tsv,
+    operons.tsv and report.html, from one CLI run for the session (several modules read them; none writes)."""
+    folder = tmp_path_factory.mktemp("ecoli_scored")
+    code, _, err = run_cli(["score", ECOLI_GFF, "--fasta", ECOLI_FNA, "-o", folder / "scores.tsv", "--operons-tsv",
+                            folder / "operons.tsv", "--report", folder / "report.html", "-t", "2"])
+    assert code == 0, err
+    return folder
 
 
 def run_cli(args, stdin: bytes | None = None):

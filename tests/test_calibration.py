@@ -36,8 +36,10 @@ def test_spacer_model_on_ecoli_ranks_like_distance_and_is_monotone(ecoli_genome,
     assert (posterior_calls == (y == 1)).mean() > 0.8  # 0.83 at the label-free cut-off
 
 
-def _two_genomes() -> Genome:
-    """M. genitalium and M. pneumoniae as one two-scaffold 'metagenome' (pyrodigal's genes on each)."""
+@pytest.fixture(scope="module")
+def two_genomes() -> Genome:
+    """M. genitalium and M. pneumoniae as one two-scaffold 'metagenome' (pyrodigal's genes on each); called once for
+    the module, as the tests only read it (a frozen Genome)."""
     from microfuse_cli.genome import GenomeOptions, read_genome
 
     code4 = GenomeOptions(genetic_code=4)
@@ -45,8 +47,8 @@ def _two_genomes() -> Genome:
     return Genome("mix", {**parts[0].scaffolds, **parts[1].scaffolds}, parts[0].genes + parts[1].genes, "pyrodigal")
 
 
-def test_per_bin_calibration_equals_each_genome_calibrated_alone():
-    mix = _two_genomes()
+def test_per_bin_calibration_equals_each_genome_calibrated_alone(two_genomes):
+    mix = two_genomes
     pairs = adjacent_pairs(mix)
     groups = {sid: f"bin{i}" for i, sid in enumerate(mix.scaffolds)}
     binned, models = calibrate_by_group(pairs, pairs, groups)
@@ -76,13 +78,13 @@ def test_read_groups(tmp_path):
         read_groups(table)
 
 
-def test_cli_score_explain_with_bins(tmp_path):
+def test_cli_score_explain_with_bins(tmp_path, two_genomes):
     """`score --bins` on a two-genome assembly: each bin's spacer evidence is its own genome's."""
     mixed = tmp_path / "mix.fna.gz"
     with gzip.open(mixed, "wb") as out:
         for path in (MGE_FNA, MPN_FNA):
             out.write(gzip.open(path).read())
-    genome = _two_genomes()  # with --bins, genes are called per bin: each genome's own gene calls
+    genome = two_genomes  # with --bins, genes are called per bin: each genome's own gene calls
     bins = tmp_path / "bins.tsv"
     bins.write_text("".join(f"{sid}\tbin{i}\n" for i, sid in enumerate(genome.scaffolds)) + "absent_contig\tbin9\n")
 

@@ -210,8 +210,9 @@ def assert_refused_within_line_cap(read, path) -> None:
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory):
-    """Real outputs to attack: M. genitalium pairs, embeddings and a model; the synthetic genome's embeddings."""
+def work(tmp_path_factory, mg_embedded):
+    """Real outputs to attack: M. genitalium pairs, embeddings (this module's copy of the session's `embed` run) and
+    a model; the synthetic genome's embeddings."""
     root = tmp_path_factory.mktemp("hostile")
     (root / "syn.gff").write_text(gff_text())
     (root / "syn_pairs.tsv").write_text(pairs_tsv_text())
@@ -220,8 +221,7 @@ def work(tmp_path_factory):
     code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "--label-rule", "og", "--split", "0.7,0.15,0.15",
                             "-o", root / "mg_pairs.tsv"])
     assert code == 0, err
-    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", root / "mg_emb"])
-    assert code == 0, err
+    shutil.copytree(mg_embedded, root / "mg_emb")
     code, _, err = run_cli(["train", root / "mg_pairs.tsv", "-e", root / "mg_emb", "-o", root / "mg_model",
                             "--epochs", "2", "--patience", "2", "--batch-size", "64"])
     assert code == 0, err

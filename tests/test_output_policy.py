@@ -50,14 +50,16 @@ def refused(code: int, err: str, fragment: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory):
-    """Real outputs to reuse: M. genitalium pairs (labelled, split) + proteins, embeddings, model and fused vectors."""
+def made(tmp_path_factory, mg_embedded):
+    """Real outputs to reuse: M. genitalium pairs (labelled, split) + proteins, embeddings (this module's copy of the
+    session's `embed` run), model and fused vectors."""
+    import shutil
+
     root = tmp_path_factory.mktemp("policy")
     code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "--label-rule", "og", "--split", "0.7,0.15,0.15",
                             "--proteins", root / "mg.faa", "-o", root / "mg_pairs.tsv"])
     assert code == 0, err
-    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", root / "mg_emb"])
-    assert code == 0, err
+    shutil.copytree(mg_embedded, root / "mg_emb")
     code, _, err = run_cli(["train", root / "mg_pairs.tsv", "-e", root / "mg_emb", "-o", root / "mg_model",
                             "--epochs", "1", "--batch-size", "64"])
     assert code == 0, err

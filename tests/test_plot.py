@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import ECOLI_FNA, ECOLI_GFF, PANEL, ROOT, run_cli
+from conftest import PANEL, ROOT, run_cli
 from microfuse_cli.genome import read_genome
 from test_gene_models import MG_LENGTH, write_rotated
 
@@ -127,11 +127,11 @@ def test_multi_contig_assembly_keeps_each_region_on_its_sequence(tmp_path):
     assert png_size(out) == (11 * 30, round(2 * 3.3 * 30))
 
 
-def test_ecoli_thr_operon(tmp_path):
+def test_ecoli_thr_operon(ecoli_scored, ecoli_genome):
     from microfuse_cli.figures import gene_region, load_scored, region_view
 
-    scores = score(tmp_path, ECOLI_GFF, "--fasta", ECOLI_FNA, "-t", "2")
-    scored = load_scored(scores, read_genome(ECOLI_GFF, ECOLI_FNA))
+    # the session's `score ECOLI_GFF --fasta ECOLI_FNA -t 2` and its read of the same GFF + FASTA
+    scored = load_scored(ecoli_scored / "scores.tsv", ecoli_genome)
     view = region_view(scored, gene_region(scored, "thrA", 2000))
     thr = {g.label: g.operon for g in view.genes if g.label in ("thrL", "thrA", "thrB", "thrC")}
     assert len(thr) == 4 and len(set(thr.values())) == 1 and None not in thr.values()

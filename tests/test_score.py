@@ -20,10 +20,9 @@ def read_table(path: Path) -> list[dict[str, str]]:
     return [dict(zip(header, line.split("\t"))) for line in lines[1:]]
 
 
-def test_default_model_on_ecoli_annotation(tmp_path):
-    scores, operons = tmp_path / "scores.tsv", tmp_path / "operons.tsv"
-    code, _, err = run_cli(["score", ECOLI_GFF, "--fasta", ECOLI_FNA, "-o", scores, "--operons-tsv", operons, "-t", "2"])
-    assert code == 0, err
+def test_default_model_on_ecoli_annotation(tmp_path, ecoli_scored):
+    # the session's `score ECOLI_GFF --fasta ECOLI_FNA -o scores.tsv --operons-tsv operons.tsv -t 2` (and --report)
+    scores, operons = ecoli_scored / "scores.tsv", ecoli_scored / "operons.tsv"
     rows = read_table(scores)
     assert len(rows) == 4288
     # agreement with the labelled E. coli pairs (in-sample for the default model: it was trained on E. coli)
