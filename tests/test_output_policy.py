@@ -1127,6 +1127,35 @@ def test_a_write_that_fails_part_way_names_the_output_and_keeps_the_previous_one
     assert tree(tmp_path) == before
 
 
+NEW_FOLDER_FAILS = {
+    "evaluate --plots": lambda made, out: ["evaluate", made / "labelled.tsv", "-o", os.devnull, "--plots", out,
+                                           "--bootstrap", "0"],
+    "embed": lambda made, out: ["embed", MG_GFF, "--fasta", MG_FNA, "-o", out],
+    "embed, a bad genome": lambda made, out: ["embed", f"{out.parents[2] / 'bad.gff'},{MG_FNA}", f"{MG_GFF},{MG_FNA}",
+                                              "-o", out],
+    "train": lambda made, out: ["train", made / "mg_pairs.tsv", "-e", made / "mg_emb", "-o", out, "--epochs", "1",
+                                "--batch-size", "64"],
+    "retrieve build": lambda made, out: ["retrieve", "build", made / "a.npy", "-o", out],
+    "reference build": lambda made, out: ["reference", "build", f"{MG_GFF},{MG_FNA}", "-o", out],
+}
+
+
+@pytest.mark.parametrize("command", NEW_FOLDER_FAILS, ids=list(NEW_FOLDER_FAILS))
+def test_a_run_that_fails_leaves_no_new_folder(command, made, tmp_path_factory):
+    """A folder output in folders still to make (`-o new/out`), the run failing after they were made: a short write
+    (`ulimit -f`), or bad data in the first of several genomes. The new folders were left behind, empty (--plots
+    and embed's folder of genomes were made before the writes; every folder output made its parents)."""
+    root = tmp_path_factory.mktemp("fails")
+    (root / "bad.gff").write_text("##gff-version 3\nbad\tline\n")
+    work = root / "work"
+    work.mkdir()
+    args = NEW_FOLDER_FAILS[command](made, work / "new" / "out")
+    proc = subprocess.run([sys.executable, "-m", "microfuse_cli", *map(str, args), "-q"], capture_output=True,
+                          text=True, preexec_fn=_file_size_limited(16 * 1024), timeout=300)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: "), proc.stderr
+    assert list(work.iterdir()) == []
+
+
 def test_two_runs_building_one_new_folder_both_succeed(made, tmp_path, monkeypatch):
     """Two runs writing the same new folder (a rule run twice): the one finishing second found the folder made by
     the first and failed after all its work ('Directory not empty'); it now replaces that output as a rerun does."""

@@ -177,6 +177,7 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
     """
     from ..embed import compute_embeddings, genes_hash
     from ..errors import DataError
+    from ..io.outputs import made_folder
 
     if inputs.count("-") > 1:
         raise click.UsageError("stdin ('-') can be read only once")
@@ -196,32 +197,33 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                                   contig_separator=contig_separator,
                                   context_features=tuple(features) if features else None)
     config.require_models()  # before any genome is read or torch imported
-    if len(inputs) > 1:
-        Path(os.path.realpath(output)).mkdir(parents=True, exist_ok=True)  # through a symlink, as any output
     if bins is not None:  # genes are called per bin, as in score (genes.call_genes_per_bin)
         from ..calibration import read_groups
 
         read_as = dataclasses.replace(read_as, bins=read_groups(bins))
-    for index, path in enumerate(inputs):
-        with stdin_as_file(path) as readable:  # a piped pairs table is sniffed, then read again
-            genome, pairs = read_input(run, readable, fastas[index], proteins, read_as)
-        lacking = next((g.id for g in genome.genes if not g.protein), None)
-        if len(inputs) > 1 and lacking is not None and not genome.has_sequence:  # --fasta is one input's
-            raise DataError(f"{genome.name} has no sequence and gene {lacking} no protein; give a GFF3 without "
-                            f"##FASTA with its FASTA as ANNOTATION,FASTA ({path},genome.fna)")
-        target = output_folder(output, inputs, index)
-        shard_dir = claim_partial(target.with_name(target.name + ".partial"), resume) / genes_hash(genome.genes)[:16]
-        shard_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            embeddings = compute_embeddings(genome, pairs, config, threads=run.threads, stage=run.stage,
-                                            shard_dir=shard_dir, groups=load_bins(bins, genome))
-            embeddings.save(target, dtype="float16" if half else "float32")
-        except BaseException:
-            with contextlib.suppress(OSError):  # nothing to resume from: leave no empty folder behind
-                shard_dir.rmdir()
-                (shard_dir.parent / PARTIAL_MARKER).unlink()
-                shard_dir.parent.rmdir()
-            raise
-        shutil.rmtree(shard_dir.parent, ignore_errors=True)
-        log.info("%s: %d genes, %d pairs -> %s (protein %d-d, context %d-d, pair %d-d)", genome.name,
-                 len(embeddings.gene_ids), len(embeddings.pair_ids), target, *embeddings.dims.values())
+    container = output_folder(output, inputs, 0).parent  # -o with several inputs (through a symlink), else its parent
+    with made_folder(container):  # a run that fails before any genome is written leaves no new, empty folder
+        for index, path in enumerate(inputs):
+            with stdin_as_file(path) as readable:  # a piped pairs table is sniffed, then read again
+                genome, pairs = read_input(run, readable, fastas[index], proteins, read_as)
+            lacking = next((g.id for g in genome.genes if not g.protein), None)
+            if len(inputs) > 1 and lacking is not None and not genome.has_sequence:  # --fasta is one input's
+                raise DataError(f"{genome.name} has no sequence and gene {lacking} no protein; give a GFF3 without "
+                                f"##FASTA with its FASTA as ANNOTATION,FASTA ({path},genome.fna)")
+            target = output_folder(output, inputs, index)
+            partial = claim_partial(target.with_name(target.name + ".partial"), resume)
+            shard_dir = partial / genes_hash(genome.genes)[:16]
+            shard_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                embeddings = compute_embeddings(genome, pairs, config, threads=run.threads, stage=run.stage,
+                                                shard_dir=shard_dir, groups=load_bins(bins, genome))
+                embeddings.save(target, dtype="float16" if half else "float32")
+            except BaseException:
+                with contextlib.suppress(OSError):  # nothing to resume from: leave no empty folder behind
+                    shard_dir.rmdir()
+                    (shard_dir.parent / PARTIAL_MARKER).unlink()
+                    shard_dir.parent.rmdir()
+                raise
+            shutil.rmtree(shard_dir.parent, ignore_errors=True)
+            log.info("%s: %d genes, %d pairs -> %s (protein %d-d, context %d-d, pair %d-d)", genome.name,
+                     len(embeddings.gene_ids), len(embeddings.pair_ids), target, *embeddings.dims.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -46,7 +47,7 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     from ..errors import UsageError
     from ..evaluate import evaluate_table, maker_warnings, read_scores
     from ..io.fasta import read_proteins
-    from ..io.outputs import Output, check_outputs, write_outputs
+    from ..io.outputs import Output, check_outputs, made_folder, write_outputs
 
     labels_names = names.split(",") if names else [None] * len(scores)
     if len(labels_names) != len(scores):
@@ -72,9 +73,10 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     if json_path:
         writers.append((json_path, "w", lambda h: write_json(h, results)))
     if plots:
-        os.makedirs(os.path.realpath(plots), exist_ok=True)  # a symlink to a folder still to make is written through
         writers += [(os.path.join(plots, name), "wb", lambda h, png=png: h.write(png)) for name, png in figures.items()]
-    write_outputs(writers)
+    # a symlink to a folder still to make is written through; a new folder is removed again if the writes fail
+    with made_folder(plots) if plots else contextlib.nullcontext():
+        write_outputs(writers)
     show_table(run, results)
     if plots:
         log.info("plots written to %s", plots)

@@ -751,7 +751,6 @@ def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path
     """
     _refuse_lost_current_folder(path)
     target = Path(os.path.realpath(path))  # a symlink is written through; `.` gets its real name
-    target.parent.mkdir(parents=True, exist_ok=True)  # as `mkdir -p` (a workflow names nested folders)
     if target.exists() and not target.is_dir():
         raise UsageError(f"cannot write {path}: exists and is not a folder")
     if target.is_dir():
@@ -760,6 +759,33 @@ def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path
         with _refill(target, path) as tmp:
             yield tmp
         return
+    with made_folder(target.parent):  # as `mkdir -p` (a workflow names nested folders), undone if the build fails
+        with _built_beside(target, path) as tmp:
+            yield tmp
+
+
+@contextlib.contextmanager
+def made_folder(path: PathLike) -> Iterator[Path]:
+    """``mkdir -p path`` (through a symlink) for the block; when the block fails (bad data, Ctrl-C, a full disk),
+    the folders it made are removed again while still empty: a failed run left a new, empty output folder (and
+    its new parents) behind. A folder that existed, or that holds anything by then, is never touched."""
+    target = Path(os.path.realpath(path))
+    missing = [folder for folder in (target, *target.parents) if not folder.exists()]  # deepest first
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        yield target
+    except BaseException:
+        for folder in missing:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (another run's output, a finished genome) or gone: kept as it is
+                break
+        raise
+
+
+@contextlib.contextmanager
+def _built_beside(target: Path, path: PathLike) -> Iterator[Path]:
+    """A new folder output built in a temp folder beside ``target``, renamed into place when the block ends."""
     tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target.name, TempOwner.this_run()), suffix=".tmp",
                                 dir=target.parent))
     try:
