@@ -1585,6 +1585,25 @@ def test_a_compressed_suffix_compresses_the_output(tmp_path):
         ["s.tsv", "o.gff3", "o.tsv", "s.tsv.gz", "o.gff3.bz2", "o.tsv.xz", "p.tsv.gz", "g.faa.gz"])
 
 
+def test_a_fifo_named_gz_is_compressed_as_a_file_of_that_name_is(tmp_path):
+    """`-o pairs.tsv.gz` on a FIFO (`mkfifo pairs.tsv.gz; zcat pairs.tsv.gz | ...`) got plain text while a regular
+    file of that name got gzip, so the reader's zcat failed: it now gets the very bytes the file holds, as
+    `gzip -c > pairs.tsv.gz` would write into it."""
+    fifo = tmp_path / "pairs.tsv.gz"
+    os.mkfifo(fifo)
+    received = {}
+    reader = threading.Thread(target=lambda: received.setdefault("data", fifo.read_bytes()))
+    reader.start()
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", fifo, "-q"])
+    reader.join(timeout=60)
+    assert code == 0, err
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "file.tsv.gz", "-q"])
+    assert code == 0, err
+    assert received["data"] == (tmp_path / "file.tsv.gz").read_bytes()
+    assert gzip.decompress(received["data"]).startswith(b"pair_id\t")
+
+
 def test_a_library_folder_output_without_overwrite_names_the_argument_not_a_cli_option(tmp_path):
     """atomic_directory(overwrite=False) is a library switch (no command has a --force): its refusal said 'use
     --force', an option that does not exist; the folder is left as it was."""

@@ -567,11 +567,15 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
     _refuse_lost_current_folder(path)
     text_args = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
     descriptor = _names_a_descriptor(path)
-    if descriptor or _is_special(path):
+    packer = _compressor(Path(path).suffix.lower())
+    if descriptor or _is_special(path):  # compressed as a file of its name is (`gzip -c > fifo.gz`): was plain text
+        opened = mode if packer is None else "wb"
         with _write_failure_named(path, path):
-            handle = open(path, mode.replace("w", "a") if descriptor else mode, **text_args)
+            handle = open(path, opened.replace("w", "a") if descriptor else opened,
+                          **({} if "b" in opened else text_args))
         with _closed_after(handle, path, path):
-            yield _Named(handle, path)
+            with _packed(handle, packer, mode, text_args, path, path) as packed:
+                yield packed
         return
     target = Path(os.path.realpath(path))
     if target.is_dir():
@@ -583,15 +587,10 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
                                dir=parent)
     os.chmod(tmp, _mode_of(target))
     try:
-        packer = _compressor(Path(path).suffix.lower())
-        if packer is None:
-            with _closed_after(os.fdopen(fd, mode, **text_args), path, tmp, sync=True) as handle:
-                yield _Named(handle, path)
-        else:
-            with _closed_after(os.fdopen(fd, "wb"), path, tmp, sync=True) as raw:
-                with _closed_after(packer(raw), path, tmp) as packed:  # its trailer is written before the sync
-                    yield _Named(packed if "b" in mode else io.TextIOWrapper(packed, write_through=True, **text_args),
-                                 path)
+        opened = mode if packer is None else "wb"
+        with _closed_after(os.fdopen(fd, opened, **({} if "b" in opened else text_args)), path, tmp, sync=True) as raw:
+            with _packed(raw, packer, mode, text_args, path, tmp) as packed:  # its trailer is written before the sync
+                yield packed
         if _renames is None:
             with _write_failure_named(path, tmp):
                 os.replace(tmp, target)
@@ -601,6 +600,18 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def _packed(raw: IO, packer: Callable[[IO[bytes]], IO[bytes]] | None, mode: str, text_args: dict, path: PathLike,
+            tmp: PathLike) -> Iterator[IO]:
+    """What the writer writes into: ``raw`` itself, or a compressor into it (text through a wrapper), closed (its
+    trailer written) when the block ends."""
+    if packer is None:
+        yield _Named(raw, path)
+        return
+    with _closed_after(packer(raw), path, tmp) as packed:
+        yield _Named(packed if "b" in mode else io.TextIOWrapper(packed, write_through=True, **text_args), path)
 
 
 def is_stream(path: PathLike | None) -> bool:
