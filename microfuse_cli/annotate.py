@@ -230,9 +230,9 @@ def annotate_genbank(text: str, genome: Genome, operons: Sequence[Operon], comme
     Biopython locates each record's features (same order as their header lines in the text); the new features
     are formatted by Biopython's own GenBank writer, so they wrap and quote as INSDC requires.
     """
-    from Bio import SeqIO
+    from .io.genbank import parse_records
 
-    records = list(SeqIO.parse(io.StringIO(text), "genbank"))
+    records = parse_records(io.StringIO(text), "genbank", None)  # its warnings were said when the genome was read
     if any(f.type == OPERON[0] and any("microfuse" in v for v in f.qualifiers.get("inference", []))
            for record in records for f in record.features):
         raise DataError(ALREADY)

@@ -156,6 +156,34 @@ def test_warnings_about_stdin_name_it_stdin_not_its_temp_file():
     assert "microfuse-" not in err
 
 
+def test_biopython_warnings_name_their_file_on_the_logger_also_from_threads(tmp_path, caplog):
+    """Biopython warns of a LOCUS length that is not the sequence's through warnings.warn, naming no file
+    ('Expected sequence length 3503000, found 3503610 (CR628336.1).'): with several inputs no one could tell which.
+    Two copies of L. pneumophila's GenBank, each LOCUS length edited, read on two threads: each warning is said
+    once on the microfuse logger naming its file, none as a Python warning, and the warnings filters stay as
+    they were."""
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import SHARED
+
+    text = gzip.decompress((SHARED / "lpneumophila_paris" / "CR628336.1.gbk.gz").read_bytes()).decode()
+    edited = {tmp_path / f"{length}.gbk": length for length in (3503000, 3600000)}
+    for path, length in edited.items():
+        path.write_text(text.replace("3503610 bp", f"{length} bp", 1))
+    with warnings.catch_warnings(record=True) as python_warnings, caplog.at_level("WARNING", logger="microfuse"):
+        warnings.simplefilter("always")
+        before = list(warnings.filters)
+        with ThreadPoolExecutor(2) as pool:
+            genomes = list(pool.map(read_genome, edited))
+        assert warnings.filters == before
+    assert [str(w.message) for w in python_warnings] == []
+    logged = sorted(r.getMessage() for r in caplog.records if r.name == "microfuse")
+    assert logged == sorted(f"{path}: Expected sequence length {length}, found 3503610 (CR628336.1)"
+                            for path, length in edited.items())
+    assert all(g.scaffolds["CR628336.1"].length == 3503610 and len(g.genes) > 3000 for g in genomes)
+
+
 def test_seqids_differing_only_in_case_are_named_not_matched(tmp_path):
     """A GFF3 (or a bins table) whose seqids differ from the FASTA's only in case: the error names the near match
     (was: a plain 'not found' / 'the bins of another assembly?'), and the ids are still not matched silently."""

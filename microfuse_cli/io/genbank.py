@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -11,6 +15,8 @@ from .fasta import _NUCLEOTIDES, _not_dna
 from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, cut_ends, \
     gene_names, internal_stops_as_x, joins_across_origin, translate, with_exceptions, with_topology
 from .files import PathLike, text_lines
+
+log = logging.getLogger("microfuse")
 
 
 def read_genbank(path: PathLike, text: str | Iterable[str] | None = None, genetic_code: int | None = None,
@@ -45,15 +51,48 @@ class _LineHandle:
         return self._lines
 
 
+#: Held while Biopython parses: see ``parse_records``.
+_PARSING = threading.Lock()
+
+
+def parse_records(handle, layout: str, path: PathLike | None) -> list:
+    """Biopython's records of ``handle`` (layout ``genbank`` or ``embl``). What its parser finds odd (a LOCUS length
+    that is not the sequence's, a location it ignores) it says through warnings.warn naming no file, so with several
+    inputs no one could tell which; each is said once on the microfuse logger naming ``path`` (None: not said, as
+    when a file read before is parsed again). warnings.catch_warnings swaps process-wide state, so parses take turns
+    (the parser is pure Python and holds the GIL: threads lose nothing), and a warning another thread gave meanwhile
+    is passed on as it came."""
+    from Bio import BiopythonParserWarning, SeqIO
+
+    caught: list = []
+    try:
+        with _PARSING, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", BiopythonParserWarning)
+            return list(SeqIO.parse(handle, layout))
+    finally:
+        _pass_on(caught, path)
+
+
+def _pass_on(caught: list, path: PathLike | None) -> None:
+    from Bio import BiopythonParserWarning
+
+    said: Counter = Counter()
+    for found in caught:
+        if issubclass(found.category, BiopythonParserWarning):
+            said[" ".join(str(found.message).split()).rstrip(".")] += 1
+        else:
+            warnings.warn_explicit(found.message, found.category, found.filename, found.lineno, source=found.source)
+    for text, times in said.items() if path is not None else ():
+        log.warning("%s: %s%s", path, text, f" ({times} times)" if times > 1 else "")
+
+
 def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None, circular: bool | None,
                   layout: str) -> Genome:
-    from Bio import SeqIO
-
     scaffolds: dict[str, Scaffold] = {}
     genes: dict[str, Gene] = {}
     skipped: list[str] = []
     try:
-        records = list(SeqIO.parse(handle, layout))
+        records = parse_records(handle, layout, path)
     except DataError:  # the input's own limits (size, line length, corrupt compression)
         raise
     except Exception as exc:  # Biopython raises ValueError and friends for malformed records
