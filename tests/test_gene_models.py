@@ -1324,25 +1324,29 @@ def test_rast_cds_at_the_sequence_edge_is_read_in_the_frame_its_stop_fixes(shift
     assert not any(g.partial for g in genome.genes) and edge_gene.protein.startswith("M")
 
 
-@pytest.mark.parametrize("region_row", [False, True])
-def test_sequence_of_another_length_than_its_sequence_region_is_refused(region_row, tmp_path, mg_original):
-    """M. genitalium's GFF3 (``##sequence-region NC_000908.2 1 580076``, and NCBI's region row 1..580076 or not)
-    given a FASTA of NC_000908.2 with 200 bp more near its start (another assembly under the same name): refused
-    in one line naming both lengths (was: read, 470 of 476 proteins out of frame, and a warning to give -g 4, which
-    the annotation's transl_table=4 gave). GenomeTools' made-up pragma (the features' extent, here from base 1) is
-    no length: it still reads."""
+@pytest.mark.parametrize("pragma, region_row", [(True, False), (True, True), (False, True)],
+                         ids=["pragma", "pragma and region row", "region row"])
+def test_sequence_of_another_length_than_its_sequence_region_is_refused(pragma, region_row, tmp_path, mg_original):
+    """M. genitalium's GFF3 stating its length in ``##sequence-region NC_000908.2 1 580076``, in NCBI's region row
+    1..580076, or both, given a FASTA of NC_000908.2 with 200 bp more near its start (another assembly under the
+    same name): refused in one line naming both lengths (was: read, 470 of 476 proteins out of frame, and a warning
+    to give -g 4, which the annotation's transl_table=4 gave; with the region row alone, its pragma dropped, it
+    still was). GenomeTools' made-up pragma (the features' extent, here from base 1) is no length: it still
+    reads."""
     sequence = mg_sequence()
     fna = tmp_path / "other.fna"
     fna.write_text(f">NC_000908.2\n{sequence[:100]}{'ACGT' * 50}{sequence[100:]}\n")
     gff = tmp_path / "mg.gff"
     region = (f"NC_000908.2\tRefSeq\tregion\t1\t{MG_LENGTH}\t.\t+\t.\tID=NC_000908.2:1..{MG_LENGTH};"
               "Dbxref=taxon:243273;Is_circular=true;gbkey=Src;mol_type=genomic DNA\n")
-    version, pragma, rows = gzip.decompress(MG_GFF.read_bytes()).decode().split("\n", 2)
-    gff.write_text(f"{version}\n{pragma}\n{region if region_row else ''}{rows}")
+    version, sequence_region, rows = gzip.decompress(MG_GFF.read_bytes()).decode().split("\n", 2)
+    stating = (f"{sequence_region}\n" if pragma else "") + (region if region_row else "")
+    gff.write_text(f"{version}\n{stating}{rows}")
     out = tmp_path / "pairs.tsv"
     code, _, err = run_cli(["pairs", gff, "--fasta", fna, "-o", out])
     assert code == 1 and not out.exists() and err.count("\n") == 1
-    assert err.startswith(f"error: {gff}: ##sequence-region gives NC_000908.2 580076 bp, its sequence in {fna} "
+    stated = "##sequence-region" if pragma else "the region row (line 2)"
+    assert err.startswith(f"error: {gff}: {stated} gives NC_000908.2 580076 bp, its sequence in {fna} "
                           "has 580276 bp: the annotation is of another sequence"), err
     assert len(read_genome(gff, MG_FNA).genes) == 476
     rows = [c[:3] + [str(int(c[3]) - 685), str(int(c[4]) - 685)] + c[5:] for c in mg_lines() if 686 <= int(c[3])

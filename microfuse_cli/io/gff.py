@@ -101,6 +101,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
               topology: bool | None) -> Genome:
     regions: dict[str, int] = {}
     declared: dict[str, int] = {}  # ##sequence-region <seqid> 1 <length>: each sequence's length, as the file says
+    region_rows: dict[str, tuple[int, int]] = {}  # the longest region row from 1 of each sequence: (end, line)
     reached: dict[str, int] = {}  # the furthest end of any feature but a region on each sequence
     circular: set[str] = set()
     genes_meta: dict[str, dict[str, str]] = {}
@@ -151,6 +152,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             circular.add(seqid)
         if ftype in ("region", "source") and start_i == 1:
             regions.setdefault(seqid, end_i)
+        if ftype == "region" and start_i == 1 and end_i > region_rows.get(seqid, (0, 0))[0]:
+            region_rows[seqid] = (end_i, number)
         if ftype == "gene" and "ID" in attributes:
             genes_meta[attributes["ID"]] = attributes
         if ftype != "CDS" and attributes.get("ID") and attributes.get("Parent"):
@@ -217,7 +220,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             f"{path}: sequence id(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
             f"not found in the FASTA sequences{_id_hint(missing, scaffolds)}"
         )
-    _check_declared_lengths(path, declared, reached, scaffolds, fasta if first_sequence is None else "##FASTA")
+    _check_declared_lengths(path, _stated_lengths(declared, region_rows, reached), reached, scaffolds,
+                            fasta if first_sequence is None else "##FASTA")
     order = [k for k in order if k not in flagged or _cut_by_sequence_end(cds[k], scaffolds[cds[k].seqid])]
     joined = {cds[k].seqid for k in order if joins_across_origin(cds[k].segments, scaffolds[cds[k].seqid].length)}
     scaffolds = {sid: with_topology(s, topology, sid in joined, str(path)) for sid, s in scaffolds.items()}
@@ -255,15 +259,28 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     return Genome(Path(str(path)).name, scaffolds, cds, "annotation").with_genes_sorted()
 
 
-def _check_declared_lengths(path, declared: dict[str, int], reached: dict[str, int], scaffolds: dict, source) -> None:
-    """Refuse a sequence whose length differs from the one its ``##sequence-region`` gives: the annotation is of
-    another sequence (another assembly or version under one name), its genes read out of frame. (GenomeTools
+def _stated_lengths(declared: dict[str, int], region_rows: dict[str, tuple[int, int]],
+                    reached: dict[str, int]) -> dict[str, tuple[int, str]]:
+    """Each sequence's length as the file states it, and where: its ``##sequence-region``, else its region row
+    from 1 (NCBI's and Bakta's span the sequence; a file whose pragmas were dropped keeps them). A region row ending
+    before the features do spans part of the sequence only: no length."""
+    stated = {sid: (length, "##sequence-region") for sid, length in declared.items()}
+    for sid, (end, number) in region_rows.items():
+        if sid not in stated and end >= reached.get(sid, 0):
+            stated[sid] = (end, f"the region row (line {number})")
+    return stated
+
+
+def _check_declared_lengths(path, declared: dict[str, tuple[int, str]], reached: dict[str, int], scaffolds: dict,
+                            source) -> None:
+    """Refuse a sequence whose length differs from the one the file states (``_stated_lengths``): the annotation is
+    of another sequence (another assembly or version under one name), its genes read out of frame. (GenomeTools
     writes a pragma it makes up from the features' extent, ending at the last feature's end: not a length.)"""
-    for sid, length in declared.items():
+    for sid, (length, where) in declared.items():
         scaffold = scaffolds.get(sid)
         if scaffold is None or scaffold.sequence is None or scaffold.length == length or length == reached.get(sid):
             continue
-        raise DataError(f"{path}: ##sequence-region gives {sid} {length} bp, its sequence in {source} has "
+        raise DataError(f"{path}: {where} gives {sid} {length} bp, its sequence in {source} has "
                         f"{scaffold.length} bp: the annotation is of another sequence (another assembly or version "
                         "under the same name?); give the FASTA it was made on")
 
