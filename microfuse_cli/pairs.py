@@ -335,7 +335,8 @@ def select_pairs(genome: Genome, *, pair_list: PathLike | None = None, operons: 
     Raises:
         UsageError: two ways to name or to label pairs at once, an unknown ``label_rule``, a malformed ``split``,
             ``seed`` not a whole number >= 0, ``genome`` not a Genome.
-        DataError: a table cannot be read or parsed, or a list names no pair of the genome.
+        DataError: a table cannot be read or parsed, a list names no pair of the genome, or ``operons`` no gene
+            of it.
     """
     require_genome(genome, "select_pairs")
     if pair_list and labels:
@@ -347,7 +348,13 @@ def select_pairs(genome: Genome, *, pair_list: PathLike | None = None, operons: 
     listed = pair_list or labels
     pairs = _listed_pairs(genome, listed, keep_labels=not pair_list) if listed else adjacent_pairs(genome)
     if operons:
-        pairs, unmatched = label_with_operons(genome, pairs, read_operon_table(operons))
+        units = read_operon_table(operons)
+        pairs, unmatched = label_with_operons(genome, pairs, units)
+        members = [name for unit in units for name in unit]
+        if unmatched == len(members):  # every pair was left unlabelled, said only in an info line
+            raise DataError(f"no gene of {operons} is a gene of {genome.name} ({len(members)} operon members"
+                            f"{f', e.g. {members[0]}' if members else ''}): known operons of another genome or "
+                            "assembly?")
         log.info("labels from %s: %d positive, %d negative, %d unlabelled pairs (%d operon members match no gene)",
                  operons, sum(p.label == 1 for p in pairs), sum(p.label == 0 for p in pairs),
                  sum(p.label is None for p in pairs), unmatched)

@@ -254,6 +254,24 @@ def test_known_operons_read_from_stdin(tmp_path):
     assert labels.count("1") > 1000 and labels.count("0") > 1000, err
 
 
+def test_known_operons_of_another_genome_are_an_error_not_a_run_without_labels(tmp_path):
+    """`--operons` given the operon GFF3 of another genome (M. pneumoniae's, for M. genitalium: neither its seqid
+    nor any of its gene ids is this genome's): every pair was left unlabelled and the table written without a label
+    column, said only in an info line that -q hides. Now one error line naming the file, exit 1, nothing written;
+    in `pairs --operons` alike. (Some members matching no gene stay an info line, as before.)"""
+    operons = tmp_path / "mpn_operons.gff3"
+    code, _, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "-o", os.devnull, "--operons-gff", operons, "-q"])
+    assert code == 0, err
+    mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
+    for command in ("score", "pairs"):
+        out = tmp_path / f"{command}.tsv"
+        code, _, err = run_cli([command, f"{mg}.gff.gz", "--fasta", f"{mg}.fna.gz", "--operons", operons, "-o", out,
+                                "-q"])
+        assert code == 1 and err.count("\n") == 1 and not out.exists(), err
+        assert err.startswith(f"error: no gene of {operons} is a gene of {mg.name}.gff.gz (") and "e.g. MPN_" in err
+        assert err.rstrip().endswith("known operons of another genome or assembly?"), err
+
+
 def test_a_runs_own_operon_tsv_and_gff3_are_read_back_as_known_operons(tmp_path):
     """`--operons` reads microfuse's own operon outputs (the --operons-tsv table after its '#microfuse' lines, and
     the --operons-gff GFF3), so one run's operons label another run's pairs; it refused both as 'unrecognised
