@@ -21,7 +21,11 @@ def readme_example() -> str:
 
 
 def test_readme_example_scores_as_the_cli_does(tmp_path, monkeypatch):
-    monkeypatch.chdir(ROOT)  # the example names examples/data/ relative to the repository
+    """The example writes, in the folder it runs in, the scores TSV and operon GFF3 `microfuse score` writes."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "examples").symlink_to(ROOT / "examples")  # the example names examples/data/ relative to the repository
+    monkeypatch.chdir(work)
     namespace: dict = {}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
@@ -32,10 +36,12 @@ def test_readme_example_scores_as_the_cli_does(tmp_path, monkeypatch):
     assert lines[1].startswith("operon_id\t") and len(lines) == 2 + min(3, len(operons))
     assert len(scores.pairs) > 400 and len(operons) > 50  # M. genitalium: ~480 genes, most in operons
 
-    out = tmp_path / "scores.tsv"
-    gff, fna = "examples/data/mgenitalium_g37.gff.gz", "examples/data/mgenitalium_g37.fna.gz"
-    code, _, err = run_cli(["score", gff, "--fasta", fna, "-o", out])
+    out, operons_gff = tmp_path / "scores.tsv", tmp_path / "operons.gff3"
+    gff, fna = ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz"
+    code, _, err = run_cli(["score", gff, "--fasta", fna, "-o", out, "--operons-gff", operons_gff])
     assert code == 0, err
+    assert (work / "scores.tsv").read_bytes() == out.read_bytes()
+    assert (work / "operons.gff3").read_bytes() == operons_gff.read_bytes()
     rows = [line.split("\t") for line in out.read_text().splitlines() if not line.startswith("#")]
     column = rows[0].index("probability")
     assert [r[0] for r in rows[1:]] == [p.pair_id for p in scores.pairs]
@@ -622,3 +628,25 @@ def test_every_library_warning_reaches_the_microfuse_logger_not_warnings_warn(tm
                       "on the CPU"]
     ours = ("has no sequence", "labelled pair", "PQ-decoded", "no GPU")
     assert [str(w.message) for w in python_warnings if any(text in str(w.message) for text in ours)] == []
+
+
+def test_header_comments_of_model_source_are_the_clis_header(tmp_path):
+    """`header_comments(scores, *model_source(None))` is the '#microfuse' line of `microfuse score`: the name and
+    model_from model_source gives fill the header's model= and model_from= (model_from was header_comments' third,
+    positional place of model_id: the line read model_from=folder model_id=package, a silently wrong header).
+    A model_from or threshold_from header readers do not know is refused."""
+    import pytest
+
+    from microfuse_cli import UsageError, read_genome, score_genome
+    from microfuse_cli.score import header_comments, model_source
+
+    gff, fna = ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz"
+    scores = score_genome(read_genome(gff, fna))
+    out = tmp_path / "scores.tsv"
+    code, _, err = run_cli(["score", gff, "--fasta", fna, "-o", out])
+    assert code == 0, err
+    written = [line[1:] for line in out.read_text().splitlines() if line.startswith("#")]
+    assert header_comments(scores, *model_source(None)) == written
+    for wrong in ({"model_from": "pkg"}, {"threshold_from": "cli"}):
+        with pytest.raises(UsageError, match="model_from|threshold_from"):
+            header_comments(scores, "default", **wrong)
