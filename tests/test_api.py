@@ -650,3 +650,28 @@ def test_header_comments_of_model_source_are_the_clis_header(tmp_path):
     for wrong in ({"model_from": "pkg"}, {"threshold_from": "cli"}):
         with pytest.raises(UsageError, match="model_from|threshold_from"):
             header_comments(scores, "default", **wrong)
+
+
+def test_scores_evaluate_in_memory_as_their_tsv_does(tmp_path):
+    """Labelled pairs scored by score_genome are evaluated as `microfuse evaluate` evaluates `score --labels`'s TSV,
+    with no file written and read back (ScoredTable.from_scores; evaluation took only a scores TSV's path)."""
+    import math
+
+    from microfuse_cli import read_genome, score_genome, select_pairs
+    from microfuse_cli.evaluate import ScoredTable, evaluate_table, read_scores
+    from conftest import SHARED
+
+    folder = SHARED / "mpneumoniae_m129"
+    gff, fna = folder / "GCF_000027345.1_ASM2734v1_genomic.gff.gz", folder / "GCF_000027345.1_ASM2734v1_genomic.fna.gz"
+    labels = folder / "labelled_pairs_mpneumoniae.csv"
+    out = tmp_path / "mpn.tsv"
+    code, _, err = run_cli(["score", gff, "--fasta", fna, "--labels", labels, "-o", out])
+    assert code == 0, err
+    genome = read_genome(gff, fna)
+    scores = score_genome(genome, pairs=select_pairs(genome, labels=labels))
+    in_memory = evaluate_table(ScoredTable.from_scores(scores, "mpn.tsv", "default"), n_boot=50)
+    from_file = evaluate_table(read_scores(out), n_boot=50)
+    assert in_memory.keys() == from_file.keys() and in_memory["n"] > 300
+    for key, value in from_file.items():
+        both_nan = isinstance(value, float) and math.isnan(value) and math.isnan(in_memory[key])
+        assert value == in_memory[key] or both_nan, (key, value, in_memory[key])
