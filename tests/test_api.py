@@ -675,3 +675,35 @@ def test_scores_evaluate_in_memory_as_their_tsv_does(tmp_path):
     for key, value in from_file.items():
         both_nan = isinstance(value, float) and math.isnan(value) and math.isnan(in_memory[key])
         assert value == in_memory[key] or both_nan, (key, value, in_memory[key])
+
+
+def test_fused_vectors_index_in_memory_as_their_files_do(tmp_path):
+    """score_genome(fused=True) and PairIds.from_scores give the vectors and ids `score --fused` writes, so a genome
+    is indexed and searched in memory as `retrieve build` indexes its files (the ids were built by hand from
+    Scores, column by column); scores without fused vectors are refused in one line."""
+    import pytest
+
+    from microfuse_cli import UsageError, read_genome, score_genome
+    from microfuse_cli.retrieve import PairIds, PairIndex, read_vector_files
+
+    gff, fna = ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz"
+    fused = tmp_path / "mg.npy"
+    code, _, err = run_cli(["score", gff, "--fasta", fna, "-o", tmp_path / "s.tsv", "--fused", fused,
+                            "--genome-name", "mg37"])
+    assert code == 0, err
+    scores = score_genome(read_genome(gff, fna), fused=True)
+    ids = PairIds.from_scores(scores, "mg37")
+    [(vectors, written)] = read_vector_files([fused])
+    np.testing.assert_array_equal(np.asarray(vectors), scores.fused)
+    for column in ("pair_id", "scaffold", "genome", "label", "probability"):
+        np.testing.assert_array_equal(getattr(ids, column), getattr(written, column), err_msg=column)
+    assert ids.model_id == written.model_id == scores.model_id
+    in_memory = PairIndex.build(scores.fused, ids, index="flat", device="cpu", threads=1)
+    from_files = PairIndex.build([vectors], written, index="flat", device="cpu", threads=1)
+    elsewhere = ["another genome"] * 20  # a group the index lacks: nothing excluded, every query finds neighbours
+    found = in_memory.search(scores.fused[:20], elsewhere, 3, threads=1)
+    expected = from_files.search(np.asarray(vectors)[:20], elsewhere, 3, threads=1)
+    assert (found.target >= 0).all() and (found.target[:, 0] == np.arange(20)).all()  # each finds itself first
+    np.testing.assert_array_equal(found.target, expected.target)
+    with pytest.raises(UsageError, match="fused=True"):
+        PairIds.from_scores(score_genome(read_genome(gff, fna)), "mg37")
