@@ -58,7 +58,7 @@ class ScoredTable(RebuiltFromFields):
     def from_scores(cls, scores, name: str, model_name: str | None = None) -> "ScoredTable":
         """The labelled pairs of ``scores`` (score.Scores; ``select_pairs(operons=...)`` or ``labels=`` labels
         them) as ``read_scores`` reads their scores TSV, so a library user evaluates without writing one and
-        reading it back: probabilities as the TSV writes them (6 decimals), opposite-strand pairs never called.
+        reading it back: probabilities as the TSV writes them (6 decimals).
         ``model_name`` is the header's ``model=`` (score.model_source); the identities are those ``scores`` carry.
 
         Raises:
@@ -81,7 +81,7 @@ class ScoredTable(RebuiltFromFields):
         return cls(printable_name(name), [p.gene_a.id for p in pairs], [p.gene_b.id for p in pairs],
                    np.array([p.label for p in pairs]), np.round(scores.probability[keep].astype(np.float64), 6),
                    np.array([p.distance for p in pairs], dtype=np.float64), same,
-                   np.where(same, scores.calls[keep], 0), router,
+                   scores.calls[keep], router,
                    maker=Maker(__version__, model_name, scores.model_id, scores.decision_id))
 
 

@@ -55,8 +55,11 @@ class Scores:
 
     @property
     def calls(self) -> np.ndarray:
-        """1 where a pair's probability reaches ``threshold``, else 0 (int64, aligned with ``pairs``)."""
-        return (self.probability >= self.threshold).astype(np.int64)
+        """1 where a same-strand pair's probability reaches ``threshold``, else 0 (int64, aligned with ``pairs``):
+        the scores TSV's ``operon_pair`` and the links of ``call_operons`` (opposite strands are never one operon,
+        whatever a model's probability)."""
+        same_strand = np.fromiter((p.same_strand for p in self.pairs), dtype=bool, count=len(self.pairs))
+        return ((self.probability >= self.threshold) & same_strand).astype(np.int64)
 
 
 def check_model_path(path: str | PathLike | None) -> Path:

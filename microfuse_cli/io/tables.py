@@ -220,8 +220,7 @@ def write_scores(handle: IO[str], scores, extra: dict[str, np.ndarray] | None = 
     header = pair_header(scores.pairs) + ["probability", "operon_pair"] + ROUTER_COLUMNS + list(extra)
     # formatted column by column from Python floats: numpy scalars format several times slower, row by row
     probability = [f"{p:.6f}" for p in scores.probability.tolist()]
-    # opposite strands are never one operon, whatever the model's probability
-    calls = [call if pair.same_strand else 0 for call, pair in zip(scores.calls.tolist(), scores.pairs)]
+    calls = scores.calls.tolist()  # 0 on opposite strands, whatever the model's probability
     if scores.router_weights is None:
         weights = [[None] * 4] * len(scores.pairs)
     else:
