@@ -52,6 +52,16 @@ class Scores:
         for name in ("probability", "router_weights", "fused"):
             object.__setattr__(self, name, read_only(getattr(self, name)))
         object.__setattr__(self, "calibration", tuple(self.calibration))
+        self._check_aligned()
+
+    def _check_aligned(self) -> None:
+        """Scores built by hand: one row per pair in every array, said at once (it was a numpy broadcasting
+        ValueError, or a KeyError, in whichever stage read them first)."""
+        n = len(self.pairs)
+        for name in ("probability", "router_weights", "fused"):
+            array = getattr(self, name)
+            if array is not None and (array.ndim != (1 if name == "probability" else 2) or len(array) != n):
+                raise DataError(f"Scores: {name} of shape {array.shape} for {n} pairs (one row per pair, in order)")
 
     @property
     def calls(self) -> np.ndarray:

@@ -725,3 +725,21 @@ def test_calls_are_the_operon_pairs_the_scores_tsv_writes():
     same_strand = [p.same_strand for p in pairs]
     assert 0 < sum(same_strand) < len(pairs)
     assert scores.calls.tolist() == [int(r[column]) for r in rows[1:]] == [int(s) for s in same_strand]
+
+
+def test_scores_built_by_hand_hold_one_row_per_pair():
+    """Scores whose probabilities, router weights or fused vectors do not match their pairs are a DataError when
+    built (it was numpy's broadcasting ValueError in call_operons, or a misaligned TSV)."""
+    import pytest
+
+    from microfuse_cli import DataError, Scores, adjacent_pairs, read_genome
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    pairs = adjacent_pairs(genome)
+    n = len(pairs)
+    assert len(Scores(pairs, np.zeros(n), 0.5, np.zeros((n, 4)), np.zeros((n, 8))).calls) == n
+    for wrong in ({"probability": np.zeros(5)}, {"probability": np.zeros((n, 1))},
+                  {"router_weights": np.zeros((n - 1, 4))}, {"fused": np.zeros(n)}):
+        fields = {"probability": np.zeros(n), **wrong}
+        with pytest.raises(DataError, match="one row per pair"):
+            Scores(pairs, threshold=0.5, **fields)
