@@ -743,3 +743,27 @@ def test_scores_built_by_hand_hold_one_row_per_pair():
         fields = {"probability": np.zeros(n), **wrong}
         with pytest.raises(DataError, match="one row per pair"):
             Scores(pairs, threshold=0.5, **fields)
+
+
+def test_genome_options_are_checked_when_built():
+    """A mode, genetic code or topology no reader knows is a UsageError when GenomeOptions is built (mode='metagenome'
+    was ignored for an annotation, and read as the default topology never: a typo passed unnoticed); building one
+    imports neither Biopython nor pyrodigal."""
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    from microfuse_cli import GenomeOptions, UsageError
+
+    for wrong, said in (({"mode": "metagenome"}, "mode"), ({"genetic_code": 99}, "99"),
+                        ({"circular": "yes"}, "circular")):
+        with pytest.raises(UsageError, match=said):
+            GenomeOptions(**wrong)
+    assert GenomeOptions(mode="meta", genetic_code=np.int64(4), circular=False).genetic_code == 4
+    probe = ("import sys; from microfuse_cli import GenomeOptions; GenomeOptions(mode='single'); "
+             "print(sorted(m for m in ('Bio', 'pyrodigal') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.stdout.strip() == "[]"
