@@ -767,3 +767,25 @@ def test_genome_options_are_checked_when_built():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.stdout.strip() == "[]"
+
+
+def test_the_per_genome_rule_is_learned_from_pairs_in_memory(tmp_path):
+    """decision_rule_from_pairs learns from a genome's labelled pairs in memory the rule `train --per-genome-rule`
+    learns from its `pairs --operons` table (it was only possible from pairs tables on disk); a genome without
+    labels is a DataError."""
+    import pytest
+
+    from conftest import MPN_FNA, MPN_GFF, SHARED
+
+    from microfuse_cli import DataError, read_genome, select_pairs
+    from microfuse_cli.training_data import decision_rule_from_pairs, learn_decision_rule
+
+    known = SHARED / "mpneumoniae_m129" / "odb4_known_operons_mpneumoniae.tsv"
+    table = tmp_path / "mpn.tsv"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--operons", known, "-o", table])
+    assert code == 0, err
+    genome = read_genome(MPN_GFF, MPN_FNA)
+    rule = decision_rule_from_pairs({"mpn.tsv": select_pairs(genome, operons=known)})
+    assert rule == learn_decision_rule([table]) and rule.trained_on == ("mpn.tsv",)
+    with pytest.raises(DataError, match="no labelled pairs"):
+        decision_rule_from_pairs({"mpn": select_pairs(genome)})
