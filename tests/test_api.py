@@ -789,3 +789,23 @@ def test_the_per_genome_rule_is_learned_from_pairs_in_memory(tmp_path):
     assert rule == learn_decision_rule([table]) and rule.trained_on == ("mpn.tsv",)
     with pytest.raises(DataError, match="no labelled pairs"):
         decision_rule_from_pairs({"mpn": select_pairs(genome)})
+
+
+def test_operons_of_another_genome_are_not_written_as_its_gff3(tmp_path):
+    """write_operons_gff with operons of M. genitalium and the genome of M. pneumoniae is a DataError before any
+    line is written (it wrote MG operons under MPN's ##sequence-region lines: an invalid GFF3)."""
+    import pytest
+
+    from conftest import MPN_FNA, MPN_GFF
+
+    from microfuse_cli import DataError, call_operons, read_genome, score_genome
+    from microfuse_cli.io.gff import write_operons_gff
+
+    mg = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    operons = call_operons(mg, score_genome(mg))
+    written = io.StringIO()
+    assert write_operons_gff(written, mg, operons) == len(operons) > 50
+    handle = io.StringIO()
+    with pytest.raises(DataError, match=f"operon operon_1 .* not of genome 'GCF_000027345.1"):
+        write_operons_gff(handle, read_genome(MPN_GFF, MPN_FNA), operons)
+    assert handle.getvalue() == ""
