@@ -809,3 +809,26 @@ def test_operons_of_another_genome_are_not_written_as_its_gff3(tmp_path):
     with pytest.raises(DataError, match=f"operon operon_1 .* not of genome 'GCF_000027345.1"):
         write_operons_gff(handle, read_genome(MPN_GFF, MPN_FNA), operons)
     assert handle.getvalue() == ""
+
+
+def test_one_comment_string_is_refused_by_the_writers(ecoli_genome):
+    """The writers take header_comments' list of lines; one string (header_comments(...)[0]) was written one
+    character a '#' line. Refused as a UsageError before anything is written."""
+    import pytest
+
+    from microfuse_cli import Scores, UsageError, adjacent_pairs
+    from microfuse_cli.io.gff import write_operons_gff
+    from microfuse_cli.io.tables import write_operons_tsv, write_scores
+
+    pairs = adjacent_pairs(ecoli_genome)[:3]
+    scores = Scores(pairs, np.array([0.9, 0.1, 0.5]), 0.5)
+    line = "microfuse 0.1.0 model=default"
+    for write in (lambda h, c: write_scores(h, scores, comments=c), lambda h, c: write_operons_tsv(h, [], c),
+                  lambda h, c: write_operons_gff(h, ecoli_genome, [], comments=c)):
+        handle = io.StringIO()
+        write(handle, [line])
+        assert f"{line}\n" in handle.getvalue() and "#m\n" not in handle.getvalue()
+        handle = io.StringIO()
+        with pytest.raises(UsageError, match="list of lines"):
+            write(handle, line)
+        assert handle.getvalue() == ""

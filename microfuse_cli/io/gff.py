@@ -18,6 +18,7 @@ from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold
     circular_slice, cut_ends, gene_names, internal_stops_as_x, joins_across_origin, translate, with_exceptions, \
     with_topology
 from .files import PathLike, text_lines
+from .tsv import comment_lines
 
 log = logging.getLogger("microfuse")
 
@@ -482,6 +483,7 @@ def write_operons_gff(handle: IO[str], genome: Genome, operons: Sequence, *, sou
             genome), said before anything is written.
     """
     _check_operons_of(genome, operons)
+    comments = comment_lines(comments)
     handle.write("##gff-version 3\n")
     handle.write("##feature-ontology https://raw.githubusercontent.com/The-Sequence-Ontology/SO-Ontologies/"
                  "v3.1/so.obo\n")
