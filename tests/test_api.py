@@ -832,3 +832,34 @@ def test_one_comment_string_is_refused_by_the_writers(ecoli_genome):
         with pytest.raises(UsageError, match="list of lines"):
             write(handle, line)
         assert handle.getvalue() == ""
+
+
+def test_a_head_trained_in_memory_records_the_views_it_was_trained_on(tmp_path):
+    """train(inputs=embeddings.model_inputs(columns)) records the context columns a head was trained on, so its
+    saved folder scores a genome as the model in memory predicts (without, a head trained on the 'core' columns
+    was saved as reading every column, and scoring failed: 'context view has shape (n, 75), the model expects
+    (n, 11)')."""
+    from conftest import MPN, MPN_FNA, MPN_GFF
+
+    from microfuse_cli import read_genome, score_genome, select_pairs
+    from microfuse_cli.embed import ViewConfig, compute_embeddings
+    from microfuse_cli.model import FusionConfig
+    from microfuse_cli.trained import TrainConfig
+    from microfuse_cli.training import train
+    from microfuse_cli.training_data import resolve_context_features
+
+    genome = read_genome(MPN_GFF, MPN_FNA)
+    pairs = [p for p in select_pairs(genome, operons=MPN / "odb4_known_operons_mpneumoniae.tsv", split="0.7,0.3,0")
+             if p.label is not None]
+    embeddings = compute_embeddings(genome, pairs, ViewConfig.parse("builtin", "builtin"))
+    columns = resolve_context_features("core", embeddings)
+    x_protein, x_context = embeddings.pair_views(pairs, columns)
+    assert x_context.shape[1] == len(columns) < embeddings.dims["pair_context"]
+    split = np.array([p.split for p in pairs])
+    model = train(x_protein, x_context, [p.label for p in pairs], split == "train", split == "val",
+                  FusionConfig(hidden=32), TrainConfig(max_epochs=2, batch_size=128),
+                  inputs=embeddings.model_inputs(columns))
+    assert model.inputs.context_features == tuple(columns)
+    model.save(tmp_path / "core")
+    scores = score_genome(genome, tmp_path / "core", pairs=pairs)
+    np.testing.assert_allclose(scores.probability, model.predict(x_protein, x_context).probability, atol=1e-6)
