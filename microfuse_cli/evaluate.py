@@ -55,11 +55,15 @@ class ScoredTable(RebuiltFromFields):
         object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
 
     @classmethod
-    def from_scores(cls, scores, name: str, model_name: str | None = None) -> "ScoredTable":
+    def from_scores(cls, scores, name: str, model_name: str | None = None, model_from: str | None = None, *,
+                    threshold_from: str = "model") -> "ScoredTable":
         """The labelled pairs of ``scores`` (score.Scores; ``select_pairs(operons=...)`` or ``labels=`` labels
         them) as ``read_scores`` reads their scores TSV, so a library user evaluates without writing one and
         reading it back: probabilities as the TSV writes them (6 decimals).
-        ``model_name`` is the header's ``model=`` (score.model_source); the identities are those ``scores`` carry.
+        ``model_name`` and ``model_from`` are the header's ``model=`` and ``model_from=``
+        (``*score.model_source(model_dir)``), ``threshold_from`` is ``user`` for scores cut at another threshold than
+        the model's (``score_genome(threshold=)``); the identities are those ``scores`` carry: ``maker_warnings``
+        compares the tables as it compares their headers.
 
         Raises:
             UsageError: ``scores`` not a score.Scores.
@@ -82,7 +86,8 @@ class ScoredTable(RebuiltFromFields):
                    np.array([p.label for p in pairs]), np.round(scores.probability[keep].astype(np.float64), 6),
                    np.array([p.distance for p in pairs], dtype=np.float64), same,
                    scores.calls[keep], router,
-                   maker=Maker(__version__, model_name, scores.model_id, scores.decision_id))
+                   maker=Maker(__version__, model_name, scores.model_id, scores.decision_id, model_from,
+                               threshold_from))
 
 
 def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None = None,

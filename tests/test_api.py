@@ -658,7 +658,8 @@ def test_scores_evaluate_in_memory_as_their_tsv_does(tmp_path):
     import math
 
     from microfuse_cli import read_genome, score_genome, select_pairs
-    from microfuse_cli.evaluate import ScoredTable, evaluate_table, read_scores
+    from microfuse_cli.evaluate import ScoredTable, evaluate_table, maker_warnings, read_scores
+    from microfuse_cli.score import model_source
     from conftest import SHARED
 
     folder = SHARED / "mpneumoniae_m129"
@@ -669,8 +670,9 @@ def test_scores_evaluate_in_memory_as_their_tsv_does(tmp_path):
     assert code == 0, err
     genome = read_genome(gff, fna)
     scores = score_genome(genome, pairs=select_pairs(genome, labels=labels))
-    in_memory = evaluate_table(ScoredTable.from_scores(scores, "mpn.tsv", "default"), n_boot=50)
-    from_file = evaluate_table(read_scores(out), n_boot=50)
+    table, read = ScoredTable.from_scores(scores, "mpn.tsv", *model_source(None)), read_scores(out)
+    assert table.maker == read.maker and maker_warnings([table, read]) == []
+    in_memory, from_file = evaluate_table(table, n_boot=50), evaluate_table(read, n_boot=50)
     assert in_memory.keys() == from_file.keys() and in_memory["n"] > 300
     for key, value in from_file.items():
         both_nan = isinstance(value, float) and math.isnan(value) and math.isnan(in_memory[key])
