@@ -164,6 +164,14 @@ class Embeddings(RebuiltFromFields):
             "pair_context": int(self.pair_context.shape[1]) if self.pair_context is not None else 0,
         }
 
+    def model_inputs(self, context_features: Sequence[str] | None = None):
+        """The input contract (checkpoint.ModelInputs) of a model trained on ``pair_views(pairs, context_features)``
+        of these embeddings: their views, widths and the context columns kept, for ``training.train(inputs=)``,
+        so that `score` computes for the saved model the views it was trained on."""
+        from .checkpoint import ModelInputs
+
+        return ModelInputs.from_embeddings(self.manifest.get("views") or {}, self.dims, context_features)
+
     @property
     def context_names(self) -> list[str]:
         """Names of the x_context columns of :meth:`pair_views`: a:/b: gene-level columns, then pair columns."""

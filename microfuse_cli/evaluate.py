@@ -10,7 +10,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import DataError
+from . import __version__
+from .errors import DataError, UsageError
 from .io.files import PathLike
 from .io.model_id import PACKAGE, Maker, comment_maker
 from .io.tsv import read_commented_tsv
@@ -52,6 +53,41 @@ class ScoredTable(RebuiltFromFields):
         for name in ("y", "probability", "distance", "same_strand", "calls", "router"):
             object.__setattr__(self, name, read_only(getattr(self, name)))
         object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+
+    @classmethod
+    def from_scores(cls, scores, name: str, model_name: str | None = None, model_from: str | None = None, *,
+                    threshold_from: str = "model") -> "ScoredTable":
+        """The labelled pairs of ``scores`` (score.Scores; ``select_pairs(operons=...)`` or ``labels=`` labels
+        them) as ``read_scores`` reads their scores TSV, so a library user evaluates without writing one and
+        reading it back: probabilities as the TSV writes them (6 decimals).
+        ``model_name`` and ``model_from`` are the header's ``model=`` and ``model_from=``
+        (``*score.model_source(model_dir)``), ``threshold_from`` is ``user`` for scores cut at another threshold than
+        the model's (``score_genome(threshold=)``); the identities are those ``scores`` carry: ``maker_warnings``
+        compares the tables as it compares their headers.
+
+        Raises:
+            UsageError: ``scores`` not a score.Scores.
+            DataError: no pair of ``scores`` has a label.
+        """
+        from .score import Scores
+
+        if not isinstance(scores, Scores):
+            raise UsageError(f"ScoredTable.from_scores takes the Scores score_genome returns, not "
+                             f"{type(scores).__name__}")
+        keep = [i for i, pair in enumerate(scores.pairs) if pair.label is not None]
+        if not keep:
+            raise DataError(f"{name}: no scored pair has a label (label the pairs with select_pairs(operons=...) "
+                            f"or labels=)")
+        pairs = [scores.pairs[i] for i in keep]
+        same = np.array([p.same_strand for p in pairs])
+        weights = scores.router_weights
+        router = None if weights is None else np.round(weights[keep].astype(np.float64), 4)  # as the TSV holds them
+        return cls(printable_name(name), [p.gene_a.id for p in pairs], [p.gene_b.id for p in pairs],
+                   np.array([p.label for p in pairs]), np.round(scores.probability[keep].astype(np.float64), 6),
+                   np.array([p.distance for p in pairs], dtype=np.float64), same,
+                   scores.calls[keep], router,
+                   maker=Maker(__version__, model_name, scores.model_id, scores.decision_id, model_from,
+                               threshold_from))
 
 
 def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None = None,

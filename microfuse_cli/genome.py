@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from numbers import Integral
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping
 
 from .errors import DataError, UsageError
-from .genes import AnnotationGenes, GeneSource, PyrodigalGenes
+from .genes import AnnotationGenes, GeneSource, PyrodigalGenes, check_gene_calling
 from .io.files import PathLike, peek_lines, text_lines
 from .io.formats import sniff_format
 from .progress import Advance
@@ -40,8 +41,16 @@ class GenomeOptions(RebuiltFromFields):
 
     bins: Mapping[str, str] | None = None  # scaffold -> bin of a binned metagenome: genes are called per bin
 
-    def __post_init__(self) -> None:  # the bins as a read-only mapping, whatever mapping they came in
-        if self.bins is not None:
+    def __post_init__(self) -> None:  # checked as built: a typo in mode= was ignored when reading an annotation
+        check_gene_calling(self.mode, None)
+        code = self.genetic_code  # whether a table of that number exists is the reader's (NCBI's, or pyrodigal's)
+        if code is not None:
+            if isinstance(code, bool) or not isinstance(code, Integral) or not 1 <= code <= 33:
+                raise UsageError(f"genetic_code is an NCBI table number from 1 to 33 (as -g), not {code!r}")
+            object.__setattr__(self, "genetic_code", int(code))  # numpy's integers too, as a plain int
+        if self.circular is not None and not isinstance(self.circular, bool):
+            raise UsageError(f"circular is True, False or None (each sequence's own topology), not {self.circular!r}")
+        if self.bins is not None:  # the bins as a read-only mapping, whatever mapping they came in
             object.__setattr__(self, "bins", MappingProxyType(dict(self.bins)))
 
 

@@ -52,11 +52,24 @@ class Scores:
         for name in ("probability", "router_weights", "fused"):
             object.__setattr__(self, name, read_only(getattr(self, name)))
         object.__setattr__(self, "calibration", tuple(self.calibration))
+        self._check_aligned()
+
+    def _check_aligned(self) -> None:
+        """Scores built by hand: one row per pair in every array, said at once (it was a numpy broadcasting
+        ValueError, or a KeyError, in whichever stage read them first)."""
+        n = len(self.pairs)
+        for name in ("probability", "router_weights", "fused"):
+            array = getattr(self, name)
+            if array is not None and (array.ndim != (1 if name == "probability" else 2) or len(array) != n):
+                raise DataError(f"Scores: {name} of shape {array.shape} for {n} pairs (one row per pair, in order)")
 
     @property
     def calls(self) -> np.ndarray:
-        """1 where a pair's probability reaches ``threshold``, else 0 (int64, aligned with ``pairs``)."""
-        return (self.probability >= self.threshold).astype(np.int64)
+        """1 where a same-strand pair's probability reaches ``threshold``, else 0 (int64, aligned with ``pairs``):
+        the scores TSV's ``operon_pair`` and the links of ``call_operons`` (opposite strands are never one operon,
+        whatever a model's probability)."""
+        same_strand = np.fromiter((p.same_strand for p in self.pairs), dtype=bool, count=len(self.pairs))
+        return ((self.probability >= self.threshold) & same_strand).astype(np.int64)
 
 
 def check_model_path(path: str | PathLike | None) -> Path:
@@ -322,8 +335,8 @@ def model_source(model_dir: str | PathLike | None) -> tuple[str, str]:
     return Path(model_dir).name, "folder"
 
 
-def header_comments(scores: Scores, model_name: str, model_id: str | None = None, decision_id: str | None = None, *,
-                    model_from: str = "folder", threshold_from: str = "model") -> list[str]:
+def header_comments(scores: Scores, model_name: str, model_from: str = "folder", *, model_id: str | None = None,
+                    decision_id: str | None = None, threshold_from: str = "model") -> list[str]:
     """Comment lines that say which model scored (its folder's name and, as two folders may share a name, its
     identity: checkpoint.model_identity in full, the ``model_id=`` of `score --fused` ids files), which rule made
     its calls (``decision_id``, checkpoint.decision_identity: two models differing only in it share ``model_id``)
@@ -332,9 +345,15 @@ def header_comments(scores: Scores, model_name: str, model_id: str | None = None
     a reader of the older line reads them as part of the threshold's value, which it does not use, and finds
     ``model_id`` and ``decision_id`` where they were. Either identity not given is the one ``scores`` carry
     (score_genome's): a library user writes the header of the model and rule that did score.
+    ``header_comments(scores, *model_source(model_dir))`` is the CLI's header for `score -m model_dir` (identities
+    are keyword-only: given in third place, the ``model_from`` of model_source once became a ``model_id=``).
 
     Raises:
-        UsageError: an identity neither given nor carried by ``scores`` (Scores built by hand)."""
+        UsageError: an identity neither given nor carried by ``scores`` (Scores built by hand), a ``model_from``
+            other than package/folder or a ``threshold_from`` other than model/user."""
+    if model_from not in ("package", "folder") or threshold_from not in ("model", "user"):
+        raise UsageError(f"header_comments takes model_from 'package' or 'folder' (score.model_source gives it) and "
+                         f"threshold_from 'model' or 'user', not {model_from!r} and {threshold_from!r}")
     model_id = scores.model_id if model_id is None else model_id
     decision_id = scores.decision_id if decision_id is None else decision_id
     if model_id is None or decision_id is None:

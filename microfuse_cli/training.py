@@ -19,6 +19,7 @@ from typing import Callable, Iterator, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
+from .checkpoint import ModelInputs
 from .errors import DataError, UsageError
 from .metrics import auroc, auprc, binary_metrics, choose_threshold, router_weight_means
 from .model import FusionConfig, FusionModel, total_loss
@@ -105,6 +106,7 @@ def train(
     progress: Optional[Progress] = None,
     *,
     threads: Optional[int] = None,
+    inputs: Optional[ModelInputs] = None,
 ) -> TrainedModel:
     """Fit a fusion head with AdamW and early stopping on validation AUROC; keeps the best epoch's weights.
 
@@ -118,6 +120,9 @@ def train(
         train_config: optimisation settings, seed and device.
         threads: torch's and the BLAS/OpenMP pools' CPU threads for this call (0: every usable core; None: as they
             are), put back after: these settings are process-wide (runtime.thread_limits).
+        inputs: what the views are (``Embeddings.model_inputs(context_features)`` of the embeddings they come
+            from), recorded in the model and its saved folder: `score` computes those views for it. None: the
+            builtin views with every context column (a model trained on fewer columns then fails to score).
         progress: called after every epoch with a dict (``epoch``, ``max_epochs``, ``train_loss``, ``val_auroc``,
             ``best_val_auroc``, ``best_epoch``, ``improved``, ``seconds``).
 
@@ -128,6 +133,9 @@ def train(
         DataError: inconsistent shapes, non-finite values, a split without both classes, or divergence.
         UsageError: impossible settings (unknown device, non-positive batch size, ...).
     """
+    if inputs is not None and not isinstance(inputs, ModelInputs):
+        raise UsageError(f"inputs are a checkpoint.ModelInputs (Embeddings.model_inputs() gives them), not "
+                         f"{type(inputs).__name__}")
     with thread_limits(threads, torch=True, sklearn=True):  # process-wide settings (torch's, BLAS's): put back
         model_config.validate()
         train_config.validate()
@@ -278,6 +286,7 @@ def train(
             metrics=metrics,
             standardisation=standardisation,
             device=train_config.device,
+            inputs=inputs,
         )
 
 
@@ -315,9 +324,10 @@ def train_seeds(
     progress: Optional[Progress] = None,
     *,
     threads: Optional[int] = None,
+    inputs: Optional[ModelInputs] = None,
 ) -> SeedRuns:
     """Train one model per seed (``train_config.seed`` is replaced) and summarise validation metrics; ``threads``
-    as for ``train``."""
+    and ``inputs`` as for ``train``."""
     if not seeds:
         raise UsageError("at least one seed is needed")
     models, per_seed = [], []
@@ -325,7 +335,7 @@ def train_seeds(
         callback = None if progress is None else (lambda info, s=seed: progress({**info, "seed": s}))
         model = train(
             x_protein, x_context, y, train_mask, val_mask, model_config,
-            dataclasses.replace(train_config, seed=int(seed)), callback, threads=threads,
+            dataclasses.replace(train_config, seed=int(seed)), callback, threads=threads, inputs=inputs,
         )  # fmt: skip
         models.append(model)
         per_seed.append({k: v for k, v in model.metrics["validation"].items() if isinstance(v, float)})

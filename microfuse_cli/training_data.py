@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 import numpy as np
 
 from .checkpoint import ModelInputs
 from .errors import DataError, UsageError
+
+if TYPE_CHECKING:
+    from .pairs import GenePair
 
 
 def resolve_context_features(spec: str, emb) -> list[str] | None:
@@ -97,14 +100,33 @@ def load_training_data(pair_paths, embedding_dirs, val_fraction, seed, context_s
 
 def learn_decision_rule(pair_paths):
     """calibration.learn_rule over the tables, each one genome: spacer self-calibration on all its pairs."""
-    from .calibration import LabelledSpacers, SpacerModel, learn_rule
     from .pairs import read_pairs
 
-    genomes = []
-    for path in pair_paths:
-        pairs = read_pairs(path).pairs
+    return decision_rule_from_pairs({Path(path).name: read_pairs(path).pairs for path in pair_paths})
+
+
+def decision_rule_from_pairs(genomes: Mapping[str, Sequence[GenePair]]):
+    """The per-genome rule (calibration.DecisionRule) that labelled genomes teach, from each genome's name (the
+    rule records it; `train --per-genome-rule` names a genome by its table's file name) and all its adjacent pairs,
+    some labelled (``select_pairs(genome, operons=...)``): what `train --per-genome-rule` learns from pairs
+    tables, for pairs in memory. ``TrainedModel.with_decision(rule)`` gives it to a model.
+
+    Raises:
+        UsageError: ``genomes`` not a mapping of names to pairs.
+        DataError: a genome with no labelled pair.
+    """
+    from .calibration import LabelledSpacers, SpacerModel, learn_rule
+
+    if not isinstance(genomes, Mapping) or not genomes:
+        raise UsageError(f"decision_rule_from_pairs takes a non-empty mapping of genome name -> its pairs, not "
+                         f"{type(genomes).__name__}")
+    labelled_genomes = []
+    for name, pairs in genomes.items():
         labelled = [p for p in pairs if p.label is not None]
-        genomes.append(LabelledSpacers.from_pairs(Path(path).name, SpacerModel.fit(pairs), labelled))
-    return learn_rule(genomes)
+        if not labelled:
+            raise DataError(f"{name}: no labelled pairs to learn a decision rule from (label them with "
+                            f"select_pairs(genome, operons=...))")
+        labelled_genomes.append(LabelledSpacers.from_pairs(name, SpacerModel.fit(pairs), labelled))
+    return learn_rule(labelled_genomes)
 
 

@@ -21,7 +21,11 @@ def readme_example() -> str:
 
 
 def test_readme_example_scores_as_the_cli_does(tmp_path, monkeypatch):
-    monkeypatch.chdir(ROOT)  # the example names examples/data/ relative to the repository
+    """The example writes, in the folder it runs in, the scores TSV and operon GFF3 `microfuse score` writes."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "examples").symlink_to(ROOT / "examples")  # the example names examples/data/ relative to the repository
+    monkeypatch.chdir(work)
     namespace: dict = {}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
@@ -32,10 +36,12 @@ def test_readme_example_scores_as_the_cli_does(tmp_path, monkeypatch):
     assert lines[1].startswith("operon_id\t") and len(lines) == 2 + min(3, len(operons))
     assert len(scores.pairs) > 400 and len(operons) > 50  # M. genitalium: ~480 genes, most in operons
 
-    out = tmp_path / "scores.tsv"
-    gff, fna = "examples/data/mgenitalium_g37.gff.gz", "examples/data/mgenitalium_g37.fna.gz"
-    code, _, err = run_cli(["score", gff, "--fasta", fna, "-o", out])
+    out, operons_gff = tmp_path / "scores.tsv", tmp_path / "operons.gff3"
+    gff, fna = ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz"
+    code, _, err = run_cli(["score", gff, "--fasta", fna, "-o", out, "--operons-gff", operons_gff])
     assert code == 0, err
+    assert (work / "scores.tsv").read_bytes() == out.read_bytes()
+    assert (work / "operons.gff3").read_bytes() == operons_gff.read_bytes()
     rows = [line.split("\t") for line in out.read_text().splitlines() if not line.startswith("#")]
     column = rows[0].index("probability")
     assert [r[0] for r in rows[1:]] == [p.pair_id for p in scores.pairs]
@@ -622,3 +628,240 @@ def test_every_library_warning_reaches_the_microfuse_logger_not_warnings_warn(tm
                       "on the CPU"]
     ours = ("has no sequence", "labelled pair", "PQ-decoded", "no GPU")
     assert [str(w.message) for w in python_warnings if any(text in str(w.message) for text in ours)] == []
+
+
+def test_header_comments_of_model_source_are_the_clis_header(tmp_path):
+    """`header_comments(scores, *model_source(None))` is the '#microfuse' line of `microfuse score`: the name and
+    model_from model_source gives fill the header's model= and model_from= (model_from was header_comments' third,
+    positional place of model_id: the line read model_from=folder model_id=package, a silently wrong header).
+    A model_from or threshold_from header readers do not know is refused."""
+    import pytest
+
+    from microfuse_cli import UsageError, read_genome, score_genome
+    from microfuse_cli.score import header_comments, model_source
+
+    gff, fna = ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz"
+    scores = score_genome(read_genome(gff, fna))
+    out = tmp_path / "scores.tsv"
+    code, _, err = run_cli(["score", gff, "--fasta", fna, "-o", out])
+    assert code == 0, err
+    written = [line[1:] for line in out.read_text().splitlines() if line.startswith("#")]
+    assert header_comments(scores, *model_source(None)) == written
+    for wrong in ({"model_from": "pkg"}, {"threshold_from": "cli"}):
+        with pytest.raises(UsageError, match="model_from|threshold_from"):
+            header_comments(scores, "default", **wrong)
+
+
+def test_scores_evaluate_in_memory_as_their_tsv_does(tmp_path):
+    """Labelled pairs scored by score_genome are evaluated as `microfuse evaluate` evaluates `score --labels`'s TSV,
+    with no file written and read back (ScoredTable.from_scores; evaluation took only a scores TSV's path)."""
+    import math
+
+    from microfuse_cli import read_genome, score_genome, select_pairs
+    from microfuse_cli.evaluate import ScoredTable, evaluate_table, maker_warnings, read_scores
+    from microfuse_cli.score import model_source
+    from conftest import SHARED
+
+    folder = SHARED / "mpneumoniae_m129"
+    gff, fna = folder / "GCF_000027345.1_ASM2734v1_genomic.gff.gz", folder / "GCF_000027345.1_ASM2734v1_genomic.fna.gz"
+    labels = folder / "labelled_pairs_mpneumoniae.csv"
+    out = tmp_path / "mpn.tsv"
+    code, _, err = run_cli(["score", gff, "--fasta", fna, "--labels", labels, "-o", out])
+    assert code == 0, err
+    genome = read_genome(gff, fna)
+    scores = score_genome(genome, pairs=select_pairs(genome, labels=labels))
+    table, read = ScoredTable.from_scores(scores, "mpn.tsv", *model_source(None)), read_scores(out)
+    assert table.maker == read.maker and maker_warnings([table, read]) == []
+    in_memory, from_file = evaluate_table(table, n_boot=50), evaluate_table(read, n_boot=50)
+    assert in_memory.keys() == from_file.keys() and in_memory["n"] > 300
+    for key, value in from_file.items():
+        both_nan = isinstance(value, float) and math.isnan(value) and math.isnan(in_memory[key])
+        assert value == in_memory[key] or both_nan, (key, value, in_memory[key])
+
+
+def test_fused_vectors_index_in_memory_as_their_files_do(tmp_path):
+    """score_genome(fused=True) and PairIds.from_scores give the vectors and ids `score --fused` writes, so a genome
+    is indexed and searched in memory as `retrieve build` indexes its files (the ids were built by hand from
+    Scores, column by column); scores without fused vectors are refused in one line."""
+    import pytest
+
+    from microfuse_cli import UsageError, read_genome, score_genome
+    from microfuse_cli.retrieve import PairIds, PairIndex, read_vector_files
+
+    gff, fna = ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz"
+    fused = tmp_path / "mg.npy"
+    code, _, err = run_cli(["score", gff, "--fasta", fna, "-o", tmp_path / "s.tsv", "--fused", fused,
+                            "--genome-name", "mg37"])
+    assert code == 0, err
+    scores = score_genome(read_genome(gff, fna), fused=True)
+    ids = PairIds.from_scores(scores, "mg37")
+    [(vectors, written)] = read_vector_files([fused])
+    np.testing.assert_array_equal(np.asarray(vectors), scores.fused)
+    for column in ("pair_id", "scaffold", "genome", "label", "probability"):
+        np.testing.assert_array_equal(getattr(ids, column), getattr(written, column), err_msg=column)
+    assert ids.model_id == written.model_id == scores.model_id
+    in_memory = PairIndex.build(scores.fused, ids, index="flat", device="cpu", threads=1)
+    from_files = PairIndex.build([vectors], written, index="flat", device="cpu", threads=1)
+    elsewhere = ["another genome"] * 20  # a group the index lacks: nothing excluded, every query finds neighbours
+    found = in_memory.search(scores.fused[:20], elsewhere, 3, threads=1)
+    expected = from_files.search(np.asarray(vectors)[:20], elsewhere, 3, threads=1)
+    assert (found.target >= 0).all() and (found.target[:, 0] == np.arange(20)).all()  # each finds itself first
+    np.testing.assert_array_equal(found.target, expected.target)
+    with pytest.raises(UsageError, match="fused=True"):
+        PairIds.from_scores(score_genome(read_genome(gff, fna)), "mg37")
+
+
+def test_calls_are_the_operon_pairs_the_scores_tsv_writes():
+    """``Scores.calls`` is the TSV's operon_pair: 0 on opposite strands whatever the probability (a model that
+    gives them 0.9 had them counted as called by scores.calls and by score's "N called" line, 0 in the TSV)."""
+    from microfuse_cli import Scores, adjacent_pairs, read_genome
+    from microfuse_cli.io.tables import write_scores
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    pairs = adjacent_pairs(genome)
+    scores = Scores(pairs, np.full(len(pairs), 0.9), 0.5)
+    written = io.StringIO()
+    write_scores(written, scores)
+    rows = [line.split("\t") for line in written.getvalue().splitlines()]
+    column = rows[0].index("operon_pair")
+    same_strand = [p.same_strand for p in pairs]
+    assert 0 < sum(same_strand) < len(pairs)
+    assert scores.calls.tolist() == [int(r[column]) for r in rows[1:]] == [int(s) for s in same_strand]
+
+
+def test_scores_built_by_hand_hold_one_row_per_pair():
+    """Scores whose probabilities, router weights or fused vectors do not match their pairs are a DataError when
+    built (it was numpy's broadcasting ValueError in call_operons, or a misaligned TSV)."""
+    import pytest
+
+    from microfuse_cli import DataError, Scores, adjacent_pairs, read_genome
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    pairs = adjacent_pairs(genome)
+    n = len(pairs)
+    assert len(Scores(pairs, np.zeros(n), 0.5, np.zeros((n, 4)), np.zeros((n, 8))).calls) == n
+    for wrong in ({"probability": np.zeros(5)}, {"probability": np.zeros((n, 1))},
+                  {"router_weights": np.zeros((n - 1, 4))}, {"fused": np.zeros(n)}):
+        fields = {"probability": np.zeros(n), **wrong}
+        with pytest.raises(DataError, match="one row per pair"):
+            Scores(pairs, threshold=0.5, **fields)
+
+
+def test_genome_options_are_checked_when_built():
+    """A mode, genetic code or topology no reader knows is a UsageError when GenomeOptions is built (mode='metagenome'
+    was ignored for an annotation, and read as the default topology never: a typo passed unnoticed); building one
+    imports neither Biopython nor pyrodigal."""
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    from microfuse_cli import GenomeOptions, UsageError
+
+    for wrong, said in (({"mode": "metagenome"}, "mode"), ({"genetic_code": 99}, "99"),
+                        ({"circular": "yes"}, "circular")):
+        with pytest.raises(UsageError, match=said):
+            GenomeOptions(**wrong)
+    assert GenomeOptions(mode="meta", genetic_code=np.int64(4), circular=False).genetic_code == 4
+    probe = ("import sys; from microfuse_cli import GenomeOptions; GenomeOptions(mode='single'); "
+             "print(sorted(m for m in ('Bio', 'pyrodigal') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_per_genome_rule_is_learned_from_pairs_in_memory(tmp_path):
+    """decision_rule_from_pairs learns from a genome's labelled pairs in memory the rule `train --per-genome-rule`
+    learns from its `pairs --operons` table (it was only possible from pairs tables on disk); a genome without
+    labels is a DataError."""
+    import pytest
+
+    from conftest import MPN_FNA, MPN_GFF, SHARED
+
+    from microfuse_cli import DataError, read_genome, select_pairs
+    from microfuse_cli.training_data import decision_rule_from_pairs, learn_decision_rule
+
+    known = SHARED / "mpneumoniae_m129" / "odb4_known_operons_mpneumoniae.tsv"
+    table = tmp_path / "mpn.tsv"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--operons", known, "-o", table])
+    assert code == 0, err
+    genome = read_genome(MPN_GFF, MPN_FNA)
+    rule = decision_rule_from_pairs({"mpn.tsv": select_pairs(genome, operons=known)})
+    assert rule == learn_decision_rule([table]) and rule.trained_on == ("mpn.tsv",)
+    with pytest.raises(DataError, match="no labelled pairs"):
+        decision_rule_from_pairs({"mpn": select_pairs(genome)})
+
+
+def test_operons_of_another_genome_are_not_written_as_its_gff3(tmp_path):
+    """write_operons_gff with operons of M. genitalium and the genome of M. pneumoniae is a DataError before any
+    line is written (it wrote MG operons under MPN's ##sequence-region lines: an invalid GFF3)."""
+    import pytest
+
+    from conftest import MPN_FNA, MPN_GFF
+
+    from microfuse_cli import DataError, call_operons, read_genome, score_genome
+    from microfuse_cli.io.gff import write_operons_gff
+
+    mg = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    operons = call_operons(mg, score_genome(mg))
+    written = io.StringIO()
+    assert write_operons_gff(written, mg, operons) == len(operons) > 50
+    handle = io.StringIO()
+    with pytest.raises(DataError, match=f"operon operon_1 .* not of genome 'GCF_000027345.1"):
+        write_operons_gff(handle, read_genome(MPN_GFF, MPN_FNA), operons)
+    assert handle.getvalue() == ""
+
+
+def test_one_comment_string_is_refused_by_the_writers(ecoli_genome):
+    """The writers take header_comments' list of lines; one string (header_comments(...)[0]) was written one
+    character a '#' line. Refused as a UsageError before anything is written."""
+    import pytest
+
+    from microfuse_cli import Scores, UsageError, adjacent_pairs
+    from microfuse_cli.io.gff import write_operons_gff
+    from microfuse_cli.io.tables import write_operons_tsv, write_scores
+
+    pairs = adjacent_pairs(ecoli_genome)[:3]
+    scores = Scores(pairs, np.array([0.9, 0.1, 0.5]), 0.5)
+    line = "microfuse 0.1.0 model=default"
+    for write in (lambda h, c: write_scores(h, scores, comments=c), lambda h, c: write_operons_tsv(h, [], c),
+                  lambda h, c: write_operons_gff(h, ecoli_genome, [], comments=c)):
+        handle = io.StringIO()
+        write(handle, [line])
+        assert f"{line}\n" in handle.getvalue() and "#m\n" not in handle.getvalue()
+        handle = io.StringIO()
+        with pytest.raises(UsageError, match="list of lines"):
+            write(handle, line)
+        assert handle.getvalue() == ""
+
+
+def test_a_head_trained_in_memory_records_the_views_it_was_trained_on(tmp_path):
+    """train(inputs=embeddings.model_inputs(columns)) records the context columns a head was trained on, so its
+    saved folder scores a genome as the model in memory predicts (without, a head trained on the 'core' columns
+    was saved as reading every column, and scoring failed: 'context view has shape (n, 75), the model expects
+    (n, 11)')."""
+    from conftest import MPN, MPN_FNA, MPN_GFF
+
+    from microfuse_cli import read_genome, score_genome, select_pairs
+    from microfuse_cli.embed import ViewConfig, compute_embeddings
+    from microfuse_cli.model import FusionConfig
+    from microfuse_cli.trained import TrainConfig
+    from microfuse_cli.training import train
+    from microfuse_cli.training_data import resolve_context_features
+
+    genome = read_genome(MPN_GFF, MPN_FNA)
+    pairs = [p for p in select_pairs(genome, operons=MPN / "odb4_known_operons_mpneumoniae.tsv", split="0.7,0.3,0")
+             if p.label is not None]
+    embeddings = compute_embeddings(genome, pairs, ViewConfig.parse("builtin", "builtin"))
+    columns = resolve_context_features("core", embeddings)
+    x_protein, x_context = embeddings.pair_views(pairs, columns)
+    assert x_context.shape[1] == len(columns) < embeddings.dims["pair_context"]
+    split = np.array([p.split for p in pairs])
+    model = train(x_protein, x_context, [p.label for p in pairs], split == "train", split == "val",
+                  FusionConfig(hidden=32), TrainConfig(max_epochs=2, batch_size=128),
+                  inputs=embeddings.model_inputs(columns))
+    assert model.inputs.context_features == tuple(columns)
+    model.save(tmp_path / "core")
+    scores = score_genome(genome, tmp_path / "core", pairs=pairs)
+    np.testing.assert_allclose(scores.probability, model.predict(x_protein, x_context).probability, atol=1e-6)

@@ -99,14 +99,15 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
                       info["train_loss"], info["val_auroc"])
 
         runs = train_seeds(data.x_protein, data.x_context, data.y, data.train, data.val, config,
-                           train_config, seeds=range(seed, seed + seeds), progress=progress, threads=run.threads)
+                           train_config, seeds=range(seed, seed + seeds), progress=progress, threads=run.threads,
+                           inputs=data.inputs)
     best = max(range(len(runs.models)), key=lambda i: runs.per_seed[i].get("auroc", 0.0))
     model = runs.models[best]
     if per_genome_rule:
         model = model.with_decision(_decision_rule(pairs_tables))
     summary = {k: (runs.mean[k], runs.std[k]) for k in runs.mean}
     provenance["seeds"] = {"seeds": runs.seeds, "per_seed": runs.per_seed, "mean": runs.mean, "std": runs.std}
-    model.save(output, provenance, inputs=data.inputs)
+    model.save(output, provenance)
     auroc = summary.get("auroc", (float("nan"), 0.0))
     log.info("validation AUROC %.4f +/- %.4f over %d seed(s); kept seed %d (epoch %s), threshold %.3f -> %s",
              auroc[0], auroc[1], len(runs.seeds), runs.seeds[best], model.metrics.get("best_epoch"),

@@ -18,6 +18,7 @@ from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold
     circular_slice, cut_ends, gene_names, internal_stops_as_x, joins_across_origin, translate, with_exceptions, \
     with_topology
 from .files import PathLike, text_lines
+from .tsv import comment_lines
 
 log = logging.getLogger("microfuse")
 
@@ -492,7 +493,14 @@ def read_operons_gff(lines: Sequence[str], path) -> list[list[str]]:
 def write_operons_gff(handle: IO[str], genome: Genome, operons: Sequence, *, source: str = "microfuse",
                       comments: Sequence[str] = ()) -> int:
     """GFF3 with ##sequence-region per scaffold and one SO:0000178 operon feature per predicted operon (``comments``
-    as ``#`` lines after the pragmas)."""
+    as ``#`` lines after the pragmas).
+
+    Raises:
+        DataError: an operon on a scaffold, or of a gene, that ``genome`` lacks (``call_operons`` of another
+            genome), said before anything is written.
+    """
+    _check_operons_of(genome, operons)
+    comments = comment_lines(comments)
     handle.write("##gff-version 3\n")
     handle.write("##feature-ontology https://raw.githubusercontent.com/The-Sequence-Ontology/SO-Ontologies/"
                  "v3.1/so.obo\n")
@@ -519,3 +527,16 @@ def write_operons_gff(handle: IO[str], genome: Genome, operons: Sequence, *, sou
                      f"{'+' if op.strand > 0 else '-'}\t.\t{column9}\n")
         n += 1
     return n
+
+
+def _check_operons_of(genome: Genome, operons: Sequence) -> None:
+    """Operons of another genome would be written under this one's ##sequence-region lines (and a region of
+    another length): refused, as call_operons refuses scores of another genome."""
+    gene_ids = {g.id for g in genome.genes}
+    for op in operons:
+        missing = op.scaffold if op.scaffold not in genome.scaffolds else next(
+            (g for g in op.genes if g not in gene_ids), None)
+        if missing is not None:
+            raise DataError(f"operon {op.id} ({op.scaffold}) is not of genome {genome.name!r}: it has no "
+                            f"{'scaffold' if missing == op.scaffold else 'gene'} {missing!r} (operons of another "
+                            "genome?)")

@@ -18,7 +18,7 @@ from ..errors import DataError, UsageError
 from ..records import Gene, printable_name
 from .files import PathLike, read_text
 from .outputs import atomic_outputs, save_npy
-from .tsv import read_commented_tsv, write_tsv
+from .tsv import comment_lines, read_commented_tsv, write_tsv
 
 if TYPE_CHECKING:
     import numpy as np
@@ -215,13 +215,12 @@ def write_scores(handle: IO[str], scores, extra: dict[str, np.ndarray] | None = 
     """``#`` ``comments``, then the pairs columns, probability, operon_pair and the four router weights (then
     ``extra`` columns)."""
     extra = extra or {}
-    for line in comments:
+    for line in comment_lines(comments):
         handle.write(f"#{line}\n")
     header = pair_header(scores.pairs) + ["probability", "operon_pair"] + ROUTER_COLUMNS + list(extra)
     # formatted column by column from Python floats: numpy scalars format several times slower, row by row
     probability = [f"{p:.6f}" for p in scores.probability.tolist()]
-    # opposite strands are never one operon, whatever the model's probability
-    calls = [call if pair.same_strand else 0 for call, pair in zip(scores.calls.tolist(), scores.pairs)]
+    calls = scores.calls.tolist()  # 0 on opposite strands, whatever the model's probability
     if scores.router_weights is None:
         weights = [[None] * 4] * len(scores.pairs)
     else:
@@ -288,7 +287,7 @@ def write_fused_ids(handle: IO[str], scores, genome_name: str) -> None:
 
 def write_operons_tsv(handle: IO[str], operons: Sequence, comments: Sequence[str] = ()) -> int:
     """``#`` ``comments`` (the provenance lines of the scores TSV), then one row per operon."""
-    for line in comments:
+    for line in comment_lines(comments):
         handle.write(f"#{line}\n")
     handle.write("operon_id\tscaffold\tstart\tend\tstrand\tn_genes\tgenes\tmean_probability\tmin_probability\n")
     for op in operons:

@@ -5,8 +5,16 @@ from __future__ import annotations
 import math
 from typing import IO
 
-from ..errors import DataError
+from ..errors import DataError, UsageError
 from .files import PathLike, read_text
+
+
+def comment_lines(comments) -> list[str]:
+    """The ``#`` lines of an output, one per item of ``comments`` (header_comments' list): a single string,
+    which would have been written one character a line, is refused."""
+    if isinstance(comments, (str, bytes)):
+        raise UsageError("comments are a list of lines (score.header_comments gives one), not one string")
+    return [str(line) for line in comments]
 
 
 def write_tsv(handle: IO[str], header: list[str], rows) -> int:

@@ -20,6 +20,7 @@ from ..errors import DataError, UsageError
 from ..io.files import PathLike, read_text
 from ..io.model_id import checked_model, comment_model, model_comment
 from ..io.tsv import write_tsv
+from ..records import printable_name
 from .models import one_model, same_model
 
 GROUP_BYS = ("scaffold", "genome")
@@ -211,6 +212,26 @@ class PairIds:
             columns.append(np.concatenate(arrays))
         return cls(*columns, np.concatenate([p.label for p in parts]), np.concatenate([p.probability for p in parts]),
                    one_model(p.model_id for p in parts))
+
+    @classmethod
+    def from_scores(cls, scores: Any, genome: str) -> PairIds:
+        """The ids of the rows of ``scores.fused`` (``score_genome(..., fused=True)``) of genome ``genome``: what
+        `score --fused --genome-name` writes in FILE.ids.tsv (probabilities at its 6 decimals), so that
+        ``PairIndex.build([s.fused for s in scores], PairIds.stack([PairIds.from_scores(s, name) ...]))`` indexes
+        genomes in memory as `retrieve build` indexes their files.
+
+        Raises:
+            UsageError: ``scores`` without fused vectors (scored without ``fused=True``, or by a baseline).
+        """
+        if getattr(scores, "fused", None) is None:
+            raise UsageError("these scores hold no fused vectors: score with score_genome(..., fused=True) and a "
+                             "fusion head (a baseline gives none)")
+        n = len(scores.pairs)
+        label = np.array([-1 if p.label is None else p.label for p in scores.pairs], dtype=np.int8)
+        return cls(np.array([p.pair_id for p in scores.pairs], dtype=object),
+                   np.array([p.scaffold for p in scores.pairs], dtype=object),
+                   np.full(n, printable_name(genome), dtype=object), label,
+                   np.round(np.asarray(scores.probability, dtype=np.float64), 6), scores.model_id)
 
     def keys(self) -> list[tuple]:
         """(genome, pair_id) of every pair: two assemblies may reuse contig names (MEGAHIT ``k141_*``)."""
