@@ -116,12 +116,16 @@ def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source
     return out.getvalue() + marker + rest
 
 
+_CIRCULAR = re.compile(r"(?:^|;)\s*Is_circular=(?i:true)(?:;|\s*$)")
+
+
 def _marked_circular(lines: list[str]) -> set[str]:
-    """The sequences whose region row says Is_circular=true."""
+    """The sequences whose region row says Is_circular=true, as io.gff.read_gff reads it (the key as written, the
+    value in any case)."""
     marked = set()
     for line in lines:
         cols = line.split("\t")
-        if len(cols) == 9 and cols[2] == "region" and re.search(r"(?:^|;)\s*Is_circular=true", cols[8], re.I):
+        if len(cols) == 9 and cols[2] == "region" and _CIRCULAR.search(cols[8]):
             marked.add(_unescape(cols[0]))
     return marked
 

@@ -263,3 +263,17 @@ def test_library_annotation_without_a_model_line_names_no_unknown_model(tmp_path
     note = re.search(r'/note="(predicted by microfuse [^"]*)"', text.replace("\n                     ", " "))
     assert note and note.group(1).startswith(f"predicted by microfuse {__version__}: 2 genes"), text
     assert "unknown" not in text
+
+
+@pytest.mark.parametrize("attributes, marked", [
+    ("ID=chr;Is_circular=true", True), ("ID=chr;Is_circular=TRUE;Name=x", True), ("Is_circular=true", True),
+    ("ID=chr;is_circular=true", False), ("ID=chr;Is_circular=trueish", False), ("ID=chr;Is_circular=false", False),
+])
+def test_circular_marks_are_read_as_the_gff3_reader_reads_them(attributes, marked):
+    """--annotate writes an operon row past the length only on a region the reader (and gt) take as Is_circular:
+    a key in another case or a value only starting with 'true' was taken as the mark, so the row past the length
+    made an invalid file."""
+    from microfuse_cli.annotate import _marked_circular
+
+    lines = ["##gff-version 3\n", f"chr\tRefSeq\tregion\t1\t100\t.\t+\t.\t{attributes}\n"]
+    assert _marked_circular(lines) == ({"chr"} if marked else set())
