@@ -159,6 +159,7 @@ def train(
                 raise DataError(f"{name} is {given} in the model config but the data has {t.shape[1]} columns")
             dims[name] = int(t.shape[1])
         model_config = dataclasses.replace(model_config, **dims)
+        _check_inputs_fit(inputs, dims)
         labels = _labels(y_all, n)
         train_rows, val_rows = _split_rows(labels, _as_mask(train_mask, n, "train_mask"),
                                            _as_mask(val_mask, n, "val_mask"))
@@ -310,6 +311,22 @@ class SeedRuns(RebuiltFromFields):
         object.__setattr__(self, "per_seed", tuple(MappingProxyType(dict(m)) for m in self.per_seed))
         object.__setattr__(self, "mean", MappingProxyType(dict(self.mean)))
         object.__setattr__(self, "std", MappingProxyType(dict(self.std)))
+
+
+def _check_inputs_fit(inputs: Optional[ModelInputs], dims: dict[str, int]) -> None:
+    """Refuse ``inputs`` whose views are not as wide as the matrices trained on (``Embeddings.pair_views``: the
+    protein view of both genes and their difference, the context columns kept or all of both genes' and the
+    pair's): the model would be saved reading other columns, and scoring it failed in numpy, after the training."""
+    if inputs is None or not inputs.dims:
+        return
+    expected = {"protein_dim": 3 * (inputs.dim("protein") or 0),
+                "context_dim": len(inputs.context_features) if inputs.context_features
+                else 2 * (inputs.dim("context") or 0) + (inputs.dim("pair_context") or 0)}
+    for name, width in dims.items():
+        if width != expected[name]:
+            raise DataError(f"inputs describe a {expected[name]}-column {name.removesuffix('_dim')} view, the data "
+                            f"has {width} columns: give the inputs of the embeddings and context columns the views "
+                            "came from (Embeddings.model_inputs(context_features))")
 
 
 def train_seeds(

@@ -841,10 +841,12 @@ def test_a_head_trained_in_memory_records_the_views_it_was_trained_on(tmp_path):
     saved folder scores a genome as the model in memory predicts (without, a head trained on the 'core' columns
     was saved as reading every column, and scoring failed: 'context view has shape (n, 75), the model expects
     (n, 11)')."""
+    import pytest
     from conftest import MPN, MPN_FNA, MPN_GFF
 
     from microfuse_cli import read_genome, score_genome, select_pairs
     from microfuse_cli.embed import ViewConfig, compute_embeddings
+    from microfuse_cli.errors import DataError
     from microfuse_cli.model import FusionConfig
     from microfuse_cli.trained import TrainConfig
     from microfuse_cli.training import train
@@ -858,6 +860,9 @@ def test_a_head_trained_in_memory_records_the_views_it_was_trained_on(tmp_path):
     x_protein, x_context = embeddings.pair_views(pairs, columns)
     assert x_context.shape[1] == len(columns) < embeddings.dims["pair_context"]
     split = np.array([p.split for p in pairs])
+    with pytest.raises(DataError, match="11 columns"):  # the inputs of every column: refused before training
+        train(x_protein, x_context, [p.label for p in pairs], split == "train", split == "val",
+              FusionConfig(hidden=32), TrainConfig(max_epochs=2, batch_size=128), inputs=embeddings.model_inputs())
     model = train(x_protein, x_context, [p.label for p in pairs], split == "train", split == "val",
                   FusionConfig(hidden=32), TrainConfig(max_epochs=2, batch_size=128),
                   inputs=embeddings.model_inputs(columns))
