@@ -34,6 +34,7 @@ def _sklearn_metrics():
 
     return metrics
 
+
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
 
 
@@ -140,7 +141,8 @@ def macro_f1(y, p, threshold: float = 0.5) -> float:
     y, p = _check(y, p)
     if y.size == 0:
         return 0.0
-    return float(_sklearn_metrics().f1_score(y, _labels_at(p, threshold), labels=[0, 1], average="macro", zero_division=0.0))
+    return float(_sklearn_metrics().f1_score(y, _labels_at(p, threshold), labels=[0, 1], average="macro",
+                                             zero_division=0.0))
 
 
 def macro_recall(y, p, threshold: float = 0.5) -> float:

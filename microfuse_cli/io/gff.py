@@ -272,12 +272,12 @@ def _stated_lengths(declared: dict[str, int], region_rows: dict[str, tuple[int, 
     return stated
 
 
-def _check_declared_lengths(path, declared: dict[str, tuple[int, str]], reached: dict[str, int], scaffolds: dict,
+def _check_declared_lengths(path, stated: dict[str, tuple[int, str]], reached: dict[str, int], scaffolds: dict,
                             source) -> None:
     """Refuse a sequence whose length differs from the one the file states (``_stated_lengths``): the annotation is
     of another sequence (another assembly or version under one name), its genes read out of frame. (GenomeTools
     writes a pragma it makes up from the features' extent, ending at the last feature's end: not a length.)"""
-    for sid, (length, where) in declared.items():
+    for sid, (length, where) in stated.items():
         scaffold = scaffolds.get(sid)
         if scaffold is None or scaffold.sequence is None or scaffold.length == length or length == reached.get(sid):
             continue

@@ -317,9 +317,9 @@ def _check_target(output: Output) -> None:
         if str(output.path).endswith(("/", "/.")):  # `> out.tsv/` fails in the shell: a file named out.tsv is not it
             raise UsageError(f"{output.option} {output.path} names a folder (it ends in '/'); give a file name")
         if not parent.is_dir():
-            lacking = next((p for p in (parent, *parent.parents) if p.exists()), None)
-            if lacking is not None and not lacking.is_dir():  # `-o results.tsv/scores.tsv`: 'does not exist' misled
-                raise UsageError(f"cannot write {path}: {lacking} is a file, not a folder")
+            nearest = next((p for p in (parent, *parent.parents) if p.exists()), None)  # the deepest that exists
+            if nearest is not None and not nearest.is_dir():  # `-o results.tsv/scores.tsv`: 'does not exist' misled
+                raise UsageError(f"cannot write {path}: {nearest} is a file, not a folder")
             raise UsageError(f"cannot write {path}: directory {parent} does not exist")
         if not os.access(parent, os.W_OK | os.X_OK):  # said now, not after hours of work at the rename
             raise UsageError(f"cannot write {path}: directory {parent} is not writable")
