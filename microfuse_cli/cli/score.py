@@ -155,7 +155,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     from ..io.outputs import write_outputs
     from ..pairs import genome_from_table, read_pairs
     from ..io.gff import write_operons_gff
-    from ..io.tables import fused_files, write_fused_ids, write_fused_vectors, write_operons_tsv, write_scores
+    from ..io.tables import fused_writers, write_operons_tsv, write_scores
     from ..score import call_operons, genome_spacer_models, header_comments, model_source, score_genome, \
         score_pairs
 
@@ -218,9 +218,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
         writers.append((report, "w", lambda h: write_report(h, genome, scores, operons_called, model=model,
                                                             model_name=model_name, extra=extra, groups=groups)))
     if fused:
-        vectors, ids = fused_files(fused, scores)
-        writers += [(vectors, "wb", lambda h: write_fused_vectors(h, scores)),
-                    (ids, "w", lambda h: write_fused_ids(h, scores, genome_name or genome.name))]
+        writers += fused_writers(fused, scores, genome_name or genome.name)
     # one run's files are one output: none replaces its previous version before all are written (a report, or
     # --fused's vectors, that fail must not leave new scores beside the previous run's operons or vectors)
     write_outputs(writers)

@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Iterable, Sequence
 from ..errors import DataError, UsageError
 from ..records import Gene, printable_name
 from .files import PathLike, read_text
-from .outputs import atomic_outputs, save_npy
+from .outputs import save_npy
 from .tsv import comment_lines, read_commented_tsv, write_tsv
 
 if TYPE_CHECKING:
@@ -243,13 +243,14 @@ def _number(value) -> str:
     return "" if np.isnan(value) else f"{float(value):.4f}"
 
 
-def write_fused(path: PathLike, scores, genome_name: str) -> None:
-    """Fused vectors h as FILE.npy and their ids as FILE.ids.tsv (pair_id scaffold genome label probability), whose
-    first line records the model's identity (retrieve.models: `retrieve` never compares vectors of two models)."""
-    vectors_path, ids_path = fused_files(path, scores)
-    with atomic_outputs((vectors_path, "wb"), (ids_path, "w")) as (vectors, ids):
-        write_fused_vectors(vectors, scores)
-        write_fused_ids(ids, scores, genome_name)
+def fused_writers(path: PathLike, scores, genome_name: str) -> list:
+    """The ``(path, mode, write)`` of `score --fused path` (``outputs.write_outputs``, in one set with the run's other
+    outputs): fused vectors h as FILE.npy and their ids as FILE.ids.tsv (pair_id scaffold genome label probability),
+    whose first line records the model's identity (retrieve.models: `retrieve` never compares vectors of two
+    models)."""
+    vectors, ids = fused_files(path, scores)
+    return [(vectors, "wb", lambda handle: write_fused_vectors(handle, scores)),
+            (ids, "w", lambda handle: write_fused_ids(handle, scores, genome_name))]
 
 
 def fused_files(path: PathLike, scores) -> tuple[Path, Path]:
@@ -270,7 +271,7 @@ def write_fused_vectors(handle: IO[bytes], scores) -> None:
 
 
 def write_fused_ids(handle: IO[str], scores, genome_name: str) -> None:
-    """The ids table of ``write_fused``, its first line the model's identity."""
+    """The ids table of ``fused_writers``, its first line the model's identity."""
     genome_name = printable_name(genome_name)  # --genome-name bytes that are not UTF-8 cannot be written
     if scores.model_id is not None:
         from .model_id import model_comment
