@@ -870,3 +870,20 @@ def test_a_head_trained_in_memory_records_the_views_it_was_trained_on(tmp_path):
     model.save(tmp_path / "core")
     scores = score_genome(genome, tmp_path / "core", pairs=pairs)
     np.testing.assert_allclose(scores.probability, model.predict(x_protein, x_context).probability, atol=1e-6)
+
+
+def test_pair_ids_from_scores_take_the_genome_name_not_the_genome(ecoli_genome):
+    """PairIds.from_scores(scores, genome) names the genome by a str, as --genome-name: the Genome itself (what
+    the parameter's name suggests) ended in 'AttributeError: 'Genome' object has no attribute 'encode''."""
+    import pytest
+
+    from microfuse_cli import UsageError
+    from microfuse_cli.pairs import adjacent_pairs
+    from microfuse_cli.retrieve import PairIds
+    from microfuse_cli.score import Scores
+
+    pairs = adjacent_pairs(ecoli_genome)[:3]
+    scores = Scores(pairs, np.array([0.9, 0.1, 0.5]), 0.5, fused=np.zeros((3, 4), np.float32))
+    assert PairIds.from_scores(scores, "k12").genome.tolist() == ["k12"] * 3
+    with pytest.raises(UsageError, match="the genome's name"):
+        PairIds.from_scores(scores, ecoli_genome)

@@ -221,8 +221,12 @@ class PairIds:
         genomes in memory as `retrieve build` indexes their files.
 
         Raises:
-            UsageError: ``scores`` without fused vectors (scored without ``fused=True``, or by a baseline).
+            UsageError: ``scores`` without fused vectors (scored without ``fused=True``, or by a baseline), or
+                ``genome`` not a name.
         """
+        if not isinstance(genome, str):
+            raise UsageError(f"PairIds.from_scores takes the genome's name (a str, as --genome-name), not "
+                             f"{type(genome).__name__}")
         if getattr(scores, "fused", None) is None:
             raise UsageError("these scores hold no fused vectors: score with score_genome(..., fused=True) and a "
                              "fusion head (a baseline gives none)")
