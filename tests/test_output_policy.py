@@ -1156,6 +1156,30 @@ def test_a_run_that_fails_leaves_no_new_folder(command, made, tmp_path_factory):
     assert list(work.iterdir()) == []
 
 
+def test_a_new_parent_taken_back_by_a_failed_parallel_run_is_made_again(tmp_path, monkeypatch):
+    """Two runs building folder outputs under one new parent (`-o new/a`, `-o new/b`): the one that fails takes the
+    parent back while still empty (made_folder), between the other's `mkdir -p` and its temp folder, which then
+    failed with 'No such file or directory'. The parent is made again and the run goes on."""
+    import tempfile
+
+    import microfuse_cli.io.outputs as outputs
+
+    real_mkdtemp, taken = tempfile.mkdtemp, []
+
+    def parent_taken_back_once(*args, dir=None, **kwargs):
+        if not taken:
+            taken.append(dir)
+            os.rmdir(dir)  # what the failed run's made_folder does to the empty parent
+        return real_mkdtemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(outputs.tempfile, "mkdtemp", parent_taken_back_once)
+    with outputs.atomic_directory(tmp_path / "new" / "b") as folder:
+        (folder / "x.txt").write_text("x\n")
+    assert [str(d) for d in taken] == [str(tmp_path / "new")]
+    assert (tmp_path / "new" / "b" / "x.txt").read_text() == "x\n"
+    assert [p.name for p in (tmp_path / "new").iterdir()] == ["b"]
+
+
 def test_two_runs_building_one_new_folder_both_succeed(made, tmp_path, monkeypatch):
     """Two runs writing the same new folder (a rule run twice): the one finishing second found the folder made by
     the first and failed after all its work ('Directory not empty'); it now replaces that output as a rerun does."""

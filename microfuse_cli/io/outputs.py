@@ -797,8 +797,12 @@ def made_folder(path: PathLike) -> Iterator[Path]:
 @contextlib.contextmanager
 def _built_beside(target: Path, path: PathLike) -> Iterator[Path]:
     """A new folder output built in a temp folder beside ``target``, renamed into place when the block ends."""
-    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target.name, TempOwner.this_run()), suffix=".tmp",
-                                dir=target.parent))
+    prefix = _temp_prefix(target.name, TempOwner.this_run())
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent))
+    except FileNotFoundError:  # a parallel run that made the same new parent failed and took it back (made_folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent))
     try:
         with _write_failure_named(path, tmp):
             yield tmp
