@@ -553,7 +553,7 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
     an existing file at ``path`` is left untouched. A symlink is written through (the file it points to is
     replaced); a device or FIFO (``/dev/null``) is opened and written into, never replaced; a descriptor path
     (``/dev/stdout``) is appended to: the shell opened (and, for ``>``, emptied) that file itself.
-    ``_renames``: the rename is left to ``atomic_outputs``, which does them all once every file is on disk.
+    ``_renames``: the rename is left to ``write_outputs``, which does them all once every file is on disk.
     """
     if is_stdio(path):
         stream = stdout_stream().buffer if "b" in mode else _utf8(stdout_stream())
@@ -625,8 +625,8 @@ def is_stream(path: PathLike | None) -> bool:
 
 
 def write_outputs(writers) -> None:
-    """A run's outputs, each ``(path, mode, write)`` with ``write(handle)`` writing it: the files as one set (as
-    ``atomic_outputs``: none replaces its previous version before all are written), then the streams
+    """A run's outputs, each ``(path, mode, write)`` with ``write(handle)`` writing it: the files as one set (none
+    replaces its previous version before all are written; Ctrl-C waits once the renames began), then the streams
     (``is_stream``), so that a reader that stops early (`| head`, `-o >(head)`) ends only its stream, never a
     file, and a stream that fails leaves the files whole."""
     with _renamed_together() as renames:
@@ -682,8 +682,8 @@ def _closed_after(handle: IO, path: PathLike, tmp: PathLike, *, sync: bool = Fal
 
 
 class _Named:
-    """An output's handle whose failed writes name that output: several are open at once (``atomic_outputs``), and
-    only the handle written to knows which file a full disk stopped."""
+    """An output's handle whose failed writes name that output: a run writes several (``write_outputs``), and only
+    the handle written to knows which file a full disk stopped."""
 
     def __init__(self, handle: IO, path: PathLike):
         self._handle, self._path = handle, path
@@ -718,16 +718,6 @@ def save_npy(file, array) -> None:
             np.save(_Writes(handle), array, allow_pickle=False)
     else:
         np.save(_Writes(file), array, allow_pickle=False)
-
-
-@contextlib.contextmanager
-def atomic_outputs(*outputs: tuple[PathLike, str]) -> Iterator[list[IO]]:
-    """Files that are one output (fused vectors and their ids), each (path, mode) written as ``atomic_output``
-    writes it; none is renamed into place before all are on disk, and Ctrl-C waits for the renames once they began,
-    so a failure never leaves one new file beside the other's previous version."""
-    with _renamed_together() as renames:
-        with contextlib.ExitStack() as stack:
-            yield [stack.enter_context(atomic_output(path, mode, _renames=renames)) for path, mode in outputs]
 
 
 @contextlib.contextmanager
