@@ -17,7 +17,7 @@ from .io.model_id import PACKAGE, Maker, comment_maker
 from .io.tsv import read_commented_tsv
 from .metrics import (best_accuracy, binary_metrics, bootstrap_ci, hard_conflict_mask, prefix_identity,
                       router_weight_means)
-from .io.tables import ROUTER_COLUMNS
+from .io.tables import ROUTER_COLUMNS, as_written
 from .records import RebuiltFromFields, printable_name, read_only
 
 log = logging.getLogger("microfuse")
@@ -81,9 +81,9 @@ class ScoredTable(RebuiltFromFields):
         pairs = [scores.pairs[i] for i in keep]
         same = np.array([p.same_strand for p in pairs])
         weights = scores.router_weights
-        router = None if weights is None else np.round(weights[keep].astype(np.float64), 4)  # as the TSV holds them
+        router = None if weights is None else as_written(weights[keep], 4)  # as the TSV holds them
         return cls(printable_name(name), [p.gene_a.id for p in pairs], [p.gene_b.id for p in pairs],
-                   np.array([p.label for p in pairs]), np.round(scores.probability[keep].astype(np.float64), 6),
+                   np.array([p.label for p in pairs]), as_written(scores.probability[keep], 6),
                    np.array([p.distance for p in pairs], dtype=np.float64), same,
                    scores.calls[keep], router,
                    maker=Maker(__version__, model_name, scores.model_id, scores.decision_id, model_from,

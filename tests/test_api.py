@@ -679,6 +679,41 @@ def test_scores_evaluate_in_memory_as_their_tsv_does(tmp_path):
         assert value == in_memory[key] or both_nan, (key, value, in_memory[key])
 
 
+def test_in_memory_tables_round_probabilities_as_the_files_do(tmp_path):
+    """ScoredTable.from_scores and PairIds.from_scores hold each probability as the scores TSV and the fused ids
+    file write it (6 decimals, router weights 4): np.round, a scaled multiply, missed Python's correctly rounded
+    formatting on near-ties (0.8506245 -> 0.850624 against the file's 0.850625), so in-memory metrics could differ
+    from the file route's."""
+    import dataclasses
+
+    import numpy as np
+
+    from microfuse_cli import read_genome, score_genome, select_pairs
+    from microfuse_cli.evaluate import ScoredTable, read_scores
+    from microfuse_cli.io.tables import write_fused_ids, write_scores
+    from microfuse_cli.retrieve import PairIds
+    from microfuse_cli.retrieve.ids import read_pair_ids
+    from microfuse_cli.score import header_comments, model_source
+
+    gff, fna = ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz"
+    genome = read_genome(gff, fna)
+    scores = score_genome(genome, pairs=select_pairs(genome, label_rule="og"), fused=True)
+    n = len(scores.pairs)
+    near_ties = (np.arange(n) * 7919 % 10**6) / 1e6 + 5e-7  # each half-way between two 6-decimal values
+    weights = np.tile(np.arange(4) * 0.12345 + 0.00005, (n, 1)) + (np.arange(n) % 7)[:, None] * 1e-4
+    scores = dataclasses.replace(scores, probability=near_ties, router_weights=weights)
+    assert not np.array_equal(np.round(near_ties, 6), [float(f"{v:.6f}") for v in near_ties])  # the case exists
+    with open(tmp_path / "s.tsv", "w") as handle:
+        write_scores(handle, scores, comments=header_comments(scores, *model_source(None)))
+    table, read = ScoredTable.from_scores(scores, "s.tsv", *model_source(None)), read_scores(tmp_path / "s.tsv")
+    assert np.array_equal(table.probability, read.probability)
+    assert np.array_equal(table.router, read.router)
+    with open(tmp_path / "ids.tsv", "w") as handle:
+        write_fused_ids(handle, scores, "mg37")
+    in_memory, from_file = PairIds.from_scores(scores, "mg37"), read_pair_ids(tmp_path / "ids.tsv")
+    assert np.array_equal(in_memory.probability, from_file.probability)
+
+
 def test_fused_vectors_index_in_memory_as_their_files_do(tmp_path):
     """score_genome(fused=True) and PairIds.from_scores give the vectors and ids `score --fused` writes, so a genome
     is indexed and searched in memory as `retrieve build` indexes its files (the ids were built by hand from

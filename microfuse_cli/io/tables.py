@@ -234,6 +234,16 @@ def write_scores(handle: IO[str], scores, extra: dict[str, np.ndarray] | None = 
     return write_tsv(handle, header, rows())
 
 
+def as_written(values, decimals: int):
+    """``values`` as a table written with ``decimals`` decimals reads them back (float64): Python's correctly rounded
+    formatting, which ``np.round`` (a scaled multiply) misses on near-ties, so results built in memory equal the
+    file route's exactly."""
+    import numpy as np
+
+    return np.array([float(f"{v:.{decimals}f}") for v in np.asarray(values, dtype=np.float64).ravel().tolist()],
+                    dtype=np.float64).reshape(np.shape(values))
+
+
 def _number(value) -> str:
     """An --explain cell: integers as such, floats with 4 decimals."""
     import numpy as np  # only here: `microfuse pairs` writes tables without importing numpy

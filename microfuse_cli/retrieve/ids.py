@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import DataError, UsageError
 from ..io.files import PathLike, read_text
 from ..io.model_id import checked_model, comment_model, model_comment
+from ..io.tables import as_written
 from ..io.tsv import write_tsv
 from ..records import printable_name
 from .models import one_model, same_model
@@ -235,7 +236,7 @@ class PairIds:
         return cls(np.array([p.pair_id for p in scores.pairs], dtype=object),
                    np.array([p.scaffold for p in scores.pairs], dtype=object),
                    np.full(n, printable_name(genome), dtype=object), label,
-                   np.round(np.asarray(scores.probability, dtype=np.float64), 6), scores.model_id)
+                   as_written(scores.probability, 6), scores.model_id)
 
     def keys(self) -> list[tuple]:
         """(genome, pair_id) of every pair: two assemblies may reuse contig names (MEGAHIT ``k141_*``)."""
