@@ -8,7 +8,7 @@ state), and writes the PNG atomically with no timestamp/version metadata, so the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Optional, Sequence, Union
+from typing import IO, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -25,6 +25,8 @@ from .metrics import (
 )
 
 Scores = Union[np.ndarray, Sequence[float], Mapping[str, np.ndarray]]
+#: What a plot function returns: the Path of the PNG it wrote, or the binary file it was given to write into.
+Written = Union[Path, IO[bytes]]
 
 
 def require_matplotlib() -> None:
@@ -52,7 +54,7 @@ def _figure(width: float = 5.0, height: float = 4.0):
     return fig, fig.add_subplot(1, 1, 1)
 
 
-def _save(fig, path, description: str | None = None):
+def _save(fig, path, description: str | None = None) -> Written:
     """Write the PNG to a path (atomically), or into a binary file such as ``io.BytesIO`` (a caller writing several
     outputs as one set); ``description`` (which models made the scores drawn) as its ``Description`` text. Returns
     ``path``, as a Path when it is one."""
@@ -63,7 +65,7 @@ def _save(fig, path, description: str | None = None):
     return save_image(fig, path, "png", description=description)
 
 
-def plot_roc(y, p: Scores, path, title: str = "ROC", description: str | None = None) -> Path:
+def plot_roc(y, p: Scores, path, title: str = "ROC", description: str | None = None) -> Written:
     """ROC curve(s) with AUROC in the legend."""
     fig, ax = _figure()
     for name, scores in _series(p).items():
@@ -75,7 +77,7 @@ def plot_roc(y, p: Scores, path, title: str = "ROC", description: str | None = N
     return _save(fig, path, description)
 
 
-def plot_pr(y, p: Scores, path, title: str = "Precision-recall", description: str | None = None) -> Path:
+def plot_pr(y, p: Scores, path, title: str = "Precision-recall", description: str | None = None) -> Written:
     """Precision-recall curve(s) with average precision in the legend; the dashed line is the positive rate."""
     fig, ax = _figure()
     y_arr = np.asarray(y)
@@ -90,7 +92,7 @@ def plot_pr(y, p: Scores, path, title: str = "Precision-recall", description: st
 
 
 def plot_threshold_sweep(y, p, path, threshold: Optional[float] = None, title: str = "Threshold sweep",
-                         description: str | None = None) -> Path:
+                         description: str | None = None) -> Written:
     """Macro-F1, accuracy and positive rate against the decision threshold; ``threshold`` is marked if given."""
     sweep = threshold_sweep(y, p)
     fig, ax = _figure()
@@ -104,7 +106,7 @@ def plot_threshold_sweep(y, p, path, threshold: Optional[float] = None, title: s
 
 
 def plot_calibration(y, p: Scores, path, n_bins: int = 10, title: str = "Calibration",
-                     description: str | None = None) -> Path:
+                     description: str | None = None) -> Written:
     """Observed positive rate against mean predicted probability per equal-width bin."""
     fig, ax = _figure()
     for name, scores in _series(p).items():
@@ -119,7 +121,7 @@ def plot_calibration(y, p: Scores, path, n_bins: int = 10, title: str = "Calibra
 def plot_router_weights(
     weights: Union[np.ndarray, Mapping[str, float]], path, experts: Sequence[str] = EXPERTS,
     title: str = "Router weights", description: str | None = None,
-) -> Path:  # fmt: skip
+) -> Written:  # fmt: skip
     """Bar chart of the mean router weight per expert, from an (n, 4) weight matrix or a {expert: mean} dict."""
     if isinstance(weights, Mapping):
         means = np.array([float(weights.get(k, np.nan)) for k in experts])
