@@ -48,8 +48,11 @@ class GenomeOptions(RebuiltFromFields):
             if isinstance(code, bool) or not isinstance(code, Integral) or not 1 <= code <= 33:
                 raise UsageError(f"genetic_code is an NCBI table number from 1 to 33 (as -g), not {code!r}")
             object.__setattr__(self, "genetic_code", int(code))  # numpy's integers too, as a plain int
-        if self.circular is not None and not isinstance(self.circular, bool):
-            raise UsageError(f"circular is True, False or None (each sequence's own topology), not {self.circular!r}")
+        if self.circular is not None:
+            if not isinstance(self.circular, bool) and getattr(getattr(self.circular, "dtype", None), "kind", "") != "b":
+                raise UsageError(f"circular is True, False or None (each sequence's own topology), not "
+                                 f"{self.circular!r}")
+            object.__setattr__(self, "circular", bool(self.circular))  # numpy's bool too, as a plain bool
         if self.bins is not None:  # the bins as a read-only mapping, whatever mapping they came in
             object.__setattr__(self, "bins", MappingProxyType(dict(self.bins)))
 

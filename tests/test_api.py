@@ -799,6 +799,10 @@ def test_genome_options_are_checked_when_built():
         with pytest.raises(UsageError, match=said):
             GenomeOptions(**wrong)
     assert GenomeOptions(mode="meta", genetic_code=np.int64(4), circular=False).genetic_code == 4
+    topology = GenomeOptions(circular=np.bool_(True)).circular  # a numpy flag, as numpy's integers are taken
+    assert topology is True
+    with pytest.raises(UsageError, match="circular"):
+        GenomeOptions(circular=np.int64(1))
     probe = ("import sys; from microfuse_cli import GenomeOptions; GenomeOptions(mode='single'); "
              "print(sorted(m for m in ('Bio', 'pyrodigal') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
