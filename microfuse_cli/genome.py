@@ -49,7 +49,8 @@ class GenomeOptions(RebuiltFromFields):
                 raise UsageError(f"genetic_code is an NCBI table number from 1 to 33 (as -g), not {code!r}")
             object.__setattr__(self, "genetic_code", int(code))  # numpy's integers too, as a plain int
         if self.circular is not None:
-            if not isinstance(self.circular, bool) and getattr(getattr(self.circular, "dtype", None), "kind", "") != "b":
+            numpy_bool = getattr(getattr(self.circular, "dtype", None), "kind", "") == "b"
+            if not isinstance(self.circular, bool) and not numpy_bool:
                 raise UsageError(f"circular is True, False or None (each sequence's own topology), not "
                                  f"{self.circular!r}")
             object.__setattr__(self, "circular", bool(self.circular))  # numpy's bool too, as a plain bool
