@@ -1242,6 +1242,40 @@ def test_genbank_with_a_contig_line_gives_ncbi_proteins_and_says_what_lacks(tmp_
     assert code == 1 and "gene MG_003 no protein" in err and "GenBank or EMBL record with a CONTIG line" in err, err
 
 
+#: NCBI's WGS master record of a draft assembly (as efetch gives it): the project's metadata and the accession range
+#: of its contigs, no sequence and no CDS.
+WGS_MASTER = """\
+LOCUS       JAAXYZ000000000            0 rc    DNA     linear   BCT 15-APR-2020
+DEFINITION  Mycoplasma genitalium strain X, whole genome shotgun sequencing project.
+ACCESSION   JAAXYZ000000000
+VERSION     JAAXYZ000000000.1
+DBLINK      BioProject: PRJNA000000
+            BioSample: SAMN00000000
+KEYWORDS    WGS.
+SOURCE      Mycoplasma genitalium
+  ORGANISM  Mycoplasma genitalium
+            Bacteria; Mycoplasmatota; Mollicutes; Mycoplasmataceae; Mycoplasma.
+FEATURES             Location/Qualifiers
+     source          1..580076
+                     /organism="Mycoplasma genitalium"
+                     /mol_type="genomic DNA"
+WGS         JAAXYZ010000001-JAAXYZ010000045
+//
+"""
+
+
+def test_wgs_master_record_is_refused_naming_its_contigs(tmp_path):
+    """A WGS master record (what `efetch -id <assembly accession>` gives for a draft genome) has neither sequence
+    nor genes: the error says what it is and which records hold the genes (was: only 'no protein-coding (CDS)
+    features found', for a file that looks like a GenBank genome)."""
+    path = tmp_path / "master.gbk"
+    path.write_text(WGS_MASTER)
+    code, _, err = run_cli(["pairs", path, "-o", tmp_path / "p.tsv"])
+    assert code == 1 and err.count("\n") == 1 and "no protein-coding (CDS) features" in err, err
+    assert "JAAXYZ000000000.1 is a WGS master record" in err and "JAAXYZ010000001-JAAXYZ010000045" in err, err
+    assert not (tmp_path / "p.tsv").exists()
+
+
 def ecoli_head_gff(tmp_path, edit=lambda cols: cols, end: int = 600_000):
     """E. coli's RefSeq GFF3 rows within its first ``end`` bases (``edit`` applied to each row's columns), with
     that sequence as ##FASTA."""

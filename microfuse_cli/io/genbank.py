@@ -134,10 +134,19 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
             genes[gene.id] = gene
     _warn_skipped(path, skipped)
     if not genes:
-        raise DataError(f"{path}: no protein-coding (CDS) features found")
+        raise DataError(f"{path}: no protein-coding (CDS) features found{_wgs_master_hint(records)}")
     cds = internal_stops_as_x(path, list(genes.values()), genetic_code)
     return Genome(Path(str(path)).name, scaffolds, cds, "annotation").with_genes_sorted()
 
+
+def _wgs_master_hint(records) -> str:
+    """Why records hold no gene when one is a WGS master record (what NCBI gives for a draft assembly's accession:
+    the accession range of its contigs in a WGS line, no sequence, no CDS), so the user fetches the contigs."""
+    for record in records:
+        if contigs := record.annotations.get("wgs"):
+            return (f" ({record.id} is a WGS master record, which holds neither sequence nor genes: give the GenBank"
+                    f" records of its contigs, {'-'.join(contigs)})")
+    return ""
 
 def _pseudogene(feature, scaffold: Scaffold) -> bool:
     """A pseudogene's CDS (/pseudogene, or /pseudo), except one marked /pseudo only because the end of its contig
