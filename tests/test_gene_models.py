@@ -1276,6 +1276,18 @@ def test_wgs_master_record_is_refused_naming_its_contigs(tmp_path):
     assert not (tmp_path / "p.tsv").exists()
 
 
+def test_embl_line_biopython_cannot_read_is_named_in_the_error(tmp_path):
+    """An EMBL record whose ID line Biopython's parser rejects with a bare assertion (here one ending in 'SQ.',
+    the count of a set's sequences, not 'BP.') is refused naming the line and its number (was: 'malformed EMBL file
+    (AssertionError)', which tells no one where to look)."""
+    path = tmp_path / "set.embl"
+    path.write_text("\nID   CABHFN010000000; SV 1; linear; genomic DNA; SET; PRO; 186 SQ.\nXX\nAC   CABHFN000000000;\n"
+                    "XX\nFH   Key             Location/Qualifiers\nFT   source          1..580076\nXX\n//\n")
+    code, _, err = run_cli(["pairs", path, "-o", tmp_path / "p.tsv"])
+    assert code == 1 and err.count("\n") == 1 and "malformed EMBL file" in err, err
+    assert "line 2" in err and "186 SQ." in err and "AssertionError" not in err, err
+
+
 def ecoli_head_gff(tmp_path, edit=lambda cols: cols, end: int = 600_000):
     """E. coli's RefSeq GFF3 rows within its first ``end`` bases (``edit`` applied to each row's columns), with
     that sequence as ##FASTA."""

@@ -36,19 +36,24 @@ _NAMES = {"genbank": "GenBank", "embl": "EMBL"}
 
 
 class _LineHandle:
-    """The text handle Biopython's parser reads line by line, over an iterator of lines."""
+    """The text handle Biopython's parser reads line by line, over an iterator of lines; it keeps the number and
+    text of the last line read, which an error the parser gives without a message names."""
 
     def __init__(self, lines: Iterator[str]):
         self._lines = lines
+        self.number, self.last = 0, ""
 
     def readline(self) -> str:
-        return next(self._lines, "")
+        line = next(self._lines, "")
+        if line:
+            self.number, self.last = self.number + 1, line
+        return line
 
     def read(self, size: int = -1) -> str:
         return "" if size == 0 else "".join(self._lines)
 
     def __iter__(self) -> Iterator[str]:
-        return self._lines
+        return iter(self.readline, "")
 
 
 #: Held while Biopython parses: see ``parse_records``.
@@ -96,7 +101,9 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     except DataError:  # the input's own limits (size, line length, corrupt compression)
         raise
     except Exception as exc:  # Biopython raises ValueError and friends for malformed records
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:80]  # some carry no message
+        # some carry no message (a bare assert on a field of the ID or LOCUS line): the line it stopped at says where
+        unread = f"line {handle.number} unreadable: {handle.last.rstrip()[:70]!r}"
+        reason = str(exc).strip().splitlines()[0][:80] if str(exc).strip() else unread
         raise DataError(f"{path}: malformed {_NAMES[layout]} file ({reason})") from None
     if not records:
         raise DataError(f"{path}: no {_NAMES[layout]} records")
