@@ -1288,6 +1288,36 @@ def test_embl_line_biopython_cannot_read_is_named_in_the_error(tmp_path):
     assert "line 2" in err and "186 SQ." in err and "AssertionError" not in err, err
 
 
+def test_embl_for_submission_names_its_sequences_by_their_entry_names(tmp_path, mg_original):
+    """An EMBL file made for an ENA submission (EMBLmyGFF3, genometools' gff3_to_embl) has the placeholder XXX for
+    every accession and names each sequence on an 'AC * _name' line: M. genitalium cut at base 300,810 (between two
+    CDS) as two such records gives the genes and proteins of the genome, on contig_1 and contig_2 (was: refused,
+    'duplicate sequence id 'XXX'')."""
+    import re
+
+    from Bio import SeqIO
+    from Bio.SeqFeature import SimpleLocation
+
+    record = SeqIO.read(write_rotated(tmp_path, "genbank", shift=0), "genbank")
+    halves = [record[:300_810], record[300_810:]]  # between MG_2xx CDS: none crosses it
+    assert sum(len(h.features) for h in halves) == 476
+    for number, half in enumerate(halves, 1):
+        half.id = half.name = f"contig_{number}"
+        half.annotations = {"molecule_type": "DNA", "topology": "linear"}
+        for feature in half.features:
+            feature.location = SimpleLocation(feature.location.start, feature.location.end, feature.location.strand)
+    path = tmp_path / "submission.embl"
+    SeqIO.write(halves, path, "embl")
+    text = re.sub(r"^ID   (contig_\d);.*; (\d+) BP\.$", r"ID   XXX; XXX; linear; genomic DNA; XXX; XXX; \2 BP.",
+                  path.read_text(), flags=re.M)
+    path.write_text(re.sub(r"^AC   (contig_\d);$", r"AC   XXX;\nXX\nAC * _\1;", text, flags=re.M))
+    genome = read_genome(path)
+    assert list(genome.scaffolds) == ["contig_1", "contig_2"] and len(genome.genes) == 476
+    expected = {g.id: (g.start - (300_810 if g.start > 300_810 else 0), g.protein) for g in mg_original[0].genes}
+    assert {g.id: (g.start, g.protein) for g in genome.genes} == expected
+    assert {g.scaffold for g in genome.genes if g.id in ("MG_001", "MG_470")} == {"contig_1", "contig_2"}
+
+
 def ecoli_head_gff(tmp_path, edit=lambda cols: cols, end: int = 600_000):
     """E. coli's RefSeq GFF3 rows within its first ``end`` bases (``edit`` applied to each row's columns), with
     that sequence as ##FASTA."""

@@ -37,16 +37,22 @@ _NAMES = {"genbank": "GenBank", "embl": "EMBL"}
 
 class _LineHandle:
     """The text handle Biopython's parser reads line by line, over an iterator of lines; it keeps the number and
-    text of the last line read, which an error the parser gives without a message names."""
+    text of the last line read, which an error the parser gives without a message names, and the EMBL entry names
+    (``AC * _name``, which Biopython drops) by the record they are in."""
 
     def __init__(self, lines: Iterator[str]):
         self._lines = lines
         self.number, self.last = 0, ""
+        self.records, self.entry_names = 0, {}
 
     def readline(self) -> str:
         line = next(self._lines, "")
         if line:
             self.number, self.last = self.number + 1, line
+            if line.startswith("ID   "):
+                self.records += 1
+            elif line.startswith("AC * ") and self.records:
+                self.entry_names[self.records - 1] = line[5:].strip().rstrip(";").strip().removeprefix("_")
         return line
 
     def read(self, size: int = -1) -> str:
@@ -107,7 +113,10 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
         raise DataError(f"{path}: malformed {_NAMES[layout]} file ({reason})") from None
     if not records:
         raise DataError(f"{path}: no {_NAMES[layout]} records")
-    for record in records:
+    for number, record in enumerate(records):
+        # a file made for submission to ENA (EMBLmyGFF3, gt gff3_to_embl) has the accession XXX in every record
+        # and the name of each sequence (its seqid in the GFF3 and FASTA) on an AC * line
+        record.id = handle.entry_names.get(number) or record.id
         try:
             sequence = str(record.seq).upper()
         except Exception:  # undefined sequence (CONTIG-only records)
