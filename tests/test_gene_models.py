@@ -113,14 +113,25 @@ def test_gene_across_the_origin_in_each_encoding(encoding, tmp_path, mg_original
     assert {k: p.distance for k, p in pairs.items()} == {k: p.distance for k, p in original_pairs.items()}
 
 
-@pytest.mark.parametrize("encoding", ["circular", "two-part", "genbank"])
+@pytest.mark.parametrize("encoding", ["circular", "two-part", "genbank", "embl"])
 def test_minus_strand_gene_across_the_origin_in_each_encoding(encoding, tmp_path, mg_original):
     """MG_012 (13,569..14,432, minus strand) across the origin of M. genitalium turned by 14,000 bp: GFF3's row
-    ending past the length, two rows of one ID, GenBank's complement(join(579645..580076,1..432)); its protein,
-    place and pairs are those of the unturned genome (a guard: it worked)."""
-    genome = read_genome(write_rotated(tmp_path, encoding, shift=14_000))
-    if encoding == "genbank":
-        assert "complement(join(579645..580076,1..432))" in (tmp_path / "mg_rot.gbk").read_text()
+    ending past the length, two rows of one ID, GenBank's complement(join(579645..580076,1..432)), the same in
+    EMBL with ENA's ID line (code 4 from /transl_table=4, no /translation); its protein, place and pairs are those
+    of the unturned genome (a guard: it worked)."""
+    path = write_rotated(tmp_path, "genbank" if encoding == "embl" else encoding, shift=14_000)
+    if encoding in ("genbank", "embl"):
+        assert "complement(join(579645..580076,1..432))" in path.read_text() and "/translation" not in path.read_text()
+    if encoding == "embl":
+        from Bio import SeqIO
+
+        SeqIO.write(SeqIO.parse(path, "genbank"), tmp_path / "written.embl", "embl")
+        text = (tmp_path / "written.embl").read_text().split("\n", 1)[1]
+        path = tmp_path / "mg_rot.embl"
+        path.write_text("ID   NC_000908; SV 2; circular; genomic DNA; STD; PRO; 580076 BP.\n" + text)
+        assert "FT   CDS             complement(join(579645..580076,1..432))" in text
+    genome = read_genome(path)
+    assert genome.scaffolds["NC_000908.2"].circular
     mg012 = next(g for g in genome.genes if g.id == "MG_012")
     assert (mg012.start, mg012.end, mg012.strand) == (MG_LENGTH - 431, MG_LENGTH + 432, -1)
     assert gene_models(genome)["MG_012"][4] == gene_models(mg_original[0])["MG_012"][4] and genome.genes[-1] == mg012
