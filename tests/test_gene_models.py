@@ -113,14 +113,25 @@ def test_gene_across_the_origin_in_each_encoding(encoding, tmp_path, mg_original
     assert {k: p.distance for k, p in pairs.items()} == {k: p.distance for k, p in original_pairs.items()}
 
 
-@pytest.mark.parametrize("encoding", ["circular", "two-part", "genbank"])
+@pytest.mark.parametrize("encoding", ["circular", "two-part", "genbank", "embl"])
 def test_minus_strand_gene_across_the_origin_in_each_encoding(encoding, tmp_path, mg_original):
     """MG_012 (13,569..14,432, minus strand) across the origin of M. genitalium turned by 14,000 bp: GFF3's row
-    ending past the length, two rows of one ID, GenBank's complement(join(579645..580076,1..432)); its protein,
-    place and pairs are those of the unturned genome (a guard: it worked)."""
-    genome = read_genome(write_rotated(tmp_path, encoding, shift=14_000))
-    if encoding == "genbank":
-        assert "complement(join(579645..580076,1..432))" in (tmp_path / "mg_rot.gbk").read_text()
+    ending past the length, two rows of one ID, GenBank's complement(join(579645..580076,1..432)), the same in
+    EMBL with ENA's ID line (code 4 from /transl_table=4, no /translation); its protein, place and pairs are those
+    of the unturned genome (a guard: it worked)."""
+    path = write_rotated(tmp_path, "genbank" if encoding == "embl" else encoding, shift=14_000)
+    if encoding in ("genbank", "embl"):
+        assert "complement(join(579645..580076,1..432))" in path.read_text() and "/translation" not in path.read_text()
+    if encoding == "embl":
+        from Bio import SeqIO
+
+        SeqIO.write(SeqIO.parse(path, "genbank"), tmp_path / "written.embl", "embl")
+        text = (tmp_path / "written.embl").read_text().split("\n", 1)[1]
+        path = tmp_path / "mg_rot.embl"
+        path.write_text("ID   NC_000908; SV 2; circular; genomic DNA; STD; PRO; 580076 BP.\n" + text)
+        assert "FT   CDS             complement(join(579645..580076,1..432))" in text
+    genome = read_genome(path)
+    assert genome.scaffolds["NC_000908.2"].circular
     mg012 = next(g for g in genome.genes if g.id == "MG_012")
     assert (mg012.start, mg012.end, mg012.strand) == (MG_LENGTH - 431, MG_LENGTH + 432, -1)
     assert gene_models(genome)["MG_012"][4] == gene_models(mg_original[0])["MG_012"][4] and genome.genes[-1] == mg012
@@ -1240,6 +1251,82 @@ def test_genbank_with_a_contig_line_gives_ncbi_proteins_and_says_what_lacks(tmp_
     lacking = mg_contig_genbank(tmp_path, mg_original, without_translation="MG_003")
     code, _, err = run_cli(["pairs", lacking, "--proteins", tmp_path / "q.faa", "-o", tmp_path / "q.tsv"])
     assert code == 1 and "gene MG_003 no protein" in err and "GenBank or EMBL record with a CONTIG line" in err, err
+
+
+#: NCBI's WGS master record of a draft assembly (as efetch gives it): the project's metadata and the accession range
+#: of its contigs, no sequence and no CDS.
+WGS_MASTER = """\
+LOCUS       JAAXYZ000000000            0 rc    DNA     linear   BCT 15-APR-2020
+DEFINITION  Mycoplasma genitalium strain X, whole genome shotgun sequencing project.
+ACCESSION   JAAXYZ000000000
+VERSION     JAAXYZ000000000.1
+DBLINK      BioProject: PRJNA000000
+            BioSample: SAMN00000000
+KEYWORDS    WGS.
+SOURCE      Mycoplasma genitalium
+  ORGANISM  Mycoplasma genitalium
+            Bacteria; Mycoplasmatota; Mollicutes; Mycoplasmataceae; Mycoplasma.
+FEATURES             Location/Qualifiers
+     source          1..580076
+                     /organism="Mycoplasma genitalium"
+                     /mol_type="genomic DNA"
+WGS         JAAXYZ010000001-JAAXYZ010000045
+//
+"""
+
+
+def test_wgs_master_record_is_refused_naming_its_contigs(tmp_path):
+    """A WGS master record (what `efetch -id <assembly accession>` gives for a draft genome) has neither sequence
+    nor genes: the error says what it is and which records hold the genes (was: only 'no protein-coding (CDS)
+    features found', for a file that looks like a GenBank genome)."""
+    path = tmp_path / "master.gbk"
+    path.write_text(WGS_MASTER)
+    code, _, err = run_cli(["pairs", path, "-o", tmp_path / "p.tsv"])
+    assert code == 1 and err.count("\n") == 1 and "no protein-coding (CDS) features" in err, err
+    assert "JAAXYZ000000000.1 is a WGS master record" in err and "JAAXYZ010000001-JAAXYZ010000045" in err, err
+    assert not (tmp_path / "p.tsv").exists()
+
+
+def test_embl_line_biopython_cannot_read_is_named_in_the_error(tmp_path):
+    """An EMBL record whose ID line Biopython's parser rejects with a bare assertion (here one ending in 'SQ.',
+    the count of a set's sequences, not 'BP.') is refused naming the line and its number (was: 'malformed EMBL file
+    (AssertionError)', which tells no one where to look)."""
+    path = tmp_path / "set.embl"
+    path.write_text("\nID   CABHFN010000000; SV 1; linear; genomic DNA; SET; PRO; 186 SQ.\nXX\nAC   CABHFN000000000;\n"
+                    "XX\nFH   Key             Location/Qualifiers\nFT   source          1..580076\nXX\n//\n")
+    code, _, err = run_cli(["pairs", path, "-o", tmp_path / "p.tsv"])
+    assert code == 1 and err.count("\n") == 1 and "malformed EMBL file" in err, err
+    assert "line 2" in err and "186 SQ." in err and "AssertionError" not in err, err
+
+
+def test_embl_for_submission_names_its_sequences_by_their_entry_names(tmp_path, mg_original):
+    """An EMBL file made for an ENA submission (EMBLmyGFF3, genometools' gff3_to_embl) has the placeholder XXX for
+    every accession and names each sequence on an 'AC * _name' line: M. genitalium cut at base 300,810 (between two
+    CDS) as two such records gives the genes and proteins of the genome, on contig_1 and contig_2 (was: refused,
+    'duplicate sequence id 'XXX'')."""
+    import re
+
+    from Bio import SeqIO
+    from Bio.SeqFeature import SimpleLocation
+
+    record = SeqIO.read(write_rotated(tmp_path, "genbank", shift=0), "genbank")
+    halves = [record[:300_810], record[300_810:]]  # between MG_2xx CDS: none crosses it
+    assert sum(len(h.features) for h in halves) == 476
+    for number, half in enumerate(halves, 1):
+        half.id = half.name = f"contig_{number}"
+        half.annotations = {"molecule_type": "DNA", "topology": "linear"}
+        for feature in half.features:
+            feature.location = SimpleLocation(feature.location.start, feature.location.end, feature.location.strand)
+    path = tmp_path / "submission.embl"
+    SeqIO.write(halves, path, "embl")
+    text = re.sub(r"^ID   (contig_\d);.*; (\d+) BP\.$", r"ID   XXX; XXX; linear; genomic DNA; XXX; XXX; \2 BP.",
+                  path.read_text(), flags=re.M)
+    path.write_text(re.sub(r"^AC   (contig_\d);$", r"AC   XXX;\nXX\nAC * _\1;", text, flags=re.M))
+    genome = read_genome(path)
+    assert list(genome.scaffolds) == ["contig_1", "contig_2"] and len(genome.genes) == 476
+    expected = {g.id: (g.start - (300_810 if g.start > 300_810 else 0), g.protein) for g in mg_original[0].genes}
+    assert {g.id: (g.start, g.protein) for g in genome.genes} == expected
+    assert {g.scaffold for g in genome.genes if g.id in ("MG_001", "MG_470")} == {"contig_1", "contig_2"}
 
 
 def ecoli_head_gff(tmp_path, edit=lambda cols: cols, end: int = 600_000):

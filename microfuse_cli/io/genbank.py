@@ -36,19 +36,30 @@ _NAMES = {"genbank": "GenBank", "embl": "EMBL"}
 
 
 class _LineHandle:
-    """The text handle Biopython's parser reads line by line, over an iterator of lines."""
+    """The text handle Biopython's parser reads line by line, over an iterator of lines; it keeps the number and
+    text of the last line read, which an error the parser gives without a message names, and the EMBL entry names
+    (``AC * _name``, which Biopython drops) by the record they are in."""
 
     def __init__(self, lines: Iterator[str]):
         self._lines = lines
+        self.number, self.last = 0, ""
+        self.records, self.entry_names = 0, {}
 
     def readline(self) -> str:
-        return next(self._lines, "")
+        line = next(self._lines, "")
+        if line:
+            self.number, self.last = self.number + 1, line
+            if line.startswith("ID   "):
+                self.records += 1
+            elif line.startswith("AC * ") and self.records:
+                self.entry_names[self.records - 1] = line[5:].strip().rstrip(";").strip().removeprefix("_")
+        return line
 
     def read(self, size: int = -1) -> str:
         return "" if size == 0 else "".join(self._lines)
 
     def __iter__(self) -> Iterator[str]:
-        return self._lines
+        return iter(self.readline, "")
 
 
 #: Held while Biopython parses: see ``parse_records``.
@@ -96,11 +107,16 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     except DataError:  # the input's own limits (size, line length, corrupt compression)
         raise
     except Exception as exc:  # Biopython raises ValueError and friends for malformed records
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:80]  # some carry no message
+        # some carry no message (a bare assert on a field of the ID or LOCUS line): the line it stopped at says where
+        unread = f"line {handle.number} unreadable: {handle.last.rstrip()[:70]!r}"
+        reason = str(exc).strip().splitlines()[0][:80] if str(exc).strip() else unread
         raise DataError(f"{path}: malformed {_NAMES[layout]} file ({reason})") from None
     if not records:
         raise DataError(f"{path}: no {_NAMES[layout]} records")
-    for record in records:
+    for number, record in enumerate(records):
+        # a file made for submission to ENA (EMBLmyGFF3, gt gff3_to_embl) has the accession XXX in every record
+        # and the name of each sequence (its seqid in the GFF3 and FASTA) on an AC * line
+        record.id = handle.entry_names.get(number) or record.id
         try:
             sequence = str(record.seq).upper()
         except Exception:  # undefined sequence (CONTIG-only records)
@@ -134,10 +150,19 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
             genes[gene.id] = gene
     _warn_skipped(path, skipped)
     if not genes:
-        raise DataError(f"{path}: no protein-coding (CDS) features found")
+        raise DataError(f"{path}: no protein-coding (CDS) features found{_wgs_master_hint(records)}")
     cds = internal_stops_as_x(path, list(genes.values()), genetic_code)
     return Genome(Path(str(path)).name, scaffolds, cds, "annotation").with_genes_sorted()
 
+
+def _wgs_master_hint(records) -> str:
+    """Why records hold no gene when one is a WGS master record (what NCBI gives for a draft assembly's accession:
+    the accession range of its contigs in a WGS line, no sequence, no CDS), so the user fetches the contigs."""
+    for record in records:
+        if contigs := record.annotations.get("wgs"):
+            return (f" ({record.id} is a WGS master record, which holds neither sequence nor genes: give the GenBank"
+                    f" records of its contigs, {'-'.join(contigs)})")
+    return ""
 
 def _pseudogene(feature, scaffold: Scaffold) -> bool:
     """A pseudogene's CDS (/pseudogene, or /pseudo), except one marked /pseudo only because the end of its contig
