@@ -164,6 +164,7 @@ def _wgs_master_hint(records) -> str:
                     f" records of its contigs, {'-'.join(contigs)})")
     return ""
 
+
 def _pseudogene(feature, scaffold: Scaffold) -> bool:
     """A pseudogene's CDS (/pseudogene, or /pseudo), except one marked /pseudo only because the end of its contig
     or an assembly gap cuts it (Bakta's GenBank and EMBL do so, with a '(5' truncated)' note and the protein): a
