@@ -90,14 +90,20 @@ def check_model_path(path: str | PathLike | None) -> Path:
     return check_model_folder(folder)
 
 
-def require_view_models(path: str | PathLike | None, *, offline: bool = False) -> None:
+def require_view_models(path: str | PathLike | None, *, offline: bool = False):
     """Refuse, before a genome is read, a model whose views load a foundation model that is not at hand (a folder
-    lacking files, a hub id neither cached nor downloadable): embed.ViewConfig.require_models."""
+    lacking files, a hub id neither cached nor downloadable): embed.ViewConfig.require_models.
+
+    Returns:
+        The model's views, as embed.ViewConfig.
+    """
     from .checkpoint import read_inputs
     from .embed import ViewConfig
 
     inputs = read_inputs(check_model_path(path))
-    ViewConfig.parse(inputs.protein_view, inputs.context_view, offline=offline).require_models()
+    config = ViewConfig.parse(inputs.protein_view, inputs.context_view, offline=offline)
+    config.require_models()
+    return config
 
 
 def load_model(path: str | PathLike | None) -> ScoringModel:

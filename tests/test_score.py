@@ -298,3 +298,20 @@ def test_a_runs_own_operon_tsv_and_gff3_are_read_back_as_known_operons(tmp_path)
     assert code == 0, err
     metrics = dict(zip(*[line.split("\t") for line in out.splitlines()[:2]]))
     assert float(metrics["accuracy_at_threshold"]) == 1.0 and int(metrics["n_positive"]) == len(called)
+
+
+def test_a_gpu_no_view_uses_is_said(tmp_path):
+    """--device cuda with views that never resolve a device (builtin views, computed in numpy; views read from
+    --embeddings) ran on the CPU without a word: one warning says where --device applies, the run goes on, and the
+    scores are those of the CPU run; auto and cpu say nothing."""
+    gff, fna = ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz"
+    code, _, quiet = run_cli(["score", gff, "--fasta", fna, "-o", tmp_path / "cpu.tsv", "--device", "cpu"])
+    assert code == 0 and "--device" not in quiet, quiet
+    code, _, err = run_cli(["score", gff, "--fasta", fna, "-o", tmp_path / "gpu.tsv", "--device", "cuda"])
+    assert code == 0 and "warning: --device cuda: the views are builtin" in err, err
+    assert (tmp_path / "gpu.tsv").read_bytes() == (tmp_path / "cpu.tsv").read_bytes()
+    code, _, err = run_cli(["embed", gff, "--fasta", fna, "-o", tmp_path / "emb", "--device", "cuda:1"])
+    assert code == 0 and "warning: --device cuda:1: the views are builtin" in err, err
+    code, _, err = run_cli(["score", gff, "--fasta", fna, "-e", tmp_path / "emb", "-o", tmp_path / "e.tsv",
+                            "--device", "cuda"])
+    assert code == 0 and "the views are read from --embeddings" in err, err

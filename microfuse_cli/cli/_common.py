@@ -533,3 +533,17 @@ def pair_selection_options(func):
                            help="Only these pairs: a two-column CSV/TSV of gene ids (locus_tag, old_locus_tag, Name "
                                 "or ID).")(wrapper)
     return wrapper
+
+
+def warn_device_unused(device: str, config) -> None:
+    """One warning when --device names a GPU that no view will use: builtin views run in numpy on the CPU and never
+    resolve the device (``config`` an embed.ViewConfig without foundation models), nor do views read from
+    --embeddings (``config`` None); `score --device cuda` with the packaged model ran on the CPU without a word."""
+    if device in ("auto", "cpu"):
+        return
+    if config is None:
+        log.warning("--device %s: the views are read from --embeddings and the fusion head runs in numpy on the CPU; "
+                    "--device applies where foundation-model views are computed", device)
+    elif not config.foundation_models():
+        log.warning("--device %s: the views are builtin, computed in numpy on the CPU; --device applies to "
+                    "foundation-model views (--protein-view prostt5, --context-view bacformer)", device)

@@ -12,7 +12,7 @@ import click
 
 from . import cli
 from ._common import IntRange, bins_option, common_options, genome_options, load_bins, load_genome, log, \
-    stdin_as_file
+    stdin_as_file, warn_device_unused
 
 
 def view_options(func):
@@ -197,6 +197,7 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                                   contig_separator=contig_separator,
                                   context_features=tuple(features) if features else None)
     config.require_models()  # before any genome is read or torch imported
+    warn_device_unused(device, config)
     if bins is not None:  # genes are called per bin, as in score (genes.call_genes_per_bin)
         from ..calibration import read_groups
 

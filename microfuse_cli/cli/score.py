@@ -9,7 +9,7 @@ import click
 
 from . import cli
 from ._common import FiniteFloatRange, bins_option, common_options, genome_options, load_bins, load_genome, log, \
-    output_option, pair_selection_options, stdin_as_file
+    output_option, pair_selection_options, stdin_as_file, warn_device_unused
 
 
 @cli.command(short_help="Operon probability of adjacent gene pairs.", epilog="""\b
@@ -79,8 +79,8 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
     check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, reference_dir, output,
                         operons_gff, operons_tsv, fused, extra_outputs={"--annotate": annotate, "--report": report})
     check_model_path(model_dir)  # before any work; it is read in a thread beside gene calling
-    if embeddings is None:  # the views are computed here: their foundation models must be at hand
-        require_view_models(model_dir, offline=offline)
+    # the views are computed here unless --embeddings: their foundation models must be at hand
+    warn_device_unused(device, require_view_models(model_dir, offline=offline) if embeddings is None else None)
     if report is not None:
         from ..figures import require_plotting
 
