@@ -43,6 +43,13 @@ _COMMON_KEYS = {
 CONFIG_KEYS = _COMMON_KEYS | {"inputs", "provenance"}
 CONFIG_KEYS_V2 = _COMMON_KEYS | {"extra"}
 _DIMS = ("protein", "context", "pair_context")
+#: The two matrices a model reads, block by block in column order, each block a view of gene a, gene b, their
+#: absolute difference or the pair: embed.Embeddings.pair_views builds them in this order and
+#: ModelInputs.widths_of counts them, so the widths a model is checked against are the widths it is given.
+PAIR_LAYOUT = {
+    "protein_dim": (("protein", "a"), ("protein", "b"), ("protein", "|a-b|")),
+    "context_dim": (("context", "a"), ("context", "b"), ("pair_context", "pair")),
+}
 _INPUT_KEYS = ("views", "context_features", "dims")
 _V2_INPUT_KEYS = ("views", "context_features", "input_dims")
 
@@ -84,6 +91,19 @@ class ModelInputs:
 
     def dim(self, name: str) -> int | None:
         return dict(self.dims or ()).get(name)
+
+    @staticmethod
+    def widths_of(dims: Mapping[str, int], context_features=None) -> dict[str, int]:
+        """Widths of the protein and context matrices (``PAIR_LAYOUT``) built from views ``dims`` wide (a view
+        left out is 0 wide); with ``context_features`` the context matrix keeps only those columns."""
+        widths = {matrix: sum(int(dims.get(view, 0)) for view, _ in blocks) for matrix, blocks in PAIR_LAYOUT.items()}
+        if context_features is not None:
+            widths["context_dim"] = len(context_features)
+        return widths
+
+    def input_widths(self) -> dict[str, int] | None:
+        """``widths_of`` this contract's view widths and context columns; None when the widths were not recorded."""
+        return self.widths_of(dict(self.dims), self.context_features) if self.dims else None
 
     @classmethod
     def from_embeddings(cls, views: Mapping[str, str], dims: Mapping[str, int],

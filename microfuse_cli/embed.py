@@ -27,6 +27,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from . import __version__
+from .checkpoint import PAIR_LAYOUT, ModelInputs
 from .errors import DataError, UsageError
 from .records import NO_SEQUENCE_HINT, Genome, RebuiltFromFields, read_only
 from .io.files import PathLike
@@ -122,6 +123,13 @@ class ViewConfig:
             require_model_available(spec, model, offline=self.offline)
 
 
+def _laid_out(blocks: Mapping[tuple[str, str], np.ndarray], layout, n_rows: int) -> np.ndarray:
+    """The blocks a matrix's ``layout`` (checkpoint.PAIR_LAYOUT) names, side by side in its order; a view these
+    embeddings lack adds no block, and a matrix of none has no columns."""
+    present = [blocks[block] for block in layout if block in blocks]
+    return np.concatenate(present, axis=1) if present else np.zeros((n_rows, 0), np.float32)
+
+
 def genes_hash(genes) -> str:
     """Content hash of the genes a set of embeddings was computed from (ids, coordinates, proteins)."""
     digest = hashlib.sha256()
@@ -168,19 +176,20 @@ class Embeddings(RebuiltFromFields):
         """The input contract (checkpoint.ModelInputs) of a model trained on ``pair_views(pairs, context_features)``
         of these embeddings: their views, widths and the context columns kept, for ``training.train(inputs=)``,
         so that `score` computes for the saved model the views it was trained on."""
-        from .checkpoint import ModelInputs
-
         return ModelInputs.from_embeddings(self.manifest.get("views") or {}, self.dims, context_features)
 
     @property
     def context_names(self) -> list[str]:
-        """Names of the x_context columns of :meth:`pair_views`: a:/b: gene-level columns, then pair columns."""
+        """Names of the x_context columns of :meth:`pair_views` (checkpoint.PAIR_LAYOUT): a:/b: gene-level columns,
+        then pair columns."""
         columns = self.manifest.get("context_columns", {})
         gene, pair = list(columns.get("gene", [])), list(columns.get("pair", []))
         if len(gene) != self.dims["context"] or len(pair) != self.dims["pair_context"]:
             gene = [f"context_{i}" for i in range(self.dims["context"])]
             pair = [f"pair_{i}" for i in range(self.dims["pair_context"])]
-        return [f"a:{n}" for n in gene] + [f"b:{n}" for n in gene] + pair
+        named = {("context", "a"): [f"a:{n}" for n in gene], ("context", "b"): [f"b:{n}" for n in gene],
+                 ("pair_context", "pair"): pair}
+        return [name for block in PAIR_LAYOUT["context_dim"] for name in named[block]]
 
     def column_index(self, names: Sequence[str]) -> np.ndarray:
         """Positions of the named context columns; a name these embeddings lack is a DataError."""
@@ -204,18 +213,19 @@ class Embeddings(RebuiltFromFields):
             raise DataError(f"gene {exc.args[0]!r} of the pairs is not in the embeddings (were they computed "
                             "from another annotation?)") from None
         ea, eb = self.protein[ia].astype(np.float32), self.protein[ib].astype(np.float32)
-        x_protein = np.concatenate([ea, eb, np.abs(ea - eb)], axis=1)
-        parts = []
+        blocks = {("protein", "a"): ea, ("protein", "b"): eb, ("protein", "|a-b|"): np.abs(ea - eb)}
         if self.context is not None:
-            parts += [self.context[ia].astype(np.float32), self.context[ib].astype(np.float32)]
+            blocks[("context", "a")] = self.context[ia].astype(np.float32)
+            blocks[("context", "b")] = self.context[ib].astype(np.float32)
         if self.pair_context is not None:
             try:
                 ip = np.fromiter((self._pair_row[p.pair_id] for p in pairs), dtype=np.int64, count=len(pairs))
             except KeyError as exc:
                 raise DataError(f"pair {exc.args[0]!r} has no pair-level features in the embeddings; rerun "
                                 "`microfuse embed` with these pairs") from None
-            parts.append(self.pair_context[ip].astype(np.float32))
-        x_context = np.concatenate(parts, axis=1) if parts else np.zeros((len(pairs), 0), np.float32)
+            blocks[("pair_context", "pair")] = self.pair_context[ip].astype(np.float32)
+        x_protein, x_context = (_laid_out(blocks, PAIR_LAYOUT[matrix], len(pairs))
+                                for matrix in ("protein_dim", "context_dim"))
         if context_features is not None:
             x_context = x_context[:, self.column_index(context_features)]
         for name, x in (("protein", x_protein), ("context", x_context)):

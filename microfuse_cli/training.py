@@ -314,14 +314,12 @@ class SeedRuns(RebuiltFromFields):
 
 
 def _check_inputs_fit(inputs: Optional[ModelInputs], dims: dict[str, int]) -> None:
-    """Refuse ``inputs`` whose views are not as wide as the matrices trained on (``Embeddings.pair_views``: the
-    protein view of both genes and their difference, the context columns kept or all of both genes' and the
-    pair's): the model would be saved reading other columns, and scoring it failed in numpy, after the training."""
-    if inputs is None or not inputs.dims:
+    """Refuse ``inputs`` whose views are not as wide as the matrices trained on (``ModelInputs.input_widths``, the
+    layout ``Embeddings.pair_views`` builds): the model would be saved reading other columns, and scoring it failed
+    in numpy, after the training."""
+    expected = inputs.input_widths() if inputs is not None else None
+    if expected is None:
         return
-    expected = {"protein_dim": 3 * (inputs.dim("protein") or 0),
-                "context_dim": len(inputs.context_features) if inputs.context_features
-                else 2 * (inputs.dim("context") or 0) + (inputs.dim("pair_context") or 0)}
     for name, width in dims.items():
         if width != expected[name]:
             raise DataError(f"inputs describe a {expected[name]}-column {name.removesuffix('_dim')} view, the data "

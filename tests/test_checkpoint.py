@@ -291,3 +291,55 @@ def test_model_reading_views_microfuse_cannot_compute_is_a_data_error_on_loading
     assert errors[0].startswith(f"error: {folder / 'config.json'}: the model reads views this microfuse cannot"), err
     config["inputs"]["views"]["protein"], config["inputs"]["views"]["context"] = "prostt5", "builtin,bacformer"
     assert ModelInputs.from_dict(config["inputs"]).views == config["inputs"]["views"]
+
+
+@pytest.fixture(scope="module")
+def mg_views():
+    """(pairs, builtin embeddings) of M. genitalium G37: 475 pairs, views 40 + 16 + 43 columns wide."""
+    from microfuse_cli import read_genome
+    from microfuse_cli.embed import ViewConfig, compute_embeddings
+    from microfuse_cli.pairs import adjacent_pairs
+
+    genome = read_genome(GFF, FNA)
+    pairs = adjacent_pairs(genome)
+    return pairs, compute_embeddings(genome, pairs, ViewConfig.parse("builtin", "builtin"))
+
+
+def test_input_widths_are_the_widths_pair_views_builds(mg_views):
+    """The contract's input widths (what training checks a head against) are the matrices pair_views builds: every
+    column, the kept columns, and embeddings that lack the gene-context or the pair view."""
+    from microfuse_cli.training_data import resolve_context_features
+
+    pairs, embeddings = mg_views
+    core = resolve_context_features("core", embeddings)
+    without_context = dataclasses.replace(embeddings, context=None)
+    without_pair = dataclasses.replace(embeddings, pair_context=None)
+    cases = [(embeddings, None), (embeddings, core), (without_context, None), (without_pair, None)]
+    for emb, columns in cases:
+        x_protein, x_context = emb.pair_views(pairs, columns)
+        widths = emb.model_inputs(columns).input_widths()
+        assert widths == {"protein_dim": x_protein.shape[1], "context_dim": x_context.shape[1]}, (emb.dims, columns)
+    assert embeddings.model_inputs().input_widths() == {"protein_dim": 3 * 40, "context_dim": 2 * 16 + 43}
+    assert embeddings.model_inputs(core).input_widths()["context_dim"] == len(core) == 11
+    assert ModelInputs().input_widths() is None  # widths not recorded: nothing to check against
+
+
+def test_pair_views_and_input_widths_follow_the_one_layout(mg_views, monkeypatch):
+    """checkpoint.PAIR_LAYOUT is the one description of the columns: a layout without the |a-b| block and with the
+    pair columns first is what pair_views builds, what context_names names and what the widths count (a formula
+    restated anywhere, pair_views or training's check, would keep the old widths or order)."""
+    pairs, embeddings = mg_views
+    x_protein, x_context = embeddings.pair_views(pairs)
+    monkeypatch.setitem(checkpoint.PAIR_LAYOUT, "protein_dim", (("protein", "a"), ("protein", "b")))
+    monkeypatch.setitem(checkpoint.PAIR_LAYOUT, "context_dim",
+                        (("pair_context", "pair"), ("context", "a"), ("context", "b")))
+    y_protein, y_context = embeddings.pair_views(pairs)
+    assert embeddings.model_inputs().input_widths() == {"protein_dim": 80, "context_dim": 75}
+    np.testing.assert_array_equal(y_protein, x_protein[:, :80])
+    np.testing.assert_array_equal(y_context, np.concatenate([x_context[:, 32:], x_context[:, :32]], axis=1))
+    assert embeddings.context_names[:43] == list(embeddings.manifest["context_columns"]["pair"])
+    from microfuse_cli.training import _check_inputs_fit  # what training refuses a head's inputs by
+
+    _check_inputs_fit(embeddings.model_inputs(), {"protein_dim": 80, "context_dim": 75})
+    with pytest.raises(DataError, match="inputs describe a 80-column protein view, the data has 120 columns"):
+        _check_inputs_fit(embeddings.model_inputs(), {"protein_dim": 120, "context_dim": 75})
