@@ -1329,6 +1329,20 @@ def test_embl_for_submission_names_its_sequences_by_their_entry_names(tmp_path, 
     assert {g.scaffold for g in genome.genes if g.id in ("MG_001", "MG_470")} == {"contig_1", "contig_2"}
 
 
+def test_genbank_line_biopython_cannot_read_is_named_in_the_error(tmp_path):
+    """GenBank keeps the line numbers EMBL has (its reader skips only EMBL's entry names): a CDS whose second line
+    is neither a qualifier nor a continuation stops Biopython's parser on a bare assertion, and the error names
+    the line it stopped at (it reads a feature's lines, up to the next section's, before parsing them)."""
+    path = tmp_path / "bad.gbk"
+    path.write_text("LOCUS       AB000001                   4 bp    DNA     linear   BCT 01-JAN-2000\n"
+                    "FEATURES             Location/Qualifiers\n     CDS             1..4\n                     foo\n"
+                    "ORIGIN\n        1 acgt\n//\n")
+    code, _, err = run_cli(["pairs", path, "-o", tmp_path / "p.tsv"])
+    assert code == 1 and err.count("\n") == 1, err
+    assert "malformed GenBank file (line 5 unreadable: 'ORIGIN')" in err and "AssertionError" not in err, err
+    assert not (tmp_path / "p.tsv").exists()
+
+
 def ecoli_head_gff(tmp_path, edit=lambda cols: cols, end: int = 600_000):
     """E. coli's RefSeq GFF3 rows within its first ``end`` bases (``edit`` applied to each row's columns), with
     that sequence as ##FASTA."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Iterator
+from types import MappingProxyType
+from typing import Iterable, Iterator, Mapping
 
 from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
@@ -29,7 +31,8 @@ def read_genbank(path: PathLike, text: str | Iterable[str] | None = None, geneti
     its lines) when the caller has read them already.
     """
     with text_lines(path, text) as lines:
-        return _read_genbank(_LineHandle(lines), path, genetic_code, circular, "embl" if embl else "genbank")
+        handle = _EmblLineHandle(lines) if embl else _LineHandle(lines)
+        return _read_genbank(handle, path, genetic_code, circular, "embl" if embl else "genbank")
 
 
 _NAMES = {"genbank": "GenBank", "embl": "EMBL"}
@@ -37,29 +40,42 @@ _NAMES = {"genbank": "GenBank", "embl": "EMBL"}
 
 class _LineHandle:
     """The text handle Biopython's parser reads line by line, over an iterator of lines; it keeps the number and
-    text of the last line read, which an error the parser gives without a message names, and the EMBL entry names
-    (``AC * _name``, which Biopython drops) by the record they are in."""
+    text of the last line read, which an error the parser gives without a message names. Cheap: the parser asks
+    for every line of the sequence too. GenBank names no entries (``entry_names``: see ``_EmblLineHandle``)."""
+
+    entry_names: Mapping[int, str] = MappingProxyType({})
 
     def __init__(self, lines: Iterator[str]):
-        self._lines = lines
+        self._numbered = zip(itertools.count(1), lines)
         self.number, self.last = 0, ""
-        self.records, self.entry_names = 0, {}
 
     def readline(self) -> str:
-        line = next(self._lines, "")
-        if line:
-            self.number, self.last = self.number + 1, line
-            if line.startswith("ID   "):
-                self.records += 1
-            elif line.startswith("AC * ") and self.records:
-                self.entry_names[self.records - 1] = line[5:].strip().rstrip(";").strip().removeprefix("_")
-        return line
+        for self.number, self.last in self._numbered:  # the next line; at the end, the last one stays named
+            return self.last
+        return ""
 
     def read(self, size: int = -1) -> str:
-        return "" if size == 0 else "".join(self._lines)
+        return "" if size == 0 else "".join(line for _, line in self._numbered)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.readline, "")
+
+
+class _EmblLineHandle(_LineHandle):
+    """``_LineHandle`` that also collects the EMBL entry names (``AC * _name``, which Biopython drops) by the number
+    of the record they are in (ID lines counted from 0)."""
+
+    def __init__(self, lines: Iterator[str]):
+        super().__init__(lines)
+        self.records, self.entry_names = 0, {}
+
+    def readline(self) -> str:
+        line = super().readline()
+        if line.startswith("ID   "):
+            self.records += 1
+        elif line.startswith("AC * ") and self.records:
+            self.entry_names[self.records - 1] = line[5:].strip().rstrip(";").strip().removeprefix("_")
+        return line
 
 
 #: Held while Biopython parses: see ``parse_records``.
