@@ -714,6 +714,34 @@ def test_in_memory_tables_round_probabilities_as_the_files_do(tmp_path):
     assert np.array_equal(in_memory.probability, from_file.probability)
 
 
+def test_fused_ids_in_memory_are_the_rows_the_file_holds(tmp_path):
+    """io.tables describes the fused ids table once (FUSED_ID_COLUMNS, fused_id_rows): write_fused_ids writes those
+    rows and PairIds.from_scores holds them, every column (labels known and not, a genome name with a byte that is
+    not UTF-8 and a tab, probabilities at 6 decimals), and retrieve's table has those columns (io cannot import
+    retrieve: both described it, and could drift)."""
+    from microfuse_cli import read_genome, score_genome, select_pairs
+    from microfuse_cli.io.tables import FUSED_ID_COLUMNS, fused_id_rows, write_fused_ids
+    from microfuse_cli.retrieve import PairIds
+    from microfuse_cli.retrieve.ids import PAIRS_COLUMNS, read_pair_ids
+
+    gff, fna = ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz"
+    genome = read_genome(gff, fna)
+    scores = score_genome(genome, pairs=select_pairs(genome, label_rule="og"), fused=True)
+    assert {p.label for p in scores.pairs} == {None, 0, 1}
+    name = "mg\udce937\tdraft"
+    with open(tmp_path / "ids.tsv", "w") as handle:
+        write_fused_ids(handle, scores, name)
+    in_memory, from_file = PairIds.from_scores(scores, name), read_pair_ids(tmp_path / "ids.tsv")
+    assert PAIRS_COLUMNS == FUSED_ID_COLUMNS
+    assert (tmp_path / "ids.tsv").read_text().splitlines()[1] == "\t".join(FUSED_ID_COLUMNS)
+    for column in FUSED_ID_COLUMNS:
+        np.testing.assert_array_equal(getattr(in_memory, column), getattr(from_file, column), err_msg=column)
+    assert in_memory.genome[0] == "mg\ufffd37\ufffddraft" and in_memory.model_id == from_file.model_id
+    rows = list(fused_id_rows(scores, name))
+    assert [row[3] for row in rows] == [p.label for p in scores.pairs]
+    assert in_memory.label.tolist() == [-1 if row[3] is None else row[3] for row in rows]
+
+
 def test_fused_vectors_index_in_memory_as_their_files_do(tmp_path):
     """score_genome(fused=True) and PairIds.from_scores give the vectors and ids `score --fused` writes, so a genome
     is indexed and searched in memory as `retrieve build` indexes its files (the ids were built by hand from

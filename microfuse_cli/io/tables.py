@@ -12,7 +12,7 @@ import io
 import itertools
 import re
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Iterable, Sequence
+from typing import IO, TYPE_CHECKING, Iterable, Iterator, Sequence
 
 from ..errors import DataError, UsageError
 from ..records import Gene, printable_name
@@ -280,17 +280,29 @@ def write_fused_vectors(handle: IO[bytes], scores) -> None:
     save_npy(handle, np.ascontiguousarray(scores.fused, dtype=np.float32))
 
 
+#: The ids table of fused pair vectors: FILE.ids.tsv beside `score --fused`'s FILE.npy, one row per vector in vector
+#: order; retrieve.ids.PairIds holds it in memory (from_scores), reads it and writes it into an index.
+FUSED_ID_COLUMNS = ("pair_id", "scaffold", "genome", "label", "probability")
+
+
+def fused_id_rows(scores, genome_name: str) -> Iterator[tuple[str, str, str, int | None, str]]:
+    """The rows (``FUSED_ID_COLUMNS``) of the ids of ``scores.fused``: the genome's printable name (--genome-name
+    bytes that are not UTF-8 cannot be written), the label (None: unknown) and the probability as written, with 6
+    decimals, so that the ids built in memory (PairIds.from_scores) are the file's."""
+    genome = printable_name(genome_name)
+    for pair, probability in zip(scores.pairs, scores.probability):
+        yield pair.pair_id, pair.scaffold, genome, pair.label, f"{probability:.6f}"
+
+
 def write_fused_ids(handle: IO[str], scores, genome_name: str) -> None:
     """The ids table of ``fused_writers``, its first line the model's identity."""
-    genome_name = printable_name(genome_name)  # --genome-name bytes that are not UTF-8 cannot be written
     if scores.model_id is not None:
         from .model_id import model_comment
 
         handle.write(model_comment(scores.model_id))
-    handle.write("pair_id\tscaffold\tgenome\tlabel\tprobability\n")
-    for pair, prob in zip(scores.pairs, scores.probability):
-        label = "" if pair.label is None else str(pair.label)
-        handle.write(f"{pair.pair_id}\t{pair.scaffold}\t{genome_name}\t{label}\t{prob:.6f}\n")
+    handle.write("\t".join(FUSED_ID_COLUMNS) + "\n")
+    for pair_id, scaffold, genome, label, probability in fused_id_rows(scores, genome_name):
+        handle.write(f"{pair_id}\t{scaffold}\t{genome}\t{'' if label is None else label}\t{probability}\n")
 
 
 # ------------------------------------------------------------------------------------------------ operons

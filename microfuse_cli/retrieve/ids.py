@@ -19,15 +19,14 @@ import numpy as np
 from ..errors import DataError, UsageError
 from ..io.files import PathLike, read_text
 from ..io.model_id import checked_model, comment_model, model_comment
-from ..io.tables import as_written
+from ..io.tables import FUSED_ID_COLUMNS, fused_id_rows
 from ..io.tsv import write_tsv
-from ..records import printable_name
 from .models import one_model, same_model
 
 GROUP_BYS = ("scaffold", "genome")
-ID_COLUMNS = ("pair_id", "scaffold", "genome")
+PAIRS_COLUMNS = FUSED_ID_COLUMNS  # the one table, as io.tables describes it (io cannot import retrieve)
+ID_COLUMNS = PAIRS_COLUMNS[:3]  # the columns every table has; label and probability may be left out
 GROUP_SEP = "\x1f"  # joins genome and scaffold in a scaffold group when scaffold names repeat across genomes
-PAIRS_COLUMNS = ("pair_id", "scaffold", "genome", "label", "probability")
 _CHUNK = 65536  # rows normalised / added / searched at a time
 
 #: Text columns are numpy variable-width strings (numpy >= 2): 16 bytes per value, strings up to 15 bytes inside
@@ -231,12 +230,11 @@ class PairIds:
         if getattr(scores, "fused", None) is None:
             raise UsageError("these scores hold no fused vectors: score with score_genome(..., fused=True) and a "
                              "fusion head (a baseline gives none)")
-        n = len(scores.pairs)
-        label = np.array([-1 if p.label is None else p.label for p in scores.pairs], dtype=np.int8)
-        return cls(np.array([p.pair_id for p in scores.pairs], dtype=object),
-                   np.array([p.scaffold for p in scores.pairs], dtype=object),
-                   np.full(n, printable_name(genome), dtype=object), label,
-                   as_written(scores.probability, 6), scores.model_id)
+        rows = list(fused_id_rows(scores, genome))
+        pair_id, scaffold, genomes, label, probability = ([row[i] for row in rows] for i in range(len(PAIRS_COLUMNS)))
+        return cls(*(np.array(column, dtype=object) for column in (pair_id, scaffold, genomes)),
+                   np.array([-1 if v is None else v for v in label], dtype=np.int8),
+                   np.array([float(v) for v in probability], dtype=np.float64), scores.model_id)
 
     def keys(self) -> list[tuple]:
         """(genome, pair_id) of every pair: two assemblies may reuse contig names (MEGAHIT ``k141_*``)."""
