@@ -110,7 +110,8 @@ def load_model(path: str | PathLike | None) -> ScoringModel:
     """A model folder written by `train` (the packaged default when ``path`` is None), ready to score.
 
     The folder is read once (checkpoint.read_checkpoint). Fusion heads and their baselines load as numpy
-    ``fusion.FusionHead`` (no torch import); a distance baseline as numpy ``baseline.DistanceBaseline``.
+    ``fusion.FusionHead`` (no torch import); a distance baseline as numpy ``baseline.DistanceBaseline``. To predict
+    with torch on a device, train further or save again, ``trained.load_torch_model`` opens the same folder.
 
     Returns:
         The model, as the ``ScoringModel`` that ``score_genome`` takes.

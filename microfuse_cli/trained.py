@@ -2,8 +2,8 @@
 
 ``TrainedModel`` is what ``training.train`` returns and what ``save``/``load`` turn into and from a model folder
 (checkpoint.py: the format, the input contract ``ModelInputs``, the decision rule). ``score`` does not use it: it
-reads the same folder in numpy (fusion.FusionHead), without torch. ``load_model`` opens either model kind with
-torch available (``TrainedModel`` or the numpy ``baseline.DistanceBaseline``).
+reads the same folder in numpy (fusion.FusionHead), without torch. ``load_torch_model`` opens either model kind with
+torch (``TrainedModel`` or the numpy ``baseline.DistanceBaseline``).
 """
 
 from __future__ import annotations
@@ -293,11 +293,19 @@ class TrainedModel(DecisionIdentified):
 
 
 
-def load_model(path, device: str = "cpu") -> Union[TrainedModel, DistanceBaseline]:
-    """Open any saved microfuse model directory (fusion head, baseline or distance model)."""
+def load_torch_model(path, device: str = "cpu") -> Union[TrainedModel, DistanceBaseline]:
+    """Open any saved microfuse model directory with torch, on ``device``: a fusion head or MLP baseline as a
+    ``TrainedModel`` (to predict on a GPU, train further or save again), a distance model as the numpy
+    ``baseline.DistanceBaseline`` (it has no torch form). To score, ``score.load_model`` reads the same folder in
+    numpy, without importing torch."""
     checkpoint = read_checkpoint(path)
     if checkpoint.arch == "distance":
         return DistanceBaseline.from_checkpoint(checkpoint)
     return TrainedModel.from_checkpoint(checkpoint, device)
+
+
+#: The former name, which README documented; kept so that code written to it still runs. It was renamed because
+#: ``score.load_model`` (the public ``microfuse_cli.load_model``) reads alike and loads the numpy scorer.
+load_model = load_torch_model
 
 

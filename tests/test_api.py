@@ -148,7 +148,7 @@ def test_library_calls_leave_process_settings_as_they_were(tmp_path):
     rows = np.arange(len(scores.pairs)) % 4 != 0
     model = train(x_protein, x_context, scores.calls, rows, ~rows, FusionConfig(hidden=16),
                   trained.TrainConfig(max_epochs=2, batch_size=128))
-    trained.load_model(model.save(tmp_path / "model"))
+    trained.load_torch_model(model.save(tmp_path / "model"))
     ids = PairIds(pair_id=np.array([p.pair_id for p in scores.pairs]),
                   scaffold=np.array([p.scaffold for p in scores.pairs]), genome=np.array(["mg"] * len(scores.pairs)))
     index = PairIndex.build(scores.fused, ids, index="flat", device="cpu")

@@ -155,13 +155,13 @@ MALFORMED_HEADS = {  # what a config or weights file may say, and the one line b
 
 @pytest.mark.parametrize("case", MALFORMED_HEADS)
 def test_malformed_head_is_the_same_one_line_error_from_both_loaders(case, tmp_path):
-    """The numpy loader (score) and the torch loader (trained.load_model) check a head the same way, before torch
+    """The numpy loader (score) and the torch loader (trained.load_torch_model) check a head the same way, before torch
     builds anything: a huge width in config.json was a 4 TB allocation in torch, a boolean a TypeError."""
     from microfuse_cli import trained
 
     config_edit, tensor_edit, message = MALFORMED_HEADS[case]
     folder = _model_folder(tmp_path, config_edit, tensor_edit)
-    for loader in (load_model, trained.load_model):
+    for loader in (load_model, trained.load_torch_model):
         with pytest.raises(DataError) as caught:
             loader(folder)
         assert message in str(caught.value) and str(folder) in str(caught.value)
@@ -170,7 +170,7 @@ def test_malformed_head_is_the_same_one_line_error_from_both_loaders(case, tmp_p
 
 def test_loading_a_torch_model_leaves_the_callers_random_state_alone():
     """Building the head to load its weights into drew its initial weights from torch's global generator, so a
-    user's seeded draws after ``trained.load_model`` differed from those without it."""
+    user's seeded draws after ``trained.load_torch_model`` differed from those without it."""
     import torch
 
     from microfuse_cli import trained
@@ -178,7 +178,7 @@ def test_loading_a_torch_model_leaves_the_callers_random_state_alone():
     torch.manual_seed(7)
     expected = torch.rand(4)
     torch.manual_seed(7)
-    model = trained.load_model(DEFAULT_MODEL)
+    model = trained.load_torch_model(DEFAULT_MODEL)
     assert torch.equal(torch.rand(4), expected)
     assert model.model_config.hidden == 128
 
@@ -251,7 +251,7 @@ def test_shipped_model_round_trips_through_torch_byte_identical_and_scores_the_s
     M. genitalium exactly as the numpy head that `score` loads."""
     from microfuse_cli import read_genome, score_genome, trained
 
-    model = trained.load_model(DEFAULT_MODEL)
+    model = trained.load_torch_model(DEFAULT_MODEL)
     model.save(tmp_path / "again")
     for name in ("config.json", "model.safetensors"):
         assert (tmp_path / "again" / name).read_bytes() == (DEFAULT_MODEL / name).read_bytes()
@@ -282,7 +282,7 @@ def test_model_reading_views_microfuse_cannot_compute_is_a_data_error_on_loading
     config = json.loads((DEFAULT_MODEL / "config.json").read_text())
     config["inputs"]["views"] = {"protein": "esm3", "context": "builtin"}
     folder = _model_folder(tmp_path, lambda c: c.update(inputs=config["inputs"]))
-    for loader in (load_model, trained.load_model):
+    for loader in (load_model, trained.load_torch_model):
         with pytest.raises(DataError, match="the model reads views this microfuse cannot compute"):
             loader(folder)
     code, out, err = run_cli(["score", GFF, "--fasta", FNA, "-m", folder, "-o", tmp_path / "s.tsv"])
@@ -343,3 +343,21 @@ def test_pair_views_and_input_widths_follow_the_one_layout(mg_views, monkeypatch
     _check_inputs_fit(embeddings.model_inputs(), {"protein_dim": 80, "context_dim": 75})
     with pytest.raises(DataError, match="inputs describe a 80-column protein view, the data has 120 columns"):
         _check_inputs_fit(embeddings.model_inputs(), {"protein_dim": 120, "context_dim": 75})
+
+
+def test_the_two_loaders_say_what_they_load():
+    """microfuse_cli.load_model (score's) reads a model folder into the numpy scorer without importing torch;
+    trained.load_torch_model reads it into the torch model. Both were named load_model; the torch one's old name,
+    which README documented, still opens the torch model."""
+    import subprocess
+    import sys
+
+    from microfuse_cli import trained
+
+    code = ("import sys, microfuse_cli; model = microfuse_cli.load_model(None); "
+            "print(type(model).__name__, 'torch' in sys.modules)")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert loaded.stdout.split() == ["FusionHead", "False"], loaded.stderr
+    torch_model = trained.load_torch_model(DEFAULT_MODEL)
+    assert isinstance(torch_model, trained.TrainedModel) and torch_model.identity == load_model(None).identity
+    assert trained.load_model is trained.load_torch_model

@@ -64,7 +64,7 @@ def test_parameter_shapes_match_the_torch_state_dict(config):
 
 
 def test_the_default_model_scores_the_same_in_numpy_and_torch():
-    from microfuse_cli.trained import load_model as load_torch
+    from microfuse_cli.trained import load_torch_model as load_torch
 
     rng = np.random.default_rng(0)
     torch_model, head = load_torch(DEFAULT_MODEL), load_model(None)
@@ -138,14 +138,14 @@ def test_a_distance_model_is_saved_and_scores_without_torch(tmp_path):
     from microfuse_cli.io.tables import read_pair_list
     from microfuse_cli.pairs import pairs_from_list
     from microfuse_cli.baseline import DistanceBaseline
-    from microfuse_cli.trained import load_model
+    from microfuse_cli.trained import load_torch_model
 
     pairs = pairs_from_list(read_genome(MPN_GFF, MPN_FNA), read_pair_list(MPN_PAIRS)).pairs
     distance = np.array([p.distance for p in pairs], dtype=float)
     y = np.array([p.label for p in pairs])
     model = DistanceBaseline.fit(distance, y, np.arange(len(y)) % 4 != 0, np.arange(len(y)) % 4 == 0)
     model.save(tmp_path / "dist")
-    again = load_model(tmp_path / "dist")
+    again = load_torch_model(tmp_path / "dist")
     assert np.array_equal(again.predict(distance).probability, model.predict(distance).probability)
     genome = ROOT / "examples" / "data" / "mgenitalium_g37.fna.gz"
     code = ("import sys; from microfuse_cli.cli import main; sys.argv = ['microfuse', 'score', '-q', '-g', '4', "

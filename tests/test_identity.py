@@ -211,10 +211,10 @@ def test_identities_of_the_shipped_model_are_one_across_loaders_and_save_and_loa
     from microfuse_cli.calibration import DecisionRule
     from microfuse_cli.checkpoint import decision_identity
 
-    head, torch_model = load_model(None), trained.load_model(DEFAULT_MODEL)
+    head, torch_model = load_model(None), trained.load_torch_model(DEFAULT_MODEL)
     identities = (head.identity, head.decision_identity)
     assert (torch_model.identity, torch_model.decision_identity) == identities
-    saved = trained.load_model(torch_model.save(tmp_path / "again"))
+    saved = trained.load_torch_model(torch_model.save(tmp_path / "again"))
     assert (saved.identity, saved.decision_identity) == identities == (
         load_model(tmp_path / "again").identity, load_model(tmp_path / "again").decision_identity)
     looser = torch_model.with_decision(dataclasses.replace(torch_model.decision, own_interval=0.5))

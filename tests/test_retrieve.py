@@ -802,7 +802,7 @@ def other_model(tmp_path_factory):
     from microfuse_cli.genome import read_genome
     from microfuse_cli.pairs import adjacent_pairs
     from microfuse_cli.score import score_genome
-    from microfuse_cli.trained import TrainConfig, load_model
+    from microfuse_cli.trained import TrainConfig, load_torch_model
     from microfuse_cli.training import train
 
     folder = tmp_path_factory.mktemp("other_model")
@@ -815,7 +815,7 @@ def other_model(tmp_path_factory):
     model = train(x_protein, x_context, scores.calls, rows, ~rows, FusionConfig(hidden=128),
                   TrainConfig(max_epochs=1, batch_size=128))
     model.save(folder / "model")
-    assert load_model(folder / "model").identity == model.identity  # one identity before saving and after loading
+    assert load_torch_model(folder / "model").identity == model.identity  # one identity before saving and after loading
     code, _, err = run_cli(["score", gff, "--fasta", fna, "-m", folder / "model", "--fused", folder / "other.npy",
                             "--genome-name", "mg_other", "-o", folder / "other.tsv", "-q"])
     assert code == 0, err

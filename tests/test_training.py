@@ -17,7 +17,7 @@ from microfuse_cli.errors import DataError, UsageError
 from microfuse_cli.metrics import auroc
 from microfuse_cli.model import FusionConfig
 from microfuse_cli.baseline import DistanceBaseline
-from microfuse_cli.trained import TrainConfig, TrainedModel, load_model
+from microfuse_cli.trained import TrainConfig, TrainedModel, load_torch_model
 from microfuse_cli.training import train, train_seeds
 
 from conftest import ECOLI
@@ -177,7 +177,7 @@ def test_save_load_round_trip(tmp_path, problem, trained):
     loaded.save(tmp_path / "m2")
     for name in ("model.safetensors", "config.json"):
         assert (tmp_path / "m" / name).read_bytes() == (tmp_path / "m2" / name).read_bytes()
-    assert isinstance(load_model(tmp_path / "m"), TrainedModel)
+    assert isinstance(load_torch_model(tmp_path / "m"), TrainedModel)
     # no leftover temporary directories
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "m2"]
 
@@ -249,7 +249,7 @@ def test_distance_baseline_synthetic_and_round_trip(tmp_path):
     prob = model.predict(distance, opposite).probability
     assert auroc(y[~tr], prob[~tr]) > 0.9
     model.save(tmp_path / "d", {"note": "spacer"})
-    loaded = load_model(tmp_path / "d")
+    loaded = load_torch_model(tmp_path / "d")
     assert isinstance(loaded, DistanceBaseline)
     assert np.array_equal(loaded.predict(distance, opposite).probability, prob)
     assert loaded.threshold == model.threshold and loaded.provenance == {"note": "spacer"}
@@ -258,7 +258,7 @@ def test_distance_baseline_synthetic_and_round_trip(tmp_path):
 
     model = dataclasses.replace(model, decision=TrainedModel.load(DEFAULT_MODEL).decision)  # as the fusion head carries
     model.save(tmp_path / "d")
-    ruled = load_model(tmp_path / "d")
+    ruled = load_torch_model(tmp_path / "d")
     assert ruled.decision == model.decision and default_threshold(ruled) == 0.5
     assert json.loads((tmp_path / "d" / "config.json").read_text())["model"]["arch"] == "distance"
     with pytest.raises(DataError):
@@ -300,7 +300,8 @@ def test_distance_baseline_on_real_ecoli_operons(tmp_path):
     model = DistanceBaseline.fit(distance, y, ~test)
     assert auroc(y[test], model.predict(distance).probability[test]) > 0.93
     model.save(tmp_path / "d")
-    assert np.array_equal(load_model(tmp_path / "d").predict(distance).probability, model.predict(distance).probability)
+    loaded = load_torch_model(tmp_path / "d")
+    assert np.array_equal(loaded.predict(distance).probability, model.predict(distance).probability)
 
 
 def test_distance_baseline_minimises_its_penalised_log_loss():
