@@ -389,6 +389,29 @@ def test_dash_h_is_help_for_every_command():
         assert short.stdout == long.stdout, path
 
 
+def test_every_command_takes_threads_with_one_default_and_says_why():
+    """-t/--threads is one option of every command (cli._common.common_options): the same default, 1, and the same
+    help saying why (a scheduler's one slot; train's model bytes depend on the thread count), so no command grows
+    a default of its own unexplained."""
+    import click
+
+    from microfuse_cli.cli import cli
+    from microfuse_cli.cli._common import THREADS_DEFAULT
+
+    options, commands = [], 0
+    for path in _command_paths()[1:]:
+        command = cli
+        for name in path:
+            command = command.commands[name]
+        if not getattr(command, "commands", None):
+            commands += 1
+            params = command.get_params(click.Context(command, info_name=path[-1]))
+            options += [(path, p) for p in params if isinstance(p, click.Option) and "--threads" in p.opts]
+    assert len(options) == commands >= 10 and THREADS_DEFAULT == 1
+    assert {(p.default, p.help) for _, p in options} == {(THREADS_DEFAULT, options[0][1].help)}, options
+    assert "1 by default in every command" in options[0][1].help and "0 = every core" in options[0][1].help
+
+
 def test_every_option_of_the_help_is_in_the_man_page():
     import click
 

@@ -20,13 +20,15 @@ from ..progress import Advance, no_progress
 from ..runtime import thread_limits
 
 log = logging.getLogger("microfuse")
+#: -t/--threads of every command (its help says why 1).
+THREADS_DEFAULT = 1
 
 
 @dataclass(frozen=True)
 class Run:
     """Per-invocation settings handed to the library: no global state beyond the logger."""
 
-    threads: int = 1
+    threads: int = THREADS_DEFAULT
     verbosity: int = 0  # -1 quiet, 0 normal, 1 verbose
     debug: bool = False
 
@@ -156,10 +158,12 @@ class FiniteFloatRange(click.FloatRange):
 def common_options(func):
     """-t/--threads, -q/--quiet, -v/--verbose and --debug, folded into a ``run: Run`` argument."""
 
-    @click.option("-t", "--threads", type=IntRange(min=0), default=1, show_default=True,
+    @click.option("-t", "--threads", type=IntRange(min=0), default=THREADS_DEFAULT, show_default=True,
                   help="Worker threads, numpy's BLAS, OpenMP, torch and FAISS included (0 = every core this job "
                        "may use: the smallest of its CPU affinity, SLURM_CPUS_PER_TASK and a container's CPU quota, "
-                       "cgroup v2 cpu.max).")
+                       "cgroup v2 cpu.max). 1 by default in every command, not every core as in MMseqs2: a job "
+                       "takes no more than the one slot a scheduler gives it unless told, and `train` writes the "
+                       "same model on any machine (its sums round differently with each thread count).")
     @click.option("-q", "--quiet", is_flag=True, help="Print only warnings and errors.")
     @click.option("-v", "--verbose", is_flag=True, help="Print more details.")
     @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
