@@ -1516,3 +1516,61 @@ def test_fasta_appended_without_its_fasta_line_is_told_so(tmp_path):
     for line in ("##FASTA\n", "##FASTA \n"):
         both.write_text(gff_text + line + fasta_text)
         assert len(read_genome(both).genes) == 476
+
+
+LPN_GBK = SHARED / "lpneumophila_paris" / "CR628336.1.gbk.gz"
+#: The header every sequence file of an NCBI GenBank release starts with (ftp.ncbi.nlm.nih.gov/genbank/, gbrel.txt
+#: section 3.1): the file's name, the date, the release, the division and its counts, then the first LOCUS line.
+RELEASE_HEADER = """\
+GBBCT1.SEQ          Genetic Sequence Data Bank
+                         October 15 2024
+
+                NCBI-GenBank Flat File Release 263.0
+
+                     Bacterial Sequences (Part 1)
+
+      2 loci,       50000 bases, from        2 reported sequences
+
+
+"""
+
+
+def lpn_records(spans) -> list:
+    """Pieces of L. pneumophila's GenBank record (its features inside each), one record per span."""
+    from Bio import SeqIO
+
+    with gzip.open(LPN_GBK, "rt") as handle:
+        whole = SeqIO.read(handle, "genbank")
+    records = []
+    for number, (start, end) in enumerate(spans):
+        piece = whole[start:end]
+        piece.id = piece.name = f"CR62833{number}"
+        piece.annotations = {key: whole.annotations[key] for key in ("molecule_type", "topology", "data_file_division")}
+        records.append(piece)
+    return records
+
+
+def test_genbank_release_file_reads_past_its_header(tmp_path):
+    """A file of an NCBI GenBank release (gbbct1.seq.gz: a header of its release, then LOCUS records), from a file
+    and from stdin: every record, and each CDS with its /translation, the /pseudo one left out (was: 'not a GFF3,
+    GenBank, EMBL or FASTA file (first line: 'GBBCT1.SEQ ...')'); the release notes, a header without records, are
+    refused in one line saying what they are."""
+    from Bio import SeqIO
+
+    records = lpn_records([(0, 20_000), (100_000, 130_000)])
+    SeqIO.write(records, tmp_path / "body.gbk", "genbank")
+    release = tmp_path / "gbbct1.seq.gz"
+    release.write_bytes(gzip.compress((RELEASE_HEADER + (tmp_path / "body.gbk").read_text()).encode()))
+    wanted = {f.qualifiers["locus_tag"][0]: f.qualifiers["translation"][0] for r in records for f in r.features
+              if f.type == "CDS" and "pseudo" not in f.qualifiers}
+    assert len(wanted) == 36 and "lpp0111" not in wanted
+    for args, stdin in (([release], None), (["-"], gzip.decompress(release.read_bytes()))):
+        code, _, err = run_cli(["pairs", *args, "--proteins", tmp_path / "p.faa", "-o", tmp_path / "p.tsv"], stdin)
+        assert code == 0, err
+        assert {r.id: str(r.seq) for r in SeqIO.parse(tmp_path / "p.faa", "fasta")} == wanted
+        assert {line.split("\t")[1] for line in table_lines((tmp_path / "p.tsv").read_text())[1:]} == \
+            {"CR628330", "CR628331"}
+    notes = tmp_path / "gbrel.txt"
+    notes.write_text(RELEASE_HEADER.replace("GBBCT1.SEQ", "GBREL.TXT") + " This document describes the format...\n")
+    code, _, err = run_cli(["pairs", notes, "-o", tmp_path / "q.tsv"])
+    assert code == 1 and err.count("\n") == 1 and "a GenBank release file's header without a LOCUS line" in err, err
