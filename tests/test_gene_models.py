@@ -1574,3 +1574,32 @@ def test_genbank_release_file_reads_past_its_header(tmp_path):
     notes.write_text(RELEASE_HEADER.replace("GBBCT1.SEQ", "GBREL.TXT") + " This document describes the format...\n")
     code, _, err = run_cli(["pairs", notes, "-o", tmp_path / "q.tsv"])
     assert code == 1 and err.count("\n") == 1 and "a GenBank release file's header without a LOCUS line" in err, err
+
+
+@pytest.mark.parametrize("layout", ["genbank", "embl"])
+def test_cds_located_in_another_record_is_skipped_never_read_here(layout, tmp_path, caplog):
+    """A CDS whose location names another record (INSDC's remote location, join(AB000001.1:1..100,1676..2679)) is
+    skipped with a warning naming it, with its /translation or without (was: a gene placed at 1..2679 of this record;
+    without /translation an internal error); a part naming this record itself is read as its own."""
+    import re
+
+    from Bio import SeqIO
+
+    records = lpn_records([(0, 20_000)])
+    SeqIO.write(records, tmp_path / "piece", layout)
+    text = (tmp_path / "piece").read_text()
+    wanted = {f.qualifiers["locus_tag"][0]: f.qualifiers["translation"][0] for f in records[0].features
+              if f.type == "CDS" and "pseudo" not in f.qualifiers}
+    assert "   CDS             1576..2679\n" in text and len(wanted) == 14
+    bare = re.sub(r'\n(?:FT)? {19,21}/translation="[^"]*"', "", text)
+    assert "/translation" in text and "/translation" not in bare
+    for body in (text, bare):
+        remote = body.replace("CDS             1576..2679\n", "CDS             join(AB000001.1:1..100,1676..2679)\n")
+        caplog.clear()
+        genome = read_genome(f"remote.{layout}", text=remote)
+        assert {g.id: g.protein for g in genome.genes} == {k: v for k, v in wanted.items() if k != "lpp0002"}
+        assert "skipped 1 CDS located in another record" in caplog.text and ": lpp0002" in caplog.text
+        own = body.replace("CDS             1576..2679\n", "CDS             join(CR628330:1576..2000,2001..2679)\n")
+        genome = read_genome(f"own.{layout}", text=own)
+        assert {g.id: g.protein for g in genome.genes} == wanted
+        assert [(g.start, g.end) for g in genome.genes if g.id == "lpp0002"] == [(1576, 2679)]
