@@ -1603,3 +1603,21 @@ def test_cds_located_in_another_record_is_skipped_never_read_here(layout, tmp_pa
         genome = read_genome(f"own.{layout}", text=own)
         assert {g.id: g.protein for g in genome.genes} == wanted
         assert [(g.start, g.end) for g in genome.genes if g.id == "lpp0002"] == [(1576, 2679)]
+
+
+def test_escaped_seqid_is_the_sequence_it_decodes_to(tmp_path, mg_original):
+    """A GFF3 seqid escaped as the spec asks (``NC%2F000908.2`` in column 1 and ##sequence-region, for a FASTA
+    record ``>NC/000908.2``) names that record: M. genitalium's genes and proteins (was: 'sequence id(s)
+    NC%2F000908.2 not found in the FASTA sequences'); a FASTA that writes the escaped form too still meets it."""
+    text = gzip.decompress(MG_GFF.read_bytes()).decode().replace("NC_000908.2", "NC%2F000908.2")
+    assert text.count("NC%2F000908.2") > 900 and "##sequence-region NC%2F000908.2 1 580076" in text
+    gff = tmp_path / "escaped.gff"
+    gff.write_text(text)
+    sequence = gzip.decompress(MG_FNA.read_bytes()).decode()
+    wanted = [(g.id, g.start, g.end, g.strand, g.protein) for g in mg_original[0].genes]
+    for name in ("NC/000908.2", "NC%2F000908.2"):
+        fasta = tmp_path / "mg.fna"
+        fasta.write_text(sequence.replace(">NC_000908.2", f">{name}"))
+        genome = read_genome(gff, fasta, GenomeOptions(circular=True))
+        assert list(genome.scaffolds) == ["NC/000908.2"]
+        assert [(g.id, g.start, g.end, g.strand, g.protein) for g in genome.genes] == wanted

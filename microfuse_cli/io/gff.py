@@ -6,7 +6,7 @@ import itertools
 import logging
 import re
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Sequence
 
@@ -113,6 +113,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     n_features = 0
     repeated = 0  # CDS rows repeating a row of their CDS
     flagged: set[str] = set()  # CDS marked pseudo=true alone: a pseudogene's, or one cut by its contig's end
+    escaped: dict[str, str] = {}  # a seqid decoded -> as written, when they differ
     model_code = None  # Prodigal writes each sequence's genetic code on a comment line before its CDS rows
     for number, line in enumerate(lines, start=1):
         if line.rstrip() == "##FASTA" and number > 1:  # the rest of ``lines`` is FASTA (a trailing blank too)
@@ -122,6 +123,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             if line.startswith("##sequence-region"):
                 parts = line.split()
                 if len(parts) == 4 and parts[3].isdigit():
+                    parts[1] = urllib.parse.unquote(parts[1])  # escaped as in column 1
                     regions[parts[1]] = int(parts[3])
                     if parts[2] == "1":
                         declared[parts[1]] = int(parts[3])
@@ -138,6 +140,9 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         if len(cols) != 9:
             raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)}")
         seqid, _, ftype, start, end, _, strand, phase, attrs = cols
+        if "%" in seqid:  # GFF3 escapes what a seqid holds outside [a-zA-Z0-9.:^*$@!+_?-|] (NC%2F1 is NC/1)
+            escaped.setdefault(urllib.parse.unquote(seqid), seqid)
+            seqid = urllib.parse.unquote(seqid)
         try:
             start_i, end_i = int(start), int(end)
         except ValueError:
@@ -215,6 +220,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     scaffolds = {
         sid: Scaffold(s.id, s.length, s.sequence, s.circular or sid in circular) for sid, s in scaffolds.items()
     }
+    scaffolds = _named_as_decoded(scaffolds, escaped, {cds[k].seqid for k in order})
     missing = sorted({cds[k].seqid for k in order} - set(scaffolds))
     if missing:
         raise DataError(
@@ -258,6 +264,16 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                  path, n_unframed)
     cds = internal_stops_as_x(path, [g for g, _ in genes.values()], genetic_code)
     return Genome(Path(str(path)).name, scaffolds, cds, "annotation").with_genes_sorted()
+
+
+def _named_as_decoded(scaffolds: dict, escaped: dict[str, str], used: set[str]) -> dict:
+    """``scaffolds`` with a sequence whose FASTA name is the escaped form of a GFF3 seqid (``NC%2F1`` in both files,
+    where GFF3 means NC/1) named as the GFF3 means it, so the two files still meet."""
+    renamed = {raw: decoded for decoded, raw in escaped.items()
+               if decoded in used and decoded not in scaffolds and raw in scaffolds}
+    if not renamed:
+        return scaffolds
+    return {renamed.get(sid, sid): replace(s, id=renamed[sid]) if sid in renamed else s for sid, s in scaffolds.items()}
 
 
 def _stated_lengths(declared: dict[str, int], region_rows: dict[str, tuple[int, int]],
