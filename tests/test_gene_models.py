@@ -1621,3 +1621,40 @@ def test_escaped_seqid_is_the_sequence_it_decodes_to(tmp_path, mg_original):
         genome = read_genome(gff, fasta, GenomeOptions(circular=True))
         assert list(genome.scaffolds) == ["NC/000908.2"]
         assert [(g.id, g.start, g.end, g.strand, g.protein) for g in genome.genes] == wanted
+
+
+def windows_mac_and_bgzip(text: str) -> dict[str, bytes]:
+    """``text`` as other systems and tools write it: CRLF (Windows), CR (classic Mac), a UTF-8 byte-order mark with
+    CRLF (Notepad), and bgzip's blocks (htslib: many gzip members)."""
+    import io
+
+    from Bio import bgzf
+
+    handle = io.BytesIO()
+    blocks = bgzf.BgzfWriter(fileobj=handle)
+    blocks.write(text.encode())
+    blocks.flush()
+    bgzipped = handle.getvalue()
+    return {"crlf": text.replace("\n", "\r\n").encode(), "cr": text.replace("\n", "\r").encode(),
+            "bom": b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode(), "bgzip": bgzipped}
+
+
+def test_line_ends_byte_order_marks_and_bgzip_give_the_same_genes(tmp_path, mg_original):
+    """Guard: GFF3, FASTA and GenBank with Windows or Mac line ends, a byte-order mark, or bgzipped give the genes
+    and proteins of the plain files (M. genitalium; L. pneumophila's GenBank, a piece)."""
+    from Bio import SeqIO
+
+    SeqIO.write(lpn_records([(0, 20_000)]), tmp_path / "plain.gbk", "genbank")
+    gbk_text = (tmp_path / "plain.gbk").read_text()
+    gbk_genes = [(g.id, g.start, g.end, g.protein) for g in read_genome(tmp_path / "plain.gbk").genes]
+    mg_genes = [(g.id, g.start, g.end, g.protein) for g in mg_original[0].genes]
+    gff_forms = windows_mac_and_bgzip(gzip.decompress(MG_GFF.read_bytes()).decode())
+    fasta_forms = windows_mac_and_bgzip(gzip.decompress(MG_FNA.read_bytes()).decode())
+    for form, gbk in windows_mac_and_bgzip(gbk_text).items():
+        (tmp_path / "mg.gff").write_bytes(gff_forms[form])
+        (tmp_path / "mg.fna").write_bytes(fasta_forms[form])
+        (tmp_path / "piece.gbk").write_bytes(gbk)
+        genome = read_genome(tmp_path / "mg.gff", tmp_path / "mg.fna", GenomeOptions(circular=True))
+        assert [(g.id, g.start, g.end, g.protein) for g in genome.genes] == mg_genes, form
+        assert [(g.id, g.start, g.end, g.protein) for g in read_genome(tmp_path / "piece.gbk").genes] == gbk_genes
+    assert len(mg_genes) == 476 and len(gbk_genes) == 14
