@@ -1658,3 +1658,20 @@ def test_line_ends_byte_order_marks_and_bgzip_give_the_same_genes(tmp_path, mg_o
         assert [(g.id, g.start, g.end, g.protein) for g in genome.genes] == mg_genes, form
         assert [(g.id, g.start, g.end, g.protein) for g in read_genome(tmp_path / "piece.gbk").genes] == gbk_genes
     assert len(mg_genes) == 476 and len(gbk_genes) == 14
+
+
+def test_prodigal_gff_with_an_escaped_seqid_keeps_its_sequence_length(tmp_path):
+    """Prodigal's GFF3 without sequence, of a FASTA record named ``mg%2F1``: column 1, read percent-decoded
+    (``mg/1``), takes its length from the ``# Sequence Data`` line of that header (was, once column 1 was decoded: the
+    length of its last gene's end, the header's name left as written)."""
+    import pyrodigal
+
+    sequence = mg_sequence()[:20_000]
+    finder = pyrodigal.GeneFinder(meta=True)
+    gff = tmp_path / "prodigal.gff"
+    with gff.open("w") as handle:
+        finder.find_genes(sequence.encode()).write_gff(handle, sequence_id="mg%2F1")
+    assert 'seqhdr="mg%2F1"' in gff.read_text() and "\nmg%2F1\t" in gff.read_text()
+    genome = read_genome(gff)
+    assert {sid: s.length for sid, s in genome.scaffolds.items()} == {"mg/1": 20_000}
+    assert max(g.end for g in genome.genes) < 20_000

@@ -130,7 +130,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             elif line.startswith("# Model Data:"):
                 model_code = _PRODIGAL_CODE.search(line)
             elif line.startswith("# Sequence Data:") and (data := _PRODIGAL_SEQUENCE.search(line)):
-                regions.setdefault((data.group(2).split() or [""])[0], int(data.group(1)))  # seqid: first word
+                seqid = urllib.parse.unquote((data.group(2).split() or [""])[0])  # its first word, read as column 1
+                regions.setdefault(seqid, int(data.group(1)))
             continue
         if line.startswith(">"):
             raise DataError(f"{path}: line {number}: a FASTA header ({line.split()[0][:40]!r}) after the GFF3 rows "
