@@ -1608,9 +1608,11 @@ def test_cds_located_in_another_record_is_skipped_never_read_here(layout, tmp_pa
 def test_escaped_seqid_is_the_sequence_it_decodes_to(tmp_path, mg_original):
     """A GFF3 seqid escaped as the spec asks (``NC%2F000908.2`` in column 1 and ##sequence-region, for a FASTA
     record ``>NC/000908.2``) names that record: M. genitalium's genes and proteins (was: 'sequence id(s)
-    NC%2F000908.2 not found in the FASTA sequences'); a FASTA that writes the escaped form too still meets it."""
+    NC%2F000908.2 not found in the FASTA sequences'); a FASTA that writes the escaped form too still meets it, its
+    region's Is_circular kept."""
     text = gzip.decompress(MG_GFF.read_bytes()).decode().replace("NC_000908.2", "NC%2F000908.2")
-    assert text.count("NC%2F000908.2") > 900 and "##sequence-region NC%2F000908.2 1 580076" in text
+    assert text.count("NC%2F000908.2") > 900 and "##sequence-region NC%2F000908.2 1 580076\n" in text
+    text = text.replace("580076\n", "580076\nNC%2F000908.2\tx\tregion\t1\t580076\t.\t+\t.\tID=c;Is_circular=true\n", 1)
     gff = tmp_path / "escaped.gff"
     gff.write_text(text)
     sequence = gzip.decompress(MG_FNA.read_bytes()).decode()
@@ -1618,8 +1620,8 @@ def test_escaped_seqid_is_the_sequence_it_decodes_to(tmp_path, mg_original):
     for name in ("NC/000908.2", "NC%2F000908.2"):
         fasta = tmp_path / "mg.fna"
         fasta.write_text(sequence.replace(">NC_000908.2", f">{name}"))
-        genome = read_genome(gff, fasta, GenomeOptions(circular=True))
-        assert list(genome.scaffolds) == ["NC/000908.2"]
+        genome = read_genome(gff, fasta)
+        assert [(s.id, s.length, s.circular) for s in genome.scaffolds.values()] == [("NC/000908.2", 580076, True)]
         assert [(g.id, g.start, g.end, g.strand, g.protein) for g in genome.genes] == wanted
 
 

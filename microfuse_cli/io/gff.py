@@ -218,10 +218,10 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         for k in order:
             extent[cds[k].seqid] = max(extent.get(cds[k].seqid, 0), max(e for _, e, _ in cds[k].segments))
         scaffolds = {sid: Scaffold(sid, regions.get(sid) or end, None, sid in circular) for sid, end in extent.items()}
+    scaffolds = _named_as_decoded(scaffolds, escaped, {cds[k].seqid for k in order})
     scaffolds = {
         sid: Scaffold(s.id, s.length, s.sequence, s.circular or sid in circular) for sid, s in scaffolds.items()
     }
-    scaffolds = _named_as_decoded(scaffolds, escaped, {cds[k].seqid for k in order})
     missing = sorted({cds[k].seqid for k in order} - set(scaffolds))
     if missing:
         raise DataError(
