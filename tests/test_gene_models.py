@@ -1530,3 +1530,164 @@ def test_fasta_appended_without_its_fasta_line_is_told_so(tmp_path):
     for line in ("##FASTA\n", "##FASTA \n"):
         both.write_text(gff_text + line + fasta_text)
         assert len(read_genome(both).genes) == 476
+
+
+LPN_GBK = SHARED / "lpneumophila_paris" / "CR628336.1.gbk.gz"
+#: The header every sequence file of an NCBI GenBank release starts with (ftp.ncbi.nlm.nih.gov/genbank/, gbrel.txt
+#: section 3.1): the file's name, the date, the release, the division and its counts, then the first LOCUS line.
+RELEASE_HEADER = """\
+GBBCT1.SEQ          Genetic Sequence Data Bank
+                         October 15 2024
+
+                NCBI-GenBank Flat File Release 263.0
+
+                     Bacterial Sequences (Part 1)
+
+      2 loci,       50000 bases, from        2 reported sequences
+
+
+"""
+
+
+def lpn_records(spans) -> list:
+    """Pieces of L. pneumophila's GenBank record (its features inside each), one record per span."""
+    from Bio import SeqIO
+
+    with gzip.open(LPN_GBK, "rt") as handle:
+        whole = SeqIO.read(handle, "genbank")
+    records = []
+    for number, (start, end) in enumerate(spans):
+        piece = whole[start:end]
+        piece.id = piece.name = f"CR62833{number}"
+        piece.annotations = {key: whole.annotations[key] for key in ("molecule_type", "topology", "data_file_division")}
+        records.append(piece)
+    return records
+
+
+def test_genbank_release_file_reads_past_its_header(tmp_path):
+    """A file of an NCBI GenBank release (gbbct1.seq.gz: a header of its release, then LOCUS records), from a file
+    and from stdin: every record, and each CDS with its /translation, the /pseudo one left out (was: 'not a GFF3,
+    GenBank, EMBL or FASTA file (first line: 'GBBCT1.SEQ ...')'); the release notes, a header without records, are
+    refused in one line saying what they are."""
+    from Bio import SeqIO
+
+    records = lpn_records([(0, 20_000), (100_000, 130_000)])
+    SeqIO.write(records, tmp_path / "body.gbk", "genbank")
+    release = tmp_path / "gbbct1.seq.gz"
+    release.write_bytes(gzip.compress((RELEASE_HEADER + (tmp_path / "body.gbk").read_text()).encode()))
+    wanted = {f.qualifiers["locus_tag"][0]: f.qualifiers["translation"][0] for r in records for f in r.features
+              if f.type == "CDS" and "pseudo" not in f.qualifiers}
+    assert len(wanted) == 36 and "lpp0111" not in wanted
+    for args, stdin in (([release], None), (["-"], gzip.decompress(release.read_bytes()))):
+        code, _, err = run_cli(["pairs", *args, "--proteins", tmp_path / "p.faa", "-o", tmp_path / "p.tsv"], stdin)
+        assert code == 0, err
+        assert {r.id: str(r.seq) for r in SeqIO.parse(tmp_path / "p.faa", "fasta")} == wanted
+        assert {line.split("\t")[1] for line in table_lines((tmp_path / "p.tsv").read_text())[1:]} == \
+            {"CR628330", "CR628331"}
+    notes = tmp_path / "gbrel.txt"
+    notes.write_text(RELEASE_HEADER.replace("GBBCT1.SEQ", "GBREL.TXT") + " This document describes the format...\n")
+    code, _, err = run_cli(["pairs", notes, "-o", tmp_path / "q.tsv"])
+    assert code == 1 and err.count("\n") == 1 and "a GenBank release file's header without a LOCUS line" in err, err
+
+
+@pytest.mark.parametrize("layout", ["genbank", "embl"])
+def test_cds_located_in_another_record_is_skipped_never_read_here(layout, tmp_path, caplog):
+    """A CDS whose location names another record (INSDC's remote location, join(AB000001.1:1..100,1676..2679)) is
+    skipped with a warning naming it, with its /translation or without (was: a gene placed at 1..2679 of this record;
+    without /translation an internal error); a part naming this record itself is read as its own."""
+    import re
+
+    from Bio import SeqIO
+
+    records = lpn_records([(0, 20_000)])
+    SeqIO.write(records, tmp_path / "piece", layout)
+    text = (tmp_path / "piece").read_text()
+    wanted = {f.qualifiers["locus_tag"][0]: f.qualifiers["translation"][0] for f in records[0].features
+              if f.type == "CDS" and "pseudo" not in f.qualifiers}
+    assert "   CDS             1576..2679\n" in text and len(wanted) == 14
+    bare = re.sub(r'\n(?:FT)? {19,21}/translation="[^"]*"', "", text)
+    assert "/translation" in text and "/translation" not in bare
+    for body in (text, bare):
+        remote = body.replace("CDS             1576..2679\n", "CDS             join(AB000001.1:1..100,1676..2679)\n")
+        caplog.clear()
+        genome = read_genome(f"remote.{layout}", text=remote)
+        assert {g.id: g.protein for g in genome.genes} == {k: v for k, v in wanted.items() if k != "lpp0002"}
+        assert "skipped 1 CDS located in another record" in caplog.text and ": lpp0002" in caplog.text
+        own = body.replace("CDS             1576..2679\n", "CDS             join(CR628330:1576..2000,2001..2679)\n")
+        genome = read_genome(f"own.{layout}", text=own)
+        assert {g.id: g.protein for g in genome.genes} == wanted
+        assert [(g.start, g.end) for g in genome.genes if g.id == "lpp0002"] == [(1576, 2679)]
+
+
+def test_escaped_seqid_is_the_sequence_it_decodes_to(tmp_path, mg_original):
+    """A GFF3 seqid escaped as the spec asks (``NC%2F000908.2`` in column 1 and ##sequence-region, for a FASTA
+    record ``>NC/000908.2``) names that record: M. genitalium's genes and proteins (was: 'sequence id(s)
+    NC%2F000908.2 not found in the FASTA sequences'); a FASTA that writes the escaped form too still meets it, its
+    region's Is_circular kept."""
+    text = gzip.decompress(MG_GFF.read_bytes()).decode().replace("NC_000908.2", "NC%2F000908.2")
+    assert text.count("NC%2F000908.2") > 900 and "##sequence-region NC%2F000908.2 1 580076\n" in text
+    text = text.replace("580076\n", "580076\nNC%2F000908.2\tx\tregion\t1\t580076\t.\t+\t.\tID=c;Is_circular=true\n", 1)
+    gff = tmp_path / "escaped.gff"
+    gff.write_text(text)
+    sequence = gzip.decompress(MG_FNA.read_bytes()).decode()
+    wanted = [(g.id, g.start, g.end, g.strand, g.protein) for g in mg_original[0].genes]
+    for name in ("NC/000908.2", "NC%2F000908.2"):
+        fasta = tmp_path / "mg.fna"
+        fasta.write_text(sequence.replace(">NC_000908.2", f">{name}"))
+        genome = read_genome(gff, fasta)
+        assert [(s.id, s.length, s.circular) for s in genome.scaffolds.values()] == [("NC/000908.2", 580076, True)]
+        assert [(g.id, g.start, g.end, g.strand, g.protein) for g in genome.genes] == wanted
+
+
+def windows_mac_and_bgzip(text: str) -> dict[str, bytes]:
+    """``text`` as other systems and tools write it: CRLF (Windows), CR (classic Mac), a UTF-8 byte-order mark with
+    CRLF (Notepad), and bgzip's blocks (htslib: many gzip members)."""
+    import io
+
+    from Bio import bgzf
+
+    handle = io.BytesIO()
+    blocks = bgzf.BgzfWriter(fileobj=handle)
+    blocks.write(text.encode())
+    blocks.flush()
+    bgzipped = handle.getvalue()
+    return {"crlf": text.replace("\n", "\r\n").encode(), "cr": text.replace("\n", "\r").encode(),
+            "bom": b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode(), "bgzip": bgzipped}
+
+
+def test_line_ends_byte_order_marks_and_bgzip_give_the_same_genes(tmp_path, mg_original):
+    """Guard: GFF3, FASTA and GenBank with Windows or Mac line ends, a byte-order mark, or bgzipped give the genes
+    and proteins of the plain files (M. genitalium; L. pneumophila's GenBank, a piece)."""
+    from Bio import SeqIO
+
+    SeqIO.write(lpn_records([(0, 20_000)]), tmp_path / "plain.gbk", "genbank")
+    gbk_text = (tmp_path / "plain.gbk").read_text()
+    gbk_genes = [(g.id, g.start, g.end, g.protein) for g in read_genome(tmp_path / "plain.gbk").genes]
+    mg_genes = [(g.id, g.start, g.end, g.protein) for g in mg_original[0].genes]
+    gff_forms = windows_mac_and_bgzip(gzip.decompress(MG_GFF.read_bytes()).decode())
+    fasta_forms = windows_mac_and_bgzip(gzip.decompress(MG_FNA.read_bytes()).decode())
+    for form, gbk in windows_mac_and_bgzip(gbk_text).items():
+        (tmp_path / "mg.gff").write_bytes(gff_forms[form])
+        (tmp_path / "mg.fna").write_bytes(fasta_forms[form])
+        (tmp_path / "piece.gbk").write_bytes(gbk)
+        genome = read_genome(tmp_path / "mg.gff", tmp_path / "mg.fna", GenomeOptions(circular=True))
+        assert [(g.id, g.start, g.end, g.protein) for g in genome.genes] == mg_genes, form
+        assert [(g.id, g.start, g.end, g.protein) for g in read_genome(tmp_path / "piece.gbk").genes] == gbk_genes
+    assert len(mg_genes) == 476 and len(gbk_genes) == 14
+
+
+def test_prodigal_gff_with_an_escaped_seqid_keeps_its_sequence_length(tmp_path):
+    """Prodigal's GFF3 without sequence, of a FASTA record named ``mg%2F1``: column 1, read percent-decoded
+    (``mg/1``), takes its length from the ``# Sequence Data`` line of that header (was, once column 1 was decoded: the
+    length of its last gene's end, the header's name left as written)."""
+    import pyrodigal
+
+    sequence = mg_sequence()[:20_000]
+    finder = pyrodigal.GeneFinder(meta=True)
+    gff = tmp_path / "prodigal.gff"
+    with gff.open("w") as handle:
+        finder.find_genes(sequence.encode()).write_gff(handle, sequence_id="mg%2F1")
+    assert 'seqhdr="mg%2F1"' in gff.read_text() and "\nmg%2F1\t" in gff.read_text()
+    genome = read_genome(gff)
+    assert {sid: s.length for sid, s in genome.scaffolds.items()} == {"mg/1": 20_000}
+    assert max(g.end for g in genome.genes) < 20_000

@@ -118,6 +118,7 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     scaffolds: dict[str, Scaffold] = {}
     genes: dict[str, Gene] = {}
     skipped: list[str] = []
+    remote: list[str] = []
     try:
         records = parse_records(handle, layout, path)
     except DataError:  # the input's own limits (size, line length, corrupt compression)
@@ -149,6 +150,9 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
                     if f.type == "CDS" and not _pseudogene(f, scaffold) and not _under_pseudo_gene(f, pseudo)]
         if any(feature.location is None for feature in features):
             raise DataError(f"{path}: record {record.id!r}: a CDS with an unreadable location")
+        elsewhere = [f for f in features if _in_other_records(f, record)]
+        remote += [_feature_name(f) for f in elsewhere]
+        features = [f for f in features if f not in elsewhere]
         parts = [[(int(p.start) + 1, int(p.end), 0) for p in feature.location.parts] for feature in features]
         joined = any(joins_across_origin(segments, scaffold.length) for segments in parts)
         scaffold = scaffolds[record.id] = with_topology(scaffold, circular, joined, str(path))
@@ -165,10 +169,33 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
                     continue
             genes[gene.id] = gene
     _warn_skipped(path, skipped)
+    if remote:
+        log.warning("%s: skipped %d CDS located in another record (a location such as join(AB000001.1:1..100,"
+                    "200..300)), whose sequence this file lacks: %s", path, len(remote), _some(remote))
     if not genes:
         raise DataError(f"{path}: no protein-coding (CDS) features found{_wgs_master_hint(records)}")
     cds = internal_stops_as_x(path, list(genes.values()), genetic_code)
     return Genome(Path(str(path)).name, scaffolds, cds, "annotation").with_genes_sorted()
+
+
+def _in_other_records(feature, record) -> bool:
+    """A CDS with a part in another record (``join(AB000001.1:1..100,200..300)``, INSDC's remote location): read
+    here, its bases there would be taken from this record. A part naming this record itself (its accession, or
+    accession.version) is its own; another version of it is another sequence."""
+    own = {record.id, record.name, *record.annotations.get("accessions", ())}
+    return any(part.ref is not None and part.ref not in own for part in feature.location.parts)
+
+
+def _feature_name(feature) -> str:
+    """A CDS's name in a message: its locus_tag, gene or protein_id, else its location as the file writes it."""
+    q = feature.qualifiers
+    return (q.get("locus_tag") or q.get("gene") or q.get("protein_id") or [str(feature.location)])[0]
+
+
+def _some(names: list[str], shown: int = 3) -> str:
+    """The first ``shown`` of ``names``, and how many more."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _wgs_master_hint(records) -> str:
@@ -256,7 +283,8 @@ def _gene_from_feature(feature, record, scaffold: Scaffold, path, default_code) 
     if "translation" in q:
         protein = q["translation"][0]  # a stop (*) in it counts as one, then reads as X (internal_stops_as_x)
     elif scaffold.sequence:
-        protein = translate(str(feature.extract(record.seq)), 1, code, phase, start_codon=not five_prime_cut,
+        own = {part.ref: record.seq for part in loc.parts if part.ref is not None}  # the record's own name
+        protein = translate(str(feature.extract(record.seq, own)), 1, code, phase, start_codon=not five_prime_cut,
                             stop="*")
         protein = with_exceptions(protein, q.get("transl_except", []), segments, strand, phase, scaffold.length)
     else:

@@ -6,7 +6,7 @@ import itertools
 import logging
 import re
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Sequence
 
@@ -113,6 +113,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     n_features = 0
     repeated = 0  # CDS rows repeating a row of their CDS
     flagged: set[str] = set()  # CDS marked pseudo=true alone: a pseudogene's, or one cut by its contig's end
+    escaped: dict[str, str] = {}  # a seqid decoded -> as written, when they differ
     model_code = None  # Prodigal writes each sequence's genetic code on a comment line before its CDS rows
     for number, line in enumerate(lines, start=1):
         if line.rstrip() == "##FASTA" and number > 1:  # the rest of ``lines`` is FASTA (a trailing blank too)
@@ -122,13 +123,15 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             if line.startswith("##sequence-region"):
                 parts = line.split()
                 if len(parts) == 4 and parts[3].isdigit():
+                    parts[1] = urllib.parse.unquote(parts[1])  # escaped as in column 1
                     regions[parts[1]] = int(parts[3])
                     if parts[2] == "1":
                         declared[parts[1]] = int(parts[3])
             elif line.startswith("# Model Data:"):
                 model_code = _PRODIGAL_CODE.search(line)
             elif line.startswith("# Sequence Data:") and (data := _PRODIGAL_SEQUENCE.search(line)):
-                regions.setdefault((data.group(2).split() or [""])[0], int(data.group(1)))  # seqid: first word
+                seqid = urllib.parse.unquote((data.group(2).split() or [""])[0])  # its first word, read as column 1
+                regions.setdefault(seqid, int(data.group(1)))
             continue
         if line.startswith(">"):
             raise DataError(f"{path}: line {number}: a FASTA header ({line.split()[0][:40]!r}) after the GFF3 rows "
@@ -138,6 +141,9 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         if len(cols) != 9:
             raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)}")
         seqid, _, ftype, start, end, _, strand, phase, attrs = cols
+        if "%" in seqid:  # GFF3 escapes what a seqid holds outside [a-zA-Z0-9.:^*$@!+_?-|] (NC%2F1 is NC/1)
+            escaped.setdefault(urllib.parse.unquote(seqid), seqid)
+            seqid = urllib.parse.unquote(seqid)
         try:
             start_i, end_i = int(start), int(end)
         except ValueError:
@@ -212,6 +218,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         for k in order:
             extent[cds[k].seqid] = max(extent.get(cds[k].seqid, 0), max(e for _, e, _ in cds[k].segments))
         scaffolds = {sid: Scaffold(sid, regions.get(sid) or end, None, sid in circular) for sid, end in extent.items()}
+    scaffolds = _named_as_decoded(scaffolds, escaped, {cds[k].seqid for k in order})
     scaffolds = {
         sid: Scaffold(s.id, s.length, s.sequence, s.circular or sid in circular) for sid, s in scaffolds.items()
     }
@@ -258,6 +265,16 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                  path, n_unframed)
     cds = internal_stops_as_x(path, [g for g, _ in genes.values()], genetic_code)
     return Genome(Path(str(path)).name, scaffolds, cds, "annotation").with_genes_sorted()
+
+
+def _named_as_decoded(scaffolds: dict, escaped: dict[str, str], used: set[str]) -> dict:
+    """``scaffolds`` with a sequence whose FASTA name is the escaped form of a GFF3 seqid (``NC%2F1`` in both files,
+    where GFF3 means NC/1) named as the GFF3 means it, so the two files still meet."""
+    renamed = {raw: decoded for decoded, raw in escaped.items()
+               if decoded in used and decoded not in scaffolds and raw in scaffolds}
+    if not renamed:
+        return scaffolds
+    return {renamed.get(sid, sid): replace(s, id=renamed[sid]) if sid in renamed else s for sid, s in scaffolds.items()}
 
 
 def _stated_lengths(declared: dict[str, int], region_rows: dict[str, tuple[int, int]],
