@@ -22,7 +22,8 @@ Examples:
 """)
 @click.argument("scores", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True), metavar="SCORES.tsv...")
 @click.option("--labels", type=click.Path(dir_okay=False), default=None,
-              help="Labelled pairs (name_1,name_2,label) instead of the scores' label column.")
+              help="Labelled pairs (name_1,name_2,label, or a `pairs --operons` TSV) instead of the scores' "
+                   "label column.")
 @click.option("--split", "split_name", default=None, help="Only pairs of this split (e.g. test).")
 @click.option("--names", default=None, help="Comma-separated model names for the table (default: file names, "
               "with as many of their folders as tell them apart: ecoli/scores.tsv, lmono/scores.tsv).")
