@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import numbers
 import os
 
 import click
@@ -110,8 +111,24 @@ def write_metrics(handle, results) -> None:
 
 
 def write_json(handle, results) -> None:
-    json.dump(results, handle, indent=2, default=float)
+    """The metrics as JSON; a metric that does not exist (no bootstrap interval, no hard subset: NaN) is null, as it
+    is an empty cell in the TSV: NaN is no JSON value, and JSON.parse, Go, R's jsonlite and serde refused the file."""
+    json.dump(_json_ready(results), handle, indent=2, allow_nan=False)
     handle.write("\n")
+
+
+def _json_ready(value):
+    """``value`` with numpy numbers as Python ones and NaN or infinity as None."""
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item) for item in value]
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def _fmt(value) -> str:
