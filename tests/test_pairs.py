@@ -122,6 +122,10 @@ def test_a_labelled_pairs_tsv_of_microfuse_is_a_pair_list_for_labels_and_pairs(t
     assert code == 0, err
     code, with_labels, err = run_cli(["evaluate", scores, "--labels", labelled, "--bootstrap", "0", "-q"])
     assert code == 0, err
+    labelled_scores = tmp_path / "labelled scores.tsv"  # a scores TSV (its '#' lines first) with a label column
+    code, _, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "--operons", known, "-o", labelled_scores, "-q"])
+    assert code == 0, err
+    assert T.read_pair_list(labelled_scores) == listed
     n = sum(label is not None for _, _, label in listed)
     assert with_labels.splitlines()[1].split("\t")[1:3] == [str(n), str(sum(label == 1 for _, _, label in listed))]
     code, text, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "--pairs", labelled, "-q"])

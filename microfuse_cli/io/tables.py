@@ -45,8 +45,8 @@ def read_pair_list(path: PathLike) -> list[tuple[str, str, int | None]]:
     text = read_text(path)
     if not text.strip():
         raise DataError(f"{path}: empty pair list")
-    first = text.split("\n", 1)[0]
-    delimiter = "\t" if "\t" in first else ","
+    first = next((line for line in text.split("\n") if line.strip() and not line.startswith("#")), "")
+    delimiter = "\t" if "\t" in first else ","  # told by the first row: a scores TSV starts with '#' lines
     rows = []
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     columns = None  # (gene_a, gene_b, label or None) positions in a microfuse pairs/scores TSV
