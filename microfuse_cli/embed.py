@@ -200,6 +200,12 @@ class Embeddings(RebuiltFromFields):
                             "(computed with other views or an older microfuse?)")
         return np.array([position[n] for n in names], dtype=np.int64)
 
+    def _made_from(self) -> str:
+        """' of GENOME, whose genes are named like ID': which of a workflow's embedding folders these are."""
+        genome = self.manifest.get("genome")
+        made = f" of {genome}" if isinstance(genome, str) and genome else ""
+        return f"{made}, whose genes are named like {self.gene_ids[0]!r}" if self.gene_ids else made
+
     def pair_views(self, pairs: Sequence[GenePair], context_features: Sequence[str] | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
         """(x_protein, x_context) float32 matrices for ``pairs``; unknown genes or pairs are a DataError.
@@ -210,8 +216,8 @@ class Embeddings(RebuiltFromFields):
             ia = np.fromiter((self._gene_row[p.gene_a.id] for p in pairs), dtype=np.int64, count=len(pairs))
             ib = np.fromiter((self._gene_row[p.gene_b.id] for p in pairs), dtype=np.int64, count=len(pairs))
         except KeyError as exc:
-            raise DataError(f"gene {exc.args[0]!r} of the pairs is not in the embeddings (were they computed "
-                            "from another annotation?)") from None
+            raise DataError(f"gene {exc.args[0]!r} of the pairs is not in the embeddings{self._made_from()} "
+                            "(computed from another genome or annotation?)") from None
         ea, eb = self.protein[ia].astype(np.float32), self.protein[ib].astype(np.float32)
         blocks = {("protein", "a"): ea, ("protein", "b"): eb, ("protein", "|a-b|"): np.abs(ea - eb)}
         if self.context is not None:

@@ -109,11 +109,13 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
     if labels is not None:
         from .io.tables import read_pair_list
 
+        listed = read_pair_list(labels)
+        if all(label is None for _, _, label in listed):
+            raise DataError(f"{labels}: needs a third column with 0/1 labels")
         lookup = {}
-        for a, b, label in read_pair_list(labels):
-            if label is None:
-                raise DataError(f"{labels}: needs a third column with 0/1 labels")
-            lookup[(a, b)] = lookup[(b, a)] = label
+        for a, b, label in listed:  # a pair without a label (a pairs TSV's unlabelled row) stays unlabelled
+            if label is not None:
+                lookup[(a, b)] = lookup[(b, a)] = label
     elif "label" not in col:
         raise DataError(f"{path}: no label column; give --labels")
     keep, y = [], []

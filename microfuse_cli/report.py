@@ -78,8 +78,11 @@ def calibrate_bins(genome: Genome, groups: dict[str, str], decided: Sequence) ->
 
 
 def write_report(handle, genome: Genome, scores: Scores, operons: Sequence[Operon], *, model, model_name: str,
-                 extra: dict | None = None, groups: dict[str, str] | None = None, dpi: int = 80) -> None:
-    """Write the HTML page of one `score` run (``groups``: the --bins table, for one spacer figure per bin)."""
+                 extra: dict | None = None, groups: dict[str, str] | None = None, dpi: int = 80,
+                 name: str | None = None) -> None:
+    """Write the HTML page of one `score` run (``groups``: the --bins table, for one spacer figure per bin;
+    ``name``: the genome's name on the page, by default ``genome.name``, which is 'stdin' for a piped input)."""
+    name = name or genome.name
     extra = extra or {}
     spacer = extra.get("spacer_posterior")
     scored = ScoredGenome(genome, list(scores.pairs), scores.probability, scores.threshold,
@@ -90,20 +93,20 @@ def write_report(handle, genome: Genome, scores: Scores, operons: Sequence[Opero
         calibrated = dataclasses.replace(calibrated, cutoff_bp=int(round(scores.calibration[0].cutoff_bp)))
     bins = calibrate_bins(genome, groups, scores.calibration) if groups and len(scores.calibration) > 1 else []
     sections = [
-        _summary(genome, scores, operons, dpi),
+        _summary(genome, name, scores, operons, dpi),
         _calibration(calibrated, dpi, scores.calibration, bins),
         _model(model, model_name, scores.threshold, scores.decision_id or decision_id(model, scores.threshold)),
         _regions(scored, dpi),
         _operon_table(genome, operons),
     ]
-    handle.write(PAGE.format(title=html.escape(f"microfuse: {genome.name}"), version=html.escape(__version__),
+    handle.write(PAGE.format(title=html.escape(f"microfuse: {name}"), version=html.escape(__version__),
                              body="\n".join(sections)))
 
 
 # ------------------------------------------------------------------------------------------------ sections
 
 
-def _summary(genome: Genome, scores: Scores, operons: Sequence[Operon], dpi: int) -> str:
+def _summary(genome: Genome, name: str, scores: Scores, operons: Sequence[Operon], dpi: int) -> str:
     same = np.array([p.same_strand for p in scores.pairs], dtype=bool)
     called = int((scores.calls.astype(bool) & same).sum())
     in_operons = sum(len(op.genes) for op in operons)
@@ -116,7 +119,7 @@ def _summary(genome: Genome, scores: Scores, operons: Sequence[Operon], dpi: int
         ("operons of 2+ genes", f"{len(operons):,}"),
         ("genes in operons", f"{in_operons:,} ({100 * in_operons / max(len(genome.genes), 1):.1f}%)"),
     ]
-    return (f"<h2>Genome</h2>\n<p>{html.escape(genome.name)}</p>\n{_table(('', ''), rows, with_header=False)}\n"
+    return (f"<h2>Genome</h2>\n<p>{html.escape(name)}</p>\n{_table(('', ''), rows, with_header=False)}\n"
             + _figure(_size_figure(operons), "Operon sizes (genes per operon)", dpi)
             + _figure(_probability_figure(scores), "Pair probabilities, same- and opposite-strand neighbours, "
                                                    "with the threshold", dpi))

@@ -82,7 +82,10 @@ def load_training_data(pair_paths, embedding_dirs, val_fraction, seed, context_s
             pairs = assign_splits(pairs, (1 - val_fraction, val_fraction, 0.0), seed=seed)
         emb = Embeddings.load(folder)
         features = resolve_context_features(context_spec, emb)
-        x_p, x_c = emb.pair_views(pairs, features)
+        try:
+            x_p, x_c = emb.pair_views(pairs, features)
+        except DataError as exc:  # with several tables, which table and which folder do not match
+            raise DataError(f"{path} and {folder}: {exc}") from None
         xs_p.append(x_p), xs_c.append(x_c), manifests.append(emb.manifest)
         ys.append(np.array([p.label for p in pairs]))
         splits.append(np.array([p.split for p in pairs]))

@@ -1045,7 +1045,8 @@ EVALUATE_PLOTS = {
     "--json is a plot": (["-o", "{d}/m.tsv", "--json", "{figs}/pr.png"], "--json and --plots are the same file"),
     "an input is a plot": (["{figs}/labelled.threshold_sweep.png", "--names", "labelled"],
                            "--plots {figs} would replace {figs}/labelled.threshold_sweep.png, which is an input"),
-    "two tables of one name": (["{d}/x/labelled.tsv"], "two score tables are named labelled.tsv"),
+    # two files of one name are told apart by their folders (x/labelled.tsv): two --names alike are refused
+    "two tables of one name": (["{d}/x/labelled.tsv", "--names", "same,same"], "two score tables are named same"),
 }
 
 

@@ -108,6 +108,31 @@ def test_mpneumoniae_old_locus_tags_and_code_4():
     assert len(resolved.pairs) >= 365
 
 
+def test_a_labelled_pairs_tsv_of_microfuse_is_a_pair_list_for_labels_and_pairs(tmp_path):
+    """`pairs --operons` writes labels that `evaluate --labels` and `score --labels`/`--pairs` should take: they
+    read its first three columns (pair_id, scaffold, gene_a) and stopped at "label 'MPN_001' is not 0/1"."""
+    labelled, scores = tmp_path / "labelled pairs.tsv", tmp_path / "scores.tsv"
+    known = MPN_PAIRS.with_name("odb4_known_operons_mpneumoniae.tsv")
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--operons", known, "-o", labelled, "-q"])
+    assert code == 0, err
+    listed = T.read_pair_list(labelled)
+    assert len(listed) == 687 and listed[0][:2] == ("MPN_001", "MPN_002")
+    assert {label for _, _, label in listed} == {0, 1, None}  # unlabelled pairs stay unlabelled
+    code, _, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "-o", scores, "-q"])
+    assert code == 0, err
+    code, with_labels, err = run_cli(["evaluate", scores, "--labels", labelled, "--bootstrap", "0", "-q"])
+    assert code == 0, err
+    labelled_scores = tmp_path / "labelled scores.tsv"  # a scores TSV (its '#' lines first) with a label column
+    code, _, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "--operons", known, "-o", labelled_scores, "-q"])
+    assert code == 0, err
+    assert T.read_pair_list(labelled_scores) == listed
+    n = sum(label is not None for _, _, label in listed)
+    assert with_labels.splitlines()[1].split("\t")[1:3] == [str(n), str(sum(label == 1 for _, _, label in listed))]
+    code, text, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "--pairs", labelled, "-q"])
+    assert code == 0, err
+    assert len([line for line in text.splitlines() if not line.startswith("#")]) == 1 + 687
+
+
 def test_splits_keep_blocks_together(ecoli_pairs):
     split = P.assign_splits(ecoli_pairs, (0.7, 0.15, 0.15), seed=1)
     counts = {name: sum(p.split == name for p in split) for name in ("train", "val", "test")}

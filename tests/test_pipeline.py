@@ -346,3 +346,41 @@ def test_evaluate_plots_roc_and_pr_of_tables_on_different_genomes(tmp_path):
         for kind in ("roc", "pr"):
             assert (figs / f"{name}.{kind}.png").stat().st_size > 1000
     assert not (figs / "roc.png").exists() and "ROC and PR per table" in err
+
+
+def test_evaluate_names_tables_of_one_file_name_by_their_folders(tmp_path, monkeypatch):
+    """A workflow writes every genome's scores as <genome>/scores.tsv: `evaluate */scores.tsv` named every row of
+    the metrics 'scores.tsv' (rows nobody could tell apart) and refused --plots. The default names now carry as
+    many folders as tell the tables apart, a relative path and an absolute one alike."""
+    mj = PANEL / "GCF_000091665.1_ASM9166v1_genomic"
+    for name, gff, fna in (("mge", MG_GFF, MG_FNA), ("mja", f"{mj}.gff.gz", f"{mj}.fna.gz")):
+        (tmp_path / name).mkdir()
+        code, _, err = run_cli(["score", gff, "--fasta", fna, "--label-rule", "og", "-o",
+                                tmp_path / name / "scores.tsv", "-q"])
+        assert code == 0, err
+    monkeypatch.chdir(tmp_path)
+    code, text, err = run_cli(["evaluate", "mge/scores.tsv", tmp_path / "mja" / "scores.tsv", "--bootstrap", "0",
+                               "--plots", "figs", "-q"])
+    assert code == 0, err
+    assert [line.split("\t")[0] for line in text.splitlines()[1:]] == ["mge/scores.tsv", "mja/scores.tsv"]
+    assert (tmp_path / "figs" / "mja_scores.tsv.roc.png").stat().st_size > 1000
+    code, text, err = run_cli(["evaluate", "mge/scores.tsv", "--bootstrap", "0", "-q"])
+    assert code == 0 and text.splitlines()[1].split("\t")[0] == "scores.tsv", "one table keeps its file name"
+
+
+def test_evaluate_json_is_strict_json_with_null_for_missing_metrics(tmp_path):
+    """Without a bootstrap or --proteins, auroc_low/high and hard_auroc do not exist: --json wrote them as NaN,
+    which is no JSON value (JSON.parse, Go's encoding/json and R's jsonlite refuse the file). They are null, as they
+    are empty cells in the TSV; counts stay integers."""
+    scores, as_json = tmp_path / "scores.tsv", tmp_path / "metrics.json"
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--label-rule", "og", "-o", scores, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["evaluate", scores, "--bootstrap", "0", "--json", as_json, "-o", tmp_path / "m.tsv"])
+    assert code == 0, err
+
+    def refuse(constant):
+        raise ValueError(f"{constant} in {as_json}")
+
+    (metrics,) = json.loads(as_json.read_text(), parse_constant=refuse)
+    assert metrics["auroc_low"] is metrics["auroc_high"] is metrics["hard_auroc"] is None
+    assert isinstance(metrics["n"], int) and 0 < metrics["auroc"] <= 1

@@ -174,3 +174,17 @@ def test_report_with_bins_draws_each_bins_own_calibration(tmp_path):
         assert f"Bin {name}: operon fraction {fraction:.3f}, cut-off of its calls {int(cutoff):,} bp" in page
     assert "fitted mixture (the whole input)" in page
     assert len(images(page)) == 3 + 2 + 6  # sizes, probabilities, whole-input spacers; one per bin; regions
+
+
+def test_report_of_a_piped_genome_is_titled_with_its_genome_name(tmp_path):
+    """`zcat genome.gff.gz | microfuse score - --genome-name NAME --report r.html`, as a workflow runs it: the page
+    was titled 'microfuse: stdin' whatever --genome-name said, so every genome's report had one title."""
+    import gzip
+
+    report = tmp_path / "report.html"
+    code, _, err = run_cli(["score", "-", "--fasta", MG_FNA, "--genome-name", "M genitalium & G37", "--report",
+                            report, "-o", tmp_path / "scores.tsv", "-q"], stdin=gzip.decompress(MG_GFF.read_bytes()))
+    assert code == 0, err
+    page = report.read_text()
+    assert "<title>microfuse: M genitalium &amp; G37</title>" in page
+    assert "<p>M genitalium &amp; G37</p>" in page and "stdin" not in page

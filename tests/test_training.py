@@ -20,7 +20,7 @@ from microfuse_cli.baseline import DistanceBaseline
 from microfuse_cli.trained import TrainConfig, TrainedModel, load_torch_model
 from microfuse_cli.training import train, train_seeds
 
-from conftest import ECOLI
+from conftest import ECOLI, MPN_FNA, MPN_GFF, run_cli
 
 
 
@@ -321,3 +321,19 @@ def test_distance_baseline_minimises_its_penalised_log_loss():
     assert abs(unpenalised.weight[0]) > abs(model.weight[0])  # the penalty shrinks the weight
     with pytest.raises(UsageError):
         DistanceBaseline.fit(distance, y, everything, l2=-1.0)
+
+
+def test_pairs_of_another_genome_than_the_embeddings_are_named_with_both(mg_embedded, tmp_path):
+    """Train on two genomes with their -e folders given in the wrong order: the error said only "gene 'MPN_001' of
+    the pairs is not in the embeddings", not which table, which folder, or whose genes the folder holds."""
+    pairs = tmp_path / "mpn pairs.tsv"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--label-rule", "og", "-o", pairs, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["train", pairs, "-e", mg_embedded, "-o", tmp_path / "model", "--val-fraction", "0.2",
+                            "--epochs", "1"])
+    assert code == 1, err
+    assert err.strip() == (f"error: {pairs} and {mg_embedded}: gene 'MPN_001' of the pairs is not in the embeddings "
+                           "of GCF_000027325.1_ASM2732v1_genomic.gff.gz, whose genes are named like 'MG_001' "
+                           "(computed from another genome or annotation?)")
+    code, _, err = run_cli(["score", pairs, "-e", mg_embedded, "-o", tmp_path / "scores.tsv"])
+    assert code == 1 and "of GCF_000027325.1_ASM2732v1_genomic.gff.gz, whose genes are named like 'MG_001'" in err

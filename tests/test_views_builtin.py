@@ -292,3 +292,39 @@ def test_ecoli_charge_and_pi_equal_biopython(ecoli_genome):
     got = x[:, [B.PROTEIN_FEATURES.index("charge_ph7"), B.PROTEIN_FEATURES.index("pi")]]
     assert np.array_equal(got, want)
     assert 4.0 < want[:, 1].min() and want[:, 1].max() < 12.1 and want[:, 1].std() > 1
+
+
+def test_a_signal_during_folding_is_raised_as_itself_not_as_a_vienna_error(capfd):
+    """SIGTERM while `embed` folded terminators ended in "internal error: RuntimeError: Some error occurred while
+    executing sliding window MFE callback" and a printed traceback: the handler's exception was raised inside the
+    Python callback ViennaRNA calls, which swallowed it. SIGTERM (here at ten moments) now ends the fold with the
+    handler's own exception, once the region being folded is done, and nothing is printed; the handler is put back."""
+    import os
+    import random
+    import signal
+    import threading
+
+    import RNA  # noqa: F401  (imported before the signals: an import they cut would be another failure)
+
+    from microfuse_cli.views.builtin.terminator import fold_regions
+
+    class Stop(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stop()
+
+    rng = random.Random(0)
+    regions = ["".join(rng.choice("ACGU") for _ in range(300)) for _ in range(400)]  # about a second of folding
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        for delay in np.linspace(0.01, 0.2, 10):
+            timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGTERM))
+            timer.start()
+            with pytest.raises(Stop):
+                fold_regions(regions)
+            timer.join()
+        assert signal.getsignal(signal.SIGTERM) is stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert "Traceback" not in capfd.readouterr().err

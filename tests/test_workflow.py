@@ -1,5 +1,6 @@
-"""examples/workflow/Snakefile end to end with snakemake (a test extra) on three real genomes: an annotated
-E. coli K-12 (GFF + separate FASTA) and two bare assemblies whose genes pyrodigal calls."""
+"""examples/workflow/Snakefile end to end with snakemake (a test extra) on four real genomes: an annotated
+E. coli K-12 (GFF + separate FASTA) and three bare assemblies whose genes pyrodigal calls, M. genitalium among
+them (genetic code 4, which microfuse detects when the workflow does not set a code)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import pytest
 from conftest import ECOLI_FNA, ECOLI_GFF, ROOT, pyrodigal_data, run_cli
 
 SNAKEFILE = ROOT / "examples" / "workflow" / "Snakefile"
-SAMPLES = ("ecoli", "kk037166", "nctc11397")
-# KK037166 is a draft with two 100+ N gaps: the two neighbour pairs across them are no pairs (17 before)
-PAIRS = {"ecoli": 4288, "kk037166": 15, "nctc11397": 102}
+SAMPLES = ("ecoli", "kk037166", "mgenitalium", "nctc11397")
+# KK037166 is a draft with two 100+ N gaps: the two neighbour pairs across them are no pairs (17 before);
+# M. genitalium's 527 genes called with code 4 (with code 11, TGA cuts them into 995)
+PAIRS = {"ecoli": 4288, "kk037166": 15, "mgenitalium": 526, "nctc11397": 102}
 
 
 def table_lines(path: Path) -> list[str]:
@@ -47,10 +49,13 @@ def snapshot(out: Path) -> dict[str, tuple[str, int]]:
 @pytest.fixture(scope="module")
 def workflow(tmp_path_factory):
     work = tmp_path_factory.mktemp("workflow")
-    rows = [("ecoli", ECOLI_GFF, ECOLI_FNA), ("kk037166", pyrodigal_data("KK037166.fna.gz"), ""),
-            ("nctc11397", pyrodigal_data("GCF_001457455.1_NCTC11397_genomic_100kb.fna.gz"), "")]
-    (work / "samples.tsv").write_text("sample\tpath\tfasta\n" + "".join(f"{s}\t{p}\t{f}\n" for s, p, f in rows))
-    # batch_size 2: one embed job with two genomes (ecoli, kk037166) and one with a single genome (nctc11397)
+    rows = [("ecoli", ECOLI_GFF, ECOLI_FNA, "11"), ("kk037166", pyrodigal_data("KK037166.fna.gz"), "", ""),
+            ("mgenitalium", ROOT / "examples" / "data" / "mgenitalium_g37.fna.gz", "", ""),
+            ("nctc11397", pyrodigal_data("GCF_001457455.1_NCTC11397_genomic_100kb.fna.gz"), "", "")]
+    (work / "samples.tsv").write_text("sample\tpath\tfasta\tgenetic_code\n"
+                                      + "".join("\t".join(map(str, row)) + "\n" for row in rows))
+    # batch_size 2: ecoli's code is set (-g 11), the others' microfuse's own: one embed job with a single genome
+    # (ecoli), one with two (kk037166, mgenitalium) and one with a single genome again (nctc11397)
     (work / "config.yaml").write_text(json.dumps({
         "samples": "samples.tsv", "outdir": "out", "microfuse": f"{sys.executable} -m microfuse_cli",
         "batch_size": 2, "analogs_k": 5, "device": {"embed": "cpu", "score": "cpu", "index": "cpu"},
@@ -62,9 +67,11 @@ def workflow(tmp_path_factory):
 
 def test_workflow_merges_every_sample(workflow):
     out = workflow / "out"
-    assert sorted(p.name for p in (out / "embeddings").iterdir()) == ["g11-00000", "g11-00001"]
-    assert sorted(p.name for p in (out / "embeddings" / "g11-00000").iterdir() if p.is_dir()) == ["ecoli", "kk037166"]
-    assert (out / "embeddings" / "g11-00001" / "nctc11397" / "manifest.json").is_file()
+    assert sorted(p.name for p in (out / "embeddings").iterdir()) == ["auto-00000", "auto-00001", "g11-00000"]
+    assert (out / "embeddings" / "g11-00000" / "ecoli" / "manifest.json").is_file()
+    assert sorted(p.name for p in (out / "embeddings" / "auto-00000").iterdir() if p.is_dir()) == \
+        ["kk037166", "mgenitalium"]
+    assert (out / "embeddings" / "auto-00001" / "nctc11397" / "manifest.json").is_file()
     assert not (out / "staged").exists() or not any((out / "staged").iterdir()), "staged copies are temporary"
 
     lines = (out / "operons.tsv").read_text().splitlines()
@@ -92,6 +99,18 @@ def test_workflow_merges_every_sample(workflow):
         assert len(ids) == n and all(line.startswith(f"{sample}:") and line.split("\t")[2] == sample for line in ids)
 
 
+def test_a_bare_mycoplasma_assembly_is_called_with_the_code_microfuse_detects(workflow):
+    """The workflow passes -g only for a code the user set: with the config's old default (-g 11 for every
+    sample) M. genitalium's genes were called with code 11, cut at every TGA (Trp in code 4) into 995 fragments,
+    and the detection that picks code 4 never ran."""
+    out = workflow / "out"
+    pairs_log = (out / "logs" / "pairs" / "mgenitalium.log").read_text()
+    embed_log = (out / "logs" / "embed" / "auto-00000.log").read_text()
+    assert "genetic code 4 detected" in pairs_log and "genetic code 4 detected" in embed_log
+    assert len(table_lines(out / "genomes" / "mgenitalium" / "pairs.tsv")) == 1 + PAIRS["mgenitalium"]
+    assert "transl_table" not in (out / "logs" / "pairs" / "ecoli.log").read_text()
+
+
 def test_retrieval_finds_neighbours_in_other_genomes_only(workflow):
     out = workflow / "out"
     code, text, err = run_cli(["retrieve", "--index", out / "index", "--k", "5",
@@ -99,7 +118,7 @@ def test_retrieval_finds_neighbours_in_other_genomes_only(workflow):
     assert code == 0, err
     rows = [dict(zip(text.splitlines()[0].split("\t"), line.split("\t"))) for line in text.splitlines()[1:]]
     assert len(rows) == 5 * PAIRS["kk037166"]
-    assert {r["target_genome"] for r in rows} <= {"ecoli", "nctc11397"}
+    assert {r["target_genome"] for r in rows} <= set(SAMPLES) - {"kk037166"}
     assert all(r["query"].startswith("kk037166:") for r in rows)
 
     lines = (out / "analogs.tsv").read_text().splitlines()
@@ -117,7 +136,7 @@ def test_second_run_is_a_no_op_and_reruns_are_byte_identical(workflow):
     assert snapshot(out) == before
 
     # Redo one embedding batch and everything downstream of it: same bytes (only mtimes move).
-    result = snakemake(workflow, "--forcerun", "out/embeddings/g11-00001")
+    result = snakemake(workflow, "--forcerun", "out/embeddings/auto-00001")
     assert "rule index" in result.stdout + result.stderr
     after = snapshot(out)
     assert after.keys() == before.keys()

@@ -528,14 +528,15 @@ def pair_selection_options(func):
                                 "and -20..40 bp apart, negative = opposite strands or >= 600 bp apart, else "
                                 "unlabelled.")(wrapper)
     wrapper = click.option("--labels", type=click.Path(dir_okay=False), default=None,
-                           help="Pairs with a third label column (CSV/TSV: name_1,name_2,label).")(wrapper)
+                           help="Pairs with a third label column (CSV/TSV: name_1,name_2,label), or "
+                                "a labelled pairs TSV of `microfuse pairs`.")(wrapper)
     wrapper = click.option("--operons", type=click.Path(dir_okay=False), default=None,
                            help="Known operons (ODB table, RegulonDB OperonSet/TUSet, operon_id<TAB>gene,gene, or "
                                 "microfuse's own --operons-tsv/--operons-gff output): "
                                 "label 1 inside one unit, 0 at a known boundary.")(wrapper)
     wrapper = click.option("--pairs", "pair_list", type=click.Path(dir_okay=False), default=None,
                            help="Only these pairs: a two-column CSV/TSV of gene ids (locus_tag, old_locus_tag, Name "
-                                "or ID).")(wrapper)
+                                "or ID), or a pairs TSV of `microfuse pairs`.")(wrapper)
     return wrapper
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import numbers
 import os
 
 import click
@@ -22,9 +23,11 @@ Examples:
 """)
 @click.argument("scores", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True), metavar="SCORES.tsv...")
 @click.option("--labels", type=click.Path(dir_okay=False), default=None,
-              help="Labelled pairs (name_1,name_2,label) instead of the scores' label column.")
+              help="Labelled pairs (name_1,name_2,label, or a `pairs --operons` TSV) instead of the scores' "
+                   "label column.")
 @click.option("--split", "split_name", default=None, help="Only pairs of this split (e.g. test).")
-@click.option("--names", default=None, help="Comma-separated model names for the table (default: file names).")
+@click.option("--names", default=None, help="Comma-separated model names for the table (default: file names, "
+              "with as many of their folders as tell them apart: ecoli/scores.tsv, lmono/scores.tsv).")
 @click.option("--threshold", type=FiniteFloatRange(0, 1), default=None,
               help="Threshold for accuracy_at_threshold (default: the one the scores were called at).")
 @click.option("--proteins", type=click.Path(dir_okay=False), default=None,
@@ -49,7 +52,7 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     from ..io.fasta import read_proteins
     from ..io.outputs import Output, check_outputs, made_folder, write_outputs
 
-    labels_names = names.split(",") if names else [None] * len(scores)
+    labels_names = names.split(",") if names else default_names(scores)
     if len(labels_names) != len(scores):
         raise UsageError(f"--names has {len(labels_names)} names for {len(scores)} score tables")
     check_outputs([*scores, labels, proteins],
@@ -82,6 +85,17 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
         log.info("plots written to %s", plots)
 
 
+def default_names(scores) -> list[str]:
+    """Each table's file name, with as many of its folders as tell the tables apart: one run per genome writes
+    every genome's scores.tsv, and their metrics rows were all named 'scores.tsv' (--plots refused them)."""
+    parts = [os.path.abspath(path).split(os.sep) if path != "-" else ["-"] for path in scores]
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        names = ["/".join(p[-depth:]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    return ["/".join(p[-1:]) for p in parts]  # one file given twice: names cannot tell it apart
+
+
 def write_metrics(handle, results) -> None:
     """The metrics table: one row per score table."""
     from ..evaluate import MAKER_COLUMNS, METRIC_COLUMNS
@@ -97,8 +111,24 @@ def write_metrics(handle, results) -> None:
 
 
 def write_json(handle, results) -> None:
-    json.dump(results, handle, indent=2, default=float)
+    """The metrics as JSON; a metric that does not exist (no bootstrap interval, no hard subset: NaN) is null, as it
+    is an empty cell in the TSV: NaN is no JSON value, and JSON.parse, Go, R's jsonlite and serde refused the file."""
+    json.dump(_json_ready(results), handle, indent=2, allow_nan=False)
     handle.write("\n")
+
+
+def _json_ready(value):
+    """``value`` with numpy numbers as Python ones and NaN or infinity as None."""
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item) for item in value]
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def _fmt(value) -> str:

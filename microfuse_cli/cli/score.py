@@ -44,7 +44,8 @@ Examples:
 @click.option("--fused", type=click.Path(dir_okay=False), default=None,
               help="Write fused pair vectors (FILE.npy + FILE.ids.tsv, which records the model) for `microfuse retrieve "
                    "build`.")
-@click.option("--genome-name", default=None, help="Genome name in --fused ids (default: the input file name).")
+@click.option("--genome-name", default=None, help="Genome name in --fused ids and on the --report page (default: the "
+              "input file name).")
 @click.option("--device", default="auto", show_default=True,
               help="Device of foundation-model views: auto, cpu, cuda or cuda:N (the fusion head runs in numpy).")
 @click.option("--offline", is_flag=True, help="Never touch the network when loading foundation models.")
@@ -216,7 +217,8 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
         from ..report import write_report
 
         writers.append((report, "w", lambda h: write_report(h, genome, scores, operons_called, model=model,
-                                                            model_name=model_name, extra=extra, groups=groups)))
+                                                            model_name=model_name, extra=extra, groups=groups,
+                                                            name=genome_name)))
     if fused:
         writers += fused_writers(fused, scores, genome_name or genome.name)
     # one run's files are one output: none replaces its previous version before all are written (a report, or

@@ -38,14 +38,18 @@ _HEADER = re.compile(r"^(name|gene|id|locus(_?tag)?|query|source)[ _]?(1|a)?$", 
 
 
 def read_pair_list(path: PathLike) -> list[tuple[str, str, int | None]]:
-    """Read a CSV or TSV of gene pairs (``name_1,name_2[,label]``); a header line is recognised and skipped."""
+    """Read a CSV or TSV of gene pairs (``name_1,name_2[,label]``); a header line is recognised and skipped.
+
+    microfuse's own pairs and scores TSVs are pair lists too: their ``gene_a``, ``gene_b`` (and ``label``) columns
+    are read, wherever they stand (``pairs --operons`` makes the labels another command reads)."""
     text = read_text(path)
     if not text.strip():
         raise DataError(f"{path}: empty pair list")
-    first = text.split("\n", 1)[0]
-    delimiter = "\t" if "\t" in first else ","
+    first = next((line for line in text.split("\n") if line.strip() and not line.startswith("#")), "")
+    delimiter = "\t" if "\t" in first else ","  # told by the first row: a scores TSV starts with '#' lines
     rows = []
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    columns = None  # (gene_a, gene_b, label or None) positions in a microfuse pairs/scores TSV
     for number in itertools.count(1):
         try:
             fields = next(reader, None)
@@ -56,7 +60,13 @@ def read_pair_list(path: PathLike) -> list[tuple[str, str, int | None]]:
         fields = [f.strip() for f in fields]
         if not fields or not any(fields) or fields[0].startswith("#"):
             continue
-        if not rows and _HEADER.match(fields[0]):
+        if not rows and columns is None and {"gene_a", "gene_b"} <= set(fields):
+            columns = (fields.index("gene_a"), fields.index("gene_b"),
+                       fields.index("label") if "label" in fields else None)
+            continue
+        if columns is not None:
+            fields = [fields[i] if i is not None and i < len(fields) else "" for i in columns]
+        elif not rows and _HEADER.match(fields[0]):
             continue
         if len(fields) < 2:
             raise DataError(f"{path}: line {number}: expected two gene ids, found {len(fields)} field(s)")
