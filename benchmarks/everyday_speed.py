@@ -1,8 +1,9 @@
 """Whole-process wall and CPU time of the everyday commands, two versions of the code side by side.
 
 Each command runs in a fresh interpreter with PYTHONPATH set to one code tree, then the other, in turn (old, new,
-old, new, ...), so that a change of load on the machine falls on both alike; prints the median wall and CPU (user +
-system of the child) seconds over --repeats runs of each, and the new/old ratio.
+old, new, ...), so that a change of load on the machine falls on both alike, with bytecode cached (in a temporary
+folder) as an installed package runs; prints the median wall and CPU (user + system of the child) seconds over
+--repeats runs of each, and the new/old ratio. On a shared machine the CPU figure is the steadier one.
 
     git archive <old commit> | tar -x -C /tmp/old
     nice python benchmarks/everyday_speed.py --old /tmp/old --new . --data ../shared/data [--repeats 5] [--only a,d]
@@ -42,7 +43,8 @@ def commands(data: Path, out: str) -> dict[str, list[str]]:
 def run_once(code_root: Path, args: list[str], cwd: str) -> tuple[float, float]:
     """Wall and CPU seconds of one `python -m microfuse_cli ARGS` with ``code_root`` first on the path (run in
     ``cwd``, away from any checkout: `-m` puts the working directory before PYTHONPATH)."""
-    env = {**os.environ, "PYTHONPATH": str(code_root)}
+    env = {**os.environ, "PYTHONPATH": str(code_root), "PYTHONPYCACHEPREFIX": str(Path(cwd) / "pycache")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached, as an installed package runs
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "microfuse_cli", *args], check=True, env=env, stdout=subprocess.DEVNULL,
