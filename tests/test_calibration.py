@@ -9,8 +9,8 @@ import pytest
 from conftest import MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, run_cli
 
 from microfuse_cli.calibration import POSTERIOR_THRESHOLDS, DecisionRule, LabelledSpacers, SpacerModel, _bandwidth, \
-    _kde, _normal_pdf, _transform, calibrate_by_group, head_residual, learn_posterior_threshold, learn_rule, own_cutoff_interval, \
-    posterior_cutoff, read_groups, spacer_scale
+    _kde, _normal_pdf, _transform, calibrate_by_group, head_residual, learn_posterior_threshold, learn_rule, \
+    own_cutoff_interval, posterior_cutoff, read_groups, spacer_scale
 from microfuse_cli.errors import DataError
 from microfuse_cli.records import Genome
 from microfuse_cli.metrics import auroc
