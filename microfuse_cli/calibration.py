@@ -44,12 +44,21 @@ def _kde(samples: np.ndarray, grid: np.ndarray, bandwidth: float) -> np.ndarray:
     Spacers repeat (whole base pairs), so the density is a count-weighted mixture of normals at the distinct
     values: the density gaussian_kde gives with this bandwidth, without its per-call whitening of the data, which
     dominated the bootstrap of ``own_cutoff_interval``."""
-    from scipy.stats import norm
-
     values, counts = np.unique(samples, return_counts=True)
     if values.size == 0:
         return np.full(grid.shape, 1.0 / (grid[-1] - grid[0]))
-    return (counts / counts.sum()) @ norm.pdf(grid[None, :], loc=values[:, None], scale=bandwidth)
+    return (counts / counts.sum()) @ _normal_pdf(grid[None, :], values[:, None], bandwidth)
+
+
+def _normal_pdf(x: np.ndarray, loc: np.ndarray, scale: float) -> np.ndarray:
+    """scipy.stats.norm.pdf(x, loc, scale) for a finite ``x`` and ``loc`` and ``scale`` > 0, with its operations in
+    its order (the same bits): without its argument checks and masking, which cost as much as the density itself
+    in the 400 refits of ``own_cutoff_interval``, and without scipy.stats's import (~0.15 s)."""
+    z = (x - loc) / scale
+    return np.exp(-z**2 / 2.0) / _SQRT_2PI / scale
+
+
+_SQRT_2PI = np.sqrt(2 * np.pi)
 
 
 def _bandwidth(samples: np.ndarray) -> float:

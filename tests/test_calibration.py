@@ -9,8 +9,8 @@ import pytest
 from conftest import MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, run_cli
 
 from microfuse_cli.calibration import POSTERIOR_THRESHOLDS, DecisionRule, LabelledSpacers, SpacerModel, _bandwidth, \
-    _kde, _transform, calibrate_by_group, head_residual, learn_posterior_threshold, learn_rule, own_cutoff_interval, \
-    posterior_cutoff, read_groups, spacer_scale
+    _kde, _normal_pdf, _transform, calibrate_by_group, head_residual, learn_posterior_threshold, learn_rule, \
+    own_cutoff_interval, posterior_cutoff, read_groups, spacer_scale
 from microfuse_cli.errors import DataError
 from microfuse_cli.records import Genome
 from microfuse_cli.metrics import auroc
@@ -200,6 +200,19 @@ def test_kde_is_scipys_gaussian_kde_on_real_spacers(mpn_spacers):
     grid, bandwidth = mpn_spacers.spacer.grid, _bandwidth(x)
     expected = gaussian_kde(x, bw_method=bandwidth / np.std(x, ddof=1))(grid)
     assert np.allclose(_kde(x, grid, bandwidth), expected, rtol=1e-10, atol=1e-14)
+
+
+def test_normal_density_has_the_bits_of_scipys(mpn_spacers, ecoli_genome):
+    """The KDE's normal density is scipy.stats.norm.pdf's to the last bit (its operations in its order), on real
+    spacers at their bandwidth and at others: the seeded refits of own_cutoff_interval are the ones scipy gave."""
+    from scipy.stats import norm
+
+    ecoli = SpacerModel.fit(adjacent_pairs(ecoli_genome))
+    for spacers in (mpn_spacers.spacer.same_strand_spacers, ecoli.same_strand_spacers, ecoli.boundary_spacers):
+        x = _transform(spacers)
+        values, grid = np.unique(x)[:, None], mpn_spacers.spacer.grid[None, :]
+        for bandwidth in (_bandwidth(x), 0.08, 0.3, 1.7):
+            assert np.array_equal(_normal_pdf(grid, values, bandwidth), norm.pdf(grid, loc=values, scale=bandwidth))
 
 
 def test_own_cutoff_interval_brackets_the_own_cutoff_and_narrows_with_more_pairs(mpn_spacers, ecoli_genome):

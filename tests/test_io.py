@@ -8,6 +8,7 @@ import io
 import os
 import sys
 import threading
+import warnings
 
 import pytest
 
@@ -218,6 +219,29 @@ def test_a_lone_n_beside_a_cds_end_is_no_assembly_gap():
     assert cut_ends(400, lone, 101, 196) == (False, False) and not assembly_gaps(lone)
     assert cut_ends(400, gapped, 101, 196) == (True, True) and len(assembly_gaps(gapped)) == 2
     assert cut_ends(400, None, 2, 399) == (True, True)
+    assert assembly_gaps(body) == [] and assembly_gaps("ACGT" * 50 + "nnnnNNNNNn" + "ACGT") == [(201, 210)]
+
+
+def test_codon_lookup_translates_as_biopython_in_every_genetic_code():
+    """io.features._translate_codons (a numpy lookup for A/C/G/T, else Biopython) gives Biopython's protein in every
+    NCBI table, on pieces of M. genitalium read forward and reversed, in lower case, with an N, an IUPAC code, a U."""
+    from Bio import BiopythonWarning
+    from Bio.Data import CodonTable
+    from Bio.Seq import Seq
+
+    from microfuse_cli.io.features import _translate_codons
+
+    genome = gzip.decompress(MG_FNA.read_bytes()).decode().split("\n", 1)[1].replace("\n", "").upper()
+    pieces = [genome[i:i + 900] for i in range(0, 90_000, 9_000)]
+    pieces += [str(Seq(p).reverse_complement()) for p in pieces]
+    pieces += [pieces[0].lower(), pieces[1][:300] + "N" + pieces[1][301:], pieces[2][:300] + "R" + pieces[2][301:],
+               pieces[3].replace("T", "U"), ""]
+    for code in CodonTable.ambiguous_generic_by_id:
+        for piece in pieces:
+            with warnings.catch_warnings():  # tables 27, 28, 31: Biopython warns that a stop codon also codes
+                warnings.simplefilter("ignore", BiopythonWarning)
+                expected = str(Seq(piece).translate(table=code))
+                assert _translate_codons(piece, code) == expected, (code, piece[:20])
 
 
 def test_operon_gff3_gene_lists_split_before_unescaping(tmp_path):
