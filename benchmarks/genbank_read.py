@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from everyday_speed import run_once as time_command  # noqa: E402
 
 RECORD = Path("lpneumophila_paris") / "CR628336.1.gbk.gz"
 READ_ALONE = """
@@ -41,20 +43,14 @@ print(statistics.median(cpu(lambda: genbank.read_genbank(sys.argv[1], text=lines
 """
 
 
-def run_once(checkout: Path, genbank: Path) -> tuple[float, ...]:
+def run_once(checkout: Path, genbank: Path, cwd: str) -> tuple[float, ...]:
     """(read s, handle s, CPU s, wall s): read_genbank and the line handle alone in one process, then one
-    `microfuse pairs` process reading ``genbank``, each with ``checkout``'s code."""
-    # run in the checkout: python puts the working folder ahead of PYTHONPATH, so another's microfuse_cli would win
-    where = dict(cwd=checkout, env=dict(os.environ, PYTHONPATH=str(checkout.resolve())), check=True)
+    `microfuse pairs` process reading ``genbank``, each with ``checkout``'s code (timed as everyday_speed times a
+    command: away from any checkout, bytecode cached)."""
+    where = dict(cwd=cwd, env=dict(os.environ, PYTHONPATH=str(checkout.resolve())), check=True)
     alone = subprocess.run([sys.executable, "-c", READ_ALONE, str(genbank.resolve())], capture_output=True, text=True,
                            **where).stdout.split()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "microfuse_cli", "pairs", str(genbank.resolve()), "-q"],
-                   stdout=subprocess.DEVNULL, **where)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    wall, cpu = time_command(checkout.resolve(), ["pairs", str(genbank.resolve()), "-q"], cwd)
     return *(float(x) for x in alone), cpu, wall
 
 
@@ -66,9 +62,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     genbank = args.data / RECORD
-    for checkout in (args.a, args.b):  # warm-up: file cache, bytecode
-        run_once(checkout, genbank)
-    runs = [(run_once(args.a, genbank), run_once(args.b, genbank)) for _ in range(args.repeats)]
+    with tempfile.TemporaryDirectory() as cwd:
+        for checkout in (args.a, args.b):  # warm-up: file cache, bytecode
+            run_once(checkout, genbank, cwd)
+        runs = [(run_once(args.a, genbank, cwd), run_once(args.b, genbank, cwd)) for _ in range(args.repeats)]
     print(f"{RECORD}: read_genbank and its line handle alone (read s, handle s), microfuse pairs (cpu s, wall s), "
           f"{args.repeats} paired runs, medians\n")
     print("| figure | A | B | A/B |")
