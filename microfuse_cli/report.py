@@ -19,7 +19,7 @@ import numpy as np
 from . import __version__
 from .calibration import SpacerModel, _transform, posterior_cutoff
 from .figures import ScoredGenome, draw_regions, gene_label, operon_region, region_view
-from .records import Genome, read_only
+from .records import Genome, printable_name, read_only
 from .score import Operon, Scores, decision_id
 
 #: Region figures of each kind (largest operons, least certain calls); flank around each, bp.
@@ -81,8 +81,9 @@ def write_report(handle, genome: Genome, scores: Scores, operons: Sequence[Opero
                  extra: dict | None = None, groups: dict[str, str] | None = None, dpi: int = 80,
                  name: str | None = None) -> None:
     """Write the HTML page of one `score` run (``groups``: the --bins table, for one spacer figure per bin;
-    ``name``: the genome's name on the page, by default ``genome.name``, which is 'stdin' for a piped input)."""
-    name = name or genome.name
+    ``name``: the genome's name on the page, by default ``genome.name``, which is 'stdin' for a piped input; made
+    printable as ``genome.name`` is, since the page is UTF-8)."""
+    name = printable_name(name) if name else genome.name
     extra = extra or {}
     spacer = extra.get("spacer_posterior")
     scored = ScoredGenome(genome, list(scores.pairs), scores.probability, scores.threshold,

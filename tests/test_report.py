@@ -188,3 +188,13 @@ def test_report_of_a_piped_genome_is_titled_with_its_genome_name(tmp_path):
     page = report.read_text()
     assert "<title>microfuse: M genitalium &amp; G37</title>" in page
     assert "<p>M genitalium &amp; G37</p>" in page and "stdin" not in page
+
+
+def test_report_of_a_genome_name_that_is_not_utf8_is_written(tmp_path):
+    """--genome-name bytes that are not UTF-8 (argv decodes them as surrogates) are shown as U+FFFD on the page, as
+    in every other output: the UTF-8 page failed with an internal UnicodeEncodeError and no output was written."""
+    report = tmp_path / "report.html"
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--genome-name", "g\udcffx", "--report", report,
+                            "-o", tmp_path / "scores.tsv", "-q"])
+    assert code == 0, err
+    assert "<title>microfuse: g\ufffdx</title>" in report.read_text(encoding="utf-8")
