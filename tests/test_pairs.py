@@ -10,6 +10,7 @@ from conftest import (
     ECOLI_FNA, ECOLI_GFF, ECOLI_ODB, ECOLI_PAIRS, MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, pyrodigal_data, run_cli,
 )
 from microfuse_cli import pairs as P
+from microfuse_cli.errors import DataError
 from microfuse_cli.io import tables as T
 from microfuse_cli.genome import GenomeOptions, read_genome
 
@@ -131,6 +132,17 @@ def test_a_labelled_pairs_tsv_of_microfuse_is_a_pair_list_for_labels_and_pairs(t
     code, text, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "--pairs", labelled, "-q"])
     assert code == 0, err
     assert len([line for line in text.splitlines() if not line.startswith("#")]) == 1 + 687
+
+
+def test_a_pairs_tsv_row_cut_short_is_refused_not_read_as_an_empty_gene(tmp_path):
+    """A microfuse pairs TSV read as a pair list: a row cut short (a truncated copy) was padded with empty ids and
+    read as the pair ('MPN_003', ''), which matched no gene with a blank name in the warning."""
+    listed = tmp_path / "short.tsv"
+    listed.write_text("gene_a\tgene_b\tlabel\nMPN_001\tMPN_002\t1\nMPN_003\n")
+    with pytest.raises(DataError, match="line 3: a row cut short"):
+        T.read_pair_list(listed)
+    code, _, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "--pairs", listed, "-q"])
+    assert code == 1 and "line 3: a row cut short" in err
 
 
 def test_splits_keep_blocks_together(ecoli_pairs):

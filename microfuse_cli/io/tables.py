@@ -65,7 +65,11 @@ def read_pair_list(path: PathLike) -> list[tuple[str, str, int | None]]:
                        fields.index("label") if "label" in fields else None)
             continue
         if columns is not None:
-            fields = [fields[i] if i is not None and i < len(fields) else "" for i in columns]
+            needed = max(i for i in columns if i is not None) + 1
+            if len(fields) < needed or not fields[columns[0]] or not fields[columns[1]]:
+                raise DataError(f"{path}: line {number}: a row cut short ({len(fields)} of the header's "
+                                f"{needed}+ columns, or gene_a/gene_b empty)")
+            fields = [fields[i] if i is not None else "" for i in columns]
         elif not rows and _HEADER.match(fields[0]):
             continue
         if len(fields) < 2:
