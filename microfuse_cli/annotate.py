@@ -27,7 +27,7 @@ from typing import Sequence
 from . import __version__
 from .errors import DataError, UsageError
 from .records import Genome
-from .io.gff import OPERON, escape
+from .io.gff import OPERON, escape, escape_seqid
 from .io.model_id import MODEL_KEY, Maker, comment_maker
 from .score import Operon
 
@@ -96,11 +96,13 @@ def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source
         raise DataError(ALREADY)
     prefix = "microfuse_" if any(op.id in ids for op in operons) else ""
     circular = _marked_circular(lines)
+    spelled = _seqid_spellings(lines)
     inserts: dict[int, list[str]] = {}
     for op in operons:
         if prefix + op.id in ids:
             raise DataError(f"the annotation already has features with IDs {op.id} and {prefix + op.id}")
-        for start, line in _operon_lines(op, prefix + op.id, source, genome, circular):
+        seqid = spelled.get(op.scaffold) or escape_seqid(op.scaffold)
+        for start, line in _operon_lines(op, prefix + op.id, source, genome, circular, seqid):
             at = _insertion_index(starts.get(op.scaffold, []), start)
             at = at if at is not None else last.get(op.scaffold, len(lines) - 1) + 1  # after the sequence's last
             inserts.setdefault(at, []).append(line + newline)
@@ -130,15 +132,16 @@ def _marked_circular(lines: list[str]) -> set[str]:
     return marked
 
 
-def _operon_lines(op: Operon, ident: str, source: str, genome: Genome, circular: set[str]) -> list[tuple[int, str]]:
+def _operon_lines(op: Operon, ident: str, source: str, genome: Genome, circular: set[str],
+                  seqid: str) -> list[tuple[int, str]]:
     """(start, line) of an operon's rows: one, or for one across the origin of a sequence the file does not mark
     Is_circular, two rows of one ID split at the origin (one row ending past the length fails `gt gff3validator`
     there: 'not contained in range ... of corresponding sequence region')."""
     length = genome.scaffolds[op.scaffold].length
     if op.end <= length or op.scaffold in circular:
-        return [(op.start, _gff_line(op, ident, source))]
-    return [(op.start, _gff_line(op, ident, source, op.start, length)),
-            (1, _gff_line(op, ident, source, 1, op.end - length))]
+        return [(op.start, _gff_line(op, ident, source, seqid))]
+    return [(op.start, _gff_line(op, ident, source, seqid, op.start, length)),
+            (1, _gff_line(op, ident, source, seqid, 1, op.end - length))]
 
 
 def _without_empty_attributes(lines: list[str]) -> list[str]:
@@ -196,6 +199,17 @@ def _top_level_features(lines: list[str]) -> tuple[dict[str, list[tuple[int, int
     return starts, last, ids
 
 
+def _seqid_spellings(lines: list[str]) -> dict[str, str]:
+    """Each sequence's column 1 as the file spells it, by the name it decodes to: the operon rows go on the file's
+    own spelling (NC%2F1 stays NC%2F1; an unescaped NC/1, which many tools write, stays NC/1)."""
+    spelled: dict[str, str] = {}
+    for line in lines:
+        if not line.startswith("#") and line.count("\t") == 8:
+            raw = line.split("\t", 1)[0]
+            spelled.setdefault(_unescape(raw), raw)
+    return spelled
+
+
 def _unescape(value: str) -> str:
     import urllib.parse
 
@@ -211,16 +225,17 @@ def _insertion_index(features: list[tuple[int, int]], start: int) -> int | None:
     return next((index for feature_start, index in features if feature_start >= start), None)
 
 
-def _gff_line(op: Operon, ident: str, source: str, start: int | None = None, end: int | None = None) -> str:
-    """One SO:0000178 line (from ``start`` to ``end``, the operon's own by default); members in transcription order
-    in ``genes`` (comma-separated, each escaped)."""
+def _gff_line(op: Operon, ident: str, source: str, seqid: str, start: int | None = None,
+              end: int | None = None) -> str:
+    """One SO:0000178 line on ``seqid`` (column 1 as written) from ``start`` to ``end`` (the operon's own by
+    default); members in transcription order in ``genes`` (comma-separated, each escaped)."""
     attributes = ";".join([
         f"ID={escape(ident)}", f"Name={escape(op.id)}", f"genes={','.join(escape(g) for g in op.genes)}",
         f"n_genes={len(op.genes)}", f"mean_probability={op.mean_probability:.4f}",
         f"min_probability={op.min_probability:.4f}", f"Ontology_term={OPERON[1]}",
     ])
     start, end = op.start if start is None else start, op.end if end is None else end
-    return (f"{escape(op.scaffold)}\t{source}\t{OPERON[0]}\t{start}\t{end}\t{op.mean_probability:.4f}\t"
+    return (f"{seqid}\t{source}\t{OPERON[0]}\t{start}\t{end}\t{op.mean_probability:.4f}\t"
             f"{'+' if op.strand > 0 else '-'}\t.\t{attributes}")
 
 

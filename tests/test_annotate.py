@@ -277,3 +277,25 @@ def test_circular_marks_are_read_as_the_gff3_reader_reads_them(attributes, marke
 
     lines = ["##gff-version 3\n", f"chr\tRefSeq\tregion\t1\t100\t.\t+\t.\t{attributes}\n"]
     assert _marked_circular(lines) == ({"chr"} if marked else set())
+
+
+@pytest.mark.parametrize("spelling", ["NC%2F000908.2", "NC/000908.2"])
+def test_operons_go_on_the_seqid_as_the_annotation_spells_it(spelling, tmp_path):
+    """A seqid escaped as GFF3 asks (NC%2F000908.2 for NC/000908.2) is read decoded; the operon rows of --annotate
+    went on 'NC/000908.2', a sequence the file does not have (gt gff3validator: no ##sequence-region), and so did
+    --operons-gff's. --annotate keeps the file's own spelling (an unescaped NC/000908.2, as many tools write, too);
+    --operons-gff escapes column 1 as the spec asks."""
+    gff, fasta = tmp_path / "mg.gff", tmp_path / "mg.fna"
+    gff.write_text(gzip.decompress(MG_GFF.read_bytes()).decode().replace("NC_000908.2", spelling))
+    fasta.write_text(gzip.decompress(MG_FNA.read_bytes()).decode().replace(">NC_000908.2", ">NC/000908.2"))
+    annotated, operons = tmp_path / "annotated.gff", tmp_path / "operons.gff3"
+    code, _, err = run_cli(["score", gff, "--fasta", fasta, "--annotate", annotated, "--operons-gff", operons,
+                            "-o", tmp_path / "scores.tsv", "-q"])
+    assert code == 0, err
+    rows = [line for line in annotated.read_text().splitlines() if OPERON_LINE.match(line)]
+    assert len(rows) > 50 and {row.split("\t")[0] for row in rows} == {spelling}
+    if spelling == "NC%2F000908.2":  # gt checks an escaped seqid against its ##sequence-region
+        gff3validator(annotated)
+    written = [line.split("\t")[0] for line in operons.read_text().splitlines() if not line.startswith("#")]
+    assert set(written) == {"NC%2F000908.2"} and "##sequence-region NC%2F000908.2 1 580076" in operons.read_text()
+    gff3validator(operons)

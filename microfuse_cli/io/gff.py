@@ -480,6 +480,12 @@ def escape(value: str) -> str:
     return urllib.parse.quote(value, safe=" :^*$@!+_?-|./()[]{}'\"~#<>")
 
 
+def escape_seqid(value: str) -> str:
+    """GFF3 column 1 (and ``##sequence-region``) escaping: every character outside [a-zA-Z0-9.:^*$@!+_?-|] is
+    percent-encoded, as the spec asks and as the reader decodes it (NC/1 is written NC%2F1)."""
+    return urllib.parse.quote(value, safe=".:^*$@!+_?-|")
+
+
 def read_operons_gff(lines: Sequence[str], path) -> list[list[str]]:
     """The ``genes`` of each operon feature (type ``operon`` or SO:0000178) of an operon GFF3 such as
     ``write_operons_gff`` writes; the list is split before it is unescaped, so a gene id holding ``%2C`` stays one id.
@@ -525,10 +531,10 @@ def write_operons_gff(handle: IO[str], genome: Genome, operons: Sequence, *, sou
     for line in comments:
         handle.write(f"# {line}\n")
     for scaffold in genome.scaffolds.values():
-        handle.write(f"##sequence-region {escape(scaffold.id)} 1 {scaffold.length}\n")
+        handle.write(f"##sequence-region {escape_seqid(scaffold.id)} 1 {scaffold.length}\n")
     # an operon across the origin ends past the sequence's length, which GFF3 allows on an Is_circular region
     for sid in dict.fromkeys(op.scaffold for op in operons if op.wraps):
-        handle.write(f"{escape(sid)}\t{source}\tregion\t1\t{genome.scaffolds[sid].length}\t.\t+\t.\t"
+        handle.write(f"{escape_seqid(sid)}\t{source}\tregion\t1\t{genome.scaffolds[sid].length}\t.\t+\t.\t"
                      f"ID={escape(sid)};Is_circular=true\n")
     n = 0
     for op in operons:
@@ -540,7 +546,7 @@ def write_operons_gff(handle: IO[str], genome: Genome, operons: Sequence, *, sou
         ]
         column9 = ";".join(f"{k}={v if k == 'genes' else escape(v)}" for k, v in attributes)
         end = op.end
-        handle.write(f"{escape(op.scaffold)}\t{source}\t{OPERON[0]}\t{op.start}\t{end}\t{op.mean_probability:.4f}\t"
+        handle.write(f"{escape_seqid(op.scaffold)}\t{source}\t{OPERON[0]}\t{op.start}\t{end}\t{op.mean_probability:.4f}\t"
                      f"{'+' if op.strand > 0 else '-'}\t.\t{column9}\n")
         n += 1
     return n
