@@ -1619,6 +1619,28 @@ def test_cds_located_in_another_record_is_skipped_never_read_here(layout, tmp_pa
         assert [(g.start, g.end) for g in genome.genes if g.id == "lpp0002"] == [(1576, 2679)]
 
 
+def test_cds_naming_its_own_record_stays_when_an_embl_entry_name_renames_the_record(tmp_path, caplog):
+    """An EMBL record made for submission names its sequence on an ``AC * _name`` line, which becomes the record's
+    id; a CDS located by the record's own accession.version (join(CR628330.1:...)) was then taken for one in another record
+    and skipped with a warning (lpp0002 lost, its pairs with it)."""
+    from Bio import SeqIO
+
+    records = lpn_records([(0, 20_000)])
+    records[0].id = "CR628330.1"  # accession.version: ID line 'CR628330; SV 1'
+    SeqIO.write(records, tmp_path / "piece", "embl")
+    text = (tmp_path / "piece").read_text()
+    wanted = {f.qualifiers["locus_tag"][0]: f.qualifiers["translation"][0] for f in records[0].features
+              if f.type == "CDS" and "pseudo" not in f.qualifiers}
+    ac = next(line for line in text.splitlines() if line.startswith("AC   "))
+    named = text.replace(ac + "\n", ac + "\nXX\nAC * _contig1\n", 1).replace(
+        "CDS             1576..2679\n", "CDS             join(CR628330.1:1576..2000,2001..2679)\n")
+    caplog.clear()
+    genome = read_genome("named.embl", text=named)
+    assert list(genome.scaffolds) == ["contig1"]
+    assert {g.id: g.protein for g in genome.genes} == wanted
+    assert "another record" not in caplog.text
+
+
 def test_escaped_seqid_is_the_sequence_it_decodes_to(tmp_path, mg_original):
     """A GFF3 seqid escaped as the spec asks (``NC%2F000908.2`` in column 1 and ##sequence-region, for a FASTA
     record ``>NC/000908.2``) names that record: M. genitalium's genes and proteins (was: 'sequence id(s)

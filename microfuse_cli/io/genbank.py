@@ -133,6 +133,7 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     for number, record in enumerate(records):
         # a file made for submission to ENA (EMBLmyGFF3, gt gff3_to_embl) has the accession XXX in every record
         # and the name of each sequence (its seqid in the GFF3 and FASTA) on an AC * line
+        own_names = {record.id, record.name, *record.annotations.get("accessions", ())}  # a location's own refs
         record.id = handle.entry_names.get(number) or record.id
         try:
             sequence = str(record.seq).upper()
@@ -150,7 +151,7 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
                     if f.type == "CDS" and not _pseudogene(f, scaffold) and not _under_pseudo_gene(f, pseudo)]
         if any(feature.location is None for feature in features):
             raise DataError(f"{path}: record {record.id!r}: a CDS with an unreadable location")
-        elsewhere = [f for f in features if _in_other_records(f, record)]
+        elsewhere = [f for f in features if _in_other_records(f, own_names)]
         remote += [_feature_name(f) for f in elsewhere]
         features = [f for f in features if f not in elsewhere]
         parts = [[(int(p.start) + 1, int(p.end), 0) for p in feature.location.parts] for feature in features]
@@ -178,11 +179,11 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     return Genome(Path(str(path)).name, scaffolds, cds, "annotation").with_genes_sorted()
 
 
-def _in_other_records(feature, record) -> bool:
+def _in_other_records(feature, own: set[str]) -> bool:
     """A CDS with a part in another record (``join(AB000001.1:1..100,200..300)``, INSDC's remote location): read
-    here, its bases there would be taken from this record. A part naming this record itself (its accession, or
-    accession.version) is its own; another version of it is another sequence."""
-    own = {record.id, record.name, *record.annotations.get("accessions", ())}
+    here, its bases there would be taken from this record. A part naming this record itself (``own``: its
+    accession.version, name and accessions as the file gives them, before an EMBL entry name renames it) is its
+    own; another version of it is another sequence."""
     return any(part.ref is not None and part.ref not in own for part in feature.location.parts)
 
 
