@@ -218,11 +218,11 @@ def test_unusable_model_folder_is_refused_before_the_genome_is_read(tmp_path):
     incomplete.mkdir()
     (incomplete / "config.json").write_bytes((ROOT / "microfuse_cli/data/default_model/config.json").read_bytes())
     mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
-    for model, message in [(incomplete, "not a microfuse model (missing model.safetensors)"),
-                           (tmp_path / "absent", "no such model folder")]:
+    for model, message in [(incomplete, f"{incomplete}: not a microfuse model (missing model.safetensors)"),
+                           (tmp_path / "absent", f"no such model folder: {tmp_path / 'absent'}")]:
         code, out, err = run_cli(["score", f"{mg}.fna.gz", "-m", model])
         assert code == 1 and out == "", err
-        assert err == f"error: {model}: {message}\n", err  # no 'info:' line: no gene was called
+        assert err == f"error: {message}\n", err  # no 'info:' line: no gene was called
 
 
 def test_operons_given_for_the_operon_output_is_told_the_output_option(tmp_path):

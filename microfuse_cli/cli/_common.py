@@ -178,6 +178,27 @@ def common_options(func):
     return wrapper
 
 
+class ExistingPath(click.Path):
+    """click.Path(exists=True) that refuses a missing or unreadable input as bad data (exit 1), in the words the
+    library uses for the files it opens ('no such file: PATH', 'no such index folder: PATH'): click's own check
+    said "Invalid value for '--index': Directory 'x' does not exist." and exited 2, where a missing input file
+    exits 1. A path of the wrong kind (a folder for a file) is still bad usage (exit 2), as for every path option."""
+
+    def __init__(self, noun: str = "file", **kwargs):
+        super().__init__(exists=False, **kwargs)
+        self.noun = noun
+
+    def convert(self, value, param, ctx):
+        import os
+
+        if not (self.allow_dash and value == "-"):
+            if not os.path.exists(value):
+                raise DataError(f"no such {self.noun}: {value}")
+            if not os.access(value, os.R_OK):
+                raise DataError(f"cannot read {value}: permission denied")
+        return super().convert(value, param, ctx)
+
+
 def input_argument(name: str = "input"):
     return click.argument(name, type=click.Path(dir_okay=False, allow_dash=True), metavar=name.upper())
 

@@ -7,7 +7,7 @@ import math
 import click
 
 from . import cli
-from ._common import IntRange, common_options, log, output_option
+from ._common import ExistingPath, IntRange, common_options, log, output_option
 
 
 class _SearchByDefault(click.Group):
@@ -36,7 +36,7 @@ def retrieve():
 
 def _index_options(func):
     func = click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")(func)
-    func = click.option("--index", "index_dir", required=True, type=click.Path(file_okay=False, exists=True),
+    func = click.option("--index", "index_dir", required=True, type=ExistingPath("index folder", file_okay=False),
                         help="Index folder from `microfuse retrieve build`.")(func)
     return func
 
@@ -47,7 +47,7 @@ Examples:
   microfuse retrieve build c.npy -o index/ --append
   microfuse retrieve build genomes/*/fused.npy -o index/ --index ivfpq --group-by genome   # 1e7+ pairs
 """)
-@click.argument("vectors", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True), metavar="VECTORS.npy...")
+@click.argument("vectors", nargs=-1, required=True, type=ExistingPath(dir_okay=False), metavar="VECTORS.npy...")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Index folder.")
 @click.option("--index", "kind", type=click.Choice(["auto", "flat", "ivf", "hnsw", "ivfpq"]), default="auto",
               show_default=True, help="auto: exact up to 1e6 vectors, IVF / IVF-PQ beyond (trained on a sample).")
@@ -140,7 +140,7 @@ Examples:
   microfuse retrieve --index index/ --k 10
   microfuse retrieve search --index index/ --k 3 queries.npy -o analogs.tsv
 """)
-@click.argument("queries", nargs=-1, type=click.Path(dir_okay=False, exists=True), metavar="[QUERIES.npy...]")
+@click.argument("queries", nargs=-1, type=ExistingPath(dir_okay=False), metavar="[QUERIES.npy...]")
 @_index_options
 @click.option("-k", "--k", "k", type=IntRange(min=1), default=10, show_default=True, help="Neighbours per query.")
 @click.option("--nprobe", type=IntRange(min=1), default=None, help="IVF lists to probe (recall vs speed).")
