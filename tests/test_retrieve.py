@@ -695,6 +695,11 @@ def test_cli_retrieval_table_leaves_a_precision_without_queries_empty(tmp_path):
         assert row["negative_precision"] == row["balanced_precision"] == ""
         assert float(row["positive_precision"]) == float(row["enrichment"]) == 1.0  # every labelled pair positive
     assert "nan" not in err.lower()  # the summary on stderr shows '-'
+    # stderr is no terminal here (a log): the summary is tab-separated lines, not a box-drawn table
+    assert err.isascii(), err
+    summary = err.splitlines()[err.splitlines().index("retrieval (neighbours from other groups)") + 1:]
+    assert summary == ["k\tpositive precision\tnegative precision\tbalanced\tenrichment",
+                       "1\t1.0000\t-\t-\t1.0000", "5\t1.0000\t-\t-\t1.0000"], err
 
 
 @pytest.fixture(scope="module")

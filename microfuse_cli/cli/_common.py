@@ -44,6 +44,26 @@ class Run:
             console = Console(stderr=True, quiet=self.quiet, width=200)
         return console
 
+    def show_table(self, title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+        """A summary table on stderr: drawn with rich on a terminal; in a log file or a pipe, the title and then one
+        tab-separated line per row (header first), which grep and cut read (rich's ~200-column box drawing was
+        written there). A cell's line break becomes a space. Nothing when quiet."""
+        if self.quiet:
+            return
+        console = self.console()
+        if not console.is_terminal:
+            lines = [title, *("\t".join(cell.replace("\n", " ") for cell in row) for row in [columns, *rows])]
+            click.echo("\n".join(lines), err=True)
+            return
+        from rich.table import Table
+
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+
     def bar(self, description: str, total: float | None, unit: str = "") -> tuple[Advance, Callable[[], None]]:
         """(advance, close) of a transient rich progress bar on stderr: the one place bars are drawn. Quiet, not
         on a terminal (a log file, a pipe) or on a dumb one (TERM=dumb, which cannot erase a bar): nothing is

@@ -211,13 +211,8 @@ def evaluate_retrieval(index_dir, device, ks, output, run):
     rows = retrieval_evaluate(result, index.ids, k_values)
     with atomic_output(output) as handle:
         write_retrieval_table(handle, rows)
-    if not run.quiet:
-        from rich.table import Table
-
-        table = Table(title="retrieval (neighbours from other groups)")
-        for column in ("k", "positive precision", "negative precision", "balanced", "enrichment"):
-            table.add_column(column)
-        for r in rows:
-            values = (r.positive_precision, r.negative_precision, r.balanced_precision, r.enrichment)
-            table.add_row(str(r.k), *("-" if math.isnan(v) else f"{v:.4f}" for v in values))
-        run.console().print(table)
+    cells = [(str(r.k), *("-" if math.isnan(v) else f"{v:.4f}" for v in (r.positive_precision, r.negative_precision,
+                                                                         r.balanced_precision, r.enrichment)))
+             for r in rows]
+    run.show_table("retrieval (neighbours from other groups)",
+                   ("k", "positive precision", "negative precision", "balanced", "enrichment"), cells)
