@@ -511,9 +511,18 @@ def load_genome(run, input, fasta, read_as, on_gene_calling=None, text=None):
     with run.progress("calling genes", None, "contigs") as advance:
         genome = read_genome(input, fasta, read_as, threads=run.threads, progress=advance,
                              on_gene_calling=on_gene_calling, text=text)
-    log.info("%s: %s, %d protein-coding genes (%s)", genome.name, count(len(genome.scaffolds), "scaffold"),
-             len(genome.genes), genome.gene_source)
+    log.info("%s: %s, %d protein-coding genes (%s%s)", genome.name, count(len(genome.scaffolds), "scaffold"),
+             len(genome.genes), genome.gene_source, cds_left_out(genome))
     return genome
+
+
+def cds_left_out(genome) -> str:
+    """'; 110 CDS left out: 104 of pseudogenes, 6 spanning a whole sequence' (the annotation's CDS that are no
+    gene, by reason, for the line that counts the genes read), or ''."""
+    if not genome.left_out:
+        return ""
+    reasons = ", ".join(f"{n} {why}" for why, n in genome.left_out)
+    return f"; {sum(n for _, n in genome.left_out)} CDS left out: {reasons}"
 
 
 def _check_fractions(ctx, param, value):
