@@ -229,10 +229,11 @@ def output_option(help_text: str = "Output file ('-' = stdout)."):
 
 
 @contextlib.contextmanager
-def stdin_as_file(path):
+def stdin_as_file(path, name: str | None = None):
     """stdin can be read once; several readers need it, so it is spooled to a private temp file.
 
-    Messages name it ``stdin``, not the temp path.
+    Messages name it ``stdin``, not the temp path; log lines name it ``name`` when the user gave the genome one
+    (`score --genome-name`), where they said 'stdin' whatever it was.
     """
     if path != "-":
         yield path
@@ -251,23 +252,28 @@ def stdin_as_file(path):
             raise DataError(f"cannot keep stdin in a temp file in {tempfile.gettempdir()} (TMPDIR; give it a folder "
                             f"with space): {exc.strerror or exc}") from None
         try:
-            with _logged_as(str(spooled), "stdin"):
+            with _logged_as(str(spooled), name or "stdin"):
                 yield str(spooled)
         except MicrofuseError as exc:
             raise type(exc)(str(exc).replace(str(spooled), "stdin")) from None
 
 
 class _Renamed(logging.Filter):
-    """Writes ``path`` as ``name`` in log lines."""
+    """Writes ``path`` as ``name`` in log lines, and the genome read from it, named after its file (``stdin``, the
+    spooled file's name), as ``name`` too."""
 
     def __init__(self, path: str, name: str):
         super().__init__()
         self.path, self.name = path, name
+        self.genome = re.compile(r"\bstdin\b") if name != "stdin" else None
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if self.path in message:
-            record.msg, record.args = message.replace(self.path, self.name), ()
+        renamed = message.replace(self.path, self.name)
+        if self.genome is not None:
+            renamed = self.genome.sub(self.name, renamed)
+        if renamed != message:
+            record.msg, record.args = renamed, ()
         return True
 
 

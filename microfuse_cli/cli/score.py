@@ -104,7 +104,7 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
         start_loading.wait()
         return load_model(model_dir)
 
-    with ThreadPoolExecutor(1) as pool, stdin_as_file(input) as input:
+    with ThreadPoolExecutor(1) as pool, stdin_as_file(input, genome_name) as input:
         model = pool.submit(load)
         try:
             _score(input, fasta, read_as, selection, model, start_loading, embeddings, output,
