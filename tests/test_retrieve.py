@@ -941,3 +941,23 @@ def test_cli_target_probability_is_written_as_the_scores_write_it(real_fused, tm
                for row in rows]
     assert len(written) > 1000 and any(p == "0.000000" for p, _ in written)
     assert all(expected == got for expected, got in written)
+
+
+def test_log_lines_name_outputs_as_given(tmp_path, monkeypatch):
+    """embed logged its folder resolved (/home/.../emb) where every other command names an output as the user
+    gave it; retrieve search said '12 neighbours written' and not where. Both now name the output as given."""
+    from conftest import MG_G37, run_cli
+
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["embed", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-o", "./out/emb"])
+    assert code == 0, err
+    assert " -> ./out/emb (protein " in err and str(tmp_path) not in err, err
+    code, _, err = run_cli(["score", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-e", "out/emb", "--fused",
+                            "mg.npy", "-o", "mg.tsv", "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "build", "mg.npy", "-o", "out/index"])
+    assert code == 0 and err.rstrip().endswith(" -> out/index"), err
+    for output, named in (("out/analogs.tsv", "out/analogs.tsv"), ("-", "stdout")):
+        code, _, err = run_cli(["retrieve", "search", "--index", "out/index", "--k", "2", "-o", output])
+        assert code == 0, err
+        assert re.search(rf"^info: \d+ neighbours written to {re.escape(named)}$", err, re.M), err

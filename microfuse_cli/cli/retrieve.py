@@ -176,7 +176,7 @@ def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, r
                                       progress=advance)
     with atomic_output(output) as handle:
         n = write_results(handle, result, index)
-    log.info("%d neighbours written", n)
+    log.info("%d neighbours written to %s", n, "stdout" if output == "-" else output)
     if n == 0 and len(result):
         log.warning("no neighbours: every indexed pair is in the query's own %s (--group-by %s); index pairs of "
                     "other %ss to find analogs", index.group_by, index.group_by, index.group_by)
