@@ -66,7 +66,7 @@ def read_manifest(folder: Path, kind: ManifestKind, *, required: Iterable[str] =
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"{folder}: no such {kind.noun} folder ({kind.hint})")
+        raise DataError(f"no such {kind.noun} folder: {folder} ({kind.hint})")
     path = folder / MANIFEST
     if not path.is_file():
         raise DataError(f"{folder}: not a microfuse {kind.noun} folder (no {MANIFEST}; {kind.hint})")

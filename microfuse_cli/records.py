@@ -6,7 +6,7 @@ Coordinates are 1-based and inclusive throughout, as in GFF3; a strand is +1 or 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Mapping
 
@@ -117,11 +117,15 @@ class Genome(RebuiltFromFields):
     scaffolds: Mapping[str, Scaffold]
     genes: tuple[Gene, ...] = ()
     gene_source: str = "annotation"
+    #: The annotation's CDS that are not among ``genes``, as (why, how many) pairs ("of pseudogenes", ...): said where
+    #: the genes read are; not part of what the genome is (two readings of one genome compare equal).
+    left_out: tuple[tuple[str, int], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:  # the one place fields are set after construction: normalising them
         object.__setattr__(self, "name", printable_name(self.name))
         object.__setattr__(self, "scaffolds", MappingProxyType(dict(self.scaffolds)))
         object.__setattr__(self, "genes", tuple(self.genes))
+        object.__setattr__(self, "left_out", tuple((str(why), int(n)) for why, n in self.left_out))
 
     def genes_by_scaffold(self) -> dict[str, list[Gene]]:
         grouped: dict[str, list[Gene]] = {sid: [] for sid in self.scaffolds}

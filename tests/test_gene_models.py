@@ -444,7 +444,7 @@ def test_whole_sequence_cds_is_skipped_with_a_clean_warning(tmp_path):
     fna = PANEL / "GCF_003015225.1_ASM301522v1_genomic.fna.gz"
     code, out, err = run_cli(["pairs", gff, "--fasta", fna])
     assert code == 0, err
-    warnings = [line for line in err.splitlines() if "spanning a whole sequence" in line]
+    warnings = [line for line in err.splitlines() if line.startswith("warning:") and "spanning a whole sequence" in line]
     assert warnings == [f"warning: {gff}: skipped 6 CDS spanning a whole sequence (an origin-crossing gene whose "
                         "join was lost, e.g. C7I86_00005)"]
     assert "UserWarning" not in err and "warnings.warn" not in err
@@ -452,6 +452,36 @@ def test_whole_sequence_cds_is_skipped_with_a_clean_warning(tmp_path):
     plasmid = [r for r in rows if r[1] in ("NZ_CP028095.1", "NZ_CP028096.1")]
     assert plasmid and min(int(r[10]) for r in plasmid) > -100
     assert not {"C7I86_16655", "C7I86_16670", "C7I86_00005"} & ({r[2] for r in rows} | {r[3] for r in rows})
+
+
+def _distinct_cds(gff) -> int:
+    """The CDS of a GFF3: rows with one ID are the parts of one CDS."""
+    with gzip.open(gff, "rt") as handle:
+        return len({line.split("\t")[8].split("ID=")[1].split(";")[0] for line in handle if "\tCDS\t" in line})
+
+
+def test_the_genes_read_line_counts_the_cds_left_out_by_reason(tmp_path):
+    """Synechocystis has 3,678 CDS and 3,568 genes are read: the 6 spanning a whole sequence had a warning, the 104
+    under pseudogene rows no word anywhere. The info line that counts the genes now says how many CDS were left out
+    and why, once; the counts and the genes read add up to the file's CDS (E. coli's shorter isoforms, the
+    pseudogenes of L. pneumophila's GenBank too)."""
+    gff = PANEL / "GCF_003015225.1_ASM301522v1_genomic.gff.gz"
+    code, _, err = run_cli(["pairs", gff, "--fasta", PANEL / "GCF_003015225.1_ASM301522v1_genomic.fna.gz",
+                            "-o", tmp_path / "pairs.tsv"])
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if "left out" in line]
+    assert lines == ["info: GCF_003015225.1_ASM301522v1_genomic.gff.gz: 7 scaffolds, 3568 protein-coding genes "
+                     "(annotation; 110 CDS left out: 104 of pseudogenes, 6 spanning a whole sequence)"], err
+    assert _distinct_cds(gff) == 3568 + 110
+    ecoli = read_genome(ECOLI_GFF, ECOLI_FNA)
+    assert ecoli.left_out == (("of pseudogenes", 17), ("shorter isoforms", 10))
+    assert len(ecoli.genes) + 27 == _distinct_cds(ECOLI_GFF)
+    gbk = SHARED / "lpneumophila_paris" / "CR628336.1.gbk.gz"
+    with gzip.open(gbk, "rt") as handle:
+        n_cds = sum(line.startswith("     CDS ") for line in handle)
+    legionella = read_genome(gbk)
+    assert legionella.left_out == (("of pseudogenes", 55),) and len(legionella.genes) + 55 == n_cds
+    assert read_genome(PANEL / "GCF_000027325.1_ASM2732v1_genomic.fna.gz").left_out == ()  # genes called: none
 
 
 def test_archaeal_opposite_strand_pair_is_not_an_operon_pair():

@@ -459,6 +459,29 @@ def test_missing_output_directory_is_refused_before_work(tmp_path):
     refused(code, err, "does not exist")
 
 
+@pytest.mark.parametrize("args, message", [
+    (["retrieve", "search", "--index", "{d}/absent"], "no such index folder: {d}/absent"),
+    (["retrieve", "evaluate", "--index", "{d}/absent"], "no such index folder: {d}/absent"),
+    (["retrieve", "build", "{d}/absent.npy", "-o", "{d}/index"], "no such file: {d}/absent.npy"),
+    (["retrieve", "search", "--index", "{d}", "{d}/absent.npy"], "no such file: {d}/absent.npy"),
+    (["train", "{d}/pairs.tsv", "-e", "{d}/absent", "-o", "{d}/model"], "no such embedding folder: {d}/absent"),
+    (["score", "{gff}", "--fasta", "{fna}", "-e", "{d}/absent", "-o", "{d}/s.tsv"],
+     "no such embedding folder: {d}/absent"),
+    (["score", "{gff}", "--fasta", "{fna}", "--reference", "{d}/absent", "-o", "{d}/s.tsv"],
+     "no such reference folder: {d}/absent"),
+    (["pairs", "{d}/absent.gff", "-o", "{d}/p.tsv"], "no such file: {d}/absent.gff"),
+])
+def test_a_missing_input_path_is_bad_data_in_every_command(tmp_path, args, message):
+    """A missing input folder or .npy exited 2 with click's "Invalid value for '--index': Directory 'x' does not
+    exist." while a missing input file exits 1 ('no such file: x'): each missing input is now exit 1, one line in one
+    form ('no such <what>: PATH'), before any work (no output, no gene called)."""
+    (tmp_path / "pairs.tsv").write_text("")  # train's pairs table exists: only the folder is missing
+    fill = dict(d=tmp_path, gff=MG_GFF, fna=MG_FNA)
+    code, out, err = run_cli([a.format(**fill) for a in args])
+    assert (code, out, err) == (1, "", f"error: {message.format(**fill)}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.tsv"]
+
+
 # ------------------------------------------------------------------------------------------------ folder outputs
 
 

@@ -384,3 +384,24 @@ def test_evaluate_json_is_strict_json_with_null_for_missing_metrics(tmp_path):
     (metrics,) = json.loads(as_json.read_text(), parse_constant=refuse)
     assert metrics["auroc_low"] is metrics["auroc_high"] is metrics["hard_auroc"] is None
     assert isinstance(metrics["n"], int) and 0 < metrics["auroc"] <= 1
+
+
+def test_evaluate_summary_in_a_log_is_one_tab_separated_line_per_row(tmp_path):
+    """stderr in a log file (not a terminal): the summary was rich's box-drawn table, 200 columns wide, that grep
+    and cut cannot read. It is now the title, a header line and one line per table, tab-separated, no box
+    characters; the values are those of the metrics TSV."""
+    scores, metrics = tmp_path / "scores.tsv", tmp_path / "metrics.tsv"
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--label-rule", "og", "-o", scores, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["evaluate", scores, "--bootstrap", "0", "-o", metrics])
+    assert code == 0, err
+    assert err.isascii(), err  # no box drawing
+    lines = err.splitlines()
+    header = lines.index("\t".join(("model", "n", "AUROC [95% CI]", "AUPRC", "mAP", "macro-F1", "acc@0.5", "acc@thr",
+                                    "Brier", "distance AUROC", "distance best acc", "hard AUROC")))
+    assert lines[header - 1].startswith("microfuse evaluate (distance = ")
+    (row,) = [dict(zip(lines[header].split("\t"), line.split("\t"))) for line in lines[header + 1:]]
+    names, values = metrics.read_text().splitlines()[:2]
+    expected = dict(zip(names.split("\t"), values.split("\t")))
+    assert row["model"].split(" ")[0] == "scores.tsv" and row["n"] == expected["n"]
+    assert float(row["AUROC [95% CI]"].split(" ")[0]) == pytest.approx(float(expected["auroc"]), abs=1e-4)

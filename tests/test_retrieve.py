@@ -695,6 +695,11 @@ def test_cli_retrieval_table_leaves_a_precision_without_queries_empty(tmp_path):
         assert row["negative_precision"] == row["balanced_precision"] == ""
         assert float(row["positive_precision"]) == float(row["enrichment"]) == 1.0  # every labelled pair positive
     assert "nan" not in err.lower()  # the summary on stderr shows '-'
+    # stderr is no terminal here (a log): the summary is tab-separated lines, not a box-drawn table
+    assert err.isascii(), err
+    summary = err.splitlines()[err.splitlines().index("retrieval (neighbours from other groups)") + 1:]
+    assert summary == ["k\tpositive precision\tnegative precision\tbalanced\tenrichment",
+                       "1\t1.0000\t-\t-\t1.0000", "5\t1.0000\t-\t-\t1.0000"], err
 
 
 @pytest.fixture(scope="module")
@@ -936,3 +941,23 @@ def test_cli_target_probability_is_written_as_the_scores_write_it(real_fused, tm
                for row in rows]
     assert len(written) > 1000 and any(p == "0.000000" for p, _ in written)
     assert all(expected == got for expected, got in written)
+
+
+def test_log_lines_name_outputs_as_given(tmp_path, monkeypatch):
+    """embed logged its folder resolved (/home/.../emb) where every other command names an output as the user
+    gave it; retrieve search said '12 neighbours written' and not where. Both now name the output as given."""
+    from conftest import MG_G37, run_cli
+
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["embed", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-o", "./out/emb"])
+    assert code == 0, err
+    assert " -> ./out/emb (protein " in err and str(tmp_path) not in err, err
+    code, _, err = run_cli(["score", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-e", "out/emb", "--fused",
+                            "mg.npy", "-o", "mg.tsv", "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "build", "mg.npy", "-o", "out/index"])
+    assert code == 0 and err.rstrip().endswith(" -> out/index"), err
+    for output, named in (("out/analogs.tsv", "out/analogs.tsv"), ("-", "stdout")):
+        code, _, err = run_cli(["retrieve", "search", "--index", "out/index", "--k", "2", "-o", output])
+        assert code == 0, err
+        assert re.search(rf"^info: \d+ neighbours written to {re.escape(named)}$", err, re.M), err

@@ -218,11 +218,11 @@ def test_unusable_model_folder_is_refused_before_the_genome_is_read(tmp_path):
     incomplete.mkdir()
     (incomplete / "config.json").write_bytes((ROOT / "microfuse_cli/data/default_model/config.json").read_bytes())
     mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
-    for model, message in [(incomplete, "not a microfuse model (missing model.safetensors)"),
-                           (tmp_path / "absent", "no such model folder")]:
+    for model, message in [(incomplete, f"{incomplete}: not a microfuse model (missing model.safetensors)"),
+                           (tmp_path / "absent", f"no such model folder: {tmp_path / 'absent'}")]:
         code, out, err = run_cli(["score", f"{mg}.fna.gz", "-m", model])
         assert code == 1 and out == "", err
-        assert err == f"error: {model}: {message}\n", err  # no 'info:' line: no gene was called
+        assert err == f"error: {message}\n", err  # no 'info:' line: no gene was called
 
 
 def test_operons_given_for_the_operon_output_is_told_the_output_option(tmp_path):
@@ -315,3 +315,26 @@ def test_a_gpu_no_view_uses_is_said(tmp_path):
     code, _, err = run_cli(["score", gff, "--fasta", fna, "-e", tmp_path / "emb", "-o", tmp_path / "e.tsv",
                             "--device", "cuda"])
     assert code == 0 and "the views are read from --embeddings" in err, err
+
+
+def test_log_lines_of_a_piped_genome_name_it_by_its_genome_name(tmp_path):
+    """`zcat x.gff.gz | microfuse score - --genome-name NAME`, as a workflow runs it: every log line named the genome
+    'stdin' (its info line, the reader's warnings) whatever --genome-name said; they name it NAME now, and 'stdin'
+    still without one. The outputs are the same either way."""
+    syn = PANEL / "GCF_003015225.1_ASM301522v1_genomic"
+    piped = gzip.decompress((PANEL / f"{syn.name}.gff.gz").read_bytes())
+    logs, tables = {}, {}
+    for name in ("synechocystis", None):
+        tables[name] = tmp_path / f"{name}.tsv"
+        named = ["--genome-name", name] if name else []
+        code, _, logs[name] = run_cli(["score", "-", "--fasta", f"{syn}.fna.gz", *named, "-o", tables[name]],
+                                      stdin=piped)
+        assert code == 0, logs[name]
+    for name, shown in (("synechocystis", "synechocystis"), (None, "stdin")):
+        lines = logs[name].splitlines()
+        assert f"warning: {shown}: skipped 6 CDS spanning a whole sequence (an origin-crossing gene whose join was "\
+               "lost, e.g. C7I86_00005)" in lines, logs[name]
+        assert [line for line in lines if line.startswith("info: ") and "protein-coding genes" in line][0]\
+            .startswith(f"info: {shown}: 7 scaffolds, 3568 protein-coding genes (annotation"), logs[name]
+    assert "stdin" not in logs["synechocystis"]
+    assert tables["synechocystis"].read_bytes() == tables[None].read_bytes()

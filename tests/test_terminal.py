@@ -97,6 +97,15 @@ def test_log_lines_are_never_glued_to_a_progress_bar(tmp_path):
         assert i == 0 or shown[:i].endswith(("\n", "\r", "\x1b[2K")), repr(shown[max(0, i - 60):i + 20])
 
 
+def test_evaluate_summary_is_a_drawn_table_on_a_terminal_only(tmp_path):
+    """`evaluate` draws its summary as a rich table on a terminal; in a log (test_pipeline) it is tab-separated."""
+    scores = tmp_path / "scores.tsv"
+    subprocess.run([str(MICROFUSE), "score", str(MG_GFF), "--fasta", str(MG_FNA), "--label-rule", "og", "-o",
+                    str(scores), "-q"], check=True, timeout=120)
+    shown = run_on_terminal(["evaluate", scores, "--bootstrap", "0", "-o", "m.tsv"], tmp_path, "xterm-256color")
+    assert "AUROC" in shown and "\u2503" in shown and "\t" not in shown, shown  # rich's heavy header bars '┃'
+
+
 def test_gene_calling_bar_counts_known_contigs_while_pyrodigal_trains(tmp_path):
     """The contigs of a bare assembly are known before pyrodigal trains (seconds): the bar shows 0/1 then, not 0/?."""
     shown = run_on_terminal(["pairs", MG_FNA, "-o", "pairs.tsv"], tmp_path, "xterm-256color")

@@ -44,6 +44,26 @@ class Run:
             console = Console(stderr=True, quiet=self.quiet, width=200)
         return console
 
+    def show_table(self, title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+        """A summary table on stderr: drawn with rich on a terminal; in a log file or a pipe, the title and then one
+        tab-separated line per row (header first), which grep and cut read (rich's ~200-column box drawing was
+        written there). A cell's line break becomes a space. Nothing when quiet."""
+        if self.quiet:
+            return
+        console = self.console()
+        if not console.is_terminal:
+            lines = [title, *("\t".join(cell.replace("\n", " ") for cell in row) for row in [columns, *rows])]
+            click.echo("\n".join(lines), err=True)
+            return
+        from rich.table import Table
+
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+
     def bar(self, description: str, total: float | None, unit: str = "") -> tuple[Advance, Callable[[], None]]:
         """(advance, close) of a transient rich progress bar on stderr: the one place bars are drawn. Quiet, not
         on a terminal (a log file, a pipe) or on a dumb one (TERM=dumb, which cannot erase a bar): nothing is
@@ -178,6 +198,27 @@ def common_options(func):
     return wrapper
 
 
+class ExistingPath(click.Path):
+    """click.Path(exists=True) that refuses a missing or unreadable input as bad data (exit 1), in the words the
+    library uses for the files it opens ('no such file: PATH', 'no such index folder: PATH'): click's own check
+    said "Invalid value for '--index': Directory 'x' does not exist." and exited 2, where a missing input file
+    exits 1. A path of the wrong kind (a folder for a file) is still bad usage (exit 2), as for every path option."""
+
+    def __init__(self, noun: str = "file", **kwargs):
+        super().__init__(exists=False, **kwargs)
+        self.noun = noun
+
+    def convert(self, value, param, ctx):
+        import os
+
+        if not (self.allow_dash and value == "-"):
+            if not os.path.exists(value):
+                raise DataError(f"no such {self.noun}: {value}")
+            if not os.access(value, os.R_OK):
+                raise DataError(f"cannot read {value}: permission denied")
+        return super().convert(value, param, ctx)
+
+
 def input_argument(name: str = "input"):
     return click.argument(name, type=click.Path(dir_okay=False, allow_dash=True), metavar=name.upper())
 
@@ -188,10 +229,11 @@ def output_option(help_text: str = "Output file ('-' = stdout)."):
 
 
 @contextlib.contextmanager
-def stdin_as_file(path):
+def stdin_as_file(path, name: str | None = None):
     """stdin can be read once; several readers need it, so it is spooled to a private temp file.
 
-    Messages name it ``stdin``, not the temp path.
+    Messages name it ``stdin``, not the temp path; log lines name it ``name`` when the user gave the genome one
+    (`score --genome-name`), where they said 'stdin' whatever it was.
     """
     if path != "-":
         yield path
@@ -210,23 +252,28 @@ def stdin_as_file(path):
             raise DataError(f"cannot keep stdin in a temp file in {tempfile.gettempdir()} (TMPDIR; give it a folder "
                             f"with space): {exc.strerror or exc}") from None
         try:
-            with _logged_as(str(spooled), "stdin"):
+            with _logged_as(str(spooled), name or "stdin"):
                 yield str(spooled)
         except MicrofuseError as exc:
             raise type(exc)(str(exc).replace(str(spooled), "stdin")) from None
 
 
 class _Renamed(logging.Filter):
-    """Writes ``path`` as ``name`` in log lines."""
+    """Writes ``path`` as ``name`` in log lines, and the genome read from it, named after its file (``stdin``, the
+    spooled file's name), as ``name`` too."""
 
     def __init__(self, path: str, name: str):
         super().__init__()
         self.path, self.name = path, name
+        self.genome = re.compile(r"\bstdin\b") if name != "stdin" else None
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if self.path in message:
-            record.msg, record.args = message.replace(self.path, self.name), ()
+        renamed = message.replace(self.path, self.name)
+        if self.genome is not None:
+            renamed = self.genome.sub(self.name, renamed)
+        if renamed != message:
+            record.msg, record.args = renamed, ()
         return True
 
 
@@ -470,9 +517,18 @@ def load_genome(run, input, fasta, read_as, on_gene_calling=None, text=None):
     with run.progress("calling genes", None, "contigs") as advance:
         genome = read_genome(input, fasta, read_as, threads=run.threads, progress=advance,
                              on_gene_calling=on_gene_calling, text=text)
-    log.info("%s: %s, %d protein-coding genes (%s)", genome.name, count(len(genome.scaffolds), "scaffold"),
-             len(genome.genes), genome.gene_source)
+    log.info("%s: %s, %d protein-coding genes (%s%s)", genome.name, count(len(genome.scaffolds), "scaffold"),
+             len(genome.genes), genome.gene_source, cds_left_out(genome))
     return genome
+
+
+def cds_left_out(genome) -> str:
+    """'; 110 CDS left out: 104 of pseudogenes, 6 spanning a whole sequence' (the annotation's CDS that are no
+    gene, by reason, for the line that counts the genes read), or ''."""
+    if not genome.left_out:
+        return ""
+    reasons = ", ".join(f"{n} {why}" for why, n in genome.left_out)
+    return f"; {sum(n for _, n in genome.left_out)} CDS left out: {reasons}"
 
 
 def _check_fractions(ctx, param, value):

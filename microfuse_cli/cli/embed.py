@@ -74,6 +74,12 @@ def output_folder(output: str, inputs: tuple[str, ...], index: int) -> Path:
     return Path(os.path.realpath(output)) / genome_stem(inputs[index])
 
 
+def output_named(output: str, inputs: tuple[str, ...], index: int) -> str:
+    """``output_folder`` as the user gave it (``-o emb`` is 'emb', not the resolved /home/.../emb), for log lines,
+    which name every other command's outputs as given."""
+    return output if len(inputs) == 1 else os.path.join(output, genome_stem(inputs[index]))
+
+
 #: Marks a ``<output>.partial`` folder (finished foundation-view shards, for ``--resume``) as embed's own.
 PARTIAL_MARKER = ".microfuse-embed-partial"
 
@@ -227,4 +233,5 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                 raise
             shutil.rmtree(shard_dir.parent, ignore_errors=True)
             log.info("%s: %d genes, %d pairs -> %s (protein %d-d, context %d-d, pair %d-d)", genome.name,
-                     len(embeddings.gene_ids), len(embeddings.pair_ids), target, *embeddings.dims.values())
+                     len(embeddings.gene_ids), len(embeddings.pair_ids), output_named(output, inputs, index),
+                     *embeddings.dims.values())

@@ -148,20 +148,13 @@ def _model_cell(result) -> str:
 
 
 def show_table(run, results) -> None:
-    if run.quiet:
-        return
-    from rich.table import Table
-
-    table = Table(title="microfuse evaluate (distance = intergenic-distance baseline on the same pairs)")
-    for column in ("model", "n", "AUROC [95% CI]", "AUPRC", "mAP", "macro-F1", "acc@0.5", "acc@thr", "Brier",
-                   "distance AUROC", "distance best acc", "hard AUROC"):
-        table.add_column(column)
-    for r in results:
-        table.add_row(_model_cell(r), str(r["n"]), f"{r['auroc']:.4f} [{r['auroc_low']:.3f}, {r['auroc_high']:.3f}]",
-                      f"{r['auprc']:.4f}", f"{r['map']:.4f}", f"{r['macro_f1']:.4f}", f"{r['accuracy']:.4f}",
-                      f"{r['accuracy_at_threshold']:.4f}", f"{r['brier']:.4f}", f"{r['distance_auroc']:.4f}",
-                      f"{r['distance_best_accuracy']:.4f}", _fmt(r["hard_auroc"]) or "-")
-    run.console().print(table)
+    columns = ("model", "n", "AUROC [95% CI]", "AUPRC", "mAP", "macro-F1", "acc@0.5", "acc@thr", "Brier",
+               "distance AUROC", "distance best acc", "hard AUROC")
+    rows = [(_model_cell(r), str(r["n"]), f"{r['auroc']:.4f} [{r['auroc_low']:.3f}, {r['auroc_high']:.3f}]",
+             f"{r['auprc']:.4f}", f"{r['map']:.4f}", f"{r['macro_f1']:.4f}", f"{r['accuracy']:.4f}",
+             f"{r['accuracy_at_threshold']:.4f}", f"{r['brier']:.4f}", f"{r['distance_auroc']:.4f}",
+             f"{r['distance_best_accuracy']:.4f}", _fmt(r["hard_auroc"]) or "-") for r in results]
+    run.show_table("microfuse evaluate (distance = intergenic-distance baseline on the same pairs)", columns, rows)
 
 
 #: The figures of each score table in --plots, as NAME.KIND.png.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cli
-from ._common import IntRange, common_options, count, log, stdin_as_file
+from ._common import IntRange, cds_left_out, common_options, count, log, stdin_as_file
 
 
 @cli.group(short_help="Reference genomes for conserved adjacency.", epilog="""\b
@@ -56,8 +56,8 @@ def build(genomes, output, genetic_code, mode, run):
             raise DataError(f"{path}: no sequence, so no proteins; give a GFF3 without ##FASTA with its FASTA as "
                             f"{path},ASSEMBLY.fna")
         codes = ",".join(map(str, genetic_codes(genome)))
-        log.info("%s: %s, %d protein-coding genes%s", genome.name, count(len(genome.scaffolds), "scaffold"),
-                 len(genome.genes), f", genetic code {codes}" if codes else "")
+        log.info("%s: %s, %d protein-coding genes%s%s", genome.name, count(len(genome.scaffolds), "scaffold"),
+                 len(genome.genes), f", genetic code {codes}" if codes else "", cds_left_out(genome))
         loaded.append(genome)
     names = [g.name for g in loaded]
     if len(set(names)) != len(names):

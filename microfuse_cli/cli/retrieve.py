@@ -7,7 +7,7 @@ import math
 import click
 
 from . import cli
-from ._common import IntRange, common_options, log, output_option
+from ._common import ExistingPath, IntRange, common_options, log, output_option
 
 
 class _SearchByDefault(click.Group):
@@ -36,7 +36,7 @@ def retrieve():
 
 def _index_options(func):
     func = click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")(func)
-    func = click.option("--index", "index_dir", required=True, type=click.Path(file_okay=False, exists=True),
+    func = click.option("--index", "index_dir", required=True, type=ExistingPath("index folder", file_okay=False),
                         help="Index folder from `microfuse retrieve build`.")(func)
     return func
 
@@ -47,7 +47,7 @@ Examples:
   microfuse retrieve build c.npy -o index/ --append
   microfuse retrieve build genomes/*/fused.npy -o index/ --index ivfpq --group-by genome   # 1e7+ pairs
 """)
-@click.argument("vectors", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True), metavar="VECTORS.npy...")
+@click.argument("vectors", nargs=-1, required=True, type=ExistingPath(dir_okay=False), metavar="VECTORS.npy...")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Index folder.")
 @click.option("--index", "kind", type=click.Choice(["auto", "flat", "ivf", "hnsw", "ivfpq"]), default="auto",
               show_default=True, help="auto: exact up to 1e6 vectors, IVF / IVF-PQ beyond (trained on a sample).")
@@ -140,7 +140,7 @@ Examples:
   microfuse retrieve --index index/ --k 10
   microfuse retrieve search --index index/ --k 3 queries.npy -o analogs.tsv
 """)
-@click.argument("queries", nargs=-1, type=click.Path(dir_okay=False, exists=True), metavar="[QUERIES.npy...]")
+@click.argument("queries", nargs=-1, type=ExistingPath(dir_okay=False), metavar="[QUERIES.npy...]")
 @_index_options
 @click.option("-k", "--k", "k", type=IntRange(min=1), default=10, show_default=True, help="Neighbours per query.")
 @click.option("--nprobe", type=IntRange(min=1), default=None, help="IVF lists to probe (recall vs speed).")
@@ -176,7 +176,7 @@ def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, r
                                       progress=advance)
     with atomic_output(output) as handle:
         n = write_results(handle, result, index)
-    log.info("%d neighbours written", n)
+    log.info("%d neighbours written to %s", n, "stdout" if output == "-" else output)
     if n == 0 and len(result):
         log.warning("no neighbours: every indexed pair is in the query's own %s (--group-by %s); index pairs of "
                     "other %ss to find analogs", index.group_by, index.group_by, index.group_by)
@@ -211,13 +211,8 @@ def evaluate_retrieval(index_dir, device, ks, output, run):
     rows = retrieval_evaluate(result, index.ids, k_values)
     with atomic_output(output) as handle:
         write_retrieval_table(handle, rows)
-    if not run.quiet:
-        from rich.table import Table
-
-        table = Table(title="retrieval (neighbours from other groups)")
-        for column in ("k", "positive precision", "negative precision", "balanced", "enrichment"):
-            table.add_column(column)
-        for r in rows:
-            values = (r.positive_precision, r.negative_precision, r.balanced_precision, r.enrichment)
-            table.add_row(str(r.k), *("-" if math.isnan(v) else f"{v:.4f}" for v in values))
-        run.console().print(table)
+    cells = [(str(r.k), *("-" if math.isnan(v) else f"{v:.4f}" for v in (r.positive_precision, r.negative_precision,
+                                                                         r.balanced_precision, r.enrichment)))
+             for r in rows]
+    run.show_table("retrieval (neighbours from other groups)",
+                   ("k", "positive precision", "negative precision", "balanced", "enrichment"), cells)

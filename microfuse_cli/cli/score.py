@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from . import cli
-from ._common import FiniteFloatRange, bins_option, common_options, genome_options, load_bins, load_genome, log, \
+from ._common import ExistingPath, FiniteFloatRange, bins_option, common_options, genome_options, load_bins, load_genome, log, \
     output_option, pair_selection_options, stdin_as_file, warn_device_unused
 
 
@@ -24,7 +24,7 @@ Examples:
 @pair_selection_options
 @click.option("-m", "--model", "model_dir", type=click.Path(file_okay=False), default=None,
               help="Model folder from `microfuse train` (default: the packaged MicroFuse model, builtin views).")
-@click.option("-e", "--embeddings", type=click.Path(file_okay=False), default=None,
+@click.option("-e", "--embeddings", type=ExistingPath("embedding folder", file_okay=False), default=None,
               help="Precomputed embedding folder (`microfuse embed`); required when INPUT is a pairs TSV.")
 @output_option("Scores TSV ('-' = stdout).")
 @click.option("--threshold", type=FiniteFloatRange(0, 1), default=None,
@@ -52,7 +52,7 @@ Examples:
 @click.option("--explain", is_flag=True,
               help="Add evidence columns: spacer_llr spacer_posterior (the spacer calibrated on this genome's own "
                    "neighbours), and with --reference conserved_adjacency conserved_genomes.")
-@click.option("--reference", "reference_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--reference", "reference_dir", type=ExistingPath("reference folder", file_okay=False), default=None,
               help="Reference folder (`microfuse reference build`) searched with phmmer for conserved adjacency; "
                    "implies --explain.")
 @bins_option
@@ -104,7 +104,7 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
         start_loading.wait()
         return load_model(model_dir)
 
-    with ThreadPoolExecutor(1) as pool, stdin_as_file(input) as input:
+    with ThreadPoolExecutor(1) as pool, stdin_as_file(input, genome_name) as input:
         model = pool.submit(load)
         try:
             _score(input, fasta, read_as, selection, model, start_loading, embeddings, output,

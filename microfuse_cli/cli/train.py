@@ -9,7 +9,7 @@ import click
 from ..runtime import thread_limits
 from ..vocabulary import ABLATIONS, ARCHS
 from . import cli
-from ._common import FiniteFloatRange, IntRange, common_options, log
+from ._common import ExistingPath, FiniteFloatRange, IntRange, common_options, log
 
 #: Earlier releases called the model with nothing turned off "none"; it is still accepted on the command line.
 ABLATION_ALIASES = {"none": "full"}
@@ -24,7 +24,7 @@ Examples:
 """)
 @click.argument("pairs_tables", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="PAIRS.tsv...")
 @click.option("-e", "--embeddings", "embedding_dirs", multiple=True, required=True,
-              type=click.Path(file_okay=False, exists=True), help="Embedding folder of each pairs table, in order.")
+              type=ExistingPath("embedding folder", file_okay=False), help="Embedding folder of each pairs table, in order.")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
 @click.option("--arch", type=click.Choice([*ARCHS, "distance"]),
               default="microfuse", show_default=True, help="The fusion head, a baseline, or intergenic distance alone.")

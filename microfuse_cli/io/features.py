@@ -54,6 +54,11 @@ def _gap_touches(sequence: str | None, lo: int, hi: int) -> bool:
                for m in re.finditer(f"[Nn]{{{MIN_GAP_NS},}}", window))
 
 
+def left_out(**counts: int) -> tuple[tuple[str, int], ...]:
+    """``Genome.left_out`` from counts by reason (keyword names, '_' for ' '), those of no CDS dropped."""
+    return tuple((why.replace("_", " "), n) for why, n in counts.items() if n)
+
+
 def _warn_skipped(path, skipped: list[str]) -> None:
     if skipped:
         log.warning("%s: skipped %d CDS spanning a whole sequence (an origin-crossing gene whose join was lost, "

@@ -15,7 +15,7 @@ from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import _NUCLEOTIDES, _not_dna
 from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, cut_ends, \
-    gene_names, internal_stops_as_x, joins_across_origin, translate, with_exceptions, with_topology
+    gene_names, internal_stops_as_x, joins_across_origin, left_out, translate, with_exceptions, with_topology
 from .files import PathLike, text_lines
 
 log = logging.getLogger("microfuse")
@@ -119,6 +119,7 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     genes: dict[str, Gene] = {}
     skipped: list[str] = []
     remote: list[str] = []
+    n_pseudo = n_isoforms = 0
     try:
         records = parse_records(handle, layout, path)
     except DataError:  # the input's own limits (size, line length, corrupt compression)
@@ -147,8 +148,9 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
         topology = record.annotations.get("topology", "linear")
         scaffold = Scaffold(record.id, len(record.seq), sequence or None, topology == "circular")
         pseudo = _pseudo_genes(record.features)
-        features = [f for f in record.features
-                    if f.type == "CDS" and not _pseudogene(f, scaffold) and not _under_pseudo_gene(f, pseudo)]
+        every_cds = [f for f in record.features if f.type == "CDS"]
+        features = [f for f in every_cds if not _pseudogene(f, scaffold) and not _under_pseudo_gene(f, pseudo)]
+        n_pseudo += len(every_cds) - len(features)
         if any(feature.location is None for feature in features):
             raise DataError(f"{path}: record {record.id!r}: a CDS with an unreadable location")
         elsewhere = [f for f in features if _in_other_records(f, own_names)]
@@ -166,6 +168,7 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
             if previous is not None:
                 if not _isoforms(previous, gene):
                     raise DataError(f"{path}: duplicate gene id {gene.id!r}")
+                n_isoforms += 1
                 if gene.length <= previous.length:
                     continue
             genes[gene.id] = gene
@@ -176,7 +179,9 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     if not genes:
         raise DataError(f"{path}: no protein-coding (CDS) features found{_wgs_master_hint(records)}")
     cds = internal_stops_as_x(path, list(genes.values()), genetic_code)
-    return Genome(Path(str(path)).name, scaffolds, cds, "annotation").with_genes_sorted()
+    dropped = left_out(of_pseudogenes=n_pseudo, spanning_a_whole_sequence=len(skipped), in_another_record=len(remote),
+                       shorter_isoforms=n_isoforms)
+    return Genome(Path(str(path)).name, scaffolds, cds, "annotation", dropped).with_genes_sorted()
 
 
 def _in_other_records(feature, own: set[str]) -> bool:

@@ -15,8 +15,8 @@ from ..errors import DataError
 from ..records import Gene, Genome, Scaffold, case_hint
 from .fasta import read_fasta_scaffolds
 from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, \
-    circular_slice, cut_ends, gene_names, internal_stops_as_x, joins_across_origin, translate, with_exceptions, \
-    with_topology
+    circular_slice, cut_ends, gene_names, internal_stops_as_x, joins_across_origin, left_out, translate, \
+    with_exceptions, with_topology
 from .files import PathLike, text_lines
 from .tsv import comment_lines
 
@@ -113,6 +113,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     n_features = 0
     repeated = 0  # CDS rows repeating a row of their CDS
     flagged: set[str] = set()  # CDS marked pseudo=true alone: a pseudogene's, or one cut by its contig's end
+    pseudo_cds: set[str] = set()  # the CDS (by ID, else by row) of pseudogenes left out as their rows are read
     escaped: dict[str, str] = {}  # a seqid decoded -> as written, when they differ
     model_code = None  # Prodigal writes each sequence's genetic code on a comment line before its CDS rows
     for number, line in enumerate(lines, start=1):
@@ -170,10 +171,12 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         if ftype != "CDS":
             continue
         flagged_only = _flagged_pseudo_only(attributes)
-        if _is_pseudo(ftype, attributes) and not flagged_only:
+        if (_is_pseudo(ftype, attributes) and not flagged_only
+                or pseudogenes.intersection(_lineage(attributes.get("Parent", ""), links))):
+            # a pseudogene's CDS, or one under a pseudogene row read already (NCBI writes it first): never a gene,
+            # its parts unchecked
+            pseudo_cds.add(attributes.get("ID") or f"{seqid}:{start_i}-{end_i}:{strand}")
             continue
-        if pseudogenes.intersection(_lineage(attributes.get("Parent", ""), links)):
-            continue  # under a pseudogene row read already (NCBI writes it first): never a gene, its parts unchecked
         if model_code is not None:
             attributes.setdefault("transl_table", model_code.group(1))
         _name_as_prodigal_proteins(cols[1], seqid, attributes)
@@ -200,7 +203,9 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         log.warning("%s: %d CDS row%s a row of %s CDS (files concatenated or merged?); read once", path, repeated,
                     " repeats" if repeated == 1 else "s repeat", "its" if repeated == 1 else "their")
     lineages = {key: _lineage(cds[key].attributes.get("Parent", ""), links) for key in order}
+    n_read = len(order)
     order = [key for key in order if not pseudogenes.intersection(lineages[key])]
+    n_pseudo = len(pseudo_cds) + n_read - len(order)
     if not order:
         if n_features == 0:
             raise DataError(f"{path}: no GFF3 features found")
@@ -230,7 +235,9 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         )
     _check_declared_lengths(path, _stated_lengths(declared, region_rows, reached), reached, scaffolds,
                             fasta if first_sequence is None else "##FASTA")
+    n_kept = len(order)
     order = [k for k in order if k not in flagged or _cut_by_sequence_end(cds[k], scaffolds[cds[k].seqid])]
+    n_pseudo += n_kept - len(order)  # marked pseudo=true, not cut by a sequence end
     joined = {cds[k].seqid for k in order if joins_across_origin(cds[k].segments, scaffolds[cds[k].seqid].length)}
     scaffolds = {sid: with_topology(s, topology, sid in joined, str(path)) for sid, s in scaffolds.items()}
     if topology is False:
@@ -240,7 +247,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         per_scaffold[cds[key].seqid] = per_scaffold.get(cds[key].seqid, 0) + 1
     genes: dict[str, tuple[Gene, str]] = {}
     skipped = []
-    n_unframed = 0
+    n_unframed = n_isoforms = 0
     for key in order:
         part = cds[key]
         scaffold = scaffolds[part.seqid]
@@ -255,6 +262,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             previous, previous_parent = genes[gene.id]
             if not parent_id or parent_id != previous_parent:
                 raise DataError(f"{path}: line {part.line}: duplicate gene id {gene.id!r}")
+            n_isoforms += 1
             if gene.length <= previous.length:  # an isoform (alternative start) of one gene: keep the longest
                 continue
         genes[gene.id] = (gene, parent_id)
@@ -264,7 +272,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                  "their first base, as RAST and PATRIC mean it (at a sequence edge, in the frame their 3' end fixes)",
                  path, n_unframed)
     cds = internal_stops_as_x(path, [g for g, _ in genes.values()], genetic_code)
-    return Genome(Path(str(path)).name, scaffolds, cds, "annotation").with_genes_sorted()
+    dropped = left_out(of_pseudogenes=n_pseudo, spanning_a_whole_sequence=len(skipped), shorter_isoforms=n_isoforms)
+    return Genome(Path(str(path)).name, scaffolds, cds, "annotation", dropped).with_genes_sorted()
 
 
 def _named_as_decoded(scaffolds: dict, escaped: dict[str, str], used: set[str]) -> dict:
