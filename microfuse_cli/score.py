@@ -85,7 +85,8 @@ def check_model_path(path: str | PathLike | None) -> Path:
     if not folder.is_dir():
         if path is None:
             raise DataError(f"the default model is missing from the installation ({folder}); reinstall microfuse")
-        raise DataError(f"{folder}: a file, not a model folder" if folder.exists() else f"no such model folder: {folder}")
+        raise DataError(f"{folder}: a file, not a model folder" if folder.exists()
+                        else f"no such model folder: {folder}")
     return check_model_folder(folder)
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from . import cli
-from ._common import ExistingPath, FiniteFloatRange, bins_option, common_options, genome_options, load_bins, load_genome, log, \
-    output_option, pair_selection_options, stdin_as_file, warn_device_unused
+from ._common import ExistingPath, FiniteFloatRange, bins_option, common_options, genome_options, load_bins, \
+    load_genome, log, output_option, pair_selection_options, stdin_as_file, warn_device_unused
 
 
 @cli.command(short_help="Operon probability of adjacent gene pairs.", epilog="""\b

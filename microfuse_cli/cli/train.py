@@ -24,7 +24,8 @@ Examples:
 """)
 @click.argument("pairs_tables", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="PAIRS.tsv...")
 @click.option("-e", "--embeddings", "embedding_dirs", multiple=True, required=True,
-              type=ExistingPath("embedding folder", file_okay=False), help="Embedding folder of each pairs table, in order.")
+              type=ExistingPath("embedding folder", file_okay=False),
+              help="Embedding folder of each pairs table, in order.")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
 @click.option("--arch", type=click.Choice([*ARCHS, "distance"]),
               default="microfuse", show_default=True, help="The fusion head, a baseline, or intergenic distance alone.")

@@ -555,8 +555,8 @@ def write_operons_gff(handle: IO[str], genome: Genome, operons: Sequence, *, sou
         ]
         column9 = ";".join(f"{k}={v if k == 'genes' else escape(v)}" for k, v in attributes)
         end = op.end
-        handle.write(f"{escape_seqid(op.scaffold)}\t{source}\t{OPERON[0]}\t{op.start}\t{end}\t{op.mean_probability:.4f}\t"
-                     f"{'+' if op.strand > 0 else '-'}\t.\t{column9}\n")
+        handle.write(f"{escape_seqid(op.scaffold)}\t{source}\t{OPERON[0]}\t{op.start}\t{end}\t"
+                     f"{op.mean_probability:.4f}\t{'+' if op.strand > 0 else '-'}\t.\t{column9}\n")
         n += 1
     return n
 
