@@ -470,13 +470,28 @@ def test_missing_output_directory_is_refused_before_work(tmp_path):
     (["score", "{gff}", "--fasta", "{fna}", "--reference", "{d}/absent", "-o", "{d}/s.tsv"],
      "no such reference folder: {d}/absent"),
     (["pairs", "{d}/absent.gff", "-o", "{d}/p.tsv"], "no such file: {d}/absent.gff"),
+    # with several inputs, the missing one was found only after the others were read (embed: embedded and written)
+    (["embed", "{gff},{fna}", "{d}/absent.gff", "-o", "{d}/emb"], "no such file: {d}/absent.gff"),
+    (["embed", "{mpn_gff},{mpn_fna}", "{gff},{d}/absent.fna", "-o", "{d}/emb"], "no such file: {d}/absent.fna"),
+    (["reference", "build", "{gff},{fna}", "{d}/absent.gbk", "-o", "{d}/ref"], "no such file: {d}/absent.gbk"),
+    (["reference", "build", "{gff},{fna}", "{gff},{d}/absent.fna", "-o", "{d}/ref"], "no such file: {d}/absent.fna"),
+    (["train", "{d}/pairs.tsv", "{d}/absent.tsv", "-e", "{d}", "-e", "{d}", "-o", "{d}/model"],
+     "no such file: {d}/absent.tsv"),
+    (["evaluate", "{d}/pairs.tsv", "{d}/absent.tsv"], "no such file: {d}/absent.tsv"),
+    (["evaluate", "{d}/pairs.tsv", "--labels", "{d}/absent.csv"], "no such file: {d}/absent.csv"),
+    (["pairs", "{gff}", "--fasta", "{fna}", "--labels", "{d}/absent.csv", "-o", "{d}/p.tsv"],
+     "no such file: {d}/absent.csv"),
+    (["score", "{gff}", "--fasta", "{fna}", "--pairs", "{d}/absent.tsv", "-o", "{d}/s.tsv"],
+     "no such file: {d}/absent.tsv"),
+    (["plot", "{d}/absent.tsv", "{gff}", "--fasta", "{fna}", "--operon", "operon_1", "-o", "{d}/x.png"],
+     "no such file: {d}/absent.tsv"),
 ])
 def test_a_missing_input_path_is_bad_data_in_every_command(tmp_path, args, message):
     """A missing input folder or .npy exited 2 with click's "Invalid value for '--index': Directory 'x' does not
     exist." while a missing input file exits 1 ('no such file: x'): each missing input is now exit 1, one line in one
     form ('no such <what>: PATH'), before any work (no output, no gene called)."""
     (tmp_path / "pairs.tsv").write_text("")  # train's pairs table exists: only the folder is missing
-    fill = dict(d=tmp_path, gff=MG_GFF, fna=MG_FNA)
+    fill = dict(d=tmp_path, gff=MG_GFF, fna=MG_FNA, mpn_gff=MPN_GFF, mpn_fna=MPN_FNA)
     code, out, err = run_cli([a.format(**fill) for a in args])
     assert (code, out, err) == (1, "", f"error: {message.format(**fill)}\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.tsv"]

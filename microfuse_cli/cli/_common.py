@@ -209,14 +209,31 @@ class ExistingPath(click.Path):
         self.noun = noun
 
     def convert(self, value, param, ctx):
-        import os
-
         if not (self.allow_dash and value == "-"):
-            if not os.path.exists(value):
-                raise DataError(f"no such {self.noun}: {value}")
-            if not os.access(value, os.R_OK):
-                raise DataError(f"cannot read {value}: permission denied")
+            require_input(value, self.noun)
         return super().convert(value, param, ctx)
+
+
+def require_input(path, noun: str = "file") -> None:
+    """Refuse a missing or unreadable input as bad data, in the words of the library's readers (io.files)."""
+    import os
+
+    from ..io.files import lost_current_folder
+
+    if not os.path.exists(path):
+        if lost_current_folder(path):
+            raise DataError(f"cannot read {path}: the current folder was removed during the run; give absolute paths")
+        raise DataError(f"no such {noun}: {path}")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"cannot read {path}: permission denied")
+
+
+def require_inputs(paths) -> None:
+    """Every input file checked before any work: with several inputs, a missing last one was found only after the
+    first had been read (and, in embed, embedded and written). None and ``-`` (stdin) are skipped."""
+    for path in paths:
+        if path is not None and path != "-":
+            require_input(path)
 
 
 def input_argument(name: str = "input"):

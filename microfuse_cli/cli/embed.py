@@ -12,7 +12,7 @@ import click
 
 from . import cli
 from ._common import IntRange, bins_option, common_options, genome_options, load_bins, load_genome, log, \
-    stdin_as_file, warn_device_unused
+    require_inputs, stdin_as_file, warn_device_unused
 
 
 def view_options(func):
@@ -189,6 +189,7 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
         raise click.UsageError("stdin ('-') can be read only once")
     inputs, fastas = split_fastas(inputs, fasta)
     check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output)
+    require_inputs([*inputs, *fastas, proteins, bins])
     config = view_config(protein_view, context_view, protein_model, context_model, esm_model, device, dtype,
                          offline, batch_residues, contig_separator)
     if model_dir is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cli
-from ._common import IntRange, cds_left_out, common_options, count, log, stdin_as_file
+from ._common import IntRange, cds_left_out, common_options, count, log, require_inputs, stdin_as_file
 
 
 @cli.group(short_help="Reference genomes for conserved adjacency.", epilog="""\b
@@ -43,8 +43,9 @@ def build(genomes, output, genetic_code, mode, run):
     from ..genome import GenomeOptions, read_genome
     from ..io.outputs import Output, check_outputs
 
-    check_outputs([part for spec in genomes for part in spec.split(",") if part],
-                  [Output("-o", output, "microfuse-reference")])
+    parts = [part for spec in genomes for part in spec.split(",") if part]
+    check_outputs(parts, [Output("-o", output, "microfuse-reference")])
+    require_inputs(parts)
     loaded = []
     for spec in genomes:
         path, _, fasta = spec.partition(",")

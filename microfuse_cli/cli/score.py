@@ -9,7 +9,7 @@ import click
 
 from . import cli
 from ._common import ExistingPath, FiniteFloatRange, bins_option, common_options, genome_options, load_bins, \
-    load_genome, log, output_option, pair_selection_options, stdin_as_file, warn_device_unused
+    load_genome, log, output_option, pair_selection_options, require_inputs, stdin_as_file, warn_device_unused
 
 
 @cli.command(short_help="Operon probability of adjacent gene pairs.", epilog="""\b
@@ -117,7 +117,8 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
 
 def check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, reference_dir, output, operons_gff,
                         operons_tsv, fused, extra_outputs=None):
-    """Every output checked against the inputs and each other before any work (io.check_outputs)."""
+    """Every input checked to exist and every output against the inputs and each other, before any work
+    (io.check_outputs)."""
     from ..errors import UsageError
     from ..io.outputs import Output, check_outputs
 
@@ -130,6 +131,7 @@ def check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, re
     check_outputs([input, fasta, *selection.inputs, bins, model_dir, embeddings, reference_dir],
                   [Output("-o", output), Output("--operons-gff", operons_gff), Output("--operons-tsv", operons_tsv),
                    *fused_outputs, *(Output(k, v) for k, v in (extra_outputs or {}).items())])
+    require_inputs([input, fasta, *selection.inputs, bins])
 
 
 def _check_known_operons(operons, operons_gff) -> None:
