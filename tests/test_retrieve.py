@@ -695,6 +695,12 @@ def test_cli_retrieval_table_leaves_a_precision_without_queries_empty(tmp_path):
         assert row["negative_precision"] == row["balanced_precision"] == ""
         assert float(row["positive_precision"]) == float(row["enrichment"]) == 1.0  # every labelled pair positive
     assert "nan" not in err.lower()  # the summary on stderr shows '-'
+    # where the table went was not said, as `retrieve search` says it ('N neighbours written to FILE')
+    assert "info: retrieval table (k = 1, 5) written to stdout" in err.splitlines(), err
+    code, _, err = run_cli(["retrieve", "evaluate", "--index", tmp_path / "idx", "--ks", "1,5", "-o",
+                            tmp_path / "retrieval.tsv"])
+    assert code == 0 and (tmp_path / "retrieval.tsv").read_text() == out, err
+    assert f"info: retrieval table (k = 1, 5) written to {tmp_path / 'retrieval.tsv'}" in err.splitlines(), err
     # stderr is no terminal here (a log): the summary is tab-separated lines, not a box-drawn table
     assert err.isascii(), err
     summary = err.splitlines()[err.splitlines().index("retrieval (neighbours from other groups)") + 1:]

@@ -211,6 +211,8 @@ def evaluate_retrieval(index_dir, device, ks, output, run):
     rows = retrieval_evaluate(result, index.ids, k_values)
     with atomic_output(output) as handle:
         write_retrieval_table(handle, rows)
+    log.info("retrieval table (k = %s) written to %s", ", ".join(map(str, k_values)),
+             "stdout" if output == "-" else output)
     cells = [(str(r.k), *("-" if math.isnan(v) else f"{v:.4f}" for v in (r.positive_precision, r.negative_precision,
                                                                          r.balanced_precision, r.enrichment)))
              for r in rows]
