@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 
@@ -405,3 +406,9 @@ def test_evaluate_summary_in_a_log_is_one_tab_separated_line_per_row(tmp_path):
     expected = dict(zip(names.split("\t"), values.split("\t")))
     assert row["model"].split(" ")[0] == "scores.tsv" and row["n"] == expected["n"]
     assert float(row["AUROC [95% CI]"].split(" ")[0]) == pytest.approx(float(expected["auroc"]), abs=1e-4)
+    assert row["AUROC [95% CI]"] == expected["auroc"], "no bootstrap, no interval: was '0.xxxx [nan, nan]'"
+    code, _, err = run_cli(["evaluate", scores, "--bootstrap", "50", "-o", metrics])
+    assert code == 0, err
+    (line,) = [line for line in err.splitlines() if line.startswith("scores.tsv")]
+    auroc, low, high = re.fullmatch(r"(\d\.\d{4}) \[(\d\.\d{3}), (\d\.\d{3})\]", line.split("\t")[2]).groups()
+    assert float(low) <= float(auroc) <= float(high)

@@ -148,10 +148,18 @@ def _model_cell(result) -> str:
             f"{result['decision_id'] or '?'}")
 
 
+def _auroc_cell(result) -> str:
+    """The AUROC and its bootstrap interval; the AUROC alone without one (--bootstrap 0 printed '[nan, nan]')."""
+    low, high = result["auroc_low"], result["auroc_high"]
+    if math.isnan(low) or math.isnan(high):
+        return f"{result['auroc']:.4f}"
+    return f"{result['auroc']:.4f} [{low:.3f}, {high:.3f}]"
+
+
 def show_table(run, results) -> None:
     columns = ("model", "n", "AUROC [95% CI]", "AUPRC", "mAP", "macro-F1", "acc@0.5", "acc@thr", "Brier",
                "distance AUROC", "distance best acc", "hard AUROC")
-    rows = [(_model_cell(r), str(r["n"]), f"{r['auroc']:.4f} [{r['auroc_low']:.3f}, {r['auroc_high']:.3f}]",
+    rows = [(_model_cell(r), str(r["n"]), _auroc_cell(r),
              f"{r['auprc']:.4f}", f"{r['map']:.4f}", f"{r['macro_f1']:.4f}", f"{r['accuracy']:.4f}",
              f"{r['accuracy_at_threshold']:.4f}", f"{r['brier']:.4f}", f"{r['distance_auroc']:.4f}",
              f"{r['distance_best_accuracy']:.4f}", _fmt(r["hard_auroc"]) or "-") for r in results]
