@@ -15,7 +15,8 @@ from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import _NUCLEOTIDES, _not_dna
 from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, cut_ends, \
-    gene_names, internal_stops_as_x, joins_across_origin, left_out, translate, with_exceptions, with_topology
+    gene_names, internal_stops_as_x, joins_across_origin, left_out, stated_protein, translate, with_exceptions, \
+    with_topology
 from .files import PathLike, text_lines
 
 log = logging.getLogger("microfuse")
@@ -287,7 +288,7 @@ def _gene_from_feature(feature, record, scaffold: Scaffold, path, default_code) 
     five_prime_cut = phase > 0 or any(c in str(first.start if strand > 0 else first.end) for c in "<>")
     ident, aliases = gene_names([q], f"{record.id}_{start}_{end}")
     if "translation" in q:
-        protein = q["translation"][0]  # a stop (*) in it counts as one, then reads as X (internal_stops_as_x)
+        protein = stated_protein(q["translation"][0])
     elif scaffold.sequence:
         own = {part.ref: record.seq for part in loc.parts if part.ref is not None}  # the record's own name
         protein = translate(str(feature.extract(record.seq, own)), 1, code, phase, start_codon=not five_prime_cut,
