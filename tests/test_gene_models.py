@@ -361,6 +361,64 @@ def test_genetic_code_option_applies_to_genbank_without_transl_table(tmp_path):
     assert sum(g.protein.count("X") for g in read_genome(gbk, None, GenomeOptions(genetic_code=4)).genes) == 0
 
 
+def dfast_like(tmp_path, rows: list[list[str]] | None = None):
+    """M. genitalium's GFF3 as DFAST writes it: no transl_table, each CDS's table-4 protein in ``translation``
+    (Biopython's, a trailing stop on every other one); ``rows`` to change the rows first."""
+    from Bio.Seq import Seq
+
+    rows = rows or mg_lines()
+    sequence = mg_sequence()
+    parts: dict[str, list[list[str]]] = {}
+    for c in rows:
+        if c[2] == "CDS":
+            parts.setdefault(c[8].split(";")[0], []).append(c)
+    stated = {}
+    for n, (ident, cds) in enumerate(parts.items()):
+        nucleotides = Seq("".join(sequence[int(c[3]) - 1:int(c[4])] for c in sorted(cds, key=lambda c: int(c[3]))))
+        nucleotides = nucleotides.reverse_complement() if cds[0][6] == "-" else nucleotides
+        try:
+            protein = str(nucleotides.translate(table=4, cds=True)) + "*" * (n % 2)
+        except Exception:  # a partial or frameshifted CDS: codon by codon, as written
+            protein = str(nucleotides[:len(nucleotides) // 3 * 3].translate(table=4))
+        stated[ident] = protein
+    out = []
+    for c in rows:
+        attributes = c[8].replace(";transl_table=4", "")
+        if c[2] == "CDS":
+            attributes += f";translation={stated[attributes.split(';')[0]]}"
+        out.append("\t".join(c[:8] + [attributes]))
+    gff = tmp_path / "dfast.gff"
+    gff.write_text("##gff-version 3\n" + "\n".join(out) + "\n")
+    return gff
+
+
+def test_dfast_translation_attribute_is_the_protein(tmp_path, mg_original, caplog):
+    gff = dfast_like(tmp_path)
+    assert "transl_table" not in gff.read_text() and gff.read_text().count("translation=") == 476
+    with caplog.at_level("WARNING", logger="microfuse"):
+        genome = read_genome(gff, MG_FNA, GenomeOptions(circular=True))
+    assert not [r for r in caplog.records if "internal stop codons" in r.getMessage()]
+    assert {g.id: g.protein for g in genome.genes} == {g.id: g.protein for g in mg_original[0].genes}
+    assert sum(g.protein.count("X") for g in genome.genes) == 0  # TGA read as Trp, not as a stop (X)
+
+
+def test_translation_attribute_on_one_row_of_a_cds_is_its_protein_percent_decoded(tmp_path, mg_original):
+    rows = mg_lines()
+    k = next(i for i, c in enumerate(rows) if c[2] == "CDS" and "locus_tag=MG_002;" in c[8])
+    first, second = list(rows[k]), list(rows[k])  # MG_002 in two rows of one ID, as a join writes it
+    first[4], second[3] = str(int(rows[k][3]) + 299), str(int(rows[k][3]) + 300)
+    rows[k:k + 1] = [first, second]
+    gff = dfast_like(tmp_path, rows)
+    text = gff.read_text().splitlines()
+    two = [i for i, line in enumerate(text) if "locus_tag=MG_002;" in line and "\tCDS\t" in line]
+    text[two[0]] = text[two[0]].split(";translation=")[0]  # the protein on its second row only, escaped
+    text[two[1]] = text[two[1]].replace(";translation=M", ";translation=%4D")
+    gff.write_text("\n".join(text) + "\n")
+    genome = read_genome(gff, MG_FNA, GenomeOptions(circular=True))
+    expected = next(g.protein for g in mg_original[0].genes if g.id == "MG_002")
+    assert next(g.protein for g in genome.genes if g.id == "MG_002") == expected and expected.startswith("M")
+
+
 def test_bare_mycoplasma_assembly_is_called_with_code_4(tmp_path):
     code, out, err = run_cli(["pairs", MPN_FNA, "-o", tmp_path / "mpn.tsv"])
     assert code == 0, err

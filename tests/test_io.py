@@ -185,6 +185,27 @@ def test_biopython_warnings_name_their_file_on_the_logger_also_from_threads(tmp_
     assert all(g.scaffolds["CR628336.1"].length == 3503610 and len(g.genes) > 3000 for g in genomes)
 
 
+def test_locus_name_run_into_its_length_is_refused_saying_why(tmp_path):
+    """Older Prokka/tbl2asn write a contig name over 16 characters into the LOCUS length with no space between;
+    Biopython's bare 'Did not recognise the LOCUS line layout' said neither what was wrong nor what to do. A real
+    piece of L. pneumophila's GenBank (its first two CDS, 2700 bp) reads with a long name spaced from the length,
+    and is refused, saying so, with the name run into it."""
+    from conftest import SHARED, run_cli
+
+    lines = gzip.decompress((SHARED / "lpneumophila_paris" / "CR628336.1.gbk.gz").read_bytes()).decode().splitlines()
+    origin = next(i for i, line in enumerate(lines) if line.startswith("ORIGIN"))
+    body = lines[1:lines.index("FEATURES             Location/Qualifiers") + 69] + lines[origin:origin + 46] + ["//"]
+    assert body[-2].split()[0] == "2641" and sum(line.startswith("     CDS ") for line in body) == 2
+    spaced, run_together = (tmp_path / "spaced.gbk", tmp_path / "run_together.gbk")
+    for path, name in ((spaced, "NODE_1_length_2700_cov_2.51234 "), (run_together, "NODE_1_length_2700_cov_2.512345")):
+        path.write_text("\n".join([f"LOCUS       {name}2700 bp    DNA     linear   BCT 27-FEB-2015"] + body) + "\n")
+    assert len(read_genome(spaced).genes) == 2
+    code, _, err = run_cli(["pairs", run_together, "-o", tmp_path / "o.tsv"])
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"error: {run_together}: LOCUS line 'LOCUS       NODE_1_length_2700_cov_2.5123452700 bp")
+    assert "the record name runs into its length" in err and "Prokka --compliant" in err and "GFF3" in err
+
+
 def test_seqids_differing_only_in_case_are_named_not_matched(tmp_path):
     """A GFF3 (or a bins table) whose seqids differ from the FASTA's only in case: the error names the near match
     (was: a plain 'not found' / 'the bins of another assembly?'), and the ids are still not matched silently."""

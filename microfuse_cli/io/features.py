@@ -200,6 +200,14 @@ def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, sta
     return protein
 
 
+def stated_protein(value: str) -> str:
+    """A CDS's protein as its annotation states it: GenBank's /translation, the GFF3 ``translation`` attribute DFAST
+    writes. Its producer translated with the organism's code, which a DFAST GFF3 does not name (no transl_table):
+    taken as written, not re-translated with -g or 11. A trailing stop is dropped as ``translate`` drops it; a stop
+    inside counts as one (``internal_stops_as_x``)."""
+    return _STOP_TRIM.sub("", "".join(value.split()))
+
+
 def _translate_codons(nucleotides: str, code: int) -> str:
     """Biopython's translation (``Seq.translate(table=code)``) of whole codons. A sequence of A, C, G and T alone (as
     nearly every CDS is) is looked up 64 codons at a time with numpy, the same residues as Biopython's per-codon

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import threading
 import warnings
 from collections import Counter
@@ -15,7 +16,8 @@ from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import _NUCLEOTIDES, _not_dna
 from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, cut_ends, \
-    gene_names, internal_stops_as_x, joins_across_origin, left_out, translate, with_exceptions, with_topology
+    gene_names, internal_stops_as_x, joins_across_origin, left_out, stated_protein, translate, with_exceptions, \
+    with_topology
 from .files import PathLike, text_lines
 
 log = logging.getLogger("microfuse")
@@ -128,7 +130,8 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
         # some carry no message (a bare assert on a field of the ID or LOCUS line): the line it stopped at says where
         unread = f"line {handle.number} unreadable: {handle.last.rstrip()[:70]!r}"
         reason = str(exc).strip().splitlines()[0][:80] if str(exc).strip() else unread
-        raise DataError(f"{path}: malformed {_NAMES[layout]} file ({reason})") from None
+        raise DataError(_name_into_length(str(exc), path) or f"{path}: malformed {_NAMES[layout]} file ({reason})") \
+            from None
     if not records:
         raise DataError(f"{path}: no {_NAMES[layout]} records")
     for number, record in enumerate(records):
@@ -182,6 +185,23 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     dropped = left_out(of_pseudogenes=n_pseudo, spanning_a_whole_sequence=len(skipped), in_another_record=len(remote),
                        shorter_isoforms=n_isoforms)
     return Genome(Path(str(path)).name, scaffolds, cds, "annotation", dropped).with_genes_sorted()
+
+
+#: A LOCUS line whose name runs into its length: ``LOCUS       NODE_1_length_12345_cov_2.512345 bp    DNA``.
+_NAME_INTO_LENGTH = re.compile(r"^LOCUS\s+(\S*\D)(\d+) (?:bp|aa)\b")
+
+
+def _name_into_length(message: str, path: PathLike) -> str | None:
+    """The error for Biopython's bare "Did not recognise the LOCUS line layout" when the name ran into the length:
+    older Prokka and tbl2asn write a contig name over 16 characters so, and where the name ends is lost (its last
+    digits may be the length's), so it is refused, saying what to do."""
+    lines = message.strip().splitlines()
+    found = _NAME_INTO_LENGTH.match(lines[1]) if len(lines) > 1 and "LOCUS line" in lines[0] else None
+    if found is None:
+        return None
+    return (f"{path}: LOCUS line {lines[1][:60].rstrip()!r}: the record name runs into its length (a name too long "
+            "for the LOCUS layout, as older Prokka/tbl2asn write contig names over 16 characters); re-export with "
+            "shorter contig names (Prokka --compliant, or --centre X), or give the GFF3 with its FASTA")
 
 
 def _in_other_records(feature, own: set[str]) -> bool:
@@ -287,7 +307,7 @@ def _gene_from_feature(feature, record, scaffold: Scaffold, path, default_code) 
     five_prime_cut = phase > 0 or any(c in str(first.start if strand > 0 else first.end) for c in "<>")
     ident, aliases = gene_names([q], f"{record.id}_{start}_{end}")
     if "translation" in q:
-        protein = q["translation"][0]  # a stop (*) in it counts as one, then reads as X (internal_stops_as_x)
+        protein = stated_protein(q["translation"][0])
     elif scaffold.sequence:
         own = {part.ref: record.seq for part in loc.parts if part.ref is not None}  # the record's own name
         protein = translate(str(feature.extract(record.seq, own)), 1, code, phase, start_codon=not five_prime_cut,

@@ -15,8 +15,8 @@ from ..errors import DataError
 from ..records import Gene, Genome, Scaffold, case_hint
 from .fasta import read_fasta_scaffolds
 from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, \
-    circular_slice, cut_ends, gene_names, internal_stops_as_x, joins_across_origin, left_out, translate, \
-    with_exceptions, with_topology
+    circular_slice, cut_ends, gene_names, internal_stops_as_x, joins_across_origin, left_out, stated_protein, \
+    translate, with_exceptions, with_topology
 from .files import PathLike, text_lines
 from .tsv import comment_lines
 
@@ -194,6 +194,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                 continue
             _check_part(part, segment, strand, key, f"{path}: line {number}")
             part.segments.append(segment)
+            if "translation" in attributes:  # written on one row of the CDS, not necessarily its first
+                part.attributes.setdefault("translation", attributes["translation"])
         else:
             cds[key] = _CdsParts(seqid, 1 if strand == "+" else -1, [segment], attributes, number)
             order.append(key)
@@ -446,7 +448,9 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
     partial = left or right or phase > 0
     five_prime_cut = phase > 0 or (left if part.strand > 0 else right)
     protein = ""
-    if scaffold.sequence is not None:
+    if "translation" in attrs:  # DFAST's, with no transl_table: read as GenBank's /translation
+        protein = stated_protein(attrs["translation"])
+    elif scaffold.sequence is not None:
         nucleotides = "".join(circular_slice(scaffold.sequence, s, e) for s, e, _ in segments)
         protein = translate(nucleotides, part.strand, code, phase, start_codon=not five_prime_cut, stop="*")
         protein = with_exceptions(protein, [attrs.get("transl_except", "")], segments, part.strand, phase,
