@@ -218,12 +218,10 @@ def require_input(path, noun: str = "file") -> None:
     """Refuse a missing or unreadable input as bad data, in the words of the library's readers (io.files)."""
     import os
 
-    from ..io.files import lost_current_folder
+    from ..io.files import missing_input
 
     if not os.path.exists(path):
-        if lost_current_folder(path):
-            raise DataError(f"cannot read {path}: the current folder was removed during the run; give absolute paths")
-        raise DataError(f"no such {noun}: {path}")
+        raise missing_input(path, noun)
     if not os.access(path, os.R_OK):
         raise DataError(f"cannot read {path}: permission denied")
 

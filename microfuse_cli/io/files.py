@@ -71,6 +71,14 @@ def stdin_stream() -> IO[bytes]:
     return sys.stdin.buffer
 
 
+def missing_input(path: PathLike, noun: str = "file") -> DataError:
+    """The error for an input that is not there: 'no such file: PATH', or, for a relative path whose current folder
+    was removed during the run (a cleaned scratch space), that."""
+    if lost_current_folder(path):
+        return DataError(f"cannot read {path}: the current folder was removed during the run; give absolute paths")
+    return DataError(f"no such {noun}: {path}")
+
+
 @contextlib.contextmanager
 def _opened(path: PathLike) -> Iterator[IO[bytes]]:
     """The raw bytes of ``path`` (stdin for ``-``), with one-line errors for what cannot be opened."""
@@ -82,10 +90,7 @@ def _opened(path: PathLike) -> Iterator[IO[bytes]]:
     try:
         handle = open(path, "rb")
     except FileNotFoundError:
-        if lost_current_folder(path):
-            raise DataError(f"cannot read {path}: the current folder was removed during the run; give absolute "
-                            "paths") from None
-        raise DataError(f"no such file: {path}") from None
+        raise missing_input(path) from None
     except IsADirectoryError:
         raise DataError(f"{path} is a directory, expected a file") from None
     except PermissionError:
