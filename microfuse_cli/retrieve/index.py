@@ -871,7 +871,10 @@ class PairIndex:
         ``width`` best of all spans."""
         faiss = _faiss()
         cpu = faiss.downcast_index(self._cpu_index())
-        stored = faiss.rev_swig_ptr(cpu.get_xb(), self.ntotal * self.dim).reshape(self.ntotal, self.dim)
+        if hasattr(cpu, "get_xb"):  # IndexFlat: a view of its storage, no copy
+            stored = faiss.rev_swig_ptr(cpu.get_xb(), self.ntotal * self.dim).reshape(self.ntotal, self.dim)
+        else:  # a CPU copy of sharded GPU indexes that was not merged into one IndexFlat
+            stored = cpu.reconstruct_n(0, self.ntotal)
         order = rows[np.argsort(own[rows], kind="stable")]
         for group in np.split(order, np.flatnonzero(np.diff(own[order])) + 1):
             spans = self._other_spans(int(own[group[0]]))
