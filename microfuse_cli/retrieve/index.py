@@ -735,17 +735,18 @@ class PairIndex:
 
         FAISS' BLAS path sums in an order that depends on the thread count: the last float32 bit differed between
         ``-t 1`` and ``-t 2`` and flipped printed similarities (and the order of near-ties); this sum does not."""
+        nq, width = lab.shape
         dist = np.full(lab.shape, -np.inf, np.float32)
-        step = max(1, _RESCORE_VALUES // max(lab.size // max(len(q), 1) * self.dim, 1))
-        for start in range(0, len(q), step):
+        step = max(1, _RESCORE_VALUES // max(width * self.dim, 1))
+        cpu = self._cpu_index()
+        for start in range(0, nq, step):
             rows = lab[start : start + step]
-            found = rows >= 0
-            targets = self._cpu_index().reconstruct_batch(np.ascontiguousarray(rows[found], dtype=np.int64))
+            wanted = np.ascontiguousarray(np.maximum(rows, 0).ravel(), dtype=np.int64)  # row 0 stands in for none
+            targets = cpu.reconstruct_batch(wanted).reshape(len(rows), width, self.dim)
             block = np.asarray(q[start : start + step], dtype=np.float64)
             block /= np.linalg.norm(block, axis=1, keepdims=True)
-            owner = np.nonzero(found)[0]
-            sims = np.einsum("ij,ij->i", block[owner], targets, dtype=np.float64)  # casts as it goes: no float64 copy
-            dist[start : start + step][found] = sims.astype(np.float32)
+            sims = np.einsum("ij,ikj->ik", block, targets, dtype=np.float64)  # casts as it goes: no float64 copy
+            dist[start : start + step] = np.where(rows >= 0, sims, -np.inf)
         return dist
 
     def search_all(self, k: int, *, vectors: np.ndarray | None = None, **kwargs: Any) -> SearchResult:
@@ -813,10 +814,16 @@ class PairIndex:
         width = min(2 * k, self.ntotal)
         cand_d, cand_l, bound = self._exact_candidates(q, own, width, exclusion, nthreads, progress)
         dist, lab, unsettled = self._settle(q, cand_l, bound, k)
+        faiss = _faiss()
         while len(unsettled) and width < self.ntotal:
             width = min(4 * width, self.ntotal)  # few queries, each search call costs its fixed overhead
             log.debug("%d queries with ties at the k-th place: fetching %d candidates", len(unsettled), width)
-            _, cand_l, bound = self._exact_candidates(q[unsettled], own[unsettled], width, exclusion, nthreads, None)
+            # one OpenMP thread: waking a team for a handful of queries cost ~10 ms a call on a busy machine
+            faiss.omp_set_num_threads(1)
+            try:
+                _, cand_l, bound = self._exact_candidates(q[unsettled], own[unsettled], width, exclusion, 1, None)
+            finally:
+                faiss.omp_set_num_threads(nthreads)
             dist[unsettled], lab[unsettled], again = self._settle(q[unsettled], cand_l, bound, k)
             unsettled = unsettled[again]
         return dist, lab
