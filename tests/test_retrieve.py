@@ -112,7 +112,7 @@ def test_own_group_and_self_excluded(built, data, kind, group_by):
     assert not np.isin(res.target[tight], tight).any()
 
 
-@pytest.mark.parametrize("exclusion", ["auto", "selector", "overfetch"])
+@pytest.mark.parametrize("exclusion", ["auto", "selector", "overfetch", "ranges"])
 @pytest.mark.parametrize("group_by", ["scaffold", "genome"])
 def test_flat_equals_numpy_bruteforce(built, data, group_by, exclusion):
     vec, ids = data
@@ -309,6 +309,10 @@ def test_usage_errors(data):
         index.search(vec[:2, :5], ["a", "b"], 3)
     with pytest.raises(DataError, match="query groups"):
         index.search(vec[:2], ["a"], 3)
+    assert index.search(vec[:0], [], 3, exclusion="ranges").target.shape == (0, 3)
+    hnsw = PairIndex.build(vec[:50], _take(ids, slice(0, 50)), index="hnsw", device="cpu")
+    with pytest.raises(UsageError, match="needs a flat index"):
+        hnsw.search(vec[:2], ["a", "b"], 3, exclusion="ranges")
 
 
 def test_read_vectors(tmp_path, data):

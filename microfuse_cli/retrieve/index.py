@@ -811,6 +811,8 @@ class PairIndex:
         similarity exceeds, by more than FAISS' rounding error, the best score an unfetched row could have; the
         others (near-ties or exact ties at the k-th place) are fetched again with four times the candidates, until
         settled or every other row was fetched. So the answer is a function of the vectors alone."""
+        if len(q) == 0 or self.ntotal == 0:
+            return np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
         width = min(2 * k, self.ntotal)
         cand_d, cand_l, bound = self._exact_candidates(q, own, width, exclusion, nthreads, progress)
         dist, lab, unsettled = self._settle(q, cand_l, bound, k)
