@@ -10,7 +10,7 @@ force of the documented rule (exact cosine, descending, then the lower index row
 ties (same similarity as the reference's at that rank) and others.
 
     git archive <old commit> microfuse_cli | tar -x -C /tmp/old
-    nice python benchmarks/retrieve_groups.py --data ../shared/data --old /tmp/old [--new .] [--repeats 5]
+    nice python benchmarks/retrieve_groups.py --data ../shared/data --old /tmp/old [--new .] [--repeats 5] [--pairs all]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-GENOMES = {  # name: (inputs of `score`, labelled pairs)
+GENOMES = {  # name: (inputs of `score`, labelled pairs); the ODB known operons are odb4_known_operons_NAME.tsv
     "eco": (["ecoli_k12_mg1655/GCF_000005845.2_ASM584v2_genomic.gff.gz", "--fasta",
              "ecoli_k12_mg1655/GCF_000005845.2_ASM584v2_genomic.fna.gz"], "ecoli_k12_mg1655/labelled_pairs_ecoli.csv"),
     "lmo": (["lmonocytogenes_egde/lmonocytogenes_egde.gff.gz", "--fasta",
@@ -78,12 +78,19 @@ def _time_figures(text: str) -> dict[str, float]:
     return values
 
 
-def prepare(data: Path, work: Path, tree: Path) -> Path:
-    """Fused vectors of the four genomes and a flat index grouped by genome (made once per work folder)."""
+ODB_NAMES = {"eco": "ecoli", "lmo": "lmonocytogenes", "lpp": "lpneumophila", "mpn": "mpneumoniae"}
+
+
+def prepare(data: Path, work: Path, tree: Path, pairs: str) -> Path:
+    """Fused vectors of the four genomes and a flat index grouped by genome (made once per work folder): their
+    labelled pairs (``pairs="labelled"``), or every adjacent pair labelled by the ODB known operons."""
     for name, (inputs, labels) in GENOMES.items():
         if not (work / f"{name}.npy").exists():
-            microfuse(tree, ["score", *[a if a.startswith("-") else str(data / a) for a in inputs], "--labels",
-                             str(data / labels), "--fused", str(work / f"{name}.npy"), "--genome-name", name,
+            folder = (data / labels).parent
+            label = (["--labels", str(data / labels)] if pairs == "labelled" else
+                     ["--operons", str(folder / f"odb4_known_operons_{ODB_NAMES[name]}.tsv")])
+            microfuse(tree, ["score", *[a if a.startswith("-") else str(data / a) for a in inputs], *label,
+                             "--fused", str(work / f"{name}.npy"), "--genome-name", name,
                              "-o", os.devnull, "-q", "-t", "1"])
     index = work / "index"
     if not index.exists():
@@ -143,12 +150,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--pairs", choices=("labelled", "all"), default="labelled",
+                        help="the genomes' labelled pairs, or all adjacent pairs (labels from the ODB known operons)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="retrieve_groups."))
     work.mkdir(parents=True, exist_ok=True)
     trees = {"new": args.new.resolve()} if args.old is None else {"old": args.old.resolve(), "new": args.new.resolve()}
-    index = prepare(args.data, work, trees["new"])
-    print(f"index: {index} (flat, grouped by genome), k = {args.k}, threads = {args.threads}")
+    index = prepare(args.data, work, trees["new"], args.pairs)
+    print(f"index: {index} (flat, grouped by genome, {args.pairs} pairs), k = {args.k}, threads = {args.threads}")
     runs: dict[tuple[str, str], list[dict]] = {}
     commands = {
         "search": lambda tree: ["retrieve", "--index", str(index), "--k", str(args.k), "-t", str(args.threads), "-q",
