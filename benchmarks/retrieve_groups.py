@@ -1,13 +1,14 @@
 """All-vs-all retrieval with genome groups on the four labelled genomes: time, where it goes, and the rows it writes.
 
 Fused vectors of E. coli, L. monocytogenes, L. pneumophila and M. pneumoniae (their labelled pairs, `score --labels
---fused`) go into one exact (flat) index grouped by genome; then `retrieve search --k K` (every indexed pair as a
-query) and `retrieve evaluate` run as whole processes under /usr/bin/time -v, alternating between the code trees
-given (old, new, old, new, ...) so that a change of load falls on both alike. Prints, per tree and command, the
+--fused`; with --pairs all, every adjacent pair, labelled by `--operons`) go into one exact (flat) index grouped by
+genome; then `retrieve search --k K` (every indexed pair as a query) and `retrieve evaluate` run as whole
+processes under /usr/bin/time -v, alternating between the code trees given (old, new, old, new, ...) so that a
+change of load falls on both alike. Prints, per tree and command, the
 median wall and CPU seconds and peak RSS; a cProfile of `PairIndex.search_all` in each tree (share inside FAISS);
 and how the search tables compare: rows that differ between the trees, and rows that differ from a numpy brute
 force of the documented rule (exact cosine, descending, then the lower index row; own genome excluded), split into
-ties (same similarity as the reference's at that rank) and others.
+exact float32 ties, ties to the 6 printed decimals, and others.
 
     git archive <old commit> microfuse_cli | tar -x -C /tmp/old
     nice python benchmarks/retrieve_groups.py --data ../shared/data --old /tmp/old [--new .] [--repeats 5] [--pairs all]
