@@ -497,6 +497,25 @@ def test_a_missing_input_path_is_bad_data_in_every_command(tmp_path, args, messa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.tsv"]
 
 
+def test_check_outputs_requires_the_inputs_after_the_outputs(tmp_path):
+    """Each command called check_outputs and then require_inputs with the same list, and could do one without the
+    other; check_outputs now refuses a missing input itself (exit 1, the readers' words), after a bad output (exit 2)
+    is said. ``read_later`` (score's -m: None is the packaged model, a missing folder is 'no such model folder')
+    is checked against the outputs only."""
+    from microfuse_cli.errors import DataError, UsageError
+    from microfuse_cli.io.outputs import Output, check_outputs
+
+    absent, table = tmp_path / "absent.gff", tmp_path / "pairs.ids.tsv"
+    table.write_text("")
+    with pytest.raises(DataError, match=f"^no such file: {absent}$"):
+        check_outputs([table, absent], [Output("-o", tmp_path / "s.tsv")])
+    with pytest.raises(UsageError, match="is a directory"):
+        check_outputs([absent], [Output("-o", tmp_path)])
+    check_outputs([None, "-", table], [Output("-o", tmp_path / "s.tsv")], read_later=[absent, None])
+    with pytest.raises(UsageError, match="is also an input"):
+        check_outputs([], [Output("-o", table)], read_later=[table])
+
+
 # ------------------------------------------------------------------------------------------------ folder outputs
 
 

@@ -12,7 +12,7 @@ import click
 
 from . import cli
 from ..runtime import thread_limits
-from ._common import FiniteFloatRange, IntRange, common_options, log, output_option, require_inputs
+from ._common import FiniteFloatRange, IntRange, common_options, log, output_option
 
 
 @cli.command(short_help="Score tables against labels and distance.", epilog="""\b
@@ -58,7 +58,6 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     check_outputs([*scores, labels, proteins],
                   [Output("-o", output), Output("--json", json_path),
                    Output("--plots", plots, "", plot_files(scores, labels_names) if plots else ())])
-    require_inputs([*scores, labels, proteins])
     if plots:  # said now: after the work, the metrics would already have replaced the previous run's
         from ..plots import require_matplotlib
 
