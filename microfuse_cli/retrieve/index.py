@@ -407,7 +407,7 @@ class PairIndex:
         refine: Refine | None = None,
         k_factor: int | None = None,
         hnsw_m: int = HNSW_M,
-        threads: int | None = None,
+        threads: int = 1,
         progress: Advance | None = None,
     ) -> PairIndex:
         """Build an index over ``vectors`` (n, d) whose rows are described by ``ids``.
@@ -428,7 +428,8 @@ class PairIndex:
                 vectors, or ``none``; default fp16 up to :data:`FP16_REFINE_MAX_DIM` dimensions, sq8 beyond. k_factor: candidates re-ranked per asked-for neighbour (default
                 :data:`FAST_SCAN_K_FACTOR` for fast-scan codes, :data:`DEFAULT_K_FACTOR` otherwise; a search may
                 override it).
-            threads: OpenMP threads for FAISS (0: every usable core; default: FAISS' own default).
+            threads: OpenMP threads for FAISS (default 1, as in every library call, so that a cluster job takes no
+                more than its slot unless told; 0: every usable core).
             progress: called with the number of vectors added after each chunk.
 
         Raises:
@@ -531,11 +532,11 @@ class PairIndex:
                     progress(len(block))
         self._cpu_copy = None
 
-    def append(self, vectors: np.ndarray | Sequence[np.ndarray], ids: PairIds, *, threads: int | None = None,
+    def append(self, vectors: np.ndarray | Sequence[np.ndarray], ids: PairIds, *, threads: int = 1,
                progress: Advance | None = None) -> None:
         """Add pairs (e.g. new genomes; one array or several, read chunk by chunk). Trained indexes keep their
         quantiser (and refine codes their ranges); the exact index gives the same answers as building once over
-        everything. Rejects pair ids already in the index."""
+        everything. Rejects pair ids already in the index. ``threads``: FAISS threads, as for :meth:`build`."""
         parts = _vector_parts(vectors, "vectors", dim=self.dim)
         n = sum(len(p) for p in parts)
         if len(ids) != n:
@@ -629,7 +630,7 @@ class PairIndex:
         *,
         nprobe: int | None = None,
         efSearch: int | None = None,
-        threads: int | None = None,
+        threads: int = 1,
         query_ids: Sequence | np.ndarray | None = None,
         query_genomes: Sequence | np.ndarray | None = None,
         exclusion: Exclusion = "auto",
@@ -644,7 +645,7 @@ class PairIndex:
                 groups) of each query; a group unknown to the index excludes nothing. When one scaffold name occurs
                 in several indexed genomes, scaffold groups are genome-qualified: pass ``query_groups(ids)``.
             nprobe: IVF lists probed (default :data:`DEFAULT_NPROBE`); efSearch: HNSW beam width (default
-                :data:`DEFAULT_EF_SEARCH`, at least k). threads: FAISS threads (0: every usable core). query_ids,
+                :data:`DEFAULT_EF_SEARCH`, at least k). threads: FAISS threads (default 1; 0: every usable core). query_ids,
                 query_genomes: names and genomes of the queries, for rendering.
             exclusion: ``auto`` (see module docstring), or force ``selector`` / ``overfetch`` (tests, benchmarks).
             k_factor: refined IVF-PQ: candidates re-ranked per wanted neighbour (default: the build's ``k_factor``).
