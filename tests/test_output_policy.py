@@ -754,8 +754,9 @@ def test_query_genome_tells_apart_queries_with_one_pair_id(made, tmp_path):
         assert code == 0, err
         header, *lines = out.splitlines()
         assert header.split("\t")[:6] == ["query", "target", "rank", "similarity", "target_scaffold", "target_genome"]
-        assert header.split("\t")[-1] == "query_genome"
+        assert header.split("\t")[-2:] == ["query_genome", "query_scaffold"]
         rows = [dict(zip(header.split("\t"), line.split("\t"))) for line in lines]
+        assert {r["query_scaffold"] for r in rows} == {r["target_scaffold"] for r in rows} == {"NC_000908.2"}
         assert [r["query_genome"] for r in rows] == ["a"] * n + ["b"] * n
         assert [r["query"] for r in rows[:n]] == [r["query"] for r in rows[n:]], "the same pair ids in both"
         assert all(r["target_genome"] != r["query_genome"] for r in rows)

@@ -151,8 +151,8 @@ Examples:
 @common_options
 def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, run):
     """The k nearest pairs of each query from other groups: query target rank similarity target_scaffold
-    target_genome (+ target_label target_probability when known) query_genome. Queries default to every indexed
-    pair; query vectors of another model than the index's are refused."""
+    target_genome (+ target_label target_probability when known) query_genome query_scaffold. Queries default to
+    every indexed pair; query vectors of another model than the index's are refused."""
     import numpy as np
 
     from ..io.outputs import Output, atomic_output, check_outputs
@@ -170,7 +170,8 @@ def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, r
             matrix = np.concatenate([v for v, _ in loaded]) if len(loaded) > 1 else loaded[0][0]
             result = index.search(matrix, index.query_groups(ids), k, nprobe=nprobe, efSearch=ef_search,
                                   k_factor=k_factor, threads=run.threads, query_ids=ids.pair_id,
-                                  query_genomes=ids.genome, query_model=ids.model_id, progress=advance)
+                                  query_genomes=ids.genome, query_scaffolds=ids.scaffold,
+                                  query_model=ids.model_id, progress=advance)
         else:
             result = index.search_all(k, nprobe=nprobe, efSearch=ef_search, k_factor=k_factor, threads=run.threads,
                                       progress=advance)

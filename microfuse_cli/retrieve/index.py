@@ -633,6 +633,7 @@ class PairIndex:
         threads: int = 1,
         query_ids: Sequence | np.ndarray | None = None,
         query_genomes: Sequence | np.ndarray | None = None,
+        query_scaffolds: Sequence | np.ndarray | None = None,
         exclusion: Exclusion = "auto",
         k_factor: int | None = None,
         query_model: str | None = None,
@@ -646,7 +647,7 @@ class PairIndex:
                 in several indexed genomes, scaffold groups are genome-qualified: pass ``query_groups(ids)``.
             nprobe: IVF lists probed (default :data:`DEFAULT_NPROBE`); efSearch: HNSW beam width (default
                 :data:`DEFAULT_EF_SEARCH`, at least k). threads: FAISS threads (default 1; 0: every usable core). query_ids,
-                query_genomes: names and genomes of the queries, for rendering.
+                query_genomes, query_scaffolds: names, genomes and scaffolds of the queries, for rendering.
             exclusion: ``auto`` (see module docstring), or force ``selector`` / ``overfetch`` (tests, benchmarks).
             k_factor: refined IVF-PQ: candidates re-ranked per wanted neighbour (default: the build's ``k_factor``).
             query_model: identity of the model that made the queries (``PairIds.model_id``): refused (DataError)
@@ -674,6 +675,7 @@ class PairIndex:
         groups = _per_query(query_groups, len(q), "query groups")
         query_ids = None if query_ids is None else _per_query(query_ids, len(q), "query ids")
         query_genomes = None if query_genomes is None else _per_query(query_genomes, len(q), "query genomes")
+        query_scaffolds = None if query_scaffolds is None else _per_query(query_scaffolds, len(q), "query scaffolds")
         self._ensure_groups()
         if self._by_genome and not _all_contain(groups, GROUP_SEP):
             raise UsageError("this index holds scaffolds of one name in several genomes: give query groups from "
@@ -683,7 +685,7 @@ class PairIndex:
             dist, lab = self._search_codes(q, own, k, nprobe, efSearch, exclusion, nthreads, progress, kf)
         if self.kind == "flat" and self.device != "cuda":
             dist = self._exact_similarities(q, lab)
-        return _finish(dist, lab, query_ids, query_genomes)
+        return _finish(dist, lab, query_ids, query_genomes, query_scaffolds)
 
     def _exact_similarities(self, q: np.ndarray, lab: np.ndarray) -> np.ndarray:
         """Each found neighbour's cosine recomputed from its stored vector in float64, a block of queries at a time.
@@ -715,7 +717,7 @@ class PairIndex:
             if len(vectors) != self.ntotal:
                 raise DataError(f"{len(vectors)} vectors given, the index holds {self.ntotal}")
             return self.search(vectors, groups, k, query_ids=self._ids.pair_id, query_genomes=self._ids.genome,
-                               **kwargs)
+                               query_scaffolds=self._ids.scaffold, **kwargs)
         if self.kind == "ivfpq" and not self.refined:
             log.warning("search_all on IVF-PQ without vectors uses PQ-decoded queries")
         # queries read back block by block: 1e7 x 512 float32 queries at once would be 20 GB
@@ -725,7 +727,8 @@ class PairIndex:
         return SearchResult(*(np.concatenate([getattr(r, name) for r in parts]) if parts else
                               np.zeros((0, min(k, max(self.ntotal, 1))), dtype)
                               for name, dtype in (("target", np.int64), ("similarity", np.float32), ("rank", np.int32))),
-                            query_ids=self._ids.pair_id, query_genomes=self._ids.genome)
+                            query_ids=self._ids.pair_id, query_genomes=self._ids.genome,
+                            query_scaffolds=self._ids.scaffold)
 
     def _reconstruct(self, start: int, stop: int) -> np.ndarray:
         faiss = _faiss()
