@@ -54,12 +54,20 @@ def run_once(code_root: Path, args: list[str], cwd: str) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--old", type=Path, required=True, help="code tree of the old version")
-    parser.add_argument("--new", type=Path, required=True, help="code tree of the new version")
+def two_trees_parser(doc: str, trees: dict[str, str]) -> argparse.ArgumentParser:
+    """The options of a benchmark that times two code trees in turn: the trees (``trees``: option -> help, both
+    required), --data (the shared data folder beside the repository) and --repeats; ``doc`` is its --help text."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for option, help_text in trees.items():
+        parser.add_argument(option, type=Path, required=True, help=help_text)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--repeats", type=int, default=5)
+    return parser
+
+
+def main() -> None:
+    parser = two_trees_parser(__doc__, {"--old": "code tree of the old version",
+                                        "--new": "code tree of the new version"})
     parser.add_argument("--only", default="", help="comma-separated path letters (default: all)")
     args = parser.parse_args()
     wanted = set(args.only.split(",")) - {""}

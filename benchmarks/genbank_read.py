@@ -13,7 +13,6 @@ copy); it is put first on PYTHONPATH.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -22,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from everyday_speed import run_once as time_command  # noqa: E402
+from everyday_speed import run_once as time_command, two_trees_parser  # noqa: E402
 
 RECORD = Path("lpneumophila_paris") / "CR628336.1.gbk.gz"
 READ_ALONE = """
@@ -55,12 +54,7 @@ def run_once(checkout: Path, genbank: Path, cwd: str) -> tuple[float, ...]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--a", type=Path, required=True, help="checkout A (the change)")
-    parser.add_argument("--b", type=Path, required=True, help="checkout B (before it)")
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    args = two_trees_parser(__doc__, {"--a": "checkout A (the change)", "--b": "checkout B (before it)"}).parse_args()
     genbank = args.data / RECORD
     with tempfile.TemporaryDirectory() as cwd:
         for checkout in (args.a, args.b):  # warm-up: file cache, bytecode

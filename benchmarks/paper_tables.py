@@ -261,7 +261,7 @@ def run_benchmark(bench: Benchmark, names: list[str], args, views: dict[str, str
             started = time.time()
             model = train(s["xp"], s["xc"], s["y"], tr, va, cfg,
                           TrainConfig(seed=seed, max_epochs=args.epochs, patience=args.patience,
-                                      batch_size=args.batch_size, device=args.device))
+                                      batch_size=args.batch_size, device=args.device), threads=args.threads)
             pred = model.predict(s["xp"][te], s["xc"][te], fused=False)
             entry["seeds"].append(test_metrics(y_te, pred.probability, model.threshold, hard))
             entry["router"].append(router_weight_means(pred.router_weights))

@@ -102,7 +102,6 @@ def training_set(data: Path):
 
 def build(data: Path, output: Path, *, epochs: int = 70) -> None:
     import numpy as np
-    import torch
 
     from .calibration import learn_rule
     from .checkpoint import ModelInputs
@@ -111,11 +110,10 @@ def build(data: Path, output: Path, *, epochs: int = 70) -> None:
     from .trained import TrainConfig
     from .training import train
 
-    torch.set_num_threads(1)
     x_protein, x_context, y, spacers, embeddings = training_set(data)
     val = np.random.default_rng(SEED).random(len(y)) < VAL_FRACTION
     model = train(x_protein, x_context, y, ~val, val, FusionConfig(arch="microfuse", hidden=HIDDEN),
-                  TrainConfig(seed=SEED, device="cpu", max_epochs=epochs))
+                  TrainConfig(seed=SEED, device="cpu", max_epochs=epochs), threads=1)  # its bytes depend on it
     model = model.with_decision(learn_rule(spacers, OWN_WEIGHT, correction=CORRECTION))
     manifest = embeddings.manifest
     inputs = ModelInputs.from_embeddings(manifest["views"], embeddings.dims, CONTEXT_PRESETS["core"])

@@ -105,7 +105,7 @@ def train(
     train_config: TrainConfig,
     progress: Optional[Progress] = None,
     *,
-    threads: Optional[int] = None,
+    threads: int = 1,
     inputs: Optional[ModelInputs] = None,
 ) -> TrainedModel:
     """Fit a fusion head with AdamW and early stopping on validation AUROC; keeps the best epoch's weights.
@@ -118,8 +118,9 @@ def train(
         train_mask, val_mask: (n,) boolean, disjoint; standardisation statistics come from the training rows.
         model_config: architecture; ``protein_dim``/``context_dim`` left ``None`` are taken from the data.
         train_config: optimisation settings, seed and device.
-        threads: torch's and the BLAS/OpenMP pools' CPU threads for this call (0: every usable core; None: as they
-            are), put back after: these settings are process-wide (runtime.thread_limits).
+        threads: torch's and the BLAS/OpenMP pools' CPU threads for this call, put back after (these settings are
+            process-wide: runtime.thread_limits). Default 1, as in every library call, so that a cluster job takes
+            no more than its slot unless told; 0: every usable core. The trained bytes depend on it (rounding).
         inputs: what the views are (``Embeddings.model_inputs(context_features)`` of the embeddings they come
             from), recorded in the model and its saved folder: `score` computes those views for it. None: the
             builtin views with every context column (a model trained on fewer columns then fails to score).
@@ -338,7 +339,7 @@ def train_seeds(
     seeds: Sequence[int] = (0, 1, 2),
     progress: Optional[Progress] = None,
     *,
-    threads: Optional[int] = None,
+    threads: int = 1,
     inputs: Optional[ModelInputs] = None,
 ) -> SeedRuns:
     """Train one model per seed (``train_config.seed`` is replaced) and summarise validation metrics; ``threads``

@@ -954,3 +954,47 @@ def test_pair_ids_from_scores_take_the_genome_name_not_the_genome(ecoli_genome):
     assert PairIds.from_scores(scores, "k12").genome.tolist() == ["k12"] * 3
     with pytest.raises(UsageError, match="the genome's name"):
         PairIds.from_scores(scores, ecoli_genome)
+
+
+def test_every_library_call_defaults_to_one_thread():
+    """read_genome, compute_embeddings and score_genome took 1 thread by default, but training.train and PairIndex
+    took None: torch's and FAISS' own count, every core of a cluster node for a job given one slot. Every call that
+    takes ``threads`` now defaults to 1 (0: every usable core), which torch and FAISS see during the call, and the
+    caller's counts come back after it."""
+    import inspect
+
+    import faiss
+    import torch
+
+    from microfuse_cli.comparative import explain, search_homologs
+    from microfuse_cli.embed import compute_embeddings
+    from microfuse_cli.fusion import FusionConfig
+    from microfuse_cli.genome import read_genome
+    from microfuse_cli.retrieve.ids import PairIds
+    from microfuse_cli.retrieve.index import PairIndex
+    from microfuse_cli.score import score_genome
+    from microfuse_cli.trained import TrainConfig
+    from microfuse_cli.training import train, train_seeds
+
+    for call in (read_genome, compute_embeddings, score_genome, train, train_seeds, explain, search_homologs,
+                 PairIndex.build, PairIndex.append, PairIndex.search):
+        assert inspect.signature(call).parameters["threads"].default == 1, call.__qualname__
+    before = torch.get_num_threads(), faiss.omp_get_max_threads()
+    torch.set_num_threads(2)
+    faiss.omp_set_num_threads(2)
+    try:
+        seen = []
+        x = np.random.default_rng(0).normal(size=(200, 8)).astype(np.float32)
+        rows = np.arange(200) % 4 != 0
+        train(x, x, x[:, 0] > 0, rows, ~rows, FusionConfig(hidden=8), TrainConfig(max_epochs=2, batch_size=64),
+              progress=lambda info: seen.append(("torch", torch.get_num_threads())))
+        ids = PairIds(pair_id=np.array([f"p{i}" for i in range(200)]),
+                      scaffold=np.array([f"s{i // 20}" for i in range(200)]), genome=np.array(["g"] * 200))
+        index = PairIndex.build(x, ids, index="flat", device="cpu",
+                                progress=lambda n: seen.append(("faiss", faiss.omp_get_max_threads())))
+        index.search(x[:5], ids.scaffold[:5], 3, progress=lambda n: seen.append(("faiss", faiss.omp_get_max_threads())))
+        assert set(seen) == {("torch", 1), ("faiss", 1)}, seen
+        assert (torch.get_num_threads(), faiss.omp_get_max_threads()) == (2, 2)
+    finally:
+        torch.set_num_threads(before[0])
+        faiss.omp_set_num_threads(before[1])

@@ -445,3 +445,14 @@ def test_readme_test_counts_are_the_collected_counts():
             collected[name] = collected.get(name, 0) + 1
     assert collected == stated, proc.stdout[-2000:]
     assert "python -m pytest -q" in (ROOT / ".ci" / "run").read_text()  # README: "the exact command .ci/run calls"
+
+
+def test_paired_speed_benchmarks_share_their_options(tmp_path):
+    """benchmarks/everyday_speed.py and genbank_read.py time two code trees in turn and set up the same options
+    (the two trees, --data, --repeats) from one function of everyday_speed; each --help still runs, from any folder,
+    and names them."""
+    for script, trees in (("everyday_speed.py", ("--old", "--new")), ("genbank_read.py", ("--a", "--b"))):
+        proc = subprocess.run([sys.executable, ROOT / "benchmarks" / script, "--help"], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert all(option in proc.stdout for option in (*trees, "--data", "--repeats")), proc.stdout

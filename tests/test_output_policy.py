@@ -497,6 +497,25 @@ def test_a_missing_input_path_is_bad_data_in_every_command(tmp_path, args, messa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.tsv"]
 
 
+def test_check_outputs_requires_the_inputs_after_the_outputs(tmp_path):
+    """Each command called check_outputs and then require_inputs with the same list, and could do one without the
+    other; check_outputs now refuses a missing input itself (exit 1, the readers' words), after a bad output (exit 2)
+    is said. ``read_later`` (score's -m: None is the packaged model, a missing folder is 'no such model folder')
+    is checked against the outputs only."""
+    from microfuse_cli.errors import DataError, UsageError
+    from microfuse_cli.io.outputs import Output, check_outputs
+
+    absent, table = tmp_path / "absent.gff", tmp_path / "pairs.ids.tsv"
+    table.write_text("")
+    with pytest.raises(DataError, match=f"^no such file: {absent}$"):
+        check_outputs([table, absent], [Output("-o", tmp_path / "s.tsv")])
+    with pytest.raises(UsageError, match="is a directory"):
+        check_outputs([absent], [Output("-o", tmp_path)])
+    check_outputs([None, "-", table], [Output("-o", tmp_path / "s.tsv")], read_later=[absent, None])
+    with pytest.raises(UsageError, match="is also an input"):
+        check_outputs([], [Output("-o", table)], read_later=[table])
+
+
 # ------------------------------------------------------------------------------------------------ folder outputs
 
 
@@ -735,8 +754,9 @@ def test_query_genome_tells_apart_queries_with_one_pair_id(made, tmp_path):
         assert code == 0, err
         header, *lines = out.splitlines()
         assert header.split("\t")[:6] == ["query", "target", "rank", "similarity", "target_scaffold", "target_genome"]
-        assert header.split("\t")[-1] == "query_genome"
+        assert header.split("\t")[-2:] == ["query_genome", "query_scaffold"]
         rows = [dict(zip(header.split("\t"), line.split("\t"))) for line in lines]
+        assert {r["query_scaffold"] for r in rows} == {r["target_scaffold"] for r in rows} == {"NC_000908.2"}
         assert [r["query_genome"] for r in rows] == ["a"] * n + ["b"] * n
         assert [r["query"] for r in rows[:n]] == [r["query"] for r in rows[n:]], "the same pair ids in both"
         assert all(r["target_genome"] != r["query_genome"] for r in rows)

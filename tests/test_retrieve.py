@@ -353,18 +353,40 @@ def test_write_results(data):
     assert n == 4 and len(lines) == 5
     assert lines[0].split("\t") == [
         "query", "target", "rank", "similarity", "target_scaffold", "target_genome", "target_label", "target_probability",
-        "query_genome",
+        "query_genome", "query_scaffold",
     ]
     first = lines[1].split("\t")
     assert first[0] == "qa" and first[2] == "1" and first[4] != "sc000"
     assert first[1] == ids.pair_id[res.target[0, 0]]
-    assert first[-1] == "", "the query genome is empty when the search was not told it"
+    assert first[-2:] == ["", ""], "the query genome and scaffold are empty when the search was not told them"
     named = index.search(vec[:2], ["sc000", "sc000"], 2, query_ids=["qa", "qa"], query_genomes=["g_one", "g_two"])
     out = io.StringIO()
     write_results(out, named, index)
-    assert [line.split("\t")[-1] for line in out.getvalue().splitlines()[1:]] == ["g_one"] * 2 + ["g_two"] * 2
+    assert [line.split("\t")[-2] for line in out.getvalue().splitlines()[1:]] == ["g_one"] * 2 + ["g_two"] * 2
     with pytest.raises(DataError, match="2 query vectors but 1 query genomes"):
         index.search(vec[:2], ["sc000", "sc000"], 2, query_genomes=["g_one"])
+
+
+def test_hits_name_the_query_scaffold(data):
+    """Hits named the target's scaffold but not the query's, so grouping them by query scaffold took a join on the
+    ids table. query_scaffold is the last column (after query_genome: columns counted by position keep their place):
+    search_all fills it from the index, search when told (query_scaffolds)."""
+    vec, ids = data
+    index = PairIndex.build(vec[:60], _take(ids, slice(0, 60)), index="flat", device="cpu")
+    out = io.StringIO()
+    write_results(out, index.search_all(2), index)
+    header, *rows = (line.split("\t") for line in out.getvalue().splitlines())
+    assert header[:6] == ["query", "target", "rank", "similarity", "target_scaffold", "target_genome"]
+    assert header[-2:] == ["query_genome", "query_scaffold"] and len(rows) == 120
+    scaffold_of = dict(zip(ids.pair_id[:60], ids.scaffold[:60]))
+    assert [r[-1] for r in rows] == [scaffold_of[r[0]] for r in rows] and len({r[-1] for r in rows}) > 1
+    assert all(r[-1] != r[4] for r in rows), "a hit is never on the query's own scaffold"
+    told = index.search(vec[:2], ids.scaffold[:2], 2, query_scaffolds=ids.scaffold[:2])
+    out = io.StringIO()
+    write_results(out, told, index)
+    assert [line.split("\t")[-1] for line in out.getvalue().splitlines()[1:]] == [ids.scaffold[0]] * 2 + [ids.scaffold[1]] * 2
+    with pytest.raises(DataError, match="2 query vectors but 1 query scaffolds"):
+        index.search(vec[:2], ids.scaffold[:2], 2, query_scaffolds=ids.scaffold[:1])
 
 
 def test_retrieval_evaluate_hand_case():

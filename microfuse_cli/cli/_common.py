@@ -209,29 +209,11 @@ class ExistingPath(click.Path):
         self.noun = noun
 
     def convert(self, value, param, ctx):
+        from ..io.files import require_readable
+
         if not (self.allow_dash and value == "-"):
-            require_input(value, self.noun)
+            require_readable(value, self.noun)
         return super().convert(value, param, ctx)
-
-
-def require_input(path, noun: str = "file") -> None:
-    """Refuse a missing or unreadable input as bad data, in the words of the library's readers (io.files)."""
-    import os
-
-    from ..io.files import missing_input
-
-    if not os.path.exists(path):
-        raise missing_input(path, noun)
-    if not os.access(path, os.R_OK):
-        raise DataError(f"cannot read {path}: permission denied")
-
-
-def require_inputs(paths) -> None:
-    """Every input file checked before any work: with several inputs, a missing last one was found only after the
-    first had been read (and, in embed, embedded and written). None and ``-`` (stdin) are skipped."""
-    for path in paths:
-        if path is not None and path != "-":
-            require_input(path)
 
 
 def input_argument(name: str = "input"):

@@ -12,7 +12,7 @@ import click
 
 from . import cli
 from ._common import IntRange, bins_option, common_options, genome_options, load_bins, load_genome, log, \
-    require_inputs, stdin_as_file, warn_device_unused
+    stdin_as_file, warn_device_unused
 
 
 def view_options(func):
@@ -117,7 +117,8 @@ def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> No
         stems = [genome_stem(path) for path in inputs]
         if len(set(stems)) != len(stems):
             raise click.UsageError("two INPUTs have the same name; each gets the folder -o/NAME")
-    check_outputs([*inputs, *fastas, proteins, bins, model_dir if model_dir != "default" else None], outputs)
+    check_outputs([*inputs, *fastas, proteins, bins], outputs,
+                  read_later=[model_dir if model_dir != "default" else None])  # load_model says a missing -m
     for index in range(len(inputs)):  # before any work: with several inputs, not after the first genome's
         target = output_folder(output, inputs, index)
         if len(os.fsencode(target.name + ".partial")) > NAME_MAX:  # was 'File name too long' after the work
@@ -189,7 +190,6 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
         raise click.UsageError("stdin ('-') can be read only once")
     inputs, fastas = split_fastas(inputs, fasta)
     check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output)
-    require_inputs([*inputs, *fastas, proteins, bins])
     config = view_config(protein_view, context_view, protein_model, context_model, esm_model, device, dtype,
                          offline, batch_residues, contig_separator)
     if model_dir is not None:

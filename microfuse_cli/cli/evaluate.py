@@ -12,7 +12,7 @@ import click
 
 from . import cli
 from ..runtime import thread_limits
-from ._common import FiniteFloatRange, IntRange, common_options, log, output_option, require_inputs
+from ._common import FiniteFloatRange, IntRange, common_options, log, output_option
 
 
 @cli.command(short_help="Score tables against labels and distance.", epilog="""\b
@@ -32,7 +32,9 @@ Examples:
               help="Threshold for accuracy_at_threshold (default: the one the scores were called at).")
 @click.option("--proteins", type=click.Path(dir_okay=False), default=None,
               help="Protein FASTA (ids = gene ids) for the hard sequence-conflict subset.")
-@output_option("Metrics TSV ('-' = stdout).")
+@output_option("Metrics TSV ('-' = stdout). A metric that does not exist (the AUROC of a table with one class "
+               "only, an interval without --bootstrap) is an empty field, which pandas and R read as missing; null "
+               "in --json; 'n/a (one class)' in the summary.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write JSON.")
 @click.option("--plots", type=click.Path(file_okay=False), default=None,
               help="Folder for ROC, PR, threshold-sweep, calibration and router-weight PNGs (each PNG's Description "
@@ -58,7 +60,6 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     check_outputs([*scores, labels, proteins],
                   [Output("-o", output), Output("--json", json_path),
                    Output("--plots", plots, "", plot_files(scores, labels_names) if plots else ())])
-    require_inputs([*scores, labels, proteins])
     if plots:  # said now: after the work, the metrics would already have replaced the previous run's
         from ..plots import require_matplotlib
 
@@ -148,11 +149,20 @@ def _model_cell(result) -> str:
             f"{result['decision_id'] or '?'}")
 
 
+#: An AUROC that does not exist, in the summary: the table's labelled pairs are all positive or all negative.
+ONE_CLASS = "n/a (one class)"
+
+
+def _auroc_text(value: float) -> str:
+    """An AUROC in the summary, in words where it does not exist (it showed 'nan')."""
+    return ONE_CLASS if math.isnan(value) else f"{value:.4f}"
+
+
 def _auroc_cell(result) -> str:
     """The AUROC and its bootstrap interval; the AUROC alone without one (--bootstrap 0 printed '[nan, nan]')."""
     low, high = result["auroc_low"], result["auroc_high"]
     if math.isnan(low) or math.isnan(high):
-        return f"{result['auroc']:.4f}"
+        return _auroc_text(result["auroc"])
     return f"{result['auroc']:.4f} [{low:.3f}, {high:.3f}]"
 
 
@@ -161,7 +171,7 @@ def show_table(run, results) -> None:
                "distance AUROC", "distance best acc", "hard AUROC")
     rows = [(_model_cell(r), str(r["n"]), _auroc_cell(r),
              f"{r['auprc']:.4f}", f"{r['map']:.4f}", f"{r['macro_f1']:.4f}", f"{r['accuracy']:.4f}",
-             f"{r['accuracy_at_threshold']:.4f}", f"{r['brier']:.4f}", f"{r['distance_auroc']:.4f}",
+             f"{r['accuracy_at_threshold']:.4f}", f"{r['brier']:.4f}", _auroc_text(r["distance_auroc"]),
              f"{r['distance_best_accuracy']:.4f}", _fmt(r["hard_auroc"]) or "-") for r in results]
     run.show_table("microfuse evaluate (distance = intergenic-distance baseline on the same pairs)", columns, rows)
 

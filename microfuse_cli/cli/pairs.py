@@ -8,7 +8,7 @@ import click
 
 from . import cli
 from ._common import check_bins, common_options, genome_options, input_argument, load_genome, log, output_option, \
-    pair_selection_options, require_inputs, stdin_as_file
+    pair_selection_options, stdin_as_file
 
 
 @cli.command(short_help="Candidate gene pairs of a genome (TSV).", epilog="""\b
@@ -44,7 +44,6 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     from ..io.tables import write_pairs
 
     check_outputs([input, fasta, *selection.inputs, bins], [Output("-o", output), Output("--proteins", proteins)])
-    require_inputs([input, fasta, *selection.inputs, bins])
     if bins is not None:  # genes are called per bin, as in score and embed (genes.call_genes_per_bin)
         from ..calibration import read_groups
 

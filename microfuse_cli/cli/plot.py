@@ -6,7 +6,7 @@ import click
 
 from . import cli
 from ._common import FiniteFloatRange, IntRange, common_options, genome_options, load_genome, log, \
-    require_inputs, stdin_as_file
+    stdin_as_file
 
 
 @cli.command(short_help="Figures of genome regions and operons.", epilog="""\b
@@ -52,7 +52,6 @@ def plot(scores, genome_path, fasta, read_as, output, regions, genes, operons, f
         raise UsageError("give at least one --region, --gene or --operon to draw")
     check_figure_path(output)
     check_outputs([scores, genome_path, fasta], [Output("-o", output)])
-    require_inputs([scores, genome_path, fasta])
     require_plotting()
     with stdin_as_file(genome_path) as readable:  # messages name it "stdin", as pairs and score do
         genome = load_genome(run, readable, fasta, read_as)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cli
-from ._common import IntRange, cds_left_out, common_options, count, log, require_inputs, stdin_as_file
+from ._common import IntRange, cds_left_out, common_options, count, log, stdin_as_file
 
 
 @cli.group(short_help="Reference genomes for conserved adjacency.", epilog="""\b
@@ -45,7 +45,6 @@ def build(genomes, output, genetic_code, mode, run):
 
     parts = [part for spec in genomes for part in spec.split(",") if part]
     check_outputs(parts, [Output("-o", output, "microfuse-reference")])
-    require_inputs(parts)
     loaded = []
     for spec in genomes:
         path, _, fasta = spec.partition(",")

@@ -85,8 +85,8 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
     from ..io.outputs import Output, check_outputs
     from ..retrieve import PairIds, PairIndex, genome_copies, ids_path_for, read_vector_files
 
-    vector_files = [p for path in vectors for p in (path, ids_path_for(path))]
-    check_outputs(vector_files, [Output("-o", output, "microfuse-pair-index")])
+    # a missing pair-id table is said by read_vector_files, naming the vectors it belongs to
+    check_outputs(vectors, [Output("-o", output, "microfuse-pair-index")], read_later=map(ids_path_for, vectors))
     current = PairIndex.load(output, device=device) if append else None
     if current is None:
         loaded = read_vector_files(vectors)
@@ -151,14 +151,14 @@ Examples:
 @common_options
 def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, run):
     """The k nearest pairs of each query from other groups: query target rank similarity target_scaffold
-    target_genome (+ target_label target_probability when known) query_genome. Queries default to every indexed
-    pair; query vectors of another model than the index's are refused."""
+    target_genome (+ target_label target_probability when known) query_genome query_scaffold. Queries default to
+    every indexed pair; query vectors of another model than the index's are refused."""
     import numpy as np
 
     from ..io.outputs import Output, atomic_output, check_outputs
     from ..retrieve import PairIndex, ids_path_for, read_vector_files, write_results
 
-    check_outputs([index_dir, *queries, *map(ids_path_for, queries)], [Output("-o", output)])
+    check_outputs([index_dir, *queries], [Output("-o", output)], read_later=map(ids_path_for, queries))
     index = PairIndex.load(index_dir, device=device)
     with run.progress("searching", None, "queries") as advance:
         if queries:
@@ -170,7 +170,8 @@ def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, r
             matrix = np.concatenate([v for v, _ in loaded]) if len(loaded) > 1 else loaded[0][0]
             result = index.search(matrix, index.query_groups(ids), k, nprobe=nprobe, efSearch=ef_search,
                                   k_factor=k_factor, threads=run.threads, query_ids=ids.pair_id,
-                                  query_genomes=ids.genome, query_model=ids.model_id, progress=advance)
+                                  query_genomes=ids.genome, query_scaffolds=ids.scaffold,
+                                  query_model=ids.model_id, progress=advance)
         else:
             result = index.search_all(k, nprobe=nprobe, efSearch=ef_search, k_factor=k_factor, threads=run.threads,
                                       progress=advance)

@@ -9,7 +9,7 @@ import click
 
 from . import cli
 from ._common import ExistingPath, FiniteFloatRange, bins_option, common_options, genome_options, load_bins, \
-    load_genome, log, output_option, pair_selection_options, require_inputs, stdin_as_file, warn_device_unused
+    load_genome, log, output_option, pair_selection_options, stdin_as_file, warn_device_unused
 
 
 @cli.command(short_help="Operon probability of adjacent gene pairs.", epilog="""\b
@@ -128,10 +128,10 @@ def check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, re
             raise UsageError(f"--fused takes a .npy path, not {fused}")
         fused_outputs = [Output("--fused", fused), Output("--fused", str(Path(fused).with_suffix(".ids.tsv")))]
     _check_known_operons(selection.operons, operons_gff)
-    check_outputs([input, fasta, *selection.inputs, bins, model_dir, embeddings, reference_dir],
+    check_outputs([input, fasta, *selection.inputs, bins, embeddings, reference_dir],
                   [Output("-o", output), Output("--operons-gff", operons_gff), Output("--operons-tsv", operons_tsv),
-                   *fused_outputs, *(Output(k, v) for k, v in (extra_outputs or {}).items())])
-    require_inputs([input, fasta, *selection.inputs, bins])
+                   *fused_outputs, *(Output(k, v) for k, v in (extra_outputs or {}).items())],
+                  read_later=[model_dir])  # None: the packaged model; a missing -m is said by check_model_path
 
 
 def _check_known_operons(operons, operons_gff) -> None:

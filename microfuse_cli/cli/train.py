@@ -9,7 +9,7 @@ import click
 from ..runtime import thread_limits
 from ..vocabulary import ABLATIONS, ARCHS
 from . import cli
-from ._common import ExistingPath, FiniteFloatRange, IntRange, common_options, log, require_inputs
+from ._common import ExistingPath, FiniteFloatRange, IntRange, common_options, log
 
 #: Earlier releases called the model with nothing turned off "none"; it is still accepted on the command line.
 ABLATION_ALIASES = {"none": "full"}
@@ -77,7 +77,6 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     from ..training_data import load_training_data
 
     check_outputs([*pairs_tables, *embedding_dirs], [Output("-o", output, "microfuse-model")])
-    require_inputs(pairs_tables)
     data = load_training_data(pairs_tables, embedding_dirs, val_fraction, seed, context_features)
     provenance = data.provenance()
     log.info("%d training, %d validation pairs (%d test held out); protein %d-d, context %d-d", data.train.sum(),

@@ -79,6 +79,15 @@ def missing_input(path: PathLike, noun: str = "file") -> DataError:
     return DataError(f"no such {noun}: {path}")
 
 
+def require_readable(path: PathLike, noun: str = "file") -> None:
+    """Refuse a missing or unreadable input as bad data (exit 1), in the words the readers use: checked before any
+    work, so a missing last input is not found only after the first was read (and, in embed, embedded)."""
+    if not os.path.exists(path):
+        raise missing_input(path, noun)
+    if not os.access(path, os.R_OK):
+        raise DataError(f"cannot read {path}: permission denied")
+
+
 @contextlib.contextmanager
 def _opened(path: PathLike) -> Iterator[IO[bytes]]:
     """The raw bytes of ``path`` (stdin for ``-``), with one-line errors for what cannot be opened."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Callable, Iterator
 
 from ..errors import DataError, StdoutClosed, UsageError
-from .files import PathLike, is_stdio, lost_current_folder
+from .files import PathLike, is_stdio, lost_current_folder, require_readable
 
 
 def _umask() -> int:
@@ -162,12 +162,23 @@ def _identity(path: PathLike) -> tuple:
         return ("path", os.path.realpath(path))
 
 
-def check_outputs(inputs, outputs) -> None:
-    """Refuse, before any work, outputs that would destroy something: raises UsageError (exit 2).
+def check_outputs(inputs, outputs, *, read_later=()) -> None:
+    """Refuse, before any work, outputs that would destroy something (UsageError, exit 2), then inputs that are not
+    there ('no such file: PATH') or cannot be read (DataError, exit 1): one call, so no command checks its outputs
+    against inputs it never made sure exist. A bad output is said before a missing input.
 
     ``inputs``: paths (files or folders; None and ``-`` are skipped) the run reads; ``outputs``: its
-    :class:`Output` plan.
+    :class:`Output` plan; ``read_later``: paths also read that may be absent here, their reader saying so in its own
+    words (a model folder: 'no such model folder: PATH'; a vector file's pair-id table): only outputs are checked
+    against them.
     """
+    _check_outputs([*inputs, *read_later], outputs)
+    for path in inputs:
+        if not is_stdio(path):
+            require_readable(path)
+
+
+def _check_outputs(inputs, outputs) -> None:
     planned = [o for o in outputs if o.path is not None]
     inputs = list(inputs)
     _check_current_folder([*inputs, *(o.path for o in planned)])

@@ -449,7 +449,7 @@ class PairIndex:
         refine: Refine | None = None,
         k_factor: int | None = None,
         hnsw_m: int = HNSW_M,
-        threads: int | None = None,
+        threads: int = 1,
         progress: Advance | None = None,
     ) -> PairIndex:
         """Build an index over ``vectors`` (n, d) whose rows are described by ``ids``.
@@ -470,7 +470,8 @@ class PairIndex:
                 vectors, or ``none``; default fp16 up to :data:`FP16_REFINE_MAX_DIM` dimensions, sq8 beyond. k_factor: candidates re-ranked per asked-for neighbour (default
                 :data:`FAST_SCAN_K_FACTOR` for fast-scan codes, :data:`DEFAULT_K_FACTOR` otherwise; a search may
                 override it).
-            threads: OpenMP threads for FAISS (0: every usable core; default: FAISS' own default).
+            threads: OpenMP threads for FAISS (default 1, as in every library call, so that a cluster job takes no
+                more than its slot unless told; 0: every usable core).
             progress: called with the number of vectors added after each chunk.
 
         Raises:
@@ -573,11 +574,11 @@ class PairIndex:
                     progress(len(block))
         self._cpu_copy = None
 
-    def append(self, vectors: np.ndarray | Sequence[np.ndarray], ids: PairIds, *, threads: int | None = None,
+    def append(self, vectors: np.ndarray | Sequence[np.ndarray], ids: PairIds, *, threads: int = 1,
                progress: Advance | None = None) -> None:
         """Add pairs (e.g. new genomes; one array or several, read chunk by chunk). Trained indexes keep their
         quantiser (and refine codes their ranges); the exact index gives the same answers as building once over
-        everything. Rejects pair ids already in the index."""
+        everything. Rejects pair ids already in the index. ``threads``: FAISS threads, as for :meth:`build`."""
         parts = _vector_parts(vectors, "vectors", dim=self.dim)
         n = sum(len(p) for p in parts)
         if len(ids) != n:
@@ -671,9 +672,10 @@ class PairIndex:
         *,
         nprobe: int | None = None,
         efSearch: int | None = None,
-        threads: int | None = None,
+        threads: int = 1,
         query_ids: Sequence | np.ndarray | None = None,
         query_genomes: Sequence | np.ndarray | None = None,
+        query_scaffolds: Sequence | np.ndarray | None = None,
         exclusion: Exclusion = "auto",
         k_factor: int | None = None,
         query_model: str | None = None,
@@ -686,8 +688,8 @@ class PairIndex:
                 groups) of each query; a group unknown to the index excludes nothing. When one scaffold name occurs
                 in several indexed genomes, scaffold groups are genome-qualified: pass ``query_groups(ids)``.
             nprobe: IVF lists probed (default :data:`DEFAULT_NPROBE`); efSearch: HNSW beam width (default
-                :data:`DEFAULT_EF_SEARCH`, at least k). threads: FAISS threads (0: every usable core). query_ids,
-                query_genomes: names and genomes of the queries, for rendering.
+                :data:`DEFAULT_EF_SEARCH`, at least k). threads: FAISS threads (default 1; 0: every usable core). query_ids,
+                query_genomes, query_scaffolds: names, genomes and scaffolds of the queries, for rendering.
             exclusion: ``auto`` (see module docstring), or force ``selector`` / ``overfetch`` / ``ranges`` (flat
                 indexes only) (tests, benchmarks); a flat index gives the same answer by each.
             k_factor: refined IVF-PQ: candidates re-ranked per wanted neighbour (default: the build's ``k_factor``).
@@ -718,6 +720,7 @@ class PairIndex:
         groups = _per_query(query_groups, len(q), "query groups")
         query_ids = None if query_ids is None else _per_query(query_ids, len(q), "query ids")
         query_genomes = None if query_genomes is None else _per_query(query_genomes, len(q), "query genomes")
+        query_scaffolds = None if query_scaffolds is None else _per_query(query_scaffolds, len(q), "query scaffolds")
         self._ensure_groups()
         if self._by_genome and not _all_contain(groups, GROUP_SEP):
             raise UsageError("this index holds scaffolds of one name in several genomes: give query groups from "
@@ -728,7 +731,7 @@ class PairIndex:
                 dist, lab = self._search_exact(q, own, k, exclusion, nthreads, progress)
             else:
                 dist, lab = self._search_codes(q, own, k, nprobe, efSearch, exclusion, nthreads, progress, kf)
-        return _finish(dist, lab, query_ids, query_genomes)
+        return _finish(dist, lab, query_ids, query_genomes, query_scaffolds)
 
     def _exact_similarities(self, q: np.ndarray, lab: np.ndarray) -> np.ndarray:
         """Each found neighbour's cosine recomputed from its stored vector in float64, a block of queries at a time.
@@ -761,7 +764,7 @@ class PairIndex:
             if len(vectors) != self.ntotal:
                 raise DataError(f"{len(vectors)} vectors given, the index holds {self.ntotal}")
             return self.search(vectors, groups, k, query_ids=self._ids.pair_id, query_genomes=self._ids.genome,
-                               **kwargs)
+                               query_scaffolds=self._ids.scaffold, **kwargs)
         if self.kind == "ivfpq" and not self.refined:
             log.warning("search_all on IVF-PQ without vectors uses PQ-decoded queries")
         # queries read back block by block: 1e7 x 512 float32 queries at once would be 20 GB
@@ -771,7 +774,8 @@ class PairIndex:
         return SearchResult(*(np.concatenate([getattr(r, name) for r in parts]) if parts else
                               np.zeros((0, min(k, max(self.ntotal, 1))), dtype)
                               for name, dtype in (("target", np.int64), ("similarity", np.float32), ("rank", np.int32))),
-                            query_ids=self._ids.pair_id, query_genomes=self._ids.genome)
+                            query_ids=self._ids.pair_id, query_genomes=self._ids.genome,
+                            query_scaffolds=self._ids.scaffold)
 
     def _reconstruct(self, start: int, stop: int) -> np.ndarray:
         faiss = _faiss()

@@ -13,9 +13,10 @@ from .ids import PairIds
 
 RESULT_COLUMNS = ("query", "target", "rank", "similarity", "target_scaffold", "target_genome")
 RESULT_LABEL_COLUMNS = ("target_label", "target_probability")
-#: Last column: two genomes may share pair ids (one assembly under two names, MEGAHIT ``k141_*`` contigs), so the
-#: query's name alone can be ambiguous. Added after the others, so columns counted by position keep their place.
-RESULT_QUERY_COLUMNS = ("query_genome",)
+#: Last columns: two genomes may share pair ids (one assembly under two names, MEGAHIT ``k141_*`` contigs), so the
+#: query's name alone can be ambiguous; its scaffold lets hits be grouped by query scaffold without a join on the
+#: ids table. Each added after the others, so columns counted by position keep their place.
+RESULT_QUERY_COLUMNS = ("query_genome", "query_scaffold")
 
 
 class _HasIds(Protocol):
@@ -32,8 +33,8 @@ class SearchResult:
 
     ``target`` (nq, k) int64: row of the neighbour in the index (-1 = no neighbour);
     ``similarity`` (nq, k) float32: cosine similarity (NaN where no neighbour; approximate for IVF-PQ);
-    ``rank`` (nq, k) int32: 1..k (0 where no neighbour); ``query_ids`` and ``query_genomes``: names and genomes
-    of the queries, for rendering. Ties in similarity are ordered by target row, so results are deterministic.
+    ``rank`` (nq, k) int32: 1..k (0 where no neighbour); ``query_ids``, ``query_genomes`` and
+    ``query_scaffolds``: names, genomes and scaffolds of the queries, for rendering. Ties in similarity are ordered by target row, so results are deterministic.
     """
 
     target: np.ndarray
@@ -41,6 +42,7 @@ class SearchResult:
     rank: np.ndarray
     query_ids: np.ndarray | None = None
     query_genomes: np.ndarray | None = None
+    query_scaffolds: np.ndarray | None = None
 
     @property
     def k(self) -> int:
@@ -51,7 +53,7 @@ class SearchResult:
 
 
 def _finish(distances: np.ndarray, labels: np.ndarray, query_ids: np.ndarray | None,
-            query_genomes: np.ndarray | None = None) -> SearchResult:
+            query_genomes: np.ndarray | None = None, query_scaffolds: np.ndarray | None = None) -> SearchResult:
     labels = labels.astype(np.int64, copy=False)
     missing = labels < 0
     sim = np.where(missing, -np.inf, distances).astype(np.float32)
@@ -65,24 +67,26 @@ def _finish(distances: np.ndarray, labels: np.ndarray, query_ids: np.ndarray | N
     missing = labels < 0
     sim = np.where(missing, np.nan, np.clip(sim, -1.0, 1.0)).astype(np.float32)
     rank = np.where(missing, 0, np.arange(1, k + 1, dtype=np.int32)[None, :]).astype(np.int32)
-    return SearchResult(labels, sim, rank, query_ids, query_genomes)
+    return SearchResult(labels, sim, rank, query_ids, query_genomes, query_scaffolds)
 
 
 def result_rows(result: SearchResult, index: _HasIds, *, with_labels: bool | None = None) -> Iterator[tuple]:
     """Rows ``query target rank similarity target_scaffold target_genome [target_label target_probability]
-    query_genome``.
+    query_genome query_scaffold``.
 
     Missing neighbours (fewer than k available) are skipped. Label columns are added when ``with_labels`` is true,
     or by default when the index knows any label or probability; unknown values are empty, and so is the query
-    genome when the search was not told it (``query_genomes``).
+    genome and scaffold when the search was not told them (``query_genomes``, ``query_scaffolds``).
     """
     ids = index.ids
     if with_labels is None:
         with_labels = ids.has_labels or ids.has_probability
     qnames = result.query_ids if result.query_ids is not None else np.arange(len(result))
-    qgenomes = result.query_genomes if result.query_genomes is not None else np.full(len(result), "", dtype=object)
+    unknown = np.full(len(result), "", dtype=object)
+    qgenomes = result.query_genomes if result.query_genomes is not None else unknown
+    qscaffolds = result.query_scaffolds if result.query_scaffolds is not None else unknown
     for qi in range(len(result)):
-        qname, qgenome = qnames[qi], qgenomes[qi]
+        qname, query = qnames[qi], (qgenomes[qi], qscaffolds[qi])
         for j in range(result.k):
             t = int(result.target[qi, j])
             if t < 0:
@@ -99,7 +103,7 @@ def result_rows(result: SearchResult, index: _HasIds, *, with_labels: bool | Non
                 lab = int(ids.label[t])
                 pr = float(ids.probability[t])
                 row += ("" if lab < 0 else lab, "" if math.isnan(pr) else f"{pr:.6f}")  # as the scores TSV
-            yield row + (qgenome,)
+            yield row + query
 
 
 def write_results(handle: IO[str], result: SearchResult, index: _HasIds, *, with_labels: bool | None = None) -> int:
