@@ -1801,3 +1801,51 @@ def test_prodigal_gff_with_an_escaped_seqid_keeps_its_sequence_length(tmp_path):
     genome = read_genome(gff)
     assert {sid: s.length for sid, s in genome.scaffolds.items()} == {"mg/1": 20_000}
     assert max(g.end for g in genome.genes) < 20_000
+
+
+def write_ensembl_gff(path, sequence: str) -> None:
+    """M. genitalium as Ensembl Bacteria writes a GFF3: seqid ``Chromosome``, its landmark a ``chromosome`` row (not
+    ``region``) carrying Is_circular=true, gene -> mRNA -> exon + CDS with typed IDs (``gene:``, ``transcript:``,
+    ``CDS:``), the locus tag as gene_id, no transl_table, ``###`` after each gene."""
+    rows = ["##gff-version 3", f"##sequence-region   Chromosome 1 {MG_LENGTH}", "#!genome-build ENA ASM2732v1",
+            f"Chromosome\tena\tchromosome\t1\t{MG_LENGTH}\t.\t.\t.\tID=chromosome:Chromosome;Alias=L43967.2;"
+            "Is_circular=true", "###"]
+    for cols in mg_lines():
+        if cols[2] != "CDS":
+            continue
+        tag = cols[8].split("locus_tag=")[1].split(";")[0]
+        protein = cols[8].split("protein_id=")[1].split(";")[0].split(".")[0]
+        where = f"Chromosome\tena\t{{}}\t{cols[3]}\t{cols[4]}\t.\t{cols[6]}\t{{}}\t"
+        rows += [where.format("gene", ".") + f"ID=gene:{tag};biotype=protein_coding;gene_id={tag};logic_name=ena",
+                 where.format("mRNA", ".") + f"ID=transcript:{protein};Parent=gene:{tag};biotype=protein_coding",
+                 where.format("exon", ".") + f"Parent=transcript:{protein};Name={protein}-1;exon_id={protein}-1;rank=1",
+                 where.format("CDS", "0") + f"ID=CDS:{protein};Parent=transcript:{protein};protein_id={protein}",
+                 "###"]
+    path.write_text("\n".join(rows) + f"\n##FASTA\n>Chromosome dna:chromosome chromosome:ASM2732v1\n{sequence}\n")
+
+
+def test_ensembl_gff3_chromosome_row_says_the_sequence_is_circular(tmp_path, mg_original):
+    """Ensembl marks a circular sequence with Is_circular=true on its ``chromosome`` landmark row (GFF3 puts the
+    attribute on the landmark, whatever its type): read circular, so the last and first genes pair up, with the
+    genes, ids and proteins of the NCBI annotation (was: only a ``region`` row's was read, the chromosome linear)."""
+    original, original_pairs = mg_original
+    gff = tmp_path / "ensembl.gff3"
+    write_ensembl_gff(gff, mg_sequence())
+    genome = read_genome(gff, options=GenomeOptions(genetic_code=4))
+    assert genome.scaffolds["Chromosome"].circular
+    assert [(g.id, g.start, g.end, g.strand, g.protein) for g in genome.genes] == [
+        (g.id, g.start, g.end, g.strand, g.protein) for g in original.genes]
+    assert {p.pair_id for p in adjacent_pairs(genome)} == set(original_pairs)
+
+
+def test_ensembl_gff3_of_a_sequence_of_another_length_is_refused(tmp_path):
+    """The chromosome row spans the sequence, as a region row does, so it is no feature reaching its end: a FASTA
+    one base short is refused for its ##sequence-region length (was: the row, read as a feature, made the pragma look
+    like GenomeTools' made-up extent, and every gene after the lost base was read out of frame)."""
+    gff = tmp_path / "ensembl.gff3"
+    sequence = mg_sequence()
+    write_ensembl_gff(gff, sequence[:1000] + sequence[1001:])
+    code, _, err = run_cli(["pairs", gff, "-g", "4", "-o", tmp_path / "pairs.tsv"])
+    assert code == 1 and not (tmp_path / "pairs.tsv").exists()
+    assert err.startswith(f"error: {gff}: ##sequence-region gives Chromosome {MG_LENGTH} bp, its sequence in ##FASTA "
+                          f"has {MG_LENGTH - 1} bp"), err

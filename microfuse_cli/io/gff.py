@@ -48,6 +48,10 @@ def _parse_attributes(column: str, path, number) -> dict[str, str]:
 _ACROSS_ORIGIN = (" (a feature across the origin of a circular sequence ends past its length, on a region with "
                   "Is_circular=true, or is two rows of one ID)")
 
+#: The types of a row spanning a sequence, not a feature on it: NCBI's and Bakta's ``region``, GenBank-converted
+#: ``source``, Ensembl's ``chromosome``, ``plasmid``, ``supercontig`` and other landmarks' (Sequence Ontology names).
+_LANDMARKS = frozenset({"region", "source", "chromosome", "plasmid", "supercontig", "scaffold"})
+
 #: A sequence's length and FASTA header on Prodigal's ``# Sequence Data: seqnum=1;seqlen=79939;seqhdr="..."`` line.
 _PRODIGAL_SEQUENCE = re.compile(r'seqlen=(\d+);seqhdr="([^"]*)"')
 #: The genetic code on Prodigal's ``# Model Data: ...;transl_table=4;...`` line.
@@ -153,14 +157,14 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             raise DataError(f"{path}: line {number}: invalid coordinates {start}..{end}"
                             + (_ACROSS_ORIGIN if start_i > end_i >= 1 else ""))
         n_features += 1
-        if ftype not in ("region", "source"):  # NCBI's and Bakta's region row spans the sequence its pragma gives
+        if ftype not in _LANDMARKS:  # NCBI's and Bakta's region row spans the sequence its pragma gives
             reached[seqid] = max(reached.get(seqid, 0), end_i)
         attributes = _parse_attributes(attrs, path, number)
-        if ftype == "region" and attributes.get("Is_circular", "").lower() == "true":
-            circular.add(seqid)
-        if ftype in ("region", "source") and start_i == 1:
+        if attributes.get("Is_circular", "").lower() == "true":  # on the landmark, whatever its type (Ensembl's
+            circular.add(seqid)  # is a chromosome row)
+        if ftype in _LANDMARKS and start_i == 1:
             regions.setdefault(seqid, end_i)
-        if ftype == "region" and start_i == 1 and end_i > region_rows.get(seqid, (0, 0))[0]:
+        if ftype in _LANDMARKS and ftype != "source" and start_i == 1 and end_i > region_rows.get(seqid, (0, 0))[0]:
             region_rows[seqid] = (end_i, number)
         if ftype == "gene" and "ID" in attributes:
             genes_meta[attributes["ID"]] = attributes
