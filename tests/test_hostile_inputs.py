@@ -520,6 +520,40 @@ def test_hostile_case(case, work, tmp_path, monkeypatch):
         assert not [p for p in tmp_path.rglob("*") if p.name.endswith((".tmp", ".old", ".partial"))]
 
 
+# ------------------------------------------------------------------------------------- gene callers' own formats
+
+#: The first lines of what gene callers write besides GFF3 (Prodigal 2.6.3 -f gbk, its default, and -f sco; Glimmer3's
+#: .predict; GeneMarkS-2's and MetaGeneMark's LST), genes of E. coli's first kilobases; and what the error must name.
+GENE_CALLER_OUTPUTS = {
+    "prodigal-gbk": ('DEFINITION  seqnum=1;seqlen=30000;seqhdr="NC_000913.3";version=Prodigal.v2.6.3;run_type=Single;'
+                     'model="Ab initio";gc_cont=50.79;transl_table=11;uses_sd=1\n'
+                     "FEATURES             Location/Qualifiers\n     CDS             337..2799\n"
+                     '                     /note="ID=1_1;partial=00;start_type=ATG;rbs_motif=GGAG/GAGG;"\n//\n',
+                     "Prodigal's GenBank-like output (-f gbk"),
+    "prodigal-sco": ('# Sequence Data: seqnum=1;seqlen=30000;seqhdr="NC_000913.3"\n'
+                     "# Model Data: version=Prodigal.v2.6.3;run_type=Single;transl_table=11;uses_sd=1\n"
+                     ">1_337_2799_+\n>2_2801_3733_+\n",
+                     "Prodigal's simple coordinate output (-f sco)"),
+    "glimmer3-predict": (">NC_000913.3 Escherichia coli\norf00001      337     2799  +1     9.97\n"
+                         "orf00003     3734     5020  +3    10.02\n", "Glimmer3's gene predictions"),
+    "genemark-lst": ("# GeneMark.hmm-2 LST format\n# GeneMark.hmm-2 prokaryotic version: 1.14\n\n"
+                     "     1   +   337   2799   2463  native  AGGAG  8  1\n", "GeneMark's LST output"),
+}
+
+
+@pytest.mark.parametrize("producer", GENE_CALLER_OUTPUTS)
+def test_gene_caller_output_that_is_no_gff3_is_named_with_what_to_give(producer, tmp_path):
+    """A gene caller's own format is refused in one line naming it and what to give instead (-f gff), never as a
+    broken FASTA (was: Prodigal's .sco and Glimmer's .predict, whose ``>`` lines look like FASTA headers, were
+    'not a FASTA file' and 'holds non-nucleotide characters'; Prodigal's default output was 'not a GFF3')."""
+    text, named = GENE_CALLER_OUTPUTS[producer]
+    path = tmp_path / f"{producer}.txt"
+    path.write_text(text)
+    code, _, err = run_cli(["pairs", path, "--fasta", MG_FNA, "-o", tmp_path / "pairs.tsv"])
+    assert_clean_error(code, err, 1, f"error: {path}: {named}")
+    assert not (tmp_path / "pairs.tsv").exists()
+
+
 # ------------------------------------------------------------------------------------------------ soft-masked DNA
 
 
