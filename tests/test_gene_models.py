@@ -1851,26 +1851,39 @@ def test_ensembl_gff3_of_a_sequence_of_another_length_is_refused(tmp_path):
                           f"has {MG_LENGTH - 1} bp"), err
 
 
-def test_genes_running_off_a_contig_are_partial_without_a_flag(tmp_path):
-    """MetaGeneMark-2's GFF3 (``ID=c1_1; Parent=...; gene_type=bacteria;``, no partial flag) of two pieces of
-    M. genitalium whose edges cut four genes (5' and 3' ends, both strands): each gene reaching an end without a
-    start or a stop codon there is partial, as pyrodigal says of the same genes, with pyrodigal's proteins (was:
-    whole, unless its frame at base 1 needed a phase, so a draft assembly's genes read complete)."""
+@pytest.mark.parametrize("layout", ["gff", "genbank"])
+def test_genes_running_off_a_contig_are_partial_without_a_flag(layout, tmp_path):
+    """MetaGeneMark-2's GFF3 (``ID=c1_1; Parent=...; gene_type=bacteria;``, no partial flag), or a GenBank file
+    without ``<``/``>``, of two pieces of M. genitalium whose edges cut four genes (5' and 3' ends, both strands):
+    each gene reaching an end without a start or a stop codon there is partial, as pyrodigal says of the same
+    genes, with pyrodigal's proteins (was: whole, unless its frame at base 1 needed a phase, so a draft assembly's
+    genes read complete)."""
     import pyrodigal
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
 
     sequence = mg_sequence()
     pieces = {"c1": sequence[1200:9000], "c2": sequence[30100:35996]}
     finder = pyrodigal.GeneFinder(meta=True)
-    rows, called = ["##gff-version 3"], {}
+    rows, records, called = ["##gff-version 3"], [], {}
     for sid, piece in pieces.items():
+        record = SeqRecord(Seq(piece), id=sid, name=sid, annotations={"molecule_type": "DNA"})
         for number, gene in enumerate(finder.find_genes(piece.encode()), start=1):
             strand = "+" if gene.strand > 0 else "-"
             rows += [f"{sid}\tGeneMark.hmm2\tgene\t{gene.begin}\t{gene.end}\t.\t{strand}\t.\tID=gene_{sid}_{number};",
                      f"{sid}\tGeneMark.hmm2\tCDS\t{gene.begin}\t{gene.end}\t50.1\t{strand}\t0\tID={sid}_{number}; "
                      f"Parent=gene_{sid}_{number}; gene_type=bacteria; gc=32; length={gene.end - gene.begin + 1};"]
+            record.features.append(SeqFeature(FeatureLocation(gene.begin - 1, gene.end, gene.strand), type="CDS",
+                                              qualifiers={"locus_tag": [f"{sid}_{number}"], "transl_table": ["4"]}))
             called[sid, gene.begin, gene.end] = (gene.partial_begin or gene.partial_end, gene.translate().rstrip("*"))
-    gff = tmp_path / "mgm2.gff"
-    gff.write_text("\n".join(rows) + "\n##FASTA\n" + "".join(f">{sid}\n{s}\n" for sid, s in pieces.items()))
-    genome = read_genome(gff, options=GenomeOptions(genetic_code=4))
+        records.append(record)
+    path = tmp_path / f"pieces.{layout}"
+    if layout == "gff":
+        path.write_text("\n".join(rows) + "\n##FASTA\n" + "".join(f">{sid}\n{s}\n" for sid, s in pieces.items()))
+    else:
+        SeqIO.write(records, path, "genbank")
+    genome = read_genome(path, options=GenomeOptions(genetic_code=4))
     assert {(g.scaffold, g.start, g.end): (g.partial, g.protein) for g in genome.genes} == called
     assert sum(partial for partial, _ in called.values()) == 4
