@@ -1887,3 +1887,30 @@ def test_genes_running_off_a_contig_are_partial_without_a_flag(layout, tmp_path)
     genome = read_genome(path, options=GenomeOptions(genetic_code=4))
     assert {(g.scaffold, g.start, g.end): (g.partial, g.protein) for g in genome.genes} == called
     assert sum(partial for partial, _ in called.values()) == 4
+
+
+def test_metagenemark_gff_with_whole_headers_and_comma_attributes(tmp_path):
+    """MetaGeneMark's GFF (gmhmmp -f G, 3.25 on) writes each FASTA header whole in column 1 (``c1 len=7800``) and
+    column 9 as comma-separated pairs (``gene_id=1, length=627, gene_score=..., ...``): the sequence is the header's
+    first word, as in the FASTA, and the gene its gene_id, with pyrodigal's coordinates and proteins (was: refused,
+    'sequence id(s) c1 len=7800 ... not found')."""
+    import pyrodigal
+
+    sequence = mg_sequence()
+    pieces = {"c1": sequence[1200:9000], "c2": sequence[30100:35996]}
+    rows, called, number = ["##gff-version 2", "##source-version GeneMark.hmm_PROKARYOTIC 3.25", "##Type DNA"], {}, 0
+    for sid, piece in pieces.items():
+        rows.append(f"##seq-name\t{sid} len={len(piece)}")
+        for gene in pyrodigal.GeneFinder(meta=True).find_genes(piece.encode()):
+            number += 1
+            length = gene.end - gene.begin + 1
+            rows.append(f"{sid} len={len(piece)}\tGeneMark.hmm\tCDS\t{gene.begin}\t{gene.end}\t-600.5\t"
+                        f"{'+' if gene.strand > 0 else '-'}\t0\tgene_id={number}, length={length}, gene_score=-600.5, "
+                        "rbs_score=-0.02, rbs_spacer=-1, stop_enforced=N, start_codon=0, logodd=37.24")
+            called[str(number)] = (sid, gene.begin, gene.end, gene.strand, gene.translate().rstrip("*"))
+        rows.append("##end-Sequence-region")
+    gff, fasta = tmp_path / "mgm.gff", tmp_path / "pieces.fna"
+    gff.write_text("\n".join(rows) + "\n")
+    fasta.write_text("".join(f">{sid} len={len(s)}\n{s}\n" for sid, s in pieces.items()))
+    genome = read_genome(gff, fasta, GenomeOptions(genetic_code=4))
+    assert {g.id: (g.scaffold, g.start, g.end, g.strand, g.protein) for g in genome.genes} == called

@@ -26,6 +26,10 @@ log = logging.getLogger("microfuse")
 _GTF_ATTRIBUTE = re.compile(r'\s*\w+ +"[^"]*"\s*$')
 
 
+#: MetaGeneMark's GFF (gmhmmp -f G) column 9: ``gene_id=18, length=510, gene_score=-635.99, ...``.
+_COMMA_PAIRS = re.compile(r"\w+=[^,;=]*(?:, \w+=[^,;=]*)+")
+
+
 def _parse_attributes(column: str, path, number) -> dict[str, str]:
     """Column 9 as key -> value, percent-escapes decoded; ``.`` (no attributes, valid GFF3) is none."""
     attributes: dict[str, str] = {}
@@ -33,6 +37,9 @@ def _parse_attributes(column: str, path, number) -> dict[str, str]:
         return attributes
     for item in column.strip().strip(";").split(";"):
         if not item.strip():
+            continue
+        if _COMMA_PAIRS.fullmatch(item.strip()):  # MetaGeneMark's: one item of comma-separated pairs
+            attributes.update(pair.split("=", 1) for pair in item.strip().split(", "))
             continue
         if "=" not in item:
             if _GTF_ATTRIBUTE.match(item):
@@ -146,6 +153,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         if len(cols) != 9:
             raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)}")
         seqid, _, ftype, start, end, _, strand, phase, attrs = cols
+        if " " in seqid:  # MetaGeneMark writes a FASTA header whole: the sequence is its first word, as in FASTA
+            seqid = seqid.split()[0] if seqid.strip() else seqid
         if "%" in seqid:  # GFF3 escapes what a seqid holds outside [a-zA-Z0-9.:^*$@!+_?-|] (NC%2F1 is NC/1)
             escaped.setdefault(urllib.parse.unquote(seqid), seqid)
             seqid = urllib.parse.unquote(seqid)
