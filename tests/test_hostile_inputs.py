@@ -554,6 +554,19 @@ def test_gene_caller_output_that_is_no_gff3_is_named_with_what_to_give(producer,
     assert not (tmp_path / "pairs.tsv").exists()
 
 
+def test_gff3_files_joined_with_cat_are_refused_at_the_second_header(tmp_path):
+    """Two GFF3 files with ##FASTA joined with cat (two Prokka annotations of one genome's replicons): refused at
+    the second file's ##gff-version line, saying what happened (was: its rows read as sequence, 'record c1 holds
+    protein characters')."""
+    joined = tmp_path / "joined.gff"
+    joined.write_text(SYN + SYN.replace("c1", "c2"))
+    code, _, err = run_cli(["pairs", joined, "-o", tmp_path / "pairs.tsv"])
+    second = SYN.count("\n") + 1
+    assert_clean_error(code, err, 1, f"error: {joined}: line {second}: a second GFF3 (##gff-version) after the "
+                                     "##FASTA section of the first (files joined with cat?)")
+    assert not (tmp_path / "pairs.tsv").exists()
+
+
 # ------------------------------------------------------------------------------------------------ soft-masked DNA
 
 

@@ -127,8 +127,10 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     pseudo_cds: set[str] = set()  # the CDS (by ID, else by row) of pseudogenes left out as their rows are read
     escaped: dict[str, str] = {}  # a seqid decoded -> as written, when they differ
     model_code = None  # Prodigal writes each sequence's genetic code on a comment line before its CDS rows
+    fasta_line = 0  # the number of the ##FASTA line
     for number, line in enumerate(lines, start=1):
         if line.rstrip() == "##FASTA" and number > 1:  # the rest of ``lines`` is FASTA (a trailing blank too)
+            fasta_line = number
             break
         line = line[:-1] if line.endswith("\n") else line
         if not line or line.startswith("#"):
@@ -226,6 +228,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             raise DataError(f"{path}: no GFF3 features found")
         raise DataError(f"{path}: no protein-coding (CDS) features found")
 
+    lines = _fasta_section(lines, path, fasta_line)
     first_sequence = next((line for line in lines if line.strip()), None)
     if first_sequence is not None:
         scaffolds = read_fasta_scaffolds(f"{path} (##FASTA)", itertools.chain([first_sequence], lines))
@@ -289,6 +292,17 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     cds = internal_stops_as_x(path, [g for g, _ in genes.values()], genetic_code)
     dropped = left_out(of_pseudogenes=n_pseudo, spanning_a_whole_sequence=len(skipped), shorter_isoforms=n_isoforms)
     return Genome(Path(str(path)).name, scaffolds, cds, "annotation", dropped).with_genes_sorted()
+
+
+def _fasta_section(lines: Iterator[str], path, fasta_line: int) -> Iterator[str]:
+    """The lines after ##FASTA, refusing another GFF3's header among them: GFF3 files joined with cat (two Prokka
+    annotations), whose second file's rows would be read as sequence ('protein characters')."""
+    for number, line in enumerate(lines, start=fasta_line + 1):
+        if line.startswith("##gff-version"):
+            raise DataError(f"{path}: line {number}: a second GFF3 (##gff-version) after the ##FASTA section of the "
+                            "first (files joined with cat?); give one GFF3 per genome, or one with all the rows, "
+                            "then one ##FASTA")
+        yield line
 
 
 def _named_as_decoded(scaffolds: dict, escaped: dict[str, str], used: set[str]) -> dict:
