@@ -523,7 +523,8 @@ def test_hostile_case(case, work, tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------- gene callers' own formats
 
 #: The first lines of what gene callers write besides GFF3 (Prodigal 2.6.3 -f gbk, its default, and -f sco; Glimmer3's
-#: .predict; GeneMarkS-2's and MetaGeneMark's LST), genes of E. coli's first kilobases; and what the error must name.
+#: .predict; GeneMarkS-2's and MetaGeneMark's LST, old MetaGeneMark's GFF2), genes of E. coli's first kilobases;
+#: and what the error must name.
 GENE_CALLER_OUTPUTS = {
     "prodigal-gbk": ('DEFINITION  seqnum=1;seqlen=30000;seqhdr="NC_000913.3";version=Prodigal.v2.6.3;run_type=Single;'
                      'model="Ab initio";gc_cont=50.79;transl_table=11;uses_sd=1\n'
@@ -536,6 +537,9 @@ GENE_CALLER_OUTPUTS = {
                      "Prodigal's simple coordinate output (-f sco)"),
     "glimmer3-predict": (">NC_000913.3 Escherichia coli\norf00001      337     2799  +1     9.97\n"
                          "orf00003     3734     5020  +3    10.02\n", "Glimmer3's gene predictions"),
+    "metagenemark-gff2": ("##gff-version 2\n##source-version GeneMark.hmm_PROKARYOTIC 2.8\n"
+                          "NC_000913.3 Escherichia coli\tGeneMark.hmm\tgene\t337\t2799\t.\t+\t0\tgene_id 1\n",
+                          "line 3: MetaGeneMark's GFF2 of before version 3.25"),
     "genemark-lst": ("# GeneMark.hmm-2 LST format\n# GeneMark.hmm-2 prokaryotic version: 1.14\n\n"
                      "     1   +   337   2799   2463  native  AGGAG  8  1\n", "GeneMark's LST output"),
 }

@@ -26,6 +26,8 @@ log = logging.getLogger("microfuse")
 _GTF_ATTRIBUTE = re.compile(r'\s*\w+ +"[^"]*"\s*$')
 
 
+#: Column 9 of MetaGeneMark's GFF2 before version 3.25: ``gene_id 7``.
+_OLD_METAGENEMARK = re.compile(r"\s*gene_id \d+\s*")
 #: MetaGeneMark's GFF (gmhmmp -f G) column 9: ``gene_id=18, length=510, gene_score=-635.99, ...``.
 _COMMA_PAIRS = re.compile(r"\w+=[^,;=]*(?:, \w+=[^,;=]*)+")
 
@@ -45,6 +47,10 @@ def _parse_attributes(column: str, path, number) -> dict[str, str]:
             if _GTF_ATTRIBUTE.match(item):
                 raise DataError(f"{path}: line {number}: GTF attributes ({item.strip()[:40]}), not GFF3; convert it "
                                 "first (gt gtf_to_gff3, or gffread -E -o out.gff3)")
+            if _OLD_METAGENEMARK.fullmatch(item):
+                raise DataError(f"{path}: line {number}: MetaGeneMark's GFF2 of before version 3.25 ({item.strip()!r}, "
+                                "its genes as gene rows); run MetaGeneMark 3.25 on or MetaGeneMark-2 (--format gff), "
+                                "or give the assembly itself (genes are then called with pyrodigal)")
             raise DataError(f"{path}: line {number}: malformed attribute {item.strip()[:40]!r}")
         key, value = item.split("=", 1)
         attributes[key.strip()] = urllib.parse.unquote(value)
