@@ -1853,7 +1853,8 @@ def test_ensembl_gff3_of_a_sequence_of_another_length_is_refused(tmp_path):
 
 @pytest.mark.parametrize("layout", ["gff", "genbank"])
 def test_genes_running_off_a_contig_are_partial_without_a_flag(layout, tmp_path):
-    """MetaGeneMark-2's GFF3 (``ID=c1_1; Parent=...; gene_type=bacteria;``, no partial flag), or a GenBank file
+    """MetaGeneMark-2's GFF3 (``ID=c1_1; Parent=...; gene_type=bacteria;``, no partial flag: its layout as quoted in
+    github.com/gatech-genemark/MetaGeneMark-2 issue 6), or a GenBank file
     without ``<``/``>``, of two pieces of M. genitalium whose edges cut four genes (5' and 3' ends, both strands):
     each gene reaching an end without a start or a stop codon there is partial, as pyrodigal says of the same
     genes, with pyrodigal's proteins (was: whole, unless its frame at base 1 needed a phase, so a draft assembly's
@@ -1893,7 +1894,7 @@ def test_metagenemark_gff_with_whole_headers_and_comma_attributes(tmp_path):
     """MetaGeneMark's GFF (gmhmmp -f G, 3.25 on) writes each FASTA header whole in column 1 (``c1 len=7800``) and
     column 9 as comma-separated pairs (``gene_id=1, length=627, gene_score=..., ...``): the sequence is the header's
     first word, as in the FASTA, and the gene its gene_id, with pyrodigal's coordinates and proteins (was: refused,
-    'sequence id(s) c1 len=7800 ... not found')."""
+    'sequence id(s) c1 len=7800 ... not found'). Layout as quoted in biocode's MetaGeneMark-to-GFF3 converter."""
     import pyrodigal
 
     sequence = mg_sequence()
