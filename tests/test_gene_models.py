@@ -1801,3 +1801,151 @@ def test_prodigal_gff_with_an_escaped_seqid_keeps_its_sequence_length(tmp_path):
     genome = read_genome(gff)
     assert {sid: s.length for sid, s in genome.scaffolds.items()} == {"mg/1": 20_000}
     assert max(g.end for g in genome.genes) < 20_000
+
+
+def write_ensembl_gff(path, sequence: str) -> None:
+    """M. genitalium as Ensembl Bacteria writes a GFF3: seqid ``Chromosome``, its landmark a ``chromosome`` row (not
+    ``region``) carrying Is_circular=true, gene -> mRNA -> exon + CDS with typed IDs (``gene:``, ``transcript:``,
+    ``CDS:``), the locus tag as gene_id, no transl_table, ``###`` after each gene."""
+    rows = ["##gff-version 3", f"##sequence-region   Chromosome 1 {MG_LENGTH}", "#!genome-build ENA ASM2732v1",
+            f"Chromosome\tena\tchromosome\t1\t{MG_LENGTH}\t.\t.\t.\tID=chromosome:Chromosome;Alias=L43967.2;"
+            "Is_circular=true", "###"]
+    for cols in mg_lines():
+        if cols[2] != "CDS":
+            continue
+        tag = cols[8].split("locus_tag=")[1].split(";")[0]
+        protein = cols[8].split("protein_id=")[1].split(";")[0].split(".")[0]
+        where = f"Chromosome\tena\t{{}}\t{cols[3]}\t{cols[4]}\t.\t{cols[6]}\t{{}}\t"
+        rows += [where.format("gene", ".") + f"ID=gene:{tag};biotype=protein_coding;gene_id={tag};logic_name=ena",
+                 where.format("mRNA", ".") + f"ID=transcript:{protein};Parent=gene:{tag};biotype=protein_coding",
+                 where.format("exon", ".") + f"Parent=transcript:{protein};Name={protein}-1;exon_id={protein}-1;rank=1",
+                 where.format("CDS", "0") + f"ID=CDS:{protein};Parent=transcript:{protein};protein_id={protein}",
+                 "###"]
+    path.write_text("\n".join(rows) + f"\n##FASTA\n>Chromosome dna:chromosome chromosome:ASM2732v1\n{sequence}\n")
+
+
+def test_ensembl_gff3_chromosome_row_says_the_sequence_is_circular(tmp_path, mg_original):
+    """Ensembl marks a circular sequence with Is_circular=true on its ``chromosome`` landmark row (GFF3 puts the
+    attribute on the landmark, whatever its type): read circular, so the last and first genes pair up, with the
+    genes, ids and proteins of the NCBI annotation (was: only a ``region`` row's was read, the chromosome linear)."""
+    original, original_pairs = mg_original
+    gff = tmp_path / "ensembl.gff3"
+    write_ensembl_gff(gff, mg_sequence())
+    genome = read_genome(gff, options=GenomeOptions(genetic_code=4))
+    assert genome.scaffolds["Chromosome"].circular
+    assert [(g.id, g.start, g.end, g.strand, g.protein) for g in genome.genes] == [
+        (g.id, g.start, g.end, g.strand, g.protein) for g in original.genes]
+    assert {p.pair_id for p in adjacent_pairs(genome)} == set(original_pairs)
+
+
+def test_ensembl_gff3_of_a_sequence_of_another_length_is_refused(tmp_path):
+    """The chromosome row spans the sequence, as a region row does, so it is no feature reaching its end: a FASTA
+    one base short is refused for its ##sequence-region length (was: the row, read as a feature, made the pragma look
+    like GenomeTools' made-up extent, and every gene after the lost base was read out of frame)."""
+    gff = tmp_path / "ensembl.gff3"
+    sequence = mg_sequence()
+    write_ensembl_gff(gff, sequence[:1000] + sequence[1001:])
+    code, _, err = run_cli(["pairs", gff, "-g", "4", "-o", tmp_path / "pairs.tsv"])
+    assert code == 1 and not (tmp_path / "pairs.tsv").exists()
+    assert err.startswith(f"error: {gff}: ##sequence-region gives Chromosome {MG_LENGTH} bp, its sequence in ##FASTA "
+                          f"has {MG_LENGTH - 1} bp"), err
+
+
+@pytest.mark.parametrize("layout", ["gff", "genbank"])
+def test_genes_running_off_a_contig_are_partial_without_a_flag(layout, tmp_path):
+    """MetaGeneMark-2's GFF3 (``ID=c1_1; Parent=...; gene_type=bacteria;``, no partial flag: its layout as quoted in
+    github.com/gatech-genemark/MetaGeneMark-2 issue 6), or a GenBank file
+    without ``<``/``>``, of two pieces of M. genitalium whose edges cut four genes (5' and 3' ends, both strands):
+    each gene reaching an end without a start or a stop codon there is partial, as pyrodigal says of the same
+    genes, with pyrodigal's proteins (was: whole, unless its frame at base 1 needed a phase, so a draft assembly's
+    genes read complete)."""
+    import pyrodigal
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    sequence = mg_sequence()
+    pieces = {"c1": sequence[1200:9000], "c2": sequence[30100:35996]}
+    finder = pyrodigal.GeneFinder(meta=True)
+    rows, records, called = ["##gff-version 3"], [], {}
+    for sid, piece in pieces.items():
+        record = SeqRecord(Seq(piece), id=sid, name=sid, annotations={"molecule_type": "DNA"})
+        for number, gene in enumerate(finder.find_genes(piece.encode()), start=1):
+            strand = "+" if gene.strand > 0 else "-"
+            rows += [f"{sid}\tGeneMark.hmm2\tgene\t{gene.begin}\t{gene.end}\t.\t{strand}\t.\tID=gene_{sid}_{number};",
+                     f"{sid}\tGeneMark.hmm2\tCDS\t{gene.begin}\t{gene.end}\t50.1\t{strand}\t0\tID={sid}_{number}; "
+                     f"Parent=gene_{sid}_{number}; gene_type=bacteria; gc=32; length={gene.end - gene.begin + 1};"]
+            record.features.append(SeqFeature(FeatureLocation(gene.begin - 1, gene.end, gene.strand), type="CDS",
+                                              qualifiers={"locus_tag": [f"{sid}_{number}"], "transl_table": ["4"]}))
+            called[sid, gene.begin, gene.end] = (gene.partial_begin or gene.partial_end, gene.translate().rstrip("*"))
+        records.append(record)
+    path = tmp_path / f"pieces.{layout}"
+    if layout == "gff":
+        path.write_text("\n".join(rows) + "\n##FASTA\n" + "".join(f">{sid}\n{s}\n" for sid, s in pieces.items()))
+    else:
+        SeqIO.write(records, path, "genbank")
+    genome = read_genome(path, options=GenomeOptions(genetic_code=4))
+    assert {(g.scaffold, g.start, g.end): (g.partial, g.protein) for g in genome.genes} == called
+    assert sum(partial for partial, _ in called.values()) == 4
+
+
+def test_metagenemark_gff_with_whole_headers_and_comma_attributes(tmp_path):
+    """MetaGeneMark's GFF (gmhmmp -f G, 3.25 on) writes each FASTA header whole in column 1 (``c1 len=7800``) and
+    column 9 as comma-separated pairs (``gene_id=1, length=627, gene_score=..., ...``): the sequence is the header's
+    first word, as in the FASTA, and the gene its gene_id, with pyrodigal's coordinates and proteins (was: refused,
+    'sequence id(s) c1 len=7800 ... not found'). Layout as quoted in biocode's MetaGeneMark-to-GFF3 converter."""
+    import pyrodigal
+
+    sequence = mg_sequence()
+    pieces = {"c1": sequence[1200:9000], "c2": sequence[30100:35996]}
+    rows, called, number = ["##gff-version 2", "##source-version GeneMark.hmm_PROKARYOTIC 3.25", "##Type DNA"], {}, 0
+    for sid, piece in pieces.items():
+        rows.append(f"##seq-name\t{sid} len={len(piece)}")
+        for gene in pyrodigal.GeneFinder(meta=True).find_genes(piece.encode()):
+            number += 1
+            length = gene.end - gene.begin + 1
+            rows.append(f"{sid} len={len(piece)}\tGeneMark.hmm\tCDS\t{gene.begin}\t{gene.end}\t-600.5\t"
+                        f"{'+' if gene.strand > 0 else '-'}\t0\tgene_id={number}, length={length}, gene_score=-600.5, "
+                        "rbs_score=-0.02, rbs_spacer=-1, stop_enforced=N, start_codon=0, logodd=37.24")
+            called[str(number)] = (sid, gene.begin, gene.end, gene.strand, gene.translate().rstrip("*"))
+        rows.append("##end-Sequence-region")
+    gff, fasta = tmp_path / "mgm.gff", tmp_path / "pieces.fna"
+    gff.write_text("\n".join(rows) + "\n")
+    fasta.write_text("".join(f">{sid} len={len(s)}\n{s}\n" for sid, s in pieces.items()))
+    genome = read_genome(gff, fasta, GenomeOptions(genetic_code=4))
+    assert {g.id: (g.scaffold, g.start, g.end, g.strand, g.protein) for g in genome.genes} == called
+
+
+@pytest.mark.parametrize("layout", ["genbank", "embl"])
+def test_ensembl_flat_file_names_its_sequence_as_ensembl_gff3_does(layout, tmp_path):
+    """An Ensembl GenBank or EMBL dump gives each sequence's slice as its accession
+    (``chromosome:ASM2732v1:Chromosome:1:580076:1``): the sequence is ``Chromosome``, as in Ensembl's GFF3 and FASTA,
+    with the same genes (was: named by the whole slice, so no other file of the genome met it)."""
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    record = SeqRecord(Seq(mg_sequence()), id="Chromosome", name="Chromosome", annotations={"molecule_type": "DNA"})
+    for cols in mg_lines():
+        if cols[2] == "CDS":
+            tag = cols[8].split("locus_tag=")[1].split(";")[0]
+            record.features.append(SeqFeature(FeatureLocation(int(cols[3]) - 1, int(cols[4]), 1 if cols[6] == "+"
+                                                              else -1), type="CDS", qualifiers={"locus_tag": [tag]}))
+    dump = tmp_path / f"ensembl.{layout}"
+    SeqIO.write(record, dump, layout)
+    accession = "AC   Chromosome;" if layout == "embl" else "ACCESSION   Chromosome"
+    assert accession in dump.read_text()
+    text = dump.read_text().replace(accession, accession.replace(
+        "Chromosome", f"chromosome:ASM2732v1:Chromosome:1:{MG_LENGTH}:1")).replace("VERSION     Chromosome\n", "")
+    if layout == "embl":  # Ensembl's EMBL has the ID line of before 2006, which names no accession
+        text = f"ID   Chromosome standard; DNA; PRO; {MG_LENGTH} BP.\n" + text.split("\n", 1)[1]
+    dump.write_text(text)
+    gff = tmp_path / "ensembl.gff3"
+    write_ensembl_gff(gff, mg_sequence())
+    options = GenomeOptions(genetic_code=4)
+    from_dump, from_gff = read_genome(dump, options=options), read_genome(gff, options=options)
+    assert list(from_dump.scaffolds) == ["Chromosome"]
+    assert [(g.id, g.scaffold, g.start, g.end, g.protein) for g in from_dump.genes] == [
+        (g.id, g.scaffold, g.start, g.end, g.protein) for g in from_gff.genes]

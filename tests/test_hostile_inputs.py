@@ -520,6 +520,57 @@ def test_hostile_case(case, work, tmp_path, monkeypatch):
         assert not [p for p in tmp_path.rglob("*") if p.name.endswith((".tmp", ".old", ".partial"))]
 
 
+# ------------------------------------------------------------------------------------- gene callers' own formats
+
+#: The first lines of what gene callers write besides GFF3 (Prodigal 2.6.3 -f gbk, its default, and -f sco; Glimmer3's
+#: .predict; GeneMarkS-2's and MetaGeneMark's LST, old MetaGeneMark's GFF2), genes of E. coli's first kilobases;
+#: and what the error must name.
+GENE_CALLER_OUTPUTS = {
+    "prodigal-gbk": ('DEFINITION  seqnum=1;seqlen=30000;seqhdr="NC_000913.3";version=Prodigal.v2.6.3;run_type=Single;'
+                     'model="Ab initio";gc_cont=50.79;transl_table=11;uses_sd=1\n'
+                     "FEATURES             Location/Qualifiers\n     CDS             337..2799\n"
+                     '                     /note="ID=1_1;partial=00;start_type=ATG;rbs_motif=GGAG/GAGG;"\n//\n',
+                     "Prodigal's GenBank-like output (-f gbk"),
+    "prodigal-sco": ('# Sequence Data: seqnum=1;seqlen=30000;seqhdr="NC_000913.3"\n'
+                     "# Model Data: version=Prodigal.v2.6.3;run_type=Single;transl_table=11;uses_sd=1\n"
+                     ">1_337_2799_+\n>2_2801_3733_+\n",
+                     "Prodigal's simple coordinate output (-f sco)"),
+    "glimmer3-predict": (">NC_000913.3 Escherichia coli\norf00001      337     2799  +1     9.97\n"
+                         "orf00003     3734     5020  +3    10.02\n", "Glimmer3's gene predictions"),
+    "metagenemark-gff2": ("##gff-version 2\n##source-version GeneMark.hmm_PROKARYOTIC 2.8\n"
+                          "NC_000913.3 Escherichia coli\tGeneMark.hmm\tgene\t337\t2799\t.\t+\t0\tgene_id 1\n",
+                          "line 3: MetaGeneMark's GFF2 of before version 3.25"),
+    "genemark-lst": ("# GeneMark.hmm-2 LST format\n# GeneMark.hmm-2 prokaryotic version: 1.14\n\n"
+                     "     1   +   337   2799   2463  native  AGGAG  8  1\n", "GeneMark's LST output"),
+}
+
+
+@pytest.mark.parametrize("producer", GENE_CALLER_OUTPUTS)
+def test_gene_caller_output_that_is_no_gff3_is_named_with_what_to_give(producer, tmp_path):
+    """A gene caller's own format is refused in one line naming it and what to give instead (-f gff), never as a
+    broken FASTA (was: Prodigal's .sco and Glimmer's .predict, whose ``>`` lines look like FASTA headers, were
+    'not a FASTA file' and 'holds non-nucleotide characters'; Prodigal's default output was 'not a GFF3')."""
+    text, named = GENE_CALLER_OUTPUTS[producer]
+    path = tmp_path / f"{producer}.txt"
+    path.write_text(text)
+    code, _, err = run_cli(["pairs", path, "--fasta", MG_FNA, "-o", tmp_path / "pairs.tsv"])
+    assert_clean_error(code, err, 1, f"error: {path}: {named}")
+    assert not (tmp_path / "pairs.tsv").exists()
+
+
+def test_gff3_files_joined_with_cat_are_refused_at_the_second_header(tmp_path):
+    """Two GFF3 files with ##FASTA joined with cat (two Prokka annotations of one genome's replicons): refused at
+    the second file's ##gff-version line, saying what happened (was: its rows read as sequence, 'record c1 holds
+    protein characters')."""
+    joined = tmp_path / "joined.gff"
+    joined.write_text(SYN + SYN.replace("c1", "c2"))
+    code, _, err = run_cli(["pairs", joined, "-o", tmp_path / "pairs.tsv"])
+    second = SYN.count("\n") + 1
+    assert_clean_error(code, err, 1, f"error: {joined}: line {second}: a second GFF3 (##gff-version) after the "
+                                     "##FASTA section of the first (files joined with cat?)")
+    assert not (tmp_path / "pairs.tsv").exists()
+
+
 # ------------------------------------------------------------------------------------------------ soft-masked DNA
 
 

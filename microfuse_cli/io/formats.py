@@ -12,7 +12,9 @@ def sniff_format(text: str, path: PathLike) -> str:
     """Tell GFF3, GenBank, EMBL, FASTA and pairs TSV apart from the first meaningful line (after the header of a
     GenBank release file, which Biopython's parser skips)."""
     release = False
-    for line in text.split("\n", 50)[:50]:
+    lines = text.split("\n", 50)[:50]
+    _refuse_gene_caller_output(lines, path)
+    for line in lines:
         if not line.strip():
             continue
         if release and not line.startswith("LOCUS"):  # a release's header: its name, date, number, division, counts
@@ -44,6 +46,29 @@ def sniff_format(text: str, path: PathLike) -> str:
 #: The first line of every file of an NCBI GenBank release (``GBBCT1.SEQ          Genetic Sequence Data Bank``),
 #: before the name of the release, its date, division and counts; the first LOCUS line follows.
 _RELEASE_HEADER = re.compile(r"^GB\w+\.(?:SEQ|TXT|IDX)\s+Genetic Sequence Data Bank\s*$", re.IGNORECASE)
+
+
+#: What other gene callers write instead of GFF3, each told by a line of its first ones, and what to give instead.
+_GENE_CALLER_OUTPUTS = (
+    (re.compile(r"^DEFINITION  seqnum=\d+;seqlen=\d+;"), "Prodigal's GenBank-like output (-f gbk, its default), "
+     "which has no LOCUS line and no sequence; run prodigal with -f gff and give that GFF3 with --fasta"),
+    (re.compile(r"^>\d+_\d+_\d+_[+-]\s*$"), "Prodigal's simple coordinate output (-f sco), which has no gene "
+     "names and no sequence; run prodigal with -f gff and give that GFF3 with --fasta"),
+    (re.compile(r"^\S+\s+\d+\s+\d+\s+[+-][123]\s+-?\d+(?:\.\d+)?\s*$"), "Glimmer3's gene predictions "
+     "(.predict), which hold no sequence; give a GFF3 of them with --fasta, or the assembly itself (genes are then "
+     "called with pyrodigal)"),
+    (re.compile(r"^#?\s*GeneMark\.hmm.*(?:LST|PROKARYOTIC \(Version)"), "GeneMark's LST output; run it writing "
+     "GFF (gms2.pl --format gff, gmhmmp2 --format gff, gmhmmp -f G) and give that with --fasta"),
+)
+
+
+def _refuse_gene_caller_output(lines: list[str], path: PathLike) -> None:
+    """A gene caller's own output format (``_GENE_CALLER_OUTPUTS``) named in the error, with what to give instead:
+    Prodigal's .sco and Glimmer's .predict have FASTA-like ``>`` lines and would be refused as broken FASTA."""
+    for line in lines:
+        for pattern, what in _GENE_CALLER_OUTPUTS:
+            if pattern.match(line):
+                raise DataError(f"{path}: {what}")
 
 
 def _preview(text: str) -> str:

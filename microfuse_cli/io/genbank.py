@@ -16,8 +16,8 @@ from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import _NUCLEOTIDES, _not_dna
 from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, cut_ends, \
-    gene_names, internal_stops_as_x, joins_across_origin, left_out, stated_protein, translate, with_exceptions, \
-    with_topology
+    cut_without_flag, gene_names, internal_stops_as_x, joins_across_origin, left_out, stated_protein, translate, \
+    with_exceptions, with_topology
 from .files import PathLike, text_lines
 
 log = logging.getLogger("microfuse")
@@ -138,7 +138,7 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
         # a file made for submission to ENA (EMBLmyGFF3, gt gff3_to_embl) has the accession XXX in every record
         # and the name of each sequence (its seqid in the GFF3 and FASTA) on an AC * line
         own_names = {record.id, record.name, *record.annotations.get("accessions", ())}  # a location's own refs
-        record.id = handle.entry_names.get(number) or record.id
+        record.id = handle.entry_names.get(number) or _ensembl_name(record.id, len(record.seq)) or record.id
         try:
             sequence = str(record.seq).upper()
         except Exception:  # undefined sequence (CONTIG-only records)
@@ -185,6 +185,19 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     dropped = left_out(of_pseudogenes=n_pseudo, spanning_a_whole_sequence=len(skipped), in_another_record=len(remote),
                        shorter_isoforms=n_isoforms)
     return Genome(Path(str(path)).name, scaffolds, cds, "annotation", dropped).with_genes_sorted()
+
+
+#: The accession of an Ensembl flat file: the name of the whole sequence as a slice,
+#: ``coord_system:assembly:name:1:length:1`` (``chromosome:ASM584v2:Chromosome:1:4641652:1``).
+_ENSEMBL_SLICE = re.compile(r"(?:chromosome|plasmid|supercontig|scaffold|contig|primary_assembly):[^:]*:([^:]+):1:"
+                            r"(\d+):1")
+
+
+def _ensembl_name(accession: str, length: int) -> str | None:
+    """The sequence's name in an Ensembl GenBank or EMBL dump (``Chromosome``, as Ensembl's GFF3 and FASTA name it),
+    from its slice accession, when that slice is the whole record; else None."""
+    found = _ENSEMBL_SLICE.fullmatch(accession)
+    return found.group(1) if found and int(found.group(2)) == length else None
 
 
 #: A LOCUS line whose name runs into its length: ``LOCUS       NODE_1_length_12345_cov_2.512345 bp    DNA``.
@@ -306,6 +319,8 @@ def _gene_from_feature(feature, record, scaffold: Scaffold, path, default_code) 
     first = loc.parts[0]  # the 5'-most part (Biopython lists a minus-strand join's parts 5' to 3')
     five_prime_cut = phase > 0 or any(c in str(first.start if strand > 0 else first.end) for c in "<>")
     ident, aliases = gene_names([q], f"{record.id}_{start}_{end}")
+    if not partial and scaffold.sequence and not scaffold.circular:
+        partial = _cut_unmarked(feature, record, scaffold, code, start, end)
     if "translation" in q:
         protein = stated_protein(q["translation"][0])
     elif scaffold.sequence:
@@ -316,3 +331,16 @@ def _gene_from_feature(feature, record, scaffold: Scaffold, path, default_code) 
     else:
         protein = ""
     return Gene(ident, record.id, start, end, strand, protein, aliases, code, partial)
+
+
+def _cut_unmarked(feature, record, scaffold: Scaffold, code: int, start: int, end: int) -> bool:
+    """Whether a CDS without ``<``/``>`` on a linear record is cut by its end or a gap all the same (no start codon
+    at its 5' end there, or no stop codon at its 3' end: ``cut_without_flag``), as the GFF3 reader reads one
+    without a partial flag."""
+    left, right = cut_ends(scaffold.length, scaffold.sequence, start, end)
+    if not (left or right):
+        return False
+    own = {part.ref: record.seq for part in feature.location.parts if part.ref is not None}
+    coding = str(feature.extract(record.seq, own))
+    strand = -1 if feature.location.strand == -1 else 1
+    return cut_without_flag(coding, code, left if strand > 0 else right, right if strand > 0 else left)

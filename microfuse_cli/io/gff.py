@@ -15,8 +15,8 @@ from ..errors import DataError
 from ..records import Gene, Genome, Scaffold, case_hint
 from .fasta import read_fasta_scaffolds
 from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, \
-    circular_slice, cut_ends, gene_names, internal_stops_as_x, joins_across_origin, left_out, stated_protein, \
-    translate, with_exceptions, with_topology
+    circular_slice, cut_ends, cut_without_flag, gene_names, internal_stops_as_x, joins_across_origin, left_out, \
+    stated_protein, translate, with_exceptions, with_topology
 from .files import PathLike, text_lines
 from .tsv import comment_lines
 
@@ -24,6 +24,12 @@ log = logging.getLogger("microfuse")
 
 #: A GTF attribute: ``gene_id "b2891"``.
 _GTF_ATTRIBUTE = re.compile(r'\s*\w+ +"[^"]*"\s*$')
+
+
+#: Column 9 of MetaGeneMark's GFF2 before version 3.25: ``gene_id 7``.
+_OLD_METAGENEMARK = re.compile(r"\s*gene_id \d+\s*")
+#: MetaGeneMark's GFF (gmhmmp -f G) column 9: ``gene_id=18, length=510, gene_score=-635.99, ...``.
+_COMMA_PAIRS = re.compile(r"\w+=[^,;=]*(?:, \w+=[^,;=]*)+")
 
 
 def _parse_attributes(column: str, path, number) -> dict[str, str]:
@@ -34,10 +40,17 @@ def _parse_attributes(column: str, path, number) -> dict[str, str]:
     for item in column.strip().strip(";").split(";"):
         if not item.strip():
             continue
+        if _COMMA_PAIRS.fullmatch(item.strip()):  # MetaGeneMark's: one item of comma-separated pairs
+            attributes.update(pair.split("=", 1) for pair in item.strip().split(", "))
+            continue
         if "=" not in item:
             if _GTF_ATTRIBUTE.match(item):
                 raise DataError(f"{path}: line {number}: GTF attributes ({item.strip()[:40]}), not GFF3; convert it "
                                 "first (gt gtf_to_gff3, or gffread -E -o out.gff3)")
+            if _OLD_METAGENEMARK.fullmatch(item):
+                raise DataError(f"{path}: line {number}: MetaGeneMark's GFF2 of before version 3.25 ({item.strip()!r}, "
+                                "its genes as gene rows); run MetaGeneMark 3.25 on or MetaGeneMark-2 (--format gff), "
+                                "or give the assembly itself (genes are then called with pyrodigal)")
             raise DataError(f"{path}: line {number}: malformed attribute {item.strip()[:40]!r}")
         key, value = item.split("=", 1)
         attributes[key.strip()] = urllib.parse.unquote(value)
@@ -47,6 +60,10 @@ def _parse_attributes(column: str, path, number) -> dict[str, str]:
 #: How GFF3 writes what a row of start after end (some exporters' form) means.
 _ACROSS_ORIGIN = (" (a feature across the origin of a circular sequence ends past its length, on a region with "
                   "Is_circular=true, or is two rows of one ID)")
+
+#: The types of a row spanning a sequence, not a feature on it: NCBI's and Bakta's ``region``, GenBank-converted
+#: ``source``, Ensembl's ``chromosome``, ``plasmid``, ``supercontig`` and other landmarks' (Sequence Ontology names).
+_LANDMARKS = frozenset({"region", "source", "chromosome", "plasmid", "supercontig", "scaffold"})
 
 #: A sequence's length and FASTA header on Prodigal's ``# Sequence Data: seqnum=1;seqlen=79939;seqhdr="..."`` line.
 _PRODIGAL_SEQUENCE = re.compile(r'seqlen=(\d+);seqhdr="([^"]*)"')
@@ -116,8 +133,10 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     pseudo_cds: set[str] = set()  # the CDS (by ID, else by row) of pseudogenes left out as their rows are read
     escaped: dict[str, str] = {}  # a seqid decoded -> as written, when they differ
     model_code = None  # Prodigal writes each sequence's genetic code on a comment line before its CDS rows
+    fasta_line = 0  # the number of the ##FASTA line
     for number, line in enumerate(lines, start=1):
         if line.rstrip() == "##FASTA" and number > 1:  # the rest of ``lines`` is FASTA (a trailing blank too)
+            fasta_line = number
             break
         line = line[:-1] if line.endswith("\n") else line
         if not line or line.startswith("#"):
@@ -142,6 +161,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         if len(cols) != 9:
             raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)}")
         seqid, _, ftype, start, end, _, strand, phase, attrs = cols
+        if " " in seqid:  # MetaGeneMark writes a FASTA header whole: the sequence is its first word, as in FASTA
+            seqid = seqid.split()[0] if seqid.strip() else seqid
         if "%" in seqid:  # GFF3 escapes what a seqid holds outside [a-zA-Z0-9.:^*$@!+_?-|] (NC%2F1 is NC/1)
             escaped.setdefault(urllib.parse.unquote(seqid), seqid)
             seqid = urllib.parse.unquote(seqid)
@@ -153,14 +174,14 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             raise DataError(f"{path}: line {number}: invalid coordinates {start}..{end}"
                             + (_ACROSS_ORIGIN if start_i > end_i >= 1 else ""))
         n_features += 1
-        if ftype not in ("region", "source"):  # NCBI's and Bakta's region row spans the sequence its pragma gives
+        if ftype not in _LANDMARKS:  # NCBI's and Bakta's region row spans the sequence its pragma gives
             reached[seqid] = max(reached.get(seqid, 0), end_i)
         attributes = _parse_attributes(attrs, path, number)
-        if ftype == "region" and attributes.get("Is_circular", "").lower() == "true":
-            circular.add(seqid)
-        if ftype in ("region", "source") and start_i == 1:
+        if attributes.get("Is_circular", "").lower() == "true":  # on the landmark, whatever its type (Ensembl's
+            circular.add(seqid)  # is a chromosome row)
+        if ftype in _LANDMARKS and start_i == 1:
             regions.setdefault(seqid, end_i)
-        if ftype == "region" and start_i == 1 and end_i > region_rows.get(seqid, (0, 0))[0]:
+        if ftype in _LANDMARKS and ftype != "source" and start_i == 1 and end_i > region_rows.get(seqid, (0, 0))[0]:
             region_rows[seqid] = (end_i, number)
         if ftype == "gene" and "ID" in attributes:
             genes_meta[attributes["ID"]] = attributes
@@ -213,6 +234,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             raise DataError(f"{path}: no GFF3 features found")
         raise DataError(f"{path}: no protein-coding (CDS) features found")
 
+    lines = _fasta_section(lines, path, fasta_line)
     first_sequence = next((line for line in lines if line.strip()), None)
     if first_sequence is not None:
         scaffolds = read_fasta_scaffolds(f"{path} (##FASTA)", itertools.chain([first_sequence], lines))
@@ -276,6 +298,17 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     cds = internal_stops_as_x(path, [g for g, _ in genes.values()], genetic_code)
     dropped = left_out(of_pseudogenes=n_pseudo, spanning_a_whole_sequence=len(skipped), shorter_isoforms=n_isoforms)
     return Genome(Path(str(path)).name, scaffolds, cds, "annotation", dropped).with_genes_sorted()
+
+
+def _fasta_section(lines: Iterator[str], path, fasta_line: int) -> Iterator[str]:
+    """The lines after ##FASTA, refusing another GFF3's header among them: GFF3 files joined with cat (two Prokka
+    annotations), whose second file's rows would be read as sequence ('protein characters')."""
+    for number, line in enumerate(lines, start=fasta_line + 1):
+        if line.startswith("##gff-version"):
+            raise DataError(f"{path}: line {number}: a second GFF3 (##gff-version) after the ##FASTA section of the "
+                            "first (files joined with cat?); give one GFF3 per genome, or one with all the rows, "
+                            "then one ##FASTA")
+        yield line
 
 
 def _named_as_decoded(scaffolds: dict, escaped: dict[str, str], used: set[str]) -> dict:
@@ -447,15 +480,35 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
         phase = _edge_phase(written, segments, part.strand, scaffold.length) if at_edge else 0
     partial = left or right or phase > 0
     five_prime_cut = phase > 0 or (left if part.strand > 0 else right)
+    nucleotides = "".join(circular_slice(scaffold.sequence, s, e) for s, e, _ in segments) if scaffold.sequence else ""
+    if nucleotides and not partial and not _partial_flagged(attrs) and not scaffold.circular:
+        partial = _cut_unflagged(nucleotides, part.strand, code, scaffold, start, end)
     protein = ""
     if "translation" in attrs:  # DFAST's, with no transl_table: read as GenBank's /translation
         protein = stated_protein(attrs["translation"])
-    elif scaffold.sequence is not None:
-        nucleotides = "".join(circular_slice(scaffold.sequence, s, e) for s, e, _ in segments)
+    elif nucleotides:
         protein = translate(nucleotides, part.strand, code, phase, start_codon=not five_prime_cut, stop="*")
         protein = with_exceptions(protein, [attrs.get("transl_except", "")], segments, part.strand, phase,
                                   scaffold.length)
     return Gene(ident, part.seqid, start, end, part.strand, protein, aliases, code, partial), written != phase
+
+
+def _partial_flagged(attrs: dict[str, str]) -> bool:
+    """Whether a CDS row says whether it is cut (Prodigal's ``partial=00`` says it is whole), which no reading of its
+    sequence overrules."""
+    return "partial" in attrs or "start_range" in attrs or "end_range" in attrs or "partial" in attrs.get("Note", "")
+
+
+def _cut_unflagged(nucleotides: str, strand: int, code: int, scaffold: Scaffold, start: int, end: int) -> bool:
+    """Whether a CDS without a partial flag on a linear sequence is cut by its end or a gap (``cut_without_flag``):
+    MetaGeneMark's and Balrog's genes running off a contig are partial as Prodigal's GFF3 says of the same genes."""
+    from Bio.Seq import Seq
+
+    left, right = cut_ends(scaffold.length, scaffold.sequence, start, end)
+    if not (left or right):
+        return False
+    coding = nucleotides if strand > 0 else str(Seq(nucleotides).reverse_complement())
+    return cut_without_flag(coding, code, left if strand > 0 else right, right if strand > 0 else left)
 
 
 def _edge_phase(written: int, segments: list[tuple[int, int, int]], strand: int, length: int) -> int:
