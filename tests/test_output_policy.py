@@ -410,12 +410,17 @@ SAME_AS_INPUT = {
                              "-o and --operons-gff are the same file"),
     "--fused next to -o": (["score", "{gff}", "--fasta", "{fna}", "-o", "{d}/f.ids.tsv", "--fused", "{d}/f.npy"],
                            "-o and --fused are the same file"),
+    # `..` past a folder that does not exist: the writers resolve it (realpath) onto the input, which was replaced
+    "-o gone/../INPUT": (["score", "{gff}", "--fasta", "{fna}", "-o", "{d}/gone/../{gff.name}"], "is also an input"),
+    "--annotate gone/../INPUT": (["score", "{d}/genome.gff", "--fasta", "{fna}", "-o", "{d}/s.tsv", "--annotate",
+                                  "{d}/gone/../genome.gff"], "is also an input ({d}/genome.gff)"),
 }
 
 
 @pytest.mark.parametrize("case", SAME_AS_INPUT, ids=list(SAME_AS_INPUT))
 def test_output_equal_to_an_input_or_output_is_refused(case, tmp_path):
     gff, fna = _input_copy(tmp_path)
+    (tmp_path / "genome.gff").write_bytes(gzip.decompress(gff.read_bytes()))
     (tmp_path / "link.gff.gz").symlink_to(gff)
     os.link(fna, tmp_path / "hard.fna.gz")
     args, message = SAME_AS_INPUT[case]
@@ -1075,6 +1080,10 @@ def test_a_folder_output_never_replaces_an_input_inside_it(made, tmp_path):
     before = tree(tmp_path)
     code, _, err = run_cli(["embed", emb / "pairs.tsv", "--proteins", made / "mg.faa", "--fasta", MG_FNA, "-o", emb])
     refused(code, err, f"-o {emb} would replace {emb / 'pairs.tsv'}, which is an input; give another folder")
+    spelled = tmp_path / "gone" / ".." / "emb"  # resolved past a missing folder, as the writer resolves it
+    code, _, err = run_cli(["embed", emb / "pairs.tsv", "--proteins", made / "mg.faa", "--fasta", MG_FNA, "-o",
+                            spelled])
+    refused(code, err, f"-o {spelled} would replace {spelled / 'pairs.tsv'}, which is an input ({emb / 'pairs.tsv'})")
     assert tree(tmp_path) == before
 
 

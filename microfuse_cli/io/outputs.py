@@ -154,12 +154,18 @@ def _check_descriptor(output: Output, read: dict) -> None:
 
 
 def _identity(path: PathLike) -> tuple:
-    """Same file <=> same identity: the inode when it exists (hard links, symlinks), else the resolved path."""
-    try:
-        info = os.stat(path)
-        return ("inode", info.st_dev, info.st_ino)
-    except OSError:
-        return ("path", os.path.realpath(path))
+    """Same file <=> same identity: the inode when it exists (hard links, symlinks), else the resolved path.
+
+    The resolved path is what a writer writes (``os.path.realpath``), and it may exist where the path as spelled
+    does not: `-o nothere/../genome.gff` resolves past the missing folder onto the input genome, which was then
+    replaced by the scores."""
+    for spelled in (path, os.path.realpath(path)):
+        try:
+            info = os.stat(spelled)
+            return ("inode", info.st_dev, info.st_ino)
+        except OSError:
+            continue
+    return ("path", os.path.realpath(path))
 
 
 def check_outputs(inputs, outputs) -> None:
