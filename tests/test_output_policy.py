@@ -331,6 +331,34 @@ def test_replaced_output_keeps_its_permissions(tmp_path):
     assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o666 & ~mask
 
 
+def _foreign_owner() -> tuple[int, int]:
+    """An owner and group other than the runner's where allowed (root, as in CI), else a group of the runner's."""
+    return (4321, 4322) if os.geteuid() == 0 else (os.getuid(), os.getgroups()[-1])
+
+
+def test_replaced_output_keeps_its_owner_and_group(made, tmp_path):
+    """A lab's group-shared table (0660, group lab) replaced by a rerun came back owned by the runner's user and
+    group (root's, in a container): the lab could no longer read it. A replaced file keeps owner and group where the
+    runner may give them, as `sed -i` does (the shell's `>` writes in place, keeping both); so do a model's files."""
+    import shutil
+
+    owner = _foreign_owner()
+    shared, model = tmp_path / "shared.tsv", tmp_path / "model"
+    shared.write_text("an earlier run\n")
+    shutil.copytree(made / "mg_model", model)
+    for path in (shared, *model.iterdir()):
+        os.chown(path, *owner)
+        path.chmod(0o660)
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", shared])
+    assert code == 0, err
+    code, _, err = run_cli(_folder_command("train", made, model) + ["--seed", "1"])
+    assert code == 0, err
+    assert shared.read_text().startswith("pair_id\t")
+    for path in (shared, *model.iterdir()):
+        info = os.stat(path)
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (*owner, 0o660), path
+
+
 def test_fifo_is_written_into_not_replaced(tmp_path):
     fifo = tmp_path / "pairs.fifo"
     os.mkfifo(fifo)

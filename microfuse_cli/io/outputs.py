@@ -495,13 +495,23 @@ def _a(noun: str) -> str:
     return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
 
-def _mode_of(target: Path) -> int:
-    """The permissions a replaced file keeps (as the shell's ``>``: a private result stays private); a new file gets
-    the user's usual ones (mkstemp makes 0600)."""
+def _keep_access(tmp: PathLike, target: Path) -> None:
+    """Give ``tmp``, about to replace ``target``, the permissions ``target`` has (as the shell's ``>``: a private
+    result stays private) and, where allowed, its owner and group (as `sed -i`; the shell's ``>`` keeps both): a
+    lab's group-shared 0660 table came back the runner's own (root's, in a container) and the lab lost it. A new file
+    gets the user's usual permissions (mkstemp makes 0600)."""
     try:
-        return stat.S_IMODE(os.stat(target).st_mode)
+        info = os.stat(target)
     except OSError:
-        return 0o666 & ~_umask()
+        os.chmod(tmp, 0o666 & ~_umask())
+        return
+    for owner, group in ((info.st_uid, info.st_gid), (-1, info.st_gid)):  # a user may give a group of theirs alone
+        try:
+            os.chown(tmp, owner, group)
+            break
+        except OSError:
+            continue
+    os.chmod(tmp, stat.S_IMODE(info.st_mode))  # after chown, which clears the set-id bits
 
 
 def stdout_stream() -> IO[str]:
@@ -591,7 +601,7 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
         raise DataError(f"cannot write {path}: directory {parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target.name, TempOwner.this_run()), suffix=".tmp",
                                dir=parent)
-    os.chmod(tmp, _mode_of(target))
+    _keep_access(tmp, target)
     try:
         opened = mode if packer is None else "wb"
         with _closed_after(os.fdopen(fd, opened, **({} if "b" in opened else text_args)), path, tmp, sync=True) as raw:
@@ -847,8 +857,8 @@ def _swap_in(tmp: Path, target: Path, shown: PathLike) -> None:
     stale = [n for n in sorted(FOLDER_KINDS[kind].files - set(names)) if (target / n).is_file()]
     with _signals_wait_after(lambda: not (tmp / names[0]).exists()):  # once the first file is in place
         for name in names:  # the manifest last
-            if (target / name).is_file():  # a private file stays private, as a replaced file output does
-                os.chmod(tmp / name, _mode_of(target / name))
+            if (target / name).is_file():  # a private or group-shared file stays so, as a replaced file output does
+                _keep_access(tmp / name, target / name)
             os.replace(tmp / name, target / name)
         for name in stale:
             os.unlink(target / name)
