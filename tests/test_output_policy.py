@@ -205,6 +205,25 @@ def test_a_current_folder_removed_during_the_run_is_named_and_nothing_is_half_re
     assert not job.exists() and list(results.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", ["score", "embed"])
+def test_a_genome_from_a_pipe_is_read_whole(command, tmp_path):
+    """`score <(zcat genome.gff.gz) --fasta ...`: the genome was read twice (its format sniffed, then parsed), and the
+    second read of the pipe found nothing: 'error: /dev/fd/63: empty file'. A pipe is kept in a temp file, as stdin."""
+    out = {"score": ["-o", "scores.tsv", "-q"], "embed": ["-o", "emb", "-q"]}[command]
+    script = f'"$2" {command} <(zcat "$0") --fasta <(zcat "$1") ' + " ".join(out)
+    proc = subprocess.run(["bash", "-c", script, MG_GFF, MG_FNA, str(MICROFUSE)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    code, _, err = run_cli([command, MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "from_files", "-q"])
+    assert code == 0, err
+    if command == "score":
+        assert (tmp_path / "scores.tsv").read_text() == (tmp_path / "from_files").read_text()
+    else:
+        assert (tmp_path / "emb" / "genes.tsv").read_text() == (tmp_path / "from_files" / "genes.tsv").read_text()
+        assert np.array_equal(np.load(tmp_path / "emb" / "protein.npy"),
+                              np.load(tmp_path / "from_files" / "protein.npy"))
+
+
 def test_stdin_that_cannot_be_kept_in_tmpdir_is_named(tmp_path):
     """A piped genome is kept in a temp file in TMPDIR (several readers need it); a full TMPDIR (a small /tmp on a
     cluster node; `ulimit -f` stands in for it) was 'error: File too large', naming neither stdin nor TMPDIR."""
