@@ -1017,6 +1017,35 @@ def test_embed_reuses_and_then_removes_its_own_partial_folder(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+@pytest.mark.parametrize("resume", [False, True])
+def test_embed_never_empties_the_partial_folder_of_a_running_embed(resume, tmp_path):
+    """Two `embed -o out` at once (a rule rerun while the first, hours into ProstT5, runs): the second emptied the
+    first's out.partial, its finished shards lost and its next shard write failing. The marker names its run
+    (PID@HOST); a folder of a live run is refused before any work, one of a run that is gone is reused."""
+    from microfuse_cli.cli.embed import PARTIAL_MARKER
+    from microfuse_cli.io.outputs import _host_tag
+
+    ours = tmp_path / "out.partial"
+    (ours / "0123456789abcdef").mkdir(parents=True)
+    (ours / "0123456789abcdef" / "protein.000000000.npy").write_bytes(b"a shard of the running embed")
+    running, ended = subprocess.Popen(["sleep", "120"]), subprocess.Popen(["true"])
+    ended.wait()
+    try:
+        (ours / PARTIAL_MARKER).write_text(f"{running.pid}@{_host_tag()}\n")
+        before = tree(tmp_path)
+        resumed = ["--resume"] if resume else []
+        code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out", *resumed])
+        refused(code, err, f"{ours} is in use by a running `microfuse embed` ({running.pid}@{_host_tag()})")
+        assert tree(tmp_path) == before
+    finally:
+        running.kill()
+        running.wait()
+    (ours / PARTIAL_MARKER).write_text(f"{ended.pid}@{_host_tag()}\n")
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out", *resumed])
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
 def test_embed_creates_missing_parent_folders_of_its_output(tmp_path):
     """`-o a/b/genome` with neither a nor b there (as the Snakemake workflow asks) works, and leaves no .partial."""
     code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "a" / "b" / "genome"])

@@ -92,16 +92,28 @@ def claim_partial(folder: Path, resume: bool) -> Path:
         if not resume:
             shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / PARTIAL_MARKER).touch()
+    from ..io.outputs import TempOwner
+
+    (folder / PARTIAL_MARKER).write_text(TempOwner.this_run().tag + "\n", encoding="ascii")  # whose shards these are
     return folder
 
 
 def check_partial(folder: Path) -> None:
-    """Refuse a ``<output>.partial`` that embed did not make (no marker): it is the user's, never emptied."""
+    """Refuse a ``<output>.partial`` that embed did not make (no marker): it is the user's, never emptied; and one
+    that a running embed is filling (its marker names it): emptied, the other run lost hours of foundation-view
+    shards and then failed writing the next."""
+    from ..io.outputs import running_writer
+
     if (folder.exists() or folder.is_symlink()) and (
             not folder.is_dir() or folder.is_symlink() or not (folder / PARTIAL_MARKER).is_file()):
         raise click.UsageError(f"{folder} exists and was not made by `microfuse embed` (it keeps finished "
                                f"shards there); move it away or give another -o")
+    marker = folder / PARTIAL_MARKER
+    with contextlib.suppress(OSError, UnicodeDecodeError):  # gone meanwhile (that run ended), or not ours to read
+        writer = running_writer(marker.read_text(encoding="ascii"), marker.stat().st_mtime)
+        if writer is not None:
+            raise click.UsageError(f"{folder} is in use by a running `microfuse embed` ({writer.tag}) writing the "
+                                   "same output; wait for it to end, or give another -o")
 
 
 def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> None:

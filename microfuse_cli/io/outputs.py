@@ -425,6 +425,18 @@ class TempOwner:
         return False
 
 
+def running_writer(recorded: str, modified: float) -> TempOwner | None:
+    """The run that ``recorded`` (a ``PID@HOST`` written in a marker file last changed at ``modified``) names, when
+    it is still running and is not this one; None when it is gone or the text names no run (an older marker)."""
+    import time
+
+    found = re.fullmatch(r"(\d{1,10})@([A-Za-z0-9-]{1,63})", recorded.strip())
+    if not found:
+        return None
+    owner = TempOwner(int(found[1]), found[2])
+    return None if owner == TempOwner.this_run() or owner.gone(modified, time.time()) else owner
+
+
 def _host_tag() -> str:
     """This host's short name, in the characters a temp name may hold (a cluster's nodes share NFS folders)."""
     import socket
