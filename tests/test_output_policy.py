@@ -1768,6 +1768,53 @@ def test_a_library_folder_output_without_overwrite_names_the_argument_not_a_cli_
     assert [p.name for p in folder.iterdir()] == ["mine.txt"]
 
 
+def test_two_runs_refilling_one_folder_never_mix_their_files(tmp_path, monkeypatch):
+    """Two runs replacing one index folder at once (a rule rerun while the first still writes; one slower, on a busy
+    node) swapped their files in turn: the folder ended with one run's index.faiss beside the other's pairs.tsv and
+    manifest, which failed its checksums. The swaps into one folder now take turns: the folder is one run's, whole."""
+    import json
+    import time
+
+    from microfuse_cli.io.outputs import atomic_directory
+
+    folder = tmp_path / "index"
+    folder.mkdir()
+    for name in ("index.faiss", "pairs.tsv"):
+        (folder / name).write_text("previous")
+    (folder / "manifest.json").write_text(json.dumps({"format": "microfuse-pair-index", "run": "previous"}))
+    real_replace, delay, failed = os.replace, threading.local(), []
+
+    def slow_replace(src, dst, *args, **kwargs):  # each file of a swap takes a while, the slower run's longer
+        time.sleep(getattr(delay, "seconds", 0))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", slow_replace)
+
+    def write(run: str, seconds: float, start: float) -> None:
+        time.sleep(start)
+        delay.seconds = seconds
+        try:
+            with atomic_directory(folder) as tmp:
+                for name in ("index.faiss", "pairs.tsv"):
+                    (tmp / name).write_text(run)
+                (tmp / "manifest.json").write_text(json.dumps({"format": "microfuse-pair-index", "run": run}))
+        except Exception as exc:
+            failed.append(exc)
+
+    # the fast run starts its swap after the slow one has put its first file in place
+    runs = [threading.Thread(target=write, args=("slow", 0.3, 0)),
+            threading.Thread(target=write, args=("fast", 0, 0.45))]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(timeout=60)
+    assert failed == []
+    written = {(folder / name).read_text() for name in ("index.faiss", "pairs.tsv")}
+    written.add(json.loads((folder / "manifest.json").read_text())["run"])
+    assert len(written) == 1, written
+    assert sorted(p.name for p in folder.iterdir()) == ["index.faiss", "manifest.json", "pairs.tsv"]
+
+
 @contextlib.contextmanager
 def _paused_at_rename(args: list[str], tmp_path) -> Iterator[subprocess.Popen]:
     """Run microfuse ``args`` until its output's rename (a sitecustomize hook slows it and leaves a mark), yield the
@@ -1828,10 +1875,18 @@ def test_only_temp_files_of_runs_that_are_gone_are_named_as_leftovers(output, ma
     host, other = _host_tag(), f"not-{_host_tag()[:50]}"
     with _paused_at_rename(args, tmp_path) as first:
         (live,) = {p.name for p in out.iterdir()}
-        code, _, err = run_cli(args)  # the second run, while the first is writing
-        assert code == 0, err
-        assert _named_leftovers(err, out) == set(), err
-        assert live.startswith(f"{stem}{first.pid}@{host}.") and live.endswith(".tmp")
+        second = subprocess.Popen([sys.executable, "-m", "microfuse_cli", *args], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if output == "file":
+            second.wait(timeout=120)  # done while the first is writing
+        else:  # past its checks (its own build folder is there), it waits for the first's swap, one at a time
+            deadline = time.monotonic() + 120
+            while len(list(out.iterdir())) < 2 and second.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+    err = second.communicate(timeout=120)[1]  # the first is gone now, killed in its swap
+    assert second.returncode == 0, err
+    assert _named_leftovers(err, out) == set(), err
+    assert live.startswith(f"{stem}{first.pid}@{host}.") and live.endswith(".tmp")
     sleeper, ended = subprocess.Popen(["sleep", "120"]), subprocess.Popen(["true"])
     ended.wait()
     planted = {f"{stem}{sleeper.pid}@{host}.live0001.tmp": False, f"{stem}{ended.pid}@{host}.dead0001.tmp": True,

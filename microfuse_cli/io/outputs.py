@@ -864,17 +864,34 @@ def _swap_in(tmp: Path, target: Path, shown: PathLike) -> None:
     kind = folder_format(tmp)
     if kind is None:  # pragma: no cover - every folder writer writes its manifest
         raise DataError(f"{shown}: the new output has no manifest")
-    check_reusable(target, kind, option="output", ignore=tmp.name, shown=shown)
-    names = sorted((entry.name for entry in os.scandir(tmp)), key=lambda n: (n == FOLDER_KINDS[kind].marker, n))
-    stale = [n for n in sorted(FOLDER_KINDS[kind].files - set(names)) if (target / n).is_file()]
-    with _signals_wait_after(lambda: not (tmp / names[0]).exists()):  # once the first file is in place
-        for name in names:  # the manifest last
-            if (target / name).is_file():  # a private or group-shared file stays so, as a replaced file output does
-                _keep_access(tmp / name, target / name)
-            os.replace(tmp / name, target / name)
-        for name in stale:
-            os.unlink(target / name)
-        tmp.rmdir()
+    with _swaps_one_at_a_time(target):
+        check_reusable(target, kind, option="output", ignore=tmp.name, shown=shown)
+        names = sorted((entry.name for entry in os.scandir(tmp)), key=lambda n: (n == FOLDER_KINDS[kind].marker, n))
+        stale = [n for n in sorted(FOLDER_KINDS[kind].files - set(names)) if (target / n).is_file()]
+        with _signals_wait_after(lambda: not (tmp / names[0]).exists()):  # once the first file is in place
+            for name in names:  # the manifest last
+                if (target / name).is_file():  # a private or group-shared file stays so, as a replaced output does
+                    _keep_access(tmp / name, target / name)
+                os.replace(tmp / name, target / name)
+            for name in stale:
+                os.unlink(target / name)
+            tmp.rmdir()
+
+
+@contextlib.contextmanager
+def _swaps_one_at_a_time(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (flock, released when the descriptor closes, a killed run's too): two runs
+    refilling one folder at once (a rule rerun while the first still writes) swapped their files in turn, leaving
+    one run's index beside the other's manifest. A file system without locks swaps unlocked, as before."""
+    import fcntl
+
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with contextlib.suppress(OSError):  # ENOLCK, EOPNOTSUPP: some network file systems
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 @contextlib.contextmanager
