@@ -205,16 +205,22 @@ def test_a_current_folder_removed_during_the_run_is_named_and_nothing_is_half_re
     assert not job.exists() and list(results.iterdir()) == []
 
 
+@pytest.mark.parametrize("bins", [False, True], ids=["genome", "genome and --bins"])
 @pytest.mark.parametrize("command", ["score", "embed"])
-def test_a_genome_from_a_pipe_is_read_whole(command, tmp_path):
+def test_a_genome_from_a_pipe_is_read_whole(command, bins, tmp_path):
     """`score <(zcat genome.gff.gz) --fasta ...`: the genome was read twice (its format sniffed, then parsed), and the
-    second read of the pipe found nothing: 'error: /dev/fd/63: empty file'. A pipe is kept in a temp file, as stdin."""
+    second read of the pipe found nothing: 'error: /dev/fd/63: empty file'; `--bins <(cut ...)` (read for gene
+    calling, then for calibration) the same. A pipe is kept in a temp file, as stdin is."""
+    (tmp_path / "bins.tsv").write_text("NC_000908.2\tbin1\n")
     out = {"score": ["-o", "scores.tsv", "-q"], "embed": ["-o", "emb", "-q"]}[command]
     script = f'"$2" {command} <(zcat "$0") --fasta <(zcat "$1") ' + " ".join(out)
+    if bins:
+        script += " --bins <(cat bins.tsv)"
     proc = subprocess.run(["bash", "-c", script, MG_GFF, MG_FNA, str(MICROFUSE)], cwd=tmp_path, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    code, _, err = run_cli([command, MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "from_files", "-q"])
+    code, _, err = run_cli([command, MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "from_files", "-q",
+                            *(["--bins", tmp_path / "bins.tsv"] if bins else [])])
     assert code == 0, err
     if command == "score":
         assert (tmp_path / "scores.tsv").read_text() == (tmp_path / "from_files").read_text()

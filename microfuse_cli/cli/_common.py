@@ -280,10 +280,13 @@ def stdin_as_file(path, name: str | None = None):
 
 def _one_pass(path) -> bool:
     """A pipe or FIFO input (a shell's `<(zcat genome.gff.gz)`, /dev/stdin) can be read once, as stdin can: read
-    twice (its format sniffed, then parsed) it was 'error: /dev/fd/63: empty file'."""
+    twice (its format sniffed, then parsed; --bins for gene calling, then calibration) the second read found nothing:
+    'error: /dev/fd/63: empty file'."""
     import os
     import stat
 
+    if path is None:
+        return False
     try:
         return stat.S_ISFIFO(os.stat(path).st_mode)
     except (OSError, ValueError):

@@ -217,12 +217,13 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                                   context_features=tuple(features) if features else None)
     config.require_models()  # before any genome is read or torch imported
     warn_device_unused(device, config)
-    if bins is not None:  # genes are called per bin, as in score (genes.call_genes_per_bin)
-        from ..calibration import read_groups
-
-        read_as = dataclasses.replace(read_as, bins=read_groups(bins))
     container = output_folder(output, inputs, 0).parent  # -o with several inputs (through a symlink), else its parent
-    with made_folder(container):  # a run that fails before any genome is written leaves no new, empty folder
+    # --bins is read once here and once per genome: a pipe (`--bins <(cut ...)`) is kept in a temp file
+    with stdin_as_file(bins) as bins, made_folder(container):  # a failed run leaves no new, empty folder
+        if bins is not None:  # genes are called per bin, as in score (genes.call_genes_per_bin)
+            from ..calibration import read_groups
+
+            read_as = dataclasses.replace(read_as, bins=read_groups(bins))
         for index, path in enumerate(inputs):
             with stdin_as_file(path) as readable:  # a piped pairs table is sniffed, then read again
                 genome, pairs = read_input(run, readable, fastas[index], proteins, read_as)
