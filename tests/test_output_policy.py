@@ -1052,6 +1052,28 @@ def test_embed_never_empties_the_partial_folder_of_a_running_embed(resume, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+def test_a_failed_resume_keeps_the_partial_folder_embeds(tmp_path):
+    """`embed --resume` that fails before its first shard (here --bins of another assembly) removed the marker of
+    OUT.partial while other shards kept for --resume were still in it: the next `embed --resume` refused the folder
+    as the user's ('not made by microfuse embed'). The marker goes only with the folder."""
+    from microfuse_cli.cli.embed import PARTIAL_MARKER
+
+    ours = tmp_path / "out.partial"
+    (ours / "fedcba9876543210").mkdir(parents=True)
+    (ours / PARTIAL_MARKER).touch()
+    (ours / "fedcba9876543210" / "protein.000000000.npy").write_bytes(b"a kept shard")
+    (tmp_path / "bins.tsv").write_text("another_assembly_contig\tbin1\n")
+    before = tree(tmp_path)
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out", "--resume", "--bins",
+                            tmp_path / "bins.tsv"])
+    assert code == 1 and "none of its 1 scaffolds" in err, err
+    marker = f"out.partial/{PARTIAL_MARKER}"  # rewritten: it names the last run that claimed the folder
+    assert {k: v for k, v in tree(tmp_path).items() if k != marker} == {k: v for k, v in before.items() if k != marker}
+    assert (tmp_path / marker).is_file()
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out", "--resume"])
+    assert code == 0, err
+
+
 def test_embed_creates_missing_parent_folders_of_its_output(tmp_path):
     """`-o a/b/genome` with neither a nor b there (as the Snakemake workflow asks) works, and leaves no .partial."""
     code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "a" / "b" / "genome"])
@@ -1774,23 +1796,25 @@ def test_a_library_folder_output_without_overwrite_names_the_argument_not_a_cli_
     assert [p.name for p in folder.iterdir()] == ["mine.txt"]
 
 
-def test_two_runs_refilling_one_folder_never_mix_their_files(tmp_path, monkeypatch):
-    """Two runs replacing one index folder at once (a rule rerun while the first still writes; one slower, on a busy
-    node) swapped their files in turn: the folder ended with one run's index.faiss beside the other's pairs.tsv and
-    manifest, which failed its checksums. The swaps into one folder now take turns: the folder is one run's, whole."""
+@pytest.mark.parametrize("output", ["folder", "file set"])
+def test_two_runs_replacing_one_output_never_mix_their_files(output, tmp_path, monkeypatch):
+    """Two runs replacing one index folder, or one set of score files, at once (a rule rerun while the first still
+    writes; one slower, on a busy node) renamed their files in turn: the folder ended with one run's index.faiss
+    beside the other's pairs.tsv and manifest (which failed its checksums), the scores of one run beside the operons
+    of the other. The renames into one folder now take turns: the output is one run's, whole."""
     import json
     import time
 
-    from microfuse_cli.io.outputs import atomic_directory
+    from microfuse_cli.io.outputs import atomic_directory, write_outputs
 
-    folder = tmp_path / "index"
+    folder = tmp_path / "out"
     folder.mkdir()
-    for name in ("index.faiss", "pairs.tsv"):
-        (folder / name).write_text("previous")
-    (folder / "manifest.json").write_text(json.dumps({"format": "microfuse-pair-index", "run": "previous"}))
+    names = ("index.faiss", "pairs.tsv", "manifest.json") if output == "folder" else ("scores.tsv", "operons.tsv")
+    for name in names:
+        (folder / name).write_text(json.dumps({"format": "microfuse-pair-index", "run": "previous"}))
     real_replace, delay, failed = os.replace, threading.local(), []
 
-    def slow_replace(src, dst, *args, **kwargs):  # each file of a swap takes a while, the slower run's longer
+    def slow_replace(src, dst, *args, **kwargs):  # each rename takes a while, the slower run's longer
         time.sleep(getattr(delay, "seconds", 0))
         return real_replace(src, dst, *args, **kwargs)
 
@@ -1799,15 +1823,18 @@ def test_two_runs_refilling_one_folder_never_mix_their_files(tmp_path, monkeypat
     def write(run: str, seconds: float, start: float) -> None:
         time.sleep(start)
         delay.seconds = seconds
+        text = json.dumps({"format": "microfuse-pair-index", "run": run})
         try:
-            with atomic_directory(folder) as tmp:
-                for name in ("index.faiss", "pairs.tsv"):
-                    (tmp / name).write_text(run)
-                (tmp / "manifest.json").write_text(json.dumps({"format": "microfuse-pair-index", "run": run}))
+            if output == "folder":
+                with atomic_directory(folder) as tmp:
+                    for name in names:
+                        (tmp / name).write_text(text)
+            else:
+                write_outputs([(folder / name, "w", lambda handle: handle.write(text)) for name in names])
         except Exception as exc:
             failed.append(exc)
 
-    # the fast run starts its swap after the slow one has put its first file in place
+    # the fast run starts its renames after the slow one has put its first file in place
     runs = [threading.Thread(target=write, args=("slow", 0.3, 0)),
             threading.Thread(target=write, args=("fast", 0, 0.45))]
     for run in runs:
@@ -1815,10 +1842,8 @@ def test_two_runs_refilling_one_folder_never_mix_their_files(tmp_path, monkeypat
     for run in runs:
         run.join(timeout=60)
     assert failed == []
-    written = {(folder / name).read_text() for name in ("index.faiss", "pairs.tsv")}
-    written.add(json.loads((folder / "manifest.json").read_text())["run"])
-    assert len(written) == 1, written
-    assert sorted(p.name for p in folder.iterdir()) == ["index.faiss", "manifest.json", "pairs.tsv"]
+    assert len({json.loads((folder / name).read_text())["run"] for name in names}) == 1
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names)
 
 
 @contextlib.contextmanager
@@ -1883,12 +1908,10 @@ def test_only_temp_files_of_runs_that_are_gone_are_named_as_leftovers(output, ma
         (live,) = {p.name for p in out.iterdir()}
         second = subprocess.Popen([sys.executable, "-m", "microfuse_cli", *args], stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if output == "file":
-            second.wait(timeout=120)  # done while the first is writing
-        else:  # past its checks (its own build folder is there), it waits for the first's swap, one at a time
-            deadline = time.monotonic() + 120
-            while len(list(out.iterdir())) < 2 and second.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.05)
+        # past its checks (its own temp file or build folder is there), it waits for the first's renames: one at a time
+        deadline = time.monotonic() + 120
+        while len(list(out.iterdir())) < 2 and second.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
     err = second.communicate(timeout=120)[1]  # the first is gone now, killed in its swap
     assert second.returncode == 0, err
     assert _named_leftovers(err, out) == set(), err

@@ -242,8 +242,9 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
             except BaseException:
                 with contextlib.suppress(OSError):  # nothing to resume from: leave no empty folder behind
                     shard_dir.rmdir()
-                    (shard_dir.parent / PARTIAL_MARKER).unlink()
-                    shard_dir.parent.rmdir()
+                    if [entry.name for entry in os.scandir(partial)] == [PARTIAL_MARKER]:  # else kept, still embed's
+                        (partial / PARTIAL_MARKER).unlink()  # (a kept shard folder without it was refused as foreign)
+                        partial.rmdir()
                 raise
             shutil.rmtree(shard_dir.parent, ignore_errors=True)
             log.info("%s: %d genes, %d pairs -> %s (protein %d-d, context %d-d, pair %d-d)", genome.name,

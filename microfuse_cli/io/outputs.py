@@ -758,10 +758,13 @@ def _renamed_together() -> Iterator[list[tuple[str, Path]]]:
         for tmp, target in renames:  # a folder removed meanwhile (a cleaned scratch space) fails before any rename
             with _write_failure_named(target, tmp):
                 os.stat(tmp)
-        with _signals_wait_after(lambda: bool(renames) and not os.path.exists(renames[0][0])):
-            for tmp, target in renames:
-                with _write_failure_named(target, tmp):
-                    os.replace(tmp, target)
+        with contextlib.ExitStack() as locks:  # another run replacing the same set waits (folders in one order)
+            for folder in sorted({os.path.dirname(target) for _, target in renames}):
+                locks.enter_context(_swaps_one_at_a_time(Path(folder)))
+            with _signals_wait_after(lambda: bool(renames) and not os.path.exists(renames[0][0])):
+                for tmp, target in renames:
+                    with _write_failure_named(target, tmp):
+                        os.replace(tmp, target)
     except BaseException:
         for tmp, _ in renames:
             with contextlib.suppress(FileNotFoundError):
@@ -880,14 +883,20 @@ def _swap_in(tmp: Path, target: Path, shown: PathLike) -> None:
 
 @contextlib.contextmanager
 def _swaps_one_at_a_time(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder`` (flock, released when the descriptor closes, a killed run's too): two runs
-    refilling one folder at once (a rule rerun while the first still writes) swapped their files in turn, leaving
-    one run's index beside the other's manifest. A file system without locks swaps unlocked, as before."""
+    """Hold an exclusive lock on ``folder`` (flock, released when the descriptor closes, a killed run's too) while a
+    run puts its outputs there: two runs replacing one folder output, or one set of files, at once (a rule rerun
+    while the first still writes) swapped their files in turn, leaving one run's index beside the other's manifest,
+    or its scores beside the other's operons. A folder that cannot be opened or locked (some network file systems)
+    is swapped into unlocked, as before."""
     import fcntl
 
-    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        with contextlib.suppress(OSError):  # ENOLCK, EOPNOTSUPP: some network file systems
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # a folder the user may write but not list (chmod 333)
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):  # ENOLCK, EOPNOTSUPP
             fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
     finally:
