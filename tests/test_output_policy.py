@@ -1846,6 +1846,41 @@ def test_two_runs_replacing_one_output_never_mix_their_files(output, tmp_path, m
     assert sorted(p.name for p in folder.iterdir()) == sorted(names)
 
 
+@pytest.mark.parametrize("command", ["pairs", "retrieve build"])
+def test_a_folder_locked_for_the_whole_run_is_not_waited_for(command, made, tmp_path, monkeypatch):
+    """`flock results/ microfuse ... -o results/x` (flock(1) serialising jobs on a folder) holds a lock on the output
+    folder for the whole run: the run, waiting for that lock before its renames, waited for itself forever. A lock
+    held longer than a run's renames take is someone else's and is not waited for."""
+    import fcntl
+    import time
+
+    import microfuse_cli.io.outputs as outputs
+
+    monkeypatch.setattr(outputs, "SWAP_LOCK_WAIT_S", 0.5)
+    results = tmp_path / "results"
+    results.mkdir()
+    if command == "pairs":
+        args, out = ["pairs", MG_GFF, "--fasta", MG_FNA, "-o", results / "pairs.tsv"], results
+    else:  # a folder output reused: its swap locks the output folder itself
+        out = results / "index"
+        code, _, err = run_cli(["retrieve", "build", made / "a.npy", "-o", out, "-q"])
+        assert code == 0, err
+        args = ["retrieve", "build", made / "b.npy", "-o", out]
+    held = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        outcome: list = []
+        run = threading.Thread(target=lambda: outcome.append(run_cli(args)), daemon=True)
+        started = time.monotonic()
+        run.start()
+        run.join(timeout=30)
+    finally:
+        os.close(held)
+    assert outcome and outcome[0][0] == 0, outcome
+    assert time.monotonic() - started < 30
+    assert (results / "pairs.tsv").is_file() if command == "pairs" else (out / "index.faiss").is_file()
+
+
 @contextlib.contextmanager
 def _paused_at_rename(args: list[str], tmp_path) -> Iterator[subprocess.Popen]:
     """Run microfuse ``args`` until its output's rename (a sitecustomize hook slows it and leaves a mark), yield the

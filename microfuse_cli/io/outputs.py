@@ -886,9 +886,12 @@ def _swaps_one_at_a_time(folder: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``folder`` (flock, released when the descriptor closes, a killed run's too) while a
     run puts its outputs there: two runs replacing one folder output, or one set of files, at once (a rule rerun
     while the first still writes) swapped their files in turn, leaving one run's index beside the other's manifest,
-    or its scores beside the other's operons. A folder that cannot be opened or locked (some network file systems)
-    is swapped into unlocked, as before."""
+    or its scores beside the other's operons. A run's renames take milliseconds, so a lock held past
+    SWAP_LOCK_WAIT_S is someone else's (`flock results/ microfuse ... -o results/x.tsv` locks the folder for the whole
+    run, which then waited for itself forever) and is not waited for; nor is a folder that cannot be opened or
+    locked (some network file systems): it is swapped into unlocked, as before."""
     import fcntl
+    import time
 
     try:
         descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
@@ -896,11 +899,24 @@ def _swaps_one_at_a_time(folder: Path) -> Iterator[None]:
         yield
         return
     try:
-        with contextlib.suppress(OSError):  # ENOLCK, EOPNOTSUPP
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        deadline = time.monotonic() + SWAP_LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            except OSError:  # ENOLCK, EOPNOTSUPP
+                break
         yield
     finally:
         os.close(descriptor)
+
+
+#: How long a run waits for another run's renames into the same folder (milliseconds, as a rule).
+SWAP_LOCK_WAIT_S = 5.0
 
 
 @contextlib.contextmanager
