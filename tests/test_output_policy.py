@@ -205,6 +205,31 @@ def test_a_current_folder_removed_during_the_run_is_named_and_nothing_is_half_re
     assert not job.exists() and list(results.iterdir()) == []
 
 
+@pytest.mark.parametrize("bins", [False, True], ids=["genome", "genome and --bins"])
+@pytest.mark.parametrize("command", ["score", "embed"])
+def test_a_genome_from_a_pipe_is_read_whole(command, bins, tmp_path):
+    """`score <(zcat genome.gff.gz) --fasta ...`: the genome was read twice (its format sniffed, then parsed), and the
+    second read of the pipe found nothing: 'error: /dev/fd/63: empty file'; `--bins <(cut ...)` (read for gene
+    calling, then for calibration) the same. A pipe is kept in a temp file, as stdin is."""
+    (tmp_path / "bins.tsv").write_text("NC_000908.2\tbin1\n")
+    out = {"score": ["-o", "scores.tsv", "-q"], "embed": ["-o", "emb", "-q"]}[command]
+    script = f'"$2" {command} <(zcat "$0") --fasta <(zcat "$1") ' + " ".join(out)
+    if bins:
+        script += " --bins <(cat bins.tsv)"
+    proc = subprocess.run(["bash", "-c", script, MG_GFF, MG_FNA, str(MICROFUSE)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    code, _, err = run_cli([command, MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "from_files", "-q",
+                            *(["--bins", tmp_path / "bins.tsv"] if bins else [])])
+    assert code == 0, err
+    if command == "score":
+        assert (tmp_path / "scores.tsv").read_text() == (tmp_path / "from_files").read_text()
+    else:
+        assert (tmp_path / "emb" / "genes.tsv").read_text() == (tmp_path / "from_files" / "genes.tsv").read_text()
+        assert np.array_equal(np.load(tmp_path / "emb" / "protein.npy"),
+                              np.load(tmp_path / "from_files" / "protein.npy"))
+
+
 def test_stdin_that_cannot_be_kept_in_tmpdir_is_named(tmp_path):
     """A piped genome is kept in a temp file in TMPDIR (several readers need it); a full TMPDIR (a small /tmp on a
     cluster node; `ulimit -f` stands in for it) was 'error: File too large', naming neither stdin nor TMPDIR."""
@@ -331,6 +356,34 @@ def test_replaced_output_keeps_its_permissions(tmp_path):
     assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o666 & ~mask
 
 
+def _foreign_owner() -> tuple[int, int]:
+    """An owner and group other than the runner's where allowed (root, as in CI), else a group of the runner's."""
+    return (4321, 4322) if os.geteuid() == 0 else (os.getuid(), os.getgroups()[-1])
+
+
+def test_replaced_output_keeps_its_owner_and_group(made, tmp_path):
+    """A lab's group-shared table (0660, group lab) replaced by a rerun came back owned by the runner's user and
+    group (root's, in a container): the lab could no longer read it. A replaced file keeps owner and group where the
+    runner may give them, as `sed -i` does (the shell's `>` writes in place, keeping both); so do a model's files."""
+    import shutil
+
+    owner = _foreign_owner()
+    shared, model = tmp_path / "shared.tsv", tmp_path / "model"
+    shared.write_text("an earlier run\n")
+    shutil.copytree(made / "mg_model", model)
+    for path in (shared, *model.iterdir()):
+        os.chown(path, *owner)
+        path.chmod(0o660)
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", shared])
+    assert code == 0, err
+    code, _, err = run_cli(_folder_command("train", made, model) + ["--seed", "1"])
+    assert code == 0, err
+    assert shared.read_text().startswith("pair_id\t")
+    for path in (shared, *model.iterdir()):
+        info = os.stat(path)
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (*owner, 0o660), path
+
+
 def test_fifo_is_written_into_not_replaced(tmp_path):
     fifo = tmp_path / "pairs.fifo"
     os.mkfifo(fifo)
@@ -410,12 +463,17 @@ SAME_AS_INPUT = {
                              "-o and --operons-gff are the same file"),
     "--fused next to -o": (["score", "{gff}", "--fasta", "{fna}", "-o", "{d}/f.ids.tsv", "--fused", "{d}/f.npy"],
                            "-o and --fused are the same file"),
+    # `..` past a folder that does not exist: the writers resolve it (realpath) onto the input, which was replaced
+    "-o gone/../INPUT": (["score", "{gff}", "--fasta", "{fna}", "-o", "{d}/gone/../{gff.name}"], "is also an input"),
+    "--annotate gone/../INPUT": (["score", "{d}/genome.gff", "--fasta", "{fna}", "-o", "{d}/s.tsv", "--annotate",
+                                  "{d}/gone/../genome.gff"], "is also an input ({d}/genome.gff)"),
 }
 
 
 @pytest.mark.parametrize("case", SAME_AS_INPUT, ids=list(SAME_AS_INPUT))
 def test_output_equal_to_an_input_or_output_is_refused(case, tmp_path):
     gff, fna = _input_copy(tmp_path)
+    (tmp_path / "genome.gff").write_bytes(gzip.decompress(gff.read_bytes()))
     (tmp_path / "link.gff.gz").symlink_to(gff)
     os.link(fna, tmp_path / "hard.fna.gz")
     args, message = SAME_AS_INPUT[case]
@@ -985,6 +1043,57 @@ def test_embed_reuses_and_then_removes_its_own_partial_folder(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+@pytest.mark.parametrize("resume", [False, True])
+def test_embed_never_empties_the_partial_folder_of_a_running_embed(resume, tmp_path):
+    """Two `embed -o out` at once (a rule rerun while the first, hours into ProstT5, runs): the second emptied the
+    first's out.partial, its finished shards lost and its next shard write failing. The marker names its run
+    (PID@HOST); a folder of a live run is refused before any work, one of a run that is gone is reused."""
+    from microfuse_cli.cli.embed import PARTIAL_MARKER
+    from microfuse_cli.io.outputs import _host_tag
+
+    ours = tmp_path / "out.partial"
+    (ours / "0123456789abcdef").mkdir(parents=True)
+    (ours / "0123456789abcdef" / "protein.000000000.npy").write_bytes(b"a shard of the running embed")
+    running, ended = subprocess.Popen(["sleep", "120"]), subprocess.Popen(["true"])
+    ended.wait()
+    try:
+        (ours / PARTIAL_MARKER).write_text(f"{running.pid}@{_host_tag()}\n")
+        before = tree(tmp_path)
+        resumed = ["--resume"] if resume else []
+        code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out", *resumed])
+        refused(code, err, f"{ours} is in use by a running `microfuse embed` ({running.pid}@{_host_tag()})")
+        assert tree(tmp_path) == before
+    finally:
+        running.kill()
+        running.wait()
+    (ours / PARTIAL_MARKER).write_text(f"{ended.pid}@{_host_tag()}\n")
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out", *resumed])
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_failed_resume_keeps_the_partial_folder_embeds(tmp_path):
+    """`embed --resume` that fails before its first shard (here --bins of another assembly) removed the marker of
+    OUT.partial while other shards kept for --resume were still in it: the next `embed --resume` refused the folder
+    as the user's ('not made by microfuse embed'). The marker goes only with the folder."""
+    from microfuse_cli.cli.embed import PARTIAL_MARKER
+
+    ours = tmp_path / "out.partial"
+    (ours / "fedcba9876543210").mkdir(parents=True)
+    (ours / PARTIAL_MARKER).touch()
+    (ours / "fedcba9876543210" / "protein.000000000.npy").write_bytes(b"a kept shard")
+    (tmp_path / "bins.tsv").write_text("another_assembly_contig\tbin1\n")
+    before = tree(tmp_path)
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out", "--resume", "--bins",
+                            tmp_path / "bins.tsv"])
+    assert code == 1 and "none of its 1 scaffolds" in err, err
+    marker = f"out.partial/{PARTIAL_MARKER}"  # rewritten: it names the last run that claimed the folder
+    assert {k: v for k, v in tree(tmp_path).items() if k != marker} == {k: v for k, v in before.items() if k != marker}
+    assert (tmp_path / marker).is_file()
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out", "--resume"])
+    assert code == 0, err
+
+
 def test_embed_creates_missing_parent_folders_of_its_output(tmp_path):
     """`-o a/b/genome` with neither a nor b there (as the Snakemake workflow asks) works, and leaves no .partial."""
     code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "a" / "b" / "genome"])
@@ -1095,6 +1204,10 @@ def test_a_folder_output_never_replaces_an_input_inside_it(made, tmp_path):
     before = tree(tmp_path)
     code, _, err = run_cli(["embed", emb / "pairs.tsv", "--proteins", made / "mg.faa", "--fasta", MG_FNA, "-o", emb])
     refused(code, err, f"-o {emb} would replace {emb / 'pairs.tsv'}, which is an input; give another folder")
+    spelled = tmp_path / "gone" / ".." / "emb"  # resolved past a missing folder, as the writer resolves it
+    code, _, err = run_cli(["embed", emb / "pairs.tsv", "--proteins", made / "mg.faa", "--fasta", MG_FNA, "-o",
+                            spelled])
+    refused(code, err, f"-o {spelled} would replace {spelled / 'pairs.tsv'}, which is an input ({emb / 'pairs.tsv'})")
     assert tree(tmp_path) == before
 
 
@@ -1703,6 +1816,91 @@ def test_a_library_folder_output_without_overwrite_names_the_argument_not_a_cli_
     assert [p.name for p in folder.iterdir()] == ["mine.txt"]
 
 
+@pytest.mark.parametrize("output", ["folder", "file set"])
+def test_two_runs_replacing_one_output_never_mix_their_files(output, tmp_path, monkeypatch):
+    """Two runs replacing one index folder, or one set of score files, at once (a rule rerun while the first still
+    writes; one slower, on a busy node) renamed their files in turn: the folder ended with one run's index.faiss
+    beside the other's pairs.tsv and manifest (which failed its checksums), the scores of one run beside the operons
+    of the other. The renames into one folder now take turns: the output is one run's, whole."""
+    import json
+    import time
+
+    from microfuse_cli.io.outputs import atomic_directory, write_outputs
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    names = ("index.faiss", "pairs.tsv", "manifest.json") if output == "folder" else ("scores.tsv", "operons.tsv")
+    for name in names:
+        (folder / name).write_text(json.dumps({"format": "microfuse-pair-index", "run": "previous"}))
+    real_replace, delay, failed = os.replace, threading.local(), []
+
+    def slow_replace(src, dst, *args, **kwargs):  # each rename takes a while, the slower run's longer
+        time.sleep(getattr(delay, "seconds", 0))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", slow_replace)
+
+    def write(run: str, seconds: float, start: float) -> None:
+        time.sleep(start)
+        delay.seconds = seconds
+        text = json.dumps({"format": "microfuse-pair-index", "run": run})
+        try:
+            if output == "folder":
+                with atomic_directory(folder) as tmp:
+                    for name in names:
+                        (tmp / name).write_text(text)
+            else:
+                write_outputs([(folder / name, "w", lambda handle: handle.write(text)) for name in names])
+        except Exception as exc:
+            failed.append(exc)
+
+    # the fast run starts its renames after the slow one has put its first file in place
+    runs = [threading.Thread(target=write, args=("slow", 0.3, 0)),
+            threading.Thread(target=write, args=("fast", 0, 0.45))]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(timeout=60)
+    assert failed == []
+    assert len({json.loads((folder / name).read_text())["run"] for name in names}) == 1
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names)
+
+
+@pytest.mark.parametrize("command", ["pairs", "retrieve build"])
+def test_a_folder_locked_for_the_whole_run_is_not_waited_for(command, made, tmp_path, monkeypatch):
+    """`flock results/ microfuse ... -o results/x` (flock(1) serialising jobs on a folder) holds a lock on the output
+    folder for the whole run: the run, waiting for that lock before its renames, waited for itself forever. A lock
+    held longer than a run's renames take is someone else's and is not waited for."""
+    import fcntl
+    import time
+
+    import microfuse_cli.io.outputs as outputs
+
+    monkeypatch.setattr(outputs, "SWAP_LOCK_WAIT_S", 0.5)
+    results = tmp_path / "results"
+    results.mkdir()
+    if command == "pairs":
+        args, out = ["pairs", MG_GFF, "--fasta", MG_FNA, "-o", results / "pairs.tsv"], results
+    else:  # a folder output reused: its swap locks the output folder itself
+        out = results / "index"
+        code, _, err = run_cli(["retrieve", "build", made / "a.npy", "-o", out, "-q"])
+        assert code == 0, err
+        args = ["retrieve", "build", made / "b.npy", "-o", out]
+    held = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        outcome: list = []
+        run = threading.Thread(target=lambda: outcome.append(run_cli(args)), daemon=True)
+        started = time.monotonic()
+        run.start()
+        run.join(timeout=30)
+    finally:
+        os.close(held)
+    assert outcome and outcome[0][0] == 0, outcome
+    assert time.monotonic() - started < 30
+    assert (results / "pairs.tsv").is_file() if command == "pairs" else (out / "index.faiss").is_file()
+
+
 @contextlib.contextmanager
 def _paused_at_rename(args: list[str], tmp_path) -> Iterator[subprocess.Popen]:
     """Run microfuse ``args`` until its output's rename (a sitecustomize hook slows it and leaves a mark), yield the
@@ -1763,10 +1961,16 @@ def test_only_temp_files_of_runs_that_are_gone_are_named_as_leftovers(output, ma
     host, other = _host_tag(), f"not-{_host_tag()[:50]}"
     with _paused_at_rename(args, tmp_path) as first:
         (live,) = {p.name for p in out.iterdir()}
-        code, _, err = run_cli(args)  # the second run, while the first is writing
-        assert code == 0, err
-        assert _named_leftovers(err, out) == set(), err
-        assert live.startswith(f"{stem}{first.pid}@{host}.") and live.endswith(".tmp")
+        second = subprocess.Popen([sys.executable, "-m", "microfuse_cli", *args], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # past its checks (its own temp file or build folder is there), it waits for the first's renames: one at a time
+        deadline = time.monotonic() + 120
+        while len(list(out.iterdir())) < 2 and second.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    err = second.communicate(timeout=120)[1]  # the first is gone now, killed in its swap
+    assert second.returncode == 0, err
+    assert _named_leftovers(err, out) == set(), err
+    assert live.startswith(f"{stem}{first.pid}@{host}.") and live.endswith(".tmp")
     sleeper, ended = subprocess.Popen(["sleep", "120"]), subprocess.Popen(["true"])
     ended.wait()
     planted = {f"{stem}{sleeper.pid}@{host}.live0001.tmp": False, f"{stem}{ended.pid}@{host}.dead0001.tmp": True,

@@ -232,7 +232,7 @@ def stdin_as_file(path, name: str | None = None):
     Messages name it ``stdin``, not the temp path; log lines name it ``name`` when the user gave the genome one
     (`score --genome-name`), where they said 'stdin' whatever it was.
     """
-    if path != "-":
+    if path != "-" and not _one_pass(path):
         yield path
         return
     import tempfile
@@ -240,29 +240,49 @@ def stdin_as_file(path, name: str | None = None):
 
     from ..io.files import stdin_stream
 
+    shown = "stdin" if path == "-" else str(path)
     with tempfile.TemporaryDirectory(prefix="microfuse-") as tmp:
-        spooled = Path(tmp) / "stdin"
-        data = stdin_stream().read()
+        spooled = Path(tmp) / ("stdin" if path == "-" else Path(path).name)  # the genome is named after its file
+        if path == "-":
+            data = stdin_stream().read()
+        else:
+            with open(path, "rb") as pipe:
+                data = pipe.read()
         try:
             spooled.write_bytes(data)
         except OSError as exc:  # a full /tmp said only 'No space left on device'
-            raise DataError(f"cannot keep stdin in a temp file in {tempfile.gettempdir()} (TMPDIR; give it a folder "
-                            f"with space): {exc.strerror or exc}") from None
+            raise DataError(f"cannot keep {shown} in a temp file in {tempfile.gettempdir()} (TMPDIR; give it a "
+                            f"folder with space): {exc.strerror or exc}") from None
         try:
-            with _logged_as(str(spooled), name or "stdin"):
+            with _logged_as(str(spooled), name or shown, genome_file="stdin" if path == "-" else None):
                 yield str(spooled)
         except MicrofuseError as exc:
-            raise type(exc)(str(exc).replace(str(spooled), "stdin")) from None
+            raise type(exc)(str(exc).replace(str(spooled), shown)) from None
+
+
+def _one_pass(path) -> bool:
+    """A pipe or FIFO input (a shell's `<(zcat genome.gff.gz)`, /dev/stdin) can be read once, as stdin can: read
+    twice (its format sniffed, then parsed; --bins for gene calling, then calibration) the second read found nothing:
+    'error: /dev/fd/63: empty file'."""
+    import os
+    import stat
+
+    if path is None:
+        return False
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 class _Renamed(logging.Filter):
     """Writes ``path`` as ``name`` in log lines, and the genome read from it, named after its file (``stdin``, the
     spooled file's name), as ``name`` too."""
 
-    def __init__(self, path: str, name: str):
+    def __init__(self, path: str, name: str, genome_file: str | None = "stdin"):
         super().__init__()
         self.path, self.name = path, name
-        self.genome = re.compile(r"\bstdin\b") if name != "stdin" else None
+        self.genome = re.compile(rf"\b{re.escape(genome_file)}\b") if genome_file and name != genome_file else None
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -275,9 +295,10 @@ class _Renamed(logging.Filter):
 
 
 @contextlib.contextmanager
-def _logged_as(path: str, name: str):
-    """Warnings about a spooled stdin name it ``stdin``, as its errors do: the temp path is gone when read."""
-    renamed = _Renamed(path, name)
+def _logged_as(path: str, name: str, genome_file: str | None = "stdin"):
+    """Warnings about a spooled stdin name it ``stdin`` (a spooled pipe, its path), as its errors do: the temp path
+    is gone when read. ``genome_file``: the spooled file's name, which the genome read from it is named after."""
+    renamed = _Renamed(path, name, genome_file)
     loggers = ("microfuse", "microfuse_cli", "py.warnings")  # those of setup_logging
     handlers = {handler for logger in loggers for handler in logging.getLogger(logger).handlers}
     for handler in handlers:

@@ -92,16 +92,28 @@ def claim_partial(folder: Path, resume: bool) -> Path:
         if not resume:
             shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / PARTIAL_MARKER).touch()
+    from ..io.outputs import TempOwner
+
+    (folder / PARTIAL_MARKER).write_text(TempOwner.this_run().tag + "\n", encoding="ascii")  # whose shards these are
     return folder
 
 
 def check_partial(folder: Path) -> None:
-    """Refuse a ``<output>.partial`` that embed did not make (no marker): it is the user's, never emptied."""
+    """Refuse a ``<output>.partial`` that embed did not make (no marker): it is the user's, never emptied; and one
+    that a running embed is filling (its marker names it): emptied, the other run lost hours of foundation-view
+    shards and then failed writing the next."""
+    from ..io.outputs import running_writer
+
     if (folder.exists() or folder.is_symlink()) and (
             not folder.is_dir() or folder.is_symlink() or not (folder / PARTIAL_MARKER).is_file()):
         raise click.UsageError(f"{folder} exists and was not made by `microfuse embed` (it keeps finished "
                                f"shards there); move it away or give another -o")
+    marker = folder / PARTIAL_MARKER
+    with contextlib.suppress(OSError, UnicodeDecodeError):  # gone meanwhile (that run ended), or not ours to read
+        writer = running_writer(marker.read_text(encoding="ascii"), marker.stat().st_mtime)
+        if writer is not None:
+            raise click.UsageError(f"{folder} is in use by a running `microfuse embed` ({writer.tag}) writing the "
+                                   "same output; wait for it to end, or give another -o")
 
 
 def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> None:
@@ -205,12 +217,13 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                                   context_features=tuple(features) if features else None)
     config.require_models()  # before any genome is read or torch imported
     warn_device_unused(device, config)
-    if bins is not None:  # genes are called per bin, as in score (genes.call_genes_per_bin)
-        from ..calibration import read_groups
-
-        read_as = dataclasses.replace(read_as, bins=read_groups(bins))
     container = output_folder(output, inputs, 0).parent  # -o with several inputs (through a symlink), else its parent
-    with made_folder(container):  # a run that fails before any genome is written leaves no new, empty folder
+    # --bins is read once here and once per genome: a pipe (`--bins <(cut ...)`) is kept in a temp file
+    with stdin_as_file(bins) as bins, made_folder(container):  # a failed run leaves no new, empty folder
+        if bins is not None:  # genes are called per bin, as in score (genes.call_genes_per_bin)
+            from ..calibration import read_groups
+
+            read_as = dataclasses.replace(read_as, bins=read_groups(bins))
         for index, path in enumerate(inputs):
             with stdin_as_file(path) as readable:  # a piped pairs table is sniffed, then read again
                 genome, pairs = read_input(run, readable, fastas[index], proteins, read_as)
@@ -229,8 +242,9 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
             except BaseException:
                 with contextlib.suppress(OSError):  # nothing to resume from: leave no empty folder behind
                     shard_dir.rmdir()
-                    (shard_dir.parent / PARTIAL_MARKER).unlink()
-                    shard_dir.parent.rmdir()
+                    if [entry.name for entry in os.scandir(partial)] == [PARTIAL_MARKER]:  # else kept, still embed's
+                        (partial / PARTIAL_MARKER).unlink()  # (a kept shard folder without it was refused as foreign)
+                        partial.rmdir()
                 raise
             shutil.rmtree(shard_dir.parent, ignore_errors=True)
             log.info("%s: %d genes, %d pairs -> %s (protein %d-d, context %d-d, pair %d-d)", genome.name,

@@ -104,7 +104,8 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
         start_loading.wait()
         return load_model(model_dir)
 
-    with ThreadPoolExecutor(1) as pool, stdin_as_file(input, genome_name) as input:
+    # --bins is read twice (gene calling, calibration): a pipe (`--bins <(cut ...)`) is kept in a temp file, as INPUT
+    with ThreadPoolExecutor(1) as pool, stdin_as_file(input, genome_name) as input, stdin_as_file(bins) as bins:
         model = pool.submit(load)
         try:
             _score(input, fasta, read_as, selection, model, start_loading, embeddings, output,

@@ -154,12 +154,18 @@ def _check_descriptor(output: Output, read: dict) -> None:
 
 
 def _identity(path: PathLike) -> tuple:
-    """Same file <=> same identity: the inode when it exists (hard links, symlinks), else the resolved path."""
-    try:
-        info = os.stat(path)
-        return ("inode", info.st_dev, info.st_ino)
-    except OSError:
-        return ("path", os.path.realpath(path))
+    """Same file <=> same identity: the inode when it exists (hard links, symlinks), else the resolved path.
+
+    The resolved path is what a writer writes (``os.path.realpath``), and it may exist where the path as spelled
+    does not: `-o nothere/../genome.gff` resolves past the missing folder onto the input genome, which was then
+    replaced by the scores."""
+    for spelled in (path, os.path.realpath(path)):
+        try:
+            info = os.stat(spelled)
+            return ("inode", info.st_dev, info.st_ino)
+        except OSError:
+            continue
+    return ("path", os.path.realpath(path))
 
 
 def check_outputs(inputs, outputs, *, read_later=()) -> None:
@@ -430,6 +436,18 @@ class TempOwner:
         return False
 
 
+def running_writer(recorded: str, modified: float) -> TempOwner | None:
+    """The run that ``recorded`` (a ``PID@HOST`` written in a marker file last changed at ``modified``) names, when
+    it is still running and is not this one; None when it is gone or the text names no run (an older marker)."""
+    import time
+
+    found = re.fullmatch(r"(\d{1,10})@([A-Za-z0-9-]{1,63})", recorded.strip())
+    if not found:
+        return None
+    owner = TempOwner(int(found[1]), found[2])
+    return None if owner == TempOwner.this_run() or owner.gone(modified, time.time()) else owner
+
+
 def _host_tag() -> str:
     """This host's short name, in the characters a temp name may hold (a cluster's nodes share NFS folders)."""
     import socket
@@ -500,13 +518,23 @@ def _a(noun: str) -> str:
     return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
 
-def _mode_of(target: Path) -> int:
-    """The permissions a replaced file keeps (as the shell's ``>``: a private result stays private); a new file gets
-    the user's usual ones (mkstemp makes 0600)."""
+def _keep_access(tmp: PathLike, target: Path) -> None:
+    """Give ``tmp``, about to replace ``target``, the permissions ``target`` has (as the shell's ``>``: a private
+    result stays private) and, where allowed, its owner and group (as `sed -i`; the shell's ``>`` keeps both): a
+    lab's group-shared 0660 table came back the runner's own (root's, in a container) and the lab lost it. A new file
+    gets the user's usual permissions (mkstemp makes 0600)."""
     try:
-        return stat.S_IMODE(os.stat(target).st_mode)
+        info = os.stat(target)
     except OSError:
-        return 0o666 & ~_umask()
+        os.chmod(tmp, 0o666 & ~_umask())
+        return
+    for owner, group in ((info.st_uid, info.st_gid), (-1, info.st_gid)):  # a user may give a group of theirs alone
+        try:
+            os.chown(tmp, owner, group)
+            break
+        except OSError:
+            continue
+    os.chmod(tmp, stat.S_IMODE(info.st_mode))  # after chown, which clears the set-id bits
 
 
 def stdout_stream() -> IO[str]:
@@ -596,7 +624,7 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
         raise DataError(f"cannot write {path}: directory {parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target.name, TempOwner.this_run()), suffix=".tmp",
                                dir=parent)
-    os.chmod(tmp, _mode_of(target))
+    _keep_access(tmp, target)
     try:
         opened = mode if packer is None else "wb"
         with _closed_after(os.fdopen(fd, opened, **({} if "b" in opened else text_args)), path, tmp, sync=True) as raw:
@@ -741,10 +769,13 @@ def _renamed_together() -> Iterator[list[tuple[str, Path]]]:
         for tmp, target in renames:  # a folder removed meanwhile (a cleaned scratch space) fails before any rename
             with _write_failure_named(target, tmp):
                 os.stat(tmp)
-        with _signals_wait_after(lambda: bool(renames) and not os.path.exists(renames[0][0])):
-            for tmp, target in renames:
-                with _write_failure_named(target, tmp):
-                    os.replace(tmp, target)
+        with contextlib.ExitStack() as locks:  # another run replacing the same set waits (folders in one order)
+            for folder in sorted({os.path.dirname(target) for _, target in renames}):
+                locks.enter_context(_swaps_one_at_a_time(Path(folder)))
+            with _signals_wait_after(lambda: bool(renames) and not os.path.exists(renames[0][0])):
+                for tmp, target in renames:
+                    with _write_failure_named(target, tmp):
+                        os.replace(tmp, target)
     except BaseException:
         for tmp, _ in renames:
             with contextlib.suppress(FileNotFoundError):
@@ -847,17 +878,56 @@ def _swap_in(tmp: Path, target: Path, shown: PathLike) -> None:
     kind = folder_format(tmp)
     if kind is None:  # pragma: no cover - every folder writer writes its manifest
         raise DataError(f"{shown}: the new output has no manifest")
-    check_reusable(target, kind, option="output", ignore=tmp.name, shown=shown)
-    names = sorted((entry.name for entry in os.scandir(tmp)), key=lambda n: (n == FOLDER_KINDS[kind].marker, n))
-    stale = [n for n in sorted(FOLDER_KINDS[kind].files - set(names)) if (target / n).is_file()]
-    with _signals_wait_after(lambda: not (tmp / names[0]).exists()):  # once the first file is in place
-        for name in names:  # the manifest last
-            if (target / name).is_file():  # a private file stays private, as a replaced file output does
-                os.chmod(tmp / name, _mode_of(target / name))
-            os.replace(tmp / name, target / name)
-        for name in stale:
-            os.unlink(target / name)
-        tmp.rmdir()
+    with _swaps_one_at_a_time(target):
+        check_reusable(target, kind, option="output", ignore=tmp.name, shown=shown)
+        names = sorted((entry.name for entry in os.scandir(tmp)), key=lambda n: (n == FOLDER_KINDS[kind].marker, n))
+        stale = [n for n in sorted(FOLDER_KINDS[kind].files - set(names)) if (target / n).is_file()]
+        with _signals_wait_after(lambda: not (tmp / names[0]).exists()):  # once the first file is in place
+            for name in names:  # the manifest last
+                if (target / name).is_file():  # a private or group-shared file stays so, as a replaced output does
+                    _keep_access(tmp / name, target / name)
+                os.replace(tmp / name, target / name)
+            for name in stale:
+                os.unlink(target / name)
+            tmp.rmdir()
+
+
+@contextlib.contextmanager
+def _swaps_one_at_a_time(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (flock, released when the descriptor closes, a killed run's too) while a
+    run puts its outputs there: two runs replacing one folder output, or one set of files, at once (a rule rerun
+    while the first still writes) swapped their files in turn, leaving one run's index beside the other's manifest,
+    or its scores beside the other's operons. A run's renames take milliseconds, so a lock held past
+    SWAP_LOCK_WAIT_S is someone else's (`flock results/ microfuse ... -o results/x.tsv` locks the folder for the whole
+    run, which then waited for itself forever) and is not waited for; nor is a folder that cannot be opened or
+    locked (some network file systems): it is swapped into unlocked, as before."""
+    import fcntl
+    import time
+
+    try:
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # a folder the user may write but not list (chmod 333)
+        yield
+        return
+    try:
+        deadline = time.monotonic() + SWAP_LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            except OSError:  # ENOLCK, EOPNOTSUPP
+                break
+        yield
+    finally:
+        os.close(descriptor)
+
+
+#: How long a run waits for another run's renames into the same folder (milliseconds, as a rule).
+SWAP_LOCK_WAIT_S = 5.0
 
 
 @contextlib.contextmanager
