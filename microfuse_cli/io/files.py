@@ -54,16 +54,6 @@ def _sniff(head: bytes):
     return None
 
 
-def read_bytes(path: PathLike) -> bytes:
-    """Read a whole (possibly compressed) file or stdin, decompressed.
-
-    Read in chunks and refused as soon as it passes MAX_INPUT_BYTES or holds a line longer than MAX_LINE_BYTES,
-    so a decompression bomb or a corrupt single-line file is never held whole in memory.
-    """
-    with _opened(path) as raw:
-        return b"".join(_capped_chunks(raw, "stdin" if is_stdio(path) else path, _CHUNK))
-
-
 def stdin_stream() -> IO[bytes]:
     """stdin's bytes; a one-line error when the shell closed it (`<&-`), where Python leaves ``sys.stdin`` None."""
     if sys.stdin is None:
@@ -163,10 +153,13 @@ def _capped_chunks(raw, path, size: int) -> Iterator[bytes]:
 
 
 def read_text(path: PathLike) -> str:
-    """Read a text file (compressed or not, ``-`` = stdin); refuses binary data and normalises line endings."""
-    data = read_bytes(path)
-    if b"\x00" in data[:_BINARY_PROBE]:
-        raise DataError(f"{path}: looks like a binary file, not text")
+    """Read a text file (compressed or not, ``-`` = stdin), decompressed, with LF line ends.
+
+    Read in chunks and refused as soon as it passes MAX_INPUT_BYTES, holds a line longer than MAX_LINE_BYTES, or
+    shows binary data in its first bytes, so a decompression bomb, a corrupt single-line file or a BAM is never
+    held (or read) whole."""
+    with _opened(path) as raw:
+        data = b"".join(_text_chunks(_capped_chunks(raw, "stdin" if is_stdio(path) else path, _CHUNK), path))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -193,8 +186,9 @@ def open_text(path: PathLike) -> Iterator[Iterator[str]]:
 
     The same input as ``read_text`` gives, line by line and never whole: the same caps, LF line ends, no
     byte-order mark; a line that is not UTF-8 is read as latin-1, and so is every line after it. The errors come in
-    the order a whole read gave them: when the reader refuses the input, the rest is read first, so a size cap or a
-    corrupt compression further on is what is reported (then a binary file, then the reader's own error).
+    the order a whole read gave them: a binary file as soon as its first bytes show it; when the reader refuses the
+    input, the rest is read first, so a size cap or a corrupt compression further on is what is reported (then the
+    reader's own error).
     """
     with _opened(path) as raw:
         chunks = _text_chunks(_capped_chunks(raw, "stdin" if is_stdio(path) else path, _STREAM_CHUNK), path)
@@ -210,12 +204,11 @@ def open_text(path: PathLike) -> Iterator[Iterator[str]]:
 
 
 def _text_chunks(chunks: Iterator[bytes], path) -> Iterator[bytes]:
-    """``chunks``, refused as binary when a NUL comes in their first _BINARY_PROBE bytes."""
+    """``chunks``, refused as binary when a NUL comes in their first _BINARY_PROBE bytes: at once, not after
+    reading the rest (a BAM, an image, /dev/urandom: up to MAX_INPUT_BYTES for nothing)."""
     seen = 0
     for chunk in chunks:
         if seen < _BINARY_PROBE and b"\x00" in chunk[: _BINARY_PROBE - seen]:
-            for _ in chunks:  # a size cap or corrupt compression further on is reported first
-                pass
             raise DataError(f"{path}: looks like a binary file, not text")
         seen += len(chunk)
         yield chunk
