@@ -1387,6 +1387,67 @@ def _writable_tree(folder: Path) -> None:
         path.chmod(path.stat().st_mode | 0o200)
 
 
+def _refused_as(uid: int | None, path: Path) -> bool | str:
+    """Whether ``-o path`` is refused as read-only when checked by user ``uid`` (a forked child that drops root's
+    rights; None: this process), or what else went wrong."""
+    from microfuse_cli.errors import UsageError
+    from microfuse_cli.io.outputs import Output, check_outputs
+
+    def check() -> int:
+        try:
+            check_outputs([], [Output("-o", path)])
+        except UsageError as exc:
+            return 10 if "is read-only" in str(exc) else 11
+        return 20
+
+    if uid is None:
+        code = check()
+    else:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child's coverage is not collected
+            try:
+                os.setgid(uid)
+                os.setuid(uid)
+                os._exit(check())
+            finally:
+                os._exit(3)
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    return {10: True, 20: False}.get(code, f"exit {code}")
+
+
+def test_a_file_the_runner_may_not_write_is_refused_as_the_shell_refuses_it(tmp_path):
+    """A rename needs only the folder's write bit: in a group-writable shared folder, -o replaced another member's
+    0644 table, or one's own with its owner write bit off (0464), where the shell's > says "Permission denied".
+    For any user but root (whose access() ignores the bits), such an output is refused before any work."""
+    import shutil
+    import tempfile
+
+    user = None if os.geteuid() != 0 else 4321
+    folder = Path(tempfile.mkdtemp(dir="/tmp")) if user else tmp_path  # a folder the dropped user can reach
+    try:
+        if user:
+            os.chown(folder, user, user)
+        folder.chmod(0o777)
+        mine_locked, mine_open = folder / "mine_0464.tsv", folder / "mine_0644.tsv"
+        for path, mode in ((mine_locked, 0o464), (mine_open, 0o644)):
+            path.write_text("a table\n")
+            if user:
+                os.chown(path, user, user)
+            path.chmod(mode)
+        assert _refused_as(user, mine_locked) is True
+        assert _refused_as(user, mine_open) is False
+        if user:  # another member's table, writable only by its owner
+            theirs = folder / "theirs.tsv"
+            theirs.write_text("their table\n")
+            os.chown(theirs, user + 1, user)
+            theirs.chmod(0o644)
+            assert _refused_as(user, theirs) is True
+            assert _refused_as(None, theirs) is False  # root may replace it, as root's > may
+    finally:
+        if user:
+            shutil.rmtree(folder)
+
+
 @pytest.mark.parametrize("protected", ["the folder", "a file of it"])
 def test_a_read_only_folder_output_is_refused_and_left_alone(protected, made, tmp_path):
     """`chmod -R a-w model/` (a published model) says "do not replace", as it does for a file output: train

@@ -309,13 +309,19 @@ def _symlink_loop(path: Path) -> bool:
 
 
 def _read_only(path: Path) -> bool:
-    """A regular file or folder nobody may write (chmod a-w): the shell's ``>`` refuses it, cp asks; replacing it by a
-    rename would bypass what its owner said, and root's access() ignores the bits, so they are read here."""
+    """A regular file or folder the runner may not write: the shell's ``>`` refuses it, cp asks; replacing it by a
+    rename (which needs only the folder's write bit) would bypass what its owner said. Root's access() ignores the
+    bits, so for root it is one nobody may write (chmod a-w); for anyone else, what access() says (another user's
+    0644 table in a shared group folder, or one's own file with its owner write bit off)."""
     try:
         info = os.stat(path)
     except OSError:
         return False
-    return (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)) and not info.st_mode & 0o222
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        return False
+    if not info.st_mode & 0o222:
+        return True
+    return os.geteuid() != 0 and not os.access(path, os.W_OK)
 
 
 def _check_target(output: Output) -> None:
