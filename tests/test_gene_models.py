@@ -1915,37 +1915,3 @@ def test_metagenemark_gff_with_whole_headers_and_comma_attributes(tmp_path):
     fasta.write_text("".join(f">{sid} len={len(s)}\n{s}\n" for sid, s in pieces.items()))
     genome = read_genome(gff, fasta, GenomeOptions(genetic_code=4))
     assert {g.id: (g.scaffold, g.start, g.end, g.strand, g.protein) for g in genome.genes} == called
-
-
-@pytest.mark.parametrize("layout", ["genbank", "embl"])
-def test_ensembl_flat_file_names_its_sequence_as_ensembl_gff3_does(layout, tmp_path):
-    """An Ensembl GenBank or EMBL dump gives each sequence's slice as its accession
-    (``chromosome:ASM2732v1:Chromosome:1:580076:1``): the sequence is ``Chromosome``, as in Ensembl's GFF3 and FASTA,
-    with the same genes (was: named by the whole slice, so no other file of the genome met it)."""
-    from Bio import SeqIO
-    from Bio.Seq import Seq
-    from Bio.SeqFeature import FeatureLocation, SeqFeature
-    from Bio.SeqRecord import SeqRecord
-
-    record = SeqRecord(Seq(mg_sequence()), id="Chromosome", name="Chromosome", annotations={"molecule_type": "DNA"})
-    for cols in mg_lines():
-        if cols[2] == "CDS":
-            tag = cols[8].split("locus_tag=")[1].split(";")[0]
-            record.features.append(SeqFeature(FeatureLocation(int(cols[3]) - 1, int(cols[4]), 1 if cols[6] == "+"
-                                                              else -1), type="CDS", qualifiers={"locus_tag": [tag]}))
-    dump = tmp_path / f"ensembl.{layout}"
-    SeqIO.write(record, dump, layout)
-    accession = "AC   Chromosome;" if layout == "embl" else "ACCESSION   Chromosome"
-    assert accession in dump.read_text()
-    text = dump.read_text().replace(accession, accession.replace(
-        "Chromosome", f"chromosome:ASM2732v1:Chromosome:1:{MG_LENGTH}:1")).replace("VERSION     Chromosome\n", "")
-    if layout == "embl":  # Ensembl's EMBL has the ID line of before 2006, which names no accession
-        text = f"ID   Chromosome standard; DNA; PRO; {MG_LENGTH} BP.\n" + text.split("\n", 1)[1]
-    dump.write_text(text)
-    gff = tmp_path / "ensembl.gff3"
-    write_ensembl_gff(gff, mg_sequence())
-    options = GenomeOptions(genetic_code=4)
-    from_dump, from_gff = read_genome(dump, options=options), read_genome(gff, options=options)
-    assert list(from_dump.scaffolds) == ["Chromosome"]
-    assert [(g.id, g.scaffold, g.start, g.end, g.protein) for g in from_dump.genes] == [
-        (g.id, g.scaffold, g.start, g.end, g.protein) for g in from_gff.genes]

@@ -138,7 +138,7 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
         # a file made for submission to ENA (EMBLmyGFF3, gt gff3_to_embl) has the accession XXX in every record
         # and the name of each sequence (its seqid in the GFF3 and FASTA) on an AC * line
         own_names = {record.id, record.name, *record.annotations.get("accessions", ())}  # a location's own refs
-        record.id = handle.entry_names.get(number) or _ensembl_name(record.id, len(record.seq)) or record.id
+        record.id = handle.entry_names.get(number) or record.id
         try:
             sequence = str(record.seq).upper()
         except Exception:  # undefined sequence (CONTIG-only records)
@@ -185,19 +185,6 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     dropped = left_out(of_pseudogenes=n_pseudo, spanning_a_whole_sequence=len(skipped), in_another_record=len(remote),
                        shorter_isoforms=n_isoforms)
     return Genome(Path(str(path)).name, scaffolds, cds, "annotation", dropped).with_genes_sorted()
-
-
-#: The accession of an Ensembl flat file: the name of the whole sequence as a slice,
-#: ``coord_system:assembly:name:1:length:1`` (``chromosome:ASM584v2:Chromosome:1:4641652:1``).
-_ENSEMBL_SLICE = re.compile(r"(?:chromosome|plasmid|supercontig|scaffold|contig|primary_assembly):[^:]*:([^:]+):1:"
-                            r"(\d+):1")
-
-
-def _ensembl_name(accession: str, length: int) -> str | None:
-    """The sequence's name in an Ensembl GenBank or EMBL dump (``Chromosome``, as Ensembl's GFF3 and FASTA name it),
-    from its slice accession, when that slice is the whole record; else None."""
-    found = _ENSEMBL_SLICE.fullmatch(accession)
-    return found.group(1) if found and int(found.group(2)) == length else None
 
 
 #: A LOCUS line whose name runs into its length: ``LOCUS       NODE_1_length_12345_cov_2.512345 bp    DNA``.
