@@ -1890,28 +1890,16 @@ def test_genes_running_off_a_contig_are_partial_without_a_flag(layout, tmp_path)
     assert sum(partial for partial, _ in called.values()) == 4
 
 
-def test_metagenemark_gff_with_whole_headers_and_comma_attributes(tmp_path):
-    """MetaGeneMark's GFF (gmhmmp -f G, 3.25 on) writes each FASTA header whole in column 1 (``c1 len=7800``) and
-    column 9 as comma-separated pairs (``gene_id=1, length=627, gene_score=..., ...``): the sequence is the header's
-    first word, as in the FASTA, and the gene its gene_id, with pyrodigal's coordinates and proteins (was: refused,
-    'sequence id(s) c1 len=7800 ... not found'). Layout as quoted in biocode's MetaGeneMark-to-GFF3 converter."""
-    import pyrodigal
-
-    sequence = mg_sequence()
-    pieces = {"c1": sequence[1200:9000], "c2": sequence[30100:35996]}
-    rows, called, number = ["##gff-version 2", "##source-version GeneMark.hmm_PROKARYOTIC 3.25", "##Type DNA"], {}, 0
-    for sid, piece in pieces.items():
-        rows.append(f"##seq-name\t{sid} len={len(piece)}")
-        for gene in pyrodigal.GeneFinder(meta=True).find_genes(piece.encode()):
-            number += 1
-            length = gene.end - gene.begin + 1
-            rows.append(f"{sid} len={len(piece)}\tGeneMark.hmm\tCDS\t{gene.begin}\t{gene.end}\t-600.5\t"
-                        f"{'+' if gene.strand > 0 else '-'}\t0\tgene_id={number}, length={length}, gene_score=-600.5, "
-                        "rbs_score=-0.02, rbs_spacer=-1, stop_enforced=N, start_codon=0, logodd=37.24")
-            called[str(number)] = (sid, gene.begin, gene.end, gene.strand, gene.translate().rstrip("*"))
-        rows.append("##end-Sequence-region")
-    gff, fasta = tmp_path / "mgm.gff", tmp_path / "pieces.fna"
-    gff.write_text("\n".join(rows) + "\n")
-    fasta.write_text("".join(f">{sid} len={len(s)}\n{s}\n" for sid, s in pieces.items()))
-    genome = read_genome(gff, fasta, GenomeOptions(genetic_code=4))
-    assert {g.id: (g.scaffold, g.start, g.end, g.strand, g.protein) for g in genome.genes} == called
+def test_seqids_with_spaces_stay_whole_without_a_fasta(tmp_path):
+    """A GFF3 seqid holding a space (``contig 1``, unescaped) names its sequence whole: cutting it to its first word
+    merged ``contig 1`` and ``contig 2`` into one sequence and paired genes of different contigs (found in review
+    of a MetaGeneMark reader that cut every seqid so)."""
+    rows = ["##gff-version 3"]
+    for number, (seqid, start) in enumerate([("contig 1", 100), ("contig 1", 1000), ("contig 2", 100),
+                                              ("contig 2", 1000)]):
+        rows.append(f"{seqid}\tcaller\tCDS\t{start}\t{start + 599}\t.\t+\t0\tID=g{number};locus_tag=g{number}")
+    path = tmp_path / "spaces.gff"
+    path.write_text("\n".join(rows) + "\n")
+    genome = read_genome(path)
+    assert sorted({g.scaffold for g in genome.genes}) == ["contig 1", "contig 2"]
+    assert sorted(p.pair_id for p in adjacent_pairs(genome)) == ["g0|g1", "g2|g3"]

@@ -531,8 +531,8 @@ def test_hostile_case(case, work, tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------- gene callers' own formats
 
 #: The first lines of what gene callers write besides GFF3 (Prodigal 2.6.3 -f gbk, its default, and -f sco; Glimmer3's
-#: .predict; GeneMarkS-2's and MetaGeneMark's LST, old MetaGeneMark's GFF2), genes of E. coli's first kilobases;
-#: and what the error must name.
+#: .predict; GeneMarkS-2's and MetaGeneMark's LST, MetaGeneMark's GFF2 of both layouts), genes of E. coli's first
+#: kilobases; and what the error must name.
 GENE_CALLER_OUTPUTS = {
     "prodigal-gbk": ('DEFINITION  seqnum=1;seqlen=30000;seqhdr="NC_000913.3";version=Prodigal.v2.6.3;run_type=Single;'
                      'model="Ab initio";gc_cont=50.79;transl_table=11;uses_sd=1\n'
@@ -548,6 +548,10 @@ GENE_CALLER_OUTPUTS = {
     "metagenemark-gff2": ("##gff-version 2\n##source-version GeneMark.hmm_PROKARYOTIC 2.8\n"
                           "NC_000913.3 Escherichia coli\tGeneMark.hmm\tgene\t337\t2799\t.\t+\t0\tgene_id 1\n",
                           "line 3: MetaGeneMark's GFF2 of before version 3.25"),
+    "metagenemark-gff": ("##gff-version 2\n##source-version GeneMark.hmm_PROKARYOTIC 3.25\n"
+                         "NC_000913.3 len=30000\tGeneMark.hmm\tCDS\t337\t2799\t-635.9\t+\t0\tgene_id=1, "
+                         "length=2463, gene_score=-635.9, rbs_score=-0.02, rbs_spacer=-1, stop_enforced=N\n",
+                         "line 3: MetaGeneMark's GFF (attributes"),
     "genemark-lst": ("# GeneMark.hmm-2 LST format\n# GeneMark.hmm-2 prokaryotic version: 1.14\n\n"
                      "     1   +   337   2799   2463  native  AGGAG  8  1\n", "GeneMark's LST output"),
 }

@@ -28,8 +28,11 @@ _GTF_ATTRIBUTE = re.compile(r'\s*\w+ +"[^"]*"\s*$')
 
 #: Column 9 of MetaGeneMark's GFF2 before version 3.25: ``gene_id 7``.
 _OLD_METAGENEMARK = re.compile(r"\s*gene_id \d+\s*")
-#: MetaGeneMark's GFF (gmhmmp -f G) column 9: ``gene_id=18, length=510, gene_score=-635.99, ...``.
+#: MetaGeneMark's GFF (gmhmmp -f G, 3.25 on) column 9: ``gene_id=18, length=510, gene_score=-635.99, ...``; its
+#: column 1 is the FASTA header whole. Refused, named: read as GFF3, a gene would be named by the whole pair list.
 _COMMA_PAIRS = re.compile(r"\w+=[^,;=]*(?:, \w+=[^,;=]*)+")
+_METAGENEMARK_INSTEAD = ("run MetaGeneMark-2 (--format gff), or give the assembly itself (genes are then called "
+                         "with pyrodigal)")
 
 
 def _parse_attributes(column: str, path, number) -> dict[str, str]:
@@ -40,17 +43,16 @@ def _parse_attributes(column: str, path, number) -> dict[str, str]:
     for item in column.strip().strip(";").split(";"):
         if not item.strip():
             continue
-        if _COMMA_PAIRS.fullmatch(item.strip()):  # MetaGeneMark's: one item of comma-separated pairs
-            attributes.update(pair.split("=", 1) for pair in item.strip().split(", "))
-            continue
+        if _COMMA_PAIRS.fullmatch(item.strip()):
+            raise DataError(f"{path}: line {number}: MetaGeneMark's GFF (attributes {item.strip()[:30]!r}...), not "
+                            f"GFF3; {_METAGENEMARK_INSTEAD}")
         if "=" not in item:
             if _GTF_ATTRIBUTE.match(item):
                 raise DataError(f"{path}: line {number}: GTF attributes ({item.strip()[:40]}), not GFF3; convert it "
                                 "first (gt gtf_to_gff3, or gffread -E -o out.gff3)")
             if _OLD_METAGENEMARK.fullmatch(item):
                 raise DataError(f"{path}: line {number}: MetaGeneMark's GFF2 of before version 3.25 ({item.strip()!r}, "
-                                "its genes as gene rows); run MetaGeneMark 3.25 on or MetaGeneMark-2 (--format gff), "
-                                "or give the assembly itself (genes are then called with pyrodigal)")
+                                f"its genes as gene rows); {_METAGENEMARK_INSTEAD}")
             raise DataError(f"{path}: line {number}: malformed attribute {item.strip()[:40]!r}")
         key, value = item.split("=", 1)
         attributes[key.strip()] = urllib.parse.unquote(value)
@@ -161,8 +163,6 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         if len(cols) != 9:
             raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)}")
         seqid, _, ftype, start, end, _, strand, phase, attrs = cols
-        if " " in seqid:  # MetaGeneMark writes a FASTA header whole: the sequence is its first word, as in FASTA
-            seqid = seqid.split()[0] if seqid.strip() else seqid
         if "%" in seqid:  # GFF3 escapes what a seqid holds outside [a-zA-Z0-9.:^*$@!+_?-|] (NC%2F1 is NC/1)
             escaped.setdefault(urllib.parse.unquote(seqid), seqid)
             seqid = urllib.parse.unquote(seqid)
