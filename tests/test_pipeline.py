@@ -387,16 +387,18 @@ def test_evaluate_json_is_strict_json_with_null_for_missing_metrics(tmp_path):
     assert isinstance(metrics["n"], int) and 0 < metrics["auroc"] <= 1
 
 
-def test_evaluate_says_an_auroc_of_one_class_in_words(tmp_path):
-    """A table whose labelled pairs are all positive has no AUROC: the summary showed 'nan'. It says
-    'n/a (one class)'; the TSV keeps an empty field (read as missing by pandas and R) and --json null."""
+@pytest.mark.parametrize("kept_label", ["1", "0"])
+def test_evaluate_says_an_auroc_of_one_class_in_words(kept_label, tmp_path):
+    """A table whose labelled pairs are all positive (or all negative) has no AUROC (nor AUPRC): the summary
+    showed 'nan'. It says 'n/a (one class)'; the TSV keeps an empty field (read as missing by pandas and R) and
+    --json null."""
     scores, one_class = tmp_path / "scores.tsv", tmp_path / "positives.tsv"
     code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--label-rule", "og", "-o", scores, "-q"])
     assert code == 0, err
     lines = scores.read_text().splitlines()
     header = next(line for line in lines if not line.startswith("#"))
     label = header.split("\t").index("label")
-    kept = [line for line in lines if line.startswith("#") or line == header or line.split("\t")[label] == "1"]
+    kept = [line for line in lines if line.startswith("#") or line == header or line.split("\t")[label] == kept_label]
     one_class.write_text("\n".join(kept) + "\n")
     metrics, as_json = tmp_path / "metrics.tsv", tmp_path / "metrics.json"
     code, _, err = run_cli(["evaluate", one_class, "--bootstrap", "0", "-o", metrics, "--json", as_json])
@@ -405,9 +407,11 @@ def test_evaluate_says_an_auroc_of_one_class_in_words(tmp_path):
     row = dict(zip(names, err.splitlines()[-1].split("\t")))
     assert row["AUROC [95% CI]"] == row["distance AUROC"] == "n/a (one class)" and "nan" not in err, err
     table = dict(zip(*(line.split("\t") for line in metrics.read_text().splitlines())))
-    assert table["auroc"] == table["distance_auroc"] == "" and int(table["n"]) == int(table["n_positive"]) > 200
+    assert table["auroc"] == table["distance_auroc"] == "" and int(table["n"]) > 50
+    assert int(table["n_positive"]) == (int(table["n"]) if kept_label == "1" else 0)
     (result,) = json.loads(as_json.read_text())
-    assert result["auroc"] is result["distance_auroc"] is None and result["auprc"] == 1.0
+    assert result["auroc"] is result["distance_auroc"] is None
+    assert result["auprc"] == 1.0 if kept_label == "1" else row["AUPRC"] == "n/a (one class)"
 
 
 def test_evaluate_summary_in_a_log_is_one_tab_separated_line_per_row(tmp_path):

@@ -154,7 +154,7 @@ ONE_CLASS = "n/a (one class)"
 
 
 def _auroc_text(value: float) -> str:
-    """An AUROC in the summary, in words where it does not exist (it showed 'nan')."""
+    """An AUROC (or AUPRC, mAP) in the summary, in words where it does not exist (it showed 'nan')."""
     return ONE_CLASS if math.isnan(value) else f"{value:.4f}"
 
 
@@ -170,7 +170,7 @@ def show_table(run, results) -> None:
     columns = ("model", "n", "AUROC [95% CI]", "AUPRC", "mAP", "macro-F1", "acc@0.5", "acc@thr", "Brier",
                "distance AUROC", "distance best acc", "hard AUROC")
     rows = [(_model_cell(r), str(r["n"]), _auroc_cell(r),
-             f"{r['auprc']:.4f}", f"{r['map']:.4f}", f"{r['macro_f1']:.4f}", f"{r['accuracy']:.4f}",
+             _auroc_text(r["auprc"]), _auroc_text(r["map"]), f"{r['macro_f1']:.4f}", f"{r['accuracy']:.4f}",
              f"{r['accuracy_at_threshold']:.4f}", f"{r['brier']:.4f}", _auroc_text(r["distance_auroc"]),
              f"{r['distance_best_accuracy']:.4f}", _fmt(r["hard_auroc"]) or "-") for r in results]
     run.show_table("microfuse evaluate (distance = intergenic-distance baseline on the same pairs)", columns, rows)
