@@ -112,7 +112,7 @@ def test_own_group_and_self_excluded(built, data, kind, group_by):
     assert not np.isin(res.target[tight], tight).any()
 
 
-@pytest.mark.parametrize("exclusion", ["auto", "selector", "overfetch", "ranges"])
+@pytest.mark.parametrize("exclusion", ["auto", "selector", "overfetch"])
 @pytest.mark.parametrize("group_by", ["scaffold", "genome"])
 def test_flat_equals_numpy_bruteforce(built, data, group_by, exclusion):
     vec, ids = data
@@ -309,10 +309,6 @@ def test_usage_errors(data):
         index.search(vec[:2, :5], ["a", "b"], 3)
     with pytest.raises(DataError, match="query groups"):
         index.search(vec[:2], ["a"], 3)
-    assert index.search(vec[:0], [], 3, exclusion="ranges").target.shape == (0, 3)
-    hnsw = PairIndex.build(vec[:50], _take(ids, slice(0, 50)), index="hnsw", device="cpu")
-    with pytest.raises(UsageError, match="needs a flat index"):
-        hnsw.search(vec[:2], ["a", "b"], 3, exclusion="ranges")
 
 
 def test_read_vectors(tmp_path, data):
@@ -993,55 +989,3 @@ def test_log_lines_name_outputs_as_given(tmp_path, monkeypatch):
         code, _, err = run_cli(["retrieve", "search", "--index", "out/index", "--k", "2", "-o", output])
         assert code == 0, err
         assert re.search(rf"^info: \d+ neighbours written to {re.escape(named)}$", err, re.M), err
-
-
-def _rule_top_k(stored: np.ndarray, genome: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """numpy brute force of the documented rule: each indexed pair's k others of the highest similarity (float64
-    sum of the query normalised in float64 and the stored float32 vector, clipped, as float32), ties to the lower
-    row, own genome excluded; -1 / NaN past the last other pair. Also every similarity (own genome -inf)."""
-    queries = stored.astype(np.float64)
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    sims = np.clip(queries @ stored.T.astype(np.float64), -1, 1).astype(np.float32)
-    sims[genome[:, None] == genome[None, :]] = -np.inf
-    order = np.lexsort((np.broadcast_to(np.arange(len(stored)), sims.shape), -sims), axis=1)[:, :k]
-    top = np.take_along_axis(sims, order, axis=1)
-    return np.where(np.isneginf(top), -1, order), np.where(np.isneginf(top), np.nan, top), sims
-
-
-@pytest.fixture(scope="module")
-def tied_real(real_fused):
-    """Real fused vectors of two genomes, M. genitalium (its pairs in two runs of rows) and 150 of M. pneumoniae's,
-    with exact ties: one M. pneumoniae vector copied 24 times into rows spread over its genome, and one M.
-    genitalium vector copied 12 times (exact duplicates, as two identical pairs give)."""
-    mg, mg_ids = read_vectors(real_fused / "mg.npy")
-    mpn, mpn_ids = read_vectors(real_fused / "mpn.npy")
-    mpn, mpn_ids = mpn[:150].copy(), _take(mpn_ids, np.arange(150))
-    mpn[np.arange(3, 150, 6)[:24]] = mpn[1]
-    mg = mg.copy()
-    mg[np.arange(10, 250, 20)] = mg[5]
-    vectors = np.concatenate([mg[:200], mpn, mg[200:]])
-    ids = _take(mg_ids, np.arange(200)).concat(mpn_ids).concat(_take(mg_ids, np.arange(200, len(mg))))
-    return vectors, ids
-
-
-@pytest.mark.parametrize("k", [5, 300])
-def test_flat_search_is_the_documented_rule_on_real_vectors_with_ties(tied_real, k):
-    """Every exclusion route of the exact index returns, at 1 and 2 threads, exactly the numpy brute force of the
-    documented rule (similarity descending, then the lower index row): the same rows in the same order, including
-    which of 25 identical vectors fill the last places, and no pair past the other genome's last (k = 300 exceeds
-    the 150 M. pneumoniae pairs that M. genitalium's queries may find)."""
-    vectors, ids = tied_real
-    index = PairIndex.build(vectors, ids, index="flat", group_by="genome", device="cpu")
-    genome = np.asarray(ids.genome.tolist())
-    want, want_sim, sims = _rule_top_k(index._index.reconstruct_n(0, index.ntotal), genome, k)
-    if k == 5:  # test setup: ties that straddle the k-th place decide which rows come back
-        kth = want_sim[:, -1:]
-        straddling = (sims == kth).sum(axis=1) > (want_sim == kth).sum(axis=1)
-        assert straddling.sum() >= 10, straddling.sum()
-    else:
-        assert (want[genome == "mg", 150:] == -1).all() and (want[genome == "mg", :150] >= 0).all()
-    for exclusion in ("auto", "ranges", "overfetch", "selector"):
-        for threads in (1, 2):
-            got = index.search_all(k, exclusion=exclusion, threads=threads)
-            np.testing.assert_array_equal(got.target, want, err_msg=f"{exclusion}, {threads} threads")
-            np.testing.assert_allclose(got.similarity, want_sim, rtol=0, atol=1e-6)

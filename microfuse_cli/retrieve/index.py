@@ -5,27 +5,15 @@ product, so every similarity reported here is a cosine similarity. A search neve
 query's own group (its scaffold, or its genome with ``group_by="genome"``); the pair itself is in its own group,
 so self-matches are excluded too. The exclusion holds by construction:
 
-* CPU HNSW indexes, and any query whose own group is too large to over-fetch (on flat indexes: only when the
-  group is spread over more than 8 runs of rows): queries are searched group by group with a FAISS ID selector
-  (``IDSelectorNot`` over the group's rows) passed in ``SearchParameters``, so own-group rows are never scored.
-* Flat (exact) indexes, queries whose own group holds at least 256 pairs in at most 8 runs of rows (a genome, a
-  large scaffold): the runs of rows outside the group are searched with ``faiss.knn`` over the index's stored
-  vectors (BLAS, as fast as an unfiltered search), so own-group rows are never scored. A genome-grouped
-  all-vs-all of the four labelled genomes spent most of its time over-fetching up to 2,048 neighbours per query
-  (benchmarks/RESULTS.md, "All-vs-all with genome groups"). On GPU, the spans are searched on a CPU copy for the
-  queries past the over-fetch limit.
-* Flat indexes give the same answer by every route and thread count: the ``k`` rows of other groups with the
-  highest similarity (the float64 cosine, clipped, as float32: :meth:`PairIndex._exact_similarities`), exact ties
-  broken by the lower index row. FAISS fetches ``2k`` candidates by its own float32 score, which are re-scored;
-  a query where an unfetched row could still reach the k-th similarity (a tie or a near-tie within FAISS'
-  rounding) is fetched again with more candidates (:meth:`PairIndex._search_exact`). Approximate indexes order
-  what they find the same way, but which of several tied rows they find is FAISS'.
-* Small groups of flat indexes, IVF and IVF-PQ indexes, and GPU indexes (no selector support): each query asks
-  for ``k + g`` neighbours (flat: ``2k + g``), ``g`` being the size of its own group, and its own group is
-  filtered out afterwards. At most ``g`` of those can be own-group rows, so at least ``k`` others remain, and for
-  an exact index they are exactly the ``k`` nearest others. One batched search is several times faster than a
-  selector call per group (FAISS' flat search with a selector cannot use BLAS at all). Queries whose ``k + g``
-  would exceed :data:`MAX_OVERFETCH` fall back to the selector route (a CPU copy of the index on GPU).
+* CPU HNSW indexes, and any query whose own group is too large to over-fetch: queries are searched group by
+  group with a FAISS ID selector (``IDSelectorNot`` over the group's rows) passed in ``SearchParameters``, so
+  own-group rows are never scored.
+* Flat, IVF and IVF-PQ indexes, and GPU indexes (no selector support): each query asks for ``k + g``
+  neighbours, ``g`` being the size of its own group, and its own group is filtered out afterwards. At most ``g``
+  of those can be own-group rows, so at least ``k`` others remain, and for an exact index they are exactly the
+  ``k`` nearest others. One batched search is several times faster than a selector call per group (FAISS' flat
+  search with a selector cannot use BLAS at all). Queries whose ``k + g`` would exceed :data:`MAX_OVERFETCH`
+  fall back to the selector route (a CPU copy of the index on GPU).
 * IVF-PQ indexes re-rank (``refine``, default ``fp16`` up to 256 dimensions, ``sq8`` beyond): the PQ stage fetches ``k_factor`` times as many
   candidates as asked for, and those are re-scored with finer codes (8-bit scalar quantisation, float16, or the
   exact float32 vectors) before the own-group filter and the cut to ``k``; exclusion stays exact, since it is
@@ -75,11 +63,10 @@ log = logging.getLogger("microfuse")  # one channel for the library's warnings a
 IndexKind = Literal["auto", "flat", "ivf", "hnsw", "ivfpq"]
 GroupBy = Literal["scaffold", "genome"]
 Device = Literal["auto", "cpu", "cuda"]
-Exclusion = Literal["auto", "selector", "overfetch", "ranges"]
+Exclusion = Literal["auto", "selector", "overfetch"]
 Refine = Literal["none", "sq8", "fp16", "flat"]
 
 INDEX_KINDS = ("flat", "ivf", "hnsw", "ivfpq")
-EXCLUSIONS = ("auto", "selector", "overfetch", "ranges")
 DEVICES = ("auto", "cpu", "cuda")
 REFINES = ("none", "sq8", "fp16", "flat")
 
@@ -127,11 +114,6 @@ _SELECTOR_BATCH = 4096  # queries per selector search call
 _QUERY_BLOCK = 1 << 18  # indexed pairs read back and searched at a time by search_all
 _RESCORE_VALUES = 1 << 22  # float64 values (32 MB) of neighbour vectors held at once (flat similarities recomputed)
 _POOL_MIN = 32  # groups with fewer queries than this go to the thread pool, one thread each
-#: Flat indexes: own groups of at least this many pairs are excluded by searching the rows around them
-#: (``faiss.knn`` over each span of other groups' rows) instead of over-fetching k + g neighbours; at most
-#: ``_MAX_SPANS`` spans per group (a genome's pairs are one run of rows, so the others are at most two spans).
-_RANGES_MIN_GROUP = 256
-_MAX_SPANS = 8
 
 
 def _faiss():
@@ -373,30 +355,6 @@ class PairIndex:
         self._group_sizes = np.bincount(self._group_codes, minlength=len(keys)).astype(np.int64)
         self._group_order = np.argsort(self._group_codes, kind="stable").astype(np.int64)
         self._group_offsets = np.concatenate([[0], np.cumsum(self._group_sizes)]).astype(np.int64)
-        self._span_counts = self._count_other_spans()
-
-    def _count_other_spans(self) -> np.ndarray:
-        """Per group, the number of maximal runs of rows outside it (the spans :meth:`_ranges` searches)."""
-        order, n = self._group_order, self.ntotal
-        if n == 0:
-            return np.zeros(len(self._group_sizes), np.int64)
-        codes = self._group_codes[order]
-        starts_run = np.ones(n, bool)
-        starts_run[1:] = (np.diff(order) != 1) | (np.diff(codes) != 0)
-        runs = np.bincount(codes[starts_run], minlength=len(self._group_sizes))
-        first, last = order[self._group_offsets[:-1]], order[self._group_offsets[1:] - 1]
-        return (runs + 1 - (first == 0) - (last == n - 1)).astype(np.int64)
-
-    def _other_spans(self, code: int) -> list[tuple[int, int]]:
-        """The maximal runs ``[start, stop)`` of rows outside group ``code`` (all rows for -1)."""
-        if code < 0:
-            return [(0, self.ntotal)]
-        members = self._members(code)
-        cuts = np.flatnonzero(np.diff(members) > 1)
-        run_starts = np.concatenate([members[:1], members[cuts + 1]])
-        run_stops = np.concatenate([members[cuts] + 1, members[-1:] + 1])
-        bounds = zip(np.concatenate([[0], run_stops]).tolist(), np.concatenate([run_starts, [self.ntotal]]).tolist())
-        return [(lo, hi) for lo, hi in bounds if hi > lo]
 
     def query_groups(self, ids: PairIds) -> np.ndarray:
         """The group of each query pair as this index names its groups (for :meth:`search`)."""
@@ -690,8 +648,7 @@ class PairIndex:
             nprobe: IVF lists probed (default :data:`DEFAULT_NPROBE`); efSearch: HNSW beam width (default
                 :data:`DEFAULT_EF_SEARCH`, at least k). threads: FAISS threads (default 1; 0: every usable core). query_ids,
                 query_genomes, query_scaffolds: names, genomes and scaffolds of the queries, for rendering.
-            exclusion: ``auto`` (see module docstring), or force ``selector`` / ``overfetch`` / ``ranges`` (flat
-                indexes only) (tests, benchmarks); a flat index gives the same answer by each.
+            exclusion: ``auto`` (see module docstring), or force ``selector`` / ``overfetch`` (tests, benchmarks).
             k_factor: refined IVF-PQ: candidates re-ranked per wanted neighbour (default: the build's ``k_factor``).
             query_model: identity of the model that made the queries (``PairIds.model_id``): refused (DataError)
                 when the index records another.
@@ -703,10 +660,8 @@ class PairIndex:
         if isinstance(k, bool) or int(k) != k or k < 1:
             raise UsageError(f"k must be a positive integer, not {k!r}")
         k = max(1, min(int(k), self.ntotal))  # more neighbours than indexed pairs cannot exist (--k 100000)
-        if exclusion not in EXCLUSIONS:
-            raise UsageError(f"exclusion must be one of {', '.join(EXCLUSIONS)}, not {exclusion!r}")
-        if exclusion == "ranges" and self.kind != "flat":
-            raise UsageError(f"exclusion 'ranges' needs a flat index, not {self.kind}")
+        if exclusion not in ("auto", "selector", "overfetch"):
+            raise UsageError(f"exclusion must be auto, selector or overfetch, not {exclusion!r}")
         if nprobe is not None and nprobe < 1:
             raise UsageError(f"nprobe must be >= 1, not {nprobe}")
         if efSearch is not None and efSearch < 1:
@@ -727,10 +682,9 @@ class PairIndex:
                              "index.query_groups(ids)")
         own = self._codes_for(groups)
         with _omp_threads(threads) as nthreads:
-            if self.kind == "flat":
-                dist, lab = self._search_exact(q, own, k, exclusion, nthreads, progress)
-            else:
-                dist, lab = self._search_codes(q, own, k, nprobe, efSearch, exclusion, nthreads, progress, kf)
+            dist, lab = self._search_codes(q, own, k, nprobe, efSearch, exclusion, nthreads, progress, kf)
+        if self.kind == "flat" and self.device != "cuda":
+            dist = self._exact_similarities(q, lab)
         return _finish(dist, lab, query_ids, query_genomes, query_scaffolds)
 
     def _exact_similarities(self, q: np.ndarray, lab: np.ndarray) -> np.ndarray:
@@ -738,18 +692,17 @@ class PairIndex:
 
         FAISS' BLAS path sums in an order that depends on the thread count: the last float32 bit differed between
         ``-t 1`` and ``-t 2`` and flipped printed similarities (and the order of near-ties); this sum does not."""
-        nq, width = lab.shape
         dist = np.full(lab.shape, -np.inf, np.float32)
-        step = max(1, _RESCORE_VALUES // max(width * self.dim, 1))
-        cpu = self._cpu_index()
-        for start in range(0, nq, step):
+        step = max(1, _RESCORE_VALUES // max(lab.size // max(len(q), 1) * self.dim, 1))
+        for start in range(0, len(q), step):
             rows = lab[start : start + step]
-            wanted = np.ascontiguousarray(np.maximum(rows, 0).ravel(), dtype=np.int64)  # row 0 stands in for none
-            targets = cpu.reconstruct_batch(wanted).reshape(len(rows), width, self.dim)
+            found = rows >= 0
+            targets = self._index.reconstruct_batch(np.ascontiguousarray(rows[found], dtype=np.int64))
             block = np.asarray(q[start : start + step], dtype=np.float64)
             block /= np.linalg.norm(block, axis=1, keepdims=True)
-            sims = np.einsum("ij,ikj->ik", block, targets, dtype=np.float64)  # casts as it goes: no float64 copy
-            dist[start : start + step] = np.where(rows >= 0, sims, -np.inf)
+            owner = np.nonzero(found)[0]
+            sims = np.einsum("ij,ij->i", block[owner], targets.astype(np.float64))
+            dist[start : start + step][found] = sims.astype(np.float32)
         return dist
 
     def search_all(self, k: int, *, vectors: np.ndarray | None = None, **kwargs: Any) -> SearchResult:
@@ -806,99 +759,6 @@ class PairIndex:
         outer.inner = p  # base_index_params is a bare pointer: keep its Python object alive with the outer one
         return outer
 
-    def _search_exact(self, q, own, k, exclusion, nthreads, progress):
-        """Flat index: the ``k`` rows of other groups with the highest similarity, ties broken by the lower row.
-
-        The similarity is :meth:`_exact_similarities`' (float64 sum, clipped to [-1, 1], as float32), not FAISS'
-        float32 score, whose last bits depend on the kernel and thread count. FAISS fetches ``2k`` candidates (the
-        route: :meth:`_exact_candidates`); they are re-scored and cut to ``k``. A query is settled when its k-th
-        similarity exceeds, by more than FAISS' rounding error, the best score an unfetched row could have; the
-        others (near-ties or exact ties at the k-th place) are fetched again with four times the candidates, until
-        settled or every other row was fetched. So the answer is a function of the vectors alone."""
-        if len(q) == 0 or self.ntotal == 0:
-            return np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
-        width = min(2 * k, self.ntotal)
-        cand_d, cand_l, bound = self._exact_candidates(q, own, width, exclusion, nthreads, progress)
-        dist, lab, unsettled = self._settle(q, cand_l, bound, k)
-        faiss = _faiss()
-        while len(unsettled) and width < self.ntotal:
-            width = min(4 * width, self.ntotal)  # few queries, each search call costs its fixed overhead
-            log.debug("%d queries with ties at the k-th place: fetching %d candidates", len(unsettled), width)
-            # one OpenMP thread: waking a team for a handful of queries cost ~10 ms a call on a busy machine
-            faiss.omp_set_num_threads(1)
-            try:
-                _, cand_l, bound = self._exact_candidates(q[unsettled], own[unsettled], width, exclusion, 1, None)
-            finally:
-                faiss.omp_set_num_threads(nthreads)
-            dist[unsettled], lab[unsettled], again = self._settle(q[unsettled], cand_l, bound, k)
-            unsettled = unsettled[again]
-        return dist, lab
-
-    def _settle(self, q, cand, bound, k):
-        """The first ``k`` candidates by (exact similarity desc, row asc), and which queries are not settled."""
-        nq, width = cand.shape
-        sim = np.where(cand >= 0, np.clip(self._exact_similarities(q, cand), -1.0, 1.0), -np.inf).astype(np.float32)
-        rows = np.where(cand < 0, np.iinfo(np.int64).max, cand)
-        order = np.lexsort((rows.ravel(), -sim.ravel(), np.repeat(np.arange(nq), width)))
-        order = order.reshape(nq, width)[:, :k] - (np.arange(nq) * width)[:, None]
-        dist, lab = np.take_along_axis(sim, order, axis=1), np.take_along_axis(cand, order, axis=1)
-        # |FAISS float32 score - exact| <= (d + 4) unit roundoffs for unit vectors; twice that, to be safe
-        slack = np.float32(2 * (self.dim + 8) * 2.0 ** -24)
-        settled = np.isneginf(bound) | (dist[:, k - 1] > bound + slack)
-        return dist, lab, np.flatnonzero(~settled)
-
-    def _exact_candidates(self, q, own, width, exclusion, nthreads, progress):
-        """``width`` candidates per query from other groups by FAISS' score, and ``bound``: the highest score a row
-        of another group that was not fetched can have (-inf when every one was). Routes: :meth:`_ranges` for large
-        own groups (CPU; on GPU for queries past the over-fetch limit), :meth:`_overfetch` for small ones,
-        :meth:`_selector` where neither applies (groups spread over many runs of rows)."""
-        nq = len(q)
-        cand_d = np.full((nq, width), -np.inf, np.float32)
-        cand_l = np.full((nq, width), -1, np.int64)
-        bound = np.full(nq, -np.inf, np.float32)
-        if nq == 0:
-            return cand_d, cand_l, bound
-        sizes = np.where(own >= 0, self._group_sizes[np.maximum(own, 0)], 0)
-        spans = np.where(own >= 0, self._span_counts[np.maximum(own, 0)], 1)
-        on_gpu = self.device == "cuda"
-        cap = min(MAX_OVERFETCH, GPU_MAX_K) if on_gpu else MAX_OVERFETCH
-        fits = (width + sizes <= cap) & (exclusion in ("auto", "overfetch"))
-        if exclusion == "auto" and not on_gpu:
-            fits &= sizes < _RANGES_MIN_GROUP
-        over = np.flatnonzero(fits)
-        if len(over):
-            self._overfetch(q, own, sizes, over, width, 1, 1, cap, cand_d, cand_l, progress, bound=bound)
-        spread = spans > _MAX_SPANS
-        ranged = np.flatnonzero(~fits & ~spread & (exclusion in ("auto", "ranges")))
-        if len(ranged):
-            self._ranges(q, own, ranged, width, cand_d, cand_l, bound, progress)
-        rest = np.flatnonzero(~fits & (spread | (exclusion in ("selector", "overfetch"))))
-        if len(rest):
-            self._selector(self._cpu_index(), q, own, rest, width, 1, 1, nthreads, cand_d, cand_l, progress)
-            bound[rest] = np.where(cand_l[rest, -1] >= 0, cand_d[rest, -1], -np.inf)
-        return cand_d, cand_l, bound
-
-    def _ranges(self, q, own, rows, width, dist, lab, bound, progress) -> None:
-        """Search ``rows`` group by group over each span of rows outside the group (``faiss.knn`` on the flat
-        index's stored vectors, BLAS like an unfiltered search; a selector would score row by row), keeping the
-        ``width`` best of all spans."""
-        faiss = _faiss()
-        cpu = faiss.downcast_index(self._cpu_index())
-        if hasattr(cpu, "get_xb"):  # IndexFlat: a view of its storage, no copy
-            stored = faiss.rev_swig_ptr(cpu.get_xb(), self.ntotal * self.dim).reshape(self.ntotal, self.dim)
-        else:  # a CPU copy of sharded GPU indexes that was not merged into one IndexFlat
-            stored = cpu.reconstruct_n(0, self.ntotal)
-        order = rows[np.argsort(own[rows], kind="stable")]
-        for group in np.split(order, np.flatnonzero(np.diff(own[order])) + 1):
-            spans = self._other_spans(int(own[group[0]]))
-            for start in range(0, len(group), _CHUNK):
-                part = group[start : start + _CHUNK]
-                if spans:  # else every row is in the group: nothing to find
-                    d, i, bound[part] = _search_spans(faiss, _normalised(q[part]), stored, spans, width)
-                    dist[part, : d.shape[1]], lab[part, : d.shape[1]] = d, i
-                if progress is not None:
-                    progress(len(part))
-
     def _max_effort(self) -> tuple[int, int]:
         return (int(self.params.get("nlist", 1)), max(self.ntotal, 1))
 
@@ -938,7 +798,7 @@ class PairIndex:
             short = short[(lab[short, k - 1] < 0)]
         return dist, lab
 
-    def _overfetch(self, q, own, sizes, rows, k, nprobe, ef, cap, dist, lab, progress, kf=1, bound=None) -> None:
+    def _overfetch(self, q, own, sizes, rows, k, nprobe, ef, cap, dist, lab, progress, kf=1) -> None:
         """Fetch k + own-group-size neighbours, drop own-group rows, keep the first k; grow when needed."""
         faiss = _faiss()
         index = self._index
@@ -961,10 +821,7 @@ class PairIndex:
                     qb = _normalised(q[part])
                     d, i = index.search(qb, fetch) if params is None else index.search(qb, fetch, params=params)
                     keep = (i >= 0) & (self._group_codes[np.maximum(i, 0)] != own[part][:, None])
-                    order = np.argsort(~keep, axis=1, kind="stable")
-                    if bound is not None:
-                        bound[part] = _best_left(d, i, keep, order, k, fetch < self.ntotal)
-                    order = order[:, :k]
+                    order = np.argsort(~keep, axis=1, kind="stable")[:, :k]
                     got = np.take_along_axis(keep, order, axis=1)
                     lab[part, : order.shape[1]] = np.where(got, np.take_along_axis(i, order, axis=1), -1)
                     dist[part, : order.shape[1]] = np.where(got, np.take_along_axis(d, order, axis=1), -np.inf)
@@ -1026,39 +883,6 @@ class PairIndex:
             for done in pool.map(run, small, chunksize=16):
                 if progress is not None:
                     progress(done)
-
-
-def _best_left(d: np.ndarray, i: np.ndarray, keep: np.ndarray, order: np.ndarray, k: int,
-               partial: bool) -> np.ndarray:
-    """Over-fetch: the highest score a row of another group not among the ``k`` kept can have: the first other row
-    cut off, or, when FAISS' list was full (``partial``), its last score, which no unfetched row exceeds."""
-    left = np.where((i[:, -1] >= 0) & partial, d[:, -1], -np.inf).astype(np.float32)
-    if order.shape[1] > k:
-        first_cut = order[:, k : k + 1]
-        cut_off = np.take_along_axis(keep, first_cut, axis=1)[:, 0]
-        left = np.maximum(left, np.where(cut_off, np.take_along_axis(d, first_cut, axis=1)[:, 0], -np.inf))
-    return left
-
-
-def _search_spans(faiss: Any, queries: np.ndarray, stored: np.ndarray, spans: list[tuple[int, int]],
-                  width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The ``width`` best (FAISS score, row) of ``queries`` over the rows ``[lo, hi)`` of ``spans``, and per query
-    the highest score a row of the spans left out can have (-inf when none was)."""
-    found_d, found_l = [], []
-    left = np.full(len(queries), -np.inf, np.float32)
-    for lo, hi in spans:
-        fetch = min(width, hi - lo)
-        d, i = faiss.knn(queries, stored[lo:hi], fetch, metric=faiss.METRIC_INNER_PRODUCT)
-        found_d.append(d)
-        found_l.append(np.where(i >= 0, i + lo, -1))
-        if fetch < hi - lo:
-            left = np.maximum(left, d[:, -1])
-    d, i = np.concatenate(found_d, axis=1), np.concatenate(found_l, axis=1)
-    keep = np.argsort(-d, axis=1, kind="stable")
-    if keep.shape[1] > width:  # the best candidate dropped bounds the rest, as an unfetched one would
-        left = np.maximum(left, np.take_along_axis(d, keep[:, width : width + 1], axis=1)[:, 0])
-    keep = keep[:, :width]
-    return np.take_along_axis(d, keep, axis=1), np.take_along_axis(i, keep, axis=1), left
 
 
 def _per_query(values: Sequence | np.ndarray, n: int, what: str) -> np.ndarray:
