@@ -230,6 +230,34 @@ def test_a_genome_from_a_pipe_is_read_whole(command, bins, tmp_path):
                               np.load(tmp_path / "from_files" / "protein.npy"))
 
 
+@pytest.mark.parametrize("stream", ["binary", "past the size cap"])
+def test_a_pipe_is_refused_as_a_file_is_without_reading_it_all(stream, tmp_path, monkeypatch):
+    """`score <(cat /dev/urandom)` or a pipe past MICROFUSE_MAX_INPUT: the pipe was read whole into memory before
+    it was kept in a temp file (a stream without end filled the memory), and only then refused. It is kept a block
+    at a time and refused as a file is, from its first bytes (binary) or once past the cap."""
+    import microfuse_cli.io.files as mio
+
+    monkeypatch.setattr(mio, "MAX_INPUT_BYTES", 4 << 20)
+    fifo = tmp_path / "genome.gff"
+    os.mkfifo(fifo)
+    block = bytes(range(256)) * 4096 if stream == "binary" else b"ACGT" * 262143 + b"\n"  # 1 MiB
+    written = []
+
+    def feed() -> None:  # 64 MiB unless the reader stops early (it closes the pipe: BrokenPipeError)
+        with contextlib.suppress(BrokenPipeError), open(fifo, "wb") as pipe:
+            for _ in range(64):
+                pipe.write(block)
+                written.append(len(block))
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    code, _, err = run_cli(["score", fifo, "-o", tmp_path / "scores.tsv"])
+    writer.join(timeout=60)
+    assert code == 1 and ("looks like a binary file" if stream == "binary" else "MICROFUSE_MAX_INPUT") in err, err
+    assert sum(written) <= 8 << 20, f"read {sum(written)} bytes of the pipe"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["genome.gff"]
+
+
 def test_stdin_that_cannot_be_kept_in_tmpdir_is_named(tmp_path):
     """A piped genome is kept in a temp file in TMPDIR (several readers need it); a full TMPDIR (a small /tmp on a
     cluster node; `ulimit -f` stands in for it) was 'error: File too large', naming neither stdin nor TMPDIR."""
@@ -1046,28 +1074,45 @@ def test_embed_reuses_and_then_removes_its_own_partial_folder(tmp_path):
 @pytest.mark.parametrize("resume", [False, True])
 def test_embed_never_empties_the_partial_folder_of_a_running_embed(resume, tmp_path):
     """Two `embed -o out` at once (a rule rerun while the first, hours into ProstT5, runs): the second emptied the
-    first's out.partial, its finished shards lost and its next shard write failing. The marker names its run
-    (PID@HOST); a folder of a live run is refused before any work, one of a run that is gone is reused."""
+    first's out.partial, its finished shards lost and its next shard write failing. A running embed holds its
+    marker's flock; a folder so held is refused before any work, and reused once the holder is gone."""
     from microfuse_cli.cli.embed import PARTIAL_MARKER
-    from microfuse_cli.io.outputs import _host_tag
 
     ours = tmp_path / "out.partial"
     (ours / "0123456789abcdef").mkdir(parents=True)
     (ours / "0123456789abcdef" / "protein.000000000.npy").write_bytes(b"a shard of the running embed")
-    running, ended = subprocess.Popen(["sleep", "120"]), subprocess.Popen(["true"])
-    ended.wait()
+    (ours / PARTIAL_MARKER).write_text("4242@node7\n")
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'r+'); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(120)",
+                               str(ours / PARTIAL_MARKER)], stdout=subprocess.PIPE, text=True)
+    resumed = ["--resume"] if resume else []
     try:
-        (ours / PARTIAL_MARKER).write_text(f"{running.pid}@{_host_tag()}\n")
+        assert holder.stdout.readline() == "held\n"
         before = tree(tmp_path)
-        resumed = ["--resume"] if resume else []
         code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out", *resumed])
-        refused(code, err, f"{ours} is in use by a running `microfuse embed` ({running.pid}@{_host_tag()})")
+        refused(code, err, f"{ours} is in use by a running `microfuse embed` writing the same output")
         assert tree(tmp_path) == before
     finally:
-        running.kill()
-        running.wait()
-    (ours / PARTIAL_MARKER).write_text(f"{ended.pid}@{_host_tag()}\n")
+        holder.kill()
+        holder.wait()
     code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out", *resumed])
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize("recorded", ["4242@node7", "1@{host}"])
+def test_embed_resumes_a_partial_folder_of_a_run_that_is_gone_wherever_it_ran(recorded, tmp_path):
+    """An embed killed at a cluster job's time limit and resubmitted to another node, or after a reboot where its
+    PID now names another process (PID 1 always lives): the marker's PID@HOST was trusted, so --resume was refused
+    for 7 days (another host) or for as long as that process lived, its shards lost if the folder was deleted. A
+    run holds the marker's lock instead, which the kernel drops when the run ends, however it ends."""
+    from microfuse_cli.cli.embed import PARTIAL_MARKER
+    from microfuse_cli.io.outputs import _host_tag
+
+    ours = tmp_path / "out.partial"
+    ours.mkdir()
+    (ours / PARTIAL_MARKER).write_text(recorded.format(host=_host_tag()) + "\n")
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out", "--resume"])
     assert code == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 

@@ -238,21 +238,18 @@ def stdin_as_file(path, name: str | None = None):
     import tempfile
     from pathlib import Path
 
-    from ..io.files import stdin_stream
+    from ..io.files import spool, stdin_stream
 
     shown = "stdin" if path == "-" else str(path)
     with tempfile.TemporaryDirectory(prefix="microfuse-") as tmp:
         spooled = Path(tmp) / ("stdin" if path == "-" else Path(path).name)  # the genome is named after its file
-        if path == "-":
-            data = stdin_stream().read()
-        else:
-            with open(path, "rb") as pipe:
-                data = pipe.read()
-        try:
-            spooled.write_bytes(data)
-        except OSError as exc:  # a full /tmp said only 'No space left on device'
-            raise DataError(f"cannot keep {shown} in a temp file in {tempfile.gettempdir()} (TMPDIR; give it a "
-                            f"folder with space): {exc.strerror or exc}") from None
+        with contextlib.ExitStack() as files:
+            source = stdin_stream() if path == "-" else files.enter_context(open(path, "rb"))
+            try:
+                spool(source, files.enter_context(open(spooled, "wb")), shown)
+            except OSError as exc:  # a full /tmp said only 'No space left on device'
+                raise DataError(f"cannot keep {shown} in a temp file in {tempfile.gettempdir()} (TMPDIR; give it a "
+                                f"folder with space): {exc.strerror or exc}") from None
         try:
             with _logged_as(str(spooled), name or shown, genome_file="stdin" if path == "-" else None):
                 yield str(spooled)

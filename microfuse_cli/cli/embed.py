@@ -84,36 +84,37 @@ def output_named(output: str, inputs: tuple[str, ...], index: int) -> str:
 PARTIAL_MARKER = ".microfuse-embed-partial"
 
 
-def claim_partial(folder: Path, resume: bool) -> Path:
-    """The shard folder beside an embedding folder, emptied unless ``resume``. A folder of that name that embed did
-    not make (no marker file) is the user's: refused, never emptied or written into."""
+@contextlib.contextmanager
+def claimed_partial(folder: Path, resume: bool):
+    """The shard folder beside an embedding folder, emptied unless ``resume``, its marker locked while the run fills
+    it. A folder of that name that embed did not make (no marker file) is the user's: refused, never emptied or
+    written into."""
+    from ..io.outputs import TempOwner, held_lock
+
     if folder.exists() or folder.is_symlink():
         check_partial(folder)
         if not resume:
             shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    from ..io.outputs import TempOwner
-
-    (folder / PARTIAL_MARKER).write_text(TempOwner.this_run().tag + "\n", encoding="ascii")  # whose shards these are
-    return folder
+    marker = folder / PARTIAL_MARKER
+    marker.write_text(TempOwner.this_run().tag + "\n", encoding="ascii")  # which run made it, for a person to read
+    with held_lock(marker):
+        yield folder
 
 
 def check_partial(folder: Path) -> None:
     """Refuse a ``<output>.partial`` that embed did not make (no marker): it is the user's, never emptied; and one
-    that a running embed is filling (its marker names it): emptied, the other run lost hours of foundation-view
-    shards and then failed writing the next."""
-    from ..io.outputs import running_writer
+    that a running embed is filling (it holds its marker's lock): emptied, the other run lost hours of
+    foundation-view shards and then failed writing the next. A run that ended, on whatever node, holds no lock."""
+    from ..io.outputs import locked_by_another
 
     if (folder.exists() or folder.is_symlink()) and (
             not folder.is_dir() or folder.is_symlink() or not (folder / PARTIAL_MARKER).is_file()):
         raise click.UsageError(f"{folder} exists and was not made by `microfuse embed` (it keeps finished "
                                f"shards there); move it away or give another -o")
-    marker = folder / PARTIAL_MARKER
-    with contextlib.suppress(OSError, UnicodeDecodeError):  # gone meanwhile (that run ended), or not ours to read
-        writer = running_writer(marker.read_text(encoding="ascii"), marker.stat().st_mtime)
-        if writer is not None:
-            raise click.UsageError(f"{folder} is in use by a running `microfuse embed` ({writer.tag}) writing the "
-                                   "same output; wait for it to end, or give another -o")
+    if locked_by_another(folder / PARTIAL_MARKER):
+        raise click.UsageError(f"{folder} is in use by a running `microfuse embed` writing the same output (it "
+                               "holds the folder's lock); wait for it to end, or give another -o")
 
 
 def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> None:
@@ -232,21 +233,21 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                 raise DataError(f"{genome.name} has no sequence and gene {lacking} no protein; give a GFF3 without "
                                 f"##FASTA with its FASTA as ANNOTATION,FASTA ({path},genome.fna)")
             target = output_folder(output, inputs, index)
-            partial = claim_partial(target.with_name(target.name + ".partial"), resume)
-            shard_dir = partial / genes_hash(genome.genes)[:16]
-            shard_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                embeddings = compute_embeddings(genome, pairs, config, threads=run.threads, stage=run.stage,
-                                                shard_dir=shard_dir, groups=load_bins(bins, genome))
-                embeddings.save(target, dtype="float16" if half else "float32")
-            except BaseException:
-                with contextlib.suppress(OSError):  # nothing to resume from: leave no empty folder behind
-                    shard_dir.rmdir()
-                    if [entry.name for entry in os.scandir(partial)] == [PARTIAL_MARKER]:  # else kept, still embed's
-                        (partial / PARTIAL_MARKER).unlink()  # (a kept shard folder without it was refused as foreign)
-                        partial.rmdir()
-                raise
-            shutil.rmtree(shard_dir.parent, ignore_errors=True)
+            with claimed_partial(target.with_name(target.name + ".partial"), resume) as partial:
+                shard_dir = partial / genes_hash(genome.genes)[:16]
+                shard_dir.mkdir(parents=True, exist_ok=True)
+                try:
+                    embeddings = compute_embeddings(genome, pairs, config, threads=run.threads, stage=run.stage,
+                                                    shard_dir=shard_dir, groups=load_bins(bins, genome))
+                    embeddings.save(target, dtype="float16" if half else "float32")
+                except BaseException:
+                    with contextlib.suppress(OSError):  # nothing to resume from: leave no empty folder behind
+                        shard_dir.rmdir()
+                        if [entry.name for entry in os.scandir(partial)] == [PARTIAL_MARKER]:  # else kept: embed's
+                            (partial / PARTIAL_MARKER).unlink()  # (kept shards without it were refused as foreign)
+                            partial.rmdir()
+                    raise
+                shutil.rmtree(partial, ignore_errors=True)
             log.info("%s: %d genes, %d pairs -> %s (protein %d-d, context %d-d, pair %d-d)", genome.name,
                      len(embeddings.gene_ids), len(embeddings.pair_ids), output_named(output, inputs, index),
                      *embeddings.dims.values())

@@ -54,6 +54,21 @@ def _sniff(head: bytes):
     return None
 
 
+def spool(source: IO[bytes], destination: IO[bytes], shown: str) -> None:
+    """Copy a one-pass input (stdin, a pipe) to a temp file a block at a time, so it can be read twice: refused as
+    the readers refuse it, binary from its first bytes and past MAX_INPUT_BYTES, never held whole in memory (a
+    `<(cat /dev/urandom)` filled the memory before)."""
+    total = 0
+    while block := source.read(_STREAM_CHUNK):
+        if total == 0 and _sniff(block) is None and b"\x00" in block[:_BINARY_PROBE]:
+            raise DataError(f"{shown}: looks like a binary file, not text")
+        total += len(block)
+        if total > MAX_INPUT_BYTES:  # compressed bytes past the cap decompress past it too
+            raise DataError(f"{shown}: more than {MAX_INPUT_BYTES} bytes (decompressed); refusing "
+                            "(MICROFUSE_MAX_INPUT)")
+        destination.write(block)
+
+
 def stdin_stream() -> IO[bytes]:
     """stdin's bytes; a one-line error when the shell closed it (`<&-`), where Python leaves ``sys.stdin`` None."""
     if sys.stdin is None:

@@ -442,16 +442,50 @@ class TempOwner:
         return False
 
 
-def running_writer(recorded: str, modified: float) -> TempOwner | None:
-    """The run that ``recorded`` (a ``PID@HOST`` written in a marker file last changed at ``modified``) names, when
-    it is still running and is not this one; None when it is gone or the text names no run (an older marker)."""
-    import time
+def _lock_descriptor(path: PathLike) -> int | None:
+    """``path`` opened for an flock (read-write where allowed: NFS emulates flock with fcntl locks, which need it)."""
+    for flags in (os.O_RDWR, os.O_RDONLY):
+        try:
+            return os.open(path, flags | os.O_NOFOLLOW)
+        except OSError:
+            continue
+    return None
 
-    found = re.fullmatch(r"(\d{1,10})@([A-Za-z0-9-]{1,63})", recorded.strip())
-    if not found:
-        return None
-    owner = TempOwner(int(found[1]), found[2])
-    return None if owner == TempOwner.this_run() or owner.gone(modified, time.time()) else owner
+
+@contextlib.contextmanager
+def held_lock(path: PathLike) -> Iterator[None]:
+    """Hold an exclusive flock on ``path`` (a run's marker file) while the block runs, for :func:`locked_by_another`.
+    The kernel drops it when the process ends, however it ends (killed at a job's time limit, a node rebooted), so
+    no PID or host name has to be trusted; where flock is unsupported nothing is held, as before."""
+    import fcntl
+
+    descriptor = _lock_descriptor(path)
+    try:
+        if descriptor is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)
+
+
+def locked_by_another(path: PathLike) -> bool:
+    """Whether a live process holds :func:`held_lock` on ``path`` (False where it cannot be told)."""
+    import fcntl
+
+    descriptor = _lock_descriptor(path)
+    if descriptor is None:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(descriptor)  # and with it the lock just taken
+    return False
 
 
 def _host_tag() -> str:
