@@ -1442,7 +1442,7 @@ def _refused_as(uid: int | None, path: Path) -> bool | str:
         try:
             check_outputs([], [Output("-o", path)])
         except UsageError as exc:
-            return 10 if "is read-only" in str(exc) else 11
+            return 10 if "is read-only" in str(exc) or "sticky bit" in str(exc) else 11
         return 20
 
     if uid is None:
@@ -1463,7 +1463,8 @@ def _refused_as(uid: int | None, path: Path) -> bool | str:
 def test_a_file_the_runner_may_not_write_is_refused_as_the_shell_refuses_it(tmp_path):
     """A rename needs only the folder's write bit: in a group-writable shared folder, -o replaced another member's
     0644 table, or one's own with its owner write bit off (0464), where the shell's > says "Permission denied".
-    For any user but root (whose access() ignores the bits), such an output is refused before any work."""
+    For any user but root (whose access() ignores the bits), such an output is refused before any work; so is
+    another user's file in a sticky (1777) folder, which the rename at the end could not replace (EPERM)."""
     import shutil
     import tempfile
 
@@ -1488,6 +1489,15 @@ def test_a_file_the_runner_may_not_write_is_refused_as_the_shell_refuses_it(tmp_
             theirs.chmod(0o644)
             assert _refused_as(user, theirs) is True
             assert _refused_as(None, theirs) is False  # root may replace it, as root's > may
+            scratch = folder / "scratch"  # a 1777 shared scratch space: their group-writable table
+            scratch.mkdir()
+            scratch.chmod(0o1777)
+            shared = scratch / "theirs_0664.tsv"
+            shared.write_text("their table\n")
+            os.chown(shared, user + 1, user)
+            shared.chmod(0o664)
+            assert _refused_as(user, shared) is True  # the rename at the end failed: EPERM, after the work
+            assert _refused_as(None, shared) is False
     finally:
         if user:
             shutil.rmtree(folder)

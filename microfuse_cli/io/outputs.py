@@ -324,6 +324,17 @@ def _read_only(path: Path) -> bool:
     return os.geteuid() != 0 and not os.access(path, os.W_OK)
 
 
+def _foreign_in_sticky_folder(path: Path) -> bool:
+    """A file of another user in a folder with the sticky bit (a 1777 scratch space), which a rename by anyone but
+    its owner, the folder's or root cannot replace: refused up front, where the rename failed after the work."""
+    try:
+        info, folder = os.stat(path), os.stat(path.parent)
+    except OSError:
+        return False
+    me = os.geteuid()
+    return bool(folder.st_mode & stat.S_ISVTX) and me not in (0, info.st_uid, folder.st_uid)
+
+
 def _check_target(output: Output) -> None:
     path = Path(output.path)
     if len(os.fsencode(path.name)) > NAME_MAX:  # was 'File name too long', exit 1, as if the data were bad
@@ -349,6 +360,9 @@ def _check_target(output: Output) -> None:
         if _read_only(real):
             raise UsageError(f"{output.option} {path} is read-only; refusing to replace it (make it writable, or "
                              "give another name)")
+        if _foreign_in_sticky_folder(real):
+            raise UsageError(f"{output.option} {path} belongs to another user in a folder with the sticky bit "
+                             "(shared scratch space), where only its owner may replace it; give another name")
         _warn_leftover_files(real, real.parent if os.path.islink(path) else os.path.dirname(path))
         return
     if real.exists() and not real.is_dir():
@@ -372,6 +386,9 @@ def _check_folder_writable(output: Output, path: Path, real: Path) -> None:
         if _read_only(Path(inner)):
             raise UsageError(f"{output.option} {path}: {inner} is read-only; refusing to replace it (make it "
                              "writable, or give another folder)")
+        if _foreign_in_sticky_folder(Path(inner)):
+            raise UsageError(f"{output.option} {path}: {inner} belongs to another user in a folder with the sticky "
+                             "bit, where only its owner may replace it; give another folder")
     existing = real
     while not existing.is_dir():  # a new folder is made with its missing parents (mkdir -p)
         if existing.exists():  # `-o pairs.tsv/emb`: mkdir -p fails there, after the work
