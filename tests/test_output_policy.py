@@ -757,10 +757,14 @@ def test_microfuse_alone_prints_help_not_an_error():
     assert err.startswith("Usage: microfuse") and "error:" not in err and "Commands:" in err, err
 
 
-def test_zstd_input_is_named(tmp_path):
+@pytest.mark.parametrize("piped", [False, True], ids=["file", "stdin"])
+def test_zstd_input_is_named(piped, tmp_path):
+    """A zstd file is named with what to do, also on stdin (`cat mg.fna.zst | microfuse score -`), which is kept in
+    a temp file first: there it was 'looks like a binary file'."""
     path = tmp_path / "mg.fna.zst"
-    path.write_bytes(b"\x28\xb5\x2f\xfd" + os.urandom(200))
-    code, _, err = run_cli(["pairs", path])
+    data = b"\x28\xb5\x2f\xfd" + bytes(range(200))
+    path.write_bytes(data)
+    code, _, err = run_cli(["score", "-" if piped else path, "-o", tmp_path / "scores.tsv"], stdin=data)
     assert code == 1 and "zstd-compressed" in err and "binary" not in err, err
 
 

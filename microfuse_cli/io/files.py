@@ -60,8 +60,10 @@ def spool(source: IO[bytes], destination: IO[bytes], shown: str) -> None:
     `<(cat /dev/urandom)` filled the memory before)."""
     total = 0
     while block := source.read(_STREAM_CHUNK):
-        if total == 0 and _sniff(block) is None and b"\x00" in block[:_BINARY_PROBE]:
-            raise DataError(f"{shown}: looks like a binary file, not text")
+        if total == 0:
+            _refuse_unsupported_compression(block, shown)
+            if _sniff(block) is None and b"\x00" in block[:_BINARY_PROBE]:
+                raise DataError(f"{shown}: looks like a binary file, not text")
         total += len(block)
         if total > MAX_INPUT_BYTES:  # compressed bytes past the cap decompress past it too
             raise DataError(f"{shown}: more than {MAX_INPUT_BYTES} bytes (decompressed); refusing "
@@ -133,13 +135,17 @@ class _Prepend:
 _UNSUPPORTED_MAGIC = {b"\x28\xb5\x2f\xfd": ("zstd", "zstd -d"), b"\x04\x22\x4d\x18": ("lz4", "lz4 -d")}
 
 
+def _refuse_unsupported_compression(head: bytes, path) -> None:
+    for magic, (name, command) in _UNSUPPORTED_MAGIC.items():
+        if head.startswith(magic):
+            raise DataError(f"{path}: {name}-compressed; decompress it first ({command}) or use gzip, bzip2 or xz")
+
+
 def _capped_chunks(raw, path, size: int) -> Iterator[bytes]:
     """The decompressed bytes of ``raw`` in chunks of ``size``, refused (DataError) past MAX_INPUT_BYTES in all or
     MAX_LINE_BYTES on one line, or when the compressed data is corrupt."""
     head = raw.read(6)
-    for magic, (name, command) in _UNSUPPORTED_MAGIC.items():
-        if head.startswith(magic):
-            raise DataError(f"{path}: {name}-compressed; decompress it first ({command}) or use gzip, bzip2 or xz")
+    _refuse_unsupported_compression(head, path)
     opener = _sniff(head)
     stream = _Prepend(head, raw)
     total, line = 0, 0
