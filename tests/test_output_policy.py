@@ -1104,6 +1104,29 @@ def test_embed_never_empties_the_partial_folder_of_a_running_embed(resume, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+def test_a_lock_another_run_took_a_moment_ago_refuses_the_claim(tmp_path):
+    """Two embeds started together both pass the up-front check; the one that then finds the marker's lock taken
+    stops before emptying anything (its lock attempt was ignored, so both ran, one unlocked; found in review)."""
+    from microfuse_cli.errors import UsageError
+    from microfuse_cli.io.outputs import held_lock
+
+    marker = tmp_path / "marker"
+    marker.write_text("")
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'r+'); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(120)",
+                               str(marker)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(UsageError, match="^in use$"):
+            with held_lock(marker, "in use"):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with held_lock(marker, "in use"):  # free again
+        pass
+
+
 @pytest.mark.parametrize("recorded", ["4242@node7", "1@{host}"])
 def test_embed_resumes_a_partial_folder_of_a_run_that_is_gone_wherever_it_ran(recorded, tmp_path):
     """An embed killed at a cluster job's time limit and resubmitted to another node, or after a reboot where its
@@ -1533,6 +1556,24 @@ def test_a_read_only_folder_output_is_refused_and_left_alone(protected, made, tm
         assert tree(tmp_path) == before
     finally:
         _writable_tree(model)
+
+
+def test_a_linked_file_of_a_folder_output_is_replaced_and_its_target_left_alone(made, tmp_path):
+    """A model folder whose weights are a symlink to a write-protected file elsewhere (a published copy): a rerun
+    replaces the link, as a folder save does, and leaves the target as it was; it was refused as 'read-only', the
+    check reading the link's target (found in review)."""
+    import shutil
+
+    model, published = tmp_path / "model", tmp_path / "published.safetensors"
+    shutil.copytree(made / "mg_model", model)
+    (model / "model.safetensors").rename(published)
+    published.chmod(0o444)
+    before = published.read_bytes()
+    (model / "model.safetensors").symlink_to(published)
+    code, _, err = run_cli(_folder_command("train", made, model) + ["--seed", "1"])
+    assert code == 0, err
+    assert not (model / "model.safetensors").is_symlink() and (model / "model.safetensors").stat().st_size > 0
+    assert published.read_bytes() == before and stat.S_IMODE(published.stat().st_mode) == 0o444
 
 
 def test_a_reused_folder_keeps_the_permissions_of_the_files_it_replaces(made, tmp_path):

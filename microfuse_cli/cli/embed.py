@@ -86,19 +86,23 @@ PARTIAL_MARKER = ".microfuse-embed-partial"
 
 @contextlib.contextmanager
 def claimed_partial(folder: Path, resume: bool):
-    """The shard folder beside an embedding folder, emptied unless ``resume``, its marker locked while the run fills
-    it. A folder of that name that embed did not make (no marker file) is the user's: refused, never emptied or
-    written into."""
+    """The shard folder beside an embedding folder, its marker locked while the run fills it, emptied (once locked)
+    unless ``resume``. A folder of that name that embed did not make (no marker file) is the user's: refused, never
+    emptied or written into; one whose lock another run holds is refused too, also when that run claimed it a
+    moment ago (two runs started together: the loser removes nothing)."""
     from ..io.outputs import TempOwner, held_lock
 
     if folder.exists() or folder.is_symlink():
         check_partial(folder)
-        if not resume:
-            shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / PARTIAL_MARKER
-    marker.write_text(TempOwner.this_run().tag + "\n", encoding="ascii")  # which run made it, for a person to read
-    with held_lock(marker):
+    marker.touch()
+    with held_lock(marker, _in_use(folder)):
+        if not resume:
+            for entry in os.scandir(folder):
+                if entry.name != PARTIAL_MARKER:
+                    shutil.rmtree(entry.path) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
+        marker.write_text(TempOwner.this_run().tag + "\n", encoding="ascii")  # which run made it, for a person
         yield folder
 
 
@@ -113,8 +117,12 @@ def check_partial(folder: Path) -> None:
         raise click.UsageError(f"{folder} exists and was not made by `microfuse embed` (it keeps finished "
                                f"shards there); move it away or give another -o")
     if locked_by_another(folder / PARTIAL_MARKER):
-        raise click.UsageError(f"{folder} is in use by a running `microfuse embed` writing the same output (it "
-                               "holds the folder's lock); wait for it to end, or give another -o")
+        raise click.UsageError(_in_use(folder))
+
+
+def _in_use(folder: Path) -> str:
+    return (f"{folder} is in use by a running `microfuse embed` writing the same output (it holds the folder's "
+            "lock); wait for it to end, or give another -o")
 
 
 def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> None:

@@ -383,7 +383,7 @@ def _check_folder_writable(output: Output, path: Path, real: Path) -> None:
         if os.path.isdir(inner):  # its file cannot replace a folder: said now, not after the work
             raise UsageError(f"{output.option} {path}: {inner} is a folder, where the run writes a file; move it "
                              "away or give another folder")
-        if _read_only(Path(inner)):
+        if not os.path.islink(inner) and _read_only(Path(inner)):  # a link is replaced, its target left alone
             raise UsageError(f"{output.option} {path}: {inner} is read-only; refusing to replace it (make it "
                              "writable, or give another folder)")
         if _foreign_in_sticky_folder(Path(inner)):
@@ -470,17 +470,22 @@ def _lock_descriptor(path: PathLike) -> int | None:
 
 
 @contextlib.contextmanager
-def held_lock(path: PathLike) -> Iterator[None]:
+def held_lock(path: PathLike, busy: str) -> Iterator[None]:
     """Hold an exclusive flock on ``path`` (a run's marker file) while the block runs, for :func:`locked_by_another`.
     The kernel drops it when the process ends, however it ends (killed at a job's time limit, a node rebooted), so
-    no PID or host name has to be trusted; where flock is unsupported nothing is held, as before."""
+    no PID or host name has to be trusted; where flock is unsupported nothing is held, as before. Held by another
+    run (one that claimed the same folder a moment ago): UsageError ``busy``."""
     import fcntl
 
     descriptor = _lock_descriptor(path)
     try:
         if descriptor is not None:
-            with contextlib.suppress(OSError):
+            try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UsageError(busy) from None
+            except OSError:
+                pass
         yield
     finally:
         if descriptor is not None:
