@@ -7,6 +7,7 @@ import functools
 import logging
 import re
 from dataclasses import replace
+from typing import Callable
 
 import numpy as np
 
@@ -44,16 +45,20 @@ def cut_ends(length: int, sequence: str | None, start: int, end: int) -> tuple[b
             end >= length - 2 or _gap_touches(sequence, end, end + 3))
 
 
-def cut_without_flag(coding: str, code: int, five_prime_at_end: bool, three_prime_at_end: bool) -> bool:
-    """Whether a CDS no flag marks partial is cut all the same: its 5' end at an end of its sequence or a gap
-    (``cut_ends``) on no start codon, or its 3' end there on no stop codon (``coding``: its bases 5' to 3'). No gene
-    caller calls a whole gene so, and MetaGeneMark, GeneMarkS-2, Balrog and IMG write no partial flag; a start
-    codon at the end may be the gene's own, so that end is not said cut."""
+def cut_without_flag(scaffold_length: int, sequence: str, start: int, end: int, strand: int, code: int,
+                     coding: Callable[[], str]) -> bool:
+    """Whether a CDS no flag marks partial, on a linear sequence, is cut all the same: its 5' end at an end of its
+    sequence or a gap (``cut_ends``) on no start codon, or its 3' end there on no stop codon (``coding()``: its bases
+    5' to 3', asked for only then). No gene caller calls a whole gene so, and MetaGeneMark, GeneMarkS-2, Balrog and
+    IMG write no partial flag; a start codon at the end may be the gene's own, so that end is not said cut."""
     from Bio.Data import CodonTable
 
-    table = CodonTable.unambiguous_dna_by_id[code]
-    return ((five_prime_at_end and coding[:3].upper() not in table.start_codons)
-            or (three_prime_at_end and coding[-3:].upper() not in table.stop_codons))
+    left, right = cut_ends(scaffold_length, sequence, start, end)
+    five_prime, three_prime = (left, right) if strand > 0 else (right, left)
+    if not (five_prime or three_prime):
+        return False
+    bases, table = coding().upper(), CodonTable.unambiguous_dna_by_id[code]
+    return (five_prime and bases[:3] not in table.start_codons) or (three_prime and bases[-3:] not in table.stop_codons)
 
 
 def _gap_touches(sequence: str | None, lo: int, hi: int) -> bool:

@@ -54,6 +54,14 @@ def _sniff(head: bytes):
     return None
 
 
+def _binary(path) -> DataError:
+    return DataError(f"{path}: looks like a binary file, not text")
+
+
+def _too_large(path) -> DataError:
+    return DataError(f"{path}: more than {MAX_INPUT_BYTES} bytes (decompressed); refusing (MICROFUSE_MAX_INPUT)")
+
+
 def spool(source: IO[bytes], destination: IO[bytes], shown: str) -> None:
     """Copy a one-pass input (stdin, a pipe) to a temp file a block at a time, so it can be read twice: refused as
     the readers refuse it, binary from its first bytes and past MAX_INPUT_BYTES, never held whole in memory (a
@@ -63,11 +71,10 @@ def spool(source: IO[bytes], destination: IO[bytes], shown: str) -> None:
         if total == 0:
             _refuse_unsupported_compression(block, shown)
             if _sniff(block) is None and b"\x00" in block[:_BINARY_PROBE]:
-                raise DataError(f"{shown}: looks like a binary file, not text")
+                raise _binary(shown)
         total += len(block)
         if total > MAX_INPUT_BYTES:  # compressed bytes past the cap decompress past it too
-            raise DataError(f"{shown}: more than {MAX_INPUT_BYTES} bytes (decompressed); refusing "
-                            "(MICROFUSE_MAX_INPUT)")
+            raise _too_large(shown)
         destination.write(block)
 
 
@@ -154,8 +161,7 @@ def _capped_chunks(raw, path, size: int) -> Iterator[bytes]:
             while chunk := handle.read(size):
                 total += len(chunk)
                 if total > MAX_INPUT_BYTES:
-                    raise DataError(f"{path}: more than {MAX_INPUT_BYTES} bytes (decompressed); refusing "
-                                    "(MICROFUSE_MAX_INPUT)")
+                    raise _too_large(path)
                 first = chunk.find(b"\n")  # a line inside one chunk is shorter than a chunk: track the running one
                 if first < 0:
                     line += len(chunk)
@@ -230,7 +236,7 @@ def _text_chunks(chunks: Iterator[bytes], path) -> Iterator[bytes]:
     seen = 0
     for chunk in chunks:
         if seen < _BINARY_PROBE and b"\x00" in chunk[: _BINARY_PROBE - seen]:
-            raise DataError(f"{path}: looks like a binary file, not text")
+            raise _binary(path)
         seen += len(chunk)
         yield chunk
 

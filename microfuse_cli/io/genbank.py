@@ -321,13 +321,9 @@ def _gene_from_feature(feature, record, scaffold: Scaffold, path, default_code) 
 
 
 def _cut_unmarked(feature, record, scaffold: Scaffold, code: int, start: int, end: int) -> bool:
-    """Whether a CDS without ``<``/``>`` on a linear record is cut by its end or a gap all the same (no start codon
-    at its 5' end there, or no stop codon at its 3' end: ``cut_without_flag``), as the GFF3 reader reads one
-    without a partial flag."""
-    left, right = cut_ends(scaffold.length, scaffold.sequence, start, end)
-    if not (left or right):
-        return False
+    """Whether a CDS without ``<``/``>`` on a linear record is cut by its end or a gap all the same
+    (``cut_without_flag``), as the GFF3 reader reads one without a partial flag."""
     own = {part.ref: record.seq for part in feature.location.parts if part.ref is not None}
-    coding = str(feature.extract(record.seq, own))
     strand = -1 if feature.location.strand == -1 else 1
-    return cut_without_flag(coding, code, left if strand > 0 else right, right if strand > 0 else left)
+    return cut_without_flag(scaffold.length, scaffold.sequence, start, end, strand, code,
+                            lambda: str(feature.extract(record.seq, own)))

@@ -482,7 +482,10 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
     five_prime_cut = phase > 0 or (left if part.strand > 0 else right)
     nucleotides = "".join(circular_slice(scaffold.sequence, s, e) for s, e, _ in segments) if scaffold.sequence else ""
     if nucleotides and not partial and not _partial_flagged(attrs) and not scaffold.circular:
-        partial = _cut_unflagged(nucleotides, part.strand, code, scaffold, start, end)
+        from Bio.Seq import reverse_complement
+
+        partial = cut_without_flag(scaffold.length, scaffold.sequence, start, end, part.strand, code,
+                                   lambda: nucleotides if part.strand > 0 else reverse_complement(nucleotides))
     protein = ""
     if "translation" in attrs:  # DFAST's, with no transl_table: read as GenBank's /translation
         protein = stated_protein(attrs["translation"])
@@ -497,18 +500,6 @@ def _partial_flagged(attrs: dict[str, str]) -> bool:
     """Whether a CDS row says whether it is cut (Prodigal's ``partial=00`` says it is whole), which no reading of its
     sequence overrules."""
     return "partial" in attrs or "start_range" in attrs or "end_range" in attrs or "partial" in attrs.get("Note", "")
-
-
-def _cut_unflagged(nucleotides: str, strand: int, code: int, scaffold: Scaffold, start: int, end: int) -> bool:
-    """Whether a CDS without a partial flag on a linear sequence is cut by its end or a gap (``cut_without_flag``):
-    MetaGeneMark's and Balrog's genes running off a contig are partial as Prodigal's GFF3 says of the same genes."""
-    from Bio.Seq import Seq
-
-    left, right = cut_ends(scaffold.length, scaffold.sequence, start, end)
-    if not (left or right):
-        return False
-    coding = nucleotides if strand > 0 else str(Seq(nucleotides).reverse_complement())
-    return cut_without_flag(coding, code, left if strand > 0 else right, right if strand > 0 else left)
 
 
 def _edge_phase(written: int, segments: list[tuple[int, int, int]], strand: int, length: int) -> int:

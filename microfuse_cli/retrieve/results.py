@@ -34,7 +34,8 @@ class SearchResult:
     ``target`` (nq, k) int64: row of the neighbour in the index (-1 = no neighbour);
     ``similarity`` (nq, k) float32: cosine similarity (NaN where no neighbour; approximate for IVF-PQ);
     ``rank`` (nq, k) int32: 1..k (0 where no neighbour); ``query_ids``, ``query_genomes`` and
-    ``query_scaffolds``: names, genomes and scaffolds of the queries, for rendering. Ties in similarity are ordered by target row, so results are deterministic.
+    ``query_scaffolds``: names, genomes and scaffolds of the queries, for rendering. Ties in similarity are ordered
+    by target row, so results are deterministic.
     """
 
     target: np.ndarray
