@@ -23,6 +23,7 @@ import numpy as np
 
 from . import __version__
 from .errors import DataError, UsageError
+from .io.files import read_json
 from .io.model_id import DECISION_ID_LENGTH
 from .io.outputs import atomic_directory
 from .vocabulary import CONTEXT_VIEWS, PROTEIN_VIEWS
@@ -36,6 +37,8 @@ FORMAT_VERSION = 3
 READABLE_VERSIONS = (2, 3)
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+#: A model's config is ~15 kB (its history grows ~0.3 kB an epoch); a larger one is refused before it is read.
+MAX_CONFIG_BYTES = 16 << 20
 _COMMON_KEYS = {
     "format", "format_version", "microfuse_version", "model", "train", "threshold", "standardisation", "history",
     "metrics", "decision",
@@ -264,10 +267,7 @@ def _decision(config: dict[str, Any], path: Path):
 
 def _read_config(path: Path) -> dict[str, Any]:
     """The config in the format-3 layout (a format-2 config is converted); its top-level shape checked."""
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, OSError) as exc:
-        raise DataError(f"{path}: not valid JSON ({type(exc).__name__})") from None
+    config = read_json(path, MAX_CONFIG_BYTES, "not valid JSON")
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise DataError(f"{path}: not a microfuse model config")
     version = config.get("format_version")

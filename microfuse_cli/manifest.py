@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .errors import DataError
-from .io.files import sha256_file
+from .io.files import read_json, sha256_file
 from .io.outputs import FOLDER_KINDS
 
 MANIFEST = "manifest.json"
 HEADER = ("format", "format_version", "microfuse_version", "files_sha256")
+#: A manifest is a few kB; a reference set's grows with its scaffold names (~50 bytes each): 256 MiB is millions
+#: of contigs. A larger one is refused before it is read, never held whole.
+MAX_MANIFEST_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -70,10 +73,7 @@ def read_manifest(folder: Path, kind: ManifestKind, *, required: Iterable[str] =
     path = folder / MANIFEST
     if not path.is_file():
         raise DataError(f"{folder}: not a microfuse {kind.noun} folder (no {MANIFEST}; {kind.hint})")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError, OSError):  # JSONDecodeError is a ValueError
-        raise DataError(f"{path}: corrupted manifest (unreadable JSON)") from None
+    manifest = read_json(path, MAX_MANIFEST_BYTES, "corrupted manifest, unreadable JSON")
     if not isinstance(manifest, dict) or manifest.get("format") != kind.format:
         raise DataError(f"{path}: not a microfuse {kind.noun} manifest")
     if upgrade is not None:

@@ -361,3 +361,42 @@ def test_the_two_loaders_say_what_they_load():
     torch_model = trained.load_torch_model(DEFAULT_MODEL)
     assert isinstance(torch_model, trained.TrainedModel) and torch_model.identity == load_model(None).identity
     assert trained.load_model is trained.load_torch_model
+
+
+def _padded_config(folder, size):
+    """The folder's config.json made ``size`` bytes long with whitespace: the same valid JSON document."""
+    text = (folder / "config.json").read_bytes().rstrip()
+    (folder / "config.json").write_bytes(text[:-1] + b" " * (size - len(text)) + b"}")
+
+
+CONFIGS_NO_MODEL_READS = {  # config.json bytes -> the one line both loaders answer with
+    "nested 100,000 deep": (b"[" * 100_000, "not valid JSON (RecursionError)"),  # was an internal RecursionError
+    "integer of 5,000 digits": (b'{"format": 1' + b"0" * 5000 + b"}", "not valid JSON (ValueError)"),  # int limit
+    "valid JSON past the size cap": (None, "over 16 MiB"),  # was read whole: a 2 GB config held 4 GB
+}
+
+
+@pytest.mark.parametrize("case", CONFIGS_NO_MODEL_READS)
+def test_config_no_model_could_have_is_one_line_error(case, tmp_path):
+    from microfuse_cli import trained
+
+    data, message = CONFIGS_NO_MODEL_READS[case]
+    folder = _model_folder(tmp_path)
+    if data is None:
+        _padded_config(folder, checkpoint.MAX_CONFIG_BYTES + 1)
+        assert json.loads((folder / "config.json").read_text())["format"] == checkpoint.FORMAT
+    else:
+        (folder / "config.json").write_bytes(data)
+    for loader in (load_model, trained.load_torch_model, checkpoint.read_inputs):
+        with pytest.raises(DataError) as caught:
+            loader(folder)
+        assert message in str(caught.value) and str(folder / "config.json") in str(caught.value)
+        assert "\n" not in str(caught.value)
+
+
+def test_config_within_the_size_cap_is_read(tmp_path):
+    """The cap refuses what no model writes, not a config padded to just under it."""
+    folder = _model_folder(tmp_path)
+    _padded_config(folder, checkpoint.MAX_CONFIG_BYTES)
+    assert read_checkpoint(folder).inputs == read_checkpoint(DEFAULT_MODEL).inputs
+

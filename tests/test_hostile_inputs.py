@@ -264,7 +264,8 @@ class Case:
 
     ``files``: name -> bytes, str or ``callable(work, folder) -> bytes/str/None`` (None: it wrote the files),
     written into a fresh folder. ``args``: the command line; ``{d}`` is that folder, ``{w}`` the shared outputs,
-    ``{mg_gff}``/``{mg_fna}`` the M. genitalium genome. ``patch``: attributes of ``microfuse_cli.io.files`` to set.
+    ``{mg_gff}``/``{mg_fna}`` the M. genitalium genome. ``patch``: attributes of ``microfuse_cli.io.files`` to set
+    (a dotted path: of that module).
     ``same``: the output ``{d}/out.tsv`` must be byte-identical to the pairs of the clean synthetic genome.
     """
 
@@ -482,6 +483,10 @@ CASES: list[Case] = [
     Case("embeddings: 3-d array", {"emb": _emb("emb", arrays={"protein.npy": np.zeros((476, 40, 1), np.float32)})},
          SCORE_MG, 1, "does not match"),
     Case("embeddings: not a folder", {"emb/x": b""}, SCORE_MG.replace("{d}/emb", "{d}/emb/x"), 2, "is a file"),
+    Case("embeddings: manifest past the size cap", {"emb": _emb("emb", manifest=lambda m: json.dumps(m)[:-1]
+                                                                 + " " * (1 << 20) + "}")},
+         SCORE_MG, 1, "far larger than any microfuse metadata file",
+         patch=(("microfuse_cli.manifest.MAX_MANIFEST_BYTES", 1 << 20),)),
     # --- options the builtin views never use must still be checked (the fusion head runs without torch)
     Case("score: malformed --device", {}, "score {mg_gff} --fasta {mg_fna} --device gpu0 -o {d}/out.tsv", 2,
          "--device must be"),
@@ -518,7 +523,10 @@ def test_hostile_case(case, work, tmp_path, monkeypatch):
     import microfuse_cli.io.files as mio
 
     for attribute, value in case.patch:
-        monkeypatch.setattr(mio, attribute, value)
+        if "." in attribute:  # a dotted path names another module's attribute
+            monkeypatch.setattr(attribute, value)
+        else:
+            monkeypatch.setattr(mio, attribute, value)
     args = _materialise(case, work, tmp_path)
     code, _, err = run_cli(args)
     assert_clean_error(code, err, case.code, case.message)

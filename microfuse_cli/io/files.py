@@ -309,3 +309,24 @@ def sha256_file(path: PathLike) -> str:
             digest.update(block)
     return digest.hexdigest()
 
+
+
+def read_json(path: PathLike, limit: int, what: str):
+    """The JSON document of a metadata file (a model's config, a folder's manifest) read with at most ``limit``
+    bytes held: a file past it (a hostile 2 GB config) is refused before it is read whole. Unreadable, non-UTF-8,
+    too deeply nested or otherwise invalid JSON (an integer past Python's digit limit included) is a one-line
+    ``DataError`` naming ``what``."""
+    import json
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise DataError(f"{path}: {what} (unreadable: {exc.strerror or type(exc).__name__})") from None
+    if len(data) > limit:
+        raise DataError(f"{path}: over {limit >> 20} MiB, far larger than any microfuse metadata file (refusing "
+                        "to read it)")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise DataError(f"{path}: {what} ({type(exc).__name__})") from None
