@@ -13,7 +13,7 @@ import numpy as np
 from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, DecisionIdentified, ModelInputs, model_identity, \
     read_checkpoint, write_checkpoint
 from .errors import DataError, UsageError
-from .fusion import PairInputs, Prediction
+from .fusion import PairInputs, Prediction, check_outputs
 from .records import RebuiltFromFields, read_only
 
 
@@ -141,8 +141,11 @@ class DistanceBaseline(RebuiltFromFields, DecisionIdentified):
     def predict(self, distance, opposite_strand=None) -> Prediction:
         """Probability per pair (no router weights, no fused vector)."""
         x = self._features(distance, opposite_strand, self.clip, self.uses_strand)
-        z = (x - self.feature_mean) / self.feature_std
-        return Prediction(probability=1.0 / (1.0 + np.exp(-(z @ self.weight + self.bias))))
+        with np.errstate(over="ignore", invalid="ignore"):  # a hostile model's overflow: refused just below
+            z = (x - self.feature_mean) / self.feature_std
+            probability = 1.0 / (1.0 + np.exp(-(z @ self.weight + self.bias)))
+        check_outputs(probability)
+        return Prediction(probability=probability)
 
     def _tensors(self) -> dict[str, np.ndarray]:
         """The saved tensors (float64, as ``from_checkpoint`` requires them)."""

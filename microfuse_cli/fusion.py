@@ -252,6 +252,18 @@ def checked_head(checkpoint: Checkpoint) -> FusionConfig:
     return model_config
 
 
+def check_outputs(probability: np.ndarray, fused: Optional[np.ndarray] = None) -> None:
+    """Refuse NaN probabilities or non-finite fused vectors: finite weights (or embeddings) large enough to
+    overflow float32 inside the head would otherwise be written as NaN, and NaN is no operon at every threshold."""
+    bad = np.isnan(probability)
+    if fused is not None:
+        bad = bad | ~np.isfinite(fused).all(axis=1)
+    if bad.any():
+        raise DataError(f"the model gave NaN or infinite outputs for {int(bad.sum())} of {len(bad)} pairs: its "
+                        "weights or these views overflow float32 (a damaged model, or views far outside those it "
+                        "was trained on)")
+
+
 # --------------------------------------------------------------------------------------------------
 # numpy inference
 
@@ -403,12 +415,16 @@ class FusionHead(RebuiltFromFields, DecisionIdentified):
             if fused:
                 hs.append(h.astype(np.float32))
         logit = np.concatenate(logits).astype(np.float64) if logits else np.zeros(0)
+        with np.errstate(over="ignore"):  # a logit of -inf is a probability of 0, not a warning
+            probability = 1.0 / (1.0 + np.exp(-logit))
+        h = (np.concatenate(hs) if hs else np.zeros((0, self.config.hidden), np.float32)) if fused else None
+        check_outputs(probability, h)
         return Prediction(
-            probability=1.0 / (1.0 + np.exp(-logit)),
+            probability=probability,
             router_weights=np.concatenate(weights) if weights else np.zeros((0, len(EXPERTS)), np.float32),
-            fused=(np.concatenate(hs) if hs else np.zeros((0, self.config.hidden), np.float32)) if fused else None,
+            fused=h,
         )
 
 
 __all__ = ["ABLATIONS", "ARCHS", "EXPERTS", "FusionConfig", "FusionHead", "PairInputs", "Prediction", "ScoringModel",
-           "checked_head", "parameter_shapes"]
+           "check_outputs", "checked_head", "parameter_shapes"]

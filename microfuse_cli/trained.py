@@ -20,7 +20,7 @@ from .baseline import DistanceBaseline
 from .checkpoint import (CONFIG_FILE, Checkpoint, DecisionIdentified, ModelInputs, model_identity, read_checkpoint,
                          write_checkpoint)
 from .errors import DataError, UsageError
-from .fusion import PairInputs, Prediction, checked_head
+from .fusion import PairInputs, Prediction, check_outputs, checked_head
 from .vocabulary import EXPERTS
 from .model import FusionConfig, FusionModel
 from .runtime import torch_device as _resolve_device
@@ -242,8 +242,10 @@ class TrainedModel(DecisionIdentified):
             if t is not None:
                 _check_finite(t, torch.arange(t.shape[0]), name)
         logits, weights, h = _batched_forward(self.model, xp, xb, None, batch_size, self.device, fused)
+        probability = torch.sigmoid(logits.double()).numpy()
+        check_outputs(probability, None if h is None else h.numpy())
         return Prediction(
-            probability=torch.sigmoid(logits.double()).numpy(),
+            probability=probability,
             router_weights=weights.numpy(),
             fused=None if h is None else h.numpy(),
         )

@@ -400,3 +400,33 @@ def test_config_within_the_size_cap_is_read(tmp_path):
     _padded_config(folder, checkpoint.MAX_CONFIG_BYTES)
     assert read_checkpoint(folder).inputs == read_checkpoint(DEFAULT_MODEL).inputs
 
+
+def _tiny_std(arrays):
+    arrays["protein_std"] = arrays["protein_std"].copy()
+    arrays["protein_std"][0] = 1e-45  # > 0, as the loader checks, yet x / std overflows float32
+
+
+def test_weights_that_overflow_give_an_error_not_nan_calls(mg_views, tmp_path):
+    """Finite weights that overflow float32 on real views made NaN probabilities (NaN is no operon at every
+    threshold: silently wrong calls) and NaN fused vectors; both loaders' models refuse them."""
+    from microfuse_cli import trained
+
+    pairs, embeddings = mg_views
+    folder = _model_folder(tmp_path, lambda c: c.__setitem__("decision", None), _tiny_std)
+    model = load_model(folder)
+    x_protein, x_context = embeddings.pair_views(pairs, list(model.inputs.context_features))
+    for loaded in (model, trained.load_torch_model(folder)):
+        for fused in (False, True):
+            with pytest.raises(DataError, match=r"NaN or infinite outputs for \d+ of 475 pairs"):
+                loaded.predict(x_protein, x_context, fused=fused)
+    assert np.isfinite(load_model(DEFAULT_MODEL).predict(x_protein, x_context).probability).all()
+
+
+def test_distance_model_that_overflows_gives_an_error_not_nan():
+    from microfuse_cli.baseline import DistanceBaseline
+
+    model = DistanceBaseline(weight=np.array([0.0, 1.0]), bias=0.0, feature_mean=np.zeros(2),
+                             feature_std=np.array([1e-308, 1.0]), uses_strand=True)  # a spacer > 0: inf * 0
+    with pytest.raises(DataError, match="NaN or infinite outputs for 1 of 2 pairs"):
+        model.predict(np.array([100.0, 0.0]), np.array([1, 0]))
+
