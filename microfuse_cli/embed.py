@@ -269,6 +269,11 @@ class Embeddings(RebuiltFromFields):
         manifest = read_manifest(folder, EMBEDDINGS, required=("protein.npy", *ID_FILES), verify=verify)
         if not isinstance(manifest.get("views", {}), dict):
             raise DataError(f"{manifest_path}: corrupted manifest (views must be an object)")
+        columns = manifest.get("context_columns", {})
+        if not isinstance(columns, dict) or not all(
+                isinstance(names, list) and all(isinstance(n, str) for n in names) for names in columns.values()):
+            raise DataError(f"{manifest_path}: corrupted manifest (context_columns must map gene and pair to lists "
+                            "of column names)")
         files = manifest.get("files", [])
         if not isinstance(files, list) or not all(isinstance(f, str) for f in files) \
                 or not set(files) <= set(ARRAY_FILES) or "protein.npy" not in files:
@@ -407,7 +412,7 @@ def builtin_pair_features(genome: Genome, pairs: Sequence[GenePair], columns: Se
     calibration = [c for c in columns if c in CALIBRATION_NAMES]
     plain = [c for c in columns if c not in CALIBRATION_NAMES]
     values = dict(zip(plain, builtin.pair_context_features(genome, pairs, columns=plain, threads=threads,
-                                                           progress=progress, table=table).T))
+                                                           progress=progress, table=table).T)) if plain else {}
     if calibration:
         matrix, _ = calibrate_by_group(adjacent_pairs(genome), pairs, groups, short_fragments(genome))
         values.update(zip(CALIBRATION_NAMES, matrix.T))

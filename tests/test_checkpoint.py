@@ -430,3 +430,18 @@ def test_distance_model_that_overflows_gives_an_error_not_nan():
     with pytest.raises(DataError, match="NaN or infinite outputs for 1 of 2 pairs"):
         model.predict(np.array([100.0, 0.0]), np.array([1, 0]))
 
+
+def test_model_reading_only_calibration_or_unknown_columns_is_scored_or_named(mg_views, tmp_path):
+    """Context columns with no builtin pair feature among them made np.stack of nothing (an internal error): the
+    calibration columns alone are computed, and a column no view has is the one-line 'lack' error."""
+    from microfuse_cli import read_genome
+    from microfuse_cli.embed import builtin_pair_features
+
+    pairs, _ = mg_views
+    matrix = builtin_pair_features(read_genome(GFF, FNA), pairs, ["spacer_llr"])
+    assert matrix.shape == (len(pairs), 1) and np.isfinite(matrix).all() and matrix.std() > 0
+    config = json.loads((DEFAULT_MODEL / "config.json").read_text())
+    config["inputs"]["context_features"] = ["no_such_column"]
+    assert _score_with_config(tmp_path, config) == [
+        "error: the embeddings lack context feature(s) no_such_column that the model uses (computed with other "
+        "views or an older microfuse?)"]

@@ -483,6 +483,11 @@ CASES: list[Case] = [
     Case("embeddings: 3-d array", {"emb": _emb("emb", arrays={"protein.npy": np.zeros((476, 40, 1), np.float32)})},
          SCORE_MG, 1, "does not match"),
     Case("embeddings: not a folder", {"emb/x": b""}, SCORE_MG.replace("{d}/emb", "{d}/emb/x"), 2, "is a file"),
+    # a malformed column list was an internal AttributeError / TypeError
+    Case("embeddings: context columns a list", {"emb": _emb("emb", manifest=lambda m: {**m, "context_columns": [1]})},
+         SCORE_MG, 1, "context_columns must map"),
+    Case("embeddings: context column names a number", {"emb": _emb("emb", manifest=lambda m: {
+        **m, "context_columns": {"gene": 5, "pair": []}})}, SCORE_MG, 1, "context_columns must map"),
     Case("embeddings: manifest past the size cap", {"emb": _emb("emb", manifest=lambda m: json.dumps(m)[:-1]
                                                                  + " " * (1 << 20) + "}")},
          SCORE_MG, 1, "far larger than any microfuse metadata file",
