@@ -219,19 +219,25 @@ class ReferenceSet:
             lines = (folder / "genes.tsv").read_text(encoding="utf-8").split("\n")
             if lines[0].split("\t") != GENES_COLUMNS:
                 raise ValueError("genes.tsv header")
-            rows = []
+            rows, with_protein = [], set()
             for line in lines[1:]:
                 if not line:
                     continue
                 f = line.split("\t")
-                rows.append([int(f[1]), int(f[2]), int(f[3]), 1 if f[4] == "+" else -1, int(f[5]), int(f[6]), f[7], ""])
-            for ident, seq in read_proteins(folder / "proteins.faa").items():
-                rows[int(ident)][7] = seq
-        except (KeyError, ValueError, IndexError, TypeError) as exc:
-            raise DataError(f"{folder}: inconsistent reference files ({str(exc)[:60]})") from None
-        ref = cls._from_rows(genomes, [tuple(r) for r in rows])
+                rows.append([int(f[1]), int(f[2]), int(f[3]), _STRANDS[f[4]], int(f[5]), int(f[6]), f[7], ""])
+                if f[8] == "1":
+                    with_protein.add(len(rows) - 1)
+            proteins = read_proteins(folder / "proteins.faa")
+            for ident, seq in proteins.items():
+                rows[_row_number(ident, len(rows))][7] = seq
+            if {int(ident) for ident in proteins} != with_protein:
+                raise ValueError("proteins.faa and the has_protein column of genes.tsv disagree")
+            ref = cls._from_rows(genomes, [tuple(r) for r in rows])
+        except (KeyError, ValueError, IndexError, TypeError, OverflowError) as exc:
+            raise DataError(f"{folder}: inconsistent reference files ({str(exc)[:80]})") from None
         if len(ref.gene_ids) != manifest.get("n_genes") or sum(sum(g.genes_per_scaffold) for g in genomes) != len(rows):
             raise DataError(f"{folder}: gene counts disagree with manifest.json")
+        _check_layout(folder, ref)
         return ref
 
     # ------------------------------------------------------------------------------------------ search
@@ -246,6 +252,34 @@ class ReferenceSet:
                     for i, p in enumerate(self.proteins) if p]
             object.__setattr__(self, "_block", easel.DigitalSequenceBlock(alphabet, seqs))
         return self._block
+
+
+_STRANDS = {"+": 1, "-": -1}
+
+
+def _row_number(ident: str, n_rows: int) -> int:
+    """The genes.tsv row a proteins.faa record names (its row number, as ``save`` writes it)."""
+    row = int(ident)
+    if not 0 <= row < n_rows:
+        raise IndexError(f"proteins.faa names row {ident!r} of {n_rows}")
+    return row
+
+
+def _check_layout(folder: Path, ref: "ReferenceSet") -> None:
+    """Each gene's genome, scaffold and position within what the manifest lists (a scaffold index of another
+    genome, or past the last, failed deep in the search with an IndexError, or silently wrapped when negative)."""
+    scaffolds = [len(g.scaffolds) for g in ref.genomes]
+    if any(len(g.genes_per_scaffold) != n or len(g.circular) != n for g, n in zip(ref.genomes, scaffolds)):
+        raise DataError(f"{folder}: manifest.json lists scaffolds, their gene counts and topologies of unequal lengths")
+    owner = np.repeat(np.arange(len(scaffolds)), scaffolds)
+    sizes, _ = ref.scaffold_sizes()
+    inside = (ref.genome >= 0) & (ref.genome < len(scaffolds)) & (ref.scaffold >= 0) & (ref.scaffold < len(owner))
+    scaffold = np.where(inside, ref.scaffold, 0)
+    inside &= (owner[scaffold] == ref.genome) & (ref.position >= 0) & (ref.position < sizes[scaffold])
+    if not inside.all():
+        row = int(np.argmin(inside))
+        raise DataError(f"{folder}: genes.tsv row {row} places its gene outside the genomes and scaffolds that "
+                        "manifest.json lists (corrupted or edited)")
 
 
 def genetic_codes(genome: Genome) -> tuple[int, ...]:

@@ -227,6 +227,8 @@ def work(tmp_path_factory, mg_embedded):
     assert code == 0, err
     code, _, err = run_cli(["embed", root / "syn.gff", "-o", root / "syn_emb"])
     assert code == 0, err
+    code, _, err = run_cli(["reference", "build", root / "syn.gff", "-o", root / "syn_ref"])
+    assert code == 0, err
     return root
 
 
@@ -247,6 +249,33 @@ def tamper_embeddings(src: Path, dst: Path, *, arrays: dict | None = None, manif
         doc = manifest(doc)
     (dst / "manifest.json").write_text(doc if isinstance(doc, str) else json.dumps(doc))
     return dst
+
+
+def tamper_reference(src: Path, dst: Path, *, genes: Callable | None = None, proteins: Callable | None = None,
+                     manifest: Callable | None = None) -> Path:
+    """Copy a reference folder and edit its genes.tsv rows (lists of fields, header first), proteins.faa text or
+    manifest; re-hashed, as a deliberate edit would be."""
+    from microfuse_cli.io.files import sha256_file as _sha256
+
+    shutil.copytree(src, dst)
+    if genes is not None:
+        rows = [line.split("\t") for line in (dst / "genes.tsv").read_text().splitlines()]
+        genes(rows)
+        (dst / "genes.tsv").write_text("".join("\t".join(row) + "\n" for row in rows))
+    if proteins is not None:
+        (dst / "proteins.faa").write_text(proteins((dst / "proteins.faa").read_text()))
+    doc = json.loads((dst / "manifest.json").read_text())
+    doc["files_sha256"] = {n: _sha256(dst / n) for n in doc["files_sha256"]}
+    (dst / "manifest.json").write_text(json.dumps(manifest(doc) if manifest else doc))
+    return dst
+
+
+def _ref(**kwargs) -> Callable:
+    return lambda work, folder: tamper_reference(work / "syn_ref", folder / "ref", **kwargs) and None
+
+
+def _set_field(row: int, column: int, value: str) -> Callable:
+    return lambda rows: rows[row + 1].__setitem__(column, value)
 
 
 def _nan_protein(work):
@@ -295,6 +324,7 @@ def _emb(name: str, **kwargs) -> Callable:
 
 
 SCORE_MG = "score {w}/mg_pairs.tsv -e {d}/emb -m {w}/mg_model --fasta {mg_fna} -o {d}/out.tsv"
+SCORE_REF = "score {w}/syn.gff --reference {d}/ref -o {d}/out.tsv"
 
 CASES: list[Case] = [
     # --- any file
@@ -492,6 +522,26 @@ CASES: list[Case] = [
                                                                  + " " * (1 << 20) + "}")},
          SCORE_MG, 1, "far larger than any microfuse metadata file",
          patch=(("microfuse_cli.manifest.MAX_MANIFEST_BYTES", 1 << 20),)),
+    # --- reference folders (score --reference), re-hashed as a deliberate edit is: an index out of range was an
+    # IndexError deep in the search (or silently wrapped when negative), a strand or protein row silently misread
+    Case("reference: genome index past the last", {"ref": _ref(genes=_set_field(0, 1, "7"))}, SCORE_REF, 1,
+         "genes.tsv row 0 places its gene outside"),
+    Case("reference: scaffold index past the last", {"ref": _ref(genes=_set_field(3, 2, "9"))}, SCORE_REF, 1,
+         "genes.tsv row 3 places its gene outside"),
+    Case("reference: negative scaffold index", {"ref": _ref(genes=_set_field(3, 2, "-1"))}, SCORE_REF, 1,
+         "genes.tsv row 3 places its gene outside"),
+    Case("reference: position past its scaffold", {"ref": _ref(genes=_set_field(5, 3, "20"))}, SCORE_REF, 1,
+         "genes.tsv row 5 places its gene outside"),
+    Case("reference: position past int32", {"ref": _ref(genes=_set_field(5, 3, str(10**12)))}, SCORE_REF, 1,
+         "inconsistent reference files"),
+    Case("reference: strand 'x'", {"ref": _ref(genes=_set_field(2, 4, "x"))}, SCORE_REF, 1,
+         "inconsistent reference files"),
+    Case("reference: protein of row -1", {"ref": _ref(proteins=lambda t: t.replace(">0\n", ">-1\n", 1))}, SCORE_REF,
+         1, "proteins.faa names row '-1' of 20"),
+    Case("reference: proteins missing", {"ref": _ref(proteins=lambda t: "")}, SCORE_REF, 1,
+         "proteins.faa and the has_protein column of genes.tsv disagree"),
+    Case("reference: scaffold lists of unequal lengths", {"ref": _ref(manifest=lambda m: {
+        **m, "genomes": [{**m["genomes"][0], "scaffolds": ["c1", "c2"]}]})}, SCORE_REF, 1, "of unequal lengths"),
     # --- options the builtin views never use must still be checked (the fusion head runs without torch)
     Case("score: malformed --device", {}, "score {mg_gff} --fasta {mg_fna} --device gpu0 -o {d}/out.tsv", 2,
          "--device must be"),
