@@ -1903,3 +1903,33 @@ def test_seqids_with_spaces_stay_whole_without_a_fasta(tmp_path):
     genome = read_genome(path)
     assert sorted({g.scaffold for g in genome.genes}) == ["contig 1", "contig 2"]
     assert sorted(p.pair_id for p in adjacent_pairs(genome)) == ["g0|g1", "g2|g3"]
+
+
+def test_cds_of_two_transcripts_is_its_gene_with_a_parent_list(tmp_path, mg_original):
+    """GFF3 lets a CDS shared by two transcripts name both, ``Parent=a,b``, a list split on its commas before each
+    id is unescaped (``%2C`` is a comma inside one id). M. genitalium as Ensembl writes it, with two mRNAs per gene
+    whose ids hold ``%2C``, the CDS under both: the genes, ids and proteins of the NCBI annotation, and MG_010 left
+    out once its gene row says pseudogene (was: the list read as one parent, so no gene row was found above any CDS,
+    the genes named by their CDS ids, and the pseudogene's CDS read as a gene)."""
+    original, _ = mg_original
+    gff = tmp_path / "ensembl.gff3"
+    write_ensembl_gff(gff, mg_sequence())
+    rows = []
+    for row in gff.read_text().split("\n##FASTA\n")[0].splitlines():
+        cols = row.split("\t")
+        if len(cols) == 9 and cols[2] == "gene" and "gene_id=MG_010;" in cols[8]:
+            cols[8] = cols[8].replace("biotype=protein_coding", "biotype=pseudogene;gene_biotype=pseudogene")
+        if len(cols) == 9 and cols[2] == "mRNA":
+            mrna = cols[8].split(";")[0].removeprefix("ID=")
+            rows += ["\t".join(cols[:8] + [cols[8].replace(f"ID={mrna}", f"ID={mrna}%2C{isoform}")])
+                     for isoform in "ab"]
+            continue
+        if len(cols) == 9 and cols[2] in ("CDS", "exon"):
+            mrna = cols[8].split("Parent=")[1].split(";")[0]
+            cols[8] = cols[8].replace(f"Parent={mrna}", f"Parent={mrna}%2Ca,{mrna}%2Cb")
+        rows.append("\t".join(cols))
+    gff.write_text("\n".join(rows) + "\n##FASTA\n" + gff.read_text().split("\n##FASTA\n")[1])
+    genome = read_genome(gff, options=GenomeOptions(genetic_code=4))
+    expected = [(g.id, g.start, g.end, g.strand, g.protein) for g in original.genes if g.id != "MG_010"]
+    assert len(expected) == len(original.genes) - 1
+    assert [(g.id, g.start, g.end, g.strand, g.protein) for g in genome.genes] == expected
