@@ -1933,3 +1933,40 @@ def test_cds_of_two_transcripts_is_its_gene_with_a_parent_list(tmp_path, mg_orig
     expected = [(g.id, g.start, g.end, g.strand, g.protein) for g in original.genes if g.id != "MG_010"]
     assert len(expected) == len(original.genes) - 1
     assert [(g.id, g.start, g.end, g.strand, g.protein) for g in genome.genes] == expected
+
+
+@pytest.mark.parametrize("layout", ["genbank", "embl", "gff"])
+def test_stated_protein_of_another_length_than_its_location_is_warned(layout, tmp_path, caplog):
+    """A /translation (GFF3: DFAST's translation attribute) whose length is not its location's (k codons: k - 1
+    residues and the stop, or k when cut at its 3' end) contradicts it, one of the two edited without the other: one
+    warning names the CDS, its protein kept as written; a CDS with an /exception (a protein from transcript or
+    proteomic data) may differ and is not named (was: nothing said). A piece of L. pneumophila, every /translation
+    the length of its CDS as NCBI wrote them, with the proteins of two CDS swapped."""
+    from Bio import SeqIO
+
+    record = lpn_records([(0, 60_000)])[0]
+    cds = [f for f in record.features if f.type == "CDS" and "translation" in f.qualifiers]
+    swapped, excused = cds[4], cds[7]
+    assert len(swapped.qualifiers["translation"][0]) != len(excused.qualifiers["translation"][0])
+    swapped.qualifiers["translation"], excused.qualifiers["translation"] = (
+        excused.qualifiers["translation"], swapped.qualifiers["translation"])
+    excused.qualifiers["exception"] = ["annotated by transcript or proteomic data"]
+    path = tmp_path / f"lpn.{layout}"
+    if layout == "gff":
+        rows = [f"{record.id}\tDFAST\tCDS\t{f.location.start + 1}\t{f.location.end}\t.\t"
+                f"{'+' if f.location.strand > 0 else '-'}\t0\tID={f.qualifiers['locus_tag'][0]};locus_tag="
+                f"{f.qualifiers['locus_tag'][0]};translation={f.qualifiers['translation'][0]}"
+                + (";exception=annotated by transcript or proteomic data" if f is excused else "") for f in cds]
+        path.write_text("##gff-version 3\n" + "\n".join(rows) + f"\n##FASTA\n>{record.id}\n{record.seq}\n")
+    else:
+        SeqIO.write(record, path, layout)
+    with caplog.at_level("WARNING", logger="microfuse"):
+        genome = read_genome(path)
+    said = [r.getMessage() for r in caplog.records if "whose length is not their location's" in r.getMessage()]
+    tag = swapped.qualifiers["locus_tag"][0]
+    what = "translation attribute" if layout == "gff" else "/translation"
+    assert said == [f"{path}: 1 CDS have a {what} whose length is not their location's: {tag} "
+                    f"({len(swapped.qualifiers['translation'][0])} aa, {len(swapped.location)} bp); the {what} is used "
+                    "as written (was the location edited, or the file converted, without it?)"], said
+    proteins = {g.id: g.protein for g in genome.genes}
+    assert len(proteins) == len(cds) and proteins[tag] == swapped.qualifiers["translation"][0]

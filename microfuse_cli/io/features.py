@@ -225,6 +225,31 @@ def stated_protein(value: str) -> str:
     return _STOP_TRIM.sub("", "".join(value.split()))
 
 
+#: Qualifiers of a CDS whose stated protein may rightly differ from its location's translation (INSDC's
+#: /exception: "annotated by transcript or proteomic data", "rearrangement required for product"; a location made
+#: up around a low-quality region).
+TRANSLATION_EXCUSED = frozenset({"exception", "artificial_location"})
+
+
+def stated_length_disagrees(protein: str, coding_bases: int) -> bool:
+    """Whether a stated protein is not as long as its CDS location codes, whatever its codon_start: ``coding_bases``
+    hold k whole codons after a phase of 0-2 bases, the protein k residues (cut at its 3' end) or k - 1 (its stop
+    left out; a stop completed by polyA, ``transl_except`` TERM, is one of the k)."""
+    return not (coding_bases - 2) // 3 - 1 <= len(protein) <= coding_bases // 3
+
+
+def warn_stated_lengths(path, disagreeing: list[tuple[str, int, int]], what: str) -> None:
+    """One warning naming the CDS (name, residues, bases) whose stated protein (``what``) is not the length of their
+    location: one of the two is wrong (a location edited or converted, its protein left as it was); the stated
+    protein is used, as for every CDS that has one."""
+    if disagreeing:
+        shown = ", ".join(f"{name} ({aa} aa, {bp} bp)" for name, aa, bp in disagreeing[:3])
+        more = f" and {len(disagreeing) - 3} more" if len(disagreeing) > 3 else ""
+        log.warning("%s: %d CDS have a %s whose length is not their location's: %s%s; the %s is used as written "
+                    "(was the location edited, or the file converted, without it?)", path, len(disagreeing), what,
+                    shown, more, what)
+
+
 def _translate_codons(nucleotides: str, code: int) -> str:
     """Biopython's translation (``Seq.translate(table=code)``) of whole codons. A sequence of A, C, G and T alone (as
     nearly every CDS is) is looked up 64 codons at a time with numpy, the same residues as Biopython's per-codon

@@ -15,8 +15,9 @@ from ..errors import DataError
 from ..records import Gene, Genome, Scaffold, case_hint
 from .fasta import read_fasta_scaffolds
 from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, \
-    circular_slice, cut_ends, cut_without_flag, gene_names, internal_stops_as_x, joins_across_origin, left_out, \
-    stated_protein, translate, with_exceptions, with_topology
+    TRANSLATION_EXCUSED, circular_slice, cut_ends, cut_without_flag, gene_names, internal_stops_as_x, \
+    joins_across_origin, left_out, stated_length_disagrees, stated_protein, translate, warn_stated_lengths, \
+    with_exceptions, with_topology
 from .files import PathLike, text_lines
 from .tsv import comment_lines
 
@@ -278,6 +279,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         per_scaffold[cds[key].seqid] = per_scaffold.get(cds[key].seqid, 0) + 1
     genes: dict[str, tuple[Gene, str]] = {}
     skipped = []
+    mislengthed: list[tuple[str, int, int]] = []  # CDS whose translation attribute is not their location's length
     n_unframed = n_isoforms = 0
     for key in order:
         part = cds[key]
@@ -289,6 +291,10 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             continue
         gene, unframed = _gene_from_cds(part, genes_meta.get(parent_id, {}), scaffold, path, genetic_code)
         n_unframed += unframed
+        bases = sum(e - s + 1 for s, e, _ in part.segments)
+        if ("translation" in part.attributes and not TRANSLATION_EXCUSED & set(part.attributes)
+                and stated_length_disagrees(gene.protein, bases)):
+            mislengthed.append((gene.id, len(gene.protein), bases))
         if gene.id in genes:
             previous, previous_parent = genes[gene.id]
             if not parent_id or parent_id != previous_parent:
@@ -298,6 +304,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                 continue
         genes[gene.id] = (gene, parent_id)
     _warn_skipped(path, skipped)
+    warn_stated_lengths(path, mislengthed, "translation attribute")
     if n_unframed:
         log.info("%s: %d CDS have phase 1 or 2 in column 8 but a whole 5' end (not flagged partial): read from "
                  "their first base, as RAST and PATRIC mean it (at a sequence edge, in the frame their 3' end fixes)",
