@@ -1970,3 +1970,40 @@ def test_stated_protein_of_another_length_than_its_location_is_warned(layout, tm
                     "as written (was the location edited, or the file converted, without it?)"], said
     proteins = {g.id: g.protein for g in genome.genes}
     assert len(proteins) == len(cds) and proteins[tag] == swapped.qualifiers["translation"][0]
+
+
+def test_transl_except_wrapped_anywhere_or_naming_its_record_is_read(tmp_path, ecoli_genome):
+    """A /transl_except too long for its line (coordinates past 10 Mb, a join) is wrapped where the writer breaks
+    it, which Biopython reads with a space there, inside the range too; NCBI may name the position's sequence
+    (``pos:complement(NC_000003.11:49395565..49395567)``). fdnG's Sec196 with its value broken after ``..`` and
+    fdhF's Sec140 with its record named are U, as read from RefSeq's GFF3 (was: X, the value not recognised)."""
+    import re
+
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    proteins = {g.id: g.protein for g in ecoli_genome.genes}
+    with gzip.open(ECOLI_GFF, "rt") as handle:
+        rows = {line.split("locus_tag=")[1].split(";")[0]: line.split("\t") for line in handle
+                if "\tCDS\t" in line and "transl_except=" in line}
+    records = []
+    for tag, (first, last), _ in SELENOPROTEINS:
+        cols, shift = rows[tag], first - 1
+        value = cols[8].split("transl_except=")[1].split(";")[0].replace("%2C", ",")
+        value = re.sub(r"\d+", lambda m: str(int(m.group()) - shift), value)
+        value = value.replace("..", "..\n") if tag == "b1474" else value.replace("(pos:complement(",
+                                                                                   f"(pos:complement({tag}.1:")
+        record = SeqRecord(Seq(ecoli_piece(first, last)), id=f"{tag}.1", name=tag,
+                           annotations={"molecule_type": "DNA"})
+        location = FeatureLocation(int(cols[3]) - 1 - shift, int(cols[4]) - shift, strand=1 if cols[6] == "+" else -1)
+        record.features.append(SeqFeature(location, type="CDS", qualifiers={"locus_tag": [tag],
+                                                                            "transl_except": [value]}))
+        records.append(record)
+    path = tmp_path / "seleno.gbk"
+    SeqIO.write(records, path, "genbank")
+    text = path.read_text()
+    assert "..\n" in text and "pos:complement(b4079.1:" in text
+    path.write_text(text.replace("..\n", "..\n                     "))  # the wrapped line, indented as GenBank's
+    assert {g.id: g.protein for g in read_genome(path).genes} == {tag: proteins[tag] for tag, _, _ in SELENOPROTEINS}

@@ -290,9 +290,11 @@ def _codon_residues(code: int) -> np.ndarray | None:
     return None if "?" in residues else np.frombuffer("".join(residues).encode("ascii"), dtype=np.uint8)
 
 
-#: One ``/transl_except`` (GenBank) or ``transl_except`` (GFF3) value: ``(pos:1547986..1547988,aa:Sec)``,
-#: ``(pos:complement(4298947..4298949),aa:Sec)`` (a long value wrapped in a GenBank file is read with a space).
-_TRANSL_EXCEPT = re.compile(r"pos:\s*(?:complement\()?(\d+)\.\.(\d+)\)?\s*,\s*aa:\s*(\w+)")
+#: One ``/transl_except`` (GenBank) or ``transl_except`` (GFF3) value, its spaces removed (a value wrapped in a
+#: GenBank file is read with one where it broke, inside a range too): ``(pos:1547986..1547988,aa:Sec)``,
+#: ``(pos:complement(4298947..4298949),aa:Sec)``, ``(pos:complement(NC_000003.11:49395565..49395567),aa:Sec)``
+#: (the position's sequence named, inside or outside complement(), as INSDC allows).
+_TRANSL_EXCEPT = re.compile(r"pos:(?:[^:(),]+:)?(?:complement\()?(?:[^:(),]+:)?(\d+)\.\.(\d+)\)?,aa:(\w+)")
 
 
 def with_exceptions(protein: str, values, segments: list[tuple[int, int, int]], strand: int, phase: int,
@@ -304,7 +306,7 @@ def with_exceptions(protein: str, values, segments: list[tuple[int, int, int]], 
 
     residues = list(protein)
     for value in values:
-        for low, high, name in _TRANSL_EXCEPT.findall(value):
+        for low, high, name in _TRANSL_EXCEPT.findall("".join(value.split())):
             offset = _cds_offset(int(low) if strand > 0 else int(high), segments, strand, length)
             index, frame = divmod(offset - phase, 3) if offset is not None else (-1, 0)
             residue = seq1(name) if name != "TERM" else ""
