@@ -1903,3 +1903,107 @@ def test_seqids_with_spaces_stay_whole_without_a_fasta(tmp_path):
     genome = read_genome(path)
     assert sorted({g.scaffold for g in genome.genes}) == ["contig 1", "contig 2"]
     assert sorted(p.pair_id for p in adjacent_pairs(genome)) == ["g0|g1", "g2|g3"]
+
+
+def test_cds_of_two_transcripts_is_its_gene_with_a_parent_list(tmp_path, mg_original):
+    """GFF3 lets a CDS shared by two transcripts name both, ``Parent=a,b``, a list split on its commas before each
+    id is unescaped (``%2C`` is a comma inside one id). M. genitalium as Ensembl writes it, with two mRNAs per gene
+    whose ids hold ``%2C``, the CDS under both: the genes, ids and proteins of the NCBI annotation, and MG_010 left
+    out once its gene row says pseudogene (was: the list read as one parent, so no gene row was found above any CDS,
+    the genes named by their CDS ids, and the pseudogene's CDS read as a gene)."""
+    original, _ = mg_original
+    gff = tmp_path / "ensembl.gff3"
+    write_ensembl_gff(gff, mg_sequence())
+    rows = []
+    for row in gff.read_text().split("\n##FASTA\n")[0].splitlines():
+        cols = row.split("\t")
+        if len(cols) == 9 and cols[2] == "gene" and "gene_id=MG_010;" in cols[8]:
+            cols[8] = cols[8].replace("biotype=protein_coding", "biotype=pseudogene;gene_biotype=pseudogene")
+        if len(cols) == 9 and cols[2] == "mRNA":
+            mrna = cols[8].split(";")[0].removeprefix("ID=")
+            rows += ["\t".join(cols[:8] + [cols[8].replace(f"ID={mrna}", f"ID={mrna}%2C{isoform}")])
+                     for isoform in "ab"]
+            continue
+        if len(cols) == 9 and cols[2] in ("CDS", "exon"):
+            mrna = cols[8].split("Parent=")[1].split(";")[0]
+            cols[8] = cols[8].replace(f"Parent={mrna}", f"Parent={mrna}%2Ca,{mrna}%2Cb")
+        rows.append("\t".join(cols))
+    gff.write_text("\n".join(rows) + "\n##FASTA\n" + gff.read_text().split("\n##FASTA\n")[1])
+    genome = read_genome(gff, options=GenomeOptions(genetic_code=4))
+    expected = [(g.id, g.start, g.end, g.strand, g.protein) for g in original.genes if g.id != "MG_010"]
+    assert len(expected) == len(original.genes) - 1
+    assert [(g.id, g.start, g.end, g.strand, g.protein) for g in genome.genes] == expected
+
+
+@pytest.mark.parametrize("layout", ["genbank", "embl", "gff"])
+def test_stated_protein_of_another_length_than_its_location_is_warned(layout, tmp_path, caplog):
+    """A /translation (GFF3: DFAST's translation attribute) whose length is not its location's (k codons: k - 1
+    residues and the stop, or k when cut at its 3' end) contradicts it, one of the two edited without the other: one
+    warning names the CDS, its protein kept as written; a CDS with an /exception (a protein from transcript or
+    proteomic data) may differ and is not named (was: nothing said). A piece of L. pneumophila, every /translation
+    the length of its CDS as NCBI wrote them, with the proteins of two CDS swapped."""
+    from Bio import SeqIO
+
+    record = lpn_records([(0, 60_000)])[0]
+    cds = [f for f in record.features if f.type == "CDS" and "translation" in f.qualifiers]
+    swapped, excused = cds[4], cds[7]
+    assert len(swapped.qualifiers["translation"][0]) != len(excused.qualifiers["translation"][0])
+    swapped.qualifiers["translation"], excused.qualifiers["translation"] = (
+        excused.qualifiers["translation"], swapped.qualifiers["translation"])
+    excused.qualifiers["exception"] = ["annotated by transcript or proteomic data"]
+    path = tmp_path / f"lpn.{layout}"
+    if layout == "gff":
+        rows = [f"{record.id}\tDFAST\tCDS\t{f.location.start + 1}\t{f.location.end}\t.\t"
+                f"{'+' if f.location.strand > 0 else '-'}\t0\tID={f.qualifiers['locus_tag'][0]};locus_tag="
+                f"{f.qualifiers['locus_tag'][0]};translation={f.qualifiers['translation'][0]}"
+                + (";exception=annotated by transcript or proteomic data" if f is excused else "") for f in cds]
+        path.write_text("##gff-version 3\n" + "\n".join(rows) + f"\n##FASTA\n>{record.id}\n{record.seq}\n")
+    else:
+        SeqIO.write(record, path, layout)
+    with caplog.at_level("WARNING", logger="microfuse"):
+        genome = read_genome(path)
+    said = [r.getMessage() for r in caplog.records if "whose length is not their location's" in r.getMessage()]
+    tag = swapped.qualifiers["locus_tag"][0]
+    what = "translation attribute" if layout == "gff" else "/translation"
+    assert said == [f"{path}: 1 CDS have a {what} whose length is not their location's: {tag} "
+                    f"({len(swapped.qualifiers['translation'][0])} aa, {len(swapped.location)} bp); the {what} is used "
+                    "as written (was the location edited, or the file converted, without it?)"], said
+    proteins = {g.id: g.protein for g in genome.genes}
+    assert len(proteins) == len(cds) and proteins[tag] == swapped.qualifiers["translation"][0]
+
+
+def test_transl_except_wrapped_anywhere_or_naming_its_record_is_read(tmp_path, ecoli_genome):
+    """A /transl_except too long for its line (coordinates past 10 Mb, a join) is wrapped where the writer breaks
+    it, which Biopython reads with a space there, inside the range too; NCBI may name the position's sequence
+    (``pos:complement(NC_000003.11:49395565..49395567)``). fdnG's Sec196 with its value broken after ``..`` and
+    fdhF's Sec140 with its record named are U, as read from RefSeq's GFF3 (was: X, the value not recognised)."""
+    import re
+
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    proteins = {g.id: g.protein for g in ecoli_genome.genes}
+    with gzip.open(ECOLI_GFF, "rt") as handle:
+        rows = {line.split("locus_tag=")[1].split(";")[0]: line.split("\t") for line in handle
+                if "\tCDS\t" in line and "transl_except=" in line}
+    records = []
+    for tag, (first, last), _ in SELENOPROTEINS:
+        cols, shift = rows[tag], first - 1
+        value = cols[8].split("transl_except=")[1].split(";")[0].replace("%2C", ",")
+        value = re.sub(r"\d+", lambda m: str(int(m.group()) - shift), value)
+        value = value.replace("..", "..\n") if tag == "b1474" else value.replace("(pos:complement(",
+                                                                                   f"(pos:complement({tag}.1:")
+        record = SeqRecord(Seq(ecoli_piece(first, last)), id=f"{tag}.1", name=tag,
+                           annotations={"molecule_type": "DNA"})
+        location = FeatureLocation(int(cols[3]) - 1 - shift, int(cols[4]) - shift, strand=1 if cols[6] == "+" else -1)
+        record.features.append(SeqFeature(location, type="CDS", qualifiers={"locus_tag": [tag],
+                                                                            "transl_except": [value]}))
+        records.append(record)
+    path = tmp_path / "seleno.gbk"
+    SeqIO.write(records, path, "genbank")
+    text = path.read_text()
+    assert "..\n" in text and "pos:complement(b4079.1:" in text
+    path.write_text(text.replace("..\n", "..\n                     "))  # the wrapped line, indented as GenBank's
+    assert {g.id: g.protein for g in read_genome(path).genes} == {tag: proteins[tag] for tag, _, _ in SELENOPROTEINS}

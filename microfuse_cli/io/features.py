@@ -225,6 +225,31 @@ def stated_protein(value: str) -> str:
     return _STOP_TRIM.sub("", "".join(value.split()))
 
 
+#: Qualifiers of a CDS whose stated protein may rightly differ from its location's translation (INSDC's
+#: /exception: "annotated by transcript or proteomic data", "rearrangement required for product"; a location made
+#: up around a low-quality region).
+TRANSLATION_EXCUSED = frozenset({"exception", "artificial_location"})
+
+
+def stated_length_disagrees(protein: str, coding_bases: int) -> bool:
+    """Whether a stated protein is not as long as its CDS location codes, whatever its codon_start: ``coding_bases``
+    hold k whole codons after a phase of 0-2 bases, the protein k residues (cut at its 3' end) or k - 1 (its stop
+    left out; a stop completed by polyA, ``transl_except`` TERM, is one of the k)."""
+    return not (coding_bases - 2) // 3 - 1 <= len(protein) <= coding_bases // 3
+
+
+def warn_stated_lengths(path, disagreeing: list[tuple[str, int, int]], what: str) -> None:
+    """One warning naming the CDS (name, residues, bases) whose stated protein (``what``) is not the length of their
+    location: one of the two is wrong (a location edited or converted, its protein left as it was); the stated
+    protein is used, as for every CDS that has one."""
+    if disagreeing:
+        shown = ", ".join(f"{name} ({aa} aa, {bp} bp)" for name, aa, bp in disagreeing[:3])
+        more = f" and {len(disagreeing) - 3} more" if len(disagreeing) > 3 else ""
+        log.warning("%s: %d CDS have a %s whose length is not their location's: %s%s; the %s is used as written "
+                    "(was the location edited, or the file converted, without it?)", path, len(disagreeing), what,
+                    shown, more, what)
+
+
 def _translate_codons(nucleotides: str, code: int) -> str:
     """Biopython's translation (``Seq.translate(table=code)``) of whole codons. A sequence of A, C, G and T alone (as
     nearly every CDS is) is looked up 64 codons at a time with numpy, the same residues as Biopython's per-codon
@@ -265,9 +290,11 @@ def _codon_residues(code: int) -> np.ndarray | None:
     return None if "?" in residues else np.frombuffer("".join(residues).encode("ascii"), dtype=np.uint8)
 
 
-#: One ``/transl_except`` (GenBank) or ``transl_except`` (GFF3) value: ``(pos:1547986..1547988,aa:Sec)``,
-#: ``(pos:complement(4298947..4298949),aa:Sec)`` (a long value wrapped in a GenBank file is read with a space).
-_TRANSL_EXCEPT = re.compile(r"pos:\s*(?:complement\()?(\d+)\.\.(\d+)\)?\s*,\s*aa:\s*(\w+)")
+#: One ``/transl_except`` (GenBank) or ``transl_except`` (GFF3) value, its spaces removed (a value wrapped in a
+#: GenBank file is read with one where it broke, inside a range too): ``(pos:1547986..1547988,aa:Sec)``,
+#: ``(pos:complement(4298947..4298949),aa:Sec)``, ``(pos:complement(NC_000003.11:49395565..49395567),aa:Sec)``
+#: (the position's sequence named, inside or outside complement(), as INSDC allows).
+_TRANSL_EXCEPT = re.compile(r"pos:(?:[^:(),]+:)?(?:complement\()?(?:[^:(),]+:)?(\d+)\.\.(\d+)\)?,aa:(\w+)")
 
 
 def with_exceptions(protein: str, values, segments: list[tuple[int, int, int]], strand: int, phase: int,
@@ -279,7 +306,7 @@ def with_exceptions(protein: str, values, segments: list[tuple[int, int, int]], 
 
     residues = list(protein)
     for value in values:
-        for low, high, name in _TRANSL_EXCEPT.findall(value):
+        for low, high, name in _TRANSL_EXCEPT.findall("".join(value.split())):
             offset = _cds_offset(int(low) if strand > 0 else int(high), segments, strand, length)
             index, frame = divmod(offset - phase, 3) if offset is not None else (-1, 0)
             residue = seq1(name) if name != "TERM" else ""

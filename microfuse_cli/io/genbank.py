@@ -15,9 +15,9 @@ from typing import Iterable, Iterator, Mapping
 from ..errors import DataError
 from ..records import Gene, Genome, Scaffold
 from .fasta import _NUCLEOTIDES, _not_dna
-from .features import _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, cut_ends, \
-    cut_without_flag, gene_names, internal_stops_as_x, joins_across_origin, left_out, stated_protein, translate, \
-    with_exceptions, with_topology
+from .features import TRANSLATION_EXCUSED, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, \
+    _warn_skipped, cut_ends, cut_without_flag, gene_names, internal_stops_as_x, joins_across_origin, left_out, \
+    stated_length_disagrees, stated_protein, translate, warn_stated_lengths, with_exceptions, with_topology
 from .files import PathLike, text_lines
 
 log = logging.getLogger("microfuse")
@@ -121,6 +121,7 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     genes: dict[str, Gene] = {}
     skipped: list[str] = []
     remote: list[str] = []
+    mislengthed: list[tuple[str, int, int]] = []  # CDS whose /translation is not their location's length
     n_pseudo = n_isoforms = 0
     try:
         records = parse_records(handle, layout, path)
@@ -167,6 +168,9 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
                 skipped.append((feature.qualifiers.get("locus_tag") or [f"{record.id}:1-{scaffold.length}"])[0])
                 continue
             gene = _gene_from_feature(feature, record, scaffold, path, genetic_code)
+            if ("translation" in feature.qualifiers and not TRANSLATION_EXCUSED & set(feature.qualifiers)
+                    and stated_length_disagrees(gene.protein, len(feature.location))):
+                mislengthed.append((gene.id, len(gene.protein), len(feature.location)))
             previous = genes.get(gene.id)
             if previous is not None:
                 if not _isoforms(previous, gene):
@@ -176,6 +180,7 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
                     continue
             genes[gene.id] = gene
     _warn_skipped(path, skipped)
+    warn_stated_lengths(path, mislengthed, "/translation")
     if remote:
         log.warning("%s: skipped %d CDS located in another record (a location such as join(AB000001.1:1..100,"
                     "200..300)), whose sequence this file lacks: %s", path, len(remote), _some(remote))

@@ -15,8 +15,9 @@ from ..errors import DataError
 from ..records import Gene, Genome, Scaffold, case_hint
 from .fasta import read_fasta_scaffolds
 from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, \
-    circular_slice, cut_ends, cut_without_flag, gene_names, internal_stops_as_x, joins_across_origin, left_out, \
-    stated_protein, translate, with_exceptions, with_topology
+    TRANSLATION_EXCUSED, circular_slice, cut_ends, cut_without_flag, gene_names, internal_stops_as_x, \
+    joins_across_origin, left_out, stated_length_disagrees, stated_protein, translate, warn_stated_lengths, \
+    with_exceptions, with_topology
 from .files import PathLike, text_lines
 from .tsv import comment_lines
 
@@ -36,7 +37,8 @@ _METAGENEMARK_INSTEAD = ("run MetaGeneMark-2 (--format gff), or give the assembl
 
 
 def _parse_attributes(column: str, path, number) -> dict[str, str]:
-    """Column 9 as key -> value, percent-escapes decoded; ``.`` (no attributes, valid GFF3) is none."""
+    """Column 9 as key -> value, percent-escapes decoded; ``.`` (no attributes, valid GFF3) is none. Parent stays
+    as written: a list whose commas split it before its ids are unescaped (``_parents``)."""
     attributes: dict[str, str] = {}
     if column.strip() == ".":
         return attributes
@@ -55,8 +57,14 @@ def _parse_attributes(column: str, path, number) -> dict[str, str]:
                                 f"its genes as gene rows); {_METAGENEMARK_INSTEAD}")
             raise DataError(f"{path}: line {number}: malformed attribute {item.strip()[:40]!r}")
         key, value = item.split("=", 1)
-        attributes[key.strip()] = urllib.parse.unquote(value)
+        attributes[key.strip()] = value if key.strip() == "Parent" else urllib.parse.unquote(value)
     return attributes
+
+
+def _parents(attributes: dict[str, str]) -> tuple[str, ...]:
+    """A row's Parent ids: GFF3 allows several (``Parent=tx1,tx2``, a CDS shared by two transcripts), split on the
+    commas before each is unescaped, so ``%2C`` stays inside one id."""
+    return tuple(urllib.parse.unquote(p) for p in attributes.get("Parent", "").split(",") if p)
 
 
 #: How GFF3 writes what a row of start after end (some exporters' form) means.
@@ -125,7 +133,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     reached: dict[str, int] = {}  # the furthest end of any feature but a region on each sequence
     circular: set[str] = set()
     genes_meta: dict[str, dict[str, str]] = {}
-    links: dict[str, str] = {}  # a feature's ID -> its Parent (Ensembl, GTF-derived: gene -> mRNA -> CDS)
+    links: dict[str, tuple[str, ...]] = {}  # a feature's ID -> its Parents (Ensembl, GTF-derived: gene -> mRNA -> CDS)
     pseudogenes: set[str] = set()  # a CDS under one of these is a pseudogene's, whatever its own row says
     cds: dict[str, _CdsParts] = {}
     order: list[str] = []
@@ -186,14 +194,14 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         if ftype == "gene" and "ID" in attributes:
             genes_meta[attributes["ID"]] = attributes
         if ftype != "CDS" and attributes.get("ID") and attributes.get("Parent"):
-            links[attributes["ID"]] = attributes["Parent"]
+            links[attributes["ID"]] = _parents(attributes)
         if "ID" in attributes and _is_pseudo(ftype, attributes):
             pseudogenes.add(attributes["ID"])
         if ftype != "CDS":
             continue
         flagged_only = _flagged_pseudo_only(attributes)
         if (_is_pseudo(ftype, attributes) and not flagged_only
-                or pseudogenes.intersection(_lineage(attributes.get("Parent", ""), links))):
+                or pseudogenes.intersection(_lineage(_parents(attributes), links))):
             # a pseudogene's CDS, or one under a pseudogene row read already (NCBI writes it first): never a gene,
             # its parts unchecked
             pseudo_cds.add(attributes.get("ID") or f"{seqid}:{start_i}-{end_i}:{strand}")
@@ -225,7 +233,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     if repeated:
         log.warning("%s: %d CDS row%s a row of %s CDS (files concatenated or merged?); read once", path, repeated,
                     " repeats" if repeated == 1 else "s repeat", "its" if repeated == 1 else "their")
-    lineages = {key: _lineage(cds[key].attributes.get("Parent", ""), links) for key in order}
+    lineages = {key: _lineage(_parents(cds[key].attributes), links) for key in order}
     n_read = len(order)
     order = [key for key in order if not pseudogenes.intersection(lineages[key])]
     n_pseudo = len(pseudo_cds) + n_read - len(order)
@@ -271,6 +279,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         per_scaffold[cds[key].seqid] = per_scaffold.get(cds[key].seqid, 0) + 1
     genes: dict[str, tuple[Gene, str]] = {}
     skipped = []
+    mislengthed: list[tuple[str, int, int]] = []  # CDS whose translation attribute is not their location's length
     n_unframed = n_isoforms = 0
     for key in order:
         part = cds[key]
@@ -282,6 +291,10 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             continue
         gene, unframed = _gene_from_cds(part, genes_meta.get(parent_id, {}), scaffold, path, genetic_code)
         n_unframed += unframed
+        bases = sum(e - s + 1 for s, e, _ in part.segments)
+        if ("translation" in part.attributes and not TRANSLATION_EXCUSED & set(part.attributes)
+                and stated_length_disagrees(gene.protein, bases)):
+            mislengthed.append((gene.id, len(gene.protein), bases))
         if gene.id in genes:
             previous, previous_parent = genes[gene.id]
             if not parent_id or parent_id != previous_parent:
@@ -291,6 +304,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                 continue
         genes[gene.id] = (gene, parent_id)
     _warn_skipped(path, skipped)
+    warn_stated_lengths(path, mislengthed, "translation attribute")
     if n_unframed:
         log.info("%s: %d CDS have phase 1 or 2 in column 8 but a whole 5' end (not flagged partial): read from "
                  "their first base, as RAST and PATRIC mean it (at a sequence edge, in the frame their 3' end fixes)",
@@ -388,12 +402,11 @@ def _version_hint(missing: list[str], scaffolds: dict) -> str:
     return f" (the FASTA has {near[1]}: an id differing from {near[0]} only in its version; give both files one name)"
 
 
-def _lineage(parent: str, links: dict[str, str]) -> list[str]:
-    """A CDS's Parent, that feature's Parent and so on up to its gene (Ensembl: gene -> mRNA -> CDS)."""
-    lineage: list[str] = []
-    while parent and parent not in lineage:
-        lineage.append(parent)
-        parent = links.get(parent, "")
+def _lineage(parents: tuple[str, ...], links: dict[str, tuple[str, ...]]) -> list[str]:
+    """A CDS's Parents, their Parents and so on up to its gene (Ensembl: gene -> mRNA -> CDS), nearest first."""
+    lineage = list(dict.fromkeys(parents))
+    for parent in lineage:  # the list grows as it is walked, each id once (a cycle ends)
+        lineage.extend([p for p in dict.fromkeys(links.get(parent, ())) if p not in lineage])
     return lineage
 
 
