@@ -998,3 +998,21 @@ def test_every_library_call_defaults_to_one_thread():
     finally:
         torch.set_num_threads(before[0])
         faiss.omp_set_num_threads(before[1])
+
+
+def test_pair_ids_and_search_results_are_read_only():
+    """README: what the library returns cannot be changed in place. PairIds and SearchResult arrays were writable:
+    ``index.ids.label[0] = 1`` relabelled the index's own pairs (its ids are the PairIds it was built with)."""
+    from microfuse_cli import read_genome, score_genome
+    from microfuse_cli.retrieve import PairIds, PairIndex
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    scores = score_genome(genome, fused=True)
+    ids = PairIds.from_scores(scores, "mg")
+    index = PairIndex.build(scores.fused, ids, index="flat", device="cpu")
+    found = index.search(scores.fused[:3], ids.scaffold[:3], 2)
+    for array in (index.ids.label, index.ids.probability, index.ids.pair_id, ids.genome, found.target,
+                  found.similarity, found.rank):
+        assert "read-only" in str(_refused(lambda: array.__setitem__(0, array[0])))
+    stacked = PairIds.stack([ids, PairIds.from_scores(scores, "mg2")])
+    assert len(stacked) == 2 * len(ids) and not stacked.label.flags.writeable
