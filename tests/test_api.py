@@ -1016,3 +1016,26 @@ def test_pair_ids_and_search_results_are_read_only():
         assert "read-only" in str(_refused(lambda: array.__setitem__(0, array[0])))
     stacked = PairIds.stack([ids, PairIds.from_scores(scores, "mg2")])
     assert len(stacked) == 2 * len(ids) and not stacked.label.flags.writeable
+
+
+def test_first_evaluation_and_training_leave_pythons_random_sequence_alone():
+    """Importing scikit-learn (at the first evaluation or training of a process) imports rich, which draws from
+    Python's global ``random``: after ``random.seed(1)``, a notebook's next draw differed depending on whether a
+    microfuse call had evaluated before. The import now puts the state back."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import random, numpy as np\n"
+             "from microfuse_cli.metrics import auroc\n"
+             "from microfuse_cli.runtime import thread_limits\n"
+             "random.seed(1); expected = [random.random() for _ in range(3)]\n"
+             "random.seed(1); first = random.random()\n"
+             "auroc(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.4, 0.6]))\n"
+             "with thread_limits(1, sklearn=True): pass\n"
+             "print([first, random.random(), random.random()] == expected)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+
