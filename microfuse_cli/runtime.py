@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import threading
+from types import ModuleType
 from typing import TYPE_CHECKING, Iterator
 
 from .errors import UsageError
@@ -25,7 +26,7 @@ _DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")
 def check_device(device: str) -> str:
     """Refuse a malformed device name without importing torch (the builtin views never resolve the device, so a
     typo would otherwise go unnoticed)."""
-    if not _DEVICE_NAME.fullmatch(device):
+    if not isinstance(device, str) or not _DEVICE_NAME.fullmatch(device):  # None was a TypeError of re
         raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")
     return device
 
@@ -237,7 +238,7 @@ def _whole_number(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def import_keeping_random(name: str):
+def import_keeping_random(name: str) -> ModuleType:
     """Module ``name``, imported with Python's global ``random`` state put back after the import: scikit-learn's
     import draws from it (rich, imported for its progress bars, seeds an id counter), so a caller's
     ``random.seed(1)`` sequence came out shifted after the first evaluation or training of the process."""

@@ -205,7 +205,15 @@ class PairIds:
 
     @classmethod
     def stack(cls, parts: Sequence[PairIds]) -> PairIds:
-        """Many tables (one per genome file) in order, copied once (chained ``concat`` would copy quadratically)."""
+        """Many tables (one per genome file) in order, copied once (chained ``concat`` would copy quadratically).
+
+        Raises:
+            UsageError: no table, or one that is not a PairIds."""
+        parts = list(parts)
+        stray = next((p for p in parts if not isinstance(p, PairIds)), None)
+        if not parts or stray is not None:  # [] was numpy's 'need at least one array to concatenate'
+            raise UsageError(f"PairIds.stack takes one or more PairIds (PairIds.from_scores gives one per genome), "
+                             f"not {'nothing' if not parts else type(stray).__name__}")
         if len(parts) == 1:
             return parts[0]
         columns = []
