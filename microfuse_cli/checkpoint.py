@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -223,10 +224,18 @@ class DecisionIdentified:
         return decision_identity(self.decision, self.threshold)
 
 
+def _folder_path(path):
+    """``path`` when it names a folder (str or os.PathLike), else a one-line UsageError (an int was pathlib's
+    TypeError, and an int is also a file descriptor to open())."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise UsageError(f"a model folder is named by its path (str or os.PathLike), not {type(path).__name__}")
+    return path
+
+
 def check_model_folder(path) -> Path:
     """The folder, when it holds a model's two files; else the one-line ``DataError`` reading it would raise (a
     cheap check a command can make before long work)."""
-    folder = Path(path)
+    folder = Path(_folder_path(path))
     if not folder.is_dir():
         raise DataError(f"{folder}: not a model directory")
     root = folder.resolve()
@@ -333,6 +342,7 @@ def write_checkpoint(path, tensors: Mapping[str, Any], *, model: dict, train: di
     ``inputs`` None records the defaults (builtin views, every column, widths not recorded). Keys are sorted and
     there are no timestamps: one training run, one set of bytes. numpy arrays are written by safetensors.numpy, so
     a numpy model is saved without importing torch."""
+    _folder_path(path)
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

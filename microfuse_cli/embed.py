@@ -92,7 +92,17 @@ class ViewConfig:
         return [n for n in _builtin_pair_names() if n in wanted]
 
     @classmethod
-    def parse(cls, protein: str, context: str, **kwargs) -> "ViewConfig":
+    def parse(cls, protein: str, context: str, **kwargs: Any) -> "ViewConfig":
+        """The views `embed --protein-view P --context-view C` computes: ``protein`` one name, ``context`` one or
+        more comma-separated (``parse("builtin", "builtin")``: the packaged model's, no weights); ``kwargs`` are
+        the other fields (``device``, ``offline``, ``context_features``, the models' folders or hub ids).
+
+        Raises:
+            UsageError: an unknown or repeated view name, a malformed ``device``.
+        """
+        if not isinstance(protein, str) or not isinstance(context, str):  # a list was an AttributeError ('split')
+            raise UsageError(f"ViewConfig.parse takes the view names as str (e.g. 'builtin', 'builtin,bacformer'), "
+                             f"not {type(protein).__name__} and {type(context).__name__}")
         contexts = tuple(v.strip() for v in context.split(",") if v.strip())
         if protein not in PROTEIN_VIEWS:
             raise UsageError(f"--protein-view must be one of {', '.join(PROTEIN_VIEWS)}, not {protein!r}")
@@ -328,7 +338,23 @@ def compute_embeddings(
 
     ``shard_dir`` (with the foundation views) keeps finished shards so an interrupted run can resume.
     ``groups`` (scaffold -> bin or genome) fits the spacer calibration per group instead of over the whole input.
+
+    Raises:
+        UsageError: ``genome`` not a Genome, ``config`` not a ViewConfig (``ViewConfig.parse`` makes one), ``pairs``
+            not GenePair objects, ``threads`` not a whole number >= 0, a device this machine lacks.
+        DataError: a Genome built by hand that breaks its invariants, pairs of another genome, a gene without
+            protein.
     """
+    from .records import require_genome
+
+    require_genome(genome, "compute_embeddings")  # a path, a config or gene-id tuples were AttributeErrors inside
+    if not isinstance(config, ViewConfig):
+        raise UsageError(f"compute_embeddings takes a ViewConfig (ViewConfig.parse('builtin', 'builtin')), not "
+                         f"{type(config).__name__}")
+    stray = next((p for p in pairs if not isinstance(p, GenePair)), None)
+    if stray is not None:
+        raise UsageError(f"pairs must be GenePair objects (select_pairs makes them from a list of gene ids), not "
+                         f"{type(stray).__name__} {stray!r:.60}")
     stage = stage or silent_stage
     threads = resolve_threads(threads)  # refused when negative, whichever views would use it
     genes = genome.genes

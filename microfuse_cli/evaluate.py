@@ -66,7 +66,7 @@ class ScoredTable(RebuiltFromFields):
         compares the tables as it compares their headers.
 
         Raises:
-            UsageError: ``scores`` not a score.Scores.
+            UsageError: ``scores`` not a score.Scores, ``name`` not a str.
             DataError: no pair of ``scores`` has a label.
         """
         from .score import Scores
@@ -74,6 +74,9 @@ class ScoredTable(RebuiltFromFields):
         if not isinstance(scores, Scores):
             raise UsageError(f"ScoredTable.from_scores takes the Scores score_genome returns, not "
                              f"{type(scores).__name__}")
+        if not isinstance(name, str):  # None was an AttributeError ('encode') in printable_name
+            raise UsageError(f"ScoredTable.from_scores takes the table's name (a str, as evaluate --names), not "
+                             f"{type(name).__name__}")
         keep = [i for i, pair in enumerate(scores.pairs) if pair.label is not None]
         if not keep:
             raise DataError(f"{name}: no scored pair has a label (label the pairs with select_pairs(operons=...) "
@@ -181,7 +184,23 @@ def best_cutoff_accuracy(y: np.ndarray, score: np.ndarray) -> float:
 
 def evaluate_table(table: ScoredTable, *, threshold: float | None = None, proteins: dict[str, str] | None = None,
                    seed: int = 0, n_boot: int = 1000) -> dict:
-    """Every metric of the model and the distance baseline on the same pairs."""
+    """Every metric of the model and the distance baseline on the same pairs: a row of `microfuse evaluate`'s table.
+
+    ``threshold``: the cut of ``accuracy_at_threshold`` (default: the one ``table``'s calls were made at).
+
+    Returns:
+        A dict of metric name -> value (NaN where a metric does not exist), with what made the table.
+    Raises:
+        UsageError: ``table`` not a ScoredTable (``ScoredTable.from_scores`` or ``read_scores`` gives one), a
+            ``threshold`` outside [0, 1], a negative ``n_boot`` (0: no interval).
+    """
+    if not isinstance(table, ScoredTable):  # Scores were an AttributeError ('y')
+        raise UsageError(f"evaluate_table takes a ScoredTable (ScoredTable.from_scores(scores, name) or "
+                         f"read_scores(path)), not {type(table).__name__}")
+    if threshold is not None:
+        from .score import _checked_threshold
+
+        threshold = _checked_threshold(threshold)  # '0.5' was a numpy ufunc error deep in the metrics
     y, p = table.y, table.probability
     maker = table.maker or Maker()
     result = {"model": table.name, "model_name": maker.model, "model_id": maker.model_id,

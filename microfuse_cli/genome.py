@@ -55,7 +55,12 @@ class GenomeOptions(RebuiltFromFields):
                                  f"{self.circular!r}")
             object.__setattr__(self, "circular", bool(self.circular))  # numpy's bool too, as a plain bool
         if self.bins is not None:  # the bins as a read-only mapping, whatever mapping they came in
-            object.__setattr__(self, "bins", MappingProxyType(dict(self.bins)))
+            bins = self.bins
+            if not isinstance(bins, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
+                                                        for k, v in bins.items()):  # a list was a ValueError of dict
+                raise UsageError(f"bins map scaffold names to bin names (str -> str, as read_groups gives), not "
+                                 f"{type(bins).__name__}")
+            object.__setattr__(self, "bins", MappingProxyType(dict(bins)))
 
 
 def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOptions = GenomeOptions(), *,

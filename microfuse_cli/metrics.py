@@ -24,15 +24,14 @@ from scipy import stats
 
 from .errors import DataError, UsageError
 from .fusion import EXPERTS  # the router's expert order, defined with the model (still importable from here)
-from .runtime import check_seed
+from .runtime import check_seed, import_keeping_random
 
 
 def _sklearn_metrics():
     """scikit-learn's metrics, imported at first use: importing scikit-learn sets KMP_* variables in os.environ,
-    which importing microfuse (training, evaluation, plots) must not do to its caller's process."""
-    from sklearn import metrics
-
-    return metrics
+    which importing microfuse (training, evaluation, plots) must not do to its caller's process; nor does the
+    import draw from the caller's Python ``random`` (runtime.import_keeping_random)."""
+    return import_keeping_random("sklearn.metrics")
 
 
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
@@ -275,7 +274,7 @@ def calibration_curve(y, p, n_bins: int = 10) -> tuple[np.ndarray, np.ndarray, n
         raise DataError("a calibration curve needs probabilities in [0, 1]")
     if y.size == 0:
         return np.zeros(0), np.zeros(0), np.zeros(0)
-    from sklearn.calibration import calibration_curve as sklearn_calibration_curve
+    sklearn_calibration_curve = import_keeping_random("sklearn.calibration").calibration_curve
 
     rate, mean_p = sklearn_calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
     edges = np.linspace(0.0, 1.0 + 1e-8, n_bins + 1)  # sklearn's edges, so the counts match its bins

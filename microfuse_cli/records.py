@@ -122,6 +122,11 @@ class Genome(RebuiltFromFields):
     left_out: tuple[tuple[str, int], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:  # the one place fields are set after construction: normalising them
+        if not isinstance(self.name, str):  # name=None was an AttributeError ('encode') inside printable_name
+            from .errors import UsageError
+
+            raise UsageError(f"a Genome's name is a str (read_genome names it by its file), not "
+                             f"{type(self.name).__name__}")
         object.__setattr__(self, "name", printable_name(self.name))
         object.__setattr__(self, "scaffolds", MappingProxyType(dict(self.scaffolds)))
         object.__setattr__(self, "genes", tuple(self.genes))
@@ -135,12 +140,20 @@ class Genome(RebuiltFromFields):
 
     def check(self) -> None:
         """Refuse a genome built by hand that breaks the invariants every stage relies on (readers give only valid
-        ones): each gene on a listed scaffold, strand +1/-1, start <= end, genes in (scaffold, start) order."""
+        ones): each gene a Gene on a listed scaffold, strand +1/-1, whole-number 1 <= start <= end, genes in
+        (scaffold, start) order."""
+        from numbers import Integral
+
         from .errors import DataError
 
         order = {sid: i for i, sid in enumerate(self.scaffolds)}
         previous = None
         for gene in self.genes:
+            if not isinstance(gene, Gene):  # a gene id where a Gene belongs was an AttributeError in a later stage
+                raise DataError(f"{self.name}: its genes are Gene records, not {type(gene).__name__} {gene!r:.40}")
+            if not all(isinstance(v, Integral) and not isinstance(v, bool) for v in (gene.start, gene.end)):
+                raise DataError(f"{self.name}: gene {gene.id} needs whole-number coordinates, has "
+                                f"{gene.start!r}..{gene.end!r}")
             if gene.scaffold not in order:
                 raise DataError(f"{self.name}: gene {gene.id} is on scaffold {gene.scaffold!r}, which the genome lacks")
             if gene.strand not in (1, -1) or not 1 <= gene.start <= gene.end:

@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import threading
+from types import ModuleType
 from typing import TYPE_CHECKING, Iterator
 
 from .errors import UsageError
@@ -25,7 +26,7 @@ _DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")
 def check_device(device: str) -> str:
     """Refuse a malformed device name without importing torch (the builtin views never resolve the device, so a
     typo would otherwise go unnoticed)."""
-    if not _DEVICE_NAME.fullmatch(device):
+    if not isinstance(device, str) or not _DEVICE_NAME.fullmatch(device):  # None was a TypeError of re
         raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")
     return device
 
@@ -186,7 +187,7 @@ def thread_limits(threads: int | None, *, torch: bool = False, faiss: bool = Fal
     if torch:
         import torch as _  # noqa: F401,F811 - the same for torch
     if sklearn:
-        import sklearn.metrics as _  # noqa: F401,F811 - and for scikit-learn
+        import_keeping_random("sklearn.metrics")  # and for scikit-learn
     _POOLS.enter(threads)
     try:
         yield threads
@@ -235,6 +236,22 @@ def _cgroup_cpu_quota(path: str | os.PathLike) -> int | None:
 def _whole_number(value: object) -> bool:
     """An int (numpy's too), not a bool: 1.5 threads were cut to 1 and None was a TypeError."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def import_keeping_random(name: str) -> ModuleType:
+    """Module ``name``, imported with Python's global ``random`` state put back after the import: scikit-learn's
+    import draws from it (rich, imported for its progress bars, seeds an id counter), so a caller's
+    ``random.seed(1)`` sequence came out shifted after the first evaluation or training of the process."""
+    import importlib
+    import random
+
+    if name in sys.modules:
+        return sys.modules[name]
+    state = random.getstate()
+    try:
+        return importlib.import_module(name)
+    finally:
+        random.setstate(state)
 
 
 def resolve_threads(threads: int) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from numbers import Real
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -49,6 +50,11 @@ class Scores:
 
     def __post_init__(self) -> None:  # normalising the fields as built, never changing them later
         object.__setattr__(self, "pairs", tuple(self.pairs))
+        stray = next((p for p in self.pairs if not isinstance(p, GenePair)), None)
+        if stray is not None:  # a gene id or tuple was an AttributeError in .calls or call_operons
+            raise UsageError(f"Scores hold GenePair objects (select_pairs makes them), not {type(stray).__name__} "
+                             f"{stray!r:.60}")
+        object.__setattr__(self, "threshold", _checked_threshold(self.threshold))  # '0.5' failed in .calls
         for name in ("probability", "router_weights", "fused"):
             object.__setattr__(self, name, read_only(getattr(self, name)))
         object.__setattr__(self, "calibration", tuple(self.calibration))
@@ -281,8 +287,9 @@ def score_pairs(model: ScoringModel, embeddings: Embeddings, pairs: Sequence[Gen
 
 
 def _checked_threshold(threshold: float) -> float:
-    """``threshold`` as a float, refused before any work unless a probability in [0, 1]."""
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+    """``threshold`` as a float, refused before any work unless a probability in [0, 1] (numpy's floats too: a
+    ``np.float32`` cut from a model's metrics is a probability)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, Real) or not 0.0 <= threshold <= 1.0:
         raise UsageError(f"threshold must be a probability within [0, 1], not {threshold!r}")
     return float(threshold)
 
@@ -324,8 +331,15 @@ def apply_decision(rule, pairs: Sequence[GenePair], head_probability: np.ndarray
 def decision_id(model: ScoringModel, threshold: float) -> str:
     """The ``decision_id`` of calls made by ``model`` at ``threshold``: the model's own (its ``decision_identity``)
     at its own cut (``default_threshold``), else that of its rule with the user's cut in its place
-    (checkpoint.decision_identity's ``cut``): other calls, another identity."""
+    (checkpoint.decision_identity's ``cut``): other calls, another identity.
+
+    Raises:
+        UsageError: ``model`` not a ScoringModel (``load_model`` gives one), ``threshold`` outside [0, 1]."""
     from .checkpoint import decision_identity
+
+    if not hasattr(model, "decision_identity"):  # a path or a str was an AttributeError ('decision')
+        raise UsageError(f"decision_id takes a ScoringModel (load_model(path) loads one), not {type(model).__name__}")
+    threshold = _checked_threshold(threshold)
 
     if float(threshold) == default_threshold(model):
         return model.decision_identity
@@ -335,7 +349,13 @@ def decision_id(model: ScoringModel, threshold: float) -> str:
 def model_source(model_dir: str | PathLike | None) -> tuple[str, str]:
     """(name, ``model_from``) of the model a run scored with: ``default``/``package`` for the packaged model (named or
     given by its path), the folder's name/``folder`` for any other, ``default`` too when a user names it so: the
-    ``model_from=`` of headers tells the two apart (``evaluate`` compares only the package's with its own)."""
+    ``model_from=`` of headers tells the two apart (``evaluate`` compares only the package's with its own).
+
+    Raises:
+        UsageError: ``model_dir`` neither None nor a path (a loaded model is named by the folder it came from)."""
+    if model_dir is not None and not isinstance(model_dir, (str, PathLike)):  # was a TypeError of pathlib
+        raise UsageError(f"model_source takes a model folder's path (str or os.PathLike) or None, not "
+                         f"{type(model_dir).__name__}")
     if model_dir is None or Path(model_dir).resolve() == DEFAULT_MODEL.resolve():
         return "default", "package"
     return Path(model_dir).name, "folder"
@@ -355,8 +375,10 @@ def header_comments(scores: Scores, model_name: str, model_from: str = "folder",
     are keyword-only: given in third place, the ``model_from`` of model_source once became a ``model_id=``).
 
     Raises:
-        UsageError: an identity neither given nor carried by ``scores`` (Scores built by hand), a ``model_from``
-            other than package/folder or a ``threshold_from`` other than model/user."""
+        UsageError: ``scores`` not Scores, an identity neither given nor carried by ``scores`` (Scores built by
+            hand), a ``model_from`` other than package/folder or a ``threshold_from`` other than model/user."""
+    if not isinstance(scores, Scores):  # a Genome (or a path) was an AttributeError ('model_id')
+        raise UsageError(f"header_comments takes the Scores score_genome returns, not {type(scores).__name__}")
     if model_from not in ("package", "folder") or threshold_from not in ("model", "user"):
         raise UsageError(f"header_comments takes model_from 'package' or 'folder' (score.model_source gives it) and "
                          f"threshold_from 'model' or 'user', not {model_from!r} and {threshold_from!r}")

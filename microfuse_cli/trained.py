@@ -9,9 +9,12 @@ torch (``TrainedModel`` or the numpy ``baseline.DistanceBaseline``).
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 import torch
@@ -24,6 +27,9 @@ from .fusion import PairInputs, Prediction, check_outputs, checked_head
 from .vocabulary import EXPERTS
 from .model import FusionConfig, FusionModel
 from .runtime import torch_device as _resolve_device
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .calibration import DecisionRule
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -54,6 +60,11 @@ class TrainConfig:
     device: str = "cpu"
 
     def validate(self) -> "TrainConfig":
+        """This config, when every setting is possible; else a UsageError naming the first that is not."""
+        for name in ("lr", "weight_decay"):  # lr='0.1' was a TypeError of the comparison below
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
+                raise UsageError(f"{name} must be a number, got {value!r}")
         if not self.lr > 0:
             raise UsageError(f"learning rate must be > 0, got {self.lr}")
         if self.weight_decay < 0:
@@ -208,10 +219,19 @@ class TrainedModel(DecisionIdentified):
         arrays = {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
         return model_identity(self.model_config.to_dict(), self.inputs, arrays)
 
-    def with_decision(self, decision) -> "TrainedModel":
-        """This model (the same torch module) with the per-genome decision rule ``decision``: a new object, so
-        whoever holds this one keeps the rule it had (a torch module cannot be frozen; its settings are kept
-        unchanged instead)."""
+    def with_decision(self, decision: Optional["DecisionRule"]) -> "TrainedModel":
+        """This model (the same torch module) with the per-genome decision rule ``decision``
+        (``training_data.decision_rule_from_pairs``; None: the validation threshold): a new object, so whoever
+        holds this one keeps the rule it had (a torch module cannot be frozen; its settings are kept unchanged
+        instead).
+
+        Raises:
+            UsageError: ``decision`` neither a calibration.DecisionRule nor None."""
+        from .calibration import DecisionRule
+
+        if decision is not None and not isinstance(decision, DecisionRule):  # was an AttributeError when scoring
+            raise UsageError(f"with_decision takes a calibration.DecisionRule (decision_rule_from_pairs learns one) "
+                             f"or None, not {type(decision).__name__}")
         return TrainedModel(self.model, self.train_config, self.threshold, self.history, self.metrics,
                             self.standardisation, self.provenance, self.device, decision, self.inputs)
 
@@ -251,9 +271,16 @@ class TrainedModel(DecisionIdentified):
         )
 
     # ---------------------------------------------------------------------------------------------
-    def save(self, path, provenance: Optional[dict] = None, inputs: Optional[ModelInputs] = None) -> Path:
+    def save(self, path: Union[str, os.PathLike], provenance: Optional[dict] = None,
+             inputs: Optional[ModelInputs] = None) -> Path:
         """Write ``model.safetensors`` + ``config.json`` into directory ``path`` atomically (replacing it);
-        ``provenance`` is added to the model's own, ``inputs`` replaces its input contract."""
+        ``provenance`` is added to the model's own, ``inputs`` replaces its input contract.
+
+        Returns:
+            The folder written.
+        Raises:
+            UsageError: ``path`` not a str or os.PathLike.
+            DataError: the folder cannot be written."""
         return write_checkpoint(
             path, self.model.state_dict(), model=self.model_config.to_dict(), train=self.train_config.to_dict(),
             threshold=self.threshold, standardisation=self.standardisation, history=self.history,
@@ -262,8 +289,12 @@ class TrainedModel(DecisionIdentified):
         )
 
     @classmethod
-    def load(cls, path, device: str = "cpu") -> "TrainedModel":
-        """Read a directory written by ``save``; refuses anything corrupted or foreign with ``DataError``."""
+    def load(cls, path: Union[str, os.PathLike], device: str = "cpu") -> "TrainedModel":
+        """Read a directory written by ``save``, onto ``device``.
+
+        Raises:
+            UsageError: ``path`` not a str or os.PathLike, a device this machine lacks.
+            DataError: the folder is missing, corrupted or not a microfuse model."""
         return cls.from_checkpoint(read_checkpoint(path), device)
 
     @classmethod

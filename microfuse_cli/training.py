@@ -137,11 +137,18 @@ def train(
     if inputs is not None and not isinstance(inputs, ModelInputs):
         raise UsageError(f"inputs are a checkpoint.ModelInputs (Embeddings.model_inputs() gives them), not "
                          f"{type(inputs).__name__}")
+    if not isinstance(model_config, FusionConfig) or not isinstance(train_config, TrainConfig):  # dicts were
+        raise UsageError(f"train takes a model.FusionConfig and a trained.TrainConfig, not "  # AttributeErrors
+                         f"{type(model_config).__name__} and {type(train_config).__name__}")
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":  # labels of unlabelled pairs (None) or text were a TypeError of torch
+        raise DataError(f"labels must be 0 or 1 (train on labelled pairs only: p.label is not None), not "
+                        f"{y.dtype} values such as {y.ravel()[:1].tolist()}")
     with thread_limits(threads, torch=True, sklearn=True):  # process-wide settings (torch's, BLAS's): put back
         model_config.validate()
         train_config.validate()
         device = _resolve_device(train_config.device)
-        y_all = torch.as_tensor(np.asarray(y))
+        y_all = torch.as_tensor(y)
         n = int(y_all.shape[0]) if y_all.ndim == 1 else -1
         if n < 0:
             raise DataError(f"labels must be 1-D, got shape {tuple(y_all.shape)}")

@@ -13,6 +13,7 @@ from .checkpoint import ModelInputs
 from .errors import DataError, UsageError
 
 if TYPE_CHECKING:
+    from .calibration import DecisionRule
     from .pairs import GenePair
 
 
@@ -108,23 +109,29 @@ def learn_decision_rule(pair_paths):
     return decision_rule_from_pairs({Path(path).name: read_pairs(path).pairs for path in pair_paths})
 
 
-def decision_rule_from_pairs(genomes: Mapping[str, Sequence[GenePair]]):
+def decision_rule_from_pairs(genomes: Mapping[str, Sequence[GenePair]]) -> DecisionRule:
     """The per-genome rule (calibration.DecisionRule) that labelled genomes teach, from each genome's name (the
     rule records it; `train --per-genome-rule` names a genome by its table's file name) and all its adjacent pairs,
     some labelled (``select_pairs(genome, operons=...)``): what `train --per-genome-rule` learns from pairs
     tables, for pairs in memory. ``TrainedModel.with_decision(rule)`` gives it to a model.
 
     Raises:
-        UsageError: ``genomes`` not a mapping of names to pairs.
+        UsageError: ``genomes`` not a mapping of names to GenePair objects.
         DataError: a genome with no labelled pair.
     """
     from .calibration import LabelledSpacers, SpacerModel, learn_rule
+    from .pairs import GenePair
 
     if not isinstance(genomes, Mapping) or not genomes:
         raise UsageError(f"decision_rule_from_pairs takes a non-empty mapping of genome name -> its pairs, not "
                          f"{type(genomes).__name__}")
     labelled_genomes = []
     for name, pairs in genomes.items():
+        pairs = [pairs] if isinstance(pairs, str) else list(pairs)
+        stray = next((p for p in pairs if not isinstance(p, GenePair)), None)
+        if stray is not None:  # gene ids or tuples were an AttributeError ('label')
+            raise UsageError(f"{name}: decision_rule_from_pairs takes each genome's GenePair objects "
+                             f"(select_pairs(genome, operons=...)), not {type(stray).__name__} {stray!r:.60}")
         labelled = [p for p in pairs if p.label is not None]
         if not labelled:
             raise DataError(f"{name}: no labelled pairs to learn a decision rule from (label them with "

@@ -998,3 +998,165 @@ def test_every_library_call_defaults_to_one_thread():
     finally:
         torch.set_num_threads(before[0])
         faiss.omp_set_num_threads(before[1])
+
+
+def test_pair_ids_and_search_results_are_read_only():
+    """README: what the library returns cannot be changed in place. PairIds and SearchResult arrays were writable:
+    ``index.ids.label[0] = 1`` relabelled the index's own pairs (its ids are the PairIds it was built with)."""
+    from microfuse_cli import read_genome, score_genome
+    from microfuse_cli.retrieve import PairIds, PairIndex
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    scores = score_genome(genome, fused=True)
+    ids = PairIds.from_scores(scores, "mg")
+    index = PairIndex.build(scores.fused, ids, index="flat", device="cpu")
+    found = index.search(scores.fused[:3], ids.scaffold[:3], 2)
+    for array in (index.ids.label, index.ids.probability, index.ids.pair_id, ids.genome, found.target,
+                  found.similarity, found.rank):
+        assert "read-only" in str(_refused(lambda: array.__setitem__(0, array[0])))
+    stacked = PairIds.stack([ids, PairIds.from_scores(scores, "mg2")])
+    assert len(stacked) == 2 * len(ids) and not stacked.label.flags.writeable
+
+
+def test_first_evaluation_and_training_leave_pythons_random_sequence_alone():
+    """Importing scikit-learn (at the first evaluation or training of a process) imports rich, which draws from
+    Python's global ``random``: after ``random.seed(1)``, a notebook's next draw differed depending on whether a
+    microfuse call had evaluated before. The import now puts the state back."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import random, numpy as np\n"
+             "from microfuse_cli.metrics import auroc\n"
+             "from microfuse_cli.runtime import thread_limits\n"
+             "random.seed(1); expected = [random.random() for _ in range(3)]\n"
+             "random.seed(1); first = random.random()\n"
+             "auroc(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.4, 0.6]))\n"
+             "with thread_limits(1, sklearn=True): pass\n"
+             "print([first, random.random(), random.random()] == expected)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+
+
+def test_hand_built_genomes_and_scores_of_the_wrong_kinds_are_one_line_errors():
+    """The data model is exported: a Genome named None, one holding gene ids or a gene with text coordinates, and
+    Scores of gene-id strings or with a text threshold were AttributeErrors/TypeErrors deep inside (printable_name,
+    genes_by_scaffold, Genome.check's comparison, Scores.calls); a numpy float32 threshold (a cut read from a
+    model's metrics) was refused although it is a probability."""
+    import dataclasses
+
+    import pytest
+
+    from microfuse_cli import DataError, Scores, UsageError, adjacent_pairs, read_genome, score_genome
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    first, rest = genome.genes[0], list(genome.genes[1:])
+    with pytest.raises(UsageError, match="a Genome's name is a str"):
+        dataclasses.replace(genome, name=None)
+    for genes, said in ((["MG_001", *rest], "its genes are Gene records, not str 'MG_001'"),
+                        ([dataclasses.replace(first, start="686"), *rest], "needs whole-number coordinates")):
+        with pytest.raises(DataError, match=said):
+            score_genome(dataclasses.replace(genome, genes=genes))
+    pairs = adjacent_pairs(genome)[:2]
+    with pytest.raises(UsageError, match="Scores hold GenePair objects"):
+        Scores([p.pair_id for p in pairs], np.array([0.9, 0.1]), 0.5)
+    with pytest.raises(UsageError, match="threshold must be a probability"):
+        Scores(pairs, np.array([0.9, 0.1]), "0.5")
+    assert Scores(pairs, np.array([0.9, 0.1]), np.float32(0.5)).calls.tolist() == [1, 0]
+    assert score_genome(genome, threshold=np.float32(0.75)).threshold == float(np.float32(0.75))
+
+
+def test_settings_of_the_wrong_kind_are_usage_errors():
+    """device=None (score_genome, ViewConfig.parse) was a TypeError of re; GenomeOptions(bins=[...]) or a str a
+    ValueError of dict(): each a UsageError now, as a misspelled device or mode is."""
+    import pytest
+
+    from microfuse_cli import GenomeOptions, UsageError, read_genome, score_genome
+    from microfuse_cli.embed import ViewConfig
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    with pytest.raises(UsageError, match="not None"):
+        score_genome(genome, device=None)
+    with pytest.raises(UsageError, match="not None"):
+        ViewConfig.parse("builtin", "builtin", device=None)
+    with pytest.raises(UsageError, match="ViewConfig.parse takes the view names as str"):
+        ViewConfig.parse("builtin", ["builtin"])
+    for bins in (["NC_000908.2"], "NC_000908.2\tbin1", {"NC_000908.2": 1}):
+        with pytest.raises(UsageError, match="bins map scaffold names to bin names"):
+            GenomeOptions(bins=bins)
+    assert dict(GenomeOptions(bins={"NC_000908.2": "bin1"}).bins) == {"NC_000908.2": "bin1"}
+
+
+def test_the_readmes_in_memory_calls_refuse_wrong_kinds_in_one_line(tmp_path):
+    """The calls README's Python API names beyond __all__ (evaluate, retrieval, training in memory, headers): each
+    misuse from a notebook was a bare AttributeError, TypeError or ValueError from deep inside; each is now the
+    MicrofuseError kind its docstring's Raises section names."""
+    import pytest
+
+    from conftest import MPN_FNA, MPN_GFF, MPN_PAIRS
+
+    from microfuse_cli import DataError, UsageError, read_genome, score_genome, select_pairs
+    from microfuse_cli.embed import ViewConfig, compute_embeddings
+    from microfuse_cli.evaluate import ScoredTable, evaluate_table
+    from microfuse_cli.fusion import FusionConfig
+    from microfuse_cli.retrieve import PairIds
+    from microfuse_cli.score import decision_id, header_comments, load_model, model_source
+    from microfuse_cli.trained import TrainConfig, TrainedModel
+    from microfuse_cli.training import train
+    from microfuse_cli.training_data import decision_rule_from_pairs
+
+    genome = read_genome(MPN_GFF, MPN_FNA)
+    pairs = select_pairs(genome, labels=MPN_PAIRS)
+    labelled = [p for p in pairs if p.label is not None]
+    scores = score_genome(genome, pairs=pairs)
+    table = ScoredTable.from_scores(scores, "mpn", *model_source(None))
+    config = ViewConfig.parse("builtin", "builtin")
+    embeddings = compute_embeddings(genome, labelled, config)
+    x_protein, x_context = embeddings.pair_views(labelled)
+    rows = np.arange(len(labelled)) % 4 != 0
+    y = np.array([p.label for p in labelled])
+    head = train(x_protein, x_context, y, rows, ~rows, FusionConfig(hidden=8), TrainConfig(max_epochs=1),
+                 inputs=embeddings.model_inputs())
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("a file where the model's parent folder is named\n")
+    misuses = [
+        (evaluate_table, UsageError, lambda: evaluate_table(scores)),
+        (evaluate_table, UsageError, lambda: evaluate_table(table, threshold="0.5")),
+        (ScoredTable.from_scores, UsageError, lambda: ScoredTable.from_scores(scores, None)),
+        (PairIds.stack, UsageError, lambda: PairIds.stack([])),
+        (header_comments, UsageError, lambda: header_comments(genome, "default")),
+        (model_source, UsageError, lambda: model_source(3)),
+        (decision_id, UsageError, lambda: decision_id("default", 0.5)),
+        (compute_embeddings, UsageError, lambda: compute_embeddings(str(MPN_GFF), labelled, config)),
+        (compute_embeddings, UsageError, lambda: compute_embeddings(genome, labelled, "builtin")),
+        (compute_embeddings, UsageError, lambda: compute_embeddings(genome, [("MPN_001", "MPN_002")], config)),
+        (train, DataError, lambda: train(x_protein, x_context, [None, *y[1:]], rows, ~rows,  # an unlabelled pair
+                                         FusionConfig(hidden=8), TrainConfig(max_epochs=1))),
+        (train, UsageError, lambda: train(x_protein, x_context, y, rows, ~rows, {"hidden": 8},
+                                          TrainConfig(max_epochs=1))),
+        (train, UsageError, lambda: train(x_protein, x_context, y, rows, ~rows, FusionConfig(hidden=8),
+                                          TrainConfig(lr="1e-3", max_epochs=1))),  # was a TypeError of '>'
+        (decision_rule_from_pairs, UsageError, lambda: decision_rule_from_pairs({"mpn": ["MPN_001|MPN_002"]})),
+        (TrainedModel.with_decision, UsageError, lambda: head.with_decision("per-genome")),
+        (TrainedModel.save, UsageError, lambda: head.save(3)),
+        (TrainedModel.save, DataError, lambda: head.save(a_file / "head")),  # was FileExistsError of mkdir
+        (TrainedModel.load, UsageError, lambda: TrainedModel.load(3)),
+    ]
+    for function, kind, misuse in misuses:
+        with pytest.raises(kind) as raised:
+            misuse()
+        assert type(raised.value) is kind and "\n" not in str(raised.value), function.__qualname__
+        doc = inspect_doc(function)
+        assert "Raises:" in doc and kind.__name__ in doc.split("Raises:", 1)[1], function.__qualname__
+    assert list(tmp_path.iterdir()) == [a_file]  # nothing half-written where a bad path was refused
+    assert decision_id(load_model(None), 0.5) == scores.decision_id
+
+
+def inspect_doc(function) -> str:
+    """``function``'s docstring, inherited or not ('' when it has none)."""
+    import inspect
+
+    return inspect.getdoc(function) or ""
+

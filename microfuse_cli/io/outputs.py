@@ -876,7 +876,10 @@ def made_folder(path: PathLike) -> Iterator[Path]:
     its new parents) behind. A folder that existed, or that holds anything by then, is never touched."""
     target = Path(os.path.realpath(path))
     missing = [folder for folder in (target, *target.parents) if not folder.exists()]  # deepest first
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file where a folder belongs, a read-only or pseudo file system: was a bare OSError
+        raise DataError(f"cannot make folder {exc.filename or path}: {exc.strerror or exc}") from exc
     try:
         yield target
     except BaseException:
@@ -893,10 +896,13 @@ def _built_beside(target: Path, path: PathLike) -> Iterator[Path]:
     """A new folder output built in a temp folder beside ``target``, renamed into place when the block ends."""
     prefix = _temp_prefix(target.name, TempOwner.this_run())
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent))
-    except FileNotFoundError:  # a parallel run that made the same new parent failed and took it back (made_folder)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent))
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent))
+        except FileNotFoundError:  # a parallel run that made the same new parent failed and took it back
+            target.parent.mkdir(parents=True, exist_ok=True)  # (made_folder)
+            tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent))
+    except OSError as exc:  # a folder nothing may be made in (/proc, a read-only mount): was a bare OSError
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
         with _write_failure_named(path, tmp):
             yield tmp

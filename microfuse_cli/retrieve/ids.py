@@ -21,6 +21,7 @@ from ..io.files import PathLike, read_text
 from ..io.model_id import checked_model, comment_model, model_comment
 from ..io.tables import FUSED_ID_COLUMNS, fused_id_rows
 from ..io.tsv import write_tsv
+from ..records import read_only
 from .models import one_model, same_model
 
 GROUP_BYS = ("scaffold", "genome")
@@ -160,6 +161,9 @@ class PairIds:
         if prob.shape != (n,):
             raise DataError(f"pair ids: column probability has {len(prob)} rows, expected {n}")
         object.__setattr__(self, "probability", prob)
+        # read-only, as every array the library hands out: index.ids.label[i] = 1 relabelled the index's own pairs
+        for name in ("pair_id", "scaffold", "genome", "label", "probability"):
+            object.__setattr__(self, name, read_only(getattr(self, name)))
 
     def __len__(self) -> int:
         return len(self.pair_id)
@@ -201,7 +205,15 @@ class PairIds:
 
     @classmethod
     def stack(cls, parts: Sequence[PairIds]) -> PairIds:
-        """Many tables (one per genome file) in order, copied once (chained ``concat`` would copy quadratically)."""
+        """Many tables (one per genome file) in order, copied once (chained ``concat`` would copy quadratically).
+
+        Raises:
+            UsageError: no table, or one that is not a PairIds."""
+        parts = list(parts)
+        stray = next((p for p in parts if not isinstance(p, PairIds)), None)
+        if not parts or stray is not None:  # [] was numpy's 'need at least one array to concatenate'
+            raise UsageError(f"PairIds.stack takes one or more PairIds (PairIds.from_scores gives one per genome), "
+                             f"not {'nothing' if not parts else type(stray).__name__}")
         if len(parts) == 1:
             return parts[0]
         columns = []

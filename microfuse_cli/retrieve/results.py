@@ -9,6 +9,7 @@ from typing import IO, Iterator, Protocol
 import numpy as np
 
 from ..io.tsv import write_tsv
+from ..records import read_only
 from .ids import PairIds
 
 RESULT_COLUMNS = ("query", "target", "rank", "similarity", "target_scaffold", "target_genome")
@@ -44,6 +45,10 @@ class SearchResult:
     query_ids: np.ndarray | None = None
     query_genomes: np.ndarray | None = None
     query_scaffolds: np.ndarray | None = None
+
+    def __post_init__(self) -> None:  # read-only arrays, as everything the library returns
+        for name in ("target", "similarity", "rank", "query_ids", "query_genomes", "query_scaffolds"):
+            object.__setattr__(self, name, read_only(getattr(self, name)))
 
     @property
     def k(self) -> int:
