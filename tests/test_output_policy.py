@@ -2031,7 +2031,8 @@ def test_two_runs_replacing_one_output_never_mix_their_files(output, tmp_path, m
 def test_a_folder_locked_for_the_whole_run_is_not_waited_for(command, made, tmp_path, monkeypatch):
     """`flock results/ microfuse ... -o results/x` (flock(1) serialising jobs on a folder) holds a lock on the output
     folder for the whole run: the run, waiting for that lock before its renames, waited for itself forever. A lock
-    held longer than a run's renames take is someone else's and is not waited for."""
+    held longer than a run's renames take is someone else's and is not waited for; one warning line says the run
+    swapped unlocked (it said nothing)."""
     import fcntl
     import time
 
@@ -2059,6 +2060,8 @@ def test_a_folder_locked_for_the_whole_run_is_not_waited_for(command, made, tmp_
         os.close(held)
     assert outcome and outcome[0][0] == 0, outcome
     assert time.monotonic() - started < 30
+    warned = [line for line in outcome[0][2].splitlines() if "without the lock" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: ") and os.path.realpath(out) in warned[0], outcome
     assert (results / "pairs.tsv").is_file() if command == "pairs" else (out / "index.faiss").is_file()
 
 
