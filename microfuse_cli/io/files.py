@@ -58,23 +58,27 @@ def _binary(path) -> DataError:
     return DataError(f"{path}: looks like a binary file, not text")
 
 
-def _too_large(path) -> DataError:
-    return DataError(f"{path}: more than {MAX_INPUT_BYTES} bytes (decompressed); refusing (MICROFUSE_MAX_INPUT)")
+def _too_large(path, measured: str = "bytes (decompressed)") -> DataError:
+    return DataError(f"{path}: more than {MAX_INPUT_BYTES} {measured}; refusing (MICROFUSE_MAX_INPUT)")
 
 
 def spool(source: IO[bytes], destination: IO[bytes], shown: str) -> None:
     """Copy a one-pass input (stdin, a pipe) to a temp file a block at a time, so it can be read twice: refused as
     the readers refuse it, binary from its first bytes and past MAX_INPUT_BYTES, never held whole in memory (a
-    `<(cat /dev/urandom)` filled the memory before)."""
-    total = 0
+    `<(cat /dev/urandom)` filled the memory before). A compressed stream is kept as it comes, and capped there by its
+    compressed bytes, so the temp file stays bounded (a stream of empty gzip members decompresses to nothing); its
+    decompressed bytes are capped when it is read, as a file's are."""
+    total, measured = 0, "bytes (decompressed)"
     while block := source.read(_STREAM_CHUNK):
         if total == 0:
             _refuse_unsupported_compression(block, shown)
-            if _sniff(block) is None and b"\x00" in block[:_BINARY_PROBE]:
+            if _sniff(block) is not None:  # the cap counts what is kept: said so, not 'decompressed'
+                measured = "compressed bytes"
+            elif b"\x00" in block[:_BINARY_PROBE]:
                 raise _binary(shown)
         total += len(block)
-        if total > MAX_INPUT_BYTES:  # compressed bytes past the cap decompress past it too
-            raise _too_large(shown)
+        if total > MAX_INPUT_BYTES:
+            raise _too_large(shown, measured)
         destination.write(block)
 
 
