@@ -583,6 +583,27 @@ def test_gff3_files_joined_with_cat_are_refused_at_the_second_header(tmp_path):
     assert not (tmp_path / "pairs.tsv").exists()
 
 
+def test_stdin_whose_connection_is_reset_is_named_not_tmpdir(tmp_path):
+    """`microfuse pairs -` reading a TCP connection (nc, a socket activation) that the peer resets: the failed read
+    of stdin was reported as the temp file's ('cannot keep stdin in a temp file in /tmp (TMPDIR; give it a folder
+    with space): Connection reset by peer'). It names stdin."""
+    import socket
+    import struct
+
+    with socket.create_server(("127.0.0.1", 0)) as server, socket.create_connection(server.getsockname()) as peer:
+        received, _ = server.accept()
+        with received:
+            proc = subprocess.Popen([sys.executable, "-m", "microfuse_cli", "pairs", "-", "-o", tmp_path / "p.tsv"],
+                                    stdin=received.fileno(), stderr=subprocess.PIPE, text=True,
+                                    env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        peer.sendall(SYN.encode()[:2000])
+        time.sleep(1)  # read by the run, which waits for more
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+    _, err = proc.communicate(timeout=60)
+    assert_clean_error(proc.returncode, err, 1, "error: cannot read stdin: Connection reset by peer")
+    assert list(tmp_path.iterdir()) == []
+
+
 # ------------------------------------------------------------------------------------------------ soft-masked DNA
 
 

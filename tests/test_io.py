@@ -298,3 +298,25 @@ def test_a_spooled_stream_past_the_cap_says_which_bytes_it_counted(compressed, m
     said = "compressed bytes" if compressed else "bytes (decompressed)"
     assert str(refused.value) == f"stdin: more than 1910 {said}; refusing (MICROFUSE_MAX_INPUT)"
     assert len(kept.getvalue()) <= 1910
+
+
+def test_a_failed_read_of_stdin_names_stdin_not_tmpdir(monkeypatch):
+    """stdin is kept in a temp file; a read of stdin that failed (EIO, a reset socket) was reported as the temp
+    file's ('cannot keep stdin in a temp file in /tmp (TMPDIR ...): Input/output error'). A failed read names
+    stdin (a temp file that cannot be written still names TMPDIR: test_output_policy)."""
+    import errno
+
+    import microfuse_cli.io.files as mio
+    from microfuse_cli.cli._common import stdin_as_file
+    from microfuse_cli.errors import DataError
+
+    class FailsAfterOneBlock(io.BytesIO):
+        def read(self, size=-1):
+            if self.tell():
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+            return super().read(size)
+
+    monkeypatch.setattr(mio, "stdin_stream", lambda: FailsAfterOneBlock(b"##gff-version 3\n" * 100000))
+    with pytest.raises(DataError) as refused, stdin_as_file("-"):
+        pass
+    assert str(refused.value) == "cannot read stdin: Input/output error"

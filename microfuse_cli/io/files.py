@@ -67,9 +67,10 @@ def spool(source: IO[bytes], destination: IO[bytes], shown: str) -> None:
     the readers refuse it, binary from its first bytes and past MAX_INPUT_BYTES, never held whole in memory (a
     `<(cat /dev/urandom)` filled the memory before). A compressed stream is kept as it comes, and capped there by its
     compressed bytes, so the temp file stays bounded (a stream of empty gzip members decompresses to nothing); its
-    decompressed bytes are capped when it is read, as a file's are."""
+    decompressed bytes are capped when it is read, as a file's are. A failed read names ``shown`` (DataError); a
+    failed write is the caller's to name (an OSError, as from the temp file's folder)."""
     total, measured = 0, "bytes (decompressed)"
-    while block := source.read(_STREAM_CHUNK):
+    while block := _read_named(source, shown):
         if total == 0:
             _refuse_unsupported_compression(block, shown)
             if _sniff(block) is not None:  # the cap counts what is kept: said so, not 'decompressed'
@@ -80,6 +81,15 @@ def spool(source: IO[bytes], destination: IO[bytes], shown: str) -> None:
         if total > MAX_INPUT_BYTES:
             raise _too_large(shown, measured)
         destination.write(block)
+
+
+def _read_named(source: IO[bytes], shown: str) -> bytes:
+    """A block of ``source``; a failed read (a socket reset, EIO) names the source: it was taken for the temp file's
+    ('cannot keep stdin in a temp file in /tmp (TMPDIR ...): Connection reset by peer')."""
+    try:
+        return source.read(_STREAM_CHUNK)
+    except OSError as exc:
+        raise DataError(f"cannot read {shown}: {exc.strerror or exc}") from None
 
 
 def stdin_stream() -> IO[bytes]:
