@@ -10,6 +10,7 @@ import io
 import itertools
 import lzma
 import os
+import select
 import sys
 from typing import IO, Iterable, Iterator, Union
 
@@ -96,7 +97,38 @@ def stdin_stream() -> IO[bytes]:
     """stdin's bytes; a one-line error when the shell closed it (`<&-`), where Python leaves ``sys.stdin`` None."""
     if sys.stdin is None:
         raise DataError("stdin is closed; nothing to read for '-'")
-    return sys.stdin.buffer
+    return _Waiting(sys.stdin.buffer)
+
+
+class _Waiting:
+    """A stream read as a blocking one is, also when the program that started microfuse left it non-blocking
+    (O_NONBLOCK; the flag belongs to the pipe, shared with that program, so it is left as it is): a read that would
+    block gave None, taken for the end of the input, so a writer that paused gave half a genome. Waits for more
+    (select) instead; ``read(n)`` gives n bytes unless the input ends first, as a blocking read does."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(_STREAM_CHUNK), b""))
+        parts, got = [], 0
+        while got < size:
+            try:
+                block = self._stream.read(size - got)
+            except BlockingIOError:
+                block = None
+            if block is None:  # nothing yet: wait until the writer writes or closes
+                select.select([self._stream], [], [])
+                continue
+            if not block:
+                break
+            parts.append(block)
+            got += len(block)
+        return b"".join(parts)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def missing_input(path: PathLike, noun: str = "file") -> DataError:
