@@ -1104,6 +1104,48 @@ def test_embed_never_empties_the_partial_folder_of_a_running_embed(resume, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+@pytest.mark.parametrize("resume", [False, True])
+def test_embed_never_writes_through_a_symlinked_partial_marker(resume, tmp_path):
+    """out.partial's marker linked to another file (planted, or a user's link): the run took it for its own,
+    truncated the link's target and wrote its run tag there. A marker that is a symlink is not embed's: refused
+    before any work, the target and the link as they were."""
+    from microfuse_cli.cli.embed import PARTIAL_MARKER
+
+    victim = tmp_path / "precious.txt"
+    victim.write_text("a file of the user's\n")
+    partial = tmp_path / "out.partial"
+    partial.mkdir()
+    (partial / PARTIAL_MARKER).symlink_to(victim)
+    before = tree(tmp_path)
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out",
+                            *(["--resume"] if resume else [])])
+    refused(code, err, f"{partial} exists and was not made by `microfuse embed`")
+    assert tree(tmp_path) == before and victim.read_text() == "a file of the user's\n"
+
+
+@pytest.mark.parametrize("target", ["a file", "missing"])
+def test_a_marker_symlinked_after_the_check_is_not_written_through(target, tmp_path, monkeypatch):
+    """A symlink put in the marker's place between the check and the claim (the up-front check passed minutes
+    earlier) was followed: its target was created or overwritten with the run's tag. The marker is written
+    without following links (O_NOFOLLOW); the claim is refused, nothing written."""
+    import click
+
+    import microfuse_cli.cli.embed as embed
+
+    victim = tmp_path / "precious.txt"
+    if target == "a file":
+        victim.write_text("a file of the user's\n")
+    partial = tmp_path / "out.partial"
+    partial.mkdir()
+    (partial / embed.PARTIAL_MARKER).symlink_to(victim)
+    monkeypatch.setattr(embed, "check_partial", lambda folder: None)  # the link came after the check
+    with pytest.raises(click.UsageError, match="was not made by `microfuse embed`"):
+        with embed.claimed_partial(partial, resume=True):
+            pass
+    assert (victim.read_text() == "a file of the user's\n") if target == "a file" else not victim.exists()
+    assert (partial / embed.PARTIAL_MARKER).is_symlink()
+
+
 def test_a_lock_another_run_took_a_moment_ago_refuses_the_claim(tmp_path):
     """Two embeds started together both pass the up-front check; the one that then finds the marker's lock taken
     stops before emptying anything (its lock attempt was ignored, so both ran, one unlocked; found in review)."""
