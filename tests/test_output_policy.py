@@ -1146,6 +1146,37 @@ def test_a_marker_symlinked_after_the_check_is_not_written_through(target, tmp_p
     assert (partial / embed.PARTIAL_MARKER).is_symlink()
 
 
+def test_embed_resume_never_writes_shards_through_links_in_its_partial_folder(tmp_path):
+    """Links in a resumed out.partial (planted, or a user's): a shard folder linked elsewhere got its shards
+    written (and same-named files replaced) in the link's target, and a shard's fixed temp name NAME.tmp linked to
+    a file had that file overwritten with the shard. A linked shard folder is refused; shards go through new temp
+    files (O_EXCL), never through a link."""
+    import numpy as np
+
+    from microfuse_cli.cli.embed import PARTIAL_MARKER
+    from microfuse_cli.embed import _save_shard, genes_hash
+    from microfuse_cli.genome import read_genome
+
+    elsewhere, victim = tmp_path / "elsewhere", tmp_path / "precious.txt"
+    elsewhere.mkdir()
+    victim.write_text("a file of the user's\n")
+    partial = tmp_path / "out.partial"
+    partial.mkdir()
+    (partial / PARTIAL_MARKER).write_text("4242@node7\n")
+    (partial / genes_hash(read_genome(MG_GFF, MG_FNA).genes)[:16]).symlink_to(elsewhere)
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out", "--resume"])
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]  # once the genome is read
+    assert code == 2 and len(errors) == 1 and "is a symlink, not a folder `microfuse embed` made" in errors[0], err
+    assert list(elsewhere.iterdir()) == [] and not (tmp_path / "out").exists()
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "protein.000000000.npy.tmp").symlink_to(victim)
+    _save_shard(shards / "protein.000000000.npy", np.arange(3.0))
+    assert victim.read_text() == "a file of the user's\n"
+    assert np.array_equal(np.load(shards / "protein.000000000.npy"), np.arange(3.0))
+    assert not (shards / "protein.000000000.npy").is_symlink()
+
+
 def test_a_lock_another_run_took_a_moment_ago_refuses_the_claim(tmp_path):
     """Two embeds started together both pass the up-front check; the one that then finds the marker's lock taken
     stops before emptying anything (its lock attempt was ignored, so both ran, one unlocked; found in review)."""

@@ -262,6 +262,9 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
             target = output_folder(output, inputs, index)
             with claimed_partial(target.with_name(target.name + ".partial"), resume) as partial:
                 shard_dir = partial / genes_hash(genome.genes)[:16]
+                if shard_dir.is_symlink():  # followed, its shards were written (and replaced) in the link's target
+                    raise click.UsageError(f"{shard_dir} is a symlink, not a folder `microfuse embed` made for its "
+                                           "shards; remove it, or give another -o")
                 shard_dir.mkdir(parents=True, exist_ok=True)
                 try:
                     embeddings = compute_embeddings(genome, pairs, config, threads=run.threads, stage=run.stage,
