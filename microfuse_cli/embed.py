@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -529,9 +529,18 @@ def _sharded(items, embed, dim, name, advance, shard_dir) -> np.ndarray:
 
 
 def _save_shard(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        save_npy(handle, array)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """A shard written to a new temp file (O_EXCL: never through a link) and renamed into place: the fixed name
+    NAME.tmp was opened as found, so in a resumed folder a symlink of that name had its target overwritten."""
+    import tempfile
+
+    descriptor, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with open(descriptor, "wb") as handle:
+            save_npy(handle, array)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -10,6 +10,7 @@ Untrusted-file tests check that no model or embedding file can run code or reach
 from __future__ import annotations
 
 import bz2
+import contextlib
 import errno
 import functools
 import gzip
@@ -644,6 +645,56 @@ def test_gff3_files_joined_with_cat_are_refused_at_the_second_header(tmp_path):
     assert_clean_error(code, err, 1, f"error: {joined}: line {second}: a second GFF3 (##gff-version) after the "
                                      "##FASTA section of the first (files joined with cat?)")
     assert not (tmp_path / "pairs.tsv").exists()
+
+
+def test_stdin_whose_connection_is_reset_is_named_not_tmpdir(tmp_path):
+    """`microfuse pairs -` reading a TCP connection (nc, a socket activation) that the peer resets: the failed read
+    of stdin was reported as the temp file's ('cannot keep stdin in a temp file in /tmp (TMPDIR; give it a folder
+    with space): Connection reset by peer'). It names stdin."""
+    import socket
+    import struct
+
+    with socket.create_server(("127.0.0.1", 0)) as server, socket.create_connection(server.getsockname()) as peer:
+        received, _ = server.accept()
+        with received:
+            proc = subprocess.Popen([sys.executable, "-m", "microfuse_cli", "pairs", "-", "-o", tmp_path / "p.tsv"],
+                                    stdin=received.fileno(), stderr=subprocess.PIPE, text=True,
+                                    env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        peer.sendall(SYN.encode()[:2000])
+        time.sleep(1)  # read by the run, which waits for more
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+    _, err = proc.communicate(timeout=60)
+    assert_clean_error(proc.returncode, err, 1, "error: cannot read stdin: Connection reset by peer")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_non_blocking_stdin_whose_writer_pauses_is_read_whole(compressed, tmp_path):
+    """A program that leaves its pipe to `microfuse pairs -` non-blocking (O_NONBLOCK: Node.js, some workflow
+    runners) and writes the genome in two parts with a pause between: the read that found the pipe empty was
+    taken for the end of the input, and the first half was read as the whole genome (cut at a line: fewer pairs,
+    exit 0). It is read whole, as from the file."""
+    text = gzip.decompress(MG_GFF.read_bytes())
+    cut = text.index(b"\n", len(text) // 2) + 1  # at a line end: a short read parses
+    data = gzip.compress(text) if compressed else text
+    cut = len(data) // 2 if compressed else cut
+    expected = tmp_path / "from_file.tsv"
+    code, _, err = run_cli(["pairs", MG_GFF, "-o", expected, "-q"])
+    assert code == 0, err
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    with open(read, "rb") as reader:  # the run's only reader once it runs: a run that stops reading breaks the pipe
+        proc = subprocess.Popen([sys.executable, "-m", "microfuse_cli", "pairs", "-", "-o", tmp_path / "piped.tsv",
+                                 "-q"], stdin=reader, stderr=subprocess.PIPE, text=True,
+                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    with contextlib.suppress(BrokenPipeError), open(write, "wb") as pipe:
+        pipe.write(data[:cut])
+        pipe.flush()
+        time.sleep(1.5)
+        pipe.write(data[cut:])
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and err == "", err
+    assert (tmp_path / "piped.tsv").read_bytes() == expected.read_bytes()
 
 
 # ------------------------------------------------------------------------------------------------ soft-masked DNA

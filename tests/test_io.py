@@ -279,3 +279,44 @@ def test_operon_gff3_gene_lists_split_before_unescaping(tmp_path):
     known.write_text("##gff-version 3\ns1\tother\toperon\t1\t900\t.\t+\t.\tID=op1\n")
     with pytest.raises(DataError, match="line 2: an operon feature without genes="):
         read_operon_table(known)
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_a_spooled_stream_past_the_cap_says_which_bytes_it_counted(compressed, monkeypatch):
+    """A pipe is kept in a temp file as it comes, so a gzip stream is capped by its compressed bytes there (its
+    decompressed bytes are capped when read): 1,900 random bytes gzipped past a 1,910-byte cap were refused as
+    'more than 1910 bytes (decompressed)', which they were not. A plain stream's bytes are its decompressed bytes."""
+    import microfuse_cli.io.files as mio
+    from microfuse_cli.errors import DataError
+
+    monkeypatch.setattr(mio, "MAX_INPUT_BYTES", 1910)
+    data = gzip.compress(os.urandom(1900)) if compressed else b"ACGT\n" * 400
+    assert len(data) > 1910 and (not compressed or len(gzip.decompress(data)) < 1910)
+    kept = io.BytesIO()
+    with pytest.raises(DataError) as refused:
+        mio.spool(io.BytesIO(data), kept, "stdin")
+    said = "compressed bytes" if compressed else "bytes (decompressed)"
+    assert str(refused.value) == f"stdin: more than 1910 {said}; refusing (MICROFUSE_MAX_INPUT)"
+    assert len(kept.getvalue()) <= 1910
+
+
+def test_a_failed_read_of_stdin_names_stdin_not_tmpdir(monkeypatch):
+    """stdin is kept in a temp file; a read of stdin that failed (EIO, a reset socket) was reported as the temp
+    file's ('cannot keep stdin in a temp file in /tmp (TMPDIR ...): Input/output error'). A failed read names
+    stdin (a temp file that cannot be written still names TMPDIR: test_output_policy)."""
+    import errno
+
+    import microfuse_cli.io.files as mio
+    from microfuse_cli.cli._common import stdin_as_file
+    from microfuse_cli.errors import DataError
+
+    class FailsAfterOneBlock(io.BytesIO):
+        def read(self, size=-1):
+            if self.tell():
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+            return super().read(size)
+
+    monkeypatch.setattr(mio, "stdin_stream", lambda: FailsAfterOneBlock(b"##gff-version 3\n" * 100000))
+    with pytest.raises(DataError) as refused, stdin_as_file("-"):
+        pass
+    assert str(refused.value) == "cannot read stdin: Input/output error"

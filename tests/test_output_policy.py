@@ -1104,6 +1104,79 @@ def test_embed_never_empties_the_partial_folder_of_a_running_embed(resume, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+@pytest.mark.parametrize("resume", [False, True])
+def test_embed_never_writes_through_a_symlinked_partial_marker(resume, tmp_path):
+    """out.partial's marker linked to another file (planted, or a user's link): the run took it for its own,
+    truncated the link's target and wrote its run tag there. A marker that is a symlink is not embed's: refused
+    before any work, the target and the link as they were."""
+    from microfuse_cli.cli.embed import PARTIAL_MARKER
+
+    victim = tmp_path / "precious.txt"
+    victim.write_text("a file of the user's\n")
+    partial = tmp_path / "out.partial"
+    partial.mkdir()
+    (partial / PARTIAL_MARKER).symlink_to(victim)
+    before = tree(tmp_path)
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out",
+                            *(["--resume"] if resume else [])])
+    refused(code, err, f"{partial} exists and was not made by `microfuse embed`")
+    assert tree(tmp_path) == before and victim.read_text() == "a file of the user's\n"
+
+
+@pytest.mark.parametrize("target", ["a file", "missing"])
+def test_a_marker_symlinked_after_the_check_is_not_written_through(target, tmp_path, monkeypatch):
+    """A symlink put in the marker's place between the check and the claim (the up-front check passed minutes
+    earlier) was followed: its target was created or overwritten with the run's tag. The marker is written
+    without following links (O_NOFOLLOW); the claim is refused, nothing written."""
+    import click
+
+    import microfuse_cli.cli.embed as embed
+
+    victim = tmp_path / "precious.txt"
+    if target == "a file":
+        victim.write_text("a file of the user's\n")
+    partial = tmp_path / "out.partial"
+    partial.mkdir()
+    (partial / embed.PARTIAL_MARKER).symlink_to(victim)
+    monkeypatch.setattr(embed, "check_partial", lambda folder: None)  # the link came after the check
+    with pytest.raises(click.UsageError, match="was not made by `microfuse embed`"):
+        with embed.claimed_partial(partial, resume=True):
+            pass
+    assert (victim.read_text() == "a file of the user's\n") if target == "a file" else not victim.exists()
+    assert (partial / embed.PARTIAL_MARKER).is_symlink()
+
+
+def test_embed_resume_never_writes_shards_through_links_in_its_partial_folder(tmp_path):
+    """Links in a resumed out.partial (planted, or a user's): a shard folder linked elsewhere got its shards
+    written (and same-named files replaced) in the link's target, and a shard's fixed temp name NAME.tmp linked to
+    a file had that file overwritten with the shard. A linked shard folder is refused; shards go through new temp
+    files (O_EXCL), never through a link."""
+    import numpy as np
+
+    from microfuse_cli.cli.embed import PARTIAL_MARKER
+    from microfuse_cli.embed import _save_shard, genes_hash
+    from microfuse_cli.genome import read_genome
+
+    elsewhere, victim = tmp_path / "elsewhere", tmp_path / "precious.txt"
+    elsewhere.mkdir()
+    victim.write_text("a file of the user's\n")
+    partial = tmp_path / "out.partial"
+    partial.mkdir()
+    (partial / PARTIAL_MARKER).write_text("4242@node7\n")
+    (partial / genes_hash(read_genome(MG_GFF, MG_FNA).genes)[:16]).symlink_to(elsewhere)
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out", "--resume"])
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]  # once the genome is read
+    assert code == 2 and len(errors) == 1 and "is a symlink, not a folder `microfuse embed` made" in errors[0], err
+    assert list(elsewhere.iterdir()) == [] and not (tmp_path / "out").exists()
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "protein.000000000.npy.tmp").symlink_to(victim)
+    _save_shard(shards / "protein.000000000.npy", np.arange(3.0))
+    assert victim.read_text() == "a file of the user's\n"
+    assert np.array_equal(np.load(shards / "protein.000000000.npy"), np.arange(3.0))
+    assert not (shards / "protein.000000000.npy").is_symlink()
+
+
 def test_a_lock_another_run_took_a_moment_ago_refuses_the_claim(tmp_path):
     """Two embeds started together both pass the up-front check; the one that then finds the marker's lock taken
     stops before emptying anything (its lock attempt was ignored, so both ran, one unlocked; found in review)."""
@@ -2031,7 +2104,8 @@ def test_two_runs_replacing_one_output_never_mix_their_files(output, tmp_path, m
 def test_a_folder_locked_for_the_whole_run_is_not_waited_for(command, made, tmp_path, monkeypatch):
     """`flock results/ microfuse ... -o results/x` (flock(1) serialising jobs on a folder) holds a lock on the output
     folder for the whole run: the run, waiting for that lock before its renames, waited for itself forever. A lock
-    held longer than a run's renames take is someone else's and is not waited for."""
+    held longer than a run's renames take is someone else's and is not waited for; one warning line says the run
+    swapped unlocked (it said nothing)."""
     import fcntl
     import time
 
@@ -2059,6 +2133,8 @@ def test_a_folder_locked_for_the_whole_run_is_not_waited_for(command, made, tmp_
         os.close(held)
     assert outcome and outcome[0][0] == 0, outcome
     assert time.monotonic() - started < 30
+    warned = [line for line in outcome[0][2].splitlines() if "without the lock" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: ") and os.path.realpath(out) in warned[0], outcome
     assert (results / "pairs.tsv").is_file() if command == "pairs" else (out / "index.faiss").is_file()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -96,14 +97,27 @@ def claimed_partial(folder: Path, resume: bool):
         check_partial(folder)
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / PARTIAL_MARKER
-    marker.touch()
+    _write_marker(folder, b"", os.O_CREAT)
     with held_lock(marker, _in_use(folder)):
         if not resume:
             for entry in os.scandir(folder):
                 if entry.name != PARTIAL_MARKER:
                     shutil.rmtree(entry.path) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
-        marker.write_text(TempOwner.this_run().tag + "\n", encoding="ascii")  # which run made it, for a person
+        _write_marker(folder, (TempOwner.this_run().tag + "\n").encode("ascii"), os.O_TRUNC)  # for a person
         yield folder
+
+
+def _write_marker(folder: Path, data: bytes, flags: int) -> None:
+    """Write the marker itself, never through a symlink put in its place after the check (O_NOFOLLOW): a marker
+    linked to another file had that file truncated and overwritten with this run's tag (or created, when missing)."""
+    try:
+        descriptor = os.open(folder / PARTIAL_MARKER, os.O_WRONLY | os.O_NOFOLLOW | flags, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise click.UsageError(_not_embeds(folder)) from None
+        raise
+    with open(descriptor, "wb") as handle:
+        handle.write(data)
 
 
 def check_partial(folder: Path) -> None:
@@ -112,12 +126,17 @@ def check_partial(folder: Path) -> None:
     foundation-view shards and then failed writing the next. A run that ended, on whatever node, holds no lock."""
     from ..io.outputs import locked_by_another
 
+    marker = folder / PARTIAL_MARKER
     if (folder.exists() or folder.is_symlink()) and (
-            not folder.is_dir() or folder.is_symlink() or not (folder / PARTIAL_MARKER).is_file()):
-        raise click.UsageError(f"{folder} exists and was not made by `microfuse embed` (it keeps finished "
-                               f"shards there); move it away or give another -o")
+            not folder.is_dir() or folder.is_symlink() or not marker.is_file() or marker.is_symlink()):
+        raise click.UsageError(_not_embeds(folder))
     if locked_by_another(folder / PARTIAL_MARKER):
         raise click.UsageError(_in_use(folder))
+
+
+def _not_embeds(folder: Path) -> str:
+    return (f"{folder} exists and was not made by `microfuse embed` (it keeps finished shards there); move it away "
+            "or give another -o")
 
 
 def _in_use(folder: Path) -> str:
@@ -243,6 +262,9 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
             target = output_folder(output, inputs, index)
             with claimed_partial(target.with_name(target.name + ".partial"), resume) as partial:
                 shard_dir = partial / genes_hash(genome.genes)[:16]
+                if shard_dir.is_symlink():  # followed, its shards were written (and replaced) in the link's target
+                    raise click.UsageError(f"{shard_dir} is a symlink, not a folder `microfuse embed` made for its "
+                                           "shards; remove it, or give another -o")
                 shard_dir.mkdir(parents=True, exist_ok=True)
                 try:
                     embeddings = compute_embeddings(genome, pairs, config, threads=run.threads, stage=run.stage,

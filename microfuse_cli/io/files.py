@@ -10,6 +10,7 @@ import io
 import itertools
 import lzma
 import os
+import select
 import sys
 from typing import IO, Iterable, Iterator, Union
 
@@ -58,31 +59,76 @@ def _binary(path) -> DataError:
     return DataError(f"{path}: looks like a binary file, not text")
 
 
-def _too_large(path) -> DataError:
-    return DataError(f"{path}: more than {MAX_INPUT_BYTES} bytes (decompressed); refusing (MICROFUSE_MAX_INPUT)")
+def _too_large(path, measured: str = "bytes (decompressed)") -> DataError:
+    return DataError(f"{path}: more than {MAX_INPUT_BYTES} {measured}; refusing (MICROFUSE_MAX_INPUT)")
 
 
 def spool(source: IO[bytes], destination: IO[bytes], shown: str) -> None:
     """Copy a one-pass input (stdin, a pipe) to a temp file a block at a time, so it can be read twice: refused as
     the readers refuse it, binary from its first bytes and past MAX_INPUT_BYTES, never held whole in memory (a
-    `<(cat /dev/urandom)` filled the memory before)."""
-    total = 0
-    while block := source.read(_STREAM_CHUNK):
+    `<(cat /dev/urandom)` filled the memory before). A compressed stream is kept as it comes, and capped there by its
+    compressed bytes, so the temp file stays bounded (a stream of empty gzip members decompresses to nothing); its
+    decompressed bytes are capped when it is read, as a file's are. A failed read names ``shown`` (DataError); a
+    failed write is the caller's to name (an OSError, as from the temp file's folder)."""
+    total, measured = 0, "bytes (decompressed)"
+    while block := _read_named(source, shown):
         if total == 0:
             _refuse_unsupported_compression(block, shown)
-            if _sniff(block) is None and b"\x00" in block[:_BINARY_PROBE]:
+            if _sniff(block) is not None:  # the cap counts what is kept: said so, not 'decompressed'
+                measured = "compressed bytes"
+            elif b"\x00" in block[:_BINARY_PROBE]:
                 raise _binary(shown)
         total += len(block)
-        if total > MAX_INPUT_BYTES:  # compressed bytes past the cap decompress past it too
-            raise _too_large(shown)
+        if total > MAX_INPUT_BYTES:
+            raise _too_large(shown, measured)
         destination.write(block)
+
+
+def _read_named(source: IO[bytes], shown: str) -> bytes:
+    """A block of ``source``; a failed read (a socket reset, EIO) names the source: it was taken for the temp file's
+    ('cannot keep stdin in a temp file in /tmp (TMPDIR ...): Connection reset by peer')."""
+    try:
+        return source.read(_STREAM_CHUNK)
+    except OSError as exc:
+        raise DataError(f"cannot read {shown}: {exc.strerror or exc}") from None
 
 
 def stdin_stream() -> IO[bytes]:
     """stdin's bytes; a one-line error when the shell closed it (`<&-`), where Python leaves ``sys.stdin`` None."""
     if sys.stdin is None:
         raise DataError("stdin is closed; nothing to read for '-'")
-    return sys.stdin.buffer
+    return _Waiting(sys.stdin.buffer)
+
+
+class _Waiting:
+    """A stream read as a blocking one is, also when the program that started microfuse left it non-blocking
+    (O_NONBLOCK; the flag belongs to the pipe, shared with that program, so it is left as it is): a read that would
+    block gave None, taken for the end of the input, so a writer that paused gave half a genome. Waits for more
+    (select) instead; ``read(n)`` gives n bytes unless the input ends first, as a blocking read does."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(_STREAM_CHUNK), b""))
+        parts, got = [], 0
+        while got < size:
+            try:
+                block = self._stream.read(size - got)
+            except BlockingIOError:
+                block = None
+            if block is None:  # nothing yet: wait until the writer writes or closes
+                select.select([self._stream], [], [])
+                continue
+            if not block:
+                break
+            parts.append(block)
+            got += len(block)
+        return b"".join(parts)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def missing_input(path: PathLike, noun: str = "file") -> DataError:

@@ -7,6 +7,7 @@ import contextlib
 import errno
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -19,6 +20,8 @@ from typing import IO, Callable, Iterator
 
 from ..errors import DataError, StdoutClosed, UsageError
 from .files import PathLike, is_stdio, lost_current_folder, require_readable
+
+log = logging.getLogger("microfuse")
 
 
 def _umask() -> int:
@@ -967,8 +970,8 @@ def _swaps_one_at_a_time(folder: Path) -> Iterator[None]:
     while the first still writes) swapped their files in turn, leaving one run's index beside the other's manifest,
     or its scores beside the other's operons. A run's renames take milliseconds, so a lock held past
     SWAP_LOCK_WAIT_S is someone else's (`flock results/ microfuse ... -o results/x.tsv` locks the folder for the whole
-    run, which then waited for itself forever) and is not waited for; nor is a folder that cannot be opened or
-    locked (some network file systems): it is swapped into unlocked, as before."""
+    run, which then waited for itself forever) and is not waited for (a warning says so); nor is a folder that cannot
+    be opened or locked (some network file systems): it is swapped into unlocked, as before."""
     import fcntl
     import time
 
@@ -984,7 +987,9 @@ def _swaps_one_at_a_time(folder: Path) -> Iterator[None]:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline:  # said: a second run of the same rule may now swap beside this one
+                    log.warning("%s: locked by another process for over %g s; writing into it without the lock",
+                                folder, SWAP_LOCK_WAIT_S)
                     break
                 time.sleep(0.02)
             except OSError:  # ENOLCK, EOPNOTSUPP
