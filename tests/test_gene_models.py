@@ -1972,6 +1972,49 @@ def test_stated_protein_of_another_length_than_its_location_is_warned(layout, tm
     assert len(proteins) == len(cds) and proteins[tag] == swapped.qualifiers["translation"][0]
 
 
+def test_stated_protein_with_its_partial_last_codon_translated_is_not_warned(tmp_path, caplog):
+    """NCBI's translator pads a CDS's incomplete last codon with N and keeps the residue when those two bases fix it
+    (GC? is A, CT? is L...): a gene cut at its contig's end (``..>END``), k whole codons and two bases, has k + 1
+    residues in its /translation, as GenBank and RefSeq draft genomes write it. Pieces of L. pneumophila cut inside
+    CDS so, each /translation as NCBI makes it: no warning, the stated proteins used (was: every such contig-edge
+    gene of a draft genome named as 'not their location's length')."""
+    from Bio import SeqIO
+    from Bio.Data.CodonTable import standard_dna_table
+    from Bio.SeqFeature import AfterPosition, FeatureLocation, SeqFeature
+
+    fourfold = {codon[:2] for codon in standard_dna_table.forward_table
+                if all(codon[:2] + b in standard_dna_table.forward_table
+                       and standard_dna_table.forward_table[codon[:2] + b] == standard_dna_table.forward_table[codon]
+                       for b in "ACGT")}
+    whole = lpn_records([(0, 60_000)])[0]
+    records, expected = [], {}
+    for f in whole.features:
+        if f.type != "CDS" or f.location.strand != 1 or len(f.location.parts) != 1 or len(records) == 3:
+            continue
+        start, coding = int(f.location.start), str(f.extract(whole.seq))
+        codon = next(j for j in range(len(coding) // 6, len(coding) // 3) if coding[3 * j : 3 * j + 2] in fourfold)
+        end = start + 3 * codon + 2
+        piece = whole[start - 100 : end]
+        piece.id = piece.name = f"CR6283{len(records)}"
+        piece.annotations = dict(whole.annotations)
+        tag = f.qualifiers["locus_tag"][0]
+        protein = f.qualifiers["translation"][0][:codon] + standard_dna_table.forward_table[coding[3 * codon:][:2] + "A"]
+        piece.features = [SeqFeature(FeatureLocation(100, AfterPosition(end - start + 100), strand=1), type="CDS",
+                                     qualifiers={"locus_tag": [tag], "codon_start": ["1"], "transl_table": ["11"],
+                                                 "translation": [protein]})]
+        records.append(piece)
+        expected[tag] = protein
+    assert len(records) == 3
+    path = tmp_path / "draft.gbk"
+    SeqIO.write(records, path, "genbank")
+    assert "..>" in path.read_text()
+    with caplog.at_level("WARNING", logger="microfuse"):
+        genome = read_genome(path)
+    assert [r.getMessage() for r in caplog.records if "length is not" in r.getMessage()] == []
+    assert {g.id: g.protein for g in genome.genes} == expected
+    assert all(g.partial for g in genome.genes)
+
+
 def test_transl_except_wrapped_anywhere_or_naming_its_record_is_read(tmp_path, ecoli_genome):
     """A /transl_except too long for its line (coordinates past 10 Mb, a join) is wrapped where the writer breaks
     it, which Biopython reads with a space there, inside the range too; NCBI may name the position's sequence

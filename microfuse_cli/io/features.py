@@ -234,8 +234,9 @@ TRANSLATION_EXCUSED = frozenset({"exception", "artificial_location"})
 def stated_length_disagrees(protein: str, coding_bases: int) -> bool:
     """Whether a stated protein is not as long as its CDS location codes, whatever its codon_start: ``coding_bases``
     hold k whole codons after a phase of 0-2 bases, the protein k residues (cut at its 3' end) or k - 1 (its stop
-    left out; a stop completed by polyA, ``transl_except`` TERM, is one of the k)."""
-    return not (coding_bases - 2) // 3 - 1 <= len(protein) <= coding_bases // 3
+    left out; a stop completed by polyA, ``transl_except`` TERM, is one of the k), or k + 1 when cut inside its last
+    codon (NCBI's translator pads those bases with N and keeps the residue they fix: GC? is A)."""
+    return not (coding_bases - 2) // 3 - 1 <= len(protein) <= -(-coding_bases // 3)
 
 
 def warn_stated_lengths(path, disagreeing: list[tuple[str, int, int]], what: str) -> None:
