@@ -56,10 +56,12 @@ class GenomeOptions(RebuiltFromFields):
             object.__setattr__(self, "circular", bool(self.circular))  # numpy's bool too, as a plain bool
         if self.bins is not None:  # the bins as a read-only mapping, whatever mapping they came in
             bins = self.bins
-            if not isinstance(bins, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
-                                                        for k, v in bins.items()):  # a list was a ValueError of dict
+            stray = None if not isinstance(bins, Mapping) else next(
+                ((k, v) for k, v in bins.items() if not isinstance(k, str) or not isinstance(v, str)), None)
+            if not isinstance(bins, Mapping) or stray is not None:  # a list was a ValueError of dict
+                found = type(bins).__name__ if stray is None else f"{stray[0]!r:.40} -> {stray[1]!r:.40}"
                 raise UsageError(f"bins map scaffold names to bin names (str -> str, as read_groups gives), not "
-                                 f"{type(bins).__name__}")
+                                 f"{found}")
             object.__setattr__(self, "bins", MappingProxyType(dict(bins)))
 
 

@@ -1083,9 +1083,12 @@ def test_settings_of_the_wrong_kind_are_usage_errors():
         ViewConfig.parse("builtin", "builtin", device=None)
     with pytest.raises(UsageError, match="ViewConfig.parse takes the view names as str"):
         ViewConfig.parse("builtin", ["builtin"])
-    for bins in (["NC_000908.2"], "NC_000908.2\tbin1", {"NC_000908.2": 1}):
-        with pytest.raises(UsageError, match="bins map scaffold names to bin names"):
-            GenomeOptions(bins=bins)
+    for bins, found in ((["NC_000908.2"], "list"), ("NC_000908.2\tbin1", "str"),
+                        ({"NC_000908.2": "bin1", "NC_000909.1": 1}, "'NC_000909.1' -> 1")):
+        with pytest.raises(UsageError) as refused:
+            GenomeOptions(bins=bins)  # a bad entry of a dict is named, not the dict ('not dict' was said)
+        assert str(refused.value).startswith("bins map scaffold names to bin names") and \
+            str(refused.value).endswith(f", not {found}"), str(refused.value)
     assert dict(GenomeOptions(bins={"NC_000908.2": "bin1"}).bins) == {"NC_000908.2": "bin1"}
 
 
