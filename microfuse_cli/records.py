@@ -151,7 +151,8 @@ class Genome(RebuiltFromFields):
         for gene in self.genes:
             if not isinstance(gene, Gene):  # a gene id where a Gene belongs was an AttributeError in a later stage
                 raise DataError(f"{self.name}: its genes are Gene records, not {type(gene).__name__} {gene!r:.40}")
-            if not all(isinstance(v, Integral) and not isinstance(v, bool) for v in (gene.start, gene.end)):
+            if (type(gene.start) is not int or type(gene.end) is not int) and not all(  # ints (readers') at once
+                    isinstance(v, Integral) and not isinstance(v, bool) for v in (gene.start, gene.end)):
                 raise DataError(f"{self.name}: gene {gene.id} needs whole-number coordinates, has "
                                 f"{gene.start!r}..{gene.end!r}")
             if gene.scaffold not in order:
