@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -237,10 +237,11 @@ def read_groups(path: PathLike) -> dict[str, str]:
     return groups
 
 
-def unknown_group_scaffolds(groups: dict[str, str], genome, where) -> list[str]:
+def unknown_group_scaffolds(groups: Mapping[str, str], genome, where) -> list[str]:
     """The scaffolds of a scaffold -> bin map that ``genome`` lacks; a map naming none of its scaffolds (the bins
-    of another assembly: the whole input would silently be one pool) is a DataError."""
-    if not isinstance(groups, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in groups.items()):
+    of another assembly: the whole input would silently be one pool) is a DataError. Any mapping: the read-only
+    ``GenomeOptions.bins`` too."""
+    if not isinstance(groups, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in groups.items()):
         raise UsageError(f"{where}: groups must map scaffold names to bin names (str -> str)")
     unknown = [s for s in groups if s not in genome.scaffolds]
     if groups and len(unknown) == len(groups):

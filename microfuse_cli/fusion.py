@@ -260,7 +260,7 @@ def check_outputs(probability: np.ndarray, fused: Optional[np.ndarray] = None) -
         bad = bad | ~np.isfinite(fused).all(axis=1)
     if bad.any():
         raise DataError(f"the model gave NaN or infinite outputs for {int(bad.sum())} of {len(bad)} pairs: its "
-                        "weights or these views overflow float32 (a damaged model, or views far outside those it "
+                        "weights or these views overflow its arithmetic (a damaged model, or views far outside those it "
                         "was trained on)")
 
 

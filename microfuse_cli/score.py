@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from numbers import Real
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
@@ -47,6 +47,7 @@ class Scores:
     calibration: tuple = ()  # calibration.GenomeCalibration per genome / --bins bin
     model_id: str | None = None  # checkpoint.model_identity of the model that scored (None: Scores built by hand)
     decision_id: str | None = None  # decision_id(model, threshold): the rule that made ``calls`` (header_comments)
+    decided_at: float | None = None  # the threshold decision_id names: a copy cut elsewhere carries no decision_id
 
     def __post_init__(self) -> None:  # normalising the fields as built, never changing them later
         object.__setattr__(self, "pairs", tuple(self.pairs))
@@ -55,6 +56,9 @@ class Scores:
             raise UsageError(f"Scores hold GenePair objects (select_pairs makes them), not {type(stray).__name__} "
                              f"{stray!r:.60}")
         object.__setattr__(self, "threshold", _checked_threshold(self.threshold))  # '0.5' failed in .calls
+        if self.decided_at is not None and self.decided_at != self.threshold:  # replace(scores, threshold=x): other
+            object.__setattr__(self, "decision_id", None)  # calls, whose rule the old decision_id does not name
+            object.__setattr__(self, "decided_at", None)
         for name in ("probability", "router_weights", "fused"):
             object.__setattr__(self, name, read_only(getattr(self, name)))
         object.__setattr__(self, "calibration", tuple(self.calibration))
@@ -185,7 +189,7 @@ def view_config(model: ScoringModel, *, device: str = "auto", offline: bool = Fa
 
 def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = None, *,
                  pairs: Sequence[GenePair] | None = None, embeddings: Embeddings | str | PathLike | None = None,
-                 groups: dict[str, str] | None = None, threshold: float | None = None, fused: bool = False,
+                 groups: Mapping[str, str] | None = None, threshold: float | None = None, fused: bool = False,
                  threads: int = 1, device: str = "auto", offline: bool = False, stage: Stage | None = None) -> Scores:
     """Score ``pairs`` of ``genome`` (default: every adjacent pair) with ``model`` (from ``load_model``, or a model
     folder's path, which is loaded; default: the packaged model): views -> fusion head -> each genome's spacer
@@ -244,7 +248,7 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
                            spacer_models=genome_spacer_models(model, genome, groups), groups=groups)
 
 
-def genome_spacer_models(model: ScoringModel, genome: Genome, groups: dict[str, str] | None = None) -> dict | None:
+def genome_spacer_models(model: ScoringModel, genome: Genome, groups: Mapping[str, str] | None = None) -> dict | None:
     """The spacer calibration of each genome (``groups`` bin) on all its adjacent pairs, whichever are scored, but
     those on short fragments (``calibration.usable_pairs``); None for a model without a per-genome rule."""
     if model.decision is None:
@@ -268,7 +272,7 @@ def pair_inputs(model: ScoringModel, embeddings: Embeddings, pairs: Sequence[Gen
 
 def score_pairs(model: ScoringModel, embeddings: Embeddings, pairs: Sequence[GenePair], *,
                 threshold: float | None = None, fused: bool = False, spacer_models: dict | None = None,
-                groups: dict[str, str] | None = None) -> Scores:
+                groups: Mapping[str, str] | None = None) -> Scores:
     """Probabilities (and router weights, fused vectors) of ``pairs`` from their embeddings.
 
     A model with a decision rule calibrates each genome (``groups``: scaffold -> bin) on its own spacers:
@@ -283,7 +287,7 @@ def score_pairs(model: ScoringModel, embeddings: Embeddings, pairs: Sequence[Gen
         probability, calibration = apply_decision(decision, pairs, probability, spacer_models, groups)
     return Scores(list(pairs), probability, float(cut), prediction.router_weights,
                   prediction.fused if fused else None, calibration, getattr(model, "identity", None),
-                  decision_id(model, cut))
+                  decision_id(model, cut), float(cut))
 
 
 def _checked_threshold(threshold: float) -> float:
@@ -295,7 +299,7 @@ def _checked_threshold(threshold: float) -> float:
 
 
 def apply_decision(rule, pairs: Sequence[GenePair], head_probability: np.ndarray, spacer_models: dict | None,
-                   groups: dict[str, str] | None):
+                   groups: Mapping[str, str] | None):
     """(probability, [GenomeCalibration]): each genome's (bin's) cut-off from its own spacers and the rule's prior,
     the head's residual beyond distance added with the rule's weight."""
     from .calibration import calibrate_by_group, head_residual
@@ -385,8 +389,9 @@ def header_comments(scores: Scores, model_name: str, model_from: str = "folder",
     model_id = scores.model_id if model_id is None else model_id
     decision_id = scores.decision_id if decision_id is None else decision_id
     if model_id is None or decision_id is None:
-        raise UsageError("these scores do not record which model and rule made them (built by hand?): pass "
-                         "header_comments its model_id and decision_id")
+        raise UsageError("these scores do not record which model and rule made them (built by hand, or cut at "
+                         "another threshold with dataclasses.replace?): pass header_comments its model_id and "
+                         "decision_id (score.decision_id(model, threshold))")
     lines = [f"microfuse {__version__} model={model_name} threshold={scores.threshold:.4f} model_from={model_from} "
              f"threshold_from={threshold_from} model_id={model_id} {DECISION_KEY}={decision_id}"]
     return lines + [f"calibration {c.describe()}" for c in scores.calibration]

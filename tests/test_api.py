@@ -1163,3 +1163,43 @@ def inspect_doc(function) -> str:
 
     return inspect.getdoc(function) or ""
 
+
+
+def test_scores_cut_at_another_threshold_carry_no_stale_decision_id(tmp_path):
+    """`dataclasses.replace(scores, threshold=x)` (README: a changed copy) makes other calls, yet kept the decision_id
+    of the model's own cut, so header_comments wrote a decision_id naming a rule that did not make those calls. The
+    copy carries none (header_comments asks for it); the same cut keeps it, and the asked-for one is the CLI's."""
+    import dataclasses
+
+    import pytest
+
+    from microfuse_cli import UsageError, load_model, read_genome, score_genome
+    from microfuse_cli.score import decision_id, header_comments, model_source
+
+    gff, fna = ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz"
+    model = load_model(None)
+    scores = score_genome(read_genome(gff, fna), model)
+    assert dataclasses.replace(scores, calibration=()).decision_id == scores.decision_id  # the same cut
+    recut = dataclasses.replace(scores, threshold=0.9)
+    assert recut.decision_id is None and recut.model_id == scores.model_id
+    with pytest.raises(UsageError, match="decision_id"):
+        header_comments(recut, *model_source(None))
+    out = tmp_path / "scores.tsv"
+    code, _, err = run_cli(["score", gff, "--fasta", fna, "--threshold", "0.9", "-o", out])
+    assert code == 0, err
+    written = [line[1:] for line in out.read_text().splitlines() if line.startswith("#microfuse")]
+    given = header_comments(recut, *model_source(None), decision_id=decision_id(model, 0.9), threshold_from="user")
+    assert given[:1] == written
+
+
+def test_score_genome_takes_the_bins_of_genome_options(tmp_path):
+    """`GenomeOptions(bins=...)` holds its bins as a read-only mapping; score_genome's `groups` refused that mapping
+    (it asked for a dict), so the bins a genome was read with could not calibrate its scores."""
+    from microfuse_cli import GenomeOptions, read_genome, score_genome
+
+    gff, fna = ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz"
+    genome = read_genome(gff, fna)
+    options = GenomeOptions(bins={name: "bin1" for name in genome.scaffolds})
+    scores = score_genome(genome, groups=options.bins)
+    assert [c.group for c in scores.calibration] == ["bin1"]
+    assert scores.probability.tolist() == score_genome(genome, groups=dict(options.bins)).probability.tolist()

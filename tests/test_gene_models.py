@@ -1962,10 +1962,10 @@ def test_stated_protein_of_another_length_than_its_location_is_warned(layout, tm
         SeqIO.write(record, path, layout)
     with caplog.at_level("WARNING", logger="microfuse"):
         genome = read_genome(path)
-    said = [r.getMessage() for r in caplog.records if "whose length is not their location's" in r.getMessage()]
+    said = [r.getMessage() for r in caplog.records if "is not the length of its location" in r.getMessage()]
     tag = swapped.qualifiers["locus_tag"][0]
     what = "translation attribute" if layout == "gff" else "/translation"
-    assert said == [f"{path}: 1 CDS have a {what} whose length is not their location's: {tag} "
+    assert said == [f"{path}: the {what} of 1 CDS is not the length of its location: {tag} "
                     f"({len(swapped.qualifiers['translation'][0])} aa, {len(swapped.location)} bp); the {what} is used "
                     "as written (was the location edited, or the file converted, without it?)"], said
     proteins = {g.id: g.protein for g in genome.genes}

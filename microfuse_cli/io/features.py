@@ -246,8 +246,8 @@ def warn_stated_lengths(path, disagreeing: list[tuple[str, int, int]], what: str
     if disagreeing:
         shown = ", ".join(f"{name} ({aa} aa, {bp} bp)" for name, aa, bp in disagreeing[:3])
         more = f" and {len(disagreeing) - 3} more" if len(disagreeing) > 3 else ""
-        log.warning("%s: %d CDS have a %s whose length is not their location's: %s%s; the %s is used as written "
-                    "(was the location edited, or the file converted, without it?)", path, len(disagreeing), what,
+        log.warning("%s: the %s of %d CDS is not the length of its location: %s%s; the %s is used as written "
+                    "(was the location edited, or the file converted, without it?)", path, what, len(disagreeing),
                     shown, more, what)
 
 
