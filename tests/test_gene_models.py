@@ -2050,3 +2050,19 @@ def test_transl_except_wrapped_anywhere_or_naming_its_record_is_read(tmp_path, e
     assert "..\n" in text and "pos:complement(b4079.1:" in text
     path.write_text(text.replace("..\n", "..\n                     "))  # the wrapped line, indented as GenBank's
     assert {g.id: g.protein for g in read_genome(path).genes} == {tag: proteins[tag] for tag, _, _ in SELENOPROTEINS}
+
+
+@pytest.mark.parametrize("note, partial", [("partially confirmed by proteomics", False), ("impartial call", False),
+                                           ("incomplete; partial on complete genome", True)])
+def test_a_note_says_partial_only_in_the_word_partial(tmp_path, note, partial):
+    """Any Note containing 'partial' made a CDS partial at both ends ('partially confirmed...'): its GTG start was
+    read as V, not M, and the gene flagged cut. Only the word itself (NCBI's 'partial on complete genome') does."""
+    from microfuse_cli import read_genome
+
+    sequence = "A" * 30 + "GTGAAACCCGGGTAA" + "A" * 30
+    path = tmp_path / "g.gff"
+    path.write_text("##gff-version 3\n"
+                    f"c1\tx\tCDS\t31\t45\t.\t+\t0\tID=cds1;Note={note.replace(';', '%3B')}\n"
+                    f"##FASTA\n>c1\n{sequence}\n")
+    gene, = read_genome(path).genes
+    assert (gene.partial, gene.protein) == ((True, "VKPG") if partial else (False, "MKPG"))

@@ -512,7 +512,16 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
 def _partial_flagged(attrs: dict[str, str]) -> bool:
     """Whether a CDS row says whether it is cut (Prodigal's ``partial=00`` says it is whole), which no reading of its
     sequence overrules."""
-    return "partial" in attrs or "start_range" in attrs or "end_range" in attrs or "partial" in attrs.get("Note", "")
+    return "partial" in attrs or "start_range" in attrs or "end_range" in attrs or _noted_partial(attrs)
+
+
+def _noted_partial(attrs: dict[str, str]) -> bool:
+    """A Note that calls the CDS partial (NCBI's "incomplete; partial on complete genome"); "partially confirmed"
+    and the like say nothing of its ends."""
+    return _PARTIAL_WORD.search(attrs.get("Note", "")) is not None
+
+
+_PARTIAL_WORD = re.compile(r"\bpartial\b")
 
 
 def _edge_phase(written: int, segments: list[tuple[int, int, int]], strand: int, length: int) -> int:
@@ -534,7 +543,7 @@ def _cut_edges(attrs: dict[str, str]) -> tuple[bool, bool]:
     if len(flag) == 2 and set(flag) <= {"0", "1"}:
         return flag[0] == "1", flag[1] == "1"
     left, right = "start_range" in attrs, "end_range" in attrs
-    if not (left or right) and (flag == "true" or "partial" in attrs.get("Note", "")):
+    if not (left or right) and (flag == "true" or _noted_partial(attrs)):
         return True, True
     return left, right
 
