@@ -530,12 +530,17 @@ def _sharded(items, embed, dim, name, advance, shard_dir) -> np.ndarray:
 
 def _save_shard(path: Path, array: np.ndarray) -> None:
     """A shard written to a new temp file (O_EXCL: never through a link) and renamed into place: the fixed name
-    NAME.tmp was opened as found, so in a resumed folder a symlink of that name had its target overwritten."""
+    NAME.tmp was opened as found, so in a resumed folder a symlink of that name had its target overwritten. It gets
+    the umask's mode, as a file open() makes: mkstemp's 0600 left a group's shared `--resume` folder unreadable to
+    the others, who then silently recomputed every shard."""
     import tempfile
+
+    from .io.outputs import _umask
 
     descriptor, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with open(descriptor, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())
             save_npy(handle, array)
             handle.flush()
             os.fsync(handle.fileno())

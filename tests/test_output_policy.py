@@ -1177,6 +1177,34 @@ def test_embed_resume_never_writes_shards_through_links_in_its_partial_folder(tm
     assert not (shards / "protein.000000000.npy").is_symlink()
 
 
+def test_a_folder_that_cannot_be_made_leaves_none_of_its_new_parents(tmp_path):
+    """`-o new/NAME/emb` where NAME is too long to make: `mkdir -p` made new/, then failed at NAME; the run said
+    'cannot make folder', exit 1, but left the empty new/ behind (only a failure after the folders were made took
+    them back). The parents made before the failure are removed, as a failed run's are."""
+    out = tmp_path / "new" / ("x" * 300) / "emb"
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", out])
+    assert code == 1 and err.startswith("error: cannot make folder ") and len(err.splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_embed_shards_get_the_umask_mode_not_mkstemps_private_one(tmp_path):
+    """A shard goes through a new temp file (mkstemp, which makes 0600); renamed into place it stayed 0600, so in a
+    group's shared folder (umask 002) the others' `embed --resume` could not read it and silently recomputed hours
+    of foundation-view shards (before the temp file, a shard got the umask's 0664). It gets the umask's mode."""
+    import numpy as np
+
+    from microfuse_cli.embed import _save_shard
+
+    shard = tmp_path / "protein.000000000.npy"
+    mask = os.umask(0o002)
+    try:
+        _save_shard(shard, np.arange(3.0))
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(os.stat(shard).st_mode) == 0o664
+    assert [p.name for p in tmp_path.iterdir()] == [shard.name]
+
+
 def test_a_lock_another_run_took_a_moment_ago_refuses_the_claim(tmp_path):
     """Two embeds started together both pass the up-front check; the one that then finds the marker's lock taken
     stops before emptying anything (its lock attempt was ignored, so both ran, one unlocked; found in review)."""

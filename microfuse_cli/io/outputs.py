@@ -882,16 +882,23 @@ def made_folder(path: PathLike) -> Iterator[Path]:
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file where a folder belongs, a read-only or pseudo file system: was a bare OSError
+        # the parents made before the one that failed (`-o new/NAME-too-long/x` left new/ behind)
+        _remove_made([folder for folder in missing if os.path.lexists(folder)])
         raise DataError(f"cannot make folder {exc.filename or path}: {exc.strerror or exc}") from exc
     try:
         yield target
     except BaseException:
-        for folder in missing:
-            try:
-                folder.rmdir()
-            except OSError:  # not empty (another run's output, a finished genome) or gone: kept as it is
-                break
+        _remove_made(missing)
         raise
+
+
+def _remove_made(made: list[Path]) -> None:
+    """Remove the folders ``made`` (deepest first) while they are empty; the first that is not stops it."""
+    for folder in made:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another run's output, a finished genome) or gone: kept as it is
+            break
 
 
 @contextlib.contextmanager
