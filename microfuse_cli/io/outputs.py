@@ -687,8 +687,11 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
     parent = target.parent
     if not parent.is_dir():
         raise DataError(f"cannot write {path}: directory {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target.name, TempOwner.this_run()), suffix=".tmp",
-                               dir=parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target.name, TempOwner.this_run()), suffix=".tmp",
+                                   dir=parent)
+    except OSError as exc:  # a folder nothing may be made in (/proc, a read-only mount): named our temp file
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from exc
     _keep_access(tmp, target)
     try:
         opened = mode if packer is None else "wb"
@@ -940,7 +943,10 @@ def _settle(folder: Path) -> None:
 
 @contextlib.contextmanager
 def _refill(target: Path, shown: PathLike) -> Iterator[Path]:
-    tmp = Path(tempfile.mkdtemp(prefix=f".microfuse.{TempOwner.this_run().tag}.", suffix=".tmp", dir=target))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".microfuse.{TempOwner.this_run().tag}.", suffix=".tmp", dir=target))
+    except OSError as exc:  # an empty folder nothing may be made in (/sys): named our temp folder
+        raise DataError(f"cannot write {shown}: {exc.strerror or exc}") from exc
     try:
         with _write_failure_named(shown, tmp):
             yield tmp
@@ -984,7 +990,7 @@ def _swaps_one_at_a_time(folder: Path) -> Iterator[None]:
 
     try:
         descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:  # a folder the user may write but not list (chmod 333)
+    except OSError:  # a folder the user may write but not list (chmod 333): their choice, nothing to tell
         yield
         return
     try:
@@ -999,7 +1005,8 @@ def _swaps_one_at_a_time(folder: Path) -> Iterator[None]:
                                 folder, SWAP_LOCK_WAIT_S)
                     break
                 time.sleep(0.02)
-            except OSError:  # ENOLCK, EOPNOTSUPP
+            except OSError as exc:  # ENOLCK, EOPNOTSUPP: said on -v only (it may explain two runs' mixed outputs)
+                log.debug("%s: cannot be locked (%s); writing into it without the lock", folder, exc.strerror or exc)
                 break
         yield
     finally:
