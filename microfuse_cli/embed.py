@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -481,11 +482,8 @@ def _bacformer_view(genome, config, device, stage, shard_dir):
     # scaffolds without genes are left out, as bacformer's preprocess_genome_assembly leaves out contigs without CDS
     contigs = [[g.protein for g in genes] for genes in genome.genes_by_scaffold().values() if genes]
     shard = shard_dir / "context.bacformer.npy" if shard_dir else None
-    if shard is not None and shard.exists():
-        try:
-            block = np.load(shard, allow_pickle=False)
-        except Exception:  # a damaged shard (ValueError, EOFError, OverflowError, ...) is recomputed
-            block = None
+    if shard is not None:
+        block = _load_shard(shard)
         if block is not None and block.ndim == 2 and block.shape[0] == sum(map(len, contigs)):
             return block, embedder.describe()
     matrix = embedder.embed(contigs, progress=stage("ESM-2 + Bacformer", sum(map(len, contigs))))
@@ -513,11 +511,8 @@ def _sharded(items, embed, dim, name, advance, shard_dir) -> np.ndarray:
     for start in range(0, len(items), SHARD_SIZE):
         stop = min(start + SHARD_SIZE, len(items))
         shard = shard_dir / f"{name}.{start:09d}.npy" if shard_dir else None
-        if shard is not None and shard.exists():
-            try:
-                block = np.load(shard, allow_pickle=False)
-            except Exception:  # a damaged shard (ValueError, EOFError, OverflowError, ...) is recomputed
-                block = None
+        if shard is not None:
+            block = _load_shard(shard)
             if block is not None and block.shape == (stop - start, dim):
                 out[start:stop] = block
                 advance(stop - start)
@@ -526,6 +521,23 @@ def _sharded(items, embed, dim, name, advance, shard_dir) -> np.ndarray:
         if shard is not None:
             _save_shard(shard, out[start:stop])
     return out
+
+
+def _load_shard(path: Path) -> np.ndarray | None:
+    """A finished shard, or None (recomputed, then replaced): missing, damaged (ValueError, EOFError, ...), or not a
+    regular file of its own: a shard symlinked to a file elsewhere (an .npy of the right shape) was used as this
+    run's. O_NOFOLLOW fails on a link (each system with its own errno); O_NONBLOCK keeps a FIFO from blocking."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with open(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        try:
+            return np.load(handle, allow_pickle=False)
+        except Exception:  # a damaged shard
+            return None
 
 
 def _save_shard(path: Path, array: np.ndarray) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import os
 import shutil
 from pathlib import Path
@@ -91,11 +90,16 @@ def claimed_partial(folder: Path, resume: bool):
     unless ``resume``. A folder of that name that embed did not make (no marker file) is the user's: refused, never
     emptied or written into; one whose lock another run holds is refused too, also when that run claimed it a
     moment ago (two runs started together: the loser removes nothing)."""
+    from ..errors import DataError
     from ..io.outputs import TempOwner, held_lock
 
     if folder.exists() or folder.is_symlink():
         check_partial(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # beside an -o nothing may be made in (/proc, /sys): the error named OUT.partial, not -o
+        raise DataError(f"cannot write {folder.with_name(folder.name.removesuffix('.partial'))}: "
+                        f"{exc.strerror or exc}") from exc
     marker = folder / PARTIAL_MARKER
     _write_marker(folder, b"", os.O_CREAT)
     with held_lock(marker, _in_use(folder)):
@@ -112,8 +116,9 @@ def _write_marker(folder: Path, data: bytes, flags: int) -> None:
     linked to another file had that file truncated and overwritten with this run's tag (or created, when missing)."""
     try:
         descriptor = os.open(folder / PARTIAL_MARKER, os.O_WRONLY | os.O_NOFOLLOW | flags, 0o666)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
+    except OSError:
+        # a symlink fails O_NOFOLLOW with ELOOP on Linux and macOS, EMLINK on FreeBSD, EFTYPE on NetBSD: asked directly
+        if (folder / PARTIAL_MARKER).is_symlink():
             raise click.UsageError(_not_embeds(folder)) from None
         raise
     with open(descriptor, "wb") as handle:
