@@ -2269,3 +2269,130 @@ def test_a_temp_name_cut_to_the_length_limit_is_still_known_by_its_writer():
     assert _temp_file_owner(temp, name) == (True, owner)
     assert _temp_file_owner(f".{name[:20]}.{owner.tag}.abc_1234.tmp", name) == (False, None)
     assert _temp_file_owner(_temp_prefix(name, None) + "abc_1234.tmp", name) == (True, None)  # before writers
+
+
+PROC_MAKES_NO_FILES = pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no "
+                                         "file can be made (a root user may write anywhere else)")
+
+
+@PROC_MAKES_NO_FILES
+@pytest.mark.parametrize("option, name", [("-o", "x.tsv"), ("--operons-gff", "x.gff"), ("--annotate", "x.gff"),
+                                          ("--fused", "x.npy"), ("--report", "x.html")])
+def test_an_output_that_cannot_be_made_is_named_not_its_temp_file(option, name, tmp_path):
+    """`score --fused /proc/x.npy` said 'No such file or directory (/proc/.x.npy.PID@HOST.XXXXXXXX.tmp)': the temp
+    file's name, never given by the user, and not which output it was. Each output says 'cannot write' with its own
+    name, exit 1, one line."""
+    if option == "--report":
+        pytest.importorskip("matplotlib")
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, option, f"/proc/{name}", "-q",
+                            *(["-o", tmp_path / "ops.tsv"] if option != "-o" else [])])
+    assert code == 1 and err.splitlines() == [f"error: cannot write /proc/{name}: No such file or directory"], err
+    assert list(tmp_path.iterdir()) == []
+
+
+@PROC_MAKES_NO_FILES
+def test_an_embedding_folder_that_cannot_be_made_is_named_not_its_work_folder():
+    """`embed -o /proc/emb` said 'No such file or directory (/proc/emb.partial)': the shard folder beside -o, made
+    first. It says 'cannot write /proc/emb', as reference build and retrieve build do."""
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", "/proc/emb", "-q"])
+    assert code == 1 and err.splitlines() == ["error: cannot write /proc/emb: No such file or directory"], err
+
+
+def test_an_existing_folder_that_takes_no_new_files_is_named_not_the_temp_folder(tmp_path, monkeypatch):
+    """An existing, empty folder output nothing may be made in (an empty folder of /sys, writable to root) said
+    'Operation not permitted (FOLDER/.microfuse.PID@HOST.XXXXXXXX.tmp)'. It names the output."""
+    import tempfile
+
+    from microfuse_cli.errors import DataError
+    from microfuse_cli.io.outputs import atomic_directory
+
+    def refused(*args, dir=None, **kwargs):
+        raise PermissionError(errno.EPERM, "Operation not permitted", os.path.join(dir, ".microfuse.1@h.abcdefgh.tmp"))
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refused)
+    with pytest.raises(DataError) as caught:
+        with atomic_directory(tmp_path):
+            pass
+    assert str(caught.value) == f"cannot write {tmp_path}: Operation not permitted"
+
+
+def test_a_symlinked_marker_is_refused_whatever_errno_o_nofollow_gives(tmp_path, monkeypatch):
+    """A marker that is a symlink was refused with the clean message only where O_NOFOLLOW fails with ELOOP (Linux,
+    macOS); FreeBSD's EMLINK (NetBSD's EFTYPE) passed as a bare OSError. Whatever the errno, the same message."""
+    import click
+
+    import microfuse_cli.cli.embed as embed
+
+    victim = tmp_path / "precious.txt"
+    victim.write_text("a file of the user's\n")
+    partial = tmp_path / "out.partial"
+    partial.mkdir()
+    (partial / embed.PARTIAL_MARKER).symlink_to(victim)
+    real_open = os.open
+
+    def as_on_freebsd(path, flags, *args, **kwargs):
+        try:
+            return real_open(path, flags, *args, **kwargs)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP and flags & os.O_NOFOLLOW:
+                raise OSError(errno.EMLINK, os.strerror(errno.EMLINK), str(path)) from None
+            raise
+
+    monkeypatch.setattr(os, "open", as_on_freebsd)
+    monkeypatch.setattr(embed, "check_partial", lambda folder: None)  # the link came after the check
+    with pytest.raises(click.UsageError, match="was not made by `microfuse embed`"):
+        with embed.claimed_partial(partial, resume=True):
+            pass
+    assert victim.read_text() == "a file of the user's\n"
+
+
+def test_a_symlinked_shard_is_recomputed_not_read_through_the_link(tmp_path):
+    """`embed --resume` read a shard that is a symlink through the link: a foreign .npy of the right shape was used
+    as this run's vectors. Such a shard is recomputed, as a damaged one is, and replaced by a file of its own; the
+    link's target is left as it was."""
+    from microfuse_cli.embed import _sharded
+
+    foreign = tmp_path / "foreign.npy"
+    np.save(foreign, np.full((3, 4), 7.0, dtype=np.float32))
+    before = state(foreign)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "protein.000000000.npy").symlink_to(foreign)
+    computed = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+    out = _sharded(["MA", "MB", "MC"], lambda batch, progress: computed[:len(batch)], 4, "protein",
+                   lambda n: None, shards)
+    assert np.array_equal(out, computed)
+    assert not (shards / "protein.000000000.npy").is_symlink()
+    assert np.array_equal(np.load(shards / "protein.000000000.npy"), computed)
+    assert state(foreign) == before
+
+
+def test_a_folder_that_cannot_be_locked_is_said_once_on_verbose(tmp_path, monkeypatch):
+    """flock failing with ENOLCK (some network file systems) let the run swap its outputs in unlocked, silently: two
+    runs writing there at once could mix their outputs with nothing to explain it. It proceeds, and says so once at
+    debug level (-v); a folder that cannot be opened (chmod 333, the user's choice) still says nothing."""
+    import fcntl
+    import logging
+
+    from microfuse_cli.io.outputs import _swaps_one_at_a_time
+
+    def no_locks(descriptor, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append
+    logger = logging.getLogger("microfuse")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        with _swaps_one_at_a_time(tmp_path):
+            (tmp_path / "x.tsv").write_text("done\n")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert (tmp_path / "x.tsv").read_text() == "done\n"
+    said = [r.getMessage() for r in records if r.levelno >= logging.DEBUG]
+    assert said == [f"{tmp_path}: cannot be locked ({os.strerror(errno.ENOLCK)}); writing into it without the lock"]
