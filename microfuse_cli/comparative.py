@@ -267,7 +267,8 @@ def _row_number(ident: str, n_rows: int) -> int:
 
 def _check_layout(folder: Path, ref: "ReferenceSet") -> None:
     """Each gene's genome, scaffold and position within what the manifest lists (a scaffold index of another
-    genome, or past the last, failed deep in the search with an IndexError, or silently wrapped when negative)."""
+    genome, or past the last, failed deep in the search with an IndexError, or silently wrapped when negative), and
+    no two genes at one position (a duplicated row was read silently)."""
     scaffolds = [len(g.scaffolds) for g in ref.genomes]
     if any(len(g.genes_per_scaffold) != n or len(g.circular) != n for g, n in zip(ref.genomes, scaffolds)):
         raise DataError(f"{folder}: manifest.json lists scaffolds, their gene counts and topologies of unequal lengths")
@@ -280,6 +281,13 @@ def _check_layout(folder: Path, ref: "ReferenceSet") -> None:
         row = int(np.argmin(inside))
         raise DataError(f"{folder}: genes.tsv row {row} places its gene outside the genomes and scaffolds that "
                         "manifest.json lists (corrupted or edited)")
+    slot = ref.scaffold.astype(np.int64) * (int(sizes.max(initial=0)) + 1) + ref.position  # one per gene
+    order = np.argsort(slot, kind="stable")
+    twice = np.flatnonzero(slot[order][1:] == slot[order][:-1])
+    if twice.size:  # a row listed twice (another gene's slot then empty): a neighbour read as itself
+        first, row = sorted(int(r) for r in order[twice[0]:twice[0] + 2])
+        raise DataError(f"{folder}: genes.tsv rows {first} and {row} place two genes at one position of one scaffold "
+                        "(corrupted or edited)")
 
 
 def genetic_codes(genome: Genome) -> tuple[int, ...]:

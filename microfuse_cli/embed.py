@@ -174,6 +174,8 @@ class Embeddings(RebuiltFromFields):
         object.__setattr__(self, "_pair_row", {p: i for i, p in enumerate(self.pair_ids)})
         if len(self._gene_row) != len(self.gene_ids):
             raise DataError("duplicate gene ids in the embeddings")
+        if len(self._pair_row) != len(self.pair_ids):
+            raise DataError(f"pair {_first_repeat(self.pair_ids)!r} is listed twice in the embeddings")
 
     @property
     def dims(self) -> dict[str, int]:
@@ -305,6 +307,10 @@ class Embeddings(RebuiltFromFields):
             pair_ids = (folder / "pairs.tsv").read_text().splitlines()[1:]
         except (OSError, UnicodeDecodeError) as exc:
             raise DataError(f"{folder}: unreadable genes.tsv or pairs.tsv ({type(exc).__name__})") from None
+        for name, what, ids in (("genes.tsv", "gene", [g[0] for g in genes]), ("pairs.tsv", "pair", pair_ids)):
+            repeat = _first_repeat(ids)  # else a pair listed twice read as the last row, or as no pair features
+            if repeat is not None:
+                raise DataError(f"{folder / name}: corrupted ({what} {repeat!r} is listed twice)")
         emb = cls([g[0] for g in genes], [g[1] if len(g) > 1 else "" for g in genes], arrays["protein.npy"],
                   arrays.get("context.npy"), pair_ids, arrays.get("pair_context.npy"), manifest)
         for name, array, rows in (("protein.npy", emb.protein, len(genes)), ("context.npy", emb.context, len(genes)),
@@ -320,6 +326,16 @@ class Embeddings(RebuiltFromFields):
             raise DataError("the embeddings were computed from other genes or proteins than this input "
                             "(content hash mismatch); rerun `microfuse embed`")
 
+
+
+def _first_repeat(ids):
+    """The first id listed a second time, else None."""
+    seen = set()
+    for ident in ids:
+        if ident in seen:
+            return ident
+        seen.add(ident)
+    return None
 
 
 # ------------------------------------------------------------------------------------------------ compute
@@ -342,7 +358,7 @@ def compute_embeddings(
 
     Raises:
         UsageError: ``genome`` not a Genome, ``config`` not a ViewConfig (``ViewConfig.parse`` makes one), ``pairs``
-            not GenePair objects, ``threads`` not a whole number >= 0, a device this machine lacks.
+            not GenePair objects or one given twice, ``threads`` not a whole number >= 0, a device this machine lacks.
         DataError: a Genome built by hand that breaks its invariants, pairs of another genome, a gene without
             protein.
     """
@@ -356,6 +372,9 @@ def compute_embeddings(
     if stray is not None:
         raise UsageError(f"pairs must be GenePair objects (select_pairs makes them from a list of gene ids), not "
                          f"{type(stray).__name__} {stray!r:.60}")
+    repeat = _first_repeat(p.pair_id for p in pairs)
+    if repeat is not None:  # checked before the work: its folder would be refused when read
+        raise UsageError(f"pair {repeat!r} is given twice; give each pair once")
     stage = stage or silent_stage
     threads = resolve_threads(threads)  # refused when negative, whichever views would use it
     genes = genome.genes

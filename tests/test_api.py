@@ -956,6 +956,23 @@ def test_pair_ids_from_scores_take_the_genome_name_not_the_genome(ecoli_genome):
         PairIds.from_scores(scores, ecoli_genome)
 
 
+def test_embeddings_of_a_pair_given_twice_are_refused_not_written_unreadable(ecoli_genome):
+    """compute_embeddings of a pair list naming one pair twice made embeddings whose saved folder its own load
+    refuses (pairs.tsv lists the pair twice): refused before the work; one built by hand, when built."""
+    import pytest
+
+    from microfuse_cli import DataError, UsageError
+    from microfuse_cli.embed import Embeddings, ViewConfig, compute_embeddings
+    from microfuse_cli.pairs import adjacent_pairs
+
+    pairs = adjacent_pairs(ecoli_genome)[:3]
+    with pytest.raises(UsageError, match=re.escape(f"pair {pairs[1].pair_id!r} is given twice")):
+        compute_embeddings(ecoli_genome, [*pairs, pairs[1]], ViewConfig.parse("builtin", "builtin"))
+    with pytest.raises(DataError, match=re.escape("pair 'a|b' is listed twice in the embeddings")):
+        Embeddings(["a", "b"], ["s", "s"], np.zeros((2, 3), np.float32), None, ["a|b", "a|b"],
+                   np.zeros((2, 1), np.float32), {})
+
+
 def test_every_library_call_defaults_to_one_thread():
     """read_genome, compute_embeddings and score_genome took 1 thread by default, but training.train and PairIndex
     took None: torch's and FAISS' own count, every core of a cluster node for a job given one slot. Every call that

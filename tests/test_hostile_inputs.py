@@ -230,6 +230,11 @@ def work(tmp_path_factory, mg_embedded):
     assert code == 0, err
     code, _, err = run_cli(["reference", "build", root / "syn.gff", "-o", root / "syn_ref"])
     assert code == 0, err
+    code, _, err = run_cli(["score", root / "mg_pairs.tsv", "-e", root / "mg_emb", "-m", root / "mg_model", "--fasta",
+                            MG_FNA, "--fused", root / "mg_fused.npy", "-o", root / "mg_scores.tsv"])
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "build", root / "mg_fused.npy", "-o", root / "mg_index"])
+    assert code == 0, err
     return root
 
 
@@ -269,6 +274,51 @@ def tamper_reference(src: Path, dst: Path, *, genes: Callable | None = None, pro
     doc["files_sha256"] = {n: _sha256(dst / n) for n in doc["files_sha256"]}
     (dst / "manifest.json").write_text(json.dumps(manifest(doc) if manifest else doc))
     return dst
+
+
+def rehash(folder: Path) -> None:
+    """Re-write a folder's checksums, as a deliberate edit would."""
+    from microfuse_cli.io.files import sha256_file as _sha256
+
+    doc = json.loads((folder / "manifest.json").read_text())
+    doc["files_sha256"] = {n: _sha256(folder / n) for n in doc["files_sha256"]}
+    (folder / "manifest.json").write_text(json.dumps(doc))
+
+
+def linked_out(source: str, name: str, file: str, absolute: bool = False) -> Callable:
+    """A copy of the shared folder ``source`` as ``{d}/name`` whose ``file`` is a symlink to the same bytes outside
+    it (in ``{d}/elsewhere``): every checksum still matches."""
+    def build(work: Path, folder: Path):
+        shutil.copytree(work / source, folder / name)
+        (folder / "elsewhere").mkdir()
+        shutil.move(folder / name / file, folder / "elsewhere" / file)
+        target = folder / "elsewhere" / file
+        (folder / name / file).symlink_to(target if absolute else Path("..") / "elsewhere" / file)
+
+    return build
+
+
+def linked_folder(source: str, name: str) -> Callable:
+    """``{d}/name``, a symlink to a copy of the shared folder ``source`` elsewhere (a folder moved to another disk)."""
+    def build(work: Path, folder: Path):
+        shutil.copytree(work / source, folder / "disk2" / source)
+        (folder / name).symlink_to(folder / "disk2" / source)
+
+    return build
+
+
+def row_twice(source: str, name: str, file: str) -> Callable:
+    """A copy of the shared folder ``source`` as ``{d}/name`` whose ``file`` lists its first data row twice, in
+    place of the second (row counts unchanged), re-hashed."""
+    def build(work: Path, folder: Path):
+        shutil.copytree(work / source, folder / name)
+        lines = (folder / name / file).read_text().splitlines(keepends=True)
+        first = next(i for i, line in enumerate(lines) if not line.startswith("#")) + 1  # after the header
+        lines[first + 1] = lines[first]
+        (folder / name / file).write_text("".join(lines))
+        rehash(folder / name)
+
+    return build
 
 
 def _ref(**kwargs) -> Callable:
@@ -326,6 +376,7 @@ def _emb(name: str, **kwargs) -> Callable:
 
 SCORE_MG = "score {w}/mg_pairs.tsv -e {d}/emb -m {w}/mg_model --fasta {mg_fna} -o {d}/out.tsv"
 SCORE_REF = "score {w}/syn.gff --reference {d}/ref -o {d}/out.tsv"
+SEARCH = "retrieve search --index {d}/idx -k 2 -o {d}/out.tsv"
 
 CASES: list[Case] = [
     # --- any file
@@ -541,6 +592,23 @@ CASES: list[Case] = [
          1, "proteins.faa names row '-1' of 20"),
     Case("reference: proteins missing", {"ref": _ref(proteins=lambda t: "")}, SCORE_REF, 1,
          "proteins.faa and the has_protein column of genes.tsv disagree"),
+    Case("reference: a gene row listed twice", {"ref": row_twice("syn_ref", "ref", "genes.tsv")}, SCORE_REF, 1,
+         "genes.tsv rows 0 and 1 place two genes at one position of one scaffold"),
+    # --- a folder's file linked to a file outside it (checksums match): refused as in model folders, in one place
+    #     (manifest.read_manifest); a folder that is itself a link (moved to another disk) is read
+    Case("embeddings: a file linked outside the folder", {"emb": linked_out("mg_emb", "emb", "protein.npy")},
+         SCORE_MG, 1, "emb: refusing protein.npy, a link to a file outside the embedding folder"),
+    Case("embeddings: the folder a link to another disk", {"emb": linked_folder("mg_emb", "emb")}, SCORE_MG, 0, ""),
+    Case("embeddings: a pair listed twice", {"emb": row_twice("mg_emb", "emb", "pairs.tsv")}, SCORE_MG, 1,
+         "pairs.tsv: corrupted (pair 'MG_001|MG_002' is listed twice)"),
+    Case("reference: a file linked outside the folder", {"ref": linked_out("syn_ref", "ref", "genes.tsv", True)},
+         SCORE_REF, 1, "ref: refusing genes.tsv, a link to a file outside the reference folder"),
+    Case("reference: manifest linked outside the folder", {"ref": linked_out("syn_ref", "ref", "manifest.json")},
+         SCORE_REF, 1, "ref: refusing manifest.json, a link to a file outside the reference folder"),
+    Case("index: a file linked outside the folder", {"idx": linked_out("mg_index", "idx", "index.faiss")},
+         SEARCH, 1, "idx: refusing index.faiss, a link to a file outside the index folder"),
+    Case("index: a pair listed twice", {"idx": row_twice("mg_index", "idx", "pairs.tsv")}, SEARCH, 1,
+         "duplicate pair_id 'MG_001|MG_002'"),
     Case("reference: scaffold lists of unequal lengths", {"ref": _ref(manifest=lambda m: {
         **m, "genomes": [{**m["genomes"][0], "scaffolds": ["c1", "c2"]}]})}, SCORE_REF, 1, "of unequal lengths"),
     # --- options the builtin views never use must still be checked (the fusion head runs without torch)
