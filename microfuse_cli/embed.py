@@ -358,7 +358,7 @@ def compute_embeddings(
 
     Raises:
         UsageError: ``genome`` not a Genome, ``config`` not a ViewConfig (``ViewConfig.parse`` makes one), ``pairs``
-            not GenePair objects or one given twice, ``threads`` not a whole number >= 0, a device this machine lacks.
+            not GenePair objects, ``threads`` not a whole number >= 0, a device this machine lacks.
         DataError: a Genome built by hand that breaks its invariants, pairs of another genome, a gene without
             protein.
     """
@@ -372,9 +372,13 @@ def compute_embeddings(
     if stray is not None:
         raise UsageError(f"pairs must be GenePair objects (select_pairs makes them from a list of gene ids), not "
                          f"{type(stray).__name__} {stray!r:.60}")
-    repeat = _first_repeat(p.pair_id for p in pairs)
-    if repeat is not None:  # checked before the work: its folder would be refused when read
-        raise UsageError(f"pair {repeat!r} is given twice; give each pair once")
+    # a pair listed twice (`score --pairs` of 'A B' and 'B A') gets one row, its first: its features are the same,
+    # pair_views finds it by id for each listing, and a saved folder lists each pair once, as its load requires
+    unique: dict[str, GenePair] = {}
+    for pair in pairs:
+        unique.setdefault(pair.pair_id, pair)
+    if len(unique) != len(pairs):
+        pairs = list(unique.values())
     stage = stage or silent_stage
     threads = resolve_threads(threads)  # refused when negative, whichever views would use it
     genes = genome.genes

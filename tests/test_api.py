@@ -956,18 +956,33 @@ def test_pair_ids_from_scores_take_the_genome_name_not_the_genome(ecoli_genome):
         PairIds.from_scores(scores, ecoli_genome)
 
 
-def test_embeddings_of_a_pair_given_twice_are_refused_not_written_unreadable(ecoli_genome):
-    """compute_embeddings of a pair list naming one pair twice made embeddings whose saved folder its own load
-    refuses (pairs.tsv lists the pair twice): refused before the work; one built by hand, when built."""
+def test_a_pair_given_twice_gets_one_row_and_is_scored_each_time(tmp_path):
+    """A pair list naming one pair twice ('A B' and 'B A'): compute_embeddings gave its saved folder a pairs.tsv
+    listing the pair twice, which its own load refuses; refusing such a list instead stopped `score --pairs`, which
+    scored it (one row per listing) before. One row per pair, readable when saved, and scored as listed; an
+    Embeddings built by hand with a pair twice is refused when built."""
     import pytest
 
-    from microfuse_cli import DataError, UsageError
+    from conftest import MPN_FNA, MPN_GFF
+
+    from microfuse_cli import DataError, read_genome
     from microfuse_cli.embed import Embeddings, ViewConfig, compute_embeddings
     from microfuse_cli.pairs import adjacent_pairs
 
-    pairs = adjacent_pairs(ecoli_genome)[:3]
-    with pytest.raises(UsageError, match=re.escape(f"pair {pairs[1].pair_id!r} is given twice")):
-        compute_embeddings(ecoli_genome, [*pairs, pairs[1]], ViewConfig.parse("builtin", "builtin"))
+    genome = read_genome(MPN_GFF, MPN_FNA)
+    pairs = adjacent_pairs(genome)[:3]
+    once = compute_embeddings(genome, pairs, ViewConfig.parse("builtin", "builtin"))
+    twice = compute_embeddings(genome, [*pairs, pairs[1]], ViewConfig.parse("builtin", "builtin"))
+    assert twice.pair_ids == once.pair_ids == tuple(p.pair_id for p in pairs)
+    assert np.array_equal(twice.pair_context, once.pair_context)
+    twice.save(tmp_path / "emb")
+    assert Embeddings.load(tmp_path / "emb").pair_ids == once.pair_ids
+    listed = tmp_path / "pairs.tsv"
+    listed.write_text("MPN_001\tMPN_002\nMPN_002\tMPN_003\nMPN_002\tMPN_001\n")
+    code, out, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "--pairs", listed, "-o", "-", "-q"])
+    rows = [line.split("\t") for line in out.splitlines() if not line.startswith("#")]
+    assert code == 0 and [r[0] for r in rows[1:]] == ["MPN_001|MPN_002", "MPN_002|MPN_003", "MPN_001|MPN_002"], err
+    assert rows[1][1:] == rows[3][1:]
     with pytest.raises(DataError, match=re.escape("pair 'a|b' is listed twice in the embeddings")):
         Embeddings(["a", "b"], ["s", "s"], np.zeros((2, 3), np.float32), None, ["a|b", "a|b"],
                    np.zeros((2, 1), np.float32), {})
