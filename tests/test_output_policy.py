@@ -2298,6 +2298,16 @@ def test_an_embedding_folder_that_cannot_be_made_is_named_not_its_work_folder():
     assert code == 1 and err.splitlines() == ["error: cannot write /proc/emb: No such file or directory"], err
 
 
+@PROC_MAKES_NO_FILES
+def test_an_embedding_folder_that_cannot_be_made_is_named_as_given(tmp_path):
+    """`embed -o link/emb` (link -> /proc) and `embed -o emb` run in /proc said 'cannot write /proc/emb': the resolved
+    path, not the -o given, which `score -o link/x.tsv` and `reference build -o link/ref` name. Named as given."""
+    (tmp_path / "link").symlink_to("/proc")
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "link" / "emb", "-q"])
+    assert code == 1 and err.splitlines() == [f"error: cannot write {tmp_path / 'link' / 'emb'}: "
+                                              "No such file or directory"], err
+
+
 def test_an_existing_folder_that_takes_no_new_files_is_named_not_the_temp_folder(tmp_path, monkeypatch):
     """An existing, empty folder output nothing may be made in (an empty folder of /sys, writable to root) said
     'Operation not permitted (FOLDER/.microfuse.PID@HOST.XXXXXXXX.tmp)'. It names the output."""

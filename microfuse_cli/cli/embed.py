@@ -85,11 +85,11 @@ PARTIAL_MARKER = ".microfuse-embed-partial"
 
 
 @contextlib.contextmanager
-def claimed_partial(folder: Path, resume: bool):
+def claimed_partial(folder: Path, resume: bool, shown: str | None = None):
     """The shard folder beside an embedding folder, its marker locked while the run fills it, emptied (once locked)
     unless ``resume``. A folder of that name that embed did not make (no marker file) is the user's: refused, never
     emptied or written into; one whose lock another run holds is refused too, also when that run claimed it a
-    moment ago (two runs started together: the loser removes nothing)."""
+    moment ago (two runs started together: the loser removes nothing). ``shown``: the output as the user gave it."""
     from ..errors import DataError
     from ..io.outputs import TempOwner, held_lock
 
@@ -98,7 +98,7 @@ def claimed_partial(folder: Path, resume: bool):
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # beside an -o nothing may be made in (/proc, /sys): the error named OUT.partial, not -o
-        raise DataError(f"cannot write {folder.with_name(folder.name.removesuffix('.partial'))}: "
+        raise DataError(f"cannot write {shown or folder.with_name(folder.name.removesuffix('.partial'))}: "
                         f"{exc.strerror or exc}") from exc
     marker = folder / PARTIAL_MARKER
     _write_marker(folder, b"", os.O_CREAT)
@@ -265,7 +265,8 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                 raise DataError(f"{genome.name} has no sequence and gene {lacking} no protein; give a GFF3 without "
                                 f"##FASTA with its FASTA as ANNOTATION,FASTA ({path},genome.fna)")
             target = output_folder(output, inputs, index)
-            with claimed_partial(target.with_name(target.name + ".partial"), resume) as partial:
+            with claimed_partial(target.with_name(target.name + ".partial"), resume,
+                                 output_named(output, inputs, index)) as partial:
                 shard_dir = partial / genes_hash(genome.genes)[:16]
                 if shard_dir.is_symlink():  # followed, its shards were written (and replaced) in the link's target
                     raise click.UsageError(f"{shard_dir} is a symlink, not a folder `microfuse embed` made for its "
