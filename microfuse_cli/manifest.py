@@ -94,17 +94,8 @@ def check_inside(folder: Path, name: str, noun: str) -> None:
     """Refuse ``folder/name`` when it is a link to a file outside ``folder`` (checkpoint.check_model_folder's rule
     and message). A link inside the folder, or a folder that is itself a link (to another disk), is read."""
     path = folder / name  # realpath, not resolve(): a link loop is then a link out, never a RuntimeError
-    if path.is_symlink() and not _same_folder(os.path.dirname(os.path.realpath(path)), folder):
+    if path.is_symlink() and Path(os.path.realpath(path)).parent != Path(os.path.realpath(folder)):
         raise DataError(f"{folder}: refusing {name}, a link to a file outside the {noun} folder")
-
-
-def _same_folder(one: str, other: Path) -> bool:
-    """Whether two paths are one folder, by device and inode: a folder reached through a bind mount has two paths
-    that realpath keeps apart (its own link to a file beside it was refused as a link out)."""
-    try:
-        return os.path.samefile(one, other)
-    except OSError:  # a link to a missing folder
-        return False
 
 
 def check_files(folder: Path, manifest: dict, required: set[str], allowed: frozenset[str], verify: bool,

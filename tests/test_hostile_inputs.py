@@ -321,28 +321,6 @@ def row_twice(source: str, name: str, file: str) -> Callable:
     return build
 
 
-def test_a_link_beside_it_in_a_folder_reached_through_a_bind_mount_is_read(tmp_path):
-    """A reference folder whose genes.tsv links (by absolute path) to a file in that same folder, read through a
-    bind mount of its parent: realpath gives the link's target and the folder two different paths, so it was
-    refused as 'a link to a file outside the reference folder'. Compared by device and inode, it is read."""
-    from conftest import MPN_FNA, MPN_GFF
-
-    if not shutil.which("unshare") or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
-        pytest.skip("needs unshare (a user and mount namespace) to bind-mount a folder")
-    code, _, err = run_cli(["reference", "build", f"{MPN_GFF},{MPN_FNA}", "-o", tmp_path / "disk" / "ref", "-q"])
-    assert code == 0, err
-    ref = tmp_path / "disk" / "ref"
-    (ref / "genes.tsv").rename(ref / "genes.v1.tsv")
-    (ref / "genes.tsv").symlink_to(ref / "genes.v1.tsv")
-    (tmp_path / "mnt").mkdir()
-    load = ("from microfuse_cli.comparative import ReferenceSet; import sys; "
-            "print(len(ReferenceSet.load(sys.argv[1]).gene_ids))")
-    run = subprocess.run(["unshare", "-rm", "sh", "-c", 'mount --bind "$1" "$2" && exec "$3" -c "$4" "$2/ref"', "sh",
-                          tmp_path / "disk", tmp_path / "mnt", sys.executable, load],
-                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert run.returncode == 0 and run.stdout.strip() == "688", run.stderr
-
-
 def _ref(**kwargs) -> Callable:
     return lambda work, folder: tamper_reference(work / "syn_ref", folder / "ref", **kwargs) and None
 
