@@ -4,14 +4,11 @@ A manifest names its ``format`` and ``format_version``, the ``microfuse_version`
 ``files_sha256`` (file name -> SHA-256 of every data file in the folder), beside fields of the artefact's own.
 Reading checks the format, the version and, unless told not to, every checksum, so a folder that is foreign,
 newer, edited or half-copied is a one-line ``DataError``. (Model folders are checkpoint.py's: safetensors + config.)
-A file of the folder that is a symlink to a file outside it is refused, as in model folders: the folder would not
-be what was checked and written (no microfuse command makes such links; link the whole folder instead).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -76,7 +73,6 @@ def read_manifest(folder: Path, kind: ManifestKind, *, required: Iterable[str] =
     path = folder / MANIFEST
     if not path.is_file():
         raise DataError(f"{folder}: not a microfuse {kind.noun} folder (no {MANIFEST}; {kind.hint})")
-    check_inside(folder, MANIFEST, kind.noun)
     manifest = read_json(path, MAX_MANIFEST_BYTES, "corrupted manifest, unreadable JSON")
     if not isinstance(manifest, dict) or manifest.get("format") != kind.format:
         raise DataError(f"{path}: not a microfuse {kind.noun} manifest")
@@ -86,22 +82,13 @@ def read_manifest(folder: Path, kind: ManifestKind, *, required: Iterable[str] =
     if version not in kind.versions or isinstance(version, bool):
         raise DataError(f"{path}: unsupported {kind.noun} format version {version!r} (this microfuse reads "
                         f"{', '.join(map(str, kind.versions))}; {kind.hint})")
-    check_files(folder, manifest, set(required), kind.files, verify, kind.noun)
+    check_files(folder, manifest, set(required), kind.files, verify)
     return manifest
 
 
-def check_inside(folder: Path, name: str, noun: str) -> None:
-    """Refuse ``folder/name`` when it is a link to a file outside ``folder`` (checkpoint.check_model_folder's rule
-    and message). A link inside the folder, or a folder that is itself a link (to another disk), is read."""
-    path = folder / name  # realpath, not resolve(): a link loop is then a link out, never a RuntimeError
-    if path.is_symlink() and Path(os.path.realpath(path)).parent != Path(os.path.realpath(folder)):
-        raise DataError(f"{folder}: refusing {name}, a link to a file outside the {noun} folder")
-
-
-def check_files(folder: Path, manifest: dict, required: set[str], allowed: frozenset[str], verify: bool,
-                noun: str = "artefact") -> None:
-    """``files_sha256`` lists only ``allowed`` names and every ``required`` one, none a link out of ``folder``;
-    with ``verify``, each listed file exists and has its checksum."""
+def check_files(folder: Path, manifest: dict, required: set[str], allowed: frozenset[str], verify: bool) -> None:
+    """``files_sha256`` lists only ``allowed`` names and every ``required`` one; with ``verify``, each listed file
+    exists and has its checksum."""
     path = folder / MANIFEST
     hashes = manifest.get("files_sha256")
     if not isinstance(hashes, dict) or not all(isinstance(v, str) for v in hashes.values()):
@@ -111,8 +98,6 @@ def check_files(folder: Path, manifest: dict, required: set[str], allowed: froze
             raise DataError(f"{path}: unexpected file {name!r}")
     for name in sorted(required - set(hashes)):
         raise DataError(f"{path}: manifest lists no {name}")
-    for name in sorted(hashes):  # checked without verify too: a link is no cost to see
-        check_inside(folder, name, noun)
     if not verify:
         return
     for name, digest in sorted(hashes.items()):
