@@ -594,19 +594,19 @@ CASES: list[Case] = [
          "proteins.faa and the has_protein column of genes.tsv disagree"),
     Case("reference: a gene row listed twice", {"ref": row_twice("syn_ref", "ref", "genes.tsv")}, SCORE_REF, 1,
          "genes.tsv rows 0 and 1 place two genes at one position of one scaffold"),
-    # --- a folder's file linked to a file outside it (checksums match): refused as in model folders, in one place
-    #     (manifest.read_manifest); a folder that is itself a link (moved to another disk) is read
+    # --- a folder's files linked to files outside it (DVC's symlink cache, git-annex, `cp -rs`), or the folder itself
+    #     a link (moved to another disk): read, each file's checksum verified (nothing of the target is written)
     Case("embeddings: a file linked outside the folder", {"emb": linked_out("mg_emb", "emb", "protein.npy")},
-         SCORE_MG, 1, "emb: refusing protein.npy, a link to a file outside the embedding folder"),
+         SCORE_MG, 0, ""),
     Case("embeddings: the folder a link to another disk", {"emb": linked_folder("mg_emb", "emb")}, SCORE_MG, 0, ""),
     Case("embeddings: a pair listed twice", {"emb": row_twice("mg_emb", "emb", "pairs.tsv")}, SCORE_MG, 1,
          "pairs.tsv: corrupted (pair 'MG_001|MG_002' is listed twice)"),
     Case("reference: a file linked outside the folder", {"ref": linked_out("syn_ref", "ref", "genes.tsv", True)},
-         SCORE_REF, 1, "ref: refusing genes.tsv, a link to a file outside the reference folder"),
+         SCORE_REF, 0, ""),
     Case("reference: manifest linked outside the folder", {"ref": linked_out("syn_ref", "ref", "manifest.json")},
-         SCORE_REF, 1, "ref: refusing manifest.json, a link to a file outside the reference folder"),
+         SCORE_REF, 0, ""),
     Case("index: a file linked outside the folder", {"idx": linked_out("mg_index", "idx", "index.faiss")},
-         SEARCH, 1, "idx: refusing index.faiss, a link to a file outside the index folder"),
+         SEARCH, 0, ""),
     Case("index: a pair listed twice", {"idx": row_twice("mg_index", "idx", "pairs.tsv")}, SEARCH, 1,
          "duplicate pair_id 'MG_001|MG_002'"),
     Case("reference: scaffold lists of unequal lengths", {"ref": _ref(manifest=lambda m: {
