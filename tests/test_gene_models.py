@@ -843,10 +843,10 @@ def test_ensembl_gene_mrna_cds_gives_the_genes_names(tmp_path, ecoli_genome):
 SELENOPROTEINS = (("b1474", (1_547_001, 1_551_000), 196), ("b4079", (4_297_001, 4_300_000), 140))
 
 
-def test_selenocysteine_is_read_from_transl_except(tmp_path, ecoli_genome):
-    """fdnG, fdoG and fdhF read their UGA as selenocysteine (RefSeq's transl_except, Sec140 of FdhF, Sec196 of
-    FdnG/FdoG): U, as in NCBI's proteins and in a GenBank's /translation (was: X, so the same gene's protein
-    differed between a GFF3 and a GenBank with /translation); the same from a GenBank without /translation."""
+
+def _selenoprotein_genbank(path, edit, record_id: str = "{}"):
+    """E. coli's selenoprotein genes cut from the genome as GenBank records (named ``record_id`` of the locus tag),
+    each with its GFF3 transl_except moved to the cut coordinates and passed through ``edit(tag, value)``."""
     import re
 
     from Bio import SeqIO
@@ -854,26 +854,33 @@ def test_selenocysteine_is_read_from_transl_except(tmp_path, ecoli_genome):
     from Bio.SeqFeature import FeatureLocation, SeqFeature
     from Bio.SeqRecord import SeqRecord
 
-    proteins = {g.id: g.protein for g in ecoli_genome.genes}
-    assert [proteins[tag].count("U") for tag in ("b1474", "b3894", "b4079")] == [1, 1, 1]
-    assert not any("X" in proteins[tag] for tag in ("b1474", "b3894", "b4079"))
-    assert proteins["b4079"][139] == "U" and proteins["b1474"][195] == proteins["b3894"][195] == "U"
-    records = []
     with gzip.open(ECOLI_GFF, "rt") as handle:
         rows = {line.split("locus_tag=")[1].split(";")[0]: line.split("\t") for line in handle
                 if "\tCDS\t" in line and "transl_except=" in line}
+    records = []
     for tag, (first, last), _ in SELENOPROTEINS:
         cols, shift = rows[tag], first - 1
         value = cols[8].split("transl_except=")[1].split(";")[0].replace("%2C", ",")
-        value = re.sub(r"\d+", lambda m: str(int(m.group()) - shift), value)
-        value = value.replace(",", ", ") if tag == "b4079" else value  # as a wrapped GenBank value reads
-        record = SeqRecord(Seq(ecoli_piece(first, last)), id=tag, annotations={"molecule_type": "DNA"})
+        value = edit(tag, re.sub(r"\d+", lambda m: str(int(m.group()) - shift), value))
+        record = SeqRecord(Seq(ecoli_piece(first, last)), id=record_id.format(tag), name=tag,
+                           annotations={"molecule_type": "DNA"})
         location = FeatureLocation(int(cols[3]) - 1 - shift, int(cols[4]) - shift, strand=1 if cols[6] == "+" else -1)
         record.features.append(SeqFeature(location, type="CDS", qualifiers={"locus_tag": [tag],
                                                                             "transl_except": [value]}))
         records.append(record)
-    path = tmp_path / "seleno.gbk"
     SeqIO.write(records, path, "genbank")
+    return path
+
+def test_selenocysteine_is_read_from_transl_except(tmp_path, ecoli_genome):
+    """fdnG, fdoG and fdhF read their UGA as selenocysteine (RefSeq's transl_except, Sec140 of FdhF, Sec196 of
+    FdnG/FdoG): U, as in NCBI's proteins and in a GenBank's /translation (was: X, so the same gene's protein
+    differed between a GFF3 and a GenBank with /translation); the same from a GenBank without /translation."""
+    proteins = {g.id: g.protein for g in ecoli_genome.genes}
+    assert [proteins[tag].count("U") for tag in ("b1474", "b3894", "b4079")] == [1, 1, 1]
+    assert not any("X" in proteins[tag] for tag in ("b1474", "b3894", "b4079"))
+    assert proteins["b4079"][139] == "U" and proteins["b1474"][195] == proteins["b3894"][195] == "U"
+    path = _selenoprotein_genbank(tmp_path / "seleno.gbk", lambda tag, value: value.replace(",", ", ")
+                                  if tag == "b4079" else value)  # as a wrapped GenBank value reads
     assert {g.id: g.protein for g in read_genome(path).genes} == {tag: proteins[tag] for tag, _, _ in SELENOPROTEINS}
 
 
@@ -2020,32 +2027,10 @@ def test_transl_except_wrapped_anywhere_or_naming_its_record_is_read(tmp_path, e
     it, which Biopython reads with a space there, inside the range too; NCBI may name the position's sequence
     (``pos:complement(NC_000003.11:49395565..49395567)``). fdnG's Sec196 with its value broken after ``..`` and
     fdhF's Sec140 with its record named are U, as read from RefSeq's GFF3 (was: X, the value not recognised)."""
-    import re
-
-    from Bio import SeqIO
-    from Bio.Seq import Seq
-    from Bio.SeqFeature import FeatureLocation, SeqFeature
-    from Bio.SeqRecord import SeqRecord
-
     proteins = {g.id: g.protein for g in ecoli_genome.genes}
-    with gzip.open(ECOLI_GFF, "rt") as handle:
-        rows = {line.split("locus_tag=")[1].split(";")[0]: line.split("\t") for line in handle
-                if "\tCDS\t" in line and "transl_except=" in line}
-    records = []
-    for tag, (first, last), _ in SELENOPROTEINS:
-        cols, shift = rows[tag], first - 1
-        value = cols[8].split("transl_except=")[1].split(";")[0].replace("%2C", ",")
-        value = re.sub(r"\d+", lambda m: str(int(m.group()) - shift), value)
-        value = value.replace("..", "..\n") if tag == "b1474" else value.replace("(pos:complement(",
-                                                                                   f"(pos:complement({tag}.1:")
-        record = SeqRecord(Seq(ecoli_piece(first, last)), id=f"{tag}.1", name=tag,
-                           annotations={"molecule_type": "DNA"})
-        location = FeatureLocation(int(cols[3]) - 1 - shift, int(cols[4]) - shift, strand=1 if cols[6] == "+" else -1)
-        record.features.append(SeqFeature(location, type="CDS", qualifiers={"locus_tag": [tag],
-                                                                            "transl_except": [value]}))
-        records.append(record)
-    path = tmp_path / "seleno.gbk"
-    SeqIO.write(records, path, "genbank")
+    path = _selenoprotein_genbank(
+        tmp_path / "seleno.gbk", lambda tag, value: value.replace("..", "..\n") if tag == "b1474"
+        else value.replace("(pos:complement(", f"(pos:complement({tag}.1:"), record_id="{}.1")
     text = path.read_text()
     assert "..\n" in text and "pos:complement(b4079.1:" in text
     path.write_text(text.replace("..\n", "..\n                     "))  # the wrapped line, indented as GenBank's
