@@ -8,6 +8,7 @@ import contextlib
 import gzip
 import io
 import itertools
+import json
 import lzma
 import os
 import select
@@ -356,14 +357,11 @@ def sha256_file(path: PathLike) -> str:
     return digest.hexdigest()
 
 
-
 def read_json(path: PathLike, limit: int, what: str):
     """The JSON document of a metadata file (a model's config, a folder's manifest) read with at most ``limit``
     bytes held: a file past it (a hostile 2 GB config) is refused before it is read whole. Unreadable, non-UTF-8,
     too deeply nested or otherwise invalid JSON (an integer past Python's digit limit included) is a one-line
     ``DataError`` naming ``what``."""
-    import json
-
     try:
         with open(path, "rb") as handle:
             data = handle.read(limit + 1)
