@@ -183,20 +183,23 @@ def test_loading_a_torch_model_leaves_the_callers_random_state_alone():
     assert model.model_config.hidden == 128
 
 
-def test_model_file_linked_from_outside_the_folder_is_refused(tmp_path):
-    """A model folder is read as one unit: a config.json or model.safetensors that is a link out of it (to another
-    model's weights, or anywhere) is refused in one line; the folder itself may be a link."""
-    outside = tmp_path / "elsewhere"
+def test_model_files_linked_from_outside_the_folder_are_read(tmp_path):
+    """DVC's symlink cache and git-annex keep each file of a tracked folder as a link out of it: such a model folder
+    loads as the model its files hold (its identity is that of their bytes), as does a folder that is itself a link;
+    they were refused. A link to something that is not a regular file is a missing file, never read."""
+    outside = tmp_path / "cache"
     shutil.copytree(DEFAULT_MODEL, outside)
+    folder = tmp_path / "tracked"
+    folder.mkdir()
     for name in ("config.json", "model.safetensors"):
-        folder = tmp_path / f"linked_{name}"
-        shutil.copytree(DEFAULT_MODEL, folder)
-        (folder / name).unlink()
         (folder / name).symlink_to(outside / name)
-        with pytest.raises(DataError, match=f"refusing {name}, a link to a file outside the model folder"):
-            load_model(folder)
     (tmp_path / "alias").symlink_to(outside)
-    assert load_model(tmp_path / "alias").inputs == load_model(None).inputs
+    for model in (load_model(folder), load_model(tmp_path / "alias")):
+        assert model.identity == load_model(None).identity
+    (folder / "model.safetensors").unlink()
+    (folder / "model.safetensors").symlink_to("/dev/zero")
+    with pytest.raises(DataError, match="missing model.safetensors"):
+        load_model(folder)
 
 
 @pytest.fixture(scope="module")
