@@ -224,9 +224,9 @@ class DecisionIdentified:
         return decision_identity(self.decision, self.threshold)
 
 
-def _folder_path(path):
-    """``path`` when it names a folder (str or os.PathLike), else a one-line UsageError (an int was pathlib's
-    TypeError, and an int is also a file descriptor to open())."""
+def model_folder_path(path):
+    """``path`` when it names a model folder (str or os.PathLike), else a one-line UsageError (an int was pathlib's
+    TypeError, and an int is also a file descriptor to open()): the one check of score's and trained's loaders."""
     if not isinstance(path, (str, os.PathLike)):
         raise UsageError(f"a model folder is named by its path (str or os.PathLike), not {type(path).__name__}")
     return path
@@ -235,7 +235,7 @@ def _folder_path(path):
 def check_model_folder(path) -> Path:
     """The folder, when it holds a model's two files; else the one-line ``DataError`` reading it would raise (a
     cheap check a command can make before long work)."""
-    folder = Path(_folder_path(path))
+    folder = Path(model_folder_path(path))
     if not folder.is_dir():
         raise DataError(f"{folder}: not a model directory")
     for name in (CONFIG_FILE, WEIGHTS_FILE):  # a link to a regular file is read (DVC's symlink cache, git-annex)
@@ -339,7 +339,7 @@ def write_checkpoint(path, tensors: Mapping[str, Any], *, model: dict, train: di
     ``inputs`` None records the defaults (builtin views, every column, widths not recorded). Keys are sorted and
     there are no timestamps: one training run, one set of bytes. numpy arrays are written by safetensors.numpy, so
     a numpy model is saved without importing torch."""
-    _folder_path(path)
+    model_folder_path(path)
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -85,11 +85,9 @@ class Scores:
 def check_model_path(path: str | PathLike | None) -> Path:
     """The model folder ``load_model`` reads (the packaged default when ``path`` is None), checked for its files:
     a one-line ``DataError`` when it is missing or incomplete."""
-    from .checkpoint import check_model_folder
+    from .checkpoint import check_model_folder, model_folder_path
 
-    if path is not None and not isinstance(path, (str, PathLike)):
-        raise UsageError(f"a model is named by its folder's path (str or os.PathLike), not {type(path).__name__}")
-    if path is not None and not str(path):  # Path("") would be the working directory
+    if path is not None and not str(model_folder_path(path)):  # Path("") would be the working directory
         raise UsageError("the model path is empty (None is the packaged model)")
     folder = Path(path) if path is not None else DEFAULT_MODEL
     if not folder.is_dir():
@@ -357,9 +355,10 @@ def model_source(model_dir: str | PathLike | None) -> tuple[str, str]:
 
     Raises:
         UsageError: ``model_dir`` neither None nor a path (a loaded model is named by the folder it came from)."""
-    if model_dir is not None and not isinstance(model_dir, (str, PathLike)):  # was a TypeError of pathlib
-        raise UsageError(f"model_source takes a model folder's path (str or os.PathLike) or None, not "
-                         f"{type(model_dir).__name__}")
+    from .checkpoint import model_folder_path
+
+    if model_dir is not None:
+        model_folder_path(model_dir)  # a loaded model, say, was a TypeError of pathlib
     if model_dir is None or Path(model_dir).resolve() == DEFAULT_MODEL.resolve():
         return "default", "package"
     return Path(model_dir).name, "folder"
