@@ -1,7 +1,10 @@
 """Exceptions the CLI turns into one-line ``error:`` messages.
 
-Library code raises these instead of exiting, so a Python user can catch them.
+Library code raises these instead of exiting, so a Python user can catch them. Also the one rule for a whole number
+a caller passes (``whole_number``): the lowest module, so that the data model (records.py) and runtime.py share it.
 """
+
+import numbers
 
 
 class MicrofuseError(Exception):
@@ -20,6 +23,12 @@ class UsageError(MicrofuseError):
     """The options asked for something impossible (exit code 2)."""
 
     exit_code = 2
+
+
+def whole_number(value: object) -> bool:
+    """An int (numpy's too), not a bool: 1.5 threads were cut to 1, None was a TypeError, and a text coordinate of a
+    hand-built gene failed a comparison deep inside."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class StdoutClosed(Exception):

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from numbers import Integral
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping
 
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, whole_number
 from .genes import AnnotationGenes, GeneSource, PyrodigalGenes, check_gene_calling
 from .io.files import PathLike, peek_lines, text_lines
 from .io.formats import sniff_format
@@ -45,7 +44,7 @@ class GenomeOptions(RebuiltFromFields):
         check_gene_calling(self.mode, None)
         code = self.genetic_code  # whether a table of that number exists is the reader's (NCBI's, or pyrodigal's)
         if code is not None:
-            if isinstance(code, bool) or not isinstance(code, Integral) or not 1 <= code <= 33:
+            if not whole_number(code) or not 1 <= code <= 33:
                 raise UsageError(f"genetic_code is an NCBI table number from 1 to 33 (as -g), not {code!r}")
             object.__setattr__(self, "genetic_code", int(code))  # numpy's integers too, as a plain int
         if self.circular is not None:

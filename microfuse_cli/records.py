@@ -142,17 +142,15 @@ class Genome(RebuiltFromFields):
         """Refuse a genome built by hand that breaks the invariants every stage relies on (readers give only valid
         ones): each gene a Gene on a listed scaffold, strand +1/-1, whole-number 1 <= start <= end, genes in
         (scaffold, start) order."""
-        from numbers import Integral
-
-        from .errors import DataError
+        from .errors import DataError, whole_number
 
         order = {sid: i for i, sid in enumerate(self.scaffolds)}
         previous = None
         for gene in self.genes:
             if not isinstance(gene, Gene):  # a gene id where a Gene belongs was an AttributeError in a later stage
                 raise DataError(f"{self.name}: its genes are Gene records, not {type(gene).__name__} {gene!r:.40}")
-            if (type(gene.start) is not int or type(gene.end) is not int) and not all(  # ints (readers') at once
-                    isinstance(v, Integral) and not isinstance(v, bool) for v in (gene.start, gene.end)):
+            if (type(gene.start) is not int or type(gene.end) is not int) and not (  # ints (readers') at once
+                    whole_number(gene.start) and whole_number(gene.end)):
                 raise DataError(f"{self.name}: gene {gene.id} needs whole-number coordinates, has "
                                 f"{gene.start!r}..{gene.end!r}")
             if gene.scaffold not in order:
