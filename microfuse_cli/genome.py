@@ -15,7 +15,7 @@ from .genes import AnnotationGenes, GeneSource, PyrodigalGenes, check_gene_calli
 from .io.files import PathLike, peek_lines, text_lines
 from .io.formats import sniff_format
 from .progress import Advance
-from .records import Genome, RebuiltFromFields
+from .records import Genome, RebuiltFromFields, check_bin_map
 
 log = logging.getLogger("microfuse")
 
@@ -54,14 +54,8 @@ class GenomeOptions(RebuiltFromFields):
                                  f"{self.circular!r}")
             object.__setattr__(self, "circular", bool(self.circular))  # numpy's bool too, as a plain bool
         if self.bins is not None:  # the bins as a read-only mapping, whatever mapping they came in
-            bins = self.bins
-            stray = None if not isinstance(bins, Mapping) else next(
-                ((k, v) for k, v in bins.items() if not isinstance(k, str) or not isinstance(v, str)), None)
-            if not isinstance(bins, Mapping) or stray is not None:  # a list was a ValueError of dict
-                found = type(bins).__name__ if stray is None else f"{stray[0]!r:.40} -> {stray[1]!r:.40}"
-                raise UsageError(f"bins map scaffold names to bin names (str -> str, as read_groups gives), not "
-                                 f"{found}")
-            object.__setattr__(self, "bins", MappingProxyType(dict(bins)))
+            check_bin_map(self.bins, "bins")
+            object.__setattr__(self, "bins", MappingProxyType(dict(self.bins)))
 
 
 def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOptions = GenomeOptions(), *,

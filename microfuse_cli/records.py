@@ -28,6 +28,18 @@ def case_hint(missing, known) -> str:
     return "" if near is None else f" (did you mean {near[1]}? it differs from {near[0]} only in case)"
 
 
+def check_bin_map(bins: object, name: str) -> None:
+    """Refuse a scaffold -> bin map (``GenomeOptions.bins``, ``score_genome``'s ``groups``) that is not a mapping of
+    str -> str, naming the first entry of another kind: a list was a ValueError of dict deep inside."""
+    stray = None if not isinstance(bins, Mapping) else next(
+        ((k, v) for k, v in bins.items() if not isinstance(k, str) or not isinstance(v, str)), None)
+    if not isinstance(bins, Mapping) or stray is not None:
+        from .errors import UsageError
+
+        found = type(bins).__name__ if stray is None else f"{stray[0]!r:.40} -> {stray[1]!r:.40}"
+        raise UsageError(f"{name} map scaffold names to bin names (str -> str, as read_groups gives), not {found}")
+
+
 #: What a genome read without sequence needs for its genes' proteins (a CDS without /translation has none).
 NO_SEQUENCE_HINT = ("a GFF3 without ##FASTA needs --fasta; a GenBank or EMBL record with a CONTIG line instead of its "
                     "sequence needs downloading with its sequence")

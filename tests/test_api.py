@@ -324,7 +324,7 @@ def test_pairs_and_groups_of_the_wrong_kind_are_one_line_errors():
     genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
     with pytest.raises(UsageError, match=r"pairs must be GenePair objects \(select_pairs makes them .*\), not tuple"):
         score_genome(genome, pairs=[("MG_001", "MG_002")])
-    with pytest.raises(UsageError, match="groups must map scaffold names to bin names"):
+    with pytest.raises(UsageError, match="groups map scaffold names to bin names"):
         score_genome(genome, groups=["NC_000908.2"])
     with pytest.raises(DataError, match="groups: none of its 1 scaffolds is in mgenitalium_g37.gff.gz"):
         score_genome(genome, groups={"NC_000912.1": "bin1"})
@@ -1122,6 +1122,26 @@ def test_settings_of_the_wrong_kind_are_usage_errors():
         assert str(refused.value).startswith("bins map scaffold names to bin names") and \
             str(refused.value).endswith(f", not {found}"), str(refused.value)
     assert dict(GenomeOptions(bins={"NC_000908.2": "bin1"}).bins) == {"NC_000908.2": "bin1"}
+
+
+def test_a_bin_map_of_the_wrong_kind_is_said_one_way_wherever_it_is_passed():
+    """GenomeOptions(bins=) and score_genome(groups=) take the same scaffold -> bin map and checked it twice in
+    two wordings ('groups must map ... (str -> str)' named no entry); one check now, naming the stray entry."""
+    import pytest
+
+    from microfuse_cli import GenomeOptions, UsageError, read_genome, score_genome
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    said = {}
+    for name, call in (("bins", lambda bad: GenomeOptions(bins=bad)),
+                       ("groups", lambda bad: score_genome(genome, groups=bad))):
+        for bad in (["NC_000908.2"], {"NC_000908.2": 1}):
+            with pytest.raises(UsageError) as refused:
+                call(bad)
+            said.setdefault(name, []).append(str(refused.value).removeprefix(name))
+    assert said["bins"] == said["groups"] == [
+        " map scaffold names to bin names (str -> str, as read_groups gives), not list",
+        " map scaffold names to bin names (str -> str, as read_groups gives), not 'NC_000908.2' -> 1"]
 
 
 def test_the_readmes_in_memory_calls_refuse_wrong_kinds_in_one_line(tmp_path):
