@@ -357,8 +357,9 @@ def compute_embeddings(
     ``groups`` (scaffold -> bin or genome) fits the spacer calibration per group instead of over the whole input.
 
     Raises:
-        UsageError: ``genome`` not a Genome, ``config`` not a ViewConfig (``ViewConfig.parse`` makes one), ``pairs``
-            not GenePair objects, ``threads`` not a whole number >= 0, a device this machine lacks.
+        UsageError: ``genome`` not a Genome (or a hand-built one with fields of the wrong kind), ``config`` not a
+            ViewConfig (``ViewConfig.parse`` makes one), ``pairs`` not GenePair objects, ``threads`` not a whole
+            number >= 0, a device this machine lacks.
         DataError: a Genome built by hand that breaks its invariants, pairs of another genome, a gene without
             protein.
     """

@@ -14,13 +14,15 @@ class MicrofuseError(Exception):
 
 
 class DataError(MicrofuseError):
-    """The input data is malformed, inconsistent or unusable (exit code 1)."""
+    """The input data is malformed, inconsistent or unusable (exit code 1): read from a file, or values of a record
+    built by hand that do not fit together (a gene's start past its end)."""
 
     exit_code = 1
 
 
 class UsageError(MicrofuseError):
-    """The options asked for something impossible (exit code 2)."""
+    """The options asked for something impossible, or a caller passed an argument of the wrong Python kind (a
+    hand-built Genome's fields included): a slip of the caller, never of the data (exit code 2)."""
 
     exit_code = 2
 

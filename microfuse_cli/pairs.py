@@ -145,7 +145,7 @@ def adjacent_pairs(genome: Genome) -> list[GenePair]:
     Returns:
         The pairs in scaffold and gene order, unlabelled and unsplit.
     Raises:
-        UsageError: ``genome`` is not a Genome.
+        UsageError: ``genome`` is not a Genome, or one built by hand holds fields of the wrong kind (``Genome.check``).
         DataError: a Genome built by hand breaks its invariants (``Genome.check``).
     """
     require_genome(genome, "adjacent_pairs")
@@ -337,9 +337,10 @@ def select_pairs(genome: Genome, *, pair_list: PathLike | None = None, operons: 
         ``split`` set where asked for.
     Raises:
         UsageError: two ways to name or to label pairs at once, an unknown ``label_rule``, a malformed ``split``,
-            ``seed`` not a whole number >= 0, ``genome`` not a Genome.
-        DataError: a table cannot be read or parsed, a list names no pair of the genome, or ``operons`` no gene
-            of it.
+            ``seed`` not a whole number >= 0, ``genome`` not a Genome (or a hand-built one with fields of the wrong
+            kind).
+        DataError: a table cannot be read or parsed, a list names no pair of the genome, ``operons`` no gene of it,
+            or a Genome built by hand breaks its invariants (``Genome.check``).
     """
     require_genome(genome, "select_pairs")
     if pair_list and labels:

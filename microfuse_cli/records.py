@@ -152,19 +152,21 @@ class Genome(RebuiltFromFields):
 
     def check(self) -> None:
         """Refuse a genome built by hand that breaks the invariants every stage relies on (readers give only valid
-        ones): each gene a Gene on a listed scaffold, strand +1/-1, whole-number 1 <= start <= end, genes in
-        (scaffold, start) order."""
-        from .errors import DataError, whole_number
+        ones). A field of the wrong Python kind is the caller's slip, a UsageError as every argument of the wrong
+        kind is: a gene that is not a Gene, coordinates that are not whole numbers. Values that do not fit together
+        are a DataError, as when read from a file: strand not +1/-1, not 1 <= start <= end, a gene on a scaffold the
+        genome lacks, genes out of (scaffold, start) order."""
+        from .errors import DataError, UsageError, whole_number
 
         order = {sid: i for i, sid in enumerate(self.scaffolds)}
         previous = None
         for gene in self.genes:
             if not isinstance(gene, Gene):  # a gene id where a Gene belongs was an AttributeError in a later stage
-                raise DataError(f"{self.name}: its genes are Gene records, not {type(gene).__name__} {gene!r:.40}")
+                raise UsageError(f"{self.name}: its genes are Gene records, not {type(gene).__name__} {gene!r:.40}")
             if (type(gene.start) is not int or type(gene.end) is not int) and not (  # ints (readers') at once
                     whole_number(gene.start) and whole_number(gene.end)):
-                raise DataError(f"{self.name}: gene {gene.id} needs whole-number coordinates, has "
-                                f"{gene.start!r}..{gene.end!r}")
+                raise UsageError(f"{self.name}: gene {gene.id} needs whole-number coordinates, has "
+                                 f"{gene.start!r}..{gene.end!r}")
             if gene.scaffold not in order:
                 raise DataError(f"{self.name}: gene {gene.id} is on scaffold {gene.scaffold!r}, which the genome lacks")
             if gene.strand not in (1, -1) or not 1 <= gene.start <= gene.end:
@@ -188,7 +190,8 @@ class Genome(RebuiltFromFields):
 
 def require_genome(genome: Genome, function: str) -> None:
     """A path (or anything else) where a Genome belongs is a one-line UsageError, not an AttributeError inside; a
-    Genome built by hand is checked (``Genome.check``)."""
+    Genome built by hand is checked (``Genome.check``: UsageError for fields of the wrong kind, DataError for values
+    that do not fit together)."""
     if not isinstance(genome, Genome):
         from .errors import UsageError
 

@@ -203,7 +203,8 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
         The ``Scores`` of ``pairs``, in their order: probabilities, calls at the model's decision, and the fused
         vectors when ``fused``.
     Raises:
-        UsageError: ``genome`` not a Genome; a ``threshold`` outside [0, 1], ``threads`` not a whole number >= 0,
+        UsageError: ``genome`` not a Genome (or one built by hand holding other than Gene records with whole-number
+            coordinates); a ``threshold`` outside [0, 1], ``threads`` not a whole number >= 0,
             a malformed ``device`` (or one this machine lacks, for a model with foundation-model views); a
             ``model``, ``embeddings``, ``pairs`` or ``groups`` of the wrong kind.
         DataError: a Genome built by hand that breaks its invariants, pairs of another genome, a model or
@@ -437,8 +438,10 @@ def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
     Returns:
         The operons in scaffold and start order, with ids ``operon_1``, ``operon_2``, ...
     Raises:
-        UsageError: ``genome`` is not a Genome or ``scores`` not Scores.
-        DataError: ``scores`` are of pairs that ``genome`` lacks (scores of another genome).
+        UsageError: ``genome`` is not a Genome (or a hand-built one with fields of the wrong kind, ``Genome.check``)
+            or ``scores`` not Scores.
+        DataError: ``scores`` are of pairs that ``genome`` lacks (scores of another genome), or a Genome built by
+            hand breaks its invariants.
     """
     require_genome(genome, "call_operons")
     if not isinstance(scores, Scores):
