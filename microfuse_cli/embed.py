@@ -34,7 +34,7 @@ from .records import NO_SEQUENCE_HINT, Genome, RebuiltFromFields, read_only
 from .io.files import PathLike
 from .io.outputs import atomic_directory, fresh_file, save_npy
 from .manifest import HEADER, MANIFEST, ManifestKind, read_manifest, write_manifest
-from .pairs import GenePair, adjacent_pairs
+from .pairs import PAIRS_TAKEN, GenePair, adjacent_pairs, require_pairs
 from .progress import Stage, silent_stage
 from .runtime import check_device, resolve_device, resolve_threads  # noqa: F401  (check_device: also the CLI's)
 from .runtime import thread_limits
@@ -369,10 +369,7 @@ def compute_embeddings(
     if not isinstance(config, ViewConfig):
         raise UsageError(f"compute_embeddings takes a ViewConfig (ViewConfig.parse('builtin', 'builtin')), not "
                          f"{type(config).__name__}")
-    stray = next((p for p in pairs if not isinstance(p, GenePair)), None)
-    if stray is not None:
-        raise UsageError(f"pairs must be GenePair objects (select_pairs makes them from a list of gene ids), not "
-                         f"{type(stray).__name__} {stray!r:.60}")
+    require_pairs(pairs, PAIRS_TAKEN)
     # a pair listed twice (`score --pairs` of 'A B' and 'B A') gets one row, its first: its features are the same,
     # pair_views finds it by id for each listing, and a saved folder lists each pair once, as its load requires
     unique: dict[str, GenePair] = {}

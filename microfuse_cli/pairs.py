@@ -48,6 +48,18 @@ class GenePair:
     def same_strand(self) -> bool:
         return self.gene_a.strand == self.gene_b.strand
 
+def require_pairs(pairs: Iterable, takes: str) -> None:
+    """Refuse ``pairs`` holding anything but GenePair objects, naming the first (``takes``, not KIND VALUE): gene ids
+    or tuples were AttributeErrors deep inside."""
+    stray = next((p for p in pairs if not isinstance(p, GenePair)), None)
+    if stray is not None:
+        raise UsageError(f"{takes}, not {type(stray).__name__} {stray!r:.60}")
+
+
+#: What ``score_genome`` and ``compute_embeddings`` say of ``pairs`` of the wrong kind.
+PAIRS_TAKEN = "pairs must be GenePair objects (select_pairs makes them from a list of gene ids)"
+
+
 def spacer(a: Gene, b: Gene, scaffold_length: int | None = None, wraps: bool = False) -> int:
     """Base pairs between ``a`` and the next gene ``b``; ``wraps`` for a pair closing a circle (``b`` past the
     origin, where ``a`` may end already: a gene across the origin ends past the sequence length)."""

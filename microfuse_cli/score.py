@@ -20,7 +20,7 @@ from .errors import DataError, UsageError
 from .io.model_id import DECISION_KEY
 from .records import Genome, read_only, require_genome
 from .runtime import thread_limits
-from .pairs import GenePair
+from .pairs import PAIRS_TAKEN, GenePair, require_pairs
 
 log = logging.getLogger("microfuse")
 
@@ -51,10 +51,8 @@ class Scores:
 
     def __post_init__(self) -> None:  # normalising the fields as built, never changing them later
         object.__setattr__(self, "pairs", tuple(self.pairs))
-        stray = next((p for p in self.pairs if not isinstance(p, GenePair)), None)
-        if stray is not None:  # a gene id or tuple was an AttributeError in .calls or call_operons
-            raise UsageError(f"Scores hold GenePair objects (select_pairs makes them), not {type(stray).__name__} "
-                             f"{stray!r:.60}")
+        # a gene id or tuple was an AttributeError in .calls or call_operons
+        require_pairs(self.pairs, "Scores hold GenePair objects (select_pairs makes them)")
         object.__setattr__(self, "threshold", _checked_threshold(self.threshold))  # '0.5' failed in .calls
         if self.decided_at is not None and self.decided_at != self.threshold:  # replace(scores, threshold=x): other
             object.__setattr__(self, "decision_id", None)  # calls, whose rule the old decision_id does not name
@@ -224,10 +222,7 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
         raise UsageError(f"score_genome's model is a ScoringModel (load_model(path) loads one) or a model folder's "
                          f"path, not {type(model).__name__}")
     pairs = adjacent_pairs(genome) if pairs is None else list(pairs)
-    stray = next((p for p in pairs if not isinstance(p, GenePair)), None)
-    if stray is not None:
-        raise UsageError(f"pairs must be GenePair objects (select_pairs makes them from a list of gene ids), not "
-                         f"{type(stray).__name__} {stray!r:.60}")
+    require_pairs(pairs, PAIRS_TAKEN)
     with thread_limits(threads):  # the views, the head's matrix products and the calibration: `threads` BLAS threads
         if embeddings is None:
             from .embed import compute_embeddings
