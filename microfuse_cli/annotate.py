@@ -109,13 +109,19 @@ def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source
     version = next((i for i, line in enumerate(lines) if line.startswith("##gff-version")), None)
     if comments:
         inserts.setdefault(0 if version is None else version + 1, []).insert(0, "".join(f"# {c}\n" for c in comments))
+    return _with_inserts(lines, inserts) + marker + rest
+
+
+def _with_inserts(lines: list[str], inserts: dict[int, list[str]]) -> str:
+    """``lines`` joined with each ``inserts[i]`` put before line i (those past the last line at the end)."""
+    left = dict(inserts)
     out = io.StringIO()
     for i, line in enumerate(lines):
-        out.writelines(inserts.pop(i, ()))
+        out.writelines(left.pop(i, ()))
         out.write(line)
-    for i in sorted(inserts):
-        out.writelines(inserts[i])
-    return out.getvalue() + marker + rest
+    for i in sorted(left):
+        out.writelines(left[i])
+    return out.getvalue()
 
 
 _CIRCULAR = re.compile(r"(?:^|;)\s*Is_circular=(?i:true)(?:;|\s*$)")
@@ -313,11 +319,7 @@ def _annotate_record(chunk: str, record, operons: list[Operon], comment: list[st
         inserts.setdefault(end if at is None else at, []).append(_genbank_feature(op, len(record), maker))
     if block:
         inserts.setdefault(table, []).insert(0, block)
-    out = io.StringIO()
-    for i, line in enumerate(lines):
-        out.writelines(inserts.pop(i, ()))
-        out.write(line)
-    return out.getvalue()
+    return _with_inserts(lines, inserts)
 
 
 def _comment_block(header: list[str], comment: list[str]) -> str:

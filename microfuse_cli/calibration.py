@@ -17,10 +17,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .errors import DataError, UsageError
+from .errors import DataError
 from .io.files import PathLike, read_text
 from .pairs import GenePair
-from .records import case_hint, read_only
+from .records import case_hint, check_bin_map, read_only
 
 #: Spacers are compared on asinh(d / SCALE): linear around 0 (overlaps of -1/-4 stay distinct), log beyond.
 SCALE = 20.0
@@ -241,8 +241,7 @@ def unknown_group_scaffolds(groups: Mapping[str, str], genome, where) -> list[st
     """The scaffolds of a scaffold -> bin map that ``genome`` lacks; a map naming none of its scaffolds (the bins
     of another assembly: the whole input would silently be one pool) is a DataError. Any mapping: the read-only
     ``GenomeOptions.bins`` too."""
-    if not isinstance(groups, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in groups.items()):
-        raise UsageError(f"{where}: groups must map scaffold names to bin names (str -> str)")
+    check_bin_map(groups, where)
     unknown = [s for s in groups if s not in genome.scaffolds]
     if groups and len(unknown) == len(groups):
         hint = case_hint(unknown, genome.scaffolds)

@@ -19,7 +19,7 @@ import hashlib
 import logging
 import os
 import stat
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -32,9 +32,9 @@ from .checkpoint import PAIR_LAYOUT, ModelInputs
 from .errors import DataError, UsageError
 from .records import NO_SEQUENCE_HINT, Genome, RebuiltFromFields, read_only
 from .io.files import PathLike
-from .io.outputs import atomic_directory, save_npy
+from .io.outputs import atomic_directory, fresh_file, save_npy
 from .manifest import HEADER, MANIFEST, ManifestKind, read_manifest, write_manifest
-from .pairs import GenePair, adjacent_pairs
+from .pairs import PAIRS_TAKEN, GenePair, adjacent_pairs, require_pairs
 from .progress import Stage, silent_stage
 from .runtime import check_device, resolve_device, resolve_threads  # noqa: F401  (check_device: also the CLI's)
 from .runtime import thread_limits
@@ -357,8 +357,9 @@ def compute_embeddings(
     ``groups`` (scaffold -> bin or genome) fits the spacer calibration per group instead of over the whole input.
 
     Raises:
-        UsageError: ``genome`` not a Genome, ``config`` not a ViewConfig (``ViewConfig.parse`` makes one), ``pairs``
-            not GenePair objects, ``threads`` not a whole number >= 0, a device this machine lacks.
+        UsageError: ``genome`` not a Genome (or a hand-built one with fields of the wrong kind), ``config`` not a
+            ViewConfig (``ViewConfig.parse`` makes one), ``pairs`` not GenePair objects, ``threads`` not a whole
+            number >= 0, a device this machine lacks.
         DataError: a Genome built by hand that breaks its invariants, pairs of another genome, a gene without
             protein.
     """
@@ -368,10 +369,7 @@ def compute_embeddings(
     if not isinstance(config, ViewConfig):
         raise UsageError(f"compute_embeddings takes a ViewConfig (ViewConfig.parse('builtin', 'builtin')), not "
                          f"{type(config).__name__}")
-    stray = next((p for p in pairs if not isinstance(p, GenePair)), None)
-    if stray is not None:
-        raise UsageError(f"pairs must be GenePair objects (select_pairs makes them from a list of gene ids), not "
-                         f"{type(stray).__name__} {stray!r:.60}")
+    require_pairs(pairs, PAIRS_TAKEN)
     # a pair listed twice (`score --pairs` of 'A B' and 'B A') gets one row, its first: its features are the same,
     # pair_views finds it by id for each listing, and a saved folder lists each pair once, as its load requires
     unique: dict[str, GenePair] = {}
@@ -564,23 +562,8 @@ def _load_shard(path: Path) -> np.ndarray | None:
 
 
 def _save_shard(path: Path, array: np.ndarray) -> None:
-    """A shard written to a new temp file (O_EXCL: never through a link) and renamed into place: the fixed name
-    NAME.tmp was opened as found, so in a resumed folder a symlink of that name had its target overwritten. It gets
-    the umask's mode, as a file open() makes: mkstemp's 0600 left a group's shared `--resume` folder unreadable to
-    the others, who then silently recomputed every shard."""
-    import tempfile
-
-    from .io.outputs import _umask
-
-    descriptor, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with open(descriptor, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o666 & ~_umask())
-            save_npy(handle, array)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """A shard written through a fresh temp file (``fresh_file``): the fixed name NAME.tmp was opened as found, so
+    in a resumed folder a symlink of that name had its target overwritten; and with the umask's mode, so a group's
+    shared `--resume` folder stays readable to the others (who silently recomputed every 0600 shard)."""
+    with fresh_file(path) as handle:
+        save_npy(handle, array)

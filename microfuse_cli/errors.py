@@ -1,7 +1,10 @@
 """Exceptions the CLI turns into one-line ``error:`` messages.
 
-Library code raises these instead of exiting, so a Python user can catch them.
+Library code raises these instead of exiting, so a Python user can catch them. Also the one rule for a whole number
+a caller passes (``whole_number``): the lowest module, so that the data model (records.py) and runtime.py share it.
 """
+
+import numbers
 
 
 class MicrofuseError(Exception):
@@ -11,15 +14,23 @@ class MicrofuseError(Exception):
 
 
 class DataError(MicrofuseError):
-    """The input data is malformed, inconsistent or unusable (exit code 1)."""
+    """The input data is malformed, inconsistent or unusable (exit code 1): read from a file, or values of a record
+    built by hand that do not fit together (a gene's start past its end)."""
 
     exit_code = 1
 
 
 class UsageError(MicrofuseError):
-    """The options asked for something impossible (exit code 2)."""
+    """The options asked for something impossible, or a caller passed an argument of the wrong Python kind (a
+    hand-built Genome's fields included): a slip of the caller, never of the data (exit code 2)."""
 
     exit_code = 2
+
+
+def whole_number(value: object) -> bool:
+    """An int (numpy's too), not a bool: 1.5 threads were cut to 1, None was a TypeError, and a text coordinate of a
+    hand-built gene failed a comparison deep inside."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class StdoutClosed(Exception):

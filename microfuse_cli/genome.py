@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from numbers import Integral
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping
 
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, whole_number
 from .genes import AnnotationGenes, GeneSource, PyrodigalGenes, check_gene_calling
 from .io.files import PathLike, peek_lines, text_lines
 from .io.formats import sniff_format
 from .progress import Advance
-from .records import Genome, RebuiltFromFields
+from .records import Genome, RebuiltFromFields, check_bin_map
 
 log = logging.getLogger("microfuse")
 
@@ -45,7 +44,7 @@ class GenomeOptions(RebuiltFromFields):
         check_gene_calling(self.mode, None)
         code = self.genetic_code  # whether a table of that number exists is the reader's (NCBI's, or pyrodigal's)
         if code is not None:
-            if isinstance(code, bool) or not isinstance(code, Integral) or not 1 <= code <= 33:
+            if not whole_number(code) or not 1 <= code <= 33:
                 raise UsageError(f"genetic_code is an NCBI table number from 1 to 33 (as -g), not {code!r}")
             object.__setattr__(self, "genetic_code", int(code))  # numpy's integers too, as a plain int
         if self.circular is not None:
@@ -55,14 +54,8 @@ class GenomeOptions(RebuiltFromFields):
                                  f"{self.circular!r}")
             object.__setattr__(self, "circular", bool(self.circular))  # numpy's bool too, as a plain bool
         if self.bins is not None:  # the bins as a read-only mapping, whatever mapping they came in
-            bins = self.bins
-            stray = None if not isinstance(bins, Mapping) else next(
-                ((k, v) for k, v in bins.items() if not isinstance(k, str) or not isinstance(v, str)), None)
-            if not isinstance(bins, Mapping) or stray is not None:  # a list was a ValueError of dict
-                found = type(bins).__name__ if stray is None else f"{stray[0]!r:.40} -> {stray[1]!r:.40}"
-                raise UsageError(f"bins map scaffold names to bin names (str -> str, as read_groups gives), not "
-                                 f"{found}")
-            object.__setattr__(self, "bins", MappingProxyType(dict(bins)))
+            check_bin_map(self.bins, "bins")
+            object.__setattr__(self, "bins", MappingProxyType(dict(self.bins)))
 
 
 def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOptions = GenomeOptions(), *,

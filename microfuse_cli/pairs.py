@@ -48,6 +48,18 @@ class GenePair:
     def same_strand(self) -> bool:
         return self.gene_a.strand == self.gene_b.strand
 
+def require_pairs(pairs: Iterable, takes: str) -> None:
+    """Refuse ``pairs`` holding anything but GenePair objects, naming the first (``takes``, not KIND VALUE): gene ids
+    or tuples were AttributeErrors deep inside."""
+    stray = next((p for p in pairs if not isinstance(p, GenePair)), None)
+    if stray is not None:
+        raise UsageError(f"{takes}, not {type(stray).__name__} {stray!r:.60}")
+
+
+#: What ``score_genome`` and ``compute_embeddings`` say of ``pairs`` of the wrong kind.
+PAIRS_TAKEN = "pairs must be GenePair objects (select_pairs makes them from a list of gene ids)"
+
+
 def spacer(a: Gene, b: Gene, scaffold_length: int | None = None, wraps: bool = False) -> int:
     """Base pairs between ``a`` and the next gene ``b``; ``wraps`` for a pair closing a circle (``b`` past the
     origin, where ``a`` may end already: a gene across the origin ends past the sequence length)."""
@@ -145,7 +157,7 @@ def adjacent_pairs(genome: Genome) -> list[GenePair]:
     Returns:
         The pairs in scaffold and gene order, unlabelled and unsplit.
     Raises:
-        UsageError: ``genome`` is not a Genome.
+        UsageError: ``genome`` is not a Genome, or one built by hand holds fields of the wrong kind (``Genome.check``).
         DataError: a Genome built by hand breaks its invariants (``Genome.check``).
     """
     require_genome(genome, "adjacent_pairs")
@@ -337,9 +349,10 @@ def select_pairs(genome: Genome, *, pair_list: PathLike | None = None, operons: 
         ``split`` set where asked for.
     Raises:
         UsageError: two ways to name or to label pairs at once, an unknown ``label_rule``, a malformed ``split``,
-            ``seed`` not a whole number >= 0, ``genome`` not a Genome.
-        DataError: a table cannot be read or parsed, a list names no pair of the genome, or ``operons`` no gene
-            of it.
+            ``seed`` not a whole number >= 0, ``genome`` not a Genome (or a hand-built one with fields of the wrong
+            kind).
+        DataError: a table cannot be read or parsed, a list names no pair of the genome, ``operons`` no gene of it,
+            or a Genome built by hand breaks its invariants (``Genome.check``).
     """
     require_genome(genome, "select_pairs")
     if pair_list and labels:

@@ -28,6 +28,18 @@ def case_hint(missing, known) -> str:
     return "" if near is None else f" (did you mean {near[1]}? it differs from {near[0]} only in case)"
 
 
+def check_bin_map(bins: object, name: str) -> None:
+    """Refuse a scaffold -> bin map (``GenomeOptions.bins``, ``score_genome``'s ``groups``) that is not a mapping of
+    str -> str, naming the first entry of another kind: a list was a ValueError of dict deep inside."""
+    stray = None if not isinstance(bins, Mapping) else next(
+        ((k, v) for k, v in bins.items() if not isinstance(k, str) or not isinstance(v, str)), None)
+    if not isinstance(bins, Mapping) or stray is not None:
+        from .errors import UsageError
+
+        found = type(bins).__name__ if stray is None else f"{stray[0]!r:.40} -> {stray[1]!r:.40}"
+        raise UsageError(f"{name} map scaffold names to bin names (str -> str, as read_groups gives), not {found}")
+
+
 #: What a genome read without sequence needs for its genes' proteins (a CDS without /translation has none).
 NO_SEQUENCE_HINT = ("a GFF3 without ##FASTA needs --fasta; a GenBank or EMBL record with a CONTIG line instead of its "
                     "sequence needs downloading with its sequence")
@@ -140,21 +152,21 @@ class Genome(RebuiltFromFields):
 
     def check(self) -> None:
         """Refuse a genome built by hand that breaks the invariants every stage relies on (readers give only valid
-        ones): each gene a Gene on a listed scaffold, strand +1/-1, whole-number 1 <= start <= end, genes in
-        (scaffold, start) order."""
-        from numbers import Integral
-
-        from .errors import DataError
+        ones). A field of the wrong Python kind is the caller's slip, a UsageError as every argument of the wrong
+        kind is: a gene that is not a Gene, coordinates that are not whole numbers. Values that do not fit together
+        are a DataError, as when read from a file: strand not +1/-1, not 1 <= start <= end, a gene on a scaffold the
+        genome lacks, genes out of (scaffold, start) order."""
+        from .errors import DataError, UsageError, whole_number
 
         order = {sid: i for i, sid in enumerate(self.scaffolds)}
         previous = None
         for gene in self.genes:
             if not isinstance(gene, Gene):  # a gene id where a Gene belongs was an AttributeError in a later stage
-                raise DataError(f"{self.name}: its genes are Gene records, not {type(gene).__name__} {gene!r:.40}")
-            if (type(gene.start) is not int or type(gene.end) is not int) and not all(  # ints (readers') at once
-                    isinstance(v, Integral) and not isinstance(v, bool) for v in (gene.start, gene.end)):
-                raise DataError(f"{self.name}: gene {gene.id} needs whole-number coordinates, has "
-                                f"{gene.start!r}..{gene.end!r}")
+                raise UsageError(f"{self.name}: its genes are Gene records, not {type(gene).__name__} {gene!r:.40}")
+            if (type(gene.start) is not int or type(gene.end) is not int) and not (  # ints (readers') at once
+                    whole_number(gene.start) and whole_number(gene.end)):
+                raise UsageError(f"{self.name}: gene {gene.id} needs whole-number coordinates, has "
+                                 f"{gene.start!r}..{gene.end!r}")
             if gene.scaffold not in order:
                 raise DataError(f"{self.name}: gene {gene.id} is on scaffold {gene.scaffold!r}, which the genome lacks")
             if gene.strand not in (1, -1) or not 1 <= gene.start <= gene.end:
@@ -178,7 +190,8 @@ class Genome(RebuiltFromFields):
 
 def require_genome(genome: Genome, function: str) -> None:
     """A path (or anything else) where a Genome belongs is a one-line UsageError, not an AttributeError inside; a
-    Genome built by hand is checked (``Genome.check``)."""
+    Genome built by hand is checked (``Genome.check``: UsageError for fields of the wrong kind, DataError for values
+    that do not fit together)."""
     if not isinstance(genome, Genome):
         from .errors import UsageError
 

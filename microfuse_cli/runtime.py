@@ -7,7 +7,6 @@ checking a device name or counting cores stays cheap for the builtin (numpy) vie
 from __future__ import annotations
 
 import contextlib
-import numbers
 import os
 import re
 import sys
@@ -15,7 +14,7 @@ import threading
 from types import ModuleType
 from typing import TYPE_CHECKING, Iterator
 
-from .errors import UsageError
+from .errors import UsageError, whole_number
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -233,11 +232,6 @@ def _cgroup_cpu_quota(path: str | os.PathLike) -> int | None:
     return -(-int(fields[0]) // int(fields[1]))
 
 
-def _whole_number(value: object) -> bool:
-    """An int (numpy's too), not a bool: 1.5 threads were cut to 1 and None was a TypeError."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def import_keeping_random(name: str) -> ModuleType:
     """Module ``name``, imported with Python's global ``random`` state put back after the import: scikit-learn's
     import draws from it (rich, imported for its progress bars, seeds an id counter), so a caller's
@@ -260,7 +254,7 @@ def resolve_threads(threads: int) -> int:
     Raises:
         UsageError: ``threads`` is not a whole number >= 0.
     """
-    if not _whole_number(threads) or threads < 0:
+    if not whole_number(threads) or threads < 0:
         raise UsageError(f"threads must be a whole number >= 0, got {threads!r}")
     return usable_cpus() if threads == 0 else int(threads)
 
@@ -272,7 +266,7 @@ def check_seed(seed: int) -> int:
     Raises:
         UsageError: ``seed`` is not a whole number >= 0.
     """
-    if not _whole_number(seed) or seed < 0:
+    if not whole_number(seed) or seed < 0:
         raise UsageError(f"seed must be a whole number >= 0, got {seed!r}")
     return int(seed)
 

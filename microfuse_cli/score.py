@@ -20,7 +20,7 @@ from .errors import DataError, UsageError
 from .io.model_id import DECISION_KEY
 from .records import Genome, read_only, require_genome
 from .runtime import thread_limits
-from .pairs import GenePair
+from .pairs import PAIRS_TAKEN, GenePair, require_pairs
 
 log = logging.getLogger("microfuse")
 
@@ -51,10 +51,8 @@ class Scores:
 
     def __post_init__(self) -> None:  # normalising the fields as built, never changing them later
         object.__setattr__(self, "pairs", tuple(self.pairs))
-        stray = next((p for p in self.pairs if not isinstance(p, GenePair)), None)
-        if stray is not None:  # a gene id or tuple was an AttributeError in .calls or call_operons
-            raise UsageError(f"Scores hold GenePair objects (select_pairs makes them), not {type(stray).__name__} "
-                             f"{stray!r:.60}")
+        # a gene id or tuple was an AttributeError in .calls or call_operons
+        require_pairs(self.pairs, "Scores hold GenePair objects (select_pairs makes them)")
         object.__setattr__(self, "threshold", _checked_threshold(self.threshold))  # '0.5' failed in .calls
         if self.decided_at is not None and self.decided_at != self.threshold:  # replace(scores, threshold=x): other
             object.__setattr__(self, "decision_id", None)  # calls, whose rule the old decision_id does not name
@@ -203,7 +201,8 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
         The ``Scores`` of ``pairs``, in their order: probabilities, calls at the model's decision, and the fused
         vectors when ``fused``.
     Raises:
-        UsageError: ``genome`` not a Genome; a ``threshold`` outside [0, 1], ``threads`` not a whole number >= 0,
+        UsageError: ``genome`` not a Genome (or one built by hand holding other than Gene records with whole-number
+            coordinates); a ``threshold`` outside [0, 1], ``threads`` not a whole number >= 0,
             a malformed ``device`` (or one this machine lacks, for a model with foundation-model views); a
             ``model``, ``embeddings``, ``pairs`` or ``groups`` of the wrong kind.
         DataError: a Genome built by hand that breaks its invariants, pairs of another genome, a model or
@@ -223,10 +222,7 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
         raise UsageError(f"score_genome's model is a ScoringModel (load_model(path) loads one) or a model folder's "
                          f"path, not {type(model).__name__}")
     pairs = adjacent_pairs(genome) if pairs is None else list(pairs)
-    stray = next((p for p in pairs if not isinstance(p, GenePair)), None)
-    if stray is not None:
-        raise UsageError(f"pairs must be GenePair objects (select_pairs makes them from a list of gene ids), not "
-                         f"{type(stray).__name__} {stray!r:.60}")
+    require_pairs(pairs, PAIRS_TAKEN)
     with thread_limits(threads):  # the views, the head's matrix products and the calibration: `threads` BLAS threads
         if embeddings is None:
             from .embed import compute_embeddings
@@ -437,8 +433,10 @@ def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
     Returns:
         The operons in scaffold and start order, with ids ``operon_1``, ``operon_2``, ...
     Raises:
-        UsageError: ``genome`` is not a Genome or ``scores`` not Scores.
-        DataError: ``scores`` are of pairs that ``genome`` lacks (scores of another genome).
+        UsageError: ``genome`` is not a Genome (or a hand-built one with fields of the wrong kind, ``Genome.check``)
+            or ``scores`` not Scores.
+        DataError: ``scores`` are of pairs that ``genome`` lacks (scores of another genome), or a Genome built by
+            hand breaks its invariants.
     """
     require_genome(genome, "call_operons")
     if not isinstance(scores, Scores):

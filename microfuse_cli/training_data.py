@@ -120,7 +120,7 @@ def decision_rule_from_pairs(genomes: Mapping[str, Sequence[GenePair]]) -> Decis
         DataError: a genome with no labelled pair.
     """
     from .calibration import LabelledSpacers, SpacerModel, learn_rule
-    from .pairs import GenePair
+    from .pairs import require_pairs
 
     if not isinstance(genomes, Mapping) or not genomes:
         raise UsageError(f"decision_rule_from_pairs takes a non-empty mapping of genome name -> its pairs, not "
@@ -128,10 +128,9 @@ def decision_rule_from_pairs(genomes: Mapping[str, Sequence[GenePair]]) -> Decis
     labelled_genomes = []
     for name, pairs in genomes.items():
         pairs = [pairs] if isinstance(pairs, str) else list(pairs)
-        stray = next((p for p in pairs if not isinstance(p, GenePair)), None)
-        if stray is not None:  # gene ids or tuples were an AttributeError ('label')
-            raise UsageError(f"{name}: decision_rule_from_pairs takes each genome's GenePair objects "
-                             f"(select_pairs(genome, operons=...)), not {type(stray).__name__} {stray!r:.60}")
+        # gene ids or tuples were an AttributeError ('label')
+        require_pairs(pairs, f"{name}: decision_rule_from_pairs takes each genome's GenePair objects "
+                             "(select_pairs(genome, operons=...))")
         labelled = [p for p in pairs if p.label is not None]
         if not labelled:
             raise DataError(f"{name}: no labelled pairs to learn a decision rule from (label them with "

@@ -324,7 +324,7 @@ def test_pairs_and_groups_of_the_wrong_kind_are_one_line_errors():
     genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
     with pytest.raises(UsageError, match=r"pairs must be GenePair objects \(select_pairs makes them .*\), not tuple"):
         score_genome(genome, pairs=[("MG_001", "MG_002")])
-    with pytest.raises(UsageError, match="groups must map scaffold names to bin names"):
+    with pytest.raises(UsageError, match="groups map scaffold names to bin names"):
         score_genome(genome, groups=["NC_000908.2"])
     with pytest.raises(DataError, match="groups: none of its 1 scaffolds is in mgenitalium_g37.gff.gz"):
         score_genome(genome, groups={"NC_000912.1": "bin1"})
@@ -1089,7 +1089,7 @@ def test_hand_built_genomes_and_scores_of_the_wrong_kinds_are_one_line_errors():
         dataclasses.replace(genome, name=None)
     for genes, said in ((["MG_001", *rest], "its genes are Gene records, not str 'MG_001'"),
                         ([dataclasses.replace(first, start="686"), *rest], "needs whole-number coordinates")):
-        with pytest.raises(DataError, match=said):
+        with pytest.raises(UsageError, match=said):
             score_genome(dataclasses.replace(genome, genes=genes))
     pairs = adjacent_pairs(genome)[:2]
     with pytest.raises(UsageError, match="Scores hold GenePair objects"):
@@ -1098,6 +1098,34 @@ def test_hand_built_genomes_and_scores_of_the_wrong_kinds_are_one_line_errors():
         Scores(pairs, np.array([0.9, 0.1]), "0.5")
     assert Scores(pairs, np.array([0.9, 0.1]), np.float32(0.5)).calls.tolist() == [1, 0]
     assert score_genome(genome, threshold=np.float32(0.75)).threshold == float(np.float32(0.75))
+
+
+def test_a_hand_built_genome_of_the_wrong_kinds_is_a_usage_error_and_of_bad_values_a_data_error():
+    """A Genome's fields of the wrong Python kind (a gene id where a Gene belongs, numpy or text coordinates) are
+    the caller's slip, a UsageError (exit 2) as every other argument of the wrong kind is: they were DataErrors,
+    which say the input data is bad. Values that do not fit together stay DataErrors, as from a file."""
+    import dataclasses
+
+    import pytest
+
+    from microfuse_cli import DataError, UsageError, adjacent_pairs, read_genome
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    first, rest = genome.genes[0], list(genome.genes[1:])
+    kinds = (["MG_001", *rest], [dataclasses.replace(first, end=float(first.end)), *rest],
+             [dataclasses.replace(first, start=None), *rest])
+    for genes in kinds:
+        with pytest.raises(UsageError) as refused:
+            adjacent_pairs(dataclasses.replace(genome, genes=genes))
+        assert refused.value.exit_code == 2 and not isinstance(refused.value, DataError)
+    assert len(adjacent_pairs(dataclasses.replace(genome, genes=[dataclasses.replace(
+        first, start=np.int64(first.start)), *rest]))) == len(adjacent_pairs(genome))  # numpy's ints are whole
+    values = ([dataclasses.replace(first, strand=0), *rest], [dataclasses.replace(first, start=first.end + 1), *rest],
+              [dataclasses.replace(first, scaffold="elsewhere"), *rest], [*rest, first])
+    for genes in values:
+        with pytest.raises(DataError) as refused:
+            adjacent_pairs(dataclasses.replace(genome, genes=genes))
+        assert refused.value.exit_code == 1
 
 
 def test_settings_of_the_wrong_kind_are_usage_errors():
@@ -1122,6 +1150,26 @@ def test_settings_of_the_wrong_kind_are_usage_errors():
         assert str(refused.value).startswith("bins map scaffold names to bin names") and \
             str(refused.value).endswith(f", not {found}"), str(refused.value)
     assert dict(GenomeOptions(bins={"NC_000908.2": "bin1"}).bins) == {"NC_000908.2": "bin1"}
+
+
+def test_a_bin_map_of_the_wrong_kind_is_said_one_way_wherever_it_is_passed():
+    """GenomeOptions(bins=) and score_genome(groups=) take the same scaffold -> bin map and checked it twice in
+    two wordings ('groups must map ... (str -> str)' named no entry); one check now, naming the stray entry."""
+    import pytest
+
+    from microfuse_cli import GenomeOptions, UsageError, read_genome, score_genome
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    said = {}
+    for name, call in (("bins", lambda bad: GenomeOptions(bins=bad)),
+                       ("groups", lambda bad: score_genome(genome, groups=bad))):
+        for bad in (["NC_000908.2"], {"NC_000908.2": 1}):
+            with pytest.raises(UsageError) as refused:
+                call(bad)
+            said.setdefault(name, []).append(str(refused.value).removeprefix(name))
+    assert said["bins"] == said["groups"] == [
+        " map scaffold names to bin names (str -> str, as read_groups gives), not list",
+        " map scaffold names to bin names (str -> str, as read_groups gives), not 'NC_000908.2' -> 1"]
 
 
 def test_the_readmes_in_memory_calls_refuse_wrong_kinds_in_one_line(tmp_path):

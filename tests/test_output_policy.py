@@ -1205,6 +1205,31 @@ def test_embed_shards_get_the_umask_mode_not_mkstemps_private_one(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [shard.name]
 
 
+def test_fresh_file_replaces_a_link_never_writes_through_it_and_a_failure_leaves_the_old_file(tmp_path):
+    """io.outputs.fresh_file, the one writer of a file a run keeps in its own folder (embed's shards): a link at the
+    name is replaced (its target untouched), the file gets the umask's mode, and a block that fails leaves the old
+    file as it was and no temp file."""
+    from microfuse_cli.io.outputs import fresh_file
+
+    victim, path = tmp_path / "victim", tmp_path / "folder" / "file.bin"
+    victim.write_bytes(b"the user's")
+    path.parent.mkdir()
+    path.symlink_to(victim)
+    mask = os.umask(0o027)
+    try:
+        with fresh_file(path) as handle:
+            handle.write(b"new")
+    finally:
+        os.umask(mask)
+    assert victim.read_bytes() == b"the user's" and not path.is_symlink() and path.read_bytes() == b"new"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    with pytest.raises(KeyboardInterrupt):
+        with fresh_file(path) as handle:
+            handle.write(b"half")
+            raise KeyboardInterrupt
+    assert path.read_bytes() == b"new" and [p.name for p in path.parent.iterdir()] == ["file.bin"]
+
+
 def test_a_lock_another_run_took_a_moment_ago_refuses_the_claim(tmp_path):
     """Two embeds started together both pass the up-front check; the one that then finds the marker's lock taken
     stops before emptying anything (its lock attempt was ignored, so both ran, one unlocked; found in review)."""

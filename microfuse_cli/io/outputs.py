@@ -30,6 +30,34 @@ def _umask() -> int:
     return mask
 
 
+def _usual_mode(folder: bool = False) -> int:
+    """The mode open() or mkdir would give a new file or folder under the umask (mkstemp and mkdtemp give 0600/0700)."""
+    return (0o777 if folder else 0o666) & ~_umask()
+
+
+@contextlib.contextmanager
+def fresh_file(path: PathLike) -> Iterator[IO[bytes]]:
+    """Write ``path`` (binary) through a fresh temp file beside it, renamed into place when the block ends.
+
+    For a file a run keeps in a folder of its own (``embed --resume``'s shards): the temp file is new (O_EXCL, never
+    a fixed name that a planted link could stand at), and a link at ``path`` is replaced, never written through.
+    It gets the umask's mode, as open() gives a new file: mkstemp's 0600 left a group's shared folder unreadable to
+    the others. Flushed and fsynced before the rename; removed when the block fails, ``path`` left as it was.
+    Unlike :func:`atomic_output` (a user's output), a link is not followed and nothing of an old file is kept."""
+    descriptor, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp",
+                                       dir=os.path.dirname(path) or ".")
+    try:
+        with open(descriptor, "wb") as handle:
+            os.fchmod(handle.fileno(), _usual_mode())
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
 
 # ------------------------------------------------------------------------------------------------ output policy
 #
@@ -591,7 +619,7 @@ def _keep_access(tmp: PathLike, target: Path) -> None:
     try:
         info = os.stat(target)
     except OSError:
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, _usual_mode())
         return
     for owner, group in ((info.st_uid, info.st_gid), (-1, info.st_gid)):  # a user may give a group of theirs alone
         try:
@@ -933,9 +961,9 @@ def _built_beside(target: Path, path: PathLike) -> Iterator[Path]:
 
 def _settle(folder: Path) -> None:
     """Usual permissions, and every file on disk before the swap (a full disk fails here, not after)."""
-    os.chmod(folder, 0o777 & ~_umask())
+    os.chmod(folder, _usual_mode(folder=True))
     for file in folder.rglob("*"):
-        os.chmod(file, (0o777 if file.is_dir() else 0o666) & ~_umask())  # some writers make 0600 files
+        os.chmod(file, _usual_mode(folder=file.is_dir()))  # some writers make 0600 files
         if file.is_file():
             with open(file, "rb") as handle:
                 os.fsync(handle.fileno())
