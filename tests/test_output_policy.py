@@ -1230,6 +1230,24 @@ def test_fresh_file_replaces_a_link_never_writes_through_it_and_a_failure_leaves
     assert path.read_bytes() == b"new" and [p.name for p in path.parent.iterdir()] == ["file.bin"]
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the umask from Linux's /proc")
+def test_the_umask_is_read_without_setting_it(monkeypatch):
+    """Output modes follow the umask; reading it by setting and restoring it is process-wide, so a file another
+    thread of a library user made in between got mode 0644 under a umask of 077. Linux says it in /proc."""
+    from microfuse_cli.io import outputs
+
+    mask = os.umask(0o077)
+    try:
+        def no_setting(_):
+            raise AssertionError("the umask was set")
+
+        monkeypatch.setattr(outputs.os, "umask", no_setting)
+        assert outputs._umask() == 0o077
+    finally:
+        monkeypatch.undo()
+        os.umask(mask)
+
+
 def test_a_lock_another_run_took_a_moment_ago_refuses_the_claim(tmp_path):
     """Two embeds started together both pass the up-front check; the one that then finds the marker's lock taken
     stops before emptying anything (its lock attempt was ignored, so both ran, one unlocked; found in review)."""

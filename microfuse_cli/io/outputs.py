@@ -25,6 +25,13 @@ log = logging.getLogger("microfuse")
 
 
 def _umask() -> int:
+    """The process's umask, read without setting it where Linux says it (/proc/self/status, since 4.7): setting and
+    restoring it is process-wide, so a file another thread of a library user made in between got the wrong mode."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
