@@ -439,3 +439,16 @@ def test_evaluate_summary_in_a_log_is_one_tab_separated_line_per_row(tmp_path):
     (line,) = [line for line in err.splitlines() if line.startswith("scores.tsv")]
     auroc, low, high = re.fullmatch(r"(\d\.\d{4}) \[(\d\.\d{3}), (\d\.\d{3})\]", line.split("\t")[2]).groups()
     assert float(low) <= float(auroc) <= float(high)
+
+
+def test_a_folder_of_embedding_folders_given_as_one_names_them(mg_embeddings, tmp_path):
+    """`embed A B -o DIR` writes DIR/A and DIR/B; `score -e DIR` (or `train -e DIR`) said 'not a microfuse embedding
+    folder (no manifest.json; run `microfuse embed` first)', advice that sent the user to rerun what they had run.
+    The error names the genome folders inside it instead."""
+    batch = tmp_path / "batch"
+    shutil.copytree(mg_embeddings, batch / "mg")
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-e", batch, "-o", tmp_path / "scores.tsv"])
+    assert code == 1, err
+    last = err.splitlines()[-1]
+    assert last.startswith("error: ") and str(batch / "mg") in last and "give one of them" in last, err
+    assert not (tmp_path / "scores.tsv").exists()
