@@ -307,3 +307,18 @@ def test_cli_gff_seqid_differing_from_fasta_by_version(gff_id, fasta_id, tmp_pat
     code, _, err = run_cli(["pairs", tmp_path / "mpn.gff", "--fasta", tmp_path / "mpn.fna", "-o", tmp_path / "p"])
     assert code == 1 and err.count("\n") == 1, err
     assert f"{gff_id} not found in the FASTA sequences (the FASTA has {fasta_id}: " in err, err
+
+
+def test_every_column_pairs_writes_is_explained_in_its_help(tmp_path):
+    """`pairs --help` named distance alone: `directon` (0, 1, ... or -1) and `genes_between` were left to guess, and
+    the README's table left out genes_between. Every column of a labelled, split table is now named in the help."""
+    out = tmp_path / "pairs.tsv"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", MPN_PAIRS, "--split", "0.7,0.15,0.15",
+                            "-o", out])
+    assert code == 0, err
+    header = out.read_text().splitlines()[0].split("\t")
+    assert {"directon", "genes_between", "label", "split"} <= set(header)
+    code, text, _ = run_cli(["pairs", "--help"])
+    assert code == 0
+    words = set(text.replace("(", " ").replace(")", " ").replace(",", " ").split())
+    assert [c for c in header if c not in words] == []
