@@ -322,3 +322,23 @@ def test_every_column_pairs_writes_is_explained_in_its_help(tmp_path):
     assert code == 0
     words = set(text.replace("(", " ").replace(")", " ").replace(",", " ").split())
     assert [c for c in header if c not in words] == []
+
+
+def test_labels_of_a_list_without_labels_is_an_error_not_an_unlabelled_table(tmp_path):
+    """`score --labels two_columns.tsv` (or an unlabelled pairs TSV) scored the listed pairs with no label column
+    and exit 0, so `evaluate` or `train` failed later on 'no label column'; `evaluate --labels` refused the same
+    file at once. Every command now refuses it, naming --pairs for a list of pairs alone."""
+    listed = tmp_path / "pairs_only.tsv"
+    listed.write_text("MPN_001\tMPN_002\nMPN_002\tMPN_003\n")
+    for command in ("pairs", "score"):
+        out = tmp_path / f"{command}.tsv"
+        code, _, err = run_cli([command, MPN_GFF, "--fasta", MPN_FNA, "--labels", listed, "-o", out])
+        assert code == 1 and err.splitlines()[-1] == (
+            f"error: {listed}: no pair has a label (--labels takes name_1,name_2,label or a labelled pairs TSV; "
+            "a list of pairs alone is --pairs)"), err
+        assert not out.exists()
+    listed.write_text("MPN_001\tMPN_002\t1\nMPN_002\tMPN_003\t\n")  # one label is enough: the other stays unlabelled
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", listed, "-o", tmp_path / "ok.tsv"])
+    assert code == 0, err
+    rows = [line.split("\t") for line in (tmp_path / "ok.tsv").read_text().splitlines()]
+    assert [r[rows[0].index("label")] for r in rows[1:]] == ["1", ""]
