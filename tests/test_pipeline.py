@@ -452,3 +452,25 @@ def test_a_folder_of_embedding_folders_given_as_one_names_them(mg_embeddings, tm
     last = err.splitlines()[-1]
     assert last.startswith("error: ") and str(batch / "mg") in last and "give one of them" in last, err
     assert not (tmp_path / "scores.tsv").exists()
+
+
+def test_training_on_listed_pairs_says_how_to_embed_them(tmp_path):
+    """OpDetect's labelled pairs skip opposite-strand genes in between, so some are not adjacent and a genome's
+    embedding has no pair features for them: `train` said only 'rerun `microfuse embed` with these pairs', and
+    rerunning `embed GENOME` gave the same folder. The error now gives the command that embeds them, which works."""
+    from conftest import MPN_FNA, MPN_GFF, MPN_PAIRS
+
+    pairs, proteins = tmp_path / "pairs.tsv", tmp_path / "genes.faa"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", MPN_PAIRS, "-o", pairs,
+                            "--proteins", proteins])
+    assert code == 0, err
+    code, _, err = run_cli(["embed", MPN_GFF, "--fasta", MPN_FNA, "-o", tmp_path / "genome_emb"])
+    assert code == 0, err
+    train = ["train", pairs, "--val-fraction", "0.2", "--epochs", "2", "-q"]
+    code, _, err = run_cli([*train, "-e", tmp_path / "genome_emb", "-o", tmp_path / "m1"])
+    assert code == 1, err
+    assert "embed these pairs: `microfuse embed PAIRS.tsv --proteins genes.faa --fasta GENOME.fna -o DIR`" in err
+    code, _, err = run_cli(["embed", pairs, "--proteins", proteins, "--fasta", MPN_FNA, "-o", tmp_path / "pairs_emb"])
+    assert code == 0, err
+    code, _, err = run_cli([*train, "-e", tmp_path / "pairs_emb", "-o", tmp_path / "m2"])
+    assert code == 0 and (tmp_path / "m2" / "model.safetensors").is_file(), err
