@@ -18,7 +18,7 @@ microfuse embed "$out/pairs.tsv" --proteins "$out/genes.faa" --fasta "$fna" -o "
 microfuse score "$out/pairs.tsv" --embeddings "$out/emb" --fused "$out/fused.npy" --genome-name mgenitalium_g37 \
   > "$out/scores.staged.tsv"
 
-# 3. a bare assembly: genes called with pyrodigal (genetic code 4 for Mycoplasma), pairs read from stdin
+# 3. a bare assembly read from stdin: genes called with pyrodigal (genetic code 4 for Mycoplasma)
 zcat "$fna" | microfuse score - -g 4 --operons-tsv "$out/operons.bare.tsv" > "$out/scores.bare.tsv"
 
 # 4. analogs of every pair in another genome: M. pneumoniae M129, M. genitalium's closest sequenced relative

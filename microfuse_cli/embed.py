@@ -240,8 +240,11 @@ class Embeddings(RebuiltFromFields):
             try:
                 ip = np.fromiter((self._pair_row[p.pair_id] for p in pairs), dtype=np.int64, count=len(pairs))
             except KeyError as exc:
-                raise DataError(f"pair {exc.args[0]!r} has no pair-level features in the embeddings; rerun "
-                                "`microfuse embed` with these pairs") from None
+                raise DataError(f"pair {exc.args[0]!r} has no pair-level features in the embeddings, which "
+                                "hold only the pairs they were computed for (a genome's: its adjacent pairs); embed "
+                                "these pairs: `microfuse embed PAIRS.tsv --proteins "
+                                "genes.faa --fasta GENOME.fna -o DIR`, the proteins from `microfuse pairs "
+                                "--proteins`") from None
             blocks[("pair_context", "pair")] = self.pair_context[ip].astype(np.float32)
         x_protein, x_context = (_laid_out(blocks, PAIR_LAYOUT[matrix], len(pairs))
                                 for matrix in ("protein_dim", "context_dim"))

@@ -72,6 +72,12 @@ def read_manifest(folder: Path, kind: ManifestKind, *, required: Iterable[str] =
         raise DataError(f"no such {kind.noun} folder: {folder} ({kind.hint})")
     path = folder / MANIFEST
     if not path.is_file():
+        inner = _folders_with_manifest(folder)
+        if inner:  # `embed A B -o DIR` (or a workflow's outdir): DIR holds one folder per genome, not one itself
+            shown = ", ".join(str(folder / name) for name in inner[:3]) + (", ..." if len(inner) > 3 else "")
+            raise DataError(f"{folder}: not a microfuse {kind.noun} folder itself, but it holds {len(inner)} "
+                            f"folder(s) with a {MANIFEST} ({shown}), as `embed` with several inputs writes one per "
+                            f"genome: give one of them")
         raise DataError(f"{folder}: not a microfuse {kind.noun} folder (no {MANIFEST}; {kind.hint})")
     manifest = read_json(path, MAX_MANIFEST_BYTES, "corrupted manifest, unreadable JSON")
     if not isinstance(manifest, dict) or manifest.get("format") != kind.format:
@@ -84,6 +90,15 @@ def read_manifest(folder: Path, kind: ManifestKind, *, required: Iterable[str] =
                         f"{', '.join(map(str, kind.versions))}; {kind.hint})")
     check_files(folder, manifest, set(required), kind.files, verify)
     return manifest
+
+
+def _folders_with_manifest(folder: Path) -> list[str]:
+    """Names of the visible subfolders of ``folder`` that hold a manifest (sorted); [] where it cannot be listed."""
+    try:
+        return sorted(entry.name for entry in folder.iterdir()
+                      if not entry.name.startswith(".") and (entry / MANIFEST).is_file())
+    except OSError:
+        return []
 
 
 def check_files(folder: Path, manifest: dict, required: set[str], allowed: frozenset[str], verify: bool) -> None:

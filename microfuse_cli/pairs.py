@@ -382,8 +382,13 @@ def select_pairs(genome: Genome, *, pair_list: PathLike | None = None, operons: 
 
 
 def _listed_pairs(genome: Genome, path: PathLike, *, keep_labels: bool) -> list[GenePair]:
-    """The pairs a two- or three-column list names; unknown ids are warned about, none found is an error."""
-    resolved = pairs_from_list(genome, read_pair_list(path))
+    """The pairs a two- or three-column list names; unknown ids are warned about, none found is an error, and so
+    is a --labels list without a label (``keep_labels``), which labelled nothing and said nothing."""
+    listed = read_pair_list(path)
+    if keep_labels and listed and all(label is None for _, _, label in listed):  # as `evaluate --labels` says it
+        raise DataError(f"{path}: no pair has a label (--labels takes name_1,name_2,label or a labelled pairs TSV; "
+                        "a list of pairs alone is --pairs)")
+    resolved = pairs_from_list(genome, listed)
     unknown = list(dict.fromkeys(resolved.unknown))  # an id of several pairs is named once
     if unknown:
         log.warning("%d gene id(s) in %s match no gene: %s%s", len(unknown), path, ", ".join(unknown[:5]),

@@ -277,3 +277,20 @@ def test_cli_reference_build_from_stdin_names_it_stdin(tmp_path):
     assert code == 0, err
     manifest = json.loads((ref / "manifest.json").read_text())
     assert [g["name"] for g in manifest["genomes"]] == ["stdin"], manifest["genomes"]
+
+
+def test_reference_build_refuses_two_files_of_one_name_before_reading_any(tmp_path):
+    """Per-sample folders often hold files of one name (s1/genomic.gbff.gz, s2/genomic.gbff.gz): `reference build`
+    read and gene-called every genome, then refused them; it now refuses before reading, naming the file name."""
+    import shutil
+
+    mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
+    for sample in ("s1", "s2"):
+        (tmp_path / sample).mkdir()
+        shutil.copyfile(f"{mg}.gff.gz", tmp_path / sample / "genomic.gff.gz")
+    code, _, err = run_cli(["reference", "build", f"{tmp_path / 's1' / 'genomic.gff.gz'},{mg}.fna.gz",
+                            f"{tmp_path / 's2' / 'genomic.gff.gz'},{mg}.fna.gz", "-o", tmp_path / "ref"])
+    assert code == 2 and err.splitlines() == [
+        "error: two GENOME files share the file name genomic.gff.gz; reference genomes are named after their files "
+        "(link or copy one under another name)"], err
+    assert not (tmp_path / "ref").exists()

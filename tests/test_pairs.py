@@ -307,3 +307,38 @@ def test_cli_gff_seqid_differing_from_fasta_by_version(gff_id, fasta_id, tmp_pat
     code, _, err = run_cli(["pairs", tmp_path / "mpn.gff", "--fasta", tmp_path / "mpn.fna", "-o", tmp_path / "p"])
     assert code == 1 and err.count("\n") == 1, err
     assert f"{gff_id} not found in the FASTA sequences (the FASTA has {fasta_id}: " in err, err
+
+
+def test_every_column_pairs_writes_is_explained_in_its_help(tmp_path):
+    """`pairs --help` named distance alone: `directon` (0, 1, ... or -1) and `genes_between` were left to guess, and
+    the README's table left out genes_between. Every column of a labelled, split table is now named in the help."""
+    out = tmp_path / "pairs.tsv"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", MPN_PAIRS, "--split", "0.7,0.15,0.15",
+                            "-o", out])
+    assert code == 0, err
+    header = out.read_text().splitlines()[0].split("\t")
+    assert {"directon", "genes_between", "label", "split"} <= set(header)
+    code, text, _ = run_cli(["pairs", "--help"])
+    assert code == 0
+    words = set(text.replace("(", " ").replace(")", " ").replace(",", " ").split())
+    assert [c for c in header if c not in words] == []
+
+
+def test_labels_of_a_list_without_labels_is_an_error_not_an_unlabelled_table(tmp_path):
+    """`score --labels two_columns.tsv` (or an unlabelled pairs TSV) scored the listed pairs with no label column
+    and exit 0, so `evaluate` or `train` failed later on 'no label column'; `evaluate --labels` refused the same
+    file at once. Every command now refuses it, naming --pairs for a list of pairs alone."""
+    listed = tmp_path / "pairs_only.tsv"
+    listed.write_text("MPN_001\tMPN_002\nMPN_002\tMPN_003\n")
+    for command in ("pairs", "score"):
+        out = tmp_path / f"{command}.tsv"
+        code, _, err = run_cli([command, MPN_GFF, "--fasta", MPN_FNA, "--labels", listed, "-o", out])
+        assert code == 1 and err.splitlines()[-1] == (
+            f"error: {listed}: no pair has a label (--labels takes name_1,name_2,label or a labelled pairs TSV; "
+            "a list of pairs alone is --pairs)"), err
+        assert not out.exists()
+    listed.write_text("MPN_001\tMPN_002\t1\nMPN_002\tMPN_003\t\n")  # one label is enough: the other stays unlabelled
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", listed, "-o", tmp_path / "ok.tsv"])
+    assert code == 0, err
+    rows = [line.split("\t") for line in (tmp_path / "ok.tsv").read_text().splitlines()]
+    assert [r[rows[0].index("label")] for r in rows[1:]] == ["1", ""]

@@ -439,3 +439,38 @@ def test_evaluate_summary_in_a_log_is_one_tab_separated_line_per_row(tmp_path):
     (line,) = [line for line in err.splitlines() if line.startswith("scores.tsv")]
     auroc, low, high = re.fullmatch(r"(\d\.\d{4}) \[(\d\.\d{3}), (\d\.\d{3})\]", line.split("\t")[2]).groups()
     assert float(low) <= float(auroc) <= float(high)
+
+
+def test_a_folder_of_embedding_folders_given_as_one_names_them(mg_embeddings, tmp_path):
+    """`embed A B -o DIR` writes DIR/A and DIR/B; `score -e DIR` (or `train -e DIR`) said 'not a microfuse embedding
+    folder (no manifest.json; run `microfuse embed` first)', advice that sent the user to rerun what they had run.
+    The error names the genome folders inside it instead."""
+    batch = tmp_path / "batch"
+    shutil.copytree(mg_embeddings, batch / "mg")
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-e", batch, "-o", tmp_path / "scores.tsv"])
+    assert code == 1, err
+    last = err.splitlines()[-1]
+    assert last.startswith("error: ") and str(batch / "mg") in last and "give one of them" in last, err
+    assert not (tmp_path / "scores.tsv").exists()
+
+
+def test_training_on_listed_pairs_says_how_to_embed_them(tmp_path):
+    """OpDetect's labelled pairs skip opposite-strand genes in between, so some are not adjacent and a genome's
+    embedding has no pair features for them: `train` said only 'rerun `microfuse embed` with these pairs', and
+    rerunning `embed GENOME` gave the same folder. The error now gives the command that embeds them, which works."""
+    from conftest import MPN_FNA, MPN_GFF, MPN_PAIRS
+
+    pairs, proteins = tmp_path / "pairs.tsv", tmp_path / "genes.faa"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", MPN_PAIRS, "-o", pairs,
+                            "--proteins", proteins])
+    assert code == 0, err
+    code, _, err = run_cli(["embed", MPN_GFF, "--fasta", MPN_FNA, "-o", tmp_path / "genome_emb"])
+    assert code == 0, err
+    train = ["train", pairs, "--val-fraction", "0.2", "--epochs", "2", "-q"]
+    code, _, err = run_cli([*train, "-e", tmp_path / "genome_emb", "-o", tmp_path / "m1"])
+    assert code == 1, err
+    assert "embed these pairs: `microfuse embed PAIRS.tsv --proteins genes.faa --fasta GENOME.fna -o DIR`" in err
+    code, _, err = run_cli(["embed", pairs, "--proteins", proteins, "--fasta", MPN_FNA, "-o", tmp_path / "pairs_emb"])
+    assert code == 0, err
+    code, _, err = run_cli([*train, "-e", tmp_path / "pairs_emb", "-o", tmp_path / "m2"])
+    assert code == 0 and (tmp_path / "m2" / "model.safetensors").is_file(), err

@@ -82,6 +82,19 @@ def test_every_command_s_zero_threads_takes_slurm_s_cpus(monkeypatch):
     assert runtime.resolve_threads(0) == runtime.usable_cpus() <= len(os.sched_getaffinity(0))
 
 
+
+def test_zero_threads_says_what_it_came_to_at_verbose(monkeypatch, tmp_path):
+    """`-t 0 -v` in a cluster job's log said nothing of the threads it used: the node's cores, Slurm's share and
+    a container's quota decide it, so the log now names the count (one debug line; none for a given -t)."""
+    from conftest import PANEL, run_cli
+
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
+    gff, fna = PANEL / "GCF_000027325.1_ASM2732v1_genomic.gff.gz", PANEL / "GCF_000027325.1_ASM2732v1_genomic.fna.gz"
+    code, _, err = run_cli(["pairs", gff, "--fasta", fna, "-o", tmp_path / "p.tsv", "-t", "0", "-v"])
+    assert code == 0 and "debug: -t 0: 1 thread(s), every core this job may use" in err.splitlines(), err
+    code, _, err = run_cli(["pairs", gff, "--fasta", fna, "-o", tmp_path / "p.tsv", "-t", "2", "-v"])
+    assert code == 0 and "-t 0" not in err, err
+
 MG_GFF, MG_FNA = "GCF_000027325.1_ASM2732v1_genomic.gff.gz", "GCF_000027325.1_ASM2732v1_genomic.fna.gz"  # M. genitalium
 
 

@@ -338,3 +338,24 @@ def test_log_lines_of_a_piped_genome_name_it_by_its_genome_name(tmp_path):
             .startswith(f"info: {shown}: 7 scaffolds, 3568 protein-coding genes (annotation"), logs[name]
     assert "stdin" not in logs["synechocystis"]
     assert tables["synechocystis"].read_bytes() == tables[None].read_bytes()
+
+
+def test_every_column_of_explain_and_operons_tsv_is_explained_in_score_help(tmp_path):
+    """`score --help` said of --operons-tsv only 'a table' (n_genes, mean_probability, min_probability and the order
+    of genes on the minus strand left to guess) and named --reference's columns without saying what they count."""
+    from microfuse_cli.comparative import COLUMNS
+
+    mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
+    scores, operons = tmp_path / "scores.tsv", tmp_path / "operons.tsv"
+    code, _, err = run_cli(["score", f"{mg}.gff.gz", "--fasta", f"{mg}.fna.gz", "--explain", "-o", scores,
+                            "--operons-tsv", operons, "-q"])
+    assert code == 0, err
+    def header(path):
+        return next(line for line in path.read_text().splitlines() if not line.startswith("#")).split("\t")
+    code, text, _ = run_cli(["score", "--help"])
+    words = set(text.replace("(", " ").replace(")", " ").replace(",", " ").split())
+    explain = header(scores)[header(scores).index("w_conflict") + 1:]
+    assert explain == ["spacer_llr", "spacer_posterior"]
+    assert [c for c in header(operons) + explain + COLUMNS if c not in words] == []
+    for said in ("transcription order", "log-likelihood ratio", "weighted down by how close a relative"):
+        assert said in " ".join(text.split()), said

@@ -192,6 +192,10 @@ def common_options(func):
         run = Run(threads=threads, verbosity=-1 if quiet else 1 if verbose else 0, debug=debug)
         click.get_current_context().meta["microfuse_debug"] = debug
         setup_logging(run)
+        if threads == 0:  # a log should say what 'every core this job may use' came to on the node it ran on
+            from ..runtime import resolve_threads
+
+            log.debug("-t 0: %d thread(s), every core this job may use", resolve_threads(0))
         with thread_limits(threads):  # numpy's BLAS and OpenMP pools too: `-t 1` ran a BLAS thread per core
             return func(*args, run=run, **kwargs)
 

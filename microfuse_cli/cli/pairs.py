@@ -36,6 +36,12 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     called with pyrodigal); gzip/bzip2/xz are read transparently, '-' is stdin. By default every pair of consecutive
     protein-coding genes on a scaffold, both strands; on a circular sequence the last and first gene pair up.
     Coordinates are 1-based inclusive; distance is the spacer in bp (negative = overlap).
+
+    Output columns: pair_id (gene_a|gene_b), scaffold, gene_a, gene_b, start_a end_a strand_a, start_b end_b
+    strand_b, distance, same_strand (1 or 0), length_a length_b (bp), directon (0-based index, on its scaffold, of
+    the run of same-strand genes holding both genes; -1 for opposite strands or a pair across the origin),
+    genes_between (genes between the two: 0 for neighbours, more for a --pairs pair), then label (1, 0 or empty)
+    with --operons/--labels/--label-rule and split with --split.
     """
     from ..errors import DataError
     from ..records import NO_SEQUENCE_HINT

@@ -33,7 +33,9 @@ Examples:
 @click.option("--operons-gff", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Write predicted operons as GFF3 (SO:0000178).")
 @click.option("--operons-tsv", type=click.Path(dir_okay=False, allow_dash=True), default=None,
-              help="Write predicted operons as a table.")
+              help="Write predicted operons (2+ genes) as a table: operon_id scaffold start end strand n_genes "
+                   "genes (comma-separated, in transcription order) mean_probability min_probability (of its adjacent "
+                   "pairs).")
 @click.option("--annotate", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Write INPUT's own annotation (GFF3 or GenBank, same format) with the operons added as SO:0000178 "
                    "features; every other line unchanged (GFF3: attributes with an empty value, which GFF3 forbids, "
@@ -50,8 +52,10 @@ Examples:
               help="Device of foundation-model views: auto, cpu, cuda or cuda:N (the fusion head runs in numpy).")
 @click.option("--offline", is_flag=True, help="Never touch the network when loading foundation models.")
 @click.option("--explain", is_flag=True,
-              help="Add evidence columns: spacer_llr spacer_posterior (the spacer calibrated on this genome's own "
-                   "neighbours), and with --reference conserved_adjacency conserved_genomes.")
+              help="Add evidence columns: spacer_llr spacer_posterior (log-likelihood ratio and posterior of one "
+                   "operon given the spacer, calibrated on this genome's own neighbours), and with --reference "
+                   "conserved_adjacency (reference genomes where homologs of both genes lie on one strand at most one "
+                   "gene apart, each weighted down by how close a relative it is) and conserved_genomes (their count).")
 @click.option("--reference", "reference_dir", type=ExistingPath("reference folder", file_okay=False), default=None,
               help="Reference folder (`microfuse reference build`) searched with phmmer for conserved adjacency; "
                    "implies --explain.")
