@@ -488,3 +488,20 @@ def test_ctrl_c_in_a_callback_during_the_imports_ends_the_run(tmp_path):
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 130 and result.stderr == "error: interrupted\n", (result.returncode, result.stderr)
     assert result.stdout == ""
+
+
+def test_verbose_off_a_terminal_logs_progress_lines_where_no_bar_is_drawn(tmp_path, monkeypatch):
+    """A cluster job's log drew no bar and said nothing for a minute of `score --reference` even at -v; with -v a
+    long stage logs how far it is (every PROGRESS_LOG_SECONDS; 0 here, so every step), without -v nothing."""
+    from conftest import MG_G37, run_cli
+
+    from microfuse_cli.cli import _common
+
+    monkeypatch.setattr(_common, "PROGRESS_LOG_SECONDS", 0.0)
+    args = ["embed", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "--genetic-code", "4", "-o", tmp_path / "emb"]
+    code, _, err = run_cli([*args, "-v"])
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if re.search(r": \d+(/\d+)?( \w+)? \(\d+ s\)$", line)]
+    assert lines, err
+    code, _, err = run_cli([*args[:-1], tmp_path / "emb2"])
+    assert code == 0 and not re.search(r"\(\d+ s\)$", err, re.M), err

@@ -10,6 +10,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -22,6 +23,8 @@ from ..runtime import thread_limits
 log = logging.getLogger("microfuse")
 #: -t/--threads of every command (its help says why 1).
 THREADS_DEFAULT = 1
+#: Seconds between the progress lines `-v` logs off a terminal (a cluster job's log), where no bar is drawn.
+PROGRESS_LOG_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class Run:
         drawn. While it is drawn, log lines written to stderr are printed above it (rich's stderr redirection)."""
         console = self.console()
         if self.quiet or not console.is_terminal or console.is_dumb_terminal:
-            return no_progress, lambda: None
+            return (_logged_progress(description, total, unit) if self.verbosity > 0 else no_progress), lambda: None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit), TimeElapsedColumn()]
@@ -106,6 +109,25 @@ class Run:
                 close()
 
         return step
+
+
+def _logged_progress(description: str, total: float | None, unit: str = "") -> Advance:
+    """An ``Advance`` that logs ``DESCRIPTION: N/TOTAL UNIT (S s)`` at most every ``PROGRESS_LOG_SECONDS``: with
+    `-v` off a terminal (a cluster job's log), where no bar is drawn, a long stage still says it is moving."""
+    started = time.monotonic()
+    state = {"done": 0, "total": total, "logged": started}
+
+    def advance(n: int = 1) -> None:
+        state["done"] += n
+        now = time.monotonic()
+        if now - state["logged"] >= PROGRESS_LOG_SECONDS:
+            state["logged"] = now
+            of = "" if state["total"] is None else f"/{state['total']:g}"
+            log.info("%s: %g%s%s (%.0f s)", description, state["done"], of, f" {unit}" if unit else "",
+                     now - started)
+
+    advance.set_total = lambda known: state.update(total=known)  # progress.set_total
+    return advance
 
 
 class _StderrHandler(logging.StreamHandler):
