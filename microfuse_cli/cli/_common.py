@@ -625,8 +625,9 @@ def pair_selection_options(func):
                                 "and -20..40 bp apart, negative = opposite strands or >= 600 bp apart, else "
                                 "unlabelled.")(wrapper)
     wrapper = click.option("--labels", type=click.Path(dir_okay=False), default=None,
-                           help="Pairs with a third label column (CSV/TSV: name_1,name_2,label), or "
-                                "a labelled pairs TSV of `microfuse pairs`.")(wrapper)
+                           help="Only these pairs, with their labels: a third column (CSV/TSV: name_1,name_2,label), "
+                                "or a labelled pairs TSV of `microfuse pairs` (operons are then joined from these "
+                                "pairs alone; --operons labels every pair instead).")(wrapper)
     wrapper = click.option("--operons", type=click.Path(dir_okay=False), default=None,
                            help="Known operons (ODB table, RegulonDB OperonSet/TUSet, operon_id<TAB>gene,gene, or "
                                 "microfuse's own --operons-tsv/--operons-gff output): "
