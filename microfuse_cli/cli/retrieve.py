@@ -151,8 +151,9 @@ Examples:
 @common_options
 def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, run):
     """The k nearest pairs of each query from other groups: query target rank similarity target_scaffold
-    target_genome (+ target_label target_probability when known) query_genome query_scaffold. Queries default to
-    every indexed pair; query vectors of another model than the index's are refused."""
+    target_genome (+ target_label target_probability when known) query_genome query_scaffold, best first; pairs of
+    equal similarity are listed (and cut at k) in the order they were indexed. Queries default to every indexed
+    pair; query vectors of another model than the index's are refused."""
     import numpy as np
 
     from ..io.outputs import Output, atomic_output, check_outputs
