@@ -1039,3 +1039,27 @@ def _lone_twin(targets: list[int], first_copy: int, twins: int) -> bool:
     """Whether a target row of the copy (rows from ``first_copy`` on) is listed without its twin (``twins`` rows
     before it) right before it."""
     return any(t >= first_copy and targets[:j][-1:] != [t - twins] for j, t in enumerate(targets))
+
+
+def test_cli_append_refuses_another_grouping_than_the_index(real_fused, tmp_path):
+    """`build --append --group-by scaffold` to an index grouped by genome kept the genome grouping and said nothing
+    (exit 0), as --index of another kind is refused: now a usage error naming both, and the index is unchanged;
+    the same grouping, or none given, appends."""
+    from conftest import run_cli
+
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mg.npy", "-o", tmp_path / "idx", "--group-by", "genome",
+                            "-q"])
+    assert code == 0, err
+    before = (tmp_path / "idx" / "manifest.json").read_bytes()
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mj.npy", "-o", tmp_path / "idx", "--append",
+                            "--group-by", "scaffold", "-q"])
+    assert code == 2 and err.count("\n") == 1, err
+    assert "--group-by scaffold differs from the existing index's genome" in err, err
+    assert (tmp_path / "idx" / "manifest.json").read_bytes() == before
+    for given in (["--group-by", "genome"], []):
+        code, _, err = run_cli(["retrieve", "build", real_fused / ("mj.npy" if given else "mpn.npy"), "-o",
+                                tmp_path / "idx", "--append", *given, "-q"])
+        assert code == 0, err
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["group_by"] == "genome" and manifest["count"] == sum(
+        len(read_vectors(real_fused / f"{name}.npy")[0]) for name in ("mg", "mj", "mpn"))
