@@ -90,7 +90,7 @@ class ScoredTable(RebuiltFromFields):
                    np.array([p.distance for p in pairs], dtype=np.float64), same,
                    scores.calls[keep], router,
                    maker=Maker(__version__, model_name, scores.model_id, scores.decision_id, model_from,
-                               threshold_from))
+                               threshold_from, float(f"{scores.threshold:.4f}")))  # as the header writes it
 
 
 def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None = None,
@@ -213,8 +213,11 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
         result["auroc_low"], result["auroc_high"] = ci["low"], ci["high"]
     else:
         result["auroc_low"] = result["auroc_high"] = float("nan")
-    if threshold is None and (table.calls >= 0).all() and len(np.unique(table.calls)) > 1:
-        # the stored threshold: the smallest probability called positive
+    if threshold is None and maker.threshold is not None:  # the one the pairs were called at ('#microfuse' line)
+        threshold = maker.threshold
+    elif threshold is None and (table.calls >= 0).all() and len(np.unique(table.calls)) > 1:
+        # a table that does not say: the smallest probability called positive (of the labelled pairs, so the calls'
+        # accuracy, not always the cut that made them)
         threshold = float(p[table.calls == 1].min())
     threshold = 0.5 if threshold is None else threshold
     result["threshold"] = threshold

@@ -338,3 +338,31 @@ def test_log_lines_of_a_piped_genome_name_it_by_its_genome_name(tmp_path):
             .startswith(f"info: {shown}: 7 scaffolds, 3568 protein-coding genes (annotation"), logs[name]
     assert "stdin" not in logs["synechocystis"]
     assert tables["synechocystis"].read_bytes() == tables[None].read_bytes()
+
+
+def test_evaluate_reports_the_threshold_the_scores_were_called_at(tmp_path):
+    """evaluate's `threshold` column is the one the scores were called at (their '#microfuse' line), not the
+    smallest probability called among the labelled pairs: L. pneumophila's labelled pairs, called at 0.5, said
+    0.5002, and two M. genitalium pairs at --threshold 0.3 said 0.6773; accuracy at it stays that of the calls."""
+    from conftest import SHARED
+
+    lpp = SHARED / "lpneumophila_paris"
+    scores, metrics = tmp_path / "lpp.tsv", tmp_path / "metrics.tsv"
+    code, _, err = run_cli(["score", lpp / "CR628336.1.gbk.gz", "--labels", lpp / "labelled_pairs_lpneumophila.csv",
+                            "-o", scores, "-q"])
+    assert code == 0, err
+    labels = tmp_path / "labels.csv"
+    labels.write_text("name_1,name_2,label\nMG_002,MG_003,1\nMG_003,MG_004,0\n")
+    mg = tmp_path / "mg.tsv"
+    code, _, err = run_cli(["score", f"{PANEL}/GCF_000027325.1_ASM2732v1_genomic.gff.gz", "--fasta",
+                            f"{PANEL}/GCF_000027325.1_ASM2732v1_genomic.fna.gz", "--labels", labels, "--threshold", "0.3",
+                            "-o", mg, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["evaluate", scores, mg, "-o", metrics, "--bootstrap", "0", "-q"])
+    assert code == 0, err
+    results = read_table(metrics)
+    assert [r["threshold"] for r in results] == ["0.5000", "0.3000"]
+    for table, result in zip((scores, mg), results):
+        rows = read_table(table)
+        agree = np.mean([int(r["operon_pair"]) == int(r["label"]) for r in rows])
+        assert abs(float(result["accuracy_at_threshold"]) - agree) < 5e-5
