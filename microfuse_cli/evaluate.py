@@ -118,6 +118,8 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
         lookup = {}
         for a, b, label in listed:  # a pair without a label (a pairs TSV's unlabelled row) stays unlabelled
             if label is not None:
+                if lookup.get((a, b), label) != label:  # the last one was used, silently
+                    raise DataError(f"{labels}: the pair {a} {b} is labelled both 0 and 1")
                 lookup[(a, b)] = lookup[(b, a)] = label
     elif "label" not in col:
         raise DataError(f"{path}: no label column; give --labels")

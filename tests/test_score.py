@@ -366,3 +366,25 @@ def test_evaluate_reports_the_threshold_the_scores_were_called_at(tmp_path):
         rows = read_table(table)
         agree = np.mean([int(r["operon_pair"]) == int(r["label"]) for r in rows])
         assert abs(float(result["accuracy_at_threshold"]) - agree) < 5e-5
+
+
+def test_evaluate_refuses_labels_that_give_one_pair_both_classes(tmp_path):
+    """A labels file naming MG_001-MG_002 as 1 and MG_002-MG_001 as 0 was evaluated with the last label, silently;
+    now one line names the pair (exit 1). Listing a pair twice with one label is fine."""
+    scores = tmp_path / "mg.tsv"
+    code, _, err = run_cli(["score", f"{PANEL}/GCF_000027325.1_ASM2732v1_genomic.gff.gz", "--fasta",
+                            f"{PANEL}/GCF_000027325.1_ASM2732v1_genomic.fna.gz", "-o", scores, "-q"])
+    assert code == 0, err
+    labels = tmp_path / "labels.csv"
+    labels.write_text("name_1,name_2,label\nMG_001,MG_002,1\nMG_002,MG_003,1\nMG_003,MG_004,0\nMG_002,MG_001,0\n")
+    code, out, err = run_cli(["evaluate", scores, "--labels", labels, "--bootstrap", "0", "-q"])
+    assert code == 1 and out == "" and err.count("\n") == 1, err
+    assert "MG_002 MG_001" in err and "labelled both" in err, err
+    labels.write_text("name_1,name_2,label\nMG_001,MG_002,1\nMG_002,MG_003,1\nMG_003,MG_004,0\nMG_002,MG_001,1\n")
+    code, out, err = run_cli(["evaluate", scores, "--labels", labels, "--bootstrap", "0", "-q"])
+    assert code == 0 and read_table_text(out)[0]["n"] == "3", err
+
+
+def read_table_text(text: str) -> list[dict[str, str]]:
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    return [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
