@@ -141,6 +141,9 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
         raise DataError(f"{path}: no scored pair has a label")
     if lookup is not None:
         _warn_unscored(path, labels, lookup, {(r[col["gene_a"]], r[col["gene_b"]]) for r in rows})
+    if len(keep) < len(rows):  # a genome's whole table against its known pairs: said, not left out silently
+        log.info("%s: %d of %d scored pairs have a label; the other %d are not evaluated", path, len(keep), len(rows),
+                 len(rows) - len(keep))
     pick = [rows[i] for i in keep]
     try:
         router = None

@@ -388,3 +388,26 @@ def test_evaluate_refuses_labels_that_give_one_pair_both_classes(tmp_path):
 def read_table_text(text: str) -> list[dict[str, str]]:
     lines = [line for line in text.splitlines() if not line.startswith("#")]
     return [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
+
+
+def test_evaluate_says_how_many_scored_pairs_it_leaves_unlabelled(tmp_path):
+    """Labelled pairs the scores lack were warned of, but scored pairs without a label were left out silently (the
+    whole genome's table against a few labels: n said 3, nothing said of the other 472): now an info line counts
+    them, and none is printed when every scored pair is labelled."""
+    scores = tmp_path / "mg.tsv"
+    code, _, err = run_cli(["score", f"{PANEL}/GCF_000027325.1_ASM2732v1_genomic.gff.gz", "--fasta",
+                            f"{PANEL}/GCF_000027325.1_ASM2732v1_genomic.fna.gz", "-o", scores, "-q"])
+    assert code == 0, err
+    labels = tmp_path / "labels.csv"
+    labels.write_text("name_1,name_2,label\nMG_001,MG_002,1\nMG_002,MG_003,1\nMG_003,MG_004,0\nMG_900,MG_901,1\n")
+    code, out, err = run_cli(["evaluate", scores, "--labels", labels, "--bootstrap", "0", "-o", tmp_path / "m.tsv"])
+    assert code == 0, err
+    assert f"info: {scores}: 3 of 475 scored pairs have a label; the other 472 are not evaluated" in err.splitlines()
+    assert "1 labelled pair(s) of" in err and "MG_900-MG_901" in err  # and the other way round, as before
+    labelled = tmp_path / "labelled.tsv"
+    code, _, err = run_cli(["score", f"{PANEL}/GCF_000027325.1_ASM2732v1_genomic.gff.gz", "--fasta",
+                            f"{PANEL}/GCF_000027325.1_ASM2732v1_genomic.fna.gz", "--labels", labels, "-o", labelled,
+                            "-q"])
+    assert code == 0, err
+    code, out, err = run_cli(["evaluate", labelled, "--bootstrap", "0", "-o", tmp_path / "m.tsv"])
+    assert code == 0 and "have a label" not in err, err
