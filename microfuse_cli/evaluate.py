@@ -90,7 +90,7 @@ class ScoredTable(RebuiltFromFields):
                    np.array([p.distance for p in pairs], dtype=np.float64), same,
                    scores.calls[keep], router,
                    maker=Maker(__version__, model_name, scores.model_id, scores.decision_id, model_from,
-                               threshold_from))
+                               threshold_from, float(f"{scores.threshold:.4f}")))  # as the header writes it
 
 
 def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None = None,
@@ -118,6 +118,8 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
         lookup = {}
         for a, b, label in listed:  # a pair without a label (a pairs TSV's unlabelled row) stays unlabelled
             if label is not None:
+                if lookup.get((a, b), label) != label:  # the last one was used, silently
+                    raise DataError(f"{labels}: the pair {a} {b} is labelled both 0 and 1")
                 lookup[(a, b)] = lookup[(b, a)] = label
     elif "label" not in col:
         raise DataError(f"{path}: no label column; give --labels")
@@ -139,6 +141,9 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
         raise DataError(f"{path}: no scored pair has a label")
     if lookup is not None:
         _warn_unscored(path, labels, lookup, {(r[col["gene_a"]], r[col["gene_b"]]) for r in rows})
+    if len(keep) < len(rows):  # a genome's whole table against its known pairs: said, not left out silently
+        log.info("%s: %d of %d scored pairs have a label; the other %d are not evaluated", path, len(keep), len(rows),
+                 len(rows) - len(keep))
     pick = [rows[i] for i in keep]
     try:
         router = None
@@ -213,8 +218,11 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
         result["auroc_low"], result["auroc_high"] = ci["low"], ci["high"]
     else:
         result["auroc_low"] = result["auroc_high"] = float("nan")
-    if threshold is None and (table.calls >= 0).all() and len(np.unique(table.calls)) > 1:
-        # the stored threshold: the smallest probability called positive
+    if threshold is None and maker.threshold is not None:  # the one the pairs were called at ('#microfuse' line)
+        threshold = maker.threshold
+    elif threshold is None and (table.calls >= 0).all() and len(np.unique(table.calls)) > 1:
+        # a table that does not say: the smallest probability called positive (of the labelled pairs, so the calls'
+        # accuracy, not always the cut that made them)
         threshold = float(p[table.calls == 1].min())
     threshold = 0.5 if threshold is None else threshold
     result["threshold"] = threshold

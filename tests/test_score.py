@@ -359,3 +359,76 @@ def test_every_column_of_explain_and_operons_tsv_is_explained_in_score_help(tmp_
     assert [c for c in header(operons) + explain + COLUMNS if c not in words] == []
     for said in ("transcription order", "log-likelihood ratio", "weighted down by how close a relative"):
         assert said in " ".join(text.split()), said
+
+
+def test_evaluate_reports_the_threshold_the_scores_were_called_at(tmp_path):
+    """evaluate's `threshold` column is the one the scores were called at (their '#microfuse' line), not the
+    smallest probability called among the labelled pairs: L. pneumophila's labelled pairs, called at 0.5, said
+    0.5002, and two M. genitalium pairs at --threshold 0.3 said 0.6773; accuracy at it stays that of the calls."""
+    from conftest import SHARED
+
+    lpp = SHARED / "lpneumophila_paris"
+    scores, metrics = tmp_path / "lpp.tsv", tmp_path / "metrics.tsv"
+    code, _, err = run_cli(["score", lpp / "CR628336.1.gbk.gz", "--labels", lpp / "labelled_pairs_lpneumophila.csv",
+                            "-o", scores, "-q"])
+    assert code == 0, err
+    labels = tmp_path / "labels.csv"
+    labels.write_text("name_1,name_2,label\nMG_002,MG_003,1\nMG_003,MG_004,0\n")
+    mg = tmp_path / "mg.tsv"
+    code, _, err = run_cli(["score", f"{PANEL}/GCF_000027325.1_ASM2732v1_genomic.gff.gz", "--fasta",
+                            f"{PANEL}/GCF_000027325.1_ASM2732v1_genomic.fna.gz", "--labels", labels, "--threshold", "0.3",
+                            "-o", mg, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["evaluate", scores, mg, "-o", metrics, "--bootstrap", "0", "-q"])
+    assert code == 0, err
+    results = read_table(metrics)
+    assert [r["threshold"] for r in results] == ["0.5000", "0.3000"]
+    for table, result in zip((scores, mg), results):
+        rows = read_table(table)
+        agree = np.mean([int(r["operon_pair"]) == int(r["label"]) for r in rows])
+        assert abs(float(result["accuracy_at_threshold"]) - agree) < 5e-5
+
+
+def test_evaluate_refuses_labels_that_give_one_pair_both_classes(tmp_path):
+    """A labels file naming MG_001-MG_002 as 1 and MG_002-MG_001 as 0 was evaluated with the last label, silently;
+    now one line names the pair (exit 1). Listing a pair twice with one label is fine."""
+    scores = tmp_path / "mg.tsv"
+    code, _, err = run_cli(["score", f"{PANEL}/GCF_000027325.1_ASM2732v1_genomic.gff.gz", "--fasta",
+                            f"{PANEL}/GCF_000027325.1_ASM2732v1_genomic.fna.gz", "-o", scores, "-q"])
+    assert code == 0, err
+    labels = tmp_path / "labels.csv"
+    labels.write_text("name_1,name_2,label\nMG_001,MG_002,1\nMG_002,MG_003,1\nMG_003,MG_004,0\nMG_002,MG_001,0\n")
+    code, out, err = run_cli(["evaluate", scores, "--labels", labels, "--bootstrap", "0", "-q"])
+    assert code == 1 and out == "" and err.count("\n") == 1, err
+    assert "MG_002 MG_001" in err and "labelled both" in err, err
+    labels.write_text("name_1,name_2,label\nMG_001,MG_002,1\nMG_002,MG_003,1\nMG_003,MG_004,0\nMG_002,MG_001,1\n")
+    code, out, err = run_cli(["evaluate", scores, "--labels", labels, "--bootstrap", "0", "-q"])
+    assert code == 0 and read_table_text(out)[0]["n"] == "3", err
+
+
+def read_table_text(text: str) -> list[dict[str, str]]:
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    return [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
+
+
+def test_evaluate_says_how_many_scored_pairs_it_leaves_unlabelled(tmp_path):
+    """Labelled pairs the scores lack were warned of, but scored pairs without a label were left out silently (the
+    whole genome's table against a few labels: n said 3, nothing said of the other 472): now an info line counts
+    them, and none is printed when every scored pair is labelled."""
+    scores = tmp_path / "mg.tsv"
+    code, _, err = run_cli(["score", f"{PANEL}/GCF_000027325.1_ASM2732v1_genomic.gff.gz", "--fasta",
+                            f"{PANEL}/GCF_000027325.1_ASM2732v1_genomic.fna.gz", "-o", scores, "-q"])
+    assert code == 0, err
+    labels = tmp_path / "labels.csv"
+    labels.write_text("name_1,name_2,label\nMG_001,MG_002,1\nMG_002,MG_003,1\nMG_003,MG_004,0\nMG_900,MG_901,1\n")
+    code, out, err = run_cli(["evaluate", scores, "--labels", labels, "--bootstrap", "0", "-o", tmp_path / "m.tsv"])
+    assert code == 0, err
+    assert f"info: {scores}: 3 of 475 scored pairs have a label; the other 472 are not evaluated" in err.splitlines()
+    assert "1 labelled pair(s) of" in err and "MG_900-MG_901" in err  # and the other way round, as before
+    labelled = tmp_path / "labelled.tsv"
+    code, _, err = run_cli(["score", f"{PANEL}/GCF_000027325.1_ASM2732v1_genomic.gff.gz", "--fasta",
+                            f"{PANEL}/GCF_000027325.1_ASM2732v1_genomic.fna.gz", "--labels", labels, "-o", labelled,
+                            "-q"])
+    assert code == 0, err
+    code, out, err = run_cli(["evaluate", labelled, "--bootstrap", "0", "-o", tmp_path / "m.tsv"])
+    assert code == 0 and "have a label" not in err, err

@@ -51,8 +51,9 @@ Examples:
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Index folder.")
 @click.option("--index", "kind", type=click.Choice(["auto", "flat", "ivf", "hnsw", "ivfpq"]), default="auto",
               show_default=True, help="auto: exact up to 1e6 vectors, IVF / IVF-PQ beyond (trained on a sample).")
-@click.option("--group-by", type=click.Choice(["scaffold", "genome"]), default="scaffold", show_default=True,
-              help="Neighbours always come from another group than the query's.")
+@click.option("--group-by", type=click.Choice(["scaffold", "genome"]), default=None,
+              help="Neighbours always come from another group than the query's [default: scaffold; with --append, "
+                   "the index's].")
 @click.option("--append", is_flag=True, help="Add the vectors to an existing index folder.")
 @click.option("--refine", type=click.Choice(["none", "sq8", "fp16", "flat"]), default=None,
               help="ivfpq: re-rank candidates with 8-bit (sq8: d bytes per pair), float16 (fp16: 2d) or float32 (flat: "
@@ -88,6 +89,9 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
     # a missing pair-id table is said by read_vector_files, naming the vectors it belongs to
     check_outputs(vectors, [Output("-o", output, "microfuse-pair-index")], read_later=map(ids_path_for, vectors))
     current = PairIndex.load(output, device=device) if append else None
+    if current is not None and group_by is not None and group_by != current.group_by:  # before reading the vectors
+        raise UsageError(f"--group-by {group_by} differs from the existing index's {current.group_by} (set at build)")
+    group_by = group_by or (current.group_by if current is not None else "scaffold")
     if current is None:
         loaded = read_vector_files(vectors)
     else:  # of the index's width and model
@@ -151,8 +155,9 @@ Examples:
 @common_options
 def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, run):
     """The k nearest pairs of each query from other groups: query target rank similarity target_scaffold
-    target_genome (+ target_label target_probability when known) query_genome query_scaffold. Queries default to
-    every indexed pair; query vectors of another model than the index's are refused."""
+    target_genome (+ target_label target_probability when known) query_genome query_scaffold, best first; pairs of
+    equal similarity are listed (and cut at k) in the order they were indexed. Queries default to every indexed
+    pair; query vectors of another model than the index's are refused."""
     import numpy as np
 
     from ..io.outputs import Output, atomic_output, check_outputs

@@ -64,6 +64,7 @@ class Maker:
     decision_id: str | None = None
     model_from: str | None = None  # ``package`` (the packaged default), ``folder``; None: an older microfuse's line
     threshold_from: str | None = None  # ``model``, or ``user`` (`score --threshold`: decision_id is not the model's)
+    threshold: float | None = None  # the probability the table's pairs were called at (``threshold=``)
 
     @property
     def packaged(self) -> bool | None:
@@ -96,8 +97,18 @@ def comment_maker(lines: Iterable[str], where: str) -> Maker | None:
         if decision_id is not None and not _DECISION.fullmatch(decision_id):
             raise DataError(f"{where}: {DECISION_KEY} {decision_id!r} is not {DECISION_ID_LENGTH} hex digits")
         return Maker(version, fields.get("model"), checked_model(fields.get(MODEL_KEY), where), decision_id,
-                     fields.get("model_from"), fields.get("threshold_from"))
+                     fields.get("model_from"), fields.get("threshold_from"), _threshold(fields.get("threshold")))
     return None
+
+
+def _threshold(text: str | None) -> float | None:
+    """The ``threshold=`` of a ``#microfuse`` line as a probability; None when absent or not one (a line edited by
+    hand: what needs it falls back to the table's calls)."""
+    try:
+        value = float(text) if text is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and 0.0 <= value <= 1.0 else None
 
 
 def _line_fields(words: list[str]) -> dict[str, str]:

@@ -809,26 +809,33 @@ class PairIndex:
                 index.k_factor = float(kf)
         params = None if on_gpu else self._search_params(nprobe, ef, kf=kf)
         limit = min(cap, self.ntotal)
-        # bucket queries by fetch size (next power of two of k + g) so each call is one batch
-        need = np.minimum(k + sizes[rows], limit)
+        # bucket queries by fetch size (next power of two of k + g + 1: one candidate past the cut, to see a tie
+        # across it) so each call is one batch
+        need = np.minimum(k + sizes[rows] + 1, limit)
         bucket = np.minimum(2 ** np.ceil(np.log2(np.maximum(need, 1))).astype(np.int64), limit)
         for fetch in np.unique(bucket):
             pending = rows[bucket == fetch]
             fetch = int(fetch)
             while len(pending):
+                tied = np.zeros(len(pending), bool)
                 for start in range(0, len(pending), _CHUNK):
                     part = pending[start : start + _CHUNK]
                     qb = _normalised(q[part])
                     d, i = index.search(qb, fetch) if params is None else index.search(qb, fetch, params=params)
                     keep = (i >= 0) & (self._group_codes[np.maximum(i, 0)] != own[part][:, None])
-                    order = np.argsort(~keep, axis=1, kind="stable")[:, :k]
+                    # other groups' rows first, by similarity then row, as results are ordered (_finish): FAISS
+                    # returns tied candidates in no set order, so cutting its list at k kept either of two twins
+                    order = np.lexsort((i, -d, ~keep), axis=1)[:, :k]
                     got = np.take_along_axis(keep, order, axis=1)
                     lab[part, : order.shape[1]] = np.where(got, np.take_along_axis(i, order, axis=1), -1)
                     dist[part, : order.shape[1]] = np.where(got, np.take_along_axis(d, order, axis=1), -np.inf)
+                    # a full list whose last candidate ties with the k-th kept one may hold only some of the tie
+                    tied[start : start + len(part)] = (i[:, -1] >= 0) & (dist[part, k - 1] == d[:, -1])
                     if progress is not None:
                         progress(len(part))
-                # a short row whose fetched list was full may have more candidates: fetch more
-                full = lab[pending, k - 1] < 0
+                # a short row whose fetched list was full may have more candidates, and so may a tie at the cut:
+                # fetch more
+                full = (lab[pending, k - 1] < 0) | tied
                 if fetch >= limit or not full.any():
                     break
                 pending = pending[full]
@@ -857,9 +864,18 @@ class PairIndex:
                     inner = faiss.IDSelectorBatch(len(members), faiss.swig_ptr(members))
                 sel = faiss.IDSelectorNot(inner)
             params = self._search_params(nprobe, ef, sel, kf)
-            d, i = index.search(_normalised(q[part]), k, params=params)
-            dist[part] = d
-            lab[part] = i
+            queries, todo = _normalised(q[part]), np.arange(len(part))
+            fetch = min(k + 1, self.ntotal)  # one candidate past the cut, to see a tie across it
+            while True:
+                d, i = index.search(queries[todo], fetch, params=params)
+                order = np.lexsort((i, -d, i < 0), axis=1)  # by similarity then row, as results are (_finish)
+                d, i = np.take_along_axis(d, order, axis=1), np.take_along_axis(i, order, axis=1)
+                dist[part[todo]], lab[part[todo]] = d[:, :k], i[:, :k]
+                # FAISS keeps either of two tied candidates: a tie reaching the list's end may go on past it
+                tied = (i[:, -1] >= 0) & (d[:, k - 1] == d[:, -1])
+                if fetch >= self.ntotal or fetch == k or not tied.any():
+                    break
+                todo, fetch = todo[tied], min(2 * fetch, self.ntotal)
             del sel, inner, members  # the selectors had to outlive the search call
             return len(part)
 

@@ -36,7 +36,7 @@ class SearchResult:
     ``similarity`` (nq, k) float32: cosine similarity (NaN where no neighbour; approximate for IVF-PQ);
     ``rank`` (nq, k) int32: 1..k (0 where no neighbour); ``query_ids``, ``query_genomes`` and
     ``query_scaffolds``: names, genomes and scaffolds of the queries, for rendering. Ties in similarity are ordered
-    by target row, so results are deterministic.
+    by target row, and a tie across the cut at k keeps the lower rows, so results are deterministic.
     """
 
     target: np.ndarray
