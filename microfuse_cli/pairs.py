@@ -381,6 +381,21 @@ def select_pairs(genome: Genome, *, pair_list: PathLike | None = None, operons: 
     return pairs
 
 
+def _one_row_per_labelled_pair(pairs: Sequence[GenePair], path: PathLike) -> list[GenePair]:
+    """A labelled pair listed twice (A,B and B,A) once: two rows of one pair_id were written, which `train` and
+    `evaluate` then counted twice, or with both labels. Two different labels are refused, as `evaluate` does."""
+    kept: dict[str, GenePair] = {}
+    for pair in pairs:
+        first = kept.setdefault(pair.pair_id, pair)
+        if first.label is not None and pair.label is not None and first.label != pair.label:
+            raise DataError(f"{path}: the pair {pair.gene_a.id} {pair.gene_b.id} is labelled both 0 and 1")
+        if first.label is None and pair.label is not None:
+            kept[pair.pair_id] = pair
+    if len(kept) < len(pairs):
+        log.info("%s: %d pair(s) listed more than once are kept once", path, len(pairs) - len(kept))
+    return list(kept.values())
+
+
 def _listed_pairs(genome: Genome, path: PathLike, *, keep_labels: bool) -> list[GenePair]:
     """The pairs a two- or three-column list names; unknown ids are warned about, none found is an error, and so
     is a --labels list without a label (``keep_labels``), which labelled nothing and said nothing."""
@@ -396,7 +411,7 @@ def _listed_pairs(genome: Genome, path: PathLike, *, keep_labels: bool) -> list[
     if not resolved.pairs:
         raise DataError(f"no pair of {path} matches genes of {genome.name}")
     if keep_labels:
-        return list(resolved.pairs)
+        return _one_row_per_labelled_pair(resolved.pairs, path)
     return [GenePair(p.scaffold, p.gene_a, p.gene_b, p.distance, p.directon, p.genes_between) for p in resolved.pairs]
 
 

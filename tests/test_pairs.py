@@ -342,3 +342,23 @@ def test_labels_of_a_list_without_labels_is_an_error_not_an_unlabelled_table(tmp
     assert code == 0, err
     rows = [line.split("\t") for line in (tmp_path / "ok.tsv").read_text().splitlines()]
     assert [r[rows[0].index("label")] for r in rows[1:]] == ["1", ""]
+
+
+def test_a_labelled_pair_listed_twice_is_one_row_and_two_labels_are_refused(tmp_path):
+    """`score --labels` of MG_001,MG_002,1 and MG_002,MG_001,0 wrote two rows of one pair_id with both labels (exit
+    0), which `train` and `evaluate` then counted twice; one label twice was two rows too. Now: refused naming the
+    pair (exit 1), and one row when the labels agree."""
+    from conftest import MG_G37, run_cli
+
+    genome = [f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "--genetic-code", "4"]
+    labels = tmp_path / "labels.csv"
+    labels.write_text("MG_001,MG_002,1\nMG_002,MG_001,0\nMG_002,MG_003,1\n")
+    out = tmp_path / "s.tsv"
+    code, _, err = run_cli(["score", *genome, "--labels", labels, "-o", out, "-q"])
+    assert code == 1 and not out.exists() and err.count("\n") == 1, err
+    assert "MG_001 MG_002 is labelled both 0 and 1" in err, err
+    labels.write_text("MG_001,MG_002,1\nMG_002,MG_001,1\nMG_002,MG_003,0\n")
+    code, _, err = run_cli(["score", *genome, "--labels", labels, "-o", out, "-q"])
+    rows = [line.split("\t") for line in out.read_text().splitlines() if not line.startswith("#")]
+    assert code == 0 and [(r[0], r[rows[0].index("label")]) for r in rows[1:]] == [
+        ("MG_001|MG_002", "1"), ("MG_002|MG_003", "0")], err
