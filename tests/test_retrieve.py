@@ -565,7 +565,7 @@ def test_cli_refined_ivfpq_on_real_genomes(tmp_path):
         code, _, err = run_cli(["score", gff, "--fasta", fna, "--fused", tmp_path / f"{name}.npy", "--genome-name", name,
                                 "-o", tmp_path / f"{name}.tsv", "-q"])
         assert code == 0, err
-    code, _, err = run_cli(["retrieve", "build", tmp_path / "mg.npy", "-o", tmp_path / "pq", "--index", "ivfpq",
+    code, _, err = run_cli(["retrieve", "build", tmp_path / "mg.npy", "-o", tmp_path / "pq", "--index-type", "ivfpq",
                             "--refine", "flat", "--k-factor", "8", "--nlist", "4", "--pq-m", "8", "-q"])
     assert code == 0, err
     code, _, err = run_cli(["retrieve", "build", tmp_path / "mpn.npy", "-o", tmp_path / "pq", "--append", "--refine", "sq8"])
@@ -576,7 +576,7 @@ def test_cli_refined_ivfpq_on_real_genomes(tmp_path):
                             "--index", "flat", "-q"])
     assert code == 0, err
     code, _, err = run_cli(["retrieve", "build", tmp_path / "mg.npy", tmp_path / "mpn.npy", "-o", tmp_path / "fs",
-                            "--index", "ivfpq", "-q"])
+                            "--index-type", "ivfpq", "-q"])
     assert code == 0, err
     params = json.loads((tmp_path / "fs" / "manifest.json").read_text())["params"]
     assert params["fast_scan"] is True and params["pq_nbits"] == 4  # the CPU default with enough pairs to train
@@ -1063,3 +1063,23 @@ def test_cli_append_refuses_another_grouping_than_the_index(real_fused, tmp_path
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
     assert manifest["group_by"] == "genome" and manifest["count"] == sum(
         len(read_vectors(real_fused / f"{name}.npy")[0]) for name in ("mg", "mj", "mpn"))
+
+
+def test_build_names_the_index_kind_index_type_and_still_takes_its_old_name(tmp_path):
+    """`--index` was the index kind in `build` and the index folder in `search` and `evaluate`; build calls it
+    --index-type now, and the old name still builds the same index (scripts keep working)."""
+    from conftest import PANEL, run_cli
+
+    mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
+    code, _, err = run_cli(["score", f"{mg}.gff.gz", "--fasta", f"{mg}.fna.gz", "--fused", tmp_path / "mg.npy",
+                            "-o", tmp_path / "mg.tsv", "-q"])
+    assert code == 0, err
+    for option, name in (("--index-type", "new"), ("--index", "old")):
+        code, _, err = run_cli(["retrieve", "build", tmp_path / "mg.npy", "-o", tmp_path / name, option, "hnsw",
+                                "--group-by", "genome", "-q"])
+        assert code == 0, err
+        assert json.loads((tmp_path / name / "manifest.json").read_text())["index_type"] == "hnsw"
+    assert (tmp_path / "new" / "index.faiss").read_bytes() == (tmp_path / "old" / "index.faiss").read_bytes()
+    code, _, err = run_cli(["retrieve", "build", tmp_path / "mg.npy", "-o", tmp_path / "new", "--append",
+                            "--index-type", "flat"])
+    assert code == 2 and "--index-type flat differs from the existing hnsw index" in err, err

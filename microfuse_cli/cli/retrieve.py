@@ -45,12 +45,14 @@ def _index_options(func):
 Examples:
   microfuse retrieve build a.npy b.npy -o index/
   microfuse retrieve build c.npy -o index/ --append
-  microfuse retrieve build genomes/*/fused.npy -o index/ --index ivfpq --group-by genome   # 1e7+ pairs
+  microfuse retrieve build genomes/*/fused.npy -o index/ --index-type ivfpq --group-by genome   # 1e7+ pairs
 """)
 @click.argument("vectors", nargs=-1, required=True, type=ExistingPath(dir_okay=False), metavar="VECTORS.npy...")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Index folder.")
-@click.option("--index", "kind", type=click.Choice(["auto", "flat", "ivf", "hnsw", "ivfpq"]), default="auto",
-              show_default=True, help="auto: exact up to 1e6 vectors, IVF / IVF-PQ beyond (trained on a sample).")
+@click.option("--index-type", "--index", "kind", type=click.Choice(["auto", "flat", "ivf", "hnsw", "ivfpq"]),
+              default="auto", show_default=True,
+              help="auto: exact up to 1e6 vectors, IVF / IVF-PQ beyond (trained on a sample). --index, its older name, "
+                   "still works here (in search and evaluate --index is the index folder).")
 @click.option("--group-by", type=click.Choice(["scaffold", "genome"]), default=None,
               help="Neighbours always come from another group than the query's [default: scaffold; with --append, "
                    "the index's].")
@@ -107,7 +109,7 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
         if append:
             index = current
             if kind != "auto" and kind != index.kind:
-                raise UsageError(f"--index {kind} differs from the existing {index.kind} index")
+                raise UsageError(f"--index-type {kind} differs from the existing {index.kind} index")
             fixed = {"--refine": (refine, index.params.get("refine", "none")), "--pq-m": (pq_m, index.params.get("pq_m")),
                      "--pq-nbits": (pq_nbits, index.params.get("pq_nbits")),
                      "--k-factor": (k_factor, index.params.get("k_factor")), "--nlist": (nlist, index.params.get("nlist"))}
