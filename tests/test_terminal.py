@@ -505,3 +505,35 @@ def test_verbose_off_a_terminal_logs_progress_lines_where_no_bar_is_drawn(tmp_pa
     assert lines, err
     code, _, err = run_cli([*args[:-1], tmp_path / "emb2"])
     assert code == 0 and not re.search(r"\(\d+ s\)$", err, re.M), err
+
+
+def test_progress_lines_off_a_terminal_write_large_counts_in_full(monkeypatch):
+    """`-v`'s progress lines in a cluster job's log formatted their counts with %g: indexing ten million pairs said
+    'indexing: 1.23457e+06/1e+07 pairs', six digits of a count and an exponent, where the bar says 1234567/10000000."""
+    import logging
+
+    from microfuse_cli.cli import _common
+
+    monkeypatch.setattr(_common, "PROGRESS_LOG_SECONDS", 0.0)
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger = logging.getLogger("microfuse")
+    logger.addHandler(handler)
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    monkeypatch.setattr(logger, "disabled", False)
+    try:
+        monkeypatch.setattr(_common.Run, "console", lambda self: type("Log", (), {"is_terminal": False,
+                                                                                  "is_dumb_terminal": False})())
+        run = _common.Run(threads=1, verbosity=1, debug=False)
+        advance, close = run.bar("indexing", 10_000_000, "pairs")
+        advance(1_234_567)
+        close()
+        advance, close = run.bar("reading", None, "contigs")
+        advance.set_total(2_500_000)
+        advance(2_000_001)
+        close()
+    finally:
+        logger.removeHandler(handler)
+    assert [re.sub(r" \(\d+ s\)$", "", line) for line in lines] == [
+        "indexing: 1234567/10000000 pairs", "reading: 2000001/2500000 contigs"], lines

@@ -122,12 +122,17 @@ def _logged_progress(description: str, total: float | None, unit: str = "") -> A
         now = time.monotonic()
         if now - state["logged"] >= PROGRESS_LOG_SECONDS:
             state["logged"] = now
-            of = "" if state["total"] is None else f"/{state['total']:g}"
-            log.info("%s: %g%s%s (%.0f s)", description, state["done"], of, f" {unit}" if unit else "",
+            of = "" if state["total"] is None else f"/{_count(state['total'])}"
+            log.info("%s: %s%s%s (%.0f s)", description, _count(state["done"]), of, f" {unit}" if unit else "",
                      now - started)
 
     advance.set_total = lambda known: state.update(total=known)  # progress.set_total
     return advance
+
+
+def _count(value: float) -> str:
+    """A count as the bar shows it, in full (%g wrote 1234567 pairs as 1.23457e+06)."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 class _StderrHandler(logging.StreamHandler):
