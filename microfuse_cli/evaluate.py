@@ -218,12 +218,8 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
         result["auroc_low"], result["auroc_high"] = ci["low"], ci["high"]
     else:
         result["auroc_low"] = result["auroc_high"] = float("nan")
-    if threshold is None and maker.threshold is not None:  # the one the pairs were called at ('#microfuse' line)
-        threshold = maker.threshold
-    elif threshold is None and (table.calls >= 0).all() and len(np.unique(table.calls)) > 1:
-        # a table that does not say: the smallest probability called positive (of the labelled pairs, so the calls'
-        # accuracy, not always the cut that made them)
-        threshold = float(p[table.calls == 1].min())
+    if threshold is None:
+        threshold = _called_at(table, maker.threshold)
     threshold = 0.5 if threshold is None else threshold
     result["threshold"] = threshold
     result["accuracy_at_threshold"] = binary_metrics(y, p, threshold)["accuracy"]
@@ -245,6 +241,20 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
     if table.router is not None and np.isfinite(table.router).any():
         result["router"] = router_weight_means(table.router)
     return result
+
+
+def _called_at(table: ScoredTable, stated: float | None) -> float | None:
+    """The threshold ``table``'s calls were made at: its '#microfuse' line's (``stated``) where that gives its calls.
+    The line has 4 decimals (--threshold 0.81907 says 0.8191, which calls no pair of 0.819075) and the probabilities
+    6, so where the stated one does not give them, the smallest probability called positive does (of the labelled
+    pairs: the calls' accuracy, not always the cut that made them), as for a table whose line does not say."""
+    known = (table.calls >= 0).all()
+    if stated is not None and (not known or np.array_equal((table.probability >= stated) & table.same_strand,
+                                                           table.calls == 1)):
+        return stated
+    if known and len(np.unique(table.calls)) > 1:
+        return float(table.probability[table.calls == 1].min())
+    return stated
 
 
 def maker_warnings(tables) -> list[str]:
