@@ -72,12 +72,13 @@ def read_manifest(folder: Path, kind: ManifestKind, *, required: Iterable[str] =
         raise DataError(f"no such {kind.noun} folder: {folder} ({kind.hint})")
     path = folder / MANIFEST
     if not path.is_file():
-        inner = _folders_with_manifest(folder)
+        inner = _folders_with_manifest(folder, kind)
         if inner:  # `embed A B -o DIR` (or a workflow's outdir): DIR holds one folder per genome, not one itself
             shown = ", ".join(str(folder / name) for name in inner[:3]) + (", ..." if len(inner) > 3 else "")
             raise DataError(f"{folder}: not a microfuse {kind.noun} folder itself, but it holds {len(inner)} "
-                            f"folder(s) with a {MANIFEST} ({shown}), as `embed` with several inputs writes one per "
-                            f"genome: give one of them")
+                            f"{kind.noun} folder(s) ({shown})"
+                            f"{', as `embed` with several inputs writes one per genome' if kind.noun == 'embedding' else ''}"
+                            ": give one of them")
         raise DataError(f"{folder}: not a microfuse {kind.noun} folder (no {MANIFEST}; {kind.hint})")
     manifest = read_json(path, MAX_MANIFEST_BYTES, "corrupted manifest, unreadable JSON")
     if not isinstance(manifest, dict) or manifest.get("format") != kind.format:
@@ -92,11 +93,20 @@ def read_manifest(folder: Path, kind: ManifestKind, *, required: Iterable[str] =
     return manifest
 
 
-def _folders_with_manifest(folder: Path) -> list[str]:
-    """Names of the visible subfolders of ``folder`` that hold a manifest (sorted); [] where it cannot be listed."""
+def _folders_with_manifest(folder: Path, kind: ManifestKind) -> list[str]:
+    """Names of the visible subfolders of ``folder`` whose manifest is of ``kind`` (sorted): a folder of embedding
+    folders given as an index is no folder of indexes; [] where it cannot be listed."""
+    def of_kind(entry: Path) -> bool:
+        if entry.name.startswith(".") or not (entry / MANIFEST).is_file():
+            return False
+        try:
+            manifest = read_json(entry / MANIFEST, MAX_MANIFEST_BYTES, "unreadable")
+        except (DataError, OSError):
+            return False
+        return isinstance(manifest, dict) and manifest.get("format") == kind.format
+
     try:
-        return sorted(entry.name for entry in folder.iterdir()
-                      if not entry.name.startswith(".") and (entry / MANIFEST).is_file())
+        return sorted(entry.name for entry in folder.iterdir() if of_kind(entry))
     except OSError:
         return []
 

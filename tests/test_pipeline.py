@@ -474,3 +474,14 @@ def test_training_on_listed_pairs_says_how_to_embed_them(tmp_path):
     assert code == 0, err
     code, _, err = run_cli([*train, "-e", tmp_path / "pairs_emb", "-o", tmp_path / "m2"])
     assert code == 0 and (tmp_path / "m2" / "model.safetensors").is_file(), err
+
+
+def test_a_folder_of_embedding_folders_given_as_an_index_is_not_sent_to_them(mg_embeddings, tmp_path):
+    """`retrieve --index DIR` of a folder holding embedding folders said 'not a microfuse index folder itself, but
+    it holds 1 folder(s) with a manifest.json (DIR/mg), as `embed` ... writes one per genome: give one of them':
+    an embedding folder, which is no index. Only folders of the kind asked for are named."""
+    batch = tmp_path / "batch"
+    shutil.copytree(mg_embeddings, batch / "mg")
+    code, out, err = run_cli(["retrieve", "--index", batch, "--k", "3"])
+    assert code == 1 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(f"error: {batch}: not a microfuse index folder (no manifest.json") and str(batch / "mg") not in err, err
