@@ -116,15 +116,18 @@ def _logged_progress(description: str, total: float | None, unit: str = "") -> A
     `-v` off a terminal (a cluster job's log), where no bar is drawn, a long stage still says it is moving."""
     started = time.monotonic()
     state = {"done": 0, "total": total, "logged": started}
+    lock = threading.Lock()  # pyrodigal's worker threads advance it
 
     def advance(n: int = 1) -> None:
-        state["done"] += n
-        now = time.monotonic()
-        if now - state["logged"] >= PROGRESS_LOG_SECONDS:
+        with lock:
+            state["done"] += n
+            now = time.monotonic()
+            if now - state["logged"] < PROGRESS_LOG_SECONDS:
+                return
             state["logged"] = now
             of = "" if state["total"] is None else f"/{_count(state['total'])}"
-            log.info("%s: %s%s%s (%.0f s)", description, _count(state["done"]), of, f" {unit}" if unit else "",
-                     now - started)
+            done = _count(state["done"])
+        log.info("%s: %s%s%s (%.0f s)", description, done, of, f" {unit}" if unit else "", now - started)
 
     advance.set_total = lambda known: state.update(total=known)  # progress.set_total
     return advance
@@ -631,7 +634,7 @@ def pair_selection_options(func):
                                 "unlabelled.")(wrapper)
     wrapper = click.option("--labels", type=click.Path(dir_okay=False), default=None,
                            help="Only these pairs, with their labels: a third column (CSV/TSV: name_1,name_2,label), "
-                                "or a labelled pairs TSV of `microfuse pairs` (operons are then joined from these "
+                                "or a labelled pairs TSV of `microfuse pairs` (`score` then joins operons from these "
                                 "pairs alone; --operons labels every pair instead).")(wrapper)
     wrapper = click.option("--operons", type=click.Path(dir_okay=False), default=None,
                            help="Known operons (ODB table, RegulonDB OperonSet/TUSet, operon_id<TAB>gene,gene, or "
