@@ -935,7 +935,8 @@ def _wait_for(condition, proc, lines, timeout=300.0) -> str | None:
     return None
 
 
-SIGNALS = {"SIGINT": (signal.SIGINT, 130, "error: interrupted"), "SIGTERM": (signal.SIGTERM, 143, "error: terminated")}
+SIGNALS = {"SIGINT": (signal.SIGINT, 130, "error: interrupted"), "SIGTERM": (signal.SIGTERM, 143, "error: terminated"),
+           "SIGHUP": (signal.SIGHUP, 129, "error: hung up")}  # a closed terminal or ssh session
 FAULTS = [(c, s, "rename") for c in ("embed", "train", "score") for s in SIGNALS] + \
          [("train", s, "training") for s in SIGNALS]
 
@@ -983,6 +984,9 @@ def interrupted(work, tmp_path_factory):
     previous = signal.getsignal(signal.SIGINT)
     if previous == signal.SIG_IGN:  # an ignored SIGINT is inherited by the children: they would not stop
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_hup = signal.getsignal(signal.SIGHUP)
+    if previous_hup == signal.SIG_IGN:  # as SIGINT (tests run under nohup)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
     try:
         threads = [threading.Thread(target=lambda f=f, i=i: results.__setitem__(f, _interrupt(f, work, root / str(i),
                                                                                              hook)))
@@ -993,13 +997,15 @@ def interrupted(work, tmp_path_factory):
             thread.join()
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGHUP, previous_hup)
     return results
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=["-".join(f) for f in FAULTS])
 def test_signal_leaves_previous_output_intact(fault, interrupted):
-    """SIGINT/SIGTERM to the real CLI, during the work or during the final rename: the previous output stays
-    byte-identical, no temp file or folder is left beside it, and the exit is a one-line error."""
+    """SIGINT/SIGTERM/SIGHUP to the real CLI, during the work or during the final rename: the previous output stays
+    byte-identical, no temp file or folder is left beside it, and the exit is a one-line error (SIGHUP killed the
+    run silently, its temp files and build folders left behind)."""
     result = interrupted[fault]
     assert result["problem"] is None, result["problem"]
     _, code, message = SIGNALS[fault[1]]
