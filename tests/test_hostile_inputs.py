@@ -1042,9 +1042,10 @@ importlib.import_module = _blocked
 
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_an_interrupt_never_waits_for_the_model_loader(sig, tmp_path):
-    """SIGINT 0.5 s into `score` (1 of 20 tries on M. genitalium) hung for good: the interrupted main thread waited
-    for the model-loading thread, which waited for the import lock the interrupt had left held. An interrupt now
-    ends the run (one line, its status, the previous outputs kept) without waiting for the loader."""
+    """SIGINT 0.35-0.75 s into `score` on M. genitalium hung for good (2 of 30 tries): the interrupted main thread
+    waited for the model-loading thread, which waited for the import lock the interrupt had left held (see
+    test_terminal's test_an_interrupt_in_a_callback_during_a_run_ends_it). An interrupt now ends the run (one line,
+    its status, the previous outputs kept) without waiting for the loader."""
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(BLOCKED_LOADER_HOOK)

@@ -363,11 +363,31 @@ def handle_errors(invoke: Callable[[], object], debug: bool) -> int:
         for sig in (signal.SIGTERM, signal.SIGHUP):
             if sig == signal.SIGTERM or signal.getsignal(sig) != signal.SIG_IGN:
                 installed[sig] = signal.signal(sig, _terminate)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, functools.partial(_interrupt_again, sys.unraisablehook)
     try:
         return _handle_errors(invoke, debug)
     finally:
+        sys.unraisablehook = previous_hook
         for sig, previous in installed.items():
             signal.signal(sig, previous)
+
+
+def _interrupt_again(previous: Callable, unraisable) -> None:
+    """An interrupt whose handler ran in a callback Python cannot raise from (a weakref callback, as importlib's
+    module locks have) was printed as 'Exception ignored in: ...' with a traceback and lost: the run went on to exit
+    0, or hung for good when it had cut importlib short with the import lock held (a thread importing after it
+    waited forever). The signal is sent again to the main thread, to end the run as any interrupt does: from another
+    thread, a moment later, as a handler run inside this hook would be lost in turn, and as a real signal, which
+    also wakes a main thread blocked waiting for a lock. Other unraisable errors go to ``previous``."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        cause = unraisable.exc_value
+        again = threading.Timer(0.01, signal.pthread_kill, (threading.main_thread().ident,
+                                                           cause.signum if isinstance(cause, Terminated) else
+                                                           signal.SIGINT))
+        again.daemon = True
+        again.start()
+        return
+    previous(unraisable)
 
 
 def _silence_stdout() -> None:
