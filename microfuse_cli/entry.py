@@ -11,8 +11,8 @@ import os
 import signal
 import sys
 
-#: Exit statuses of an interrupted run: SIGINT (130) and SIGTERM (143).
-INTERRUPTED = (130, 143)
+#: Exit statuses of an interrupted run: SIGHUP (129), SIGINT (130) and SIGTERM (143).
+INTERRUPTED = (129, 130, 143)
 
 
 def main() -> None:

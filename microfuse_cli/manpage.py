@@ -83,8 +83,8 @@ def render(group: click.Group | None = None) -> str:
         *_paragraphs(OUTPUT_RULES),
         ".SH EXIT STATUS",
         "0 on success, 1 on bad or inconsistent data, 2 on bad usage (outputs are checked before any work), "
-        "130 when interrupted, 143 when terminated, 141 when the reader of stdout went away (as for a tool killed "
-        "by SIGPIPE).",
+        "130 when interrupted, 143 when terminated, 129 when its terminal hung up (SIGHUP; not under nohup), 141 "
+        "when the reader of stdout went away (as for a tool killed by SIGPIPE).",
         ".SH SHELL COMPLETION",
         ".nf",
         'eval "$(_MICROFUSE_COMPLETE=bash_source microfuse)"   # bash; zsh_source / fish_source for zsh / fish',

@@ -964,13 +964,18 @@ def _previous_embedding_folder(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("moment", ["before the first rename", "after the first rename"])
-def test_sigint_during_a_folder_swap_never_mixes_outputs(moment, tmp_path, monkeypatch):
+@pytest.mark.parametrize("moment, signame", [("before the first rename", "SIGINT"), ("after the first rename", "SIGINT"),
+                                             ("after the first rename", "SIGHUP")])
+def test_sigint_during_a_folder_swap_never_mixes_outputs(moment, signame, tmp_path, monkeypatch):
     """Ctrl-C as the first file is renamed into a reused folder: before it, the previous output stays whole; after
-    it, the swap finishes first and the interrupt comes at its end. Never half old, half new."""
+    it, the swap finishes first and the interrupt comes at its end. Never half old, half new. SIGHUP (a closed
+    terminal, with the CLI's handler) was not held: the new genes.tsv beside the old manifest."""
     import signal
 
+    from microfuse_cli.cli._common import Terminated, _terminate
     from microfuse_cli.io.outputs import atomic_directory
+
+    sig = getattr(signal, signame)
 
     folder = _previous_embedding_folder(tmp_path)
     before = tree(folder)
@@ -979,22 +984,23 @@ def test_sigint_during_a_folder_swap_never_mixes_outputs(moment, tmp_path, monke
     def replace(src, dst):
         calls.append(dst)
         if len(calls) == 1 and moment == "before the first rename":
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(sig)
         real_replace(src, dst)
         if len(calls) == 1 and moment == "after the first rename":
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(sig)
 
     monkeypatch.setattr(os, "replace", replace)
-    # Python's own Ctrl-C handler even where the test runner was started with SIGINT ignored (a background job)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Python's own Ctrl-C handler even where the test runner was started with SIGINT ignored (a background job);
+    # for SIGHUP the one the CLI installs
+    previous = signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else _terminate)
     try:
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(Terminated if sig == signal.SIGHUP else KeyboardInterrupt):
             with atomic_directory(folder) as tmp:
                 for name in ("genes.tsv", "protein.npy"):
                     (tmp / name).write_text("new")
                 (tmp / "manifest.json").write_text('{"format": "microfuse-embeddings", "n": "new"}')
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(sig, previous)
     assert sorted(p.name for p in folder.iterdir()) == ["genes.tsv", "manifest.json", "notes.txt", "protein.npy"]
     if moment == "before the first rename":
         assert tree(folder) == before

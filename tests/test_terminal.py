@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -167,16 +168,24 @@ def test_every_command_lists_whole_and_every_option_says_what_it_does():
     assert problems == []
 
 
+def _default_signals() -> None:
+    """Ctrl-C and SIGHUP as a terminal's job gets them, even where the tests run in the background or under nohup."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig, code, message", [(signal.SIGINT, 130, "error: interrupted"),
-                                                (signal.SIGTERM, 143, "error: terminated")])
+                                                (signal.SIGTERM, 143, "error: terminated"),
+                                                (signal.SIGHUP, 129, "error: hung up")])
 def test_signal_mid_run_is_one_line_in_a_log(sig, code, message, tmp_path):
-    """Ctrl-C (or a scheduler's SIGTERM) with stderr in a log file: the log gains one 'error:' line, not a blank
-    line before it (click's newline after an echoed ^C belongs on a terminal only), and no output appears."""
+    """Ctrl-C (or a scheduler's SIGTERM, or the SIGHUP of a closed terminal or ssh session) with stderr in a log
+    file: the log gains one 'error:' line, not a blank line before it (click's newline after an echoed ^C belongs on
+    a terminal only), and no output appears. SIGHUP killed the run silently (status -1), temp files left."""
     log = tmp_path / "log"
     with open(log, "wb") as err:
         proc = subprocess.Popen([str(MICROFUSE), "score", str(MPN_FNA), "-o", str(tmp_path / "scores.tsv")],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                                preexec_fn=_default_signals)
         deadline = time.monotonic() + 120  # a fresh install compiles its imports first: wait for the work itself
         while "auto picks" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -187,6 +196,23 @@ def test_signal_mid_run_is_one_line_in_a_log(sig, code, message, tmp_path):
     assert lines == [message] or (lines[-1] == message and all(line.startswith("info: ") for line in lines[:-1])), \
         lines
     assert sorted(p.name for p in tmp_path.iterdir()) == ["log"]
+
+
+def test_sighup_under_nohup_is_still_ignored(tmp_path):
+    """`nohup microfuse ...` (SIGHUP ignored) runs on when its terminal closes: the SIGHUP handling that cleans up
+    an interrupted run must not replace an ignored SIGHUP."""
+    out = tmp_path / "scores.tsv"
+    proc = subprocess.Popen([str(MICROFUSE), "score", str(MPN_FNA), "-o", str(out)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    lines = []
+    threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True).start()
+    deadline = time.monotonic() + 120
+    while not any("auto picks" in line for line in lines) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGHUP)  # genes being called
+    assert proc.wait(timeout=120) == 0, lines
+    assert out.read_text().startswith("#microfuse")
 
 
 def test_quiet_keeps_warnings_and_says_so(tmp_path):
@@ -537,3 +563,36 @@ def test_progress_lines_off_a_terminal_write_large_counts_in_full(monkeypatch):
         logger.removeHandler(handler)
     assert [re.sub(r" \(\d+ s\)$", "", line) for line in lines] == [
         "indexing: 1234567/10000000 pairs", "reading: 2000001/2500000 contigs"], lines
+
+
+@pytest.mark.parametrize("raised, code, message", [("KeyboardInterrupt()", 130, "error: interrupted"),
+                                                   ("Terminated(signal.SIGTERM)", 143, "error: terminated"),
+                                                   ("Terminated(signal.SIGHUP)", 129, "error: hung up")])
+def test_an_interrupt_in_a_callback_during_a_run_ends_it(raised, code, message, tmp_path):
+    """Ctrl-C or SIGTERM whose handler ran in a weakref callback after start-up (`evaluate` at 5.5 s, `score` at
+    0.5 s into a run on M. genitalium) was printed as 'Exception ignored in: ...' with a traceback and lost: the run
+    finished with exit 0, or, where it cut importlib short with its import lock held, hung for good (the model
+    loader's import waited for that lock, the main thread for the model). It now ends the run as any interrupt."""
+    script = tmp_path / "interrupt_in_callback.py"
+    script.write_text(
+        "import signal, sys, weakref\n"
+        "class Trigger:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'microfuse_cli.pairs':  # imported by the command itself, after start-up\n"
+        "            from microfuse_cli.cli._common import Terminated\n"
+        "            class Obj: pass\n"
+        "            obj = Obj()\n"
+        "            def interrupted(_):\n"
+        f"                raise {raised}\n"
+        "            ref = weakref.ref(obj, interrupted)\n"
+        "            del obj  # the callback runs here, where Python cannot raise its exception\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Trigger())\n"
+        f"sys.argv = ['microfuse', 'pairs', {str(MG_GFF)!r}, '--fasta', {str(MG_FNA)!r}, '-o', 'pairs.tsv']\n"
+        "from microfuse_cli.entry import main\n"
+        "main()\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == code and result.stderr.splitlines()[-1] == message, (result.returncode, result.stderr)
+    assert "Exception ignored" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [script.name]

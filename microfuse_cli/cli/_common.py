@@ -349,7 +349,11 @@ def report_error(message: str) -> None:
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread as Ctrl-C is, so the atomic writers remove their temp files."""
+    """SIGTERM or SIGHUP, raised in the main thread as Ctrl-C is, so the atomic writers remove their temp files."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__()
+        self.signum = signum
 
 
 class InterruptedRun(Exception):
@@ -361,10 +365,11 @@ class InterruptedRun(Exception):
 
 
 def _interrupted(cause: BaseException) -> int:
-    """'error: interrupted' (exit 130) or 'error: terminated' (143), after a newline that closes a terminal's ^C."""
+    """'error: interrupted' (exit 130), 'error: terminated' (143) or 'error: hung up' (129), after a newline that
+    closes a terminal's ^C."""
     if isinstance(cause, Terminated):
-        report_error("terminated")
-        return 143
+        report_error("hung up" if cause.signum == signal.SIGHUP else "terminated")
+        return 128 + cause.signum
     if sys.stderr is not None and sys.stderr.isatty():
         click.echo(err=True)
     report_error("interrupted")
@@ -372,7 +377,7 @@ def _interrupted(cause: BaseException) -> int:
 
 
 def _terminate(signum, frame):
-    raise Terminated()
+    raise Terminated(signum)
 
 
 def count(n: int, noun: str) -> str:
@@ -383,15 +388,40 @@ def count(n: int, noun: str) -> str:
 def handle_errors(invoke: Callable[[], object], debug: bool) -> int:
     """Run the command; map failures to a one-line ``error:`` and an exit code (0 ok, 1 data, 2 usage).
 
-    SIGTERM (a scheduler's kill) is handled like Ctrl-C while it runs: outputs are left as they were.
+    SIGTERM (a scheduler's kill) and SIGHUP (a closed terminal or ssh session) are handled like Ctrl-C while it
+    runs: outputs are left as they were. SIGHUP killed the run at once, leaving its temp files and, in a folder
+    swap, old files beside new ones; an ignored SIGHUP (`nohup`) stays ignored.
     """
-    installed = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if installed else None
+    installed = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            if sig == signal.SIGTERM or signal.getsignal(sig) != signal.SIG_IGN:
+                installed[sig] = signal.signal(sig, _terminate)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, functools.partial(_interrupt_again, sys.unraisablehook)
     try:
         return _handle_errors(invoke, debug)
     finally:
-        if installed:
-            signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
+        for sig, previous in installed.items():
+            signal.signal(sig, previous)
+
+
+def _interrupt_again(previous: Callable, unraisable) -> None:
+    """An interrupt whose handler ran in a callback Python cannot raise from (a weakref callback, as importlib's
+    module locks have) was printed as 'Exception ignored in: ...' with a traceback and lost: the run went on to exit
+    0, or hung for good when it had cut importlib short with the import lock held (a thread importing after it
+    waited forever). The signal is sent again to the main thread, to end the run as any interrupt does: from another
+    thread, a moment later, as a handler run inside this hook would be lost in turn, and as a real signal, which
+    also wakes a main thread blocked waiting for a lock. Other unraisable errors go to ``previous``."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        cause = unraisable.exc_value
+        again = threading.Timer(0.01, signal.pthread_kill, (threading.main_thread().ident,
+                                                           cause.signum if isinstance(cause, Terminated) else
+                                                           signal.SIGINT))
+        again.daemon = True
+        again.start()
+        return
+    previous(unraisable)
 
 
 def _silence_stdout() -> None:

@@ -109,15 +109,24 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
         return load_model(model_dir)
 
     # --bins is read twice (gene calling, calibration): a pipe (`--bins <(cut ...)`) is kept in a temp file, as INPUT
-    with ThreadPoolExecutor(1) as pool, stdin_as_file(input, genome_name) as input, stdin_as_file(bins) as bins:
-        model = pool.submit(load)
-        try:
-            _score(input, fasta, read_as, selection, model, start_loading, embeddings, output,
-                   threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=explain,
-                   reference=reference, bins=bins, annotate=annotate, report=report,
-                   model_dir=model_dir)
-        finally:
-            start_loading.set()  # never leave the loader waiting (an error before gene calling)
+    pool = ThreadPoolExecutor(1)
+    try:
+        with stdin_as_file(input, genome_name) as input, stdin_as_file(bins) as bins:
+            model = pool.submit(load)
+            try:
+                _score(input, fasta, read_as, selection, model, start_loading, embeddings, output,
+                       threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=explain,
+                       reference=reference, bins=bins, annotate=annotate, report=report,
+                       model_dir=model_dir)
+            finally:
+                start_loading.set()  # never leave the loader waiting (an error before gene calling)
+    except BaseException:
+        # A failed or interrupted run does not wait for the loader: a Ctrl-C that lands in the main thread's imports
+        # can leave CPython's import lock held, and the loader, importing scipy, then waited for it forever (an
+        # interrupted run's exit does not wait for threads: entry._leave).
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, reference_dir, output, operons_gff,

@@ -1054,7 +1054,7 @@ SWAP_LOCK_WAIT_S = 5.0
 
 @contextlib.contextmanager
 def _signals_wait_after(started: Callable[[], bool]) -> Iterator[None]:
-    """SIGINT/SIGTERM act at once until ``started()`` (the swap has begun), then wait until the block ends.
+    """SIGINT/SIGTERM/SIGHUP act at once until ``started()`` (the swap has begun), then wait until the block ends.
 
     ``started`` reads the file system, so a signal landing just after an atomic rename is never misjudged.
     """
@@ -1073,7 +1073,7 @@ def _signals_wait_after(started: Callable[[], bool]) -> Iterator[None]:
         else:
             _deliver(saved, signum, frame)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         saved[sig] = signal.signal(sig, on_signal)
     try:
         yield

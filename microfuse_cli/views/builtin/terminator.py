@@ -37,12 +37,12 @@ _T_BACK = 3
 
 
 #: Signals whose Python handlers must not run inside ViennaRNA's callbacks (see :func:`signals_after_folding`).
-_HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
 def signals_after_folding():
-    """Hold Ctrl-C and SIGTERM while ViennaRNA folds a region, and deliver them once it is done (milliseconds).
+    """Hold Ctrl-C, SIGTERM and SIGHUP while ViennaRNA folds a region, and deliver them once it is done (milliseconds).
 
     ViennaRNA calls Python back for each local structure; a handler's exception raised there (KeyboardInterrupt,
     the CLI's Terminated) was printed with its traceback and turned into "RuntimeError: Some error occurred while
