@@ -592,7 +592,7 @@ def test_an_interrupt_in_a_callback_during_a_run_ends_it(raised, code, message, 
         "from microfuse_cli.entry import main\n"
         "main()\n")
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=_default_signals)  # not nohup's
     assert result.returncode == code and result.stderr.splitlines()[-1] == message, (result.returncode, result.stderr)
     assert "Exception ignored" not in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [script.name]
