@@ -596,3 +596,38 @@ def test_an_interrupt_in_a_callback_during_a_run_ends_it(raised, code, message, 
     assert result.returncode == code and result.stderr.splitlines()[-1] == message, (result.returncode, result.stderr)
     assert "Exception ignored" not in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [script.name]
+
+
+#: A KeyboardInterrupt or Terminated raised in a weakref callback, where Python cannot raise it (``lose(...)``).
+_LOSE_AN_INTERRUPT = (
+    "import weakref\n"
+    "def lose(exc):\n"
+    "    class Obj: pass\n"
+    "    obj = Obj()\n"
+    "    def callback(_):\n"
+    "        raise exc\n"
+    "    ref = weakref.ref(obj, callback)\n"
+    "    del obj  # the callback runs here\n")
+
+
+@pytest.mark.parametrize("raised, code, message", [("KeyboardInterrupt()", 130, "error: interrupted"),
+                                                   ("Terminated(signal.SIGTERM)", 143, "error: terminated")])
+def test_an_interrupt_lost_at_the_end_of_a_run_is_not_sent_after_it(raised, code, message, tmp_path):
+    """An interrupt lost in a callback just before the run ended (less than the 10 ms before it is sent again) was
+    sent after ``handle_errors`` had returned 0: into the program of a Python user who called the CLI's main (a
+    KeyboardInterrupt traceback, or death by SIGTERM), the real CLI exiting 0 as if none had come. The run now
+    ends as interrupted, and nothing comes after it."""
+    script = tmp_path / "lost_at_the_end.py"
+    script.write_text(
+        "import signal, sys, time\n" + _LOSE_AN_INTERRUPT +
+        "from microfuse_cli.cli._common import Terminated, handle_errors\n"
+        f"status = handle_errors(lambda: lose({raised}), False)\n"
+        "print('status', status, flush=True)\n"
+        "time.sleep(0.5)  # a signal sent 10 ms after the run ended comes here\n"
+        "print('after', flush=True)\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0 and result.stdout.splitlines() == [f"status {code}", "after"], (
+        result.returncode, result.stdout, result.stderr)
+    assert result.stderr.splitlines() == [message], result.stderr
+
