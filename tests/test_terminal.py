@@ -631,3 +631,33 @@ def test_an_interrupt_lost_at_the_end_of_a_run_is_not_sent_after_it(raised, code
         result.returncode, result.stdout, result.stderr)
     assert result.stderr.splitlines() == [message], result.stderr
 
+
+def test_a_run_in_another_thread_leaves_the_main_threads_unraisable_errors_alone(tmp_path):
+    """The CLI run in a worker thread (a Snakemake `run:` block, a library user's thread) took over the
+    process-wide ``sys.unraisablehook``: an interrupt lost in the main thread's own callbacks meanwhile, which is
+    the program's business, was sent again to it as SIGINT (a KeyboardInterrupt traceback) instead of going to the
+    program's hook; two such runs restoring in the wrong order left the CLI's hook in place for good."""
+    script = tmp_path / "run_in_a_thread.py"
+    script.write_text(
+        "import sys, threading, time\n" + _LOSE_AN_INTERRUPT +
+        "seen = []\n"
+        "def hook(unraisable):\n"
+        "    seen.append(type(unraisable.exc_value).__name__)\n"
+        "sys.unraisablehook = hook\n"
+        "from microfuse_cli.cli._common import handle_errors\n"
+        "started, done = threading.Event(), threading.Event()\n"
+        "def invoke():\n"
+        "    started.set()\n"
+        "    done.wait(10)\n"
+        "worker = threading.Thread(target=lambda: print('status', handle_errors(invoke, False), flush=True))\n"
+        "worker.start()\n"
+        "started.wait(10)\n"
+        "lose(KeyboardInterrupt())\n"
+        "time.sleep(0.5)\n"
+        "done.set()\n"
+        "worker.join()\n"
+        "print(seen, sys.unraisablehook is hook, flush=True)\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0 and result.stdout.splitlines() == ["status 0", "['KeyboardInterrupt'] True"], (
+        result.returncode, result.stdout, result.stderr)

@@ -393,20 +393,22 @@ def handle_errors(invoke: Callable[[], object], debug: bool) -> int:
     swap, old files beside new ones; an ignored SIGHUP (`nohup`) stays ignored.
     """
     installed = {}
-    if threading.current_thread() is threading.main_thread():
+    lost = None
+    if threading.current_thread() is threading.main_thread():  # interrupts are raised there alone
         for sig in (signal.SIGTERM, signal.SIGHUP):
             if sig == signal.SIGTERM or signal.getsignal(sig) != signal.SIG_IGN:
                 installed[sig] = signal.signal(sig, _terminate)
-    lost = _LostInterrupts(sys.unraisablehook)
-    sys.unraisablehook = lost
+        lost = _LostInterrupts(sys.unraisablehook)
+        sys.unraisablehook = lost
     try:
         status = _handle_errors(invoke, debug)
     finally:
-        sys.unraisablehook = lost.previous
-        lost.close()
+        if lost is not None:
+            sys.unraisablehook = lost.previous
+            lost.close()
         for sig, previous in installed.items():
             signal.signal(sig, previous)
-    if status == 0 and lost.cause is not None:  # it ended before the signal came again
+    if status == 0 and lost is not None and lost.cause is not None:  # it ended before the signal came again
         return _interrupted(lost.cause)
     return status
 
@@ -419,7 +421,7 @@ class _LostInterrupts:
     interrupt does: from another thread, a moment later, as a handler run inside this hook would be lost in turn,
     and as a real signal, which also wakes a main thread blocked waiting for a lock. Never once the run is over
     (``close``): it came after ``handle_errors`` had returned, into a library user's program or at exit. Other
-    unraisable errors go to ``previous``."""
+    unraisable errors, and those of other threads, go to ``previous``."""
 
     def __init__(self, previous: Callable):
         self.previous = previous
