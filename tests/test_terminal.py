@@ -661,3 +661,33 @@ def test_a_run_in_another_thread_leaves_the_main_threads_unraisable_errors_alone
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0 and result.stdout.splitlines() == ["status 0", "['KeyboardInterrupt'] True"], (
         result.returncode, result.stdout, result.stderr)
+
+
+def test_an_interrupt_lost_just_before_a_failure_is_not_a_second_error_line(tmp_path):
+    """An interrupt lost in a callback, then the run failing on its own before the interrupt was sent again: the
+    signal came while the failure was being reported, a second 'error: interrupted' line (or a KeyboardInterrupt
+    out of the CLI's main for a Python caller) after 'error: ...'. The failure is the one line and its status."""
+    script = tmp_path / "lost_before_a_failure.py"
+    script.write_text(
+        "import sys, time\n" + _LOSE_AN_INTERRUPT +
+        "from microfuse_cli.cli import _common\n"
+        "from microfuse_cli.errors import DataError\n"
+        "report = _common.report_error\n"
+        "def slow_report(message):  # a stderr slow to take the line (a full pipe, a network file system)\n"
+        "    report(message)\n"
+        "    time.sleep(0.2)\n"
+        "_common.report_error = slow_report\n"
+        "def invoke():\n"
+        "    lose(KeyboardInterrupt())\n"
+        "    raise DataError('genes.gff: no genes')\n"
+        "try:\n"
+        "    status = _common.handle_errors(invoke, False)\n"
+        "except KeyboardInterrupt:\n"
+        "    status = 'KeyboardInterrupt'\n"
+        "print('status', status, flush=True)\n"
+        "time.sleep(0.2)\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0 and result.stdout.splitlines() == ["status 1"], (
+        result.returncode, result.stdout, result.stderr)
+    assert result.stderr.splitlines() == ["error: genes.gff: no genes"], result.stderr

@@ -400,8 +400,16 @@ def handle_errors(invoke: Callable[[], object], debug: bool) -> int:
                 installed[sig] = signal.signal(sig, _terminate)
         lost = _LostInterrupts(sys.unraisablehook)
         sys.unraisablehook = lost
+
+    def run() -> object:
+        try:
+            return invoke()
+        finally:  # before a failure is reported: a signal sent again then was a second 'error:' line
+            if lost is not None:
+                lost.close()
+
     try:
-        status = _handle_errors(invoke, debug)
+        status = _handle_errors(run, debug)
     finally:
         if lost is not None:
             sys.unraisablehook = lost.previous
