@@ -1073,6 +1073,35 @@ def test_an_interrupt_never_waits_for_the_model_loader(sig, tmp_path):
     assert out.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["hook", "loading", out.name]
 
 
+def test_a_failed_score_never_waits_for_the_model_loader(tmp_path):
+    """A `score` that fails on its data (a --bins table naming none of the genome's scaffolds) while its model is
+    still loading: the failure was said at once, but the exit then waited for the loader (Python joins a thread
+    pool's threads at exit), for good where the loader was stuck (the import lock a lost interrupt left held, a hung
+    network file system). It ends with its one line and exit 1, the loader left behind."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(BLOCKED_LOADER_HOOK)
+    bins = tmp_path / "bins.tsv"
+    bins.write_text("k141_7\tbin1\n")
+    mark = tmp_path / "loading"
+    proc, lines = _start(["score", MG_GFF, "--fasta", MG_FNA, "--bins", bins, "-o", tmp_path / "scores.tsv"],
+                         {"MICROFUSE_TEST_MARK": str(mark)}, hook)
+    try:
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            code = "still running 60 s after it started"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    time.sleep(0.1)  # the stderr reader drains
+    assert mark.exists()  # the loader was stuck when the run failed
+    assert code == 1, "".join(lines)
+    assert "".join(lines).rstrip().splitlines()[-1].startswith("error: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bins.tsv", "hook", "loading"]
+
+
 # ------------------------------------------------------------------------------------------------ resume
 
 

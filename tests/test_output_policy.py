@@ -1009,6 +1009,42 @@ def test_sigint_during_a_folder_swap_never_mixes_outputs(moment, signame, tmp_pa
         assert [(folder / n).read_text() for n in ("genes.tsv", "protein.npy", "notes.txt")] == ["new", "new", "mine"]
 
 
+def test_an_ignored_sighup_during_a_folder_swap_does_not_drop_a_sigterm(tmp_path, monkeypatch):
+    """Under nohup (SIGHUP ignored) a closed terminal's SIGHUP in the middle of a folder swap, then a scheduler's
+    SIGTERM: the swap held both, then delivered only the first, to SIG_IGN, and the SIGTERM was lost (the run went
+    on to exit 0). An ignored signal is left ignored, and the SIGTERM ends the run once the swap is done."""
+    import signal
+
+    from microfuse_cli.cli._common import Terminated, _terminate
+    from microfuse_cli.io.outputs import atomic_directory
+
+    folder = _previous_embedding_folder(tmp_path)
+    real_replace, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        real_replace(src, dst)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGHUP)
+            signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(os, "replace", replace)
+    previous = {signal.SIGHUP: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+                signal.SIGTERM: signal.signal(signal.SIGTERM, _terminate)}
+    try:
+        with pytest.raises(Terminated) as raised:
+            with atomic_directory(folder) as tmp:
+                for name in ("genes.tsv", "protein.npy"):
+                    (tmp / name).write_text("new")
+                (tmp / "manifest.json").write_text('{"format": "microfuse-embeddings", "n": "new"}')
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    assert raised.value.signum == signal.SIGTERM
+    assert len(calls) == 3 and "new" in (folder / "manifest.json").read_text()
+
+
 def test_raw_scaffold_groups_are_refused_when_names_collide(made):
     from microfuse_cli.errors import UsageError
     from microfuse_cli.retrieve import PairIndex, read_vectors

@@ -596,3 +596,98 @@ def test_an_interrupt_in_a_callback_during_a_run_ends_it(raised, code, message, 
     assert result.returncode == code and result.stderr.splitlines()[-1] == message, (result.returncode, result.stderr)
     assert "Exception ignored" not in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [script.name]
+
+
+#: A KeyboardInterrupt or Terminated raised in a weakref callback, where Python cannot raise it (``lose(...)``).
+_LOSE_AN_INTERRUPT = (
+    "import weakref\n"
+    "def lose(exc):\n"
+    "    class Obj: pass\n"
+    "    obj = Obj()\n"
+    "    def callback(_):\n"
+    "        raise exc\n"
+    "    ref = weakref.ref(obj, callback)\n"
+    "    del obj  # the callback runs here\n")
+
+
+@pytest.mark.parametrize("raised, code, message", [("KeyboardInterrupt()", 130, "error: interrupted"),
+                                                   ("Terminated(signal.SIGTERM)", 143, "error: terminated")])
+def test_an_interrupt_lost_at_the_end_of_a_run_is_not_sent_after_it(raised, code, message, tmp_path):
+    """An interrupt lost in a callback just before the run ended (less than the 10 ms before it is sent again) was
+    sent after ``handle_errors`` had returned 0: into the program of a Python user who called the CLI's main (a
+    KeyboardInterrupt traceback, or death by SIGTERM), the real CLI exiting 0 as if none had come. The run now
+    ends as interrupted, and nothing comes after it."""
+    script = tmp_path / "lost_at_the_end.py"
+    script.write_text(
+        "import signal, sys, time\n" + _LOSE_AN_INTERRUPT +
+        "from microfuse_cli.cli._common import Terminated, handle_errors\n"
+        f"status = handle_errors(lambda: lose({raised}), False)\n"
+        "print('status', status, flush=True)\n"
+        "time.sleep(0.5)  # a signal sent 10 ms after the run ended comes here\n"
+        "print('after', flush=True)\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0 and result.stdout.splitlines() == [f"status {code}", "after"], (
+        result.returncode, result.stdout, result.stderr)
+    assert result.stderr.splitlines() == [message], result.stderr
+
+
+def test_a_run_in_another_thread_leaves_the_main_threads_unraisable_errors_alone(tmp_path):
+    """The CLI run in a worker thread (a Snakemake `run:` block, a library user's thread) took over the
+    process-wide ``sys.unraisablehook``: an interrupt lost in the main thread's own callbacks meanwhile, which is
+    the program's business, was sent again to it as SIGINT (a KeyboardInterrupt traceback) instead of going to the
+    program's hook; two such runs restoring in the wrong order left the CLI's hook in place for good."""
+    script = tmp_path / "run_in_a_thread.py"
+    script.write_text(
+        "import sys, threading, time\n" + _LOSE_AN_INTERRUPT +
+        "seen = []\n"
+        "def hook(unraisable):\n"
+        "    seen.append(type(unraisable.exc_value).__name__)\n"
+        "sys.unraisablehook = hook\n"
+        "from microfuse_cli.cli._common import handle_errors\n"
+        "started, done = threading.Event(), threading.Event()\n"
+        "def invoke():\n"
+        "    started.set()\n"
+        "    done.wait(10)\n"
+        "worker = threading.Thread(target=lambda: print('status', handle_errors(invoke, False), flush=True))\n"
+        "worker.start()\n"
+        "started.wait(10)\n"
+        "lose(KeyboardInterrupt())\n"
+        "time.sleep(0.5)\n"
+        "done.set()\n"
+        "worker.join()\n"
+        "print(seen, sys.unraisablehook is hook, flush=True)\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0 and result.stdout.splitlines() == ["status 0", "['KeyboardInterrupt'] True"], (
+        result.returncode, result.stdout, result.stderr)
+
+
+def test_an_interrupt_lost_just_before_a_failure_is_not_a_second_error_line(tmp_path):
+    """An interrupt lost in a callback, then the run failing on its own before the interrupt was sent again: the
+    signal came while the failure was being reported, a second 'error: interrupted' line (or a KeyboardInterrupt
+    out of the CLI's main for a Python caller) after 'error: ...'. The failure is the one line and its status."""
+    script = tmp_path / "lost_before_a_failure.py"
+    script.write_text(
+        "import sys, time\n" + _LOSE_AN_INTERRUPT +
+        "from microfuse_cli.cli import _common\n"
+        "from microfuse_cli.errors import DataError\n"
+        "report = _common.report_error\n"
+        "def slow_report(message):  # a stderr slow to take the line (a full pipe, a network file system)\n"
+        "    report(message)\n"
+        "    time.sleep(0.2)\n"
+        "_common.report_error = slow_report\n"
+        "def invoke():\n"
+        "    lose(KeyboardInterrupt())\n"
+        "    raise DataError('genes.gff: no genes')\n"
+        "try:\n"
+        "    status = _common.handle_errors(invoke, False)\n"
+        "except KeyboardInterrupt:\n"
+        "    status = 'KeyboardInterrupt'\n"
+        "print('status', status, flush=True)\n"
+        "time.sleep(0.2)\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0 and result.stdout.splitlines() == ["status 1"], (
+        result.returncode, result.stdout, result.stderr)
+    assert result.stderr.splitlines() == ["error: genes.gff: no genes"], result.stderr

@@ -393,35 +393,72 @@ def handle_errors(invoke: Callable[[], object], debug: bool) -> int:
     swap, old files beside new ones; an ignored SIGHUP (`nohup`) stays ignored.
     """
     installed = {}
-    if threading.current_thread() is threading.main_thread():
+    lost = None
+    if threading.current_thread() is threading.main_thread():  # interrupts are raised there alone
         for sig in (signal.SIGTERM, signal.SIGHUP):
             if sig == signal.SIGTERM or signal.getsignal(sig) != signal.SIG_IGN:
                 installed[sig] = signal.signal(sig, _terminate)
-    previous_hook, sys.unraisablehook = sys.unraisablehook, functools.partial(_interrupt_again, sys.unraisablehook)
+        lost = _LostInterrupts(sys.unraisablehook)
+        sys.unraisablehook = lost
+
+    def run() -> object:
+        try:
+            return invoke()
+        finally:  # before a failure is reported: a signal sent again then was a second 'error:' line
+            if lost is not None:
+                lost.close()
+
     try:
-        return _handle_errors(invoke, debug)
+        status = _handle_errors(run, debug)
     finally:
-        sys.unraisablehook = previous_hook
+        if lost is not None:
+            sys.unraisablehook = lost.previous
+            lost.close()
         for sig, previous in installed.items():
             signal.signal(sig, previous)
+    if status == 0 and lost is not None and lost.cause is not None:  # it ended before the signal came again
+        return _interrupted(lost.cause)
+    return status
 
 
-def _interrupt_again(previous: Callable, unraisable) -> None:
-    """An interrupt whose handler ran in a callback Python cannot raise from (a weakref callback, as importlib's
-    module locks have) was printed as 'Exception ignored in: ...' with a traceback and lost: the run went on to exit
-    0, or hung for good when it had cut importlib short with the import lock held (a thread importing after it
-    waited forever). The signal is sent again to the main thread, to end the run as any interrupt does: from another
-    thread, a moment later, as a handler run inside this hook would be lost in turn, and as a real signal, which
-    also wakes a main thread blocked waiting for a lock. Other unraisable errors go to ``previous``."""
-    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+class _LostInterrupts:
+    """The ``sys.unraisablehook`` of a run: an interrupt whose handler ran in a callback Python cannot raise from (a
+    weakref callback, as importlib's module locks have) was printed as 'Exception ignored in: ...' with a traceback
+    and lost: the run went on to exit 0, or hung for good when it had cut importlib short with the import lock held
+    (a thread importing after it waited forever). The signal is sent again to the main thread, to end the run as any
+    interrupt does: from another thread, a moment later, as a handler run inside this hook would be lost in turn,
+    and as a real signal, which also wakes a main thread blocked waiting for a lock. Never once the run is over
+    (``close``): it came after ``handle_errors`` had returned, into a library user's program or at exit. Other
+    unraisable errors, and those of other threads, go to ``previous``."""
+
+    def __init__(self, previous: Callable):
+        self.previous = previous
+        self.cause: KeyboardInterrupt | None = None  # the first interrupt lost
+        self._lock = threading.Lock()
+        self._open = True
+
+    def __call__(self, unraisable) -> None:
+        if not (isinstance(unraisable.exc_value, KeyboardInterrupt)
+                and threading.current_thread() is threading.main_thread()):
+            self.previous(unraisable)
+            return
         cause = unraisable.exc_value
-        again = threading.Timer(0.01, signal.pthread_kill, (threading.main_thread().ident,
-                                                           cause.signum if isinstance(cause, Terminated) else
-                                                           signal.SIGINT))
+        with self._lock:
+            if self.cause is None:
+                self.cause = cause
+        again = threading.Timer(0.01, self._send, (cause.signum if isinstance(cause, Terminated) else signal.SIGINT,))
         again.daemon = True
         again.start()
-        return
-    previous(unraisable)
+
+    def _send(self, signum: int) -> None:
+        with self._lock:
+            if self._open:
+                signal.pthread_kill(threading.main_thread().ident, signum)
+
+    def close(self) -> None:
+        """No signal is sent again from now on."""
+        with self._lock:
+            self._open = False
 
 
 def _silence_stdout() -> None:

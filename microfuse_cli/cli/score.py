@@ -97,36 +97,35 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
 
         reference = ReferenceSet.load(reference_dir)
     import threading
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future
 
     # The model load (safetensors and scipy's import, a third of a second) runs in a thread while pyrodigal calls
     # genes, which releases the GIL; started earlier it would slow the Python parsing before it. ``start_loading``
     # is set when gene calling starts, or at once for inputs that need none.
     start_loading = threading.Event()
+    model: Future = Future()
 
     def load():
         start_loading.wait()
-        return load_model(model_dir)
+        model.set_running_or_notify_cancel()
+        try:
+            model.set_result(load_model(model_dir))
+        except BaseException as exc:  # for the main thread to raise, as a thread pool's future does
+            model.set_exception(exc)
 
+    # A daemon thread: a failed or interrupted run never waits for the loader, not even at exit (Python joins a
+    # thread pool's threads there). A Ctrl-C that lands in the main thread's imports can leave CPython's import lock
+    # held, and the loader, importing scipy, then waited for it forever; a hung network file system, too.
     # --bins is read twice (gene calling, calibration): a pipe (`--bins <(cut ...)`) is kept in a temp file, as INPUT
-    pool = ThreadPoolExecutor(1)
-    try:
-        with stdin_as_file(input, genome_name) as input, stdin_as_file(bins) as bins:
-            model = pool.submit(load)
-            try:
-                _score(input, fasta, read_as, selection, model, start_loading, embeddings, output,
-                       threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=explain,
-                       reference=reference, bins=bins, annotate=annotate, report=report,
-                       model_dir=model_dir)
-            finally:
-                start_loading.set()  # never leave the loader waiting (an error before gene calling)
-    except BaseException:
-        # A failed or interrupted run does not wait for the loader: a Ctrl-C that lands in the main thread's imports
-        # can leave CPython's import lock held, and the loader, importing scipy, then waited for it forever (an
-        # interrupted run's exit does not wait for threads: entry._leave).
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
+    with stdin_as_file(input, genome_name) as input, stdin_as_file(bins) as bins:
+        threading.Thread(target=load, name="microfuse-model-loader", daemon=True).start()
+        try:
+            _score(input, fasta, read_as, selection, model, start_loading, embeddings, output,
+                   threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=explain,
+                   reference=reference, bins=bins, annotate=annotate, report=report,
+                   model_dir=model_dir)
+        finally:
+            start_loading.set()  # never leave the loader waiting (an error before gene calling)
 
 
 def check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, reference_dir, output, operons_gff,

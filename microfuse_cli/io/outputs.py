@@ -1056,7 +1056,8 @@ SWAP_LOCK_WAIT_S = 5.0
 def _signals_wait_after(started: Callable[[], bool]) -> Iterator[None]:
     """SIGINT/SIGTERM/SIGHUP act at once until ``started()`` (the swap has begun), then wait until the block ends.
 
-    ``started`` reads the file system, so a signal landing just after an atomic rename is never misjudged.
+    ``started`` reads the file system, so a signal landing just after an atomic rename is never misjudged. An
+    ignored signal stays ignored: held, it took the place of a SIGTERM after it, as only the first one held acts.
     """
     import signal
     import threading
@@ -1074,7 +1075,8 @@ def _signals_wait_after(started: Callable[[], bool]) -> Iterator[None]:
             _deliver(saved, signum, frame)
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        saved[sig] = signal.signal(sig, on_signal)
+        if signal.getsignal(sig) != signal.SIG_IGN:  # nohup's SIGHUP, a background job's SIGINT: left ignored
+            saved[sig] = signal.signal(sig, on_signal)
     try:
         yield
     finally:
