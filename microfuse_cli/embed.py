@@ -51,6 +51,12 @@ CONTEXT_PRESETS = {
 }
 ARRAY_FILES = ("protein.npy", "context.npy", "pair_context.npy")
 ID_FILES = ("genes.tsv", "pairs.tsv")
+
+
+def _rows(path: Path) -> list[str]:
+    """An ids file's rows after its header, split on the newlines written: ``str.splitlines`` also splits on U+2028,
+    U+2029 and NEL, which a gene id from an annotation may hold (safe_id leaves them, as TSV does)."""
+    return path.read_text().removesuffix("\n").split("\n")[1:]
 #: manifest.json of an embedding folder (manifest.py); version 1 since 0.1.0.
 EMBEDDINGS = ManifestKind("microfuse-embeddings", (1,), "embedding",
                           "run `microfuse embed` first")
@@ -306,8 +312,8 @@ class Embeddings(RebuiltFromFields):
             if arrays[name].dtype.kind != "f":
                 raise DataError(f"{folder / name}: holds {arrays[name].dtype} values, not floating point")
         try:
-            genes = [line.split("\t") for line in (folder / "genes.tsv").read_text().splitlines()[1:]]
-            pair_ids = (folder / "pairs.tsv").read_text().splitlines()[1:]
+            genes = [line.split("\t") for line in _rows(folder / "genes.tsv")]
+            pair_ids = _rows(folder / "pairs.tsv")
         except (OSError, UnicodeDecodeError) as exc:
             raise DataError(f"{folder}: unreadable genes.tsv or pairs.tsv ({type(exc).__name__})") from None
         for name, what, ids in (("genes.tsv", "gene", [g[0] for g in genes]), ("pairs.tsv", "pair", pair_ids)):

@@ -1314,6 +1314,43 @@ def test_no_remote_code_or_unpickling_in_the_package():
     assert found == []
 
 
+# ------------------------------------------------------------------------------------------------ names from colleagues
+
+
+def renamed_mg(folder: Path, names: list[str]) -> Path:
+    """M. genitalium's GFF3 with the locus tags of its first genes replaced by ``names`` (GFF3-escaped as written)."""
+    import urllib.parse
+
+    lines, n = [], -1
+    for line in gzip.open(MG_GFF, "rt"):
+        cols = line.rstrip("\n").split("\t")
+        if len(cols) == 9 and cols[2] == "gene":
+            n += 1
+        if len(cols) == 9 and 0 <= n < len(names):
+            cols[8] = re.sub(r"locus_tag=[^;]*", lambda _: "locus_tag=" + urllib.parse.quote(names[n], safe=""),
+                             cols[8])
+        lines.append("\t".join(cols) + "\n")
+    path = folder / "renamed.gff"
+    path.write_text("".join(lines))
+    return path
+
+
+def test_embedding_folder_of_genes_named_with_unicode_line_breaks_loads_back(tmp_path):
+    # U+2028/U+2029 and NEL are legal in a GFF3 value and in a TSV cell (not control characters safe_id encodes);
+    # str.splitlines broke genes.tsv's rows on them, so a folder `embed` had just written was "corrupted"
+    names = ["ls\u2028x", "ps\u2029x", "nel\x85x", "fs\x1cx"]
+    gff = renamed_mg(tmp_path, names)
+    code, _, err = run_cli(["embed", gff, "--fasta", MG_FNA, "-g", "4", "-o", tmp_path / "emb"])
+    assert code == 0, err
+    code, _, err = run_cli(["score", gff, "--fasta", MG_FNA, "-g", "4", "-e", tmp_path / "emb",
+                            "-o", tmp_path / "s.tsv"])
+    assert code == 0, err
+    from microfuse_cli.embed import Embeddings
+
+    ids = Embeddings.load(tmp_path / "emb").gene_ids
+    assert len(ids) == 476 and {"ls\u2028x", "ps\u2029x", "nel\x85x"} <= set(ids)
+
+
 # ------------------------------------------------------------------------------------------------ fuzzing
 
 #: Bytes that matter to the parsers, spliced in by the mutator.
