@@ -18,7 +18,7 @@ import numpy as np
 from . import __version__
 from .errors import DataError, UsageError
 from .io.model_id import DECISION_KEY
-from .records import Genome, read_only, require_genome
+from .records import Genome, printable_name, read_only, require_genome
 from .runtime import thread_limits
 from .pairs import PAIRS_TAKEN, GenePair, require_pairs
 
@@ -387,6 +387,7 @@ def header_comments(scores: Scores, model_name: str, model_from: str = "folder",
         raise UsageError("these scores do not record which model and rule made them (built by hand, or cut at "
                          "another threshold with dataclasses.replace?): pass header_comments its model_id and "
                          "decision_id (score.decision_id(model, threshold))")
+    model_name = printable_name(str(model_name))  # a folder name's tab or newline would end the '#' line early
     lines = [f"microfuse {__version__} model={model_name} threshold={scores.threshold:.4f} model_from={model_from} "
              f"threshold_from={threshold_from} model_id={model_id} {DECISION_KEY}={decision_id}"]
     return lines + [f"calibration {c.describe()}" for c in scores.calibration]

@@ -1351,6 +1351,26 @@ def test_embedding_folder_of_genes_named_with_unicode_line_breaks_loads_back(tmp
     assert len(ids) == 476 and {"ls\u2028x", "ps\u2029x", "nel\x85x"} <= set(ids)
 
 
+def test_model_folder_named_with_a_tab_and_newline_keeps_every_header_one_comment_line(tmp_path):
+    # a folder name may hold a tab or newline; written raw after model=, it ended the '#microfuse' line early: the
+    # scores TSV had a stray row before its column names (evaluate: 'missing column(s)') and the operon GFF3 a
+    # line gt gff3validator refuses
+    from microfuse_cli.score import DEFAULT_MODEL
+
+    model = tmp_path / "my\tmodel\nx"
+    shutil.copytree(DEFAULT_MODEL, model)
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-g", "4", "-m", model, "--label-rule", "og",
+                            "-o", tmp_path / "s.tsv", "--operons-gff", tmp_path / "op.gff3",
+                            "--operons-tsv", tmp_path / "op.tsv"])
+    assert code == 0, err
+    for name, columns in (("s.tsv", 23), ("op.tsv", 9), ("op.gff3", 9)):
+        rows = [line for line in (tmp_path / name).read_text().split("\n")[:-1] if not line.startswith("#")]
+        assert {len(row.split("\t")) for row in rows} == {columns}, name
+    code, out, err = run_cli(["evaluate", tmp_path / "s.tsv", "-o", tmp_path / "e.tsv", "--json", "-"])
+    assert code == 0, err
+    assert json.loads(out)[0]["model_name"] == "my\ufffdmodel\ufffdx"
+
+
 # ------------------------------------------------------------------------------------------------ fuzzing
 
 #: Bytes that matter to the parsers, spliced in by the mutator.
