@@ -1371,6 +1371,21 @@ def test_model_folder_named_with_a_tab_and_newline_keeps_every_header_one_commen
     assert json.loads(out)[0]["model_name"] == "my\ufffdmodel\ufffdx"
 
 
+@pytest.mark.parametrize("escaped", ["%09", "%0A", "%0D"])
+def test_gff3_seqid_escaping_a_tab_or_newline_is_refused_in_one_line(tmp_path, escaped):
+    # GFF3 percent-escapes a seqid; decoded, a tab or newline in the scaffold name split the scores and operons TSV
+    # rows (exit 0) while the GFF3 outputs stayed valid. FASTA names cannot hold one, so the name is refused
+    seqid = f"NC_000908.2{escaped}x"
+    gff, fna = tmp_path / "mg.gff", tmp_path / "mg.fna"
+    gff.write_text(gzip.open(MG_GFF, "rt").read().replace("NC_000908.2", seqid))
+    fna.write_text(gzip.open(MG_FNA, "rt").read().replace(">NC_000908.2", f">{seqid}", 1))
+    code, _, err = run_cli(["score", gff, "--fasta", fna, "-g", "4", "-o", tmp_path / "s.tsv",
+                            "--operons-tsv", tmp_path / "op.tsv"])
+    assert code == 1 and err.count("error:") == 1 and "Traceback" not in err, err
+    assert f"{seqid!r}" in err and "tab, line break" in err, err
+    assert not (tmp_path / "s.tsv").exists()
+
+
 # ------------------------------------------------------------------------------------------------ fuzzing
 
 #: Bytes that matter to the parsers, spliced in by the mutator.

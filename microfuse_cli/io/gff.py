@@ -23,6 +23,8 @@ from .tsv import comment_lines
 
 log = logging.getLogger("microfuse")
 
+#: A control character: a seqid holding one once unescaped (``%09``) is refused.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: A GTF attribute: ``gene_id "b2891"``.
 _GTF_ATTRIBUTE = re.compile(r'\s*\w+ +"[^"]*"\s*$')
 
@@ -172,6 +174,9 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)}")
         seqid, _, ftype, start, end, _, strand, phase, attrs = cols
         if "%" in seqid:  # GFF3 escapes what a seqid holds outside [a-zA-Z0-9.:^*$@!+_?-|] (NC%2F1 is NC/1)
+            if _CONTROL.search(urllib.parse.unquote(seqid)):  # would split a row of every TSV output
+                raise DataError(f"{path}: line {number}: seqid {seqid!r} unescaped holds a tab, line break or other "
+                                "control character, which no TSV output can hold; rename the sequence")
             escaped.setdefault(urllib.parse.unquote(seqid), seqid)
             seqid = urllib.parse.unquote(seqid)
         try:
