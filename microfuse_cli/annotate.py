@@ -334,6 +334,12 @@ def _comment_block(header: list[str], comment: list[str]) -> str:
     return "".join(f"{'COMMENT' if i == 0 and not ongoing else '':<12}{line}\n" for i, line in enumerate(comment))
 
 
+#: A '"' (of a gene id, a model folder's name) is %22 in a /note (for a gene id unambiguous: safe_id encodes an id's
+#: own %22): Biopython's writer breaks a note without spaces at the column limit, also between the two quotes of
+#: its '""', which no reader then reads back.
+QUOTE = '"'
+
+
 def _genbank_feature(op: Operon, length: int, maker: Maker) -> str:
     """An INSDC ``operon`` feature (``/operon`` is its required qualifier), written by Biopython."""
     from Bio.SeqFeature import CompoundLocation, SeqFeature, SimpleLocation
@@ -347,10 +353,10 @@ def _genbank_feature(op: Operon, length: int, maker: Maker) -> str:
         location = SimpleLocation(op.start - 1, op.end, strand)
     feature = SeqFeature(location, type=OPERON[0], qualifiers={
         "operon": [op.id],
-        "note": [f"predicted by microfuse {maker.version or __version__}"
-                 + (f", model {maker.describe()}" if maker.model else "") + ": "
-                 f"{len(op.genes)} genes {','.join(op.genes)}; mean probability {op.mean_probability:.4f}, min "
-                 f"{op.min_probability:.4f}; {OPERON[1]}"],
+        "note": [(f"predicted by microfuse {maker.version or __version__}"
+                  + (f", model {maker.describe()}" if maker.model else "") + ": "
+                  f"{len(op.genes)} genes {','.join(op.genes)}; mean probability {op.mean_probability:.4f}, min "
+                  f"{op.min_probability:.4f}; {OPERON[1]}").replace(QUOTE, "%22")],
         "inference": [f"ab initio prediction:microfuse:{__version__}"],
     })
     handle = io.StringIO()

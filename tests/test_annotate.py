@@ -299,3 +299,31 @@ def test_operons_go_on_the_seqid_as_the_annotation_spells_it(spelling, tmp_path)
     written = [line.split("\t")[0] for line in operons.read_text().splitlines() if not line.startswith("#")]
     assert set(written) == {"NC%2F000908.2"} and "##sequence-region NC%2F000908.2 1 580076" in operons.read_text()
     gff3validator(operons)
+
+
+def test_genbank_note_of_genes_named_with_quotes_reads_back(tmp_path):
+    """A locus tag holding '"' (legal in a GenBank qualifier, written '""'): Biopython's writer breaks a /note
+    without spaces at the column limit, also between the two quotes of one '""', which no reader then reads back
+    (Biopython warns, and reads other quotes). The note names such a gene with '"' as %22 (ids never hold a
+    literal %22: safe_id encodes it), so it holds no quote to split."""
+    from Bio import SeqIO
+    from Bio.SeqFeature import SeqFeature, SimpleLocation
+    from Bio.SeqRecord import SeqRecord
+
+    genome = SeqIO.read(gzip.open(MG_FNA, "rt"), "fasta")
+    record = SeqRecord(genome.seq, id="NC_000908.2", name="NC_000908", annotations={"molecule_type": "DNA"})
+    for n, line in enumerate(line for line in gzip.open(MG_GFF, "rt") if "\tCDS\t" in line):
+        cols = line.split("\t")
+        tag = re.search(r"locus_tag=([^;\n]*)", cols[8]).group(1)
+        record.features.append(SeqFeature(SimpleLocation(int(cols[3]) - 1, int(cols[4]), 1 if cols[6] == "+" else -1),
+                                          type="CDS", qualifiers={"locus_tag": [f'{tag}{"_q" * (n % 5)}"""'],
+                                                                  "transl_table": ["4"]}))
+    gbk, out, table = tmp_path / "mg.gbk", tmp_path / "annotated.gbk", tmp_path / "operons.tsv"
+    SeqIO.write(record, gbk, "genbank")
+    code, _, err = run_cli(["score", gbk, "-o", tmp_path / "s.tsv", "--annotate", out, "--operons-tsv", table])
+    assert code == 0, err
+    features = [f for f in SeqIO.read(out, "genbank").features if f.type == "operon"]
+    called = operons_table(table)
+    assert len(features) == len(called) > 50
+    for feature, operon in zip(features, called):
+        assert operon["genes"] in feature.qualifiers["note"][0].replace(" ", "").replace("%22", '"')
