@@ -355,7 +355,7 @@ def _genbank_feature(op: Operon, length: int, maker: Maker) -> str:
         "operon": [op.id],
         "note": [(f"predicted by microfuse {maker.version or __version__}"
                   + (f", model {maker.describe()}" if maker.model else "") + ": "
-                  f"{len(op.genes)} genes {','.join(op.genes)}; mean probability {op.mean_probability:.4f}, min "
+                  f"{len(op.genes)} genes {', '.join(op.genes)}; mean probability {op.mean_probability:.4f}, min "
                   f"{op.min_probability:.4f}; {OPERON[1]}").replace(QUOTE, "%22")],
         "inference": [f"ab initio prediction:microfuse:{__version__}"],
     })
