@@ -10,14 +10,15 @@ from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Mapping
 
-#: Characters a gene id must not carry into the TSVs (columns, ``a|b`` pair ids, comma-joined operon members);
-#: a ``%`` that would read as an escape is encoded too, so the encoded form decodes back to the original.
-_UNSAFE_ID = re.compile(r"[\x00-\x1f\x7f,|]|%(?=[0-9A-Fa-f]{2})|^#")
+#: Characters a gene id must not carry into the TSVs (columns, ``a|b`` pair ids, comma-joined operon members) or a
+#: protein FASTA (whose readers take a header's first word: `pairs --proteins` of ``gene 1`` was read back as
+#: ``gene``); a ``%`` that would read as an escape is encoded too, so the encoded form decodes back to the original.
+_UNSAFE_ID = re.compile(r"[\x00-\x1f\x7f,|\s]|%(?=[0-9A-Fa-f]{2})|^#")
 
 
 def safe_id(value: str) -> str:
-    """A gene id percent-encoded where it would break a TSV column, a pair id or an operon's member list, or begin
-    a row readers skip as a comment (a leading ``#``)."""
+    """A gene id percent-encoded where it would break a TSV column, a pair id, an operon's member list or a FASTA
+    header's first word (whitespace), or begin a row readers skip as a comment (a leading ``#``)."""
     return _UNSAFE_ID.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), value)
 
 

@@ -320,3 +320,34 @@ def test_a_failed_read_of_stdin_names_stdin_not_tmpdir(monkeypatch):
     with pytest.raises(DataError) as refused, stdin_as_file("-"):
         pass
     assert str(refused.value) == "cannot read stdin: Input/output error"
+
+
+def test_gene_ids_with_whitespace_keep_their_own_protein_through_a_protein_fasta(tmp_path):
+    """`pairs --proteins` wrote '>MG 001' for a legal GFF3 locus_tag with a space, which every FASTA reader takes as
+    'MG': embed then said the gene had no protein, and where another gene was named 'MG' it got this one's protein
+    silently (the last of a repeated first word won). Whitespace in gene ids is percent-encoded as in the TSVs (the
+    name as written stays an alias), and a protein FASTA giving one id two sequences is refused."""
+    import gzip
+
+    from conftest import MG_G37, run_cli
+
+    from microfuse_cli.errors import DataError
+    from microfuse_cli.io.fasta import read_proteins
+
+    text = gzip.decompress(open(f"{MG_G37}.gff.gz", "rb").read()).decode()
+    gff = tmp_path / "mg.gff"
+    gff.write_text(text.replace("locus_tag=MG_001;", "locus_tag=MG 001;").replace("locus_tag=MG_002;", "locus_tag=MG;"))
+    code, _, err = run_cli(["pairs", gff, "--fasta", f"{MG_G37}.fna.gz", "--genetic-code", "4", "--proteins",
+                            tmp_path / "p.faa", "-o", tmp_path / "pairs.tsv", "-q"])
+    assert code == 0, err
+    proteins = read_proteins(tmp_path / "p.faa")
+    first = (tmp_path / "pairs.tsv").read_text().splitlines()[1].split("\t")
+    assert first[2:4] == ["MG%20001", "MG"] and proteins["MG%20001"] != proteins["MG"]
+    assert proteins["MG%20001"].startswith("M") and len(proteins) == 476
+    code, _, err = run_cli(["score", gff, "--fasta", f"{MG_G37}.fna.gz", "--genetic-code", "4", "--pairs", "-",
+                            "-o", tmp_path / "s.tsv", "-q"], stdin=b"MG 001\tMG\n")
+    assert code == 0 and "MG%20001|MG" in (tmp_path / "s.tsv").read_text(), err  # the name as written still works
+    twice = tmp_path / "twice.faa"
+    twice.write_text(">MG 001 one\nMKV\n>MG two\nMLL\n")
+    with pytest.raises(DataError, match="protein 'MG' is given twice with different sequences"):
+        read_proteins(twice)

@@ -102,11 +102,21 @@ def read_fasta_scaffolds(path: PathLike, text: str | Iterable[str] | None = None
 
 
 def read_proteins(path: PathLike) -> dict[str, str]:
-    """A protein FASTA (compressed or not, ``-`` = stdin) as id (first word of the header) -> sequence as written."""
+    """A protein FASTA (compressed or not, ``-`` = stdin) as id (first word of the header) -> sequence as written.
+    An id given twice with two sequences is refused: the last one was taken silently, another gene's protein when
+    two headers shared a first word."""
     from Bio.SeqIO.FastaIO import SimpleFastaParser
 
+    proteins: dict[str, str] = {}
     with open_text(path) as lines:
-        return {title.split(None, 1)[0]: seq for title, seq in SimpleFastaParser(lines)}
+        for title, seq in SimpleFastaParser(lines):
+            if not title.strip():
+                raise DataError(f"{path}: a FASTA record has an empty header")
+            ident = title.split(None, 1)[0]
+            if proteins.setdefault(ident, seq) != seq:
+                raise DataError(f"{path}: protein {ident!r} is given twice with different sequences (ids are the "
+                                "first word of each header)")
+    return proteins
 
 
 def write_proteins(handle: IO[str], records: Iterable[tuple[str, str]], *, width: int | None = 60) -> int:
