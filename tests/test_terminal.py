@@ -516,6 +516,54 @@ def test_ctrl_c_in_a_callback_during_the_imports_ends_the_run(tmp_path):
     assert result.stdout == ""
 
 
+#: A child that runs microfuse as its launcher does, with ``SIGNAL`` sent to itself just as the CLI starts to import
+#: click (its first import): the moment a scheduler's SIGTERM or a closed terminal's SIGHUP lands just after start-up.
+_SIGNAL_WHILE_IMPORTING = (
+    "import os, signal, sys\n"
+    "class Trigger:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name == 'click':\n"
+    "            sys.meta_path.remove(self)\n"
+    "            os.kill(os.getpid(), signal.SIGNAL)  # its handler runs inside this import\n"
+    "        return None\n"
+    "sys.meta_path.insert(0, Trigger())\n"
+    "sys.argv = ['microfuse', *ARGS]\n")
+_LAUNCHERS = {"console_script": "from microfuse_cli.entry import main\nsys.exit(main())\n",  # pip's wrapper
+              "module": "import runpy\nrunpy.run_module('microfuse_cli', run_name='__main__', alter_sys=True)\n"}
+
+
+def _run_signalled_while_importing(sig: str, launcher: str, args: list[str], tmp_path, ignored=()):
+    script = tmp_path / "signal_while_importing.py"
+    script.write_text(_SIGNAL_WHILE_IMPORTING.replace("SIGNAL", sig).replace("ARGS", repr(args)) + _LAUNCHERS[launcher])
+
+    def dispositions() -> None:  # as a shell gives them (this test may run under nohup), less those `ignored`
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN if s in ignored else signal.SIG_DFL)
+
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=dispositions)
+
+
+@pytest.mark.parametrize("launcher", sorted(_LAUNCHERS))
+@pytest.mark.parametrize("sig, code, message", [("SIGTERM", 143, "error: terminated"), ("SIGHUP", 129, "error: hung up")])
+def test_sigterm_or_sighup_while_the_cli_is_importing_is_one_line(sig, code, message, launcher, tmp_path):
+    """A SIGTERM or SIGHUP in the first ~0.1 s of a run (the CLI still importing click, before ``handle_errors``
+    had put its handlers in place) killed the process by the signal with no word: status -15 or -1, not 143 or 129
+    and an 'error:' line as a moment later. The entry function now handles both from its first line."""
+    result = _run_signalled_while_importing(sig, launcher, ["pairs", str(MG_GFF), "--fasta", str(MG_FNA), "-o",
+                                                            "pairs.tsv"], tmp_path)
+    assert (result.returncode, result.stderr) == (code, message + "\n"), (result.returncode, result.stderr)
+    assert result.stdout == "" and not (tmp_path / "pairs.tsv").exists()
+
+
+def test_an_ignored_sighup_while_the_cli_is_importing_stays_ignored(tmp_path):
+    """Under `nohup` (SIGHUP ignored at start) a SIGHUP just after start-up is not the run's end: handling SIGHUP
+    from the entry function's first line must not undo nohup."""
+    result = _run_signalled_while_importing("SIGHUP", "console_script", ["--version"], tmp_path,
+                                            ignored=(signal.SIGHUP,))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "microfuse 0.1.0\n", "")
+
+
 def test_verbose_off_a_terminal_logs_progress_lines_where_no_bar_is_drawn(tmp_path, monkeypatch):
     """A cluster job's log drew no bar and said nothing for a minute of `score --reference` even at -v; with -v a
     long stage logs how far it is (every PROGRESS_LOG_SECONDS; 0 here, so every step), without -v nothing."""

@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 
 import click
 
+from ..entry import Terminated, _terminate  # the console script raises the same from its start
 from ..errors import DataError, MicrofuseError, StdoutClosed
 from ..progress import Advance, no_progress
 from ..runtime import thread_limits
@@ -348,14 +349,6 @@ def report_error(message: str) -> None:
         click.echo(f"error: {message}", err=True)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised in the main thread as Ctrl-C is, so the atomic writers remove their temp files."""
-
-    def __init__(self, signum: int = signal.SIGTERM):
-        super().__init__()
-        self.signum = signum
-
-
 class InterruptedRun(Exception):
     """A KeyboardInterrupt (or ``Terminated``) that ended a command, carried past click's own handling."""
 
@@ -374,10 +367,6 @@ def _interrupted(cause: BaseException) -> int:
         click.echo(err=True)
     report_error("interrupted")
     return 130
-
-
-def _terminate(signum, frame):
-    raise Terminated(signum)
 
 
 def count(n: int, noun: str) -> str:
