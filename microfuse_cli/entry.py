@@ -25,8 +25,22 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+#: The signals ``_terminate`` raised as ``Terminated`` during the current run (``handle_errors`` clears it at the
+#: end of each). A run still going after one has had it swallowed: a library's bare ``except:`` or a C function
+#: that clears errors took it (a `score` run under SIGTERM went on to wait for its model loader forever, the import
+#: lock left held by the same interrupt). ``swallowed`` says so where the run waits or ends.
+RAISED: list[int] = []
+
+
 def _terminate(signum, frame):
+    RAISED.append(signum)
     raise Terminated(signum)
+
+
+def swallowed() -> Terminated | None:
+    """The ``Terminated`` of a SIGTERM or SIGHUP raised in this run that did not end it: call it where the run
+    would otherwise wait or finish as if none had come; None if there was none."""
+    return Terminated(RAISED[0]) if RAISED else None
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import click
 
-from ..entry import Terminated, _terminate  # the console script raises the same from its start
+from ..entry import RAISED, Terminated, _terminate, swallowed  # the console script raises the same from its start
 from ..errors import DataError, MicrofuseError, StdoutClosed
 from ..progress import Advance, no_progress
 from ..runtime import thread_limits
@@ -405,8 +405,14 @@ def handle_errors(invoke: Callable[[], object], debug: bool) -> int:
             lost.close()
         for sig, previous in installed.items():
             signal.signal(sig, previous)
-    if status == 0 and lost is not None and lost.cause is not None:  # it ended before the signal came again
+    if lost is None:
+        return status
+    taken = swallowed()  # this run's, or one during the console script's imports
+    RAISED.clear()  # for the next run of a Python program that runs the CLI more than once
+    if status == 0 and lost.cause is not None:  # it ended before the signal came again
         return _interrupted(lost.cause)
+    if status == 0 and taken is not None:  # a library swallowed it and the run went on to its end
+        return _interrupted(taken)
     return status
 
 
