@@ -55,9 +55,12 @@ def main() -> None:
         finally:
             sys.unraisablehook = sys.__unraisablehook__
         status = run()
-        # the run is over, its outputs in place: a signal from here on ends the process by the signal, as before
+        # the run is over, its outputs in place: a signal from here on ends the process by the signal, as it did
+        # (Ctrl-C too: its KeyboardInterrupt at the `sys.exit` below, or at exit, would be a traceback)
         for sig, previous in installed.items():
             signal.signal(sig, previous)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
     except KeyboardInterrupt as exc:
         status = _interrupted(exc)
     if status in INTERRUPTED:

@@ -582,6 +582,22 @@ def test_a_sigterm_a_library_swallowed_does_not_end_as_a_success(tmp_path):
         result.returncode, result.stderr)
 
 
+def test_ctrl_c_once_the_run_is_over_is_no_traceback(tmp_path):
+    """A Ctrl-C after the run, while Python exits (flushing stdout, joining threads; here an atexit callback), was a
+    KeyboardInterrupt traceback ('Exception ignored in atexit callback'). The run's outputs are in place by then:
+    the process ends by the signal, silently, as a SIGTERM then does."""
+    script = tmp_path / "ctrl_c_at_exit.py"
+    script.write_text(
+        "import atexit, os, signal, sys, time\n"
+        "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(5)))\n"
+        "sys.argv = ['microfuse', '--version']\n" + _LAUNCHERS["console_script"])
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert (result.returncode, result.stdout, result.stderr) == (-signal.SIGINT, "microfuse 0.1.0\n", ""), (
+        result.returncode, result.stderr)
+
+
 def test_an_ignored_sighup_while_the_cli_is_importing_stays_ignored(tmp_path):
     """Under `nohup` (SIGHUP ignored at start) a SIGHUP just after start-up is not the run's end: handling SIGHUP
     from the entry function's first line must not undo nohup."""
