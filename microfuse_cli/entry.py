@@ -26,7 +26,7 @@ class Terminated(KeyboardInterrupt):
 
 
 #: The signals ``_terminate`` raised as ``Terminated`` during the current run (``handle_errors`` clears it at the
-#: end of each). A run still going after one has had it swallowed: a library's bare ``except:`` or a C function
+#: start and end of each; ``main`` checks those of the imports before it). A run still going after one has had it swallowed: a library's bare ``except:`` or a C function
 #: that clears errors took it (a `score` run under SIGTERM went on to wait for its model loader forever, the import
 #: lock left held by the same interrupt). ``swallowed`` says so where the run waits or ends.
 RAISED: list[int] = []
@@ -54,6 +54,8 @@ def main() -> None:
             from .cli import main as run
         finally:
             sys.unraisablehook = sys.__unraisablehook__
+        if swallowed() is not None:  # a SIGTERM or SIGHUP during the imports that some import swallowed
+            raise swallowed()
         status = run()
         # the run is over, its outputs in place: a signal from here on ends the process by the signal, as it did
         # (Ctrl-C too: its KeyboardInterrupt at the `sys.exit` below, or at exit, would be a traceback)

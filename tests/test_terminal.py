@@ -555,16 +555,17 @@ def test_sigterm_or_sighup_while_the_cli_is_importing_is_one_line(sig, code, mes
     assert result.stdout == "" and not (tmp_path / "pairs.tsv").exists()
 
 
-def test_a_sigterm_a_library_swallowed_does_not_end_as_a_success(tmp_path):
+@pytest.mark.parametrize("module", ["click", "microfuse_cli.genome"])
+def test_a_sigterm_a_library_swallowed_does_not_end_as_a_success(module, tmp_path):
     """A SIGTERM whose interrupt some code swallowed (a library's bare ``except:``) let the run go on to exit 0, as if
-    none had come. It now ends as terminated once the run is done (its outputs complete, as when an interrupt lost
-    in a callback comes back too late): 143, 'error: terminated'."""
+    none had come. It now ends as terminated: at once when it came during the CLI's imports (click), else once the
+    run is done (its outputs complete, as when an interrupt lost in a callback comes back too late): 143."""
     script = tmp_path / "swallowed_sigterm.py"
     script.write_text(
         "import os, signal, sys, time\n"
         "class Trigger:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'click':\n"
+        f"        if name == {module!r}:\n"
         "            try:  # a library's bare except\n"
         "                os.kill(os.getpid(), signal.SIGTERM)\n"
         "                time.sleep(5)\n"
@@ -580,6 +581,8 @@ def test_a_sigterm_a_library_swallowed_does_not_end_as_a_success(tmp_path):
     assert (tmp_path / "swallowed").exists()
     assert result.returncode == 143 and result.stderr.splitlines()[-1] == "error: terminated", (
         result.returncode, result.stderr)
+    if module == "click":
+        assert result.stderr == "error: terminated\n" and not (tmp_path / "pairs.tsv").exists()
 
 
 def test_ctrl_c_once_the_run_is_over_is_no_traceback(tmp_path):
@@ -596,6 +599,32 @@ def test_ctrl_c_once_the_run_is_over_is_no_traceback(tmp_path):
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert (result.returncode, result.stdout, result.stderr) == (-signal.SIGINT, "microfuse 0.1.0\n", ""), (
         result.returncode, result.stderr)
+
+
+def test_a_sigterm_a_library_turned_into_its_own_error_ends_as_terminated(tmp_path):
+    """A SIGTERM whose interrupt a library turned into an error of its own (as FAISS's interrupt callback does, a
+    RuntimeError; 1 `score` run in 100 under SIGTERM said 'error: internal error: RuntimeError: Err...', exit 1, its
+    source not pinned down) ends as what it was: 'error: terminated', 143."""
+    script = tmp_path / "converted_sigterm.py"
+    script.write_text(
+        "import os, signal, sys, time\n"
+        "class Trigger:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'microfuse_cli.genome':  # imported once the command runs\n"
+        "            try:\n"
+        "                os.kill(os.getpid(), signal.SIGTERM)\n"
+        "                time.sleep(5)\n"
+        "            except BaseException:\n"
+        "                raise RuntimeError('Error in check(): computation interrupted') from None\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Trigger())\n"
+        f"sys.argv = ['microfuse', 'pairs', {str(MG_GFF)!r}, '--fasta', {str(MG_FNA)!r}, '-o', 'pairs.tsv']\n"
+        + _LAUNCHERS["console_script"])
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+    assert (result.returncode, result.stderr) == (143, "error: terminated\n"), (result.returncode, result.stderr)
+    assert not (tmp_path / "pairs.tsv").exists()
 
 
 def test_an_ignored_sighup_while_the_cli_is_importing_stays_ignored(tmp_path):

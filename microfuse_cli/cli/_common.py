@@ -384,6 +384,7 @@ def handle_errors(invoke: Callable[[], object], debug: bool) -> int:
     installed = {}
     lost = None
     if threading.current_thread() is threading.main_thread():  # interrupts are raised there alone
+        RAISED.clear()  # raised outside a run (a Python program's own handling); the console script checks its own
         for sig in (signal.SIGTERM, signal.SIGHUP):
             if sig == signal.SIGTERM or signal.getsignal(sig) != signal.SIG_IGN:
                 installed[sig] = signal.signal(sig, _terminate)
@@ -407,8 +408,8 @@ def handle_errors(invoke: Callable[[], object], debug: bool) -> int:
             signal.signal(sig, previous)
     if lost is None:
         return status
-    taken = swallowed()  # this run's, or one during the console script's imports
-    RAISED.clear()  # for the next run of a Python program that runs the CLI more than once
+    taken = swallowed()
+    RAISED.clear()
     if status == 0 and lost.cause is not None:  # it ended before the signal came again
         return _interrupted(lost.cause)
     if status == 0 and taken is not None:  # a library swallowed it and the run went on to its end
@@ -531,6 +532,8 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
         report_error(f"{exc.strerror or exc}{where}")
         return 1
     except Exception as exc:  # the last line of defence: never a traceback unless --debug
+        if swallowed() is not None:  # a library turned the signal's interrupt into its own error (FAISS's
+            return _interrupted(swallowed())  # interrupt callback raises RuntimeError): the run was terminated
         if debug:
             raise
         report_error(f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
