@@ -65,9 +65,27 @@ def main() -> None:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
     except KeyboardInterrupt as exc:
         status = _interrupted(exc)
+    except Exception as exc:
+        cause = interrupt_behind(exc)
+        if cause is None:
+            raise
+        status = _interrupted(cause)
     if status in INTERRUPTED:
         _leave(status)
     sys.exit(status)
+
+
+def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt an error was raised from, if any: Python wraps one raised while a class is made (a Ctrl-C in
+    ``__set_name__`` while platform.py was imported, under click) in 'RuntimeError: Error calling __set_name__ ...',
+    which was a traceback, or in `score` an 'internal error'."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _catch_signals() -> dict:

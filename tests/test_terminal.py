@@ -627,6 +627,32 @@ def test_a_sigterm_a_library_turned_into_its_own_error_ends_as_terminated(tmp_pa
     assert not (tmp_path / "pairs.tsv").exists()
 
 
+@pytest.mark.parametrize("module", ["click", "microfuse_cli.genome"])
+def test_ctrl_c_that_python_wrapped_in_a_runtime_error_is_one_line(module, tmp_path):
+    """Ctrl-C while a class is made (platform.py's, under click's import) reaches the program as 'RuntimeError:
+    Error calling __set_name__ ...', raised from the KeyboardInterrupt: during the CLI's imports a traceback (exit
+    1), during a run 'internal error'. Both are the interrupt: 'error: interrupted', 130."""
+    script = tmp_path / "wrapped_interrupt.py"
+    script.write_text(
+        "import sys\n"
+        "class Interrupted:\n"
+        "    def __set_name__(self, owner, name):\n"
+        "        raise KeyboardInterrupt\n"
+        "class Trigger:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name == {module!r}:\n"
+        "            class Made:  # Python raises RuntimeError from the KeyboardInterrupt here\n"
+        "                attribute = Interrupted()\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Trigger())\n"
+        f"sys.argv = ['microfuse', 'pairs', {str(MG_GFF)!r}, '--fasta', {str(MG_FNA)!r}, '-o', 'pairs.tsv']\n"
+        + _LAUNCHERS["console_script"])
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert (result.returncode, result.stderr) == (130, "error: interrupted\n"), (result.returncode, result.stderr)
+    assert not (tmp_path / "pairs.tsv").exists()
+
+
 def test_an_ignored_sighup_while_the_cli_is_importing_stays_ignored(tmp_path):
     """Under `nohup` (SIGHUP ignored at start) a SIGHUP just after start-up is not the run's end: handling SIGHUP
     from the entry function's first line must not undo nohup."""

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import click
 
-from ..entry import RAISED, Terminated, _terminate, swallowed  # the console script raises the same from its start
+from ..entry import RAISED, Terminated, _terminate, interrupt_behind, swallowed  # as the console script, from its start
 from ..errors import DataError, MicrofuseError, StdoutClosed
 from ..progress import Advance, no_progress
 from ..runtime import thread_limits
@@ -532,6 +532,8 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
         report_error(f"{exc.strerror or exc}{where}")
         return 1
     except Exception as exc:  # the last line of defence: never a traceback unless --debug
+        if interrupt_behind(exc) is not None:  # Python's 'Error calling __set_name__', raised from the interrupt
+            return _interrupted(interrupt_behind(exc))
         if swallowed() is not None:  # a library turned the signal's interrupt into its own error (FAISS's
             return _interrupted(swallowed())  # interrupt callback raises RuntimeError): the run was terminated
         if debug:
