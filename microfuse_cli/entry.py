@@ -1,8 +1,10 @@
-"""The ``microfuse`` console script: catches Ctrl-C before the CLI's modules are imported.
+"""The ``microfuse`` console script: catches Ctrl-C, SIGTERM and SIGHUP before the CLI's modules are imported.
 
 The CLI turns an interrupt into ``error: interrupted`` (exit 130) once its handler runs; importing it (click, rich,
-numpy) takes a noticeable time, and a Ctrl-C during that import was a Python traceback. This module imports nothing
-of its own, so the handling below is in place as soon as the package itself is.
+numpy) takes a noticeable time, and a Ctrl-C during that import was a Python traceback, a SIGTERM or SIGHUP a death
+by the signal with no word (status -15/-1, not 143/129). This module imports nothing of its own, so the handling
+below is in place as soon as the package itself is: what comes before (the interpreter's start, ``site``, the
+package's ``__init__``) is Python's to report.
 """
 
 from __future__ import annotations
@@ -15,8 +17,36 @@ import sys
 INTERRUPTED = (129, 130, 143)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread as Ctrl-C is, so the atomic writers remove their temp files."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__()
+        self.signum = signum
+
+
+#: The signals ``_terminate`` raised as ``Terminated`` during the current run (``handle_errors`` clears it at the
+#: start and end of each; ``main`` checks those of the imports before it). A run still going after one has had it swallowed: a library's bare ``except:`` or a C function
+#: that clears errors took it (a `score` run under SIGTERM went on to wait for its model loader forever, the import
+#: lock left held by the same interrupt). ``swallowed`` says so where the run waits or ends.
+RAISED: list[int] = []
+
+
+def _terminate(signum, frame):
+    RAISED.append(signum)
+    raise Terminated(signum)
+
+
+def swallowed() -> Terminated | None:
+    """The ``Terminated`` of a SIGTERM or SIGHUP raised in this run that did not end it: call it where the run
+    would otherwise wait or finish as if none had come; None if there was none."""
+    return Terminated(RAISED[0]) if RAISED else None
+
+
 def main() -> None:
-    """Run the CLI (``cli.main``) and exit with its status; an interrupt at any point is one line and exit 130."""
+    """Run the CLI (``cli.main``) and exit with its status; an interrupt at any point is one line and exit 130
+    (SIGINT), 143 (SIGTERM) or 129 (SIGHUP)."""
+    installed = _catch_signals()
     _hold_closed_standard_descriptors()
     try:
         sys.unraisablehook = _interrupt_in_a_callback  # for the imports only: no output is open yet
@@ -24,12 +54,50 @@ def main() -> None:
             from .cli import main as run
         finally:
             sys.unraisablehook = sys.__unraisablehook__
+        if swallowed() is not None:  # a SIGTERM or SIGHUP during the imports that some import swallowed
+            raise swallowed()
         status = run()
-    except KeyboardInterrupt:
-        status = _interrupted()
+        # the run is over, its outputs in place: a signal from here on ends the process by the signal, as it did
+        # (Ctrl-C too: its KeyboardInterrupt at the `sys.exit` below, or at exit, would be a traceback)
+        for sig, previous in installed.items():
+            signal.signal(sig, previous)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+    except KeyboardInterrupt as exc:
+        status = _interrupted(exc)
+    except Exception as exc:
+        cause = interrupt_behind(exc)
+        if cause is None:
+            raise
+        status = _interrupted(cause)
     if status in INTERRUPTED:
         _leave(status)
     sys.exit(status)
+
+
+def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt an error was raised from, if any: Python wraps one raised while a class is made (a Ctrl-C in
+    ``__set_name__`` while platform.py was imported, under click) in 'RuntimeError: Error calling __set_name__ ...',
+    which was a traceback, or in `score` an 'internal error'."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _catch_signals() -> dict:
+    """SIGTERM and SIGHUP raise ``Terminated`` from now on (``handle_errors`` does the same while a command runs),
+    so one that comes while the CLI is imported is one line, not a death by the signal. A SIGHUP ignored at start
+    (`nohup`) stays ignored, as does Ctrl-C in a background job (Python leaves an ignored SIGINT alone). Returns
+    the handlers replaced."""
+    installed = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if sig == signal.SIGTERM or signal.getsignal(sig) != signal.SIG_IGN:
+            installed[sig] = signal.signal(sig, _terminate)
+    return installed
 
 
 def _leave(status: int) -> None:
@@ -51,7 +119,7 @@ def _interrupt_in_a_callback(unraisable) -> None:
     printed as 'Exception ignored in: ...' with a traceback, and the run went on to finish (1 of 3 fresh-clone CI
     runs): during the imports it ends the run as any interrupt does. Other unraisable errors are printed as usual."""
     if isinstance(unraisable.exc_value, KeyboardInterrupt):
-        _leave(_interrupted())
+        _leave(_interrupted(unraisable.exc_value))
     sys.__unraisablehook__(unraisable)
 
 
@@ -66,13 +134,19 @@ def _hold_closed_standard_descriptors() -> None:
             os.open(os.devnull, os.O_RDWR)  # the lowest free number: this one, as the lower ones are open
 
 
-def _interrupted() -> int:
-    """``error: interrupted`` (after a newline that closes a terminal's ^C), written without importing click,
-    which may be what the interrupt cut short; a second Ctrl-C while it is written is ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _interrupted(cause: BaseException) -> int:
+    """``error: interrupted`` (after a newline that closes a terminal's ^C), ``error: terminated`` or
+    ``error: hung up``, written without importing click, which may be what the interrupt cut short; a second signal
+    while it is written is ignored."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    if isinstance(cause, Terminated):
+        message, status = (b"hung up" if cause.signum == signal.SIGHUP else b"terminated"), 128 + cause.signum
+    else:
+        message, status = b"interrupted", 130
     try:
-        newline = b"\n" if sys.stderr is not None and sys.stderr.isatty() else b""
-        os.write(2, newline + b"error: interrupted\n")
+        newline = b"\n" if status == 130 and sys.stderr is not None and sys.stderr.isatty() else b""
+        os.write(2, newline + b"error: " + message + b"\n")
     except (OSError, ValueError):  # no stderr to write to: the status still says it
         pass
-    return 130
+    return status

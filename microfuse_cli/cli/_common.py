@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 
 import click
 
+from ..entry import RAISED, Terminated, _terminate, interrupt_behind, swallowed  # as the console script, from its start
 from ..errors import DataError, MicrofuseError, StdoutClosed
 from ..progress import Advance, no_progress
 from ..runtime import thread_limits
@@ -348,14 +349,6 @@ def report_error(message: str) -> None:
         click.echo(f"error: {message}", err=True)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised in the main thread as Ctrl-C is, so the atomic writers remove their temp files."""
-
-    def __init__(self, signum: int = signal.SIGTERM):
-        super().__init__()
-        self.signum = signum
-
-
 class InterruptedRun(Exception):
     """A KeyboardInterrupt (or ``Terminated``) that ended a command, carried past click's own handling."""
 
@@ -376,10 +369,6 @@ def _interrupted(cause: BaseException) -> int:
     return 130
 
 
-def _terminate(signum, frame):
-    raise Terminated(signum)
-
-
 def count(n: int, noun: str) -> str:
     """'1 scaffold', '2 scaffolds'."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
@@ -395,6 +384,7 @@ def handle_errors(invoke: Callable[[], object], debug: bool) -> int:
     installed = {}
     lost = None
     if threading.current_thread() is threading.main_thread():  # interrupts are raised there alone
+        RAISED.clear()  # raised outside a run (a Python program's own handling); the console script checks its own
         for sig in (signal.SIGTERM, signal.SIGHUP):
             if sig == signal.SIGTERM or signal.getsignal(sig) != signal.SIG_IGN:
                 installed[sig] = signal.signal(sig, _terminate)
@@ -416,8 +406,14 @@ def handle_errors(invoke: Callable[[], object], debug: bool) -> int:
             lost.close()
         for sig, previous in installed.items():
             signal.signal(sig, previous)
-    if status == 0 and lost is not None and lost.cause is not None:  # it ended before the signal came again
+    if lost is None:
+        return status
+    taken = swallowed()
+    RAISED.clear()
+    if status == 0 and lost.cause is not None:  # it ended before the signal came again
         return _interrupted(lost.cause)
+    if status == 0 and taken is not None:  # a library swallowed it and the run went on to its end
+        return _interrupted(taken)
     return status
 
 
@@ -536,6 +532,10 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
         report_error(f"{exc.strerror or exc}{where}")
         return 1
     except Exception as exc:  # the last line of defence: never a traceback unless --debug
+        if interrupt_behind(exc) is not None:  # Python's 'Error calling __set_name__', raised from the interrupt
+            return _interrupted(interrupt_behind(exc))
+        if swallowed() is not None:  # a library turned the signal's interrupt into its own error (FAISS's
+            return _interrupted(swallowed())  # interrupt callback raises RuntimeError): the run was terminated
         if debug:
             raise
         report_error(f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from . import cli
+from ..entry import swallowed
 from ._common import ExistingPath, FiniteFloatRange, bins_option, common_options, genome_options, load_bins, \
     load_genome, log, output_option, pair_selection_options, stdin_as_file, warn_device_unused
 
@@ -160,6 +161,18 @@ def _check_known_operons(operons, operons_gff) -> None:
                         f"give --operons-gff {operons} or --operons-tsv)")
 
 
+def _loaded(pending_model):
+    """The loader's model, once it is there. Waited for in steps: a SIGTERM or SIGHUP that a library swallowed (its
+    bare ``except:``) after it had cut importlib short left CPython's import lock held, and the loader, importing
+    scipy, waited for it forever, as did this wait; such a signal now ends the run here."""
+    from concurrent.futures import wait
+
+    while not wait([pending_model], timeout=0.2).done:
+        if swallowed() is not None:
+            raise swallowed()
+    return pending_model.result()
+
+
 def _score(input, fasta, read_as, selection, pending_model, start_loading, embeddings, output,
            threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=False, reference=None,
            bins=None, annotate=None, report=None, model_dir=None):
@@ -196,7 +209,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
         genome = genome_from_table(table, None, fasta, Path(input).name)
         pairs = table.pairs
         groups = load_bins(bins, genome)
-        model = pending_model.result()  # the table's genome holds only its pairs' genes, whose proteins may be unknown
+        model = _loaded(pending_model)  # the table's genome holds only its pairs' genes, whose proteins may be unknown
         scores = score_pairs(model, Embeddings.load(embeddings), pairs, threshold=threshold, fused=fused is not None,
                              spacer_models=genome_spacer_models(model, genome, groups), groups=groups)
     else:
@@ -207,11 +220,11 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
         start_loading.set()
         pairs = selection.select(genome)
         groups = load_bins(bins, genome)
-        scores = score_genome(genome, pending_model.result(), pairs=pairs,
+        scores = score_genome(genome, _loaded(pending_model), pairs=pairs,
                               embeddings=None if embeddings is None else Embeddings.load(embeddings), groups=groups,
                               threshold=threshold, fused=fused is not None, threads=run.threads, device=device,
                               offline=offline, stage=run.stage)
-    model = pending_model.result()
+    model = _loaded(pending_model)
     for calibrated in scores.calibration:
         log.info("calibrated %s", calibrated.describe())
     model_name, model_from = model_source(model_dir)
