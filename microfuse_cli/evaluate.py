@@ -115,6 +115,11 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
         listed = read_pair_list(labels)
         if all(label is None for _, _, label in listed):
             raise DataError(f"{labels}: needs a third column with 0/1 labels")
+        from .records import safe_id
+
+        # a name as the annotation writes it ('MG 001', as `score --labels` takes it) is the scores' MG%20001
+        scored_ids = {r[col[c]] for r in rows for c in ("gene_a", "gene_b")}
+        listed = [(*(n if n in scored_ids else safe_id(n) for n in (a, b)), label) for a, b, label in listed]
         lookup = {}
         for a, b, label in listed:  # a pair without a label (a pairs TSV's unlabelled row) stays unlabelled
             if label is not None:

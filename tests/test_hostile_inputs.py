@@ -1639,3 +1639,18 @@ def test_fuzz_cli_never_tracebacks(data, work):
             assert code in (1, 2) and len([line for line in err.splitlines() if line.startswith("error:")]) == 1, err
     finally:
         shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def test_evaluate_labels_naming_a_gene_with_a_space_as_written_find_its_scored_pair(tmp_path):
+    # a gene id with a space is written percent-encoded (MG%20001) in the scores TSV; evaluate has no genome to
+    # resolve a label list's names through, so 'MG 001,MG_002,1' (the name as the annotation writes it, as `score
+    # --labels` takes it) matched no scored pair: the pair was left out with a warning
+    gff = renamed_mg(tmp_path, ["MG 001", "MG_002", "MG_003"])
+    code, _, err = run_cli(["score", gff, "--fasta", MG_FNA, "-g", "4", "-o", tmp_path / "s.tsv", "-q"])
+    assert code == 0, err
+    (tmp_path / "labels.csv").write_text("MG 001,MG_002,1\nMG_002,MG_003,0\n")
+    code, out, err = run_cli(["evaluate", tmp_path / "s.tsv", "--labels", tmp_path / "labels.csv", "--bootstrap", "0",
+                              "-o", "-", "-q"])
+    assert code == 0, err
+    header, row = out.splitlines()[:2]
+    assert dict(zip(header.split("\t"), row.split("\t")))["n"] == "2" and "not in" not in err
