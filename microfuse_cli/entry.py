@@ -75,12 +75,14 @@ def main() -> None:
     sys.exit(status)
 
 
-def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+def interrupt_behind(exc: BaseException, before: BaseException | None = None) -> KeyboardInterrupt | None:
     """The interrupt an error was raised from, if any: Python wraps one raised while a class is made (a Ctrl-C in
     ``__set_name__`` while platform.py was imported, under click) in 'RuntimeError: Error calling __set_name__ ...',
-    which was a traceback, or in `score` an 'internal error'."""
+    which was a traceback, or in `score` an 'internal error'. The chain is followed up to ``before``, the exception
+    being handled when the run started (a program running a command from its own ``except KeyboardInterrupt:``
+    block): that one is no interrupt of the run."""
     seen = set()
-    while exc is not None and id(exc) not in seen:
+    while exc is not None and exc is not before and id(exc) not in seen:
         if isinstance(exc, KeyboardInterrupt):
             return exc
         seen.add(id(exc))

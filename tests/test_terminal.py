@@ -881,3 +881,19 @@ def test_an_interrupt_lost_just_before_a_failure_is_not_a_second_error_line(tmp_
     assert result.returncode == 0 and result.stdout.splitlines() == ["status 1"], (
         result.returncode, result.stdout, result.stderr)
     assert result.stderr.splitlines() == ["error: genes.gff: no genes"], result.stderr
+
+
+def test_an_error_of_a_run_started_while_a_program_handles_its_own_ctrl_c_is_not_reported_as_an_interrupt(capsys):
+    # a program that runs a command in-process from its own `except KeyboardInterrupt:` (a cleanup step): every
+    # exception raised in the run has that handled interrupt as its __context__, so a genuine error of the run was
+    # 'error: interrupted' (130); only an interrupt raised during the run itself is one
+    from microfuse_cli.cli._common import handle_errors
+
+    def fails():
+        raise RuntimeError("a bug")
+
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        status = handle_errors(fails, debug=False)
+    assert status == 1 and "internal error: RuntimeError: a bug" in capsys.readouterr().err

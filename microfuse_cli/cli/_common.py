@@ -486,6 +486,7 @@ def _sequence_hint(message: str) -> str:
 
 
 def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
+    handled = sys.exc_info()[1]  # an exception the caller is handling: the context of every error of the run
     try:
         result = invoke()
         return int(result or 0) if isinstance(result, int) else 0
@@ -532,8 +533,8 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
         report_error(f"{exc.strerror or exc}{where}")
         return 1
     except Exception as exc:  # the last line of defence: never a traceback unless --debug
-        if interrupt_behind(exc) is not None:  # Python's 'Error calling __set_name__', raised from the interrupt
-            return _interrupted(interrupt_behind(exc))
+        if interrupt_behind(exc, handled) is not None:  # Python's 'Error calling __set_name__', raised from it
+            return _interrupted(interrupt_behind(exc, handled))
         if swallowed() is not None:  # a library turned the signal's interrupt into its own error (FAISS's
             return _interrupted(swallowed())  # interrupt callback raises RuntimeError): the run was terminated
         if debug:
