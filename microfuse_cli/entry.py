@@ -13,34 +13,10 @@ import os
 import signal
 import sys
 
+from .interrupts import Terminated, interrupt_behind, swallowed, terminate
+
 #: Exit statuses of an interrupted run: SIGHUP (129), SIGINT (130) and SIGTERM (143).
 INTERRUPTED = (129, 130, 143)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised in the main thread as Ctrl-C is, so the atomic writers remove their temp files."""
-
-    def __init__(self, signum: int = signal.SIGTERM):
-        super().__init__()
-        self.signum = signum
-
-
-#: The signals ``_terminate`` raised as ``Terminated`` during the current run (``handle_errors`` clears it at the
-#: start and end of each; ``main`` checks those of the imports before it). A run still going after one has had it swallowed: a library's bare ``except:`` or a C function
-#: that clears errors took it (a `score` run under SIGTERM went on to wait for its model loader forever, the import
-#: lock left held by the same interrupt). ``swallowed`` says so where the run waits or ends.
-RAISED: list[int] = []
-
-
-def _terminate(signum, frame):
-    RAISED.append(signum)
-    raise Terminated(signum)
-
-
-def swallowed() -> Terminated | None:
-    """The ``Terminated`` of a SIGTERM or SIGHUP raised in this run that did not end it: call it where the run
-    would otherwise wait or finish as if none had come; None if there was none."""
-    return Terminated(RAISED[0]) if RAISED else None
 
 
 def main() -> None:
@@ -75,21 +51,6 @@ def main() -> None:
     sys.exit(status)
 
 
-def interrupt_behind(exc: BaseException, before: BaseException | None = None) -> KeyboardInterrupt | None:
-    """The interrupt an error was raised from, if any: Python wraps one raised while a class is made (a Ctrl-C in
-    ``__set_name__`` while platform.py was imported, under click) in 'RuntimeError: Error calling __set_name__ ...',
-    which was a traceback, or in `score` an 'internal error'. The chain is followed up to ``before``, the exception
-    being handled when the run started (a program running a command from its own ``except KeyboardInterrupt:``
-    block): that one is no interrupt of the run."""
-    seen = set()
-    while exc is not None and exc is not before and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
 def _catch_signals() -> dict:
     """SIGTERM and SIGHUP raise ``Terminated`` from now on (``handle_errors`` does the same while a command runs),
     so one that comes while the CLI is imported is one line, not a death by the signal. A SIGHUP ignored at start
@@ -98,7 +59,7 @@ def _catch_signals() -> dict:
     installed = {}
     for sig in (signal.SIGTERM, signal.SIGHUP):
         if sig == signal.SIGTERM or signal.getsignal(sig) != signal.SIG_IGN:
-            installed[sig] = signal.signal(sig, _terminate)
+            installed[sig] = signal.signal(sig, terminate)
     return installed
 
 

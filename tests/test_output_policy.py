@@ -972,7 +972,7 @@ def test_sigint_during_a_folder_swap_never_mixes_outputs(moment, signame, tmp_pa
     terminal, with the CLI's handler) was not held: the new genes.tsv beside the old manifest."""
     import signal
 
-    from microfuse_cli.cli._common import Terminated, _terminate
+    from microfuse_cli.interrupts import Terminated, terminate
     from microfuse_cli.io.outputs import atomic_directory
 
     sig = getattr(signal, signame)
@@ -992,7 +992,7 @@ def test_sigint_during_a_folder_swap_never_mixes_outputs(moment, signame, tmp_pa
     monkeypatch.setattr(os, "replace", replace)
     # Python's own Ctrl-C handler even where the test runner was started with SIGINT ignored (a background job);
     # for SIGHUP the one the CLI installs
-    previous = signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else _terminate)
+    previous = signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else terminate)
     try:
         with pytest.raises(Terminated if sig == signal.SIGHUP else KeyboardInterrupt):
             with atomic_directory(folder) as tmp:
@@ -1015,7 +1015,7 @@ def test_an_ignored_sighup_during_a_folder_swap_does_not_drop_a_sigterm(tmp_path
     on to exit 0). An ignored signal is left ignored, and the SIGTERM ends the run once the swap is done."""
     import signal
 
-    from microfuse_cli.cli._common import Terminated, _terminate
+    from microfuse_cli.interrupts import Terminated, terminate
     from microfuse_cli.io.outputs import atomic_directory
 
     folder = _previous_embedding_folder(tmp_path)
@@ -1030,7 +1030,7 @@ def test_an_ignored_sighup_during_a_folder_swap_does_not_drop_a_sigterm(tmp_path
 
     monkeypatch.setattr(os, "replace", replace)
     previous = {signal.SIGHUP: signal.signal(signal.SIGHUP, signal.SIG_IGN),
-                signal.SIGTERM: signal.signal(signal.SIGTERM, _terminate)}
+                signal.SIGTERM: signal.signal(signal.SIGTERM, terminate)}
     try:
         with pytest.raises(Terminated) as raised:
             with atomic_directory(folder) as tmp:

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import click
 
-from ..entry import RAISED, Terminated, _terminate, interrupt_behind, swallowed  # as the console script, from its start
+from ..interrupts import RAISED, Terminated, interrupt_behind, swallowed, terminate  # as the console script's
 from ..errors import DataError, MicrofuseError, StdoutClosed
 from ..progress import Advance, no_progress
 from ..runtime import thread_limits
@@ -387,7 +387,7 @@ def handle_errors(invoke: Callable[[], object], debug: bool) -> int:
         RAISED.clear()  # raised outside a run (a Python program's own handling); the console script checks its own
         for sig in (signal.SIGTERM, signal.SIGHUP):
             if sig == signal.SIGTERM or signal.getsignal(sig) != signal.SIG_IGN:
-                installed[sig] = signal.signal(sig, _terminate)
+                installed[sig] = signal.signal(sig, terminate)
         lost = _LostInterrupts(sys.unraisablehook)
         sys.unraisablehook = lost
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from . import cli
-from ..entry import swallowed
+from ..interrupts import swallowed
 from ._common import ExistingPath, FiniteFloatRange, bins_option, common_options, genome_options, load_bins, \
     load_genome, log, output_option, pair_selection_options, stdin_as_file, warn_device_unused
 
