@@ -362,3 +362,18 @@ def test_a_labelled_pair_listed_twice_is_one_row_and_two_labels_are_refused(tmp_
     rows = [line.split("\t") for line in out.read_text().splitlines() if not line.startswith("#")]
     assert code == 0 and [(r[0], r[rows[0].index("label")]) for r in rows[1:]] == [
         ("MG_001|MG_002", "1"), ("MG_002|MG_003", "0")], err
+
+
+def test_a_list_of_pair_ids_selects_those_pairs(tmp_path):
+    """`cut -f1 scores.tsv | grep ... | microfuse score --pairs -`: a one-column list of pair ids (A|B, the first
+    column of every microfuse TSV, under its `pair_id` header) was 'expected two gene ids, found 1 field(s)'."""
+    from conftest import MG_G37, run_cli
+
+    genome = [f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "--genetic-code", "4"]
+    code, all_scores, err = run_cli(["score", *genome, "-o", "-", "-q"])
+    assert code == 0, err
+    rows = [line for line in all_scores.splitlines() if not line.startswith("#")]
+    picked = "\n".join(line.split("\t")[0] for line in [rows[0], rows[5], rows[9]]) + "\n"
+    code, out, err = run_cli(["score", *genome, "--pairs", "-", "-o", "-", "-q"], stdin=picked.encode())
+    got = [line for line in out.splitlines() if not line.startswith("#")]
+    assert code == 0 and got == [rows[0], rows[5], rows[9]], err

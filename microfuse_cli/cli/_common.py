@@ -710,7 +710,8 @@ def pair_selection_options(func):
                                 "label 1 inside one unit, 0 at a known boundary.")(wrapper)
     wrapper = click.option("--pairs", "pair_list", type=click.Path(dir_okay=False), default=None,
                            help="Only these pairs: a two-column CSV/TSV of gene ids (locus_tag, old_locus_tag, Name "
-                                "or ID), or a pairs TSV of `microfuse pairs`.")(wrapper)
+                                "or ID), a pairs TSV of `microfuse pairs`, or a list of pair ids A|B (the first "
+                                "column of its TSVs).")(wrapper)
     return wrapper
 
 

@@ -38,7 +38,8 @@ _HEADER = re.compile(r"^(name|gene|id|locus(_?tag)?|query|source)[ _]?(1|a)?$", 
 
 
 def read_pair_list(path: PathLike) -> list[tuple[str, str, int | None]]:
-    """Read a CSV or TSV of gene pairs (``name_1,name_2[,label]``); a header line is recognised and skipped.
+    """Read a CSV or TSV of gene pairs (``name_1,name_2[,label]``, or one ``A|B`` pair id a line, as the first column
+    of microfuse's TSVs); a header line is recognised and skipped.
 
     microfuse's own pairs and scores TSVs are pair lists too: their ``gene_a``, ``gene_b`` (and ``label``) columns
     are read, wherever they stand (``pairs --operons`` makes the labels another command reads)."""
@@ -70,8 +71,10 @@ def read_pair_list(path: PathLike) -> list[tuple[str, str, int | None]]:
                 raise DataError(f"{path}: line {number}: a row cut short ({len(fields)} of the header's "
                                 f"{needed}+ columns, or gene_a/gene_b empty)")
             fields = [fields[i] if i is not None else "" for i in columns]
-        elif not rows and _HEADER.match(fields[0]):
+        elif not rows and (_HEADER.match(fields[0]) or fields == ["pair_id"]):
             continue
+        if len(fields) == 1 and fields[0].count("|") == 1:  # a pair_id column (`cut -f1` of a scores TSV): A|B
+            fields = fields[0].split("|")
         if len(fields) < 2:
             raise DataError(f"{path}: line {number}: expected two gene ids, found {len(fields)} field(s)")
         label = None
