@@ -55,8 +55,10 @@ ID_FILES = ("genes.tsv", "pairs.tsv")
 
 def _rows(path: Path) -> list[str]:
     """An ids file's rows after its header, split on the newlines written: ``str.splitlines`` also splits on U+2028,
-    U+2029 and NEL, which a gene id from an annotation may hold (safe_id leaves them, as TSV does)."""
+    U+2029 and NEL, which a scaffold name may hold (gene ids carry them percent-encoded: ``safe_id``)."""
     return path.read_text().removesuffix("\n").split("\n")[1:]
+
+
 #: manifest.json of an embedding folder (manifest.py); version 1 since 0.1.0.
 EMBEDDINGS = ManifestKind("microfuse-embeddings", (1,), "embedding",
                           "run `microfuse embed` first")

@@ -66,9 +66,6 @@ def build(genomes, output, genetic_code, mode, run):
         log.info("%s: %s, %d protein-coding genes%s%s", genome.name, count(len(genome.scaffolds), "scaffold"),
                  len(genome.genes), f", genetic code {codes}" if codes else "", cds_left_out(genome))
         loaded.append(genome)
-    names = [g.name for g in loaded]
-    if len(set(names)) != len(names):
-        raise UsageError("two GENOME files share a file name; reference genomes are named after their files")
     ref = ReferenceSet.build(loaded)
     ref.save(output)
     log.info("reference of %s, %s written to %s", count(len(ref.genomes), "genome"), count(ref.n_proteins, "protein"),
