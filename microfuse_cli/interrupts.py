@@ -1,12 +1,26 @@
-"""How the console script and the CLI's ``handle_errors`` tell an interrupt: SIGTERM and SIGHUP raised as
-``Terminated`` (a KeyboardInterrupt, so the atomic writers remove their temp files), a record of those raised in a
-run that a library may have swallowed, and the interrupt behind an error Python wrapped it in. Below both (it
-imports only ``signal``): entry.py runs before the CLI is imported, and the CLI must not import the entry point.
+"""Signal handling, in one place, for the console script (``entry.main``) and the CLI's ``handle_errors``: the
+handlers (SIGTERM and SIGHUP raised as ``Terminated``, a KeyboardInterrupt, so the atomic writers remove their temp
+files; Ctrl-C recorded, then raised), the record of the signals a run raised that a library may have swallowed or
+Python lost in a callback, the interrupt behind an error Python wrapped it in, and the one ``error:`` line that
+reports an interrupt. It imports only the standard library: entry.py runs it before the CLI is imported, and the
+CLI must not import the entry point.
+
+Process-wide state is changed only here, by ``catch_signals`` (the console script from its first line, and
+``handle_errors`` in the main thread for the run alone, put back when it returns) and by the console script's
+``report_interrupt(..., ending=True)``/``leave``; elsewhere by io/outputs.py (signals held during a folder swap) and
+views/builtin/terminator.py (held while ViennaRNA folds), each for the length of one block.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
+import threading
+from typing import Callable
+
+#: Exit statuses of an interrupted run: SIGHUP (129), SIGINT (130) and SIGTERM (143).
+INTERRUPTED = (129, 130, 143)
 
 
 class Terminated(KeyboardInterrupt):
@@ -17,7 +31,7 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
-#: The signals ``terminate`` raised as ``Terminated`` during the current run (``handle_errors`` clears it at the
+#: The signals ``terminate`` and ``interrupt`` raised during the current run (``handle_errors`` clears it at the
 #: start and end of each; ``entry.main`` checks those of the imports before it). A run still going after one has
 #: had it swallowed: a library's bare ``except:`` or a C function that clears errors took it (a `score` run under
 #: SIGTERM went on to wait for its model loader forever, the import lock left held by the same interrupt).
@@ -31,10 +45,51 @@ def terminate(signum, frame) -> None:
     raise Terminated(signum)
 
 
-def swallowed() -> Terminated | None:
-    """The ``Terminated`` of a SIGTERM or SIGHUP raised in this run that did not end it: call it where the run
-    would otherwise wait or finish as if none had come; None if there was none."""
-    return Terminated(RAISED[0]) if RAISED else None
+def interrupt(signum, frame) -> None:
+    """The Ctrl-C handler of a run, in place of Python's own: recorded, then raised as KeyboardInterrupt. Python's
+    (``signal.default_int_handler``, in C) leaves no trace, so a Ctrl-C a library swallowed went unnoticed: `score`
+    waited for its model loader until a second Ctrl-C, and a run that finished exited 0."""
+    RAISED.append(signum)
+    raise KeyboardInterrupt
+
+
+def swallowed() -> KeyboardInterrupt | None:
+    """The interrupt (``Terminated`` for SIGTERM or SIGHUP) of a signal raised in this run that did not end it:
+    call it where the run would otherwise wait or finish as if none had come; None if there was none."""
+    if not RAISED:
+        return None
+    return KeyboardInterrupt() if RAISED[0] == signal.SIGINT else Terminated(RAISED[0])
+
+
+def catch_signals() -> dict:
+    """Ctrl-C, SIGTERM and SIGHUP recorded and raised from now on (``interrupt``, ``terminate``); returns the
+    handlers replaced, for ``restore``. Left as they are: an ignored SIGHUP (`nohup`) or SIGINT (a background job;
+    an ignored SIGTERM is replaced, as a scheduler's kill must end the run), a program's own SIGINT handler, and a
+    handler set from C (``signal.getsignal`` says None), which Python could not put back."""
+    installed = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        current = signal.getsignal(sig)
+        if sig == signal.SIGINT:
+            wanted = current is signal.default_int_handler
+        else:
+            wanted = current is not None and (sig == signal.SIGTERM or current != signal.SIG_IGN)
+        if wanted:
+            installed[sig] = signal.signal(sig, interrupt if sig == signal.SIGINT else terminate)
+    return installed
+
+
+def restore(installed: dict) -> None:
+    """Put back the handlers ``catch_signals`` replaced."""
+    for sig, previous in installed.items():
+        signal.signal(sig, previous)
+
+
+def end_of_run(installed: dict) -> None:
+    """The console script's run is over, its outputs in place: a signal from here on ends the process by the signal,
+    as it did (Ctrl-C too: its KeyboardInterrupt at ``sys.exit``, or at exit, would be a traceback)."""
+    restore(installed)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def interrupt_behind(exc: BaseException, before: BaseException | None = None) -> KeyboardInterrupt | None:
@@ -50,3 +105,137 @@ def interrupt_behind(exc: BaseException, before: BaseException | None = None) ->
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def report_interrupt(cause: BaseException, *, ending: bool = False) -> int:
+    """``error: interrupted`` (exit 130, after a newline that closes a terminal's ^C), ``error: terminated`` (143)
+    or ``error: hung up`` (129); returns the status. A stderr that cannot be written loses only the line.
+
+    ``ending``: the console script, about to exit: a second signal while the line is written is ignored, and it is
+    written to descriptor 2 directly, without click or the text layer, which the interrupt may have cut short."""
+    if ending:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+    if isinstance(cause, Terminated):
+        message, status = ("hung up" if cause.signum == signal.SIGHUP else "terminated"), 128 + cause.signum
+    else:
+        message, status = "interrupted", 130
+    stderr = sys.stderr
+    try:
+        newline = "\n" if status == 130 and stderr is not None and stderr.isatty() else ""
+        line = f"{newline}error: {message}\n"
+        if ending:
+            os.write(2, line.encode())
+        elif stderr is not None:
+            stderr.write(line)
+            stderr.flush()
+    except (OSError, ValueError):  # no stderr to write to: the status still says it
+        pass
+    return status
+
+
+def leave(status: int) -> None:
+    """The console script exits with ``status`` now. After a Ctrl-C 10-80 ms into the imports had been handled,
+    ``sys.exit`` sometimes ended the process by SIGINT instead (status -2, not 130: 4 of 60 tries), most likely
+    CPython's "unhandled interrupt" flag, which a nested evaluation inside an import can leave set. Every output was
+    already finished or cleaned up by the command's own handling, so nothing is lost by leaving directly."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):  # a closed or broken stream: nothing more can be said on it
+            pass
+    os._exit(status)
+
+
+def end_on_lost_interrupt(unraisable) -> None:
+    """The console script's ``sys.unraisablehook`` while it imports the CLI. A Ctrl-C that lands in a callback
+    Python cannot raise from (importlib's module-lock weakref callback) was printed as 'Exception ignored in: ...'
+    with a traceback, and the run went on to finish (1 of 3 fresh-clone CI runs): during the imports it ends the
+    run as any interrupt does. Other unraisable errors are printed as usual."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        leave(report_interrupt(unraisable.exc_value, ending=True))
+    sys.__unraisablehook__(unraisable)
+
+
+class LostInterrupts:
+    """The ``sys.unraisablehook`` of a run: an interrupt whose handler ran in a callback Python cannot raise from (a
+    weakref callback, as importlib's module locks have) was printed as 'Exception ignored in: ...' with a traceback
+    and lost: the run went on to exit 0, or hung for good when it had cut importlib short with the import lock held
+    (a thread importing after it waited forever). The signal is sent again to the main thread, to end the run as any
+    interrupt does: from another thread, a moment later, as a handler run inside this hook would be lost in turn,
+    and as a real signal, which also wakes a main thread blocked waiting for a lock. Never once the run is over
+    (``close``): it came after ``handle_errors`` had returned, into a library user's program or at exit. Other
+    unraisable errors, and those of other threads, go to ``previous``."""
+
+    def __init__(self, previous: Callable):
+        self.previous = previous
+        self.cause: KeyboardInterrupt | None = None  # the first interrupt lost
+        self._lock = threading.Lock()
+        self._open = True
+
+    def __call__(self, unraisable) -> None:
+        if not (isinstance(unraisable.exc_value, KeyboardInterrupt)
+                and threading.current_thread() is threading.main_thread()):
+            self.previous(unraisable)
+            return
+        cause = unraisable.exc_value
+        with self._lock:
+            if self.cause is None:
+                self.cause = cause
+        again = threading.Timer(0.01, self._send, (cause.signum if isinstance(cause, Terminated) else signal.SIGINT,))
+        again.daemon = True
+        again.start()
+
+    def _send(self, signum: int) -> None:
+        with self._lock:
+            if self._open:
+                signal.pthread_kill(threading.main_thread().ident, signum)
+
+    def close(self) -> None:
+        """No signal is sent again from now on."""
+        with self._lock:
+            self._open = False
+
+
+class RunSignals:
+    """The signal handling of one ``handle_errors`` run, a context manager. In the main thread (where interrupts are
+    raised, and the only thread that may set handlers) Ctrl-C, SIGTERM and SIGHUP are caught (``catch_signals``),
+    the record of those raised starts empty, and interrupts lost in callbacks are sent again (``LostInterrupts``);
+    all put back at the end. In another thread (a Snakemake `run:` block) nothing process-wide is touched."""
+
+    def __init__(self):
+        self.installed: dict = {}
+        self.lost: LostInterrupts | None = None
+
+    def __enter__(self) -> RunSignals:
+        if threading.current_thread() is threading.main_thread():
+            RAISED.clear()  # raised outside a run (a Python program's own handling); the console script checks its own
+            self.installed = catch_signals()
+            self.lost = LostInterrupts(sys.unraisablehook)
+            sys.unraisablehook = self.lost
+        return self
+
+    def run(self, invoke: Callable[[], object]) -> object:
+        """``invoke()``; a lost interrupt is no longer sent once it returns or fails, before a failure is reported
+        (a signal sent again then was a second 'error:' line)."""
+        try:
+            return invoke()
+        finally:
+            if self.lost is not None:
+                self.lost.close()
+
+    def __exit__(self, *exc_info) -> None:
+        if self.lost is not None:
+            sys.unraisablehook = self.lost.previous
+            self.lost.close()
+        restore(self.installed)
+
+    def missed(self) -> KeyboardInterrupt | None:
+        """Once the run is over: the interrupt it lost in a callback (it ended before the signal came again) or
+        that a library swallowed (it went on to its end), which a run that succeeded reports; None if none."""
+        if self.lost is None:
+            return None
+        taken = swallowed()
+        RAISED.clear()
+        return self.lost.cause if self.lost.cause is not None else taken

@@ -555,11 +555,14 @@ def test_sigterm_or_sighup_while_the_cli_is_importing_is_one_line(sig, code, mes
     assert result.stdout == "" and not (tmp_path / "pairs.tsv").exists()
 
 
+@pytest.mark.parametrize("sig, code, message", [("SIGTERM", 143, "error: terminated"),
+                                                ("SIGINT", 130, "error: interrupted")])
 @pytest.mark.parametrize("module", ["click", "microfuse_cli.genome"])
-def test_a_sigterm_a_library_swallowed_does_not_end_as_a_success(module, tmp_path):
+def test_a_sigterm_a_library_swallowed_does_not_end_as_a_success(module, sig, code, message, tmp_path):
     """A SIGTERM whose interrupt some code swallowed (a library's bare ``except:``) let the run go on to exit 0, as if
     none had come. It now ends as terminated: at once when it came during the CLI's imports (click), else once the
-    run is done (its outputs complete, as when an interrupt lost in a callback comes back too late): 143."""
+    run is done (its outputs complete, as when an interrupt lost in a callback comes back too late): 143. A Ctrl-C
+    the same (130): Python's own handler, in C, left no record of it, and the run exited 0."""
     script = tmp_path / "swallowed_sigterm.py"
     script.write_text(
         "import os, signal, sys, time\n"
@@ -567,7 +570,7 @@ def test_a_sigterm_a_library_swallowed_does_not_end_as_a_success(module, tmp_pat
         "    def find_spec(self, name, path=None, target=None):\n"
         f"        if name == {module!r}:\n"
         "            try:  # a library's bare except\n"
-        "                os.kill(os.getpid(), signal.SIGTERM)\n"
+        f"                os.kill(os.getpid(), signal.{sig})\n"
         "                time.sleep(5)\n"
         "            except BaseException:\n"
         "                open('swallowed', 'w').close()\n"
@@ -577,12 +580,11 @@ def test_a_sigterm_a_library_swallowed_does_not_end_as_a_success(module, tmp_pat
         + _LAUNCHERS["console_script"])
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path,
                             env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+                            preexec_fn=lambda: signal.signal(getattr(signal, sig), signal.SIG_DFL))
     assert (tmp_path / "swallowed").exists()
-    assert result.returncode == 143 and result.stderr.splitlines()[-1] == "error: terminated", (
-        result.returncode, result.stderr)
+    assert result.returncode == code and result.stderr.splitlines()[-1] == message, (result.returncode, result.stderr)
     if module == "click":
-        assert result.stderr == "error: terminated\n" and not (tmp_path / "pairs.tsv").exists()
+        assert result.stderr == f"{message}\n" and not (tmp_path / "pairs.tsv").exists()
 
 
 def test_ctrl_c_once_the_run_is_over_is_no_traceback(tmp_path):
@@ -661,12 +663,15 @@ def test_an_ignored_sighup_while_the_cli_is_importing_stays_ignored(tmp_path):
     assert (result.returncode, result.stdout, result.stderr) == (0, "microfuse 0.1.0\n", "")
 
 
-def test_a_sigterm_a_library_swallowed_with_the_import_lock_held_ends_score(tmp_path):
+@pytest.mark.parametrize("sig, code, message", [("SIGTERM", 143, "error: terminated"),
+                                                ("SIGINT", 130, "error: interrupted")])
+def test_a_sigterm_a_library_swallowed_with_the_import_lock_held_ends_score(sig, code, message, tmp_path):
     """`score` hit by SIGTERM 0.3-0.8 s in hung for good in about 1 run of 15: the interrupt, raised just after
     importlib had taken CPython's import lock, was swallowed (no 'error:' line, no lost-interrupt report) and left
     the lock held; the main thread then waited for the model loader, which waited for the lock. The same state,
     made deterministic (the lock taken and kept, the SIGTERM raised inside a bare ``except:``, in the main thread's
-    first import once the loader exists), ends the run: 'error: terminated', 143, no output."""
+    first import once the loader exists), ends the run: 'error: terminated', 143, no output. A Ctrl-C the same
+    (130): Python's own handler, in C, left no record of it, and `score` waited until a second Ctrl-C."""
     script = tmp_path / "swallowed_sigterm.py"
     script.write_text(
         "import _imp, os, signal, sys, threading, time\n"
@@ -678,7 +683,7 @@ def test_a_sigterm_a_library_swallowed_with_the_import_lock_held_ends_score(tmp_
         "            self.done = True\n"
         "            _imp.acquire_lock()  # never released, as an interrupt just after importlib took it leaves it\n"
         "            try:  # a library's bare except\n"
-        "                os.kill(os.getpid(), signal.SIGTERM)\n"
+        f"                os.kill(os.getpid(), signal.{sig})\n"
         "                time.sleep(5)\n"
         "            except BaseException:\n"
         "                open('swallowed', 'w').close()\n"
@@ -699,11 +704,35 @@ def test_a_sigterm_a_library_swallowed_with_the_import_lock_held_ends_score(tmp_
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        pytest.fail(f"score still running 90 s after a swallowed SIGTERM: {err}")
+        pytest.fail(f"score still running 90 s after a swallowed {sig}: {err}")
     assert (tmp_path / "swallowed").exists()  # the state above was reached
-    assert proc.returncode == 143 and err.splitlines()[-1] == "error: terminated", (proc.returncode, err)
+    assert proc.returncode == code and err.splitlines()[-1] == message, (proc.returncode, err)
     assert all(line.startswith("info: ") for line in err.splitlines()[:-1]), err
     assert out == "" and not (tmp_path / "scores.tsv").exists()
+
+
+def test_a_signal_handler_set_from_c_is_left_alone(tmp_path):
+    """A host program that set SIGHUP's handler in C (an embedding application, a native library at start-up:
+    ``signal.getsignal`` says None) ran a command in-process: ``handle_errors`` and the folder swap replaced that
+    handler and put it back with ``signal.signal(SIGHUP, None)``, which raises TypeError (a traceback out of the
+    CLI's main after the run). A handler Python cannot put back is left alone; the run writes its output."""
+    script = tmp_path / "c_handler.py"
+    script.write_text(
+        "import ctypes, signal, sys\n"
+        "libc = ctypes.CDLL(None)\n"
+        "libc.signal.restype, libc.signal.argtypes = ctypes.c_void_p, [ctypes.c_int, ctypes.c_void_p]\n"
+        "libc.signal(signal.SIGHUP, ctypes.cast(libc.getpid, ctypes.c_void_p))  # a C function as the handler\n"
+        "signal.signal(signal.SIGINT, signal.SIG_DFL)\n"
+        "del sys.modules['signal'], sys.modules['_signal']  # read the handlers again, as at a start-up after it\n"
+        "import signal\n"
+        "print('before', signal.getsignal(signal.SIGHUP), flush=True)\n"
+        "from microfuse_cli.cli import main\n"
+        f"status = main(['pairs', {str(MG_GFF)!r}, '--fasta', {str(MG_FNA)!r}, '-o', 'pairs.tsv'])\n"
+        "print('status', status, 'after', signal.getsignal(signal.SIGHUP), flush=True)\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=_default_signals)
+    assert result.stdout.splitlines() == ["before None", "status 0 after None"], (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and (tmp_path / "pairs.tsv").stat().st_size > 0, result.stderr
 
 
 def test_verbose_off_a_terminal_logs_progress_lines_where_no_bar_is_drawn(tmp_path, monkeypatch):

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import click
 
-from ..interrupts import RAISED, Terminated, interrupt_behind, swallowed, terminate  # as the console script's
+from ..interrupts import RunSignals, Terminated, interrupt_behind, report_interrupt, swallowed  # noqa: F401 (Terminated: for callers)
 from ..errors import DataError, MicrofuseError, StdoutClosed
 from ..progress import Advance, no_progress
 from ..runtime import thread_limits
@@ -357,18 +357,6 @@ class InterruptedRun(Exception):
         self.cause = cause
 
 
-def _interrupted(cause: BaseException) -> int:
-    """'error: interrupted' (exit 130), 'error: terminated' (143) or 'error: hung up' (129), after a newline that
-    closes a terminal's ^C."""
-    if isinstance(cause, Terminated):
-        report_error("hung up" if cause.signum == signal.SIGHUP else "terminated")
-        return 128 + cause.signum
-    if sys.stderr is not None and sys.stderr.isatty():
-        click.echo(err=True)
-    report_error("interrupted")
-    return 130
-
-
 def count(n: int, noun: str) -> str:
     """'1 scaffold', '2 scaffolds'."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
@@ -381,80 +369,12 @@ def handle_errors(invoke: Callable[[], object], debug: bool) -> int:
     runs: outputs are left as they were. SIGHUP killed the run at once, leaving its temp files and, in a folder
     swap, old files beside new ones; an ignored SIGHUP (`nohup`) stays ignored.
     """
-    installed = {}
-    lost = None
-    if threading.current_thread() is threading.main_thread():  # interrupts are raised there alone
-        RAISED.clear()  # raised outside a run (a Python program's own handling); the console script checks its own
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            if sig == signal.SIGTERM or signal.getsignal(sig) != signal.SIG_IGN:
-                installed[sig] = signal.signal(sig, terminate)
-        lost = _LostInterrupts(sys.unraisablehook)
-        sys.unraisablehook = lost
-
-    def run() -> object:
-        try:
-            return invoke()
-        finally:  # before a failure is reported: a signal sent again then was a second 'error:' line
-            if lost is not None:
-                lost.close()
-
-    try:
-        status = _handle_errors(run, debug)
-    finally:
-        if lost is not None:
-            sys.unraisablehook = lost.previous
-            lost.close()
-        for sig, previous in installed.items():
-            signal.signal(sig, previous)
-    if lost is None:
-        return status
-    taken = swallowed()
-    RAISED.clear()
-    if status == 0 and lost.cause is not None:  # it ended before the signal came again
-        return _interrupted(lost.cause)
-    if status == 0 and taken is not None:  # a library swallowed it and the run went on to its end
-        return _interrupted(taken)
+    with RunSignals() as signals:  # the handlers, the record of signals and lost interrupts: interrupts.py
+        status = _handle_errors(lambda: signals.run(invoke), debug)
+    missed = signals.missed()
+    if status == 0 and missed is not None:  # lost in a callback, or swallowed by a library, and the run went on
+        return report_interrupt(missed)
     return status
-
-
-class _LostInterrupts:
-    """The ``sys.unraisablehook`` of a run: an interrupt whose handler ran in a callback Python cannot raise from (a
-    weakref callback, as importlib's module locks have) was printed as 'Exception ignored in: ...' with a traceback
-    and lost: the run went on to exit 0, or hung for good when it had cut importlib short with the import lock held
-    (a thread importing after it waited forever). The signal is sent again to the main thread, to end the run as any
-    interrupt does: from another thread, a moment later, as a handler run inside this hook would be lost in turn,
-    and as a real signal, which also wakes a main thread blocked waiting for a lock. Never once the run is over
-    (``close``): it came after ``handle_errors`` had returned, into a library user's program or at exit. Other
-    unraisable errors, and those of other threads, go to ``previous``."""
-
-    def __init__(self, previous: Callable):
-        self.previous = previous
-        self.cause: KeyboardInterrupt | None = None  # the first interrupt lost
-        self._lock = threading.Lock()
-        self._open = True
-
-    def __call__(self, unraisable) -> None:
-        if not (isinstance(unraisable.exc_value, KeyboardInterrupt)
-                and threading.current_thread() is threading.main_thread()):
-            self.previous(unraisable)
-            return
-        cause = unraisable.exc_value
-        with self._lock:
-            if self.cause is None:
-                self.cause = cause
-        again = threading.Timer(0.01, self._send, (cause.signum if isinstance(cause, Terminated) else signal.SIGINT,))
-        again.daemon = True
-        again.start()
-
-    def _send(self, signum: int) -> None:
-        with self._lock:
-            if self._open:
-                signal.pthread_kill(threading.main_thread().ident, signum)
-
-    def close(self) -> None:
-        """No signal is sent again from now on."""
-        with self._lock:
-            self._open = False
 
 
 def _silence_stdout() -> None:
@@ -500,10 +420,10 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
         click.echo(exc.ctx.get_help(), err=True)
         return 2
     except InterruptedRun as exc:
-        return _interrupted(exc.cause)
+        return report_interrupt(exc.cause)
     except click.exceptions.Abort as exc:  # click turns KeyboardInterrupt into Abort (before a command runs)
         if isinstance(exc.__cause__, KeyboardInterrupt):
-            return _interrupted(exc.__cause__)
+            return report_interrupt(exc.__cause__)
         report_error("aborted")
         return 130
     except click.UsageError as exc:
@@ -519,7 +439,7 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
         report_error(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         return exc.exit_code
     except KeyboardInterrupt as exc:  # Terminated included
-        return _interrupted(exc)
+        return report_interrupt(exc)
     except (BrokenPipeError, StdoutClosed):  # `| head`: end quietly, with the status of a tool killed by SIGPIPE
         _silence_stdout()
         return 128 + signal.SIGPIPE
@@ -534,9 +454,9 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
         return 1
     except Exception as exc:  # the last line of defence: never a traceback unless --debug
         if interrupt_behind(exc, handled) is not None:  # Python's 'Error calling __set_name__', raised from it
-            return _interrupted(interrupt_behind(exc, handled))
+            return report_interrupt(interrupt_behind(exc, handled))
         if swallowed() is not None:  # a library turned the signal's interrupt into its own error (FAISS's
-            return _interrupted(swallowed())  # interrupt callback raises RuntimeError): the run was terminated
+            return report_interrupt(swallowed())  # interrupt callback raises RuntimeError): the run was terminated
         if debug:
             raise
         report_error(f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "

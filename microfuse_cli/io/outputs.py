@@ -1075,7 +1075,9 @@ def _signals_wait_after(started: Callable[[], bool]) -> Iterator[None]:
             _deliver(saved, signum, frame)
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(sig) != signal.SIG_IGN:  # nohup's SIGHUP, a background job's SIGINT: left ignored
+        # nohup's SIGHUP, a background job's SIGINT: left ignored; a handler set from C (getsignal: None), which
+        # Python cannot put back (the restore raised TypeError), is left alone
+        if signal.getsignal(sig) not in (signal.SIG_IGN, None):
             saved[sig] = signal.signal(sig, on_signal)
     try:
         yield
