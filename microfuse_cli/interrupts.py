@@ -5,19 +5,21 @@ Python lost in a callback, the interrupt behind an error Python wrapped it in, a
 reports an interrupt. It imports only the standard library: entry.py runs it before the CLI is imported, and the
 CLI must not import the entry point.
 
-Process-wide state is changed only here, by ``catch_signals`` (the console script from its first line, and
-``handle_errors`` in the main thread for the run alone, put back when it returns) and by the console script's
-``report_interrupt(..., ending=True)``/``leave``; elsewhere by io/outputs.py (signals held during a folder swap) and
-views/builtin/terminator.py (held while ViennaRNA folds), each for the length of one block.
+Process-wide state (signal handlers, ``sys.unraisablehook``) is changed only here, and each change is put back:
+``catch_signals`` (the console script from its first line; ``RunSignals``, for ``handle_errors`` in the main thread,
+for the run alone) and ``held_signals`` (library code: io/outputs.py during a folder swap, views/builtin/terminator.py
+while ViennaRNA folds, for one block); the console script alone ignores signals once it is ending
+(``report_interrupt(..., ending=True)``) and leaves (``leave``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
-from typing import Callable
+from typing import Callable, Iterator
 
 #: Exit statuses of an interrupted run: SIGHUP (129), SIGINT (130) and SIGTERM (143).
 INTERRUPTED = (129, 130, 143)
@@ -239,3 +241,51 @@ class RunSignals:
         taken = swallowed()
         RAISED.clear()
         return self.lost.cause if self.lost.cause is not None else taken
+
+
+#: The signals ``held_signals`` holds: those the CLI turns into interrupts.
+HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def held_signals(started: Callable[[], bool] | None = None) -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP held while the block runs, then delivered to the handlers they had, each once, in
+    the order they came (a handler that raises, as the CLI's do, ends the delivery). With ``started``, they act at
+    once until ``started()`` says what must not be cut has begun (a folder swap's first rename: it reads the file
+    system, so a signal just after an atomic rename is never misjudged).
+
+    Where a handler's exception would do harm: ViennaRNA's callbacks turned it into "RuntimeError: Some error
+    occurred ..." (`embed` under SIGTERM said 'internal error', exit 1); a folder swap cut half-way left old files
+    beside new ones. Main thread only, where handlers run. An ignored signal (nohup's SIGHUP, a background job's
+    Ctrl-C) is left ignored: held, it took the place of a SIGTERM after it; a handler set from C (``getsignal``:
+    None) is left alone, as Python cannot put it back (the restore raised TypeError)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    saved: dict = {}
+
+    def on_signal(signum, frame):
+        if started is None or started():
+            caught.append(signum)
+        else:
+            _deliver(saved[signum], signum, frame)
+
+    for sig in HELD:
+        if signal.getsignal(sig) not in (signal.SIG_IGN, None):
+            saved[sig] = signal.signal(sig, on_signal)
+    try:
+        yield
+    finally:
+        restore(saved)
+        for signum in dict.fromkeys(caught):
+            _deliver(saved[signum], signum, None)
+
+
+def _deliver(handler, signum: int, frame) -> None:
+    """Act on a signal as ``handler``, the one it had, would have."""
+    if callable(handler):
+        handler(signum, frame)
+    elif handler == signal.SIG_DFL:
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)

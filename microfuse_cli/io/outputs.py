@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Callable, Iterator
 
 from ..errors import DataError, StdoutClosed, UsageError
+from ..interrupts import held_signals
 from .files import PathLike, is_stdio, lost_current_folder, require_readable
 
 log = logging.getLogger("microfuse")
@@ -875,7 +876,7 @@ def _renamed_together() -> Iterator[list[tuple[str, Path]]]:
         with contextlib.ExitStack() as locks:  # another run replacing the same set waits (folders in one order)
             for folder in sorted({os.path.dirname(target) for _, target in renames}):
                 locks.enter_context(_swaps_one_at_a_time(Path(folder)))
-            with _signals_wait_after(lambda: bool(renames) and not os.path.exists(renames[0][0])):
+            with held_signals(lambda: bool(renames) and not os.path.exists(renames[0][0])):
                 for tmp, target in renames:
                     with _write_failure_named(target, tmp):
                         os.replace(tmp, target)
@@ -1001,7 +1002,7 @@ def _swap_in(tmp: Path, target: Path, shown: PathLike) -> None:
         check_reusable(target, kind, option="output", ignore=tmp.name, shown=shown)
         names = sorted((entry.name for entry in os.scandir(tmp)), key=lambda n: (n == FOLDER_KINDS[kind].marker, n))
         stale = [n for n in sorted(FOLDER_KINDS[kind].files - set(names)) if (target / n).is_file()]
-        with _signals_wait_after(lambda: not (tmp / names[0]).exists()):  # once the first file is in place
+        with held_signals(lambda: not (tmp / names[0]).exists()):  # once the first file is in place
             for name in names:  # the manifest last
                 if (target / name).is_file():  # a private or group-shared file stays so, as a replaced output does
                     _keep_access(tmp / name, target / name)
@@ -1052,50 +1053,4 @@ def _swaps_one_at_a_time(folder: Path) -> Iterator[None]:
 SWAP_LOCK_WAIT_S = 5.0
 
 
-@contextlib.contextmanager
-def _signals_wait_after(started: Callable[[], bool]) -> Iterator[None]:
-    """SIGINT/SIGTERM/SIGHUP act at once until ``started()`` (the swap has begun), then wait until the block ends.
-
-    ``started`` reads the file system, so a signal landing just after an atomic rename is never misjudged. An
-    ignored signal stays ignored: held, it took the place of a SIGTERM after it, as only the first one held acts.
-    """
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list = []
-    saved: dict = {}
-
-    def on_signal(signum, frame):
-        if started():
-            caught.append(signum)
-        else:
-            _deliver(saved, signum, frame)
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        # nohup's SIGHUP, a background job's SIGINT: left ignored; a handler set from C (getsignal: None), which
-        # Python cannot put back (the restore raised TypeError), is left alone
-        if signal.getsignal(sig) not in (signal.SIG_IGN, None):
-            saved[sig] = signal.signal(sig, on_signal)
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-        for signum in caught[:1]:
-            _deliver(saved, signum, None)
-
-
-def _deliver(saved: dict, signum: int, frame) -> None:
-    """Act on a signal as the handler saved for it would have."""
-    import signal
-
-    handler = saved[signum]
-    if callable(handler):
-        handler(signum, frame)
-    elif handler == signal.SIG_DFL:
-        signal.signal(signum, signal.SIG_DFL)
-        signal.raise_signal(signum)
 

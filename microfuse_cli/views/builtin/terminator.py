@@ -14,12 +14,9 @@ called with the number of pairs finished.
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
-
 import numpy as np
 
+from ...interrupts import held_signals
 from ...progress import Advance
 from ...runtime import resolve_threads
 from .background import fit_background, shuffled, zscore
@@ -34,36 +31,6 @@ TERMINATOR_FEATURES = ["term_mfe", "term_tscore", "term_tract", "term_mfe_z", "t
 
 _T_TRACT = 10  # nt of the U-tract window: the last _T_BACK paired bases of the stem and what follows
 _T_BACK = 3
-
-
-#: Signals whose Python handlers must not run inside ViennaRNA's callbacks (see :func:`signals_after_folding`).
-_HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-@contextlib.contextmanager
-def signals_after_folding():
-    """Hold Ctrl-C, SIGTERM and SIGHUP while ViennaRNA folds a region, and deliver them once it is done (milliseconds).
-
-    ViennaRNA calls Python back for each local structure; a handler's exception raised there (KeyboardInterrupt,
-    the CLI's Terminated) was printed with its traceback and turned into "RuntimeError: Some error occurred while
-    executing sliding window MFE callback": `embed` killed by a scheduler said 'internal error' and exit 1, not
-    'error: terminated' and 143. Handlers run in the main thread only, so other threads need nothing held; a
-    handler Python did not install (None) is left alone."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = {s: signal.getsignal(s) for s in _HELD_SIGNALS}
-    held = [s for s, handler in previous.items() if handler is not None]
-    for s in held:
-        signal.signal(s, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        for s in held:
-            signal.signal(s, previous[s])
-        for signum in dict.fromkeys(caught):  # each signal once, in the order it came, to its own handler
-            signal.raise_signal(signum)
 
 
 def fold_regions(regions: list[str]) -> list[tuple[float, float, float]]:
@@ -84,7 +51,7 @@ def fold_regions(regions: list[str]) -> list[tuple[float, float, float]]:
 
         if len(seq) >= 5:
             fc = RNA.fold_compound(seq, md, RNA.OPTION_WINDOW)
-            with signals_after_folding():
+            with held_signals():  # a handler's exception raised in ViennaRNA's callback became its RuntimeError
                 fc.mfe_window_cb(collect, None)
         min_mfe, best, tract = 0.0, 0.0, 0.0
         for start, structure, mfe in hits:
