@@ -16,7 +16,8 @@ from typing import Callable, Iterator
 
 import click
 
-from ..interrupts import RunSignals, Terminated, interrupt_behind, report_interrupt, swallowed  # noqa: F401 (Terminated: for callers)
+from ..interrupts import RunSignals, interrupt_behind, report_interrupt, swallowed
+from ..interrupts import Terminated  # noqa: F401  (callers of handle_errors catch or raise it from here)
 from ..errors import DataError, MicrofuseError, StdoutClosed
 from ..progress import Advance, no_progress
 from ..runtime import thread_limits
@@ -367,7 +368,9 @@ def handle_errors(invoke: Callable[[], object], debug: bool) -> int:
 
     SIGTERM (a scheduler's kill) and SIGHUP (a closed terminal or ssh session) are handled like Ctrl-C while it
     runs: outputs are left as they were. SIGHUP killed the run at once, leaving its temp files and, in a folder
-    swap, old files beside new ones; an ignored SIGHUP (`nohup`) stays ignored.
+    swap, old files beside new ones; an ignored SIGHUP (`nohup`) stays ignored. The handlers, the record of the
+    signals raised and the interrupts lost in callbacks are ``interrupts.RunSignals``'s, the ``error:`` line
+    ``interrupts.report_interrupt``'s, as in the console script.
     """
     with RunSignals() as signals:  # the handlers, the record of signals and lost interrupts: interrupts.py
         status = _handle_errors(lambda: signals.run(invoke), debug)
