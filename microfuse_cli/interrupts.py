@@ -5,11 +5,12 @@ Python lost in a callback, the interrupt behind an error Python wrapped it in, a
 reports an interrupt. It imports only the standard library: entry.py runs it before the CLI is imported, and the
 CLI must not import the entry point.
 
-Process-wide state (signal handlers, ``sys.unraisablehook``) is changed only here, and each change is put back:
-``catch_signals`` (the console script from its first line; ``RunSignals``, for ``handle_errors`` in the main thread,
-for the run alone) and ``held_signals`` (library code: io/outputs.py during a folder swap, views/builtin/terminator.py
-while ViennaRNA folds, for one block); the console script alone ignores signals once it is ending
-(``report_interrupt(..., ending=True)``) and leaves (``leave``).
+Signal handlers are changed only here, and each change is put back: ``catch_signals`` (the console script from its
+first line; ``RunSignals``, for ``handle_errors`` in the main thread, for the run alone) and ``held_signals`` (library
+code: io/outputs.py during a folder swap, views/builtin/terminator.py while ViennaRNA folds, for one block); the
+console script alone ignores signals once it is ending (``report_interrupt(..., ending=True)``) and leaves
+(``leave``). ``sys.unraisablehook`` is ``RunSignals``'s for a run, and the console script's (entry.py sets
+``end_on_lost_interrupt`` around its imports) before it.
 """
 
 from __future__ import annotations
@@ -63,12 +64,15 @@ def swallowed() -> KeyboardInterrupt | None:
     return KeyboardInterrupt() if RAISED[0] == signal.SIGINT else Terminated(RAISED[0])
 
 
-def catch_signals() -> dict:
+def catch_signals(installed: dict | None = None) -> dict:
     """Ctrl-C, SIGTERM and SIGHUP recorded and raised from now on (``interrupt``, ``terminate``); returns the
     handlers replaced, for ``restore``. Left as they are: an ignored SIGHUP (`nohup`) or SIGINT (a background job;
     an ignored SIGTERM is replaced, as a scheduler's kill must end the run), a program's own SIGINT handler, and a
-    handler set from C (``signal.getsignal`` says None), which Python could not put back."""
-    installed = {}
+    handler set from C (``signal.getsignal`` says None), which Python could not put back.
+
+    ``installed`` (filled, and returned): each handler is in it before it is replaced, so a signal whose handler
+    raises half-way (a Ctrl-C as a run starts) leaves the caller all it must put back."""
+    installed = {} if installed is None else installed
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         current = signal.getsignal(sig)
         if sig == signal.SIGINT:
@@ -76,14 +80,22 @@ def catch_signals() -> dict:
         else:
             wanted = current is not None and (sig == signal.SIGTERM or current != signal.SIG_IGN)
         if wanted:
-            installed[sig] = signal.signal(sig, interrupt if sig == signal.SIGINT else terminate)
+            installed[sig] = current
+            signal.signal(sig, interrupt if sig == signal.SIGINT else terminate)
     return installed
 
 
 def restore(installed: dict) -> None:
-    """Put back the handlers ``catch_signals`` replaced."""
-    for sig, previous in installed.items():
-        signal.signal(sig, previous)
+    """Put back the handlers ``catch_signals`` (or ``held_signals``) replaced. A signal whose handler raises
+    between two of them (a Ctrl-C just after SIGINT's is back) left the others in place for good (held signals then
+    went nowhere): all are put back before it goes on."""
+    try:
+        for sig, previous in installed.items():
+            signal.signal(sig, previous)
+    except BaseException:
+        for sig, previous in installed.items():
+            signal.signal(sig, previous)
+        raise
 
 
 def end_of_run(installed: dict) -> None:
@@ -209,13 +221,20 @@ class RunSignals:
     def __init__(self):
         self.installed: dict = {}
         self.lost: LostInterrupts | None = None
+        self._taken: KeyboardInterrupt | None = None
+        self._main = False
 
     def __enter__(self) -> RunSignals:
-        if threading.current_thread() is threading.main_thread():
+        self._main = threading.current_thread() is threading.main_thread()
+        if self._main:
             RAISED.clear()  # raised outside a run (a Python program's own handling); the console script checks its own
-            self.installed = catch_signals()
-            self.lost = LostInterrupts(sys.unraisablehook)
-            sys.unraisablehook = self.lost
+            try:
+                catch_signals(self.installed)
+                self.lost = LostInterrupts(sys.unraisablehook)
+                sys.unraisablehook = self.lost
+            except BaseException:  # a signal as they were put in place: no run, and nothing of it left behind
+                self.__exit__(None, None, None)
+                raise
         return self
 
     def run(self, invoke: Callable[[], object]) -> object:
@@ -231,16 +250,21 @@ class RunSignals:
         if self.lost is not None:
             sys.unraisablehook = self.lost.previous
             self.lost.close()
-        restore(self.installed)
+        try:
+            restore(self.installed)
+        finally:
+            if self._main:  # the record ends with the run, also when an error leaves it (--debug): a later run in
+                # another thread, which does not clear it, took a signal of this one as its own ('error: terminated'
+                # for its bug)
+                self._taken = swallowed()
+                RAISED.clear()
 
     def missed(self) -> KeyboardInterrupt | None:
         """Once the run is over: the interrupt it lost in a callback (it ended before the signal came again) or
         that a library swallowed (it went on to its end), which a run that succeeded reports; None if none."""
         if self.lost is None:
             return None
-        taken = swallowed()
-        RAISED.clear()
-        return self.lost.cause if self.lost.cause is not None else taken
+        return self.lost.cause if self.lost.cause is not None else self._taken
 
 
 #: The signals ``held_signals`` holds: those the CLI turns into interrupts.
@@ -271,12 +295,14 @@ def held_signals(started: Callable[[], bool] | None = None) -> Iterator[None]:
         else:
             _deliver(saved[signum], signum, frame)
 
-    for sig in HELD:
-        if signal.getsignal(sig) not in (signal.SIG_IGN, None):
-            saved[sig] = signal.signal(sig, on_signal)
     try:
+        for sig in HELD:
+            previous = signal.getsignal(sig)
+            if previous not in (signal.SIG_IGN, None):
+                saved[sig] = previous  # before ``on_signal`` is in place: a signal just after it looks it up there
+                signal.signal(sig, on_signal)
         yield
-    finally:
+    finally:  # also where a signal's handler raised while they were put in place: none of them is left holding
         restore(saved)
         for signum in dict.fromkeys(caught):
             _deliver(saved[signum], signum, None)

@@ -1045,6 +1045,76 @@ def test_an_ignored_sighup_during_a_folder_swap_does_not_drop_a_sigterm(tmp_path
     assert len(calls) == 3 and "new" in (folder / "manifest.json").read_text()
 
 
+def test_a_ctrl_c_as_a_folder_swap_puts_its_handlers_in_place_is_an_interrupt(tmp_path, monkeypatch):
+    """A Ctrl-C landing just after the swap had put its SIGINT handler in place, before it had noted the handler it
+    replaced: 'KeyError: 2' (an 'internal error', exit 1), and the swap's handler was left in place for good (a
+    later Ctrl-C went nowhere). It is an interrupt, the previous folder whole, the handler put back."""
+    import signal
+
+    from microfuse_cli.io.outputs import atomic_directory
+
+    folder = _previous_embedding_folder(tmp_path)
+    before = tree(folder)
+    real_signal, fired = signal.signal, []
+
+    def put_in_place(sig, handler):
+        previous = real_signal(sig, handler)
+        if sig == signal.SIGINT and getattr(handler, "__name__", "") == "on_signal" and not fired:
+            fired.append(sig)
+            signal.raise_signal(sig)
+        return previous
+
+    previous = real_signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even in a background job
+    try:
+        monkeypatch.setattr(signal, "signal", put_in_place)
+        with pytest.raises(KeyboardInterrupt):
+            with atomic_directory(folder) as tmp:
+                for name in ("genes.tsv", "protein.npy"):
+                    (tmp / name).write_text("new")
+                (tmp / "manifest.json").write_text('{"format": "microfuse-embeddings", "n": "new"}')
+        monkeypatch.undo()
+        assert fired and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        real_signal(signal.SIGINT, previous)
+    assert tree(folder) == before
+
+
+def test_a_ctrl_c_as_held_signals_are_put_back_leaves_none_held_for_good(monkeypatch):
+    """A Ctrl-C just after SIGINT's handler was put back, SIGTERM's and SIGHUP's not yet (ViennaRNA's folds hold
+    them once per region, thousands of times a run): the KeyboardInterrupt left the holding handlers of the other
+    two in place for good, and a later SIGTERM was held, never to be delivered (the process did not end). All are
+    put back; the SIGTERM acts."""
+    import signal
+
+    from microfuse_cli.interrupts import Terminated, held_signals, terminate
+
+    real_signal, fired = signal.signal, []
+
+    def put_back(sig, handler):
+        previous = real_signal(sig, handler)
+        if sig == signal.SIGINT and handler is signal.default_int_handler and not fired:
+            fired.append(sig)
+            signal.raise_signal(sig)
+        return previous
+
+    previous = {signal.SIGINT: real_signal(signal.SIGINT, signal.default_int_handler),
+                signal.SIGTERM: real_signal(signal.SIGTERM, terminate),
+                signal.SIGHUP: real_signal(signal.SIGHUP, terminate)}
+    try:
+        monkeypatch.setattr(signal, "signal", put_back)
+        with pytest.raises(KeyboardInterrupt):
+            with held_signals():
+                pass
+        monkeypatch.undo()
+        assert fired
+        assert [signal.getsignal(s) for s in previous] == [signal.default_int_handler, terminate, terminate]
+        with pytest.raises(Terminated):
+            signal.raise_signal(signal.SIGTERM)
+    finally:
+        for sig, handler in previous.items():
+            real_signal(sig, handler)
+
+
 def test_raw_scaffold_groups_are_refused_when_names_collide(made):
     from microfuse_cli.errors import UsageError
     from microfuse_cli.retrieve import PairIndex, read_vectors

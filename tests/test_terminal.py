@@ -482,7 +482,7 @@ def test_ctrl_c_while_the_cli_is_importing_is_one_line(launcher, tmp_path):
                str(tmp_path / "scores.tsv")]
     for delay in (0.0, 0.001, 0.003, 0.01, 0.03, 0.1):
         code, err = _interrupt_while_importing(command, delay, tmp_path)
-        # exactly 130: entry._leave exits directly, as CPython would otherwise sometimes end by SIGINT (-2) here
+        # exactly 130: interrupts.leave exits directly, as CPython would otherwise sometimes end by SIGINT (-2) here
         assert "Traceback" not in err and code == 130, (delay, code, err)
         assert err.splitlines()[-1] == "error: interrupted", (delay, err)
         assert all(line.startswith("info: ") for line in err.splitlines()[:-1]), (delay, err)
@@ -926,3 +926,67 @@ def test_an_error_of_a_run_started_while_a_program_handles_its_own_ctrl_c_is_not
     except KeyboardInterrupt:
         status = handle_errors(fails, debug=False)
     assert status == 1 and "internal error: RuntimeError: a bug" in capsys.readouterr().err
+
+
+def test_a_ctrl_c_as_a_run_puts_its_handlers_in_place_leaves_none_behind(monkeypatch):
+    # a program running a command in-process, Ctrl-C'd just as handle_errors had put its own Ctrl-C handler in
+    # place, SIGTERM's not yet: the interrupt left handle_errors before its run (and its putting back) had begun,
+    # and the program kept the CLI's handler for good (its next asyncio.run no longer took Ctrl-C gracefully, as
+    # Python's own handler was no longer there)
+    from microfuse_cli.cli._common import handle_errors
+    from microfuse_cli.interrupts import terminate
+
+    real_signal, fired = signal.signal, []
+
+    def put_in_place(sig, handler):
+        if sig == signal.SIGTERM and handler is terminate and not fired:
+            fired.append(sig)
+            signal.raise_signal(signal.SIGINT)
+        return real_signal(sig, handler)
+
+    previous = {signal.SIGINT: real_signal(signal.SIGINT, signal.default_int_handler),
+                signal.SIGTERM: real_signal(signal.SIGTERM, signal.SIG_DFL)}
+    try:
+        monkeypatch.setattr(signal, "signal", put_in_place)
+        try:
+            handle_errors(lambda: 0, debug=False)
+        except KeyboardInterrupt:  # before the run began: the program's to handle, as any of its own
+            pass
+        monkeypatch.undo()
+        assert fired
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    finally:
+        for sig, handler in previous.items():
+            real_signal(sig, handler)
+
+
+def test_a_signal_of_a_run_that_left_by_an_error_is_not_a_later_runs(capsys):
+    # a run with --debug, a SIGTERM swallowed in it, then a bug: the bug is raised (--debug), and the record of the
+    # SIGTERM stayed; a later run in another thread (which leaves the record alone) said 'error: terminated' (143)
+    # for a bug of its own, and `score` there stopped at once waiting for its model
+    from microfuse_cli.cli._common import handle_errors
+    from microfuse_cli.errors import DataError
+
+    def swallows_then_fails():
+        try:  # a library's bare except
+            signal.raise_signal(signal.SIGTERM)
+        except BaseException:
+            pass
+        raise DataError("genes.gff: no genes")
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        with pytest.raises(DataError):
+            handle_errors(swallows_then_fails, debug=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    def fails():
+        raise RuntimeError("a bug")
+
+    statuses = []
+    worker = threading.Thread(target=lambda: statuses.append(handle_errors(fails, debug=False)))
+    worker.start()
+    worker.join()
+    assert statuses == [1] and "internal error: RuntimeError: a bug" in capsys.readouterr().err

@@ -162,9 +162,9 @@ def _check_known_operons(operons, operons_gff) -> None:
 
 
 def _loaded(pending_model):
-    """The loader's model, once it is there. Waited for in steps: a SIGTERM or SIGHUP that a library swallowed (its
-    bare ``except:``) after it had cut importlib short left CPython's import lock held, and the loader, importing
-    scipy, waited for it forever, as did this wait; such a signal now ends the run here."""
+    """The loader's model, once it is there. Waited for in steps: a Ctrl-C, SIGTERM or SIGHUP that a library
+    swallowed (its bare ``except:``) after it had cut importlib short left CPython's import lock held, and the
+    loader, importing scipy, waited for it forever, as did this wait; such a signal now ends the run here."""
     from concurrent.futures import wait
 
     while not wait([pending_model], timeout=0.2).done:
