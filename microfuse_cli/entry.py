@@ -2,9 +2,9 @@
 
 The CLI turns an interrupt into ``error: interrupted`` (exit 130) once its handler runs; importing it (click, rich,
 numpy) takes a noticeable time, and a Ctrl-C during that import was a Python traceback, a SIGTERM or SIGHUP a death
-by the signal with no word (status -15/-1, not 143/129). This module imports nothing of its own, so the handling
-below is in place as soon as the package itself is: what comes before (the interpreter's start, ``site``, the
-package's ``__init__``) is Python's to report.
+by the signal with no word (status -15/-1, not 143/129). This module imports only ``interrupts`` (itself only the
+standard library), so the handling is in place as soon as the package itself is: what comes before (the
+interpreter's start, ``site``, the package's ``__init__``) is Python's to report.
 """
 
 from __future__ import annotations
