@@ -90,7 +90,7 @@ class ScoredTable(RebuiltFromFields):
                    np.array([p.distance for p in pairs], dtype=np.float64), same,
                    scores.calls[keep], router,
                    maker=Maker(__version__, model_name, scores.model_id, scores.decision_id, model_from,
-                               threshold_from, float(f"{scores.threshold:.4f}")))  # as the header writes it
+                               threshold_from, float(scores.threshold)))  # the header writes it exactly
 
 
 def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None = None,
@@ -249,10 +249,15 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
 
 
 def _called_at(table: ScoredTable, stated: float | None) -> float | None:
-    """The threshold ``table``'s calls were made at: its '#microfuse' line's (``stated``) where that gives its calls.
-    The line has 4 decimals (--threshold 0.81907 says 0.8191, which calls no pair of 0.819075) and the probabilities
-    6, so where the stated one does not give them, the smallest probability called positive does (of the labelled
-    pairs: the calls' accuracy, not always the cut that made them), as for a table whose line does not say."""
+    """The threshold ``table``'s calls were made at: its '#microfuse' line's (``stated``), which microfuse writes
+    exactly (io.model_id.threshold_text), so a value with more than 4 decimals is the cut itself.
+
+    A value of 4 decimals may be an older microfuse's rounding (it wrote every threshold so: --threshold 0.81907
+    said 0.8191, which calls no pair of 0.819075), so it is taken where it gives the table's calls; where it does
+    not, the smallest probability called positive does (of the labelled pairs: the calls' accuracy, not always the
+    cut that made them), as for a table whose line does not say."""
+    if stated is not None and float(f"{stated:.4f}") != stated:  # only a line written exactly has more digits
+        return stated
     known = (table.calls >= 0).all()
     if stated is not None and (not known or np.array_equal((table.probability >= stated) & table.same_strand,
                                                            table.calls == 1)):
