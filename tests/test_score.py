@@ -537,3 +537,39 @@ def test_genes_line_lists_every_code_and_mode():
     called = Genome("g", scaffolds, genes, "pyrodigal", gene_modes=("meta", "single"))
     assert genes_comment(called) == "genes source=pyrodigal:meta,single genetic_code=4,11"
     assert genes_comment(Genome("g", scaffolds, genes, PAIRS_TABLE)) == "genes source=pairs_table"
+
+
+def test_evaluate_at_an_exact_threshold_keeps_the_accuracy_of_the_calls(tmp_path):
+    """The '#microfuse' line writes the cut exactly, and evaluate cut the written probabilities (6 decimals) there:
+    pairs just under the cut, called 0, are written rounded up onto it and were counted 1s. M. genitalium (og labels)
+    at --threshold 0.859933, a probability copied from its table: 44 overlapping pairs tied at 0.8599328, called 0,
+    gave accuracy_at_threshold 0.566 where the calls' is 0.452 (the older 4-decimal line, 0.8599, gave 0.452). With
+    no --threshold of evaluate's own, the accuracy is that of the table's calls (operon_pair)."""
+    import json
+
+    from microfuse_cli.genome import GenomeOptions, read_genome
+    from microfuse_cli.score import load_model, score_genome
+
+    mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
+    genome = [f"{mg}.gff.gz", "--fasta", f"{mg}.fna.gz", "-g", "4", "--label-rule", "og", "-q"]
+    first = tmp_path / "first.tsv"
+    code, _, err = run_cli(["score", *genome, "-o", first])
+    assert code == 0, err
+    label = {r["pair_id"]: r["label"] for r in read_table(first)}
+    scores = score_genome(read_genome(f"{mg}.gff.gz", f"{mg}.fna.gz", GenomeOptions(genetic_code=4)), load_model(None))
+    # a labelled same-strand pair whose written probability is rounded up: the cut goes between the two
+    pair, p = next((f"{q.gene_a.id}|{q.gene_b.id}", p) for q, p in zip(scores.pairs, scores.probability)
+                   if q.same_strand and label.get(f"{q.gene_a.id}|{q.gene_b.id}") and float(f"{p:.6f}") > p)
+    cut = float((p + float(f"{p:.6f}")) / 2)
+    table, metrics = tmp_path / "cut.tsv", tmp_path / "metrics.json"
+    code, _, err = run_cli(["score", *genome, "--threshold", repr(cut), "-o", table])
+    assert code == 0, err
+    rows = read_table(table)
+    (row,) = [r for r in rows if r["pair_id"] == pair]
+    assert row["operon_pair"] == "0" and float(row["probability"]) >= cut, row  # called 0, written over the cut
+    labelled = [r for r in rows if r["label"]]
+    calls = np.mean([r["operon_pair"] == r["label"] for r in labelled])
+    code, _, err = run_cli(["evaluate", table, "--bootstrap", "0", "-q", "--json", metrics])
+    assert code == 0, err
+    (result,) = json.loads(metrics.read_text())
+    assert result["threshold"] == cut and abs(result["accuracy_at_threshold"] - calls) < 1e-12, (result, calls)
