@@ -148,7 +148,8 @@ class Genome(RebuiltFromFields):
         object.__setattr__(self, "scaffolds", MappingProxyType(dict(self.scaffolds)))
         object.__setattr__(self, "genes", tuple(self.genes))
         object.__setattr__(self, "left_out", tuple((str(why), int(n)) for why, n in self.left_out))
-        object.__setattr__(self, "gene_modes", tuple(str(m) for m in self.gene_modes))
+        modes = (self.gene_modes,) if isinstance(self.gene_modes, str) else self.gene_modes  # "meta": one, not 4
+        object.__setattr__(self, "gene_modes", tuple(str(m) for m in modes))
 
     def genes_by_scaffold(self) -> dict[str, list[Gene]]:
         grouped: dict[str, list[Gene]] = {sid: [] for sid in self.scaffolds}

@@ -573,3 +573,18 @@ def test_evaluate_at_an_exact_threshold_keeps_the_accuracy_of_the_calls(tmp_path
     assert code == 0, err
     (result,) = json.loads(metrics.read_text())
     assert result["threshold"] == cut and abs(result["accuracy_at_threshold"] - calls) < 1e-12, (result, calls)
+
+
+def test_provenance_helpers_take_numpy_floats_and_one_mode_as_a_str():
+    """threshold_text of a numpy float32 (a model's metrics hold them) wrote float32's shortest digits, 0.81907,
+    which read back as another float64 than the cut (0.8190699815750122); and Genome(gene_modes="meta") split the
+    word into letters, a '#genes source=pyrodigal:m,e,t,a' line."""
+    from microfuse_cli.io.model_id import threshold_text
+    from microfuse_cli.records import Gene, Genome, Scaffold
+    from microfuse_cli.score import genes_comment
+
+    for value in (np.float32(0.81907), np.float32(0.5), np.float64(0.81907)):
+        assert float(threshold_text(value)) == float(value), value
+    genome = Genome("g", {"a": Scaffold("a", 1000)}, [Gene("a_1", "a", 1, 90, 1)], "pyrodigal", gene_modes="meta")
+    assert genome.gene_modes == ("meta",)
+    assert genes_comment(genome) == "genes source=pyrodigal:meta genetic_code=11"

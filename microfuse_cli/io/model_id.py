@@ -31,6 +31,7 @@ def threshold_text(threshold: float) -> str:
     0.8191, which calls no pair of 0.819075): ``evaluate`` reads back the cut that made the calls."""
     import numpy as np
 
+    threshold = float(threshold)  # a numpy float32's shortest digits read back as another float64
     fixed = f"{threshold:.4f}"
     if float(fixed) == threshold:
         return fixed
