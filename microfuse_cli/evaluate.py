@@ -90,7 +90,7 @@ class ScoredTable(RebuiltFromFields):
                    np.array([p.distance for p in pairs], dtype=np.float64), same,
                    scores.calls[keep], router,
                    maker=Maker(__version__, model_name, scores.model_id, scores.decision_id, model_from,
-                               threshold_from, float(f"{scores.threshold:.4f}")))  # as the header writes it
+                               threshold_from, float(scores.threshold)))  # the header writes it exactly
 
 
 def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None = None,
@@ -196,7 +196,8 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
                    seed: int = 0, n_boot: int = 1000) -> dict:
     """Every metric of the model and the distance baseline on the same pairs: a row of `microfuse evaluate`'s table.
 
-    ``threshold``: the cut of ``accuracy_at_threshold`` (default: the one ``table``'s calls were made at).
+    ``threshold``: the cut of ``accuracy_at_threshold`` (default: the one ``table``'s calls were made at, and the
+    accuracy that of its calls, where it has them).
 
     Returns:
         A dict of metric name -> value (NaN where a metric does not exist), with what made the table.
@@ -223,11 +224,16 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
         result["auroc_low"], result["auroc_high"] = ci["low"], ci["high"]
     else:
         result["auroc_low"] = result["auroc_high"] = float("nan")
+    # the table's own cut: the accuracy of its calls (operon_pair), not of its probabilities cut again there, which
+    # are written with 6 decimals: a pair just under the cut, called 0, may be written on it (44 tied M. genitalium
+    # pairs of 0.8599328 written 0.859933, at --threshold 0.859933)
+    own_calls = threshold is None and y.size > 0 and bool((table.calls >= 0).all())
     if threshold is None:
         threshold = _called_at(table, maker.threshold)
     threshold = 0.5 if threshold is None else threshold
     result["threshold"] = threshold
-    result["accuracy_at_threshold"] = binary_metrics(y, p, threshold)["accuracy"]
+    result["accuracy_at_threshold"] = (float(np.mean(table.calls == y)) if own_calls
+                                       else binary_metrics(y, p, threshold)["accuracy"])
     # the best any threshold could do with these scores (chosen with the labels): what calibration alone can reach
     result["best_accuracy"] = best_cutoff_accuracy(y, p)
     baseline = distance_score(table.distance, table.same_strand)
@@ -249,10 +255,15 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
 
 
 def _called_at(table: ScoredTable, stated: float | None) -> float | None:
-    """The threshold ``table``'s calls were made at: its '#microfuse' line's (``stated``) where that gives its calls.
-    The line has 4 decimals (--threshold 0.81907 says 0.8191, which calls no pair of 0.819075) and the probabilities
-    6, so where the stated one does not give them, the smallest probability called positive does (of the labelled
-    pairs: the calls' accuracy, not always the cut that made them), as for a table whose line does not say."""
+    """The threshold ``table``'s calls were made at: its '#microfuse' line's (``stated``), which microfuse writes
+    exactly (io.model_id.threshold_text), so a value with more than 4 decimals is the cut itself.
+
+    A value of 4 decimals may be an older microfuse's rounding (it wrote every threshold so: --threshold 0.81907
+    said 0.8191, which calls no pair of 0.819075), so it is taken where it gives the table's calls; where it does
+    not, the smallest probability called positive does (of the labelled pairs: not always the cut that made them),
+    as for a table whose line does not say. ``evaluate_table`` takes the accuracy of the calls themselves."""
+    if stated is not None and float(f"{stated:.4f}") != stated:  # only a line written exactly has more digits
+        return stated
     known = (table.calls >= 0).all()
     if stated is not None and (not known or np.array_equal((table.probability >= stated) & table.same_strand,
                                                            table.calls == 1)):

@@ -22,7 +22,7 @@ from .errors import DataError, UsageError
 from .fusion import EXPERTS
 from .records import Gene, Genome, read_only
 from .pairs import GeneIndex, GenePair
-from .io.model_id import Maker, comment_maker
+from .io.model_id import Maker, comment_maker, threshold_text
 from .io.tables import ROUTER_COLUMNS
 from .score import Operon, Scores, call_operons
 
@@ -399,7 +399,7 @@ def figure_description(maker: Maker, threshold: float | None = None) -> str:
     were made by, as their table's ``#microfuse`` line says; ``threshold``: a user's own (`plot --threshold`),
     which joined the operons drawn in place of the rule that decision_id names."""
     text = maker.scored_by()
-    return text if threshold is None else f"{text}; operons joined at the user's threshold {threshold:.4f}"
+    return text if threshold is None else f"{text}; operons joined at the user's threshold {threshold_text(threshold)}"
 
 
 def save_figure(fig, path, *, dpi: int = 150, maker: Maker | None = None, threshold: float | None = None) -> Path:

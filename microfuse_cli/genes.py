@@ -86,10 +86,11 @@ class PyrodigalGenes:
         check_gene_calling(self.mode, self.genetic_code)
         scaffolds = read_fasta_scaffolds(path, text)
         set_total(self.progress, sum(1 for s in scaffolds.values() if s.sequence))  # 0/N while pyrodigal trains
-        call = call_genes if self.bins is None else functools.partial(call_genes_per_bin, bins=self.bins)
-        genes = call(scaffolds, mode=self.mode, genetic_code=self.genetic_code, threads=self.threads,
-                     progress=self.progress, on_start=self.on_start)
-        return Genome(Path(str(path)).name, scaffolds, genes, "pyrodigal").with_genes_sorted()
+        call = _called_genes if self.bins is None else functools.partial(_called_per_bin, bins=self.bins)
+        genes, modes = call(scaffolds, mode=self.mode, genetic_code=self.genetic_code, threads=self.threads,
+                            progress=self.progress, on_start=self.on_start)
+        return Genome(Path(str(path)).name, scaffolds, genes, "pyrodigal",
+                      gene_modes=modes).with_genes_sorted()
 
 
 def n50(lengths: list[int]) -> int:
@@ -119,6 +120,13 @@ def call_genes_per_bin(scaffolds: dict[str, Scaffold], *, bins: dict[str, str], 
     MAG: auto picks each bin's mode, and in single mode its own model and genetic code (one model trained on a
     whole sample called M. pneumoniae's contigs with E. coli's code 11, its genes cut at every UGA). The
     scaffolds in no bin, several genomes' leftovers, are called in meta mode under auto."""
+    return _called_per_bin(scaffolds, bins=bins, mode=mode, progress=progress, **options)[0]
+
+
+def _called_per_bin(scaffolds: dict[str, Scaffold], *, bins: dict[str, str], mode: str = "auto",
+                    progress: Advance | None = None, **options) -> tuple[list[Gene], tuple[str, ...]]:
+    """``call_genes_per_bin``'s genes and the pyrodigal modes they were called in (sorted; both for a sample whose
+    bins differ), which the outputs' ``#genes`` line records."""
     members: dict[str | None, dict[str, Scaffold]] = {}
     for sid, scaffold in scaffolds.items():
         members.setdefault(bins.get(sid), {})[sid] = scaffold
@@ -136,7 +144,7 @@ def call_genes_per_bin(scaffolds: dict[str, Scaffold], *, bins: dict[str, str], 
     log.info("gene calling per bin: %s (auto: single mode for a bin of >= %d bp and N50 >= %d bp, else meta; "
              "contigs in no bin in meta)", ", ".join(f"{n} in pyrodigal {m} mode" for m, n in sorted(modes.items())),
              MIN_SINGLE_LENGTH, MIN_SINGLE_N50)
-    return genes
+    return genes, tuple(sorted(modes))
 
 
 def check_gene_calling(mode: str, genetic_code: int | None) -> None:
@@ -185,6 +193,15 @@ def call_genes(
     ``on_start`` is called just before pyrodigal starts: pyrodigal releases the GIL, so a caller can start other
     Python work then (``score`` imports torch and loads its model) without slowing the Python work before it.
     """
+    return _called_genes(scaffolds, mode=mode, genetic_code=genetic_code, threads=threads, progress=progress,
+                         on_start=on_start, where=where)[0]
+
+
+def _called_genes(scaffolds: dict[str, Scaffold], *, mode: str = "auto", genetic_code: int | None = None,
+                  threads: int = 1, progress: Advance | None = None, on_start: Callable[[], None] | None = None,
+                  where: str = "the assembly") -> tuple[list[Gene], tuple[str, ...]]:
+    """``call_genes``'s genes and the pyrodigal mode they were called in (auto's choice), which the outputs'
+    ``#genes`` line records."""
     import pyrodigal
 
     check_gene_calling(mode, genetic_code)
@@ -198,7 +215,7 @@ def call_genes(
     workers = resolve_threads(threads)
     if mode == "meta":
         finder = pyrodigal.GeneFinder(meta=True, mask=True, closed=False, metagenomic_bins=_meta_bins(genetic_code))
-        return _predict(finder, records, genetic_code or 11, workers, progress)
+        return _predict(finder, records, genetic_code or 11, workers, progress), (mode,)
     finder = _trained(records, genetic_code or 11)
     genes = _predict(finder, records, genetic_code or 11, workers, progress)
     if genetic_code is None:
@@ -211,9 +228,9 @@ def call_genes(
                 log.info("genetic code 4 detected (genes cover %.1f%% of %s with code 4, %.1f%% with code 11, as "
                          "in Mycoplasma); give -g 11 to call with code 11", 100 * density4, where, 100 * density11)
                 _warn_mixed_codes(records, genes, 4, workers, where)
-                return genes4
+                return genes4, (mode,)
         _warn_mixed_codes(records, genes, 11, workers, where)
-    return genes
+    return genes, (mode,)
 
 
 def _warn_mixed_codes(records: list[Scaffold], genes11: list[Gene], code: int, workers: int, where: str) -> None:

@@ -57,6 +57,9 @@ def require_pairs(pairs: Iterable, takes: str) -> None:
 
 
 #: What ``score_genome`` and ``compute_embeddings`` say of ``pairs`` of the wrong kind.
+#: The ``gene_source`` of a Genome rebuilt from a pairs TSV (``genome_from_table``), which does not say how its genes
+#: were found.
+PAIRS_TABLE = "pairs table"
 PAIRS_TAKEN = "pairs must be GenePair objects (select_pairs makes them from a list of gene ids)"
 
 
@@ -467,4 +470,4 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
         scaffolds = {sid: Scaffold(sid, length) for sid, length in extent.items()}
     wrapped = {p.scaffold for p in table.pairs if p.gene_b.start < p.gene_a.start}  # (last, first) of a circle
     scaffolds = {sid: replace(s, circular=s.circular or sid in wrapped) for sid, s in scaffolds.items()}
-    return Genome(name, scaffolds, list(genes.values()), "pairs table").with_genes_sorted()
+    return Genome(name, scaffolds, list(genes.values()), PAIRS_TABLE).with_genes_sorted()

@@ -134,6 +134,9 @@ class Genome(RebuiltFromFields):
     #: The annotation's CDS that are not among ``genes``, as (why, how many) pairs ("of pseudogenes", ...): said where
     #: the genes read are; not part of what the genome is (two readings of one genome compare equal).
     left_out: tuple[tuple[str, int], ...] = field(default=(), compare=False)
+    #: pyrodigal's modes the genes were called in (``single``, ``meta``; both where --bins' bins differ), empty for
+    #: genes read from an annotation: how the genes were found, which the outputs' ``#genes`` line records.
+    gene_modes: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:  # the one place fields are set after construction: normalising them
         if not isinstance(self.name, str):  # name=None was an AttributeError ('encode') inside printable_name
@@ -145,6 +148,8 @@ class Genome(RebuiltFromFields):
         object.__setattr__(self, "scaffolds", MappingProxyType(dict(self.scaffolds)))
         object.__setattr__(self, "genes", tuple(self.genes))
         object.__setattr__(self, "left_out", tuple((str(why), int(n)) for why, n in self.left_out))
+        modes = (self.gene_modes,) if isinstance(self.gene_modes, str) else self.gene_modes  # "meta": one, not 4
+        object.__setattr__(self, "gene_modes", tuple(str(m) for m in modes))
 
     def genes_by_scaffold(self) -> dict[str, list[Gene]]:
         grouped: dict[str, list[Gene]] = {sid: [] for sid in self.scaffolds}

@@ -20,7 +20,8 @@ from . import __version__
 from .calibration import SpacerModel, _transform, posterior_cutoff
 from .figures import ScoredGenome, draw_regions, gene_label, operon_region, region_view
 from .records import Genome, printable_name, read_only
-from .score import Operon, Scores, decision_id
+from .io.model_id import threshold_text
+from .score import Operon, Scores, decision_id, genes_comment
 
 #: Region figures of each kind (largest operons, least certain calls); flank around each, bp.
 N_REGIONS = 3
@@ -114,7 +115,8 @@ def _summary(genome: Genome, name: str, scores: Scores, operons: Sequence[Operon
     length = sum(s.length for s in genome.scaffolds.values())
     rows = [
         ("sequences", f"{len(genome.scaffolds):,} ({sum(s.circular for s in genome.scaffolds.values())} circular)"),
-        ("total length", f"{length:,} bp"), ("genes", f"{len(genome.genes):,} ({genome.gene_source})"),
+        ("total length", f"{length:,} bp"),
+        ("genes", f"{len(genome.genes):,} ({genes_comment(genome).removeprefix('genes ')})"),  # the '#genes' line
         ("adjacent pairs scored", f"{len(scores.pairs):,} ({int(same.sum()):,} on the same strand)"),
         ("pairs called operon pairs", f"{called:,}"),
         ("operons of 2+ genes", f"{len(operons):,}"),
@@ -168,7 +170,7 @@ def _model(model, model_name: str, threshold: float, decided: str) -> str:
     rows = [("microfuse", __version__), ("model", model_name), ("model_id", model.identity),
             ("decision_id", decided), ("decision rule", _rule_text(model.decision)),
             ("architecture", getattr(model, "arch", "?")),
-            ("views", ", ".join(f"{k}: {v}" for k, v in views.items())), ("threshold", f"{threshold:.4f}")]
+            ("views", ", ".join(f"{k}: {v}" for k, v in views.items())), ("threshold", threshold_text(threshold))]
     rows += [(f"validation {k}", f"{validation[k]:.3f}") for k in ("auroc", "auprc", "accuracy") if k in validation]
     return "<h2>Model</h2>\n" + _table(("", ""), rows, with_header=False)
 

@@ -53,17 +53,18 @@ def microfuse_identities(scores) -> dict[str, str]:
 
 def test_gff3_of_the_example_genome_keeps_every_line_and_validates(tmp_path):
     """Every line kept, an operon line per operon, and the scores' model lines (version, model, model_id,
-    decision_id, calibration) as '#' lines right after ##gff-version."""
+    decision_id, how the genes were found, calibration) as '#' lines right after ##gff-version."""
     out, table = tmp_path / "mg.annotated.gff3", tmp_path / "operons.tsv"
     code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--annotate", out,
                             "--operons-tsv", table])
     assert code == 0, err
     lines = out.read_text().splitlines(keepends=True)
     comments = model_lines(tmp_path / "s.tsv")
-    assert lines[0] == "##gff-version 3\n" and [line.rstrip("\n") for line in lines[1:3]] == comments
+    assert lines[0] == "##gff-version 3\n" and [line.rstrip("\n") for line in lines[1:4]] == comments
     assert "model_id=" in comments[0] and "decision_id=" in comments[0] and "model=default" in comments[0]
+    assert comments[1] == "# genes source=annotation genetic_code=4"  # the GFF3's CDS, transl_table=4
     added = [line for line in lines if OPERON_LINE.match(line)]
-    kept = "".join(line for i, line in enumerate(lines) if not OPERON_LINE.match(line) and i not in (1, 2))
+    kept = "".join(line for i, line in enumerate(lines) if not OPERON_LINE.match(line) and i not in (1, 2, 3))
     assert kept == gzip.decompress(MG_GFF.read_bytes()).decode()
     called = operons_table(table)
     assert len(added) == len(called) > 50
@@ -165,6 +166,7 @@ def test_genbank_reads_back_with_biopython(tmp_path):
     comment = record.annotations["comment"].split("\n")
     assert comment[0].startswith("Operon features predicted by microfuse ") and made["model_id"] in comment
     assert f"decision_id={made['decision_id']}" in record.annotations["comment"]
+    assert "genes source=annotation genetic_code=11" in comment  # how the genes were found, a line of its own
     assert max(len(line) for line in out.read_text().splitlines()) <= 80
     assert without_operon_blocks(out.read_text()) == gzip.decompress(LPN_GBK.read_bytes()).decode()
     code, _, err = run_cli(["score", out, "-o", tmp_path / "s.tsv", "--annotate", tmp_path / "twice.gbk"])

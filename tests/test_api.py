@@ -641,12 +641,13 @@ def test_header_comments_of_model_source_are_the_clis_header(tmp_path):
     from microfuse_cli.score import header_comments, model_source
 
     gff, fna = ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz"
-    scores = score_genome(read_genome(gff, fna))
+    genome = read_genome(gff, fna)
+    scores = score_genome(genome)
     out = tmp_path / "scores.tsv"
     code, _, err = run_cli(["score", gff, "--fasta", fna, "-o", out])
     assert code == 0, err
     written = [line[1:] for line in out.read_text().splitlines() if line.startswith("#")]
-    assert header_comments(scores, *model_source(None)) == written
+    assert header_comments(scores, *model_source(None), genome=genome) == written
     for wrong in ({"model_from": "pkg"}, {"threshold_from": "cli"}):
         with pytest.raises(UsageError, match="model_from|threshold_from"):
             header_comments(scores, "default", **wrong)

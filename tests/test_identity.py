@@ -263,14 +263,16 @@ def test_scores_of_score_genome_carry_the_ids_the_cli_header_writes(cut, tmp_pat
                             *([] if cut is None else ["--threshold", str(cut)])])
     assert code == 0, err
     cli = header_fields(microfuse_line(out))
-    scores = score_genome(read_genome(f"{MG}.gff.gz", f"{MG}.fna.gz"), None, threshold=cut)
+    genome = read_genome(f"{MG}.gff.gz", f"{MG}.fna.gz")
+    scores = score_genome(genome, None, threshold=cut)
     assert (scores.model_id, scores.decision_id) == (cli["model_id"], cli["decision_id"])
     shipped = load_model(None)
     assert scores.model_id == shipped.identity
     assert (scores.decision_id == shipped.decision_identity) == (cut is None)  # a user's cut: another rule's id
     written = io.StringIO()
     write_scores(written, scores, None, header_comments(scores, "default", model_from="package",
-                                                       threshold_from="model" if cut is None else "user"))
+                                                       threshold_from="model" if cut is None else "user",
+                                                       genome=genome))
     assert written.getvalue() == out.read_text()
     with pytest.raises(UsageError, match="pass header_comments its model_id and decision_id"):
         header_comments(Scores(scores.pairs, scores.probability, scores.threshold), "default")  # built by hand

@@ -88,6 +88,7 @@ def test_binned_assembly_calls_genes_per_bin_with_its_own_code(tmp_path):
     code, _, err = run_cli(["score", assembly, "--bins", bins, "-o", scores])
     assert code == 0, err
     assert "gene calling per bin: 2 in pyrodigal single mode" in err
+    assert scores.read_text().splitlines()[1] == "#genes source=pyrodigal:single genetic_code=4,11"  # both bins'
     code4 = [line for line in err.splitlines() if "genetic code 4 detected" in line]
     assert len(code4) == 1 and " of bin mpn with code 4" in code4[0], err
     for prefix, contigs, code_of_genome in (("mpn_", mpn, "4"), ("eco_", eco, "11")):

@@ -72,11 +72,12 @@ def test_report_is_self_contained_and_complete(mg_report):
         cols = line.split("\t")
         assert f"<td>{cols[0]}</td><td>{cols[1]}</td><td>{int(cols[2]):,}</td>" in page
         assert f"<td>{cols[7]}</td><td>{cols[8]}</td></tr>" in page
-    assert "<td>genes</td><td>476 (annotation)</td>" in page
+    assert "<td>genes</td><td>476 (source=annotation genetic_code=4)</td>" in page  # as the outputs' '#genes' line
     fraction = float(re.search(r"operon fraction of same-strand neighbours</td><td>([\d.]+)<", page).group(1))
     assert 0.2 <= fraction <= 0.95
     # the cut-off the calls used: the one the scores TSV's header names
-    header = (report.parent / "scores.tsv").read_text().splitlines()[1]
+    header = next(line for line in (report.parent / "scores.tsv").read_text().splitlines()
+                  if line.startswith("#calibration "))
     cutoff = int(re.search(r"cutoff_bp=(\d+)", header).group(1))
     assert f"spacer cut-off of the calls (the model's per-genome rule)</td><td>{cutoff:,} bp</td>" in page
     own = int(re.search(r"own_cutoff_bp=(\d+)", header).group(1))

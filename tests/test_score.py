@@ -159,9 +159,10 @@ def test_default_model_calibrates_each_genome_and_says_so(tmp_path):
     assert comments[0] == (f"#microfuse {__version__} model=default threshold=0.5000 model_from=package "
                            f"threshold_from=model model_id={model.identity} decision_id={model.decision_identity}")
     assert f"# {comments[0][1:]}" in gff.read_text().splitlines()
-    assert comments[1].startswith("#calibration operon_fraction=0.489 cutoff_bp=25 own_cutoff_bp=20 ")
-    assert len(comments) == 2 and "cutoff_bp=25" in err
-    assert f"# {comments[1][1:]}" in gff.read_text().splitlines()
+    assert comments[1] == "#genes source=annotation genetic_code=4"  # M. pneumoniae's CDS, transl_table=4
+    assert comments[2].startswith("#calibration operon_fraction=0.489 cutoff_bp=25 own_cutoff_bp=20 ")
+    assert len(comments) == 3 and "cutoff_bp=25" in err
+    assert f"# {comments[2][1:]}" in gff.read_text().splitlines()
     rows = read_table(scores)
     same = np.array([r["same_strand"] == "1" for r in rows])
     distance = np.array([int(r["distance"]) for r in rows])
@@ -193,15 +194,16 @@ def test_old_format_model_is_refused(tmp_path):
 
 
 def test_operons_tsv_carries_the_provenance_lines_of_the_other_outputs(tmp_path):
-    """The operon table starts with the same '#' lines (version, model, threshold, each genome's calibration) as
-    the scores TSV and the operon GFF3, so a table found alone says what made it; its header follows them."""
+    """The operon table starts with the same '#' lines (version, model, threshold, genes, each genome's calibration)
+    as the scores TSV and the operon GFF3, so a table found alone says what made it; its header follows them."""
     mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
     scores, gff, table = tmp_path / "scores.tsv", tmp_path / "operons.gff3", tmp_path / "operons.tsv"
     code, _, err = run_cli(["score", f"{mg}.gff.gz", "--fasta", f"{mg}.fna.gz", "-o", scores, "--operons-gff", gff,
                             "--operons-tsv", table])
     assert code == 0, err
     provenance = [line for line in scores.read_text().splitlines() if line.startswith("#")]
-    assert provenance[0].startswith("#microfuse ") and provenance[1].startswith("#calibration ")
+    assert provenance[0].startswith("#microfuse ") and provenance[1].startswith("#genes ")
+    assert provenance[2].startswith("#calibration ")
     lines = table.read_text().splitlines()
     assert lines[:len(provenance)] == provenance
     assert lines[len(provenance)].startswith("operon_id\tscaffold\t")
@@ -434,12 +436,14 @@ def test_evaluate_says_how_many_scored_pairs_it_leaves_unlabelled(tmp_path):
     assert code == 0 and "have a label" not in err, err
 
 
-def test_evaluate_at_a_threshold_the_header_rounds_keeps_the_accuracy_of_the_calls(tmp_path):
-    """The '#microfuse' line writes the threshold with 4 decimals: scores called at --threshold 0.81907 say 0.8191,
+def test_evaluate_reads_the_threshold_back_exactly_and_an_older_rounded_one_by_its_calls(tmp_path):
+    """The '#microfuse' line wrote the threshold with 4 decimals: scores called at --threshold 0.81907 said 0.8191,
     so evaluate, cutting at the line's 0.8191, counted every pair of probability 0.819075 (called 1) as a 0:
-    accuracy_at_threshold 0.698 where the calls' accuracy is 0.746 (M. genitalium, og labels). A threshold that
-    does not give the table's own calls is not the one they were made at: the calls decide, as before the line was
-    read."""
+    accuracy_at_threshold 0.698 where the calls' accuracy is 0.746 (M. genitalium, og labels). The line now
+    writes the cut exactly (0.81907) and evaluate cuts there; a line an older microfuse wrote (4 decimals) whose
+    threshold does not give the table's own calls is not the one they were made at: the calls decide."""
+    import json
+
     mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
     genome = [f"{mg}.gff.gz", "--fasta", f"{mg}.fna.gz", "-g", "4", "--label-rule", "og", "-q"]
     first = tmp_path / "first.tsv"
@@ -453,10 +457,134 @@ def test_evaluate_at_a_threshold_the_header_rounds_keeps_the_accuracy_of_the_cal
     scores = tmp_path / "scores.tsv"
     code, _, err = run_cli(["score", *genome, "--threshold", str(cut), "-o", scores])
     assert code == 0, err
-    assert f"threshold={cut:.4f} " in scores.read_text().splitlines()[0]
+    head, *rest = scores.read_text().splitlines(keepends=True)
+    assert f" threshold={cut!r} " in head, head  # every digit: it reads back as the cut itself
     labelled = [r for r in read_table(scores) if r["label"]]
     calls = np.mean([r["operon_pair"] == r["label"] for r in labelled])
-    code, out, err = run_cli(["evaluate", scores, "--bootstrap", "0", "-q"])
+    metrics = tmp_path / "metrics.json"
+    code, out, err = run_cli(["evaluate", scores, "--bootstrap", "0", "-q", "--json", metrics])
     assert code == 0, err
     (result,) = read_table_text(out)
     assert abs(float(result["accuracy_at_threshold"]) - calls) < 5e-5, (result, calls)
+    assert json.loads(metrics.read_text())[0]["threshold"] == cut  # the cut, not the smallest called probability
+    older = tmp_path / "older.tsv"  # as a microfuse that rounded the threshold wrote it
+    older.write_text(head.replace(f" threshold={cut!r} ", f" threshold={cut:.4f} ") + "".join(rest))
+    code, out, err = run_cli(["evaluate", older, "--bootstrap", "0", "-q"])
+    assert code == 0, err
+    (result,) = read_table_text(out)
+    assert abs(float(result["accuracy_at_threshold"]) - calls) < 5e-5, (result, calls)
+
+
+def test_threshold_text_reads_back_as_the_same_float():
+    """threshold= of the '#microfuse' line: 4 decimals where exact (every default header's bytes unchanged), else
+    the shortest plain decimal that reads back as the same float (never 1e-05), as comment_maker reads it."""
+    from microfuse_cli.io.model_id import comment_maker, threshold_text
+
+    for value, text in ((0.5, "0.5000"), (0.3, "0.3000"), (1.0, "1.0000"), (0.0, "0.0000"), (0.81907, "0.81907"),
+                        (1e-05, "0.00001"), (0.1 + 0.2, "0.30000000000000004"), (2 / 3, "0.6666666666666666")):
+        assert threshold_text(value) == text
+        maker = comment_maker([f"#microfuse 0.1.0 model=m threshold={text} model_from=folder threshold_from=user\n"],
+                              "x")
+        assert maker.threshold == value, (text, maker)
+
+def test_outputs_say_how_the_genes_were_found(tmp_path):
+    """The same pairs score differently when the genes differ, and nothing said how they were found: every output
+    of a run (scores TSV, operon GFF3 and TSV) now carries a '#genes' line after the '#microfuse' line: an
+    annotation's CDS (M. genitalium's GFF3: transl_table=4; L. pneumophila's GenBank: 11), or pyrodigal's calls on
+    the bare FASTA, in single mode with code 4 detected, or in meta mode. The GFF3 still validates, and evaluate
+    and retrieve's reader of the '#microfuse' line read the table as before."""
+    import subprocess
+
+    from microfuse_cli.evaluate import read_scores
+    from microfuse_cli.io.model_id import comment_model
+    from conftest import SHARED
+
+    mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
+    runs = {"annotation": ([f"{mg}.gff.gz", "--fasta", f"{mg}.fna.gz", "--label-rule", "og"],
+                           "genes source=annotation genetic_code=4"),
+            "genbank": ([SHARED / "lpneumophila_paris" / "CR628336.1.gbk.gz"],
+                        "genes source=annotation genetic_code=11"),
+            "single": ([f"{mg}.fna.gz"], "genes source=pyrodigal:single genetic_code=4"),
+            "meta": ([f"{mg}.fna.gz", "--mode", "meta"], "genes source=pyrodigal:meta genetic_code=")}
+    for name, (args, said) in runs.items():
+        scores, gff, table = tmp_path / f"{name}.tsv", tmp_path / f"{name}.gff3", tmp_path / f"{name}.operons.tsv"
+        code, _, err = run_cli(["score", *args, "-q", "-o", scores, "--operons-gff", gff, "--operons-tsv", table])
+        assert code == 0, err
+        first = scores.read_text().splitlines()[:2]
+        assert first[0].startswith("#microfuse ") and first[1].startswith(f"#{said}"), (name, first)
+        if name == "meta":  # each contig picks among pyrodigal's models of codes 11 and 4: whichever it used
+            assert set(first[1].split("=")[-1].split(",")) <= {"4", "11"}, first
+        assert table.read_text().splitlines()[1] == first[1]
+        assert f"# {first[1][1:]}\n" in gff.read_text()
+        assert comment_model(first, str(scores)) == first[0].split("model_id=")[1].split()[0]
+    check = subprocess.run(["gt", "gff3validator", str(tmp_path / "annotation.gff3")], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert read_scores(tmp_path / "annotation.tsv").maker.threshold == 0.5
+
+
+def test_genes_line_lists_every_code_and_mode():
+    """Genes of several codes (a GenBank's records of two transl_tables, or --bins bins of two codes) and a
+    sample whose bins were called in both modes are listed whole, codes in increasing order; a pairs TSV's genome
+    says only that (its genes carry no code: 11 is a default, not a record)."""
+    from microfuse_cli.pairs import PAIRS_TABLE
+    from microfuse_cli.records import Gene, Genome, Scaffold
+    from microfuse_cli.score import genes_comment
+
+    scaffolds = {"a": Scaffold("a", 1000), "b": Scaffold("b", 1000)}
+    genes = [Gene("a_1", "a", 1, 90, 1, genetic_code=11), Gene("b_1", "b", 1, 90, 1, genetic_code=4),
+             Gene("b_2", "b", 100, 190, 1, genetic_code=4)]
+    assert genes_comment(Genome("g", scaffolds, genes)) == "genes source=annotation genetic_code=4,11"
+    called = Genome("g", scaffolds, genes, "pyrodigal", gene_modes=("meta", "single"))
+    assert genes_comment(called) == "genes source=pyrodigal:meta,single genetic_code=4,11"
+    assert genes_comment(Genome("g", scaffolds, genes, PAIRS_TABLE)) == "genes source=pairs_table"
+
+
+def test_evaluate_at_an_exact_threshold_keeps_the_accuracy_of_the_calls(tmp_path):
+    """The '#microfuse' line writes the cut exactly, and evaluate cut the written probabilities (6 decimals) there:
+    pairs just under the cut, called 0, are written rounded up onto it and were counted 1s. M. genitalium (og labels)
+    at --threshold 0.859933, a probability copied from its table: 44 overlapping pairs tied at 0.8599328, called 0,
+    gave accuracy_at_threshold 0.566 where the calls' is 0.452 (the older 4-decimal line, 0.8599, gave 0.452). With
+    no --threshold of evaluate's own, the accuracy is that of the table's calls (operon_pair)."""
+    import json
+
+    from microfuse_cli.genome import GenomeOptions, read_genome
+    from microfuse_cli.score import load_model, score_genome
+
+    mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
+    genome = [f"{mg}.gff.gz", "--fasta", f"{mg}.fna.gz", "-g", "4", "--label-rule", "og", "-q"]
+    first = tmp_path / "first.tsv"
+    code, _, err = run_cli(["score", *genome, "-o", first])
+    assert code == 0, err
+    label = {r["pair_id"]: r["label"] for r in read_table(first)}
+    scores = score_genome(read_genome(f"{mg}.gff.gz", f"{mg}.fna.gz", GenomeOptions(genetic_code=4)), load_model(None))
+    # a labelled same-strand pair whose written probability is rounded up: the cut goes between the two
+    pair, p = next((f"{q.gene_a.id}|{q.gene_b.id}", p) for q, p in zip(scores.pairs, scores.probability)
+                   if q.same_strand and label.get(f"{q.gene_a.id}|{q.gene_b.id}") and float(f"{p:.6f}") > p)
+    cut = float((p + float(f"{p:.6f}")) / 2)
+    table, metrics = tmp_path / "cut.tsv", tmp_path / "metrics.json"
+    code, _, err = run_cli(["score", *genome, "--threshold", repr(cut), "-o", table])
+    assert code == 0, err
+    rows = read_table(table)
+    (row,) = [r for r in rows if r["pair_id"] == pair]
+    assert row["operon_pair"] == "0" and float(row["probability"]) >= cut, row  # called 0, written over the cut
+    labelled = [r for r in rows if r["label"]]
+    calls = np.mean([r["operon_pair"] == r["label"] for r in labelled])
+    code, _, err = run_cli(["evaluate", table, "--bootstrap", "0", "-q", "--json", metrics])
+    assert code == 0, err
+    (result,) = json.loads(metrics.read_text())
+    assert result["threshold"] == cut and abs(result["accuracy_at_threshold"] - calls) < 1e-12, (result, calls)
+
+
+def test_provenance_helpers_take_numpy_floats_and_one_mode_as_a_str():
+    """threshold_text of a numpy float32 (a model's metrics hold them) wrote float32's shortest digits, 0.81907,
+    which read back as another float64 than the cut (0.8190699815750122); and Genome(gene_modes="meta") split the
+    word into letters, a '#genes source=pyrodigal:m,e,t,a' line."""
+    from microfuse_cli.io.model_id import threshold_text
+    from microfuse_cli.records import Gene, Genome, Scaffold
+    from microfuse_cli.score import genes_comment
+
+    for value in (np.float32(0.81907), np.float32(0.5), np.float64(0.81907)):
+        assert float(threshold_text(value)) == float(value), value
+    genome = Genome("g", {"a": Scaffold("a", 1000)}, [Gene("a_1", "a", 1, 90, 1)], "pyrodigal", gene_modes="meta")
+    assert genome.gene_modes == ("meta",)
+    assert genes_comment(genome) == "genes source=pyrodigal:meta genetic_code=11"

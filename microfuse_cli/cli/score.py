@@ -74,9 +74,11 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
     model_from=package for the packaged default or folder, threshold_from=model or user for --threshold,
     model_id=SHA-256 of its weights and config and, last on the line, decision_id=16 hex digits naming the rule
     that made the calls, with --threshold's cut when it is not the model's own: two models differing only in that
-    rule share model_id) and, for a model with a per-genome rule, each genome's (--bins bin's) estimated operon
-    fraction and cut-off in bp. --annotate records the same lines (GFF3: '#' lines after ##gff-version; GenBank:
-    the record's COMMENT, and model name, model_id and decision_id in each operon's /note).
+    rule share model_id; threshold= is the cut exactly, 4 decimals or more), how the genes were found ('genes
+    source=annotation', or pyrodigal:single or pyrodigal:meta for a bare FASTA, and genetic_code= the NCBI code(s)
+    their proteins were translated with) and, for a model with a per-genome rule, each genome's (--bins bin's)
+    estimated operon fraction and cut-off in bp. --annotate records the same lines (GFF3: '#' lines after
+    ##gff-version; GenBank: the record's COMMENT, and model name, model_id and decision_id in each operon's /note).
     """
     from ..embed import check_device
     from ..score import check_model_path, load_model, require_view_models
@@ -229,7 +231,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
         log.info("calibrated %s", calibrated.describe())
     model_name, model_from = model_source(model_dir)
     comments = header_comments(scores, model_name, model_from=model_from,  # the identities the scores carry
-                               threshold_from="model" if threshold is None else "user")
+                               threshold_from="model" if threshold is None else "user", genome=genome)
     operons_called = call_operons(genome, scores)
     extra = _explain(run, genome, pairs, reference, groups) if explain else None
     writers = [(output, "w", lambda h: write_scores(h, scores, extra, comments))]

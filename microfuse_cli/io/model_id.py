@@ -25,6 +25,19 @@ PACKAGE = "package"
 _FIELDS = ("model", "threshold", "model_from", "threshold_from", MODEL_KEY, DECISION_KEY)
 
 
+def threshold_text(threshold: float) -> str:
+    """``threshold`` as the ``threshold=`` of a ``#microfuse`` line writes it: 4 decimals where they are exact (0.5000,
+    as every line has said), else the shortest decimal that reads back as the same float (0.81907, once written
+    0.8191, which calls no pair of 0.819075): ``evaluate`` reads back the cut that made the calls."""
+    import numpy as np
+
+    threshold = float(threshold)  # a numpy float32's shortest digits read back as another float64
+    fixed = f"{threshold:.4f}"
+    if float(fixed) == threshold:
+        return fixed
+    return np.format_float_positional(threshold, unique=True, trim="-")  # never 1e-05: a plain decimal
+
+
 def checked_model(model_id: str | None, where: str) -> str | None:
     """``model_id`` when None or a SHA-256 hex digest; anything else is a one-line DataError naming ``where``."""
     if model_id is not None and (not isinstance(model_id, str) or not _DIGEST.fullmatch(model_id)):
