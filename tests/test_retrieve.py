@@ -1083,3 +1083,96 @@ def test_build_names_the_index_kind_index_type_and_still_takes_its_old_name(tmp_
     code, _, err = run_cli(["retrieve", "build", tmp_path / "mg.npy", "-o", tmp_path / "new", "--append",
                             "--index-type", "flat"])
     assert code == 2 and "--index-type flat differs from the existing hnsw index" in err, err
+
+
+@pytest.fixture(scope="module")
+def mg_two_routes(tmp_path_factory):
+    """M. genitalium's fused vectors made two ways: `score GENOME --fused` and, from `microfuse embed`'s folder,
+    `score PAIRS.tsv --embeddings EMB --fused` (the README's route), the table from `microfuse pairs`."""
+    from conftest import MG_G37, run_cli
+
+    folder = tmp_path_factory.mktemp("routes")
+    gff, fna = f"{MG_G37}.gff.gz", f"{MG_G37}.fna.gz"
+    for args in (["embed", f"{gff},{fna}", "-o", folder / "emb"], ["pairs", gff, "--fasta", fna, "-o", folder / "pairs.tsv"],
+                 ["score", gff, "--fasta", fna, "--fused", folder / "direct.npy", "-o", folder / "direct.tsv"],
+                 ["score", folder / "pairs.tsv", "-e", folder / "emb", "--fused", folder / "embedded.npy",
+                  "-o", folder / "embedded.tsv"]):
+        code, _, err = run_cli([*args, "-q"])
+        assert code == 0, err
+    return folder
+
+
+def _self_hits(out: str) -> list[list[str]]:
+    """Rows of a search TSV whose neighbour is the query's own pair (same id and scaffold) at similarity 1."""
+    rows = [line.split("\t") for line in out.splitlines()[1:]]
+    return [r for r in rows if r[0] == r[1] and r[4] == r[-1] and float(r[3]) > 0.9999]
+
+
+def test_cli_one_genome_has_one_name_from_score_and_from_embed(mg_two_routes, real_fused, tmp_path):
+    """`score PAIRS.tsv --embeddings EMB --fused` named the genome after the pairs table ('pairs.tsv', or 'stdin' when
+    piped) while `score GENOME --fused`, `embed` (manifest.json) and `reference build` name it after the genome file:
+    an index of one route's vectors grouped by genome, searched with the other's, gave every M. genitalium query its
+    own pair at similarity 1 as first neighbour, since the exclusion of the query's own genome goes by name. The
+    genome is now named as its embedding folder records it, in both directions."""
+    from conftest import MG_G37, run_cli
+
+    name = f"{MG_G37.name}.gff.gz"
+    assert json.loads((mg_two_routes / "emb" / "manifest.json").read_text())["genome"] == name
+    direct, embedded = mg_two_routes / "direct.npy", mg_two_routes / "embedded.npy"
+    for npy in (direct, embedded):
+        assert {r.split("\t")[2] for r in (mg_two_routes / f"{npy.stem}.ids.tsv").read_text().splitlines()[2:]} == {name}
+    pairs = (mg_two_routes / "pairs.tsv").read_bytes()
+    code, _, err = run_cli(["score", "-", "-e", mg_two_routes / "emb", "--fused", tmp_path / "piped.npy", "-o",
+                            tmp_path / "piped.tsv", "-q"], stdin=pairs)
+    assert code == 0, err
+    assert (tmp_path / "piped.ids.tsv").read_text() == (mg_two_routes / "embedded.ids.tsv").read_text()
+    for indexed, queries in ((embedded, direct), (direct, embedded)):
+        index = tmp_path / f"by_{indexed.stem}"
+        code, _, err = run_cli(["retrieve", "build", indexed, real_fused / "mpn.npy", "-o", index, "--group-by",
+                                "genome", "-q"])
+        assert code == 0, err
+        code, out, err = run_cli(["retrieve", "--index", index, "--k", "3", queries])
+        assert code == 0 and "found itself" not in err, err
+        rows = [line.split("\t") for line in out.splitlines()[1:]]
+        assert len(rows) == 3 * 475 and not _self_hits(out)
+        assert {r[5] for r in rows} == {"mpn"}  # every neighbour from the other genome
+
+
+def test_cli_search_and_evaluate_warn_of_queries_that_find_themselves(mg_two_routes, real_fused, tmp_path):
+    """An index made before genomes had one name (M. genitalium's vectors under 'pairs.tsv', as the pairs route named
+    them) still loads and searches; queries of that genome under its file name then find themselves at similarity 1,
+    which the search wrote without a word. Now one warning names both genomes (search, and evaluate, whose precision
+    such copies inflate); a clean search, and names that merely collide (other vectors), say nothing."""
+    from conftest import MPN, MPN_FNA, MPN_GFF, run_cli
+
+    ids = (mg_two_routes / "embedded.ids.tsv").read_text()
+    name = ids.splitlines()[2].split("\t")[2]
+    (tmp_path / "old.ids.tsv").write_text(ids.replace(f"\t{name}\t", "\tpairs.tsv\t"))
+    (tmp_path / "old.npy").write_bytes((mg_two_routes / "embedded.npy").read_bytes())
+    code, _, err = run_cli(["retrieve", "build", tmp_path / "old.npy", real_fused / "mpn.npy", "-o", tmp_path / "old",
+                            "--group-by", "genome", "-q"])
+    assert code == 0, err
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "old", "--k", "2", mg_two_routes / "direct.npy"])
+    assert code == 0 and len(_self_hits(out)) == 475  # what the warning is about: old names are kept as they were
+    assert err.count(f"warning: genome '{name}' found itself in the index as genome 'pairs.tsv' (475 of its 475 "
+                     "queries") == 1, err
+    np.save(tmp_path / "other.npy", np.roll(np.load(mg_two_routes / "direct.npy"), 1, axis=0))  # same names, other vectors
+    (tmp_path / "other.ids.tsv").write_text((mg_two_routes / "direct.ids.tsv").read_text())
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "old", "--k", "2", tmp_path / "other.npy"])
+    assert code == 0 and "found itself" not in err and not _self_hits(out), err
+    # M. pneumoniae labelled by its known operons, appended under another name: evaluate's every query finds itself
+    code, _, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "--operons", MPN / "odb4_known_operons_mpneumoniae.tsv",
+                            "--fused", tmp_path / "mpn.npy", "-o", tmp_path / "mpn.tsv", "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "build", tmp_path / "mpn.npy", real_fused / "mg.npy", "-o", tmp_path / "two",
+                            "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "evaluate", "--index", tmp_path / "two"])
+    assert code == 0 and "found itself" not in err, err
+    mpn_ids = (tmp_path / "mpn.ids.tsv").read_text()
+    (tmp_path / "again.ids.tsv").write_text(mpn_ids.replace(f"\t{MPN_GFF.name}\t", "\tmpn.gff.gz\t"))
+    (tmp_path / "again.npy").write_bytes((tmp_path / "mpn.npy").read_bytes())
+    code, _, err = run_cli(["retrieve", "build", tmp_path / "again.npy", "-o", tmp_path / "two", "--append", "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "evaluate", "--index", tmp_path / "two"])
+    assert code == 0 and err.count("found itself in the index") == 1, err

@@ -118,3 +118,43 @@ def write_results(handle: IO[str], result: SearchResult, index: _HasIds, *, with
         with_labels = index.ids.has_labels or index.ids.has_probability
     header = list(RESULT_COLUMNS) + (list(RESULT_LABEL_COLUMNS) if with_labels else []) + list(RESULT_QUERY_COLUMNS)
     return write_tsv(handle, header, result_rows(result, index, with_labels=with_labels))
+
+
+#: A neighbour this close, of the query's own pair id and scaffold, is the query itself (float32 and re-ranking codes
+#: put an identical vector a little under 1; two real pairs of one genome reach 0.997).
+SELF_SIMILARITY = 0.9999
+
+
+def found_themselves(result: SearchResult, index: _HasIds, *, share: float = 0.5) -> list[tuple[str, str, int, int]]:
+    """(query genome, indexed genome, queries, of how many) where at least ``share`` of a query genome's queries
+    found their own pair (same pair id and scaffold, similarity >= :data:`SELF_SIMILARITY`) in an indexed genome of
+    another name: one assembly under two names (`score` of a renamed or decompressed file, of a pairs table, or with
+    and without --genome-name). The exclusion of the query's own genome or scaffold goes by name, so such a copy is
+    each query's nearest neighbour. Names that merely collide (MEGAHIT's ``k141_*`` contigs of two samples) have
+    other vectors and are not counted. Empty when the queries' genomes or scaffolds are unknown."""
+    if result.query_ids is None or result.query_genomes is None or result.query_scaffolds is None or not len(result):
+        return []
+    from .ids import _same_kind, _unique
+
+    ids = index.ids
+    close = (result.target >= 0) & (np.nan_to_num(result.similarity, nan=-1.0) >= SELF_SIMILARITY)
+    rows, cols = np.nonzero(close)
+    if not len(rows):
+        return []
+    targets = result.target[rows, cols]
+    same = np.ones(len(rows), bool)
+    for query, indexed in ((result.query_ids, ids.pair_id), (result.query_scaffolds, ids.scaffold)):
+        a, b = _same_kind(np.asarray(query)[rows], np.asarray(indexed)[targets])
+        same &= np.asarray(a == b, bool)
+    qgenome, tgenome = _same_kind(np.asarray(result.query_genomes)[rows], np.asarray(ids.genome)[targets])
+    same &= ~np.asarray(qgenome == tgenome, bool)
+    if not same.any():
+        return []
+    names, codes = _unique(np.asarray(result.query_genomes), inverse=True)
+    queries = np.bincount(codes, minlength=len(names))
+    found: dict[tuple[str, str], set[int]] = {}
+    for row, target_genome in zip(rows[same].tolist(), tgenome[same].tolist()):
+        found.setdefault((str(names[codes[row]]), str(target_genome)), set()).add(row)
+    position = {str(name): i for i, name in enumerate(names.tolist())}
+    return [(q, t, len(hit), int(queries[position[q]])) for (q, t), hit in sorted(found.items())
+            if len(hit) >= share * queries[position[q]]]
