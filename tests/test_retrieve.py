@@ -1176,3 +1176,51 @@ def test_cli_search_and_evaluate_warn_of_queries_that_find_themselves(mg_two_rou
     assert code == 0, err
     code, _, err = run_cli(["retrieve", "evaluate", "--index", tmp_path / "two"])
     assert code == 0 and err.count("found itself in the index") == 1, err
+
+
+def test_found_themselves_reads_a_result_a_block_of_queries_at_a_time():
+    """The check runs after every search: it gathered the names of every neighbour at similarity ~1 at once (~90
+    bytes each: 1.1 GB for 1e6 queries x 10 neighbours, all close, as many strains of one species put them). Block by
+    block it holds a fraction of the result; its answer is the same (each query's neighbour here is another pair)."""
+    import tracemalloc
+    from types import SimpleNamespace
+
+    from microfuse_cli.retrieve import found_themselves
+    from microfuse_cli.retrieve.results import SearchResult
+
+    n = 2_000_000
+    ids = PairIds(np.arange(n).astype(str), np.full(n, "chr"), np.repeat(["a", "b"], n // 2))
+    target = ((np.arange(n) + 1) % n)[:, None]
+    result = SearchResult(target, np.ones((n, 1), np.float32), np.ones((n, 1), np.int32), ids.pair_id, ids.genome,
+                          ids.scaffold)
+    index = SimpleNamespace(ids=ids)  # what found_themselves reads of a PairIndex
+    tracemalloc.start()
+    try:
+        assert found_themselves(result, index) == []
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < target.nbytes, peak  # 16 MB of targets: ~6 MB; it took 180 MB
+
+
+def test_found_themselves_counts_each_query_genomes_own_pairs_under_other_names():
+    """Which neighbours are a query's own pair under another genome name: same pair id and scaffold at similarity
+    >= 0.9999 and another genome; not a name that merely collides (other vector), a near copy (0.99), another pair
+    at similarity 1, nor the query's own genome; a genome is named when at least ``share`` of its queries do."""
+    from types import SimpleNamespace
+
+    from microfuse_cli.retrieve import found_themselves
+    from microfuse_cli.retrieve.results import SearchResult
+
+    names = ["p0", "p1", "p2"] * 3
+    ids = PairIds(np.array(names, dtype=object), np.array(["s"] * 9, dtype=object),
+                  np.array(["A"] * 3 + ["A2"] * 3 + ["B"] * 3, dtype=object))
+    target = np.array([[3, 6], [4, 6], [6, 5], [0, 7], [2, -1], [-1, -1], [0, 1], [7, 0], [1, 2]])
+    similarity = np.array([[1, .5], [1, .5], [.5, .99], [1, .5], [1, np.nan], [np.nan, np.nan], [.5, .5], [1, .5],
+                           [.5, .5]], np.float32)
+    result = SearchResult(target, similarity, (target >= 0).astype(np.int32), ids.pair_id, ids.genome, ids.scaffold)
+    index = SimpleNamespace(ids=ids)
+    assert found_themselves(result, index) == [("A", "A2", 2, 3)]
+    assert found_themselves(result, index, share=1 / 3) == [("A", "A2", 2, 3), ("A2", "A", 1, 3)]
+    assert found_themselves(SearchResult(target, similarity, target, ids.pair_id), index) == []  # genomes unknown
+
