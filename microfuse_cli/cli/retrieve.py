@@ -146,11 +146,14 @@ def _warn_found_themselves(result, index) -> None:
     fix (the exclusion of the query's own genome or scaffold goes by name)."""
     from ..retrieve import found_themselves
 
-    for query, indexed, n, total in found_themselves(result, index)[:1]:
+    found = found_themselves(result, index)
+    for query, indexed, n, total in found[:1]:
+        others = len({frozenset(names[:2]) for names in found}) - 1  # A in A2 and A2 in A (both indexed): one copy
+        more = f" ({others} more such pair{'s' if others > 1 else ''} of names)" if others else ""
         log.warning("genome '%s' found itself in the index as genome '%s' (%d of its %d queries hit their own pair at "
-                    "similarity 1): one assembly under two names, which the exclusion of the query's own %s (by name) "
-                    "cannot see; give both one name (`score --genome-name`)", query, indexed, n, total,
-                    index.group_by)
+                    "similarity ~1: one assembly under two names?)%s; the exclusion of the query's own %s goes by "
+                    "name and cannot see it: index an assembly once, under the name its queries carry (`score "
+                    "--genome-name`)", query, indexed, n, total, more, index.group_by)
 
 
 @retrieve.command(short_help="The k nearest pairs from other groups.", epilog="""\b
