@@ -221,10 +221,18 @@ class Embeddings(RebuiltFromFields):
                             "(computed with other views or an older microfuse?)")
         return np.array([position[n] for n in names], dtype=np.int64)
 
+    @property
+    def genome_name(self) -> str | None:
+        """The name of the genome these were computed from, as its reader named it (records.genome_name; None when
+        the manifest records none): `score PAIRS.tsv --embeddings` names its genome so, not after the pairs table
+        ('stdin' when piped), so that its --fused ids name the genome as `score GENOME` does and retrieval leaves
+        the query's own genome out."""
+        name = self.manifest.get("genome")
+        return name if isinstance(name, str) and name else None
+
     def _made_from(self) -> str:
         """' of GENOME, whose genes are named like ID': which of a workflow's embedding folders these are."""
-        genome = self.manifest.get("genome")
-        made = f" of {genome}" if isinstance(genome, str) and genome else ""
+        made = f" of {self.genome_name}" if self.genome_name else ""
         return f"{made}, whose genes are named like {self.gene_ids[0]!r}" if self.gene_ids else made
 
     def pair_views(self, pairs: Sequence[GenePair], context_features: Sequence[str] | None = None

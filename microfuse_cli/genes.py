@@ -11,7 +11,6 @@ import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterable, Protocol
 
 from .errors import DataError, UsageError
@@ -20,7 +19,7 @@ from .io.files import PathLike
 from .io.genbank import read_genbank
 from .io.gff import read_gff
 from .progress import Advance, set_total
-from .records import Gene, Genome, Scaffold, safe_id
+from .records import Gene, Genome, Scaffold, genome_name, safe_id
 from .runtime import resolve_threads
 
 log = logging.getLogger("microfuse")
@@ -89,7 +88,7 @@ class PyrodigalGenes:
         call = _called_genes if self.bins is None else functools.partial(_called_per_bin, bins=self.bins)
         genes, modes = call(scaffolds, mode=self.mode, genetic_code=self.genetic_code, threads=self.threads,
                             progress=self.progress, on_start=self.on_start)
-        return Genome(Path(str(path)).name, scaffolds, genes, "pyrodigal",
+        return Genome(genome_name(path), scaffolds, genes, "pyrodigal",
                       gene_modes=modes).with_genes_sorted()
 
 

@@ -107,6 +107,17 @@ class RebuiltFromFields:
         return _rebuilt, (type(self), {f.name: _thawed(getattr(self, f.name)) for f in fields(self)})
 
 
+def genome_name(path) -> str:
+    """The name of the genome read from ``path``: its whole file name ('mg.gbk.gz', not 'mg'; 'stdin' for '-'), the
+    one rule every reader and command names a genome by (Genome.name, `score --fused` ids, `reference build`,
+    embed's manifest.json), so the outputs of two commands name one genome alike: retrieval and conserved adjacency
+    leave out the query's own genome by its name. embed's per-genome folder (-o/NAME) is a path, not this name."""
+    from pathlib import Path
+
+    text = str(path)
+    return "stdin" if text == "-" else Path(text).name
+
+
 def printable_name(name: str) -> str:
     """``name`` (often a file name) as text every output can hold: bytes of a file name that are not UTF-8 (a
     Latin-1 'g\xe9nome.gff' from an old file share) become U+FFFD; writing them ended in an internal error. So do

@@ -1083,3 +1083,175 @@ def test_build_names_the_index_kind_index_type_and_still_takes_its_old_name(tmp_
     code, _, err = run_cli(["retrieve", "build", tmp_path / "mg.npy", "-o", tmp_path / "new", "--append",
                             "--index-type", "flat"])
     assert code == 2 and "--index-type flat differs from the existing hnsw index" in err, err
+
+
+@pytest.fixture(scope="module")
+def mg_two_routes(tmp_path_factory):
+    """M. genitalium's fused vectors made two ways: `score GENOME --fused` and, from `microfuse embed`'s folder,
+    `score PAIRS.tsv --embeddings EMB --fused`, the table from `microfuse pairs` (the README's route embeds the pairs
+    table itself, `embed pairs.tsv --proteins`, whose folder then records the table's name, 'pairs.tsv')."""
+    from conftest import MG_G37, run_cli
+
+    folder = tmp_path_factory.mktemp("routes")
+    gff, fna = f"{MG_G37}.gff.gz", f"{MG_G37}.fna.gz"
+    for args in (["embed", f"{gff},{fna}", "-o", folder / "emb"], ["pairs", gff, "--fasta", fna, "-o", folder / "pairs.tsv"],
+                 ["score", gff, "--fasta", fna, "--fused", folder / "direct.npy", "-o", folder / "direct.tsv"],
+                 ["score", folder / "pairs.tsv", "-e", folder / "emb", "--fused", folder / "embedded.npy",
+                  "-o", folder / "embedded.tsv"]):
+        code, _, err = run_cli([*args, "-q"])
+        assert code == 0, err
+    return folder
+
+
+def _self_hits(out: str) -> list[list[str]]:
+    """Rows of a search TSV whose neighbour is the query's own pair (same id and scaffold) at similarity 1."""
+    rows = [line.split("\t") for line in out.splitlines()[1:]]
+    return [r for r in rows if r[0] == r[1] and r[4] == r[-1] and float(r[3]) > 0.9999]
+
+
+def test_cli_one_genome_has_one_name_from_score_and_from_embed(mg_two_routes, real_fused, tmp_path):
+    """`score PAIRS.tsv --embeddings EMB --fused` named the genome after the pairs table ('pairs.tsv', or 'stdin' when
+    piped) while `score GENOME --fused`, `embed` (manifest.json) and `reference build` name it after the genome file:
+    an index of one route's vectors grouped by genome, searched with the other's, gave every M. genitalium query its
+    own pair at similarity 1 as first neighbour, since the exclusion of the query's own genome goes by name. The
+    genome is now named as its embedding folder records it, in both directions."""
+    from conftest import MG_G37, run_cli
+
+    name = f"{MG_G37.name}.gff.gz"
+    assert json.loads((mg_two_routes / "emb" / "manifest.json").read_text())["genome"] == name
+    direct, embedded = mg_two_routes / "direct.npy", mg_two_routes / "embedded.npy"
+    for npy in (direct, embedded):
+        assert {r.split("\t")[2] for r in (mg_two_routes / f"{npy.stem}.ids.tsv").read_text().splitlines()[2:]} == {name}
+    pairs = (mg_two_routes / "pairs.tsv").read_bytes()
+    code, _, err = run_cli(["score", "-", "-e", mg_two_routes / "emb", "--fused", tmp_path / "piped.npy", "-o",
+                            tmp_path / "piped.tsv", "-q"], stdin=pairs)
+    assert code == 0, err
+    assert (tmp_path / "piped.ids.tsv").read_text() == (mg_two_routes / "embedded.ids.tsv").read_text()
+    for indexed, queries in ((embedded, direct), (direct, embedded)):
+        index = tmp_path / f"by_{indexed.stem}"
+        code, _, err = run_cli(["retrieve", "build", indexed, real_fused / "mpn.npy", "-o", index, "--group-by",
+                                "genome", "-q"])
+        assert code == 0, err
+        code, out, err = run_cli(["retrieve", "--index", index, "--k", "3", queries])
+        assert code == 0 and "found itself" not in err, err
+        rows = [line.split("\t") for line in out.splitlines()[1:]]
+        assert len(rows) == 3 * 475 and not _self_hits(out)
+        assert {r[5] for r in rows} == {"mpn"}  # every neighbour from the other genome
+
+
+def test_cli_search_and_evaluate_warn_of_queries_that_find_themselves(mg_two_routes, real_fused, tmp_path):
+    """An index made before genomes had one name (M. genitalium's vectors under 'pairs.tsv', as the pairs route named
+    them) still loads and searches; queries of that genome under its file name then find themselves at similarity 1,
+    which the search wrote without a word. Now one warning names both genomes (search, and evaluate, whose precision
+    such copies inflate); a clean search, and names that merely collide (other vectors), say nothing."""
+    from conftest import MPN, MPN_FNA, MPN_GFF, run_cli
+
+    ids = (mg_two_routes / "embedded.ids.tsv").read_text()
+    name = ids.splitlines()[2].split("\t")[2]
+    (tmp_path / "old.ids.tsv").write_text(ids.replace(f"\t{name}\t", "\tpairs.tsv\t"))
+    (tmp_path / "old.npy").write_bytes((mg_two_routes / "embedded.npy").read_bytes())
+    code, _, err = run_cli(["retrieve", "build", tmp_path / "old.npy", real_fused / "mpn.npy", "-o", tmp_path / "old",
+                            "--group-by", "genome", "-q"])
+    assert code == 0, err
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "old", "--k", "2", mg_two_routes / "direct.npy"])
+    assert code == 0 and len(_self_hits(out)) == 475  # what the warning is about: old names are kept as they were
+    assert err.count(f"warning: genome '{name}' found itself in the index as genome 'pairs.tsv' (475 of its 475 "
+                     "queries") == 1, err
+    np.save(tmp_path / "other.npy", np.roll(np.load(mg_two_routes / "direct.npy"), 1, axis=0))  # same names, other vectors
+    (tmp_path / "other.ids.tsv").write_text((mg_two_routes / "direct.ids.tsv").read_text())
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "old", "--k", "2", tmp_path / "other.npy"])
+    assert code == 0 and "found itself" not in err and not _self_hits(out), err
+    # M. pneumoniae labelled by its known operons, appended under another name: evaluate's every query finds itself
+    code, _, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "--operons", MPN / "odb4_known_operons_mpneumoniae.tsv",
+                            "--fused", tmp_path / "mpn.npy", "-o", tmp_path / "mpn.tsv", "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "build", tmp_path / "mpn.npy", real_fused / "mg.npy", "-o", tmp_path / "two",
+                            "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "evaluate", "--index", tmp_path / "two"])
+    assert code == 0 and "found itself" not in err, err
+    mpn_ids = (tmp_path / "mpn.ids.tsv").read_text()
+    (tmp_path / "again.ids.tsv").write_text(mpn_ids.replace(f"\t{MPN_GFF.name}\t", "\tmpn.gff.gz\t"))
+    (tmp_path / "again.npy").write_bytes((tmp_path / "mpn.npy").read_bytes())
+    code, _, err = run_cli(["retrieve", "build", tmp_path / "again.npy", "-o", tmp_path / "two", "--append", "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "evaluate", "--index", tmp_path / "two"])
+    assert code == 0 and err.count("found itself in the index") == 1 and "more such" not in err, err  # both ways: one
+
+
+def test_found_themselves_reads_a_result_a_block_of_queries_at_a_time():
+    """The check runs after every search: it gathered the names of every neighbour at similarity ~1 at once (~90
+    bytes each: 1.1 GB for 1e6 queries x 10 neighbours, all close, as many strains of one species put them). Block by
+    block it holds a fraction of the result; its answer is the same (each query's neighbour here is another pair)."""
+    import tracemalloc
+    from types import SimpleNamespace
+
+    from microfuse_cli.retrieve import found_themselves
+    from microfuse_cli.retrieve.results import SearchResult
+
+    n = 2_000_000
+    ids = PairIds(np.arange(n).astype(str), np.full(n, "chr"), np.repeat(["a", "b"], n // 2))
+    target = ((np.arange(n) + 1) % n)[:, None]
+    result = SearchResult(target, np.ones((n, 1), np.float32), np.ones((n, 1), np.int32), ids.pair_id, ids.genome,
+                          ids.scaffold)
+    index = SimpleNamespace(ids=ids)  # what found_themselves reads of a PairIndex
+    tracemalloc.start()
+    try:
+        assert found_themselves(result, index) == []
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < target.nbytes, peak  # 16 MB of targets: ~6 MB; it took 180 MB
+
+
+def test_found_themselves_counts_each_query_genomes_own_pairs_under_other_names():
+    """Which neighbours are a query's own pair under another genome name: same pair id and scaffold at similarity
+    >= 0.9999 and another genome; not a name that merely collides (other vector), a near copy (0.99), another pair
+    at similarity 1, nor the query's own genome; a genome is named when at least ``share`` of its queries do."""
+    from types import SimpleNamespace
+
+    from microfuse_cli.retrieve import found_themselves
+    from microfuse_cli.retrieve.results import SearchResult
+
+    names = ["p0", "p1", "p2"] * 3
+    ids = PairIds(np.array(names, dtype=object), np.array(["s"] * 9, dtype=object),
+                  np.array(["A"] * 3 + ["A2"] * 3 + ["B"] * 3, dtype=object))
+    target = np.array([[3, 6], [4, 6], [6, 5], [0, 7], [2, -1], [-1, -1], [0, 1], [7, 0], [1, 2]])
+    similarity = np.array([[1, .5], [1, .5], [.5, .99], [1, .5], [1, np.nan], [np.nan, np.nan], [.5, .5], [1, .5],
+                           [.5, .5]], np.float32)
+    result = SearchResult(target, similarity, (target >= 0).astype(np.int32), ids.pair_id, ids.genome, ids.scaffold)
+    index = SimpleNamespace(ids=ids)
+    assert found_themselves(result, index) == [("A", "A2", 2, 3)]
+    assert found_themselves(result, index, share=1 / 3) == [("A", "A2", 2, 3), ("A2", "A", 1, 3)]
+    assert found_themselves(SearchResult(target, similarity, target, ids.pair_id), index) == []  # genomes unknown
+
+
+def test_cli_search_warns_of_a_copy_indexed_under_sq8_codes(real_fused, tmp_path):
+    """IVF-PQ re-ranked with sq8 codes (the default beyond 256 dimensions) puts a query's identical copy at 0.999x,
+    not 1: with the copy's threshold at 0.9999, fewer than half of M. pneumoniae's queries counted, and its copy
+    under another name went unsaid though it was most queries' first neighbour. The one warning counts the other
+    genomes so found, once a pair of names (a copy indexed both ways finds itself in each)."""
+    from conftest import run_cli
+
+    (tmp_path / "copy.ids.tsv").write_text((real_fused / "mpn.ids.tsv").read_text().replace("\tmpn\t", "\tmpn.gff\t"))
+    (tmp_path / "copy.npy").write_bytes((real_fused / "mpn.npy").read_bytes())
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mg.npy", real_fused / "mj.npy", tmp_path / "copy.npy",
+                            "-o", tmp_path / "sq8", "--index-type", "ivfpq", "--refine", "sq8", "--group-by", "genome",
+                            "-q"])
+    assert code == 0, err
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "sq8", "--k", "3", real_fused / "mpn.npy"])
+    rows = [line.split("\t") for line in out.splitlines()[1:]]
+    first = [r for r in rows if r[2] == "1" and r[0] == r[1] and r[4] == r[-1]]
+    n = len({r[0] for r in rows})
+    assert code == 0 and len(first) > n / 2, (len(first), n)  # the copy is most queries' first neighbour
+    assert sum(float(r[3]) >= 0.9999 for r in first) < n / 2  # ... at similarity 0.999x
+    assert err.count("warning: genome 'mpn' found itself in the index as genome 'mpn.gff'") == 1, err
+    assert "more such" not in err, err
+    # queries of two genomes with copies under other names: one warning, which counts the other
+    (tmp_path / "mg.ids.tsv").write_text((real_fused / "mg.ids.tsv").read_text().replace("\tmg\t", "\tmg.gff\t"))
+    (tmp_path / "mg.npy").write_bytes((real_fused / "mg.npy").read_bytes())
+    code, _, err = run_cli(["retrieve", "--index", tmp_path / "sq8", "--k", "3", real_fused / "mpn.npy",
+                            tmp_path / "mg.npy", "-o", tmp_path / "two.tsv"])
+    assert code == 0 and err.count("found itself in the index") == 1, err
+    assert "warning: genome 'mg.gff' found itself in the index as genome 'mg' (" in err, err
+    assert "(1 more such pair of names)" in err, err

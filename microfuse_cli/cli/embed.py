@@ -56,12 +56,13 @@ def read_input(run, path, fasta, proteins, read_as):
     from ..io.files import open_text, peek_lines
     from ..io.formats import sniff_format
     from ..pairs import adjacent_pairs, genome_from_table, read_pairs
+    from ..records import genome_name
 
     with open_text(path) as lines:
         head = "".join(peek_lines(lines)[0])
     if head.strip() and sniff_format(head, path) == "pairs":
         table = read_pairs(path)
-        genome = genome_from_table(table, proteins, fasta, Path(path).name)
+        genome = genome_from_table(table, proteins, fasta, genome_name(path))
         return genome, table.pairs
     genome = load_genome(run, path, fasta, read_as)
     return genome, adjacent_pairs(genome)

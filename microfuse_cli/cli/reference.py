@@ -38,16 +38,15 @@ def build(genomes, output, genetic_code, mode, run):
     genome, named after the file. The folder holds proteins.faa, genes.tsv and manifest.json (sha256 checksums,
     each genome's genetic code); it is replaced atomically.
     """
-    from pathlib import Path
-
     from ..comparative import ReferenceSet, genetic_codes
     from ..errors import DataError, UsageError
     from ..genome import GenomeOptions, read_genome
     from ..io.outputs import Output, check_outputs
+    from ..records import genome_name
 
     parts = [part for spec in genomes for part in spec.split(",") if part]
     check_outputs(parts, [Output("-o", output, "microfuse-reference")])
-    named = ["stdin" if path == "-" else Path(path).name for path in (spec.partition(",")[0] for spec in genomes)]
+    named = [genome_name(spec.partition(",")[0]) for spec in genomes]  # the names read_genome gives them
     if len(set(named)) != len(named):  # before reading them all (a batch of hundreds), not after
         twice = next(name for name in named if named.count(name) > 1)
         raise UsageError(f"two GENOME files share the file name {twice}; reference genomes are named after their "

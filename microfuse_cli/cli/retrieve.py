@@ -141,6 +141,21 @@ def _warn_shared_genome_names(paths, ids) -> None:
                 return
 
 
+def _warn_found_themselves(result, index) -> None:
+    """Queries whose nearest neighbours are their own pairs, indexed under another genome name: said once, with the
+    fix (the exclusion of the query's own genome or scaffold goes by name)."""
+    from ..retrieve import found_themselves
+
+    found = found_themselves(result, index)
+    for query, indexed, n, total in found[:1]:
+        others = len({frozenset(names[:2]) for names in found}) - 1  # A in A2 and A2 in A (both indexed): one copy
+        more = f" ({others} more such pair{'s' if others > 1 else ''} of names)" if others else ""
+        log.warning("genome '%s' found itself in the index as genome '%s' (%d of its %d queries hit their own pair at "
+                    "similarity ~1: one assembly under two names?)%s; the exclusion of the query's own %s goes by "
+                    "name and cannot see it: index an assembly once, under the name its queries carry (`score "
+                    "--genome-name`)", query, indexed, n, total, more, index.group_by)
+
+
 @retrieve.command(short_help="The k nearest pairs from other groups.", epilog="""\b
 Examples:
   microfuse retrieve --index index/ --k 10
@@ -159,7 +174,9 @@ def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, r
     """The k nearest pairs of each query from other groups: query target rank similarity target_scaffold
     target_genome (+ target_label target_probability when known) query_genome query_scaffold, best first; pairs of
     equal similarity are listed (and cut at k) in the order they were indexed. Queries default to every indexed
-    pair; query vectors of another model than the index's are refused."""
+    pair; query vectors of another model than the index's are refused. The query's own group is found by name (the
+    genome and scaffold columns of FILE.ids.tsv): queries that find their own pairs in the index under another genome
+    name are warned about."""
     import numpy as np
 
     from ..io.outputs import Output, atomic_output, check_outputs
@@ -182,6 +199,7 @@ def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, r
         else:
             result = index.search_all(k, nprobe=nprobe, efSearch=ef_search, k_factor=k_factor, threads=run.threads,
                                       progress=advance)
+    _warn_found_themselves(result, index)
     with atomic_output(output) as handle:
         n = write_results(handle, result, index)
     log.info("%d neighbours written to %s", n, "stdout" if output == "-" else output)
@@ -216,6 +234,7 @@ def evaluate_retrieval(index_dir, device, ks, output, run):
     if not index.ids.has_labels:
         raise DataError(f"{index_dir}: no labelled pairs (score labelled pairs, e.g. `score --operons`, then build)")
     result = index.search_all(max(k_values), threads=run.threads)
+    _warn_found_themselves(result, index)
     rows = retrieval_evaluate(result, index.ids, k_values)
     with atomic_output(output) as handle:
         write_retrieval_table(handle, rows)

@@ -48,7 +48,8 @@ Examples:
               help="Write fused pair vectors (FILE.npy + FILE.ids.tsv, which records the model) for `microfuse retrieve "
                    "build`.")
 @click.option("--genome-name", default=None, help="Genome name in --fused ids and on the --report page (default: the "
-              "input file name).")
+              "input file name, as every command names a genome; for a pairs TSV, the genome its --embeddings were "
+              "computed from).")
 @click.option("--device", default="auto", show_default=True,
               help="Device of foundation-model views: auto, cpu, cuda or cuda:N (the fusion head runs in numpy).")
 @click.option("--offline", is_flag=True, help="Never touch the network when loading foundation models.")
@@ -185,6 +186,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     from ..io.files import open_text, peek_lines, read_text
     from ..io.outputs import write_outputs
     from ..pairs import genome_from_table, read_pairs
+    from ..records import genome_name as file_genome_name  # (genome_name is --genome-name here)
     from ..io.gff import write_operons_gff
     from ..io.tables import fused_writers, write_operons_tsv, write_scores
     from ..score import call_operons, genome_spacer_models, header_comments, model_source, score_genome, \
@@ -208,11 +210,12 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
         if embeddings is None:
             raise UsageError("a pairs TSV input needs --embeddings (from `microfuse embed`)")
         table = read_pairs(input)
-        genome = genome_from_table(table, None, fasta, Path(input).name)
+        embedded = Embeddings.load(embeddings)
+        genome = genome_from_table(table, None, fasta, embedded.genome_name or file_genome_name(input))
         pairs = table.pairs
         groups = load_bins(bins, genome)
         model = _loaded(pending_model)  # the table's genome holds only its pairs' genes, whose proteins may be unknown
-        scores = score_pairs(model, Embeddings.load(embeddings), pairs, threshold=threshold, fused=fused is not None,
+        scores = score_pairs(model, embedded, pairs, threshold=threshold, fused=fused is not None,
                              spacer_models=genome_spacer_models(model, genome, groups), groups=groups)
     else:
         if bins is not None:  # genes are called per bin (genes.call_genes_per_bin)

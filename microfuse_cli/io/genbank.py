@@ -8,12 +8,11 @@ import re
 import threading
 import warnings
 from collections import Counter
-from pathlib import Path
 from types import MappingProxyType
 from typing import Iterable, Iterator, Mapping
 
 from ..errors import DataError
-from ..records import Gene, Genome, Scaffold
+from ..records import Gene, Genome, Scaffold, genome_name
 from .fasta import _NUCLEOTIDES, _not_dna
 from .features import TRANSLATION_EXCUSED, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, \
     _warn_skipped, cut_ends, cut_without_flag, gene_names, internal_stops_as_x, joins_across_origin, left_out, \
@@ -189,7 +188,7 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
     cds = internal_stops_as_x(path, list(genes.values()), genetic_code)
     dropped = left_out(of_pseudogenes=n_pseudo, spanning_a_whole_sequence=len(skipped), in_another_record=len(remote),
                        shorter_isoforms=n_isoforms)
-    return Genome(Path(str(path)).name, scaffolds, cds, "annotation", dropped).with_genes_sorted()
+    return Genome(genome_name(path), scaffolds, cds, "annotation", dropped).with_genes_sorted()
 
 
 #: A LOCUS line whose name runs into its length: ``LOCUS       NODE_1_length_12345_cov_2.512345 bp    DNA``.

@@ -7,12 +7,11 @@ import logging
 import re
 import urllib.parse
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import IO, Iterable, Iterator, Sequence
 
 from .. import __version__
 from ..errors import DataError
-from ..records import Gene, Genome, Scaffold, case_hint
+from ..records import Gene, Genome, Scaffold, case_hint, genome_name
 from .fasta import read_fasta_scaffolds
 from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, \
     TRANSLATION_EXCUSED, circular_slice, cut_ends, cut_without_flag, gene_names, internal_stops_as_x, \
@@ -316,7 +315,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                  path, n_unframed)
     cds = internal_stops_as_x(path, [g for g, _ in genes.values()], genetic_code)
     dropped = left_out(of_pseudogenes=n_pseudo, spanning_a_whole_sequence=len(skipped), shorter_isoforms=n_isoforms)
-    return Genome(Path(str(path)).name, scaffolds, cds, "annotation", dropped).with_genes_sorted()
+    return Genome(genome_name(path), scaffolds, cds, "annotation", dropped).with_genes_sorted()
 
 
 def _fasta_section(lines: Iterator[str], path, fasta_line: int) -> Iterator[str]:

@@ -11,7 +11,8 @@ from .ids import (
 )
 from .index import INDEX_FILE, PAIR_INDEX, PAIRS_FILE, PairIndex
 from .results import (
-    RESULT_COLUMNS, RESULT_LABEL_COLUMNS, RESULT_QUERY_COLUMNS, SearchResult, result_rows, write_results,
+    RESULT_COLUMNS, RESULT_LABEL_COLUMNS, RESULT_QUERY_COLUMNS, SearchResult, found_themselves, result_rows,
+    write_results,
 )
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "write_pair_ids",
     "ids_path_for",
     "result_rows",
+    "found_themselves",
     "write_results",
     "retrieval_evaluate",
     "write_retrieval_table",
