@@ -155,16 +155,31 @@ class Genome(RebuiltFromFields):
     def check(self) -> None:
         """Refuse a genome built by hand that breaks the invariants every stage relies on (readers give only valid
         ones). A field of the wrong Python kind is the caller's slip, a UsageError as every argument of the wrong
-        kind is: a gene that is not a Gene, coordinates that are not whole numbers. Values that do not fit together
-        are a DataError, as when read from a file: strand not +1/-1, not 1 <= start <= end, a gene on a scaffold the
-        genome lacks, genes out of (scaffold, start) order."""
+        kind is: a gene that is not a Gene, an id that is not a str, coordinates or a scaffold length that are not
+        whole numbers, ``circular`` not a bool. Values that do not fit together are a DataError, as when read from a
+        file: a scaffold under another name than its id, strand not +1/-1, not 1 <= start <= end, a gene on a
+        scaffold the genome lacks or past its end (but across the origin of a circular one), genes out of
+        (scaffold, start) order."""
         from .errors import DataError, UsageError, whole_number
 
-        order = {sid: i for i, sid in enumerate(self.scaffolds)}
+        for sid, scaffold in self.scaffolds.items():  # each stage looks a scaffold up by its key, writes its .id
+            if not isinstance(scaffold, Scaffold):
+                raise UsageError(f"{self.name}: its scaffolds map names to Scaffold records, not "
+                                 f"{type(scaffold).__name__} {scaffold!r:.40}")
+            numpy_bool = getattr(getattr(scaffold.circular, "dtype", None), "kind", "") == "b"  # as GenomeOptions
+            if not whole_number(scaffold.length) or not (isinstance(scaffold.circular, bool) or numpy_bool):
+                # circular='no' (a true str) paired the last gene with the first
+                raise UsageError(f"{self.name}: scaffold {sid!r} needs a whole-number length and circular True or "
+                                 f"False, has {scaffold.length!r} and {scaffold.circular!r}")
+            if scaffold.id != sid:  # a KeyError in call_operons
+                raise DataError(f"{self.name}: the scaffold under the key {sid!r} is named {scaffold.id!r}")
+        order = {sid: (i, s.length, s.circular) for i, (sid, s) in enumerate(self.scaffolds.items())}
         previous = None
         for gene in self.genes:
             if not isinstance(gene, Gene):  # a gene id where a Gene belongs was an AttributeError in a later stage
                 raise UsageError(f"{self.name}: its genes are Gene records, not {type(gene).__name__} {gene!r:.40}")
+            if not isinstance(gene.id, str):  # an int id was a TypeError in the GFF3 writer
+                raise UsageError(f"{self.name}: a gene's id is a str, not {type(gene.id).__name__} {gene.id!r:.40}")
             if (type(gene.start) is not int or type(gene.end) is not int) and not (  # ints (readers') at once
                     whole_number(gene.start) and whole_number(gene.end)):
                 raise UsageError(f"{self.name}: gene {gene.id} needs whole-number coordinates, has "
@@ -174,7 +189,11 @@ class Genome(RebuiltFromFields):
             if gene.strand not in (1, -1) or not 1 <= gene.start <= gene.end:
                 raise DataError(f"{self.name}: gene {gene.id} needs strand +1 or -1 and 1 <= start <= end, has "
                                 f"strand {gene.strand!r}, {gene.start}..{gene.end}")
-            key = (order[gene.scaffold], gene.start)
+            place, length, circular = order[gene.scaffold]
+            if gene.end > length and (not circular or gene.end - gene.start >= length):  # as the readers refuse it
+                raise DataError(f"{self.name}: gene {gene.id} ends at {gene.end}, past the end of {gene.scaffold} "
+                                f"({length} bp; only a gene across the origin of a circular scaffold may)")
+            key = (place, gene.start)
             if previous is not None and key < previous:
                 raise DataError(f"{self.name}: genes are not in scaffold and start order at {gene.id} "
                                 "(Genome.with_genes_sorted() puts them in order)")
