@@ -297,6 +297,8 @@ def label_og(pairs: list[GenePair]) -> list[GenePair]:
 
 
 def parse_fractions(text: str) -> tuple[float, float, float]:
+    if not isinstance(text, str):  # select_pairs(split=(0.7, 0.15, 0.15)) was an AttributeError ('split')
+        raise UsageError(f"split takes three fractions as text, like '0.7,0.15,0.15' (as --split), not {text!r}")
     try:
         values = [float(x) for x in text.split(",")]
     except ValueError:
