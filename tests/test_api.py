@@ -623,6 +623,8 @@ def test_every_library_warning_reaches_the_microfuse_logger_not_warnings_warn(tm
     logged = [r.getMessage() for r in caplog.records if r.name == "microfuse" and r.levelname == "WARNING"]
     assert logged == [f"{fna}: record 'filtered_contig' has no sequence (the file ends on it: truncated?); skipped",
                       f"1 labelled pair(s) of {labels} are not in {table}: {first.gene_a.id}-zz",
+                      "training 16 PQ centroids per sub-quantiser on 475 vectors (k-means wants at least 624): a "
+                      "smaller nlist or pq_nbits, or more vectors, trains them better",  # FAISS printed it on stderr
                       "search_all on IVF-PQ without vectors uses PQ-decoded queries",
                       "FAISS has no GPU fast-scan PQ (4-bit codes; build with pq_nbits=8 for GPUs); the index stays "
                       "on the CPU"]
@@ -1283,3 +1285,110 @@ def test_score_genome_takes_the_bins_of_genome_options(tmp_path):
     scores = score_genome(genome, groups=options.bins)
     assert [c.group for c in scores.calibration] == ["bin1"]
     assert scores.probability.tolist() == score_genome(genome, groups=dict(options.bins)).probability.tolist()
+
+
+def _mg_genome():
+    from microfuse_cli import read_genome
+
+    return read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+
+
+def test_a_hand_built_genomes_scaffolds_ids_and_extents_are_checked():
+    """Genome.check looked at genes only: a scaffold filed under another key than its id was a KeyError in
+    call_operons, an int gene id a TypeError in the GFF3 writer, circular='no' (a true str) paired M. genitalium's
+    last gene with its first, and a gene past the end of a linear scaffold was scored (readers refuse it)."""
+    import dataclasses
+
+    import pytest
+
+    from microfuse_cli import DataError, Scaffold, UsageError, adjacent_pairs, call_operons, score_genome
+
+    genome = _mg_genome()
+    (sid, scaffold), = genome.scaffolds.items()
+    first, rest = genome.genes[0], list(genome.genes[1:])
+    renamed = dataclasses.replace(genome, scaffolds={"chr": scaffold},
+                                  genes=[dataclasses.replace(g, scaffold="chr") for g in genome.genes])
+    with pytest.raises(DataError, match="the scaffold under the key 'chr' is named 'NC_000908.2'"):
+        call_operons(renamed, score_genome(renamed))
+    with pytest.raises(UsageError, match="a gene's id is a str, not int 1"):
+        score_genome(dataclasses.replace(genome, genes=[dataclasses.replace(first, id=1), *rest]))
+    for field, value in (("circular", "no"), ("length", "580076")):
+        with pytest.raises(UsageError, match="needs a whole-number length and circular True or False"):
+            adjacent_pairs(dataclasses.replace(genome, scaffolds={sid: dataclasses.replace(scaffold, **{field: value})}))
+    with pytest.raises(DataError, match=r"ends at \d+, past the end of NC_000908.2 \(500000 bp"):
+        adjacent_pairs(dataclasses.replace(genome, scaffolds={sid: Scaffold(sid, 500_000)}))
+    circular = adjacent_pairs(dataclasses.replace(genome, scaffolds={sid: dataclasses.replace(scaffold, circular=True)}))
+    assert adjacent_pairs(dataclasses.replace(
+        genome, scaffolds={sid: dataclasses.replace(scaffold, circular=np.True_)})) == circular  # numpy's bool too
+    assert len(circular) == len(adjacent_pairs(genome)) + 1
+
+
+def test_the_writers_refuse_a_path_or_objects_of_another_kind_before_writing(tmp_path, monkeypatch):
+    """write_scores('scores.tsv', scores), write_operons_gff(handle, operons, genome) (arguments swapped) and
+    write_operons_tsv(handle, scores) were AttributeErrors or TypeErrors, the last two after the header was
+    written; a binary handle wrote nothing but failed with a TypeError."""
+    import pytest
+
+    from microfuse_cli import UsageError, call_operons, score_genome
+    from microfuse_cli.io.gff import write_operons_gff
+    from microfuse_cli.io.tables import write_operons_tsv, write_scores
+
+    monkeypatch.chdir(tmp_path)
+    genome = _mg_genome()
+    scores = score_genome(genome)
+    operons = call_operons(genome, scores)
+    with pytest.raises(UsageError, match=r"^write_scores writes to an open text file \(open\(path, 'w'\), sys.stdout\), "
+                                         r"not str$"):
+        write_scores("scores.tsv", scores)
+    with pytest.raises(UsageError, match="write_scores takes the Scores score_genome returns, not list"):
+        write_scores(io.StringIO(), operons)
+    calls = ((write_operons_gff, (genome, operons), None), (write_operons_gff, (operons, genome), "takes a Genome"),
+             (write_operons_tsv, (scores,), "takes the operons call_operons returns, not Scores$"),
+             (write_operons_tsv, (["operon_1"],), "not str 'operon_1'"))
+    for write, args, said in calls:
+        for handle in (io.StringIO(), io.BytesIO()):
+            binary = isinstance(handle, io.BytesIO)  # refused first, whatever else is wrong
+            with pytest.raises(UsageError, match="not a binary file" if binary else said) if binary or said else \
+                    contextlib.nullcontext():
+                write(handle, *args)
+            assert (len(handle.getvalue()) > 0) == (said is None and not binary)  # nothing written when refused
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_select_pairs_takes_its_split_as_text_and_says_so():
+    """select_pairs(genome, split=(0.7, 0.15, 0.15)) was an AttributeError ('tuple' object has no attribute
+    'split')."""
+    import pytest
+
+    from microfuse_cli import UsageError, select_pairs
+
+    with pytest.raises(UsageError, match=r"split takes three fractions as text, like '0.7,0.15,0.15'"):
+        select_pairs(_mg_genome(), split=(0.7, 0.15, 0.15))
+
+
+def test_index_settings_of_the_wrong_kind_are_usage_errors_and_faiss_warns_through_the_log(capfd, caplog):
+    """PairIndex.build took nlist=8.5 as 8 and '8' as 8, hnsw_m='8' and search(nprobe='2') were TypeErrors; and an
+    IVF index of more lists than its vectors train well printed FAISS' 'WARNING clustering ...' on the process's
+    stderr, where neither the microfuse logger nor a notebook's capture sees it."""
+    import logging
+
+    import pytest
+
+    from microfuse_cli import UsageError, score_genome
+    from microfuse_cli.retrieve import PairIds, PairIndex
+
+    scores = score_genome(_mg_genome(), fused=True)
+    ids = PairIds.from_scores(scores, "mg")
+    for setting in ({"nlist": 8.5}, {"nlist": "8"}, {"train_sample": "400"}, {"pq_m": "4", "index": "ivfpq"},
+                    {"hnsw_m": "8", "index": "hnsw"}):
+        with pytest.raises(UsageError, match=f"^{next(iter(setting))} must be a whole number >= 1, not"):
+            PairIndex.build(scores.fused, ids, **{"index": "ivf", "device": "cpu", **setting})
+    capfd.readouterr()
+    with caplog.at_level(logging.WARNING, logger="microfuse"):
+        index = PairIndex.build(scores.fused, ids, index="ivf", nlist=16, device="cpu")
+    assert capfd.readouterr() == ("", "")
+    assert "training 16 IVF lists on 475 vectors (k-means wants at least 624)" in caplog.text
+    for setting in ({"nprobe": "2"}, {"efSearch": 1.5}):
+        with pytest.raises(UsageError, match=f"^{next(iter(setting))} must be a whole number >= 1"):
+            index.search(scores.fused[:2], ["other"] * 2, 3, **setting)
+    assert index.search(scores.fused[:2], ["other"] * 2, 3, nprobe=np.int64(2)).target.shape == (2, 3)
