@@ -142,6 +142,11 @@ class Genome(RebuiltFromFields):
             raise UsageError(f"a Genome's name is a str (read_genome names it by its file), not "
                              f"{type(self.name).__name__}")
         object.__setattr__(self, "name", printable_name(self.name))
+        if not isinstance(self.scaffolds, Mapping):  # a list of Scaffolds was a TypeError of dict()
+            from .errors import UsageError
+
+            raise UsageError(f"a Genome's scaffolds map each id to its Scaffold ({{s.id: s for s in scaffolds}}), "
+                             f"not {type(self.scaffolds).__name__}")
         object.__setattr__(self, "scaffolds", MappingProxyType(dict(self.scaffolds)))
         object.__setattr__(self, "genes", tuple(self.genes))
         object.__setattr__(self, "left_out", tuple((str(why), int(n)) for why, n in self.left_out))

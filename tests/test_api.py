@@ -1296,7 +1296,8 @@ def _mg_genome():
 def test_a_hand_built_genomes_scaffolds_ids_and_extents_are_checked():
     """Genome.check looked at genes only: a scaffold filed under another key than its id was a KeyError in
     call_operons, an int gene id a TypeError in the GFF3 writer, circular='no' (a true str) paired M. genitalium's
-    last gene with its first, and a gene past the end of a linear scaffold was scored (readers refuse it)."""
+    last gene with its first, and a gene past the end of a linear scaffold was scored (readers refuse it). A list
+    of Scaffolds where a mapping belongs was a TypeError of dict()."""
     import dataclasses
 
     import pytest
@@ -1321,6 +1322,8 @@ def test_a_hand_built_genomes_scaffolds_ids_and_extents_are_checked():
     assert adjacent_pairs(dataclasses.replace(
         genome, scaffolds={sid: dataclasses.replace(scaffold, circular=np.True_)})) == circular  # numpy's bool too
     assert len(circular) == len(adjacent_pairs(genome)) + 1
+    with pytest.raises(UsageError, match=r"a Genome's scaffolds map each id to its Scaffold \(\{s.id: s for s in"):
+        dataclasses.replace(genome, scaffolds=[scaffold])  # was a TypeError of dict()
 
 
 def test_the_writers_refuse_a_path_or_objects_of_another_kind_before_writing(tmp_path, monkeypatch):
