@@ -1395,3 +1395,76 @@ def test_index_settings_of_the_wrong_kind_are_usage_errors_and_faiss_warns_throu
         with pytest.raises(UsageError, match=f"^{next(iter(setting))} must be a whole number >= 1"):
             index.search(scores.fused[:2], ["other"] * 2, 3, **setting)
     assert index.search(scores.fused[:2], ["other"] * 2, 3, nprobe=np.int64(2)).target.shape == (2, 3)
+
+
+def test_an_input_path_of_none_is_refused_not_read_from_stdin():
+    """read_genome(None) (a Snakemake script's snakemake.input.get('gff') of a missing key), read_scores(None),
+    read_pairs(None) and read_pair_ids(None) read the process's stdin as if given '-': in a notebook or a job whose
+    stdin stays open they waited for ever. None names no input: a UsageError, at once."""
+    import subprocess
+    import sys
+
+    code = ("from microfuse_cli import UsageError, read_genome\n"
+            "from microfuse_cli.evaluate import read_scores\n"
+            "from microfuse_cli.pairs import read_pairs\n"
+            "from microfuse_cli.retrieve import read_pair_ids\n"
+            "for read in (read_genome, read_scores, read_pairs, read_pair_ids):\n"
+            "    try:\n"
+            "        read(None)\n"
+            "    except UsageError as refused:\n"
+            "        print(refused)\n")
+    with subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=ROOT) as child:  # stdin left open, as a terminal's
+        try:
+            out, err = _communicate_keeping_stdin_open(child, 30)
+        finally:
+            child.kill()
+    assert err == "" and out.splitlines() == [
+        "an input is named by a path (str or os.PathLike; '-' for stdin), not None"] * 4
+
+
+def _communicate_keeping_stdin_open(child, timeout: float) -> tuple[str, str]:
+    """stdout and stderr of ``child`` once it ends, its stdin still open (communicate() would close it); '' and
+    'timed out' when it waits for input instead."""
+    import subprocess
+
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "", "timed out"
+    return child.stdout.read(), child.stderr.read()
+
+
+def test_evaluate_table_refuses_a_bootstrap_count_that_is_not_a_whole_number():
+    """evaluate_table(table, n_boot='10') was a TypeError and n_boot=1.5 a ValueError of scipy's bootstrap, though
+    its docstring names a UsageError; a whole count (numpy's too) still gives the interval."""
+    import pytest
+
+    from conftest import MPN
+    from microfuse_cli import UsageError, read_genome, score_genome, select_pairs
+    from microfuse_cli.evaluate import ScoredTable, evaluate_table
+
+    genome = read_genome(ROOT / "examples/data/mpneumoniae_m129.gff.gz", ROOT / "examples/data/mpneumoniae_m129.fna.gz")
+    table = ScoredTable.from_scores(score_genome(genome, pairs=select_pairs(
+        genome, labels=MPN / "labelled_pairs_mpneumoniae.csv")), "mpn")
+    for n_boot in ("10", 1.5, -1, None):
+        with pytest.raises(UsageError, match=r"^n_boot must be a whole number >= 0 \(0: no interval\), not"):
+            evaluate_table(table, n_boot=n_boot)
+    low, high = (evaluate_table(table, n_boot=np.int64(20))[k] for k in ("auroc_low", "auroc_high"))
+    assert 0 < low <= high <= 1
+
+
+def test_progress_callbacks_of_another_kind_are_usage_errors_before_any_work():
+    """read_genome(fasta, progress='x') and score_genome(genome, stage=True) failed with a TypeError ('not
+    callable') inside gene calling or the views, after the input was read or the genes called."""
+    import pytest
+
+    from microfuse_cli import UsageError, read_genome, score_genome
+
+    with pytest.raises(UsageError, match="^read_genome's progress is a callable, not str$"):
+        read_genome(ROOT / "examples/data/mgenitalium_g37.fna.gz", progress="x")
+    with pytest.raises(UsageError, match="^read_genome's on_gene_calling is a callable, not int$"):
+        read_genome(ROOT / "examples/data/mgenitalium_g37.fna.gz", on_gene_calling=1)
+    with pytest.raises(UsageError, match=r"^score_genome's stage is a callable \(description, total\) -> advance\(n\), "
+                                         "not bool$"):
+        score_genome(_mg_genome(), stage=True)
