@@ -1468,3 +1468,18 @@ def test_progress_callbacks_of_another_kind_are_usage_errors_before_any_work():
     with pytest.raises(UsageError, match=r"^score_genome's stage is a callable \(description, total\) -> advance\(n\), "
                                          "not bool$"):
         score_genome(_mg_genome(), stage=True)
+
+
+def test_a_folder_of_none_or_another_kind_is_a_usage_error():
+    """Embeddings.load(None) and PairIndex.load(None) (a config key that is not set) were TypeErrors of Path()."""
+    import pytest
+
+    from microfuse_cli import UsageError
+    from microfuse_cli.embed import Embeddings
+    from microfuse_cli.retrieve import PairIndex
+
+    for load, noun in ((Embeddings.load, "embedding"), (PairIndex.load, "index")):
+        for path in (None, 3):
+            with pytest.raises(UsageError, match=f"^the {noun} folder is named by its path \\(str or os.PathLike\\), "
+                                                 f"not {type(path).__name__}$"):
+                load(path)

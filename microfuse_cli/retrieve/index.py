@@ -47,7 +47,7 @@ import numpy as np
 from ..errors import DataError, MicrofuseError, UsageError, whole_number
 from ..io.files import PathLike
 from ..io.outputs import atomic_directory
-from ..manifest import MANIFEST, ManifestKind, read_manifest, write_manifest
+from ..manifest import MANIFEST, ManifestKind, folder_path, read_manifest, write_manifest
 from ..progress import Advance
 from ..runtime import check_seed, thread_limits
 from .ids import (
@@ -608,7 +608,7 @@ class PairIndex:
         Raises DataError for a missing folder/file, a foreign or newer manifest, a manifest path that leaves the
         folder (``..`` or absolute), a checksum mismatch, or counts/dimensions that disagree.
         """
-        folder = Path(path)
+        folder = folder_path(path, PAIR_INDEX)
         manifest = read_manifest(folder, PAIR_INDEX, required=(INDEX_FILE, PAIRS_FILE), upgrade=_index_from_version_1)
         mpath = folder / MANIFEST
         kind, group_by, dim, count = (manifest.get(k) for k in ("index_type", "group_by", "dim", "count"))
