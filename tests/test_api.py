@@ -1483,3 +1483,26 @@ def test_a_folder_of_none_or_another_kind_is_a_usage_error():
             with pytest.raises(UsageError, match=f"^the {noun} folder is named by its path \\(str or os.PathLike\\), "
                                                  f"not {type(path).__name__}$"):
                 load(path)
+
+
+def test_training_masks_of_split_names_are_refused_in_one_line():
+    """train(..., train_mask=[p.split for p in pairs], ...) (the split names, where booleans belong) was torch's
+    TypeError "can't convert np.ndarray of type numpy.str_"; the masks of README's recipe (split == 'train') train."""
+    import pytest
+
+    from conftest import MPN, MPN_FNA, MPN_GFF
+    from microfuse_cli import DataError, read_genome, select_pairs
+    from microfuse_cli.embed import ViewConfig, compute_embeddings
+    from microfuse_cli.model import FusionConfig
+    from microfuse_cli.trained import TrainConfig
+    from microfuse_cli.training import train
+
+    genome = read_genome(MPN_GFF, MPN_FNA)
+    pairs = [p for p in select_pairs(genome, operons=MPN / "odb4_known_operons_mpneumoniae.tsv", split="0.7,0.3,0")
+             if p.label is not None]
+    x_protein, x_context = compute_embeddings(genome, pairs, ViewConfig.parse("builtin", "builtin")).pair_views(pairs)
+    labels, split = [p.label for p in pairs], np.array([p.split for p in pairs])
+    settings = (FusionConfig(hidden=16), TrainConfig(max_epochs=1, batch_size=128))
+    with pytest.raises(DataError, match=f"^train_mask must be a boolean array of length {len(pairs)}, got <U5 "):
+        train(x_protein, x_context, labels, split, split, *settings)
+    assert train(x_protein, x_context, labels, split == "train", split == "val", *settings).metrics["epochs_run"] == 1
