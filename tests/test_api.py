@@ -1358,6 +1358,23 @@ def test_the_writers_refuse_a_path_or_objects_of_another_kind_before_writing(tmp
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_operon_writers_write_every_operon_of_a_generator():
+    """require_operons looked through a generator for a stray item, so the writers found it empty: write_operons_tsv(h,
+    (op for op in operons if len(op.genes) > 2)) wrote the header alone and returned 0, write_operons_gff no
+    operon; an iterable writes what its list does."""
+    from microfuse_cli import call_operons, score_genome
+    from microfuse_cli.io.gff import write_operons_gff
+    from microfuse_cli.io.tables import write_operons_tsv
+
+    genome = _mg_genome()
+    operons = [op for op in call_operons(genome, score_genome(genome)) if len(op.genes) > 2]
+    for write in (write_operons_tsv, lambda handle, ops: write_operons_gff(handle, genome, ops)):
+        as_list, as_generator = io.StringIO(), io.StringIO()
+        listed, generated = write(as_list, operons), write(as_generator, (op for op in operons))
+        assert as_generator.getvalue() == as_list.getvalue() and listed == generated
+        assert sum(op.id in as_list.getvalue() for op in operons) == len(operons) > 10
+
+
 def test_select_pairs_takes_its_split_as_text_and_says_so():
     """select_pairs(genome, split=(0.7, 0.15, 0.15)) was an AttributeError ('tuple' object has no attribute
     'split')."""

@@ -33,13 +33,16 @@ OPERON_FIELDS = ("id", "scaffold", "start", "end", "strand", "genes", "mean_prob
 
 def require_operons(operons, function: str) -> list:
     """``operons`` as a list, refused (UsageError) unless each is an operon (``call_operons`` gives them): Scores, a
-    gene id or a bare list were an AttributeError or TypeError, after the header was written."""
-    stray = operons if isinstance(operons, (str, bytes)) or not hasattr(operons, "__iter__") else next(
-        (op for op in operons if not all(hasattr(op, name) for name in OPERON_FIELDS)), None)
+    gene id or a bare list were an AttributeError or TypeError, after the header was written. Listed before it is
+    looked through: a generator (a filter of call_operons' list) is read once."""
+    if isinstance(operons, (str, bytes)) or not hasattr(operons, "__iter__"):
+        raise UsageError(f"{function} takes the operons call_operons returns, not {type(operons).__name__}")
+    operons = list(operons)
+    stray = next((op for op in operons if not all(hasattr(op, name) for name in OPERON_FIELDS)), None)
     if stray is not None:
-        shown = "" if stray is operons else f" {stray!r:.40}"
-        raise UsageError(f"{function} takes the operons call_operons returns, not {type(stray).__name__}{shown}")
-    return list(operons)
+        raise UsageError(f"{function} takes the operons call_operons returns, not {type(stray).__name__} "
+                         f"{stray!r:.40}")
+    return operons
 
 
 def write_tsv(handle: IO[str], header: list[str], rows) -> int:
