@@ -118,6 +118,10 @@ def printable_name(name: str) -> str:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+#: No scaffold (Genome.check's "previous gene's scaffold" before the first gene; None could be a gene's scaffold).
+_NO_SCAFFOLD = object()
+
+
 @dataclass(frozen=True)
 class Genome(RebuiltFromFields):
     """Scaffolds in file order and their genes sorted by (scaffold order, start).
@@ -167,42 +171,47 @@ class Genome(RebuiltFromFields):
         (scaffold, start) order."""
         from .errors import DataError, UsageError, whole_number
 
-        for sid, scaffold in self.scaffolds.items():  # each stage looks a scaffold up by its key, writes its .id
-            if not isinstance(scaffold, Scaffold):
+        order = {}  # id -> (place, length, circular); the loops take the exact types readers give at once
+        for place, (sid, scaffold) in enumerate(self.scaffolds.items()):  # a stage looks it up by key, writes its .id
+            if type(scaffold) is not Scaffold and not isinstance(scaffold, Scaffold):
                 raise UsageError(f"{self.name}: its scaffolds map names to Scaffold records, not "
                                  f"{type(scaffold).__name__} {scaffold!r:.40}")
-            numpy_bool = getattr(getattr(scaffold.circular, "dtype", None), "kind", "") == "b"  # as GenomeOptions
-            if not whole_number(scaffold.length) or not (isinstance(scaffold.circular, bool) or numpy_bool):
+            length, circular = scaffold.length, scaffold.circular
+            if (type(length) is not int and not whole_number(length)) or (type(circular) is not bool and getattr(
+                    getattr(circular, "dtype", None), "kind", "") != "b"):  # numpy's bool too, as GenomeOptions
                 # circular='no' (a true str) paired the last gene with the first
                 raise UsageError(f"{self.name}: scaffold {sid!r} needs a whole-number length and circular True or "
-                                 f"False, has {scaffold.length!r} and {scaffold.circular!r}")
+                                 f"False, has {length!r} and {circular!r}")
             if scaffold.id != sid:  # a KeyError in call_operons
                 raise DataError(f"{self.name}: the scaffold under the key {sid!r} is named {scaffold.id!r}")
-        order = {sid: (i, s.length, s.circular) for i, (sid, s) in enumerate(self.scaffolds.items())}
-        previous = None
+            order[sid] = (place, length, circular)
+        on = _NO_SCAFFOLD  # the scaffold of the previous gene: genes in order come a scaffold at a time
+        place = previous_place = previous_start = -1
+        length, circular = 0, False
         for gene in self.genes:
-            if not isinstance(gene, Gene):  # a gene id where a Gene belongs was an AttributeError in a later stage
+            if type(gene) is not Gene and not isinstance(gene, Gene):  # a gene id was an AttributeError later on
                 raise UsageError(f"{self.name}: its genes are Gene records, not {type(gene).__name__} {gene!r:.40}")
-            if not isinstance(gene.id, str):  # an int id was a TypeError in the GFF3 writer
+            if type(gene.id) is not str and not isinstance(gene.id, str):  # an int id: a TypeError in the GFF3 writer
                 raise UsageError(f"{self.name}: a gene's id is a str, not {type(gene.id).__name__} {gene.id!r:.40}")
-            if (type(gene.start) is not int or type(gene.end) is not int) and not (  # ints (readers') at once
-                    whole_number(gene.start) and whole_number(gene.end)):
-                raise UsageError(f"{self.name}: gene {gene.id} needs whole-number coordinates, has "
-                                 f"{gene.start!r}..{gene.end!r}")
-            if gene.scaffold not in order:
-                raise DataError(f"{self.name}: gene {gene.id} is on scaffold {gene.scaffold!r}, which the genome lacks")
-            if gene.strand not in (1, -1) or not 1 <= gene.start <= gene.end:
+            start, end = gene.start, gene.end
+            if (type(start) is not int or type(end) is not int) and not (whole_number(start) and whole_number(end)):
+                raise UsageError(f"{self.name}: gene {gene.id} needs whole-number coordinates, has {start!r}..{end!r}")
+            if gene.scaffold is not on:
+                entry = order.get(gene.scaffold)
+                if entry is None:
+                    raise DataError(f"{self.name}: gene {gene.id} is on scaffold {gene.scaffold!r}, which the genome "
+                                    "lacks")
+                on, (place, length, circular) = gene.scaffold, entry
+            if gene.strand not in (1, -1) or not 1 <= start <= end:
                 raise DataError(f"{self.name}: gene {gene.id} needs strand +1 or -1 and 1 <= start <= end, has "
-                                f"strand {gene.strand!r}, {gene.start}..{gene.end}")
-            place, length, circular = order[gene.scaffold]
-            if gene.end > length and (not circular or gene.end - gene.start >= length):  # as the readers refuse it
-                raise DataError(f"{self.name}: gene {gene.id} ends at {gene.end}, past the end of {gene.scaffold} "
+                                f"strand {gene.strand!r}, {start}..{end}")
+            if end > length and (not circular or end - start >= length):  # as the readers refuse it
+                raise DataError(f"{self.name}: gene {gene.id} ends at {end}, past the end of {gene.scaffold} "
                                 f"({length} bp; only a gene across the origin of a circular scaffold may)")
-            key = (place, gene.start)
-            if previous is not None and key < previous:
+            if place < previous_place or (place == previous_place and start < previous_start):
                 raise DataError(f"{self.name}: genes are not in scaffold and start order at {gene.id} "
                                 "(Genome.with_genes_sorted() puts them in order)")
-            previous = key
+            previous_place, previous_start = place, start
 
     def with_genes_sorted(self) -> Genome:
         """This genome with its genes in (scaffold order, start, end, id) order, as ``check`` requires."""
