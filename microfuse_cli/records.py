@@ -167,7 +167,7 @@ class Genome(RebuiltFromFields):
         kind is: a gene that is not a Gene, an id that is not a str, coordinates or a scaffold length that are not
         whole numbers, ``circular`` not a bool. Values that do not fit together are a DataError, as when read from a
         file: a scaffold under another name than its id, strand not +1/-1, not 1 <= start <= end, a gene on a
-        scaffold the genome lacks or past its end (but across the origin of a circular one), genes out of
+        scaffold the genome lacks or past its end (but from inside across the origin of a circular one), genes out of
         (scaffold, start) order."""
         from .errors import DataError, UsageError, whole_number
 
@@ -205,7 +205,7 @@ class Genome(RebuiltFromFields):
             if gene.strand not in (1, -1) or not 1 <= start <= end:
                 raise DataError(f"{self.name}: gene {gene.id} needs strand +1 or -1 and 1 <= start <= end, has "
                                 f"strand {gene.strand!r}, {start}..{end}")
-            if end > length and (not circular or end - start >= length):  # as the readers refuse it
+            if end > length and (not circular or start > length or end - start >= length):  # as readers refuse
                 raise DataError(f"{self.name}: gene {gene.id} ends at {end}, past the end of {gene.scaffold} "
                                 f"({length} bp; only a gene across the origin of a circular scaffold may)")
             if place < previous_place or (place == previous_place and start < previous_start):

@@ -1326,6 +1326,26 @@ def test_a_hand_built_genomes_scaffolds_ids_and_extents_are_checked():
         dataclasses.replace(genome, scaffolds=[scaffold])  # was a TypeError of dict()
 
 
+def test_a_gene_wholly_past_the_end_of_a_circular_scaffold_is_refused():
+    """Genome.check let a circular scaffold hold genes that begin past its end (M. genitalium's genes on a 500 kb
+    circle: coordinates of another assembly), pairing MG_470 with MG_066 across a made-up origin; only a gene that
+    starts inside and runs across the origin may end past it, as readers give it."""
+    import dataclasses
+
+    import pytest
+
+    from microfuse_cli import DataError, adjacent_pairs
+
+    genome = _mg_genome()
+    (sid, scaffold), = genome.scaffolds.items()
+    shorter = dataclasses.replace(scaffold, length=500_000, sequence=None, circular=True)
+    with pytest.raises(DataError, match=r"ends at \d+, past the end of NC_000908.2 \(500000 bp"):
+        adjacent_pairs(dataclasses.replace(genome, scaffolds={sid: shorter}))
+    across = dataclasses.replace(genome, genes=[*genome.genes[:-1], dataclasses.replace(
+        genome.genes[-1], end=scaffold.length + 30)], scaffolds={sid: dataclasses.replace(scaffold, circular=True)})
+    assert adjacent_pairs(across)[-1].pair_id == f"{genome.genes[-1].id}|{genome.genes[0].id}"
+
+
 def test_the_writers_refuse_a_path_or_objects_of_another_kind_before_writing(tmp_path, monkeypatch):
     """write_scores('scores.tsv', scores), write_operons_gff(handle, operons, genome) (arguments swapped) and
     write_operons_tsv(handle, scores) were AttributeErrors or TypeErrors, the last two after the header was
