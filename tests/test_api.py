@@ -624,7 +624,7 @@ def test_every_library_warning_reaches_the_microfuse_logger_not_warnings_warn(tm
     assert logged == [f"{fna}: record 'filtered_contig' has no sequence (the file ends on it: truncated?); skipped",
                       f"1 labelled pair(s) of {labels} are not in {table}: {first.gene_a.id}-zz",
                       "training 16 PQ centroids per sub-quantiser on 475 vectors (k-means wants at least 624): a "
-                      "smaller nlist or pq_nbits, or more vectors, trains them better",  # FAISS printed it on stderr
+                      "smaller pq_nbits, or more vectors, trains them better",  # FAISS printed it on stderr
                       "search_all on IVF-PQ without vectors uses PQ-decoded queries",
                       "FAISS has no GPU fast-scan PQ (4-bit codes; build with pq_nbits=8 for GPUs); the index stays "
                       "on the CPU"]
@@ -1427,7 +1427,13 @@ def test_index_settings_of_the_wrong_kind_are_usage_errors_and_faiss_warns_throu
     with caplog.at_level(logging.WARNING, logger="microfuse"):
         index = PairIndex.build(scores.fused, ids, index="ivf", nlist=16, device="cpu")
     assert capfd.readouterr() == ("", "")
-    assert "training 16 IVF lists on 475 vectors (k-means wants at least 624)" in caplog.text
+    assert "training 16 IVF lists on 475 vectors (k-means wants at least 624): a smaller nlist, or more vectors, " \
+           "trains them better" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="microfuse"):  # the advice names what helps: not pq_nbits here
+        PairIndex.build(scores.fused, ids, index="ivf", nlist=4, train_sample=100, device="cpu")
+    assert caplog.messages == ["training 4 IVF lists on 100 vectors (k-means wants at least 156): a smaller nlist, or "
+                               "a larger train_sample, trains them better"]
     for setting in ({"nprobe": "2"}, {"efSearch": 1.5}):
         with pytest.raises(UsageError, match=f"^{next(iter(setting))} must be a whole number >= 1"):
             index.search(scores.fused[:2], ["other"] * 2, 3, **setting)

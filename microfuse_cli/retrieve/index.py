@@ -246,10 +246,12 @@ def _trained_ivf(faiss: Any, kind: str, parts: Sequence[np.ndarray], n: int, dim
     sample = min(int(sample), n)
     if sample < nl:
         raise UsageError(f"train_sample ({sample}) must be at least nlist ({nl})")
-    for what, centroids in (("IVF lists", nl), ("PQ centroids per sub-quantiser", 2 ** pq[1] if pq else 0)):
-        if sample < MIN_POINTS_PER_CENTROID * centroids:
-            log.warning("training %d %s on %d vectors (k-means wants at least %d): a smaller nlist or pq_nbits, or "
-                        "more vectors, trains them better", centroids, what, sample, MIN_POINTS_PER_CENTROID * centroids)
+    for what, centroids, setting in (("IVF lists", nl, "nlist"),
+                                     ("PQ centroids per sub-quantiser", 2 ** pq[1] if pq else 0, "pq_nbits")):
+        if sample < MIN_POINTS_PER_CENTROID * centroids:  # the advice names the setting that helps
+            log.warning("training %d %s on %d vectors (k-means wants at least %d): a smaller %s%s trains them better",
+                        centroids, what, sample, MIN_POINTS_PER_CENTROID * centroids, setting,
+                        ", or a larger train_sample," if sample < n else ", or more vectors,")
     params["train_sample"] = sample
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(n, size=sample, replace=False)) if sample < n else np.arange(n)
