@@ -33,7 +33,7 @@ from .errors import DataError, UsageError
 from .records import NO_SEQUENCE_HINT, Genome, RebuiltFromFields, read_only
 from .io.files import PathLike
 from .io.outputs import atomic_directory, fresh_file, save_npy
-from .manifest import HEADER, MANIFEST, ManifestKind, read_manifest, write_manifest
+from .manifest import HEADER, MANIFEST, ManifestKind, folder_path, read_manifest, write_manifest
 from .pairs import PAIRS_TAKEN, GenePair, adjacent_pairs, require_pairs
 from .progress import Stage, silent_stage
 from .runtime import check_device, resolve_device, resolve_threads  # noqa: F401  (check_device: also the CLI's)
@@ -296,7 +296,7 @@ class Embeddings(RebuiltFromFields):
     @classmethod
     def load(cls, path: PathLike, *, mmap: bool = True, verify: bool = True) -> "Embeddings":
         """Read a folder written by :meth:`save`; checks the manifest, hashes, shapes and finiteness."""
-        folder = Path(path)
+        folder = folder_path(path, EMBEDDINGS)
         manifest_path = folder / MANIFEST
         manifest = read_manifest(folder, EMBEDDINGS, required=("protein.npy", *ID_FILES), verify=verify)
         if not isinstance(manifest.get("views", {}), dict):

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import __version__
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, whole_number
 from .io.files import PathLike
 from .io.model_id import PACKAGE, Maker, comment_maker
 from .io.tsv import read_commented_tsv
@@ -212,6 +212,8 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
         from .score import _checked_threshold
 
         threshold = _checked_threshold(threshold)  # '0.5' was a numpy ufunc error deep in the metrics
+    if not whole_number(n_boot) or n_boot < 0:  # '10' was a TypeError, 1.5 a ValueError of scipy's bootstrap
+        raise UsageError(f"n_boot must be a whole number >= 0 (0: no interval), not {n_boot!r}")
     y, p = table.y, table.probability
     maker = table.maker or Maker()
     result = {"model": table.name, "model_name": maker.model, "model_id": maker.model_id,

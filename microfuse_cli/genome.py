@@ -72,11 +72,15 @@ def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOp
     Raises:
         DataError: the input cannot be read (missing, empty, binary, too large) or parsed, or holds no sequence.
         UsageError: an impossible setting: ``options`` not a GenomeOptions (or an unknown mode or genetic code),
-            ``threads`` not a whole number >= 0, ``path`` not a str or os.PathLike, ``fasta`` with a FASTA input.
+            ``threads`` not a whole number >= 0, ``path`` not a str or os.PathLike, ``fasta`` with a FASTA input,
+            ``progress`` or ``on_gene_calling`` not callable.
     """
     if not isinstance(options, GenomeOptions):  # options="meta" was an AttributeError after reading the input
         raise UsageError(f"read_genome's options are a GenomeOptions (GenomeOptions(mode=...)), not "
                          f"{type(options).__name__}")
+    for name, value in (("progress", progress), ("on_gene_calling", on_gene_calling)):
+        if value is not None and not callable(value):  # a TypeError in gene calling, after the input was read
+            raise UsageError(f"read_genome's {name} is a callable, not {type(value).__name__}")
     with text_lines(path, text) as lines:
         head, lines = peek_lines(lines)  # the format is told from a prefix: stdin can be read once
         if not any(line.strip() for line in head):

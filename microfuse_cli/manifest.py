@@ -9,11 +9,12 @@ newer, edited or half-copied is a one-line ``DataError``. (Model folders are che
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .errors import DataError
+from .errors import DataError, UsageError
 from .io.files import read_json, sha256_file
 from .io.outputs import FOLDER_KINDS
 
@@ -59,6 +60,14 @@ def write_manifest(folder: Path, kind: ManifestKind, files: Iterable[str], field
     return manifest
 
 
+def folder_path(path, kind: ManifestKind) -> Path:
+    """``path`` as a Path, refused (UsageError) unless a str or os.PathLike: Embeddings.load(None) or
+    PairIndex.load(None) was a TypeError of Path()."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise UsageError(f"the {kind.noun} folder is named by its path (str or os.PathLike), not {type(path).__name__}")
+    return Path(path)
+
+
 def read_manifest(folder: Path, kind: ManifestKind, *, required: Iterable[str] = (), verify: bool = True,
                   upgrade=None) -> dict:
     """The manifest of ``folder``, its format and version checked; every file it lists must be one of
@@ -67,7 +76,7 @@ def read_manifest(folder: Path, kind: ManifestKind, *, required: Iterable[str] =
     ``upgrade(manifest, path) -> manifest`` turns an older version's layout into this one (keeping its version
     number) before the version and file checks; it gets every manifest of the right format.
     """
-    folder = Path(folder)
+    folder = folder_path(folder, kind)
     if not folder.is_dir():
         raise DataError(f"no such {kind.noun} folder: {folder} ({kind.hint})")
     path = folder / MANIFEST

@@ -300,6 +300,8 @@ def label_og(pairs: list[GenePair]) -> list[GenePair]:
 
 
 def parse_fractions(text: str) -> tuple[float, float, float]:
+    if not isinstance(text, str):  # select_pairs(split=(0.7, 0.15, 0.15)) was an AttributeError ('split')
+        raise UsageError(f"split takes three fractions as text, like '0.7,0.15,0.15' (as --split), not {text!r}")
     try:
         values = [float(x) for x in text.split(",")]
     except ValueError:
@@ -469,5 +471,8 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
                 extent[p.scaffold] = p.distance + p.gene_a.end - p.gene_b.start + 1
         scaffolds = {sid: Scaffold(sid, length) for sid, length in extent.items()}
     wrapped = {p.scaffold for p in table.pairs if p.gene_b.start < p.gene_a.start}  # (last, first) of a circle
+    # a gene from inside the sequence to past its end crosses the origin of a circular one (as readers take a CDS
+    # joined across it), also where the table lacks the pair closing the circle (`pairs --labels` of one pair)
+    wrapped |= {g.scaffold for g in genes.values() if g.start <= scaffolds[g.scaffold].length < g.end}
     scaffolds = {sid: replace(s, circular=s.circular or sid in wrapped) for sid, s in scaffolds.items()}
     return Genome(name, scaffolds, list(genes.values()), PAIRS_TABLE).with_genes_sorted()

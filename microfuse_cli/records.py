@@ -129,6 +129,10 @@ def printable_name(name: str) -> str:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+#: No scaffold (Genome.check's "previous gene's scaffold" before the first gene; None could be a gene's scaffold).
+_NO_SCAFFOLD = object()
+
+
 @dataclass(frozen=True)
 class Genome(RebuiltFromFields):
     """Scaffolds in file order and their genes sorted by (scaffold order, start).
@@ -156,6 +160,11 @@ class Genome(RebuiltFromFields):
             raise UsageError(f"a Genome's name is a str (read_genome names it by its file), not "
                              f"{type(self.name).__name__}")
         object.__setattr__(self, "name", printable_name(self.name))
+        if not isinstance(self.scaffolds, Mapping):  # a list of Scaffolds was a TypeError of dict()
+            from .errors import UsageError
+
+            raise UsageError(f"a Genome's scaffolds map each id to its Scaffold ({{s.id: s for s in scaffolds}}), "
+                             f"not {type(self.scaffolds).__name__}")
         object.__setattr__(self, "scaffolds", MappingProxyType(dict(self.scaffolds)))
         object.__setattr__(self, "genes", tuple(self.genes))
         object.__setattr__(self, "left_out", tuple((str(why), int(n)) for why, n in self.left_out))
@@ -171,30 +180,54 @@ class Genome(RebuiltFromFields):
     def check(self) -> None:
         """Refuse a genome built by hand that breaks the invariants every stage relies on (readers give only valid
         ones). A field of the wrong Python kind is the caller's slip, a UsageError as every argument of the wrong
-        kind is: a gene that is not a Gene, coordinates that are not whole numbers. Values that do not fit together
-        are a DataError, as when read from a file: strand not +1/-1, not 1 <= start <= end, a gene on a scaffold the
-        genome lacks, genes out of (scaffold, start) order."""
+        kind is: a gene that is not a Gene, an id that is not a str, coordinates or a scaffold length that are not
+        whole numbers, ``circular`` not a bool. Values that do not fit together are a DataError, as when read from a
+        file: a scaffold under another name than its id, strand not +1/-1, not 1 <= start <= end, a gene on a
+        scaffold the genome lacks or past its end (but from inside across the origin of a circular one), genes out of
+        (scaffold, start) order."""
         from .errors import DataError, UsageError, whole_number
 
-        order = {sid: i for i, sid in enumerate(self.scaffolds)}
-        previous = None
+        order = {}  # id -> (place, length, circular); the loops take the exact types readers give at once
+        for place, (sid, scaffold) in enumerate(self.scaffolds.items()):  # a stage looks it up by key, writes its .id
+            if type(scaffold) is not Scaffold and not isinstance(scaffold, Scaffold):
+                raise UsageError(f"{self.name}: its scaffolds map names to Scaffold records, not "
+                                 f"{type(scaffold).__name__} {scaffold!r:.40}")
+            length, circular = scaffold.length, scaffold.circular
+            if (type(length) is not int and not whole_number(length)) or (type(circular) is not bool and getattr(
+                    getattr(circular, "dtype", None), "kind", "") != "b"):  # numpy's bool too, as GenomeOptions
+                # circular='no' (a true str) paired the last gene with the first
+                raise UsageError(f"{self.name}: scaffold {sid!r} needs a whole-number length and circular True or "
+                                 f"False, has {length!r} and {circular!r}")
+            if scaffold.id != sid:  # a KeyError in call_operons
+                raise DataError(f"{self.name}: the scaffold under the key {sid!r} is named {scaffold.id!r}")
+            order[sid] = (place, length, circular)
+        on = _NO_SCAFFOLD  # the scaffold of the previous gene: genes in order come a scaffold at a time
+        place = previous_place = previous_start = -1
+        length, circular = 0, False
         for gene in self.genes:
-            if not isinstance(gene, Gene):  # a gene id where a Gene belongs was an AttributeError in a later stage
+            if type(gene) is not Gene and not isinstance(gene, Gene):  # a gene id was an AttributeError later on
                 raise UsageError(f"{self.name}: its genes are Gene records, not {type(gene).__name__} {gene!r:.40}")
-            if (type(gene.start) is not int or type(gene.end) is not int) and not (  # ints (readers') at once
-                    whole_number(gene.start) and whole_number(gene.end)):
-                raise UsageError(f"{self.name}: gene {gene.id} needs whole-number coordinates, has "
-                                 f"{gene.start!r}..{gene.end!r}")
-            if gene.scaffold not in order:
-                raise DataError(f"{self.name}: gene {gene.id} is on scaffold {gene.scaffold!r}, which the genome lacks")
-            if gene.strand not in (1, -1) or not 1 <= gene.start <= gene.end:
+            if type(gene.id) is not str and not isinstance(gene.id, str):  # an int id: a TypeError in the GFF3 writer
+                raise UsageError(f"{self.name}: a gene's id is a str, not {type(gene.id).__name__} {gene.id!r:.40}")
+            start, end = gene.start, gene.end
+            if (type(start) is not int or type(end) is not int) and not (whole_number(start) and whole_number(end)):
+                raise UsageError(f"{self.name}: gene {gene.id} needs whole-number coordinates, has {start!r}..{end!r}")
+            if gene.scaffold is not on:
+                entry = order.get(gene.scaffold)
+                if entry is None:
+                    raise DataError(f"{self.name}: gene {gene.id} is on scaffold {gene.scaffold!r}, which the genome "
+                                    "lacks")
+                on, (place, length, circular) = gene.scaffold, entry
+            if gene.strand not in (1, -1) or not 1 <= start <= end:
                 raise DataError(f"{self.name}: gene {gene.id} needs strand +1 or -1 and 1 <= start <= end, has "
-                                f"strand {gene.strand!r}, {gene.start}..{gene.end}")
-            key = (order[gene.scaffold], gene.start)
-            if previous is not None and key < previous:
+                                f"strand {gene.strand!r}, {start}..{end}")
+            if end > length and (not circular or start > length or end - start >= length):  # as readers refuse
+                raise DataError(f"{self.name}: gene {gene.id} ends at {end}, past the end of {gene.scaffold} "
+                                f"({length} bp; only a gene across the origin of a circular scaffold may)")
+            if place < previous_place or (place == previous_place and start < previous_start):
                 raise DataError(f"{self.name}: genes are not in scaffold and start order at {gene.id} "
                                 "(Genome.with_genes_sorted() puts them in order)")
-            previous = key
+            previous_place, previous_start = place, start
 
     def with_genes_sorted(self) -> Genome:
         """This genome with its genes in (scaffold order, start, end, id) order, as ``check`` requires."""

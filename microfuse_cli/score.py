@@ -204,13 +204,16 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
         UsageError: ``genome`` not a Genome (or one built by hand holding other than Gene records with whole-number
             coordinates); a ``threshold`` outside [0, 1], ``threads`` not a whole number >= 0,
             a malformed ``device`` (or one this machine lacks, for a model with foundation-model views); a
-            ``model``, ``embeddings``, ``pairs`` or ``groups`` of the wrong kind.
+            ``model``, ``embeddings``, ``pairs``, ``groups`` or ``stage`` of the wrong kind.
         DataError: a Genome built by hand that breaks its invariants, pairs of another genome, a model or
             embedding folder that is missing or does not fit, groups naming no scaffold of the genome.
     """
     from .pairs import adjacent_pairs
 
     require_genome(genome, "score_genome")
+    if stage is not None and not callable(stage):  # stage=True was a TypeError once the views began
+        raise UsageError(f"score_genome's stage is a callable (description, total) -> advance(n), not "
+                         f"{type(stage).__name__}")
     if threshold is not None:
         _checked_threshold(threshold)  # before the views are computed
     if groups is not None:

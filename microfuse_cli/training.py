@@ -35,10 +35,10 @@ Progress = Callable[[dict], None]
 
 
 def _as_mask(mask: ArrayLike, n: int, name: str) -> torch.Tensor:
-    m = torch.as_tensor(np.asarray(mask))
-    if m.dtype != torch.bool or m.shape != (n,):
-        raise DataError(f"{name} must be a boolean array of length {n}, got {m.dtype} {tuple(m.shape)}")
-    return m
+    array = mask.cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+    if array.dtype != bool or array.shape != (n,):  # split names ('train') were a TypeError of torch
+        raise DataError(f"{name} must be a boolean array of length {n}, got {array.dtype} {tuple(array.shape)}")
+    return torch.as_tensor(array)
 
 
 

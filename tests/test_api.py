@@ -623,6 +623,8 @@ def test_every_library_warning_reaches_the_microfuse_logger_not_warnings_warn(tm
     logged = [r.getMessage() for r in caplog.records if r.name == "microfuse" and r.levelname == "WARNING"]
     assert logged == [f"{fna}: record 'filtered_contig' has no sequence (the file ends on it: truncated?); skipped",
                       f"1 labelled pair(s) of {labels} are not in {table}: {first.gene_a.id}-zz",
+                      "training 16 PQ centroids per sub-quantiser on 475 vectors (k-means wants at least 624): a "
+                      "smaller pq_nbits, or more vectors, trains them better",  # FAISS printed it on stderr
                       "search_all on IVF-PQ without vectors uses PQ-decoded queries",
                       "FAISS has no GPU fast-scan PQ (4-bit codes; build with pq_nbits=8 for GPUs); the index stays "
                       "on the CPU"]
@@ -1284,3 +1286,267 @@ def test_score_genome_takes_the_bins_of_genome_options(tmp_path):
     scores = score_genome(genome, groups=options.bins)
     assert [c.group for c in scores.calibration] == ["bin1"]
     assert scores.probability.tolist() == score_genome(genome, groups=dict(options.bins)).probability.tolist()
+
+
+def _mg_genome():
+    from microfuse_cli import read_genome
+
+    return read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+
+
+def test_a_hand_built_genomes_scaffolds_ids_and_extents_are_checked():
+    """Genome.check looked at genes only: a scaffold filed under another key than its id was a KeyError in
+    call_operons, an int gene id a TypeError in the GFF3 writer, circular='no' (a true str) paired M. genitalium's
+    last gene with its first, and a gene past the end of a linear scaffold was scored (readers refuse it). A list
+    of Scaffolds where a mapping belongs was a TypeError of dict()."""
+    import dataclasses
+
+    import pytest
+
+    from microfuse_cli import DataError, Scaffold, UsageError, adjacent_pairs, call_operons, score_genome
+
+    genome = _mg_genome()
+    (sid, scaffold), = genome.scaffolds.items()
+    first, rest = genome.genes[0], list(genome.genes[1:])
+    renamed = dataclasses.replace(genome, scaffolds={"chr": scaffold},
+                                  genes=[dataclasses.replace(g, scaffold="chr") for g in genome.genes])
+    with pytest.raises(DataError, match="the scaffold under the key 'chr' is named 'NC_000908.2'"):
+        call_operons(renamed, score_genome(renamed))
+    with pytest.raises(UsageError, match="a gene's id is a str, not int 1"):
+        score_genome(dataclasses.replace(genome, genes=[dataclasses.replace(first, id=1), *rest]))
+    for field, value in (("circular", "no"), ("length", "580076")):
+        with pytest.raises(UsageError, match="needs a whole-number length and circular True or False"):
+            adjacent_pairs(dataclasses.replace(genome, scaffolds={sid: dataclasses.replace(scaffold, **{field: value})}))
+    with pytest.raises(DataError, match=r"ends at \d+, past the end of NC_000908.2 \(500000 bp"):
+        adjacent_pairs(dataclasses.replace(genome, scaffolds={sid: Scaffold(sid, 500_000)}))
+    circular = adjacent_pairs(dataclasses.replace(genome, scaffolds={sid: dataclasses.replace(scaffold, circular=True)}))
+    assert adjacent_pairs(dataclasses.replace(
+        genome, scaffolds={sid: dataclasses.replace(scaffold, circular=np.True_)})) == circular  # numpy's bool too
+    assert len(circular) == len(adjacent_pairs(genome)) + 1
+    with pytest.raises(UsageError, match=r"a Genome's scaffolds map each id to its Scaffold \(\{s.id: s for s in"):
+        dataclasses.replace(genome, scaffolds=[scaffold])  # was a TypeError of dict()
+
+
+def test_a_gene_wholly_past_the_end_of_a_circular_scaffold_is_refused():
+    """Genome.check let a circular scaffold hold genes that begin past its end (M. genitalium's genes on a 500 kb
+    circle: coordinates of another assembly), pairing MG_470 with MG_066 across a made-up origin; only a gene that
+    starts inside and runs across the origin may end past it, as readers give it."""
+    import dataclasses
+
+    import pytest
+
+    from microfuse_cli import DataError, adjacent_pairs
+
+    genome = _mg_genome()
+    (sid, scaffold), = genome.scaffolds.items()
+    shorter = dataclasses.replace(scaffold, length=500_000, sequence=None, circular=True)
+    with pytest.raises(DataError, match=r"ends at \d+, past the end of NC_000908.2 \(500000 bp"):
+        adjacent_pairs(dataclasses.replace(genome, scaffolds={sid: shorter}))
+    across = dataclasses.replace(genome, genes=[*genome.genes[:-1], dataclasses.replace(
+        genome.genes[-1], end=scaffold.length + 30)], scaffolds={sid: dataclasses.replace(scaffold, circular=True)})
+    assert adjacent_pairs(across)[-1].pair_id == f"{genome.genes[-1].id}|{genome.genes[0].id}"
+
+
+def test_the_writers_refuse_a_path_or_objects_of_another_kind_before_writing(tmp_path, monkeypatch):
+    """write_scores('scores.tsv', scores), write_operons_gff(handle, operons, genome) (arguments swapped) and
+    write_operons_tsv(handle, scores) were AttributeErrors or TypeErrors, the last two after the header was
+    written; a binary handle wrote nothing but failed with a TypeError."""
+    import pytest
+
+    from microfuse_cli import UsageError, call_operons, score_genome
+    from microfuse_cli.io.gff import write_operons_gff
+    from microfuse_cli.io.tables import write_operons_tsv, write_scores
+
+    monkeypatch.chdir(tmp_path)
+    genome = _mg_genome()
+    scores = score_genome(genome)
+    operons = call_operons(genome, scores)
+    with pytest.raises(UsageError, match=r"^write_scores writes to an open text file \(open\(path, 'w'\), sys.stdout\), "
+                                         r"not str$"):
+        write_scores("scores.tsv", scores)
+    with pytest.raises(UsageError, match="write_scores takes the Scores score_genome returns, not list"):
+        write_scores(io.StringIO(), operons)
+    calls = ((write_operons_gff, (genome, operons), None), (write_operons_gff, (operons, genome), "takes a Genome"),
+             (write_operons_tsv, (scores,), "takes the operons call_operons returns, not Scores$"),
+             (write_operons_tsv, (["operon_1"],), "not str 'operon_1'"))
+    for write, args, said in calls:
+        for handle in (io.StringIO(), io.BytesIO()):
+            binary = isinstance(handle, io.BytesIO)  # refused first, whatever else is wrong
+            with pytest.raises(UsageError, match="not a binary file" if binary else said) if binary or said else \
+                    contextlib.nullcontext():
+                write(handle, *args)
+            assert (len(handle.getvalue()) > 0) == (said is None and not binary)  # nothing written when refused
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_operon_writers_write_every_operon_of_a_generator():
+    """require_operons looked through a generator for a stray item, so the writers found it empty: write_operons_tsv(h,
+    (op for op in operons if len(op.genes) > 2)) wrote the header alone and returned 0, write_operons_gff no
+    operon; an iterable writes what its list does."""
+    from microfuse_cli import call_operons, score_genome
+    from microfuse_cli.io.gff import write_operons_gff
+    from microfuse_cli.io.tables import write_operons_tsv
+
+    genome = _mg_genome()
+    operons = [op for op in call_operons(genome, score_genome(genome)) if len(op.genes) > 2]
+    for write in (write_operons_tsv, lambda handle, ops: write_operons_gff(handle, genome, ops)):
+        as_list, as_generator = io.StringIO(), io.StringIO()
+        listed, generated = write(as_list, operons), write(as_generator, (op for op in operons))
+        assert as_generator.getvalue() == as_list.getvalue() and listed == generated
+        assert sum(op.id in as_list.getvalue() for op in operons) == len(operons) > 10
+
+
+def test_select_pairs_takes_its_split_as_text_and_says_so():
+    """select_pairs(genome, split=(0.7, 0.15, 0.15)) was an AttributeError ('tuple' object has no attribute
+    'split')."""
+    import pytest
+
+    from microfuse_cli import UsageError, select_pairs
+
+    with pytest.raises(UsageError, match=r"split takes three fractions as text, like '0.7,0.15,0.15'"):
+        select_pairs(_mg_genome(), split=(0.7, 0.15, 0.15))
+
+
+def test_index_settings_of_the_wrong_kind_are_usage_errors_and_faiss_warns_through_the_log(capfd, caplog):
+    """PairIndex.build took nlist=8.5 as 8 and '8' as 8, hnsw_m='8' and search(nprobe='2') were TypeErrors; and an
+    IVF index of more lists than its vectors train well printed FAISS' 'WARNING clustering ...' on the process's
+    stderr, where neither the microfuse logger nor a notebook's capture sees it."""
+    import logging
+
+    import pytest
+
+    from microfuse_cli import UsageError, score_genome
+    from microfuse_cli.retrieve import PairIds, PairIndex
+
+    scores = score_genome(_mg_genome(), fused=True)
+    ids = PairIds.from_scores(scores, "mg")
+    for setting in ({"nlist": 8.5}, {"nlist": "8"}, {"train_sample": "400"}, {"pq_m": "4", "index": "ivfpq"},
+                    {"hnsw_m": "8", "index": "hnsw"}):
+        with pytest.raises(UsageError, match=f"^{next(iter(setting))} must be a whole number >= 1, not"):
+            PairIndex.build(scores.fused, ids, **{"index": "ivf", "device": "cpu", **setting})
+    capfd.readouterr()
+    with caplog.at_level(logging.WARNING, logger="microfuse"):
+        index = PairIndex.build(scores.fused, ids, index="ivf", nlist=16, device="cpu")
+    assert capfd.readouterr() == ("", "")
+    assert "training 16 IVF lists on 475 vectors (k-means wants at least 624): a smaller nlist, or more vectors, " \
+           "trains them better" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="microfuse"):  # the advice names what helps: not pq_nbits here
+        PairIndex.build(scores.fused, ids, index="ivf", nlist=4, train_sample=100, device="cpu")
+    assert caplog.messages == ["training 4 IVF lists on 100 vectors (k-means wants at least 156): a smaller nlist, or "
+                               "a larger train_sample, trains them better"]
+    for setting in ({"nprobe": "2"}, {"efSearch": 1.5}):
+        with pytest.raises(UsageError, match=f"^{next(iter(setting))} must be a whole number >= 1"):
+            index.search(scores.fused[:2], ["other"] * 2, 3, **setting)
+    assert index.search(scores.fused[:2], ["other"] * 2, 3, nprobe=np.int64(2)).target.shape == (2, 3)
+
+
+def test_an_input_path_of_none_is_refused_not_read_from_stdin():
+    """read_genome(None) (a Snakemake script's snakemake.input.get('gff') of a missing key), read_scores(None),
+    read_pairs(None) and read_pair_ids(None) read the process's stdin as if given '-': in a notebook or a job whose
+    stdin stays open they waited for ever. None names no input: a UsageError, at once."""
+    import subprocess
+    import sys
+
+    code = ("from microfuse_cli import UsageError, read_genome\n"
+            "from microfuse_cli.evaluate import read_scores\n"
+            "from microfuse_cli.pairs import read_pairs\n"
+            "from microfuse_cli.retrieve import read_pair_ids\n"
+            "for read in (read_genome, read_scores, read_pairs, read_pair_ids):\n"
+            "    try:\n"
+            "        read(None)\n"
+            "    except UsageError as refused:\n"
+            "        print(refused)\n")
+    with subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=ROOT) as child:  # stdin left open, as a terminal's
+        try:
+            out, err = _communicate_keeping_stdin_open(child, 30)
+        finally:
+            child.kill()
+    assert err == "" and out.splitlines() == [
+        "an input is named by a path (str or os.PathLike; '-' for stdin), not None"] * 4
+
+
+def _communicate_keeping_stdin_open(child, timeout: float) -> tuple[str, str]:
+    """stdout and stderr of ``child`` once it ends, its stdin still open (communicate() would close it); '' and
+    'timed out' when it waits for input instead."""
+    import subprocess
+
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "", "timed out"
+    return child.stdout.read(), child.stderr.read()
+
+
+def test_evaluate_table_refuses_a_bootstrap_count_that_is_not_a_whole_number():
+    """evaluate_table(table, n_boot='10') was a TypeError and n_boot=1.5 a ValueError of scipy's bootstrap, though
+    its docstring names a UsageError; a whole count (numpy's too) still gives the interval."""
+    import pytest
+
+    from conftest import MPN
+    from microfuse_cli import UsageError, read_genome, score_genome, select_pairs
+    from microfuse_cli.evaluate import ScoredTable, evaluate_table
+
+    genome = read_genome(ROOT / "examples/data/mpneumoniae_m129.gff.gz", ROOT / "examples/data/mpneumoniae_m129.fna.gz")
+    table = ScoredTable.from_scores(score_genome(genome, pairs=select_pairs(
+        genome, labels=MPN / "labelled_pairs_mpneumoniae.csv")), "mpn")
+    for n_boot in ("10", 1.5, -1, None):
+        with pytest.raises(UsageError, match=r"^n_boot must be a whole number >= 0 \(0: no interval\), not"):
+            evaluate_table(table, n_boot=n_boot)
+    low, high = (evaluate_table(table, n_boot=np.int64(20))[k] for k in ("auroc_low", "auroc_high"))
+    assert 0 < low <= high <= 1
+
+
+def test_progress_callbacks_of_another_kind_are_usage_errors_before_any_work():
+    """read_genome(fasta, progress='x') and score_genome(genome, stage=True) failed with a TypeError ('not
+    callable') inside gene calling or the views, after the input was read or the genes called."""
+    import pytest
+
+    from microfuse_cli import UsageError, read_genome, score_genome
+
+    with pytest.raises(UsageError, match="^read_genome's progress is a callable, not str$"):
+        read_genome(ROOT / "examples/data/mgenitalium_g37.fna.gz", progress="x")
+    with pytest.raises(UsageError, match="^read_genome's on_gene_calling is a callable, not int$"):
+        read_genome(ROOT / "examples/data/mgenitalium_g37.fna.gz", on_gene_calling=1)
+    with pytest.raises(UsageError, match=r"^score_genome's stage is a callable \(description, total\) -> advance\(n\), "
+                                         "not bool$"):
+        score_genome(_mg_genome(), stage=True)
+
+
+def test_a_folder_of_none_or_another_kind_is_a_usage_error():
+    """Embeddings.load(None) and PairIndex.load(None) (a config key that is not set) were TypeErrors of Path()."""
+    import pytest
+
+    from microfuse_cli import UsageError
+    from microfuse_cli.embed import Embeddings
+    from microfuse_cli.retrieve import PairIndex
+
+    for load, noun in ((Embeddings.load, "embedding"), (PairIndex.load, "index")):
+        for path in (None, 3):
+            with pytest.raises(UsageError, match=f"^the {noun} folder is named by its path \\(str or os.PathLike\\), "
+                                                 f"not {type(path).__name__}$"):
+                load(path)
+
+
+def test_training_masks_of_split_names_are_refused_in_one_line():
+    """train(..., train_mask=[p.split for p in pairs], ...) (the split names, where booleans belong) was torch's
+    TypeError "can't convert np.ndarray of type numpy.str_"; the masks of README's recipe (split == 'train') train."""
+    import pytest
+
+    from conftest import MPN, MPN_FNA, MPN_GFF
+    from microfuse_cli import DataError, read_genome, select_pairs
+    from microfuse_cli.embed import ViewConfig, compute_embeddings
+    from microfuse_cli.model import FusionConfig
+    from microfuse_cli.trained import TrainConfig
+    from microfuse_cli.training import train
+
+    genome = read_genome(MPN_GFF, MPN_FNA)
+    pairs = [p for p in select_pairs(genome, operons=MPN / "odb4_known_operons_mpneumoniae.tsv", split="0.7,0.3,0")
+             if p.label is not None]
+    x_protein, x_context = compute_embeddings(genome, pairs, ViewConfig.parse("builtin", "builtin")).pair_views(pairs)
+    labels, split = [p.label for p in pairs], np.array([p.split for p in pairs])
+    settings = (FusionConfig(hidden=16), TrainConfig(max_epochs=1, batch_size=128))
+    with pytest.raises(DataError, match=f"^train_mask must be a boolean array of length {len(pairs)}, got <U5 "):
+        train(x_protein, x_context, labels, split, split, *settings)
+    assert train(x_protein, x_context, labels, split == "train", split == "val", *settings).metrics["epochs_run"] == 1

@@ -591,6 +591,27 @@ def test_listed_and_tabled_pairs_keep_the_origin_geometry(tmp_path):
     assert {p.pair_id: p.distance for p in adjacent_pairs(rebuilt)}["MG_001|MG_002"] == -1
 
 
+def test_a_pairs_table_without_the_pair_across_the_origin_keeps_the_gene_across_it(tmp_path):
+    """A pairs table holding MG_001 (across the origin) but not the pair that closes the circle, as `pairs --labels`
+    of MG_470,MG_001 writes it: its coordinates end past the FASTA's length, which only a circular sequence has
+    (as readers take a CDS joined across the origin), so `embed` and `score` of it with --fasta read it as
+    circular; Genome.check refused the rebuilt genome ('past the end of NC_000908.2'), where main read the bases
+    past the end as N."""
+    from microfuse_cli.pairs import genome_from_table, read_pairs
+
+    gff = write_rotated(tmp_path, "circular")
+    labels, table = tmp_path / "labels.csv", tmp_path / "pairs.tsv"
+    labels.write_text("MG_470,MG_001,0\n")
+    code, _, err = run_cli(["pairs", gff, "--labels", labels, "-o", table, "--proteins", tmp_path / "p.faa"])
+    assert code == 0, err
+    assert [p.pair_id for p in read_pairs(table).pairs] == ["MG_470|MG_001"]
+    rebuilt = genome_from_table(read_pairs(table), None, tmp_path / "mg_rot.fna", "mg")
+    assert rebuilt.scaffolds["NC_000908.2"].circular and rebuilt.genes[-1].end > MG_LENGTH
+    code, _, err = run_cli(["embed", table, "--proteins", tmp_path / "p.faa", "--fasta", tmp_path / "mg_rot.fna",
+                            "-o", tmp_path / "emb", "-q"])
+    assert code == 0, err
+
+
 def ecoli_piece(start: int, end: int) -> str:
     from Bio.SeqIO.FastaIO import SimpleFastaParser
 

@@ -152,6 +152,8 @@ def require_readable(path: PathLike, noun: str = "file") -> None:
 @contextlib.contextmanager
 def _opened(path: PathLike) -> Iterator[IO[bytes]]:
     """The raw bytes of ``path`` (stdin for ``-``), with one-line errors for what cannot be opened."""
+    if path is None:  # read_genome(snakemake.input.get("gff")) of a missing key waited on stdin for ever
+        raise UsageError("an input is named by a path (str or os.PathLike; '-' for stdin), not None")
     if is_stdio(path):
         yield stdin_stream()
         return

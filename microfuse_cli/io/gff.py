@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import IO, Iterable, Iterator, Sequence
 
 from .. import __version__
-from ..errors import DataError
+from ..errors import DataError, UsageError
 from ..records import Gene, Genome, Scaffold, case_hint, genome_name
 from .fasta import read_fasta_scaffolds
 from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, \
@@ -18,7 +18,7 @@ from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold
     joins_across_origin, left_out, stated_length_disagrees, stated_protein, translate, warn_stated_lengths, \
     with_exceptions, with_topology
 from .files import PathLike, text_lines
-from .tsv import comment_lines
+from .tsv import comment_lines, require_operons, require_text_handle
 
 log = logging.getLogger("microfuse")
 
@@ -604,7 +604,13 @@ def write_operons_gff(handle: IO[str], genome: Genome, operons: Sequence, *, sou
     Raises:
         DataError: an operon on a scaffold, or of a gene, that ``genome`` lacks (``call_operons`` of another
             genome), said before anything is written.
+        UsageError: ``handle`` not an open text file (a path), ``genome`` not a Genome, ``operons`` not those
+            call_operons returns (the three in the wrong order).
     """
+    require_text_handle(handle, "write_operons_gff")
+    if not isinstance(genome, Genome):  # its kind only: call_operons checked the genome the operons are of
+        raise UsageError(f"write_operons_gff takes a Genome (read_genome(path) reads one), not {type(genome).__name__}")
+    operons = require_operons(operons, "write_operons_gff")
     _check_operons_of(genome, operons)
     comments = comment_lines(comments)
     handle.write("##gff-version 3\n")

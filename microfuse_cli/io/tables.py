@@ -18,7 +18,7 @@ from ..errors import DataError, UsageError
 from ..records import Gene, printable_name
 from .files import PathLike, read_text
 from .outputs import save_npy
-from .tsv import comment_lines, read_commented_tsv, write_tsv
+from .tsv import comment_lines, read_commented_tsv, require_operons, require_text_handle, write_tsv
 
 if TYPE_CHECKING:
     import numpy as np
@@ -230,7 +230,14 @@ def read_pair_table(path: PathLike) -> tuple[list[tuple], dict[str, list[str]], 
 def write_scores(handle: IO[str], scores, extra: dict[str, np.ndarray] | None = None,
                  comments: Sequence[str] = ()) -> int:
     """``#`` ``comments``, then the pairs columns, probability, operon_pair and the four router weights (then
-    ``extra`` columns)."""
+    ``extra`` columns).
+
+    Raises:
+        UsageError: ``handle`` not an open text file (a path), ``scores`` not the Scores score_genome returns.
+    """
+    require_text_handle(handle, "write_scores")
+    if not all(hasattr(scores, name) for name in ("pairs", "probability", "calls", "router_weights")):
+        raise UsageError(f"write_scores takes the Scores score_genome returns, not {type(scores).__name__}")
     extra = extra or {}
     for line in comment_lines(comments):
         handle.write(f"#{line}\n")
@@ -326,7 +333,13 @@ def write_fused_ids(handle: IO[str], scores, genome_name: str) -> None:
 
 
 def write_operons_tsv(handle: IO[str], operons: Sequence, comments: Sequence[str] = ()) -> int:
-    """``#`` ``comments`` (the provenance lines of the scores TSV), then one row per operon."""
+    """``#`` ``comments`` (the provenance lines of the scores TSV), then one row per operon.
+
+    Raises:
+        UsageError: ``handle`` not an open text file (a path), ``operons`` not those call_operons returns.
+    """
+    require_text_handle(handle, "write_operons_tsv")
+    operons = require_operons(operons, "write_operons_tsv")
     for line in comment_lines(comments):
         handle.write(f"#{line}\n")
     handle.write("operon_id\tscaffold\tstart\tend\tstrand\tn_genes\tgenes\tmean_probability\tmin_probability\n")

@@ -17,6 +17,34 @@ def comment_lines(comments) -> list[str]:
     return [str(line) for line in comments]
 
 
+def require_text_handle(handle, function: str) -> None:
+    """Refuse, before anything is written, a path or a binary file where an open text file belongs: a path was an
+    AttributeError ('write'), a binary file a TypeError after part of the output."""
+    import io
+
+    if not callable(getattr(handle, "write", None)) or isinstance(handle, (io.RawIOBase, io.BufferedIOBase)):
+        what = "a binary file" if callable(getattr(handle, "write", None)) else type(handle).__name__
+        raise UsageError(f"{function} writes to an open text file (open(path, 'w'), sys.stdout), not {what}")
+
+
+#: What an operon is read through by the writers (score.Operon; this module sits below score.py).
+OPERON_FIELDS = ("id", "scaffold", "start", "end", "strand", "genes", "mean_probability", "min_probability")
+
+
+def require_operons(operons, function: str) -> list:
+    """``operons`` as a list, refused (UsageError) unless each is an operon (``call_operons`` gives them): Scores, a
+    gene id or a bare list were an AttributeError or TypeError, after the header was written. Listed before it is
+    looked through: a generator (a filter of call_operons' list) is read once."""
+    if isinstance(operons, (str, bytes)) or not hasattr(operons, "__iter__"):
+        raise UsageError(f"{function} takes the operons call_operons returns, not {type(operons).__name__}")
+    operons = list(operons)
+    stray = next((op for op in operons if not all(hasattr(op, name) for name in OPERON_FIELDS)), None)
+    if stray is not None:
+        raise UsageError(f"{function} takes the operons call_operons returns, not {type(stray).__name__} "
+                         f"{stray!r:.40}")
+    return operons
+
+
 def write_tsv(handle: IO[str], header: list[str], rows) -> int:
     """Write a header line and rows as TSV; returns the number of rows written."""
     handle.write("\t".join(header) + "\n")

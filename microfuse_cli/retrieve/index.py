@@ -44,10 +44,10 @@ from typing import Any, Iterator, Literal, Sequence
 
 import numpy as np
 
-from ..errors import DataError, MicrofuseError, UsageError
+from ..errors import DataError, MicrofuseError, UsageError, whole_number
 from ..io.files import PathLike
 from ..io.outputs import atomic_directory
-from ..manifest import MANIFEST, ManifestKind, read_manifest, write_manifest
+from ..manifest import MANIFEST, ManifestKind, folder_path, read_manifest, write_manifest
 from ..progress import Advance
 from ..runtime import check_seed, thread_limits
 from .ids import (
@@ -131,6 +131,10 @@ def _omp_threads(threads: int | None) -> Iterator[int]:
     faiss = _faiss()
     with thread_limits(threads, faiss=True) as limit:
         yield faiss.omp_get_max_threads() if limit is None else limit
+
+
+#: The vectors per k-means centroid below which FAISS warns (on the process's stderr; microfuse says it in its log).
+MIN_POINTS_PER_CENTROID = 39
 
 
 def _default_nlist(n: int) -> int:
@@ -232,14 +236,22 @@ def _trained_ivf(faiss: Any, kind: str, parts: Sequence[np.ndarray], n: int, dim
         else:
             cpu = faiss.IndexIVFPQ(quantizer, dim, nl, m, nbits, faiss.METRIC_INNER_PRODUCT)
         cpu.pq.cp.seed = int(seed)
+        cpu.pq.cp.min_points_per_centroid = 0  # FAISS' own warning goes to the process's stderr: said below instead
         params.update(pq_m=m, pq_nbits=nbits, fast_scan=_fast_scan(nbits, dev))
     cpu.cp.seed = int(seed)
     cpu.cp.niter = KMEANS_ITERATIONS
+    cpu.cp.min_points_per_centroid = 0  # (it only decides that warning)
     params["nlist"] = nl
     sample = max(40 * nl, 10000) if train_sample is None else train_sample
     sample = min(int(sample), n)
     if sample < nl:
         raise UsageError(f"train_sample ({sample}) must be at least nlist ({nl})")
+    for what, centroids, setting in (("IVF lists", nl, "nlist"),
+                                     ("PQ centroids per sub-quantiser", 2 ** pq[1] if pq else 0, "pq_nbits")):
+        if sample < MIN_POINTS_PER_CENTROID * centroids:  # the advice names the setting that helps
+            log.warning("training %d %s on %d vectors (k-means wants at least %d): a smaller %s%s trains them better",
+                        centroids, what, sample, MIN_POINTS_PER_CENTROID * centroids, setting,
+                        ", or a larger train_sample," if sample < n else ", or more vectors,")
     params["train_sample"] = sample
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(n, size=sample, replace=False)) if sample < n else np.arange(n)
@@ -439,6 +451,10 @@ class PairIndex:
             raise UsageError(f"index must be one of auto, {', '.join(INDEX_KINDS)}, not {index!r}")
         if group_by not in GROUP_BYS:
             raise UsageError(f"group_by must be one of {', '.join(GROUP_BYS)}, not {group_by!r}")
+        for name, value in (("nlist", nlist), ("pq_m", pq_m), ("pq_nbits", pq_nbits), ("train_sample", train_sample),
+                            ("hnsw_m", hnsw_m)):  # nlist=8.5 was cut to 8, hnsw_m='8' a TypeError
+            if value is not None and (not whole_number(value) or value < 1):
+                raise UsageError(f"{name} must be a whole number >= 1, not {value!r}")
         parts = _vector_parts(vectors, "vectors")
         if not isinstance(ids, PairIds):
             raise UsageError("ids must be a PairIds")
@@ -594,7 +610,7 @@ class PairIndex:
         Raises DataError for a missing folder/file, a foreign or newer manifest, a manifest path that leaves the
         folder (``..`` or absolute), a checksum mismatch, or counts/dimensions that disagree.
         """
-        folder = Path(path)
+        folder = folder_path(path, PAIR_INDEX)
         manifest = read_manifest(folder, PAIR_INDEX, required=(INDEX_FILE, PAIRS_FILE), upgrade=_index_from_version_1)
         mpath = folder / MANIFEST
         kind, group_by, dim, count = (manifest.get(k) for k in ("index_type", "group_by", "dim", "count"))
@@ -662,10 +678,9 @@ class PairIndex:
         k = max(1, min(int(k), self.ntotal))  # more neighbours than indexed pairs cannot exist (--k 100000)
         if exclusion not in ("auto", "selector", "overfetch"):
             raise UsageError(f"exclusion must be auto, selector or overfetch, not {exclusion!r}")
-        if nprobe is not None and nprobe < 1:
-            raise UsageError(f"nprobe must be >= 1, not {nprobe}")
-        if efSearch is not None and efSearch < 1:
-            raise UsageError(f"efSearch must be >= 1, not {efSearch}")
+        for name, value in (("nprobe", nprobe), ("efSearch", efSearch)):  # '8' was a TypeError of the comparison
+            if value is not None and (not whole_number(value) or value < 1):
+                raise UsageError(f"{name} must be a whole number >= 1, not {value!r}")
         if k_factor is not None and (isinstance(k_factor, bool) or int(k_factor) != k_factor or k_factor < 1):
             raise UsageError(f"k_factor must be a positive integer, not {k_factor!r}")
         kf = int(self.params.get("k_factor", 1) if k_factor is None else k_factor) if self.refined else 1
