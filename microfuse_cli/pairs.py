@@ -13,8 +13,9 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Iterable, Mapping, Sequence
 
+from . import __version__
 from .errors import DataError, UsageError
-from .records import Gene, Genome, RebuiltFromFields, require_genome
+from .records import Gene, Genome, RebuiltFromFields, printable_name, require_genome
 from .io.features import MIN_GAP_NS
 from .io.files import PathLike
 from .io.tables import read_operon_table, read_pair_list, read_pair_table
@@ -423,21 +424,73 @@ def _listed_pairs(genome: Genome, path: PathLike, *, keep_labels: bool) -> list[
 # ------------------------------------------------------------------------------------------------ TSV
 
 
+def genes_comment(genome: Genome) -> str:
+    """``genes source=... genetic_code=...``: how ``genome``'s genes were found, a ``#`` line of every output of its
+    scores and of its pairs TSV (the same pairs score differently when the genes differ): ``source=annotation`` (the
+    CDS of a GFF3, GenBank or EMBL), ``source=pyrodigal:single`` or ``pyrodigal:meta`` (gene calling on a bare
+    assembly; both, ``pyrodigal:meta,single``, where --bins' bins were called in each), ``source=pairs_table`` (a
+    pairs TSV without its own ``#genes`` line, which does not say); ``genetic_code``: the NCBI codes its proteins were
+    translated with (transl_table, -g, or the one gene calling chose: 4 for a Mycoplasma), in increasing order, where
+    the genes say."""
+    require_genome(genome, "genes_comment")
+    source = "_".join(printable_name(str(genome.gene_source)).split()) or "unknown"
+    if genome.gene_modes:
+        source += ":" + ",".join(genome.gene_modes)
+    words = [f"source={source}"]
+    codes = sorted({gene.genetic_code for gene in genome.genes})
+    if codes and genome.gene_source != PAIRS_TABLE:  # a pairs table's genes carry no code: 11 is only a default
+        words.append(f"genetic_code={','.join(map(str, codes))}")
+    return "genes " + " ".join(words)
+
+
+#: What the ``#microfuse`` line of a pairs TSV says after the version: ``pairs genome=NAME``, NAME to the line's end.
+_PAIRS_WORD, _GENOME_KEY = "pairs", "genome="
+_GENES_LINE = "#genes source="
+
+
+def pairs_comments(genome: Genome) -> list[str]:
+    """The ``#`` lines (without the ``#``) above the header of `microfuse pairs`' TSV: ``microfuse VERSION pairs
+    genome=NAME`` (NAME: ``genome.name``, the file name every command names the genome by, records.genome_name, to
+    the line's end: a file name may hold spaces) and ``genes_comment``. `embed` and `score` of the table name its
+    genome and its genes so, not after the table's own file (``read_pairs``)."""
+    require_genome(genome, "pairs_comments")
+    return [f"microfuse {__version__} {_PAIRS_WORD} {_GENOME_KEY}{genome.name}", genes_comment(genome)]
+
+
+def table_provenance(comments: Iterable[str]) -> tuple[str | None, str | None]:
+    """``(genome name, genes line)`` of a table's leading ``#`` lines (``pairs_comments``, the genes line without its
+    ``#``); None for what they do not say (an older table, a list made by hand, a scores TSV's model line)."""
+    name = genes = None
+    for line in comments:
+        if line.startswith("#microfuse ") and name is None:
+            words = line.split(" ", 3)
+            if len(words) == 4 and words[2] == _PAIRS_WORD and words[3].startswith(_GENOME_KEY):
+                name = printable_name(words[3][len(_GENOME_KEY):]) or None
+        elif line.startswith(_GENES_LINE) and genes is None:
+            genes = printable_name(line[1:])
+    return name, genes
+
+
 @dataclass(frozen=True)
 class PairTable(RebuiltFromFields):
     """A pairs TSV read back: its rows as GenePairs (genes carry coordinates, no protein); ``extra`` maps each
-    further column to its values (read-only, as the table); ``comments`` its leading ``#`` lines."""
+    further column to its values (read-only, as the table); ``comments`` its leading ``#`` lines; ``genome_name``
+    and ``genes_comment`` what they say of the genome the pairs are of (``table_provenance``: None where they do
+    not say)."""
 
     pairs: tuple[GenePair, ...]
     extra: Mapping[str, tuple[str, ...]]
     comments: tuple[str, ...] = ()
+    genome_name: str | None = None
+    genes_comment: str | None = None
 
 
 def read_pairs(path: PathLike) -> PairTable:
     """Read a pairs TSV written by ``microfuse pairs``; extra columns are kept as strings."""
     rows, extra, comments = read_pair_table(path)
     return PairTable(tuple(GenePair(*row) for row in rows),
-                     MappingProxyType({name: tuple(values) for name, values in extra.items()}), tuple(comments))
+                     MappingProxyType({name: tuple(values) for name, values in extra.items()}), tuple(comments),
+                     *table_provenance(comments))
 
 
 def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLike | None, name: str) -> Genome:

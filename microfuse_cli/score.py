@@ -20,7 +20,7 @@ from .errors import DataError, UsageError
 from .io.model_id import DECISION_KEY, threshold_text
 from .records import Genome, printable_name, read_only, require_genome
 from .runtime import thread_limits
-from .pairs import PAIRS_TABLE, PAIRS_TAKEN, GenePair, require_pairs
+from .pairs import PAIRS_TAKEN, GenePair, genes_comment, require_pairs  # genes_comment: score.genes_comment too
 
 log = logging.getLogger("microfuse")
 
@@ -365,7 +365,7 @@ def model_source(model_dir: str | PathLike | None) -> tuple[str, str]:
 
 def header_comments(scores: Scores, model_name: str, model_from: str = "folder", *, model_id: str | None = None,
                     decision_id: str | None = None, threshold_from: str = "model",
-                    genome: Genome | None = None) -> list[str]:
+                    genome: Genome | None = None, genes: str | None = None) -> list[str]:
     """Comment lines that say which model scored (its folder's name and, as two folders may share a name, its
     identity: checkpoint.model_identity in full, the ``model_id=`` of `score --fused` ids files), which rule made
     its calls (``decision_id``, checkpoint.decision_identity: two models differing only in it share ``model_id``)
@@ -376,15 +376,22 @@ def header_comments(scores: Scores, model_name: str, model_from: str = "folder",
     (score_genome's): a library user writes the header of the model and rule that did score.
     ``header_comments(scores, *model_source(model_dir))`` is the CLI's header for `score -m model_dir` (identities
     are keyword-only: given in third place, the ``model_from`` of model_source once became a ``model_id=``).
-    ``genome``, the one scored, adds its ``genes_comment`` after the ``#microfuse`` line (how its genes were found).
+    ``genome``, the one scored, adds its ``genes_comment`` after the ``#microfuse`` line (how its genes were found);
+    ``genes`` is that line where the genome cannot tell it: a pairs TSV's own (``PairTable.genes_comment``), which
+    a genome rebuilt from the table (``genome_from_table``: ``source=pairs_table``) does not know.
 
     Raises:
         UsageError: ``scores`` not Scores, an identity neither given nor carried by ``scores`` (Scores built by
-            hand), a ``model_from`` other than package/folder or a ``threshold_from`` other than model/user."""
+            hand), a ``model_from`` other than package/folder or a ``threshold_from`` other than model/user, or
+            ``genes`` not a ``genes source=...`` line or given without ``genome``."""
     if not isinstance(scores, Scores):  # a Genome (or a path) was an AttributeError ('model_id')
         raise UsageError(f"header_comments takes the Scores score_genome returns, not {type(scores).__name__}")
     if genome is not None:
         require_genome(genome, "header_comments")
+    if genes is not None and (genome is None or not isinstance(genes, str) or not genes.startswith("genes source=")
+                              or "\n" in genes):
+        raise UsageError(f"header_comments' genes is the 'genes source=...' line of the genome given (a pairs "
+                         f"table's PairTable.genes_comment), not {genes!r:.60}")
     if model_from not in ("package", "folder") or threshold_from not in ("model", "user"):
         raise UsageError(f"header_comments takes model_from 'package' or 'folder' (score.model_source gives it) and "
                          f"threshold_from 'model' or 'user', not {model_from!r} and {threshold_from!r}")
@@ -399,26 +406,8 @@ def header_comments(scores: Scores, model_name: str, model_from: str = "folder",
              f"model_from={model_from} threshold_from={threshold_from} model_id={model_id} "
              f"{DECISION_KEY}={decision_id}"]
     if genome is not None:
-        lines.append(genes_comment(genome))
+        lines.append(genes_comment(genome) if genes is None else genes)
     return lines + [f"calibration {c.describe()}" for c in scores.calibration]
-
-
-def genes_comment(genome: Genome) -> str:
-    """``genes source=... genetic_code=...``: how ``genome``'s genes were found, a ``#`` line of every output of its
-    scores (the same pairs score differently when the genes differ): ``source=annotation`` (the CDS of a GFF3,
-    GenBank or EMBL), ``source=pyrodigal:single`` or ``pyrodigal:meta`` (gene calling on a bare assembly; both,
-    ``pyrodigal:meta,single``, where --bins' bins were called in each), ``source=pairs_table`` (a pairs TSV, which
-    does not say); ``genetic_code``: the NCBI codes its proteins were translated with (transl_table, -g, or the
-    one gene calling chose: 4 for a Mycoplasma), in increasing order, where the genes say."""
-    require_genome(genome, "genes_comment")
-    source = "_".join(printable_name(str(genome.gene_source)).split()) or "unknown"
-    if genome.gene_modes:
-        source += ":" + ",".join(genome.gene_modes)
-    words = [f"source={source}"]
-    codes = sorted({gene.genetic_code for gene in genome.genes})
-    if codes and genome.gene_source != PAIRS_TABLE:  # a pairs table's genes carry no code: 11 is only a default
-        words.append(f"genetic_code={','.join(map(str, codes))}")
-    return "genes " + " ".join(words)
 
 
 # ------------------------------------------------------------------------------------------------ operons

@@ -655,6 +655,33 @@ def test_header_comments_of_model_source_are_the_clis_header(tmp_path):
             header_comments(scores, "default", **wrong)
 
 
+def test_header_comments_take_a_pairs_tables_own_genes_line(tmp_path):
+    """A genome rebuilt from a pairs TSV (genome_from_table) does not know how its genes were found
+    (``source=pairs_table``); the table `microfuse pairs` wrote says it (read_pairs' genes_comment), and
+    header_comments writes that line instead, as `score PAIRS.tsv` does. A genes line that is none is refused."""
+    import pytest
+
+    from microfuse_cli import UsageError, read_genome, score_genome
+    from microfuse_cli.pairs import genes_comment, genome_from_table, read_pairs
+    from microfuse_cli.score import header_comments, model_source
+
+    gff, fna = ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz"
+    genome = read_genome(gff, fna)
+    scores = score_genome(genome)
+    code, _, err = run_cli(["pairs", gff, "--fasta", fna, "-o", tmp_path / "pairs.tsv", "-q"])
+    assert code == 0, err
+    table = read_pairs(tmp_path / "pairs.tsv")
+    rebuilt = genome_from_table(table, None, fna, table.genome_name)
+    assert rebuilt.name == genome.name and genes_comment(rebuilt) == "genes source=pairs_table"
+    own = header_comments(scores, *model_source(None), genome=genome)
+    assert own[1] == table.genes_comment == "genes source=annotation genetic_code=4"
+    assert header_comments(scores, *model_source(None), genome=rebuilt, genes=table.genes_comment) == own
+    for wrong in ({"genome": rebuilt, "genes": "source=annotation"}, {"genome": rebuilt, "genes": "genes source=a\nb"},
+                  {"genes": table.genes_comment}):
+        with pytest.raises(UsageError, match="genes source="):
+            header_comments(scores, "default", **wrong)
+
+
 def test_scores_evaluate_in_memory_as_their_tsv_does(tmp_path):
     """Labelled pairs scored by score_genome are evaluated as `microfuse evaluate` evaluates `score --labels`'s TSV,
     with no file written and read back (ScoredTable.from_scores; evaluation took only a scores TSV's path)."""

@@ -7,7 +7,7 @@ import gzip
 import pytest
 
 from conftest import (
-    ECOLI_FNA, ECOLI_GFF, ECOLI_ODB, ECOLI_PAIRS, MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, pyrodigal_data, run_cli,
+    ECOLI_FNA, ECOLI_GFF, ECOLI_ODB, ECOLI_PAIRS, MG_G37, MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, pyrodigal_data, run_cli,
 )
 from microfuse_cli import pairs as P
 from microfuse_cli.errors import DataError
@@ -179,7 +179,7 @@ def test_cli_pairs_tsv_columns_and_proteins(tmp_path):
     code, _, err = run_cli(["pairs", ECOLI_GFF, "--fasta", ECOLI_FNA, "-o", out, "--proteins", faa,
                             "--operons", ECOLI_ODB, "--split", "0.7,0.15,0.15"])
     assert code == 0, err
-    lines = out.read_text().splitlines()
+    lines = [line for line in out.read_text().splitlines() if not line.startswith("#")]
     assert lines[0].split("\t")[:12] == T.PAIR_COLUMNS
     assert lines[0].split("\t")[-2:] == ["label", "split"]
     assert len(lines) - 1 == 4288
@@ -193,7 +193,8 @@ def test_cli_stdout_and_gzip_stdin(tmp_path):
         pyrodigal_data("MIIJ01000039.fna.gz").read_bytes()))
     code, out, err = run_cli(["pairs", "-", "-q"], stdin=data)
     assert code == 0, err
-    assert out.startswith("pair_id\t") and out.count("\n") > 100
+    assert out.split("\n")[0].endswith(" pairs genome=stdin") and out.split("\n")[1].startswith("#genes source=")
+    assert out.split("\n")[2].startswith("pair_id\t") and out.count("\n") > 100
     assert err == ""
 
 
@@ -204,7 +205,7 @@ def test_cli_pairs_list_reports_unknown_ids(tmp_path):
     code, _, err = run_cli(["pairs", ECOLI_GFF, "--fasta", ECOLI_FNA, "--pairs", listing, "-o", out])
     assert code == 0
     assert "nosuchgene" in err
-    assert out.read_text().count("\n") == 2
+    assert len([line for line in out.read_text().splitlines() if not line.startswith("#")]) == 2
 
 
 BAD_INPUTS = {
@@ -316,7 +317,7 @@ def test_every_column_pairs_writes_is_explained_in_its_help(tmp_path):
     code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", MPN_PAIRS, "--split", "0.7,0.15,0.15",
                             "-o", out])
     assert code == 0, err
-    header = out.read_text().splitlines()[0].split("\t")
+    header = [line for line in out.read_text().splitlines() if not line.startswith("#")][0].split("\t")
     assert {"directon", "genes_between", "label", "split"} <= set(header)
     code, text, _ = run_cli(["pairs", "--help"])
     assert code == 0
@@ -340,7 +341,7 @@ def test_labels_of_a_list_without_labels_is_an_error_not_an_unlabelled_table(tmp
     listed.write_text("MPN_001\tMPN_002\t1\nMPN_002\tMPN_003\t\n")  # one label is enough: the other stays unlabelled
     code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", listed, "-o", tmp_path / "ok.tsv"])
     assert code == 0, err
-    rows = [line.split("\t") for line in (tmp_path / "ok.tsv").read_text().splitlines()]
+    rows = [line.split("\t") for line in (tmp_path / "ok.tsv").read_text().splitlines() if not line.startswith("#")]
     assert [r[rows[0].index("label")] for r in rows[1:]] == ["1", ""]
 
 
@@ -377,3 +378,52 @@ def test_a_list_of_pair_ids_selects_those_pairs(tmp_path):
     code, out, err = run_cli(["score", *genome, "--pairs", "-", "-o", "-", "-q"], stdin=picked.encode())
     got = [line for line in out.splitlines() if not line.startswith("#")]
     assert code == 0 and got == [rows[0], rows[5], rows[9]], err
+
+
+def test_pairs_tsv_records_its_genome_and_how_its_genes_were_found(tmp_path):
+    """`microfuse pairs` wrote no provenance: `embed pairs.tsv` and `score pairs.tsv --embeddings` named the genome
+    after the table ('pairs.tsv'), not as `score GENOME` does, and scoring the table said `#genes source=pairs_table`
+    though its genes came from an annotation or pyrodigal. The table now opens with `#microfuse VERSION pairs
+    genome=NAME` and score's `#genes` line, which read_pairs returns; its rows are unchanged, and a table without the
+    lines (older, or made by hand) reads as before, with neither."""
+    from microfuse_cli import __version__
+    from microfuse_cli.genome import GenomeOptions
+
+    gff, fna = f"{MG_G37}.gff.gz", f"{MG_G37}.fna.gz"
+    for args, name, genes in (
+            ([gff, "--fasta", fna], f"{MG_G37.name}.gff.gz", "genes source=annotation genetic_code=4"),
+            ([fna], f"{MG_G37.name}.fna.gz", "genes source=pyrodigal:single genetic_code=4")):
+        out = tmp_path / "pairs.tsv"
+        code, _, err = run_cli(["pairs", *args, "-o", out, "-q"])
+        assert code == 0, err
+        lines = out.read_text().splitlines()
+        assert lines[:2] == [f"#microfuse {__version__} pairs genome={name}", f"#{genes}"]
+        assert lines[2].split("\t")[:12] == T.PAIR_COLUMNS and not any(line.startswith("#") for line in lines[3:])
+        table = P.read_pairs(out)
+        assert (table.genome_name, table.genes_comment) == (name, genes)
+        genome = read_genome(args[0], args[2] if len(args) > 1 else None, GenomeOptions())
+        assert [p.pair_id for p in table.pairs] == [p.pair_id for p in P.adjacent_pairs(genome)]
+        assert P.genes_comment(genome) == genes and genome.name == name
+    bare = tmp_path / "bare.tsv"
+    bare.write_text("\n".join(lines[2:]) + "\n")  # the last (pyrodigal) table without its '#' lines
+    old = P.read_pairs(bare)
+    assert (old.genome_name, old.genes_comment, old.comments) == (None, None, ())
+    assert old.pairs == table.pairs
+
+
+def test_pairs_tsv_genome_line_keeps_a_file_name_with_spaces_and_odd_bytes(tmp_path):
+    """The genome's name runs to the end of its line, so a file name with spaces (or words like ``model_id=``) reads
+    back whole, as records.genome_name gives it; control characters are written as U+FFFD, as every output does."""
+    import shutil
+
+    from microfuse_cli.records import genome_name, printable_name
+
+    for name in ("my genome model_id=x.gff.gz", "g\tx.gff.gz"):
+        gff = tmp_path / name
+        shutil.copy(f"{MG_G37}.gff.gz", gff)
+        out = tmp_path / "pairs.tsv"
+        code, _, err = run_cli(["pairs", gff, "--fasta", f"{MG_G37}.fna.gz", "-o", out, "-q"])
+        assert code == 0, err
+        table = P.read_pairs(out)
+        assert table.genome_name == printable_name(genome_name(gff)) == name.replace("\t", "\ufffd")
+        assert out.read_text().count("\n") == 2 + 1 + 475  # the name's tab split no line

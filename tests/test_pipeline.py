@@ -85,7 +85,7 @@ def test_train_score_evaluate_on_ecoli(ecoli_trained):
     assert comments == [f"#microfuse {__version__} model=model threshold={threshold_text(model_threshold(work))} "
                         f"model_from=folder threshold_from=model model_id={identity} "
                         f"decision_id={model.decision_identity}",
-                        "#genes source=pairs_table"]  # a pairs TSV does not say how its genes were found
+                        "#genes source=annotation genetic_code=11"]  # the pairs TSV's: how its genes were found
     assert f"# {comments[0][1:]}" in gff.read_text().splitlines() and tsv.read_text().startswith(comments[0] + "\n")
     header = scores.read_text().splitlines()[len(comments)].split("\t")
     assert header[-6:] == ["probability", "operon_pair", "w_protein", "w_context", "w_agreement", "w_conflict"]
@@ -137,7 +137,8 @@ def test_distance_baseline_trains_and_scores(ecoli_trained):
     code, out, err = run_cli(["score", ecoli_trained / "pairs.tsv", "-e", ecoli_trained / "emb", "-m", model])
     assert code == 0, err
     assert out.startswith("#microfuse ") and out.count("\n") == 4289 + 2  # the model's and the genes' lines: no
-    assert out.splitlines()[1] == "#genes source=pairs_table"  # calibration line without a per-genome rule
+    assert out.splitlines()[1] == "#genes source=annotation genetic_code=11"  # calibration line without a
+    # per-genome rule
     # with a per-genome rule, as the fusion head: learned on E. coli's labels alone (whose set wants 67 bp), the
     # cut-off moves down from the genome's own 119 bp only to the bottom of its own interval (104 bp)
     code, _, err = run_cli(["train", ecoli_trained / "pairs.tsv", "-e", ecoli_trained / "emb", "-o", model,
@@ -147,7 +148,7 @@ def test_distance_baseline_trains_and_scores(ecoli_trained):
                               "--fasta", ECOLI_FNA])
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[1] == "#genes source=pairs_table"
+    assert lines[1] == "#genes source=annotation genetic_code=11"
     assert lines[2].startswith("#calibration operon_fraction=0.686 cutoff_bp=104 own_cutoff_bp=119 ")
     header = lines[3].split("\t")
     rows = [dict(zip(header, line.split("\t"))) for line in lines[4:]]
@@ -229,7 +230,7 @@ def test_train_per_genome_rule_then_score_cuts_at_the_genomes_own_spacer(ecoli_t
     ruled = load_model(model)
     assert lines[0] == (f"#microfuse {__version__} model=rule threshold=0.5000 model_from=folder "
                         f"threshold_from=model model_id={ruled.identity} decision_id={ruled.decision_identity}")
-    assert lines[1] == "#genes source=pairs_table"
+    assert lines[1] == "#genes source=annotation genetic_code=11"
     assert lines[2].startswith("#calibration operon_fraction=0.686 cutoff_bp=104 own_cutoff_bp=119 ")
     assert decision["posterior_threshold"] > 0.5 and decision["own_interval"] == 0.9
     header = lines[3].split("\t")

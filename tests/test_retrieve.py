@@ -1087,9 +1087,9 @@ def test_build_names_the_index_kind_index_type_and_still_takes_its_old_name(tmp_
 
 @pytest.fixture(scope="module")
 def mg_two_routes(tmp_path_factory):
-    """M. genitalium's fused vectors made two ways: `score GENOME --fused` and, from `microfuse embed`'s folder,
-    `score PAIRS.tsv --embeddings EMB --fused`, the table from `microfuse pairs` (the README's route embeds the pairs
-    table itself, `embed pairs.tsv --proteins`, whose folder then records the table's name, 'pairs.tsv')."""
+    """M. genitalium's fused vectors made two ways: `score GENOME --fused` and, from `microfuse embed`'s folder of the
+    genome, `score PAIRS.tsv --embeddings EMB --fused`, the table from `microfuse pairs` (the README's route, which
+    embeds the pairs table itself, is test_cli_readme_pairs_route_names_the_genome_as_score_of_the_genome)."""
     from conftest import MG_G37, run_cli
 
     folder = tmp_path_factory.mktemp("routes")
@@ -1137,6 +1137,49 @@ def test_cli_one_genome_has_one_name_from_score_and_from_embed(mg_two_routes, re
         rows = [line.split("\t") for line in out.splitlines()[1:]]
         assert len(rows) == 3 * 475 and not _self_hits(out)
         assert {r[5] for r in rows} == {"mpn"}  # every neighbour from the other genome
+
+
+def test_cli_readme_pairs_route_names_the_genome_as_score_of_the_genome(mg_two_routes, tmp_path):
+    """The README's route, `pairs g.gff --fasta g.fna --proteins p.faa > pairs.tsv; embed pairs.tsv --proteins p.faa
+    --fasta g.fna -o emb; score pairs.tsv --embeddings emb --fused F`, named the genome 'pairs.tsv' (embed's
+    manifest.json and so F.ids.tsv) where `score g.gff --fused` names it 'g.gff.gz', so retrieval did not leave a
+    query's own genome out; and its scores said `#genes source=pairs_table`. The table now records both, and the
+    route's scores and ids are those of `score g.gff` itself. A table without its '#' lines (an older one) is named
+    and described as before: after the embedding folder (its manifest), `source=pairs_table`."""
+    from conftest import MG_G37, run_cli
+
+    gff, fna = f"{MG_G37}.gff.gz", f"{MG_G37}.fna.gz"
+    code, pairs, err = run_cli(["pairs", gff, "--fasta", fna, "--proteins", tmp_path / "p.faa", "-q"])
+    assert code == 0, err
+    (tmp_path / "pairs.tsv").write_text(pairs)
+    code, _, err = run_cli(["embed", tmp_path / "pairs.tsv", "--proteins", tmp_path / "p.faa", "--fasta", fna, "-o",
+                            tmp_path / "emb", "-q"])
+    assert code == 0, err
+    name = f"{MG_G37.name}.gff.gz"
+    assert json.loads((tmp_path / "emb" / "manifest.json").read_text())["genome"] == name
+    code, _, err = run_cli(["score", tmp_path / "pairs.tsv", "--embeddings", tmp_path / "emb", "--fused",
+                            tmp_path / "route.npy", "-o", tmp_path / "route.tsv", "-q"])
+    assert code == 0, err
+    assert (tmp_path / "route.ids.tsv").read_text() == (mg_two_routes / "direct.ids.tsv").read_text()
+    scores, direct = (tmp_path / "route.tsv").read_text(), (mg_two_routes / "direct.tsv").read_text()
+    assert scores.splitlines()[1] == "#genes source=annotation genetic_code=4" == direct.splitlines()[1]
+    assert scores == direct
+    # an older table (no '#' lines), embedded as it was: named after the table, its genes not described
+    (tmp_path / "old.tsv").write_text("".join(line for line in pairs.splitlines(True) if not line.startswith("#")))
+    code, _, err = run_cli(["embed", tmp_path / "old.tsv", "--proteins", tmp_path / "p.faa", "--fasta", fna, "-o",
+                            tmp_path / "old_emb", "-q"])
+    assert code == 0, err
+    assert json.loads((tmp_path / "old_emb" / "manifest.json").read_text())["genome"] == "old.tsv"
+    code, out, err = run_cli(["score", tmp_path / "old.tsv", "--embeddings", tmp_path / "old_emb", "--fused",
+                              tmp_path / "old.npy", "-q"])
+    assert code == 0, err
+    assert out.splitlines()[1] == "#genes source=pairs_table" and out.splitlines()[3:] == scores.splitlines()[3:]
+    assert {r.split("\t")[2] for r in (tmp_path / "old.ids.tsv").read_text().splitlines()[2:]} == {"old.tsv"}
+    # the table's own line comes first: the new table scored with the older folder is named as the genome
+    code, _, err = run_cli(["score", tmp_path / "pairs.tsv", "--embeddings", tmp_path / "old_emb", "--fused",
+                            tmp_path / "mixed.npy", "-q"])
+    assert code == 0, err
+    assert (tmp_path / "mixed.ids.tsv").read_text() == (mg_two_routes / "direct.ids.tsv").read_text()
 
 
 def test_cli_search_and_evaluate_warn_of_queries_that_find_themselves(mg_two_routes, real_fused, tmp_path):

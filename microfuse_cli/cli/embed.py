@@ -62,7 +62,7 @@ def read_input(run, path, fasta, proteins, read_as):
         head = "".join(peek_lines(lines)[0])
     if head.strip() and sniff_format(head, path) == "pairs":
         table = read_pairs(path)
-        genome = genome_from_table(table, proteins, fasta, genome_name(path))
+        genome = genome_from_table(table, proteins, fasta, table.genome_name or genome_name(path))
         return genome, table.pairs
     genome = load_genome(run, path, fasta, read_as)
     return genome, adjacent_pairs(genome)

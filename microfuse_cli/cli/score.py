@@ -211,7 +211,9 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
             raise UsageError("a pairs TSV input needs --embeddings (from `microfuse embed`)")
         table = read_pairs(input)
         embedded = Embeddings.load(embeddings)
-        genome = genome_from_table(table, None, fasta, embedded.genome_name or file_genome_name(input))
+        # named as `score GENOME` names it: by the table's own line, else as embed named it, else by the table
+        genome = genome_from_table(table, None, fasta,
+                                   table.genome_name or embedded.genome_name or file_genome_name(input))
         pairs = table.pairs
         groups = load_bins(bins, genome)
         model = _loaded(pending_model)  # the table's genome holds only its pairs' genes, whose proteins may be unknown
@@ -234,7 +236,8 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
         log.info("calibrated %s", calibrated.describe())
     model_name, model_from = model_source(model_dir)
     comments = header_comments(scores, model_name, model_from=model_from,  # the identities the scores carry
-                               threshold_from="model" if threshold is None else "user", genome=genome)
+                               threshold_from="model" if threshold is None else "user", genome=genome,
+                               genes=table.genes_comment if kind == "pairs" else None)
     operons_called = call_operons(genome, scores)
     extra = _explain(run, genome, pairs, reference, groups) if explain else None
     writers = [(output, "w", lambda h: write_scores(h, scores, extra, comments))]

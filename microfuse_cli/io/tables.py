@@ -182,7 +182,10 @@ def pair_rows(pairs: Sequence, header: list[str]) -> Iterable[list]:
         yield row
 
 
-def write_pairs(handle, pairs: Sequence) -> int:
+def write_pairs(handle, pairs: Sequence, comments: Sequence[str] = ()) -> int:
+    """``#`` ``comments`` (pairs.pairs_comments: the genome and how its genes were found), then the pairs columns."""
+    for line in comment_lines(comments):
+        handle.write(f"#{line}\n")
     header = pair_header(pairs)
     return write_tsv(handle, header, pair_rows(pairs, header))
 
