@@ -448,3 +448,26 @@ def test_a_bad_row_of_a_pairs_tsv_is_named_by_its_line_in_the_file(tmp_path):
     short.write_text("\n".join([*lines[:5], "", *lines[5:8], lines[8].rsplit("\t", 1)[0], *lines[9:]]) + "\n")
     with pytest.raises(DataError, match=r"short\.tsv: line 10 has 15 fields, header has 16"):
         P.read_pairs(short)
+
+
+def test_two_pairs_tables_joined_with_their_headers_are_refused_naming_the_second_header(tmp_path):
+    """`(cat a.tsv; tail -n +2 b.tsv) > ab.tsv` joined two pairs tables when they began with their header; now that
+    each begins with two '#' lines, `tail -n +2` leaves b's header in the middle, which was refused as a row with a
+    bad value ("invalid literal for int() ... 'start_a'"). The message now says what the line is and how to join
+    tables."""
+    tables = []
+    for args in ([f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz"], [MPN_GFF, "--fasta", MPN_FNA]):
+        code, out, err = run_cli(["pairs", *args, "-q"])
+        assert code == 0, err
+        tables.append(out.splitlines(True))
+    joined = tmp_path / "ab.tsv"
+    joined.write_text("".join(tables[0] + tables[1][1:]))
+    line = len(tables[0]) + 2  # b's header, after its '#genes' line
+    with pytest.raises(DataError, match=rf"ab\.tsv: line {line}: a second header line \(tables joined\?"):
+        P.read_pairs(joined)
+    code, _, err = run_cli(["embed", joined, "--fasta", f"{MG_G37}.fna.gz", "-o", tmp_path / "emb", "-q"])
+    assert code == 1 and f"line {line}: a second header line" in err and "grep -hv '^#'" in err
+    fine = tmp_path / "fine.tsv"  # as the message says: every '#' line out, then the headers after the first
+    body = ["".join(line for line in t if not line.startswith("#")) for t in tables]
+    fine.write_text(body[0] + body[1].split("\n", 1)[1])
+    assert len(P.read_pairs(fine).pairs) == sum(len(b.splitlines()) - 1 for b in body)

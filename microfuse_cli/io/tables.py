@@ -199,6 +199,9 @@ def read_pair_table(path: PathLike) -> tuple[list[tuple], dict[str, list[str]], 
     pairs = []
     seen = set()
     for number, r in zip(numbers, rows):
+        if r == header:  # `tail -n +2` of a table under '#' lines (as `microfuse pairs` writes) keeps its header
+            raise DataError(f"{path}: line {number}: a second header line (tables joined? keep one header and no "
+                            "'#' lines: grep -hv '^#' a.tsv b.tsv | awk 'NR == 1 || $1 != \"pair_id\"')")
         try:
             a = Gene(r[col["gene_a"]], r[col["scaffold"]], int(r[col["start_a"]]), int(r[col["end_a"]]),
                      1 if r[col["strand_a"]] == "+" else -1)
