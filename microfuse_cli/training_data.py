@@ -106,14 +106,18 @@ def learn_decision_rule(pair_paths):
     """calibration.learn_rule over the tables, each one genome: spacer self-calibration on all its pairs."""
     from .pairs import read_pairs
 
-    return decision_rule_from_pairs({Path(path).name: read_pairs(path).pairs for path in pair_paths})
+    names = [Path(path).name for path in pair_paths]
+    if len(set(names)) < len(set(map(str, pair_paths))):  # a/pairs.tsv, b/pairs.tsv: one name replaced the other
+        names = [str(path) for path in pair_paths]
+    return decision_rule_from_pairs({name: read_pairs(path).pairs for name, path in zip(names, pair_paths)})
 
 
 def decision_rule_from_pairs(genomes: Mapping[str, Sequence[GenePair]]) -> DecisionRule:
     """The per-genome rule (calibration.DecisionRule) that labelled genomes teach, from each genome's name (the
-    rule records it; `train --per-genome-rule` names a genome by its table's file name) and all its adjacent pairs,
-    some labelled (``select_pairs(genome, operons=...)``): what `train --per-genome-rule` learns from pairs
-    tables, for pairs in memory. ``TrainedModel.with_decision(rule)`` gives it to a model.
+    rule records it; `train --per-genome-rule` names a genome by its table's file name, or by its path where two
+    tables share a file name) and all its adjacent pairs, some labelled (``select_pairs(genome, operons=...)``):
+    what `train --per-genome-rule` learns from pairs tables, for pairs in memory. ``TrainedModel.with_decision(rule)``
+    gives it to a model.
 
     Raises:
         UsageError: ``genomes`` not a mapping of names to GenePair objects.

@@ -890,6 +890,29 @@ def test_the_per_genome_rule_is_learned_from_pairs_in_memory(tmp_path):
         decision_rule_from_pairs({"mpn": select_pairs(genome)})
 
 
+def test_the_per_genome_rule_keeps_every_table_of_one_file_name(tmp_path):
+    """`train a/pairs.tsv b/pairs.tsv --per-genome-rule` (one folder per genome, as examples/workflow lays them out)
+    named both genomes 'pairs.tsv': the second table replaced the first in the rule's genomes, so the rule was
+    learned from one genome, trained_on ('pairs.tsv',). Tables of one file name are named by their paths."""
+    from conftest import MG_G37, MPN_FNA, MPN_GFF, SHARED
+
+    from microfuse_cli.pairs import read_pairs
+    from microfuse_cli.training_data import decision_rule_from_pairs, learn_decision_rule
+
+    known = SHARED / "mpneumoniae_m129" / "odb4_known_operons_mpneumoniae.tsv"
+    tables = [tmp_path / "mpn" / "pairs.tsv", tmp_path / "mg" / "pairs.tsv"]
+    for args, table in (([MPN_GFF, "--fasta", MPN_FNA, "--operons", known], tables[0]),
+                        ([f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "--label-rule", "og"], tables[1])):
+        table.parent.mkdir()
+        code, _, err = run_cli(["pairs", *args, "-o", table, "-q"])
+        assert code == 0, err
+    rule = learn_decision_rule(tables)
+    assert rule.trained_on == tuple(str(t) for t in tables)
+    assert rule == decision_rule_from_pairs({str(t): read_pairs(t).pairs for t in tables})
+    assert rule != learn_decision_rule(tables[1:])  # both genomes taught it
+    assert learn_decision_rule(tables[:1]).trained_on == ("pairs.tsv",)  # a name of its own: the file's, as before
+
+
 def test_operons_of_another_genome_are_not_written_as_its_gff3(tmp_path):
     """write_operons_gff with operons of M. genitalium and the genome of M. pneumoniae is a DataError before any
     line is written (it wrote MG operons under MPN's ##sequence-region lines: an invalid GFF3)."""

@@ -427,3 +427,47 @@ def test_pairs_tsv_genome_line_keeps_a_file_name_with_spaces_and_odd_bytes(tmp_p
         table = P.read_pairs(out)
         assert table.genome_name == printable_name(genome_name(gff)) == name.replace("\t", "\ufffd")
         assert out.read_text().count("\n") == 2 + 1 + 475  # the name's tab split no line
+
+
+def test_a_bad_row_of_a_pairs_tsv_is_named_by_its_line_in_the_file(tmp_path):
+    """Errors in a pairs TSV named the row by its place among the non-'#' lines: with the two '#' lines `pairs` now
+    writes, 'line 5' was the file's line 7 (what `sed -n 7p`, an editor or `grep -n` show); a blank or '#' line
+    between rows shifted it further. Rows are now named by their line in the file."""
+    code, out, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-q"])
+    assert code == 0 and out.startswith("#microfuse "), err
+    lines = out.splitlines()
+    strand = lines[6].split("\t")
+    strand[6] = "X"  # strand_a of the file's line 7
+    bad = tmp_path / "strand.tsv"
+    bad.write_text("\n".join([*lines[:6], "\t".join(strand), *lines[7:]]) + "\n")
+    with pytest.raises(DataError, match=r"strand\.tsv: line 7: bad value \(gene 'MG_004'"):
+        P.read_pairs(bad)
+    code, _, err = run_cli(["embed", bad, "--fasta", f"{MG_G37}.fna.gz", "-o", tmp_path / "emb", "-q"])
+    assert code == 1 and "strand.tsv: line 7: bad value" in err and not (tmp_path / "emb").exists()
+    short = tmp_path / "short.tsv"  # a blank line, then line 10 cut short
+    short.write_text("\n".join([*lines[:5], "", *lines[5:8], lines[8].rsplit("\t", 1)[0], *lines[9:]]) + "\n")
+    with pytest.raises(DataError, match=r"short\.tsv: line 10 has 15 fields, header has 16"):
+        P.read_pairs(short)
+
+
+def test_two_pairs_tables_joined_with_their_headers_are_refused_naming_the_second_header(tmp_path):
+    """`(cat a.tsv; tail -n +2 b.tsv) > ab.tsv` joined two pairs tables when they began with their header; now that
+    each begins with two '#' lines, `tail -n +2` leaves b's header in the middle, which was refused as a row with a
+    bad value ("invalid literal for int() ... 'start_a'"). The message now says what the line is and how to join
+    tables."""
+    tables = []
+    for args in ([f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz"], [MPN_GFF, "--fasta", MPN_FNA]):
+        code, out, err = run_cli(["pairs", *args, "-q"])
+        assert code == 0, err
+        tables.append(out.splitlines(True))
+    joined = tmp_path / "ab.tsv"
+    joined.write_text("".join(tables[0] + tables[1][1:]))
+    line = len(tables[0]) + 2  # b's header, after its '#genes' line
+    with pytest.raises(DataError, match=rf"ab\.tsv: line {line}: a second header line \(tables joined\?"):
+        P.read_pairs(joined)
+    code, _, err = run_cli(["embed", joined, "--fasta", f"{MG_G37}.fna.gz", "-o", tmp_path / "emb", "-q"])
+    assert code == 1 and f"line {line}: a second header line" in err and "grep -hv '^#'" in err
+    fine = tmp_path / "fine.tsv"  # as the message says: every '#' line out, then the headers after the first
+    body = ["".join(line for line in t if not line.startswith("#")) for t in tables]
+    fine.write_text(body[0] + body[1].split("\n", 1)[1])
+    assert len(P.read_pairs(fine).pairs) == sum(len(b.splitlines()) - 1 for b in body)

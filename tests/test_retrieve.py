@@ -1182,6 +1182,25 @@ def test_cli_readme_pairs_route_names_the_genome_as_score_of_the_genome(mg_two_r
     assert (tmp_path / "mixed.ids.tsv").read_text() == (mg_two_routes / "direct.ids.tsv").read_text()
 
 
+def test_cli_table_of_piped_genome_is_named_as_its_embedding_folder_says(mg_two_routes, tmp_path):
+    """`zcat g.gff.gz | microfuse pairs -` writes 'genome=stdin', which names no genome: `score PAIRS.tsv -e EMB`,
+    EMB from `embed g.gff.gz`, named the genome 'stdin' by the table's line, where before that line (and `score
+    g.gff --fused`) it was the folder's 'g.gff.gz', so retrieval no longer left the query's own genome out. A
+    table's 'stdin' comes after the folder's name."""
+    import gzip
+
+    from conftest import MG_G37, run_cli
+
+    code, out, err = run_cli(["pairs", "-", "--fasta", f"{MG_G37}.fna.gz", "-q"],
+                             stdin=gzip.decompress(open(f"{MG_G37}.gff.gz", "rb").read()))
+    assert code == 0 and out.startswith("#microfuse ") and " pairs genome=stdin\n" in out, err
+    (tmp_path / "piped.tsv").write_text(out)
+    code, _, err = run_cli(["score", tmp_path / "piped.tsv", "-e", mg_two_routes / "emb", "--fused",
+                            tmp_path / "piped.npy", "-o", tmp_path / "piped.scores.tsv", "-q"])
+    assert code == 0, err
+    assert (tmp_path / "piped.ids.tsv").read_text() == (mg_two_routes / "direct.ids.tsv").read_text()
+
+
 def test_cli_search_and_evaluate_warn_of_queries_that_find_themselves(mg_two_routes, real_fused, tmp_path):
     """An index made before genomes had one name (M. genitalium's vectors under 'pairs.tsv', as the pairs route named
     them) still loads and searches; queries of that genome under its file name then find themselves at similarity 1,

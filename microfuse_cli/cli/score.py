@@ -211,9 +211,11 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
             raise UsageError("a pairs TSV input needs --embeddings (from `microfuse embed`)")
         table = read_pairs(input)
         embedded = Embeddings.load(embeddings)
-        # named as `score GENOME` names it: by the table's own line, else as embed named it, else by the table
-        genome = genome_from_table(table, None, fasta,
-                                   table.genome_name or embedded.genome_name or file_genome_name(input))
+        # named as `score GENOME` names it: by the table's own line, else as embed named it, else by the table; a
+        # table of a piped genome says 'stdin', which names none: the folder's name (of `embed GENOME`) comes first
+        named = table.genome_name if table.genome_name != file_genome_name("-") else None
+        genome = genome_from_table(table, None, fasta, named or embedded.genome_name or table.genome_name
+                                   or file_genome_name(input))
         pairs = table.pairs
         groups = load_bins(bins, genome)
         model = _loaded(pending_model)  # the table's genome holds only its pairs' genes, whose proteins may be unknown

@@ -18,7 +18,7 @@ from ..errors import DataError, UsageError
 from ..records import Gene, printable_name
 from .files import PathLike, read_text
 from .outputs import save_npy
-from .tsv import comment_lines, read_commented_tsv, require_operons, require_text_handle, write_tsv
+from .tsv import comment_lines, read_numbered_tsv, require_operons, require_text_handle, write_tsv
 
 if TYPE_CHECKING:
     import numpy as np
@@ -194,11 +194,14 @@ def read_pair_table(path: PathLike) -> tuple[list[tuple], dict[str, list[str]], 
     """Read a pairs TSV written by ``microfuse pairs``: one ``pairs.GenePair`` field tuple per row (genes carry
     coordinates, no protein), the extra columns as strings, and its leading ``#`` lines (a scores table's
     ``#microfuse`` line names the model that scored it)."""
-    comments, header, rows = read_commented_tsv(path, required=PAIR_COLUMNS)
+    comments, header, rows, numbers = read_numbered_tsv(path, required=PAIR_COLUMNS)  # messages: file lines
     col = {name: i for i, name in enumerate(header)}
     pairs = []
     seen = set()
-    for number, r in enumerate(rows, start=2):
+    for number, r in zip(numbers, rows):
+        if r == header:  # `tail -n +2` of a table under '#' lines (as `microfuse pairs` writes) keeps its header
+            raise DataError(f"{path}: line {number}: a second header line (tables joined? keep one header and no "
+                            "'#' lines: grep -hv '^#' a.tsv b.tsv | awk 'NR == 1 || $1 != \"pair_id\"')")
         try:
             a = Gene(r[col["gene_a"]], r[col["scaffold"]], int(r[col["start_a"]]), int(r[col["end_a"]]),
                      1 if r[col["strand_a"]] == "+" else -1)

@@ -74,6 +74,12 @@ def read_tsv(path: PathLike, *, required: list[str] | None = None) -> tuple[list
 def read_commented_tsv(path: PathLike, *, required: list[str] | None = None):
     """``(comments, header, rows)`` of a TSV read once (``-`` can be read only once): ``comments`` are its leading
     ``#`` lines (the ``#microfuse`` provenance of microfuse's tables), the rest as ``read_tsv`` gives it."""
+    return read_numbered_tsv(path, required=required)[:3]
+
+
+def read_numbered_tsv(path: PathLike, *, required: list[str] | None = None):
+    """``(comments, header, rows, numbers)``: ``read_commented_tsv``'s and each row's line in the file (1-based,
+    counting the ``#`` and blank lines skipped), so a message names the line an editor or ``sed -n`` shows."""
     text = read_text(path)
     every = text.split("\n")
     comments = []
@@ -81,17 +87,18 @@ def read_commented_tsv(path: PathLike, *, required: list[str] | None = None):
         if not line.startswith("#"):
             break
         comments.append(line.rstrip("\r"))
-    lines = [line for line in every if line and not line.startswith("#")]
+    lines = [(number, line) for number, line in enumerate(every, start=1) if line and not line.startswith("#")]
     if not lines:
         raise DataError(f"{path}: empty table")
-    header = lines[0].split("\t")
+    header = lines[0][1].split("\t")
     missing = [c for c in (required or []) if c not in header]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
-    rows = []
-    for number, line in enumerate(lines[1:], start=2):
+    rows, numbers = [], []
+    for number, line in lines[1:]:
         fields = line.split("\t")
         if len(fields) != len(header):
             raise DataError(f"{path}: line {number} has {len(fields)} fields, header has {len(header)}")
         rows.append(fields)
-    return comments, header, rows
+        numbers.append(number)
+    return comments, header, rows, numbers
