@@ -257,22 +257,13 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
 
 
 def _called_at(table: ScoredTable, stated: float | None) -> float | None:
-    """The threshold ``table``'s calls were made at: its '#microfuse' line's (``stated``), which microfuse writes
-    exactly (io.model_id.threshold_text), so a value with more than 4 decimals is the cut itself.
+    """The threshold ``table``'s calls were made at (score.threshold_of_calls; of the labelled pairs, the smallest
+    called probability is not always the cut that made them). ``evaluate_table`` takes the accuracy of the calls
+    themselves."""
+    from .score import threshold_of_calls
 
-    A value of 4 decimals may be an older microfuse's rounding (it wrote every threshold so: --threshold 0.81907
-    said 0.8191, which calls no pair of 0.819075), so it is taken where it gives the table's calls; where it does
-    not, the smallest probability called positive does (of the labelled pairs: not always the cut that made them),
-    as for a table whose line does not say. ``evaluate_table`` takes the accuracy of the calls themselves."""
-    if stated is not None and float(f"{stated:.4f}") != stated:  # only a line written exactly has more digits
-        return stated
-    known = (table.calls >= 0).all()
-    if stated is not None and (not known or np.array_equal((table.probability >= stated) & table.same_strand,
-                                                           table.calls == 1)):
-        return stated
-    if known and len(np.unique(table.calls)) > 1:
-        return float(table.probability[table.calls == 1].min())
-    return stated
+    known = bool((table.calls >= 0).all())
+    return threshold_of_calls(table.probability, table.calls == 1 if known else None, table.same_strand, stated)
 
 
 def maker_warnings(tables) -> list[str]:

@@ -79,9 +79,9 @@ class ScoredGenome:
 def load_scored(scores_path, genome: Genome, threshold: float | None = None) -> ScoredGenome:
     """Join a scores TSV to the genome it was scored on; operons are called again as `score` calls them.
 
-    ``threshold`` defaults to the packaged model's threshold when it splits the table's same-strand pairs as the
-    table's calls do, else to the lowest probability the table called an operon pair: either way the operons are
-    the ones `score` wrote.
+    ``threshold`` defaults to the one the table's calls were made at (its '#microfuse' line's, the packaged
+    model's for a table without one, else the lowest probability it called an operon pair): either way the operons
+    are the ones `score` wrote.
     """
     from .pairs import read_pairs
 
@@ -97,8 +97,9 @@ def load_scored(scores_path, genome: Genome, threshold: float | None = None) -> 
     _warn_origin_pairs_on_linear(scores_path, genome, pairs)
     probability = _floats(table.extra["probability"], scores_path, "probability")
     called = np.array([c == "1" for c in table.extra["operon_pair"]])
+    maker = comment_maker(table.comments, str(scores_path))
     if threshold is None:
-        threshold = _table_threshold(probability, called, np.array([p.same_strand for p in pairs], dtype=bool))
+        threshold = _table_threshold(probability, called, np.array([p.same_strand for p in pairs], dtype=bool), maker)
     weights = None
     if all(c in table.extra for c in ROUTER_COLUMNS):
         weights = np.column_stack([_floats(table.extra[c], scores_path, c) for c in ROUTER_COLUMNS])
@@ -106,8 +107,7 @@ def load_scored(scores_path, genome: Genome, threshold: float | None = None) -> 
     spacer = table.extra.get("spacer_posterior")
     spacer = _floats(spacer, scores_path, "spacer_posterior") if spacer is not None else None
     operons = call_operons(genome, Scores(pairs, probability, threshold))
-    return ScoredGenome(genome, pairs, probability, threshold, spacer, weights, operons,
-                        comment_maker(table.comments, str(scores_path)))
+    return ScoredGenome(genome, pairs, probability, threshold, spacer, weights, operons, maker)
 
 
 def _warn_origin_pairs_on_linear(scores_path, genome: Genome, pairs) -> None:
@@ -126,14 +126,16 @@ def _floats(values: Sequence[str], path, column: str) -> np.ndarray:
         raise DataError(f"{path}: column {column} holds a value that is not a number") from None
 
 
-def _table_threshold(probability: np.ndarray, called: np.ndarray, same_strand: np.ndarray) -> float:
-    """The threshold a table was called at: the packaged model's if it explains the calls, else the lowest call."""
-    from .score import default_threshold, load_model
+def _table_threshold(probability: np.ndarray, called: np.ndarray, same_strand: np.ndarray,
+                     maker: Maker | None) -> float:
+    """The threshold a table was called at: its '#microfuse' line's (the packaged model's for a table without one)
+    where that is the cut, else the lowest call (score.threshold_of_calls)."""
+    from .score import default_threshold, load_model, threshold_of_calls
 
-    cut = default_threshold(load_model(None))
-    if np.array_equal(probability[same_strand] >= cut, called[same_strand]) or not called.any():
-        return cut
-    return float(probability[called].min())
+    stated = maker.threshold if maker is not None and maker.threshold is not None else None
+    if stated is None:
+        stated = default_threshold(load_model(None))
+    return threshold_of_calls(probability, called, same_strand, stated)
 
 
 # ------------------------------------------------------------------------------------------------ regions

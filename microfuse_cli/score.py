@@ -441,6 +441,24 @@ class Operon:
         return float(np.min(self.probabilities))
 
 
+def threshold_of_calls(probability: np.ndarray, called: np.ndarray | None, same_strand: np.ndarray,
+                       stated: float | None) -> float | None:
+    """The cut a scores table's calls (``called``, booleans; None where some are unknown) were made at, for
+    `evaluate` and `plot`, which read tables back: ``stated`` (its '#microfuse' line's threshold, or the packaged
+    model's) where it is the cut, else the smallest probability called positive.
+
+    microfuse writes the line's threshold exactly (io.model_id.threshold_text), so a value of more than 4 decimals is
+    the cut itself. One of 4 decimals may be an older microfuse's rounding (--threshold 0.81907 said 0.8191, which
+    calls no pair of 0.819075), so it is taken only where it gives the table's calls (same-strand pairs at or above
+    it; calls never join opposite strands)."""
+    if stated is not None and (float(f"{stated:.4f}") != stated or called is None
+                               or np.array_equal((probability >= stated) & same_strand, called)):
+        return stated
+    if called is not None and called.any():
+        return float(probability[called].min())
+    return stated
+
+
 def call_operons(genome: Genome, scores: Scores) -> list[Operon]:
     """Join genes linked by same-strand adjacent pairs at or above the threshold into multi-gene operons.
 

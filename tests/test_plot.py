@@ -266,3 +266,22 @@ def test_image_bytes_are_undated_described_and_the_same_twice(fmt):
     assert b"scores by microfuse 9.9, model x" in first
     assert {"png": b"Software", "svg": b"<dc:date>", "pdf": b"/CreationDate"}[fmt] not in first
     assert {"png": b"Description", "svg": b"<dc:description>", "pdf": b"/Subject"}[fmt] in first
+
+
+def test_a_table_cut_at_a_users_threshold_is_drawn_at_that_cut(tmp_path):
+    """plot took the packaged model's threshold where it explained the calls, else the lowest called probability:
+    a table scored at --threshold 0.61 (written exactly on its '#microfuse' line) was drawn at its lowest call
+    (0.61x), not at 0.61. It now reads the line, as evaluate does (score.threshold_of_calls); the operons are the
+    ones score wrote either way."""
+    from microfuse_cli.figures import load_scored
+
+    operons = tmp_path / "operons.tsv"
+    scores = score(tmp_path, MG_GFF, "--fasta", MG_FNA, "--threshold", "0.61", "--operons-tsv", operons)
+    assert " threshold=0.6100 " in scores.read_text().splitlines()[0]
+    called = [float(row.split("\t")[16]) for row in scores.read_text().splitlines()
+              if row[:1] != "#" and row.split("\t")[17] == "1"]
+    assert min(called) > 0.61  # the lowest call is not the cut: the old rule drew this table there
+    scored = load_scored(scores, read_genome(MG_GFF, MG_FNA))
+    assert scored.threshold == 0.61
+    lines = [line for line in operons.read_text().splitlines() if line[:1] != "#"][1:]
+    assert [line.split("\t")[6] for line in lines] == [",".join(op.genes) for op in scored.operons]
