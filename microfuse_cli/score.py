@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import numpy as np
 
 from . import __version__
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, whole_number
 from .io.model_id import DECISION_KEY, threshold_text
 from .records import Genome, printable_name, read_only, require_genome
 from .runtime import thread_limits
@@ -415,7 +415,12 @@ def genes_comment(genome: Genome) -> str:
     if genome.gene_modes:
         source += ":" + ",".join(genome.gene_modes)
     words = [f"source={source}"]
-    codes = sorted({gene.genetic_code for gene in genome.genes})
+    codes = {gene.genetic_code for gene in genome.genes}  # a hand-built genome's: '4' beside 11 failed sorted()
+    stray = next((code for code in codes if not whole_number(code)), None)
+    if stray is not None:
+        raise UsageError(f"{genome.name}: a gene's genetic code is a whole number (NCBI's transl_table), not "
+                         f"{stray!r:.40}")
+    codes = sorted(int(code) for code in codes)
     if codes and genome.gene_source != PAIRS_TABLE:  # a pairs table's genes carry no code: 11 is only a default
         words.append(f"genetic_code={','.join(map(str, codes))}")
     return "genes " + " ".join(words)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from conftest import ECOLI_FNA, ECOLI_GFF, ECOLI_PAIRS, MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, ROOT, run_cli
 
@@ -588,3 +589,25 @@ def test_provenance_helpers_take_numpy_floats_and_one_mode_as_a_str():
     genome = Genome("g", {"a": Scaffold("a", 1000)}, [Gene("a_1", "a", 1, 90, 1)], "pyrodigal", gene_modes="meta")
     assert genome.gene_modes == ("meta",)
     assert genes_comment(genome) == "genes source=pyrodigal:meta genetic_code=11"
+
+
+def test_genes_line_of_a_hand_built_genome_stays_one_line():
+    """A library user's Genome carries its gene_modes and genetic codes into the '#genes' line as they are: a mode
+    holding a newline or tab ended the '#' line early (the rest a stray line before the TSV header), modes=None or
+    5 were TypeErrors of tuple(), and text codes beside ints a TypeError of sorted(). Modes are words (UsageError
+    otherwise, as every field of the wrong kind), codes whole numbers (header_comments checks them before writing)."""
+    from microfuse_cli.errors import UsageError
+    from microfuse_cli.records import Gene, Genome, Scaffold
+    from microfuse_cli.score import genes_comment
+
+    scaffolds = {"a": Scaffold("a", 1000)}
+    genes = [Gene("a_1", "a", 1, 90, 1)]
+    for modes in (None, 5, ("single", None), ("single\nmeta",), ("meta single",), ("",)):
+        with pytest.raises(UsageError, match="gene_modes"):
+            Genome("g", scaffolds, genes, "pyrodigal", gene_modes=modes)
+    assert Genome("g", scaffolds, genes, "pyrodigal", gene_modes=["single"]).gene_modes == ("single",)
+    mixed = [Gene("a_1", "a", 1, 90, 1, genetic_code="4"), Gene("a_2", "a", 100, 190, 1, genetic_code=11)]
+    with pytest.raises(UsageError, match="genetic code"):
+        genes_comment(Genome("g", scaffolds, mixed))
+    assert genes_comment(Genome("g", scaffolds, [Gene("a_1", "a", 1, 90, 1, genetic_code=np.int64(4))])) == \
+        "genes source=annotation genetic_code=4"
