@@ -56,10 +56,10 @@ def require_pairs(pairs: Iterable, takes: str) -> None:
         raise UsageError(f"{takes}, not {type(stray).__name__} {stray!r:.60}")
 
 
-#: What ``score_genome`` and ``compute_embeddings`` say of ``pairs`` of the wrong kind.
 #: The ``gene_source`` of a Genome rebuilt from a pairs TSV (``genome_from_table``), which does not say how its genes
 #: were found.
 PAIRS_TABLE = "pairs table"
+#: What ``score_genome`` and ``compute_embeddings`` say of ``pairs`` of the wrong kind.
 PAIRS_TAKEN = "pairs must be GenePair objects (select_pairs makes them from a list of gene ids)"
 
 
@@ -462,6 +462,10 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
         missing = sorted({g.scaffold for g in genes.values()} - set(scaffolds))
         if missing:
             raise DataError(f"scaffold {missing[0]!r} of the pairs is not in {fasta}")
+        past = next((g for g in genes.values() if g.start > scaffolds[g.scaffold].length), None)
+        if past is not None:  # was Genome.check's error, naming the genome the embeddings were of, not the FASTA
+            raise DataError(f"gene {past.id!r} of the pairs starts at {past.start}, past the end of {past.scaffold} "
+                            f"in {fasta} ({scaffolds[past.scaffold].length} bp): a FASTA of another assembly?")
     else:
         extent: dict[str, int] = {}
         for g in genes.values():

@@ -611,3 +611,22 @@ def test_genes_line_of_a_hand_built_genome_stays_one_line():
         genes_comment(Genome("g", scaffolds, mixed))
     assert genes_comment(Genome("g", scaffolds, [Gene("a_1", "a", 1, 90, 1, genetic_code=np.int64(4))])) == \
         "genes source=annotation genetic_code=4"
+
+
+def test_pairs_table_with_a_shorter_fasta_names_the_fasta(tmp_path):
+    """A pairs TSV rebuilt with a --fasta of another (shorter) assembly: a gene starting past the end of its FASTA
+    sequence was Genome.check's error, naming the genome its --embeddings were of ('GCF_...gff.gz: gene MPN_334
+    ends at ..., only a gene across the origin of a circular scaffold may'), neither the FASTA nor what is wrong."""
+    from microfuse_cli.errors import DataError
+    from microfuse_cli.pairs import genome_from_table, read_pairs
+
+    pairs = tmp_path / "mp_pairs.tsv"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "-o", pairs, "-q"])
+    assert code == 0, err
+    with gzip.open(MPN_FNA, "rt") as handle:
+        header, *lines = handle.read().splitlines()
+    short = tmp_path / "short.fna"
+    short.write_text(header + "\n" + "".join(lines)[:395000] + "\n")
+    with pytest.raises(DataError, match=r"^gene 'MPN_\d+' of the pairs starts at \d+, past the end of NC_000912.1 "
+                                        r"in .*short.fna \(395,?000 bp\)"):
+        genome_from_table(read_pairs(pairs), None, short, "GCF_000027345.1_ASM2734v1_genomic.gff.gz")
