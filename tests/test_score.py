@@ -467,6 +467,7 @@ def test_evaluate_reads_the_threshold_back_exactly_and_an_older_rounded_one_by_i
     assert code == 0, err
     (result,) = read_table_text(out)
     assert abs(float(result["accuracy_at_threshold"]) - calls) < 5e-5, (result, calls)
+    assert float(result["threshold"]) == cut, result  # the table's column too: its 0.8191 was not the cut either
     assert json.loads(metrics.read_text())[0]["threshold"] == cut  # the cut, not the smallest called probability
     older = tmp_path / "older.tsv"  # as a microfuse that rounded the threshold wrote it
     older.write_text(head.replace(f" threshold={cut!r} ", f" threshold={cut:.4f} ") + "".join(rest))

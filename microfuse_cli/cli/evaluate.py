@@ -101,12 +101,14 @@ def default_names(scores) -> list[str]:
 def write_metrics(handle, results) -> None:
     """The metrics table: one row per score table."""
     from ..evaluate import MAKER_COLUMNS, METRIC_COLUMNS
+    from ..io.model_id import threshold_text
 
     handle.write("\t".join(["model"] + METRIC_COLUMNS + ["w_protein", "w_context", "w_agreement", "w_conflict"]
                            + MAKER_COLUMNS) + "\n")
     for r in results:
         router = r.get("router", {})
-        values = [r["model"]] + [_fmt(r.get(c)) for c in METRIC_COLUMNS]
+        values = [r["model"]] + [threshold_text(r[c]) if c == "threshold" and r.get(c) is not None else _fmt(r.get(c))
+                                 for c in METRIC_COLUMNS]  # the cut exactly, as the '#microfuse' line writes it
         values += [_fmt(router.get(k)) for k in ("protein", "context", "agreement", "conflict")]
         values += [_fmt(r["model_name"]), (r["model_id"] or "")[:12], _fmt(r["decision_id"])]
         handle.write("\t".join(values) + "\n")
