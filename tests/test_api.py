@@ -1529,6 +1529,28 @@ def test_a_folder_of_none_or_another_kind_is_a_usage_error():
                 load(path)
 
 
+def test_a_folder_to_write_of_none_is_a_usage_error(tmp_path):
+    """Embeddings.save(None) and PairIndex.save(None) (the output key of a config that is not set) were TypeErrors of
+    os.path.realpath, where their load(None) is a UsageError; nothing is written, also not in the current folder."""
+    import os
+
+    import pytest
+
+    from microfuse_cli import UsageError
+    from microfuse_cli.retrieve import PairIds, PairIndex
+
+    vectors = np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32)
+    ids = PairIds(pair_id=np.array([f"p{i}" for i in range(20)]), scaffold=np.array(["s"] * 20),
+                  genome=np.array(["g"] * 20))
+    index = PairIndex.build(vectors, ids, index="flat", device="cpu")
+    before = os.listdir(".")
+    for path in (None, 3):
+        with pytest.raises(UsageError, match=f"^an output folder is named by its path \\(str or os.PathLike\\), "
+                                             f"not {type(path).__name__}$"):
+            index.save(path)
+    assert os.listdir(".") == before
+
+
 def test_training_masks_of_split_names_are_refused_in_one_line():
     """train(..., train_mask=[p.split for p in pairs], ...) (the split names, where booleans belong) was torch's
     TypeError "can't convert np.ndarray of type numpy.str_"; the masks of README's recipe (split == 'train') train."""
