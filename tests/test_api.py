@@ -1515,14 +1515,16 @@ def test_progress_callbacks_of_another_kind_are_usage_errors_before_any_work():
 
 
 def test_a_folder_of_none_or_another_kind_is_a_usage_error():
-    """Embeddings.load(None) and PairIndex.load(None) (a config key that is not set) were TypeErrors of Path()."""
+    """Embeddings.load(None), PairIndex.load(None) and ReferenceSet.load(None) (a config key that is not set) were
+    TypeErrors of Path()."""
     import pytest
 
     from microfuse_cli import UsageError
+    from microfuse_cli.comparative import ReferenceSet
     from microfuse_cli.embed import Embeddings
     from microfuse_cli.retrieve import PairIndex
 
-    for load, noun in ((Embeddings.load, "embedding"), (PairIndex.load, "index")):
+    for load, noun in ((Embeddings.load, "embedding"), (PairIndex.load, "index"), (ReferenceSet.load, "reference")):
         for path in (None, 3):
             with pytest.raises(UsageError, match=f"^the {noun} folder is named by its path \\(str or os.PathLike\\), "
                                                  f"not {type(path).__name__}$"):
