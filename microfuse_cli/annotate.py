@@ -276,7 +276,7 @@ def annotate_genbank(text: str, genome: Genome, operons: Sequence[Operon], comme
 def _comment_lines(comments: Sequence[str]) -> list[str]:
     """The COMMENT text of ``comments`` in lines of at most ``COMMENT_WIDTH`` characters: the model line's words
     wrapped, its 64-digit ``model_id`` last on a line of its own (unbroken, as a reader must find it), then each
-    calibration line wrapped."""
+    line after it (the ``genes`` and calibration lines) wrapped."""
     if not comments:
         return []
     words = comments[0].split(" ")

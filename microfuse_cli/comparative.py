@@ -47,7 +47,7 @@ from .records import Genome, RebuiltFromFields, read_only
 from .io.fasta import read_proteins, write_proteins
 from .io.files import PathLike
 from .io.outputs import atomic_directory
-from .manifest import ManifestKind, read_manifest, write_manifest
+from .manifest import ManifestKind, folder_path, read_manifest, write_manifest
 from .progress import Advance
 from .pairs import GenePair
 from .runtime import resolve_threads
@@ -209,7 +209,7 @@ class ReferenceSet:
     @classmethod
     def load(cls, folder: PathLike) -> "ReferenceSet":
         """Read a folder written by ``save``; any missing, altered or inconsistent file is a DataError."""
-        folder = Path(folder)
+        folder = folder_path(folder, REFERENCE)  # load(None): a UsageError, as Embeddings' and PairIndex's
         manifest = read_manifest(folder, REFERENCE, required=REFERENCE_FILES, upgrade=_reference_from_version_1)
         try:
             genomes = [ReferenceGenome(str(g["name"]), [str(s) for s in g["scaffolds"]],

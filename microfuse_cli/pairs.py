@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Iterable, Mapping, Sequence
 
 from . import __version__
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, whole_number
 from .records import Gene, Genome, RebuiltFromFields, printable_name, require_genome
 from .io.features import MIN_GAP_NS
 from .io.files import PathLike
@@ -57,10 +57,10 @@ def require_pairs(pairs: Iterable, takes: str) -> None:
         raise UsageError(f"{takes}, not {type(stray).__name__} {stray!r:.60}")
 
 
-#: What ``score_genome`` and ``compute_embeddings`` say of ``pairs`` of the wrong kind.
 #: The ``gene_source`` of a Genome rebuilt from a pairs TSV (``genome_from_table``), which does not say how its genes
 #: were found.
 PAIRS_TABLE = "pairs table"
+#: What ``score_genome`` and ``compute_embeddings`` say of ``pairs`` of the wrong kind.
 PAIRS_TAKEN = "pairs must be GenePair objects (select_pairs makes them from a list of gene ids)"
 
 
@@ -437,7 +437,12 @@ def genes_comment(genome: Genome) -> str:
     if genome.gene_modes:
         source += ":" + ",".join(genome.gene_modes)
     words = [f"source={source}"]
-    codes = sorted({gene.genetic_code for gene in genome.genes})
+    codes = {gene.genetic_code for gene in genome.genes}  # a hand-built genome's: '4' beside 11 failed sorted()
+    stray = next((code for code in codes if not whole_number(code)), None)
+    if stray is not None:
+        raise UsageError(f"{genome.name}: a gene's genetic code is a whole number (NCBI's transl_table), not "
+                         f"{stray!r:.40}")
+    codes = sorted(int(code) for code in codes)
     if codes and genome.gene_source != PAIRS_TABLE:  # a pairs table's genes carry no code: 11 is only a default
         words.append(f"genetic_code={','.join(map(str, codes))}")
     return "genes " + " ".join(words)
@@ -515,6 +520,10 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
         missing = sorted({g.scaffold for g in genes.values()} - set(scaffolds))
         if missing:
             raise DataError(f"scaffold {missing[0]!r} of the pairs is not in {fasta}")
+        past = next((g for g in genes.values() if g.start > scaffolds[g.scaffold].length), None)
+        if past is not None:  # was Genome.check's error, naming the genome the embeddings were of, not the FASTA
+            raise DataError(f"gene {past.id!r} of the pairs starts at {past.start}, past the end of {past.scaffold} "
+                            f"in {fasta} ({scaffolds[past.scaffold].length} bp): a FASTA of another assembly?")
     else:
         extent: dict[str, int] = {}
         for g in genes.values():

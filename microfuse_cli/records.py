@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
-from typing import Mapping
+from typing import Iterable, Mapping
 
 #: Characters a gene id must not carry into the TSVs (columns, ``a|b`` pair ids, comma-joined operon members) or a
 #: protein FASTA (whose readers take a header's first word: `pairs --proteins` of ``gene 1`` was read back as
@@ -129,6 +129,9 @@ def printable_name(name: str) -> str:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+#: A gene-calling mode as the '#genes' line lists it (``source=pyrodigal:meta,single``): one word.
+_MODE = re.compile(r"[\w.+-]+")
+
 #: No scaffold (Genome.check's "previous gene's scaffold" before the first gene; None could be a gene's scaffold).
 _NO_SCAFFOLD = object()
 
@@ -169,7 +172,13 @@ class Genome(RebuiltFromFields):
         object.__setattr__(self, "genes", tuple(self.genes))
         object.__setattr__(self, "left_out", tuple((str(why), int(n)) for why, n in self.left_out))
         modes = (self.gene_modes,) if isinstance(self.gene_modes, str) else self.gene_modes  # "meta": one, not 4
-        object.__setattr__(self, "gene_modes", tuple(str(m) for m in modes))
+        modes = tuple(modes) if isinstance(modes, Iterable) else None
+        if modes is None or not all(isinstance(m, str) and _MODE.fullmatch(m) for m in modes):
+            from .errors import UsageError  # a newline in one ended the outputs' '#genes' line early
+
+            raise UsageError(f"a Genome's gene_modes are pyrodigal's mode names ('single', 'meta'), not "
+                             f"{self.gene_modes!r:.60}")
+        object.__setattr__(self, "gene_modes", modes)
 
     def genes_by_scaffold(self) -> dict[str, list[Gene]]:
         grouped: dict[str, list[Gene]] = {sid: [] for sid in self.scaffolds}

@@ -1565,18 +1565,42 @@ def test_progress_callbacks_of_another_kind_are_usage_errors_before_any_work():
 
 
 def test_a_folder_of_none_or_another_kind_is_a_usage_error():
-    """Embeddings.load(None) and PairIndex.load(None) (a config key that is not set) were TypeErrors of Path()."""
+    """Embeddings.load(None), PairIndex.load(None) and ReferenceSet.load(None) (a config key that is not set) were
+    TypeErrors of Path()."""
     import pytest
 
     from microfuse_cli import UsageError
+    from microfuse_cli.comparative import ReferenceSet
     from microfuse_cli.embed import Embeddings
     from microfuse_cli.retrieve import PairIndex
 
-    for load, noun in ((Embeddings.load, "embedding"), (PairIndex.load, "index")):
+    for load, noun in ((Embeddings.load, "embedding"), (PairIndex.load, "index"), (ReferenceSet.load, "reference")):
         for path in (None, 3):
             with pytest.raises(UsageError, match=f"^the {noun} folder is named by its path \\(str or os.PathLike\\), "
                                                  f"not {type(path).__name__}$"):
                 load(path)
+
+
+def test_a_folder_to_write_of_none_is_a_usage_error(tmp_path):
+    """Embeddings.save(None) and PairIndex.save(None) (the output key of a config that is not set) were TypeErrors of
+    os.path.realpath, where their load(None) is a UsageError; nothing is written, also not in the current folder."""
+    import os
+
+    import pytest
+
+    from microfuse_cli import UsageError
+    from microfuse_cli.retrieve import PairIds, PairIndex
+
+    vectors = np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32)
+    ids = PairIds(pair_id=np.array([f"p{i}" for i in range(20)]), scaffold=np.array(["s"] * 20),
+                  genome=np.array(["g"] * 20))
+    index = PairIndex.build(vectors, ids, index="flat", device="cpu")
+    before = os.listdir(".")
+    for path in (None, 3):
+        with pytest.raises(UsageError, match=f"^an output folder is named by its path \\(str or os.PathLike\\), "
+                                             f"not {type(path).__name__}$"):
+            index.save(path)
+    assert os.listdir(".") == before
 
 
 def test_training_masks_of_split_names_are_refused_in_one_line():

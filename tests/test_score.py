@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from conftest import ECOLI_FNA, ECOLI_GFF, ECOLI_PAIRS, MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, ROOT, run_cli
 
@@ -466,8 +467,8 @@ def test_evaluate_reads_the_threshold_back_exactly_and_an_older_rounded_one_by_i
     assert code == 0, err
     (result,) = read_table_text(out)
     assert abs(float(result["accuracy_at_threshold"]) - calls) < 5e-5, (result, calls)
+    assert float(result["threshold"]) == cut, result  # the table's column too: its 0.8191 was not the cut either
     assert json.loads(metrics.read_text())[0]["threshold"] == cut  # the cut, not the smallest called probability
-    assert float(result["threshold"]) == cut, result  # the TSV too, as the header wrote it (not 4 decimals)
     older = tmp_path / "older.tsv"  # as a microfuse that rounded the threshold wrote it
     older.write_text(head.replace(f" threshold={cut!r} ", f" threshold={cut:.4f} ") + "".join(rest))
     code, out, err = run_cli(["evaluate", older, "--bootstrap", "0", "-q"])
@@ -589,3 +590,44 @@ def test_provenance_helpers_take_numpy_floats_and_one_mode_as_a_str():
     genome = Genome("g", {"a": Scaffold("a", 1000)}, [Gene("a_1", "a", 1, 90, 1)], "pyrodigal", gene_modes="meta")
     assert genome.gene_modes == ("meta",)
     assert genes_comment(genome) == "genes source=pyrodigal:meta genetic_code=11"
+
+
+def test_genes_line_of_a_hand_built_genome_stays_one_line():
+    """A library user's Genome carries its gene_modes and genetic codes into the '#genes' line as they are: a mode
+    holding a newline or tab ended the '#' line early (the rest a stray line before the TSV header), modes=None or
+    5 were TypeErrors of tuple(), and text codes beside ints a TypeError of sorted(). Modes are words (UsageError
+    otherwise, as every field of the wrong kind), codes whole numbers (header_comments checks them before writing)."""
+    from microfuse_cli.errors import UsageError
+    from microfuse_cli.records import Gene, Genome, Scaffold
+    from microfuse_cli.score import genes_comment
+
+    scaffolds = {"a": Scaffold("a", 1000)}
+    genes = [Gene("a_1", "a", 1, 90, 1)]
+    for modes in (None, 5, ("single", None), ("single\nmeta",), ("meta single",), ("",)):
+        with pytest.raises(UsageError, match="gene_modes"):
+            Genome("g", scaffolds, genes, "pyrodigal", gene_modes=modes)
+    assert Genome("g", scaffolds, genes, "pyrodigal", gene_modes=["single"]).gene_modes == ("single",)
+    mixed = [Gene("a_1", "a", 1, 90, 1, genetic_code="4"), Gene("a_2", "a", 100, 190, 1, genetic_code=11)]
+    with pytest.raises(UsageError, match="genetic code"):
+        genes_comment(Genome("g", scaffolds, mixed))
+    assert genes_comment(Genome("g", scaffolds, [Gene("a_1", "a", 1, 90, 1, genetic_code=np.int64(4))])) == \
+        "genes source=annotation genetic_code=4"
+
+
+def test_pairs_table_with_a_shorter_fasta_names_the_fasta(tmp_path):
+    """A pairs TSV rebuilt with a --fasta of another (shorter) assembly: a gene starting past the end of its FASTA
+    sequence was Genome.check's error, naming the genome its --embeddings were of ('GCF_...gff.gz: gene MPN_334
+    ends at ..., only a gene across the origin of a circular scaffold may'), neither the FASTA nor what is wrong."""
+    from microfuse_cli.errors import DataError
+    from microfuse_cli.pairs import genome_from_table, read_pairs
+
+    pairs = tmp_path / "mp_pairs.tsv"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "-o", pairs, "-q"])
+    assert code == 0, err
+    with gzip.open(MPN_FNA, "rt") as handle:
+        header, *lines = handle.read().splitlines()
+    short = tmp_path / "short.fna"
+    short.write_text(header + "\n" + "".join(lines)[:395000] + "\n")
+    with pytest.raises(DataError, match=r"^gene 'MPN_\d+' of the pairs starts at \d+, past the end of NC_000912.1 "
+                                        r"in .*short.fna \(395,?000 bp\)"):
+        genome_from_table(read_pairs(pairs), None, short, "GCF_000027345.1_ASM2734v1_genomic.gff.gz")

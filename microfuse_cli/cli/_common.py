@@ -275,10 +275,11 @@ def stdin_as_file(path, name: str | None = None):
     from pathlib import Path
 
     from ..io.files import spool, stdin_stream
+    from ..records import genome_name
 
     shown = "stdin" if path == "-" else str(path)
     with tempfile.TemporaryDirectory(prefix="microfuse-") as tmp:
-        spooled = Path(tmp) / ("stdin" if path == "-" else Path(path).name)  # the genome is named after its file
+        spooled = Path(tmp) / genome_name(path)  # the genome is named after its file, by the one rule
         with contextlib.ExitStack() as files:
             source = stdin_stream() if path == "-" else files.enter_context(open(path, "rb"))
             try:

@@ -896,6 +896,8 @@ def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path
     the new files are built in a hidden folder inside it, then each renamed over its old version, and the
     previous output's files the new one lacks are removed; nothing else in the folder is touched.
     """
+    if not isinstance(path, (str, os.PathLike)):  # save(None) was a TypeError of realpath, load(None) a UsageError
+        raise UsageError(f"an output folder is named by its path (str or os.PathLike), not {type(path).__name__}")
     _refuse_lost_current_folder(path)
     target = Path(os.path.realpath(path))  # a symlink is written through; `.` gets its real name
     if target.exists() and not target.is_dir():

@@ -138,7 +138,7 @@ MIN_POINTS_PER_CENTROID = 39
 
 
 def _default_nlist(n: int) -> int:
-    return max(1, min(int(round(4 * math.sqrt(n))), n // 39))
+    return max(1, min(int(round(4 * math.sqrt(n))), n // MIN_POINTS_PER_CENTROID))  # no k-means warning
 
 
 def _default_pq(dim: int, n: int, dev: str, nbits: int | None = None) -> tuple[int, int]:
