@@ -1624,3 +1624,37 @@ def test_training_masks_of_split_names_are_refused_in_one_line():
     with pytest.raises(DataError, match=f"^train_mask must be a boolean array of length {len(pairs)}, got <U5 "):
         train(x_protein, x_context, labels, split, split, *settings)
     assert train(x_protein, x_context, labels, split == "train", split == "val", *settings).metrics["epochs_run"] == 1
+
+
+def test_pair_index_takes_the_device_names_score_genome_takes(tmp_path):
+    """PairIndex.build/load(device=) take auto, cpu, cuda and cuda:N, as score_genome does: 'cuda:0' was "device
+    must be one of auto, cpu, cuda"; without a GPU it is the same one-line UsageError as 'cuda', and a malformed
+    name is refused before any work."""
+    import faiss
+    import pytest
+
+    from microfuse_cli import UsageError
+    from microfuse_cli.retrieve import PairIds, PairIndex
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(40, 8)).astype(np.float32)
+    ids = PairIds([f"p{i}" for i in range(40)], [f"s{i % 4}" for i in range(40)], ["g"] * 40)
+    index = PairIndex.build(vectors, ids, index="flat", device="cpu")
+    index.save(tmp_path / "idx")
+    for bad in ("gpu", "cuda:", "cuda:x", None):
+        for call in (lambda: PairIndex.build(vectors, ids, device=bad), lambda: PairIndex.load(tmp_path / "idx", device=bad)):
+            with pytest.raises(UsageError, match=r"device must be auto, cpu, cuda or cuda:N, not "):
+                call()
+    gpus = faiss.get_num_gpus()
+    for device in ("cuda", "cuda:0", f"cuda:{gpus}"):
+        if device == "cuda" and gpus:
+            continue
+        want = "no GPU" if gpus == 0 else f"only {gpus} GPU"
+        for call in (lambda: PairIndex.build(vectors, ids, device=device),
+                     lambda: PairIndex.load(tmp_path / "idx", device=device)):
+            if device == "cuda:0" and gpus:
+                assert call().device == "cuda"
+            else:
+                with pytest.raises(UsageError, match=f"^device '{device}' asked for, but FAISS sees {want}"):
+                    call()
+

@@ -35,7 +35,7 @@ def retrieve():
 
 
 def _index_options(func):
-    func = click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")(func)
+    func = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda (every GPU) or cuda:N.")(func)
     func = click.option("--index", "index_dir", required=True, type=ExistingPath("index folder", file_okay=False),
                         help="Index folder from `microfuse retrieve build`.")(func)
     return func
@@ -72,7 +72,7 @@ Examples:
 @click.option("--nlist", type=IntRange(min=1), default=None, help="IVF lists (default 4 x sqrt(pairs)).")
 @click.option("--train-sample", type=IntRange(min=1), default=None,
               help="Vectors the IVF / PQ quantisers are trained on (default max(40 x nlist, 10000)).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda (every GPU) or cuda:N.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the sample the IVF / PQ quantisers are trained on.")
 @common_options

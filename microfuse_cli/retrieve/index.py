@@ -49,7 +49,7 @@ from ..io.files import PathLike
 from ..io.outputs import atomic_directory
 from ..manifest import MANIFEST, ManifestKind, folder_path, read_manifest, write_manifest
 from ..progress import Advance
-from ..runtime import check_seed, thread_limits
+from ..runtime import check_device, check_seed, thread_limits
 from .ids import (
     _CHUNK, _TEXT_KINDS, GROUP_BYS, GROUP_SEP, PairIds, _as_matrix, _as_text, _check_disjoint, _common, _normalised,
     _positions, _same_kind, _unique, read_pair_ids, write_pair_ids,
@@ -62,12 +62,11 @@ log = logging.getLogger("microfuse")  # one channel for the library's warnings a
 
 IndexKind = Literal["auto", "flat", "ivf", "hnsw", "ivfpq"]
 GroupBy = Literal["scaffold", "genome"]
-Device = Literal["auto", "cpu", "cuda"]
+Device = str  # "auto", "cpu", "cuda" (every GPU, sharded) or "cuda:N" (GPU N)
 Exclusion = Literal["auto", "selector", "overfetch"]
 Refine = Literal["none", "sq8", "fp16", "flat"]
 
 INDEX_KINDS = ("flat", "ivf", "hnsw", "ivfpq")
-DEVICES = ("auto", "cpu", "cuda")
 REFINES = ("none", "sq8", "fp16", "flat")
 
 #: ``index="auto"`` uses the exact flat index up to this many vectors, ...
@@ -219,6 +218,7 @@ def _refine_index(faiss: Any, refine: str, dim: int) -> Any:
 
 
 def _trained_ivf(faiss: Any, kind: str, parts: Sequence[np.ndarray], n: int, dim: int, dev: str, params: dict, *,
+                 gpu: int | None = None,
                  seed: int, train_sample: int | None, nlist: int | None, pq: tuple[int, int] | None,
                  refine: str) -> Any:
     """An IVF-Flat or IVF-PQ index (``pq``: its code shape from :func:`_pq_shape`; wrapped in ``IndexRefine`` when
@@ -258,10 +258,10 @@ def _trained_ivf(faiss: Any, kind: str, parts: Sequence[np.ndarray], n: int, dim
     train = _normalised(_rows_of(parts, rows))
     log.info("training %s index: %d lists on %d vectors", kind, nl, sample)
     if dev == "cuda":
-        gpu = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, cpu, _cloner_options(faiss, kind))
-        gpu.train(train)
-        cpu = faiss.index_gpu_to_cpu(gpu)
-        del gpu
+        trainer = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), gpu or 0, cpu, _cloner_options(faiss, kind))
+        trainer.train(train)
+        cpu = faiss.index_gpu_to_cpu(trainer)
+        del trainer
     else:
         cpu.train(train)
     if refine == "none":
@@ -283,15 +283,21 @@ def _payload_bytes(faiss: Any, index: Any) -> float:
     return float(index.sa_code_size())
 
 
-def _resolve_device(device: str) -> str:
-    if device not in DEVICES:
-        raise UsageError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
+def _resolve_device(device: str) -> tuple[str, int | None]:
+    """("cpu" or "cuda", the one GPU asked for or None for all): the names score_genome takes (runtime.check_device),
+    ``cuda:N`` checked against the GPUs FAISS sees."""
+    check_device(device)
     gpus = _faiss().get_num_gpus()
-    if device == "cuda" and gpus == 0:
-        raise UsageError("device 'cuda' asked for, but FAISS sees no GPU (faiss-gpu build and a CUDA device needed)")
+    if device.startswith("cuda") and gpus == 0:
+        raise UsageError(f"device {device!r} asked for, but FAISS sees no GPU (faiss-gpu build and a CUDA device needed)")
     if device == "auto":
-        return "cuda" if gpus > 0 else "cpu"
-    return device
+        return ("cuda" if gpus > 0 else "cpu"), None
+    if device.startswith("cuda:"):
+        gpu = int(device[5:])
+        if gpu >= gpus:
+            raise UsageError(f"device {device!r} asked for, but FAISS sees only {gpus} GPU(s)")
+        return "cuda", gpu
+    return device, None
 
 
 class PairIndex:
@@ -430,7 +436,8 @@ class PairIndex:
             index: ``flat`` (exact), ``ivf`` (IVF-Flat), ``hnsw``, ``ivfpq``, or ``auto``: flat up to
                 :data:`AUTO_FLAT_MAX` vectors, IVF-Flat up to :data:`AUTO_IVF_MAX`, IVF-PQ beyond.
             group_by: a search excludes the query's own ``scaffold`` or ``genome``.
-            device: ``cuda`` puts flat/IVF/IVF-PQ indexes on the GPU(s) (sharded over several); HNSW stays on CPU.
+            device: ``cuda`` puts flat/IVF/IVF-PQ indexes on the GPU(s) (sharded over several), ``cuda:N`` on GPU N
+                only; HNSW stays on CPU.
             seed: seeds the training sample and k-means.
             train_sample: vectors used to train IVF / PQ (default ``max(40 * nlist, 10000)``, at most n).
             nlist: IVF lists (default ``4 * sqrt(n)``, at most n / 39). pq_m / pq_nbits: PQ sub-quantisers and
@@ -464,7 +471,7 @@ class PairIndex:
         if n == 0:
             raise DataError("no vectors to index")
         ids.check_unique()
-        dev = _resolve_device(device)
+        dev, gpu = _resolve_device(device)
         kind = index
         if kind == "auto":
             kind = "flat" if n <= AUTO_FLAT_MAX else ("ivf" if n <= AUTO_IVF_MAX else "ivfpq")
@@ -482,7 +489,7 @@ class PairIndex:
                 cpu.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
                 params["hnsw_m"] = int(hnsw_m)
             else:
-                cpu = _trained_ivf(faiss, kind, parts, n, dim, dev, params, seed=seed, train_sample=train_sample,
+                cpu = _trained_ivf(faiss, kind, parts, n, dim, dev, params, gpu=gpu, seed=seed, train_sample=train_sample,
                                    nlist=nlist, pq=pq, refine=refine)
                 if refine != "none":
                     params.update(refine=refine, k_factor=k_factor)
@@ -490,7 +497,7 @@ class PairIndex:
                 params["refine"] = "none"
             built = cls(cpu, PairIds(ids.pair_id[:0], ids.scaffold[:0], ids.genome[:0]), kind=kind, group_by=group_by, params=params)
             if dev == "cuda":
-                built._to_gpu()
+                built._to_gpu(gpu)
             built._add(parts, progress)
         built._ids = ids
         built._set_groups()
@@ -501,9 +508,9 @@ class PairIndex:
         """Whether searches re-rank PQ candidates with finer codes (an IVF-PQ index built with ``refine``)."""
         return self.params.get("refine", "none") != "none"
 
-    def _to_gpu(self) -> None:
-        """Move the index to the GPU(s): the whole index, or for a refined IVF-PQ its PQ stage only (the
-        re-ranking codes stay in host memory and re-score the GPU's candidates on the CPU)."""
+    def _to_gpu(self, gpu: int | None = None) -> None:
+        """Move the index to GPU ``gpu``, or None: sharded over every GPU: the whole index, or for a refined IVF-PQ
+        its PQ stage only (the re-ranking codes stay in host memory and re-score the GPU's candidates on the CPU)."""
         faiss = _faiss()
         if self.kind == "hnsw" or self.params.get("fast_scan"):
             what = "HNSW" if self.kind == "hnsw" else "fast-scan PQ (4-bit codes; build with pq_nbits=8 for GPUs)"
@@ -513,20 +520,20 @@ class PairIndex:
         cpu = self._index
         base = faiss.downcast_index(cpu.base_index) if self.refined else cpu
         co = _cloner_options(faiss, self.kind)
-        if faiss.get_num_gpus() > 1:
+        if gpu is None and faiss.get_num_gpus() > 1:
             co_multi = faiss.GpuMultipleClonerOptions()
             co_multi.shard = True
             co_multi.useFloat16 = co.useFloat16
-            gpu = faiss.index_cpu_to_all_gpus(base, co=co_multi)
+            on_gpu = faiss.index_cpu_to_all_gpus(base, co=co_multi)
         else:
             self._gpu_res = faiss.StandardGpuResources()
-            gpu = faiss.index_cpu_to_gpu(self._gpu_res, 0, base, co)
-        self._gpu_base = gpu
+            on_gpu = faiss.index_cpu_to_gpu(self._gpu_res, gpu or 0, base, co)
+        self._gpu_base = on_gpu
         if self.refined:
             self._refine_part = faiss.downcast_index(cpu.refine_index)
             self._host_index = cpu  # owns the refine codes, shared with the GPU wrapper
-            gpu = faiss.IndexRefine(gpu, self._refine_part)
-        self._index = gpu
+            on_gpu = faiss.IndexRefine(on_gpu, self._refine_part)
+        self._index = on_gpu
         self._cpu_copy = None
         self.device = "cuda"
 
@@ -633,8 +640,9 @@ class PairIndex:
         if len(ids) != count:
             raise DataError(f"{pairs_path}: lists {len(ids)} pairs, manifest says {count}")
         loaded = cls(cpu, ids, kind=kind, group_by=group_by, params=params)
-        if _resolve_device(device) == "cuda":
-            loaded._to_gpu()
+        dev, gpu = _resolve_device(device)
+        if dev == "cuda":
+            loaded._to_gpu(gpu)
         return loaded
 
     # -- searching -------------------------------------------------------------------------------------------
