@@ -67,6 +67,9 @@ class FusionConfig:
     supcon: bool = True
     xmod: bool = True
 
+    def __post_init__(self) -> None:  # normalising the fields as built, never changing them later
+        plain_scalars(self)
+
     @classmethod
     def ablation(cls, name: str, **overrides: Any) -> "FusionConfig":
         """The config of one of the paper's ablations (see ``ABLATIONS``), other fields from ``overrides``."""
@@ -131,6 +134,15 @@ class FusionConfig:
             return cls(**data).validate()
         except (UsageError, TypeError) as exc:
             raise DataError(f"invalid model config: {exc}") from None
+
+
+def plain_scalars(config: Any) -> None:
+    """Numpy scalars in a config's fields become Python ones (hidden=np.int64(16) was refused, and would not have
+    been JSON for its model folder), as every other library call takes numpy ints (errors.whole_number)."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, np.generic):
+            object.__setattr__(config, field.name, value.item())
 
 
 def _is_int(value: Any) -> bool:

@@ -23,7 +23,7 @@ from .baseline import DistanceBaseline
 from .checkpoint import (CONFIG_FILE, Checkpoint, DecisionIdentified, ModelInputs, model_identity, read_checkpoint,
                          write_checkpoint)
 from .errors import DataError, UsageError
-from .fusion import PairInputs, Prediction, check_outputs, checked_head
+from .fusion import PairInputs, Prediction, check_outputs, checked_head, plain_scalars
 from .vocabulary import EXPERTS
 from .model import FusionConfig, FusionModel
 from .runtime import torch_device as _resolve_device
@@ -58,6 +58,9 @@ class TrainConfig:
     patience: int = 14
     seed: int = 0
     device: str = "cpu"
+
+    def __post_init__(self) -> None:  # normalising the fields as built: seed=np.int64(1) was refused
+        plain_scalars(self)
 
     def validate(self) -> "TrainConfig":
         """This config, when every setting is possible; else a UsageError naming the first that is not."""

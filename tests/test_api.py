@@ -1658,3 +1658,20 @@ def test_pair_index_takes_the_device_names_score_genome_takes(tmp_path):
                 with pytest.raises(UsageError, match=f"^device '{device}' asked for, but FAISS sees {want}"):
                     call()
 
+
+def test_train_and_fusion_configs_take_numpy_scalars_as_python_ones():
+    """TrainConfig(seed=np.int64(1)) and max_epochs=np.int64(3) were "must be a ... integer" although every other
+    library call takes numpy ints (FusionConfig's hidden=np.int64(16) and xmod=np.bool_ too); they are Python
+    scalars as built, so the model folder's config JSON holds plain numbers."""
+    import json
+
+    from microfuse_cli.fusion import FusionConfig
+    from microfuse_cli.trained import TrainConfig
+
+    train = TrainConfig(seed=np.int64(1), max_epochs=np.int64(3), batch_size=np.int32(64), lr=np.float32(0.5)).validate()
+    fusion = FusionConfig(hidden=np.int64(16), dropout=np.float64(0.1), xmod=np.bool_(False)).validate()
+    assert (train.seed, train.max_epochs, train.batch_size, train.lr, fusion.hidden, fusion.xmod) == (1, 3, 64, 0.5, 16, False)
+    assert [type(v) for v in (train.seed, train.max_epochs, train.batch_size, train.lr)] == [int, int, int, float]
+    assert [type(v) for v in (fusion.hidden, fusion.dropout, fusion.xmod)] == [int, float, bool]
+    assert TrainConfig.from_dict(json.loads(json.dumps(train.to_dict()))) == train
+    assert FusionConfig.from_dict(json.loads(json.dumps(fusion.to_dict()))) == fusion
