@@ -631,3 +631,16 @@ def test_pairs_table_with_a_shorter_fasta_names_the_fasta(tmp_path):
     with pytest.raises(DataError, match=r"^gene 'MPN_\d+' of the pairs starts at \d+, past the end of NC_000912.1 "
                                         r"in .*short.fna \(395,?000 bp\)"):
         genome_from_table(read_pairs(pairs), None, short, "GCF_000027345.1_ASM2734v1_genomic.gff.gz")
+
+
+def test_the_log_says_the_cut_the_calls_were_made_at(tmp_path):
+    """`score --threshold 0.81907` logged "called at threshold 0.819" (%.3f) where the '#microfuse' line says
+    threshold=0.81907: the log writes the cut as that line does (io.model_id.threshold_text)."""
+    mg = ROOT / "examples/data/mgenitalium_g37"
+    for given, said in (("0.81907", "0.81907"), (None, "0.5000")):
+        out = tmp_path / "scores.tsv"
+        code, _, err = run_cli(["score", f"{mg}.gff.gz", "--fasta", f"{mg}.fna.gz", "-o", out,
+                                *(["--threshold", given] if given else [])])
+        assert code == 0, err
+        assert f" threshold={said} " in out.read_text().splitlines()[0]
+        assert f" called at threshold {said}; " in err, err

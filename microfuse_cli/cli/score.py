@@ -262,8 +262,10 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     # one run's files are one output: none replaces its previous version before all are written (a report, or
     # --fused's vectors, that fail must not leave new scores beside the previous run's operons or vectors)
     write_outputs(writers)
-    log.info("%d pairs scored, %d called at threshold %.3f; %d operons of 2+ genes", len(pairs),
-             int(scores.calls.sum()), scores.threshold, len(operons_called))
+    from ..io.model_id import threshold_text  # the cut as the '#microfuse' line writes it: 0.81907 said 0.819
+
+    log.info("%d pairs scored, %d called at threshold %s; %d operons of 2+ genes", len(pairs),
+             int(scores.calls.sum()), threshold_text(scores.threshold), len(operons_called))
 
 
 def _explain(run, genome, pairs, reference, groups=None):
