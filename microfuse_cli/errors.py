@@ -33,6 +33,21 @@ def whole_number(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def true_or_false(value: object) -> bool:
+    """A bool (numpy's too, a 0-d one): the one rule for a flag a caller passes. fused='yes' and offline='x' were
+    taken as true, circular='no' paired a scaffold's last gene with its first."""
+    return isinstance(value, bool) or (getattr(getattr(value, "dtype", None), "kind", "") == "b"
+                                       and getattr(value, "ndim", None) == 0)
+
+
+def check_flags(function: str, **flags: object) -> None:
+    """Refuse a flag of a public call that is not True or False (:func:`true_or_false`), before any work:
+    ``check_flags("score_genome", fused=fused, offline=offline)``."""
+    for name, value in flags.items():
+        if not true_or_false(value):
+            raise UsageError(f"{function}'s {name} is True or False, not {value!r}")
+
+
 class StdoutClosed(Exception):
     """The reader of stdout went away (``| head``): not an error, the run ends quietly (not an OSError, which
     click would turn into exit 1)."""

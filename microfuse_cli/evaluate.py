@@ -203,7 +203,7 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
         A dict of metric name -> value (NaN where a metric does not exist), with what made the table.
     Raises:
         UsageError: ``table`` not a ScoredTable (``ScoredTable.from_scores`` or ``read_scores`` gives one), a
-            ``threshold`` outside [0, 1], a negative ``n_boot`` (0: no interval).
+            ``threshold`` outside [0, 1], a negative ``n_boot`` (0: no interval), ``proteins`` not a mapping.
     """
     if not isinstance(table, ScoredTable):  # Scores were an AttributeError ('y')
         raise UsageError(f"evaluate_table takes a ScoredTable (ScoredTable.from_scores(scores, name) or "
@@ -212,6 +212,8 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
         from .score import _checked_threshold
 
         threshold = _checked_threshold(threshold)  # '0.5' was a numpy ufunc error deep in the metrics
+    if proteins is not None and not isinstance(proteins, Mapping):  # a list of ids gave no hard subset, silently
+        raise UsageError(f"evaluate_table's proteins map gene id -> protein sequence, not {type(proteins).__name__}")
     if not whole_number(n_boot) or n_boot < 0:  # '10' was a TypeError, 1.5 a ValueError of scipy's bootstrap
         raise UsageError(f"n_boot must be a whole number >= 0 (0: no interval), not {n_boot!r}")
     y, p = table.y, table.probability

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping
 
-from .errors import DataError, UsageError, whole_number
+from .errors import DataError, UsageError, true_or_false, whole_number
 from .genes import AnnotationGenes, GeneSource, PyrodigalGenes, check_gene_calling
 from .io.files import PathLike, peek_lines, text_lines
 from .io.formats import sniff_format
@@ -48,8 +48,7 @@ class GenomeOptions(RebuiltFromFields):
                 raise UsageError(f"genetic_code is an NCBI table number from 1 to 33 (as -g), not {code!r}")
             object.__setattr__(self, "genetic_code", int(code))  # numpy's integers too, as a plain int
         if self.circular is not None:
-            numpy_bool = getattr(getattr(self.circular, "dtype", None), "kind", "") == "b"
-            if not isinstance(self.circular, bool) and not numpy_bool:
+            if not true_or_false(self.circular):
                 raise UsageError(f"circular is True, False or None (each sequence's own topology), not "
                                  f"{self.circular!r}")
             object.__setattr__(self, "circular", bool(self.circular))  # numpy's bool too, as a plain bool

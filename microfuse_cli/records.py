@@ -194,7 +194,7 @@ class Genome(RebuiltFromFields):
         file: a scaffold under another name than its id, strand not +1/-1, not 1 <= start <= end, a gene on a
         scaffold the genome lacks or past its end (but from inside across the origin of a circular one), genes out of
         (scaffold, start) order."""
-        from .errors import DataError, UsageError, whole_number
+        from .errors import DataError, UsageError, true_or_false, whole_number
 
         order = {}  # id -> (place, length, circular); the loops take the exact types readers give at once
         for place, (sid, scaffold) in enumerate(self.scaffolds.items()):  # a stage looks it up by key, writes its .id
@@ -202,8 +202,8 @@ class Genome(RebuiltFromFields):
                 raise UsageError(f"{self.name}: its scaffolds map names to Scaffold records, not "
                                  f"{type(scaffold).__name__} {scaffold!r:.40}")
             length, circular = scaffold.length, scaffold.circular
-            if (type(length) is not int and not whole_number(length)) or (type(circular) is not bool and getattr(
-                    getattr(circular, "dtype", None), "kind", "") != "b"):  # numpy's bool too, as GenomeOptions
+            if (type(length) is not int and not whole_number(length)) or (type(circular) is not bool
+                                                                          and not true_or_false(circular)):
                 # circular='no' (a true str) paired the last gene with the first
                 raise UsageError(f"{self.name}: scaffold {sid!r} needs a whole-number length and circular True or "
                                  f"False, has {length!r} and {circular!r}")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import numpy as np
 
 from . import __version__
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, check_flags
 from .io.model_id import DECISION_KEY, threshold_text
 from .records import Genome, printable_name, read_only, require_genome
 from .runtime import thread_limits
@@ -211,6 +211,7 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
     from .pairs import adjacent_pairs
 
     require_genome(genome, "score_genome")
+    check_flags("score_genome", fused=fused, offline=offline)
     if stage is not None and not callable(stage):  # stage=True was a TypeError once the views began
         raise UsageError(f"score_genome's stage is a callable (description, total) -> advance(n), not "
                          f"{type(stage).__name__}")
@@ -275,6 +276,7 @@ def score_pairs(model: ScoringModel, embeddings: Embeddings, pairs: Sequence[Gen
     A model with a decision rule calibrates each genome (``groups``: scaffold -> bin) on its own spacers:
     ``spacer_models`` (group -> calibration.SpacerModel, fitted on all adjacent pairs; default: fitted on ``pairs``).
     """
+    check_flags("score_pairs", fused=fused)
     cut = default_threshold(model) if threshold is None else _checked_threshold(threshold)
     prediction = model.predict_pairs(pair_inputs(model, embeddings, pairs), fused=fused)
     probability = np.asarray(prediction.probability, dtype=np.float64)

@@ -1675,3 +1675,43 @@ def test_train_and_fusion_configs_take_numpy_scalars_as_python_ones():
     assert [type(v) for v in (fusion.hidden, fusion.dropout, fusion.xmod)] == [int, float, bool]
     assert TrainConfig.from_dict(json.loads(json.dumps(train.to_dict()))) == train
     assert FusionConfig.from_dict(json.loads(json.dumps(fusion.to_dict()))) == fusion
+
+
+def test_evaluate_table_refuses_proteins_that_are_no_mapping_of_gene_ids():
+    """evaluate_table(table, proteins=['x']) (a list where gene id -> sequence belongs) silently gave no hard
+    subset (hard_n 0); a mapping still gives one."""
+    import pytest
+
+    from conftest import MPN
+    from microfuse_cli import UsageError, read_genome, score_genome, select_pairs
+    from microfuse_cli.evaluate import ScoredTable, evaluate_table
+
+    genome = read_genome(ROOT / "examples/data/mpneumoniae_m129.gff.gz", ROOT / "examples/data/mpneumoniae_m129.fna.gz")
+    table = ScoredTable.from_scores(score_genome(genome, pairs=select_pairs(
+        genome, labels=MPN / "labelled_pairs_mpneumoniae.csv")), "mpn")
+    proteins = {g.id: g.protein for g in genome.genes}
+    for wrong in (list(proteins), "x", [("a", "MK")]):
+        with pytest.raises(UsageError, match=r"^evaluate_table's proteins map gene id -> protein sequence, not "):
+            evaluate_table(table, proteins=wrong, n_boot=0)
+    assert evaluate_table(table, proteins=proteins, n_boot=0)["hard_n"] > 0
+
+
+def test_flags_of_public_calls_are_true_or_false():
+    """score_genome(fused='yes') and offline='x' were taken as true (fused='no' too), score_pairs likewise: one
+    rule (errors.true_or_false) refuses any flag that is not a bool before work; numpy's bools are flags."""
+    import pytest
+
+    from microfuse_cli import GenomeOptions, UsageError, read_genome, score_genome
+    from microfuse_cli.errors import true_or_false
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    for name in ("fused", "offline"):
+        for wrong in ("yes", "no", 1, None, np.array([True])):
+            with pytest.raises(UsageError, match=f"^score_genome's {name} is True or False, not "):
+                score_genome(genome, **{name: wrong})
+    scores = score_genome(genome, fused=np.bool_(True), offline=np.bool_(False))
+    assert scores.fused is not None and scores.fused.shape[0] == len(scores.pairs)
+    assert score_genome(genome, fused=np.False_).fused is None
+    assert [true_or_false(v) for v in (True, np.True_, np.array(False), "yes", 0, np.array([True]))] == \
+        [True, True, True, False, False, False]
+    assert GenomeOptions(circular=np.True_).circular is True
