@@ -155,10 +155,12 @@ def check_gene_calling(mode: str, genetic_code: int | None) -> None:
     import pyrodigal  # only here: imported before the FASTA is read, it left 13 MiB more peak memory
 
     if genetic_code not in pyrodigal.TRANSLATION_TABLES:
-        raise UsageError(f"-g {genetic_code}: pyrodigal has no translation table {genetic_code} "
+        raise UsageError(f"genetic code {genetic_code} (-g {genetic_code}): pyrodigal has no translation table "
+                         f"{genetic_code} "
                          f"(it has {', '.join(map(str, sorted(pyrodigal.TRANSLATION_TABLES)))})")
     if mode == "meta" and not _meta_bins(genetic_code):
-        raise UsageError(f"-g {genetic_code} --mode meta: pyrodigal's metagenomic models use genetic code 11 or 4 "
+        raise UsageError(f"genetic code {genetic_code} in mode meta (-g {genetic_code} --mode meta): pyrodigal's "
+                         "metagenomic models use genetic code 11 or 4 "
                          "only; use --mode single on a genome of 100 kbp or more")
 
 

@@ -127,7 +127,7 @@ def check_genetic_code(code: int | None) -> None:
 
     if code is not None and code not in CodonTable.unambiguous_dna_by_id:
         known = sorted(CodonTable.unambiguous_dna_by_id)
-        raise UsageError(f"-g {code}: no such NCBI genetic code (known: {_ranges(known)})")
+        raise UsageError(f"genetic code {code} (-g {code}): no such NCBI genetic code (known: {_ranges(known)})")
 
 
 def _ranges(values: list[int]) -> str:

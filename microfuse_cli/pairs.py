@@ -306,9 +306,9 @@ def parse_fractions(text: str) -> tuple[float, float, float]:
     try:
         values = [float(x) for x in text.split(",")]
     except ValueError:
-        raise UsageError(f"--split takes three fractions like 0.7,0.15,0.15, not {text!r}") from None
+        raise UsageError(f"split takes three fractions like 0.7,0.15,0.15 (--split), not {text!r}") from None
     if len(values) != 3 or not all(math.isfinite(v) and v >= 0 for v in values) or sum(values) <= 0:
-        raise UsageError(f"--split takes three non-negative fractions like 0.7,0.15,0.15, not {text!r}")
+        raise UsageError(f"split takes three non-negative fractions like 0.7,0.15,0.15 (--split), not {text!r}")
     total = sum(values)
     return tuple(v / total for v in values)  # type: ignore[return-value]
 

@@ -26,7 +26,7 @@ def check_device(device: str) -> str:
     """Refuse a malformed device name without importing torch (the builtin views never resolve the device, so a
     typo would otherwise go unnoticed)."""
     if not isinstance(device, str) or not _DEVICE_NAME.fullmatch(device):  # None was a TypeError of re
-        raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")
+        raise UsageError(f"device must be auto, cpu, cuda or cuda:N (--device), not {device!r}")
     return device
 
 

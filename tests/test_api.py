@@ -1455,6 +1455,10 @@ def test_select_pairs_takes_its_split_as_text_and_says_so():
 
     with pytest.raises(UsageError, match=r"split takes three fractions as text, like '0.7,0.15,0.15'"):
         select_pairs(_mg_genome(), split=(0.7, 0.15, 0.15))
+    # a library caller is told the argument, a CLI user the flag: `--split takes ...` named only the flag
+    for text, what in (("0.7,x", "three fractions"), ("0.7,0.3", "three non-negative fractions")):
+        with pytest.raises(UsageError, match=rf"^split takes {what} like 0.7,0.15,0.15 \(--split\), not '{text}'$"):
+            select_pairs(_mg_genome(), split=text)
 
 
 def test_index_settings_of_the_wrong_kind_are_usage_errors_and_faiss_warns_through_the_log(capfd, caplog):
@@ -1643,7 +1647,7 @@ def test_pair_index_takes_the_device_names_score_genome_takes(tmp_path):
     index.save(tmp_path / "idx")
     for bad in ("gpu", "cuda:", "cuda:x", None):
         for call in (lambda: PairIndex.build(vectors, ids, device=bad), lambda: PairIndex.load(tmp_path / "idx", device=bad)):
-            with pytest.raises(UsageError, match=r"device must be auto, cpu, cuda or cuda:N, not "):
+            with pytest.raises(UsageError, match=r"^device must be auto, cpu, cuda or cuda:N \(--device\), not "):
                 call()
     gpus = faiss.get_num_gpus()
     for device in ("cuda", "cuda:0", f"cuda:{gpus}"):

@@ -441,9 +441,10 @@ def test_normal_genome_keeps_code_11_without_a_second_gene_calling(monkeypatch):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-g", "7"], "-g 7: pyrodigal has no translation table 7"),
-    (["-g", "7", "--mode", "meta"], "-g 7: pyrodigal has no translation table 7"),
-    (["-g", "25", "--mode", "meta"], "-g 25 --mode meta: pyrodigal's metagenomic models use genetic code 11 or 4"),
+    (["-g", "7"], "genetic code 7 (-g 7): pyrodigal has no translation table 7"),
+    (["-g", "7", "--mode", "meta"], "genetic code 7 (-g 7): pyrodigal has no translation table 7"),
+    (["-g", "25", "--mode", "meta"], "genetic code 25 in mode meta (-g 25 --mode meta): pyrodigal's metagenomic models "
+                                     "use genetic code 11 or 4"),
 ])
 def test_impossible_genetic_code_for_gene_calling_is_refused(args, message, tmp_path):
     out = tmp_path / "o.tsv"
@@ -453,7 +454,7 @@ def test_impossible_genetic_code_for_gene_calling_is_refused(args, message, tmp_
 
 def test_unknown_genetic_code_for_an_annotation_is_refused(tmp_path):
     code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-g", "8", "-o", tmp_path / "o.tsv"])
-    assert code == 2 and "error: -g 8: no such NCBI genetic code (known: 1-6, 9-16, 21-33)" in err
+    assert code == 2 and "error: genetic code 8 (-g 8): no such NCBI genetic code (known: 1-6, 9-16, 21-33)" in err
 
 
 def test_meta_mode_keeps_the_given_code(tmp_path):

@@ -613,9 +613,9 @@ CASES: list[Case] = [
         **m, "genomes": [{**m["genomes"][0], "scaffolds": ["c1", "c2"]}]})}, SCORE_REF, 1, "of unequal lengths"),
     # --- options the builtin views never use must still be checked (the fusion head runs without torch)
     Case("score: malformed --device", {}, "score {mg_gff} --fasta {mg_fna} --device gpu0 -o {d}/out.tsv", 2,
-         "--device must be"),
+         "device must be auto, cpu, cuda or cuda:N (--device), not 'gpu0'"),
     Case("embed: malformed --device", {}, "embed {mg_gff} --fasta {mg_fna} --device cuda:x -o {d}/emb", 2,
-         "--device must be"),
+         "device must be auto, cpu, cuda or cuda:N (--device), not 'cuda:x'"),
 ]
 
 
