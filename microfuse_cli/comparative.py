@@ -42,7 +42,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, check_flags
 from .records import Genome, RebuiltFromFields, read_only
 from .io.fasta import read_proteins, write_proteins
 from .io.files import PathLike
@@ -191,6 +191,7 @@ class ReferenceSet:
 
     def save(self, folder: PathLike, *, overwrite: bool = True) -> None:
         """Write proteins.faa, genes.tsv and manifest.json (with their sha256) into ``folder``, atomically."""
+        check_flags("ReferenceSet.save", overwrite=overwrite)  # overwrite='no' replaced the reference there
         with atomic_directory(folder, overwrite=overwrite) as tmp:
             with open(tmp / "proteins.faa", "w", encoding="utf-8", newline="\n") as handle:
                 write_proteins(handle, ((str(i), p) for i, p in enumerate(self.proteins) if p), width=None)

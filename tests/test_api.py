@@ -1719,3 +1719,32 @@ def test_flags_of_public_calls_are_true_or_false():
     assert [true_or_false(v) for v in (True, np.True_, np.array(False), "yes", 0, np.array([True]))] == \
         [True, True, True, False, False, False]
     assert GenomeOptions(circular=np.True_).circular is True
+
+
+def test_overwrite_of_a_save_is_true_or_false(tmp_path):
+    """PairIndex.save(folder, overwrite='no') (a true str) replaced the index already there, as ReferenceSet.save
+    did: the flag that guards a folder against clobbering follows errors.check_flags, refused before any write."""
+    import pytest
+
+    from microfuse_cli import UsageError, read_genome
+    from microfuse_cli.comparative import ReferenceSet
+    from microfuse_cli.retrieve import PairIds, PairIndex
+
+    vectors = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    ids = PairIds([f"p{i}" for i in range(40)], [f"s{i % 4}" for i in range(40)], ["g"] * 40)
+    reference = ReferenceSet.build([read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz",
+                                                ROOT / "examples/data/mgenitalium_g37.fna.gz")])
+    for name, saved in (("PairIndex.save", PairIndex.build(vectors, ids, index="flat", device="cpu")),
+                        ("ReferenceSet.save", reference)):
+        folder = tmp_path / name
+        saved.save(folder)
+        before = {p.name: p.read_bytes() for p in folder.iterdir()}
+        for wrong in ("no", "False", 1, None, np.array([False])):
+            with pytest.raises(UsageError, match=f"^{name}'s overwrite is True or False, not "):
+                saved.save(folder, overwrite=wrong)
+            with pytest.raises(UsageError, match=f"^{name}'s overwrite is True or False, not "):
+                saved.save(tmp_path / f"new-{name}", overwrite=wrong)
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+        assert not (tmp_path / f"new-{name}").exists()
+        saved.save(folder, overwrite=np.True_)
+        saved.save(tmp_path / f"other-{name}", overwrite=False)

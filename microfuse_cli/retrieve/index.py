@@ -44,7 +44,7 @@ from typing import Any, Iterator, Literal, Sequence
 
 import numpy as np
 
-from ..errors import DataError, MicrofuseError, UsageError, whole_number
+from ..errors import DataError, MicrofuseError, UsageError, check_flags, whole_number
 from ..io.files import PathLike
 from ..io.outputs import atomic_directory
 from ..manifest import MANIFEST, ManifestKind, folder_path, read_manifest, write_manifest
@@ -591,6 +591,7 @@ class PairIndex:
     # -- persistence -----------------------------------------------------------------------------------------
     def save(self, path: PathLike, *, overwrite: bool = True) -> None:
         """Write ``index.faiss``, ``pairs.tsv`` and ``manifest.json`` into folder ``path`` (atomically)."""
+        check_flags("PairIndex.save", overwrite=overwrite)  # overwrite='no' replaced the index there
         faiss = _faiss()
         cpu = self._cpu_index()
         with atomic_directory(path, overwrite=overwrite) as tmp:
