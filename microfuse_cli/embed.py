@@ -29,7 +29,7 @@ import numpy as np
 
 from . import __version__
 from .checkpoint import PAIR_LAYOUT, ModelInputs
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, check_flags
 from .records import NO_SEQUENCE_HINT, Genome, RebuiltFromFields, read_only
 from .io.files import PathLike
 from .io.outputs import atomic_directory, fresh_file, save_npy
@@ -85,6 +85,8 @@ class ViewConfig:
 
     def __post_init__(self):
         check_device(self.device)
+        check_flags("ViewConfig", offline=self.offline)  # offline='no' was kept, a true str: the hub never asked
+        object.__setattr__(self, "offline", bool(self.offline))  # numpy's bool too, as a plain bool
         if self.contig_separator not in ("cls", "sep"):
             raise UsageError(f"--contig-separator must be cls or sep, not {self.contig_separator!r}")
 

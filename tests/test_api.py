@@ -1748,3 +1748,18 @@ def test_overwrite_of_a_save_is_true_or_false(tmp_path):
         assert not (tmp_path / f"new-{name}").exists()
         saved.save(folder, overwrite=np.True_)
         saved.save(tmp_path / f"other-{name}", overwrite=False)
+
+
+def test_view_config_offline_is_true_or_false():
+    """ViewConfig.parse('prostt5', 'builtin', offline='no') kept 'no', a true str: the hub was never asked (as
+    score_genome(offline='no') was, before errors.check_flags); numpy's bool is a flag, as a plain bool."""
+    import pytest
+
+    from microfuse_cli import UsageError
+    from microfuse_cli.embed import ViewConfig
+
+    for wrong in ("no", 0, None):
+        with pytest.raises(UsageError, match="^ViewConfig's offline is True or False, not "):
+            ViewConfig.parse("prostt5", "builtin", offline=wrong)
+    assert ViewConfig.parse("builtin", "builtin", offline=np.True_).offline is True
+    assert ViewConfig().offline is False
