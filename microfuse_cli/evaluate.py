@@ -214,6 +214,10 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
         threshold = _checked_threshold(threshold)  # '0.5' was a numpy ufunc error deep in the metrics
     if proteins is not None and not isinstance(proteins, Mapping):  # a list of ids gave no hard subset, silently
         raise UsageError(f"evaluate_table's proteins map gene id -> protein sequence, not {type(proteins).__name__}")
+    for gene, protein in (proteins or {}).items():  # a Biopython Seq was "prefix_identity needs two strings"
+        if not isinstance(protein, str):
+            raise UsageError(f"evaluate_table's proteins map gene id -> protein sequence as str, not "
+                             f"{type(protein).__name__} (gene {gene!r}; str(record.seq) gives one)")
     if not whole_number(n_boot) or n_boot < 0:  # '10' was a TypeError, 1.5 a ValueError of scipy's bootstrap
         raise UsageError(f"n_boot must be a whole number >= 0 (0: no interval), not {n_boot!r}")
     y, p = table.y, table.probability

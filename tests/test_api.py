@@ -1698,6 +1698,13 @@ def test_evaluate_table_refuses_proteins_that_are_no_mapping_of_gene_ids():
         with pytest.raises(UsageError, match=r"^evaluate_table's proteins map gene id -> protein sequence, not "):
             evaluate_table(table, proteins=wrong, n_boot=0)
     assert evaluate_table(table, proteins=proteins, n_boot=0)["hard_n"] > 0
+    # Biopython's Seq (SeqIO.to_dict's SeqRecord too) was "prefix_identity needs two strings...", a DataError
+    from Bio.Seq import Seq
+
+    gene = next(iter(proteins))
+    with pytest.raises(UsageError, match=rf"^evaluate_table's proteins map gene id -> protein sequence as str, "
+                                         rf"not Seq \(gene {gene!r}; str\(record.seq\) gives one\)$"):
+        evaluate_table(table, proteins={**proteins, gene: Seq(proteins[gene])}, n_boot=0)
 
 
 def test_flags_of_public_calls_are_true_or_false():
