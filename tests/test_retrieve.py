@@ -1317,3 +1317,31 @@ def test_cli_search_warns_of_a_copy_indexed_under_sq8_codes(real_fused, tmp_path
     assert code == 0 and err.count("found itself in the index") == 1, err
     assert "warning: genome 'mg.gff' found itself in the index as genome 'mg' (" in err, err
     assert "(1 more such pair of names)" in err, err
+
+
+@pytest.mark.parametrize("kind", ["ivf", "ivfpq"])
+def test_an_index_trained_for_the_gpu_is_the_one_trained_on_the_cpu(data, tmp_path, monkeypatch, kind):
+    """IVF training for --device cuda cloned the untrained index to the GPU and trained the copy there; FAISS's GPU
+    copy of an IVF index keeps none of the CPU index's clustering settings (GpuIndexIVF::copyFrom leaves ``cp``), so
+    the seed and iterations microfuse sets were lost and a GPU-built index was another index than the CPU's (not
+    seeded). It trains the CPU index now, with only its k-means assignment step on the GPU. No GPU here: FAISS's GPU
+    calls are played by CPU ones that copy an index as the GPU copy does, without its clustering settings."""
+    import faiss
+
+    def to_gpu(resources, device, index, options=None):
+        copy = faiss.clone_index(index)
+        if isinstance(copy, faiss.IndexIVF):
+            copy.cp = faiss.ClusteringParameters()  # FAISS's defaults, as a GpuIndexIVF starts with
+        return copy
+
+    vec, ids = data
+    settings = dict(index=kind, nlist=8, seed=3, **({"pq_m": 4, "pq_nbits": 8} if kind == "ivfpq" else {}))
+    PairIndex.build(vec, ids, device="cpu", **settings).save(tmp_path / "cpu")
+    monkeypatch.setattr(faiss, "get_num_gpus", lambda: 1)
+    monkeypatch.setattr(faiss, "StandardGpuResources", lambda: object())
+    monkeypatch.setattr(faiss, "index_cpu_to_gpu", to_gpu)
+    monkeypatch.setattr(faiss, "index_gpu_to_cpu", faiss.clone_index)
+    built = PairIndex.build(vec, ids, device="cuda", **settings)
+    assert built.device == "cuda"
+    built.save(tmp_path / "gpu")
+    assert (tmp_path / "gpu" / "index.faiss").read_bytes() == (tmp_path / "cpu" / "index.faiss").read_bytes()

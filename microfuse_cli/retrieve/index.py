@@ -257,11 +257,15 @@ def _trained_ivf(faiss: Any, kind: str, parts: Sequence[np.ndarray], n: int, dim
     rows = np.sort(rng.choice(n, size=sample, replace=False)) if sample < n else np.arange(n)
     train = _normalised(_rows_of(parts, rows))
     log.info("training %s index: %d lists on %d vectors", kind, nl, sample)
-    if dev == "cuda":
-        trainer = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), gpu or 0, cpu, _cloner_options(faiss, kind))
-        trainer.train(train)
-        cpu = faiss.index_gpu_to_cpu(trainer)
-        del trainer
+    if dev == "cuda":  # the CPU index's k-means, its assignment step on the GPU (FAISS's own benchmarks do so): a
+        # GPU copy of the index trained with FAISS's default clustering settings (GpuIndexIVF::copyFrom leaves
+        # ``cp``), so the seed and iterations set above were lost and a GPU-built index was another index
+        resources = faiss.StandardGpuResources()
+        cpu.clustering_index = faiss.index_cpu_to_gpu(resources, gpu or 0, faiss.IndexFlatIP(dim))
+        try:
+            cpu.train(train)
+        finally:
+            cpu.clustering_index = None  # the GPU index goes with ``resources``: no pointer to it is kept
     else:
         cpu.train(train)
     if refine == "none":
