@@ -241,7 +241,15 @@ class Genome(RebuiltFromFields):
     def with_genes_sorted(self) -> Genome:
         """This genome with its genes in (scaffold order, start, end, id) order, as ``check`` requires."""
         order = {sid: i for i, sid in enumerate(self.scaffolds)}
-        return replace(self, genes=sorted(self.genes, key=lambda g: (order[g.scaffold], g.start, g.end, g.id)))
+        try:
+            genes = sorted(self.genes, key=lambda g: (order[g.scaffold], g.start, g.end, g.id))
+        except KeyError as missing:  # a hand-built genome's gene on a scaffold it lacks: check's error, not ours
+            from .errors import DataError
+
+            stray = next(g for g in self.genes if g.scaffold == missing.args[0])
+            raise DataError(f"{self.name}: gene {stray.id} is on scaffold {stray.scaffold!r}, which the genome "
+                            "lacks") from None
+        return replace(self, genes=genes)
 
     @property
     def has_sequence(self) -> bool:

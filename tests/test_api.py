@@ -1770,3 +1770,20 @@ def test_view_config_offline_is_true_or_false():
             ViewConfig.parse("prostt5", "builtin", offline=wrong)
     assert ViewConfig.parse("builtin", "builtin", offline=np.True_).offline is True
     assert ViewConfig().offline is False
+
+
+def test_sorting_a_genome_with_a_gene_on_a_scaffold_it_lacks_says_so():
+    """Genome.with_genes_sorted() (what check's own message advises for genes out of order) was a KeyError of its
+    sort key on a hand-built genome naming a scaffold it lacks; it is check's DataError now."""
+    import dataclasses
+
+    import pytest
+
+    from microfuse_cli import DataError
+
+    genome = _mg_genome()
+    stray = dataclasses.replace(genome.genes[3], scaffold="plasmid1")
+    wrong = dataclasses.replace(genome, genes=[*genome.genes[:3], stray, *genome.genes[4:]])
+    with pytest.raises(DataError, match=rf"gene {stray.id} is on scaffold 'plasmid1', which the genome lacks$"):
+        wrong.with_genes_sorted()
+    assert genome.with_genes_sorted().genes == genome.genes
