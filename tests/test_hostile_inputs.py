@@ -1043,34 +1043,51 @@ importlib.import_module = _blocked
 '''
 
 
+def _status_within(proc, seconds: float, since: str) -> int | str:
+    """``proc``'s exit status, or what went wrong (a string no status equals) if it runs on ``seconds`` ``since``."""
+    try:
+        return proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return f"still running {seconds} s {since}"
+
+
+def _ended(proc) -> None:
+    """``proc`` killed if it still runs, and its stderr reader given time to drain."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    time.sleep(0.1)
+
+
+def _start_with_a_blocked_loader(tmp_path, args):
+    """``microfuse ARGS`` started with its model loader stuck (BLOCKED_LOADER_HOOK, in tmp_path/hook): (process,
+    its stderr lines, the file the loader makes once it is stuck)."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(BLOCKED_LOADER_HOOK)
+    mark = tmp_path / "loading"
+    proc, lines = _start(args, {"MICROFUSE_TEST_MARK": str(mark)}, hook)
+    return proc, lines, mark
+
+
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_an_interrupt_never_waits_for_the_model_loader(sig, tmp_path):
     """SIGINT 0.35-0.75 s into `score` on M. genitalium hung for good (2 of 30 tries): the interrupted main thread
     waited for the model-loading thread, which waited for the import lock the interrupt had left held (see
     test_terminal's test_an_interrupt_in_a_callback_during_a_run_ends_it). An interrupt now ends the run (one line,
     its status, the previous outputs kept) without waiting for the loader."""
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(BLOCKED_LOADER_HOOK)
     out = tmp_path / "scores.tsv"
     out.write_text("old\n")
-    mark = tmp_path / "loading"
-    proc, lines = _start(["score", MG_GFF, "--fasta", MG_FNA, "-o", out, "--operons-gff", tmp_path / "operons.gff3"],
-                         {"MICROFUSE_TEST_MARK": str(mark)}, hook)
+    proc, lines, mark = _start_with_a_blocked_loader(
+        tmp_path, ["score", MG_GFF, "--fasta", MG_FNA, "-o", out, "--operons-gff", tmp_path / "operons.gff3"])
     try:
         problem = _wait_for(mark.exists, proc, lines, timeout=120)
         assert problem is None, problem
         time.sleep(0.3)  # the main thread on to its genes, or waiting for the model
         proc.send_signal(SIGNALS[sig][0])
-        try:
-            code = proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            code = "still running 30 s after the signal"
+        code = _status_within(proc, 30, "after the signal")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    time.sleep(0.1)  # the stderr reader drains
+        _ended(proc)
     assert code == SIGNALS[sig][1], "".join(lines)
     assert "".join(lines).rstrip().splitlines()[-1] == SIGNALS[sig][2]
     assert out.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["hook", "loading", out.name]
@@ -1081,24 +1098,14 @@ def test_a_failed_score_never_waits_for_the_model_loader(tmp_path):
     still loading: the failure was said at once, but the exit then waited for the loader (Python joins a thread
     pool's threads at exit), for good where the loader was stuck (the import lock a lost interrupt left held, a hung
     network file system). It ends with its one line and exit 1, the loader left behind."""
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(BLOCKED_LOADER_HOOK)
     bins = tmp_path / "bins.tsv"
     bins.write_text("k141_7\tbin1\n")
-    mark = tmp_path / "loading"
-    proc, lines = _start(["score", MG_GFF, "--fasta", MG_FNA, "--bins", bins, "-o", tmp_path / "scores.tsv"],
-                         {"MICROFUSE_TEST_MARK": str(mark)}, hook)
+    proc, lines, mark = _start_with_a_blocked_loader(
+        tmp_path, ["score", MG_GFF, "--fasta", MG_FNA, "--bins", bins, "-o", tmp_path / "scores.tsv"])
     try:
-        try:
-            code = proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            code = "still running 60 s after it started"
+        code = _status_within(proc, 60, "after it started")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    time.sleep(0.1)  # the stderr reader drains
+        _ended(proc)
     assert mark.exists()  # the loader was stuck when the run failed
     assert code == 1, "".join(lines)
     assert "".join(lines).rstrip().splitlines()[-1].startswith("error: ")

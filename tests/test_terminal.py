@@ -555,6 +555,16 @@ def test_sigterm_or_sighup_while_the_cli_is_importing_is_one_line(sig, code, mes
     assert result.stdout == "" and not (tmp_path / "pairs.tsv").exists()
 
 
+def _swallowed_by_a_bare_except(sig: str) -> str:
+    """Lines of a generated script, inside a meta-path finder: send ``sig`` to itself and swallow its interrupt as a
+    library's bare ``except:`` would, leaving a file ``swallowed`` as the trace."""
+    return ("            try:  # a library's bare except\n"
+            f"                os.kill(os.getpid(), signal.{sig})\n"
+            "                time.sleep(5)\n"
+            "            except BaseException:\n"
+            "                open('swallowed', 'w').close()\n")
+
+
 @pytest.mark.parametrize("sig, code, message", [("SIGTERM", 143, "error: terminated"),
                                                 ("SIGINT", 130, "error: interrupted")])
 @pytest.mark.parametrize("module", ["click", "microfuse_cli.genome"])
@@ -569,11 +579,7 @@ def test_a_sigterm_a_library_swallowed_does_not_end_as_a_success(module, sig, co
         "class Trigger:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
         f"        if name == {module!r}:\n"
-        "            try:  # a library's bare except\n"
-        f"                os.kill(os.getpid(), signal.{sig})\n"
-        "                time.sleep(5)\n"
-        "            except BaseException:\n"
-        "                open('swallowed', 'w').close()\n"
+        + _swallowed_by_a_bare_except(sig) +
         "        return None\n"
         "sys.meta_path.insert(0, Trigger())\n"
         f"sys.argv = ['microfuse', 'pairs', {str(MG_GFF)!r}, '--fasta', {str(MG_FNA)!r}, '-o', 'pairs.tsv']\n"
@@ -682,11 +688,7 @@ def test_a_sigterm_a_library_swallowed_with_the_import_lock_held_ends_score(sig,
         "                and any(t.name == 'microfuse-model-loader' for t in threading.enumerate())):\n"
         "            self.done = True\n"
         "            _imp.acquire_lock()  # never released, as an interrupt just after importlib took it leaves it\n"
-        "            try:  # a library's bare except\n"
-        f"                os.kill(os.getpid(), signal.{sig})\n"
-        "                time.sleep(5)\n"
-        "            except BaseException:\n"
-        "                open('swallowed', 'w').close()\n"
+        + _swallowed_by_a_bare_except(sig) +
         "        return None\n"
         "sys.meta_path.insert(0, Trigger())\n"
         f"sys.argv = ['microfuse', 'score', {str(MG_GFF)!r}, '--fasta', {str(MG_FNA)!r}, '-o', 'scores.tsv']\n"

@@ -416,7 +416,7 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
         return int(result or 0) if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except SystemExit as exc:
+    except SystemExit:
         if _click_saw_a_broken_pipe():  # click's own echo (--help, --version) hit a closed pipe: as below
             return 128 + signal.SIGPIPE
         raise
