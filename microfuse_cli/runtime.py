@@ -93,7 +93,7 @@ class _ThreadPools:
 
     def enter(self, threads: int) -> None:
         """Limit every BLAS/OpenMP pool loaded now, torch's among them, to ``threads``."""
-        from threadpoolctl import OpenBLASController, ThreadpoolController
+        from threadpoolctl import ThreadpoolController
 
         own = self._own()
         torch_module = _loaded("torch")
@@ -107,18 +107,16 @@ class _ThreadPools:
                 if self._torch_saved is None:
                     self._torch_saved = own.torch_before
                 torch_module.set_num_threads(threads)
-            OpenBLASController.clear_controlling_thread(force=True)  # else only the first thread to set one may
+            _release_openblas_control()  # else only the first thread to set one may
             for pool, before in pools:  # a pool's count before the first block that saw it is the one to put back
                 (own.saved if _per_thread(pool) else self._shared).setdefault(pool.filepath, (pool, before))
                 pool.set_num_threads(threads)
-            OpenBLASController.clear_controlling_thread(force=True)
+            _release_openblas_control()
             own.depth += 1
             self._depth += 1
 
     def leave(self) -> None:
         """Put back this thread's settings (its outermost block) and the process-wide ones (the last block)."""
-        from threadpoolctl import OpenBLASController
-
         own = self._own()
         with self._lock:
             own.depth -= 1
@@ -132,12 +130,25 @@ class _ThreadPools:
                 own.torch_before = None
             if not self._depth:
                 self._torch_saved = None
-            OpenBLASController.clear_controlling_thread(force=True)
+            _release_openblas_control()
             if not own.depth:
                 _put_back(own.saved)
             if not self._depth:
                 _put_back(self._shared)
-            OpenBLASController.clear_controlling_thread(force=True)  # no thread of ours keeps control of OpenBLAS
+            _release_openblas_control()  # no thread of ours keeps control of OpenBLAS
+
+
+def _release_openblas_control() -> None:
+    """Let any thread set OpenBLAS's process-wide count again.
+
+    threadpoolctl 3.8 lets only the first thread that set that count set it again, until it is cleared; earlier
+    versions (3.1-3.7, which pyproject allows and many environments pin) have no such rule and no way to clear it.
+    """
+    from threadpoolctl import OpenBLASController
+
+    clear = getattr(OpenBLASController, "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
 
 
 def _loaded(name: str):

@@ -132,6 +132,32 @@ def test_score_genome_runs_every_blas_and_openmp_pool_on_its_threads_and_puts_th
     assert set(before.values()) == {2} and {path: after[path] for path in before} == before
 
 
+def test_thread_limits_work_with_threadpoolctl_before_3_8(monkeypatch):
+    """threadpoolctl 3.1-3.7 (pyproject allows >= 3.1; a GPU machine's image had one) has no
+    OpenBLASController.clear_controlling_thread: every command that limited threads ended 'internal error:
+    AttributeError: type object 'OpenBLASController' has no attribute 'clear_controlling_thread''. Those versions
+    have no controlling thread to clear, so limits are set and put back without it."""
+    from threadpoolctl import OpenBLASController, ThreadpoolController
+
+    pools = ThreadpoolController().lib_controllers
+    saved = [(pool, pool.get_num_threads()) for pool in pools]
+    monkeypatch.delattr(OpenBLASController, "clear_controlling_thread", raising=False)
+    try:
+        for pool in pools:  # the caller's own counts, whatever this machine's cores (threadpool_limits needs 3.8's)
+            pool.set_num_threads(2)
+        before = _pool_sizes()
+        with runtime.thread_limits(1):
+            inside = _pool_sizes()
+        after = _pool_sizes()
+    finally:
+        monkeypatch.undo()
+        for pool, count in saved:
+            pool.set_num_threads(count)
+        OpenBLASController.clear_controlling_thread(force=True)
+    assert any("openblas" in path for path in inside) and set(inside.values()) == {1}, inside
+    assert after == before and set(before.values()) == {2}
+
+
 def test_score_t_1_runs_one_thread_per_pool_on_a_node_whose_default_is_more(tmp_path):
     """`microfuse score -t 1` in its own process, where the node's defaults (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS)
     give every pool 4 threads: at the fusion head, every pool threadpoolctl sees (numpy's and scipy's OpenBLAS,
