@@ -77,7 +77,8 @@ class ViewConfig:
     device: str = "auto"
     dtype: str | None = None
     offline: bool = False
-    batch_residues: int = 4000
+    #: Padded residues per model batch, ProstT5's and ESM-2's; None: each model's own default.
+    batch_residues: int | None = None
     #: Bacformer's contig separator: "cls" (the official embedding helpers) or "sep" (the pretraining layout).
     contig_separator: str = "cls"
     #: Context columns a model will read (None = all); lets `score` skip costly features no model uses.
@@ -510,9 +511,14 @@ def _protein_view(proteins, config, device, threads, stage, shard_dir):
 
     with _loading(stage, "ProstT5"):
         embedder = ProstT5Embedder(config.protein_model or PROSTT5_MODEL, device=device, dtype=config.dtype,
-                                   max_batch_residues=config.batch_residues, offline=config.offline)
+                                   offline=config.offline, **_batch_option(config))
     matrix = _sharded(proteins, embedder.embed, embedder.dim, "protein", stage("ProstT5", len(proteins)), shard_dir)
     return matrix, embedder.describe()
+
+
+def _batch_option(config: ViewConfig) -> dict:
+    """``max_batch_residues`` for a model when the user set one (`--batch-residues`); else the model's own default."""
+    return {} if config.batch_residues is None else {"max_batch_residues": config.batch_residues}
 
 
 def _bacformer_view(genome, config, device, stage, shard_dir):
@@ -521,7 +527,8 @@ def _bacformer_view(genome, config, device, stage, shard_dir):
     with _loading(stage, "ESM-2 + Bacformer"):
         embedder = BacformerEmbedder(config.context_model or BACFORMER_MODEL,
                                      esm_model=config.esm_model or ESM2_MODEL, device=device, dtype=config.dtype,
-                                     offline=config.offline, contig_separator=config.contig_separator)
+                                     offline=config.offline, contig_separator=config.contig_separator,
+                                     **_batch_option(config))
     # scaffolds without genes are left out, as bacformer's preprocess_genome_assembly leaves out contigs without CDS
     contigs = [[g.protein for g in genes] for genes in genome.genes_by_scaffold().values() if genes]
     shard = shard_dir / "context.bacformer.npy" if shard_dir else None

@@ -553,6 +553,30 @@ def test_embed_cli_contig_separator(ecoli_head, tmp_path):
     assert code == 2 and "contig-separator" in err
 
 
+def test_batch_residues_reaches_both_models_and_each_keeps_its_own_default(ecoli_head, models, tmp_path, monkeypatch):
+    """`embed --batch-residues N` ("lower it on small GPUs") reached ProstT5 only: ESM-2 ran batches of 8,000 padded
+    residues whatever was asked. Both take N now; without it, ProstT5 keeps 4,000 (fastest of 4k/32k/128k on an
+    H200) and ESM-2 8,000 on the CPU, 32,000 on a GPU (3.5 times the tokens/s of 4,000 there)."""
+    from conftest import run_cli
+    from microfuse_cli.views import hf
+
+    budgets = []
+    batches = hf.length_batches
+    monkeypatch.setattr(hf, "length_batches", lambda lengths, budget: budgets.append(budget) or batches(lengths, budget))
+    base = ["embed", ecoli_head / "head.gff", "--fasta", ecoli_head / "head.fna", "--protein-view", "prostt5",
+            "--protein-model", models["prostt5"], "--context-view", "bacformer", "--context-model", models["bacformer"],
+            "--esm-model", models["esm"], "--offline", "--device", "cpu"]
+    code, _, err = run_cli([*base, "-o", tmp_path / "asked", "--batch-residues", "300"])
+    assert code == 0, err
+    assert budgets == [300, 300], budgets  # ProstT5's, then ESM-2's
+    budgets.clear()
+    code, _, err = run_cli([*base, "-o", tmp_path / "default"])
+    assert code == 0, err
+    assert budgets == [4000, 8000], budgets
+    assert np.allclose(np.load(tmp_path / "asked" / "context.npy"), np.load(tmp_path / "default" / "context.npy"),
+                       atol=1e-5)  # padding is masked: the batch size changes no vector
+
+
 def test_foundation_views_run_on_the_threads_asked_for(models, monkeypatch):
     """compute_embeddings(threads=1) ran ProstT5 and ESM-2 + Bacformer on torch's process-wide thread count (every
     core by default), so `embed -t 1` on a CPU node took them all; they run on ``threads``, and the caller's setting

@@ -19,8 +19,9 @@ def view_options(func):
     """--protein-view/--context-view and the model, device and precision options of the foundation views."""
     options = [
         click.option("--offline", is_flag=True, help="Never touch the network (also HF_HUB_OFFLINE=1)."),
-        click.option("--batch-residues", type=IntRange(min=1), default=4000, show_default=True,
-                     help="Padded residues per model batch (lower it on small GPUs)."),
+        click.option("--batch-residues", type=IntRange(min=1), default=None,
+                     help="Padded residues per model batch, ProstT5's and ESM-2's; lower it on small GPUs "
+                          "(default: ProstT5 4000; ESM-2 32000 on GPU, 8000 on CPU)."),
         click.option("--contig-separator", type=click.Choice(["cls", "sep"]), default="cls", show_default=True,
                      help="Bacformer's contig separator: cls as the official embedding helpers, sep as its "
                           "pretraining data reader."),

@@ -45,6 +45,10 @@ ESM2_MODEL = ESM2.default
 ESM_MAX_TOKENS = 1024
 #: ESM-2 modules whose weights a checkpoint may lack without harm: their output is never read.
 ESM_UNUSED = ("pooler.", "contact_head.")
+#: Padded residues per ESM-2 batch unless told: ESM-2 35M is small, so a GPU wants big batches (on an H200, 512
+#: E. coli proteins ran at 21,000 tokens/s in batches of 4,000 and 73,000 in batches of 32,000, 0.75 GiB at most;
+#: benchmarks/RESULTS.md). The CPU default predates that measurement.
+ESM_BATCH_RESIDUES = {"cpu": 8000, "cuda": 32000}
 
 
 class BacformerEmbedder:
@@ -56,7 +60,8 @@ class BacformerEmbedder:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (``runtime.resolve_device``).
         dtype: compute dtype of both models; None picks bfloat16 on GPU (float16 where the GPU lacks it), as the
             official README runs Bacformer, and float32 on CPU.
-        max_batch_residues: padded residues per ESM-2 batch; a longer protein runs alone.
+        max_batch_residues: padded residues per ESM-2 batch; a longer protein runs alone. None: 32,000 on a GPU,
+            8,000 on the CPU (``ESM_BATCH_RESIDUES``).
         max_length: Bacformer tokens per pass (CLS, separators and END included); None uses the official helpers'
             single pass, ``1.5 * max_position_embeddings`` (9,000); a longer genome is windowed.
         window_overlap: fraction of a window shared with the next one when a genome needs several windows.
@@ -82,7 +87,7 @@ class BacformerEmbedder:
         esm_model: str = ESM2_MODEL,
         device: str = "cpu",
         dtype: str | torch.dtype | None = None,
-        max_batch_residues: int = 8000,
+        max_batch_residues: int | None = None,
         max_length: int | None = None,
         window_overlap: float = 0.25,
         esm_pooling: str = "bacformer",
@@ -123,7 +128,7 @@ class BacformerEmbedder:
         *,
         device: str = "cpu",
         dtype: str | torch.dtype | None = None,
-        max_batch_residues: int = 8000,
+        max_batch_residues: int | None = None,
         max_length: int | None = None,
         window_overlap: float = 0.25,
         esm_pooling: str = "bacformer",
@@ -143,12 +148,12 @@ class BacformerEmbedder:
         self,
         device: str,
         dtype: str | torch.dtype | None,
-        max_batch_residues: int,
+        max_batch_residues: int | None,
         window_overlap: float,
         esm_pooling: str,
         contig_separator: str,
     ) -> None:
-        if max_batch_residues < 1:
+        if max_batch_residues is not None and max_batch_residues < 1:
             raise UsageError(f"max_batch_residues must be >= 1 (got {max_batch_residues})")
         if not 0.0 <= window_overlap < 1.0:
             raise UsageError(f"window_overlap must be in [0, 1) (got {window_overlap})")
@@ -158,7 +163,8 @@ class BacformerEmbedder:
             raise UsageError(f"contig_separator must be 'cls' or 'sep' (got {contig_separator!r})")
         self.device = torch_device(device)
         self.dtype = resolve_dtype(dtype, self.device, gpu_default=GPU_DTYPE)
-        self.max_batch_residues = int(max_batch_residues)
+        self.max_batch_residues = int(max_batch_residues if max_batch_residues is not None
+                                      else ESM_BATCH_RESIDUES["cuda" if self.device.type == "cuda" else "cpu"])
         self.window_overlap = float(window_overlap)
         self.esm_pooling = esm_pooling
         self.contig_separator = contig_separator
