@@ -128,7 +128,9 @@ def bench_prostt5(args, device, dtype, proteins, peak) -> None:
     seconds, out = timed(device, lambda: emb.embed(proteins), lambda: emb.embed([proteins[0][:32]]), args.repeats)
     residues = sum(len(p) for p in proteins)
     print(f"  ProstT5 encoder: {params / 1e9:.2f} B matmul params, {args.prostt5_layers} layers, built in {build:.1f} s; "
-          f"{len(proteins)} proteins, {residues} residues, {str(dtype).removeprefix('torch.')}")
+          f"{len(proteins)} proteins, {residues} residues, {str(dtype).removeprefix('torch.')}, "
+          f"batches of at most {args.max_batch_residues} padded residues, "
+          f"attention {getattr(model.config, '_attn_implementation', None)}")
     report("ProstT5 (T5-XL encoder)", tokens=residues, seconds=seconds, params=params, peak=peak, unit="res",
            mem=mem_note(device))
     assert np.isfinite(out).all()
