@@ -142,3 +142,23 @@ def test_second_run_is_a_no_op_and_reruns_are_byte_identical(workflow):
     assert after.keys() == before.keys()
     assert {k: v[0] for k, v in after.items()} == {k: v[0] for k, v in before.items()}
     assert after["index/index.faiss"][1] > before["index/index.faiss"][1], "the index was rebuilt"
+
+
+@pytest.mark.parametrize("batch_residues", [None, 32000])
+def test_embed_passes_batch_residues_only_when_set(tmp_path, batch_residues):
+    """config.yaml's batch_residues: 4000 went to every `embed` job as --batch-residues 4000, so once the option
+    reached ESM-2 the workflow ran it in batches of 4,000 on a GPU (a third of the tokens/s of its own 32,000 there)
+    and on the CPU (half its 8,000). Left empty, the default, each model keeps its own; a number is passed on."""
+    (tmp_path / "samples.tsv").write_text(
+        f"sample\tpath\tfasta\tgenetic_code\nmg\t{ROOT / 'examples' / 'data' / 'mgenitalium_g37.fna.gz'}\t\t\n")
+    settings = {"samples": "samples.tsv", "outdir": "out", "microfuse": "microfuse"}
+    if batch_residues is not None:
+        settings["batch_residues"] = batch_residues
+    (tmp_path / "config.yaml").write_text(json.dumps(settings))
+    printed = snakemake(tmp_path, "--dry-run", "--printshellcmds").stdout
+    embed = [line for line in printed.splitlines() if "microfuse embed " in line]
+    assert embed, printed[-4000:]
+    if batch_residues is None:
+        assert "--batch-residues" not in embed[0], embed[0]
+    else:
+        assert f"--batch-residues {batch_residues}" in embed[0], embed[0]
