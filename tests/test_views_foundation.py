@@ -577,6 +577,23 @@ def test_batch_residues_reaches_both_models_and_each_keeps_its_own_default(ecoli
                        atol=1e-5)  # padding is masked: the batch size changes no vector
 
 
+def test_esm2_batch_default_follows_the_device(monkeypatch):
+    """Without max_batch_residues, ESM-2 runs 32,000 padded residues a batch on any GPU (cuda:N too) and 8,000 on
+    the CPU; a number given is kept. The GPU branch, which no CPU test reached, checked without a GPU: the device
+    name is taken as is and the dtype given, so nothing touches CUDA."""
+    from microfuse_cli.views.bacformer import embedder as module
+
+    monkeypatch.setattr(module, "torch_device", lambda device: torch.device(device))
+
+    def budget(device, asked=None):
+        embedder = module.BacformerEmbedder.__new__(module.BacformerEmbedder)
+        embedder._configure(device, "float32", asked, 0.25, "bacformer", "cls")
+        return embedder.max_batch_residues
+
+    assert [budget(d) for d in ("cpu", "cuda", "cuda:1")] == [8000, 32000, 32000]
+    assert budget("cuda", 500) == 500 and budget("cpu", 500) == 500
+
+
 def test_foundation_views_run_on_the_threads_asked_for(models, monkeypatch):
     """compute_embeddings(threads=1) ran ProstT5 and ESM-2 + Bacformer on torch's process-wide thread count (every
     core by default), so `embed -t 1` on a CPU node took them all; they run on ``threads``, and the caller's setting
