@@ -105,6 +105,11 @@ def mem_note(device: torch.device) -> str:
     return f"peak RSS {rss_gib():.2f} GiB"
 
 
+def batch_option(args) -> dict:
+    """``max_batch_residues`` when given, else none: each model then runs its own default, as `microfuse embed` does."""
+    return {} if args.max_batch_residues is None else {"max_batch_residues": args.max_batch_residues}
+
+
 def bench_prostt5(args, device, dtype, proteins, peak) -> None:
     from transformers import T5Config, T5EncoderModel
 
@@ -121,7 +126,7 @@ def bench_prostt5(args, device, dtype, proteins, peak) -> None:
             param.uniform_(-0.02, 0.02, generator=generator)
     build = time.perf_counter() - t
     emb = ProstT5Embedder.from_modules(model, tiny_models.prostt5_tokenizer(), device=str(device), dtype=dtype,
-                                       max_batch_residues=args.max_batch_residues, label="prostt5-xl-random")
+                                       label="prostt5-xl-random", **batch_option(args))
     params = matmul_params(model)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -129,7 +134,7 @@ def bench_prostt5(args, device, dtype, proteins, peak) -> None:
     residues = sum(len(p) for p in proteins)
     print(f"  ProstT5 encoder: {params / 1e9:.2f} B matmul params, {args.prostt5_layers} layers, built in {build:.1f} s; "
           f"{len(proteins)} proteins, {residues} residues, {str(dtype).removeprefix('torch.')}, "
-          f"batches of at most {args.max_batch_residues} padded residues, "
+          f"batches of at most {emb.max_batch_residues} padded residues, "
           f"attention {getattr(model.config, '_attn_implementation', None)}")
     report("ProstT5 (T5-XL encoder)", tokens=residues, seconds=seconds, params=params, peak=peak, unit="res",
            mem=mem_note(device))
@@ -154,13 +159,14 @@ def bench_bacformer(args, device, dtype, proteins, peak) -> None:
     esm = EsmModel(esm_config, add_pooling_layer=False)
     bac = BacformerModel(BacformerConfig(num_hidden_layers=12))
     emb = BacformerEmbedder.from_modules(bac, esm, tokenizer, device=str(device), dtype=dtype,
-                                         max_batch_residues=args.max_batch_residues, label="random")
+                                         label="random", **batch_option(args))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     seconds, vectors = timed(device, lambda: emb.embed_proteins(proteins),
                              lambda: emb.embed_proteins([proteins[0][:32]]), args.repeats)
     tokens = sum(min(len(p), 1022) + 2 for p in proteins)
-    print(f"  ESM-2 35M: {matmul_params(esm) / 1e6:.1f} M matmul params; {len(proteins)} proteins, {tokens} tokens")
+    print(f"  ESM-2 35M: {matmul_params(esm) / 1e6:.1f} M matmul params; {len(proteins)} proteins, {tokens} tokens, "
+          f"batches of at most {emb.max_batch_residues} padded residues")
     report("ESM-2 35M (per protein)", tokens=tokens, seconds=seconds, params=matmul_params(esm), peak=peak,
            unit="tok", mem=mem_note(device))
 
@@ -187,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="E. coli proteins to embed (default: 2 for ProstT5 and 16 for ESM-2 on CPU, 512 on GPU)")
     parser.add_argument("--max-residues", type=int, default=None,
                         help="cut proteins to this length (default: 128 on CPU, none on GPU)")
-    parser.add_argument("--max-batch-residues", type=int, default=None, help="default: 4000 on CPU, 32000 on GPU")
+    parser.add_argument("--max-batch-residues", type=int, default=None,
+                        help="padded residues per batch, both models (default: each model's own, as `microfuse embed`: "
+                             "ProstT5 4000; ESM-2 32000 on GPU, 8000 on CPU)")
     parser.add_argument("--bacformer-tokens", type=int, default=None, help="window size (default: 1000 CPU, 6000 GPU)")
     parser.add_argument("--prostt5-layers", type=int, default=24, help="encoder layers (24 = ProstT5)")
     parser.add_argument("--repeats", type=int, default=1)
@@ -206,7 +214,6 @@ def main(argv: list[str] | None = None) -> int:
 
     bacformer_dtype = resolve_dtype(args.dtype, device)
     prostt5_dtype = resolve_dtype(args.dtype, device, gpu_default=PROSTT5_GPU_DTYPE)
-    args.max_batch_residues = args.max_batch_residues or (32000 if gpu else 4000)
     args.bacformer_tokens = args.bacformer_tokens or (6000 if gpu else 1000)
     cap = args.max_residues if args.max_residues is not None else (None if gpu else 128)
     n_prost = args.n_proteins or (512 if gpu else 2)
