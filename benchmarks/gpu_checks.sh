@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks in one short run (about 5 minutes on one H200), for a session that has a GPU for a few minutes:
+# The GPU checks in one short run (under 10 minutes on one H200), for a session that has a GPU for a few minutes:
 # the foundation views' throughput by precision and batch size, CPU against GPU for the views and the fusion head,
 # FAISS on the GPU against the CPU where the FAISS build has GPU support, then the test suite with a GPU visible.
 # Run from the repository root; each log also lands in $OUT (default: a new temporary folder).
