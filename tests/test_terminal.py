@@ -1008,3 +1008,21 @@ def test_errors_are_one_line_with_click_8_1(tmp_path, monkeypatch):
     assert code == 2 and err.startswith("error: No such option") and "--bogus" in err, err
     code, _, err = run_cli(["pairs", tmp_path / "bad.fna"])
     assert code == 1 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+
+
+def test_help_into_a_closed_pipe_is_141_with_click_before_8_5(monkeypatch):
+    """click before 8.5 names its closed-pipe wrapper on sys.stdout PacifyFlushWrapper (8.5: _PacifyFlushWrapper):
+    with click 8.4, `microfuse --help | head -0` ended click's silent 1, not 141 as every other closed pipe."""
+    import click.utils
+
+    from microfuse_cli.cli._common import handle_errors
+
+    wrapper = getattr(click.utils, "_PacifyFlushWrapper", None) or click.utils.PacifyFlushWrapper
+    before_8_5 = type("PacifyFlushWrapper", (wrapper,), {})
+
+    def help_into_a_closed_pipe():  # what click's main does on EPIPE
+        sys.stdout = before_8_5(sys.stdout)
+        raise SystemExit(1)
+
+    monkeypatch.setattr(sys, "stdout", sys.stdout)
+    assert handle_errors(help_into_a_closed_pipe, debug=False) == 141
