@@ -79,11 +79,7 @@ def run_cli(args, stdin: bytes | None = None):
 
     from microfuse_cli.cli import main
 
-    import inspect
-
-    # click 8.1 mixes stderr into stdout unless told not to; 8.2 keeps them apart and has no mix_stderr
-    apart = {"mix_stderr": False} if "mix_stderr" in inspect.signature(CliRunner).parameters else {}
-    runner = CliRunner(**apart)
+    runner = CliRunner()
     holder = {}
 
     def invoke():

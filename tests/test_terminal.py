@@ -994,22 +994,6 @@ def test_a_signal_of_a_run_that_left_by_an_error_is_not_a_later_runs(capsys):
     assert statuses == [1] and "internal error: RuntimeError: a bug" in capsys.readouterr().err
 
 
-def test_errors_are_one_line_with_click_8_1(tmp_path, monkeypatch):
-    """click 8.1 (pyproject allows >= 8.1) has no click.exceptions.NoArgsIsHelpError (new in 8.2): naming it in
-    handle_errors made every bad-usage and bad-data run 'AttributeError: module 'click.exceptions' has no attribute
-    'NoArgsIsHelpError'' instead of its one-line error and exit 2 or 1."""
-    import click
-
-    from conftest import run_cli
-
-    monkeypatch.delattr(click.exceptions, "NoArgsIsHelpError", raising=False)
-    (tmp_path / "bad.fna").write_text("not a FASTA\n")
-    code, _, err = run_cli(["pairs", tmp_path / "bad.fna", "--bogus"])
-    assert code == 2 and err.startswith("error: No such option") and "--bogus" in err, err
-    code, _, err = run_cli(["pairs", tmp_path / "bad.fna"])
-    assert code == 1 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
-
-
 def test_help_into_a_closed_pipe_is_141_with_click_before_8_5(monkeypatch):
     """click before 8.5 names its closed-pipe wrapper on sys.stdout PacifyFlushWrapper (8.5: _PacifyFlushWrapper):
     with click 8.4, `microfuse --help | head -0` ended click's silent 1, not 141 as every other closed pipe."""

@@ -420,9 +420,7 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
         if _click_saw_a_broken_pipe():  # click's own echo (--help, --version) hit a closed pipe: as below
             return 128 + signal.SIGPIPE
         raise
-    # `microfuse` alone: the help, not "error: Usage: ...". click 8.1 (pyproject allows >= 8.1) has no such error (it
-    # prints the help and exits 0 itself): naming it there made every error of every command an AttributeError
-    except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:  # `microfuse` alone: the help, not "error: Usage: ..."
         click.echo(exc.ctx.get_help(), err=True)
         return 2
     except InterruptedRun as exc:
