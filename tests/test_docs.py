@@ -65,7 +65,7 @@ def test_shipped_man_page_is_the_one_the_cli_generates():
 
 
 def test_man_page_does_not_depend_on_the_click_version(monkeypatch):
-    """click before 8.5.1 (pyproject allows >= 8.1; a GPU machine's image had 8.5.0) gives no help record for an
+    """click before 8.5.1 (pyproject allows >= 8.4; a GPU machine's image had 8.5.0) gives no help record for an
     argument without help, so the generated page lost its INPUT... rows and both staleness tests failed there."""
     import click
 

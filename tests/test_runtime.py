@@ -133,7 +133,7 @@ def test_score_genome_runs_every_blas_and_openmp_pool_on_its_threads_and_puts_th
 
 
 def test_thread_limits_work_with_threadpoolctl_before_3_8(monkeypatch):
-    """threadpoolctl 3.1-3.7 (pyproject allows >= 3.1; a GPU machine's image had one) has no
+    """threadpoolctl 3.7 (pyproject allows >= 3.7; a GPU machine's image had it) has no
     OpenBLASController.clear_controlling_thread: every command that limited threads ended 'internal error:
     AttributeError: type object 'OpenBLASController' has no attribute 'clear_controlling_thread''. Those versions
     have no controlling thread to clear, so limits are set and put back without it."""
