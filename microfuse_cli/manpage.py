@@ -23,10 +23,18 @@ def _roff(text: str) -> str:
     return "\n".join(lines)
 
 
+def _help_record(param: click.Parameter, ctx: click.Context) -> tuple[str, str] | None:
+    """An argument's row is its metavar and help (empty when it has none), whatever click's version: before 8.5.1
+    Argument.get_help_record gave None without help, so the page (and its staleness test) depended on click."""
+    if isinstance(param, click.Argument):
+        return param.human_readable_name, getattr(param, "help", None) or ""  # its metavar, as INPUT...
+    return param.get_help_record(ctx)
+
+
 def _options(command: click.Command, ctx: click.Context) -> list[str]:
     out = []
     for param in command.get_params(ctx):
-        record = param.get_help_record(ctx)
+        record = _help_record(param, ctx)
         if record is None:
             continue
         names, help_text = record

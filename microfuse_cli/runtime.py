@@ -141,8 +141,8 @@ class _ThreadPools:
 def _release_openblas_control() -> None:
     """Let any thread set OpenBLAS's process-wide count again.
 
-    threadpoolctl 3.8 lets only the first thread that set that count set it again, until it is cleared; earlier
-    versions (3.5-3.7, which pyproject allows and many environments pin) have no such rule and no way to clear it.
+    threadpoolctl 3.8 lets only the first thread that set that count set it again, until it is cleared; 3.7 (which
+    pyproject allows) has no such rule and no way to clear it.
     """
     from threadpoolctl import OpenBLASController
 

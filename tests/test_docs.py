@@ -64,6 +64,20 @@ def test_shipped_man_page_is_the_one_the_cli_generates():
         "man/microfuse.1 is stale: run python -m microfuse_cli.manpage > man/microfuse.1"
 
 
+def test_man_page_does_not_depend_on_the_click_version(monkeypatch):
+    """click before 8.5.1 (pyproject allows >= 8.4; a GPU machine's image had 8.5.0) gives no help record for an
+    argument without help, so the generated page lost its INPUT... rows and both staleness tests failed there."""
+    import click
+
+    from microfuse_cli.manpage import render
+
+    def before_8_5_1(self, ctx):  # click 8.5.0's Argument.get_help_record
+        return None if getattr(self, "help", None) is None else (self.make_metavar(ctx), self.help)
+
+    monkeypatch.setattr(click.Argument, "get_help_record", before_8_5_1)
+    assert (ROOT / "man" / "microfuse.1").read_text(encoding="utf-8") == render()
+
+
 def test_train_help_says_its_bytes_depend_on_the_thread_count():
     """`train -t 1` and `-t 2` on M. pneumoniae's labelled pairs gave weights differing in their last float digits
     (torch's CPU reductions split by thread); the help promised determinism for a seed alone, so a Snakemake rule

@@ -133,19 +133,17 @@ def test_score_genome_runs_every_blas_and_openmp_pool_on_its_threads_and_puts_th
 
 
 def test_thread_limits_work_with_threadpoolctl_before_3_8(monkeypatch):
-    """threadpoolctl before 3.8 (pyproject allows >= 3.5; a GPU machine's image had 3.7.0) has no
+    """threadpoolctl 3.7 (pyproject allows >= 3.7; a GPU machine's image had it) has no
     OpenBLASController.clear_controlling_thread: every command that limited threads ended 'internal error:
     AttributeError: type object 'OpenBLASController' has no attribute 'clear_controlling_thread''. Those versions
-    have no controlling thread to clear, so limits are set and put back without it. The test's own clean-up must
-    not call it either: it ran under an installed 3.7 too, and failed there."""
+    have no controlling thread to clear, so limits are set and put back without it."""
     from threadpoolctl import OpenBLASController, ThreadpoolController
 
     pools = ThreadpoolController().lib_controllers
     saved = [(pool, pool.get_num_threads()) for pool in pools]
     monkeypatch.delattr(OpenBLASController, "clear_controlling_thread", raising=False)
     try:
-        for pool in pools:  # the caller's own counts, whatever this machine's cores (3.8's threadpool_limits
-            # calls the method deleted above)
+        for pool in pools:  # the caller's own counts, whatever this machine's cores (threadpool_limits needs 3.8's)
             pool.set_num_threads(2)
         before = _pool_sizes()
         with runtime.thread_limits(1):
@@ -155,7 +153,7 @@ def test_thread_limits_work_with_threadpoolctl_before_3_8(monkeypatch):
         monkeypatch.undo()
         for pool, count in saved:
             pool.set_num_threads(count)
-        runtime._release_openblas_control()  # 3.8: this thread set OpenBLAS's count above, and would keep it
+        runtime._release_openblas_control()  # 3.8 only: the counts set here leave no thread in control
     assert any("openblas" in path for path in inside) and set(inside.values()) == {1}, inside
     assert after == before and set(before.values()) == {2}
 

@@ -992,3 +992,21 @@ def test_a_signal_of_a_run_that_left_by_an_error_is_not_a_later_runs(capsys):
     worker.start()
     worker.join()
     assert statuses == [1] and "internal error: RuntimeError: a bug" in capsys.readouterr().err
+
+
+def test_help_into_a_closed_pipe_is_141_with_click_before_8_5(monkeypatch):
+    """click before 8.5 names its closed-pipe wrapper on sys.stdout PacifyFlushWrapper (8.5: _PacifyFlushWrapper):
+    with click 8.4, `microfuse --help | head -0` ended click's silent 1, not 141 as every other closed pipe."""
+    import click.utils
+
+    from microfuse_cli.cli._common import handle_errors
+
+    wrapper = getattr(click.utils, "_PacifyFlushWrapper", None) or click.utils.PacifyFlushWrapper
+    before_8_5 = type("PacifyFlushWrapper", (wrapper,), {})
+
+    def help_into_a_closed_pipe():  # what click's main does on EPIPE
+        sys.stdout = before_8_5(sys.stdout)
+        raise SystemExit(1)
+
+    monkeypatch.setattr(sys, "stdout", sys.stdout)
+    assert handle_errors(help_into_a_closed_pipe, debug=False) == 141

@@ -393,8 +393,8 @@ def _silence_stdout() -> None:
 
 def _click_saw_a_broken_pipe() -> bool:
     """click handles EPIPE itself, even with standalone_mode=False: it wraps stdout to silence later flushes and
-    exits 1. Its wrapper on sys.stdout is the only trace it leaves."""
-    return type(sys.stdout).__name__ == "_PacifyFlushWrapper"
+    exits 1. Its wrapper on sys.stdout is the only trace it leaves (PacifyFlushWrapper before click 8.5)."""
+    return type(sys.stdout).__name__ in ("_PacifyFlushWrapper", "PacifyFlushWrapper")
 
 
 #: A FASTA file name, as users pass the sequence beside an annotation (`score genome.gff genome.fna`).
