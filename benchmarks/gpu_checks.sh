@@ -6,7 +6,9 @@
 #   bash benchmarks/gpu_checks.sh [SHARED_DATA]
 # The package's dependencies must be importable by python3 itself, not through PYTHONPATH alone: many tests start
 # new interpreters with their own PYTHONPATH (a first run installed wheels with --target and got "No module named
-# 'Bio'" in them). The suite needs pytest-xdist. FAISS's PyPI GPU wheels need CUDA 12's cuBLAS.
+# 'Bio'" in them), at the versions pyproject asks for (the H200 image of 2026-11 had transformers 5.17.0 and
+# threadpoolctl 3.7.0; transformers must be 5.20 or newer). The suite needs pytest-xdist. FAISS's PyPI GPU wheels
+# need CUDA 12's cuBLAS.
 set -uo pipefail
 export MICROFUSE_SHARED_DATA="${1:-${MICROFUSE_SHARED_DATA:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}}"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
