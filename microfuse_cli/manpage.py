@@ -24,10 +24,11 @@ def _roff(text: str) -> str:
 
 
 def _help_record(param: click.Parameter, ctx: click.Context) -> tuple[str, str] | None:
-    """An argument's row is its metavar and help (empty when it has none), whatever click's version: before 8.5.1
-    Argument.get_help_record gave None without help, so the page (and its staleness test) depended on click."""
+    """An argument's row is its metavar as --help's usage line shows it (INPUT..., [NAME]) and its help (empty when
+    it has none), whatever click's version: before 8.5.1 Argument.get_help_record gave None without help, so the
+    page (and its staleness test) depended on click."""
     if isinstance(param, click.Argument):
-        return param.human_readable_name, getattr(param, "help", None) or ""  # its metavar, as INPUT...
+        return param.make_metavar(ctx), getattr(param, "help", None) or ""
     return param.get_help_record(ctx)
 
 

@@ -78,6 +78,28 @@ def test_man_page_does_not_depend_on_the_click_version(monkeypatch):
     assert (ROOT / "man" / "microfuse.1").read_text(encoding="utf-8") == render()
 
 
+def test_man_page_argument_rows_are_the_metavars_help_shows():
+    """An argument without its own metavar reads FILES... / [NAME] in --help's usage line (click's make_metavar);
+    the page's row for it said FILES / NAME, so it drifted from --help as soon as such an argument was added."""
+    import click
+
+    from microfuse_cli.manpage import render
+
+    @click.group()
+    def group():
+        """A group."""
+
+    @group.command()
+    @click.argument("files", nargs=-1, required=True)
+    @click.argument("name", required=False)
+    def run(files, name):
+        """A command."""
+
+    usage = run.get_usage(click.Context(run, info_name="run"))
+    page = render(group)
+    assert "FILES... [NAME]" in usage and "\\fBFILES...\\fR" in page and "\\fB[NAME]\\fR" in page, page
+
+
 def test_train_help_says_its_bytes_depend_on_the_thread_count():
     """`train -t 1` and `-t 2` on M. pneumoniae's labelled pairs gave weights differing in their last float digits
     (torch's CPU reductions split by thread); the help promised determinism for a seed alone, so a Snakemake rule
