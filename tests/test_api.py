@@ -1698,13 +1698,22 @@ def test_evaluate_table_refuses_proteins_that_are_no_mapping_of_gene_ids():
         with pytest.raises(UsageError, match=r"^evaluate_table's proteins map gene id -> protein sequence, not "):
             evaluate_table(table, proteins=wrong, n_boot=0)
     assert evaluate_table(table, proteins=proteins, n_boot=0)["hard_n"] > 0
-    # Biopython's Seq (SeqIO.to_dict's SeqRecord too) was "prefix_identity needs two strings...", a DataError
-    from Bio.Seq import Seq
+    # Biopython's Seq and SeqRecord (SeqIO.to_dict's values) were "prefix_identity needs two strings...", then
+    # refused: they are read as their letters, and give what the str do; a Seq without letters is refused
+    from Bio.Seq import MutableSeq, Seq
+    from Bio.SeqRecord import SeqRecord
 
+    expected = evaluate_table(table, proteins=proteins, n_boot=0)
+    for kind in (Seq, MutableSeq, lambda text: SeqRecord(Seq(text), id="x")):
+        given = evaluate_table(table, proteins={g: kind(p) for g, p in proteins.items()}, n_boot=0)
+        assert given.keys() == expected.keys()
+        assert all(given[k] == expected[k] or given[k] != given[k] and expected[k] != expected[k] for k in given)
     gene = next(iter(proteins))
-    with pytest.raises(UsageError, match=rf"^evaluate_table's proteins map gene id -> protein sequence as str, "
-                                         rf"not Seq \(gene {gene!r}; str\(record.seq\) gives one\)$"):
-        evaluate_table(table, proteins={**proteins, gene: Seq(proteins[gene])}, n_boot=0)
+    for wrong, name in ((Seq(None, 5), "Seq"), (b"MKV", "bytes")):
+        with pytest.raises(UsageError, match=rf"^evaluate_table's proteins map gene id -> protein sequence \(str, or "
+                                             rf"Biopython's Seq or SeqRecord with letters\), not {name} \(gene "
+                                             rf"{gene!r}\)$"):
+            evaluate_table(table, proteins={**proteins, gene: wrong}, n_boot=0)
 
 
 def test_flags_of_public_calls_are_true_or_false():
