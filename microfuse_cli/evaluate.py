@@ -127,7 +127,7 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
                     raise DataError(f"{labels}: the pair {a} {b} is labelled both 0 and 1")
                 lookup[(a, b)] = lookup[(b, a)] = label
     elif "label" not in col:
-        raise DataError(f"{path}: no label column; give --labels")
+        raise DataError.naming(f"{path}: no label column; give ", ("read_scores's labels", "--labels"))
     keep, y = [], []
     for i, r in enumerate(rows):
         if lookup is not None:

@@ -1846,3 +1846,21 @@ def test_library_errors_name_python_arguments_and_the_cli_its_options(tmp_path):
     code, _, err = run_cli(["pairs", "-", "--fasta", fna], stdin=fna.read_bytes())
     assert (code, err.strip().splitlines()[-1]) == (2, "error: --fasta is only used with a GFF3 input; a FASTA "
                                                        "input is a bare assembly")
+
+
+def test_read_scores_without_labels_names_its_argument_and_the_cli_its_option(tmp_path):
+    """read_scores(path) of a table without a label column told a Python caller to 'give --labels', an option of a
+    command never run: it names read_scores's labels, and `microfuse evaluate` still prints --labels."""
+    import pytest
+
+    from microfuse_cli import DataError
+    from microfuse_cli.evaluate import read_scores
+
+    table = tmp_path / "scores.tsv"
+    table.write_text("gene_a\tgene_b\tdistance\tsame_strand\tprobability\nMG_001\tMG_002\t10\t1\t0.5\n")
+    with pytest.raises(DataError) as info:
+        read_scores(table)
+    assert (str(info.value), info.value.for_cli()) == (f"{table}: no label column; give read_scores's labels",
+                                                       f"{table}: no label column; give --labels")
+    code, _, err = run_cli(["evaluate", table])
+    assert (code, err.strip().splitlines()[-1]) == (1, f"error: {table}: no label column; give --labels")
