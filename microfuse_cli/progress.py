@@ -3,10 +3,11 @@ passes callables that draw bars on a terminal (cli/_common.py).
 
 The contract, one shape per parameter name across the library:
 
-- ``progress=`` is always an ``Advance``: called with the number of items just finished (genes' contigs in
-  ``read_genome``, pairs in ``PairIndex.build``, queries in ``search``, epochs in ``training.train``). A counter's
-  own method fits as it is (``tqdm(total=...).update``, ``list.append``). An ``Advance`` opened before its total
-  was known (a bar opened before the input is read) may take it later through ``set_total``.
+- ``progress=`` is always an ``Advance``: called with the number of items just finished (contigs whose genes
+  are called in ``read_genome``, vectors added in ``PairIndex.build``, queries in ``search``, epochs in
+  ``training.train``). A counter's own method fits as it is (``tqdm(total=...).update``, ``list.append``). An
+  ``Advance`` opened before its total was known (a bar opened before the input is read) may take it later through
+  ``set_total``.
 - ``stage=`` is a ``Stage``: ``stage(description, total) -> Advance`` opens one stage of a longer job (``total``
   items, None when unknown), as ``score_genome`` computes its views one after another.
 - ``on_epoch=`` (``training.train``, ``train_seeds``) is an ``EpochReport``: called after every epoch with that
