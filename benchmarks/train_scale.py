@@ -93,7 +93,7 @@ def main() -> None:
 
     epochs: list[dict] = []
 
-    def progress(info: dict) -> None:
+    def on_epoch(info: dict) -> None:
         epochs.append(info)
         print(f"epoch {info['epoch']}/{info['max_epochs']}: {info['seconds']:.1f} s, loss {info['train_loss']:.4f}, "
               f"val AUROC {info['val_auroc']:.4f}, peak RSS {peak_rss_bytes() / GIB:.2f} GiB", file=sys.stderr,
@@ -102,7 +102,7 @@ def main() -> None:
     t1, c1 = time.perf_counter(), cpu_seconds()
     model = train(xp, xc, y, tr, va, FusionConfig(hidden=args.hidden),
                   TrainConfig(batch_size=args.batch_size, max_epochs=args.epochs, patience=args.epochs,
-                              seed=args.seed), progress)
+                              seed=args.seed), on_epoch=on_epoch)
     total = time.perf_counter() - t1
     cpu_per_epoch = (cpu_seconds() - c1) / max(len(epochs), 1)  # includes the one-off setup, a slight overestimate
     peak = peak_rss_bytes()

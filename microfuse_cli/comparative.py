@@ -42,7 +42,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import DataError, UsageError, check_flags
+from .errors import FASTA, DataError, UsageError, check_flags
 from .records import Genome, RebuiltFromFields, read_only
 from .io.fasta import read_proteins, write_proteins
 from .io.files import PathLike
@@ -137,7 +137,7 @@ class ReferenceSet:
                                  _searchable(gene.protein, length)))
                 scaffold_index += 1
             if not any(g.protein for g in genome.genes):
-                raise DataError(f"{name}: no protein sequences (a GFF3 needs --fasta or a ##FASTA section)")
+                raise DataError.naming(f"{name}: no protein sequences (a GFF3 needs ", FASTA, " or a ##FASTA section)")
             ref_genomes.append(ReferenceGenome(name, sids, counts, circ, genetic_codes(genome)))
         return cls._from_rows(ref_genomes, rows)
 
@@ -524,8 +524,8 @@ def conserved_adjacency(genome: Genome, pairs: Sequence[GenePair], reference: Re
     """
     genes = [g for p in pairs for g in (p.gene_a, p.gene_b)]
     if genes and not any(g.protein for g in genes):
-        raise DataError(f"{genome.name}: the genes have no protein sequences; conserved adjacency needs them "
-                        "(a GFF3 needs --fasta, a pairs TSV input cannot be used)")
+        raise DataError.naming(f"{genome.name}: the genes have no protein sequences; conserved adjacency needs them "
+                               "(a GFF3 needs ", FASTA, ", a pairs TSV input cannot be used)")
     homologs = search_homologs(genes, reference, evalue=evalue, top_hits=top_hits, threads=threads, progress=progress)
     result = adjacency_from_homologs(pairs, homologs, reference, query_name=genome.name, max_gap=max_gap,
                                      close_identity=close_identity)

@@ -89,7 +89,8 @@ class ViewConfig:
         check_flags("ViewConfig", offline=self.offline)  # offline='no' was kept, a true str: the hub never asked
         object.__setattr__(self, "offline", bool(self.offline))  # numpy's bool too, as a plain bool
         if self.contig_separator not in ("cls", "sep"):
-            raise UsageError(f"--contig-separator must be cls or sep, not {self.contig_separator!r}")
+            raise UsageError.naming(("contig_separator", "--contig-separator"),
+                                    f" must be cls or sep, not {self.contig_separator!r}")
 
     @property
     def needs_gene_context(self) -> bool:
@@ -117,10 +118,13 @@ class ViewConfig:
                              f"not {type(protein).__name__} and {type(context).__name__}")
         contexts = tuple(v.strip() for v in context.split(",") if v.strip())
         if protein not in PROTEIN_VIEWS:
-            raise UsageError(f"--protein-view must be one of {', '.join(PROTEIN_VIEWS)}, not {protein!r}")
+            raise UsageError.naming(("ViewConfig.parse's protein view", "--protein-view"),
+                                    f" must be one of {', '.join(PROTEIN_VIEWS)}, not {protein!r}")
         bad = [v for v in contexts if v not in CONTEXT_VIEWS]
         if bad or not contexts or len(set(contexts)) != len(contexts):
-            raise UsageError(f"--context-view takes one or more of {', '.join(CONTEXT_VIEWS)} (comma-separated), not {context!r}")
+            raise UsageError.naming(("ViewConfig.parse's context view", "--context-view"),
+                                    f" takes one or more of {', '.join(CONTEXT_VIEWS)} (comma-separated), "
+                                    f"not {context!r}")
         return cls(protein, contexts, **kwargs)
 
     @property
@@ -413,7 +417,7 @@ def compute_embeddings(
         missing = next(g.id for g in genes if not g.protein)
         if genome.has_sequence:
             raise DataError(f"gene {missing} has an empty protein (a CDS shorter than a codon, or a lone stop codon)")
-        raise DataError(f"gene {missing} has no protein sequence ({NO_SEQUENCE_HINT})")
+        raise DataError.naming(f"gene {missing} has no protein sequence (", *NO_SEQUENCE_HINT, ")")
     manifest: dict = {
         "format": EMBEDDINGS.format,
         "format_version": EMBEDDINGS.version,

@@ -8,9 +8,30 @@ import numbers
 
 
 class MicrofuseError(Exception):
-    """Base class for every error microfuse reports to the user; ``exit_code`` is what the CLI returns."""
+    """Base class for every error microfuse reports to the user; ``exit_code`` is what the CLI returns.
+
+    A message names what the caller gave as that caller spells it: ``str(error)`` the Python argument
+    (``pair_list``), ``cli_message`` the command-line option (``--pairs``) where the two differ. :meth:`naming`
+    makes both from one text; the CLI prints ``cli_message`` when there is one. Messages that only a command can
+    raise (its own option checks) name the option alone.
+    """
 
     exit_code = 1
+    #: The message as the command line says it (its options), where it differs from ``str(error)``; else None.
+    cli_message: "str | None" = None
+
+    @classmethod
+    def naming(cls, *parts: "str | tuple[str, str]") -> "MicrofuseError":
+        """This error of text ``parts``, each a str or a ``(python, option)`` pair: ``str(error)`` joins the
+        Python spellings, ``cli_message`` the options. One text for both readers, so the two never drift apart:
+        ``UsageError.naming(("pair_list", "--pairs"), " and ", ("labels", "--labels"), " both name pairs")``."""
+        error = cls("".join(p if isinstance(p, str) else p[0] for p in parts))
+        error.cli_message = "".join(p if isinstance(p, str) else p[1] for p in parts)  # pickled with the error
+        return error
+
+    def for_cli(self) -> str:
+        """The message the CLI shows: ``cli_message`` where the command line spells the options otherwise."""
+        return self.cli_message if self.cli_message is not None else str(self)
 
 
 class DataError(MicrofuseError):
@@ -46,6 +67,10 @@ def check_flags(function: str, **flags: object) -> None:
     for name, value in flags.items():
         if not true_or_false(value):
             raise UsageError(f"{function}'s {name} is True or False, not {value!r}")
+
+
+#: The sequences of a GFF3 without ##FASTA, as a :meth:`MicrofuseError.naming` part: each reader's spelling.
+FASTA = ("read_genome's fasta", "--fasta")
 
 
 class StdoutClosed(Exception):

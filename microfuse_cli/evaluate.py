@@ -127,7 +127,7 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
                     raise DataError(f"{labels}: the pair {a} {b} is labelled both 0 and 1")
                 lookup[(a, b)] = lookup[(b, a)] = label
     elif "label" not in col:
-        raise DataError(f"{path}: no label column; give --labels")
+        raise DataError.naming(f"{path}: no label column; give ", ("read_scores's labels", "--labels"))
     keep, y = [], []
     for i, r in enumerate(rows):
         if lookup is not None:
@@ -192,6 +192,25 @@ def best_cutoff_accuracy(y: np.ndarray, score: np.ndarray) -> float:
     return best_accuracy(y, score)
 
 
+def _protein_text(gene: str, protein: object) -> str:
+    """A protein of ``evaluate_table(proteins=)`` as text: a str, or Biopython's Seq, MutableSeq or SeqRecord
+    (``SeqIO.to_dict(SeqIO.parse("genes.faa", "fasta"))`` gives the last), whose sequence is what a notebook
+    holds; they were refused. Anything else is a UsageError naming the gene."""
+    if isinstance(protein, str):
+        return protein
+    from Bio.Seq import MutableSeq, Seq
+    from Bio.SeqRecord import SeqRecord
+
+    sequence = protein.seq if isinstance(protein, SeqRecord) else protein
+    if isinstance(sequence, (Seq, MutableSeq)):
+        try:
+            return str(sequence)
+        except ValueError:  # Bio.Seq.UndefinedSequenceError: a Seq of known length but no letters
+            pass
+    raise UsageError(f"evaluate_table's proteins map gene id -> protein sequence (str, or Biopython's Seq or "
+                     f"SeqRecord with letters), not {type(protein).__name__} (gene {gene!r})")
+
+
 def evaluate_table(table: ScoredTable, *, threshold: float | None = None, proteins: dict[str, str] | None = None,
                    seed: int = 0, n_boot: int = 1000) -> dict:
     """Every metric of the model and the distance baseline on the same pairs: a row of `microfuse evaluate`'s table.
@@ -203,7 +222,8 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
         A dict of metric name -> value (NaN where a metric does not exist), with what made the table.
     Raises:
         UsageError: ``table`` not a ScoredTable (``ScoredTable.from_scores`` or ``read_scores`` gives one), a
-            ``threshold`` outside [0, 1], a negative ``n_boot`` (0: no interval), ``proteins`` not a mapping.
+            ``threshold`` outside [0, 1], a negative ``n_boot`` (0: no interval), ``proteins`` not a mapping of
+            sequences.
     """
     if not isinstance(table, ScoredTable):  # Scores were an AttributeError ('y')
         raise UsageError(f"evaluate_table takes a ScoredTable (ScoredTable.from_scores(scores, name) or "
@@ -214,10 +234,8 @@ def evaluate_table(table: ScoredTable, *, threshold: float | None = None, protei
         threshold = _checked_threshold(threshold)  # '0.5' was a numpy ufunc error deep in the metrics
     if proteins is not None and not isinstance(proteins, Mapping):  # a list of ids gave no hard subset, silently
         raise UsageError(f"evaluate_table's proteins map gene id -> protein sequence, not {type(proteins).__name__}")
-    for gene, protein in (proteins or {}).items():  # a Biopython Seq was "prefix_identity needs two strings"
-        if not isinstance(protein, str):
-            raise UsageError(f"evaluate_table's proteins map gene id -> protein sequence as str, not "
-                             f"{type(protein).__name__} (gene {gene!r}; str(record.seq) gives one)")
+    if proteins is not None:
+        proteins = {gene: _protein_text(gene, protein) for gene, protein in proteins.items()}
     if not whole_number(n_boot) or n_boot < 0:  # '10' was a TypeError, 1.5 a ValueError of scipy's bootstrap
         raise UsageError(f"n_boot must be a whole number >= 0 (0: no interval), not {n_boot!r}")
     y, p = table.y, table.probability

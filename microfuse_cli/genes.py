@@ -155,13 +155,15 @@ def check_gene_calling(mode: str, genetic_code: int | None) -> None:
     import pyrodigal  # only here: imported before the FASTA is read, it left 13 MiB more peak memory
 
     if genetic_code not in pyrodigal.TRANSLATION_TABLES:
-        raise UsageError(f"genetic code {genetic_code} (-g {genetic_code}): pyrodigal has no translation table "
-                         f"{genetic_code} "
-                         f"(it has {', '.join(map(str, sorted(pyrodigal.TRANSLATION_TABLES)))})")
+        raise UsageError.naming(f"genetic code {genetic_code} (",
+                                (f"genetic_code={genetic_code}", f"-g {genetic_code}"),
+                                f"): pyrodigal has no translation table {genetic_code} "
+                                f"(it has {', '.join(map(str, sorted(pyrodigal.TRANSLATION_TABLES)))})")
     if mode == "meta" and not _meta_bins(genetic_code):
-        raise UsageError(f"genetic code {genetic_code} in mode meta (-g {genetic_code} --mode meta): pyrodigal's "
-                         "metagenomic models use genetic code 11 or 4 "
-                         "only; use --mode single on a genome of 100 kbp or more")
+        raise UsageError.naming(f"genetic code {genetic_code} in mode meta (",
+                                (f"genetic_code={genetic_code}, mode='meta'", f"-g {genetic_code} --mode meta"),
+                                "): pyrodigal's metagenomic models use genetic code 11 or 4 only; use ",
+                                ("mode='single'", "--mode single"), " on a genome of 100 kbp or more")
 
 
 def _meta_bins(genetic_code: int | None):
@@ -284,7 +286,8 @@ def _trained(records: list[Scaffold], genetic_code: int):
     try:
         finder.train(*[s.sequence.encode() for s in records], translation_table=genetic_code)
     except ValueError as exc:
-        raise DataError(f"cannot train pyrodigal on this assembly ({exc}); try --mode meta") from None
+        raise DataError.naming(f"cannot train pyrodigal on this assembly ({exc}); try ",
+                               ("mode='meta'", "--mode meta")) from None
     return finder
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping
 
-from .errors import DataError, UsageError, true_or_false, whole_number
+from .errors import FASTA, DataError, UsageError, true_or_false, whole_number
 from .genes import AnnotationGenes, GeneSource, PyrodigalGenes, check_gene_calling
 from .io.files import PathLike, peek_lines, text_lines
 from .io.formats import sniff_format
@@ -111,13 +111,13 @@ def gene_source(kind: str, path: PathLike, fasta: PathLike | None, options: Geno
     chooses between an annotation and gene calling, and refuses options that do not apply."""
     if kind == "fasta":
         if fasta is not None:
-            raise UsageError("--fasta is only used with a GFF3 input; a FASTA input is a bare assembly")
+            raise UsageError.naming(FASTA, " is only used with a GFF3 input; a FASTA input is a bare assembly")
         return PyrodigalGenes(options.mode, options.genetic_code, threads, progress, on_gene_calling, options.bins)
     check_genetic_code(options.genetic_code)
     if kind == "pairs":
         raise UsageError(f"{path} is a pairs table; this command needs a genome (GFF3, GenBank, EMBL or FASTA)")
     if kind in ("genbank", "embl") and fasta is not None:
-        raise UsageError("--fasta is only used with a GFF3 input")
+        raise UsageError.naming(FASTA, " is only used with a GFF3 input")
     return AnnotationGenes(kind, fasta, options.genetic_code, options.circular)
 
 
@@ -127,7 +127,8 @@ def check_genetic_code(code: int | None) -> None:
 
     if code is not None and code not in CodonTable.unambiguous_dna_by_id:
         known = sorted(CodonTable.unambiguous_dna_by_id)
-        raise UsageError(f"genetic code {code} (-g {code}): no such NCBI genetic code (known: {_ranges(known)})")
+        raise UsageError.naming(f"genetic code {code} (", (f"genetic_code={code}", f"-g {code}"),
+                                f"): no such NCBI genetic code (known: {_ranges(known)})")
 
 
 def _ranges(values: list[int]) -> str:

@@ -362,9 +362,10 @@ def select_pairs(genome: Genome, *, pair_list: PathLike | None = None, operons: 
     """
     require_genome(genome, "select_pairs")
     if pair_list and labels:
-        raise UsageError("--pairs and --labels both name pairs; give one")
+        raise UsageError.naming(("pair_list", "--pairs"), " and ", ("labels", "--labels"), " both name pairs; give one")
     if operons and label_rule:
-        raise UsageError("--operons and --label-rule are two ways to label; give one")
+        raise UsageError.naming(("operons", "--operons"), " and ", ("label_rule", "--label-rule"),
+                                " are two ways to label; give one")
     if label_rule not in (None, "og"):  # the CLI offers only "og"; the library took anything and labelled nothing
         raise UsageError(f"label_rule must be 'og' or None, not {label_rule!r}")
     listed = pair_list or labels
@@ -407,8 +408,8 @@ def _listed_pairs(genome: Genome, path: PathLike, *, keep_labels: bool) -> list[
     is a --labels list without a label (``keep_labels``), which labelled nothing and said nothing."""
     listed = read_pair_list(path)
     if keep_labels and listed and all(label is None for _, _, label in listed):  # as `evaluate --labels` says it
-        raise DataError(f"{path}: no pair has a label (--labels takes name_1,name_2,label or a labelled pairs TSV; "
-                        "a list of pairs alone is --pairs)")
+        raise DataError.naming(f"{path}: no pair has a label (", ("labels", "--labels"), " takes name_1,name_2,label "
+                               "or a labelled pairs TSV; a list of pairs alone is ", ("pair_list", "--pairs"), ")")
     resolved = pairs_from_list(genome, listed)
     unknown = list(dict.fromkeys(resolved.unknown))  # an id of several pairs is named once
     if unknown:

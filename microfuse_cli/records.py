@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Iterable, Mapping
 
+from .errors import FASTA
+
 #: Characters a gene id must not carry into the TSVs (columns, ``a|b`` pair ids, comma-joined operon members) or a
 #: protein FASTA (whose readers take a header's first word: `pairs --proteins` of ``gene 1`` was read back as
 #: ``gene``); a ``%`` that would read as an escape is encoded too, so the encoded form decodes back to the original.
@@ -43,8 +45,9 @@ def check_bin_map(bins: object, name: str) -> None:
 
 
 #: What a genome read without sequence needs for its genes' proteins (a CDS without /translation has none).
-NO_SEQUENCE_HINT = ("a GFF3 without ##FASTA needs --fasta; a GenBank or EMBL record with a CONTIG line instead of its "
-                    "sequence needs downloading with its sequence")
+#: As parts of ``errors.MicrofuseError.naming``.
+NO_SEQUENCE_HINT = ("a GFF3 without ##FASTA needs ", FASTA, "; a GenBank or EMBL record with a CONTIG line instead of "
+                    "its sequence needs downloading with its sequence")
 
 
 @dataclass(frozen=True)

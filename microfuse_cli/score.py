@@ -195,7 +195,10 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
     (scaffold -> bin, as calibration.read_groups gives) calibrates each bin of a metagenome on its own spacers; it
     does not call genes again (the genes, and the pairs given, are the genome's as read): read a bare assembly with
     ``read_genome(path, options=GenomeOptions(bins=groups))`` for each bin's own gene calling, as `score --bins`.
-    ``stage(description, total) -> advance(n)`` reports progress of the view computation.
+    ``stage(description, total) -> advance(n)`` reports progress of the view computation (progress.Stage).
+    ``device`` places the foundation-model views (``auto``: a GPU when one is visible), never the head: a
+    ``load_model`` model (or a folder's path) runs its head in numpy on the CPU, a torch ``TrainedModel``
+    (``training.train``, ``TrainedModel.load``) on its own device, the CPU unless told (for the same bytes).
 
     Returns:
         The ``Scores`` of ``pairs``, in their order: probabilities, calls at the model's decision, and the fused

@@ -48,7 +48,9 @@ class TrainConfig:
         max_epochs: upper bound on epochs.
         patience: stop after this many epochs without a better validation AUROC.
         seed: seeds weight initialisation, dropout and shuffling.
-        device: ``cpu``, ``cuda`` or ``cuda:N``.
+        device: ``cpu`` (the default), ``auto``, ``cuda`` or ``cuda:N``. The CPU by default, where `train --device`
+            says ``auto``: a library call gives the same bytes on every machine (train_default relies on it), and a
+            head trained on a GPU gives other weights, so other probabilities.
     """
 
     lr: float = 8e-4
@@ -295,6 +297,11 @@ class TrainedModel(DecisionIdentified):
     def load(cls, path: Union[str, os.PathLike], device: str = "cpu") -> "TrainedModel":
         """Read a directory written by ``save``, onto ``device``.
 
+        ``device`` is the head's own and defaults to ``cpu``, where ``score_genome(device=)`` says ``auto``: that one
+        places the foundation-model views, the costly work a GPU pays for, while the head is small and ``score``
+        runs it in numpy on the CPU; the same weights on a GPU give probabilities a few roundings apart.
+        ``"auto"`` takes a GPU when one is visible.
+
         Raises:
             UsageError: ``path`` not a str or os.PathLike, a device this machine lacks.
             DataError: the folder is missing, corrupted or not a microfuse model."""
@@ -330,7 +337,8 @@ class TrainedModel(DecisionIdentified):
 
 
 def load_torch_model(path, device: str = "cpu") -> Union[TrainedModel, DistanceBaseline]:
-    """Open any saved microfuse model directory with torch, on ``device``: a fusion head or MLP baseline as a
+    """Open any saved microfuse model directory with torch, on ``device`` (``cpu`` unless told, as
+    ``TrainedModel.load`` says why): a fusion head or MLP baseline as a
     ``TrainedModel`` (to predict on a GPU, train further or save again), a distance model as the numpy
     ``baseline.DistanceBaseline`` (it has no torch form). To score, ``score.load_model`` reads the same folder in
     numpy, without importing torch."""

@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Callable, Iterator, Mapping, Optional, Sequence
+from typing import Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -23,12 +23,10 @@ from .checkpoint import ModelInputs
 from .errors import DataError, UsageError
 from .metrics import auroc, auprc, binary_metrics, choose_threshold, router_weight_means
 from .model import FusionConfig, FusionModel, total_loss
+from .progress import Advance, EpochReport
 from .records import RebuiltFromFields
 from .runtime import thread_limits, torch_device as _resolve_device
 from .trained import ArrayLike, TrainConfig, TrainedModel, _as_matrix, _batched_forward, _check_finite
-
-Progress = Callable[[dict], None]
-
 
 # --------------------------------------------------------------------------------------------------
 # helpers
@@ -86,6 +84,13 @@ def _split_rows(y: torch.Tensor, train_mask: torch.Tensor, val_mask: torch.Tenso
     return train_rows, val_rows
 
 
+def _check_callbacks(function: str, progress: object, on_epoch: object) -> None:
+    """Refuse a callback that is not callable before any work (it was a TypeError after the first epoch)."""
+    for name, value in (("progress", progress), ("on_epoch", on_epoch)):
+        if value is not None and not callable(value):
+            raise UsageError(f"{function}'s {name} is a callable, not {type(value).__name__}")
+
+
 def _labels(y: ArrayLike, n: int) -> torch.Tensor:
     t = torch.as_tensor(np.asarray(y))
     if t.shape != (n,):
@@ -103,10 +108,11 @@ def train(
     val_mask: ArrayLike,
     model_config: FusionConfig,
     train_config: TrainConfig,
-    progress: Optional[Progress] = None,
+    progress: Optional[Advance] = None,
     *,
     threads: int = 1,
     inputs: Optional[ModelInputs] = None,
+    on_epoch: Optional[EpochReport] = None,
 ) -> TrainedModel:
     """Fit a fusion head with AdamW and early stopping on validation AUROC; keeps the best epoch's weights.
 
@@ -124,16 +130,20 @@ def train(
         inputs: what the views are (``Embeddings.model_inputs(context_features)`` of the embeddings they come
             from), recorded in the model and its saved folder: `score` computes those views for it. None: the
             builtin views with every context column (a model trained on fewer columns then fails to score).
-        progress: called after every epoch with a dict (``epoch``, ``max_epochs``, ``train_loss``, ``val_auroc``,
-            ``best_val_auroc``, ``best_epoch``, ``improved``, ``seconds``).
+        progress: called with 1 after every epoch, as every ``progress=`` of the library counts (progress.py):
+            ``tqdm(total=max_epochs).update`` fits.
+        on_epoch: called after every epoch with its record, a dict (``epoch``, ``max_epochs``, ``train_loss``,
+            ``val_auroc``, ``best_val_auroc``, ``best_epoch``, ``improved``, ``seconds``).
 
     Returns:
         The ``TrainedModel`` at the best validation epoch, with the macro-F1 threshold chosen on validation.
 
     Raises:
         DataError: inconsistent shapes, non-finite values, a split without both classes, or divergence.
-        UsageError: impossible settings (unknown device, non-positive batch size, ...).
+        UsageError: impossible settings (unknown device, non-positive batch size, ...), ``progress`` or
+            ``on_epoch`` not callable.
     """
+    _check_callbacks("train", progress, on_epoch)
     if inputs is not None and not isinstance(inputs, ModelInputs):
         raise UsageError(f"inputs are a checkpoint.ModelInputs (Embeddings.model_inputs() gives them), not "
                          f"{type(inputs).__name__}")
@@ -253,7 +263,9 @@ def train(
                 else:
                     stale += 1
                 if progress is not None:
-                    progress(
+                    progress(1)
+                if on_epoch is not None:
+                    on_epoch(
                         {
                             "epoch": epoch,
                             "max_epochs": train_config.max_epochs,
@@ -344,21 +356,25 @@ def train_seeds(
     model_config: FusionConfig,
     train_config: TrainConfig,
     seeds: Sequence[int] = (0, 1, 2),
-    progress: Optional[Progress] = None,
+    progress: Optional[Advance] = None,
     *,
     threads: int = 1,
     inputs: Optional[ModelInputs] = None,
+    on_epoch: Optional[EpochReport] = None,
 ) -> SeedRuns:
-    """Train one model per seed (``train_config.seed`` is replaced) and summarise validation metrics; ``threads``
-    and ``inputs`` as for ``train``."""
+    """Train one model per seed (``train_config.seed`` is replaced) and summarise validation metrics; ``threads``,
+    ``inputs`` and ``progress`` (1 per epoch, every seed's) as for ``train``; ``on_epoch``'s records also name the
+    ``seed``."""
+    _check_callbacks("train_seeds", progress, on_epoch)
     if not seeds:
         raise UsageError("at least one seed is needed")
     models, per_seed = [], []
     for seed in seeds:
-        callback = None if progress is None else (lambda info, s=seed: progress({**info, "seed": s}))
+        report = None if on_epoch is None else (lambda info, s=seed: on_epoch({**info, "seed": s}))
         model = train(
             x_protein, x_context, y, train_mask, val_mask, model_config,
-            dataclasses.replace(train_config, seed=int(seed)), callback, threads=threads, inputs=inputs,
+            dataclasses.replace(train_config, seed=int(seed)), progress, threads=threads, inputs=inputs,
+            on_epoch=report,
         )  # fmt: skip
         models.append(model)
         per_seed.append({k: v for k, v in model.metrics["validation"].items() if isinstance(v, float)})

@@ -1698,13 +1698,22 @@ def test_evaluate_table_refuses_proteins_that_are_no_mapping_of_gene_ids():
         with pytest.raises(UsageError, match=r"^evaluate_table's proteins map gene id -> protein sequence, not "):
             evaluate_table(table, proteins=wrong, n_boot=0)
     assert evaluate_table(table, proteins=proteins, n_boot=0)["hard_n"] > 0
-    # Biopython's Seq (SeqIO.to_dict's SeqRecord too) was "prefix_identity needs two strings...", a DataError
-    from Bio.Seq import Seq
+    # Biopython's Seq and SeqRecord (SeqIO.to_dict's values) were "prefix_identity needs two strings...", then
+    # refused: they are read as their letters, and give what the str do; a Seq without letters is refused
+    from Bio.Seq import MutableSeq, Seq
+    from Bio.SeqRecord import SeqRecord
 
+    expected = evaluate_table(table, proteins=proteins, n_boot=0)
+    for kind in (Seq, MutableSeq, lambda text: SeqRecord(Seq(text), id="x")):
+        given = evaluate_table(table, proteins={g: kind(p) for g, p in proteins.items()}, n_boot=0)
+        assert given.keys() == expected.keys()
+        assert all(given[k] == expected[k] or given[k] != given[k] and expected[k] != expected[k] for k in given)
     gene = next(iter(proteins))
-    with pytest.raises(UsageError, match=rf"^evaluate_table's proteins map gene id -> protein sequence as str, "
-                                         rf"not Seq \(gene {gene!r}; str\(record.seq\) gives one\)$"):
-        evaluate_table(table, proteins={**proteins, gene: Seq(proteins[gene])}, n_boot=0)
+    for wrong, name in ((Seq(None, 5), "Seq"), (b"MKV", "bytes")):
+        with pytest.raises(UsageError, match=rf"^evaluate_table's proteins map gene id -> protein sequence \(str, or "
+                                             rf"Biopython's Seq or SeqRecord with letters\), not {name} \(gene "
+                                             rf"{gene!r}\)$"):
+            evaluate_table(table, proteins={**proteins, gene: wrong}, n_boot=0)
 
 
 def test_flags_of_public_calls_are_true_or_false():
@@ -1787,3 +1796,71 @@ def test_sorting_a_genome_with_a_gene_on_a_scaffold_it_lacks_says_so():
     with pytest.raises(DataError, match=rf"gene {stray.id} is on scaffold 'plasmid1', which the genome lacks$"):
         wrong.with_genes_sorted()
     assert genome.with_genes_sorted().genes == genome.genes
+
+
+def test_library_errors_name_python_arguments_and_the_cli_its_options(tmp_path):
+    """A Python user calling read_genome(path, fasta=...) or select_pairs(pair_list=..., labels=...) was told of
+    `--fasta`, `--pairs` and `--labels`, options of a command never run. The message names the Python argument; its
+    ``cli_message`` (what the CLI prints) names the option, so the command line's errors are unchanged, also across
+    a process pool (pickled)."""
+    import pickle
+
+    import pytest
+
+    from microfuse_cli import DataError, UsageError, read_genome, select_pairs
+    from microfuse_cli.embed import ViewConfig
+    from microfuse_cli.genes import check_gene_calling
+
+    fna, gff = ROOT / "examples/data/mgenitalium_g37.fna.gz", ROOT / "examples/data/mgenitalium_g37.gff.gz"
+    listed = tmp_path / "pairs.csv"
+    listed.write_text("MG_001,MG_002\n")
+    expected = {
+        lambda: read_genome(fna, fna): ("read_genome's fasta is only used with a GFF3 input; a FASTA input is a bare "
+                                        "assembly", "--fasta is only used with a GFF3 input; a FASTA input is a bare "
+                                        "assembly"),
+        lambda: select_pairs(_mg_genome(), pair_list=listed, labels=listed): (
+            "pair_list and labels both name pairs; give one", "--pairs and --labels both name pairs; give one"),
+        lambda: select_pairs(_mg_genome(), labels=listed): (
+            f"{listed}: no pair has a label (labels takes name_1,name_2,label or a labelled pairs TSV; a list of pairs "
+            "alone is pair_list)", f"{listed}: no pair has a label (--labels takes name_1,name_2,label or a labelled "
+            "pairs TSV; a list of pairs alone is --pairs)"),
+        lambda: ViewConfig.parse("esm", "builtin"): ("ViewConfig.parse's protein view must be one of builtin, prostt5, "
+                                                     "not 'esm'", "--protein-view must be one of builtin, prostt5, "
+                                                     "not 'esm'"),
+        lambda: check_gene_calling("meta", 25): (
+            "genetic code 25 in mode meta (genetic_code=25, mode='meta'): pyrodigal's metagenomic models use genetic "
+            "code 11 or 4 only; use mode='single' on a genome of 100 kbp or more",
+            "genetic code 25 in mode meta (-g 25 --mode meta): pyrodigal's metagenomic models use genetic code 11 or "
+            "4 only; use --mode single on a genome of 100 kbp or more"),
+    }
+    for call, (python, cli) in expected.items():
+        with pytest.raises((UsageError, DataError)) as info:
+            call()
+        assert (str(info.value), info.value.for_cli()) == (python, cli)
+        again = pickle.loads(pickle.dumps(info.value))
+        assert (type(again), str(again), again.for_cli()) == (type(info.value), python, cli)
+    assert UsageError("plain").for_cli() == "plain"
+
+    code, _, err = run_cli(["pairs", gff, "--fasta", fna, "--pairs", listed, "--labels", listed])
+    assert (code, err.strip().splitlines()[-1]) == (2, "error: --pairs and --labels both name pairs; give one")
+    code, _, err = run_cli(["pairs", "-", "--fasta", fna], stdin=fna.read_bytes())
+    assert (code, err.strip().splitlines()[-1]) == (2, "error: --fasta is only used with a GFF3 input; a FASTA "
+                                                       "input is a bare assembly")
+
+
+def test_read_scores_without_labels_names_its_argument_and_the_cli_its_option(tmp_path):
+    """read_scores(path) of a table without a label column told a Python caller to 'give --labels', an option of a
+    command never run: it names read_scores's labels, and `microfuse evaluate` still prints --labels."""
+    import pytest
+
+    from microfuse_cli import DataError
+    from microfuse_cli.evaluate import read_scores
+
+    table = tmp_path / "scores.tsv"
+    table.write_text("gene_a\tgene_b\tdistance\tsame_strand\tprobability\nMG_001\tMG_002\t10\t1\t0.5\n")
+    with pytest.raises(DataError) as info:
+        read_scores(table)
+    assert (str(info.value), info.value.for_cli()) == (f"{table}: no label column; give read_scores's labels",
+                                                       f"{table}: no label column; give --labels")
+    code, _, err = run_cli(["evaluate", table])
+    assert (code, err.strip().splitlines()[-1]) == (1, f"error: {table}: no label column; give --labels")

@@ -76,7 +76,7 @@ def test_early_stopping_keeps_the_best_epoch(problem):
     xp, xb, y, tr, va, _ = problem
     seen = []
     cfg = TrainConfig(batch_size=64, max_epochs=25, patience=2, lr=1e-2)
-    model = train(xp, xb, y, tr, va, FusionConfig(hidden=16, dropout=0.0), cfg, progress=seen.append)
+    model = train(xp, xb, y, tr, va, FusionConfig(hidden=16, dropout=0.0), cfg, on_epoch=seen.append)
     aurocs = [h["val_auroc"] for h in model.history]
     assert [s["epoch"] for s in seen] == list(range(1, len(aurocs) + 1))
     best = int(np.argmax(aurocs)) + 1  # first epoch reaching the maximum
@@ -130,6 +130,23 @@ def test_train_seeds_summarises(problem):
     values = [m["auroc"] for m in runs.per_seed]
     assert runs.mean["auroc"] == pytest.approx(np.mean(values))
     assert runs.std["auroc"] == pytest.approx(np.std(values, ddof=1))
+
+
+def test_progress_counts_epochs_as_every_progress_callback_counts(problem):
+    """progress= of train and train_seeds is an Advance, as read_genome's and PairIndex.build's are (progress.py):
+    called with 1 per epoch, every seed's, so a counter's own method fits. It was called with a dict per epoch,
+    the one progress= of another shape; the record now goes to on_epoch, which names each seed's."""
+    xp, xb, y, tr, va, _ = problem
+    counted, records = [], []
+    runs = train_seeds(xp, xb, y, tr, va, FusionConfig(**SMALL), TrainConfig(batch_size=256, max_epochs=2),
+                       seeds=[0, 1], progress=counted.append, on_epoch=records.append)
+    assert counted == [1] * 4
+    assert [(r["seed"], r["epoch"]) for r in records] == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert {"train_loss", "val_auroc", "best_epoch", "max_epochs"} <= set(records[0])
+    for call in (train, train_seeds):
+        for name in ("progress", "on_epoch"):
+            with pytest.raises(UsageError, match=f"^{call.__name__}'s {name} is a callable, not str$"):
+                call(xp, xb, y, tr, va, FusionConfig(**SMALL), TrainConfig(max_epochs=1), **{name: "x"})
 
 
 def test_bad_training_input(problem):

@@ -177,10 +177,10 @@ def test_kyte_doolittle_scale_is_biopythons():
 def test_no_sequence_is_a_data_error(tiny):
     bare = Genome("bare", {sid: Scaffold(s.id, s.length, None, s.circular) for sid, s in tiny.scaffolds.items()},
                   list(tiny.genes))
-    with pytest.raises(DataError, match="--fasta"):
-        B.pair_context_features(bare, adjacent_pairs(bare))
-    with pytest.raises(DataError, match="--fasta"):
-        B.gene_context_features(bare)
+    for call in (lambda: B.pair_context_features(bare, adjacent_pairs(bare)), lambda: B.gene_context_features(bare)):
+        with pytest.raises(DataError, match="give the assembly with read_genome's fasta$") as info:
+            call()
+        assert info.value.for_cli().endswith("give the assembly with --fasta")  # the option, as the CLI says it
 
 
 def test_terminator_scores_a_real_hairpin_above_random():

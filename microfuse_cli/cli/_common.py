@@ -291,7 +291,10 @@ def stdin_as_file(path, name: str | None = None):
             with _logged_as(str(spooled), name or shown, genome_file="stdin" if path == "-" else None):
                 yield str(spooled)
         except MicrofuseError as exc:
-            raise type(exc)(str(exc).replace(str(spooled), shown)) from None
+            renamed = type(exc)(str(exc).replace(str(spooled), shown))
+            if exc.cli_message is not None:
+                renamed.cli_message = exc.cli_message.replace(str(spooled), shown)
+            raise renamed from None
 
 
 def _one_pass(path) -> bool:
@@ -440,7 +443,8 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
     except MicrofuseError as exc:
         if debug:
             raise
-        report_error(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        message = exc.for_cli().strip()
+        report_error(message.splitlines()[0] if message else type(exc).__name__)
         return exc.exit_code
     except KeyboardInterrupt as exc:  # Terminated included
         return report_interrupt(exc)

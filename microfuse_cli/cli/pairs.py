@@ -65,7 +65,7 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     selected = selection.select(genome)
     lacking = next((g.id for g in genome.genes if not g.protein), None) if proteins else None
     if lacking is not None and not genome.has_sequence:  # a GenBank's /translation gives proteins without it
-        raise DataError(f"{genome.name} has no sequence and gene {lacking} no protein ({NO_SEQUENCE_HINT})")
+        raise DataError.naming(f"{genome.name} has no sequence and gene {lacking} no protein (", *NO_SEQUENCE_HINT, ")")
     records = ((gene.id, gene.protein) for gene in genome.genes)
     writers = [(proteins, "w", lambda h: write_proteins(h, records))] if proteins else []
     comments = pairs_comments(genome)  # embed and score of the table name its genome and genes as of the genome

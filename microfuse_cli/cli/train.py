@@ -94,14 +94,13 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     train_config = TrainConfig(lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=epochs,
                                patience=patience, seed=seed, device=resolve_device(device))
     with run.progress("training", epochs * seeds, "epochs") as advance:
-        def progress(info):
-            advance(1)
+        def on_epoch(info):
             log.debug("seed %s epoch %d: loss %.4f, val AUROC %.4f", info.get("seed", seed), info["epoch"],
                       info["train_loss"], info["val_auroc"])
 
         runs = train_seeds(data.x_protein, data.x_context, data.y, data.train, data.val, config,
-                           train_config, seeds=range(seed, seed + seeds), progress=progress, threads=run.threads,
-                           inputs=data.inputs)
+                           train_config, seeds=range(seed, seed + seeds), progress=advance, threads=run.threads,
+                           inputs=data.inputs, on_epoch=on_epoch)
     best = max(range(len(runs.models)), key=lambda i: runs.per_seed[i].get("auroc", 0.0))
     model = runs.models[best]
     if per_genome_rule:

@@ -141,7 +141,8 @@ def with_topology(scaffold: Scaffold, circular: bool | None, joined: bool, where
     is ``joined`` across its origin (the annotation's own word that it is circular: Prokka and format conversions
     leave out the Is_circular region, linear GenBank LOCUS lines are common)."""
     if circular is False and joined:
-        raise DataError(f"{where}: a CDS is joined across the origin of {scaffold.id}, which --linear makes linear")
+        raise DataError.naming(f"{where}: a CDS is joined across the origin of {scaffold.id}, which ",
+                               ("GenomeOptions(circular=False)", "--linear"), " makes linear")
     wanted = circular if circular is not None else scaffold.circular or joined
     if wanted and joined and not scaffold.circular and circular is None:
         log.info("%s: %s read as circular (a CDS is joined across its origin)", where, scaffold.id)
@@ -164,8 +165,9 @@ def _check_extent(start: int, end: int, scaffold: Scaffold, where: str) -> None:
     if end <= scaffold.length:
         return
     if not scaffold.circular:
-        raise DataError(f"{where}: CDS ends at {end}, past the end of {scaffold.id} ({scaffold.length} bp; only a "
-                        "circular sequence (region with Is_circular=true, or --circular) has genes across its origin)")
+        raise DataError.naming(f"{where}: CDS ends at {end}, past the end of {scaffold.id} ({scaffold.length} bp; "
+                               "only a circular sequence (region with Is_circular=true, or ",
+                               ("GenomeOptions(circular=True)", "--circular"), ") has genes across its origin)")
     if end - start + 1 > scaffold.length:
         raise DataError(f"{where}: CDS {start}..{end} is longer than the circular {scaffold.id} ({scaffold.length} bp)")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import DataError
+from ..errors import FASTA, DataError
 from .files import PathLike
 
 
@@ -48,17 +48,18 @@ def sniff_format(text: str, path: PathLike) -> str:
 _RELEASE_HEADER = re.compile(r"^GB\w+\.(?:SEQ|TXT|IDX)\s+Genetic Sequence Data Bank\s*$", re.IGNORECASE)
 
 
-#: What other gene callers write instead of GFF3, each told by a line of its first ones, and what to give instead.
+#: What other gene callers write instead of GFF3, each told by a line of its first ones, and what to give instead
+#: (``errors.MicrofuseError.naming`` parts).
 _GENE_CALLER_OUTPUTS = (
-    (re.compile(r"^DEFINITION  seqnum=\d+;seqlen=\d+;"), "Prodigal's GenBank-like output (-f gbk, its default), "
-     "which has no LOCUS line and no sequence; run prodigal with -f gff and give that GFF3 with --fasta"),
-    (re.compile(r"^>\d+_\d+_\d+_[+-]\s*$"), "Prodigal's simple coordinate output (-f sco), which has no gene "
-     "names and no sequence; run prodigal with -f gff and give that GFF3 with --fasta"),
-    (re.compile(r"^\S+\s+\d+\s+\d+\s+[+-][123]\s+-?\d+(?:\.\d+)?\s*$"), "Glimmer3's gene predictions "
-     "(.predict), which hold no sequence; give a GFF3 of them with --fasta, or the assembly itself (genes are then "
-     "called with pyrodigal)"),
-    (re.compile(r"^#?\s*GeneMark\.hmm.*(?:LST|PROKARYOTIC \(Version)"), "GeneMark's LST output; run it writing "
-     "GFF (gms2.pl --format gff, gmhmmp2 --format gff, gmhmmp -f G) and give that with --fasta"),
+    (re.compile(r"^DEFINITION  seqnum=\d+;seqlen=\d+;"), ("Prodigal's GenBank-like output (-f gbk, its default), "
+     "which has no LOCUS line and no sequence; run prodigal with -f gff and give that GFF3 with ", FASTA)),
+    (re.compile(r"^>\d+_\d+_\d+_[+-]\s*$"), ("Prodigal's simple coordinate output (-f sco), which has no gene "
+     "names and no sequence; run prodigal with -f gff and give that GFF3 with ", FASTA)),
+    (re.compile(r"^\S+\s+\d+\s+\d+\s+[+-][123]\s+-?\d+(?:\.\d+)?\s*$"), ("Glimmer3's gene predictions "
+     "(.predict), which hold no sequence; give a GFF3 of them with ", FASTA, ", or the assembly itself (genes are "
+     "then called with pyrodigal)")),
+    (re.compile(r"^#?\s*GeneMark\.hmm.*(?:LST|PROKARYOTIC \(Version)"), ("GeneMark's LST output; run it writing "
+     "GFF (gms2.pl --format gff, gmhmmp2 --format gff, gmhmmp -f G) and give that with ", FASTA)),
 )
 
 
@@ -68,7 +69,7 @@ def _refuse_gene_caller_output(lines: list[str], path: PathLike) -> None:
     for line in lines:
         for pattern, what in _GENE_CALLER_OUTPUTS:
             if pattern.match(line):
-                raise DataError(f"{path}: {what}")
+                raise DataError.naming(f"{path}: ", *what)
 
 
 def _preview(text: str) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import IO, Iterable, Iterator, Sequence
 
 from .. import __version__
-from ..errors import DataError, UsageError
+from ..errors import FASTA, DataError, UsageError
 from ..records import Gene, Genome, Scaffold, case_hint, genome_name
 from .fasta import read_fasta_scaffolds
 from .features import NAME_KEYS, _check_extent, _code_of, _covers_whole_scaffold, _unwrap, _warn_skipped, \
@@ -110,7 +110,8 @@ def _check_same_sequences(path: PathLike, embedded: dict, fasta: PathLike, given
     differing = [sid for sid in shared if embedded[sid].sequence != given[sid].sequence]
     if not shared or differing:
         where = f"on {differing[0]}" if differing else "on every sequence name"
-        raise DataError(f"{path}: its ##FASTA and --fasta {fasta} disagree {where}; give the sequences once")
+        raise DataError.naming(f"{path}: its ##FASTA and ", FASTA, f" {fasta} disagree {where}; give the sequences "
+                               "once")
 
 
 def read_gff(path: PathLike, fasta: PathLike | None = None, text: str | Iterable[str] | None = None,
@@ -165,9 +166,9 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                 regions.setdefault(seqid, int(data.group(1)))
             continue
         if line.startswith(">"):
-            raise DataError(f"{path}: line {number}: a FASTA header ({line.split()[0][:40]!r}) after the GFF3 rows "
-                            "without a ##FASTA line before it (GFF3 puts one there; add it, or give the sequences "
-                            "with --fasta)")
+            raise DataError.naming(f"{path}: line {number}: a FASTA header ({line.split()[0][:40]!r}) after the GFF3 "
+                                   "rows without a ##FASTA line before it (GFF3 puts one there; add it, or give the "
+                                   "sequences with ", FASTA, ")")
         cols = line.split("\t")
         if len(cols) != 9:
             raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)}")
@@ -374,8 +375,9 @@ def _refuse_forced_linear(parts: list[_CdsParts], scaffolds: dict, circular: set
     origin): refused, naming --linear as what forbids it, as for a join."""
     for part in parts:
         if part.seqid in circular and max(e for _, e, _ in part.segments) > scaffolds[part.seqid].length:
-            raise DataError(f"{path}: line {part.line}: a CDS across the origin of {part.seqid} (ending past its "
-                            "length on its Is_circular region), which --linear makes linear")
+            raise DataError.naming(f"{path}: line {part.line}: a CDS across the origin of {part.seqid} (ending past "
+                                   "its length on its Is_circular region), which ",
+                                   ("GenomeOptions(circular=False)", "--linear"), " makes linear")
 
 
 def _id_hint(missing: list[str], scaffolds: dict) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import DataError
+from ...errors import FASTA, DataError
 from ...records import Genome
 
 
@@ -49,7 +49,7 @@ class ScaffoldSequences:
 
     def __init__(self, genome: Genome, what: str):
         if not genome.has_sequence:
-            raise DataError(f"the builtin {what} view needs the genome sequence: give the assembly with --fasta")
+            raise DataError.naming(f"the builtin {what} view needs the genome sequence: give the assembly with ", FASTA)
         self.codes = {sid: encode(s.sequence or "") for sid, s in genome.scaffolds.items()}
         self.circular = {sid: s.circular for sid, s in genome.scaffolds.items()}
         all_codes = np.concatenate(list(self.codes.values())) if self.codes else np.zeros(0, np.uint8)
