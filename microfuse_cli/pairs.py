@@ -498,8 +498,26 @@ def read_pairs(path: PathLike) -> PairTable:
                      *table_provenance(comments))
 
 
+def _circle_lengths(pairs: Iterable[GenePair]) -> dict[str, tuple[int, GenePair]]:
+    """Scaffold -> (length, pair) told by each pair closing a circle (``gene_b`` before ``gene_a``: ``spacer``'s
+    ``wraps``, whose distance is length - a.end + b.start - 1, also for an ``a`` across the origin); pairs that tell
+    two lengths of one scaffold (tables of two assemblies put together) are a DataError."""
+    lengths: dict[str, tuple[int, GenePair]] = {}
+    for p in pairs:
+        if p.gene_b.start < p.gene_a.start:
+            length = p.distance + p.gene_a.end - p.gene_b.start + 1
+            first = lengths.setdefault(p.scaffold, (length, p))
+            if first[0] != length:
+                raise DataError(f"the pairs {first[1].pair_id} and {p.pair_id} both close the circle of {p.scaffold} "
+                                f"but tell two lengths ({first[0]:,} and {length:,} bp): pairs of two assemblies?")
+    return lengths
+
+
 def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLike | None, name: str) -> Genome:
-    """Rebuild a Genome from a pairs TSV: genes from its coordinates, proteins from a FASTA, DNA from ``fasta``."""
+    """Rebuild a Genome from a pairs TSV: genes from its coordinates, proteins from a FASTA, DNA from ``fasta``.
+
+    A circle's length told by a pair closing it (``_circle_lengths``) is checked against ``fasta``'s: a FASTA of
+    another assembly placed the genes on another circle (made-up genes across the origin), silently."""
     from .io.fasta import read_fasta_scaffolds, read_proteins
     from .records import Scaffold
 
@@ -515,11 +533,16 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
                 if proteins is not None and g.id not in sequences:
                     raise DataError(f"gene {g.id!r} of the pairs has no protein in {proteins}")
                 genes[g.id] = replace(g, protein=sequences.get(g.id, ""), aliases=(g.id,))
+    closing = _circle_lengths(table.pairs)
     if fasta is not None:
         scaffolds = read_fasta_scaffolds(fasta)
         missing = sorted({g.scaffold for g in genes.values()} - set(scaffolds))
         if missing:
             raise DataError(f"scaffold {missing[0]!r} of the pairs is not in {fasta}")
+        for sid, (length, pair) in closing.items():  # a FASTA of another length read the pairs on another circle
+            if scaffolds[sid].length != length:
+                raise DataError(f"{sid} is {length:,} bp by the pair closing its circle ({pair.pair_id}), "
+                                f"{scaffolds[sid].length:,} bp in {fasta}: a FASTA of another assembly?")
         past = next((g for g in genes.values() if g.start > scaffolds[g.scaffold].length), None)
         if past is not None:  # was Genome.check's error, naming the genome the embeddings were of, not the FASTA
             raise DataError(f"gene {past.id!r} of the pairs starts at {past.start}, past the end of {past.scaffold} "
@@ -528,13 +551,21 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
         extent: dict[str, int] = {}
         for g in genes.values():
             extent[g.scaffold] = max(extent.get(g.scaffold, 0), g.end)
-        for p in table.pairs:  # a pair closing a circle tells its length exactly (genes may end past it)
-            if p.gene_b.start < p.gene_a.start:
-                extent[p.scaffold] = p.distance + p.gene_a.end - p.gene_b.start + 1
+        extent.update({sid: length for sid, (length, _) in closing.items()})  # genes may end past it
         scaffolds = {sid: Scaffold(sid, length) for sid, length in extent.items()}
-    wrapped = {p.scaffold for p in table.pairs if p.gene_b.start < p.gene_a.start}  # (last, first) of a circle
     # a gene from inside the sequence to past its end crosses the origin of a circular one (as readers take a CDS
-    # joined across it), also where the table lacks the pair closing the circle (`pairs --labels` of one pair)
-    wrapped |= {g.scaffold for g in genes.values() if g.start <= scaffolds[g.scaffold].length < g.end}
+    # joined across it), also where the table lacks the pair closing the circle (`pairs --labels` of one pair);
+    # there nothing checks the FASTA's length, and a FASTA of another, shorter assembly reads the same: said
+    across = {}
+    for g in genes.values():
+        if g.start <= scaffolds[g.scaffold].length < g.end:
+            across.setdefault(g.scaffold, g)
+    for sid, gene in across.items():
+        if sid not in closing:
+            log.warning("gene %s of the pairs ends at %d, past the end of %s in %s (%d bp): read as crossing the "
+                        "origin of a circular %s, unchecked (the pairs lack the pair closing its circle, which tells "
+                        "its length); if %s is of another assembly, its genes are misplaced", gene.id, gene.end, sid,
+                        fasta, scaffolds[sid].length, sid, fasta)
+    wrapped = set(closing) | set(across)
     scaffolds = {sid: replace(s, circular=s.circular or sid in wrapped) for sid, s in scaffolds.items()}
     return Genome(name, scaffolds, list(genes.values()), PAIRS_TABLE).with_genes_sorted()
