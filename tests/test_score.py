@@ -644,3 +644,25 @@ def test_the_log_says_the_cut_the_calls_were_made_at(tmp_path):
         assert code == 0, err
         assert f" threshold={said} " in out.read_text().splitlines()[0]
         assert f" called at threshold {said}; " in err, err
+
+
+def test_pair_selection_options_with_a_pairs_tsv_input_are_refused_not_ignored(tmp_path, mg_embedded):
+    """`score PAIRS.tsv --embeddings DIR --labels L` (or --pairs, --operons, --label-rule, --split) scored every pair
+    of the table, unlabelled and unsplit, and said nothing (exit 0, the option ignored): a labels list naming other
+    genes, or none of the genome, went unnoticed. Refused before any work, naming the option and where it belongs."""
+    from conftest import MG_G37
+
+    table, labels, out = tmp_path / "mg_pairs.tsv", tmp_path / "labels.csv", tmp_path / "scores.tsv"
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-o", table, "-q"])
+    assert code == 0, err
+    labels.write_text("MG_001,MG_002,1\nMG_999,MG_003,0\n")
+    code, _, err = run_cli(["score", table, "--embeddings", mg_embedded, "-o", out, "-q"])
+    assert code == 0 and out.exists(), err
+    out.unlink()
+    for option in (["--labels", labels], ["--pairs", labels], ["--operons", labels], ["--label-rule", "og"],
+                   ["--split", "0.7,0.15,0.15"]):
+        code, _, err = run_cli(["score", table, "--embeddings", mg_embedded, "-o", out, *option, "-q"])
+        assert code == 2 and err == (f"error: {option[0]} selects or labels the pairs of a genome INPUT; a pairs TSV "
+                                     f"is scored as it is: give {option[0]} to the `microfuse pairs` that writes "
+                                     "it\n"), (option, err)
+        assert not out.exists()
