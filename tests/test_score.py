@@ -666,3 +666,29 @@ def test_pair_selection_options_with_a_pairs_tsv_input_are_refused_not_ignored(t
                                      f"is scored as it is: give {option[0]} to the `microfuse pairs` that writes "
                                      "it\n"), (option, err)
         assert not out.exists()
+
+
+def test_proteins_of_another_assembly_named_like_the_pairs_are_refused(tmp_path):
+    """Gene callers number genes by position (NC_000912.1_21): `embed PAIRS.tsv --proteins` with the proteins of an
+    assembly 3 kb longer near its start matched every id and gave 741 of M. pneumoniae's 764 genes another gene's
+    protein, exit 0. Refused by the protein lengths the genes' coordinates code; the table's own proteins pass."""
+    from microfuse_cli.errors import DataError
+    from microfuse_cli.pairs import genome_from_table, read_pairs
+
+    sequence = gzip.decompress(MPN_FNA.read_bytes()).decode().split("\n", 1)[1].replace("\n", "")
+    longer = tmp_path / "longer.fna"
+    longer.write_text(f">NC_000912.1\n{sequence[:23000] + sequence[20000:]}\n")
+    table, own, other = tmp_path / "mp.tsv", tmp_path / "mp.faa", tmp_path / "other.faa"
+    for fasta, proteins in ((MPN_FNA, own), (longer, other)):
+        code, _, err = run_cli(["pairs", fasta, "-o", table if proteins == own else tmp_path / "other.tsv",
+                                "--proteins", proteins, "-q"])
+        assert code == 0, err
+    genome = genome_from_table(read_pairs(table), own, MPN_FNA, "mp")
+    assert len(genome.genes) == 764 and all(g.protein for g in genome.genes)
+    with pytest.raises(DataError, match=r"^741 gene\(s\) of the pairs have a protein in .*other.faa of a length their "
+                                        r"coordinates do not code \(e.g. NC_000912.1_21, 1830 bp, 611 residues\): "
+                                        r"proteins of another assembly or gene calling\?$"):
+        genome_from_table(read_pairs(table), other, MPN_FNA, "mp")
+    code, _, err = run_cli(["embed", table, "--proteins", other, "--fasta", MPN_FNA, "-o", tmp_path / "emb", "-q"])
+    assert code == 1 and err.startswith("error: 741 gene(s) of the pairs") and err.count("\n") == 1, err
+    assert not (tmp_path / "emb").exists()
