@@ -513,6 +513,23 @@ def _circle_lengths(pairs: Iterable[GenePair]) -> dict[str, tuple[int, GenePair]
     return lengths
 
 
+def _place(gene: Gene) -> tuple:
+    return gene.scaffold, gene.start, gene.end, gene.strand
+
+
+def _where(gene: Gene) -> str:
+    return f"{gene.scaffold}:{gene.start}..{gene.end}({'+' if gene.strand > 0 else '-'})"
+
+
+def _ids_hint(pairs: Sequence[GenePair], sequences: Mapping[str, str]) -> str:
+    """Where no gene of the pairs has a protein: the ids each file uses (protein ids beside locus tags, say)."""
+    if any(g.id in sequences for p in pairs for g in (p.gene_a, p.gene_b)):
+        return ""
+    return (f", nor has any other: its ids are like {next(iter(sequences))!r}, the pairs' like {pairs[0].gene_a.id!r} "
+            "(proteins named by another id, e.g. protein ids, not locus tags? `microfuse pairs --proteins` writes "
+            "them by the pairs' ids)")
+
+
 #: ``gene length - 3 * residues`` (a final ``*`` not counted) of a gene's own protein: 3 for a whole CDS (its stop),
 #: 0-2 for one cut at a sequence end, 2 or 4 for a programmed frameshift (E. coli prfB); the proteins the four
 #: labelled genomes and the panel write (`pairs --proteins`) all lie in 1..4. Another gene's protein rarely does.
@@ -549,10 +566,15 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
     genes: dict[str, Gene] = {}
     for p in table.pairs:
         for g in (p.gene_a, p.gene_b):
-            if g.id not in genes:
+            known = genes.get(g.id)
+            if known is None:
                 if proteins is not None and g.id not in sequences:
-                    raise DataError(f"gene {g.id!r} of the pairs has no protein in {proteins}")
+                    raise DataError(f"gene {g.id!r} of the pairs has no protein in {proteins}"
+                                    + _ids_hint(table.pairs, sequences))
                 genes[g.id] = replace(g, protein=sequences.get(g.id, ""), aliases=(g.id,))
+            elif _place(known) != _place(g):  # the first was kept, silently
+                raise DataError(f"gene {g.id!r} of the pairs is at {_where(known)} and, in {p.pair_id}, at "
+                                f"{_where(g)}: pairs of two assemblies or genomes put together?")
     if proteins is not None:
         _check_protein_lengths(genes.values(), written, proteins)
     closing = _circle_lengths(table.pairs)

@@ -692,3 +692,48 @@ def test_proteins_of_another_assembly_named_like_the_pairs_are_refused(tmp_path)
     code, _, err = run_cli(["embed", table, "--proteins", other, "--fasta", MPN_FNA, "-o", tmp_path / "emb", "-q"])
     assert code == 1 and err.startswith("error: 741 gene(s) of the pairs") and err.count("\n") == 1, err
     assert not (tmp_path / "emb").exists()
+
+
+def test_proteins_named_by_other_ids_say_which_ids_each_file_uses(tmp_path):
+    """A proteins FASTA named by protein id (NP_...) beside a table named by locus tag said only that the first gene
+    had no protein; when no gene has one, the error says the ids each file uses."""
+    from conftest import MG_G37
+
+    table, proteins, renamed = tmp_path / "mg.tsv", tmp_path / "mg.faa", tmp_path / "np.faa"
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-o", table, "--proteins",
+                            proteins, "-q"])
+    assert code == 0, err
+    renamed.write_text(proteins.read_text().replace(">MG_", ">NP_MG_"))
+    code, _, err = run_cli(["embed", table, "--proteins", renamed, "--fasta", f"{MG_G37}.fna.gz", "-o",
+                            tmp_path / "emb", "-q"])
+    assert code == 1 and err == (f"error: gene 'MG_001' of the pairs has no protein in {renamed}, nor has any other: "
+                                 "its ids are like 'NP_MG_001', the pairs' like 'MG_001' (proteins named by another id, "
+                                 "e.g. protein ids, not locus tags? `microfuse pairs --proteins` writes them by the "
+                                 "pairs' ids)\n"), err
+    renamed.write_text(proteins.read_text().replace(">MG_001\n", ">NP_MG_001\n"))  # one missing: as before
+    code, _, err = run_cli(["embed", table, "--proteins", renamed, "--fasta", f"{MG_G37}.fna.gz", "-o",
+                            tmp_path / "emb", "-q"])
+    assert code == 1 and err == f"error: gene 'MG_001' of the pairs has no protein in {renamed}\n", err
+
+
+def test_a_gene_placed_twice_in_one_table_is_refused(tmp_path):
+    """Pairs of two versions of one genome put together place a gene twice: the rebuilt genome kept the first place
+    silently, while the other pair was scored at the second; refused, naming both places."""
+    from microfuse_cli.errors import DataError
+    from microfuse_cli.pairs import genome_from_table, read_pairs
+    from conftest import MG_G37
+
+    table = tmp_path / "mg.tsv"
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-o", table, "-q"])
+    assert code == 0, err
+    lines = table.read_text().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if line.startswith("MG_001|MG_002\t"))
+    cols = lines[first].split("\t")
+    assert cols[7:10] == ["1828", "2760", "+"]
+    cols[8] = "2790"  # MG_002 ends 30 bp further in the other version
+    lines[first] = "\t".join(cols)
+    table.write_text("".join(lines))
+    with pytest.raises(DataError, match=r"^gene 'MG_002' of the pairs is at NC_000908.2:1828..2790\(\+\) and, in "
+                                        r"MG_002\|MG_003, at NC_000908.2:1828..2760\(\+\): pairs of two assemblies or "
+                                        r"genomes put together\?$"):
+        genome_from_table(read_pairs(table), None, None, "mg")
