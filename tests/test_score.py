@@ -737,3 +737,25 @@ def test_a_gene_placed_twice_in_one_table_is_refused(tmp_path):
                                         r"MG_002\|MG_003, at NC_000908.2:1828..2760\(\+\): pairs of two assemblies or "
                                         r"genomes put together\?$"):
         genome_from_table(read_pairs(table), None, None, "mg")
+
+
+def test_topology_options_with_a_pairs_tsv_input_are_refused_not_ignored(tmp_path):
+    """`score PAIRS.tsv --linear` scored the table's pair across the origin (MG_470|MG_001 of a table written with
+    --circular) and called operons across it, exit 0: the option was ignored. Refused, naming where it belongs."""
+    from conftest import MG_G37
+
+    table, proteins, emb, out = (tmp_path / name for name in ("mg_pairs.tsv", "mg.faa", "emb", "scores.tsv"))
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "--circular", "-o", table,
+                            "--proteins", proteins, "-q"])
+    assert code == 0 and "MG_470|MG_001\t" in table.read_text(), err
+    code, _, err = run_cli(["embed", table, "--proteins", proteins, "--fasta", f"{MG_G37}.fna.gz", "-o", emb, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["score", table, "--embeddings", emb, "-o", out, "-q"])
+    assert code == 0 and "MG_470|MG_001\t" in out.read_text(), err
+    out.unlink()
+    for topology in ("--linear", "--circular"):
+        code, _, err = run_cli(["score", table, "--embeddings", emb, "-o", out, topology, "-q"])
+        assert code == 2 and err == (f"error: {topology} sets the topology of a genome INPUT; a pairs TSV's is its "
+                                     f"own (a pair across the origin, or none): give {topology} to the `microfuse "
+                                     "pairs` that writes it\n"), (topology, err)
+        assert not out.exists()
