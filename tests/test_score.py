@@ -759,3 +759,25 @@ def test_topology_options_with_a_pairs_tsv_input_are_refused_not_ignored(tmp_pat
                                      f"own (a pair across the origin, or none): give {topology} to the `microfuse "
                                      "pairs` that writes it\n"), (topology, err)
         assert not out.exists()
+
+
+def test_topology_options_with_a_pairs_tsv_input_to_embed_are_refused_not_ignored(tmp_path):
+    """`embed PAIRS.tsv --linear` embedded the table's pair across the origin (MG_470|MG_001 of a table written with
+    --circular), exit 0, and `score` of the table, which refuses --linear, then scored it: the option was ignored,
+    as `score`'s was. Refused before any folder is made, as in `score`, also for a table after a genome INPUT."""
+    from conftest import MG_G37
+
+    table, proteins, emb = tmp_path / "mg_pairs.tsv", tmp_path / "mg.faa", tmp_path / "emb"
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "--circular", "-o", table,
+                            "--proteins", proteins, "-q"])
+    assert code == 0 and "MG_470|MG_001\t" in table.read_text(), err
+    for topology in ("--linear", "--circular"):
+        for inputs in ([table], [f"{MG_G37}.gff.gz,{MG_G37}.fna.gz", table]):
+            extra = ["--fasta", f"{MG_G37}.fna.gz"] if len(inputs) == 1 else []
+            code, _, err = run_cli(["embed", *inputs, *extra, "--proteins", proteins, "-o", emb, topology, "-q"])
+            assert code == 2 and err == (f"error: {topology} sets the topology of a genome INPUT; a pairs TSV's is "
+                                         f"its own (a pair across the origin, or none): give {topology} to the "
+                                         f"`microfuse pairs` that writes it ({table})\n"), (topology, inputs, err)
+            assert not emb.exists(), (topology, inputs)
+    code, _, err = run_cli(["embed", table, "--fasta", f"{MG_G37}.fna.gz", "--proteins", proteins, "-o", emb, "-q"])
+    assert code == 0 and "MG_470|MG_001" in (emb / "pairs.tsv").read_text().split(), err
