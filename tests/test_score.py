@@ -779,5 +779,28 @@ def test_topology_options_with_a_pairs_tsv_input_to_embed_are_refused_not_ignore
                                          f"its own (a pair across the origin, or none): give {topology} to the "
                                          f"`microfuse pairs` that writes it ({table})\n"), (topology, inputs, err)
             assert not emb.exists(), (topology, inputs)
+    code, _, err = run_cli(["embed", "-", "--fasta", f"{MG_G37}.fna.gz", "--proteins", proteins, "-o", emb, "--linear",
+                            "-q"], stdin=table.read_bytes())
+    assert code == 2 and err.startswith("error: --linear sets the topology") and err.endswith(" (stdin)\n"), err
     code, _, err = run_cli(["embed", table, "--fasta", f"{MG_G37}.fna.gz", "--proteins", proteins, "-o", emb, "-q"])
     assert code == 0 and "MG_470|MG_001" in (emb / "pairs.tsv").read_text().split(), err
+
+
+def test_a_pairs_tsv_input_to_embed_without_proteins_is_a_usage_error(tmp_path):
+    """`embed PAIRS.tsv --fasta F` without --proteins said 'gene MG_001 has an empty protein (a CDS shorter than a
+    codon, or a lone stop codon)', exit 1, as if the table or genome were at fault; it is the missing option."""
+    from conftest import MG_G37
+
+    table, emb = tmp_path / "mg_pairs.tsv", tmp_path / "emb"
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-o", table, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["embed", table, "--fasta", f"{MG_G37}.fna.gz", "-o", emb, "-q"])
+    assert code == 2 and err == (f"error: a pairs TSV input ({table}) needs --proteins: the FASTA `microfuse pairs "
+                                 "--proteins` writes beside it\n"), err
+    assert not emb.exists()
+    code, _, err = run_cli(["embed", "-", "--fasta", f"{MG_G37}.fna.gz", "-o", emb, "-q"], stdin=table.read_bytes())
+    assert code == 2 and err.startswith("error: a pairs TSV input (stdin) needs --proteins"), err
+    code, _, err = run_cli(["embed", "-", "-o", emb, "--linear", "-q"],  # a genome on stdin is read as before
+                           stdin=gzip.decompress(Path(f"{MG_G37}.gff.gz").read_bytes()) + b"##FASTA\n"
+                           + gzip.decompress(Path(f"{MG_G37}.fna.gz").read_bytes()))
+    assert code == 0 and (emb / "pairs.tsv").exists(), err
