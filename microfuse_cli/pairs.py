@@ -499,28 +499,95 @@ def read_pairs(path: PathLike) -> PairTable:
                      *table_provenance(comments))
 
 
+def _circle_lengths(pairs: Iterable[GenePair]) -> dict[str, tuple[int, GenePair]]:
+    """Scaffold -> (length, pair) told by each pair closing a circle (``gene_b`` before ``gene_a``: ``spacer``'s
+    ``wraps``, whose distance is length - a.end + b.start - 1, also for an ``a`` across the origin); pairs that tell
+    two lengths of one scaffold (tables of two assemblies put together) are a DataError."""
+    lengths: dict[str, tuple[int, GenePair]] = {}
+    for p in pairs:
+        if p.gene_b.start < p.gene_a.start:
+            length = p.distance + p.gene_a.end - p.gene_b.start + 1
+            first = lengths.setdefault(p.scaffold, (length, p))
+            if first[0] != length:
+                raise DataError(f"the pairs {first[1].pair_id} and {p.pair_id} both close the circle of {p.scaffold} "
+                                f"but tell two lengths ({first[0]:,} and {length:,} bp): pairs of two assemblies?")
+    return lengths
+
+
+def _place(gene: Gene) -> tuple:
+    return gene.scaffold, gene.start, gene.end, gene.strand
+
+
+def _where(gene: Gene) -> str:
+    return f"{gene.scaffold}:{gene.start}..{gene.end}({'+' if gene.strand > 0 else '-'})"
+
+
+def _ids_hint(pairs: Sequence[GenePair], sequences: Mapping[str, str]) -> str:
+    """Where no gene of the pairs has a protein: the ids each file uses (protein ids beside locus tags, say)."""
+    if any(g.id in sequences for p in pairs for g in (p.gene_a, p.gene_b)):
+        return ""
+    return (f", nor has any other: its ids are like {next(iter(sequences))!r}, the pairs' like {pairs[0].gene_a.id!r} "
+            "(proteins named by another id, e.g. protein ids, not locus tags? `microfuse pairs --proteins` writes "
+            "them by the pairs' ids)")
+
+
+#: ``gene length - 3 * residues`` (a final ``*`` not counted) of a gene's own protein: 3 for a whole CDS (its stop),
+#: 0-2 for one cut at a sequence end, 2 or 4 for a programmed frameshift (E. coli prfB); the proteins the four
+#: labelled genomes and the panel write (`pairs --proteins`) all lie in 1..4. Another gene's protein rarely does.
+_CODED = range(-2, 9)
+
+
+def _check_protein_lengths(genes: Iterable[Gene], written: Mapping[str, str], proteins: PathLike) -> None:
+    """Refuse proteins that the genes' coordinates cannot code: a proteins FASTA of another assembly or gene calling
+    whose ids are the table's (gene callers number genes by position, NODE_1_5; Prokka and Bakta by order) gave
+    most genes another gene's protein, silently (M. pneumoniae with 3 kb more near its start: 744 of 764)."""
+    odd = [g for g in genes if (g.end - g.start + 1) - 3 * len(written[g.id].rstrip("*")) not in _CODED]
+    if odd:
+        g = odd[0]
+        raise DataError(f"{len(odd)} gene(s) of the pairs have a protein in {proteins} of a length their coordinates "
+                        f"do not code (e.g. {g.id}, {g.end - g.start + 1} bp, "
+                        f"{len(written[g.id].rstrip('*'))} residues): proteins of another assembly or gene calling?")
+
+
 def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLike | None, name: str) -> Genome:
-    """Rebuild a Genome from a pairs TSV: genes from its coordinates, proteins from a FASTA, DNA from ``fasta``."""
+    """Rebuild a Genome from a pairs TSV: genes from its coordinates, proteins from a FASTA, DNA from ``fasta``.
+
+    A circle's length told by a pair closing it (``_circle_lengths``) is checked against ``fasta``'s: a FASTA of
+    another assembly placed the genes on another circle (made-up genes across the origin), silently."""
     from .io.fasta import read_fasta_scaffolds, read_proteins
     from .records import Scaffold
 
     sequences: dict[str, str] = {}
+    written: dict[str, str] = {}
     if proteins is not None:
-        sequences = {ident: seq.replace("*", "").upper() for ident, seq in read_proteins(proteins).items()}
+        written = read_proteins(proteins)
+        sequences = {ident: seq.replace("*", "").upper() for ident, seq in written.items()}
         if not sequences:
             raise DataError(f"{proteins}: no protein records")
     genes: dict[str, Gene] = {}
     for p in table.pairs:
         for g in (p.gene_a, p.gene_b):
-            if g.id not in genes:
+            known = genes.get(g.id)
+            if known is None:
                 if proteins is not None and g.id not in sequences:
-                    raise DataError(f"gene {g.id!r} of the pairs has no protein in {proteins}")
+                    raise DataError(f"gene {g.id!r} of the pairs has no protein in {proteins}"
+                                    + _ids_hint(table.pairs, sequences))
                 genes[g.id] = replace(g, protein=sequences.get(g.id, ""), aliases=(g.id,))
+            elif _place(known) != _place(g):  # the first was kept, silently
+                raise DataError(f"gene {g.id!r} of the pairs is at {_where(known)} and, in {p.pair_id}, at "
+                                f"{_where(g)}: pairs of two assemblies or genomes put together?")
+    if proteins is not None:
+        _check_protein_lengths(genes.values(), written, proteins)
+    closing = _circle_lengths(table.pairs)
     if fasta is not None:
         scaffolds = read_fasta_scaffolds(fasta)
         missing = sorted({g.scaffold for g in genes.values()} - set(scaffolds))
         if missing:
             raise DataError(f"scaffold {missing[0]!r} of the pairs is not in {fasta}")
+        for sid, (length, pair) in closing.items():  # a FASTA of another length read the pairs on another circle
+            if scaffolds[sid].length != length:
+                raise DataError(f"{sid} is {length:,} bp by the pair closing its circle ({pair.pair_id}), "
+                                f"{scaffolds[sid].length:,} bp in {fasta}: a FASTA of another assembly?")
         past = next((g for g in genes.values() if g.start > scaffolds[g.scaffold].length), None)
         if past is not None:  # was Genome.check's error, naming the genome the embeddings were of, not the FASTA
             raise DataError(f"gene {past.id!r} of the pairs starts at {past.start}, past the end of {past.scaffold} "
@@ -529,13 +596,21 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
         extent: dict[str, int] = {}
         for g in genes.values():
             extent[g.scaffold] = max(extent.get(g.scaffold, 0), g.end)
-        for p in table.pairs:  # a pair closing a circle tells its length exactly (genes may end past it)
-            if p.gene_b.start < p.gene_a.start:
-                extent[p.scaffold] = p.distance + p.gene_a.end - p.gene_b.start + 1
+        extent.update({sid: length for sid, (length, _) in closing.items()})  # genes may end past it
         scaffolds = {sid: Scaffold(sid, length) for sid, length in extent.items()}
-    wrapped = {p.scaffold for p in table.pairs if p.gene_b.start < p.gene_a.start}  # (last, first) of a circle
     # a gene from inside the sequence to past its end crosses the origin of a circular one (as readers take a CDS
-    # joined across it), also where the table lacks the pair closing the circle (`pairs --labels` of one pair)
-    wrapped |= {g.scaffold for g in genes.values() if g.start <= scaffolds[g.scaffold].length < g.end}
+    # joined across it), also where the table lacks the pair closing the circle (`pairs --labels` of one pair);
+    # there nothing checks the FASTA's length, and a FASTA of another, shorter assembly reads the same: said
+    across = {}
+    for g in genes.values():
+        if g.start <= scaffolds[g.scaffold].length < g.end:
+            across.setdefault(g.scaffold, g)
+    for sid, gene in across.items():
+        if sid not in closing:
+            log.warning("gene %s of the pairs ends at %d, past the end of %s in %s (%d bp): read as crossing the "
+                        "origin of a circular %s, unchecked (the pairs lack the pair closing its circle, which tells "
+                        "its length); if %s is of another assembly, its genes are misplaced", gene.id, gene.end, sid,
+                        fasta, scaffolds[sid].length, sid, fasta)
+    wrapped = set(closing) | set(across)
     scaffolds = {sid: replace(s, circular=s.circular or sid in wrapped) for sid, s in scaffolds.items()}
     return Genome(name, scaffolds, list(genes.values()), PAIRS_TABLE).with_genes_sorted()

@@ -613,6 +613,88 @@ def test_a_pairs_table_without_the_pair_across_the_origin_keeps_the_gene_across_
     assert code == 0, err
 
 
+def test_a_fasta_of_another_length_than_the_circle_of_the_pairs_is_refused(tmp_path):
+    """The pair closing a circle tells its length (distance + a.end - b.start + 1, also for MG_001|MG_002, whose
+    gene_a crosses the origin): `embed` and `score` of a pairs table with a FASTA a few bp shorter read the last gene
+    as crossing the origin (scores of E. coli changed, silently), one longer moved the closing pair; both refused,
+    one line naming the scaffold and both lengths. The matching FASTA reads as before."""
+    from microfuse_cli.pairs import genome_from_table, read_pairs
+
+    sequence = mg_sequence()
+    mg = tmp_path / "mg.fna"
+    mg.write_text(f">NC_000908.2\n{sequence}\n")
+    tables = {"circular": tmp_path / "mg_circular.tsv", "rotated": tmp_path / "mg_rotated.tsv"}
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", mg, "--circular", "-o", tables["circular"], "-q"])
+    assert code == 0, err
+    rotated_gff = write_rotated(tmp_path, "circular")
+    code, _, err = run_cli(["pairs", rotated_gff, "-o", tables["rotated"], "-q"])
+    assert code == 0, err
+    closing = {"circular": "MG_470|MG_001", "rotated": "MG_001|MG_002"}  # the rotated one's gene_a crosses the origin
+    for kind, table in tables.items():
+        full = (mg if kind == "circular" else tmp_path / "mg_rot.fna").read_text().split("\n")[1]
+        rebuilt = genome_from_table(read_pairs(table), None, mg if kind == "circular" else tmp_path / "mg_rot.fna",
+                                    "mg")
+        assert (rebuilt.scaffolds["NC_000908.2"].length, rebuilt.scaffolds["NC_000908.2"].circular) == \
+            (MG_LENGTH, True)
+        for name, other in (("short", full[:-5]), ("long", full + "ACGTA" * 20), ("indel", full[:9000] + full[9040:])):
+            fasta = tmp_path / f"{kind}_{name}.fna"
+            fasta.write_text(f">NC_000908.2\n{other}\n")
+            with pytest.raises(DataError) as caught:
+                genome_from_table(read_pairs(table), None, fasta, "mg")
+            assert str(caught.value) == (f"NC_000908.2 is 580,076 bp by the pair closing its circle ({closing[kind]}), "
+                                         f"{len(other):,} bp in {fasta}: a FASTA of another assembly?"), kind
+    fasta = tmp_path / "circular_short.fna"
+    code, _, err = run_cli(["embed", tables["circular"], "--fasta", fasta, "-o", tmp_path / "emb", "-q"])
+    assert code == 1 and err == (f"error: NC_000908.2 is 580,076 bp by the pair closing its circle (MG_470|MG_001), "
+                                 f"580,071 bp in {fasta}: a FASTA of another assembly?\n"), err
+    assert not (tmp_path / "emb").exists()
+
+
+def test_pairs_telling_two_lengths_of_one_circle_are_refused(tmp_path):
+    """Pairs of one circular scaffold from two assemblies put together: the rebuilt circle took the length the last
+    closing pair read told, and the other's genes lay on it; refused, naming both pairs and lengths."""
+    import dataclasses
+
+    from microfuse_cli.pairs import genome_from_table, read_pairs
+
+    table = tmp_path / "mg.tsv"
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "--circular", "-o", table, "-q"])
+    assert code == 0, err
+    read = read_pairs(table)
+    *inside, closing = read.pairs
+    assert closing.pair_id == "MG_470|MG_001" and genome_from_table(read, None, None, "mg").scaffolds[
+        "NC_000908.2"].length == MG_LENGTH
+    other = dataclasses.replace(closing, gene_a=inside[-1].gene_a, distance=closing.distance + 100)  # MG_469 last
+    with pytest.raises(DataError, match=r"^the pairs MG_470\|MG_001 and MG_469\|MG_001 both close the circle of "
+                                        r"NC_000908.2 but tell two lengths \(580,076 and \d{3},\d{3} bp\): pairs of "
+                                        r"two assemblies\?$"):
+        genome_from_table(dataclasses.replace(read, pairs=(*read.pairs, other)), None, None, "mg")
+
+
+def test_a_gene_across_the_origin_unchecked_by_a_closing_pair_is_said(tmp_path):
+    """A pairs table holding a gene across the origin but not the pair closing the circle (`pairs --labels` of
+    MG_470,MG_001) cannot tell a FASTA of its assembly from one a few bp shorter of another: both read MG_001 as
+    crossing the origin. Still read (the route works), with one warning saying what was assumed; the complete
+    table, whose closing pair checks the length, says nothing."""
+    gff = write_rotated(tmp_path, "circular")
+    labels, subset, full = tmp_path / "labels.csv", tmp_path / "subset.tsv", tmp_path / "full.tsv"
+    labels.write_text("MG_470,MG_001,0\n")
+    for args in (["--labels", labels, "-o", subset], ["-o", full]):
+        code, _, err = run_cli(["pairs", gff, *args, "--proteins", tmp_path / "p.faa", "-q"])
+        assert code == 0, err
+    fasta = tmp_path / "mg_rot.fna"
+    said = {}
+    for table in (full, subset):
+        code, _, said[table] = run_cli(["embed", table, "--proteins", tmp_path / "p.faa", "--fasta", fasta,
+                                        "-o", tmp_path / table.stem, "-q"])
+        assert code == 0, said[table]
+    assert said[full] == ""
+    assert said[subset] == (
+        f"warning: gene MG_001 of the pairs ends at {MG_LENGTH + 828}, past the end of NC_000908.2 in {fasta} "
+        f"({MG_LENGTH} bp): read as crossing the origin of a circular NC_000908.2, unchecked (the pairs lack the pair "
+        f"closing its circle, which tells its length); if {fasta} is of another assembly, its genes are misplaced\n")
+
+
 def ecoli_piece(start: int, end: int) -> str:
     from Bio.SeqIO.FastaIO import SimpleFastaParser
 

@@ -644,3 +644,163 @@ def test_the_log_says_the_cut_the_calls_were_made_at(tmp_path):
         assert code == 0, err
         assert f" threshold={said} " in out.read_text().splitlines()[0]
         assert f" called at threshold {said}; " in err, err
+
+
+def test_pair_selection_options_with_a_pairs_tsv_input_are_refused_not_ignored(tmp_path, mg_embedded):
+    """`score PAIRS.tsv --embeddings DIR --labels L` (or --pairs, --operons, --label-rule, --split) scored every pair
+    of the table, unlabelled and unsplit, and said nothing (exit 0, the option ignored): a labels list naming other
+    genes, or none of the genome, went unnoticed. Refused before any work, naming the option and where it belongs."""
+    from conftest import MG_G37
+
+    table, labels, out = tmp_path / "mg_pairs.tsv", tmp_path / "labels.csv", tmp_path / "scores.tsv"
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-o", table, "-q"])
+    assert code == 0, err
+    labels.write_text("MG_001,MG_002,1\nMG_999,MG_003,0\n")
+    code, _, err = run_cli(["score", table, "--embeddings", mg_embedded, "-o", out, "-q"])
+    assert code == 0 and out.exists(), err
+    out.unlink()
+    for option in (["--labels", labels], ["--pairs", labels], ["--operons", labels], ["--label-rule", "og"],
+                   ["--split", "0.7,0.15,0.15"]):
+        code, _, err = run_cli(["score", table, "--embeddings", mg_embedded, "-o", out, *option, "-q"])
+        assert code == 2 and err == (f"error: {option[0]} selects or labels the pairs of a genome INPUT; a pairs TSV "
+                                     f"is scored as it is: give {option[0]} to the `microfuse pairs` that writes "
+                                     "it\n"), (option, err)
+        assert not out.exists()
+
+
+def test_proteins_of_another_assembly_named_like_the_pairs_are_refused(tmp_path):
+    """Gene callers number genes by position (NC_000912.1_21): `embed PAIRS.tsv --proteins` with the proteins of an
+    assembly 3 kb longer near its start matched every id and gave 741 of M. pneumoniae's 764 genes another gene's
+    protein, exit 0. Refused by the protein lengths the genes' coordinates code; the table's own proteins pass."""
+    from microfuse_cli.errors import DataError
+    from microfuse_cli.pairs import genome_from_table, read_pairs
+
+    sequence = gzip.decompress(MPN_FNA.read_bytes()).decode().split("\n", 1)[1].replace("\n", "")
+    longer = tmp_path / "longer.fna"
+    longer.write_text(f">NC_000912.1\n{sequence[:23000] + sequence[20000:]}\n")
+    table, own, other = tmp_path / "mp.tsv", tmp_path / "mp.faa", tmp_path / "other.faa"
+    for fasta, proteins in ((MPN_FNA, own), (longer, other)):
+        code, _, err = run_cli(["pairs", fasta, "-o", table if proteins == own else tmp_path / "other.tsv",
+                                "--proteins", proteins, "-q"])
+        assert code == 0, err
+    genome = genome_from_table(read_pairs(table), own, MPN_FNA, "mp")
+    assert len(genome.genes) == 764 and all(g.protein for g in genome.genes)
+    with pytest.raises(DataError, match=r"^741 gene\(s\) of the pairs have a protein in .*other.faa of a length their "
+                                        r"coordinates do not code \(e.g. NC_000912.1_21, 1830 bp, 611 residues\): "
+                                        r"proteins of another assembly or gene calling\?$"):
+        genome_from_table(read_pairs(table), other, MPN_FNA, "mp")
+    code, _, err = run_cli(["embed", table, "--proteins", other, "--fasta", MPN_FNA, "-o", tmp_path / "emb", "-q"])
+    assert code == 1 and err.startswith("error: 741 gene(s) of the pairs") and err.count("\n") == 1, err
+    assert not (tmp_path / "emb").exists()
+
+
+def test_proteins_named_by_other_ids_say_which_ids_each_file_uses(tmp_path):
+    """A proteins FASTA named by protein id (NP_...) beside a table named by locus tag said only that the first gene
+    had no protein; when no gene has one, the error says the ids each file uses."""
+    from conftest import MG_G37
+
+    table, proteins, renamed = tmp_path / "mg.tsv", tmp_path / "mg.faa", tmp_path / "np.faa"
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-o", table, "--proteins",
+                            proteins, "-q"])
+    assert code == 0, err
+    renamed.write_text(proteins.read_text().replace(">MG_", ">NP_MG_"))
+    code, _, err = run_cli(["embed", table, "--proteins", renamed, "--fasta", f"{MG_G37}.fna.gz", "-o",
+                            tmp_path / "emb", "-q"])
+    assert code == 1 and err == (f"error: gene 'MG_001' of the pairs has no protein in {renamed}, nor has any other: "
+                                 "its ids are like 'NP_MG_001', the pairs' like 'MG_001' (proteins named by another id, "
+                                 "e.g. protein ids, not locus tags? `microfuse pairs --proteins` writes them by the "
+                                 "pairs' ids)\n"), err
+    renamed.write_text(proteins.read_text().replace(">MG_001\n", ">NP_MG_001\n"))  # one missing: as before
+    code, _, err = run_cli(["embed", table, "--proteins", renamed, "--fasta", f"{MG_G37}.fna.gz", "-o",
+                            tmp_path / "emb", "-q"])
+    assert code == 1 and err == f"error: gene 'MG_001' of the pairs has no protein in {renamed}\n", err
+
+
+def test_a_gene_placed_twice_in_one_table_is_refused(tmp_path):
+    """Pairs of two versions of one genome put together place a gene twice: the rebuilt genome kept the first place
+    silently, while the other pair was scored at the second; refused, naming both places."""
+    from microfuse_cli.errors import DataError
+    from microfuse_cli.pairs import genome_from_table, read_pairs
+    from conftest import MG_G37
+
+    table = tmp_path / "mg.tsv"
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-o", table, "-q"])
+    assert code == 0, err
+    lines = table.read_text().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if line.startswith("MG_001|MG_002\t"))
+    cols = lines[first].split("\t")
+    assert cols[7:10] == ["1828", "2760", "+"]
+    cols[8] = "2790"  # MG_002 ends 30 bp further in the other version
+    lines[first] = "\t".join(cols)
+    table.write_text("".join(lines))
+    with pytest.raises(DataError, match=r"^gene 'MG_002' of the pairs is at NC_000908.2:1828..2790\(\+\) and, in "
+                                        r"MG_002\|MG_003, at NC_000908.2:1828..2760\(\+\): pairs of two assemblies or "
+                                        r"genomes put together\?$"):
+        genome_from_table(read_pairs(table), None, None, "mg")
+
+
+def test_topology_options_with_a_pairs_tsv_input_are_refused_not_ignored(tmp_path):
+    """`score PAIRS.tsv --linear` scored the table's pair across the origin (MG_470|MG_001 of a table written with
+    --circular) and called operons across it, exit 0: the option was ignored. Refused, naming where it belongs."""
+    from conftest import MG_G37
+
+    table, proteins, emb, out = (tmp_path / name for name in ("mg_pairs.tsv", "mg.faa", "emb", "scores.tsv"))
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "--circular", "-o", table,
+                            "--proteins", proteins, "-q"])
+    assert code == 0 and "MG_470|MG_001\t" in table.read_text(), err
+    code, _, err = run_cli(["embed", table, "--proteins", proteins, "--fasta", f"{MG_G37}.fna.gz", "-o", emb, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["score", table, "--embeddings", emb, "-o", out, "-q"])
+    assert code == 0 and "MG_470|MG_001\t" in out.read_text(), err
+    out.unlink()
+    for topology in ("--linear", "--circular"):
+        code, _, err = run_cli(["score", table, "--embeddings", emb, "-o", out, topology, "-q"])
+        assert code == 2 and err == (f"error: {topology} sets the topology of a genome INPUT; a pairs TSV's is its "
+                                     f"own (a pair across the origin, or none): give {topology} to the `microfuse "
+                                     "pairs` that writes it\n"), (topology, err)
+        assert not out.exists()
+
+
+def test_topology_options_with_a_pairs_tsv_input_to_embed_are_refused_not_ignored(tmp_path):
+    """`embed PAIRS.tsv --linear` embedded the table's pair across the origin (MG_470|MG_001 of a table written with
+    --circular), exit 0, and `score` of the table, which refuses --linear, then scored it: the option was ignored,
+    as `score`'s was. Refused before any folder is made, as in `score`, also for a table after a genome INPUT."""
+    from conftest import MG_G37
+
+    table, proteins, emb = tmp_path / "mg_pairs.tsv", tmp_path / "mg.faa", tmp_path / "emb"
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "--circular", "-o", table,
+                            "--proteins", proteins, "-q"])
+    assert code == 0 and "MG_470|MG_001\t" in table.read_text(), err
+    for topology in ("--linear", "--circular"):
+        for inputs in ([table], [f"{MG_G37}.gff.gz,{MG_G37}.fna.gz", table]):
+            extra = ["--fasta", f"{MG_G37}.fna.gz"] if len(inputs) == 1 else []
+            code, _, err = run_cli(["embed", *inputs, *extra, "--proteins", proteins, "-o", emb, topology, "-q"])
+            assert code == 2 and err == (f"error: {topology} sets the topology of a genome INPUT; a pairs TSV's is "
+                                         f"its own (a pair across the origin, or none): give {topology} to the "
+                                         f"`microfuse pairs` that writes it ({table})\n"), (topology, inputs, err)
+            assert not emb.exists(), (topology, inputs)
+    code, _, err = run_cli(["embed", "-", "--fasta", f"{MG_G37}.fna.gz", "--proteins", proteins, "-o", emb, "--linear",
+                            "-q"], stdin=table.read_bytes())
+    assert code == 2 and err.startswith("error: --linear sets the topology") and err.endswith(" (stdin)\n"), err
+    code, _, err = run_cli(["embed", table, "--fasta", f"{MG_G37}.fna.gz", "--proteins", proteins, "-o", emb, "-q"])
+    assert code == 0 and "MG_470|MG_001" in (emb / "pairs.tsv").read_text().split(), err
+
+
+def test_a_pairs_tsv_input_to_embed_without_proteins_is_a_usage_error(tmp_path):
+    """`embed PAIRS.tsv --fasta F` without --proteins said 'gene MG_001 has an empty protein (a CDS shorter than a
+    codon, or a lone stop codon)', exit 1, as if the table or genome were at fault; it is the missing option."""
+    from conftest import MG_G37
+
+    table, emb = tmp_path / "mg_pairs.tsv", tmp_path / "emb"
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-o", table, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["embed", table, "--fasta", f"{MG_G37}.fna.gz", "-o", emb, "-q"])
+    assert code == 2 and err == (f"error: a pairs TSV input ({table}) needs --proteins: the FASTA `microfuse pairs "
+                                 "--proteins` writes beside it\n"), err
+    assert not emb.exists()
+    code, _, err = run_cli(["embed", "-", "--fasta", f"{MG_G37}.fna.gz", "-o", emb, "-q"], stdin=table.read_bytes())
+    assert code == 2 and err.startswith("error: a pairs TSV input (stdin) needs --proteins"), err
+    code, _, err = run_cli(["embed", "-", "-o", emb, "--linear", "-q"],  # a genome on stdin is read as before
+                           stdin=gzip.decompress(Path(f"{MG_G37}.gff.gz").read_bytes()) + b"##FASTA\n"
+                           + gzip.decompress(Path(f"{MG_G37}.fna.gz").read_bytes()))
+    assert code == 0 and (emb / "pairs.tsv").exists(), err

@@ -605,6 +605,13 @@ class PairSelection:
     def inputs(self) -> list[str | None]:
         return [self.pair_list, self.operons, self.labels]
 
+    @property
+    def given(self) -> list[str]:
+        """The options given, as the user typed them (--seed only beside --split, which it seeds)."""
+        named = {"--pairs": self.pair_list, "--operons": self.operons, "--labels": self.labels,
+                 "--label-rule": self.label_rule, "--split": self.split}
+        return [option for option, value in named.items() if value is not None]
+
     def select(self, genome):
         """pairs.select_pairs with these options."""
         from ..pairs import select_pairs

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from . import cli
-from ._common import IntRange, bins_option, common_options, genome_options, load_bins, load_genome, log, \
+from ._common import IntRange, _one_pass, bins_option, common_options, genome_options, load_bins, load_genome, log, \
     stdin_as_file, warn_device_unused
 
 
@@ -52,18 +52,40 @@ def view_config(protein_view, context_view, protein_model, context_model, esm_mo
                             batch_residues=batch_residues, contig_separator=contig_separator)
 
 
-def read_input(run, path, fasta, proteins, read_as):
-    """A genome (any format `pairs` reads) or a pairs TSV with --proteins; returns (genome, pairs)."""
+def is_pairs_table(path) -> bool:
+    """Whether ``path`` (a file, or stdin kept in one) is a pairs TSV, by its first lines."""
     from ..io.files import open_text, peek_lines
     from ..io.formats import sniff_format
-    from ..pairs import adjacent_pairs, genome_from_table, read_pairs
-    from ..records import genome_name
 
     with open_text(path) as lines:
         head = "".join(peek_lines(lines)[0])
-    if head.strip() and sniff_format(head, path) == "pairs":
+    return bool(head.strip()) and sniff_format(head, path) == "pairs"
+
+
+def refuse_topology_for_table(path, read_as, shown=None) -> None:
+    """--circular/--linear beside a pairs TSV: ignored, the table's pair across the origin was embedded under
+    --linear (as `score`'s, refused there too)."""
+    from ..errors import UsageError
+
+    if read_as.circular is not None and is_pairs_table(path):
+        topology = "--circular" if read_as.circular else "--linear"
+        raise UsageError(f"{topology} sets the topology of a genome INPUT; a pairs TSV's is its own (a pair "
+                         f"across the origin, or none): give {topology} to the `microfuse pairs` that writes "
+                         f"it ({shown or path})")
+
+
+def read_input(run, path, fasta, proteins, read_as, shown=None):
+    """A genome (any format `pairs` reads) or a pairs TSV with --proteins; returns (genome, pairs)."""
+    from ..errors import UsageError
+    from ..pairs import adjacent_pairs, genome_from_table, read_pairs
+    from ..records import genome_name
+
+    if is_pairs_table(path):
         table = read_pairs(path)
         genome = genome_from_table(table, proteins, fasta, table.genome_name or genome_name(path))
+        if proteins is None:  # was 'gene MG_001 has an empty protein', exit 1, as if the table were at fault
+            raise UsageError(f"a pairs TSV input ({shown or path}) needs --proteins: the FASTA `microfuse pairs "
+                             "--proteins` writes beside it")
         return genome, table.pairs
     genome = load_genome(run, path, fasta, read_as)
     return genome, adjacent_pairs(genome)
@@ -237,6 +259,9 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
         raise click.UsageError("stdin ('-') can be read only once")
     inputs, fastas = split_fastas(inputs, fasta)
     check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output)
+    for path in inputs:  # a one-pass INPUT (stdin, a pipe) is checked once kept in a file
+        if path != "-" and not _one_pass(path):
+            refuse_topology_for_table(path, read_as)
     config = view_config(protein_view, context_view, protein_model, context_model, esm_model, device, dtype,
                          offline, batch_residues, contig_separator)
     if model_dir is not None:
@@ -261,7 +286,10 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
             read_as = dataclasses.replace(read_as, bins=read_groups(bins))
         for index, path in enumerate(inputs):
             with stdin_as_file(path) as readable:  # a piped pairs table is sniffed, then read again
-                genome, pairs = read_input(run, readable, fastas[index], proteins, read_as)
+                if readable != path:  # kept in a file: not checked before the work
+                    refuse_topology_for_table(readable, read_as, "stdin" if path == "-" else path)
+                genome, pairs = read_input(run, readable, fastas[index], proteins, read_as,
+                                           "stdin" if path == "-" else path)
             lacking = next((g.id for g in genome.genes if not g.protein), None)
             if len(inputs) > 1 and lacking is not None and not genome.has_sequence:  # --fasta is one input's
                 raise DataError(f"{genome.name} has no sequence and gene {lacking} no protein; give a GFF3 without "
