@@ -824,6 +824,86 @@ def test_cli_build_warns_of_one_assembly_under_two_genome_names(real_fused, tmp_
     assert code == 0 and "same pairs" not in err, err
 
 
+def _renamed(real_fused, tmp_path, stem, genome, source="mpn", vectors=None, replace=()):
+    """A copy of ``source``'s fused vectors and ids under genome name ``genome`` (ids edited by ``replace``)."""
+    text = (real_fused / f"{source}.ids.tsv").read_text().replace(f"\t{source}\t", f"\t{genome}\t")
+    for old, new in replace:
+        text = text.replace(old, new)
+    (tmp_path / f"{stem}.ids.tsv").write_text(text)
+    np.save(tmp_path / f"{stem}.npy", np.load(real_fused / f"{source}.npy") if vectors is None else vectors)
+    return tmp_path / f"{stem}.npy"
+
+
+def test_cli_two_assemblies_under_one_genome_name_are_refused(real_fused, tmp_path):
+    """Isolates annotated alike (Shovill's contig00001, Prokka's PROKKA_<date>.gff in every isolate's folder) are
+    named after that file: one genome name. With other locus tags (`prokka --locustag`) the pair ids differed, so
+    `retrieve build` (and --append) indexed them silently as one genome: one scaffold group, never each other's
+    neighbours, and the search said only that no other scaffold existed. A scaffold of one genome name in two files
+    (or a file and the index) is refused now, naming both; one genome in two files with other scaffolds (a chromosome
+    and a plasmid under one --genome-name) is still indexed."""
+    from conftest import run_cli
+
+    name = "PROKKA_12012026.gff"
+    iso1 = _renamed(real_fused, tmp_path, "iso1", name)
+    iso2 = _renamed(real_fused, tmp_path, "iso2", name, replace=[("MPN_", "ISO2_")])
+    same_tags = _renamed(real_fused, tmp_path, "iso3", name, vectors=np.load(real_fused / "mpn.npy")[::-1])
+    scaffold = (real_fused / "mpn.ids.tsv").read_text().splitlines()[2].split("\t")[1]
+    for group_by in ("scaffold", "genome"):
+        code, out, err = run_cli(["retrieve", "build", iso1, iso2, "-o", tmp_path / group_by, "--group-by", group_by])
+        assert code == 1 and not (tmp_path / group_by).exists(), err
+        assert err.startswith(f"error: {iso1} and {iso2} both hold genome '{name}', scaffold '{scaffold}' with other "
+                              "pair ids: one genome given twice, or two assemblies under one genome name") and \
+            err.count("\n") == 1, err
+    code, _, err = run_cli(["retrieve", "build", iso1, same_tags, "-o", tmp_path / "same"])
+    assert code == 1 and f"error: {iso1} and {same_tags} both hold genome '{name}', the same pair ids" in err, err
+    code, _, err = run_cli(["retrieve", "build", iso1, "-o", tmp_path / "index", "-q"])
+    assert code == 0, err
+    before = {f.name: f.read_bytes() for f in (tmp_path / "index").iterdir()}
+    code, _, err = run_cli(["retrieve", "build", iso2, "-o", tmp_path / "index", "--append"])
+    assert code == 1 and err.startswith(f"error: the index {tmp_path / 'index'} and {iso2} both hold genome '{name}'"), err
+    assert {f.name: f.read_bytes() for f in (tmp_path / "index").iterdir()} == before
+    # a chromosome and a plasmid scored apart under one --genome-name: one genome, indexed (with the warning)
+    chromosome = _renamed(real_fused, tmp_path, "chromosome", "sampleA", source="mg")
+    plasmid = _renamed(real_fused, tmp_path, "plasmid", "sampleA", source="mj")
+    code, _, err = run_cli(["retrieve", "build", chromosome, plasmid, "-o", tmp_path / "sample", "--group-by", "genome"])
+    assert code == 0 and f"warning: {chromosome} and {plasmid} both hold genome 'sampleA'" in err, err
+    code, _, err = run_cli(["retrieve", "build", chromosome, "-o", tmp_path / "grown", "--group-by", "genome", "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "build", plasmid, "-o", tmp_path / "grown", "--append"])
+    assert code == 0 and f"warning: the index {tmp_path / 'grown'} and {plasmid} both hold genome 'sampleA'" in err, err
+    assert (tmp_path / "grown" / "pairs.tsv").read_text() == (tmp_path / "sample" / "pairs.tsv").read_text()
+
+
+def test_cli_appending_a_genome_already_indexed_is_refused_naming_it(real_fused, tmp_path):
+    """A rerun of a Snakemake rule that appends a genome appended it again: refused, as before, but by its first
+    clashing pair id, not naming the file or saying that the whole genome is there. Now one line names both, and
+    the index is left as it was."""
+    from conftest import run_cli
+
+    mpn = real_fused / "mpn.npy"
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mg.npy", mpn, "-o", tmp_path / "index", "-q"])
+    assert code == 0, err
+    before = {f.name: f.read_bytes() for f in (tmp_path / "index").iterdir()}
+    code, out, err = run_cli(["retrieve", "build", mpn, "-o", tmp_path / "index", "--append"])
+    assert code == 1 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(f"error: {mpn}: genome 'mpn' is already in the index {tmp_path / 'index'} (all its pair ids)"), err
+    assert {f.name: f.read_bytes() for f in (tmp_path / "index").iterdir()} == before
+
+
+def test_cli_copies_of_many_genomes_are_one_warning(real_fused, tmp_path):
+    """Clonal isolates under their own names (20 of one outbreak, annotated alike) hold the same pairs with the
+    same vectors: `retrieve build` warned once per pair of genomes it found (19 lines for 20). One line now names
+    the first two and counts the others, and asks whether they are one assembly or clonal isolates."""
+    from conftest import run_cli
+
+    files = [_renamed(real_fused, tmp_path, f"c{i}", f"isolate{i}") for i in range(1, 5)]
+    code, _, err = run_cli(["retrieve", "build", *files, real_fused / "mg.npy", "-o", tmp_path / "index"])
+    assert code == 0 and err.count("hold the same pairs") == 1, err
+    assert ("warning: genomes 'isolate1' and 'isolate2' hold the same pairs with the same vectors (one assembly under "
+            "two names, or clonal isolates annotated alike?): each will find itself in the other, at similarity 1 "
+            "(2 more genomes share such pairs)") in err, err
+
+
 @pytest.fixture(scope="module")
 def other_model(tmp_path_factory):
     """A second model of the default's width (128-d fused vectors), trained here for one epoch on M. genitalium,

@@ -502,3 +502,44 @@ def genome_copies(parts: Sequence[np.ndarray], ids: PairIds, *, share: float = 0
             shared[min(a, b), max(a, b)] = shared.get((min(a, b), max(a, b)), 0) + 1
     return [(str(names[a]), str(names[b])) for (a, b), n in sorted(shared.items())
             if n >= share * min(sizes[a], sizes[b])]
+
+
+def _owners(tables: Sequence[PairIds]) -> dict[Any, list[int]]:
+    """Genome name -> the numbers of the tables that hold it (in order)."""
+    owners: dict[Any, list[int]] = {}
+    for number, table in enumerate(tables):
+        for name in _unique(table.genome).tolist():
+            owners.setdefault(name, []).append(number)
+    return owners
+
+
+def shared_genome(tables: Sequence[PairIds]) -> tuple[int, int, str] | None:
+    """The first genome name held by two tables: ``(earlier table, later table, genome)``, or None. Grouped by genome
+    their pairs are one group (right for a chromosome and a plasmid scored apart under one ``--genome-name``)."""
+    shared = [(numbers[0], numbers[1], str(name)) for name, numbers in _owners(tables).items() if len(numbers) > 1]
+    return min(shared, key=lambda found: found[:2]) if shared else None
+
+
+def shared_scaffold(tables: Sequence[PairIds]) -> tuple[int, int, str, str, bool] | None:
+    """The first scaffold of one genome name found in two tables (one per vector file, or the index's): ``(earlier
+    table, later table, genome, scaffold, same)``, ``same`` when every pair of the later table's genome is in the
+    earlier one too (one genome given twice); None when no genome's scaffold is in two tables.
+
+    A scoring run writes all of a genome's pairs, so a scaffold named in two files is two assemblies under one
+    genome name (Shovill's ``contig00001`` in every isolate, each annotated into Prokka's ``PROKKA_<date>.gff``):
+    grouped by scaffold or genome, their pairs would be one group, never each other's neighbours. Only genome names
+    shared by two tables are looked into, so the cost is that of the unique genome names otherwise."""
+    found = None
+    for name, numbers in _owners(tables).items():
+        if len(numbers) < 2:
+            continue
+        rows = [np.flatnonzero(np.asarray(tables[n].genome == name, bool)) for n in numbers]
+        scaffolds = [set(tables[n].scaffold[r].tolist()) for n, r in zip(numbers, rows)]
+        for later in range(1, len(numbers)):
+            for earlier in range(later):
+                common = scaffolds[earlier] & scaffolds[later]
+                if common and (found is None or (numbers[earlier], numbers[later]) < found[:2]):
+                    first, second = tables[numbers[earlier]], tables[numbers[later]]
+                    same = set(second.pair_id[rows[later]].tolist()) <= set(first.pair_id[rows[earlier]].tolist())
+                    found = (numbers[earlier], numbers[later], str(name), str(sorted(common, key=str)[0]), same)
+    return found
