@@ -890,6 +890,47 @@ def test_cli_appending_a_genome_already_indexed_is_refused_naming_it(real_fused,
     assert {f.name: f.read_bytes() for f in (tmp_path / "index").iterdir()} == before
 
 
+def test_cli_append_waits_for_another_append_to_the_same_index(real_fused, tmp_path):
+    """Two `retrieve build --append` runs to one index at once (a Snakemake rule appending each sample, -j 2) each
+    read the old index, and the later write dropped the other run's genome, both exiting 0. An append now holds a
+    lock on the index's manifest from reading to writing: here a run waits while another holds it, then reads what
+    the other wrote (its genome included) and adds its own."""
+    import fcntl
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT, run_cli
+
+    index = tmp_path / "index"
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mg.npy", "-o", index, "-q"])
+    assert code == 0, err
+    log = tmp_path / "waiting.log"
+    with open(index / "manifest.json", "rb") as held, open(log, "wb") as stderr:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another run's append, under way
+        proc = subprocess.Popen([sys.executable, "-m", "microfuse_cli", "retrieve", "build", real_fused / "mj.npy",
+                                 "-o", index, "--append"], stderr=stderr, stdout=subprocess.DEVNULL, cwd=tmp_path,
+                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        try:
+            deadline = time.monotonic() + 120
+            while "waiting for another run" not in log.read_text() and proc.poll() is None \
+                    and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert proc.poll() is None, log.read_text()  # it wrote the index while another run was updating it
+            assert f"info: {index}: waiting for another run that is updating it" in log.read_text()
+            other = PairIndex.load(index, device="cpu")  # the other run's append, written while this one waits
+            vectors, ids = read_vectors(real_fused / "mpn.npy")
+            other.append(vectors, ids)
+            other.save(index)
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+            code = proc.wait(timeout=120)
+    assert code == 0, log.read_text()
+    genomes = [line.split("\t")[2] for line in (index / "pairs.tsv").read_text().splitlines()[2:]]
+    assert list(dict.fromkeys(genomes)) == ["mg", "mpn", "mj"]
+
+
 def test_cli_copies_of_many_genomes_are_one_warning(real_fused, tmp_path):
     """Clonal isolates under their own names (20 of one outbreak, annotated alike) hold the same pairs with the
     same vectors: `retrieve build` warned once per pair of genomes it found (19 lines for 20). One line now names

@@ -84,12 +84,25 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
     on a sample. Build settings (--refine, --k-factor, --pq-m, --pq-nbits, --nlist) are kept in the index's manifest.json,
     with the identity of the model that made the vectors (FILE.ids.tsv records it): vectors of two models are refused,
     files that record none are indexed with a warning."""
-    from ..errors import UsageError
-    from ..io.outputs import Output, check_outputs
-    from ..retrieve import PairIds, PairIndex, genome_copies, ids_path_for, read_vector_files
+    import contextlib
+
+    from ..io.outputs import Output, check_outputs, updating
+    from ..manifest import MANIFEST
+    from ..retrieve import ids_path_for
 
     # a missing pair-id table is said by read_vector_files, naming the vectors it belongs to
     check_outputs(vectors, [Output("-o", output, "microfuse-pair-index")], read_later=map(ids_path_for, vectors))
+    # --append reads the index, adds and writes it back: another --append to it waits (it would be lost)
+    with updating(output, MANIFEST) if append else contextlib.nullcontext():
+        _build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nbits, nlist, train_sample, device,
+               seed, run)
+
+
+def _build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nbits, nlist, train_sample, device,
+           seed, run) -> None:
+    from ..errors import UsageError
+    from ..retrieve import PairIds, PairIndex, genome_copies, read_vector_files
+
     current = PairIndex.load(output, device=device) if append else None
     if current is not None and group_by is not None and group_by != current.group_by:  # before reading the vectors
         raise UsageError(f"--group-by {group_by} differs from the existing index's {current.group_by} (set at build)")
