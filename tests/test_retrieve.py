@@ -931,6 +931,27 @@ def test_cli_append_waits_for_another_append_to_the_same_index(real_fused, tmp_p
     assert list(dict.fromkeys(genomes)) == ["mg", "mpn", "mj"]
 
 
+def test_cli_vectors_from_stdin_or_an_ids_table_are_bad_usage(real_fused, tmp_path):
+    """`retrieve build -` and `retrieve -` said 'no such file: -' (exit 1), as though a file were missing, and an
+    ids table given for its vectors (a tab completion too far) said it lacked its own table 'X.ids.tsv.ids.tsv'.
+    Both are bad usage now (exit 2), saying why and what to give; nothing is written."""
+    from conftest import run_cli
+
+    vectors = (real_fused / "mg.npy").read_bytes()
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mpn.npy", "-o", tmp_path / "index", "-q"])
+    assert code == 0, err
+    for args in (["retrieve", "build", "-", "-o", tmp_path / "new"], ["retrieve", "--index", tmp_path / "index", "-"]):
+        code, out, err = run_cli(args, stdin=vectors)
+        assert code == 2 and out == "" and "fused vectors cannot be read from stdin ('-')" in err, err
+        assert "no such file" not in err, err
+    table = real_fused / "mg.ids.tsv"
+    for args in (["retrieve", "build", table, "-o", tmp_path / "new"], ["retrieve", "--index", tmp_path / "index", table]):
+        code, out, err = run_cli(args)
+        assert code == 2 and out == "" and err == (f"error: {table} is a pair-id table, not fused vectors: give its "
+                                                   f"vectors, {real_fused / 'mg.npy'}\n"), err
+    assert not (tmp_path / "new").exists()
+
+
 def test_cli_copies_of_many_genomes_are_one_warning(real_fused, tmp_path):
     """Clonal isolates under their own names (20 of one outbreak, annotated alike) hold the same pairs with the
     same vectors: `retrieve build` warned once per pair of genomes it found (19 lines for 20). One line now names

@@ -10,6 +10,20 @@ from . import cli
 from ._common import ExistingPath, IntRange, common_options, log, output_option
 
 
+class _VectorFile(ExistingPath):
+    """A fused-vector file ``FILE.npy``; ``-`` is bad usage, not 'no such file: -': stdin cannot carry the
+    ``FILE.ids.tsv`` that names its rows."""
+
+    def __init__(self):
+        super().__init__(dir_okay=False)
+
+    def convert(self, value, param, ctx):
+        if value == "-":
+            self.fail("fused vectors cannot be read from stdin ('-'): FILE.npy is read with FILE.ids.tsv beside it; "
+                      "give the file", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 class _SearchByDefault(click.Group):
     """``microfuse retrieve [OPTIONS] [QUERIES]`` searches; ``build`` and ``evaluate`` are subcommands."""
 
@@ -47,7 +61,7 @@ Examples:
   microfuse retrieve build c.npy -o index/ --append
   microfuse retrieve build genomes/*/fused.npy -o index/ --index-type ivfpq --group-by genome   # 1e7+ pairs
 """)
-@click.argument("vectors", nargs=-1, required=True, type=ExistingPath(dir_okay=False), metavar="VECTORS.npy...")
+@click.argument("vectors", nargs=-1, required=True, type=_VectorFile(), metavar="VECTORS.npy...")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Index folder.")
 @click.option("--index-type", "--index", "kind", type=click.Choice(["auto", "flat", "ivf", "hnsw", "ivfpq"]),
               default="auto", show_default=True,
@@ -202,7 +216,7 @@ Examples:
   microfuse retrieve --index index/ --k 10
   microfuse retrieve search --index index/ --k 3 queries.npy -o analogs.tsv
 """)
-@click.argument("queries", nargs=-1, type=ExistingPath(dir_okay=False), metavar="[QUERIES.npy...]")
+@click.argument("queries", nargs=-1, type=_VectorFile(), metavar="[QUERIES.npy...]")
 @_index_options
 @click.option("-k", "--k", "k", type=IntRange(min=1), default=10, show_default=True, help="Neighbours per query.")
 @click.option("--nprobe", type=IntRange(min=1), default=None, help="IVF lists to probe (recall vs speed).")

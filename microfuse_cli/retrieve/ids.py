@@ -403,10 +403,14 @@ def read_vectors(npy_path: PathLike, dim: int | None = None, against: str = "the
     Returns a float32 (n, d) array (a read-only memory map when the file is already float32, so large
     files are not copied) and the :class:`PairIds`. Raises DataError for a missing/unreadable file, a
     non-2-d or non-float array, NaN/Inf values, zero-norm rows, a row-count mismatch, or (``dim`` given) another
-    dimension than ``against``'s, named with the file: vectors of another model cannot be compared.
+    dimension than ``against``'s, named with the file: vectors of another model cannot be compared; UsageError for
+    a ``FILE.ids.tsv`` given in place of its vectors.
     """
     path = Path(npy_path)
     ids_path = ids_path_for(path)
+    if path.name.endswith(".ids.tsv"):  # a tab completion too far: was "missing its pair-id table X.ids.tsv.ids.tsv"
+        raise UsageError(f"{path} is a pair-id table, not fused vectors: give its vectors, "
+                         f"{path.with_name(path.name[: -len('.ids.tsv')] + '.npy')}")
     if not path.is_file():
         raise DataError(f"no such file: {path}")
     if not ids_path.is_file():
