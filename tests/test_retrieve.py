@@ -952,6 +952,43 @@ def test_cli_vectors_from_stdin_or_an_ids_table_are_bad_usage(real_fused, tmp_pa
     assert not (tmp_path / "new").exists()
 
 
+def test_cli_append_warns_of_a_genome_indexed_under_another_name(real_fused, tmp_path):
+    """`retrieve build --append` compared the new vectors only with each other: a genome appended again under
+    another name (a rerun with another --genome-name) was indexed without a word, though each of its pairs' nearest
+    neighbour is then its own copy; only a later search said so. The append now says it, as a build does, and names
+    that merely collide (same scaffold and pair ids, other vectors) are not flagged."""
+    from conftest import run_cli
+
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mpn.npy", real_fused / "mg.npy", "-o", tmp_path / "index",
+                            "-q"])
+    assert code == 0, err
+    again = _renamed(real_fused, tmp_path, "again", "mpn_again")
+    other = _renamed(real_fused, tmp_path, "other", "sample2", vectors=np.load(real_fused / "mpn.npy")[::-1])
+    code, _, err = run_cli(["retrieve", "build", other, "-o", tmp_path / "index", "--append"])
+    assert code == 0 and "same pairs" not in err, err
+    code, _, err = run_cli(["retrieve", "build", again, "-o", tmp_path / "index", "--append"])
+    assert code == 0 and err.count("hold the same pairs") == 1, err
+    assert "warning: genomes 'mpn_again' and 'mpn' hold the same pairs with the same vectors" in err, err
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_copies_of_indexed_genomes_are_found_from_the_stored_vectors(real_fused, kind):
+    """PairIndex.copies reads the indexed vectors of the pairs named alike back from the index (an IVF index's
+    direct map, made for it, is dropped again: the index saved afterwards is byte for byte the one before)."""
+    import faiss
+
+    mpn, mpn_ids = read_vectors(real_fused / "mpn.npy")
+    mg, mg_ids = read_vectors(real_fused / "mg.npy")
+    settings = {"ivf": {"nlist": 4}, "ivfpq": {"nlist": 4, "pq_m": 16}}.get(kind, {})
+    index = PairIndex.build([mpn, mg], PairIds.stack([mpn_ids, mg_ids]), index=kind, device="cpu", **settings)
+    before = faiss.serialize_index(index._cpu_index()).tobytes()
+    renamed = PairIds(mpn_ids.pair_id, mpn_ids.scaffold, np.full(len(mpn_ids), "copy"))
+    assert index.copies(mpn, renamed) == [("copy", "mpn")]
+    assert index.copies(mpn[::-1], renamed) == []  # names alike, other vectors
+    assert index.copies(mpn, mpn_ids) == []  # its own name: the pair ids clash (append refuses them)
+    assert faiss.serialize_index(index._cpu_index()).tobytes() == before
+
+
 def test_cli_copies_of_many_genomes_are_one_warning(real_fused, tmp_path):
     """Clonal isolates under their own names (20 of one outbreak, annotated alike) hold the same pairs with the
     same vectors: `retrieve build` warned once per pair of genomes it found (19 lines for 20). One line now names

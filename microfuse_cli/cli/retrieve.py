@@ -140,7 +140,7 @@ def _build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_n
         _warn_shared_genome_names(vectors, [i for _, i in loaded], current, output)
     ids = PairIds.stack([i for _, i in loaded])
     parts = [v for v, _ in loaded]
-    copies = genome_copies(parts, ids)
+    copies = genome_copies(parts, ids) + (current.copies(parts, ids) if current is not None else [])
     for first, second in copies[:1]:  # 20 clonal isolates of one pipeline would be 19 lines or more: one, counting
         others = len({name for pair in copies for name in pair}) - 2
         more = f" ({others} more genome{'s share' if others > 1 else ' shares'} such pairs)" if others else ""

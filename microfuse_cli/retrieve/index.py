@@ -51,12 +51,12 @@ from ..manifest import MANIFEST, ManifestKind, folder_path, read_manifest, write
 from ..progress import Advance
 from ..runtime import check_device, check_seed, thread_limits
 from .ids import (
-    _CHUNK, _TEXT_KINDS, GROUP_BYS, GROUP_SEP, PairIds, _as_matrix, _as_text, _check_disjoint, _common, _normalised,
-    _positions, _same_kind, _unique, read_pair_ids, write_pair_ids,
+    _CHUNK, _TEXT_KINDS, GROUP_BYS, GROUP_SEP, PairIds, _as_matrix, _as_text, _check_disjoint, _common, _joined,
+    _normalised, _positions, _same_kind, _unique, read_pair_ids, write_pair_ids,
 )
 from ..io.model_id import MODEL_KEY, checked_model
 from .models import same_model
-from .results import SearchResult, _finish
+from .results import SELF_SIMILARITY, SearchResult, _finish
 
 log = logging.getLogger("microfuse")  # one channel for the library's warnings and progress (README)
 
@@ -577,6 +577,78 @@ class PairIndex:
         self._genomes = _unique(np.concatenate(_same_kind(self._genomes, ids.genome)))
         self._ids = self._ids.concat(ids)
         self._set_groups()
+
+    def copies(self, vectors: np.ndarray | Sequence[np.ndarray], ids: PairIds, *,
+               share: float = 0.5) -> list[tuple[str, str]]:
+        """(genome of ``ids``, indexed genome of another name) where at least ``share`` of the genome's pairs are
+        indexed already: same scaffold and pair id, cosine >= :data:`~.results.SELF_SIMILARITY` (re-ranking codes put
+        an identical vector just under 1). Appended, such a copy (one assembly under two names, or clonal isolates
+        annotated alike) is each of its pairs' nearest neighbour; :func:`~.ids.genome_copies` says it of the files
+        of one build. Only indexed pairs whose pair id the new ones share are read back."""
+        parts = _vector_parts(vectors, "vectors", dim=self.dim)
+        if len(ids) != sum(len(p) for p in parts):
+            raise DataError(f"{sum(len(p) for p in parts)} vectors but {len(ids)} pair ids")
+        if not len(ids) or not self.ntotal:
+            return []
+        indexed = self._ids
+        old_pid, new_pid = _same_kind(indexed.pair_id, ids.pair_id)
+        candidates = np.flatnonzero(_positions(_unique(new_pid), old_pid) >= 0)
+        if not len(candidates):
+            return []
+        old_keys, new_keys = _same_kind(_joined(indexed.scaffold[candidates], old_pid[candidates]),
+                                        _joined(ids.scaffold, new_pid))
+        codes = _unique(np.concatenate([old_keys, new_keys]), inverse=True)[1]
+        old_codes, new_codes = codes[: len(candidates)], codes[len(candidates) :]
+        order = np.argsort(old_codes, kind="stable")
+        low = np.searchsorted(old_codes[order], new_codes, "left")
+        count = np.searchsorted(old_codes[order], new_codes, "right") - low
+        new_rows = np.repeat(np.arange(len(ids)), count)
+        within = np.arange(len(new_rows)) - np.repeat(np.cumsum(count) - count, count)
+        old_rows = candidates[order[np.repeat(low, count) + within]]
+        old_genome, new_genome = _same_kind(indexed.genome[old_rows], ids.genome[new_rows])
+        other = np.asarray(old_genome != new_genome, bool)
+        new_rows, old_rows = new_rows[other], old_rows[other]
+        if not len(new_rows):
+            return []
+        unique_new, where = np.unique(new_rows, return_inverse=True)
+        fresh = _normalised(_rows_of(parts, unique_new))
+        close = np.zeros(len(new_rows), bool)
+        with self._stored_rows() as read:
+            for start in range(0, len(new_rows), _CHUNK):  # many isolates named alike: a block of matches at a time
+                block = slice(start, start + _CHUNK)
+                stored = read(old_rows[block])
+                stored /= np.maximum(np.linalg.norm(stored, axis=1, keepdims=True), 1e-30)
+                close[block] = np.einsum("ij,ij->i", fresh[where[block]], stored) >= SELF_SIMILARITY
+        new_rows, old_rows = new_rows[close], old_rows[close]
+        if not len(new_rows):
+            return []
+        names, genome_of_new = _unique(ids.genome, inverse=True)
+        old_names, genome_of_old = _unique(indexed.genome[old_rows], inverse=True)
+        key = genome_of_new[new_rows] * len(old_names) + genome_of_old
+        pairs, found = np.unique(np.unique(key * len(ids) + new_rows) // len(ids), return_counts=True)
+        sizes = np.bincount(genome_of_new, minlength=len(names))
+        new_genome, old_genome = np.divmod(pairs, len(old_names))
+        return [(str(names[a]), str(old_names[b])) for a, b, n in zip(new_genome.tolist(), old_genome.tolist(),
+                                                                       found.tolist()) if n >= share * sizes[a]]
+
+    @contextlib.contextmanager
+    def _stored_rows(self) -> Iterator[Any]:
+        """A reader of the stored vectors of given rows (exact but for PQ and re-ranking codes); an IVF index's
+        direct map, made for it, is dropped again afterwards, so that what is saved stays as it was."""
+        faiss = _faiss()
+        cpu = self._cpu_index()
+        made = None
+        if self.kind in ("ivf", "ivfpq") and not self.refined:
+            ivf = faiss.extract_index_ivf(cpu)
+            if ivf.direct_map.type == faiss.DirectMap.NoMap:
+                ivf.make_direct_map()
+                made = ivf
+        try:
+            yield lambda rows: np.asarray(cpu.reconstruct_batch(np.ascontiguousarray(rows, dtype=np.int64)),
+                                          dtype=np.float32)
+        finally:
+            if made is not None:
+                made.set_direct_map_type(faiss.DirectMap.NoMap)
 
     @property
     def bytes_per_pair(self) -> float:
