@@ -989,6 +989,44 @@ def test_copies_of_indexed_genomes_are_found_from_the_stored_vectors(real_fused,
     assert faiss.serialize_index(index._cpu_index()).tobytes() == before
 
 
+def test_cli_a_scaffold_name_of_another_genome_is_not_the_querys_own_scaffold(real_fused, tmp_path):
+    """Assemblers name every assembly's contigs alike (Shovill's contig00001, MEGAHIT's k141_7). An index whose
+    scaffold names were each indexed once grouped pairs by plain scaffold name, so a query from another genome on
+    a scaffold of that name was taken to be on the indexed one: its pairs were left out as the query's 'own
+    scaffold' (here every neighbour: 0 written, 'every indexed pair is in the query's own scaffold'). The query's
+    genome decides now; the indexed genome's own queries still leave out their scaffold."""
+    from conftest import run_cli
+
+    mg_ids = (real_fused / "mg.ids.tsv").read_text().splitlines()
+    scaffold = mg_ids[2].split("\t")[1]
+    mpn_scaffold = (real_fused / "mpn.ids.tsv").read_text().splitlines()[2].split("\t")[1]
+    sample = _renamed(real_fused, tmp_path, "sample", "sampleB", replace=[(f"\t{mpn_scaffold}\t", f"\t{scaffold}\t")])
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mg.npy", "-o", tmp_path / "index", "-q"])
+    assert code == 0, err
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "index", "--k", "2", sample])
+    rows = [line.split("\t") for line in out.splitlines()[1:]]
+    n = len(np.load(sample))
+    assert code == 0 and len(rows) == 2 * n and "no neighbours" not in err, err
+    assert {(r[4], r[5], r[-2], r[-1]) for r in rows} == {(scaffold, "mg", "sampleB", scaffold)}
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "index", "--k", "2", real_fused / "mg.npy"])
+    assert code == 0 and out.count("\n") == 1 and "no neighbours" in err, err  # its own scaffold: left out
+
+
+def test_query_groups_qualify_a_scaffold_name_only_where_the_genome_differs():
+    """PairIndex.query_groups: plain scaffold names where the index names each scaffold once and the query is of
+    the indexed genome (integer names included), the genome-qualified name for another genome's namesake."""
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((6, 8)).astype(np.float32)
+    index = PairIndex.build(vectors, PairIds(np.arange(6), np.array([1, 1, 1, 2, 2, 2]), np.zeros(6, int)),
+                            device="cpu")
+    queries = PairIds(np.arange(4), np.array([1, 2, 1, 3]), np.array([0, 0, 7, 7]))
+    groups = index.query_groups(queries)
+    assert [str(g) for g in groups.tolist()] == ["1", "2", "7\x1f1", "3"]
+    result = index.search(vectors[:4], groups, 6)
+    assert [sorted(r for r in row if r >= 0) for row in result.target.tolist()] == [
+        [3, 4, 5], [0, 1, 2], [0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5]]
+
+
 def test_cli_copies_of_many_genomes_are_one_warning(real_fused, tmp_path):
     """Clonal isolates under their own names (20 of one outbreak, annotated alike) hold the same pairs with the
     same vectors: `retrieve build` warned once per pair of genomes it found (19 lines for 20). One line now names

@@ -379,9 +379,28 @@ class PairIndex:
         self._group_offsets = np.concatenate([[0], np.cumsum(self._group_sizes)]).astype(np.int64)
 
     def query_groups(self, ids: PairIds) -> np.ndarray:
-        """The group of each query pair as this index names its groups (for :meth:`search`)."""
+        """The group of each query pair as this index names its groups (for :meth:`search`).
+
+        Where each scaffold name is indexed once, groups are plain scaffold names; a query scaffold of that name in
+        another genome (Shovill's contig00001 or MEGAHIT's k141_7 in every assembly) is not that group: it gets its
+        genome-qualified name, which no group has (the indexed scaffold of its name was left out of its
+        neighbours)."""
         self._ensure_groups()
-        return ids.groups(self.group_by, by_genome=self._by_genome)
+        groups = ids.groups(self.group_by, by_genome=self._by_genome)
+        if self.group_by != "scaffold" or self._by_genome or not len(groups):
+            return groups
+        codes = self._codes_for(groups)
+        named = np.flatnonzero(codes >= 0)
+        if not len(named):
+            return groups
+        first_rows = self._group_order[self._group_offsets[codes[named]]]  # one genome per scaffold name here
+        indexed, queried = _same_kind(self._ids.genome[first_rows], ids.genome[named])
+        other = named[np.asarray(indexed != queried, bool)]
+        if not len(other):
+            return groups
+        groups = np.array(_as_text(groups), copy=True)
+        groups[other] = _joined(ids.genome[other], ids.scaffold[other])
+        return groups
 
     def _members(self, code: int) -> np.ndarray:
         return self._group_order[self._group_offsets[code] : self._group_offsets[code + 1]]
