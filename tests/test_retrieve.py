@@ -1027,6 +1027,30 @@ def test_query_groups_qualify_a_scaffold_name_only_where_the_genome_differs():
         [3, 4, 5], [0, 1, 2], [0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5]]
 
 
+@pytest.mark.parametrize("group_by", ["scaffold", "genome"])
+def test_cli_queries_named_like_an_indexed_genome_they_are_not_are_warned_about(real_fused, tmp_path, group_by):
+    """An isolate's vectors searched against an index holding another isolate under the same genome name (each
+    annotated into Prokka's PROKKA_<date>.gff, with its own locus tags): the indexed namesake counts as the
+    queries' own genome or scaffold and is left out of every neighbour list, without a word. One warning now says
+    so; the indexed genome's own queries say nothing."""
+    from conftest import run_cli
+
+    name = "PROKKA_12012026.gff"
+    iso1 = _renamed(real_fused, tmp_path, "iso1", name)
+    iso2 = _renamed(real_fused, tmp_path, "iso2", name, replace=[("MPN_", "ISO2_")])
+    code, _, err = run_cli(["retrieve", "build", iso1, real_fused / "mg.npy", "-o", tmp_path / "index", "--group-by",
+                            group_by, "-q"])
+    assert code == 0, err
+    n = len(np.load(iso2))
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "index", "--k", "1", iso2])
+    assert code == 0 and {line.split("\t")[5] for line in out.splitlines()[1:]} == {"mg"}  # what it is about
+    what = "name" if group_by == "genome" else "scaffold names"
+    assert err.count("warning: ") == 1 and (f"warning: {n} of the {n} queries of genome '{name}' are not among the "
+                                            f"indexed pairs of that name, yet share its {what}: another assembly") in err, err
+    code, _, err = run_cli(["retrieve", "--index", tmp_path / "index", "--k", "1", iso1, real_fused / "mg.npy"])
+    assert code == 0 and "warning" not in err, err
+
+
 def test_cli_copies_of_many_genomes_are_one_warning(real_fused, tmp_path):
     """Clonal isolates under their own names (20 of one outbreak, annotated alike) hold the same pairs with the
     same vectors: `retrieve build` warned once per pair of genomes it found (19 lines for 20). One line now names

@@ -196,6 +196,19 @@ def _warn_shared_genome_names(paths, ids, current, output) -> None:
                     "neighbours (give each genome its own `score --genome-name`)", names[first], names[second], genome)
 
 
+def _warn_namesakes(index, ids) -> None:
+    """Query genomes named like an indexed genome whose pairs they are not: that genome (or its scaffold of their
+    name) is left out of their neighbours as their own, by name; said once, with the fix."""
+    found = index.namesakes(ids)
+    for genome, n, total in found[:1]:
+        more = f" ({len(found) - 1} more such genome{'s' if len(found) > 2 else ''})" if len(found) > 1 else ""
+        log.warning("%d of the %d queries of genome '%s' are not among the indexed pairs of that name, yet share its "
+                    "%s: another assembly under that name (a pipeline's file name, e.g. each isolate's "
+                    "PROKKA_<date>.gff), or a new annotation of the indexed one? the indexed one is left out of their "
+                    "neighbours as their own%s; give each assembly its own `score --genome-name`", n, total, genome,
+                    "name" if index.group_by == "genome" else "scaffold names", more)
+
+
 def _warn_found_themselves(result, index) -> None:
     """Queries whose nearest neighbours are their own pairs, indexed under another genome name: said once, with the
     fix (the exclusion of the query's own genome or scaffold goes by name)."""
@@ -247,6 +260,7 @@ def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, r
             for _, more in loaded[1:]:
                 ids = ids.concat(more)
             matrix = np.concatenate([v for v, _ in loaded]) if len(loaded) > 1 else loaded[0][0]
+            _warn_namesakes(index, ids)
             result = index.search(matrix, index.query_groups(ids), k, nprobe=nprobe, efSearch=ef_search,
                                   k_factor=k_factor, threads=run.threads, query_ids=ids.pair_id,
                                   query_genomes=ids.genome, query_scaffolds=ids.scaffold,

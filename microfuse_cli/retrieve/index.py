@@ -52,7 +52,7 @@ from ..progress import Advance
 from ..runtime import check_device, check_seed, thread_limits
 from .ids import (
     _CHUNK, _TEXT_KINDS, GROUP_BYS, GROUP_SEP, PairIds, _as_matrix, _as_text, _check_disjoint, _common, _joined,
-    _normalised, _positions, _same_kind, _unique, read_pair_ids, write_pair_ids,
+    _normalised, _pair_keys, _positions, _same_kind, _unique, read_pair_ids, write_pair_ids,
 )
 from ..io.model_id import MODEL_KEY, checked_model
 from .models import same_model
@@ -401,6 +401,31 @@ class PairIndex:
         groups = np.array(_as_text(groups), copy=True)
         groups[other] = _joined(ids.genome[other], ids.scaffold[other])
         return groups
+
+    def namesakes(self, ids: PairIds, *, share: float = 0.5) -> list[tuple[str, int, int]]:
+        """(genome, queries, of how many) for query genomes of which at least ``share`` of the pairs fall in an
+        indexed group of theirs (a genome of their name, or its scaffold of their name) without being among that
+        genome's indexed pairs (same genome name, other pair ids): another assembly under the name (isolates each
+        annotated into Prokka's PROKKA_<date>.gff with their own locus tags), whose indexed namesake the search
+        leaves out of their neighbours as the query's own group. Only the index's rows of the groups the queries
+        fall in are compared."""
+        if not len(ids) or not self.ntotal:
+            return []
+        own = self._codes_for(self.query_groups(ids))
+        rows = np.flatnonzero(own >= 0)
+        if not len(rows):
+            return []
+        indexed = self._ids
+        old = np.concatenate([self._members(code) for code in np.unique(own[rows]).tolist()])  # the groups they hit
+        both = PairIds.stack([PairIds(indexed.pair_id[old], indexed.scaffold[old], indexed.genome[old]),
+                              PairIds(ids.pair_id[rows], ids.scaffold[rows], ids.genome[rows])])
+        keys = _pair_keys(both.genome, both.pair_id)
+        known = np.isin(keys[len(old) :], keys[: len(old)])
+        names, genome_of = _unique(ids.genome, inverse=True)
+        total = np.bincount(genome_of, minlength=len(names))
+        strangers = np.bincount(genome_of[rows[~known]], minlength=len(names))
+        return [(str(names[g]), int(strangers[g]), int(total[g])) for g in range(len(names))
+                if strangers[g] and strangers[g] >= share * total[g]]
 
     def _members(self, code: int) -> np.ndarray:
         return self._group_order[self._group_offsets[code] : self._group_offsets[code + 1]]
