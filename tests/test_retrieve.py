@@ -1051,6 +1051,28 @@ def test_cli_queries_named_like_an_indexed_genome_they_are_not_are_warned_about(
     assert code == 0 and "warning" not in err, err
 
 
+def test_cli_append_refuses_training_settings_it_would_ignore(real_fused, tmp_path):
+    """`--append --train-sample N` or `--seed S` was accepted and ignored (the quantisers were trained at build),
+    so a user who meant to retrain did not; they are refused (exit 2) where they differ from the build's, as the
+    other build settings are, before any vectors are read. The build's own values, or none, still append."""
+    from conftest import run_cli
+
+    index = tmp_path / "index"
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mpn.npy", "-o", index, "--index-type", "ivf", "--nlist",
+                            "4", "--train-sample", "300", "--seed", "2", "-q"])
+    assert code == 0, err
+    before = (index / "manifest.json").read_text()
+    mg = real_fused / "mg.npy"
+    for option, message in ((["--train-sample", "400"], "--train-sample 400 differs from the existing index's 300"),
+                            (["--seed", "0"], "--seed 0 differs from the existing index's 2")):
+        code, _, err = run_cli(["retrieve", "build", mg, "-o", index, "--append", *option])
+        assert code == 2 and f"error: {message} (set at build)" in err, err
+        assert (index / "manifest.json").read_text() == before
+    code, _, err = run_cli(["retrieve", "build", mg, "-o", index, "--append", "--seed", "2", "--train-sample", "300",
+                            "-q"])
+    assert code == 0, err
+
+
 def test_cli_copies_of_many_genomes_are_one_warning(real_fused, tmp_path):
     """Clonal isolates under their own names (20 of one outbreak, annotated alike) hold the same pairs with the
     same vectors: `retrieve build` warned once per pair of genomes it found (19 lines for 20). One line now names

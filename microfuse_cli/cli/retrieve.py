@@ -107,6 +107,8 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
     # a missing pair-id table is said by read_vector_files, naming the vectors it belongs to
     check_outputs(vectors, [Output("-o", output, "microfuse-pair-index")], read_later=map(ids_path_for, vectors))
     # --append reads the index, adds and writes it back: another --append to it waits (it would be lost)
+    if append and click.get_current_context().get_parameter_source("seed") is click.core.ParameterSource.DEFAULT:
+        seed = None  # --append checks only a seed that was given
     with updating(output, MANIFEST) if append else contextlib.nullcontext():
         _build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nbits, nlist, train_sample, device,
                seed, run)
@@ -126,10 +128,12 @@ def _build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_n
         params = current.params
         fixed = {"--refine": (refine, params.get("refine", "none")), "--pq-m": (pq_m, params.get("pq_m")),
                  "--pq-nbits": (pq_nbits, params.get("pq_nbits")), "--k-factor": (k_factor, params.get("k_factor")),
-                 "--nlist": (nlist, params.get("nlist"))}
+                 "--nlist": (nlist, params.get("nlist")), "--train-sample": (train_sample, params.get("train_sample")),
+                 "--seed": (seed, params.get("seed"))}  # the last two trained the quantisers: ignored, they misled
         for option, (given, existing) in fixed.items():
             if given is not None and given != existing:
-                raise UsageError(f"{option} {given} differs from the existing index's {existing} (set at build)")
+                has = ", which has none" if existing is None else f"'s {existing}"
+                raise UsageError(f"{option} {given} differs from the existing index{has} (set at build)")
     group_by = group_by or (current.group_by if current is not None else "scaffold")
     if current is None:
         loaded = read_vector_files(vectors)
