@@ -989,6 +989,52 @@ def test_copies_of_indexed_genomes_are_found_from_the_stored_vectors(real_fused,
     assert faiss.serialize_index(index._cpu_index()).tobytes() == before
 
 
+def _isolates(first: int, n: int, rng, vectors=None):
+    """``n`` Shovill + Prodigal isolates (genomes G<first>...): every one names its contigs contig00001... and its
+    genes 1_1, 1_2... (Prodigal's IDs), so every pair's scaffold and pair id are those of every other isolate."""
+    per = 40
+    scaffold = np.tile(np.repeat(["contig00001", "contig00002"], per // 2), n)
+    pair_id = np.tile([f"{s}_{i}|{s}_{i + 1}" for s in (1, 2) for i in range(1, per // 2 + 1)], n)
+    genome = np.repeat([f"G{g:04d}" for g in range(first, first + n)], per)
+    vectors = rng.standard_normal((n * per, 16)).astype(np.float32) if vectors is None else vectors
+    return vectors, PairIds(pair_id, scaffold, genome)
+
+
+def test_copies_compares_few_pairs_when_every_isolate_names_its_pairs_alike(monkeypatch):
+    """PairIndex.copies compared each new pair with every indexed pair of its scaffold and pair id: with Shovill's
+    contig names and Prodigal's gene IDs that is every indexed isolate, new pairs x indexed genomes vectors read
+    back (27 s and 1.8 GB appending 100 isolates to 200; Snakefile's chunks of 1,000 on 1,000: 4e9). Past a budget of
+    comparisons a few pairs of each new genome now pick the indexed genomes it may copy: here 20 new isolates on 30
+    read back a fraction of the 24,000 pairs (with a copy of G0003 and half of G0011 still found), the same answer
+    as comparing all."""
+    import contextlib
+
+    from microfuse_cli.retrieve import index as index_module
+
+    rng = np.random.default_rng(7)
+    vectors, ids = _isolates(0, 30, rng)
+    index = PairIndex.build(vectors, ids, index="flat", device="cpu")
+    new, new_ids = _isolates(30, 20, rng)
+    new[:40] = vectors[3 * 40 : 4 * 40]  # G0030 is G0003 under another name
+    new[40:60] = vectors[11 * 40 : 11 * 40 + 20]  # G0031: half of G0011's pairs
+    read = []
+    stored = PairIndex._stored_rows
+
+    @contextlib.contextmanager
+    def counted(self):
+        with stored(self) as reader:
+            yield lambda rows: (read.append(len(rows)), reader(rows))[1]
+
+    monkeypatch.setattr(PairIndex, "_stored_rows", counted)
+    monkeypatch.setattr(index_module, "_COPY_MATCHES", 10**9, raising=False)
+    everything = index.copies(new, new_ids)
+    assert everything == [("G0030", "G0003"), ("G0031", "G0011")]
+    read.clear()
+    monkeypatch.setattr(index_module, "_COPY_MATCHES", 1000, raising=False)
+    assert index.copies(new, new_ids) == everything
+    assert sum(read) <= len(new) * 30 // 4, sum(read)  # compared all: 20 x 40 x 30
+
+
 def test_cli_a_scaffold_name_of_another_genome_is_not_the_querys_own_scaffold(real_fused, tmp_path):
     """Assemblers name every assembly's contigs alike (Shovill's contig00001, MEGAHIT's k141_7). An index whose
     scaffold names were each indexed once grouped pairs by plain scaffold name, so a query from another genome on

@@ -112,6 +112,9 @@ PAIR_INDEX = ManifestKind("microfuse-pair-index", (1, 2), "index",
 _SELECTOR_BATCH = 4096  # queries per selector search call
 _QUERY_BLOCK = 1 << 18  # indexed pairs read back and searched at a time by search_all
 _RESCORE_VALUES = 1 << 22  # float64 values (32 MB) of neighbour vectors held at once (flat similarities recomputed)
+_COPY_MATCHES = 1 << 20  # PairIndex.copies compares every new pair with its namesakes up to this many (about 1 s)
+_COPY_PROBES = 8  # pairs of each new genome that pick the indexed genomes it may copy, past _COPY_MATCHES (a copy
+#                   of half the pairs is missed once in 256)
 _POOL_MIN = 32  # groups with fewer queries than this go to the thread pool, one thread each
 
 
@@ -628,7 +631,11 @@ class PairIndex:
         indexed already: same scaffold and pair id, cosine >= :data:`~.results.SELF_SIMILARITY` (re-ranking codes put
         an identical vector just under 1). Appended, such a copy (one assembly under two names, or clonal isolates
         annotated alike) is each of its pairs' nearest neighbour; :func:`~.ids.genome_copies` says it of the files
-        of one build. Only indexed pairs whose pair id the new ones share are read back."""
+        of one build. Only indexed pairs whose scaffold and pair id the new ones share are read back. Where every
+        isolate names them alike (Shovill's contig00001, Prodigal's gene IDs 1_1, 1_2), that is every indexed
+        genome's: past :data:`_COPY_MATCHES` such comparisons, :data:`_COPY_PROBES` pairs spread over each new genome
+        pick the indexed genomes it may copy, and only those are compared pair by pair (all of them grew as new
+        pairs x indexed genomes: 4e9 vectors read back for a 1,000-genome chunk appended to 1,000)."""
         parts = _vector_parts(vectors, "vectors", dim=self.dim)
         if len(ids) != sum(len(p) for p in parts):
             raise DataError(f"{sum(len(p) for p in parts)} vectors but {len(ids)} pair ids")
@@ -643,37 +650,74 @@ class PairIndex:
                                         _joined(ids.scaffold, new_pid))
         codes = _unique(np.concatenate([old_keys, new_keys]), inverse=True)[1]
         old_codes, new_codes = codes[: len(candidates)], codes[len(candidates) :]
+        old_names, old_genome = _unique(indexed.genome[candidates], inverse=True)  # codes of the candidates' genomes
+        names, new_genome = _unique(ids.genome, inverse=True)
+        namesake = _positions(*_same_kind(old_names, names))  # a new genome's code among old_names, or -1
         order = np.argsort(old_codes, kind="stable")
         low = np.searchsorted(old_codes[order], new_codes, "left")
         count = np.searchsorted(old_codes[order], new_codes, "right") - low
-        new_rows = np.repeat(np.arange(len(ids)), count)
-        within = np.arange(len(new_rows)) - np.repeat(np.cumsum(count) - count, count)
-        old_rows = candidates[order[np.repeat(low, count) + within]]
-        old_genome, new_genome = _same_kind(indexed.genome[old_rows], ids.genome[new_rows])
-        other = np.asarray(old_genome != new_genome, bool)
-        new_rows, old_rows = new_rows[other], old_rows[other]
+
+        def matches(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """(new row, candidate) for every candidate of those new rows' scaffold and pair id."""
+            n = count[rows]
+            new_rows = np.repeat(rows, n)
+            within = np.arange(len(new_rows)) - np.repeat(np.cumsum(n) - n, n)
+            return new_rows, order[np.repeat(low[rows], n) + within]
+
+        if int(count.sum()) <= _COPY_MATCHES:
+            new_rows, old = self._close_copies(parts, *matches(np.arange(len(ids))), candidates, new_genome,
+                                               old_genome, namesake)
+        else:
+            rows = np.flatnonzero(count)
+            grouped = rows[np.argsort(new_genome[rows], kind="stable")]  # each genome's rows, in file order
+            sizes = np.bincount(new_genome[rows], minlength=len(names))
+            first = np.cumsum(sizes) - sizes
+            spread = np.minimum(sizes, _COPY_PROBES)
+            genome = np.repeat(np.arange(len(names)), spread)
+            step = np.arange(len(genome)) - np.repeat(np.cumsum(spread) - spread, spread)
+            probes = grouped[first[genome] + step * sizes[genome] // np.maximum(spread[genome], 1)]
+            new_rows, old = self._close_copies(parts, *matches(probes), candidates, new_genome, old_genome, namesake)
+            picked = np.unique(new_genome[new_rows] * len(old_names) + old_genome[old])
+            # each pair of a picked new genome against the pair of its scaffold and pair id in the picked indexed one
+            width = int(codes.max()) + 1
+            keyed = old_genome * width + old_codes  # one candidate at most: pair ids are unique in a genome
+            by_key = np.argsort(keyed, kind="stable")
+            new_of, old_of = np.divmod(picked, len(old_names))
+            take = [grouped[first[a] : first[a] + sizes[a]] for a in new_of.tolist()]
+            new_rows = np.concatenate([np.zeros(0, np.int64), *take])
+            wanted = np.repeat(old_of, [len(t) for t in take]) * width + new_codes[new_rows]
+            slot = np.minimum(np.searchsorted(keyed[by_key], wanted), len(keyed) - 1)
+            hit = keyed[by_key][slot] == wanted
+            new_rows, old = self._close_copies(parts, new_rows[hit], by_key[slot[hit]], candidates, new_genome,
+                                               old_genome, namesake)
         if not len(new_rows):
             return []
+        key = new_genome[new_rows] * len(old_names) + old_genome[old]
+        pairs, found = np.unique(np.unique(key * len(ids) + new_rows) // len(ids), return_counts=True)
+        sizes = np.bincount(new_genome, minlength=len(names))
+        new_of, old_of = np.divmod(pairs, len(old_names))
+        return [(str(names[a]), str(old_names[b])) for a, b, n in zip(new_of.tolist(), old_of.tolist(),
+                                                                       found.tolist()) if n >= share * sizes[a]]
+
+    def _close_copies(self, parts: Sequence[np.ndarray], new_rows: np.ndarray, old: np.ndarray,
+                      candidates: np.ndarray, new_genome: np.ndarray, old_genome: np.ndarray,
+                      namesake: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Of (new row, candidate) matches, those of another genome name whose vectors are the same (cosine >=
+        SELF_SIMILARITY): the new vectors read once each, the stored ones a block of matches at a time."""
+        other = namesake[new_genome[new_rows]] != old_genome[old]
+        new_rows, old = new_rows[other], old[other]
+        if not len(new_rows):
+            return new_rows, old
         unique_new, where = np.unique(new_rows, return_inverse=True)
         fresh = _normalised(_rows_of(parts, unique_new))
         close = np.zeros(len(new_rows), bool)
         with self._stored_rows() as read:
             for start in range(0, len(new_rows), _CHUNK):  # many isolates named alike: a block of matches at a time
                 block = slice(start, start + _CHUNK)
-                stored = read(old_rows[block])
+                stored = read(candidates[old[block]])
                 stored /= np.maximum(np.linalg.norm(stored, axis=1, keepdims=True), 1e-30)
                 close[block] = np.einsum("ij,ij->i", fresh[where[block]], stored) >= SELF_SIMILARITY
-        new_rows, old_rows = new_rows[close], old_rows[close]
-        if not len(new_rows):
-            return []
-        names, genome_of_new = _unique(ids.genome, inverse=True)
-        old_names, genome_of_old = _unique(indexed.genome[old_rows], inverse=True)
-        key = genome_of_new[new_rows] * len(old_names) + genome_of_old
-        pairs, found = np.unique(np.unique(key * len(ids) + new_rows) // len(ids), return_counts=True)
-        sizes = np.bincount(genome_of_new, minlength=len(names))
-        new_genome, old_genome = np.divmod(pairs, len(old_names))
-        return [(str(names[a]), str(old_names[b])) for a, b, n in zip(new_genome.tolist(), old_genome.tolist(),
-                                                                       found.tolist()) if n >= share * sizes[a]]
+        return new_rows[close], old[close]
 
     @contextlib.contextmanager
     def _stored_rows(self) -> Iterator[Any]:
