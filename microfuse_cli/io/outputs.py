@@ -1075,10 +1075,15 @@ def _locked_marker(path: Path, shown: PathLike) -> int | None:
 
     said = False
     while True:
-        try:
-            descriptor = os.open(path, os.O_RDONLY)
-        except OSError:
-            return None
+        try:  # for writing (nothing is written): NFS emulates flock with a POSIX lock, exclusive only on such a one
+            descriptor = os.open(path, os.O_RDWR)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                return None
+            try:  # a manifest of mode 444, a read-only mount: locked read-only (where the file system allows it)
+                descriptor = os.open(path, os.O_RDONLY)
+            except OSError:
+                return None
         try:
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
