@@ -1119,6 +1119,22 @@ def test_cli_append_refuses_training_settings_it_would_ignore(real_fused, tmp_pa
     assert code == 0, err
 
 
+def test_cli_append_takes_the_settings_its_build_took_where_the_index_has_none(real_fused, tmp_path):
+    """A Snakemake rule that builds the first chunk and appends the rest with one command line (`--train-sample
+    20000 --nlist 64`, then `--append`): a flat index (auto up to 1e6 pairs) took them at build (they train nothing
+    there) and the append refused the same flags, '--train-sample 20000 differs from the existing index, which has
+    none (set at build)', exit 2. Settings the index records none of are taken, as the build took them."""
+    from conftest import run_cli
+
+    flags = ["--train-sample", "20000", "--nlist", "64", "--k-factor", "4", "--seed", "1", "-q"]
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mpn.npy", "-o", tmp_path / "index", *flags])
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mg.npy", "-o", tmp_path / "index", "--append", *flags])
+    assert code == 0 and err == "", err
+    assert json.loads((tmp_path / "index" / "manifest.json").read_text())["count"] == \
+        len(np.load(real_fused / "mpn.npy")) + len(np.load(real_fused / "mg.npy"))
+
+
 def test_cli_copies_of_many_genomes_are_one_warning(real_fused, tmp_path):
     """Clonal isolates under their own names (20 of one outbreak, annotated alike) hold the same pairs with the
     same vectors: `retrieve build` warned once per pair of genomes it found (19 lines for 20). One line now names

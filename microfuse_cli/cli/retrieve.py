@@ -130,10 +130,9 @@ def _build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_n
                  "--pq-nbits": (pq_nbits, params.get("pq_nbits")), "--k-factor": (k_factor, params.get("k_factor")),
                  "--nlist": (nlist, params.get("nlist")), "--train-sample": (train_sample, params.get("train_sample")),
                  "--seed": (seed, params.get("seed"))}  # the last two trained the quantisers: ignored, they misled
-        for option, (given, existing) in fixed.items():
-            if given is not None and given != existing:
-                has = ", which has none" if existing is None else f"'s {existing}"
-                raise UsageError(f"{option} {given} differs from the existing index{has} (set at build)")
+        for option, (given, existing) in fixed.items():  # one the index has none of, its build took and ignored
+            if given is not None and existing is not None and given != existing:
+                raise UsageError(f"{option} {given} differs from the existing index's {existing} (set at build)")
     group_by = group_by or (current.group_by if current is not None else "scaffold")
     if current is None:
         loaded = read_vector_files(vectors)
