@@ -531,19 +531,41 @@ def shared_scaffold(tables: Sequence[PairIds]) -> tuple[int, int, str, str, bool
 
     A scoring run writes all of a genome's pairs, so a scaffold named in two files is two assemblies under one
     genome name (Shovill's ``contig00001`` in every isolate, each annotated into Prokka's ``PROKKA_<date>.gff``):
-    grouped by scaffold or genome, their pairs would be one group, never each other's neighbours. Only genome names
-    shared by two tables are looked into, so the cost is that of the unique genome names otherwise."""
-    found = None
-    for name, numbers in _owners(tables).items():
-        if len(numbers) < 2:
+    grouped by scaffold or genome, their pairs would be one group, never each other's neighbours. Only the rows of
+    genome names shared by two tables are looked into, by sorting their (genome, scaffold) names once (a scan of
+    each table per shared name took 15 s for 1,000 genomes' plasmids appended to an index of their chromosomes)."""
+    owners = _owners(tables)
+    rank = {name: number for number, (name, held) in enumerate(owners.items()) if len(held) > 1}
+    if not rank:
+        return None
+    keys, where, first_rows = [], [], []
+    for number, table in enumerate(tables):
+        names, genome_of = _unique(table.genome, inverse=True)
+        wanted = np.array([name in rank for name in names.tolist()], bool)
+        rows = np.flatnonzero(wanted[genome_of]) if len(names) else np.zeros(0, np.int64)
+        if not len(rows):
             continue
-        rows = [np.flatnonzero(np.asarray(tables[n].genome == name, bool)) for n in numbers]
-        scaffolds = [set(tables[n].scaffold[r].tolist()) for n, r in zip(numbers, rows)]
-        for later in range(1, len(numbers)):
-            for earlier in range(later):
-                common = scaffolds[earlier] & scaffolds[later]
-                if common and (found is None or (numbers[earlier], numbers[later]) < found[:2]):
-                    first, second = tables[numbers[earlier]], tables[numbers[later]]
-                    same = set(second.pair_id[rows[later]].tolist()) <= set(first.pair_id[rows[earlier]].tolist())
-                    found = (numbers[earlier], numbers[later], str(name), str(sorted(common, key=str)[0]), same)
-    return found
+        unique, at = np.unique(_unique(_joined(table.genome[rows], table.scaffold[rows]), inverse=True)[1],
+                               return_index=True)
+        keys.append(_joined(table.genome[rows[at]], table.scaffold[rows[at]]))
+        where.append(np.full(len(at), number, np.int64))
+        first_rows.append(rows[at])
+    code = _unique(np.concatenate(keys), inverse=True)[1]
+    table_of, row_of = np.concatenate(where), np.concatenate(first_rows)
+    order = np.lexsort((table_of, code))  # each name's tables in order: its first two are its earliest pair
+    code, table_of, row_of = code[order], table_of[order], row_of[order]
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+    two = starts[(starts + 1 < len(code)) & (code[np.minimum(starts + 1, len(code) - 1)] == code[starts])]
+    if not len(two):
+        return None
+    pairs = table_of[two] * len(tables) + table_of[two + 1]
+    two = two[pairs == pairs.min()]
+    earlier, later = int(table_of[two[0]]), int(table_of[two[0] + 1])
+    first = tables[earlier]
+    genomes = [first.genome[row] for row in row_of[two].tolist()]
+    name = min(genomes, key=lambda genome: rank[genome])
+    scaffold = min((str(first.scaffold[row]) for row, genome in zip(row_of[two].tolist(), genomes) if genome == name))
+    second = tables[later]
+    same = set(second.pair_id[np.asarray(second.genome == name, bool)].tolist()) <= \
+        set(first.pair_id[np.asarray(first.genome == name, bool)].tolist())
+    return earlier, later, str(name), scaffold, same
