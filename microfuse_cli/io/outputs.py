@@ -1058,8 +1058,9 @@ def updating(folder: PathLike, marker: str) -> Iterator[None]:
     the later write dropped the earlier run's additions, both exiting 0. The lock is taken on the folder's
     ``marker`` file (its manifest, which every write replaces last), not on the folder, which the write itself
     locks while it swaps files in (and a user's ``flock FOLDER`` may hold): a run that waited finds the marker
-    replaced and locks the new one, so it reads what the other run wrote. A folder without the marker (reported
-    when it is read) or a file system without locks is not locked."""
+    replaced and locks the new one, so it reads what the other run wrote. The marker is opened for writing where it
+    may be (nothing is written; NFS locks exclusively only so). A folder without the marker (reported when it is
+    read) or a file system without locks is not locked (said on -v)."""
     descriptor = _locked_marker(Path(folder) / marker, folder)
     try:
         yield
