@@ -832,8 +832,9 @@ class PairIndex:
 
         Arguments:
             query_vectors: (nq, d) vectors (normalised here). query_groups: the scaffold (or genome, as the index
-                groups) of each query; a group unknown to the index excludes nothing. When one scaffold name occurs
-                in several indexed genomes, scaffold groups are genome-qualified: pass ``query_groups(ids)``.
+                groups) of each query; a group unknown to the index excludes nothing. Pass ``query_groups(ids)``:
+                scaffold groups are genome-qualified where one scaffold name is in several indexed genomes, and a
+                plain scaffold name would leave out another genome's scaffold of that name (contig00001).
             nprobe: IVF lists probed (default :data:`DEFAULT_NPROBE`); efSearch: HNSW beam width (default
                 :data:`DEFAULT_EF_SEARCH`, at least k). threads: FAISS threads (default 1; 0: every usable core).
                 query_ids, query_genomes, query_scaffolds: names, genomes and scaffolds of the queries, for rendering.
