@@ -2561,3 +2561,49 @@ def test_a_folder_that_cannot_be_locked_is_said_once_on_verbose(tmp_path, monkey
     assert (tmp_path / "x.tsv").read_text() == "done\n"
     said = [r.getMessage() for r in records if r.levelno >= logging.DEBUG]
     assert said == [f"{tmp_path}: cannot be locked ({os.strerror(errno.ENOLCK)}); writing into it without the lock"]
+
+
+def test_an_append_lock_holds_where_flock_is_a_posix_lock(tmp_path, monkeypatch):
+    """`retrieve build --append` locks the index's manifest.json from reading to writing back. It opened it
+    read-only, and on NFS (flock(2): Linux emulates flock there with a POSIX lock of the whole file, which "must be
+    opened for writing" to lock it exclusively) the lock failed with EBADF: appends went on unlocked, said only on
+    -v, and two at once lost one's genomes again, the cluster case the lock is for. The manifest is opened for
+    writing where it may be (nothing is written), read-only otherwise (a manifest of mode 444: locked as before)."""
+    import fcntl
+
+    from microfuse_cli.io.outputs import updating
+
+    real = fcntl.flock
+
+    def nfs_flock(descriptor, operation):  # NFS's emulation: an exclusive lock needs a descriptor open for writing
+        if operation & fcntl.LOCK_EX and fcntl.fcntl(descriptor, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        return real(descriptor, operation)
+
+    (tmp_path / "manifest.json").write_text("{}\n")
+
+    def locked_elsewhere() -> bool:
+        with open(tmp_path / "manifest.json", "rb") as other:
+            try:
+                real(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            real(other.fileno(), fcntl.LOCK_UN)
+            return False
+
+    monkeypatch.setattr(fcntl, "flock", nfs_flock)
+    with updating(tmp_path, "manifest.json"):
+        assert locked_elsewhere()
+    assert not locked_elsewhere()
+    assert (tmp_path / "manifest.json").read_text() == "{}\n"
+    monkeypatch.setattr(fcntl, "flock", real)
+    plain_open = os.open
+
+    def no_writing(path, flags, *args):  # a manifest of mode 444 (root may write anything: refused here by hand)
+        if flags & os.O_ACCMODE != os.O_RDONLY:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return plain_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", no_writing)
+    with updating(tmp_path, "manifest.json"):
+        assert locked_elsewhere()

@@ -824,6 +824,365 @@ def test_cli_build_warns_of_one_assembly_under_two_genome_names(real_fused, tmp_
     assert code == 0 and "same pairs" not in err, err
 
 
+def _renamed(real_fused, tmp_path, stem, genome, source="mpn", vectors=None, replace=()):
+    """A copy of ``source``'s fused vectors and ids under genome name ``genome`` (ids edited by ``replace``)."""
+    text = (real_fused / f"{source}.ids.tsv").read_text().replace(f"\t{source}\t", f"\t{genome}\t")
+    for old, new in replace:
+        text = text.replace(old, new)
+    (tmp_path / f"{stem}.ids.tsv").write_text(text)
+    np.save(tmp_path / f"{stem}.npy", np.load(real_fused / f"{source}.npy") if vectors is None else vectors)
+    return tmp_path / f"{stem}.npy"
+
+
+def test_cli_two_assemblies_under_one_genome_name_are_refused(real_fused, tmp_path):
+    """Isolates annotated alike (Shovill's contig00001, Prokka's PROKKA_<date>.gff in every isolate's folder) are
+    named after that file: one genome name. With other locus tags (`prokka --locustag`) the pair ids differed, so
+    `retrieve build` (and --append) indexed them silently as one genome: one scaffold group, never each other's
+    neighbours, and the search said only that no other scaffold existed. A scaffold of one genome name in two files
+    (or a file and the index) is refused now, naming both; one genome in two files with other scaffolds (a chromosome
+    and a plasmid under one --genome-name) is still indexed."""
+    from conftest import run_cli
+
+    name = "PROKKA_12012026.gff"
+    iso1 = _renamed(real_fused, tmp_path, "iso1", name)
+    iso2 = _renamed(real_fused, tmp_path, "iso2", name, replace=[("MPN_", "ISO2_")])
+    same_tags = _renamed(real_fused, tmp_path, "iso3", name, vectors=np.load(real_fused / "mpn.npy")[::-1])
+    scaffold = (real_fused / "mpn.ids.tsv").read_text().splitlines()[2].split("\t")[1]
+    for group_by in ("scaffold", "genome"):
+        code, out, err = run_cli(["retrieve", "build", iso1, iso2, "-o", tmp_path / group_by, "--group-by", group_by])
+        assert code == 1 and not (tmp_path / group_by).exists(), err
+        assert err.startswith(f"error: {iso1} and {iso2} both hold genome '{name}', scaffold '{scaffold}' with other "
+                              "pair ids: one genome given twice, or two assemblies under one genome name") and \
+            err.count("\n") == 1, err
+    code, _, err = run_cli(["retrieve", "build", iso1, same_tags, "-o", tmp_path / "same"])
+    assert code == 1 and f"error: {iso1} and {same_tags} both hold genome '{name}', the same pair ids" in err, err
+    code, _, err = run_cli(["retrieve", "build", iso1, "-o", tmp_path / "index", "-q"])
+    assert code == 0, err
+    before = {f.name: f.read_bytes() for f in (tmp_path / "index").iterdir()}
+    code, _, err = run_cli(["retrieve", "build", iso2, "-o", tmp_path / "index", "--append"])
+    assert code == 1 and err.startswith(f"error: the index {tmp_path / 'index'} and {iso2} both hold genome '{name}'"), err
+    assert {f.name: f.read_bytes() for f in (tmp_path / "index").iterdir()} == before
+    # a chromosome and a plasmid scored apart under one --genome-name: one genome, indexed (with the warning)
+    chromosome = _renamed(real_fused, tmp_path, "chromosome", "sampleA", source="mg")
+    plasmid = _renamed(real_fused, tmp_path, "plasmid", "sampleA", source="mj")
+    code, _, err = run_cli(["retrieve", "build", chromosome, plasmid, "-o", tmp_path / "sample", "--group-by", "genome"])
+    assert code == 0 and f"warning: {chromosome} and {plasmid} both hold genome 'sampleA'" in err, err
+    code, _, err = run_cli(["retrieve", "build", chromosome, "-o", tmp_path / "grown", "--group-by", "genome", "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "build", plasmid, "-o", tmp_path / "grown", "--append"])
+    assert code == 0 and f"warning: the index {tmp_path / 'grown'} and {plasmid} both hold genome 'sampleA'" in err, err
+    assert (tmp_path / "grown" / "pairs.tsv").read_text() == (tmp_path / "sample" / "pairs.tsv").read_text()
+
+
+def test_cli_appending_a_genome_already_indexed_is_refused_naming_it(real_fused, tmp_path):
+    """A rerun of a Snakemake rule that appends a genome appended it again: refused, as before, but by its first
+    clashing pair id, not naming the file or saying that the whole genome is there. Now one line names both, and
+    the index is left as it was."""
+    from conftest import run_cli
+
+    mpn = real_fused / "mpn.npy"
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mg.npy", mpn, "-o", tmp_path / "index", "-q"])
+    assert code == 0, err
+    before = {f.name: f.read_bytes() for f in (tmp_path / "index").iterdir()}
+    code, out, err = run_cli(["retrieve", "build", mpn, "-o", tmp_path / "index", "--append"])
+    assert code == 1 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(f"error: {mpn}: genome 'mpn' is already in the index {tmp_path / 'index'} (all its pair ids)"), err
+    assert {f.name: f.read_bytes() for f in (tmp_path / "index").iterdir()} == before
+
+
+def test_cli_append_waits_for_another_append_to_the_same_index(real_fused, tmp_path):
+    """Two `retrieve build --append` runs to one index at once (a Snakemake rule appending each sample, -j 2) each
+    read the old index, and the later write dropped the other run's genome, both exiting 0. An append now holds a
+    lock on the index's manifest from reading to writing: here a run waits while another holds it, then reads what
+    the other wrote (its genome included) and adds its own."""
+    import fcntl
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT, run_cli
+
+    index = tmp_path / "index"
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mg.npy", "-o", index, "-q"])
+    assert code == 0, err
+    log = tmp_path / "waiting.log"
+    with open(index / "manifest.json", "rb") as held, open(log, "wb") as stderr:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another run's append, under way
+        proc = subprocess.Popen([sys.executable, "-m", "microfuse_cli", "retrieve", "build", real_fused / "mj.npy",
+                                 "-o", index, "--append"], stderr=stderr, stdout=subprocess.DEVNULL, cwd=tmp_path,
+                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        try:
+            deadline = time.monotonic() + 120
+            while "waiting for another run" not in log.read_text() and proc.poll() is None \
+                    and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert proc.poll() is None, log.read_text()  # it wrote the index while another run was updating it
+            assert f"info: {index}: waiting for another run that is updating it" in log.read_text()
+            other = PairIndex.load(index, device="cpu")  # the other run's append, written while this one waits
+            vectors, ids = read_vectors(real_fused / "mpn.npy")
+            other.append(vectors, ids)
+            other.save(index)
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+            code = proc.wait(timeout=120)
+    assert code == 0, log.read_text()
+    genomes = [line.split("\t")[2] for line in (index / "pairs.tsv").read_text().splitlines()[2:]]
+    assert list(dict.fromkeys(genomes)) == ["mg", "mpn", "mj"]
+
+
+def test_cli_vectors_from_stdin_or_an_ids_table_are_bad_usage(real_fused, tmp_path):
+    """`retrieve build -` and `retrieve -` said 'no such file: -' (exit 1), as though a file were missing, and an
+    ids table given for its vectors (a tab completion too far) said it lacked its own table 'X.ids.tsv.ids.tsv'.
+    Both are bad usage now (exit 2), saying why and what to give; nothing is written."""
+    from conftest import run_cli
+
+    vectors = (real_fused / "mg.npy").read_bytes()
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mpn.npy", "-o", tmp_path / "index", "-q"])
+    assert code == 0, err
+    for args in (["retrieve", "build", "-", "-o", tmp_path / "new"], ["retrieve", "--index", tmp_path / "index", "-"]):
+        code, out, err = run_cli(args, stdin=vectors)
+        assert code == 2 and out == "" and "fused vectors cannot be read from stdin ('-')" in err, err
+        assert "no such file" not in err, err
+    table = real_fused / "mg.ids.tsv"
+    for args in (["retrieve", "build", table, "-o", tmp_path / "new"], ["retrieve", "--index", tmp_path / "index", table]):
+        code, out, err = run_cli(args)
+        assert code == 2 and out == "" and err == (f"error: {table} is a pair-id table, not fused vectors: give its "
+                                                   f"vectors, {real_fused / 'mg.npy'}\n"), err
+    assert not (tmp_path / "new").exists()
+
+
+def test_cli_append_warns_of_a_genome_indexed_under_another_name(real_fused, tmp_path):
+    """`retrieve build --append` compared the new vectors only with each other: a genome appended again under
+    another name (a rerun with another --genome-name) was indexed without a word, though each of its pairs' nearest
+    neighbour is then its own copy; only a later search said so. The append now says it, as a build does, and names
+    that merely collide (same scaffold and pair ids, other vectors) are not flagged."""
+    from conftest import run_cli
+
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mpn.npy", real_fused / "mg.npy", "-o", tmp_path / "index",
+                            "-q"])
+    assert code == 0, err
+    again = _renamed(real_fused, tmp_path, "again", "mpn_again")
+    other = _renamed(real_fused, tmp_path, "other", "sample2", vectors=np.load(real_fused / "mpn.npy")[::-1])
+    code, _, err = run_cli(["retrieve", "build", other, "-o", tmp_path / "index", "--append"])
+    assert code == 0 and "same pairs" not in err, err
+    code, _, err = run_cli(["retrieve", "build", again, "-o", tmp_path / "index", "--append"])
+    assert code == 0 and err.count("hold the same pairs") == 1, err
+    assert "warning: genomes 'mpn_again' and 'mpn' hold the same pairs with the same vectors" in err, err
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_copies_of_indexed_genomes_are_found_from_the_stored_vectors(real_fused, kind):
+    """PairIndex.copies reads the indexed vectors of the pairs named alike back from the index (an IVF index's
+    direct map, made for it, is dropped again: the index saved afterwards is byte for byte the one before)."""
+    import faiss
+
+    mpn, mpn_ids = read_vectors(real_fused / "mpn.npy")
+    mg, mg_ids = read_vectors(real_fused / "mg.npy")
+    settings = {"ivf": {"nlist": 4}, "ivfpq": {"nlist": 4, "pq_m": 16}}.get(kind, {})
+    index = PairIndex.build([mpn, mg], PairIds.stack([mpn_ids, mg_ids]), index=kind, device="cpu", **settings)
+    before = faiss.serialize_index(index._cpu_index()).tobytes()
+    renamed = PairIds(mpn_ids.pair_id, mpn_ids.scaffold, np.full(len(mpn_ids), "copy"))
+    assert index.copies(mpn, renamed) == [("copy", "mpn")]
+    assert index.copies(mpn[::-1], renamed) == []  # names alike, other vectors
+    assert index.copies(mpn, mpn_ids) == []  # its own name: the pair ids clash (append refuses them)
+    assert faiss.serialize_index(index._cpu_index()).tobytes() == before
+
+
+def _isolates(first: int, n: int, rng, vectors=None):
+    """``n`` Shovill + Prodigal isolates (genomes G<first>...): every one names its contigs contig00001... and its
+    genes 1_1, 1_2... (Prodigal's IDs), so every pair's scaffold and pair id are those of every other isolate."""
+    per = 40
+    scaffold = np.tile(np.repeat(["contig00001", "contig00002"], per // 2), n)
+    pair_id = np.tile([f"{s}_{i}|{s}_{i + 1}" for s in (1, 2) for i in range(1, per // 2 + 1)], n)
+    genome = np.repeat([f"G{g:04d}" for g in range(first, first + n)], per)
+    vectors = rng.standard_normal((n * per, 16)).astype(np.float32) if vectors is None else vectors
+    return vectors, PairIds(pair_id, scaffold, genome)
+
+
+def test_shared_scaffold_costs_a_sort_not_a_scan_per_shared_genome_name():
+    """shared_scaffold (refusing two assemblies under one genome name) scanned every table's genome column once per
+    genome name two tables share: 1,000 genomes' plasmids appended to an index of their chromosomes took 15 s at 1e6
+    indexed pairs, and grows as names x pairs (1e7 pairs, 10,000 genomes: half an hour). The rows of shared names
+    are sorted once now: at one size of table, 2,000 shared names cost about what 250 do (a scan each: 8 times)."""
+    import time
+
+    from microfuse_cli.retrieve import shared_scaffold
+
+    def tables(genomes: int, rows: int = 200_000):
+        per = rows // genomes
+        chromosomes = PairIds(np.arange(rows), np.repeat([f"chr{g}" for g in range(genomes)], per),
+                              np.repeat([f"G{g:04d}" for g in range(genomes)], per))
+        plasmids = PairIds(np.arange(rows, rows + 5 * genomes), np.repeat([f"p{g}" for g in range(genomes)], 5),
+                           np.repeat([f"G{g:04d}" for g in range(genomes)], 5))
+        return [chromosomes, plasmids]
+
+    def seconds(genomes: int) -> float:
+        given = tables(genomes)
+        best = math.inf
+        for _ in range(2):
+            start = time.perf_counter()
+            assert shared_scaffold(given) is None  # chromosome and plasmids: one genome, other scaffolds
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    few, many = seconds(250), seconds(2000)
+    assert many < 3 * few + 0.2, (few, many)
+    clash = tables(2000)
+    clash[1] = PairIds(clash[1].pair_id, np.where(clash[1].genome == "G0042", "chr42", clash[1].scaffold),
+                       clash[1].genome)
+    assert shared_scaffold(clash) == (0, 1, "G0042", "chr42", False)
+
+
+def test_copies_compares_few_pairs_when_every_isolate_names_its_pairs_alike(monkeypatch):
+    """PairIndex.copies compared each new pair with every indexed pair of its scaffold and pair id: with Shovill's
+    contig names and Prodigal's gene IDs that is every indexed isolate, new pairs x indexed genomes vectors read
+    back (27 s and 1.8 GB appending 100 isolates to 200; Snakefile's chunks of 1,000 on 1,000: 4e9). Past a budget of
+    comparisons a few pairs of each new genome now pick the indexed genomes it may copy: here 20 new isolates on 30
+    read back a fraction of the 24,000 pairs (with a copy of G0003 and half of G0011 still found), the same answer
+    as comparing all."""
+    import contextlib
+
+    from microfuse_cli.retrieve import index as index_module
+
+    rng = np.random.default_rng(7)
+    vectors, ids = _isolates(0, 30, rng)
+    index = PairIndex.build(vectors, ids, index="flat", device="cpu")
+    new, new_ids = _isolates(30, 20, rng)
+    new[:40] = vectors[3 * 40 : 4 * 40]  # G0030 is G0003 under another name
+    new[40:60] = vectors[11 * 40 : 11 * 40 + 20]  # G0031: half of G0011's pairs
+    read = []
+    stored = PairIndex._stored_rows
+
+    @contextlib.contextmanager
+    def counted(self):
+        with stored(self) as reader:
+            yield lambda rows: (read.append(len(rows)), reader(rows))[1]
+
+    monkeypatch.setattr(PairIndex, "_stored_rows", counted)
+    monkeypatch.setattr(index_module, "_COPY_MATCHES", 10**9, raising=False)
+    everything = index.copies(new, new_ids)
+    assert everything == [("G0030", "G0003"), ("G0031", "G0011")]
+    read.clear()
+    monkeypatch.setattr(index_module, "_COPY_MATCHES", 1000, raising=False)
+    assert index.copies(new, new_ids) == everything
+    assert sum(read) <= len(new) * 30 // 4, sum(read)  # compared all: 20 x 40 x 30
+
+
+def test_cli_a_scaffold_name_of_another_genome_is_not_the_querys_own_scaffold(real_fused, tmp_path):
+    """Assemblers name every assembly's contigs alike (Shovill's contig00001, MEGAHIT's k141_7). An index whose
+    scaffold names were each indexed once grouped pairs by plain scaffold name, so a query from another genome on
+    a scaffold of that name was taken to be on the indexed one: its pairs were left out as the query's 'own
+    scaffold' (here every neighbour: 0 written, 'every indexed pair is in the query's own scaffold'). The query's
+    genome decides now; the indexed genome's own queries still leave out their scaffold."""
+    from conftest import run_cli
+
+    mg_ids = (real_fused / "mg.ids.tsv").read_text().splitlines()
+    scaffold = mg_ids[2].split("\t")[1]
+    mpn_scaffold = (real_fused / "mpn.ids.tsv").read_text().splitlines()[2].split("\t")[1]
+    sample = _renamed(real_fused, tmp_path, "sample", "sampleB", replace=[(f"\t{mpn_scaffold}\t", f"\t{scaffold}\t")])
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mg.npy", "-o", tmp_path / "index", "-q"])
+    assert code == 0, err
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "index", "--k", "2", sample])
+    rows = [line.split("\t") for line in out.splitlines()[1:]]
+    n = len(np.load(sample))
+    assert code == 0 and len(rows) == 2 * n and "no neighbours" not in err, err
+    assert {(r[4], r[5], r[-2], r[-1]) for r in rows} == {(scaffold, "mg", "sampleB", scaffold)}
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "index", "--k", "2", real_fused / "mg.npy"])
+    assert code == 0 and out.count("\n") == 1 and "no neighbours" in err, err  # its own scaffold: left out
+
+
+def test_query_groups_qualify_a_scaffold_name_only_where_the_genome_differs():
+    """PairIndex.query_groups: plain scaffold names where the index names each scaffold once and the query is of
+    the indexed genome (integer names included), the genome-qualified name for another genome's namesake."""
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((6, 8)).astype(np.float32)
+    index = PairIndex.build(vectors, PairIds(np.arange(6), np.array([1, 1, 1, 2, 2, 2]), np.zeros(6, int)),
+                            device="cpu")
+    queries = PairIds(np.arange(4), np.array([1, 2, 1, 3]), np.array([0, 0, 7, 7]))
+    groups = index.query_groups(queries)
+    assert [str(g) for g in groups.tolist()] == ["1", "2", "7\x1f1", "3"]
+    result = index.search(vectors[:4], groups, 6)
+    assert [sorted(r for r in row if r >= 0) for row in result.target.tolist()] == [
+        [3, 4, 5], [0, 1, 2], [0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5]]
+
+
+@pytest.mark.parametrize("group_by", ["scaffold", "genome"])
+def test_cli_queries_named_like_an_indexed_genome_they_are_not_are_warned_about(real_fused, tmp_path, group_by):
+    """An isolate's vectors searched against an index holding another isolate under the same genome name (each
+    annotated into Prokka's PROKKA_<date>.gff, with its own locus tags): the indexed namesake counts as the
+    queries' own genome or scaffold and is left out of every neighbour list, without a word. One warning now says
+    so; the indexed genome's own queries say nothing."""
+    from conftest import run_cli
+
+    name = "PROKKA_12012026.gff"
+    iso1 = _renamed(real_fused, tmp_path, "iso1", name)
+    iso2 = _renamed(real_fused, tmp_path, "iso2", name, replace=[("MPN_", "ISO2_")])
+    code, _, err = run_cli(["retrieve", "build", iso1, real_fused / "mg.npy", "-o", tmp_path / "index", "--group-by",
+                            group_by, "-q"])
+    assert code == 0, err
+    n = len(np.load(iso2))
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "index", "--k", "1", iso2])
+    assert code == 0 and {line.split("\t")[5] for line in out.splitlines()[1:]} == {"mg"}  # what it is about
+    what = "name" if group_by == "genome" else "scaffold names"
+    assert err.count("warning: ") == 1 and (f"warning: {n} of the {n} queries of genome '{name}' are not among the "
+                                            f"indexed pairs of that name, yet share its {what}: another assembly") in err, err
+    code, _, err = run_cli(["retrieve", "--index", tmp_path / "index", "--k", "1", iso1, real_fused / "mg.npy"])
+    assert code == 0 and "warning" not in err, err
+
+
+def test_cli_append_refuses_training_settings_it_would_ignore(real_fused, tmp_path):
+    """`--append --train-sample N` or `--seed S` was accepted and ignored (the quantisers were trained at build),
+    so a user who meant to retrain did not; they are refused (exit 2) where they differ from the build's, as the
+    other build settings are, before any vectors are read. The build's own values, or none, still append."""
+    from conftest import run_cli
+
+    index = tmp_path / "index"
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mpn.npy", "-o", index, "--index-type", "ivf", "--nlist",
+                            "4", "--train-sample", "300", "--seed", "2", "-q"])
+    assert code == 0, err
+    before = (index / "manifest.json").read_text()
+    mg = real_fused / "mg.npy"
+    for option, message in ((["--train-sample", "400"], "--train-sample 400 differs from the existing index's 300"),
+                            (["--seed", "0"], "--seed 0 differs from the existing index's 2")):
+        code, _, err = run_cli(["retrieve", "build", mg, "-o", index, "--append", *option])
+        assert code == 2 and f"error: {message} (set at build)" in err, err
+        assert (index / "manifest.json").read_text() == before
+    code, _, err = run_cli(["retrieve", "build", mg, "-o", index, "--append", "--seed", "2", "--train-sample", "300",
+                            "-q"])
+    assert code == 0, err
+
+
+def test_cli_append_takes_the_settings_its_build_took_where_the_index_has_none(real_fused, tmp_path):
+    """A Snakemake rule that builds the first chunk and appends the rest with one command line (`--train-sample
+    20000 --nlist 64`, then `--append`): a flat index (auto up to 1e6 pairs) took them at build (they train nothing
+    there) and the append refused the same flags, '--train-sample 20000 differs from the existing index, which has
+    none (set at build)', exit 2. Settings the index records none of are taken, as the build took them."""
+    from conftest import run_cli
+
+    flags = ["--train-sample", "20000", "--nlist", "64", "--k-factor", "4", "--seed", "1", "-q"]
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mpn.npy", "-o", tmp_path / "index", *flags])
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mg.npy", "-o", tmp_path / "index", "--append", *flags])
+    assert code == 0 and err == "", err
+    assert json.loads((tmp_path / "index" / "manifest.json").read_text())["count"] == \
+        len(np.load(real_fused / "mpn.npy")) + len(np.load(real_fused / "mg.npy"))
+
+
+def test_cli_copies_of_many_genomes_are_one_warning(real_fused, tmp_path):
+    """Clonal isolates under their own names (20 of one outbreak, annotated alike) hold the same pairs with the
+    same vectors: `retrieve build` warned once per pair of genomes it found (19 lines for 20). One line now names
+    the first two and counts the others, and asks whether they are one assembly or clonal isolates."""
+    from conftest import run_cli
+
+    files = [_renamed(real_fused, tmp_path, f"c{i}", f"isolate{i}") for i in range(1, 5)]
+    code, _, err = run_cli(["retrieve", "build", *files, real_fused / "mg.npy", "-o", tmp_path / "index"])
+    assert code == 0 and err.count("hold the same pairs") == 1, err
+    assert ("warning: genomes 'isolate1' and 'isolate2' hold the same pairs with the same vectors (one assembly under "
+            "two names, or clonal isolates annotated alike?): each will find itself in the other, at similarity 1 "
+            "(2 more genomes share such pairs)") in err, err
+
+
 @pytest.fixture(scope="module")
 def other_model(tmp_path_factory):
     """A second model of the default's width (128-d fused vectors), trained here for one epoch on M. genitalium,

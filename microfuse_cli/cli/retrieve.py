@@ -10,6 +10,20 @@ from . import cli
 from ._common import ExistingPath, IntRange, common_options, log, output_option
 
 
+class _VectorFile(ExistingPath):
+    """A fused-vector file ``FILE.npy``; ``-`` is bad usage, not 'no such file: -': stdin cannot carry the
+    ``FILE.ids.tsv`` that names its rows."""
+
+    def __init__(self):
+        super().__init__(dir_okay=False)
+
+    def convert(self, value, param, ctx):
+        if value == "-":
+            self.fail("fused vectors cannot be read from stdin ('-'): FILE.npy is read with FILE.ids.tsv beside it; "
+                      "give the file", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 class _SearchByDefault(click.Group):
     """``microfuse retrieve [OPTIONS] [QUERIES]`` searches; ``build`` and ``evaluate`` are subcommands."""
 
@@ -47,7 +61,7 @@ Examples:
   microfuse retrieve build c.npy -o index/ --append
   microfuse retrieve build genomes/*/fused.npy -o index/ --index-type ivfpq --group-by genome   # 1e7+ pairs
 """)
-@click.argument("vectors", nargs=-1, required=True, type=ExistingPath(dir_okay=False), metavar="VECTORS.npy...")
+@click.argument("vectors", nargs=-1, required=True, type=_VectorFile(), metavar="VECTORS.npy...")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Index folder.")
 @click.option("--index-type", "--index", "kind", type=click.Choice(["auto", "flat", "ivf", "hnsw", "ivfpq"]),
               default="auto", show_default=True,
@@ -84,38 +98,61 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
     on a sample. Build settings (--refine, --k-factor, --pq-m, --pq-nbits, --nlist) are kept in the index's manifest.json,
     with the identity of the model that made the vectors (FILE.ids.tsv records it): vectors of two models are refused,
     files that record none are indexed with a warning."""
-    from ..errors import UsageError
-    from ..io.outputs import Output, check_outputs
-    from ..retrieve import PairIds, PairIndex, genome_copies, ids_path_for, read_vector_files
+    import contextlib
+
+    from ..io.outputs import Output, check_outputs, updating
+    from ..manifest import MANIFEST
+    from ..retrieve import ids_path_for
 
     # a missing pair-id table is said by read_vector_files, naming the vectors it belongs to
     check_outputs(vectors, [Output("-o", output, "microfuse-pair-index")], read_later=map(ids_path_for, vectors))
+    # --append reads the index, adds and writes it back: another --append to it waits (it would be lost)
+    if append and click.get_current_context().get_parameter_source("seed") is click.core.ParameterSource.DEFAULT:
+        seed = None  # --append checks only a seed that was given
+    with updating(output, MANIFEST) if append else contextlib.nullcontext():
+        _build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nbits, nlist, train_sample, device,
+               seed, run)
+
+
+def _build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nbits, nlist, train_sample, device,
+           seed, run) -> None:
+    from ..errors import UsageError
+    from ..retrieve import PairIds, PairIndex, genome_copies, read_vector_files
+
     current = PairIndex.load(output, device=device) if append else None
     if current is not None and group_by is not None and group_by != current.group_by:  # before reading the vectors
         raise UsageError(f"--group-by {group_by} differs from the existing index's {current.group_by} (set at build)")
+    if current is not None:  # settings fixed at build, before the vectors are read
+        if kind != "auto" and kind != current.kind:
+            raise UsageError(f"--index-type {kind} differs from the existing {current.kind} index")
+        params = current.params
+        fixed = {"--refine": (refine, params.get("refine", "none")), "--pq-m": (pq_m, params.get("pq_m")),
+                 "--pq-nbits": (pq_nbits, params.get("pq_nbits")), "--k-factor": (k_factor, params.get("k_factor")),
+                 "--nlist": (nlist, params.get("nlist")), "--train-sample": (train_sample, params.get("train_sample")),
+                 "--seed": (seed, params.get("seed"))}  # the last two trained the quantisers: ignored, they misled
+        for option, (given, existing) in fixed.items():  # one the index has none of, its build took and ignored
+            if given is not None and existing is not None and given != existing:
+                raise UsageError(f"{option} {given} differs from the existing index's {existing} (set at build)")
     group_by = group_by or (current.group_by if current is not None else "scaffold")
     if current is None:
         loaded = read_vector_files(vectors)
     else:  # of the index's width and model
         loaded = read_vector_files(vectors, against=f"the index {output}", dim=current.dim, model_id=current.model_id)
-    if group_by == "genome" and not append and len(vectors) > 1:
-        _warn_shared_genome_names(vectors, [i for _, i in loaded])
+    _refuse_shared_scaffolds(vectors, [i for _, i in loaded], current, output)
+    if group_by == "genome":
+        _warn_shared_genome_names(vectors, [i for _, i in loaded], current, output)
     ids = PairIds.stack([i for _, i in loaded])
     parts = [v for v, _ in loaded]
-    for first, second in genome_copies(parts, ids):
-        log.warning("genomes '%s' and '%s' hold the same pairs with the same vectors (one assembly under two "
-                    "names?): each will find itself in the other, at similarity 1", first, second)
+    copies = genome_copies(parts, ids) + (current.copies(parts, ids) if current is not None else [])
+    for first, second in copies[:1]:  # 20 clonal isolates of one pipeline would be 19 lines or more: one, counting
+        others = len({name for pair in copies for name in pair}) - 2
+        more = f" ({others} more genome{'s share' if others > 1 else ' shares'} such pairs)" if others else ""
+        log.warning("genomes '%s' and '%s' hold the same pairs with the same vectors (one assembly under two names, "
+                    "or clonal isolates annotated alike?): each will find itself in the other, at similarity 1%s",
+                    first, second, more)
     with run.progress("indexing", len(ids), "pairs") as advance:
         if append:
             index = current
-            if kind != "auto" and kind != index.kind:
-                raise UsageError(f"--index-type {kind} differs from the existing {index.kind} index")
-            fixed = {"--refine": (refine, index.params.get("refine", "none")), "--pq-m": (pq_m, index.params.get("pq_m")),
-                     "--pq-nbits": (pq_nbits, index.params.get("pq_nbits")),
-                     "--k-factor": (k_factor, index.params.get("k_factor")), "--nlist": (nlist, index.params.get("nlist"))}
-            for option, (given, existing) in fixed.items():
-                if given is not None and given != existing:
-                    raise UsageError(f"{option} {given} differs from the existing index's {existing} (set at build)")
             index.append(parts, ids, threads=run.threads, progress=advance)
         else:
             index = PairIndex.build(parts, ids, index=kind, group_by=group_by, device=device, seed=seed, refine=refine,
@@ -126,19 +163,53 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
              index.dim, index.group_by, index.bytes_per_pair, output)
 
 
-def _warn_shared_genome_names(paths, ids) -> None:
-    """Two vector files holding one genome name are one group under --group-by genome: said once, with the fix
-    (files of one name in per-sample folders, e.g. the staged pipeline's pairs.tsv, are all named after it)."""
-    import numpy as np
+def _refuse_shared_scaffolds(paths, ids, current, output) -> None:
+    """A scaffold of one genome name in two files (or in a file and the index it is appended to) is one genome given
+    twice, or two assemblies under one name: refused, either would leave the two silently mixed in one group."""
+    from ..errors import DataError
+    from ..retrieve import shared_scaffold
 
-    first_file: dict[str, str] = {}
-    for path, table in zip(paths, ids):
-        for genome in np.unique(table.genome).tolist():
-            if first_file.setdefault(genome, path) != path:
-                log.warning("%s and %s both hold genome '%s': grouped by genome, their pairs are never each other's "
-                            "neighbours (give each genome its own `score --genome-name`)", first_file[genome], path,
-                            genome)
-                return
+    names = [*([f"the index {output}"] if current is not None else []), *map(str, paths)]
+    found = shared_scaffold([*([current.ids] if current is not None else []), *ids])
+    if found is None:
+        return
+    first, second, genome, scaffold, same = found
+    fix = "give each assembly its own `score --genome-name`"
+    if same and current is not None and first == 0:
+        raise DataError(f"{names[second]}: genome '{genome}' is already in the index {output} (all its pair ids): a "
+                        "genome is indexed once (twice, each pair's nearest neighbour is its own copy; to replace it, "
+                        f"build the index again without it); another assembly under that name? {fix}")
+    what = "the same pair ids" if same else f"scaffold '{scaffold}' with other pair ids"
+    raise DataError(f"{names[first]} and {names[second]} both hold genome '{genome}', {what}: one genome given twice, "
+                    "or two assemblies under one genome name (a pipeline's file name, e.g. each isolate's "
+                    f"PROKKA_<date>.gff)? their pairs would be one group; index a genome once, and {fix}")
+
+
+def _warn_shared_genome_names(paths, ids, current, output) -> None:
+    """Two vector files (or a file and the index it is appended to) holding one genome name are one group under
+    --group-by genome: said once, with the fix (files of one name in per-sample folders, e.g. the staged pipeline's
+    pairs.tsv, are all named after it)."""
+    from ..retrieve import shared_genome
+
+    names = [*([f"the index {output}"] if current is not None else []), *map(str, paths)]
+    found = shared_genome([*([current.ids] if current is not None else []), *ids])
+    if found is not None:
+        first, second, genome = found
+        log.warning("%s and %s both hold genome '%s': grouped by genome, their pairs are never each other's "
+                    "neighbours (give each genome its own `score --genome-name`)", names[first], names[second], genome)
+
+
+def _warn_namesakes(index, ids) -> None:
+    """Query genomes named like an indexed genome whose pairs they are not: that genome (or its scaffold of their
+    name) is left out of their neighbours as their own, by name; said once, with the fix."""
+    found = index.namesakes(ids)
+    for genome, n, total in found[:1]:
+        more = f" ({len(found) - 1} more such genome{'s' if len(found) > 2 else ''})" if len(found) > 1 else ""
+        log.warning("%d of the %d queries of genome '%s' are not among the indexed pairs of that name, yet share its "
+                    "%s: another assembly under that name (a pipeline's file name, e.g. each isolate's "
+                    "PROKKA_<date>.gff), or a new annotation of the indexed one? the indexed one is left out of their "
+                    "neighbours as their own%s; give each assembly its own `score --genome-name`", n, total, genome,
+                    "name" if index.group_by == "genome" else "scaffold names", more)
 
 
 def _warn_found_themselves(result, index) -> None:
@@ -151,9 +222,9 @@ def _warn_found_themselves(result, index) -> None:
         others = len({frozenset(names[:2]) for names in found}) - 1  # A in A2 and A2 in A (both indexed): one copy
         more = f" ({others} more such pair{'s' if others > 1 else ''} of names)" if others else ""
         log.warning("genome '%s' found itself in the index as genome '%s' (%d of its %d queries hit their own pair at "
-                    "similarity ~1: one assembly under two names?)%s; the exclusion of the query's own %s goes by "
-                    "name and cannot see it: index an assembly once, under the name its queries carry (`score "
-                    "--genome-name`)", query, indexed, n, total, more, index.group_by)
+                    "similarity ~1: one assembly under two names, or clonal isolates annotated alike?)%s; the exclusion "
+                    "of the query's own %s goes by name and cannot see a copy: index an assembly once, under the name "
+                    "its queries carry (`score --genome-name`)", query, indexed, n, total, more, index.group_by)
 
 
 @retrieve.command(short_help="The k nearest pairs from other groups.", epilog="""\b
@@ -161,7 +232,7 @@ Examples:
   microfuse retrieve --index index/ --k 10
   microfuse retrieve search --index index/ --k 3 queries.npy -o analogs.tsv
 """)
-@click.argument("queries", nargs=-1, type=ExistingPath(dir_okay=False), metavar="[QUERIES.npy...]")
+@click.argument("queries", nargs=-1, type=_VectorFile(), metavar="[QUERIES.npy...]")
 @_index_options
 @click.option("-k", "--k", "k", type=IntRange(min=1), default=10, show_default=True, help="Neighbours per query.")
 @click.option("--nprobe", type=IntRange(min=1), default=None, help="IVF lists to probe (recall vs speed).")
@@ -192,6 +263,7 @@ def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, r
             for _, more in loaded[1:]:
                 ids = ids.concat(more)
             matrix = np.concatenate([v for v, _ in loaded]) if len(loaded) > 1 else loaded[0][0]
+            _warn_namesakes(index, ids)
             result = index.search(matrix, index.query_groups(ids), k, nprobe=nprobe, efSearch=ef_search,
                                   k_factor=k_factor, threads=run.threads, query_ids=ids.pair_id,
                                   query_genomes=ids.genome, query_scaffolds=ids.scaffold,

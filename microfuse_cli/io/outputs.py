@@ -1051,6 +1051,62 @@ def _swaps_one_at_a_time(folder: Path) -> Iterator[None]:
         os.close(descriptor)
 
 
+@contextlib.contextmanager
+def updating(folder: PathLike, marker: str) -> Iterator[None]:
+    """Hold an exclusive lock for a run that reads a folder output, changes it and writes it back (`retrieve build
+    --append`): two such runs at once (a Snakemake rule appending each sample, -j 4) each read the old output, and
+    the later write dropped the earlier run's additions, both exiting 0. The lock is taken on the folder's
+    ``marker`` file (its manifest, which every write replaces last), not on the folder, which the write itself
+    locks while it swaps files in (and a user's ``flock FOLDER`` may hold): a run that waited finds the marker
+    replaced and locks the new one, so it reads what the other run wrote. The marker is opened for writing where it
+    may be (nothing is written; NFS locks exclusively only so). A folder without the marker (reported when it is
+    read) or a file system without locks is not locked (said on -v)."""
+    descriptor = _locked_marker(Path(folder) / marker, folder)
+    try:
+        yield
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)
+
+
+def _locked_marker(path: Path, shown: PathLike) -> int | None:
+    """A descriptor of ``path`` holding its exclusive flock, the file still the one ``path`` names; None when there
+    is no such file or it cannot be locked."""
+    import fcntl
+
+    said = False
+    while True:
+        try:  # for writing (nothing is written): NFS emulates flock with a POSIX lock, exclusive only on such a one
+            descriptor = os.open(path, os.O_RDWR)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                return None
+            try:  # a manifest of mode 444, a read-only mount: locked read-only (where the file system allows it)
+                descriptor = os.open(path, os.O_RDONLY)
+            except OSError:
+                return None
+        try:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not said:
+                    log.info("%s: waiting for another run that is updating it", shown)
+                    said = True
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
+            held, named = os.fstat(descriptor), os.stat(path)
+        except BaseException as exc:
+            os.close(descriptor)
+            if isinstance(exc, FileNotFoundError):  # removed while we waited: its reader says so
+                return None
+            if isinstance(exc, OSError):  # ENOLCK, EOPNOTSUPP (some network file systems): updated unlocked
+                log.debug("%s: cannot be locked (%s); updating it without the lock", shown, exc.strerror or exc)
+                return None
+            raise
+        if (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino):
+            return descriptor
+        os.close(descriptor)  # replaced by the run we waited for: lock the new one
+
+
 #: How long a run waits for another run's renames into the same folder (milliseconds, as a rule).
 SWAP_LOCK_WAIT_S = 5.0
 

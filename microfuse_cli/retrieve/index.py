@@ -51,12 +51,12 @@ from ..manifest import MANIFEST, ManifestKind, folder_path, read_manifest, write
 from ..progress import Advance
 from ..runtime import check_device, check_seed, thread_limits
 from .ids import (
-    _CHUNK, _TEXT_KINDS, GROUP_BYS, GROUP_SEP, PairIds, _as_matrix, _as_text, _check_disjoint, _common, _normalised,
-    _positions, _same_kind, _unique, read_pair_ids, write_pair_ids,
+    _CHUNK, _TEXT_KINDS, GROUP_BYS, GROUP_SEP, PairIds, _as_matrix, _as_text, _check_disjoint, _common, _joined,
+    _normalised, _pair_keys, _positions, _same_kind, _unique, read_pair_ids, write_pair_ids,
 )
 from ..io.model_id import MODEL_KEY, checked_model
 from .models import same_model
-from .results import SearchResult, _finish
+from .results import SELF_SIMILARITY, SearchResult, _finish
 
 log = logging.getLogger("microfuse")  # one channel for the library's warnings and progress (README)
 
@@ -112,6 +112,9 @@ PAIR_INDEX = ManifestKind("microfuse-pair-index", (1, 2), "index",
 _SELECTOR_BATCH = 4096  # queries per selector search call
 _QUERY_BLOCK = 1 << 18  # indexed pairs read back and searched at a time by search_all
 _RESCORE_VALUES = 1 << 22  # float64 values (32 MB) of neighbour vectors held at once (flat similarities recomputed)
+_COPY_MATCHES = 1 << 20  # PairIndex.copies compares every new pair with its namesakes up to this many (about 1 s)
+_COPY_PROBES = 8  # pairs of each new genome that pick the indexed genomes it may copy, past _COPY_MATCHES (a copy
+#                   of half the pairs is missed once in 256)
 _POOL_MIN = 32  # groups with fewer queries than this go to the thread pool, one thread each
 
 
@@ -379,9 +382,53 @@ class PairIndex:
         self._group_offsets = np.concatenate([[0], np.cumsum(self._group_sizes)]).astype(np.int64)
 
     def query_groups(self, ids: PairIds) -> np.ndarray:
-        """The group of each query pair as this index names its groups (for :meth:`search`)."""
+        """The group of each query pair as this index names its groups (for :meth:`search`).
+
+        Where each scaffold name is indexed once, groups are plain scaffold names; a query scaffold of that name in
+        another genome (Shovill's contig00001 or MEGAHIT's k141_7 in every assembly) is not that group: it gets its
+        genome-qualified name, which no group has (the indexed scaffold of its name was left out of its
+        neighbours)."""
         self._ensure_groups()
-        return ids.groups(self.group_by, by_genome=self._by_genome)
+        groups = ids.groups(self.group_by, by_genome=self._by_genome)
+        if self.group_by != "scaffold" or self._by_genome or not len(groups):
+            return groups
+        codes = self._codes_for(groups)
+        named = np.flatnonzero(codes >= 0)
+        if not len(named):
+            return groups
+        first_rows = self._group_order[self._group_offsets[codes[named]]]  # one genome per scaffold name here
+        indexed, queried = _same_kind(self._ids.genome[first_rows], ids.genome[named])
+        other = named[np.asarray(indexed != queried, bool)]
+        if not len(other):
+            return groups
+        groups = np.array(_as_text(groups), copy=True)
+        groups[other] = _joined(ids.genome[other], ids.scaffold[other])
+        return groups
+
+    def namesakes(self, ids: PairIds, *, share: float = 0.5) -> list[tuple[str, int, int]]:
+        """(genome, queries, of how many) for query genomes of which at least ``share`` of the pairs fall in an
+        indexed group of theirs (a genome of their name, or its scaffold of their name) without being among that
+        genome's indexed pairs (same genome name, other pair ids): another assembly under the name (isolates each
+        annotated into Prokka's PROKKA_<date>.gff with their own locus tags), whose indexed namesake the search
+        leaves out of their neighbours as the query's own group. Only the index's rows of the groups the queries
+        fall in are compared."""
+        if not len(ids) or not self.ntotal:
+            return []
+        own = self._codes_for(self.query_groups(ids))
+        rows = np.flatnonzero(own >= 0)
+        if not len(rows):
+            return []
+        indexed = self._ids
+        old = np.concatenate([self._members(code) for code in np.unique(own[rows]).tolist()])  # the groups they hit
+        both = PairIds.stack([PairIds(indexed.pair_id[old], indexed.scaffold[old], indexed.genome[old]),
+                              PairIds(ids.pair_id[rows], ids.scaffold[rows], ids.genome[rows])])
+        keys = _pair_keys(both.genome, both.pair_id)
+        known = np.isin(keys[len(old) :], keys[: len(old)])
+        names, genome_of = _unique(ids.genome, inverse=True)
+        total = np.bincount(genome_of, minlength=len(names))
+        strangers = np.bincount(genome_of[rows[~known]], minlength=len(names))
+        return [(str(names[g]), int(strangers[g]), int(total[g])) for g in range(len(names))
+                if strangers[g] and strangers[g] >= share * total[g]]
 
     def _members(self, code: int) -> np.ndarray:
         return self._group_order[self._group_offsets[code] : self._group_offsets[code + 1]]
@@ -578,6 +625,119 @@ class PairIndex:
         self._ids = self._ids.concat(ids)
         self._set_groups()
 
+    def copies(self, vectors: np.ndarray | Sequence[np.ndarray], ids: PairIds, *,
+               share: float = 0.5) -> list[tuple[str, str]]:
+        """(genome of ``ids``, indexed genome of another name) where at least ``share`` of the genome's pairs are
+        indexed already: same scaffold and pair id, cosine >= :data:`~.results.SELF_SIMILARITY` (re-ranking codes put
+        an identical vector just under 1). Appended, such a copy (one assembly under two names, or clonal isolates
+        annotated alike) is each of its pairs' nearest neighbour; :func:`~.ids.genome_copies` says it of the files
+        of one build. Only indexed pairs whose scaffold and pair id the new ones share are read back. Where every
+        isolate names them alike (Shovill's contig00001, Prodigal's gene IDs 1_1, 1_2), that is every indexed
+        genome's: past :data:`_COPY_MATCHES` such comparisons, :data:`_COPY_PROBES` pairs spread over each new genome
+        pick the indexed genomes it may copy, and only those are compared pair by pair (all of them grew as new
+        pairs x indexed genomes: 4e9 vectors read back for a 1,000-genome chunk appended to 1,000)."""
+        parts = _vector_parts(vectors, "vectors", dim=self.dim)
+        if len(ids) != sum(len(p) for p in parts):
+            raise DataError(f"{sum(len(p) for p in parts)} vectors but {len(ids)} pair ids")
+        if not len(ids) or not self.ntotal:
+            return []
+        indexed = self._ids
+        old_pid, new_pid = _same_kind(indexed.pair_id, ids.pair_id)
+        candidates = np.flatnonzero(_positions(_unique(new_pid), old_pid) >= 0)
+        if not len(candidates):
+            return []
+        old_keys, new_keys = _same_kind(_joined(indexed.scaffold[candidates], old_pid[candidates]),
+                                        _joined(ids.scaffold, new_pid))
+        codes = _unique(np.concatenate([old_keys, new_keys]), inverse=True)[1]
+        old_codes, new_codes = codes[: len(candidates)], codes[len(candidates) :]
+        old_names, old_genome = _unique(indexed.genome[candidates], inverse=True)  # codes of the candidates' genomes
+        names, new_genome = _unique(ids.genome, inverse=True)
+        namesake = _positions(*_same_kind(old_names, names))  # a new genome's code among old_names, or -1
+        order = np.argsort(old_codes, kind="stable")
+        low = np.searchsorted(old_codes[order], new_codes, "left")
+        count = np.searchsorted(old_codes[order], new_codes, "right") - low
+
+        def matches(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """(new row, candidate) for every candidate of those new rows' scaffold and pair id."""
+            n = count[rows]
+            new_rows = np.repeat(rows, n)
+            within = np.arange(len(new_rows)) - np.repeat(np.cumsum(n) - n, n)
+            return new_rows, order[np.repeat(low[rows], n) + within]
+
+        if int(count.sum()) <= _COPY_MATCHES:
+            new_rows, old = self._close_copies(parts, *matches(np.arange(len(ids))), candidates, new_genome,
+                                               old_genome, namesake)
+        else:
+            rows = np.flatnonzero(count)
+            grouped = rows[np.argsort(new_genome[rows], kind="stable")]  # each genome's rows, in file order
+            sizes = np.bincount(new_genome[rows], minlength=len(names))
+            first = np.cumsum(sizes) - sizes
+            spread = np.minimum(sizes, _COPY_PROBES)
+            genome = np.repeat(np.arange(len(names)), spread)
+            step = np.arange(len(genome)) - np.repeat(np.cumsum(spread) - spread, spread)
+            probes = grouped[first[genome] + step * sizes[genome] // np.maximum(spread[genome], 1)]
+            new_rows, old = self._close_copies(parts, *matches(probes), candidates, new_genome, old_genome, namesake)
+            picked = np.unique(new_genome[new_rows] * len(old_names) + old_genome[old])
+            # each pair of a picked new genome against the pair of its scaffold and pair id in the picked indexed one
+            width = int(codes.max()) + 1
+            keyed = old_genome * width + old_codes  # one candidate at most: pair ids are unique in a genome
+            by_key = np.argsort(keyed, kind="stable")
+            new_of, old_of = np.divmod(picked, len(old_names))
+            take = [grouped[first[a] : first[a] + sizes[a]] for a in new_of.tolist()]
+            new_rows = np.concatenate([np.zeros(0, np.int64), *take])
+            wanted = np.repeat(old_of, [len(t) for t in take]) * width + new_codes[new_rows]
+            slot = np.minimum(np.searchsorted(keyed[by_key], wanted), len(keyed) - 1)
+            hit = keyed[by_key][slot] == wanted
+            new_rows, old = self._close_copies(parts, new_rows[hit], by_key[slot[hit]], candidates, new_genome,
+                                               old_genome, namesake)
+        if not len(new_rows):
+            return []
+        key = new_genome[new_rows] * len(old_names) + old_genome[old]
+        pairs, found = np.unique(np.unique(key * len(ids) + new_rows) // len(ids), return_counts=True)
+        sizes = np.bincount(new_genome, minlength=len(names))
+        new_of, old_of = np.divmod(pairs, len(old_names))
+        return [(str(names[a]), str(old_names[b])) for a, b, n in zip(new_of.tolist(), old_of.tolist(),
+                                                                       found.tolist()) if n >= share * sizes[a]]
+
+    def _close_copies(self, parts: Sequence[np.ndarray], new_rows: np.ndarray, old: np.ndarray,
+                      candidates: np.ndarray, new_genome: np.ndarray, old_genome: np.ndarray,
+                      namesake: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Of (new row, candidate) matches, those of another genome name whose vectors are the same (cosine >=
+        SELF_SIMILARITY): the new vectors read once each, the stored ones a block of matches at a time."""
+        other = namesake[new_genome[new_rows]] != old_genome[old]
+        new_rows, old = new_rows[other], old[other]
+        if not len(new_rows):
+            return new_rows, old
+        unique_new, where = np.unique(new_rows, return_inverse=True)
+        fresh = _normalised(_rows_of(parts, unique_new))
+        close = np.zeros(len(new_rows), bool)
+        with self._stored_rows() as read:
+            for start in range(0, len(new_rows), _CHUNK):  # many isolates named alike: a block of matches at a time
+                block = slice(start, start + _CHUNK)
+                stored = read(candidates[old[block]])
+                stored /= np.maximum(np.linalg.norm(stored, axis=1, keepdims=True), 1e-30)
+                close[block] = np.einsum("ij,ij->i", fresh[where[block]], stored) >= SELF_SIMILARITY
+        return new_rows[close], old[close]
+
+    @contextlib.contextmanager
+    def _stored_rows(self) -> Iterator[Any]:
+        """A reader of the stored vectors of given rows (exact but for PQ and re-ranking codes); an IVF index's
+        direct map, made for it, is dropped again afterwards, so that what is saved stays as it was."""
+        faiss = _faiss()
+        cpu = self._cpu_index()
+        made = None
+        if self.kind in ("ivf", "ivfpq") and not self.refined:
+            ivf = faiss.extract_index_ivf(cpu)
+            if ivf.direct_map.type == faiss.DirectMap.NoMap:
+                ivf.make_direct_map()
+                made = ivf
+        try:
+            yield lambda rows: np.asarray(cpu.reconstruct_batch(np.ascontiguousarray(rows, dtype=np.int64)),
+                                          dtype=np.float32)
+        finally:
+            if made is not None:
+                made.set_direct_map_type(faiss.DirectMap.NoMap)
+
     @property
     def bytes_per_pair(self) -> float:
         """Memory the FAISS index takes per indexed pair (codes, list ids, re-ranking codes); the pair-id table
@@ -672,8 +832,9 @@ class PairIndex:
 
         Arguments:
             query_vectors: (nq, d) vectors (normalised here). query_groups: the scaffold (or genome, as the index
-                groups) of each query; a group unknown to the index excludes nothing. When one scaffold name occurs
-                in several indexed genomes, scaffold groups are genome-qualified: pass ``query_groups(ids)``.
+                groups) of each query; a group unknown to the index excludes nothing. Pass ``query_groups(ids)``:
+                scaffold groups are genome-qualified where one scaffold name is in several indexed genomes, and a
+                plain scaffold name would leave out another genome's scaffold of that name (contig00001).
             nprobe: IVF lists probed (default :data:`DEFAULT_NPROBE`); efSearch: HNSW beam width (default
                 :data:`DEFAULT_EF_SEARCH`, at least k). threads: FAISS threads (default 1; 0: every usable core).
                 query_ids, query_genomes, query_scaffolds: names, genomes and scaffolds of the queries, for rendering.
