@@ -1000,13 +1000,12 @@ def _isolates(first: int, n: int, rng, vectors=None):
     return vectors, PairIds(pair_id, scaffold, genome)
 
 
-def test_shared_scaffold_costs_a_sort_not_a_scan_per_shared_genome_name():
-    """shared_scaffold (refusing two assemblies under one genome name) scanned every table's genome column once per
-    genome name two tables share: 1,000 genomes' plasmids appended to an index of their chromosomes took 15 s at 1e6
-    indexed pairs, and grows as names x pairs (1e7 pairs, 10,000 genomes: half an hour). The rows of shared names
-    are sorted once now: at one size of table, 2,000 shared names cost about what 250 do (a scan each: 8 times)."""
-    import time
-
+def test_shared_scaffold_tells_plasmids_from_a_second_assembly_among_thousands_of_genomes():
+    """shared_scaffold (refusing two assemblies under one genome name) on 2,000 genomes' chromosomes and their
+    plasmids appended under the same names: one genome each, other scaffolds, so nothing shared; one plasmid table
+    naming a chromosome of its genome is found, with the tables, genome and scaffold. (It scanned every table once
+    per shared genome name, 15 s at 1e6 indexed pairs and 1,000 names; it sorts the rows once now. That speed is
+    a benchmark's to measure, not a unit test's.)"""
     from microfuse_cli.retrieve import shared_scaffold
 
     def tables(genomes: int, rows: int = 200_000):
@@ -1017,17 +1016,7 @@ def test_shared_scaffold_costs_a_sort_not_a_scan_per_shared_genome_name():
                            np.repeat([f"G{g:04d}" for g in range(genomes)], 5))
         return [chromosomes, plasmids]
 
-    def seconds(genomes: int) -> float:
-        given = tables(genomes)
-        best = math.inf
-        for _ in range(2):
-            start = time.perf_counter()
-            assert shared_scaffold(given) is None  # chromosome and plasmids: one genome, other scaffolds
-            best = min(best, time.perf_counter() - start)
-        return best
-
-    few, many = seconds(250), seconds(2000)
-    assert many < 3 * few + 0.2, (few, many)
+    assert shared_scaffold(tables(2000)) is None  # chromosome and plasmids: one genome, other scaffolds
     clash = tables(2000)
     clash[1] = PairIds(clash[1].pair_id, np.where(clash[1].genome == "G0042", "chr42", clash[1].scaffold),
                        clash[1].genome)
