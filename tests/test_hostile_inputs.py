@@ -976,6 +976,23 @@ def _interrupt(fault, work: Path, folder: Path, hook: Path) -> dict:
             "after": snapshot(out), "leftovers": leftovers(out.parent, {out.name})}
 
 
+@contextlib.contextmanager
+def _signals_as_in_a_terminal():
+    """Ctrl-C and SIGHUP not ignored in this process while the block starts children, who inherit an ignored one
+    (tests run in the background, `pytest ... &`, where the shell ignores SIGINT, or under nohup): the CLI rightly
+    leaves an ignored signal ignored, so the test's signal did nothing and `score` waited for its stuck model loader
+    ('still running 30 s after the signal', only where the suite ran as a background job). Main thread only; the
+    test's threads start the children inside the block, as a ``preexec_fn`` is unsafe with threads."""
+    ignored = [s for s in (signal.SIGINT, signal.SIGHUP) if signal.getsignal(s) == signal.SIG_IGN]
+    try:
+        for sig in ignored:
+            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+        yield
+    finally:
+        for sig in ignored:
+            signal.signal(sig, signal.SIG_IGN)
+
+
 @pytest.fixture(scope="module")
 def interrupted(work, tmp_path_factory):
     """Every FAULTS run at once (separate processes, so the shared cores overlap them); results by fault."""
@@ -984,13 +1001,7 @@ def interrupted(work, tmp_path_factory):
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(SLOW_RENAME_HOOK)
     results: dict = {}
-    previous = signal.getsignal(signal.SIGINT)
-    if previous == signal.SIG_IGN:  # an ignored SIGINT is inherited by the children: they would not stop
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    previous_hup = signal.getsignal(signal.SIGHUP)
-    if previous_hup == signal.SIG_IGN:  # as SIGINT (tests run under nohup)
-        signal.signal(signal.SIGHUP, signal.SIG_DFL)
-    try:
+    with _signals_as_in_a_terminal():
         threads = [threading.Thread(target=lambda f=f, i=i: results.__setitem__(f, _interrupt(f, work, root / str(i),
                                                                                              hook)))
                    for i, f in enumerate(FAULTS)]
@@ -998,9 +1009,6 @@ def interrupted(work, tmp_path_factory):
             thread.start()
         for thread in threads:
             thread.join()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGHUP, previous_hup)
     return results
 
 
@@ -1066,7 +1074,8 @@ def _start_with_a_blocked_loader(tmp_path, args):
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(BLOCKED_LOADER_HOOK)
     mark = tmp_path / "loading"
-    proc, lines = _start(args, {"MICROFUSE_TEST_MARK": str(mark)}, hook)
+    with _signals_as_in_a_terminal():
+        proc, lines = _start(args, {"MICROFUSE_TEST_MARK": str(mark)}, hook)
     return proc, lines, mark
 
 
