@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import stat
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ ARRAY_FILES = ("protein.npy", "context.npy", "pair_context.npy")
 ID_FILES = ("genes.tsv", "pairs.tsv")
 #: genes.tsv's header since gene places are recorded (an older folder's is ``gene_id\tscaffold``).
 GENES_HEADER = "gene_id\tscaffold\tstart\tend\tstrand\n"
+_ASCII_NUMBER = re.compile(r"[0-9]+")
 
 
 def _where(scaffold: str, start: int, end: int, strand: int) -> str:
@@ -377,7 +379,9 @@ class Embeddings(RebuiltFromFields):
         if placed:
             places = []
             for number, g in enumerate(genes, start=2):
-                if len(g) != 5 or not g[2].isdigit() or not g[3].isdigit() or g[4] not in ("+", "-") \
+                # str.isdigit() passes non-ASCII digits ('19²'), which int() refuses: a ValueError, not a DataError
+                if len(g) != 5 or not _ASCII_NUMBER.fullmatch(g[2]) or not _ASCII_NUMBER.fullmatch(g[3]) \
+                        or g[4] not in ("+", "-") \
                         or not 1 <= int(g[2]) <= int(g[3]):
                     raise DataError(f"{folder / 'genes.tsv'}: line {number}: corrupted (gene_id, scaffold, start, "
                                     "end, strand expected)")

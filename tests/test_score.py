@@ -892,6 +892,26 @@ def test_an_embedding_folder_without_gene_places_scores_as_before(tmp_path, mg_e
     assert (resaved / "genes.tsv").read_text() == (old / "genes.tsv").read_text()
 
 
+@pytest.mark.parametrize("start", ["19\u00b2", "\u0661\u0669\u0660", "-190", "190.0", " 190"])
+def test_a_corrupted_gene_place_unverified_is_a_data_error(tmp_path, mg_embedded, start):
+    """`Embeddings.load(verify=False)` (the checksums not checked) of a genes.tsv whose start is not ASCII digits: a
+    superscript or Arabic-Indic digit passed str.isdigit() and int() raised a ValueError from the library, not
+    the DataError naming the line that the other corrupted rows get."""
+    import shutil
+
+    from microfuse_cli.embed import Embeddings
+    from microfuse_cli.errors import DataError
+
+    folder = tmp_path / "emb"
+    shutil.copytree(mg_embedded, folder)
+    lines = (folder / "genes.tsv").read_text().splitlines(keepends=True)
+    cols = lines[1].split("\t")
+    cols[2] = start
+    (folder / "genes.tsv").write_text("".join([lines[0], "\t".join(cols), *lines[2:]]))
+    with pytest.raises(DataError, match=r"genes.tsv: line 2: corrupted \(gene_id, scaffold, start, end, strand"):
+        Embeddings.load(folder, verify=False)
+
+
 def test_a_genome_without_proteins_scored_with_embeddings_of_other_genes_is_refused(tmp_path, mg_embedded):
     """`score GENOME --embeddings` checks the embeddings by a content hash of the genes and their proteins, skipped
     where the genes have none: a GFF3 without its FASTA of another assembly (every gene 300 bp further on, ids as
