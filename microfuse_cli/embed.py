@@ -5,7 +5,9 @@ On disk an embedding folder holds::
 
     protein.npy        genes x d_protein   (row order = genes.tsv)
     context.npy        genes x d_context   (absent when the context view has no per-gene part)
-    genes.tsv          gene_id, scaffold
+    genes.tsv          gene_id, scaffold, start, end, strand   (1-based, inclusive, + or -: where each gene
+                       sits, checked against the pairs scored or trained on; an older folder's lists gene_id,
+                       scaffold only, and its genes are found by id alone)
     pair_context.npy   pairs x d_pair      (absent when no builtin context view)
     pairs.tsv          pair_id             (row order of pair_context.npy)
     manifest.json      views, model ids and hashes, dims, dtype, device, version, content hashes
@@ -18,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import stat
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,6 +54,13 @@ CONTEXT_PRESETS = {
 }
 ARRAY_FILES = ("protein.npy", "context.npy", "pair_context.npy")
 ID_FILES = ("genes.tsv", "pairs.tsv")
+#: genes.tsv's header since gene places are recorded (an older folder's is ``gene_id\tscaffold``).
+GENES_HEADER = "gene_id\tscaffold\tstart\tend\tstrand\n"
+_ASCII_NUMBER = re.compile(r"[0-9]+")
+
+
+def _where(scaffold: str, start: int, end: int, strand: int) -> str:
+    return f"{scaffold}:{start}..{end}({'+' if strand > 0 else '-'})"
 
 
 def _rows(path: Path) -> list[str]:
@@ -178,10 +188,17 @@ class Embeddings(RebuiltFromFields):
     pair_ids: tuple[str, ...]
     pair_context: np.ndarray | None
     manifest: Mapping[str, Any] = field(default_factory=dict)
+    #: (start, end, strand) of each gene, as ``gene_ids``; None for a folder written before they were recorded.
+    gene_places: tuple[tuple[int, int, int], ...] | None = None
 
     def __post_init__(self) -> None:  # normalising the fields as built, and the row indexes derived from them
         for name in ("gene_ids", "gene_scaffolds", "pair_ids"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.gene_places is not None:
+            places = tuple((int(s), int(e), 1 if int(d) > 0 else -1) for s, e, d in self.gene_places)
+            if len(places) != len(self.gene_ids):
+                raise DataError(f"{len(places)} gene places for {len(self.gene_ids)} genes in the embeddings")
+            object.__setattr__(self, "gene_places", places)
         for name in ("protein", "context", "pair_context"):
             object.__setattr__(self, name, read_only(getattr(self, name)))
         object.__setattr__(self, "manifest", MappingProxyType(dict(self.manifest)))
@@ -255,6 +272,7 @@ class Embeddings(RebuiltFromFields):
         except KeyError as exc:
             raise DataError(f"gene {exc.args[0]!r} of the pairs is not in the embeddings{self._made_from()} "
                             "(computed from another genome or annotation?)") from None
+        self._check_places(pairs, ia, ib)
         ea, eb = self.protein[ia].astype(np.float32), self.protein[ib].astype(np.float32)
         blocks = {("protein", "a"): ea, ("protein", "b"): eb, ("protein", "|a-b|"): np.abs(ea - eb)}
         if self.context is not None:
@@ -279,6 +297,22 @@ class Embeddings(RebuiltFromFields):
                 raise DataError(f"the {name} embeddings hold NaN or Inf values")
         return x_protein, x_context
 
+    def _check_places(self, pairs: Sequence[GenePair], ia: np.ndarray, ib: np.ndarray) -> None:
+        """Refuse pairs whose genes sit elsewhere than the embeddings' genes of their ids: gene callers number genes
+        by position (NODE_1_5), Prokka and Bakta by order, so embeddings of another assembly or gene calling carry the
+        pairs' ids for other genes, and were used silently. Folders without places (older) are not checked."""
+        if self.gene_places is None:
+            return
+        made = f" of {self.genome_name}" if self.genome_name else ""
+        for p, i, j in zip(pairs, ia.tolist(), ib.tolist()):
+            for gene, row in ((p.gene_a, i), (p.gene_b, j)):
+                here = (gene.start, gene.end, 1 if gene.strand > 0 else -1)
+                if here != self.gene_places[row] or gene.scaffold != self.gene_scaffolds[row]:
+                    start, end, strand = self.gene_places[row]
+                    raise DataError(f"gene {gene.id!r} of the pairs is at {_where(gene.scaffold, *here)} but at "
+                                    f"{_where(self.gene_scaffolds[row], start, end, strand)} in the embeddings"
+                                    f"{made}: embeddings of another assembly or gene calling?")
+
     # ------------------------------------------------------------------------------------------------ disk
 
     def save(self, path: PathLike, *, dtype: str = "float32") -> None:
@@ -293,8 +327,14 @@ class Embeddings(RebuiltFromFields):
                 files["pair_context.npy"] = self.pair_context
             for name, array in files.items():
                 save_npy(tmp / name, np.ascontiguousarray(array, dtype=dtype))
-            (tmp / "genes.tsv").write_text(
-                "gene_id\tscaffold\n" + "".join(f"{g}\t{s}\n" for g, s in zip(self.gene_ids, self.gene_scaffolds)))
+            if self.gene_places is None:  # a folder read without them is written as it was
+                genes = "gene_id\tscaffold\n" + "".join(f"{g}\t{s}\n" for g, s in zip(self.gene_ids,
+                                                                                     self.gene_scaffolds))
+            else:
+                genes = GENES_HEADER + "".join(
+                    f"{g}\t{s}\t{start}\t{end}\t{'+' if strand > 0 else '-'}\n"
+                    for g, s, (start, end, strand) in zip(self.gene_ids, self.gene_scaffolds, self.gene_places))
+            (tmp / "genes.tsv").write_text(genes)
             (tmp / "pairs.tsv").write_text("pair_id\n" + "".join(f"{p}\n" for p in self.pair_ids))
             fields = {k: v for k, v in self.manifest.items() if k not in HEADER}
             write_manifest(tmp, EMBEDDINGS, [*files, *ID_FILES], dict(
@@ -330,16 +370,31 @@ class Embeddings(RebuiltFromFields):
             if arrays[name].dtype.kind != "f":
                 raise DataError(f"{folder / name}: holds {arrays[name].dtype} values, not floating point")
         try:
+            placed = (folder / "genes.tsv").read_text().startswith(GENES_HEADER)
             genes = [line.split("\t") for line in _rows(folder / "genes.tsv")]
             pair_ids = _rows(folder / "pairs.tsv")
         except (OSError, UnicodeDecodeError) as exc:
             raise DataError(f"{folder}: unreadable genes.tsv or pairs.tsv ({type(exc).__name__})") from None
+        places = None
+        if placed:
+            places = []
+            for number, g in enumerate(genes, start=2):
+                # str.isdigit() passes non-ASCII digits ('19²'), which int() refuses: a ValueError, not a DataError
+                if len(g) != 5 or not _ASCII_NUMBER.fullmatch(g[2]) or not _ASCII_NUMBER.fullmatch(g[3]) \
+                        or g[4] not in ("+", "-") \
+                        or not 1 <= int(g[2]) <= int(g[3]):
+                    raise DataError(f"{folder / 'genes.tsv'}: line {number}: corrupted (gene_id, scaffold, start, "
+                                    "end, strand expected)")
+                places.append((int(g[2]), int(g[3]), 1 if g[4] == "+" else -1))
+        else:
+            log.debug("%s: genes.tsv records no gene coordinates (an older folder): the genes of the pairs are "
+                      "looked up by id alone", folder)
         for name, what, ids in (("genes.tsv", "gene", [g[0] for g in genes]), ("pairs.tsv", "pair", pair_ids)):
             repeat = _first_repeat(ids)  # else a pair listed twice read as the last row, or as no pair features
             if repeat is not None:
                 raise DataError(f"{folder / name}: corrupted ({what} {repeat!r} is listed twice)")
         emb = cls([g[0] for g in genes], [g[1] if len(g) > 1 else "" for g in genes], arrays["protein.npy"],
-                  arrays.get("context.npy"), pair_ids, arrays.get("pair_context.npy"), manifest)
+                  arrays.get("context.npy"), pair_ids, arrays.get("pair_context.npy"), manifest, places)
         for name, array, rows in (("protein.npy", emb.protein, len(genes)), ("context.npy", emb.context, len(genes)),
                                   ("pair_context.npy", emb.pair_context, len(pair_ids))):
             if array is not None and (array.ndim != 2 or array.shape[0] != rows):
@@ -465,7 +520,8 @@ def compute_embeddings(
         context = np.concatenate(gene_parts, axis=1).astype(np.float32) if gene_parts else None
         pair_context = np.concatenate(pair_parts, axis=1).astype(np.float32) if pair_parts else None
         return Embeddings([g.id for g in genes], [g.scaffold for g in genes], protein, context,
-                          [p.pair_id for p in pairs], pair_context, manifest)
+                          [p.pair_id for p in pairs], pair_context, manifest,
+                          [(g.start, g.end, g.strand) for g in genes])
 
 
 from .calibration import CALIBRATION_FEATURES as CALIBRATION_NAMES  # noqa: E402

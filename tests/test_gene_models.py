@@ -2155,3 +2155,45 @@ def test_a_note_says_partial_only_in_the_word_partial(tmp_path, note, partial):
                     f"##FASTA\n>c1\n{sequence}\n")
     gene, = read_genome(path).genes
     assert (gene.partial, gene.protein) == ((True, "VKPG") if partial else (False, "MKPG"))
+
+
+def test_embeddings_match_pairs_of_the_same_genome_in_another_format_across_the_origin(tmp_path):
+    """Embeddings record where each gene sits and `score PAIRS.tsv --embeddings` refuses pairs placed elsewhere; the
+    same genome read from GFF3 (a row ending past the length) and from GenBank (a join across the origin) places
+    MG_001 alike, so either's pairs score with the other's embeddings (of the genome, or of its table embedded
+    with its proteins: places from the table), the same bytes; a subset of them (`pairs --labels`) too."""
+    gff = write_rotated(tmp_path, "circular")  # both beside one FASTA, mg_rot.fna
+    gbk = write_rotated(tmp_path, "genbank")
+    tables = {}
+    for name, path in (("gff", gff), ("gbk", gbk)):
+        tables[name] = tmp_path / f"{name}.tsv"
+        code, _, err = run_cli(["pairs", path, "-o", tables[name], "--proteins", tmp_path / f"{name}.faa", "-q"])
+        assert code == 0, err
+    code, _, err = run_cli(["embed", gff, "-o", tmp_path / "emb_genome", "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["embed", tables["gff"], "--proteins", tmp_path / "gff.faa", "--fasta",
+                            tmp_path / "mg_rot.fna", "-o", tmp_path / "emb_table", "-q"])
+    assert code == 0, err
+    row = next(line for line in (tmp_path / "emb_genome" / "genes.tsv").read_text().splitlines()
+               if line.startswith("MG_001\t"))
+    assert row == f"MG_001\tNC_000908.2\t{MG_LENGTH - 314}\t{MG_LENGTH + 828}\t+"
+    assert row in (tmp_path / "emb_table" / "genes.tsv").read_text().splitlines()
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("MG_470\tMG_001\t0\nMG_001\tMG_002\t1\n")
+    code, _, err = run_cli(["pairs", gbk, "--labels", labels, "-o", tmp_path / "subset.tsv", "-q"])
+    assert code == 0, err
+    scored = {}
+    for emb in ("emb_genome", "emb_table"):
+        for table in ("gff", "gbk"):
+            out = tmp_path / f"{emb}_{table}.scores"
+            code, _, err = run_cli(["score", tables[table], "--embeddings", tmp_path / emb, "-o", out, "-q"])
+            assert code == 0, (emb, table, err)
+            scored[emb, table] = table_lines(out.read_text())
+        code, _, err = run_cli(["score", tmp_path / "subset.tsv", "--embeddings", tmp_path / emb, "-o",
+                                tmp_path / "subset.scores", "-q"])
+        assert code == 0, (emb, err)
+        assert len(table_lines((tmp_path / "subset.scores").read_text())) == 3
+    assert scored["emb_genome", "gff"] == scored["emb_genome", "gbk"]
+    assert scored["emb_table", "gff"] == scored["emb_table", "gbk"]
+    code, _, err = run_cli(["score", gbk, "--embeddings", tmp_path / "emb_genome", "-o", tmp_path / "g.scores", "-q"])
+    assert code == 0, err

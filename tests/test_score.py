@@ -804,3 +804,137 @@ def test_a_pairs_tsv_input_to_embed_without_proteins_is_a_usage_error(tmp_path):
                            stdin=gzip.decompress(Path(f"{MG_G37}.gff.gz").read_bytes()) + b"##FASTA\n"
                            + gzip.decompress(Path(f"{MG_G37}.fna.gz").read_bytes()))
     assert code == 0 and (emb / "pairs.tsv").exists(), err
+
+
+def _shifted_table(table: Path, out: Path, by: int) -> Path:
+    """``table`` with every gene ``by`` bp further on its scaffold: the same ids and spacers, as another assembly
+    with ``by`` bp more before the first gene (or a gene caller numbering its genes alike) gives them."""
+    lines = table.read_text().splitlines(keepends=True)
+    header = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    names = lines[header].rstrip("\n").split("\t")
+    moved = [names.index(c) for c in ("start_a", "end_a", "start_b", "end_b")]
+    for i in range(header + 1, len(lines)):
+        cols = lines[i].rstrip("\n").split("\t")
+        for c in moved:
+            cols[c] = str(int(cols[c]) + by)
+        lines[i] = "\t".join(cols) + "\n"
+    out.write_text("".join(lines))
+    return out
+
+
+def test_embeddings_of_another_assembly_named_like_the_pairs_are_refused(tmp_path, mg_embedded):
+    """genes.tsv held only id and scaffold, so `score PAIRS.tsv --embeddings` (and `train`) of a table whose ids
+    name other genes in the embeddings (another assembly or gene calling: NODE_1_5 numbers genes by position) used
+    another gene's vectors, exit 0. The embeddings now record each gene's place and such pairs are refused naming
+    the gene and both places; a subset of the genome's own pairs (`pairs --labels`) still scores, as it did."""
+    from conftest import MG_G37
+
+    table, scores = tmp_path / "mg.tsv", tmp_path / "scores.tsv"
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-o", table,
+                            "--label-rule", "og", "--split", "0.7,0.15,0.15", "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["score", table, "--embeddings", mg_embedded, "-o", scores, "-q"])
+    assert code == 0, err
+    lines = table.read_text().splitlines(keepends=True)
+    subset = tmp_path / "subset.tsv"
+    subset.write_text("".join(lines[:3] + lines[40:60]))
+    code, _, err = run_cli(["score", subset, "--embeddings", mg_embedded, "-o", tmp_path / "subset_scores.tsv", "-q"])
+    assert code == 0, err
+    shifted = _shifted_table(table, tmp_path / "other.tsv", 300)
+    code, _, err = run_cli(["score", shifted, "--embeddings", mg_embedded, "-o", tmp_path / "other_scores.tsv", "-q"])
+    assert code == 1 and err == ("error: gene 'MG_001' of the pairs is at NC_000908.2:986..2128(+) but at "
+                                 "NC_000908.2:686..1828(+) in the embeddings of "
+                                 "GCF_000027325.1_ASM2732v1_genomic.gff.gz: embeddings of another assembly or gene "
+                                 "calling?\n"), err
+    assert not (tmp_path / "other_scores.tsv").exists()
+    code, _, err = run_cli(["train", shifted, "--embeddings", mg_embedded, "-o", tmp_path / "model", "-q"])
+    assert code == 1 and err.startswith(f"error: {shifted} and {mg_embedded}: gene 'MG_001' of the pairs is at "
+                                        "NC_000908.2:986..2128(+) but at NC_000908.2:686..1828(+)") \
+        and err.count("\n") == 1, err
+    assert not (tmp_path / "model").exists()
+
+
+def test_an_embedding_folder_without_gene_places_scores_as_before(tmp_path, mg_embedded, caplog):
+    """An embedding folder records where its genes sit (genes.tsv: start, end, strand); one written before (id and
+    scaffold only) still loads and scores the same bytes, its genes found by id alone (said on the debug log)."""
+    import logging
+    import shutil
+
+    from conftest import MG_G37
+    from microfuse_cli.embed import Embeddings
+    from microfuse_cli.io.files import sha256_file
+    import json
+
+    genes = (mg_embedded / "genes.tsv").read_text().splitlines()
+    assert genes[:2] == ["gene_id\tscaffold\tstart\tend\tstrand", "MG_001\tNC_000908.2\t686\t1828\t+"]
+    assert len(genes) == 477 and all(len(row.split("\t")) == 5 for row in genes)
+    old = tmp_path / "old"
+    shutil.copytree(mg_embedded, old)
+    (old / "genes.tsv").write_text("".join("\t".join(row.split("\t")[:2]) + "\n" for row in genes))
+    doc = json.loads((old / "manifest.json").read_text())
+    doc["files_sha256"]["genes.tsv"] = sha256_file(old / "genes.tsv")
+    (old / "manifest.json").write_text(json.dumps(doc))
+    with caplog.at_level(logging.DEBUG, logger="microfuse"):
+        assert Embeddings.load(old).gene_places is None
+    assert "genes.tsv records no gene coordinates" in caplog.text
+    table = tmp_path / "mg.tsv"
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-o", table, "-q"])
+    assert code == 0, err
+    for folder in (mg_embedded, old):
+        code, _, err = run_cli(["score", table, "--embeddings", folder, "-o", tmp_path / f"{folder.name}.tsv", "-q"])
+        assert code == 0, err
+    assert (tmp_path / "old.tsv").read_bytes() == (tmp_path / "emb.tsv").read_bytes()
+    shifted = _shifted_table(table, tmp_path / "other.tsv", 300)  # unchecked, as before: no places to check by
+    code, _, err = run_cli(["score", shifted, "--embeddings", old, "-o", tmp_path / "shifted.tsv", "-q"])
+    assert code == 0, err
+    resaved = tmp_path / "resaved"  # written back as read: without places, not with made-up ones
+    Embeddings.load(old).save(resaved)
+    assert (resaved / "genes.tsv").read_text() == (old / "genes.tsv").read_text()
+
+
+@pytest.mark.parametrize("start", ["19\u00b2", "\u0661\u0669\u0660", "-190", "190.0", " 190"])
+def test_a_corrupted_gene_place_unverified_is_a_data_error(tmp_path, mg_embedded, start):
+    """`Embeddings.load(verify=False)` (the checksums not checked) of a genes.tsv whose start is not ASCII digits: a
+    superscript or Arabic-Indic digit passed str.isdigit() and int() raised a ValueError from the library, not
+    the DataError naming the line that the other corrupted rows get."""
+    import shutil
+
+    from microfuse_cli.embed import Embeddings
+    from microfuse_cli.errors import DataError
+
+    folder = tmp_path / "emb"
+    shutil.copytree(mg_embedded, folder)
+    lines = (folder / "genes.tsv").read_text().splitlines(keepends=True)
+    cols = lines[1].split("\t")
+    cols[2] = start
+    (folder / "genes.tsv").write_text("".join([lines[0], "\t".join(cols), *lines[2:]]))
+    with pytest.raises(DataError, match=r"genes.tsv: line 2: corrupted \(gene_id, scaffold, start, end, strand"):
+        Embeddings.load(folder, verify=False)
+
+
+def test_a_genome_without_proteins_scored_with_embeddings_of_other_genes_is_refused(tmp_path, mg_embedded):
+    """`score GENOME --embeddings` checks the embeddings by a content hash of the genes and their proteins, skipped
+    where the genes have none: a GFF3 without its FASTA of another assembly (every gene 300 bp further on, ids as
+    before) was scored with other genes' vectors, exit 0. Refused by the genes' places."""
+    from conftest import MG_G37
+
+    shifted = tmp_path / "shifted.gff"
+    with gzip.open(f"{MG_G37}.gff.gz", "rt") as handle:
+        rows = [line.rstrip("\n").split("\t") for line in handle]
+    kept = []
+    for cols in rows:
+        if len(cols) >= 9:
+            cols[3], cols[4] = str(int(cols[3]) + 300), str(int(cols[4]) + 300)
+            if int(cols[4]) > 580_076:  # off the end of the (linear) sequence
+                continue
+        kept.append("\t".join(cols))
+    shifted.write_text("\n".join(kept) + "\n")
+    out = tmp_path / "scores.tsv"
+    code, _, err = run_cli(["score", shifted, "--embeddings", mg_embedded, "-o", out, "-q"])
+    assert code == 1 and err == ("error: gene 'MG_001' of the pairs is at NC_000908.2:986..2128(+) but at "
+                                 "NC_000908.2:686..1828(+) in the embeddings of "
+                                 "GCF_000027325.1_ASM2732v1_genomic.gff.gz: embeddings of another assembly or gene "
+                                 "calling?\n"), err
+    assert not out.exists()
+    code, _, err = run_cli(["score", f"{MG_G37}.gff.gz", "--embeddings", mg_embedded, "-o", out, "-q"])
+    assert code == 0, err  # its own genes, without their FASTA: as before

@@ -245,7 +245,8 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
           bins, run):
     """Compute the protein and genome-context views of every gene of INPUT.
 
-    Writes protein.npy / context.npy (genes x dims, rows as in genes.tsv), pair_context.npy with pairs.tsv, and
+    Writes protein.npy / context.npy (genes x dims, rows as in genes.tsv: each gene's id, scaffold, start, end and
+    strand, which `score` and `train` check the pairs' genes against), pair_context.npy with pairs.tsv, and
     manifest.json (views, model ids and hashes, dims, dtype, device, version, content hash of the genes).
     The builtin views need no download; prostt5 and bacformer load Hugging Face models from the hub cache or a
     local folder (GPU when present). Several GFF3 without ##FASTA are given each with its FASTA as
