@@ -650,6 +650,18 @@ def pair_selection_options(func):
     return wrapper
 
 
+def refuse_topology_beside_table(read_as, shown=None) -> None:
+    """--circular/--linear beside a pairs TSV input (`embed`, `score`): they were ignored, and a table's pair across
+    the origin was embedded and scored under --linear; the table's topology is the `pairs` run's that wrote it."""
+    from ..errors import UsageError
+
+    if read_as.circular is not None:
+        topology = "--circular" if read_as.circular else "--linear"
+        raise UsageError(f"{topology} sets the topology of a genome INPUT; a pairs TSV's is its own (a pair "
+                         f"across the origin, or none): give {topology} to the `microfuse pairs` that writes it"
+                         + (f" ({shown})" if shown else ""))
+
+
 def warn_device_unused(device: str, config) -> None:
     """One warning when --device names a GPU that no view will use: builtin views run in numpy on the CPU and never
     resolve the device (``config`` an embed.ViewConfig without foundation models), nor do views read from

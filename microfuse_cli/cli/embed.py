@@ -12,7 +12,7 @@ import click
 
 from . import cli
 from ._common import IntRange, _one_pass, bins_option, common_options, genome_options, load_bins, load_genome, log, \
-    stdin_as_file, warn_device_unused
+    refuse_topology_beside_table, stdin_as_file, warn_device_unused
 
 
 def view_options(func):
@@ -63,15 +63,9 @@ def is_pairs_table(path) -> bool:
 
 
 def refuse_topology_for_table(path, read_as, shown=None) -> None:
-    """--circular/--linear beside a pairs TSV: ignored, the table's pair across the origin was embedded under
-    --linear (as `score`'s, refused there too)."""
-    from ..errors import UsageError
-
+    """--circular/--linear beside ``path`` if it is a pairs TSV (refuse_topology_beside_table)."""
     if read_as.circular is not None and is_pairs_table(path):
-        topology = "--circular" if read_as.circular else "--linear"
-        raise UsageError(f"{topology} sets the topology of a genome INPUT; a pairs TSV's is its own (a pair "
-                         f"across the origin, or none): give {topology} to the `microfuse pairs` that writes "
-                         f"it ({shown or path})")
+        refuse_topology_beside_table(read_as, shown or path)
 
 
 def read_input(run, path, fasta, proteins, read_as, shown=None):

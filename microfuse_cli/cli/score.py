@@ -10,7 +10,8 @@ import click
 from . import cli
 from ..interrupts import swallowed
 from ._common import ExistingPath, FiniteFloatRange, bins_option, common_options, genome_options, load_bins, \
-    load_genome, log, output_option, pair_selection_options, stdin_as_file, warn_device_unused
+    load_genome, log, output_option, pair_selection_options, refuse_topology_beside_table, stdin_as_file, \
+    warn_device_unused
 
 
 @cli.command(short_help="Operon probability of adjacent gene pairs.", epilog="""\b
@@ -212,10 +213,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
         if selection.given:  # were ignored: every pair of the table scored, unlabelled, unsplit, without a word
             raise UsageError(f"{selection.given[0]} selects or labels the pairs of a genome INPUT; a pairs TSV is "
                              f"scored as it is: give {selection.given[0]} to the `microfuse pairs` that writes it")
-        if read_as.circular is not None:  # was ignored: a table's pair across the origin was scored under --linear
-            topology = "--circular" if read_as.circular else "--linear"
-            raise UsageError(f"{topology} sets the topology of a genome INPUT; a pairs TSV's is its own (a pair "
-                             f"across the origin, or none): give {topology} to the `microfuse pairs` that writes it")
+        refuse_topology_beside_table(read_as)
         table = read_pairs(input)
         embedded = Embeddings.load(embeddings)
         # named as `score GENOME` names it: by the table's own line, else as embed named it, else by the table; a
