@@ -723,20 +723,25 @@ class PairIndex:
     def _stored_rows(self) -> Iterator[Any]:
         """A reader of the stored vectors of given rows (exact but for PQ and re-ranking codes); an IVF index's
         direct map, made for it, is dropped again afterwards, so that what is saved stays as it was."""
-        faiss = _faiss()
-        cpu = self._cpu_index()
-        made = None
-        if self.kind in ("ivf", "ivfpq") and not self.refined:
-            ivf = faiss.extract_index_ivf(cpu)
-            if ivf.direct_map.type == faiss.DirectMap.NoMap:
-                ivf.make_direct_map()
-                made = ivf
+        cpu, made = self._readable_cpu_index()
         try:
             yield lambda rows: np.asarray(cpu.reconstruct_batch(np.ascontiguousarray(rows, dtype=np.int64)),
                                           dtype=np.float32)
         finally:
             if made is not None:
-                made.set_direct_map_type(faiss.DirectMap.NoMap)
+                made.set_direct_map_type(_faiss().DirectMap.NoMap)
+
+    def _readable_cpu_index(self) -> tuple[Any, Any]:
+        """The CPU index with its stored vectors readable by row number, and the IVF index whose direct map was made
+        for that (None if none was): IVF lists keep no row order (re-ranking codes do, in row order already)."""
+        faiss = _faiss()
+        cpu = self._cpu_index()
+        if self.kind in ("ivf", "ivfpq") and not self.refined:
+            ivf = faiss.extract_index_ivf(cpu)
+            if ivf.direct_map.type == faiss.DirectMap.NoMap:
+                ivf.make_direct_map()
+                return cpu, ivf
+        return cpu, None
 
     @property
     def bytes_per_pair(self) -> float:
@@ -920,13 +925,8 @@ class PairIndex:
                             query_scaffolds=self._ids.scaffold)
 
     def _reconstruct(self, start: int, stop: int) -> np.ndarray:
-        faiss = _faiss()
-        cpu = self._cpu_index()
-        if self.kind in ("ivf", "ivfpq") and not self.refined:  # refine codes are stored in row order already
-            ivf = faiss.extract_index_ivf(cpu)
-            if ivf.direct_map.type == faiss.DirectMap.NoMap:
-                ivf.make_direct_map()
-        return cpu.reconstruct_n(start, stop - start)
+        """Stored vectors of rows ``start:stop`` (search_all's queries; the direct map is kept for the next block)."""
+        return self._readable_cpu_index()[0].reconstruct_n(start, stop - start)
 
     def _search_params(self, nprobe: int, ef: int, sel: Any = None, kf: int = 1) -> Any:
         faiss = _faiss()
