@@ -874,6 +874,47 @@ def test_cli_two_assemblies_under_one_genome_name_are_refused(real_fused, tmp_pa
     assert (tmp_path / "grown" / "pairs.tsv").read_text() == (tmp_path / "sample" / "pairs.tsv").read_text()
 
 
+def _batch(real_fused, tmp_path, stem, rows, source="mpn"):
+    """Rows ``rows`` of ``source``'s fused vectors and ids: the files `score --pairs` writes for one batch of pairs."""
+    lines = (real_fused / f"{source}.ids.tsv").read_text().splitlines(keepends=True)
+    head = 2 if lines[0].startswith("#") else 1  # the model's comment line, the header
+    (tmp_path / f"{stem}.ids.tsv").write_text("".join([*lines[:head], *(lines[head + r] for r in rows)]))
+    np.save(tmp_path / f"{stem}.npy", np.load(real_fused / f"{source}.npy")[list(rows)])
+    return tmp_path / f"{stem}.npy"
+
+
+def test_cli_one_genome_scored_in_batches_is_indexed_as_one(real_fused, tmp_path):
+    """One genome's pairs scored in batches (`score --pairs` in chunks), each writing its vectors, then `retrieve
+    build` over all files or `--append` per batch, was refused as two assemblies under one genome name (a scaffold in
+    two files), where the version before indexed it. Batches of consecutive pairs share the gene at their edge, which
+    isolates never share with other pair ids: indexed as one genome, the index the whole genome's; batches that share
+    no gene on a scaffold cannot be told from two assemblies and are refused with a message naming both."""
+    from conftest import run_cli
+
+    n = len(np.load(real_fused / "mpn.npy"))
+    first, second, third = (_batch(real_fused, tmp_path, f"batch{i}", rows) for i, rows in
+                            enumerate((range(0, 250), range(250, 500), range(500, n)), 1))
+    mg = real_fused / "mg.npy"
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mpn.npy", mg, "-o", tmp_path / "whole", "-q"])
+    assert code == 0, err
+    for group_by in ("scaffold", "genome"):  # batches 1 and 3 share no gene: batch 2 links them
+        code, _, err = run_cli(["retrieve", "build", first, third, mg, second, "-o", tmp_path / group_by,
+                                "--group-by", group_by])
+        assert code == 0 and "error" not in err and "both hold genome" not in err, err
+    code, _, err = run_cli(["retrieve", "build", first, "-o", tmp_path / "appended", "-q"])
+    assert code == 0, err
+    for batch in (second, mg, third):
+        code, _, err = run_cli(["retrieve", "build", batch, "-o", tmp_path / "appended", "--append"])
+        assert code == 0 and "both hold genome" not in err, err
+    code, whole, _ = run_cli(["retrieve", "--index", tmp_path / "whole", "--k", "3", "-q"])
+    code, appended, _ = run_cli(["retrieve", "--index", tmp_path / "appended", "--k", "3", "-q"])
+    assert code == 0 and sorted(appended.splitlines()) == sorted(whole.splitlines())
+    code, _, err = run_cli(["retrieve", "build", first, third, "-o", tmp_path / "apart"])
+    assert code == 1 and err.count("\n") == 1 and not (tmp_path / "apart").exists(), err
+    assert err.startswith(f"error: {first} and {third} both hold genome 'mpn', scaffold ") and \
+        "two assemblies under one genome name" in err and "scored in batches that share no gene" in err, err
+
+
 def test_cli_appending_a_genome_already_indexed_is_refused_naming_it(real_fused, tmp_path):
     """A rerun of a Snakemake rule that appends a genome appended it again: refused, as before, but by its first
     clashing pair id, not naming the file or saying that the whole genome is there. Now one line names both, and
@@ -1021,6 +1062,26 @@ def test_shared_scaffold_tells_plasmids_from_a_second_assembly_among_thousands_o
     clash[1] = PairIds(clash[1].pair_id, np.where(clash[1].genome == "G0042", "chr42", clash[1].scaffold),
                        clash[1].genome)
     assert shared_scaffold(clash) == (0, 1, "G0042", "chr42", False)
+
+
+def test_shared_scaffold_takes_batches_linked_by_a_gene_and_refuses_isolates_sharing_pair_ids():
+    """shared_scaffold on a scaffold in two tables: batches of one genome's consecutive pairs (they share the gene at
+    their edge, no pair id) are one genome (None); Prodigal-named isolates (``contig00001_1``...) share pair ids even
+    where one isolate has more genes, and locus tags of two Prokka runs share no gene: both refused, naming the
+    tables."""
+    from microfuse_cli.retrieve import shared_scaffold
+
+    def table(genes, prefix="g", genome="PROKKA_12012026.gff"):
+        ids = [f"{prefix}_{i}|{prefix}_{i + 1}" for i in genes]
+        return PairIds(np.array(ids), np.full(len(ids), "contig00001"), np.full(len(ids), genome))
+
+    assert shared_scaffold([table(range(1, 50)), table(range(50, 90))]) is None
+    assert shared_scaffold([table(range(1, 30)), table(range(60, 90)), table(range(30, 60))]) is None
+    assert shared_scaffold([table(range(1, 30)), table(range(60, 90))]) == (0, 1, "PROKKA_12012026.gff",
+                                                                             "contig00001", False)
+    assert shared_scaffold([table(range(1, 50)), table(range(1, 60))])[:2] == (0, 1)  # an isolate with more genes
+    assert shared_scaffold([table(range(1, 50), "AAAA"), table(range(1, 50), "BBBB")])[:2] == (0, 1)
+    assert shared_scaffold([table(range(1, 50)), table(range(50, 90)), table(range(1, 50), "BBBB")])[:2] == (0, 2)
 
 
 def test_copies_compares_few_pairs_when_every_isolate_names_its_pairs_alike(monkeypatch):

@@ -164,8 +164,9 @@ def _build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_n
 
 
 def _refuse_shared_scaffolds(paths, ids, current, output) -> None:
-    """A scaffold of one genome name in two files (or in a file and the index it is appended to) is one genome given
-    twice, or two assemblies under one name: refused, either would leave the two silently mixed in one group."""
+    """A scaffold of one genome name in two files (or in a file and the index it is appended to) that they do not show
+    to be one genome's pairs scored in batches (shared_scaffold) is one genome given twice, or two assemblies under one
+    name: refused, either would leave the two silently mixed in one group."""
     from ..errors import DataError
     from ..retrieve import shared_scaffold
 
@@ -179,10 +180,15 @@ def _refuse_shared_scaffolds(paths, ids, current, output) -> None:
         raise DataError(f"{names[second]}: genome '{genome}' is already in the index {output} (all its pair ids): a "
                         "genome is indexed once (twice, each pair's nearest neighbour is its own copy; to replace it, "
                         f"build the index again without it); another assembly under that name? {fix}")
-    what = "the same pair ids" if same else f"scaffold '{scaffold}' with other pair ids"
-    raise DataError(f"{names[first]} and {names[second]} both hold genome '{genome}', {what}: one genome given twice, "
-                    "or two assemblies under one genome name (a pipeline's file name, e.g. each isolate's "
-                    f"PROKKA_<date>.gff)? their pairs would be one group; index a genome once, and {fix}")
+    if same:
+        raise DataError(f"{names[first]} and {names[second]} both hold genome '{genome}', the same pair ids: one genome "
+                        "given twice, or two assemblies under one genome name (a pipeline's file name, e.g. each "
+                        f"isolate's PROKKA_<date>.gff)? their pairs would be one group; index a genome once, and {fix}")
+    raise DataError(f"{names[first]} and {names[second]} both hold genome '{genome}', scaffold '{scaffold}' with other "
+                    "pair ids: one genome given twice, or two assemblies under one genome name (a pipeline's file name, "
+                    "e.g. each isolate's PROKKA_<date>.gff), or one genome's pairs scored in batches that share no "
+                    "gene on it (vector files record no assembly to tell these apart)? their pairs would be one group; "
+                    f"{fix}, or score one genome's pairs in one run or in batches of consecutive pairs (sharing a gene)")
 
 
 def _warn_shared_genome_names(paths, ids, current, output) -> None:
