@@ -1041,6 +1041,31 @@ def _isolates(first: int, n: int, rng, vectors=None):
     return vectors, PairIds(pair_id, scaffold, genome)
 
 
+def test_cli_append_without_locks_warns_once(real_fused, tmp_path, monkeypatch):
+    """`retrieve build --append` on a file system without locks (flock: ENOLCK, some network file systems) updated the
+    index unlocked, said only on -v, though two appends at once then lose one's genomes: one warning now, naming the
+    index, and the append done."""
+    import errno
+    import fcntl
+    import os
+
+    from conftest import run_cli
+
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mpn.npy", "-o", tmp_path / "index", "-q"])
+    assert code == 0, err
+
+    def no_locks(descriptor, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mg.npy", "-o", tmp_path / "index", "--append"])
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert code == 0 and warnings == [f"warning: {tmp_path / 'index'}: cannot be locked ({os.strerror(errno.ENOLCK)}); "
+                                      "updating it without the lock (two runs updating it at once may lose one's "
+                                      "additions)"], err
+    assert "\tmg\t" in (tmp_path / "index" / "pairs.tsv").read_text()
+
+
 def test_shared_scaffold_tells_plasmids_from_a_second_assembly_among_thousands_of_genomes():
     """shared_scaffold (refusing two assemblies under one genome name) on 2,000 genomes' chromosomes and their
     plasmids appended under the same names: one genome each, other scaffolds, so nothing shared; one plasmid table
