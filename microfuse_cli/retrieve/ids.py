@@ -559,7 +559,7 @@ def shared_scaffold(tables: Sequence[PairIds]) -> tuple[int, int, str, str, bool
     code = _unique(np.concatenate(keys), inverse=True)[1]
     table_of, row_of = np.concatenate(where), np.concatenate(table_rows)
     held = np.unique(code * len(tables) + table_of)  # each (scaffold, table) once, by scaffold then table
-    held_code, held_table = held // len(tables), held % len(tables)
+    held_code = held // len(tables)
     starts = np.flatnonzero(np.r_[True, held_code[1:] != held_code[:-1]])
     two = starts[(starts + 1 < len(held_code)) & (held_code[np.minimum(starts + 1, len(held_code) - 1)] ==
                                                   held_code[starts])]
