@@ -520,12 +520,31 @@ def _owners(tables: Sequence[PairIds]) -> dict[Any, list[int]]:
 def shared_genome(tables: Sequence[PairIds]) -> tuple[int, int, str] | None:
     """The first genome name held by two tables: ``(earlier table, later table, genome)``, or None. Grouped by genome
     their pairs are one group (right for a chromosome and a plasmid scored apart under one ``--genome-name``). A name
-    whose two tables share a scaffold is left out: past :func:`shared_scaffold`, one genome's pairs scored in batches."""
-    def scaffolds(table: PairIds, name: Any) -> set:
-        return set(table.scaffold[np.asarray(table.genome == name, bool)].tolist())
-
-    shared = [(numbers[0], numbers[1], str(name)) for name, numbers in _owners(tables).items() if len(numbers) > 1
-              and not scaffolds(tables[numbers[0]], name) & scaffolds(tables[numbers[1]], name)]
+    whose two tables share a scaffold is left out: past :func:`shared_scaffold`, one genome's pairs scored in batches.
+    Each table's rows of such names are read once (a scan of a table per shared name took 12 s for 1,000 genomes'
+    plasmids appended to an index of their chromosomes)."""
+    first_two = {name: held[:2] for name, held in _owners(tables).items() if len(held) > 1}
+    if not first_two:
+        return None
+    names_of: dict[int, set] = {}
+    for name, held in first_two.items():
+        for number in held:
+            names_of.setdefault(number, set()).add(name)
+    keys, genomes, where = [], [], []
+    for number, wanted_names in names_of.items():
+        table = tables[number]
+        names, genome_of = _unique(table.genome, inverse=True)
+        wanted = np.array([name in wanted_names for name in names.tolist()], bool)
+        rows = np.flatnonzero(wanted[genome_of])
+        joined = _joined(table.genome[rows], table.scaffold[rows])
+        at = np.unique(_unique(joined, inverse=True)[1], return_index=True)[1]  # each (genome, scaffold) once
+        keys.append(joined[at])
+        genomes.extend(table.genome[rows[at]].tolist())
+        where.append(np.full(len(at), number, np.int64))
+    code = _unique(np.concatenate(keys), inverse=True)[1]
+    twice = np.flatnonzero(np.bincount(code)[code] > 1)  # a scaffold in both of its name's first two tables
+    linked = {genomes[row] for row in twice.tolist()}
+    shared = [(held[0], held[1], str(name)) for name, held in first_two.items() if name not in linked]
     return min(shared, key=lambda found: found[:2]) if shared else None
 
 
