@@ -915,6 +915,30 @@ def test_cli_one_genome_scored_in_batches_is_indexed_as_one(real_fused, tmp_path
         "two assemblies under one genome name" in err and "scored in batches that share no gene" in err, err
 
 
+def test_cli_overlapping_batches_of_one_genome_are_refused_naming_a_shared_pair(real_fused, tmp_path):
+    """Batches of one genome's pairs that overlap (a pair in two files, others in one) were refused saying the
+    batches 'share no gene' and to score 'batches of consecutive pairs (sharing a gene)', which they were: the
+    message names the shared pair now, and overlapping batches or two assemblies with Prodigal's gene ids, built
+    over all files or appended."""
+    from conftest import run_cli
+
+    n = len(np.load(real_fused / "mpn.npy"))
+    first, second = (_batch(real_fused, tmp_path, f"over{i}", rows) for i, rows in
+                     enumerate((range(0, 300), range(290, n)), 1))
+    pair = (tmp_path / "over2.ids.tsv").read_text().splitlines()
+    pair = pair[2 if pair[0].startswith("#") else 1].split("\t")[0]
+    code, _, err = run_cli(["retrieve", "build", first, second, "-o", tmp_path / "both"])
+    assert code == 1 and err.count("\n") == 1 and not (tmp_path / "both").exists(), err
+    assert err.startswith(f"error: {first} and {second} both hold genome 'mpn', scaffold ") and \
+        f"10 of its pair ids in both (first '{pair}')" in err and "overlapping batches" in err and \
+        "share no gene" not in err, err
+    code, _, err = run_cli(["retrieve", "build", first, "-o", tmp_path / "index", "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "build", second, "-o", tmp_path / "index", "--append"])
+    assert code == 1 and err.startswith(f"error: the index {tmp_path / 'index'} and {second} both hold") and \
+        "overlapping batches" in err, err
+
+
 def test_cli_appending_a_genome_already_indexed_is_refused_naming_it(real_fused, tmp_path):
     """A rerun of a Snakemake rule that appends a genome appended it again: refused, as before, but by its first
     clashing pair id, not naming the file or saying that the whole genome is there. Now one line names both, and
