@@ -1121,6 +1121,32 @@ def test_cli_unrefined_ivfpq_index_is_searched_and_appended_to(real_fused, tmp_p
     assert code == 0 and err.count("genomes 'mpn_again' and 'mpn' hold the same pairs with the same vectors") == 1, err
 
 
+@pytest.mark.parametrize("nlist, nbits", [(300, 4), (3, 4), (300, 8)])
+def test_unrefined_ivfpq_read_from_disk_decodes_as_built(tmp_path, nlist, nbits):
+    """An IVF-PQ index without re-ranking codes read back from disk: its stored vectors (search_all's queries) and
+    the copy check (a genome appended under a second name) are FAISS' own decoding, as in the index that was built
+    (FAISS 1.15 reads a fast-scan index without the pointer to its PQ its decoding follows: set on load); list
+    numbers of two bytes (nlist > 256), classic 8-bit codes, after an append."""
+    rng = np.random.default_rng(5)
+    n, d = 2400, 32
+    x = rng.standard_normal((n, d)).astype(np.float32)
+
+    def ids(rows, genome):
+        return PairIds(np.array([f"g{i}|g{i + 1}" for i in rows]), np.full(len(rows), "chr"), np.full(len(rows), genome))
+
+    built = PairIndex.build(x[:2000], ids(range(2000), "A"), index="ivfpq", device="cpu", refine="none", nlist=nlist,
+                            pq_nbits=nbits, pq_m=8)
+    built.append(x[2000:], ids(range(2000, n), "B"))
+    expected = built.search_all(3)
+    built.save(tmp_path / "index")
+    loaded = PairIndex.load(tmp_path / "index", device="cpu")
+    found = loaded.search_all(3)
+    assert np.array_equal(found.target, expected.target) and np.array_equal(found.similarity, expected.similarity)
+    assert loaded.copies([x[:100]], ids(range(100), "A2")) == [("A2", "A")]
+    assert loaded.copies([x[:100] + 0.2 * rng.standard_normal((100, d)).astype(np.float32)],
+                         ids(range(100), "A2")) == []
+
+
 def test_shared_scaffold_tells_plasmids_from_a_second_assembly_among_thousands_of_genomes():
     """shared_scaffold (refusing two assemblies under one genome name) on 2,000 genomes' chromosomes and their
     plasmids appended under the same names: one genome each, other scaffolds, so nothing shared; one plasmid table

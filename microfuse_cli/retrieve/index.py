@@ -713,12 +713,13 @@ class PairIndex:
         unique_new, where = np.unique(new_rows, return_inverse=True)
         fresh = _normalised(_rows_of(parts, unique_new))
         close = np.zeros(len(new_rows), bool)
-        if self.kind == "ivfpq" and not self.refined:  # PQ codes alone: the same vector is the same code, exactly
+        if self.kind == "ivfpq" and not self.refined:  # PQ codes alone: the same vector decodes to the same code
             cpu = self._cpu_index()
-            codes = np.asarray(cpu.sa_encode(fresh))
-            for start in range(0, len(new_rows), _CHUNK):
-                block = slice(start, start + _CHUNK)
-                close[block] = (codes[where[block]] == self._stored_codes(candidates[old[block]])).all(axis=1)
+            fresh = np.asarray(cpu.sa_decode(cpu.sa_encode(fresh)), dtype=np.float32)
+            with self._stored_rows() as read:
+                for start in range(0, len(new_rows), _CHUNK):
+                    block = slice(start, start + _CHUNK)
+                    close[block] = (fresh[where[block]] == read(candidates[old[block]])).all(axis=1)
             return new_rows[close], old[close]
         with self._stored_rows() as read:
             for start in range(0, len(new_rows), _CHUNK):  # many isolates named alike: a block of matches at a time
@@ -727,55 +728,6 @@ class PairIndex:
                 stored /= np.maximum(np.linalg.norm(stored, axis=1, keepdims=True), 1e-30)
                 close[block] = np.einsum("ij,ij->i", fresh[where[block]], stored) >= SELF_SIMILARITY
         return new_rows[close], old[close]
-
-    def _stored_codes(self, rows: np.ndarray) -> np.ndarray:
-        """The codes of ``rows`` of an IVF-PQ index without re-ranking codes, as ``sa_encode`` gives them (list number,
-        then PQ code), read from the inverted lists (unpacked from the SIMD blocks of fast-scan codes)."""
-        faiss = _faiss()
-        ivf = faiss.extract_index_ivf(self._cpu_index())
-        made = ivf.direct_map.type == faiss.DirectMap.NoMap
-        if made:
-            ivf.make_direct_map()
-        try:
-            where = faiss.vector_to_array(ivf.direct_map.array)[np.asarray(rows, np.int64)]
-        finally:
-            if made:
-                ivf.set_direct_map_type(faiss.DirectMap.NoMap)
-        lists, offsets = where >> 32, where & 0xFFFFFFFF
-        coarse = ivf.coarse_code_size()
-        out = np.zeros((len(rows), coarse + ivf.code_size), np.uint8)
-        for byte in range(coarse):  # the list number, little-endian, as encode_listno writes it
-            out[:, byte] = (lists >> (8 * byte)) & 0xFF
-        packer = ivf.get_CodePacker() if self.params.get("fast_scan") else None
-        for number in np.unique(lists).tolist():
-            at = np.flatnonzero(lists == number)
-            size = ivf.invlists.list_size(number)
-            if packer is None:
-                stored = faiss.rev_swig_ptr(ivf.invlists.get_codes(number), size * ivf.code_size)
-                out[at, coarse:] = stored.reshape(size, ivf.code_size)[offsets[at]]
-                continue
-            blocks = -(-size // packer.nvec)
-            stored = faiss.rev_swig_ptr(ivf.invlists.get_codes(number), blocks * packer.block_size)
-            stored = stored.reshape(blocks, packer.block_size)
-            for row, offset in zip(at.tolist(), offsets[at].tolist()):
-                out[row, coarse:] = packer.unpack_1(stored, offset)
-        return out
-
-    def _decoded(self, rows: np.ndarray) -> np.ndarray:
-        """The vectors of ``rows`` of a fast-scan IVF-PQ index without re-ranking codes, decoded from their stored
-        codes: FAISS' own reconstruct of such an index read from disk crashes (segmentation fault, FAISS 1.15)."""
-        faiss = _faiss()
-        ivf = faiss.extract_index_ivf(self._cpu_index())
-        codes = self._stored_codes(rows)
-        coarse = ivf.coarse_code_size()
-        pq = faiss.downcast_index(ivf).pq
-        vectors = np.asarray(pq.decode(np.ascontiguousarray(codes[:, coarse:])), dtype=np.float32)
-        if ivf.by_residual:
-            lists = np.zeros(len(rows), np.int64)
-            for byte in range(coarse):
-                lists |= codes[:, byte].astype(np.int64) << (8 * byte)
-            vectors += ivf.quantizer.reconstruct_batch(lists)
-        return vectors
 
     @contextlib.contextmanager
     def _stored_rows(self) -> Iterator[Any]:
@@ -862,6 +814,7 @@ class PairIndex:
             raise DataError(f"{index_path}: not a readable FAISS index ({first})") from None
         params = manifest.get("params") if isinstance(manifest.get("params"), dict) else {}
         _check_index_type(faiss, cpu, kind, params, index_path)
+        _decodable(faiss, cpu)
         if cpu.d != dim or cpu.ntotal != count:
             raise DataError(f"{index_path}: holds {cpu.ntotal} x {cpu.d} vectors, manifest says {count} x {dim}")
         ids = dataclasses.replace(read_pair_ids(pairs_path), model_id=checked_model(manifest.get(MODEL_KEY), str(mpath)))
@@ -984,8 +937,6 @@ class PairIndex:
 
     def _reconstruct(self, start: int, stop: int) -> np.ndarray:
         """Stored vectors of rows ``start:stop`` (search_all's queries; the direct map is kept for the next block)."""
-        if self.kind == "ivfpq" and not self.refined and self.params.get("fast_scan"):
-            return self._decoded(np.arange(start, stop))
         return self._readable_cpu_index()[0].reconstruct_n(start, stop - start)
 
     def _search_params(self, nprobe: int, ef: int, sel: Any = None, kf: int = 1) -> Any:
@@ -1174,6 +1125,18 @@ def _all_contain(values: np.ndarray, part: str) -> bool:
     if text.dtype.kind == "T":
         return bool((np.strings.find(text, part) >= 0).all())
     return all(part in str(v) for v in text.tolist())
+
+
+def _decodable(faiss: Any, cpu: Any) -> None:
+    """Point an IndexIVFPQFastScan read from disk at its own PQ: FAISS (1.15) sets its ``fine_quantizer`` only in the
+    constructor, so reconstruct, sa_decode and reconstruct_from_offset of a read one followed a null pointer
+    (segmentation fault: 'retrieve' without queries, 'retrieve evaluate', the copy check of --append)."""
+    try:
+        ivf = faiss.downcast_index(faiss.extract_index_ivf(cpu))
+    except RuntimeError:  # not an IVF index
+        return
+    if isinstance(ivf, faiss.IndexIVFPQFastScan) and ivf.fine_quantizer is None:
+        ivf.fine_quantizer = ivf.pq
 
 
 def _check_index_type(faiss: Any, cpu: Any, kind: str, params: dict, path: Path) -> None:
