@@ -1094,10 +1094,10 @@ def test_cli_append_without_locks_warns_once(real_fused, tmp_path, monkeypatch):
 def test_cli_unrefined_ivfpq_index_is_searched_and_appended_to(real_fused, tmp_path, codes):
     """An IVF-PQ index without re-ranking codes (`--refine none`, 4-bit fast-scan codes on CPU), read back from disk:
     FAISS' reconstruct of it crashed (segmentation fault, exit 139), so `retrieve` without queries, `retrieve
-    evaluate` and an `--append` of a genome named like an indexed one's pairs died. The stored codes are decoded
-    by hand now. The copy check compared a new vector with the decoded PQ code of its twin, far below similarity
-    0.999, so M. pneumoniae appended under a second name went unsaid (classic 8-bit codes too); it compares the codes
-    now, exactly."""
+    evaluate` and an `--append` of a genome named like an indexed one's pairs died (FAISS read it without the
+    pointer to its PQ that decoding follows: set on load now). The copy check compared a new vector with the
+    decoded PQ code of its twin, far below similarity 0.999, so M. pneumoniae appended under a second name went
+    unsaid (classic 8-bit codes too); it compares the decoded codes now, exactly."""
     import subprocess
     import sys
 
