@@ -188,15 +188,16 @@ def _refuse_shared_scaffolds(paths, ids, current, output) -> None:
                         "given twice, or two assemblies under one genome name (a pipeline's file name, e.g. each "
                         f"isolate's PROKKA_<date>.gff)? their pairs would be one group; index a genome once, and {fix}")
     tables = [*([current.ids] if current is not None else []), *ids]
-    both = sorted(set.intersection(*({str(p) for p in t.pair_id[(t.genome == genome) & (t.scaffold == scaffold)].tolist()}
-                                     for t in (tables[first], tables[second]))))
+    on_it = [{str(p) for p in t.pair_id[(t.genome == genome) & (t.scaffold == scaffold)].tolist()}
+             for t in (tables[first], tables[second])]
+    both = sorted(on_it[0] & on_it[1])
     if both:  # overlapping batches, or isolates with Prodigal's gene ids: 'batches that share no gene' would mislead
         raise DataError(f"{names[first]} and {names[second]} both hold genome '{genome}', scaffold '{scaffold}', "
-                        f"{len(both)} of its pair ids in both (first '{both[0]}') and others in one only: one genome's "
-                        "pairs scored in overlapping batches, or two assemblies under one genome name (a pipeline's file "
-                        "name, e.g. each isolate's PROKKA_<date>.gff, with gene ids such as Prodigal's contig00001_1)? "
-                        f"their pairs would be one group, a pair indexed once; {fix}, or score one genome's pairs in "
-                        "batches that do not overlap")
+                        f"{len(both)} of its pair ids in both (first '{both[0]}') and others in one only: one "
+                        "genome's pairs scored in overlapping batches, or two assemblies under one genome name (a "
+                        "pipeline's file name, e.g. each isolate's PROKKA_<date>.gff, with gene ids such as Prodigal's "
+                        "contig00001_1)? their pairs would be one group, and a pair is indexed once; "
+                        f"{fix}, or score one genome's pairs in batches that do not overlap")
     raise DataError(f"{names[first]} and {names[second]} both hold genome '{genome}', scaffold '{scaffold}' with other "
                     "pair ids: one genome given twice, or two assemblies under one genome name (a pipeline's file name, "
                     "e.g. each isolate's PROKKA_<date>.gff), or one genome's pairs scored in batches that share no "
