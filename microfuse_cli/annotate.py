@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, log_naming
 from .records import Genome
 from .io.gff import OPERON, escape, escape_seqid
 from .io.model_id import MODEL_KEY, Maker, comment_maker
@@ -170,8 +170,9 @@ def _without_empty_attributes(lines: list[str]) -> list[str]:
         out.append("\t".join(cols[:8] + [(kept if kept.strip(" ;") else ".") + "\n"]))
     if dropped:
         keys = ", ".join(f"{key} ({n})" for key, n in sorted(dropped.items()))
-        log.warning("--annotate: dropped %d attribute%s with an empty value, which GFF3 forbids: %s",
-                    sum(dropped.values()), "" if sum(dropped.values()) == 1 else "s", keys)
+        n = sum(dropped.values())
+        log_naming(log, logging.WARNING, ("annotate_gff", "--annotate"),
+                   f": dropped {n} attribute{'' if n == 1 else 's'} with an empty value, which GFF3 forbids: {keys}")
     return out
 
 

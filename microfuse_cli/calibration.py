@@ -336,8 +336,10 @@ class GenomeCalibration:
         handful of spacers is no cut-off of the genome's: 5000 bp was printed for an empty one)."""
         return f"{self.own_cutoff_bp:.0f}" if self.self_calibrated else "none"
 
-    def few_pairs_warning(self) -> str | None:
-        """What a user must know about a genome or bin too small to calibrate itself (None when it could)."""
+    def few_pairs_warning(self) -> tuple | None:
+        """What a user must know about a genome or bin too small to calibrate itself (None when it could), as
+        :func:`errors.log_naming`'s parts: a bin's fix names ``GenomeOptions(bins=...)`` for Python, --bins on the
+        command line."""
         if self.self_calibrated:
             return None
         name = f"bin {self.group}" if self.group else f"bin {UNBINNED}" if self.unbinned else "this genome"
@@ -346,8 +348,9 @@ class GenomeCalibration:
             "left out: short contigs show only short spacers)")
         return (f"{name}: {self.n_same} same-strand and {self.n_opposite} opposite-strand neighbour pairs"
                 f"{short}, too few to self-calibrate (needs {MIN_PAIRS} of each): its cut-off is "
-                f"the model's prior, {self.cutoff_bp:.0f} bp (the labelled genomes' mean best cut-off), not its own"
-                + ("; leave small bins out of --bins to pool them with the unbinned rest" if self.group else ""))
+                f"the model's prior, {self.cutoff_bp:.0f} bp (the labelled genomes' mean best cut-off), not its own",
+                *(("; leave small bins out of ", ("GenomeOptions(bins={scaffold: bin})", "--bins"),
+                   " to pool them with the unbinned rest") if self.group else ()))
 
 
 @dataclass(frozen=True)

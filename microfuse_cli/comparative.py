@@ -42,7 +42,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import FASTA, DataError, UsageError, check_flags
+from .errors import FASTA, DataError, UsageError, check_flags, log_naming
 from .records import Genome, RebuiltFromFields, read_only
 from .io.fasta import read_proteins, write_proteins
 from .io.files import PathLike
@@ -541,9 +541,11 @@ def _warn_code_mismatch(genome: Genome, reference: ReferenceSet, weights: dict[s
     if not odd or not query:
         return
     more = f" (and {len(odd) - 1} more)" if len(odd) > 1 else ""
-    log.warning("reference genome '%s'%s was read under genetic code %s, %s under %s, yet most of their proteins "
-                "are close homologs: one of them is probably read under the wrong code (check -g / transl_table)",
-                odd[0].name, more, ",".join(map(str, odd[0].genetic_codes)), genome.name, ",".join(map(str, query)))
+    log_naming(log, logging.WARNING,
+               f"reference genome '{odd[0].name}'{more} was read under genetic code "
+               f"{','.join(map(str, odd[0].genetic_codes))}, {genome.name} under {','.join(map(str, query))}, yet most "
+               "of their proteins are close homologs: one of them is probably read under the wrong code (check ",
+               ("genetic_code", "-g"), " / transl_table)")
 
 
 # ------------------------------------------------------------------------------------------------ --explain

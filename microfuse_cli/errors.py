@@ -4,6 +4,7 @@ Library code raises these instead of exiting, so a Python user can catch them. A
 a caller passes (``whole_number``): the lowest module, so that the data model (records.py) and runtime.py share it.
 """
 
+import logging
 import numbers
 
 
@@ -25,8 +26,9 @@ class MicrofuseError(Exception):
         """This error of text ``parts``, each a str or a ``(python, option)`` pair: ``str(error)`` joins the
         Python spellings, ``cli_message`` the options. One text for both readers, so the two never drift apart:
         ``UsageError.naming(("pair_list", "--pairs"), " and ", ("labels", "--labels"), " both name pairs")``."""
-        error = cls("".join(p if isinstance(p, str) else p[0] for p in parts))
-        error.cli_message = "".join(p if isinstance(p, str) else p[1] for p in parts)  # pickled with the error
+        python, cli = spellings(*parts)
+        error = cls(python)
+        error.cli_message = cli  # pickled with the error
         return error
 
     def for_cli(self) -> str:
@@ -67,6 +69,21 @@ def check_flags(function: str, **flags: object) -> None:
     for name, value in flags.items():
         if not true_or_false(value):
             raise UsageError(f"{function}'s {name} is True or False, not {value!r}")
+
+
+def spellings(*parts: "str | tuple[str, str]") -> "tuple[str, str]":
+    """(Python text, command-line text) of :meth:`MicrofuseError.naming`'s ``parts``."""
+    return ("".join(p if isinstance(p, str) else p[0] for p in parts),
+            "".join(p if isinstance(p, str) else p[1] for p in parts))
+
+
+def log_naming(logger: logging.Logger, level: int, *parts: "str | tuple[str, str]") -> None:
+    """Log a message that names a setting as :meth:`MicrofuseError.naming` words an error: the record's message
+    names the Python argument (``genetic_code=4``: what a caller's handler shows), its ``cli_message`` attribute
+    the option (``-g 4``), which the CLI prints. Library warnings name settings only through this, so a notebook
+    is not told to pass ``-g``, nor a shell user ``genetic_code``."""
+    python, cli = spellings(*parts)
+    logger.log(level, "%s", python, extra={"cli_message": cli} if cli != python else None, stacklevel=2)
 
 
 #: The sequences of a GFF3 without ##FASTA, as a :meth:`MicrofuseError.naming` part: each reader's spelling.

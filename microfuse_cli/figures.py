@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, log_naming
 from .fusion import EXPERTS
 from .records import Gene, Genome, read_only
 from .pairs import GeneIndex, GenePair
@@ -115,8 +115,9 @@ def _warn_origin_pairs_on_linear(scores_path, genome: Genome, pairs) -> None:
     was scored with --circular (or from an annotation saying so) and the genome read here without it."""
     wraps = [p for p in pairs if not genome.scaffolds[p.gene_a.scaffold].circular and p.gene_b.end < p.gene_a.start]
     if wraps:
-        log.warning("%s: %d pair(s) across the origin (e.g. %s) on sequence(s) read here as linear are not drawn; "
-                    "give --circular as to score", scores_path, len(wraps), wraps[0].pair_id)
+        log_naming(log, logging.WARNING, f"{scores_path}: {len(wraps)} pair(s) across the origin (e.g. "
+                   f"{wraps[0].pair_id}) on sequence(s) read here as linear are not drawn; give ",
+                   ("GenomeOptions(circular=True)", "--circular"), " as to score")
 
 
 def _floats(values: Sequence[str], path, column: str) -> np.ndarray:

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol
 
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, log_naming
 from .io.fasta import read_fasta_scaffolds
 from .io.files import PathLike
 from .io.genbank import read_genbank
@@ -107,9 +107,10 @@ def choose_mode(scaffolds: dict[str, Scaffold], *, say: bool = True) -> str:
     lengths = [s.length for s in scaffolds.values()]
     total, middle = sum(lengths), n50(lengths)
     mode = "single" if total >= MIN_SINGLE_LENGTH and middle >= MIN_SINGLE_N50 else "meta"
-    (log.info if say else log.debug)("gene calling: pyrodigal %s mode (%d sequence(s), %d bp, N50 %d bp; auto picks single at >= %d bp "
-             "and N50 >= %d bp; give --mode to override)", mode, len(lengths), total, middle, MIN_SINGLE_LENGTH,
-             MIN_SINGLE_N50)
+    log_naming(log, logging.INFO if say else logging.DEBUG,
+               f"gene calling: pyrodigal {mode} mode ({len(lengths)} sequence(s), {total} bp, N50 {middle} bp; auto "
+               f"picks single at >= {MIN_SINGLE_LENGTH} bp and N50 >= {MIN_SINGLE_N50} bp; give ",
+               ("mode='single' or 'meta'", "--mode"), " to override)")
     return mode
 
 
@@ -228,8 +229,9 @@ def _called_genes(scaffolds: dict[str, Scaffold], *, mode: str = "auto", genetic
             genes4 = _predict(_trained(records, 4), records, 4, workers, None)
             density4 = coding_density(genes4, total)
             if density4 - density11 > CODE4_DENSITY_GAIN:
-                log.info("genetic code 4 detected (genes cover %.1f%% of %s with code 4, %.1f%% with code 11, as "
-                         "in Mycoplasma); give -g 11 to call with code 11", 100 * density4, where, 100 * density11)
+                log_naming(log, logging.INFO, f"genetic code 4 detected (genes cover {100 * density4:.1f}% of {where} "
+                           f"with code 4, {100 * density11:.1f}% with code 11, as in Mycoplasma); give ",
+                           ("genetic_code=11", "-g 11"), " to call with code 11")
                 _warn_mixed_codes(records, genes, 4, workers, where)
                 return genes4, (mode,)
         _warn_mixed_codes(records, genes, 11, workers, where)
@@ -251,11 +253,14 @@ def _warn_mixed_codes(records: list[Scaffold], genes11: list[Gene], code: int, w
               CODE4_DENSITY_GAIN]
     odd = coded4 if code == 11 else [s.id for s in long if s.id not in coded4]
     if odd and len(odd) < len(long):
-        log.warning("%s: called with genetic code %d as one genome, but %s code%s like genetic code %d (%s); if "
-                    "they are several genomes, give --bins with a contig<TAB>bin table (each bin is then called "
-                    "with its own code), or -g %d if they are one", where, code,
-                    ", ".join(odd[:3]) + (" ..." if len(odd) > 3 else ""), "s" if len(odd) == 1 else "", 15 - code,
-                    "Mycoplasma" if code == 11 else "most bacteria", 15 - code)
+        named = ", ".join(odd[:3]) + (" ..." if len(odd) > 3 else "")
+        log_naming(log, logging.WARNING,
+                   f"{where}: called with genetic code {code} as one genome, but {named} code"
+                   f"{'s' if len(odd) == 1 else ''} like genetic code {15 - code} "
+                   f"({'Mycoplasma' if code == 11 else 'most bacteria'}); if they are several genomes, give ",
+                   ("GenomeOptions(bins={scaffold: bin})", "--bins with a contig<TAB>bin table"),
+                   " (each bin is then called with its own code), or ",
+                   (f"genetic_code={15 - code}", f"-g {15 - code}"), " if they are one")
 
 
 def _code4_gain(scaffold: Scaffold, workers: int) -> float:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import numpy as np
 
 from . import __version__
-from .errors import DataError, UsageError, check_flags
+from .errors import DataError, UsageError, check_flags, log_naming
 from .io.model_id import DECISION_KEY, threshold_text
 from .records import Genome, printable_name, read_only, require_genome
 from .runtime import thread_limits
@@ -327,7 +327,7 @@ def apply_decision(rule, pairs: Sequence[GenePair], head_probability: np.ndarray
         if groups and not name:
             genome = replace(genome, unbinned=True)
         if genome.few_pairs_warning():
-            log.warning("%s", genome.few_pairs_warning())
+            log_naming(log, logging.WARNING, *genome.few_pairs_warning())
         residual = head_residual(logit[rows], distance[rows], same[rows]) if rule.correction else None
         probability[rows] = rule.probability(distance[rows], same[rows], genome.cutoff_bp, residual)
         calibration.append(genome)

@@ -1109,7 +1109,8 @@ def test_a_start_codon_with_an_ambiguity_code_is_read_as_met(tmp_path):
 def test_a_record_with_another_genetic_code_in_one_fasta_is_warned(genomes, warned, caplog):
     """Without --bins, one FASTA is called as one genome with one genetic code, chosen on the whole: M. genitalium
     beside E. coli got code 11 (its UGA read as stops), beside H. influenzae code 4 for both, silently. A warning
-    now names the record that codes otherwise on its own, with --bins and -g; Synechocystis' 103 kb plasmid, whose
+    now names the record that codes otherwise on its own, with --bins and -g (bins and genetic_code in a Python
+    caller's record); Synechocystis' 103 kb plasmid, whose
     density is low beside its chromosome, is no such record."""
     from microfuse_cli.genes import call_genes
     from microfuse_cli.io.fasta import read_fasta_scaffolds
@@ -1120,9 +1121,11 @@ def test_a_record_with_another_genetic_code_in_one_fasta_is_warned(genomes, warn
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     if warned is None:
         assert warnings == []
-    else:
+    else:  # a Python caller is named the argument; the CLI prints the record's cli_message, naming --bins and -g
         assert len(warnings) == 1 and warnings[0].startswith(f"the assembly: {warned}; if they are several genomes, "
-                                                             "give --bins"), warnings
+                                                             "give GenomeOptions(bins={scaffold: bin})"), warnings
+        cli = [r.cli_message for r in caplog.records if r.levelname == "WARNING"][0]
+        assert cli.startswith(f"the assembly: {warned}; if they are several genomes, give --bins") and " or -g " in cli
 
 
 def test_genes_under_an_operon_feature_stay_distinct(tmp_path, ecoli_genome):
@@ -1684,6 +1687,38 @@ def test_genetic_code_option_the_annotation_overrides_is_warned(form, tmp_path):
                          "(transl_table=11)" in err, err
     assert "340 of 476 CDS have internal stop codons with genetic code 11 (read as X); their transl_table says " \
            "so, which -g 4 does not change" in err and "Mycoplasma: -g 4" not in err, err
+
+
+def test_library_warnings_name_the_python_argument_and_the_cli_the_option(tmp_path):
+    """Library warnings told a notebook to 'give -g 11' or '--mode' (options it has no way to pass), as errors did
+    before MicrofuseError.naming. A Python caller's log record now names the argument (genetic_code=11,
+    mode=...); the CLI's stderr, from the same record, the option (-g 11, --mode): M. genitalium's GFF3 read with
+    code 11, and its bare FASTA called (code 4 detected)."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append
+    logger = logging.getLogger("microfuse")
+    saved = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        read_genome(MG_GFF, MG_FNA, GenomeOptions(genetic_code=11))
+        read_genome(MG_FNA)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved)
+    python = [r.getMessage() for r in records]
+    assert any(f"{MG_GFF}: genetic_code=11 applies to CDS without a transl_table; 476 of 476 CDS" in m for m in python)
+    assert any("give mode='single' or 'meta' to override" in m for m in python), python
+    assert any("as in Mycoplasma); give genetic_code=11 to call with code 11" in m for m in python), python
+    assert not [m for m in python if "-g " in m or "--mode" in m], python
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-g", "11", "-o", tmp_path / "annotated.tsv"])
+    assert code == 0 and f"warning: {MG_GFF}: -g 11 applies to CDS without a transl_table" in err, err
+    code, _, err = run_cli(["pairs", MG_FNA, "-o", tmp_path / "called.tsv"])
+    assert code == 0 and "give --mode to override" in err and "as in Mycoplasma); give -g 11 to call" in err, err
+    assert "genetic_code=" not in err and "mode='" not in err, err
 
 
 def test_seqid_in_ncbi_gi_form_on_one_side_only_is_named(tmp_path):

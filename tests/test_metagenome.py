@@ -130,6 +130,29 @@ def _calibrated_contigs(tmp_path, contigs):
     return calibrated, model, pairs
 
 
+def test_small_bin_warning_names_the_python_argument_or_the_option(tmp_path, caplog):
+    """A bin too small to self-calibrate is told to leave small bins out of --bins: a Python caller (score_genome
+    with GenomeOptions(bins=...)) was told the option too; the record names the argument, its cli_message (what
+    the CLI prints, as test_bin_too_small_to_self_calibrate_is_said_in_header_and_log checks) the option."""
+    import numpy as np
+
+    from microfuse_cli.genome import read_genome
+    from microfuse_cli.pairs import adjacent_pairs
+    from microfuse_cli.score import apply_decision, load_model
+
+    sequence = genome_sequence(MPN_FNA)[:300_000]
+    genome = read_genome(write_contigs(tmp_path / "contigs.fna", [("small", "", sequence[:15_000]),
+                                                                  ("big", "", sequence[15_000:])]))
+    pairs = adjacent_pairs(genome)
+    with caplog.at_level("WARNING", logger="microfuse"):
+        apply_decision(load_model(None).decision, pairs, np.full(len(pairs), 0.5), None, {"small": "bin.small"})
+    (record,) = [r for r in caplog.records if "too few to self-calibrate" in r.getMessage()]
+    assert record.getMessage().startswith("bin bin.small: ") and record.getMessage().endswith(
+        "; leave small bins out of GenomeOptions(bins={scaffold: bin}) to pool them with the unbinned rest"), \
+        record.getMessage()
+    assert record.cli_message.endswith("; leave small bins out of --bins to pool them with the unbinned rest")
+
+
 def test_contigs_too_short_to_show_spacers_take_the_prior_cutoff_and_say_so(tmp_path, caplog):
     """500 kbp of E. coli in 100-400 bp contigs: a contig shows only the spacers short enough to fit between two
     gene fragments. The whole genome so cut had a cut-off of 91 bp (14 bp in 200 bp contigs; the complete genome:

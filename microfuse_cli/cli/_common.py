@@ -159,7 +159,7 @@ class _StderrHandler(logging.StreamHandler):
 
 class _Formatter(logging.Formatter):
     def format(self, record):
-        message = record.getMessage()
+        message = getattr(record, "cli_message", None) or record.getMessage()  # a setting named as its option
         if record.name == "py.warnings":  # "FILE:LINE: UserWarning: text\n  source": the text is for the user
             match = re.match(r"^.*?:\d+: \w+: (.*)", message)
             message = match.group(1) if match else message.strip().splitlines()[0]
@@ -328,6 +328,10 @@ class _Renamed(logging.Filter):
             renamed = self.genome.sub(self.name, renamed)
         if renamed != message:
             record.msg, record.args = renamed, ()
+        cli = getattr(record, "cli_message", None)  # errors.log_naming's spelling for the command line, too
+        if cli is not None:
+            record.cli_message = self.genome.sub(self.name, cli.replace(self.path, self.name)) if self.genome is not \
+                None else cli.replace(self.path, self.name)
         return True
 
 

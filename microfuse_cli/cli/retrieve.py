@@ -70,7 +70,10 @@ Examples:
 @click.option("--group-by", type=click.Choice(["scaffold", "genome"]), default=None,
               help="Neighbours always come from another group than the query's [default: scaffold; with --append, "
                    "the index's].")
-@click.option("--append", is_flag=True, help="Add the vectors to an existing index folder.")
+@click.option("--append", is_flag=True,
+              help="Add the vectors to an existing index folder, holding a lock on its manifest.json from reading to "
+                   "writing back (a second --append waits; wrapped in `flock INDEX/manifest.json`, the command would "
+                   "wait for itself: lock another file, or none).")
 @click.option("--refine", type=click.Choice(["none", "sq8", "fp16", "flat"]), default=None,
               help="ivfpq: re-rank candidates with 8-bit (sq8: d bytes per pair), float16 (fp16: 2d) or float32 (flat: "
                    "4d) copies of the vectors [default: fp16 up to 256 dimensions, sq8 beyond].")
@@ -164,8 +167,9 @@ def _build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_n
 
 
 def _refuse_shared_scaffolds(paths, ids, current, output) -> None:
-    """A scaffold of one genome name in two files (or in a file and the index it is appended to) is one genome given
-    twice, or two assemblies under one name: refused, either would leave the two silently mixed in one group."""
+    """A scaffold of one genome name in two files (or in a file and the index it is appended to) that they do not show
+    to be one genome's pairs scored in batches (shared_scaffold) is one genome given twice, or two assemblies under one
+    name: refused, either would leave the two silently mixed in one group."""
     from ..errors import DataError
     from ..retrieve import shared_scaffold
 
@@ -179,10 +183,26 @@ def _refuse_shared_scaffolds(paths, ids, current, output) -> None:
         raise DataError(f"{names[second]}: genome '{genome}' is already in the index {output} (all its pair ids): a "
                         "genome is indexed once (twice, each pair's nearest neighbour is its own copy; to replace it, "
                         f"build the index again without it); another assembly under that name? {fix}")
-    what = "the same pair ids" if same else f"scaffold '{scaffold}' with other pair ids"
-    raise DataError(f"{names[first]} and {names[second]} both hold genome '{genome}', {what}: one genome given twice, "
-                    "or two assemblies under one genome name (a pipeline's file name, e.g. each isolate's "
-                    f"PROKKA_<date>.gff)? their pairs would be one group; index a genome once, and {fix}")
+    if same:
+        raise DataError(f"{names[first]} and {names[second]} both hold genome '{genome}', the same pair ids: one genome "
+                        "given twice, or two assemblies under one genome name (a pipeline's file name, e.g. each "
+                        f"isolate's PROKKA_<date>.gff)? their pairs would be one group; index a genome once, and {fix}")
+    tables = [*([current.ids] if current is not None else []), *ids]
+    on_it = [{str(p) for p in t.pair_id[(t.genome == genome) & (t.scaffold == scaffold)].tolist()}
+             for t in (tables[first], tables[second])]
+    both = sorted(on_it[0] & on_it[1])
+    if both:  # overlapping batches, or isolates with Prodigal's gene ids: 'batches that share no gene' would mislead
+        raise DataError(f"{names[first]} and {names[second]} both hold genome '{genome}', scaffold '{scaffold}', "
+                        f"{len(both)} of its pair ids in both (first '{both[0]}') and others in one only: one "
+                        "genome's pairs scored in overlapping batches, or two assemblies under one genome name (a "
+                        "pipeline's file name, e.g. each isolate's PROKKA_<date>.gff, with gene ids such as Prodigal's "
+                        "contig00001_1)? their pairs would be one group, and a pair is indexed once; "
+                        f"{fix}, or score one genome's pairs in batches that do not overlap")
+    raise DataError(f"{names[first]} and {names[second]} both hold genome '{genome}', scaffold '{scaffold}' with other "
+                    "pair ids: one genome given twice, or two assemblies under one genome name (a pipeline's file name, "
+                    "e.g. each isolate's PROKKA_<date>.gff), or one genome's pairs scored in batches that share no "
+                    "gene on it (vector files record no assembly to tell these apart)? their pairs would be one group; "
+                    f"{fix}, or score one genome's pairs in one run or in batches of consecutive pairs (sharing a gene)")
 
 
 def _warn_shared_genome_names(paths, ids, current, output) -> None:

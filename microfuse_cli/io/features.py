@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, log_naming
 from ..records import Scaffold, safe_id
 
 log = logging.getLogger("microfuse")
@@ -98,10 +98,12 @@ def internal_stops_as_x(path, genes, given_code: int | None = None) -> list:
     stopped = [g for g in genes if "*" in g.protein]
     if genes and len(stopped) > WRONG_CODE_SHARE * len(genes):
         code = max({g.genetic_code for g in stopped}, key=[g.genetic_code for g in stopped].count)
-        advice = ("if the organism uses another code, give it with -g (Mycoplasma: -g 4)" if given_code in (None, code)
-                  else f"their transl_table says so, which -g {given_code} does not change")
-        log.warning("%s: %d of %d CDS have internal stop codons with genetic code %d (read as X); %s", path,
-                    len(stopped), len(genes), code, advice)
+        advice = (("if the organism uses another code, give it with ", ("genetic_code", "-g"), " (Mycoplasma: ",
+                   ("genetic_code=4", "-g 4"), ")") if given_code in (None, code) else
+                  ("their transl_table says so, which ", (f"genetic_code={given_code}", f"-g {given_code}"),
+                   " does not change"))
+        log_naming(log, logging.WARNING, f"{path}: {len(stopped)} of {len(genes)} CDS have internal stop codons with "
+                   f"genetic code {code} (read as X); ", *advice)
     return [replace(g, protein=g.protein.replace("*", "X")) if "*" in g.protein else g for g in genes]
 
 
@@ -111,8 +113,9 @@ def _warn_code_not_taken(path, genes, given_code: int | None) -> None:
     own = [g.genetic_code for g in genes if given_code is not None and g.genetic_code != given_code]
     if own:
         tables = ", ".join(f"transl_table={c}" for c in sorted(set(own)))
-        log.warning("%s: -g %d applies to CDS without a transl_table; %d of %d CDS carry their own (%s) and are "
-                    "read with it", path, given_code, len(own), len(genes), tables)
+        log_naming(log, logging.WARNING, f"{path}: ", (f"genetic_code={given_code}", f"-g {given_code}"),
+                   f" applies to CDS without a transl_table; {len(own)} of {len(genes)} CDS carry their own ({tables}) "
+                   "and are read with it")
 
 
 #: A gap between the parts of a CDS longer than this is no translational bypass (T4 gene 60 skips 50 nt) or

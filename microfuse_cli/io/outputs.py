@@ -1060,7 +1060,8 @@ def updating(folder: PathLike, marker: str) -> Iterator[None]:
     locks while it swaps files in (and a user's ``flock FOLDER`` may hold): a run that waited finds the marker
     replaced and locks the new one, so it reads what the other run wrote. The marker is opened for writing where it
     may be (nothing is written; NFS locks exclusively only so). A folder without the marker (reported when it is
-    read) or a file system without locks is not locked (said on -v)."""
+    read) or a file system without locks is not locked (a warning says so: two runs at once may lose one's additions).
+    Wrapping the run in ``flock FOLDER/MARKER`` would make it wait for itself: the help names the file."""
     descriptor = _locked_marker(Path(folder) / marker, folder)
     try:
         yield
@@ -1098,8 +1099,9 @@ def _locked_marker(path: Path, shown: PathLike) -> int | None:
             os.close(descriptor)
             if isinstance(exc, FileNotFoundError):  # removed while we waited: its reader says so
                 return None
-            if isinstance(exc, OSError):  # ENOLCK, EOPNOTSUPP (some network file systems): updated unlocked
-                log.debug("%s: cannot be locked (%s); updating it without the lock", shown, exc.strerror or exc)
+            if isinstance(exc, OSError):  # ENOLCK, EOPNOTSUPP (some network file systems): updated unlocked, said
+                log.warning("%s: cannot be locked (%s); updating it without the lock (two runs updating it at once "
+                            "may lose one's additions)", shown, exc.strerror or exc)
                 return None
             raise
         if (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino):

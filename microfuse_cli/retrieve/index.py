@@ -703,7 +703,9 @@ class PairIndex:
                       candidates: np.ndarray, new_genome: np.ndarray, old_genome: np.ndarray,
                       namesake: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Of (new row, candidate) matches, those of another genome name whose vectors are the same (cosine >=
-        SELF_SIMILARITY): the new vectors read once each, the stored ones a block of matches at a time."""
+        SELF_SIMILARITY; on PQ codes without re-ranking codes, the new vector's code is the stored one, as the
+        decoded codes of a copy fell far below that cosine): the new vectors read once each, the stored ones a block of
+        matches at a time."""
         other = namesake[new_genome[new_rows]] != old_genome[old]
         new_rows, old = new_rows[other], old[other]
         if not len(new_rows):
@@ -711,6 +713,14 @@ class PairIndex:
         unique_new, where = np.unique(new_rows, return_inverse=True)
         fresh = _normalised(_rows_of(parts, unique_new))
         close = np.zeros(len(new_rows), bool)
+        if self.kind == "ivfpq" and not self.refined:  # PQ codes alone: the same vector decodes to the same code
+            cpu = self._cpu_index()
+            fresh = np.asarray(cpu.sa_decode(cpu.sa_encode(fresh)), dtype=np.float32)
+            with self._stored_rows() as read:
+                for start in range(0, len(new_rows), _CHUNK):
+                    block = slice(start, start + _CHUNK)
+                    close[block] = (fresh[where[block]] == read(candidates[old[block]])).all(axis=1)
+            return new_rows[close], old[close]
         with self._stored_rows() as read:
             for start in range(0, len(new_rows), _CHUNK):  # many isolates named alike: a block of matches at a time
                 block = slice(start, start + _CHUNK)
@@ -804,6 +814,7 @@ class PairIndex:
             raise DataError(f"{index_path}: not a readable FAISS index ({first})") from None
         params = manifest.get("params") if isinstance(manifest.get("params"), dict) else {}
         _check_index_type(faiss, cpu, kind, params, index_path)
+        _decodable(faiss, cpu)
         if cpu.d != dim or cpu.ntotal != count:
             raise DataError(f"{index_path}: holds {cpu.ntotal} x {cpu.d} vectors, manifest says {count} x {dim}")
         ids = dataclasses.replace(read_pair_ids(pairs_path), model_id=checked_model(manifest.get(MODEL_KEY), str(mpath)))
@@ -1114,6 +1125,18 @@ def _all_contain(values: np.ndarray, part: str) -> bool:
     if text.dtype.kind == "T":
         return bool((np.strings.find(text, part) >= 0).all())
     return all(part in str(v) for v in text.tolist())
+
+
+def _decodable(faiss: Any, cpu: Any) -> None:
+    """Point an IndexIVFPQFastScan read from disk at its own PQ: FAISS (1.15) sets its ``fine_quantizer`` only in the
+    constructor, so reconstruct, sa_decode and reconstruct_from_offset of a read one followed a null pointer
+    (segmentation fault: 'retrieve' without queries, 'retrieve evaluate', the copy check of --append)."""
+    try:
+        ivf = faiss.downcast_index(faiss.extract_index_ivf(cpu))
+    except RuntimeError:  # not an IVF index
+        return
+    if isinstance(ivf, faiss.IndexIVFPQFastScan) and ivf.fine_quantizer is None:
+        ivf.fine_quantizer = ivf.pq
 
 
 def _check_index_type(faiss: Any, cpu: Any, kind: str, params: dict, path: Path) -> None:
