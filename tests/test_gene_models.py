@@ -1333,10 +1333,15 @@ def test_repeated_cds_row_is_read_once(tmp_path, mg_original):
 @pytest.mark.parametrize("edit, message", [
     (lambda row: row.replace("\t2845\t", "\t3001\t"), "parts 2845..4797 and 3001..4797 overlap by 1797 bp"),
     (lambda row: row.replace("\t+\t", "\t-\t"), "is on both strands"),
+    # serS's row (MG_005, 7294..8547 +) under gyrB's CDS ID: a protein accession as ID, shared by two genes
+    (lambda row: row.replace("\t2845\t4797\t", "\t7294\t8547\t").replace("Parent=gene-MG_003;locus_tag=MG_003",
+                                                                      "Parent=gene-MG_005;locus_tag=MG_005"),
+     "CDS ID 'cds-AAC71219.1' is used under two parents \\(gene-MG_003 and gene-MG_005\\)"),
 ])
 def test_cds_parts_that_cannot_be_one_cds_are_refused(edit, message, tmp_path):
-    """Two rows of one CDS ID overlapping by more than a frameshift's 1-3 bases, or on opposite strands, are no
-    parts of one CDS (was: joined into one, read across both)."""
+    """Two rows of one CDS ID overlapping by more than a frameshift's 1-3 bases, on opposite strands, or under two
+    genes (Parents), are no parts of one CDS (was: joined into one, read across both; under two genes, MG_003
+    read as one gene over 2845..8547, gyrA between, its protein gyrB's and serS's, exit 0)."""
     with pytest.raises(DataError, match=message):
         read_genome(mg_with_row(tmp_path, edit), MG_FNA)
 

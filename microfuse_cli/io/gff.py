@@ -224,8 +224,9 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                 raise DataError(f"{path}: line {number}: CDS ID {key!r} is used on two sequences ({part.seqid} and "
                                 f"{seqid}); CDS IDs must be unique")
             if segment in part.segments and strand == "+-"[part.strand < 0]:  # a row given twice (files
-                repeated += 1  # concatenated or merged): one part
+                repeated += 1  # concatenated or merged; or one CDS of two transcripts, a row each): one part
                 continue
+            _check_same_parents(part, attributes, key, f"{path}: line {number}")
             _check_part(part, segment, strand, key, f"{path}: line {number}")
             part.segments.append(segment)
             if "translation" in attributes:  # written on one row of the CDS, not necessarily its first
@@ -433,6 +434,16 @@ def _check_part(part: _CdsParts, segment: tuple[int, int, int], strand: str, key
             raise DataError(f"{where}: CDS {key!r}: parts {s}..{e} and {start}..{end} overlap by {overlap} bp (parts "
                             f"of one CDS overlap by at most {MAX_PART_OVERLAP}, at a frameshift); each CDS needs "
                             "its own ID")
+
+
+def _check_same_parents(part: _CdsParts, attributes: dict[str, str], key: str, where: str) -> None:
+    """Refuse a row of a CDS ID under another gene than its other rows (the parts of one CDS share their Parent):
+    two genes' CDS named alike (a protein accession as ID, which identical proteins share) were joined into one
+    gene spanning both and the genes between, its protein the two concatenated, without a word."""
+    first, this = set(_parents(part.attributes)), set(_parents(attributes))
+    if first and this and first != this:
+        raise DataError(f"{where}: CDS ID {key!r} is used under two parents ({','.join(sorted(first))} and "
+                        f"{','.join(sorted(this))}); each CDS needs its own ID")
 
 
 def _cds_key(attributes: dict[str, str], seqid: str, start: int, end: int, strand: str,
