@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -173,12 +174,18 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
 
 
 def _label(cell: str, path, number: int) -> int | None:
-    """A scores table's ``label`` cell: 0, 1 or empty (unlabelled), as ``microfuse pairs`` writes it; anything else
-    is the file's fault, named with its line (was: 'internal error: ValueError' for 'yes', and 'labels must be 0
-    or 1', naming neither file nor line, for '2')."""
-    if cell.strip() in ("", "0", "1"):
-        return int(cell) if cell.strip() else None
+    """A scores table's ``label`` cell: 0, 1 or empty (unlabelled), as ``microfuse pairs`` writes it, or 0.0/1.0,
+    as pandas writes a 0/1 column with gaps (a class, not a count: nothing to round); anything else is the file's
+    fault, named with its line (was: 'internal error: ValueError' for 'yes', and 'labels must be 0 or 1', naming
+    neither file nor line, for '2')."""
+    value = cell.strip()
+    if _LABEL.fullmatch(value):
+        return int(value[0]) if value else None
     raise DataError(f"{path}: line {number}: label {cell[:40]!r} is not 0 or 1 (or empty, unlabelled)")
+
+
+#: A label cell: empty, 0 or 1, with zeros after a decimal point (pandas' 1.0 of a column with gaps).
+_LABEL = re.compile(r"(?:[01](?:\.0*)?)?")
 
 
 def _warn_unscored(path, labels, lookup: dict, scored: set) -> None:
