@@ -1346,6 +1346,31 @@ def test_cds_parts_that_cannot_be_one_cds_are_refused(edit, message, tmp_path):
         read_genome(mg_with_row(tmp_path, edit), MG_FNA)
 
 
+@pytest.mark.parametrize("mrna_rows", ["first", "last"])
+def test_one_cds_of_two_transcripts_in_coordinate_order_is_one_gene(mrna_rows, tmp_path, ecoli_genome):
+    """E. coli prfB (ribosomal slippage: 3,036,208..3,036,282 and 3,035,184..3,036,206, minus strand) as one CDS ID
+    of two mRNAs of its gene, a row per mRNA, sorted by start (at a tie, tx2's row or tx1's first): one gene, NCBI's protein
+    (was: refused, 'used under two parents (tx2 and tx1)'); the mRNA rows may follow the CDS rows."""
+    offset = 3_030_000
+
+    def row(kind, start, end, attributes):
+        return f"c1\tx\t{kind}\t{start - offset}\t{end - offset}\t.\t-\t{'0' if kind == 'CDS' else '.'}\t{attributes}"
+
+    mrnas = [row("mRNA", 3035184, 3036282, f"ID={tx};Parent=gene-b2891") for tx in ("tx1", "tx2")]
+    cds = [row("CDS", start, end, f"ID=cds-prfB;Parent={tx};locus_tag=b2891")  # ties in no order of tx
+           for start, end, tx in ((3035184, 3036206, "tx2"), (3035184, 3036206, "tx1"), (3036208, 3036282, "tx1"),
+                                  (3036208, 3036282, "tx2"))]
+    rows = [row("gene", 3035184, 3036282, "ID=gene-b2891;locus_tag=b2891")]
+    rows += mrnas + cds if mrna_rows == "first" else cds + mrnas
+    path = tmp_path / "prfb.gff"
+    path.write_text("##gff-version 3\n" + "\n".join(rows) + f"\n##FASTA\n>c1\n{ecoli_piece(offset + 1, offset + 10_000)}\n")
+    gene, = read_genome(path).genes
+    prfb = next(g for g in ecoli_genome.genes if g.id == "b2891")
+    assert (gene.id, gene.start + offset, gene.end + offset, gene.protein) == ("b2891", prfb.start, prfb.end,
+                                                                               prfb.protein)
+    assert len(gene.protein) == 365
+
+
 def test_prodigal_gff_without_sequence_takes_lengths_from_its_sequence_data_lines(tmp_path):
     """Prodigal's GFF3 gives each sequence's length on its `# Sequence Data: ...;seqlen=79939;...` line; read without
     the FASTA, the contig is that long, so the pair closing it under --circular is measured as with the FASTA

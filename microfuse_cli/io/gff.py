@@ -141,6 +141,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     order: list[str] = []
     n_features = 0
     repeated = 0  # CDS rows repeating a row of their CDS
+    other_parents: list[tuple[str, tuple[str, ...], int]] = []  # (CDS key, Parents, line): a part under other ones
     flagged: set[str] = set()  # CDS marked pseudo=true alone: a pseudogene's, or one cut by its contig's end
     pseudo_cds: set[str] = set()  # the CDS (by ID, else by row) of pseudogenes left out as their rows are read
     escaped: dict[str, str] = {}  # a seqid decoded -> as written, when they differ
@@ -226,7 +227,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             if segment in part.segments and strand == "+-"[part.strand < 0]:  # a row given twice (files
                 repeated += 1  # concatenated or merged; or one CDS of two transcripts, a row each): one part
                 continue
-            _check_same_parents(part, attributes, key, f"{path}: line {number}")
+            if set(_parents(attributes)) != set(_parents(part.attributes)):
+                other_parents.append((key, _parents(attributes), number))
             _check_part(part, segment, strand, key, f"{path}: line {number}")
             part.segments.append(segment)
             if "translation" in attributes:  # written on one row of the CDS, not necessarily its first
@@ -236,6 +238,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             order.append(key)
         if flagged_only:
             flagged.add(key)
+    for key, parents, number in other_parents:  # once every row's Parents are known (mRNA rows may come later)
+        _check_same_gene(cds[key], parents, links, key, f"{path}: line {number}")
     if repeated:
         log.warning("%s: %d CDS row%s a row of %s CDS (files concatenated or merged?); read once", path, repeated,
                     " repeats" if repeated == 1 else "s repeat", "its" if repeated == 1 else "their")
@@ -436,14 +440,16 @@ def _check_part(part: _CdsParts, segment: tuple[int, int, int], strand: str, key
                             "its own ID")
 
 
-def _check_same_parents(part: _CdsParts, attributes: dict[str, str], key: str, where: str) -> None:
-    """Refuse a row of a CDS ID under another gene than its other rows (the parts of one CDS share their Parent):
-    two genes' CDS named alike (a protein accession as ID, which identical proteins share) were joined into one
-    gene spanning both and the genes between, its protein the two concatenated, without a word."""
-    first, this = set(_parents(part.attributes)), set(_parents(attributes))
-    if first and this and first != this:
-        raise DataError(f"{where}: CDS ID {key!r} is used under two parents ({','.join(sorted(first))} and "
-                        f"{','.join(sorted(this))}); each CDS needs its own ID")
+def _check_same_gene(part: _CdsParts, parents: tuple[str, ...], links: dict[str, tuple[str, ...]], key: str,
+                     where: str) -> None:
+    """Refuse a row of a CDS ID under another gene than its first row (the parts of one CDS share a gene): two
+    genes' CDS named alike (a protein accession as ID, which identical proteins share) were joined into one gene
+    spanning both and the genes between, its protein the two concatenated, without a word. Two transcripts of one
+    gene (Parents whose lineages meet: one CDS of two mRNAs, a row each, in any order) are one CDS."""
+    first = _parents(part.attributes)
+    if first and parents and not set(_lineage(first, links)) & set(_lineage(parents, links)):
+        raise DataError(f"{where}: CDS ID {key!r} is used under two parents ({','.join(sorted(set(first)))} and "
+                        f"{','.join(sorted(set(parents)))}); each CDS needs its own ID")
 
 
 def _cds_key(attributes: dict[str, str], seqid: str, start: int, end: int, strand: str,
