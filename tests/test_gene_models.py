@@ -706,10 +706,11 @@ def ecoli_piece(start: int, end: int) -> str:
 CUT = 20_300
 
 
-@pytest.mark.parametrize("form", ["ncbi-gff", "prodigal-gff", "genbank"])
+@pytest.mark.parametrize("form", ["ncbi-gff", "prodigal-gff", "genbank", "partial-true", "pgap-note"])
 def test_gene_cut_at_its_3_prime_end_keeps_its_start_codon(form, tmp_path, ecoli_genome):
     """The 5' end (GTG) is in the contig: the protein starts with Met as its annotation's; only a cut 5' end loses it
-    (was: any partial CDS, whichever end was cut, kept V/L)."""
+    (was: any partial CDS, whichever end was cut, kept V/L; ``partial=true`` alone, which names no end, or with
+    PGAP's Note "missing C-terminus", too: its 3' end at the contig's edge says which end is cut)."""
     from Bio import SeqIO
     from Bio.Seq import Seq
     from Bio.SeqFeature import BeforePosition, FeatureLocation, SeqFeature
@@ -723,13 +724,40 @@ def test_gene_cut_at_its_3_prime_end_keeps_its_start_codon(form, tmp_path, ecoli
         path = tmp_path / "cut.gbk"
         SeqIO.write(record, path, "genbank")
     else:
-        flags = "partial=true;start_range=.,1" if form == "ncbi-gff" else "partial=10"
+        flags = {"ncbi-gff": "partial=true;start_range=.,1", "prodigal-gff": "partial=10",
+                 "partial-true": "partial=true", "pgap-note": "Note=incomplete%3B partial on complete genome%3B missing C-terminus"}[form]
         path = tmp_path / "cut.gff"
         path.write_text(f"##gff-version 3\nc1\tx\tCDS\t1\t{end}\t.\t-\t0\tID=b0022;{flags}\n##FASTA\n>c1\n{sequence}\n")
     gene = read_genome(path).genes[0]
     full = next(g for g in ecoli_genome.genes if g.id == "b0022").protein
     assert gene.partial and full.startswith("MASVS")
     assert gene.protein == full[: end // 3] and len(gene.protein) == 69
+
+
+#: L. monocytogenes lmo0004 (4,644..4,865, plus strand, TTG start).
+LMO_FNA = SHARED / "lmonocytogenes_egde" / "GCA_000196035.1_AL591824.1.fna.gz"
+
+
+@pytest.mark.parametrize("where", ["contig end", "assembly gap", "mid-contig"])
+def test_partial_true_alone_is_cut_where_its_sequence_ends(where, tmp_path):
+    """``partial=true`` with no start_range/end_range names no end: lmo0004 running off its contig's end, or into a
+    100-N gap, is cut at its 3' end only, its TTG start read as Met, as Biopython translates the CDS (was: cut at
+    both ends, L). Reaching neither, no end can be told whole: both stay cut, TTG read as L."""
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+
+    with gzip.open(LMO_FNA, "rt") as handle:
+        chromosome = str(next(SeqIO.parse(handle, "fasta")).seq)
+    cds = chromosome[4643:4799]  # 52 codons: lmo0004 from its TTG, its 3' end cut
+    sequence = {"contig end": chromosome[2000:4799], "assembly gap": chromosome[2000:4799] + "N" * 100 + "ACGT" * 50,
+                "mid-contig": chromosome[2000:6000]}[where]
+    path = tmp_path / "cut.gff"
+    path.write_text(f"##gff-version 3\nc1\tx\tCDS\t2644\t2799\t.\t+\t0\tID=lmo0004;partial=true\n"
+                    f"##FASTA\n>c1\n{sequence}\n")
+    gene, = read_genome(path).genes
+    protein = str(Seq(cds).translate(table=11))
+    assert cds.startswith("TTG") and protein.startswith("L") and "*" not in protein
+    assert gene.partial and gene.protein == (protein if where == "mid-contig" else "M" + protein[1:])
 
 
 def test_prodigal_gff_partial_genes_give_prodigal_proteins(tmp_path):

@@ -508,7 +508,7 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
                                 f"{part.seqid}_{start}_{end}")
     code = _code_of(attrs.get("transl_table"), default_code)
     written = segments[0][2] if part.strand > 0 else segments[-1][2]  # the phase of the 5'-most segment
-    left, right = _cut_edges(attrs)
+    left, right = _cut_edges(attrs, scaffold, start, end, part.strand, written)
     at_edge = start == 1 if part.strand > 0 else end == scaffold.length
     if left if part.strand > 0 else right:
         phase = written
@@ -559,16 +559,31 @@ def _edge_phase(written: int, segments: list[tuple[int, int, int]], strand: int,
     return written
 
 
-def _cut_edges(attrs: dict[str, str]) -> tuple[bool, bool]:
-    """Whether a CDS is cut at its left (start) and right (end) coordinate: NCBI's start_range/end_range, Prodigal's
-    ``partial=10/01/11`` (left digit first); ``partial=true`` (or a Note) alone names no edge, so both count."""
+def _cut_edges(attrs: dict[str, str], scaffold: Scaffold, start: int, end: int, strand: int,
+               written: int) -> tuple[bool, bool]:
+    """Whether a CDS is cut at its left (start) and right (end) coordinate: NCBI's start_range/end_range (on the
+    coordinates, whichever the strand), Prodigal's ``partial=10/01/11`` (left digit first).
+
+    ``partial=true`` (or a Note saying partial) alone names no end: NCBI's Note "missing N-terminus"/"C-terminus"
+    does; else a written phase of 1 or 2 cuts the 5' end, and an end within a codon of its linear sequence's edge
+    or an assembly gap (``cut_ends``) is cut; with neither, both count, as no end can be told whole (was: both,
+    always, so a gene cut at its 3' end by its contig's edge read its GTG/TTG start as V/L, not M)."""
     flag = attrs.get("partial", "").lower()
     if len(flag) == 2 and set(flag) <= {"0", "1"}:
         return flag[0] == "1", flag[1] == "1"
     left, right = "start_range" in attrs, "end_range" in attrs
-    if not (left or right) and (flag == "true" or _noted_partial(attrs)):
+    if left or right or not (flag == "true" or _noted_partial(attrs)):
+        return left, right
+    note = attrs.get("Note", "")
+    five, three = "missing N-terminus" in note, "missing C-terminus" in note
+    if not (five or three):
+        five = written > 0
+        if not scaffold.circular:
+            low, high = cut_ends(scaffold.length, scaffold.sequence, start, end)
+            five, three = five or (low if strand > 0 else high), high if strand > 0 else low
+    if not (five or three):
         return True, True
-    return left, right
+    return (five, three) if strand > 0 else (three, five)
 
 
 # ------------------------------------------------------------------------------------------------ operon GFF3
