@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -14,7 +15,7 @@ from . import __version__
 from .errors import DataError, UsageError, whole_number
 from .io.files import PathLike
 from .io.model_id import PACKAGE, Maker, comment_maker
-from .io.tsv import read_commented_tsv
+from .io.tsv import read_numbered_tsv
 from .metrics import (best_accuracy, binary_metrics, bootstrap_ci, hard_conflict_mask, prefix_identity,
                       router_weight_means)
 from .io.tables import ROUTER_COLUMNS, as_written
@@ -99,12 +100,13 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
 
     ``split`` keeps only the rows of that split (e.g. the held-out ``test`` blocks).
     """
-    comments, header, rows = read_commented_tsv(path, required=["gene_a", "gene_b", "distance", "same_strand",
-                                                               "probability"])
+    comments, header, rows, numbers = read_numbered_tsv(path, required=["gene_a", "gene_b", "distance",
+                                                                       "same_strand", "probability"])
     col = {c: i for i, c in enumerate(header)}
     if split is not None:
         if "split" not in col:
             raise DataError(f"{path}: no split column to select {split!r} from")
+        numbers = [n for n, r in zip(numbers, rows) if r[col["split"]] == split]
         rows = [r for r in rows if r[col["split"]] == split]
         if not rows:
             raise DataError(f"{path}: no rows in split {split!r}")
@@ -133,7 +135,7 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
         if lookup is not None:
             value = lookup.get((r[col["gene_a"]], r[col["gene_b"]]))
         else:
-            value = int(r[col["label"]]) if r[col["label"]] != "" else None
+            value = _label(r[col["label"]], path, numbers[i])
         if value is not None:
             keep.append(i)
             y.append(value)
@@ -169,6 +171,21 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
     if not np.isfinite(table.probability).all():
         raise DataError(f"{path}: probabilities hold NaN or Inf")
     return table
+
+
+def _label(cell: str, path, number: int) -> int | None:
+    """A scores table's ``label`` cell: 0, 1 or empty (unlabelled), as ``microfuse pairs`` writes it, or 0.0/1.0,
+    as pandas writes a 0/1 column with gaps (a class, not a count: nothing to round); anything else is the file's
+    fault, named with its line (was: 'internal error: ValueError' for 'yes', and 'labels must be 0 or 1', naming
+    neither file nor line, for '2')."""
+    value = cell.strip()
+    if _LABEL.fullmatch(value):
+        return int(value[0]) if value else None
+    raise DataError(f"{path}: line {number}: label {cell[:40]!r} is not 0 or 1 (or empty, unlabelled)")
+
+
+#: A label cell: empty, 0 or 1, with zeros after a decimal point (pandas' 1.0 of a column with gaps).
+_LABEL = re.compile(r"(?:[01](?:\.0*)?)?")
 
 
 def _warn_unscored(path, labels, lookup: dict, scored: set) -> None:

@@ -706,10 +706,11 @@ def ecoli_piece(start: int, end: int) -> str:
 CUT = 20_300
 
 
-@pytest.mark.parametrize("form", ["ncbi-gff", "prodigal-gff", "genbank"])
+@pytest.mark.parametrize("form", ["ncbi-gff", "prodigal-gff", "genbank", "partial-true", "pgap-note"])
 def test_gene_cut_at_its_3_prime_end_keeps_its_start_codon(form, tmp_path, ecoli_genome):
     """The 5' end (GTG) is in the contig: the protein starts with Met as its annotation's; only a cut 5' end loses it
-    (was: any partial CDS, whichever end was cut, kept V/L)."""
+    (was: any partial CDS, whichever end was cut, kept V/L; ``partial=true`` alone, which names no end, or with
+    PGAP's Note "missing C-terminus", too: its 3' end at the contig's edge says which end is cut)."""
     from Bio import SeqIO
     from Bio.Seq import Seq
     from Bio.SeqFeature import BeforePosition, FeatureLocation, SeqFeature
@@ -723,13 +724,40 @@ def test_gene_cut_at_its_3_prime_end_keeps_its_start_codon(form, tmp_path, ecoli
         path = tmp_path / "cut.gbk"
         SeqIO.write(record, path, "genbank")
     else:
-        flags = "partial=true;start_range=.,1" if form == "ncbi-gff" else "partial=10"
+        flags = {"ncbi-gff": "partial=true;start_range=.,1", "prodigal-gff": "partial=10",
+                 "partial-true": "partial=true", "pgap-note": "Note=incomplete%3B partial on complete genome%3B missing C-terminus"}[form]
         path = tmp_path / "cut.gff"
         path.write_text(f"##gff-version 3\nc1\tx\tCDS\t1\t{end}\t.\t-\t0\tID=b0022;{flags}\n##FASTA\n>c1\n{sequence}\n")
     gene = read_genome(path).genes[0]
     full = next(g for g in ecoli_genome.genes if g.id == "b0022").protein
     assert gene.partial and full.startswith("MASVS")
     assert gene.protein == full[: end // 3] and len(gene.protein) == 69
+
+
+#: L. monocytogenes lmo0004 (4,644..4,865, plus strand, TTG start).
+LMO_FNA = SHARED / "lmonocytogenes_egde" / "GCA_000196035.1_AL591824.1.fna.gz"
+
+
+@pytest.mark.parametrize("where", ["contig end", "assembly gap", "mid-contig"])
+def test_partial_true_alone_is_cut_where_its_sequence_ends(where, tmp_path):
+    """``partial=true`` with no start_range/end_range names no end: lmo0004 running off its contig's end, or into a
+    100-N gap, is cut at its 3' end only, its TTG start read as Met, as Biopython translates the CDS (was: cut at
+    both ends, L). Reaching neither, no end can be told whole: both stay cut, TTG read as L."""
+    from Bio import SeqIO
+    from Bio.Seq import Seq
+
+    with gzip.open(LMO_FNA, "rt") as handle:
+        chromosome = str(next(SeqIO.parse(handle, "fasta")).seq)
+    cds = chromosome[4643:4799]  # 52 codons: lmo0004 from its TTG, its 3' end cut
+    sequence = {"contig end": chromosome[2000:4799], "assembly gap": chromosome[2000:4799] + "N" * 100 + "ACGT" * 50,
+                "mid-contig": chromosome[2000:6000]}[where]
+    path = tmp_path / "cut.gff"
+    path.write_text(f"##gff-version 3\nc1\tx\tCDS\t2644\t2799\t.\t+\t0\tID=lmo0004;partial=true\n"
+                    f"##FASTA\n>c1\n{sequence}\n")
+    gene, = read_genome(path).genes
+    protein = str(Seq(cds).translate(table=11))
+    assert cds.startswith("TTG") and protein.startswith("L") and "*" not in protein
+    assert gene.partial and gene.protein == (protein if where == "mid-contig" else "M" + protein[1:])
 
 
 def test_prodigal_gff_partial_genes_give_prodigal_proteins(tmp_path):
@@ -1336,12 +1364,42 @@ def test_repeated_cds_row_is_read_once(tmp_path, mg_original):
 @pytest.mark.parametrize("edit, message", [
     (lambda row: row.replace("\t2845\t", "\t3001\t"), "parts 2845..4797 and 3001..4797 overlap by 1797 bp"),
     (lambda row: row.replace("\t+\t", "\t-\t"), "is on both strands"),
+    # serS's row (MG_005, 7294..8547 +) under gyrB's CDS ID: a protein accession as ID, shared by two genes
+    (lambda row: row.replace("\t2845\t4797\t", "\t7294\t8547\t").replace("Parent=gene-MG_003;locus_tag=MG_003",
+                                                                      "Parent=gene-MG_005;locus_tag=MG_005"),
+     "CDS ID 'cds-AAC71219.1' is used under two parents \\(gene-MG_003 and gene-MG_005\\)"),
 ])
 def test_cds_parts_that_cannot_be_one_cds_are_refused(edit, message, tmp_path):
-    """Two rows of one CDS ID overlapping by more than a frameshift's 1-3 bases, or on opposite strands, are no
-    parts of one CDS (was: joined into one, read across both)."""
+    """Two rows of one CDS ID overlapping by more than a frameshift's 1-3 bases, on opposite strands, or under two
+    genes (Parents), are no parts of one CDS (was: joined into one, read across both; under two genes, MG_003
+    read as one gene over 2845..8547, gyrA between, its protein gyrB's and serS's, exit 0)."""
     with pytest.raises(DataError, match=message):
         read_genome(mg_with_row(tmp_path, edit), MG_FNA)
+
+
+@pytest.mark.parametrize("mrna_rows", ["first", "last"])
+def test_one_cds_of_two_transcripts_in_coordinate_order_is_one_gene(mrna_rows, tmp_path, ecoli_genome):
+    """E. coli prfB (ribosomal slippage: 3,036,208..3,036,282 and 3,035,184..3,036,206, minus strand) as one CDS ID
+    of two mRNAs of its gene, a row per mRNA, sorted by start (at a tie, tx2's row or tx1's first): one gene, NCBI's protein
+    (was: refused, 'used under two parents (tx2 and tx1)'); the mRNA rows may follow the CDS rows."""
+    offset = 3_030_000
+
+    def row(kind, start, end, attributes):
+        return f"c1\tx\t{kind}\t{start - offset}\t{end - offset}\t.\t-\t{'0' if kind == 'CDS' else '.'}\t{attributes}"
+
+    mrnas = [row("mRNA", 3035184, 3036282, f"ID={tx};Parent=gene-b2891") for tx in ("tx1", "tx2")]
+    cds = [row("CDS", start, end, f"ID=cds-prfB;Parent={tx};locus_tag=b2891")  # ties in no order of tx
+           for start, end, tx in ((3035184, 3036206, "tx2"), (3035184, 3036206, "tx1"), (3036208, 3036282, "tx1"),
+                                  (3036208, 3036282, "tx2"))]
+    rows = [row("gene", 3035184, 3036282, "ID=gene-b2891;locus_tag=b2891")]
+    rows += mrnas + cds if mrna_rows == "first" else cds + mrnas
+    path = tmp_path / "prfb.gff"
+    path.write_text("##gff-version 3\n" + "\n".join(rows) + f"\n##FASTA\n>c1\n{ecoli_piece(offset + 1, offset + 10_000)}\n")
+    gene, = read_genome(path).genes
+    prfb = next(g for g in ecoli_genome.genes if g.id == "b2891")
+    assert (gene.id, gene.start + offset, gene.end + offset, gene.protein) == ("b2891", prfb.start, prfb.end,
+                                                                               prfb.protein)
+    assert len(gene.protein) == 365
 
 
 def test_prodigal_gff_without_sequence_takes_lengths_from_its_sequence_data_lines(tmp_path):

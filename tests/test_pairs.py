@@ -345,6 +345,23 @@ def test_labels_of_a_list_without_labels_is_an_error_not_an_unlabelled_table(tmp
     assert [r[rows[0].index("label")] for r in rows[1:]] == ["1", ""]
 
 
+def test_labels_written_by_pandas_as_1_0_and_0_0_are_labels(tmp_path):
+    """pandas writes a 0/1 label column with gaps as 1.0/0.0/empty: `--labels` read them as 1/0, as `evaluate` reads
+    a scores table's (was: "label '1.0' is not 0/1"); 1.5 stays refused."""
+    written = {}
+    for form, (one, zero) in {"int": ("1", "0"), "pandas": ("1.0", "0.0")}.items():
+        listed = tmp_path / f"{form}.csv"
+        listed.write_text(f"name_1,name_2,label\nMPN_001,MPN_002,{one}\nMPN_002,MPN_003,{zero}\nMPN_003,MPN_004,\n")
+        out = tmp_path / f"{form}.tsv"
+        code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", listed, "-o", out])
+        assert code == 0, err
+        written[form] = [line for line in out.read_text().splitlines() if not line.startswith("#")]
+    assert written["pandas"] == written["int"] and [row.split("\t")[-1] for row in written["int"][1:]] == ["1", "0", ""]
+    listed.write_text("name_1,name_2,label\nMPN_001,MPN_002,1.5\n")
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", listed])
+    assert code == 1 and "label '1.5' is not 0/1" in err, err
+
+
 def test_a_labelled_pair_listed_twice_is_one_row_and_two_labels_are_refused(tmp_path):
     """`score --labels` of MG_001,MG_002,1 and MG_002,MG_001,0 wrote two rows of one pair_id with both labels (exit
     0), which `train` and `evaluate` then counted twice; one label twice was two rows too. Now: refused naming the

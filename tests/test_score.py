@@ -409,6 +409,42 @@ def test_evaluate_refuses_labels_that_give_one_pair_both_classes(tmp_path):
     assert code == 0 and read_table_text(out)[0]["n"] == "3", err
 
 
+@pytest.mark.parametrize("cell", ["yes", "2", "1.5", "1.0", "0.0"])
+def test_evaluate_names_the_line_of_a_label_cell_that_is_not_0_or_1(cell, tmp_path):
+    """A scores table's label cell other than 0, 1 or empty (edited by hand, or a spreadsheet's 'yes') was
+    'internal error: ValueError: invalid literal for int()', or for 2 'labels must be 0 or 1' naming neither file
+    nor line; now one line names both and the cell (exit 1). Empty cells stay unlabelled, as before. 1.0 and 0.0
+    (pandas' 0/1 column with gaps) are the labels 1 and 0: evaluate reports as for 1 and 0 (were refused too)."""
+    scores = tmp_path / "mg.tsv"
+    labels = tmp_path / "labels.csv"
+    labels.write_text("name_1,name_2,label\nMG_001,MG_002,1\nMG_002,MG_003,1\nMG_003,MG_004,0\n")
+    code, _, err = run_cli(["score", f"{PANEL}/GCF_000027325.1_ASM2732v1_genomic.gff.gz", "--fasta",
+                            f"{PANEL}/GCF_000027325.1_ASM2732v1_genomic.fna.gz", "--labels", labels, "-o", scores,
+                            "-q"])
+    assert code == 0, err
+    lines = scores.read_text().split("\n")
+    number = next(i for i, line in enumerate(lines, start=1) if line.startswith("MG_002|MG_003\t"))
+    header = next(line for line in lines if line.startswith("pair_id\t")).split("\t")
+    row = lines[number - 1].split("\t")
+    assert row[header.index("label")] == "1"
+    row[header.index("label")] = cell
+    lines[number - 1] = "\t".join(row)
+    code, before, err = run_cli(["evaluate", scores, "--bootstrap", "0", "-q"])
+    assert code == 0, err
+    scores.write_text("\n".join(lines))
+    code, out, err = run_cli(["evaluate", scores, "--bootstrap", "0", "-q"])
+    if cell in ("1.0", "0.0"):  # 0.0: MG_002|MG_003 now a negative, as with a 0
+        row[header.index("label")] = cell[0]
+        lines[number - 1] = "\t".join(row)
+        scores.write_text("\n".join(lines))
+        code_int, out_int, _ = run_cli(["evaluate", scores, "--bootstrap", "0", "-q"])
+        assert code == code_int == 0 and out == out_int and err == "", err
+        assert (out == before) == (cell == "1.0")
+        return
+    assert code == 1 and out == "" and err == f"error: {scores}: line {number}: label {cell!r} is not 0 or 1 (or " \
+        "empty, unlabelled)\n", err
+
+
 def read_table_text(text: str) -> list[dict[str, str]]:
     lines = [line for line in text.splitlines() if not line.startswith("#")]
     return [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]

@@ -141,6 +141,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     order: list[str] = []
     n_features = 0
     repeated = 0  # CDS rows repeating a row of their CDS
+    other_parents: list[tuple[str, tuple[str, ...], int]] = []  # (CDS key, Parents, line): a part under other ones
     flagged: set[str] = set()  # CDS marked pseudo=true alone: a pseudogene's, or one cut by its contig's end
     pseudo_cds: set[str] = set()  # the CDS (by ID, else by row) of pseudogenes left out as their rows are read
     escaped: dict[str, str] = {}  # a seqid decoded -> as written, when they differ
@@ -224,8 +225,10 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                 raise DataError(f"{path}: line {number}: CDS ID {key!r} is used on two sequences ({part.seqid} and "
                                 f"{seqid}); CDS IDs must be unique")
             if segment in part.segments and strand == "+-"[part.strand < 0]:  # a row given twice (files
-                repeated += 1  # concatenated or merged): one part
+                repeated += 1  # concatenated or merged; or one CDS of two transcripts, a row each): one part
                 continue
+            if set(_parents(attributes)) != set(_parents(part.attributes)):
+                other_parents.append((key, _parents(attributes), number))
             _check_part(part, segment, strand, key, f"{path}: line {number}")
             part.segments.append(segment)
             if "translation" in attributes:  # written on one row of the CDS, not necessarily its first
@@ -235,6 +238,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             order.append(key)
         if flagged_only:
             flagged.add(key)
+    for key, parents, number in other_parents:  # once every row's Parents are known (mRNA rows may come later)
+        _check_same_gene(cds[key], parents, links, key, f"{path}: line {number}")
     if repeated:
         log.warning("%s: %d CDS row%s a row of %s CDS (files concatenated or merged?); read once", path, repeated,
                     " repeats" if repeated == 1 else "s repeat", "its" if repeated == 1 else "their")
@@ -435,6 +440,18 @@ def _check_part(part: _CdsParts, segment: tuple[int, int, int], strand: str, key
                             "its own ID")
 
 
+def _check_same_gene(part: _CdsParts, parents: tuple[str, ...], links: dict[str, tuple[str, ...]], key: str,
+                     where: str) -> None:
+    """Refuse a row of a CDS ID under another gene than its first row (the parts of one CDS share a gene): two
+    genes' CDS named alike (a protein accession as ID, which identical proteins share) were joined into one gene
+    spanning both and the genes between, its protein the two concatenated, without a word. Two transcripts of one
+    gene (Parents whose lineages meet: one CDS of two mRNAs, a row each, in any order) are one CDS."""
+    first = _parents(part.attributes)
+    if first and parents and not set(_lineage(first, links)) & set(_lineage(parents, links)):
+        raise DataError(f"{where}: CDS ID {key!r} is used under two parents ({','.join(sorted(set(first)))} and "
+                        f"{','.join(sorted(set(parents)))}); each CDS needs its own ID")
+
+
 def _cds_key(attributes: dict[str, str], seqid: str, start: int, end: int, strand: str,
              cds: dict[str, _CdsParts]) -> str:
     """The CDS a row is part of: its ID; without one, its Parent's (GTF-derived GFF3, as ``gt gtf_to_gff3`` and
@@ -491,7 +508,7 @@ def _gene_from_cds(part: _CdsParts, parent: dict[str, str], scaffold: Scaffold, 
                                 f"{part.seqid}_{start}_{end}")
     code = _code_of(attrs.get("transl_table"), default_code)
     written = segments[0][2] if part.strand > 0 else segments[-1][2]  # the phase of the 5'-most segment
-    left, right = _cut_edges(attrs)
+    left, right = _cut_edges(attrs, scaffold, start, end, part.strand, written)
     at_edge = start == 1 if part.strand > 0 else end == scaffold.length
     if left if part.strand > 0 else right:
         phase = written
@@ -542,16 +559,31 @@ def _edge_phase(written: int, segments: list[tuple[int, int, int]], strand: int,
     return written
 
 
-def _cut_edges(attrs: dict[str, str]) -> tuple[bool, bool]:
-    """Whether a CDS is cut at its left (start) and right (end) coordinate: NCBI's start_range/end_range, Prodigal's
-    ``partial=10/01/11`` (left digit first); ``partial=true`` (or a Note) alone names no edge, so both count."""
+def _cut_edges(attrs: dict[str, str], scaffold: Scaffold, start: int, end: int, strand: int,
+               written: int) -> tuple[bool, bool]:
+    """Whether a CDS is cut at its left (start) and right (end) coordinate: NCBI's start_range/end_range (on the
+    coordinates, whichever the strand), Prodigal's ``partial=10/01/11`` (left digit first).
+
+    ``partial=true`` (or a Note saying partial) alone names no end: NCBI's Note "missing N-terminus"/"C-terminus"
+    does; else a written phase of 1 or 2 cuts the 5' end, and an end within a codon of its linear sequence's edge
+    or an assembly gap (``cut_ends``) is cut; with neither, both count, as no end can be told whole (was: both,
+    always, so a gene cut at its 3' end by its contig's edge read its GTG/TTG start as V/L, not M)."""
     flag = attrs.get("partial", "").lower()
     if len(flag) == 2 and set(flag) <= {"0", "1"}:
         return flag[0] == "1", flag[1] == "1"
     left, right = "start_range" in attrs, "end_range" in attrs
-    if not (left or right) and (flag == "true" or _noted_partial(attrs)):
+    if left or right or not (flag == "true" or _noted_partial(attrs)):
+        return left, right
+    note = attrs.get("Note", "")
+    five, three = "missing N-terminus" in note, "missing C-terminus" in note
+    if not (five or three):
+        five = written > 0
+        if not scaffold.circular:
+            low, high = cut_ends(scaffold.length, scaffold.sequence, start, end)
+            five, three = five or (low if strand > 0 else high), high if strand > 0 else low
+    if not (five or three):
         return True, True
-    return left, right
+    return (five, three) if strand > 0 else (three, five)
 
 
 # ------------------------------------------------------------------------------------------------ operon GFF3

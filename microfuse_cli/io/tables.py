@@ -80,9 +80,9 @@ def read_pair_list(path: PathLike) -> list[tuple[str, str, int | None]]:
         label = None
         if len(fields) >= 3 and fields[2] != "":
             value = fields[2].lower()
-            if value in ("1", "true", "yes", "t"):
-                label = 1
-            elif value in ("0", "false", "no", "f"):
+            if value in ("1", "true", "yes", "t") or re.fullmatch(r"1\.0*", value):  # 1.0: pandas' 0/1 column
+                label = 1  # with gaps, as `evaluate` reads a scores table's label
+            elif value in ("0", "false", "no", "f") or re.fullmatch(r"0\.0*", value):
                 label = 0
             elif number == 1:
                 continue  # header
