@@ -703,6 +703,21 @@ def test_embed_several_inputs_keeps_the_container(made, tmp_path):
     assert (out / "README").read_text() == "the panel\n"
 
 
+def test_embed_several_inputs_of_one_name_are_named(tmp_path):
+    """Two INPUTs whose folders -o/NAME would be one (x/a.gff and y/a.gbk.gz) are refused naming both and the
+    folder (was: 'two INPUTs have the same name', which left the user to find them among many)."""
+    import shutil
+
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        shutil.copyfile(MG_GFF, tmp_path / folder / "mg.gff.gz")
+    one, two = f"{tmp_path / 'x' / 'mg.gff.gz'},{MG_FNA}", f"{tmp_path / 'y' / 'mg.gff.gz'},{MG_FNA}"
+    code, _, err = run_cli(["embed", one, two, "-o", tmp_path / "out"])
+    named = f"INPUTs {tmp_path / 'x' / 'mg.gff.gz'} and {tmp_path / 'y' / 'mg.gff.gz'} would both be written to "
+    assert code == 2 and named + str(tmp_path / "out" / "mg") in err, err
+    assert not (tmp_path / "out").exists() and err.count("\n") <= 2, err
+
+
 def test_embed_several_inputs_never_write_beside_the_container(tmp_path):
     """An input named `...gff.gz` (stem '..') had its folder -o/.., the folder above the container: refused after
     the first genome's work when that folder held anything, else written into. Such a stem is now 'genome'."""

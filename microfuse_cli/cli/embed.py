@@ -177,9 +177,13 @@ def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> No
     else:  # a plain folder of folders: only the genomes' own folders in it are written
         outputs = [Output("-o", output, "")] + [Output("-o", output_folder(output, inputs, i), "microfuse-embeddings")
                                                 for i in range(len(inputs))]
-        stems = [genome_stem(path) for path in inputs]
-        if len(set(stems)) != len(stems):
-            raise click.UsageError("two INPUTs have the same name; each gets the folder -o/NAME")
+        first: dict[str, str] = {}
+        for path in inputs:  # named, so the user knows which two (`embed x/a.gff y/a.gbk`: both -o/a)
+            if (stem := genome_stem(path)) in first:
+                raise click.UsageError(f"INPUTs {first[stem]} and {path} would both be written to "
+                                       f"{os.path.join(output, stem)} (each genome gets -o/NAME, NAME its file "
+                                       "name without suffixes); give one of them another file name")
+            first[stem] = path
     check_outputs([*inputs, *fastas, proteins, bins], outputs,
                   read_later=[model_dir if model_dir != "default" else None])  # load_model says a missing -m
     for index in range(len(inputs)):  # before any work: with several inputs, not after the first genome's
