@@ -1560,7 +1560,8 @@ EVALUATE_PLOTS = {
     "an input is a plot": (["{figs}/labelled.threshold_sweep.png", "--names", "labelled"],
                            "--plots {figs} would replace {figs}/labelled.threshold_sweep.png, which is an input"),
     # two files of one name are told apart by their folders (x/labelled.tsv): two --names alike are refused
-    "two tables of one name": (["{d}/x/labelled.tsv", "--names", "same,same"], "two score tables are named same"),
+    "two tables of one name": (["{d}/x/labelled.tsv", "--names", "same,same"],
+                               "labelled.tsv and {d}/x/labelled.tsv are both named same, so their --plots figures"),
 }
 
 
