@@ -200,7 +200,6 @@ def plot_files(scores, names) -> tuple[str, ...]:
     from pathlib import Path
 
     from ..errors import UsageError
-
     from ..io.outputs import name_clash
 
     stems = [_plot_stem(name or Path(str(path)).name) for path, name in zip(scores, names)]
