@@ -22,12 +22,15 @@ from .errors import DataError, UsageError, log_naming
 from .fusion import EXPERTS
 from .records import Gene, Genome, read_only
 from .pairs import GeneIndex, GenePair
+from .io.files import is_stdio
 from .io.model_id import Maker, comment_maker, threshold_text
 from .io.tables import ROUTER_COLUMNS
 from .score import Operon, Scores, call_operons
 
 log = logging.getLogger(__name__)
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+#: Suffixes io.outputs writes compressed: never a figure's.
+COMPRESSED = (".gz", ".bz2", ".xz")
 #: Operon colours (colour-blind-safe Okabe-Ito, grey and black left out); genes outside operons are light grey.
 PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442")
 LONE_GENE = "#d9d9d9"
@@ -45,12 +48,33 @@ def require_plotting():
     return dna_features_viewer
 
 
-def check_figure_path(path: str) -> str:
-    """The image format named by ``path``'s suffix (.png, .svg or .pdf)."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        raise UsageError(f"{path}: give a figure path ending in .png, .svg or .pdf")
-    return FORMATS[suffix]
+def check_figure_path(path: str, fmt: str | None = None) -> str:
+    """The image format of a figure written to ``path``: ``fmt`` (png, svg or pdf; `plot --format`) or else the
+    format its suffix (.png, .svg, .pdf) names. Stdout (``-``), /dev/stdout or a file without a suffix has none to
+    go by, so it needs ``fmt``. A file suffix other than ``fmt``'s own (a PNG named .svg or .jpg) is refused; so is
+    a .gz/.bz2/.xz name, which the writer would compress (io.outputs). A device or FIFO may have any other name
+    (plot.fifo): it holds no file of that name."""
+    from .io.outputs import is_stream
+
+    given = ("fmt=", "--format ")  # the Python argument, or the option
+    suffix = "" if is_stdio(path) else Path(path).suffix.lower()
+    if fmt is None:
+        if suffix in FORMATS:
+            return FORMATS[suffix]
+        if suffix:
+            raise UsageError(f"{path}: give a figure path ending in .png, .svg or .pdf")
+        raise UsageError.naming(f"{'stdout' if is_stdio(path) else path}: no .png, .svg or .pdf suffix to tell the "
+                                "figure's format; give ", given, "png, svg or pdf")
+    if not isinstance(fmt, str) or fmt.lower() not in FORMATS.values():
+        raise UsageError.naming(given, f"{fmt}: give png, svg or pdf")
+    fmt = fmt.lower()
+    if suffix in COMPRESSED:
+        raise UsageError(f"{path}: a figure is not written compressed; give a path without {suffix}")
+    if suffix and suffix != f".{fmt}" and (suffix in FORMATS or not is_stream(path)):
+        raise UsageError.naming(f"{path}: a {suffix} name for the ", given, f"{fmt} figure; give a path ending in "
+                                f".{fmt}" + (", or leave " if suffix in FORMATS else ""),
+                                ("fmt", "--format") if suffix in FORMATS else "", " out" if suffix in FORMATS else "")
+    return fmt
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -405,10 +429,12 @@ def figure_description(maker: Maker, threshold: float | None = None) -> str:
     return text if threshold is None else f"{text}; operons joined at the user's threshold {threshold_text(threshold)}"
 
 
-def save_figure(fig, path, *, dpi: int = 150, maker: Maker | None = None, threshold: float | None = None) -> Path:
-    """Write ``fig`` atomically in the format of ``path``'s suffix, the same bytes on rerun (io.images), with
-    ``maker`` (the model of the scores drawn) and a user's ``threshold`` in the metadata (``figure_description``)."""
+def save_figure(fig, path, *, fmt: str | None = None, dpi: int = 150, maker: Maker | None = None,
+                threshold: float | None = None) -> Path:
+    """Write ``fig`` atomically as ``fmt`` or, without it, in the format of ``path``'s suffix (check_figure_path),
+    the same bytes on rerun (io.images), with ``maker`` (the model of the scores drawn) and a user's ``threshold``
+    in the metadata (``figure_description``). ``-``, /dev/stdout, a device or a FIFO is written into (io.outputs)."""
     from .io.images import save_image
 
     description = None if maker is None else figure_description(maker, threshold)
-    return save_image(fig, path, check_figure_path(str(path)), dpi=dpi, description=description)
+    return save_image(fig, path, check_figure_path(str(path), fmt), dpi=dpi, description=description)

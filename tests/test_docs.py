@@ -185,7 +185,8 @@ def expected_outputs(line: str) -> tuple[list[str], bool]:
         if follows is None:
             continue
         if token == ">" or token in OUTPUT_OPTIONS or (token == "--proteins" and command == "pairs"):
-            outputs.append(follows)
+            if follows != "-":  # `-o - | gzip > f`: stdout, not a file named '-'
+                outputs.append(follows)
             if token in (">", "-o", "--output") and follows != "-":
                 to_stdout = False
     return outputs, to_stdout

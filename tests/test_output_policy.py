@@ -1560,7 +1560,8 @@ EVALUATE_PLOTS = {
     "an input is a plot": (["{figs}/labelled.threshold_sweep.png", "--names", "labelled"],
                            "--plots {figs} would replace {figs}/labelled.threshold_sweep.png, which is an input"),
     # two files of one name are told apart by their folders (x/labelled.tsv): two --names alike are refused
-    "two tables of one name": (["{d}/x/labelled.tsv", "--names", "same,same"], "two score tables are named same"),
+    "two tables of one name": (["{d}/x/labelled.tsv", "--names", "same,same"],
+                               "labelled.tsv and {d}/x/labelled.tsv are both named same, so their --plots figures"),
 }
 
 
@@ -1584,6 +1585,64 @@ def test_evaluate_plots_never_overwrite_another_output_or_an_input(case, made, t
     code, _, err = run_cli(["evaluate", *scores, *extra, "--plots", figs, "--bootstrap", "0", "-q"])
     refused(code, err, message.format(**fill))
     assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("case", ["file names", "--names"])
+def test_evaluate_plots_of_names_alike_but_for_case_are_refused(case, made, tmp_path):
+    """`evaluate S.tsv s.tsv --plots figs` (or --names A,a) names its figures S.tsv.roc.png and s.tsv.roc.png: one
+    file on macOS's and Windows' case-insensitive file systems, so one table's figures were written over the
+    other's there. Refused on every system, naming both tables, before anything is written."""
+    import shutil
+
+    tables = [tmp_path / "S.tsv", tmp_path / ("s.tsv" if case == "file names" else "other.tsv")]
+    for table in tables:
+        shutil.copy(made / "labelled.tsv", table)
+    names = ["--names", "A,a"] if case == "--names" else []
+    metrics = tmp_path / "m.tsv"
+    metrics.write_text("the previous metrics\n")
+    before = tree(tmp_path)
+    code, _, err = run_cli(["evaluate", *tables, *names, "-o", metrics, "--plots", tmp_path / "figs",
+                            "--bootstrap", "0", "-q"])
+    alike = "S.tsv and s.tsv" if case == "file names" else "A and a"
+    refused(code, err, f"score tables {tables[0]} and {tables[1]} are named {alike}, one file name on a "
+                       "case-insensitive file system (macOS, Windows), so their --plots figures would overwrite each "
+                       "other; give --names")
+    assert tree(tmp_path) == before and not (tmp_path / "figs").exists()
+
+
+def test_evaluate_names_tables_apart_by_their_folders_case_blind(made, tmp_path):
+    """x/S.tsv and y/s.tsv were named S.tsv and s.tsv (apart only by case), so --plots was refused (or, on a Mac,
+    wrote one table's figures over the other's); their default names now take the folders that tell them apart
+    case-blind, as for two scores.tsv."""
+    import shutil
+
+    for table in ("x/S.tsv", "y/s.tsv"):
+        (tmp_path / table).parent.mkdir()
+        shutil.copy(made / "labelled.tsv", tmp_path / table)
+    figs = tmp_path / "figs"
+    code, out, err = run_cli(["evaluate", tmp_path / "x" / "S.tsv", tmp_path / "y" / "s.tsv", "--plots", figs,
+                              "--bootstrap", "0", "-q"])
+    assert code == 0, err
+    assert [line.split("\t")[0] for line in out.splitlines()[1:]] == ["x/S.tsv", "y/s.tsv"]
+    written = sorted(p.name for p in figs.iterdir())
+    assert "x_S.tsv.calibration.png" in written and "y_s.tsv.calibration.png" in written
+    assert len({name.casefold() for name in written}) == len(written)
+
+
+def test_embed_several_inputs_of_names_alike_but_for_case_are_refused(tmp_path):
+    """`embed A.gff a.gff -o D` writes D/A and D/a: one folder on macOS's and Windows' case-insensitive file
+    systems, where the second genome's embeddings replaced the first's. Refused on every system, naming both
+    inputs and both folders, before any work."""
+    import shutil
+
+    for name in ("Mg.gff.gz", "mG.gff.gz"):
+        shutil.copyfile(MG_GFF, tmp_path / name)
+    one, two = (f"{tmp_path / name},{MG_FNA}" for name in ("Mg.gff.gz", "mG.gff.gz"))
+    out = tmp_path / "out"
+    code, _, err = run_cli(["embed", one, two, "-o", out])
+    refused(code, err, f"INPUTs {tmp_path / 'Mg.gff.gz'} and {tmp_path / 'mG.gff.gz'} would be written to "
+                       f"{out / 'Mg'} and {out / 'mG'}, one folder on a case-insensitive file system (macOS, Windows")
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("command", ["pairs", "embed"])

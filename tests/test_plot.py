@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import struct
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -140,6 +143,15 @@ def test_ecoli_thr_operon(ecoli_scored, ecoli_genome):
 
 @pytest.mark.parametrize("args, code, message", [
     (["-o", "{tmp}/x.jpg", "--gene", "gyrA"], 2, "give a figure path ending in .png, .svg or .pdf"),
+    (["-o", "-", "--gene", "gyrA"], 2, "stdout: no .png, .svg or .pdf suffix to tell the figure's format; give "
+                                       "--format png, svg or pdf"),
+    (["-o", "/dev/stdout", "--gene", "gyrA"], 2, "/dev/stdout: no .png, .svg or .pdf suffix"),
+    (["-o", "{tmp}/x", "--gene", "gyrA"], 2, "x: no .png, .svg or .pdf suffix to tell the figure's format"),
+    (["-o", "{tmp}/x.png", "--format", "svg", "--gene", "gyrA"], 2,
+     "x.png: a .png name for the --format svg figure; give a path ending in .svg, or leave --format out"),
+    (["-o", "{tmp}/x.jpg", "--format", "png", "--gene", "gyrA"], 2, "x.jpg: a .jpg name for the --format png figure"),
+    (["-o", "{tmp}/x.svg.gz", "--format", "svg", "--gene", "gyrA"], 2, "a figure is not written compressed"),
+    (["-o", "{tmp}/x.png", "--format", "jpg", "--gene", "gyrA"], 2, "'jpg' is not one of 'png', 'svg', 'pdf'"),
     (["-o", "{tmp}/x.png"], 2, "give at least one --region, --gene or --operon"),
     (["-o", "{tmp}/x.png", "--gene", "nosuchgene"], 2, "--gene nosuchgene: no gene"),
     (["-o", "{tmp}/x.png", "--operon", "operon_9999"], 2, "--operon operon_9999: no such operon"),
@@ -151,6 +163,55 @@ def test_plot_refusals(mg_scores, tmp_path, args, code, message):
     result, _, err = run_cli(["plot", mg_scores, MG_GFF, *args])
     assert result == code and message in err, err
     assert not list(tmp_path.glob("x.*"))
+
+
+def test_a_suffix_of_another_format_never_replaces_the_file(mg_scores, tmp_path):
+    """`-o fig.png --format svg`: refused before any work; the PNG there is left as it was, no temp file beside."""
+    out = tmp_path / "fig.png"
+    out.write_bytes(b"an earlier figure")
+    code, _, err = run_cli(["plot", mg_scores, MG_GFF, "--fasta", MG_FNA, "-o", out, "--format", "svg", "--gene",
+                            "gyrA"])
+    assert code == 2 and "--format svg" in err and err.count("\n") == 1, err
+    assert out.read_bytes() == b"an earlier figure" and [p.name for p in tmp_path.iterdir()] == ["fig.png"]
+
+
+@pytest.mark.parametrize("fmt, magic", [("svg", b"<?xml"), ("png", b"\x89PNG\r\n\x1a\n"), ("pdf", b"%PDF-")])
+def test_figure_to_stdout_through_a_pipe(mg_scores, tmp_path, fmt, magic):
+    """`plot -o - --format svg | ...`, `-o /dev/stdout`: the figure's format came only from -o's suffix, so no
+    figure could go into a pipe, a device or a FIFO (every other output can). With --format each gets the very
+    bytes `-o fig.FMT` writes, and `| head` ends the run quietly; no file is left anywhere."""
+    drawn = ["plot", str(mg_scores), str(MG_GFF), "--fasta", str(MG_FNA), "--gene", "gyrA", "--dpi", "40", "-q"]
+    code, _, err = run_cli([*drawn, "-o", tmp_path / f"fig.{fmt}"])
+    assert code == 0, err
+    expected = (tmp_path / f"fig.{fmt}").read_bytes()
+    assert expected.startswith(magic)
+    microfuse = Path(sys.executable).parent / "microfuse"
+    for target in ("-", "/dev/stdout"):
+        proc = subprocess.run([str(microfuse), *drawn, "-o", target, "--format", fmt.upper() if target == "-" else fmt],
+                              capture_output=True, timeout=120, cwd=tmp_path)
+        assert proc.returncode == 0 and proc.stdout == expected, proc.stderr
+    proc = subprocess.run(["bash", "-c", '"$@" -o - --format ' + fmt + " | head -c 8; exit ${PIPESTATUS[0]}",
+                           "-", str(microfuse), *drawn], capture_output=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode in (0, 141) and proc.stdout == expected[:8] and proc.stderr == b"", proc.stderr
+    fifo = tmp_path / "fig.fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    code, _, err = run_cli([*drawn, "-o", fifo, "--format", fmt])
+    assert code == 0 and reader.communicate(timeout=60)[0] == expected, err
+    code, _, err = run_cli([*drawn, "-o", os.devnull, "--format", fmt])
+    assert code == 0 and Path(os.devnull).is_char_device(), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.fifo", f"fig.{fmt}"]
+
+
+def test_format_names_a_file_without_a_suffix(mg_scores, tmp_path):
+    """A name without a suffix (`-o gyrA --format svg`) is written in the format asked for; a FIG.PNG suffix is
+    read case-blind, and --format png agrees with it."""
+    for name, fmt, magic in (("gyrA", "svg", b"<?xml"), ("GYRA.PNG", "png", b"\x89PNG")):
+        code, _, err = run_cli(["plot", mg_scores, MG_GFF, "--fasta", MG_FNA, "--gene", "gyrA", "--dpi", "30",
+                                "-o", tmp_path / name, "--format", fmt])
+        assert code == 0, err
+        assert (tmp_path / name).read_bytes().startswith(magic)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["GYRA.PNG", "gyrA"]
 
 
 def test_scores_of_another_genome_are_refused(mg_scores, tmp_path):

@@ -170,20 +170,23 @@ def _in_use(folder: Path) -> str:
 def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> None:
     """Refuse, before any work, a folder that is not a previous embedding folder (io.check_outputs)."""
     from ..errors import UsageError
-    from ..io.outputs import NAME_MAX, Output, check_outputs
+    from ..io.outputs import NAME_MAX, Output, check_outputs, name_clash
 
     if len(inputs) == 1:
         outputs = [Output("-o", output, "microfuse-embeddings")]
     else:  # a plain folder of folders: only the genomes' own folders in it are written
         outputs = [Output("-o", output, "")] + [Output("-o", output_folder(output, inputs, i), "microfuse-embeddings")
                                                 for i in range(len(inputs))]
-        first: dict[str, str] = {}
-        for path in inputs:  # named, so the user knows which two (`embed x/a.gff y/a.gbk`: both -o/a)
-            if (stem := genome_stem(path)) in first:
-                raise click.UsageError(f"INPUTs {first[stem]} and {path} would both be written to "
-                                       f"{os.path.join(output, stem)} (each genome gets -o/NAME, NAME its file "
-                                       "name without suffixes); give one of them another file name")
-            first[stem] = path
+        stems = [genome_stem(path) for path in inputs]
+        clash = name_clash(stems)  # named, so the user knows which two (`embed x/a.gff y/a.gbk`: both -o/a)
+        if clash:  # A.gff and a.gff too: -o/A and -o/a are one folder on macOS and Windows
+            one, two = clash
+            named = "each genome gets -o/NAME, NAME its file name without suffixes"
+            where = (f"both be written to {os.path.join(output, stems[one])} ({named})" if stems[one] == stems[two]
+                     else f"be written to {os.path.join(output, stems[one])} and {os.path.join(output, stems[two])}, "
+                          f"one folder on a case-insensitive file system (macOS, Windows; {named})")
+            raise click.UsageError(f"INPUTs {inputs[one]} and {inputs[two]} would {where}; give one of them another "
+                                   "file name")
     check_outputs([*inputs, *fastas, proteins, bins], outputs,
                   read_later=[model_dir if model_dir != "default" else None])  # load_model says a missing -m
     for index in range(len(inputs)):  # before any work: with several inputs, not after the first genome's

@@ -27,7 +27,7 @@ Examples:
                    "label column.")
 @click.option("--split", "split_name", default=None, help="Only pairs of this split (e.g. test).")
 @click.option("--names", default=None, help="Comma-separated model names for the table (default: file names, "
-              "with as many of their folders as tell them apart: ecoli/scores.tsv, lmono/scores.tsv).")
+              "with as many of their folders as tell them apart, case-blind: ecoli/scores.tsv, lmono/scores.tsv).")
 @click.option("--threshold", type=FiniteFloatRange(0, 1), default=None,
               help="Threshold for accuracy_at_threshold (default: the one the scores were called at).")
 @click.option("--proteins", type=click.Path(dir_okay=False), default=None,
@@ -90,10 +90,12 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
 def default_names(scores) -> list[str]:
     """Each table's file name, with as many of its folders as tell the tables apart: one run per genome writes
     every genome's scores.tsv, and their metrics rows were all named 'scores.tsv' (--plots refused them)."""
+    from ..io.outputs import name_clash
+
     parts = [os.path.abspath(path).split(os.sep) if path != "-" else ["-"] for path in scores]
     for depth in range(1, max(len(p) for p in parts) + 1):
         names = ["/".join(p[-depth:]) for p in parts]
-        if len(set(names)) == len(names):
+        if name_clash(names) is None:  # told apart case-blind too: x/S.tsv and y/s.tsv name --plots figures
             return names
     return ["/".join(p[-1:]) for p in parts]  # one file given twice: names cannot tell it apart
 
@@ -198,12 +200,17 @@ def plot_files(scores, names) -> tuple[str, ...]:
     from pathlib import Path
 
     from ..errors import UsageError
+    from ..io.outputs import name_clash
 
     stems = [_plot_stem(name or Path(str(path)).name) for path, name in zip(scores, names)]
-    if len(set(stems)) != len(stems):
-        twice = next(stem for stem in stems if stems.count(stem) > 1)
-        raise UsageError(f"two score tables are named {twice}, so their --plots figures would overwrite each other; "
-                         "give --names")
+    clash = name_clash(stems)  # S.tsv and s.tsv too: one file on macOS and Windows
+    if clash:
+        one, two = clash
+        named = (f"are both named {stems[one]}" if stems[one] == stems[two] else
+                 f"are named {stems[one]} and {stems[two]}, one file name on a case-insensitive file system (macOS, "
+                 "Windows)")
+        raise UsageError(f"score tables {scores[one]} and {scores[two]} {named}, so their --plots figures would "
+                         "overwrite each other; give --names")
     return ("roc.png", "pr.png", *(f"{stem}.{kind}.png" for stem in stems for kind in (*TABLE_PLOTS, "roc", "pr")))
 
 

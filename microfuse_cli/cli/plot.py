@@ -14,12 +14,16 @@ Examples:
   microfuse plot scores.tsv genome.gff -o gyrA.png --gene gyrA
   microfuse plot scores.tsv genome.gbk -o fig.svg --region NC_000912.1:1-20000 --operon operon_12
   microfuse plot scores.tsv genome.gff --fasta genome.fna -o origin.pdf --region NC_000912.1:810000-12000
+  microfuse plot scores.tsv genome.gff -o - --format svg --gene gyrA | gzip > gyrA.svgz   # stdout: --format
 """)
 @click.argument("scores", type=click.Path(dir_okay=False, allow_dash=True), metavar="SCORES.tsv")
 @click.argument("genome_path", type=click.Path(dir_okay=False), metavar="GENOME")
 @genome_options
-@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
-              help="Figure file: PNG, SVG or PDF by its suffix.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), required=True,
+              help="Figure file: PNG, SVG or PDF by its suffix (or --format); - is stdout.")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"], case_sensitive=False), default=None,
+              help="Image format [default: -o's suffix; needed where it has none, as - or /dev/stdout]; a -o "
+                   "suffix of another format is refused.")
 @click.option("--region", "regions", multiple=True,
               help="SCAFFOLD:START-END (repeatable); START > END runs across the origin of a circular sequence.")
 @click.option("--gene", "genes", multiple=True, help="A gene (name, locus tag or id) and --flank bp around it "
@@ -32,7 +36,7 @@ Examples:
               help="Threshold drawn and used to join operons (default: the one the scores were called at).")
 @click.option("--dpi", type=IntRange(30, 1200), default=150, show_default=True, help="PNG resolution.")
 @common_options
-def plot(scores, genome_path, fasta, read_as, output, regions, genes, operons, flank,
+def plot(scores, genome_path, fasta, read_as, output, fmt, regions, genes, operons, flank,
          threshold, dpi, run):
     """Draw genome regions: genes as arrows by strand with their names, operons as coloured blocks, each adjacent
     pair's probability (and the spacer posterior of --explain) at the junction of its genes with the threshold,
@@ -50,7 +54,7 @@ def plot(scores, genome_path, fasta, read_as, output, regions, genes, operons, f
 
     if not (regions or genes or operons):
         raise UsageError("give at least one --region, --gene or --operon to draw")
-    check_figure_path(output)
+    fmt = check_figure_path(output, fmt)  # before any work, as every refused output is
     check_outputs([scores, genome_path, fasta], [Output("-o", output)])
     require_plotting()
     with stdin_as_file(genome_path) as readable:  # messages name it "stdin", as pairs and score do
@@ -59,6 +63,6 @@ def plot(scores, genome_path, fasta, read_as, output, regions, genes, operons, f
     wanted = ([parse_region(r, genome) for r in regions] + [gene_region(scored, g, flank) for g in genes]
               + [operon_region(scored, o, flank) for o in operons])
     views = [region_view(scored, region) for region in wanted]
-    save_figure(draw_regions(views), output, dpi=dpi, maker=scored.maker, threshold=threshold)
-    log.info("%s: %d region(s), %d genes, %d operons drawn (threshold %.3f)", output, len(views),
-             sum(len(v.genes) for v in views), sum(len(v.operons) for v in views), scored.threshold)
+    save_figure(draw_regions(views), output, fmt=fmt, dpi=dpi, maker=scored.maker, threshold=threshold)
+    log.info("%s: %d region(s), %d genes, %d operons drawn (threshold %.3f)", "stdout" if output == "-" else output,
+             len(views), sum(len(v.genes) for v in views), sum(len(v.operons) for v in views), scored.threshold)

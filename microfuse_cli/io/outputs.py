@@ -14,6 +14,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Iterator
@@ -113,6 +114,26 @@ class Output:
     path: PathLike | None
     kind: str | None = None
     files: tuple[str, ...] = ()  # what a plain folder output (kind "") writes into it, e.g. --plots's PNGs
+
+
+def folded_name(name: str) -> str:
+    """``name`` as a case-insensitive file system compares names (macOS's default APFS, Windows' NTFS, a FAT or
+    exFAT disk): case-folded, and in one Unicode normalisation, as APFS also takes 'é' and 'e' + U+0301 for one."""
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", name).casefold())
+
+
+def name_clash(names) -> tuple[int, int] | None:
+    """The indexes of the first two of ``names`` (file or folder names a run derives from its inputs, in one
+    folder) that would be one file where names are compared case-blind (``A`` and ``a``), else None. Commands
+    refuse such names on every system, naming both inputs: the same run on a Mac wrote one over the other, and
+    on Linux made a folder that a copy to a Mac or a Windows share cannot hold whole."""
+    first: dict[str, int] = {}
+    for index, name in enumerate(names):
+        key = folded_name(str(name))
+        if key in first:
+            return first[key], index
+        first[key] = index
+    return None
 
 
 def _inner_files(output: Output) -> list[str]:
