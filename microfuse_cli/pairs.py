@@ -476,10 +476,12 @@ def scaffold_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -
     """``scaffold length=N topology=circular|linear id=ID`` for each scaffold holding a gene of ``pairs`` (every
     scaffold: None), in the genome's order: the table route (``genome_from_table``) checks a FASTA's length against it
     exactly, where a pair closing the circle told it only of a whole circular one. One line per scaffold, not per
-    genome: a `--labels` subset lists only its pairs' scaffolds, a metagenome's table grows by a line per contig."""
+    genome: a `--labels` subset lists only its pairs' scaffolds, a metagenome's table grows by a line per contig.
+    Only scaffolds whose sequence was read: without it a length is a pragma's or the genes' extent (a GFF3 without
+    its FASTA), which a true FASTA would then contradict; the table route checks those as a table without lines."""
     held = None if pairs is None else {p.scaffold for p in pairs}
     return [f"scaffold length={s.length} topology={'circular' if s.circular else 'linear'} id={sid}"
-            for sid, s in genome.scaffolds.items() if held is None or sid in held]
+            for sid, s in genome.scaffolds.items() if (held is None or sid in held) and s.sequence is not None]
 
 
 def table_scaffolds(comments: Sequence[str], path: PathLike) -> dict[str, tuple[int, bool]] | None:

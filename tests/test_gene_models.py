@@ -709,10 +709,10 @@ def test_a_gene_across_the_origin_unchecked_by_a_closing_pair_is_said(tmp_path):
 
 def test_pairs_describes_each_scaffold_of_its_pairs(tmp_path):
     """`pairs` writes a '#scaffold length=N topology=... id=ID' line per scaffold of the pairs it writes (E. coli:
-    its circle; M. pneumoniae, its RefSeq GFF3 read as linear; a `--labels` subset of the panel's three-replicon
-    genome: only the replicons of its pairs), which `read_pairs` gives back; an id to the line's end keeps spaces
-    and '='."""
-    from microfuse_cli.pairs import read_pairs, table_scaffolds
+    its circle; M. pneumoniae, its RefSeq GFF3 read as linear; a `--labels` subset of a panel genome: only the
+    scaffolds of its pairs), which `read_pairs` gives back; an id to the line's end keeps spaces and '='. A genome
+    read without its sequence (a GFF3 alone) tells no length: no line, rather than one a true FASTA contradicts."""
+    from microfuse_cli.pairs import genome_from_table, read_pairs, table_scaffolds
 
     told = {}
     for name, args in (("ecoli", [ECOLI_GFF, "--fasta", ECOLI_FNA]), ("mpn", [MPN_GFF, "--fasta", MPN_FNA])):
@@ -728,6 +728,11 @@ def test_pairs_describes_each_scaffold_of_its_pairs(tmp_path):
     assert table_scaffolds(["#microfuse 0.1.0 pairs genome=x", "#scaffold length=10 topology=linear id=a b=c"],
                            "t.tsv") == {"a b=c": (10, False)}
     assert table_scaffolds(["#genes source=annotation"], "t.tsv") is None
+    code, out, err = run_cli(["pairs", MPN_GFF, "-q"])  # no sequence read: its length is the pragma's, not told
+    assert code == 0 and "#scaffold" not in out, err
+    (tmp_path / "bare.tsv").write_text(out)  # read with the true FASTA as a table without the lines
+    assert genome_from_table(read_pairs(tmp_path / "bare.tsv"), None, MPN_FNA, "m").scaffolds["NC_000912.1"].length \
+        == 816_394
     gff = MPN_GFF if not PANEL.exists() else min(PANEL.glob("*.gff.gz"))
     genome = read_genome(gff, gff.with_name(gff.name.replace(".gff.gz", ".fna.gz")))
     first = adjacent_pairs(genome)[0]
