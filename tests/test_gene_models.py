@@ -821,6 +821,36 @@ def test_scaffold_lines_contradicting_the_rows_are_refused(tmp_path):
         assert code == 1 and said in err and err.count("\n") == 1, err
 
 
+def test_a_table_of_many_scaffolds_is_told_a_table(tmp_path):
+    """A draft assembly of 60 contigs gets 60 '#scaffold' lines above its header: `embed` and `score` of the table
+    looked for the header among the first 50 lines only and refused it ('not a GFF3, GenBank, EMBL or FASTA file'),
+    `pairs` of it did not say it is a table; also through a pipe. The scores are those of the table as read."""
+    with gzip.open(MPN_FNA, "rt") as handle:
+        sequence = "".join(handle.read().split("\n")[1:])
+    draft = tmp_path / "draft.fna"
+    draft.write_text("".join(f">ctg{i} cov=3\n{sequence[i * 5000:(i + 1) * 5000]}\n" for i in range(60)))
+    table, proteins, folder = tmp_path / "draft.tsv", tmp_path / "draft.faa", tmp_path / "emb"
+    code, _, err = run_cli(["pairs", draft, "-o", table, "--proteins", proteins, "-q"])
+    assert code == 0, err
+    assert sum(line.startswith("#scaffold ") for line in table.read_text().splitlines()) > 50
+    code, _, err = run_cli(["embed", table, "--proteins", proteins, "--fasta", draft, "-o", folder, "-q"])
+    assert code == 0, err
+    code, out, err = run_cli(["score", table, "--embeddings", folder, "-q"])
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if not line.startswith("#")]
+    assert rows[0].startswith("pair_id\t") and len(rows) - 1 == len(read_pairs_of(table))
+    code, piped, err = run_cli(["score", "-", "--embeddings", folder, "-q"], stdin=table.read_bytes())
+    assert (code, piped) == (0, out), err
+    code, _, err = run_cli(["pairs", table, "-q"])
+    assert code == 2 and "is a pairs table; this command needs a genome" in err, err
+
+
+def read_pairs_of(table):
+    from microfuse_cli.pairs import read_pairs
+
+    return read_pairs(table).pairs
+
+
 def ecoli_piece(start: int, end: int) -> str:
     from Bio.SeqIO.FastaIO import SimpleFastaParser
 
