@@ -761,8 +761,8 @@ def test_topology_options_with_a_pairs_tsv_input_are_refused_not_ignored(tmp_pat
     for topology in ("--linear", "--circular"):
         code, _, err = run_cli(["score", table, "--embeddings", emb, "-o", out, topology, "-q"])
         assert code == 2 and err == (f"error: {topology} sets the topology of a genome INPUT; a pairs TSV's is its "
-                                     f"own (a pair across the origin, or none): give {topology} to the `microfuse "
-                                     "pairs` that writes it\n"), (topology, err)
+                                     f"own (its '#scaffold' lines, else a pair across the origin): give {topology} "
+                                     "to the `microfuse pairs` that writes it\n"), (topology, err)
         assert not out.exists()
 
 
@@ -781,8 +781,9 @@ def test_topology_options_with_a_pairs_tsv_input_to_embed_are_refused_not_ignore
             extra = ["--fasta", f"{MG_G37}.fna.gz"] if len(inputs) == 1 else []
             code, _, err = run_cli(["embed", *inputs, *extra, "--proteins", proteins, "-o", emb, topology, "-q"])
             assert code == 2 and err == (f"error: {topology} sets the topology of a genome INPUT; a pairs TSV's is "
-                                         f"its own (a pair across the origin, or none): give {topology} to the "
-                                         f"`microfuse pairs` that writes it ({table})\n"), (topology, inputs, err)
+                                         f"its own (its '#scaffold' lines, else a pair across the origin): give "
+                                         f"{topology} to the `microfuse pairs` that writes it ({table})\n"), \
+                (topology, inputs, err)
             assert not emb.exists(), (topology, inputs)
     code, _, err = run_cli(["embed", "-", "--fasta", f"{MG_G37}.fna.gz", "--proteins", proteins, "-o", emb, "--linear",
                             "-q"], stdin=table.read_bytes())
