@@ -37,7 +37,7 @@ from .records import NO_SEQUENCE_HINT, Genome, RebuiltFromFields, read_only
 from .io.files import PathLike
 from .io.outputs import atomic_directory, fresh_file, save_npy
 from .manifest import HEADER, MANIFEST, ManifestKind, folder_path, read_manifest, write_manifest
-from .pairs import PAIRS_TAKEN, GenePair, adjacent_pairs, require_pairs
+from .pairs import PAIRS_TABLE, PAIRS_TAKEN, GenePair, adjacent_pairs, genes_comment, require_pairs
 from .progress import Stage, silent_stage
 from .runtime import check_device, resolve_device, resolve_threads  # noqa: F401  (check_device: also the CLI's)
 from .runtime import thread_limits
@@ -63,10 +63,36 @@ def _where(scaffold: str, start: int, end: int, strand: int) -> str:
     return f"{scaffold}:{start}..{end}({'+' if strand > 0 else '-'})"
 
 
-def _rows(path: Path) -> list[str]:
+def _rows(text: str) -> list[str]:
     """An ids file's rows after its header, split on the newlines written: ``str.splitlines`` also splits on U+2028,
     U+2029 and NEL, which a scaffold name may hold (gene ids carry them percent-encoded: ``safe_id``)."""
-    return path.read_text().removesuffix("\n").split("\n")[1:]
+    return text.removesuffix("\n").split("\n")[1:]
+
+
+class _Places(tuple):
+    """Gene places ``_places`` parsed and checked already: ``Embeddings`` keeps them without a second pass."""
+
+
+def _places(genes: list[list[str]], path: Path) -> _Places:
+    """(start, end, strand) of genes.tsv's rows, checked and parsed a column at a time (row by row, with the
+    normalising in ``Embeddings``, it was 2-3 us a gene, most of the load of a large folder); a row that fails is
+    found and named row by row."""
+    if genes and set(map(len, genes)) == {5}:
+        _, _, starts, ends, strands = zip(*genes)
+        # ASCII digits only: str.isdigit() alone passes '19²', which int() refuses; no field may be empty, and none
+        # so long that int64 overflows
+        if "" not in starts and "" not in ends and set(strands) <= {"+", "-"} \
+                and max(map(len, starts)) < 19 and max(map(len, ends)) < 19 \
+                and all(_ASCII_NUMBER.fullmatch("\t".join(c).replace("\t", "")) for c in (starts, ends)):
+            start, end = np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
+            if ((1 <= start) & (start <= end)).all():
+                strand = np.where(np.array(strands) == "+", 1, -1)
+                return _Places(zip(start.tolist(), end.tolist(), strand.tolist()))
+    for number, g in enumerate(genes, start=2):
+        if len(g) != 5 or not _ASCII_NUMBER.fullmatch(g[2]) or not _ASCII_NUMBER.fullmatch(g[3]) \
+                or g[4] not in ("+", "-") or not 1 <= int(g[2]) <= int(g[3]):
+            raise DataError(f"{path}: line {number}: corrupted (gene_id, scaffold, start, end, strand expected)")
+    return _Places((int(g[2]), int(g[3]), 1 if g[4] == "+" else -1) for g in genes)  # numbers of 19+ digits
 
 
 #: manifest.json of an embedding folder (manifest.py); version 1 since 0.1.0.
@@ -195,7 +221,8 @@ class Embeddings(RebuiltFromFields):
         for name in ("gene_ids", "gene_scaffolds", "pair_ids"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.gene_places is not None:
-            places = tuple((int(s), int(e), 1 if int(d) > 0 else -1) for s, e, d in self.gene_places)
+            places = tuple(self.gene_places) if isinstance(self.gene_places, _Places) else \
+                tuple((int(s), int(e), 1 if int(d) > 0 else -1) for s, e, d in self.gene_places)  # load's: parsed
             if len(places) != len(self.gene_ids):
                 raise DataError(f"{len(places)} gene places for {len(self.gene_ids)} genes in the embeddings")
             object.__setattr__(self, "gene_places", places)
@@ -370,25 +397,18 @@ class Embeddings(RebuiltFromFields):
             if arrays[name].dtype.kind != "f":
                 raise DataError(f"{folder / name}: holds {arrays[name].dtype} values, not floating point")
         try:
-            placed = (folder / "genes.tsv").read_text().startswith(GENES_HEADER)
-            genes = [line.split("\t") for line in _rows(folder / "genes.tsv")]
-            pair_ids = _rows(folder / "pairs.tsv")
+            text = (folder / "genes.tsv").read_text()  # once: its header says whether it records places
+            genes = [line.split("\t") for line in _rows(text)]
+            pair_ids = _rows((folder / "pairs.tsv").read_text())
         except (OSError, UnicodeDecodeError) as exc:
             raise DataError(f"{folder}: unreadable genes.tsv or pairs.tsv ({type(exc).__name__})") from None
         places = None
-        if placed:
-            places = []
-            for number, g in enumerate(genes, start=2):
-                # str.isdigit() passes non-ASCII digits ('19²'), which int() refuses: a ValueError, not a DataError
-                if len(g) != 5 or not _ASCII_NUMBER.fullmatch(g[2]) or not _ASCII_NUMBER.fullmatch(g[3]) \
-                        or g[4] not in ("+", "-") \
-                        or not 1 <= int(g[2]) <= int(g[3]):
-                    raise DataError(f"{folder / 'genes.tsv'}: line {number}: corrupted (gene_id, scaffold, start, "
-                                    "end, strand expected)")
-                places.append((int(g[2]), int(g[3]), 1 if g[4] == "+" else -1))
+        if text.startswith(GENES_HEADER):
+            places = _places(genes, folder / "genes.tsv")
         else:
-            log.debug("%s: genes.tsv records no gene coordinates (an older folder): the genes of the pairs are "
-                      "looked up by id alone", folder)
+            # info, not a warning: said on each run of a workflow with such a folder, where -q keeps it out
+            log.info("%s: genes.tsv records no gene coordinates (an older folder): the genes of the pairs are "
+                     "looked up by id alone, their places unchecked; re-run `microfuse embed` to record them", folder)
         for name, what, ids in (("genes.tsv", "gene", [g[0] for g in genes]), ("pairs.tsv", "pair", pair_ids)):
             repeat = _first_repeat(ids)  # else a pair listed twice read as the last row, or as no pair features
             if repeat is not None:
@@ -402,16 +422,52 @@ class Embeddings(RebuiltFromFields):
         return emb
 
     def check_genes(self, genes) -> None:
-        """Refuse embeddings computed from other genes than ``genes`` (by content hash)."""
+        """Refuse embeddings computed from other genes than ``genes`` (by content hash). Those of a pairs table
+        (`embed PAIRS.tsv`) hold its pairs' genes only, with context features of those genes alone: never a
+        whole genome's, even of the same genome; the message says so and what to run."""
         expected = self.manifest.get("genes_sha256")
         if expected and genes and all(g.protein for g in genes) and genes_hash(genes) != expected:
+            if self.manifest.get("gene_source") == PAIRS_TABLE:
+                raise DataError(f"the embeddings{self._made_from()} were made from a pairs table (`microfuse embed "
+                                f"PAIRS.tsv`): they hold its pairs' {len(self.gene_ids):,} genes, with context "
+                                f"features of those alone, not this input's {len(genes):,} (content hash mismatch); "
+                                "score that table (`microfuse score PAIRS.tsv --embeddings DIR`), or embed this "
+                                "genome (`microfuse embed GENOME -o DIR`)")
             raise DataError("the embeddings were computed from other genes or proteins than this input "
                             "(content hash mismatch); rerun `microfuse embed`")
 
+    def check_genetic_code(self, genes_line: str | None, what: str, pairs: Sequence[GenePair]) -> None:
+        """Refuse embeddings whose genes were translated with another genetic code than ``what`` says its were
+        (``genes_line``: its ``#genes`` line): a table and the embeddings of one genome made with two `-g` have the
+        same genes at the same places and other proteins, which the places do not tell. Either not saying (an older
+        table or folder) is not checked. Embeddings lacking a gene of ``pairs``, or placing it elsewhere, are other
+        genes: ``pair_views`` says that (here first, for the places), not the code."""
+        told, ours = _genetic_code(genes_line), _genetic_code(self.manifest.get("genes"))
+        if told is not None and ours is not None and told != ours:
+            rows = self._gene_row
+            if not all(p.gene_a.id in rows and p.gene_b.id in rows for p in pairs):
+                return
+            self._check_places(pairs, np.array([rows[p.gene_a.id] for p in pairs], dtype=np.int64),
+                               np.array([rows[p.gene_b.id] for p in pairs], dtype=np.int64))
+            made = f" of {self.genome_name}" if self.genome_name else ""
+            raise DataError(f"{what}'s genes were translated with genetic code {told} (its '#genes' line), those of "
+                            f"the embeddings{made} with {ours}: proteins of another `-g`? embed the table with the "
+                            "proteins `microfuse pairs --proteins` wrote beside it")
+
+
+
+def _genetic_code(genes_line) -> str | None:
+    """The ``genetic_code=`` of a ``#genes`` line (pairs.genes_comment), None where it says none."""
+    if not isinstance(genes_line, str):
+        return None
+    word = next((w for w in genes_line.split() if w.startswith("genetic_code=")), None)
+    return None if word is None else word.removeprefix("genetic_code=") or None
 
 
 def _first_repeat(ids):
     """The first id listed a second time, else None."""
+    if len(set(ids)) == len(ids):  # the usual answer, without a loop in Python
+        return None
     seen = set()
     for ident in ids:
         if ident in seen:
@@ -432,11 +488,15 @@ def compute_embeddings(
     stage: Stage | None = None,
     shard_dir: Path | None = None,
     groups: dict[str, str] | None = None,
+    genes_line: str | None = None,
 ) -> Embeddings:
     """Compute the configured views for the genes of ``genome`` and the pair features of ``pairs``.
 
     ``shard_dir`` (with the foundation views) keeps finished shards so an interrupted run can resume.
     ``groups`` (scaffold -> bin or genome) fits the spacer calibration per group instead of over the whole input.
+    ``genes_line``: how the genes were found where ``genome`` cannot tell it (a pairs table's own ``#genes`` line,
+    ``PairTable.genes_comment``); recorded in the manifest (``genes``), whose genetic code `score` and `train` of a
+    table check (``check_genetic_code``).
 
     Raises:
         UsageError: ``genome`` not a Genome (or a hand-built one with fields of the wrong kind), ``config`` not a
@@ -452,6 +512,9 @@ def compute_embeddings(
         raise UsageError(f"compute_embeddings takes a ViewConfig (ViewConfig.parse('builtin', 'builtin')), not "
                          f"{type(config).__name__}")
     require_pairs(pairs, PAIRS_TAKEN)
+    if genes_line is not None and not isinstance(genes_line, str):
+        raise UsageError(f"compute_embeddings' genes_line is a '#genes' line (PairTable.genes_comment), not "
+                         f"{type(genes_line).__name__}")
     # a pair listed twice (`score --pairs` of 'A B' and 'B A') gets one row, its first: its features are the same,
     # pair_views finds it by id for each listing, and a saved folder lists each pair once, as its load requires
     unique: dict[str, GenePair] = {}
@@ -480,6 +543,8 @@ def compute_embeddings(
         "views": config.names,
         "genome": genome.name,
         "genes_sha256": genes_hash(genes),
+        "gene_source": str(genome.gene_source),  # 'pairs table': check_genes says what such a folder is of
+        "genes": genes_comment(genome) if genes_line is None else genes_line,
         "pairs_sha256": hashlib.sha256("\n".join(p.pair_id for p in pairs).encode()).hexdigest(),
         "device": device,
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import re
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Iterable, Mapping, Sequence
@@ -454,13 +455,51 @@ _PAIRS_WORD, _GENOME_KEY = "pairs", "genome="
 _GENES_LINE = "#genes source="
 
 
-def pairs_comments(genome: Genome) -> list[str]:
+def pairs_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -> list[str]:
     """The ``#`` lines (without the ``#``) above the header of `microfuse pairs`' TSV: ``microfuse VERSION pairs
     genome=NAME`` (NAME: ``genome.name``, the file name every command names the genome by, records.genome_name, to
-    the line's end: a file name may hold spaces) and ``genes_comment``. `embed` and `score` of the table name its
-    genome and its genes so, not after the table's own file (``read_pairs``)."""
+    the line's end: a file name may hold spaces), ``genes_comment``, then ``scaffold_comments``. `embed` and `score`
+    of the table name its genome and its genes so, not after the table's own file (``read_pairs``), and check a
+    ``--fasta`` against the scaffolds' lengths."""
     require_genome(genome, "pairs_comments")
-    return [f"microfuse {__version__} {_PAIRS_WORD} {_GENOME_KEY}{genome.name}", genes_comment(genome)]
+    return [f"microfuse {__version__} {_PAIRS_WORD} {_GENOME_KEY}{genome.name}", genes_comment(genome),
+            *scaffold_comments(genome, pairs)]
+
+
+#: A pairs TSV's line per scaffold: ``#scaffold length=N topology=circular|linear id=ID``, ID to the line's end (a
+#: GFF3 seqid unescaped may hold spaces or '='; control characters are refused by every reader).
+_SCAFFOLD_LINE = "#scaffold "
+_SCAFFOLD = re.compile(r"#scaffold length=([0-9]+) topology=(circular|linear) id=(.+)")
+
+
+def scaffold_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -> list[str]:
+    """``scaffold length=N topology=circular|linear id=ID`` for each scaffold holding a gene of ``pairs`` (every
+    scaffold: None), in the genome's order: the table route (``genome_from_table``) checks a FASTA's length against it
+    exactly, where a pair closing the circle told it only of a whole circular one. One line per scaffold, not per
+    genome: a `--labels` subset lists only its pairs' scaffolds, a metagenome's table grows by a line per contig.
+    Only scaffolds whose sequence was read: without it a length is a pragma's or the genes' extent (a GFF3 without
+    its FASTA), which a true FASTA would then contradict; the table route checks those as a table without lines."""
+    held = None if pairs is None else {p.scaffold for p in pairs}
+    return [f"scaffold length={s.length} topology={'circular' if s.circular else 'linear'} id={sid}"
+            for sid, s in genome.scaffolds.items() if (held is None or sid in held) and s.sequence is not None]
+
+
+def table_scaffolds(comments: Sequence[str], path: PathLike) -> dict[str, tuple[int, bool]] | None:
+    """Scaffold -> (length, circular) of a table's ``#scaffold`` lines (``scaffold_comments``); None where it has
+    none (an older table, one made by hand). A line that says it badly, or one scaffold twice, is a DataError."""
+    scaffolds: dict[str, tuple[int, bool]] = {}
+    for number, line in enumerate(comments, start=1):
+        if not line.startswith(_SCAFFOLD_LINE):
+            continue
+        match = _SCAFFOLD.fullmatch(line)
+        if match is None or not int(match[1]):
+            raise DataError(f"{path}: line {number}: a '#scaffold' line is 'length=N topology=circular|linear "
+                            f"id=ID', not {line[len(_SCAFFOLD_LINE):]!r:.60}")
+        told = (int(match[1]), match[2] == "circular")
+        if scaffolds.setdefault(match[3], told) != told:
+            raise DataError(f"{path}: line {number}: scaffold {match[3]!r} is told twice, of two lengths or "
+                            "topologies: tables of two assemblies put together?")
+    return scaffolds or None
 
 
 def table_provenance(comments: Iterable[str]) -> tuple[str | None, str | None]:
@@ -489,14 +528,47 @@ class PairTable(RebuiltFromFields):
     comments: tuple[str, ...] = ()
     genome_name: str | None = None
     genes_comment: str | None = None
+    #: scaffold -> (length, circular) of its ``#scaffold`` lines (``scaffold_comments``); None: it has none.
+    scaffolds: Mapping[str, tuple[int, bool]] | None = None
 
 
 def read_pairs(path: PathLike) -> PairTable:
-    """Read a pairs TSV written by ``microfuse pairs``; extra columns are kept as strings."""
+    """Read a pairs TSV written by ``microfuse pairs``; extra columns are kept as strings. Its ``#scaffold`` lines
+    are checked against its rows: a pair closing the circle of a scaffold they call linear or of another length, or a
+    gene past the end of its scaffold (across the origin of a linear one), is a DataError (an edited table, or rows
+    and header of two assemblies)."""
     rows, extra, comments = read_pair_table(path)
-    return PairTable(tuple(GenePair(*row) for row in rows),
-                     MappingProxyType({name: tuple(values) for name, values in extra.items()}), tuple(comments),
-                     *table_provenance(comments))
+    pairs = tuple(GenePair(*row) for row in rows)
+    scaffolds = table_scaffolds(comments, path)
+    if scaffolds is not None:
+        _check_scaffold_lines(pairs, scaffolds, path)
+        scaffolds = MappingProxyType(scaffolds)
+    return PairTable(pairs, MappingProxyType({name: tuple(values) for name, values in extra.items()}),
+                     tuple(comments), *table_provenance(comments), scaffolds)
+
+
+def _check_scaffold_lines(pairs: Sequence[GenePair], scaffolds: Mapping[str, tuple[int, bool]],
+                          path: PathLike) -> None:
+    """Refuse rows the table's ``#scaffold`` lines contradict (``read_pairs``); scaffolds they do not list are not
+    checked."""
+    for sid, (length, pair) in _circle_lengths(pairs).items():
+        if sid not in scaffolds:
+            continue
+        told, circular = scaffolds[sid]
+        if not circular:
+            raise DataError(f"{path}: the pair {pair.pair_id} closes the circle of {sid}, which its '#scaffold' line "
+                            "calls linear: a table edited, or its rows and header of two assemblies?")
+        if told != length:
+            raise DataError(f"{path}: {sid} is {told:,} bp by its '#scaffold' line, {length:,} bp by the pair "
+                            f"closing its circle ({pair.pair_id}): a table edited, or its rows and header of two "
+                            "assemblies?")
+    for p in pairs:
+        for g in (p.gene_a, p.gene_b):
+            told = scaffolds.get(g.scaffold)
+            if told is not None and (g.start > told[0] or (g.end > told[0] and not told[1])):
+                raise DataError(f"{path}: gene {g.id!r} ends at {g.end}, past the end of {g.scaffold}, "
+                                f"{told[0]:,} bp and {'circular' if told[1] else 'linear'} by its '#scaffold' line: "
+                                "a table edited, or its rows and header of two assemblies?")
 
 
 def _circle_lengths(pairs: Iterable[GenePair]) -> dict[str, tuple[int, GenePair]]:
@@ -552,8 +624,11 @@ def _check_protein_lengths(genes: Iterable[Gene], written: Mapping[str, str], pr
 def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLike | None, name: str) -> Genome:
     """Rebuild a Genome from a pairs TSV: genes from its coordinates, proteins from a FASTA, DNA from ``fasta``.
 
-    A circle's length told by a pair closing it (``_circle_lengths``) is checked against ``fasta``'s: a FASTA of
-    another assembly placed the genes on another circle (made-up genes across the origin), silently."""
+    Each scaffold's length told by the table's ``#scaffold`` lines (``scaffold_comments``), else by a pair closing its
+    circle (``_circle_lengths``), is checked against ``fasta``'s: a FASTA of another assembly placed the genes on
+    another circle (made-up genes across the origin), or cut them elsewhere, silently. Those lines also give each
+    scaffold its topology; a table without them (older, or made by hand) has circular the scaffolds a pair or gene
+    crosses the origin of."""
     from .io.fasta import read_fasta_scaffolds, read_proteins
     from .records import Scaffold
 
@@ -579,11 +654,16 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
     if proteins is not None:
         _check_protein_lengths(genes.values(), written, proteins)
     closing = _circle_lengths(table.pairs)
+    declared = dict(table.scaffolds or {})  # checked against the rows by read_pairs
     if fasta is not None:
         scaffolds = read_fasta_scaffolds(fasta)
         missing = sorted({g.scaffold for g in genes.values()} - set(scaffolds))
         if missing:
             raise DataError(f"scaffold {missing[0]!r} of the pairs is not in {fasta}")
+        for sid, (length, _) in declared.items():  # the table's '#scaffold' lines: every scaffold, exactly
+            if sid in scaffolds and scaffolds[sid].length != length:
+                raise DataError(f"{sid} is {length:,} bp by the pairs' '#scaffold' line, {scaffolds[sid].length:,} "
+                                f"bp in {fasta}: a FASTA of another assembly?")
         for sid, (length, pair) in closing.items():  # a FASTA of another length read the pairs on another circle
             if scaffolds[sid].length != length:
                 raise DataError(f"{sid} is {length:,} bp by the pair closing its circle ({pair.pair_id}), "
@@ -597,6 +677,7 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
         for g in genes.values():
             extent[g.scaffold] = max(extent.get(g.scaffold, 0), g.end)
         extent.update({sid: length for sid, (length, _) in closing.items()})  # genes may end past it
+        extent.update({sid: length for sid, (length, _) in declared.items() if sid in extent})
         scaffolds = {sid: Scaffold(sid, length) for sid, length in extent.items()}
     # a gene from inside the sequence to past its end crosses the origin of a circular one (as readers take a CDS
     # joined across it), also where the table lacks the pair closing the circle (`pairs --labels` of one pair);
@@ -606,11 +687,12 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
         if g.start <= scaffolds[g.scaffold].length < g.end:
             across.setdefault(g.scaffold, g)
     for sid, gene in across.items():
-        if sid not in closing:
+        if sid not in closing and sid not in declared:  # a '#scaffold' line told its length (read_pairs: circular)
             log.warning("gene %s of the pairs ends at %d, past the end of %s in %s (%d bp): read as crossing the "
                         "origin of a circular %s, unchecked (the pairs lack the pair closing its circle, which tells "
                         "its length); if %s is of another assembly, its genes are misplaced", gene.id, gene.end, sid,
                         fasta, scaffolds[sid].length, sid, fasta)
     wrapped = set(closing) | set(across)
-    scaffolds = {sid: replace(s, circular=s.circular or sid in wrapped) for sid, s in scaffolds.items()}
+    scaffolds = {sid: replace(s, circular=declared[sid][1] if sid in declared else s.circular or sid in wrapped)
+                 for sid, s in scaffolds.items()}
     return Genome(name, scaffolds, list(genes.values()), PAIRS_TABLE).with_genes_sorted()

@@ -120,7 +120,7 @@ def build(data: Path, output: Path, *, epochs: int = 70) -> None:
     provenance = {
         # the view recipe, not one genome's file hashes (four genomes were embedded)
         "embedding_manifest": {k: v for k, v in manifest.items()
-                               if k not in ("device", "genome", "genes_sha256", "pairs_sha256")},
+                               if k not in ("device", "genome", "genes_sha256", "pairs_sha256", "gene_source", "genes")},
         "training_data": {
             "genomes": [entry.organism for entry in LABELLED_GENOMES],
             "labels": "ODB v4 known operons (licence: none stated), pairs from the OpDetect benchmark (none stated)",

@@ -74,7 +74,8 @@ def load_training_data(pair_paths, embedding_dirs, val_fraction, seed, context_s
                          f"{len(embedding_dirs)} folders)")
     xs_p, xs_c, ys, splits, distances, opposite, manifests, all_pairs = [], [], [], [], [], [], [], []
     for path, folder in zip(pair_paths, embedding_dirs):
-        pairs = [p for p in read_pairs(path).pairs if p.label is not None]
+        table = read_pairs(path)
+        pairs = [p for p in table.pairs if p.label is not None]
         if not pairs:
             raise DataError(f"{path}: no labelled pairs (a `label` column from `microfuse pairs --operons`)")
         if any(p.split is None for p in pairs):
@@ -84,6 +85,7 @@ def load_training_data(pair_paths, embedding_dirs, val_fraction, seed, context_s
         emb = Embeddings.load(folder)
         features = resolve_context_features(context_spec, emb)
         try:
+            emb.check_genetic_code(table.genes_comment, "the pairs TSV", pairs)
             x_p, x_c = emb.pair_views(pairs, features)
         except DataError as exc:  # with several tables, which table and which folder do not match
             raise DataError(f"{path} and {folder}: {exc}") from None

@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import ECOLI_FNA, ECOLI_GFF, MPN_FNA, PANEL, ROOT, SHARED, run_cli
+from conftest import ECOLI_FNA, ECOLI_GFF, MPN_FNA, MPN_GFF, PANEL, ROOT, SHARED, run_cli
 from microfuse_cli.errors import DataError
 from microfuse_cli.genome import GenomeOptions, read_genome
 from microfuse_cli.pairs import adjacent_pairs
@@ -219,8 +219,9 @@ def test_circular_option_reaches_the_gene_models(encoding, tmp_path, mg_original
     path = without_topology(write_rotated(tmp_path, encoding))
     code, out, err = run_cli(["pairs", path, "--circular"])
     assert code == 0, err
-    rows = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()[3:]}  # below '#' lines and header
-    assert out.splitlines()[2].startswith("pair_id\t") and rows["MG_001|MG_002"][4:6] == [str(MG_LENGTH - 314), str(MG_LENGTH + 828)]
+    rows = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()[4:]}  # below '#' lines and header
+    assert out.splitlines()[2] == f"#scaffold length={MG_LENGTH} topology=circular id=NC_000908.2"
+    assert out.splitlines()[3].startswith("pair_id\t") and rows["MG_001|MG_002"][4:6] == [str(MG_LENGTH - 314), str(MG_LENGTH + 828)]
     assert rows["MG_001|MG_002"][10] == "-1" and rows["MG_470|MG_001"][10] == "728"
     assert len(rows) == len(mg_original[1])
 
@@ -613,11 +614,18 @@ def test_a_pairs_table_without_the_pair_across_the_origin_keeps_the_gene_across_
     assert code == 0, err
 
 
+def without_scaffold_lines(table) -> None:
+    """``table`` as an older or hand-made pairs TSV has it: without `pairs`' '#scaffold' lines."""
+    table.write_text("".join(line for line in table.read_text().splitlines(keepends=True)
+                             if not line.startswith("#scaffold ")))
+
+
 def test_a_fasta_of_another_length_than_the_circle_of_the_pairs_is_refused(tmp_path):
     """The pair closing a circle tells its length (distance + a.end - b.start + 1, also for MG_001|MG_002, whose
     gene_a crosses the origin): `embed` and `score` of a pairs table with a FASTA a few bp shorter read the last gene
     as crossing the origin (scores of E. coli changed, silently), one longer moved the closing pair; both refused,
-    one line naming the scaffold and both lengths. The matching FASTA reads as before."""
+    one line naming the scaffold and both lengths. The matching FASTA reads as before. (Tables without '#scaffold'
+    lines, older or made by hand: those lines, where present, are checked first.)"""
     from microfuse_cli.pairs import genome_from_table, read_pairs
 
     sequence = mg_sequence()
@@ -629,6 +637,8 @@ def test_a_fasta_of_another_length_than_the_circle_of_the_pairs_is_refused(tmp_p
     rotated_gff = write_rotated(tmp_path, "circular")
     code, _, err = run_cli(["pairs", rotated_gff, "-o", tables["rotated"], "-q"])
     assert code == 0, err
+    for table in tables.values():
+        without_scaffold_lines(table)
     closing = {"circular": "MG_470|MG_001", "rotated": "MG_001|MG_002"}  # the rotated one's gene_a crosses the origin
     for kind, table in tables.items():
         full = (mg if kind == "circular" else tmp_path / "mg_rot.fna").read_text().split("\n")[1]
@@ -675,13 +685,15 @@ def test_a_gene_across_the_origin_unchecked_by_a_closing_pair_is_said(tmp_path):
     """A pairs table holding a gene across the origin but not the pair closing the circle (`pairs --labels` of
     MG_470,MG_001) cannot tell a FASTA of its assembly from one a few bp shorter of another: both read MG_001 as
     crossing the origin. Still read (the route works), with one warning saying what was assumed; the complete
-    table, whose closing pair checks the length, says nothing."""
+    table, whose closing pair checks the length, says nothing. (Tables without '#scaffold' lines, older or made by
+    hand: `pairs` writes them, and they settle it.)"""
     gff = write_rotated(tmp_path, "circular")
     labels, subset, full = tmp_path / "labels.csv", tmp_path / "subset.tsv", tmp_path / "full.tsv"
     labels.write_text("MG_470,MG_001,0\n")
     for args in (["--labels", labels, "-o", subset], ["-o", full]):
         code, _, err = run_cli(["pairs", gff, *args, "--proteins", tmp_path / "p.faa", "-q"])
         assert code == 0, err
+        without_scaffold_lines(args[-1])
     fasta = tmp_path / "mg_rot.fna"
     said = {}
     for table in (full, subset):
@@ -693,6 +705,150 @@ def test_a_gene_across_the_origin_unchecked_by_a_closing_pair_is_said(tmp_path):
         f"warning: gene MG_001 of the pairs ends at {MG_LENGTH + 828}, past the end of NC_000908.2 in {fasta} "
         f"({MG_LENGTH} bp): read as crossing the origin of a circular NC_000908.2, unchecked (the pairs lack the pair "
         f"closing its circle, which tells its length); if {fasta} is of another assembly, its genes are misplaced\n")
+
+
+def test_pairs_describes_each_scaffold_of_its_pairs(tmp_path):
+    """`pairs` writes a '#scaffold length=N topology=... id=ID' line per scaffold of the pairs it writes (E. coli:
+    its circle; M. pneumoniae, its RefSeq GFF3 read as linear; a `--labels` subset of a panel genome: only the
+    scaffolds of its pairs), which `read_pairs` gives back; an id to the line's end keeps spaces and '='. A genome
+    read without its sequence (a GFF3 alone) tells no length: no line, rather than one a true FASTA contradicts."""
+    from microfuse_cli.pairs import genome_from_table, read_pairs, table_scaffolds
+
+    told = {}
+    for name, args in (("ecoli", [ECOLI_GFF, "--fasta", ECOLI_FNA]), ("mpn", [MPN_GFF, "--fasta", MPN_FNA])):
+        code, out, err = run_cli(["pairs", *args, "-q"])
+        assert code == 0, err
+        table = tmp_path / f"{name}.tsv"
+        table.write_text(out)
+        told[name] = [line for line in out.splitlines() if line.startswith("#scaffold")]
+        assert read_pairs(table).scaffolds == {"ecoli": {"NC_000913.3": (4_641_652, True)},
+                                               "mpn": {"NC_000912.1": (816_394, False)}}[name]
+    assert told == {"ecoli": ["#scaffold length=4641652 topology=circular id=NC_000913.3"],
+                    "mpn": ["#scaffold length=816394 topology=linear id=NC_000912.1"]}
+    assert table_scaffolds(["#microfuse 0.1.0 pairs genome=x", "#scaffold length=10 topology=linear id=a b=c"],
+                           "t.tsv") == {"a b=c": (10, False)}
+    assert table_scaffolds(["#genes source=annotation"], "t.tsv") is None
+    code, out, err = run_cli(["pairs", MPN_GFF, "-q"])  # no sequence read: its length is the pragma's, not told
+    assert code == 0 and "#scaffold" not in out, err
+    (tmp_path / "bare.tsv").write_text(out)  # read with the true FASTA as a table without the lines
+    assert genome_from_table(read_pairs(tmp_path / "bare.tsv"), None, MPN_FNA, "m").scaffolds["NC_000912.1"].length \
+        == 816_394
+    gff = MPN_GFF if not PANEL.exists() else min(PANEL.glob("*.gff.gz"))
+    genome = read_genome(gff, gff.with_name(gff.name.replace(".gff.gz", ".fna.gz")))
+    first = adjacent_pairs(genome)[0]
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"{first.gene_a.id},{first.gene_b.id},1\n")
+    code, out, err = run_cli(["pairs", gff, "--fasta", gff.with_name(gff.name.replace(".gff.gz", ".fna.gz")),
+                              "--labels", labels, "-q"])
+    assert code == 0, err
+    scaffold = genome.scaffolds[first.scaffold]
+    assert [line for line in out.splitlines() if line.startswith("#scaffold")] == [
+        f"#scaffold length={scaffold.length} topology={'circular' if scaffold.circular else 'linear'} "
+        f"id={first.scaffold}"]
+
+
+def test_scaffold_lines_check_a_fasta_exactly(tmp_path):
+    """With `pairs`' '#scaffold' lines the table route checks every FASTA's length exactly: a `--labels` subset
+    holding MG_001 across the origin but not the pair closing the circle read a FASTA 5 bp shorter with a warning
+    ('unchecked'), now refused, and the right FASTA reads without a word; a linear scaffold (M. pneumoniae) was
+    checked only for genes past its end: a FASTA 100 bp longer was taken, now refused. Through a pipe too."""
+    from microfuse_cli.pairs import genome_from_table, read_pairs
+
+    gff = write_rotated(tmp_path, "circular")
+    labels, subset = tmp_path / "labels.csv", tmp_path / "subset.tsv"
+    labels.write_text("MG_470,MG_001,0\n")
+    code, _, err = run_cli(["pairs", gff, "--labels", labels, "-o", subset, "--proteins", tmp_path / "p.faa", "-q"])
+    assert code == 0, err
+    fasta, short = tmp_path / "mg_rot.fna", tmp_path / "short.fna"
+    name, sequence = fasta.read_text().split("\n")[:2]
+    short.write_text(f"{name}\n{sequence[:-5]}\n")
+    code, _, err = run_cli(["embed", subset, "--proteins", tmp_path / "p.faa", "--fasta", fasta, "-o",
+                            tmp_path / "emb", "-q"])
+    assert (code, err) == (0, "")
+    code, _, err = run_cli(["embed", subset, "--proteins", tmp_path / "p.faa", "--fasta", short, "-o",
+                            tmp_path / "emb2", "-q"])
+    assert (code, err) == (1, f"error: NC_000908.2 is 580,076 bp by the pairs' '#scaffold' line, 580,071 bp in "
+                              f"{short}: a FASTA of another assembly?\n")
+    assert not (tmp_path / "emb2").exists()
+    rebuilt = genome_from_table(read_pairs(subset), None, None, "mg").scaffolds["NC_000908.2"]
+    assert (rebuilt.length, rebuilt.circular) == (MG_LENGTH, True)
+
+    mpn = tmp_path / "mpn.tsv"
+    code, out, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "-q"])
+    assert code == 0, err
+    mpn.write_text(out)
+    with gzip.open(MPN_FNA, "rt") as handle:
+        name, *lines = handle.read().split("\n")
+    longer = tmp_path / "mpn_longer.fna"
+    longer.write_text(f"{name}\n{''.join(lines)}{'ACGTA' * 20}\n")
+    assert not genome_from_table(read_pairs(mpn), None, MPN_FNA, "mpn").scaffolds["NC_000912.1"].circular
+    with pytest.raises(DataError, match=r"^NC_000912\.1 is 816,394 bp by the pairs' '#scaffold' line, 816,494 bp in "):
+        genome_from_table(read_pairs(mpn), None, longer, "mpn")
+    code, _, err = run_cli(["score", "-", "--embeddings", tmp_path / "emb", "--fasta", longer, "-q"],
+                           stdin=out.encode())  # a pipe: `pairs ... | score - ...`
+    assert code == 1 and "816,394 bp by the pairs' '#scaffold' line, 816,494 bp in" in err, err
+
+
+def test_scaffold_lines_contradicting_the_rows_are_refused(tmp_path):
+    """A '#scaffold' line calling linear the scaffold whose circle a pair closes, telling another length than that
+    pair, or ending before a gene, or said badly, is bad data (exit 1), for every command reading the table (train
+    too, through read_pairs); the table as written reads."""
+    from microfuse_cli.pairs import read_pairs
+
+    table = tmp_path / "mg.tsv"
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "--circular", "-o", table, "--proteins",
+                            tmp_path / "p.faa", "-q"])
+    assert code == 0, err
+    text = table.read_text()
+    line = f"#scaffold length={MG_LENGTH} topology=circular id=NC_000908.2\n"
+    assert line in text and read_pairs(table).scaffolds == {"NC_000908.2": (MG_LENGTH, True)}
+    edited = tmp_path / "edited.tsv"
+    for wrong, said in (
+            (line.replace("circular", "linear"), "the pair MG_470|MG_001 closes the circle of NC_000908.2, which its "
+                                                 "'#scaffold' line calls linear"),
+            (line.replace(str(MG_LENGTH), str(MG_LENGTH + 7)), "NC_000908.2 is 580,083 bp by its '#scaffold' line, "
+                                                               "580,076 bp by the pair closing its circle"),
+            (line.replace(str(MG_LENGTH), "500000"), "past the end of NC_000908.2, 500,000 bp and circular"),
+            (line.replace("topology=circular", "topology=round"), "line 3: a '#scaffold' line is 'length=N "
+                                                                   "topology=circular|linear id=ID'"),
+            (line + line.replace("circular", "linear"), "line 4: scaffold 'NC_000908.2' is told twice")):
+        edited.write_text("".join(row for row in text.replace(line, wrong).splitlines(keepends=True)
+                                  if "500000" not in wrong or not row.startswith("MG_470|MG_001")))  # no closing pair
+        with pytest.raises(DataError) as caught:
+            read_pairs(edited)
+        assert said in str(caught.value), str(caught.value)
+        code, _, err = run_cli(["embed", edited, "--proteins", tmp_path / "p.faa", "-o", tmp_path / "emb", "-q"])
+        assert code == 1 and said in err and err.count("\n") == 1, err
+
+
+def test_a_table_of_many_scaffolds_is_told_a_table(tmp_path):
+    """A draft assembly of 60 contigs gets 60 '#scaffold' lines above its header: `embed` and `score` of the table
+    looked for the header among the first 50 lines only and refused it ('not a GFF3, GenBank, EMBL or FASTA file'),
+    `pairs` of it did not say it is a table; also through a pipe. The scores are those of the table as read."""
+    with gzip.open(MPN_FNA, "rt") as handle:
+        sequence = "".join(handle.read().split("\n")[1:])
+    draft = tmp_path / "draft.fna"
+    draft.write_text("".join(f">ctg{i} cov=3\n{sequence[i * 5000:(i + 1) * 5000]}\n" for i in range(60)))
+    table, proteins, folder = tmp_path / "draft.tsv", tmp_path / "draft.faa", tmp_path / "emb"
+    code, _, err = run_cli(["pairs", draft, "-o", table, "--proteins", proteins, "-q"])
+    assert code == 0, err
+    assert sum(line.startswith("#scaffold ") for line in table.read_text().splitlines()) > 50
+    code, _, err = run_cli(["embed", table, "--proteins", proteins, "--fasta", draft, "-o", folder, "-q"])
+    assert code == 0, err
+    code, out, err = run_cli(["score", table, "--embeddings", folder, "-q"])
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if not line.startswith("#")]
+    assert rows[0].startswith("pair_id\t") and len(rows) - 1 == len(read_pairs_of(table))
+    code, piped, err = run_cli(["score", "-", "--embeddings", folder, "-q"], stdin=table.read_bytes())
+    assert (code, piped) == (0, out), err
+    code, _, err = run_cli(["pairs", table, "-q"])
+    assert code == 2 and "is a pairs table; this command needs a genome" in err, err
+
+
+def read_pairs_of(table):
+    from microfuse_cli.pairs import read_pairs
+
+    return read_pairs(table).pairs
 
 
 def ecoli_piece(start: int, end: int) -> str:

@@ -406,7 +406,7 @@ def test_replaced_output_keeps_its_owner_and_group(made, tmp_path):
     assert code == 0, err
     code, _, err = run_cli(_folder_command("train", made, model) + ["--seed", "1"])
     assert code == 0, err
-    assert shared.read_text().splitlines()[2].startswith("pair_id\t")  # below the genome's and the genes' lines
+    assert shared.read_text().splitlines()[3].startswith("pair_id\t")  # below the genome's, genes' and scaffold's lines
     for path in (shared, *model.iterdir()):
         info = os.stat(path)
         assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (*owner, 0o660), path
@@ -456,7 +456,7 @@ def test_symlink_output_is_written_through(tmp_path):
     code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", link])
     assert code == 0, err
     assert link.is_symlink() and os.readlink(link) == "real.tsv"
-    assert real.read_text().splitlines()[2].startswith("pair_id\t") and len(real.read_text().splitlines()) == 2 + 476
+    assert real.read_text().splitlines()[3].startswith("pair_id\t") and len(real.read_text().splitlines()) == 3 + 476
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.tsv", "real.tsv"]
 
 
@@ -1459,7 +1459,7 @@ def test_a_read_only_output_file_is_refused_and_left_alone(tmp_path):
     kept.chmod(0o644)  # writable again: replaced, keeping its permissions
     code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", kept])
     assert code == 0, err
-    assert kept.read_text().splitlines()[2].startswith("pair_id\t") and stat.S_IMODE(kept.stat().st_mode) == 0o644
+    assert kept.read_text().splitlines()[3].startswith("pair_id\t") and stat.S_IMODE(kept.stat().st_mode) == 0o644
 
 
 def test_a_fasta_given_as_a_second_argument_gets_the_fasta_hint_and_the_log_counts_right(tmp_path):
@@ -2288,7 +2288,7 @@ def test_a_fifo_named_gz_is_compressed_as_a_file_of_that_name_is(tmp_path):
     code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "file.tsv.gz", "-q"])
     assert code == 0, err
     assert received["data"] == (tmp_path / "file.tsv.gz").read_bytes()
-    assert gzip.decompress(received["data"]).split(b"\n")[2].startswith(b"pair_id\t")
+    assert gzip.decompress(received["data"]).split(b"\n")[3].startswith(b"pair_id\t")
 
 
 def test_a_library_folder_output_without_overwrite_names_the_argument_not_a_cli_option(tmp_path):

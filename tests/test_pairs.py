@@ -194,7 +194,8 @@ def test_cli_stdout_and_gzip_stdin(tmp_path):
     code, out, err = run_cli(["pairs", "-", "-q"], stdin=data)
     assert code == 0, err
     assert out.split("\n")[0].endswith(" pairs genome=stdin") and out.split("\n")[1].startswith("#genes source=")
-    assert out.split("\n")[2].startswith("pair_id\t") and out.count("\n") > 100
+    assert out.split("\n")[2].startswith("#scaffold length=869782 topology=linear id=562.SAMN05730656.MIIJ01000039")
+    assert out.split("\n")[3].startswith("pair_id\t") and out.count("\n") > 100
     assert err == ""
 
 
@@ -414,17 +415,18 @@ def test_pairs_tsv_records_its_genome_and_how_its_genes_were_found(tmp_path):
         code, _, err = run_cli(["pairs", *args, "-o", out, "-q"])
         assert code == 0, err
         lines = out.read_text().splitlines()
-        assert lines[:2] == [f"#microfuse {__version__} pairs genome={name}", f"#{genes}"]
-        assert lines[2].split("\t")[:12] == T.PAIR_COLUMNS and not any(line.startswith("#") for line in lines[3:])
+        assert lines[:3] == [f"#microfuse {__version__} pairs genome={name}", f"#{genes}",
+                             "#scaffold length=580076 topology=linear id=NC_000908.2"]
+        assert lines[3].split("\t")[:12] == T.PAIR_COLUMNS and not any(line.startswith("#") for line in lines[4:])
         table = P.read_pairs(out)
         assert (table.genome_name, table.genes_comment) == (name, genes)
         genome = read_genome(args[0], args[2] if len(args) > 1 else None, GenomeOptions())
         assert [p.pair_id for p in table.pairs] == [p.pair_id for p in P.adjacent_pairs(genome)]
         assert P.genes_comment(genome) == genes and genome.name == name
     bare = tmp_path / "bare.tsv"
-    bare.write_text("\n".join(lines[2:]) + "\n")  # the last (pyrodigal) table without its '#' lines
+    bare.write_text("\n".join(lines[3:]) + "\n")  # the last (pyrodigal) table without its '#' lines
     old = P.read_pairs(bare)
-    assert (old.genome_name, old.genes_comment, old.comments) == (None, None, ())
+    assert (old.genome_name, old.genes_comment, old.comments, old.scaffolds) == (None, None, (), None)
     assert old.pairs == table.pairs
 
 
@@ -443,7 +445,7 @@ def test_pairs_tsv_genome_line_keeps_a_file_name_with_spaces_and_odd_bytes(tmp_p
         assert code == 0, err
         table = P.read_pairs(out)
         assert table.genome_name == printable_name(genome_name(gff)) == name.replace("\t", "\ufffd")
-        assert out.read_text().count("\n") == 2 + 1 + 475  # the name's tab split no line
+        assert out.read_text().count("\n") == 3 + 1 + 475  # the name's tab split no line
 
 
 def test_a_bad_row_of_a_pairs_tsv_is_named_by_its_line_in_the_file(tmp_path):
@@ -453,11 +455,11 @@ def test_a_bad_row_of_a_pairs_tsv_is_named_by_its_line_in_the_file(tmp_path):
     code, out, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-q"])
     assert code == 0 and out.startswith("#microfuse "), err
     lines = out.splitlines()
-    strand = lines[6].split("\t")
+    strand = lines[6].split("\t")  # below three '#' lines and the header
     strand[6] = "X"  # strand_a of the file's line 7
     bad = tmp_path / "strand.tsv"
     bad.write_text("\n".join([*lines[:6], "\t".join(strand), *lines[7:]]) + "\n")
-    with pytest.raises(DataError, match=r"strand\.tsv: line 7: bad value \(gene 'MG_004'"):
+    with pytest.raises(DataError, match=r"strand\.tsv: line 7: bad value \(gene 'MG_003'"):
         P.read_pairs(bad)
     code, _, err = run_cli(["embed", bad, "--fasta", f"{MG_G37}.fna.gz", "-o", tmp_path / "emb", "-q"])
     assert code == 1 and "strand.tsv: line 7: bad value" in err and not (tmp_path / "emb").exists()
@@ -479,7 +481,7 @@ def test_two_pairs_tables_joined_with_their_headers_are_refused_naming_the_secon
         tables.append(out.splitlines(True))
     joined = tmp_path / "ab.tsv"
     joined.write_text("".join(tables[0] + tables[1][1:]))
-    line = len(tables[0]) + 2  # b's header, after its '#genes' line
+    line = len(tables[0]) + 3  # b's header, after its '#genes' and '#scaffold' lines
     with pytest.raises(DataError, match=rf"ab\.tsv: line {line}: a second header line \(tables joined\?"):
         P.read_pairs(joined)
     code, _, err = run_cli(["embed", joined, "--fasta", f"{MG_G37}.fna.gz", "-o", tmp_path / "emb", "-q"])

@@ -664,6 +664,11 @@ def test_pairs_table_with_a_shorter_fasta_names_the_fasta(tmp_path):
         header, *lines = handle.read().splitlines()
     short = tmp_path / "short.fna"
     short.write_text(header + "\n" + "".join(lines)[:395000] + "\n")
+    with pytest.raises(DataError, match=r"^NC_000912.1 is 816,394 bp by the pairs' '#scaffold' line, 395,000 bp in "
+                                        r".*short.fna: a FASTA of another assembly\?$"):
+        genome_from_table(read_pairs(pairs), None, short, "GCF_000027345.1_ASM2734v1_genomic.gff.gz")
+    pairs.write_text("".join(line for line in pairs.read_text().splitlines(True)  # a table without those lines
+                             if not line.startswith("#scaffold ")))
     with pytest.raises(DataError, match=r"^gene 'MPN_\d+' of the pairs starts at \d+, past the end of NC_000912.1 "
                                         r"in .*short.fna \(395,?000 bp\)"):
         genome_from_table(read_pairs(pairs), None, short, "GCF_000027345.1_ASM2734v1_genomic.gff.gz")
@@ -792,8 +797,8 @@ def test_topology_options_with_a_pairs_tsv_input_are_refused_not_ignored(tmp_pat
     for topology in ("--linear", "--circular"):
         code, _, err = run_cli(["score", table, "--embeddings", emb, "-o", out, topology, "-q"])
         assert code == 2 and err == (f"error: {topology} sets the topology of a genome INPUT; a pairs TSV's is its "
-                                     f"own (a pair across the origin, or none): give {topology} to the `microfuse "
-                                     "pairs` that writes it\n"), (topology, err)
+                                     f"own (its '#scaffold' lines, else a pair across the origin): give {topology} "
+                                     "to the `microfuse pairs` that writes it\n"), (topology, err)
         assert not out.exists()
 
 
@@ -812,8 +817,9 @@ def test_topology_options_with_a_pairs_tsv_input_to_embed_are_refused_not_ignore
             extra = ["--fasta", f"{MG_G37}.fna.gz"] if len(inputs) == 1 else []
             code, _, err = run_cli(["embed", *inputs, *extra, "--proteins", proteins, "-o", emb, topology, "-q"])
             assert code == 2 and err == (f"error: {topology} sets the topology of a genome INPUT; a pairs TSV's is "
-                                         f"its own (a pair across the origin, or none): give {topology} to the "
-                                         f"`microfuse pairs` that writes it ({table})\n"), (topology, inputs, err)
+                                         f"its own (its '#scaffold' lines, else a pair across the origin): give "
+                                         f"{topology} to the `microfuse pairs` that writes it ({table})\n"), \
+                (topology, inputs, err)
             assert not emb.exists(), (topology, inputs)
     code, _, err = run_cli(["embed", "-", "--fasta", f"{MG_G37}.fna.gz", "--proteins", proteins, "-o", emb, "--linear",
                             "-q"], stdin=table.read_bytes())
@@ -854,6 +860,10 @@ def _shifted_table(table: Path, out: Path, by: int) -> Path:
         for c in moved:
             cols[c] = str(int(cols[c]) + by)
         lines[i] = "\t".join(cols) + "\n"
+    for i, line in enumerate(lines[:header]):  # that assembly's scaffolds, as long as the genes moved on them tell
+        if line.startswith("#scaffold "):
+            length, topology, ident = line.split(" ", 3)[1:]
+            lines[i] = f"#scaffold length={int(length.removeprefix('length=')) + by} {topology} {ident}"
     out.write_text("".join(lines))
     return out
 
@@ -873,7 +883,7 @@ def test_embeddings_of_another_assembly_named_like_the_pairs_are_refused(tmp_pat
     assert code == 0, err
     lines = table.read_text().splitlines(keepends=True)
     subset = tmp_path / "subset.tsv"
-    subset.write_text("".join(lines[:3] + lines[40:60]))
+    subset.write_text("".join(lines[:4] + lines[40:60]))  # the three '#' lines and the header, then 20 rows
     code, _, err = run_cli(["score", subset, "--embeddings", mg_embedded, "-o", tmp_path / "subset_scores.tsv", "-q"])
     assert code == 0, err
     shifted = _shifted_table(table, tmp_path / "other.tsv", 300)
@@ -912,7 +922,9 @@ def test_an_embedding_folder_without_gene_places_scores_as_before(tmp_path, mg_e
     (old / "manifest.json").write_text(json.dumps(doc))
     with caplog.at_level(logging.DEBUG, logger="microfuse"):
         assert Embeddings.load(old).gene_places is None
-    assert "genes.tsv records no gene coordinates" in caplog.text
+    said = [r for r in caplog.records if "genes.tsv records no gene coordinates" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.INFO, said  # was a debug line: shown, -q keeps it out
+    assert "re-run `microfuse embed` to record them" in said[0].getMessage()
     table = tmp_path / "mg.tsv"
     code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-o", table, "-q"])
     assert code == 0, err
@@ -926,6 +938,76 @@ def test_an_embedding_folder_without_gene_places_scores_as_before(tmp_path, mg_e
     resaved = tmp_path / "resaved"  # written back as read: without places, not with made-up ones
     Embeddings.load(old).save(resaved)
     assert (resaved / "genes.tsv").read_text() == (old / "genes.tsv").read_text()
+
+
+def test_embeddings_of_a_pairs_table_beside_the_whole_genome_say_what_they_are(tmp_path, mg_embedded):
+    """`score GENOME --embeddings` of a folder `embed PAIRS.tsv` made of a `--labels` subset of the same genome: its
+    genes are the subset's, their context features of those alone, so it is refused as before, but the message said
+    only 'content hash mismatch; rerun `microfuse embed`'; it now says the folder is a table's and what to run. The
+    folder of the whole table (the genome's genes, the same hash) scores the genome as its own folder does."""
+    from conftest import MG_G37
+
+    gff, fna = f"{MG_G37}.gff.gz", f"{MG_G37}.fna.gz"
+    labels = tmp_path / "labels.csv"
+    labels.write_text("MG_001,MG_002,1\nMG_002,MG_003,0\n")
+    for name, args in (("subset", ["--labels", labels]), ("full", [])):
+        code, _, err = run_cli(["pairs", gff, "--fasta", fna, *args, "--proteins", tmp_path / f"{name}.faa", "-o",
+                                tmp_path / f"{name}.tsv", "-q"])
+        assert code == 0, err
+        code, _, err = run_cli(["embed", tmp_path / f"{name}.tsv", "--proteins", tmp_path / f"{name}.faa", "--fasta",
+                                fna, "-o", tmp_path / f"{name}_emb", "-q"])
+        assert code == 0, err
+    code, _, err = run_cli(["score", gff, "--fasta", fna, "--embeddings", tmp_path / "subset_emb", "-o",
+                            tmp_path / "no.tsv", "-q"])
+    assert code == 1 and err == (
+        f"error: the embeddings of {MG_G37.name}.gff.gz, whose genes are named like 'MG_001' were made from a pairs "
+        "table (`microfuse embed PAIRS.tsv`): they hold its pairs' 3 genes, with context features of those alone, not "
+        "this input's 476 (content hash mismatch); score that table (`microfuse score PAIRS.tsv --embeddings DIR`), "
+        "or embed this genome (`microfuse embed GENOME -o DIR`)\n"), err
+    assert not (tmp_path / "no.tsv").exists()
+    for folder in (tmp_path / "full_emb", mg_embedded):
+        code, _, err = run_cli(["score", gff, "--fasta", fna, "--embeddings", folder, "-o",
+                                tmp_path / f"{folder.name}.tsv", "-q"])
+        assert code == 0, err
+    assert (tmp_path / "full_emb.tsv").read_text() == (tmp_path / "emb.tsv").read_text()
+
+
+def test_a_table_and_embeddings_of_two_genetic_codes_are_refused(tmp_path):
+    """A table and the embeddings of one genome made with two `-g` (M. pneumoniae's CDS without their
+    transl_table=4, as Prokka writes them): the same genes at the same places, other proteins, which the places do
+    not tell: `score` and `train` of the table used the other code's vectors, exit 0. The embeddings now record
+    the '#genes' line and its genetic code is checked; a folder or table that does not say it is not checked."""
+    import json
+
+    plain = tmp_path / "mpn.gff"
+    with gzip.open(MPN_GFF, "rt") as handle:
+        plain.write_text(handle.read().replace(";transl_table=4", ""))
+    for code_ in ("4", "11"):
+        code, _, err = run_cli(["pairs", plain, "--fasta", MPN_FNA, "-g", code_, "--label-rule", "og", "--proteins",
+                                tmp_path / f"p{code_}.faa", "-o", tmp_path / f"t{code_}.tsv", "-q"])
+        assert code == 0, err
+    code, _, err = run_cli(["embed", tmp_path / "t11.tsv", "--proteins", tmp_path / "p11.faa", "--fasta", MPN_FNA,
+                            "-o", tmp_path / "emb11", "-q"])
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "emb11" / "manifest.json").read_text())
+    assert (manifest["genes"], manifest["gene_source"]) == ("genes source=annotation genetic_code=11", "pairs table")
+    said = ("the pairs TSV's genes were translated with genetic code 4 (its '#genes' line), those of the embeddings "
+            "of mpn.gff with 11: proteins of another `-g`?")
+    code, _, err = run_cli(["score", tmp_path / "t4.tsv", "--embeddings", tmp_path / "emb11", "-o",
+                            tmp_path / "s.tsv", "-q"])
+    assert code == 1 and err.startswith(f"error: {said}") and err.count("\n") == 1, err
+    code, _, err = run_cli(["train", tmp_path / "t4.tsv", "--embeddings", tmp_path / "emb11", "-o",
+                            tmp_path / "model", "--val-fraction", "0.2", "-q"])
+    assert code == 1 and said in err and err.count("\n") == 1, err
+    assert not (tmp_path / "s.tsv").exists() and not (tmp_path / "model").exists()
+    code, _, err = run_cli(["score", tmp_path / "t11.tsv", "--embeddings", tmp_path / "emb11", "-o",
+                            tmp_path / "s.tsv", "-q"])
+    assert code == 0, err
+    old = tmp_path / "old.tsv"  # a table without its '#' lines: not checked, as before
+    old.write_text("".join(line for line in (tmp_path / "t4.tsv").read_text().splitlines(True)
+                           if not line.startswith("#")))
+    code, _, err = run_cli(["score", old, "--embeddings", tmp_path / "emb11", "-o", tmp_path / "s_old.tsv", "-q"])
+    assert code == 0, err
 
 
 @pytest.mark.parametrize("start", ["19\u00b2", "\u0661\u0669\u0660", "-190", "190.0", " 190"])

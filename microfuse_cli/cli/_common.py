@@ -661,8 +661,9 @@ def refuse_topology_beside_table(read_as, shown=None) -> None:
 
     if read_as.circular is not None:
         topology = "--circular" if read_as.circular else "--linear"
-        raise UsageError(f"{topology} sets the topology of a genome INPUT; a pairs TSV's is its own (a pair "
-                         f"across the origin, or none): give {topology} to the `microfuse pairs` that writes it"
+        raise UsageError(f"{topology} sets the topology of a genome INPUT; a pairs TSV's is its own (its "
+                         f"'#scaffold' lines, else a pair across the origin): give {topology} to the `microfuse "
+                         "pairs` that writes it"
                          + (f" ({shown})" if shown else ""))
 
 

@@ -69,7 +69,8 @@ def refuse_topology_for_table(path, read_as, shown=None) -> None:
 
 
 def read_input(run, path, fasta, proteins, read_as, shown=None):
-    """A genome (any format `pairs` reads) or a pairs TSV with --proteins; returns (genome, pairs)."""
+    """A genome (any format `pairs` reads) or a pairs TSV with --proteins; returns (genome, pairs, the table's
+    '#genes' line or None)."""
     from ..errors import UsageError
     from ..pairs import adjacent_pairs, genome_from_table, read_pairs
     from ..records import genome_name
@@ -80,9 +81,9 @@ def read_input(run, path, fasta, proteins, read_as, shown=None):
         if proteins is None:  # was 'gene MG_001 has an empty protein', exit 1, as if the table were at fault
             raise UsageError(f"a pairs TSV input ({shown or path}) needs --proteins: the FASTA `microfuse pairs "
                              "--proteins` writes beside it")
-        return genome, table.pairs
+        return genome, table.pairs, table.genes_comment
     genome = load_genome(run, path, fasta, read_as)
-    return genome, adjacent_pairs(genome)
+    return genome, adjacent_pairs(genome), None
 
 
 def output_folder(output: str, inputs: tuple[str, ...], index: int) -> Path:
@@ -290,7 +291,7 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
             with stdin_as_file(path) as readable:  # a piped pairs table is sniffed, then read again
                 if readable != path:  # kept in a file: not checked before the work
                     refuse_topology_for_table(readable, read_as, "stdin" if path == "-" else path)
-                genome, pairs = read_input(run, readable, fastas[index], proteins, read_as,
+                genome, pairs, genes_line = read_input(run, readable, fastas[index], proteins, read_as,
                                            "stdin" if path == "-" else path)
             lacking = next((g.id for g in genome.genes if not g.protein), None)
             if len(inputs) > 1 and lacking is not None and not genome.has_sequence:  # --fasta is one input's
@@ -306,7 +307,8 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                 shard_dir.mkdir(parents=True, exist_ok=True)
                 try:
                     embeddings = compute_embeddings(genome, pairs, config, threads=run.threads, stage=run.stage,
-                                                    shard_dir=shard_dir, groups=load_bins(bins, genome))
+                                                    shard_dir=shard_dir, groups=load_bins(bins, genome),
+                                                    genes_line=genes_line)
                     embeddings.save(target, dtype="float16" if half else "float32")
                 except BaseException:
                     with contextlib.suppress(OSError):  # nothing to resume from: leave no empty folder behind

@@ -41,10 +41,12 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     strand_b, distance, same_strand (1 or 0), length_a length_b (bp), directon (0-based index, on its scaffold, of
     the run of same-strand genes holding both genes; -1 for opposite strands or a pair across the origin),
     genes_between (genes between the two: 0 for neighbours, more for a --pairs pair), then label (1, 0 or empty)
-    with --operons/--labels/--label-rule and split with --split. Above the header, two '#' lines: '#microfuse
+    with --operons/--labels/--label-rule and split with --split. Above the header, '#' lines: '#microfuse
     VERSION pairs genome=NAME' (INPUT's file name, which `embed` and `score` of the table then name the genome by,
-    as they name INPUT itself) and '#genes source=... genetic_code=...' (how the genes were found, which `score` of
-    the table writes in its header); every microfuse reader skips leading '#' lines.
+    as they name INPUT itself), '#genes source=... genetic_code=...' (how the genes were found, which `score` of
+    the table writes in its header) and, for each scaffold of the pairs whose sequence was read, '#scaffold
+    length=N topology=circular|linear id=ID' (ID to the line's end), against which `embed` and `score` of the table
+    check their --fasta; every microfuse reader skips leading '#' lines.
     """
     from ..errors import DataError
     from ..records import NO_SEQUENCE_HINT
@@ -68,7 +70,7 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
         raise DataError.naming(f"{genome.name} has no sequence and gene {lacking} no protein (", *NO_SEQUENCE_HINT, ")")
     records = ((gene.id, gene.protein) for gene in genome.genes)
     writers = [(proteins, "w", lambda h: write_proteins(h, records))] if proteins else []
-    comments = pairs_comments(genome)  # embed and score of the table name its genome and genes as of the genome
+    comments = pairs_comments(genome, selected)  # embed and score of the table name its genome and genes as of the genome
     writers.append((output, "w", lambda h: write_pairs(h, selected, comments)))
     # the pairs and their proteins are one output (embed reads them together): neither file replaces its previous
     # version before both are written

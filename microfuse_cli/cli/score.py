@@ -216,6 +216,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
         refuse_topology_beside_table(read_as)
         table = read_pairs(input)
         embedded = Embeddings.load(embeddings)
+        embedded.check_genetic_code(table.genes_comment, "the pairs TSV", table.pairs)
         # named as `score GENOME` names it: by the table's own line, else as embed named it, else by the table; a
         # table of a piped genome says 'stdin', which names none: the folder's name (of `embed GENOME`) comes first
         named = table.genome_name if table.genome_name != file_genome_name("-") else None

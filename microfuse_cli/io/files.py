@@ -338,12 +338,15 @@ def text_lines(path: PathLike, text: str | Iterable[str] | None) -> contextlib.A
 
 
 def peek_lines(lines: Iterator[str], count: int = 50) -> tuple[list[str], Iterator[str]]:
-    """The first ``count`` lines (more while they are all blank) and an iterator over all of them again: a format
-    is told from a prefix, since stdin can be read once."""
+    """The first ``count`` lines (more while they are all blank or '#' lines: a pairs TSV has a '#scaffold' line per
+    scaffold above its header, thousands for a metagenome) and an iterator over all of them again: a format is told
+    from a prefix, since stdin can be read once."""
     head: list[str] = []
+    told = False  # a line neither blank nor a comment seen
     for line in lines:
         head.append(line)
-        if len(head) >= count and any(h.strip() for h in head):
+        told = told or bool(line.strip()) and not line.startswith("#")
+        if len(head) >= count and told:
             break
     return head, itertools.chain(head, lines)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 from ..errors import FASTA, DataError
@@ -12,9 +13,13 @@ def sniff_format(text: str, path: PathLike) -> str:
     """Tell GFF3, GenBank, EMBL, FASTA and pairs TSV apart from the first meaningful line (after the header of a
     GenBank release file, which Biopython's parser skips)."""
     release = False
-    lines = text.split("\n", 50)[:50]
-    _refuse_gene_caller_output(lines, path)
-    for line in lines:
+    _refuse_gene_caller_output(text.split("\n", 50)[:50], path)
+    looked = 0
+    for line in io.StringIO(text, newline="\n"):  # lazily: '#' lines are not counted (a pairs TSV of a
+        line = line.removesuffix("\n")  # metagenome has thousands, a '#scaffold' line per contig, above its header)
+        looked += not line.startswith("#")
+        if looked > 50:
+            break
         if not line.strip():
             continue
         if release and not line.startswith("LOCUS"):  # a release's header: its name, date, number, division, counts
