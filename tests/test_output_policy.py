@@ -1629,6 +1629,24 @@ def test_evaluate_names_tables_apart_by_their_folders_case_blind(made, tmp_path)
     assert len({name.casefold() for name in written}) == len(written)
 
 
+def test_evaluate_names_stay_apart_when_two_tables_differ_only_by_case(made, tmp_path):
+    """x/S.tsv, x/s.tsv and y/S.tsv: no folder tells the first two apart case-blind, and the names fell back to the
+    file names alone, so two different tables (x/S.tsv and y/S.tsv) were both rows 'S.tsv' of the metrics. They
+    keep the folders that tell them apart (as before names were compared case-blind); --plots is still refused."""
+    import shutil
+
+    tables = [tmp_path / name for name in ("x/S.tsv", "x/s.tsv", "y/S.tsv")]
+    for table in tables:
+        table.parent.mkdir(exist_ok=True)
+        shutil.copy(made / "labelled.tsv", table)
+    code, out, err = run_cli(["evaluate", *tables, "--bootstrap", "0", "-q"])
+    assert code == 0, err
+    assert [line.split("\t")[0] for line in out.splitlines()[1:]] == ["x/S.tsv", "x/s.tsv", "y/S.tsv"]
+    code, _, err = run_cli(["evaluate", *tables, "--plots", tmp_path / "figs", "--bootstrap", "0", "-q"])
+    refused(code, err, f"score tables {tables[0]} and {tables[1]} are named x_S.tsv and x_s.tsv, one file name")
+    assert not (tmp_path / "figs").exists()
+
+
 def test_embed_several_inputs_of_names_alike_but_for_case_are_refused(tmp_path):
     """`embed A.gff a.gff -o D` writes D/A and D/a: one folder on macOS's and Windows' case-insensitive file
     systems, where the second genome's embeddings replaced the first's. Refused on every system, naming both

@@ -203,6 +203,35 @@ def test_figure_to_stdout_through_a_pipe(mg_scores, tmp_path, fmt, magic):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.fifo", f"fig.{fmt}"]
 
 
+@pytest.mark.parametrize("fmt, refused", [("png", True), ("pdf", True), ("svg", False)])
+def test_a_binary_figure_is_not_written_onto_a_terminal(mg_scores, tmp_path, fmt, refused):
+    """`plot -o - --format png` with stdout on a terminal printed the PNG's bytes onto the screen (exit 0); like
+    gzip, a binary figure is refused there (exit 2, nothing written), while SVG, which is text, is still shown."""
+    import pty
+    main, terminal = pty.openpty()
+    microfuse = Path(sys.executable).parent / "microfuse"
+    proc = subprocess.Popen([str(microfuse), "plot", str(mg_scores), str(MG_GFF), "--fasta", str(MG_FNA), "--gene",
+                             "gyrA", "--dpi", "30", "-q", "-o", "-", "--format", fmt], stdout=terminal,
+                            stderr=subprocess.PIPE, cwd=tmp_path)
+    os.close(terminal)
+    shown = b""
+    try:
+        while chunk := os.read(main, 65536):  # read as it comes: a terminal holds only a few KiB
+            shown += chunk
+    except OSError:  # EIO: the run closed its end of the terminal
+        pass
+    finally:
+        os.close(main)
+    proc.stderr = proc.stderr.read()
+    proc.wait(timeout=120)
+    if refused:
+        assert proc.returncode == 2 and shown == b"", proc.stderr
+        assert proc.stderr.decode().startswith(f"error: a {fmt.upper()} figure is binary"), proc.stderr
+    else:
+        assert proc.returncode == 0 and b"<svg" in shown, proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_format_names_a_file_without_a_suffix(mg_scores, tmp_path):
     """A name without a suffix (`-o gyrA --format svg`) is written in the format asked for; a FIG.PNG suffix is
     read case-blind, and --format png agrees with it."""

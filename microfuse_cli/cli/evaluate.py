@@ -93,10 +93,13 @@ def default_names(scores) -> list[str]:
     from ..io.outputs import name_clash
 
     parts = [os.path.abspath(path).split(os.sep) if path != "-" else ["-"] for path in scores]
-    for depth in range(1, max(len(p) for p in parts) + 1):
-        names = ["/".join(p[-depth:]) for p in parts]
-        if name_clash(names) is None:  # told apart case-blind too: x/S.tsv and y/s.tsv name --plots figures
-            return names
+    depths = range(1, max(len(p) for p in parts) + 1)
+    for distinct in (lambda names: name_clash(names) is None,  # case-blind too: x/S.tsv, y/s.tsv name --plots figures
+                     lambda names: len(set(names)) == len(names)):  # x/S.tsv, x/s.tsv can't be: y/S.tsv still named
+        for depth in depths:
+            names = ["/".join(p[-depth:]) for p in parts]
+            if distinct(names):
+                return names
     return ["/".join(p[-1:]) for p in parts]  # one file given twice: names cannot tell it apart
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from . import cli
@@ -55,6 +57,8 @@ def plot(scores, genome_path, fasta, read_as, output, fmt, regions, genes, opero
     if not (regions or genes or operons):
         raise UsageError("give at least one --region, --gene or --operon to draw")
     fmt = check_figure_path(output, fmt)  # before any work, as every refused output is
+    if fmt != "svg" and output in ("-", "/dev/stdout") and sys.stdout.isatty():  # as gzip: no binary on a screen
+        raise UsageError(f"a {fmt.upper()} figure is binary: send stdout into a file or a pipe, or give -o FILE")
     check_outputs([scores, genome_path, fasta], [Output("-o", output)])
     require_plotting()
     with stdin_as_file(genome_path) as readable:  # messages name it "stdin", as pairs and score do
