@@ -182,8 +182,9 @@ def short_fragments(genome) -> frozenset[str]:
     if d and two gene fragments a gene caller finds (~60 bp each) fit inside it, with a chance proportional to
     L - d - 120 for a piece of L bp: it sees short spacers more often than long ones, by 16% at d = 300 bp in 2 kbp
     pieces, by a third in 1 kbp pieces, and in 200 bp pieces only spacers under 80 bp. A complete genome (no
-    partial gene) keeps its small plasmids."""
-    if not any(g.partial for g in genome.genes):
+    partial gene) keeps its small plasmids. A genome rebuilt from a pairs TSV has no partial flags; its
+    ``#partial_genes`` line says how many there were (``Genome.partial_genes``)."""
+    if not genome.partial_genes and not any(g.partial for g in genome.genes):
         return frozenset()
     return frozenset(sid for sid, s in genome.scaffolds.items() if s.length < MIN_FRAGMENT_LENGTH)
 

@@ -462,8 +462,38 @@ def pairs_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -> l
     of the table name its genome and its genes so, not after the table's own file (``read_pairs``), and check a
     ``--fasta`` against the scaffolds' lengths."""
     require_genome(genome, "pairs_comments")
+    partial = partial_count(genome)
     return [f"microfuse {__version__} {_PAIRS_WORD} {_GENOME_KEY}{genome.name}", genes_comment(genome),
-            *scaffold_comments(genome, pairs)]
+            *([f"partial_genes count={partial}"] if partial else []), *scaffold_comments(genome, pairs)]
+
+
+#: A pairs TSV's line of a draft: ``#partial_genes count=N``, the genome's genes cut by a contig's edge (all its
+#: genes, also those in no pair). Absent: none is (a complete genome), or an older table, which does not say.
+_PARTIAL_LINE = "#partial_genes "
+_PARTIAL = re.compile(r"#partial_genes count=([0-9]+)")
+
+
+def partial_count(genome: Genome) -> int:
+    """How many of ``genome``'s genes are partial: the calibration leaves out the short contigs of a genome with
+    any (calibration.short_fragments), so a pairs TSV records it, and its table route calibrates as the genome's."""
+    return sum(g.partial for g in genome.genes) or genome.partial_genes
+
+
+def table_partial(comments: Sequence[str], path: PathLike) -> int:
+    """The count of a table's ``#partial_genes`` line (``pairs_comments``); 0 where it has none. A line that says
+    it badly, or two that disagree, is a DataError."""
+    counts = set()
+    for number, line in enumerate(comments, start=1):
+        if not line.startswith(_PARTIAL_LINE):
+            continue
+        match = _PARTIAL.fullmatch(line)
+        if match is None:
+            raise DataError(f"{path}: line {number}: a '#partial_genes' line is 'count=N', not "
+                            f"{line[len(_PARTIAL_LINE):]!r:.60}")
+        counts.add(int(match[1]))
+    if len(counts) > 1:
+        raise DataError(f"{path}: two '#partial_genes' lines of two counts: tables of two assemblies put together?")
+    return counts.pop() if counts else 0
 
 
 #: A pairs TSV's line per scaffold: ``#scaffold length=N topology=circular|linear id=ID``, ID to the line's end (a
@@ -530,6 +560,8 @@ class PairTable(RebuiltFromFields):
     genes_comment: str | None = None
     #: scaffold -> (length, circular) of its ``#scaffold`` lines (``scaffold_comments``); None: it has none.
     scaffolds: Mapping[str, tuple[int, bool]] | None = None
+    #: the count of its ``#partial_genes`` line (``table_partial``): 0 where it has none.
+    partial_genes: int = 0
 
 
 def read_pairs(path: PathLike) -> PairTable:
@@ -544,7 +576,7 @@ def read_pairs(path: PathLike) -> PairTable:
         _check_scaffold_lines(pairs, scaffolds, path)
         scaffolds = MappingProxyType(scaffolds)
     return PairTable(pairs, MappingProxyType({name: tuple(values) for name, values in extra.items()}),
-                     tuple(comments), *table_provenance(comments), scaffolds)
+                     tuple(comments), *table_provenance(comments), scaffolds, table_partial(comments, path))
 
 
 def _check_scaffold_lines(pairs: Sequence[GenePair], scaffolds: Mapping[str, tuple[int, bool]],
@@ -621,6 +653,21 @@ def _check_protein_lengths(genes: Iterable[Gene], written: Mapping[str, str], pr
                         f"{len(written[g.id].rstrip('*'))} residues): proteins of another assembly or gene calling?")
 
 
+def unmeasured_fragments(table: PairTable, genome: Genome) -> list[str]:
+    """The scaffolds of a draft's table (``#partial_genes``) that ``genome_from_table`` without a FASTA has shorter
+    than ``calibration.MIN_FRAGMENT_LENGTH`` by its genes' extent alone (no ``#scaffold`` line, no pair closing a
+    circle: `pairs` of a GFF3 without its FASTA): the calibration leaves them out as short contigs, where the
+    genome's route, which reads the sequence (or, without it, the GFF3's ``##sequence-region`` or Prodigal's
+    ``seqlen``), keeps those that are not (``calibration.short_fragments``)."""
+    from .calibration import MIN_FRAGMENT_LENGTH
+
+    if not table.partial_genes:
+        return []
+    declared = table.scaffolds or {}
+    return [sid for sid, s in genome.scaffolds.items()
+            if sid not in declared and not s.circular and s.length < MIN_FRAGMENT_LENGTH]
+
+
 def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLike | None, name: str) -> Genome:
     """Rebuild a Genome from a pairs TSV: genes from its coordinates, proteins from a FASTA, DNA from ``fasta``.
 
@@ -695,4 +742,5 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
     wrapped = set(closing) | set(across)
     scaffolds = {sid: replace(s, circular=declared[sid][1] if sid in declared else s.circular or sid in wrapped)
                  for sid, s in scaffolds.items()}
-    return Genome(name, scaffolds, list(genes.values()), PAIRS_TABLE).with_genes_sorted()
+    return Genome(name, scaffolds, list(genes.values()), PAIRS_TABLE,
+                  partial_genes=table.partial_genes).with_genes_sorted()

@@ -158,6 +158,9 @@ class Genome(RebuiltFromFields):
     #: pyrodigal's modes the genes were called in (``single``, ``meta``; both where --bins' bins differ), empty for
     #: genes read from an annotation: how the genes were found, which the outputs' ``#genes`` line records.
     gene_modes: tuple[str, ...] = field(default=(), compare=False)
+    #: How many genes are partial where the genes cannot say: a genome rebuilt from a pairs TSV, whose
+    #: ``#partial_genes`` line tells it (pairs.partial_count); the calibration's ``short_fragments`` reads it.
+    partial_genes: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:  # the one place fields are set after construction: normalising them
         if not isinstance(self.name, str):  # name=None was an AttributeError ('encode') inside printable_name
@@ -182,6 +185,10 @@ class Genome(RebuiltFromFields):
             raise UsageError(f"a Genome's gene_modes are pyrodigal's mode names ('single', 'meta'), not "
                              f"{self.gene_modes!r:.60}")
         object.__setattr__(self, "gene_modes", modes)
+        if isinstance(self.partial_genes, bool) or not isinstance(self.partial_genes, int) or self.partial_genes < 0:
+            from .errors import UsageError
+
+            raise UsageError(f"a Genome's partial_genes is a count (0 or more), not {self.partial_genes!r:.60}")
 
     def genes_by_scaffold(self) -> dict[str, list[Gene]]:
         grouped: dict[str, list[Gene]] = {sid: [] for sid in self.scaffolds}

@@ -44,9 +44,11 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     with --operons/--labels/--label-rule and split with --split. Above the header, '#' lines: '#microfuse
     VERSION pairs genome=NAME' (INPUT's file name, which `embed` and `score` of the table then name the genome by,
     as they name INPUT itself), '#genes source=... genetic_code=...' (how the genes were found, which `score` of
-    the table writes in its header) and, for each scaffold of the pairs whose sequence was read, '#scaffold
-    length=N topology=circular|linear id=ID' (ID to the line's end), against which `embed` and `score` of the table
-    check their --fasta; every microfuse reader skips leading '#' lines.
+    the table writes in its header), on a draft '#partial_genes count=N' (the genome's genes cut by a contig's
+    edge, so `embed` and `score` of the table leave its contigs under 2,000 bp out of the spacer calibration, as of
+    INPUT) and, for each scaffold of the pairs whose sequence was read, '#scaffold length=N
+    topology=circular|linear id=ID' (ID to the line's end), against which `embed` and `score` of the table check
+    their --fasta; every microfuse reader skips leading '#' lines.
     """
     from ..errors import DataError
     from ..records import NO_SEQUENCE_HINT

@@ -186,7 +186,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     from ..io.formats import sniff_format
     from ..io.files import open_text, peek_lines, read_text
     from ..io.outputs import write_outputs
-    from ..pairs import genome_from_table, read_pairs
+    from ..pairs import genome_from_table, read_pairs, unmeasured_fragments
     from ..records import genome_name as file_genome_name  # (genome_name is --genome-name here)
     from ..io.gff import write_operons_gff
     from ..io.tables import fused_writers, write_operons_tsv, write_scores
@@ -222,6 +222,12 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
         named = table.genome_name if table.genome_name != file_genome_name("-") else None
         genome = genome_from_table(table, None, fasta, named or embedded.genome_name or table.genome_name
                                    or file_genome_name(input))
+        unmeasured = unmeasured_fragments(table, genome) if fasta is None else []
+        if unmeasured:  # `pairs` of a GFF3 without its FASTA writes no '#scaffold' line: the genes' extent is all
+            log.warning("%d scaffold(s) of %s (e.g. %s) have no length in the pairs ('#scaffold' lines) and end "
+                        "under 2,000 bp by their genes: left out of the spacer calibration as short contigs, which "
+                        "`score` of the genome may keep; give --fasta (the assembly) to calibrate as it does",
+                        len(unmeasured), input, unmeasured[0])
         pairs = table.pairs
         groups = load_bins(bins, genome)
         model = _loaded(pending_model)  # the table's genome holds only its pairs' genes, whose proteins may be unknown
