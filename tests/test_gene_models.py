@@ -1903,27 +1903,15 @@ def test_genetic_code_option_the_annotation_overrides_is_warned(form, tmp_path):
            "so, which -g 4 does not change" in err and "Mycoplasma: -g 4" not in err, err
 
 
-def test_library_warnings_name_the_python_argument_and_the_cli_the_option(tmp_path):
+def test_library_warnings_name_the_python_argument_and_the_cli_the_option(tmp_path, caplog):
     """Library warnings told a notebook to 'give -g 11' or '--mode' (options it has no way to pass), as errors did
     before MicrofuseError.naming. A Python caller's log record now names the argument (genetic_code=11,
     mode=...); the CLI's stderr, from the same record, the option (-g 11, --mode): M. genitalium's GFF3 read with
     code 11, and its bare FASTA called (code 4 detected)."""
-    import logging
-
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler(logging.DEBUG)
-    handler.emit = records.append
-    logger = logging.getLogger("microfuse")
-    saved = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
+    with caplog.at_level("DEBUG", logger="microfuse"):
         read_genome(MG_GFF, MG_FNA, GenomeOptions(genetic_code=11))
         read_genome(MG_FNA)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(saved)
-    python = [r.getMessage() for r in records]
+    python = [r.getMessage() for r in caplog.records]
     assert any(f"{MG_GFF}: genetic_code=11 applies to CDS without a transl_table; 476 of 476 CDS" in m for m in python)
     assert any("give mode='single' or 'meta' to override" in m for m in python), python
     assert any("as in Mycoplasma); give genetic_code=11 to call with code 11" in m for m in python), python
