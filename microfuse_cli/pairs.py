@@ -742,5 +742,35 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
     wrapped = set(closing) | set(across)
     scaffolds = {sid: replace(s, circular=declared[sid][1] if sid in declared else s.circular or sid in wrapped)
                  for sid, s in scaffolds.items()}
-    return Genome(name, scaffolds, list(genes.values()), PAIRS_TABLE,
+    gene_list = list(genes.values())
+    if fasta is not None and table.scaffolds is None and not table.partial_genes:
+        gene_list = _cut_by_sequence(gene_list, scaffolds, table.genes_comment)
+    return Genome(name, scaffolds, gene_list, PAIRS_TABLE,
                   partial_genes=table.partial_genes).with_genes_sorted()
+
+
+def _cut_by_sequence(genes: list[Gene], scaffolds: Mapping, genes_line: str | None) -> list[Gene]:
+    """``genes`` with those cut by a linear contig's edge or a gap marked partial, read from the sequence as the
+    GFF3 reader reads a CDS no flag marks (``cut_without_flag``): a table whose `pairs` read no sequence (no
+    ``#scaffold`` line) and found no partial gene (no ``#partial_genes`` line: IMG, MetaGeneMark, a GFF3 without its
+    FASTA) says nothing of its cut genes, so `score` of it with --fasta left no short contig out of the calibration
+    where `score` of the genome with that FASTA does (``calibration.short_fragments``). The code is the table's
+    ``#genes`` line's where it names one."""
+    from .io.features import circular_slice, cut_without_flag
+
+    code = next((int(w.removeprefix("genetic_code=")) for w in (genes_line or "").split()
+                 if w.startswith("genetic_code=") and w.removeprefix("genetic_code=").isdigit()), None)
+    out = []
+    for g in genes:
+        s = scaffolds[g.scaffold]
+        if not s.circular and s.sequence:
+            def coding(g=g, s=s):
+                from Bio.Seq import reverse_complement
+
+                bases = circular_slice(s.sequence, g.start, g.end)
+                return bases if g.strand > 0 else reverse_complement(bases)
+
+            if cut_without_flag(s.length, s.sequence, g.start, g.end, g.strand, code or g.genetic_code, coding):
+                g = replace(g, partial=True)
+        out.append(g)
+    return out
