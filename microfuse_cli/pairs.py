@@ -463,8 +463,33 @@ def pairs_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -> l
     ``--fasta`` against the scaffolds' lengths."""
     require_genome(genome, "pairs_comments")
     partial = partial_count(genome)
+    whole = None if pairs is None else adjacent_pairs(genome)
+    subset = whole is not None and {p.pair_id for p in pairs} != {p.pair_id for p in whole}
     return [f"microfuse {__version__} {_PAIRS_WORD} {_GENOME_KEY}{genome.name}", genes_comment(genome),
-            *([f"partial_genes count={partial}"] if partial else []), *scaffold_comments(genome, pairs)]
+            *([f"partial_genes count={partial}"] if partial else []),
+            *([f"subset of={len(whole)} pairs"] if subset else []), *scaffold_comments(genome, pairs)]
+
+
+#: A pairs TSV's line when its rows are not the genome's adjacent pairs (`pairs --labels`/`--pairs`):
+#: ``#subset of=N pairs``, N the genome's adjacent pairs. The table holds only its pairs' genes, so the spacer
+#: calibration and the genome-wide context features of `embed`/`score` of it are the subset's, not the genome's.
+_SUBSET_LINE = "#subset "
+_SUBSET = re.compile(r"#subset of=([0-9]+) pairs")
+
+
+def table_subset(comments: Sequence[str], path: PathLike) -> int | None:
+    """The genome's pair count of a table's ``#subset`` line (``pairs_comments``); None where it has none (the
+    whole genome's table, an older one). A line that says it badly is a DataError."""
+    told = None
+    for number, line in enumerate(comments, start=1):
+        if not line.startswith(_SUBSET_LINE):
+            continue
+        match = _SUBSET.fullmatch(line)
+        if match is None:
+            raise DataError(f"{path}: line {number}: a '#subset' line is 'of=N pairs', not "
+                            f"{line[len(_SUBSET_LINE):]!r:.60}")
+        told = int(match[1])
+    return told
 
 
 #: A pairs TSV's line of a draft: ``#partial_genes count=N``, the genome's genes cut by a contig's edge (all its
@@ -562,6 +587,8 @@ class PairTable(RebuiltFromFields):
     scaffolds: Mapping[str, tuple[int, bool]] | None = None
     #: the count of its ``#partial_genes`` line (``table_partial``): 0 where it has none.
     partial_genes: int = 0
+    #: the genome's pair count of its ``#subset`` line (``table_subset``): None where it has none.
+    subset_of: int | None = None
 
 
 def read_pairs(path: PathLike) -> PairTable:
@@ -576,7 +603,8 @@ def read_pairs(path: PathLike) -> PairTable:
         _check_scaffold_lines(pairs, scaffolds, path)
         scaffolds = MappingProxyType(scaffolds)
     return PairTable(pairs, MappingProxyType({name: tuple(values) for name, values in extra.items()}),
-                     tuple(comments), *table_provenance(comments), scaffolds, table_partial(comments, path))
+                     tuple(comments), *table_provenance(comments), scaffolds, table_partial(comments, path),
+                     table_subset(comments, path))
 
 
 def _check_scaffold_lines(pairs: Sequence[GenePair], scaffolds: Mapping[str, tuple[int, bool]],
