@@ -660,9 +660,9 @@ def warn_subset_table(table, shown) -> None:
     codon usage) see its genes alone; every score differed from `score GENOME`'s, silently."""
     if table.subset_of is not None:
         log.warning("%s holds %d of its genome's %d pairs (`pairs --labels`/`--pairs`) and only their genes: its "
-                    "spacer calibration and context features are the subset's, so its scores differ from the whole "
-                    "genome's; to score these pairs as the genome's, give --labels/--pairs to `score GENOME` (or "
-                    "make the table of the whole genome)", shown, len(table.pairs), table.subset_of)
+                    "spacer calibration (and, embedded from the table, its context features) are the subset's, so its "
+                    "scores differ from the whole genome's; to score these pairs as the genome's, give "
+                    "--labels/--pairs to `score GENOME` (or make the table of the whole genome)", shown, len(table.pairs), table.subset_of)
 
 
 def refuse_topology_beside_table(read_as, shown=None) -> None:
