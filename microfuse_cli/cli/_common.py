@@ -662,7 +662,8 @@ def warn_subset_table(table, shown) -> None:
         log.warning("%s holds %d of its genome's %d pairs (`pairs --labels`/`--pairs`) and only their genes: its "
                     "spacer calibration (and, embedded from the table, its context features) are the subset's, so its "
                     "scores differ from the whole genome's; to score these pairs as the genome's, give "
-                    "--labels/--pairs to `score GENOME` (or make the table of the whole genome)", shown, len(table.pairs), table.subset_of)
+                    "--labels/--pairs to `score GENOME` (or make the table of the whole genome)", shown,
+                    len(table.pairs), table.subset_of)
 
 
 def refuse_topology_beside_table(read_as, shown=None) -> None:
