@@ -463,8 +463,33 @@ def pairs_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -> l
     ``--fasta`` against the scaffolds' lengths."""
     require_genome(genome, "pairs_comments")
     partial = partial_count(genome)
+    whole = None if pairs is None else adjacent_pairs(genome)
+    subset = whole is not None and {p.pair_id for p in pairs} != {p.pair_id for p in whole}
     return [f"microfuse {__version__} {_PAIRS_WORD} {_GENOME_KEY}{genome.name}", genes_comment(genome),
-            *([f"partial_genes count={partial}"] if partial else []), *scaffold_comments(genome, pairs)]
+            *([f"partial_genes count={partial}"] if partial else []),
+            *([f"subset of={len(whole)} pairs"] if subset else []), *scaffold_comments(genome, pairs)]
+
+
+#: A pairs TSV's line when its rows are not the genome's adjacent pairs (`pairs --labels`/`--pairs`):
+#: ``#subset of=N pairs``, N the genome's adjacent pairs. The table holds only its pairs' genes, so the spacer
+#: calibration and the genome-wide context features of `embed`/`score` of it are the subset's, not the genome's.
+_SUBSET_LINE = "#subset "
+_SUBSET = re.compile(r"#subset of=([0-9]+) pairs")
+
+
+def table_subset(comments: Sequence[str], path: PathLike) -> int | None:
+    """The genome's pair count of a table's ``#subset`` line (``pairs_comments``); None where it has none (the
+    whole genome's table, an older one). A line that says it badly is a DataError."""
+    told = None
+    for number, line in enumerate(comments, start=1):
+        if not line.startswith(_SUBSET_LINE):
+            continue
+        match = _SUBSET.fullmatch(line)
+        if match is None:
+            raise DataError(f"{path}: line {number}: a '#subset' line is 'of=N pairs', not "
+                            f"{line[len(_SUBSET_LINE):]!r:.60}")
+        told = int(match[1])
+    return told
 
 
 #: A pairs TSV's line of a draft: ``#partial_genes count=N``, the genome's genes cut by a contig's edge (all its
@@ -562,6 +587,8 @@ class PairTable(RebuiltFromFields):
     scaffolds: Mapping[str, tuple[int, bool]] | None = None
     #: the count of its ``#partial_genes`` line (``table_partial``): 0 where it has none.
     partial_genes: int = 0
+    #: the genome's pair count of its ``#subset`` line (``table_subset``): None where it has none.
+    subset_of: int | None = None
 
 
 def read_pairs(path: PathLike) -> PairTable:
@@ -576,7 +603,8 @@ def read_pairs(path: PathLike) -> PairTable:
         _check_scaffold_lines(pairs, scaffolds, path)
         scaffolds = MappingProxyType(scaffolds)
     return PairTable(pairs, MappingProxyType({name: tuple(values) for name, values in extra.items()}),
-                     tuple(comments), *table_provenance(comments), scaffolds, table_partial(comments, path))
+                     tuple(comments), *table_provenance(comments), scaffolds, table_partial(comments, path),
+                     table_subset(comments, path))
 
 
 def _check_scaffold_lines(pairs: Sequence[GenePair], scaffolds: Mapping[str, tuple[int, bool]],
@@ -742,5 +770,35 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
     wrapped = set(closing) | set(across)
     scaffolds = {sid: replace(s, circular=declared[sid][1] if sid in declared else s.circular or sid in wrapped)
                  for sid, s in scaffolds.items()}
-    return Genome(name, scaffolds, list(genes.values()), PAIRS_TABLE,
+    gene_list = list(genes.values())
+    if fasta is not None and table.scaffolds is None and not table.partial_genes:
+        gene_list = _cut_by_sequence(gene_list, scaffolds, table.genes_comment)
+    return Genome(name, scaffolds, gene_list, PAIRS_TABLE,
                   partial_genes=table.partial_genes).with_genes_sorted()
+
+
+def _cut_by_sequence(genes: list[Gene], scaffolds: Mapping, genes_line: str | None) -> list[Gene]:
+    """``genes`` with those cut by a linear contig's edge or a gap marked partial, read from the sequence as the
+    GFF3 reader reads a CDS no flag marks (``cut_without_flag``): a table whose `pairs` read no sequence (no
+    ``#scaffold`` line) and found no partial gene (no ``#partial_genes`` line: IMG, MetaGeneMark, a GFF3 without its
+    FASTA) says nothing of its cut genes, so `score` of it with --fasta left no short contig out of the calibration
+    where `score` of the genome with that FASTA does (``calibration.short_fragments``). The code is the table's
+    ``#genes`` line's where it names one."""
+    from .io.features import circular_slice, cut_without_flag
+
+    code = next((int(w.removeprefix("genetic_code=")) for w in (genes_line or "").split()
+                 if w.startswith("genetic_code=") and w.removeprefix("genetic_code=").isdigit()), None)
+    out = []
+    for g in genes:
+        s = scaffolds[g.scaffold]
+        if not s.circular and s.sequence:
+            def coding(g=g, s=s):
+                from Bio.Seq import reverse_complement
+
+                bases = circular_slice(s.sequence, g.start, g.end)
+                return bases if g.strand > 0 else reverse_complement(bases)
+
+            if cut_without_flag(s.length, s.sequence, g.start, g.end, g.strand, code or g.genetic_code, coding):
+                g = replace(g, partial=True)
+        out.append(g)
+    return out

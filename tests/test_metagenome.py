@@ -317,3 +317,41 @@ def test_pairs_table_of_a_draft_gff_without_its_fasta_says_its_lengths_are_unkno
     rows = [[line for line in path.read_text().splitlines() if not line.startswith("#")]
             for path in (by_genome, guessed, by_table)]
     assert rows[0] == rows[2] and len(rows[0]) > 150 and rows[1] != rows[0]
+
+
+def test_pairs_table_of_a_draft_without_partial_flags_finds_its_cut_genes_in_the_fasta(tmp_path):
+    """A draft annotated with no partial flags (IMG, MetaGeneMark) read without its FASTA: `pairs` finds no partial
+    gene and writes neither '#partial_genes' nor '#scaffold' lines, so `score PAIRS.tsv --fasta` fitted every pair
+    (fragment_pairs_left_out=0) where `score draft.gff --fasta` finds the genes cut by contig edges in the sequence
+    and leaves the short contigs out: all probabilities differed. The table route now reads them so too."""
+    import io
+    import re
+
+    import pyrodigal
+    from conftest import ECOLI_FNA
+
+    contigs = draft_contigs(genome_sequence(ECOLI_FNA)[:300_000], 1_000, 4_000, seed=7)
+    assembly = write_contigs(tmp_path / "draft.fna", contigs)
+    finder, gff = pyrodigal.GeneFinder(meta=True), io.StringIO()
+    for i, (name, _, sequence) in enumerate(contigs):
+        finder.find_genes(sequence.encode()).write_gff(gff, sequence_id=name, header=i == 0)
+    annotation = tmp_path / "noflag.gff"
+    annotation.write_text(re.sub(r"partial=[01]{2};", "", gff.getvalue()))
+    assert "partial=" not in annotation.read_text()
+    pairs, emb = tmp_path / "pairs.tsv", tmp_path / "emb"
+    code, _, err = run_cli(["pairs", annotation, "-o", pairs])
+    assert code == 0, err
+    comments = [line for line in pairs.read_text().splitlines() if line.startswith("#")]
+    assert not [c for c in comments if c.startswith(("#scaffold", "#partial_genes"))], comments
+    code, _, err = run_cli(["embed", annotation, "--fasta", assembly, "-o", emb, "-q"])
+    assert code == 0, err
+    by_genome, by_table = tmp_path / "genome.scores.tsv", tmp_path / "table.scores.tsv"
+    code, _, err = run_cli(["score", annotation, "--fasta", assembly, "-o", by_genome, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["score", pairs, "--embeddings", emb, "--fasta", assembly, "-o", by_table, "-q"])
+    assert code == 0 and err == "", err
+    calibrated = [_calibration_lines(path) for path in (by_genome, by_table)]
+    assert calibrated[0] == calibrated[1] and _left_out(next(iter(calibrated[1].values()))) > 0, calibrated
+    rows = [[line for line in path.read_text().splitlines() if not line.startswith("#")]
+            for path in (by_genome, by_table)]
+    assert rows[0] == rows[1] and len(rows[0]) > 150

@@ -491,3 +491,26 @@ def test_two_pairs_tables_joined_with_their_headers_are_refused_naming_the_secon
     body = ["".join(line for line in t if not line.startswith("#")) for t in tables]
     fine.write_text(body[0] + body[1].split("\n", 1)[1])
     assert len(P.read_pairs(fine).pairs) == sum(len(b.splitlines()) - 1 for b in body)
+
+
+def test_a_table_of_some_pairs_says_it_is_a_subset_of_its_genome(tmp_path):
+    """`pairs --labels L` / `--pairs P` writes only those pairs, and so only their genes: `embed` and `score` of it
+    calibrate on the subset and see its genes alone, so every score differs from `score GENOME --labels L`'s, and the
+    table did not say it was a part. It says so now ('#subset of=N pairs', N the genome's adjacent pairs); the whole
+    genome's table, labelled or split, does not."""
+    whole, sub, listed = tmp_path / "whole.tsv", tmp_path / "sub.tsv", tmp_path / "listed.tsv"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--label-rule", "og", "--split", "0.7,0.15,0.15",
+                            "-o", whole, "-q"])
+    assert code == 0, err
+    rows = [line for line in whole.read_text().splitlines() if not line.startswith("#")]
+    assert not [line for line in whole.read_text().splitlines() if line.startswith("#subset")]
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", MPN_PAIRS, "-o", sub, "-q"])
+    assert code == 0, err
+    lines = sub.read_text().splitlines()
+    assert f"#subset of={len(rows) - 1} pairs" in lines and len([l for l in lines if not l.startswith("#")]) < len(rows)
+    listed.write_text("\n".join(row.split("\t")[0] for row in rows[1:3]) + "\n")
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--pairs", listed, "-o", sub, "-q"])
+    assert code == 0, err
+    assert f"#subset of={len(rows) - 1} pairs" in sub.read_text().splitlines()
+    table = P.read_pairs(sub)
+    assert table.subset_of == len(rows) - 1 and len(table.pairs) == 2 and P.read_pairs(whole).subset_of is None

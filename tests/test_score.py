@@ -1056,3 +1056,21 @@ def test_a_genome_without_proteins_scored_with_embeddings_of_other_genes_is_refu
     assert not out.exists()
     code, _, err = run_cli(["score", f"{MG_G37}.gff.gz", "--embeddings", mg_embedded, "-o", out, "-q"])
     assert code == 0, err  # its own genes, without their FASTA: as before
+
+
+def test_score_of_a_subset_table_says_its_scores_are_not_the_genomes(tmp_path):
+    """A table of `pairs --labels` holds only the labelled pairs' genes: `score` of it fitted the calibration to
+    those pairs alone (M. pneumoniae: 430 of 687) and context features saw their genes alone, so 371 of 372 scores
+    differed from `score GENOME --labels`'s, silently. `score` of it now says so once, and what to run; `embed` of
+    it, the way to training data (`train` asks for it), stays quiet."""
+    sub, faa, emb, scores = (tmp_path / name for name in ("sub.tsv", "sub.faa", "emb", "sub.scores.tsv"))
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", MPN_PAIRS, "-o", sub,
+                            "--proteins", faa, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["embed", sub, "--proteins", faa, "--fasta", MPN_FNA, "-o", emb, "-q"])
+    assert (code, err) == (0, "")
+    code, _, err = run_cli(["score", sub, "--embeddings", emb, "--fasta", MPN_FNA, "-o", scores, "-q"])
+    assert code == 0, err
+    (warning,) = err.strip().splitlines()
+    assert warning.startswith(f"warning: {sub} holds 372 of its genome's 687 pairs"), warning
+    assert "its scores differ from the whole genome's" in warning and "to `score GENOME`" in warning
