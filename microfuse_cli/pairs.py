@@ -681,21 +681,6 @@ def _check_protein_lengths(genes: Iterable[Gene], written: Mapping[str, str], pr
                         f"{len(written[g.id].rstrip('*'))} residues): proteins of another assembly or gene calling?")
 
 
-def unmeasured_fragments(table: PairTable, genome: Genome) -> list[str]:
-    """The scaffolds of a draft's table (``#partial_genes``) that ``genome_from_table`` without a FASTA has shorter
-    than ``calibration.MIN_FRAGMENT_LENGTH`` by its genes' extent alone (no ``#scaffold`` line, no pair closing a
-    circle: `pairs` of a GFF3 without its FASTA): the calibration leaves them out as short contigs, where the
-    genome's route, which reads the sequence (or, without it, the GFF3's ``##sequence-region`` or Prodigal's
-    ``seqlen``), keeps those that are not (``calibration.short_fragments``)."""
-    from .calibration import MIN_FRAGMENT_LENGTH
-
-    if not table.partial_genes:
-        return []
-    declared = table.scaffolds or {}
-    return [sid for sid, s in genome.scaffolds.items()
-            if sid not in declared and not s.circular and s.length < MIN_FRAGMENT_LENGTH]
-
-
 def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLike | None, name: str) -> Genome:
     """Rebuild a Genome from a pairs TSV: genes from its coordinates, proteins from a FASTA, DNA from ``fasta``.
 

@@ -514,3 +514,40 @@ def test_a_table_of_some_pairs_says_it_is_a_subset_of_its_genome(tmp_path):
     assert f"#subset of={len(rows) - 1} pairs" in sub.read_text().splitlines()
     table = P.read_pairs(sub)
     assert table.subset_of == len(rows) - 1 and len(table.pairs) == 2 and P.read_pairs(whole).subset_of is None
+
+
+def test_no_module_of_the_package_imports_one_that_imports_it():
+    """One module per pipeline stage, no circles: pairs.py imported calibration (MIN_FRAGMENT_LENGTH, inside
+    ``unmeasured_fragments``) while calibration.py imports GenePair from pairs.py. Imports inside functions count:
+    they hide a circle from the interpreter, not from the design."""
+    import ast
+    from pathlib import Path
+
+    import microfuse_cli
+
+    package = Path(microfuse_cli.__file__).parent
+    modules = {path.stem for path in package.glob("*.py")}
+    imports = {}
+    for path in package.glob("*.py"):
+        named = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                named.update([node.module.split(".")[0]] if node.module else [alias.name for alias in node.names])
+        imports[path.stem] = sorted(named & modules - {path.stem})
+
+    def circle(start):
+        """A path of imports from ``start`` back to it, or None."""
+        stack, seen = [(start, [start])], set()
+        while stack:
+            module, path = stack.pop()
+            for imported in imports[module]:
+                if imported == start:
+                    return path + [start]
+                if imported not in seen:
+                    seen.add(imported)
+                    stack.append((imported, path + [imported]))
+        return None
+
+    circles = [" -> ".join(found) for found in map(circle, sorted(imports)) if found]
+    assert len(imports) > 10 and "calibration" in imports["score"], imports
+    assert not circles, circles

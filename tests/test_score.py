@@ -1072,5 +1072,7 @@ def test_score_of_a_subset_table_says_its_scores_are_not_the_genomes(tmp_path):
     code, _, err = run_cli(["score", sub, "--embeddings", emb, "--fasta", MPN_FNA, "-o", scores, "-q"])
     assert code == 0, err
     (warning,) = err.strip().splitlines()
-    assert warning.startswith(f"warning: {sub} holds 372 of its genome's 687 pairs"), warning
+    # 56 of the 372 labelled pairs skip opposite-strand genes: not of the genome's 687 adjacent pairs
+    assert warning.startswith(f"warning: {sub} holds 372 chosen pairs (`pairs --labels`/`--pairs`; its genome has "
+                              "687 adjacent pairs)"), warning
     assert "its scores differ from the whole genome's" in warning and "to `score GENOME`" in warning

@@ -657,12 +657,14 @@ def pair_selection_options(func):
 def warn_subset_table(table, shown) -> None:
     """Say that a pairs TSV of `pairs --labels`/`--pairs` (its ``#subset`` line) is not its genome: it holds only its
     pairs' genes, so the spacer calibration fits its pairs alone and the genome-wide context features (z-scores,
-    codon usage) see its genes alone; every score differed from `score GENOME`'s, silently."""
+    codon usage) see its genes alone; every score differed from `score GENOME`'s, silently. Its pairs are not said
+    to be of the genome's adjacent pairs: --labels lists pairs across opposite-strand genes too (M. pneumoniae: 56
+    of 372)."""
     if table.subset_of is not None:
-        log.warning("%s holds %d of its genome's %d pairs (`pairs --labels`/`--pairs`) and only their genes: its "
-                    "spacer calibration (and, embedded from the table, its context features) are the subset's, so its "
-                    "scores differ from the whole genome's; to score these pairs as the genome's, give "
-                    "--labels/--pairs to `score GENOME` (or make the table of the whole genome)", shown,
+        log.warning("%s holds %d chosen pairs (`pairs --labels`/`--pairs`; its genome has %d adjacent pairs) and "
+                    "only their genes: its spacer calibration (and, embedded from the table, its context features) "
+                    "are the subset's, so its scores differ from the whole genome's; to score these pairs as the "
+                    "genome's, give --labels/--pairs to `score GENOME` (or make the table of the whole genome)", shown,
                     len(table.pairs), table.subset_of)
 
 

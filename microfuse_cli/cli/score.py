@@ -180,13 +180,13 @@ def _loaded(pending_model):
 def _score(input, fasta, read_as, selection, pending_model, start_loading, embeddings, output,
            threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=False, reference=None,
            bins=None, annotate=None, report=None, model_dir=None):
-    from ..calibration import read_groups
+    from ..calibration import read_groups, unmeasured_fragments
     from ..embed import Embeddings
     from ..errors import UsageError
     from ..io.formats import sniff_format
     from ..io.files import open_text, peek_lines, read_text
     from ..io.outputs import write_outputs
-    from ..pairs import genome_from_table, read_pairs, unmeasured_fragments
+    from ..pairs import genome_from_table, read_pairs
     from ..records import genome_name as file_genome_name  # (genome_name is --genome-name here)
     from ..io.gff import write_operons_gff
     from ..io.tables import fused_writers, write_operons_tsv, write_scores
