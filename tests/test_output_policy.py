@@ -1663,6 +1663,35 @@ def test_embed_several_inputs_of_names_alike_but_for_case_are_refused(tmp_path):
     assert not out.exists()
 
 
+def test_embed_folder_names_drop_upper_case_suffixes(tmp_path):
+    """`embed A.GFF.gz b.gff.gz -o D` wrote D/A.GFF and D/b: the suffixes were dropped in lower case only."""
+    import shutil
+
+    shutil.copyfile(MG_GFF, tmp_path / "A.GFF.GZ")
+    shutil.copyfile(MG_GFF, tmp_path / "b.Gff3.gz")
+    out = tmp_path / "out"
+    code, _, err = run_cli(["embed", f"{tmp_path / 'A.GFF.GZ'},{MG_FNA}", f"{tmp_path / 'b.Gff3.gz'},{MG_FNA}",
+                            "-o", out, "-q"])
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["A", "b"]
+
+
+def test_embed_input_named_as_another_inputs_work_folder_is_refused(tmp_path):
+    """`embed x.partial.gff x.gff -o D`: x's work folder D/x.partial is x.partial's embedding folder. The first
+    genome's folder was written, then x was refused as 'D/x.partial ... was not made by microfuse embed' (exit 2
+    after the work; the other order took D/x.partial as x's shards first). Refused before any work, naming both."""
+    import shutil
+
+    for name in ("x.partial.gff.gz", "X.gff.gz"):
+        shutil.copyfile(MG_GFF, tmp_path / name)
+    out = tmp_path / "out"
+    code, _, err = run_cli(["embed", f"{tmp_path / 'x.partial.gff.gz'},{MG_FNA}", f"{tmp_path / 'X.gff.gz'},{MG_FNA}",
+                            "-o", out])
+    refused(code, err, f"INPUT {tmp_path / 'x.partial.gff.gz'} would be written to {out / 'x.partial'}, the work "
+                       f"folder of INPUT {tmp_path / 'X.gff.gz'} (each genome gets -o/NAME, and -o/NAME.partial")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("command", ["pairs", "embed"])
 def test_a_symlink_loop_output_is_refused_not_replaced(command, tmp_path):
     """`-o loop` where loop -> other -> loop: the shell says 'Too many levels of symbolic links'; the link itself

@@ -171,7 +171,7 @@ def _in_use(folder: Path) -> str:
 def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> None:
     """Refuse, before any work, a folder that is not a previous embedding folder (io.check_outputs)."""
     from ..errors import UsageError
-    from ..io.outputs import NAME_MAX, Output, check_outputs, name_clash
+    from ..io.outputs import NAME_MAX, Output, check_outputs, folded_name, name_clash
 
     if len(inputs) == 1:
         outputs = [Output("-o", output, "microfuse-embeddings")]
@@ -188,6 +188,13 @@ def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> No
                           f"one folder on a case-insensitive file system (macOS, Windows; {named})")
             raise click.UsageError(f"INPUTs {inputs[one]} and {inputs[two]} would {where}; give one of them another "
                                    "file name")
+        works = [folded_name(stem + ".partial") for stem in stems]  # x.gff's work folder is x.partial.gff's folder
+        one, two = next(((i, works.index(folded_name(stem))) for i, stem in enumerate(stems)
+                         if folded_name(stem) in works), (None, None))
+        if one is not None:  # was refused as 'not made by embed' after the first genome's work, or its output taken
+            raise click.UsageError(f"INPUT {inputs[one]} would be written to {os.path.join(output, stems[one])}, the "
+                                   f"work folder of INPUT {inputs[two]} (each genome gets -o/NAME, and -o/NAME.partial "
+                                   "while it runs); give one of them another file name")
     check_outputs([*inputs, *fastas, proteins, bins], outputs,
                   read_later=[model_dir if model_dir != "default" else None])  # load_model says a missing -m
     for index in range(len(inputs)):  # before any work: with several inputs, not after the first genome's
@@ -211,11 +218,14 @@ def split_fastas(inputs: tuple[str, ...], fasta: str | None) -> tuple[tuple[str,
 
 
 def genome_stem(path: str) -> str:
+    """An input's folder name under -o: its file name without a compression and a format suffix, in any case
+    (`A.GFF` was folder A.GFF beside `b.gff`'s b)."""
     name = Path(path).name
-    for suffix in (".gz", ".bz2", ".xz"):
-        name = name.removesuffix(suffix)
-    for suffix in (".gff3", ".gff", ".gbk", ".gbff", ".gb", ".fna", ".fasta", ".fa", ".tsv"):
-        name = name.removesuffix(suffix)
+    formats = (".gff3", ".gff", ".gbk", ".gbff", ".gb", ".fna", ".fasta", ".fa", ".tsv")
+    for suffixes in ((".gz", ".bz2", ".xz"), formats):
+        found = next((suffix for suffix in suffixes if name.lower().endswith(suffix)), None)
+        if found:
+            name = name[:-len(found)]
     return name if name.strip(".") else "genome"  # `...gff`'s '..' named the folder above -o, '.' -o itself
 
 
