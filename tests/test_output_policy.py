@@ -1663,6 +1663,34 @@ def test_embed_several_inputs_of_names_alike_but_for_case_are_refused(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("command", ["evaluate", "embed"])
+def test_names_apart_only_by_unicode_normalisation_are_refused_as_such(command, made, tmp_path):
+    """café written with é as one code point and as e + U+0301 is one name on macOS (not on Windows): the refusal
+    said 'case-insensitive file system (macOS, Windows)' for two names of the same case; it says why now."""
+    import shutil
+    import unicodedata
+
+    composed, decomposed = (unicodedata.normalize(form, "café") for form in ("NFC", "NFD"))
+    why = ("file system that takes an accented letter written as one code point (é) and as a letter with a "
+           "combining accent (e + U+0301) for one name (macOS")
+    if command == "evaluate":
+        tables = [tmp_path / "a.tsv", tmp_path / "b.tsv"]
+        for table in tables:
+            shutil.copy(made / "labelled.tsv", table)
+        code, _, err = run_cli(["evaluate", *tables, "--names", f"{composed},{decomposed}", "--plots",
+                                tmp_path / "figs", "--bootstrap", "0", "-q"])
+        refused(code, err, f"are named {composed} and {decomposed}, one file name on a {why}), so their --plots")
+        assert not (tmp_path / "figs").exists()
+        return
+    for name in (composed, decomposed):
+        shutil.copyfile(MG_GFF, tmp_path / f"{name}.gff.gz")
+    out = tmp_path / "out"
+    code, _, err = run_cli(["embed", *(f"{tmp_path / name}.gff.gz,{MG_FNA}" for name in (composed, decomposed)),
+                            "-o", out])
+    refused(code, err, f"{out / composed} and {out / decomposed}, one folder on a {why}; each genome gets -o/NAME")
+    assert not out.exists()
+
+
 def test_embed_folder_names_drop_upper_case_suffixes(tmp_path):
     """`embed A.GFF.gz b.gff.gz -o D` wrote D/A.GFF and D/b: the suffixes were dropped in lower case only."""
     import shutil
