@@ -7,7 +7,8 @@ import gzip
 import pytest
 
 from conftest import (
-    ECOLI_FNA, ECOLI_GFF, ECOLI_ODB, ECOLI_PAIRS, MG_G37, MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, pyrodigal_data, run_cli,
+    ECOLI_FNA, ECOLI_GFF, ECOLI_ODB, ECOLI_PAIRS, MG_G37, MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, ROOT, pyrodigal_data,
+    run_cli,
 )
 from microfuse_cli import pairs as P
 from microfuse_cli.errors import DataError
@@ -492,3 +493,37 @@ def test_two_pairs_tables_joined_with_their_headers_are_refused_naming_the_secon
     body = ["".join(line for line in t if not line.startswith("#")) for t in tables]
     fine.write_text(body[0] + body[1].split("\n", 1)[1])
     assert len(P.read_pairs(fine).pairs) == sum(len(b.splitlines()) - 1 for b in body)
+
+
+def test_pairs_piped_into_embed_with_their_proteins(tmp_path):
+    """`pairs G --proteins p.faa | embed - --proteins p.faa` failed 'no such file: p.faa': embed checked it before
+    reading the table, while pairs writes p.faa (before its table) only as it ends. embed now looks for it once the
+    table on stdin has ended."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    run = f"{shlex.quote(sys.executable)} -m microfuse_cli"
+    genome = f"{shlex.quote(str(MPN_GFF))} --fasta {shlex.quote(str(MPN_FNA))}"
+    line = (f"set -o pipefail; {run} pairs {genome} --proteins p.faa -q | "
+            f"{run} embed - --proteins p.faa --fasta {shlex.quote(str(MPN_FNA))} -o emb -q")
+    result = subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert (tmp_path / "emb" / "manifest.json").is_file() and (tmp_path / "p.faa").is_file()
+
+
+def test_embed_of_a_table_on_stdin_says_why_its_proteins_file_must_exist(tmp_path):
+    """A --proteins file still missing once the table on stdin has ended: one line that says it had to be written
+    first (exit 1, nothing written)."""
+    table = tmp_path / "pairs.tsv"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "-o", table, "-q"])
+    assert code == 0, err
+    missing = tmp_path / "p.faa"
+    code, out, err = run_cli(["embed", "-", "--proteins", missing, "--fasta", MPN_FNA, "-o", tmp_path / "emb", "-q"],
+                             stdin=table.read_bytes())
+    assert code == 1 and out == "", err
+    assert err == f"error: no such file: {missing} (--proteins of the table on stdin, looked for once it ended; " \
+        "write it first, e.g. run `microfuse pairs --proteins` to a file or in the pipe)\n", err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.tsv"]
