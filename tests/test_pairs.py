@@ -527,3 +527,29 @@ def test_embed_of_a_table_on_stdin_says_why_its_proteins_file_must_exist(tmp_pat
     assert err == f"error: no such file: {missing} (--proteins of the table on stdin, looked for once it ended; " \
         "write it first, e.g. run `microfuse pairs --proteins` to a file or in the pipe)\n", err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.tsv"]
+
+
+def test_a_pairs_tables_label_column_is_read_by_the_rule_of_label_lists(tmp_path):
+    """A pairs TSV's label cells (a table labelled by hand or through pandas) were int()s: 1.0 or yes was
+    'bad value (invalid literal for int() ...)' where --labels and evaluate read them as 1; one rule now, and one
+    message naming file, line and cell for what it refuses."""
+    out = tmp_path / "pairs.tsv"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "-o", out, "-q"])
+    assert code == 0, err
+    lines = out.read_text().split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("pair_id\t"))
+    lines[at] += "\tlabel"
+    cells = ["1.0", "yes", "0", "No", ""]
+    for i, cell in enumerate(cells):
+        lines[at + 1 + i] += f"\t{cell}"
+    for i in range(at + 1 + len(cells), len(lines)):
+        if lines[i]:
+            lines[i] += "\t"
+    out.write_text("\n".join(lines))
+    assert [p.label for p in P.read_pairs(out).pairs[:5]] == [1, 1, 0, 0, None]
+    lines[at + 1] = lines[at + 1].rsplit("\t", 1)[0] + "\t2"
+    out.write_text("\n".join(lines))
+    with pytest.raises(DataError) as caught:
+        P.read_pairs(out)
+    assert str(caught.value) == f"{out}: line {at + 2}: label '2' is not 0/1 (1/0, 1.0/0.0, yes/no, true/false, " \
+        "t/f; empty: unlabelled)"

@@ -229,10 +229,10 @@ def read_pair_table(path: PathLike) -> tuple[list[tuple], dict[str, list[str]], 
             b = Gene(r[col["gene_b"]], r[col["scaffold"]], int(r[col["start_b"]]), int(r[col["end_b"]]),
                      1 if r[col["strand_b"]] == "+" else -1)
             distance = int(r[col["distance"]])
-            label = r[col["label"]] if "label" in col else ""
-            label_value = None if label == "" else int(label)
-            if label_value not in (None, 0, 1):
-                raise ValueError(label)
+            try:  # the rule of --labels lists and evaluate's scores tables (was: int(), so 1.0 or yes was 'bad value')
+                label_value = parse_label(r[col["label"]]) if "label" in col else None
+            except ValueError:
+                raise label_error(path, number, r[col["label"]]) from None
             for gene, strand in ((a, r[col["strand_a"]]), (b, r[col["strand_b"]])):
                 if strand not in ("+", "-") or not 1 <= gene.start <= gene.end:
                     raise ValueError(f"gene {gene.id!r} at {gene.start}..{gene.end} strand {strand!r}")
