@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 #: Suffixes io.outputs writes compressed: never a figure's.
 COMPRESSED = (".gz", ".bz2", ".xz")
+#: Suffixes of image formats microfuse does not write (matplotlib's others, and common ones): a PNG is never named so.
+OTHER_IMAGES = (".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".gif", ".bmp", ".webp", ".eps", ".ps", ".svgz", ".pgf",
+                ".raw", ".rgba", ".emf", ".wmf", ".heic", ".avif")
 #: Operon colours (colour-blind-safe Okabe-Ito, grey and black left out); genes outside operons are light grey.
 PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442")
 LONE_GENE = "#d9d9d9"
@@ -51,8 +54,9 @@ def require_plotting():
 def check_figure_path(path: str, fmt: str | None = None) -> str:
     """The image format of a figure written to ``path``: ``fmt`` (png, svg or pdf; `plot --format`) or else the
     format its suffix (.png, .svg, .pdf) names. Stdout (``-``), /dev/stdout or a file without a suffix has none to
-    go by, so it needs ``fmt``. A file suffix other than ``fmt``'s own (a PNG named .svg or .jpg) is refused; so is
-    a .gz/.bz2/.xz name, which the writer would compress (io.outputs). A device or FIFO may have any other name
+    go by, so it needs ``fmt``. With ``fmt``, an image suffix other than its own (a PNG named .svg or .jpg) is
+    refused; so is a .gz/.bz2/.xz name, which the writer would compress (io.outputs); any other suffix is part of the
+    name (``gyrA_v1.2``, was refused as a .2 name). A device or FIFO may have any name but another of .png/.svg/.pdf
     (plot.fifo): it holds no file of that name."""
     from .io.outputs import is_stream
 
@@ -61,8 +65,11 @@ def check_figure_path(path: str, fmt: str | None = None) -> str:
     if fmt is None:
         if suffix in FORMATS:
             return FORMATS[suffix]
-        if suffix:
+        if suffix in OTHER_IMAGES or suffix in COMPRESSED:
             raise UsageError(f"{path}: give a figure path ending in .png, .svg or .pdf")
+        if suffix:  # a version's .2, a sample's .S1: a name that --format keeps as it is
+            raise UsageError.naming(f"{path}: give a figure path ending in .png, .svg or .pdf, or ", given,
+                                    f"png, svg or pdf to keep the name {Path(path).name}")
         raise UsageError.naming(f"{'stdout' if is_stdio(path) else path}: no .png, .svg or .pdf suffix to tell the "
                                 "figure's format; give ", given, "png, svg or pdf")
     if not isinstance(fmt, str) or fmt.lower() not in FORMATS.values():
@@ -70,7 +77,7 @@ def check_figure_path(path: str, fmt: str | None = None) -> str:
     fmt = fmt.lower()
     if suffix in COMPRESSED:
         raise UsageError(f"{path}: a figure is not written compressed; give a path without {suffix}")
-    if suffix and suffix != f".{fmt}" and (suffix in FORMATS or not is_stream(path)):
+    if suffix and suffix != f".{fmt}" and (suffix in FORMATS or suffix in OTHER_IMAGES and not is_stream(path)):
         raise UsageError.naming(f"{path}: a {suffix} name for the ", given, f"{fmt} figure; give a path ending in "
                                 f".{fmt}" + (", or leave " if suffix in FORMATS else ""),
                                 ("fmt", "--format") if suffix in FORMATS else "", " out" if suffix in FORMATS else "")
