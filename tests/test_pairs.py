@@ -576,3 +576,20 @@ def test_a_pairs_tables_label_column_is_read_by_the_rule_of_label_lists(tmp_path
         P.read_pairs(out)
     assert str(caught.value) == f"{out}: line {at + 2}: label '2' is not 0/1 (1/0, 1.0/0.0, yes/no, true/false, " \
         "t/f; empty: unlabelled)"
+
+
+def test_pairs_through_a_process_substitution_into_embed_with_their_proteins(tmp_path):
+    """`embed <(pairs G --proteins p.faa) --proteins p.faa`, a pipe as INPUT as stdin is: it was still 'no such file:
+    p.faa', looked for before the table was read; now once the table has ended, as for `embed -`."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    run = f"{shlex.quote(sys.executable)} -m microfuse_cli"
+    pairs = f"sleep 1; {run} pairs {shlex.quote(str(MPN_GFF))} --fasta {shlex.quote(str(MPN_FNA))} --proteins p.faa -q"
+    line = f"{run} embed <({pairs}) --proteins p.faa --fasta {shlex.quote(str(MPN_FNA))} -o emb -q"
+    result = subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert (tmp_path / "emb" / "manifest.json").is_file() and (tmp_path / "p.faa").is_file()

@@ -210,18 +210,20 @@ def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> No
 def proteins_after_stdin(inputs, proteins) -> str | None:
     """--proteins when it is looked for only once the pairs table on stdin has ended: `microfuse pairs --proteins
     p.faa | microfuse embed - --proteins p.faa` failed with 'no such file: p.faa', checked before the table was
-    read, while pairs writes p.faa before its table (io.outputs.write_outputs: files, then streams). Only for a
-    first INPUT '-': a later one is read after earlier genomes' work, which a missing file must not follow."""
-    return proteins if proteins is not None and inputs[:1] == ("-",) else None
+    read, while pairs writes p.faa before its table (io.outputs.write_outputs: files, then streams). So too for a
+    pipe as INPUT, `embed <(microfuse pairs G --proteins p.faa) --proteins p.faa` (was still 'no such file'). Only for
+    a first INPUT: a later one is read after earlier genomes' work, which a missing file must not follow."""
+    return proteins if proteins is not None and inputs and (inputs[0] == "-" or _one_pass(inputs[0])) else None
 
 
-def require_proteins_after_stdin(proteins) -> None:
-    """The check ``proteins_after_stdin`` put off, now stdin has ended, saying why the file had to be there."""
+def require_proteins_after_stdin(proteins, shown: str = "stdin") -> None:
+    """The check ``proteins_after_stdin`` put off, now the table on ``shown`` (stdin, a pipe) has ended, saying why
+    the file had to be there."""
     from ..errors import DataError
     from ..io.files import require_readable
 
     if not os.path.exists(proteins):
-        raise DataError(f"no such file: {proteins} (--proteins of the table on stdin, looked for once it ended; "
+        raise DataError(f"no such file: {proteins} (--proteins of the table on {shown}, looked for once it ended; "
                         "write it first, e.g. run `microfuse pairs --proteins` to a file or in the pipe)")
     require_readable(proteins)
 
@@ -311,6 +313,7 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                                   context_features=tuple(features) if features else None)
     config.require_models()  # before any genome is read or torch imported
     warn_device_unused(device, config)
+    proteins_later = proteins_after_stdin(inputs, proteins)  # looked for once the piped table has ended
     container = output_folder(output, inputs, 0).parent  # -o with several inputs (through a symlink), else its parent
     # --bins is read once here and once per genome: a pipe (`--bins <(cut ...)`) is kept in a temp file
     with stdin_as_file(bins) as bins, made_folder(container):  # a failed run leaves no new, empty folder
@@ -320,8 +323,8 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
             read_as = dataclasses.replace(read_as, bins=read_groups(bins))
         for index, path in enumerate(inputs):
             with stdin_as_file(path) as readable:  # a piped pairs table is sniffed, then read again
-                if index == 0 and proteins_after_stdin(inputs, proteins):  # stdin read to its end: its writer ended
-                    require_proteins_after_stdin(proteins)
+                if index == 0 and proteins_later:  # stdin (a pipe) read to its end: its writer ended
+                    require_proteins_after_stdin(proteins, "stdin" if path == "-" else path)
                 if readable != path:  # kept in a file: not checked before the work
                     refuse_topology_for_table(readable, read_as, "stdin" if path == "-" else path)
                 genome, pairs, genes_line = read_input(run, readable, fastas[index], proteins, read_as,
