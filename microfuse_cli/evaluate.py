@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -18,7 +17,7 @@ from .io.model_id import PACKAGE, Maker, comment_maker
 from .io.tsv import read_numbered_tsv
 from .metrics import (best_accuracy, binary_metrics, bootstrap_ci, hard_conflict_mask, prefix_identity,
                       router_weight_means)
-from .io.tables import ROUTER_COLUMNS, as_written
+from .io.tables import ROUTER_COLUMNS, as_written, label_error, parse_label
 from .records import RebuiltFromFields, printable_name, read_only
 
 log = logging.getLogger("microfuse")
@@ -174,18 +173,13 @@ def read_scores(path: PathLike, labels: PathLike | None = None, name: str | None
 
 
 def _label(cell: str, path, number: int) -> int | None:
-    """A scores table's ``label`` cell: 0, 1 or empty (unlabelled), as ``microfuse pairs`` writes it, or 0.0/1.0,
-    as pandas writes a 0/1 column with gaps (a class, not a count: nothing to round); anything else is the file's
-    fault, named with its line (was: 'internal error: ValueError' for 'yes', and 'labels must be 0 or 1', naming
-    neither file nor line, for '2')."""
-    value = cell.strip()
-    if _LABEL.fullmatch(value):
-        return int(value[0]) if value else None
-    raise DataError(f"{path}: line {number}: label {cell[:40]!r} is not 0 or 1 (or empty, unlabelled)")
-
-
-#: A label cell: empty, 0 or 1, with zeros after a decimal point (pandas' 1.0 of a column with gaps).
-_LABEL = re.compile(r"(?:[01](?:\.0*)?)?")
+    """A scores table's ``label`` cell, read by the rule of ``--labels`` lists (io.tables.parse_label); anything else
+    is the file's fault, named with its line (was: 'internal error: ValueError' for a word, and 'labels must be 0 or
+    1', naming neither file nor line, for '2')."""
+    try:
+        return parse_label(cell)
+    except ValueError:
+        raise label_error(path, number, cell) from None
 
 
 def _warn_unscored(path, labels, lookup: dict, scored: set) -> None:

@@ -10,6 +10,7 @@ scores, as the table's ``#microfuse`` line names it (io.model_id.Maker), not wha
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -48,11 +49,30 @@ def require_plotting():
     return dna_features_viewer
 
 
+@functools.cache
+def image_suffixes() -> frozenset[str]:
+    """Suffixes that name an image format, as the libraries know them (was a hand-written list): those matplotlib
+    writes (.eps, .pgf, .raw ...) and the image/* types of Python's own MIME table (.bmp, .heic ...; its built-in
+    one, not the machine's /etc/mime.types, so a name means the same everywhere). A figure of another format is
+    never named so; any other suffix (a version's .2) is part of a name. Only asked for such a suffix, so a plain
+    .png name imports no matplotlib; a missing plotting extra says so in its one line (``require_plotting``)."""
+    import mimetypes
+
+    require_plotting()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    table = mimetypes.MimeTypes()  # the built-in table only (the module's functions read the machine's files too)
+    known = {**table.types_map[False], **table.types_map[True]}
+    return frozenset({f".{name}" for name in FigureCanvasBase.get_supported_filetypes()}
+                     | {suffix for suffix, kind in known.items() if kind.startswith("image/")})
+
+
 def check_figure_path(path: str, fmt: str | None = None) -> str:
     """The image format of a figure written to ``path``: ``fmt`` (png, svg or pdf; `plot --format`) or else the
     format its suffix (.png, .svg, .pdf) names. Stdout (``-``), /dev/stdout or a file without a suffix has none to
-    go by, so it needs ``fmt``. A file suffix other than ``fmt``'s own (a PNG named .svg or .jpg) is refused; so is
-    a .gz/.bz2/.xz name, which the writer would compress (io.outputs). A device or FIFO may have any other name
+    go by, so it needs ``fmt``. With ``fmt``, an image suffix other than its own (a PNG named .svg or .jpg) is
+    refused; so is a .gz/.bz2/.xz name, which the writer would compress (io.outputs); any other suffix is part of the
+    name (``gyrA_v1.2``, was refused as a .2 name). A device or FIFO may have any name but another of .png/.svg/.pdf
     (plot.fifo): it holds no file of that name."""
     from .io.outputs import is_stream
 
@@ -61,8 +81,11 @@ def check_figure_path(path: str, fmt: str | None = None) -> str:
     if fmt is None:
         if suffix in FORMATS:
             return FORMATS[suffix]
-        if suffix:
+        if suffix in COMPRESSED or suffix and suffix in image_suffixes():
             raise UsageError(f"{path}: give a figure path ending in .png, .svg or .pdf")
+        if suffix:  # a version's .2, a sample's .S1: a name that --format keeps as it is
+            raise UsageError.naming(f"{path}: give a figure path ending in .png, .svg or .pdf, or ", given,
+                                    f"png, svg or pdf to keep the name {Path(path).name}")
         raise UsageError.naming(f"{'stdout' if is_stdio(path) else path}: no .png, .svg or .pdf suffix to tell the "
                                 "figure's format; give ", given, "png, svg or pdf")
     if not isinstance(fmt, str) or fmt.lower() not in FORMATS.values():
@@ -70,7 +93,7 @@ def check_figure_path(path: str, fmt: str | None = None) -> str:
     fmt = fmt.lower()
     if suffix in COMPRESSED:
         raise UsageError(f"{path}: a figure is not written compressed; give a path without {suffix}")
-    if suffix and suffix != f".{fmt}" and (suffix in FORMATS or not is_stream(path)):
+    if suffix and suffix != f".{fmt}" and (suffix in FORMATS or not is_stream(path) and suffix in image_suffixes()):
         raise UsageError.naming(f"{path}: a {suffix} name for the ", given, f"{fmt} figure; give a path ending in "
                                 f".{fmt}" + (", or leave " if suffix in FORMATS else ""),
                                 ("fmt", "--format") if suffix in FORMATS else "", " out" if suffix in FORMATS else "")

@@ -523,7 +523,7 @@ CASES: list[Case] = [
                                                                              "\t300\tzero\t")},
          "embed {d}/p.tsv -o {d}/emb", 1, "bad value"),
     Case("pairs TSV: label 2", {"p.tsv": lambda w, d: re.sub(r"\t0\n", "\t2\n", pairs_tsv_text(), count=1)},
-         "embed {d}/p.tsv -o {d}/emb", 1, "bad value"),
+         "embed {d}/p.tsv -o {d}/emb", 1, "label '2' is not 0/1"),
     Case("pairs TSV: duplicate pair", {"p.tsv": lambda w, d: pairs_tsv_text() + pairs_tsv_text().split("\n")[1] + "\n"},
          "embed {d}/p.tsv -o {d}/emb", 1, "duplicate pair"),
     Case("pairs TSV: protein missing", {"p.tsv": lambda w, d: pairs_tsv_text(), "p.faa": ">SYN_000\nMK\n"},

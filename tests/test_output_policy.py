@@ -1663,6 +1663,63 @@ def test_embed_several_inputs_of_names_alike_but_for_case_are_refused(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("command", ["evaluate", "embed"])
+def test_names_apart_only_by_unicode_normalisation_are_refused_as_such(command, made, tmp_path):
+    """café written with é as one code point and as e + U+0301 is one name on macOS (not on Windows): the refusal
+    said 'case-insensitive file system (macOS, Windows)' for two names of the same case; it says why now."""
+    import shutil
+    import unicodedata
+
+    composed, decomposed = (unicodedata.normalize(form, "café") for form in ("NFC", "NFD"))
+    why = ("file system that takes an accented letter written as one code point (é) and as a letter with a "
+           "combining accent (e + U+0301) for one name (macOS")
+    if command == "evaluate":
+        tables = [tmp_path / "a.tsv", tmp_path / "b.tsv"]
+        for table in tables:
+            shutil.copy(made / "labelled.tsv", table)
+        code, _, err = run_cli(["evaluate", *tables, "--names", f"{composed},{decomposed}", "--plots",
+                                tmp_path / "figs", "--bootstrap", "0", "-q"])
+        refused(code, err, f"are named {composed} and {decomposed}, one file name on a {why}), so their --plots")
+        assert not (tmp_path / "figs").exists()
+        return
+    for name in (composed, decomposed):
+        shutil.copyfile(MG_GFF, tmp_path / f"{name}.gff.gz")
+    out = tmp_path / "out"
+    code, _, err = run_cli(["embed", *(f"{tmp_path / name}.gff.gz,{MG_FNA}" for name in (composed, decomposed)),
+                            "-o", out])
+    refused(code, err, f"{out / composed} and {out / decomposed}, one folder on a {why}; each genome gets -o/NAME")
+    assert not out.exists()
+
+
+def test_embed_folder_names_drop_upper_case_suffixes(tmp_path):
+    """`embed A.GFF.gz b.gff.gz -o D` wrote D/A.GFF and D/b: the suffixes were dropped in lower case only."""
+    import shutil
+
+    shutil.copyfile(MG_GFF, tmp_path / "A.GFF.GZ")
+    shutil.copyfile(MG_GFF, tmp_path / "b.Gff3.gz")
+    out = tmp_path / "out"
+    code, _, err = run_cli(["embed", f"{tmp_path / 'A.GFF.GZ'},{MG_FNA}", f"{tmp_path / 'b.Gff3.gz'},{MG_FNA}",
+                            "-o", out, "-q"])
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["A", "b"]
+
+
+def test_embed_input_named_as_another_inputs_work_folder_is_refused(tmp_path):
+    """`embed x.partial.gff x.gff -o D`: x's work folder D/x.partial is x.partial's embedding folder. The first
+    genome's folder was written, then x was refused as 'D/x.partial ... was not made by microfuse embed' (exit 2
+    after the work; the other order took D/x.partial as x's shards first). Refused before any work, naming both."""
+    import shutil
+
+    for name in ("x.partial.gff.gz", "X.gff.gz"):
+        shutil.copyfile(MG_GFF, tmp_path / name)
+    out = tmp_path / "out"
+    code, _, err = run_cli(["embed", f"{tmp_path / 'x.partial.gff.gz'},{MG_FNA}", f"{tmp_path / 'X.gff.gz'},{MG_FNA}",
+                            "-o", out])
+    refused(code, err, f"INPUT {tmp_path / 'x.partial.gff.gz'} would be written to {out / 'x.partial'}, the work "
+                       f"folder of INPUT {tmp_path / 'X.gff.gz'} (each genome gets -o/NAME, and -o/NAME.partial")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("command", ["pairs", "embed"])
 def test_a_symlink_loop_output_is_refused_not_replaced(command, tmp_path):
     """`-o loop` where loop -> other -> loop: the shell says 'Too many levels of symbolic links'; the link itself

@@ -7,7 +7,8 @@ import gzip
 import pytest
 
 from conftest import (
-    ECOLI_FNA, ECOLI_GFF, ECOLI_ODB, ECOLI_PAIRS, MG_G37, MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, pyrodigal_data, run_cli,
+    ECOLI_FNA, ECOLI_GFF, ECOLI_ODB, ECOLI_PAIRS, MG_G37, MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, ROOT, pyrodigal_data,
+    run_cli,
 )
 from microfuse_cli import pairs as P
 from microfuse_cli.errors import DataError
@@ -361,7 +362,8 @@ def test_labels_written_by_pandas_as_1_0_and_0_0_are_labels(tmp_path):
     assert written["pandas"] == written["int"] and [row.split("\t")[-1] for row in written["int"][1:]] == ["1", "0", ""]
     listed.write_text("name_1,name_2,label\nMPN_001,MPN_002,1.5\n")
     code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", listed])
-    assert code == 1 and "label '1.5' is not 0/1" in err, err
+    assert code == 1 and err.splitlines()[-1] == f"error: {listed}: line 2: label '1.5' is not 0/1 (1/0, 1.0/0.0, " \
+        "yes/no, true/false, t/f; empty: unlabelled)", err  # evaluate's message for a scores table's: one rule
 
 
 def test_a_labelled_pair_listed_twice_is_one_row_and_two_labels_are_refused(tmp_path):
@@ -551,3 +553,80 @@ def test_no_module_of_the_package_imports_one_that_imports_it():
     circles = [" -> ".join(found) for found in map(circle, sorted(imports)) if found]
     assert len(imports) > 10 and "calibration" in imports["score"], imports
     assert not circles, circles
+
+
+def test_pairs_piped_into_embed_with_their_proteins(tmp_path):
+    """`pairs G --proteins p.faa | embed - --proteins p.faa` failed 'no such file: p.faa': embed checked it before
+    reading the table, while pairs writes p.faa (before its table) only as it ends. embed now looks for it once the
+    table on stdin has ended."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    run = f"{shlex.quote(sys.executable)} -m microfuse_cli"
+    genome = f"{shlex.quote(str(MPN_GFF))} --fasta {shlex.quote(str(MPN_FNA))}"
+    line = (f"set -o pipefail; {run} pairs {genome} --proteins p.faa -q | "
+            f"{run} embed - --proteins p.faa --fasta {shlex.quote(str(MPN_FNA))} -o emb -q")
+    result = subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert (tmp_path / "emb" / "manifest.json").is_file() and (tmp_path / "p.faa").is_file()
+
+
+def test_embed_of_a_table_on_stdin_says_why_its_proteins_file_must_exist(tmp_path):
+    """A --proteins file still missing once the table on stdin has ended: one line that says it had to be written
+    first (exit 1, nothing written)."""
+    table = tmp_path / "pairs.tsv"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "-o", table, "-q"])
+    assert code == 0, err
+    missing = tmp_path / "p.faa"
+    code, out, err = run_cli(["embed", "-", "--proteins", missing, "--fasta", MPN_FNA, "-o", tmp_path / "emb", "-q"],
+                             stdin=table.read_bytes())
+    assert code == 1 and out == "", err
+    assert err == f"error: no such file: {missing} (--proteins of the table on stdin, looked for once it ended; " \
+        "write it first, e.g. run `microfuse pairs --proteins` to a file or in the pipe)\n", err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.tsv"]
+
+
+def test_a_pairs_tables_label_column_is_read_by_the_rule_of_label_lists(tmp_path):
+    """A pairs TSV's label cells (a table labelled by hand or through pandas) were int()s: 1.0 or yes was
+    'bad value (invalid literal for int() ...)' where --labels and evaluate read them as 1; one rule now, and one
+    message naming file, line and cell for what it refuses."""
+    out = tmp_path / "pairs.tsv"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "-o", out, "-q"])
+    assert code == 0, err
+    lines = out.read_text().split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("pair_id\t"))
+    lines[at] += "\tlabel"
+    cells = ["1.0", "yes", "0", "No", ""]
+    for i, cell in enumerate(cells):
+        lines[at + 1 + i] += f"\t{cell}"
+    for i in range(at + 1 + len(cells), len(lines)):
+        if lines[i]:
+            lines[i] += "\t"
+    out.write_text("\n".join(lines))
+    assert [p.label for p in P.read_pairs(out).pairs[:5]] == [1, 1, 0, 0, None]
+    lines[at + 1] = lines[at + 1].rsplit("\t", 1)[0] + "\t2"
+    out.write_text("\n".join(lines))
+    with pytest.raises(DataError) as caught:
+        P.read_pairs(out)
+    assert str(caught.value) == f"{out}: line {at + 2}: label '2' is not 0/1 (1/0, 1.0/0.0, yes/no, true/false, " \
+        "t/f; empty: unlabelled)"
+
+
+def test_pairs_through_a_process_substitution_into_embed_with_their_proteins(tmp_path):
+    """`embed <(pairs G --proteins p.faa) --proteins p.faa`, a pipe as INPUT as stdin is: it was still 'no such file:
+    p.faa', looked for before the table was read; now once the table has ended, as for `embed -`."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    run = f"{shlex.quote(sys.executable)} -m microfuse_cli"
+    pairs = f"sleep 1; {run} pairs {shlex.quote(str(MPN_GFF))} --fasta {shlex.quote(str(MPN_FNA))} --proteins p.faa -q"
+    line = f"{run} embed <({pairs}) --proteins p.faa --fasta {shlex.quote(str(MPN_FNA))} -o emb -q"
+    result = subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert (tmp_path / "emb" / "manifest.json").is_file() and (tmp_path / "p.faa").is_file()

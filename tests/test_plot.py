@@ -150,6 +150,13 @@ def test_ecoli_thr_operon(ecoli_scored, ecoli_genome):
     (["-o", "{tmp}/x.png", "--format", "svg", "--gene", "gyrA"], 2,
      "x.png: a .png name for the --format svg figure; give a path ending in .svg, or leave --format out"),
     (["-o", "{tmp}/x.jpg", "--format", "png", "--gene", "gyrA"], 2, "x.jpg: a .jpg name for the --format png figure"),
+    (["-o", "{tmp}/x.TIFF", "--format", "pdf", "--gene", "gyrA"], 2,
+     "x.TIFF: a .tiff name for the --format pdf figure"),
+    (["-o", "{tmp}/x.heif", "--format", "png", "--gene", "gyrA"], 2,  # an image type of Python's MIME table
+     "x.heif: a .heif name for the --format png figure"),
+    (["-o", "{tmp}/x.PPM", "--gene", "gyrA"], 2, "x.PPM: give a figure path ending in .png, .svg or .pdf\n"),
+    (["-o", "{tmp}/x.v2", "--gene", "gyrA"], 2, "x.v2: give a figure path ending in .png, .svg or .pdf, or --format "
+                                                "png, svg or pdf to keep the name x.v2"),
     (["-o", "{tmp}/x.svg.gz", "--format", "svg", "--gene", "gyrA"], 2, "a figure is not written compressed"),
     (["-o", "{tmp}/x.png", "--format", "jpg", "--gene", "gyrA"], 2, "'jpg' is not one of 'png', 'svg', 'pdf'"),
     (["-o", "{tmp}/x.png"], 2, "give at least one --region, --gene or --operon"),
@@ -241,6 +248,29 @@ def test_format_names_a_file_without_a_suffix(mg_scores, tmp_path):
         assert code == 0, err
         assert (tmp_path / name).read_bytes().startswith(magic)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["GYRA.PNG", "gyrA"]
+
+
+def test_format_keeps_a_suffix_that_names_no_image_format(mg_scores, tmp_path):
+    """`-o gyrA_v1.2 --format png` was refused as a '.2 name for the --format png figure': with --format, a suffix
+    that is neither an image format nor .gz/.bz2/.xz is part of the name, written as given."""
+    code, _, err = run_cli(["plot", mg_scores, MG_GFF, "--fasta", MG_FNA, "--gene", "gyrA", "--dpi", "30",
+                            "-o", tmp_path / "gyrA_v1.2", "--format", "png"])
+    assert code == 0, err
+    assert [p.name for p in tmp_path.iterdir()] == ["gyrA_v1.2"]
+    assert (tmp_path / "gyrA_v1.2").read_bytes().startswith(b"\x89PNG")
+
+
+def test_image_suffixes_without_the_plotting_extra_is_one_line(monkeypatch):
+    """The image formats come from matplotlib (figures.image_suffixes): asked for where matplotlib is missing, the
+    plotting extra's one-line message, not an ImportError."""
+    from microfuse_cli.errors import UsageError
+    from microfuse_cli.figures import check_figure_path, image_suffixes
+
+    image_suffixes.cache_clear()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    with pytest.raises(UsageError, match=r"^figures need the plotting extra: pip install 'microfuse-cli\[plots\]'$"):
+        check_figure_path("gyrA_v1.2", "png")
+    assert check_figure_path("gyrA.png") == "png"  # a plain name asks for no matplotlib
 
 
 def test_scores_of_another_genome_are_refused(mg_scores, tmp_path):

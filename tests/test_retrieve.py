@@ -332,11 +332,19 @@ def test_read_vectors(tmp_path, data):
     with pytest.raises(DataError, match="fused.ids.tsv"):
         read_vectors(tmp_path / "fused.npy")
     (tmp_path / "x.ids.tsv").write_text("pair_id\tscaffold\tgenome\tlabel\np0\ts\tg\t2\n")
-    with pytest.raises(DataError, match="label must be"):
+    with pytest.raises(DataError, match=re.escape("x.ids.tsv: line 2: label '2' is not 0/1 (1/0, 1.0/0.0, yes/no")):
         read_pair_ids(tmp_path / "x.ids.tsv")
     (tmp_path / "x.ids.tsv").write_text("pair_id\tscaffold\tgenome\np0\ts\tg\np0\ts\tg\n")
     with pytest.raises(DataError, match="duplicate pair_id"):
         read_pair_ids(tmp_path / "x.ids.tsv")
+
+
+def test_pair_ids_labels_are_read_by_the_one_label_rule(tmp_path):
+    """A pair-id table's label cells read as --labels lists, pairs and scores tables read theirs (io.tables.parse_label):
+    1.0/0.0 as pandas writes a 0/1 column with gaps, yes/no, a blank cell unlabelled; it refused all but 0 and 1."""
+    (tmp_path / "x.ids.tsv").write_text("pair_id\tscaffold\tgenome\tlabel\np0\ts\tg\t1.0\np1\ts\tg\tNo\n"
+                                        "p2\ts\tg\t \np3\ts\tg\t1\np4\ts\tg\t\n")
+    assert read_pair_ids(tmp_path / "x.ids.tsv").label.tolist() == [1, 0, -1, 1, -1]
 
 
 def test_write_results(data):

@@ -409,12 +409,14 @@ def test_evaluate_refuses_labels_that_give_one_pair_both_classes(tmp_path):
     assert code == 0 and read_table_text(out)[0]["n"] == "3", err
 
 
-@pytest.mark.parametrize("cell", ["yes", "2", "1.5", "1.0", "0.0"])
+@pytest.mark.parametrize("cell", ["yes", "NO", "True", "f", "2", "1.5", "maybe", "1.0", "0.0"])
 def test_evaluate_names_the_line_of_a_label_cell_that_is_not_0_or_1(cell, tmp_path):
-    """A scores table's label cell other than 0, 1 or empty (edited by hand, or a spreadsheet's 'yes') was
-    'internal error: ValueError: invalid literal for int()', or for 2 'labels must be 0 or 1' naming neither file
-    nor line; now one line names both and the cell (exit 1). Empty cells stay unlabelled, as before. 1.0 and 0.0
-    (pandas' 0/1 column with gaps) are the labels 1 and 0: evaluate reports as for 1 and 0 (were refused too)."""
+    """A scores table's label cell other than 0, 1 or empty (edited by hand) was 'internal error: ValueError:
+    invalid literal for int()', or for 2 'labels must be 0 or 1' naming neither file nor line; now one line names
+    both and the cell (exit 1). Empty cells stay unlabelled, as before. 1.0 and 0.0 (pandas' 0/1 column with gaps)
+    and a spreadsheet's yes/no, true/false, t/f (any case) are the labels 1 and 0, as `--labels` reads them:
+    evaluate reports as for 1 and 0 (the words were refused here, accepted by `--labels`: one rule now)."""
+    as_int = {"yes": "1", "no": "0", "true": "1", "f": "0", "1.0": "1", "0.0": "0"}.get(cell.lower())
     scores = tmp_path / "mg.tsv"
     labels = tmp_path / "labels.csv"
     labels.write_text("name_1,name_2,label\nMG_001,MG_002,1\nMG_002,MG_003,1\nMG_003,MG_004,0\n")
@@ -433,16 +435,16 @@ def test_evaluate_names_the_line_of_a_label_cell_that_is_not_0_or_1(cell, tmp_pa
     assert code == 0, err
     scores.write_text("\n".join(lines))
     code, out, err = run_cli(["evaluate", scores, "--bootstrap", "0", "-q"])
-    if cell in ("1.0", "0.0"):  # 0.0: MG_002|MG_003 now a negative, as with a 0
-        row[header.index("label")] = cell[0]
+    if as_int is not None:  # a 0: MG_002|MG_003 now a negative
+        row[header.index("label")] = as_int
         lines[number - 1] = "\t".join(row)
         scores.write_text("\n".join(lines))
         code_int, out_int, _ = run_cli(["evaluate", scores, "--bootstrap", "0", "-q"])
         assert code == code_int == 0 and out == out_int and err == "", err
-        assert (out == before) == (cell == "1.0")
+        assert (out == before) == (as_int == "1")
         return
-    assert code == 1 and out == "" and err == f"error: {scores}: line {number}: label {cell!r} is not 0 or 1 (or " \
-        "empty, unlabelled)\n", err
+    assert code == 1 and out == "" and err == f"error: {scores}: line {number}: label {cell!r} is not 0/1 (1/0, " \
+        "1.0/0.0, yes/no, true/false, t/f; empty: unlabelled)\n", err
 
 
 def read_table_text(text: str) -> list[dict[str, str]]:

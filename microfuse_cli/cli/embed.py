@@ -171,7 +171,7 @@ def _in_use(folder: Path) -> str:
 def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> None:
     """Refuse, before any work, a folder that is not a previous embedding folder (io.check_outputs)."""
     from ..errors import UsageError
-    from ..io.outputs import NAME_MAX, Output, check_outputs, name_clash
+    from ..io.outputs import NAME_MAX, Output, check_outputs, clash_kind, folded_name, name_clash
 
     if len(inputs) == 1:
         outputs = [Output("-o", output, "microfuse-embeddings")]
@@ -182,20 +182,50 @@ def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> No
         clash = name_clash(stems)  # named, so the user knows which two (`embed x/a.gff y/a.gbk`: both -o/a)
         if clash:  # A.gff and a.gff too: -o/A and -o/a are one folder on macOS and Windows
             one, two = clash
+            kind, systems = clash_kind(stems[one], stems[two])
             named = "each genome gets -o/NAME, NAME its file name without suffixes"
             where = (f"both be written to {os.path.join(output, stems[one])} ({named})" if stems[one] == stems[two]
                      else f"be written to {os.path.join(output, stems[one])} and {os.path.join(output, stems[two])}, "
-                          f"one folder on a case-insensitive file system (macOS, Windows; {named})")
+                          f"one folder on a {kind} ({systems}; {named})")
             raise click.UsageError(f"INPUTs {inputs[one]} and {inputs[two]} would {where}; give one of them another "
                                    "file name")
-    check_outputs([*inputs, *fastas, proteins, bins], outputs,
-                  read_later=[model_dir if model_dir != "default" else None])  # load_model says a missing -m
+        works = [folded_name(stem + ".partial") for stem in stems]  # x.gff's work folder is x.partial.gff's folder
+        one, two = next(((i, works.index(folded_name(stem))) for i, stem in enumerate(stems)
+                         if folded_name(stem) in works), (None, None))
+        if one is not None:  # was refused as 'not made by embed' after the first genome's work, or its output taken
+            raise click.UsageError(f"INPUT {inputs[one]} would be written to {os.path.join(output, stems[one])}, the "
+                                   f"work folder of INPUT {inputs[two]} (each genome gets -o/NAME, and -o/NAME.partial "
+                                   "while it runs); give one of them another file name")
+    later = proteins_after_stdin(inputs, proteins)  # `pairs --proteins p.faa | embed - --proteins p.faa`
+    check_outputs([*inputs, *fastas, None if later else proteins, bins], outputs,
+                  read_later=[model_dir if model_dir != "default" else None, later])  # load_model says a missing -m
     for index in range(len(inputs)):  # before any work: with several inputs, not after the first genome's
         target = output_folder(output, inputs, index)
         if len(os.fsencode(target.name + ".partial")) > NAME_MAX:  # was 'File name too long' after the work
             raise UsageError(f"-o {target}: the name is too long for its work folder NAME.partial (at most "
                              f"{NAME_MAX - len('.partial')} bytes); give a shorter name")
         check_partial(target.with_name(target.name + ".partial"))
+
+
+def proteins_after_stdin(inputs, proteins) -> str | None:
+    """--proteins when it is looked for only once the pairs table on stdin has ended: `microfuse pairs --proteins
+    p.faa | microfuse embed - --proteins p.faa` failed with 'no such file: p.faa', checked before the table was
+    read, while pairs writes p.faa before its table (io.outputs.write_outputs: files, then streams). So too for a
+    pipe as INPUT, `embed <(microfuse pairs G --proteins p.faa) --proteins p.faa` (was still 'no such file'). Only for
+    a first INPUT: a later one is read after earlier genomes' work, which a missing file must not follow."""
+    return proteins if proteins is not None and inputs and (inputs[0] == "-" or _one_pass(inputs[0])) else None
+
+
+def require_proteins_after_stdin(proteins, shown: str = "stdin") -> None:
+    """The check ``proteins_after_stdin`` put off, now the table on ``shown`` (stdin, a pipe) has ended, saying why
+    the file had to be there."""
+    from ..errors import DataError
+    from ..io.files import require_readable
+
+    if not os.path.exists(proteins):
+        raise DataError(f"no such file: {proteins} (--proteins of the table on {shown}, looked for once it ended; "
+                        "write it first, e.g. run `microfuse pairs --proteins` to a file or in the pipe)")
+    require_readable(proteins)
 
 
 def split_fastas(inputs: tuple[str, ...], fasta: str | None) -> tuple[tuple[str, ...], list[str | None]]:
@@ -211,11 +241,14 @@ def split_fastas(inputs: tuple[str, ...], fasta: str | None) -> tuple[tuple[str,
 
 
 def genome_stem(path: str) -> str:
+    """An input's folder name under -o: its file name without a compression and a format suffix, in any case
+    (`A.GFF` was folder A.GFF beside `b.gff`'s b)."""
     name = Path(path).name
-    for suffix in (".gz", ".bz2", ".xz"):
-        name = name.removesuffix(suffix)
-    for suffix in (".gff3", ".gff", ".gbk", ".gbff", ".gb", ".fna", ".fasta", ".fa", ".tsv"):
-        name = name.removesuffix(suffix)
+    formats = (".gff3", ".gff", ".gbk", ".gbff", ".gb", ".fna", ".fasta", ".fa", ".tsv")
+    for suffixes in ((".gz", ".bz2", ".xz"), formats):
+        found = next((suffix for suffix in suffixes if name.lower().endswith(suffix)), None)
+        if found:
+            name = name[:-len(found)]
     return name if name.strip(".") else "genome"  # `...gff`'s '..' named the folder above -o, '.' -o itself
 
 
@@ -280,6 +313,7 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                                   context_features=tuple(features) if features else None)
     config.require_models()  # before any genome is read or torch imported
     warn_device_unused(device, config)
+    proteins_later = proteins_after_stdin(inputs, proteins)  # looked for once the piped table has ended
     container = output_folder(output, inputs, 0).parent  # -o with several inputs (through a symlink), else its parent
     # --bins is read once here and once per genome: a pipe (`--bins <(cut ...)`) is kept in a temp file
     with stdin_as_file(bins) as bins, made_folder(container):  # a failed run leaves no new, empty folder
@@ -289,6 +323,8 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
             read_as = dataclasses.replace(read_as, bins=read_groups(bins))
         for index, path in enumerate(inputs):
             with stdin_as_file(path) as readable:  # a piped pairs table is sniffed, then read again
+                if index == 0 and proteins_later:  # stdin (a pipe) read to its end: its writer ended
+                    require_proteins_after_stdin(proteins, "stdin" if path == "-" else path)
                 if readable != path:  # kept in a file: not checked before the work
                     refuse_topology_for_table(readable, read_as, "stdin" if path == "-" else path)
                 genome, pairs, genes_line = read_input(run, readable, fastas[index], proteins, read_as,

@@ -136,6 +136,21 @@ def name_clash(names) -> tuple[int, int] | None:
     return None
 
 
+def clash_kind(one: str, two: str) -> tuple[str, str]:
+    """Why two names ``name_clash`` paired are one name, and where: (the file system's kind, the systems). Names
+    apart only in Unicode normalisation (``é`` as one code point, or ``e`` + U+0301) are one on macOS only, whatever
+    their case; Windows tells them apart (was: said 'case-insensitive file system' for them too)."""
+    def normal(name):
+        return unicodedata.normalize("NFD", name)
+
+    if normal(one) == normal(two):
+        return ("file system that takes an accented letter written as one code point (é) and as a letter with a "
+                "combining accent (e + U+0301) for one name", "macOS")
+    if one.casefold() == two.casefold():
+        return "case-insensitive file system", "macOS, Windows"
+    return "case- and Unicode-normalisation-insensitive file system", "macOS"  # 'É' and 'e' + U+0301
+
+
 def _inner_files(output: Output) -> list[str]:
     """The files a folder output may replace or remove inside its folder: its kind's files, or those it names."""
     names = FOLDER_KINDS[output.kind].files if output.kind else output.files

@@ -36,6 +36,30 @@ _HEADER = re.compile(r"^(name|gene|id|locus(_?tag)?|query|source)[ _]?(1|a)?$", 
 
 # ------------------------------------------------------------------------------------------------ inputs
 
+#: Label cells read as 1 and 0, case-insensitive: what `pairs` writes, pandas' 1.0/0.0 of a 0/1 column with gaps,
+#: and a spreadsheet's words. One rule for `--labels` lists and `evaluate`'s scores tables (they differed).
+_LABEL_ONE = re.compile(r"1(?:\.0*)?|true|yes|t", re.IGNORECASE)
+_LABEL_ZERO = re.compile(r"0(?:\.0*)?|false|no|f", re.IGNORECASE)
+
+
+def parse_label(cell: str) -> int | None:
+    """A label cell as 1, 0 or None (empty: unlabelled); ValueError for anything else (see ``label_error``)."""
+    value = cell.strip()
+    if not value:
+        return None
+    if _LABEL_ONE.fullmatch(value):
+        return 1
+    if _LABEL_ZERO.fullmatch(value):
+        return 0
+    raise ValueError(cell)
+
+
+def label_error(path: PathLike, number: int, cell: str) -> DataError:
+    """The one message for a label cell ``parse_label`` refuses, naming the file, line and cell."""
+    return DataError(f"{path}: line {number}: label {cell[:40]!r} is not 0/1 (1/0, 1.0/0.0, yes/no, true/false, "
+                     "t/f; empty: unlabelled)")
+
+
 
 def read_pair_list(path: PathLike) -> list[tuple[str, str, int | None]]:
     """Read a CSV or TSV of gene pairs (``name_1,name_2[,label]``, or one ``A|B`` pair id a line, as the first column
@@ -78,16 +102,13 @@ def read_pair_list(path: PathLike) -> list[tuple[str, str, int | None]]:
         if len(fields) < 2:
             raise DataError(f"{path}: line {number}: expected two gene ids, found {len(fields)} field(s)")
         label = None
-        if len(fields) >= 3 and fields[2] != "":
-            value = fields[2].lower()
-            if value in ("1", "true", "yes", "t") or re.fullmatch(r"1\.0*", value):  # 1.0: pandas' 0/1 column
-                label = 1  # with gaps, as `evaluate` reads a scores table's label
-            elif value in ("0", "false", "no", "f") or re.fullmatch(r"0\.0*", value):
-                label = 0
-            elif number == 1:
-                continue  # header
-            else:
-                raise DataError(f"{path}: line {number}: label {fields[2]!r} is not 0/1")
+        if len(fields) >= 3:
+            try:
+                label = parse_label(fields[2])
+            except ValueError:
+                if number == 1:
+                    continue  # header
+                raise label_error(path, number, fields[2]) from None
         rows.append((fields[0], fields[1], label))
     if not rows:
         raise DataError(f"{path}: no pairs")
@@ -208,10 +229,10 @@ def read_pair_table(path: PathLike) -> tuple[list[tuple], dict[str, list[str]], 
             b = Gene(r[col["gene_b"]], r[col["scaffold"]], int(r[col["start_b"]]), int(r[col["end_b"]]),
                      1 if r[col["strand_b"]] == "+" else -1)
             distance = int(r[col["distance"]])
-            label = r[col["label"]] if "label" in col else ""
-            label_value = None if label == "" else int(label)
-            if label_value not in (None, 0, 1):
-                raise ValueError(label)
+            try:  # the rule of --labels lists and evaluate's scores tables (was: int(), so 1.0 or yes was 'bad value')
+                label_value = parse_label(r[col["label"]]) if "label" in col else None
+            except ValueError:
+                raise label_error(path, number, r[col["label"]]) from None
             for gene, strand in ((a, r[col["strand_a"]]), (b, r[col["strand_b"]])):
                 if strand not in ("+", "-") or not 1 <= gene.start <= gene.end:
                     raise ValueError(f"gene {gene.id!r} at {gene.start}..{gene.end} strand {strand!r}")

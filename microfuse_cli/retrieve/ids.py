@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import DataError, UsageError
 from ..io.files import PathLike, read_text
 from ..io.model_id import checked_model, comment_model, model_comment
-from ..io.tables import FUSED_ID_COLUMNS, fused_id_rows
+from ..io.tables import FUSED_ID_COLUMNS, fused_id_rows, label_error, parse_label
 from ..io.tsv import write_tsv
 from ..records import read_only
 from .models import one_model, same_model
@@ -366,9 +366,14 @@ def _parse_id_rows(block: list[tuple[int, str]], header: list[str], cols: dict, 
         if not fields[ip] or not fields[isc] or not fields[ig]:
             raise DataError(f"{name}: line {line}: empty pair_id, scaffold or genome")
         if il is not None and fields[il] != "":
-            if fields[il] not in ("0", "1"):
-                raise DataError(f"{name}: line {line}: label must be 0, 1 or empty, not {fields[il]!r}")
-            label[r] = int(fields[il])
+            if fields[il] in ("0", "1"):  # as written: the rule's other spellings only where these are not
+                label[r] = int(fields[il])
+            else:  # the one label rule of --labels, pairs and scores tables (was '0, 1 or empty' only: 1.0 refused)
+                try:
+                    value = parse_label(fields[il])
+                except ValueError:
+                    raise label_error(name, line, fields[il]) from None
+                label[r] = -1 if value is None else value
         if ipr is not None and fields[ipr] != "":
             try:
                 value = float(fields[ipr])
