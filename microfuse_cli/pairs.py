@@ -479,17 +479,27 @@ _SUBSET = re.compile(r"#subset of=([0-9]+) pairs")
 
 def table_subset(comments: Sequence[str], path: PathLike) -> int | None:
     """The genome's pair count of a table's ``#subset`` line (``pairs_comments``); None where it has none (the
-    whole genome's table, an older one). A line that says it badly is a DataError."""
-    told = None
+    whole genome's table, an older one). A line that says it badly, or two that disagree, is a DataError."""
+    counts = _told_counts(comments, path, _SUBSET_LINE, _SUBSET, "of=N pairs")
+    return counts.pop() if counts else None
+
+
+def _told_counts(comments: Sequence[str], path: PathLike, start: str, form: re.Pattern, spelled: str) -> set[int]:
+    """The one count a table's header lines beginning ``start`` tell (matched whole by ``form``), as a set: empty
+    where none does. A line that says it badly, or two lines of two counts (tables of two assemblies put
+    together), is a DataError."""
+    counts = set()
     for number, line in enumerate(comments, start=1):
-        if not line.startswith(_SUBSET_LINE):
+        if not line.startswith(start):
             continue
-        match = _SUBSET.fullmatch(line)
+        match = form.fullmatch(line)
         if match is None:
-            raise DataError(f"{path}: line {number}: a '#subset' line is 'of=N pairs', not "
-                            f"{line[len(_SUBSET_LINE):]!r:.60}")
-        told = int(match[1])
-    return told
+            raise DataError(f"{path}: line {number}: a '{start.strip()}' line is '{spelled}', not "
+                            f"{line[len(start):]!r:.60}")
+        counts.add(int(match[1]))
+    if len(counts) > 1:
+        raise DataError(f"{path}: two '{start.strip()}' lines of two counts: tables of two assemblies put together?")
+    return counts
 
 
 #: A pairs TSV's line of a draft: ``#partial_genes count=N``, the genome's genes cut by a contig's edge (all its
@@ -507,17 +517,7 @@ def partial_count(genome: Genome) -> int:
 def table_partial(comments: Sequence[str], path: PathLike) -> int:
     """The count of a table's ``#partial_genes`` line (``pairs_comments``); 0 where it has none. A line that says
     it badly, or two that disagree, is a DataError."""
-    counts = set()
-    for number, line in enumerate(comments, start=1):
-        if not line.startswith(_PARTIAL_LINE):
-            continue
-        match = _PARTIAL.fullmatch(line)
-        if match is None:
-            raise DataError(f"{path}: line {number}: a '#partial_genes' line is 'count=N', not "
-                            f"{line[len(_PARTIAL_LINE):]!r:.60}")
-        counts.add(int(match[1]))
-    if len(counts) > 1:
-        raise DataError(f"{path}: two '#partial_genes' lines of two counts: tables of two assemblies put together?")
+    counts = _told_counts(comments, path, _PARTIAL_LINE, _PARTIAL, "count=N")
     return counts.pop() if counts else 0
 
 

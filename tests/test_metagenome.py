@@ -279,18 +279,9 @@ def test_pairs_table_of_a_draft_gff_without_its_fasta_says_its_lengths_are_unkno
     --fasta has each contig as long as its genes reach: a 2,000+ bp contig whose last gene ends before 2,000 bp was
     left out of the spacer fit as short, which `score` of the genome keeps, silently (all probabilities differed).
     It is said now, naming --fasta; with --fasta the table route scores as the genome's."""
-    import io
-
-    import pyrodigal
-    from conftest import ECOLI_FNA
-
-    contigs = draft_contigs(genome_sequence(ECOLI_FNA)[:300_000], 1_000, 4_000, seed=7)
-    assembly = write_contigs(tmp_path / "draft.fna", contigs)
-    finder, gff = pyrodigal.GeneFinder(meta=True), io.StringIO()
-    for i, (name, _, sequence) in enumerate(contigs):
-        finder.find_genes(sequence.encode()).write_gff(gff, sequence_id=name, header=i == 0)
+    contigs, assembly, gff = prodigal_draft(tmp_path)
     annotation = tmp_path / "draft.gff"
-    annotation.write_text(gff.getvalue())
+    annotation.write_text(gff)
     pairs, emb = tmp_path / "pairs.tsv", tmp_path / "emb"
     code, _, err = run_cli(["pairs", annotation, "-o", pairs])
     assert code == 0, err
@@ -304,7 +295,7 @@ def test_pairs_table_of_a_draft_gff_without_its_fasta_says_its_lengths_are_unkno
     code, _, err = run_cli(["score", pairs, "--embeddings", emb, "-o", guessed, "-q"])
     assert code == 0, err
     reach = {}  # each contig's last gene end, the length the table route has without --fasta
-    for row in gff.getvalue().splitlines():
+    for row in gff.splitlines():
         if not row.startswith("#"):
             reach[row.split("\t")[0]] = max(reach.get(row.split("\t")[0], 0), int(row.split("\t")[4]))
     unknown = [name for name, _, sequence in contigs if len(sequence) >= 2_000 and reach.get(name, 0) < 2_000]
@@ -324,19 +315,11 @@ def test_pairs_table_of_a_draft_without_partial_flags_finds_its_cut_genes_in_the
     gene and writes neither '#partial_genes' nor '#scaffold' lines, so `score PAIRS.tsv --fasta` fitted every pair
     (fragment_pairs_left_out=0) where `score draft.gff --fasta` finds the genes cut by contig edges in the sequence
     and leaves the short contigs out: all probabilities differed. The table route now reads them so too."""
-    import io
     import re
 
-    import pyrodigal
-    from conftest import ECOLI_FNA
-
-    contigs = draft_contigs(genome_sequence(ECOLI_FNA)[:300_000], 1_000, 4_000, seed=7)
-    assembly = write_contigs(tmp_path / "draft.fna", contigs)
-    finder, gff = pyrodigal.GeneFinder(meta=True), io.StringIO()
-    for i, (name, _, sequence) in enumerate(contigs):
-        finder.find_genes(sequence.encode()).write_gff(gff, sequence_id=name, header=i == 0)
+    _, assembly, gff = prodigal_draft(tmp_path)
     annotation = tmp_path / "noflag.gff"
-    annotation.write_text(re.sub(r"partial=[01]{2};", "", gff.getvalue()))
+    annotation.write_text(re.sub(r"partial=[01]{2};", "", gff))
     assert "partial=" not in annotation.read_text()
     pairs, emb = tmp_path / "pairs.tsv", tmp_path / "emb"
     code, _, err = run_cli(["pairs", annotation, "-o", pairs])
@@ -355,3 +338,19 @@ def test_pairs_table_of_a_draft_without_partial_flags_finds_its_cut_genes_in_the
     rows = [[line for line in path.read_text().splitlines() if not line.startswith("#")]
             for path in (by_genome, by_table)]
     assert rows[0] == rows[1] and len(rows[0]) > 150
+
+
+def prodigal_draft(tmp_path):
+    """The first 300 kb of E. coli in 1-4 kb contigs (written to draft.fna) and pyrodigal's meta-mode GFF3 of them
+    without the sequence (with Prodigal's seqlen and partial=NN), as a user's draft annotation."""
+    import io
+
+    import pyrodigal
+    from conftest import ECOLI_FNA
+
+    contigs = draft_contigs(genome_sequence(ECOLI_FNA)[:300_000], 1_000, 4_000, seed=7)
+    assembly = write_contigs(tmp_path / "draft.fna", contigs)
+    finder, gff = pyrodigal.GeneFinder(meta=True), io.StringIO()
+    for i, (name, _, sequence) in enumerate(contigs):
+        finder.find_genes(sequence.encode()).write_gff(gff, sequence_id=name, header=i == 0)
+    return contigs, assembly, gff.getvalue()

@@ -516,6 +516,12 @@ def test_a_table_of_some_pairs_says_it_is_a_subset_of_its_genome(tmp_path):
     assert f"#subset of={len(rows) - 1} pairs" in sub.read_text().splitlines()
     table = P.read_pairs(sub)
     assert table.subset_of == len(rows) - 1 and len(table.pairs) == 2 and P.read_pairs(whole).subset_of is None
+    joined = tmp_path / "joined.tsv"  # two subsets' headers of two genomes put together: not one count kept silently
+    text = sub.read_text()
+    told = f"#subset of={len(rows) - 1} pairs"
+    joined.write_text(text.replace(told, f"{told}\n#subset of=9 pairs"))
+    with pytest.raises(DataError, match="two '#subset' lines of two counts"):
+        P.read_pairs(joined)
 
 
 def test_no_module_of_the_package_imports_one_that_imports_it():
