@@ -450,6 +450,15 @@ def genes_comment(genome: Genome) -> str:
     return "genes " + " ".join(words)
 
 
+def genes_line_code(genes_line: str | None) -> str | None:
+    """The ``genetic_code=`` value of a ``#genes`` line (``genes_comment``: '11', or '4,11' for several), None where
+    it names none (an older table or folder, a pairs table's own genes)."""
+    if not isinstance(genes_line, str):
+        return None
+    word = next((w for w in genes_line.split() if w.startswith("genetic_code=")), None)
+    return None if word is None else word.removeprefix("genetic_code=") or None
+
+
 #: What the ``#microfuse`` line of a pairs TSV says after the version: ``pairs genome=NAME``, NAME to the line's end.
 _PAIRS_WORD, _GENOME_KEY = "pairs", "genome="
 _GENES_LINE = "#genes source="
@@ -771,8 +780,8 @@ def _cut_by_sequence(genes: list[Gene], scaffolds: Mapping, genes_line: str | No
     ``#genes`` line's where it names one."""
     from .io.features import circular_slice, cut_without_flag
 
-    code = next((int(w.removeprefix("genetic_code=")) for w in (genes_line or "").split()
-                 if w.startswith("genetic_code=") and w.removeprefix("genetic_code=").isdigit()), None)
+    told = genes_line_code(genes_line)
+    code = int(told) if told is not None and told.isdigit() else None  # '4,11': each gene's own
     out = []
     for g in genes:
         s = scaffolds[g.scaffold]
