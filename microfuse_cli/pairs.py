@@ -467,9 +467,11 @@ _GENES_LINE = "#genes source="
 def pairs_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -> list[str]:
     """The ``#`` lines (without the ``#``) above the header of `microfuse pairs`' TSV: ``microfuse VERSION pairs
     genome=NAME`` (NAME: ``genome.name``, the file name every command names the genome by, records.genome_name, to
-    the line's end: a file name may hold spaces), ``genes_comment``, then ``scaffold_comments``. `embed` and `score`
-    of the table name its genome and its genes so, not after the table's own file (``read_pairs``), and check a
-    ``--fasta`` against the scaffolds' lengths."""
+    the line's end: a file name may hold spaces), ``genes_comment``, on a draft ``partial_genes count=N``
+    (``partial_count``), where ``pairs`` are not the genome's adjacent pairs ``subset of=N pairs``, then
+    ``scaffold_comments`` (of ``pairs``' scaffolds; None: the genome's adjacent pairs). `embed` and `score` of the
+    table name its genome and its genes so, not after the table's own file (``read_pairs``), calibrate as of the
+    genome, and check a ``--fasta`` against the scaffolds' lengths."""
     require_genome(genome, "pairs_comments")
     partial = partial_count(genome)
     whole = None if pairs is None else adjacent_pairs(genome)
