@@ -37,7 +37,7 @@ from .records import NO_SEQUENCE_HINT, Genome, RebuiltFromFields, read_only
 from .io.files import PathLike
 from .io.outputs import atomic_directory, fresh_file, save_npy
 from .manifest import HEADER, MANIFEST, ManifestKind, folder_path, read_manifest, write_manifest
-from .pairs import PAIRS_TABLE, PAIRS_TAKEN, GenePair, adjacent_pairs, genes_comment, require_pairs
+from .pairs import PAIRS_TABLE, PAIRS_TAKEN, GenePair, adjacent_pairs, genes_comment, genes_line_code, require_pairs
 from .progress import Stage, silent_stage
 from .runtime import check_device, resolve_device, resolve_threads  # noqa: F401  (check_device: also the CLI's)
 from .runtime import thread_limits
@@ -83,7 +83,7 @@ def _places(genes: list[list[str]], path: Path) -> _Places:
         # so long that int64 overflows
         if "" not in starts and "" not in ends and set(strands) <= {"+", "-"} \
                 and max(map(len, starts)) < 19 and max(map(len, ends)) < 19 \
-                and all(_ASCII_NUMBER.fullmatch("\t".join(c).replace("\t", "")) for c in (starts, ends)):
+                and all(_ASCII_NUMBER.fullmatch("".join(c)) for c in (starts, ends)):
             start, end = np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
             if ((1 <= start) & (start <= end)).all():
                 strand = np.where(np.array(strands) == "+", 1, -1)
@@ -442,7 +442,7 @@ class Embeddings(RebuiltFromFields):
         same genes at the same places and other proteins, which the places do not tell. Either not saying (an older
         table or folder) is not checked. Embeddings lacking a gene of ``pairs``, or placing it elsewhere, are other
         genes: ``pair_views`` says that (here first, for the places), not the code."""
-        told, ours = _genetic_code(genes_line), _genetic_code(self.manifest.get("genes"))
+        told, ours = genes_line_code(genes_line), genes_line_code(self.manifest.get("genes"))
         if told is not None and ours is not None and told != ours:
             rows = self._gene_row
             if not all(p.gene_a.id in rows and p.gene_b.id in rows for p in pairs):
@@ -453,15 +453,6 @@ class Embeddings(RebuiltFromFields):
             raise DataError(f"{what}'s genes were translated with genetic code {told} (its '#genes' line), those of "
                             f"the embeddings{made} with {ours}: proteins of another `-g`? embed the table with the "
                             "proteins `microfuse pairs --proteins` wrote beside it")
-
-
-
-def _genetic_code(genes_line) -> str | None:
-    """The ``genetic_code=`` of a ``#genes`` line (pairs.genes_comment), None where it says none."""
-    if not isinstance(genes_line, str):
-        return None
-    word = next((w for w in genes_line.split() if w.startswith("genetic_code=")), None)
-    return None if word is None else word.removeprefix("genetic_code=") or None
 
 
 def _first_repeat(ids):

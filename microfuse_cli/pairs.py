@@ -450,6 +450,15 @@ def genes_comment(genome: Genome) -> str:
     return "genes " + " ".join(words)
 
 
+def genes_line_code(genes_line: str | None) -> str | None:
+    """The ``genetic_code=`` value of a ``#genes`` line (``genes_comment``: '11', or '4,11' for several), None where
+    it names none (an older table or folder, a pairs table's own genes)."""
+    if not isinstance(genes_line, str):
+        return None
+    word = next((w for w in genes_line.split() if w.startswith("genetic_code=")), None)
+    return None if word is None else word.removeprefix("genetic_code=") or None
+
+
 #: What the ``#microfuse`` line of a pairs TSV says after the version: ``pairs genome=NAME``, NAME to the line's end.
 _PAIRS_WORD, _GENOME_KEY = "pairs", "genome="
 _GENES_LINE = "#genes source="
@@ -458,9 +467,11 @@ _GENES_LINE = "#genes source="
 def pairs_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -> list[str]:
     """The ``#`` lines (without the ``#``) above the header of `microfuse pairs`' TSV: ``microfuse VERSION pairs
     genome=NAME`` (NAME: ``genome.name``, the file name every command names the genome by, records.genome_name, to
-    the line's end: a file name may hold spaces), ``genes_comment``, then ``scaffold_comments``. `embed` and `score`
-    of the table name its genome and its genes so, not after the table's own file (``read_pairs``), and check a
-    ``--fasta`` against the scaffolds' lengths."""
+    the line's end: a file name may hold spaces), ``genes_comment``, on a draft ``partial_genes count=N``
+    (``partial_count``), where ``pairs`` are not the genome's adjacent pairs ``subset of=N pairs``, then
+    ``scaffold_comments`` (of ``pairs``' scaffolds; None: the genome's adjacent pairs). `embed` and `score` of the
+    table name its genome and its genes so, not after the table's own file (``read_pairs``), calibrate as of the
+    genome, and check a ``--fasta`` against the scaffolds' lengths."""
     require_genome(genome, "pairs_comments")
     partial = partial_count(genome)
     whole = None if pairs is None else adjacent_pairs(genome)
@@ -771,8 +782,8 @@ def _cut_by_sequence(genes: list[Gene], scaffolds: Mapping, genes_line: str | No
     ``#genes`` line's where it names one."""
     from .io.features import circular_slice, cut_without_flag
 
-    code = next((int(w.removeprefix("genetic_code=")) for w in (genes_line or "").split()
-                 if w.startswith("genetic_code=") and w.removeprefix("genetic_code=").isdigit()), None)
+    told = genes_line_code(genes_line)
+    code = int(told) if told is not None and told.isdigit() else None  # '4,11': each gene's own
     out = []
     for g in genes:
         s = scaffolds[g.scaffold]

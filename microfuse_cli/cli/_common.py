@@ -321,17 +321,18 @@ class _Renamed(logging.Filter):
         self.path, self.name = path, name
         self.genome = re.compile(rf"\b{re.escape(genome_file)}\b") if genome_file and name != genome_file else None
 
+    def _renamed(self, text: str) -> str:
+        text = text.replace(self.path, self.name)
+        return self.genome.sub(self.name, text) if self.genome is not None else text
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        renamed = message.replace(self.path, self.name)
-        if self.genome is not None:
-            renamed = self.genome.sub(self.name, renamed)
+        renamed = self._renamed(message)
         if renamed != message:
             record.msg, record.args = renamed, ()
         cli = getattr(record, "cli_message", None)  # errors.log_naming's spelling for the command line, too
         if cli is not None:
-            record.cli_message = self.genome.sub(self.name, cli.replace(self.path, self.name)) if self.genome is not \
-                None else cli.replace(self.path, self.name)
+            record.cli_message = self._renamed(cli)
         return True
 
 

@@ -74,7 +74,7 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
         raise DataError.naming(f"{genome.name} has no sequence and gene {lacking} no protein (", *NO_SEQUENCE_HINT, ")")
     records = ((gene.id, gene.protein) for gene in genome.genes)
     writers = [(proteins, "w", lambda h: write_proteins(h, records))] if proteins else []
-    comments = pairs_comments(genome, selected)  # embed and score of the table name its genome and genes as of the genome
+    comments = pairs_comments(genome, selected)  # embed and score of the table name its genome and genes as of it
     writers.append((output, "w", lambda h: write_pairs(h, selected, comments)))
     # the pairs and their proteins are one output (embed reads them together): neither file replaces its previous
     # version before both are written

@@ -180,7 +180,7 @@ def _loaded(pending_model):
 def _score(input, fasta, read_as, selection, pending_model, start_loading, embeddings, output,
            threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=False, reference=None,
            bins=None, annotate=None, report=None, model_dir=None):
-    from ..calibration import read_groups, unmeasured_fragments
+    from ..calibration import MIN_FRAGMENT_LENGTH, read_groups, unmeasured_fragments
     from ..embed import Embeddings
     from ..errors import UsageError
     from ..io.formats import sniff_format
@@ -226,9 +226,9 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
         unmeasured = unmeasured_fragments(table, genome) if fasta is None else []
         if unmeasured:  # `pairs` of a GFF3 without its FASTA writes no '#scaffold' line: the genes' extent is all
             log.warning("%d scaffold(s) of %s (e.g. %s) have no length in the pairs ('#scaffold' lines) and end "
-                        "under 2,000 bp by their genes: left out of the spacer calibration as short contigs, which "
+                        "under %s bp by their genes: left out of the spacer calibration as short contigs, which "
                         "`score` of the genome may keep; give --fasta (the assembly) to calibrate as it does",
-                        len(unmeasured), input, unmeasured[0])
+                        len(unmeasured), input, unmeasured[0], f"{MIN_FRAGMENT_LENGTH:,}")
         pairs = table.pairs
         groups = load_bins(bins, genome)
         model = _loaded(pending_model)  # the table's genome holds only its pairs' genes, whose proteins may be unknown

@@ -60,7 +60,6 @@ def label_error(path: PathLike, number: int, cell: str) -> DataError:
                      "t/f; empty: unlabelled)")
 
 
-
 def read_pair_list(path: PathLike) -> list[tuple[str, str, int | None]]:
     """Read a CSV or TSV of gene pairs (``name_1,name_2[,label]``, or one ``A|B`` pair id a line, as the first column
     of microfuse's TSVs); a header line is recognised and skipped.
