@@ -210,15 +210,16 @@ def test_figure_to_stdout_through_a_pipe(mg_scores, tmp_path, fmt, magic):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.fifo", f"fig.{fmt}"]
 
 
-@pytest.mark.parametrize("fmt, refused", [("png", True), ("pdf", True), ("svg", False)])
-def test_a_binary_figure_is_not_written_onto_a_terminal(mg_scores, tmp_path, fmt, refused):
+@pytest.mark.parametrize("fmt, refused, target", [("png", True, "-"), ("pdf", True, "/dev/fd/1"), ("svg", False, "-")])
+def test_a_binary_figure_is_not_written_onto_a_terminal(mg_scores, tmp_path, fmt, refused, target):
     """`plot -o - --format png` with stdout on a terminal printed the PNG's bytes onto the screen (exit 0); like
-    gzip, a binary figure is refused there (exit 2, nothing written), while SVG, which is text, is still shown."""
+    gzip, a binary figure is refused there (exit 2, nothing written), while SVG, which is text, is still shown.
+    Stdout by another name (/dev/fd/1) is the same terminal."""
     import pty
     main, terminal = pty.openpty()
     microfuse = Path(sys.executable).parent / "microfuse"
     proc = subprocess.Popen([str(microfuse), "plot", str(mg_scores), str(MG_GFF), "--fasta", str(MG_FNA), "--gene",
-                             "gyrA", "--dpi", "30", "-q", "-o", "-", "--format", fmt], stdout=terminal,
+                             "gyrA", "--dpi", "30", "-q", "-o", target, "--format", fmt], stdout=terminal,
                             stderr=subprocess.PIPE, cwd=tmp_path)
     os.close(terminal)
     shown = b""
