@@ -1078,3 +1078,10 @@ def test_score_of_a_subset_table_says_its_scores_are_not_the_genomes(tmp_path):
     assert warning.startswith(f"warning: {sub} holds 372 chosen pairs (`pairs --labels`/`--pairs`; its genome has "
                               "687 adjacent pairs)"), warning
     assert "its scores differ from the whole genome's" in warning and "to `score GENOME`" in warning
+    whole = tmp_path / "whole.scores.tsv"  # README's figure: 371 of the 372 differ from `score GENOME --labels`
+    code, _, err = run_cli(["score", MPN_GFF, "--fasta", MPN_FNA, "--labels", MPN_PAIRS, "-o", whole, "-q"])
+    assert code == 0, err
+    genome_route = {row["pair_id"]: row["probability"] for row in read_table(whole)}
+    table_route = {row["pair_id"]: row["probability"] for row in read_table(scores)}
+    assert genome_route.keys() == table_route.keys() and len(table_route) == 372
+    assert sum(genome_route[pair] != table_route[pair] for pair in table_route) == 371
