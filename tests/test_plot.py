@@ -240,6 +240,17 @@ def test_a_binary_figure_is_not_written_onto_a_terminal(mg_scores, tmp_path, fmt
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_binary_figure_to_a_closed_stdout_is_one_line(mg_scores, tmp_path):
+    """`plot -o - --format png >&-`: the terminal check asked a closed stdout (None) whether it is a terminal and
+    died with an internal error; the closed stdout is refused first, as for every output."""
+    microfuse = Path(sys.executable).parent / "microfuse"
+    proc = subprocess.run(["bash", "-c", '"$@" >&-', "-", str(microfuse), "plot", str(mg_scores), str(MG_GFF),
+                           "--fasta", str(MG_FNA), "--gene", "gyrA", "-q", "-o", "-", "--format", "png"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert (proc.returncode, proc.stderr) == (2, "error: stdout is closed; give -o FILE\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_format_names_a_file_without_a_suffix(mg_scores, tmp_path):
     """A name without a suffix (`-o gyrA --format svg`) is written in the format asked for; a FIG.PNG suffix is
     read case-blind, and --format png agrees with it."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -53,14 +52,14 @@ def plot(scores, genome_path, fasta, read_as, output, fmt, regions, genes, opero
     from ..errors import UsageError
     from ..figures import (check_figure_path, draw_regions, gene_region, load_scored, operon_region, parse_region,
                            region_view, require_plotting, save_figure)
-    from ..io.outputs import Output, check_outputs
+    from ..io.outputs import Output, check_outputs, names_stdout
 
     if not (regions or genes or operons):
         raise UsageError("give at least one --region, --gene or --operon to draw")
     fmt = check_figure_path(output, fmt)  # before any work, as every refused output is
-    if fmt != "svg" and _onto_terminal(output):  # as gzip: no binary on a screen
+    check_outputs([scores, genome_path, fasta], [Output("-o", output)])  # a closed stdout is refused here
+    if fmt != "svg" and names_stdout(output) and sys.stdout.isatty():  # as gzip: no binary on a screen
         raise UsageError(f"a {fmt.upper()} figure is binary: send stdout into a file or a pipe, or give -o FILE")
-    check_outputs([scores, genome_path, fasta], [Output("-o", output)])
     require_plotting()
     with stdin_as_file(genome_path) as readable:  # messages name it "stdin", as pairs and score do
         genome = load_genome(run, readable, fasta, read_as)
@@ -71,13 +70,3 @@ def plot(scores, genome_path, fasta, read_as, output, fmt, regions, genes, opero
     save_figure(draw_regions(views), output, fmt=fmt, dpi=dpi, maker=scored.maker, threshold=threshold)
     log.info("%s: %d region(s), %d genes, %d operons drawn (threshold %.3f)", "stdout" if output == "-" else output,
              len(views), sum(len(v.genes) for v in views), sum(len(v.operons) for v in views), scored.threshold)
-
-
-def _onto_terminal(output: str) -> bool:
-    """Whether -o is stdout (`-`, /dev/stdout, /dev/fd/1, its terminal's own device) and stdout a terminal. Only
-    stat: a device is never opened to ask (opening a serial line can hang it up)."""
-    try:
-        return sys.stdout.isatty() and (output == "-" or os.path.samestat(os.stat(output),
-                                                                          os.fstat(sys.stdout.fileno())))
-    except (AttributeError, OSError, ValueError):  # stdout closed (None) or not a real descriptor; no such file
-        return False

@@ -209,6 +209,11 @@ def _names_a_descriptor(path: PathLike) -> bool:
     return _descriptor_named(path) is not None
 
 
+def names_stdout(path: PathLike) -> bool:
+    """Whether an output path is stdout: ``-``, ``/dev/stdout``, ``/dev/fd/1`` or a symlink to one."""
+    return str(path) == "-" or _descriptor_named(path) == _STANDARD["out"]
+
+
 def _check_descriptor(output: Output, read: dict) -> None:
     """A descriptor path must name a descriptor open for writing: reopening a closed one (`2>&-`) or a read-only one
     (a wrapper script that bash left open on descriptor 2) opened whatever file held that number, and the output
