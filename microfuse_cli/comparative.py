@@ -48,7 +48,7 @@ from .io.fasta import read_proteins, write_proteins
 from .io.files import PathLike
 from .io.outputs import atomic_directory
 from .manifest import ManifestKind, folder_path, read_manifest, write_manifest
-from .progress import Advance
+from .progress import Advance, check_callbacks
 from .pairs import GenePair
 from .runtime import resolve_threads
 
@@ -354,6 +354,8 @@ def search_homologs(genes, reference: ReferenceSet, *, evalue: float = 1e-5, top
     import time
 
     from pyhmmer import easel, hmmer
+
+    check_callbacks("search_homologs", progress=progress)
 
     alphabet = easel.Alphabet.amino()
     by_protein = _genes_by_protein(genes)

@@ -14,7 +14,7 @@ from .errors import FASTA, DataError, UsageError, true_or_false, whole_number
 from .genes import AnnotationGenes, GeneSource, PyrodigalGenes, check_gene_calling
 from .io.files import PathLike, peek_lines, text_lines
 from .io.formats import sniff_format
-from .progress import Advance
+from .progress import Advance, check_callbacks
 from .records import Genome, RebuiltFromFields, check_bin_map
 
 log = logging.getLogger("microfuse")
@@ -72,14 +72,14 @@ def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOp
         DataError: the input cannot be read (missing, empty, binary, too large) or parsed, or holds no sequence.
         UsageError: an impossible setting: ``options`` not a GenomeOptions (or an unknown mode or genetic code),
             ``threads`` not a whole number >= 0, ``path`` not a str or os.PathLike, ``fasta`` with a FASTA input,
-            ``progress`` or ``on_gene_calling`` not callable.
+            ``progress`` not a callable of its shape (progress.check_callbacks) or ``on_gene_calling`` not callable.
     """
     if not isinstance(options, GenomeOptions):  # options="meta" was an AttributeError after reading the input
         raise UsageError(f"read_genome's options are a GenomeOptions (GenomeOptions(mode=...)), not "
                          f"{type(options).__name__}")
-    for name, value in (("progress", progress), ("on_gene_calling", on_gene_calling)):
-        if value is not None and not callable(value):  # a TypeError in gene calling, after the input was read
-            raise UsageError(f"read_genome's {name} is a callable, not {type(value).__name__}")
+    check_callbacks("read_genome", progress=progress)  # a TypeError in gene calling, after the input was read
+    if on_gene_calling is not None and not callable(on_gene_calling):
+        raise UsageError(f"read_genome's on_gene_calling is a callable, not {type(on_gene_calling).__name__}")
     with text_lines(path, text) as lines:
         head, lines = peek_lines(lines)  # the format is told from a prefix: stdin can be read once
         if not any(line.strip() for line in head):

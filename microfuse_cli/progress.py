@@ -17,11 +17,67 @@ The contract, one shape per parameter name across the library:
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Mapping, Optional
+
+from .errors import UsageError
 
 Advance = Callable[[int], None]
 Stage = Callable[[str, Optional[int]], Advance]
 EpochReport = Callable[[Mapping[str, Any]], None]
+
+
+#: Each callback's shape, as a refusal names it.
+SHAPES = {
+    "progress": "progress(n) -> None, called with the number of items just finished (progress.Advance)",
+    "on_epoch": "on_epoch(record) -> None, called with each epoch's record, a dict (progress.EpochReport)",
+    "stage": "stage(description, total) -> progress, called as each stage of the job opens (progress.Stage)",
+}
+_ARGUMENTS = {"progress": 1, "on_epoch": 1, "stage": 2}
+
+
+def check_callbacks(function: str, **callbacks: object) -> None:
+    """Refuse, before any work, a callback (named as its parameter: progress, on_epoch, stage) that is not callable
+    or cannot take the arguments it will be called with, naming its expected shape: it failed deep inside a run
+    with a bare TypeError. A callable whose signature Python cannot read (some builtins) is taken on trust."""
+    for name, value in callbacks.items():
+        if value is None:
+            continue
+        if not callable(value):
+            raise UsageError(f"{function}'s {name} is a callable {SHAPES[name]}, not {type(value).__name__}")
+        try:
+            signature = inspect.signature(value)
+        except (TypeError, ValueError):
+            continue
+        try:
+            signature.bind(*range(_ARGUMENTS[name]))
+        except TypeError:
+            label = getattr(value, "__qualname__", type(value).__name__)
+            raise UsageError(f"{function}'s {name} is a callable {SHAPES[name]}; {label}{signature} cannot be "
+                             "called so") from None
+
+
+class CheckedFirstCall:
+    """An ``Advance`` whose first call turns a TypeError or AttributeError of the callback into a UsageError naming
+    the contract. ``training.train``'s ``progress=`` was called with each epoch's record (a dict) before it counted:
+    a callback written for that reads the count as a dict (``'int' object is not subscriptable``), which no
+    signature shows, so it is caught on its first call, after the first epoch (a made-up early call would be one
+    count too many)."""
+
+    def __init__(self, function: str, advance: Advance) -> None:
+        self._function, self._advance, self._called = function, advance, False
+
+    def __call__(self, n: int) -> None:
+        if self._called:
+            self._advance(n)
+            return
+        self._called = True
+        try:
+            self._advance(n)
+        except (TypeError, AttributeError) as error:
+            raise UsageError(f"{self._function}'s progress is a callable {SHAPES['progress']}; it raised "
+                             f"{type(error).__name__} ({error}) when called with {n!r} (each epoch's record, a "
+                             f"dict, goes to on_epoch)") from error
 
 
 def no_progress(n: int = 1) -> None:

@@ -21,6 +21,7 @@ from .io.model_id import DECISION_KEY, threshold_text
 from .records import Genome, printable_name, read_only, require_genome
 from .runtime import thread_limits
 from .pairs import PAIRS_TAKEN, GenePair, genes_comment, require_pairs  # genes_comment: score.genes_comment too
+from .progress import check_callbacks
 
 log = logging.getLogger("microfuse")
 
@@ -215,9 +216,7 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
 
     require_genome(genome, "score_genome")
     check_flags("score_genome", fused=fused, offline=offline)
-    if stage is not None and not callable(stage):  # stage=True was a TypeError once the views began
-        raise UsageError(f"score_genome's stage is a callable (description, total) -> advance(n), not "
-                         f"{type(stage).__name__}")
+    check_callbacks("score_genome", stage=stage)  # stage=True was a TypeError once the views began
     if threshold is not None:
         _checked_threshold(threshold)  # before the views are computed
     if groups is not None:

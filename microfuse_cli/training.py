@@ -23,7 +23,7 @@ from .checkpoint import ModelInputs
 from .errors import DataError, UsageError
 from .metrics import auroc, auprc, binary_metrics, choose_threshold, router_weight_means
 from .model import FusionConfig, FusionModel, total_loss
-from .progress import Advance, EpochReport
+from .progress import Advance, CheckedFirstCall, EpochReport, check_callbacks
 from .records import RebuiltFromFields
 from .runtime import thread_limits, torch_device as _resolve_device
 from .trained import ArrayLike, TrainConfig, TrainedModel, _as_matrix, _batched_forward, _check_finite
@@ -84,13 +84,6 @@ def _split_rows(y: torch.Tensor, train_mask: torch.Tensor, val_mask: torch.Tenso
     return train_rows, val_rows
 
 
-def _check_callbacks(function: str, progress: object, on_epoch: object) -> None:
-    """Refuse a callback that is not callable before any work (it was a TypeError after the first epoch)."""
-    for name, value in (("progress", progress), ("on_epoch", on_epoch)):
-        if value is not None and not callable(value):
-            raise UsageError(f"{function}'s {name} is a callable, not {type(value).__name__}")
-
-
 def _labels(y: ArrayLike, n: int) -> torch.Tensor:
     t = torch.as_tensor(np.asarray(y))
     if t.shape != (n,):
@@ -141,9 +134,12 @@ def train(
     Raises:
         DataError: inconsistent shapes, non-finite values, a split without both classes, or divergence.
         UsageError: impossible settings (unknown device, non-positive batch size, ...), ``progress`` or
-            ``on_epoch`` not callable.
+            ``on_epoch`` not a callable of its shape (progress.check_callbacks), before any work; a ``progress``
+            that fails on its first count (one reading the dict it was called with before it counted) then.
     """
-    _check_callbacks("train", progress, on_epoch)
+    check_callbacks("train", progress=progress, on_epoch=on_epoch)
+    if progress is not None and not isinstance(progress, CheckedFirstCall):  # train_seeds' is checked once
+        progress = CheckedFirstCall("train", progress)
     if inputs is not None and not isinstance(inputs, ModelInputs):
         raise UsageError(f"inputs are a checkpoint.ModelInputs (Embeddings.model_inputs() gives them), not "
                          f"{type(inputs).__name__}")
@@ -365,7 +361,9 @@ def train_seeds(
     """Train one model per seed (``train_config.seed`` is replaced) and summarise validation metrics; ``threads``,
     ``inputs`` and ``progress`` (1 per epoch, every seed's) as for ``train``; ``on_epoch``'s records also name the
     ``seed``."""
-    _check_callbacks("train_seeds", progress, on_epoch)
+    check_callbacks("train_seeds", progress=progress, on_epoch=on_epoch)
+    if progress is not None:
+        progress = CheckedFirstCall("train_seeds", progress)
     if not seeds:
         raise UsageError("at least one seed is needed")
     models, per_seed = [], []

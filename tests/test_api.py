@@ -1554,18 +1554,32 @@ def test_evaluate_table_refuses_a_bootstrap_count_that_is_not_a_whole_number():
 
 def test_progress_callbacks_of_another_kind_are_usage_errors_before_any_work():
     """read_genome(fasta, progress='x') and score_genome(genome, stage=True) failed with a TypeError ('not
-    callable') inside gene calling or the views, after the input was read or the genes called."""
+    callable') inside gene calling or the views, after the input was read or the genes called; so did a callable
+    that cannot take the arguments it is called with (progress(n), stage(description, total)). Each is refused at
+    once, naming the parameter and its shape."""
+    import numpy as np
     import pytest
 
     from microfuse_cli import UsageError, read_genome, score_genome
+    from microfuse_cli.retrieve import PairIds, PairIndex
 
-    with pytest.raises(UsageError, match="^read_genome's progress is a callable, not str$"):
+    advance = r"progress\(n\) -> None, called with the number of items just finished \(progress.Advance\)"
+    with pytest.raises(UsageError, match=f"^read_genome's progress is a callable {advance}, not str$"):
         read_genome(ROOT / "examples/data/mgenitalium_g37.fna.gz", progress="x")
+    with pytest.raises(UsageError, match=rf"^read_genome's progress is a callable {advance}; .*<lambda>\(\) cannot "
+                                         "be called so$"):
+        read_genome(ROOT / "examples/data/mgenitalium_g37.fna.gz", progress=lambda: None)
     with pytest.raises(UsageError, match="^read_genome's on_gene_calling is a callable, not int$"):
         read_genome(ROOT / "examples/data/mgenitalium_g37.fna.gz", on_gene_calling=1)
-    with pytest.raises(UsageError, match=r"^score_genome's stage is a callable \(description, total\) -> advance\(n\), "
-                                         "not bool$"):
+    stage = r"stage\(description, total\) -> progress, called as each stage of the job opens \(progress.Stage\)"
+    with pytest.raises(UsageError, match=f"^score_genome's stage is a callable {stage}, not bool$"):
         score_genome(_mg_genome(), stage=True)
+    with pytest.raises(UsageError, match=rf"^score_genome's stage is a callable {stage}; .*<lambda>\(description\) "
+                                         "cannot be called so$"):
+        score_genome(_mg_genome(), stage=lambda description: None)
+    ids = PairIds(np.array(["a|b", "b|c"]), np.array(["s", "s"]), np.array(["g", "g"]))
+    with pytest.raises(UsageError, match=f"^PairIndex.build's progress is a callable {advance}; "):
+        PairIndex.build(np.eye(2, dtype=np.float32), ids, index="flat", device="cpu", progress=lambda: None)
 
 
 def test_a_folder_of_none_or_another_kind_is_a_usage_error():

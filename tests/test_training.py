@@ -145,8 +145,31 @@ def test_progress_counts_epochs_as_every_progress_callback_counts(problem):
     assert {"train_loss", "val_auroc", "best_epoch", "max_epochs"} <= set(records[0])
     for call in (train, train_seeds):
         for name in ("progress", "on_epoch"):
-            with pytest.raises(UsageError, match=f"^{call.__name__}'s {name} is a callable, not str$"):
+            with pytest.raises(UsageError, match=f"^{call.__name__}'s {name} is a callable {name}\\(.* not str$"):
                 call(xp, xb, y, tr, va, FusionConfig(**SMALL), TrainConfig(max_epochs=1), **{name: "x"})
+
+
+def test_a_progress_callback_of_the_old_dict_contract_is_a_usage_error_naming_the_shape(problem):
+    """progress= of train was called with each epoch's record (a dict) before it counted. A callback of another
+    arity failed with a bare TypeError after the first epoch; it is refused before any work, naming the parameter
+    and its shape. One reading the count as that dict (no signature shows it) is refused on its first call, with
+    the fix (on_epoch), not left to an ''int' object is not subscriptable' deep inside training."""
+    xp, xb, y, tr, va, _ = problem
+    data = (xp, xb, y, tr, va, FusionConfig(**SMALL), TrainConfig(batch_size=256, max_epochs=3))
+    shape = r"progress\(n\) -> None, called with the number of items just finished \(progress.Advance\)"
+    for call in (train, train_seeds):
+        records = []
+        with pytest.raises(UsageError, match=rf"^{call.__name__}'s progress is a callable {shape}; "
+                                             r"test_.*<lambda>\(epoch, record\) cannot be called so$"):
+            call(*data, progress=lambda epoch, record: None, on_epoch=records.append)
+        with pytest.raises(UsageError, match=rf"^{call.__name__}'s on_epoch is a callable on_epoch\(record\) -> None"):
+            call(*data, on_epoch=lambda: None)
+        assert records == []  # refused before the first epoch
+        with pytest.raises(UsageError, match=rf"^{call.__name__}'s progress is a callable {shape}; it raised TypeError "
+                                             r"\('int' object is not subscriptable\) when called with 1 \(each "
+                                             r"epoch's record, a dict, goes to on_epoch\)$") as raised:
+            call(*data, progress=lambda info: print(info["val_auroc"]), on_epoch=records.append)
+        assert records == [] and isinstance(raised.value.__cause__, TypeError)  # on the first count
 
 
 def test_bad_training_input(problem):

@@ -48,7 +48,7 @@ from ..errors import DataError, MicrofuseError, UsageError, check_flags, whole_n
 from ..io.files import PathLike
 from ..io.outputs import atomic_directory
 from ..manifest import MANIFEST, ManifestKind, folder_path, read_manifest, write_manifest
-from ..progress import Advance
+from ..progress import Advance, check_callbacks
 from ..runtime import check_device, check_seed, thread_limits
 from .ids import (
     _CHUNK, _TEXT_KINDS, GROUP_BYS, GROUP_SEP, PairIds, _as_matrix, _as_text, _check_disjoint, _common, _joined,
@@ -513,6 +513,7 @@ class PairIndex:
                             ("hnsw_m", hnsw_m)):  # nlist=8.5 was cut to 8, hnsw_m='8' a TypeError
             if value is not None and (not whole_number(value) or value < 1):
                 raise UsageError(f"{name} must be a whole number >= 1, not {value!r}")
+        check_callbacks("PairIndex.build", progress=progress)
         parts = _vector_parts(vectors, "vectors")
         if not isinstance(ids, PairIds):
             raise UsageError("ids must be a PairIds")
@@ -611,6 +612,7 @@ class PairIndex:
         """Add pairs (e.g. new genomes; one array or several, read chunk by chunk). Trained indexes keep their
         quantiser (and refine codes their ranges); the exact index gives the same answers as building once over
         everything. Rejects pair ids already in the index. ``threads``: FAISS threads, as for :meth:`build`."""
+        check_callbacks("PairIndex.append", progress=progress)
         parts = _vector_parts(vectors, "vectors", dim=self.dim)
         n = sum(len(p) for p in parts)
         if len(ids) != n:
@@ -868,6 +870,7 @@ class PairIndex:
         k = max(1, min(int(k), self.ntotal))  # more neighbours than indexed pairs cannot exist (--k 100000)
         if exclusion not in ("auto", "selector", "overfetch"):
             raise UsageError(f"exclusion must be auto, selector or overfetch, not {exclusion!r}")
+        check_callbacks("PairIndex.search", progress=progress)
         for name, value in (("nprobe", nprobe), ("efSearch", efSearch)):  # '8' was a TypeError of the comparison
             if value is not None and (not whole_number(value) or value < 1):
                 raise UsageError(f"{name} must be a whole number >= 1, not {value!r}")
