@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, spellings
 from .io.files import PathLike, read_text
 from .pairs import GenePair
 from .records import case_hint, check_bin_map, read_only
@@ -351,10 +351,15 @@ class GenomeCalibration:
         handful of spacers is no cut-off of the genome's: 5000 bp was printed for an empty one)."""
         return f"{self.own_cutoff_bp:.0f}" if self.self_calibrated else "none"
 
-    def few_pairs_warning(self) -> tuple | None:
-        """What a user must know about a genome or bin too small to calibrate itself (None when it could), as
-        :func:`errors.log_naming`'s parts: a bin's fix names ``GenomeOptions(bins=...)`` for Python, --bins on the
-        command line."""
+    def few_pairs_warning(self) -> str | None:
+        """What a user must know about a genome or bin too small to calibrate itself, or None when it could: the
+        warning ``score_genome`` logs, as a Python caller reads it (a bin's fix names ``GenomeOptions(bins=...)``;
+        the CLI's line names --bins)."""
+        parts = self._few_pairs_parts()
+        return None if parts is None else spellings(*parts)[0]
+
+    def _few_pairs_parts(self) -> tuple | None:
+        """:meth:`few_pairs_warning` as :func:`errors.log_naming`'s parts, each reader's spelling (score logs it)."""
         if self.self_calibrated:
             return None
         name = f"bin {self.group}" if self.group else f"bin {UNBINNED}" if self.unbinned else "this genome"

@@ -325,7 +325,7 @@ def apply_decision(rule, pairs: Sequence[GenePair], head_probability: np.ndarray
         genome = rule.calibrate(name, model)
         if groups and not name:
             genome = replace(genome, unbinned=True)
-        if (warning := genome.few_pairs_warning()) is not None:
+        if (warning := genome._few_pairs_parts()) is not None:
             log_naming(log, logging.WARNING, *warning)
         residual = head_residual(logit[rows], distance[rows], same[rows]) if rule.correction else None
         probability[rows] = rule.probability(distance[rows], same[rows], genome.cutoff_bp, residual)

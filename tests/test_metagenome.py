@@ -133,7 +133,9 @@ def _calibrated_contigs(tmp_path, contigs):
 def test_small_bin_warning_names_the_python_argument_or_the_option(tmp_path, caplog):
     """A bin too small to self-calibrate is told to leave small bins out of --bins: a Python caller (score_genome
     with GenomeOptions(bins=...)) was told the option too; the record names the argument, its cli_message (what
-    the CLI prints, as test_bin_too_small_to_self_calibrate_is_said_in_header_and_log checks) the option."""
+    the CLI prints, as test_bin_too_small_to_self_calibrate_is_said_in_header_and_log checks) the option. The
+    calibration's few_pairs_warning() is that message as Python reads it (it was log_naming's parts, a tuple), None
+    for a bin that calibrates itself."""
     import numpy as np
 
     from microfuse_cli.genome import read_genome
@@ -145,8 +147,10 @@ def test_small_bin_warning_names_the_python_argument_or_the_option(tmp_path, cap
                                                                   ("big", "", sequence[15_000:])]))
     pairs = adjacent_pairs(genome)
     with caplog.at_level("WARNING", logger="microfuse"):
-        apply_decision(load_model(None).decision, pairs, np.full(len(pairs), 0.5), None, {"small": "bin.small"})
+        _, calibration = apply_decision(load_model(None).decision, pairs, np.full(len(pairs), 0.5), None,
+                                        {"small": "bin.small"})
     (record,) = [r for r in caplog.records if "too few to self-calibrate" in r.getMessage()]
+    assert [c.few_pairs_warning() for c in calibration] == [record.getMessage(), None]
     assert record.getMessage().startswith("bin bin.small: ") and record.getMessage().endswith(
         "; leave small bins out of GenomeOptions(bins={scaffold: bin}) to pool them with the unbinned rest"), \
         record.getMessage()
