@@ -110,6 +110,8 @@ def test_train_help_says_its_bytes_depend_on_the_thread_count():
     assert code == 0
     text = " ".join(out.split())
     assert "Byte-identical on the CPU for a given seed and -t" in text and "-t 0 depends on" in text
+    # --device auto here, cpu in the library (TrainConfig): a GPU's weights differ, so the help says which is which
+    assert "--device cpu gives the bytes of the library's training.train, whose TrainConfig defaults to cpu" in text
 
 
 # --- Every example of the help texts and the README runs as written --------------------------------------------------

@@ -51,7 +51,10 @@ Examples:
               help="AdamW learning rate.")
 @click.option("--weight-decay", type=FiniteFloatRange(min=0), default=1e-4, show_default=True,
               help="AdamW weight decay.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--device", default="auto", show_default=True,
+              help="auto (a GPU when one is visible), cpu, cuda or cuda:N. A GPU trains other weights than the CPU "
+                   "(rounding), so other probabilities: --device cpu gives the bytes of the library's "
+                   "training.train, whose TrainConfig defaults to cpu.")
 @click.option("--per-genome-rule", is_flag=True,
               help="Store a per-genome decision rule learned from the tables (one genome each, all its adjacent "
                    "pairs, as `microfuse pairs` writes): `score` then cuts each genome where its own label-free "
