@@ -964,6 +964,32 @@ def test_a_ctrl_c_as_a_run_puts_its_handlers_in_place_leaves_none_behind(monkeyp
             real_signal(sig, handler)
 
 
+def test_debug_traceback_ends_in_the_error_as_the_command_line_says_it():
+    """--debug re-raises a MicrofuseError for its traceback, whose last line is str(error): the message as Python
+    spells the settings (read_genome's fasta), not the option the user typed (--fasta) that the one-line error
+    shows. The traceback now ends with that line too, as a note; an error that names no option gets none."""
+    import traceback
+
+    from microfuse_cli.cli._common import handle_errors
+    from microfuse_cli.errors import FASTA, DataError
+
+    def fails():
+        raise DataError.naming("genes.gff: no sequences (give them with ", FASTA, ")")
+
+    with pytest.raises(DataError) as raised:
+        handle_errors(fails, debug=True)
+    shown = "".join(traceback.format_exception(raised.value)).splitlines()
+    assert shown[-2:] == ["microfuse_cli.errors.DataError: genes.gff: no sequences (give them with read_genome's "
+                          "fasta)", "error: genes.gff: no sequences (give them with --fasta)"], shown[-3:]
+
+    def plain():
+        raise DataError("genes.gff: no genes")
+
+    with pytest.raises(DataError) as raised:
+        handle_errors(plain, debug=True)
+    assert not hasattr(raised.value, "__notes__")
+
+
 def test_a_signal_of_a_run_that_left_by_an_error_is_not_a_later_runs(capsys):
     # a run with --debug, a SIGTERM swallowed in it, then a bug: the bug is raised (--debug), and the record of the
     # SIGTERM stayed; a later run in another thread (which leaves the record alone) said 'error: terminated' (143)

@@ -446,7 +446,10 @@ def _handle_errors(invoke: Callable[[], object], debug: bool) -> int:
         report_error(exc.format_message())
         return exc.exit_code
     except MicrofuseError as exc:
-        if debug:
+        if debug:  # the traceback ends in the Python spelling (genetic_code=4): the note gives the user's (-g 4)
+            if exc.cli_message is not None and exc.for_cli() != str(exc) and \
+                    f"error: {exc.for_cli()}" not in getattr(exc, "__notes__", ()):
+                exc.add_note(f"error: {exc.for_cli()}")
             raise
         message = exc.for_cli().strip()
         report_error(message.splitlines()[0] if message else type(exc).__name__)
