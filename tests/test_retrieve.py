@@ -1175,7 +1175,7 @@ def test_shared_scaffold_tells_plasmids_from_a_second_assembly_among_thousands_o
     clash = tables(2000)
     clash[1] = PairIds(clash[1].pair_id, np.where(clash[1].genome == "G0042", "chr42", clash[1].scaffold),
                        clash[1].genome)
-    assert shared_scaffold(clash) == (0, 1, "G0042", "chr42", False)
+    assert shared_scaffold(clash) == (0, 1, "G0042", "chr42", False, ())
 
 
 def test_shared_genome_among_thousands_of_genomes_reads_each_table_once():
@@ -1202,7 +1202,7 @@ def test_shared_scaffold_takes_batches_linked_by_a_gene_and_refuses_isolates_sha
     """shared_scaffold on a scaffold in two tables: batches of one genome's consecutive pairs (they share the gene at
     their edge, no pair id) are one genome (None); Prodigal-named isolates (``contig00001_1``...) share pair ids even
     where one isolate has more genes, and locus tags of two Prokka runs share no gene: both refused, naming the
-    tables."""
+    tables, with the scaffold's pair ids that both hold (the CLI's message names them; it re-derived them)."""
     from microfuse_cli.retrieve import shared_scaffold
 
     def table(genes, prefix="g", genome="PROKKA_12012026.gff"):
@@ -1212,8 +1212,9 @@ def test_shared_scaffold_takes_batches_linked_by_a_gene_and_refuses_isolates_sha
     assert shared_scaffold([table(range(1, 50)), table(range(50, 90))]) is None
     assert shared_scaffold([table(range(1, 30)), table(range(60, 90)), table(range(30, 60))]) is None
     assert shared_scaffold([table(range(1, 30)), table(range(60, 90))]) == (0, 1, "PROKKA_12012026.gff",
-                                                                             "contig00001", False)
-    assert shared_scaffold([table(range(1, 50)), table(range(1, 60))])[:2] == (0, 1)  # an isolate with more genes
+                                                                             "contig00001", False, ())
+    found = shared_scaffold([table(range(1, 50)), table(range(1, 60))])  # an isolate with more genes
+    assert found[:2] == (0, 1) and found.in_both == tuple(sorted(f"g_{i}|g_{i + 1}" for i in range(1, 50)))
     assert shared_scaffold([table(range(1, 50), "AAAA"), table(range(1, 50), "BBBB")])[:2] == (0, 1)
     assert shared_scaffold([table(range(1, 50)), table(range(50, 90)), table(range(1, 50), "BBBB")])[:2] == (0, 2)
 

@@ -177,7 +177,7 @@ def _refuse_shared_scaffolds(paths, ids, current, output) -> None:
     found = shared_scaffold([*([current.ids] if current is not None else []), *ids])
     if found is None:
         return
-    first, second, genome, scaffold, same = found
+    first, second, genome, scaffold, same, both = found
     fix = "give each assembly its own `score --genome-name`"
     if same and current is not None and first == 0:
         raise DataError(f"{names[second]}: genome '{genome}' is already in the index {output} (all its pair ids): a "
@@ -187,10 +187,6 @@ def _refuse_shared_scaffolds(paths, ids, current, output) -> None:
         raise DataError(f"{names[first]} and {names[second]} both hold genome '{genome}', the same pair ids: one genome "
                         "given twice, or two assemblies under one genome name (a pipeline's file name, e.g. each "
                         f"isolate's PROKKA_<date>.gff)? their pairs would be one group; index a genome once, and {fix}")
-    tables = [*([current.ids] if current is not None else []), *ids]
-    on_it = [{str(p) for p in t.pair_id[(t.genome == genome) & (t.scaffold == scaffold)].tolist()}
-             for t in (tables[first], tables[second])]
-    both = sorted(on_it[0] & on_it[1])
     if both:  # overlapping batches, or isolates with Prodigal's gene ids: 'batches that share no gene' would mislead
         raise DataError(f"{names[first]} and {names[second]} both hold genome '{genome}', scaffold '{scaffold}', "
                         f"{len(both)} of its pair ids in both (first '{both[0]}') and others in one only: one "

@@ -7,8 +7,8 @@ their TSV), ``index`` (the FAISS index, its folder and manifest), ``evaluation``
 
 from .evaluation import RetrievalRow, retrieval_evaluate, write_retrieval_table
 from .ids import (
-    PairIds, genome_copies, ids_path_for, read_pair_ids, read_vector_files, read_vectors, shared_genome,
-    shared_scaffold, write_pair_ids,
+    PairIds, SharedScaffold, genome_copies, ids_path_for, read_pair_ids, read_vector_files, read_vectors,
+    shared_genome, shared_scaffold, write_pair_ids,
 )
 from .index import INDEX_FILE, PAIR_INDEX, PAIRS_FILE, PairIndex
 from .results import (
@@ -26,6 +26,7 @@ __all__ = [
     "genome_copies",
     "shared_genome",
     "shared_scaffold",
+    "SharedScaffold",
     "read_pair_ids",
     "write_pair_ids",
     "ids_path_for",

@@ -12,7 +12,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterator, Sequence
+from typing import IO, Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
@@ -553,10 +553,22 @@ def shared_genome(tables: Sequence[PairIds]) -> tuple[int, int, str] | None:
     return min(shared, key=lambda found: found[:2]) if shared else None
 
 
-def shared_scaffold(tables: Sequence[PairIds]) -> tuple[int, int, str, str, bool] | None:
+class SharedScaffold(NamedTuple):
+    """A scaffold of one genome name in two tables that do not show it to be one assembly (:func:`shared_scaffold`)."""
+
+    first: int  #: the earlier table
+    second: int  #: the later table
+    genome: str
+    scaffold: str
+    same: bool  #: every pair of the later table's genome is in the earlier one too: one genome given twice
+    #: the scaffold's pair ids both tables hold, sorted (none: two assemblies, or batches that share no gene; some
+    #: with others in one table only: overlapping batches, or isolates with Prodigal's ``contig00001_1`` ids)
+    in_both: tuple[str, ...]
+
+
+def shared_scaffold(tables: Sequence[PairIds]) -> SharedScaffold | None:
     """The first scaffold of one genome name found in two tables (one per vector file, or the index's) that the
-    tables do not show to be one assembly: ``(earlier table, later table, genome, scaffold, same)``, ``same`` when
-    every pair of the later table's genome is in the earlier one too (one genome given twice); None when there is none.
+    tables do not show to be one assembly, or None when there is none.
 
     A scaffold named in two tables is two assemblies under one genome name (Shovill's ``contig00001`` in every
     isolate, each annotated into Prokka's ``PROKKA_<date>.gff``: grouped by scaffold or genome, their pairs would be
@@ -604,7 +616,9 @@ def shared_scaffold(tables: Sequence[PairIds]) -> tuple[int, int, str, str, bool
     second = tables[later]
     same = set(second.pair_id[np.asarray(second.genome == name, bool)].tolist()) <= \
         set(first.pair_id[np.asarray(first.genome == name, bool)].tolist())
-    return earlier, later, str(name), scaffold, same
+    on_it = [{str(p) for p in t.pair_id[(t.genome == name) & (t.scaffold == scaffold)].tolist()}
+             for t in (first, second)]
+    return SharedScaffold(earlier, later, str(name), scaffold, same, tuple(sorted(on_it[0] & on_it[1])))
 
 
 def _not_one_assembly(tables: Sequence[PairIds], shared: np.ndarray, code: np.ndarray, table_of: np.ndarray,
