@@ -49,12 +49,30 @@ def check_callbacks(function: str, **callbacks: object) -> None:
             signature = inspect.signature(value)
         except (TypeError, ValueError):
             continue
-        try:
-            signature.bind(*range(_ARGUMENTS[name]))
-        except TypeError:
+        if not _binds(signature, name) and not _binds(_own_signature(value), name):
             label = getattr(value, "__qualname__", type(value).__name__)
             raise UsageError(f"{function}'s {name} is a callable {SHAPES[name]}; {label}{signature} cannot be "
                              "called so") from None
+
+
+def _binds(signature: inspect.Signature | None, name: str) -> bool:
+    """Whether a callable of this signature takes the arguments ``name`` is called with (None: not read)."""
+    if signature is None:
+        return False
+    try:
+        signature.bind(*range(_ARGUMENTS[name]))
+    except TypeError:
+        return False
+    return True
+
+
+def _own_signature(value: object) -> inspect.Signature | None:
+    """The signature ``value`` is called through: a ``functools.wraps`` wrapper's own (``inspect.signature`` shows
+    the wrapped function's, and a decorator that supplies an argument makes the two differ)."""
+    try:
+        return inspect.signature(value, follow_wrapped=False)
+    except (TypeError, ValueError):
+        return None
 
 
 class CheckedFirstCall:

@@ -52,3 +52,39 @@ def test_cli_stage_closes_its_bar_at_the_total(monkeypatch):
     with Run().progress("training", 5, "epochs") as advance:
         advance(5)
     assert closed == [1, 1]
+
+
+def test_a_decorated_callback_is_checked_by_the_signature_it_is_called_through():
+    """check_callbacks read a functools.wraps wrapper's signature from the function it wraps: a decorator that
+    supplies an argument (``advance(log, n)`` called as ``advance(n)``) was refused, though it takes progress(n)."""
+    import functools
+
+    import pytest
+
+    from microfuse_cli.errors import UsageError
+    from microfuse_cli.progress import check_callbacks
+
+    counts = []
+
+    def with_log(function):
+        @functools.wraps(function)
+        def wrapper(n):
+            return function(counts, n)
+        return wrapper
+
+    @with_log
+    def advance(log, n):
+        log.append(n)
+
+    check_callbacks("read_genome", progress=advance)
+    advance(3)
+    assert counts == [3]
+
+    def two(a, b):
+        pass
+
+    def none():  # neither the wrapper's signature nor the wrapped function's fits: still refused
+        pass
+
+    with pytest.raises(UsageError, match=r"^read_genome's progress is a callable progress\(n\)"):
+        check_callbacks("read_genome", progress=functools.wraps(two)(none))
