@@ -38,7 +38,7 @@ from .io.files import PathLike
 from .io.outputs import atomic_directory, fresh_file, save_npy
 from .manifest import HEADER, MANIFEST, ManifestKind, folder_path, read_manifest, write_manifest
 from .pairs import PAIRS_TABLE, PAIRS_TAKEN, GenePair, adjacent_pairs, genes_comment, genes_line_code, require_pairs
-from .progress import Stage, silent_stage
+from .progress import Stage, check_callbacks, silent_stage
 from .runtime import check_device, resolve_device, resolve_threads  # noqa: F401  (check_device: also the CLI's)
 from .runtime import thread_limits
 from .vocabulary import CONTEXT_VIEWS, PROTEIN_VIEWS
@@ -492,7 +492,8 @@ def compute_embeddings(
     Raises:
         UsageError: ``genome`` not a Genome (or a hand-built one with fields of the wrong kind), ``config`` not a
             ViewConfig (``ViewConfig.parse`` makes one), ``pairs`` not GenePair objects, ``threads`` not a whole
-            number >= 0, a device this machine lacks.
+            number >= 0, ``stage`` not a callable of its shape (progress.check_callbacks), a device this machine
+            lacks.
         DataError: a Genome built by hand that breaks its invariants, pairs of another genome, a gene without
             protein.
     """
@@ -503,6 +504,7 @@ def compute_embeddings(
         raise UsageError(f"compute_embeddings takes a ViewConfig (ViewConfig.parse('builtin', 'builtin')), not "
                          f"{type(config).__name__}")
     require_pairs(pairs, PAIRS_TAKEN)
+    check_callbacks("compute_embeddings", stage=stage)  # stage=True was a TypeError once the first view began
     if genes_line is not None and not isinstance(genes_line, str):
         raise UsageError(f"compute_embeddings' genes_line is a '#genes' line (PairTable.genes_comment), not "
                          f"{type(genes_line).__name__}")

@@ -1582,6 +1582,24 @@ def test_progress_callbacks_of_another_kind_are_usage_errors_before_any_work():
         PairIndex.build(np.eye(2, dtype=np.float32), ids, index="flat", device="cpu", progress=lambda: None)
 
 
+def test_compute_embeddings_refuses_a_stage_of_another_shape_before_any_view():
+    """compute_embeddings, the README's way to the views of labelled pairs, takes score_genome's stage= but did not
+    check it: stage=True or a one-argument callable was a bare TypeError once the first view began (stage=0 was
+    taken for none). README says every callback of another shape is a UsageError before any work."""
+    import pytest
+
+    from microfuse_cli import UsageError, adjacent_pairs
+    from microfuse_cli.embed import ViewConfig, compute_embeddings
+
+    genome = _mg_genome()
+    config = ViewConfig.parse("builtin", "builtin")
+    stage = r"stage\(description, total\) -> progress, called as each stage of the job opens \(progress.Stage\)"
+    for bad, end in ((True, ", not bool$"), (0, ", not int$"),
+                     (lambda description: None, r"; .*<lambda>\(description\) cannot be called so$")):
+        with pytest.raises(UsageError, match=f"^compute_embeddings's stage is a callable {stage}{end}"):
+            compute_embeddings(genome, adjacent_pairs(genome), config, stage=bad)
+
+
 def test_a_folder_of_none_or_another_kind_is_a_usage_error():
     """Embeddings.load(None), PairIndex.load(None) and ReferenceSet.load(None) (a config key that is not set) were
     TypeErrors of Path()."""
