@@ -94,8 +94,8 @@ class CheckedFirstCall:
             self._advance(n)
         except (TypeError, AttributeError) as error:
             raise UsageError(f"{self._function}'s progress is a callable {SHAPES['progress']}; it raised "
-                             f"{type(error).__name__} ({error}) when called with {n!r} (each epoch's record, a "
-                             f"dict, goes to on_epoch)") from error
+                             f"{type(error).__name__} ({error}) when called with {n!r} (if it reads each epoch's "
+                             f"record, a dict: that goes to on_epoch)") from error
 
 
 def no_progress(n: int = 1) -> None:

@@ -166,8 +166,8 @@ def test_a_progress_callback_of_the_old_dict_contract_is_a_usage_error_naming_th
             call(*data, on_epoch=lambda: None)
         assert records == []  # refused before the first epoch
         with pytest.raises(UsageError, match=rf"^{call.__name__}'s progress is a callable {shape}; it raised TypeError "
-                                             r"\('int' object is not subscriptable\) when called with 1 \(each "
-                                             r"epoch's record, a dict, goes to on_epoch\)$") as raised:
+                                             r"\('int' object is not subscriptable\) when called with 1 "
+                                             r"\(if it reads each epoch's record, a dict: that goes to on_epoch\)$") as raised:
             call(*data, progress=lambda info: print(info["val_auroc"]), on_epoch=records.append)
         assert records == [] and isinstance(raised.value.__cause__, TypeError)  # on the first count
 
