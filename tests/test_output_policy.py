@@ -1679,7 +1679,8 @@ def test_names_apart_only_by_unicode_normalisation_are_refused_as_such(command, 
             shutil.copy(made / "labelled.tsv", table)
         code, _, err = run_cli(["evaluate", *tables, "--names", f"{composed},{decomposed}", "--plots",
                                 tmp_path / "figs", "--bootstrap", "0", "-q"])
-        refused(code, err, f"are named {composed} and {decomposed}, one file name on a {why}), so their --plots")
+        refused(code, err, rf"are named {composed} (written caf\u00e9) and {decomposed} (written cafe\u0301), one "
+                           f"file name on a {why}), so their --plots")
         assert not (tmp_path / "figs").exists()
         return
     for name in (composed, decomposed):
@@ -1687,8 +1688,29 @@ def test_names_apart_only_by_unicode_normalisation_are_refused_as_such(command, 
     out = tmp_path / "out"
     code, _, err = run_cli(["embed", *(f"{tmp_path / name}.gff.gz,{MG_FNA}" for name in (composed, decomposed)),
                             "-o", out])
-    refused(code, err, f"{out / composed} and {out / decomposed}, one folder on a {why}; each genome gets -o/NAME")
+    refused(code, err, rf"{out / composed} (written caf\u00e9) and {out / decomposed} (written cafe\u0301), one "
+                       f"folder on a {why}; each genome gets -o/NAME")
     assert not out.exists()
+
+
+def test_names_one_only_by_full_case_folding_are_refused_for_macos_alone(made, tmp_path):
+    """Straße and STRASSE are one name on APFS, which folds case in full (ß to ss, as the APFS readers linux-apfs
+    and apfs-fuse fold to find a name's hash), but two on NTFS, which maps case letter to letter: still refused
+    (APFS is macOS's default), and the refusal said 'macOS, Windows' for them."""
+    import shutil
+
+    from microfuse_cli.io.outputs import clash_kind, name_clash
+
+    assert name_clash(["Straße", "STRASSE"]) == (0, 1) and name_clash(["A.tsv", "a.TSV"]) == (0, 1)
+    assert clash_kind("A.tsv", "a.TSV")[1] == clash_kind("σ", "ς")[1] == "macOS, Windows"  # one letter to one
+    tables = [tmp_path / "a.tsv", tmp_path / "b.tsv"]
+    for table in tables:
+        shutil.copy(made / "labelled.tsv", table)
+    code, _, err = run_cli(["evaluate", *tables, "--names", "Straße,STRASSE", "--plots", tmp_path / "figs",
+                            "--bootstrap", "0", "-q"])
+    refused(code, err, "are named Straße and STRASSE, one file name on a case-insensitive file system that folds case "
+                       "in full, ß to ss (macOS), so their --plots figures")
+    assert not (tmp_path / "figs").exists()
 
 
 def test_embed_folder_names_drop_upper_case_suffixes(tmp_path):

@@ -171,7 +171,7 @@ def _in_use(folder: Path) -> str:
 def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> None:
     """Refuse, before any work, a folder that is not a previous embedding folder (io.check_outputs)."""
     from ..errors import UsageError
-    from ..io.outputs import NAME_MAX, Output, check_outputs, clash_kind, folded_name, name_clash
+    from ..io.outputs import NAME_MAX, Output, check_outputs, clash_phrase, folded_name, name_clash
 
     if len(inputs) == 1:
         outputs = [Output("-o", output, "microfuse-embeddings")]
@@ -182,11 +182,10 @@ def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> No
         clash = name_clash(stems)  # named, so the user knows which two (`embed x/a.gff y/a.gbk`: both -o/a)
         if clash:  # A.gff and a.gff too: -o/A and -o/a are one folder on macOS and Windows
             one, two = clash
-            kind, systems = clash_kind(stems[one], stems[two])
             named = "each genome gets -o/NAME, NAME its file name without suffixes"
-            where = (f"both be written to {os.path.join(output, stems[one])} ({named})" if stems[one] == stems[two]
-                     else f"be written to {os.path.join(output, stems[one])} and {os.path.join(output, stems[two])}, "
-                          f"one folder on a {kind} ({systems}; {named})")
+            folders = (os.path.join(output, stems[one]), os.path.join(output, stems[two]))
+            where = (f"both be written to {folders[0]} ({named})" if stems[one] == stems[two]
+                     else f"be written to {clash_phrase(stems[one], stems[two], 'folder', folders, named)}")
             raise click.UsageError(f"INPUTs {inputs[one]} and {inputs[two]} would {where}; give one of them another "
                                    "file name")
         works = [folded_name(stem + ".partial") for stem in stems]  # x.gff's work folder is x.partial.gff's folder

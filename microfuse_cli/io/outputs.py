@@ -136,19 +136,48 @@ def name_clash(names) -> tuple[int, int] | None:
     return None
 
 
+def _windows_name(name: str) -> str:
+    """``name`` as NTFS (and exFAT) compare names: each UTF-16 unit upper-cased by its simple (one-to-one) mapping,
+    no Unicode normalisation, so ß stays ß (its upper case SS is two letters) and é is not e + U+0301."""
+    return "".join(c.upper() if ord(c) <= 0xFFFF and len(c.upper()) == 1 else c for c in name)
+
+
 def clash_kind(one: str, two: str) -> tuple[str, str]:
     """Why two names ``name_clash`` paired are one name, and where: (the file system's kind, the systems). Names
     apart only in Unicode normalisation (``é`` as one code point, or ``e`` + U+0301) are one on macOS only, whatever
-    their case; Windows tells them apart (was: said 'case-insensitive file system' for them too)."""
+    their case; Windows tells them apart (was: said 'case-insensitive file system' for them too). So too names one
+    only by full case folding (``ß`` and ``ss``, ``ﬁ`` and ``fi``): APFS folds them so (as the APFS readers
+    linux-apfs and apfs-fuse do, to find names by their hash), NTFS maps case one letter to one letter."""
     def normal(name):
         return unicodedata.normalize("NFD", name)
 
     if normal(one) == normal(two):
         return ("file system that takes an accented letter written as one code point (é) and as a letter with a "
                 "combining accent (e + U+0301) for one name", "macOS")
-    if one.casefold() == two.casefold():
+    if _windows_name(one) == _windows_name(two):
         return "case-insensitive file system", "macOS, Windows"
+    if one.casefold() == two.casefold():
+        return "case-insensitive file system that folds case in full, ß to ss", "macOS"
     return "case- and Unicode-normalisation-insensitive file system", "macOS"  # 'É' and 'e' + U+0301
+
+
+def _escaped(name: str) -> str:
+    """``name`` with every non-ASCII character as a Python escape (é: \\u00e9), so two names that print alike show
+    how they differ."""
+    return "".join(c if c.isascii() and c.isprintable() else
+                   f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}" for c in name)
+
+
+def clash_phrase(one: str, two: str, thing: str, shown: tuple[str, str] | None = None, note: str = "") -> str:
+    """'ONE and TWO, one THING on a KIND (SYSTEMS)': the part of a refusal of two names ``name_clash`` paired that
+    every command words alike (one builder: embed's and evaluate's messages had each their own). ``shown``: the
+    paths that hold the names, said in their place (``-o/NAME``); ``note`` goes inside the parentheses. Names
+    that print alike (NFC é and NFD e + U+0301) are also shown escaped, one line still."""
+    kind, systems = clash_kind(one, two)
+    first, second = shown or (one, two)
+    if one != two and unicodedata.normalize("NFC", one) == unicodedata.normalize("NFC", two):
+        first, second = f"{first} (written {_escaped(one)})", f"{second} (written {_escaped(two)})"
+    return f"{first} and {second}, one {thing} on a {kind} ({systems}{'; ' + note if note else ''})"
 
 
 def _inner_files(output: Output) -> list[str]:
