@@ -1713,6 +1713,23 @@ def test_names_one_only_by_full_case_folding_are_refused_for_macos_alone(made, t
     assert not (tmp_path / "figs").exists()
 
 
+def test_typed_outputs_of_one_folder_alike_but_for_case_are_refused(made, tmp_path):
+    """`pairs G -o S.tsv --proteins s.tsv` (or `evaluate -o figs/ROC.png --plots figs`, which writes figs/roc.png):
+    one file on macOS's and Windows' case-insensitive file systems, where the second write replaced the first. Names
+    a run derives were refused so (name_clash), names typed were only compared as paths and passed; refused now on
+    every system, in one line, exit 2, before anything is written."""
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "S.tsv", "--proteins",
+                            tmp_path / "s.tsv"])
+    refused(code, err, f"outputs -o {tmp_path / 'S.tsv'} and --proteins {tmp_path / 's.tsv'}, one file on a "
+                       "case-insensitive file system (macOS, Windows); give each output a name of its own")
+    figs = tmp_path / "figs"
+    figs.mkdir()
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "-o", figs / "ROC.png", "--plots", figs,
+                            "--bootstrap", "0", "-q"])
+    refused(code, err, f"outputs -o {figs / 'ROC.png'} and {figs / 'roc.png'} (--plots), one file on a case-")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["figs"]
+
+
 def test_embed_folder_names_drop_upper_case_suffixes(tmp_path):
     """`embed A.GFF.gz b.gff.gz -o D` wrote D/A.GFF and D/b: the suffixes were dropped in lower case only."""
     import shutil

@@ -336,6 +336,29 @@ def _check_outputs(inputs, outputs) -> None:
         written[key] = output
         if output.kind is not None:
             _check_inner_files(output, read, written)
+    _check_names_apart(planned)
+
+
+def _check_names_apart(planned) -> None:
+    """Two outputs of one folder whose names are one on a case-insensitive file system (`score G -o S.tsv
+    --operons-tsv s.tsv`, `evaluate -o figs/ROC.png --plots figs`): refused on every system, as derived names
+    are (``name_clash``): on a Mac the second write replaced the first, on Linux the folder cannot be copied whole
+    to a Mac or a Windows share. Names the user typed were only compared as paths, so S.tsv and s.tsv passed."""
+    seen: dict[tuple, tuple[str, str]] = {}
+    for output in planned:
+        if is_stdio(output.path) or _is_special(output.path) or _names_a_descriptor(output.path):
+            continue
+        files = [(f"{output.option} {output.path}", str(output.path))]
+        if output.kind is not None:
+            files += [(f"{inner} ({output.option})", inner) for inner in _inner_files(output)]
+        for shown, path in files:
+            folder, name = os.path.split(os.path.abspath(path))
+            key = (_identity(folder), folded_name(name))
+            if key in seen and os.path.basename(seen[key][1]) != name:
+                first, other = seen[key]
+                raise UsageError(f"outputs {clash_phrase(os.path.basename(other), name, 'file', (first, shown))}; "
+                                 "give each output a name of its own")
+            seen.setdefault(key, (shown, path))
 
 
 def _check_current_folder(paths) -> None:
