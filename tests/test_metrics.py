@@ -301,6 +301,23 @@ def test_plots_write_deterministic_pngs(tmp_path):
     assert sorted(f.name for f in tmp_path.iterdir()) == ["cal.png", "pr.png", "roc.png", "roc2.png", "router.png", "sweep.png"]
 
 
+def test_plots_write_the_format_their_path_names(tmp_path):
+    """plot_roc(..., 'roc.pdf') wrote PNG bytes into a .pdf (the library wrote PNG whatever the suffix): each
+    function writes the format the suffix names, or ``fmt``, and refuses another image suffix or none, as `plot`
+    does, writing nothing."""
+    from microfuse_cli import plots
+    from microfuse_cli.errors import UsageError
+
+    y, p = np.array([0, 1, 0, 1, 1, 0]), np.array([0.1, 0.8, 0.4, 0.6, 0.9, 0.3])
+    assert plots.plot_roc(y, p, tmp_path / "roc.pdf").read_bytes()[:5] == b"%PDF-"
+    assert b"<svg" in plots.plot_pr(y, p, tmp_path / "pr.SVG").read_bytes()[:400]
+    assert plots.plot_calibration(y, p, tmp_path / "cal", fmt="pdf").read_bytes()[:5] == b"%PDF-"
+    for name, fmt in (("roc.jpg", None), ("roc", None), ("roc.png", "svg")):
+        with pytest.raises(UsageError, match="roc"):
+            plots.plot_roc(y, p, tmp_path / name, fmt=fmt)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["cal", "pr.SVG", "roc.pdf"]
+
+
 def test_auroc_bootstrap_vectorised_equals_one_call_per_resample():
     """The vectorised AUROC path (ranks over every resample at once) gives the intervals sklearn's auroc gives,
     ties and one-class resamples included."""
