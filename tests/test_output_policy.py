@@ -1730,6 +1730,23 @@ def test_typed_outputs_of_one_folder_alike_but_for_case_are_refused(made, tmp_pa
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["figs"]
 
 
+def test_typed_outputs_alike_but_for_case_are_compared_in_the_folder_the_kernel_writes(tmp_path):
+    """`-o lnk/../S.tsv`, lnk a link to a/deep, writes a/S.tsv; its folder was taken as spelled with `..` dropped
+    (the current one), so `--proteins s.tsv` (another folder) was refused and `--proteins a/s.tsv` (the same one)
+    written beside it. Each output's folder is now the one the kernel finds, as for the same-file check."""
+    (tmp_path / "a" / "deep").mkdir(parents=True)
+    (tmp_path / "lnk").symlink_to(tmp_path / "a" / "deep")
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", f"{tmp_path}/lnk/../S.tsv", "--proteins",
+                            tmp_path / "s.tsv", "-q"])
+    assert code == 0, err
+    assert (tmp_path / "a" / "S.tsv").is_file() and (tmp_path / "s.tsv").is_file()
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", f"{tmp_path}/lnk/../T.tsv", "--proteins",
+                            tmp_path / "a" / "t.tsv", "-q"])
+    refused(code, err, f"outputs -o {tmp_path}/lnk/../T.tsv and --proteins {tmp_path / 'a' / 't.tsv'}, one file on "
+                       "a case-insensitive file system (macOS, Windows); give each output a name of its own")
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["S.tsv", "deep"]
+
+
 def test_embed_folder_names_drop_upper_case_suffixes(tmp_path):
     """`embed A.GFF.gz b.gff.gz -o D` wrote D/A.GFF and D/b: the suffixes were dropped in lower case only."""
     import shutil

@@ -348,17 +348,28 @@ def _check_names_apart(planned) -> None:
     for output in planned:
         if is_stdio(output.path) or _is_special(output.path) or _names_a_descriptor(output.path):
             continue
-        files = [(f"{output.option} {output.path}", str(output.path))]
+        files = [(f"{output.option} {output.path}", output.path)]
         if output.kind is not None:
             files += [(f"{inner} ({output.option})", inner) for inner in _inner_files(output)]
         for shown, path in files:
-            folder, name = os.path.split(os.path.abspath(path))
-            key = (_identity(folder), folded_name(name))
-            if key in seen and os.path.basename(seen[key][1]) != name:
+            folder, name = _entry(path)
+            key = (folder, folded_name(name))
+            if key in seen and seen[key][1] != name:
                 first, other = seen[key]
-                raise UsageError(f"outputs {clash_phrase(os.path.basename(other), name, 'file', (first, shown))}; "
+                raise UsageError(f"outputs {clash_phrase(other, name, 'file', (first, shown))}; "
                                  "give each output a name of its own")
-            seen.setdefault(key, (shown, path))
+            seen.setdefault(key, (shown, name))
+
+
+def _entry(path: PathLike) -> tuple[tuple, str]:
+    """The folder a path's last name is an entry of, as the kernel finds it (its ``_identity``), and that name:
+    `lnk/../S.tsv` is an entry of the folder above lnk's target, not of the current folder (``abspath`` drops
+    `lnk/..` as text). `figs/` is figs; `.` and `..` are the folder's own name in its parent."""
+    spelled = os.fspath(path).rstrip(os.sep) or os.sep
+    folder, name = os.path.split(spelled)
+    if name in ("", ".", ".."):
+        folder, name = os.path.split(os.path.realpath(spelled))
+    return _identity(folder or "."), name
 
 
 def _check_current_folder(paths) -> None:
