@@ -8,6 +8,7 @@ timestamp/version metadata, so the same inputs give the same bytes.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import IO, Mapping, Optional, Sequence, Union
 
@@ -66,7 +67,7 @@ def _save(fig, path, description: str | None = None, fmt: str | None = None) -> 
         fig.tight_layout()
         path.write(image_bytes(fig, check_figure_path("-", fmt or "png"), description=description))
         return path
-    fmt = check_figure_path(str(path), fmt)
+    fmt = check_figure_path(os.fsdecode(path), fmt)
     fig.tight_layout()
     return save_image(fig, path, fmt, description=description)
 

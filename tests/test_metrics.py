@@ -318,6 +318,23 @@ def test_plots_write_the_format_their_path_names(tmp_path):
     assert sorted(f.name for f in tmp_path.iterdir()) == ["cal", "pr.SVG", "roc.pdf"]
 
 
+def test_plots_take_the_format_of_any_path_like(tmp_path):
+    """A path is any os.PathLike: its suffix was read from str(path), which for one that is not a pathlib.Path is
+    its repr (no suffix: refused as a name without one)."""
+    from microfuse_cli import plots
+
+    class Where:
+        def __init__(self, path):
+            self.path = path
+
+        def __fspath__(self):
+            return str(self.path)
+
+    y, p = np.array([0, 1, 0, 1]), np.array([0.2, 0.7, 0.4, 0.9])
+    plots.plot_roc(y, p, Where(tmp_path / "roc.pdf"))
+    assert (tmp_path / "roc.pdf").read_bytes()[:5] == b"%PDF-"
+
+
 def test_auroc_bootstrap_vectorised_equals_one_call_per_resample():
     """The vectorised AUROC path (ranks over every resample at once) gives the intervals sklearn's auroc gives,
     ties and one-class resamples included."""
