@@ -59,13 +59,17 @@ def _figure(width: float = 5.0, height: float = 4.0):
 def _save(fig, path, description: str | None = None, fmt: str | None = None) -> Written:
     """Write the figure to a path (atomically) as ``fmt`` or the format its suffix names (.png, .svg, .pdf; another
     image suffix, or none, is refused as `plot` refuses it: an x.pdf got PNG bytes), or into a binary file such as
-    ``io.BytesIO`` (a caller writing several outputs as one set) as ``fmt`` or PNG; ``description`` (which models
-    made the scores drawn) in its metadata. Returns ``path``, as a Path when it is one."""
-    from .figures import check_figure_path
+    ``io.BytesIO`` (a caller writing several outputs as one set) as ``fmt`` or PNG, or as its ``name``'s suffix
+    names (``open('roc.pdf', 'wb')`` got PNG bytes); ``description`` (which models made the scores drawn) in its
+    metadata. Returns ``path``, as a Path when it is one."""
+    from .figures import FORMATS, check_figure_path
 
     if hasattr(path, "write"):
+        name = getattr(path, "name", None)
+        named = isinstance(name, str) and Path(name).suffix.lower() in FORMATS
+        fmt = check_figure_path(name, fmt) if named else check_figure_path("-", fmt or "png")
         fig.tight_layout()
-        path.write(image_bytes(fig, check_figure_path("-", fmt or "png"), description=description))
+        path.write(image_bytes(fig, fmt, description=description))
         return path
     fmt = check_figure_path(os.fsdecode(path), fmt)
     fig.tight_layout()

@@ -335,6 +335,24 @@ def test_plots_take_the_format_of_any_path_like(tmp_path):
     assert (tmp_path / "roc.pdf").read_bytes()[:5] == b"%PDF-"
 
 
+def test_plots_into_an_open_file_take_the_format_its_name_says(tmp_path):
+    """A binary file opened on roc.pdf got PNG bytes (a file object was always written PNG): its name's .png, .svg
+    or .pdf suffix tells the format, as a path's does, and fmt= against it is refused; a file of no such name
+    (io.BytesIO, evaluate --plots) is still PNG."""
+    import io
+
+    from microfuse_cli import plots
+    from microfuse_cli.errors import UsageError
+
+    y, p = np.array([0, 1, 0, 1]), np.array([0.2, 0.7, 0.4, 0.9])
+    with open(tmp_path / "roc.pdf", "wb") as handle:
+        plots.plot_roc(y, p, handle)
+    assert (tmp_path / "roc.pdf").read_bytes()[:5] == b"%PDF-"
+    with open(tmp_path / "pr.SVG", "wb") as handle, pytest.raises(UsageError, match="pr.SVG"):
+        plots.plot_pr(y, p, handle, fmt="png")
+    assert plots.plot_pr(y, p, io.BytesIO()).getvalue()[:4] == b"\x89PNG"
+
+
 def test_auroc_bootstrap_vectorised_equals_one_call_per_resample():
     """The vectorised AUROC path (ranks over every resample at once) gives the intervals sklearn's auroc gives,
     ties and one-class resamples included."""
