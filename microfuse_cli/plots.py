@@ -1,12 +1,14 @@
-"""Evaluation figures as PNG files (matplotlib, Agg, imported only when a plot is drawn).
+"""Evaluation figures as PNG, SVG or PDF files (matplotlib, Agg, imported only when a plot is drawn).
 
 Every function takes arrays and an output path (or a binary file), draws on a private ``Figure`` (no pyplot
-state), and writes the PNG atomically with no timestamp/version metadata, so the same inputs give the same bytes.
+state), and writes it atomically, in the format ``fmt`` or the path's suffix names (a binary file: PNG), with no
+timestamp/version metadata, so the same inputs give the same bytes.
 ``p`` may be one score array or a mapping ``{label: scores}`` to overlay several models.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import IO, Mapping, Optional, Sequence, Union
 
@@ -25,7 +27,7 @@ from .metrics import (
 )
 
 Scores = Union[np.ndarray, Sequence[float], Mapping[str, np.ndarray]]
-#: What a plot function returns: the Path of the PNG it wrote, or the binary file it was given to write into.
+#: What a plot function returns: the Path of the figure it wrote, or the binary file it was given to write into.
 Written = Union[Path, IO[bytes]]
 
 
@@ -54,18 +56,28 @@ def _figure(width: float = 5.0, height: float = 4.0):
     return fig, fig.add_subplot(1, 1, 1)
 
 
-def _save(fig, path, description: str | None = None) -> Written:
-    """Write the PNG to a path (atomically), or into a binary file such as ``io.BytesIO`` (a caller writing several
-    outputs as one set); ``description`` (which models made the scores drawn) as its ``Description`` text. Returns
-    ``path``, as a Path when it is one."""
-    fig.tight_layout()
+def _save(fig, path, description: str | None = None, fmt: str | None = None) -> Written:
+    """Write the figure to a path (atomically) as ``fmt`` or the format its suffix names (.png, .svg, .pdf; another
+    image suffix, or none, is refused as `plot` refuses it: an x.pdf got PNG bytes), or into a binary file such as
+    ``io.BytesIO`` (a caller writing several outputs as one set) as ``fmt`` or PNG, or as its ``name``'s suffix
+    names (``open('roc.pdf', 'wb')`` got PNG bytes); ``description`` (which models made the scores drawn) in its
+    metadata. Returns ``path``, as a Path when it is one."""
+    from .figures import FORMATS, check_figure_path
+
     if hasattr(path, "write"):
-        path.write(image_bytes(fig, "png", description=description))
+        name = getattr(path, "name", None)
+        named = isinstance(name, str) and Path(name).suffix.lower() in FORMATS
+        fmt = check_figure_path(name, fmt) if named else check_figure_path("-", fmt or "png")
+        fig.tight_layout()
+        path.write(image_bytes(fig, fmt, description=description))
         return path
-    return save_image(fig, path, "png", description=description)
+    fmt = check_figure_path(os.fsdecode(path), fmt)
+    fig.tight_layout()
+    return save_image(fig, path, fmt, description=description)
 
 
-def plot_roc(y, p: Scores, path, title: str = "ROC", description: str | None = None) -> Written:
+def plot_roc(y, p: Scores, path, title: str = "ROC", description: str | None = None,
+             fmt: str | None = None) -> Written:
     """ROC curve(s) with AUROC in the legend."""
     fig, ax = _figure()
     for name, scores in _series(p).items():
@@ -74,10 +86,11 @@ def plot_roc(y, p: Scores, path, title: str = "ROC", description: str | None = N
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower right", fontsize="small")
-    return _save(fig, path, description)
+    return _save(fig, path, description, fmt)
 
 
-def plot_pr(y, p: Scores, path, title: str = "Precision-recall", description: str | None = None) -> Written:
+def plot_pr(y, p: Scores, path, title: str = "Precision-recall", description: str | None = None,
+            fmt: str | None = None) -> Written:
     """Precision-recall curve(s) with average precision in the legend; the dashed line is the positive rate."""
     fig, ax = _figure()
     y_arr = np.asarray(y)
@@ -88,11 +101,11 @@ def plot_pr(y, p: Scores, path, title: str = "Precision-recall", description: st
     ax.axhline(float(np.mean(y_arr)) if y_arr.size else 0.0, linestyle="--", color="grey", linewidth=0.8)
     ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower left", fontsize="small")
-    return _save(fig, path, description)
+    return _save(fig, path, description, fmt)
 
 
 def plot_threshold_sweep(y, p, path, threshold: Optional[float] = None, title: str = "Threshold sweep",
-                         description: str | None = None) -> Written:
+                         description: str | None = None, fmt: str | None = None) -> Written:
     """Macro-F1, accuracy and positive rate against the decision threshold; ``threshold`` is marked if given."""
     sweep = threshold_sweep(y, p)
     fig, ax = _figure()
@@ -102,11 +115,11 @@ def plot_threshold_sweep(y, p, path, threshold: Optional[float] = None, title: s
         ax.axvline(threshold, linestyle=":", color="black", linewidth=1, label=f"chosen {threshold:.3f}")
     ax.set(xlabel="threshold", ylabel="value", title=title, xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="best", fontsize="small")
-    return _save(fig, path, description)
+    return _save(fig, path, description, fmt)
 
 
 def plot_calibration(y, p: Scores, path, n_bins: int = 10, title: str = "Calibration",
-                     description: str | None = None) -> Written:
+                     description: str | None = None, fmt: str | None = None) -> Written:
     """Observed positive rate against mean predicted probability per equal-width bin."""
     fig, ax = _figure()
     for name, scores in _series(p).items():
@@ -115,12 +128,12 @@ def plot_calibration(y, p: Scores, path, n_bins: int = 10, title: str = "Calibra
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
     ax.set(xlabel="mean predicted probability", ylabel="fraction positive", title=title, xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="upper left", fontsize="small")
-    return _save(fig, path, description)
+    return _save(fig, path, description, fmt)
 
 
 def plot_router_weights(
     weights: Union[np.ndarray, Mapping[str, float]], path, experts: Sequence[str] = EXPERTS,
-    title: str = "Router weights", description: str | None = None,
+    title: str = "Router weights", description: str | None = None, fmt: str | None = None,
 ) -> Written:  # fmt: skip
     """Bar chart of the mean router weight per expert, from an (n, 4) weight matrix or a {expert: mean} dict."""
     if isinstance(weights, Mapping):
@@ -137,7 +150,7 @@ def plot_router_weights(
         label = "n/a" if np.isnan(value) else f"{value:.3f}"
         ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom")
     ax.set(ylabel="mean weight", title=title, ylim=(0, max(1.0, float(heights.max()) * 1.1)))
-    return _save(fig, path, description)
+    return _save(fig, path, description, fmt)
 
 
 __all__ = ["plot_calibration", "plot_pr", "plot_roc", "plot_router_weights", "plot_threshold_sweep"]

@@ -301,6 +301,58 @@ def test_plots_write_deterministic_pngs(tmp_path):
     assert sorted(f.name for f in tmp_path.iterdir()) == ["cal.png", "pr.png", "roc.png", "roc2.png", "router.png", "sweep.png"]
 
 
+def test_plots_write_the_format_their_path_names(tmp_path):
+    """plot_roc(..., 'roc.pdf') wrote PNG bytes into a .pdf (the library wrote PNG whatever the suffix): each
+    function writes the format the suffix names, or ``fmt``, and refuses another image suffix or none, as `plot`
+    does, writing nothing."""
+    from microfuse_cli import plots
+    from microfuse_cli.errors import UsageError
+
+    y, p = np.array([0, 1, 0, 1, 1, 0]), np.array([0.1, 0.8, 0.4, 0.6, 0.9, 0.3])
+    assert plots.plot_roc(y, p, tmp_path / "roc.pdf").read_bytes()[:5] == b"%PDF-"
+    assert b"<svg" in plots.plot_pr(y, p, tmp_path / "pr.SVG").read_bytes()[:400]
+    assert plots.plot_calibration(y, p, tmp_path / "cal", fmt="pdf").read_bytes()[:5] == b"%PDF-"
+    for name, fmt in (("roc.jpg", None), ("roc", None), ("roc.png", "svg")):
+        with pytest.raises(UsageError, match="roc"):
+            plots.plot_roc(y, p, tmp_path / name, fmt=fmt)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["cal", "pr.SVG", "roc.pdf"]
+
+
+def test_plots_take_the_format_of_any_path_like(tmp_path):
+    """A path is any os.PathLike: its suffix was read from str(path), which for one that is not a pathlib.Path is
+    its repr (no suffix: refused as a name without one)."""
+    from microfuse_cli import plots
+
+    class Where:
+        def __init__(self, path):
+            self.path = path
+
+        def __fspath__(self):
+            return str(self.path)
+
+    y, p = np.array([0, 1, 0, 1]), np.array([0.2, 0.7, 0.4, 0.9])
+    plots.plot_roc(y, p, Where(tmp_path / "roc.pdf"))
+    assert (tmp_path / "roc.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_plots_into_an_open_file_take_the_format_its_name_says(tmp_path):
+    """A binary file opened on roc.pdf got PNG bytes (a file object was always written PNG): its name's .png, .svg
+    or .pdf suffix tells the format, as a path's does, and fmt= against it is refused; a file of no such name
+    (io.BytesIO, evaluate --plots) is still PNG."""
+    import io
+
+    from microfuse_cli import plots
+    from microfuse_cli.errors import UsageError
+
+    y, p = np.array([0, 1, 0, 1]), np.array([0.2, 0.7, 0.4, 0.9])
+    with open(tmp_path / "roc.pdf", "wb") as handle:
+        plots.plot_roc(y, p, handle)
+    assert (tmp_path / "roc.pdf").read_bytes()[:5] == b"%PDF-"
+    with open(tmp_path / "pr.SVG", "wb") as handle, pytest.raises(UsageError, match="pr.SVG"):
+        plots.plot_pr(y, p, handle, fmt="png")
+    assert plots.plot_pr(y, p, io.BytesIO()).getvalue()[:4] == b"\x89PNG"
+
+
 def test_auroc_bootstrap_vectorised_equals_one_call_per_resample():
     """The vectorised AUROC path (ranks over every resample at once) gives the intervals sklearn's auroc gives,
     ties and one-class resamples included."""

@@ -1679,7 +1679,8 @@ def test_names_apart_only_by_unicode_normalisation_are_refused_as_such(command, 
             shutil.copy(made / "labelled.tsv", table)
         code, _, err = run_cli(["evaluate", *tables, "--names", f"{composed},{decomposed}", "--plots",
                                 tmp_path / "figs", "--bootstrap", "0", "-q"])
-        refused(code, err, f"are named {composed} and {decomposed}, one file name on a {why}), so their --plots")
+        refused(code, err, rf"are named {composed} (written caf\u00e9) and {decomposed} (written cafe\u0301), one "
+                           f"file name on a {why}), so their --plots")
         assert not (tmp_path / "figs").exists()
         return
     for name in (composed, decomposed):
@@ -1687,8 +1688,63 @@ def test_names_apart_only_by_unicode_normalisation_are_refused_as_such(command, 
     out = tmp_path / "out"
     code, _, err = run_cli(["embed", *(f"{tmp_path / name}.gff.gz,{MG_FNA}" for name in (composed, decomposed)),
                             "-o", out])
-    refused(code, err, f"{out / composed} and {out / decomposed}, one folder on a {why}; each genome gets -o/NAME")
+    refused(code, err, rf"{out / composed} (written caf\u00e9) and {out / decomposed} (written cafe\u0301), one "
+                       f"folder on a {why}; each genome gets -o/NAME")
     assert not out.exists()
+
+
+def test_names_one_only_by_full_case_folding_are_refused_for_macos_alone(made, tmp_path):
+    """Straße and STRASSE are one name on APFS, which folds case in full (ß to ss, as the APFS readers linux-apfs
+    and apfs-fuse fold to find a name's hash), but two on NTFS, which maps case letter to letter: still refused
+    (APFS is macOS's default), and the refusal said 'macOS, Windows' for them."""
+    import shutil
+
+    from microfuse_cli.io.outputs import clash_kind, name_clash
+
+    assert name_clash(["Straße", "STRASSE"]) == (0, 1) and name_clash(["A.tsv", "a.TSV"]) == (0, 1)
+    assert clash_kind("A.tsv", "a.TSV")[1] == clash_kind("σ", "ς")[1] == "macOS, Windows"  # one letter to one
+    tables = [tmp_path / "a.tsv", tmp_path / "b.tsv"]
+    for table in tables:
+        shutil.copy(made / "labelled.tsv", table)
+    code, _, err = run_cli(["evaluate", *tables, "--names", "Straße,STRASSE", "--plots", tmp_path / "figs",
+                            "--bootstrap", "0", "-q"])
+    refused(code, err, "are named Straße and STRASSE, one file name on a case-insensitive file system that folds case "
+                       "in full, ß to ss (macOS), so their --plots figures")
+    assert not (tmp_path / "figs").exists()
+
+
+def test_typed_outputs_of_one_folder_alike_but_for_case_are_refused(made, tmp_path):
+    """`pairs G -o S.tsv --proteins s.tsv` (or `evaluate -o figs/ROC.png --plots figs`, which writes figs/roc.png):
+    one file on macOS's and Windows' case-insensitive file systems, where the second write replaced the first. Names
+    a run derives were refused so (name_clash), names typed were only compared as paths and passed; refused now on
+    every system, in one line, exit 2, before anything is written."""
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "S.tsv", "--proteins",
+                            tmp_path / "s.tsv"])
+    refused(code, err, f"outputs -o {tmp_path / 'S.tsv'} and --proteins {tmp_path / 's.tsv'}, one file on a "
+                       "case-insensitive file system (macOS, Windows); give each output a name of its own")
+    figs = tmp_path / "figs"
+    figs.mkdir()
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "-o", figs / "ROC.png", "--plots", figs,
+                            "--bootstrap", "0", "-q"])
+    refused(code, err, f"outputs -o {figs / 'ROC.png'} and {figs / 'roc.png'} (--plots), one file on a case-")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["figs"]
+
+
+def test_typed_outputs_alike_but_for_case_are_compared_in_the_folder_the_kernel_writes(tmp_path):
+    """`-o lnk/../S.tsv`, lnk a link to a/deep, writes a/S.tsv; its folder was taken as spelled with `..` dropped
+    (the current one), so `--proteins s.tsv` (another folder) was refused and `--proteins a/s.tsv` (the same one)
+    written beside it. Each output's folder is now the one the kernel finds, as for the same-file check."""
+    (tmp_path / "a" / "deep").mkdir(parents=True)
+    (tmp_path / "lnk").symlink_to(tmp_path / "a" / "deep")
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", f"{tmp_path}/lnk/../S.tsv", "--proteins",
+                            tmp_path / "s.tsv", "-q"])
+    assert code == 0, err
+    assert (tmp_path / "a" / "S.tsv").is_file() and (tmp_path / "s.tsv").is_file()
+    code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", f"{tmp_path}/lnk/../T.tsv", "--proteins",
+                            tmp_path / "a" / "t.tsv", "-q"])
+    refused(code, err, f"outputs -o {tmp_path}/lnk/../T.tsv and --proteins {tmp_path / 'a' / 't.tsv'}, one file on "
+                       "a case-insensitive file system (macOS, Windows); give each output a name of its own")
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["S.tsv", "deep"]
 
 
 def test_embed_folder_names_drop_upper_case_suffixes(tmp_path):

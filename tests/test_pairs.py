@@ -595,6 +595,38 @@ def test_embed_of_a_table_on_stdin_says_why_its_proteins_file_must_exist(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.tsv"]
 
 
+def test_embed_of_a_table_on_stdin_refuses_a_proteins_path_no_command_can_write_at_once(tmp_path):
+    """--proteins is looked for once the table on stdin ends (so `pairs --proteins p.faa | embed - --proteins
+    p.faa` works, above), but a path whose folder does not exist can never appear (pairs refuses to write there):
+    a typo in it was said only once stdin ended, after the whole upstream run. Said now while stdin is still open
+    (exit 1, nothing written)."""
+    import os
+    import subprocess
+    import sys
+
+    for proteins in ("nothere/p.faa", "file/p.faa"):
+        (tmp_path / "file").write_text("")
+        embed = subprocess.Popen([sys.executable, "-m", "microfuse_cli", "embed", "-", "--proteins", proteins,
+                                  "--fasta", str(MPN_FNA), "-o", "emb", "-q"], cwd=tmp_path, stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
+        try:  # stdin is left open (communicate would close it): an upstream command still running
+            embed.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            embed.kill()
+            embed.communicate()
+            raise AssertionError(f"--proteins {proteins}: still waiting for stdin to end") from None
+        finally:
+            embed.stdin.close()
+        out, err = embed.stdout.read(), embed.stderr.read()
+        embed.stdout.close(), embed.stderr.close()
+        assert embed.returncode == 1 and out == "", err
+        folder, what = ("nothere", "does not exist") if proteins.startswith("nothere") else ("file", "is not a folder")
+        assert err == f"error: no such file: {proteins} (--proteins of the table on stdin: its folder {folder} " \
+            f"{what}, so nothing can write it while the table is read)\n", err
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
 def test_a_pairs_tables_label_column_is_read_by_the_rule_of_label_lists(tmp_path):
     """A pairs TSV's label cells (a table labelled by hand or through pandas) were int()s: 1.0 or yes was
     'bad value (invalid literal for int() ...)' where --labels and evaluate read them as 1; one rule now, and one

@@ -171,7 +171,7 @@ def _in_use(folder: Path) -> str:
 def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> None:
     """Refuse, before any work, a folder that is not a previous embedding folder (io.check_outputs)."""
     from ..errors import UsageError
-    from ..io.outputs import NAME_MAX, Output, check_outputs, clash_kind, folded_name, name_clash
+    from ..io.outputs import NAME_MAX, Output, check_outputs, clash_phrase, folded_name, name_clash
 
     if len(inputs) == 1:
         outputs = [Output("-o", output, "microfuse-embeddings")]
@@ -182,11 +182,10 @@ def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> No
         clash = name_clash(stems)  # named, so the user knows which two (`embed x/a.gff y/a.gbk`: both -o/a)
         if clash:  # A.gff and a.gff too: -o/A and -o/a are one folder on macOS and Windows
             one, two = clash
-            kind, systems = clash_kind(stems[one], stems[two])
             named = "each genome gets -o/NAME, NAME its file name without suffixes"
-            where = (f"both be written to {os.path.join(output, stems[one])} ({named})" if stems[one] == stems[two]
-                     else f"be written to {os.path.join(output, stems[one])} and {os.path.join(output, stems[two])}, "
-                          f"one folder on a {kind} ({systems}; {named})")
+            folders = (os.path.join(output, stems[one]), os.path.join(output, stems[two]))
+            where = (f"both be written to {folders[0]} ({named})" if stems[one] == stems[two]
+                     else f"be written to {clash_phrase(stems[one], stems[two], 'folder', folders, named)}")
             raise click.UsageError(f"INPUTs {inputs[one]} and {inputs[two]} would {where}; give one of them another "
                                    "file name")
         works = [folded_name(stem + ".partial") for stem in stems]  # x.gff's work folder is x.partial.gff's folder
@@ -199,6 +198,8 @@ def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> No
     later = proteins_after_stdin(inputs, proteins)  # `pairs --proteins p.faa | embed - --proteins p.faa`
     check_outputs([*inputs, *fastas, None if later else proteins, bins], outputs,
                   read_later=[model_dir if model_dir != "default" else None, later])  # load_model says a missing -m
+    if later:
+        require_proteins_folder(later, "stdin" if inputs[0] == "-" else inputs[0])
     for index in range(len(inputs)):  # before any work: with several inputs, not after the first genome's
         target = output_folder(output, inputs, index)
         if len(os.fsencode(target.name + ".partial")) > NAME_MAX:  # was 'File name too long' after the work
@@ -214,6 +215,19 @@ def proteins_after_stdin(inputs, proteins) -> str | None:
     pipe as INPUT, `embed <(microfuse pairs G --proteins p.faa) --proteins p.faa` (was still 'no such file'). Only for
     a first INPUT: a later one is read after earlier genomes' work, which a missing file must not follow."""
     return proteins if proteins is not None and inputs and (inputs[0] == "-" or _one_pass(inputs[0])) else None
+
+
+def require_proteins_folder(proteins, shown: str = "stdin") -> None:
+    """Of the check ``proteins_after_stdin`` put off, what can be said now: a --proteins file whose folder does not
+    exist cannot appear while the table on ``shown`` is read (pairs writes no file there: it refuses a missing
+    folder, as every command does), so a typo in it was found only once stdin ended, after a whole upstream run."""
+    from ..errors import DataError
+
+    folder = os.path.dirname(proteins)
+    if folder and not os.path.isdir(folder):  # as the kernel resolves it: `nothere/../p.faa` is no file either
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise DataError(f"no such file: {proteins} (--proteins of the table on {shown}: its folder {folder} {what}, "
+                        "so nothing can write it while the table is read)")
 
 
 def require_proteins_after_stdin(proteins, shown: str = "stdin") -> None:

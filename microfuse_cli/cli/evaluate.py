@@ -203,15 +203,14 @@ def plot_files(scores, names) -> tuple[str, ...]:
     from pathlib import Path
 
     from ..errors import UsageError
-    from ..io.outputs import clash_kind, name_clash
+    from ..io.outputs import clash_phrase, name_clash
 
     stems = [_plot_stem(name or Path(str(path)).name) for path, name in zip(scores, names)]
     clash = name_clash(stems)  # S.tsv and s.tsv too: one file on macOS and Windows
     if clash:
         one, two = clash
-        kind, systems = clash_kind(stems[one], stems[two])
         named = (f"are both named {stems[one]}" if stems[one] == stems[two] else
-                 f"are named {stems[one]} and {stems[two]}, one file name on a {kind} ({systems})")
+                 f"are named {clash_phrase(stems[one], stems[two], 'file name')}")
         raise UsageError(f"score tables {scores[one]} and {scores[two]} {named}, so their --plots figures would "
                          "overwrite each other; give --names")
     return ("roc.png", "pr.png", *(f"{stem}.{kind}.png" for stem in stems for kind in (*TABLE_PLOTS, "roc", "pr")))

@@ -136,19 +136,48 @@ def name_clash(names) -> tuple[int, int] | None:
     return None
 
 
+def _windows_name(name: str) -> str:
+    """``name`` as NTFS (and exFAT) compare names: each UTF-16 unit upper-cased by its simple (one-to-one) mapping,
+    no Unicode normalisation, so ß stays ß (its upper case SS is two letters) and é is not e + U+0301."""
+    return "".join(c.upper() if ord(c) <= 0xFFFF and len(c.upper()) == 1 else c for c in name)
+
+
 def clash_kind(one: str, two: str) -> tuple[str, str]:
     """Why two names ``name_clash`` paired are one name, and where: (the file system's kind, the systems). Names
     apart only in Unicode normalisation (``é`` as one code point, or ``e`` + U+0301) are one on macOS only, whatever
-    their case; Windows tells them apart (was: said 'case-insensitive file system' for them too)."""
+    their case; Windows tells them apart (was: said 'case-insensitive file system' for them too). So too names one
+    only by full case folding (``ß`` and ``ss``, ``ﬁ`` and ``fi``): APFS folds them so (as the APFS readers
+    linux-apfs and apfs-fuse do, to find names by their hash), NTFS maps case one letter to one letter."""
     def normal(name):
         return unicodedata.normalize("NFD", name)
 
     if normal(one) == normal(two):
         return ("file system that takes an accented letter written as one code point (é) and as a letter with a "
                 "combining accent (e + U+0301) for one name", "macOS")
-    if one.casefold() == two.casefold():
+    if _windows_name(one) == _windows_name(two):
         return "case-insensitive file system", "macOS, Windows"
+    if one.casefold() == two.casefold():
+        return "case-insensitive file system that folds case in full, ß to ss", "macOS"
     return "case- and Unicode-normalisation-insensitive file system", "macOS"  # 'É' and 'e' + U+0301
+
+
+def _escaped(name: str) -> str:
+    """``name`` with every non-ASCII character as a Python escape (é: \\u00e9), so two names that print alike show
+    how they differ."""
+    return "".join(c if c.isascii() and c.isprintable() else
+                   f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}" for c in name)
+
+
+def clash_phrase(one: str, two: str, thing: str, shown: tuple[str, str] | None = None, note: str = "") -> str:
+    """'ONE and TWO, one THING on a KIND (SYSTEMS)': the part of a refusal of two names ``name_clash`` paired that
+    every command words alike (one builder: embed's and evaluate's messages had each their own). ``shown``: the
+    paths that hold the names, said in their place (``-o/NAME``); ``note`` goes inside the parentheses. Names
+    that print alike (NFC é and NFD e + U+0301) are also shown escaped, one line still."""
+    kind, systems = clash_kind(one, two)
+    first, second = shown or (one, two)
+    if one != two and unicodedata.normalize("NFC", one) == unicodedata.normalize("NFC", two):
+        first, second = f"{first} (written {_escaped(one)})", f"{second} (written {_escaped(two)})"
+    return f"{first} and {second}, one {thing} on a {kind} ({systems}{'; ' + note if note else ''})"
 
 
 def _inner_files(output: Output) -> list[str]:
@@ -307,6 +336,40 @@ def _check_outputs(inputs, outputs) -> None:
         written[key] = output
         if output.kind is not None:
             _check_inner_files(output, read, written)
+    _check_names_apart(planned)
+
+
+def _check_names_apart(planned) -> None:
+    """Two outputs of one folder whose names are one on a case-insensitive file system (`score G -o S.tsv
+    --operons-tsv s.tsv`, `evaluate -o figs/ROC.png --plots figs`): refused on every system, as derived names
+    are (``name_clash``): on a Mac the second write replaced the first, on Linux the folder cannot be copied whole
+    to a Mac or a Windows share. Names the user typed were only compared as paths, so S.tsv and s.tsv passed."""
+    seen: dict[tuple, tuple[str, str]] = {}
+    for output in planned:
+        if is_stdio(output.path) or _is_special(output.path) or _names_a_descriptor(output.path):
+            continue
+        files = [(f"{output.option} {output.path}", output.path)]
+        if output.kind is not None:
+            files += [(f"{inner} ({output.option})", inner) for inner in _inner_files(output)]
+        for shown, path in files:
+            folder, name = _entry(path)
+            key = (folder, folded_name(name))
+            if key in seen and seen[key][1] != name:
+                first, other = seen[key]
+                raise UsageError(f"outputs {clash_phrase(other, name, 'file', (first, shown))}; "
+                                 "give each output a name of its own")
+            seen.setdefault(key, (shown, name))
+
+
+def _entry(path: PathLike) -> tuple[tuple, str]:
+    """The folder a path's last name is an entry of, as the kernel finds it (its ``_identity``), and that name:
+    `lnk/../S.tsv` is an entry of the folder above lnk's target, not of the current folder (``abspath`` drops
+    `lnk/..` as text). `figs/` is figs; `.` and `..` are the folder's own name in its parent."""
+    spelled = os.fspath(path).rstrip(os.sep) or os.sep
+    folder, name = os.path.split(spelled)
+    if name in ("", ".", ".."):
+        folder, name = os.path.split(os.path.realpath(spelled))
+    return _identity(folder or "."), name
 
 
 def _check_current_folder(paths) -> None:
