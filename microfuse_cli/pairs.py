@@ -475,10 +475,12 @@ def pairs_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -> l
     require_genome(genome, "pairs_comments")
     partial = partial_count(genome)
     whole = None if pairs is None else adjacent_pairs(genome)
-    subset = whole is not None and {p.pair_id for p in pairs} != {p.pair_id for p in whole}
+    # a subset lacks some adjacent pair: a --labels/--pairs list of them all and of pairs of non-adjacent genes
+    # besides (a superset) holds every gene of the genome's pairs, as its whole table does, and is not one
+    subset = whole is not None and bool({p.pair_id for p in whole} - {p.pair_id for p in pairs})
     return [f"microfuse {__version__} {_PAIRS_WORD} {_GENOME_KEY}{genome.name}", genes_comment(genome),
             *([f"partial_genes count={partial}"] if partial else []),
-            *([f"subset of={len(whole)} pairs"] if subset else []), *scaffold_comments(genome, pairs)]
+            *([subset_comment(len(whole))] if subset else []), *scaffold_comments(genome, pairs)]
 
 
 #: A pairs TSV's line when its rows are not the genome's adjacent pairs (`pairs --labels`/`--pairs`):
@@ -486,6 +488,12 @@ def pairs_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -> l
 #: calibration and the genome-wide context features of `embed`/`score` of it are the subset's, not the genome's.
 _SUBSET_LINE = "#subset "
 _SUBSET = re.compile(r"#subset of=([0-9]+) pairs")
+
+
+def subset_comment(adjacent: int) -> str:
+    """The ``#subset`` line (without its ``#``) of a table, or of `score`'s outputs of it, whose pairs lack some of
+    the genome's ``adjacent`` pairs."""
+    return f"subset of={adjacent} pairs"
 
 
 def table_subset(comments: Sequence[str], path: PathLike) -> int | None:
@@ -613,9 +621,25 @@ def read_pairs(path: PathLike) -> PairTable:
     if scaffolds is not None:
         _check_scaffold_lines(pairs, scaffolds, path)
         scaffolds = MappingProxyType(scaffolds)
+    subset_of = table_subset(comments, path)
+    if subset_of is not None:
+        _check_subset_count(pairs, subset_of, comments, path)
     return PairTable(pairs, MappingProxyType({name: tuple(values) for name, values in extra.items()}),
                      tuple(comments), *table_provenance(comments), scaffolds, table_partial(comments, path),
-                     table_subset(comments, path))
+                     subset_of)
+
+
+def _check_subset_count(pairs: Sequence[GenePair], told: int, comments: Sequence[str], path: PathLike) -> None:
+    """Refuse a ``#subset of=N pairs`` line its rows contradict: a subset lacks some of the genome's N adjacent
+    pairs, so it holds fewer than N pairs of neighbouring genes (``genes_between`` 0; its pairs of non-adjacent
+    genes are not counted). More, or as many, is a hand-edited N, or rows of another genome or of a whole table
+    under a subset's header, which `embed` and `score` then warned of wrongly or counted by."""
+    adjacent = len({p.pair_id for p in pairs if not p.genes_between})
+    if adjacent >= told:
+        number = next(i for i, line in enumerate(comments, start=1) if line.startswith(_SUBSET_LINE))
+        raise DataError(f"{path}: line {number}: '#subset of={told} pairs' says the table lacks some of its "
+                        f"genome's {told} adjacent pairs, but it holds {adjacent} pairs of neighbouring genes: a "
+                        "table edited, or its rows and header of two genomes? (write it again with `microfuse pairs`)")
 
 
 def _check_scaffold_lines(pairs: Sequence[GenePair], scaffolds: Mapping[str, tuple[int, bool]],
@@ -692,14 +716,16 @@ def _check_protein_lengths(genes: Iterable[Gene], written: Mapping[str, str], pr
                         f"{len(written[g.id].rstrip('*'))} residues): proteins of another assembly or gene calling?")
 
 
-def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLike | None, name: str) -> Genome:
+def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLike | None, name: str, *,
+                      genetic_code: int | None = None) -> Genome:
     """Rebuild a Genome from a pairs TSV: genes from its coordinates, proteins from a FASTA, DNA from ``fasta``.
 
     Each scaffold's length told by the table's ``#scaffold`` lines (``scaffold_comments``), else by a pair closing its
     circle (``_circle_lengths``), is checked against ``fasta``'s: a FASTA of another assembly placed the genes on
     another circle (made-up genes across the origin), or cut them elsewhere, silently. Those lines also give each
     scaffold its topology; a table without them (older, or made by hand) has circular the scaffolds a pair or gene
-    crosses the origin of."""
+    crosses the origin of. ``genetic_code`` (`-g`) is the code a table without a ``#genes`` line naming one reads
+    its cut genes' stops in (``_cut_by_sequence``; default 11)."""
     from .io.fasta import read_fasta_scaffolds, read_proteins
     from .records import Scaffold
 
@@ -768,22 +794,26 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
                  for sid, s in scaffolds.items()}
     gene_list = list(genes.values())
     if fasta is not None and table.scaffolds is None and not table.partial_genes:
-        gene_list = _cut_by_sequence(gene_list, scaffolds, table.genes_comment)
+        gene_list = _cut_by_sequence(gene_list, scaffolds, table.genes_comment, genetic_code)
     return Genome(name, scaffolds, gene_list, PAIRS_TABLE,
                   partial_genes=table.partial_genes).with_genes_sorted()
 
 
-def _cut_by_sequence(genes: list[Gene], scaffolds: Mapping, genes_line: str | None) -> list[Gene]:
+def _cut_by_sequence(genes: list[Gene], scaffolds: Mapping, genes_line: str | None,
+                     genetic_code: int | None = None) -> list[Gene]:
     """``genes`` with those cut by a linear contig's edge or a gap marked partial, read from the sequence as the
     GFF3 reader reads a CDS no flag marks (``cut_without_flag``): a table whose `pairs` read no sequence (no
     ``#scaffold`` line) and found no partial gene (no ``#partial_genes`` line: IMG, MetaGeneMark, a GFF3 without its
     FASTA) says nothing of its cut genes, so `score` of it with --fasta left no short contig out of the calibration
     where `score` of the genome with that FASTA does (``calibration.short_fragments``). The code is the table's
-    ``#genes`` line's where it names one."""
+    ``#genes`` line's where it names one, else ``genetic_code`` (the user's `-g`: M. pneumoniae's TGA is Trp under
+    code 4, a stop under 11), else each gene's own (11)."""
     from .io.features import circular_slice, cut_without_flag
 
     told = genes_line_code(genes_line)
     code = int(told) if told is not None and told.isdigit() else None  # '4,11': each gene's own
+    if told is None:
+        code = genetic_code
     out = []
     for g in genes:
         s = scaffolds[g.scaffold]

@@ -354,3 +354,25 @@ def prodigal_draft(tmp_path):
     for i, (name, _, sequence) in enumerate(contigs):
         finder.find_genes(sequence.encode()).write_gff(gff, sequence_id=name, header=i == 0)
     return contigs, assembly, gff.getvalue()
+
+
+def test_embed_of_a_draft_table_without_lengths_says_what_score_says(tmp_path):
+    """`embed PAIRS.tsv` of a draft's table with no '#scaffold' line (`pairs draft.gff` without its FASTA) and no
+    --fasta leaves the contigs its genes end under 2,000 bp on out of the spacer calibration, as `score` of it does,
+    but said nothing where `score` warns: it now gives the same warning, from one builder. (The builtin views then
+    ask for the sequence.)"""
+    _, assembly, gff = prodigal_draft(tmp_path)
+    annotation = tmp_path / "draft.gff"
+    annotation.write_text(gff)
+    pairs, faa = tmp_path / "pairs.tsv", tmp_path / "p.faa"
+    code, _, err = run_cli(["pairs", annotation, "-o", pairs, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["pairs", annotation, "--fasta", assembly, "--proteins", faa, "-o", tmp_path / "x.tsv",
+                            "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["embed", pairs, "--proteins", faa, "-o", tmp_path / "emb", "-q"])
+    said = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert said and said[0].startswith("warning: ") and "scaffold(s) of " in said[0], err
+    assert "have no length in the pairs ('#scaffold' lines)" in said[0] and "`embed` of the genome may keep" in said[0]
+    code, _, err = run_cli(["embed", pairs, "--proteins", faa, "--fasta", assembly, "-o", tmp_path / "emb", "-q"])
+    assert code == 0 and "#scaffold" not in err, err

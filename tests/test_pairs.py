@@ -636,3 +636,89 @@ def test_pairs_through_a_process_substitution_into_embed_with_their_proteins(tmp
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert (tmp_path / "emb" / "manifest.json").is_file() and (tmp_path / "p.faa").is_file()
+
+
+def test_a_labels_list_of_every_adjacent_pair_and_more_is_not_called_a_subset(tmp_path):
+    """`pairs --labels L` where L lists every adjacent pair and pairs of non-adjacent genes besides (a superset)
+    wrote '#subset of=N pairs', though the table holds every gene of the genome's pairs, as its whole table does,
+    and `embed`/`score` of it warned that its context and calibration were a subset's. A list that lacks an adjacent
+    pair is still a subset, whatever else it holds."""
+    whole, table = tmp_path / "whole.tsv", tmp_path / "table.tsv"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "-o", whole, "-q"])
+    assert code == 0, err
+    adjacent = [row.split("\t")[2:4] for row in whole.read_text().splitlines()[1:] if not row.startswith("#")][1:]
+    labelled = [line for line in open(MPN_PAIRS).read().splitlines()[1:] if line]
+    superset, subset = tmp_path / "superset.csv", tmp_path / "subset.csv"
+    superset.write_text("name_1,name_2,label\n" + "".join(f"{a},{b},\n" for a, b in adjacent) + "\n".join(labelled)
+                        + "\n")
+    subset.write_text("name_1,name_2,label\n" + "".join(f"{a},{b},1\n" for a, b in adjacent[1:]))  # all but one
+    for listed, apart, told in ((superset, 56, None), (subset, 0, len(adjacent))):
+        code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", listed, "-o", table, "-q"])
+        assert code == 0, err
+        read = P.read_pairs(table)
+        assert sum(p.genes_between > 0 for p in read.pairs) == apart  # 56 labelled pairs of non-adjacent genes
+        assert read.subset_of == told and len(read.pairs) == len(adjacent) - 1 + apart + (told is None), listed
+
+
+def test_a_subset_line_its_rows_contradict_is_refused(tmp_path):
+    """'#subset of=N pairs' was not checked against the rows: a hand-edited N, or a whole table's rows under a
+    subset's header, were read as told (and `score` warned of a subset, or copied a wrong count). A subset lacks
+    some of the genome's N adjacent pairs: N or more pairs of neighbouring genes under it are refused, in one line
+    naming the file and the line."""
+    sub, whole = tmp_path / "sub.tsv", tmp_path / "whole.tsv"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", MPN_PAIRS, "-o", sub, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "-o", whole, "-q"])
+    assert code == 0, err
+    assert P.read_pairs(sub).subset_of == 687  # 316 of its 372 pairs are of neighbouring genes: fine
+    lines = sub.read_text().splitlines(True)
+    number = next(i for i, line in enumerate(lines, start=1) if line.startswith("#subset"))
+    edited, joined = tmp_path / "edited.tsv", tmp_path / "joined.tsv"
+    edited.write_text("".join(lines).replace("#subset of=687 pairs", "#subset of=316 pairs"))
+    whole_lines = whole.read_text().splitlines(True)
+    joined.write_text("".join(whole_lines[:2] + [lines[number - 1]] + whole_lines[2:]))
+    (tmp_path / "p.faa").write_text(">MPN_001\nM\n")  # not read: the table is refused first
+    for path, told, held in ((edited, 316, 316), (joined, 687, 687)):
+        at = number if path == edited else 3
+        code, _, err = run_cli(["embed", path, "--proteins", tmp_path / "p.faa", "-o", tmp_path / "emb", "-q"])
+        assert code == 1 and err == (
+            f"error: {path}: line {at}: '#subset of={told} pairs' says the table lacks some of its genome's {told} "
+            f"adjacent pairs, but it holds {held} pairs of neighbouring genes: a table edited, or its rows and header "
+            "of two genomes? (write it again with `microfuse pairs`)\n"), err
+        assert not (tmp_path / "emb").exists()
+
+
+def test_a_table_without_a_genes_line_reads_cut_genes_in_the_code_given(tmp_path):
+    """A table with no '#genes' line (made by hand, an older one) read with --fasta and no '#scaffold' line checks
+    the genes at a contig's edge for a stop codon: under code 11 always, though the user gave `-g 4`. M. pneumoniae
+    (code 4) cut inside a gene right after an in-frame TGA (Trp under code 4, a stop under 11): the gene was read
+    whole, so its short contig stayed in the spacer calibration, where the genome's route leaves it out."""
+    from Bio.Seq import Seq
+
+    from conftest import genome_sequence
+
+    whole = tmp_path / "whole.tsv"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "-o", whole, "-q"])
+    assert code == 0, err
+    sequence = genome_sequence(MPN_FNA)
+    rows = [line for line in whole.read_text().splitlines() if not line.startswith("#")]
+    header, rows = rows[0], [row.split("\t") for row in rows[1:9]]
+    cols = header.split("\t")
+    a, b = cols.index("start_b"), cols.index("end_b")
+    last = next(r for r in rows[3:] if r[cols.index("strand_b")] == "+")  # a plus-strand gene_b past the first few
+    start, end = int(last[a]), int(last[b])
+    codons = str(Seq(sequence[start - 1:end]))
+    cut = next(i for i in range(3, len(codons) - 3, 3) if codons[i:i + 3] == "TGA")  # its first in-frame TGA (Trp)
+    length = start - 1 + cut + 3
+    kept = rows[:rows.index(last) + 1]
+    last[b] = str(length)
+    last[cols.index("length_b")] = str(length - start + 1)
+    table, fasta = tmp_path / "cut.tsv", tmp_path / "cut.fna"
+    table.write_text("\n".join([header] + ["\t".join(r) for r in kept]) + "\n")  # no '#' line: made by hand
+    scaffold = kept[0][cols.index("scaffold")]
+    fasta.write_text(f">{scaffold}\n{sequence[:length]}\n")
+    read = P.read_pairs(table)
+    gene = last[cols.index("gene_b")]
+    by_code = {code: next(g for g in P.genome_from_table(read, None, fasta, "cut", genetic_code=code).genes
+                          if g.id == gene).partial for code in (None, 4)}
+    assert by_code == {None: False, 4: True}, by_code
