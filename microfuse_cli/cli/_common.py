@@ -694,10 +694,10 @@ def warn_subset_table(table, shown, command: str = "score") -> None:
 
 
 def warn_unmeasured(table, genome, shown, command: str) -> None:
-    """Say the short contigs of a draft's table without '#scaffold' lines (`pairs` of a GFF3 without its FASTA) that
-    the spacer calibration of `score` and `embed` of it leaves out by their genes' extent alone
-    (calibration.unmeasured_fragments), which the genome's route, reading their lengths, may keep. Call it only where
-    no --fasta was given."""
+    """Say the short contigs of a draft's table without '#scaffold' lines (`pairs` of a GFF3 without its FASTA that
+    states no length) that the spacer calibration of `score` and `embed` of it leaves out by their genes' extent
+    alone (calibration.unmeasured_fragments), which the genome's route, reading their lengths, may keep. Call it
+    only where no --fasta was given."""
     from ..calibration import MIN_FRAGMENT_LENGTH, unmeasured_fragments
 
     unmeasured = unmeasured_fragments(table, genome)
