@@ -687,12 +687,30 @@ def _check_length_lines(pairs: Sequence[GenePair], lengths: Mapping[str, int], p
                                 "rows and header of two assemblies?")
 
 
+def not_adjacent(pairs: Sequence[GenePair]) -> set[str]:
+    """The ids of ``pairs`` (a `--labels`/`--pairs` list's) the table shows are no adjacent pair of their genome:
+    genes between them, or neighbours by position whose ``gene_a`` a gene of the table sorted before it reaches
+    past (nested in it: ``gene_b``'s adjacent pair is with that gene, ``upstream_partners``; genes_between is 0)."""
+    genes: dict[str, dict[str, Gene]] = {}
+    for p in pairs:
+        for g in (p.gene_a, p.gene_b):
+            genes.setdefault(g.scaffold, {})[g.id] = g
+    reach: dict[str, int] = {}  # gene id -> the furthest end of the table's genes sorted before it
+    for held in genes.values():
+        furthest = 0
+        for g in sorted(held.values(), key=lambda g: (g.start, g.end, g.id)):
+            reach[g.id] = furthest
+            furthest = max(furthest, g.end)
+    return {p.pair_id for p in pairs if p.genes_between or (p.gene_a.start <= p.gene_b.start
+                                                             and reach[p.gene_a.id] > p.gene_a.end)}
+
+
 def _check_subset_count(pairs: Sequence[GenePair], told: int, comments: Sequence[str], path: PathLike) -> None:
     """Refuse a ``#subset of=N pairs`` line its rows contradict: a subset lacks some of the genome's N adjacent
     pairs, so it holds fewer than N pairs of neighbouring genes (``genes_between`` 0; its pairs of non-adjacent
     genes are not counted). More, or as many, is a hand-edited N, or rows of another genome or of a whole table
     under a subset's header, which `embed` and `score` then warned of wrongly or counted by."""
-    adjacent = len({p.pair_id for p in pairs if not p.genes_between})
+    adjacent = len({p.pair_id for p in pairs} - not_adjacent(pairs))
     if adjacent >= told:
         number = next(i for i, line in enumerate(comments, start=1) if line.startswith(_SUBSET_LINE))
         raise DataError(f"{path}: line {number}: '#subset of={told} pairs' says the table lacks some of its "

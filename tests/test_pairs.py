@@ -722,3 +722,33 @@ def test_a_table_without_a_genes_line_reads_cut_genes_in_the_code_given(tmp_path
     by_code = {code: next(g for g in P.genome_from_table(read, None, fasta, "cut", genetic_code=code).genes
                           if g.id == gene).partial for code in (None, 4)}
     assert by_code == {None: False, 4: True}, by_code
+
+
+def test_a_pairs_list_with_a_nested_genes_neighbour_is_read_back(tmp_path):
+    """`pairs --pairs L` wrote a table that `embed` and `score` of it refused: L named every adjacent pair but one
+    and the pair (ga, gb) of a gene nested in gc and the gene after gc, neighbours by position (genes_between 0)
+    but not an adjacent pair (gb's is gc|gb: gc reaches further), so the '#subset of=3 pairs' check counted 3 pairs
+    of neighbouring genes and refused microfuse's own table. A pair whose gene_a a gene of the table before it
+    reaches past is not counted, and `embed`'s warning counts it among the pairs `embed GENOME` has none of."""
+    from microfuse_cli.cli._common import subset_table_message
+
+    gff, listed, table = tmp_path / "nested.gff", tmp_path / "list.csv", tmp_path / "table.tsv"
+    gff.write_text("##gff-version 3\n##sequence-region n1 1 3000\n" + "".join(
+        f"n1\tx\tCDS\t{start}\t{end}\t.\t+\t0\tID={tag};locus_tag={tag}\n"
+        for tag, start, end in (("gc", 100, 999), ("ga", 301, 501), ("gb", 1100, 1399), ("gd", 1500, 1799))))
+    for lines, missing in (("ga,gb\ngc,gb\ngb,gd\n", "gc|ga"), ("ga,gb\ngc,ga\ngb,gd\n", "gc|gb")):
+        listed.write_text(lines)
+        code, _, err = run_cli(["pairs", gff, "--pairs", listed, "-o", table, "-q"])
+        assert code == 0, err
+        read = P.read_pairs(table)  # was a DataError: '#subset of=3 pairs' ... it holds 3 pairs of neighbouring genes
+        assert read.subset_of == 3 and [p.genes_between for p in read.pairs] == [0, 0, 0], missing
+        said = subset_table_message(read, table, "embed")
+        assert "fails on its 1 pair(s) of non-adjacent genes" in said, said
+    whole = tmp_path / "whole.tsv"
+    code, _, err = run_cli(["pairs", gff, "-o", whole, "-q"])
+    assert code == 0, err
+    rows = whole.read_text().splitlines(True)
+    joined = tmp_path / "joined.tsv"  # the whole table under a subset's header: still refused
+    joined.write_text("".join(rows[:2] + ["#subset of=3 pairs\n"] + rows[2:]))
+    with pytest.raises(DataError, match="holds 3 pairs of neighbouring genes"):
+        P.read_pairs(joined)

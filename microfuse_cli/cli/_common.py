@@ -670,7 +670,9 @@ def subset_table_message(table, shown, command: str) -> str | None:
         return head + ("its spacer calibration (and, embedded from the table, its context features) are the "
                        "subset's, so its scores differ from the whole genome's; to score these pairs as the "
                        "genome's, give --labels/--pairs to `score GENOME` (or make the table of the whole genome)")
-    apart = len({p.pair_id for p in table.pairs if p.genes_between})
+    from ..pairs import not_adjacent
+
+    apart = len(not_adjacent(table.pairs))
     if command == "embed":
         said = ("its context features are the subset's, not the genome's, so a model trained on them sees other "
                 "features than `score GENOME` gives it; ")
