@@ -752,3 +752,22 @@ def test_a_pairs_list_with_a_nested_genes_neighbour_is_read_back(tmp_path):
     joined.write_text("".join(rows[:2] + ["#subset of=3 pairs\n"] + rows[2:]))
     with pytest.raises(DataError, match="holds 3 pairs of neighbouring genes"):
         P.read_pairs(joined)
+
+
+def test_two_sequence_region_lines_that_disagree_are_refused(tmp_path):
+    """Two '##sequence-region' lines for one sequence giving two extents (GFF3s of two assemblies concatenated) were
+    read silently, the last one winning: as the scaffold's length, and now written into the pairs TSV as its
+    '#scaffold_length' line, which `embed`/`score` of the table then check a --fasta against. `gt gff3validator`
+    refuses them; `pairs` now does, naming the line. The same line twice (one file concatenated with itself) is
+    read."""
+    rows = "".join(f"c1\tx\tCDS\t{100 + 350 * i}\t{399 + 350 * i}\t.\t+\t0\tID=g{i};locus_tag=g{i}\n" for i in range(4))
+    gff, table = tmp_path / "two.gff", tmp_path / "t.tsv"
+    for pragmas, refused in ((("c1 1 3000", "c1 1 4000"), True), (("c1 1 4000", "c1 5 3000"), True),
+                             (("c1 1 3000", "c1 1 3000"), False)):
+        gff.write_text("##gff-version 3\n" + "".join(f"##sequence-region {p}\n" for p in pragmas) + rows)
+        code, _, err = run_cli(["pairs", gff, "-o", table, "-q"])
+        if refused:
+            assert code == 1 and err.startswith(f"error: {gff}: line 3: ") and "##sequence-region" in err, err
+            assert err.count("\n") == 1 and "Traceback" not in err, err
+        else:
+            assert code == 0 and "#scaffold_length length=3000 id=c1\n" in table.read_text(), err

@@ -130,6 +130,7 @@ def read_gff(path: PathLike, fasta: PathLike | None = None, text: str | Iterable
 def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, genetic_code: int | None,
               topology: bool | None) -> Genome:
     regions: dict[str, int] = {}
+    pragmas: dict[str, tuple[str, str, int]] = {}  # each sequence's first ##sequence-region: (start, end, line)
     seqlen: dict[str, int] = {}  # Prodigal's '# Sequence Data: ...seqlen=N;seqhdr="ID ..."': each sequence's length
     declared: dict[str, int] = {}  # ##sequence-region <seqid> 1 <length>: each sequence's length, as the file says
     region_rows: dict[str, tuple[int, int]] = {}  # the longest region row from 1 of each sequence: (end, line)
@@ -158,6 +159,11 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                 parts = line.split()
                 if len(parts) == 4 and parts[3].isdigit():
                     parts[1] = urllib.parse.unquote(parts[1])  # escaped as in column 1
+                    first = pragmas.setdefault(parts[1], (parts[2], parts[3], number))
+                    if first[:2] != (parts[2], parts[3]):  # the last won, silently, as the length `pairs` writes
+                        raise DataError(f"{path}: line {number}: a second ##sequence-region for {parts[1]!r} "
+                                        f"({parts[2]}..{parts[3]}; line {first[2]}: {first[0]}..{first[1]}): GFF3s "
+                                        "of two assemblies concatenated? Keep the one of the sequences annotated")
                     regions[parts[1]] = int(parts[3])
                     if parts[2] == "1":
                         declared[parts[1]] = int(parts[3])
