@@ -50,7 +50,8 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     pairs; the table holds only its pairs' genes, so `embed` and `score` of it calibrate and compute context over
     those alone, and say so) and, for each scaffold of the pairs whose sequence was read, '#scaffold length=N
     topology=circular|linear id=ID' (ID to the line's end), or, read without it, '#scaffold_length length=N id=ID'
-    where the annotation states its length ('##sequence-region ID 1 N', Prodigal's 'seqlen='), against which
+    where the annotation states its length ('##sequence-region ID 1 N' unless N is where its last feature ends,
+    the length GenomeTools makes up; Prodigal's 'seqlen='), against which
     `embed` and `score` of the table check their --fasta; every microfuse reader skips leading '#' lines.
     """
     from ..errors import DataError
