@@ -468,17 +468,20 @@ def pairs_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -> l
     """The ``#`` lines (without the ``#``) above the header of `microfuse pairs`' TSV: ``microfuse VERSION pairs
     genome=NAME`` (NAME: ``genome.name``, the file name every command names the genome by, records.genome_name, to
     the line's end: a file name may hold spaces), ``genes_comment``, on a draft ``partial_genes count=N``
-    (``partial_count``), where ``pairs`` are not the genome's adjacent pairs ``subset of=N pairs``, then
-    ``scaffold_comments`` (of ``pairs``' scaffolds; None: the genome's adjacent pairs). `embed` and `score` of the
-    table name its genome and its genes so, not after the table's own file (``read_pairs``), calibrate as of the
-    genome, and check a ``--fasta`` against the scaffolds' lengths."""
+    (``partial_count``), where ``pairs`` lack some of the genome's adjacent pairs ``subset of=N pairs``, then
+    ``scaffold_comments`` and ``length_comments`` (of ``pairs``' scaffolds; None: the genome's adjacent pairs).
+    `embed` and `score` of the table name its genome and its genes so, not after the table's own file
+    (``read_pairs``), calibrate as of the genome, and check a ``--fasta`` against the scaffolds' lengths."""
     require_genome(genome, "pairs_comments")
     partial = partial_count(genome)
     whole = None if pairs is None else adjacent_pairs(genome)
-    subset = whole is not None and {p.pair_id for p in pairs} != {p.pair_id for p in whole}
+    # a subset lacks some adjacent pair: a --labels/--pairs list of them all and of pairs of non-adjacent genes
+    # besides (a superset) holds every gene of the genome's pairs, as its whole table does, and is not one
+    subset = whole is not None and bool({p.pair_id for p in whole} - {p.pair_id for p in pairs})
     return [f"microfuse {__version__} {_PAIRS_WORD} {_GENOME_KEY}{genome.name}", genes_comment(genome),
             *([f"partial_genes count={partial}"] if partial else []),
-            *([f"subset of={len(whole)} pairs"] if subset else []), *scaffold_comments(genome, pairs)]
+            *([subset_comment(len(whole))] if subset else []), *scaffold_comments(genome, pairs),
+            *length_comments(genome, pairs)]
 
 
 #: A pairs TSV's line when its rows are not the genome's adjacent pairs (`pairs --labels`/`--pairs`):
@@ -486,6 +489,12 @@ def pairs_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -> l
 #: calibration and the genome-wide context features of `embed`/`score` of it are the subset's, not the genome's.
 _SUBSET_LINE = "#subset "
 _SUBSET = re.compile(r"#subset of=([0-9]+) pairs")
+
+
+def subset_comment(adjacent: int) -> str:
+    """The ``#subset`` line (without its ``#``) of a table, or of `score`'s outputs of it, whose pairs lack some of
+    the genome's ``adjacent`` pairs."""
+    return f"subset of={adjacent} pairs"
 
 
 def table_subset(comments: Sequence[str], path: PathLike) -> int | None:
@@ -543,11 +552,46 @@ def scaffold_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -
     scaffold: None), in the genome's order: the table route (``genome_from_table``) checks a FASTA's length against it
     exactly, where a pair closing the circle told it only of a whole circular one. One line per scaffold, not per
     genome: a `--labels` subset lists only its pairs' scaffolds, a metagenome's table grows by a line per contig.
-    Only scaffolds whose sequence was read: without it a length is a pragma's or the genes' extent (a GFF3 without
-    its FASTA), which a true FASTA would then contradict; the table route checks those as a table without lines."""
+    Only scaffolds whose sequence was read: without it a length is the genes' extent or one the annotation states
+    (``length_comments``), and a topology the reader's default (linear), which a FASTA given later may contradict
+    (Unicycler's and Flye's headers say circular=true); the table route checks those as a table without lines."""
     held = None if pairs is None else {p.scaffold for p in pairs}
     return [f"scaffold length={s.length} topology={'circular' if s.circular else 'linear'} id={sid}"
             for sid, s in genome.scaffolds.items() if (held is None or sid in held) and s.sequence is not None]
+
+
+#: A pairs TSV's line per scaffold read without its sequence whose length the annotation states (a GFF3's
+#: ``##sequence-region ID 1 N``, Prodigal's ``seqlen=``): ``#scaffold_length length=N id=ID``. A length only: the
+#: topology stays the table route's own (a pair or gene across the origin, a --fasta header), as without the line.
+_LENGTH_LINE = "#scaffold_length "
+_LENGTH = re.compile(r"#scaffold_length length=([0-9]+) id=(.+)")
+
+
+def length_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -> list[str]:
+    """``scaffold_length length=N id=ID`` for each scaffold holding a gene of ``pairs`` (every scaffold: None) read
+    without its sequence but with a length its annotation states (``Scaffold.length_stated``): `embed` and `score`
+    of the table without --fasta then have each such contig as long as the genome's route has it, not as long as
+    its genes reach (a 2,000+ bp contig was left out of the spacer calibration as short), and check a --fasta's."""
+    held = None if pairs is None else {p.scaffold for p in pairs}
+    return [f"scaffold_length length={s.length} id={sid}" for sid, s in genome.scaffolds.items()
+            if (held is None or sid in held) and s.sequence is None and s.length_stated]
+
+
+def table_lengths(comments: Sequence[str], path: PathLike) -> dict[str, int] | None:
+    """Scaffold -> length of a table's ``#scaffold_length`` lines (``length_comments``); None where it has none. A
+    line that says it badly, or one scaffold of two lengths, is a DataError."""
+    lengths: dict[str, int] = {}
+    for number, line in enumerate(comments, start=1):
+        if not line.startswith(_LENGTH_LINE):
+            continue
+        match = _LENGTH.fullmatch(line)
+        if match is None or not int(match[1]):
+            raise DataError(f"{path}: line {number}: a '#scaffold_length' line is 'length=N id=ID', not "
+                            f"{line[len(_LENGTH_LINE):]!r:.60}")
+        if lengths.setdefault(match[2], int(match[1])) != int(match[1]):
+            raise DataError(f"{path}: line {number}: scaffold {match[2]!r} is told twice, of two lengths: tables of "
+                            "two assemblies put together?")
+    return lengths or None
 
 
 def table_scaffolds(comments: Sequence[str], path: PathLike) -> dict[str, tuple[int, bool]] | None:
@@ -600,6 +644,8 @@ class PairTable(RebuiltFromFields):
     partial_genes: int = 0
     #: the genome's pair count of its ``#subset`` line (``table_subset``): None where it has none.
     subset_of: int | None = None
+    #: scaffold -> length of its ``#scaffold_length`` lines (``table_lengths``): None where it has none.
+    lengths: Mapping[str, int] | None = None
 
 
 def read_pairs(path: PathLike) -> PairTable:
@@ -613,9 +659,63 @@ def read_pairs(path: PathLike) -> PairTable:
     if scaffolds is not None:
         _check_scaffold_lines(pairs, scaffolds, path)
         scaffolds = MappingProxyType(scaffolds)
+    subset_of = table_subset(comments, path)
+    if subset_of is not None:
+        _check_subset_count(pairs, subset_of, comments, path)
+    lengths = table_lengths(comments, path)
+    if lengths is not None:
+        _check_length_lines(pairs, lengths, path)
+        lengths = MappingProxyType(lengths)
     return PairTable(pairs, MappingProxyType({name: tuple(values) for name, values in extra.items()}),
                      tuple(comments), *table_provenance(comments), scaffolds, table_partial(comments, path),
-                     table_subset(comments, path))
+                     subset_of, lengths)
+
+
+def _check_length_lines(pairs: Sequence[GenePair], lengths: Mapping[str, int], path: PathLike) -> None:
+    """Refuse rows a table's ``#scaffold_length`` lines contradict: a pair closing the circle of a scaffold of
+    another length, or a gene starting past its end."""
+    for sid, (length, pair) in _circle_lengths(pairs).items():
+        if sid in lengths and lengths[sid] != length:
+            raise DataError(f"{path}: {sid} is {lengths[sid]:,} bp by its '#scaffold_length' line, {length:,} bp by "
+                            f"the pair closing its circle ({pair.pair_id}): a table edited, or its rows and header of "
+                            "two assemblies?")
+    for p in pairs:
+        for g in (p.gene_a, p.gene_b):
+            if g.scaffold in lengths and g.start > lengths[g.scaffold]:
+                raise DataError(f"{path}: gene {g.id!r} starts at {g.start}, past the end of {g.scaffold}, "
+                                f"{lengths[g.scaffold]:,} bp by its '#scaffold_length' line: a table edited, or its "
+                                "rows and header of two assemblies?")
+
+
+def not_adjacent(pairs: Sequence[GenePair]) -> set[str]:
+    """The ids of ``pairs`` (a `--labels`/`--pairs` list's) the table shows are no adjacent pair of their genome:
+    genes between them, or neighbours by position whose ``gene_a`` a gene of the table sorted before it reaches
+    past (nested in it: ``gene_b``'s adjacent pair is with that gene, ``upstream_partners``; genes_between is 0)."""
+    genes: dict[str, dict[str, Gene]] = {}
+    for p in pairs:
+        for g in (p.gene_a, p.gene_b):
+            genes.setdefault(g.scaffold, {})[g.id] = g
+    reach: dict[str, int] = {}  # gene id -> the furthest end of the table's genes sorted before it
+    for held in genes.values():
+        furthest = 0
+        for g in sorted(held.values(), key=lambda g: (g.start, g.end, g.id)):
+            reach[g.id] = furthest
+            furthest = max(furthest, g.end)
+    return {p.pair_id for p in pairs if p.genes_between or (p.gene_a.start <= p.gene_b.start
+                                                             and reach[p.gene_a.id] > p.gene_a.end)}
+
+
+def _check_subset_count(pairs: Sequence[GenePair], told: int, comments: Sequence[str], path: PathLike) -> None:
+    """Refuse a ``#subset of=N pairs`` line its rows contradict: a subset lacks some of the genome's N adjacent
+    pairs, so it holds fewer than N pairs of neighbouring genes (``genes_between`` 0; its pairs of non-adjacent
+    genes are not counted). More, or as many, is a hand-edited N, or rows of another genome or of a whole table
+    under a subset's header, which `embed` and `score` then warned of wrongly or counted by."""
+    adjacent = len({p.pair_id for p in pairs} - not_adjacent(pairs))
+    if adjacent >= told:
+        number = next(i for i, line in enumerate(comments, start=1) if line.startswith(_SUBSET_LINE))
+        raise DataError(f"{path}: line {number}: '#subset of={told} pairs' says the table lacks some of its "
+                        f"genome's {told} adjacent pairs, but it holds {adjacent} pairs of neighbouring genes: a "
+                        "table edited, or its rows and header of two genomes? (write it again with `microfuse pairs`)")
 
 
 def _check_scaffold_lines(pairs: Sequence[GenePair], scaffolds: Mapping[str, tuple[int, bool]],
@@ -692,14 +792,16 @@ def _check_protein_lengths(genes: Iterable[Gene], written: Mapping[str, str], pr
                         f"{len(written[g.id].rstrip('*'))} residues): proteins of another assembly or gene calling?")
 
 
-def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLike | None, name: str) -> Genome:
+def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLike | None, name: str, *,
+                      genetic_code: int | None = None) -> Genome:
     """Rebuild a Genome from a pairs TSV: genes from its coordinates, proteins from a FASTA, DNA from ``fasta``.
 
     Each scaffold's length told by the table's ``#scaffold`` lines (``scaffold_comments``), else by a pair closing its
     circle (``_circle_lengths``), is checked against ``fasta``'s: a FASTA of another assembly placed the genes on
     another circle (made-up genes across the origin), or cut them elsewhere, silently. Those lines also give each
     scaffold its topology; a table without them (older, or made by hand) has circular the scaffolds a pair or gene
-    crosses the origin of."""
+    crosses the origin of. ``genetic_code`` (`-g`) is the code a table without a ``#genes`` line naming one reads
+    its cut genes' stops in (``_cut_by_sequence``; default 11)."""
     from .io.fasta import read_fasta_scaffolds, read_proteins
     from .records import Scaffold
 
@@ -726,6 +828,7 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
         _check_protein_lengths(genes.values(), written, proteins)
     closing = _circle_lengths(table.pairs)
     declared = dict(table.scaffolds or {})  # checked against the rows by read_pairs
+    stated = dict(table.lengths or {})  # lengths only (`pairs` of a GFF3 without its FASTA), checked so too
     if fasta is not None:
         scaffolds = read_fasta_scaffolds(fasta)
         missing = sorted({g.scaffold for g in genes.values()} - set(scaffolds))
@@ -735,6 +838,10 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
             if sid in scaffolds and scaffolds[sid].length != length:
                 raise DataError(f"{sid} is {length:,} bp by the pairs' '#scaffold' line, {scaffolds[sid].length:,} "
                                 f"bp in {fasta}: a FASTA of another assembly?")
+        for sid, length in stated.items():  # the annotation's lengths, as its own reader checks a FASTA's
+            if sid in scaffolds and scaffolds[sid].length != length:
+                raise DataError(f"{sid} is {length:,} bp by the pairs' '#scaffold_length' line, "
+                                f"{scaffolds[sid].length:,} bp in {fasta}: a FASTA of another assembly?")
         for sid, (length, pair) in closing.items():  # a FASTA of another length read the pairs on another circle
             if scaffolds[sid].length != length:
                 raise DataError(f"{sid} is {length:,} bp by the pair closing its circle ({pair.pair_id}), "
@@ -748,6 +855,7 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
         for g in genes.values():
             extent[g.scaffold] = max(extent.get(g.scaffold, 0), g.end)
         extent.update({sid: length for sid, (length, _) in closing.items()})  # genes may end past it
+        extent.update({sid: length for sid, length in stated.items() if sid in extent})
         extent.update({sid: length for sid, (length, _) in declared.items() if sid in extent})
         scaffolds = {sid: Scaffold(sid, length) for sid, length in extent.items()}
     # a gene from inside the sequence to past its end crosses the origin of a circular one (as readers take a CDS
@@ -757,8 +865,8 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
     for g in genes.values():
         if g.start <= scaffolds[g.scaffold].length < g.end:
             across.setdefault(g.scaffold, g)
-    for sid, gene in across.items():
-        if sid not in closing and sid not in declared:  # a '#scaffold' line told its length (read_pairs: circular)
+    for sid, gene in across.items():  # a '#scaffold' line (read_pairs: circular) or '#scaffold_length' line told it
+        if sid not in closing and sid not in declared and sid not in stated:
             log.warning("gene %s of the pairs ends at %d, past the end of %s in %s (%d bp): read as crossing the "
                         "origin of a circular %s, unchecked (the pairs lack the pair closing its circle, which tells "
                         "its length); if %s is of another assembly, its genes are misplaced", gene.id, gene.end, sid,
@@ -768,22 +876,26 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
                  for sid, s in scaffolds.items()}
     gene_list = list(genes.values())
     if fasta is not None and table.scaffolds is None and not table.partial_genes:
-        gene_list = _cut_by_sequence(gene_list, scaffolds, table.genes_comment)
+        gene_list = _cut_by_sequence(gene_list, scaffolds, table.genes_comment, genetic_code)
     return Genome(name, scaffolds, gene_list, PAIRS_TABLE,
                   partial_genes=table.partial_genes).with_genes_sorted()
 
 
-def _cut_by_sequence(genes: list[Gene], scaffolds: Mapping, genes_line: str | None) -> list[Gene]:
+def _cut_by_sequence(genes: list[Gene], scaffolds: Mapping, genes_line: str | None,
+                     genetic_code: int | None = None) -> list[Gene]:
     """``genes`` with those cut by a linear contig's edge or a gap marked partial, read from the sequence as the
     GFF3 reader reads a CDS no flag marks (``cut_without_flag``): a table whose `pairs` read no sequence (no
     ``#scaffold`` line) and found no partial gene (no ``#partial_genes`` line: IMG, MetaGeneMark, a GFF3 without its
     FASTA) says nothing of its cut genes, so `score` of it with --fasta left no short contig out of the calibration
     where `score` of the genome with that FASTA does (``calibration.short_fragments``). The code is the table's
-    ``#genes`` line's where it names one."""
+    ``#genes`` line's where it names one, else ``genetic_code`` (the user's `-g`: M. pneumoniae's TGA is Trp under
+    code 4, a stop under 11), else each gene's own (11)."""
     from .io.features import circular_slice, cut_without_flag
 
     told = genes_line_code(genes_line)
     code = int(told) if told is not None and told.isdigit() else None  # '4,11': each gene's own
+    if told is None:
+        code = genetic_code
     out = []
     for g in genes:
         s = scaffolds[g.scaffold]

@@ -58,6 +58,9 @@ class Scaffold:
     length: int
     sequence: str | None = None
     circular: bool = False
+    #: Without ``sequence``: whether ``length`` is the one the annotation states (a GFF3's ``##sequence-region ID 1
+    #: N``, Prodigal's ``seqlen=``), not the genes' extent; `pairs` then writes it as a ``#scaffold_length`` line.
+    length_stated: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -701,17 +701,20 @@ def test_a_gene_across_the_origin_unchecked_by_a_closing_pair_is_said(tmp_path):
                                         "-o", tmp_path / table.stem, "-q"])
         assert code == 0, said[table]
     assert said[full] == ""
-    assert said[subset] == (
+    crossing, chosen = said[subset].splitlines(True)  # then the subset's warning (`embed` of a subset table)
+    assert crossing == (
         f"warning: gene MG_001 of the pairs ends at {MG_LENGTH + 828}, past the end of NC_000908.2 in {fasta} "
         f"({MG_LENGTH} bp): read as crossing the origin of a circular NC_000908.2, unchecked (the pairs lack the pair "
         f"closing its circle, which tells its length); if {fasta} is of another assembly, its genes are misplaced\n")
+    assert chosen.startswith(f"warning: {subset} holds 1 chosen pairs"), chosen
 
 
 def test_pairs_describes_each_scaffold_of_its_pairs(tmp_path):
     """`pairs` writes a '#scaffold length=N topology=... id=ID' line per scaffold of the pairs it writes (E. coli:
     its circle; M. pneumoniae, its RefSeq GFF3 read as linear; a `--labels` subset of a panel genome: only the
     scaffolds of its pairs), which `read_pairs` gives back; an id to the line's end keeps spaces and '='. A genome
-    read without its sequence (a GFF3 alone) tells no length: no line, rather than one a true FASTA contradicts."""
+    read without its sequence (a GFF3 alone) tells no topology: no such line, but the length its pragma states
+    ('#scaffold_length'), which the true FASTA then matches."""
     from microfuse_cli.pairs import genome_from_table, read_pairs, table_scaffolds
 
     told = {}
@@ -728,8 +731,9 @@ def test_pairs_describes_each_scaffold_of_its_pairs(tmp_path):
     assert table_scaffolds(["#microfuse 0.1.0 pairs genome=x", "#scaffold length=10 topology=linear id=a b=c"],
                            "t.tsv") == {"a b=c": (10, False)}
     assert table_scaffolds(["#genes source=annotation"], "t.tsv") is None
-    code, out, err = run_cli(["pairs", MPN_GFF, "-q"])  # no sequence read: its length is the pragma's, not told
-    assert code == 0 and "#scaffold" not in out, err
+    code, out, err = run_cli(["pairs", MPN_GFF, "-q"])  # no sequence read: its length is the pragma's, no topology
+    assert code == 0 and [line for line in out.splitlines() if line.startswith("#scaffold")] == [
+        "#scaffold_length length=816394 id=NC_000912.1"], err
     (tmp_path / "bare.tsv").write_text(out)  # read with the true FASTA as a table without the lines
     assert genome_from_table(read_pairs(tmp_path / "bare.tsv"), None, MPN_FNA, "m").scaffolds["NC_000912.1"].length \
         == 816_394
@@ -764,7 +768,7 @@ def test_scaffold_lines_check_a_fasta_exactly(tmp_path):
     short.write_text(f"{name}\n{sequence[:-5]}\n")
     code, _, err = run_cli(["embed", subset, "--proteins", tmp_path / "p.faa", "--fasta", fasta, "-o",
                             tmp_path / "emb", "-q"])
-    assert (code, err) == (0, "")
+    assert code == 0 and len(err.splitlines()) == 1 and err.startswith(f"warning: {subset} holds 1 chosen pairs"), err
     code, _, err = run_cli(["embed", subset, "--proteins", tmp_path / "p.faa", "--fasta", short, "-o",
                             tmp_path / "emb2", "-q"])
     assert (code, err) == (1, f"error: NC_000908.2 is 580,076 bp by the pairs' '#scaffold' line, 580,071 bp in "

@@ -282,8 +282,10 @@ def test_pairs_table_of_a_draft_gff_without_its_fasta_says_its_lengths_are_unkno
     """`pairs draft.gff` alone (Prodigal's GFF, no FASTA) writes no '#scaffold' line, so `score PAIRS.tsv` without
     --fasta has each contig as long as its genes reach: a 2,000+ bp contig whose last gene ends before 2,000 bp was
     left out of the spacer fit as short, which `score` of the genome keeps, silently (all probabilities differed).
-    It is said now, naming --fasta; with --fasta the table route scores as the genome's."""
+    It is said now, naming --fasta; with --fasta the table route scores as the genome's. (A GFF3 that states no
+    length: Prodigal's '# Sequence Data' lines, whose seqlen `pairs` now writes as '#scaffold' lines, taken out.)"""
     contigs, assembly, gff = prodigal_draft(tmp_path)
+    gff = without_lengths(gff)
     annotation = tmp_path / "draft.gff"
     annotation.write_text(gff)
     pairs, emb = tmp_path / "pairs.tsv", tmp_path / "emb"
@@ -323,7 +325,7 @@ def test_pairs_table_of_a_draft_without_partial_flags_finds_its_cut_genes_in_the
 
     _, assembly, gff = prodigal_draft(tmp_path)
     annotation = tmp_path / "noflag.gff"
-    annotation.write_text(re.sub(r"partial=[01]{2};", "", gff))
+    annotation.write_text(re.sub(r"partial=[01]{2};", "", without_lengths(gff)))  # no seqlen: no '#scaffold' line
     assert "partial=" not in annotation.read_text()
     pairs, emb = tmp_path / "pairs.tsv", tmp_path / "emb"
     code, _, err = run_cli(["pairs", annotation, "-o", pairs])
@@ -344,6 +346,11 @@ def test_pairs_table_of_a_draft_without_partial_flags_finds_its_cut_genes_in_the
     assert rows[0] == rows[1] and len(rows[0]) > 150
 
 
+def without_lengths(gff: str) -> str:
+    """A Prodigal GFF without its '# Sequence Data: ...seqlen=N' lines: a GFF3 that states no sequence's length."""
+    return "".join(line for line in gff.splitlines(True) if not line.startswith("# Sequence Data:"))
+
+
 def prodigal_draft(tmp_path):
     """The first 300 kb of E. coli in 1-4 kb contigs (written to draft.fna) and pyrodigal's meta-mode GFF3 of them
     without the sequence (with Prodigal's seqlen and partial=NN), as a user's draft annotation."""
@@ -358,3 +365,68 @@ def prodigal_draft(tmp_path):
     for i, (name, _, sequence) in enumerate(contigs):
         finder.find_genes(sequence.encode()).write_gff(gff, sequence_id=name, header=i == 0)
     return contigs, assembly, gff.getvalue()
+
+
+def test_embed_of_a_draft_table_without_lengths_says_what_score_says(tmp_path):
+    """`embed PAIRS.tsv` of a draft's table with no '#scaffold' line (`pairs draft.gff` without its FASTA) and no
+    --fasta leaves the contigs its genes end under 2,000 bp on out of the spacer calibration, as `score` of it does,
+    but said nothing where `score` warns: it now gives the same warning, from one builder. (The builtin views then
+    ask for the sequence.)"""
+    _, assembly, gff = prodigal_draft(tmp_path)
+    annotation = tmp_path / "draft.gff"
+    annotation.write_text(without_lengths(gff))  # Prodigal's seqlen taken out: a GFF3 stating no length
+    pairs, faa = tmp_path / "pairs.tsv", tmp_path / "p.faa"
+    code, _, err = run_cli(["pairs", annotation, "-o", pairs, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["pairs", annotation, "--fasta", assembly, "--proteins", faa, "-o", tmp_path / "x.tsv",
+                            "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["embed", pairs, "--proteins", faa, "-o", tmp_path / "emb", "-q"])
+    said = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert said and said[0].startswith("warning: ") and "scaffold(s) of " in said[0], err
+    assert "have no length in the pairs ('#scaffold' lines)" in said[0] and "`embed` of the genome may keep" in said[0]
+    code, _, err = run_cli(["embed", pairs, "--proteins", faa, "--fasta", assembly, "-o", tmp_path / "emb", "-q"])
+    assert code == 0 and "#scaffold" not in err, err
+
+
+def test_pairs_of_a_gff_without_its_fasta_writes_the_lengths_it_states(tmp_path):
+    """`pairs draft.gff` without its FASTA wrote no length, though Prodigal's GFF states each contig's (`# Sequence
+    Data: ...seqlen=N`), so `score PAIRS.tsv` without --fasta had each contig as long as its genes reach, left the
+    2,000+ bp contigs whose genes end sooner out of the spacer calibration and warned. The stated lengths are written
+    now, as '#scaffold_length' lines (a length only: no sequence told the topology, which a --fasta header may), and
+    the table route scores as the genome's with its FASTA, without a warning, with or without --fasta; a FASTA of
+    other lengths is refused; a GFF3 that states none still writes none."""
+    _, assembly, gff = prodigal_draft(tmp_path)
+    annotation = tmp_path / "draft.gff"
+    annotation.write_text(gff)
+    pairs, emb, by_genome, by_table = (tmp_path / name for name in ("pairs.tsv", "emb", "g.tsv", "t.tsv"))
+    code, _, err = run_cli(["pairs", annotation, "-o", pairs, "-q"])
+    assert code == 0, err
+    told = {}
+    for line in gff.splitlines():
+        if line.startswith("# Sequence Data:"):
+            fields = dict(word.split("=", 1) for word in line.split(": ", 1)[1].split(";"))
+            told[fields["seqhdr"].strip('"')] = int(fields["seqlen"])
+    written = [line for line in pairs.read_text().splitlines() if line.startswith("#scaffold")]  # none of topology
+    held = {line.split("\t")[1] for line in pairs.read_text().splitlines() if not line.startswith("#")} - {"scaffold"}
+    assert sorted(written) == sorted(f"#scaffold_length length={told[sid]} id={sid}" for sid in held)
+    code, _, err = run_cli(["embed", annotation, "--fasta", assembly, "-o", emb, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["score", annotation, "--fasta", assembly, "-o", by_genome, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["score", pairs, "--embeddings", emb, "-o", by_table, "-q"])
+    assert code == 0 and err == "", err
+    assert by_table.read_text() == by_genome.read_text()
+    code, _, err = run_cli(["score", pairs, "--embeddings", emb, "--fasta", assembly, "-o", by_table, "-q"])
+    assert code == 0 and err == "" and by_table.read_text() == by_genome.read_text(), err
+    first = next(iter(sorted(held)))
+    other, lines = tmp_path / "other.fna", assembly.read_text().split("\n")
+    at = next(i for i, line in enumerate(lines) if line.split()[:1] == [f">{first}"]) + 1
+    lines[at] = "ACGTACGTAC" + lines[at]  # one contig 10 bp longer: another assembly
+    other.write_text("\n".join(lines))
+    code, _, err = run_cli(["score", pairs, "--embeddings", emb, "--fasta", other, "-o", tmp_path / "no.tsv", "-q"])
+    assert code == 1 and f"{first} is {told[first]:,} bp by the pairs' '#scaffold_length' line" in err, err
+    bare = tmp_path / "bare.gff"
+    bare.write_text(without_lengths(gff))
+    code, out, err = run_cli(["pairs", bare, "-q"])
+    assert code == 0 and "#scaffold" not in out, err

@@ -668,3 +668,138 @@ def test_pairs_through_a_process_substitution_into_embed_with_their_proteins(tmp
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert (tmp_path / "emb" / "manifest.json").is_file() and (tmp_path / "p.faa").is_file()
+
+
+def test_a_labels_list_of_every_adjacent_pair_and_more_is_not_called_a_subset(tmp_path):
+    """`pairs --labels L` where L lists every adjacent pair and pairs of non-adjacent genes besides (a superset)
+    wrote '#subset of=N pairs', though the table holds every gene of the genome's pairs, as its whole table does,
+    and `embed`/`score` of it warned that its context and calibration were a subset's. A list that lacks an adjacent
+    pair is still a subset, whatever else it holds."""
+    whole, table = tmp_path / "whole.tsv", tmp_path / "table.tsv"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "-o", whole, "-q"])
+    assert code == 0, err
+    adjacent = [row.split("\t")[2:4] for row in whole.read_text().splitlines()[1:] if not row.startswith("#")][1:]
+    labelled = [line for line in open(MPN_PAIRS).read().splitlines()[1:] if line]
+    superset, subset = tmp_path / "superset.csv", tmp_path / "subset.csv"
+    superset.write_text("name_1,name_2,label\n" + "".join(f"{a},{b},\n" for a, b in adjacent) + "\n".join(labelled)
+                        + "\n")
+    subset.write_text("name_1,name_2,label\n" + "".join(f"{a},{b},1\n" for a, b in adjacent[1:]))  # all but one
+    for listed, apart, told in ((superset, 56, None), (subset, 0, len(adjacent))):
+        code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", listed, "-o", table, "-q"])
+        assert code == 0, err
+        read = P.read_pairs(table)
+        assert sum(p.genes_between > 0 for p in read.pairs) == apart  # 56 labelled pairs of non-adjacent genes
+        assert read.subset_of == told and len(read.pairs) == len(adjacent) - 1 + apart + (told is None), listed
+
+
+def test_a_subset_line_its_rows_contradict_is_refused(tmp_path):
+    """'#subset of=N pairs' was not checked against the rows: a hand-edited N, or a whole table's rows under a
+    subset's header, were read as told (and `score` warned of a subset, or copied a wrong count). A subset lacks
+    some of the genome's N adjacent pairs: N or more pairs of neighbouring genes under it are refused, in one line
+    naming the file and the line."""
+    sub, whole = tmp_path / "sub.tsv", tmp_path / "whole.tsv"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", MPN_PAIRS, "-o", sub, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "-o", whole, "-q"])
+    assert code == 0, err
+    assert P.read_pairs(sub).subset_of == 687  # 316 of its 372 pairs are of neighbouring genes: fine
+    lines = sub.read_text().splitlines(True)
+    number = next(i for i, line in enumerate(lines, start=1) if line.startswith("#subset"))
+    edited, joined = tmp_path / "edited.tsv", tmp_path / "joined.tsv"
+    edited.write_text("".join(lines).replace("#subset of=687 pairs", "#subset of=316 pairs"))
+    whole_lines = whole.read_text().splitlines(True)
+    joined.write_text("".join(whole_lines[:2] + [lines[number - 1]] + whole_lines[2:]))
+    (tmp_path / "p.faa").write_text(">MPN_001\nM\n")  # not read: the table is refused first
+    for path, told, held in ((edited, 316, 316), (joined, 687, 687)):
+        at = number if path == edited else 3
+        code, _, err = run_cli(["embed", path, "--proteins", tmp_path / "p.faa", "-o", tmp_path / "emb", "-q"])
+        assert code == 1 and err == (
+            f"error: {path}: line {at}: '#subset of={told} pairs' says the table lacks some of its genome's {told} "
+            f"adjacent pairs, but it holds {held} pairs of neighbouring genes: a table edited, or its rows and header "
+            "of two genomes? (write it again with `microfuse pairs`)\n"), err
+        assert not (tmp_path / "emb").exists()
+
+
+def test_a_table_without_a_genes_line_reads_cut_genes_in_the_code_given(tmp_path):
+    """A table with no '#genes' line (made by hand, an older one) read with --fasta and no '#scaffold' line checks
+    the genes at a contig's edge for a stop codon: under code 11 always, though the user gave `-g 4`. M. pneumoniae
+    (code 4) cut inside a gene right after an in-frame TGA (Trp under code 4, a stop under 11): the gene was read
+    whole, so its short contig stayed in the spacer calibration, where the genome's route leaves it out."""
+    from Bio.Seq import Seq
+
+    from conftest import genome_sequence
+
+    whole = tmp_path / "whole.tsv"
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "-o", whole, "-q"])
+    assert code == 0, err
+    sequence = genome_sequence(MPN_FNA)
+    rows = [line for line in whole.read_text().splitlines() if not line.startswith("#")]
+    header, rows = rows[0], [row.split("\t") for row in rows[1:9]]
+    cols = header.split("\t")
+    a, b = cols.index("start_b"), cols.index("end_b")
+    last = next(r for r in rows[3:] if r[cols.index("strand_b")] == "+")  # a plus-strand gene_b past the first few
+    start, end = int(last[a]), int(last[b])
+    codons = str(Seq(sequence[start - 1:end]))
+    cut = next(i for i in range(3, len(codons) - 3, 3) if codons[i:i + 3] == "TGA")  # its first in-frame TGA (Trp)
+    length = start - 1 + cut + 3
+    kept = rows[:rows.index(last) + 1]
+    last[b] = str(length)
+    last[cols.index("length_b")] = str(length - start + 1)
+    table, fasta = tmp_path / "cut.tsv", tmp_path / "cut.fna"
+    table.write_text("\n".join([header] + ["\t".join(r) for r in kept]) + "\n")  # no '#' line: made by hand
+    scaffold = kept[0][cols.index("scaffold")]
+    fasta.write_text(f">{scaffold}\n{sequence[:length]}\n")
+    read = P.read_pairs(table)
+    gene = last[cols.index("gene_b")]
+    by_code = {code: next(g for g in P.genome_from_table(read, None, fasta, "cut", genetic_code=code).genes
+                          if g.id == gene).partial for code in (None, 4)}
+    assert by_code == {None: False, 4: True}, by_code
+
+
+def test_a_pairs_list_with_a_nested_genes_neighbour_is_read_back(tmp_path):
+    """`pairs --pairs L` wrote a table that `embed` and `score` of it refused: L named every adjacent pair but one
+    and the pair (ga, gb) of a gene nested in gc and the gene after gc, neighbours by position (genes_between 0)
+    but not an adjacent pair (gb's is gc|gb: gc reaches further), so the '#subset of=3 pairs' check counted 3 pairs
+    of neighbouring genes and refused microfuse's own table. A pair whose gene_a a gene of the table before it
+    reaches past is not counted, and `embed`'s warning counts it among the pairs `embed GENOME` has none of."""
+    from microfuse_cli.cli._common import subset_table_message
+
+    gff, listed, table = tmp_path / "nested.gff", tmp_path / "list.csv", tmp_path / "table.tsv"
+    gff.write_text("##gff-version 3\n##sequence-region n1 1 3000\n" + "".join(
+        f"n1\tx\tCDS\t{start}\t{end}\t.\t+\t0\tID={tag};locus_tag={tag}\n"
+        for tag, start, end in (("gc", 100, 999), ("ga", 301, 501), ("gb", 1100, 1399), ("gd", 1500, 1799))))
+    for lines, missing in (("ga,gb\ngc,gb\ngb,gd\n", "gc|ga"), ("ga,gb\ngc,ga\ngb,gd\n", "gc|gb")):
+        listed.write_text(lines)
+        code, _, err = run_cli(["pairs", gff, "--pairs", listed, "-o", table, "-q"])
+        assert code == 0, err
+        read = P.read_pairs(table)  # was a DataError: '#subset of=3 pairs' ... it holds 3 pairs of neighbouring genes
+        assert read.subset_of == 3 and [p.genes_between for p in read.pairs] == [0, 0, 0], missing
+        said = subset_table_message(read, table, "embed")
+        assert "fails on its 1 pair(s) of non-adjacent genes" in said, said
+    whole = tmp_path / "whole.tsv"
+    code, _, err = run_cli(["pairs", gff, "-o", whole, "-q"])
+    assert code == 0, err
+    rows = whole.read_text().splitlines(True)
+    joined = tmp_path / "joined.tsv"  # the whole table under a subset's header: still refused
+    joined.write_text("".join(rows[:2] + ["#subset of=3 pairs\n"] + rows[2:]))
+    with pytest.raises(DataError, match="holds 3 pairs of neighbouring genes"):
+        P.read_pairs(joined)
+
+
+def test_two_sequence_region_lines_that_disagree_are_refused(tmp_path):
+    """Two '##sequence-region' lines for one sequence giving two extents (GFF3s of two assemblies concatenated) were
+    read silently, the last one winning: as the scaffold's length, and now written into the pairs TSV as its
+    '#scaffold_length' line, which `embed`/`score` of the table then check a --fasta against. `gt gff3validator`
+    refuses them; `pairs` now does, naming the line. The same line twice (one file concatenated with itself) is
+    read."""
+    rows = "".join(f"c1\tx\tCDS\t{100 + 350 * i}\t{399 + 350 * i}\t.\t+\t0\tID=g{i};locus_tag=g{i}\n" for i in range(4))
+    gff, table = tmp_path / "two.gff", tmp_path / "t.tsv"
+    for pragmas, refused in ((("c1 1 3000", "c1 1 4000"), True), (("c1 1 4000", "c1 5 3000"), True),
+                             (("c1 1 3000", "c1 1 3000"), False)):
+        gff.write_text("##gff-version 3\n" + "".join(f"##sequence-region {p}\n" for p in pragmas) + rows)
+        code, _, err = run_cli(["pairs", gff, "-o", table, "-q"])
+        if refused:
+            assert code == 1 and err.startswith(f"error: {gff}: line 3: ") and "##sequence-region" in err, err
+            assert err.count("\n") == 1 and "Traceback" not in err, err
+        else:
+            assert code == 0 and "#scaffold_length length=3000 id=c1\n" in table.read_text(), err

@@ -1064,15 +1064,24 @@ def test_score_of_a_subset_table_says_its_scores_are_not_the_genomes(tmp_path):
     """A table of `pairs --labels` holds only the labelled pairs' genes: `score` of it fitted the calibration to
     those pairs alone (M. pneumoniae: 430 of 687) and context features saw their genes alone, so 371 of 372 scores
     differed from `score GENOME --labels`'s, silently. `score` of it now says so once, and what to run; `embed` of
-    it, the way to training data (`train` asks for it), stays quiet."""
+    it said nothing, though its context features are the subset's (18 of 43 pair-context columns differ from
+    `embed GENOME`'s), which a model trained on them then learns: it says so too, in the same words, naming the
+    route that keeps the genome's context and the 56 non-adjacent pairs that route has no features of. The scores'
+    header carries the table's '#subset' line (it did not), so a reader of the scores sees they are a subset's."""
     sub, faa, emb, scores = (tmp_path / name for name in ("sub.tsv", "sub.faa", "emb", "sub.scores.tsv"))
     code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", MPN_PAIRS, "-o", sub,
                             "--proteins", faa, "-q"])
     assert code == 0, err
     code, _, err = run_cli(["embed", sub, "--proteins", faa, "--fasta", MPN_FNA, "-o", emb, "-q"])
-    assert (code, err) == (0, "")
+    assert code == 0, err
+    (embedded,) = err.strip().splitlines()
+    head = f"warning: {sub} holds 372 chosen pairs (`pairs --labels`/`--pairs`; its genome has 687 adjacent pairs)"
+    assert embedded.startswith(head) and "a model trained on them sees other features" in embedded, embedded
+    assert "`microfuse embed GENOME -o DIR`) and give DIR to `train`" in embedded and "its 56 pair(s) of non-adj" \
+        in embedded, embedded
     code, _, err = run_cli(["score", sub, "--embeddings", emb, "--fasta", MPN_FNA, "-o", scores, "-q"])
     assert code == 0, err
+    assert "#subset of=687 pairs" in [line for line in scores.read_text().splitlines() if line.startswith("#")]
     (warning,) = err.strip().splitlines()
     # 56 of the 372 labelled pairs skip opposite-strand genes: not of the genome's 687 adjacent pairs
     assert warning.startswith(f"warning: {sub} holds 372 chosen pairs (`pairs --labels`/`--pairs`; its genome has "
@@ -1085,3 +1094,35 @@ def test_score_of_a_subset_table_says_its_scores_are_not_the_genomes(tmp_path):
     table_route = {row["pair_id"]: row["probability"] for row in read_table(scores)}
     assert genome_route.keys() == table_route.keys() and len(table_route) == 372
     assert sum(genome_route[pair] != table_route[pair] for pair in table_route) == 371
+
+
+def test_the_route_a_subset_warning_names_keeps_the_genomes_context(tmp_path):
+    """What `embed` of a subset table says to run instead works: `embed GENOME` then `train` of the table with its
+    folder reads the genome's own features for the table's pairs (where all are adjacent: a genome's folder holds
+    no others). `train --per-genome-rule` of a subset table, whose
+    rule calibrates on the table's pairs alone, says so in the same words (it said nothing)."""
+    import numpy as np
+
+    from microfuse_cli.embed import Embeddings
+    from microfuse_cli.pairs import read_pairs
+
+    whole, sub, listed, emb = (tmp_path / name for name in ("whole.tsv", "sub.tsv", "listed.csv", "emb"))
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--label-rule", "og", "-o", whole, "-q"])
+    assert code == 0, err
+    rows = [row for row in read_table(whole) if row["label"] != ""][:80]
+    listed.write_text("".join(f"{r['gene_a']},{r['gene_b']},{r['label']}\n" for r in rows))
+    code, _, err = run_cli(["pairs", MPN_GFF, "--fasta", MPN_FNA, "--labels", listed, "--split", "0.6,0.4,0", "-o",
+                            sub, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["embed", MPN_GFF, "--fasta", MPN_FNA, "-o", emb, "-q"])
+    assert code == 0, err
+    table = read_pairs(sub)
+    x_whole = Embeddings.load(emb).pair_views(table.pairs)
+    assert len(table.pairs) == 80 and table.subset_of == 687 and x_whole[1].shape[0] == 80
+    code, _, err = run_cli(["train", sub, "--embeddings", emb, "-o", tmp_path / "model", "--arch", "distance",
+                            "--per-genome-rule", "-q"])
+    assert code == 0, err
+    (warning,) = err.strip().splitlines()
+    assert warning.startswith(f"warning: {sub} holds 80 chosen pairs") and "per-genome rule's spacer calibration" \
+        in warning and "non-adjacent" not in warning, warning
+    assert np.isfinite(x_whole[1]).all()

@@ -658,18 +658,59 @@ def pair_selection_options(func):
     return wrapper
 
 
-def warn_subset_table(table, shown) -> None:
-    """Say that a pairs TSV of `pairs --labels`/`--pairs` (its ``#subset`` line) is not its genome: it holds only its
-    pairs' genes, so the spacer calibration fits its pairs alone and the genome-wide context features (z-scores,
-    codon usage) see its genes alone; every score differed from `score GENOME`'s, silently. Its pairs are not said
-    to be of the genome's adjacent pairs: --labels lists pairs across opposite-strand genes too (M. pneumoniae: 56
-    of 372)."""
-    if table.subset_of is not None:
-        log.warning("%s holds %d chosen pairs (`pairs --labels`/`--pairs`; its genome has %d adjacent pairs) and "
-                    "only their genes: its spacer calibration (and, embedded from the table, its context features) "
-                    "are the subset's, so its scores differ from the whole genome's; to score these pairs as the "
-                    "genome's, give --labels/--pairs to `score GENOME` (or make the table of the whole genome)", shown,
-                    len(table.pairs), table.subset_of)
+def subset_table_message(table, shown, command: str) -> str | None:
+    """What `score`, `embed` and `train --per-genome-rule` say of a pairs TSV of `pairs --labels`/`--pairs` (its
+    ``#subset`` line; None for any other table): it holds only its pairs' genes, so the spacer calibration fits its
+    pairs alone and the genome-wide context features (z-scores, codon usage) see its genes alone (M. pneumoniae's
+    labelled pairs: 18 of 43 pair-context columns differ from `embed GENOME`'s), silently. Its pairs are not said to
+    be of the genome's adjacent pairs: --labels lists pairs across opposite-strand genes too (M. pneumoniae: 56 of
+    372), which `embed GENOME` holds no features of, so for those no command gives the genome's context."""
+    if table.subset_of is None:
+        return None
+    head = (f"{shown} holds {len(table.pairs)} chosen pairs (`pairs --labels`/`--pairs`; its genome has "
+            f"{table.subset_of} adjacent pairs) and only their genes: ")
+    if command == "score":
+        return head + ("its spacer calibration (and, embedded from the table, its context features) are the "
+                       "subset's, so its scores differ from the whole genome's; to score these pairs as the "
+                       "genome's, give --labels/--pairs to `score GENOME` (or make the table of the whole genome)")
+    from ..pairs import not_adjacent
+
+    apart = len(not_adjacent(table.pairs))
+    if command == "embed":
+        said = ("its context features are the subset's, not the genome's, so a model trained on them sees other "
+                "features than `score GENOME` gives it; ")
+    else:  # train --per-genome-rule
+        said = ("the per-genome rule's spacer calibration fits its pairs alone, not the genome's adjacent pairs "
+                "that `score GENOME` calibrates on; for the rule, train on the whole genome's table (`pairs GENOME "
+                "--operons`); ")
+    route = ("for the genome's context, embed the genome (`microfuse embed GENOME -o DIR`) and give DIR to `train` "
+             "of this table")
+    if apart:
+        route += (f", which fails on its {apart} pair(s) of non-adjacent genes (`embed GENOME` holds its adjacent "
+                  "pairs only; no command embeds those with the genome's context): leave them out of the list")
+    return head + said + route
+
+
+def warn_subset_table(table, shown, command: str = "score") -> None:
+    """Warn once, in ``subset_table_message``'s words, where ``table`` is a subset's."""
+    message = subset_table_message(table, shown, command)
+    if message is not None:
+        log.warning("%s", message)
+
+
+def warn_unmeasured(table, genome, shown, command: str) -> None:
+    """Say the short contigs of a draft's table without '#scaffold' lines (`pairs` of a GFF3 without its FASTA that
+    states no length) that the spacer calibration of `score` and `embed` of it leaves out by their genes' extent
+    alone (calibration.unmeasured_fragments), which the genome's route, reading their lengths, may keep. Call it
+    only where no --fasta was given."""
+    from ..calibration import MIN_FRAGMENT_LENGTH, unmeasured_fragments
+
+    unmeasured = unmeasured_fragments(table, genome)
+    if unmeasured:
+        log.warning("%d scaffold(s) of %s (e.g. %s) have no length in the pairs ('#scaffold' lines) and end "
+                    "under %s bp by their genes: left out of the spacer calibration as short contigs, which "
+                    "`%s` of the genome may keep; give --fasta (the assembly) to calibrate as it does",
+                    len(unmeasured), shown, unmeasured[0], f"{MIN_FRAGMENT_LENGTH:,}", command)
 
 
 def refuse_topology_beside_table(read_as, shown=None) -> None:

@@ -12,7 +12,7 @@ import click
 
 from . import cli
 from ._common import IntRange, _one_pass, bins_option, common_options, genome_options, load_bins, load_genome, log, \
-    refuse_topology_beside_table, stdin_as_file, warn_device_unused
+    refuse_topology_beside_table, stdin_as_file, warn_device_unused, warn_subset_table, warn_unmeasured
 
 
 def view_options(func):
@@ -77,10 +77,14 @@ def read_input(run, path, fasta, proteins, read_as, shown=None):
 
     if is_pairs_table(path):
         table = read_pairs(path)
-        genome = genome_from_table(table, proteins, fasta, table.genome_name or genome_name(path))
+        genome = genome_from_table(table, proteins, fasta, table.genome_name or genome_name(path),
+                                   genetic_code=read_as.genetic_code)
         if proteins is None:  # was 'gene MG_001 has an empty protein', exit 1, as if the table were at fault
             raise UsageError(f"a pairs TSV input ({shown or path}) needs --proteins: the FASTA `microfuse pairs "
                              "--proteins` writes beside it")
+        warn_subset_table(table, shown or path, "embed")  # as `score` of the table says them
+        if fasta is None:
+            warn_unmeasured(table, genome, shown or path, "embed")
         return genome, table.pairs, table.genes_comment
     genome = load_genome(run, path, fasta, read_as)
     return genome, adjacent_pairs(genome), None

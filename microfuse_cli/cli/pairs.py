@@ -46,11 +46,13 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     as they name INPUT itself), '#genes source=... genetic_code=...' (how the genes were found, which `score` of
     the table writes in its header), on a draft '#partial_genes count=N' (the genome's genes cut by a contig's
     edge, so `embed` and `score` of the table leave its contigs under 2,000 bp out of the spacer calibration, as of
-    INPUT), with --labels/--pairs '#subset of=N pairs' (N: the genome's adjacent pairs; the table holds only its
-    pairs' genes, so `embed` and `score` of it calibrate and compute context over those alone and `score` warns
-    that its scores differ from INPUT's) and, for each scaffold of the pairs whose sequence was read, '#scaffold length=N
-    topology=circular|linear id=ID' (ID to the line's end), against which `embed` and `score` of the table check
-    their --fasta; every microfuse reader skips leading '#' lines.
+    INPUT), with --labels/--pairs that leave out some adjacent pair '#subset of=N pairs' (N: the genome's adjacent
+    pairs; the table holds only its pairs' genes, so `embed` and `score` of it calibrate and compute context over
+    those alone, and say so) and, for each scaffold of the pairs whose sequence was read, '#scaffold length=N
+    topology=circular|linear id=ID' (ID to the line's end), or, read without it, '#scaffold_length length=N id=ID'
+    where the annotation states its length ('##sequence-region ID 1 N' unless N is where its last feature ends,
+    the length GenomeTools makes up; Prodigal's 'seqlen='), against which
+    `embed` and `score` of the table check their --fasta; every microfuse reader skips leading '#' lines.
     """
     from ..errors import DataError
     from ..records import NO_SEQUENCE_HINT

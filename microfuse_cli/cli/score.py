@@ -11,7 +11,7 @@ from . import cli
 from ..interrupts import swallowed
 from ._common import ExistingPath, FiniteFloatRange, bins_option, common_options, genome_options, load_bins, \
     load_genome, log, output_option, pair_selection_options, refuse_topology_beside_table, stdin_as_file, \
-    warn_device_unused, warn_subset_table
+    warn_device_unused, warn_subset_table, warn_unmeasured
 
 
 @cli.command(short_help="Operon probability of adjacent gene pairs.", epilog="""\b
@@ -180,13 +180,13 @@ def _loaded(pending_model):
 def _score(input, fasta, read_as, selection, pending_model, start_loading, embeddings, output,
            threshold, operons_gff, operons_tsv, fused, genome_name, device, offline, run, explain=False, reference=None,
            bins=None, annotate=None, report=None, model_dir=None):
-    from ..calibration import MIN_FRAGMENT_LENGTH, read_groups, unmeasured_fragments
+    from ..calibration import read_groups
     from ..embed import Embeddings
     from ..errors import UsageError
     from ..io.formats import sniff_format
     from ..io.files import open_text, peek_lines, read_text
     from ..io.outputs import write_outputs
-    from ..pairs import genome_from_table, read_pairs
+    from ..pairs import genome_from_table, read_pairs, subset_comment
     from ..records import genome_name as file_genome_name  # (genome_name is --genome-name here)
     from ..io.gff import write_operons_gff
     from ..io.tables import fused_writers, write_operons_tsv, write_scores
@@ -215,20 +215,16 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
                              f"scored as it is: give {selection.given[0]} to the `microfuse pairs` that writes it")
         refuse_topology_beside_table(read_as)
         table = read_pairs(input)
-        warn_subset_table(table, input)
+        warn_subset_table(table, input, "score")
         embedded = Embeddings.load(embeddings)
         embedded.check_genetic_code(table.genes_comment, "the pairs TSV", table.pairs)
         # named as `score GENOME` names it: by the table's own line, else as embed named it, else by the table; a
         # table of a piped genome says 'stdin', which names none: the folder's name (of `embed GENOME`) comes first
         named = table.genome_name if table.genome_name != file_genome_name("-") else None
         genome = genome_from_table(table, None, fasta, named or embedded.genome_name or table.genome_name
-                                   or file_genome_name(input))
-        unmeasured = unmeasured_fragments(table, genome) if fasta is None else []
-        if unmeasured:  # `pairs` of a GFF3 without its FASTA writes no '#scaffold' line: the genes' extent is all
-            log.warning("%d scaffold(s) of %s (e.g. %s) have no length in the pairs ('#scaffold' lines) and end "
-                        "under %s bp by their genes: left out of the spacer calibration as short contigs, which "
-                        "`score` of the genome may keep; give --fasta (the assembly) to calibrate as it does",
-                        len(unmeasured), input, unmeasured[0], f"{MIN_FRAGMENT_LENGTH:,}")
+                                   or file_genome_name(input), genetic_code=read_as.genetic_code)
+        if fasta is None:
+            warn_unmeasured(table, genome, input, "score")
         pairs = table.pairs
         groups = load_bins(bins, genome)
         model = _loaded(pending_model)  # the table's genome holds only its pairs' genes, whose proteins may be unknown
@@ -253,6 +249,8 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     comments = header_comments(scores, model_name, model_from=model_from,  # the identities the scores carry
                                threshold_from="model" if threshold is None else "user", genome=genome,
                                genes=table.genes_comment if kind == "pairs" else None)
+    if kind == "pairs" and table.subset_of is not None:  # scores of a subset's table are a subset's: said after '#genes'
+        comments.insert(2, subset_comment(table.subset_of))
     operons_called = call_operons(genome, scores)
     extra = _explain(run, genome, pairs, reference, groups) if explain else None
     writers = [(output, "w", lambda h: write_scores(h, scores, extra, comments))]

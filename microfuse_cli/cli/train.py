@@ -9,7 +9,7 @@ import click
 from ..runtime import thread_limits
 from ..vocabulary import ABLATIONS, ARCHS
 from . import cli
-from ._common import ExistingPath, FiniteFloatRange, IntRange, common_options, log
+from ._common import ExistingPath, FiniteFloatRange, IntRange, common_options, log, warn_subset_table
 
 #: Earlier releases called the model with nothing turned off "none"; it is still accepted on the command line.
 ABLATION_ALIASES = {"none": "full"}
@@ -118,9 +118,13 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
 
 
 def _decision_rule(pairs_tables):
-    """The per-genome rule learned from the tables (each one genome), logged."""
+    """The per-genome rule learned from the tables (each one genome), logged; a subset's table (`pairs --labels`)
+    is said, as `embed` and `score` of it say it: the rule calibrates on its pairs alone."""
+    from ..pairs import read_pairs
     from ..training_data import learn_decision_rule
 
+    for path in pairs_tables:
+        warn_subset_table(read_pairs(path), path, "train")
     rule = learn_decision_rule(pairs_tables)
     log.info("per-genome rule: posterior threshold %.2f inside the own %.0f%% interval, prior cut-off %.0f bp, "
              "slope %.3f", rule.posterior_threshold, 100 * rule.own_interval, rule.prior_cutoff_bp, rule.slope)

@@ -130,6 +130,8 @@ def read_gff(path: PathLike, fasta: PathLike | None = None, text: str | Iterable
 def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, genetic_code: int | None,
               topology: bool | None) -> Genome:
     regions: dict[str, int] = {}
+    pragmas: dict[str, tuple[str, str, int]] = {}  # each sequence's first ##sequence-region: (start, end, line)
+    seqlen: dict[str, int] = {}  # Prodigal's '# Sequence Data: ...seqlen=N;seqhdr="ID ..."': each sequence's length
     declared: dict[str, int] = {}  # ##sequence-region <seqid> 1 <length>: each sequence's length, as the file says
     region_rows: dict[str, tuple[int, int]] = {}  # the longest region row from 1 of each sequence: (end, line)
     reached: dict[str, int] = {}  # the furthest end of any feature but a region on each sequence
@@ -157,6 +159,11 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                 parts = line.split()
                 if len(parts) == 4 and parts[3].isdigit():
                     parts[1] = urllib.parse.unquote(parts[1])  # escaped as in column 1
+                    first = pragmas.setdefault(parts[1], (parts[2], parts[3], number))
+                    if first[:2] != (parts[2], parts[3]):  # the last won, silently, as the length `pairs` writes
+                        raise DataError(f"{path}: line {number}: a second ##sequence-region for {parts[1]!r} "
+                                        f"({parts[2]}..{parts[3]}; line {first[2]}: {first[0]}..{first[1]}): GFF3s "
+                                        "of two assemblies concatenated? Keep the one of the sequences annotated")
                     regions[parts[1]] = int(parts[3])
                     if parts[2] == "1":
                         declared[parts[1]] = int(parts[3])
@@ -165,6 +172,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             elif line.startswith("# Sequence Data:") and (data := _PRODIGAL_SEQUENCE.search(line)):
                 seqid = urllib.parse.unquote((data.group(2).split() or [""])[0])  # its first word, read as column 1
                 regions.setdefault(seqid, int(data.group(1)))
+                seqlen.setdefault(seqid, int(data.group(1)))
             continue
         if line.startswith(">"):
             raise DataError.naming(f"{path}: line {number}: a FASTA header ({line.split()[0][:40]!r}) after the GFF3 "
@@ -264,11 +272,15 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         extent: dict[str, int] = {}  # one pass: a max per sequence id over all CDS was quadratic
         for k in order:
             extent[cds[k].seqid] = max(extent.get(cds[k].seqid, 0), max(e for _, e, _ in cds[k].segments))
-        scaffolds = {sid: Scaffold(sid, regions.get(sid) or end, None, sid in circular) for sid, end in extent.items()}
+        # a length the file states: Prodigal's seqlen, a pragma from 1 unless it ends where the features do
+        # (GenomeTools makes one up so); a region row's end alone is no statement of it
+        told = {sid: n for sid, n in declared.items() if n != reached.get(sid)} | {
+            sid: n for sid, n in seqlen.items() if sid not in declared}
+        scaffolds = {sid: Scaffold(sid, regions.get(sid) or end, None, sid in circular,
+                                   sid in told and told[sid] == regions.get(sid))
+                     for sid, end in extent.items()}
     scaffolds = _named_as_decoded(scaffolds, escaped, {cds[k].seqid for k in order})
-    scaffolds = {
-        sid: Scaffold(s.id, s.length, s.sequence, s.circular or sid in circular) for sid, s in scaffolds.items()
-    }
+    scaffolds = {sid: replace(s, circular=s.circular or sid in circular) for sid, s in scaffolds.items()}
     missing = sorted({cds[k].seqid for k in order} - set(scaffolds))
     if missing:
         raise DataError(
