@@ -1126,3 +1126,27 @@ def test_the_route_a_subset_warning_names_keeps_the_genomes_context(tmp_path):
     assert warning.startswith(f"warning: {sub} holds 80 chosen pairs") and "per-genome rule's spacer calibration" \
         in warning and "non-adjacent" not in warning, warning
     assert np.isfinite(x_whole[1]).all()
+
+
+def test_a_genetic_code_a_tables_own_genes_line_overrules_is_said(tmp_path, mg_embedded):
+    """`score PAIRS.tsv -g 11` (or `embed` of it) of M. genitalium's table (its '#genes' line: code 4) read the
+    table's code and said nothing of the -g given: a warning names both, and the scores are those without -g."""
+    from conftest import MG_G37
+
+    table, proteins = tmp_path / "mg_pairs.tsv", tmp_path / "mg.faa"
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "-o", table,
+                            "--proteins", proteins, "-q"])
+    assert code == 0, err
+    said = (f"-g 11 is not used for {table}: its genes were read in genetic code 4 (its '#genes' line); give -g to "
+            "the `microfuse pairs` that writes the table")
+    outputs = {}
+    for given in ([], ["-g", "4"], ["-g", "11"]):
+        out = tmp_path / f"scores{''.join(given)}.tsv"
+        code, _, err = run_cli(["score", table, "--embeddings", mg_embedded, "-o", out, *given])
+        assert code == 0, err
+        assert (said in err) == (given == ["-g", "11"]), err
+        outputs[tuple(given)] = out.read_bytes()
+    assert outputs[()] == outputs[("-g", "4")] == outputs[("-g", "11")]
+    code, _, err = run_cli(["embed", table, "--proteins", proteins, "--fasta", f"{MG_G37}.fna.gz", "-o",
+                            tmp_path / "emb", "-g", "11"])
+    assert code == 0 and said in err, err

@@ -698,6 +698,18 @@ def warn_subset_table(table, shown, command: str = "score") -> None:
         log.warning("%s", message)
 
 
+def warn_code_beside_table(table, read_as, shown) -> None:
+    """Say a -g that a pairs TSV's own '#genes' line overrules: its genes were read in the code that line names (the
+    table route reads only cut genes with -g, and only where the table names no code), so `-g 11` beside a table of
+    M. pneumoniae (code 4) changed nothing, without a word."""
+    from ..pairs import genes_line_code
+
+    told = genes_line_code(table.genes_comment)
+    if read_as.genetic_code is not None and told is not None and told != str(read_as.genetic_code):
+        log.warning("-g %d is not used for %s: its genes were read in genetic code %s (its '#genes' line); give -g "
+                    "to the `microfuse pairs` that writes the table", read_as.genetic_code, shown, told)
+
+
 def warn_unmeasured(table, genome, shown, command: str) -> None:
     """Say the short contigs of a draft's table without '#scaffold' lines (`pairs` of a GFF3 without its FASTA that
     states no length) that the spacer calibration of `score` and `embed` of it leaves out by their genes' extent

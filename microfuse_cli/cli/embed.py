@@ -12,7 +12,8 @@ import click
 
 from . import cli
 from ._common import IntRange, _one_pass, bins_option, common_options, genome_options, load_bins, load_genome, log, \
-    refuse_topology_beside_table, stdin_as_file, warn_device_unused, warn_subset_table, warn_unmeasured
+    refuse_topology_beside_table, stdin_as_file, warn_device_unused, warn_code_beside_table, warn_subset_table, \
+    warn_unmeasured
 
 
 def view_options(func):
@@ -83,6 +84,7 @@ def read_input(run, path, fasta, proteins, read_as, shown=None):
             raise UsageError(f"a pairs TSV input ({shown or path}) needs --proteins: the FASTA `microfuse pairs "
                              "--proteins` writes beside it")
         warn_subset_table(table, shown or path, "embed")  # as `score` of the table says them
+        warn_code_beside_table(table, read_as, shown or path)
         if fasta is None:
             warn_unmeasured(table, genome, shown or path, "embed")
         return genome, table.pairs, table.genes_comment

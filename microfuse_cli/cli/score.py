@@ -11,7 +11,7 @@ from . import cli
 from ..interrupts import swallowed
 from ._common import ExistingPath, FiniteFloatRange, bins_option, common_options, genome_options, load_bins, \
     load_genome, log, output_option, pair_selection_options, refuse_topology_beside_table, stdin_as_file, \
-    warn_device_unused, warn_subset_table, warn_unmeasured
+    warn_code_beside_table, warn_device_unused, warn_subset_table, warn_unmeasured
 
 
 @cli.command(short_help="Operon probability of adjacent gene pairs.", epilog="""\b
@@ -216,6 +216,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
         refuse_topology_beside_table(read_as)
         table = read_pairs(input)
         warn_subset_table(table, input, "score")
+        warn_code_beside_table(table, read_as, input)
         embedded = Embeddings.load(embeddings)
         embedded.check_genetic_code(table.genes_comment, "the pairs TSV", table.pairs)
         # named as `score GENOME` names it: by the table's own line, else as embed named it, else by the table; a
