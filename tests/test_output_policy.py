@@ -1981,6 +1981,22 @@ def test_a_linked_file_of_a_folder_output_is_replaced_and_its_target_left_alone(
     assert published.read_bytes() == before and stat.S_IMODE(published.stat().st_mode) == 0o444
 
 
+def test_a_plots_figure_linked_to_a_read_only_file_is_refused_and_the_target_left_alone(made, tmp_path):
+    """--plots writes its figures as file outputs, through a link: figs/roc.png linked to a write-protected file
+    elsewhere had that file replaced by the figure, the read-only check skipping links as if the link were
+    replaced (as a model folder's is)."""
+    figs, published = tmp_path / "figs", tmp_path / "published.png"
+    figs.mkdir()
+    published.write_bytes(b"my figure")
+    published.chmod(0o444)
+    (figs / "roc.png").symlink_to(published)
+    before = tree(tmp_path)
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "--plots", figs, "--bootstrap", "0", "-q"])
+    refused(code, err, f"--plots {figs}: {figs / 'roc.png'} (a link to {published}) is read-only; refusing to replace")
+    assert tree(tmp_path) == before and (figs / "roc.png").is_symlink()
+    assert sorted(p.name for p in figs.iterdir()) == ["roc.png"]
+
+
 def test_a_reused_folder_keeps_the_permissions_of_the_files_it_replaces(made, tmp_path):
     """A private model (chmod 600, 640) stays private when a rerun replaces its files, as a replaced file output does
     (was: the umask's 644, readable by everyone)."""

@@ -463,11 +463,18 @@ def _check_folder_writable(output: Output, path: Path, real: Path) -> None:
         if os.path.isdir(inner):  # its file cannot replace a folder: said now, not after the work
             raise UsageError(f"{output.option} {path}: {inner} is a folder, where the run writes a file; move it "
                              "away or give another folder")
-        if not os.path.islink(inner) and _read_only(Path(inner)):  # a link is replaced, its target left alone
-            raise UsageError(f"{output.option} {path}: {inner} is read-only; refusing to replace it (make it "
+        # a kind's files are swapped in (a link replaced, its target left alone); a plain folder's (--plots) are
+        # file outputs, written through a link: its target is what is replaced (a read-only one was, unasked)
+        written = Path(inner if output.kind else os.path.realpath(inner))
+        shown = inner if written == Path(inner) else f"{inner} (a link to {written})"
+        if not os.path.islink(written) and _read_only(written):
+            raise UsageError(f"{output.option} {path}: {shown} is read-only; refusing to replace it (make it "
                              "writable, or give another folder)")
-        if _foreign_in_sticky_folder(Path(inner)):
-            raise UsageError(f"{output.option} {path}: {inner} belongs to another user in a folder with the sticky "
+        if written != Path(inner) and written.parent.is_dir() and not os.access(written.parent, os.W_OK | os.X_OK):
+            raise UsageError(f"{output.option} {path}: {shown} is in a folder that is not writable; give another "
+                             "folder")
+        if _foreign_in_sticky_folder(written):
+            raise UsageError(f"{output.option} {path}: {shown} belongs to another user in a folder with the sticky "
                              "bit, where only its owner may replace it; give another folder")
     existing = real
     while not existing.is_dir():  # a new folder is made with its missing parents (mkdir -p)
