@@ -1997,6 +1997,27 @@ def test_a_plots_figure_linked_to_a_read_only_file_is_refused_and_the_target_lef
     assert sorted(p.name for p in figs.iterdir()) == ["roc.png"]
 
 
+def test_an_empty_path_is_refused_never_taken_for_the_current_folder(made, tmp_path, monkeypatch):
+    """`embed G -o "$OUT"` with OUT unset wrote the embedding folder into the current folder (replacing a previous
+    one there), exit 0; `pairs ""` said 'no such file: ', naming nothing. The shell's `> ""` and `mkdir ""` fail."""
+    import shutil
+
+    here = tmp_path / "here"
+    shutil.copytree(made / "mg_emb", here)  # the current folder holds a previous embedding folder
+    monkeypatch.chdir(here)
+    before = tree(here)
+    for args, fragment in (
+            (["embed", MPN_GFF, "--fasta", MPN_FNA, "-o", ""], "-o is an empty path (an unset shell variable?); "
+                                                               "give a folder name"),
+            (["pairs", MG_GFF, "-o", ""], "-o is an empty path (an unset shell variable?); give a file name"),
+            (["evaluate", made / "labelled.tsv", "--plots", ""], "--plots is an empty path"),
+            (["pairs", "", "-o", tmp_path / "p.tsv"], "an input is an empty path (an unset shell variable?)"),
+            (["pairs", MG_GFF, "--fasta", "", "-o", tmp_path / "p.tsv"], "an input is an empty path")):
+        code, _, err = run_cli(args)
+        refused(code, err, fragment)
+    assert tree(here) == before and sorted(p.name for p in tmp_path.iterdir()) == ["here"]
+
+
 def test_a_reused_folder_keeps_the_permissions_of_the_files_it_replaces(made, tmp_path):
     """A private model (chmod 600, 640) stays private when a rerun replaces its files, as a replaced file output does
     (was: the umask's 644, readable by everyone)."""

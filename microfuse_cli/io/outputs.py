@@ -258,6 +258,9 @@ def check_outputs(inputs, outputs, *, read_later=()) -> None:
     words (a model folder: 'no such model folder: PATH'; a vector file's pair-id table): only outputs are checked
     against them.
     """
+    inputs = list(inputs)
+    if any(path is not None and not os.fspath(path) for path in inputs):  # was 'no such file: ' (naming nothing)
+        raise UsageError("an input is an empty path (an unset shell variable?); give a file name, or - for stdin")
     _check_outputs([*inputs, *read_later], outputs)
     for path in inputs:
         if not is_stdio(path):
@@ -267,6 +270,10 @@ def check_outputs(inputs, outputs, *, read_later=()) -> None:
 def _check_outputs(inputs, outputs) -> None:
     planned = [o for o in outputs if o.path is not None]
     inputs = list(inputs)
+    for output in planned:  # `-o "$OUT"` with OUT unset: '' was the current folder, an embedding folder written there
+        if not os.fspath(output.path):
+            raise UsageError(f"{output.option} is an empty path (an unset shell variable?); give a "
+                             f"{'file' if output.kind is None else 'folder'} name")
     _check_current_folder([*inputs, *(o.path for o in planned)])
     for output in planned:
         if output.kind is not None and is_stdio(output.path):
