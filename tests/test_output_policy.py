@@ -1935,6 +1935,45 @@ def test_a_file_the_runner_may_not_write_is_refused_as_the_shell_refuses_it(tmp_
             shutil.rmtree(folder)
 
 
+def test_an_input_in_a_folder_that_may_not_be_searched_is_unreadable_not_missing(tmp_path):
+    """`pairs private/genome.gff` where private/ is chmod 600 (its files may not be reached) said 'no such file',
+    sending the user to look for a file that is there."""
+    import shutil
+    import tempfile
+
+    from microfuse_cli.errors import DataError
+    from microfuse_cli.io.outputs import check_outputs
+
+    user = None if os.geteuid() != 0 else 4321  # root reaches any file: checked as another user
+    folder = Path(tempfile.mkdtemp(dir="/tmp")) if user else tmp_path
+    try:
+        private = folder / "private"
+        private.mkdir()
+        (private / "genome.gff").write_text("##gff-version 3\n")
+        if user:
+            os.chown(folder, user, user)
+            os.chown(private, user, user)
+        private.chmod(0o600)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child's coverage is not collected
+            try:
+                if user:
+                    os.setgid(user)
+                    os.setuid(user)
+                try:
+                    check_outputs([private / "genome.gff"], [])
+                except DataError as exc:
+                    os._exit(10 if str(exc) == f"cannot read {private / 'genome.gff'}: permission denied" else 11)
+                os._exit(12)
+            finally:
+                os._exit(3)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 10
+    finally:
+        (folder / "private").chmod(0o700)
+        if user:
+            shutil.rmtree(folder)
+
+
 @pytest.mark.parametrize("protected", ["the folder", "a file of it"])
 def test_a_read_only_folder_output_is_refused_and_left_alone(protected, made, tmp_path):
     """`chmod -R a-w model/` (a published model) says "do not replace", as it does for a file output: train
