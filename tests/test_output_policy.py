@@ -2103,6 +2103,19 @@ def test_a_run_killed_before_its_rename_leaves_a_temp_file_the_rerun_names(tmp_p
     assert sorted(p.name for p in out.iterdir()) == sorted([leftover, "pairs.tsv"])
 
 
+def test_a_run_killed_while_building_a_new_folder_leaves_a_build_folder_the_rerun_names(made, tmp_path):
+    """SIGKILL while a new folder output (an index, an embedding folder) is built leaves its hidden build folder
+    beside it, as large as the output; a killed file output's temp file was named by the rerun, this never was."""
+    out = tmp_path / "out"
+    out.mkdir()
+    leftover = _killed_at_rename(["retrieve", "build", str(made / "a.npy"), "-o", str(out / "index")], out, tmp_path)
+    assert leftover.startswith(".index.") and leftover.endswith(".tmp") and (out / leftover).is_dir()
+    code, _, err = run_cli(["retrieve", "build", made / "a.npy", "-o", out / "index"])
+    assert code == 0, err
+    assert _named_leftovers(err, out) == {leftover}, err
+    assert sorted(p.name for p in out.iterdir()) == sorted([leftover, "index"])
+
+
 def test_an_output_name_near_the_length_limit_is_written(tmp_path):
     """A name the shell's `>` accepts (250 to 255 bytes, the file system's limit) failed after the work: its temp file,
     the name with a dot and a random suffix, was 'File name too long', and the message named the temp file. The temp

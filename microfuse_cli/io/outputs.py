@@ -457,6 +457,8 @@ def _check_target(output: Output) -> None:
     if real.is_dir() and output.kind:
         check_reusable(real, output.kind, option=output.option, shown=path)
         _warn_leftovers(real, path)
+    if output.kind:  # the build folder of a new one (_built_beside), beside it, that a killed run left
+        _warn_leftover_files(real, real.parent if os.path.islink(path) else os.path.dirname(path), folders=True)
     _check_folder_writable(output, path, real)
 
 
@@ -654,10 +656,11 @@ def _temp_file_owner(name: str, target: str) -> tuple[bool, TempOwner | None]:
     return (True, TempOwner(int(found[2]), found[3])) if written == wanted or cut else (False, None)
 
 
-def _warn_leftover_files(target: Path, shown_folder: PathLike) -> None:
+def _warn_leftover_files(target: Path, shown_folder: PathLike, *, folders: bool = False) -> None:
     """Name the temp files of ``target`` (atomic_output's mkstemp names) that a killed run (SIGKILL, a scheduler's
     retry) left beside it: hidden, they piled up unseen. A live run's (a concurrent job writing the same output) is
-    not named. Never removed here: the run that wrote one may still be running on another host."""
+    not named. Never removed here: the run that wrote one may still be running on another host. ``folders``: the
+    temp folders a new folder output is built in (mkdtemp, the same names), as large as the output itself."""
     import logging
     import time
 
@@ -665,7 +668,8 @@ def _warn_leftover_files(target: Path, shown_folder: PathLike) -> None:
     with contextlib.suppress(OSError):
         for entry in sorted(os.scandir(target.parent), key=lambda e: e.name):
             ours, owner = _temp_file_owner(entry.name, target.name)
-            if ours and entry.is_file(follow_symlinks=False) and _left_over(entry, owner, now):
+            shaped = entry.is_dir(follow_symlinks=False) if folders else entry.is_file(follow_symlinks=False)
+            if ours and shaped and _left_over(entry, owner, now):
                 logging.getLogger("microfuse").warning("%s: left by an interrupted run; remove it to free its space",
                                                     os.path.join(shown_folder, entry.name))
 
