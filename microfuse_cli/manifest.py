@@ -136,6 +136,18 @@ def check_files(folder: Path, manifest: dict, required: set[str], allowed: froze
         return
     for name, digest in sorted(hashes.items()):
         if not (folder / name).is_file():
-            raise DataError(f"{folder}: missing {name} (listed in {MANIFEST})")
+            raise DataError(f"{folder}: missing {name} (listed in {MANIFEST}){_interrupted(folder)}")
         if sha256_file(folder / name) != digest:
-            raise DataError(f"{folder / name}: checksum mismatch (corrupted or edited since it was written)")
+            raise DataError(f"{folder / name}: checksum mismatch (corrupted or edited since it was written)"
+                            f"{_interrupted(folder)}")
+
+
+def _interrupted(folder: Path) -> str:
+    """What to do when a run killed in its swap (kill -9 during `retrieve build --append`) left the folder part new,
+    part old: the checksum mismatch alone read as a damaged disk."""
+    from .io.outputs import interrupted_refill
+
+    left = interrupted_refill(folder)
+    return (f"; {folder / left} is left by a run killed while writing this folder (killed as it swapped its files "
+            "in, it leaves them part old, part new): write the folder again (the command that made it), then remove "
+            "that build folder" if left else "")

@@ -2116,6 +2116,33 @@ def test_a_run_killed_while_building_a_new_folder_leaves_a_build_folder_the_reru
     assert sorted(p.name for p in out.iterdir()) == sorted([leftover, "index"])
 
 
+def test_a_folder_left_part_old_part_new_by_a_killed_swap_says_what_to_do(made, tmp_path):
+    """kill -9 while `retrieve build --append` swaps its files in leaves the index part new (index.faiss), part old
+    (pairs.tsv, manifest.json), the rest in its build folder: reading it said only 'checksum mismatch (corrupted or
+    edited since it was written)', as if the disk were failing. It now names the build folder and what to do."""
+    import shutil
+
+    from microfuse_cli.io.outputs import _host_tag
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    for out, vectors in ((old, [made / "a.npy"]), (new, [made / "a.npy", made / "b.npy"])):
+        code, _, err = run_cli(["retrieve", "build", *vectors, "-o", out, "--group-by", "genome", "-q"])
+        assert code == 0, err
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    build = old / f".microfuse.{ended.pid}@{_host_tag()}.abcd1234.tmp"  # the killed run's, holding what it had left
+    build.mkdir()
+    for name in ("pairs.tsv", "manifest.json"):
+        shutil.copy(new / name, build / name)
+    shutil.copy(new / "index.faiss", old / "index.faiss")  # the first file swapped in
+    code, _, err = run_cli(["retrieve", "search", "--index", old, "-o", tmp_path / "hits.tsv"])
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"error: {old / 'index.faiss'}: checksum mismatch (corrupted or edited since it was "
+                          f"written); {build} is left by a run killed while writing this folder"), err
+    assert "write the folder again (the command that made it), then remove that build folder" in err
+    assert not (tmp_path / "hits.tsv").exists()
+
+
 def test_an_output_name_near_the_length_limit_is_written(tmp_path):
     """A name the shell's `>` accepts (250 to 255 bytes, the file system's limit) failed after the work: its temp file,
     the name with a dot and a random suffix, was 'File name too long', and the message named the temp file. The temp

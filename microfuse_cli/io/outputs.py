@@ -630,6 +630,20 @@ def _refill_owner(name: str) -> TempOwner | None:
     return TempOwner(int(found[1]), found[2]) if found and found[1] else None
 
 
+def interrupted_refill(folder: PathLike) -> str | None:
+    """The name of a build folder in ``folder`` (a folder output) that a run gone without finishing left: one killed
+    (SIGKILL, a power cut) while it swapped its files in leaves the folder part new, part old; None without one."""
+    import time
+
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            if (_LEFTOVER.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)
+                    and _left_over(entry, _refill_owner(entry.name), now)):
+                return entry.name
+    return None
+
+
 def _warn_leftovers(folder: Path, shown: PathLike) -> None:
     """Name build folders left by a killed run (never removed here: another run may be building in one now); a
     live run's (same host, its process still there) is not named."""
