@@ -2143,6 +2143,16 @@ def test_a_folder_left_part_old_part_new_by_a_killed_swap_says_what_to_do(made, 
     assert not (tmp_path / "hits.tsv").exists()
 
 
+@pytest.mark.parametrize("command", ["pairs", "embed"])
+def test_an_output_path_longer_than_the_system_allows_is_bad_usage(command, tmp_path):
+    """A path past Linux's 4096 bytes (25 names of 200 bytes) was 'error: File name too long (PATH)', exit 1, one
+    4 kB line, from a stat in the output check; it is bad usage, said in a line that fits a terminal."""
+    deep = tmp_path.joinpath(*["d" * 200] * 21) / "out"
+    code, _, err = run_cli([command, MG_GFF, "--fasta", MG_FNA, "-o", deep])
+    refused(code, err, f"-o {str(deep)[:40]}...: the path is longer than 4095 bytes, the system's limit")
+    assert len(err.splitlines()[0]) < 200 and list(tmp_path.iterdir()) == []
+
+
 def test_an_output_name_near_the_length_limit_is_written(tmp_path):
     """A name the shell's `>` accepts (250 to 255 bytes, the file system's limit) failed after the work: its temp file,
     the name with a dot and a random suffix, was 'File name too long', and the message named the temp file. The temp

@@ -424,6 +424,9 @@ def _foreign_in_sticky_folder(path: Path) -> bool:
 
 def _check_target(output: Output) -> None:
     path = Path(output.path)
+    if len(os.fsencode(os.path.abspath(path))) >= PATH_MAX:  # was 'File name too long (PATH)', exit 1, 4 kB long
+        raise UsageError(f"{output.option} {str(output.path)[:40]}...: the path is longer than {PATH_MAX - 1} bytes, "
+                         "the system's limit; give a shorter path")
     if len(os.fsencode(path.name)) > NAME_MAX:  # was 'File name too long', exit 1, as if the data were bad
         raise UsageError(f"{output.option} {path}: the name is longer than {NAME_MAX} bytes, the file system's limit; "
                          "give a shorter name")
@@ -747,6 +750,8 @@ def _compressor(suffix: str) -> Callable[[IO[bytes]], IO[bytes]] | None:
 
 #: The longest file name (bytes) that file systems allow (ext4, xfs, btrfs, tmpfs, NFS).
 NAME_MAX = 255
+#: Linux's limit on a whole path (bytes, with its terminating NUL): a longer one is ENAMETOOLONG, whatever exists.
+PATH_MAX = 4096
 
 
 def _temp_prefix(name: str, owner: TempOwner | None) -> str:
