@@ -241,6 +241,9 @@ def check_model_folder(path) -> Path:
     for name in (CONFIG_FILE, WEIGHTS_FILE):  # a link to a regular file is read (DVC's symlink cache, git-annex)
         if not (folder / name).is_file():
             raise DataError(f"{folder}: not a microfuse model (missing {name})")
+    from .manifest import refuse_interrupted_swap
+
+    refuse_interrupted_swap(folder)  # new weights beside the old config were read without a word
     return folder
 
 

@@ -98,8 +98,22 @@ def read_manifest(folder: Path, kind: ManifestKind, *, required: Iterable[str] =
     if version not in kind.versions or isinstance(version, bool):
         raise DataError(f"{path}: unsupported {kind.noun} format version {version!r} (this microfuse reads "
                         f"{', '.join(map(str, kind.versions))}; {kind.hint})")
+    refuse_interrupted_swap(folder)
     check_files(folder, manifest, set(required), kind.files, verify)
     return manifest
+
+
+def refuse_interrupted_swap(folder: Path) -> None:
+    """A folder output that a run killed midway through replacing its files (kill -9 during `retrieve build
+    --append` or `train -o`, a power cut) left part old, part new: a DataError that says so and what to do. An index
+    said only 'checksum mismatch (corrupted or edited since it was written)'; a model, whose config does not record
+    its weights' checksum, was read as it was, the new weights scored with the old threshold and standardisation."""
+    from .io.outputs import interrupted_swap
+
+    left = interrupted_swap(folder)
+    if left is not None:
+        raise DataError(f"{folder}: a run killed while replacing its files left it part old, part new (the rest is in "
+                        f"{folder / left}); write it again with the command that made it, then remove {left}")
 
 
 def _folders_with_manifest(folder: Path, kind: ManifestKind) -> list[str]:
@@ -136,18 +150,7 @@ def check_files(folder: Path, manifest: dict, required: set[str], allowed: froze
         return
     for name, digest in sorted(hashes.items()):
         if not (folder / name).is_file():
-            raise DataError(f"{folder}: missing {name} (listed in {MANIFEST}){_interrupted(folder)}")
+            raise DataError(f"{folder}: missing {name} (listed in {MANIFEST})")
         if sha256_file(folder / name) != digest:
-            raise DataError(f"{folder / name}: checksum mismatch (corrupted or edited since it was written)"
-                            f"{_interrupted(folder)}")
+            raise DataError(f"{folder / name}: checksum mismatch (corrupted or edited since it was written)")
 
-
-def _interrupted(folder: Path) -> str:
-    """What to do when a run killed in its swap (kill -9 during `retrieve build --append`) left the folder part new,
-    part old: the checksum mismatch alone read as a damaged disk."""
-    from .io.outputs import interrupted_refill
-
-    left = interrupted_refill(folder)
-    return (f"; {folder / left} is left by a run killed while writing this folder (killed as it swapped its files "
-            "in, it leaves them part old, part new): write the folder again (the command that made it), then remove "
-            "that build folder" if left else "")

@@ -2116,10 +2116,12 @@ def test_a_run_killed_while_building_a_new_folder_leaves_a_build_folder_the_reru
     assert sorted(p.name for p in out.iterdir()) == sorted([leftover, "index"])
 
 
-def test_a_folder_left_part_old_part_new_by_a_killed_swap_says_what_to_do(made, tmp_path):
-    """kill -9 while `retrieve build --append` swaps its files in leaves the index part new (index.faiss), part old
-    (pairs.tsv, manifest.json), the rest in its build folder: reading it said only 'checksum mismatch (corrupted or
-    edited since it was written)', as if the disk were failing. It now names the build folder and what to do."""
+def test_a_folder_left_part_old_part_new_by_a_killed_swap_is_refused_saying_what_to_do(made, tmp_path):
+    """kill -9 while a run swaps its files into a folder output (`retrieve build --append`, `train -o` over a model)
+    leaves it part new, part old, the rest in its build folder (marker moved last). The index said only 'checksum
+    mismatch (corrupted or edited since it was written)', as if the disk were failing; the model, whose config
+    records no checksum of its weights, scored with the new weights and the old threshold and standardisation, exit
+    0. Both are refused now, naming the build folder and what to do; one killed before or after its swap is not."""
     import shutil
 
     from microfuse_cli.io.outputs import _host_tag
@@ -2130,17 +2132,29 @@ def test_a_folder_left_part_old_part_new_by_a_killed_swap_says_what_to_do(made, 
         assert code == 0, err
     ended = subprocess.Popen(["true"])
     ended.wait()
-    build = old / f".microfuse.{ended.pid}@{_host_tag()}.abcd1234.tmp"  # the killed run's, holding what it had left
-    build.mkdir()
-    for name in ("pairs.tsv", "manifest.json"):
-        shutil.copy(new / name, build / name)
-    shutil.copy(new / "index.faiss", old / "index.faiss")  # the first file swapped in
-    code, _, err = run_cli(["retrieve", "search", "--index", old, "-o", tmp_path / "hits.tsv"])
-    assert code == 1 and len(err.strip().splitlines()) == 1, err
-    assert err.startswith(f"error: {old / 'index.faiss'}: checksum mismatch (corrupted or edited since it was "
-                          f"written); {build} is left by a run killed while writing this folder"), err
-    assert "write the folder again (the command that made it), then remove that build folder" in err
-    assert not (tmp_path / "hits.tsv").exists()
+    name = f".microfuse.{ended.pid}@{_host_tag()}.abcd1234.tmp"  # the killed run's, holding what it had left
+    model = tmp_path / "model"
+    shutil.copytree(made / "mg_model", model)
+    (old / name).mkdir()
+    (model / name).mkdir()
+    for name_in in ("index.faiss", "pairs.tsv", "manifest.json"):  # killed before its swap: the folder as it was
+        shutil.copy(new / name_in, old / name / name_in)
+    searched = ["retrieve", "search", "--index", old, "-o", tmp_path / "hits.tsv", "-q"]
+    assert run_cli(searched)[0] == 0
+    (old / name / "index.faiss").replace(old / "index.faiss")  # the first file swapped in, then killed
+    shutil.copy(made / "mg_model" / "config.json", model / name / "config.json")  # the weights swapped in
+    for folder, args in ((old, searched),
+                         (model, ["score", MG_GFF, "--fasta", MG_FNA, "-m", model, "-o", tmp_path / "s.tsv"])):
+        (tmp_path / "hits.tsv").unlink(missing_ok=True)
+        code, _, err = run_cli(args)
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert err.strip() == (f"error: {folder}: a run killed while replacing its files left it part old, part new "
+                               f"(the rest is in {folder / name}); write it again with the command that made it, "
+                               f"then remove {name}"), err
+    assert not (tmp_path / "hits.tsv").exists() and not (tmp_path / "s.tsv").exists()
+    for moved in ("pairs.tsv", "manifest.json"):  # killed after its swap: only the empty build folder is left
+        (old / name / moved).replace(old / moved)
+    assert run_cli(searched)[0] == 0
 
 
 @pytest.mark.parametrize("command", ["pairs", "embed"])

@@ -633,17 +633,29 @@ def _refill_owner(name: str) -> TempOwner | None:
     return TempOwner(int(found[1]), found[2]) if found and found[1] else None
 
 
-def interrupted_refill(folder: PathLike) -> str | None:
-    """The name of a build folder in ``folder`` (a folder output) that a run gone without finishing left: one killed
-    (SIGKILL, a power cut) while it swapped its files in leaves the folder part new, part old; None without one."""
+def interrupted_swap(folder: PathLike) -> str | None:
+    """The name of the build folder (in ``folder``, a folder output) of a run that was killed (SIGKILL, a power cut)
+    midway through swapping its files in, leaving ``folder`` part old, part new; None when there is none. Such a
+    build folder still holds its marker (moved last) but lacks a file the marker lists (already moved): one killed
+    before its swap holds them all (``folder`` as it was), one killed after is empty. A live run's is never named."""
     import time
 
     now = time.time()
     with contextlib.suppress(OSError):
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-            if (_LEFTOVER.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)
+            if not (_LEFTOVER.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)
                     and _left_over(entry, _refill_owner(entry.name), now)):
-                return entry.name
+                continue
+            kind = folder_format(entry.path)
+            if kind is None:  # killed before its marker was written: nothing was swapped in
+                continue
+            marker = FOLDER_KINDS[kind].marker
+            with contextlib.suppress(OSError, ValueError):
+                doc = json.loads(Path(entry.path, marker).read_text(encoding="utf-8"))
+                listed = doc.get("files_sha256") if isinstance(doc.get("files_sha256"), dict) else None
+                names = set(listed) if listed is not None else FOLDER_KINDS[kind].files - {marker}
+                if any(not os.path.lexists(os.path.join(entry.path, name)) for name in names):
+                    return entry.name
     return None
 
 
