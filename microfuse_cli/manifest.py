@@ -107,13 +107,19 @@ def refuse_interrupted_swap(folder: Path) -> None:
     """A folder output that a run killed midway through replacing its files (kill -9 during `retrieve build
     --append` or `train -o`, a power cut) left part old, part new: a DataError that says so and what to do. An index
     said only 'checksum mismatch (corrupted or edited since it was written)'; a model, whose config does not record
-    its weights' checksum, was read as it was, the new weights scored with the old threshold and standardisation."""
+    its weights' checksum, was read as it was, the new weights scored with the old threshold and standardisation.
+    Writing it again from scratch was the only advice, which `retrieve build --append` cannot (it reads the folder)."""
+    import shlex
+
     from .io.outputs import interrupted_swap
 
     left = interrupted_swap(folder)
-    if left is not None:
-        raise DataError(f"{folder}: a run killed while replacing its files left it part old, part new (the rest is in "
-                        f"{folder / left}); write it again with the command that made it, then remove {left}")
+    if left is not None:  # its build folder holds the rest of a finished output (synced before the swap began)
+        rest = folder / left
+        raise DataError(f"{folder}: a run killed while replacing its files left it part old, part new; the rest of "
+                        f"its finished output is in {rest}: complete it (mv {shlex.quote(str(rest))}/* "
+                        f"{shlex.quote(str(folder))}/ && rmdir {shlex.quote(str(rest))}), or write the folder again "
+                        "with the command that made it")
 
 
 def _folders_with_manifest(folder: Path, kind: ManifestKind) -> list[str]:

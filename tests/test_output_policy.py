@@ -2148,13 +2148,61 @@ def test_a_folder_left_part_old_part_new_by_a_killed_swap_is_refused_saying_what
         (tmp_path / "hits.tsv").unlink(missing_ok=True)
         code, _, err = run_cli(args)
         assert code == 1 and len(err.strip().splitlines()) == 1, err
-        assert err.strip() == (f"error: {folder}: a run killed while replacing its files left it part old, part new "
-                               f"(the rest is in {folder / name}); write it again with the command that made it, "
-                               f"then remove {name}"), err
+        assert err.strip() == (f"error: {folder}: a run killed while replacing its files left it part old, part new; "
+                               f"the rest of its finished output is in {folder / name}: complete it (mv "
+                               f"{folder / name}/* {folder}/ && rmdir {folder / name}), or write the folder again "
+                               "with the command that made it"), err
     assert not (tmp_path / "hits.tsv").exists() and not (tmp_path / "s.tsv").exists()
     for moved in ("pairs.tsv", "manifest.json"):  # killed after its swap: only the empty build folder is left
         (old / name / moved).replace(old / moved)
     assert run_cli(searched)[0] == 0
+
+
+def test_a_folder_mixed_by_a_killed_swap_is_read_once_written_again_or_completed_as_advised(made, tmp_path):
+    """A folder mixed by a run killed in its swap, then written again (the advice), was still refused as 'part old,
+    part new' for as long as the killed run's build folder stayed; and the advice, 'write it again with the command
+    that made it', was refused too when that command was `retrieve build --append` (it reads the folder). The build
+    folder holds the rest of a finished output: moving it in, as the message says, gives the killed run's output."""
+    import shutil
+
+    from microfuse_cli.io.outputs import _host_tag
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    for out, vectors in ((old, [made / "a.npy"]), (new, [made / "a.npy", made / "b.npy"])):
+        code, _, err = run_cli(["retrieve", "build", *vectors, "-o", out, "--group-by", "genome", "-q"])
+        assert code == 0, err
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    name = f".microfuse.{ended.pid}@{_host_tag()}.abcd1234.tmp"
+    pristine = tmp_path / "pristine"
+    shutil.copytree(old, pristine)
+
+    def mixed():  # `retrieve build --append b.npy -o old` killed after swapping index.faiss in
+        shutil.rmtree(old)
+        shutil.copytree(pristine, old)
+        (old / name).mkdir()
+        for file in ("pairs.tsv", "manifest.json"):
+            shutil.copy(new / file, old / name / file)
+        shutil.copy(new / "index.faiss", old / "index.faiss")
+
+    def search(index, out):
+        return run_cli(["retrieve", "search", "--index", index, "-o", out, "-q"])
+
+    mixed()
+    code, _, err = run_cli(["retrieve", "build", "--append", made / "b.npy", "-o", old, "-q"])
+    assert code == 1 and "part old, part new" in err, err
+    code, _, err = run_cli(["retrieve", "build", made / "a.npy", "-o", old, "--group-by", "genome", "-q"])
+    assert code == 0, err  # written again from scratch: read, though the killed run's build folder is still there
+    assert (old / name).is_dir() and search(old, tmp_path / "again.tsv")[0] == 0
+    assert search(pristine, tmp_path / "pristine.tsv")[0] == 0
+    assert (tmp_path / "again.tsv").read_bytes() == (tmp_path / "pristine.tsv").read_bytes()
+    mixed()
+    code, _, err = search(old, tmp_path / "hits.tsv")
+    assert code == 1 and f"complete it (mv {old / name}/* {old}/ && rmdir {old / name})" in err, err
+    done = subprocess.run(["bash", "-c", f"mv {old / name}/* {old}/ && rmdir {old / name}"])
+    assert done.returncode == 0 and sorted(p.name for p in old.iterdir()) == sorted(p.name for p in new.iterdir())
+    assert search(old, tmp_path / "hits.tsv")[0] == 0 and search(new, tmp_path / "new.tsv")[0] == 0
+    assert (tmp_path / "hits.tsv").read_bytes() == (tmp_path / "new.tsv").read_bytes()  # the killed run's output
 
 
 @pytest.mark.parametrize("command", ["pairs", "embed"])

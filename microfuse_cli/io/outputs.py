@@ -637,20 +637,23 @@ def interrupted_swap(folder: PathLike) -> str | None:
     """The name of the build folder (in ``folder``, a folder output) of a run that was killed (SIGKILL, a power cut)
     midway through swapping its files in, leaving ``folder`` part old, part new; None when there is none. Such a
     build folder still holds its marker (moved last) but lacks a file the marker lists (already moved): one killed
-    before its swap holds them all (``folder`` as it was), one killed after is empty. A live run's is never named."""
+    before its swap holds them all (``folder`` as it was), one killed after is empty. A live run's is never named,
+    nor one whose folder was written again since (its marker newer than the killed run's: it was refused for as
+    long as the build folder stayed, the message saying it was mixed)."""
     import time
 
     now = time.time()
     with contextlib.suppress(OSError):
-        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-            if not (_LEFTOVER.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)
-                    and _left_over(entry, _refill_owner(entry.name), now)):
+        for entry in sorted((e for e in os.scandir(folder) if _LEFTOVER.fullmatch(e.name)), key=lambda e: e.name):
+            if not (entry.is_dir(follow_symlinks=False) and _left_over(entry, _refill_owner(entry.name), now)):
                 continue
             kind = folder_format(entry.path)
             if kind is None:  # killed before its marker was written: nothing was swapped in
                 continue
             marker = FOLDER_KINDS[kind].marker
             with contextlib.suppress(OSError, ValueError):
+                if os.stat(Path(folder, marker)).st_mtime_ns > os.stat(Path(entry.path, marker)).st_mtime_ns:
+                    continue  # written again after that run was killed (a rerun wrote its marker later)
                 doc = json.loads(Path(entry.path, marker).read_text(encoding="utf-8"))
                 listed = doc.get("files_sha256") if isinstance(doc.get("files_sha256"), dict) else None
                 names = set(listed) if listed is not None else FOLDER_KINDS[kind].files - {marker}
