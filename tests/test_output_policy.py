@@ -2051,9 +2051,27 @@ def test_an_empty_path_is_refused_never_taken_for_the_current_folder(made, tmp_p
             (["pairs", MG_GFF, "-o", ""], "-o is an empty path (an unset shell variable?); give a file name"),
             (["evaluate", made / "labelled.tsv", "--plots", ""], "--plots is an empty path"),
             (["pairs", "", "-o", tmp_path / "p.tsv"], "an input is an empty path (an unset shell variable?)"),
-            (["pairs", MG_GFF, "--fasta", "", "-o", tmp_path / "p.tsv"], "an input is an empty path")):
+            (["pairs", MG_GFF, "--fasta", "", "-o", tmp_path / "p.tsv"], "an input is an empty path"),
+            # folder inputs checked as the options are read: was 'no such index folder: ', exit 1
+            (["retrieve", "search", "--index", "", "-o", tmp_path / "h.tsv"], "--index is an empty path (an unset "
+                                                                              "shell variable?); give the index "
+                                                                              "folder's path"),
+            (["score", made / "mg_pairs.tsv", "--embeddings", "", "-o", tmp_path / "s.tsv"], "--embeddings is an "
+                                                                                           "empty path"),
+            (["train", made / "mg_pairs.tsv", "-e", "", "-o", tmp_path / "m"], "--embeddings is an empty path"),
+            (["score", MG_GFF, "--fasta", MG_FNA, "--reference", "", "-o", tmp_path / "s.tsv"], "--reference is an "
+                                                                                              "empty path")):
         code, _, err = run_cli(args)
         refused(code, err, fragment)
+    from microfuse_cli.embed import Embeddings
+    from microfuse_cli.errors import UsageError
+    from microfuse_cli.io.outputs import atomic_output
+
+    with pytest.raises(UsageError, match=r"^an output path is empty \(an unset variable\?\); give a folder name$"):
+        Embeddings.load(made / "mg_emb").save("")  # was written into the current folder, replacing the one there
+    with pytest.raises(UsageError, match=r"^an output path is empty \(an unset variable\?\); give a file name$"):
+        with atomic_output(""):  # was ' is a directory; give a file name', naming nothing
+            pass
     assert tree(here) == before and sorted(p.name for p in tmp_path.iterdir()) == ["here"]
 
 

@@ -797,6 +797,7 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
         except BrokenPipeError:
             raise StdoutClosed() from None
         return
+    _refuse_empty(path, "file")
     _refuse_lost_current_folder(path)
     text_args = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
     descriptor = _names_a_descriptor(path)
@@ -874,6 +875,13 @@ def write_outputs(writers) -> None:
         if is_stream(path):
             with atomic_output(path, mode) as handle:
                 write(handle)
+
+
+def _refuse_empty(path: PathLike, what: str) -> None:
+    """An empty output path (a library caller's unset variable): `PairIndex.save("")` wrote the index into the
+    current folder, replacing one there; check_outputs refuses it for the CLI, this for every writer."""
+    if not os.fspath(path):
+        raise UsageError(f"an output path is empty (an unset variable?); give a {what} name")
 
 
 def _refuse_lost_current_folder(path: PathLike) -> None:
@@ -991,6 +999,7 @@ def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path
     """
     if not isinstance(path, (str, os.PathLike)):  # save(None) was a TypeError of realpath, load(None) a UsageError
         raise UsageError(f"an output folder is named by its path (str or os.PathLike), not {type(path).__name__}")
+    _refuse_empty(path, "folder")
     _refuse_lost_current_folder(path)
     target = Path(os.path.realpath(path))  # a symlink is written through; `.` gets its real name
     if target.exists() and not target.is_dir():
