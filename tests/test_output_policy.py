@@ -2233,6 +2233,24 @@ def test_an_output_path_longer_than_the_system_allows_is_bad_usage(command, tmp_
     assert len(err.splitlines()[0]) < 200 and list(tmp_path.iterdir()) == []
 
 
+def test_an_output_past_the_limits_through_a_link_or_in_a_long_folder_name_is_bad_usage(tmp_path):
+    """`-o link/NAME` where link leads to a deep folder (the real path, which is written, past 4096 bytes), and `-o
+    LONG/NAME` with a folder name past 255 bytes were 'error: File name too long (PATH)', exit 1, after the
+    path-length check that measured the path as given and the name check that measured only its last name."""
+    deep = tmp_path.joinpath(*["d" * 200] * 19)
+    deep.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(deep)
+    name = "n" * 250
+    for command, kind in (("pairs", ".tsv"), ("embed", "")):
+        code, _, err = run_cli([command, MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "link" / (name + kind)])
+        refused(code, err, f"-o {str(tmp_path / 'link')[:40]}...: the path it leads to through links is longer than "
+                           "4095 bytes, the system's limit")
+        assert len(err.splitlines()[0]) < 200
+        code, _, err = run_cli([command, MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / ("f" * 256) / ("out" + kind)])
+        refused(code, err, f"the folder name {'f' * 40}... is longer than 255 bytes, the file system's limit")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d" * 200, "link"] and not any(deep.iterdir())
+
+
 def test_an_output_name_near_the_length_limit_is_written(tmp_path):
     """A name the shell's `>` accepts (250 to 255 bytes, the file system's limit) failed after the work: its temp file,
     the name with a dot and a random suffix, was 'File name too long', and the message named the temp file. The temp

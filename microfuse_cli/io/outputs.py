@@ -427,9 +427,16 @@ def _check_target(output: Output) -> None:
     if len(os.fsencode(os.path.abspath(path))) >= PATH_MAX:  # was 'File name too long (PATH)', exit 1, 4 kB long
         raise UsageError(f"{output.option} {str(output.path)[:40]}...: the path is longer than {PATH_MAX - 1} bytes, "
                          "the system's limit; give a shorter path")
+    if len(os.fsencode(os.path.realpath(path))) >= PATH_MAX:  # written there: a link to a deep folder, as above
+        raise UsageError(f"{output.option} {str(output.path)[:40]}...: the path it leads to through links is longer "
+                         f"than {PATH_MAX - 1} bytes, the system's limit; give a shorter path")
     if len(os.fsencode(path.name)) > NAME_MAX:  # was 'File name too long', exit 1, as if the data were bad
         raise UsageError(f"{output.option} {path}: the name is longer than {NAME_MAX} bytes, the file system's limit; "
                          "give a shorter name")
+    folder = next((part for part in path.parent.parts if len(os.fsencode(part)) > NAME_MAX), None)
+    if folder is not None:  # no such folder can exist: was 'File name too long (PATH)', exit 1
+        raise UsageError(f"{output.option} {path}: the folder name {folder[:40]}... is longer than {NAME_MAX} bytes, "
+                         "the file system's limit; give a shorter name")
     if _symlink_loop(path):  # realpath stops inside the loop: the link itself would be replaced by the output
         raise UsageError(f"{output.option} {path}: too many levels of symbolic links (a symlink loop); give "
                          "another name")
