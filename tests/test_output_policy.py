@@ -2034,6 +2034,12 @@ def test_a_plots_figure_linked_to_a_read_only_file_is_refused_and_the_target_lef
     refused(code, err, f"--plots {figs}: {figs / 'roc.png'} (a link to {published}) is read-only; refusing to replace")
     assert tree(tmp_path) == before and (figs / "roc.png").is_symlink()
     assert sorted(p.name for p in figs.iterdir()) == ["roc.png"]
+    (figs / "roc.png").unlink()  # a link into a folder that is not there: was said after the work, exit 1
+    (figs / "roc.png").symlink_to(tmp_path / "gone" / "roc.png")
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "--plots", figs, "--bootstrap", "0", "-q"])
+    refused(code, err, f"--plots {figs}: {figs / 'roc.png'} (a link to {tmp_path / 'gone' / 'roc.png'}) is in a "
+                       "folder that does not exist")
+    assert sorted(p.name for p in figs.iterdir()) == ["roc.png"] and not (tmp_path / "gone").exists()
 
 
 def test_an_empty_path_is_refused_never_taken_for_the_current_folder(made, tmp_path, monkeypatch):

@@ -489,7 +489,10 @@ def _check_folder_writable(output: Output, path: Path, real: Path) -> None:
         if not os.path.islink(written) and _read_only(written):
             raise UsageError(f"{output.option} {path}: {shown} is read-only; refusing to replace it (make it "
                              "writable, or give another folder)")
-        if written != Path(inner) and written.parent.is_dir() and not os.access(written.parent, os.W_OK | os.X_OK):
+        if written != Path(inner) and not written.parent.is_dir():  # was said after the work, exit 1, as for -o
+            raise UsageError(f"{output.option} {path}: {shown} is in a folder that does not exist; give another "
+                             "folder")
+        if written != Path(inner) and not os.access(written.parent, os.W_OK | os.X_OK):
             raise UsageError(f"{output.option} {path}: {shown} is in a folder that is not writable; give another "
                              "folder")
         if _foreign_in_sticky_folder(written):
