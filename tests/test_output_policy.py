@@ -2220,6 +2220,9 @@ def test_a_folder_mixed_by_a_killed_swap_is_read_once_written_again_or_completed
     assert (old / name).is_dir() and search(old, tmp_path / "again.tsv")[0] == 0
     assert search(pristine, tmp_path / "pristine.tsv")[0] == 0
     assert (tmp_path / "again.tsv").read_bytes() == (tmp_path / "pristine.tsv").read_bytes()
+    older = (old / name / "manifest.json").stat().st_mtime - 60  # copied without its times (cp -r): looks older
+    os.utime(old / "manifest.json", (older, older))
+    assert search(old, tmp_path / "again.tsv")[0] == 0  # its index.faiss is not the killed run's: not mixed
     mixed()
     code, _, err = search(old, tmp_path / "hits.tsv")
     assert code == 1 and f"complete it (mv {old / name}/* {old}/ && rmdir {old / name})" in err, err

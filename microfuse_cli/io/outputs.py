@@ -21,7 +21,7 @@ from typing import IO, Callable, Iterator
 
 from ..errors import DataError, StdoutClosed, UsageError
 from ..interrupts import held_signals
-from .files import PathLike, is_stdio, lost_current_folder, require_readable
+from .files import PathLike, is_stdio, lost_current_folder, require_readable, sha256_file
 
 log = logging.getLogger("microfuse")
 
@@ -667,7 +667,10 @@ def interrupted_swap(folder: PathLike) -> str | None:
                 doc = json.loads(Path(entry.path, marker).read_text(encoding="utf-8"))
                 listed = doc.get("files_sha256") if isinstance(doc.get("files_sha256"), dict) else None
                 names = set(listed) if listed is not None else FOLDER_KINDS[kind].files - {marker}
-                if any(not os.path.lexists(os.path.join(entry.path, name)) for name in names):
+                moved = sorted(name for name in names if not os.path.lexists(os.path.join(entry.path, name)))
+                # where listed, the files moved in are that run's (a copy without times, `cp -r`, could make a
+                # folder written again since look older; moving the rest in, as the message says, then mixed it)
+                if moved and (listed is None or all(sha256_file(Path(folder, name)) == listed[name] for name in moved)):
                     return entry.name
     return None
 
