@@ -159,4 +159,3 @@ def check_files(folder: Path, manifest: dict, required: set[str], allowed: froze
             raise DataError(f"{folder}: missing {name} (listed in {MANIFEST})")
         if sha256_file(folder / name) != digest:
             raise DataError(f"{folder / name}: checksum mismatch (corrupted or edited since it was written)")
-

@@ -1308,9 +1308,16 @@ def test_a_folder_that_cannot_be_made_leaves_none_of_its_new_parents(tmp_path):
     """`-o new/NAME/emb` where NAME is too long to make: `mkdir -p` made new/, then failed at NAME; the run said
     'cannot make folder', exit 1, but left the empty new/ behind (only a failure after the folders were made took
     them back). The parents made before the failure are removed, as a failed run's are."""
+    from microfuse_cli.errors import DataError
+    from microfuse_cli.io.outputs import made_folder
+
     out = tmp_path / "new" / ("x" * 300) / "emb"
     code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", out])
-    assert code == 1 and err.startswith("error: cannot make folder ") and len(err.splitlines()) == 1, err
+    refused(code, err, f"the folder name {'x' * 40}... is longer than 255 bytes")  # now said first, as bad usage
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(DataError, match="^cannot make folder "):  # a library writer, which has no such check
+        with made_folder(out):
+            pass
     assert list(tmp_path.iterdir()) == []
 
 
@@ -2020,7 +2027,7 @@ def test_a_linked_file_of_a_folder_output_is_replaced_and_its_target_left_alone(
     assert published.read_bytes() == before and stat.S_IMODE(published.stat().st_mode) == 0o444
 
 
-def test_a_plots_figure_linked_to_a_read_only_file_is_refused_and_the_target_left_alone(made, tmp_path):
+def test_a_plots_figure_linked_to_a_read_only_file_is_refused_and_the_target_left_alone(made, tmp_path, monkeypatch):
     """--plots writes its figures as file outputs, through a link: figs/roc.png linked to a write-protected file
     elsewhere had that file replaced by the figure, the read-only check skipping links as if the link were
     replaced (as a model folder's is)."""
@@ -2040,6 +2047,11 @@ def test_a_plots_figure_linked_to_a_read_only_file_is_refused_and_the_target_lef
     refused(code, err, f"--plots {figs}: {figs / 'roc.png'} (a link to {tmp_path / 'gone' / 'roc.png'}) is in a "
                        "folder that does not exist")
     assert sorted(p.name for p in figs.iterdir()) == ["roc.png"] and not (tmp_path / "gone").exists()
+    (figs / "roc.png").unlink()  # given relatively, a plain read-only figure was said to be 'a link to' its path
+    published.replace(figs / "roc.png")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "--plots", "figs", "--bootstrap", "0", "-q"])
+    refused(code, err, "--plots figs: figs/roc.png is read-only; refusing to replace it")
 
 
 def test_an_empty_path_is_refused_never_taken_for_the_current_folder(made, tmp_path, monkeypatch):

@@ -484,15 +484,16 @@ def _check_folder_writable(output: Output, path: Path, real: Path) -> None:
                              "away or give another folder")
         # a kind's files are swapped in (a link replaced, its target left alone); a plain folder's (--plots) are
         # file outputs, written through a link: its target is what is replaced (a read-only one was, unasked)
-        written = Path(inner if output.kind else os.path.realpath(inner))
-        shown = inner if written == Path(inner) else f"{inner} (a link to {written})"
+        linked = not output.kind and os.path.islink(inner)  # (a relative path's realpath is no link: was said so)
+        written = Path(os.path.realpath(inner) if linked else inner)
+        shown = f"{inner} (a link to {written})" if linked else inner
         if not os.path.islink(written) and _read_only(written):
             raise UsageError(f"{output.option} {path}: {shown} is read-only; refusing to replace it (make it "
                              "writable, or give another folder)")
-        if written != Path(inner) and not written.parent.is_dir():  # was said after the work, exit 1, as for -o
+        if linked and not written.parent.is_dir():  # was said after the work, exit 1, as a linked -o is before it
             raise UsageError(f"{output.option} {path}: {shown} is in a folder that does not exist; give another "
                              "folder")
-        if written != Path(inner) and not os.access(written.parent, os.W_OK | os.X_OK):
+        if linked and not os.access(written.parent, os.W_OK | os.X_OK):
             raise UsageError(f"{output.option} {path}: {shown} is in a folder that is not writable; give another "
                              "folder")
         if _foreign_in_sticky_folder(written):
@@ -648,8 +649,8 @@ def interrupted_swap(folder: PathLike) -> str | None:
     midway through swapping its files in, leaving ``folder`` part old, part new; None when there is none. Such a
     build folder still holds its marker (moved last) but lacks a file the marker lists (already moved): one killed
     before its swap holds them all (``folder`` as it was), one killed after is empty. A live run's is never named,
-    nor one whose folder was written again since (its marker newer than the killed run's: it was refused for as
-    long as the build folder stayed, the message saying it was mixed)."""
+    nor one whose folder was written again since (its marker newer than the killed run's, or, where the marker
+    lists checksums, the files moved in not that run's): it was refused for as long as the build folder stayed."""
     import time
 
     now = time.time()
@@ -666,7 +667,8 @@ def interrupted_swap(folder: PathLike) -> str | None:
                     continue  # written again after that run was killed (a rerun wrote its marker later)
                 doc = json.loads(Path(entry.path, marker).read_text(encoding="utf-8"))
                 listed = doc.get("files_sha256") if isinstance(doc.get("files_sha256"), dict) else None
-                names = set(listed) if listed is not None else FOLDER_KINDS[kind].files - {marker}
+                names = (set(listed) if listed is not None else FOLDER_KINDS[kind].files - {marker}) & \
+                    FOLDER_KINDS[kind].files  # never a name that leaves the folder ('../x')
                 moved = sorted(name for name in names if not os.path.lexists(os.path.join(entry.path, name)))
                 # where listed, the files moved in are that run's (a copy without times, `cp -r`, could make a
                 # folder written again since look older; moving the rest in, as the message says, then mixed it)
