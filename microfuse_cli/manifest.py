@@ -65,6 +65,8 @@ def folder_path(path, kind: ManifestKind) -> Path:
     PairIndex.load(None) was a TypeError of Path()."""
     if not isinstance(path, (str, os.PathLike)):
         raise UsageError(f"the {kind.noun} folder is named by its path (str or os.PathLike), not {type(path).__name__}")
+    if not os.fspath(path):  # Path("") is the current folder: the one there was read for an unset variable
+        raise UsageError(f"the {kind.noun} folder's path is empty (an unset variable?)")
     return Path(path)
 
 

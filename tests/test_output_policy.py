@@ -2090,6 +2090,12 @@ def test_an_empty_path_is_refused_never_taken_for_the_current_folder(made, tmp_p
     with pytest.raises(UsageError, match=r"^an output path is empty \(an unset variable\?\); give a file name$"):
         with atomic_output(""):  # was ' is a directory; give a file name', naming nothing
             pass
+    with pytest.raises(UsageError, match=r"^the embedding folder's path is empty \(an unset variable\?\)$"):
+        Embeddings.load("")  # the one in the current folder was read
+    from microfuse_cli.checkpoint import read_checkpoint
+
+    with pytest.raises(UsageError, match=r"^the model path is empty \(an unset variable\?\)$"):
+        read_checkpoint("")
     assert tree(here) == before and sorted(p.name for p in tmp_path.iterdir()) == ["here"]
 
 
