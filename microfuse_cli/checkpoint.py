@@ -235,12 +235,17 @@ def model_folder_path(path):
 def check_model_folder(path) -> Path:
     """The folder, when it holds a model's two files; else the one-line ``DataError`` reading it would raise (a
     cheap check a command can make before long work)."""
-    folder = Path(model_folder_path(path))
+    if not os.fspath(model_folder_path(path)):  # Path("") is the current folder: a model there was read
+        raise UsageError("the model path is empty (an unset variable?)")
+    folder = Path(path)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a model directory")
     for name in (CONFIG_FILE, WEIGHTS_FILE):  # a link to a regular file is read (DVC's symlink cache, git-annex)
         if not (folder / name).is_file():
             raise DataError(f"{folder}: not a microfuse model (missing {name})")
+    from .manifest import refuse_interrupted_swap
+
+    refuse_interrupted_swap(folder)  # new weights beside the old config were read without a word
     return folder
 
 

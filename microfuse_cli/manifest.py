@@ -65,6 +65,8 @@ def folder_path(path, kind: ManifestKind) -> Path:
     PairIndex.load(None) was a TypeError of Path()."""
     if not isinstance(path, (str, os.PathLike)):
         raise UsageError(f"the {kind.noun} folder is named by its path (str or os.PathLike), not {type(path).__name__}")
+    if not os.fspath(path):  # Path("") is the current folder: the one there was read for an unset variable
+        raise UsageError(f"the {kind.noun} folder's path is empty (an unset variable?)")
     return Path(path)
 
 
@@ -98,8 +100,28 @@ def read_manifest(folder: Path, kind: ManifestKind, *, required: Iterable[str] =
     if version not in kind.versions or isinstance(version, bool):
         raise DataError(f"{path}: unsupported {kind.noun} format version {version!r} (this microfuse reads "
                         f"{', '.join(map(str, kind.versions))}; {kind.hint})")
+    refuse_interrupted_swap(folder)
     check_files(folder, manifest, set(required), kind.files, verify)
     return manifest
+
+
+def refuse_interrupted_swap(folder: Path) -> None:
+    """A folder output that a run killed midway through replacing its files (kill -9 during `retrieve build
+    --append` or `train -o`, a power cut) left part old, part new: a DataError that says so and what to do. An index
+    said only 'checksum mismatch (corrupted or edited since it was written)'; a model, whose config does not record
+    its weights' checksum, was read as it was, the new weights scored with the old threshold and standardisation.
+    Writing it again from scratch was the only advice, which `retrieve build --append` cannot (it reads the folder)."""
+    import shlex
+
+    from .io.outputs import interrupted_swap
+
+    left = interrupted_swap(folder)
+    if left is not None:  # its build folder holds the rest of a finished output (synced before the swap began)
+        rest = folder / left
+        raise DataError(f"{folder}: a run killed while replacing its files left it part old, part new; the rest of "
+                        f"its finished output is in {rest}: complete it (mv {shlex.quote(str(rest))}/* "
+                        f"{shlex.quote(str(folder))}/ && rmdir {shlex.quote(str(rest))}), or write the folder again "
+                        "with the command that made it")
 
 
 def _folders_with_manifest(folder: Path, kind: ManifestKind) -> list[str]:

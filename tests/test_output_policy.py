@@ -1308,9 +1308,16 @@ def test_a_folder_that_cannot_be_made_leaves_none_of_its_new_parents(tmp_path):
     """`-o new/NAME/emb` where NAME is too long to make: `mkdir -p` made new/, then failed at NAME; the run said
     'cannot make folder', exit 1, but left the empty new/ behind (only a failure after the folders were made took
     them back). The parents made before the failure are removed, as a failed run's are."""
+    from microfuse_cli.errors import DataError
+    from microfuse_cli.io.outputs import made_folder
+
     out = tmp_path / "new" / ("x" * 300) / "emb"
     code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", out])
-    assert code == 1 and err.startswith("error: cannot make folder ") and len(err.splitlines()) == 1, err
+    refused(code, err, f"the folder name {'x' * 40}... is longer than 255 bytes")  # now said first, as bad usage
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(DataError, match="^cannot make folder "):  # a library writer, which has no such check
+        with made_folder(out):
+            pass
     assert list(tmp_path.iterdir()) == []
 
 
@@ -1991,6 +1998,45 @@ def test_a_file_the_runner_may_not_write_is_refused_as_the_shell_refuses_it(tmp_
             shutil.rmtree(folder)
 
 
+def test_an_input_in_a_folder_that_may_not_be_searched_is_unreadable_not_missing(tmp_path):
+    """`pairs private/genome.gff` where private/ is chmod 600 (its files may not be reached) said 'no such file',
+    sending the user to look for a file that is there."""
+    import shutil
+    import tempfile
+
+    from microfuse_cli.errors import DataError
+    from microfuse_cli.io.outputs import check_outputs
+
+    user = None if os.geteuid() != 0 else 4321  # root reaches any file: checked as another user
+    folder = Path(tempfile.mkdtemp(dir="/tmp")) if user else tmp_path
+    try:
+        private = folder / "private"
+        private.mkdir()
+        (private / "genome.gff").write_text("##gff-version 3\n")
+        if user:
+            os.chown(folder, user, user)
+            os.chown(private, user, user)
+        private.chmod(0o600)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child's coverage is not collected
+            try:
+                if user:
+                    os.setgid(user)
+                    os.setuid(user)
+                try:
+                    check_outputs([private / "genome.gff"], [])
+                except DataError as exc:
+                    os._exit(10 if str(exc) == f"cannot read {private / 'genome.gff'}: permission denied" else 11)
+                os._exit(12)
+            finally:
+                os._exit(3)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 10
+    finally:
+        (folder / "private").chmod(0o700)
+        if user:
+            shutil.rmtree(folder)
+
+
 @pytest.mark.parametrize("protected", ["the folder", "a file of it"])
 def test_a_read_only_folder_output_is_refused_and_left_alone(protected, made, tmp_path):
     """`chmod -R a-w model/` (a published model) says "do not replace", as it does for a file output: train
@@ -2037,6 +2083,78 @@ def test_a_linked_file_of_a_folder_output_is_replaced_and_its_target_left_alone(
     assert published.read_bytes() == before and stat.S_IMODE(published.stat().st_mode) == 0o444
 
 
+def test_a_plots_figure_linked_to_a_read_only_file_is_refused_and_the_target_left_alone(made, tmp_path, monkeypatch):
+    """--plots writes its figures as file outputs, through a link: figs/roc.png linked to a write-protected file
+    elsewhere had that file replaced by the figure, the read-only check skipping links as if the link were
+    replaced (as a model folder's is)."""
+    figs, published = tmp_path / "figs", tmp_path / "published.png"
+    figs.mkdir()
+    published.write_bytes(b"my figure")
+    published.chmod(0o444)
+    (figs / "roc.png").symlink_to(published)
+    before = tree(tmp_path)
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "--plots", figs, "--bootstrap", "0", "-q"])
+    refused(code, err, f"--plots {figs}: {figs / 'roc.png'} (a link to {published}) is read-only; refusing to replace")
+    assert tree(tmp_path) == before and (figs / "roc.png").is_symlink()
+    assert sorted(p.name for p in figs.iterdir()) == ["roc.png"]
+    (figs / "roc.png").unlink()  # a link into a folder that is not there: was said after the work, exit 1
+    (figs / "roc.png").symlink_to(tmp_path / "gone" / "roc.png")
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "--plots", figs, "--bootstrap", "0", "-q"])
+    refused(code, err, f"--plots {figs}: {figs / 'roc.png'} (a link to {tmp_path / 'gone' / 'roc.png'}) is in a "
+                       "folder that does not exist")
+    assert sorted(p.name for p in figs.iterdir()) == ["roc.png"] and not (tmp_path / "gone").exists()
+    (figs / "roc.png").unlink()  # given relatively, a plain read-only figure was said to be 'a link to' its path
+    published.replace(figs / "roc.png")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "--plots", "figs", "--bootstrap", "0", "-q"])
+    refused(code, err, "--plots figs: figs/roc.png is read-only; refusing to replace it")
+
+
+def test_an_empty_path_is_refused_never_taken_for_the_current_folder(made, tmp_path, monkeypatch):
+    """`embed G -o "$OUT"` with OUT unset wrote the embedding folder into the current folder (replacing a previous
+    one there), exit 0; `pairs ""` said 'no such file: ', naming nothing. The shell's `> ""` and `mkdir ""` fail."""
+    import shutil
+
+    here = tmp_path / "here"
+    shutil.copytree(made / "mg_emb", here)  # the current folder holds a previous embedding folder
+    monkeypatch.chdir(here)
+    before = tree(here)
+    for args, fragment in (
+            (["embed", MPN_GFF, "--fasta", MPN_FNA, "-o", ""], "-o is an empty path (an unset shell variable?); "
+                                                               "give a folder name"),
+            (["pairs", MG_GFF, "-o", ""], "-o is an empty path (an unset shell variable?); give a file name"),
+            (["evaluate", made / "labelled.tsv", "--plots", ""], "--plots is an empty path"),
+            (["pairs", "", "-o", tmp_path / "p.tsv"], "an input is an empty path (an unset shell variable?)"),
+            (["pairs", MG_GFF, "--fasta", "", "-o", tmp_path / "p.tsv"], "an input is an empty path"),
+            # folder inputs checked as the options are read: was 'no such index folder: ', exit 1
+            (["retrieve", "search", "--index", "", "-o", tmp_path / "h.tsv"], "--index is an empty path (an unset "
+                                                                              "shell variable?); give the index "
+                                                                              "folder's path"),
+            (["score", made / "mg_pairs.tsv", "--embeddings", "", "-o", tmp_path / "s.tsv"], "--embeddings is an "
+                                                                                           "empty path"),
+            (["train", made / "mg_pairs.tsv", "-e", "", "-o", tmp_path / "m"], "--embeddings is an empty path"),
+            (["score", MG_GFF, "--fasta", MG_FNA, "--reference", "", "-o", tmp_path / "s.tsv"], "--reference is an "
+                                                                                              "empty path")):
+        code, _, err = run_cli(args)
+        refused(code, err, fragment)
+    from microfuse_cli.embed import Embeddings
+    from microfuse_cli.errors import UsageError
+    from microfuse_cli.io.outputs import atomic_output
+
+    with pytest.raises(UsageError, match=r"^an output path is empty \(an unset variable\?\); give a folder name$"):
+        Embeddings.load(made / "mg_emb").save("")  # was written into the current folder, replacing the one there
+    with pytest.raises(UsageError, match=r"^an output path is empty \(an unset variable\?\); give a file name$"):
+        with atomic_output(""):  # was ' is a directory; give a file name', naming nothing
+            pass
+    with pytest.raises(UsageError, match=r"^the embedding folder's path is empty \(an unset variable\?\)$"):
+        Embeddings.load("")  # the one in the current folder was read
+    from microfuse_cli.checkpoint import read_checkpoint
+
+    with pytest.raises(UsageError, match=r"^the model path is empty \(an unset variable\?\)$"):
+        read_checkpoint("")
+    assert tree(here) == before and sorted(p.name for p in tmp_path.iterdir()) == ["here"]
+
+
 def test_a_reused_folder_keeps_the_permissions_of_the_files_it_replaces(made, tmp_path):
     """A private model (chmod 600, 640) stays private when a rerun replaces its files, as a replaced file output does
     (was: the umask's 644, readable by everyone)."""
@@ -2081,6 +2199,139 @@ def test_a_run_killed_before_its_rename_leaves_a_temp_file_the_rerun_names(tmp_p
     assert code == 0, err
     assert f"warning: {out / leftover}: left by an interrupted run; remove it to free its space" in err, err
     assert sorted(p.name for p in out.iterdir()) == sorted([leftover, "pairs.tsv"])
+
+
+def test_a_run_killed_while_building_a_new_folder_leaves_a_build_folder_the_rerun_names(made, tmp_path):
+    """SIGKILL while a new folder output (an index, an embedding folder) is built leaves its hidden build folder
+    beside it, as large as the output; a killed file output's temp file was named by the rerun, this never was."""
+    out = tmp_path / "out"
+    out.mkdir()
+    leftover = _killed_at_rename(["retrieve", "build", str(made / "a.npy"), "-o", str(out / "index")], out, tmp_path)
+    assert leftover.startswith(".index.") and leftover.endswith(".tmp") and (out / leftover).is_dir()
+    code, _, err = run_cli(["retrieve", "build", made / "a.npy", "-o", out / "index"])
+    assert code == 0, err
+    assert _named_leftovers(err, out) == {leftover}, err
+    assert sorted(p.name for p in out.iterdir()) == sorted([leftover, "index"])
+
+
+def test_a_folder_left_part_old_part_new_by_a_killed_swap_is_refused_saying_what_to_do(made, tmp_path):
+    """kill -9 while a run swaps its files into a folder output (`retrieve build --append`, `train -o` over a model)
+    leaves it part new, part old, the rest in its build folder (marker moved last). The index said only 'checksum
+    mismatch (corrupted or edited since it was written)', as if the disk were failing; the model, whose config
+    records no checksum of its weights, scored with the new weights and the old threshold and standardisation, exit
+    0. Both are refused now, naming the build folder and what to do; one killed before or after its swap is not."""
+    import shutil
+
+    from microfuse_cli.io.outputs import _host_tag
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    for out, vectors in ((old, [made / "a.npy"]), (new, [made / "a.npy", made / "b.npy"])):
+        code, _, err = run_cli(["retrieve", "build", *vectors, "-o", out, "--group-by", "genome", "-q"])
+        assert code == 0, err
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    name = f".microfuse.{ended.pid}@{_host_tag()}.abcd1234.tmp"  # the killed run's, holding what it had left
+    model = tmp_path / "model"
+    shutil.copytree(made / "mg_model", model)
+    (old / name).mkdir()
+    (model / name).mkdir()
+    for name_in in ("index.faiss", "pairs.tsv", "manifest.json"):  # killed before its swap: the folder as it was
+        shutil.copy(new / name_in, old / name / name_in)
+    searched = ["retrieve", "search", "--index", old, "-o", tmp_path / "hits.tsv", "-q"]
+    assert run_cli(searched)[0] == 0
+    (old / name / "index.faiss").replace(old / "index.faiss")  # the first file swapped in, then killed
+    shutil.copy(made / "mg_model" / "config.json", model / name / "config.json")  # the weights swapped in
+    for folder, args in ((old, searched),
+                         (model, ["score", MG_GFF, "--fasta", MG_FNA, "-m", model, "-o", tmp_path / "s.tsv"])):
+        (tmp_path / "hits.tsv").unlink(missing_ok=True)
+        code, _, err = run_cli(args)
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert err.strip() == (f"error: {folder}: a run killed while replacing its files left it part old, part new; "
+                               f"the rest of its finished output is in {folder / name}: complete it (mv "
+                               f"{folder / name}/* {folder}/ && rmdir {folder / name}), or write the folder again "
+                               "with the command that made it"), err
+    assert not (tmp_path / "hits.tsv").exists() and not (tmp_path / "s.tsv").exists()
+    for moved in ("pairs.tsv", "manifest.json"):  # killed after its swap: only the empty build folder is left
+        (old / name / moved).replace(old / moved)
+    assert run_cli(searched)[0] == 0
+
+
+def test_a_folder_mixed_by_a_killed_swap_is_read_once_written_again_or_completed_as_advised(made, tmp_path):
+    """A folder mixed by a run killed in its swap, then written again (the advice), was still refused as 'part old,
+    part new' for as long as the killed run's build folder stayed; and the advice, 'write it again with the command
+    that made it', was refused too when that command was `retrieve build --append` (it reads the folder). The build
+    folder holds the rest of a finished output: moving it in, as the message says, gives the killed run's output."""
+    import shutil
+
+    from microfuse_cli.io.outputs import _host_tag
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    for out, vectors in ((old, [made / "a.npy"]), (new, [made / "a.npy", made / "b.npy"])):
+        code, _, err = run_cli(["retrieve", "build", *vectors, "-o", out, "--group-by", "genome", "-q"])
+        assert code == 0, err
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    name = f".microfuse.{ended.pid}@{_host_tag()}.abcd1234.tmp"
+    pristine = tmp_path / "pristine"
+    shutil.copytree(old, pristine)
+
+    def mixed():  # `retrieve build --append b.npy -o old` killed after swapping index.faiss in
+        shutil.rmtree(old)
+        shutil.copytree(pristine, old)
+        (old / name).mkdir()
+        for file in ("pairs.tsv", "manifest.json"):
+            shutil.copy(new / file, old / name / file)
+        shutil.copy(new / "index.faiss", old / "index.faiss")
+
+    def search(index, out):
+        return run_cli(["retrieve", "search", "--index", index, "-o", out, "-q"])
+
+    mixed()
+    code, _, err = run_cli(["retrieve", "build", "--append", made / "b.npy", "-o", old, "-q"])
+    assert code == 1 and "part old, part new" in err, err
+    code, _, err = run_cli(["retrieve", "build", made / "a.npy", "-o", old, "--group-by", "genome", "-q"])
+    assert code == 0, err  # written again from scratch: read, though the killed run's build folder is still there
+    assert (old / name).is_dir() and search(old, tmp_path / "again.tsv")[0] == 0
+    assert search(pristine, tmp_path / "pristine.tsv")[0] == 0
+    assert (tmp_path / "again.tsv").read_bytes() == (tmp_path / "pristine.tsv").read_bytes()
+    older = (old / name / "manifest.json").stat().st_mtime - 60  # copied without its times (cp -r): looks older
+    os.utime(old / "manifest.json", (older, older))
+    assert search(old, tmp_path / "again.tsv")[0] == 0  # its index.faiss is not the killed run's: not mixed
+    mixed()
+    code, _, err = search(old, tmp_path / "hits.tsv")
+    assert code == 1 and f"complete it (mv {old / name}/* {old}/ && rmdir {old / name})" in err, err
+    done = subprocess.run(["bash", "-c", f"mv {old / name}/* {old}/ && rmdir {old / name}"])
+    assert done.returncode == 0 and sorted(p.name for p in old.iterdir()) == sorted(p.name for p in new.iterdir())
+    assert search(old, tmp_path / "hits.tsv")[0] == 0 and search(new, tmp_path / "new.tsv")[0] == 0
+    assert (tmp_path / "hits.tsv").read_bytes() == (tmp_path / "new.tsv").read_bytes()  # the killed run's output
+
+
+@pytest.mark.parametrize("command", ["pairs", "embed"])
+def test_an_output_path_longer_than_the_system_allows_is_bad_usage(command, tmp_path):
+    """A path past Linux's 4096 bytes (25 names of 200 bytes) was 'error: File name too long (PATH)', exit 1, one
+    4 kB line, from a stat in the output check; it is bad usage, said in a line that fits a terminal."""
+    deep = tmp_path.joinpath(*["d" * 200] * 21) / "out"
+    code, _, err = run_cli([command, MG_GFF, "--fasta", MG_FNA, "-o", deep])
+    refused(code, err, f"-o {str(deep)[:40]}...: the path is longer than 4095 bytes, the system's limit")
+    assert len(err.splitlines()[0]) < 200 and list(tmp_path.iterdir()) == []
+
+
+def test_an_output_past_the_limits_through_a_link_or_in_a_long_folder_name_is_bad_usage(tmp_path):
+    """`-o link/NAME` where link leads to a deep folder (the real path, which is written, past 4096 bytes), and `-o
+    LONG/NAME` with a folder name past 255 bytes were 'error: File name too long (PATH)', exit 1, after the
+    path-length check that measured the path as given and the name check that measured only its last name."""
+    deep = tmp_path.joinpath(*["d" * 200] * 19)
+    deep.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(deep)
+    name = "n" * 250
+    for command, kind in (("pairs", ".tsv"), ("embed", "")):
+        code, _, err = run_cli([command, MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "link" / (name + kind)])
+        refused(code, err, f"-o {str(tmp_path / 'link')[:40]}...: the path it leads to through links is longer than "
+                           "4095 bytes, the system's limit")
+        assert len(err.splitlines()[0]) < 200
+        code, _, err = run_cli([command, MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / ("f" * 256) / ("out" + kind)])
+        refused(code, err, f"the folder name {'f' * 40}... is longer than 255 bytes, the file system's limit")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d" * 200, "link"] and not any(deep.iterdir())
 
 
 def test_an_output_name_near_the_length_limit_is_written(tmp_path):

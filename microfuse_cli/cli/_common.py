@@ -245,8 +245,14 @@ class ExistingPath(click.Path):
         self.noun = noun
 
     def convert(self, value, param, ctx):
+        import os
+
+        from ..errors import UsageError
         from ..io.files import require_readable
 
+        if not os.fspath(value):  # `--index "$INDEX"` with INDEX unset said 'no such index folder: ', naming nothing
+            option = max(param.opts, key=len) if param is not None and param.opts else "a path"
+            raise UsageError(f"{option} is an empty path (an unset shell variable?); give the {self.noun}'s path")
         if not (self.allow_dash and value == "-"):
             require_readable(value, self.noun)
         return super().convert(value, param, ctx)

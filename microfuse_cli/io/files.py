@@ -143,8 +143,12 @@ def missing_input(path: PathLike, noun: str = "file") -> DataError:
 def require_readable(path: PathLike, noun: str = "file") -> None:
     """Refuse a missing or unreadable input as bad data (exit 1), in the words the readers use: checked before any
     work, so a missing last input is not found only after the first was read (and, in embed, embedded)."""
-    if not os.path.exists(path):
-        raise missing_input(path, noun)
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise missing_input(path, noun) from None
+    except OSError as exc:  # a folder on its way that may not be searched (chmod 600) was 'no such file'
+        raise DataError(f"cannot read {path}: {(exc.strerror or str(exc)).lower()}") from None
     if not os.access(path, os.R_OK):
         raise DataError(f"cannot read {path}: permission denied")
 

@@ -21,7 +21,7 @@ from typing import IO, Callable, Iterator
 
 from ..errors import DataError, StdoutClosed, UsageError
 from ..interrupts import held_signals
-from .files import PathLike, is_stdio, lost_current_folder, require_readable
+from .files import PathLike, is_stdio, lost_current_folder, require_readable, sha256_file
 
 log = logging.getLogger("microfuse")
 
@@ -287,6 +287,9 @@ def check_outputs(inputs, outputs, *, read_later=()) -> None:
     words (a model folder: 'no such model folder: PATH'; a vector file's pair-id table): only outputs are checked
     against them.
     """
+    inputs = list(inputs)
+    if any(path is not None and not os.fspath(path) for path in inputs):  # was 'no such file: ' (naming nothing)
+        raise UsageError("an input is an empty path (an unset shell variable?); give a file name, or - for stdin")
     _check_outputs([*inputs, *read_later], outputs)
     for path in inputs:
         if not is_stdio(path):
@@ -296,6 +299,10 @@ def check_outputs(inputs, outputs, *, read_later=()) -> None:
 def _check_outputs(inputs, outputs) -> None:
     planned = [o for o in outputs if o.path is not None]
     inputs = list(inputs)
+    for output in planned:  # `-o "$OUT"` with OUT unset: '' was the current folder, an embedding folder written there
+        if not os.fspath(output.path):
+            raise UsageError(f"{output.option} is an empty path (an unset shell variable?); give a "
+                             f"{'file' if output.kind is None else 'folder'} name")
     _check_current_folder([*inputs, *(o.path for o in planned)])
     for output in planned:
         if output.kind is not None and is_stdio(output.path):
@@ -480,9 +487,19 @@ def _foreign_in_sticky_folder(path: Path) -> bool:
 
 def _check_target(output: Output) -> None:
     path = Path(output.path)
+    if len(os.fsencode(os.path.abspath(path))) >= PATH_MAX:  # was 'File name too long (PATH)', exit 1, 4 kB long
+        raise UsageError(f"{output.option} {str(output.path)[:40]}...: the path is longer than {PATH_MAX - 1} bytes, "
+                         "the system's limit; give a shorter path")
+    if len(os.fsencode(os.path.realpath(path))) >= PATH_MAX:  # written there: a link to a deep folder, as above
+        raise UsageError(f"{output.option} {str(output.path)[:40]}...: the path it leads to through links is longer "
+                         f"than {PATH_MAX - 1} bytes, the system's limit; give a shorter path")
     if len(os.fsencode(path.name)) > NAME_MAX:  # was 'File name too long', exit 1, as if the data were bad
         raise UsageError(f"{output.option} {path}: the name is longer than {NAME_MAX} bytes, the file system's limit; "
                          "give a shorter name")
+    folder = next((part for part in path.parent.parts if len(os.fsencode(part)) > NAME_MAX), None)
+    if folder is not None:  # no such folder can exist: was 'File name too long (PATH)', exit 1
+        raise UsageError(f"{output.option} {path}: the folder name {folder[:40]}... is longer than {NAME_MAX} bytes, "
+                         "the file system's limit; give a shorter name")
     if _symlink_loop(path):  # realpath stops inside the loop: the link itself would be replaced by the output
         raise UsageError(f"{output.option} {path}: too many levels of symbolic links (a symlink loop); give "
                          "another name")
@@ -513,6 +530,8 @@ def _check_target(output: Output) -> None:
     if real.is_dir() and output.kind:
         check_reusable(real, output.kind, option=output.option, shown=path)
         _warn_leftovers(real, path)
+    if output.kind:  # the build folder of a new one (_built_beside), beside it, that a killed run left
+        _warn_leftover_files(real, real.parent if os.path.islink(path) else os.path.dirname(path), folders=True)
     _check_folder_writable(output, path, real)
 
 
@@ -526,11 +545,22 @@ def _check_folder_writable(output: Output, path: Path, real: Path) -> None:
         if os.path.isdir(inner):  # its file cannot replace a folder: said now, not after the work
             raise UsageError(f"{output.option} {path}: {inner} is a folder, where the run writes a file; move it "
                              "away or give another folder")
-        if not os.path.islink(inner) and _read_only(Path(inner)):  # a link is replaced, its target left alone
-            raise UsageError(f"{output.option} {path}: {inner} is read-only; refusing to replace it (make it "
+        # a kind's files are swapped in (a link replaced, its target left alone); a plain folder's (--plots) are
+        # file outputs, written through a link: its target is what is replaced (a read-only one was, unasked)
+        linked = not output.kind and os.path.islink(inner)  # (a relative path's realpath is no link: was said so)
+        written = Path(os.path.realpath(inner) if linked else inner)
+        shown = f"{inner} (a link to {written})" if linked else inner
+        if not os.path.islink(written) and _read_only(written):
+            raise UsageError(f"{output.option} {path}: {shown} is read-only; refusing to replace it (make it "
                              "writable, or give another folder)")
-        if _foreign_in_sticky_folder(Path(inner)):
-            raise UsageError(f"{output.option} {path}: {inner} belongs to another user in a folder with the sticky "
+        if linked and not written.parent.is_dir():  # was said after the work, exit 1, as a linked -o is before it
+            raise UsageError(f"{output.option} {path}: {shown} is in a folder that does not exist; give another "
+                             "folder")
+        if linked and not os.access(written.parent, os.W_OK | os.X_OK):
+            raise UsageError(f"{output.option} {path}: {shown} is in a folder that is not writable; give another "
+                             "folder")
+        if _foreign_in_sticky_folder(written):
+            raise UsageError(f"{output.option} {path}: {shown} belongs to another user in a folder with the sticky "
                              "bit, where only its owner may replace it; give another folder")
     existing = real
     while not existing.is_dir():  # a new folder is made with its missing parents (mkdir -p)
@@ -677,6 +707,39 @@ def _refill_owner(name: str) -> TempOwner | None:
     return TempOwner(int(found[1]), found[2]) if found and found[1] else None
 
 
+def interrupted_swap(folder: PathLike) -> str | None:
+    """The name of the build folder (in ``folder``, a folder output) of a run that was killed (SIGKILL, a power cut)
+    midway through swapping its files in, leaving ``folder`` part old, part new; None when there is none. Such a
+    build folder still holds its marker (moved last) but lacks a file the marker lists (already moved): one killed
+    before its swap holds them all (``folder`` as it was), one killed after is empty. A live run's is never named,
+    nor one whose folder was written again since (its marker newer than the killed run's, or, where the marker
+    lists checksums, the files moved in not that run's): it was refused for as long as the build folder stayed."""
+    import time
+
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for entry in sorted((e for e in os.scandir(folder) if _LEFTOVER.fullmatch(e.name)), key=lambda e: e.name):
+            if not (entry.is_dir(follow_symlinks=False) and _left_over(entry, _refill_owner(entry.name), now)):
+                continue
+            kind = folder_format(entry.path)
+            if kind is None:  # killed before its marker was written: nothing was swapped in
+                continue
+            marker = FOLDER_KINDS[kind].marker
+            with contextlib.suppress(OSError, ValueError):
+                if os.stat(Path(folder, marker)).st_mtime_ns > os.stat(Path(entry.path, marker)).st_mtime_ns:
+                    continue  # written again after that run was killed (a rerun wrote its marker later)
+                doc = json.loads(Path(entry.path, marker).read_text(encoding="utf-8"))
+                listed = doc.get("files_sha256") if isinstance(doc.get("files_sha256"), dict) else None
+                names = (set(listed) if listed is not None else FOLDER_KINDS[kind].files - {marker}) & \
+                    FOLDER_KINDS[kind].files  # never a name that leaves the folder ('../x')
+                moved = sorted(name for name in names if not os.path.lexists(os.path.join(entry.path, name)))
+                # where listed, the files moved in are that run's (a copy without times, `cp -r`, could make a
+                # folder written again since look older; moving the rest in, as the message says, then mixed it)
+                if moved and (listed is None or all(sha256_file(Path(folder, name)) == listed[name] for name in moved)):
+                    return entry.name
+    return None
+
+
 def _warn_leftovers(folder: Path, shown: PathLike) -> None:
     """Name build folders left by a killed run (never removed here: another run may be building in one now); a
     live run's (same host, its process still there) is not named."""
@@ -703,10 +766,11 @@ def _temp_file_owner(name: str, target: str) -> tuple[bool, TempOwner | None]:
     return (True, TempOwner(int(found[2]), found[3])) if written == wanted or cut else (False, None)
 
 
-def _warn_leftover_files(target: Path, shown_folder: PathLike) -> None:
+def _warn_leftover_files(target: Path, shown_folder: PathLike, *, folders: bool = False) -> None:
     """Name the temp files of ``target`` (atomic_output's mkstemp names) that a killed run (SIGKILL, a scheduler's
     retry) left beside it: hidden, they piled up unseen. A live run's (a concurrent job writing the same output) is
-    not named. Never removed here: the run that wrote one may still be running on another host."""
+    not named. Never removed here: the run that wrote one may still be running on another host. ``folders``: the
+    temp folders a new folder output is built in (mkdtemp, the same names), as large as the output itself."""
     import logging
     import time
 
@@ -714,7 +778,8 @@ def _warn_leftover_files(target: Path, shown_folder: PathLike) -> None:
     with contextlib.suppress(OSError):
         for entry in sorted(os.scandir(target.parent), key=lambda e: e.name):
             ours, owner = _temp_file_owner(entry.name, target.name)
-            if ours and entry.is_file(follow_symlinks=False) and _left_over(entry, owner, now):
+            shaped = entry.is_dir(follow_symlinks=False) if folders else entry.is_file(follow_symlinks=False)
+            if ours and shaped and _left_over(entry, owner, now):
                 logging.getLogger("microfuse").warning("%s: left by an interrupted run; remove it to free its space",
                                                     os.path.join(shown_folder, entry.name))
 
@@ -778,6 +843,8 @@ def _compressor(suffix: str) -> Callable[[IO[bytes]], IO[bytes]] | None:
 
 #: The longest file name (bytes) that file systems allow (ext4, xfs, btrfs, tmpfs, NFS).
 NAME_MAX = 255
+#: Linux's limit on a whole path (bytes, with its terminating NUL): a longer one is ENAMETOOLONG, whatever exists.
+PATH_MAX = 4096
 
 
 def _temp_prefix(name: str, owner: TempOwner | None) -> str:
@@ -808,6 +875,7 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
         except BrokenPipeError:
             raise StdoutClosed() from None
         return
+    _refuse_empty(path, "file")
     _refuse_lost_current_folder(path)
     text_args = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
     descriptor = _names_a_descriptor(path)
@@ -885,6 +953,13 @@ def write_outputs(writers) -> None:
         if is_stream(path):
             with atomic_output(path, mode) as handle:
                 write(handle)
+
+
+def _refuse_empty(path: PathLike, what: str) -> None:
+    """An empty output path (a library caller's unset variable): `PairIndex.save("")` wrote the index into the
+    current folder, replacing one there; check_outputs refuses it for the CLI, this for every writer."""
+    if not os.fspath(path):
+        raise UsageError(f"an output path is empty (an unset variable?); give a {what} name")
 
 
 def _refuse_lost_current_folder(path: PathLike) -> None:
@@ -1002,6 +1077,7 @@ def atomic_directory(path: PathLike, *, overwrite: bool = True) -> Iterator[Path
     """
     if not isinstance(path, (str, os.PathLike)):  # save(None) was a TypeError of realpath, load(None) a UsageError
         raise UsageError(f"an output folder is named by its path (str or os.PathLike), not {type(path).__name__}")
+    _refuse_empty(path, "folder")
     _refuse_lost_current_folder(path)
     target = Path(os.path.realpath(path))  # a symlink is written through; `.` gets its real name
     if target.exists() and not target.is_dir():
