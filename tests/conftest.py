@@ -28,6 +28,17 @@ def pyrodigal_data(name: str) -> Path:
     return Path(pyrodigal.__file__).parent / "tests" / "data" / name
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject's addopts): at most two workers, CI's two cores. Each worker builds the session fixtures
+    again and holds its own torch, and its tests run torch on one thread, so more workers than cores only compete;
+    one core runs in-process (0). PYTEST_XDIST_AUTO_NUM_WORKERS still sets the number outright."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 2 if cores >= 2 else 0
+
+
 def pytest_configure(config):
     import torch
 
