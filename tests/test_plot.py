@@ -397,6 +397,7 @@ def test_image_bytes_are_undated_described_and_the_same_twice(fmt):
     assert first == image_bytes(fig, fmt, description="scores by microfuse 9.9, model x")
     assert b"scores by microfuse 9.9, model x" in first
     assert {"png": b"Software", "svg": b"<dc:date>", "pdf": b"/CreationDate"}[fmt] not in first
+    assert b"Matplotlib v" not in first and b"matplotlib.org" not in first  # Creator, Producer: its version
     assert {"png": b"Description", "svg": b"<dc:description>", "pdf": b"/Subject"}[fmt] in first
 
 

@@ -13,8 +13,10 @@ from .outputs import atomic_output
 
 #: Where a description goes in each format: PNG tEXt and SVG (Dublin Core) Description, PDF Subject.
 DESCRIPTION_KEY = {"png": "Description", "svg": "Description", "pdf": "Subject"}
-#: The metadata matplotlib would fill with the moment or its version, set empty: reruns give the same bytes.
-_UNDATED = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
+#: The metadata matplotlib would fill with the moment or its version, set empty: reruns give the same bytes, also
+#: under another matplotlib (SVG's Creator and PDF's Creator and Producer named its version).
+_UNDATED = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None},
+            "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
 
 _SVG_ID = re.compile(rb'id="([pmh][0-9a-f]{10})"')
 
