@@ -2125,7 +2125,13 @@ def test_an_empty_path_is_refused_never_taken_for_the_current_folder(made, tmp_p
             (["pairs", MG_GFF, "-o", ""], "-o is an empty path (an unset shell variable?); give a file name"),
             (["evaluate", made / "labelled.tsv", "--plots", ""], "--plots is an empty path"),
             (["pairs", "", "-o", tmp_path / "p.tsv"], "an input is an empty path (an unset shell variable?)"),
-            (["pairs", MG_GFF, "--fasta", "", "-o", tmp_path / "p.tsv"], "an input is an empty path"),
+            # an option's input is named, as an output's is: was 'an input is an empty path ...', naming no option,
+            # and -m '' named Python's None
+            (["pairs", MG_GFF, "--fasta", "", "-o", tmp_path / "p.tsv"], "--fasta is an empty path (an unset shell "
+                                                                         "variable?); give a file name"),
+            (["score", MG_GFF, "--bins", "", "-o", tmp_path / "s.tsv"], "--bins is an empty path"),
+            (["score", MG_GFF, "-m", "", "-o", tmp_path / "s.tsv"], "-m is an empty path (an unset shell variable?); "
+                                                                   "give a folder name"),
             # folder inputs checked as the options are read: was 'no such index folder: ', exit 1
             (["retrieve", "search", "--index", "", "-o", tmp_path / "h.tsv"], "--index is an empty path (an unset "
                                                                               "shell variable?); give the index "

@@ -228,10 +228,34 @@ def common_options(func):
             from ..runtime import resolve_threads
 
             log.debug("-t 0: %d thread(s), every core this job may use", resolve_threads(0))
+        _refuse_empty_path_options(click.get_current_context())
         with thread_limits(threads):  # numpy's BLAS and OpenMP pools too: `-t 1` ran a BLAS thread per core
             return func(*args, run=run, **kwargs)
 
     return wrapper
+
+
+def empty_path_message(option: str, what: str) -> str:
+    """The refusal of an empty path option (`--fasta "$FNA"` with FNA unset), in check_outputs' words for outputs."""
+    return f"{option} is an empty path (an unset shell variable?); give {what}"
+
+
+def _refuse_empty_path_options(ctx) -> None:
+    """Refuse an empty path given to an option, naming it: check_outputs knows only the paths, so `--fasta ""` said
+    'an input is an empty path ...', naming no option, and `score -m ""` 'the model path is empty (None is the
+    packaged model)', Python's spelling. ExistingPath says its own."""
+    import os
+
+    from ..errors import UsageError
+
+    for param in ctx.command.params:
+        if not isinstance(param, click.Option) or not isinstance(param.type, click.Path) or \
+                isinstance(param.type, ExistingPath):
+            continue
+        value = ctx.params.get(param.name)
+        if any(v is not None and not os.fspath(v) for v in (value if isinstance(value, tuple) else (value,))):
+            raise UsageError(empty_path_message(param.opts[0],  # as check_outputs names it: -o, not --output
+                                                "a folder name" if not param.type.file_okay else "a file name"))
 
 
 class ExistingPath(click.Path):
@@ -252,7 +276,7 @@ class ExistingPath(click.Path):
 
         if not os.fspath(value):  # `--index "$INDEX"` with INDEX unset said 'no such index folder: ', naming nothing
             option = max(param.opts, key=len) if param is not None and param.opts else "a path"
-            raise UsageError(f"{option} is an empty path (an unset shell variable?); give the {self.noun}'s path")
+            raise UsageError(empty_path_message(option, f"the {self.noun}'s path"))
         if not (self.allow_dash and value == "-"):
             require_readable(value, self.noun)
         return super().convert(value, param, ctx)
