@@ -721,7 +721,7 @@ def subset_table_message(table, shown, command: str) -> str | None:
     return head + said + route
 
 
-def warn_subset_table(table, shown, command: str = "score") -> None:
+def warn_subset_table(table, shown, command: str) -> None:
     """Warn once, in ``subset_table_message``'s words, where ``table`` is a subset's."""
     message = subset_table_message(table, shown, command)
     if message is not None:
@@ -740,14 +740,14 @@ def warn_code_beside_table(table, read_as, shown) -> None:
                     "to the `microfuse pairs` that writes the table", read_as.genetic_code, shown, told)
 
 
-def warn_unmeasured(table, genome, shown, command: str) -> None:
+def warn_unmeasured(table, genome, fasta, shown, command: str) -> None:
     """Say the short contigs of a draft's table without '#scaffold' lines (`pairs` of a GFF3 without its FASTA that
     states no length) that the spacer calibration of `score` and `embed` of it leaves out by their genes' extent
-    alone (calibration.unmeasured_fragments), which the genome's route, reading their lengths, may keep. Call it
-    only where no --fasta was given."""
+    alone (calibration.unmeasured_fragments), which the genome's route, reading their lengths, may keep; nothing
+    where a --fasta (``fasta``) told their lengths."""
     from ..calibration import MIN_FRAGMENT_LENGTH, unmeasured_fragments
 
-    unmeasured = unmeasured_fragments(table, genome)
+    unmeasured = unmeasured_fragments(table, genome) if fasta is None else []
     if unmeasured:
         log.warning("%d scaffold(s) of %s (e.g. %s) have no length in the pairs ('#scaffold' lines) and end "
                     "under %s bp by their genes: left out of the spacer calibration as short contigs, which "

@@ -85,8 +85,7 @@ def read_input(run, path, fasta, proteins, read_as, shown=None):
                              "--proteins` writes beside it")
         warn_subset_table(table, shown or path, "embed")  # as `score` of the table says them
         warn_code_beside_table(table, read_as, shown or path)
-        if fasta is None:
-            warn_unmeasured(table, genome, shown or path, "embed")
+        warn_unmeasured(table, genome, fasta, shown or path, "embed")
         return genome, table.pairs, table.genes_comment
     genome = load_genome(run, path, fasta, read_as)
     return genome, adjacent_pairs(genome), None

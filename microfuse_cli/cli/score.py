@@ -224,8 +224,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
         named = table.genome_name if table.genome_name != file_genome_name("-") else None
         genome = genome_from_table(table, None, fasta, named or embedded.genome_name or table.genome_name
                                    or file_genome_name(input), genetic_code=read_as.genetic_code)
-        if fasta is None:
-            warn_unmeasured(table, genome, input, "score")
+        warn_unmeasured(table, genome, fasta, input, "score")
         pairs = table.pairs
         groups = load_bins(bins, genome)
         model = _loaded(pending_model)  # the table's genome holds only its pairs' genes, whose proteins may be unknown
