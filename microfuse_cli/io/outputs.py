@@ -505,6 +505,7 @@ def _check_target(output: Output) -> None:
                          "another name")
     real = Path(os.path.realpath(path))
     parent = real.parent
+    beside = parent if os.path.islink(path) else os.path.dirname(path)  # its temp files' folder, as shown
     if output.kind is None:
         if real.is_dir():
             raise UsageError(f"{output.option} {path} is a directory; give a file name")
@@ -523,7 +524,7 @@ def _check_target(output: Output) -> None:
         if _foreign_in_sticky_folder(real):
             raise UsageError(f"{output.option} {path} belongs to another user in a folder with the sticky bit "
                              "(shared scratch space), where only its owner may replace it; give another name")
-        _warn_leftover_files(real, real.parent if os.path.islink(path) else os.path.dirname(path))
+        _warn_leftover_files(real, beside)
         return
     if real.exists() and not real.is_dir():
         raise UsageError(f"{output.option} {path} exists and is not a folder")
@@ -531,7 +532,7 @@ def _check_target(output: Output) -> None:
         check_reusable(real, output.kind, option=output.option, shown=path)
         _warn_leftovers(real, path)
     if output.kind:  # the build folder of a new one (_built_beside), beside it, that a killed run left
-        _warn_leftover_files(real, real.parent if os.path.islink(path) else os.path.dirname(path), folders=True)
+        _warn_leftover_files(real, beside, folders=True)
     _check_folder_writable(output, path, real)
 
 
