@@ -524,6 +524,7 @@ def conserved_adjacency(genome: Genome, pairs: Sequence[GenePair], reference: Re
 
     Only the proteins of the pairs' genes are searched (``len(unique genes)`` phmmer queries).
     """
+    check_callbacks("conserved_adjacency", progress=progress)  # before the reference is read, in this name
     genes = [g for p in pairs for g in (p.gene_a, p.gene_b)]
     if genes and not any(g.protein for g in genes):
         raise DataError.naming(f"{genome.name}: the genes have no protein sequences; conserved adjacency needs them "
@@ -565,6 +566,7 @@ def explain(genome: Genome, pairs: Sequence[GenePair], reference: ReferenceSet |
     from .calibration import calibrate_by_group, short_fragments
     from .pairs import adjacent_pairs
 
+    check_callbacks("explain", progress=progress)  # without a reference it is never called: refused all the same
     features, _ = calibrate_by_group(adjacent_pairs(genome), pairs, groups, short_fragments(genome))
     columns: dict[str, np.ndarray] = {"spacer_llr": features[:, 0].astype(np.float64),
                                       "spacer_posterior": features[:, 1].astype(np.float64)}

@@ -1600,6 +1600,25 @@ def test_compute_embeddings_refuses_a_stage_of_another_shape_before_any_view():
             compute_embeddings(genome, adjacent_pairs(genome), config, stage=bad)
 
 
+def test_explain_refuses_a_progress_of_another_shape_before_any_work():
+    """comparative.explain and conserved_adjacency pass progress= to search_homologs, which alone checked it: without
+    a reference explain(progress='x') was taken silently, and with one the refusal named search_homologs, after the
+    spacer calibration. Each checks it first, in its own name."""
+    import pytest
+
+    from microfuse_cli import UsageError, adjacent_pairs
+    from microfuse_cli.comparative import conserved_adjacency, explain
+
+    genome = _mg_genome()
+    pairs = adjacent_pairs(genome)
+    advance = r"progress\(n\) -> None, called with the number of items just finished \(progress.Advance\)"
+    with pytest.raises(UsageError, match=f"^explain's progress is a callable {advance}, not str$"):
+        explain(genome, pairs, progress="x")
+    with pytest.raises(UsageError, match=rf"^conserved_adjacency's progress is a callable {advance}; .*<lambda>\(\) "
+                                         "cannot be called so$"):
+        conserved_adjacency(genome, pairs, None, progress=lambda: None)  # refused before the reference is read
+
+
 def test_a_folder_of_none_or_another_kind_is_a_usage_error():
     """Embeddings.load(None), PairIndex.load(None) and ReferenceSet.load(None) (a config key that is not set) were
     TypeErrors of Path()."""
