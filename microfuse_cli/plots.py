@@ -1,8 +1,8 @@
 """Evaluation figures as PNG, SVG or PDF files (matplotlib, Agg, imported only when a plot is drawn).
 
 Every function takes arrays and an output path (or a binary file), draws on a private ``Figure`` (no pyplot
-state), and writes it atomically, in the format ``fmt`` or the path's suffix names (a binary file: PNG), with no
-timestamp/version metadata, so the same inputs give the same bytes.
+state), and writes it atomically, in the format ``fmt`` or the path's suffix names (a binary file: its name's
+suffix, else PNG), with no timestamp/version metadata, so the same inputs give the same bytes.
 ``p`` may be one score array or a mapping ``{label: scores}`` to overlay several models.
 """
 
