@@ -250,7 +250,8 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
                                threshold_from="model" if threshold is None else "user", genome=genome,
                                genes=table.genes_comment if kind == "pairs" else None)
     if kind == "pairs" and table.subset_of is not None:  # scores of a subset's table are a subset's: said after '#genes'
-        comments.insert(2, subset_comment(table.subset_of))
+        after = next((i for i, line in enumerate(comments) if line.startswith("genes ")), 0) + 1
+        comments.insert(after, subset_comment(table.subset_of))
     operons_called = call_operons(genome, scores)
     extra = _explain(run, genome, pairs, reference, groups) if explain else None
     writers = [(output, "w", lambda h: write_scores(h, scores, extra, comments))]
