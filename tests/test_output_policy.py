@@ -2220,14 +2220,9 @@ def test_a_run_killed_while_building_a_new_folder_leaves_a_build_folder_the_reru
     assert sorted(p.name for p in out.iterdir()) == sorted([leftover, "index"])
 
 
-def test_a_folder_left_part_old_part_new_by_a_killed_swap_is_refused_saying_what_to_do(made, tmp_path):
-    """kill -9 while a run swaps its files into a folder output (`retrieve build --append`, `train -o` over a model)
-    leaves it part new, part old, the rest in its build folder (marker moved last). The index said only 'checksum
-    mismatch (corrupted or edited since it was written)', as if the disk were failing; the model, whose config
-    records no checksum of its weights, scored with the new weights and the old threshold and standardisation, exit
-    0. Both are refused now, naming the build folder and what to do; one killed before or after its swap is not."""
-    import shutil
-
+def _an_index_its_appended_twin_and_a_gone_runs_build_folder_name(made, tmp_path):
+    """Folders ``old`` (a.npy) and ``new`` (a.npy, b.npy: old after an --append) and the name of a build folder of a
+    run that is gone (a finished process's pid on this host), as a killed run leaves one, holding what it had left."""
     from microfuse_cli.io.outputs import _host_tag
 
     old, new = tmp_path / "old", tmp_path / "new"
@@ -2236,7 +2231,18 @@ def test_a_folder_left_part_old_part_new_by_a_killed_swap_is_refused_saying_what
         assert code == 0, err
     ended = subprocess.Popen(["true"])
     ended.wait()
-    name = f".microfuse.{ended.pid}@{_host_tag()}.abcd1234.tmp"  # the killed run's, holding what it had left
+    return old, new, f".microfuse.{ended.pid}@{_host_tag()}.abcd1234.tmp"
+
+
+def test_a_folder_left_part_old_part_new_by_a_killed_swap_is_refused_saying_what_to_do(made, tmp_path):
+    """kill -9 while a run swaps its files into a folder output (`retrieve build --append`, `train -o` over a model)
+    leaves it part new, part old, the rest in its build folder (marker moved last). The index said only 'checksum
+    mismatch (corrupted or edited since it was written)', as if the disk were failing; the model, whose config
+    records no checksum of its weights, scored with the new weights and the old threshold and standardisation, exit
+    0. Both are refused now, naming the build folder and what to do; one killed before or after its swap is not."""
+    import shutil
+
+    old, new, name = _an_index_its_appended_twin_and_a_gone_runs_build_folder_name(made, tmp_path)
     model = tmp_path / "model"
     shutil.copytree(made / "mg_model", model)
     (old / name).mkdir()
@@ -2269,15 +2275,7 @@ def test_a_folder_mixed_by_a_killed_swap_is_read_once_written_again_or_completed
     folder holds the rest of a finished output: moving it in, as the message says, gives the killed run's output."""
     import shutil
 
-    from microfuse_cli.io.outputs import _host_tag
-
-    old, new = tmp_path / "old", tmp_path / "new"
-    for out, vectors in ((old, [made / "a.npy"]), (new, [made / "a.npy", made / "b.npy"])):
-        code, _, err = run_cli(["retrieve", "build", *vectors, "-o", out, "--group-by", "genome", "-q"])
-        assert code == 0, err
-    ended = subprocess.Popen(["true"])
-    ended.wait()
-    name = f".microfuse.{ended.pid}@{_host_tag()}.abcd1234.tmp"
+    old, new, name = _an_index_its_appended_twin_and_a_gone_runs_build_folder_name(made, tmp_path)
     pristine = tmp_path / "pristine"
     shutil.copytree(old, pristine)
 
