@@ -226,18 +226,19 @@ class DecisionIdentified:
 
 def model_folder_path(path):
     """``path`` when it names a model folder (str or os.PathLike), else a one-line UsageError (an int was pathlib's
-    TypeError, and an int is also a file descriptor to open()): the one check of score's and trained's loaders."""
+    TypeError, and an int is also a file descriptor to open()) or is empty (Path("") is the current folder: a model
+    there was read for an unset variable): the one check of score's and trained's loaders."""
     if not isinstance(path, (str, os.PathLike)):
         raise UsageError(f"a model folder is named by its path (str or os.PathLike), not {type(path).__name__}")
+    if not os.fspath(path):
+        raise UsageError("the model path is empty (an unset variable?)")
     return path
 
 
 def check_model_folder(path) -> Path:
     """The folder, when it holds a model's two files; else the one-line ``DataError`` reading it would raise (a
     cheap check a command can make before long work)."""
-    if not os.fspath(model_folder_path(path)):  # Path("") is the current folder: a model there was read
-        raise UsageError("the model path is empty (an unset variable?)")
-    folder = Path(path)
+    folder = Path(model_folder_path(path))
     if not folder.is_dir():
         raise DataError(f"{folder}: not a model directory")
     for name in (CONFIG_FILE, WEIGHTS_FILE):  # a link to a regular file is read (DVC's symlink cache, git-annex)

@@ -86,9 +86,7 @@ def check_model_path(path: str | PathLike | None) -> Path:
     a one-line ``DataError`` when it is missing or incomplete."""
     from .checkpoint import check_model_folder, model_folder_path
 
-    if path is not None and not str(model_folder_path(path)):  # Path("") would be the working directory
-        raise UsageError("the model path is empty (None is the packaged model)")
-    folder = Path(path) if path is not None else DEFAULT_MODEL
+    folder = Path(model_folder_path(path)) if path is not None else DEFAULT_MODEL
     if not folder.is_dir():
         if path is None:
             raise DataError(f"the default model is missing from the installation ({folder}); reinstall microfuse")
