@@ -12,7 +12,7 @@ import random
 import re
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from . import __version__
 from .errors import DataError, UsageError, whole_number
@@ -580,36 +580,38 @@ def length_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -> 
 def table_lengths(comments: Sequence[str], path: PathLike) -> dict[str, int] | None:
     """Scaffold -> length of a table's ``#scaffold_length`` lines (``length_comments``); None where it has none. A
     line that says it badly, or one scaffold of two lengths, is a DataError."""
-    lengths: dict[str, int] = {}
-    for number, line in enumerate(comments, start=1):
-        if not line.startswith(_LENGTH_LINE):
-            continue
-        match = _LENGTH.fullmatch(line)
-        if match is None or not int(match[1]):
-            raise DataError(f"{path}: line {number}: a '#scaffold_length' line is 'length=N id=ID', not "
-                            f"{line[len(_LENGTH_LINE):]!r:.60}")
-        if lengths.setdefault(match[2], int(match[1])) != int(match[1]):
-            raise DataError(f"{path}: line {number}: scaffold {match[2]!r} is told twice, of two lengths: tables of "
-                            "two assemblies put together?")
+    lengths = _told_per_scaffold(comments, path, _LENGTH_LINE, _LENGTH, "length=N id=ID", lambda m: int(m[1]),
+                                 "two lengths")
     return lengths or None
 
 
 def table_scaffolds(comments: Sequence[str], path: PathLike) -> dict[str, tuple[int, bool]] | None:
     """Scaffold -> (length, circular) of a table's ``#scaffold`` lines (``scaffold_comments``); None where it has
     none (an older table, one made by hand). A line that says it badly, or one scaffold twice, is a DataError."""
-    scaffolds: dict[str, tuple[int, bool]] = {}
-    for number, line in enumerate(comments, start=1):
-        if not line.startswith(_SCAFFOLD_LINE):
-            continue
-        match = _SCAFFOLD.fullmatch(line)
-        if match is None or not int(match[1]):
-            raise DataError(f"{path}: line {number}: a '#scaffold' line is 'length=N topology=circular|linear "
-                            f"id=ID', not {line[len(_SCAFFOLD_LINE):]!r:.60}")
-        told = (int(match[1]), match[2] == "circular")
-        if scaffolds.setdefault(match[3], told) != told:
-            raise DataError(f"{path}: line {number}: scaffold {match[3]!r} is told twice, of two lengths or "
-                            "topologies: tables of two assemblies put together?")
+    scaffolds = _told_per_scaffold(comments, path, _SCAFFOLD_LINE, _SCAFFOLD,
+                                   "length=N topology=circular|linear id=ID",
+                                   lambda m: (int(m[1]), m[2] == "circular"), "two lengths or topologies")
     return scaffolds or None
+
+
+def _told_per_scaffold(comments: Sequence[str], path: PathLike, start: str, form: re.Pattern, spelled: str,
+                       value: Callable[[re.Match], object], differing: str) -> dict[str, object]:
+    """Scaffold id -> ``value`` of each header line beginning ``start`` (matched whole by ``form``: a length first,
+    the id last), for ``table_scaffolds`` and ``table_lengths``. A line that says it badly (``spelled``: what it
+    should say) or a zero length, or one scaffold told twice of ``differing`` values, is a DataError."""
+    found: dict[str, object] = {}
+    for number, line in enumerate(comments, start=1):
+        if not line.startswith(start):
+            continue
+        match = form.fullmatch(line)
+        if match is None or not int(match[1]):
+            raise DataError(f"{path}: line {number}: a '{start.strip()}' line is '{spelled}', not "
+                            f"{line[len(start):]!r:.60}")
+        told = value(match)
+        if found.setdefault(match[match.lastindex], told) != told:
+            raise DataError(f"{path}: line {number}: scaffold {match[match.lastindex]!r} is told twice, of "
+                            f"{differing}: tables of two assemblies put together?")
+    return found
 
 
 def table_provenance(comments: Iterable[str]) -> tuple[str | None, str | None]:
