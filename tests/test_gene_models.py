@@ -891,7 +891,8 @@ def test_gene_cut_at_its_3_prime_end_keeps_its_start_codon(form, tmp_path, ecoli
     gene = read_genome(path).genes[0]
     full = next(g for g in ecoli_genome.genes if g.id == "b0022").protein
     assert gene.partial and full.startswith("MASVS")
-    assert gene.protein == full[: end // 3] and len(gene.protein) == 69
+    # 69 whole codons and the two bases of the 70th (GC?, Ala whatever the third), read as NCBI reads them
+    assert gene.protein == full[: end // 3 + 1] and len(gene.protein) == 70 and gene.protein[-1] == "A"
 
 
 #: L. monocytogenes lmo0004 (4,644..4,865, plus strand, TTG start).
@@ -2324,13 +2325,10 @@ def test_stated_protein_of_another_length_than_its_location_is_warned(layout, tm
     assert len(proteins) == len(cds) and proteins[tag] == swapped.qualifiers["translation"][0]
 
 
-def test_stated_protein_with_its_partial_last_codon_translated_is_not_warned(tmp_path, caplog):
-    """NCBI's translator pads a CDS's incomplete last codon with N and keeps the residue when those two bases fix it
-    (GC? is A, CT? is L...): a gene cut at its contig's end (``..>END``), k whole codons and two bases, has k + 1
-    residues in its /translation, as GenBank and RefSeq draft genomes write it. Pieces of L. pneumophila cut inside
-    CDS so, each /translation as NCBI makes it: no warning, the stated proteins used (was: every such contig-edge
-    gene of a draft genome named as 'not their location's length')."""
-    from Bio import SeqIO
+def cut_in_last_codon_pieces() -> tuple[list, dict[str, str]]:
+    """Three pieces of L. pneumophila, each ending two bases into a four-fold codon of a + strand CDS (GC?, CT?...),
+    that CDS cut there (``..>END``) with its /translation as NCBI's translator makes it: its k whole codons and the
+    residue the two bases fix; and those proteins by locus tag."""
     from Bio.Data.CodonTable import standard_dna_table
     from Bio.SeqFeature import AfterPosition, FeatureLocation, SeqFeature
 
@@ -2357,6 +2355,18 @@ def test_stated_protein_with_its_partial_last_codon_translated_is_not_warned(tmp
         records.append(piece)
         expected[tag] = protein
     assert len(records) == 3
+    return records, expected
+
+
+def test_stated_protein_with_its_partial_last_codon_translated_is_not_warned(tmp_path, caplog):
+    """NCBI's translator pads a CDS's incomplete last codon with N and keeps the residue when those two bases fix it
+    (GC? is A, CT? is L...): a gene cut at its contig's end (``..>END``), k whole codons and two bases, has k + 1
+    residues in its /translation, as GenBank and RefSeq draft genomes write it. Pieces of L. pneumophila cut inside
+    CDS so, each /translation as NCBI makes it: no warning, the stated proteins used (was: every such contig-edge
+    gene of a draft genome named as 'not their location's length')."""
+    from Bio import SeqIO
+
+    records, expected = cut_in_last_codon_pieces()
     path = tmp_path / "draft.gbk"
     SeqIO.write(records, path, "genbank")
     assert "..>" in path.read_text()
@@ -2365,6 +2375,32 @@ def test_stated_protein_with_its_partial_last_codon_translated_is_not_warned(tmp
     assert [r.getMessage() for r in caplog.records if "length is not" in r.getMessage()] == []
     assert {g.id: g.protein for g in genome.genes} == expected
     assert all(g.partial for g in genome.genes)
+
+
+@pytest.mark.parametrize("layout", ["genbank", "gff"])
+def test_cds_cut_inside_its_last_codon_is_translated_as_ncbi_translates_it(layout, tmp_path):
+    """A CDS cut at its contig's end two bases into a codon those bases fix (GC? is A) ends with that residue when
+    microfuse translates it, as NCBI's /translation (and its protein FASTA) of the same CDS does: 7 of the 3,195 CDS
+    of PGAP's draft genome JAOQKG01 end so. The pieces of ``cut_in_last_codon_pieces`` without their /translation,
+    as GenBank and as PGAP's GFF3 (``end_range``) writes them: NCBI's proteins (was: one residue short)."""
+    from Bio import SeqIO
+
+    records, expected = cut_in_last_codon_pieces()
+    path = tmp_path / f"draft.{layout}"
+    if layout == "genbank":
+        for record in records:
+            del record.features[0].qualifiers["translation"]
+        SeqIO.write(records, path, "genbank")
+    else:
+        rows = [f"{r.id}\tGeneMarkS-2+\tCDS\t101\t{len(r)}\t.\t+\t0\tID=cds-{r.features[0].qualifiers['locus_tag'][0]};"
+                f"locus_tag={r.features[0].qualifiers['locus_tag'][0]};partial=true;end_range={len(r)},.;"
+                "transl_table=11" for r in records]
+        path.write_text("##gff-version 3\n" + "\n".join(rows) + "\n##FASTA\n"
+                        + "".join(f">{r.id}\n{r.seq}\n" for r in records))
+    assert "translation" not in path.read_text()
+    genes = read_genome(path).genes
+    assert {g.id: g.protein for g in genes} == expected
+    assert all(g.partial and (g.end - g.start + 1) % 3 == 2 for g in genes)
 
 
 def test_transl_except_wrapped_anywhere_or_naming_its_record_is_read(tmp_path, ecoli_genome):

@@ -208,6 +208,7 @@ def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, sta
     if strand < 0:
         seq = seq.reverse_complement()
     seq = seq[phase:]
+    tail = str(seq[len(seq) // 3 * 3 :])  # the bases of a last codon cut short (a CDS cut at its 3' end)
     seq = seq[: len(seq) // 3 * 3]  # whole codons: Biopython's one translation warning (a partial codon) cannot arise
     # no warnings.catch_warnings here: it swaps the process-wide filters, and genomes read in parallel threads left
     # 'ignore every warning' installed for good
@@ -215,11 +216,23 @@ def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, sta
         protein = _translate_codons(str(seq), code)
     except KeyError:
         raise DataError(f"unknown genetic code (transl_table) {code}") from None
+    if not protein.endswith("*"):
+        protein += _residue_of_two_bases(tail, code)
     protein = _STOP_TRIM.sub("", protein).replace("*", stop)
     # alternative start codons are read as Met, and so is an ambiguity code all of whose readings are starts (RTG)
     if start_codon and protein and str(seq[:3]).upper() in CodonTable.ambiguous_dna_by_id[code].start_codons:
         protein = "M" + protein[1:]
     return protein
+
+
+def _residue_of_two_bases(tail: str, code: int) -> str:
+    """The residue of a last codon cut after two bases when its third base cannot change it (GC? is Ala, CT? Leu),
+    as NCBI's translator reads it (its /translation of a CDS cut inside its last codon ends with that residue: 7 of
+    3,195 CDS of PGAP's JAOQKG01); else '' (one base, or a third base that decides: AT? is Ile or Met)."""
+    if len(tail) != 2:
+        return ""
+    residues = {_translate_codons(tail + base, code) for base in "ACGT"}
+    return residues.pop() if len(residues) == 1 and residues != {"*"} and residues != {"X"} else ""
 
 
 def stated_protein(value: str) -> str:
