@@ -208,7 +208,7 @@ def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, sta
     if strand < 0:
         seq = seq.reverse_complement()
     seq = seq[phase:]
-    tail = str(seq[len(seq) // 3 * 3 :])  # the bases of a last codon cut short (a CDS cut at its 3' end)
+    tail = str(seq[len(seq) // 3 * 3 :])  # an incomplete last codon: a CDS cut at its 3' end, or not whole codons
     seq = seq[: len(seq) // 3 * 3]  # whole codons: Biopython's one translation warning (a partial codon) cannot arise
     # no warnings.catch_warnings here: it swaps the process-wide filters, and genomes read in parallel threads left
     # 'ignore every warning' installed for good
@@ -226,13 +226,16 @@ def translate(nucleotides: str, strand: int, code: int = 11, phase: int = 0, sta
 
 
 def _residue_of_two_bases(tail: str, code: int) -> str:
-    """The residue of a last codon cut after two bases when its third base cannot change it (GC? is Ala, CT? Leu),
-    as NCBI's translator reads it (its /translation of a CDS cut inside its last codon ends with that residue: 7 of
-    3,195 CDS of PGAP's JAOQKG01); else '' (one base, or a third base that decides: AT? is Ile or Met)."""
+    """The residue of an incomplete last codon as NCBI's translator reads it: padded with N, kept unless that reads X
+    (GC? is Ala, CT? Leu; AT? is Ile or Met, one base anything). Its /translation of a CDS cut inside its last codon
+    ends with that residue (7 of 3,195 CDS of PGAP's JAOQKG01), and so does that of any CDS whose location leaves
+    two bases after its last whole codon, partial or not (the C++ toolkit's ``CSeqTranslator`` pads every incomplete
+    codon); Biopython's ambiguity codes give the residue every reading of the N shares. A stop is no residue: a
+    trailing one is dropped."""
     if len(tail) != 2:
         return ""
-    residues = {_translate_codons(tail + base, code) for base in "ACGT"}
-    return residues.pop() if len(residues) == 1 and residues != {"*"} and residues != {"X"} else ""
+    residue = _translate_codons(tail + "N", code)
+    return "" if residue in ("X", "*") else residue
 
 
 def stated_protein(value: str) -> str:
