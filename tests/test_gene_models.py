@@ -2403,6 +2403,57 @@ def test_cds_cut_inside_its_last_codon_is_translated_as_ncbi_translates_it(layou
     assert all(g.partial and (g.end - g.start + 1) % 3 == 2 for g in genes)
 
 
+@pytest.mark.parametrize("layout", ["genbank", "gff"])
+def test_whole_cds_of_two_bases_past_whole_codons_ends_as_ncbi_translates_it(layout, tmp_path):
+    """NCBI's translator (the C++ toolkit's ``CSeqTranslator``) pads any incomplete last codon with N, not only that
+    of a CDS cut at its 3' end: a whole CDS (no flag, inside its contig) whose location leaves two bases after its
+    last whole codon ends with the residue those bases fix in the CDS's own code. Three minus-strand genes of
+    M. pneumoniae (code 4: their first codons hold a TGA, Trp), their 3' (left) end moved to two bases into a codon
+    the two bases fix, read from GenBank and GFF3 without a translation: each is the gene's own protein up to that
+    residue, and whole (was: one residue short)."""
+    from Bio.Seq import Seq
+
+    mpn = read_genome(MPN_GFF, MPN_FNA)
+    sequence = mpn.scaffolds["NC_000912.1"].sequence
+    pieces, expected = [], {}
+    for gene in (g for g in mpn.genes if g.strand < 0 and g.genetic_code == 4 and g.end - g.start > 600):
+        coding = str(Seq(sequence[gene.start - 1 : gene.end]).reverse_complement())
+        codon = next((j for j in range(100, len(coding) // 3 - 1)
+                      if str(Seq(coding[3 * j : 3 * j + 2] + "N").translate(table=4)) not in ("X", "*")), None)
+        if codon is None or "TGA" not in {coding[3 * i : 3 * i + 3] for i in range(codon)}:
+            continue
+        left = gene.end - 3 * codon - 2 + 1  # the CDS's 3' end: codon whole codons and two bases
+        lo, hi = left - 150, gene.end + 150
+        pieces.append((f"mpn{len(pieces)}", gene.id, sequence[lo - 1 : hi], left - lo + 1, gene.end - lo + 1))
+        expected[gene.id] = gene.protein[: codon + 1]
+        if len(pieces) == 3:
+            break
+    assert len(pieces) == 3 and all("W" in p for p in expected.values())
+    path = tmp_path / f"whole.{layout}"
+    if layout == "genbank":
+        from Bio import SeqIO
+        from Bio.SeqFeature import FeatureLocation, SeqFeature
+        from Bio.SeqRecord import SeqRecord
+
+        records = []
+        for name, tag, bases, start, end in pieces:
+            record = SeqRecord(Seq(bases), id=name, name=name,
+                               annotations={"molecule_type": "DNA", "topology": "linear"})
+            record.features.append(SeqFeature(FeatureLocation(start - 1, end, strand=-1), type="CDS",
+                                              qualifiers={"locus_tag": [tag], "transl_table": ["4"]}))
+            records.append(record)
+        SeqIO.write(records, path, "genbank")
+    else:
+        path.write_text("##gff-version 3\n"
+                        + "".join(f"{name}\tx\tCDS\t{start}\t{end}\t.\t-\t0\tID={tag};locus_tag={tag};transl_table=4\n"
+                                  for name, tag, _, start, end in pieces)
+                        + "##FASTA\n" + "".join(f">{name}\n{bases}\n" for name, _, bases, _, _ in pieces))
+    assert "translation" not in path.read_text() and "partial" not in path.read_text()
+    genes = read_genome(path).genes
+    assert {g.id: g.protein for g in genes} == expected
+    assert not any(g.partial for g in genes) and all((g.end - g.start + 1) % 3 == 2 for g in genes)
+
+
 def test_transl_except_wrapped_anywhere_or_naming_its_record_is_read(tmp_path, ecoli_genome):
     """A /transl_except too long for its line (coordinates past 10 Mb, a join) is wrapped where the writer breaks
     it, which Biopython reads with a space there, inside the range too; NCBI may name the position's sequence
