@@ -18,7 +18,6 @@ codon, where NCBI and microfuse read Met; pharokka's PHANOTATE genes do), ``excu
 from __future__ import annotations
 
 import argparse
-import gzip
 import io
 import logging
 import re
@@ -26,6 +25,11 @@ from collections import Counter
 
 from microfuse_cli.errors import DataError
 from microfuse_cli.genome import read_genome
+from microfuse_cli.io.fasta import read_proteins as read_protein_fasta
+from microfuse_cli.io.features import stated_protein
+from microfuse_cli.io.files import read_text
+from microfuse_cli.io.formats import sniff_format
+from microfuse_cli.io.genbank import parse_records
 
 #: A /translation qualifier with its continuation lines, in GenBank's and EMBL's layouts.
 _TRANSLATION = {"genbank": re.compile(r'^ {21}/translation="[^"]*"\n', re.M),
@@ -33,21 +37,11 @@ _TRANSLATION = {"genbank": re.compile(r'^ {21}/translation="[^"]*"\n', re.M),
 _EXCUSES = ("exception", "transl_except", "ribosomal_slippage", "artificial_location")
 
 
-def text_of(path: str) -> str:
-    with (gzip.open(path, "rt") if path.endswith(".gz") else open(path)) as handle:
-        return handle.read()
-
-
-def layout_of(text: str) -> str:
-    return "embl" if text.startswith("ID   ") else "genbank"
-
-
-def excused(text: str) -> dict[str, set[str]]:
-    """The qualifiers of ``_EXCUSES`` each CDS carries, by locus_tag, gene and protein_id."""
-    from Bio import SeqIO
-
+def excused(text: str, layout: str) -> dict[str, set[str]]:
+    """The qualifiers of ``_EXCUSES`` each CDS carries, by locus_tag, gene and protein_id (the records parsed as
+    microfuse's GenBank/EMBL reader parses them)."""
     found: dict[str, set[str]] = {}
-    for record in SeqIO.parse(io.StringIO(text), layout_of(text)):
+    for record in parse_records(io.StringIO(text), layout, None):
         for feature in (f for f in record.features if f.type == "CDS"):
             for key in ("locus_tag", "gene", "protein_id"):
                 for name in feature.qualifiers.get(key, ()):
@@ -73,14 +67,15 @@ def show(kind: str, gene, derived: str, stated: str) -> None:
 
 
 def check_flat_file(path: str, shown: int) -> Counter:
-    text = text_of(path)
+    text = read_text(path)  # decompressed, LF line ends, as microfuse reads it
+    layout = sniff_format(text, path)
     counts: Counter = Counter()
-    if "/translation=" not in text:
-        print(f"{path}: no /translation")
+    if layout not in _TRANSLATION or "/translation=" not in text:
+        print(f"{path}: no /translation" if layout in _TRANSLATION else f"{path}: {layout}, not GenBank/EMBL")
         return counts
     stated = {g.id: g for g in read_genome(path, text=text).genes}
-    derived = {g.id: g for g in read_genome(path, text=_TRANSLATION[layout_of(text)].sub("", text)).genes}
-    excuses = excused(text)
+    derived = {g.id: g for g in read_genome(path, text=_TRANSLATION[layout].sub("", text)).genes}
+    excuses = excused(text, layout)
     for name, gene in stated.items():
         other = derived.get(name)
         if other is None:
@@ -97,17 +92,11 @@ def check_flat_file(path: str, shown: int) -> Counter:
 
 
 def read_proteins(path: str) -> dict[str, str]:
+    """The proteins of a protein FASTA (microfuse's reader; a trailing stop dropped and an inside one read as X, as
+    microfuse reads a stated protein), else of an annotation (its stated proteins)."""
     if not path.endswith((".faa", ".faa.gz", ".fasta", ".fa")):
         return {g.id: g.protein for g in read_genome(path).genes}
-    proteins: dict[str, list[str]] = {}
-    name = None
-    for line in text_of(path).splitlines():
-        if line.startswith(">"):
-            name = line[1:].split()[0]
-            proteins[name] = []
-        elif name is not None:
-            proteins[name].append(line.strip())
-    return {k: "".join(v).rstrip("*").replace("*", "X") for k, v in proteins.items()}
+    return {name: stated_protein(protein).replace("*", "X") for name, protein in read_protein_fasta(path).items()}
 
 
 def check_gff(spec: str, shown: int) -> Counter:
