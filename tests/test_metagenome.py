@@ -409,7 +409,7 @@ def test_pairs_of_a_gff_without_its_fasta_writes_the_lengths_it_states(tmp_path)
             told[fields["seqhdr"].strip('"')] = int(fields["seqlen"])
     written = [line for line in pairs.read_text().splitlines() if line.startswith("#scaffold")]  # none of topology
     held = {line.split("\t")[1] for line in pairs.read_text().splitlines() if not line.startswith("#")} - {"scaffold"}
-    assert sorted(written) == sorted(f"#scaffold_length length={told[sid]} id={sid}" for sid in held)
+    assert sorted(written) == sorted(f"#scaffold_length length={told[sid]} topology=linear id={sid}" for sid in held)
     code, _, err = run_cli(["embed", annotation, "--fasta", assembly, "-o", emb, "-q"])
     assert code == 0, err
     code, _, err = run_cli(["score", annotation, "--fasta", assembly, "-o", by_genome, "-q"])
