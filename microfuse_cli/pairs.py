@@ -564,7 +564,8 @@ def scaffold_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -
 #: ``##sequence-region ID 1 N``, Prodigal's ``seqlen=``, a GenBank LOCUS line): ``#scaffold_length length=N
 #: topology=circular|linear id=ID``; or gives only a bound, which the genome's route takes as its length (a
 #: ``##sequence-region`` ending where the features end, the length GenomeTools makes up, or not starting at 1; a
-#: circular scaffold's genes' extent): ``at_least=N`` for ``length=N``. Its topology is the annotation's (Is_circular,
+#: circular scaffold's genes' extent, or a scaffold's where the table's genes end sooner): ``at_least=N`` for
+#: ``length=N``. Its topology is the annotation's (Is_circular,
 #: a CDS joined across the origin, --circular/--linear); an older table's line without one leaves it to the table
 #: route (a pair or gene across the origin, a --fasta header), as without the line.
 _LENGTH_LINE = "#scaffold_length "
@@ -587,15 +588,20 @@ def length_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -> 
     """``scaffold_length length=N topology=circular|linear id=ID`` for each scaffold holding a gene of ``pairs``
     (every scaffold: None) read without its sequence but with a length its annotation states
     (``Scaffold.length_stated``), ``at_least=N`` for ``length=N`` where it gives a bound only (``length_bound``; a
-    circular scaffold's genes' extent): `embed` and `score` of the table without --fasta then have each such contig
-    as long and of the topology the genome's route has it, not as long as its genes reach (a 2,000+ bp contig was
-    left out of the spacer calibration as short) and linear (a `--labels` subset of a circular genome without the
-    pair closing its circle calibrated without that pair), and check a --fasta's length against a stated one."""
+    circular scaffold's genes' extent; the genes' extent of one whose genes in ``pairs`` end sooner, as a
+    `--pairs`/`--labels` subset's may): `embed` and `score` of the table without --fasta then have each such contig
+    as long and of the topology the genome's route has it, not as long as the table's genes reach (a 2,000+ bp
+    contig was left out of the spacer calibration as short) and linear (a `--labels` subset of a circular genome
+    without the pair closing its circle calibrated without that pair), and check a --fasta's length against a
+    stated one. A scaffold whose length is its genes' extent and the table's genes reach it needs no line."""
     held = None if pairs is None else {p.scaffold for p in pairs}
+    reach: dict[str, int] = {}  # where the table's genes end on each scaffold: its length by the table alone
+    for g in genome.genes if pairs is None else (g for p in pairs for g in (p.gene_a, p.gene_b)):
+        reach[g.scaffold] = max(reach.get(g.scaffold, 0), g.end)
     return [f"scaffold_length {'length' if s.length_stated else 'at_least'}={s.length} "
             f"topology={'circular' if s.circular else 'linear'} id={sid}" for sid, s in genome.scaffolds.items()
             if (held is None or sid in held) and s.sequence is None
-            and (s.length_stated or s.length_bound or s.circular)]
+            and (s.length_stated or s.length_bound or s.circular or s.length > reach.get(sid, 0))]
 
 
 def table_lengths(comments: Sequence[str], path: PathLike) -> dict[str, StatedLength] | None:
