@@ -609,7 +609,7 @@ def table_lengths(comments: Sequence[str], path: PathLike) -> dict[str, StatedLe
     ``length=N id=ID`` tells no topology); None where it has none. A line that says it badly, or one scaffold of two
     lengths or topologies, is a DataError."""
     lengths = _told_per_scaffold(
-        comments, path, _LENGTH_LINE, _LENGTH, "length=N topology=circular|linear id=ID",
+        comments, path, _LENGTH_LINE, _LENGTH, "length=N (or at_least=N) topology=circular|linear id=ID",
         lambda m: StatedLength(int(m["length"]), m["kind"] == "length",
                                None if m["topology"] is None else m["topology"] == "circular"),
         "two lengths or topologies")

@@ -914,7 +914,8 @@ def test_a_linear_scaffold_shorter_than_its_genes_is_refused(tmp_path):
     """A '#scaffold_length' line edited to end before a gene of a linear scaffold does (M. pneumoniae, its RefSeq GFF3
     read without its FASTA) was read, the gene as crossing the origin of a circle the annotation never drew. Its
     topology on the line makes that a data error now, in one line; on a circular one the gene crosses the origin,
-    as before, and so on an older line, which tells no topology."""
+    as before, and so on an older line, which tells no topology. A line misspelt is refused naming both its forms
+    (it named 'length=N' alone)."""
     code, out, err = run_cli(["pairs", MPN_GFF, "-q"])
     assert code == 0, err
     line = "#scaffold_length length=816394 topology=linear id=NC_000912.1"
@@ -929,3 +930,7 @@ def test_a_linear_scaffold_shorter_than_its_genes_is_refused(tmp_path):
         table.write_text(out.replace(line, f"#scaffold_length {edited} id=NC_000912.1"))
         rebuilt = P.genome_from_table(P.read_pairs(table), None, None, "mpn").scaffolds["NC_000912.1"]
         assert (rebuilt.length, rebuilt.circular) == (816_000, True), edited
+    table.write_text(out.replace(line, line.replace("length=", "atleast=")))  # misspelt: the error names both forms
+    code, _, err = run_cli(["embed", table, "-o", tmp_path / "emb", "-q"])
+    assert code == 1 and "a '#scaffold_length' line is 'length=N (or at_least=N) topology=circular|linear id=ID', " \
+        "not 'atleast=816394" in err and err.count("\n") == 1, err
