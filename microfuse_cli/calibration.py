@@ -191,14 +191,15 @@ def short_fragments(genome) -> frozenset[str]:
 
 def unmeasured_fragments(table, genome) -> list[str]:
     """The scaffolds of a draft's pairs TSV (``pairs.PairTable`` with ``#partial_genes``) that
-    ``pairs.genome_from_table`` without a FASTA has shorter than ``MIN_FRAGMENT_LENGTH`` by its genes' extent alone
-    (no ``#scaffold`` line, no pair closing a circle: `pairs` of a GFF3 without its FASTA stating no length):
+    ``pairs.genome_from_table`` without a FASTA has shorter than ``MIN_FRAGMENT_LENGTH`` by its genes' extent or a
+    bound alone (no ``#scaffold`` line, no pair closing a circle, a ``#scaffold_length`` line of ``at_least=`` or
+    none: `pairs` of a GFF3 without its FASTA stating no length):
     ``short_fragments`` leaves them out as short contigs, where the genome's route, which reads the sequence (or,
     without it, the GFF3's ``##sequence-region`` or Prodigal's ``seqlen``), keeps those that are not. Here, beside
     the cut-off it tells of, as pairs.py may not import this module (it imports pairs.py)."""
     if not table.partial_genes:
         return []
-    declared = {**(table.scaffolds or {}), **(table.lengths or {})}
+    declared = {**(table.scaffolds or {}), **{sid: told for sid, told in (table.lengths or {}).items() if told.exact}}
     return [sid for sid, s in genome.scaffolds.items()
             if sid not in declared and not s.circular and s.length < MIN_FRAGMENT_LENGTH]
 

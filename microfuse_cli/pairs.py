@@ -544,7 +544,7 @@ def table_partial(comments: Sequence[str], path: PathLike) -> int:
 #: A pairs TSV's line per scaffold: ``#scaffold length=N topology=circular|linear id=ID``, ID to the line's end (a
 #: GFF3 seqid unescaped may hold spaces or '='; control characters are refused by every reader).
 _SCAFFOLD_LINE = "#scaffold "
-_SCAFFOLD = re.compile(r"#scaffold length=([0-9]+) topology=(circular|linear) id=(.+)")
+_SCAFFOLD = re.compile(r"#scaffold length=(?P<length>[0-9]+) topology=(?P<topology>circular|linear) id=(?P<id>.+)")
 
 
 def scaffold_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -> list[str]:
@@ -561,27 +561,58 @@ def scaffold_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -
 
 
 #: A pairs TSV's line per scaffold read without its sequence whose length the annotation states (a GFF3's
-#: ``##sequence-region ID 1 N``, Prodigal's ``seqlen=``): ``#scaffold_length length=N id=ID``. A length only: the
-#: topology stays the table route's own (a pair or gene across the origin, a --fasta header), as without the line.
+#: ``##sequence-region ID 1 N``, Prodigal's ``seqlen=``, a GenBank LOCUS line): ``#scaffold_length length=N
+#: topology=circular|linear id=ID``; or gives only a bound, which the genome's route takes as its length (a
+#: ``##sequence-region`` ending where the features end, the length GenomeTools makes up, or not starting at 1; a
+#: circular scaffold's genes' extent, or a scaffold's where the table's genes end sooner): ``at_least=N`` for
+#: ``length=N``. Its topology is the annotation's (Is_circular,
+#: a CDS joined across the origin, --circular/--linear); an older table's line without one leaves it to the table
+#: route (a pair or gene across the origin, a --fasta header), as without the line.
 _LENGTH_LINE = "#scaffold_length "
-_LENGTH = re.compile(r"#scaffold_length length=([0-9]+) id=(.+)")
+_LENGTH = re.compile(r"#scaffold_length (?P<kind>length|at_least)=(?P<length>[0-9]+)"
+                     r"(?: topology=(?P<topology>circular|linear))? id=(?P<id>.+)")
+
+
+@dataclass(frozen=True)
+class StatedLength:
+    """What a table's ``#scaffold_length`` line tells of a scaffold read without its sequence: its ``length``
+    (``exact``: stated, which a --fasta must match; else a bound the genome's route takes as the length) and
+    whether ``circular`` (None: an older line, which does not say)."""
+
+    length: int
+    exact: bool = True
+    circular: bool | None = None
 
 
 def length_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -> list[str]:
-    """``scaffold_length length=N id=ID`` for each scaffold holding a gene of ``pairs`` (every scaffold: None) read
-    without its sequence but with a length its annotation states (``Scaffold.length_stated``): `embed` and `score`
-    of the table without --fasta then have each such contig as long as the genome's route has it, not as long as
-    its genes reach (a 2,000+ bp contig was left out of the spacer calibration as short), and check a --fasta's."""
+    """``scaffold_length length=N topology=circular|linear id=ID`` for each scaffold holding a gene of ``pairs``
+    (every scaffold: None) read without its sequence but with a length its annotation states
+    (``Scaffold.length_stated``), ``at_least=N`` for ``length=N`` where it gives a bound only (``length_bound``; a
+    circular scaffold's genes' extent; the genes' extent of one whose genes in ``pairs`` end sooner, as a
+    `--pairs`/`--labels` subset's may): `embed` and `score` of the table without --fasta then have each such contig
+    as long and of the topology the genome's route has it, not as long as the table's genes reach (a 2,000+ bp
+    contig was left out of the spacer calibration as short) and linear (a `--labels` subset of a circular genome
+    without the pair closing its circle calibrated without that pair), and check a --fasta's length against a
+    stated one. A scaffold whose length is its genes' extent and the table's genes reach it needs no line."""
     held = None if pairs is None else {p.scaffold for p in pairs}
-    return [f"scaffold_length length={s.length} id={sid}" for sid, s in genome.scaffolds.items()
-            if (held is None or sid in held) and s.sequence is None and s.length_stated]
+    reach: dict[str, int] = {}  # where the table's genes end on each scaffold: its length by the table alone
+    for g in genome.genes if pairs is None else (g for p in pairs for g in (p.gene_a, p.gene_b)):
+        reach[g.scaffold] = max(reach.get(g.scaffold, 0), g.end)
+    return [f"scaffold_length {'length' if s.length_stated else 'at_least'}={s.length} "
+            f"topology={'circular' if s.circular else 'linear'} id={sid}" for sid, s in genome.scaffolds.items()
+            if (held is None or sid in held) and s.sequence is None
+            and (s.length_stated or s.length_bound or s.circular or s.length > reach.get(sid, 0))]
 
 
-def table_lengths(comments: Sequence[str], path: PathLike) -> dict[str, int] | None:
-    """Scaffold -> length of a table's ``#scaffold_length`` lines (``length_comments``); None where it has none. A
-    line that says it badly, or one scaffold of two lengths, is a DataError."""
-    lengths = _told_per_scaffold(comments, path, _LENGTH_LINE, _LENGTH, "length=N id=ID", lambda m: int(m[1]),
-                                 "two lengths")
+def table_lengths(comments: Sequence[str], path: PathLike) -> dict[str, StatedLength] | None:
+    """Scaffold -> StatedLength of a table's ``#scaffold_length`` lines (``length_comments``; an older table's line
+    ``length=N id=ID`` tells no topology); None where it has none. A line that says it badly, or one scaffold of two
+    lengths or topologies, is a DataError."""
+    lengths = _told_per_scaffold(
+        comments, path, _LENGTH_LINE, _LENGTH, "length=N (or at_least=N) topology=circular|linear id=ID",
+        lambda m: StatedLength(int(m["length"]), m["kind"] == "length",
+                               None if m["topology"] is None else m["topology"] == "circular"),
+        "two lengths or topologies")
     return lengths or None
 
 
@@ -590,26 +621,28 @@ def table_scaffolds(comments: Sequence[str], path: PathLike) -> dict[str, tuple[
     none (an older table, one made by hand). A line that says it badly, or one scaffold twice, is a DataError."""
     scaffolds = _told_per_scaffold(comments, path, _SCAFFOLD_LINE, _SCAFFOLD,
                                    "length=N topology=circular|linear id=ID",
-                                   lambda m: (int(m[1]), m[2] == "circular"), "two lengths or topologies")
+                                   lambda m: (int(m["length"]), m["topology"] == "circular"),
+                                   "two lengths or topologies")
     return scaffolds or None
 
 
 def _told_per_scaffold(comments: Sequence[str], path: PathLike, start: str, form: re.Pattern, spelled: str,
                        value: Callable[[re.Match], object], differing: str) -> dict[str, object]:
-    """Scaffold id -> ``value`` of each header line beginning ``start`` (matched whole by ``form``: a length first,
-    the id last), for ``table_scaffolds`` and ``table_lengths``. A line that says it badly (``spelled``: what it
-    should say) or a zero length, or one scaffold told twice of ``differing`` values, is a DataError."""
+    """Scaffold id -> ``value`` of each header line beginning ``start`` (matched whole by ``form``, whose groups
+    ``length`` and ``id`` are those), for ``table_scaffolds`` and ``table_lengths``. A line that says it badly
+    (``spelled``: what it should say) or a zero length, or one scaffold told twice of ``differing`` values, is a
+    DataError."""
     found: dict[str, object] = {}
     for number, line in enumerate(comments, start=1):
         if not line.startswith(start):
             continue
         match = form.fullmatch(line)
-        if match is None or not int(match[1]):
+        if match is None or not int(match["length"]):
             raise DataError(f"{path}: line {number}: a '{start.strip()}' line is '{spelled}', not "
                             f"{line[len(start):]!r:.60}")
         told = value(match)
-        if found.setdefault(match[match.lastindex], told) != told:
-            raise DataError(f"{path}: line {number}: scaffold {match[match.lastindex]!r} is told twice, of "
+        if found.setdefault(match["id"], told) != told:
+            raise DataError(f"{path}: line {number}: scaffold {match['id']!r} is told twice, of "
                             f"{differing}: tables of two assemblies put together?")
     return found
 
@@ -646,8 +679,8 @@ class PairTable(RebuiltFromFields):
     partial_genes: int = 0
     #: the genome's pair count of its ``#subset`` line (``table_subset``): None where it has none.
     subset_of: int | None = None
-    #: scaffold -> length of its ``#scaffold_length`` lines (``table_lengths``): None where it has none.
-    lengths: Mapping[str, int] | None = None
+    #: scaffold -> what its ``#scaffold_length`` lines tell (``table_lengths``): None where it has none.
+    lengths: Mapping[str, StatedLength] | None = None
 
 
 def read_pairs(path: PathLike) -> PairTable:
@@ -673,20 +706,30 @@ def read_pairs(path: PathLike) -> PairTable:
                      subset_of, lengths)
 
 
-def _check_length_lines(pairs: Sequence[GenePair], lengths: Mapping[str, int], path: PathLike) -> None:
+def _check_length_lines(pairs: Sequence[GenePair], lengths: Mapping[str, StatedLength], path: PathLike) -> None:
     """Refuse rows a table's ``#scaffold_length`` lines contradict: a pair closing the circle of a scaffold of
-    another length, or a gene starting past its end."""
+    another length or one the line calls linear, a gene starting past its end, or ending past the end of one the
+    line calls linear (an older line, telling no topology, reads such a gene as crossing the origin)."""
     for sid, (length, pair) in _circle_lengths(pairs).items():
-        if sid in lengths and lengths[sid] != length:
-            raise DataError(f"{path}: {sid} is {lengths[sid]:,} bp by its '#scaffold_length' line, {length:,} bp by "
-                            f"the pair closing its circle ({pair.pair_id}): a table edited, or its rows and header of "
-                            "two assemblies?")
+        if sid in lengths and lengths[sid].circular is False:
+            raise DataError(f"{path}: the pair {pair.pair_id} closes the circle of {sid}, which its "
+                            "'#scaffold_length' line calls linear: a table edited, or its rows and header of two "
+                            "assemblies?")
+        if sid in lengths and lengths[sid].length != length:
+            raise DataError(f"{path}: {sid} is {lengths[sid].length:,} bp by its '#scaffold_length' line, {length:,} "
+                            f"bp by the pair closing its circle ({pair.pair_id}): a table edited, or its rows and "
+                            "header of two assemblies?")
     for p in pairs:
         for g in (p.gene_a, p.gene_b):
-            if g.scaffold in lengths and g.start > lengths[g.scaffold]:
+            told = lengths.get(g.scaffold)
+            if told is not None and g.start > told.length:
                 raise DataError(f"{path}: gene {g.id!r} starts at {g.start}, past the end of {g.scaffold}, "
-                                f"{lengths[g.scaffold]:,} bp by its '#scaffold_length' line: a table edited, or its "
+                                f"{told.length:,} bp by its '#scaffold_length' line: a table edited, or its "
                                 "rows and header of two assemblies?")
+            if told is not None and told.circular is False and g.end > told.length:
+                raise DataError(f"{path}: gene {g.id!r} ends at {g.end}, past the end of {g.scaffold}, "
+                                f"{told.length:,} bp and linear by its '#scaffold_length' line: a table edited, or "
+                                "its rows and header of two assemblies?")
 
 
 def not_adjacent(pairs: Sequence[GenePair]) -> set[str]:
@@ -801,8 +844,12 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
     Each scaffold's length told by the table's ``#scaffold`` lines (``scaffold_comments``), else by a pair closing its
     circle (``_circle_lengths``), is checked against ``fasta``'s: a FASTA of another assembly placed the genes on
     another circle (made-up genes across the origin), or cut them elsewhere, silently. Those lines also give each
-    scaffold its topology; a table without them (older, or made by hand) has circular the scaffolds a pair or gene
-    crosses the origin of. ``genetic_code`` (`-g`) is the code a table without a ``#genes`` line naming one reads
+    scaffold its topology, and so do its ``#scaffold_length`` lines (``length_comments``: circular where they say
+    so, or where a FASTA header or a pair or gene across the origin does, as the genome's route reads it); a table
+    without either, or with older length lines telling no topology, has circular the scaffolds a pair or gene
+    crosses the origin of. A ``#scaffold_length`` line's length is the scaffold's without ``fasta``, checked against
+    its length where stated (``length=``), not where a bound (``at_least=``, which the genome's route does not check
+    either). ``genetic_code`` (`-g`) is the code a table without a ``#genes`` line naming one reads
     its cut genes' stops in (``_cut_by_sequence``; default 11)."""
     from .io.fasta import read_fasta_scaffolds, read_proteins
     from .records import Scaffold
@@ -830,7 +877,7 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
         _check_protein_lengths(genes.values(), written, proteins)
     closing = _circle_lengths(table.pairs)
     declared = dict(table.scaffolds or {})  # checked against the rows by read_pairs
-    stated = dict(table.lengths or {})  # lengths only (`pairs` of a GFF3 without its FASTA), checked so too
+    stated = dict(table.lengths or {})  # without a sequence (`pairs` of a GFF3 without its FASTA), checked so too
     if fasta is not None:
         scaffolds = read_fasta_scaffolds(fasta)
         missing = sorted({g.scaffold for g in genes.values()} - set(scaffolds))
@@ -840,9 +887,10 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
             if sid in scaffolds and scaffolds[sid].length != length:
                 raise DataError(f"{sid} is {length:,} bp by the pairs' '#scaffold' line, {scaffolds[sid].length:,} "
                                 f"bp in {fasta}: a FASTA of another assembly?")
-        for sid, length in stated.items():  # the annotation's lengths, as its own reader checks a FASTA's
-            if sid in scaffolds and scaffolds[sid].length != length:
-                raise DataError(f"{sid} is {length:,} bp by the pairs' '#scaffold_length' line, "
+        for sid, told in stated.items():  # the annotation's lengths, as its own reader checks a FASTA's (a bound,
+            # at_least=, not: nor does it check GenomeTools' guess)
+            if sid in scaffolds and told.exact and scaffolds[sid].length != told.length:
+                raise DataError(f"{sid} is {told.length:,} bp by the pairs' '#scaffold_length' line, "
                                 f"{scaffolds[sid].length:,} bp in {fasta}: a FASTA of another assembly?")
         for sid, (length, pair) in closing.items():  # a FASTA of another length read the pairs on another circle
             if scaffolds[sid].length != length:
@@ -857,7 +905,7 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
         for g in genes.values():
             extent[g.scaffold] = max(extent.get(g.scaffold, 0), g.end)
         extent.update({sid: length for sid, (length, _) in closing.items()})  # genes may end past it
-        extent.update({sid: length for sid, length in stated.items() if sid in extent})
+        extent.update({sid: told.length for sid, told in stated.items() if sid in extent})
         extent.update({sid: length for sid, (length, _) in declared.items() if sid in extent})
         scaffolds = {sid: Scaffold(sid, length) for sid, length in extent.items()}
     # a gene from inside the sequence to past its end crosses the origin of a circular one (as readers take a CDS
@@ -874,7 +922,11 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
                         "its length); if %s is of another assembly, its genes are misplaced", gene.id, gene.end, sid,
                         fasta, scaffolds[sid].length, sid, fasta)
     wrapped = set(closing) | set(across)
-    scaffolds = {sid: replace(s, circular=declared[sid][1] if sid in declared else s.circular or sid in wrapped)
+    # a '#scaffold_length' line's topology is the annotation's, which the genome's route reads circular beside a
+    # FASTA whose header says so (as s.circular here), and linear where the line says so and nothing else does
+    told_circular = {sid for sid, told in stated.items() if told.circular}
+    scaffolds = {sid: replace(s, circular=declared[sid][1] if sid in declared
+                              else s.circular or sid in wrapped or sid in told_circular)
                  for sid, s in scaffolds.items()}
     gene_list = list(genes.values())
     if fasta is not None and table.scaffolds is None and not table.partial_genes:

@@ -61,6 +61,10 @@ class Scaffold:
     #: Without ``sequence``: whether ``length`` is the one the annotation states (a GFF3's ``##sequence-region ID 1
     #: N``, Prodigal's ``seqlen=``), not the genes' extent; `pairs` then writes it as a ``#scaffold_length`` line.
     length_stated: bool = field(default=False, compare=False)
+    #: Without ``sequence``: whether ``length`` is only a bound the annotation gives (a ``##sequence-region`` ending
+    #: where its last feature ends, the length GenomeTools makes up, or not starting at 1): the length used, as a
+    #: stated one, but no statement a FASTA must match; `pairs` writes it as ``#scaffold_length at_least=N``.
+    length_bound: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,9 @@ class TrainingData:
     pairs: list
     manifest: dict
     context_features: Optional[list[str]]
+    #: each pairs table read (``pairs.PairTable``), in the order of the paths: `train --per-genome-rule` learns its
+    #: rule from them (``learn_decision_rule``) without reading the files again
+    tables: tuple = ()
 
     @property
     def inputs(self) -> ModelInputs:
@@ -72,9 +75,10 @@ def load_training_data(pair_paths, embedding_dirs, val_fraction, seed, context_s
     if len(pair_paths) != len(embedding_dirs):
         raise UsageError(f"give one --embeddings folder per pairs table ({len(pair_paths)} tables, "
                          f"{len(embedding_dirs)} folders)")
-    xs_p, xs_c, ys, splits, distances, opposite, manifests, all_pairs = [], [], [], [], [], [], [], []
+    xs_p, xs_c, ys, splits, distances, opposite, manifests, all_pairs, tables = [], [], [], [], [], [], [], [], []
     for path, folder in zip(pair_paths, embedding_dirs):
         table = read_pairs(path)
+        tables.append(table)
         pairs = [p for p in table.pairs if p.label is not None]
         if not pairs:
             raise DataError(f"{path}: no labelled pairs (a `label` column from `microfuse pairs --operons`)")
@@ -101,17 +105,23 @@ def load_training_data(pair_paths, embedding_dirs, val_fraction, seed, context_s
     split = np.concatenate(splits)
     return TrainingData(np.concatenate(xs_p), np.concatenate(xs_c), np.concatenate(ys), split == "train",
                         split == "val", split == "test", np.concatenate(distances), np.concatenate(opposite),
-                        all_pairs, manifests[0], features)
+                        all_pairs, manifests[0], features, tuple(tables))
 
 
-def learn_decision_rule(pair_paths):
-    """calibration.learn_rule over the tables, each one genome: spacer self-calibration on all its pairs."""
+def learn_decision_rule(pair_paths, tables=None):
+    """calibration.learn_rule over the tables, each one genome: spacer self-calibration on all its pairs.
+    ``tables``: the ``pairs.PairTable`` of each path, where read already (``TrainingData.tables``); else each path is
+    read here."""
     from .pairs import read_pairs
 
     names = [Path(path).name for path in pair_paths]
     if len(set(names)) < len(set(map(str, pair_paths))):  # a/pairs.tsv, b/pairs.tsv: one name replaced the other
         names = [str(path) for path in pair_paths]
-    return decision_rule_from_pairs({name: read_pairs(path).pairs for name, path in zip(names, pair_paths)})
+    if tables is None:
+        tables = [read_pairs(path) for path in pair_paths]
+    elif len(tables) != len(pair_paths):
+        raise UsageError(f"learn_decision_rule: {len(tables)} tables read for {len(pair_paths)} paths")
+    return decision_rule_from_pairs({name: table.pairs for name, table in zip(names, tables)})
 
 
 def decision_rule_from_pairs(genomes: Mapping[str, Sequence[GenePair]]) -> DecisionRule:

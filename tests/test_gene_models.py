@@ -733,7 +733,7 @@ def test_pairs_describes_each_scaffold_of_its_pairs(tmp_path):
     assert table_scaffolds(["#genes source=annotation"], "t.tsv") is None
     code, out, err = run_cli(["pairs", MPN_GFF, "-q"])  # no sequence read: its length is the pragma's, no topology
     assert code == 0 and [line for line in out.splitlines() if line.startswith("#scaffold")] == [
-        "#scaffold_length length=816394 id=NC_000912.1"], err
+        "#scaffold_length length=816394 topology=linear id=NC_000912.1"], err
     (tmp_path / "bare.tsv").write_text(out)  # read with the true FASTA as a table without the lines
     assert genome_from_table(read_pairs(tmp_path / "bare.tsv"), None, MPN_FNA, "m").scaffolds["NC_000912.1"].length \
         == 816_394
@@ -1661,12 +1661,16 @@ def mg_contig_genbank(tmp_path, mg_original, without_translation: str = ""):
 def test_genbank_with_a_contig_line_gives_ncbi_proteins_and_says_what_lacks(tmp_path, mg_original):
     """A GenBank record with a CONTIG line and no sequence (NCBI's default view of a large record): its genes have
     the /translation proteins, which `pairs --proteins` writes (was: refused, 'pass --fasta', an option a GenBank
-    input refuses); with a CDS without /translation, the error says the record lacks its sequence."""
+    input refuses); with a CDS without /translation, the error says the record lacks its sequence. Its LOCUS line
+    states the length and topology, which the table says (it said neither: `score` of it had the record as long as
+    its genes reach)."""
     from Bio import SeqIO
 
     path = mg_contig_genbank(tmp_path, mg_original)
     code, _, err = run_cli(["pairs", path, "--proteins", tmp_path / "p.faa", "-o", tmp_path / "p.tsv"])
     assert code == 0, err
+    assert [line for line in (tmp_path / "p.tsv").read_text().splitlines() if line.startswith("#scaffold")] == [
+        f"#scaffold_length length={MG_LENGTH} topology=linear id=NC_000908.2"]
     written = {r.id: str(r.seq) for r in SeqIO.parse(tmp_path / "p.faa", "fasta")}
     assert written == {g.id: g.protein for g in mg_original[0].genes} and len(written) == 476
     lacking = mg_contig_genbank(tmp_path, mg_original, without_translation="MG_003")

@@ -409,7 +409,7 @@ def test_pairs_of_a_gff_without_its_fasta_writes_the_lengths_it_states(tmp_path)
             told[fields["seqhdr"].strip('"')] = int(fields["seqlen"])
     written = [line for line in pairs.read_text().splitlines() if line.startswith("#scaffold")]  # none of topology
     held = {line.split("\t")[1] for line in pairs.read_text().splitlines() if not line.startswith("#")} - {"scaffold"}
-    assert sorted(written) == sorted(f"#scaffold_length length={told[sid]} id={sid}" for sid in held)
+    assert sorted(written) == sorted(f"#scaffold_length length={told[sid]} topology=linear id={sid}" for sid in held)
     code, _, err = run_cli(["embed", annotation, "--fasta", assembly, "-o", emb, "-q"])
     assert code == 0, err
     code, _, err = run_cli(["score", annotation, "--fasta", assembly, "-o", by_genome, "-q"])
@@ -430,3 +430,58 @@ def test_pairs_of_a_gff_without_its_fasta_writes_the_lengths_it_states(tmp_path)
     bare.write_text(without_lengths(gff))
     code, out, err = run_cli(["pairs", bare, "-q"])
     assert code == 0 and "#scaffold" not in out, err
+
+
+def test_a_subset_table_of_a_draft_gff_without_lengths_keeps_each_contigs_extent(tmp_path):
+    """`pairs draft.gff --pairs LIST` of a GFF3 stating no length (Prodigal's without its seqlen lines), without its
+    FASTA: each contig is as long as all its genes reach in the genome's route, but the table held only the listed
+    genes, so the table route had a 2,000+ bp contig whose listed genes end sooner as short and left it out of the
+    spacer calibration, which the same list's table written with the FASTA keeps (every score differed). The table
+    says the genome's extent now ('#scaffold_length at_least=N', a bound: no FASTA is checked against it), and
+    scores as the one written with the FASTA (contigs whose genes all end under 2,000 bp left out of the list: there
+    only the sequence tells the length)."""
+    import re
+
+    from microfuse_cli.pairs import genome_from_table, read_pairs
+
+    contigs, assembly, gff = prodigal_draft(tmp_path)
+    annotation = tmp_path / "draft.gff"
+    annotation.write_text(without_lengths(gff))
+    whole = tmp_path / "whole.tsv"
+    code, _, err = run_cli(["pairs", annotation, "-o", whole, "-q"])
+    assert code == 0 and "#scaffold" not in whole.read_text(), err
+    rows = [line.split("\t") for line in whole.read_text().splitlines() if not line.startswith(("#", "pair_id"))]
+    reach, last = {}, {}  # each contig's genes' extent, and its last pair
+    for row in rows:
+        reach[row[1]] = max(reach.get(row[1], 0), int(row[5]), int(row[8]))
+        last[row[1]] = row[0]
+    length = {name: len(sequence) for name, _, sequence in contigs}
+    listed = [row for row in rows if row[0] != last[row[1]] and (reach[row[1]] >= 2_000 or length[row[1]] < 2_000)]
+    cut = {}  # how far the listed genes reach on each contig
+    for row in listed:
+        cut[row[1]] = max(cut.get(row[1], 0), int(row[5]), int(row[8]))
+    shortened = sorted(name for name in cut if cut[name] < 2_000 <= reach[name])
+    assert len(shortened) > 5 and len(listed) > 100  # what the line is for
+    names = tmp_path / "listed.txt"
+    names.write_text("".join(f"{row[0]}\n" for row in listed))
+    sub, sub_fasta, faa, emb = (tmp_path / name for name in ("sub.tsv", "sub_fasta.tsv", "p.faa", "emb"))
+    code, _, err = run_cli(["pairs", annotation, "--pairs", names, "-o", sub, "-q"])
+    assert code == 0, err
+    told = [line for line in sub.read_text().splitlines() if line.startswith("#scaffold")]
+    assert {f"#scaffold_length at_least={reach[name]} topology=linear id={name}" for name in shortened} <= set(told)
+    assert all(re.fullmatch(r"#scaffold_length at_least=\d+ topology=linear id=\S+", line) for line in told), told
+    rebuilt = genome_from_table(read_pairs(sub), None, None, "draft").scaffolds
+    assert {name: s.length for name, s in rebuilt.items()} == {name: reach[name] for name in cut}
+    code, _, err = run_cli(["pairs", annotation, "--fasta", assembly, "--pairs", names, "--proteins", faa, "-o",
+                            sub_fasta, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["embed", sub_fasta, "--proteins", faa, "--fasta", assembly, "-o", emb, "-q"])
+    assert code == 0, err
+    scores = []
+    for table in (sub_fasta, sub):
+        out = tmp_path / f"{table.stem}.scores.tsv"
+        code, _, err = run_cli(["score", table, "--embeddings", emb, "-o", out, "-q"])
+        assert code == 0, err
+        scores.append((_calibration_lines(out), [line for line in out.read_text().splitlines()
+                                                 if not line.startswith("#")]))
+    assert scores[0] == scores[1] and len(scores[0][1]) > 100

@@ -802,4 +802,135 @@ def test_two_sequence_region_lines_that_disagree_are_refused(tmp_path):
             assert code == 1 and err.startswith(f"error: {gff}: line 3: ") and "##sequence-region" in err, err
             assert err.count("\n") == 1 and "Traceback" not in err, err
         else:
-            assert code == 0 and "#scaffold_length length=3000 id=c1\n" in table.read_text(), err
+            assert code == 0 and "#scaffold_length length=3000 topology=linear id=c1\n" in table.read_text(), err
+
+
+def circular_mg(tmp_path, end=None, pragma_start=1, region=True):
+    """M. genitalium G37's RefSeq GFF3 (a pragma, no region row) with the region row NCBI writes for a circular
+    chromosome (Is_circular=true, as E. coli's has; none with ``region`` False), cut to its first ``end`` bp (the
+    rows ending within; the pragma then runs ``pragma_start``..``end``), and its FASTA so cut. Returns (gff, fasta)."""
+    from microfuse_cli.io.fasta import read_fasta_scaffolds
+
+    sequence = read_fasta_scaffolds(f"{MG_G37}.fna.gz")["NC_000908.2"].sequence
+    end = end or len(sequence)
+    sequence = sequence[:end]
+    with gzip.open(f"{MG_G37}.gff.gz", "rt") as handle:
+        rows = [line for line in handle if not line.startswith("#") and line.strip()
+                and int(line.split("\t")[4]) <= end]
+    header = f"##gff-version 3\n##sequence-region NC_000908.2 {pragma_start} {end}\n"
+    if region:
+        header += f"NC_000908.2\tRefSeq\tregion\t1\t{end}\t.\t+\t.\tID=NC_000908.2:1..{end};Is_circular=true\n"
+    gff, fasta = tmp_path / "mg.gff", tmp_path / "mg.fna"
+    gff.write_text(header + "".join(rows))
+    fasta.write_text(">NC_000908.2\n" + "".join(sequence[i:i + 80] + "\n" for i in range(0, end, 80)))
+    return gff, fasta
+
+
+def score_both_tables(tmp_path, gff, fasta, labels):
+    """`score` of `pairs GFF --labels` made with and without its FASTA, both with the embeddings of the first:
+    (the lines of each, its '#calibration' line and data rows; the second table's '#scaffold' lines)."""
+    with_fasta, without, faa, emb = (tmp_path / name for name in ("with.tsv", "without.tsv", "p.faa", "emb"))
+    code, _, err = run_cli(["pairs", gff, "--fasta", fasta, "--labels", labels, "--proteins", faa, "-o", with_fasta,
+                            "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["pairs", gff, "--labels", labels, "-o", without, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["embed", with_fasta, "--proteins", faa, "--fasta", fasta, "-o", emb, "-q"])
+    assert code == 0, err
+    rows = []
+    for table in (with_fasta, without):
+        code, out, err = run_cli(["score", table, "--embeddings", emb, "-q"])
+        assert code == 0, err
+        rows.append(out.splitlines())
+    return rows, [line for line in without.read_text().splitlines() if line.startswith("#scaffold")]
+
+
+def test_a_subset_table_of_a_circular_gff_without_its_fasta_keeps_its_topology(tmp_path):
+    """`pairs --labels` of a circular GFF3 (Is_circular=true) read without its FASTA, the labels lacking the pair
+    closing the circle: the table said the length ('#scaffold_length length=N id=ID') but no topology, and its table
+    route rebuilt the chromosome linear, so `score` of it calibrated without the closing pair (M. genitalium: 402 of
+    475 probabilities differed from those of the same table written with the FASTA). The line says the topology
+    now, and the scores are those of the table written with the FASTA; an older line without one reads as before."""
+    gff, fasta = circular_mg(tmp_path)
+    genome = read_genome(gff, fasta)
+    *kept, closing = P.adjacent_pairs(genome)
+    assert genome.scaffolds["NC_000908.2"].circular and closing.gene_b.start < closing.gene_a.start
+    labels = tmp_path / "labels.csv"
+    labels.write_text("".join(f"{p.gene_a.id},{p.gene_b.id},{i % 2}\n" for i, p in enumerate(kept)))
+    (by_fasta, by_annotation), lines = score_both_tables(tmp_path, gff, fasta, labels)
+    assert lines == ["#scaffold_length length=580076 topology=circular id=NC_000908.2"]
+    assert len(by_fasta) == len(kept) + 5 and by_annotation == by_fasta  # 4 '#' lines and the header
+    table = tmp_path / "without.tsv"
+    rebuilt = P.genome_from_table(P.read_pairs(table), None, None, "mg").scaffolds["NC_000908.2"]
+    assert (rebuilt.length, rebuilt.circular) == (580_076, True)
+    older = tmp_path / "older.tsv"  # a table of the last version: its length alone, linear by the table route
+    older.write_text(table.read_text().replace(lines[0], "#scaffold_length length=580076 id=NC_000908.2"))
+    assert P.read_pairs(older).lengths == {"NC_000908.2": P.StatedLength(580_076, True, None)}
+    rebuilt = P.genome_from_table(P.read_pairs(older), None, None, "mg").scaffolds["NC_000908.2"]
+    assert (rebuilt.length, rebuilt.circular) == (580_076, False)
+
+
+def test_a_length_the_annotation_gives_as_a_bound_is_the_table_routes_too(tmp_path):
+    """A '##sequence-region' ending where the last feature ends (a gene row of a tRNA here: true, but also what
+    GenomeTools makes up) is the length of the genome's route without a FASTA, but `pairs` wrote no line of it, so
+    the table route had the chromosome as long as its CDS reach, and linear (M. genitalium cut after a tRNA, a
+    subset without the closing pair: its '#calibration' line counted 329 same-strand pairs, not 330). It writes
+    '#scaffold_length at_least=N' now, which the table route reads as the genome's route does, and, as that route,
+    does not check a --fasta against (a FASTA longer than the made-up pragma is read); so too a pragma not starting
+    at 1."""
+    from microfuse_cli.io.fasta import read_fasta_scaffolds
+
+    with gzip.open(f"{MG_G37}.gff.gz", "rt") as handle:
+        rows = [line.split("\t") for line in handle if "\tgene\t" in line and "protein_coding" not in line]
+    end = max(int(row[4]) for row in rows if int(row[4]) < 500_000)  # a tRNA's or rRNA's gene, no CDS, ends last
+    gff, fasta = circular_mg(tmp_path, end)
+    genome = read_genome(gff, fasta)
+    *kept, closing = P.adjacent_pairs(genome)
+    assert closing.gene_b.start < closing.gene_a.start and max(g.end for g in genome.genes) < end
+    labels = tmp_path / "labels.csv"
+    labels.write_text("".join(f"{p.gene_a.id},{p.gene_b.id},{i % 2}\n" for i, p in enumerate(kept)))
+    (by_fasta, by_annotation), lines = score_both_tables(tmp_path, gff, fasta, labels)
+    assert lines == [f"#scaffold_length at_least={end} topology=circular id=NC_000908.2"]
+    assert by_annotation == by_fasta
+    table = tmp_path / "without.tsv"
+    told = P.read_pairs(table).lengths["NC_000908.2"]
+    assert (told.length, told.exact, told.circular) == (end, False, True)
+    whole = tmp_path / "whole.fna"  # the pragma as GenomeTools' guess: the sequence is longer; neither route refuses
+    whole.write_text(">NC_000908.2\n" + read_fasta_scaffolds(f"{MG_G37}.fna.gz")["NC_000908.2"].sequence + "\n")
+    for args in (["pairs", gff, "--fasta", whole],
+                 ["score", table, "--embeddings", tmp_path / "emb", "--fasta", whole]):
+        code, _, err = run_cli([*args, "-o", tmp_path / "out.tsv", "-q"])
+        assert code == 0 and "error" not in err and "#scaffold_length" not in err, err
+    gff, _ = circular_mg(tmp_path, end, pragma_start=101, region=False)  # a pragma not from 1: linear, as long
+    code, _, err = run_cli(["pairs", gff, "--labels", labels, "-o", table, "-q"])
+    assert code == 0, err
+    assert f"#scaffold_length at_least={end} topology=linear id=NC_000908.2\n" in table.read_text()
+    rebuilt = P.genome_from_table(P.read_pairs(table), None, None, "mg").scaffolds["NC_000908.2"]
+    assert (rebuilt.length, rebuilt.circular) == (read_genome(gff).scaffolds["NC_000908.2"].length, False) \
+        == (end, False)
+
+
+def test_a_linear_scaffold_shorter_than_its_genes_is_refused(tmp_path):
+    """A '#scaffold_length' line edited to end before a gene of a linear scaffold does (M. pneumoniae, its RefSeq GFF3
+    read without its FASTA) was read, the gene as crossing the origin of a circle the annotation never drew. Its
+    topology on the line makes that a data error now, in one line; on a circular one the gene crosses the origin,
+    as before, and so on an older line, which tells no topology. A line misspelt is refused naming both its forms
+    (it named 'length=N' alone)."""
+    code, out, err = run_cli(["pairs", MPN_GFF, "-q"])
+    assert code == 0, err
+    line = "#scaffold_length length=816394 topology=linear id=NC_000912.1"
+    last = max(int(row.split("\t")[8]) for row in out.splitlines() if not row.startswith(("#", "pair_id")))
+    assert line in out.splitlines() and 816_000 < last < 816_394
+    table = tmp_path / "edited.tsv"
+    table.write_text(out.replace(line, line.replace("816394", "816000")))
+    code, _, err = run_cli(["embed", table, "-o", tmp_path / "emb", "-q"])
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err and not (tmp_path / "emb").exists(), err
+    assert f"ends at {last}, past the end of NC_000912.1, 816,000 bp and linear by its '#scaffold_length' line" in err
+    for edited in ("length=816000 topology=circular", "length=816000"):
+        table.write_text(out.replace(line, f"#scaffold_length {edited} id=NC_000912.1"))
+        rebuilt = P.genome_from_table(P.read_pairs(table), None, None, "mpn").scaffolds["NC_000912.1"]
+        assert (rebuilt.length, rebuilt.circular) == (816_000, True), edited
+    table.write_text(out.replace(line, line.replace("length=", "atleast=")))  # misspelt: the error names both forms
+    code, _, err = run_cli(["embed", table, "-o", tmp_path / "emb", "-q"])
+    assert code == 1 and "a '#scaffold_length' line is 'length=N (or at_least=N) topology=circular|linear id=ID', " \
+        "not 'atleast=816394" in err and err.count("\n") == 1, err

@@ -1096,13 +1096,15 @@ def test_score_of_a_subset_table_says_its_scores_are_not_the_genomes(tmp_path):
     assert sum(genome_route[pair] != table_route[pair] for pair in table_route) == 371
 
 
-def test_the_route_a_subset_warning_names_keeps_the_genomes_context(tmp_path):
+def test_the_route_a_subset_warning_names_keeps_the_genomes_context(tmp_path, monkeypatch):
     """What `embed` of a subset table says to run instead works: `embed GENOME` then `train` of the table with its
     folder reads the genome's own features for the table's pairs (where all are adjacent: a genome's folder holds
     no others). `train --per-genome-rule` of a subset table, whose
-    rule calibrates on the table's pairs alone, says so in the same words (it said nothing)."""
+    rule calibrates on the table's pairs alone, says so in the same words (it said nothing), and reads the table
+    once (it read it three times: for the training data, for that warning and for the rule)."""
     import numpy as np
 
+    from microfuse_cli import pairs as P
     from microfuse_cli.embed import Embeddings
     from microfuse_cli.pairs import read_pairs
 
@@ -1119,9 +1121,11 @@ def test_the_route_a_subset_warning_names_keeps_the_genomes_context(tmp_path):
     table = read_pairs(sub)
     x_whole = Embeddings.load(emb).pair_views(table.pairs)
     assert len(table.pairs) == 80 and table.subset_of == 687 and x_whole[1].shape[0] == 80
+    read = []
+    monkeypatch.setattr(P, "read_pairs", lambda path: read.append(path) or read_pairs(path))
     code, _, err = run_cli(["train", sub, "--embeddings", emb, "-o", tmp_path / "model", "--arch", "distance",
                             "--per-genome-rule", "-q"])
-    assert code == 0, err
+    assert code == 0 and [str(path) for path in read] == [str(sub)], (err, read)
     (warning,) = err.strip().splitlines()
     assert warning.startswith(f"warning: {sub} holds 80 chosen pairs") and "per-genome rule's spacer calibration" \
         in warning and "non-adjacent" not in warning, warning

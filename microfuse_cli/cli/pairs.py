@@ -49,10 +49,16 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     INPUT), with --labels/--pairs that leave out some adjacent pair '#subset of=N pairs' (N: the genome's adjacent
     pairs; the table holds only its pairs' genes, so `embed` and `score` of it calibrate and compute context over
     those alone, and say so) and, for each scaffold of the pairs whose sequence was read, '#scaffold length=N
-    topology=circular|linear id=ID' (ID to the line's end), or, read without it, '#scaffold_length length=N id=ID'
-    where the annotation states its length ('##sequence-region ID 1 N' unless N is where its last feature ends,
-    the length GenomeTools makes up; Prodigal's 'seqlen='), against which
-    `embed` and `score` of the table check their --fasta; every microfuse reader skips leading '#' lines.
+    topology=circular|linear id=ID' (ID to the line's end), or, read without it, '#scaffold_length length=N
+    topology=circular|linear id=ID' where the annotation states its length ('##sequence-region ID 1 N', else a
+    region row 1..N, unless N is where its last feature ends; Prodigal's 'seqlen='; a GenBank LOCUS line), against
+    which `embed` and `score` of the table check their --fasta, or 'at_least=N' for 'length=N' where it gives a
+    bound only (a '##sequence-region' ending where the last feature ends, the length GenomeTools makes up, or not
+    starting at 1; the genes' extent of a circular scaffold, or of one whose genes in the table end sooner, as a
+    subset's may), which they take as its length without --fasta, as for INPUT, and do not check. Its topology is the annotation's (Is_circular, a CDS joined across the origin,
+    --circular/--linear): a subset lacking the pair that closes a circle stays circular, and a linear scaffold
+    shorter than a gene's end is refused (an older table's line without a topology reads as before). Every
+    microfuse reader skips leading '#' lines.
     """
     from ..errors import DataError
     from ..records import NO_SEQUENCE_HINT

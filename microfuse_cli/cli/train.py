@@ -88,7 +88,7 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
         with thread_limits(run.threads, sklearn=True):  # its threshold's metrics load scikit-learn's pools now
             model = DistanceBaseline.fit(data.distance, data.y, data.train, data.val, data.opposite)
         if per_genome_rule:
-            model = dataclasses.replace(model, decision=_decision_rule(pairs_tables))
+            model = dataclasses.replace(model, decision=_decision_rule(pairs_tables, data.tables))
         model.save(output, provenance, inputs=data.inputs)
         log.info("distance baseline written to %s (threshold %.3f)", output, model.threshold)
         return
@@ -107,7 +107,7 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     best = max(range(len(runs.models)), key=lambda i: runs.per_seed[i].get("auroc", 0.0))
     model = runs.models[best]
     if per_genome_rule:
-        model = model.with_decision(_decision_rule(pairs_tables))
+        model = model.with_decision(_decision_rule(pairs_tables, data.tables))
     summary = {k: (runs.mean[k], runs.std[k]) for k in runs.mean}
     provenance["seeds"] = {"seeds": runs.seeds, "per_seed": runs.per_seed, "mean": runs.mean, "std": runs.std}
     model.save(output, provenance)
@@ -117,15 +117,15 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
              model.threshold, output)
 
 
-def _decision_rule(pairs_tables):
-    """The per-genome rule learned from the tables (each one genome), logged; a subset's table (`pairs --labels`)
-    is said, as `embed` and `score` of it say it: the rule calibrates on its pairs alone."""
-    from ..pairs import read_pairs
+def _decision_rule(pairs_tables, tables):
+    """The per-genome rule learned from the tables (each one genome; ``tables``: each read once, by
+    load_training_data), logged; a subset's table (`pairs --labels`) is said, as `embed` and `score` of it say it:
+    the rule calibrates on its pairs alone."""
     from ..training_data import learn_decision_rule
 
-    for path in pairs_tables:
-        warn_subset_table(read_pairs(path), path, "train")
-    rule = learn_decision_rule(pairs_tables)
+    for path, table in zip(pairs_tables, tables):
+        warn_subset_table(table, path, "train")
+    rule = learn_decision_rule(pairs_tables, tables)
     log.info("per-genome rule: posterior threshold %.2f inside the own %.0f%% interval, prior cut-off %.0f bp, "
              "slope %.3f", rule.posterior_threshold, 100 * rule.own_interval, rule.prior_cutoff_bp, rule.slope)
     return rule

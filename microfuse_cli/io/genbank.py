@@ -149,7 +149,8 @@ def _read_genbank(handle: _LineHandle, path: PathLike, genetic_code: int | None,
         if bad:
             raise DataError(f"{path}: record {record.id!r} {_not_dna(bad)}")
         topology = record.annotations.get("topology", "linear")
-        scaffold = Scaffold(record.id, len(record.seq), sequence or None, topology == "circular")
+        # without its sequence (a CONTIG line), the LOCUS line still states its length and topology
+        scaffold = Scaffold(record.id, len(record.seq), sequence or None, topology == "circular", not sequence)
         pseudo = _pseudo_genes(record.features)
         every_cds = [f for f in record.features if f.type == "CDS"]
         features = [f for f in every_cds if not _pseudogene(f, scaffold) and not _under_pseudo_gene(f, pseudo)]

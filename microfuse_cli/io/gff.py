@@ -272,12 +272,15 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         extent: dict[str, int] = {}  # one pass: a max per sequence id over all CDS was quadratic
         for k in order:
             extent[cds[k].seqid] = max(extent.get(cds[k].seqid, 0), max(e for _, e, _ in cds[k].segments))
-        # a length the file states: Prodigal's seqlen, a pragma from 1 unless it ends where the features do
-        # (GenomeTools makes one up so); a region row's end alone is no statement of it
-        told = {sid: n for sid, n in declared.items() if n != reached.get(sid)} | {
-            sid: n for sid, n in seqlen.items() if sid not in declared}
-        scaffolds = {sid: Scaffold(sid, regions.get(sid) or end, None, sid in circular,
-                                   sid in told and told[sid] == regions.get(sid))
+        # a length the file states, which a FASTA must then match (as _check_declared_lengths checks one): Prodigal's
+        # seqlen, a pragma (else a region row) from 1 unless it ends where the features do (GenomeTools makes one up
+        # so). Any other length of the file (that guess, a pragma not from 1) is a bound: the length used here, as
+        # without the file's word the genes' extent is, but no statement a FASTA must match
+        told = {sid: n for sid, (n, _) in _stated_lengths(declared, region_rows, reached).items()
+                if n != reached.get(sid)} | {sid: n for sid, n in seqlen.items() if sid not in declared}
+        exact = {sid for sid, n in told.items() if n == regions.get(sid)}
+        scaffolds = {sid: Scaffold(sid, regions.get(sid) or end, None, sid in circular, sid in exact,
+                                   sid in regions and sid not in exact)
                      for sid, end in extent.items()}
     scaffolds = _named_as_decoded(scaffolds, escaped, {cds[k].seqid for k in order})
     scaffolds = {sid: replace(s, circular=s.circular or sid in circular) for sid, s in scaffolds.items()}
