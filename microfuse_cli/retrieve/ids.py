@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ _CHUNK = 65536  # rows normalised / added / searched at a time
 _TEXT = np.dtypes.StringDType() if hasattr(np.dtypes, "StringDType") else np.dtype(object)
 _TEXT_KINDS = "OUT"
 _ID_BLOCK = 1 << 16  # pair-id rows parsed / written at a time
+log = logging.getLogger("microfuse")
 
 
 def _as_text(values: np.ndarray) -> np.ndarray:
@@ -424,6 +426,7 @@ def read_vectors(npy_path: PathLike, dim: int | None = None, against: str = "the
         vectors = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise DataError(f"{path}: not a readable .npy array ({exc})") from None
+    _check_same_run(path, ids_path, vectors.shape)
     if dim is not None and vectors.ndim == 2 and vectors.shape[1] != dim:
         raise DataError(f"{path}: vectors have {vectors.shape[1]} dimensions, {against} has {dim} (fused vectors of "
                         "another model cannot be compared)")
@@ -432,6 +435,35 @@ def read_vectors(npy_path: PathLike, dim: int | None = None, against: str = "the
     if len(ids) != len(vectors):
         raise DataError(f"{path}: {len(vectors)} vectors but {ids_path.name} lists {len(ids)} pairs")
     return vectors, ids
+
+
+def _check_same_run(path: Path, ids_path: Path, shape: tuple[int, ...]) -> None:
+    """Refuse vectors that are not those ``ids_path`` was written with (its ``#microfuse`` line records their SHA-256
+    and shape, io.tables.fused_writers): a run killed between the two files' renames, two runs writing one FILE.npy
+    at once, or files copied by hand from two runs left new vectors beside old ids, paired row by row when their
+    counts matched. An ids file recording none (an older microfuse's, or made by hand) is read as before."""
+    from ..io.files import sha256_file
+    from ..io.model_id import comment_vectors
+
+    try:
+        with open(ids_path, "rb") as handle:
+            head = handle.read(4096).decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise DataError(f"{ids_path}: cannot be read ({exc.strerror or exc})") from None
+    recorded = comment_vectors(head.split("\n"), str(ids_path))
+    if recorded is None:
+        log.debug("%s records no checksum of its vectors (an older microfuse's, or made by hand): %s not checked "
+                  "against it", ids_path, path.name)
+        return
+    sha256, recorded_shape = recorded
+    if recorded_shape == tuple(shape) and sha256_file(path) == sha256:
+        return
+    said, found = "x".join(map(str, recorded_shape)), "x".join(map(str, shape))
+    differs = f"of shape {said}, these are {found}" if recorded_shape != tuple(shape) else \
+        f"{said} with another checksum"
+    raise DataError(f"{path} and {ids_path.name} are from different runs ({ids_path.name} records vectors {differs}): "
+                    f"rerun `microfuse score ... --fused {path}` to write both again (files edited together by hand: "
+                    f"delete vectors_sha256= and vectors_shape= from {ids_path.name}'s first line)")
 
 
 def read_vector_files(paths: Sequence[PathLike], *, against: str | None = None, dim: int | None = None,
