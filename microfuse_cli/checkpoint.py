@@ -8,9 +8,9 @@ recorded for people and never read to score, and ``files_sha256``: the SHA-256 o
 written with it (as a manifest records its files, manifest.py), checked on every load, so weights beside another
 model's config (a folder copied by hand from two models, a kill mid-swap) are a one-line ``DataError``. Format 3
 lacked ``files_sha256`` (read as before: its weights cannot be checked); format 2 kept the inputs inside an
-untyped ``extra`` object (``extra`` less the inputs becomes ``provenance``); both are still read. Weights are read with safetensors, never pickle, so
-opening an untrusted model runs no code; anything unexpected is a one-line ``DataError``. No torch here: `score`
-reads a model in numpy.
+untyped ``extra`` object (``extra`` less the inputs becomes ``provenance``); both are still read. Weights are read
+with safetensors, never pickle, so opening an untrusted model runs no code; anything unexpected is a one-line
+``DataError``. No torch here: `score` reads a model in numpy.
 """
 
 from __future__ import annotations
@@ -269,8 +269,8 @@ def read_inputs(path) -> ModelInputs:
 
 
 def read_checkpoint(path) -> Checkpoint:
-    """Config, arrays, inputs and decision rule of a model folder (format 2 or 3); anything unexpected raises a
-    one-line ``DataError``."""
+    """Config, arrays, inputs and decision rule of a model folder (format 2, 3 or 4; the weights checked against the
+    checksum a format-4 config records); anything unexpected raises a one-line ``DataError``."""
     folder = check_model_folder(path)
     where = folder / CONFIG_FILE
     config = _read_config(where)
@@ -378,10 +378,10 @@ def write_checkpoint(path, tensors: Mapping[str, Any], *, model: dict, train: di
                      standardisation: dict, history: list, metrics: dict, decision, inputs: ModelInputs | None,
                      provenance: Mapping[str, Any] | None) -> Path:
     """Write a model folder (format 4) atomically, replacing ``path``: ``tensors`` (torch or numpy) into
-    ``model.safetensors``, the rest (and the SHA-256 of those bytes) into ``config.json``. ``decision`` is a calibration.DecisionRule or None;
-    ``inputs`` None records the defaults (builtin views, every column, widths not recorded). Keys are sorted and
-    there are no timestamps: one training run, one set of bytes. numpy arrays are written by safetensors.numpy, so
-    a numpy model is saved without importing torch."""
+    ``model.safetensors``, the rest (and the SHA-256 of those bytes) into ``config.json``. ``decision`` is a
+    calibration.DecisionRule or None; ``inputs`` None records the defaults (builtin views, every column, widths not
+    recorded). Keys are sorted and there are no timestamps: one training run, one set of bytes. numpy arrays are
+    written by safetensors.numpy, so a numpy model is saved without importing torch."""
     model_folder_path(path)
     config = {
         "format": FORMAT,

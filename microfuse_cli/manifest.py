@@ -108,9 +108,10 @@ def read_manifest(folder: Path, kind: ManifestKind, *, required: Iterable[str] =
 def refuse_interrupted_swap(folder: Path) -> None:
     """A folder output that a run killed midway through replacing its files (kill -9 during `retrieve build
     --append` or `train -o`, a power cut) left part old, part new: a DataError that says so and what to do. An index
-    said only 'checksum mismatch (corrupted or edited since it was written)'; a model, whose config does not record
-    its weights' checksum, was read as it was, the new weights scored with the old threshold and standardisation.
-    Writing it again from scratch was the only advice, which `retrieve build --append` cannot (it reads the folder)."""
+    said only 'checksum mismatch (corrupted or edited since it was written)'; a model's config (format 4) records its
+    weights' checksum too, but its load said only that the weights are not those of the config (a format-3 config
+    records none: the new weights were scored with the old threshold and standardisation). Writing it again from
+    scratch was the only advice, which `retrieve build --append` cannot (it reads the folder)."""
     import shlex
 
     from .io.outputs import interrupted_swap
