@@ -842,6 +842,40 @@ def test_read_vectors_refuses_vectors_other_than_those_its_ids_record(real_fused
     assert "mg.ids.tsv records no checksum of its vectors" in caplog.text
 
 
+def test_read_vectors_refuses_files_replaced_by_another_run_while_it_reads_them(real_fused, tmp_path, monkeypatch):
+    """read_vectors memory-maps FILE.npy, then hashes it and reads FILE.ids.tsv by path: a `score --fused` rerun
+    renaming its two files into place between those reads (same genome, as many rows) left the mapped old vectors
+    paired with the new ids, whose checksum matched the new vectors on disk, without a word. Refused now, in one
+    line; files left alone read as before."""
+    import hashlib
+
+    ids_text = (real_fused / "mg.ids.tsv").read_text()
+    vectors = np.load(real_fused / "mg.npy")
+    (tmp_path / "mg.ids.tsv").write_text(ids_text)
+    np.save(tmp_path / "mg.npy", vectors)
+    rerun = np.roll(vectors, 1, axis=0)  # the rerun's vectors and the ids that record them
+    np.save(tmp_path / "rerun.npy", rerun)
+    digest = hashlib.sha256((tmp_path / "rerun.npy").read_bytes()).hexdigest()
+    (tmp_path / "rerun.ids.tsv").write_text(re.sub("vectors_sha256=[0-9a-f]{64}", f"vectors_sha256={digest}",
+                                                   ids_text, count=1))
+    load = np.load
+
+    def load_then_rerun(path, *args, **kwargs):  # the rerun's renames land just after the vectors are mapped
+        mapped = load(path, *args, **kwargs)
+        if (tmp_path / "rerun.npy").exists():
+            (tmp_path / "rerun.npy").replace(tmp_path / "mg.npy")
+            (tmp_path / "rerun.ids.tsv").replace(tmp_path / "mg.ids.tsv")
+        return mapped
+
+    monkeypatch.setattr(np, "load", load_then_rerun)
+    with pytest.raises(DataError) as caught:
+        read_vectors(tmp_path / "mg.npy")
+    assert str(caught.value) == (f"{tmp_path / 'mg.npy'} or mg.ids.tsv was replaced while it was read (another run "
+                                 "writing them?): read them again once that run has finished")
+    got, ids = read_vectors(tmp_path / "mg.npy")  # the rerun's files, read again: its vectors
+    assert np.array_equal(got, rerun) and len(ids) == len(rerun)
+
+
 def test_cli_build_warns_of_one_assembly_under_two_genome_names(real_fused, tmp_path):
     """M. pneumoniae indexed twice (a second `score --genome-name`): every pair's nearest neighbour is its own copy
     at similarity 1, and the build said nothing. Now one warning names both; names that merely collide (same

@@ -11,6 +11,7 @@ import dataclasses
 import itertools
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator, NamedTuple, Sequence
@@ -422,6 +423,7 @@ def read_vectors(npy_path: PathLike, dim: int | None = None, against: str = "the
         raise DataError(f"no such file: {path}")
     if not ids_path.is_file():
         raise DataError(f"{path}: missing its pair-id table {ids_path.name} (expected beside it)")
+    before = _file_states(path, ids_path)
     try:
         vectors = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -432,9 +434,27 @@ def read_vectors(npy_path: PathLike, dim: int | None = None, against: str = "the
                         "another model cannot be compared)")
     vectors = _as_matrix(vectors, str(path))
     ids = read_pair_ids(ids_path)
+    if _file_states(path, ids_path) != before:
+        raise DataError(f"{path} or {ids_path.name} was replaced while it was read (another run writing them?): "
+                        "read them again once that run has finished")
     if len(ids) != len(vectors):
         raise DataError(f"{path}: {len(vectors)} vectors but {ids_path.name} lists {len(ids)} pairs")
     return vectors, ids
+
+
+def _file_states(*paths: Path) -> list[tuple[int, ...] | None]:
+    """Which file each path names, and its size and time: the vectors are memory-mapped, their checksum, and the
+    ids it is recorded in, read by path one after the other, so a run of `score --fused` renaming new files into
+    place between those reads paired the mapped (old) vectors with the new ids, their checksum checked against the
+    new vectors."""
+    def state(path: Path) -> tuple[int, ...] | None:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None
+        return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
+
+    return [state(path) for path in paths]
 
 
 def _check_same_run(path: Path, ids_path: Path, shape: tuple[int, ...]) -> None:
