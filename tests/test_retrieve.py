@@ -842,6 +842,36 @@ def test_read_vectors_refuses_vectors_other_than_those_its_ids_record(real_fused
     assert "mg.ids.tsv records no checksum of its vectors" in caplog.text
 
 
+def test_read_vectors_checks_the_recorded_checksum_in_its_one_read_of_the_vectors(real_fused, tmp_path, monkeypatch):
+    """The vectors' checksum was a read of the whole FILE.npy before the read that checks its rows (NaN, zeros):
+    now the rows are hashed as they are checked, in one read, for the files `score --fused` writes; a copy saved in
+    Fortran order (the same rows, other bytes: their ids record the copy's checksum) is hashed apart, and both refuse
+    a byte changed."""
+    import hashlib
+
+    from microfuse_cli.io import files
+
+    hashed = []
+    monkeypatch.setattr(files, "sha256_file", lambda path, real=files.sha256_file: hashed.append(path) or real(path))
+    ids_text = (real_fused / "mg.ids.tsv").read_text()
+    vectors = np.load(real_fused / "mg.npy")
+    for order, saved in (("C", vectors), ("F", np.asfortranarray(vectors))):
+        np.save(tmp_path / "mg.npy", saved)
+        digest = hashlib.sha256((tmp_path / "mg.npy").read_bytes()).hexdigest()
+        (tmp_path / "mg.ids.tsv").write_text(re.sub("vectors_sha256=[0-9a-f]{64}", f"vectors_sha256={digest}",
+                                                    ids_text, count=1))
+        got, ids = read_vectors(tmp_path / "mg.npy")
+        assert np.array_equal(got, vectors) and len(ids) == len(vectors), order
+        assert hashed == ([] if order == "C" else [tmp_path / "mg.npy"]), order
+        changed = bytearray((tmp_path / "mg.npy").read_bytes())
+        changed[-1] ^= 1  # the last row's last byte: a vector still finite, another checksum
+        (tmp_path / "mg.npy").write_bytes(bytes(changed))
+        with pytest.raises(DataError, match="are from different runs .mg.ids.tsv records vectors [0-9]+x[0-9]+ with "
+                                            "another checksum"):
+            read_vectors(tmp_path / "mg.npy")
+        hashed.clear()
+
+
 def test_read_vectors_refuses_files_replaced_by_another_run_while_it_reads_them(real_fused, tmp_path, monkeypatch):
     """read_vectors memory-maps FILE.npy, then hashes it and reads FILE.ids.tsv by path: a `score --fused` rerun
     renaming its two files into place between those reads (same genome, as many rows) left the mapped old vectors
