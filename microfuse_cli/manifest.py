@@ -46,16 +46,19 @@ class ManifestKind:
         return FOLDER_KINDS[self.format].files - {MANIFEST}
 
 
-def write_manifest(folder: Path, kind: ManifestKind, files: Iterable[str], fields: Mapping[str, Any]) -> dict:
+def write_manifest(folder: Path, kind: ManifestKind, files: Iterable[str], fields: Mapping[str, Any], *,
+                   hashed: Mapping[str, str] | None = None) -> dict:
     """Hash ``files`` (names inside ``folder``) and write ``folder/manifest.json``; returns what was written.
-    ``fields`` may not reuse the header keys."""
+    ``fields`` may not reuse the header keys. ``hashed``: the SHA-256 of files hashed as they were written
+    (io.outputs.save_npy's ``digest``), not read back."""
     from . import __version__
 
     clash = set(HEADER) & set(fields)
     if clash:
         raise ValueError(f"manifest fields may not set {sorted(clash)}")
+    hashed = hashed or {}
     manifest = {**fields, "format": kind.format, "format_version": kind.version, "microfuse_version": __version__,
-                "files_sha256": {name: sha256_file(folder / name) for name in sorted(files)}}
+                "files_sha256": {name: hashed.get(name) or sha256_file(folder / name) for name in sorted(files)}}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return manifest
 
