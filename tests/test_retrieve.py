@@ -834,6 +834,16 @@ def test_read_vectors_refuses_vectors_other_than_those_its_ids_record(real_fused
     (tmp_path / "mg.ids.tsv").write_text(ids_text.replace("vectors_sha256=", "vectors_sha256=z", 1))
     with pytest.raises(DataError, match="mg.ids.tsv: malformed vectors_sha256="):
         read_vectors(tmp_path / "mg.npy")
+    # a record mangled (a shell's line wrap, a hostile file): one short line that says what to do
+    (tmp_path / "mg.ids.tsv").write_text(re.sub("vectors_shape=[0-9x]+", "vectors_shape=" + "9x" * 2000,
+                                                ids_text.replace("vectors_sha256=", "vectors_sha=", 1), count=1))
+    with pytest.raises(DataError) as caught:
+        read_vectors(tmp_path / "mg.npy")
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'mg.ids.tsv'}: malformed vectors_sha256= / vectors_shape= on its "
+                              f"#microfuse line (vectors_sha256=(none), vectors_shape={'9x' * 40}): rerun `microfuse "
+                              "score ... --fused` to write the vectors and ids again"), message
+    assert len(message) < 400 and "\n" not in message, message
     (tmp_path / "mg.ids.tsv").write_text(_edited_by_hand(ids_text))
     np.save(tmp_path / "mg.npy", np.roll(vectors, 1, axis=0))
     with caplog.at_level(logging.DEBUG, logger="microfuse"):

@@ -80,8 +80,11 @@ def comment_vectors(lines: Iterable[str], where: str) -> tuple[str, tuple[int, .
             return None
         if sha256 is None or not _DIGEST.fullmatch(sha256) or shape is None or \
                 not re.fullmatch(r"[0-9]{1,18}(x[0-9]{1,18})*", shape):
+            shown = ", ".join(f"{key}={'(none)' if value is None else value[:80]}"
+                              for key, value in ((VECTORS_SHA256, sha256), (VECTORS_SHAPE, shape)))
             raise DataError(f"{where}: malformed {VECTORS_SHA256}= / {VECTORS_SHAPE}= on its #microfuse line "
-                            f"({VECTORS_SHA256}={sha256}, {VECTORS_SHAPE}={shape})")
+                            f"({shown}): rerun `microfuse score ... --fused` to write the vectors and ids again (an "
+                            "ids file edited by hand: delete both from its first line)")
         return sha256, tuple(int(n) for n in shape.split("x"))
     return None
 
