@@ -450,10 +450,9 @@ def read_vectors(npy_path: PathLike, dim: int | None = None, against: str = "the
 
 
 def _file_states(*paths: Path) -> list[tuple[int, ...] | None]:
-    """Which file each path names, and its size and time: the vectors are memory-mapped, their checksum, and the
-    ids it is recorded in, read by path one after the other, so a run of `score --fused` renaming new files into
-    place between those reads paired the mapped (old) vectors with the new ids, their checksum checked against the
-    new vectors."""
+    """(device, inode, size, mtime) of each path, None where it cannot be read: read_vectors maps the vectors, then
+    reads their ids by path, each a file a `score --fused` rerun may rename new files onto meanwhile (the mapped old
+    vectors were paired with the new ids); taken before and after, they must be equal."""
     def state(path: Path) -> tuple[int, ...] | None:
         try:
             info = os.stat(path)
