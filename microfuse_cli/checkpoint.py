@@ -1,21 +1,26 @@
 """Model folders: ``model.safetensors`` (every tensor) + ``config.json``, read and written here only.
 
-``config.json`` (format 3) holds ``format``/``format_version``, the architecture (``model``) and training (``train``)
+``config.json`` (format 4) holds ``format``/``format_version``, the architecture (``model``) and training (``train``)
 configs, the ``threshold`` chosen on validation, the ``standardisation``, the per-epoch ``history``, validation
 ``metrics``, the per-genome ``decision`` rule, the typed input contract ``inputs`` (``ModelInputs``: views,
-context columns, view widths) and ``provenance``: how the model was made (embedding recipe, training data, seeds),
-recorded for people and never read to score. Format 2 kept the inputs inside an untyped ``extra`` object; it is
-still read (``extra`` less the inputs becomes ``provenance``). Weights are read with safetensors, never pickle, so
-opening an untrusted model runs no code; anything unexpected is a one-line ``DataError``. No torch here: `score`
-reads a model in numpy.
+context columns, view widths), ``provenance``: how the model was made (embedding recipe, training data, seeds),
+recorded for people and never read to score, and ``files_sha256``: the SHA-256 of the ``model.safetensors``
+written with it (as a manifest records its files, manifest.py), checked on every load, so weights beside another
+model's config (a folder copied by hand from two models, a kill mid-swap) are a one-line ``DataError``. Format 3
+lacked ``files_sha256`` (read as before: its weights cannot be checked); format 2 kept the inputs inside an
+untyped ``extra`` object (``extra`` less the inputs becomes ``provenance``); both are still read. Weights are read
+with safetensors, never pickle, so opening an untrusted model runs no code; anything unexpected is a one-line
+``DataError``. No torch here: `score` reads a model in numpy.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -24,18 +29,21 @@ import numpy as np
 
 from . import __version__
 from .errors import DataError, UsageError
-from .io.files import read_json
+from .io.files import read_json, sha256_file
 from .io.model_id import DECISION_ID_LENGTH
 from .io.outputs import atomic_directory
 from .vocabulary import CONTEXT_VIEWS, PROTEIN_VIEWS
+
+log = logging.getLogger("microfuse")
 
 FORMAT = "microfuse-model"
 #: 2: ``decision`` (a calibration.DecisionRule or null) joined the config; a version-1 model (the E. coli-only
 #: default of 0.1.0, whose threshold was one fixed probability) is refused rather than scored with another rule.
 #: 3: the input contract moved from ``extra`` into a typed ``inputs`` section; the rest of ``extra`` is
-#: ``provenance``. Version 2 is still read.
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (2, 3)
+#: ``provenance``. 4: ``files_sha256`` records the weights' checksum, verified on load. Versions 2 and 3 are still
+#: read.
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (2, 3, 4)
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 #: A model's config is ~15 kB (its history grows ~0.3 kB an epoch); a larger one is refused before it is read.
@@ -44,7 +52,10 @@ _COMMON_KEYS = {
     "format", "format_version", "microfuse_version", "model", "train", "threshold", "standardisation", "history",
     "metrics", "decision",
 }
-CONFIG_KEYS = _COMMON_KEYS | {"inputs", "provenance"}
+#: The key of manifests (manifest.py) for the checksums of a folder's data files: here the weights' alone.
+FILES_KEY = "files_sha256"
+CONFIG_KEYS_V3 = _COMMON_KEYS | {"inputs", "provenance"}
+CONFIG_KEYS = CONFIG_KEYS_V3 | {FILES_KEY}
 CONFIG_KEYS_V2 = _COMMON_KEYS | {"extra"}
 _DIMS = ("protein", "context", "pair_context")
 #: The two matrices a model reads, block by block in column order, each block a view of gene a, gene b, their
@@ -159,7 +170,8 @@ class ModelInputs:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A model folder as read from disk: its checked config (format 3 layout), its arrays (numpy), its input
+    """A model folder as read from disk: its checked config (format 4 layout; ``files_sha256`` None where an older
+    format recorded none), its arrays (numpy), its input
     contract and its decision rule (calibration.DecisionRule or None)."""
 
     folder: Path
@@ -257,13 +269,30 @@ def read_inputs(path) -> ModelInputs:
 
 
 def read_checkpoint(path) -> Checkpoint:
-    """Config, arrays, inputs and decision rule of a model folder (format 2 or 3); anything unexpected raises a
-    one-line ``DataError``."""
+    """Config, arrays, inputs and decision rule of a model folder (format 2, 3 or 4; the weights checked against the
+    checksum a format-4 config records); anything unexpected raises a one-line ``DataError``."""
     folder = check_model_folder(path)
     where = folder / CONFIG_FILE
     config = _read_config(where)
     inputs = ModelInputs.from_dict(config["inputs"], str(where))
-    return Checkpoint(folder, config, _read_weights(folder / WEIGHTS_FILE), inputs, _decision(config, where))
+    arrays = _read_weights(folder / WEIGHTS_FILE)  # a file that is no safetensors (truncated, a pickle) says so
+    _check_weights(folder, config[FILES_KEY])
+    return Checkpoint(folder, config, arrays, inputs, _decision(config, where))
+
+
+def _check_weights(folder: Path, recorded: dict[str, str] | None) -> None:
+    """The weights must be those the config was written with (``files_sha256``): a folder whose model.safetensors
+    came from another model (copied by hand from two folders, a kill while `train -o` swapped its files in) was
+    scored with this config's threshold and standardisation, or refused only by the file times of a build folder
+    left beside it. A config of format 3 or 2 records none: read as before (said on -v)."""
+    if recorded is None:
+        log.debug("%s: its config records no checksum of %s (an older microfuse's model): not checked", folder,
+                  WEIGHTS_FILE)
+        return
+    if sha256_file(folder / WEIGHTS_FILE) != recorded[WEIGHTS_FILE]:
+        raise DataError(f"{folder}: {WEIGHTS_FILE} is not the weights its {CONFIG_FILE} was written with (checksum "
+                        "mismatch: files of two models mixed, or edited since): copy the model folder whole again, "
+                        "or train it again")
 
 
 def _decision(config: dict[str, Any], path: Path):
@@ -278,7 +307,8 @@ def _decision(config: dict[str, Any], path: Path):
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    """The config in the format-3 layout (a format-2 config is converted); its top-level shape checked."""
+    """The config in the format-4 layout (a format-2 or 3 config is converted, ``files_sha256`` None); its top-level
+    shape checked."""
     config = read_json(path, MAX_CONFIG_BYTES, "not valid JSON")
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise DataError(f"{path}: not a microfuse model config")
@@ -289,13 +319,20 @@ def _read_config(path: Path) -> dict[str, Any]:
             f"(this microfuse reads versions {', '.join(map(str, READABLE_VERSIONS))}; "
             "retrain it with `microfuse train`)"
         )
-    keys = CONFIG_KEYS if version == FORMAT_VERSION else CONFIG_KEYS_V2
+    keys = {2: CONFIG_KEYS_V2, 3: CONFIG_KEYS_V3, FORMAT_VERSION: CONFIG_KEYS}[version]
     if set(config) != keys:
         missing = sorted(keys - set(config))
         unknown = sorted(set(config) - keys)
         raise DataError(f"{path}: missing keys {missing} / unknown keys {unknown}")
     if version == 2:
         config = _from_version_2(config, path)
+    if version < FORMAT_VERSION:
+        config = {**config, "format_version": FORMAT_VERSION, FILES_KEY: None}
+    else:
+        files = config[FILES_KEY]
+        if not isinstance(files, dict) or set(files) != {WEIGHTS_FILE} or not isinstance(files[WEIGHTS_FILE], str) \
+                or not re.fullmatch(r"[0-9a-f]{64}", files[WEIGHTS_FILE]):
+            raise DataError(f"{path}: '{FILES_KEY}' must map {WEIGHTS_FILE} (alone) to its SHA-256 digest")
     if not isinstance(config["model"], dict) or "arch" not in config["model"]:
         raise DataError(f"{path}: no model architecture")
     threshold = config["threshold"]
@@ -317,7 +354,7 @@ def _from_version_2(config: dict[str, Any], path: Path) -> dict[str, Any]:
     inputs = ModelInputs.from_extra(extra, str(path))
     rest = {k: v for k, v in config.items() if k != "extra"}
     provenance = {k: v for k, v in extra.items() if k not in _V2_INPUT_KEYS}
-    return {**rest, "format_version": FORMAT_VERSION, "inputs": inputs.to_dict(), "provenance": provenance}
+    return {**rest, "format_version": 3, "inputs": inputs.to_dict(), "provenance": provenance}
 
 
 def _read_weights(path: Path) -> dict[str, np.ndarray]:
@@ -340,11 +377,11 @@ def _read_weights(path: Path) -> dict[str, np.ndarray]:
 def write_checkpoint(path, tensors: Mapping[str, Any], *, model: dict, train: dict, threshold: float,
                      standardisation: dict, history: list, metrics: dict, decision, inputs: ModelInputs | None,
                      provenance: Mapping[str, Any] | None) -> Path:
-    """Write a model folder (format 3) atomically, replacing ``path``: ``tensors`` (torch or numpy) into
-    ``model.safetensors``, the rest into ``config.json``. ``decision`` is a calibration.DecisionRule or None;
-    ``inputs`` None records the defaults (builtin views, every column, widths not recorded). Keys are sorted and
-    there are no timestamps: one training run, one set of bytes. numpy arrays are written by safetensors.numpy, so
-    a numpy model is saved without importing torch."""
+    """Write a model folder (format 4) atomically, replacing ``path``: ``tensors`` (torch or numpy) into
+    ``model.safetensors``, the rest (and the SHA-256 of those bytes) into ``config.json``. ``decision`` is a
+    calibration.DecisionRule or None; ``inputs`` None records the defaults (builtin views, every column, widths not
+    recorded). Keys are sorted and there are no timestamps: one training run, one set of bytes. numpy arrays are
+    written by safetensors.numpy, so a numpy model is saved without importing torch."""
     model_folder_path(path)
     config = {
         "format": FORMAT,
@@ -366,10 +403,12 @@ def write_checkpoint(path, tensors: Mapping[str, Any], *, model: dict, train: di
         from safetensors.torch import save
 
         tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    # serialised here, written by Python: a failed write is the kernel's reason (a full disk), not the library's
+    # own error type, which read as an internal error (the head is a few MB)
+    weights = save(dict(tensors), metadata={"format": FORMAT})
+    config[FILES_KEY] = {WEIGHTS_FILE: hashlib.sha256(weights).hexdigest()}
     text = json.dumps(jsonable(config), indent=2, sort_keys=True, allow_nan=False) + "\n"
     with atomic_directory(path) as tmp:
-        # serialised here, written by Python: a failed write is the kernel's reason (a full disk), not the
-        # library's own error type, which read as an internal error (the head is a few MB)
-        (tmp / WEIGHTS_FILE).write_bytes(save(dict(tensors), metadata={"format": FORMAT}))
+        (tmp / WEIGHTS_FILE).write_bytes(weights)
         (tmp / CONFIG_FILE).write_text(text, encoding="utf-8")
     return Path(path)

@@ -352,8 +352,11 @@ class Embeddings(RebuiltFromFields):
                 files["context.npy"] = self.context
             if self.pair_context is not None:
                 files["pair_context.npy"] = self.pair_context
+            hashed = {}  # the arrays' checksums as written: the manifest does not read them back
             for name, array in files.items():
-                save_npy(tmp / name, np.ascontiguousarray(array, dtype=dtype))
+                digest = hashlib.sha256()
+                save_npy(tmp / name, np.ascontiguousarray(array, dtype=dtype), digest=digest)
+                hashed[name] = digest.hexdigest()
             if self.gene_places is None:  # a folder read without them is written as it was
                 genes = "gene_id\tscaffold\n" + "".join(f"{g}\t{s}\n" for g, s in zip(self.gene_ids,
                                                                                      self.gene_scaffolds))
@@ -366,7 +369,7 @@ class Embeddings(RebuiltFromFields):
             fields = {k: v for k, v in self.manifest.items() if k not in HEADER}
             write_manifest(tmp, EMBEDDINGS, [*files, *ID_FILES], dict(
                 fields, dtype=dtype, files=sorted(files), dims=self.dims, n_genes=len(self.gene_ids),
-                n_pairs=len(self.pair_ids)))
+                n_pairs=len(self.pair_ids)), hashed=hashed)
 
     @classmethod
     def load(cls, path: PathLike, *, mmap: bool = True, verify: bool = True) -> "Embeddings":

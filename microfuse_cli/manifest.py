@@ -46,16 +46,19 @@ class ManifestKind:
         return FOLDER_KINDS[self.format].files - {MANIFEST}
 
 
-def write_manifest(folder: Path, kind: ManifestKind, files: Iterable[str], fields: Mapping[str, Any]) -> dict:
+def write_manifest(folder: Path, kind: ManifestKind, files: Iterable[str], fields: Mapping[str, Any], *,
+                   hashed: Mapping[str, str] | None = None) -> dict:
     """Hash ``files`` (names inside ``folder``) and write ``folder/manifest.json``; returns what was written.
-    ``fields`` may not reuse the header keys."""
+    ``fields`` may not reuse the header keys. ``hashed``: the SHA-256 of files hashed as they were written
+    (io.outputs.save_npy's ``digest``), not read back."""
     from . import __version__
 
     clash = set(HEADER) & set(fields)
     if clash:
         raise ValueError(f"manifest fields may not set {sorted(clash)}")
+    hashed = hashed or {}
     manifest = {**fields, "format": kind.format, "format_version": kind.version, "microfuse_version": __version__,
-                "files_sha256": {name: sha256_file(folder / name) for name in sorted(files)}}
+                "files_sha256": {name: hashed.get(name) or sha256_file(folder / name) for name in sorted(files)}}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return manifest
 
@@ -108,9 +111,10 @@ def read_manifest(folder: Path, kind: ManifestKind, *, required: Iterable[str] =
 def refuse_interrupted_swap(folder: Path) -> None:
     """A folder output that a run killed midway through replacing its files (kill -9 during `retrieve build
     --append` or `train -o`, a power cut) left part old, part new: a DataError that says so and what to do. An index
-    said only 'checksum mismatch (corrupted or edited since it was written)'; a model, whose config does not record
-    its weights' checksum, was read as it was, the new weights scored with the old threshold and standardisation.
-    Writing it again from scratch was the only advice, which `retrieve build --append` cannot (it reads the folder)."""
+    said only 'checksum mismatch (corrupted or edited since it was written)'; a model's config (format 4) records its
+    weights' checksum too, but its load said only that the weights are not those of the config (a format-3 config
+    records none: the new weights were scored with the old threshold and standardisation). Writing it again from
+    scratch was the only advice, which `retrieve build --append` cannot (it reads the folder)."""
     import shlex
 
     from .io.outputs import interrupted_swap

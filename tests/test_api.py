@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 
 import numpy as np
@@ -1039,6 +1040,32 @@ def test_a_pair_given_twice_gets_one_row_and_is_scored_each_time(tmp_path):
     with pytest.raises(DataError, match=re.escape("pair 'a|b' is listed twice in the embeddings")):
         Embeddings(["a", "b"], ["s", "s"], np.zeros((2, 3), np.float32), None, ["a|b", "a|b"],
                    np.zeros((2, 1), np.float32), {})
+
+
+def test_embeddings_save_hashes_its_arrays_as_written_not_read_back(tmp_path, monkeypatch):
+    """Embeddings.save wrote each .npy, then write_manifest read every one back to hash it (a second read of the
+    largest files of the folder): the arrays are hashed as they are written now, the small id tables still read;
+    the manifest records the files' true checksums, verified on load."""
+    import hashlib
+
+    from conftest import MPN_FNA, MPN_GFF
+
+    from microfuse_cli import manifest, read_genome
+    from microfuse_cli.embed import Embeddings, ViewConfig, compute_embeddings
+    from microfuse_cli.pairs import adjacent_pairs
+
+    genome = read_genome(MPN_GFF, MPN_FNA)
+    embeddings = compute_embeddings(genome, adjacent_pairs(genome)[:40], ViewConfig.parse("builtin", "builtin"))
+    read_back = []
+    monkeypatch.setattr(manifest, "sha256_file", lambda path, real=manifest.sha256_file: read_back.append(
+        path.name) or real(path))
+    embeddings.save(tmp_path / "emb")
+    assert read_back and not [name for name in read_back if name.endswith(".npy")], read_back
+    listed = json.loads((tmp_path / "emb" / "manifest.json").read_text())["files_sha256"]
+    assert {name for name in listed if name.endswith(".npy")} == {"protein.npy", "context.npy", "pair_context.npy"}
+    for name, digest in listed.items():
+        assert hashlib.sha256((tmp_path / "emb" / name).read_bytes()).hexdigest() == digest, name
+    assert Embeddings.load(tmp_path / "emb", verify=True).pair_ids == embeddings.pair_ids
 
 
 def test_every_library_call_defaults_to_one_thread():

@@ -25,7 +25,7 @@ FORMAT_2_CONFIG = ROOT / "tests" / "data" / "model_format2" / "config.json"
 
 def test_default_model_inputs_round_trip_through_its_config():
     config = json.loads((DEFAULT_MODEL / "config.json").read_text())
-    assert config["format_version"] == FORMAT_VERSION == 3 and "extra" not in config
+    assert config["format_version"] == FORMAT_VERSION == 4 and "extra" not in config
     inputs = read_checkpoint(DEFAULT_MODEL).inputs
     assert inputs.views == {"protein": "builtin", "context": "builtin"}
     assert inputs.context_features and "dist_clip" in inputs.context_features
@@ -42,7 +42,7 @@ def _format_2_folder(tmp_path):
     return folder
 
 
-def _format_3_folder_with_the_format_2_rule(tmp_path):
+def _shipped_folder_with_the_format_2_rule(tmp_path):
     """The shipped model with the decision rule 0.2 shipped (the own posterior at 0.5, unbounded)."""
     folder = tmp_path / "model_v3"
     shutil.copytree(DEFAULT_MODEL, folder)
@@ -60,7 +60,7 @@ def test_format_2_folder_reads_as_the_same_model(tmp_path):
     # its rule predates the learned threshold and the own-interval bound: read as the rule it was made with
     assert "posterior_threshold" not in v2["decision"] and (old.decision.posterior_threshold,
                                                             old.decision.own_interval) == (0.5, 0.0)
-    assert old.decision == read_checkpoint(_format_3_folder_with_the_format_2_rule(tmp_path)).decision
+    assert old.decision == read_checkpoint(_shipped_folder_with_the_format_2_rule(tmp_path)).decision
     assert old.provenance == {k: v for k, v in v2["extra"].items()
                               if k not in ("views", "context_features", "input_dims")}
     assert set(old.config) == set(new.config)
@@ -68,13 +68,50 @@ def test_format_2_folder_reads_as_the_same_model(tmp_path):
 
 def test_format_2_folder_scores_like_the_shipped_model(tmp_path):
     outputs = []
-    folders = (("v2", _format_2_folder(tmp_path)), ("v3", _format_3_folder_with_the_format_2_rule(tmp_path)))
+    folders = (("v2", _format_2_folder(tmp_path)), ("v3", _shipped_folder_with_the_format_2_rule(tmp_path)))
     for name, folder in folders:
         code, out, err = run_cli(["score", GFF, "--fasta", FNA, "-m", folder, "--operons-tsv", tmp_path / name])
         assert code == 0, err
         outputs.append([line for line in [*out.splitlines(), *(tmp_path / name).read_text().splitlines()]
                         if not line.startswith("#")])  # the '#' lines name the model folder
     assert len(outputs[0]) > 400 and outputs[0] == outputs[1]
+
+
+def test_weights_of_another_model_beside_a_config_are_refused(tmp_path):
+    """A model folder mixed from two models (model.safetensors copied from another folder by hand, or left by a
+    kill while `train -o` swapped its files in) was scored with this config's threshold and standardisation, exit 0:
+    only a build folder left beside it, by its file times, could tell. The config records the SHA-256 of the
+    weights written with it now (format 4), checked on every load: one line, exit 1. A format-3 config, which
+    records none, is read as before: the same model."""
+    from microfuse_cli import trained
+
+    shipped = read_checkpoint(DEFAULT_MODEL)
+    fields = dict(model=shipped.config["model"], train=shipped.config["train"], threshold=shipped.config["threshold"],
+                  standardisation=shipped.config["standardisation"], history=shipped.config["history"],
+                  metrics=shipped.config["metrics"], decision=shipped.decision, inputs=shipped.inputs,
+                  provenance=shipped.provenance)
+    mine = checkpoint.write_checkpoint(tmp_path / "mine", shipped.arrays, **fields)
+    other = {**shipped.arrays, "classifier.3.bias": shipped.arrays["classifier.3.bias"] + 1}
+    theirs = checkpoint.write_checkpoint(tmp_path / "theirs", other, **fields)
+    assert load_model(mine).identity == load_model(DEFAULT_MODEL).identity != load_model(theirs).identity
+    shutil.copy(theirs / "model.safetensors", mine / "model.safetensors")  # a hand copy: their weights, my config
+    message = (f"{mine}: model.safetensors is not the weights its config.json was written with (checksum mismatch: "
+               "files of two models mixed, or edited since): copy the model folder whole again, or train it again")
+    for loader in (load_model, trained.load_torch_model):
+        with pytest.raises(DataError) as caught:
+            loader(mine)
+        assert str(caught.value) == message
+    code, out, err = run_cli(["score", GFF, "--fasta", FNA, "-m", mine, "-o", tmp_path / "s.tsv"])
+    assert code == 1 and out == "" and err.endswith(f"error: {message}\n") and err.count("error:") == 1, err
+    assert not (tmp_path / "s.tsv").exists()
+    config = json.loads((mine / "config.json").read_text())
+    for bad in ({}, {"model.safetensors": "0" * 63}, {"model.safetensors": "0" * 64, "x": "0" * 64}):
+        (mine / "config.json").write_text(json.dumps({**config, "files_sha256": bad}))
+        with pytest.raises(DataError, match="'files_sha256' must map model.safetensors .alone. to its SHA-256"):
+            read_checkpoint(mine)
+    v3 = {k: v for k, v in config.items() if k != "files_sha256"}  # as format 3 wrote it: its weights unchecked
+    (mine / "config.json").write_text(json.dumps({**v3, "format_version": 3}))
+    assert load_model(mine).identity == load_model(theirs).identity
 
 
 def test_load_model_reads_the_folder_once(monkeypatch):
@@ -117,7 +154,10 @@ def test_malformed_format_2_contract_is_one_line_error(tmp_path):
 
 
 def _model_folder(tmp_path, config_edit=None, tensor_edit=None, source=DEFAULT_MODEL):
-    """A copy of a model folder (the shipped model by default), its config or its tensors edited."""
+    """A copy of a model folder (the shipped model by default), its config or its tensors edited (the config then
+    records the edited weights' checksum, as a model written with them would)."""
+    import hashlib
+
     from safetensors.numpy import load_file, save_file
 
     folder = tmp_path / "model"
@@ -130,6 +170,10 @@ def _model_folder(tmp_path, config_edit=None, tensor_edit=None, source=DEFAULT_M
         arrays = load_file(str(folder / "model.safetensors"))
         tensor_edit(arrays)
         save_file(arrays, str(folder / "model.safetensors"))
+        config = json.loads((folder / "config.json").read_text())
+        if config.get("files_sha256"):
+            digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+            (folder / "config.json").write_text(json.dumps({**config, "files_sha256": {"model.safetensors": digest}}))
     return folder
 
 

@@ -878,7 +878,8 @@ _replace = os.replace
 
 def _replace_slowly(src, dst, *args, **kwargs):
     mark = os.environ.get("MICROFUSE_TEST_MARK")
-    if mark and (str(src).endswith(".tmp") or os.path.dirname(str(src)).endswith(".tmp")):
+    to = os.environ.get("MICROFUSE_TEST_RENAME_TO", "")  # pause at the rename onto a name ending so (default: any)
+    if mark and (str(src).endswith(".tmp") or os.path.dirname(str(src)).endswith(".tmp")) and str(dst).endswith(to):
         open(mark, "w").close()
         time.sleep(600)
     return _replace(src, dst, *args, **kwargs)

@@ -527,6 +527,37 @@ def test_fused_vectors_and_their_ids_are_replaced_together(made, tmp_path, monke
     assert len(calls) == 2 and tree(tmp_path) == before
 
 
+def test_fused_vectors_beside_the_ids_of_another_run_are_refused(made, tmp_path):
+    """kill -9 between the renames of `score --fused X.npy` (new X.npy in place, X.ids.tsv not yet) left the new
+    run's vectors beside the previous run's ids; with as many rows, `retrieve build X.npy` paired each vector with
+    another run's pair id, exit 0. The ids file records its vectors' SHA-256 and shape now (and is renamed last):
+    the mix is refused in one line, exit 1, and a rerun of score writes a pair that builds. Vectors of another run
+    copied by hand beside the ids are refused alike."""
+    import shutil
+
+    for name in ("a.npy", "a.ids.tsv"):
+        shutil.copy(made / name, tmp_path / name)
+    vectors, ids = tmp_path / "a.npy", tmp_path / "a.ids.tsv"
+    old_ids = ids.read_bytes()
+    rerun = ["score", str(MG_GFF), "--fasta", str(MG_FNA), "-m", str(made / "mg_model"), "--fused", str(vectors),
+             "--genome-name", "a", "-o", str(tmp_path / "scores.tsv"), "-q"]
+    with _paused_at_rename(rerun, tmp_path, to=".ids.tsv"):  # killed with its vectors renamed, its ids not yet
+        pass
+    assert ids.read_bytes() == old_ids and vectors.read_bytes() != (made / "a.npy").read_bytes()
+    assert len(np.load(vectors)) == len(np.load(made / "a.npy"))  # as many rows: nothing else told them apart
+    code, out, err = run_cli(["retrieve", "build", vectors, "-o", tmp_path / "index"])
+    assert code == 1 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(f"error: {vectors} and a.ids.tsv are from different runs (a.ids.tsv records vectors "), err
+    assert f"rerun `microfuse score ... --fused {vectors}`" in err and not (tmp_path / "index").exists(), err
+    code, _, err = run_cli(rerun)
+    assert code == 0, err
+    code, _, err = run_cli(["retrieve", "build", vectors, "-o", tmp_path / "index", "-q"])
+    assert code == 0 and err == "", err
+    shutil.copy(made / "a.npy", vectors)  # a hand copy: the first run's vectors beside the rerun's ids
+    code, _, err = run_cli(["retrieve", "build", vectors, "-o", tmp_path / "index2"])
+    assert code == 1 and err.startswith(f"error: {vectors} and a.ids.tsv are from different runs"), err
+
+
 def test_two_outputs_to_stdout_exit_2(tmp_path):
     code, out, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-o", "-", "--operons-gff", "-"])
     refused(code, err, "only one output can go to stdout")
@@ -2782,9 +2813,10 @@ def test_a_folder_locked_for_the_whole_run_is_not_waited_for(command, made, tmp_
 
 
 @contextlib.contextmanager
-def _paused_at_rename(args: list[str], tmp_path) -> Iterator[subprocess.Popen]:
+def _paused_at_rename(args: list[str], tmp_path, to: str = "") -> Iterator[subprocess.Popen]:
     """Run microfuse ``args`` until its output's rename (a sitecustomize hook slows it and leaves a mark), yield the
-    live run paused there, then SIGKILL it, as a scheduler kills a job."""
+    live run paused there, then SIGKILL it, as a scheduler kills a job. ``to``: pause at the first rename onto a
+    name ending so (the renames before it done), not at the first."""
     import time
 
     from test_hostile_inputs import SLOW_RENAME_HOOK
@@ -2792,7 +2824,8 @@ def _paused_at_rename(args: list[str], tmp_path) -> Iterator[subprocess.Popen]:
     hook, mark = tmp_path / "hook", tmp_path / "renaming"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(SLOW_RENAME_HOOK)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), *sys.path]), MICROFUSE_TEST_MARK=str(mark))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), *sys.path]), MICROFUSE_TEST_MARK=str(mark),
+               MICROFUSE_TEST_RENAME_TO=to)
     proc = subprocess.Popen([sys.executable, "-m", "microfuse_cli", *args], env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 import shutil
@@ -93,7 +94,9 @@ def test_train_score_evaluate_on_ecoli(ecoli_trained):
     vectors = np.load(fused)
     model_line, header = (work / "fused.ids.tsv").read_text().splitlines()[:2]
     assert vectors.shape[0] == 4288 and header.startswith("pair_id\tscaffold\tgenome")
-    assert model_line == f"#microfuse {__version__} model_id={identity}"  # retrieve never mixes two models' vectors
+    assert model_line == (f"#microfuse {__version__} model_id={identity} "  # retrieve never mixes two models' vectors
+                          f"vectors_sha256={hashlib.sha256(fused.read_bytes()).hexdigest()} "  # nor two runs' files
+                          f"vectors_shape={vectors.shape[0]}x{vectors.shape[1]}")
     metrics = work / "metrics.tsv"
     code, _, err = run_cli(["evaluate", scores, "--split", "test", "-o", metrics, "--bootstrap", "100",
                             "--plots", work / "plots", "--json", work / "metrics.json"])

@@ -798,7 +798,7 @@ def test_cli_vectors_of_another_dimension_are_refused_naming_the_file(real_fused
 
     vectors = np.load(real_fused / "mg.npy")
     np.save(tmp_path / "narrow.npy", vectors[:, : vectors.shape[1] // 2])
-    (tmp_path / "narrow.ids.tsv").write_text((real_fused / "mg.ids.tsv").read_text())
+    (tmp_path / "narrow.ids.tsv").write_text(_edited_by_hand((real_fused / "mg.ids.tsv").read_text()))
     mpn, mj, narrow = real_fused / "mpn.npy", real_fused / "mj.npy", tmp_path / "narrow.npy"
     code, _, err = run_cli(["retrieve", "build", mpn, mj, narrow, "-o", tmp_path / "idx", "-q"])
     assert code == 1 and err.count("\n") == 1 and err.startswith(f"error: {narrow}: vectors have 64 dimensions, "
@@ -808,6 +808,112 @@ def test_cli_vectors_of_another_dimension_are_refused_naming_the_file(real_fused
     assert code == 0, err
     code, out, err = run_cli(["retrieve", "--index", tmp_path / "idx", mpn, narrow, "-q"])
     assert code == 1 and out == "" and err.count("\n") == 1 and f"error: {narrow}: vectors have 64 dimensions" in err
+
+
+def test_read_vectors_refuses_vectors_other_than_those_its_ids_record(real_fused, tmp_path, caplog):
+    """`score --fused`'s ids file records the SHA-256 and shape of the vectors written with it: another run's vectors
+    beside it (a run killed between the two renames, a hand copy) of the same shape were paired row by row with
+    its ids. Refused now, naming both files; a malformed record is refused too; an ids file recording none (an
+    older microfuse's, or made by hand) is read as before, said on -v only."""
+    import logging
+
+    ids_text = (real_fused / "mg.ids.tsv").read_text()
+    vectors = np.load(real_fused / "mg.npy")
+    (tmp_path / "mg.ids.tsv").write_text(ids_text)
+    np.save(tmp_path / "mg.npy", vectors)  # the same bytes: read
+    got, ids = read_vectors(tmp_path / "mg.npy")
+    assert np.array_equal(got, vectors) and len(ids) == len(vectors)
+    np.save(tmp_path / "mg.npy", np.roll(vectors, 1, axis=0))  # as many rows, other vectors
+    shape = f"{vectors.shape[0]}x{vectors.shape[1]}"
+    with pytest.raises(DataError, match=f"^{re.escape(str(tmp_path / 'mg.npy'))} and mg.ids.tsv are from different "
+                                        rf"runs \(mg.ids.tsv records vectors {shape} with another checksum\): rerun"):
+        read_vectors(tmp_path / "mg.npy")
+    np.save(tmp_path / "mg.npy", vectors[:-1])
+    with pytest.raises(DataError, match=f"records vectors of shape {shape}, these are {len(vectors) - 1}x"):
+        read_vectors(tmp_path / "mg.npy")
+    (tmp_path / "mg.ids.tsv").write_text(ids_text.replace("vectors_sha256=", "vectors_sha256=z", 1))
+    with pytest.raises(DataError, match="mg.ids.tsv: malformed vectors_sha256="):
+        read_vectors(tmp_path / "mg.npy")
+    # a record mangled (a shell's line wrap, a hostile file): one short line that says what to do
+    (tmp_path / "mg.ids.tsv").write_text(re.sub("vectors_shape=[0-9x]+", "vectors_shape=" + "9x" * 2000,
+                                                ids_text.replace("vectors_sha256=", "vectors_sha=", 1), count=1))
+    with pytest.raises(DataError) as caught:
+        read_vectors(tmp_path / "mg.npy")
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'mg.ids.tsv'}: malformed vectors_sha256= / vectors_shape= on its "
+                              f"#microfuse line (vectors_sha256=(none), vectors_shape={'9x' * 40}): rerun `microfuse "
+                              "score ... --fused` to write the vectors and ids again"), message
+    assert len(message) < 400 and "\n" not in message, message
+    (tmp_path / "mg.ids.tsv").write_text(_edited_by_hand(ids_text))
+    np.save(tmp_path / "mg.npy", np.roll(vectors, 1, axis=0))
+    with caplog.at_level(logging.DEBUG, logger="microfuse"):
+        got, ids = read_vectors(tmp_path / "mg.npy")
+    assert ids.model_id is not None and np.array_equal(got, np.roll(vectors, 1, axis=0))
+    assert "mg.ids.tsv records no checksum of its vectors" in caplog.text
+
+
+def test_read_vectors_checks_the_recorded_checksum_in_its_one_read_of_the_vectors(real_fused, tmp_path, monkeypatch):
+    """The vectors' checksum was a read of the whole FILE.npy before the read that checks its rows (NaN, zeros):
+    now the rows are hashed as they are checked, in one read, for the files `score --fused` writes; a copy saved in
+    Fortran order (the same rows, other bytes: their ids record the copy's checksum) is hashed apart, and both refuse
+    a byte changed."""
+    import hashlib
+
+    from microfuse_cli.io import files
+
+    hashed = []
+    monkeypatch.setattr(files, "sha256_file", lambda path, real=files.sha256_file: hashed.append(path) or real(path))
+    ids_text = (real_fused / "mg.ids.tsv").read_text()
+    vectors = np.load(real_fused / "mg.npy")
+    for order, saved in (("C", vectors), ("F", np.asfortranarray(vectors))):
+        np.save(tmp_path / "mg.npy", saved)
+        digest = hashlib.sha256((tmp_path / "mg.npy").read_bytes()).hexdigest()
+        (tmp_path / "mg.ids.tsv").write_text(re.sub("vectors_sha256=[0-9a-f]{64}", f"vectors_sha256={digest}",
+                                                    ids_text, count=1))
+        got, ids = read_vectors(tmp_path / "mg.npy")
+        assert np.array_equal(got, vectors) and len(ids) == len(vectors), order
+        assert hashed == ([] if order == "C" else [tmp_path / "mg.npy"]), order
+        changed = bytearray((tmp_path / "mg.npy").read_bytes())
+        changed[-1] ^= 1  # the last row's last byte: a vector still finite, another checksum
+        (tmp_path / "mg.npy").write_bytes(bytes(changed))
+        with pytest.raises(DataError, match="are from different runs .mg.ids.tsv records vectors [0-9]+x[0-9]+ with "
+                                            "another checksum"):
+            read_vectors(tmp_path / "mg.npy")
+        hashed.clear()
+
+
+def test_read_vectors_refuses_files_replaced_by_another_run_while_it_reads_them(real_fused, tmp_path, monkeypatch):
+    """read_vectors memory-maps FILE.npy, then hashes it and reads FILE.ids.tsv by path: a `score --fused` rerun
+    renaming its two files into place between those reads (same genome, as many rows) left the mapped old vectors
+    paired with the new ids, whose checksum matched the new vectors on disk, without a word. Refused now, in one
+    line; files left alone read as before."""
+    import hashlib
+
+    ids_text = (real_fused / "mg.ids.tsv").read_text()
+    vectors = np.load(real_fused / "mg.npy")
+    (tmp_path / "mg.ids.tsv").write_text(ids_text)
+    np.save(tmp_path / "mg.npy", vectors)
+    rerun = np.roll(vectors, 1, axis=0)  # the rerun's vectors and the ids that record them
+    np.save(tmp_path / "rerun.npy", rerun)
+    digest = hashlib.sha256((tmp_path / "rerun.npy").read_bytes()).hexdigest()
+    (tmp_path / "rerun.ids.tsv").write_text(re.sub("vectors_sha256=[0-9a-f]{64}", f"vectors_sha256={digest}",
+                                                   ids_text, count=1))
+    load = np.load
+
+    def load_then_rerun(path, *args, **kwargs):  # the rerun's renames land just after the vectors are mapped
+        mapped = load(path, *args, **kwargs)
+        if (tmp_path / "rerun.npy").exists():
+            (tmp_path / "rerun.npy").replace(tmp_path / "mg.npy")
+            (tmp_path / "rerun.ids.tsv").replace(tmp_path / "mg.ids.tsv")
+        return mapped
+
+    monkeypatch.setattr(np, "load", load_then_rerun)
+    with pytest.raises(DataError) as caught:
+        read_vectors(tmp_path / "mg.npy")
+    assert str(caught.value) == (f"{tmp_path / 'mg.npy'} or mg.ids.tsv was replaced while it was read (another run "
+                                 "writing them?): read them again once that run has finished")
+    got, ids = read_vectors(tmp_path / "mg.npy")  # the rerun's files, read again: its vectors
+    assert np.array_equal(got, rerun) and len(ids) == len(rerun)
 
 
 def test_cli_build_warns_of_one_assembly_under_two_genome_names(real_fused, tmp_path):
@@ -820,7 +926,7 @@ def test_cli_build_warns_of_one_assembly_under_two_genome_names(real_fused, tmp_
     vectors = np.load(real_fused / "mpn.npy")
     (tmp_path / "again.ids.tsv").write_text(ids.replace("\tmpn\t", "\tmpn_again\t"))
     np.save(tmp_path / "again.npy", vectors)
-    (tmp_path / "other.ids.tsv").write_text(ids.replace("\tmpn\t", "\tsample2\t"))
+    (tmp_path / "other.ids.tsv").write_text(_edited_by_hand(ids.replace("\tmpn\t", "\tsample2\t")))
     np.save(tmp_path / "other.npy", vectors[::-1])
     mpn, mg = real_fused / "mpn.npy", real_fused / "mg.npy"
     code, _, err = run_cli(["retrieve", "build", mpn, mg, tmp_path / "again.npy", "-o", tmp_path / "copies"])
@@ -832,12 +938,18 @@ def test_cli_build_warns_of_one_assembly_under_two_genome_names(real_fused, tmp_
     assert code == 0 and "same pairs" not in err, err
 
 
+def _edited_by_hand(text: str) -> str:
+    """An ids table of `score --fused` as a user who edits its vectors too makes it (as the refusal of mixed files
+    advises): its first line without the vectors' checksum and shape, which the edited vectors no longer match."""
+    return re.sub(r" vectors_sha256=[0-9a-f]{64} vectors_shape=[0-9x]+", "", text, count=1)
+
+
 def _renamed(real_fused, tmp_path, stem, genome, source="mpn", vectors=None, replace=()):
     """A copy of ``source``'s fused vectors and ids under genome name ``genome`` (ids edited by ``replace``)."""
     text = (real_fused / f"{source}.ids.tsv").read_text().replace(f"\t{source}\t", f"\t{genome}\t")
     for old, new in replace:
         text = text.replace(old, new)
-    (tmp_path / f"{stem}.ids.tsv").write_text(text)
+    (tmp_path / f"{stem}.ids.tsv").write_text(text if vectors is None else _edited_by_hand(text))
     np.save(tmp_path / f"{stem}.npy", np.load(real_fused / f"{source}.npy") if vectors is None else vectors)
     return tmp_path / f"{stem}.npy"
 
@@ -886,7 +998,8 @@ def _batch(real_fused, tmp_path, stem, rows, source="mpn"):
     """Rows ``rows`` of ``source``'s fused vectors and ids: the files `score --pairs` writes for one batch of pairs."""
     lines = (real_fused / f"{source}.ids.tsv").read_text().splitlines(keepends=True)
     head = 2 if lines[0].startswith("#") else 1  # the model's comment line, the header
-    (tmp_path / f"{stem}.ids.tsv").write_text("".join([*lines[:head], *(lines[head + r] for r in rows)]))
+    text = "".join([*lines[:head], *(lines[head + r] for r in rows)])
+    (tmp_path / f"{stem}.ids.tsv").write_text(_edited_by_hand(text))
     np.save(tmp_path / f"{stem}.npy", np.load(real_fused / f"{source}.npy")[list(rows)])
     return tmp_path / f"{stem}.npy"
 
@@ -1413,7 +1526,14 @@ def test_cli_vectors_of_another_model_are_refused_naming_both(real_fused, other_
 
     default, other = load_model(None).identity, load_model(other_model / "model").identity
     assert default != other and np.load(other_model / "other.npy").shape[1] == np.load(real_fused / "mpn.npy").shape[1]
-    assert _model_line(real_fused / "mpn.ids.tsv").endswith(f"model_id={default}")
+    import hashlib
+
+    from microfuse_cli import __version__
+
+    mpn_vectors = real_fused / "mpn.npy"  # its ids' first line: the model, and the vectors written with them
+    assert _model_line(real_fused / "mpn.ids.tsv") == (
+        f"#microfuse {__version__} model_id={default} vectors_sha256="
+        f"{hashlib.sha256(mpn_vectors.read_bytes()).hexdigest()} vectors_shape={'x'.join(map(str, np.load(mpn_vectors).shape))}")
     mpn, mj, theirs = real_fused / "mpn.npy", real_fused / "mj.npy", other_model / "other.npy"
     code, out, err = run_cli(["retrieve", "build", mpn, mj, theirs, "-o", tmp_path / "idx", "-q"])
     assert code == 1 and out == "" and err == (f"error: {theirs}: vectors of model {other[:12]}, {mpn} of model "
@@ -1764,7 +1884,7 @@ def test_cli_search_and_evaluate_warn_of_queries_that_find_themselves(mg_two_rou
     assert err.count(f"warning: genome '{name}' found itself in the index as genome 'pairs.tsv' (475 of its 475 "
                      "queries") == 1, err
     np.save(tmp_path / "other.npy", np.roll(np.load(mg_two_routes / "direct.npy"), 1, axis=0))  # same names, other vectors
-    (tmp_path / "other.ids.tsv").write_text((mg_two_routes / "direct.ids.tsv").read_text())
+    (tmp_path / "other.ids.tsv").write_text(_edited_by_hand((mg_two_routes / "direct.ids.tsv").read_text()))
     code, out, err = run_cli(["retrieve", "--index", tmp_path / "old", "--k", "2", tmp_path / "other.npy"])
     assert code == 0 and "found itself" not in err and not _self_hits(out), err
     # M. pneumoniae labelled by its known operons, appended under another name: evaluate's every query finds itself

@@ -172,7 +172,7 @@ def test_default_model_calibrates_each_genome_and_says_so(tmp_path):
     assert (probability[~same] == 0).all() and not calls[~same].any()
     rule = load_model(None).decision
     assert rule.trained_on == ("ecoli", "mpneumoniae", "lmonocytogenes", "lpneumophila")
-    assert json.loads((DEFAULT_MODEL / "config.json").read_text())["format_version"] == 3
+    assert json.loads((DEFAULT_MODEL / "config.json").read_text())["format_version"] == 4
     assert (rule.posterior_threshold, rule.own_interval) == (0.35, 0.9)
     if rule.correction == 0:  # what leave-one-genome-out chose: the calls are the genome's cut-off
         assert np.array_equal(calls, same & (distance <= 25))

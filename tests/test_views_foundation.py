@@ -313,6 +313,39 @@ def test_bacformer_checkpoint_without_prefix_loads(tmp_path, models, bacformer):
         assert torch.equal(a, b), k
 
 
+def test_bacformer_save_pretrained_replaces_both_files_or_neither(tmp_path):
+    """save_pretrained wrote config.json, then model.safetensors straight into the folder: a write that failed
+    (a full disk; `ulimit -f` stands in for it) left the new config beside the old weights, truncated, and raised
+    safetensors' own error. Now the two are written as every command writes its files: the previous checkpoint
+    stays whole, no temp file is left, one error names the file, and a folder it made is removed again."""
+    import resource
+
+    folder = tiny_models.save_tiny_bacformer(tmp_path / "bacformer")
+    (folder / "tokenizer.json").write_text("{}")  # another file of the folder: left alone
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        model = bf.BacformerModel(bf.BacformerConfig(hidden_size=48, num_hidden_layers=1, num_attention_heads=4,
+                                                     intermediate_size=96, max_position_embeddings=64))
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))  # the config fits, the weights do not
+    try:
+        with pytest.raises(DataError, match="^cannot write .*/model.safetensors: File too large$"):
+            model.save_pretrained(folder)
+        with pytest.raises(DataError, match="model.safetensors: File too large"):
+            model.save_pretrained(tmp_path / "new" / "bacformer")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bacformer"]
+    assert model.save_pretrained(folder) == folder  # written whole: loads as the model it was
+    assert (folder / "tokenizer.json").read_text() == "{}"
+    net, _ = bf.load_bacformer(str(folder))
+    assert net.config == model.config
+    for (name, a), b in zip(net.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
 def test_bacformer_missing_or_broken_model(tmp_path, models):
     with pytest.raises(DataError) as err:
         BacformerEmbedder("macwiatrak/bacformer-masked-MAG", esm_model=str(models["esm"]))

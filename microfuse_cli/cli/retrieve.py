@@ -100,7 +100,8 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
     The files are memory-mapped and added chunk by chunk, never concatenated; IVF / IVF-PQ quantisers are trained
     on a sample. Build settings (--refine, --k-factor, --pq-m, --pq-nbits, --nlist) are kept in the index's manifest.json,
     with the identity of the model that made the vectors (FILE.ids.tsv records it): vectors of two models are refused,
-    files that record none are indexed with a warning."""
+    files that record none are indexed with a warning. FILE.ids.tsv also records the checksum of the FILE.npy written
+    with it: vectors of another run beside it (a run killed between writing the two, a hand copy) are refused."""
     import contextlib
 
     from ..io.outputs import Output, check_outputs, updating

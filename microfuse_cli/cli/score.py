@@ -46,8 +46,8 @@ Examples:
               help="Write one self-contained HTML page of the run: summary, per-genome calibration, model, operons "
                    "and region figures (needs the plots extra).")
 @click.option("--fused", type=click.Path(dir_okay=False), default=None,
-              help="Write fused pair vectors (FILE.npy + FILE.ids.tsv, which records the model) for `microfuse retrieve "
-                   "build`.")
+              help="Write fused pair vectors (FILE.npy + FILE.ids.tsv, which records the model and FILE.npy's "
+                   "checksum: vectors of another run beside it are refused) for `microfuse retrieve build`.")
 @click.option("--genome-name", default=None, help="Genome name in --fused ids and on the --report page (default: the "
               "input file name, as every command names a genome; for a pairs TSV, the genome its --embeddings were "
               "computed from).")
@@ -272,7 +272,8 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     if fused:
         writers += fused_writers(fused, scores, genome_name or genome.name)
     # one run's files are one output: none replaces its previous version before all are written (a report, or
-    # --fused's vectors, that fail must not leave new scores beside the previous run's operons or vectors)
+    # --fused's vectors, that fail must not leave new scores beside the previous run's operons or vectors); the
+    # --fused ids, which record their vectors' checksum, come last: renamed last
     write_outputs(writers)
     from ..io.model_id import threshold_text  # the cut as the '#microfuse' line writes it: 0.81907 said 0.819
 

@@ -22,7 +22,10 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 _DECISION = re.compile(f"[0-9a-f]{{{DECISION_ID_LENGTH}}}")
 #: ``model_from=`` of the packaged default (score.model_source); any other model folder is ``folder``.
 PACKAGE = "package"
-_FIELDS = ("model", "threshold", "model_from", "threshold_from", MODEL_KEY, DECISION_KEY)
+#: ``vectors_sha256=`` and ``vectors_shape=`` (rows x dimensions) of a fused ids file's ``#microfuse`` line: the
+#: vectors file written with it (`score --fused`), so that one beside the other from another run is refused.
+VECTORS_SHA256, VECTORS_SHAPE = "vectors_sha256", "vectors_shape"
+_FIELDS = ("model", "threshold", "model_from", "threshold_from", MODEL_KEY, DECISION_KEY, VECTORS_SHA256, VECTORS_SHAPE)
 
 
 def threshold_text(threshold: float) -> str:
@@ -50,6 +53,40 @@ def model_comment(model_id: str) -> str:
     from .. import __version__
 
     return f"#microfuse {__version__} {MODEL_KEY}={checked_model(model_id, 'model comment')}\n"
+
+
+def vectors_comment(model_id: str | None, sha256: str, shape: tuple[int, ...]) -> str:
+    """The ``#microfuse`` line of a fused ids file: the model's identity (where known) and the SHA-256 and shape of
+    the vectors file written with it (the bytes of FILE.npy as written)."""
+    from .. import __version__
+
+    model = "" if model_id is None else f" {MODEL_KEY}={checked_model(model_id, 'model comment')}"
+    return (f"#microfuse {__version__}{model} {VECTORS_SHA256}={sha256} "
+            f"{VECTORS_SHAPE}={'x'.join(str(int(n)) for n in shape)}\n")
+
+
+def comment_vectors(lines: Iterable[str], where: str) -> tuple[str, tuple[int, ...]] | None:
+    """The SHA-256 and shape of the vectors file that the ``#microfuse`` line of a fused ids file records (None when
+    it records none: an older microfuse's, or a table made by hand). A malformed record is a one-line DataError
+    naming ``where``."""
+    for line in lines:
+        if not line.startswith("#"):
+            return None
+        if not line.startswith("#microfuse "):
+            continue
+        fields = dict(word.split("=", 1) for word in line[1:].split() if "=" in word)
+        sha256, shape = fields.get(VECTORS_SHA256), fields.get(VECTORS_SHAPE)
+        if sha256 is None and shape is None:
+            return None
+        if sha256 is None or not _DIGEST.fullmatch(sha256) or shape is None or \
+                not re.fullmatch(r"[0-9]{1,18}(x[0-9]{1,18})*", shape):
+            shown = ", ".join(f"{key}={'(none)' if value is None else value[:80]}"
+                              for key, value in ((VECTORS_SHA256, sha256), (VECTORS_SHAPE, shape)))
+            raise DataError(f"{where}: malformed {VECTORS_SHA256}= / {VECTORS_SHAPE}= on its #microfuse line "
+                            f"({shown}): rerun `microfuse score ... --fused` to write the vectors and ids again (an "
+                            "ids file edited by hand: delete both from its first line)")
+        return sha256, tuple(int(n) for n in shape.split("x"))
+    return None
 
 
 def comment_model(lines: Iterable[str], where: str) -> str | None:

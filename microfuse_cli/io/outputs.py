@@ -1027,14 +1027,21 @@ class _Named:
         return getattr(self._handle, name)
 
 
-def save_npy(file, array) -> None:
+def save_npy(file, array, *, digest=None) -> None:
     """np.save through Python's own writes: numpy's C writer reports a failed write without its reason
-    ('19040 requested and 5088 written'); a Python write raises the kernel's (ENOSPC, EFBIG)."""
+    ('19040 requested and 5088 written'); a Python write raises the kernel's (ENOSPC, EFBIG). ``digest``: a
+    hashlib object updated with every byte written (`score --fused` records its vectors' SHA-256 in their ids
+    file without reading them back)."""
     import numpy as np
 
     class _Writes:  # not a real file to numpy, so it writes in chunks through write()
         def __init__(self, handle):
-            self.write = handle.write
+            self.write = handle.write if digest is None else self._hashed
+            self._handle = handle
+
+        def _hashed(self, data):
+            digest.update(data)
+            return self._handle.write(data)
 
     if isinstance(file, (str, os.PathLike)):
         with open(file, "wb") as handle:

@@ -307,10 +307,24 @@ def fused_writers(path: PathLike, scores, genome_name: str) -> list:
     """The ``(path, mode, write)`` of `score --fused path` (``outputs.write_outputs``, in one set with the run's other
     outputs): fused vectors h as FILE.npy and their ids as FILE.ids.tsv (pair_id scaffold genome label probability),
     whose first line records the model's identity (retrieve.models: `retrieve` never compares vectors of two
-    models)."""
+    models) and the SHA-256 and shape of FILE.npy as written (retrieve.ids.read_vectors refuses vectors that are
+    not those: the two renamed into place one after the other, a run killed between the renames left new vectors
+    beside the previous run's ids, which `retrieve build` paired row by row when their counts matched). The ids
+    come last: a caller puts them after every other output, so they are renamed into place last."""
+    import hashlib
+
     vectors, ids = fused_files(path, scores)
-    return [(vectors, "wb", lambda handle: write_fused_vectors(handle, scores)),
-            (ids, "w", lambda handle: write_fused_ids(handle, scores, genome_name))]
+    digest = hashlib.sha256()
+    written: list[str] = []  # the vectors' digest, once they are written
+
+    def write_vectors(handle) -> None:
+        write_fused_vectors(handle, scores, digest)
+        written.append(digest.hexdigest())
+
+    def write_ids(handle) -> None:  # vectors into a stream (a FIFO FILE.npy) are written after the files: hashed here
+        write_fused_ids(handle, scores, genome_name, written[0] if written else fused_sha256(scores))
+
+    return [(vectors, "wb", write_vectors), (ids, "w", write_ids)]
 
 
 def fused_files(path: PathLike, scores) -> tuple[Path, Path]:
@@ -324,10 +338,29 @@ def fused_files(path: PathLike, scores) -> tuple[Path, Path]:
     return path, path.with_suffix(".ids.tsv")
 
 
-def write_fused_vectors(handle: IO[bytes], scores) -> None:
+def _fused_array(scores):
     import numpy as np
 
-    save_npy(handle, np.ascontiguousarray(scores.fused, dtype=np.float32))
+    return np.ascontiguousarray(scores.fused, dtype=np.float32)
+
+
+def write_fused_vectors(handle: IO[bytes], scores, digest=None) -> None:
+    """FILE.npy of `score --fused`; ``digest`` (hashlib) is updated with its bytes as written."""
+    save_npy(handle, _fused_array(scores), digest=digest)
+
+
+def fused_sha256(scores) -> str:
+    """The SHA-256 of the FILE.npy that ``write_fused_vectors`` writes, without writing it."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    save_npy(_Discard(), _fused_array(scores), digest=digest)
+    return digest.hexdigest()
+
+
+class _Discard:
+    def write(self, data) -> int:
+        return len(data)
 
 
 #: The ids table of fused pair vectors: FILE.ids.tsv beside `score --fused`'s FILE.npy, one row per vector in vector
@@ -344,11 +377,14 @@ def fused_id_rows(scores, genome_name: str) -> Iterator[tuple[str, str, str, int
         yield pair.pair_id, pair.scaffold, genome, pair.label, f"{probability:.6f}"
 
 
-def write_fused_ids(handle: IO[str], scores, genome_name: str) -> None:
-    """The ids table of ``fused_writers``, its first line the model's identity."""
-    if scores.model_id is not None:
-        from .model_id import model_comment
+def write_fused_ids(handle: IO[str], scores, genome_name: str, vectors_sha256: str | None = None) -> None:
+    """The ids table of ``fused_writers``, its first line the model's identity and (``vectors_sha256``: the SHA-256
+    of the FILE.npy written with it) its vectors' checksum and shape."""
+    from .model_id import model_comment, vectors_comment
 
+    if vectors_sha256 is not None:
+        handle.write(vectors_comment(scores.model_id, vectors_sha256, scores.fused.shape))
+    elif scores.model_id is not None:
         handle.write(model_comment(scores.model_id))
     handle.write("\t".join(FUSED_ID_COLUMNS) + "\n")
     for pair_id, scaffold, genome, label, probability in fused_id_rows(scores, genome_name):

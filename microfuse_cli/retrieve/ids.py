@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator, NamedTuple, Sequence
@@ -36,6 +38,7 @@ _CHUNK = 65536  # rows normalised / added / searched at a time
 _TEXT = np.dtypes.StringDType() if hasattr(np.dtypes, "StringDType") else np.dtype(object)
 _TEXT_KINDS = "OUT"
 _ID_BLOCK = 1 << 16  # pair-id rows parsed / written at a time
+log = logging.getLogger("microfuse")
 
 
 def _as_text(values: np.ndarray) -> np.ndarray:
@@ -420,18 +423,95 @@ def read_vectors(npy_path: PathLike, dim: int | None = None, against: str = "the
         raise DataError(f"no such file: {path}")
     if not ids_path.is_file():
         raise DataError(f"{path}: missing its pair-id table {ids_path.name} (expected beside it)")
+    before = _file_states(path, ids_path)
     try:
         vectors = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise DataError(f"{path}: not a readable .npy array ({exc})") from None
+    recorded = _recorded_checksum(path, ids_path, vectors.shape)
     if dim is not None and vectors.ndim == 2 and vectors.shape[1] != dim:
         raise DataError(f"{path}: vectors have {vectors.shape[1]} dimensions, {against} has {dim} (fused vectors of "
                         "another model cannot be compared)")
-    vectors = _as_matrix(vectors, str(path))
+    digest = None if recorded is None else _header_digest(path, vectors)
+    vectors = _as_matrix(vectors, str(path), digest=digest)
+    if recorded is not None:
+        from ..io.files import sha256_file
+
+        found = sha256_file(path) if digest is None else digest.hexdigest()
     ids = read_pair_ids(ids_path)
+    if _file_states(path, ids_path) != before:
+        raise DataError(f"{path} or {ids_path.name} was replaced while it was read (another run writing them?): "
+                        "read them again once that run has finished")
+    if recorded is not None and found != recorded:  # after the check above: files replaced meanwhile say so
+        raise _other_run(path, ids_path, f"{'x'.join(map(str, vectors.shape))} with another checksum")
     if len(ids) != len(vectors):
         raise DataError(f"{path}: {len(vectors)} vectors but {ids_path.name} lists {len(ids)} pairs")
     return vectors, ids
+
+
+def _file_states(*paths: Path) -> list[tuple[int, ...] | None]:
+    """(device, inode, size, mtime) of each path, None where it cannot be read: read_vectors maps the vectors, then
+    reads their ids by path, each a file a `score --fused` rerun may rename new files onto meanwhile (the mapped old
+    vectors were paired with the new ids); taken before and after, they must be equal."""
+    def state(path: Path) -> tuple[int, ...] | None:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None
+        return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
+
+    return [state(path) for path in paths]
+
+
+def _recorded_checksum(path: Path, ids_path: Path, shape: tuple[int, ...]) -> str | None:
+    """The SHA-256 of the vectors ``ids_path`` was written with (its ``#microfuse`` line records their SHA-256 and
+    shape, io.tables.fused_writers), their shape checked here and their checksum by the caller: a run killed between
+    the two files' renames, two runs writing one FILE.npy at once, or files copied by hand from two runs left new
+    vectors beside old ids, paired row by row when their counts matched. None for an ids file recording none (an
+    older microfuse's, or made by hand): read as before."""
+    from ..io.model_id import comment_vectors
+
+    try:
+        with open(ids_path, "rb") as handle:
+            head = handle.read(4096).decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise DataError(f"{ids_path}: cannot be read ({exc.strerror or exc})") from None
+    recorded = comment_vectors(head.split("\n"), str(ids_path))
+    if recorded is None:
+        log.debug("%s records no checksum of its vectors (an older microfuse's, or made by hand): %s not checked "
+                  "against it", ids_path, path.name)
+        return None
+    sha256, recorded_shape = recorded
+    if recorded_shape != tuple(shape):
+        said, found = "x".join(map(str, recorded_shape)), "x".join(map(str, shape))
+        raise _other_run(path, ids_path, f"of shape {said}, these are {found}")
+    return sha256
+
+
+def _other_run(path: Path, ids_path: Path, differs: str) -> DataError:
+    return DataError(f"{path} and {ids_path.name} are from different runs ({ids_path.name} records vectors {differs}): "
+                     f"rerun `microfuse score ... --fused {path}` to write both again (files edited together by hand: "
+                     f"delete vectors_sha256= and vectors_shape= from {ids_path.name}'s first line)")
+
+
+def _header_digest(path: Path, vectors: np.ndarray):
+    """A SHA-256 of FILE.npy's header, which ``_as_matrix`` completes with the rows as it scans them, so the file is
+    read once, not hashed first and scanned then (and the bytes hashed are the rows mapped, not the path's file
+    read again). None where the rows scanned are not the file's bytes (not float32 in C order, a file longer than
+    its array): the caller hashes the file then."""
+    import hashlib
+
+    if not (isinstance(vectors, np.memmap) and vectors.ndim == 2 and vectors.dtype == np.float32
+            and vectors.flags.c_contiguous):
+        return None
+    try:
+        if os.path.getsize(path) != vectors.offset + vectors.nbytes:
+            return None
+        with open(path, "rb") as handle:
+            header = handle.read(vectors.offset)
+    except OSError:
+        return None
+    return hashlib.sha256(header) if len(header) == vectors.offset else None
 
 
 def read_vector_files(paths: Sequence[PathLike], *, against: str | None = None, dim: int | None = None,
@@ -453,8 +533,9 @@ def read_vector_files(paths: Sequence[PathLike], *, against: str | None = None, 
     return loaded
 
 
-def _as_matrix(x: Any, what: str, dim: int | None = None) -> np.ndarray:
-    """Validate an (n, d) float matrix (finite, non-zero rows) and return it as float32 without copying if possible."""
+def _as_matrix(x: Any, what: str, dim: int | None = None, *, digest=None) -> np.ndarray:
+    """Validate an (n, d) float matrix (finite, non-zero rows) and return it as float32 without copying if possible.
+    ``digest`` (hashlib; ``x`` float32 in C order) is updated with the rows' bytes as they are scanned."""
     arr = x if isinstance(x, np.ndarray) else np.asarray(x)
     if arr.ndim != 2:
         raise DataError(f"{what}: expected a 2-d array (pairs x dimensions), got {arr.ndim}-d")
@@ -468,6 +549,8 @@ def _as_matrix(x: Any, what: str, dim: int | None = None) -> np.ndarray:
         arr = arr.astype(np.float32)
     for start in range(0, len(arr), _CHUNK):
         block = np.asarray(arr[start : start + _CHUNK])
+        if digest is not None:
+            digest.update(block)
         finite = np.isfinite(block).all(axis=1)
         if not finite.all():
             raise DataError(f"{what}: row {start + int(np.argmin(finite)) + 1} contains NaN or Inf")

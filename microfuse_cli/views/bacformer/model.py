@@ -206,15 +206,24 @@ class BacformerModel(nn.Module):
         return self.encoder(self.embeddings(vectors, tokens, token_types))
 
     def save_pretrained(self, folder: str | Path) -> Path:
-        """Write ``config.json`` + ``model.safetensors`` in the published layout (``bacformer.`` prefix)."""
-        from safetensors.torch import save_file
+        """Write ``config.json`` + ``model.safetensors`` in the published layout (``bacformer.`` prefix) into
+        ``folder`` (made, with its parents, where missing; other files in it are left alone, as Hugging Face's
+        ``save_pretrained`` leaves a tokenizer's). The two files are replaced as one set (``outputs.write_outputs``,
+        as every command writes its files): each through a temp file renamed into place once both are on disk, so a
+        failure (a full disk, Ctrl-C) leaves the previous checkpoint whole, never a new config beside old or
+        half-written weights; a folder it made is removed again."""
+        from safetensors.torch import save
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2, sort_keys=True) + "\n")
+        from ...io.outputs import made_folder, write_outputs
+
+        config = json.dumps(self.config.to_dict(), indent=2, sort_keys=True) + "\n"
         state = {f"bacformer.{k}": v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
-        return folder
+        with made_folder(folder) as made:
+            # serialised here, written by Python (a failed write is the kernel's reason, named), as write_checkpoint
+            write_outputs([(made / "model.safetensors", "wb",
+                            lambda handle: handle.write(save(state, metadata={"format": "pt"}))),
+                           (made / "config.json", "w", lambda handle: handle.write(config))])
+        return Path(folder)
 
 
 # ---------------------------------------------------------------------------------------------------------------
