@@ -961,3 +961,21 @@ def test_a_pair_listed_twice_is_one_row_of_the_table_its_embed_and_score_read(tm
     code, _, err = run_cli(["pairs", *genome, "--labels", labels, "-o", table, "-q"])
     assert code == 1 and err == f"error: {labels}: the pair MPN_001 MPN_002 is labelled both 0 and 1\n", err
     assert table.read_bytes() == before
+
+
+def test_a_seed_without_split_is_said_to_change_nothing(tmp_path):
+    """--seed of `pairs` and `score` seeds --split's deal alone: without --split it was ignored without a word (a
+    user who set it expects some randomness it governs). One warning then, not a refusal (scripts pass one seed to
+    every command); the outputs are those without it, and beside --split it is said nothing of."""
+    genome = [f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "--genetic-code", "4"]
+    warning = "warning: --seed seeds --split alone; without --split it changes nothing\n"
+    code, _, err = run_cli(["pairs", *genome, "--seed", "3", "-o", tmp_path / "seeded.tsv", "-q"])
+    assert code == 0 and err == warning, err
+    code, _, err = run_cli(["pairs", *genome, "-o", tmp_path / "plain.tsv", "-q"])
+    assert code == 0 and err == "", err
+    assert (tmp_path / "seeded.tsv").read_bytes() == (tmp_path / "plain.tsv").read_bytes()
+    code, _, err = run_cli(["pairs", *genome, "--seed", "3", "--split", "0.7,0.15,0.15", "-o", tmp_path / "s.tsv",
+                            "-q"])
+    assert code == 0 and err == "", err
+    code, _, err = run_cli(["score", *genome, "--seed", "0", "-o", tmp_path / "scores.tsv", "-q"])
+    assert code == 0 and err == warning, err

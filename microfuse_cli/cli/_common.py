@@ -229,10 +229,19 @@ def common_options(func):
 
             log.debug("-t 0: %d thread(s), every core this job may use", resolve_threads(0))
         _refuse_empty_path_options(click.get_current_context())
+        _warn_seed_without_split(click.get_current_context())
         with thread_limits(threads):  # numpy's BLAS and OpenMP pools too: `-t 1` ran a BLAS thread per core
             return func(*args, run=run, **kwargs)
 
     return wrapper
+
+
+def _warn_seed_without_split(ctx) -> None:
+    """--seed of `pairs` and `score` seeds --split's deal alone: given without it, it was ignored without a word. A
+    warning, not a refusal: scripts pass one seed to every command."""
+    if "split" in ctx.params and ctx.params["split"] is None and \
+            ctx.get_parameter_source("seed") not in (None, click.core.ParameterSource.DEFAULT):
+        log.warning("--seed seeds --split alone; without --split it changes nothing")
 
 
 def empty_path_message(option: str, what: str) -> str:
