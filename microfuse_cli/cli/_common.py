@@ -221,6 +221,10 @@ def common_options(func):
     @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
     @functools.wraps(func)
     def wrapper(*args, threads, quiet, verbose, debug, **kwargs):
+        if quiet and verbose:  # quiet won without a word; two options asking opposite things are refused, as
+            from ..errors import UsageError  # --pairs with --labels, --operons with --label-rule
+
+            raise UsageError("-q/--quiet and -v/--verbose ask for less and for more output; give one")
         run = Run(threads=threads, verbosity=-1 if quiet else 1 if verbose else 0, debug=debug)
         click.get_current_context().meta["microfuse_debug"] = debug
         setup_logging(run)
