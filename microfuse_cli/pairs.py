@@ -352,8 +352,8 @@ def select_pairs(genome: Genome, *, pair_list: PathLike | None = None, operons: 
     train/val/test at ``split`` ("TRAIN,VAL,TEST" fractions, dealt out with ``seed``).
 
     Returns:
-        The pairs, in scaffold and gene order (``adjacent_pairs``) or in the list's order, with ``label`` and
-        ``split`` set where asked for.
+        The pairs, in scaffold and gene order (``adjacent_pairs``) or in the list's order (a pair listed twice, as
+        A,B or B,A, once, where first listed), with ``label`` and ``split`` set where asked for.
     Raises:
         UsageError: two ways to name or to label pairs at once, an unknown ``label_rule``, a malformed ``split``,
             ``seed`` not a whole number >= 0, ``genome`` not a Genome (or a hand-built one with fields of the wrong
