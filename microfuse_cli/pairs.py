@@ -352,8 +352,8 @@ def select_pairs(genome: Genome, *, pair_list: PathLike | None = None, operons: 
     train/val/test at ``split`` ("TRAIN,VAL,TEST" fractions, dealt out with ``seed``).
 
     Returns:
-        The pairs, in scaffold and gene order (``adjacent_pairs``) or in the list's order, with ``label`` and
-        ``split`` set where asked for.
+        The pairs, in scaffold and gene order (``adjacent_pairs``) or in the list's order (a pair listed twice, as
+        A,B or B,A, once, where first listed), with ``label`` and ``split`` set where asked for.
     Raises:
         UsageError: two ways to name or to label pairs at once, an unknown ``label_rule``, a malformed ``split``,
             ``seed`` not a whole number >= 0, ``genome`` not a Genome (or a hand-built one with fields of the wrong
@@ -389,9 +389,11 @@ def select_pairs(genome: Genome, *, pair_list: PathLike | None = None, operons: 
     return pairs
 
 
-def _one_row_per_labelled_pair(pairs: Sequence[GenePair], path: PathLike) -> list[GenePair]:
-    """A labelled pair listed twice (A,B and B,A) once: two rows of one pair_id were written, which `train` and
-    `evaluate` then counted twice, or with both labels. Two different labels are refused, as `evaluate` does."""
+def _one_row_per_pair(pairs: Sequence[GenePair], path: PathLike) -> list[GenePair]:
+    """A pair listed twice (A,B again, or B,A) once, at its first place: two rows of one pair_id were written, which
+    `train` and `evaluate` then counted twice, or with both labels; `pairs --pairs` wrote a table its own `embed`
+    and `score` refuse ('duplicate pair'), `score --pairs --fused` vectors `retrieve build` refuses. Two different
+    labels are refused, as `evaluate` does."""
     kept: dict[str, GenePair] = {}
     for pair in pairs:
         first = kept.setdefault(pair.pair_id, pair)
@@ -419,8 +421,8 @@ def _listed_pairs(genome: Genome, path: PathLike, *, keep_labels: bool) -> list[
     if not resolved.pairs:
         raise DataError(f"no pair of {path} matches genes of {genome.name}")
     if keep_labels:
-        return _one_row_per_labelled_pair(resolved.pairs, path)
-    return [GenePair(p.scaffold, p.gene_a, p.gene_b, p.distance, p.directon, p.genes_between) for p in resolved.pairs]
+        return _one_row_per_pair(resolved.pairs, path)
+    return _one_row_per_pair([replace(p, label=None) for p in resolved.pairs], path)
 
 
 # ------------------------------------------------------------------------------------------------ TSV

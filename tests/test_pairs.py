@@ -934,3 +934,48 @@ def test_a_linear_scaffold_shorter_than_its_genes_is_refused(tmp_path):
     code, _, err = run_cli(["embed", table, "-o", tmp_path / "emb", "-q"])
     assert code == 1 and "a '#scaffold_length' line is 'length=N (or at_least=N) topology=circular|linear id=ID', " \
         "not 'atleast=816394" in err and err.count("\n") == 1, err
+
+
+def test_a_pair_listed_twice_is_one_row_of_the_table_its_embed_and_score_read(tmp_path):
+    """`pairs --pairs` of a list naming MPN_001,MPN_002 again (as itself, as MPN_002,MPN_001, as the pair id) wrote
+    the pair once per listing, and `embed`/`score` of that table refused it ('line 6: duplicate pair'): a table its
+    own next stage refuses. Kept once, as --labels keeps an agreeing pair once (and refuses two labels of it)."""
+    genome = [MPN_GFF, "--fasta", MPN_FNA]
+    listed = tmp_path / "list.tsv"
+    listed.write_text("MPN_001\tMPN_002\nMPN_002\tMPN_003\nMPN_002\tMPN_001\nMPN_001|MPN_002\nMPN_001\tMPN_002\n")
+    table, proteins = tmp_path / "pairs.tsv", tmp_path / "proteins.faa"
+    code, _, err = run_cli(["pairs", *genome, "--pairs", listed, "--proteins", proteins, "-o", table])
+    assert code == 0 and f"{listed}: 3 pair(s) listed more than once are kept once" in err, err
+    assert [p.pair_id for p in P.read_pairs(table).pairs] == ["MPN_001|MPN_002", "MPN_002|MPN_003"]
+    code, _, err = run_cli(["embed", table, "--proteins", proteins, "--fasta", MPN_FNA, "-o", tmp_path / "emb",
+                            "-q"])
+    assert code == 0, err
+    labels = tmp_path / "labels.csv"
+    labels.write_text("MPN_001,MPN_002,1\nMPN_002,MPN_003,0\nMPN_002,MPN_001,1\n")
+    code, _, err = run_cli(["pairs", *genome, "--labels", labels, "-o", table, "-q"])
+    rows = [line.split("\t") for line in table.read_text().splitlines() if not line.startswith("#")]
+    assert code == 0 and [(r[0], r[rows[0].index("label")]) for r in rows[1:]] == [
+        ("MPN_001|MPN_002", "1"), ("MPN_002|MPN_003", "0")], err
+    before = table.read_bytes()
+    labels.write_text("MPN_001,MPN_002,1\nMPN_002,MPN_003,0\nMPN_002,MPN_001,0\n")
+    code, _, err = run_cli(["pairs", *genome, "--labels", labels, "-o", table, "-q"])
+    assert code == 1 and err == f"error: {labels}: the pair MPN_001 MPN_002 is labelled both 0 and 1\n", err
+    assert table.read_bytes() == before
+
+
+def test_a_seed_without_split_is_said_to_change_nothing(tmp_path):
+    """--seed of `pairs` and `score` seeds --split's deal alone: without --split it was ignored without a word (a
+    user who set it expects some randomness it governs). One warning then, not a refusal (scripts pass one seed to
+    every command); the outputs are those without it, and beside --split it is said nothing of."""
+    genome = [f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "--genetic-code", "4"]
+    warning = "warning: --seed seeds --split alone; without --split it changes nothing\n"
+    code, _, err = run_cli(["pairs", *genome, "--seed", "3", "-o", tmp_path / "seeded.tsv", "-q"])
+    assert code == 0 and err == warning, err
+    code, _, err = run_cli(["pairs", *genome, "-o", tmp_path / "plain.tsv", "-q"])
+    assert code == 0 and err == "", err
+    assert (tmp_path / "seeded.tsv").read_bytes() == (tmp_path / "plain.tsv").read_bytes()
+    code, _, err = run_cli(["pairs", *genome, "--seed", "3", "--split", "0.7,0.15,0.15", "-o", tmp_path / "s.tsv",
+                            "-q"])
+    assert code == 0 and err == "", err
+    code, _, err = run_cli(["score", *genome, "--seed", "0", "-o", tmp_path / "scores.tsv", "-q"])
+    assert code == 0 and err == warning, err

@@ -231,6 +231,18 @@ def test_quiet_keeps_warnings_and_says_so(tmp_path):
     assert quiet.help == "Print only warnings and errors."
 
 
+@pytest.mark.parametrize("flags", [["-q", "-v"], ["--verbose", "--quiet"], ["-qv"]])
+def test_quiet_and_verbose_together_are_bad_usage(tmp_path, flags):
+    """-q with -v: quiet won without a word (the -v a user asked for printed nothing). Refused as two options asking
+    opposite things are elsewhere (--pairs with --labels): exit 2, one line, nothing written."""
+    from conftest import run_cli
+
+    out = tmp_path / "pairs.tsv"
+    code, stdout, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, *flags, "-o", out])
+    assert code == 2 and not out.exists() and stdout == "", err
+    assert err == "error: -q/--quiet and -v/--verbose ask for less and for more output; give one\n"
+
+
 @pytest.mark.parametrize("command", [
     ["score", "--threshold", "nan", MG_GFF, "--fasta", MG_FNA],
     ["plot", "--threshold", "nan", "scores.tsv", MG_GFF, "--fasta", MG_FNA, "-o", "x.png", "--gene", "MG_001"],

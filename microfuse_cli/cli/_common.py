@@ -221,6 +221,10 @@ def common_options(func):
     @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
     @functools.wraps(func)
     def wrapper(*args, threads, quiet, verbose, debug, **kwargs):
+        if quiet and verbose:  # quiet won without a word; two options asking opposite things are refused, as
+            from ..errors import UsageError  # --pairs with --labels, --operons with --label-rule
+
+            raise UsageError("-q/--quiet and -v/--verbose ask for less and for more output; give one")
         run = Run(threads=threads, verbosity=-1 if quiet else 1 if verbose else 0, debug=debug)
         click.get_current_context().meta["microfuse_debug"] = debug
         setup_logging(run)
@@ -229,10 +233,19 @@ def common_options(func):
 
             log.debug("-t 0: %d thread(s), every core this job may use", resolve_threads(0))
         _refuse_empty_path_options(click.get_current_context())
+        _warn_seed_without_split(click.get_current_context())
         with thread_limits(threads):  # numpy's BLAS and OpenMP pools too: `-t 1` ran a BLAS thread per core
             return func(*args, run=run, **kwargs)
 
     return wrapper
+
+
+def _warn_seed_without_split(ctx) -> None:
+    """--seed of `pairs` and `score` seeds --split's deal alone: given without it, it was ignored without a word. A
+    warning, not a refusal: scripts pass one seed to every command."""
+    if "split" in ctx.params and ctx.params["split"] is None and \
+            ctx.get_parameter_source("seed") not in (None, click.core.ParameterSource.DEFAULT):
+        log.warning("--seed seeds --split alone; without --split it changes nothing")
 
 
 def empty_path_message(option: str, what: str) -> str:
