@@ -533,19 +533,19 @@ def genome_options(func):
                            show_default=True,
                            help="pyrodigal mode for a bare assembly: auto picks meta for short/fragmented "
                                 "input (under 100 kbp, or N50 under 20 kbp) and says so.")(wrapper)
-    wrapper = click.option("--fasta", type=click.Path(dir_okay=False, allow_dash=False), default=None,
+    wrapper = click.option("--fasta", type=click.Path(dir_okay=False, allow_dash=True), default=None,
                            help="Nucleotide FASTA for a GFF3 that has no ##FASTA section (beside one, it must hold "
-                                "the same sequences).")(wrapper)
+                                "the same sequences; '-' = stdin).")(wrapper)
     return wrapper
 
 
 def bins_option(func):
     """--bins: fit the per-genome spacer calibration per bin of a metagenome."""
-    return click.option("--bins", type=click.Path(dir_okay=False), default=None,
-                        help="scaffold<TAB>bin table (e.g. DAS Tool contig2bin): fit the spacer calibration per bin, "
-                             "and call the genes of a bare assembly per bin (--mode auto: each bin its own mode and "
-                             "genetic code); unlisted scaffolds are pooled (default: the whole input is one genome "
-                             "or sample).")(func)
+    return click.option("--bins", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+                        help="scaffold<TAB>bin table (e.g. DAS Tool contig2bin; '-' = stdin): fit the spacer "
+                             "calibration per bin, and call the genes of a bare assembly per bin (--mode auto: each "
+                             "bin its own mode and genetic code); unlisted scaffolds are pooled (default: the whole "
+                             "input is one genome or sample).")(func)
 
 
 #: Without --bins, an input this large (more than the largest bacterial genomes, ~16 Mbp) or in this many
@@ -673,18 +673,18 @@ def pair_selection_options(func):
                            help="og: OG-Operon100K-style labels from spacer and strand alone: positive = same strand "
                                 "and -20..40 bp apart, negative = opposite strands or >= 600 bp apart, else "
                                 "unlabelled.")(wrapper)
-    wrapper = click.option("--labels", type=click.Path(dir_okay=False), default=None,
+    wrapper = click.option("--labels", type=click.Path(dir_okay=False, allow_dash=True), default=None,
                            help="Only these pairs, with their labels: a third column (CSV/TSV: name_1,name_2,label), "
                                 "or a labelled pairs TSV of `microfuse pairs` (`score` then joins operons from these "
-                                "pairs alone; --operons labels every pair instead).")(wrapper)
-    wrapper = click.option("--operons", type=click.Path(dir_okay=False), default=None,
+                                "pairs alone; --operons labels every pair instead); '-' = stdin.")(wrapper)
+    wrapper = click.option("--operons", type=click.Path(dir_okay=False, allow_dash=True), default=None,
                            help="Known operons (ODB table, RegulonDB OperonSet/TUSet, operon_id<TAB>gene,gene, or "
-                                "microfuse's own --operons-tsv/--operons-gff output): "
+                                "microfuse's own --operons-tsv/--operons-gff output; '-' = stdin): "
                                 "label 1 inside one unit, 0 at a known boundary.")(wrapper)
-    wrapper = click.option("--pairs", "pair_list", type=click.Path(dir_okay=False), default=None,
+    wrapper = click.option("--pairs", "pair_list", type=click.Path(dir_okay=False, allow_dash=True), default=None,
                            help="Only these pairs: a two-column CSV/TSV of gene ids (locus_tag, old_locus_tag, Name "
                                 "or ID), a pairs TSV of `microfuse pairs`, or a list of pair ids A|B (the first "
-                                "column of its TSVs).")(wrapper)
+                                "column of its TSVs); '-' = stdin.")(wrapper)
     return wrapper
 
 

@@ -281,8 +281,8 @@ Examples:
 """)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True), metavar="INPUT...")
 @genome_options
-@click.option("--proteins", type=click.Path(dir_okay=False), default=None,
-              help="Protein FASTA of a pairs TSV input (ids = gene ids).")
+@click.option("--proteins", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Protein FASTA of a pairs TSV input (ids = gene ids; '-' = stdin).")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Embedding folder (with several inputs: a folder of folders, one per genome).")
 @view_options
@@ -304,7 +304,7 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
     manifest.json (views, model ids and hashes, dims, dtype, device, version, content hash of the genes).
     The builtin views need no download; prostt5 and bacformer load Hugging Face models from the hub cache or a
     local folder (GPU when present). Several GFF3 without ##FASTA are given each with its FASTA as
-    ANNOTATION,FASTA (genome.gff,genome.fna), as in `reference build`.
+    ANNOTATION,FASTA (genome.gff,genome.fna), as in `reference build`. One INPUT may be '-' (stdin).
     """
     from ..embed import compute_embeddings, genes_hash
     from ..errors import DataError

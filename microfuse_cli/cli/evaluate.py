@@ -22,20 +22,21 @@ Examples:
   microfuse evaluate microfuse.tsv concat.tsv --names microfuse,concat -o table.tsv --json metrics.json
 """)
 @click.argument("scores", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True), metavar="SCORES.tsv...")
-@click.option("--labels", type=click.Path(dir_okay=False), default=None,
-              help="Labelled pairs (name_1,name_2,label, or a `pairs --operons` TSV) instead of the scores' "
-                   "label column.")
+@click.option("--labels", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Labelled pairs (name_1,name_2,label, or a `pairs --operons` TSV; '-' = stdin) instead of the "
+                   "scores' label column.")
 @click.option("--split", "split_name", default=None, help="Only pairs of this split (e.g. test).")
 @click.option("--names", default=None, help="Comma-separated model names for the table (default: file names, "
               "with as many of their folders as tell them apart, case-blind: ecoli/scores.tsv, lmono/scores.tsv).")
 @click.option("--threshold", type=FiniteFloatRange(0, 1), default=None,
               help="Threshold for accuracy_at_threshold (default: the one the scores were called at).")
-@click.option("--proteins", type=click.Path(dir_okay=False), default=None,
-              help="Protein FASTA (ids = gene ids) for the hard sequence-conflict subset.")
+@click.option("--proteins", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Protein FASTA (ids = gene ids; '-' = stdin) for the hard sequence-conflict subset.")
 @output_option("Metrics TSV ('-' = stdout). A metric that does not exist (the AUROC of a table with one class "
                "only, an interval without --bootstrap) is an empty field, which pandas and R read as missing; null "
                "in --json; 'n/a (one class)' in the summary.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write JSON.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Also write JSON ('-' = stdout).")
 @click.option("--plots", type=click.Path(file_okay=False), default=None,
               help="Folder for ROC, PR, threshold-sweep, calibration and router-weight PNGs (each PNG's Description "
                    "names the model of the tables it draws, from their '#microfuse' lines).")
@@ -48,7 +49,7 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     intergenic-distance baseline on the same pairs (AUROC and best possible cut-off accuracy). The last columns
     say what made each table, from its '#microfuse' line: model_name, model_id (12 hex digits) and decision_id;
     tables of one model name made by two versions of it, or by a 'default' other than this microfuse's, are
-    warned of."""
+    warned of. One SCORES.tsv may be '-' (stdin)."""
     from ..errors import UsageError
     from ..evaluate import evaluate_table, maker_warnings, read_scores
     from ..io.fasta import read_proteins

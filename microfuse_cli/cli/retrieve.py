@@ -251,8 +251,10 @@ Examples:
 @click.argument("queries", nargs=-1, type=_VectorFile(), metavar="[QUERIES.npy...]")
 @_index_options
 @click.option("-k", "--k", "k", type=IntRange(min=1), default=10, show_default=True, help="Neighbours per query.")
-@click.option("--nprobe", type=IntRange(min=1), default=None, help="IVF lists to probe (recall vs speed).")
-@click.option("--ef-search", type=IntRange(min=1), default=None, help="HNSW search beam (recall vs speed).")
+@click.option("--nprobe", type=IntRange(min=1), default=None,
+              help="IVF lists to probe, of an ivf or ivfpq index (default 16; recall vs speed).")
+@click.option("--ef-search", type=IntRange(min=1), default=None,
+              help="HNSW search beam, of an hnsw index (default 64; recall vs speed).")
 @click.option("--k-factor", type=IntRange(min=1), default=None,
               help="ivfpq with refine: candidates re-ranked per neighbour (default: the index's; recall vs speed).")
 @output_option("Neighbours TSV ('-' = stdout).")

@@ -22,7 +22,8 @@ Examples:
   microfuse train pairs.tsv --embeddings emb/ -o model/
   microfuse train pairs.tsv --embeddings emb/ -o concat/ --arch concat --seeds 3
 """)
-@click.argument("pairs_tables", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="PAIRS.tsv...")
+@click.argument("pairs_tables", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True),
+                metavar="PAIRS.tsv...")
 @click.option("-e", "--embeddings", "embedding_dirs", multiple=True, required=True,
               type=ExistingPath("embedding folder", file_okay=False),
               help="Embedding folder of each pairs table, in order.")
@@ -40,7 +41,8 @@ Examples:
 @click.option("--seeds", type=IntRange(min=1), default=1, show_default=True,
               help="Train this many seeds (seed, seed+1, ...), report mean +/- std, keep the best on validation.")
 @click.option("--val-fraction", type=FiniteFloatRange(0.01, 0.9), default=None,
-              help="Validation share when the table has no split column (whole scaffolds / gene blocks).")
+              help="Validation share of a table without a split column, which needs it (whole scaffolds / gene "
+                   "blocks); a table's own split column (`pairs --split`) is used as it is.")
 @click.option("--epochs", type=IntRange(min=1), default=70, show_default=True,
               help="Most epochs to train (early stopping usually ends sooner).")
 @click.option("--patience", type=IntRange(min=1), default=14, show_default=True,
@@ -63,7 +65,7 @@ Examples:
 @common_options
 def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features, seed, seeds, val_fraction, epochs, patience,
           batch_size, lr, weight_decay, device, per_genome_rule, run):
-    """Fit the MicroFuse fusion head on labelled pairs (the `label` and `split` columns of PAIRS.tsv).
+    """Fit the MicroFuse fusion head on labelled pairs (the `label` and `split` columns of PAIRS.tsv; '-' is stdin).
 
     AdamW with early stopping on validation AUROC, keeping the best epoch; the decision threshold is chosen on
     validation. Saves model.safetensors + config.json (with the standardisation statistics and the embedding
