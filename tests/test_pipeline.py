@@ -375,6 +375,27 @@ def test_evaluate_names_tables_of_one_file_name_by_their_folders(tmp_path, monke
     assert code == 0 and text.splitlines()[1].split("\t")[0] == "scores.tsv", "one table keeps its file name"
 
 
+def test_evaluate_of_stdin_names_it_stdin_in_its_row_figures_and_errors(tmp_path):
+    """`score ... | evaluate -` named the metrics row '-', its figures '-.calibration.png' (which `ls` and `rm` read
+    as options) and its errors '-: line 24 has 13 fields'; a --labels list on stdin was 'the pairs of -'. Stdin is
+    'stdin' there, as every command names it, and its metrics are the file's."""
+    scores = tmp_path / "scores.tsv"
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--label-rule", "og", "-o", scores, "-q"])
+    assert code == 0, err
+    code, from_file, err = run_cli(["evaluate", scores, "--bootstrap", "0", "-q"])
+    assert code == 0, err
+    code, text, err = run_cli(["evaluate", "-", "--bootstrap", "0", "--plots", tmp_path / "figs", "-q"],
+                              stdin=scores.read_bytes())
+    assert code == 0, err
+    assert text.splitlines()[1] == "stdin\t" + from_file.splitlines()[1].split("\t", 1)[1]
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [
+        "pr.png", "roc.png", "stdin.calibration.png", "stdin.router_weights.png", "stdin.threshold_sweep.png"]
+    code, _, err = run_cli(["evaluate", "-", "--bootstrap", "0"], stdin=scores.read_bytes()[:3000])
+    assert code == 1 and err.startswith("error: stdin: line ") and "fields, header has" in err, err
+    code, _, err = run_cli(["evaluate", scores, "--labels", "-"], stdin=b"MPN001,MPN002,1\n")
+    assert code == 1 and "none of the pairs of stdin was scored" in err, err
+
+
 def test_evaluate_json_is_strict_json_with_null_for_missing_metrics(tmp_path):
     """Without a bootstrap or --proteins, auroc_low/high and hard_auroc do not exist: --json wrote them as NaN,
     which is no JSON value (JSON.parse, Go's encoding/json and R's jsonlite refuse the file). They are null, as they

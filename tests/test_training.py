@@ -403,3 +403,24 @@ def test_val_fraction_beside_a_split_column_is_said_not_to_be_used(mg_embedded, 
     code, _, err = run_cli(["train", plain, "-e", mg_embedded, "-o", tmp_path / "m2", "--val-fraction", "0.5",
                             "--epochs", "1"])
     assert code == 0 and "warning:" not in err, err
+
+
+def test_train_of_a_table_on_stdin_with_a_per_genome_rule_is_the_tables_model(mg_embedded, tmp_path):
+    """`pairs ... | train - --per-genome-rule` trained, then read the table again for the rule and found stdin empty:
+    'error: -: empty table' after the whole training, no model. Stdin is kept in a file, as `score` and `embed`
+    keep it: the model is the file's, but for the genome's name ('stdin') the rule records, and an error names
+    stdin, not '-'."""
+    table = tmp_path / "pairs.tsv"
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "--label-rule", "og",
+                            "--split", "0.7,0.15,0.15", "-o", table, "-q"])
+    assert code == 0, err
+    for name, given, stdin in (("file", table, None), ("piped", "-", table.read_bytes())):
+        code, _, err = run_cli(["train", given, "-e", mg_embedded, "-o", tmp_path / name, "--epochs", "1",
+                                "--per-genome-rule", "-q"], stdin=stdin)
+        assert code == 0, err
+    weights = [(tmp_path / name / "model.safetensors").read_bytes() for name in ("piped", "file")]
+    assert weights[0] == weights[1]
+    piped, from_file = (json.loads((tmp_path / name / "config.json").read_text()) for name in ("piped", "file"))
+    assert json.dumps(piped).replace('"stdin"', '"pairs.tsv"') == json.dumps(from_file) != json.dumps(piped)
+    code, _, err = run_cli(["train", "-", "-e", mg_embedded, "-o", tmp_path / "none"], stdin=b"hello\n")
+    assert code == 1 and err.startswith("error: stdin: "), err

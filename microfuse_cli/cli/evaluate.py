@@ -12,7 +12,7 @@ import click
 
 from . import cli
 from ..runtime import thread_limits
-from ._common import FiniteFloatRange, IntRange, common_options, log, output_option
+from ._common import FiniteFloatRange, IntRange, common_options, log, output_option, stdin_as_file
 
 
 @cli.command(short_help="Score tables against labels and distance.", epilog="""\b
@@ -65,8 +65,11 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
         from ..plots import require_matplotlib
 
         require_matplotlib()
-    protein_map = read_proteins(proteins) if proteins else None
-    tables = [read_scores(path, labels, name, split_name) for path, name in zip(scores, labels_names)]
+    with contextlib.ExitStack() as inputs:  # stdin is named 'stdin' in messages, as by every command, not '-'
+        scores = [inputs.enter_context(stdin_as_file(path)) for path in scores]
+        labels, proteins = (inputs.enter_context(stdin_as_file(path)) for path in (labels, proteins))
+        protein_map = read_proteins(proteins) if proteins else None
+        tables = [read_scores(path, labels, name, split_name) for path, name in zip(scores, labels_names)]
     for message in maker_warnings(tables):
         log.warning("%s", message)
     with thread_limits(run.threads, sklearn=True):  # again, now that scipy's and scikit-learn's pools are loaded
@@ -90,10 +93,12 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
 
 def default_names(scores) -> list[str]:
     """Each table's file name, with as many of its folders as tell the tables apart: one run per genome writes
-    every genome's scores.tsv, and their metrics rows were all named 'scores.tsv' (--plots refused them)."""
+    every genome's scores.tsv, and their metrics rows were all named 'scores.tsv' (--plots refused them). Stdin is
+    'stdin', as every command names it: '-' named the row '-' and the figures '-.calibration.png', which shell
+    tools read as options."""
     from ..io.outputs import name_clash
 
-    parts = [os.path.abspath(path).split(os.sep) if path != "-" else ["-"] for path in scores]
+    parts = [os.path.abspath(path).split(os.sep) if path != "-" else ["stdin"] for path in scores]
     depths = range(1, max(len(p) for p in parts) + 1)
     for distinct in (lambda names: name_clash(names) is None,  # case-blind too: x/S.tsv, y/s.tsv name --plots figures
                      lambda names: len(set(names)) == len(names)):  # x/S.tsv, x/s.tsv can't be: y/S.tsv still named

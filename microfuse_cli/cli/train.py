@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import click
@@ -9,7 +10,8 @@ import click
 from ..runtime import thread_limits
 from ..vocabulary import ABLATIONS, ARCHS
 from . import cli
-from ._common import ExistingPath, FiniteFloatRange, IntRange, common_options, log, warn_subset_table
+from ._common import ExistingPath, FiniteFloatRange, IntRange, common_options, log, stdin_as_file, \
+    warn_subset_table
 
 #: Earlier releases called the model with nothing turned off "none"; it is still accepted on the command line.
 ABLATION_ALIASES = {"none": "full"}
@@ -72,16 +74,27 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     manifest). Byte-identical on the CPU for a given seed and -t: another thread count rounds differently
     (-t 0 depends on the machine's cores).
     """
+    from ..io.outputs import Output, check_outputs
 
+    check_outputs([*pairs_tables, *embedding_dirs], [Output("-o", output, "microfuse-model")])
+    # a table on stdin (or a pipe) is kept in a file: --per-genome-rule reads the tables again after training, which
+    # found stdin empty ('error: -: empty table'), and messages name it 'stdin', as every command does, not '-'
+    with contextlib.ExitStack() as inputs:
+        tables = [inputs.enter_context(stdin_as_file(path)) for path in pairs_tables]
+        _train(tables, embedding_dirs, output, arch, ablation, context_features, seed, seeds, val_fraction, epochs,
+               patience, batch_size, lr, weight_decay, device, per_genome_rule, run)
+
+
+def _train(pairs_tables, embedding_dirs, output, arch, ablation, context_features, seed, seeds, val_fraction, epochs,
+           patience, batch_size, lr, weight_decay, device, per_genome_rule, run):
+    """`train` of its checked options, its tables readable again (stdin kept in a file)."""
     from ..embed import resolve_device
     from ..model import FusionConfig
-    from ..io.outputs import Output, check_outputs
     from ..baseline import DistanceBaseline
     from ..trained import TrainConfig
     from ..training import train_seeds
     from ..training_data import load_training_data
 
-    check_outputs([*pairs_tables, *embedding_dirs], [Output("-o", output, "microfuse-model")])
     data = load_training_data(pairs_tables, embedding_dirs, val_fraction, seed, context_features)
     provenance = data.provenance()
     log.info("%d training, %d validation pairs (%d test held out); protein %d-d, context %d-d", data.train.sum(),
