@@ -335,6 +335,19 @@ def test_embed_several_annotations_each_with_its_fasta(tmp_path):
     assert code == 1 and err.splitlines()[-1].endswith(f"as ANNOTATION,FASTA ({bare},genome.fna)"), err
 
 
+def test_embed_of_an_annotation_and_its_fasta_as_two_inputs_is_told_to_join_them(tmp_path):
+    """`embed genome.gff.gz genome.fna.gz -o emb` (the FASTA beside its GFF3, as Prodigal/Bakta users type it) was
+    told only that both would be written to emb/genome and to rename one of them; the form it meant is named."""
+    out = tmp_path / "emb"
+    code, _, err = run_cli(["embed", MG_GFF, MG_FNA, "-o", out])
+    assert code == 2 and err.splitlines()[0].endswith(
+        f"give one of them another file name, or give a GFF3 and its FASTA as one INPUT, ANNOTATION,FASTA: "
+        f"{MG_GFF},{MG_FNA}"), err
+    assert not out.exists()
+    code, _, err = run_cli(["embed", MG_GFF, tmp_path / MG_GFF.name, "-o", out])  # two annotations: no such hint
+    assert code == 2 and err.splitlines()[0].endswith("give one of them another file name"), err
+
+
 def test_evaluate_plots_roc_and_pr_of_tables_on_different_genomes(tmp_path):
     """Two genomes' score tables (here with OG-style labels) hold different pairs: one ROC of both cannot be
     drawn, and --plots silently drew none, though its help promises ROC and PR. Each table gets its own, beside

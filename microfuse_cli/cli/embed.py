@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -192,7 +193,7 @@ def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> No
             where = (f"both be written to {folders[0]} ({named})" if stems[one] == stems[two]
                      else f"be written to {clash_phrase(stems[one], stems[two], 'folder', folders, named)}")
             raise click.UsageError(f"INPUTs {inputs[one]} and {inputs[two]} would {where}; give one of them another "
-                                   "file name")
+                                   f"file name{_joined_hint(inputs[one], inputs[two])}")
         works = [folded_name(stem + ".partial") for stem in stems]  # x.gff's work folder is x.partial.gff's folder
         one, two = next(((i, works.index(folded_name(stem))) for i, stem in enumerate(stems)
                          if folded_name(stem) in works), (None, None))
@@ -257,6 +258,21 @@ def split_fastas(inputs: tuple[str, ...], fasta: str | None) -> tuple[tuple[str,
         raise click.UsageError("--fasta applies to a single input; give several genomes each with its FASTA as "
                                "ANNOTATION,FASTA (genome.gff,genome.fna)")
     return tuple(path for path, _ in pairs), own if any(own) else [fasta] * len(inputs)
+
+
+def _joined_hint(one: str, two: str) -> str:
+    """', or give a GFF3 and its FASTA as one INPUT ...: A.gff,A.fna' where one of two INPUTs of one name is a
+    GFF3 and the other a FASTA: `embed genome.gff genome.fna -o emb` (the sequence beside its annotation, as `score
+    GFF FNA` is told to give --fasta) was told to rename one of them."""
+    def kind(path: str) -> str:
+        name = re.sub(r"\.(gz|bz2|xz)$", "", Path(path).name.lower())
+        return next((k for k, ends in (("gff", (".gff", ".gff3")), ("fasta", (".fna", ".fasta", ".fa")))
+                     if name.endswith(ends)), "")
+
+    pair = {kind(one): one, kind(two): two}
+    if set(pair) != {"gff", "fasta"}:
+        return ""
+    return f", or give a GFF3 and its FASTA as one INPUT, ANNOTATION,FASTA: {pair['gff']},{pair['fasta']}"
 
 
 def genome_stem(path: str) -> str:
