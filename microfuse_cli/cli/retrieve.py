@@ -228,6 +228,19 @@ def _warn_namesakes(index, ids) -> None:
                     "name" if index.group_by == "genome" else "scaffold names", more)
 
 
+def _warn_unused_effort(index, index_dir, nprobe, ef_search, k_factor) -> None:
+    """One warning naming the search settings the index's kind has no use for: FAISS ignored them, and so did
+    `search`, without a word (`--nprobe 64` on the exact index `build` makes up to 1e6 pairs)."""
+    unused = [option for option, value, used in (("--nprobe", nprobe, index.kind in ("ivf", "ivfpq")),
+                                                 ("--ef-search", ef_search, index.kind == "hnsw"),
+                                                 ("--k-factor", k_factor, index.refined))
+              if value is not None and not used]
+    if unused:
+        log.warning("%s not used: %s is a%s %s index (--nprobe applies to ivf and ivfpq, --ef-search to hnsw, "
+                    "--k-factor to ivfpq unless built with --refine none)", " and ".join(unused), index_dir,
+                    "n" if index.kind[0] in "aeiou" else "", index.kind)
+
+
 def _warn_found_themselves(result, index) -> None:
     """Queries whose nearest neighbours are their own pairs, indexed under another genome name: said once, with the
     fix (the exclusion of the query's own genome or scaffold goes by name)."""
@@ -273,6 +286,7 @@ def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, r
 
     check_outputs([index_dir, *queries], [Output("-o", output)], read_later=map(ids_path_for, queries))
     index = PairIndex.load(index_dir, device=device)
+    _warn_unused_effort(index, index_dir, nprobe, ef_search, k_factor)
     with run.progress("searching", None, "queries") as advance:
         if queries:
             loaded = read_vector_files(queries, against=f"the index {index_dir}", dim=index.dim,
