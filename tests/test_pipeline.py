@@ -212,6 +212,22 @@ def test_embed_for_a_model_computes_only_what_it_reads(tmp_path):
     assert staged == one_shot
 
 
+def test_model_named_default_is_the_packaged_one_in_embed_and_said_so_where_it_is_not(tmp_path, monkeypatch):
+    """`embed -m default` is the packaged model, and `score -m default` a folder of that name: after the first, the
+    second said only 'no such model folder: default'; it says the packaged model is score's without -m. A folder
+    named default (`train -o default`) was passed over by `embed -m default` without a word: it is said."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-m", "default"])
+    assert code == 1 and out == "" and err == ("error: no such model folder: default; the packaged model is score's "
+                                               "without -m (`embed -m default` names it there)\n"), err
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", "emb", "-m", "default", "-q"])
+    assert code == 0 and err == "", err
+    (tmp_path / "default").mkdir()
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", "emb", "-m", "default", "-q"])
+    assert code == 0 and err == ("warning: -m default is the packaged model, not the folder default here (`score -m "
+                                 "default` reads that one); give ./default for it\n"), err
+
+
 def test_train_per_genome_rule_then_score_cuts_at_the_genomes_own_spacer(ecoli_trained, tmp_path):
     """`train --per-genome-rule` stores a DecisionRule; `score` then calls exactly the same-strand pairs within the
     genome's cut-off (E. coli: its own label-free 119 bp, moved toward what its labels want, 67 bp, but only as far

@@ -339,6 +339,9 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
         from ..embed import ViewConfig
         from ..score import load_model, model_context_features, model_views
 
+        if model_dir == "default" and os.path.isdir(model_dir):  # trained with -o default: not this folder
+            log.warning("-m default is the packaged model, not the folder default here (`score -m default` reads "
+                        "that one); give ./default for it")
         model = load_model(None if model_dir == "default" else model_dir)
         views, features = model_views(model), model_context_features(model)
         config = ViewConfig.parse(views.get("protein", "builtin"), views.get("context", "builtin"),

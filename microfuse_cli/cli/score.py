@@ -83,12 +83,18 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
     estimated operon fraction and cut-off in bp. --annotate records the same lines (GFF3: '#' lines after
     ##gff-version; GenBank: the record's COMMENT, and model name, model_id and decision_id in each operon's /note).
     """
+    import os
+
     from ..embed import check_device
+    from ..errors import DataError
     from ..score import check_model_path, load_model, require_view_models
 
     check_device(device)
     check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, reference_dir, output,
                         operons_gff, operons_tsv, fused, extra_outputs={"--annotate": annotate, "--report": report})
+    if model_dir == "default" and not os.path.lexists(model_dir):  # as `embed -m default` names the packaged model
+        raise DataError("no such model folder: default; the packaged model is score's without -m (`embed -m "
+                        "default` names it there)")
     check_model_path(model_dir)  # before any work; it is read in a thread beside gene calling
     # the views are computed here unless --embeddings: their foundation models must be at hand
     warn_device_unused(device, require_view_models(model_dir, offline=offline) if embeddings is None else None)
