@@ -424,3 +424,19 @@ def test_train_of_a_table_on_stdin_with_a_per_genome_rule_is_the_tables_model(mg
     assert json.dumps(piped).replace('"stdin"', '"pairs.tsv"') == json.dumps(from_file) != json.dumps(piped)
     code, _, err = run_cli(["train", "-", "-e", mg_embedded, "-o", tmp_path / "none"], stdin=b"hello\n")
     assert code == 1 and err.startswith("error: stdin: "), err
+
+
+@pytest.mark.parametrize("arch", ["concat", "distance"])
+def test_an_ablation_of_another_head_than_microfuse_is_refused_before_any_work(arch, mg_embedded, tmp_path):
+    """`train --arch concat --ablation no_supcon` trained the plain concat head (its loss has no contrastive term and
+    it has no experts to turn off), without a word, as if the ablation had been run: refused as bad usage, before
+    the tables are read (none exists here) and before -o is made."""
+    code, _, err = run_cli(["train", tmp_path / "pairs.tsv", "-e", mg_embedded, "-o", tmp_path / "model",
+                            "--arch", arch, "--ablation", "no_supcon"])
+    assert code == 2 and err.startswith(f"error: --ablation no_supcon turns off a part of the microfuse head; --arch "
+                                        f"{arch} has none to turn off"), err
+    assert not (tmp_path / "model").exists()
+    for ablation in ("full", "none"):  # the whole head, by its name and its older one: no ablation, as before
+        code, _, err = run_cli(["train", tmp_path / "pairs.tsv", "-e", mg_embedded, "-o", tmp_path / "model",
+                                "--arch", arch, "--ablation", ablation])
+        assert code == 1 and err == f"error: no such file: {tmp_path / 'pairs.tsv'}\n", err

@@ -76,6 +76,11 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     """
     from ..io.outputs import Output, check_outputs
 
+    if arch != "microfuse" and ABLATION_ALIASES.get(ablation, ablation) != "full":
+        # the other heads have no experts or contrastive terms to turn off: `--arch concat --ablation no_supcon`
+        # trained the plain concat head, without a word
+        raise click.UsageError(f"--ablation {ablation} turns off a part of the microfuse head; --arch {arch} has "
+                               "none to turn off (leave --ablation out, or give --arch microfuse)")
     check_outputs([*pairs_tables, *embedding_dirs], [Output("-o", output, "microfuse-model")])
     # a table on stdin (or a pipe) is kept in a file: --per-genome-rule reads the tables again after training, which
     # found stdin empty ('error: -: empty table'), and messages name it 'stdin', as every command does, not '-'
