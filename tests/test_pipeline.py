@@ -228,6 +228,16 @@ def test_model_named_default_is_the_packaged_one_in_embed_and_said_so_where_it_i
                                  "default` reads that one); give ./default for it\n"), err
 
 
+def test_embed_says_a_foundation_model_option_no_view_loads(tmp_path):
+    """`embed --protein-model ~/models/ProstT5` without --protein-view prostt5 (or -m of a builtin model) computed the
+    builtin views and passed over the model, mistyped or missing, without a word: one warning names the options."""
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "emb", "-m", "default", "-q",
+                            "--protein-model", tmp_path / "ProstT5", "--esm-model", "facebook/esm2_t12_35M_UR50D"])
+    assert code == 0 and err == ("warning: --protein-model and --esm-model not used: the views computed are protein "
+                                 "builtin, context builtin (--protein-model is ProstT5's, --context-model and "
+                                 "--esm-model Bacformer's)\n"), err
+
+
 def test_train_per_genome_rule_then_score_cuts_at_the_genomes_own_spacer(ecoli_trained, tmp_path):
     """`train --per-genome-rule` stores a DecisionRule; `score` then calls exactly the same-strand pairs within the
     genome's cut-off (E. coli: its own label-free 119 bp, moved toward what its labels want, 67 bp, but only as far

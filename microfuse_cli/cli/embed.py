@@ -54,6 +54,20 @@ def view_config(protein_view, context_view, protein_model, context_model, esm_mo
                             batch_residues=batch_residues, contig_separator=contig_separator)
 
 
+def _warn_models_unused(config, protein_model, context_model, esm_model) -> None:
+    """One warning naming --protein-model, --context-model or --esm-model that no view computed loads: with the
+    builtin views (or -m of a model on them) a mistyped or missing model folder was passed over without a word."""
+    bacformer = "bacformer" in config.context_views
+    unused = [option for option, value, used in (("--protein-model", protein_model, config.protein_view == "prostt5"),
+                                                 ("--context-model", context_model, bacformer),
+                                                 ("--esm-model", esm_model, bacformer))
+              if value is not None and not used]
+    if unused:
+        log.warning("%s not used: the views computed are protein %s, context %s (--protein-model is ProstT5's, "
+                    "--context-model and --esm-model Bacformer's)", " and ".join(unused), config.protein_view,
+                    ",".join(config.context_views))
+
+
 def is_pairs_table(path) -> bool:
     """Whether ``path`` (a file, or stdin kept in one) is a pairs TSV, by its first lines."""
     from ..io.files import open_text, peek_lines
@@ -351,6 +365,7 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                                   context_features=tuple(features) if features else None)
     config.require_models()  # before any genome is read or torch imported
     warn_device_unused(device, config)
+    _warn_models_unused(config, protein_model, context_model, esm_model)
     proteins_later = proteins_after_stdin(inputs, proteins)  # looked for once the piped table has ended
     container = output_folder(output, inputs, 0).parent  # -o with several inputs (through a symlink), else its parent
     # --bins is read once here and once per genome: a pipe (`--bins <(cut ...)`) is kept in a temp file
