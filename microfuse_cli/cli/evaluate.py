@@ -33,7 +33,7 @@ Examples:
 @click.option("--proteins", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Protein FASTA (ids = gene ids; '-' = stdin) for the hard sequence-conflict subset.")
 @output_option("Metrics TSV ('-' = stdout). A metric that does not exist (the AUROC of a table with one class "
-               "only, an interval without --bootstrap) is an empty field, which pandas and R read as missing; null "
+               "only, an interval with --bootstrap 0) is an empty field, which pandas and R read as missing; null "
                "in --json; 'n/a (one class)' in the summary.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Also write JSON ('-' = stdout).")
