@@ -107,10 +107,11 @@ def render(group: click.Group | None = None) -> str:
 OUTPUT_RULES = """
 Every output is checked before any work starts; a refused one exits 2 and writes nothing.
 A file output replaces a regular file atomically (a temp file renamed into place), so an interrupted run leaves
-the previous file as it was. A run killed outright (SIGKILL, the OOM killer) can leave its hidden temp file
-(.NAME.PID@HOST.XXXXXXXX.tmp) or build folder (.microfuse.PID@HOST.XXXXXXXX.tmp) beside the output, which the
-next run writing that output names and never removes, never a half-written output. A symlink is written through, like the shell's >. A device or FIFO (-o /dev/null)
-is written into, never replaced. A folder given as a file output is refused. A read-only output (chmod a-w:
+the previous file as it was. A run killed outright (SIGKILL, the OOM killer) can leave its hidden temp file or
+new folder's build folder beside the output (.NAME.PID@HOST.XXXXXXXX.tmp), or the build folder of a folder output
+it was writing again inside that folder (.microfuse.PID@HOST.XXXXXXXX.tmp), never a half-written output; the next
+run writing that output names them and never removes them. A symlink is written through, like the shell's >. A
+device or FIFO (-o /dev/null) is written into, never replaced. A folder given as a file output is refused. A read-only output (chmod a-w:
 a file, a folder output, or a file of it that the run would replace) is refused, as the shell's > refuses it.
 
 No output may be an input or another output of the same run (compared by resolved path and inode), and two
