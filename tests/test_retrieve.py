@@ -1913,3 +1913,27 @@ def test_cli_search_says_which_effort_settings_its_index_has_no_use_for(real_fus
     code, _, err = run_cli(["retrieve", "--index", tmp_path / "ivf", "--k", "3", "--nprobe", "4", "--ef-search", "8"])
     assert code == 0 and "warning: --ef-search not used: " in err and "is an ivf index" in err, err
     assert "--nprobe and" not in err
+
+
+def test_cli_search_effort_warning_of_each_index_kind_names_only_what_it_ignores(real_fused, tmp_path):
+    """Each kind `retrieve build --index` makes uses its own settings and is warned of the others only: HNSW takes
+    --ef-search (not --nprobe), an IVF-PQ built with --refine none takes --nprobe (not --k-factor); all three given
+    to the flat index are named in one list. HNSW was 'a hnsw index'."""
+    from conftest import run_cli
+
+    files = [real_fused / f"{name}.npy" for name in ("mpn", "mg")]
+    for kind, more in (("flat", []), ("hnsw", []), ("ivfpq", ["--nlist", "4", "--refine", "none"])):
+        code, _, err = run_cli(["retrieve", "build", *files, "-o", tmp_path / kind, "--index", kind, *more,
+                                "--group-by", "genome", "-q"])
+        assert code == 0, err
+    said = ("(--nprobe applies to ivf and ivfpq, --ef-search to hnsw, --k-factor to ivfpq unless built with --refine "
+            "none)")
+    for kind, given, unused in (("hnsw", ["--nprobe", "4", "--ef-search", "8"], "--nprobe"),
+                                ("ivfpq", ["--nprobe", "4", "--k-factor", "2"], "--k-factor"),
+                                ("flat", ["--nprobe", "4", "--ef-search", "8", "--k-factor", "2"],
+                                 "--nprobe, --ef-search and --k-factor")):
+        code, _, err = run_cli(["retrieve", "--index", tmp_path / kind, "--k", "3", *given, "-o", tmp_path / "n.tsv"])
+        assert code == 0, err
+        article = "a" if kind == "flat" else "an"
+        assert [line for line in err.splitlines() if "not used:" in line] == [
+            f"warning: {unused} not used: {tmp_path / kind} is {article} {kind} index {said}"], err

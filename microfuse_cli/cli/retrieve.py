@@ -235,10 +235,11 @@ def _warn_unused_effort(index, index_dir, nprobe, ef_search, k_factor) -> None:
                                                  ("--ef-search", ef_search, index.kind == "hnsw"),
                                                  ("--k-factor", k_factor, index.refined))
               if value is not None and not used]
-    if unused:
-        log.warning("%s not used: %s is a%s %s index (--nprobe applies to ivf and ivfpq, --ef-search to hnsw, "
-                    "--k-factor to ivfpq unless built with --refine none)", " and ".join(unused), index_dir,
-                    "n" if index.kind[0] in "aeiou" else "", index.kind)
+    if unused:  # "an hnsw" as it is read, aitch; "--nprobe, --ef-search and --k-factor"
+        log.warning("%s not used: %s is %s %s index (--nprobe applies to ivf and ivfpq, --ef-search to hnsw, "
+                    "--k-factor to ivfpq unless built with --refine none)",
+                    " and ".join([", ".join(unused[:-1]), unused[-1]] if len(unused) > 1 else unused), index_dir,
+                    "a" if index.kind == "flat" else "an", index.kind)
 
 
 def _warn_found_themselves(result, index) -> None:
