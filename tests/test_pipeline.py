@@ -435,6 +435,24 @@ def test_evaluate_of_stdin_names_it_stdin_in_its_row_figures_and_errors(tmp_path
     assert code == 1 and "none of the pairs of stdin was scored" in err, err
 
 
+def test_a_pair_list_or_known_operons_on_stdin_is_named_stdin(tmp_path):
+    """`pairs G --labels -` (and --pairs, --operons: '-' = stdin, as their helps say) named stdin '-' in its
+    messages: 'error: -: empty pair list', '2 gene id(s) in - match no gene', 'labels from -'. They say 'stdin', as
+    for an INPUT on stdin, and the pairs are those of the same list given as a file."""
+    listed = b"MG_001,MG_002,1\nXX_1,XX_2,0\n"
+    (tmp_path / "labels.csv").write_bytes(listed)
+    code, from_file, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "--labels", tmp_path / "labels.csv"])
+    assert code == 0, err
+    code, piped, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "--labels", "-"], stdin=listed)
+    assert code == 0 and piped == from_file and len(piped.splitlines()) == 6, err  # 4 '#' lines, header, 1 pair
+    assert "warning: 2 gene id(s) in stdin match no gene: XX_1, XX_2\n" in err, err
+    code, out, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "--pairs", "-"], stdin=b"")
+    assert code == 1 and out == "" and err.endswith("\nerror: stdin: empty pair list\n"), err
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--operons", "-", "-o", tmp_path / "scores.tsv"],
+                           stdin=b"op1\tMG_001,MG_002\n")
+    assert code == 0 and "info: labels from stdin: 1 positive, 0 negative, 474 unlabelled pairs" in err, err
+
+
 def test_evaluate_json_is_strict_json_with_null_for_missing_metrics(tmp_path):
     """Without a bootstrap or --proteins, auroc_low/high and hard_auroc do not exist: --json wrote them as NaN,
     which is no JSON value (JSON.parse, Go's encoding/json and R's jsonlite refuse the file). They are null, as they

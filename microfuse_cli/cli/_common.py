@@ -651,11 +651,14 @@ class PairSelection:
         return [option for option, value in named.items() if value is not None]
 
     def select(self, genome):
-        """pairs.select_pairs with these options."""
+        """pairs.select_pairs with these options; a list on stdin (or a pipe) is named 'stdin' in messages, as an
+        INPUT on stdin is: `--labels -` said '-: empty pair list' and 'gene id(s) in - match no gene'."""
         from ..pairs import select_pairs
 
-        return select_pairs(genome, pair_list=self.pair_list, operons=self.operons, labels=self.labels,
-                            label_rule=self.label_rule, split=self.split, seed=self.seed)
+        with contextlib.ExitStack() as files:
+            pair_list, operons, labels = (files.enter_context(stdin_as_file(path)) for path in self.inputs)
+            return select_pairs(genome, pair_list=pair_list, operons=operons, labels=labels,
+                                label_rule=self.label_rule, split=self.split, seed=self.seed)
 
 
 def pair_selection_options(func):
