@@ -435,6 +435,25 @@ def test_evaluate_of_stdin_names_it_stdin_in_its_row_figures_and_errors(tmp_path
     assert code == 1 and "none of the pairs of stdin was scored" in err, err
 
 
+def test_evaluate_of_several_tables_reads_labels_on_stdin_for_each(tmp_path):
+    """`evaluate a.tsv b.tsv --labels -` (or `--labels <(...)`) read the labels again for each table: the second
+    found stdin ended, 'error: -: empty pair list'. Stdin is kept in a file, so each table is evaluated against the
+    same labels, as from its own label column."""
+    scores = tmp_path / "scores.tsv"
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--label-rule", "og", "-o", scores, "-q"])
+    assert code == 0, err
+    rows = [line.split("\t") for line in scores.read_text().splitlines() if not line.startswith("#")]
+    column = {name: i for i, name in enumerate(rows[0])}
+    labels = "".join(f"{r[column['gene_a']]},{r[column['gene_b']]},{r[column['label']]}\n" for r in rows[1:]
+                     if r[column["label"]] != "")
+    (tmp_path / "again.tsv").write_bytes(scores.read_bytes())
+    tables = [scores, tmp_path / "again.tsv", "--bootstrap", "0", "-q"]
+    code, own, err = run_cli(["evaluate", *tables])
+    assert code == 0, err
+    code, piped, err = run_cli(["evaluate", *tables, "--labels", "-"], stdin=labels.encode())
+    assert code == 0 and piped == own and len(piped.splitlines()) == 3, err
+
+
 def test_a_pair_list_or_known_operons_on_stdin_is_named_stdin(tmp_path):
     """`pairs G --labels -` (and --pairs, --operons: '-' = stdin, as their helps say) named stdin '-' in its
     messages: 'error: -: empty pair list', '2 gene id(s) in - match no gene', 'labels from -'. They say 'stdin', as
