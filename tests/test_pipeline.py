@@ -238,6 +238,26 @@ def test_embed_says_a_foundation_model_option_no_view_loads(tmp_path):
                                  "--esm-model Bacformer's)\n"), err
 
 
+def test_embed_says_nothing_of_a_foundation_model_option_a_computed_view_loads(monkeypatch):
+    """The warning above names only options no view loads: with --protein-view prostt5 (or -m of a model on it) the
+    ProstT5 folder is used, with bacformer in --context-view (alone or beside builtin) Bacformer's and ESM-2's are;
+    it follows the models `embed` loads (ViewConfig.foundation_models), view by view."""
+    from microfuse_cli.cli import embed as embed_cli
+    from microfuse_cli.embed import ViewConfig
+
+    said = []
+    monkeypatch.setattr(embed_cli.log, "warning", lambda *args: said.append(args[1]))
+    for protein, context in (("prostt5", "builtin"), ("builtin", "bacformer"), ("prostt5", "builtin,bacformer"),
+                             ("builtin", "builtin")):
+        config = ViewConfig.parse(protein, context)
+        loaded = {spec.what for spec, _ in config.foundation_models()}
+        said.clear()
+        embed_cli._warn_models_unused(config, "pm", "cm", "em")
+        unused = [option for option, name in (("--protein-model", "ProstT5"), ("--context-model", "Bacformer"),
+                                              ("--esm-model", "ESM-2")) if name not in loaded]
+        assert said == ([" and ".join(unused)] if unused else []), (protein, context, said)
+
+
 def test_train_per_genome_rule_then_score_cuts_at_the_genomes_own_spacer(ecoli_trained, tmp_path):
     """`train --per-genome-rule` stores a DecisionRule; `score` then calls exactly the same-strand pairs within the
     genome's cut-off (E. coli: its own label-free 119 bp, moved toward what its labels want, 67 bp, but only as far
