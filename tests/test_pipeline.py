@@ -15,7 +15,7 @@ from conftest import ECOLI_FNA, ECOLI_GFF, ECOLI_ODB, PANEL, run_cli
 
 from microfuse_cli import __version__
 from microfuse_cli.io.model_id import threshold_text
-from microfuse_cli.score import load_model
+from microfuse_cli.score import DEFAULT_MODEL, load_model
 
 
 def model_threshold(work) -> float:
@@ -214,15 +214,24 @@ def test_embed_for_a_model_computes_only_what_it_reads(tmp_path):
 
 def test_model_named_default_is_the_packaged_one_in_embed_and_said_so_where_it_is_not(tmp_path, monkeypatch):
     """`embed -m default` is the packaged model, and `score -m default` a folder of that name: after the first, the
-    second said only 'no such model folder: default'; it says the packaged model is score's without -m. A folder
-    named default (`train -o default`) was passed over by `embed -m default` without a word: it is said."""
+    second said only 'no such model folder: default'; it says the packaged model is score's without -m. A model
+    folder named default (`train -o default`) was passed over by `embed -m default` without a word: it is said; any
+    other folder of that name is no model `score -m default` would read (a rerun of `embed -m default -o default`
+    was warned of its own output), and is not."""
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-m", "default"])
     assert code == 1 and out == "" and err == ("error: no such model folder: default; the packaged model is score's "
                                                "without -m (`embed -m default` names it there)\n"), err
     code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", "emb", "-m", "default", "-q"])
     assert code == 0 and err == "", err
-    (tmp_path / "default").mkdir()
+    (tmp_path / "default").mkdir()  # a folder of that name that holds no model (nor `embed -o default`'s output)
+    for _ in range(2):
+        code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", "default", "-m", "default", "-q"])
+        assert code == 0 and err == "", err
+    shutil.rmtree(tmp_path / "default")
+    shutil.copytree(DEFAULT_MODEL, tmp_path / "default")  # a model trained with -o default
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-m", "default", "-o", "scores.tsv", "-q"])
+    assert code == 0 and err == "", err  # the folder, for score
     code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", "emb", "-m", "default", "-q"])
     assert code == 0 and err == ("warning: -m default is the packaged model, not the folder default here (`score -m "
                                  "default` reads that one); give ./default for it\n"), err

@@ -353,7 +353,11 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
         from ..embed import ViewConfig
         from ..score import load_model, model_context_features, model_views
 
-        if model_dir == "default" and os.path.isdir(model_dir):  # trained with -o default: not this folder
+        from ..checkpoint import CONFIG_FILE
+
+        # a model trained with -o default: not this folder (any other folder of that name, as this run's own -o
+        # default, is no model that `score -m default` would read, and was warned of too)
+        if model_dir == "default" and os.path.isfile(os.path.join(model_dir, CONFIG_FILE)):
             log.warning("-m default is the packaged model, not the folder default here (`score -m default` reads "
                         "that one); give ./default for it")
         model = load_model(None if model_dir == "default" else model_dir)
