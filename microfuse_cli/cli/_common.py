@@ -327,6 +327,14 @@ def stdin_as_file(path, name: str | None = None):
             raise renamed from None
 
 
+@contextlib.contextmanager
+def stdin_as_files(paths):
+    """``stdin_as_file`` of each of ``paths`` (None stays None), as one list: the several inputs of a command that
+    reads them more than once or names them in messages (train's tables, evaluate's, a pair selection's lists)."""
+    with contextlib.ExitStack() as files:
+        yield [files.enter_context(stdin_as_file(path)) for path in paths]
+
+
 def _one_pass(path) -> bool:
     """A pipe or FIFO input (a shell's `<(zcat genome.gff.gz)`, /dev/stdin) can be read once, as stdin can: read
     twice (its format sniffed, then parsed; --bins for gene calling, then calibration) the second read found nothing:
@@ -655,8 +663,7 @@ class PairSelection:
         INPUT on stdin is: `--labels -` said '-: empty pair list' and 'gene id(s) in - match no gene'."""
         from ..pairs import select_pairs
 
-        with contextlib.ExitStack() as files:
-            pair_list, operons, labels = (files.enter_context(stdin_as_file(path)) for path in self.inputs)
+        with stdin_as_files(self.inputs) as (pair_list, operons, labels):
             return select_pairs(genome, pair_list=pair_list, operons=operons, labels=labels,
                                 label_rule=self.label_rule, split=self.split, seed=self.seed)
 

@@ -12,7 +12,7 @@ import click
 
 from . import cli
 from ..runtime import thread_limits
-from ._common import FiniteFloatRange, IntRange, common_options, log, output_option, stdin_as_file
+from ._common import FiniteFloatRange, IntRange, common_options, log, output_option, stdin_as_files
 
 
 @cli.command(short_help="Score tables against labels and distance.", epilog="""\b
@@ -65,9 +65,8 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
         from ..plots import require_matplotlib
 
         require_matplotlib()
-    with contextlib.ExitStack() as inputs:  # stdin is named 'stdin' in messages, as by every command, not '-'
-        scores = [inputs.enter_context(stdin_as_file(path)) for path in scores]
-        labels, proteins = (inputs.enter_context(stdin_as_file(path)) for path in (labels, proteins))
+    with stdin_as_files([*scores, labels, proteins]) as readable:  # stdin is 'stdin' in messages, not '-'
+        *scores, labels, proteins = readable
         protein_map = read_proteins(proteins) if proteins else None
         tables = [read_scores(path, labels, name, split_name) for path, name in zip(scores, labels_names)]
     for message in maker_warnings(tables):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 
 import click
@@ -10,7 +9,7 @@ import click
 from ..runtime import thread_limits
 from ..vocabulary import ABLATIONS, ARCHS
 from . import cli
-from ._common import ExistingPath, FiniteFloatRange, IntRange, common_options, log, stdin_as_file, \
+from ._common import ExistingPath, FiniteFloatRange, IntRange, common_options, log, stdin_as_files, \
     warn_subset_table
 
 #: Earlier releases called the model with nothing turned off "none"; it is still accepted on the command line.
@@ -84,8 +83,7 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     check_outputs([*pairs_tables, *embedding_dirs], [Output("-o", output, "microfuse-model")])
     # a table on stdin (or a pipe) is kept in a file: --per-genome-rule reads the tables again after training, which
     # found stdin empty ('error: -: empty table'), and messages name it 'stdin', as every command does, not '-'
-    with contextlib.ExitStack() as inputs:
-        tables = [inputs.enter_context(stdin_as_file(path)) for path in pairs_tables]
+    with stdin_as_files(pairs_tables) as tables:
         _train(tables, embedding_dirs, output, arch, ablation, context_features, seed, seeds, val_fraction, epochs,
                patience, batch_size, lr, weight_decay, device, per_genome_rule, run)
 
