@@ -70,18 +70,20 @@ def image_suffixes() -> frozenset[str]:
 def check_figure_path(path: str, fmt: str | None = None) -> str:
     """The image format of a figure written to ``path``: ``fmt`` (png, svg or pdf; `plot --format`) or else the
     format its suffix (.png, .svg, .pdf) names. Stdout (``-``), /dev/stdout or a file without a suffix has none to
-    go by, so it needs ``fmt``. With ``fmt``, an image suffix other than its own (a PNG named .svg or .jpg) is
-    refused; so is a .gz/.bz2/.xz name, which the writer would compress (io.outputs); any other suffix is part of the
+    go by, so it needs ``fmt``. A .gz/.bz2/.xz name, which the writer would compress (io.outputs), is refused; with
+    ``fmt``, so is an image suffix other than its own (a PNG named .svg or .jpg); any other suffix is part of the
     name (``gyrA_v1.2``, was refused as a .2 name). A device or FIFO may have any name but another of .png/.svg/.pdf
     (plot.fifo): it holds no file of that name."""
     from .io.outputs import is_stream
 
     given = ("fmt=", "--format ")  # the Python argument, or the option
     suffix = "" if is_stdio(path) else Path(path).suffix.lower()
+    if suffix in COMPRESSED:  # with or without fmt (`-o fig.svg.gz` was told to end in .svg, which it does)
+        raise UsageError(f"{path}: a figure is not written compressed; give a path without {suffix}")
     if fmt is None:
         if suffix in FORMATS:
             return FORMATS[suffix]
-        if suffix in COMPRESSED or suffix and suffix in image_suffixes():
+        if suffix and suffix in image_suffixes():
             raise UsageError(f"{path}: give a figure path ending in .png, .svg or .pdf")
         if suffix:  # a version's .2, a sample's .S1: a name that --format keeps as it is
             raise UsageError.naming(f"{path}: give a figure path ending in .png, .svg or .pdf, or ", given,
@@ -91,8 +93,6 @@ def check_figure_path(path: str, fmt: str | None = None) -> str:
     if not isinstance(fmt, str) or fmt.lower() not in FORMATS.values():
         raise UsageError.naming(given, f"{fmt}: give png, svg or pdf")
     fmt = fmt.lower()
-    if suffix in COMPRESSED:
-        raise UsageError(f"{path}: a figure is not written compressed; give a path without {suffix}")
     if suffix and suffix != f".{fmt}" and (suffix in FORMATS or not is_stream(path) and suffix in image_suffixes()):
         raise UsageError.naming(f"{path}: a {suffix} name for the ", given, f"{fmt} figure; give a path ending in "
                                 f".{fmt}" + (", or leave " if suffix in FORMATS else ""),

@@ -3,6 +3,7 @@ rule learned from the tables. numpy only: ``training`` fits on what this gathers
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Optional, Sequence
@@ -10,11 +11,13 @@ from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 import numpy as np
 
 from .checkpoint import ModelInputs
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, log_naming
 
 if TYPE_CHECKING:
     from .calibration import DecisionRule
     from .pairs import GenePair
+
+log = logging.getLogger("microfuse")
 
 
 def resolve_context_features(spec: str, emb) -> list[str] | None:
@@ -76,6 +79,7 @@ def load_training_data(pair_paths, embedding_dirs, val_fraction, seed, context_s
         raise UsageError(f"give one --embeddings folder per pairs table ({len(pair_paths)} tables, "
                          f"{len(embedding_dirs)} folders)")
     xs_p, xs_c, ys, splits, distances, opposite, manifests, all_pairs, tables = [], [], [], [], [], [], [], [], []
+    split_given = []  # tables whose own split column decides, where val_fraction is not used
     for path, folder in zip(pair_paths, embedding_dirs):
         table = read_pairs(path)
         tables.append(table)
@@ -86,6 +90,8 @@ def load_training_data(pair_paths, embedding_dirs, val_fraction, seed, context_s
             if val_fraction is None:
                 raise UsageError(f"{path} has no split column: give --val-fraction (or `pairs --split`)")
             pairs = assign_splits(pairs, (1 - val_fraction, val_fraction, 0.0), seed=seed)
+        elif val_fraction is not None:
+            split_given.append(str(path))
         emb = Embeddings.load(folder)
         features = resolve_context_features(context_spec, emb)
         try:
@@ -102,6 +108,12 @@ def load_training_data(pair_paths, embedding_dirs, val_fraction, seed, context_s
     views = {(m.get("views", {}).get("protein"), m.get("views", {}).get("context")) for m in manifests}
     if len(views) > 1:
         raise DataError(f"the embedding folders hold different views: {sorted(views)}")
+    if split_given:  # `train --val-fraction 0.3` of a `pairs --split` table trained on the table's split, silently
+        more = f" (and {len(split_given) - 1} more)" if len(split_given) > 1 else ""
+        log_naming(log, logging.WARNING, ("val_fraction", "--val-fraction"),
+                   f" {val_fraction:g} is not used for {split_given[0]}{more}: its split column decides which pairs "
+                   "train and which validate (`pairs --split`); give a table without one to split it by ",
+                   ("val_fraction", "--val-fraction"))
     split = np.concatenate(splits)
     return TrainingData(np.concatenate(xs_p), np.concatenate(xs_c), np.concatenate(ys), split == "train",
                         split == "val", split == "test", np.concatenate(distances), np.concatenate(opposite),

@@ -466,6 +466,53 @@ def test_every_command_takes_threads_with_one_default_and_says_why():
     assert "1 by default in every command" in options[0][1].help and "0 = every core" in options[0][1].help
 
 
+def test_every_file_option_that_reads_or_writes_dash_says_so(tmp_path):
+    """`--fasta -` and `--bins -` read stdin, and so do --pairs, --operons, --labels and the --proteins inputs;
+    `pairs --proteins -`, `score --operons-gff -` and `evaluate --json -` write stdout: none of their helps said
+    so, where -o's said "('-' = stdout)". A file option says '-' in its help exactly where it takes it (click's
+    allow_dash), and a positional file that takes it says so in its command's help. --fused and the vector files
+    of `retrieve` refuse '-' (a .npy is read with its ids file beside it) and do not say it."""
+    import click
+
+    from microfuse_cli.cli import cli
+
+    unsaid, unread = [], []
+    for path in _command_paths()[1:]:
+        command = cli
+        for name in path:
+            command = command.commands[name]
+        for param in command.params:
+            if not isinstance(param.type, click.Path) or not param.type.file_okay:
+                continue
+            text = " ".join((param.help if isinstance(param, click.Option) else command.help or "").split())
+            said = "'-'" in text
+            if param.type.allow_dash != said:
+                unsaid.append((" ".join(path), param.opts))
+            if not param.type.allow_dash:
+                unread.append((" ".join(path), param.opts))
+    assert not unsaid and unread == [("retrieve build", ["vectors"]), ("retrieve search", ["queries"]),
+                                     ("score", ["--fused"])], (unsaid, unread)
+    # as the helps say: the assembly of --fasta and the bins of --bins from stdin
+    mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
+    fna = gzip.decompress(Path(f"{mg}.fna.gz").read_bytes())
+    code, out, err = run_cli(["pairs", f"{mg}.gff.gz", "--fasta", "-", "-q"], stdin=fna)
+    assert code == 0 and len(data_lines(out)) == 476, err  # the header and M. genitalium's 475 pairs
+    (tmp_path / "mg.fna").write_bytes(fna)
+    code, out, err = run_cli(["pairs", tmp_path / "mg.fna", "--bins", "-"], stdin=b"NC_000908.2\tbin.1\n")
+    assert code == 0 and "gene calling per bin: 1 in pyrodigal single mode" in err and "of bin bin.1" in err, err
+
+
+def test_search_effort_defaults_in_the_help_are_the_library_s():
+    """`retrieve search --nprobe` and `--ef-search` showed no default: they are the index's DEFAULT_NPROBE and
+    DEFAULT_EF_SEARCH, which the help now states."""
+    from microfuse_cli.retrieve.index import DEFAULT_EF_SEARCH, DEFAULT_NPROBE
+
+    code, out, _ = run_cli(["retrieve", "search", "--help"])
+    text = " ".join(out.split())
+    assert code == 0 and f"(default {DEFAULT_NPROBE};" in text.split("--nprobe", 1)[1].split("--ef-search")[0]
+    assert f"(default {DEFAULT_EF_SEARCH};" in text.split("--ef-search", 1)[1].split("--k-factor")[0]
+
+
 def test_every_option_of_the_help_is_in_the_man_page():
     import click
 

@@ -16,7 +16,7 @@ from conftest import ECOLI_FNA, ECOLI_GFF, ECOLI_ODB, PANEL, run_cli
 
 from microfuse_cli import __version__
 from microfuse_cli.io.model_id import threshold_text
-from microfuse_cli.score import load_model
+from microfuse_cli.score import DEFAULT_MODEL, load_model
 
 
 def model_threshold(work) -> float:
@@ -215,6 +215,61 @@ def test_embed_for_a_model_computes_only_what_it_reads(tmp_path):
     assert staged == one_shot
 
 
+def test_model_named_default_is_the_packaged_one_in_embed_and_said_so_where_it_is_not(tmp_path, monkeypatch):
+    """`embed -m default` is the packaged model, and `score -m default` a folder of that name: after the first, the
+    second said only 'no such model folder: default'; it says the packaged model is score's without -m. A model
+    folder named default (`train -o default`) was passed over by `embed -m default` without a word: it is said; any
+    other folder of that name is no model `score -m default` would read (a rerun of `embed -m default -o default`
+    was warned of its own output), and is not."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-m", "default"])
+    assert code == 1 and out == "" and err == ("error: no such model folder: default; the packaged model is score's "
+                                               "without -m (`embed -m default` names it there)\n"), err
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", "emb", "-m", "default", "-q"])
+    assert code == 0 and err == "", err
+    (tmp_path / "default").mkdir()  # a folder of that name that holds no model (nor `embed -o default`'s output)
+    for _ in range(2):
+        code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", "default", "-m", "default", "-q"])
+        assert code == 0 and err == "", err
+    shutil.rmtree(tmp_path / "default")
+    shutil.copytree(DEFAULT_MODEL, tmp_path / "default")  # a model trained with -o default
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-m", "default", "-o", "scores.tsv", "-q"])
+    assert code == 0 and err == "", err  # the folder, for score
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", "emb", "-m", "default", "-q"])
+    assert code == 0 and err == ("warning: -m default is the packaged model, not the folder default here (`score -m "
+                                 "default` reads that one); give ./default for it\n"), err
+
+
+def test_embed_says_a_foundation_model_option_no_view_loads(tmp_path):
+    """`embed --protein-model ~/models/ProstT5` without --protein-view prostt5 (or -m of a builtin model) computed the
+    builtin views and passed over the model, mistyped or missing, without a word: one warning names the options."""
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "emb", "-m", "default", "-q",
+                            "--protein-model", tmp_path / "ProstT5", "--esm-model", "facebook/esm2_t12_35M_UR50D"])
+    assert code == 0 and err == ("warning: --protein-model and --esm-model not used: the views computed are protein "
+                                 "builtin, context builtin (--protein-model is ProstT5's, --context-model and "
+                                 "--esm-model Bacformer's)\n"), err
+
+
+def test_embed_says_nothing_of_a_foundation_model_option_a_computed_view_loads(monkeypatch):
+    """The warning above names only options no view loads: with --protein-view prostt5 (or -m of a model on it) the
+    ProstT5 folder is used, with bacformer in --context-view (alone or beside builtin) Bacformer's and ESM-2's are;
+    it follows the models `embed` loads (ViewConfig.foundation_models), view by view."""
+    from microfuse_cli.cli import embed as embed_cli
+    from microfuse_cli.embed import ViewConfig
+
+    said = []
+    monkeypatch.setattr(embed_cli.log, "warning", lambda *args: said.append(args[1]))
+    for protein, context in (("prostt5", "builtin"), ("builtin", "bacformer"), ("prostt5", "builtin,bacformer"),
+                             ("builtin", "builtin")):
+        config = ViewConfig.parse(protein, context)
+        loaded = {spec.what for spec, _ in config.foundation_models()}
+        said.clear()
+        embed_cli._warn_models_unused(config, "pm", "cm", "em")
+        unused = [option for option, name in (("--protein-model", "ProstT5"), ("--context-model", "Bacformer"),
+                                              ("--esm-model", "ESM-2")) if name not in loaded]
+        assert said == ([" and ".join(unused)] if unused else []), (protein, context, said)
+
+
 def test_train_per_genome_rule_then_score_cuts_at_the_genomes_own_spacer(ecoli_trained, tmp_path):
     """`train --per-genome-rule` stores a DecisionRule; `score` then calls exactly the same-strand pairs within the
     genome's cut-off (E. coli: its own label-free 119 bp, moved toward what its labels want, 67 bp, but only as far
@@ -338,6 +393,19 @@ def test_embed_several_annotations_each_with_its_fasta(tmp_path):
     assert code == 1 and err.splitlines()[-1].endswith(f"as ANNOTATION,FASTA ({bare},genome.fna)"), err
 
 
+def test_embed_of_an_annotation_and_its_fasta_as_two_inputs_is_told_to_join_them(tmp_path):
+    """`embed genome.gff.gz genome.fna.gz -o emb` (the FASTA beside its GFF3, as Prodigal/Bakta users type it) was
+    told only that both would be written to emb/genome and to rename one of them; the form it meant is named."""
+    out = tmp_path / "emb"
+    code, _, err = run_cli(["embed", MG_GFF, MG_FNA, "-o", out])
+    assert code == 2 and err.splitlines()[0].endswith(
+        f"give one of them another file name, or give a GFF3 and its FASTA as one INPUT, ANNOTATION,FASTA: "
+        f"{MG_GFF},{MG_FNA}"), err
+    assert not out.exists()
+    code, _, err = run_cli(["embed", MG_GFF, tmp_path / MG_GFF.name, "-o", out])  # two annotations: no such hint
+    assert code == 2 and err.splitlines()[0].endswith("give one of them another file name"), err
+
+
 def test_evaluate_plots_roc_and_pr_of_tables_on_different_genomes(tmp_path):
     """Two genomes' score tables (here with OG-style labels) hold different pairs: one ROC of both cannot be
     drawn, and --plots silently drew none, though its help promises ROC and PR. Each table gets its own, beside
@@ -376,6 +444,64 @@ def test_evaluate_names_tables_of_one_file_name_by_their_folders(tmp_path, monke
     assert (tmp_path / "figs" / "mja_scores.tsv.roc.png").stat().st_size > 1000
     code, text, err = run_cli(["evaluate", "mge/scores.tsv", "--bootstrap", "0", "-q"])
     assert code == 0 and text.splitlines()[1].split("\t")[0] == "scores.tsv", "one table keeps its file name"
+
+
+def test_evaluate_of_stdin_names_it_stdin_in_its_row_figures_and_errors(tmp_path):
+    """`score ... | evaluate -` named the metrics row '-', its figures '-.calibration.png' (which `ls` and `rm` read
+    as options) and its errors '-: line 24 has 13 fields'; a --labels list on stdin was 'the pairs of -'. Stdin is
+    'stdin' there, as every command names it, and its metrics are the file's."""
+    scores = tmp_path / "scores.tsv"
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--label-rule", "og", "-o", scores, "-q"])
+    assert code == 0, err
+    code, from_file, err = run_cli(["evaluate", scores, "--bootstrap", "0", "-q"])
+    assert code == 0, err
+    code, text, err = run_cli(["evaluate", "-", "--bootstrap", "0", "--plots", tmp_path / "figs", "-q"],
+                              stdin=scores.read_bytes())
+    assert code == 0, err
+    assert text.splitlines()[1] == "stdin\t" + from_file.splitlines()[1].split("\t", 1)[1]
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [
+        "pr.png", "roc.png", "stdin.calibration.png", "stdin.router_weights.png", "stdin.threshold_sweep.png"]
+    code, _, err = run_cli(["evaluate", "-", "--bootstrap", "0"], stdin=scores.read_bytes()[:3000])
+    assert code == 1 and err.startswith("error: stdin: line ") and "fields, header has" in err, err
+    code, _, err = run_cli(["evaluate", scores, "--labels", "-"], stdin=b"MPN001,MPN002,1\n")
+    assert code == 1 and "none of the pairs of stdin was scored" in err, err
+
+
+def test_evaluate_of_several_tables_reads_labels_on_stdin_for_each(tmp_path):
+    """`evaluate a.tsv b.tsv --labels -` (or `--labels <(...)`) read the labels again for each table: the second
+    found stdin ended, 'error: -: empty pair list'. Stdin is kept in a file, so each table is evaluated against the
+    same labels, as from its own label column."""
+    scores = tmp_path / "scores.tsv"
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--label-rule", "og", "-o", scores, "-q"])
+    assert code == 0, err
+    rows = [line.split("\t") for line in scores.read_text().splitlines() if not line.startswith("#")]
+    column = {name: i for i, name in enumerate(rows[0])}
+    labels = "".join(f"{r[column['gene_a']]},{r[column['gene_b']]},{r[column['label']]}\n" for r in rows[1:]
+                     if r[column["label"]] != "")
+    (tmp_path / "again.tsv").write_bytes(scores.read_bytes())
+    tables = [scores, tmp_path / "again.tsv", "--bootstrap", "0", "-q"]
+    code, own, err = run_cli(["evaluate", *tables])
+    assert code == 0, err
+    code, piped, err = run_cli(["evaluate", *tables, "--labels", "-"], stdin=labels.encode())
+    assert code == 0 and piped == own and len(piped.splitlines()) == 3, err
+
+
+def test_a_pair_list_or_known_operons_on_stdin_is_named_stdin(tmp_path):
+    """`pairs G --labels -` (and --pairs, --operons: '-' = stdin, as their helps say) named stdin '-' in its
+    messages: 'error: -: empty pair list', '2 gene id(s) in - match no gene', 'labels from -'. They say 'stdin', as
+    for an INPUT on stdin, and the pairs are those of the same list given as a file."""
+    listed = b"MG_001,MG_002,1\nXX_1,XX_2,0\n"
+    (tmp_path / "labels.csv").write_bytes(listed)
+    code, from_file, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "--labels", tmp_path / "labels.csv"])
+    assert code == 0, err
+    code, piped, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "--labels", "-"], stdin=listed)
+    assert code == 0 and piped == from_file and len(piped.splitlines()) == 6, err  # 4 '#' lines, header, 1 pair
+    assert "warning: 2 gene id(s) in stdin match no gene: XX_1, XX_2\n" in err, err
+    code, out, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "--pairs", "-"], stdin=b"")
+    assert code == 1 and out == "" and err.endswith("\nerror: stdin: empty pair list\n"), err
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "--operons", "-", "-o", tmp_path / "scores.tsv"],
+                           stdin=b"op1\tMG_001,MG_002\n")
+    assert code == 0 and "info: labels from stdin: 1 positive, 0 negative, 474 unlabelled pairs" in err, err
 
 
 def test_evaluate_json_is_strict_json_with_null_for_missing_metrics(tmp_path):

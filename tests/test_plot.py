@@ -158,6 +158,9 @@ def test_ecoli_thr_operon(ecoli_scored, ecoli_genome):
     (["-o", "{tmp}/x.v2", "--gene", "gyrA"], 2, "x.v2: give a figure path ending in .png, .svg or .pdf, or --format "
                                                 "png, svg or pdf to keep the name x.v2"),
     (["-o", "{tmp}/x.svg.gz", "--format", "svg", "--gene", "gyrA"], 2, "a figure is not written compressed"),
+    # without --format it was told 'give a figure path ending in .png, .svg or .pdf', which x.svg.gz seems to do
+    (["-o", "{tmp}/x.svg.gz", "--gene", "gyrA"], 2, "x.svg.gz: a figure is not written compressed; give a path "
+                                                    "without .gz\n"),
     (["-o", "{tmp}/x.png", "--format", "jpg", "--gene", "gyrA"], 2, "'jpg' is not one of 'png', 'svg', 'pdf'"),
     (["-o", "{tmp}/x.png"], 2, "give at least one --region, --gene or --operon"),
     (["-o", "{tmp}/x.png", "--gene", "nosuchgene"], 2, "--gene nosuchgene: no gene"),

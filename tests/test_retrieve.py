@@ -2009,3 +2009,51 @@ def test_an_index_trained_for_the_gpu_is_the_one_trained_on_the_cpu(data, tmp_pa
     assert built.device == "cuda"
     built.save(tmp_path / "gpu")
     assert (tmp_path / "gpu" / "index.faiss").read_bytes() == (tmp_path / "cpu" / "index.faiss").read_bytes()
+
+
+def test_cli_search_says_which_effort_settings_its_index_has_no_use_for(real_fused, tmp_path):
+    """`retrieve --nprobe 64` on the exact (flat) index `build` makes up to 1e6 pairs, or --ef-search on an IVF one:
+    FAISS ignores them, and search did so without a word, so a user tuning recall saw no change and no reason. One
+    warning names them; settings the index uses, and the neighbours, are as without them."""
+    from conftest import run_cli
+
+    files = [real_fused / f"{name}.npy" for name in ("mpn", "mg")]
+    for kind, more in (("flat", []), ("ivf", ["--nlist", "4"])):  # flat: what auto builds for these 1,162 pairs
+        code, _, err = run_cli(["retrieve", "build", *files, "-o", tmp_path / kind, "--index", kind, *more,
+                                "--group-by", "genome", "-q"])
+        assert code == 0, err
+    code, plain, err = run_cli(["retrieve", "--index", tmp_path / "flat", "--k", "3"])
+    assert code == 0 and "warning:" not in err, err
+    code, out, err = run_cli(["retrieve", "--index", tmp_path / "flat", "--k", "3", "--nprobe", "64", "--k-factor",
+                              "4"])
+    assert code == 0 and out == plain, err
+    assert [line for line in err.splitlines() if line.startswith("warning:")] == [
+        f"warning: --nprobe and --k-factor not used: {tmp_path / 'flat'} is a flat index (--nprobe applies to ivf "
+        "and ivfpq, --ef-search to hnsw, --k-factor to ivfpq unless built with --refine none)"], err
+    code, _, err = run_cli(["retrieve", "--index", tmp_path / "ivf", "--k", "3", "--nprobe", "4", "--ef-search", "8"])
+    assert code == 0 and "warning: --ef-search not used: " in err and "is an ivf index" in err, err
+    assert "--nprobe and" not in err
+
+
+def test_cli_search_effort_warning_of_each_index_kind_names_only_what_it_ignores(real_fused, tmp_path):
+    """Each kind `retrieve build --index` makes uses its own settings and is warned of the others only: HNSW takes
+    --ef-search (not --nprobe), an IVF-PQ built with --refine none takes --nprobe (not --k-factor); all three given
+    to the flat index are named in one list. HNSW was 'a hnsw index'."""
+    from conftest import run_cli
+
+    files = [real_fused / f"{name}.npy" for name in ("mpn", "mg")]
+    for kind, more in (("flat", []), ("hnsw", []), ("ivfpq", ["--nlist", "4", "--refine", "none"])):
+        code, _, err = run_cli(["retrieve", "build", *files, "-o", tmp_path / kind, "--index", kind, *more,
+                                "--group-by", "genome", "-q"])
+        assert code == 0, err
+    said = ("(--nprobe applies to ivf and ivfpq, --ef-search to hnsw, --k-factor to ivfpq unless built with --refine "
+            "none)")
+    for kind, given, unused in (("hnsw", ["--nprobe", "4", "--ef-search", "8"], "--nprobe"),
+                                ("ivfpq", ["--nprobe", "4", "--k-factor", "2"], "--k-factor"),
+                                ("flat", ["--nprobe", "4", "--ef-search", "8", "--k-factor", "2"],
+                                 "--nprobe, --ef-search and --k-factor")):
+        code, _, err = run_cli(["retrieve", "--index", tmp_path / kind, "--k", "3", *given, "-o", tmp_path / "n.tsv"])
+        assert code == 0, err
+        article = "a" if kind == "flat" else "an"
+        assert [line for line in err.splitlines() if "not used:" in line] == [
+            f"warning: {unused} not used: {tmp_path / kind} is {article} {kind} index {said}"], err

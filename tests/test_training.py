@@ -20,7 +20,7 @@ from microfuse_cli.baseline import DistanceBaseline
 from microfuse_cli.trained import TrainConfig, TrainedModel, load_torch_model
 from microfuse_cli.training import train, train_seeds
 
-from conftest import ECOLI, MPN_FNA, MPN_GFF, run_cli
+from conftest import ECOLI, MG_G37, MPN_FNA, MPN_GFF, run_cli
 
 
 
@@ -377,3 +377,66 @@ def test_pairs_of_another_genome_than_the_embeddings_are_named_with_both(mg_embe
                            "(computed from another genome or annotation?)")
     code, _, err = run_cli(["score", pairs, "-e", mg_embedded, "-o", tmp_path / "scores.tsv"])
     assert code == 1 and "of GCF_000027325.1_ASM2732v1_genomic.gff.gz, whose genes are named like 'MG_001'" in err
+
+
+def test_val_fraction_beside_a_split_column_is_said_not_to_be_used(mg_embedded, tmp_path):
+    """`train --val-fraction 0.5` of a `pairs --split` table trained on the table's own split (70/15/15), without a
+    word: a user asking for half the pairs to validate got 15%. It is said in one warning; a table without a split
+    column is split by it, without one."""
+    gff, fna = f"{MG_G37}.gff.gz", f"{MG_G37}.fna.gz"
+    split, plain = tmp_path / "split.tsv", tmp_path / "plain.tsv"
+    for table, more in ((split, ["--split", "0.7,0.15,0.15"]), (plain, [])):
+        code, _, err = run_cli(["pairs", gff, "--fasta", fna, "--label-rule", "og", *more, "-o", table, "-q"])
+        assert code == 0, err
+    code, _, err = run_cli(["train", split, "-e", mg_embedded, "-o", tmp_path / "m1", "--val-fraction", "0.5",
+                            "--epochs", "1"])
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: --val-fraction 0.5 is not used for {split}: its split column decides which pairs "
+                        "train and which validate (`pairs --split`); give a table without one to split it by "
+                        "--val-fraction"], err
+    rows = [line.split("\t") for line in split.read_text().splitlines() if not line.startswith("#")]
+    column = rows[0].index("split"), rows[0].index("label")
+    told = {name: sum(1 for row in rows[1:] if row[column[0]] == name and row[column[1]] != "")
+            for name in ("train", "val", "test")}
+    assert f"{told['train']} training, {told['val']} validation pairs ({told['test']} test held out)" in err
+    code, _, err = run_cli(["train", plain, "-e", mg_embedded, "-o", tmp_path / "m2", "--val-fraction", "0.5",
+                            "--epochs", "1"])
+    assert code == 0 and "warning:" not in err, err
+
+
+def test_train_of_a_table_on_stdin_with_a_per_genome_rule_is_the_tables_model(mg_embedded, tmp_path):
+    """`pairs ... | train - --per-genome-rule` trained, then read the table again for the rule and found stdin empty:
+    'error: -: empty table' after the whole training, no model. Stdin is kept in a file, as `score` and `embed`
+    keep it: the model is the file's, but for the genome's name ('stdin') the rule records, and an error names
+    stdin, not '-'."""
+    table = tmp_path / "pairs.tsv"
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "--label-rule", "og",
+                            "--split", "0.7,0.15,0.15", "-o", table, "-q"])
+    assert code == 0, err
+    for name, given, stdin in (("file", table, None), ("piped", "-", table.read_bytes())):
+        code, _, err = run_cli(["train", given, "-e", mg_embedded, "-o", tmp_path / name, "--epochs", "1",
+                                "--per-genome-rule", "-q"], stdin=stdin)
+        assert code == 0, err
+    weights = [(tmp_path / name / "model.safetensors").read_bytes() for name in ("piped", "file")]
+    assert weights[0] == weights[1]
+    piped, from_file = (json.loads((tmp_path / name / "config.json").read_text()) for name in ("piped", "file"))
+    assert json.dumps(piped).replace('"stdin"', '"pairs.tsv"') == json.dumps(from_file) != json.dumps(piped)
+    code, _, err = run_cli(["train", "-", "-e", mg_embedded, "-o", tmp_path / "none"], stdin=b"hello\n")
+    assert code == 1 and err.startswith("error: stdin: "), err
+
+
+@pytest.mark.parametrize("arch", ["concat", "distance"])
+def test_an_ablation_of_another_head_than_microfuse_is_refused_before_any_work(arch, mg_embedded, tmp_path):
+    """`train --arch concat --ablation no_supcon` trained the plain concat head (its loss has no contrastive term and
+    it has no experts to turn off), without a word, as if the ablation had been run: refused as bad usage, before
+    the tables are read (none exists here) and before -o is made."""
+    code, _, err = run_cli(["train", tmp_path / "pairs.tsv", "-e", mg_embedded, "-o", tmp_path / "model",
+                            "--arch", arch, "--ablation", "no_supcon"])
+    assert code == 2 and err.startswith(f"error: --ablation no_supcon turns off a part of the microfuse head; --arch "
+                                        f"{arch} has none to turn off"), err
+    assert not (tmp_path / "model").exists()
+    for ablation in ("full", "none"):  # the whole head, by its name and its older one: no ablation, as before
+        code, _, err = run_cli(["train", tmp_path / "pairs.tsv", "-e", mg_embedded, "-o", tmp_path / "model",
+                                "--arch", arch, "--ablation", ablation])
+        assert code == 1 and err == f"error: no such file: {tmp_path / 'pairs.tsv'}\n", err

@@ -340,6 +340,14 @@ def stdin_as_file(path, name: str | None = None):
             raise renamed from None
 
 
+@contextlib.contextmanager
+def stdin_as_files(paths):
+    """``stdin_as_file`` of each of ``paths`` (None stays None), as one list: the several inputs of a command that
+    reads them more than once or names them in messages (train's tables, evaluate's, a pair selection's lists)."""
+    with contextlib.ExitStack() as files:
+        yield [files.enter_context(stdin_as_file(path)) for path in paths]
+
+
 def _one_pass(path) -> bool:
     """A pipe or FIFO input (a shell's `<(zcat genome.gff.gz)`, /dev/stdin) can be read once, as stdin can: read
     twice (its format sniffed, then parsed; --bins for gene calling, then calibration) the second read found nothing:
@@ -546,19 +554,19 @@ def genome_options(func):
                            show_default=True,
                            help="pyrodigal mode for a bare assembly: auto picks meta for short/fragmented "
                                 "input (under 100 kbp, or N50 under 20 kbp) and says so.")(wrapper)
-    wrapper = click.option("--fasta", type=click.Path(dir_okay=False, allow_dash=False), default=None,
+    wrapper = click.option("--fasta", type=click.Path(dir_okay=False, allow_dash=True), default=None,
                            help="Nucleotide FASTA for a GFF3 that has no ##FASTA section (beside one, it must hold "
-                                "the same sequences).")(wrapper)
+                                "the same sequences; '-' = stdin).")(wrapper)
     return wrapper
 
 
 def bins_option(func):
     """--bins: fit the per-genome spacer calibration per bin of a metagenome."""
-    return click.option("--bins", type=click.Path(dir_okay=False), default=None,
-                        help="scaffold<TAB>bin table (e.g. DAS Tool contig2bin): fit the spacer calibration per bin, "
-                             "and call the genes of a bare assembly per bin (--mode auto: each bin its own mode and "
-                             "genetic code); unlisted scaffolds are pooled (default: the whole input is one genome "
-                             "or sample).")(func)
+    return click.option("--bins", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+                        help="scaffold<TAB>bin table (e.g. DAS Tool contig2bin; '-' = stdin): fit the spacer "
+                             "calibration per bin, and call the genes of a bare assembly per bin (--mode auto: each "
+                             "bin its own mode and genetic code); unlisted scaffolds are pooled (default: the whole "
+                             "input is one genome or sample).")(func)
 
 
 #: Without --bins, an input this large (more than the largest bacterial genomes, ~16 Mbp) or in this many
@@ -664,11 +672,13 @@ class PairSelection:
         return [option for option, value in named.items() if value is not None]
 
     def select(self, genome):
-        """pairs.select_pairs with these options."""
+        """pairs.select_pairs with these options; a list on stdin (or a pipe) is named 'stdin' in messages, as an
+        INPUT on stdin is: `--labels -` said '-: empty pair list' and 'gene id(s) in - match no gene'."""
         from ..pairs import select_pairs
 
-        return select_pairs(genome, pair_list=self.pair_list, operons=self.operons, labels=self.labels,
-                            label_rule=self.label_rule, split=self.split, seed=self.seed)
+        with stdin_as_files(self.inputs) as (pair_list, operons, labels):
+            return select_pairs(genome, pair_list=pair_list, operons=operons, labels=labels,
+                                label_rule=self.label_rule, split=self.split, seed=self.seed)
 
 
 def pair_selection_options(func):
@@ -686,18 +696,18 @@ def pair_selection_options(func):
                            help="og: OG-Operon100K-style labels from spacer and strand alone: positive = same strand "
                                 "and -20..40 bp apart, negative = opposite strands or >= 600 bp apart, else "
                                 "unlabelled.")(wrapper)
-    wrapper = click.option("--labels", type=click.Path(dir_okay=False), default=None,
+    wrapper = click.option("--labels", type=click.Path(dir_okay=False, allow_dash=True), default=None,
                            help="Only these pairs, with their labels: a third column (CSV/TSV: name_1,name_2,label), "
                                 "or a labelled pairs TSV of `microfuse pairs` (`score` then joins operons from these "
-                                "pairs alone; --operons labels every pair instead).")(wrapper)
-    wrapper = click.option("--operons", type=click.Path(dir_okay=False), default=None,
+                                "pairs alone; --operons labels every pair instead); '-' = stdin.")(wrapper)
+    wrapper = click.option("--operons", type=click.Path(dir_okay=False, allow_dash=True), default=None,
                            help="Known operons (ODB table, RegulonDB OperonSet/TUSet, operon_id<TAB>gene,gene, or "
-                                "microfuse's own --operons-tsv/--operons-gff output): "
+                                "microfuse's own --operons-tsv/--operons-gff output; '-' = stdin): "
                                 "label 1 inside one unit, 0 at a known boundary.")(wrapper)
-    wrapper = click.option("--pairs", "pair_list", type=click.Path(dir_okay=False), default=None,
+    wrapper = click.option("--pairs", "pair_list", type=click.Path(dir_okay=False, allow_dash=True), default=None,
                            help="Only these pairs: a two-column CSV/TSV of gene ids (locus_tag, old_locus_tag, Name "
                                 "or ID), a pairs TSV of `microfuse pairs`, or a list of pair ids A|B (the first "
-                                "column of its TSVs).")(wrapper)
+                                "column of its TSVs); '-' = stdin.")(wrapper)
     return wrapper
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -51,6 +52,20 @@ def view_config(protein_view, context_view, protein_model, context_model, esm_mo
     return ViewConfig.parse(protein_view, context_view, protein_model=protein_model, context_model=context_model,
                             esm_model=esm_model, device=device, dtype=dtype, offline=offline,
                             batch_residues=batch_residues, contig_separator=contig_separator)
+
+
+def _warn_models_unused(config, protein_model, context_model, esm_model) -> None:
+    """One warning naming --protein-model, --context-model or --esm-model that no view computed loads: with the
+    builtin views (or -m of a model on them) a mistyped or missing model folder was passed over without a word."""
+    bacformer = "bacformer" in config.context_views
+    unused = [option for option, value, used in (("--protein-model", protein_model, config.protein_view == "prostt5"),
+                                                 ("--context-model", context_model, bacformer),
+                                                 ("--esm-model", esm_model, bacformer))
+              if value is not None and not used]
+    if unused:
+        log.warning("%s not used: the views computed are protein %s, context %s (--protein-model is ProstT5's, "
+                    "--context-model and --esm-model Bacformer's)", " and ".join(unused), config.protein_view,
+                    ",".join(config.context_views))
 
 
 def is_pairs_table(path) -> bool:
@@ -192,7 +207,7 @@ def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> No
             where = (f"both be written to {folders[0]} ({named})" if stems[one] == stems[two]
                      else f"be written to {clash_phrase(stems[one], stems[two], 'folder', folders, named)}")
             raise click.UsageError(f"INPUTs {inputs[one]} and {inputs[two]} would {where}; give one of them another "
-                                   "file name")
+                                   f"file name{_joined_hint(inputs[one], inputs[two])}")
         works = [folded_name(stem + ".partial") for stem in stems]  # x.gff's work folder is x.partial.gff's folder
         one, two = next(((i, works.index(folded_name(stem))) for i, stem in enumerate(stems)
                          if folded_name(stem) in works), (None, None))
@@ -259,6 +274,21 @@ def split_fastas(inputs: tuple[str, ...], fasta: str | None) -> tuple[tuple[str,
     return tuple(path for path, _ in pairs), own if any(own) else [fasta] * len(inputs)
 
 
+def _joined_hint(one: str, two: str) -> str:
+    """', or give a GFF3 and its FASTA as one INPUT ...: A.gff,A.fna' where one of two INPUTs of one name is a
+    GFF3 and the other a FASTA: `embed genome.gff genome.fna -o emb` (the sequence beside its annotation, as `score
+    GFF FNA` is told to give --fasta) was told to rename one of them."""
+    def kind(path: str) -> str:
+        name = re.sub(r"\.(gz|bz2|xz)$", "", Path(path).name.lower())
+        return next((k for k, ends in (("gff", (".gff", ".gff3")), ("fasta", (".fna", ".fasta", ".fa")))
+                     if name.endswith(ends)), "")
+
+    pair = {kind(one): one, kind(two): two}
+    if set(pair) != {"gff", "fasta"}:
+        return ""
+    return f", or give a GFF3 and its FASTA as one INPUT, ANNOTATION,FASTA: {pair['gff']},{pair['fasta']}"
+
+
 def genome_stem(path: str) -> str:
     """An input's folder name under -o: its file name without a compression and a format suffix, in any case
     (`A.GFF` was folder A.GFF beside `b.gff`'s b)."""
@@ -281,8 +311,8 @@ Examples:
 """)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True), metavar="INPUT...")
 @genome_options
-@click.option("--proteins", type=click.Path(dir_okay=False), default=None,
-              help="Protein FASTA of a pairs TSV input (ids = gene ids).")
+@click.option("--proteins", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Protein FASTA of a pairs TSV input (ids = gene ids; '-' = stdin).")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Embedding folder (with several inputs: a folder of folders, one per genome).")
 @view_options
@@ -304,7 +334,7 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
     manifest.json (views, model ids and hashes, dims, dtype, device, version, content hash of the genes).
     The builtin views need no download; prostt5 and bacformer load Hugging Face models from the hub cache or a
     local folder (GPU when present). Several GFF3 without ##FASTA are given each with its FASTA as
-    ANNOTATION,FASTA (genome.gff,genome.fna), as in `reference build`.
+    ANNOTATION,FASTA (genome.gff,genome.fna), as in `reference build`. One INPUT may be '-' (stdin).
     """
     from ..embed import compute_embeddings, genes_hash
     from ..errors import DataError
@@ -323,6 +353,13 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
         from ..embed import ViewConfig
         from ..score import load_model, model_context_features, model_views
 
+        from ..checkpoint import CONFIG_FILE
+
+        # a model trained with -o default: not this folder (any other folder of that name, as this run's own -o
+        # default, is no model that `score -m default` would read, and was warned of too)
+        if model_dir == "default" and os.path.isfile(os.path.join(model_dir, CONFIG_FILE)):
+            log.warning("-m default is the packaged model, not the folder default here (`score -m default` reads "
+                        "that one); give ./default for it")
         model = load_model(None if model_dir == "default" else model_dir)
         views, features = model_views(model), model_context_features(model)
         config = ViewConfig.parse(views.get("protein", "builtin"), views.get("context", "builtin"),
@@ -332,6 +369,7 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                                   context_features=tuple(features) if features else None)
     config.require_models()  # before any genome is read or torch imported
     warn_device_unused(device, config)
+    _warn_models_unused(config, protein_model, context_model, esm_model)
     proteins_later = proteins_after_stdin(inputs, proteins)  # looked for once the piped table has ended
     container = output_folder(output, inputs, 0).parent  # -o with several inputs (through a symlink), else its parent
     # --bins is read once here and once per genome: a pipe (`--bins <(cut ...)`) is kept in a temp file

@@ -12,7 +12,7 @@ import click
 
 from . import cli
 from ..runtime import thread_limits
-from ._common import FiniteFloatRange, IntRange, common_options, log, output_option
+from ._common import FiniteFloatRange, IntRange, common_options, log, output_option, stdin_as_files
 
 
 @cli.command(short_help="Score tables against labels and distance.", epilog="""\b
@@ -22,20 +22,21 @@ Examples:
   microfuse evaluate microfuse.tsv concat.tsv --names microfuse,concat -o table.tsv --json metrics.json
 """)
 @click.argument("scores", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True), metavar="SCORES.tsv...")
-@click.option("--labels", type=click.Path(dir_okay=False), default=None,
-              help="Labelled pairs (name_1,name_2,label, or a `pairs --operons` TSV) instead of the scores' "
-                   "label column.")
+@click.option("--labels", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Labelled pairs (name_1,name_2,label, or a `pairs --operons` TSV; '-' = stdin) instead of the "
+                   "scores' label column.")
 @click.option("--split", "split_name", default=None, help="Only pairs of this split (e.g. test).")
 @click.option("--names", default=None, help="Comma-separated model names for the table (default: file names, "
               "with as many of their folders as tell them apart, case-blind: ecoli/scores.tsv, lmono/scores.tsv).")
 @click.option("--threshold", type=FiniteFloatRange(0, 1), default=None,
               help="Threshold for accuracy_at_threshold (default: the one the scores were called at).")
-@click.option("--proteins", type=click.Path(dir_okay=False), default=None,
-              help="Protein FASTA (ids = gene ids) for the hard sequence-conflict subset.")
+@click.option("--proteins", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Protein FASTA (ids = gene ids; '-' = stdin) for the hard sequence-conflict subset.")
 @output_option("Metrics TSV ('-' = stdout). A metric that does not exist (the AUROC of a table with one class "
-               "only, an interval without --bootstrap) is an empty field, which pandas and R read as missing; null "
+               "only, an interval with --bootstrap 0) is an empty field, which pandas and R read as missing; null "
                "in --json; 'n/a (one class)' in the summary.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write JSON.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Also write JSON ('-' = stdout).")
 @click.option("--plots", type=click.Path(file_okay=False), default=None,
               help="Folder for ROC, PR, threshold-sweep, calibration and router-weight PNGs (each PNG's Description "
                    "names the model of the tables it draws, from their '#microfuse' lines).")
@@ -48,7 +49,7 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     intergenic-distance baseline on the same pairs (AUROC and best possible cut-off accuracy). The last columns
     say what made each table, from its '#microfuse' line: model_name, model_id (12 hex digits) and decision_id;
     tables of one model name made by two versions of it, or by a 'default' other than this microfuse's, are
-    warned of."""
+    warned of. One SCORES.tsv may be '-' (stdin)."""
     from ..errors import UsageError
     from ..evaluate import evaluate_table, maker_warnings, read_scores
     from ..io.fasta import read_proteins
@@ -64,8 +65,10 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
         from ..plots import require_matplotlib
 
         require_matplotlib()
-    protein_map = read_proteins(proteins) if proteins else None
-    tables = [read_scores(path, labels, name, split_name) for path, name in zip(scores, labels_names)]
+    with stdin_as_files([*scores, labels, proteins]) as readable:  # stdin is 'stdin' in messages, not '-'
+        *scores, labels, proteins = readable
+        protein_map = read_proteins(proteins) if proteins else None
+        tables = [read_scores(path, labels, name, split_name) for path, name in zip(scores, labels_names)]
     for message in maker_warnings(tables):
         log.warning("%s", message)
     with thread_limits(run.threads, sklearn=True):  # again, now that scipy's and scikit-learn's pools are loaded
@@ -89,10 +92,12 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
 
 def default_names(scores) -> list[str]:
     """Each table's file name, with as many of its folders as tell the tables apart: one run per genome writes
-    every genome's scores.tsv, and their metrics rows were all named 'scores.tsv' (--plots refused them)."""
+    every genome's scores.tsv, and their metrics rows were all named 'scores.tsv' (--plots refused them). Stdin is
+    'stdin', as every command names it: '-' named the row '-' and the figures '-.calibration.png', which shell
+    tools read as options."""
     from ..io.outputs import name_clash
 
-    parts = [os.path.abspath(path).split(os.sep) if path != "-" else ["-"] for path in scores]
+    parts = [os.path.abspath(path).split(os.sep) if path != "-" else ["stdin"] for path in scores]
     depths = range(1, max(len(p) for p in parts) + 1)
     for distinct in (lambda names: name_clash(names) is None,  # case-blind too: x/S.tsv, y/s.tsv name --plots figures
                      lambda names: len(set(names)) == len(names)):  # x/S.tsv, x/s.tsv can't be: y/S.tsv still named

@@ -22,12 +22,12 @@ Examples:
 @genome_options
 @pair_selection_options
 @output_option("Pairs TSV ('-' = stdout).")
-@click.option("--proteins", type=click.Path(dir_okay=False, allow_dash=False), default=None,
-              help="Also write the proteins (FASTA, ids = gene ids).")
-@click.option("--bins", type=click.Path(dir_okay=False), default=None,
-              help="scaffold<TAB>bin table (e.g. DAS Tool contig2bin): call the genes of a bare assembly per bin "
-                   "(--mode auto: each bin its own mode and genetic code), as `score --bins` and `embed --bins` "
-                   "do, so their genes and pairs match; unlisted scaffolds are pooled.")
+@click.option("--proteins", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Also write the proteins (FASTA, ids = gene ids; '-' = stdout).")
+@click.option("--bins", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="scaffold<TAB>bin table (e.g. DAS Tool contig2bin; '-' = stdin): call the genes of a bare "
+                   "assembly per bin (--mode auto: each bin its own mode and genetic code), as `score --bins` and "
+                   "`embed --bins` do, so their genes and pairs match; unlisted scaffolds are pooled.")
 @common_options
 def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     """Candidate gene pairs of a genome, one TSV row per pair.

@@ -19,10 +19,10 @@ Examples:
   microfuse plot scores.tsv genome.gff -o - --format svg --gene gyrA | gzip > gyrA.svgz   # stdout: --format
 """)
 @click.argument("scores", type=click.Path(dir_okay=False, allow_dash=True), metavar="SCORES.tsv")
-@click.argument("genome_path", type=click.Path(dir_okay=False), metavar="GENOME")
+@click.argument("genome_path", type=click.Path(dir_okay=False, allow_dash=True), metavar="GENOME")
 @genome_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), required=True,
-              help="Figure file: PNG, SVG or PDF by its suffix (or --format); - is stdout.")
+              help="Figure file: PNG, SVG or PDF by its suffix (or --format); '-' = stdout.")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"], case_sensitive=False), default=None,
               help="Image format [default: -o's suffix; needed where it has none, as - or /dev/stdout]; a -o "
                    "suffix of another format is refused.")
@@ -45,9 +45,10 @@ def plot(scores, genome_path, fasta, read_as, output, fmt, regions, genes, opero
     and the router's expert weights.
 
     SCORES.tsv is `microfuse score` output; GENOME is the annotation (or assembly) it was scored from, read with
-    the same options (--fasta, --circular ...). The figure's metadata (PNG and SVG Description, PDF Subject) names
-    the model the scores' '#microfuse' line records: microfuse version, model name, model_id (12 hex digits) and
-    decision_id, and a --threshold given. Needs the plotting extra: pip install 'microfuse-cli[plots]'.
+    the same options (--fasta, --circular ...); either may be '-' (stdin). The figure's metadata (PNG and SVG
+    Description, PDF Subject) names the model the scores' '#microfuse' line records: microfuse version, model
+    name, model_id (12 hex digits) and decision_id, and a --threshold given. Needs the plotting extra: pip install
+    'microfuse-cli[plots]'.
     """
     from ..errors import UsageError
     from ..figures import (check_figure_path, draw_regions, gene_region, load_scored, operon_region, parse_region,

@@ -34,8 +34,8 @@ def build(genomes, output, genetic_code, mode, run):
     """Gene order, strands and proteins of each GENOME, written to a reference folder.
 
     GENOME is a GenBank file, a GFF3 with ##FASTA, a bare assembly (genes are called with pyrodigal) or
-    ANNOTATION.gff,ASSEMBLY.fna (a GFF3 and its FASTA joined by a comma). Each file counts as one reference
-    genome, named after the file. The folder holds proteins.faa, genes.tsv and manifest.json (sha256 checksums,
+    ANNOTATION.gff,ASSEMBLY.fna (a GFF3 and its FASTA joined by a comma); one may be '-' (stdin, named stdin). Each
+    file counts as one reference genome, named after the file. The folder holds proteins.faa, genes.tsv and manifest.json (sha256 checksums,
     each genome's genetic code); it is replaced atomically.
     """
     from ..comparative import ReferenceSet, genetic_codes

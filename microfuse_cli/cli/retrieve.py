@@ -229,6 +229,20 @@ def _warn_namesakes(index, ids) -> None:
                     "name" if index.group_by == "genome" else "scaffold names", more)
 
 
+def _warn_unused_effort(index, index_dir, nprobe, ef_search, k_factor) -> None:
+    """One warning naming the search settings the index's kind has no use for: FAISS ignored them, and so did
+    `search`, without a word (`--nprobe 64` on the exact index `build` makes up to 1e6 pairs)."""
+    unused = [option for option, value, used in (("--nprobe", nprobe, index.kind in ("ivf", "ivfpq")),
+                                                 ("--ef-search", ef_search, index.kind == "hnsw"),
+                                                 ("--k-factor", k_factor, index.refined))
+              if value is not None and not used]
+    if unused:  # "an hnsw" as it is read, aitch; "--nprobe, --ef-search and --k-factor"
+        log.warning("%s not used: %s is %s %s index (--nprobe applies to ivf and ivfpq, --ef-search to hnsw, "
+                    "--k-factor to ivfpq unless built with --refine none)",
+                    " and ".join([", ".join(unused[:-1]), unused[-1]] if len(unused) > 1 else unused), index_dir,
+                    "a" if index.kind == "flat" else "an", index.kind)
+
+
 def _warn_found_themselves(result, index) -> None:
     """Queries whose nearest neighbours are their own pairs, indexed under another genome name: said once, with the
     fix (the exclusion of the query's own genome or scaffold goes by name)."""
@@ -252,8 +266,10 @@ Examples:
 @click.argument("queries", nargs=-1, type=_VectorFile(), metavar="[QUERIES.npy...]")
 @_index_options
 @click.option("-k", "--k", "k", type=IntRange(min=1), default=10, show_default=True, help="Neighbours per query.")
-@click.option("--nprobe", type=IntRange(min=1), default=None, help="IVF lists to probe (recall vs speed).")
-@click.option("--ef-search", type=IntRange(min=1), default=None, help="HNSW search beam (recall vs speed).")
+@click.option("--nprobe", type=IntRange(min=1), default=None,
+              help="IVF lists to probe, of an ivf or ivfpq index (default 16; recall vs speed).")
+@click.option("--ef-search", type=IntRange(min=1), default=None,
+              help="HNSW search beam, of an hnsw index (default 64; recall vs speed).")
 @click.option("--k-factor", type=IntRange(min=1), default=None,
               help="ivfpq with refine: candidates re-ranked per neighbour (default: the index's; recall vs speed).")
 @output_option("Neighbours TSV ('-' = stdout).")
@@ -272,6 +288,7 @@ def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, r
 
     check_outputs([index_dir, *queries], [Output("-o", output)], read_later=map(ids_path_for, queries))
     index = PairIndex.load(index_dir, device=device)
+    _warn_unused_effort(index, index_dir, nprobe, ef_search, k_factor)
     with run.progress("searching", None, "queries") as advance:
         if queries:
             loaded = read_vector_files(queries, against=f"the index {index_dir}", dim=index.dim,

@@ -33,18 +33,18 @@ Examples:
               help="Decision threshold on the probability (default: 0.5 for a model with a per-genome rule, as the "
                    "packaged one, whose cut-off in bp is each genome's own; else the one chosen on validation).")
 @click.option("--operons-gff", type=click.Path(dir_okay=False, allow_dash=True), default=None,
-              help="Write predicted operons as GFF3 (SO:0000178).")
+              help="Write predicted operons as GFF3 (SO:0000178; '-' = stdout).")
 @click.option("--operons-tsv", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Write predicted operons (2+ genes) as a table: operon_id scaffold start end strand n_genes "
                    "genes (comma-separated, in transcription order) mean_probability min_probability (of its adjacent "
-                   "pairs).")
+                   "pairs); '-' = stdout.")
 @click.option("--annotate", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Write INPUT's own annotation (GFF3 or GenBank, same format) with the operons added as SO:0000178 "
                    "features; every other line unchanged (GFF3: attributes with an empty value, which GFF3 forbids, "
-                   "dropped).")
-@click.option("--report", type=click.Path(dir_okay=False), default=None,
+                   "dropped); '-' = stdout.")
+@click.option("--report", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Write one self-contained HTML page of the run: summary, per-genome calibration, model, operons "
-                   "and region figures (needs the plots extra).")
+                   "and region figures (needs the plots extra; '-' = stdout).")
 @click.option("--fused", type=click.Path(dir_okay=False), default=None,
               help="Write fused pair vectors (FILE.npy + FILE.ids.tsv, which records the model and FILE.npy's "
                    "checksum: vectors of another run beside it are refused) for `microfuse retrieve build`.")
@@ -69,7 +69,8 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
           report=None):
     """Probability that each adjacent gene pair of INPUT shares an operon, and the operons they form.
 
-    INPUT is anything `microfuse pairs` reads (GFF3, GenBank, EMBL, bare FASTA) or a pairs TSV with --embeddings.
+    INPUT is anything `microfuse pairs` reads (GFF3, GenBank, EMBL, bare FASTA) or a pairs TSV with --embeddings;
+    '-' is stdin.
     With a genome, genes -> pairs -> views -> model run in one process. Output columns: the pairs columns,
     probability, operon_pair (0/1 at the threshold) and the router weights w_protein w_context w_agreement
     w_conflict. The scores TSV and the operon GFF3 and TSV start with '#' lines naming the model (its folder's name,
@@ -82,12 +83,18 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
     estimated operon fraction and cut-off in bp. --annotate records the same lines (GFF3: '#' lines after
     ##gff-version; GenBank: the record's COMMENT, and model name, model_id and decision_id in each operon's /note).
     """
+    import os
+
     from ..embed import check_device
+    from ..errors import DataError
     from ..score import check_model_path, load_model, require_view_models
 
     check_device(device)
     check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, reference_dir, output,
                         operons_gff, operons_tsv, fused, extra_outputs={"--annotate": annotate, "--report": report})
+    if model_dir == "default" and not os.path.lexists(model_dir):  # as `embed -m default` names the packaged model
+        raise DataError("no such model folder: default; the packaged model is score's without -m (`embed -m "
+                        "default` names it there)")
     check_model_path(model_dir)  # before any work; it is read in a thread beside gene calling
     # the views are computed here unless --embeddings: their foundation models must be at hand
     warn_device_unused(device, require_view_models(model_dir, offline=offline) if embeddings is None else None)

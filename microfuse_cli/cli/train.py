@@ -9,7 +9,8 @@ import click
 from ..runtime import thread_limits
 from ..vocabulary import ABLATIONS, ARCHS
 from . import cli
-from ._common import ExistingPath, FiniteFloatRange, IntRange, common_options, log, warn_subset_table
+from ._common import ExistingPath, FiniteFloatRange, IntRange, common_options, log, stdin_as_files, \
+    warn_subset_table
 
 #: Earlier releases called the model with nothing turned off "none"; it is still accepted on the command line.
 ABLATION_ALIASES = {"none": "full"}
@@ -22,7 +23,8 @@ Examples:
   microfuse train pairs.tsv --embeddings emb/ -o model/
   microfuse train pairs.tsv --embeddings emb/ -o concat/ --arch concat --seeds 3
 """)
-@click.argument("pairs_tables", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="PAIRS.tsv...")
+@click.argument("pairs_tables", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True),
+                metavar="PAIRS.tsv...")
 @click.option("-e", "--embeddings", "embedding_dirs", multiple=True, required=True,
               type=ExistingPath("embedding folder", file_okay=False),
               help="Embedding folder of each pairs table, in order.")
@@ -40,7 +42,8 @@ Examples:
 @click.option("--seeds", type=IntRange(min=1), default=1, show_default=True,
               help="Train this many seeds (seed, seed+1, ...), report mean +/- std, keep the best on validation.")
 @click.option("--val-fraction", type=FiniteFloatRange(0.01, 0.9), default=None,
-              help="Validation share when the table has no split column (whole scaffolds / gene blocks).")
+              help="Validation share of a table without a split column, which needs it (whole scaffolds / gene "
+                   "blocks); a table's own split column (`pairs --split`) is used as it is.")
 @click.option("--epochs", type=IntRange(min=1), default=70, show_default=True,
               help="Most epochs to train (early stopping usually ends sooner).")
 @click.option("--patience", type=IntRange(min=1), default=14, show_default=True,
@@ -63,23 +66,38 @@ Examples:
 @common_options
 def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features, seed, seeds, val_fraction, epochs, patience,
           batch_size, lr, weight_decay, device, per_genome_rule, run):
-    """Fit the MicroFuse fusion head on labelled pairs (the `label` and `split` columns of PAIRS.tsv).
+    """Fit the MicroFuse fusion head on labelled pairs (the `label` and `split` columns of PAIRS.tsv; '-' is stdin).
 
     AdamW with early stopping on validation AUROC, keeping the best epoch; the decision threshold is chosen on
     validation. Saves model.safetensors + config.json (with the standardisation statistics and the embedding
     manifest). Byte-identical on the CPU for a given seed and -t: another thread count rounds differently
     (-t 0 depends on the machine's cores).
     """
+    from ..io.outputs import Output, check_outputs
 
+    if arch != "microfuse" and ABLATION_ALIASES.get(ablation, ablation) != "full":
+        # the other heads have no experts or contrastive terms to turn off: `--arch concat --ablation no_supcon`
+        # trained the plain concat head, without a word
+        raise click.UsageError(f"--ablation {ablation} turns off a part of the microfuse head; --arch {arch} has "
+                               "none to turn off (leave --ablation out, or give --arch microfuse)")
+    check_outputs([*pairs_tables, *embedding_dirs], [Output("-o", output, "microfuse-model")])
+    # a table on stdin (or a pipe) is kept in a file, so messages name it 'stdin', as every command does, not '-'
+    # (before the tables were read once, --per-genome-rule read them again and found stdin empty)
+    with stdin_as_files(pairs_tables) as tables:
+        _train(tables, embedding_dirs, output, arch, ablation, context_features, seed, seeds, val_fraction, epochs,
+               patience, batch_size, lr, weight_decay, device, per_genome_rule, run)
+
+
+def _train(pairs_tables, embedding_dirs, output, arch, ablation, context_features, seed, seeds, val_fraction, epochs,
+           patience, batch_size, lr, weight_decay, device, per_genome_rule, run):
+    """`train` of its checked options, its tables readable again (stdin kept in a file)."""
     from ..embed import resolve_device
     from ..model import FusionConfig
-    from ..io.outputs import Output, check_outputs
     from ..baseline import DistanceBaseline
     from ..trained import TrainConfig
     from ..training import train_seeds
     from ..training_data import load_training_data
 
-    check_outputs([*pairs_tables, *embedding_dirs], [Output("-o", output, "microfuse-model")])
     data = load_training_data(pairs_tables, embedding_dirs, val_fraction, seed, context_features)
     provenance = data.provenance()
     log.info("%d training, %d validation pairs (%d test held out); protein %d-d, context %d-d", data.train.sum(),
