@@ -260,6 +260,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             raise DataError(f"{path}: no GFF3 features found")
         raise DataError(f"{path}: no protein-coding (CDS) features found")
 
+    stated = _stated_lengths(declared, region_rows, reached)  # the lengths a FASTA must match, and where told
     lines = _fasta_section(lines, path, fasta_line)
     first_sequence = next((line for line in lines if line.strip()), None)
     if first_sequence is not None:
@@ -276,8 +277,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         # seqlen, a pragma (else a region row) from 1 unless it ends where the features do (GenomeTools makes one up
         # so). Any other length of the file (that guess, a pragma not from 1) is a bound: the length used here, as
         # without the file's word the genes' extent is, but no statement a FASTA must match
-        told = {sid: n for sid, (n, _) in _stated_lengths(declared, region_rows, reached).items()
-                if n != reached.get(sid)} | {sid: n for sid, n in seqlen.items() if sid not in declared}
+        told = {sid: n for sid, (n, _) in stated.items() if n != reached.get(sid)} | {
+            sid: n for sid, n in seqlen.items() if sid not in declared}
         exact = {sid for sid, n in told.items() if n == regions.get(sid)}
         scaffolds = {sid: Scaffold(sid, regions.get(sid) or end, None, sid in circular, sid in exact,
                                    sid in regions and sid not in exact)
@@ -290,8 +291,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             f"{path}: sequence id(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
             f"not found in the FASTA sequences{_id_hint(missing, scaffolds)}"
         )
-    _check_declared_lengths(path, _stated_lengths(declared, region_rows, reached), reached, scaffolds,
-                            fasta if first_sequence is None else "##FASTA")
+    _check_declared_lengths(path, stated, reached, scaffolds, fasta if first_sequence is None else "##FASTA")
     n_kept = len(order)
     order = [k for k in order if k not in flagged or _cut_by_sequence_end(cds[k], scaffolds[cds[k].seqid])]
     n_pseudo += n_kept - len(order)  # marked pseudo=true, not cut by a sequence end
