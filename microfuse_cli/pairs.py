@@ -567,9 +567,9 @@ def scaffold_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -
 #: topology=circular|linear id=ID``; or gives only a bound, which the genome's route takes as its length (a
 #: ``##sequence-region`` ending where the features end, the length GenomeTools makes up, or not starting at 1; a
 #: circular scaffold's genes' extent, or a scaffold's where the table's genes end sooner): ``at_least=N`` for
-#: ``length=N``. Its topology is the annotation's (Is_circular,
-#: a CDS joined across the origin, --circular/--linear); an older table's line without one leaves it to the table
-#: route (a pair or gene across the origin, a --fasta header), as without the line.
+#: ``length=N``. Its topology is the annotation's (Is_circular, a CDS joined across the origin, --circular/--linear);
+#: an older table's line without one leaves it to the table route (a pair or gene across the origin, a --fasta
+#: header), as without the line.
 _LENGTH_LINE = "#scaffold_length "
 _LENGTH = re.compile(r"#scaffold_length (?P<kind>length|at_least)=(?P<length>[0-9]+)"
                      r"(?: topology=(?P<topology>circular|linear))? id=(?P<id>.+)")

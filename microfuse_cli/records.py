@@ -59,7 +59,8 @@ class Scaffold:
     sequence: str | None = None
     circular: bool = False
     #: Without ``sequence``: whether ``length`` is the one the annotation states (a GFF3's ``##sequence-region ID 1
-    #: N``, Prodigal's ``seqlen=``), not the genes' extent; `pairs` then writes it as a ``#scaffold_length`` line.
+    #: N``, else its region row 1..N, Prodigal's ``seqlen=``, a GenBank LOCUS line), not the genes' extent; `pairs`
+    #: then writes it as ``#scaffold_length length=N`` (pairs.length_comments), which a --fasta must match.
     length_stated: bool = field(default=False, compare=False)
     #: Without ``sequence``: whether ``length`` is only a bound the annotation gives (a ``##sequence-region`` ending
     #: where its last feature ends, the length GenomeTools makes up, or not starting at 1): the length used, as a

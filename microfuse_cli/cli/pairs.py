@@ -55,10 +55,10 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     which `embed` and `score` of the table check their --fasta, or 'at_least=N' for 'length=N' where it gives a
     bound only (a '##sequence-region' ending where the last feature ends, the length GenomeTools makes up, or not
     starting at 1; the genes' extent of a circular scaffold, or of one whose genes in the table end sooner, as a
-    subset's may), which they take as its length without --fasta, as for INPUT, and do not check. Its topology is the annotation's (Is_circular, a CDS joined across the origin,
-    --circular/--linear): a subset lacking the pair that closes a circle stays circular, and a linear scaffold
-    shorter than a gene's end is refused (an older table's line without a topology reads as before). Every
-    microfuse reader skips leading '#' lines.
+    subset's may), which they take as its length without --fasta, as for INPUT, and do not check. Its topology is
+    the annotation's (Is_circular, a CDS joined across the origin, --circular/--linear): a subset lacking the pair
+    that closes a circle stays circular, and a linear scaffold shorter than a gene's end is refused (an older
+    table's line without a topology reads as before). Every microfuse reader skips leading '#' lines.
     """
     from ..errors import DataError
     from ..records import NO_SEQUENCE_HINT

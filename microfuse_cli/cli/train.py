@@ -82,7 +82,6 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
                                "none to turn off (leave --ablation out, or give --arch microfuse)")
     check_outputs([*pairs_tables, *embedding_dirs], [Output("-o", output, "microfuse-model")])
     # a table on stdin (or a pipe) is kept in a file, so messages name it 'stdin', as every command does, not '-'
-    # (before the tables were read once, --per-genome-rule read them again and found stdin empty)
     with stdin_as_files(pairs_tables) as tables:
         _train(tables, embedding_dirs, output, arch, ablation, context_features, seed, seeds, val_fraction, epochs,
                patience, batch_size, lr, weight_decay, device, per_genome_rule, run)
@@ -90,7 +89,8 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
 
 def _train(pairs_tables, embedding_dirs, output, arch, ablation, context_features, seed, seeds, val_fraction, epochs,
            patience, batch_size, lr, weight_decay, device, per_genome_rule, run):
-    """`train` of its checked options, its tables readable again (stdin kept in a file)."""
+    """`train` of its checked options, a table on stdin kept in a file (each table is read once, by
+    load_training_data; --per-genome-rule reuses what it read, TrainingData.tables)."""
     from ..embed import resolve_device
     from ..model import FusionConfig
     from ..baseline import DistanceBaseline
