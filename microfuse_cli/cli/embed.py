@@ -350,13 +350,12 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
     config = view_config(protein_view, context_view, protein_model, context_model, esm_model, device, dtype,
                          offline, batch_residues, contig_separator)
     if model_dir is not None:
+        from ..checkpoint import CONFIG_FILE
         from ..embed import ViewConfig
         from ..score import load_model, model_context_features, model_views
 
-        from ..checkpoint import CONFIG_FILE
-
-        # a model trained with -o default: not this folder (any other folder of that name, as this run's own -o
-        # default, is no model that `score -m default` would read, and was warned of too)
+        # warned of only where ./default holds a model (its config.json), which `score -m default` reads; a folder
+        # of that name holding none (this run's own `-o default` on a rerun) is no model and was warned of wrongly
         if model_dir == "default" and os.path.isfile(os.path.join(model_dir, CONFIG_FILE)):
             log.warning("-m default is the packaged model, not the folder default here (`score -m default` reads "
                         "that one); give ./default for it")
