@@ -1030,8 +1030,8 @@ class _Named:
 def save_npy(file, array, *, digest=None) -> None:
     """np.save through Python's own writes: numpy's C writer reports a failed write without its reason
     ('19040 requested and 5088 written'); a Python write raises the kernel's (ENOSPC, EFBIG). ``digest``: a
-    hashlib object updated with every byte written (`score --fused` records its vectors' SHA-256 in their ids
-    file without reading them back)."""
+    hashlib object updated with every byte written, so a checksum is had without reading the file back (`score
+    --fused` records its vectors' in their ids file, Embeddings.save its arrays' in its manifest)."""
     import numpy as np
 
     class _Writes:  # not a real file to numpy, so it writes in chunks through write()
