@@ -713,8 +713,8 @@ def test_pairs_describes_each_scaffold_of_its_pairs(tmp_path):
     """`pairs` writes a '#scaffold length=N topology=... id=ID' line per scaffold of the pairs it writes (E. coli:
     its circle; M. pneumoniae, its RefSeq GFF3 read as linear; a `--labels` subset of a panel genome: only the
     scaffolds of its pairs), which `read_pairs` gives back; an id to the line's end keeps spaces and '='. A genome
-    read without its sequence (a GFF3 alone) tells no topology: no such line, but the length its pragma states
-    ('#scaffold_length'), which the true FASTA then matches."""
+    read without its sequence (a GFF3 alone) has no such line but a '#scaffold_length' line: the length its pragma
+    states, which the true FASTA then matches, and the annotation's topology (linear: nothing marks it circular)."""
     from microfuse_cli.pairs import genome_from_table, read_pairs, table_scaffolds
 
     told = {}
@@ -731,7 +731,7 @@ def test_pairs_describes_each_scaffold_of_its_pairs(tmp_path):
     assert table_scaffolds(["#microfuse 0.1.0 pairs genome=x", "#scaffold length=10 topology=linear id=a b=c"],
                            "t.tsv") == {"a b=c": (10, False)}
     assert table_scaffolds(["#genes source=annotation"], "t.tsv") is None
-    code, out, err = run_cli(["pairs", MPN_GFF, "-q"])  # no sequence read: its length is the pragma's, no topology
+    code, out, err = run_cli(["pairs", MPN_GFF, "-q"])  # no sequence read: the pragma's length, linear
     assert code == 0 and [line for line in out.splitlines() if line.startswith("#scaffold")] == [
         "#scaffold_length length=816394 topology=linear id=NC_000912.1"], err
     (tmp_path / "bare.tsv").write_text(out)  # read with the true FASTA as a table without the lines

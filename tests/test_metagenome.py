@@ -393,7 +393,7 @@ def test_pairs_of_a_gff_without_its_fasta_writes_the_lengths_it_states(tmp_path)
     """`pairs draft.gff` without its FASTA wrote no length, though Prodigal's GFF states each contig's (`# Sequence
     Data: ...seqlen=N`), so `score PAIRS.tsv` without --fasta had each contig as long as its genes reach, left the
     2,000+ bp contigs whose genes end sooner out of the spacer calibration and warned. The stated lengths are written
-    now, as '#scaffold_length' lines (a length only: no sequence told the topology, which a --fasta header may), and
+    now, as '#scaffold_length' lines (with the annotation's topology, linear: nothing marks a contig circular), and
     the table route scores as the genome's with its FASTA, without a warning, with or without --fasta; a FASTA of
     other lengths is refused; a GFF3 that states none still writes none."""
     _, assembly, gff = prodigal_draft(tmp_path)
