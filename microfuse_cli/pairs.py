@@ -885,23 +885,7 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
         missing = sorted({g.scaffold for g in genes.values()} - set(scaffolds))
         if missing:
             raise DataError(f"scaffold {missing[0]!r} of the pairs is not in {fasta}")
-        for sid, (length, _) in declared.items():  # the table's '#scaffold' lines: every scaffold, exactly
-            if sid in scaffolds and scaffolds[sid].length != length:
-                raise DataError(f"{sid} is {length:,} bp by the pairs' '#scaffold' line, {scaffolds[sid].length:,} "
-                                f"bp in {fasta}: a FASTA of another assembly?")
-        for sid, told in stated.items():  # the annotation's lengths, as its own reader checks a FASTA's (a bound,
-            # at_least=, not: nor does it check GenomeTools' guess)
-            if sid in scaffolds and told.exact and scaffolds[sid].length != told.length:
-                raise DataError(f"{sid} is {told.length:,} bp by the pairs' '#scaffold_length' line, "
-                                f"{scaffolds[sid].length:,} bp in {fasta}: a FASTA of another assembly?")
-        for sid, (length, pair) in closing.items():  # a FASTA of another length read the pairs on another circle
-            if scaffolds[sid].length != length:
-                raise DataError(f"{sid} is {length:,} bp by the pair closing its circle ({pair.pair_id}), "
-                                f"{scaffolds[sid].length:,} bp in {fasta}: a FASTA of another assembly?")
-        past = next((g for g in genes.values() if g.start > scaffolds[g.scaffold].length), None)
-        if past is not None:  # was Genome.check's error, naming the genome the embeddings were of, not the FASTA
-            raise DataError(f"gene {past.id!r} of the pairs starts at {past.start}, past the end of {past.scaffold} "
-                            f"in {fasta} ({scaffolds[past.scaffold].length} bp): a FASTA of another assembly?")
+        _check_fasta_lengths(fasta, scaffolds, genes.values(), declared, stated, closing)
     else:
         extent: dict[str, int] = {}
         for g in genes.values():
@@ -935,6 +919,30 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
         gene_list = _cut_by_sequence(gene_list, scaffolds, table.genes_comment, genetic_code)
     return Genome(name, scaffolds, gene_list, PAIRS_TABLE,
                   partial_genes=table.partial_genes).with_genes_sorted()
+
+
+def _check_fasta_lengths(fasta: PathLike, scaffolds: Mapping, genes: Iterable[Gene], declared: Mapping,
+                         stated: Mapping[str, StatedLength], closing: Mapping) -> None:
+    """``genome_from_table``'s checks of a --fasta against what the table tells of its scaffolds: each length of a
+    ``#scaffold`` line (``declared``), of a ``#scaffold_length length=`` line (``stated``, exact ones only), of a
+    pair closing a circle (``closing``), and no gene starting past its scaffold's end."""
+    for sid, (length, _) in declared.items():  # the table's '#scaffold' lines: every scaffold, exactly
+        if sid in scaffolds and scaffolds[sid].length != length:
+            raise DataError(f"{sid} is {length:,} bp by the pairs' '#scaffold' line, {scaffolds[sid].length:,} "
+                            f"bp in {fasta}: a FASTA of another assembly?")
+    for sid, told in stated.items():  # the annotation's lengths, as its own reader checks a FASTA's (a bound,
+        # at_least=, not: nor does it check GenomeTools' guess)
+        if sid in scaffolds and told.exact and scaffolds[sid].length != told.length:
+            raise DataError(f"{sid} is {told.length:,} bp by the pairs' '#scaffold_length' line, "
+                            f"{scaffolds[sid].length:,} bp in {fasta}: a FASTA of another assembly?")
+    for sid, (length, pair) in closing.items():  # a FASTA of another length read the pairs on another circle
+        if scaffolds[sid].length != length:
+            raise DataError(f"{sid} is {length:,} bp by the pair closing its circle ({pair.pair_id}), "
+                            f"{scaffolds[sid].length:,} bp in {fasta}: a FASTA of another assembly?")
+    past = next((g for g in genes if g.start > scaffolds[g.scaffold].length), None)
+    if past is not None:  # was Genome.check's error, naming the genome the embeddings were of, not the FASTA
+        raise DataError(f"gene {past.id!r} of the pairs starts at {past.start}, past the end of {past.scaffold} "
+                        f"in {fasta} ({scaffolds[past.scaffold].length} bp): a FASTA of another assembly?")
 
 
 def _cut_by_sequence(genes: list[Gene], scaffolds: Mapping, genes_line: str | None,
