@@ -578,8 +578,9 @@ _LENGTH = re.compile(r"#scaffold_length (?P<kind>length|at_least)=(?P<length>[0-
 @dataclass(frozen=True)
 class StatedLength:
     """What a table's ``#scaffold_length`` line tells of a scaffold read without its sequence: its ``length``
-    (``exact``: stated, which a --fasta must match; else a bound the genome's route takes as the length) and
-    whether ``circular`` (None: an older line, which does not say)."""
+    (``exact``: stated, ``length=``, which a --fasta must match; else a bound, ``at_least=``, the genome's route takes
+    as the length) and whether ``circular`` (None: an older line, which does not say). The reader's side of
+    ``Scaffold.length_stated`` (``exact``) and ``Scaffold.length_bound``, as ``length_comments`` writes them."""
 
     length: int
     exact: bool = True
