@@ -111,8 +111,9 @@ the previous file as it was. A run killed outright (SIGKILL, the OOM killer) can
 new folder's build folder beside the output (.NAME.PID@HOST.XXXXXXXX.tmp), or the build folder of a folder output
 it was writing again inside that folder (.microfuse.PID@HOST.XXXXXXXX.tmp), never a half-written output; the next
 run writing that output names them and never removes them. A symlink is written through, like the shell's >. A
-device or FIFO (-o /dev/null) is written into, never replaced. A folder given as a file output is refused. A read-only output (chmod a-w:
-a file, a folder output, or a file of it that the run would replace) is refused, as the shell's > refuses it.
+device or FIFO (-o /dev/null) is written into, never replaced. A folder given as a file output is refused. A
+read-only output (chmod a-w: a file, a folder output, or a file of it that the run would replace) is refused, as
+the shell's > refuses it.
 
 No output may be an input or another output of the same run (compared by resolved path and inode), and two
 outputs may not write into one pipe or FIFO (-o - with another output to /dev/stdout); /dev/null is shared.
@@ -121,8 +122,8 @@ A folder output (embed, train, retrieve build, reference build; -o . included) i
 it is empty or holds a previous output of the same kind (its manifest.json, or a model's config.json): the new
 files replace that output's files and nothing else in the folder is touched. None of those files may be an
 input. evaluate --plots writes roc.png, pr.png and NAME.threshold_sweep.png, NAME.calibration.png,
-NAME.router_weights.png (NAME: the table's --names entry or file name, stdin for -) into its folder, replacing files of those
-names only; none may be an input or another output.
+NAME.router_weights.png (NAME: the table's --names entry or file name, stdin for -) into its folder, replacing
+files of those names only; none may be an input or another output.
 """
 
 
