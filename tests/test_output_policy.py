@@ -1233,6 +1233,33 @@ def test_embed_reuses_and_then_removes_its_own_partial_folder(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+@pytest.mark.parametrize("resume", [False, True], ids=["fresh", "resume"])
+@pytest.mark.parametrize("where", ["input", "fasta", "linked"])
+def test_embed_never_deletes_an_input_kept_in_its_own_partial_folder(where, resume, tmp_path):
+    """An input inside `out.partial`, a folder embed made (its marker there, left by a killed run): the genome was
+    read, then deleted with the folder, emptied by a fresh run and removed when the run ended (exit 0). Refused
+    before any work, the input and the folder left as they were; so is a symlink to such an input."""
+    from microfuse_cli.cli.embed import PARTIAL_MARKER
+
+    ours = tmp_path / "out.partial"
+    ours.mkdir()
+    (ours / PARTIAL_MARKER).write_text("4242@node7\n")
+    gff, fna = ours / MG_GFF.name, ours / MG_FNA.name
+    gff.write_bytes(MG_GFF.read_bytes())
+    fna.write_bytes(MG_FNA.read_bytes())
+    if where == "input":
+        args = [gff, "--fasta", fna]
+    elif where == "fasta":
+        args = [MG_GFF, "--fasta", fna]
+    else:
+        (tmp_path / "genome.gff.gz").symlink_to(gff)
+        args = [tmp_path / "genome.gff.gz", "--fasta", MG_FNA]
+    before = tree(tmp_path)
+    code, _, err = run_cli(["embed", *args, "-o", tmp_path / "out", *(["--resume"] if resume else [])])
+    refused(code, err, f"is inside {ours}, the work folder `microfuse embed` empties and removes")
+    assert tree(tmp_path) == before
+
+
 @pytest.mark.parametrize("resume", [False, True])
 def test_embed_never_empties_the_partial_folder_of_a_running_embed(resume, tmp_path):
     """Two `embed -o out` at once (a rule rerun while the first, hours into ProstT5, runs): the second emptied the
