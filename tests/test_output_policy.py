@@ -512,6 +512,30 @@ def test_output_equal_to_an_input_or_output_is_refused(case, tmp_path):
     assert tree(tmp_path) == before  # inputs intact (hash, inode, mtime), nothing written
 
 
+@pytest.mark.parametrize("command", ["score", "evaluate"])
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors"])
+def test_the_packaged_model_a_run_reads_is_never_an_output(command, name, made, tmp_path, monkeypatch):
+    """`score` without -m reads the packaged model (and `evaluate` reads it to compare tables made by it), which
+    was no input to the output checks: `score G -o .../default_model/config.json` replaced the model that every
+    later `score` loads, exit 0. Refused as any input is (a copy of the packaged model stands in for it here)."""
+    import shutil
+
+    from microfuse_cli import score
+
+    packaged = tmp_path / "default_model"
+    shutil.copytree(score.DEFAULT_MODEL, packaged)
+    monkeypatch.setattr(score, "DEFAULT_MODEL", packaged)
+    gff, fna = _input_copy(tmp_path)
+    target = tmp_path / "elsewhere" / ".." / "default_model" / name
+    (tmp_path / "elsewhere").mkdir()
+    args = {"score": ["score", gff, "--fasta", fna, "-o", target],
+            "evaluate": ["evaluate", made / "labelled.tsv", "-o", target]}[command]
+    before = tree(tmp_path)
+    code, _, err = run_cli(args)
+    refused(code, err, f"-o {target} is also an input ({packaged / name})")
+    assert tree(tmp_path) == before
+
+
 def test_fused_vectors_and_their_ids_are_replaced_together(made, tmp_path, monkeypatch):
     """A failure while FILE.ids.tsv is written (a full disk) leaves the previous FILE.npy too: the two are one output
     (was: the new vectors beside the old ids, which `retrieve build` then read as belonging together)."""

@@ -53,13 +53,15 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     from ..evaluate import evaluate_table, maker_warnings, read_scores
     from ..io.fasta import read_proteins
     from ..io.outputs import Output, check_outputs, made_folder, write_outputs
+    from ..score import DEFAULT_MODEL
 
     labels_names = names.split(",") if names else default_names(scores)
     if len(labels_names) != len(scores):
         raise UsageError(f"--names has {len(labels_names)} names for {len(scores)} score tables")
     check_outputs([*scores, labels, proteins],
                   [Output("-o", output), Output("--json", json_path),
-                   Output("--plots", plots, "", plot_files(scores, labels_names) if plots else ())])
+                   Output("--plots", plots, "", plot_files(scores, labels_names) if plots else ())],
+                  read_later=[DEFAULT_MODEL])  # read to compare tables of the packaged model: never replaced
     if plots:  # said now: after the work, the metrics would already have replaced the previous run's
         from ..plots import require_matplotlib
 
