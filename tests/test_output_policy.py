@@ -1736,6 +1736,25 @@ def test_evaluate_names_stay_apart_when_two_tables_differ_only_by_case(made, tmp
     assert not (tmp_path / "figs").exists()
 
 
+def test_evaluate_plots_of_tables_named_alike_once_printable_are_refused_in_one_line(made, tmp_path):
+    """'x<TAB>y.tsv' and 'x<LF>y.tsv' are two names, but each table is named as text every output can hold (a
+    control character as U+FFFD): both were 'x\ufffdy.tsv', and --plots wrote one set of figures, the second
+    table's over the first's, exit 0. Refused as two tables of one name are, the paths escaped on one line."""
+    import shutil
+
+    tables = [tmp_path / "x\ty.tsv", tmp_path / "x\ny.tsv"]
+    for table in tables:
+        shutil.copy(made / "labelled.tsv", table)
+    code, _, err = run_cli(["evaluate", *tables, "--plots", tmp_path / "figs", "--bootstrap", "0", "-q"])
+    refused(code, err, f"score tables {tmp_path}/x\\u0009y.tsv and {tmp_path}/x\\u000ay.tsv are both named "
+                       "x\ufffdy.tsv, so their --plots figures would overwrite each other")
+    assert not (tmp_path / "figs").exists()
+    code, _, err = run_cli(["evaluate", *tables, "--plots", tmp_path / "figs", "--names", "a,b", "--bootstrap", "0",
+                            "-q"])
+    assert code == 0, err
+    assert {"a.calibration.png", "b.calibration.png"} <= {p.name for p in (tmp_path / "figs").iterdir()}
+
+
 def test_embed_several_inputs_of_names_alike_but_for_case_are_refused(tmp_path):
     """`embed A.gff a.gff -o D` writes D/A and D/a: one folder on macOS's and Windows' case-insensitive file
     systems, where the second genome's embeddings replaced the first's. Refused on every system, naming both
