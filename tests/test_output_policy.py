@@ -144,6 +144,22 @@ def test_a_descriptor_output_not_open_for_writing_is_refused(stderr, tmp_path):
         assert proc.stderr == "error: --proteins /dev/fd/5: descriptor 5 is not open for writing (closed, or read-only)\n"
 
 
+@pytest.mark.parametrize("option", ["-o", "--plots"])
+def test_a_folder_output_naming_a_piped_descriptor_is_refused_before_work(option, made, tmp_path):
+    """`embed G -o /dev/stdout | ...`: the pipe's /proc path does not exist, so it was taken for a new folder; the
+    run did all its work, then failed 'cannot write /dev/stdout: No such file or directory', exit 1. A folder output
+    naming a descriptor that is no folder is bad usage, said before any work, as `-o -` is."""
+    command = {"-o": ["embed", MG_GFF, "--fasta", MG_FNA, "-o", "/dev/stdout"],
+               "--plots": ["evaluate", made / "labelled.tsv", "-o", tmp_path / "m.tsv", "--plots", "/dev/fd/1"]}[option]
+    proc = subprocess.run([sys.executable, "-m", "microfuse_cli", *map(str, command)], cwd=tmp_path,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    path = command[-1]
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+    assert proc.stderr == (f"error: {option} takes a folder, and {path} names an open descriptor (a pipe, a terminal "
+                           "or a redirected file), not a folder; give a folder name\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("relative", ["output", "input"])
 def test_a_deleted_current_folder_is_named_when_a_path_is_relative(relative, tmp_path):
     """A cluster job whose folder was removed (a cleaned scratch space) under it: a relative path there was 'error:
