@@ -144,6 +144,22 @@ def test_a_descriptor_output_not_open_for_writing_is_refused(stderr, tmp_path):
         assert proc.stderr == "error: --proteins /dev/fd/5: descriptor 5 is not open for writing (closed, or read-only)\n"
 
 
+@pytest.mark.parametrize("option", ["-o", "--plots"])
+def test_a_folder_output_naming_a_piped_descriptor_is_refused_before_work(option, made, tmp_path):
+    """`embed G -o /dev/stdout | ...`: the pipe's /proc path does not exist, so it was taken for a new folder; the
+    run did all its work, then failed 'cannot write /dev/stdout: No such file or directory', exit 1. A folder output
+    naming a descriptor that is no folder is bad usage, said before any work, as `-o -` is."""
+    command = {"-o": ["embed", MG_GFF, "--fasta", MG_FNA, "-o", "/dev/stdout"],
+               "--plots": ["evaluate", made / "labelled.tsv", "-o", tmp_path / "m.tsv", "--plots", "/dev/fd/1"]}[option]
+    proc = subprocess.run([sys.executable, "-m", "microfuse_cli", *map(str, command)], cwd=tmp_path,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    path = command[-1]
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+    assert proc.stderr == (f"error: {option} takes a folder, and {path} names an open descriptor (a pipe, a terminal "
+                           "or a redirected file), not a folder; give a folder name\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("relative", ["output", "input"])
 def test_a_deleted_current_folder_is_named_when_a_path_is_relative(relative, tmp_path):
     """A cluster job whose folder was removed (a cleaned scratch space) under it: a relative path there was 'error:
@@ -510,6 +526,30 @@ def test_output_equal_to_an_input_or_output_is_refused(case, tmp_path):
     code, _, err = run_cli([a.format(**fill) for a in args])
     refused(code, err, message.format(**fill))
     assert tree(tmp_path) == before  # inputs intact (hash, inode, mtime), nothing written
+
+
+@pytest.mark.parametrize("command", ["score", "evaluate"])
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors"])
+def test_the_packaged_model_a_run_reads_is_never_an_output(command, name, made, tmp_path, monkeypatch):
+    """`score` without -m reads the packaged model (and `evaluate` reads it to compare tables made by it), which
+    was no input to the output checks: `score G -o .../default_model/config.json` replaced the model that every
+    later `score` loads, exit 0. Refused as any input is (a copy of the packaged model stands in for it here)."""
+    import shutil
+
+    from microfuse_cli import score
+
+    packaged = tmp_path / "default_model"
+    shutil.copytree(score.DEFAULT_MODEL, packaged)
+    monkeypatch.setattr(score, "DEFAULT_MODEL", packaged)
+    gff, fna = _input_copy(tmp_path)
+    target = tmp_path / "elsewhere" / ".." / "default_model" / name
+    (tmp_path / "elsewhere").mkdir()
+    args = {"score": ["score", gff, "--fasta", fna, "-o", target],
+            "evaluate": ["evaluate", made / "labelled.tsv", "-o", target]}[command]
+    before = tree(tmp_path)
+    code, _, err = run_cli(args)
+    refused(code, err, f"-o {target} is also an input ({packaged / name})")
+    assert tree(tmp_path) == before
 
 
 def test_fused_vectors_and_their_ids_are_replaced_together(made, tmp_path, monkeypatch):
@@ -1233,6 +1273,33 @@ def test_embed_reuses_and_then_removes_its_own_partial_folder(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+@pytest.mark.parametrize("resume", [False, True], ids=["fresh", "resume"])
+@pytest.mark.parametrize("where", ["input", "fasta", "linked"])
+def test_embed_never_deletes_an_input_kept_in_its_own_partial_folder(where, resume, tmp_path):
+    """An input inside `out.partial`, a folder embed made (its marker there, left by a killed run): the genome was
+    read, then deleted with the folder, emptied by a fresh run and removed when the run ended (exit 0). Refused
+    before any work, the input and the folder left as they were; so is a symlink to such an input."""
+    from microfuse_cli.cli.embed import PARTIAL_MARKER
+
+    ours = tmp_path / "out.partial"
+    ours.mkdir()
+    (ours / PARTIAL_MARKER).write_text("4242@node7\n")
+    gff, fna = ours / MG_GFF.name, ours / MG_FNA.name
+    gff.write_bytes(MG_GFF.read_bytes())
+    fna.write_bytes(MG_FNA.read_bytes())
+    if where == "input":
+        args = [gff, "--fasta", fna]
+    elif where == "fasta":
+        args = [MG_GFF, "--fasta", fna]
+    else:
+        (tmp_path / "genome.gff.gz").symlink_to(gff)
+        args = [tmp_path / "genome.gff.gz", "--fasta", MG_FNA]
+    before = tree(tmp_path)
+    code, _, err = run_cli(["embed", *args, "-o", tmp_path / "out", *(["--resume"] if resume else [])])
+    refused(code, err, f"is inside {ours}, the work folder `microfuse embed` empties and removes")
+    assert tree(tmp_path) == before
+
+
 @pytest.mark.parametrize("resume", [False, True])
 def test_embed_never_empties_the_partial_folder_of_a_running_embed(resume, tmp_path):
     """Two `embed -o out` at once (a rule rerun while the first, hours into ProstT5, runs): the second emptied the
@@ -1683,6 +1750,25 @@ def test_evaluate_names_stay_apart_when_two_tables_differ_only_by_case(made, tmp
     code, _, err = run_cli(["evaluate", *tables, "--plots", tmp_path / "figs", "--bootstrap", "0", "-q"])
     refused(code, err, f"score tables {tables[0]} and {tables[1]} are named x_S.tsv and x_s.tsv, one file name")
     assert not (tmp_path / "figs").exists()
+
+
+def test_evaluate_plots_of_tables_named_alike_once_printable_are_refused_in_one_line(made, tmp_path):
+    """'x<TAB>y.tsv' and 'x<LF>y.tsv' are two names, but each table is named as text every output can hold (a
+    control character as U+FFFD): both were 'x\ufffdy.tsv', and --plots wrote one set of figures, the second
+    table's over the first's, exit 0. Refused as two tables of one name are, the paths escaped on one line."""
+    import shutil
+
+    tables = [tmp_path / "x\ty.tsv", tmp_path / "x\ny.tsv"]
+    for table in tables:
+        shutil.copy(made / "labelled.tsv", table)
+    code, _, err = run_cli(["evaluate", *tables, "--plots", tmp_path / "figs", "--bootstrap", "0", "-q"])
+    refused(code, err, f"score tables {tmp_path}/x\\u0009y.tsv and {tmp_path}/x\\u000ay.tsv are both named "
+                       "x\ufffdy.tsv, so their --plots figures would overwrite each other")
+    assert not (tmp_path / "figs").exists()
+    code, _, err = run_cli(["evaluate", *tables, "--plots", tmp_path / "figs", "--names", "a,b", "--bootstrap", "0",
+                            "-q"])
+    assert code == 0, err
+    assert {"a.calibration.png", "b.calibration.png"} <= {p.name for p in (tmp_path / "figs").iterdir()}
 
 
 def test_embed_several_inputs_of_names_alike_but_for_case_are_refused(tmp_path):

@@ -225,7 +225,23 @@ def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> No
         if len(os.fsencode(target.name + ".partial")) > NAME_MAX:  # was 'File name too long' after the work
             raise UsageError(f"-o {target}: the name is too long for its work folder NAME.partial (at most "
                              f"{NAME_MAX - len('.partial')} bytes); give a shorter name")
-        check_partial(target.with_name(target.name + ".partial"))
+        partial = target.with_name(target.name + ".partial")
+        check_partial(partial)
+        _refuse_input_inside(partial, [*inputs, *fastas, proteins, bins, model_dir if model_dir != "default" else None])
+
+
+def _refuse_input_inside(partial: Path, paths) -> None:
+    """An input inside embed's own work folder (one a killed run left, its marker there) was read, then deleted with
+    the folder: emptied by a fresh run, removed when the run ended. Refused before any work; ``partial`` is resolved."""
+    if not partial.is_dir():  # nothing can be inside a folder that is not there
+        return
+    for path in paths:
+        if path is None or path == "-" or _one_pass(path):
+            continue
+        real = os.path.realpath(path)
+        if real != str(partial) and os.path.commonpath([real, str(partial)]) == str(partial):
+            raise click.UsageError(f"{path} is inside {partial}, the work folder `microfuse embed` empties and "
+                                   "removes for this -o; move it out, or give another -o")
 
 
 def proteins_after_stdin(inputs, proteins) -> str | None:

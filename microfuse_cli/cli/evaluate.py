@@ -54,13 +54,15 @@ def evaluate(scores, labels, split_name, names, threshold, proteins, output, jso
     from ..evaluate import evaluate_table, maker_warnings, read_scores
     from ..io.fasta import read_proteins
     from ..io.outputs import Output, check_outputs, made_folder, write_outputs
+    from ..score import DEFAULT_MODEL
 
     labels_names = names.split(",") if names else default_names(scores)
     if len(labels_names) != len(scores):
         raise UsageError(f"--names has {len(labels_names)} names for {len(scores)} score tables")
     check_outputs([*scores, labels, proteins],
                   [Output("-o", output), Output("--json", json_path),
-                   Output("--plots", plots, "", plot_files(scores, labels_names) if plots else ())])
+                   Output("--plots", plots, "", plot_files(scores, labels_names) if plots else ())],
+                  read_later=[DEFAULT_MODEL])  # read to compare tables of the packaged model: never replaced
     if plots:  # said now: after the work, the metrics would already have replaced the previous run's
         from ..plots import require_matplotlib
 
@@ -208,16 +210,22 @@ def plot_files(scores, names) -> tuple[str, ...]:
     from pathlib import Path
 
     from ..errors import UsageError
-    from ..io.outputs import clash_phrase, name_clash
+    from ..io.outputs import _escaped, clash_phrase, name_clash
 
-    stems = [_plot_stem(name or Path(str(path)).name) for path, name in zip(scores, names)]
+    from ..records import printable_name
+
+    # named as read_scores names each table (a tab, a newline or a non-UTF-8 byte as U+FFFD): 'x<TAB>y.tsv' and
+    # 'x<LF>y.tsv' passed as two names, then wrote one set of figures, the second table's over the first's
+    stems = [_plot_stem(printable_name(name or Path(str(path)).name)) for path, name in zip(scores, names)]
     clash = name_clash(stems)  # S.tsv and s.tsv too: one file on macOS and Windows
     if clash:
         one, two = clash
         named = (f"are both named {stems[one]}" if stems[one] == stems[two] else
                  f"are named {clash_phrase(stems[one], stems[two], 'file name')}")
-        raise UsageError(f"score tables {scores[one]} and {scores[two]} {named}, so their --plots figures would "
-                         "overwrite each other; give --names")
+        first, second = (str(p) if printable_name(str(p)) == str(p) else _escaped(str(p))  # one line: \t, not a tab
+                         for p in (scores[one], scores[two]))
+        raise UsageError(f"score tables {first} and {second} {named}, so their --plots figures would overwrite each "
+                         "other; give --names")
     return ("roc.png", "pr.png", *(f"{stem}.{kind}.png" for stem in stems for kind in (*TABLE_PLOTS, "roc", "pr")))
 
 

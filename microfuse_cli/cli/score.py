@@ -146,6 +146,7 @@ def check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, re
     (io.check_outputs)."""
     from ..errors import UsageError
     from ..io.outputs import Output, check_outputs
+    from ..score import DEFAULT_MODEL
 
     fused_outputs = []
     if fused is not None:
@@ -156,7 +157,8 @@ def check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, re
     check_outputs([input, fasta, *selection.inputs, bins, embeddings, reference_dir],
                   [Output("-o", output), Output("--operons-gff", operons_gff), Output("--operons-tsv", operons_tsv),
                    *fused_outputs, *(Output(k, v) for k, v in (extra_outputs or {}).items())],
-                  read_later=[model_dir])  # None: the packaged model; a missing -m is said by check_model_path
+                  # None: the packaged model, read too (`-o .../default_model/config.json` replaced it, exit 0);
+                  read_later=[model_dir if model_dir is not None else DEFAULT_MODEL])  # a missing -m: check_model_path
 
 
 def _check_known_operons(operons, operons_gff) -> None:
