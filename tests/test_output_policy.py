@@ -160,6 +160,19 @@ def test_a_folder_output_naming_a_piped_descriptor_is_refused_before_work(option
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("option", ["-o", "--plots"])
+def test_a_folder_output_naming_a_closed_descriptor_is_said_closed(option, made, tmp_path):
+    """`-o /dev/fd/9` with descriptor 9 closed was refused 'names an open descriptor (a pipe, a terminal or a
+    redirected file)', which it is not; it is said closed, as a file output naming it is."""
+    command = {"-o": ["embed", MG_GFF, "--fasta", MG_FNA, "-o", "/dev/fd/9"],
+               "--plots": ["evaluate", made / "labelled.tsv", "-o", tmp_path / "m.tsv", "--plots", "/dev/fd/9"]}[option]
+    proc = subprocess.run([sys.executable, "-m", "microfuse_cli", *map(str, command)], cwd=tmp_path, close_fds=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+    assert proc.stderr == f"error: {option} /dev/fd/9: descriptor 9 is not open for writing (closed, or read-only)\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("relative", ["output", "input"])
 def test_a_deleted_current_folder_is_named_when_a_path_is_relative(relative, tmp_path):
     """A cluster job whose folder was removed (a cleaned scratch space) under it: a relative path there was 'error:

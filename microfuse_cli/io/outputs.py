@@ -307,11 +307,6 @@ def _check_outputs(inputs, outputs) -> None:
     for output in planned:
         if output.kind is not None and is_stdio(output.path):
             raise UsageError(f"{output.option} takes a folder, and a folder cannot be stdout ('-'); give a folder name")
-        if output.kind is not None and _names_a_descriptor(output.path) and not os.path.isdir(output.path):
-            # `-o /dev/stdout | ...`: a pipe's /proc path does not exist, so it was taken for a new folder and the
-            # run failed after the work ('No such file or directory'); a descriptor open on a folder is that folder
-            raise UsageError(f"{output.option} takes a folder, and {output.path} names an open descriptor (a pipe, "
-                             "a terminal or a redirected file), not a folder; give a folder name")
     to_stdout = [o.option for o in planned if is_stdio(o.path)]
     if len(to_stdout) > 1:
         raise UsageError(f"only one output can go to stdout ({' and '.join(to_stdout)} are both '-')")
@@ -332,7 +327,12 @@ def _check_outputs(inputs, outputs) -> None:
                                  "overwrite it")
             _claim_stream(key, output, written)
             continue
-        _check_descriptor(output, read)
+        _check_descriptor(output, read)  # a closed one (`-o /dev/fd/9`) is said so first, not as an open one below
+        if output.kind is not None and _names_a_descriptor(output.path) and not os.path.isdir(output.path):
+            # `-o /dev/stdout | ...`: a pipe's /proc path does not exist, so it was taken for a new folder and the
+            # run failed after the work ('No such file or directory')
+            raise UsageError(f"{output.option} takes a folder, and {output.path} names an open descriptor (a pipe, "
+                             "a terminal or a redirected file), not a folder; give a folder name")
         _check_target(output)
         if _is_special(output.path):
             _refuse_socket(output)
