@@ -1765,6 +1765,24 @@ def test_evaluate_names_stay_apart_when_two_tables_differ_only_by_case(made, tmp
     assert not (tmp_path / "figs").exists()
 
 
+def test_evaluate_tells_apart_by_folder_tables_named_alike_once_printable(made, tmp_path):
+    """d1/x<TAB>y.tsv and d2/x<LF>y.tsv print alike ('x\ufffdy.tsv'), but their folders tell them apart, as for two
+    scores.tsv: both metrics rows were 'x\ufffdy.tsv' and --plots refused them ('give --names')."""
+    import shutil
+
+    tables = [tmp_path / "d1" / "x\ty.tsv", tmp_path / "d2" / "x\ny.tsv"]
+    for table in tables:
+        table.parent.mkdir()
+        shutil.copy(made / "labelled.tsv", table)
+    code, _, err = run_cli(["evaluate", *tables, "-o", tmp_path / "m.tsv", "--plots", tmp_path / "figs",
+                            "--bootstrap", "0", "-q"])
+    assert code == 0, err
+    rows = [line.split("\t")[0] for line in (tmp_path / "m.tsv").read_text().splitlines()[1:]]
+    assert rows == ["d1/x\ufffdy.tsv", "d2/x\ufffdy.tsv"]
+    assert {"d1_x\ufffdy.tsv.calibration.png", "d2_x\ufffdy.tsv.calibration.png"} <= {
+        p.name for p in (tmp_path / "figs").iterdir()}
+
+
 def test_evaluate_plots_of_tables_named_alike_once_printable_are_refused_in_one_line(made, tmp_path):
     """'x<TAB>y.tsv' and 'x<LF>y.tsv' are two names, but each table is named as text every output can hold (a
     control character as U+FFFD): both were 'x\ufffdy.tsv', and --plots wrote one set of figures, the second

@@ -98,8 +98,11 @@ def default_names(scores) -> list[str]:
     'stdin', as every command names it: '-' named the row '-' and the figures '-.calibration.png', which shell
     tools read as options."""
     from ..io.outputs import name_clash
+    from ..records import printable_name
 
-    parts = [os.path.abspath(path).split(os.sep) if path != "-" else ["stdin"] for path in scores]
+    # told apart as printed (a tab, newline or non-UTF-8 byte as U+FFFD, as read_scores names them): d1/x<TAB>y.tsv
+    # and d2/x<LF>y.tsv were both 'x\ufffdy.tsv', two metrics rows of one name, and --plots refused them
+    parts = [printable_name(os.path.abspath(path)).split(os.sep) if path != "-" else ["stdin"] for path in scores]
     depths = range(1, max(len(p) for p in parts) + 1)
     for distinct in (lambda names: name_clash(names) is None,  # case-blind too: x/S.tsv, y/s.tsv name --plots figures
                      lambda names: len(set(names)) == len(names)):  # x/S.tsv, x/s.tsv can't be: y/S.tsv still named
