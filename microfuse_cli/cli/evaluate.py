@@ -213,8 +213,7 @@ def plot_files(scores, names) -> tuple[str, ...]:
     from pathlib import Path
 
     from ..errors import UsageError
-    from ..io.outputs import _escaped, clash_phrase, name_clash
-
+    from ..io.outputs import clash_phrase, escaped_name, name_clash
     from ..records import printable_name
 
     # named as read_scores names each table (a tab, a newline or a non-UTF-8 byte as U+FFFD): 'x<TAB>y.tsv' and
@@ -225,7 +224,7 @@ def plot_files(scores, names) -> tuple[str, ...]:
         one, two = clash
         named = (f"are both named {stems[one]}" if stems[one] == stems[two] else
                  f"are named {clash_phrase(stems[one], stems[two], 'file name')}")
-        first, second = (str(p) if printable_name(str(p)) == str(p) else _escaped(str(p))  # one line: \t, not a tab
+        first, second = (str(p) if printable_name(str(p)) == str(p) else escaped_name(str(p))  # one line: \t, not a tab
                          for p in (scores[one], scores[two]))
         raise UsageError(f"score tables {first} and {second} {named}, so their --plots figures would overwrite each "
                          "other; give --names")

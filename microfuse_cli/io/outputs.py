@@ -161,7 +161,7 @@ def clash_kind(one: str, two: str) -> tuple[str, str]:
     return "case- and Unicode-normalisation-insensitive file system", "macOS"  # 'É' and 'e' + U+0301
 
 
-def _escaped(name: str) -> str:
+def escaped_name(name: str) -> str:
     """``name`` with every non-ASCII character as a Python escape (é: \\u00e9), so two names that print alike show
     how they differ."""
     return "".join(c if c.isascii() and c.isprintable() else
@@ -176,7 +176,7 @@ def clash_phrase(one: str, two: str, thing: str, shown: tuple[str, str] | None =
     kind, systems = clash_kind(one, two)
     first, second = shown or (one, two)
     if one != two and unicodedata.normalize("NFC", one) == unicodedata.normalize("NFC", two):
-        first, second = f"{first} (written {_escaped(one)})", f"{second} (written {_escaped(two)})"
+        first, second = f"{first} (written {escaped_name(one)})", f"{second} (written {escaped_name(two)})"
     return f"{first} and {second}, one {thing} on a {kind} ({systems}{'; ' + note if note else ''})"
 
 
