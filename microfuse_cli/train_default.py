@@ -4,7 +4,8 @@
 
 MicroFuse on the builtin views, trained on the labelled pairs (ODB v4 known operons, OpDetect's pair lists) of
 E. coli K-12 MG1655, M. pneumoniae M129, L. monocytogenes EGD-e and L. pneumophila Paris; validation = a seeded
-20% of those pairs; CPU, seed 0, one thread, so the weights are deterministic. The context view is cut to the
+20% of those pairs; CPU, seed 0, one thread, and arithmetic that does not depend on the processor
+(PORTABLE_ARITHMETIC), so the weights are the same bytes on any x86-64 machine. The context view is cut to the
 "core" columns (strand layout, spacer, overlaps). The fusion width is 128, not the paper's 512: the builtin views
 are 120 + 11 dimensions, and the shipped weights stay near 1 MB.
 
@@ -20,6 +21,7 @@ head's correction weight is CORRECTION.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,19 @@ GFF = "GCF_000005845.2_ASM584v2_genomic.gff.gz"
 FNA = "GCF_000005845.2_ASM584v2_genomic.fna.gz"
 ODB = "odb4_known_operons_ecoli.tsv"
 VAL_FRACTION = 0.2
+
+#: Settings that make float results independent of the processor, read by each library as it loads: torch's
+#: kernels without their vector-width dispatch (AVX-512 sums in another order than AVX2), MKL's conditional numerical
+#: reproducibility, oneDNN held to SSE4.1, numpy at its baseline (old and new names of its dispatch targets; unknown
+#: ones are ignored). Without them the weights differ by up to 1.3e-6 between an AVX-512 machine and the one that
+#: built them, and the shipped model's bytes could not be rebuilt elsewhere.
+PORTABLE_ARITHMETIC = {
+    "ATEN_CPU_CAPABILITY": "default",
+    "MKL_CBWR": "COMPATIBLE",
+    "ONEDNN_MAX_CPU_ISA": "SSE41",
+    "NPY_DISABLE_CPU_FEATURES": "X86_V3,X86_V4,AVX512_ICL,AVX512_SPR,AVX512_SKX,AVX512_CLX,AVX512_CNL,AVX512F,"
+                                "AVX512CD,AVX2,FMA3,AVX,F16C",
+}
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,8 @@ def training_set(data: Path):
 
 
 def build(data: Path, output: Path, *, epochs: int = 70) -> None:
+    """Train and save the default model. Its bytes are the shipped ones only in a process that computes with
+    PORTABLE_ARITHMETIC (`python -m microfuse_cli.train_default` sees to it)."""
     import numpy as np
 
     from .calibration import learn_rule
@@ -131,6 +148,18 @@ def build(data: Path, output: Path, *, epochs: int = 70) -> None:
     model.save(output, provenance, inputs=inputs)
 
 
+def portable_arithmetic() -> bool:
+    """Whether this process computes with PORTABLE_ARITHMETIC: set before numpy and torch loaded, or not at all."""
+    return all(os.environ.get(name) == value for name, value in PORTABLE_ARITHMETIC.items())
+
+
+def _restart_with_portable_arithmetic(argv: list[str]) -> None:
+    """Run this module again in a fresh interpreter with PORTABLE_ARITHMETIC set: numpy, torch and MKL read their
+    settings once, as they load, so setting them here would come too late where they are loaded already."""
+    env = {**os.environ, **PORTABLE_ARITHMETIC}
+    os.execve(sys.executable, [sys.executable, "-m", "microfuse_cli.train_default", *argv], env)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m microfuse_cli.train_default", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -144,4 +173,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if not portable_arithmetic():
+        _restart_with_portable_arithmetic(sys.argv[1:])
     sys.exit(main())
