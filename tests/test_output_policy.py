@@ -565,6 +565,50 @@ def test_the_packaged_model_a_run_reads_is_never_an_output(command, name, made, 
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize("output", ["elsewhere", "config.json"])
+def test_a_packaged_model_that_cannot_be_listed_is_skipped_by_evaluate_and_still_never_an_output(output, made, tmp_path,
+                                                                                                monkeypatch):
+    """A packaged default model folder the user may not list (installed by another user, mode 0700 or 0711): its
+    files were listed as inputs of `evaluate`, which stopped with 'Permission denied (.../default_model)', exit 1,
+    though it only compares tables with that model (it does without a missing one). Now it does without it too, and
+    a file already in the folder is still refused as an output. Root reads any folder, so the folder's listing and
+    its files' metadata are refused here in-process."""
+    import shutil
+
+    from microfuse_cli import score
+
+    packaged = tmp_path / "default_model"
+    shutil.copytree(score.DEFAULT_MODEL, packaged)
+    monkeypatch.setattr(score, "DEFAULT_MODEL", packaged)
+    listing, status, folder = os.scandir, os.stat, os.path.realpath(packaged)
+
+    def denied(path):
+        return PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+
+    def scandir(path="."):
+        if os.path.realpath(path) == folder:
+            raise denied(path)
+        return listing(path)
+
+    def stat(path, *args, **kwargs):  # mode 0700: nor its files' metadata (the model's loader reads that first)
+        if not isinstance(path, int) and os.path.dirname(os.path.realpath(path)) == folder:
+            raise denied(path)
+        return status(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    if output == "elsewhere":  # mode 0700; an output in the folder needs one that may be searched and written (0733)
+        monkeypatch.setattr(os, "stat", stat)
+    target = tmp_path / "m.tsv" if output == "elsewhere" else packaged / output
+    before = tree(packaged)
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "-o", target, "--bootstrap", "0", "-q"])
+    if output == "elsewhere":
+        assert code == 0 and err == "", err
+        assert target.read_text().startswith("model\tn\t")
+    else:
+        refused(code, err, f"-o {target} is also an input ({packaged})")
+    assert tree(packaged) == before
+
+
 def test_fused_vectors_and_their_ids_are_replaced_together(made, tmp_path, monkeypatch):
     """A failure while FILE.ids.tsv is written (a full disk) leaves the previous FILE.npy too: the two are one output
     (was: the new vectors beside the old ids, which `retrieve build` then read as belonging together)."""

@@ -314,7 +314,9 @@ def _check_outputs(inputs, outputs) -> None:
         stdout_stream()
     if sum(1 for p in inputs if p is not None and is_stdio(p)) > 1:  # `pairs - --fasta -`: the second read nothing
         raise UsageError("only one input can be read from stdin ('-' is given twice)")
-    read = {_identity(p): str(p) for p in _input_files(inputs)}
+    unlisted: dict = {}
+    read = {_identity(p): str(p) for p in _input_files(inputs, unlisted)}
+    _add_unlisted(read, unlisted, planned)
     stdin = _descriptor_identity(sys.stdin) if any(p is not None and is_stdio(p) for p in inputs) else None
     if stdin is not None:  # `-o genome.gff < genome.gff`: the file behind stdin is read too
         read.setdefault(stdin, "stdin")
@@ -436,6 +438,18 @@ def _check_inner_files(output: Output, read: dict, written: dict) -> None:
         written[key] = output
 
 
+def _add_unlisted(read: dict, unlisted: dict, planned) -> None:
+    """An existing output file (or file of fixed name in a folder output) in an input folder that could not be
+    listed counts as an input, named by that folder: it may be one of its files (`-o MODEL/config.json`)."""
+    for output in planned if unlisted else ():
+        if is_stdio(output.path) or _is_special(output.path):
+            continue
+        for path in [output.path, *(_inner_files(output) if output.kind is not None else ())]:
+            folder = _entry(path)[0]
+            if folder in unlisted and os.path.lexists(path):
+                read.setdefault(_identity(path), unlisted[folder])
+
+
 def _descriptor_identity(stream) -> tuple | None:
     """The identity of the file behind stdin or stdout (a shell's ``< file``, ``>> file``), None without one."""
     try:
@@ -445,14 +459,25 @@ def _descriptor_identity(stream) -> tuple | None:
     return ("inode", info.st_dev, info.st_ino)
 
 
-def _input_files(inputs) -> Iterator[PathLike]:
-    """The inputs, and the files directly inside an input folder (a model, embeddings, an index: a few files)."""
+def _input_files(inputs, unlisted: dict | None = None) -> Iterator[PathLike]:
+    """The inputs, and the files directly inside an input folder (a model, embeddings, an index: a few files).
+
+    A folder that cannot be listed (no read permission: a packaged default model installed so, which `evaluate`
+    only compares tables with) is not listed: its reader says so in its own words, or does without it. Its
+    identity goes into ``unlisted``, so that a file already in it is still never written (was: 'Permission
+    denied', exit 1, from `evaluate`, which does not need that model)."""
     for path in inputs:
         if is_stdio(path) or _is_special(path):
             continue
         yield path
         if os.path.isdir(path):
-            yield from (entry.path for entry in os.scandir(path) if entry.is_file())
+            try:
+                entries = [entry.path for entry in os.scandir(path) if entry.is_file()]
+            except OSError:
+                if unlisted is not None:
+                    unlisted.setdefault(_identity(path), str(path))
+                continue
+            yield from entries
 
 
 def _symlink_loop(path: Path) -> bool:
