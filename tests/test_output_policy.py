@@ -1357,6 +1357,56 @@ def test_embed_never_deletes_an_input_kept_in_its_own_partial_folder(where, resu
     assert tree(tmp_path) == before
 
 
+def _fake_prostt5(folder: Path) -> Path:
+    """The files views.hf.require_model_available looks for in a local ProstT5 folder (never loaded here)."""
+    folder.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors", "spiece.model"):
+        (folder / name).write_text(f"{name} of a local ProstT5\n")
+    return folder
+
+
+@pytest.mark.parametrize("resume", [False, True], ids=["fresh", "resume"])
+def test_embed_never_deletes_a_local_view_model_kept_in_its_partial_folder(resume, tmp_path):
+    """A local ProstT5 folder given as --protein-model inside out.partial (embed's own work folder, left by a killed
+    run) was deleted with the folder's contents when the run began, then looked for on the hub. Refused before any
+    work, as any input there is."""
+    from microfuse_cli.cli.embed import PARTIAL_MARKER
+
+    ours = tmp_path / "out.partial"
+    ours.mkdir()
+    (ours / PARTIAL_MARKER).write_text("4242@node7\n")
+    local = _fake_prostt5(ours / "prostt5")
+    before = tree(tmp_path)
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out", "--protein-view", "prostt5",
+                            "--protein-model", local, "--offline", *(["--resume"] if resume else [])])
+    refused(code, err, f"{local} is inside {ours}, the work folder `microfuse embed` empties and removes")
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("option", ["-o", "--operons-gff"])
+def test_score_never_overwrites_a_file_of_the_local_folder_its_views_load(option, tmp_path, monkeypatch):
+    """A model whose views load ProstT5 reads it from a folder named as its hub id where one is at hand
+    (./Rostlab/ProstT5, downloaded with --local-dir): its files were no inputs of the output checks, so `score G
+    -o Rostlab/ProstT5/config.json` was let through to replace ProstT5's config. Refused before any work."""
+    import json
+    import shutil
+
+    from microfuse_cli.score import DEFAULT_MODEL
+
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, model)
+    config = json.loads((model / "config.json").read_text())
+    config["inputs"]["views"]["protein"] = "prostt5"
+    (model / "config.json").write_text(json.dumps(config))
+    _fake_prostt5(tmp_path / "Rostlab" / "ProstT5")
+    monkeypatch.chdir(tmp_path)
+    before = tree(tmp_path)
+    target = os.path.join("Rostlab", "ProstT5", "config.json")
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-m", model, option, target, "--offline", "-q"])
+    refused(code, err, f"{option} {target} is also an input; refusing to overwrite it")
+    assert tree(tmp_path) == before
+
+
 @pytest.mark.parametrize("resume", [False, True])
 def test_embed_never_empties_the_partial_folder_of_a_running_embed(resume, tmp_path):
     """Two `embed -o out` at once (a rule rerun while the first, hours into ProstT5, runs): the second emptied the

@@ -188,8 +188,29 @@ def _in_use(folder: Path) -> str:
             "lock); wait for it to end, or give another -o")
 
 
-def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> None:
-    """Refuse, before any work, a folder that is not a previous embedding folder (io.check_outputs)."""
+def _view_folders(protein_view, context_view, protein_model, context_model, esm_model, model_dir) -> list[str]:
+    """The folders of the foundation models this run's views load, where they are at hand (embed.ViewConfig.
+    model_folders; with -m, the model's views, from its config alone); none when the views or the model cannot be
+    read (said later, after the outputs are checked, as before)."""
+    from ..checkpoint import read_inputs
+    from ..embed import ViewConfig
+    from ..errors import MicrofuseError
+    from ..score import check_model_path
+
+    try:
+        if model_dir is not None:
+            inputs = read_inputs(check_model_path(None if model_dir == "default" else model_dir))
+            protein_view, context_view = inputs.protein_view, inputs.context_view
+        return ViewConfig.parse(protein_view, context_view, protein_model=protein_model, context_model=context_model,
+                                esm_model=esm_model).model_folders()
+    except (MicrofuseError, OSError):
+        return []
+
+
+def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output, view_folders=()) -> None:
+    """Refuse, before any work, a folder that is not a previous embedding folder (io.check_outputs). ``view_folders``
+    (``_view_folders``) are read too: none may be inside the work folder, which a run empties and removes (a local
+    ProstT5 given as --protein-model out.partial/prostt5 was deleted before it was loaded)."""
     from ..errors import UsageError
     from ..io.outputs import NAME_MAX, Output, check_outputs, clash_phrase, folded_name, name_clash
 
@@ -216,8 +237,8 @@ def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> No
                                    f"work folder of INPUT {inputs[two]} (each genome gets -o/NAME, and -o/NAME.partial "
                                    "while it runs); give one of them another file name")
     later = proteins_after_stdin(inputs, proteins)  # `pairs --proteins p.faa | embed - --proteins p.faa`
-    check_outputs([*inputs, *fastas, None if later else proteins, bins], outputs,
-                  read_later=[model_dir if model_dir != "default" else None, later])  # load_model says a missing -m
+    check_outputs([*inputs, *fastas, None if later else proteins, bins], outputs,  # load_model says a missing -m
+                  read_later=[model_dir if model_dir != "default" else None, later, *view_folders])
     if later:
         require_proteins_folder(later, "stdin" if inputs[0] == "-" else inputs[0])
     for index in range(len(inputs)):  # before any work: with several inputs, not after the first genome's
@@ -227,7 +248,8 @@ def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> No
                              f"{NAME_MAX - len('.partial')} bytes); give a shorter name")
         partial = target.with_name(target.name + ".partial")
         check_partial(partial)
-        _refuse_input_inside(partial, [*inputs, *fastas, proteins, bins, model_dir if model_dir != "default" else None])
+        _refuse_input_inside(partial, [*inputs, *fastas, proteins, bins, model_dir if model_dir != "default" else None,
+                                       *view_folders])
 
 
 def _refuse_input_inside(partial: Path, paths) -> None:
@@ -359,7 +381,8 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
     if inputs.count("-") > 1:
         raise click.UsageError("stdin ('-') can be read only once")
     inputs, fastas = split_fastas(inputs, fasta)
-    check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output)
+    check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output,
+                        _view_folders(protein_view, context_view, protein_model, context_model, esm_model, model_dir))
     for path in inputs:  # a one-pass INPUT (stdin, a pipe) is checked once kept in a file
         if path != "-" and not _one_pass(path):
             refuse_topology_for_table(path, read_as)
