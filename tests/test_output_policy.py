@@ -1357,6 +1357,28 @@ def test_embed_never_deletes_an_input_kept_in_its_own_partial_folder(where, resu
     assert tree(tmp_path) == before
 
 
+def test_embed_never_deletes_an_input_in_its_partial_folder_under_another_spelling(tmp_path, monkeypatch):
+    """On a case-insensitive file system (macOS, Windows) out.PARTIAL/genome.gff.gz is inside out.partial, but the
+    resolved paths' text told them apart: the genome was read, then deleted with the folder (so too through a bind
+    mount of it). Compared by identity now. Here a symlink spelt OUT.PARTIAL stands in for the other spelling, with
+    realpath leaving it as spelt, as macOS's does (this file system is case-sensitive)."""
+    from microfuse_cli.cli.embed import PARTIAL_MARKER
+
+    ours = tmp_path / "out.partial"
+    ours.mkdir()
+    (ours / PARTIAL_MARKER).write_text("4242@node7\n")
+    (ours / MG_GFF.name).write_bytes(MG_GFF.read_bytes())
+    (tmp_path / "OUT.PARTIAL").symlink_to(ours)
+    resolve = os.path.realpath
+    monkeypatch.setattr(os.path, "realpath", lambda path, *args, **kwargs: os.path.abspath(path)
+                        if "OUT.PARTIAL" in os.fspath(path) else resolve(path, *args, **kwargs))
+    before = tree(tmp_path)
+    spelt = tmp_path / "OUT.PARTIAL" / MG_GFF.name
+    code, _, err = run_cli(["embed", spelt, "--fasta", MG_FNA, "-o", tmp_path / "out"])
+    refused(code, err, f"{spelt} is inside {ours}, the work folder `microfuse embed` empties and removes")
+    assert tree(tmp_path) == before
+
+
 def _fake_prostt5(folder: Path) -> Path:
     """The files views.hf.require_model_available looks for in a local ProstT5 folder (never loaded here)."""
     folder.mkdir(parents=True)

@@ -254,16 +254,35 @@ def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output, view_
 
 def _refuse_input_inside(partial: Path, paths) -> None:
     """An input inside embed's own work folder (one a killed run left, its marker there) was read, then deleted with
-    the folder: emptied by a fresh run, removed when the run ended. Refused before any work; ``partial`` is resolved."""
+    the folder: emptied by a fresh run, removed when the run ended. Refused before any work; ``partial`` is resolved.
+
+    Compared by identity (device and inode of the path and each folder above it), not as text: on a case-insensitive
+    file system (macOS, Windows) out.PARTIAL/genome.gff is inside out.partial, and so is a path through a bind mount
+    of it; the resolved paths' text told them apart, and the input was deleted."""
     if not partial.is_dir():  # nothing can be inside a folder that is not there
         return
+    work = os.stat(partial)
     for path in paths:
         if path is None or path == "-" or _one_pass(path):
             continue
-        real = os.path.realpath(path)
-        if real != str(partial) and os.path.commonpath([real, str(partial)]) == str(partial):
+        if _within(os.path.realpath(path), (work.st_dev, work.st_ino)):
             raise click.UsageError(f"{path} is inside {partial}, the work folder `microfuse embed` empties and "
                                    "removes for this -o; move it out, or give another -o")
+
+
+def _within(real: str, folder: tuple[int, int]) -> bool:
+    """Whether the resolved path ``real`` is the folder of identity ``folder`` (st_dev, st_ino) or is inside it."""
+    while True:
+        try:
+            info = os.stat(real)
+        except OSError:  # a file still to be made, a folder that may not be searched: its folders above may be
+            info = None
+        if info is not None and (info.st_dev, info.st_ino) == folder:
+            return True
+        parent = os.path.dirname(real)
+        if parent == real:
+            return False
+        real = parent
 
 
 def proteins_after_stdin(inputs, proteins) -> str | None:
