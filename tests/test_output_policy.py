@@ -2574,6 +2574,32 @@ def test_a_folder_mixed_by_a_killed_swap_is_read_once_written_again_or_completed
     assert (tmp_path / "hits.tsv").read_bytes() == (tmp_path / "new.tsv").read_bytes()  # the killed run's output
 
 
+def test_a_folder_mixed_by_a_killed_swap_is_said_so_while_the_killed_run_is_a_zombie(made, tmp_path):
+    """Right after `kill -9` of a run swapping its files in (`retrieve build --append`), before its parent reaps it,
+    the killed process is a zombie, which signal 0 still finds: its build folder was taken for a live run's, and the
+    next --append said 'checksum mismatch (corrupted or edited since it was written)' instead of 'part old, part
+    new' and what to do. A zombie is a run that is gone (Linux: its /proc state). The zombie here is a process that
+    ended and is not yet waited for (waitid's WNOWAIT)."""
+    import shutil
+
+    from microfuse_cli.io.outputs import _host_tag
+
+    old, new, _ = _an_index_its_appended_twin_and_a_gone_runs_build_folder_name(made, tmp_path)
+    killed = subprocess.Popen(["true"])
+    try:
+        os.waitid(os.P_PID, killed.pid, os.WEXITED | os.WNOWAIT)  # ended, not reaped: a zombie
+        name = f".microfuse.{killed.pid}@{_host_tag()}.abcd1234.tmp"
+        (old / name).mkdir()
+        for file in ("pairs.tsv", "manifest.json"):  # killed after swapping index.faiss in
+            shutil.copy(new / file, old / name / file)
+        shutil.copy(new / "index.faiss", old / "index.faiss")
+        code, _, err = run_cli(["retrieve", "build", "--append", made / "b.npy", "-o", old, "-q"])
+        assert code == 1 and f"error: {old}: a run killed while replacing its files left it part old, part new; the " \
+            f"rest of its finished output is in {old / name}" in err and "checksum mismatch" not in err, err
+    finally:
+        killed.wait()
+
+
 @pytest.mark.parametrize("command", ["pairs", "embed"])
 def test_an_output_path_longer_than_the_system_allows_is_bad_usage(command, tmp_path):
     """A path past Linux's 4096 bytes (25 names of 200 bytes) was 'error: File name too long (PATH)', exit 1, one

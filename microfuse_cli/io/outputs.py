@@ -660,7 +660,19 @@ class TempOwner:
             return False
         except (OverflowError, OSError):
             return True
+        return _zombie(self.pid)  # killed (kill -9), not yet reaped: signal 0 still finds it, but it writes nothing
+
+
+def _zombie(pid: int) -> bool:
+    """Whether process ``pid`` has ended and waits to be reaped by its parent (Linux: the state in /proc/PID/stat;
+    False where it cannot be told). Right after a `kill -9` its build folder was taken for a live run's."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            line = handle.read()
+    except OSError:
         return False
+    state = line.rpartition(b")")[2].split()[:1]  # after the command name, which may hold ') '
+    return state in ([b"Z"], [b"X"])
 
 
 def _lock_descriptor(path: PathLike) -> int | None:
