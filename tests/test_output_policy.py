@@ -1379,6 +1379,48 @@ def test_embed_never_deletes_an_input_in_its_partial_folder_under_another_spelli
     assert tree(tmp_path) == before
 
 
+OUTPUT_REFUSALS_THROUGH_A_LINK = {
+    "missing folder": (["pairs", "-o", "{lnk}/sub/x.tsv"], "cannot write {lnk}/sub/x.tsv: directory {lnk}/sub does not "
+                                                           "exist"),
+    "file as folder": (["pairs", "-o", "{lnk}/mine.txt/x.tsv"], "cannot write {lnk}/mine.txt/x.tsv: {lnk}/mine.txt is a "
+                                                                "file, not a folder"),
+    "folder under a file": (["embed", "-o", "{lnk}/mine.txt/emb"], "cannot write {lnk}/mine.txt/emb: {lnk}/mine.txt is a "
+                                                                   "file, not a folder"),
+    "the user's OUT.partial": (["embed", "-o", "{lnk}/emb"], "{lnk}/emb.partial exists and was not made by `microfuse "
+                                                             "embed`"),
+    "input inside OUT.partial": (["embed", "-o", "{lnk}/e2", "--fasta", str(MG_FNA), "--", "{lnk}/e2.partial/g.gff.gz"],
+                                 "{lnk}/e2.partial/g.gff.gz is inside {lnk}/e2.partial, the work folder"),
+}
+
+
+@pytest.mark.parametrize("case", OUTPUT_REFUSALS_THROUGH_A_LINK, ids=list(OUTPUT_REFUSALS_THROUGH_A_LINK))
+def test_output_refusals_name_the_path_as_given_not_as_resolved(case, tmp_path):
+    """Refusals of an output named folders by their resolved paths: `-o lnk/sub/x.tsv` said 'directory
+    /data/real/sub does not exist' (on macOS, /tmp/x was /private/tmp/x), a path the user never typed. They name the
+    path as given now; the checks still resolve it."""
+    from microfuse_cli.cli.embed import PARTIAL_MARKER
+
+    real, lnk = tmp_path / "real", tmp_path / "lnk"
+    real.mkdir()
+    lnk.symlink_to(real)
+    (real / "mine.txt").write_text("mine\n")
+    (real / "emb.partial").mkdir()
+    (real / "emb.partial" / "x").write_text("mine\n")
+    (real / "e2.partial").mkdir()
+    (real / "e2.partial" / PARTIAL_MARKER).write_text("4242@node7\n")
+    (real / "e2.partial" / "g.gff.gz").write_bytes(MG_GFF.read_bytes())
+    args, message = OUTPUT_REFUSALS_THROUGH_A_LINK[case]
+    args = [a.format(lnk=lnk) for a in args]
+    if "--" not in args:
+        args += [MG_GFF, "--fasta", MG_FNA]
+    else:
+        args.remove("--")
+    before = tree(tmp_path)
+    code, _, err = run_cli(args)
+    refused(code, err, message.format(lnk=lnk))
+    assert tree(tmp_path) == before
+
+
 def _fake_prostt5(folder: Path) -> Path:
     """The files views.hf.require_model_available looks for in a local ProstT5 folder (never loaded here)."""
     folder.mkdir(parents=True)
@@ -1492,7 +1534,7 @@ def test_a_marker_symlinked_after_the_check_is_not_written_through(target, tmp_p
     partial = tmp_path / "out.partial"
     partial.mkdir()
     (partial / embed.PARTIAL_MARKER).symlink_to(victim)
-    monkeypatch.setattr(embed, "check_partial", lambda folder: None)  # the link came after the check
+    monkeypatch.setattr(embed, "check_partial", lambda folder, shown=None: None)  # the link came after the check
     with pytest.raises(click.UsageError, match="was not made by `microfuse embed`"):
         with embed.claimed_partial(partial, resume=True):
             pass
@@ -3256,7 +3298,7 @@ def test_a_symlinked_marker_is_refused_whatever_errno_o_nofollow_gives(tmp_path,
             raise
 
     monkeypatch.setattr(os, "open", as_on_freebsd)
-    monkeypatch.setattr(embed, "check_partial", lambda folder: None)  # the link came after the check
+    monkeypatch.setattr(embed, "check_partial", lambda folder, shown=None: None)  # the link came after the check
     with pytest.raises(click.UsageError, match="was not made by `microfuse embed`"):
         with embed.claimed_partial(partial, resume=True):
             pass

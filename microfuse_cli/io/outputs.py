@@ -542,12 +542,13 @@ def _check_target(output: Output) -> None:
         if str(output.path).endswith(("/", "/.")):  # `> out.tsv/` fails in the shell: a file named out.tsv is not it
             raise UsageError(f"{output.option} {output.path} names a folder (it ends in '/'); give a file name")
         if not parent.is_dir():
-            nearest = next((p for p in (parent, *parent.parents) if p.exists()), None)  # the deepest that exists
+            spelt = _as_given(path.parent, parent, path)
+            nearest = next((p for p in (spelt, *spelt.parents) if p.exists()), None)  # the deepest that exists
             if nearest is not None and not nearest.is_dir():  # `-o results.tsv/scores.tsv`: 'does not exist' misled
                 raise UsageError(f"cannot write {path}: {nearest} is a file, not a folder")
-            raise UsageError(f"cannot write {path}: directory {parent} does not exist")
+            raise UsageError(f"cannot write {path}: directory {spelt} does not exist")
         if not os.access(parent, os.W_OK | os.X_OK):  # said now, not after hours of work at the rename
-            raise UsageError(f"cannot write {path}: directory {parent} is not writable")
+            raise UsageError(f"cannot write {path}: directory {_as_given(path.parent, parent, path)} is not writable")
         if _read_only(real):
             raise UsageError(f"{output.option} {path} is read-only; refusing to replace it (make it writable, or "
                              "give another name)")
@@ -593,13 +594,24 @@ def _check_folder_writable(output: Output, path: Path, real: Path) -> None:
         if _foreign_in_sticky_folder(written):
             raise UsageError(f"{output.option} {path}: {shown} belongs to another user in a folder with the sticky "
                              "bit, where only its owner may replace it; give another folder")
-    existing = real
-    while not existing.is_dir():  # a new folder is made with its missing parents (mkdir -p)
+    existing = _as_given(path, real, path)
+    while not existing.is_dir() and existing.parent != existing:  # a new folder is made with its missing parents
         if existing.exists():  # `-o pairs.tsv/emb`: mkdir -p fails there, after the work
             raise UsageError(f"cannot write {path}: {existing} is a file, not a folder")
         existing = existing.parent
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write {path}: directory {existing} is not writable")
+        shown = _as_given(existing, Path(os.path.realpath(existing)), path)
+        raise UsageError(f"cannot write {path}: directory {shown} is not writable")
+
+
+def _as_given(spelt: Path, real: Path, output: Path) -> Path:
+    """``spelt`` (a folder of an output's path as the user gave it: `-o results/x.tsv`'s results), or the resolved
+    ``real`` where it is the current folder named by no one (`-o x.tsv`), or the output itself is a symlink (the
+    folder written is its target's): messages named the resolved path, a linked folder's target or macOS's
+    /private/tmp for /tmp, not the path the user typed."""
+    if os.path.islink(output) or str(spelt) in ("", "."):
+        return real
+    return spelt
 
 
 def check_reusable(folder: Path, kind: str, *, option: str = "output", ignore: str | None = None,
