@@ -1421,6 +1421,28 @@ def test_output_refusals_name_the_path_as_given_not_as_resolved(case, tmp_path):
     assert tree(tmp_path) == before
 
 
+def test_a_folder_output_through_a_dangling_link_into_a_locked_folder_is_refused_before_any_work(tmp_path,
+                                                                                                   monkeypatch):
+    """`-o lnk/ref` with lnk a link to a folder still to be made, in a folder that cannot be written: the path's
+    folders walked as spelt stopped at lnk's own folder (writable), so the run read the genome and then failed at
+    mkdir, 'cannot make folder', exit 1. The resolved path is walked, as the writer makes it; the locked folder is
+    named by its own path, which nothing the user typed resolves to (root, as here, may write any folder, so the
+    kernel's answer is stood in for, as above)."""
+    import microfuse_cli.io.outputs as outputs
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (tmp_path / "lnk").symlink_to(locked / "new")
+    real_access = os.access
+    monkeypatch.setattr(outputs.os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))
+    started = []
+    monkeypatch.setattr("microfuse_cli.genome.read_genome", lambda *a, **k: started.append(1))
+    target = tmp_path / "lnk" / "ref"
+    code, _, err = run_cli(["reference", "build", f"{MG_GFF},{MG_FNA}", "-o", target])
+    refused(code, err, f"cannot write {target}: directory {locked} is not writable")
+    assert not started and list(locked.iterdir()) == []
+
+
 def _fake_prostt5(folder: Path) -> Path:
     """The files views.hf.require_model_available looks for in a local ProstT5 folder (never loaded here)."""
     folder.mkdir(parents=True)

@@ -542,13 +542,12 @@ def _check_target(output: Output) -> None:
         if str(output.path).endswith(("/", "/.")):  # `> out.tsv/` fails in the shell: a file named out.tsv is not it
             raise UsageError(f"{output.option} {output.path} names a folder (it ends in '/'); give a file name")
         if not parent.is_dir():
-            spelt = _as_given(path.parent, parent, path)
-            nearest = next((p for p in (spelt, *spelt.parents) if p.exists()), None)  # the deepest that exists
+            nearest = next((p for p in (parent, *parent.parents) if p.exists()), None)  # the deepest that exists
             if nearest is not None and not nearest.is_dir():  # `-o results.tsv/scores.tsv`: 'does not exist' misled
-                raise UsageError(f"cannot write {path}: {nearest} is a file, not a folder")
-            raise UsageError(f"cannot write {path}: directory {spelt} does not exist")
+                raise UsageError(f"cannot write {path}: {_spelt_as(nearest, path)} is a file, not a folder")
+            raise UsageError(f"cannot write {path}: directory {_spelt_as(parent, path)} does not exist")
         if not os.access(parent, os.W_OK | os.X_OK):  # said now, not after hours of work at the rename
-            raise UsageError(f"cannot write {path}: directory {_as_given(path.parent, parent, path)} is not writable")
+            raise UsageError(f"cannot write {path}: directory {_spelt_as(parent, path)} is not writable")
         if _read_only(real):
             raise UsageError(f"{output.option} {path} is read-only; refusing to replace it (make it writable, or "
                              "give another name)")
@@ -594,24 +593,26 @@ def _check_folder_writable(output: Output, path: Path, real: Path) -> None:
         if _foreign_in_sticky_folder(written):
             raise UsageError(f"{output.option} {path}: {shown} belongs to another user in a folder with the sticky "
                              "bit, where only its owner may replace it; give another folder")
-    existing = _as_given(path, real, path)
-    while not existing.is_dir() and existing.parent != existing:  # a new folder is made with its missing parents
+    existing = real  # the folders made (mkdir -p) are the resolved path's, as the writer resolves it
+    while not existing.is_dir():
         if existing.exists():  # `-o pairs.tsv/emb`: mkdir -p fails there, after the work
-            raise UsageError(f"cannot write {path}: {existing} is a file, not a folder")
+            raise UsageError(f"cannot write {path}: {_spelt_as(existing, path)} is a file, not a folder")
         existing = existing.parent
     if not os.access(existing, os.W_OK | os.X_OK):
-        shown = _as_given(existing, Path(os.path.realpath(existing)), path)
-        raise UsageError(f"cannot write {path}: directory {shown} is not writable")
+        raise UsageError(f"cannot write {path}: directory {_spelt_as(existing, path)} is not writable")
 
 
-def _as_given(spelt: Path, real: Path, output: Path) -> Path:
-    """``spelt`` (a folder of an output's path as the user gave it: `-o results/x.tsv`'s results), or the resolved
-    ``real`` where it is the current folder named by no one (`-o x.tsv`), or the output itself is a symlink (the
-    folder written is its target's): messages named the resolved path, a linked folder's target or macOS's
-    /private/tmp for /tmp, not the path the user typed."""
-    if os.path.islink(output) or str(spelt) in ("", "."):
-        return real
-    return spelt
+def _spelt_as(folder: Path, output: Path) -> Path:
+    """A resolved folder on the way to an output, for messages, named as the user spelt it: the folder of
+    ``output``'s path that resolves to it (`-o lnk/sub/x.tsv`: lnk/sub, not the link target's path), else ``folder``
+    itself (the current folder, named by no one; one reached only through a link, as a dangling link's missing
+    target). The checks walk the resolved path, as the writer makes it: a walk of the path as spelt stopped at a
+    dangling link's own folder, and a folder output led by it into a folder that cannot be written was let through,
+    to fail at mkdir after the work, exit 1."""
+    for spelt in (output, *output.parents):
+        if str(spelt) not in ("", ".") and os.path.realpath(spelt) == str(folder):
+            return spelt
+    return folder
 
 
 def check_reusable(folder: Path, kind: str, *, option: str = "output", ignore: str | None = None,
