@@ -565,14 +565,15 @@ def test_the_packaged_model_a_run_reads_is_never_an_output(command, name, made, 
     assert tree(tmp_path) == before
 
 
-@pytest.mark.parametrize("output", ["elsewhere", "config.json"])
+@pytest.mark.parametrize("output", ["elsewhere", "config.json", "a link to config.json"])
 def test_a_packaged_model_that_cannot_be_listed_is_skipped_by_evaluate_and_still_never_an_output(output, made, tmp_path,
                                                                                                 monkeypatch):
     """A packaged default model folder the user may not list (installed by another user, mode 0700 or 0711): its
     files were listed as inputs of `evaluate`, which stopped with 'Permission denied (.../default_model)', exit 1,
     though it only compares tables with that model (it does without a missing one). Now it does without it too, and
-    a file already in the folder is still refused as an output. Root reads any folder, so the folder's listing and
-    its files' metadata are refused here in-process."""
+    a file already in the folder is still refused as an output, so too through a symlink elsewhere (written through,
+    it replaced the model's config). Root reads any folder, so the folder's listing and its files' metadata are
+    refused here in-process."""
     import shutil
 
     from microfuse_cli import score
@@ -598,7 +599,10 @@ def test_a_packaged_model_that_cannot_be_listed_is_skipped_by_evaluate_and_still
     monkeypatch.setattr(os, "scandir", scandir)
     if output == "elsewhere":  # mode 0700; an output in the folder needs one that may be searched and written (0733)
         monkeypatch.setattr(os, "stat", stat)
-    target = tmp_path / "m.tsv" if output == "elsewhere" else packaged / output
+    target = tmp_path / "m.tsv" if output == "elsewhere" else packaged / "config.json"
+    if output.startswith("a link"):
+        (tmp_path / "link.tsv").symlink_to(target)
+        target = tmp_path / "link.tsv"
     before = tree(packaged)
     code, _, err = run_cli(["evaluate", made / "labelled.tsv", "-o", target, "--bootstrap", "0", "-q"])
     if output == "elsewhere":

@@ -440,14 +440,17 @@ def _check_inner_files(output: Output, read: dict, written: dict) -> None:
 
 def _add_unlisted(read: dict, unlisted: dict, planned) -> None:
     """An existing output file (or file of fixed name in a folder output) in an input folder that could not be
-    listed counts as an input, named by that folder: it may be one of its files (`-o MODEL/config.json`)."""
+    listed counts as an input, named by that folder: it may be one of its files (`-o MODEL/config.json`), so too
+    where the output is a symlink into the folder, which is written through (`-o link.tsv`, a link to
+    MODEL/config.json, replaced the model's config)."""
     for output in planned if unlisted else ():
         if is_stdio(output.path) or _is_special(output.path):
             continue
         for path in [output.path, *(_inner_files(output) if output.kind is not None else ())]:
-            folder = _entry(path)[0]
-            if folder in unlisted and os.path.lexists(path):
-                read.setdefault(_identity(path), unlisted[folder])
+            folders = {_entry(path)[0], _identity(os.path.dirname(os.path.realpath(path)))}
+            named = next((unlisted[folder] for folder in folders if folder in unlisted), None)
+            if named is not None and os.path.lexists(path):
+                read.setdefault(_identity(path), named)
 
 
 def _descriptor_identity(stream) -> tuple | None:
