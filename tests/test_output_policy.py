@@ -1386,10 +1386,10 @@ def test_embed_never_deletes_an_input_in_its_partial_folder_under_another_spelli
 OUTPUT_REFUSALS_THROUGH_A_LINK = {
     "missing folder": (["pairs", "-o", "{lnk}/sub/x.tsv"], "cannot write {lnk}/sub/x.tsv: directory {lnk}/sub does not "
                                                            "exist"),
-    "file as folder": (["pairs", "-o", "{lnk}/mine.txt/x.tsv"], "cannot write {lnk}/mine.txt/x.tsv: {lnk}/mine.txt is a "
-                                                                "file, not a folder"),
-    "folder under a file": (["embed", "-o", "{lnk}/mine.txt/emb"], "cannot write {lnk}/mine.txt/emb: {lnk}/mine.txt is a "
-                                                                   "file, not a folder"),
+    "file as folder": (["pairs", "-o", "{lnk}/mine.txt/x.tsv"],
+                       "cannot write {lnk}/mine.txt/x.tsv: {lnk}/mine.txt is a file, not a folder"),
+    "folder under a file": (["embed", "-o", "{lnk}/mine.txt/emb"],
+                            "cannot write {lnk}/mine.txt/emb: {lnk}/mine.txt is a file, not a folder"),
     "the user's OUT.partial": (["embed", "-o", "{lnk}/emb"], "{lnk}/emb.partial exists and was not made by `microfuse "
                                                              "embed`"),
     "input inside OUT.partial": (["embed", "-o", "{lnk}/e2", "--fasta", str(MG_FNA), "--", "{lnk}/e2.partial/g.gff.gz"],
