@@ -176,6 +176,13 @@ class ViewConfig:
             models += [(BACFORMER, self.context_model or BACFORMER.default), (ESM2, self.esm_model or ESM2.default)]
         return models
 
+    def model_folders(self) -> list[str]:
+        """The folders of the foundation models these views load that are at hand (views.hf.model_folder): inputs
+        of the run, which no output may replace."""
+        from .views.hf import model_folder
+
+        return [str(folder) for _, model in self.foundation_models() if (folder := model_folder(model)) is not None]
+
     def require_models(self) -> None:
         """Refuse, before a genome is read or torch imported, a model that cannot be loaded (views.hf.
         require_model_available): without a network the error came only after both, 5-10 s or more."""

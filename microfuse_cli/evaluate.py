@@ -341,13 +341,14 @@ def _differ(one: Maker, other: Maker) -> bool:
 
 
 def _default_maker() -> Maker | None:
-    """The identities of this installation's default model (score.DEFAULT_MODEL); None when it is missing (then
-    nothing is compared: evaluating tables does not need it)."""
+    """The identities of this installation's default model (score.DEFAULT_MODEL); None when it is missing or
+    cannot be read (then nothing is compared: evaluating tables does not need it; a folder installed unreadable
+    to the user stopped `evaluate` with 'Permission denied')."""
     from . import __version__
     from .score import load_model
 
     try:
         model = load_model(None)
-    except DataError:
+    except (DataError, OSError):
         return None
     return Maker(__version__, "default", model.identity, model.decision_identity, PACKAGE)

@@ -565,6 +565,54 @@ def test_the_packaged_model_a_run_reads_is_never_an_output(command, name, made, 
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize("output", ["elsewhere", "config.json", "a link to config.json"])
+def test_a_packaged_model_that_cannot_be_listed_is_skipped_by_evaluate_and_still_never_an_output(output, made, tmp_path,
+                                                                                                monkeypatch):
+    """A packaged default model folder the user may not list (installed by another user, mode 0700 or 0711): its
+    files were listed as inputs of `evaluate`, which stopped with 'Permission denied (.../default_model)', exit 1,
+    though it only compares tables with that model (it does without a missing one). Now it does without it too, and
+    a file already in the folder is still refused as an output, so too through a symlink elsewhere (written through,
+    it replaced the model's config). Root reads any folder, so the folder's listing and its files' metadata are
+    refused here in-process."""
+    import shutil
+
+    from microfuse_cli import score
+
+    packaged = tmp_path / "default_model"
+    shutil.copytree(score.DEFAULT_MODEL, packaged)
+    monkeypatch.setattr(score, "DEFAULT_MODEL", packaged)
+    listing, status, folder = os.scandir, os.stat, os.path.realpath(packaged)
+
+    def denied(path):
+        return PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+
+    def scandir(path="."):
+        if os.path.realpath(path) == folder:
+            raise denied(path)
+        return listing(path)
+
+    def stat(path, *args, **kwargs):  # mode 0700: nor its files' metadata (the model's loader reads that first)
+        if not isinstance(path, int) and os.path.dirname(os.path.realpath(path)) == folder:
+            raise denied(path)
+        return status(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    if output == "elsewhere":  # mode 0700; an output in the folder needs one that may be searched and written (0733)
+        monkeypatch.setattr(os, "stat", stat)
+    target = tmp_path / "m.tsv" if output == "elsewhere" else packaged / "config.json"
+    if output.startswith("a link"):
+        (tmp_path / "link.tsv").symlink_to(target)
+        target = tmp_path / "link.tsv"
+    before = tree(packaged)
+    code, _, err = run_cli(["evaluate", made / "labelled.tsv", "-o", target, "--bootstrap", "0", "-q"])
+    if output == "elsewhere":
+        assert code == 0 and err == "", err
+        assert target.read_text().startswith("model\tn\t")
+    else:
+        refused(code, err, f"-o {target} is also an input ({packaged})")
+    assert tree(packaged) == before
+
+
 def test_fused_vectors_and_their_ids_are_replaced_together(made, tmp_path, monkeypatch):
     """A failure while FILE.ids.tsv is written (a full disk) leaves the previous FILE.npy too: the two are one output
     (was: the new vectors beside the old ids, which `retrieve build` then read as belonging together)."""
@@ -1313,6 +1361,142 @@ def test_embed_never_deletes_an_input_kept_in_its_own_partial_folder(where, resu
     assert tree(tmp_path) == before
 
 
+def test_embed_never_deletes_an_input_in_its_partial_folder_under_another_spelling(tmp_path, monkeypatch):
+    """On a case-insensitive file system (macOS, Windows) out.PARTIAL/genome.gff.gz is inside out.partial, but the
+    resolved paths' text told them apart: the genome was read, then deleted with the folder (so too through a bind
+    mount of it). Compared by identity now. Here a symlink spelt OUT.PARTIAL stands in for the other spelling, with
+    realpath leaving it as spelt, as macOS's does (this file system is case-sensitive)."""
+    from microfuse_cli.cli.embed import PARTIAL_MARKER
+
+    ours = tmp_path / "out.partial"
+    ours.mkdir()
+    (ours / PARTIAL_MARKER).write_text("4242@node7\n")
+    (ours / MG_GFF.name).write_bytes(MG_GFF.read_bytes())
+    (tmp_path / "OUT.PARTIAL").symlink_to(ours)
+    resolve = os.path.realpath
+    monkeypatch.setattr(os.path, "realpath", lambda path, *args, **kwargs: os.path.abspath(path)
+                        if "OUT.PARTIAL" in os.fspath(path) else resolve(path, *args, **kwargs))
+    before = tree(tmp_path)
+    spelt = tmp_path / "OUT.PARTIAL" / MG_GFF.name
+    code, _, err = run_cli(["embed", spelt, "--fasta", MG_FNA, "-o", tmp_path / "out"])
+    refused(code, err, f"{spelt} is inside {ours}, the work folder `microfuse embed` empties and removes")
+    assert tree(tmp_path) == before
+
+
+OUTPUT_REFUSALS_THROUGH_A_LINK = {
+    "missing folder": (["pairs", "-o", "{lnk}/sub/x.tsv"], "cannot write {lnk}/sub/x.tsv: directory {lnk}/sub does not "
+                                                           "exist"),
+    "file as folder": (["pairs", "-o", "{lnk}/mine.txt/x.tsv"],
+                       "cannot write {lnk}/mine.txt/x.tsv: {lnk}/mine.txt is a file, not a folder"),
+    "folder under a file": (["embed", "-o", "{lnk}/mine.txt/emb"],
+                            "cannot write {lnk}/mine.txt/emb: {lnk}/mine.txt is a file, not a folder"),
+    "the user's OUT.partial": (["embed", "-o", "{lnk}/emb"], "{lnk}/emb.partial exists and was not made by `microfuse "
+                                                             "embed`"),
+    "input inside OUT.partial": (["embed", "-o", "{lnk}/e2", "--fasta", str(MG_FNA), "--", "{lnk}/e2.partial/g.gff.gz"],
+                                 "{lnk}/e2.partial/g.gff.gz is inside {lnk}/e2.partial, the work folder"),
+}
+
+
+@pytest.mark.parametrize("case", OUTPUT_REFUSALS_THROUGH_A_LINK, ids=list(OUTPUT_REFUSALS_THROUGH_A_LINK))
+def test_output_refusals_name_the_path_as_given_not_as_resolved(case, tmp_path):
+    """Refusals of an output named folders by their resolved paths: `-o lnk/sub/x.tsv` said 'directory
+    /data/real/sub does not exist' (on macOS, /tmp/x was /private/tmp/x), a path the user never typed. They name the
+    path as given now; the checks still resolve it."""
+    from microfuse_cli.cli.embed import PARTIAL_MARKER
+
+    real, lnk = tmp_path / "real", tmp_path / "lnk"
+    real.mkdir()
+    lnk.symlink_to(real)
+    (real / "mine.txt").write_text("mine\n")
+    (real / "emb.partial").mkdir()
+    (real / "emb.partial" / "x").write_text("mine\n")
+    (real / "e2.partial").mkdir()
+    (real / "e2.partial" / PARTIAL_MARKER).write_text("4242@node7\n")
+    (real / "e2.partial" / "g.gff.gz").write_bytes(MG_GFF.read_bytes())
+    args, message = OUTPUT_REFUSALS_THROUGH_A_LINK[case]
+    args = [a.format(lnk=lnk) for a in args]
+    if "--" not in args:
+        args += [MG_GFF, "--fasta", MG_FNA]
+    else:
+        args.remove("--")
+    before = tree(tmp_path)
+    code, _, err = run_cli(args)
+    refused(code, err, message.format(lnk=lnk))
+    assert tree(tmp_path) == before
+
+
+def test_a_folder_output_through_a_dangling_link_into_a_locked_folder_is_refused_before_any_work(tmp_path,
+                                                                                                   monkeypatch):
+    """`-o lnk/ref` with lnk a link to a folder still to be made, in a folder that cannot be written: the path's
+    folders walked as spelt stopped at lnk's own folder (writable), so the run read the genome and then failed at
+    mkdir, 'cannot make folder', exit 1. The resolved path is walked, as the writer makes it; the locked folder is
+    named by its own path, which nothing the user typed resolves to (root, as here, may write any folder, so the
+    kernel's answer is stood in for, as above)."""
+    import microfuse_cli.io.outputs as outputs
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (tmp_path / "lnk").symlink_to(locked / "new")
+    real_access = os.access
+    monkeypatch.setattr(outputs.os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))
+    started = []
+    monkeypatch.setattr("microfuse_cli.genome.read_genome", lambda *a, **k: started.append(1))
+    target = tmp_path / "lnk" / "ref"
+    code, _, err = run_cli(["reference", "build", f"{MG_GFF},{MG_FNA}", "-o", target])
+    refused(code, err, f"cannot write {target}: directory {locked} is not writable")
+    assert not started and list(locked.iterdir()) == []
+
+
+def _fake_prostt5(folder: Path) -> Path:
+    """The files views.hf.require_model_available looks for in a local ProstT5 folder (never loaded here)."""
+    folder.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors", "spiece.model"):
+        (folder / name).write_text(f"{name} of a local ProstT5\n")
+    return folder
+
+
+@pytest.mark.parametrize("resume", [False, True], ids=["fresh", "resume"])
+def test_embed_never_deletes_a_local_view_model_kept_in_its_partial_folder(resume, tmp_path):
+    """A local ProstT5 folder given as --protein-model inside out.partial (embed's own work folder, left by a killed
+    run) was deleted with the folder's contents when the run began, then looked for on the hub. Refused before any
+    work, as any input there is."""
+    from microfuse_cli.cli.embed import PARTIAL_MARKER
+
+    ours = tmp_path / "out.partial"
+    ours.mkdir()
+    (ours / PARTIAL_MARKER).write_text("4242@node7\n")
+    local = _fake_prostt5(ours / "prostt5")
+    before = tree(tmp_path)
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", tmp_path / "out", "--protein-view", "prostt5",
+                            "--protein-model", local, "--offline", *(["--resume"] if resume else [])])
+    refused(code, err, f"{local} is inside {ours}, the work folder `microfuse embed` empties and removes")
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("option", ["-o", "--operons-gff"])
+def test_score_never_overwrites_a_file_of_the_local_folder_its_views_load(option, tmp_path, monkeypatch):
+    """A model whose views load ProstT5 reads it from a folder named as its hub id where one is at hand
+    (./Rostlab/ProstT5, downloaded with --local-dir): its files were no inputs of the output checks, so `score G
+    -o Rostlab/ProstT5/config.json` was let through to replace ProstT5's config. Refused before any work."""
+    import json
+    import shutil
+
+    from microfuse_cli.score import DEFAULT_MODEL
+
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, model)
+    config = json.loads((model / "config.json").read_text())
+    config["inputs"]["views"]["protein"] = "prostt5"
+    (model / "config.json").write_text(json.dumps(config))
+    _fake_prostt5(tmp_path / "Rostlab" / "ProstT5")
+    monkeypatch.chdir(tmp_path)
+    before = tree(tmp_path)
+    target = os.path.join("Rostlab", "ProstT5", "config.json")
+    code, _, err = run_cli(["score", MG_GFF, "--fasta", MG_FNA, "-m", model, option, target, "--offline", "-q"])
+    refused(code, err, f"{option} {target} is also an input; refusing to overwrite it")
+    assert tree(tmp_path) == before
+
+
 @pytest.mark.parametrize("resume", [False, True])
 def test_embed_never_empties_the_partial_folder_of_a_running_embed(resume, tmp_path):
     """Two `embed -o out` at once (a rule rerun while the first, hours into ProstT5, runs): the second emptied the
@@ -1376,7 +1560,7 @@ def test_a_marker_symlinked_after_the_check_is_not_written_through(target, tmp_p
     partial = tmp_path / "out.partial"
     partial.mkdir()
     (partial / embed.PARTIAL_MARKER).symlink_to(victim)
-    monkeypatch.setattr(embed, "check_partial", lambda folder: None)  # the link came after the check
+    monkeypatch.setattr(embed, "check_partial", lambda folder, shown=None: None)  # the link came after the check
     with pytest.raises(click.UsageError, match="was not made by `microfuse embed`"):
         with embed.claimed_partial(partial, resume=True):
             pass
@@ -2458,6 +2642,34 @@ def test_a_folder_mixed_by_a_killed_swap_is_read_once_written_again_or_completed
     assert (tmp_path / "hits.tsv").read_bytes() == (tmp_path / "new.tsv").read_bytes()  # the killed run's output
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists() or not hasattr(os, "waitid"),
+                    reason="a zombie is told from its state in Linux's /proc (made with waitid's WNOWAIT)")
+def test_a_folder_mixed_by_a_killed_swap_is_said_so_while_the_killed_run_is_a_zombie(made, tmp_path):
+    """Right after `kill -9` of a run swapping its files in (`retrieve build --append`), before its parent reaps it,
+    the killed process is a zombie, which signal 0 still finds: its build folder was taken for a live run's, and the
+    next --append said 'checksum mismatch (corrupted or edited since it was written)' instead of 'part old, part
+    new' and what to do. A zombie is a run that is gone (Linux: its /proc state). The zombie here is a process that
+    ended and is not yet waited for (waitid's WNOWAIT)."""
+    import shutil
+
+    from microfuse_cli.io.outputs import _host_tag
+
+    old, new, _ = _an_index_its_appended_twin_and_a_gone_runs_build_folder_name(made, tmp_path)
+    killed = subprocess.Popen(["true"])
+    try:
+        os.waitid(os.P_PID, killed.pid, os.WEXITED | os.WNOWAIT)  # ended, not reaped: a zombie
+        name = f".microfuse.{killed.pid}@{_host_tag()}.abcd1234.tmp"
+        (old / name).mkdir()
+        for file in ("pairs.tsv", "manifest.json"):  # killed after swapping index.faiss in
+            shutil.copy(new / file, old / name / file)
+        shutil.copy(new / "index.faiss", old / "index.faiss")
+        code, _, err = run_cli(["retrieve", "build", "--append", made / "b.npy", "-o", old, "-q"])
+        assert code == 1 and f"error: {old}: a run killed while replacing its files left it part old, part new; the " \
+            f"rest of its finished output is in {old / name}" in err and "checksum mismatch" not in err, err
+    finally:
+        killed.wait()
+
+
 @pytest.mark.parametrize("command", ["pairs", "embed"])
 def test_an_output_path_longer_than_the_system_allows_is_bad_usage(command, tmp_path):
     """A path past Linux's 4096 bytes (25 names of 200 bytes) was 'error: File name too long (PATH)', exit 1, one
@@ -3114,7 +3326,7 @@ def test_a_symlinked_marker_is_refused_whatever_errno_o_nofollow_gives(tmp_path,
             raise
 
     monkeypatch.setattr(os, "open", as_on_freebsd)
-    monkeypatch.setattr(embed, "check_partial", lambda folder: None)  # the link came after the check
+    monkeypatch.setattr(embed, "check_partial", lambda folder, shown=None: None)  # the link came after the check
     with pytest.raises(click.UsageError, match="was not made by `microfuse embed`"):
         with embed.claimed_partial(partial, resume=True):
             pass

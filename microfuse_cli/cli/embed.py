@@ -132,25 +132,26 @@ def claimed_partial(folder: Path, resume: bool, shown: str | None = None):
     from ..errors import DataError
     from ..io.outputs import TempOwner, held_lock
 
+    named = _partial_named(folder, shown)
     if folder.exists() or folder.is_symlink():
-        check_partial(folder)
+        check_partial(folder, named)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # beside an -o nothing may be made in (/proc, /sys): the error named OUT.partial, not -o
         raise DataError(f"cannot write {shown or folder.with_name(folder.name.removesuffix('.partial'))}: "
                         f"{exc.strerror or exc}") from exc
     marker = folder / PARTIAL_MARKER
-    _write_marker(folder, b"", os.O_CREAT)
-    with held_lock(marker, _in_use(folder)):
+    _write_marker(folder, b"", os.O_CREAT, named)
+    with held_lock(marker, _in_use(named)):
         if not resume:
             for entry in os.scandir(folder):
                 if entry.name != PARTIAL_MARKER:
                     shutil.rmtree(entry.path) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
-        _write_marker(folder, (TempOwner.this_run().tag + "\n").encode("ascii"), os.O_TRUNC)  # for a person
+        _write_marker(folder, (TempOwner.this_run().tag + "\n").encode("ascii"), os.O_TRUNC, named)  # for a person
         yield folder
 
 
-def _write_marker(folder: Path, data: bytes, flags: int) -> None:
+def _write_marker(folder: Path, data: bytes, flags: int, shown: str | None = None) -> None:
     """Write the marker itself, never through a symlink put in its place after the check (O_NOFOLLOW): a marker
     linked to another file had that file truncated and overwritten with this run's tag (or created, when missing)."""
     try:
@@ -158,38 +159,70 @@ def _write_marker(folder: Path, data: bytes, flags: int) -> None:
     except OSError:
         # a symlink fails O_NOFOLLOW with ELOOP on Linux and macOS, EMLINK on FreeBSD, EFTYPE on NetBSD: asked directly
         if (folder / PARTIAL_MARKER).is_symlink():
-            raise click.UsageError(_not_embeds(folder)) from None
+            raise click.UsageError(_not_embeds(shown or folder)) from None
         raise
     with open(descriptor, "wb") as handle:
         handle.write(data)
 
 
-def check_partial(folder: Path) -> None:
+def _partial_named(folder: Path, shown: str | None) -> str:
+    """The work folder ``folder`` (resolved) as the user would name it: beside -o as given (`-o lnk/emb`:
+    lnk/emb.partial, not the resolved path of the link's target); ``folder`` itself where -o is a symlink (the work
+    folder is beside its target) or has no name of its own (`-o .`)."""
+    given = None if shown is None else str(shown).rstrip(os.sep)
+    if not given or os.path.basename(given) in (".", "..") or os.path.islink(given):
+        return str(folder)
+    return given + ".partial"
+
+
+def check_partial(folder: Path, shown: str | None = None) -> None:
     """Refuse a ``<output>.partial`` that embed did not make (no marker): it is the user's, never emptied; and one
     that a running embed is filling (it holds its marker's lock): emptied, the other run lost hours of
-    foundation-view shards and then failed writing the next. A run that ended, on whatever node, holds no lock."""
+    foundation-view shards and then failed writing the next. A run that ended, on whatever node, holds no lock.
+    ``shown``: the folder as the user would name it (``_partial_named``), for the messages."""
     from ..io.outputs import locked_by_another
 
     marker = folder / PARTIAL_MARKER
     if (folder.exists() or folder.is_symlink()) and (
             not folder.is_dir() or folder.is_symlink() or not marker.is_file() or marker.is_symlink()):
-        raise click.UsageError(_not_embeds(folder))
+        raise click.UsageError(_not_embeds(shown or folder))
     if locked_by_another(folder / PARTIAL_MARKER):
-        raise click.UsageError(_in_use(folder))
+        raise click.UsageError(_in_use(shown or folder))
 
 
-def _not_embeds(folder: Path) -> str:
+def _not_embeds(folder: Path | str) -> str:
     return (f"{folder} exists and was not made by `microfuse embed` (it keeps finished shards there); move it away "
             "or give another -o")
 
 
-def _in_use(folder: Path) -> str:
+def _in_use(folder: Path | str) -> str:
     return (f"{folder} is in use by a running `microfuse embed` writing the same output (it holds the folder's "
             "lock); wait for it to end, or give another -o")
 
 
-def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> None:
-    """Refuse, before any work, a folder that is not a previous embedding folder (io.check_outputs)."""
+def _view_folders(protein_view, context_view, protein_model, context_model, esm_model, model_dir) -> list[str]:
+    """The folders of the foundation models this run's views load, where they are at hand (embed.ViewConfig.
+    model_folders; with -m, the model's views, from its config alone); none when the views or the model cannot be
+    read (said later, after the outputs are checked, as before)."""
+    from ..checkpoint import read_inputs
+    from ..embed import ViewConfig
+    from ..errors import MicrofuseError
+    from ..score import check_model_path
+
+    try:
+        if model_dir is not None:
+            inputs = read_inputs(check_model_path(None if model_dir == "default" else model_dir))
+            protein_view, context_view = inputs.protein_view, inputs.context_view
+        return ViewConfig.parse(protein_view, context_view, protein_model=protein_model, context_model=context_model,
+                                esm_model=esm_model).model_folders()
+    except (MicrofuseError, OSError):
+        return []
+
+
+def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output, view_folders=()) -> None:
+    """Refuse, before any work, a folder that is not a previous embedding folder (io.check_outputs). ``view_folders``
+    (``_view_folders``) are read too: none may be inside the work folder, which a run empties and removes (a local
+    ProstT5 given as --protein-model out.partial/prostt5 was deleted before it was loaded)."""
     from ..errors import UsageError
     from ..io.outputs import NAME_MAX, Output, check_outputs, clash_phrase, folded_name, name_clash
 
@@ -216,8 +249,8 @@ def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> No
                                    f"work folder of INPUT {inputs[two]} (each genome gets -o/NAME, and -o/NAME.partial "
                                    "while it runs); give one of them another file name")
     later = proteins_after_stdin(inputs, proteins)  # `pairs --proteins p.faa | embed - --proteins p.faa`
-    check_outputs([*inputs, *fastas, None if later else proteins, bins], outputs,
-                  read_later=[model_dir if model_dir != "default" else None, later])  # load_model says a missing -m
+    check_outputs([*inputs, *fastas, None if later else proteins, bins], outputs,  # load_model says a missing -m
+                  read_later=[model_dir if model_dir != "default" else None, later, *view_folders])
     if later:
         require_proteins_folder(later, "stdin" if inputs[0] == "-" else inputs[0])
     for index in range(len(inputs)):  # before any work: with several inputs, not after the first genome's
@@ -226,22 +259,43 @@ def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output) -> No
             raise UsageError(f"-o {target}: the name is too long for its work folder NAME.partial (at most "
                              f"{NAME_MAX - len('.partial')} bytes); give a shorter name")
         partial = target.with_name(target.name + ".partial")
-        check_partial(partial)
-        _refuse_input_inside(partial, [*inputs, *fastas, proteins, bins, model_dir if model_dir != "default" else None])
+        named = _partial_named(partial, output_named(output, inputs, index))
+        check_partial(partial, named)
+        _refuse_input_inside(partial, [*inputs, *fastas, proteins, bins, model_dir if model_dir != "default" else None,
+                                       *view_folders], named)
 
 
-def _refuse_input_inside(partial: Path, paths) -> None:
+def _refuse_input_inside(partial: Path, paths, shown: str | None = None) -> None:
     """An input inside embed's own work folder (one a killed run left, its marker there) was read, then deleted with
-    the folder: emptied by a fresh run, removed when the run ended. Refused before any work; ``partial`` is resolved."""
+    the folder: emptied by a fresh run, removed when the run ended. Refused before any work; ``partial`` is resolved.
+
+    Compared by identity (device and inode of the path and each folder above it), not as text: on a case-insensitive
+    file system (macOS, Windows) out.PARTIAL/genome.gff is inside out.partial, and so is a path through a bind mount
+    of it; the resolved paths' text told them apart, and the input was deleted."""
     if not partial.is_dir():  # nothing can be inside a folder that is not there
         return
+    work = os.stat(partial)
     for path in paths:
         if path is None or path == "-" or _one_pass(path):
             continue
-        real = os.path.realpath(path)
-        if real != str(partial) and os.path.commonpath([real, str(partial)]) == str(partial):
-            raise click.UsageError(f"{path} is inside {partial}, the work folder `microfuse embed` empties and "
-                                   "removes for this -o; move it out, or give another -o")
+        if _within(os.path.realpath(path), (work.st_dev, work.st_ino)):
+            raise click.UsageError(f"{path} is inside {shown or partial}, the work folder `microfuse embed` empties "
+                                   "and removes for this -o; move it out, or give another -o")
+
+
+def _within(real: str, folder: tuple[int, int]) -> bool:
+    """Whether the resolved path ``real`` is the folder of identity ``folder`` (st_dev, st_ino) or is inside it."""
+    while True:
+        try:
+            info = os.stat(real)
+        except OSError:  # a file still to be made, a folder that may not be searched: its folders above may be
+            info = None
+        if info is not None and (info.st_dev, info.st_ino) == folder:
+            return True
+        parent = os.path.dirname(real)
+        if parent == real:
+            return False
+        real = parent
 
 
 def proteins_after_stdin(inputs, proteins) -> str | None:
@@ -359,7 +413,8 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
     if inputs.count("-") > 1:
         raise click.UsageError("stdin ('-') can be read only once")
     inputs, fastas = split_fastas(inputs, fasta)
-    check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output)
+    check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output,
+                        _view_folders(protein_view, context_view, protein_model, context_model, esm_model, model_dir))
     for path in inputs:  # a one-pass INPUT (stdin, a pipe) is checked once kept in a file
         if path != "-" and not _one_pass(path):
             refuse_topology_for_table(path, read_as)

@@ -87,11 +87,13 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
 
     from ..embed import check_device
     from ..errors import DataError
-    from ..score import check_model_path, load_model, require_view_models
+    from ..score import check_model_path, load_model, require_view_models, view_model_folders
 
     check_device(device)
     check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, reference_dir, output,
-                        operons_gff, operons_tsv, fused, extra_outputs={"--annotate": annotate, "--report": report})
+                        operons_gff, operons_tsv, fused, extra_outputs={"--annotate": annotate, "--report": report},
+                        # the views are computed here unless --embeddings: their foundation models' folders are read
+                        view_folders=view_model_folders(model_dir) if embeddings is None else ())
     if model_dir == "default" and not os.path.lexists(model_dir):  # as `embed -m default` names the packaged model
         raise DataError("no such model folder: default; the packaged model is score's without -m (`embed -m "
                         "default` names it there)")
@@ -141,9 +143,10 @@ def score(input, fasta, read_as, selection, model_dir, embeddings, output, thres
 
 
 def check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, reference_dir, output, operons_gff,
-                        operons_tsv, fused, extra_outputs=None):
+                        operons_tsv, fused, extra_outputs=None, view_folders=()):
     """Every input checked to exist and every output against the inputs and each other, before any work
-    (io.check_outputs)."""
+    (io.check_outputs). ``view_folders``: the local folders (or hub cache snapshots) of the foundation models the
+    views load (score.view_model_folders), read too: `-o ./Rostlab/ProstT5/config.json` replaced ProstT5's config."""
     from ..errors import UsageError
     from ..io.outputs import Output, check_outputs
     from ..score import DEFAULT_MODEL
@@ -158,7 +161,8 @@ def check_score_outputs(input, fasta, selection, bins, model_dir, embeddings, re
                   [Output("-o", output), Output("--operons-gff", operons_gff), Output("--operons-tsv", operons_tsv),
                    *fused_outputs, *(Output(k, v) for k, v in (extra_outputs or {}).items())],
                   # None: the packaged model, read too (`-o .../default_model/config.json` replaced it, exit 0);
-                  read_later=[model_dir if model_dir is not None else DEFAULT_MODEL])  # a missing -m: check_model_path
+                  read_later=[model_dir if model_dir is not None else DEFAULT_MODEL,  # a missing -m: check_model_path
+                              *view_folders])
 
 
 def _check_known_operons(operons, operons_gff) -> None:

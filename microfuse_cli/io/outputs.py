@@ -314,7 +314,9 @@ def _check_outputs(inputs, outputs) -> None:
         stdout_stream()
     if sum(1 for p in inputs if p is not None and is_stdio(p)) > 1:  # `pairs - --fasta -`: the second read nothing
         raise UsageError("only one input can be read from stdin ('-' is given twice)")
-    read = {_identity(p): str(p) for p in _input_files(inputs)}
+    unlisted: dict = {}
+    read = {_identity(p): str(p) for p in _input_files(inputs, unlisted)}
+    _add_unlisted(read, unlisted, planned)
     stdin = _descriptor_identity(sys.stdin) if any(p is not None and is_stdio(p) for p in inputs) else None
     if stdin is not None:  # `-o genome.gff < genome.gff`: the file behind stdin is read too
         read.setdefault(stdin, "stdin")
@@ -436,6 +438,21 @@ def _check_inner_files(output: Output, read: dict, written: dict) -> None:
         written[key] = output
 
 
+def _add_unlisted(read: dict, unlisted: dict, planned) -> None:
+    """An existing output file (or file of fixed name in a folder output) in an input folder that could not be
+    listed counts as an input, named by that folder: it may be one of its files (`-o MODEL/config.json`), so too
+    where the output is a symlink into the folder, which is written through (`-o link.tsv`, a link to
+    MODEL/config.json, replaced the model's config)."""
+    for output in planned if unlisted else ():
+        if is_stdio(output.path) or _is_special(output.path):
+            continue
+        for path in [output.path, *(_inner_files(output) if output.kind is not None else ())]:
+            folders = {_entry(path)[0], _identity(os.path.dirname(os.path.realpath(path)))}
+            named = next((unlisted[folder] for folder in folders if folder in unlisted), None)
+            if named is not None and os.path.lexists(path):
+                read.setdefault(_identity(path), named)
+
+
 def _descriptor_identity(stream) -> tuple | None:
     """The identity of the file behind stdin or stdout (a shell's ``< file``, ``>> file``), None without one."""
     try:
@@ -445,14 +462,25 @@ def _descriptor_identity(stream) -> tuple | None:
     return ("inode", info.st_dev, info.st_ino)
 
 
-def _input_files(inputs) -> Iterator[PathLike]:
-    """The inputs, and the files directly inside an input folder (a model, embeddings, an index: a few files)."""
+def _input_files(inputs, unlisted: dict | None = None) -> Iterator[PathLike]:
+    """The inputs, and the files directly inside an input folder (a model, embeddings, an index: a few files).
+
+    A folder that cannot be listed (no read permission: a packaged default model installed so, which `evaluate`
+    only compares tables with) is not listed: its reader says so in its own words, or does without it. Its
+    identity goes into ``unlisted``, so that a file already in it is still never written (was: 'Permission
+    denied', exit 1, from `evaluate`, which does not need that model)."""
     for path in inputs:
         if is_stdio(path) or _is_special(path):
             continue
         yield path
         if os.path.isdir(path):
-            yield from (entry.path for entry in os.scandir(path) if entry.is_file())
+            try:
+                entries = [entry.path for entry in os.scandir(path) if entry.is_file()]
+            except OSError:
+                if unlisted is not None:
+                    unlisted.setdefault(_identity(path), str(path))
+                continue
+            yield from entries
 
 
 def _symlink_loop(path: Path) -> bool:
@@ -519,10 +547,10 @@ def _check_target(output: Output) -> None:
         if not parent.is_dir():
             nearest = next((p for p in (parent, *parent.parents) if p.exists()), None)  # the deepest that exists
             if nearest is not None and not nearest.is_dir():  # `-o results.tsv/scores.tsv`: 'does not exist' misled
-                raise UsageError(f"cannot write {path}: {nearest} is a file, not a folder")
-            raise UsageError(f"cannot write {path}: directory {parent} does not exist")
+                raise UsageError(f"cannot write {path}: {_spelt_as(nearest, path)} is a file, not a folder")
+            raise UsageError(f"cannot write {path}: directory {_spelt_as(parent, path)} does not exist")
         if not os.access(parent, os.W_OK | os.X_OK):  # said now, not after hours of work at the rename
-            raise UsageError(f"cannot write {path}: directory {parent} is not writable")
+            raise UsageError(f"cannot write {path}: directory {_spelt_as(parent, path)} is not writable")
         if _read_only(real):
             raise UsageError(f"{output.option} {path} is read-only; refusing to replace it (make it writable, or "
                              "give another name)")
@@ -568,13 +596,26 @@ def _check_folder_writable(output: Output, path: Path, real: Path) -> None:
         if _foreign_in_sticky_folder(written):
             raise UsageError(f"{output.option} {path}: {shown} belongs to another user in a folder with the sticky "
                              "bit, where only its owner may replace it; give another folder")
-    existing = real
-    while not existing.is_dir():  # a new folder is made with its missing parents (mkdir -p)
+    existing = real  # the folders made (mkdir -p) are the resolved path's, as the writer resolves it
+    while not existing.is_dir():
         if existing.exists():  # `-o pairs.tsv/emb`: mkdir -p fails there, after the work
-            raise UsageError(f"cannot write {path}: {existing} is a file, not a folder")
+            raise UsageError(f"cannot write {path}: {_spelt_as(existing, path)} is a file, not a folder")
         existing = existing.parent
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write {path}: directory {existing} is not writable")
+        raise UsageError(f"cannot write {path}: directory {_spelt_as(existing, path)} is not writable")
+
+
+def _spelt_as(folder: Path, output: Path) -> Path:
+    """A resolved folder on the way to an output, for messages, named as the user spelt it: the folder of
+    ``output``'s path that resolves to it (`-o lnk/sub/x.tsv`: lnk/sub, not the link target's path), else ``folder``
+    itself (the current folder, named by no one; one reached only through a link, as a dangling link's missing
+    target). The checks walk the resolved path, as the writer makes it: a walk of the path as spelt stopped at a
+    dangling link's own folder, and a folder output led by it into a folder that cannot be written was let through,
+    to fail at mkdir after the work, exit 1."""
+    for spelt in (output, *output.parents):
+        if str(spelt) not in ("", ".") and os.path.realpath(spelt) == str(folder):
+            return spelt
+    return folder
 
 
 def check_reusable(folder: Path, kind: str, *, option: str = "output", ignore: str | None = None,
@@ -635,7 +676,19 @@ class TempOwner:
             return False
         except (OverflowError, OSError):
             return True
+        return _zombie(self.pid)  # killed (kill -9), not yet reaped: signal 0 still finds it, but it writes nothing
+
+
+def _zombie(pid: int) -> bool:
+    """Whether process ``pid`` has ended and waits to be reaped by its parent (Linux: the state in /proc/PID/stat;
+    False where it cannot be told). Right after a `kill -9` its build folder was taken for a live run's."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            line = handle.read()
+    except OSError:
         return False
+    state = line.rpartition(b")")[2].split()[:1]  # after the command name, which may hold ') '
+    return state in ([b"Z"], [b"X"])
 
 
 def _lock_descriptor(path: PathLike) -> int | None:

@@ -133,6 +133,22 @@ def cached_revision(repo_id: str, filename: str = "config.json", revision: str |
     return snapshot, snapshot.name
 
 
+def model_folder(model: str) -> Path | None:
+    """The folder ``model``'s files are read from, where it is at hand: a local folder, or the snapshot of a hub id
+    in the local cache; None otherwise, or when it cannot be told (the loaders say why, in their words). A command
+    counts the folder among its inputs, so that no output replaces one of its files (`score G -o ./Rostlab/ProstT5/
+    config.json` beside a downloaded copy of the hub id the views load)."""
+    try:
+        local = resolve_local_model(model)
+        if local is not None:
+            return Path(model).expanduser()  # as given: named so in messages
+        cached = cached_revision(model)
+    except (DataError, UsageError, OSError, ValueError, ImportError):  # a malformed hub id, an unreadable cache:
+        # said by the loader, not here
+        return None
+    return cached[0] if cached is not None else None
+
+
 def missing_model_message(what: str, model: str) -> str:
     """One line telling the user how to make the hub model ``model`` available without a network."""
     return (
