@@ -979,3 +979,17 @@ def test_a_seed_without_split_is_said_to_change_nothing(tmp_path):
     assert code == 0 and err == "", err
     code, _, err = run_cli(["score", *genome, "--seed", "0", "-o", tmp_path / "scores.tsv", "-q"])
     assert code == 0 and err == warning, err
+
+
+@pytest.mark.parametrize("command", [["pairs", "{missing}.gff", "--split", "0.7,0.15,0.15"], ["score", "{missing}.gff"],
+                                     ["train", "{missing}.tsv", "-e", "{tmp}", "-o", "{tmp}/model"],
+                                     ["retrieve", "build", "{missing}.npy", "-o", "{tmp}/index"]])
+def test_a_negative_seed_is_refused_as_the_command_line_is_read(command, tmp_path):
+    """`--seed -1` was refused only once the genome was read (pairs, score) or the vectors loaded (retrieve build),
+    in the library's words ('seed must be a whole number >= 0'), naming no option; now click refuses it naming --seed
+    before any input is opened: the missing input below is never reached."""
+    args = [part.format(missing=tmp_path / "nothere", tmp=tmp_path) for part in command]
+    words = 2 if args[0] == "retrieve" else 1  # --seed right after the (sub)command: read before any path
+    code, out, err = run_cli([*args[:words], "--seed", "-1", *args[words:]])
+    assert code == 2 and "'--seed': -1 is not in the range x>=0" in err and "nothere" not in err, err
+    assert "Traceback" not in err and out == ""

@@ -90,7 +90,7 @@ Examples:
 @click.option("--train-sample", type=IntRange(min=1), default=None,
               help="Vectors the IVF / PQ quantisers are trained on (default max(40 x nlist, 10000)).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda (every GPU) or cuda:N.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=IntRange(min=0), default=0, show_default=True,
               help="Seed of the sample the IVF / PQ quantisers are trained on.")
 @common_options
 def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nbits, nlist, train_sample, device, seed,
