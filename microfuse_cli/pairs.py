@@ -401,8 +401,8 @@ def _one_row_per_pair(pairs: Sequence[GenePair], path: PathLike) -> list[GenePai
             raise DataError(f"{path}: the pair {pair.gene_a.id} {pair.gene_b.id} is labelled both 0 and 1")
         if first.label is None and pair.label is not None:
             kept[pair.pair_id] = pair
-    if len(kept) < len(pairs):
-        log.info("%s: %d pair(s) listed more than once are kept once", path, len(pairs) - len(kept))
+    if len(kept) < len(pairs):  # a warning, as the list's ids that match no gene are: it is about the user's list
+        log.warning("%s: %d pair(s) listed more than once are kept once", path, len(pairs) - len(kept))
     return list(kept.values())
 
 

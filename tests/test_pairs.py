@@ -939,13 +939,14 @@ def test_a_linear_scaffold_shorter_than_its_genes_is_refused(tmp_path):
 def test_a_pair_listed_twice_is_one_row_of_the_table_its_embed_and_score_read(tmp_path):
     """`pairs --pairs` of a list naming MPN_001,MPN_002 again (as itself, as MPN_002,MPN_001, as the pair id) wrote
     the pair once per listing, and `embed`/`score` of that table refused it ('line 6: duplicate pair'): a table its
-    own next stage refuses. Kept once, as --labels keeps an agreeing pair once (and refuses two labels of it)."""
+    own next stage refuses. Kept once, as --labels keeps an agreeing pair once (and refuses two labels of it), with a
+    warning that -q keeps, as the list's unknown ids get (an info line, -q hid that the user's list had repeats)."""
     genome = [MPN_GFF, "--fasta", MPN_FNA]
     listed = tmp_path / "list.tsv"
     listed.write_text("MPN_001\tMPN_002\nMPN_002\tMPN_003\nMPN_002\tMPN_001\nMPN_001|MPN_002\nMPN_001\tMPN_002\n")
     table, proteins = tmp_path / "pairs.tsv", tmp_path / "proteins.faa"
-    code, _, err = run_cli(["pairs", *genome, "--pairs", listed, "--proteins", proteins, "-o", table])
-    assert code == 0 and f"{listed}: 3 pair(s) listed more than once are kept once" in err, err
+    code, _, err = run_cli(["pairs", *genome, "--pairs", listed, "--proteins", proteins, "-o", table, "-q"])
+    assert code == 0 and err == f"warning: {listed}: 3 pair(s) listed more than once are kept once\n", err
     assert [p.pair_id for p in P.read_pairs(table).pairs] == ["MPN_001|MPN_002", "MPN_002|MPN_003"]
     code, _, err = run_cli(["embed", table, "--proteins", proteins, "--fasta", MPN_FNA, "-o", tmp_path / "emb",
                             "-q"])
