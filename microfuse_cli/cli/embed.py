@@ -68,6 +68,29 @@ def _warn_models_unused(config, protein_model, context_model, esm_model) -> None
                     ",".join(config.context_views))
 
 
+def _warn_views_unused(model_dir, views, protein_view, context_view) -> None:
+    """One warning naming --protein-view or --context-view given beside -m that the model's views overrule (-m
+    computes what the model reads): `embed -m MODEL --protein-view prostt5` computed the model's builtin view
+    without a word, as the unused --protein-model and --device are warned of. A view the model reads anyway is
+    not."""
+    ctx = click.get_current_context()
+    wanted = {"protein": views.get("protein", "builtin"), "context": views.get("context", "builtin")}
+    given = [(f"--{kind}-view", value, wanted[kind]) for kind, value in (("protein", protein_view),
+                                                                          ("context", context_view))
+             if ctx.get_parameter_source(f"{kind}_view") is not click.core.ParameterSource.DEFAULT
+             and _view_names(value) != _view_names(wanted[kind])]
+    if given:
+        log.warning("%s not used: -m %s computes the views its model reads (%s)",
+                    " and ".join(f"{option} {value}" for option, value, _ in given), model_dir,
+                    ", ".join(f"{option.removeprefix('--').removesuffix('-view')} {view}"
+                              for option, _, view in given))
+
+
+def _view_names(views: str) -> tuple[str, ...]:
+    """'builtin, bacformer' as ('builtin', 'bacformer'), as ViewConfig.parse reads it."""
+    return tuple(view.strip() for view in views.split(",") if view.strip())
+
+
 def is_pairs_table(path) -> bool:
     """Whether ``path`` (a file, or stdin kept in one) is a pairs TSV, by its first lines."""
     from ..io.files import open_text, peek_lines
@@ -377,6 +400,7 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                         "that one); give ./default for it")
         model = load_model(None if model_dir == "default" else model_dir)
         views, features = model_views(model), model_context_features(model)
+        _warn_views_unused(model_dir, views, protein_view, context_view)
         config = ViewConfig.parse(views.get("protein", "builtin"), views.get("context", "builtin"),
                                   protein_model=protein_model, context_model=context_model, esm_model=esm_model,
                                   device=device, dtype=dtype, offline=offline, batch_residues=batch_residues,
