@@ -107,9 +107,9 @@ def refuse_topology_for_table(path, read_as, shown=None) -> None:
         refuse_topology_beside_table(read_as, shown or path)
 
 
-def read_input(run, path, fasta, proteins, read_as, shown=None):
-    """A genome (any format `pairs` reads) or a pairs TSV with --proteins; returns (genome, pairs, the table's
-    '#genes' line or None)."""
+def read_input(run, path, fasta, proteins, read_as, shown=None, config=None):
+    """A genome (any format `pairs` reads) or a pairs TSV with --proteins (and --fasta where ``config``, the views
+    computed, reads the sequence); returns (genome, pairs, the table's '#genes' line or None)."""
     from ..errors import UsageError
     from ..pairs import adjacent_pairs, genome_from_table, read_pairs
     from ..records import genome_name
@@ -121,6 +121,10 @@ def read_input(run, path, fasta, proteins, read_as, shown=None):
         if proteins is None:  # was 'gene MG_001 has an empty protein', exit 1, as if the table were at fault
             raise UsageError(f"a pairs TSV input ({shown or path}) needs --proteins: the FASTA `microfuse pairs "
                              "--proteins` writes beside it")
+        if fasta is None and config is not None and config.needs_sequence:  # a missing companion option, as
+            # --proteins: was exit 1 from deep in the view ('the builtin gene context view needs the genome sequence')
+            raise UsageError(f"a pairs TSV input ({shown or path}) needs --fasta: the builtin context view reads the "
+                             "genome's sequence, which the table does not hold (give the assembly it was made from)")
         warn_subset_table(table, shown or path, "embed")  # as `score` of the table says them
         warn_code_beside_table(table, read_as, shown or path)
         warn_unmeasured(table, genome, fasta, shown or path, "embed")
@@ -424,7 +428,7 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                 if readable != path:  # kept in a file: not checked before the work
                     refuse_topology_for_table(readable, read_as, "stdin" if path == "-" else path)
                 genome, pairs, genes_line = read_input(run, readable, fastas[index], proteins, read_as,
-                                           "stdin" if path == "-" else path)
+                                                       "stdin" if path == "-" else path, config)
             lacking = next((g.id for g in genome.genes if not g.protein), None)
             if len(inputs) > 1 and lacking is not None and not genome.has_sequence:  # --fasta is one input's
                 raise DataError(f"{genome.name} has no sequence and gene {lacking} no protein; give a GFF3 without "
