@@ -688,7 +688,8 @@ def pair_selection_options(func):
     def wrapper(*args, pair_list, operons, labels, label_rule, split, seed, **kwargs):
         return func(*args, selection=PairSelection(pair_list, operons, labels, label_rule, split, seed), **kwargs)
 
-    wrapper = click.option("--seed", type=IntRange(min=0), default=0, show_default=True, help="Seed for --split.")(wrapper)
+    wrapper = click.option("--seed", type=IntRange(min=0), default=0, show_default=True,
+                           help="Seed for --split.")(wrapper)
     wrapper = click.option("--split", metavar="TRAIN,VAL,TEST", default=None, callback=_check_fractions,
                            help="Add a split column with these fractions (whole scaffolds, or blocks of 50 "
                                 "consecutive pairs on a long scaffold, go to one split).")(wrapper)

@@ -86,7 +86,9 @@ Examples:
 @click.option("--pq-nbits", type=IntRange(1, 16), default=None,
               help="ivfpq: bits per sub-quantiser. 4 on CPU uses FAISS' SIMD fast-scan (the CPU default, several times "
                    "faster); 8: classic codes (the GPU default; FAISS has no GPU fast-scan).")
-@click.option("--nlist", type=IntRange(min=1), default=None, help="IVF lists (default 4 x sqrt(pairs)).")
+@click.option("--nlist", type=IntRange(min=1), default=None,
+              help="IVF lists (default 4 x sqrt(pairs), at most pairs / 39 and at least 1: k-means wants 39 "
+                   "vectors per list).")
 @click.option("--train-sample", type=IntRange(min=1), default=None,
               help="Vectors the IVF / PQ quantisers are trained on (default max(40 x nlist, 10000)).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda (every GPU) or cuda:N.")
