@@ -994,3 +994,59 @@ def test_a_negative_seed_is_refused_as_the_command_line_is_read(command, tmp_pat
     code, out, err = run_cli([*args[:words], "--seed", "-1", *args[words:]])
     assert code == 2 and "'--seed': -1 is not in the range x>=0" in err and "nothere" not in err, err
     assert "Traceback" not in err and out == ""
+
+
+def _piped(data: bytes):
+    """The read end's name, /dev/fd/N, of a pipe a thread fills with ``data``, as a shell's `<(zcat g.gff.gz)`."""
+    import os
+    import threading
+
+    read, write = os.pipe()
+
+    def fill():
+        with open(write, "wb") as handle:
+            handle.write(data)
+
+    threading.Thread(target=fill, daemon=True).start()
+    return read, f"/dev/fd/{read}"
+
+
+def test_a_genome_from_a_pipe_given_by_descriptor_is_named_after_its_first_sequence(tmp_path):
+    """`score <(zcat g.gff.gz) --fasta g.fna` named the genome '63' (/dev/fd/63's file name) in the pairs TSV's
+    genome= line, the --fused ids and the reference: a number of no meaning. A pipe given by descriptor is named
+    after its first sequence; its scores are the file's, byte for byte. A regular file opened on a descriptor keeps
+    its name (it is the user's choice), and so does every named file."""
+    import os
+
+    from microfuse_cli.genome import read_genome
+
+    gff = gzip.decompress(MG_G37.with_name(MG_G37.name + ".gff.gz").read_bytes())
+    fna = f"{MG_G37}.fna.gz"
+    code, _, err = run_cli(["score", f"{MG_G37}.gff.gz", "--fasta", fna, "-o", tmp_path / "file.tsv", "--fused",
+                            tmp_path / "file.npy", "-q"])
+    assert code == 0, err
+    read, named = _piped(gff)
+    try:
+        code, _, err = run_cli(["score", named, "--fasta", fna, "-o", tmp_path / "pipe.tsv", "--fused",
+                                tmp_path / "pipe.npy", "-q"])
+    finally:
+        os.close(read)
+    assert code == 0, err
+    assert (tmp_path / "pipe.tsv").read_bytes() == (tmp_path / "file.tsv").read_bytes()
+    rows = [line.split("\t") for line in (tmp_path / "pipe.ids.tsv").read_text().splitlines()[2:]]
+    assert {row[2] for row in rows} == {"NC_000908.2"}, rows[:2]
+    read, named = _piped(gff)
+    try:
+        code, out, err = run_cli(["pairs", named, "-q"])
+    finally:
+        os.close(read)
+    assert code == 0 and out.startswith("#microfuse ") and out.split("\n", 1)[0].endswith(" genome=NC_000908.2"), err
+    read, named = _piped(gff)
+    try:
+        assert read_genome(named).name == "NC_000908.2"  # the library's read of the descriptor itself
+    finally:
+        os.close(read)
+    (tmp_path / "mg.gff").write_bytes(gff)
+    with open(tmp_path / "mg.gff", "rb") as handle:  # `pairs /dev/fd/3 3< mg.gff`: a regular file keeps its name
+        code, out, err = run_cli(["pairs", f"/dev/fd/{handle.fileno()}", "-q"])
+        assert code == 0 and out.split("\n", 1)[0].endswith(f" genome={handle.fileno()}"), err

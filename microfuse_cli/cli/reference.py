@@ -35,8 +35,9 @@ def build(genomes, output, genetic_code, mode, run):
 
     GENOME is a GenBank file, a GFF3 with ##FASTA, a bare assembly (genes are called with pyrodigal) or
     ANNOTATION.gff,ASSEMBLY.fna (a GFF3 and its FASTA joined by a comma); one may be '-' (stdin, named stdin). Each
-    file counts as one reference genome, named after the file. The folder holds proteins.faa, genes.tsv and
-    manifest.json (sha256 checksums, each genome's genetic code); it is replaced atomically.
+    file counts as one reference genome, named after the file (a pipe given by descriptor, <(zcat g.gbk.gz), after
+    its first sequence). The folder holds proteins.faa, genes.tsv and manifest.json (sha256 checksums, each genome's
+    genetic code); it is replaced atomically.
     """
     from ..comparative import ReferenceSet, genetic_codes
     from ..errors import DataError, UsageError

@@ -49,8 +49,8 @@ Examples:
               help="Write fused pair vectors (FILE.npy + FILE.ids.tsv, which records the model and FILE.npy's "
                    "checksum: vectors of another run beside it are refused) for `microfuse retrieve build`.")
 @click.option("--genome-name", default=None, help="Genome name in --fused ids and on the --report page (default: the "
-              "input file name, as every command names a genome; for a pairs TSV, the genome its --embeddings were "
-              "computed from).")
+              "input file name, as every command names a genome, or a pipe's given by descriptor, <(zcat g.gff.gz), "
+              "its first sequence's id; for a pairs TSV, the genome its --embeddings were computed from).")
 @click.option("--device", default="auto", show_default=True,
               help="Device of foundation-model views: auto, cpu, cuda or cuda:N (the fusion head runs in numpy).")
 @click.option("--offline", is_flag=True, help="Never touch the network when loading foundation models.")
