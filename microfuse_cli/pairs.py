@@ -840,6 +840,16 @@ def _check_protein_lengths(genes: Iterable[Gene], written: Mapping[str, str], pr
                         f"{len(written[g.id].rstrip('*'))} residues): proteins of another assembly or gene calling?")
 
 
+def file_named_genome(table: PairTable, path) -> str:
+    """The genome name of a pairs TSV whose ``#microfuse`` line names none (an older or hand-made table): its file
+    name (``records.genome_name``), or, read from a pipe given by descriptor (`embed <(grep ... pairs.tsv)`,
+    /dev/fd/63), its first pair's scaffold, as ``read_genome`` names a piped genome after its first sequence: the
+    descriptor's number, '63', named the genome in embed's manifest and the --fused ids."""
+    from .records import descriptor_stream, genome_name
+
+    return table.pairs[0].scaffold if table.pairs and descriptor_stream(path) else genome_name(path)
+
+
 def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLike | None, name: str, *,
                       genetic_code: int | None = None) -> Genome:
     """Rebuild a Genome from a pairs TSV: genes from its coordinates, proteins from a FASTA, DNA from ``fasta``.

@@ -1050,3 +1050,30 @@ def test_a_genome_from_a_pipe_given_by_descriptor_is_named_after_its_first_seque
     with open(tmp_path / "mg.gff", "rb") as handle:  # `pairs /dev/fd/3 3< mg.gff`: a regular file keeps its name
         code, out, err = run_cli(["pairs", f"/dev/fd/{handle.fileno()}", "-q"])
         assert code == 0 and out.split("\n", 1)[0].endswith(f" genome={handle.fileno()}"), err
+
+
+def test_a_piped_pairs_tsv_that_names_no_genome_is_named_after_its_first_scaffold(tmp_path):
+    """A pairs TSV without its '#microfuse ... genome=' line (an older or hand-made table) is named after its file;
+    piped by descriptor (`embed <(grep -v ... pairs.tsv)`), embed's manifest named the genome '63', the descriptor's
+    number, as the genome's own route did before: it is named after its first scaffold, as a piped genome is."""
+    import json
+    import os
+
+    table, proteins = tmp_path / "mg_pairs.tsv", tmp_path / "mg.faa"
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "--proteins", proteins, "-o",
+                            table, "-q"])
+    assert code == 0, err
+    lines = table.read_text().splitlines(keepends=True)
+    assert lines[0].startswith("#microfuse ") and " genome=" in lines[0]
+    unnamed = "".join(lines[1:])
+    read, named = _piped(unnamed.encode())
+    try:
+        code, _, err = run_cli(["embed", named, "--proteins", proteins, "-o", tmp_path / "emb", "-m", "default", "-q"])
+    finally:
+        os.close(read)
+    assert code == 0, err
+    assert json.loads((tmp_path / "emb" / "manifest.json").read_text())["genome"] == "NC_000908.2"
+    (tmp_path / "old.tsv").write_text(unnamed)  # a file keeps its name
+    code, _, err = run_cli(["embed", tmp_path / "old.tsv", "--proteins", proteins, "-o", tmp_path / "file", "-m",
+                            "default", "-q"])
+    assert code == 0 and json.loads((tmp_path / "file" / "manifest.json").read_text())["genome"] == "old.tsv", err

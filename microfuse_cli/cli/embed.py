@@ -111,12 +111,11 @@ def read_input(run, path, fasta, proteins, read_as, shown=None, config=None):
     """A genome (any format `pairs` reads) or a pairs TSV with --proteins (and --fasta where ``config``, the views
     computed, reads the sequence); returns (genome, pairs, the table's '#genes' line or None)."""
     from ..errors import UsageError
-    from ..pairs import adjacent_pairs, genome_from_table, read_pairs
-    from ..records import genome_name
+    from ..pairs import adjacent_pairs, file_named_genome, genome_from_table, read_pairs
 
     if is_pairs_table(path):
         table = read_pairs(path)
-        genome = genome_from_table(table, proteins, fasta, table.genome_name or genome_name(path),
+        genome = genome_from_table(table, proteins, fasta, table.genome_name or file_named_genome(table, path),
                                    genetic_code=read_as.genetic_code)
         if proteins is None:  # was 'gene MG_001 has an empty protein', exit 1, as if the table were at fault
             raise UsageError(f"a pairs TSV input ({shown or path}) needs --proteins: the FASTA `microfuse pairs "

@@ -195,7 +195,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     from ..io.formats import sniff_format
     from ..io.files import open_text, peek_lines, read_text
     from ..io.outputs import write_outputs
-    from ..pairs import genome_from_table, read_pairs, subset_comment
+    from ..pairs import file_named_genome, genome_from_table, read_pairs, subset_comment
     from ..records import genome_name as file_genome_name  # (genome_name is --genome-name here)
     from ..io.gff import write_operons_gff
     from ..io.tables import fused_writers, write_operons_tsv, write_scores
@@ -232,7 +232,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
         # table of a piped genome says 'stdin', which names none: the folder's name (of `embed GENOME`) comes first
         named = table.genome_name if table.genome_name != file_genome_name("-") else None
         genome = genome_from_table(table, None, fasta, named or embedded.genome_name or table.genome_name
-                                   or file_genome_name(input), genetic_code=read_as.genetic_code)
+                                   or file_named_genome(table, input), genetic_code=read_as.genetic_code)
         warn_unmeasured(table, genome, fasta, input, "score")
         pairs = table.pairs
         groups = load_bins(bins, genome)
