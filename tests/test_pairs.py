@@ -1077,3 +1077,25 @@ def test_a_piped_pairs_tsv_that_names_no_genome_is_named_after_its_first_scaffol
     code, _, err = run_cli(["embed", tmp_path / "old.tsv", "--proteins", proteins, "-o", tmp_path / "file", "-m",
                             "default", "-q"])
     assert code == 0 and json.loads((tmp_path / "file" / "manifest.json").read_text())["genome"] == "old.tsv", err
+
+
+def test_reference_build_of_two_pipes_naming_their_genomes_alike_says_why(tmp_path):
+    """A pipe given by descriptor is named after its first sequence, so two drafts whose first contigs share an id
+    (or one genome piped twice) name two reference genomes alike: that was said only after every genome was read, as
+    'two reference genomes share a name', naming neither input nor the way out. It is said as the second is read."""
+    import os
+
+    gff = gzip.decompress(MG_G37.with_name(MG_G37.name + ".gff.gz").read_bytes())
+    fna = gzip.decompress(MG_G37.with_name(MG_G37.name + ".fna.gz").read_bytes())
+    piped = [_piped(data) for data in (gff, fna, gff, fna)]
+    (first, _), (second, _) = piped[0], piped[2]
+    try:
+        code, _, err = run_cli(["reference", "build", f"{piped[0][1]},{piped[1][1]}", f"{piped[2][1]},{piped[3][1]}",
+                                "-o", tmp_path / "ref"])
+    finally:
+        for read, _ in piped:
+            os.close(read)
+    assert code == 1 and err.endswith(
+        f"error: /dev/fd/{first} and /dev/fd/{second} both hold a genome named NC_000908.2 (a genome read from a pipe "
+        "is named after its first sequence); reference genomes need distinct names: give one as a file\n"), err
+    assert not (tmp_path / "ref").exists()
