@@ -85,8 +85,7 @@ def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOp
         raise UsageError(f"read_genome's on_gene_calling is a callable, not {type(on_gene_calling).__name__}")
     # before it is read: `<(zcat g.gff.gz)` (/dev/fd/63, or the CLI's StreamCopy of it) is named after its first
     # sequence, not '63'
-    stream = descriptor_stream(path if isinstance(path, str) else os.fspath(path)) \
-        if isinstance(path, (str, os.PathLike)) else False
+    stream = descriptor_stream(os.fspath(path) if isinstance(path, os.PathLike) else path)
     with text_lines(path, text) as lines:
         head, lines = peek_lines(lines)  # the format is told from a prefix: stdin can be read once
         if not any(line.strip() for line in head):
