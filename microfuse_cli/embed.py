@@ -140,6 +140,19 @@ class ViewConfig:
         wanted = set(self.context_features)
         return [n for n in _builtin_pair_names() if n in wanted]
 
+    @property
+    def needs_sequence(self) -> bool:
+        """Whether these views read the genome's DNA: the builtin context view's gene features, or a pair column
+        beyond the layout and the spacer calibration (which read coordinates alone, as the packaged model's do). A
+        pairs TSV holds no sequence: `embed` of one needs --fasta exactly when this holds."""
+        if "builtin" not in self.context_views:
+            return False
+        if self.needs_gene_context:
+            return True
+        from .views.builtin.layout import LAYOUT_FEATURES
+
+        return any(name not in LAYOUT_FEATURES and name not in CALIBRATION_NAMES for name in self.pair_columns)
+
     @classmethod
     def parse(cls, protein: str, context: str, **kwargs: Any) -> "ViewConfig":
         """The views `embed --protein-view P --context-view C` computes: ``protein`` one name, ``context`` one or

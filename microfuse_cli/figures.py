@@ -208,7 +208,7 @@ def parse_region(text: str, genome: Genome) -> Region:
     scaffold = genome.scaffolds.get(sid)
     if scaffold is None:
         known = ", ".join(list(genome.scaffolds)[:3])
-        raise UsageError(f"--region {text}: no sequence {sid!r} in {genome.name} (it has {known} ...)")
+        raise DataError(f"--region {text}: no sequence {sid!r} in {genome.name} (it has {known} ...)")
     if start < 1 or start > scaffold.length or end < 1:
         raise UsageError(f"--region {text}: start must lie within 1..{scaffold.length}")
     if end < start:
@@ -238,14 +238,14 @@ def around(genome: Genome, scaffold_id: str, start: int, end: int, flank: int, t
 def gene_region(scored: ScoredGenome, name: str, flank: int) -> Region:
     gene = GeneIndex(scored.genome).get(name)
     if gene is None:
-        raise UsageError(f"--gene {name}: no gene of that name, locus tag or id in {scored.genome.name}")
+        raise DataError(f"--gene {name}: no gene of that name, locus tag or id in {scored.genome.name}")
     return around(scored.genome, gene.scaffold, gene.start, gene.end, flank, f"{gene_label(gene)} ({gene.id})")
 
 
 def operon_region(scored: ScoredGenome, operon_id: str, flank: int) -> Region:
     operon = next((op for op in scored.operons if op.id == operon_id), None)
     if operon is None:
-        raise UsageError(f"--operon {operon_id}: no such operon at threshold {scored.threshold:.3f} "
+        raise DataError(f"--operon {operon_id}: no such operon at threshold {scored.threshold:.3f} "
                          f"(operon_1 .. operon_{len(scored.operons)})")
     return around(scored.genome, operon.scaffold, operon.start, operon.end, flank,
                   f"{operon.id}: {len(operon.genes)} genes, mean p {operon.mean_probability:.2f}")

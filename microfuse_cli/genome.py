@@ -6,6 +6,7 @@ records.py.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping
@@ -15,7 +16,7 @@ from .genes import AnnotationGenes, GeneSource, PyrodigalGenes, check_gene_calli
 from .io.files import PathLike, peek_lines, text_lines
 from .io.formats import sniff_format
 from .progress import Advance, check_callbacks
-from .records import Genome, RebuiltFromFields, check_bin_map
+from .records import Genome, RebuiltFromFields, check_bin_map, descriptor_stream, stream_named
 
 log = logging.getLogger("microfuse")
 
@@ -67,7 +68,9 @@ def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOp
     when the caller has read them already; else the input is read as it is parsed, never whole.
 
     Returns:
-        The genome: its scaffolds in file order, its genes in (scaffold, start) order.
+        The genome: its scaffolds in file order, its genes in (scaffold, start) order; named after its file
+        (``records.genome_name``), or, read from a pipe given by descriptor (/dev/fd/63 of `<(zcat g.gff.gz)`),
+        after its first sequence.
     Raises:
         DataError: the input cannot be read (missing, empty, binary, too large) or parsed, or holds no sequence.
         UsageError: an impossible setting: ``options`` not a GenomeOptions (or an unknown mode or genetic code),
@@ -80,6 +83,9 @@ def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOp
     check_callbacks("read_genome", progress=progress)  # a TypeError in gene calling, after the input was read
     if on_gene_calling is not None and not callable(on_gene_calling):
         raise UsageError(f"read_genome's on_gene_calling is a callable, not {type(on_gene_calling).__name__}")
+    # before it is read: `<(zcat g.gff.gz)` (/dev/fd/63, or the CLI's StreamCopy of it) is named after its first
+    # sequence, not '63'
+    stream = descriptor_stream(os.fspath(path) if isinstance(path, os.PathLike) else path)
     with text_lines(path, text) as lines:
         head, lines = peek_lines(lines)  # the format is told from a prefix: stdin can be read once
         if not any(line.strip() for line in head):
@@ -90,6 +96,8 @@ def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOp
     if options.circular is not None:
         genome = replace(genome, scaffolds={sid: replace(s, circular=options.circular)
                                             for sid, s in genome.scaffolds.items()})
+    if stream:
+        genome = stream_named(genome)
     _say_assembly_gaps(genome)
     return genome
 

@@ -401,8 +401,8 @@ def _one_row_per_pair(pairs: Sequence[GenePair], path: PathLike) -> list[GenePai
             raise DataError(f"{path}: the pair {pair.gene_a.id} {pair.gene_b.id} is labelled both 0 and 1")
         if first.label is None and pair.label is not None:
             kept[pair.pair_id] = pair
-    if len(kept) < len(pairs):
-        log.info("%s: %d pair(s) listed more than once are kept once", path, len(pairs) - len(kept))
+    if len(kept) < len(pairs):  # a warning, as the list's ids that match no gene are: it is about the user's list
+        log.warning("%s: %d pair(s) listed more than once are kept once", path, len(pairs) - len(kept))
     return list(kept.values())
 
 
@@ -838,6 +838,16 @@ def _check_protein_lengths(genes: Iterable[Gene], written: Mapping[str, str], pr
         raise DataError(f"{len(odd)} gene(s) of the pairs have a protein in {proteins} of a length their coordinates "
                         f"do not code (e.g. {g.id}, {g.end - g.start + 1} bp, "
                         f"{len(written[g.id].rstrip('*'))} residues): proteins of another assembly or gene calling?")
+
+
+def file_named_genome(table: PairTable, path) -> str:
+    """The genome name of a pairs TSV whose ``#microfuse`` line names none (an older or hand-made table): its file
+    name (``records.genome_name``), or, read from a pipe given by descriptor (`embed <(grep ... pairs.tsv)`,
+    /dev/fd/63), its first pair's scaffold, as ``read_genome`` names a piped genome after its first sequence: the
+    descriptor's number, '63', named the genome in embed's manifest and the --fused ids."""
+    from .records import descriptor_stream, genome_name
+
+    return table.pairs[0].scaffold if table.pairs and descriptor_stream(path) else genome_name(path)
 
 
 def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLike | None, name: str, *,

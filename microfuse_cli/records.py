@@ -122,11 +122,48 @@ def genome_name(path) -> str:
     """The name of the genome read from ``path``: its whole file name ('mg.gbk.gz', not 'mg'; 'stdin' for '-'), the
     one rule every reader and command names a genome by (Genome.name, `score --fused` ids, `reference build`,
     embed's manifest.json), so the outputs of two commands name one genome alike: retrieval and conserved adjacency
-    leave out the query's own genome by its name. embed's per-genome folder (-o/NAME) is a path, not this name."""
+    leave out the query's own genome by its name. embed's per-genome folder (-o/NAME) is a path, not this name.
+    ``read_genome`` names a genome read from a pipe given by descriptor (`<(zcat g.gff.gz)`, /dev/fd/63) after its
+    first sequence instead (``stream_named``)."""
     from pathlib import Path
 
     text = str(path)
     return "stdin" if text == "-" else Path(text).name
+
+
+#: The name of an open descriptor: a shell's process substitution `<(zcat genome.gff.gz)` is /dev/fd/63.
+_DESCRIPTOR = re.compile(r"/(?:dev/fd|proc/self/fd)/\d+")
+
+
+class StreamCopy(str):
+    """The path of a file that holds what was read from a ``descriptor_stream``: the command line keeps a pipe in a
+    temp file (named as the descriptor, '63') to read it more than once, and its genome is named as the stream's."""
+
+
+def descriptor_stream(path) -> bool:
+    """Whether ``path`` names an open descriptor (/dev/fd/N, /proc/self/fd/N) that is not a regular file (a pipe,
+    as a shell's `<(zcat genome.gff.gz)` gives), or a ``StreamCopy`` of one: its file name, the descriptor's
+    number, names no genome. A regular file opened on a descriptor (`3< genome.gff` ... /dev/fd/3) is a file the
+    user named: not one."""
+    import os
+    import stat
+
+    if isinstance(path, StreamCopy):
+        return True
+    if not isinstance(path, str) or not _DESCRIPTOR.fullmatch(path):
+        return False
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):  # a closed descriptor: nothing is read from it
+        return False
+
+
+def stream_named(genome: "Genome") -> "Genome":
+    """``genome``, read from a ``descriptor_stream``, named after its first sequence (`score <(zcat g.gff.gz)` named
+    the genome '63' in the pairs TSV's genome= line, the --fused ids and the report); one without a sequence keeps
+    its name."""
+    first = next(iter(genome.scaffolds), None)
+    return genome if first is None else replace(genome, name=first)
 
 
 def printable_name(name: str) -> str:

@@ -939,13 +939,14 @@ def test_a_linear_scaffold_shorter_than_its_genes_is_refused(tmp_path):
 def test_a_pair_listed_twice_is_one_row_of_the_table_its_embed_and_score_read(tmp_path):
     """`pairs --pairs` of a list naming MPN_001,MPN_002 again (as itself, as MPN_002,MPN_001, as the pair id) wrote
     the pair once per listing, and `embed`/`score` of that table refused it ('line 6: duplicate pair'): a table its
-    own next stage refuses. Kept once, as --labels keeps an agreeing pair once (and refuses two labels of it)."""
+    own next stage refuses. Kept once, as --labels keeps an agreeing pair once (and refuses two labels of it), with a
+    warning that -q keeps, as the list's unknown ids get (an info line, -q hid that the user's list had repeats)."""
     genome = [MPN_GFF, "--fasta", MPN_FNA]
     listed = tmp_path / "list.tsv"
     listed.write_text("MPN_001\tMPN_002\nMPN_002\tMPN_003\nMPN_002\tMPN_001\nMPN_001|MPN_002\nMPN_001\tMPN_002\n")
     table, proteins = tmp_path / "pairs.tsv", tmp_path / "proteins.faa"
-    code, _, err = run_cli(["pairs", *genome, "--pairs", listed, "--proteins", proteins, "-o", table])
-    assert code == 0 and f"{listed}: 3 pair(s) listed more than once are kept once" in err, err
+    code, _, err = run_cli(["pairs", *genome, "--pairs", listed, "--proteins", proteins, "-o", table, "-q"])
+    assert code == 0 and err == f"warning: {listed}: 3 pair(s) listed more than once are kept once\n", err
     assert [p.pair_id for p in P.read_pairs(table).pairs] == ["MPN_001|MPN_002", "MPN_002|MPN_003"]
     code, _, err = run_cli(["embed", table, "--proteins", proteins, "--fasta", MPN_FNA, "-o", tmp_path / "emb",
                             "-q"])
@@ -979,3 +980,122 @@ def test_a_seed_without_split_is_said_to_change_nothing(tmp_path):
     assert code == 0 and err == "", err
     code, _, err = run_cli(["score", *genome, "--seed", "0", "-o", tmp_path / "scores.tsv", "-q"])
     assert code == 0 and err == warning, err
+
+
+@pytest.mark.parametrize("command", [["pairs", "{missing}.gff", "--split", "0.7,0.15,0.15"], ["score", "{missing}.gff"],
+                                     ["train", "{missing}.tsv", "-e", "{tmp}", "-o", "{tmp}/model"],
+                                     ["retrieve", "build", "{missing}.npy", "-o", "{tmp}/index"]])
+def test_a_negative_seed_is_refused_as_the_command_line_is_read(command, tmp_path):
+    """`--seed -1` was refused only once the genome was read (pairs, score) or the vectors loaded (retrieve build),
+    in the library's words ('seed must be a whole number >= 0'), naming no option; now click refuses it naming --seed
+    before any input is opened: the missing input below is never reached."""
+    args = [part.format(missing=tmp_path / "nothere", tmp=tmp_path) for part in command]
+    words = 2 if args[0] == "retrieve" else 1  # --seed right after the (sub)command: read before any path
+    code, out, err = run_cli([*args[:words], "--seed", "-1", *args[words:]])
+    assert code == 2 and "'--seed': -1 is not in the range x>=0" in err and "nothere" not in err, err
+    assert "Traceback" not in err and out == ""
+
+
+def _piped(data: bytes):
+    """The read end's name, /dev/fd/N, of a pipe a thread fills with ``data``, as a shell's `<(zcat g.gff.gz)`."""
+    import os
+    import threading
+
+    read, write = os.pipe()
+
+    def fill():
+        with open(write, "wb") as handle:
+            handle.write(data)
+
+    threading.Thread(target=fill, daemon=True).start()
+    return read, f"/dev/fd/{read}"
+
+
+def test_a_genome_from_a_pipe_given_by_descriptor_is_named_after_its_first_sequence(tmp_path):
+    """`score <(zcat g.gff.gz) --fasta g.fna` named the genome '63' (/dev/fd/63's file name) in the pairs TSV's
+    genome= line, the --fused ids and the reference: a number of no meaning. A pipe given by descriptor is named
+    after its first sequence; its scores are the file's, byte for byte. A regular file opened on a descriptor keeps
+    its name (it is the user's choice), and so does every named file."""
+    import os
+
+    from microfuse_cli.genome import read_genome
+
+    gff = gzip.decompress(MG_G37.with_name(MG_G37.name + ".gff.gz").read_bytes())
+    fna = f"{MG_G37}.fna.gz"
+    code, _, err = run_cli(["score", f"{MG_G37}.gff.gz", "--fasta", fna, "-o", tmp_path / "file.tsv", "--fused",
+                            tmp_path / "file.npy", "-q"])
+    assert code == 0, err
+    read, named = _piped(gff)
+    try:
+        code, _, err = run_cli(["score", named, "--fasta", fna, "-o", tmp_path / "pipe.tsv", "--fused",
+                                tmp_path / "pipe.npy", "-q"])
+    finally:
+        os.close(read)
+    assert code == 0, err
+    assert (tmp_path / "pipe.tsv").read_bytes() == (tmp_path / "file.tsv").read_bytes()
+    rows = [line.split("\t") for line in (tmp_path / "pipe.ids.tsv").read_text().splitlines()[2:]]
+    assert {row[2] for row in rows} == {"NC_000908.2"}, rows[:2]
+    read, named = _piped(gff)
+    try:
+        code, out, err = run_cli(["pairs", named, "-q"])
+    finally:
+        os.close(read)
+    assert code == 0 and out.startswith("#microfuse ") and out.split("\n", 1)[0].endswith(" genome=NC_000908.2"), err
+    read, named = _piped(gff)
+    try:
+        assert read_genome(named).name == "NC_000908.2"  # the library's read of the descriptor itself
+    finally:
+        os.close(read)
+    (tmp_path / "mg.gff").write_bytes(gff)
+    with open(tmp_path / "mg.gff", "rb") as handle:  # `pairs /dev/fd/3 3< mg.gff`: a regular file keeps its name
+        code, out, err = run_cli(["pairs", f"/dev/fd/{handle.fileno()}", "-q"])
+        assert code == 0 and out.split("\n", 1)[0].endswith(f" genome={handle.fileno()}"), err
+
+
+def test_a_piped_pairs_tsv_that_names_no_genome_is_named_after_its_first_scaffold(tmp_path):
+    """A pairs TSV without its '#microfuse ... genome=' line (an older or hand-made table) is named after its file;
+    piped by descriptor (`embed <(grep -v ... pairs.tsv)`), embed's manifest named the genome '63', the descriptor's
+    number, as the genome's own route did before: it is named after its first scaffold, as a piped genome is."""
+    import json
+    import os
+
+    table, proteins = tmp_path / "mg_pairs.tsv", tmp_path / "mg.faa"
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "--proteins", proteins, "-o",
+                            table, "-q"])
+    assert code == 0, err
+    lines = table.read_text().splitlines(keepends=True)
+    assert lines[0].startswith("#microfuse ") and " genome=" in lines[0]
+    unnamed = "".join(lines[1:])
+    read, named = _piped(unnamed.encode())
+    try:
+        code, _, err = run_cli(["embed", named, "--proteins", proteins, "-o", tmp_path / "emb", "-m", "default", "-q"])
+    finally:
+        os.close(read)
+    assert code == 0, err
+    assert json.loads((tmp_path / "emb" / "manifest.json").read_text())["genome"] == "NC_000908.2"
+    (tmp_path / "old.tsv").write_text(unnamed)  # a file keeps its name
+    code, _, err = run_cli(["embed", tmp_path / "old.tsv", "--proteins", proteins, "-o", tmp_path / "file", "-m",
+                            "default", "-q"])
+    assert code == 0 and json.loads((tmp_path / "file" / "manifest.json").read_text())["genome"] == "old.tsv", err
+
+
+def test_reference_build_of_two_pipes_naming_their_genomes_alike_says_why(tmp_path):
+    """A pipe given by descriptor is named after its first sequence, so two drafts whose first contigs share an id
+    (or one genome piped twice) name two reference genomes alike: that was said only after every genome was read, as
+    'two reference genomes share a name', naming neither input nor the way out. It is said as the second is read."""
+    import os
+
+    gff = gzip.decompress(MG_G37.with_name(MG_G37.name + ".gff.gz").read_bytes())
+    fna = gzip.decompress(MG_G37.with_name(MG_G37.name + ".fna.gz").read_bytes())
+    piped = [_piped(data) for data in (gff, fna, gff, fna)]
+    (first, _), (second, _) = piped[0], piped[2]
+    try:
+        code, _, err = run_cli(["reference", "build", f"{piped[0][1]},{piped[1][1]}", f"{piped[2][1]},{piped[3][1]}",
+                                "-o", tmp_path / "ref"])
+    finally:
+        for read, _ in piped:
+            os.close(read)
+    assert code == 1 and err.endswith(
+        f"error: /dev/fd/{first} and /dev/fd/{second} both hold a genome named NC_000908.2 (a genome read from a pipe "
+        "is named after its first sequence); reference genomes need distinct names: give one as a file\n"), err
+    assert not (tmp_path / "ref").exists()

@@ -250,6 +250,21 @@ def test_embed_says_a_foundation_model_option_no_view_loads(tmp_path):
                                  "--esm-model Bacformer's)\n"), err
 
 
+def test_embed_says_a_view_option_that_the_model_overrules(tmp_path):
+    """`embed -m MODEL --protein-view prostt5` computed the model's builtin views and dropped the option without a
+    word (-m computes what its model reads), where an unused --protein-model or --device is warned of: one warning
+    now names the views given and the model's. A view given that the model reads anyway is not warned of."""
+    emb = tmp_path / "emb"
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", emb, "-m", "default", "-q",
+                            "--protein-view", "prostt5", "--context-view", "bacformer, builtin"])
+    assert code == 0 and err == ("warning: --protein-view prostt5 and --context-view bacformer, builtin not used: -m "
+                                 "default computes the views its model reads (protein builtin, context builtin)\n"), err
+    assert json.loads((emb / "manifest.json").read_text())["views"] == {"protein": "builtin", "context": "builtin"}
+    code, _, err = run_cli(["embed", MG_GFF, "--fasta", MG_FNA, "-o", emb, "-m", "default", "-q",
+                            "--protein-view", "builtin", "--context-view", " builtin"])
+    assert code == 0 and err == "", err
+
+
 def test_embed_says_nothing_of_a_foundation_model_option_a_computed_view_loads(monkeypatch):
     """The warning above names only options no view loads: with --protein-view prostt5 (or -m of a model on it) the
     ProstT5 folder is used, with bacformer in --context-view (alone or beside builtin) Bacformer's and ESM-2's are;

@@ -855,6 +855,34 @@ def test_a_pairs_tsv_input_to_embed_without_proteins_is_a_usage_error(tmp_path):
     assert code == 0 and (emb / "pairs.tsv").exists(), err
 
 
+def test_a_pairs_tsv_input_to_embed_without_fasta_is_a_usage_error(tmp_path):
+    """`embed PAIRS.tsv --proteins P` without --fasta failed with exit 1 deep in the builtin context view ('the builtin
+    gene context view needs the genome sequence'), as if the data were at fault, where the missing --proteins beside
+    it is exit 2: a pairs TSV never holds the sequence, so it is the missing option, said before any view is
+    computed. Views that read coordinates alone (the packaged model's, `-m default`) still need no --fasta."""
+    from conftest import MG_G37
+
+    from microfuse_cli.embed import ViewConfig
+
+    table, proteins, emb = tmp_path / "mg_pairs.tsv", tmp_path / "mg.faa", tmp_path / "emb"
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "--proteins", proteins, "-o",
+                            table, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["embed", table, "--proteins", proteins, "-o", emb, "-q"])
+    assert code == 2 and err == (f"error: a pairs TSV input ({table}) needs --fasta: the builtin context view reads "
+                                 "the genome's sequence, which the table does not hold (give the assembly it was made "
+                                 "from)\n"), err
+    assert not emb.exists()
+    code, _, err = run_cli(["embed", "-", "--proteins", proteins, "-o", emb, "-q"], stdin=table.read_bytes())
+    assert code == 2 and err.startswith("error: a pairs TSV input (stdin) needs --fasta:"), err
+    code, _, err = run_cli(["embed", table, "--proteins", proteins, "-o", emb, "-m", "default", "-q"])
+    assert code == 0 and (emb / "pairs.tsv").exists(), err
+    assert not ViewConfig.parse("prostt5", "bacformer").needs_sequence
+    assert ViewConfig.parse("builtin", "builtin,bacformer").needs_sequence
+    assert not ViewConfig.parse("builtin", "builtin", context_features=("dist_clip", "strand_same")).needs_sequence
+    assert ViewConfig.parse("builtin", "builtin", context_features=("dist_clip", "ig_gc_dev")).needs_sequence
+
+
 def _shifted_table(table: Path, out: Path, by: int) -> Path:
     """``table`` with every gene ``by`` bp further on its scaffold: the same ids and spacers, as another assembly
     with ``by`` bp more before the first gene (or a gene caller numbering its genes alike) gives them."""

@@ -318,9 +318,10 @@ def stdin_as_file(path, name: str | None = None):
     from pathlib import Path
 
     from ..io.files import spool, stdin_stream
-    from ..records import genome_name
+    from ..records import StreamCopy, descriptor_stream, genome_name
 
     shown = "stdin" if path == "-" else str(path)
+    descriptor = path != "-" and descriptor_stream(str(path))  # before it is read: `<(zcat g.gff.gz)`, /dev/fd/63
     with tempfile.TemporaryDirectory(prefix="microfuse-") as tmp:
         spooled = Path(tmp) / genome_name(path)  # the genome is named after its file, by the one rule
         with contextlib.ExitStack() as files:
@@ -332,7 +333,7 @@ def stdin_as_file(path, name: str | None = None):
                                 f"folder with space): {exc.strerror or exc}") from None
         try:
             with _logged_as(str(spooled), name or shown, genome_file="stdin" if path == "-" else None):
-                yield str(spooled)
+                yield StreamCopy(spooled) if descriptor else str(spooled)  # named as the stream: read_genome
         except MicrofuseError as exc:
             renamed = type(exc)(str(exc).replace(str(spooled), shown))
             if exc.cli_message is not None:
@@ -688,7 +689,8 @@ def pair_selection_options(func):
     def wrapper(*args, pair_list, operons, labels, label_rule, split, seed, **kwargs):
         return func(*args, selection=PairSelection(pair_list, operons, labels, label_rule, split, seed), **kwargs)
 
-    wrapper = click.option("--seed", type=int, default=0, show_default=True, help="Seed for --split.")(wrapper)
+    wrapper = click.option("--seed", type=IntRange(min=0), default=0, show_default=True,
+                           help="Seed for --split.")(wrapper)
     wrapper = click.option("--split", metavar="TRAIN,VAL,TEST", default=None, callback=_check_fractions,
                            help="Add a split column with these fractions (whole scaffolds, or blocks of 50 "
                                 "consecutive pairs on a long scaffold, go to one split).")(wrapper)

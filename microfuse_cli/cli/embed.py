@@ -68,6 +68,29 @@ def _warn_models_unused(config, protein_model, context_model, esm_model) -> None
                     ",".join(config.context_views))
 
 
+def _warn_views_unused(model_dir, views, protein_view, context_view) -> None:
+    """One warning naming --protein-view or --context-view given beside -m that the model's views overrule (-m
+    computes what the model reads): `embed -m MODEL --protein-view prostt5` computed the model's builtin view
+    without a word, as the unused --protein-model and --device are warned of. A view the model reads anyway is
+    not."""
+    ctx = click.get_current_context()
+    wanted = {"protein": views.get("protein", "builtin"), "context": views.get("context", "builtin")}
+    given = [(f"--{kind}-view", value, wanted[kind]) for kind, value in (("protein", protein_view),
+                                                                          ("context", context_view))
+             if ctx.get_parameter_source(f"{kind}_view") is not click.core.ParameterSource.DEFAULT
+             and _view_names(value) != _view_names(wanted[kind])]
+    if given:
+        log.warning("%s not used: -m %s computes the views its model reads (%s)",
+                    " and ".join(f"{option} {value}" for option, value, _ in given), model_dir,
+                    ", ".join(f"{option.removeprefix('--').removesuffix('-view')} {view}"
+                              for option, _, view in given))
+
+
+def _view_names(views: str) -> tuple[str, ...]:
+    """'builtin, bacformer' as ('builtin', 'bacformer'), as ViewConfig.parse reads it."""
+    return tuple(view.strip() for view in views.split(",") if view.strip())
+
+
 def is_pairs_table(path) -> bool:
     """Whether ``path`` (a file, or stdin kept in one) is a pairs TSV, by its first lines."""
     from ..io.files import open_text, peek_lines
@@ -84,20 +107,23 @@ def refuse_topology_for_table(path, read_as, shown=None) -> None:
         refuse_topology_beside_table(read_as, shown or path)
 
 
-def read_input(run, path, fasta, proteins, read_as, shown=None):
-    """A genome (any format `pairs` reads) or a pairs TSV with --proteins; returns (genome, pairs, the table's
-    '#genes' line or None)."""
+def read_input(run, path, fasta, proteins, read_as, shown=None, config=None):
+    """A genome (any format `pairs` reads) or a pairs TSV with --proteins (and --fasta where ``config``, the views
+    computed, reads the sequence); returns (genome, pairs, the table's '#genes' line or None)."""
     from ..errors import UsageError
-    from ..pairs import adjacent_pairs, genome_from_table, read_pairs
-    from ..records import genome_name
+    from ..pairs import adjacent_pairs, file_named_genome, genome_from_table, read_pairs
 
     if is_pairs_table(path):
         table = read_pairs(path)
-        genome = genome_from_table(table, proteins, fasta, table.genome_name or genome_name(path),
+        genome = genome_from_table(table, proteins, fasta, table.genome_name or file_named_genome(table, path),
                                    genetic_code=read_as.genetic_code)
         if proteins is None:  # was 'gene MG_001 has an empty protein', exit 1, as if the table were at fault
             raise UsageError(f"a pairs TSV input ({shown or path}) needs --proteins: the FASTA `microfuse pairs "
                              "--proteins` writes beside it")
+        if fasta is None and config is not None and config.needs_sequence:  # a missing companion option, as
+            # --proteins: was exit 1 from deep in the view ('the builtin gene context view needs the genome sequence')
+            raise UsageError(f"a pairs TSV input ({shown or path}) needs --fasta: the builtin context view reads the "
+                             "genome's sequence, which the table does not hold (give the assembly it was made from)")
         warn_subset_table(table, shown or path, "embed")  # as `score` of the table says them
         warn_code_beside_table(table, read_as, shown or path)
         warn_unmeasured(table, genome, fasta, shown or path, "embed")
@@ -432,6 +458,7 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                         "that one); give ./default for it")
         model = load_model(None if model_dir == "default" else model_dir)
         views, features = model_views(model), model_context_features(model)
+        _warn_views_unused(model_dir, views, protein_view, context_view)
         config = ViewConfig.parse(views.get("protein", "builtin"), views.get("context", "builtin"),
                                   protein_model=protein_model, context_model=context_model, esm_model=esm_model,
                                   device=device, dtype=dtype, offline=offline, batch_residues=batch_residues,
@@ -455,7 +482,7 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
                 if readable != path:  # kept in a file: not checked before the work
                     refuse_topology_for_table(readable, read_as, "stdin" if path == "-" else path)
                 genome, pairs, genes_line = read_input(run, readable, fastas[index], proteins, read_as,
-                                           "stdin" if path == "-" else path)
+                                                       "stdin" if path == "-" else path, config)
             lacking = next((g.id for g in genome.genes if not g.protein), None)
             if len(inputs) > 1 and lacking is not None and not genome.has_sequence:  # --fasta is one input's
                 raise DataError(f"{genome.name} has no sequence and gene {lacking} no protein; give a GFF3 without "

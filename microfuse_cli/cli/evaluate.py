@@ -21,7 +21,8 @@ Examples:
   microfuse evaluate scores.tsv --labels labelled_pairs.csv --plots figs/
   microfuse evaluate microfuse.tsv concat.tsv --names microfuse,concat -o table.tsv --json metrics.json
 """)
-@click.argument("scores", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True), metavar="SCORES.tsv...")
+@click.argument("scores", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True),
+                metavar="SCORES.tsv...")
 @click.option("--labels", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Labelled pairs (name_1,name_2,label, or a `pairs --operons` TSV; '-' = stdin) instead of the "
                    "scores' label column.")

@@ -35,8 +35,9 @@ def build(genomes, output, genetic_code, mode, run):
 
     GENOME is a GenBank file, a GFF3 with ##FASTA, a bare assembly (genes are called with pyrodigal) or
     ANNOTATION.gff,ASSEMBLY.fna (a GFF3 and its FASTA joined by a comma); one may be '-' (stdin, named stdin). Each
-    file counts as one reference genome, named after the file. The folder holds proteins.faa, genes.tsv and
-    manifest.json (sha256 checksums, each genome's genetic code); it is replaced atomically.
+    file counts as one reference genome, named after the file (a pipe given by descriptor, <(zcat g.gbk.gz), after
+    its first sequence). The folder holds proteins.faa, genes.tsv and manifest.json (sha256 checksums, each genome's
+    genetic code); it is replaced atomically.
     """
     from ..comparative import ReferenceSet, genetic_codes
     from ..errors import DataError, UsageError
@@ -46,12 +47,12 @@ def build(genomes, output, genetic_code, mode, run):
 
     parts = [part for spec in genomes for part in spec.split(",") if part]
     check_outputs(parts, [Output("-o", output, "microfuse-reference")])
-    named = [genome_name(spec.partition(",")[0]) for spec in genomes]  # the names read_genome gives them
+    named = [genome_name(spec.partition(",")[0]) for spec in genomes]  # read_genome's names, but a pipe's (below)
     if len(set(named)) != len(named):  # before reading them all (a batch of hundreds), not after
         twice = next(name for name in named if named.count(name) > 1)
         raise UsageError(f"two GENOME files share the file name {twice}; reference genomes are named after their "
                          "files (link or copy one under another name)")
-    loaded = []
+    loaded, read_from = [], {}
     for spec in genomes:
         path, _, fasta = spec.partition(",")
         with stdin_as_file(path) as readable, run.progress(f"reading {path}", None, "contigs") as advance:
@@ -61,6 +62,7 @@ def build(genomes, output, genetic_code, mode, run):
         if genome.genes and not genome.has_sequence and not any(g.protein for g in genome.genes):
             raise DataError(f"{path}: no sequence, so no proteins; give a GFF3 without ##FASTA with its FASTA as "
                             f"{path},ASSEMBLY.fna")
+        refuse_named_alike(genome.name, path, read_from)
         codes = ",".join(map(str, genetic_codes(genome)))
         log.info("%s: %s, %d protein-coding genes%s%s", genome.name, count(len(genome.scaffolds), "scaffold"),
                  len(genome.genes), f", genetic code {codes}" if codes else "", cds_left_out(genome))
@@ -69,3 +71,16 @@ def build(genomes, output, genetic_code, mode, run):
     ref.save(output)
     log.info("reference of %s, %s written to %s", count(len(ref.genomes), "genome"), count(ref.n_proteins, "protein"),
              output)
+
+
+def refuse_named_alike(name: str, path: str, read_from: dict[str, str]) -> None:
+    """Refuse a genome named as one read before it, as soon as it is read: a pipe given by descriptor
+    (`<(zcat a.fna.gz)`) is named after its first sequence, so two drafts whose first contigs share an id (contig_1)
+    were refused only once every genome was read, as 'two reference genomes share a name', naming no input and no
+    way out. ``read_from``: each name read so far -> its GENOME argument."""
+    from ..errors import DataError
+
+    if name in read_from:
+        raise DataError(f"{read_from[name]} and {path} both hold a genome named {name} (a genome read from a pipe is "
+                        "named after its first sequence); reference genomes need distinct names: give one as a file")
+    read_from[name] = path

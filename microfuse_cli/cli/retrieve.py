@@ -86,11 +86,13 @@ Examples:
 @click.option("--pq-nbits", type=IntRange(1, 16), default=None,
               help="ivfpq: bits per sub-quantiser. 4 on CPU uses FAISS' SIMD fast-scan (the CPU default, several times "
                    "faster); 8: classic codes (the GPU default; FAISS has no GPU fast-scan).")
-@click.option("--nlist", type=IntRange(min=1), default=None, help="IVF lists (default 4 x sqrt(pairs)).")
+@click.option("--nlist", type=IntRange(min=1), default=None,
+              help="IVF lists (default 4 x sqrt(pairs), at most pairs / 39 and at least 1: k-means wants 39 "
+                   "vectors per list).")
 @click.option("--train-sample", type=IntRange(min=1), default=None,
               help="Vectors the IVF / PQ quantisers are trained on (default max(40 x nlist, 10000)).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda (every GPU) or cuda:N.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=IntRange(min=0), default=0, show_default=True,
               help="Seed of the sample the IVF / PQ quantisers are trained on.")
 @common_options
 def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nbits, nlist, train_sample, device, seed,

@@ -49,8 +49,8 @@ Examples:
               help="Write fused pair vectors (FILE.npy + FILE.ids.tsv, which records the model and FILE.npy's "
                    "checksum: vectors of another run beside it are refused) for `microfuse retrieve build`.")
 @click.option("--genome-name", default=None, help="Genome name in --fused ids and on the --report page (default: the "
-              "input file name, as every command names a genome; for a pairs TSV, the genome its --embeddings were "
-              "computed from).")
+              "input file name, as every command names a genome, or a pipe's given by descriptor, <(zcat g.gff.gz), "
+              "its first sequence's id; for a pairs TSV, the genome its --embeddings were computed from).")
 @click.option("--device", default="auto", show_default=True,
               help="Device of foundation-model views: auto, cpu, cuda or cuda:N (the fusion head runs in numpy).")
 @click.option("--offline", is_flag=True, help="Never touch the network when loading foundation models.")
@@ -199,7 +199,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
     from ..io.formats import sniff_format
     from ..io.files import open_text, peek_lines, read_text
     from ..io.outputs import write_outputs
-    from ..pairs import genome_from_table, read_pairs, subset_comment
+    from ..pairs import file_named_genome, genome_from_table, read_pairs, subset_comment
     from ..records import genome_name as file_genome_name  # (genome_name is --genome-name here)
     from ..io.gff import write_operons_gff
     from ..io.tables import fused_writers, write_operons_tsv, write_scores
@@ -236,7 +236,7 @@ def _score(input, fasta, read_as, selection, pending_model, start_loading, embed
         # table of a piped genome says 'stdin', which names none: the folder's name (of `embed GENOME`) comes first
         named = table.genome_name if table.genome_name != file_genome_name("-") else None
         genome = genome_from_table(table, None, fasta, named or embedded.genome_name or table.genome_name
-                                   or file_genome_name(input), genetic_code=read_as.genetic_code)
+                                   or file_named_genome(table, input), genetic_code=read_as.genetic_code)
         warn_unmeasured(table, genome, fasta, input, "score")
         pairs = table.pairs
         groups = load_bins(bins, genome)

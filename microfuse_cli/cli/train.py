@@ -36,7 +36,7 @@ Examples:
 @click.option("--context-features", default="all", show_default=True,
               help="Context columns to use: all, core (strand layout, spacer, overlaps: transfers across "
                    "species), or a comma list of feature names.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=IntRange(min=0), default=0, show_default=True,
               help="Random seed: initial weights and batch order (of the first of --seeds runs), and the "
                    "--val-fraction split.")
 @click.option("--seeds", type=IntRange(min=1), default=1, show_default=True,
