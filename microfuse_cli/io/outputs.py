@@ -21,7 +21,7 @@ from typing import IO, Callable, Iterator
 
 from ..errors import DataError, StdoutClosed, UsageError
 from ..interrupts import held_signals
-from .files import PathLike, is_stdio, lost_current_folder, require_readable, sha256_file
+from .files import FILES_KEY, PathLike, is_stdio, lost_current_folder, require_readable, sha256_file
 
 log = logging.getLogger("microfuse")
 
@@ -735,7 +735,7 @@ def interrupted_swap(folder: PathLike) -> str | None:
                 if os.stat(Path(folder, marker)).st_mtime_ns > os.stat(Path(entry.path, marker)).st_mtime_ns:
                     continue  # written again after that run was killed (a rerun wrote its marker later)
                 doc = json.loads(Path(entry.path, marker).read_text(encoding="utf-8"))
-                listed = doc.get("files_sha256") if isinstance(doc.get("files_sha256"), dict) else None
+                listed = doc.get(FILES_KEY) if isinstance(doc.get(FILES_KEY), dict) else None
                 names = (set(listed) if listed is not None else FOLDER_KINDS[kind].files - {marker}) & \
                     FOLDER_KINDS[kind].files  # never a name that leaves the folder ('../x')
                 moved = sorted(name for name in names if not os.path.lexists(os.path.join(entry.path, name)))
