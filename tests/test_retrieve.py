@@ -883,6 +883,24 @@ def test_read_vectors_checks_the_recorded_checksum_in_its_one_read_of_the_vector
         hashed.clear()
 
 
+def test_read_vectors_finds_the_record_after_a_long_comment_line(real_fused, tmp_path):
+    """The ids file's record of its vectors (vectors_sha256=, vectors_shape=) and model (model_id=) were looked for
+    in its first 4 KiB only: a hand-made `#` line of 5 kB above the `#microfuse` line left new vectors beside old ids
+    unchecked and the model unknown. Read where the header's `#` lines end now, however long they are."""
+    ids_text = (real_fused / "mg.ids.tsv").read_text()
+    vectors = np.load(real_fused / "mg.npy")
+    model_id = read_vectors(real_fused / "mg.npy")[1].model_id
+    for comment in ("#" + "x" * 5000 + "\n", "# a note\n" * 1000):  # one long line, many short ones
+        (tmp_path / "mg.ids.tsv").write_text(comment + ids_text)
+        np.save(tmp_path / "mg.npy", vectors)
+        got, ids = read_vectors(tmp_path / "mg.npy")
+        assert np.array_equal(got, vectors) and ids.model_id == model_id is not None
+        np.save(tmp_path / "mg.npy", np.roll(vectors, 1, axis=0))  # another run's vectors, as many rows
+        with pytest.raises(DataError, match="are from different runs .mg.ids.tsv records vectors [0-9]+x[0-9]+ with "
+                                            "another checksum"):
+            read_vectors(tmp_path / "mg.npy")
+
+
 def test_read_vectors_refuses_files_replaced_by_another_run_while_it_reads_them(real_fused, tmp_path, monkeypatch):
     """read_vectors memory-maps FILE.npy, then hashes it and reads FILE.ids.tsv by path: a `score --fused` rerun
     renaming its two files into place between those reads (same genome, as many rows) left the mapped old vectors

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import IO, Iterable, Iterator
 
 from ..errors import DataError
 
@@ -63,6 +63,26 @@ def vectors_comment(model_id: str | None, sha256: str, shape: tuple[int, ...]) -
     model = "" if model_id is None else f" {MODEL_KEY}={checked_model(model_id, 'model comment')}"
     return (f"#microfuse {__version__}{model} {VECTORS_SHA256}={sha256} "
             f"{VECTORS_SHAPE}={'x'.join(str(int(n)) for n in shape)}\n")
+
+
+def leading_comments(text: str) -> Iterator[str]:
+    """The leading ``#`` lines of a table's ``text``, each whole however long (a hand-made comment of 5 kB before the
+    ``#microfuse`` line hid it from a reader of the first 4 KiB): where the header lines end, not a byte count."""
+    start = 0
+    while text.startswith("#", start):
+        stop = text.find("\n", start)
+        stop = len(text) if stop < 0 else stop
+        yield text[start:stop]
+        start = stop + 1
+
+
+def read_leading_comments(handle: IO[bytes]) -> list[str]:
+    """``leading_comments`` of a file open for binary reading at its start, decoded (an undecodable byte replaced);
+    nothing past the first byte of its first other line is read."""
+    lines = []
+    while handle.peek(1)[:1] == b"#":
+        lines.append(handle.readline().decode("utf-8", errors="replace").rstrip("\r\n"))
+    return lines
 
 
 def comment_vectors(lines: Iterable[str], where: str) -> tuple[str, tuple[int, ...]] | None:
