@@ -176,4 +176,5 @@ def check_files(folder: Path, hashes: Any, required: set[str], allowed: frozense
                 raise DataError(f"{folder}: missing {name} (listed in {where.name})")
             found = sha256_file(folder / name)
         if found != digest:
-            raise DataError(mismatch or f"{folder / name}: checksum mismatch (corrupted or edited since it was written)")
+            raise DataError(mismatch or f"{folder / name}: checksum mismatch (corrupted or edited since it was "
+                                        "written)")
