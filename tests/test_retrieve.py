@@ -901,6 +901,32 @@ def test_read_vectors_finds_the_record_after_a_long_comment_line(real_fused, tmp
             read_vectors(tmp_path / "mg.npy")
 
 
+def test_read_vectors_reads_a_long_comment_line_no_further_than_the_line_cap(real_fused, tmp_path, monkeypatch):
+    """The ids file's leading # lines were read whole, however long, before read_text's line cap refused them: a
+    corrupt FILE.ids.tsv of one `#` line of gigabytes was read, and held twice (bytes and text), first. Refused now
+    once MAX_LINE_BYTES are read, with read_text's message; a line of the cap itself is read."""
+    import tracemalloc
+
+    from microfuse_cli.io import files
+
+    monkeypatch.setattr(files, "MAX_LINE_BYTES", 4096)
+    ids_text = (real_fused / "mg.ids.tsv").read_text()
+    np.save(tmp_path / "mg.npy", np.load(real_fused / "mg.npy"))
+    (tmp_path / "mg.ids.tsv").write_text("#" + "x" * 4095 + "\n" + ids_text)  # 4096 bytes: read
+    assert len(read_vectors(tmp_path / "mg.npy")[1]) == len(np.load(real_fused / "mg.npy"))
+    (tmp_path / "mg.ids.tsv").write_text("#" + "x" * (8 << 20) + "\n" + ids_text)  # 8 MB
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as caught:
+            read_vectors(tmp_path / "mg.npy")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(caught.value) == (f"{tmp_path / 'mg.ids.tsv'}: a line longer than 4096 bytes (corrupt, or not a text "
+                                 "file?); refusing (MICROFUSE_MAX_LINE)")
+    assert peak < 1 << 20, peak  # the line was not read whole
+
+
 def test_read_vectors_refuses_files_replaced_by_another_run_while_it_reads_them(real_fused, tmp_path, monkeypatch):
     """read_vectors memory-maps FILE.npy, then hashes it and reads FILE.ids.tsv by path: a `score --fused` rerun
     renaming its two files into place between those reads (same genome, as many rows) left the mapped old vectors

@@ -76,13 +76,20 @@ def leading_comments(text: str) -> Iterator[str]:
         start = stop + 1
 
 
-def read_leading_comments(handle: IO[bytes]) -> list[str]:
-    """``leading_comments`` of a file open for binary reading at its start, decoded (an undecodable byte replaced);
-    nothing past the first byte of its first other line is read."""
-    lines = []
+def read_leading_comments(handle: IO[bytes], where: str) -> Iterator[str]:
+    """``leading_comments`` of a file open for binary reading at its start, decoded (an undecodable byte replaced),
+    one at a time; nothing past the first byte of its first other line is read. A line longer than MAX_LINE_BYTES
+    is refused (DataError naming ``where``) as read_text refuses it, after reading that much: a corrupt file of one
+    `#` line of gigabytes was read whole, and held, before read_text's cap said so."""
+    from . import files
+
+    cap = files.MAX_LINE_BYTES
     while handle.peek(1)[:1] == b"#":
-        lines.append(handle.readline().decode("utf-8", errors="replace").rstrip("\r\n"))
-    return lines
+        line = handle.readline(cap + 2).rstrip(b"\n")  # its "\n" and one byte more than allowed: refused
+        if len(line) > cap:
+            raise DataError(f"{where}: a line longer than {cap} bytes (corrupt, or not a text file?); refusing "
+                            "(MICROFUSE_MAX_LINE)")
+        yield line.decode("utf-8", errors="replace").rstrip("\r")
 
 
 def comment_vectors(lines: Iterable[str], where: str) -> tuple[str, tuple[int, ...]] | None:

@@ -472,11 +472,10 @@ def _recorded_checksum(path: Path, ids_path: Path, shape: tuple[int, ...]) -> st
     from ..io.model_id import comment_vectors, read_leading_comments
 
     try:
-        with open(ids_path, "rb") as handle:
-            head = read_leading_comments(handle)  # however long, not the first 4 KiB (a long comment hid the record)
+        with open(ids_path, "rb") as handle:  # its # lines however long, not the first 4 KiB (a long comment hid it)
+            recorded = comment_vectors(read_leading_comments(handle, str(ids_path)), str(ids_path))
     except OSError as exc:
         raise DataError(f"{ids_path}: cannot be read ({exc.strerror or exc})") from None
-    recorded = comment_vectors(head, str(ids_path))
     if recorded is None:
         log.debug("%s records no checksum of its vectors (an older microfuse's, or made by hand): %s not checked "
                   "against it", ids_path, path.name)
