@@ -959,9 +959,9 @@ def is_stream(path: PathLike | None) -> bool:
 
 
 def write_outputs(writers) -> None:
-    """A run's outputs, each ``(path, mode, write)`` with ``write(handle)`` writing it (mode ``"path"``: ``write(name)``
-    writing the file of that name, atomic_output's temp file): the files as one set (none
-    replaces its previous version before all are written; Ctrl-C waits once the renames began), then the streams
+    """A run's outputs, each ``(path, mode, write)`` with ``write(handle)`` writing it (mode ``"path"``:
+    ``write(name)`` writing the file of that name, atomic_output's temp file): the files as one set (none replaces
+    its previous version before all are written; Ctrl-C waits once the renames began), then the streams
     (``is_stream``), so that a reader that stops early (`| head`, `-o >(head)`) ends only its stream, never a
     file, and a stream that fails leaves the files whole."""
     with _renamed_together() as renames:

@@ -213,7 +213,8 @@ class BacformerModel(nn.Module):
         failure (a full disk, Ctrl-C) leaves the previous checkpoint whole, never a new config beside old or
         half-written weights; a folder it made is removed again. The tensors are streamed to the weights' temp file
         (safetensors.torch.save_file: the bytes ``save`` returns), never serialised in memory first, which held the
-        model twice at its peak."""
+        model twice at its peak. save_file writes a temp file of its own beside ours (``.tmpXXXXXX``) and renames it
+        onto ours: a failure or Ctrl-C removes it, a kill (SIGKILL, the OOM killer) mid-write leaves it there."""
         from ...io.outputs import made_folder, write_outputs
 
         config = json.dumps(self.config.to_dict(), indent=2, sort_keys=True) + "\n"
