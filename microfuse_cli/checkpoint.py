@@ -20,7 +20,6 @@ import json
 import logging
 import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,9 +28,10 @@ import numpy as np
 
 from . import __version__
 from .errors import DataError, UsageError
-from .io.files import read_json, sha256_file
+from .io.files import read_json
 from .io.model_id import DECISION_ID_LENGTH
 from .io.outputs import atomic_directory
+from .manifest import FILES_KEY, check_files, refuse_interrupted_swap
 from .vocabulary import CONTEXT_VIEWS, PROTEIN_VIEWS
 
 log = logging.getLogger("microfuse")
@@ -52,8 +52,7 @@ _COMMON_KEYS = {
     "format", "format_version", "microfuse_version", "model", "train", "threshold", "standardisation", "history",
     "metrics", "decision",
 }
-#: The key of manifests (manifest.py) for the checksums of a folder's data files: here the weights' alone.
-FILES_KEY = "files_sha256"
+# FILES_KEY (io.files'; checked by manifest.check_files, as a manifest's): the key of the weights' checksum.
 CONFIG_KEYS_V3 = _COMMON_KEYS | {"inputs", "provenance"}
 CONFIG_KEYS = CONFIG_KEYS_V3 | {FILES_KEY}
 CONFIG_KEYS_V2 = _COMMON_KEYS | {"extra"}
@@ -256,8 +255,6 @@ def check_model_folder(path) -> Path:
     for name in (CONFIG_FILE, WEIGHTS_FILE):  # a link to a regular file is read (DVC's symlink cache, git-annex)
         if not (folder / name).is_file():
             raise DataError(f"{folder}: not a microfuse model (missing {name})")
-    from .manifest import refuse_interrupted_swap
-
     refuse_interrupted_swap(folder)  # new weights beside the old config were read without a word
     return folder
 
@@ -275,24 +272,29 @@ def read_checkpoint(path) -> Checkpoint:
     where = folder / CONFIG_FILE
     config = _read_config(where)
     inputs = ModelInputs.from_dict(config["inputs"], str(where))
-    arrays = _read_weights(folder / WEIGHTS_FILE)  # a file that is no safetensors (truncated, a pickle) says so
-    _check_weights(folder, config[FILES_KEY])
+    # read once: the bytes hashed are the bytes deserialised (read twice, weights swapped between the two reads
+    # passed the checksum of others); a file that is no safetensors (truncated, a pickle) says so first
+    data = _read_bytes(folder / WEIGHTS_FILE)
+    arrays = _read_weights(data, folder / WEIGHTS_FILE)
+    _check_weights(folder, where, config[FILES_KEY], hashlib.sha256(data).hexdigest())
     return Checkpoint(folder, config, arrays, inputs, _decision(config, where))
 
 
-def _check_weights(folder: Path, recorded: dict[str, str] | None) -> None:
-    """The weights must be those the config was written with (``files_sha256``): a folder whose model.safetensors
-    came from another model (copied by hand from two folders, a kill while `train -o` swapped its files in) was
-    scored with this config's threshold and standardisation, or refused only by the file times of a build folder
-    left beside it. A config of format 3 or 2 records none: read as before (said on -v)."""
+def _check_weights(folder: Path, where: Path, recorded: dict[str, str] | None, digest: str) -> None:
+    """The weights read (their SHA-256 ``digest``) must be those the config was written with (``files_sha256``,
+    checked as a manifest's, manifest.check_files): a folder whose model.safetensors came from another model
+    (copied by hand from two folders, a kill while `train -o` swapped its files in) was scored with this config's
+    threshold and standardisation, or refused only by the file times of a build folder left beside it. A config of
+    format 3 or 2 records none: read as before (said on -v)."""
     if recorded is None:
         log.debug("%s: its config records no checksum of %s (an older microfuse's model): not checked", folder,
                   WEIGHTS_FILE)
         return
-    if sha256_file(folder / WEIGHTS_FILE) != recorded[WEIGHTS_FILE]:
-        raise DataError(f"{folder}: {WEIGHTS_FILE} is not the weights its {CONFIG_FILE} was written with (checksum "
-                        "mismatch: files of two models mixed, or edited since): copy the model folder whole again, "
-                        "or train it again")
+    check_files(folder, recorded, {WEIGHTS_FILE}, frozenset({WEIGHTS_FILE}), True, where=where, noun="model config",
+                digests={WEIGHTS_FILE: digest},
+                mismatch=f"{folder}: {WEIGHTS_FILE} is not the weights its {CONFIG_FILE} was written with (checksum "
+                         "mismatch: files of two models mixed, or edited since): copy the model folder whole again, "
+                         "or train it again")
 
 
 def _decision(config: dict[str, Any], path: Path):
@@ -328,11 +330,9 @@ def _read_config(path: Path) -> dict[str, Any]:
         config = _from_version_2(config, path)
     if version < FORMAT_VERSION:
         config = {**config, "format_version": FORMAT_VERSION, FILES_KEY: None}
-    else:
-        files = config[FILES_KEY]
-        if not isinstance(files, dict) or set(files) != {WEIGHTS_FILE} or not isinstance(files[WEIGHTS_FILE], str) \
-                or not re.fullmatch(r"[0-9a-f]{64}", files[WEIGHTS_FILE]):
-            raise DataError(f"{path}: '{FILES_KEY}' must map {WEIGHTS_FILE} (alone) to its SHA-256 digest")
+    else:  # its shape checked before the weights are read
+        check_files(path.parent, config[FILES_KEY], {WEIGHTS_FILE}, frozenset({WEIGHTS_FILE}), False, where=path,
+                    noun="model config")
     if not isinstance(config["model"], dict) or "arch" not in config["model"]:
         raise DataError(f"{path}: no model architecture")
     threshold = config["threshold"]
@@ -357,14 +357,19 @@ def _from_version_2(config: dict[str, Any], path: Path) -> dict[str, Any]:
     return {**rest, "format_version": 3, "inputs": inputs.to_dict(), "provenance": provenance}
 
 
-def _read_weights(path: Path) -> dict[str, np.ndarray]:
-    from safetensors import safe_open
-
-    arrays: dict[str, np.ndarray] = {}
+def _read_bytes(path: Path) -> bytes:
     try:
-        with safe_open(str(path), framework="np") as handle:
-            for key in handle.keys():
-                arrays[key] = handle.get_tensor(key)
+        return path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _read_weights(data: bytes, path: Path) -> dict[str, np.ndarray]:
+    """The tensors of safetensors bytes ``data`` (read from ``path``), as writable numpy arrays of their own."""
+    from safetensors.numpy import load
+
+    try:
+        arrays = {key: np.array(array) for key, array in load(data).items()}  # copied: load's views are read-only
     except Exception as exc:  # safetensors raises its own SafetensorError, OSError, ValueError, ...
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise DataError(f"{path}: not a valid safetensors file, truncated or corrupted ({reason})") from None

@@ -47,7 +47,7 @@ from .records import Genome, RebuiltFromFields, read_only
 from .io.fasta import read_proteins, write_proteins
 from .io.files import PathLike
 from .io.outputs import atomic_directory
-from .manifest import ManifestKind, folder_path, read_manifest, write_manifest
+from .manifest import FILES_KEY, ManifestKind, folder_path, read_manifest, write_manifest
 from .progress import Advance, check_callbacks
 from .pairs import GenePair
 from .runtime import resolve_threads
@@ -83,7 +83,7 @@ def _reference_from_version_1(manifest: dict, path) -> dict:
     """A version-1 reference manifest (``version``, ``microfuse``, ``files``) in the version-2 layout."""
     if "format_version" in manifest:
         return manifest
-    renamed = {"version": "format_version", "microfuse": "microfuse_version", "files": "files_sha256"}
+    renamed = {"version": "format_version", "microfuse": "microfuse_version", "files": FILES_KEY}
     return {renamed.get(k, k): v for k, v in manifest.items()}
 
 

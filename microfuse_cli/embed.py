@@ -36,7 +36,7 @@ from .errors import DataError, UsageError, check_flags
 from .records import NO_SEQUENCE_HINT, Genome, RebuiltFromFields, read_only
 from .io.files import PathLike
 from .io.outputs import atomic_directory, fresh_file, save_npy
-from .manifest import HEADER, MANIFEST, ManifestKind, folder_path, read_manifest, write_manifest
+from .manifest import FILES_KEY, HEADER, MANIFEST, ManifestKind, folder_path, read_manifest, write_manifest
 from .pairs import PAIRS_TABLE, PAIRS_TAKEN, GenePair, adjacent_pairs, genes_comment, genes_line_code, require_pairs
 from .progress import Stage, check_callbacks, silent_stage
 from .runtime import check_device, resolve_device, resolve_threads  # noqa: F401  (check_device: also the CLI's)
@@ -408,7 +408,7 @@ class Embeddings(RebuiltFromFields):
         if not isinstance(files, list) or not all(isinstance(f, str) for f in files) \
                 or not set(files) <= set(ARRAY_FILES) or "protein.npy" not in files:
             raise DataError(f"{manifest_path}: unexpected file list {files!r}")
-        for name in sorted(set(files) - set(manifest["files_sha256"])):
+        for name in sorted(set(files) - set(manifest[FILES_KEY])):
             raise DataError(f"{manifest_path}: manifest lists no {name}")
         arrays = {}
         for name in files:

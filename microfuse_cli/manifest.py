@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .errors import DataError, UsageError
-from .io.files import read_json, sha256_file
+from .io.files import FILES_KEY, read_json, sha256_file
 from .io.outputs import FOLDER_KINDS
 
 MANIFEST = "manifest.json"
-HEADER = ("format", "format_version", "microfuse_version", "files_sha256")
+HEADER = ("format", "format_version", "microfuse_version", FILES_KEY)
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 #: A manifest is a few kB; a reference set's grows with its scaffold names (~50 bytes each): 256 MiB is millions
 #: of contigs. A larger one is refused before it is read, never held whole.
 MAX_MANIFEST_BYTES = 256 << 20
@@ -58,7 +60,7 @@ def write_manifest(folder: Path, kind: ManifestKind, files: Iterable[str], field
         raise ValueError(f"manifest fields may not set {sorted(clash)}")
     hashed = hashed or {}
     manifest = {**fields, "format": kind.format, "format_version": kind.version, "microfuse_version": __version__,
-                "files_sha256": {name: hashed.get(name) or sha256_file(folder / name) for name in sorted(files)}}
+                FILES_KEY: {name: hashed.get(name) or sha256_file(folder / name) for name in sorted(files)}}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return manifest
 
@@ -104,7 +106,7 @@ def read_manifest(folder: Path, kind: ManifestKind, *, required: Iterable[str] =
         raise DataError(f"{path}: unsupported {kind.noun} format version {version!r} (this microfuse reads "
                         f"{', '.join(map(str, kind.versions))}; {kind.hint})")
     refuse_interrupted_swap(folder)
-    check_files(folder, manifest, set(required), kind.files, verify)
+    check_files(folder, manifest.get(FILES_KEY), set(required), kind.files, verify)
     return manifest
 
 
@@ -146,22 +148,33 @@ def _folders_with_manifest(folder: Path, kind: ManifestKind) -> list[str]:
         return []
 
 
-def check_files(folder: Path, manifest: dict, required: set[str], allowed: frozenset[str], verify: bool) -> None:
-    """``files_sha256`` lists only ``allowed`` names and every ``required`` one; with ``verify``, each listed file
-    exists and has its checksum."""
-    path = folder / MANIFEST
-    hashes = manifest.get("files_sha256")
-    if not isinstance(hashes, dict) or not all(isinstance(v, str) for v in hashes.values()):
-        raise DataError(f"{path}: corrupted manifest (files_sha256 must map file names to SHA-256 digests)")
+def check_files(folder: Path, hashes: Any, required: set[str], allowed: frozenset[str], verify: bool, *,
+                where: Path | None = None, noun: str = "manifest", digests: Mapping[str, str] | None = None,
+                mismatch: str | None = None) -> None:
+    """The one check of a folder's ``files_sha256`` (``hashes``), a manifest's or a model config's (checkpoint.py):
+    it maps only ``allowed`` names, each to a SHA-256 digest (64 lowercase hex digits), and lists every ``required``
+    one; with ``verify``, each listed file has its checksum. ``digests``: the SHA-256 of files already read (a
+    model's weights, hashed from the bytes that were deserialised), compared in place of reading the file again, so
+    a file replaced meanwhile cannot pass for the one read. ``where``: the file that lists them (``folder``'s
+    manifest by default), ``noun`` what it is called in messages; ``mismatch``: the message of a file whose checksum
+    differs (by default, that it was corrupted or edited)."""
+    where = folder / MANIFEST if where is None else where
+    if not isinstance(hashes, dict) or not all(isinstance(v, str) and _DIGEST.fullmatch(v) for v in hashes.values()):
+        raise DataError(f"{where}: corrupted {noun} ({FILES_KEY} must map file names to SHA-256 digests)")
     for name in hashes:
         if name not in allowed:
-            raise DataError(f"{path}: unexpected file {name!r}")
+            raise DataError(f"{where}: unexpected file {name!r}")
     for name in sorted(required - set(hashes)):
-        raise DataError(f"{path}: manifest lists no {name}")
+        raise DataError(f"{where}: {noun} lists no {name}")
     if not verify:
         return
+    digests = digests or {}
     for name, digest in sorted(hashes.items()):
-        if not (folder / name).is_file():
-            raise DataError(f"{folder}: missing {name} (listed in {MANIFEST})")
-        if sha256_file(folder / name) != digest:
-            raise DataError(f"{folder / name}: checksum mismatch (corrupted or edited since it was written)")
+        found = digests.get(name)
+        if found is None:
+            if not (folder / name).is_file():
+                raise DataError(f"{folder}: missing {name} (listed in {where.name})")
+            found = sha256_file(folder / name)
+        if found != digest:
+            raise DataError(mismatch or f"{folder / name}: checksum mismatch (corrupted or edited since it was "
+                                        "written)")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .checkpoint import ModelInputs
+from .checkpoint import FILES_KEY, ModelInputs
 from .errors import DataError, UsageError, log_naming
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class TrainingData:
     def provenance(self) -> dict:
         """What a model records of its training data besides its inputs: the embedding manifest, pair counts."""
         return {
-            "embedding_manifest": {k: v for k, v in self.manifest.items() if k not in ("files_sha256",)},
+            "embedding_manifest": {k: v for k, v in self.manifest.items() if k not in (FILES_KEY,)},
             "training_pairs": int(self.train.sum()), "validation_pairs": int(self.val.sum()),
         }
 

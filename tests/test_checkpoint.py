@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 
 import numpy as np
@@ -105,19 +106,61 @@ def test_weights_of_another_model_beside_a_config_are_refused(tmp_path):
     assert code == 1 and out == "" and err.endswith(f"error: {message}\n") and err.count("error:") == 1, err
     assert not (tmp_path / "s.tsv").exists()
     config = json.loads((mine / "config.json").read_text())
-    for bad in ({}, {"model.safetensors": "0" * 63}, {"model.safetensors": "0" * 64, "x": "0" * 64}):
+    # checked as a manifest's files_sha256 is (manifest.check_files, the one check): a SHA-256 of each file, the
+    # weights listed and nothing else
+    for bad, said in (({}, "model config lists no model.safetensors"),
+                      ({"model.safetensors": "0" * 63}, "corrupted model config (files_sha256 must map file names to "
+                                                        "SHA-256 digests)"),
+                      ({"model.safetensors": "0" * 64, "x": "0" * 64}, "unexpected file 'x'")):
         (mine / "config.json").write_text(json.dumps({**config, "files_sha256": bad}))
-        with pytest.raises(DataError, match="'files_sha256' must map model.safetensors .alone. to its SHA-256"):
+        with pytest.raises(DataError) as caught:
             read_checkpoint(mine)
+        assert str(caught.value) == f"{mine / 'config.json'}: {said}"
     v3 = {k: v for k, v in config.items() if k != "files_sha256"}  # as format 3 wrote it: its weights unchecked
     (mine / "config.json").write_text(json.dumps({**v3, "format_version": 3}))
     assert load_model(mine).identity == load_model(theirs).identity
 
 
+def test_weights_swapped_after_they_were_read_are_refused(tmp_path, monkeypatch):
+    """A load read model.safetensors twice, the tensors then the checksum: weights of another model read first,
+    the folder's own put back before the hash (a hand copy or a `train -o` finishing meanwhile), were scored with this
+    config's threshold and standardisation, the checksum passing on the other bytes. The bytes are read once now,
+    hashed and deserialised: the weights used are the weights checked."""
+    from microfuse_cli import trained
+
+    shipped = read_checkpoint(DEFAULT_MODEL)
+    fields = dict(model=shipped.config["model"], train=shipped.config["train"], threshold=shipped.config["threshold"],
+                  standardisation=shipped.config["standardisation"], history=shipped.config["history"],
+                  metrics=shipped.config["metrics"], decision=shipped.decision, inputs=shipped.inputs,
+                  provenance=shipped.provenance)
+    mine = checkpoint.write_checkpoint(tmp_path / "mine", shipped.arrays, **fields)
+    other = {**shipped.arrays, "classifier.3.bias": shipped.arrays["classifier.3.bias"] + 1}
+    theirs = checkpoint.write_checkpoint(tmp_path / "theirs", other, **fields)
+    own = (mine / "model.safetensors").read_bytes()
+    original = checkpoint._read_weights
+
+    def read_then_put_back(*args):  # the tensors read, the folder's own weights are back before anything else
+        arrays = original(*args)
+        (tmp_path / "own").write_bytes(own)
+        os.replace(tmp_path / "own", mine / "model.safetensors")
+        return arrays
+
+    monkeypatch.setattr(checkpoint, "_read_weights", read_then_put_back)
+    message = (f"{mine}: model.safetensors is not the weights its config.json was written with (checksum mismatch: "
+               "files of two models mixed, or edited since): copy the model folder whole again, or train it again")
+    for loader in (load_model, trained.load_torch_model):
+        shutil.copy(theirs / "model.safetensors", mine / "model.safetensors")  # their weights, read first
+        with pytest.raises(DataError) as caught:
+            loader(mine)
+        assert str(caught.value) == message
+        assert (mine / "model.safetensors").read_bytes() == own
+    assert load_model(mine).identity == load_model(DEFAULT_MODEL).identity  # its own weights: read as before
+
+
 def test_load_model_reads_the_folder_once(monkeypatch):
     reads = []
     original = checkpoint._read_weights
-    monkeypatch.setattr(checkpoint, "_read_weights", lambda path: reads.append(path) or original(path))
+    monkeypatch.setattr(checkpoint, "_read_weights", lambda *args: reads.append(args) or original(*args))
     model = load_model(None)
     assert len(reads) == 1 and model.inputs == read_checkpoint(DEFAULT_MODEL).inputs
 

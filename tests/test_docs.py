@@ -111,6 +111,17 @@ def test_train_help_says_its_bytes_depend_on_the_thread_count():
     assert "--device cpu gives the bytes of the library's training.train, whose TrainConfig defaults to cpu" in text
 
 
+def test_retrieve_help_says_vectors_replaced_while_read_are_refused():
+    """README said that retrieve refuses FILE.npy and FILE.ids.tsv replaced by another run while it reads them; the
+    help (and so the man page) did not: `retrieve --help`, `build --help` and `search --help` say it now."""
+    from conftest import run_cli
+
+    for command in (["retrieve"], ["retrieve", "build"], ["retrieve", "search"]):
+        code, out, _ = run_cli([*command, "--help"])
+        text = " ".join(out.split())
+        assert code == 0 and "replaced" in text and "while they are read" in text, command
+
+
 # --- Every example of the help texts and the README runs as written --------------------------------------------------
 # Users paste the `Examples:` lines of `--help` (and so of the man page, generated from them) and the README's ```sh
 # blocks into a shell. Each block runs here line by line, verbatim through bash, in a folder holding files of the names

@@ -556,6 +556,11 @@ CASES: list[Case] = [
          SCORE_MG, 1, "unexpected file list"),
     Case("embeddings: hashes not an object", {"emb": _emb("emb", manifest=lambda m: {**m, "files_sha256": [1]})},
          SCORE_MG, 1, "corrupted manifest"),
+    # a checksum that is no SHA-256 (upper case: not as written) is a corrupted manifest, as in a model's config (one
+    # check, manifest.check_files), not a file 'corrupted or edited since it was written'
+    Case("embeddings: a checksum that is no SHA-256", {"emb": _emb("emb", manifest=lambda m: {
+        **m, "files_sha256": {k: v.upper() for k, v in m["files_sha256"].items()}})}, SCORE_MG, 1,
+         "corrupted manifest (files_sha256 must map file names to SHA-256 digests)"),
     Case("embeddings: manifest nested 100000 deep", {"emb": _emb("emb", manifest=lambda m: "[" * 100_000)},
          SCORE_MG, 1, "corrupted manifest"),
     Case("embeddings: object array (pickle)", {"emb": _emb("emb", arrays={

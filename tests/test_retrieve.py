@@ -883,6 +883,50 @@ def test_read_vectors_checks_the_recorded_checksum_in_its_one_read_of_the_vector
         hashed.clear()
 
 
+def test_read_vectors_finds_the_record_after_a_long_comment_line(real_fused, tmp_path):
+    """The ids file's record of its vectors (vectors_sha256=, vectors_shape=) and model (model_id=) were looked for
+    in its first 4 KiB only: a hand-made `#` line of 5 kB above the `#microfuse` line left new vectors beside old ids
+    unchecked and the model unknown. Read where the header's `#` lines end now, however long they are."""
+    ids_text = (real_fused / "mg.ids.tsv").read_text()
+    vectors = np.load(real_fused / "mg.npy")
+    model_id = read_vectors(real_fused / "mg.npy")[1].model_id
+    for comment in ("#" + "x" * 5000 + "\n", "# a note\n" * 1000):  # one long line, many short ones
+        (tmp_path / "mg.ids.tsv").write_text(comment + ids_text)
+        np.save(tmp_path / "mg.npy", vectors)
+        got, ids = read_vectors(tmp_path / "mg.npy")
+        assert np.array_equal(got, vectors) and ids.model_id == model_id is not None
+        np.save(tmp_path / "mg.npy", np.roll(vectors, 1, axis=0))  # another run's vectors, as many rows
+        with pytest.raises(DataError, match="are from different runs .mg.ids.tsv records vectors [0-9]+x[0-9]+ with "
+                                            "another checksum"):
+            read_vectors(tmp_path / "mg.npy")
+
+
+def test_read_vectors_reads_a_long_comment_line_no_further_than_the_line_cap(real_fused, tmp_path, monkeypatch):
+    """The ids file's leading # lines were read whole, however long, before read_text's line cap refused them: a
+    corrupt FILE.ids.tsv of one `#` line of gigabytes was read, and held twice (bytes and text), first. Refused now
+    once MAX_LINE_BYTES are read, with read_text's message; a line of the cap itself is read."""
+    import tracemalloc
+
+    from microfuse_cli.io import files
+
+    monkeypatch.setattr(files, "MAX_LINE_BYTES", 4096)
+    ids_text = (real_fused / "mg.ids.tsv").read_text()
+    np.save(tmp_path / "mg.npy", np.load(real_fused / "mg.npy"))
+    (tmp_path / "mg.ids.tsv").write_text("#" + "x" * 4095 + "\n" + ids_text)  # 4096 bytes: read
+    assert len(read_vectors(tmp_path / "mg.npy")[1]) == len(np.load(real_fused / "mg.npy"))
+    (tmp_path / "mg.ids.tsv").write_text("#" + "x" * (8 << 20) + "\n" + ids_text)  # 8 MB
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as caught:
+            read_vectors(tmp_path / "mg.npy")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(caught.value) == (f"{tmp_path / 'mg.ids.tsv'}: a line longer than 4096 bytes (corrupt, or not a text "
+                                 "file?); refusing (MICROFUSE_MAX_LINE)")
+    assert peak < 1 << 20, peak  # the line was not read whole
+
+
 def test_read_vectors_refuses_files_replaced_by_another_run_while_it_reads_them(real_fused, tmp_path, monkeypatch):
     """read_vectors memory-maps FILE.npy, then hashes it and reads FILE.ids.tsv by path: a `score --fused` rerun
     renaming its two files into place between those reads (same genome, as many rows) left the mapped old vectors

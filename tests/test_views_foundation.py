@@ -346,6 +346,37 @@ def test_bacformer_save_pretrained_replaces_both_files_or_neither(tmp_path):
         assert torch.equal(a, b), name
 
 
+def test_bacformer_save_pretrained_streams_the_weights_the_same_bytes(tmp_path):
+    """save_pretrained serialised every tensor into one bytes object, then wrote it: the model's size held twice at
+    the peak (a Bacformer checkpoint is ~1 GB). The tensors are streamed into the temp file now (safetensors'
+    save_file), which is renamed into place as before: the Python objects it allocates stay far below the weights'
+    size, and the file holds the bytes the in-memory serialiser gave, its permissions kept."""
+    import tracemalloc
+
+    from safetensors.torch import save
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(2)
+        model = bf.BacformerModel(bf.BacformerConfig(hidden_size=256, num_hidden_layers=2, num_attention_heads=4,
+                                                     intermediate_size=512, max_position_embeddings=64))
+    state = {f"bacformer.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    size = sum(t.numel() * t.element_size() for t in state.values())
+    assert size > 4 << 20
+    folder = tmp_path / "bacformer"
+    model.save_pretrained(folder)
+    (folder / "model.safetensors").chmod(0o640)
+    tracemalloc.start()
+    try:
+        model.save_pretrained(folder)  # over the previous one
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < size // 4, (peak, size)
+    assert (folder / "model.safetensors").read_bytes() == save(state, metadata={"format": "pt"})
+    assert (folder / "model.safetensors").stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+
+
 def test_bacformer_missing_or_broken_model(tmp_path, models):
     with pytest.raises(DataError) as err:
         BacformerEmbedder("macwiatrak/bacformer-masked-MAG", esm_model=str(models["esm"]))

@@ -44,7 +44,9 @@ Examples:
 def retrieve():
     """Find the k most similar gene pairs on OTHER scaffolds (or genomes) by their fused vectors.
 
-    Without a subcommand, searches (see `microfuse retrieve search --help`).
+    Without a subcommand, searches (see `microfuse retrieve search --help`). Fused vectors are read as FILE.npy
+    with the FILE.ids.tsv that `score --fused` wrote beside it: vectors of another model, or of another run than
+    their ids, are refused, as are the two replaced (another run writing them) while they are read.
     """
 
 
@@ -103,7 +105,8 @@ def build(vectors, output, kind, group_by, append, refine, k_factor, pq_m, pq_nb
     on a sample. Build settings (--refine, --k-factor, --pq-m, --pq-nbits, --nlist) are kept in the index's manifest.json,
     with the identity of the model that made the vectors (FILE.ids.tsv records it): vectors of two models are refused,
     files that record none are indexed with a warning. FILE.ids.tsv also records the checksum of the FILE.npy written
-    with it: vectors of another run beside it (a run killed between writing the two, a hand copy) are refused."""
+    with it: vectors of another run beside it (a run killed between writing the two, a hand copy) are refused, as
+    are the two replaced by another run (a `score --fused` rerun) while they are read: read them again once it ends."""
     import contextlib
 
     from ..io.outputs import Output, check_outputs, updating
@@ -280,9 +283,9 @@ def search(queries, index_dir, device, k, nprobe, ef_search, k_factor, output, r
     """The k nearest pairs of each query from other groups: query target rank similarity target_scaffold
     target_genome (+ target_label target_probability when known) query_genome query_scaffold, best first; pairs of
     equal similarity are listed (and cut at k) in the order they were indexed. Queries default to every indexed
-    pair; query vectors of another model than the index's are refused. The query's own group is found by name (the
-    genome and scaffold columns of FILE.ids.tsv): queries that find their own pairs in the index under another genome
-    name are warned about."""
+    pair; query vectors of another model than the index's, or of another run than their ids, or replaced while they
+    are read, are refused. The query's own group is found by name (the genome and scaffold columns of FILE.ids.tsv):
+    queries that find their own pairs in the index under another genome name are warned about."""
     import numpy as np
 
     from ..io.outputs import Output, atomic_output, check_outputs

@@ -355,6 +355,11 @@ def peek_lines(lines: Iterator[str], count: int = 50) -> tuple[list[str], Iterat
     return head, itertools.chain(head, lines)
 
 
+#: The key, in a folder's manifest.json (manifest.py) and a model's config.json (checkpoint.py), of the checksums
+#: of its data files: file name -> SHA-256 (64 lowercase hex digits), as ``sha256_file`` gives.
+FILES_KEY = "files_sha256"
+
+
 def sha256_file(path: PathLike) -> str:
     """Hex SHA-256 of a file, read in 1 MiB blocks (manifests record it; loaders verify it)."""
     import hashlib

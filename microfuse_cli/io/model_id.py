@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import IO, Iterable, Iterator
 
 from ..errors import DataError
 
@@ -63,6 +63,33 @@ def vectors_comment(model_id: str | None, sha256: str, shape: tuple[int, ...]) -
     model = "" if model_id is None else f" {MODEL_KEY}={checked_model(model_id, 'model comment')}"
     return (f"#microfuse {__version__}{model} {VECTORS_SHA256}={sha256} "
             f"{VECTORS_SHAPE}={'x'.join(str(int(n)) for n in shape)}\n")
+
+
+def leading_comments(text: str) -> Iterator[str]:
+    """The leading ``#`` lines of a table's ``text``, each whole however long (a hand-made comment of 5 kB before the
+    ``#microfuse`` line hid it from a reader of the first 4 KiB): where the header lines end, not a byte count."""
+    start = 0
+    while text.startswith("#", start):
+        stop = text.find("\n", start)
+        stop = len(text) if stop < 0 else stop
+        yield text[start:stop]
+        start = stop + 1
+
+
+def read_leading_comments(handle: IO[bytes], where: str) -> Iterator[str]:
+    """``leading_comments`` of a file open for binary reading at its start, decoded (an undecodable byte replaced),
+    one at a time; nothing past the first byte of its first other line is read. A line longer than MAX_LINE_BYTES
+    is refused (DataError naming ``where``) as read_text refuses it, after reading that much: a corrupt file of one
+    `#` line of gigabytes was read whole, and held, before read_text's cap said so."""
+    from . import files
+
+    cap = files.MAX_LINE_BYTES
+    while handle.peek(1)[:1] == b"#":
+        line = handle.readline(cap + 2).rstrip(b"\n")  # its "\n" and one byte more than allowed: refused
+        if len(line) > cap:
+            raise DataError(f"{where}: a line longer than {cap} bytes (corrupt, or not a text file?); refusing "
+                            "(MICROFUSE_MAX_LINE)")
+        yield line.decode("utf-8", errors="replace").rstrip("\r")
 
 
 def comment_vectors(lines: Iterable[str], where: str) -> tuple[str, tuple[int, ...]] | None:

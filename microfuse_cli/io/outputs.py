@@ -21,7 +21,7 @@ from typing import IO, Callable, Iterator
 
 from ..errors import DataError, StdoutClosed, UsageError
 from ..interrupts import held_signals
-from .files import PathLike, is_stdio, lost_current_folder, require_readable, sha256_file
+from .files import FILES_KEY, PathLike, is_stdio, lost_current_folder, require_readable, sha256_file
 
 log = logging.getLogger("microfuse")
 
@@ -788,7 +788,7 @@ def interrupted_swap(folder: PathLike) -> str | None:
                 if os.stat(Path(folder, marker)).st_mtime_ns > os.stat(Path(entry.path, marker)).st_mtime_ns:
                     continue  # written again after that run was killed (a rerun wrote its marker later)
                 doc = json.loads(Path(entry.path, marker).read_text(encoding="utf-8"))
-                listed = doc.get("files_sha256") if isinstance(doc.get("files_sha256"), dict) else None
+                listed = doc.get(FILES_KEY) if isinstance(doc.get(FILES_KEY), dict) else None
                 names = (set(listed) if listed is not None else FOLDER_KINDS[kind].files - {marker}) & \
                     FOLDER_KINDS[kind].files  # never a name that leaves the folder ('../x')
                 moved = sorted(name for name in names if not os.path.lexists(os.path.join(entry.path, name)))
@@ -924,7 +924,11 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
     replaced); a device or FIFO (``/dev/null``) is opened and written into, never replaced; a descriptor path
     (``/dev/stdout``) is appended to: the shell opened (and, for ``>``, emptied) that file itself.
     ``_renames``: the rename is left to ``write_outputs``, which does them all once every file is on disk.
+    ``mode`` ``"path"``: the path of the temp file is yielded, for a writer that writes a file by its name itself
+    (safetensors.torch.save_file, which streams tensors to disk); only a regular file is written so.
     """
+    if mode == "path" and is_stream(path):  # written by its name, a FIFO would be replaced, stdout has none
+        raise UsageError(f"cannot write {path}: it must be a regular file, not a stream or device")
     if is_stdio(path):
         stream = stdout_stream().buffer if "b" in mode else _utf8(stdout_stream())
         try:
@@ -961,10 +965,19 @@ def atomic_output(path: PathLike | None, mode: str = "w", *, _renames: list | No
         raise DataError(f"cannot write {path}: {exc.strerror or exc}") from exc
     _keep_access(tmp, target)
     try:
-        opened = mode if packer is None else "wb"
-        with _closed_after(os.fdopen(fd, opened, **({} if "b" in opened else text_args)), path, tmp, sync=True) as raw:
-            with _packed(raw, packer, mode, text_args, path, tmp) as packed:  # its trailer is written before the sync
-                yield packed
+        if mode == "path":
+            os.close(fd)
+            with _write_failure_named(path, tmp):
+                yield tmp
+                _keep_access(tmp, target)  # the writer may have renamed a file of its own onto it (safetensors does)
+                with open(tmp, "rb") as written:
+                    os.fsync(written.fileno())
+        else:
+            opened = mode if packer is None else "wb"
+            with _closed_after(os.fdopen(fd, opened, **({} if "b" in opened else text_args)), path, tmp,
+                               sync=True) as raw:
+                with _packed(raw, packer, mode, text_args, path, tmp) as packed:  # its trailer written before the sync
+                    yield packed
         if _renames is None:
             with _write_failure_named(path, tmp):
                 os.replace(tmp, target)
@@ -999,8 +1012,9 @@ def is_stream(path: PathLike | None) -> bool:
 
 
 def write_outputs(writers) -> None:
-    """A run's outputs, each ``(path, mode, write)`` with ``write(handle)`` writing it: the files as one set (none
-    replaces its previous version before all are written; Ctrl-C waits once the renames began), then the streams
+    """A run's outputs, each ``(path, mode, write)`` with ``write(handle)`` writing it (mode ``"path"``:
+    ``write(name)`` writing the file of that name, atomic_output's temp file): the files as one set (none replaces
+    its previous version before all are written; Ctrl-C waits once the renames began), then the streams
     (``is_stream``), so that a reader that stops early (`| head`, `-o >(head)`) ends only its stream, never a
     file, and a stream that fails leaves the files whole."""
     with _renamed_together() as renames:

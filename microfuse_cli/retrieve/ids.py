@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import DataError, UsageError
 from ..io.files import PathLike, read_text
-from ..io.model_id import checked_model, comment_model, model_comment
+from ..io.model_id import checked_model, comment_model, leading_comments, model_comment
 from ..io.tables import FUSED_ID_COLUMNS, fused_id_rows, label_error, parse_label
 from ..io.tsv import write_tsv
 from ..records import read_only
@@ -312,7 +312,7 @@ def read_pair_ids(path: PathLike, *, what: str | None = None) -> PairIds:
     exists at once (a whole 1e7-row table as lists of strings would take several GB)."""
     name = what or str(path)
     text = read_text(path)
-    model_id = comment_model(text[:4096].split("\n"), name)
+    model_id = comment_model(leading_comments(text), name)
     lines = _table_lines(text, path)
     header = next(lines)[1].split("\t")
     missing = [c for c in ID_COLUMNS if c not in header]
@@ -469,14 +469,13 @@ def _recorded_checksum(path: Path, ids_path: Path, shape: tuple[int, ...]) -> st
     the two files' renames, two runs writing one FILE.npy at once, or files copied by hand from two runs left new
     vectors beside old ids, paired row by row when their counts matched. None for an ids file recording none (an
     older microfuse's, or made by hand): read as before."""
-    from ..io.model_id import comment_vectors
+    from ..io.model_id import comment_vectors, read_leading_comments
 
     try:
-        with open(ids_path, "rb") as handle:
-            head = handle.read(4096).decode("utf-8", errors="replace")
+        with open(ids_path, "rb") as handle:  # its # lines however long, not the first 4 KiB (a long comment hid it)
+            recorded = comment_vectors(read_leading_comments(handle, str(ids_path)), str(ids_path))
     except OSError as exc:
         raise DataError(f"{ids_path}: cannot be read ({exc.strerror or exc})") from None
-    recorded = comment_vectors(head.split("\n"), str(ids_path))
     if recorded is None:
         log.debug("%s records no checksum of its vectors (an older microfuse's, or made by hand): %s not checked "
                   "against it", ids_path, path.name)

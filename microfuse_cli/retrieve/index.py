@@ -47,7 +47,7 @@ import numpy as np
 from ..errors import DataError, MicrofuseError, UsageError, check_flags, whole_number
 from ..io.files import PathLike
 from ..io.outputs import atomic_directory
-from ..manifest import MANIFEST, ManifestKind, folder_path, read_manifest, write_manifest
+from ..manifest import FILES_KEY, MANIFEST, ManifestKind, folder_path, read_manifest, write_manifest
 from ..progress import Advance, check_callbacks
 from ..runtime import check_device, check_seed, thread_limits
 from .ids import (
@@ -1185,7 +1185,7 @@ def _index_from_version_1(manifest: dict, path: Path) -> dict:
     for role, entry in files.items():
         member = _safe_member(path.parent, entry.get("path") if isinstance(entry, dict) else None, path)
         hashes[member.relative_to(path.parent).as_posix()] = entry.get("sha256")
-    return {**{k: v for k, v in manifest.items() if k != "files"}, "files_sha256": hashes}
+    return {**{k: v for k, v in manifest.items() if k != "files"}, FILES_KEY: hashes}
 
 
 def _safe_member(folder: Path, name: Any, manifest: Path) -> Path:

@@ -211,19 +211,37 @@ class BacformerModel(nn.Module):
         ``save_pretrained`` leaves a tokenizer's). The two files are replaced as one set (``outputs.write_outputs``,
         as every command writes its files): each through a temp file renamed into place once both are on disk, so a
         failure (a full disk, Ctrl-C) leaves the previous checkpoint whole, never a new config beside old or
-        half-written weights; a folder it made is removed again."""
-        from safetensors.torch import save
-
+        half-written weights; a folder it made is removed again. The tensors are streamed to the weights' temp file
+        (safetensors.torch.save_file: the bytes ``save`` returns), never serialised in memory first, which held the
+        model twice at its peak. save_file writes a temp file of its own beside ours (``.tmpXXXXXX``) and renames it
+        onto ours: a failure or Ctrl-C removes it, a kill (SIGKILL, the OOM killer) mid-write leaves it there."""
         from ...io.outputs import made_folder, write_outputs
 
         config = json.dumps(self.config.to_dict(), indent=2, sort_keys=True) + "\n"
         state = {f"bacformer.{k}": v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         with made_folder(folder) as made:
-            # serialised here, written by Python (a failed write is the kernel's reason, named), as write_checkpoint
-            write_outputs([(made / "model.safetensors", "wb",
-                            lambda handle: handle.write(save(state, metadata={"format": "pt"}))),
+            write_outputs([(made / "model.safetensors", "path", lambda tmp: _save_file(state, tmp)),
                            (made / "config.json", "w", lambda handle: handle.write(config))])
         return Path(folder)
+
+
+def _save_file(state: dict[str, torch.Tensor], path: str) -> None:
+    """safetensors.torch.save_file of ``state`` to ``path``; a failed write (a full disk, `ulimit -f`) raised as the
+    kernel's OSError naming ``path`` (io.outputs names the output from it), not safetensors' own error type, which
+    read as an internal error: safetensors says the errno only in its message ('... (os error 28)')."""
+    import os
+    import re
+
+    from safetensors.torch import save_file
+
+    try:
+        save_file(state, path, metadata={"format": "pt"})
+    except Exception as exc:  # SafetensorError
+        found = re.search(r"\(os error (\d+)\)|Os \{ code: (\d+)", str(exc))
+        if found is None:
+            raise
+        number = int(found.group(1) or found.group(2))
+        raise OSError(number, os.strerror(number), path) from exc
 
 
 # ---------------------------------------------------------------------------------------------------------------
