@@ -68,6 +68,29 @@ def _parents(attributes: dict[str, str]) -> tuple[str, ...]:
     return tuple(urllib.parse.unquote(p) for p in attributes.get("Parent", "").split(",") if p)
 
 
+#: The types of the rows a gene is read from: the CDS, and those above it whose attributes name it, mark it a
+#: pseudogene or link it to its gene (a landmark's tell its sequence's topology).
+_GENE_ROWS = frozenset({"CDS", "gene", "pseudogene", "mRNA", "transcript"})
+
+
+def _nine_columns(cols: list[str], path, number: int, set_aside: list[int]) -> list[str]:
+    """A row of more than 9 columns read as its 9. Empty ones past the 9th (a stray trailing tab: pharokka ends its
+    CDS rows so) hold nothing: dropped. Others (pharokka's tRNA rows carry a 10th) are set aside, its line noted in
+    ``set_aside`` for one warning, on a row no gene is read from; on a CDS, gene, mRNA or landmark row they may be
+    its column 9 cut by an unescaped tab (GFF3 writes %09), its locus_tag or Parent after it: refused."""
+    extra = cols[9:]
+    if not any(column.strip() for column in extra):
+        return cols[:9]
+    ftype = cols[2]
+    if ftype in _GENE_ROWS or ftype in _LANDMARKS:
+        place, shown = next((k, column) for k, column in enumerate(extra, start=10) if column.strip())
+        raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)} (this "
+                        f"{ftype} row's column {place} holds {shown.strip()[:40]!r}: an unescaped tab in column 9, "
+                        "which GFF3 writes %09?)")
+    set_aside.append(number)
+    return cols[:9]
+
+
 #: How GFF3 writes what a row of start after end (some exporters' form) means.
 _ACROSS_ORIGIN = (" (a feature across the origin of a circular sequence ends past its length, on a region with "
                   "Is_circular=true, or is two rows of one ID)")
@@ -149,6 +172,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     escaped: dict[str, str] = {}  # a seqid decoded -> as written, when they differ
     model_code = None  # Prodigal writes each sequence's genetic code on a comment line before its CDS rows
     fasta_line = 0  # the number of the ##FASTA line
+    set_aside: list[int] = []  # the lines of rows not read for genes whose columns past the 9th were set aside
     for number, line in enumerate(lines, start=1):
         if line.rstrip() == "##FASTA" and number > 1:  # the rest of ``lines`` is FASTA (a trailing blank too)
             fasta_line = number
@@ -179,6 +203,8 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
                                    "rows without a ##FASTA line before it (GFF3 puts one there; add it, or give the "
                                    "sequences with ", FASTA, ")")
         cols = line.split("\t")
+        if len(cols) > 9:
+            cols = _nine_columns(cols, path, number, set_aside)
         if len(cols) != 9:
             raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)}")
         seqid, _, ftype, start, end, _, strand, phase, attrs = cols
@@ -248,6 +274,10 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
             flagged.add(key)
     for key, parents, number in other_parents:  # once every row's Parents are known (mRNA rows may come later)
         _check_same_gene(cds[key], parents, links, key, f"{path}: line {number}")
+    if set_aside:
+        log.warning("%s: line %d%s: %s columns past the 9th set aside (GFF3 has 9; that row is not read for "
+                    "genes)", path, set_aside[0], f" and {len(set_aside) - 1} more" if len(set_aside) > 1 else "",
+                    "its" if len(set_aside) == 1 else "their")
     if repeated:
         log.warning("%s: %d CDS row%s a row of %s CDS (files concatenated or merged?); read once", path, repeated,
                     " repeats" if repeated == 1 else "s repeat", "its" if repeated == 1 else "their")
