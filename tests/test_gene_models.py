@@ -2529,3 +2529,43 @@ def test_embeddings_match_pairs_of_the_same_genome_in_another_format_across_the_
     assert scored["emb_table", "gff"] == scored["emb_table", "gbk"]
     code, _, err = run_cli(["score", gbk, "--embeddings", tmp_path / "emb_genome", "-o", tmp_path / "g.scores", "-q"])
     assert code == 0, err
+
+
+@pytest.mark.parametrize("pragma", [True, False], ids=["sequence-region", "no-sequence-region"])
+def test_pairs_linear_without_fasta_stays_linear_beside_a_circular_fasta_header(pragma, tmp_path):
+    """`pairs G --linear` of a GFF3 without its FASTA, then `embed TABLE --fasta F` where F's header says circular=true
+    (Unicycler's, Flye's): the table route read the genome circular again, the user's --linear undone (its
+    '#scaffold_length' line, written only where the annotation states a length, says the annotation's topology, which
+    a FASTA header overrules), and its pair context was not the genome's route's under --linear. Now the table says
+    '#topology forced=linear' and that wins, as --linear does on the genome's route: the same vectors, byte for
+    byte. A table whose rows or lines contradict the line is refused."""
+    gff = tmp_path / "mg.gff"
+    text = gzip.decompress(MG_GFF.read_bytes()).decode()
+    gff.write_text(text if pragma else text.replace(f"##sequence-region NC_000908.2 1 {MG_LENGTH}\n", ""))
+    fasta = tmp_path / "mg.fna"
+    fasta.write_text(gzip.decompress(MG_FNA.read_bytes()).decode().replace("\n", " circular=true\n", 1))
+    table, proteins = tmp_path / "p.tsv", tmp_path / "p.faa"
+    code, _, err = run_cli(["pairs", gff, "--linear", "-o", table])
+    assert code == 0, err
+    code, _, err = run_cli(["pairs", gff, "--fasta", fasta, "--circular", "-o", tmp_path / "c.tsv", "--proteins",
+                            proteins])
+    assert code == 0, err
+    head = [line for line in table.read_text().splitlines() if line.startswith("#")]
+    assert head[-1] == "#topology forced=linear", head
+    from microfuse_cli.pairs import genome_from_table, read_pairs
+
+    assert not genome_from_table(read_pairs(table), proteins, fasta, "mg").scaffolds["NC_000908.2"].circular
+    for args, out in ((["embed", table, "--proteins", proteins], "t"), (["embed", gff, "--linear"], "g")):
+        code, _, err = run_cli([*args, "--fasta", fasta, "-o", tmp_path / out])
+        assert code == 0, err
+    assert (tmp_path / "t" / "pair_context.npy").read_bytes() == (tmp_path / "g" / "pair_context.npy").read_bytes()
+    code, _, err = run_cli(["score", table, "--embeddings", tmp_path / "t", "--linear", "-o", tmp_path / "s.tsv"])
+    assert code == 2 and "give --linear to the `microfuse pairs` that writes it" in err, err
+    closing = (tmp_path / "c.tsv").read_text().splitlines()[-1]  # the pair closing the circle, last of --circular
+    edited = tmp_path / "edited.tsv"
+    edited.write_text(table.read_text() + closing + "\n")
+    code, _, err = run_cli(["embed", edited, "--proteins", proteins, "--fasta", fasta, "-o", tmp_path / "e"])
+    said = ("the circle of NC_000908.2, which its '#scaffold_length' line calls linear: a table edited, or its rows "
+            "and header of two assemblies?" if pragma else "a circle, which its '#topology forced=linear' line "
+            "forbids: a table edited, or its rows and header of two runs?")
+    assert code == 1 and err.strip().endswith(f"{edited}: the pair {closing.split()[0]} closes {said}"), err
