@@ -2569,3 +2569,38 @@ def test_pairs_linear_without_fasta_stays_linear_beside_a_circular_fasta_header(
             "and header of two assemblies?" if pragma else "a circle, which its '#topology forced=linear' line "
             "forbids: a table edited, or its rows and header of two runs?")
     assert code == 1 and err.strip().endswith(f"{edited}: the pair {closing.split()[0]} closes {said}"), err
+
+
+def test_gene_ids_holding_a_bar_make_unambiguous_pair_ids(tmp_path):
+    """A locus_tag holding '|' (pair ids are A|B) is read %7C-encoded, so every pair id splits one way; a --pairs
+    list names such genes by their own names in two columns, or by the table's pair id; a pair id of several '|'
+    is refused, saying why (was: 'expected two gene ids, found 1 field(s)'). A Genome built by hand with such an id
+    is refused as the readers would never give it (was: pair ids 'a|1|b', which split two ways, written into every
+    table)."""
+    gff = tmp_path / "bar.gff"
+    text = gzip.decompress(MG_GFF.read_bytes()).decode()
+    gff.write_text(text.replace("locus_tag=MG_002;", "locus_tag=MG|002;").replace("locus_tag=MG_003;",
+                                                                                "locus_tag=MG_003|x;"))
+    table = tmp_path / "p.tsv"
+    code, _, err = run_cli(["pairs", gff, "--fasta", MG_FNA, "-o", table])
+    assert code == 0, err
+    ids = [line.split("\t")[0] for line in table_lines(table.read_text())[1:]]
+    assert ids[:3] == ["MG_001|MG%7C002", "MG%7C002|MG_003%7Cx", "MG_003%7Cx|MG_004"]
+    assert all(i.count("|") == 1 for i in ids)
+    for listed in ("MG|002,MG_003|x\n", "MG%7C002|MG_003%7Cx\n"):
+        (tmp_path / "list.txt").write_text(listed)
+        code, out, err = run_cli(["pairs", gff, "--fasta", MG_FNA, "--pairs", tmp_path / "list.txt", "-q"])
+        assert code == 0 and [line.split("\t")[0] for line in table_lines(out)[1:]] == [ids[1]], err
+    (tmp_path / "list.txt").write_text("MG|002|MG_003|x\n")
+    code, _, err = run_cli(["pairs", gff, "--fasta", MG_FNA, "--pairs", tmp_path / "list.txt"])
+    assert code == 1 and err.strip().endswith(
+        f"{tmp_path / 'list.txt'}: line 1: pair id 'MG|002|MG_003|x' holds 3 '|': which two gene ids it joins is "
+        "ambiguous; name a gene id holding '|' as microfuse's tables do (| as %7C), or give the two ids in two "
+        "columns"), err
+    from microfuse_cli.records import Gene, Genome, Scaffold
+
+    genome = Genome("g", {"c": Scaffold("c", 5000)}, [Gene("a|1", "c", 1, 300, 1), Gene("b", "c", 400, 700, 1)],
+                    "annotation")
+    with pytest.raises(DataError, match=r"^g: gene id 'a\|1' holds '\|', which joins the two gene ids of a pair id "
+                                        r"\(A\|B\); write it 'a%7C1', as the readers do$"):
+        adjacent_pairs(genome)
