@@ -389,11 +389,13 @@ def select_pairs(genome: Genome, *, pair_list: PathLike | None = None, operons: 
     return pairs
 
 
-def _one_row_per_pair(pairs: Sequence[GenePair], path: PathLike) -> list[GenePair]:
-    """A pair listed twice (A,B again, or B,A) once, at its first place: two rows of one pair_id were written, which
-    `train` and `evaluate` then counted twice, or with both labels; `pairs --pairs` wrote a table its own `embed`
-    and `score` refuse ('duplicate pair'), `score --pairs --fused` vectors `retrieve build` refuses. Two different
-    labels are refused, as `evaluate` does."""
+def one_row_per_pair(pairs: Sequence[GenePair], path: PathLike) -> list[GenePair]:
+    """A pair listed twice (A,B again, or B,A) once, at its first place (its label where only a later listing has
+    one), said in one info line naming ``path`` (the list, or the function given the pairs): two rows of one
+    pair_id were written, which `train` and `evaluate` then counted twice, or with both labels; `pairs --pairs`
+    wrote a table its own `embed` and `score` refuse ('duplicate pair'), `score --pairs --fused` vectors `retrieve
+    build` refuses. ``select_pairs`` keeps a list's pairs so, and ``score_genome`` the pairs a caller builds. Two
+    different labels are refused, as `evaluate` does."""
     kept: dict[str, GenePair] = {}
     for pair in pairs:
         first = kept.setdefault(pair.pair_id, pair)
@@ -421,8 +423,8 @@ def _listed_pairs(genome: Genome, path: PathLike, *, keep_labels: bool) -> list[
     if not resolved.pairs:
         raise DataError(f"no pair of {path} matches genes of {genome.name}")
     if keep_labels:
-        return _one_row_per_pair(resolved.pairs, path)
-    return _one_row_per_pair([replace(p, label=None) for p in resolved.pairs], path)
+        return one_row_per_pair(resolved.pairs, path)
+    return one_row_per_pair([replace(p, label=None) for p in resolved.pairs], path)
 
 
 # ------------------------------------------------------------------------------------------------ TSV
