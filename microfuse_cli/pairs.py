@@ -477,9 +477,9 @@ def pairs_comments(genome: Genome, pairs: Sequence[GenePair] | None = None, *,
     ``scaffold_comments`` and ``length_comments`` (of ``pairs``' scaffolds; None: the genome's adjacent pairs), and
     ``topology forced=circular|linear`` where ``circular`` (--circular/--linear, GenomeOptions.circular) forced the
     topology of a genome some of whose scaffolds were read without their sequence (``topology_comment``; a
-    ``#scaffold`` line says it already of one read with it). `embed` and `score` of the table name its genome and its genes so, not
-    after the table's own file (``read_pairs``), calibrate as of the genome, and check a ``--fasta`` against the
-    scaffolds' lengths."""
+    ``#scaffold`` line says it already of one read with it). `embed` and `score` of the table name its genome and
+    its genes so, not after the table's own file (``read_pairs``), calibrate as of the genome, and check a
+    ``--fasta`` against the scaffolds' lengths."""
     require_genome(genome, "pairs_comments")
     if circular not in (None, True, False):
         raise UsageError(f"pairs_comments' circular is True, False or None (the genome's own topology), not "
@@ -490,7 +490,8 @@ def pairs_comments(genome: Genome, pairs: Sequence[GenePair] | None = None, *,
     # besides (a superset) holds every gene of the genome's pairs, as its whole table does, and is not one
     subset = whole is not None and bool({p.pair_id for p in whole} - {p.pair_id for p in pairs})
     held = genome.scaffolds if pairs is None else {p.scaffold for p in pairs}
-    forced = circular is not None and any(genome.scaffolds[sid].sequence is None for sid in held)
+    forced = circular is not None and any(genome.scaffolds[sid].sequence is None for sid in held
+                                          if sid in genome.scaffolds)
     return [f"microfuse {__version__} {_PAIRS_WORD} {_GENOME_KEY}{genome.name}", genes_comment(genome),
             *([f"partial_genes count={partial}"] if partial else []),
             *([subset_comment(len(whole))] if subset else []), *scaffold_comments(genome, pairs),

@@ -208,8 +208,9 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
             coordinates); a ``threshold`` outside [0, 1], ``threads`` not a whole number >= 0,
             a malformed ``device`` (or one this machine lacks, for a model with foundation-model views); a
             ``model``, ``embeddings``, ``pairs``, ``groups`` or ``stage`` of the wrong kind.
-        DataError: a Genome built by hand that breaks its invariants, pairs of another genome, a model or
-            embedding folder that is missing or does not fit, groups naming no scaffold of the genome.
+        DataError: a Genome built by hand that breaks its invariants, pairs of another genome, a pair given twice
+            labelled 0 and 1, a model or embedding folder that is missing or does not fit, groups naming no scaffold
+            of the genome.
     """
     from .pairs import adjacent_pairs, one_row_per_pair
 
