@@ -13,7 +13,7 @@ import warnings
 import pytest
 
 from conftest import ROOT, run_cli
-from microfuse_cli.errors import UsageError
+from microfuse_cli.errors import DataError, UsageError
 from microfuse_cli.genes import AnnotationGenes, PyrodigalGenes
 from microfuse_cli.genome import GenomeOptions, gene_source, read_genome
 from microfuse_cli.io.fasta import read_fasta_scaffolds, read_proteins, write_proteins
@@ -424,4 +424,47 @@ def test_a_cds_row_with_a_tenth_column_is_still_refused(tmp_path):
     path.write_text(text[:text.index("\tCDS\t2001\t") + 10])  # cut inside its last CDS row, after a tab
     code, _, err = run_cli(["pairs", path, "-o", tmp_path / "p.tsv"])
     assert code == 1 and err.strip() == f"error: {path}: line 7: expected 9 tab-separated GFF3 columns, found 5", err
+    assert not (tmp_path / "p.tsv").exists()
+
+
+def _with_trna_pseudogene(text: str, tenth: str) -> str:
+    """pharokka's GFF3 with a tRNAscan-SE tRNA pseudogene row after its tRNA row, ``tenth`` its 10th column (pharokka
+    writes the anticodon there)."""
+    trna = next(line for line in text.split("\n") if "\ttRNA\t" in line)
+    return text.replace(trna, f"{trna}\nphage\ttRNAscan-SE\tpseudogene\t1700\t1765\t17.1\t-\t.\tID=phage_tRNA_0002;"
+                              f"locus_tag=phage_tRNA_0002;gene=tRNA-Lys(AAG);product=tRNA-Lys(AAG)\t{tenth}")
+
+
+def test_pharokka_trna_pseudogene_row_with_its_anticodon_column_reads(tmp_path, caplog):
+    """pharokka also writes tRNAscan-SE's tRNA pseudogenes as pseudogene rows with the anticodon in a 10th column
+    (its golden tmRNA output): refused, a pseudogene row being one of the gene rows, so such a file could not be read
+    at all. A 10th column holding no attribute is set aside there too; one holding key=value (column 9 cut by a
+    tab, its ID or Parent after it) is still refused."""
+    sequence, genes = _phage()
+    path = tmp_path / "pharokka.gff"
+    path.write_text(_with_trna_pseudogene(_pharokka_gff(sequence, genes), "AAG"))
+    with caplog.at_level("INFO", logger="microfuse"):
+        genome = read_genome(path)
+    assert [(g.id, g.start, g.end, g.protein) for g in genome.genes] == [(t, s, e, p) for t, s, e, _, p in genes]
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == [f"{path}: line 5 and 1 more: their columns past the 9th set aside (GFF3 has 9; those rows are "
+                    "not read for genes)"], said
+    path.write_text(_with_trna_pseudogene(_pharokka_gff(sequence, genes), "Parent=x"))
+    with pytest.raises(DataError, match=r"line 6: .* \(this pseudogene row's column 10 holds 'Parent=x': an "):
+        read_genome(path)
+
+
+def test_a_trna_row_and_the_cds_row_after_it_on_one_line_are_refused(tmp_path):
+    """A tRNA row and the CDS row after it on one line (a line break lost) set the CDS aside with the tRNA row's 10th
+    column: a gene gone under the warning every pharokka file gets (was: read, one gene and one pair fewer).
+    Refused, naming the line and the row in its columns."""
+    sequence, genes = _phage()
+    text = _pharokka_gff(sequence, genes)
+    trna = next(line for line in text.split("\n") if "\ttRNA\t" in line)
+    path = tmp_path / "pharokka.gff"
+    path.write_text(text.replace(trna + "\n", trna))
+    code, _, err = run_cli(["pairs", path, "-o", tmp_path / "p.tsv"])
+    assert code == 1 and err.strip() == (f"error: {path}: line 5: expected 9 tab-separated GFF3 columns, found 19 "
+                                         "(columns 12-14 hold a CDS row's type, start and end: two rows on one "
+                                         "line, a line break lost?)"), err
     assert not (tmp_path / "p.tsv").exists()

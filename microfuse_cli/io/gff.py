@@ -77,18 +77,34 @@ def _nine_columns(cols: list[str], path, number: int, set_aside: list[int]) -> l
     """A row of more than 9 columns read as its 9. Empty ones past the 9th (a stray trailing tab: pharokka ends its
     CDS rows so) hold nothing: dropped. Others (pharokka's tRNA rows carry a 10th) are set aside, its line noted in
     ``set_aside`` for one warning, on a row no gene is read from; on a CDS, gene, mRNA or landmark row they may be
-    its column 9 cut by an unescaped tab (GFF3 writes %09), its locus_tag or Parent after it: refused."""
+    its column 9 cut by an unescaped tab (GFF3 writes %09), its locus_tag or Parent after it: refused. A pseudogene
+    row's are set aside where they hold no attribute (no '='): tRNAscan-SE's tRNA pseudogenes in pharokka's GFF3
+    carry the anticodon there. Columns holding a gene or landmark row (``_joined_row``) are refused on any row."""
     extra = cols[9:]
     if not any(column.strip() for column in extra):
         return cols[:9]
     ftype = cols[2]
-    if ftype in _GENE_ROWS or ftype in _LANDMARKS:
+    joined = _joined_row(extra)
+    if joined is not None:
+        raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)} (columns "
+                        f"{joined + 10}-{joined + 12} hold a {extra[joined]} row's type, start and end: two rows on "
+                        "one line, a line break lost?)")
+    attribute_after = any("=" in column for column in extra)
+    if ftype in _GENE_ROWS and (ftype != "pseudogene" or attribute_after) or ftype in _LANDMARKS:
         place, shown = next((k, column) for k, column in enumerate(extra, start=10) if column.strip())
         raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)} (this "
                         f"{ftype} row's column {place} holds {shown.strip()[:40]!r}: an unescaped tab in column 9, "
                         "which GFF3 writes %09?)")
     set_aside.append(number)
     return cols[:9]
+
+
+def _joined_row(extra: list[str]) -> int | None:
+    """Where columns past a row's 9th hold the type, start and end of a gene or landmark row (``_GENE_ROWS``,
+    ``_LANDMARKS``): the next row, its line break lost (a file cut and pasted, or written half), whose CDS would be
+    set aside with the columns on a tRNA row, a gene gone without a word; None where they do not."""
+    return next((k for k in range(len(extra) - 2) if (extra[k] in _GENE_ROWS or extra[k] in _LANDMARKS)
+                 and extra[k + 1].isdigit() and extra[k + 2].isdigit()), None)
 
 
 #: How GFF3 writes what a row of start after end (some exporters' form) means.
@@ -228,8 +244,9 @@ def _read_rows(lines: Iterator[str], path: PathLike) -> _Rows:
         _check_same_gene(rows.cds[key], parents, rows.links, key, f"{path}: line {number}")
     if rows.set_aside:
         first, more = rows.set_aside[0], len(rows.set_aside) - 1
-        log.warning("%s: line %d%s: %s columns past the 9th set aside (GFF3 has 9; that row is not read for "
-                    "genes)", path, first, f" and {more} more" if more else "", "their" if more else "its")
+        log.warning("%s: line %d%s: %s columns past the 9th set aside (GFF3 has 9; %s not read for genes)", path,
+                    first, f" and {more} more" if more else "", "their" if more else "its",
+                    "those rows are" if more else "that row is")
     if rows.repeated:
         log.warning("%s: %d CDS row%s a row of %s CDS (files concatenated or merged?); read once", path, rows.repeated,
                     " repeats" if rows.repeated == 1 else "s repeat", "its" if rows.repeated == 1 else "their")
