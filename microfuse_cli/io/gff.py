@@ -410,7 +410,9 @@ def _lengths_only(rows: _Rows, order: list[str], stated: dict[str, tuple[int, st
 def _genes(rows: _Rows, order: list[str], lineages: dict[str, list[str]], scaffolds: dict[str, Scaffold],
            path: PathLike, genetic_code: int | None) -> tuple[list[Gene], int, int]:
     """A Gene per CDS (``_gene_from_cds``), with the CDS spanning a whole sequence left out (``_warn_skipped``) and
-    the shorter isoforms of one gene; how many of each were left out. What was set aside is said once."""
+    the shorter isoforms of one gene; how many of each were left out. The CDS left out, those whose translation
+    attribute is not their length and those read from their first base whatever their phase are each said in one
+    line."""
     per_scaffold: dict[str, int] = {}
     for key in order:
         per_scaffold[rows.cds[key].seqid] = per_scaffold.get(rows.cds[key].seqid, 0) + 1
