@@ -389,11 +389,13 @@ def select_pairs(genome: Genome, *, pair_list: PathLike | None = None, operons: 
     return pairs
 
 
-def _one_row_per_pair(pairs: Sequence[GenePair], path: PathLike) -> list[GenePair]:
-    """A pair listed twice (A,B again, or B,A) once, at its first place: two rows of one pair_id were written, which
-    `train` and `evaluate` then counted twice, or with both labels; `pairs --pairs` wrote a table its own `embed`
-    and `score` refuse ('duplicate pair'), `score --pairs --fused` vectors `retrieve build` refuses. Two different
-    labels are refused, as `evaluate` does."""
+def one_row_per_pair(pairs: Sequence[GenePair], path: PathLike) -> list[GenePair]:
+    """A pair listed twice (A,B again, or B,A) once, at its first place (its label where only a later listing has
+    one), said in one info line naming ``path`` (the list, or the function given the pairs): two rows of one
+    pair_id were written, which `train` and `evaluate` then counted twice, or with both labels; `pairs --pairs`
+    wrote a table its own `embed` and `score` refuse ('duplicate pair'), `score --pairs --fused` vectors `retrieve
+    build` refuses. ``select_pairs`` keeps a list's pairs so, and ``score_genome`` the pairs a caller builds. Two
+    different labels are refused, as `evaluate` does."""
     kept: dict[str, GenePair] = {}
     for pair in pairs:
         first = kept.setdefault(pair.pair_id, pair)
@@ -421,8 +423,8 @@ def _listed_pairs(genome: Genome, path: PathLike, *, keep_labels: bool) -> list[
     if not resolved.pairs:
         raise DataError(f"no pair of {path} matches genes of {genome.name}")
     if keep_labels:
-        return _one_row_per_pair(resolved.pairs, path)
-    return _one_row_per_pair([replace(p, label=None) for p in resolved.pairs], path)
+        return one_row_per_pair(resolved.pairs, path)
+    return one_row_per_pair([replace(p, label=None) for p in resolved.pairs], path)
 
 
 # ------------------------------------------------------------------------------------------------ TSV
@@ -466,24 +468,63 @@ _PAIRS_WORD, _GENOME_KEY = "pairs", "genome="
 _GENES_LINE = "#genes source="
 
 
-def pairs_comments(genome: Genome, pairs: Sequence[GenePair] | None = None) -> list[str]:
+def pairs_comments(genome: Genome, pairs: Sequence[GenePair] | None = None, *,
+                   circular: bool | None = None) -> list[str]:
     """The ``#`` lines (without the ``#``) above the header of `microfuse pairs`' TSV: ``microfuse VERSION pairs
     genome=NAME`` (NAME: ``genome.name``, the file name every command names the genome by, records.genome_name, to
     the line's end: a file name may hold spaces), ``genes_comment``, on a draft ``partial_genes count=N``
     (``partial_count``), where ``pairs`` lack some of the genome's adjacent pairs ``subset of=N pairs``, then
-    ``scaffold_comments`` and ``length_comments`` (of ``pairs``' scaffolds; None: the genome's adjacent pairs).
-    `embed` and `score` of the table name its genome and its genes so, not after the table's own file
-    (``read_pairs``), calibrate as of the genome, and check a ``--fasta`` against the scaffolds' lengths."""
+    ``scaffold_comments`` and ``length_comments`` (of ``pairs``' scaffolds; None: the genome's adjacent pairs), and
+    ``topology forced=circular|linear`` where ``circular`` (--circular/--linear, GenomeOptions.circular) forced the
+    topology of a genome some of whose scaffolds were read without their sequence (``topology_comment``; a
+    ``#scaffold`` line says it already of one read with it). `embed` and `score` of the table name its genome and
+    its genes so, not after the table's own file (``read_pairs``), calibrate as of the genome, and check a
+    ``--fasta`` against the scaffolds' lengths."""
     require_genome(genome, "pairs_comments")
+    if circular not in (None, True, False):
+        raise UsageError(f"pairs_comments' circular is True, False or None (the genome's own topology), not "
+                         f"{circular!r:.40}")
     partial = partial_count(genome)
     whole = None if pairs is None else adjacent_pairs(genome)
     # a subset lacks some adjacent pair: a --labels/--pairs list of them all and of pairs of non-adjacent genes
     # besides (a superset) holds every gene of the genome's pairs, as its whole table does, and is not one
     subset = whole is not None and bool({p.pair_id for p in whole} - {p.pair_id for p in pairs})
+    held = genome.scaffolds if pairs is None else {p.scaffold for p in pairs}
+    forced = circular is not None and any(genome.scaffolds[sid].sequence is None for sid in held
+                                          if sid in genome.scaffolds)
     return [f"microfuse {__version__} {_PAIRS_WORD} {_GENOME_KEY}{genome.name}", genes_comment(genome),
             *([f"partial_genes count={partial}"] if partial else []),
             *([subset_comment(len(whole))] if subset else []), *scaffold_comments(genome, pairs),
-            *length_comments(genome, pairs)]
+            *length_comments(genome, pairs), *([topology_comment(circular)] if forced else [])]
+
+
+#: A pairs TSV's line when `pairs` was told the topology (--circular/--linear): ``#topology forced=circular|linear``.
+#: It wins over a --fasta header of the table route (Unicycler's ``circular=true``), as the option does over it on
+#: the genome's route: without it, a genome read without its sequence under --linear was read circular again by
+#: `score TABLE --fasta` of such a FASTA (a ``#scaffold_length`` line's topology is the annotation's default there).
+_TOPOLOGY_LINE = "#topology "
+_TOPOLOGY = re.compile(r"#topology forced=(circular|linear)")
+
+
+def topology_comment(circular: bool) -> str:
+    """The ``#topology`` line (without its ``#``) of a table whose genome's topology was forced to ``circular``."""
+    return f"topology forced={'circular' if circular else 'linear'}"
+
+
+def table_topology(comments: Sequence[str], path: PathLike) -> bool | None:
+    """Whether a table's ``#topology`` line forced every scaffold circular (True) or linear (False); None where it has
+    none. A line that says it badly, or two that disagree, is a DataError."""
+    told = set()
+    for number, line in enumerate(comments, start=1):
+        if line.startswith(_TOPOLOGY_LINE):
+            match = _TOPOLOGY.fullmatch(line)
+            if match is None:
+                raise DataError(f"{path}: line {number}: a '#topology' line is 'forced=circular|linear', not "
+                                f"{line[len(_TOPOLOGY_LINE):]!r:.60}")
+            told.add(match[1] == "circular")
+    if len(told) > 1:
+        raise DataError(f"{path}: two '#topology' lines, circular and linear: tables of two runs put together?")
+    return told.pop() if told else None
 
 
 #: A pairs TSV's line when its rows are not the genome's adjacent pairs (`pairs --labels`/`--pairs`):
@@ -684,6 +725,8 @@ class PairTable(RebuiltFromFields):
     subset_of: int | None = None
     #: scaffold -> what its ``#scaffold_length`` lines tell (``table_lengths``): None where it has none.
     lengths: Mapping[str, StatedLength] | None = None
+    #: the topology its ``#topology`` line forces on every scaffold (``table_topology``): None where it has none.
+    forced_circular: bool | None = None
 
 
 def read_pairs(path: PathLike) -> PairTable:
@@ -704,9 +747,27 @@ def read_pairs(path: PathLike) -> PairTable:
     if lengths is not None:
         _check_length_lines(pairs, lengths, path)
         lengths = MappingProxyType(lengths)
+    forced = table_topology(comments, path)
+    if forced is not None:
+        _check_topology_line(pairs, forced, scaffolds or {}, lengths or {}, path)
     return PairTable(pairs, MappingProxyType({name: tuple(values) for name, values in extra.items()}),
                      tuple(comments), *table_provenance(comments), scaffolds, table_partial(comments, path),
-                     subset_of, lengths)
+                     subset_of, lengths, forced)
+
+
+def _check_topology_line(pairs: Sequence[GenePair], forced: bool, scaffolds: Mapping, lengths: Mapping,
+                         path: PathLike) -> None:
+    """Refuse a ``#topology`` line its table contradicts: a ``#scaffold``/``#scaffold_length`` line of the other
+    topology, or a pair closing the circle of a scaffold it makes linear (`pairs --linear` writes neither)."""
+    other = next((sid for sid, (_, circular) in scaffolds.items() if circular != forced), None)
+    other = other or next((sid for sid, told in lengths.items() if told.circular not in (None, forced)), None)
+    if other is not None:
+        raise DataError(f"{path}: its '#topology forced={'circular' if forced else 'linear'}' line and the line of "
+                        f"{other} disagree: a table edited, or its header of two runs?")
+    closing = next(iter(_circle_lengths(pairs).values()), None) if not forced else None
+    if closing is not None:
+        raise DataError(f"{path}: the pair {closing[1].pair_id} closes a circle, which its '#topology forced=linear' "
+                        "line forbids: a table edited, or its rows and header of two runs?")
 
 
 def _check_length_lines(pairs: Sequence[GenePair], lengths: Mapping[str, StatedLength], path: PathLike) -> None:
@@ -912,6 +973,8 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
     for g in genes.values():
         if g.start <= scaffolds[g.scaffold].length < g.end:
             across.setdefault(g.scaffold, g)
+    if table.forced_circular is False and across:  # as the genome's route refuses it under --linear
+        _forced(scaffolds, False, across, fasta)
     for sid, gene in across.items():  # a '#scaffold' line (read_pairs: circular) or '#scaffold_length' line told it
         if sid not in closing and sid not in declared and sid not in stated:
             log.warning("gene %s of the pairs ends at %d, past the end of %s in %s (%d bp): read as crossing the "
@@ -925,11 +988,24 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
     scaffolds = {sid: replace(s, circular=declared[sid][1] if sid in declared
                               else s.circular or sid in wrapped or sid in told_circular)
                  for sid, s in scaffolds.items()}
+    if table.forced_circular is not None:  # `pairs --circular/--linear`: the user's word, over a FASTA header's
+        scaffolds = _forced(scaffolds, table.forced_circular, across, fasta)
     gene_list = list(genes.values())
     if fasta is not None and table.scaffolds is None and not table.partial_genes:
         gene_list = _cut_by_sequence(gene_list, scaffolds, table.genes_comment, genetic_code)
     return Genome(name, scaffolds, gene_list, PAIRS_TABLE,
                   partial_genes=table.partial_genes).with_genes_sorted()
+
+
+def _forced(scaffolds: dict, circular: bool, across: Mapping[str, Gene], fasta: PathLike | None) -> dict:
+    """``scaffolds`` of the topology a table's ``#topology`` line forces (``table_topology``); a gene past the end of
+    a scaffold it makes linear is refused, as on the genome's route under --linear."""
+    if not circular and across:
+        sid, gene = next(iter(across.items()))
+        raise DataError(f"gene {gene.id!r} of the pairs ends at {gene.end}, past the end of {sid} in {fasta} "
+                        f"({scaffolds[sid].length:,} bp), which the pairs' '#topology forced=linear' line makes "
+                        "linear: a FASTA of another assembly?")
+    return {sid: s if s.circular == circular else replace(s, circular=circular) for sid, s in scaffolds.items()}
 
 
 def _check_fasta_lengths(fasta: PathLike, scaffolds: Mapping, genes: Iterable[Gene], declared: Mapping,

@@ -248,7 +248,8 @@ class Genome(RebuiltFromFields):
         whole numbers, ``circular`` not a bool. Values that do not fit together are a DataError, as when read from a
         file: a scaffold under another name than its id, strand not +1/-1, not 1 <= start <= end, a gene on a
         scaffold the genome lacks or past its end (but from inside across the origin of a circular one), genes out of
-        (scaffold, start) order."""
+        (scaffold, start) order, a gene id holding '|', which joins the two of a pair id (``A|B``): readers write it
+        %7C (``safe_id``), so a pair id splits one way only."""
         from .errors import DataError, UsageError, true_or_false, whole_number
 
         order = {}  # id -> (place, length, circular); the loops take the exact types readers give at once
@@ -273,6 +274,9 @@ class Genome(RebuiltFromFields):
                 raise UsageError(f"{self.name}: its genes are Gene records, not {type(gene).__name__} {gene!r:.40}")
             if type(gene.id) is not str and not isinstance(gene.id, str):  # an int id: a TypeError in the GFF3 writer
                 raise UsageError(f"{self.name}: a gene's id is a str, not {type(gene.id).__name__} {gene.id!r:.40}")
+            if "|" in gene.id:  # 'a|1|b' was the pair of a|1 and b, or of a and 1|b
+                raise DataError(f"{self.name}: gene id {gene.id!r:.60} holds '|', which joins the two gene ids of a "
+                                f"pair id (A|B); write it {safe_id(gene.id)!r:.60}, as the readers do")
             start, end = gene.start, gene.end
             if (type(start) is not int or type(end) is not int) and not (whole_number(start) and whole_number(end)):
                 raise UsageError(f"{self.name}: gene {gene.id} needs whole-number coordinates, has {start!r}..{end!r}")

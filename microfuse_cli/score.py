@@ -214,17 +214,19 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
     (``training.train``, ``TrainedModel.load``) on its own device, the CPU unless told (for the same bytes).
 
     Returns:
-        The ``Scores`` of ``pairs``, in their order: probabilities, calls at the model's decision, and the fused
-        vectors when ``fused``.
+        The ``Scores`` of ``pairs``, in their order, each pair once (one given twice, as A|B again, is scored at its
+        first place, as ``select_pairs`` keeps a listed pair, and said in an info line): probabilities, calls at the
+        model's decision, and the fused vectors when ``fused``.
     Raises:
         UsageError: ``genome`` not a Genome (or one built by hand holding other than Gene records with whole-number
             coordinates); a ``threshold`` outside [0, 1], ``threads`` not a whole number >= 0,
             a malformed ``device`` (or one this machine lacks, for a model with foundation-model views); a
             ``model``, ``embeddings``, ``pairs``, ``groups`` or ``stage`` of the wrong kind.
-        DataError: a Genome built by hand that breaks its invariants, pairs of another genome, a model or
-            embedding folder that is missing or does not fit, groups naming no scaffold of the genome.
+        DataError: a Genome built by hand that breaks its invariants, pairs of another genome, a pair given twice
+            labelled 0 and 1, a model or embedding folder that is missing or does not fit, groups naming no scaffold
+            of the genome.
     """
-    from .pairs import adjacent_pairs
+    from .pairs import adjacent_pairs, one_row_per_pair
 
     require_genome(genome, "score_genome")
     check_flags("score_genome", fused=fused, offline=offline)
@@ -241,6 +243,7 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
                          f"path, not {type(model).__name__}")
     pairs = adjacent_pairs(genome) if pairs is None else list(pairs)
     require_pairs(pairs, PAIRS_TAKEN)
+    pairs = one_row_per_pair(pairs, "score_genome's pairs")  # once each, as select_pairs keeps a list's (`--pairs`)
     with thread_limits(threads):  # the views, the head's matrix products and the calibration: `threads` BLAS threads
         if embeddings is None:
             from .embed import compute_embeddings

@@ -1942,3 +1942,26 @@ def test_read_scores_without_labels_names_its_argument_and_the_cli_its_option(tm
                                                        f"{table}: no label column; give --labels")
     code, _, err = run_cli(["evaluate", table])
     assert (code, err.strip().splitlines()[-1]) == (1, f"error: {table}: no label column; give --labels")
+
+
+def test_score_genome_scores_a_pair_given_twice_once_as_select_pairs_keeps_it(caplog):
+    """Pairs built by hand holding one pair twice were scored twice, two rows of one pair_id that write_scores wrote
+    and `retrieve build`, `evaluate` and every pairs reader then refuse or count twice, where `score --pairs` (and
+    select_pairs) keep it once and say so: score_genome now does the same, with the same info line; a pair labelled
+    both 0 and 1 is refused, as in a list."""
+    import dataclasses
+
+    import pytest
+
+    from microfuse_cli import DataError, adjacent_pairs, read_genome, score_genome
+
+    genome = read_genome(ROOT / "examples/data/mgenitalium_g37.gff.gz", ROOT / "examples/data/mgenitalium_g37.fna.gz")
+    pairs = adjacent_pairs(genome)
+    once = score_genome(genome, pairs=pairs[:3])
+    with caplog.at_level("INFO", logger="microfuse"):
+        twice = score_genome(genome, pairs=[pairs[0], pairs[1], pairs[0], pairs[2], pairs[1]])
+    assert [p.pair_id for p in twice.pairs] == [p.pair_id for p in pairs[:3]]
+    assert twice.probability.tolist() == once.probability.tolist()
+    assert "score_genome's pairs: 2 pair(s) listed more than once are kept once" in caplog.messages
+    with pytest.raises(DataError, match=r"^score_genome's pairs: the pair MG_001 MG_002 is labelled both 0 and 1$"):
+        score_genome(genome, pairs=[dataclasses.replace(pairs[0], label=1), dataclasses.replace(pairs[0], label=0)])

@@ -2529,3 +2529,78 @@ def test_embeddings_match_pairs_of_the_same_genome_in_another_format_across_the_
     assert scored["emb_table", "gff"] == scored["emb_table", "gbk"]
     code, _, err = run_cli(["score", gbk, "--embeddings", tmp_path / "emb_genome", "-o", tmp_path / "g.scores", "-q"])
     assert code == 0, err
+
+
+@pytest.mark.parametrize("pragma", [True, False], ids=["sequence-region", "no-sequence-region"])
+def test_pairs_linear_without_fasta_stays_linear_beside_a_circular_fasta_header(pragma, tmp_path):
+    """`pairs G --linear` of a GFF3 without its FASTA, then `embed TABLE --fasta F` where F's header says circular=true
+    (Unicycler's, Flye's): the table route read the genome circular again, the user's --linear undone (its
+    '#scaffold_length' line, written only where the annotation states a length, says the annotation's topology, which
+    a FASTA header overrules), and its pair context was not the genome's route's under --linear. Now the table says
+    '#topology forced=linear' and that wins, as --linear does on the genome's route: the same vectors, byte for
+    byte. A table whose rows or lines contradict the line is refused."""
+    gff = tmp_path / "mg.gff"
+    text = gzip.decompress(MG_GFF.read_bytes()).decode()
+    gff.write_text(text if pragma else text.replace(f"##sequence-region NC_000908.2 1 {MG_LENGTH}\n", ""))
+    fasta = tmp_path / "mg.fna"
+    fasta.write_text(gzip.decompress(MG_FNA.read_bytes()).decode().replace("\n", " circular=true\n", 1))
+    table, proteins = tmp_path / "p.tsv", tmp_path / "p.faa"
+    code, _, err = run_cli(["pairs", gff, "--linear", "-o", table])
+    assert code == 0, err
+    code, _, err = run_cli(["pairs", gff, "--fasta", fasta, "--circular", "-o", tmp_path / "c.tsv", "--proteins",
+                            proteins])
+    assert code == 0, err
+    head = [line for line in table.read_text().splitlines() if line.startswith("#")]
+    assert head[-1] == "#topology forced=linear", head
+    from microfuse_cli.pairs import genome_from_table, read_pairs
+
+    assert not genome_from_table(read_pairs(table), proteins, fasta, "mg").scaffolds["NC_000908.2"].circular
+    for args, out in ((["embed", table, "--proteins", proteins], "t"), (["embed", gff, "--linear"], "g")):
+        code, _, err = run_cli([*args, "--fasta", fasta, "-o", tmp_path / out])
+        assert code == 0, err
+    assert (tmp_path / "t" / "pair_context.npy").read_bytes() == (tmp_path / "g" / "pair_context.npy").read_bytes()
+    code, _, err = run_cli(["score", table, "--embeddings", tmp_path / "t", "--linear", "-o", tmp_path / "s.tsv"])
+    assert code == 2 and "give --linear to the `microfuse pairs` that writes it" in err, err
+    closing = (tmp_path / "c.tsv").read_text().splitlines()[-1]  # the pair closing the circle, last of --circular
+    edited = tmp_path / "edited.tsv"
+    edited.write_text(table.read_text() + closing + "\n")
+    code, _, err = run_cli(["embed", edited, "--proteins", proteins, "--fasta", fasta, "-o", tmp_path / "e"])
+    said = ("the circle of NC_000908.2, which its '#scaffold_length' line calls linear: a table edited, or its rows "
+            "and header of two assemblies?" if pragma else "a circle, which its '#topology forced=linear' line "
+            "forbids: a table edited, or its rows and header of two runs?")
+    assert code == 1 and err.strip().endswith(f"{edited}: the pair {closing.split()[0]} closes {said}"), err
+
+
+def test_gene_ids_holding_a_bar_make_unambiguous_pair_ids(tmp_path):
+    """A locus_tag holding '|' (pair ids are A|B) is read %7C-encoded, so every pair id splits one way; a --pairs
+    list names such genes by their own names in two columns, or by the table's pair id; a pair id of several '|'
+    is refused, saying why (was: 'expected two gene ids, found 1 field(s)'). A Genome built by hand with such an id
+    is refused as the readers would never give it (was: pair ids 'a|1|b', which split two ways, written into every
+    table)."""
+    gff = tmp_path / "bar.gff"
+    text = gzip.decompress(MG_GFF.read_bytes()).decode()
+    gff.write_text(text.replace("locus_tag=MG_002;", "locus_tag=MG|002;").replace("locus_tag=MG_003;",
+                                                                                "locus_tag=MG_003|x;"))
+    table = tmp_path / "p.tsv"
+    code, _, err = run_cli(["pairs", gff, "--fasta", MG_FNA, "-o", table])
+    assert code == 0, err
+    ids = [line.split("\t")[0] for line in table_lines(table.read_text())[1:]]
+    assert ids[:3] == ["MG_001|MG%7C002", "MG%7C002|MG_003%7Cx", "MG_003%7Cx|MG_004"]
+    assert all(i.count("|") == 1 for i in ids)
+    for listed in ("MG|002,MG_003|x\n", "MG%7C002|MG_003%7Cx\n"):
+        (tmp_path / "list.txt").write_text(listed)
+        code, out, err = run_cli(["pairs", gff, "--fasta", MG_FNA, "--pairs", tmp_path / "list.txt", "-q"])
+        assert code == 0 and [line.split("\t")[0] for line in table_lines(out)[1:]] == [ids[1]], err
+    (tmp_path / "list.txt").write_text("MG|002|MG_003|x\n")
+    code, _, err = run_cli(["pairs", gff, "--fasta", MG_FNA, "--pairs", tmp_path / "list.txt"])
+    assert code == 1 and err.strip().endswith(
+        f"{tmp_path / 'list.txt'}: line 1: pair id 'MG|002|MG_003|x' holds 3 '|': which two gene ids it joins is "
+        "ambiguous; name a gene id holding '|' as microfuse's tables do (| as %7C), or give the two ids in two "
+        "columns"), err
+    from microfuse_cli.records import Gene, Genome, Scaffold
+
+    genome = Genome("g", {"c": Scaffold("c", 5000)}, [Gene("a|1", "c", 1, 300, 1), Gene("b", "c", 400, 700, 1)],
+                    "annotation")
+    with pytest.raises(DataError, match=r"^g: gene id 'a\|1' holds '\|', which joins the two gene ids of a pair id "
+                                        r"\(A\|B\); write it 'a%7C1', as the readers do$"):
+        adjacent_pairs(genome)

@@ -12,8 +12,8 @@ import warnings
 
 import pytest
 
-from conftest import ROOT
-from microfuse_cli.errors import UsageError
+from conftest import ROOT, run_cli
+from microfuse_cli.errors import DataError, UsageError
 from microfuse_cli.genes import AnnotationGenes, PyrodigalGenes
 from microfuse_cli.genome import GenomeOptions, gene_source, read_genome
 from microfuse_cli.io.fasta import read_fasta_scaffolds, read_proteins, write_proteins
@@ -351,3 +351,120 @@ def test_gene_ids_with_whitespace_keep_their_own_protein_through_a_protein_fasta
     twice.write_text(">MG 001 one\nMKV\n>MG two\nMLL\n")
     with pytest.raises(DataError, match="protein 'MG' is given twice with different sequences"):
         read_proteins(twice)
+
+
+def _phage() -> tuple[str, list[tuple[str, int, int, int, str]]]:
+    """A 4,000-bp phage-like sequence (made up) and its genes: (locus tag, start, end, strand, protein)."""
+    import random
+
+    from Bio.Seq import Seq
+
+    rng = random.Random(7)
+    sense = [a + b + c for a in "ACGT" for b in "ACGT" for c in "ACGT" if a + b + c not in ("TAA", "TAG", "TGA")]
+    sequence = list(rng.choice("ACGT") for _ in range(4000))
+    genes = []
+    for tag, start, codons, strand in (("phage_CDS_0001", 61, 120, 1), ("phage_CDS_0002", 481, 200, 1),
+                                       ("phage_CDS_0003", 1201, 150, -1), ("phage_CDS_0004", 2001, 90, 1)):
+        orf = "ATG" + "".join(rng.choice(sense) for _ in range(codons - 2)) + "TAA"
+        placed = orf if strand > 0 else str(Seq(orf).reverse_complement())
+        sequence[start - 1:start - 1 + len(orf)] = placed
+        genes.append((tag, start, start + len(orf) - 1, strand, str(Seq(orf).translate(table=11, to_stop=True))))
+    return "".join(sequence), genes
+
+
+def _pharokka_gff(sequence: str, genes, cds_tail: str = "\t", trna_tail: str = "\tMet") -> str:
+    """The GFF3 pharokka writes, in its form: each CDS row ends in a stray tab (an empty 10th column), its tRNA row
+    carries a 10th column, then ##FASTA."""
+    rows = ["##gff-version 3", f"##sequence-region phage 1 {len(sequence)}"]
+    for tag, start, end, strand, _ in genes:
+        rows.append(f"phage\tPhanotate\tCDS\t{start}\t{end}\t.\t{'+-'[strand < 0]}\t0\tID={tag};transl_table=11;"
+                    f"phrog=No_PHROG;top_hit=No_PHROG;locus_tag={tag};function=unknown%20function;"
+                    f"product=hypothetical protein{cds_tail}")
+        if tag.endswith("2"):
+            rows.append(f"phage\ttRNAscan-SE\ttRNA\t{end + 31}\t{end + 104}\t61.2\t+\t.\tID=phage_tRNA_0001;"
+                        f"trna=tRNA-Met(cat);isotypes=Met;anticodon=cat;locus_tag=phage_tRNA_0001{trna_tail}")
+    return "\n".join(rows) + f"\n##FASTA\n>phage\n{sequence}\n"
+
+
+def test_pharokka_gff3_reads_with_its_stray_tabs_and_tRNA_column(tmp_path, caplog):
+    """pharokka's GFF3 (CDS rows ending in a trailing tab, tRNA rows with a 10th column) was refused at its first CDS
+    row ('expected 9 tab-separated GFF3 columns, found 10'). Empty columns past the 9th hold nothing: read silently;
+    a 10th on the tRNA row, which no gene is read from, is set aside with one warning naming its line. The genes are
+    the annotation's: ids, coordinates, strands and proteins."""
+    sequence, genes = _phage()
+    path = tmp_path / "pharokka.gff"
+    path.write_text(_pharokka_gff(sequence, genes))
+    with caplog.at_level("INFO", logger="microfuse"):
+        genome = read_genome(path)
+    assert [(g.id, g.start, g.end, g.strand, g.protein, g.partial) for g in genome.genes] == [
+        (tag, start, end, strand, protein, False) for tag, start, end, strand, protein in genes]
+    assert genome.scaffolds["phage"].length == 4000
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == [f"{path}: line 5: its columns past the 9th set aside (GFF3 has 9; that row is not read for "
+                    "genes)"], said
+    caplog.clear()
+    path.write_text(_pharokka_gff(sequence, genes, trna_tail="\t \t"))  # empty extra columns alone: nothing said
+    with caplog.at_level("INFO", logger="microfuse"):
+        assert [g.id for g in read_genome(path).genes] == [g[0] for g in genes]
+    assert not [r for r in caplog.records if "column" in r.getMessage()], caplog.records
+
+
+def test_a_cds_row_with_a_tenth_column_is_still_refused(tmp_path):
+    """Columns past the 9th on a CDS row may be its column 9 cut by an unescaped tab (its locus_tag after it): never
+    read as 9 columns, silently renaming the gene; the error names the line and what the column holds. A row short
+    of a column (a truncated file) is refused as before."""
+    sequence, genes = _phage()
+    path = tmp_path / "pharokka.gff"
+    path.write_text(_pharokka_gff(sequence, genes, cds_tail="\tlocus_tag=x"))
+    code, _, err = run_cli(["pairs", path, "-o", tmp_path / "p.tsv"])
+    assert code == 1 and err.strip() == (f"error: {path}: line 3: expected 9 tab-separated GFF3 columns, found 10 "
+                                         "(this CDS row's column 10 holds 'locus_tag=x': an unescaped tab in column 9, "
+                                         "which GFF3 writes %09?)"), err
+    text = _pharokka_gff(sequence, genes)
+    path.write_text(text[:text.index("\tCDS\t2001\t") + 10])  # cut inside its last CDS row, after a tab
+    code, _, err = run_cli(["pairs", path, "-o", tmp_path / "p.tsv"])
+    assert code == 1 and err.strip() == f"error: {path}: line 7: expected 9 tab-separated GFF3 columns, found 5", err
+    assert not (tmp_path / "p.tsv").exists()
+
+
+def _with_trna_pseudogene(text: str, tenth: str) -> str:
+    """pharokka's GFF3 with a tRNAscan-SE tRNA pseudogene row after its tRNA row, ``tenth`` its 10th column (pharokka
+    writes the anticodon there)."""
+    trna = next(line for line in text.split("\n") if "\ttRNA\t" in line)
+    return text.replace(trna, f"{trna}\nphage\ttRNAscan-SE\tpseudogene\t1700\t1765\t17.1\t-\t.\tID=phage_tRNA_0002;"
+                              f"locus_tag=phage_tRNA_0002;gene=tRNA-Lys(AAG);product=tRNA-Lys(AAG)\t{tenth}")
+
+
+def test_pharokka_trna_pseudogene_row_with_its_anticodon_column_reads(tmp_path, caplog):
+    """pharokka also writes tRNAscan-SE's tRNA pseudogenes as pseudogene rows with the anticodon in a 10th column
+    (its golden tmRNA output): refused, a pseudogene row being one of the gene rows, so such a file could not be read
+    at all. A 10th column holding no attribute is set aside there too; one holding key=value (column 9 cut by a
+    tab, its ID or Parent after it) is still refused."""
+    sequence, genes = _phage()
+    path = tmp_path / "pharokka.gff"
+    path.write_text(_with_trna_pseudogene(_pharokka_gff(sequence, genes), "AAG"))
+    with caplog.at_level("INFO", logger="microfuse"):
+        genome = read_genome(path)
+    assert [(g.id, g.start, g.end, g.protein) for g in genome.genes] == [(t, s, e, p) for t, s, e, _, p in genes]
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == [f"{path}: line 5 and 1 more: their columns past the 9th set aside (GFF3 has 9; those rows are "
+                    "not read for genes)"], said
+    path.write_text(_with_trna_pseudogene(_pharokka_gff(sequence, genes), "Parent=x"))
+    with pytest.raises(DataError, match=r"line 6: .* \(this pseudogene row's column 10 holds 'Parent=x': an "):
+        read_genome(path)
+
+
+def test_a_trna_row_and_the_cds_row_after_it_on_one_line_are_refused(tmp_path):
+    """A tRNA row and the CDS row after it on one line (a line break lost) set the CDS aside with the tRNA row's 10th
+    column: a gene gone under the warning every pharokka file gets (was: read, one gene and one pair fewer).
+    Refused, naming the line and the row in its columns."""
+    sequence, genes = _phage()
+    text = _pharokka_gff(sequence, genes)
+    trna = next(line for line in text.split("\n") if "\ttRNA\t" in line)
+    path = tmp_path / "pharokka.gff"
+    path.write_text(text.replace(trna + "\n", trna))
+    code, _, err = run_cli(["pairs", path, "-o", tmp_path / "p.tsv"])
+    assert code == 1 and err.strip() == (f"error: {path}: line 5: expected 9 tab-separated GFF3 columns, found 19 "
+                                         "(columns 12-14 hold a CDS row's type, start and end: two rows on one "
+                                         "line, a line break lost?)"), err
+    assert not (tmp_path / "p.tsv").exists()

@@ -58,7 +58,9 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     subset's may), which they take as its length without --fasta, as for INPUT, and do not check. Its topology is
     the annotation's (Is_circular, a CDS joined across the origin, --circular/--linear): a subset lacking the pair
     that closes a circle stays circular, and a linear scaffold shorter than a gene's end is refused (an older
-    table's line without a topology reads as before). Every microfuse reader skips leading '#' lines.
+    table's line without a topology reads as before). With --circular/--linear of INPUT read without its sequence,
+    last, '#topology forced=circular|linear': `embed` and `score` of the table keep it over a --fasta header
+    (circular=true), as the option does for INPUT. Every microfuse reader skips leading '#' lines.
     """
     from ..errors import DataError
     from ..records import NO_SEQUENCE_HINT
@@ -82,7 +84,8 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
         raise DataError.naming(f"{genome.name} has no sequence and gene {lacking} no protein (", *NO_SEQUENCE_HINT, ")")
     records = ((gene.id, gene.protein) for gene in genome.genes)
     writers = [(proteins, "w", lambda h: write_proteins(h, records))] if proteins else []
-    comments = pairs_comments(genome, selected)  # embed and score of the table name its genome and genes as of it
+    # embed and score of the table name its genome and genes as of it, and keep a forced topology
+    comments = pairs_comments(genome, selected, circular=read_as.circular)
     writers.append((output, "w", lambda h: write_pairs(h, selected, comments)))
     # the pairs and their proteins are one output (embed reads them together): neither file replaces its previous
     # version before both are written

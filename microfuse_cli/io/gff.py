@@ -6,7 +6,7 @@ import itertools
 import logging
 import re
 import urllib.parse
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import IO, Iterable, Iterator, Sequence
 
 from .. import __version__
@@ -68,6 +68,45 @@ def _parents(attributes: dict[str, str]) -> tuple[str, ...]:
     return tuple(urllib.parse.unquote(p) for p in attributes.get("Parent", "").split(",") if p)
 
 
+#: The types of the rows a gene is read from: the CDS, and those above it whose attributes name it, mark it a
+#: pseudogene or link it to its gene (a landmark's tell its sequence's topology).
+_GENE_ROWS = frozenset({"CDS", "gene", "pseudogene", "mRNA", "transcript"})
+
+
+def _nine_columns(cols: list[str], path, number: int, set_aside: list[int]) -> list[str]:
+    """A row of more than 9 columns read as its 9. Empty ones past the 9th (a stray trailing tab: pharokka ends its
+    CDS rows so) hold nothing: dropped. Others (pharokka's tRNA rows carry a 10th) are set aside, its line noted in
+    ``set_aside`` for one warning, on a row no gene is read from; on a CDS, gene, mRNA or landmark row they may be
+    its column 9 cut by an unescaped tab (GFF3 writes %09), its locus_tag or Parent after it: refused. A pseudogene
+    row's are set aside where they hold no attribute (no '='): tRNAscan-SE's tRNA pseudogenes in pharokka's GFF3
+    carry the anticodon there. Columns holding a gene or landmark row (``_joined_row``) are refused on any row."""
+    extra = cols[9:]
+    if not any(column.strip() for column in extra):
+        return cols[:9]
+    ftype = cols[2]
+    joined = _joined_row(extra)
+    if joined is not None:
+        raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)} (columns "
+                        f"{joined + 10}-{joined + 12} hold a {extra[joined]} row's type, start and end: two rows on "
+                        "one line, a line break lost?)")
+    attribute_after = any("=" in column for column in extra)
+    if ftype in _GENE_ROWS and (ftype != "pseudogene" or attribute_after) or ftype in _LANDMARKS:
+        place, shown = next((k, column) for k, column in enumerate(extra, start=10) if column.strip())
+        raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)} (this "
+                        f"{ftype} row's column {place} holds {shown.strip()[:40]!r}: an unescaped tab in column 9, "
+                        "which GFF3 writes %09?)")
+    set_aside.append(number)
+    return cols[:9]
+
+
+def _joined_row(extra: list[str]) -> int | None:
+    """Where columns past a row's 9th hold the type, start and end of a gene or landmark row (``_GENE_ROWS``,
+    ``_LANDMARKS``): the next row, its line break lost (a file cut and pasted, or written half), whose CDS would be
+    set aside with the columns on a tRNA row, a gene gone without a word; None where they do not."""
+    return next((k for k in range(len(extra) - 2) if (extra[k] in _GENE_ROWS or extra[k] in _LANDMARKS)
+                 and extra[k + 1].isdigit() and extra[k + 2].isdigit()), None)
+
+
 #: How GFF3 writes what a row of start after end (some exporters' form) means.
 _ACROSS_ORIGIN = (" (a feature across the origin of a circular sequence ends past its length, on a region with "
                   "Is_circular=true, or is two rows of one ID)")
@@ -127,141 +166,207 @@ def read_gff(path: PathLike, fasta: PathLike | None = None, text: str | Iterable
         return _read_gff(lines, path, fasta, genetic_code, circular)
 
 
+@dataclass  # mutable on purpose: what a GFF3's rows tell accumulates as they are read; it never leaves the reader
+class _Rows:
+    """What ``_read_rows`` gathers from a GFF3's rows and comment lines before its sequences are known."""
+
+    regions: dict[str, int] = field(default_factory=dict)  # each sequence's length by any pragma, region or seqlen
+    pragmas: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # 1st ##sequence-region: start, end, line
+    seqlen: dict[str, int] = field(default_factory=dict)  # Prodigal's '# Sequence Data: ...seqlen=N;seqhdr="ID ..."'
+    declared: dict[str, int] = field(default_factory=dict)  # ##sequence-region <seqid> 1 <length>, as the file says
+    region_rows: dict[str, tuple[int, int]] = field(default_factory=dict)  # longest region row from 1: (end, line)
+    reached: dict[str, int] = field(default_factory=dict)  # the furthest end of any feature but a region
+    circular: set[str] = field(default_factory=set)
+    genes_meta: dict[str, dict[str, str]] = field(default_factory=dict)
+    links: dict[str, tuple[str, ...]] = field(default_factory=dict)  # an ID -> its Parents (gene -> mRNA -> CDS)
+    pseudogenes: set[str] = field(default_factory=set)  # a CDS under one of these is a pseudogene's, whatever it says
+    cds: dict[str, _CdsParts] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    n_features: int = 0
+    repeated: int = 0  # CDS rows repeating a row of their CDS
+    other_parents: list[tuple[str, tuple[str, ...], int]] = field(default_factory=list)  # (CDS, Parents, line): a
+    # part under other ones
+    flagged: set[str] = field(default_factory=set)  # CDS marked pseudo=true alone: a pseudogene's, or cut by an end
+    pseudo_cds: set[str] = field(default_factory=set)  # the CDS (by ID, else by row) of pseudogenes left out as read
+    escaped: dict[str, str] = field(default_factory=dict)  # a seqid decoded -> as written, when they differ
+    model_code: re.Match | None = None  # Prodigal writes each sequence's genetic code on a comment line before its CDS
+    fasta_line: int = 0  # the number of the ##FASTA line
+    set_aside: list[int] = field(default_factory=list)  # rows not read for genes whose extra columns were set aside
+
+
 def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, genetic_code: int | None,
               topology: bool | None) -> Genome:
-    regions: dict[str, int] = {}
-    pragmas: dict[str, tuple[str, str, int]] = {}  # each sequence's first ##sequence-region: (start, end, line)
-    seqlen: dict[str, int] = {}  # Prodigal's '# Sequence Data: ...seqlen=N;seqhdr="ID ..."': each sequence's length
-    declared: dict[str, int] = {}  # ##sequence-region <seqid> 1 <length>: each sequence's length, as the file says
-    region_rows: dict[str, tuple[int, int]] = {}  # the longest region row from 1 of each sequence: (end, line)
-    reached: dict[str, int] = {}  # the furthest end of any feature but a region on each sequence
-    circular: set[str] = set()
-    genes_meta: dict[str, dict[str, str]] = {}
-    links: dict[str, tuple[str, ...]] = {}  # a feature's ID -> its Parents (Ensembl, GTF-derived: gene -> mRNA -> CDS)
-    pseudogenes: set[str] = set()  # a CDS under one of these is a pseudogene's, whatever its own row says
-    cds: dict[str, _CdsParts] = {}
-    order: list[str] = []
-    n_features = 0
-    repeated = 0  # CDS rows repeating a row of their CDS
-    other_parents: list[tuple[str, tuple[str, ...], int]] = []  # (CDS key, Parents, line): a part under other ones
-    flagged: set[str] = set()  # CDS marked pseudo=true alone: a pseudogene's, or one cut by its contig's end
-    pseudo_cds: set[str] = set()  # the CDS (by ID, else by row) of pseudogenes left out as their rows are read
-    escaped: dict[str, str] = {}  # a seqid decoded -> as written, when they differ
-    model_code = None  # Prodigal writes each sequence's genetic code on a comment line before its CDS rows
-    fasta_line = 0  # the number of the ##FASTA line
+    """``read_gff``: the rows, then the sequences they lie on, then a Gene per CDS."""
+    rows = _read_rows(lines, path)
+    cds = rows.cds
+    lineages = {key: _lineage(_parents(cds[key].attributes), rows.links) for key in rows.order}
+    order = [key for key in rows.order if not rows.pseudogenes.intersection(lineages[key])]
+    n_pseudo = len(rows.pseudo_cds) + len(rows.order) - len(order)
+    if not order:
+        if rows.n_features == 0:
+            raise DataError(f"{path}: no GFF3 features found")
+        raise DataError(f"{path}: no protein-coding (CDS) features found")
+    stated = _stated_lengths(rows.declared, rows.region_rows, rows.reached)  # lengths a FASTA must match, and where
+    scaffolds, source = _sequences(rows, order, stated, lines, path, fasta)
+    _check_declared_lengths(path, stated, rows.reached, scaffolds, source)
+    n_kept = len(order)
+    order = [k for k in order if k not in rows.flagged or _cut_by_sequence_end(cds[k], scaffolds[cds[k].seqid])]
+    n_pseudo += n_kept - len(order)  # marked pseudo=true, not cut by a sequence end
+    joined = {cds[k].seqid for k in order if joins_across_origin(cds[k].segments, scaffolds[cds[k].seqid].length)}
+    scaffolds = {sid: with_topology(s, topology, sid in joined, str(path)) for sid, s in scaffolds.items()}
+    if topology is False:
+        _refuse_forced_linear([cds[k] for k in order], scaffolds, rows.circular, path)
+    genes, n_skipped, n_isoforms = _genes(rows, order, lineages, scaffolds, path, genetic_code)
+    genes = internal_stops_as_x(path, genes, genetic_code)
+    dropped = left_out(of_pseudogenes=n_pseudo, spanning_a_whole_sequence=n_skipped, shorter_isoforms=n_isoforms)
+    return Genome(genome_name(path), scaffolds, genes, "annotation", dropped).with_genes_sorted()
+
+
+def _read_rows(lines: Iterator[str], path: PathLike) -> _Rows:
+    """Every line up to ##FASTA (``lines`` is left there, for ``_sequences``): comments, then rows, each checked as
+    read; a CDS's parts under other Parents are checked once every row's Parents are known (mRNA rows may come
+    later)."""
+    rows = _Rows()
     for number, line in enumerate(lines, start=1):
         if line.rstrip() == "##FASTA" and number > 1:  # the rest of ``lines`` is FASTA (a trailing blank too)
-            fasta_line = number
+            rows.fasta_line = number
             break
         line = line[:-1] if line.endswith("\n") else line
         if not line or line.startswith("#"):
-            if line.startswith("##sequence-region"):
-                parts = line.split()
-                if len(parts) == 4 and parts[3].isdigit():
-                    parts[1] = urllib.parse.unquote(parts[1])  # escaped as in column 1
-                    first = pragmas.setdefault(parts[1], (parts[2], parts[3], number))
-                    if first[:2] != (parts[2], parts[3]):  # the last won, silently, as the length `pairs` writes
-                        raise DataError(f"{path}: line {number}: a second ##sequence-region for {parts[1]!r} "
-                                        f"({parts[2]}..{parts[3]}; line {first[2]}: {first[0]}..{first[1]}): GFF3s "
-                                        "of two assemblies concatenated? Keep the one of the sequences annotated")
-                    regions[parts[1]] = int(parts[3])
-                    if parts[2] == "1":
-                        declared[parts[1]] = int(parts[3])
-            elif line.startswith("# Model Data:"):
-                model_code = _PRODIGAL_CODE.search(line)
-            elif line.startswith("# Sequence Data:") and (data := _PRODIGAL_SEQUENCE.search(line)):
-                seqid = urllib.parse.unquote((data.group(2).split() or [""])[0])  # its first word, read as column 1
-                regions.setdefault(seqid, int(data.group(1)))
-                seqlen.setdefault(seqid, int(data.group(1)))
+            _read_comment(rows, line, number, path)
             continue
         if line.startswith(">"):
             raise DataError.naming(f"{path}: line {number}: a FASTA header ({line.split()[0][:40]!r}) after the GFF3 "
                                    "rows without a ##FASTA line before it (GFF3 puts one there; add it, or give the "
                                    "sequences with ", FASTA, ")")
-        cols = line.split("\t")
-        if len(cols) != 9:
-            raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)}")
-        seqid, _, ftype, start, end, _, strand, phase, attrs = cols
-        if "%" in seqid:  # GFF3 escapes what a seqid holds outside [a-zA-Z0-9.:^*$@!+_?-|] (NC%2F1 is NC/1)
-            if _CONTROL.search(urllib.parse.unquote(seqid)):  # would split a row of every TSV output
-                raise DataError(f"{path}: line {number}: seqid {seqid!r} unescaped holds a tab, line break or other "
-                                "control character, which no TSV output can hold; rename the sequence")
-            escaped.setdefault(urllib.parse.unquote(seqid), seqid)
-            seqid = urllib.parse.unquote(seqid)
-        try:
-            start_i, end_i = int(start), int(end)
-        except ValueError:
-            raise DataError(f"{path}: line {number}: start/end are not integers ({start!r}, {end!r})") from None
-        if start_i < 1 or end_i < start_i:
-            raise DataError(f"{path}: line {number}: invalid coordinates {start}..{end}"
-                            + (_ACROSS_ORIGIN if start_i > end_i >= 1 else ""))
-        n_features += 1
-        if ftype not in _LANDMARKS:  # NCBI's and Bakta's region row spans the sequence its pragma gives
-            reached[seqid] = max(reached.get(seqid, 0), end_i)
-        attributes = _parse_attributes(attrs, path, number)
-        if attributes.get("Is_circular", "").lower() == "true":  # on the landmark, whatever its type (Ensembl's
-            circular.add(seqid)  # is a chromosome row)
-        if ftype in _LANDMARKS and start_i == 1:
-            regions.setdefault(seqid, end_i)
-        if ftype in _LANDMARKS and ftype != "source" and start_i == 1 and end_i > region_rows.get(seqid, (0, 0))[0]:
-            region_rows[seqid] = (end_i, number)
-        if ftype == "gene" and "ID" in attributes:
-            genes_meta[attributes["ID"]] = attributes
-        if ftype != "CDS" and attributes.get("ID") and attributes.get("Parent"):
-            links[attributes["ID"]] = _parents(attributes)
-        if "ID" in attributes and _is_pseudo(ftype, attributes):
-            pseudogenes.add(attributes["ID"])
-        if ftype != "CDS":
-            continue
-        flagged_only = _flagged_pseudo_only(attributes)
-        if (_is_pseudo(ftype, attributes) and not flagged_only
-                or pseudogenes.intersection(_lineage(_parents(attributes), links))):
-            # a pseudogene's CDS, or one under a pseudogene row read already (NCBI writes it first): never a gene,
-            # its parts unchecked
-            pseudo_cds.add(attributes.get("ID") or f"{seqid}:{start_i}-{end_i}:{strand}")
-            continue
-        if model_code is not None:
-            attributes.setdefault("transl_table", model_code.group(1))
-        _name_as_prodigal_proteins(cols[1], seqid, attributes)
-        if strand not in ("+", "-"):
-            raise DataError(f"{path}: line {number}: CDS without strand ({strand!r})")
-        segment = (start_i, end_i, int(phase) if phase in ("0", "1", "2") else 0)
-        key = _cds_key(attributes, seqid, start_i, end_i, strand, cds)
-        if key in cds:
-            part = cds[key]
-            if part.seqid != seqid:
-                raise DataError(f"{path}: line {number}: CDS ID {key!r} is used on two sequences ({part.seqid} and "
-                                f"{seqid}); CDS IDs must be unique")
-            if segment in part.segments and strand == "+-"[part.strand < 0]:  # a row given twice (files
-                repeated += 1  # concatenated or merged; or one CDS of two transcripts, a row each): one part
-                continue
-            if set(_parents(attributes)) != set(_parents(part.attributes)):
-                other_parents.append((key, _parents(attributes), number))
-            _check_part(part, segment, strand, key, f"{path}: line {number}")
-            part.segments.append(segment)
-            if "translation" in attributes:  # written on one row of the CDS, not necessarily its first
-                part.attributes.setdefault("translation", attributes["translation"])
-        else:
-            cds[key] = _CdsParts(seqid, 1 if strand == "+" else -1, [segment], attributes, number)
-            order.append(key)
-        if flagged_only:
-            flagged.add(key)
-    for key, parents, number in other_parents:  # once every row's Parents are known (mRNA rows may come later)
-        _check_same_gene(cds[key], parents, links, key, f"{path}: line {number}")
-    if repeated:
-        log.warning("%s: %d CDS row%s a row of %s CDS (files concatenated or merged?); read once", path, repeated,
-                    " repeats" if repeated == 1 else "s repeat", "its" if repeated == 1 else "their")
-    lineages = {key: _lineage(_parents(cds[key].attributes), links) for key in order}
-    n_read = len(order)
-    order = [key for key in order if not pseudogenes.intersection(lineages[key])]
-    n_pseudo = len(pseudo_cds) + n_read - len(order)
-    if not order:
-        if n_features == 0:
-            raise DataError(f"{path}: no GFF3 features found")
-        raise DataError(f"{path}: no protein-coding (CDS) features found")
+        _read_row(rows, line, number, path)
+    for key, parents, number in rows.other_parents:
+        _check_same_gene(rows.cds[key], parents, rows.links, key, f"{path}: line {number}")
+    if rows.set_aside:
+        first, more = rows.set_aside[0], len(rows.set_aside) - 1
+        log.warning("%s: line %d%s: %s columns past the 9th set aside (GFF3 has 9; %s not read for genes)", path,
+                    first, f" and {more} more" if more else "", "their" if more else "its",
+                    "those rows are" if more else "that row is")
+    if rows.repeated:
+        log.warning("%s: %d CDS row%s a row of %s CDS (files concatenated or merged?); read once", path, rows.repeated,
+                    " repeats" if rows.repeated == 1 else "s repeat", "its" if rows.repeated == 1 else "their")
+    return rows
 
-    stated = _stated_lengths(declared, region_rows, reached)  # the lengths a FASTA must match, and where told
-    lines = _fasta_section(lines, path, fasta_line)
+
+def _read_comment(rows: _Rows, line: str, number: int, path: PathLike) -> None:
+    """A comment line that tells of the sequences: a ##sequence-region pragma (a second one of another extent for a
+    sequence is refused: the last won, silently, as the length `pairs` writes), Prodigal's ``# Model Data`` (the
+    genetic code of the CDS rows after it) and ``# Sequence Data`` (a sequence's length)."""
+    if line.startswith("##sequence-region"):
+        parts = line.split()
+        if len(parts) == 4 and parts[3].isdigit():
+            parts[1] = urllib.parse.unquote(parts[1])  # escaped as in column 1
+            first = rows.pragmas.setdefault(parts[1], (parts[2], parts[3], number))
+            if first[:2] != (parts[2], parts[3]):
+                raise DataError(f"{path}: line {number}: a second ##sequence-region for {parts[1]!r} "
+                                f"({parts[2]}..{parts[3]}; line {first[2]}: {first[0]}..{first[1]}): GFF3s "
+                                "of two assemblies concatenated? Keep the one of the sequences annotated")
+            rows.regions[parts[1]] = int(parts[3])
+            if parts[2] == "1":
+                rows.declared[parts[1]] = int(parts[3])
+    elif line.startswith("# Model Data:"):
+        rows.model_code = _PRODIGAL_CODE.search(line)
+    elif line.startswith("# Sequence Data:") and (data := _PRODIGAL_SEQUENCE.search(line)):
+        seqid = urllib.parse.unquote((data.group(2).split() or [""])[0])  # its first word, read as column 1
+        rows.regions.setdefault(seqid, int(data.group(1)))
+        rows.seqlen.setdefault(seqid, int(data.group(1)))
+
+
+def _read_row(rows: _Rows, line: str, number: int, path: PathLike) -> None:
+    """A feature row: its columns checked, what it tells of its sequence (extent, length, Is_circular), of the genes
+    above a CDS (names, Parents, pseudogene marks) noted; a CDS row's part added (``_add_cds``)."""
+    cols = line.split("\t")
+    if len(cols) > 9:
+        cols = _nine_columns(cols, path, number, rows.set_aside)
+    if len(cols) != 9:
+        raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)}")
+    seqid, _, ftype, start, end, _, _, _, attrs = cols
+    if "%" in seqid:  # GFF3 escapes what a seqid holds outside [a-zA-Z0-9.:^*$@!+_?-|] (NC%2F1 is NC/1)
+        if _CONTROL.search(urllib.parse.unquote(seqid)):  # would split a row of every TSV output
+            raise DataError(f"{path}: line {number}: seqid {seqid!r} unescaped holds a tab, line break or other "
+                            "control character, which no TSV output can hold; rename the sequence")
+        rows.escaped.setdefault(urllib.parse.unquote(seqid), seqid)
+        seqid = urllib.parse.unquote(seqid)
+    try:
+        start_i, end_i = int(start), int(end)
+    except ValueError:
+        raise DataError(f"{path}: line {number}: start/end are not integers ({start!r}, {end!r})") from None
+    if start_i < 1 or end_i < start_i:
+        raise DataError(f"{path}: line {number}: invalid coordinates {start}..{end}"
+                        + (_ACROSS_ORIGIN if start_i > end_i >= 1 else ""))
+    rows.n_features += 1
+    if ftype not in _LANDMARKS:  # NCBI's and Bakta's region row spans the sequence its pragma gives
+        rows.reached[seqid] = max(rows.reached.get(seqid, 0), end_i)
+    attributes = _parse_attributes(attrs, path, number)
+    if attributes.get("Is_circular", "").lower() == "true":  # on the landmark, whatever its type (Ensembl's
+        rows.circular.add(seqid)  # is a chromosome row)
+    if ftype in _LANDMARKS and start_i == 1:
+        rows.regions.setdefault(seqid, end_i)
+    if (ftype in _LANDMARKS and ftype != "source" and start_i == 1
+            and end_i > rows.region_rows.get(seqid, (0, 0))[0]):
+        rows.region_rows[seqid] = (end_i, number)
+    if ftype == "gene" and "ID" in attributes:
+        rows.genes_meta[attributes["ID"]] = attributes
+    if ftype != "CDS" and attributes.get("ID") and attributes.get("Parent"):
+        rows.links[attributes["ID"]] = _parents(attributes)
+    if "ID" in attributes and _is_pseudo(ftype, attributes):
+        rows.pseudogenes.add(attributes["ID"])
+    if ftype == "CDS":
+        _add_cds(rows, cols, seqid, start_i, end_i, attributes, path, number)
+
+
+def _add_cds(rows: _Rows, cols: list[str], seqid: str, start: int, end: int, attributes: dict[str, str],
+             path: PathLike, number: int) -> None:
+    """A CDS row: a pseudogene's left out (its parts unchecked), else a part of the CDS its ID (or Parent) names,
+    checked against the parts before it (``_check_part``); a row given twice is one part (files concatenated or
+    merged; or one CDS of two transcripts, a row each)."""
+    strand, phase = cols[6], cols[7]
+    where = f"{path}: line {number}"
+    flagged_only = _flagged_pseudo_only(attributes)
+    if (_is_pseudo("CDS", attributes) and not flagged_only
+            or rows.pseudogenes.intersection(_lineage(_parents(attributes), rows.links))):
+        # a pseudogene's CDS, or one under a pseudogene row read already (NCBI writes it first): never a gene
+        rows.pseudo_cds.add(attributes.get("ID") or f"{seqid}:{start}-{end}:{strand}")
+        return
+    if rows.model_code is not None:
+        attributes.setdefault("transl_table", rows.model_code.group(1))
+    _name_as_prodigal_proteins(cols[1], seqid, attributes)
+    if strand not in ("+", "-"):
+        raise DataError(f"{where}: CDS without strand ({strand!r})")
+    segment = (start, end, int(phase) if phase in ("0", "1", "2") else 0)
+    key = _cds_key(attributes, seqid, start, end, strand, rows.cds)
+    part = rows.cds.get(key)
+    if part is None:
+        rows.cds[key] = _CdsParts(seqid, 1 if strand == "+" else -1, [segment], attributes, number)
+        rows.order.append(key)
+    else:
+        if part.seqid != seqid:
+            raise DataError(f"{where}: CDS ID {key!r} is used on two sequences ({part.seqid} and {seqid}); CDS IDs "
+                            "must be unique")
+        if segment in part.segments and strand == "+-"[part.strand < 0]:
+            rows.repeated += 1
+            return
+        if set(_parents(attributes)) != set(_parents(part.attributes)):
+            rows.other_parents.append((key, _parents(attributes), number))
+        _check_part(part, segment, strand, key, where)
+        part.segments.append(segment)
+        if "translation" in attributes:  # written on one row of the CDS, not necessarily its first
+            part.attributes.setdefault("translation", attributes["translation"])
+    if flagged_only:
+        rows.flagged.add(key)
+
+
+def _sequences(rows: _Rows, order: list[str], stated: dict[str, tuple[int, str]], lines: Iterator[str],
+               path: PathLike, fasta: PathLike | None) -> tuple[dict[str, Scaffold], str]:
+    """The sequences the CDS lie on, and where they were read (for messages): the ##FASTA section (with --fasta
+    too, the two must agree), else --fasta, else lengths alone (``_lengths_only``); each named as the GFF3 means it
+    and circular where its rows say so. A CDS's sequence missing from them is refused, naming a near id."""
+    lines = _fasta_section(lines, path, rows.fasta_line)
     first_sequence = next((line for line in lines if line.strip()), None)
     if first_sequence is not None:
         scaffolds = read_fasta_scaffolds(f"{path} (##FASTA)", itertools.chain([first_sequence], lines))
@@ -270,51 +375,60 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
     elif fasta is not None:
         scaffolds = read_fasta_scaffolds(fasta)
     else:
-        extent: dict[str, int] = {}  # one pass: a max per sequence id over all CDS was quadratic
-        for k in order:
-            extent[cds[k].seqid] = max(extent.get(cds[k].seqid, 0), max(e for _, e, _ in cds[k].segments))
-        # a length the file states, which a FASTA must then match (as _check_declared_lengths checks one): Prodigal's
-        # seqlen, a pragma (else a region row) from 1 unless it ends where the features do (GenomeTools makes one up
-        # so). Any other length of the file (that guess, a pragma not from 1) is a bound: the length used here, as
-        # without the file's word the genes' extent is, but no statement a FASTA must match
-        told = {sid: n for sid, (n, _) in stated.items() if n != reached.get(sid)} | {
-            sid: n for sid, n in seqlen.items() if sid not in declared}
-        exact = {sid for sid, n in told.items() if n == regions.get(sid)}
-        scaffolds = {sid: Scaffold(sid, regions.get(sid) or end, None, sid in circular, sid in exact,
-                                   sid in regions and sid not in exact)
-                     for sid, end in extent.items()}
-    scaffolds = _named_as_decoded(scaffolds, escaped, {cds[k].seqid for k in order})
-    scaffolds = {sid: replace(s, circular=s.circular or sid in circular) for sid, s in scaffolds.items()}
-    missing = sorted({cds[k].seqid for k in order} - set(scaffolds))
+        scaffolds = _lengths_only(rows, order, stated)
+    used = {rows.cds[k].seqid for k in order}
+    scaffolds = _named_as_decoded(scaffolds, rows.escaped, used)
+    scaffolds = {sid: replace(s, circular=s.circular or sid in rows.circular) for sid, s in scaffolds.items()}
+    missing = sorted(used - set(scaffolds))
     if missing:
         raise DataError(
             f"{path}: sequence id(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
             f"not found in the FASTA sequences{_id_hint(missing, scaffolds)}"
         )
-    _check_declared_lengths(path, stated, reached, scaffolds, fasta if first_sequence is None else "##FASTA")
-    n_kept = len(order)
-    order = [k for k in order if k not in flagged or _cut_by_sequence_end(cds[k], scaffolds[cds[k].seqid])]
-    n_pseudo += n_kept - len(order)  # marked pseudo=true, not cut by a sequence end
-    joined = {cds[k].seqid for k in order if joins_across_origin(cds[k].segments, scaffolds[cds[k].seqid].length)}
-    scaffolds = {sid: with_topology(s, topology, sid in joined, str(path)) for sid, s in scaffolds.items()}
-    if topology is False:
-        _refuse_forced_linear([cds[k] for k in order], scaffolds, circular, path)
+    return scaffolds, fasta if first_sequence is None else "##FASTA"
+
+
+def _lengths_only(rows: _Rows, order: list[str], stated: dict[str, tuple[int, str]]) -> dict[str, Scaffold]:
+    """Each sequence of a CDS, without its sequence: as long as the file says, else as its genes reach.
+
+    A length the file states, which a FASTA must then match (as _check_declared_lengths checks one): Prodigal's
+    seqlen, a pragma (else a region row) from 1 unless it ends where the features do (GenomeTools makes one up so).
+    Any other length of the file (that guess, a pragma not from 1) is a bound: the length used here, as without the
+    file's word the genes' extent is, but no statement a FASTA must match."""
+    extent: dict[str, int] = {}  # one pass: a max per sequence id over all CDS was quadratic
+    for k in order:
+        part = rows.cds[k]
+        extent[part.seqid] = max(extent.get(part.seqid, 0), max(e for _, e, _ in part.segments))
+    told = {sid: n for sid, (n, _) in stated.items() if n != rows.reached.get(sid)} | {
+        sid: n for sid, n in rows.seqlen.items() if sid not in rows.declared}
+    exact = {sid for sid, n in told.items() if n == rows.regions.get(sid)}
+    return {sid: Scaffold(sid, rows.regions.get(sid) or end, None, sid in rows.circular, sid in exact,
+                          sid in rows.regions and sid not in exact)
+            for sid, end in extent.items()}
+
+
+def _genes(rows: _Rows, order: list[str], lineages: dict[str, list[str]], scaffolds: dict[str, Scaffold],
+           path: PathLike, genetic_code: int | None) -> tuple[list[Gene], int, int]:
+    """A Gene per CDS (``_gene_from_cds``), with the CDS spanning a whole sequence left out (``_warn_skipped``) and
+    the shorter isoforms of one gene; how many of each were left out. The CDS left out, those whose translation
+    attribute is not their length and those read from their first base whatever their phase are each said in one
+    line."""
     per_scaffold: dict[str, int] = {}
     for key in order:
-        per_scaffold[cds[key].seqid] = per_scaffold.get(cds[key].seqid, 0) + 1
+        per_scaffold[rows.cds[key].seqid] = per_scaffold.get(rows.cds[key].seqid, 0) + 1
     genes: dict[str, tuple[Gene, str]] = {}
     skipped = []
     mislengthed: list[tuple[str, int, int]] = []  # CDS whose translation attribute is not their location's length
     n_unframed = n_isoforms = 0
     for key in order:
-        part = cds[key]
+        part = rows.cds[key]
         scaffold = scaffolds[part.seqid]
         lineage = lineages[key]  # the gene is the first gene row above the CDS (any mRNA between), else the top
-        parent_id = next((i for i in lineage if i in genes_meta), lineage[-1] if lineage else "")
+        parent_id = next((i for i in lineage if i in rows.genes_meta), lineage[-1] if lineage else "")
         if _covers_whole_scaffold([s[:2] for s in part.segments], scaffold, per_scaffold[part.seqid]):
             skipped.append(part.attributes.get("locus_tag") or key)
             continue
-        gene, unframed = _gene_from_cds(part, genes_meta.get(parent_id, {}), scaffold, path, genetic_code)
+        gene, unframed = _gene_from_cds(part, rows.genes_meta.get(parent_id, {}), scaffold, path, genetic_code)
         n_unframed += unframed
         bases = sum(e - s + 1 for s, e, _ in part.segments)
         if ("translation" in part.attributes and not TRANSLATION_EXCUSED & set(part.attributes)
@@ -334,9 +448,7 @@ def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, gene
         log.info("%s: %d CDS have phase 1 or 2 in column 8 but a whole 5' end (not flagged partial): read from "
                  "their first base, as RAST and PATRIC mean it (at a sequence edge, in the frame their 3' end fixes)",
                  path, n_unframed)
-    cds = internal_stops_as_x(path, [g for g, _ in genes.values()], genetic_code)
-    dropped = left_out(of_pseudogenes=n_pseudo, spanning_a_whole_sequence=len(skipped), shorter_isoforms=n_isoforms)
-    return Genome(genome_name(path), scaffolds, cds, "annotation", dropped).with_genes_sorted()
+    return [g for g, _ in genes.values()], len(skipped), n_isoforms
 
 
 def _fasta_section(lines: Iterator[str], path, fasta_line: int) -> Iterator[str]:

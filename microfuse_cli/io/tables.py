@@ -98,6 +98,10 @@ def read_pair_list(path: PathLike) -> list[tuple[str, str, int | None]]:
             continue
         if len(fields) == 1 and fields[0].count("|") == 1:  # a pair_id column (`cut -f1` of a scores TSV): A|B
             fields = fields[0].split("|")
+        elif len(fields) == 1 and fields[0].count("|") > 1:  # was 'expected two gene ids, found 1 field(s)'
+            raise DataError(f"{path}: line {number}: pair id {fields[0][:60]!r} holds {fields[0].count('|')} '|': "
+                            "which two gene ids it joins is ambiguous; name a gene id holding '|' as microfuse's "
+                            "tables do (| as %7C), or give the two ids in two columns")
         if len(fields) < 2:
             raise DataError(f"{path}: line {number}: expected two gene ids, found {len(fields)} field(s)")
         label = None
