@@ -370,8 +370,8 @@ def prodigal_draft(tmp_path):
 def test_embed_of_a_draft_table_without_lengths_says_what_score_says(tmp_path):
     """`embed PAIRS.tsv` of a draft's table with no '#scaffold' line (`pairs draft.gff` without its FASTA) and no
     --fasta leaves the contigs its genes end under 2,000 bp on out of the spacer calibration, as `score` of it does,
-    but said nothing where `score` warns: it now gives the same warning, from one builder. (The builtin views then
-    ask for the sequence.)"""
+    but said nothing where `score` warns: it now gives the same warning, from one builder. (`-m default` reads the
+    layout columns only, so it needs no --fasta; the builtin views would refuse the table without one first.)"""
     _, assembly, gff = prodigal_draft(tmp_path)
     annotation = tmp_path / "draft.gff"
     annotation.write_text(without_lengths(gff))  # Prodigal's seqlen taken out: a GFF3 stating no length
@@ -381,11 +381,12 @@ def test_embed_of_a_draft_table_without_lengths_says_what_score_says(tmp_path):
     code, _, err = run_cli(["pairs", annotation, "--fasta", assembly, "--proteins", faa, "-o", tmp_path / "x.tsv",
                             "-q"])
     assert code == 0, err
-    code, _, err = run_cli(["embed", pairs, "--proteins", faa, "-o", tmp_path / "emb", "-q"])
+    code, _, err = run_cli(["embed", pairs, "--proteins", faa, "-m", "default", "-o", tmp_path / "emb", "-q"])
+    assert code == 0, err
     said = [line for line in err.splitlines() if line.startswith("warning: ")]
     assert said and said[0].startswith("warning: ") and "scaffold(s) of " in said[0], err
     assert "have no length in the pairs ('#scaffold' lines)" in said[0] and "`embed` of the genome may keep" in said[0]
-    code, _, err = run_cli(["embed", pairs, "--proteins", faa, "--fasta", assembly, "-o", tmp_path / "emb", "-q"])
+    code, _, err = run_cli(["embed", pairs, "--proteins", faa, "--fasta", assembly, "-o", tmp_path / "emb2", "-q"])
     assert code == 0 and "#scaffold" not in err, err
 
 
