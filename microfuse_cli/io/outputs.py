@@ -1239,10 +1239,30 @@ def _settle(folder: Path) -> None:
                 os.fsync(handle.fileno())
 
 
+def _owned_folder_prefix() -> str:
+    """``.microfuse.PID@HOST.``: the start of a temp folder made inside a folder (mkdtemp adds 8 characters and
+    ``.tmp``), the names ``_LEFTOVER`` knows, so ``_warn_leftovers`` names one that a killed run left."""
+    return f".microfuse.{TempOwner.this_run().tag}."
+
+
+@contextlib.contextmanager
+def private_folder(parent: PathLike) -> Iterator[Path]:
+    """A temp folder made in ``parent`` (``.microfuse.PID@HOST.XXXXXXXX.tmp``), removed with all it holds when the
+    block ends, for a writer that makes temp files of its own beside the file it is given (safetensors' save_file:
+    ``.tmpXXXXXX``, renamed onto it): written in here, what a kill (SIGKILL, the OOM killer) leaves is inside a
+    folder the leftover warnings name as an interrupted run's, where a bare ``.tmpXXXXXX`` beside the output, as
+    large as the weights, was named by none; on one file system with ``parent``, a rename out of it stays atomic."""
+    folder = Path(tempfile.mkdtemp(prefix=_owned_folder_prefix(), suffix=".tmp", dir=parent))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def _refill(target: Path, shown: PathLike) -> Iterator[Path]:
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".microfuse.{TempOwner.this_run().tag}.", suffix=".tmp", dir=target))
+        tmp = Path(tempfile.mkdtemp(prefix=_owned_folder_prefix(), suffix=".tmp", dir=target))
     except OSError as exc:  # an empty folder nothing may be made in (/sys): named our temp folder
         raise DataError(f"cannot write {shown}: {exc.strerror or exc}") from exc
     try:
