@@ -18,11 +18,12 @@ Pair vectors: protein = [e_a ; e_b ; |e_a - e_b|], context = [c_a ; c_b ; pair f
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import re
 import stat
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -36,7 +37,8 @@ from .errors import DataError, UsageError, check_flags
 from .records import NO_SEQUENCE_HINT, Genome, RebuiltFromFields, read_only
 from .io.files import PathLike
 from .io.outputs import atomic_directory, fresh_file, save_npy
-from .manifest import FILES_KEY, HEADER, MANIFEST, ManifestKind, folder_path, read_manifest, write_manifest
+from .manifest import (FILES_KEY, HEADER, MANIFEST, ManifestKind, folder_path, open_listed, read_manifest,
+                       write_manifest)
 from .pairs import PAIRS_TABLE, PAIRS_TAKEN, GenePair, adjacent_pairs, genes_comment, genes_line_code, require_pairs
 from .progress import Stage, check_callbacks, silent_stage
 from .runtime import check_device, resolve_device, resolve_threads  # noqa: F401  (check_device: also the CLI's)
@@ -395,36 +397,12 @@ class Embeddings(RebuiltFromFields):
     def load(cls, path: PathLike, *, mmap: bool = True, verify: bool = True) -> "Embeddings":
         """Read a folder written by :meth:`save`; checks the manifest, hashes, shapes and finiteness."""
         folder = folder_path(path, EMBEDDINGS)
-        manifest_path = folder / MANIFEST
-        manifest = read_manifest(folder, EMBEDDINGS, required=("protein.npy", *ID_FILES), verify=verify)
-        if not isinstance(manifest.get("views", {}), dict):
-            raise DataError(f"{manifest_path}: corrupted manifest (views must be an object)")
-        columns = manifest.get("context_columns", {})
-        if not isinstance(columns, dict) or not all(
-                isinstance(names, list) and all(isinstance(n, str) for n in names) for names in columns.values()):
-            raise DataError(f"{manifest_path}: corrupted manifest (context_columns must map gene and pair to lists "
-                            "of column names)")
-        files = manifest.get("files", [])
-        if not isinstance(files, list) or not all(isinstance(f, str) for f in files) \
-                or not set(files) <= set(ARRAY_FILES) or "protein.npy" not in files:
-            raise DataError(f"{manifest_path}: unexpected file list {files!r}")
-        for name in sorted(set(files) - set(manifest[FILES_KEY])):
-            raise DataError(f"{manifest_path}: manifest lists no {name}")
-        arrays = {}
-        for name in files:
-            try:
-                arrays[name] = np.load(folder / name, mmap_mode="r" if mmap else None, allow_pickle=False)
-            except Exception as exc:  # a damaged header: ValueError, EOFError, OverflowError, SyntaxError, ...
-                raise DataError(f"{folder / name}: unreadable array ({type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0][:80] if str(exc) else ''})") from None
-            if arrays[name].dtype.kind != "f":
-                raise DataError(f"{folder / name}: holds {arrays[name].dtype} values, not floating point")
-        try:
-            text = (folder / "genes.tsv").read_text()  # once: its header says whether it records places
-            genes = [line.split("\t") for line in _rows(text)]
-            pair_ids = _rows((folder / "pairs.tsv").read_text())
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DataError(f"{folder}: unreadable genes.tsv or pairs.tsv ({type(exc).__name__})") from None
+        manifest = read_manifest(folder, EMBEDDINGS, required=("protein.npy", *ID_FILES), verify=False)
+        with ExitStack() as stack:  # each file opened once: the bytes hashed are those read or mapped
+            handles = open_listed(folder, manifest, EMBEDDINGS, stack, required=("protein.npy", *ID_FILES),
+                                  verify=verify)
+            arrays, text, pair_ids = cls._read_files(folder, manifest, handles, mmap)
+        genes = [line.split("\t") for line in _rows(text)]
         places = None
         if text.startswith(GENES_HEADER):
             places = _places(genes, folder / "genes.tsv")
@@ -443,6 +421,45 @@ class Embeddings(RebuiltFromFields):
             if array is not None and (array.ndim != 2 or array.shape[0] != rows):
                 raise DataError(f"{folder / name}: shape {array.shape} does not match {rows} rows of its ids file")
         return emb
+
+    @staticmethod
+    def _read_files(folder: Path, manifest: dict, handles: Mapping[str, Any],
+                    mmap: bool) -> tuple[dict, str, list[str]]:
+        """The arrays (memory-mapped with ``mmap``, else read whole), genes.tsv's text and the pair ids of
+        ``folder``, read from ``handles`` (``open_listed``'s: the files as hashed; one left out of them is opened by
+        path, failing as it did), the manifest's own fields checked first."""
+        manifest_path = folder / MANIFEST
+        if not isinstance(manifest.get("views", {}), dict):
+            raise DataError(f"{manifest_path}: corrupted manifest (views must be an object)")
+        columns = manifest.get("context_columns", {})
+        if not isinstance(columns, dict) or not all(
+                isinstance(names, list) and all(isinstance(n, str) for n in names) for names in columns.values()):
+            raise DataError(f"{manifest_path}: corrupted manifest (context_columns must map gene and pair to lists "
+                            "of column names)")
+        files = manifest.get("files", [])
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files) \
+                or not set(files) <= set(ARRAY_FILES) or "protein.npy" not in files:
+            raise DataError(f"{manifest_path}: unexpected file list {files!r}")
+        for name in sorted(set(files) - set(manifest[FILES_KEY])):
+            raise DataError(f"{manifest_path}: manifest lists no {name}")
+        arrays = {}
+        for name in files:
+            try:
+                if name in handles:
+                    arrays[name] = _read_npy(handles[name], mmap)
+                else:
+                    arrays[name] = np.load(folder / name, mmap_mode="r" if mmap else None, allow_pickle=False)
+            except Exception as exc:  # a damaged header: ValueError, EOFError, OverflowError, SyntaxError, ...
+                raise DataError(f"{folder / name}: unreadable array ({type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0][:80] if str(exc) else ''})") from None
+            if arrays[name].dtype.kind != "f":
+                raise DataError(f"{folder / name}: holds {arrays[name].dtype} values, not floating point")
+        try:  # genes.tsv once: its header says whether it records places; decoded as Path.read_text does
+            text, pairs = (io.TextIOWrapper(io.BytesIO(handles[name].read())).read() if name in handles
+                           else (folder / name).read_text() for name in ID_FILES)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"{folder}: unreadable genes.tsv or pairs.tsv ({type(exc).__name__})") from None
+        return arrays, text, _rows(pairs)
 
     def check_genes(self, genes) -> None:
         """Refuse embeddings computed from other genes than ``genes`` (by content hash). Those of a pairs table
@@ -712,6 +729,24 @@ def _sharded(items, embed, dim, name, advance, shard_dir) -> np.ndarray:
         if shard is not None:
             _save_shard(shard, out[start:stop])
     return out
+
+
+def _read_npy(handle, mmap: bool) -> np.ndarray:
+    """The array of an open .npy file: memory-mapped from that handle (``mmap``), as ``np.load(path, mmap_mode="r")``
+    maps it from its path (which it requires), else read whole; a pickle or an .npz is a ValueError."""
+    from numpy.lib import format as npy
+
+    if not mmap:
+        return npy.read_array(handle, allow_pickle=False)
+    version = npy.read_magic(handle)
+    if version not in ((1, 0), (2, 0)):  # (3, 0) is for structured types' non-ASCII field names: not ours
+        raise ValueError(f"unsupported .npy format version {version}")
+    read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+    shape, fortran, dtype = read_header(handle)
+    if dtype.hasobject:
+        raise ValueError("Array can't be memory-mapped: Python objects in dtype.")
+    return np.memmap(handle, dtype=dtype, mode="r", shape=shape, order="F" if fortran else "C",
+                     offset=handle.tell())
 
 
 def _load_shard(path: Path) -> np.ndarray | None:

@@ -8,12 +8,15 @@ newer, edited or half-copied is a one-line ``DataError``. (Model folders are che
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import stat
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, BinaryIO, Iterable, Mapping
 
 from .errors import DataError, UsageError
 from .io.files import FILES_KEY, read_json, sha256_file
@@ -108,6 +111,36 @@ def read_manifest(folder: Path, kind: ManifestKind, *, required: Iterable[str] =
     refuse_interrupted_swap(folder)
     check_files(folder, manifest.get(FILES_KEY), set(required), kind.files, verify)
     return manifest
+
+
+def open_listed(folder: Path, manifest: Mapping[str, Any], kind: ManifestKind, stack: ExitStack, *,
+                required: Iterable[str] = (), verify: bool = True) -> dict[str, BinaryIO]:
+    """The files ``manifest`` (``read_manifest``'s, read with ``verify=False``) lists, each opened once (closed with
+    ``stack``) and, with ``verify``, hashed through that handle, rewound, and checked (``check_files``' digests):
+    the caller reads or maps them from these handles, so the bytes it uses are those hashed. Checked by path, then
+    read by path again, a file renamed into the folder between the two reads (another run's, another folder's)
+    passed for the one hashed. A listed file that is missing, not a regular file or cannot be opened is left out:
+    ``check_files`` says so, as before."""
+    handles: dict[str, BinaryIO] = {}
+    digests: dict[str, str] = {}
+    hashes = manifest.get(FILES_KEY)
+    for name in sorted(hashes if isinstance(hashes, dict) else ()):
+        try:  # O_NONBLOCK: a FIFO renamed in does not block the open (it is left out below)
+            descriptor = os.open(folder / name, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            continue
+        handle = stack.enter_context(open(descriptor, "rb"))
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            continue
+        if verify:
+            digest = hashlib.sha256()
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+            handle.seek(0)
+            digests[name] = digest.hexdigest()
+        handles[name] = handle
+    check_files(folder, hashes, set(required), kind.files, verify, digests=digests)
+    return handles
 
 
 def refuse_interrupted_swap(folder: Path) -> None:

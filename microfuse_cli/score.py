@@ -111,16 +111,22 @@ def require_view_models(path: str | PathLike | None, *, offline: bool = False):
     return config
 
 
-def view_model_folders(path: str | PathLike | None) -> list[str]:
+def view_model_folders(path: str | PathLike | None, *, views: tuple[str, str] | None = None,
+                       **models: str | None) -> list[str]:
     """The folders of the foundation models the views of the model at ``path`` (None: the packaged one) load, where
-    they are at hand (embed.ViewConfig.model_folders), from its config alone; none when the model cannot be read
-    (said later, in ``check_model_path``'s words, after the outputs are checked)."""
+    they are at hand (embed.ViewConfig.model_folders), from its config alone; none when the views or the model cannot
+    be read (said later, in ``check_model_path``'s words, after the outputs are checked). ``views`` (protein,
+    context): a run's own views, read in place of a model's (`embed` without -m; ``path`` unused); ``models``:
+    `embed`'s ``protein_model``, ``context_model`` and ``esm_model``, the folders or hub ids the views load instead
+    of their defaults."""
     from .checkpoint import read_inputs
     from .embed import ViewConfig
 
     try:
-        inputs = read_inputs(check_model_path(path))
-        return ViewConfig.parse(inputs.protein_view, inputs.context_view).model_folders()
+        if views is None:
+            inputs = read_inputs(check_model_path(path))
+            views = inputs.protein_view, inputs.context_view
+        return ViewConfig.parse(*views, **models).model_folders()
     except (DataError, UsageError, OSError):
         return []
 

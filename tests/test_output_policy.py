@@ -1835,6 +1835,34 @@ def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkey
     assert err.strip() == f"error: cannot write {locked / 'pairs.tsv'}: directory {locked} is not writable"
 
 
+def test_an_output_inside_a_folder_that_may_not_be_searched_is_refused_as_bad_usage(tmp_path):
+    """`-o noperm/x.tsv` under a mode-000 folder: Python 3.11's Path.is_dir() raises PermissionError there, where the
+    checks expected False, so the run ended 'Permission denied (PATH)', exit 1, in the output checks, not with the
+    one-line refusal (exit 2) of any other folder it may not write. Run without root's file-access overrides (as
+    root, setpriv drops them; any other user has none), as the user who meets it."""
+    import shutil
+
+    noperm = tmp_path / "noperm"
+    noperm.mkdir()
+    noperm.chmod(0)
+    drop = []
+    if os.geteuid() == 0:
+        assert shutil.which("setpriv"), "setpriv (util-linux) is needed to drop root's file-access overrides"
+        drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all"]
+    try:
+        for command, output, said in (
+                ("pairs", "noperm/x.tsv", "cannot write noperm/x.tsv: directory noperm is not writable"),
+                ("pairs", "noperm/sub/x.tsv", "cannot write noperm/sub/x.tsv: directory noperm may not be searched "
+                                              "(no execute permission)"),
+                ("embed", "noperm/emb", "cannot write noperm/emb: directory noperm is not writable")):
+            proc = subprocess.run([*drop, sys.executable, "-m", "microfuse_cli", command, str(MG_GFF), "--fasta",
+                                   str(MG_FNA), "-o", output], cwd=tmp_path, capture_output=True, text=True)
+            assert (proc.returncode, proc.stderr) == (2, f"error: {said}\n"), (output, proc.returncode, proc.stderr)
+    finally:
+        noperm.chmod(0o755)
+    assert list(noperm.iterdir()) == []
+
+
 # ------------------------------------------------------------------------------------------------ audit: file safety
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -72,6 +73,33 @@ def test_embeddings_checksum_detects_tampering(mg_embeddings, tmp_path):
     np.save(copy / "protein.npy", array)
     with pytest.raises(DataError, match="checksum"):
         Embeddings.load(copy)
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+def test_embeddings_swapped_after_checksum_are_not_read(mg_embeddings, tmp_path, monkeypatch, mmap):
+    """An array file renamed into the folder after its checksum was checked and before it was read (another run's,
+    another folder's) was loaded in its place: the folder was hashed by path, then read by path again. Each file is
+    read (or mapped) from the handle that was hashed, so the arrays are the checked ones."""
+    from microfuse_cli import manifest as manifest_module
+    from microfuse_cli.embed import Embeddings
+
+    folder = tmp_path / "emb"
+    shutil.copytree(mg_embeddings, folder)
+    checked = np.load(folder / "protein.npy")
+    other = checked.copy()
+    other[0] += 1
+    np.save(tmp_path / "other.npy", other)
+    real, swapped = manifest_module.check_files, []
+
+    def check_then_swap(*args, **kwargs):
+        real(*args, **kwargs)
+        if args[4] and not swapped:  # verify: the checksums have just been checked
+            os.replace(tmp_path / "other.npy", folder / "protein.npy")
+            swapped.append(True)
+
+    monkeypatch.setattr(manifest_module, "check_files", check_then_swap)
+    emb = Embeddings.load(folder, mmap=mmap)
+    assert swapped and np.array_equal(np.asarray(emb.protein), checked)
 
 
 def test_train_score_evaluate_on_ecoli(ecoli_trained):

@@ -377,6 +377,48 @@ def test_bacformer_save_pretrained_streams_the_weights_the_same_bytes(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
 
 
+_KILLED_MIDWAY = """
+import os, signal, sys
+import safetensors.torch
+import torch
+from microfuse_cli.views import bacformer as bf
+
+def killed_midway(state, path, metadata=None):  # as safetensors 0.8 writes: its own temp file beside the name given
+    with open(os.path.join(os.path.dirname(path), ".tmpK1ll3d"), "wb") as handle:
+        handle.write(safetensors.torch.save(state, metadata=metadata)[:4096])
+    os.kill(os.getpid(), signal.SIGKILL)
+
+safetensors.torch.save_file = killed_midway
+torch.manual_seed(3)
+bf.BacformerModel(bf.BacformerConfig(hidden_size=48, num_hidden_layers=1, num_attention_heads=4, intermediate_size=96,
+                                     max_position_embeddings=64)).save_pretrained(sys.argv[1])
+"""
+
+
+def test_bacformer_save_pretrained_killed_midway_leaves_named_leftovers(tmp_path, caplog):
+    """safetensors' save_file writes a temp file of its own (.tmpXXXXXX) beside the name it is given and renames it
+    onto it: given our temp file's name, a kill mid-write (SIGKILL, the OOM killer) left it in the model folder,
+    as large as the weights, a name no leftover warning knew. It is written inside a private temp folder now, named
+    like microfuse's own build folders: the leftover warnings name everything the killed run left."""
+    import logging
+    import subprocess
+
+    from microfuse_cli.io import outputs
+
+    folder = tiny_models.save_tiny_bacformer(tmp_path / "bacformer")
+    before = {p.name for p in folder.iterdir()}
+    killed = subprocess.run([sys.executable, "-c", _KILLED_MIDWAY, str(folder)], capture_output=True)
+    assert killed.returncode == -9, killed.stderr.decode()
+    left = sorted({p.name for p in folder.iterdir()} - before)
+    assert left, "the killed run left nothing to warn of"
+    with caplog.at_level(logging.WARNING, logger="microfuse"):
+        outputs._warn_leftovers(folder, folder)
+        outputs._warn_leftover_files(folder / "model.safetensors", folder)
+    named = {Path(r.getMessage().split(": left by an interrupted run")[0]).name for r in caplog.records}
+    assert set(left) <= named, (left, named)
+    assert not (folder / ".tmpK1ll3d").exists()
+
+
 def test_bacformer_missing_or_broken_model(tmp_path, models):
     with pytest.raises(DataError) as err:
         BacformerEmbedder("macwiatrak/bacformer-masked-MAG", esm_model=str(models["esm"]))

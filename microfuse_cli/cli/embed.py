@@ -226,29 +226,10 @@ def _in_use(folder: Path | str) -> str:
             "lock); wait for it to end, or give another -o")
 
 
-def _view_folders(protein_view, context_view, protein_model, context_model, esm_model, model_dir) -> list[str]:
-    """The folders of the foundation models this run's views load, where they are at hand (embed.ViewConfig.
-    model_folders; with -m, the model's views, from its config alone); none when the views or the model cannot be
-    read (said later, after the outputs are checked, as before)."""
-    from ..checkpoint import read_inputs
-    from ..embed import ViewConfig
-    from ..errors import MicrofuseError
-    from ..score import check_model_path
-
-    try:
-        if model_dir is not None:
-            inputs = read_inputs(check_model_path(None if model_dir == "default" else model_dir))
-            protein_view, context_view = inputs.protein_view, inputs.context_view
-        return ViewConfig.parse(protein_view, context_view, protein_model=protein_model, context_model=context_model,
-                                esm_model=esm_model).model_folders()
-    except (MicrofuseError, OSError):
-        return []
-
-
 def check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output, view_folders=()) -> None:
     """Refuse, before any work, a folder that is not a previous embedding folder (io.check_outputs). ``view_folders``
-    (``_view_folders``) are read too: none may be inside the work folder, which a run empties and removes (a local
-    ProstT5 given as --protein-model out.partial/prostt5 was deleted before it was loaded)."""
+    (score.view_model_folders) are read too: none may be inside the work folder, which a run empties and removes (a
+    local ProstT5 given as --protein-model out.partial/prostt5 was deleted before it was loaded)."""
     from ..errors import UsageError
     from ..io.outputs import NAME_MAX, Output, check_outputs, clash_phrase, folded_name, name_clash
 
@@ -439,8 +420,12 @@ def embed(inputs, fasta, read_as, proteins, output, protein_view, context_view, 
     if inputs.count("-") > 1:
         raise click.UsageError("stdin ('-') can be read only once")
     inputs, fastas = split_fastas(inputs, fasta)
-    check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output,
-                        _view_folders(protein_view, context_view, protein_model, context_model, esm_model, model_dir))
+    from ..score import view_model_folders
+
+    view_folders = view_model_folders(None if model_dir == "default" else model_dir,  # with -m, the model's views
+                                      views=(protein_view, context_view) if model_dir is None else None,
+                                      protein_model=protein_model, context_model=context_model, esm_model=esm_model)
+    check_embed_outputs(inputs, fastas, proteins, bins, model_dir, output, view_folders)
     for path in inputs:  # a one-pass INPUT (stdin, a pipe) is checked once kept in a file
         if path != "-" and not _one_pass(path):
             refuse_topology_for_table(path, read_as)

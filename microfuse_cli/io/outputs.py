@@ -540,14 +540,19 @@ def _check_target(output: Output) -> None:
     parent = real.parent
     beside = parent if os.path.islink(path) else os.path.dirname(path)  # its temp files' folder, as shown
     if output.kind is None:
-        if real.is_dir():
+        if os.path.isdir(real):
             raise UsageError(f"{output.option} {path} is a directory; give a file name")
         if str(output.path).endswith(("/", "/.")):  # `> out.tsv/` fails in the shell: a file named out.tsv is not it
             raise UsageError(f"{output.option} {output.path} names a folder (it ends in '/'); give a file name")
-        if not parent.is_dir():
-            nearest = next((p for p in (parent, *parent.parents) if p.exists()), None)  # the deepest that exists
-            if nearest is not None and not nearest.is_dir():  # `-o results.tsv/scores.tsv`: 'does not exist' misled
+        # os.path's tests, not Path's: Python 3.11's raise PermissionError on a path in a folder that may not be
+        # searched (mode 000), which said 'Permission denied (PATH)', exit 1, for what is refused as bad usage
+        if not os.path.isdir(parent):
+            nearest = next((p for p in (parent, *parent.parents) if os.path.exists(p)), None)  # the deepest there
+            if nearest is not None and not os.path.isdir(nearest):  # `-o out.tsv/scores.tsv`: 'does not exist' misled
                 raise UsageError(f"cannot write {path}: {_spelt_as(nearest, path)} is a file, not a folder")
+            if nearest is not None and not os.access(nearest, os.X_OK):  # what is inside it cannot be told
+                raise UsageError(f"cannot write {path}: directory {_spelt_as(nearest, path)} may not be searched (no "
+                                 "execute permission)")
             raise UsageError(f"cannot write {path}: directory {_spelt_as(parent, path)} does not exist")
         if not os.access(parent, os.W_OK | os.X_OK):  # said now, not after hours of work at the rename
             raise UsageError(f"cannot write {path}: directory {_spelt_as(parent, path)} is not writable")
@@ -559,9 +564,9 @@ def _check_target(output: Output) -> None:
                              "(shared scratch space), where only its owner may replace it; give another name")
         _warn_leftover_files(real, beside)
         return
-    if real.exists() and not real.is_dir():
+    if os.path.exists(real) and not os.path.isdir(real):
         raise UsageError(f"{output.option} {path} exists and is not a folder")
-    if real.is_dir() and output.kind:
+    if os.path.isdir(real) and output.kind:
         check_reusable(real, output.kind, option=output.option, shown=path)
         _warn_leftovers(real, path)
     if output.kind:  # the build folder of a new one (_built_beside), beside it, that a killed run left
@@ -587,7 +592,7 @@ def _check_folder_writable(output: Output, path: Path, real: Path) -> None:
         if not os.path.islink(written) and _read_only(written):
             raise UsageError(f"{output.option} {path}: {shown} is read-only; refusing to replace it (make it "
                              "writable, or give another folder)")
-        if linked and not written.parent.is_dir():  # was said after the work, exit 1, as a linked -o is before it
+        if linked and not os.path.isdir(written.parent):  # was said after the work, exit 1, as a linked -o is before it
             raise UsageError(f"{output.option} {path}: {shown} is in a folder that does not exist; give another "
                              "folder")
         if linked and not os.access(written.parent, os.W_OK | os.X_OK):
@@ -597,8 +602,8 @@ def _check_folder_writable(output: Output, path: Path, real: Path) -> None:
             raise UsageError(f"{output.option} {path}: {shown} belongs to another user in a folder with the sticky "
                              "bit, where only its owner may replace it; give another folder")
     existing = real  # the folders made (mkdir -p) are the resolved path's, as the writer resolves it
-    while not existing.is_dir():
-        if existing.exists():  # `-o pairs.tsv/emb`: mkdir -p fails there, after the work
+    while not os.path.isdir(existing):
+        if os.path.exists(existing):  # `-o pairs.tsv/emb`: mkdir -p fails there, after the work
             raise UsageError(f"cannot write {path}: {_spelt_as(existing, path)} is a file, not a folder")
         existing = existing.parent
     if not os.access(existing, os.W_OK | os.X_OK):
@@ -1239,10 +1244,30 @@ def _settle(folder: Path) -> None:
                 os.fsync(handle.fileno())
 
 
+def _owned_folder_prefix() -> str:
+    """``.microfuse.PID@HOST.``: the start of a temp folder made inside a folder (mkdtemp adds 8 characters and
+    ``.tmp``), the names ``_LEFTOVER`` knows, so ``_warn_leftovers`` names one that a killed run left."""
+    return f".microfuse.{TempOwner.this_run().tag}."
+
+
+@contextlib.contextmanager
+def private_folder(parent: PathLike) -> Iterator[Path]:
+    """A temp folder made in ``parent`` (``.microfuse.PID@HOST.XXXXXXXX.tmp``), removed with all it holds when the
+    block ends, for a writer that makes temp files of its own beside the file it is given (safetensors' save_file:
+    ``.tmpXXXXXX``, renamed onto it): written in here, what a kill (SIGKILL, the OOM killer) leaves is inside a
+    folder the leftover warnings name as an interrupted run's, where a bare ``.tmpXXXXXX`` beside the output, as
+    large as the weights, was named by none; on one file system with ``parent``, a rename out of it stays atomic."""
+    folder = Path(tempfile.mkdtemp(prefix=_owned_folder_prefix(), suffix=".tmp", dir=parent))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def _refill(target: Path, shown: PathLike) -> Iterator[Path]:
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".microfuse.{TempOwner.this_run().tag}.", suffix=".tmp", dir=target))
+        tmp = Path(tempfile.mkdtemp(prefix=_owned_folder_prefix(), suffix=".tmp", dir=target))
     except OSError as exc:  # an empty folder nothing may be made in (/sys): named our temp folder
         raise DataError(f"cannot write {shown}: {exc.strerror or exc}") from exc
     try:

@@ -213,8 +213,10 @@ class BacformerModel(nn.Module):
         failure (a full disk, Ctrl-C) leaves the previous checkpoint whole, never a new config beside old or
         half-written weights; a folder it made is removed again. The tensors are streamed to the weights' temp file
         (safetensors.torch.save_file: the bytes ``save`` returns), never serialised in memory first, which held the
-        model twice at its peak. save_file writes a temp file of its own beside ours (``.tmpXXXXXX``) and renames it
-        onto ours: a failure or Ctrl-C removes it, a kill (SIGKILL, the OOM killer) mid-write leaves it there."""
+        model twice at its peak. save_file writes a temp file of its own (``.tmpXXXXXX``) beside the name it is given
+        and renames it onto that name: it is given one in a private temp folder (``_save_file``), so a kill (SIGKILL,
+        the OOM killer) mid-write leaves it inside a folder the leftover warnings name; a failure or Ctrl-C removes
+        both."""
         from ...io.outputs import made_folder, write_outputs
 
         config = json.dumps(self.config.to_dict(), indent=2, sort_keys=True) + "\n"
@@ -226,22 +228,35 @@ class BacformerModel(nn.Module):
 
 
 def _save_file(state: dict[str, torch.Tensor], path: str) -> None:
-    """safetensors.torch.save_file of ``state`` to ``path``; a failed write (a full disk, `ulimit -f`) raised as the
-    kernel's OSError naming ``path`` (io.outputs names the output from it), not safetensors' own error type, which
-    read as an internal error: safetensors says the errno only in its message ('... (os error 28)')."""
+    """safetensors.torch.save_file of ``state`` to ``path``, through a private temp folder beside it
+    (``outputs.private_folder``): save_file writes a temp file of its own (``.tmpXXXXXX``) in the folder of the name
+    it is given, then renames it onto that name; a kill mid-write left it, as large as the weights, beside the
+    model, where no leftover warning named it. A failed write (a full disk, `ulimit -f`) is raised as the kernel's
+    OSError naming ``path`` (io.outputs names the output from it), not safetensors' own error type, which read as an
+    internal error: safetensors says the errno only in its message ('... (os error 28)')."""
     import os
     import re
 
     from safetensors.torch import save_file
 
+    from ...io.outputs import private_folder
+
     try:
-        save_file(state, path, metadata={"format": "pt"})
-    except Exception as exc:  # SafetensorError
-        found = re.search(r"\(os error (\d+)\)|Os \{ code: (\d+)", str(exc))
-        if found is None:
+        with private_folder(os.path.dirname(path)) as private:
+            inside = os.path.join(private, "weights")
+            try:
+                save_file(state, inside, metadata={"format": "pt"})
+            except Exception as exc:  # SafetensorError
+                found = re.search(r"\(os error (\d+)\)|Os \{ code: (\d+)", str(exc))
+                if found is None:
+                    raise
+                number = int(found.group(1) or found.group(2))
+                raise OSError(number, os.strerror(number), path) from exc
+            os.replace(inside, path)
+    except OSError as exc:  # the private folder's own (made, renamed out of): named as the file written
+        if exc.filename == path or exc.errno is None:
             raise
-        number = int(found.group(1) or found.group(2))
-        raise OSError(number, os.strerror(number), path) from exc
+        raise OSError(exc.errno, exc.strerror, path) from exc
 
 
 # ---------------------------------------------------------------------------------------------------------------
