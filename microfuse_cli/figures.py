@@ -200,7 +200,13 @@ class Region:
 
 
 def parse_region(text: str, genome: Genome) -> Region:
-    """``SCAFFOLD:START-END`` (commas allowed); START > END on a circular sequence runs across its origin."""
+    """``SCAFFOLD:START-END`` (commas allowed); START > END on a circular sequence runs across its origin.
+
+    Raises:
+        UsageError: text not of that form, a position 0, START > END on a linear sequence.
+        DataError: a sequence the genome lacks, or a region past the end of its sequence (the data lacks it, as
+            a gene or pair past the end of its scaffold in a GFF3 or pairs TSV is bad data).
+    """
     match = re.fullmatch(r"(.+):([\d,]+)-([\d,]+)", text.strip())
     if match is None:
         raise UsageError(f"--region {text}: expected SCAFFOLD:START-END, e.g. NC_000913.3:1-20000")
@@ -209,14 +215,17 @@ def parse_region(text: str, genome: Genome) -> Region:
     if scaffold is None:
         known = ", ".join(list(genome.scaffolds)[:3])
         raise DataError(f"--region {text}: no sequence {sid!r} in {genome.name} (it has {known} ...)")
-    if start < 1 or start > scaffold.length or end < 1:
-        raise UsageError(f"--region {text}: start must lie within 1..{scaffold.length}")
+    if start < 1 or end < 1:  # no position 0 on any sequence: the text is wrong
+        raise UsageError(f"--region {text}: positions are 1-based; start must lie within 1..{scaffold.length}")
+    if start > scaffold.length:  # the sequence lacks it, as a sequence the genome lacks: bad data (1)
+        raise DataError(f"--region {text}: starts past the end of {sid} ({scaffold.length:,} bp); start must lie "
+                        f"within 1..{scaffold.length}")
     if end < start:
         if not scaffold.circular:
             raise UsageError(f"--region {text}: start after end, and {sid} is linear (give --circular if it is not)")
         end += scaffold.length
     if end - start + 1 > scaffold.length or (end > scaffold.length and not scaffold.circular):
-        raise UsageError(f"--region {text}: ends past the end of {sid} ({scaffold.length:,} bp)")
+        raise DataError(f"--region {text}: ends past the end of {sid} ({scaffold.length:,} bp)")
     return Region(sid, start, end, f"{sid}:{start:,}-{_position(end, scaffold.length):,}")
 
 

@@ -123,12 +123,33 @@ def genome_name(path) -> str:
     one rule every reader and command names a genome by (Genome.name, `score --fused` ids, `reference build`,
     embed's manifest.json), so the outputs of two commands name one genome alike: retrieval and conserved adjacency
     leave out the query's own genome by its name. embed's per-genome folder (-o/NAME) is a path, not this name.
-    ``read_genome`` names a genome read from a pipe given by descriptor (`<(zcat g.gff.gz)`, /dev/fd/63) after its
-    first sequence instead (``stream_named``)."""
+    A regular file opened on a descriptor (`pairs /dev/fd/3 3< g.gff`) is named after the file it opens, 'g.gff',
+    not '3' (``opened_file``). ``read_genome`` names a genome read from a pipe given by descriptor (`<(zcat
+    g.gff.gz)`, /dev/fd/63) after its first sequence instead (``stream_named``)."""
     from pathlib import Path
 
     text = str(path)
-    return "stdin" if text == "-" else Path(text).name
+    return "stdin" if text == "-" else Path(opened_file(text) or text).name
+
+
+def opened_file(path: str) -> str | None:
+    """The file a descriptor's name (/dev/fd/N, /proc/self/fd/N) opens, where it is a regular file that is still
+    there (Linux's /proc link, resolved); else None: a pipe (``descriptor_stream``), a file deleted or replaced
+    since it was opened, a system without the link (macOS's /dev/fd/N is no link), or a path that names no
+    descriptor."""
+    import os
+    import stat
+
+    if not isinstance(path, str) or not _DESCRIPTOR.fullmatch(path):
+        return None
+    try:
+        opened = os.stat(path)
+        target = os.path.realpath(path)
+        if not stat.S_ISREG(opened.st_mode) or target == path or not os.path.samestat(opened, os.stat(target)):
+            return None
+    except (OSError, ValueError):  # a closed descriptor, or its file gone ('/tmp/g.gff (deleted)')
+        return None
+    return target
 
 
 #: The name of an open descriptor: a shell's process substitution `<(zcat genome.gff.gz)` is /dev/fd/63.
@@ -144,7 +165,7 @@ def descriptor_stream(path) -> bool:
     """Whether ``path`` names an open descriptor (/dev/fd/N, /proc/self/fd/N) that is not a regular file (a pipe,
     as a shell's `<(zcat genome.gff.gz)` gives), or a ``StreamCopy`` of one: its file name, the descriptor's
     number, names no genome. A regular file opened on a descriptor (`3< genome.gff` ... /dev/fd/3) is a file the
-    user named: not one."""
+    user named, named after it (``genome_name``): not one."""
     import os
     import stat
 

@@ -86,13 +86,36 @@ def check_model_path(path: str | PathLike | None) -> Path:
     a one-line ``DataError`` when it is missing or incomplete."""
     from .checkpoint import check_model_folder, model_folder_path
 
-    folder = Path(model_folder_path(path)) if path is not None else DEFAULT_MODEL
+    if path is None:
+        return _check_default_model()
+    folder = Path(model_folder_path(path))
     if not folder.is_dir():
-        if path is None:
-            raise DataError(f"the default model is missing from the installation ({folder}); reinstall microfuse")
         raise DataError(f"{folder}: a file, not a model folder" if folder.exists()
                         else f"no such model folder: {folder}")
     return check_model_folder(folder)
+
+
+def _check_default_model() -> Path:
+    """``check_model_path`` of the packaged model, its two files opened too: one the user may not read (installed
+    by another user with mode 0700, or a umask of 077) stopped score with 'Permission denied
+    (.../config.json)', exit 1, naming neither the packaged model nor a way out. Said in one line, what to do
+    too."""
+    from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, check_model_folder
+
+    try:
+        if not DEFAULT_MODEL.is_dir():
+            raise DataError(f"the default model is missing from the installation ({DEFAULT_MODEL}); reinstall "
+                            "microfuse")
+        folder = check_model_folder(DEFAULT_MODEL)
+        for name in (CONFIG_FILE, WEIGHTS_FILE):
+            with open(folder / name, "rb"):
+                pass
+    except PermissionError as exc:
+        raise DataError.naming(
+            f"the default model of this installation cannot be read by this user ({exc.strerror or exc}: "
+            f"{exc.filename or DEFAULT_MODEL}); reinstall microfuse as this user, or ",
+            ("load a model folder of your own (load_model(path))", "give a model folder with -m")) from None
+    return folder
 
 
 def require_view_models(path: str | PathLike | None, *, offline: bool = False):

@@ -468,3 +468,71 @@ def test_a_trna_row_and_the_cds_row_after_it_on_one_line_are_refused(tmp_path):
                                          "(columns 12-14 hold a CDS row's type, start and end: two rows on one "
                                          "line, a line break lost?)"), err
     assert not (tmp_path / "p.tsv").exists()
+
+
+#: Products pharokka 1.4 wrote with a ';' unescaped (its SAOMS1 example output, lines 110, 111 and 251), as it
+#: wrote them: the second is 'ribulose-1,5-bisphosphate ...' with its comma turned into a ';'.
+_PHAROKKA_14_PRODUCTS = ("DNA sliding clamp inhibitor; arrest of S.aureus DNA synthesis",
+                         "ribulose-1;5-bisphosphate carboxylase/oxygenase small subunit", "hypothetical protein",
+                         "ribosome associated inhibitor A; zinc finger domain")
+
+
+def _pharokka_14_gff(sequence: str, genes, products=_PHAROKKA_14_PRODUCTS) -> str:
+    """The GFF3 pharokka 1.4 wrote (its SAOMS1 example's form): ID, phrog, top_hit, locus_tag, function, then product
+    as written, a ';' in it unescaped; 9 columns; ##FASTA."""
+    rows = ["##gff-version 3", f"##sequence-region phage 1 {len(sequence)}"]
+    for (tag, start, end, strand, _), product in zip(genes, products):
+        rows.append(f"phage\tPHANOTATE\tCDS\t{start}\t{end}\t-54.03645559932034\t{'+-'[strand < 0]}\t0\tID={tag};"
+                    f"phrog=3664;top_hit=MF398190_p178;locus_tag={tag};function=DNA, RNA and nucleotide metabolism;"
+                    f"product={product}")
+    return "\n".join(rows) + f"\n##FASTA\n>phage\n{sequence}\n"
+
+
+def test_pharokka_14_products_with_an_unescaped_semicolon_read(tmp_path, caplog):
+    """pharokka 1.4 wrote a product's ';' unescaped (``product=DNA sliding clamp inhibitor; arrest of S.aureus DNA
+    synthesis``): such a file was refused ('malformed attribute'). The piece after the ';', holding no '=', is
+    text of the product, which no gene is read from: read as part of it, with one warning naming the first line.
+    The genes are those of the same file with the ';' escaped (%3B), which reads without a word."""
+    sequence, genes = _phage()
+    path = tmp_path / "pharokka.gff"
+    path.write_text(_pharokka_14_gff(sequence, genes))
+    with caplog.at_level("INFO", logger="microfuse"):
+        genome = read_genome(path)
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == [f"{path}: line 3 and 2 more: a ';' inside a value, unescaped (GFF3 writes %3B): the text after it, "
+                    "holding no '=', read as part of that value, one microfuse reads no gene from: product='DNA "
+                    "sliding clamp inhibitor; arrest of S.aureus DNA synthesis'"], said
+    escaped = tmp_path / "escaped.gff"
+    escaped.write_text(_pharokka_14_gff(sequence, genes, [p.replace(";", "%3B") for p in _PHAROKKA_14_PRODUCTS]))
+    caplog.clear()
+    with caplog.at_level("INFO", logger="microfuse"):
+        assert read_genome(escaped).genes == genome.genes
+    assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.records
+    assert [(g.id, g.start, g.end, g.strand, g.protein, g.aliases) for g in genome.genes] == [
+        (tag, start, end, strand, protein, (tag,)) for tag, start, end, strand, protein in genes]
+    code, _, err = run_cli(["pairs", path, "-o", tmp_path / "p.tsv", "-q"])
+    assert code == 0 and "a ';' inside a value" in err and len((tmp_path / "p.tsv").read_text().splitlines()) == 7
+
+
+@pytest.mark.parametrize("attributes, why", [
+    ("ID=phage_CDS_0001; b;locus_tag=phage_CDS_0001", "after ID=, which microfuse reads genes by"),
+    ("ID=x;locus_tag=phage_CDS_0001;x", "after locus_tag=, which microfuse reads genes by"),
+    ("ID=x;Parent=gene1; gene2;locus_tag=y", "after Parent=, which microfuse reads genes by"),
+    ("ID=x;Name=dnaN; beta clamp;locus_tag=y", "after Name=, which microfuse reads genes by"),
+    ("ID=x;product=beta clamp;locus_tag phage_CDS_0009", "starts with an attribute microfuse reads genes by"),
+    ("ID=x;locus_tag=y;product=beta clamp; partial", "starts with an attribute microfuse reads genes by"),
+    ("product=beta clamp;ID=x;Note=cut; missing C-terminus", "after Note=, which microfuse reads genes by"),
+    ("beta clamp;ID=x;locus_tag=y", ""),
+])
+def test_a_piece_without_equals_near_a_gene_name_is_still_refused(tmp_path, attributes, why):
+    """Text without '=' after an ID, Parent, locus_tag, Name (or any value microfuse reads a gene from), or starting
+    with such a key (an '=' lost: 'locus_tag b1'; a flag: 'partial'), or before any key=value, is never read as part
+    of a value: refused as malformed, naming the line and why, so no gene is named, joined or read wrong."""
+    sequence, genes = _phage()
+    text = _pharokka_14_gff(sequence, genes, ["beta clamp"] * 4)
+    first = next(line for line in text.split("\n") if "\tCDS\t" in line)
+    path = tmp_path / "pharokka.gff"
+    path.write_text(text.replace(first, first.rsplit("\t", 1)[0] + "\t" + attributes))
+    code, _, err = run_cli(["pairs", path, "-o", tmp_path / "p.tsv"])
+    assert code == 1 and err.startswith(f"error: {path}: line 3: malformed attribute ") and why in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "p.tsv").exists()

@@ -1049,7 +1049,53 @@ def test_a_genome_from_a_pipe_given_by_descriptor_is_named_after_its_first_seque
     (tmp_path / "mg.gff").write_bytes(gff)
     with open(tmp_path / "mg.gff", "rb") as handle:  # `pairs /dev/fd/3 3< mg.gff`: a regular file keeps its name
         code, out, err = run_cli(["pairs", f"/dev/fd/{handle.fileno()}", "-q"])
-        assert code == 0 and out.split("\n", 1)[0].endswith(f" genome={handle.fileno()}"), err
+        assert code == 0 and out.split("\n", 1)[0].endswith(" genome=mg.gff"), err
+
+
+def test_a_regular_file_given_by_descriptor_is_named_after_the_file(tmp_path):
+    """`pairs /dev/fd/3 3< mg.gff` named the genome '3', the descriptor's number (its path's file name), in the pairs
+    TSV's genome= line, the --fused ids, embed's manifest and the reference: it is named after the file the
+    descriptor opens, mg.gff, as `pairs mg.gff` names it, and so is a pairs TSV naming no genome (embed's manifest);
+    scores are the named file's, byte for byte. Two descriptors of files of one name are refused by reference build
+    as two such files are."""
+    import json
+
+    gff, fna = tmp_path / "mg.gff", f"{MG_G37}.fna.gz"
+    gff.write_bytes(gzip.decompress(MG_G37.with_name(MG_G37.name + ".gff.gz").read_bytes()))
+    code, _, err = run_cli(["score", gff, "--fasta", fna, "-o", tmp_path / "file.tsv", "--fused", tmp_path / "f.npy",
+                            "-q"])
+    assert code == 0, err
+    with open(gff, "rb") as handle:
+        fd = f"/dev/fd/{handle.fileno()}"
+        code, out, err = run_cli(["pairs", fd, "--fasta", fna, "--proteins", tmp_path / "mg.faa", "-q"])
+        assert code == 0 and out.split("\n", 1)[0].endswith(" genome=mg.gff"), err
+        code, _, err = run_cli(["score", fd, "--fasta", fna, "-o", tmp_path / "fd.tsv", "--fused", tmp_path / "d.npy",
+                                "-q"])
+        assert code == 0, err
+        code, _, err = run_cli(["embed", f"/proc/self/fd/{handle.fileno()}", "--fasta", fna, "-o", tmp_path / "emb",
+                                "-m", "default", "-q"])
+        assert code == 0, err
+        code, _, err = run_cli(["reference", "build", f"{fd},{fna}", "-o", tmp_path / "ref", "-q"])
+        assert code == 0, err
+    assert (tmp_path / "fd.tsv").read_bytes() == (tmp_path / "file.tsv").read_bytes()
+    assert (tmp_path / "d.ids.tsv").read_bytes() == (tmp_path / "f.ids.tsv").read_bytes()
+    rows = [line.split("\t") for line in (tmp_path / "d.ids.tsv").read_text().splitlines()[2:]]
+    assert {row[2] for row in rows} == {"mg.gff"}, rows[:2]
+    assert json.loads((tmp_path / "emb" / "manifest.json").read_text())["genome"] == "mg.gff"
+    assert [g["name"] for g in json.loads((tmp_path / "ref" / "manifest.json").read_text())["genomes"]] == ["mg.gff"]
+    table = tmp_path / "unnamed.tsv"  # a pairs TSV without its genome= line, given by descriptor
+    table.write_text(out.split("\n", 1)[1])
+    with open(table, "rb") as handle:
+        code, _, err = run_cli(["embed", f"/dev/fd/{handle.fileno()}", "--proteins", tmp_path / "mg.faa", "-o",
+                                tmp_path / "emb2", "-m", "default", "-q"])
+    assert code == 0, err
+    assert json.loads((tmp_path / "emb2" / "manifest.json").read_text())["genome"] == "unnamed.tsv"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "mg.gff").write_bytes(gff.read_bytes())
+    with open(gff, "rb") as one, open(tmp_path / "a" / "mg.gff", "rb") as two:
+        code, _, err = run_cli(["reference", "build", f"/dev/fd/{one.fileno()},{fna}", f"/dev/fd/{two.fileno()},{fna}",
+                                "-o", tmp_path / "ref2"])
+    assert code == 2 and "two GENOME files share the file name mg.gff" in err, err
 
 
 def test_a_piped_pairs_tsv_that_names_no_genome_is_named_after_its_first_scaffold(tmp_path):

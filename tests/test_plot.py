@@ -169,6 +169,14 @@ def test_ecoli_thr_operon(ecoli_scored, ecoli_genome):
     (["-o", "{tmp}/x.png", "--operon", "operon_9999"], 1, "--operon operon_9999: no such operon"),
     (["-o", "{tmp}/x.png", "--region", "NC_000908.2:5000-100"], 2, "is linear"),
     (["-o", "{tmp}/x.png", "--region", "chrX:1-100"], 1, "no sequence 'chrX'"),
+    # a region past the end of its sequence: the data lacks it, as a sequence it lacks (1); it was exit 2
+    (["-o", "{tmp}/x.png", "--region", "NC_000908.2:900000-900100"], 1,
+     "--region NC_000908.2:900000-900100: starts past the end of NC_000908.2 (580,076 bp); start must lie within "
+     "1..580076\n"),
+    (["-o", "{tmp}/x.png", "--region", "NC_000908.2:580000-580100"], 1, "ends past the end of NC_000908.2 (580,076 "
+                                                                        "bp)\n"),
+    (["-o", "{tmp}/x.png", "--region", "NC_000908.2:0-100"], 2, "positions are 1-based; start must lie within "
+                                                                "1..580076\n"),
 ])
 def test_plot_refusals(mg_scores, tmp_path, args, code, message):
     args = [a.format(tmp=tmp_path) for a in args]

@@ -233,6 +233,43 @@ def test_unusable_model_folder_is_refused_before_the_genome_is_read(tmp_path):
         assert err == f"error: {message}\n", err  # no 'info:' line: no gene was called
 
 
+@pytest.mark.skipif(os.geteuid() == 0 and __import__("shutil").which("setpriv") is None,
+                    reason="root reads any folder: needs setpriv (util-linux) to drop that right")
+@pytest.mark.parametrize("command, locked, mode", [
+    (["score"], "", 0o000),  # the folder: installed by another user with mode 0700
+    (["score"], "config.json", 0o000),
+    (["embed", "-m", "default"], "model.safetensors", 0o000),
+])
+def test_a_packaged_model_the_user_cannot_read_is_said_in_one_line(tmp_path, command, locked, mode):
+    """A packaged default model the user may not read (installed by another user, mode 0700; a umask of 077) stopped
+    score with 'Permission denied (.../config.json)' (or, its config alone locked, '...config.json: not valid JSON
+    (unreadable: Permission denied)'), exit 1, naming neither the packaged model nor a way out. One line says what is
+    wrong and what to do, exit 1, before the genome is read. Run on a copy of the package; root, who reads any
+    file, drops that right with setpriv."""
+    import shutil
+
+    package = tmp_path / "pkg"
+    shutil.copytree(ROOT / "microfuse_cli", package / "microfuse_cli",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    folder = package / "microfuse_cli" / "data" / "default_model"
+    target = folder / locked if locked else folder
+    target.chmod(mode)
+    dropped = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
+    try:
+        result = subprocess.run([*dropped, sys.executable, "-m", "microfuse_cli", *command, f"{mg}.gff.gz", "--fasta",
+                                 f"{mg}.fna.gz", "-o", tmp_path / "out"], capture_output=True, text=True,
+                                env={**os.environ, "PYTHONPATH": str(package)}, cwd=tmp_path, timeout=300)
+    finally:
+        target.chmod(0o755 if not locked else 0o644)
+    denied = folder / (locked or "config.json")
+    assert result.returncode == 1 and result.stdout == "", result.stderr
+    assert result.stderr == (f"error: the default model of this installation cannot be read by this user (Permission "
+                             f"denied: {denied}); reinstall microfuse as this user, or give a model folder with "
+                             "-m\n"), result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_operons_given_for_the_operon_output_is_told_the_output_option(tmp_path):
     """`score genome.gff -o scores.tsv --operons operons.gff3` reads as 'write the operons there' (it was written so
     in a brief to us), but --operons reads known operons: the genome was read, then 'no such file: operons.gff3'.

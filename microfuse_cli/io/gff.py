@@ -37,12 +37,32 @@ _METAGENEMARK_INSTEAD = ("run MetaGeneMark-2 (--format gff), or give the assembl
                          "with pyrodigal)")
 
 
-def _parse_attributes(column: str, path, number) -> dict[str, str]:
+#: The attributes microfuse reads a gene from: its names (``NAME_KEYS``), its place among the rows (ID, Parent), how
+#: it is translated, whether it is partial or a pseudogene, its sequence's topology. Text after an unescaped ';'
+#: is never read as part of one of these (``_parse_attributes``).
+_READ_KEYS = frozenset(NAME_KEYS) | TRANSLATION_EXCUSED | {
+    "Parent", "Is_circular", "Note", "partial", "start_range", "end_range", "pseudo", "pseudogene", "gene_biotype",
+    "transl_table", "transl_except", "translation"}
+#: A piece of column 9 whose first word is a key microfuse reads: an attribute whose '=' was lost (``locus_tag b1``),
+#: or a flag (``partial``), never text of the value before it.
+_READ_KEY_WORD = re.compile(r"\s*(?:" + "|".join(sorted(_READ_KEYS)) + r")(?![\w-])")
+
+
+def _parse_attributes(column: str, path, number, continued: list[tuple[int, str, str]] | None = None
+                      ) -> dict[str, str]:
     """Column 9 as key -> value, percent-escapes decoded; ``.`` (no attributes, valid GFF3) is none. Parent stays
-    as written: a list whose commas split it before its ids are unescaped (``_parents``)."""
+    as written: a list whose commas split it before its ids are unescaped (``_parents``).
+
+    A piece without '=' after a key=value is text of that value cut by a ';' left unescaped (GFF3 writes %3B):
+    pharokka 1.4 wrote ``product=DNA sliding clamp inhibitor; arrest of S.aureus DNA synthesis``. It is read as
+    part of that value, the line, key and value noted in ``continued`` for one warning, where the value is one
+    microfuse reads no gene from (``_READ_KEYS``: not an ID, Parent, name, translation, partial or pseudogene mark)
+    and the piece does not start with such a key (``locus_tag b1``: an '=' lost; ``partial``: a flag); else, or
+    without ``continued``, it is refused as malformed."""
     attributes: dict[str, str] = {}
     if column.strip() == ".":
         return attributes
+    key = cut = None
     for item in column.strip().strip(";").split(";"):
         if not item.strip():
             continue
@@ -56,10 +76,36 @@ def _parse_attributes(column: str, path, number) -> dict[str, str]:
             if _OLD_METAGENEMARK.fullmatch(item):
                 raise DataError(f"{path}: line {number}: MetaGeneMark's GFF2 of before version 3.25 ({item.strip()!r}, "
                                 f"its genes as gene rows); {_METAGENEMARK_INSTEAD}")
-            raise DataError(f"{path}: line {number}: malformed attribute {item.strip()[:40]!r}")
+            if key is None or continued is None or key in _READ_KEYS or _READ_KEY_WORD.match(item):
+                raise DataError(f"{path}: line {number}: malformed attribute {item.strip()[:40]!r}"
+                                + (_unescaped_in(key) if key is not None else ""))
+            attributes[key] += ";" + urllib.parse.unquote(item)
+            cut = key
+            continue
         key, value = item.split("=", 1)
-        attributes[key.strip()] = value if key.strip() == "Parent" else urllib.parse.unquote(value)
+        key = key.strip()
+        attributes[key] = value if key == "Parent" else urllib.parse.unquote(value)
+    if cut is not None and continued is not None:
+        continued.append((number, cut, attributes[cut]))
     return attributes
+
+
+def _unescaped_in(key: str) -> str:
+    """Why a piece without '=' after ``key``'s value is refused, not read as text of that value."""
+    if key in _READ_KEYS:
+        return (f" (no '='; after {key}=, which microfuse reads genes by, so never read as part of its value: "
+                "an unescaped ';', which GFF3 writes %3B, or an '=' lost?)")
+    return (" (no '=', and it starts with an attribute microfuse reads genes by: an '=' lost, or a flag? A ';' "
+            "inside a value is written %3B in GFF3)")
+
+
+def _warn_continued(path, continued: list[tuple[int, str, str]]) -> None:
+    """One warning for the rows whose values held an unescaped ';' (``_parse_attributes``), naming the first."""
+    number, key, value = continued[0]
+    more = len(continued) - 1
+    log.warning("%s: line %d%s: a ';' inside a value, unescaped (GFF3 writes %%3B): the text after it, holding no "
+                "'=', read as part of that value, one microfuse reads no gene from: %s=%r%s", path, number,
+                f" and {more} more" if more else "", key, value[:80], " ..." if len(value) > 80 else "")
 
 
 def _parents(attributes: dict[str, str]) -> tuple[str, ...]:
@@ -192,6 +238,7 @@ class _Rows:
     model_code: re.Match | None = None  # Prodigal writes each sequence's genetic code on a comment line before its CDS
     fasta_line: int = 0  # the number of the ##FASTA line
     set_aside: list[int] = field(default_factory=list)  # rows not read for genes whose extra columns were set aside
+    continued: list[tuple[int, str, str]] = field(default_factory=list)  # (line, key, value): a ';' in a value
 
 
 def _read_gff(lines: Iterator[str], path: PathLike, fasta: PathLike | None, genetic_code: int | None,
@@ -247,6 +294,8 @@ def _read_rows(lines: Iterator[str], path: PathLike) -> _Rows:
         log.warning("%s: line %d%s: %s columns past the 9th set aside (GFF3 has 9; %s not read for genes)", path,
                     first, f" and {more} more" if more else "", "their" if more else "its",
                     "those rows are" if more else "that row is")
+    if rows.continued:
+        _warn_continued(path, rows.continued)
     if rows.repeated:
         log.warning("%s: %d CDS row%s a row of %s CDS (files concatenated or merged?); read once", path, rows.repeated,
                     " repeats" if rows.repeated == 1 else "s repeat", "its" if rows.repeated == 1 else "their")
@@ -302,7 +351,7 @@ def _read_row(rows: _Rows, line: str, number: int, path: PathLike) -> None:
     rows.n_features += 1
     if ftype not in _LANDMARKS:  # NCBI's and Bakta's region row spans the sequence its pragma gives
         rows.reached[seqid] = max(rows.reached.get(seqid, 0), end_i)
-    attributes = _parse_attributes(attrs, path, number)
+    attributes = _parse_attributes(attrs, path, number, rows.continued)
     if attributes.get("Is_circular", "").lower() == "true":  # on the landmark, whatever its type (Ensembl's
         rows.circular.add(seqid)  # is a chromosome row)
     if ftype in _LANDMARKS and start_i == 1:
