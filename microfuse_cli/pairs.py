@@ -391,7 +391,7 @@ def select_pairs(genome: Genome, *, pair_list: PathLike | None = None, operons: 
 
 def one_row_per_pair(pairs: Sequence[GenePair], path: PathLike) -> list[GenePair]:
     """A pair listed twice (A,B again, or B,A) once, at its first place (its label where only a later listing has
-    one), said in one info line naming ``path`` (the list, or the function given the pairs): two rows of one
+    one), said in one warning naming ``path`` (the list, or the function given the pairs): two rows of one
     pair_id were written, which `train` and `evaluate` then counted twice, or with both labels; `pairs --pairs`
     wrote a table its own `embed` and `score` refuse ('duplicate pair'), `score --pairs --fused` vectors `retrieve
     build` refuses. ``select_pairs`` keeps a list's pairs so, and ``score_genome`` the pairs a caller builds. Two

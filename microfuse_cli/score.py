@@ -215,7 +215,7 @@ def score_genome(genome: Genome, model: ScoringModel | str | PathLike | None = N
 
     Returns:
         The ``Scores`` of ``pairs``, in their order, each pair once (one given twice, as A|B again, is scored at its
-        first place, as ``select_pairs`` keeps a listed pair, and said in an info line): probabilities, calls at the
+        first place, as ``select_pairs`` keeps a listed pair, and said in a warning): probabilities, calls at the
         model's decision, and the fused vectors when ``fused``.
     Raises:
         UsageError: ``genome`` not a Genome (or one built by hand holding other than Gene records with whole-number
