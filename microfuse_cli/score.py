@@ -111,16 +111,17 @@ def require_view_models(path: str | PathLike | None, *, offline: bool = False):
     return config
 
 
-def view_model_folders(path: str | PathLike | None) -> list[str]:
+def view_model_folders(path: str | PathLike | None, **models: str | None) -> list[str]:
     """The folders of the foundation models the views of the model at ``path`` (None: the packaged one) load, where
     they are at hand (embed.ViewConfig.model_folders), from its config alone; none when the model cannot be read
-    (said later, in ``check_model_path``'s words, after the outputs are checked)."""
+    (said later, in ``check_model_path``'s words, after the outputs are checked). ``models``: ViewConfig.parse's
+    protein_model, context_model, esm_model (`embed -m M --protein-model DIR`)."""
     from .checkpoint import read_inputs
     from .embed import ViewConfig
 
     try:
         inputs = read_inputs(check_model_path(path))
-        return ViewConfig.parse(inputs.protein_view, inputs.context_view).model_folders()
+        return ViewConfig.parse(inputs.protein_view, inputs.context_view, **models).model_folders()
     except (DataError, UsageError, OSError):
         return []
 

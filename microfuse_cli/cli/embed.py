@@ -230,17 +230,15 @@ def _view_folders(protein_view, context_view, protein_model, context_model, esm_
     """The folders of the foundation models this run's views load, where they are at hand (embed.ViewConfig.
     model_folders; with -m, the model's views, from its config alone); none when the views or the model cannot be
     read (said later, after the outputs are checked, as before)."""
-    from ..checkpoint import read_inputs
     from ..embed import ViewConfig
     from ..errors import MicrofuseError
-    from ..score import check_model_path
+    from ..score import view_model_folders
 
+    models = {"protein_model": protein_model, "context_model": context_model, "esm_model": esm_model}
+    if model_dir is not None:  # the model's views, as score's checks read them
+        return view_model_folders(None if model_dir == "default" else model_dir, **models)
     try:
-        if model_dir is not None:
-            inputs = read_inputs(check_model_path(None if model_dir == "default" else model_dir))
-            protein_view, context_view = inputs.protein_view, inputs.context_view
-        return ViewConfig.parse(protein_view, context_view, protein_model=protein_model, context_model=context_model,
-                                esm_model=esm_model).model_folders()
+        return ViewConfig.parse(protein_view, context_view, **models).model_folders()
     except (MicrofuseError, OSError):
         return []
 
