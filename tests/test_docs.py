@@ -569,6 +569,15 @@ def test_readme_test_counts_are_the_collected_counts():
     assert "python -m pytest -q" in (ROOT / ".ci" / "run").read_text()  # README: "the exact command .ci/run calls"
 
 
+def test_readme_hostile_input_count_is_the_table_length():
+    """README's Reliability section says how many hostile inputs tests/test_hostile_inputs.py's one table holds; a
+    merge that added a row left it one short."""
+    from test_hostile_inputs import CASES
+
+    stated = re.search(r"\*\*(\d+) hostile inputs\*\* in one table", (ROOT / "README.md").read_text(encoding="utf-8"))
+    assert stated is not None and int(stated[1]) == len(CASES), (stated and stated[0], len(CASES))
+
+
 def test_paired_speed_benchmarks_share_their_options(tmp_path):
     """benchmarks/everyday_speed.py and genbank_read.py time two code trees in turn and set up the same options
     (the two trees, --data, --repeats) from one function of everyday_speed; each --help still runs, from any folder,
