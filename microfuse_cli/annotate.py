@@ -132,8 +132,8 @@ def _marked_circular(lines: list[str]) -> set[str]:
     value in any case)."""
     marked = set()
     for line in lines:
-        cols = line.split("\t")
-        if len(cols) == 9 and cols[2] == "region" and _CIRCULAR.search(cols[8]):
+        cols = _columns(line)
+        if cols is not None and cols[2] == "region" and _CIRCULAR.search(cols[8]):
             marked.add(_unescape(cols[0]))
     return marked
 
@@ -156,18 +156,19 @@ def _without_empty_attributes(lines: list[str]) -> list[str]:
     dropped: Counter[str] = Counter()
     out = []
     for line in lines:
-        cols = line.split("\t")
-        if line.startswith("#") or len(cols) != 9 or "=" not in cols[8]:
+        cols = _columns(line)
+        if cols is None or "=" not in cols[8]:
             out.append(line)
             continue
-        parts = cols[8].rstrip("\n").split(";")
+        parts = cols[8].split(";")
         empty = [part for part in parts if _EMPTY_VALUE.match(part.strip())]
         if not empty:
             out.append(line)
             continue
         dropped.update(part.strip()[:-1] for part in empty)
         kept = ";".join(part for part in parts if part not in empty)
-        out.append("\t".join(cols[:8] + [(kept if kept.strip(" ;") else ".") + "\n"]))
+        extra = line.rstrip("\n").split("\t")[9:]  # pharokka's columns past the 9th, kept as read
+        out.append("\t".join(cols[:8] + [kept if kept.strip(" ;") else "."] + extra) + "\n")
     if dropped:
         keys = ", ".join(f"{key} ({n})" for key, n in sorted(dropped.items()))
         n = sum(dropped.values())
@@ -191,10 +192,8 @@ def _top_level_features(lines: list[str]) -> tuple[dict[str, list[tuple[int, int
     last: dict[str, int] = {}
     ids: set[str] = set()
     for index, line in enumerate(lines):
-        if line.startswith("#") or not line.strip():
-            continue
-        cols = line.rstrip("\r\n").split("\t")
-        if len(cols) != 9:
+        cols = _columns(line)
+        if cols is None:
             continue
         last[_unescape(cols[0])] = index
         match = _ID.search(cols[8])
@@ -211,10 +210,22 @@ def _seqid_spellings(lines: list[str]) -> dict[str, str]:
     own spelling (NC%2F1 stays NC%2F1; an unescaped NC/1, which many tools write, stays NC/1)."""
     spelled: dict[str, str] = {}
     for line in lines:
-        if not line.startswith("#") and line.count("\t") == 8:
-            raw = line.split("\t", 1)[0]
-            spelled.setdefault(_unescape(raw), raw)
+        cols = _columns(line)
+        if cols is not None:
+            spelled.setdefault(_unescape(cols[0]), cols[0])
     return spelled
+
+
+def _columns(line: str) -> list[str] | None:
+    """A feature row's 9 columns (column 9 without its line end), as io.gff.read_gff reads the row: columns past
+    the 9th (pharokka ends its CDS rows in a stray tab, its tRNA rows carry a 10th) left out, which the reader
+    drops or sets aside; None for a comment, a blank line or a row of fewer columns. Rows of more were taken for
+    no feature: pharokka's operons all went after its last row, and its IDs, spelling of a seqid and
+    Is_circular were not seen."""
+    if line.startswith("#"):
+        return None
+    cols = line.rstrip("\n").split("\t")
+    return cols[:9] if len(cols) >= 9 else None
 
 
 def _unescape(value: str) -> str:

@@ -296,11 +296,12 @@ class Embeddings(RebuiltFromFields):
 
     @property
     def genome_name(self) -> str | None:
-        """The name of the genome these were computed from, as its reader named it (records.genome_name; None when
-        the manifest records none): `score PAIRS.tsv --embeddings` names its genome so where the table's own
-        ``#microfuse ... pairs genome=`` line does not (an older table), not after the table ('stdin' when piped), so
-        that its --fused ids name the genome as `score GENOME` does and retrieval leaves the query's own genome out.
-        `embed PAIRS.tsv` records the table's genome name, else the table's file name."""
+        """The name of the genome these were computed from, as its reader named it (records.genome_name, or a pipe's
+        first sequence: read_genome; None when the manifest records none): `score PAIRS.tsv --embeddings` names its
+        genome so where the table's own ``#microfuse ... pairs genome=`` line does not (an older table), not after
+        the table ('stdin' when piped), so that its --fused ids name the genome as `score GENOME` does and retrieval
+        leaves the query's own genome out. `embed PAIRS.tsv` records the table's genome name, else
+        ``pairs.file_named_genome``'s (the table's file name; a piped table's first scaffold)."""
         name = self.manifest.get("genome")
         return name if isinstance(name, str) and name else None
 

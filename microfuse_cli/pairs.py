@@ -391,7 +391,7 @@ def select_pairs(genome: Genome, *, pair_list: PathLike | None = None, operons: 
 
 def one_row_per_pair(pairs: Sequence[GenePair], path: PathLike) -> list[GenePair]:
     """A pair listed twice (A,B again, or B,A) once, at its first place (its label where only a later listing has
-    one), said in one info line naming ``path`` (the list, or the function given the pairs): two rows of one
+    one), said in one warning naming ``path`` (the list, or the function given the pairs): two rows of one
     pair_id were written, which `train` and `evaluate` then counted twice, or with both labels; `pairs --pairs`
     wrote a table its own `embed` and `score` refuse ('duplicate pair'), `score --pairs --fused` vectors `retrieve
     build` refuses. ``select_pairs`` keeps a list's pairs so, and ``score_genome`` the pairs a caller builds. Two
@@ -974,7 +974,7 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
         if g.start <= scaffolds[g.scaffold].length < g.end:
             across.setdefault(g.scaffold, g)
     if table.forced_circular is False and across:  # as the genome's route refuses it under --linear
-        _forced(scaffolds, False, across, fasta)
+        _refuse_past_forced_linear_end(scaffolds, across, fasta)
     for sid, gene in across.items():  # a '#scaffold' line (read_pairs: circular) or '#scaffold_length' line told it
         if sid not in closing and sid not in declared and sid not in stated:
             log.warning("gene %s of the pairs ends at %d, past the end of %s in %s (%d bp): read as crossing the "
@@ -988,8 +988,9 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
     scaffolds = {sid: replace(s, circular=declared[sid][1] if sid in declared
                               else s.circular or sid in wrapped or sid in told_circular)
                  for sid, s in scaffolds.items()}
-    if table.forced_circular is not None:  # `pairs --circular/--linear`: the user's word, over a FASTA header's
-        scaffolds = _forced(scaffolds, table.forced_circular, across, fasta)
+    forced = table.forced_circular
+    if forced is not None:  # `pairs --circular/--linear`: the user's word, over a FASTA header's
+        scaffolds = {sid: s if s.circular == forced else replace(s, circular=forced) for sid, s in scaffolds.items()}
     gene_list = list(genes.values())
     if fasta is not None and table.scaffolds is None and not table.partial_genes:
         gene_list = _cut_by_sequence(gene_list, scaffolds, table.genes_comment, genetic_code)
@@ -997,15 +998,13 @@ def genome_from_table(table: PairTable, proteins: PathLike | None, fasta: PathLi
                   partial_genes=table.partial_genes).with_genes_sorted()
 
 
-def _forced(scaffolds: dict, circular: bool, across: Mapping[str, Gene], fasta: PathLike | None) -> dict:
-    """``scaffolds`` of the topology a table's ``#topology`` line forces (``table_topology``); a gene past the end of
-    a scaffold it makes linear is refused, as on the genome's route under --linear."""
-    if not circular and across:
-        sid, gene = next(iter(across.items()))
-        raise DataError(f"gene {gene.id!r} of the pairs ends at {gene.end}, past the end of {sid} in {fasta} "
-                        f"({scaffolds[sid].length:,} bp), which the pairs' '#topology forced=linear' line makes "
-                        "linear: a FASTA of another assembly?")
-    return {sid: s if s.circular == circular else replace(s, circular=circular) for sid, s in scaffolds.items()}
+def _refuse_past_forced_linear_end(scaffolds: Mapping, across: Mapping[str, Gene], fasta: PathLike | None) -> None:
+    """A gene past the end of a scaffold (``across``: scaffold -> its first such gene) that a table's ``#topology
+    forced=linear`` line (``table_topology``) makes linear is refused, as on the genome's route under --linear."""
+    sid, gene = next(iter(across.items()))
+    raise DataError(f"gene {gene.id!r} of the pairs ends at {gene.end}, past the end of {sid} in {fasta} "
+                    f"({scaffolds[sid].length:,} bp), which the pairs' '#topology forced=linear' line makes "
+                    "linear: a FASTA of another assembly?")
 
 
 def _check_fasta_lengths(fasta: PathLike, scaffolds: Mapping, genes: Iterable[Gene], declared: Mapping,

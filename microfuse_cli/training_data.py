@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .checkpoint import FILES_KEY, ModelInputs
+from .checkpoint import ModelInputs
 from .errors import DataError, UsageError, log_naming
+from .io.files import FILES_KEY
 
 if TYPE_CHECKING:
     from .calibration import DecisionRule

@@ -304,6 +304,33 @@ def test_operons_go_on_the_seqid_as_the_annotation_spells_it(spelling, tmp_path)
     gff3validator(operons)
 
 
+def test_rows_of_more_than_nine_columns_are_features_where_operons_go(tmp_path):
+    """pharokka's GFF3 (read since 2db7961): its rows end in a stray tab, a 10th column. --annotate took rows of other
+    than 9 columns for no feature, so every operon went after the file's last row (the file no longer sorted), and
+    such a row's empty attribute (GFF3 forbids it) was kept. Now a row is read as io.gff reads it, its first 9
+    columns: each operon right before the gene row where it starts, the empty attribute dropped, the stray tab kept,
+    every other line as read."""
+    text = gzip.decompress(MG_GFF.read_bytes()).decode()
+    text = "".join(line + "\t\n" if "\tgene\t" in line or "\tCDS\t" in line else line + "\n"
+                   for line in text.splitlines())
+    assert "protein_id=AAC71217.2;" in text
+    gff, out = tmp_path / "pharokka.gff", tmp_path / "annotated.gff"
+    gff.write_text(text.replace("protein_id=AAC71217.2;", "protein_id=;"))
+    code, _, err = run_cli(["score", gff, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--annotate", out, "-q"])
+    assert code == 0, err
+    lines = out.read_text().splitlines(keepends=True)
+    added = [line for line in lines if OPERON_LINE.match(line)]
+    assert len(added) > 50
+    kept = [line for line in lines if not OPERON_LINE.match(line) and not line.startswith("# ")]
+    assert "".join(kept) == text.replace("protein_id=AAC71217.2;", "")
+    starts = [int(line.split("\t")[3]) for line in lines if not line.startswith("#")]
+    assert starts == sorted(starts)
+    for index, line in enumerate(lines):  # before the gene row where it starts
+        if OPERON_LINE.match(line):
+            following = next(row for row in lines[index + 1:] if not OPERON_LINE.match(row))
+            assert following.split("\t")[2:4] == ["gene", line.split("\t")[3]], (line, following)
+
+
 def test_genbank_note_of_genes_named_with_quotes_reads_back(tmp_path):
     """A locus tag holding '"' (legal in a GenBank qualifier, written '""'): Biopython's writer breaks a /note
     without spaces at the column limit, also between the two quotes of one '""', which no reader then reads back

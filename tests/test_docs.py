@@ -569,6 +569,20 @@ def test_readme_test_counts_are_the_collected_counts():
     assert "python -m pytest -q" in (ROOT / ".ci" / "run").read_text()  # README: "the exact command .ci/run calls"
 
 
+def test_readme_hostile_input_count_is_the_table_length():
+    """README's Reliability section says how many hostile inputs tests/test_hostile_inputs.py's one table holds, and
+    how many of them are refused and parsed; a merge that added a row left both one short."""
+    from test_hostile_inputs import CASES
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    stated = re.search(r"\*\*(\d+) hostile inputs\*\* in one table", text)
+    assert stated is not None and int(stated[1]) == len(CASES), (stated and stated[0], len(CASES))
+    split = re.search(r"All handled: (\d+) refused with one `error:` line\s+\(exit 1 data, 2 usage\), (\d+) parsed "
+                      r"correctly", text)
+    refused = sum(1 for case in CASES if case.code != 0)
+    assert split is not None and (int(split[1]), int(split[2])) == (refused, len(CASES) - refused), split
+
+
 def test_paired_speed_benchmarks_share_their_options(tmp_path):
     """benchmarks/everyday_speed.py and genbank_read.py time two code trees in turn and set up the same options
     (the two trees, --data, --repeats) from one function of everyday_speed; each --help still runs, from any folder,

@@ -2571,6 +2571,26 @@ def test_pairs_linear_without_fasta_stays_linear_beside_a_circular_fasta_header(
     assert code == 1 and err.strip().endswith(f"{edited}: the pair {closing.split()[0]} closes {said}"), err
 
 
+def test_a_forced_linear_table_refuses_a_fasta_shorter_than_its_genes(tmp_path):
+    """A table of `pairs G --linear` (G without its FASTA or a stated length) read with a FASTA that ends before its
+    last gene: the line makes the scaffold linear, so the gene cannot cross the origin: refused as the genome's route
+    refuses it under --linear, not read circular with a warning."""
+    from microfuse_cli.pairs import genome_from_table, read_pairs
+
+    gff = tmp_path / "mg.gff"
+    gff.write_text(gzip.decompress(MG_GFF.read_bytes()).decode().replace(
+        f"##sequence-region NC_000908.2 1 {MG_LENGTH}\n", ""))
+    header, sequence = gzip.decompress(MG_FNA.read_bytes()).decode().split("\n", 1)
+    short = tmp_path / "short.fna"
+    short.write_text(f"{header} circular=true\n{sequence.replace(chr(10), '')[:-400]}\n")
+    table = tmp_path / "p.tsv"
+    code, _, err = run_cli(["pairs", gff, "--linear", "-o", table])
+    assert code == 0, err
+    with pytest.raises(DataError, match=r"gene 'MG_470' of the pairs ends at 580033, past the end of NC_000908.2 in "
+                                        r".*short.fna \(579,676 bp\), which the pairs' '#topology forced=linear' line"):
+        genome_from_table(read_pairs(table), None, short, "mg")
+
+
 def test_gene_ids_holding_a_bar_make_unambiguous_pair_ids(tmp_path):
     """A locus_tag holding '|' (pair ids are A|B) is read %7C-encoded, so every pair id splits one way; a --pairs
     list names such genes by their own names in two columns, or by the table's pair id; a pair id of several '|'

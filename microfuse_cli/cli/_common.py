@@ -323,7 +323,7 @@ def stdin_as_file(path, name: str | None = None):
     shown = "stdin" if path == "-" else str(path)
     descriptor = path != "-" and descriptor_stream(str(path))  # before it is read: `<(zcat g.gff.gz)`, /dev/fd/63
     with tempfile.TemporaryDirectory(prefix="microfuse-") as tmp:
-        spooled = Path(tmp) / genome_name(path)  # the genome is named after its file, by the one rule
+        spooled = Path(tmp) / genome_name(path)  # named after its file, by the one rule (a descriptor's: StreamCopy)
         with contextlib.ExitStack() as files:
             source = stdin_stream() if path == "-" else files.enter_context(open(path, "rb"))
             try:

@@ -42,9 +42,10 @@ def pairs(input, fasta, read_as, selection, output, proteins, bins, run):
     the run of same-strand genes holding both genes; -1 for opposite strands or a pair across the origin),
     genes_between (genes between the two: 0 for neighbours, more for a --pairs pair), then label (1, 0 or empty)
     with --operons/--labels/--label-rule and split with --split. Above the header, '#' lines: '#microfuse
-    VERSION pairs genome=NAME' (INPUT's file name, which `embed` and `score` of the table then name the genome by,
-    as they name INPUT itself), '#genes source=... genetic_code=...' (how the genes were found, which `score` of
-    the table writes in its header), on a draft '#partial_genes count=N' (the genome's genes cut by a contig's
+    VERSION pairs genome=NAME' (INPUT's file name, or a pipe's given by descriptor, <(zcat g.gff.gz), its first
+    sequence's id, which `embed` and `score` of the table then name the genome by, as they name INPUT itself),
+    '#genes source=... genetic_code=...' (how the genes were found, which `score` of the table writes in its
+    header), on a draft '#partial_genes count=N' (the genome's genes cut by a contig's
     edge, so `embed` and `score` of the table leave its contigs under 2,000 bp out of the spacer calibration, as of
     INPUT), with --labels/--pairs that leave out some adjacent pair '#subset of=N pairs' (N: the genome's adjacent
     pairs; the table holds only its pairs' genes, so `embed` and `score` of it calibrate and compute context over

@@ -122,10 +122,11 @@ _GENE_ROWS = frozenset({"CDS", "gene", "pseudogene", "mRNA", "transcript"})
 def _nine_columns(cols: list[str], path, number: int, set_aside: list[int]) -> list[str]:
     """A row of more than 9 columns read as its 9. Empty ones past the 9th (a stray trailing tab: pharokka ends its
     CDS rows so) hold nothing: dropped. Others (pharokka's tRNA rows carry a 10th) are set aside, its line noted in
-    ``set_aside`` for one warning, on a row no gene is read from; on a CDS, gene, mRNA or landmark row they may be
-    its column 9 cut by an unescaped tab (GFF3 writes %09), its locus_tag or Parent after it: refused. A pseudogene
-    row's are set aside where they hold no attribute (no '='): tRNAscan-SE's tRNA pseudogenes in pharokka's GFF3
-    carry the anticodon there. Columns holding a gene or landmark row (``_joined_row``) are refused on any row."""
+    ``set_aside`` for one warning, on a row no gene is read from; on a CDS, gene, mRNA, transcript or landmark row
+    (``_GENE_ROWS``, ``_LANDMARKS``) they may be its column 9 cut by an unescaped tab (GFF3 writes %09), its
+    locus_tag or Parent after it: refused. A pseudogene row's are set aside where they hold no attribute (no '='):
+    tRNAscan-SE's tRNA pseudogenes in pharokka's GFF3 carry the anticodon there. Columns holding a gene or landmark
+    row (``_joined_row``) are refused on any row."""
     extra = cols[9:]
     if not any(column.strip() for column in extra):
         return cols[:9]

@@ -667,8 +667,9 @@ class TempOwner:
         return f"{self.pid}@{self.host}"
 
     def gone(self, modified: float, now: float) -> bool:
-        """True when the writer no longer runs: a process of this host that no longer exists, or a temp name from
-        another host unchanged for OTHER_HOST_LEFTOVER_AGE_S (its process cannot be asked from here)."""
+        """True when the writer no longer runs: a process of this host that no longer exists or has ended unreaped
+        (``_zombie``), or a temp name from another host unchanged for OTHER_HOST_LEFTOVER_AGE_S (its process cannot
+        be asked from here)."""
         if self.host != _host_tag():
             return now - modified > OTHER_HOST_LEFTOVER_AGE_S
         if self.pid < 1:
