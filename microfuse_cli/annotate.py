@@ -91,7 +91,7 @@ def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source
     newline = "\n"  # io.files.read_text gives LF line ends whatever the file had
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += newline
-    lines = _semicolons_escaped(_without_empty_attributes(lines))
+    lines = _without_empty_attributes(_semicolons_escaped(lines))  # `product=; B` is text, not an empty value
     starts, last, ids = _top_level_features(lines)
     if any(OPERON_LINE.match(line) for line in lines):
         raise DataError(ALREADY)
