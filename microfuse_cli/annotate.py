@@ -5,7 +5,8 @@ operon feature per predicted operon, placed before the first top-level feature a
 sorted file stays sorted). Every other line is written byte for byte as read (as
 io.files.read_text gives it: decompressed, with LF line ends), except that a GFF3 attribute with an empty value
 (``protein_id=``, which GFF3 forbids and ``gt gff3validator`` rejects) is dropped: it carries nothing, and the
-output is microfuse's, so it must validate. Members are named in a ``genes``
+output is microfuse's, so it must validate; for the same reason a ';' io.gff read as text of a value (pharokka 1.4's
+``product=A; B``) is written %3B. Members are named in a ``genes``
 attribute (GFF3) or ``/note`` (GenBank): linking them by ``Parent`` would rewrite the user's gene lines.
 The model and rule that made the calls (score.header_comments: version, model name, model_id, decision_id) are
 recorded as each format allows: GFF3 ``#`` lines after ``##gff-version``, as the operon GFF3 has them; GenBank
@@ -90,7 +91,7 @@ def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source
     newline = "\n"  # io.files.read_text gives LF line ends whatever the file had
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += newline
-    lines = _without_empty_attributes(lines)
+    lines = _without_empty_attributes(_semicolons_escaped(lines))  # `product=; B` is text, not an empty value
     starts, last, ids = _top_level_features(lines)
     if any(OPERON_LINE.match(line) for line in lines):
         raise DataError(ALREADY)
@@ -175,6 +176,38 @@ def _without_empty_attributes(lines: list[str]) -> list[str]:
         log_naming(log, logging.WARNING, ("annotate_gff", "--annotate"),
                    f": dropped {n} attribute{'' if n == 1 else 's'} with an empty value, which GFF3 forbids: {keys}")
     return out
+
+
+def _semicolons_escaped(lines: list[str]) -> list[str]:
+    """``lines`` with each ';' that io.gff read as text of a value (pharokka 1.4's ``product=A; B``: the piece after
+    it holds no '=') written %3B, as GFF3 writes one inside a value, and one warning counting them: copied as read,
+    the annotated file failed `gt gff3validator` ('does not contain exactly one =') as the input does. The reader
+    refuses every other piece without '=', so only such text is joined; a line with none is kept as it was."""
+    joined = 0
+    out = []
+    for line in lines:
+        cols = line.split("\t")
+        if line.startswith("#") or len(cols) != 9 or "=" not in cols[8]:
+            out.append(line)
+            continue
+        column, n = _joined_values(cols[8].rstrip("\n"))
+        out.append("\t".join(cols[:8] + [column + "\n"]) if n else line)
+        joined += n
+    if joined:
+        log_naming(log, logging.WARNING, ("annotate_gff", "--annotate"),
+                   f": wrote {joined} ';' inside a value as %3B, as GFF3 writes it (the input's were unescaped)")
+    return out
+
+
+def _joined_values(column: str) -> tuple[str, int]:
+    """Column 9 with each piece that holds no '=' joined to the key=value before it by %3B, and how many were."""
+    parts: list[str] = []
+    for part in column.split(";"):
+        if parts and "=" in parts[-1] and part.strip() and "=" not in part:
+            parts[-1] += "%3B" + part
+        else:
+            parts.append(part)
+    return ";".join(parts), column.count(";") + 1 - len(parts)
 
 
 def _split_fasta(text: str) -> tuple[str, str, str]:

@@ -129,9 +129,10 @@ def open_listed(folder: Path, manifest: Mapping[str, Any], kind: ManifestKind, s
             descriptor = os.open(folder / name, os.O_RDONLY | os.O_NONBLOCK)
         except OSError:
             continue
-        handle = stack.enter_context(open(descriptor, "rb"))
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # before open(), which raises on a folder's descriptor
+            os.close(descriptor)
             continue
+        handle = stack.enter_context(open(descriptor, "rb"))
         if verify:
             digest = hashlib.sha256()
             for block in iter(lambda: handle.read(1 << 20), b""):

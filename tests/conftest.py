@@ -106,6 +106,21 @@ def run_cli(args, stdin: bytes | None = None):
     return holder.get("code", result.exit_code), result.stdout, result.stderr
 
 
+def as_a_plain_user() -> list[str]:
+    """The command prefix that runs a subprocess without root's file-access overrides (CAP_DAC_OVERRIDE,
+    CAP_DAC_READ_SEARCH), so a mode-000 file or folder is refused to it as to any other user: setpriv (util-linux),
+    dropping them from the bounding and inheritable sets (an inheritable set left full, as some container runtimes
+    give root, kept them across the exec); none for another user. Root without setpriv fails the test, never skips
+    it: CI runs as root."""
+    import shutil
+
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.fail("setpriv (util-linux) is needed to run this check without root's file-access overrides")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all"]
+
+
 def genome_sequence(fna_gz: Path) -> str:
     """The first record of a gzipped FASTA, as one upper-case string."""
     import gzip

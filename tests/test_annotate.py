@@ -357,3 +357,29 @@ def test_genbank_note_of_genes_named_with_quotes_reads_back(tmp_path):
     assert len(features) == len(called) > 50
     for feature, operon in zip(features, called):
         assert operon["genes"] in feature.qualifiers["note"][0].replace(" ", "").replace("%22", '"')
+
+
+def test_an_unescaped_semicolon_read_as_text_of_a_value_is_written_escaped(tmp_path):
+    """A ';' left unescaped inside a product (pharokka 1.4: ``product=A; B``) is read as text of the value (io.gff,
+    with a warning); copied as read, the annotated file failed `gt gff3validator` ('does not contain exactly one
+    =') though `--annotate` writes a file that validates. It is written %3B, as GFF3 writes it, with one warning;
+    every other row is written as read."""
+    original = gzip.decompress(MG_GFF.read_bytes()).decode()
+    rows = original.splitlines()
+    cds = [i for i, row in enumerate(rows) if "\tCDS\t" in row and ";product=" in row][:4]
+    for i in cds[:3]:
+        rows[i] = re.sub(r"(;product=[^;]*)", r"\1; arrest of DNA synthesis", rows[i], count=1)
+    # an empty product before the ';': text of the value, never an empty attribute whose text joins the one before
+    rows[cds[3]] = re.sub(r";product=[^;]*", ";product=; arrest of DNA synthesis", rows[cds[3]], count=1)
+    gff, out = tmp_path / "mg.gff", tmp_path / "mg.annotated.gff3"
+    gff.write_text("\n".join(rows) + "\n")
+    code, _, err = run_cli(["score", gff, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--annotate", out])
+    assert code == 0, err
+    gff3validator(out)
+    assert "--annotate: wrote 4 ';' inside a value as %3B" in err and "empty value" not in err, err
+    comments = model_lines(tmp_path / "s.tsv")
+    kept = [line for line in out.read_text().splitlines() if not OPERON_LINE.match(line) and line not in comments]
+    assert len(kept) == len(rows)
+    changed = [(new, old) for new, old in zip(kept, rows) if new != old]
+    assert [old for _, old in changed] == [rows[i] for i in cds]
+    assert all(new == old.replace("; arrest", "%3B arrest") for new, old in changed)

@@ -24,7 +24,7 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from conftest import ECOLI_FNA, ECOLI_GFF, MPN_FNA, MPN_GFF, PANEL, run_cli
+from conftest import ECOLI_FNA, ECOLI_GFF, MPN_FNA, MPN_GFF, PANEL, as_a_plain_user, run_cli
 
 MG = PANEL / "GCF_000027325.1_ASM2732v1_genomic"  # Mycoplasma genitalium G37: 476 genes, small
 MG_GFF, MG_FNA = Path(f"{MG}.gff.gz"), Path(f"{MG}.fna.gz")
@@ -1840,15 +1840,10 @@ def test_an_output_inside_a_folder_that_may_not_be_searched_is_refused_as_bad_us
     checks expected False, so the run ended 'Permission denied (PATH)', exit 1, in the output checks, not with the
     one-line refusal (exit 2) of any other folder it may not write. Run without root's file-access overrides (as
     root, setpriv drops them; any other user has none), as the user who meets it."""
-    import shutil
-
     noperm = tmp_path / "noperm"
     noperm.mkdir()
     noperm.chmod(0)
-    drop = []
-    if os.geteuid() == 0:
-        assert shutil.which("setpriv"), "setpriv (util-linux) is needed to drop root's file-access overrides"
-        drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all"]
+    drop = as_a_plain_user()
     try:
         for command, output, said in (
                 ("pairs", "noperm/x.tsv", "cannot write noperm/x.tsv: directory noperm is not writable"),

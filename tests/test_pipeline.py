@@ -102,6 +102,23 @@ def test_embeddings_swapped_after_checksum_are_not_read(mg_embeddings, tmp_path,
     assert swapped and np.array_equal(np.asarray(emb.protein), checked)
 
 
+@pytest.mark.parametrize("name", ["protein.npy", "genes.tsv"])
+def test_embeddings_with_a_folder_in_place_of_a_listed_file_say_it_is_missing(mg_embeddings, tmp_path, name):
+    """A folder where the manifest lists a file (a file renamed away and a folder made in its place) said 'missing
+    NAME (listed in manifest.json)'; opened once for hashing (manifest.open_listed), its descriptor's open() raised
+    'Is a directory: 3', naming the descriptor's number, not the file. It is said as before."""
+    from microfuse_cli.embed import Embeddings
+    from microfuse_cli.errors import DataError
+
+    folder = tmp_path / "emb"
+    shutil.copytree(mg_embeddings, folder)
+    (folder / name).unlink()
+    (folder / name).mkdir()
+    with pytest.raises(DataError, match=rf"^{re.escape(str(folder))}: missing {re.escape(name)} \(listed in "
+                                        r"manifest.json\)$"):
+        Embeddings.load(folder)
+
+
 def test_train_score_evaluate_on_ecoli(ecoli_trained):
     work = ecoli_trained
     scores, gff, tsv, fused = work / "scores.tsv", work / "operons.gff3", work / "operons.tsv", work / "fused.npy"

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ECOLI_FNA, ECOLI_GFF, ECOLI_PAIRS, MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, ROOT, run_cli
+from conftest import (ECOLI_FNA, ECOLI_GFF, ECOLI_PAIRS, MPN_FNA, MPN_GFF, MPN_PAIRS, PANEL, ROOT, as_a_plain_user,
+                      run_cli)
 
 
 def read_table(path: Path) -> list[dict[str, str]]:
@@ -233,8 +234,6 @@ def test_unusable_model_folder_is_refused_before_the_genome_is_read(tmp_path):
         assert err == f"error: {message}\n", err  # no 'info:' line: no gene was called
 
 
-@pytest.mark.skipif(os.geteuid() == 0 and __import__("shutil").which("setpriv") is None,
-                    reason="root reads any folder: needs setpriv (util-linux) to drop that right")
 @pytest.mark.parametrize("command, locked, mode", [
     (["score"], "", 0o000),  # the folder: installed by another user with mode 0700
     (["score"], "config.json", 0o000),
@@ -254,7 +253,7 @@ def test_a_packaged_model_the_user_cannot_read_is_said_in_one_line(tmp_path, com
     folder = package / "microfuse_cli" / "data" / "default_model"
     target = folder / locked if locked else folder
     target.chmod(mode)
-    dropped = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    dropped = as_a_plain_user()
     mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
     try:
         result = subprocess.run([*dropped, sys.executable, "-m", "microfuse_cli", *command, f"{mg}.gff.gz", "--fasta",

@@ -41,7 +41,7 @@ Examples:
 @click.option("--annotate", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Write INPUT's own annotation (GFF3 or GenBank, same format) with the operons added as SO:0000178 "
                    "features; every other line unchanged (GFF3: attributes with an empty value, which GFF3 forbids, "
-                   "dropped); '-' = stdout.")
+                   "dropped; a ';' left unescaped inside a value written %3B); '-' = stdout.")
 @click.option("--report", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Write one self-contained HTML page of the run: summary, per-genome calibration, model, operons "
                    "and region figures (needs the plots extra; '-' = stdout).")
