@@ -78,14 +78,8 @@ def test_format_2_folder_scores_like_the_shipped_model(tmp_path):
     assert len(outputs[0]) > 400 and outputs[0] == outputs[1]
 
 
-def test_weights_of_another_model_beside_a_config_are_refused(tmp_path):
-    """A model folder mixed from two models (model.safetensors copied from another folder by hand, or left by a
-    kill while `train -o` swapped its files in) was scored with this config's threshold and standardisation, exit 0:
-    only a build folder left beside it, by its file times, could tell. The config records the SHA-256 of the
-    weights written with it now (format 4), checked on every load: one line, exit 1. A format-3 config, which
-    records none, is read as before: the same model."""
-    from microfuse_cli import trained
-
+def _two_models(tmp_path):
+    """Two model folders that differ only in their weights (one bias moved by 1): 'mine' and 'theirs'."""
     shipped = read_checkpoint(DEFAULT_MODEL)
     fields = dict(model=shipped.config["model"], train=shipped.config["train"], threshold=shipped.config["threshold"],
                   standardisation=shipped.config["standardisation"], history=shipped.config["history"],
@@ -94,6 +88,18 @@ def test_weights_of_another_model_beside_a_config_are_refused(tmp_path):
     mine = checkpoint.write_checkpoint(tmp_path / "mine", shipped.arrays, **fields)
     other = {**shipped.arrays, "classifier.3.bias": shipped.arrays["classifier.3.bias"] + 1}
     theirs = checkpoint.write_checkpoint(tmp_path / "theirs", other, **fields)
+    return mine, theirs
+
+
+def test_weights_of_another_model_beside_a_config_are_refused(tmp_path):
+    """A model folder mixed from two models (model.safetensors copied from another folder by hand, or left by a
+    kill while `train -o` swapped its files in) was scored with this config's threshold and standardisation, exit 0:
+    only a build folder left beside it, by its file times, could tell. The config records the SHA-256 of the
+    weights written with it now (format 4), checked on every load: one line, exit 1. A format-3 config, which
+    records none, is read as before: the same model."""
+    from microfuse_cli import trained
+
+    mine, theirs = _two_models(tmp_path)
     assert load_model(mine).identity == load_model(DEFAULT_MODEL).identity != load_model(theirs).identity
     shutil.copy(theirs / "model.safetensors", mine / "model.safetensors")  # a hand copy: their weights, my config
     message = (f"{mine}: model.safetensors is not the weights its config.json was written with (checksum mismatch: "
@@ -128,14 +134,7 @@ def test_weights_swapped_after_they_were_read_are_refused(tmp_path, monkeypatch)
     hashed and deserialised: the weights used are the weights checked."""
     from microfuse_cli import trained
 
-    shipped = read_checkpoint(DEFAULT_MODEL)
-    fields = dict(model=shipped.config["model"], train=shipped.config["train"], threshold=shipped.config["threshold"],
-                  standardisation=shipped.config["standardisation"], history=shipped.config["history"],
-                  metrics=shipped.config["metrics"], decision=shipped.decision, inputs=shipped.inputs,
-                  provenance=shipped.provenance)
-    mine = checkpoint.write_checkpoint(tmp_path / "mine", shipped.arrays, **fields)
-    other = {**shipped.arrays, "classifier.3.bias": shipped.arrays["classifier.3.bias"] + 1}
-    theirs = checkpoint.write_checkpoint(tmp_path / "theirs", other, **fields)
+    mine, theirs = _two_models(tmp_path)
     own = (mine / "model.safetensors").read_bytes()
     original = checkpoint._read_weights
 
