@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks in one short run (under 10 minutes on one H200), for a session that has a GPU for a few minutes:
-# the foundation views' throughput by precision and batch size, CPU against GPU for the views and the fusion head,
-# FAISS on the GPU against the CPU where the FAISS build has GPU support, then the test suite with a GPU visible.
+# the default model rebuilt on the GPU machine's processor, the foundation views' throughput by precision and batch
+# size, CPU against GPU for the views and the fusion head, FAISS on the GPU against the CPU where the FAISS build has
+# GPU support, then the test suite with a GPU visible.
 # Run from the repository root; each log also lands in $OUT (default: a new temporary folder).
 #   bash benchmarks/gpu_checks.sh [SHARED_DATA]
 # The package's dependencies must be importable by python3 itself, not through PYTHONPATH alone: many tests start
@@ -21,6 +22,12 @@ python3 -c "import sys, torch, transformers, numpy, faiss, threadpoolctl as t
 print('python', sys.version.split()[0], 'torch', torch.__version__, 'transformers', transformers.__version__,
       'numpy', numpy.__version__, 'faiss', faiss.__version__, 'threadpoolctl', t.__version__,
       'cuda', torch.cuda.is_available(), 'faiss GPUs', faiss.get_num_gpus())"
+
+step "the default model rebuilt on this machine's processor (a second x86-64 kind: PORTABLE_ARITHMETIC's claim)"
+timeout 180 python3 -m microfuse_cli.train_default --data "$MICROFUSE_SHARED_DATA" -o "$work/default" 2>&1 | tail -1
+for name in model.safetensors config.json; do
+  cmp "$work/default/$name" microfuse_cli/data/default_model/$name && echo "$name: byte for byte"
+done 2>&1 | tee "$out/rebuild.log"
 
 step "throughput: embed's defaults, then other batches and precisions"
 timeout 120 python3 benchmarks/embed_throughput.py --device cuda --repeats 2 2>&1 | tee "$out/throughput.log"
