@@ -288,6 +288,35 @@ def test_foreign_index_file_with_matching_checksum(saved):
         PairIndex.load(saved, device="cpu")
 
 
+def test_index_files_swapped_after_checksum_are_not_read(built, data, saved, tmp_path, monkeypatch):
+    """An index.faiss or pairs.tsv renamed into the folder after the checksums were checked and before FAISS and
+    the pair table read them (another build's, of as many pairs) was loaded in their place: the folder was hashed
+    by path, then read by path again. Both are read from the handles that were hashed (manifest.open_listed)."""
+    from microfuse_cli import manifest as manifest_module
+
+    vec, ids = data
+    other = tmp_path / "other"
+    PairIndex.build(vec[::-1].copy(), ids, index="flat", group_by="scaffold", device="cpu").save(other)
+    _edit_pairs(other)
+    real, swapped = manifest_module.check_files, []
+
+    def check_then_swap(*args, **kwargs):
+        real(*args, **kwargs)
+        if args[4] and not swapped:  # verify: the checksums have just been checked
+            for name in ("index.faiss", "pairs.tsv"):
+                (other / name).replace(saved / name)
+            swapped.append(True)
+
+    monkeypatch.setattr(manifest_module, "check_files", check_then_swap)
+    loaded = PairIndex.load(saved, device="cpu")
+    assert swapped and (saved / "pairs.tsv").read_text().count("p1x\t") == 1  # the files were swapped
+    np.testing.assert_array_equal(loaded.ids.pair_id, ids.pair_id)
+    want = built[("flat", "scaffold")].search_all(K, vectors=vec)
+    got = loaded.search_all(K, vectors=vec)
+    np.testing.assert_array_equal(got.target, want.target)
+    np.testing.assert_array_equal(got.similarity, want.similarity)
+
+
 def test_load_missing_folder(tmp_path):
     with pytest.raises(DataError, match="no such index folder"):
         PairIndex.load(tmp_path / "nope")

@@ -154,8 +154,12 @@ def require_readable(path: PathLike, noun: str = "file") -> None:
 
 
 @contextlib.contextmanager
-def _opened(path: PathLike) -> Iterator[IO[bytes]]:
-    """The raw bytes of ``path`` (stdin for ``-``), with one-line errors for what cannot be opened."""
+def _opened(path: PathLike, handle: IO[bytes] | None = None) -> Iterator[IO[bytes]]:
+    """The raw bytes of ``path`` (stdin for ``-``), with one-line errors for what cannot be opened; ``handle``: the
+    file already opened (and hashed) by the caller, read in place of ``path`` and left open."""
+    if handle is not None:
+        yield handle
+        return
     if path is None:  # read_genome(snakemake.input.get("gff")) of a missing key waited on stdin for ever
         raise UsageError("an input is named by a path (str or os.PathLike; '-' for stdin), not None")
     if is_stdio(path):
@@ -232,13 +236,13 @@ def _capped_chunks(raw, path, size: int) -> Iterator[bytes]:
         raise DataError(f"{path}: corrupt or truncated compressed file ({exc})") from None
 
 
-def read_text(path: PathLike) -> str:
+def read_text(path: PathLike, *, handle: IO[bytes] | None = None) -> str:
     """Read a text file (compressed or not, ``-`` = stdin), decompressed, with LF line ends.
 
     Read in chunks and refused as soon as it passes MAX_INPUT_BYTES, holds a line longer than MAX_LINE_BYTES, or
     shows binary data in its first bytes, so a decompression bomb, a corrupt single-line file or a BAM is never
-    held (or read) whole."""
-    with _opened(path) as raw:
+    held (or read) whole. ``handle``: ``path`` already opened, read from there (``_opened``)."""
+    with _opened(path, handle) as raw:
         data = b"".join(_text_chunks(_capped_chunks(raw, "stdin" if is_stdio(path) else path, _CHUNK), path))
     try:
         text = data.decode("utf-8")
@@ -261,16 +265,16 @@ _STREAM_CHUNK = 1 << 20
 
 
 @contextlib.contextmanager
-def open_text(path: PathLike) -> Iterator[Iterator[str]]:
+def open_text(path: PathLike, *, handle: IO[bytes] | None = None) -> Iterator[Iterator[str]]:
     """The lines of a text input (compressed or not, ``-`` = stdin), read as they are consumed.
 
     The same input as ``read_text`` gives, line by line and never whole: the same caps, LF line ends, no
     byte-order mark; a line that is not UTF-8 is read as latin-1, and so is every line after it. The errors come in
     the order a whole read gave them: a binary file as soon as its first bytes show it; when the reader refuses the
     input, the rest is read first, so a size cap or a corrupt compression further on is what is reported (then the
-    reader's own error).
+    reader's own error). ``handle``: ``path`` already opened, read from there (``_opened``).
     """
-    with _opened(path) as raw:
+    with _opened(path, handle) as raw:
         chunks = _text_chunks(_capped_chunks(raw, "stdin" if is_stdio(path) else path, _STREAM_CHUNK), path)
         text = io.TextIOWrapper(io.BufferedReader(_ChunkReader(chunks), _STREAM_CHUNK), encoding="utf-8",
                                 errors="surrogateescape", newline=None)

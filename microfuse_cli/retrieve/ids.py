@@ -305,13 +305,14 @@ def ids_path_for(npy_path: PathLike) -> Path:
     return path.with_name((path.name[:-4] if path.name.endswith(".npy") else path.name) + ".ids.tsv")
 
 
-def read_pair_ids(path: PathLike, *, what: str | None = None) -> PairIds:
+def read_pair_ids(path: PathLike, *, what: str | None = None, handle: IO[bytes] | None = None) -> PairIds:
     """Read a pair-id table (``pair_id scaffold genome [label] [probability]``); rejects duplicates.
 
     The rows are parsed a block at a time into compact columns, so only one block's worth of Python strings
-    exists at once (a whole 1e7-row table as lists of strings would take several GB)."""
+    exists at once (a whole 1e7-row table as lists of strings would take several GB). ``handle``: ``path`` already
+    opened (and hashed), read from there."""
     name = what or str(path)
-    text = read_text(path)
+    text = read_text(path, handle=handle)
     model_id = comment_model(leading_comments(text), name)
     lines = _table_lines(text, path)
     header = next(lines)[1].split("\t")

@@ -47,7 +47,7 @@ import numpy as np
 from ..errors import DataError, MicrofuseError, UsageError, check_flags, whole_number
 from ..io.files import PathLike
 from ..io.outputs import atomic_directory
-from ..manifest import FILES_KEY, MANIFEST, ManifestKind, folder_path, read_manifest, write_manifest
+from ..manifest import FILES_KEY, MANIFEST, ManifestKind, folder_path, open_listed, read_manifest, write_manifest
 from ..progress import Advance, check_callbacks
 from ..runtime import check_device, check_seed, thread_limits
 from .ids import (
@@ -800,7 +800,8 @@ class PairIndex:
         folder (``..`` or absolute), a checksum mismatch, or counts/dimensions that disagree.
         """
         folder = folder_path(path, PAIR_INDEX)
-        manifest = read_manifest(folder, PAIR_INDEX, required=(INDEX_FILE, PAIRS_FILE), upgrade=_index_from_version_1)
+        manifest = read_manifest(folder, PAIR_INDEX, required=(INDEX_FILE, PAIRS_FILE), upgrade=_index_from_version_1,
+                                 verify=False)
         mpath = folder / MANIFEST
         kind, group_by, dim, count = (manifest.get(k) for k in ("index_type", "group_by", "dim", "count"))
         if kind not in INDEX_KINDS or group_by not in GROUP_BYS or manifest.get("metric") != "cosine":
@@ -809,17 +810,20 @@ class PairIndex:
             raise DataError(f"{mpath}: dim and count must be non-negative integers")
         index_path, pairs_path = folder / INDEX_FILE, folder / PAIRS_FILE
         faiss = _faiss()
-        try:
-            cpu = faiss.read_index(str(index_path))
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
-            raise DataError(f"{index_path}: not a readable FAISS index ({first})") from None
-        params = manifest.get("params") if isinstance(manifest.get("params"), dict) else {}
-        _check_index_type(faiss, cpu, kind, params, index_path)
-        _decodable(faiss, cpu)
-        if cpu.d != dim or cpu.ntotal != count:
-            raise DataError(f"{index_path}: holds {cpu.ntotal} x {cpu.d} vectors, manifest says {count} x {dim}")
-        ids = dataclasses.replace(read_pair_ids(pairs_path), model_id=checked_model(manifest.get(MODEL_KEY), str(mpath)))
+        with contextlib.ExitStack() as stack:  # each file opened once and hashed: the bytes read are those checked
+            handles = open_listed(folder, manifest, PAIR_INDEX, stack, required=(INDEX_FILE, PAIRS_FILE))
+            try:  # streamed from the hashed handle (a file renamed in meanwhile was read by name), never held twice
+                cpu = faiss.read_index(faiss.PyCallbackIOReader(handles[INDEX_FILE].read))
+            except RuntimeError as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+                raise DataError(f"{index_path}: not a readable FAISS index ({first})") from None
+            params = manifest.get("params") if isinstance(manifest.get("params"), dict) else {}
+            _check_index_type(faiss, cpu, kind, params, index_path)
+            _decodable(faiss, cpu)
+            if cpu.d != dim or cpu.ntotal != count:
+                raise DataError(f"{index_path}: holds {cpu.ntotal} x {cpu.d} vectors, manifest says {count} x {dim}")
+            ids = dataclasses.replace(read_pair_ids(pairs_path, handle=handles[PAIRS_FILE]),
+                                      model_id=checked_model(manifest.get(MODEL_KEY), str(mpath)))
         if len(ids) != count:
             raise DataError(f"{pairs_path}: lists {len(ids)} pairs, manifest says {count}")
         loaded = cls(cpu, ids, kind=kind, group_by=group_by, params=params)
