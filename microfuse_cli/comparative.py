@@ -34,11 +34,13 @@ those, once. Reference folders written before codes were recorded are read as co
 
 from __future__ import annotations
 
+import io
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Iterable, Mapping, Sequence
+from typing import BinaryIO, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -47,7 +49,7 @@ from .records import Genome, RebuiltFromFields, read_only
 from .io.fasta import read_proteins, write_proteins
 from .io.files import PathLike
 from .io.outputs import atomic_directory
-from .manifest import FILES_KEY, ManifestKind, folder_path, read_manifest, write_manifest
+from .manifest import FILES_KEY, ManifestKind, folder_path, open_listed, read_manifest, write_manifest
 from .progress import Advance, check_callbacks
 from .pairs import GenePair
 from .runtime import resolve_threads
@@ -211,13 +213,22 @@ class ReferenceSet:
     def load(cls, folder: PathLike) -> "ReferenceSet":
         """Read a folder written by ``save``; any missing, altered or inconsistent file is a DataError."""
         folder = folder_path(folder, REFERENCE)  # load(None): a UsageError, as Embeddings' and PairIndex's
-        manifest = read_manifest(folder, REFERENCE, required=REFERENCE_FILES, upgrade=_reference_from_version_1)
+        manifest = read_manifest(folder, REFERENCE, required=REFERENCE_FILES, upgrade=_reference_from_version_1,
+                                 verify=False)
+        with ExitStack() as stack:  # each file opened once and hashed: the bytes read are those checked
+            handles = open_listed(folder, manifest, REFERENCE, stack, required=REFERENCE_FILES)
+            return cls._read_files(folder, manifest, handles)
+
+    @classmethod
+    def _read_files(cls, folder: Path, manifest: dict, handles: Mapping[str, BinaryIO]) -> "ReferenceSet":
+        """The reference set of ``folder``, its files read from ``handles`` (``open_listed``'s: as hashed)."""
         try:
             genomes = [ReferenceGenome(str(g["name"]), [str(s) for s in g["scaffolds"]],
                                        [int(n) for n in g["genes_per_scaffold"]], [bool(c) for c in g["circular"]],
                                        [int(c) for c in g.get("genetic_codes", [])])  # absent before they were kept
                        for g in manifest["genomes"]]
-            lines = (folder / "genes.tsv").read_text(encoding="utf-8").split("\n")
+            # decoded as Path.read_text(encoding="utf-8") decoded it (universal newlines)
+            lines = io.TextIOWrapper(io.BytesIO(handles["genes.tsv"].read()), encoding="utf-8").read().split("\n")
             if lines[0].split("\t") != GENES_COLUMNS:
                 raise ValueError("genes.tsv header")
             rows, with_protein = [], set()
@@ -228,7 +239,7 @@ class ReferenceSet:
                 rows.append([int(f[1]), int(f[2]), int(f[3]), _STRANDS[f[4]], int(f[5]), int(f[6]), f[7], ""])
                 if f[8] == "1":
                     with_protein.add(len(rows) - 1)
-            proteins = read_proteins(folder / "proteins.faa")
+            proteins = read_proteins(folder / "proteins.faa", handle=handles["proteins.faa"])
             for ident, seq in proteins.items():
                 rows[_row_number(ident, len(rows))][7] = seq
             if {int(ident) for ident in proteins} != with_protein:

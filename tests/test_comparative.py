@@ -100,6 +100,39 @@ def test_save_load_round_trip_and_corruption(tmp_path, mpn_reference):
         ReferenceSet.load(tmp_path / "missing")
 
 
+def test_reference_files_swapped_after_checksum_are_not_read(tmp_path, mpn_reference, monkeypatch):
+    """A proteins.faa or genes.tsv renamed into the folder after the checksums were checked and before they were
+    read (another reference's) was loaded in their place: the folder was hashed by path, then read by path again.
+    Both are read from the handles that were hashed (manifest.open_listed)."""
+    import os
+
+    from microfuse_cli import manifest as manifest_module
+    from microfuse_cli.comparative import ReferenceSet
+
+    folder = tmp_path / "ref"
+    mpn_reference.save(folder)
+    faa, genes = (folder / "proteins.faa").read_text(), (folder / "genes.tsv").read_text().split("\n")
+    (tmp_path / "proteins.faa").write_text(faa.replace("\nM", "\nW", 1))
+    first = genes[1].split("\t")
+    first[5:7] = [str(int(first[5]) + 3), str(int(first[6]) + 3)]  # the first gene's start and end moved
+    (tmp_path / "genes.tsv").write_text("\n".join([genes[0], "\t".join(first), *genes[2:]]))
+    real, swapped = manifest_module.check_files, []
+
+    def check_then_swap(*args, **kwargs):
+        real(*args, **kwargs)
+        if args[4] and not swapped:  # verify: the checksums have just been checked
+            for name in ("proteins.faa", "genes.tsv"):
+                os.replace(tmp_path / name, folder / name)
+            swapped.append(True)
+
+    monkeypatch.setattr(manifest_module, "check_files", check_then_swap)
+    loaded = ReferenceSet.load(folder)
+    assert swapped and (folder / "proteins.faa").read_text() != faa  # the files were swapped
+    assert loaded.proteins == mpn_reference.proteins
+    np.testing.assert_array_equal(loaded.start, mpn_reference.start)
+    np.testing.assert_array_equal(loaded.end, mpn_reference.end)
+
+
 def test_version_1_reference_folder_still_loads(mpn_reference, tmp_path):
     """A reference folder written by 0.2 (manifest keys ``version``, ``microfuse``, ``files``) is still read."""
     from microfuse_cli.comparative import ReferenceSet

@@ -101,14 +101,14 @@ def read_fasta_scaffolds(path: PathLike, text: str | Iterable[str] | None = None
 # ------------------------------------------------------------------------------------------------ protein FASTA
 
 
-def read_proteins(path: PathLike) -> dict[str, str]:
+def read_proteins(path: PathLike, *, handle: IO[bytes] | None = None) -> dict[str, str]:
     """A protein FASTA (compressed or not, ``-`` = stdin) as id (first word of the header) -> sequence as written.
     An id given twice with two sequences is refused: the last one was taken silently, another gene's protein when
-    two headers shared a first word."""
+    two headers shared a first word. ``handle``: ``path`` already opened (and hashed), read from there."""
     from Bio.SeqIO.FastaIO import SimpleFastaParser
 
     proteins: dict[str, str] = {}
-    with open_text(path) as lines:
+    with open_text(path, handle=handle) as lines:
         for title, seq in SimpleFastaParser(lines):
             if not title.strip():
                 raise DataError(f"{path}: a FASTA record has an empty header")
