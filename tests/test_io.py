@@ -281,6 +281,17 @@ def test_operon_gff3_gene_lists_split_before_unescaping(tmp_path):
         read_operon_table(known)
 
 
+def test_operon_gff3_rows_with_a_stray_trailing_tab_are_read(tmp_path):
+    """An operon GFF3 whose rows end in a stray tab (an empty 10th column, as pharokka writes its rows and read_gff
+    drops) was read as having no operon feature: its rows, not of exactly 9 columns, were skipped."""
+    from microfuse_cli.io.tables import read_operon_table
+
+    known = tmp_path / "operons.gff3"
+    known.write_text("##gff-version 3\r\ns1\tmicrofuse\toperon\t1\t900\t0.9\t+\t.\tID=operon_1;genes=geneA,geneB"
+                     "\t\r\ns1\tmicrofuse\toperon\t950\t2000\t0.8\t-\t.\tID=operon_2;genes=geneC,geneD\t \t\n")
+    assert read_operon_table(known) == [["geneA", "geneB"], ["geneC", "geneD"]]
+
+
 @pytest.mark.parametrize("compressed", [True, False])
 def test_a_spooled_stream_past_the_cap_says_which_bytes_it_counted(compressed, monkeypatch):
     """A pipe is kept in a temp file as it comes, so a gzip stream is capped by its compressed bytes there (its
@@ -407,6 +418,23 @@ def test_pharokka_gff3_reads_with_its_stray_tabs_and_tRNA_column(tmp_path, caplo
     with caplog.at_level("INFO", logger="microfuse"):
         assert [g.id for g in read_genome(path).genes] == [g[0] for g in genes]
     assert not [r for r in caplog.records if "column" in r.getMessage()], caplog.records
+
+
+def test_a_gff3_without_its_version_line_whose_rows_end_in_a_stray_tab_is_sniffed_as_gff3(tmp_path):
+    """Format sniffing took a row for GFF3 only at exactly 8 tabs, while read_gff drops empty columns past the 9th:
+    pharokka's GFF3 without its ##gff-version and ##sequence-region lines was refused as 'not a GFF3, GenBank, EMBL
+    or FASTA file'. It reads as the reader reads it; a row of a 10th column holding text is not sniffed as GFF3."""
+    from microfuse_cli.io.formats import sniff_format
+
+    sequence, genes = _phage()
+    text = "\n".join(line for line in _pharokka_gff(sequence, genes).split("\n") if not line.startswith("##g")
+                     and not line.startswith("##s"))
+    path = tmp_path / "headless.gff"
+    path.write_text(text)
+    assert sniff_format(text, path) == "gff"
+    assert [(g.id, g.start, g.end, g.strand) for g in read_genome(path).genes] == [g[:4] for g in genes]
+    with pytest.raises(DataError, match="not a GFF3, GenBank, EMBL or FASTA file"):
+        sniff_format(text.replace("\t\n", "\tx\n", 1), path)
 
 
 def test_a_cds_row_with_a_tenth_column_is_still_refused(tmp_path):

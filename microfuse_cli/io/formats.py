@@ -7,6 +7,7 @@ import re
 
 from ..errors import FASTA, DataError
 from .files import PathLike
+from .gff import row_columns
 
 
 def sniff_format(text: str, path: PathLike) -> str:
@@ -39,7 +40,7 @@ def sniff_format(text: str, path: PathLike) -> str:
             return "pairs"
         if line.startswith("#"):
             continue
-        if line.count("\t") == 8:
+        if len(row_columns(line)) == 9:  # as read_gff splits it: a stray trailing tab (pharokka's) dropped
             return "gff"
         break
     if release:

@@ -119,17 +119,24 @@ def _parents(attributes: dict[str, str]) -> tuple[str, ...]:
 _GENE_ROWS = frozenset({"CDS", "gene", "pseudogene", "mRNA", "transcript"})
 
 
+def row_columns(line: str) -> list[str]:
+    """A row's tab-separated columns as ``read_gff`` reads them: empty ones past the 9th (a stray trailing tab:
+    pharokka ends its CDS rows so) hold nothing, dropped. The reader, ``io.formats.sniff_format`` and
+    ``read_operons_gff`` all split rows so, which a GFF3 of such rows, read by one, was refused or skipped by the
+    others for."""
+    cols = line.split("\t")
+    return cols[:9] if len(cols) > 9 and not any(column.strip() for column in cols[9:]) else cols
+
+
 def _nine_columns(cols: list[str], path, number: int, set_aside: list[int]) -> list[str]:
-    """A row of more than 9 columns read as its 9. Empty ones past the 9th (a stray trailing tab: pharokka ends its
-    CDS rows so) hold nothing: dropped. Others (pharokka's tRNA rows carry a 10th) are set aside, its line noted in
+    """A row of more than 9 columns, not all empty past the 9th (``row_columns``), read as its 9. Those past it
+    (pharokka's tRNA rows carry a 10th) are set aside, its line noted in
     ``set_aside`` for one warning, on a row no gene is read from; on a CDS, gene, mRNA, transcript or landmark row
     (``_GENE_ROWS``, ``_LANDMARKS``) they may be its column 9 cut by an unescaped tab (GFF3 writes %09), its
     locus_tag or Parent after it: refused. A pseudogene row's are set aside where they hold no attribute (no '='):
     tRNAscan-SE's tRNA pseudogenes in pharokka's GFF3 carry the anticodon there. Columns holding a gene or landmark
     row (``_joined_row``) are refused on any row."""
     extra = cols[9:]
-    if not any(column.strip() for column in extra):
-        return cols[:9]
     ftype = cols[2]
     joined = _joined_row(extra)
     if joined is not None:
@@ -330,7 +337,7 @@ def _read_comment(rows: _Rows, line: str, number: int, path: PathLike) -> None:
 def _read_row(rows: _Rows, line: str, number: int, path: PathLike) -> None:
     """A feature row: its columns checked, what it tells of its sequence (extent, length, Is_circular), of the genes
     above a CDS (names, Parents, pseudogene marks) noted; a CDS row's part added (``_add_cds``)."""
-    cols = line.split("\t")
+    cols = row_columns(line)
     if len(cols) > 9:
         cols = _nine_columns(cols, path, number, rows.set_aside)
     if len(cols) != 9:
@@ -791,7 +798,7 @@ def read_operons_gff(lines: Sequence[str], path) -> list[list[str]]:
     for number, line in enumerate(lines, start=1):
         if line.startswith("##FASTA"):
             break
-        fields = line.rstrip("\r").split("\t")
+        fields = row_columns(line.rstrip("\r"))
         if line.startswith("#") or len(fields) != 9:
             continue
         raw = dict(item.strip().split("=", 1) for item in fields[8].split(";") if "=" in item)  # values escaped
