@@ -1438,7 +1438,8 @@ def test_a_folder_output_through_a_dangling_link_into_a_locked_folder_is_refused
     locked.mkdir()
     (tmp_path / "lnk").symlink_to(locked / "new")
     real_access = os.access
-    monkeypatch.setattr(outputs.os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))
+    monkeypatch.setattr(outputs.os, "access", lambda path, mode: not (Path(path) == locked and mode & os.W_OK)
+                        and real_access(path, mode))  # a folder it may search, not write: mode 555
     started = []
     monkeypatch.setattr("microfuse_cli.genome.read_genome", lambda *a, **k: started.append(1))
     target = tmp_path / "lnk" / "ref"
@@ -1827,7 +1828,8 @@ def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkey
     locked = tmp_path / "locked"
     locked.mkdir()
     real_access = os.access
-    monkeypatch.setattr(outputs.os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))
+    monkeypatch.setattr(outputs.os, "access", lambda path, mode: not (Path(path) == locked and mode & os.W_OK)
+                        and real_access(path, mode))  # a folder it may search, not write: mode 555
     started = []
     monkeypatch.setattr("microfuse_cli.genome.read_genome", lambda *a, **k: started.append(1))
     code, _, err = run_cli(["pairs", MG_GFF, "--fasta", MG_FNA, "-o", locked / "pairs.tsv"])
@@ -1838,21 +1840,25 @@ def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkey
 def test_an_output_inside_a_folder_that_may_not_be_searched_is_refused_as_bad_usage(tmp_path):
     """`-o noperm/x.tsv` under a mode-000 folder: Python 3.11's Path.is_dir() raises PermissionError there, where the
     checks expected False, so the run ended 'Permission denied (PATH)', exit 1, in the output checks, not with the
-    one-line refusal (exit 2) of any other folder it may not write. Run without root's file-access overrides (as
-    root, setpriv drops them; any other user has none), as the user who meets it."""
+    one-line refusal (exit 2) of any other folder it may not write. Each output, file or folder (embed -o, retrieve
+    build -o), in it or in a folder under it, is refused alike, for what is true of it: it may not be searched (a
+    file in it and the folder outputs were said 'not writable', a file under it 'may not be searched'). Run without
+    root's file-access overrides (as root, setpriv drops them; any other user has none), as the user who meets it."""
     noperm = tmp_path / "noperm"
     noperm.mkdir()
     noperm.chmod(0)
+    np.save(tmp_path / "v.npy", np.zeros((3, 4), dtype="float32"))
+    genome = [str(MG_GFF), "--fasta", str(MG_FNA)]
     drop = as_a_plain_user()
     try:
-        for command, output, said in (
-                ("pairs", "noperm/x.tsv", "cannot write noperm/x.tsv: directory noperm is not writable"),
-                ("pairs", "noperm/sub/x.tsv", "cannot write noperm/sub/x.tsv: directory noperm may not be searched "
-                                              "(no execute permission)"),
-                ("embed", "noperm/emb", "cannot write noperm/emb: directory noperm is not writable")):
-            proc = subprocess.run([*drop, sys.executable, "-m", "microfuse_cli", command, str(MG_GFF), "--fasta",
-                                   str(MG_FNA), "-o", output], cwd=tmp_path, capture_output=True, text=True)
-            assert (proc.returncode, proc.stderr) == (2, f"error: {said}\n"), (output, proc.returncode, proc.stderr)
+        for command, output in ((["pairs", *genome], "noperm/x.tsv"), (["pairs", *genome], "noperm/sub/x.tsv"),
+                                (["embed", *genome], "noperm/emb"), (["embed", *genome], "noperm/sub/emb"),
+                                (["retrieve", "build", "v.npy"], "noperm/idx"),
+                                (["retrieve", "build", "v.npy"], "noperm/sub/idx")):
+            proc = subprocess.run([*drop, sys.executable, "-m", "microfuse_cli", *command, "-o", output],
+                                  cwd=tmp_path, capture_output=True, text=True)
+            said = f"error: cannot write {output}: directory noperm may not be searched (no execute permission)\n"
+            assert (proc.returncode, proc.stderr) == (2, said), (output, proc.returncode, proc.stderr)
     finally:
         noperm.chmod(0o755)
     assert list(noperm.iterdir()) == []
