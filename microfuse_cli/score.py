@@ -89,10 +89,27 @@ def check_model_path(path: str | PathLike | None) -> Path:
     if path is None:
         return _check_default_model()
     folder = Path(model_folder_path(path))
-    if not folder.is_dir():
-        raise DataError(f"{folder}: a file, not a model folder" if folder.exists()
-                        else f"no such model folder: {folder}")
-    return check_model_folder(folder)
+    try:  # Python 3.11's is_dir() raises PermissionError in a folder that may not be searched
+        if not folder.is_dir():
+            raise DataError(f"{folder}: a file, not a model folder" if folder.exists()
+                            else f"no such model folder: {folder}")
+        return _open_model_files(check_model_folder(folder))
+    except PermissionError as exc:  # was 'Permission denied (PATH)', or its config 'not valid JSON (unreadable)'
+        denied = exc.strerror or str(exc)
+        if exc.filename and Path(exc.filename) != folder:
+            denied += f": {exc.filename}"
+        raise DataError(f"model folder {folder} cannot be read by this user ({denied})") from None
+
+
+def _open_model_files(folder: Path) -> Path:
+    """``folder``, its config and weights opened (not read), so one this user may not read raises PermissionError
+    here, said as such by ``check_model_path``, not later as a broken file."""
+    from .checkpoint import CONFIG_FILE, WEIGHTS_FILE
+
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        with open(folder / name, "rb"):
+            pass
+    return folder
 
 
 def _check_default_model() -> Path:
@@ -100,16 +117,13 @@ def _check_default_model() -> Path:
     by another user with mode 0700, or a umask of 077) stopped score with 'Permission denied
     (.../config.json)', exit 1, naming neither the packaged model nor a way out. Said in one line, what to do
     too."""
-    from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, check_model_folder
+    from .checkpoint import check_model_folder
 
     try:
         if not DEFAULT_MODEL.is_dir():
             raise DataError(f"the default model is missing from the installation ({DEFAULT_MODEL}); reinstall "
                             "microfuse")
-        folder = check_model_folder(DEFAULT_MODEL)
-        for name in (CONFIG_FILE, WEIGHTS_FILE):
-            with open(folder / name, "rb"):
-                pass
+        folder = _open_model_files(check_model_folder(DEFAULT_MODEL))
     except PermissionError as exc:
         raise DataError.naming(
             f"the default model of this installation cannot be read by this user ({exc.strerror or exc}: "

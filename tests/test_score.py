@@ -269,6 +269,32 @@ def test_a_packaged_model_the_user_cannot_read_is_said_in_one_line(tmp_path, com
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("locked, denied", [
+    ("noperm", ""),  # the folder it is in may not be searched: was 'Permission denied (noperm/model)'
+    ("noperm/model/config.json", ": noperm/model/config.json"),  # was '...: not valid JSON (unreadable: ...)'
+    ("noperm/model/model.safetensors", ": noperm/model/model.safetensors"),
+])
+def test_a_model_folder_the_user_cannot_read_is_said_in_one_line(tmp_path, locked, denied):
+    """`score G -m noperm/model`, a model folder (or a file of it) this user may not read, is said as the packaged
+    default's is: the model folder cannot be read by this user, and which file where it is one, exit 1, before the
+    genome is read, nothing written. Root, who reads any file, drops that right with setpriv."""
+    import shutil
+
+    shutil.copytree(ROOT / "microfuse_cli" / "data" / "default_model", tmp_path / "noperm" / "model")
+    (tmp_path / locked).chmod(0)
+    mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
+    try:
+        result = subprocess.run([*as_a_plain_user(), sys.executable, "-m", "microfuse_cli", "score", f"{mg}.gff.gz",
+                                 "--fasta", f"{mg}.fna.gz", "-m", "noperm/model", "-o", tmp_path / "out"],
+                                capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    finally:
+        (tmp_path / locked).chmod(0o755 if locked == "noperm" else 0o644)
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    said = f"error: model folder noperm/model cannot be read by this user (Permission denied{denied})\n"
+    assert result.stderr == said, result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_operons_given_for_the_operon_output_is_told_the_output_option(tmp_path):
     """`score genome.gff -o scores.tsv --operons operons.gff3` reads as 'write the operons there' (it was written so
     in a brief to us), but --operons reads known operons: the genome was read, then 'no such file: operons.gff3'.
