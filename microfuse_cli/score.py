@@ -86,19 +86,17 @@ def check_model_path(path: str | PathLike | None) -> Path:
     a one-line ``DataError`` when it is missing or incomplete."""
     from .checkpoint import check_model_folder, model_folder_path
 
-    if path is None:
-        return _check_default_model()
-    folder = Path(model_folder_path(path))
+    folder = DEFAULT_MODEL if path is None else Path(model_folder_path(path))
     try:  # Python 3.11's is_dir() raises PermissionError in a folder that may not be searched
         if not folder.is_dir():
+            if path is None:
+                raise DataError(f"the default model is missing from the installation ({folder}); reinstall "
+                                "microfuse")
             raise DataError(f"{folder}: a file, not a model folder" if folder.exists()
                             else f"no such model folder: {folder}")
         return _open_model_files(check_model_folder(folder))
-    except PermissionError as exc:  # was 'Permission denied (PATH)', or its config 'not valid JSON (unreadable)'
-        denied = exc.strerror or str(exc)
-        if exc.filename and Path(exc.filename) != folder:
-            denied += f": {exc.filename}"
-        raise DataError(f"model folder {folder} cannot be read by this user ({denied})") from None
+    except PermissionError as exc:
+        raise _unreadable_model(exc, folder, packaged=path is None) from None
 
 
 def _open_model_files(folder: Path) -> Path:
@@ -112,24 +110,19 @@ def _open_model_files(folder: Path) -> Path:
     return folder
 
 
-def _check_default_model() -> Path:
-    """``check_model_path`` of the packaged model, its two files opened too: one the user may not read (installed
-    by another user with mode 0700, or a umask of 077) stopped score with 'Permission denied
-    (.../config.json)', exit 1, naming neither the packaged model nor a way out. Said in one line, what to do
-    too."""
-    from .checkpoint import check_model_folder
-
-    try:
-        if not DEFAULT_MODEL.is_dir():
-            raise DataError(f"the default model is missing from the installation ({DEFAULT_MODEL}); reinstall "
-                            "microfuse")
-        folder = _open_model_files(check_model_folder(DEFAULT_MODEL))
-    except PermissionError as exc:
-        raise DataError.naming(
-            f"the default model of this installation cannot be read by this user ({exc.strerror or exc}: "
-            f"{exc.filename or DEFAULT_MODEL}); reinstall microfuse as this user, or ",
-            ("load a model folder of your own (load_model(path))", "give a model folder with -m")) from None
-    return folder
+def _unreadable_model(exc: PermissionError, folder: Path, *, packaged: bool) -> DataError:
+    """A model folder, or its config or weights, this user may not read, said in one line: it was 'Permission denied
+    (PATH)', or its config 'not valid JSON (unreadable)', exit 1. The packaged default (installed by another user
+    with mode 0700, or a umask of 077) is named as such, with the way out."""
+    denied = exc.strerror or str(exc)
+    if packaged:
+        return DataError.naming(
+            f"the default model of this installation cannot be read by this user ({denied}: "
+            f"{exc.filename or folder}); reinstall microfuse as this user, or ",
+            ("load a model folder of your own (load_model(path))", "give a model folder with -m"))
+    if exc.filename and Path(exc.filename) != folder:
+        denied += f": {exc.filename}"
+    return DataError(f"model folder {folder} cannot be read by this user ({denied})")
 
 
 def require_view_models(path: str | PathLike | None, *, offline: bool = False):

@@ -551,10 +551,10 @@ def _check_target(output: Output) -> None:
             if nearest is not None and not os.path.isdir(nearest):  # `-o out.tsv/scores.tsv`: 'does not exist' misled
                 raise UsageError(f"cannot write {path}: {_spelt_as(nearest, path)} is a file, not a folder")
             if nearest is not None and not os.access(nearest, os.X_OK):  # what is inside it cannot be told
-                _refuse_unwritable(nearest, path)
+                raise _unwritable(nearest, path)
             raise UsageError(f"cannot write {path}: directory {_spelt_as(parent, path)} does not exist")
         if not os.access(parent, os.W_OK | os.X_OK):  # said now, not after hours of work at the rename
-            _refuse_unwritable(parent, path)
+            raise _unwritable(parent, path)
         if _read_only(real):
             raise UsageError(f"{output.option} {path} is read-only; refusing to replace it (make it writable, or "
                              "give another name)")
@@ -606,22 +606,18 @@ def _check_folder_writable(output: Output, path: Path, real: Path) -> None:
             raise UsageError(f"cannot write {path}: {_spelt_as(existing, path)} is a file, not a folder")
         existing = existing.parent
     if not os.access(existing, os.W_OK | os.X_OK):
-        _refuse_unwritable(existing, path)
+        raise _unwritable(existing, path)
 
 
-def _refuse_unwritable(folder: Path, path: Path) -> None:
+def _unwritable(folder: Path, path: Path) -> UsageError:
     """The refusal of an output in ``folder``, which this user may not write in, said alike for file and folder
     outputs: a folder it may not search (no execute permission: mode 000, 600) is said to be so, one it may search
     but not write (mode 555) not writable. A mode-000 folder was 'may not be searched' under a file output's missing
-    subfolder but 'not writable' to a file in it and to a folder output (embed -o, retrieve build -o).
-
-    Raises:
-        UsageError: always.
-    """
+    subfolder but 'not writable' to a file in it and to a folder output (embed -o, retrieve build -o)."""
     shown = _spelt_as(folder, path)
     if not os.access(folder, os.X_OK):
-        raise UsageError(f"cannot write {path}: directory {shown} may not be searched (no execute permission)")
-    raise UsageError(f"cannot write {path}: directory {shown} is not writable")
+        return UsageError(f"cannot write {path}: directory {shown} may not be searched (no execute permission)")
+    return UsageError(f"cannot write {path}: directory {shown} is not writable")
 
 
 def _spelt_as(folder: Path, output: Path) -> Path:
