@@ -186,12 +186,13 @@ def _semicolons_escaped(lines: list[str]) -> list[str]:
     joined = 0
     out = []
     for line in lines:
-        cols = line.split("\t")
-        if line.startswith("#") or len(cols) != 9 or "=" not in cols[8]:
+        cols = _columns(line)  # pharokka's CDS rows, whose products hold such ';', end in a stray tab
+        if cols is None or "=" not in cols[8]:
             out.append(line)
             continue
-        column, n = _joined_values(cols[8].rstrip("\n"))
-        out.append("\t".join(cols[:8] + [column + "\n"]) if n else line)
+        column, n = _joined_values(cols[8])
+        extra = line.rstrip("\n").split("\t")[9:]  # columns past the 9th, kept as read
+        out.append("\t".join(cols[:8] + [column] + extra) + "\n" if n else line)
         joined += n
     if joined:
         log_naming(log, logging.WARNING, ("annotate_gff", "--annotate"),

@@ -6,7 +6,6 @@ records.py.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping
@@ -85,7 +84,7 @@ def read_genome(path: PathLike, fasta: PathLike | None = None, options: GenomeOp
         raise UsageError(f"read_genome's on_gene_calling is a callable, not {type(on_gene_calling).__name__}")
     # before it is read: `<(zcat g.gff.gz)` (/dev/fd/63, or the CLI's StreamCopy of it) is named after its first
     # sequence, not '63'
-    stream = descriptor_stream(os.fspath(path) if isinstance(path, os.PathLike) else path)
+    stream = descriptor_stream(path)
     with text_lines(path, text) as lines:
         head, lines = peek_lines(lines)  # the format is told from a prefix: stdin can be read once
         if not any(line.strip() for line in head):

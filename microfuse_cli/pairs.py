@@ -16,7 +16,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from . import __version__
 from .errors import DataError, UsageError, whole_number
-from .records import Gene, Genome, RebuiltFromFields, printable_name, require_genome
+from .records import (Gene, Genome, RebuiltFromFields, descriptor_stream, genome_name, printable_name,
+                      require_genome)
 from .io.features import MIN_GAP_NS
 from .io.files import PathLike
 from .io.tables import read_operon_table, read_pair_list, read_pair_table
@@ -906,8 +907,6 @@ def file_named_genome(table: PairTable, path) -> str:
     name (``records.genome_name``), or, read from a pipe given by descriptor (`embed <(grep ... pairs.tsv)`,
     /dev/fd/63), its first pair's scaffold, as ``read_genome`` names a piped genome after its first sequence: the
     descriptor's number, '63', named the genome in embed's manifest and the --fused ids."""
-    from .records import descriptor_stream, genome_name
-
     return table.pairs[0].scaffold if table.pairs and descriptor_stream(path) else genome_name(path)
 
 

@@ -171,6 +171,8 @@ def descriptor_stream(path) -> bool:
 
     if isinstance(path, StreamCopy):
         return True
+    if isinstance(path, os.PathLike):  # Path('/dev/fd/63'), as read_genome may be given
+        path = os.fspath(path)
     if not isinstance(path, str) or not _DESCRIPTOR.fullmatch(path):
         return False
     try:

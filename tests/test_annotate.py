@@ -383,3 +383,21 @@ def test_an_unescaped_semicolon_read_as_text_of_a_value_is_written_escaped(tmp_p
     changed = [(new, old) for new, old in zip(kept, rows) if new != old]
     assert [old for _, old in changed] == [rows[i] for i in cds]
     assert all(new == old.replace("; arrest", "%3B arrest") for new, old in changed)
+
+
+def test_an_unescaped_semicolon_on_a_row_ending_in_a_stray_tab_is_written_escaped(tmp_path):
+    """pharokka 1.4, whose products hold the unescaped ';' (``product=A; B``), ends its CDS rows in a stray tab:
+    io.gff reads such a row as its 9 columns, so `--annotate` writes its ';' %3B too, the tab kept as read, as on
+    a row of 9 columns. Split as 10 columns, the row was copied with its ';' unescaped."""
+    rows = gzip.decompress(MG_GFF.read_bytes()).decode().splitlines()
+    cds = [i for i, row in enumerate(rows) if "\tCDS\t" in row and ";product=" in row][:3]
+    for i in cds:
+        rows[i] = re.sub(r"(;product=[^;]*)", r"\1; arrest of DNA synthesis", rows[i], count=1) + "\t"
+    gff, out = tmp_path / "mg.gff", tmp_path / "mg.annotated.gff3"
+    gff.write_text("\n".join(rows) + "\n")
+    code, _, err = run_cli(["score", gff, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--annotate", out])
+    assert code == 0, err
+    assert "--annotate: wrote 3 ';' inside a value as %3B" in err, err
+    written = out.read_text().splitlines()
+    for i in cds:
+        assert rows[i].replace("; arrest", "%3B arrest") in written, rows[i]
