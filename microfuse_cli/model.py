@@ -49,22 +49,26 @@ class FusionOutput:
     z_b: Optional[torch.Tensor] = None
 
 
-def _projection(in_dim: int, d: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, d), nn.GELU(), nn.Dropout(dropout))
+def _projection(in_dim: int, d: int, dropout: float, dtype: torch.dtype) -> nn.Sequential:
+    return nn.Sequential(nn.LayerNorm(in_dim, dtype=dtype), nn.Linear(in_dim, d, dtype=dtype), nn.GELU(),
+                         nn.Dropout(dropout))
 
 
-def _mlp(in_dim: int, d: int, out_dim: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_dim, d), nn.GELU(), nn.Dropout(dropout), nn.Linear(d, out_dim))
+def _mlp(in_dim: int, d: int, out_dim: int, dropout: float, dtype: torch.dtype) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_dim, d, dtype=dtype), nn.GELU(), nn.Dropout(dropout),
+                         nn.Linear(d, out_dim, dtype=dtype))
 
 
 class FusionModel(nn.Module):
     """Fusion head over raw (unstandardised) views; standardisation is applied inside with stored buffers.
 
     Buffers ``protein_mean``/``protein_std`` and ``context_mean``/``context_std`` hold the training-split statistics
-    (identity until ``set_standardisation`` is called) and are saved with the weights.
+    (identity until ``set_standardisation`` is called) and are saved with the weights. ``dtype``: the parameters'
+    and buffers' type, drawn in it: a float64 model initialised in float32 and converted kept the float32
+    initialisation's last bits, which differ between processors (training.TrainConfig.precision).
     """
 
-    def __init__(self, config: FusionConfig) -> None:
+    def __init__(self, config: FusionConfig, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         config.validate()
         if config.uses_protein and config.protein_dim is None:
@@ -74,24 +78,25 @@ class FusionModel(nn.Module):
         self.config = config
         d, p = config.hidden, config.dropout
         if config.uses_protein:
-            self.register_buffer("protein_mean", torch.zeros(config.protein_dim))
-            self.register_buffer("protein_std", torch.ones(config.protein_dim))
+            self.register_buffer("protein_mean", torch.zeros(config.protein_dim, dtype=dtype))
+            self.register_buffer("protein_std", torch.ones(config.protein_dim, dtype=dtype))
         if config.uses_context:
-            self.register_buffer("context_mean", torch.zeros(config.context_dim))
-            self.register_buffer("context_std", torch.ones(config.context_dim))
+            self.register_buffer("context_mean", torch.zeros(config.context_dim, dtype=dtype))
+            self.register_buffer("context_std", torch.ones(config.context_dim, dtype=dtype))
 
         if config.arch == "microfuse":
-            self.proj_protein = _projection(config.protein_dim, d, p)
-            self.proj_context = _projection(config.context_dim, d, p)
+            self.proj_protein = _projection(config.protein_dim, d, p, dtype)
+            self.proj_context = _projection(config.context_dim, d, p, dtype)
             self.experts = nn.ModuleDict(
                 {
-                    "protein": _mlp(d, d, d, p),
-                    "context": _mlp(d, d, d, p),
-                    "agreement": _mlp(2 * d, d, d, p),
-                    "conflict": _mlp(2 * d, d, d, p),
+                    "protein": _mlp(d, d, d, p, dtype),
+                    "context": _mlp(d, d, d, p, dtype),
+                    "agreement": _mlp(2 * d, d, d, p, dtype),
+                    "conflict": _mlp(2 * d, d, d, p, dtype),
                 }
             )
-            self.router = nn.Sequential(nn.Linear(4 * d, d), nn.GELU(), nn.Linear(d, len(EXPERTS)))
+            self.router = nn.Sequential(nn.Linear(4 * d, d, dtype=dtype), nn.GELU(),
+                                        nn.Linear(d, len(EXPERTS), dtype=dtype))
             self.register_buffer("expert_mask", torch.tensor(config.active_experts()), persistent=False)
         else:
             in_dim = {
@@ -99,9 +104,9 @@ class FusionModel(nn.Module):
                 "context": config.context_dim,
                 "concat": (config.protein_dim or 0) + (config.context_dim or 0),
             }[config.arch]
-            self.proj = _projection(in_dim, d, p)
-            self.body = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Dropout(p))
-        self.classifier = _mlp(d, d, 1, p)
+            self.proj = _projection(in_dim, d, p, dtype)
+            self.body = nn.Sequential(nn.Linear(d, d, dtype=dtype), nn.GELU(), nn.Dropout(p))
+        self.classifier = _mlp(d, d, 1, p, dtype)
 
     # ---------------------------------------------------------------------------------------------
     def set_standardisation(

@@ -4,8 +4,10 @@
 
 MicroFuse on the builtin views, trained on the labelled pairs (ODB v4 known operons, OpDetect's pair lists) of
 E. coli K-12 MG1655, M. pneumoniae M129, L. monocytogenes EGD-e and L. pneumophila Paris; validation = a seeded
-20% of those pairs; CPU, seed 0, one thread, and arithmetic that does not depend on the processor
-(PORTABLE_ARITHMETIC), so the weights are the same bytes on any x86-64 machine. The context view is cut to the
+20% of those pairs; CPU, seed 0, one thread, trained in float64 and saved as float32 (TrainConfig.precision), with
+the libraries' processor-specific code paths held to one (PORTABLE_ARITHMETIC), so the weights are the same bytes
+on any x86-64 machine: float32 training under PORTABLE_ARITHMETIC alone still gave other bytes on an AMD processor
+than on the Intel one that built them. The context view is cut to the
 "core" columns (strand layout, spacer, overlaps). The fusion width is 128, not the paper's 512: the builtin views
 are 120 + 11 dimensions, and the shipped weights stay near 1 MB.
 
@@ -36,8 +38,9 @@ VAL_FRACTION = 0.2
 #: Settings that make float results independent of the processor, read by each library as it loads: torch's
 #: kernels without their vector-width dispatch (AVX-512 sums in another order than AVX2), MKL's conditional numerical
 #: reproducibility, oneDNN held to SSE4.1, numpy at its baseline (old and new names of its dispatch targets; unknown
-#: ones are ignored). Without them the weights differ by up to 1.3e-6 between an AVX-512 machine and the one that
-#: built them, and the shipped model's bytes could not be rebuilt elsewhere.
+#: ones are ignored). They are not enough alone (float32 training still differed between an Intel and an AMD
+#: processor, by up to 1.8e-6); with float64 training, weights computed with each library's other code paths (torch's
+#: AVX-512 kernels, MKL's AVX-512 path) were within 2e-15 and gave the same float32 bytes.
 PORTABLE_ARITHMETIC = {
     "ATEN_CPU_CAPABILITY": "default",
     "MKL_CBWR": "COMPATIBLE",
@@ -45,6 +48,10 @@ PORTABLE_ARITHMETIC = {
     "NPY_DISABLE_CPU_FEATURES": "X86_V3,X86_V4,AVX512_ICL,AVX512_SPR,AVX512_SKX,AVX512_CLX,AVX512_CNL,AVX512F,"
                                 "AVX512CD,AVX2,FMA3,AVX,F16C",
 }
+
+#: glibc's malloc keeping freed large blocks instead of unmapping them: float64 training allocates 128 MiB similarity
+#: matrices every step, and mapping them afresh each time took a third of the build's time. No effect on results.
+FEWER_MAPPINGS = "glibc.malloc.mmap_threshold=2147483647:glibc.malloc.trim_threshold=4294967295"
 
 
 @dataclass(frozen=True)
@@ -130,7 +137,8 @@ def build(data: Path, output: Path, *, epochs: int = 70) -> None:
     x_protein, x_context, y, spacers, embeddings = training_set(data)
     val = np.random.default_rng(SEED).random(len(y)) < VAL_FRACTION
     model = train(x_protein, x_context, y, ~val, val, FusionConfig(arch="microfuse", hidden=HIDDEN),
-                  TrainConfig(seed=SEED, device="cpu", max_epochs=epochs), threads=1)  # its bytes depend on it
+                  TrainConfig(seed=SEED, device="cpu", max_epochs=epochs, precision="float64"),
+                  threads=1)  # its bytes depend on it
     model = model.with_decision(learn_rule(spacers, OWN_WEIGHT, correction=CORRECTION))
     manifest = embeddings.manifest
     inputs = ModelInputs.from_embeddings(manifest["views"], embeddings.dims, CONTEXT_PRESETS["core"])
@@ -157,6 +165,7 @@ def _restart_with_portable_arithmetic(argv: list[str]) -> None:
     """Run this module again in a fresh interpreter with PORTABLE_ARITHMETIC set: numpy, torch and MKL read their
     settings once, as they load, so setting them here would come too late where they are loaded already."""
     env = {**os.environ, **PORTABLE_ARITHMETIC}
+    env.setdefault("GLIBC_TUNABLES", FEWER_MAPPINGS)
     os.execve(sys.executable, [sys.executable, "-m", "microfuse_cli.train_default", *argv], env)
 
 

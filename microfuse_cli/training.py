@@ -72,6 +72,19 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
 
 
 
+def _reported_at_weight_precision(value):
+    """``value`` (a float, or dicts and lists of them) to 7 significant digits, about float32's precision: a float64
+    run's figures differ between processors near 1e-15, as its weights do before they are saved as float32, so its
+    config.json is the same bytes on every processor only when its figures are rounded as its weights are."""
+    if isinstance(value, dict):
+        return {key: _reported_at_weight_precision(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_reported_at_weight_precision(item) for item in value]
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.7g}")
+    return value
+
+
 def _split_rows(y: torch.Tensor, train_mask: torch.Tensor, val_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if bool((train_mask & val_mask).any()):
         raise DataError("training and validation splits overlap")
@@ -193,7 +206,8 @@ def train(
         else:
             xp_tr, xb_tr, xp_va, xb_va = xp, xb, xp, xb
             tr_index, va_index = train_rows, val_rows
-        y_tr = labels[train_rows].to(device)
+        dtype = train_config.torch_dtype
+        y_tr = labels[train_rows].to(device, dtype)
         y_va = labels[val_rows].numpy().astype(np.int64)
         n_train = train_rows.numel()
         bs = train_config.batch_size
@@ -202,9 +216,9 @@ def train(
         history: list[dict] = []
         best = {"auroc": -math.inf, "epoch": 0, "state": None}
         with _seeded(train_config.seed, device):
-            model = FusionModel(model_config)
+            model = FusionModel(model_config, dtype)
             model.set_standardisation(stats.get("protein"), stats.get("context"))
-            model.to(device)
+            model.to(device)  # float32 batches meet a float64 model's standardisation and become float64
             decay = [p for p in model.parameters() if p.ndim >= 2]
             no_decay = [p for p in model.parameters() if p.ndim < 2]
             optimiser = torch.optim.AdamW(
@@ -237,12 +251,12 @@ def train(
                     seen += k
                     for key, value in parts.items():
                         sums[key] = sums.get(key, 0.0) + value * k
-                logits, _, _ = _batched_forward(model, xp_va, xb_va, va_index, 8192, device, want_fused=False)
+                logits, _, _ = _batched_forward(model, xp_va, xb_va, va_index, 8192, device, want_fused=False,
+                                                dtype=dtype)
                 prob = torch.sigmoid(logits.double()).numpy()
                 val_auroc = auroc(y_va, prob)
                 val_bce = float(
-                    torch.nn.functional.binary_cross_entropy_with_logits(
-                        logits, torch.as_tensor(y_va, dtype=torch.float32))
+                    torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.as_tensor(y_va, dtype=dtype))
                 )
                 record = {"epoch": epoch, "train_loss": total / seen}
                 record.update({f"train_{key}": value / seen for key, value in sums.items()})
@@ -278,9 +292,12 @@ def train(
 
         model.load_state_dict(best["state"])
         model.eval()
-        logits, weights, _ = _batched_forward(model, xp_va, xb_va, va_index, 8192, device, want_fused=False)
+        logits, weights, _ = _batched_forward(model, xp_va, xb_va, va_index, 8192, device, want_fused=False,
+                                              dtype=dtype)
+        model.to(torch.float32)  # saved and used as float32 whatever it was trained in
         prob = torch.sigmoid(logits.double()).numpy()
-        threshold = choose_threshold(y_va, prob, "macro_f1")
+        reported = _reported_at_weight_precision if dtype == torch.float64 else (lambda value: value)
+        threshold = reported(choose_threshold(y_va, prob, "macro_f1"))
         metrics = {
             "best_epoch": best["epoch"],
             "epochs_run": len(history),
@@ -299,8 +316,8 @@ def train(
             model.cpu(),
             train_config,
             threshold=threshold,
-            history=history,
-            metrics=metrics,
+            history=reported(history),
+            metrics=reported(metrics),
             standardisation=standardisation,
             device=train_config.device,
             inputs=inputs,

@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import gzip
 import json
+import os
 import pickle
 
 import numpy as np
@@ -191,6 +192,58 @@ def test_bad_training_input(problem):
         train(xp, xb, y, tr, va, cfg, TrainConfig(device="tpu"))
     with pytest.raises(UsageError):
         train(xp, xb, y, tr, va, cfg, TrainConfig(batch_size=0))
+
+
+# ---------------------------------------------------------------------------------------------- precision
+
+
+def test_float64_training_gives_the_same_model_bytes_whatever_the_vector_width(tmp_path, mg_embedded):
+    """`train --precision float64` on M. genitalium writes the same model folder with torch's AVX2 kernels as with its
+    plain ones (another processor differs the same way, in summation order): float32 training differed there
+    from byte 3,221 of the weights, and train_default's bytes differed between an Intel and an AMD processor."""
+    import subprocess
+    import sys
+
+    from conftest import MG_G37
+
+    code, _, err = run_cli(["pairs", f"{MG_G37}.gff.gz", "--fasta", f"{MG_G37}.fna.gz", "--label-rule", "og",
+                            "--split", "0.7,0.15,0.15", "-o", tmp_path / "pairs.tsv"])
+    assert code == 0, err
+    folders = {}
+    for kernels in ("default", "avx2"):  # read as torch loads, so each run is a process of its own
+        folders[kernels] = tmp_path / f"model_{kernels}"
+        done = subprocess.run([sys.executable, "-m", "microfuse_cli", "train", str(tmp_path / "pairs.tsv"), "-e",
+                               str(mg_embedded), "-o", str(folders[kernels]), "--epochs", "3", "--device", "cpu",
+                               "--precision", "float64"], env={**os.environ, "ATEN_CPU_CAPABILITY": kernels},
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    for name in ("model.safetensors", "config.json"):
+        assert (folders["default"] / name).read_bytes() == (folders["avx2"] / name).read_bytes(), name
+    config = json.loads((folders["default"] / "config.json").read_text())
+    assert config["train"]["precision"] == "float64"
+    assert all(float(f"{v:.7g}") == v  # at the weights' precision: the full float64 figures differ by processor
+               for record in config["history"] for v in record.values() if isinstance(v, float))
+
+
+def test_float64_model_is_saved_and_used_as_float32(tmp_path, problem):
+    """A float64-trained head is a float32 model like any other (its weights file, its predictions after loading);
+    its config says how it was trained, and a config saved before the setting existed reads as float32."""
+    from safetensors import safe_open
+
+    xp, xb, y, tr, va, test = problem
+    model = train(xp, xb, y, tr, va, FusionConfig(**SMALL), TrainConfig(**FAST, precision="float64"))
+    assert {p.dtype for p in model.model.parameters()} == {torch.float32}
+    assert auroc(y[test], model.predict(xp[test], xb[test]).probability) > 0.9
+    model.save(tmp_path / "m")
+    with safe_open(tmp_path / "m" / "model.safetensors", "np") as weights:
+        assert {weights.get_tensor(k).dtype for k in weights.keys()} == {np.dtype("float32")}
+    loaded = TrainedModel.load(tmp_path / "m")
+    assert loaded.train_config.precision == "float64"
+    assert np.array_equal(loaded.predict(xp[test], xb[test]).probability, model.predict(xp[test], xb[test]).probability)
+    older = {k: v for k, v in TrainConfig(**FAST).to_dict().items() if k != "precision"}
+    assert TrainConfig.from_dict(older).precision == "float32"
+    with pytest.raises(UsageError, match="precision must be one of float32, float64, got 'float16'"):
+        TrainConfig(precision="float16").validate()
 
 
 # ---------------------------------------------------------------------------------------------- model files

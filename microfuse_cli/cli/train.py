@@ -58,6 +58,10 @@ Examples:
               help="auto (a GPU when one is visible), cpu, cuda or cuda:N. A GPU trains other weights than the CPU "
                    "(rounding), so other probabilities: --device cpu gives the bytes of the library's "
                    "training.train, whose TrainConfig defaults to cpu.")
+@click.option("--precision", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
+              help="Arithmetic of training (the weights are saved as float32 either way). float64 takes about twice "
+                   "the time and gives the same model bytes on any processor; float32's last bits depend on its "
+                   "vector units.")
 @click.option("--per-genome-rule", is_flag=True,
               help="Store a per-genome decision rule learned from the tables (one genome each, all its adjacent "
                    "pairs, as `microfuse pairs` writes): `score` then cuts each genome where its own label-free "
@@ -65,13 +69,13 @@ Examples:
                    "90% interval, and ranks same-strand pairs by spacer, as the default model does.")
 @common_options
 def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features, seed, seeds, val_fraction, epochs, patience,
-          batch_size, lr, weight_decay, device, per_genome_rule, run):
+          batch_size, lr, weight_decay, device, precision, per_genome_rule, run):
     """Fit the MicroFuse fusion head on labelled pairs (the `label` and `split` columns of PAIRS.tsv; '-' is stdin).
 
     AdamW with early stopping on validation AUROC, keeping the best epoch; the decision threshold is chosen on
     validation. Saves model.safetensors + config.json (with the standardisation statistics and the embedding
     manifest). Byte-identical on the CPU for a given seed and -t: another thread count rounds differently
-    (-t 0 depends on the machine's cores).
+    (-t 0 depends on the machine's cores); the same bytes on another processor with --precision float64.
     """
     from ..io.outputs import Output, check_outputs
 
@@ -84,11 +88,11 @@ def train(pairs_tables, embedding_dirs, output, arch, ablation, context_features
     # a table on stdin (or a pipe) is kept in a file, so messages name it 'stdin', as every command does, not '-'
     with stdin_as_files(pairs_tables) as tables:
         _train(tables, embedding_dirs, output, arch, ablation, context_features, seed, seeds, val_fraction, epochs,
-               patience, batch_size, lr, weight_decay, device, per_genome_rule, run)
+               patience, batch_size, lr, weight_decay, device, precision, per_genome_rule, run)
 
 
 def _train(pairs_tables, embedding_dirs, output, arch, ablation, context_features, seed, seeds, val_fraction, epochs,
-           patience, batch_size, lr, weight_decay, device, per_genome_rule, run):
+           patience, batch_size, lr, weight_decay, device, precision, per_genome_rule, run):
     """`train` of its checked options, a table on stdin kept in a file (each table is read once, by
     load_training_data; --per-genome-rule reuses what it read, TrainingData.tables)."""
     from ..embed import resolve_device
@@ -113,7 +117,7 @@ def _train(pairs_tables, embedding_dirs, output, arch, ablation, context_feature
     ablation = ABLATION_ALIASES.get(ablation, ablation)
     config = FusionConfig(arch=arch) if ablation == "full" else FusionConfig.ablation(ablation, arch=arch)
     train_config = TrainConfig(lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=epochs,
-                               patience=patience, seed=seed, device=resolve_device(device))
+                               patience=patience, seed=seed, device=resolve_device(device), precision=precision)
     with run.progress("training", epochs * seeds, "epochs") as advance:
         def on_epoch(info):
             log.debug("seed %s epoch %d: loss %.4f, val AUROC %.4f", info.get("seed", seed), info["epoch"],
