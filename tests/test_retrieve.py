@@ -2028,7 +2028,7 @@ def test_found_themselves_counts_each_query_genomes_own_pairs_under_other_names(
 
 def test_cli_search_warns_of_a_copy_indexed_under_sq8_codes(real_fused, tmp_path):
     """IVF-PQ re-ranked with sq8 codes (the default beyond 256 dimensions) puts a query's identical copy at 0.999x,
-    not 1: with the copy's threshold at 0.9999, fewer than half of M. pneumoniae's queries counted, and its copy
+    not 1: with the copy's threshold at 0.9999, many of M. pneumoniae's queries were not counted, and its copy
     under another name went unsaid though it was most queries' first neighbour. The one warning counts the other
     genomes so found, once a pair of names (a copy indexed both ways finds itself in each)."""
     from conftest import run_cli
@@ -2044,7 +2044,9 @@ def test_cli_search_warns_of_a_copy_indexed_under_sq8_codes(real_fused, tmp_path
     first = [r for r in rows if r[2] == "1" and r[0] == r[1] and r[4] == r[-1]]
     n = len({r[0] for r in rows})
     assert code == 0 and len(first) > n / 2, (len(first), n)  # the copy is most queries' first neighbour
-    assert sum(float(r[3]) >= 0.9999 for r in first) < n / 2  # ... at similarity 0.999x
+    # ... at similarity 0.999x: a threshold of 0.9999 missed many (28% with the default's fused vectors since the
+    # twenty-second landing, over half with the earlier default's)
+    assert sum(float(r[3]) < 0.9999 for r in first) > len(first) / 5
     assert err.count("warning: genome 'mpn' found itself in the index as genome 'mpn.gff'") == 1, err
     assert "more such" not in err, err
     # queries of two genomes with copies under other names: one warning, which counts the other
