@@ -246,6 +246,15 @@ def test_float64_model_is_saved_and_used_as_float32(tmp_path, problem):
         TrainConfig(precision="float16").validate()
 
 
+@pytest.mark.parametrize("precision", [None, 64, torch.float64, "FLOAT64", ["float64"], {"float64": 1}])
+def test_precision_typed_wrongly_is_a_usage_error(problem, precision):
+    """train refuses a precision other than the two names in one line, before any work: a list or a dict (a
+    config read from JSON) was a TypeError of the lookup (unhashable), not a UsageError."""
+    xp, xb, y, tr, va, _ = problem
+    with pytest.raises(UsageError, match=r"^precision must be one of float32, float64, got "):
+        train(xp, xb, y, tr, va, FusionConfig(**SMALL), TrainConfig(max_epochs=1, precision=precision))
+
+
 # ---------------------------------------------------------------------------------------------- model files
 
 
