@@ -294,7 +294,6 @@ def train(
         model.eval()
         logits, weights, _ = _batched_forward(model, xp_va, xb_va, va_index, 8192, device, want_fused=False,
                                               dtype=dtype)
-        model.to(torch.float32)  # saved and used as float32 whatever it was trained in
         prob = torch.sigmoid(logits.double()).numpy()
         reported = _reported_at_weight_precision if dtype == torch.float64 else (lambda value: value)
         threshold = reported(choose_threshold(y_va, prob, "macro_f1"))
