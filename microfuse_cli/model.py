@@ -71,6 +71,9 @@ class FusionModel(nn.Module):
     def __init__(self, config: FusionConfig, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         config.validate()
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:  # 'float64' was torch's TypeError
+            raise UsageError(f"FusionModel's dtype is a floating torch.dtype such as torch.float64, not "
+                             f"{dtype!r}")
         if config.uses_protein and config.protein_dim is None:
             raise UsageError("protein_dim must be set to build the model")
         if config.uses_context and config.context_dim is None:

@@ -88,7 +88,7 @@ class TrainConfig:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise UsageError(f"seed must be a non-negative integer, got {self.seed!r}")
         _resolve_device(self.device)
-        if self.precision not in PRECISIONS:
+        if not isinstance(self.precision, str) or self.precision not in PRECISIONS:  # a list was a TypeError
             raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         return self
 
@@ -194,7 +194,8 @@ class TrainedModel(DecisionIdentified):
     """A fitted fusion head (or baseline) with everything needed to score new pairs.
 
     Attributes:
-        model: the ``FusionModel`` (eval mode, on ``device``).
+        model: the ``FusionModel`` (eval mode, on ``device``, float32: a float64 one is converted, as training in
+            float64 gives its weights; score reads float32 weights only).
         model_config, train_config: how it was built and trained.
         threshold: decision threshold chosen on validation (maximising macro-F1).
         history: one dict per epoch (train loss parts, validation loss/AUROC/AUPRC).
@@ -219,7 +220,7 @@ class TrainedModel(DecisionIdentified):
         inputs: Optional[ModelInputs] = None,
     ) -> None:
         self.decision = decision
-        self.model = model.eval()
+        self.model = model.to(torch.float32).eval()  # held, saved and scored as float32, whatever it was trained in
         self.model_config = model.config
         self.train_config = train_config
         self.threshold = float(threshold)

@@ -129,7 +129,7 @@ def train(
         y: (n,) labels 0/1.
         train_mask, val_mask: (n,) boolean, disjoint; standardisation statistics come from the training rows.
         model_config: architecture; ``protein_dim``/``context_dim`` left ``None`` are taken from the data.
-        train_config: optimisation settings, seed and device.
+        train_config: optimisation settings, seed, device and precision (float64 trains in float64, saved as float32).
         threads: torch's and the BLAS/OpenMP pools' CPU threads for this call, put back after (these settings are
             process-wide: runtime.thread_limits). Default 1, as in every library call, so that a cluster job takes
             no more than its slot unless told; 0: every usable core. The trained bytes depend on it (rounding).
@@ -142,7 +142,9 @@ def train(
             ``val_auroc``, ``best_val_auroc``, ``best_epoch``, ``improved``, ``seconds``).
 
     Returns:
-        The ``TrainedModel`` at the best validation epoch, with the macro-F1 threshold chosen on validation.
+        The ``TrainedModel`` at the best validation epoch, with the macro-F1 threshold chosen on validation. In a
+        float64 run the threshold, history and metrics are the float64 weights', to 7 significant digits; the
+        float32 weights it holds score within float32's rounding of them.
 
     Raises:
         DataError: inconsistent shapes, non-finite values, a split without both classes, or divergence.
@@ -294,7 +296,6 @@ def train(
         model.eval()
         logits, weights, _ = _batched_forward(model, xp_va, xb_va, va_index, 8192, device, want_fused=False,
                                               dtype=dtype)
-        model.to(torch.float32)  # saved and used as float32 whatever it was trained in
         prob = torch.sigmoid(logits.double()).numpy()
         reported = _reported_at_weight_precision if dtype == torch.float64 else (lambda value: value)
         threshold = reported(choose_threshold(y_va, prob, "macro_f1"))

@@ -246,6 +246,43 @@ def test_float64_model_is_saved_and_used_as_float32(tmp_path, problem):
         TrainConfig(precision="float16").validate()
 
 
+@pytest.mark.parametrize("precision", [None, 64, torch.float64, "FLOAT64", ["float64"], {"float64": 1}])
+def test_precision_typed_wrongly_is_a_usage_error(problem, precision):
+    """train refuses a precision other than the two names in one line, before any work: a list or a dict (a
+    config read from JSON) was a TypeError of the lookup (unhashable), not a UsageError."""
+    xp, xb, y, tr, va, _ = problem
+    with pytest.raises(UsageError, match=r"^precision must be one of float32, float64, got "):
+        train(xp, xb, y, tr, va, FusionConfig(**SMALL), TrainConfig(max_epochs=1, precision=precision))
+
+
+def test_a_float64_fusion_model_is_held_saved_and_read_as_float32(tmp_path, problem):
+    """TrainedModel of a FusionModel(config, torch.float64), as training builds one in float64, holds it as float32,
+    the form score reads: its save was a folder of float64 tensors that load_torch_model and score refused ('the
+    config needs float32'), and its identity was not the saved folder's."""
+    from microfuse_cli.model import FusionModel
+    from microfuse_cli.score import load_model
+
+    xp, xb, *_ = problem
+    config = FusionConfig(protein_dim=xp.shape[1], context_dim=xb.shape[1], **SMALL)
+    head = TrainedModel(FusionModel(config, torch.float64), TrainConfig())
+    assert {t.dtype for t in head.model.state_dict().values() if t.is_floating_point()} == {torch.float32}
+    head.save(tmp_path / "m")
+    loaded = load_torch_model(tmp_path / "m")
+    assert loaded.identity == head.identity == load_model(tmp_path / "m").identity
+    assert np.array_equal(loaded.predict(xp, xb).probability, head.predict(xp, xb).probability)
+
+
+@pytest.mark.parametrize("dtype", ["float64", torch.int64, None])
+def test_fusion_model_refuses_a_dtype_that_is_no_float_type(dtype):
+    """FusionModel(config, dtype) takes torch's floating types only: a name ('float64') was a TypeError of
+    torch.zeros, an integer type a RuntimeError about gradients."""
+    from microfuse_cli.model import FusionModel
+
+    with pytest.raises(UsageError, match=r"^FusionModel's dtype is a floating torch.dtype such as torch.float64, "
+                                         r"not "):
+        FusionModel(FusionConfig(protein_dim=4, context_dim=3, **SMALL), dtype)
+
+
 # ---------------------------------------------------------------------------------------------- model files
 
 
