@@ -91,7 +91,7 @@ def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source
     newline = "\n"  # io.files.read_text gives LF line ends whatever the file had
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += newline
-    lines = _without_empty_attributes(_semicolons_escaped(lines))  # `product=; B` is text, not an empty value
+    lines = _valid_attributes(lines)
     starts, last, ids = _top_level_features(lines)
     if any(OPERON_LINE.match(line) for line in lines):
         raise DataError(ALREADY)
@@ -151,39 +151,15 @@ def _operon_lines(op: Operon, ident: str, source: str, genome: Genome, circular:
             (1, _gff_line(op, ident, source, seqid, 1, op.end - length))]
 
 
-def _without_empty_attributes(lines: list[str]) -> list[str]:
-    """``lines`` with every ``key=`` attribute (empty value) taken out of column 9, and one warning counting them
-    by key; a line with none is kept as it was (only its attributes are touched, '.' when none is left)."""
-    dropped: Counter[str] = Counter()
-    out = []
-    for line in lines:
-        cols = _columns(line)
-        if cols is None or "=" not in cols[8]:
-            out.append(line)
-            continue
-        parts = cols[8].split(";")
-        empty = [part for part in parts if _EMPTY_VALUE.match(part.strip())]
-        if not empty:
-            out.append(line)
-            continue
-        dropped.update(part.strip()[:-1] for part in empty)
-        kept = ";".join(part for part in parts if part not in empty)
-        extra = line.rstrip("\n").split("\t")[9:]  # pharokka's columns past the 9th, kept as read
-        out.append("\t".join(cols[:8] + [kept if kept.strip(" ;") else "."] + extra) + "\n")
-    if dropped:
-        keys = ", ".join(f"{key} ({n})" for key, n in sorted(dropped.items()))
-        n = sum(dropped.values())
-        log_naming(log, logging.WARNING, ("annotate_gff", "--annotate"),
-                   f": dropped {n} attribute{'' if n == 1 else 's'} with an empty value, which GFF3 forbids: {keys}")
-    return out
-
-
-def _semicolons_escaped(lines: list[str]) -> list[str]:
-    """``lines`` with each ';' that io.gff read as text of a value (pharokka 1.4's ``product=A; B``: the piece after
-    it holds no '=') written %3B, as GFF3 writes one inside a value, and one warning counting them: copied as read,
-    the annotated file failed `gt gff3validator` ('does not contain exactly one =') as the input does. The reader
-    refuses every other piece without '=', so only such text is joined; a line with none is kept as it was."""
+def _valid_attributes(lines: list[str]) -> list[str]:
+    """``lines`` with column 9 made valid GFF3 in one pass, as the annotated file must validate where the input did
+    not: each ';' io.gff read as text of a value (pharokka 1.4's ``product=A; B``: the piece after it holds no
+    '=') written %3B, as GFF3 writes one inside a value (copied as read, `gt gff3validator` failed: 'does not
+    contain exactly one ='), then every ``key=`` attribute (empty value, which GFF3 forbids) taken out ('.' when
+    none is left); `product=; B` is text, so it is joined before empties are looked for. One warning counts each
+    kind. Only column 9 is touched: a line needing neither is kept as it was, columns past the 9th as read."""
     joined = 0
+    dropped: Counter[str] = Counter()
     out = []
     for line in lines:
         cols = _columns(line)  # pharokka's CDS rows, whose products hold such ';', end in a stray tab
@@ -191,13 +167,39 @@ def _semicolons_escaped(lines: list[str]) -> list[str]:
             out.append(line)
             continue
         column, n = _joined_values(cols[8])
-        extra = line.rstrip("\n").split("\t")[9:]  # columns past the 9th, kept as read
-        out.append("\t".join(cols[:8] + [column] + extra) + "\n" if n else line)
+        column, empty = _without_empty_values(column)
+        if not n and not empty:
+            out.append(line)
+            continue
         joined += n
+        dropped.update(empty)
+        extra = line.rstrip("\n").split("\t")[9:]  # columns past the 9th, kept as read
+        out.append("\t".join(cols[:8] + [column] + extra) + "\n")
+    _warn_rewritten(joined, dropped)
+    return out
+
+
+def _without_empty_values(column: str) -> tuple[str, list[str]]:
+    """Column 9 without its ``key=`` attributes ('.' when none is left; as it was when it has none), and the key of
+    each taken out."""
+    parts = column.split(";")
+    empty = [part for part in parts if _EMPTY_VALUE.match(part.strip())]
+    if not empty:
+        return column, []
+    kept = ";".join(part for part in parts if part not in empty)
+    return (kept if kept.strip(" ;") else "."), [part.strip()[:-1] for part in empty]
+
+
+def _warn_rewritten(joined: int, dropped: Counter[str]) -> None:
+    """One warning for the ';' written %3B, then one for the empty attributes dropped, counted by key."""
     if joined:
         log_naming(log, logging.WARNING, ("annotate_gff", "--annotate"),
                    f": wrote {joined} ';' inside a value as %3B, as GFF3 writes it (the input's were unescaped)")
-    return out
+    if dropped:
+        keys = ", ".join(f"{key} ({n})" for key, n in sorted(dropped.items()))
+        n = sum(dropped.values())
+        log_naming(log, logging.WARNING, ("annotate_gff", "--annotate"),
+                   f": dropped {n} attribute{'' if n == 1 else 's'} with an empty value, which GFF3 forbids: {keys}")
 
 
 def _joined_values(column: str) -> tuple[str, int]:

@@ -290,8 +290,8 @@ def _check_weights(folder: Path, where: Path, recorded: dict[str, str] | None, d
         log.debug("%s: its config records no checksum of %s (an older microfuse's model): not checked", folder,
                   WEIGHTS_FILE)
         return
-    check_files(folder, recorded, {WEIGHTS_FILE}, frozenset({WEIGHTS_FILE}), True, where=where, noun="model config",
-                digests={WEIGHTS_FILE: digest},
+    check_files(folder, recorded, {WEIGHTS_FILE}, frozenset({WEIGHTS_FILE}), verify=True, where=where,
+                noun="model config", digests={WEIGHTS_FILE: digest},
                 mismatch=f"{folder}: {WEIGHTS_FILE} is not the weights its {CONFIG_FILE} was written with (checksum "
                          "mismatch: files of two models mixed, or edited since): copy the model folder whole again, "
                          "or train it again")
@@ -331,8 +331,8 @@ def _read_config(path: Path) -> dict[str, Any]:
     if version < FORMAT_VERSION:
         config = {**config, "format_version": FORMAT_VERSION, FILES_KEY: None}
     else:  # its shape checked before the weights are read
-        check_files(path.parent, config[FILES_KEY], {WEIGHTS_FILE}, frozenset({WEIGHTS_FILE}), False, where=path,
-                    noun="model config")
+        check_files(path.parent, config[FILES_KEY], {WEIGHTS_FILE}, frozenset({WEIGHTS_FILE}), verify=False,
+                    where=path, noun="model config")
     if not isinstance(config["model"], dict) or "arch" not in config["model"]:
         raise DataError(f"{path}: no model architecture")
     threshold = config["threshold"]

@@ -34,7 +34,6 @@ those, once. Reference folders written before codes were recorded are read as co
 
 from __future__ import annotations
 
-import io
 import logging
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ import numpy as np
 from .errors import FASTA, DataError, UsageError, check_flags, log_naming
 from .records import Genome, RebuiltFromFields, read_only
 from .io.fasta import read_proteins, write_proteins
-from .io.files import PathLike
+from .io.files import PathLike, read_text
 from .io.outputs import atomic_directory
 from .manifest import FILES_KEY, ManifestKind, folder_path, open_listed, read_manifest, write_manifest
 from .progress import Advance, check_callbacks
@@ -227,8 +226,8 @@ class ReferenceSet:
                                        [int(n) for n in g["genes_per_scaffold"]], [bool(c) for c in g["circular"]],
                                        [int(c) for c in g.get("genetic_codes", [])])  # absent before they were kept
                        for g in manifest["genomes"]]
-            # decoded as Path.read_text(encoding="utf-8") decoded it (universal newlines)
-            lines = io.TextIOWrapper(io.BytesIO(handles["genes.tsv"].read()), encoding="utf-8").read().split("\n")
+            # read as every text input is (size caps, binary refused), from the bytes hashed
+            lines = read_text(folder / "genes.tsv", handle=handles["genes.tsv"]).split("\n")
             if lines[0].split("\t") != GENES_COLUMNS:
                 raise ValueError("genes.tsv header")
             rows, with_protein = [], set()

@@ -18,7 +18,6 @@ Pair vectors: protein = [e_a ; e_b ; |e_a - e_b|], context = [c_a ; c_b ; pair f
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import re
@@ -35,7 +34,7 @@ from . import __version__
 from .checkpoint import PAIR_LAYOUT, ModelInputs
 from .errors import DataError, UsageError, check_flags
 from .records import NO_SEQUENCE_HINT, Genome, RebuiltFromFields, read_only
-from .io.files import PathLike
+from .io.files import PathLike, read_text
 from .io.outputs import atomic_directory, fresh_file, save_npy
 from .manifest import (FILES_KEY, HEADER, MANIFEST, ManifestKind, folder_path, open_listed, read_manifest,
                        write_manifest)
@@ -455,8 +454,9 @@ class Embeddings(RebuiltFromFields):
                                 f"{str(exc).splitlines()[0][:80] if str(exc) else ''})") from None
             if arrays[name].dtype.kind != "f":
                 raise DataError(f"{folder / name}: holds {arrays[name].dtype} values, not floating point")
-        try:  # genes.tsv once: its header says whether it records places; decoded as Path.read_text does
-            text, pairs = (io.TextIOWrapper(io.BytesIO(handles[name].read())).read() if name in handles
+        try:  # genes.tsv once: its header says whether it records places; read as every text input is (size caps,
+            # binary refused), from the bytes hashed
+            text, pairs = (read_text(folder / name, handle=handles[name]) if name in handles
                            else (folder / name).read_text() for name in ID_FILES)
         except (OSError, UnicodeDecodeError) as exc:
             raise DataError(f"{folder}: unreadable genes.tsv or pairs.tsv ({type(exc).__name__})") from None

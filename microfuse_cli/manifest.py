@@ -109,7 +109,7 @@ def read_manifest(folder: Path, kind: ManifestKind, *, required: Iterable[str] =
         raise DataError(f"{path}: unsupported {kind.noun} format version {version!r} (this microfuse reads "
                         f"{', '.join(map(str, kind.versions))}; {kind.hint})")
     refuse_interrupted_swap(folder)
-    check_files(folder, manifest.get(FILES_KEY), set(required), kind.files, verify)
+    check_files(folder, manifest.get(FILES_KEY), set(required), kind.files, verify=verify)
     return manifest
 
 
@@ -140,7 +140,7 @@ def open_listed(folder: Path, manifest: Mapping[str, Any], kind: ManifestKind, s
             handle.seek(0)
             digests[name] = digest.hexdigest()
         handles[name] = handle
-    check_files(folder, hashes, set(required), kind.files, verify, digests=digests)
+    check_files(folder, hashes, set(required), kind.files, verify=verify, digests=digests)
     return handles
 
 
@@ -182,7 +182,7 @@ def _folders_with_manifest(folder: Path, kind: ManifestKind) -> list[str]:
         return []
 
 
-def check_files(folder: Path, hashes: Any, required: set[str], allowed: frozenset[str], verify: bool, *,
+def check_files(folder: Path, hashes: Any, required: set[str], allowed: frozenset[str], *, verify: bool,
                 where: Path | None = None, noun: str = "manifest", digests: Mapping[str, str] | None = None,
                 mismatch: str | None = None) -> None:
     """The one check of a folder's ``files_sha256`` (``hashes``), a manifest's or a model config's (checkpoint.py):

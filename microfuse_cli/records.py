@@ -140,16 +140,30 @@ def opened_file(path: str) -> str | None:
     import os
     import stat
 
+    opened = _descriptor_stat(path)
+    if opened is None or not stat.S_ISREG(opened.st_mode):
+        return None
+    try:
+        target = os.path.realpath(path)
+        if target == path or not os.path.samestat(opened, os.stat(target)):
+            return None
+    except (OSError, ValueError):  # its file gone ('/tmp/g.gff (deleted)')
+        return None
+    return target
+
+
+def _descriptor_stat(path: object):
+    """What the open descriptor ``path`` names (/dev/fd/N, /proc/self/fd/N) is, as os.stat says (the one test of a
+    descriptor ``opened_file`` and ``descriptor_stream`` share); None for a path that names no descriptor, or a
+    closed one, which nothing is read from."""
+    import os
+
     if not isinstance(path, str) or not _DESCRIPTOR.fullmatch(path):
         return None
     try:
-        opened = os.stat(path)
-        target = os.path.realpath(path)
-        if not stat.S_ISREG(opened.st_mode) or target == path or not os.path.samestat(opened, os.stat(target)):
-            return None
-    except (OSError, ValueError):  # a closed descriptor, or its file gone ('/tmp/g.gff (deleted)')
+        return os.stat(path)
+    except (OSError, ValueError):
         return None
-    return target
 
 
 #: The name of an open descriptor: a shell's process substitution `<(zcat genome.gff.gz)` is /dev/fd/63.
@@ -173,12 +187,8 @@ def descriptor_stream(path) -> bool:
         return True
     if isinstance(path, os.PathLike):  # Path('/dev/fd/63'), as read_genome may be given
         path = os.fspath(path)
-    if not isinstance(path, str) or not _DESCRIPTOR.fullmatch(path):
-        return False
-    try:
-        return not stat.S_ISREG(os.stat(path).st_mode)
-    except (OSError, ValueError):  # a closed descriptor: nothing is read from it
-        return False
+    opened = _descriptor_stat(path)
+    return opened is not None and not stat.S_ISREG(opened.st_mode)
 
 
 def stream_named(genome: "Genome") -> "Genome":

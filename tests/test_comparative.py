@@ -120,7 +120,7 @@ def test_reference_files_swapped_after_checksum_are_not_read(tmp_path, mpn_refer
 
     def check_then_swap(*args, **kwargs):
         real(*args, **kwargs)
-        if args[4] and not swapped:  # verify: the checksums have just been checked
+        if kwargs["verify"] and not swapped:  # the checksums have just been checked
             for name in ("proteins.faa", "genes.tsv"):
                 os.replace(tmp_path / name, folder / name)
             swapped.append(True)

@@ -321,6 +321,26 @@ def row_twice(source: str, name: str, file: str) -> Callable:
     return build
 
 
+def file_edited(source: str, name: str, file: str, edit: Callable[[bytes], bytes]) -> Callable:
+    """A copy of the shared folder ``source`` as ``{d}/name`` whose ``file`` holds ``edit`` of its bytes, re-hashed."""
+    def build(work: Path, folder: Path):
+        shutil.copytree(work / source, folder / name)
+        (folder / name / file).write_bytes(edit((folder / name / file).read_bytes()))
+        rehash(folder / name)
+
+    return build
+
+
+def _binary_rows(data: bytes) -> bytes:
+    """A table's header line, then binary rows."""
+    return data.split(b"\n", 1)[0] + b"\n" + bytes(range(256)) * 4
+
+
+def _past_1_mib(data: bytes) -> bytes:
+    """A table padded with empty lines past 1 MiB (the cap these cases set; every other input is under it)."""
+    return data + b"\n" * (2 << 20)
+
+
 def _ref(**kwargs) -> Callable:
     return lambda work, folder: tamper_reference(work / "syn_ref", folder / "ref", **kwargs) and None
 
@@ -599,6 +619,17 @@ CASES: list[Case] = [
          "proteins.faa and the has_protein column of genes.tsv disagree"),
     Case("reference: a gene row listed twice", {"ref": row_twice("syn_ref", "ref", "genes.tsv")}, SCORE_REF, 1,
          "genes.tsv rows 0 and 1 place two genes at one position of one scaffold"),
+    # a binary or oversized genes.tsv, re-hashed, is refused as every text input is (io.files.read_text): the
+    # reference's said 'inconsistent reference files' or read it whole, the embeddings' 'UnicodeDecodeError' or
+    # 'line 478: corrupted'
+    Case("embeddings: binary genes.tsv", {"emb": file_edited("mg_emb", "emb", "genes.tsv", _binary_rows)}, SCORE_MG,
+         1, "genes.tsv: looks like a binary file"),
+    Case("embeddings: genes.tsv past the size cap", {"emb": file_edited("mg_emb", "emb", "genes.tsv", _past_1_mib)},
+         SCORE_MG, 1, "genes.tsv: more than 1048576 bytes", patch=(("MAX_INPUT_BYTES", 1 << 20),)),
+    Case("reference: binary genes.tsv", {"ref": file_edited("syn_ref", "ref", "genes.tsv", _binary_rows)}, SCORE_REF,
+         1, "genes.tsv: looks like a binary file"),
+    Case("reference: genes.tsv past the size cap", {"ref": file_edited("syn_ref", "ref", "genes.tsv", _past_1_mib)},
+         SCORE_REF, 1, "genes.tsv: more than 1048576 bytes", patch=(("MAX_INPUT_BYTES", 1 << 20),)),
     # --- a folder's files linked to files outside it (DVC's symlink cache, git-annex, `cp -rs`), or the folder itself
     #     a link (moved to another disk): read, each file's checksum verified (nothing of the target is written)
     Case("embeddings: a file linked outside the folder", {"emb": linked_out("mg_emb", "emb", "protein.npy")},

@@ -93,7 +93,7 @@ def test_embeddings_swapped_after_checksum_are_not_read(mg_embeddings, tmp_path,
 
     def check_then_swap(*args, **kwargs):
         real(*args, **kwargs)
-        if args[4] and not swapped:  # verify: the checksums have just been checked
+        if kwargs["verify"] and not swapped:  # the checksums have just been checked
             os.replace(tmp_path / "other.npy", folder / "protein.npy")
             swapped.append(True)
 

@@ -302,7 +302,7 @@ def test_index_files_swapped_after_checksum_are_not_read(built, data, saved, tmp
 
     def check_then_swap(*args, **kwargs):
         real(*args, **kwargs)
-        if args[4] and not swapped:  # verify: the checksums have just been checked
+        if kwargs["verify"] and not swapped:  # the checksums have just been checked
             for name in ("index.faiss", "pairs.tsv"):
                 (other / name).replace(saved / name)
             swapped.append(True)
