@@ -270,6 +270,29 @@ def test_a_packaged_model_the_user_cannot_read_is_said_in_one_line(tmp_path, com
     assert not (tmp_path / "out").exists()
 
 
+def test_a_packaged_model_the_user_cannot_read_names_the_callers_way_out(tmp_path):
+    """The same locked packaged model, met by a library caller (load_model(None)): the way out is told in the
+    library's terms (load a model folder of your own, load_model(path)), never the command line's -m, which the CLI
+    alone says (``for_cli``). Run on a copy of the package; root's file-access rights dropped with setpriv."""
+    import shutil
+
+    package = tmp_path / "pkg"
+    shutil.copytree(ROOT / "microfuse_cli", package / "microfuse_cli", ignore=shutil.ignore_patterns("__pycache__"))
+    folder = package / "microfuse_cli" / "data" / "default_model"
+    folder.chmod(0)
+    said = ("from microfuse_cli.errors import DataError\nfrom microfuse_cli.score import load_model\ntry:\n"
+            "    load_model(None)\nexcept DataError as exc:\n    print(exc)\n    print(exc.for_cli())\n")
+    try:
+        result = subprocess.run([*as_a_plain_user(), sys.executable, "-c", said], capture_output=True, text=True,
+                                env={**os.environ, "PYTHONPATH": str(package)}, cwd=tmp_path, timeout=300)
+    finally:
+        folder.chmod(0o755)
+    start = (f"the default model of this installation cannot be read by this user (Permission denied: "
+             f"{folder / 'config.json'}); reinstall microfuse as this user, or ")
+    assert result.stdout == (f"{start}load a model folder of your own (load_model(path))\n"
+                             f"{start}give a model folder with -m\n"), result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("command, locked, denied", [
     ("score", "noperm", ""),  # the folder it is in may not be searched: was 'Permission denied (noperm/model)'
     ("score", "noperm/model/config.json", ": noperm/model/config.json"),  # was '...: not valid JSON (unreadable: ...)'
