@@ -1098,6 +1098,35 @@ def test_a_regular_file_given_by_descriptor_is_named_after_the_file(tmp_path):
     assert code == 2 and "two GENOME files share the file name mg.gff" in err, err
 
 
+def test_dev_stdin_is_named_as_dev_fd_0(tmp_path):
+    """/dev/stdin is descriptor 0 by another name: `pairs /dev/stdin < mg.gff` named the genome 'stdin' where
+    `pairs /dev/fd/0 < mg.gff` named it mg.gff, and `cat mg.gff | pairs /dev/stdin` 'stdin' where /dev/fd/0 of a
+    pipe took its first sequence's id. Every path naming a descriptor is now named by what it opens; '-' alone is
+    'stdin'. A symlink given by descriptor is named after its target (the descriptor keeps no link's name)."""
+    import subprocess
+    import sys
+
+    gff = tmp_path / "mg.gff"
+    gff.write_bytes(gzip.decompress(MG_G37.with_name(MG_G37.name + ".gff.gz").read_bytes()))
+    (tmp_path / "link.gff").symlink_to(gff)
+
+    def named(path, given):
+        """The genome= of `pairs PATH`, stdin a file (``given``: a path) or a pipe (``given``: bytes)."""
+        command = [sys.executable, "-m", "microfuse_cli", "pairs", path, "-q"]
+        if isinstance(given, bytes):
+            result = subprocess.run(command, input=given, capture_output=True, cwd=tmp_path, timeout=300)
+        else:
+            with open(given, "rb") as stdin:
+                result = subprocess.run(command, stdin=stdin, capture_output=True, cwd=tmp_path, timeout=300)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split(b"\n", 1)[0].rsplit(b" genome=", 1)[1].decode()
+
+    assert [named(path, gff) for path in ("/dev/stdin", "/dev/fd/0", "-")] == ["mg.gff", "mg.gff", "stdin"]
+    assert named("/dev/stdin", tmp_path / "link.gff") == "mg.gff"
+    assert [named(path, gff.read_bytes()) for path in ("/dev/stdin", "/dev/fd/0", "-")] == \
+        ["NC_000908.2", "NC_000908.2", "stdin"]
+
+
 def test_a_piped_pairs_tsv_that_names_no_genome_is_named_after_its_first_scaffold(tmp_path):
     """A pairs TSV without its '#microfuse ... genome=' line (an older or hand-made table) is named after its file;
     piped by descriptor (`embed <(grep -v ... pairs.tsv)`), embed's manifest named the genome '63', the descriptor's
