@@ -1174,3 +1174,33 @@ def test_reference_build_of_two_pipes_naming_their_genomes_alike_says_why(tmp_pa
         f"error: /dev/fd/{first} and /dev/fd/{second} both hold a genome named NC_000908.2 (a genome read from a pipe "
         "is named after its first sequence); reference genomes need distinct names: give one as a file\n"), err
     assert not (tmp_path / "ref").exists()
+
+
+def test_reference_build_of_a_file_named_as_a_pipes_descriptor(tmp_path):
+    """`reference build x/63 <(zcat g.fna.gz)` was refused before any read: 'two GENOME files share the file name
+    63', the pipe taken by its descriptor's number, though it is named after its first sequence. Built now, each
+    genome under its name; a file named as the pipe's first sequence is still refused, once the pipe is read."""
+    import json
+    import os
+
+    gff = gzip.decompress(MG_G37.with_name(MG_G37.name + ".gff.gz").read_bytes())
+    other = gzip.decompress((PANEL / "GCF_000008665.1_ASM866v1_genomic.fna.gz").read_bytes())  # NC_000917.1 first
+    (tmp_path / "x").mkdir()
+    for output in ("ref", "ref2"):
+        read, named = _piped(other)
+        mine = tmp_path / "x" / (str(read) if output == "ref" else "NC_000917.1")  # x/63 beside /dev/fd/63
+        mine.write_bytes(gff)
+        try:
+            code, _, err = run_cli(["reference", "build", f"{mine},{MG_G37}.fna.gz", named, "-o", tmp_path / output,
+                                    "-q"])
+        finally:
+            os.close(read)
+            mine.unlink()
+        if output == "ref":
+            assert code == 0, err
+            names = [g["name"] for g in json.loads((tmp_path / "ref" / "manifest.json").read_text())["genomes"]]
+            assert names == [str(read), "NC_000917.1"], names
+    assert code == 1 and err == (f"error: {mine} and {named} both hold a genome named NC_000917.1 (a genome read "
+                                 "from a pipe is named after its first sequence); reference genomes need distinct "
+                                 "names: give one as a file\n"), err
+    assert not (tmp_path / "ref2").exists()
