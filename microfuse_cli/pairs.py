@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Callable, Iterable, Mapping, Sequence
 
 from . import __version__
-from .errors import DataError, UsageError, whole_number
+from .errors import DataError, UsageError, true_or_false, whole_number
 from .records import (Gene, Genome, RebuiltFromFields, descriptor_stream, genome_name, printable_name,
                       require_genome)
 from .io.features import MIN_GAP_NS
@@ -482,7 +482,7 @@ def pairs_comments(genome: Genome, pairs: Sequence[GenePair] | None = None, *,
     its genes so, not after the table's own file (``read_pairs``), calibrate as of the genome, and check a
     ``--fasta`` against the scaffolds' lengths."""
     require_genome(genome, "pairs_comments")
-    if circular not in (None, True, False):
+    if circular is not None and not true_or_false(circular):  # `not in (None, True, False)` let 1, 0 and 1.0 pass
         raise UsageError(f"pairs_comments' circular is True, False or None (the genome's own topology), not "
                          f"{circular!r:.40}")
     partial = partial_count(genome)

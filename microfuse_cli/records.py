@@ -123,9 +123,10 @@ def genome_name(path) -> str:
     one rule every reader and command names a genome by (Genome.name, `score --fused` ids, `reference build`,
     embed's manifest.json), so the outputs of two commands name one genome alike: retrieval and conserved adjacency
     leave out the query's own genome by its name. embed's per-genome folder (-o/NAME) is a path, not this name.
-    A regular file opened on a descriptor (`pairs /dev/fd/3 3< g.gff`) is named after the file it opens, 'g.gff',
-    not '3' (``opened_file``). ``read_genome`` names a genome read from a pipe given by descriptor (`<(zcat
-    g.gff.gz)`, /dev/fd/63) after its first sequence instead (``stream_named``)."""
+    A regular file opened on a descriptor (`pairs /dev/fd/3 3< g.gff`, `/dev/stdin < g.gff`) is named after the file
+    it opens, 'g.gff', not '3' (``opened_file``): the file the kernel opened, so a symlink's target (`3< link.gff`),
+    its name not being kept. ``read_genome`` names a genome read from a pipe given by descriptor (`<(zcat
+    g.gff.gz)`, /dev/fd/63, /dev/stdin of a pipe) after its first sequence instead (``stream_named``)."""
     from pathlib import Path
 
     text = str(path)
@@ -133,8 +134,8 @@ def genome_name(path) -> str:
 
 
 def opened_file(path: str) -> str | None:
-    """The file a descriptor's name (/dev/fd/N, /proc/self/fd/N) opens, where it is a regular file that is still
-    there (Linux's /proc link, resolved); else None: a pipe (``descriptor_stream``), a file deleted or replaced
+    """The file a descriptor's name (/dev/stdin, /dev/fd/N, /proc/self/fd/N) opens, where it is a regular file that
+    is still there (Linux's /proc link, resolved); else None: a pipe (``descriptor_stream``), a file deleted or replaced
     since it was opened, a system without the link (macOS's /dev/fd/N is no link), or a path that names no
     descriptor."""
     import os
@@ -166,8 +167,9 @@ def _descriptor_stat(path: object):
         return None
 
 
-#: The name of an open descriptor: a shell's process substitution `<(zcat genome.gff.gz)` is /dev/fd/63.
-_DESCRIPTOR = re.compile(r"/(?:dev/fd|proc/self/fd)/\d+")
+#: The name of an open descriptor: a shell's process substitution `<(zcat genome.gff.gz)` is /dev/fd/63; /dev/stdin
+#: is /dev/fd/0 by another name (it was named 'stdin' where /dev/fd/0 took the name of the file behind it).
+_DESCRIPTOR = re.compile(r"/dev/stdin|/(?:dev/fd|proc/self/fd)/\d+")
 
 
 class StreamCopy(str):
@@ -176,8 +178,8 @@ class StreamCopy(str):
 
 
 def descriptor_stream(path) -> bool:
-    """Whether ``path`` names an open descriptor (/dev/fd/N, /proc/self/fd/N) that is not a regular file (a pipe,
-    as a shell's `<(zcat genome.gff.gz)` gives), or a ``StreamCopy`` of one: its file name, the descriptor's
+    """Whether ``path`` names an open descriptor (/dev/stdin, /dev/fd/N, /proc/self/fd/N) that is not a regular file
+    (a pipe, as a shell's `<(zcat genome.gff.gz)` gives), or a ``StreamCopy`` of one: its file name, the descriptor's
     number, names no genome. A regular file opened on a descriptor (`3< genome.gff` ... /dev/fd/3) is a file the
     user named, named after it (``genome_name``): not one."""
     import os

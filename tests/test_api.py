@@ -1404,6 +1404,28 @@ def test_a_hand_built_genomes_scaffolds_ids_and_extents_are_checked():
         dataclasses.replace(genome, scaffolds=[scaffold])  # was a TypeError of dict()
 
 
+def test_pairs_comments_takes_a_bool_for_circular_as_genome_options_does():
+    """pairs_comments(genome, circular=1) wrote '#topology forced=circular' (and 0 'linear'): its check, `not in
+    (None, True, False)`, let an int or a float equal to one pass, where GenomeOptions(circular=1) and a Scaffold's
+    circular are refused; a flag is True or False (numpy's bool too) or None, as errors.true_or_false says."""
+    import dataclasses
+
+    import pytest
+
+    from microfuse_cli import UsageError
+    from microfuse_cli.pairs import pairs_comments
+
+    genome = _mg_genome()
+    (sid, scaffold), = genome.scaffolds.items()
+    unread = dataclasses.replace(genome, scaffolds={sid: dataclasses.replace(scaffold, sequence=None)})
+    for value in (1, 0, 1.0, "yes"):
+        with pytest.raises(UsageError, match=r"^pairs_comments' circular is True, False or None \(the genome's own "
+                                             rf"topology\), not {value!r}$"):
+            pairs_comments(unread, circular=value)
+    assert pairs_comments(unread, circular=np.True_)[-1] == "topology forced=circular"
+    assert pairs_comments(unread, circular=False)[-1] == "topology forced=linear"
+
+
 def test_a_gene_wholly_past_the_end_of_a_circular_scaffold_is_refused():
     """Genome.check let a circular scaffold hold genes that begin past its end (M. genitalium's genes on a 500 kb
     circle: coordinates of another assembly), pairing MG_470 with MG_066 across a made-up origin; only a gene that

@@ -1098,6 +1098,35 @@ def test_a_regular_file_given_by_descriptor_is_named_after_the_file(tmp_path):
     assert code == 2 and "two GENOME files share the file name mg.gff" in err, err
 
 
+def test_dev_stdin_is_named_as_dev_fd_0(tmp_path):
+    """/dev/stdin is descriptor 0 by another name: `pairs /dev/stdin < mg.gff` named the genome 'stdin' where
+    `pairs /dev/fd/0 < mg.gff` named it mg.gff, and `cat mg.gff | pairs /dev/stdin` 'stdin' where /dev/fd/0 of a
+    pipe took its first sequence's id. Every path naming a descriptor is now named by what it opens; '-' alone is
+    'stdin'. A symlink given by descriptor is named after its target (the descriptor keeps no link's name)."""
+    import subprocess
+    import sys
+
+    gff = tmp_path / "mg.gff"
+    gff.write_bytes(gzip.decompress(MG_G37.with_name(MG_G37.name + ".gff.gz").read_bytes()))
+    (tmp_path / "link.gff").symlink_to(gff)
+
+    def named(path, given):
+        """The genome= of `pairs PATH`, stdin a file (``given``: a path) or a pipe (``given``: bytes)."""
+        command = [sys.executable, "-m", "microfuse_cli", "pairs", path, "-q"]
+        if isinstance(given, bytes):
+            result = subprocess.run(command, input=given, capture_output=True, cwd=tmp_path, timeout=300)
+        else:
+            with open(given, "rb") as stdin:
+                result = subprocess.run(command, stdin=stdin, capture_output=True, cwd=tmp_path, timeout=300)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split(b"\n", 1)[0].rsplit(b" genome=", 1)[1].decode()
+
+    assert [named(path, gff) for path in ("/dev/stdin", "/dev/fd/0", "-")] == ["mg.gff", "mg.gff", "stdin"]
+    assert named("/dev/stdin", tmp_path / "link.gff") == "mg.gff"
+    assert [named(path, gff.read_bytes()) for path in ("/dev/stdin", "/dev/fd/0", "-")] == \
+        ["NC_000908.2", "NC_000908.2", "stdin"]
+
+
 def test_a_piped_pairs_tsv_that_names_no_genome_is_named_after_its_first_scaffold(tmp_path):
     """A pairs TSV without its '#microfuse ... genome=' line (an older or hand-made table) is named after its file;
     piped by descriptor (`embed <(grep -v ... pairs.tsv)`), embed's manifest named the genome '63', the descriptor's
@@ -1145,3 +1174,33 @@ def test_reference_build_of_two_pipes_naming_their_genomes_alike_says_why(tmp_pa
         f"error: /dev/fd/{first} and /dev/fd/{second} both hold a genome named NC_000908.2 (a genome read from a pipe "
         "is named after its first sequence); reference genomes need distinct names: give one as a file\n"), err
     assert not (tmp_path / "ref").exists()
+
+
+def test_reference_build_of_a_file_named_as_a_pipes_descriptor(tmp_path):
+    """`reference build x/63 <(zcat g.fna.gz)` was refused before any read: 'two GENOME files share the file name
+    63', the pipe taken by its descriptor's number, though it is named after its first sequence. Built now, each
+    genome under its name; a file named as the pipe's first sequence is still refused, once the pipe is read."""
+    import json
+    import os
+
+    gff = gzip.decompress(MG_G37.with_name(MG_G37.name + ".gff.gz").read_bytes())
+    other = gzip.decompress((PANEL / "GCF_000008665.1_ASM866v1_genomic.fna.gz").read_bytes())  # NC_000917.1 first
+    (tmp_path / "x").mkdir()
+    for output in ("ref", "ref2"):
+        read, named = _piped(other)
+        mine = tmp_path / "x" / (str(read) if output == "ref" else "NC_000917.1")  # x/63 beside /dev/fd/63
+        mine.write_bytes(gff)
+        try:
+            code, _, err = run_cli(["reference", "build", f"{mine},{MG_G37}.fna.gz", named, "-o", tmp_path / output,
+                                    "-q"])
+        finally:
+            os.close(read)
+            mine.unlink()
+        if output == "ref":
+            assert code == 0, err
+            names = [g["name"] for g in json.loads((tmp_path / "ref" / "manifest.json").read_text())["genomes"]]
+            assert names == [str(read), "NC_000917.1"], names
+    assert code == 1 and err == (f"error: {mine} and {named} both hold a genome named NC_000917.1 (a genome read "
+                                 "from a pipe is named after its first sequence); reference genomes need distinct "
+                                 "names: give one as a file\n"), err
+    assert not (tmp_path / "ref2").exists()

@@ -270,12 +270,39 @@ def test_a_packaged_model_the_user_cannot_read_is_said_in_one_line(tmp_path, com
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("locked, denied", [
-    ("noperm", ""),  # the folder it is in may not be searched: was 'Permission denied (noperm/model)'
-    ("noperm/model/config.json", ": noperm/model/config.json"),  # was '...: not valid JSON (unreadable: ...)'
-    ("noperm/model/model.safetensors", ": noperm/model/model.safetensors"),
+def test_a_packaged_model_the_user_cannot_read_names_the_callers_way_out(tmp_path):
+    """The same locked packaged model, met by a library caller (load_model(None)): the way out is told in the
+    library's terms (load a model folder of your own, load_model(path)), never the command line's -m, which the CLI
+    alone says (``for_cli``). Run on a copy of the package; root's file-access rights dropped with setpriv."""
+    import shutil
+
+    package = tmp_path / "pkg"
+    shutil.copytree(ROOT / "microfuse_cli", package / "microfuse_cli", ignore=shutil.ignore_patterns("__pycache__"))
+    folder = package / "microfuse_cli" / "data" / "default_model"
+    folder.chmod(0)
+    said = ("from microfuse_cli.errors import DataError\nfrom microfuse_cli.score import load_model\ntry:\n"
+            "    load_model(None)\nexcept DataError as exc:\n    print(exc)\n    print(exc.for_cli())\n")
+    try:
+        result = subprocess.run([*as_a_plain_user(), sys.executable, "-c", said], capture_output=True, text=True,
+                                env={**os.environ, "PYTHONPATH": str(package)}, cwd=tmp_path, timeout=300)
+    finally:
+        folder.chmod(0o755)
+    start = (f"the default model of this installation cannot be read by this user (Permission denied: "
+             f"{folder / 'config.json'}); reinstall microfuse as this user, or ")
+    assert result.stdout == (f"{start}load a model folder of your own (load_model(path))\n"
+                             f"{start}give a model folder with -m\n"), result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command, locked, denied", [
+    ("score", "noperm", ""),  # the folder it is in may not be searched: was 'Permission denied (noperm/model)'
+    ("score", "noperm/model/config.json", ": noperm/model/config.json"),  # was '...: not valid JSON (unreadable: ...)'
+    ("score", "noperm/model/model.safetensors", ": noperm/model/model.safetensors"),
+    # the -m folder itself, mode 000: click's check of the option said "Invalid value for '-m' / '--model': Directory
+    # 'noperm/model' is not readable.", exit 2; named as the packaged default's locked folder is, by its config
+    ("score", "noperm/model", ": noperm/model/config.json"),
+    ("embed", "noperm/model", ": noperm/model/config.json"),
 ])
-def test_a_model_folder_the_user_cannot_read_is_said_in_one_line(tmp_path, locked, denied):
+def test_a_model_folder_the_user_cannot_read_is_said_in_one_line(tmp_path, command, locked, denied):
     """`score G -m noperm/model`, a model folder (or a file of it) this user may not read, is said as the packaged
     default's is: the model folder cannot be read by this user, and which file where it is one, exit 1, before the
     genome is read, nothing written. Root, who reads any file, drops that right with setpriv."""
@@ -285,11 +312,11 @@ def test_a_model_folder_the_user_cannot_read_is_said_in_one_line(tmp_path, locke
     (tmp_path / locked).chmod(0)
     mg = PANEL / "GCF_000027325.1_ASM2732v1_genomic"
     try:
-        result = subprocess.run([*as_a_plain_user(), sys.executable, "-m", "microfuse_cli", "score", f"{mg}.gff.gz",
+        result = subprocess.run([*as_a_plain_user(), sys.executable, "-m", "microfuse_cli", command, f"{mg}.gff.gz",
                                  "--fasta", f"{mg}.fna.gz", "-m", "noperm/model", "-o", tmp_path / "out"],
                                 capture_output=True, text=True, cwd=tmp_path, timeout=300)
     finally:
-        (tmp_path / locked).chmod(0o755 if locked == "noperm" else 0o644)
+        (tmp_path / locked).chmod(0o755 if (tmp_path / locked).is_dir() else 0o644)
     assert (result.returncode, result.stdout) == (1, ""), result.stderr
     said = f"error: model folder noperm/model cannot be read by this user (Permission denied{denied})\n"
     assert result.stderr == said, result.stderr

@@ -295,6 +295,12 @@ class ExistingPath(click.Path):
         return super().convert(value, param, ctx)
 
 
+#: The type of a -m model folder: its readability is the library's to say (score.check_model_path: 'model folder M
+#: cannot be read by this user (...)', exit 1, as for a file of it or the packaged default), not click's ("Invalid
+#: value for '-m' / '--model': Directory 'M' is not readable.", exit 2, for the folder itself alone).
+MODEL_FOLDER = click.Path(file_okay=False, readable=False)
+
+
 def input_argument(name: str = "input"):
     return click.argument(name, type=click.Path(dir_okay=False, allow_dash=True), metavar=name.upper())
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import click
 
 from . import cli
-from ._common import IntRange, _one_pass, bins_option, common_options, genome_options, load_bins, load_genome, log, \
-    refuse_topology_beside_table, stdin_as_file, warn_device_unused, warn_code_beside_table, warn_subset_table, \
-    warn_unmeasured
+from ._common import MODEL_FOLDER, IntRange, _one_pass, bins_option, common_options, genome_options, load_bins, \
+    load_genome, log, refuse_topology_beside_table, stdin_as_file, warn_device_unused, warn_code_beside_table, \
+    warn_subset_table, warn_unmeasured
 
 
 def view_options(func):
@@ -393,7 +393,7 @@ Examples:
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Embedding folder (with several inputs: a folder of folders, one per genome).")
 @view_options
-@click.option("-m", "--model", "model_dir", type=click.Path(file_okay=False), default=None,
+@click.option("-m", "--model", "model_dir", type=MODEL_FOLDER, default=None,
               help="Compute what this model reads (its views and context columns) instead of --protein-view/"
                    "--context-view; `default` = the packaged model.")
 @click.option("--float16", "half", is_flag=True, help="Store matrices as float16 (half the disk).")

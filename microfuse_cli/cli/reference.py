@@ -43,11 +43,13 @@ def build(genomes, output, genetic_code, mode, run):
     from ..errors import DataError, UsageError
     from ..genome import GenomeOptions, read_genome
     from ..io.outputs import Output, check_outputs
-    from ..records import genome_name
+    from ..records import descriptor_stream, genome_name
 
     parts = [part for spec in genomes for part in spec.split(",") if part]
     check_outputs(parts, [Output("-o", output, "microfuse-reference")])
-    named = [genome_name(spec.partition(",")[0]) for spec in genomes]  # read_genome's names, but a pipe's (below)
+    # read_genome's names, but a pipe's: its first sequence's id, known once read (refuse_named_alike); its
+    # descriptor's number ('63' of <(zcat g.fna.gz)) refused a file of that name (x/63) that it would not be named as
+    named = [genome_name(path) for path in (spec.partition(",")[0] for spec in genomes) if not descriptor_stream(path)]
     if len(set(named)) != len(named):  # before reading them all (a batch of hundreds), not after
         twice = next(name for name in named if named.count(name) > 1)
         raise UsageError(f"two GENOME files share the file name {twice}; reference genomes are named after their "

@@ -9,8 +9,8 @@ import click
 
 from . import cli
 from ..interrupts import swallowed
-from ._common import ExistingPath, FiniteFloatRange, bins_option, common_options, genome_options, load_bins, \
-    load_genome, log, output_option, pair_selection_options, refuse_topology_beside_table, stdin_as_file, \
+from ._common import MODEL_FOLDER, ExistingPath, FiniteFloatRange, bins_option, common_options, genome_options, \
+    load_bins, load_genome, log, output_option, pair_selection_options, refuse_topology_beside_table, stdin_as_file, \
     warn_code_beside_table, warn_device_unused, warn_subset_table, warn_unmeasured
 
 
@@ -24,7 +24,7 @@ Examples:
 @click.argument("input", type=click.Path(dir_okay=False, allow_dash=True), metavar="INPUT")
 @genome_options
 @pair_selection_options
-@click.option("-m", "--model", "model_dir", type=click.Path(file_okay=False), default=None,
+@click.option("-m", "--model", "model_dir", type=MODEL_FOLDER, default=None,
               help="Model folder from `microfuse train` (default: the packaged MicroFuse model, builtin views).")
 @click.option("-e", "--embeddings", type=ExistingPath("embedding folder", file_okay=False), default=None,
               help="Precomputed embedding folder (`microfuse embed`); required when INPUT is a pairs TSV.")
