@@ -60,8 +60,8 @@ Examples:
                    "training.train, whose TrainConfig defaults to cpu.")
 @click.option("--precision", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
               help="Arithmetic of training (the weights are saved as float32 either way). float64 takes about twice "
-                   "the time and gives the same model bytes on any processor; float32's last bits depend on its "
-                   "vector units.")
+                   "the time on a CPU and gives the same model bytes on other processors (their rounding differs near "
+                   "1e-15, far below float32's); float32's last bits depend on the processor's vector units.")
 @click.option("--per-genome-rule", is_flag=True,
               help="Store a per-genome decision rule learned from the tables (one genome each, all its adjacent "
                    "pairs, as `microfuse pairs` writes): `score` then cuts each genome where its own label-free "
