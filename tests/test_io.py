@@ -423,7 +423,8 @@ def test_pharokka_gff3_reads_with_its_stray_tabs_and_tRNA_column(tmp_path, caplo
 def test_a_gff3_without_its_version_line_whose_rows_end_in_a_stray_tab_is_sniffed_as_gff3(tmp_path):
     """Format sniffing took a row for GFF3 only at exactly 8 tabs, while read_gff drops empty columns past the 9th:
     pharokka's GFF3 without its ##gff-version and ##sequence-region lines was refused as 'not a GFF3, GenBank, EMBL
-    or FASTA file'. It reads as the reader reads it; a row of a 10th column holding text is not sniffed as GFF3."""
+    or FASTA file'. It reads as the reader reads it; a row of a 10th column holding text is GFF3 too (was: not
+    sniffed so, 'not a GFF3 ... file'), the reader naming that column on a CDS row, where it may be column 9 cut."""
     from microfuse_cli.io.formats import sniff_format
 
     sequence, genes = _phage()
@@ -433,8 +434,10 @@ def test_a_gff3_without_its_version_line_whose_rows_end_in_a_stray_tab_is_sniffe
     path.write_text(text)
     assert sniff_format(text, path) == "gff"
     assert [(g.id, g.start, g.end, g.strand) for g in read_genome(path).genes] == [g[:4] for g in genes]
-    with pytest.raises(DataError, match="not a GFF3, GenBank, EMBL or FASTA file"):
-        sniff_format(text.replace("\t\n", "\tx\n", 1), path)
+    path.write_text(text.replace("\t\n", "\tx\n", 1))
+    assert sniff_format(path.read_text(), path) == "gff"
+    with pytest.raises(DataError, match=r"line 1: .* \(this CDS row's column 10 holds 'x': an unescaped tab"):
+        read_genome(path)
 
 
 def test_a_cds_row_with_a_tenth_column_is_still_refused(tmp_path):
@@ -564,3 +567,69 @@ def test_a_piece_without_equals_near_a_gene_name_is_still_refused(tmp_path, attr
     code, _, err = run_cli(["pairs", path, "-o", tmp_path / "p.tsv"])
     assert code == 1 and err.startswith(f"error: {path}: line 3: malformed attribute ") and why in err, err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "p.tsv").exists()
+
+
+def _ecoli_rows_with_a_tenth_column() -> tuple[str, str]:
+    """Real E. coli rows (225,381-240,000: tRNA and rRNA genes, then 12 CDS), as a GFF3 without its header and
+    region row starting at a tRNA row, each tRNA row with a 10th column as pharokka writes one; and the same rows
+    with 9 columns."""
+    from conftest import ECOLI_GFF
+
+    rows = [line for line in gzip.decompress(ECOLI_GFF.read_bytes()).decode().split("\n")
+            if line and not line.startswith("#") and int(line.split("\t")[3]) >= 225381
+            and int(line.split("\t")[4]) <= 240000][1:]
+    assert rows[0].split("\t")[2] == "tRNA" and sum("\tCDS\t" in row for row in rows) == 12
+    tenth = [row + "\tanticodon" if row.split("\t")[2] == "tRNA" else row for row in rows]
+    return "\n".join(tenth) + "\n", "\n".join(rows) + "\n"
+
+
+def test_a_gff3_whose_first_row_has_a_tenth_column_is_read(tmp_path):
+    """A GFF3 without ##gff-version whose first row carries a 10th column (a tRNA row of pharokka's form) was
+    refused as 'not a GFF3, GenBank, EMBL or FASTA file': only rows of 9 columns told GFF3, where the reader sets
+    such a column aside. A row of more is GFF3 when its first 9 have GFF3's shape: the pairs are those of the same
+    rows with 9 columns. A BLAST tabular file (12 columns, the 7th a number) is still no GFF3."""
+    from conftest import ECOLI_FNA
+
+    from microfuse_cli.io.formats import sniff_format
+
+    tenth, nine = _ecoli_rows_with_a_tenth_column()
+    (tmp_path / "tenth.gff").write_text(tenth)
+    (tmp_path / "nine.gff").write_text(nine)
+    for name in ("tenth", "nine"):
+        code, _, err = run_cli(["pairs", tmp_path / f"{name}.gff", "--fasta", ECOLI_FNA, "-o",
+                                tmp_path / f"{name}.tsv"])
+        assert code == 0, err
+    pairs = [line for line in (tmp_path / "tenth.tsv").read_text().splitlines() if not line.startswith("#")]
+    assert pairs == [line for line in (tmp_path / "nine.tsv").read_text().splitlines() if not line.startswith("#")]
+    assert len(pairs) == 12 and pairs[1].startswith("b0207|b0208\t")
+    blast = "b0001\tsp|P0AD86|THRL_ECOLI\t100.000\t21\t0\t0\t1\t21\t1\t21\t4.5e-07\t42.4\n"
+    with pytest.raises(DataError, match="not a GFF3, GenBank, EMBL or FASTA file"):
+        sniff_format(blast, "hits.tsv")
+
+
+def test_an_operon_row_with_a_tenth_column_labels_its_pairs(tmp_path):
+    """An operon GFF3 (--operons) row with a 10th column was skipped without a word, its operon's pairs left
+    unlabelled, where read_gff sets such a column aside. It is read by its 9 columns, with one warning: the labels
+    are those of the same file without the column."""
+    from conftest import ECOLI_FNA
+
+    _, nine = _ecoli_rows_with_a_tenth_column()
+    genome = tmp_path / "nine.gff"
+    genome.write_text(nine)
+    code, _, err = run_cli(["score", genome, "--fasta", ECOLI_FNA, "-o", tmp_path / "s.tsv", "--operons-gff",
+                            tmp_path / "ops.gff3", "-q"])
+    assert code == 0, err
+    operons = (tmp_path / "ops.gff3").read_text()
+    first = next(line for line in operons.split("\n") if "\toperon\t" in line)
+    assert "genes=b0209,b0210;" in first
+    (tmp_path / "tenth.gff3").write_text(operons.replace(first, first + "\tnote"))
+    labels = {}
+    for name in ("ops", "tenth"):
+        code, _, err = run_cli(["pairs", genome, "--fasta", ECOLI_FNA, "--operons", tmp_path / f"{name}.gff3", "-o",
+                                tmp_path / f"{name}.tsv", "-q"])
+        assert code == 0, err
+        rows = [line.split("\t") for line in (tmp_path / f"{name}.tsv").read_text().splitlines()[1:]
+                if not line.startswith("#")]
+        labels[name] = {row[0]: row[-1] for row in rows}
+    assert labels["tenth"] == labels["ops"] and labels["tenth"]["b0209|b0210"] == "1"
+    assert f"{tmp_path / 'tenth.gff3'}: line 8: columns past the 9th of an operon row set aside (GFF3 has 9)" in err

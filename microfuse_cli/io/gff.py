@@ -122,10 +122,30 @@ _GENE_ROWS = frozenset({"CDS", "gene", "pseudogene", "mRNA", "transcript"})
 def row_columns(line: str) -> list[str]:
     """A row's tab-separated columns as ``read_gff`` reads them: empty ones past the 9th (a stray trailing tab:
     pharokka ends its CDS rows so) hold nothing, dropped. The reader, ``io.formats.sniff_format`` and
-    ``read_operons_gff`` all split rows so, which a GFF3 of such rows, read by one, was refused or skipped by the
-    others for."""
+    ``read_operons_gff`` all split rows so (the last two by ``gff_row``), which a GFF3 of such rows, read by one,
+    was refused or skipped by the others for."""
     cols = line.split("\t")
     return cols[:9] if len(cols) > 9 and not any(column.strip() for column in cols[9:]) else cols
+
+
+#: Columns 4, 5 and 7 of a GFF3 row: start, end, strand.
+_START_END_STRAND = re.compile(r"\d+\t\d+\t[^\t]*\t[-+.?]")
+
+
+def gff_row(line: str) -> list[str] | None:
+    """A line's columns where it can be a GFF3 feature row as ``read_gff`` reads one, else None: 9 columns
+    (``row_columns``: a stray trailing tab dropped), or more whose first 9 have GFF3's shape (start and end
+    integers, a strand, column 9 key=value pairs or '.'), the columns past them (pharokka's tRNA rows carry a 10th)
+    for the reader to set aside or refuse. The shape is asked of the longer rows only: a BLAST tabular row (12
+    columns, a number in the 7th) or another TSV is no GFF3; a row of 9 is one by its count, as a GTF's is (the
+    reader names that)."""
+    cols = row_columns(line)
+    if len(cols) == 9:
+        return cols
+    if len(cols) > 9 and _START_END_STRAND.fullmatch("\t".join(cols[3:7])) and (
+            cols[8].strip() == "." or "=" in cols[8]):
+        return cols
+    return None
 
 
 def _nine_columns(cols: list[str], path, number: int, set_aside: list[int]) -> list[str]:
@@ -790,16 +810,19 @@ def escape_seqid(value: str) -> str:
 def read_operons_gff(lines: Sequence[str], path) -> list[list[str]]:
     """The ``genes`` of each operon feature (type ``operon`` or SO:0000178) of an operon GFF3 such as
     ``write_operons_gff`` writes; the list is split before it is unescaped, so a gene id holding ``%2C`` stays one id.
+    A row is read as ``read_gff`` reads it (``gff_row``): an operon row with columns past the 9th (was: skipped, its
+    operon gone without a word) is read by its first 9, the columns past them set aside with one warning.
 
     Raises:
         DataError: an operon feature without ``genes``, or none at all.
     """
     units = []
+    set_aside = []
     for number, line in enumerate(lines, start=1):
         if line.startswith("##FASTA"):
             break
-        fields = row_columns(line.rstrip("\r"))
-        if line.startswith("#") or len(fields) != 9:
+        fields = None if line.startswith("#") else gff_row(line.rstrip("\r"))
+        if fields is None:
             continue
         raw = dict(item.strip().split("=", 1) for item in fields[8].split(";") if "=" in item)  # values escaped
         if fields[2] != OPERON[0] and OPERON[1] not in raw.get("Ontology_term", "").split(","):
@@ -809,6 +832,11 @@ def read_operons_gff(lines: Sequence[str], path) -> list[list[str]]:
             raise DataError(f"{path}: line {number}: an operon feature without genes=ID,ID,... (the member genes "
                             "microfuse's operon GFF3 lists)")
         units.append([g for g in genes if g])
+        if len(fields) > 9:
+            set_aside.append(number)
+    if set_aside:
+        log.warning("%s: line %d%s: columns past the 9th of an operon row set aside (GFF3 has 9)", path, set_aside[0],
+                    f" and {len(set_aside) - 1} more" if len(set_aside) > 1 else "")
     if not units:
         raise DataError(f"{path}: a GFF3 without operon features")
     return units
