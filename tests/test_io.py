@@ -552,6 +552,7 @@ def test_pharokka_14_products_with_an_unescaped_semicolon_read(tmp_path, caplog)
     ("ID=x;Name=dnaN; beta clamp;locus_tag=y", "after Name=, which microfuse reads genes by"),
     ("ID=x;product=beta clamp;locus_tag phage_CDS_0009", "starts with an attribute microfuse reads genes by"),
     ("ID=x;locus_tag=y;product=beta clamp; partial", "starts with an attribute microfuse reads genes by"),
+    ("ID=x;locus_tag=y;product=beta clamp; gene dnaN", "starts with an attribute microfuse reads genes by"),
     ("product=beta clamp;ID=x;Note=cut; missing C-terminus", "after Note=, which microfuse reads genes by"),
     ("beta clamp;ID=x;locus_tag=y", ""),
 ])
@@ -567,6 +568,33 @@ def test_a_piece_without_equals_near_a_gene_name_is_still_refused(tmp_path, attr
     code, _, err = run_cli(["pairs", path, "-o", tmp_path / "p.tsv"])
     assert code == 1 and err.startswith(f"error: {path}: line 3: malformed attribute ") and why in err, err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "p.tsv").exists()
+
+
+@pytest.mark.parametrize("piece, product", [
+    ("gene transfer agent protein", "beta clamp; gene transfer agent protein"),
+    ("Name resolution in phage genomes", "beta clamp; Name resolution in phage genomes"),
+    ("locus_tagphage_CDS_0009", "beta clamp; locus_tagphage_CDS_0009"),
+])
+def test_a_piece_that_only_starts_with_a_key_is_text_of_the_product(tmp_path, caplog, piece, product):
+    """Text after an unescaped ';' in a product that starts with a key microfuse reads (``gene transfer agent
+    protein``) was refused as an '=' lost ('malformed attribute'), the whole file with it. An '=' lost leaves a key
+    and its one-word value (``gene dnaN``, still refused); more words are text: read as part of the product, the
+    genes those of the file with the ';' escaped. A key glued to its value (``locus_tagphage_CDS_0009``, a corrupt
+    file) cannot be told from a word of text: read so too, the warning quoting the product so joined."""
+    sequence, genes = _phage()
+    text = _pharokka_14_gff(sequence, genes, ["beta clamp"] * 4)
+    first = next(line for line in text.split("\n") if "\tCDS\t" in line)
+    path = tmp_path / "pharokka.gff"
+    path.write_text(text.replace(first, f"{first}; {piece}"))
+    with caplog.at_level("WARNING", logger="microfuse"):
+        genome = read_genome(path)
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [f"{path}: line 3: a ';' inside a value, unescaped (GFF3 writes %3B): the text after it, holding no "
+                    f"'=', read as part of that value, one microfuse reads no gene from: product={product!r}"], said
+    escaped = tmp_path / "escaped.gff"
+    escaped.write_text(text.replace(first, f"{first}%3B {piece}"))
+    assert genome.genes == read_genome(escaped).genes
+    assert [g.id for g in genome.genes] == [tag for tag, *_ in genes]
 
 
 def _ecoli_rows_with_a_tenth_column() -> tuple[str, str]:

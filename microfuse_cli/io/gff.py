@@ -43,9 +43,13 @@ _METAGENEMARK_INSTEAD = ("run MetaGeneMark-2 (--format gff), or give the assembl
 _READ_KEYS = frozenset(NAME_KEYS) | TRANSLATION_EXCUSED | {
     "Parent", "Is_circular", "Note", "partial", "start_range", "end_range", "pseudo", "pseudogene", "gene_biotype",
     "transl_table", "transl_except", "translation"}
-#: A piece of column 9 whose first word is a key microfuse reads: an attribute whose '=' was lost (``locus_tag b1``),
-#: or a flag (``partial``), never text of the value before it.
-_READ_KEY_WORD = re.compile(r"\s*(?:" + "|".join(sorted(_READ_KEYS)) + r")(?![\w-])")
+#: A piece of column 9 in the shape of an attribute microfuse reads, its '=' lost: a key it reads and one word, its
+#: value (``locus_tag b1``, ``gene dnaN``), or the key alone, a flag (``partial``); never text of the value before it.
+#: Text that only starts with such a key (``gene transfer agent protein``, pharokka's product after an unescaped ';')
+#: has more words than an id: text. A piece glued to its value (``locus_tagb0001``, a corrupt file) has no such
+#: shape either, so it is read as text of the value before it too: telling it from a word of a product would take a
+#: guess, and the warning quotes the value so joined.
+_LOST_EQUALS = re.compile(r"\s*(?:" + "|".join(sorted(_READ_KEYS)) + r")(?:\s+\S+)?\s*")
 
 
 def _parse_attributes(column: str, path, number, continued: list[tuple[int, str, str]] | None = None
@@ -57,8 +61,8 @@ def _parse_attributes(column: str, path, number, continued: list[tuple[int, str,
     pharokka 1.4 wrote ``product=DNA sliding clamp inhibitor; arrest of S.aureus DNA synthesis``. It is read as
     part of that value, the line, key and value noted in ``continued`` for one warning, where the value is one
     microfuse reads no gene from (``_READ_KEYS``: not an ID, Parent, name, translation, partial or pseudogene mark)
-    and the piece does not start with such a key (``locus_tag b1``: an '=' lost; ``partial``: a flag); else, or
-    without ``continued``, it is refused as malformed."""
+    and the piece is not such a key with an '=' lost (``_LOST_EQUALS``: ``locus_tag b1``; ``partial``, a flag);
+    else, or without ``continued``, it is refused as malformed."""
     attributes: dict[str, str] = {}
     if column.strip() == ".":
         return attributes
@@ -76,7 +80,7 @@ def _parse_attributes(column: str, path, number, continued: list[tuple[int, str,
             if _OLD_METAGENEMARK.fullmatch(item):
                 raise DataError(f"{path}: line {number}: MetaGeneMark's GFF2 of before version 3.25 ({item.strip()!r}, "
                                 f"its genes as gene rows); {_METAGENEMARK_INSTEAD}")
-            if key is None or continued is None or key in _READ_KEYS or _READ_KEY_WORD.match(item):
+            if key is None or continued is None or key in _READ_KEYS or _LOST_EQUALS.fullmatch(item):
                 raise DataError(f"{path}: line {number}: malformed attribute {item.strip()[:40]!r}"
                                 + (_unescaped_in(key) if key is not None else ""))
             attributes[key] += ";" + urllib.parse.unquote(item)
