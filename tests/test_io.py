@@ -635,10 +635,9 @@ def test_a_gff3_whose_first_row_has_a_tenth_column_is_read(tmp_path):
         sniff_format(blast, "hits.tsv")
 
 
-def test_an_operon_row_with_a_tenth_column_labels_its_pairs(tmp_path):
-    """An operon GFF3 (--operons) row with a 10th column was skipped without a word, its operon's pairs left
-    unlabelled, where read_gff sets such a column aside. It is read by its 9 columns, with one warning: the labels
-    are those of the same file without the column."""
+def _ecoli_operons(tmp_path) -> tuple[object, str]:
+    """The 9-column rows of ``_ecoli_rows_with_a_tenth_column`` as a genome file, and the operon GFF3 `score` writes
+    of them (two operons: b0209,b0210 and b0212,b0211)."""
     from conftest import ECOLI_FNA
 
     _, nine = _ecoli_rows_with_a_tenth_column()
@@ -648,6 +647,17 @@ def test_an_operon_row_with_a_tenth_column_labels_its_pairs(tmp_path):
                             tmp_path / "ops.gff3", "-q"])
     assert code == 0, err
     operons = (tmp_path / "ops.gff3").read_text()
+    assert "genes=b0209,b0210;" in operons and "genes=b0212,b0211;" in operons
+    return genome, operons
+
+
+def test_an_operon_row_with_a_tenth_column_labels_its_pairs(tmp_path):
+    """An operon GFF3 (--operons) row with a 10th column was skipped without a word, its operon's pairs left
+    unlabelled, where read_gff sets such a column aside. It is read by its 9 columns, with one warning: the labels
+    are those of the same file without the column."""
+    from conftest import ECOLI_FNA
+
+    genome, operons = _ecoli_operons(tmp_path)
     first = next(line for line in operons.split("\n") if "\toperon\t" in line)
     assert "genes=b0209,b0210;" in first
     (tmp_path / "tenth.gff3").write_text(operons.replace(first, first + "\tnote"))
@@ -661,3 +671,21 @@ def test_an_operon_row_with_a_tenth_column_labels_its_pairs(tmp_path):
         labels[name] = {row[0]: row[-1] for row in rows}
     assert labels["tenth"] == labels["ops"] and labels["tenth"]["b0209|b0210"] == "1"
     assert f"{tmp_path / 'tenth.gff3'}: line 8: columns past the 9th of an operon row set aside (GFF3 has 9)" in err
+
+
+def test_two_operon_rows_on_one_line_are_refused(tmp_path):
+    """Two operon rows joined on one line (a line break lost) were read as the first, the second's columns 'set
+    aside' with a warning that spoke of extra columns only: its operon gone, its pairs labelled as if no operon
+    held them. read_gff refuses a gene row so joined; the operon reader refuses an operon row so joined alike,
+    nothing written."""
+    from conftest import ECOLI_FNA
+
+    genome, operons = _ecoli_operons(tmp_path)
+    joined = tmp_path / "joined.gff3"
+    joined.write_text(operons.replace(";Ontology_term=SO:0000178\nNC_000913.3", ";Ontology_term=SO:0000178\tNC_000913.3",
+                                      1))
+    code, _, err = run_cli(["pairs", genome, "--fasta", ECOLI_FNA, "--operons", joined, "-o", tmp_path / "p.tsv"])
+    assert code == 1 and not (tmp_path / "p.tsv").exists(), err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == [err.strip().splitlines()[-1]] and errors[0].startswith(f"error: {joined}: line 8: "), err
+    assert "columns 12-14 hold an operon row's type, start and end: two rows on one line" in errors[0], err

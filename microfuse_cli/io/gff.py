@@ -159,14 +159,10 @@ def _nine_columns(cols: list[str], path, number: int, set_aside: list[int]) -> l
     (``_GENE_ROWS``, ``_LANDMARKS``) they may be its column 9 cut by an unescaped tab (GFF3 writes %09), its
     locus_tag or Parent after it: refused. A pseudogene row's are set aside where they hold no attribute (no '='):
     tRNAscan-SE's tRNA pseudogenes in pharokka's GFF3 carry the anticodon there. Columns holding a gene or landmark
-    row (``_joined_row``) are refused on any row."""
+    row (``_refuse_joined_row``) are refused on any row."""
     extra = cols[9:]
     ftype = cols[2]
-    joined = _joined_row(extra)
-    if joined is not None:
-        raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)} (columns "
-                        f"{joined + 10}-{joined + 12} hold a {extra[joined]} row's type, start and end: two rows on "
-                        "one line, a line break lost?)")
+    _refuse_joined_row(cols, path, number, _GENE_ROWS | _LANDMARKS)
     attribute_after = any("=" in column for column in extra)
     if ftype in _GENE_ROWS and (ftype != "pseudogene" or attribute_after) or ftype in _LANDMARKS:
         place, shown = next((k, column) for k, column in enumerate(extra, start=10) if column.strip())
@@ -177,12 +173,18 @@ def _nine_columns(cols: list[str], path, number: int, set_aside: list[int]) -> l
     return cols[:9]
 
 
-def _joined_row(extra: list[str]) -> int | None:
-    """Where columns past a row's 9th hold the type, start and end of a gene or landmark row (``_GENE_ROWS``,
-    ``_LANDMARKS``): the next row, its line break lost (a file cut and pasted, or written half), whose CDS would be
-    set aside with the columns on a tRNA row, a gene gone without a word; None where they do not."""
-    return next((k for k in range(len(extra) - 2) if (extra[k] in _GENE_ROWS or extra[k] in _LANDMARKS)
-                 and extra[k + 1].isdigit() and extra[k + 2].isdigit()), None)
+def _refuse_joined_row(cols: list[str], path, number: int, types: frozenset[str]) -> None:
+    """Refuse a row whose columns past the 9th hold the type (one of ``types``: those the reader reads), start and
+    end of another row: the next row, its line break lost (a file cut and pasted, or written half), which set aside
+    with the columns would be gone without a word (a CDS after a tRNA row; an operon after an operon row)."""
+    extra = cols[9:]
+    joined = next((k for k in range(len(extra) - 2) if extra[k] in types and extra[k + 1].isdigit()
+                   and extra[k + 2].isdigit()), None)
+    if joined is not None:
+        article = "an" if extra[joined][:1] in "aeiou" else "a"
+        raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)} (columns "
+                        f"{joined + 10}-{joined + 12} hold {article} {extra[joined]} row's type, start and end: two "
+                        "rows on one line, a line break lost?)")
 
 
 #: How GFF3 writes what a row of start after end (some exporters' form) means.
@@ -815,7 +817,8 @@ def read_operons_gff(lines: Sequence[str], path) -> list[list[str]]:
     """The ``genes`` of each operon feature (type ``operon`` or SO:0000178) of an operon GFF3 such as
     ``write_operons_gff`` writes; the list is split before it is unescaped, so a gene id holding ``%2C`` stays one id.
     A row is read as ``read_gff`` reads it (``gff_row``): an operon row with columns past the 9th (was: skipped, its
-    operon gone without a word) is read by its first 9, the columns past them set aside with one warning.
+    operon gone without a word) is read by its first 9, the columns past them set aside with one warning, unless
+    they hold another row (two rows on one line: refused, as ``read_gff`` refuses it).
 
     Raises:
         DataError: an operon feature without ``genes``, or none at all.
@@ -837,6 +840,7 @@ def read_operons_gff(lines: Sequence[str], path) -> list[list[str]]:
                             "microfuse's operon GFF3 lists)")
         units.append([g for g in genes if g])
         if len(fields) > 9:
+            _refuse_joined_row(fields, path, number, frozenset({OPERON[0]}) | _GENE_ROWS | _LANDMARKS)
             set_aside.append(number)
     if set_aside:
         log.warning("%s: line %d%s: columns past the 9th of an operon row set aside (GFF3 has 9)", path, set_aside[0],
