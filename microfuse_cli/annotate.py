@@ -79,8 +79,9 @@ def annotate(text: str, kind: str, genome: Genome, operons: Sequence[Operon], co
 
 def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source: str = "microfuse",
                  comments: Sequence[str] = ()) -> str:
-    """The GFF3 ``text`` with one operon line per operon and ``comments`` as ``# `` lines after ``##gff-version``
-    (at the top without one), as io.gff.write_operons_gff writes them.
+    """The GFF3 ``text`` with one operon line per operon and ``comments`` as ``# `` lines after ``##gff-version``,
+    as io.gff.write_operons_gff writes them. A text without ``##gff-version`` (the sniffer takes a GFF3 by its rows)
+    gets one first: without it `gt gff3validator` refuses the file and ``--operons`` does not take it for GFF3.
 
     An operon across the origin ends past its sequence's length on a sequence the file marks Is_circular (as GFF3
     allows such a feature); on one read as circular otherwise (a CDS joined across its origin, --circular) it is
@@ -110,6 +111,8 @@ def annotate_gff(text: str, genome: Genome, operons: Sequence[Operon], *, source
     version = next((i for i, line in enumerate(lines) if line.startswith("##gff-version")), None)
     if comments:
         inserts.setdefault(0 if version is None else version + 1, []).insert(0, "".join(f"# {c}\n" for c in comments))
+    if version is None:  # a GFF3 read without one (sniffed by its rows): GFF3 starts with it
+        inserts.setdefault(0, []).insert(0, "##gff-version 3\n")
     return _with_inserts(lines, inserts) + marker + rest
 
 

@@ -401,3 +401,22 @@ def test_an_unescaped_semicolon_on_a_row_ending_in_a_stray_tab_is_written_escape
     written = out.read_text().splitlines()
     for i in cds:
         assert rows[i].replace("; arrest", "%3B arrest") in written, rows[i]
+
+
+def test_gff3_without_its_version_line_is_annotated_as_valid_gff3(tmp_path):
+    """A GFF3 without ##gff-version (read since the sniffer took a headless GFF3 by its rows) was written back
+    without one: `gt gff3validator` refused the annotated file and `--operons` did not read it as microfuse's operon
+    GFF3 ('unrecognised operon table'). The annotation starts with '##gff-version 3', the model lines after it,
+    every line of the input kept; it validates and labels the pairs of the genome it annotates."""
+    text = "".join(line for line in gzip.open(MG_GFF, "rt") if not line.startswith("#"))
+    gff, out = tmp_path / "headless.gff", tmp_path / "annotated.gff3"
+    gff.write_text(text)
+    code, _, err = run_cli(["score", gff, "--fasta", MG_FNA, "-o", tmp_path / "s.tsv", "--annotate", out, "-q"])
+    assert code == 0, err
+    lines = out.read_text().splitlines(keepends=True)
+    comments = model_lines(tmp_path / "s.tsv")
+    assert lines[0] == "##gff-version 3\n" and [line.rstrip("\n") for line in lines[1:4]] == comments
+    assert "".join(line for line in lines[4:] if not OPERON_LINE.match(line)) == text
+    gff3validator(out)
+    code, _, err = run_cli(["pairs", gff, "--fasta", MG_FNA, "--operons", out, "-o", tmp_path / "p.tsv"])
+    assert code == 0 and "labels from" in err, err

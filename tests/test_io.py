@@ -423,7 +423,8 @@ def test_pharokka_gff3_reads_with_its_stray_tabs_and_tRNA_column(tmp_path, caplo
 def test_a_gff3_without_its_version_line_whose_rows_end_in_a_stray_tab_is_sniffed_as_gff3(tmp_path):
     """Format sniffing took a row for GFF3 only at exactly 8 tabs, while read_gff drops empty columns past the 9th:
     pharokka's GFF3 without its ##gff-version and ##sequence-region lines was refused as 'not a GFF3, GenBank, EMBL
-    or FASTA file'. It reads as the reader reads it; a row of a 10th column holding text is not sniffed as GFF3."""
+    or FASTA file'. It reads as the reader reads it; a row of a 10th column holding text is GFF3 too (was: not
+    sniffed so, 'not a GFF3 ... file'), the reader naming that column on a CDS row, where it may be column 9 cut."""
     from microfuse_cli.io.formats import sniff_format
 
     sequence, genes = _phage()
@@ -433,8 +434,10 @@ def test_a_gff3_without_its_version_line_whose_rows_end_in_a_stray_tab_is_sniffe
     path.write_text(text)
     assert sniff_format(text, path) == "gff"
     assert [(g.id, g.start, g.end, g.strand) for g in read_genome(path).genes] == [g[:4] for g in genes]
-    with pytest.raises(DataError, match="not a GFF3, GenBank, EMBL or FASTA file"):
-        sniff_format(text.replace("\t\n", "\tx\n", 1), path)
+    path.write_text(text.replace("\t\n", "\tx\n", 1))
+    assert sniff_format(path.read_text(), path) == "gff"
+    with pytest.raises(DataError, match=r"line 1: .* \(this CDS row's column 10 holds 'x': an unescaped tab"):
+        read_genome(path)
 
 
 def test_a_cds_row_with_a_tenth_column_is_still_refused(tmp_path):
@@ -549,6 +552,7 @@ def test_pharokka_14_products_with_an_unescaped_semicolon_read(tmp_path, caplog)
     ("ID=x;Name=dnaN; beta clamp;locus_tag=y", "after Name=, which microfuse reads genes by"),
     ("ID=x;product=beta clamp;locus_tag phage_CDS_0009", "starts with an attribute microfuse reads genes by"),
     ("ID=x;locus_tag=y;product=beta clamp; partial", "starts with an attribute microfuse reads genes by"),
+    ("ID=x;locus_tag=y;product=beta clamp; gene dnaN", "starts with an attribute microfuse reads genes by"),
     ("product=beta clamp;ID=x;Note=cut; missing C-terminus", "after Note=, which microfuse reads genes by"),
     ("beta clamp;ID=x;locus_tag=y", ""),
 ])
@@ -564,3 +568,124 @@ def test_a_piece_without_equals_near_a_gene_name_is_still_refused(tmp_path, attr
     code, _, err = run_cli(["pairs", path, "-o", tmp_path / "p.tsv"])
     assert code == 1 and err.startswith(f"error: {path}: line 3: malformed attribute ") and why in err, err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "p.tsv").exists()
+
+
+@pytest.mark.parametrize("piece, product", [
+    ("gene transfer agent protein", "beta clamp; gene transfer agent protein"),
+    ("Name resolution in phage genomes", "beta clamp; Name resolution in phage genomes"),
+    ("locus_tagphage_CDS_0009", "beta clamp; locus_tagphage_CDS_0009"),
+])
+def test_a_piece_that_only_starts_with_a_key_is_text_of_the_product(tmp_path, caplog, piece, product):
+    """Text after an unescaped ';' in a product that starts with a key microfuse reads (``gene transfer agent
+    protein``) was refused as an '=' lost ('malformed attribute'), the whole file with it. An '=' lost leaves a key
+    and its one-word value (``gene dnaN``, still refused); more words are text: read as part of the product, the
+    genes those of the file with the ';' escaped. A key glued to its value (``locus_tagphage_CDS_0009``, a corrupt
+    file) cannot be told from a word of text: read so too, the warning quoting the product so joined."""
+    sequence, genes = _phage()
+    text = _pharokka_14_gff(sequence, genes, ["beta clamp"] * 4)
+    first = next(line for line in text.split("\n") if "\tCDS\t" in line)
+    path = tmp_path / "pharokka.gff"
+    path.write_text(text.replace(first, f"{first}; {piece}"))
+    with caplog.at_level("WARNING", logger="microfuse"):
+        genome = read_genome(path)
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [f"{path}: line 3: a ';' inside a value, unescaped (GFF3 writes %3B): the text after it, holding no "
+                    f"'=', read as part of that value, one microfuse reads no gene from: product={product!r}"], said
+    escaped = tmp_path / "escaped.gff"
+    escaped.write_text(text.replace(first, f"{first}%3B {piece}"))
+    assert genome.genes == read_genome(escaped).genes
+    assert [g.id for g in genome.genes] == [tag for tag, *_ in genes]
+
+
+def _ecoli_rows_with_a_tenth_column() -> tuple[str, str]:
+    """Real E. coli rows (225,381-240,000: tRNA and rRNA genes, then 12 CDS), as a GFF3 without its header and
+    region row starting at a tRNA row, each tRNA row with a 10th column as pharokka writes one; and the same rows
+    with 9 columns."""
+    from conftest import ECOLI_GFF
+
+    rows = [line for line in gzip.decompress(ECOLI_GFF.read_bytes()).decode().split("\n")
+            if line and not line.startswith("#") and int(line.split("\t")[3]) >= 225381
+            and int(line.split("\t")[4]) <= 240000][1:]
+    assert rows[0].split("\t")[2] == "tRNA" and sum("\tCDS\t" in row for row in rows) == 12
+    tenth = [row + "\tanticodon" if row.split("\t")[2] == "tRNA" else row for row in rows]
+    return "\n".join(tenth) + "\n", "\n".join(rows) + "\n"
+
+
+def test_a_gff3_whose_first_row_has_a_tenth_column_is_read(tmp_path):
+    """A GFF3 without ##gff-version whose first row carries a 10th column (a tRNA row of pharokka's form) was
+    refused as 'not a GFF3, GenBank, EMBL or FASTA file': only rows of 9 columns told GFF3, where the reader sets
+    such a column aside. A row of more is GFF3 when its first 9 have GFF3's shape: the pairs are those of the same
+    rows with 9 columns. A BLAST tabular file (12 columns, the 7th a number) is still no GFF3."""
+    from conftest import ECOLI_FNA
+
+    from microfuse_cli.io.formats import sniff_format
+
+    tenth, nine = _ecoli_rows_with_a_tenth_column()
+    (tmp_path / "tenth.gff").write_text(tenth)
+    (tmp_path / "nine.gff").write_text(nine)
+    for name in ("tenth", "nine"):
+        code, _, err = run_cli(["pairs", tmp_path / f"{name}.gff", "--fasta", ECOLI_FNA, "-o",
+                                tmp_path / f"{name}.tsv"])
+        assert code == 0, err
+    pairs = [line for line in (tmp_path / "tenth.tsv").read_text().splitlines() if not line.startswith("#")]
+    assert pairs == [line for line in (tmp_path / "nine.tsv").read_text().splitlines() if not line.startswith("#")]
+    assert len(pairs) == 12 and pairs[1].startswith("b0207|b0208\t")
+    blast = "b0001\tsp|P0AD86|THRL_ECOLI\t100.000\t21\t0\t0\t1\t21\t1\t21\t4.5e-07\t42.4\n"
+    with pytest.raises(DataError, match="not a GFF3, GenBank, EMBL or FASTA file"):
+        sniff_format(blast, "hits.tsv")
+
+
+def _ecoli_operons(tmp_path) -> tuple[object, str]:
+    """The 9-column rows of ``_ecoli_rows_with_a_tenth_column`` as a genome file, and the operon GFF3 `score` writes
+    of them (two operons: b0209,b0210 and b0212,b0211)."""
+    from conftest import ECOLI_FNA
+
+    _, nine = _ecoli_rows_with_a_tenth_column()
+    genome = tmp_path / "nine.gff"
+    genome.write_text(nine)
+    code, _, err = run_cli(["score", genome, "--fasta", ECOLI_FNA, "-o", tmp_path / "s.tsv", "--operons-gff",
+                            tmp_path / "ops.gff3", "-q"])
+    assert code == 0, err
+    operons = (tmp_path / "ops.gff3").read_text()
+    assert "genes=b0209,b0210;" in operons and "genes=b0212,b0211;" in operons
+    return genome, operons
+
+
+def test_an_operon_row_with_a_tenth_column_labels_its_pairs(tmp_path):
+    """An operon GFF3 (--operons) row with a 10th column was skipped without a word, its operon's pairs left
+    unlabelled, where read_gff sets such a column aside. It is read by its 9 columns, with one warning: the labels
+    are those of the same file without the column."""
+    from conftest import ECOLI_FNA
+
+    genome, operons = _ecoli_operons(tmp_path)
+    first = next(line for line in operons.split("\n") if "\toperon\t" in line)
+    assert "genes=b0209,b0210;" in first
+    (tmp_path / "tenth.gff3").write_text(operons.replace(first, first + "\tnote"))
+    labels = {}
+    for name in ("ops", "tenth"):
+        code, _, err = run_cli(["pairs", genome, "--fasta", ECOLI_FNA, "--operons", tmp_path / f"{name}.gff3", "-o",
+                                tmp_path / f"{name}.tsv", "-q"])
+        assert code == 0, err
+        rows = [line.split("\t") for line in (tmp_path / f"{name}.tsv").read_text().splitlines()[1:]
+                if not line.startswith("#")]
+        labels[name] = {row[0]: row[-1] for row in rows}
+    assert labels["tenth"] == labels["ops"] and labels["tenth"]["b0209|b0210"] == "1"
+    assert f"{tmp_path / 'tenth.gff3'}: line 8: columns past the 9th of an operon row set aside (GFF3 has 9)" in err
+
+
+def test_two_operon_rows_on_one_line_are_refused(tmp_path):
+    """Two operon rows joined on one line (a line break lost) were read as the first, the second's columns 'set
+    aside' with a warning that spoke of extra columns only: its operon gone, its pairs labelled as if no operon
+    held them. read_gff refuses a gene row so joined; the operon reader refuses an operon row so joined alike,
+    nothing written."""
+    from conftest import ECOLI_FNA
+
+    genome, operons = _ecoli_operons(tmp_path)
+    joined = tmp_path / "joined.gff3"
+    joined.write_text(operons.replace(";Ontology_term=SO:0000178\nNC_000913.3", ";Ontology_term=SO:0000178\tNC_000913.3",
+                                      1))
+    code, _, err = run_cli(["pairs", genome, "--fasta", ECOLI_FNA, "--operons", joined, "-o", tmp_path / "p.tsv"])
+    assert code == 1 and not (tmp_path / "p.tsv").exists(), err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == [err.strip().splitlines()[-1]] and errors[0].startswith(f"error: {joined}: line 8: "), err
+    assert "columns 12-14 hold an operon row's type, start and end: two rows on one line" in errors[0], err

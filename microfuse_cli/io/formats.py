@@ -7,7 +7,7 @@ import re
 
 from ..errors import FASTA, DataError
 from .files import PathLike
-from .gff import row_columns
+from .gff import gff_row
 
 
 def sniff_format(text: str, path: PathLike) -> str:
@@ -40,7 +40,7 @@ def sniff_format(text: str, path: PathLike) -> str:
             return "pairs"
         if line.startswith("#"):
             continue
-        if len(row_columns(line)) == 9:  # as read_gff splits it: a stray trailing tab (pharokka's) dropped
+        if gff_row(line) is not None:  # as read_gff reads it: a stray trailing tab dropped, a 10th set aside
             return "gff"
         break
     if release:

@@ -43,9 +43,13 @@ _METAGENEMARK_INSTEAD = ("run MetaGeneMark-2 (--format gff), or give the assembl
 _READ_KEYS = frozenset(NAME_KEYS) | TRANSLATION_EXCUSED | {
     "Parent", "Is_circular", "Note", "partial", "start_range", "end_range", "pseudo", "pseudogene", "gene_biotype",
     "transl_table", "transl_except", "translation"}
-#: A piece of column 9 whose first word is a key microfuse reads: an attribute whose '=' was lost (``locus_tag b1``),
-#: or a flag (``partial``), never text of the value before it.
-_READ_KEY_WORD = re.compile(r"\s*(?:" + "|".join(sorted(_READ_KEYS)) + r")(?![\w-])")
+#: A piece of column 9 in the shape of an attribute microfuse reads, its '=' lost: a key it reads and one word, its
+#: value (``locus_tag b1``, ``gene dnaN``), or the key alone, a flag (``partial``); never text of the value before it.
+#: Text that only starts with such a key (``gene transfer agent protein``, pharokka's product after an unescaped ';')
+#: has more words than an id: text. A piece glued to its value (``locus_tagb0001``, a corrupt file) has no such
+#: shape either, so it is read as text of the value before it too: telling it from a word of a product would take a
+#: guess, and the warning quotes the value so joined.
+_LOST_EQUALS = re.compile(r"\s*(?:" + "|".join(sorted(_READ_KEYS)) + r")(?:\s+\S+)?\s*")
 
 
 def _parse_attributes(column: str, path, number, continued: list[tuple[int, str, str]] | None = None
@@ -57,8 +61,8 @@ def _parse_attributes(column: str, path, number, continued: list[tuple[int, str,
     pharokka 1.4 wrote ``product=DNA sliding clamp inhibitor; arrest of S.aureus DNA synthesis``. It is read as
     part of that value, the line, key and value noted in ``continued`` for one warning, where the value is one
     microfuse reads no gene from (``_READ_KEYS``: not an ID, Parent, name, translation, partial or pseudogene mark)
-    and the piece does not start with such a key (``locus_tag b1``: an '=' lost; ``partial``: a flag); else, or
-    without ``continued``, it is refused as malformed."""
+    and the piece is not such a key with an '=' lost (``_LOST_EQUALS``: ``locus_tag b1``; ``partial``, a flag);
+    else, or without ``continued``, it is refused as malformed."""
     attributes: dict[str, str] = {}
     if column.strip() == ".":
         return attributes
@@ -76,7 +80,7 @@ def _parse_attributes(column: str, path, number, continued: list[tuple[int, str,
             if _OLD_METAGENEMARK.fullmatch(item):
                 raise DataError(f"{path}: line {number}: MetaGeneMark's GFF2 of before version 3.25 ({item.strip()!r}, "
                                 f"its genes as gene rows); {_METAGENEMARK_INSTEAD}")
-            if key is None or continued is None or key in _READ_KEYS or _READ_KEY_WORD.match(item):
+            if key is None or continued is None or key in _READ_KEYS or _LOST_EQUALS.fullmatch(item):
                 raise DataError(f"{path}: line {number}: malformed attribute {item.strip()[:40]!r}"
                                 + (_unescaped_in(key) if key is not None else ""))
             attributes[key] += ";" + urllib.parse.unquote(item)
@@ -122,10 +126,30 @@ _GENE_ROWS = frozenset({"CDS", "gene", "pseudogene", "mRNA", "transcript"})
 def row_columns(line: str) -> list[str]:
     """A row's tab-separated columns as ``read_gff`` reads them: empty ones past the 9th (a stray trailing tab:
     pharokka ends its CDS rows so) hold nothing, dropped. The reader, ``io.formats.sniff_format`` and
-    ``read_operons_gff`` all split rows so, which a GFF3 of such rows, read by one, was refused or skipped by the
-    others for."""
+    ``read_operons_gff`` all split rows so (the last two by ``gff_row``), which a GFF3 of such rows, read by one,
+    was refused or skipped by the others for."""
     cols = line.split("\t")
     return cols[:9] if len(cols) > 9 and not any(column.strip() for column in cols[9:]) else cols
+
+
+#: Columns 4, 5 and 7 of a GFF3 row: start, end, strand.
+_START_END_STRAND = re.compile(r"\d+\t\d+\t[^\t]*\t[-+.?]")
+
+
+def gff_row(line: str) -> list[str] | None:
+    """A line's columns where it can be a GFF3 feature row as ``read_gff`` reads one, else None: 9 columns
+    (``row_columns``: a stray trailing tab dropped), or more whose first 9 have GFF3's shape (start and end
+    integers, a strand, column 9 key=value pairs or '.'), the columns past them (pharokka's tRNA rows carry a 10th)
+    for the reader to set aside or refuse. The shape is asked of the longer rows only: a BLAST tabular row (12
+    columns, a number in the 7th) or another TSV is no GFF3; a row of 9 is one by its count, as a GTF's is (the
+    reader names that)."""
+    cols = row_columns(line)
+    if len(cols) == 9:
+        return cols
+    if len(cols) > 9 and _START_END_STRAND.fullmatch("\t".join(cols[3:7])) and (
+            cols[8].strip() == "." or "=" in cols[8]):
+        return cols
+    return None
 
 
 def _nine_columns(cols: list[str], path, number: int, set_aside: list[int]) -> list[str]:
@@ -135,14 +159,10 @@ def _nine_columns(cols: list[str], path, number: int, set_aside: list[int]) -> l
     (``_GENE_ROWS``, ``_LANDMARKS``) they may be its column 9 cut by an unescaped tab (GFF3 writes %09), its
     locus_tag or Parent after it: refused. A pseudogene row's are set aside where they hold no attribute (no '='):
     tRNAscan-SE's tRNA pseudogenes in pharokka's GFF3 carry the anticodon there. Columns holding a gene or landmark
-    row (``_joined_row``) are refused on any row."""
+    row (``_refuse_joined_row``) are refused on any row."""
     extra = cols[9:]
     ftype = cols[2]
-    joined = _joined_row(extra)
-    if joined is not None:
-        raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)} (columns "
-                        f"{joined + 10}-{joined + 12} hold a {extra[joined]} row's type, start and end: two rows on "
-                        "one line, a line break lost?)")
+    _refuse_joined_row(cols, path, number, _GENE_ROWS | _LANDMARKS)
     attribute_after = any("=" in column for column in extra)
     if ftype in _GENE_ROWS and (ftype != "pseudogene" or attribute_after) or ftype in _LANDMARKS:
         place, shown = next((k, column) for k, column in enumerate(extra, start=10) if column.strip())
@@ -153,12 +173,18 @@ def _nine_columns(cols: list[str], path, number: int, set_aside: list[int]) -> l
     return cols[:9]
 
 
-def _joined_row(extra: list[str]) -> int | None:
-    """Where columns past a row's 9th hold the type, start and end of a gene or landmark row (``_GENE_ROWS``,
-    ``_LANDMARKS``): the next row, its line break lost (a file cut and pasted, or written half), whose CDS would be
-    set aside with the columns on a tRNA row, a gene gone without a word; None where they do not."""
-    return next((k for k in range(len(extra) - 2) if (extra[k] in _GENE_ROWS or extra[k] in _LANDMARKS)
-                 and extra[k + 1].isdigit() and extra[k + 2].isdigit()), None)
+def _refuse_joined_row(cols: list[str], path, number: int, types: frozenset[str]) -> None:
+    """Refuse a row whose columns past the 9th hold the type (one of ``types``: those the reader reads), start and
+    end of another row: the next row, its line break lost (a file cut and pasted, or written half), which set aside
+    with the columns would be gone without a word (a CDS after a tRNA row; an operon after an operon row)."""
+    extra = cols[9:]
+    joined = next((k for k in range(len(extra) - 2) if extra[k] in types and extra[k + 1].isdigit()
+                   and extra[k + 2].isdigit()), None)
+    if joined is not None:
+        article = "an" if extra[joined][:1] in "aeiou" else "a"
+        raise DataError(f"{path}: line {number}: expected 9 tab-separated GFF3 columns, found {len(cols)} (columns "
+                        f"{joined + 10}-{joined + 12} hold {article} {extra[joined]} row's type, start and end: two "
+                        "rows on one line, a line break lost?)")
 
 
 #: How GFF3 writes what a row of start after end (some exporters' form) means.
@@ -790,16 +816,20 @@ def escape_seqid(value: str) -> str:
 def read_operons_gff(lines: Sequence[str], path) -> list[list[str]]:
     """The ``genes`` of each operon feature (type ``operon`` or SO:0000178) of an operon GFF3 such as
     ``write_operons_gff`` writes; the list is split before it is unescaped, so a gene id holding ``%2C`` stays one id.
+    A row is read as ``read_gff`` reads it (``gff_row``): an operon row with columns past the 9th (was: skipped, its
+    operon gone without a word) is read by its first 9, the columns past them set aside with one warning, unless
+    they hold another row (two rows on one line: refused, as ``read_gff`` refuses it).
 
     Raises:
         DataError: an operon feature without ``genes``, or none at all.
     """
     units = []
+    set_aside = []
     for number, line in enumerate(lines, start=1):
         if line.startswith("##FASTA"):
             break
-        fields = row_columns(line.rstrip("\r"))
-        if line.startswith("#") or len(fields) != 9:
+        fields = None if line.startswith("#") else gff_row(line.rstrip("\r"))
+        if fields is None:
             continue
         raw = dict(item.strip().split("=", 1) for item in fields[8].split(";") if "=" in item)  # values escaped
         if fields[2] != OPERON[0] and OPERON[1] not in raw.get("Ontology_term", "").split(","):
@@ -809,6 +839,12 @@ def read_operons_gff(lines: Sequence[str], path) -> list[list[str]]:
             raise DataError(f"{path}: line {number}: an operon feature without genes=ID,ID,... (the member genes "
                             "microfuse's operon GFF3 lists)")
         units.append([g for g in genes if g])
+        if len(fields) > 9:
+            _refuse_joined_row(fields, path, number, frozenset({OPERON[0]}) | _GENE_ROWS | _LANDMARKS)
+            set_aside.append(number)
+    if set_aside:
+        log.warning("%s: line %d%s: columns past the 9th of an operon row set aside (GFF3 has 9)", path, set_aside[0],
+                    f" and {len(set_aside) - 1} more" if len(set_aside) > 1 else "")
     if not units:
         raise DataError(f"{path}: a GFF3 without operon features")
     return units
