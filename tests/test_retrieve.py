@@ -1248,6 +1248,64 @@ def test_cli_append_wrapped_in_flock_of_its_manifest_goes_on(real_fused, tmp_pat
     assert list(dict.fromkeys(genomes)) == ["mg", "mj"]
 
 
+#: An update of argv[1] (an index) under way, holding what `retrieve build --append` holds: it adds argv[2]'s vectors
+#: once it is in, and writes them back when its stdin gives a line ("in" once it is in).
+_UPDATE_UNDER_WAY = ("import sys\nfrom microfuse_cli.io.outputs import updating\nfrom microfuse_cli.retrieve import "
+                     "PairIndex, read_vectors\nwith updating(sys.argv[1], 'manifest.json'):\n"
+                     "    index = PairIndex.load(sys.argv[1], device='cpu')\n    print('in', flush=True)\n"
+                     "    sys.stdin.readline()\n    index.append(*read_vectors(sys.argv[2]))\n"
+                     "    index.save(sys.argv[1])\n")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="a parent's lock is told by Linux's /proc")
+def test_cli_appends_under_one_flock_of_their_manifest_take_turns(real_fused, tmp_path):
+    """`flock INDEX/manifest.json snakemake -j 2` (or `sh -c 'append A & append B & wait'`): both appends found the
+    lock held by a parent and went on under it at once, each reading the old index, and the later write dropped the
+    other's genome, both exiting 0 (before, both waited forever). Updates under one parent's lock now take turns:
+    here the parent (this test) holds the lock, one child is updating, and another child's append waits for it, then
+    adds to what it wrote."""
+    import fcntl
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT, run_cli
+
+    index = tmp_path / "index"
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mg.npy", "-o", index, "-q"])
+    assert code == 0, err
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    log = tmp_path / "waiting.log"
+    with open(index / "manifest.json", "rb") as held, open(log, "wb") as stderr:
+        fcntl.flock(held, fcntl.LOCK_EX)  # the wrapper's lock: this test is the parent of both appends
+        first = subprocess.Popen([sys.executable, "-c", _UPDATE_UNDER_WAY, index, real_fused / "mpn.npy"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+                                 start_new_session=True)
+        proc = None
+        try:
+            assert first.stdout.readline() == "in\n"
+            proc = subprocess.Popen([sys.executable, "-m", "microfuse_cli", "retrieve", "build", real_fused / "mj.npy",
+                                     "-o", index, "--append"], stderr=stderr, stdout=subprocess.DEVNULL, cwd=tmp_path,
+                                    env=env, start_new_session=True)
+            deadline = time.monotonic() + 120
+            while "waiting for another run" not in log.read_text() and proc.poll() is None \
+                    and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert proc.poll() is None, log.read_text()  # it read the index while the other child was updating it
+            assert f"info: {index}: waiting for another run that is updating it" in log.read_text()
+            first.communicate("\n", timeout=120)  # the first child writes its genome back, and ends
+            assert first.returncode == 0
+            code = proc.wait(timeout=120)
+        finally:
+            for child in (first, proc):
+                if child is not None and child.poll() is None:
+                    os.killpg(child.pid, 9)
+                    child.wait()
+    assert code == 0, log.read_text()
+    genomes = [line.split("\t")[2] for line in (index / "pairs.tsv").read_text().splitlines()[2:]]
+    assert list(dict.fromkeys(genomes)) == ["mg", "mpn", "mj"]
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="a parent's lock is told by Linux's /proc")
 def test_cli_append_wrapped_in_a_shared_flock_of_its_manifest_is_refused(real_fused, tmp_path):
     """`flock -s INDEX/manifest.json microfuse retrieve build ... --append` waited for itself forever too, and a

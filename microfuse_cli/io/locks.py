@@ -8,6 +8,7 @@ that lock from another run's. Where there is no /proc (macOS, BSD) nothing is fo
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Iterable, Iterator
 
@@ -31,14 +32,15 @@ def ancestry() -> list[int]:
     return chain
 
 
-def _flocks(lines: Iterable[str]) -> Iterator[tuple[int, str, str]]:
-    """(pid, READ or WRITE, MAJOR:MINOR:INODE) of each flock held in ``lines`` of /proc/locks' format, or of an
-    fdinfo file's ``lock:`` lines; locks waited for ('->') and POSIX locks (which flock ignores) are skipped."""
+def _flocks(lines: Iterable[str], kind: str = "FLOCK") -> Iterator[tuple[int, str, str]]:
+    """(pid, READ or WRITE, MAJOR:MINOR:INODE) of each lock of ``kind`` (FLOCK: flock's; OFDLCK: an open file
+    description's, its pid -1) held in ``lines`` of /proc/locks' format, or of an fdinfo file's ``lock:`` lines; locks
+    waited for ('->') and other kinds (POSIX, which flock ignores) are skipped."""
     for line in lines:
         fields = line.split()
         if fields[:1] == ["lock:"]:
             fields = fields[1:]
-        if len(fields) > 5 and fields[1] == "FLOCK":
+        if len(fields) > 5 and fields[1] == kind:
             try:
                 yield int(fields[4]), fields[3], fields[5]
             except ValueError:
@@ -50,12 +52,13 @@ def _file_key(status: os.stat_result) -> str:
     return f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}"
 
 
-def _listed_holders(status: os.stat_result) -> dict[int, str]:
-    """{pid: READ or WRITE} of the processes /proc/locks says hold an flock on the file of ``status`` (the one that
-    took it: a descriptor passed on keeps it after that process ends); {} where there is no /proc/locks."""
+def _listed_holders(status: os.stat_result, kind: str = "FLOCK") -> dict[int, str]:
+    """{pid: READ or WRITE} of the processes /proc/locks says hold a lock of ``kind`` (an flock) on the file of
+    ``status`` (the one that took it: a descriptor passed on keeps it after that process ends); {} where there is no
+    /proc/locks."""
     try:
         with open("/proc/locks", encoding="ascii", errors="replace") as handle:
-            return {pid: mode for pid, mode, key in _flocks(handle) if key == _file_key(status)}
+            return {pid: mode for pid, mode, key in _flocks(handle, kind) if key == _file_key(status)}
     except OSError:
         return {}
 
@@ -114,3 +117,26 @@ def live_holders(descriptor: int) -> list[int]:
     """The running processes /proc/locks says hold an flock on the file ``descriptor`` is open on, to name in a
     message; [] where it names none (a lock taken on another host of a network file system, no /proc)."""
     return sorted(pid for pid in _listed_holders(os.fstat(descriptor)) if os.path.exists(f"/proc/{pid}"))
+
+
+def took_a_turn(descriptor: int) -> bool:
+    """Whether this run may update the file ``descriptor`` is open on (for writing) beside the other runs under the
+    same parent's flock (:func:`held_by_this_run`): that lock keeps out everyone else, not them (`flock FILE
+    snakemake -j 2` appending two samples at once read the old index both, the later write dropping the other's).
+    They take turns with an open file description lock, which a local flock does not conflict with: True once
+    taken (held until ``descriptor`` is closed), or where none can be (no such locks: updated as before), or where
+    the lock in the way is no other run's (none is listed: NFS emulates the parent's flock with the same kind of
+    lock, and waiting for it would never end); False while another run holds it."""
+    import fcntl
+    import struct
+
+    request = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0).ljust(32, b"\0")  # struct flock: whole file
+    try:
+        fcntl.fcntl(descriptor, fcntl.F_OFD_SETLK, request)
+    except AttributeError:  # not Linux
+        return True
+    except OSError as exc:
+        if exc.errno not in (errno.EAGAIN, errno.EACCES):  # EINVAL (before Linux 3.15), EBADF (open read-only)
+            return True
+        return not _listed_holders(os.fstat(descriptor), "OFDLCK")
+    return True

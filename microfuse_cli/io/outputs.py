@@ -1388,12 +1388,12 @@ def _locked_marker(path: Path, shown: PathLike) -> int | None:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 if _under_a_parents_lock(path, descriptor, shown):
-                    os.close(descriptor)
-                    return None
-                if not said:
-                    log.info("%s: waiting for another run that is updating it%s", shown, _holders(path, descriptor))
-                    said = True
-                fcntl.flock(descriptor, fcntl.LOCK_EX)
+                    said = _take_turns(descriptor, shown, said)
+                else:
+                    if not said:
+                        log.info("%s: waiting for another run that is updating it%s", shown, _holders(path, descriptor))
+                        said = True
+                    fcntl.flock(descriptor, fcntl.LOCK_EX)
             held, named = os.fstat(descriptor), os.stat(path)
         except BaseException as exc:
             os.close(descriptor)
@@ -1416,9 +1416,10 @@ def _under_a_parents_lock(path: Path, descriptor: int, shown: PathLike) -> bool:
     The update then goes on under that lock, which is safe: every other process that locks the file (another
     update, another run wrapped alike, on this host or another one of a network file system) waits for it until
     this run has ended, so nothing else changes the folder between this run's read and its write, the order the
-    lock is for; refusing would make an error of a lock that already does the job. Not kept apart: updates that the
-    parent itself starts at once (its children share its lock), its own doing. A shared lock (`flock -s`) keeps
-    other shared holders' updates running beside this one, and waiting for it would never end: UsageError."""
+    lock is for; refusing would make an error of a lock that already does the job. Updates that the parent starts at
+    once (its children share its lock: `flock FOLDER/MARKER snakemake -j 2`) take turns (:func:`_take_turns`). A
+    shared lock (`flock -s`) keeps other shared holders' updates running beside this one, and waiting for it would
+    never end: UsageError."""
     from .locks import held_by_this_run
 
     holder = held_by_this_run(descriptor)
@@ -1431,6 +1432,21 @@ def _under_a_parents_lock(path: Path, descriptor: int, shown: PathLike) -> bool:
                          "locks it itself)")
     log.debug("%s: locked by pid %d, this run or one that started it; updating under that lock", path, pid)
     return True
+
+
+def _take_turns(descriptor: int, shown: PathLike, said: bool) -> bool:
+    """Wait until no other run under the same parent's lock is updating ``shown`` (:func:`~.locks.took_a_turn`),
+    saying so once (unless ``said``); whether it was said."""
+    import time
+
+    from .locks import took_a_turn
+
+    while not took_a_turn(descriptor):
+        if not said:
+            log.info("%s: waiting for another run that is updating it (under the same lock)", shown)
+            said = True
+        time.sleep(0.05)
+    return said
 
 
 def _holders(path: Path, descriptor: int) -> str:
