@@ -1168,13 +1168,14 @@ def test_cli_append_waits_for_another_append_to_the_same_index(real_fused, tmp_p
     assert code == 0, err
     log = tmp_path / "waiting.log"
     holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, index / "manifest.json"], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)  # another run's append, under way
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)  # another run's append
+    proc = None
     with open(log, "wb") as stderr:
         try:
             assert holder.stdout.readline() == "locked\n"
             proc = subprocess.Popen([sys.executable, "-m", "microfuse_cli", "retrieve", "build", real_fused / "mj.npy",
                                      "-o", index, "--append"], stderr=stderr, stdout=subprocess.DEVNULL, cwd=tmp_path,
-                                    env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                                    env=dict(os.environ, PYTHONPATH=str(ROOT)), start_new_session=True)
             deadline = time.monotonic() + 120
             while "waiting for another run" not in log.read_text() and proc.poll() is None \
                     and time.monotonic() < deadline:
@@ -1187,16 +1188,33 @@ def test_cli_append_waits_for_another_append_to_the_same_index(real_fused, tmp_p
             other.append(vectors, ids)
             other.save(index)
         finally:
-            holder.communicate("\n", timeout=120)  # lets go of the lock
-            code = proc.wait(timeout=120)
+            holder.stdin.close()  # lets go of the lock
+            _ended(holder)
+            code = _ended(proc)
     assert code == 0, log.read_text()
     genomes = [line.split("\t")[2] for line in (index / "pairs.tsv").read_text().splitlines()[2:]]
     assert list(dict.fromkeys(genomes)) == ["mg", "mpn", "mj"]
 
 
-#: A process holding an flock on argv[1] until its stdin gives a line ("locked" once it holds it).
+#: A process holding an flock on argv[1] until its stdin ends ("locked" once it holds it).
 _HOLD_LOCK = ("import fcntl, sys\nwith open(sys.argv[1], 'rb') as held:\n    fcntl.flock(held, fcntl.LOCK_EX)\n"
               "    print('locked', flush=True)\n    sys.stdin.readline()\n")
+
+
+def _ended(proc, timeout: float = 120) -> int | None:
+    """The exit code of ``proc`` (None: never started) once it ends; one still running after ``timeout`` seconds is
+    killed, its children too (it was started in a session of its own), and fails the test: no test hangs."""
+    import signal
+    import subprocess
+
+    if proc is None:
+        return None
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        pytest.fail(f"still running after {timeout} s: {proc.args}")
 
 
 def _run_to_the_end(args, cwd, timeout: float = 120) -> tuple[int, str]:
@@ -1249,7 +1267,7 @@ def test_cli_append_wrapped_in_flock_of_its_manifest_goes_on(real_fused, tmp_pat
 
 
 #: An update of argv[1] (an index) under way, holding what `retrieve build --append` holds: it adds argv[2]'s vectors
-#: once it is in, and writes them back when its stdin gives a line ("in" once it is in).
+#: once it is in, and writes them back when its stdin ends ("in" once it is in).
 _UPDATE_UNDER_WAY = ("import sys\nfrom microfuse_cli.io.outputs import updating\nfrom microfuse_cli.retrieve import "
                      "PairIndex, read_vectors\nwith updating(sys.argv[1], 'manifest.json'):\n"
                      "    index = PairIndex.load(sys.argv[1], device='cpu')\n    print('in', flush=True)\n"
@@ -1293,14 +1311,12 @@ def test_cli_appends_under_one_flock_of_their_manifest_take_turns(real_fused, tm
                 time.sleep(0.1)
             assert proc.poll() is None, log.read_text()  # it read the index while the other child was updating it
             assert f"info: {index}: waiting for another run that is updating it" in log.read_text()
-            first.communicate("\n", timeout=120)  # the first child writes its genome back, and ends
-            assert first.returncode == 0
-            code = proc.wait(timeout=120)
+            first.stdin.close()  # the first child writes its genome back, and ends
+            assert _ended(first) == 0
         finally:
-            for child in (first, proc):
-                if child is not None and child.poll() is None:
-                    os.killpg(child.pid, 9)
-                    child.wait()
+            first.stdin.close()
+            _ended(first)
+            code = _ended(proc)
     assert code == 0, log.read_text()
     genomes = [line.split("\t")[2] for line in (index / "pairs.tsv").read_text().splitlines()[2:]]
     assert list(dict.fromkeys(genomes)) == ["mg", "mpn", "mj"]
