@@ -3414,6 +3414,71 @@ def test_a_folder_that_cannot_be_locked_is_said_once_on_verbose(tmp_path, monkey
     assert said == [f"{tmp_path}: cannot be locked ({os.strerror(errno.ENOLCK)}); writing into it without the lock"]
 
 
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="a parent's lock is told by Linux's /proc")
+def test_a_lock_this_process_took_is_not_taken_for_a_parents(tmp_path):
+    """An update that finds its marker locked goes on where the lock is a parent's (`flock FILE microfuse ...`) or
+    was passed down to this process (`exec 9<FILE; flock 9; exec microfuse ...`: a descriptor kept across exec). A
+    lock this process took itself, through a descriptor closed on exec (Python's default: another thread's update),
+    is neither: that update is waited for, not run beside."""
+    import fcntl
+
+    from microfuse_cli.io.locks import held_by_this_run
+
+    marker = tmp_path / "manifest.json"
+    marker.write_text("{}\n")
+    holder, mine = os.open(marker, os.O_RDONLY), os.open(marker, os.O_RDONLY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        assert held_by_this_run(mine) is None
+        os.set_inheritable(holder, True)  # as a shell passes it down
+        assert held_by_this_run(mine) == (os.getpid(), "WRITE")
+        fcntl.flock(holder, fcntl.LOCK_SH)
+        assert held_by_this_run(mine) == (os.getpid(), "READ")
+    finally:
+        os.close(holder)
+        os.close(mine)
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="a parent's lock is told by Linux's /proc")
+def test_updates_under_one_parents_lock_take_turns_but_never_wait_for_that_lock(tmp_path):
+    """Updates that go on under a parent's flock (`flock FILE snakemake -j 2`) take turns with an open file
+    description lock on the marker: one that another update holds is waited for. A lock of another kind in the way
+    (NFS emulates the parent's flock with a POSIX lock on the server, which such a lock conflicts with; here a
+    POSIX lock of another process stands in for it) is not another update's: waiting for it would never end."""
+    import fcntl
+    import struct
+    import subprocess
+    import sys
+
+    from microfuse_cli.io.locks import took_a_turn
+
+    marker = tmp_path / "manifest.json"
+    marker.write_text("{}\n")
+    other, mine = os.open(marker, os.O_RDWR), os.open(marker, os.O_RDWR)
+    try:
+        fcntl.fcntl(other, fcntl.F_OFD_SETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0).ljust(32, b"\0"))
+        assert not took_a_turn(mine)  # another update's turn
+        os.close(other)
+        other = None
+        assert took_a_turn(mine)
+    finally:
+        for descriptor in (other, mine):
+            if descriptor is not None:
+                os.close(descriptor)
+    posix = subprocess.Popen([sys.executable, "-c", "import fcntl, sys\nwith open(sys.argv[1], 'r+') as f:\n"
+                              "    fcntl.lockf(f, fcntl.LOCK_EX)\n    print('held', flush=True)\n    sys.stdin.readline()\n",
+                              marker], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert posix.stdout.readline() == "held\n"
+        mine = os.open(marker, os.O_RDWR)
+        try:
+            assert took_a_turn(mine)  # in the way, yet no update's: gone on
+        finally:
+            os.close(mine)
+    finally:
+        posix.communicate("\n", timeout=60)
+
+
 def test_an_append_lock_holds_where_flock_is_a_posix_lock(tmp_path, monkeypatch):
     """`retrieve build --append` locks the index's manifest.json from reading to writing back. It opened it
     read-only, and on NFS (flock(2): Linux emulates flock there with a POSIX lock of the whole file, which "must be

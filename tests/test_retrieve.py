@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import re
 
 import numpy as np
@@ -1153,9 +1154,8 @@ def test_cli_appending_a_genome_already_indexed_is_refused_naming_it(real_fused,
 def test_cli_append_waits_for_another_append_to_the_same_index(real_fused, tmp_path):
     """Two `retrieve build --append` runs to one index at once (a Snakemake rule appending each sample, -j 2) each
     read the old index, and the later write dropped the other run's genome, both exiting 0. An append now holds a
-    lock on the index's manifest from reading to writing: here a run waits while another holds it, then reads what
-    the other wrote (its genome included) and adds its own."""
-    import fcntl
+    lock on the index's manifest from reading to writing: here a run waits while another process holds it (naming
+    it), then reads what the other wrote (its genome included) and adds its own."""
     import os
     import subprocess
     import sys
@@ -1167,28 +1167,180 @@ def test_cli_append_waits_for_another_append_to_the_same_index(real_fused, tmp_p
     code, _, err = run_cli(["retrieve", "build", real_fused / "mg.npy", "-o", index, "-q"])
     assert code == 0, err
     log = tmp_path / "waiting.log"
-    with open(index / "manifest.json", "rb") as held, open(log, "wb") as stderr:
-        fcntl.flock(held, fcntl.LOCK_EX)  # another run's append, under way
-        proc = subprocess.Popen([sys.executable, "-m", "microfuse_cli", "retrieve", "build", real_fused / "mj.npy",
-                                 "-o", index, "--append"], stderr=stderr, stdout=subprocess.DEVNULL, cwd=tmp_path,
-                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, index / "manifest.json"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)  # another run's append
+    proc = None
+    with open(log, "wb") as stderr:
         try:
+            assert holder.stdout.readline() == "locked\n"
+            proc = subprocess.Popen([sys.executable, "-m", "microfuse_cli", "retrieve", "build", real_fused / "mj.npy",
+                                     "-o", index, "--append"], stderr=stderr, stdout=subprocess.DEVNULL, cwd=tmp_path,
+                                    env=dict(os.environ, PYTHONPATH=str(ROOT)), start_new_session=True)
             deadline = time.monotonic() + 120
             while "waiting for another run" not in log.read_text() and proc.poll() is None \
                     and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert proc.poll() is None, log.read_text()  # it wrote the index while another run was updating it
-            assert f"info: {index}: waiting for another run that is updating it" in log.read_text()
+            assert (f"info: {index}: waiting for another run that is updating it (the lock on {index / 'manifest.json'} "
+                    f"is held by pid {holder.pid})\n") in log.read_text()
             other = PairIndex.load(index, device="cpu")  # the other run's append, written while this one waits
             vectors, ids = read_vectors(real_fused / "mpn.npy")
             other.append(vectors, ids)
             other.save(index)
         finally:
-            fcntl.flock(held, fcntl.LOCK_UN)
-            code = proc.wait(timeout=120)
+            holder.stdin.close()  # lets go of the lock
+            _ended(holder)
+            code = _ended(proc)
     assert code == 0, log.read_text()
     genomes = [line.split("\t")[2] for line in (index / "pairs.tsv").read_text().splitlines()[2:]]
     assert list(dict.fromkeys(genomes)) == ["mg", "mpn", "mj"]
+
+
+#: A process holding an flock on argv[1] until its stdin ends ("locked" once it holds it).
+_HOLD_LOCK = ("import fcntl, sys\nwith open(sys.argv[1], 'rb') as held:\n    fcntl.flock(held, fcntl.LOCK_EX)\n"
+              "    print('locked', flush=True)\n    sys.stdin.readline()\n")
+
+
+def _ended(proc, timeout: float = 120) -> int | None:
+    """The exit code of ``proc`` (None: never started) once it ends; one still running after ``timeout`` seconds is
+    killed, its children too (it was started in a session of its own), and fails the test: no test hangs."""
+    import signal
+    import subprocess
+
+    if proc is None:
+        return None
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        pytest.fail(f"still running after {timeout} s: {proc.args}")
+
+
+def _run_to_the_end(args, cwd, timeout: float = 120) -> tuple[int, str]:
+    """Run ``args`` (stdin closed) to its end: (exit code, stderr). One that is still running after ``timeout``
+    seconds (an append waiting for its own parent's lock, forever) is killed, its children too, and fails the test."""
+    import os
+    import signal
+    import subprocess
+
+    from conftest import ROOT
+
+    proc = subprocess.Popen([str(arg) for arg in args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        pytest.fail(f"still running after {timeout} s: {args}\n{err}")
+    return proc.returncode, err
+
+
+APPEND_UNDER_FLOCK = {  # the user's lock on INDEX/manifest.json, then the append, as {} + the command
+    "flock": ["flock", "{}"],
+    "flock-close": ["flock", "--close", "{}", "sh", "-c", '"$@"; exit $?', "sh"],  # its holder a grandparent
+    "exec-9": ["bash", "-c", 'exec 9<"$1" && flock 9 && shift && exec "$@"', "bash", "{}"],  # held by the run itself
+}
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="a parent's lock is told by Linux's /proc")
+@pytest.mark.parametrize("wrapper", APPEND_UNDER_FLOCK.values(), ids=APPEND_UNDER_FLOCK.keys())
+def test_cli_append_wrapped_in_flock_of_its_manifest_goes_on(real_fused, tmp_path, wrapper):
+    """`flock INDEX/manifest.json microfuse retrieve build ... --append` (a cluster habit, which README warned of)
+    waited for itself forever: the append locks that file too, and the parent holding it lets go only when the
+    append ends. The append now finds the lock held by a parent (or by a descriptor passed down to itself, as a
+    shell's `exec 9<FILE; flock 9` leaves it) and goes on under it: that lock keeps every other update out."""
+    import sys
+
+    from conftest import run_cli
+
+    index = tmp_path / "index"
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mg.npy", "-o", index, "-q"])
+    assert code == 0, err
+    append = [sys.executable, "-m", "microfuse_cli", "retrieve", "build", real_fused / "mj.npy", "-o", index, "--append"]
+    code, err = _run_to_the_end([index / "manifest.json" if arg == "{}" else arg for arg in wrapper] + append, tmp_path)
+    assert code == 0 and "waiting" not in err, err
+    genomes = [line.split("\t")[2] for line in (index / "pairs.tsv").read_text().splitlines()[2:]]
+    assert list(dict.fromkeys(genomes)) == ["mg", "mj"]
+
+
+#: An update of argv[1] (an index) under way, holding what `retrieve build --append` holds: it adds argv[2]'s vectors
+#: once it is in, and writes them back when its stdin ends ("in" once it is in).
+_UPDATE_UNDER_WAY = ("import sys\nfrom microfuse_cli.io.outputs import updating\nfrom microfuse_cli.retrieve import "
+                     "PairIndex, read_vectors\nwith updating(sys.argv[1], 'manifest.json'):\n"
+                     "    index = PairIndex.load(sys.argv[1], device='cpu')\n    print('in', flush=True)\n"
+                     "    sys.stdin.readline()\n    index.append(*read_vectors(sys.argv[2]))\n"
+                     "    index.save(sys.argv[1])\n")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="a parent's lock is told by Linux's /proc")
+def test_cli_appends_under_one_flock_of_their_manifest_take_turns(real_fused, tmp_path):
+    """`flock INDEX/manifest.json snakemake -j 2` (or `sh -c 'append A & append B & wait'`): both appends found the
+    lock held by a parent and went on under it at once, each reading the old index, and the later write dropped the
+    other's genome, both exiting 0 (before, both waited forever). Updates under one parent's lock now take turns:
+    here the parent (this test) holds the lock, one child is updating, and another child's append waits for it, then
+    adds to what it wrote."""
+    import fcntl
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT, run_cli
+
+    index = tmp_path / "index"
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mg.npy", "-o", index, "-q"])
+    assert code == 0, err
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    log = tmp_path / "waiting.log"
+    with open(index / "manifest.json", "rb") as held, open(log, "wb") as stderr:
+        fcntl.flock(held, fcntl.LOCK_EX)  # the wrapper's lock: this test is the parent of both appends
+        first = subprocess.Popen([sys.executable, "-c", _UPDATE_UNDER_WAY, index, real_fused / "mpn.npy"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+                                 start_new_session=True)
+        proc = None
+        try:
+            assert first.stdout.readline() == "in\n"
+            proc = subprocess.Popen([sys.executable, "-m", "microfuse_cli", "retrieve", "build", real_fused / "mj.npy",
+                                     "-o", index, "--append"], stderr=stderr, stdout=subprocess.DEVNULL, cwd=tmp_path,
+                                    env=env, start_new_session=True)
+            deadline = time.monotonic() + 120
+            while "waiting for another run" not in log.read_text() and proc.poll() is None \
+                    and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert proc.poll() is None, log.read_text()  # it read the index while the other child was updating it
+            assert f"info: {index}: waiting for another run that is updating it" in log.read_text()
+            first.stdin.close()  # the first child writes its genome back, and ends
+            assert _ended(first) == 0
+        finally:
+            first.stdin.close()
+            _ended(first)
+            code = _ended(proc)
+    assert code == 0, log.read_text()
+    genomes = [line.split("\t")[2] for line in (index / "pairs.tsv").read_text().splitlines()[2:]]
+    assert list(dict.fromkeys(genomes)) == ["mg", "mpn", "mj"]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="a parent's lock is told by Linux's /proc")
+def test_cli_append_wrapped_in_a_shared_flock_of_its_manifest_is_refused(real_fused, tmp_path):
+    """`flock -s INDEX/manifest.json microfuse retrieve build ... --append` waited for itself forever too, and a
+    shared lock keeps out none of the other runs wrapped alike (they would lose one another's genomes): refused in one
+    line, naming the lock and its holder, the index untouched."""
+    import sys
+
+    from conftest import run_cli
+
+    index = tmp_path / "index"
+    code, _, err = run_cli(["retrieve", "build", real_fused / "mg.npy", "-o", index, "-q"])
+    assert code == 0, err
+    before = {f.name: f.read_bytes() for f in index.iterdir()}
+    code, err = _run_to_the_end(["flock", "--shared", index / "manifest.json", sys.executable, "-m", "microfuse_cli",
+                                 "retrieve", "build", real_fused / "mj.npy", "-o", index, "--append"], tmp_path)
+    assert code == 2 and err.count("\n") == 1, err
+    assert re.fullmatch(rf"error: {re.escape(str(index / 'manifest.json'))}: locked shared \(flock -s\) by pid \d+, "
+                        rf"this run or one that started it: .*\n", err), err
+    assert {f.name: f.read_bytes() for f in index.iterdir()} == before
 
 
 def test_cli_vectors_from_stdin_or_an_ids_table_are_bad_usage(real_fused, tmp_path):

@@ -74,8 +74,8 @@ Examples:
                    "the index's].")
 @click.option("--append", is_flag=True,
               help="Add the vectors to an existing index folder, holding a lock on its manifest.json from reading to "
-                   "writing back (a second --append waits; wrapped in `flock INDEX/manifest.json`, the command would "
-                   "wait for itself: lock another file, or none).")
+                   "writing back (a second --append waits; wrapped in `flock INDEX/manifest.json`, it goes on under "
+                   "that lock on Linux, and waits for itself elsewhere: lock another file there, or none).")
 @click.option("--refine", type=click.Choice(["none", "sq8", "fp16", "flat"]), default=None,
               help="ivfpq: re-rank candidates with 8-bit (sq8: d bytes per pair), float16 (fp16: 2d) or float32 (flat: "
                    "4d) copies of the vectors [default: fp16 up to 256 dimensions, sq8 beyond].")

@@ -1357,7 +1357,8 @@ def updating(folder: PathLike, marker: str) -> Iterator[None]:
     replaced and locks the new one, so it reads what the other run wrote. The marker is opened for writing where it
     may be (nothing is written; NFS locks exclusively only so). A folder without the marker (reported when it is
     read) or a file system without locks is not locked (a warning says so: two runs at once may lose one's additions).
-    Wrapping the run in ``flock FOLDER/MARKER`` would make it wait for itself: the help names the file."""
+    A run wrapped in ``flock FOLDER/MARKER`` goes on under its parent's lock (:func:`_under_a_parents_lock`, Linux;
+    elsewhere it waits for itself: the help names the file)."""
     descriptor = _locked_marker(Path(folder) / marker, folder)
     try:
         yield
@@ -1386,10 +1387,13 @@ def _locked_marker(path: Path, shown: PathLike) -> int | None:
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                if not said:
-                    log.info("%s: waiting for another run that is updating it", shown)
-                    said = True
-                fcntl.flock(descriptor, fcntl.LOCK_EX)
+                if _under_a_parents_lock(path, descriptor, shown):
+                    said = _take_turns(descriptor, shown, said)
+                else:
+                    if not said:
+                        log.info("%s: waiting for another run that is updating it%s", shown, _holders(path, descriptor))
+                        said = True
+                    fcntl.flock(descriptor, fcntl.LOCK_EX)
             held, named = os.fstat(descriptor), os.stat(path)
         except BaseException as exc:
             os.close(descriptor)
@@ -1403,6 +1407,54 @@ def _locked_marker(path: Path, shown: PathLike) -> int | None:
         if (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino):
             return descriptor
         os.close(descriptor)  # replaced by the run we waited for: lock the new one
+
+
+def _under_a_parents_lock(path: Path, descriptor: int, shown: PathLike) -> bool:
+    """Whether the exclusive flock on ``path`` that this run found taken is held by a parent of this run, or by this
+    process through a descriptor passed down to it (Linux: :func:`~.locks.held_by_this_run`): `flock FOLDER/MARKER
+    microfuse ...`, a cluster habit, made the run wait for itself forever, its parent letting go only when it ends.
+    The update then goes on under that lock, which is safe: every other process that locks the file (another
+    update, another run wrapped alike, on this host or another one of a network file system) waits for it until
+    this run has ended, so nothing else changes the folder between this run's read and its write, the order the
+    lock is for; refusing would make an error of a lock that already does the job. Updates that the parent starts at
+    once (its children share its lock: `flock FOLDER/MARKER snakemake -j 2`) take turns (:func:`_take_turns`). A
+    shared lock (`flock -s`) keeps other shared holders' updates running beside this one, and waiting for it would
+    never end: UsageError."""
+    from .locks import held_by_this_run
+
+    holder = held_by_this_run(descriptor)
+    if holder is None:
+        return False
+    pid, mode = holder
+    if mode != "WRITE":
+        raise UsageError(f"{path}: locked shared (flock -s) by pid {pid}, this run or one that started it: other "
+                         f"runs could update {shown} beside this one; lock it exclusively, or not at all (the update "
+                         "locks it itself)")
+    log.debug("%s: locked by pid %d, this run or one that started it; updating under that lock", path, pid)
+    return True
+
+
+def _take_turns(descriptor: int, shown: PathLike, said: bool) -> bool:
+    """Wait until no other run under the same parent's lock is updating ``shown`` (:func:`~.locks.took_a_turn`),
+    saying so once (unless ``said``); whether it was said."""
+    import time
+
+    from .locks import took_a_turn
+
+    while not took_a_turn(descriptor):
+        if not said:
+            log.info("%s: waiting for another run that is updating it (under the same lock)", shown)
+            said = True
+        time.sleep(0.05)
+    return said
+
+
+def _holders(path: Path, descriptor: int) -> str:
+    """Who holds the lock on ``path`` (Linux: the processes /proc/locks names), said where known."""
+    from .locks import live_holders
+
+    pids = live_holders(descriptor)
+    return f" (the lock on {path} is held by {' and '.join(f'pid {pid}' for pid in pids)})" if pids else ""
 
 
 #: How long a run waits for another run's renames into the same folder (milliseconds, as a rule).
