@@ -24,7 +24,7 @@ from .checkpoint import (CONFIG_FILE, Checkpoint, DecisionIdentified, ModelInput
                          write_checkpoint)
 from .errors import DataError, UsageError
 from .fusion import PairInputs, Prediction, check_outputs, checked_head, plain_scalars
-from .vocabulary import EXPERTS
+from .vocabulary import EXPERTS, PRECISIONS as PRECISION_NAMES
 from .model import FusionConfig, FusionModel
 from .runtime import torch_device as _resolve_device
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .calibration import DecisionRule
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
-PRECISIONS = {"float32": torch.float32, "float64": torch.float64}  # TrainConfig.precision: training's arithmetic
+PRECISIONS = {name: getattr(torch, name) for name in PRECISION_NAMES}  # TrainConfig.precision: training's arithmetic
 
 
 # --------------------------------------------------------------------------------------------------

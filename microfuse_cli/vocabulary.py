@@ -11,6 +11,10 @@ CONTEXT_VIEWS = ("builtin", "bacformer")
 
 ARCHS = ("microfuse", "concat", "protein", "context")
 
+#: The arithmetic training may run in (TrainConfig.precision, `microfuse train --precision`); weights are saved as
+#: float32 either way.
+PRECISIONS = ("float32", "float64")
+
 #: The experts of the MicroFuse head, in the order of the router's weights everywhere in microfuse.
 EXPERTS = ("protein", "context", "agreement", "conflict")
 

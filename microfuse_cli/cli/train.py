@@ -7,7 +7,7 @@ import dataclasses
 import click
 
 from ..runtime import thread_limits
-from ..vocabulary import ABLATIONS, ARCHS
+from ..vocabulary import ABLATIONS, ARCHS, PRECISIONS
 from . import cli
 from ._common import ExistingPath, FiniteFloatRange, IntRange, common_options, log, stdin_as_files, \
     warn_subset_table
@@ -58,7 +58,7 @@ Examples:
               help="auto (a GPU when one is visible), cpu, cuda or cuda:N. A GPU trains other weights than the CPU "
                    "(rounding), so other probabilities: --device cpu gives the bytes of the library's "
                    "training.train, whose TrainConfig defaults to cpu.")
-@click.option("--precision", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default="float32", show_default=True,
               help="Arithmetic of training (the weights are saved as float32 either way). float64 takes about twice "
                    "the time on a CPU and gives the same model bytes on other processors (their rounding differs near "
                    "1e-15, far below float32's); float32's last bits depend on the processor's vector units.")
