@@ -154,9 +154,9 @@ def opened_file(path: str) -> str | None:
 
 
 def _descriptor_stat(path: object):
-    """What the open descriptor ``path`` names (/dev/fd/N, /proc/self/fd/N) is, as os.stat says (the one test of a
-    descriptor ``opened_file`` and ``descriptor_stream`` share); None for a path that names no descriptor, or a
-    closed one, which nothing is read from."""
+    """What the open descriptor ``path`` names (/dev/stdin, /dev/fd/N, /proc/self/fd/N) is, as os.stat says (the
+    one test of a descriptor ``opened_file`` and ``descriptor_stream`` share); None for a path that names no
+    descriptor, or a closed one, which nothing is read from."""
     import os
 
     if not isinstance(path, str) or not _DESCRIPTOR.fullmatch(path):
