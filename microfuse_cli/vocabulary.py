@@ -1,4 +1,4 @@
-"""The names the model and the CLI share: views, architectures, experts and the paper's ablations.
+"""The names the model and the CLI share: views, architectures, experts, the paper's ablations, training's precisions.
 
 Pure Python (no numpy), so the command line can offer them as choices without slowing ``microfuse --help``.
 """
