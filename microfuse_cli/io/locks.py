@@ -125,8 +125,10 @@ def took_a_turn(descriptor: int) -> bool:
     snakemake -j 2` appending two samples at once read the old index both, the later write dropping the other's).
     They take turns with an open file description lock, which a local flock does not conflict with: True once
     taken (held until ``descriptor`` is closed), or where none can be (no such locks: updated as before), or where
-    the lock in the way is no other run's (none is listed: NFS emulates the parent's flock with the same kind of
-    lock, and waiting for it would never end); False while another run holds it."""
+    the lock in the way is no other run's (NFS emulates the parent's flock with a POSIX lock, and waiting for it
+    would never end); False while another run holds it: the kernel says the lock in the way is an open file
+    description's (F_OFD_GETLK's pid -1), or /proc/locks lists one on the file (btrfs subvolumes give /proc/locks
+    other device numbers than stat, so the kernel's answer is asked first)."""
     import fcntl
     import struct
 
@@ -138,5 +140,19 @@ def took_a_turn(descriptor: int) -> bool:
     except OSError as exc:
         if exc.errno not in (errno.EAGAIN, errno.EACCES):  # EINVAL (before Linux 3.15), EBADF (open read-only)
             return True
-        return not _listed_holders(os.fstat(descriptor), "OFDLCK")
+        return not (_in_the_way_is_an_ofd_lock(descriptor, request) or _listed_holders(os.fstat(descriptor), "OFDLCK"))
     return True
+
+
+def _in_the_way_is_an_ofd_lock(descriptor: int, request: bytes) -> bool:
+    """Whether the lock that keeps ``request`` out is an open file description's: F_OFD_GETLK reports such a lock's
+    pid as -1, a POSIX lock's (NFS's emulated flock) as its holder's."""
+    import fcntl
+    import struct
+
+    try:
+        answer = fcntl.fcntl(descriptor, fcntl.F_OFD_GETLK, request)
+    except OSError:
+        return False
+    kind, _, _, _, pid = struct.unpack("hhqqi", answer[:struct.calcsize("hhqqi")])
+    return kind != fcntl.F_UNLCK and pid == -1
