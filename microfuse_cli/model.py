@@ -64,8 +64,9 @@ class FusionModel(nn.Module):
 
     Buffers ``protein_mean``/``protein_std`` and ``context_mean``/``context_std`` hold the training-split statistics
     (identity until ``set_standardisation`` is called) and are saved with the weights. ``dtype``: the parameters'
-    and buffers' type, drawn in it: a float64 model initialised in float32 and converted kept the float32
-    initialisation's last bits, which differ between processors (training.TrainConfig.precision).
+    and those buffers' type (the expert mask stays bool), drawn in it: a float64 model initialised in float32 and
+    converted kept the float32 initialisation's last bits, which differ between processors
+    (trained.TrainConfig.precision).
     """
 
     def __init__(self, config: FusionConfig, dtype: torch.dtype = torch.float32) -> None:
