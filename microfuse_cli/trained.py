@@ -194,8 +194,8 @@ class TrainedModel(DecisionIdentified):
     """A fitted fusion head (or baseline) with everything needed to score new pairs.
 
     Attributes:
-        model: the ``FusionModel`` (eval mode, on ``device``, float32: a float64 one is converted, as training in
-            float64 gives its weights; score reads float32 weights only).
+        model: the ``FusionModel`` (eval mode, on ``device``, float32: a float64 one is converted in place, the
+            caller's module too, as training in float64 gives its weights; score reads float32 weights only).
         model_config, train_config: how it was built and trained.
         threshold: decision threshold chosen on validation (maximising macro-F1).
         history: one dict per epoch (train loss parts, validation loss/AUROC/AUPRC).

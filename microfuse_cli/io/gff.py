@@ -103,13 +103,18 @@ def _unescaped_in(key: str) -> str:
             "inside a value is written %3B in GFF3)")
 
 
+def _lines_named(first: int, more: int) -> str:
+    """How a warning names the rows it is about: 'line N', or 'line N and M more'."""
+    return f"line {first} and {more} more" if more else f"line {first}"
+
+
 def _warn_continued(path, continued: list[tuple[int, str, str]]) -> None:
     """One warning for the rows whose values held an unescaped ';' (``_parse_attributes``), naming the first."""
     number, key, value = continued[0]
     more = len(continued) - 1
-    log.warning("%s: line %d%s: a ';' inside a value, unescaped (GFF3 writes %%3B): the text after it, holding no "
-                "'=', read as part of that value, one microfuse reads no gene from: %s=%r%s", path, number,
-                f" and {more} more" if more else "", key, value[:80], " ..." if len(value) > 80 else "")
+    log.warning("%s: %s: a ';' inside a value, unescaped (GFF3 writes %%3B): the text after it, holding no "
+                "'=', read as part of that value, one microfuse reads no gene from: %s=%r%s", path,
+                _lines_named(number, more), key, value[:80], " ..." if len(value) > 80 else "")
 
 
 def _parents(attributes: dict[str, str]) -> tuple[str, ...]:
@@ -325,8 +330,8 @@ def _read_rows(lines: Iterator[str], path: PathLike) -> _Rows:
         _check_same_gene(rows.cds[key], parents, rows.links, key, f"{path}: line {number}")
     if rows.set_aside:
         first, more = rows.set_aside[0], len(rows.set_aside) - 1
-        log.warning("%s: line %d%s: %s columns past the 9th set aside (GFF3 has 9; %s not read for genes)", path,
-                    first, f" and {more} more" if more else "", "their" if more else "its",
+        log.warning("%s: %s: %s columns past the 9th set aside (GFF3 has 9; %s not read for genes)", path,
+                    _lines_named(first, more), "their" if more else "its",
                     "those rows are" if more else "that row is")
     if rows.continued:
         _warn_continued(path, rows.continued)
@@ -843,8 +848,8 @@ def read_operons_gff(lines: Sequence[str], path) -> list[list[str]]:
             _refuse_joined_row(fields, path, number, frozenset({OPERON[0]}) | _GENE_ROWS | _LANDMARKS)
             set_aside.append(number)
     if set_aside:
-        log.warning("%s: line %d%s: columns past the 9th of an operon row set aside (GFF3 has 9)", path, set_aside[0],
-                    f" and {len(set_aside) - 1} more" if len(set_aside) > 1 else "")
+        log.warning("%s: %s: columns past the 9th of an operon row set aside (GFF3 has 9)", path,
+                    _lines_named(set_aside[0], len(set_aside) - 1))
     if not units:
         raise DataError(f"{path}: a GFF3 without operon features")
     return units
